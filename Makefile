@@ -1,0 +1,47 @@
+# Runnel's Makefile: how we build, run, test and measure. `make help` lists the targets.
+GO        ?= go
+BIN       := bin/runnel
+PKGS      := ./...
+# Where `make bench` writes: results/<date>-<short host description>/
+RESULTS   ?= results/$(shell date +%Y-%m-%d)-$(shell nproc)core-$(shell uname -m)
+STRESS_ROUNDS ?= 1000
+
+.PHONY: help build run test race stress fuzz bench vet lint clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+build: ## build bin/runnel
+	$(GO) build -o $(BIN) ./cmd/runnel
+
+run: build ## start a broker on localhost:9092 with its data in ./data
+	./$(BIN) serve
+
+test: ## run every test (unit, property, crash, real-client Go tests); < 10 min on 2 cores
+	$(GO) test -count=1 -timeout 9m $(PKGS)
+
+race: ## run the tests with the race detector
+	$(GO) test -count=1 -race -timeout 20m $(PKGS)
+
+stress: ## SIGKILL crash test, $(STRESS_ROUNDS) rounds, prints how many passed
+	RUNNEL_CRASH_ROUNDS=$(STRESS_ROUNDS) $(GO) test -count=1 -timeout 60m -run 'TestCrash$$' -v ./segment/ | grep -E 'crash|PASS|FAIL|ok'
+
+fuzz: ## run each fuzz target for FUZZTIME (default 30s)
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-30s} $$pkg || exit 1; \
+	  done; \
+	done
+
+bench: ## run the storage and server benchmarks beside their baselines; writes $(RESULTS)/
+	@mkdir -p $(RESULTS)
+	$(GO) test -run '^$$' -bench . -benchmem -count $${COUNT:-3} -timeout 30m ./io/... ./index/... ./segment/... ./broker/... | tee $(RESULTS)/micro.txt
+
+vet: ## go vet and gofmt
+	$(GO) vet $(PKGS)
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+
+lint: vet ## alias for vet
+
+clean: ## remove build output (not ./data)
+	rm -rf bin
