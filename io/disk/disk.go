@@ -1,0 +1,111 @@
+// Package disk holds the small file-system operations that durability depends on: reserving
+// blocks (fallocate), making data durable (fdatasync), making directory entries durable (fsync
+// of the directory) and replacing a small file atomically.
+//
+// Every error wraps the underlying syscall.Errno, so callers can test errors.Is(err,
+// syscall.ENOSPC), and errors.Is(err, errors.ErrUnsupported) for a file system that lacks an
+// operation.
+package disk
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+)
+
+// Fallocate reserves blocks for [off, off+n) of f with fallocate(2) mode 0, extending the file's
+// size if the range ends past it. Blocks already allocated are left as they are.
+func Fallocate(f *os.File, off, n int64) error {
+	if off < 0 || n <= 0 {
+		return fmt.Errorf("disk: fallocate %s: invalid range [%d, +%d)", f.Name(), off, n)
+	}
+	err := retryEINTR(func() error { return unix.Fallocate(int(f.Fd()), 0, off, n) })
+	runtime.KeepAlive(f)
+	if err != nil {
+		return fmt.Errorf("disk: fallocate %s [%d, +%d): %w", f.Name(), off, n, err)
+	}
+	return nil
+}
+
+// Fdatasync makes f's data, and the metadata needed to read it back (such as its size), durable.
+// It also covers pages dirtied through a shared mapping of f.
+func Fdatasync(f *os.File) error {
+	err := retryEINTR(func() error { return unix.Fdatasync(int(f.Fd())) })
+	runtime.KeepAlive(f)
+	if err != nil {
+		return fmt.Errorf("disk: fdatasync %s: %w", f.Name(), err)
+	}
+	return nil
+}
+
+// SyncDir makes the entries of directory dir durable (files created, renamed or removed in it).
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("disk: sync dir: %w", err)
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("disk: sync dir %s: %w", dir, err)
+	}
+	return nil
+}
+
+// WriteFileAtomic replaces path with data so that after a crash the file holds either its old
+// contents or all of data: it writes a temporary file in the same directory (named
+// "<name>.<random>.tmp", created with perm less the umask), fsyncs it, renames it over path and
+// fsyncs the directory. A crash can leave a stray "*.tmp" file behind, never a partial path.
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+	f, tmp, err := createTemp(path, perm)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("disk: write %s: %w", path, err)
+	}
+	return SyncDir(filepath.Dir(path))
+}
+
+// createTemp creates a new file beside path that no one else is using.
+func createTemp(path string, perm os.FileMode) (*os.File, string, error) {
+	for range 100 {
+		tmp := path + "." + strconv.FormatUint(rand.Uint64(), 36) + ".tmp"
+		f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+		if err == nil {
+			return f, tmp, nil
+		}
+		if !errors.Is(err, os.ErrExist) {
+			return nil, "", fmt.Errorf("disk: write %s: %w", path, err)
+		}
+	}
+	return nil, "", fmt.Errorf("disk: write %s: could not create a unique temporary file", path)
+}
+
+// retryEINTR calls op until it fails with something other than EINTR.
+func retryEINTR(op func() error) error {
+	for {
+		if err := op(); err != unix.EINTR {
+			return err
+		}
+	}
+}
