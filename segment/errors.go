@@ -1,0 +1,47 @@
+package segment
+
+import "errors"
+
+// The package's sentinel errors, in one place. Functions wrap them with %w
+// and context (file, line, offset), so test with errors.Is.
+//
+// Append new sentinels at the end of the list that fits; do not rename.
+
+// Record batch errors (batch.go).
+var (
+	// ErrShortBatch: fewer bytes than a batch header, or than the batch's
+	// own length field claims. At the end of a segment this is a torn write.
+	ErrShortBatch = errors.New("segment: short batch (truncated)")
+	// ErrCorruptBatch: the CRC-32C stored in the header does not match the
+	// bytes it covers (attributes to the end of the batch).
+	ErrCorruptBatch = errors.New("segment: corrupt batch (CRC mismatch)")
+	// ErrInvalidBatch: the header is self-inconsistent (batch length too
+	// small, record count against lastOffsetDelta) or a record inside a
+	// batch does not decode.
+	ErrInvalidBatch = errors.New("segment: invalid batch")
+	// ErrUnsupportedMagic: a message set of magic 0 or 1, or an unknown
+	// magic; only RecordBatch v2 is stored.
+	ErrUnsupportedMagic = errors.New("segment: unsupported record batch magic (want 2)")
+	// ErrUnsupportedCodec: the attributes name a compression codec other
+	// than none, gzip, snappy, lz4 and zstd.
+	ErrUnsupportedCodec = errors.New("segment: unsupported compression codec")
+)
+
+// Idempotent producer errors (producers.go). They map onto Kafka's
+// OUT_OF_ORDER_SEQUENCE_NUMBER and INVALID_PRODUCER_EPOCH.
+var (
+	// ErrOutOfOrderSequence: a batch's base sequence is not the one after
+	// the producer's last, or an unknown producer starts at a non-zero
+	// sequence.
+	ErrOutOfOrderSequence = errors.New("segment: out of order sequence number")
+	// ErrInvalidProducerEpoch: the batch carries an epoch older than the
+	// producer's current one (the producer has been fenced).
+	ErrInvalidProducerEpoch = errors.New("segment: invalid producer epoch")
+)
+
+// Checkpoint file errors (checkpoint.go).
+var (
+	// ErrMalformedCheckpoint: a checkpoint, partition.metadata or
+	// meta.properties file does not parse; the error names file and line.
+	ErrMalformedCheckpoint = errors.New("segment: malformed checkpoint file")
+)
