@@ -438,6 +438,9 @@ func decompress(codec int, src []byte) ([]byte, error) {
 		if d, err = zstdDecoder(); err == nil {
 			out, err = d.DecodeAll(src, nil)
 		}
+		if errors.Is(err, zstd.ErrDecoderSizeExceeded) {
+			err = errDecompressedTooLarge
+		}
 	default:
 		return nil, fmt.Errorf("%w: codec %d", ErrUnsupportedCodec, codec)
 	}
