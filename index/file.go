@@ -1,0 +1,317 @@
+package index
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"os"
+	"sync/atomic"
+
+	"runnel/io/disk"
+	"runnel/io/mmap"
+)
+
+// Format constants: part of the on-disk format shared with Apache Kafka.
+const (
+	// OffsetEntrySize is the size of one .index entry: relative offset uint32, position uint32.
+	OffsetEntrySize = 8
+	// TimeEntrySize is the size of one .timeindex entry: timestamp int64, relative offset uint32.
+	TimeEntrySize = 12
+	// MaxRelativeOffset is the largest offset-baseOffset an entry can hold. Kafka reads the
+	// field as a signed int32, so a segment must roll before its offsets get further than this
+	// from its base offset (Kafka's LogSegment.canConvertToRelativeOffset).
+	MaxRelativeOffset = math.MaxInt32
+	// MaxPosition is the largest log file position an entry can hold: Kafka reads it as a
+	// signed int32 (segment.bytes is an int).
+	MaxPosition = math.MaxInt32
+	// NoTimestamp is Kafka's RecordBatch.NO_TIMESTAMP: what TimeIndex.Lookup returns when no
+	// entry matches, and the timestamp an empty time index compares new entries against.
+	NoTimestamp = -1
+)
+
+// warmBytes is the size of the tail of an index that lookups search before the rest (Kafka's
+// AbstractIndex uses the same 8 KiB). Appends and lookups of recent offsets keep these pages
+// in memory; a plain binary search over the whole file would instead touch the middle, the
+// quarter points and so on, pages that nothing else keeps warm.
+const warmBytes = 8192
+
+// field says where an entry's search key lives: at byte off, an int64 (wide) or a uint32.
+type field struct {
+	off  int
+	wide bool
+}
+
+// file is what both index types share: the file, its mapping, and the published entry count.
+//
+// Concurrency: one writer (Append, TruncateTo, Reset, Sync, Seal, Close) and any number of
+// readers (lookups, Entries, LastEntry). The writer stores an entry's bytes and then publishes
+// the new count with an atomic store; readers load the count once and read only entries below
+// it, so they never see a half-written entry and never touch bytes past the file's end.
+type file struct {
+	path      string
+	base      int64
+	entrySize int
+
+	// m is the mapping (nil when there is nothing to map: an empty read-only file, or after
+	// Close); b is its first capacity*entrySize bytes.
+	m        *mmap.Mapping
+	b        []byte
+	capacity int
+	count    atomic.Int64
+
+	// f is open while the index is writable (until Seal or Close); read-only indexes close
+	// their descriptor once mapped, since a mapping outlives it.
+	f *os.File
+	// badSize records that the file's size was not a multiple of the entry size at open.
+	badSize int64
+	closed  bool
+}
+
+// openFile opens (writable: creating if missing) an index file of entrySize-byte entries.
+// A writable file is preallocated to maxBytes rounded down to whole entries (or its existing
+// size, if larger: entries are never dropped at open) and mapped whole; a read-only file is
+// mapped at its size. Either way the entries are the file's whole entries: a cleanly closed
+// index is trimmed to exactly its entries.
+func openFile(path string, base int64, maxBytes int, writable bool, entrySize int) (*file, error) {
+	if base < 0 {
+		return nil, fmt.Errorf("index: open %s: negative base offset %d", path, base)
+	}
+	flag := os.O_RDONLY
+	if writable {
+		flag = os.O_RDWR | os.O_CREATE
+	}
+	f, err := os.OpenFile(path, flag, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("index: open: %w", err)
+	}
+	x, err := mapFile(f, path, base, maxBytes, writable, entrySize)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !writable {
+		// A read-only index needs no descriptor: its mapping outlives it.
+		if err := f.Close(); err != nil {
+			x.unmap()
+			return nil, fmt.Errorf("index: close %s: %w", path, err)
+		}
+		return x, nil
+	}
+	x.f = f
+	return x, nil
+}
+
+func mapFile(f *os.File, path string, base int64, maxBytes int, writable bool, entrySize int) (*file, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("index: stat: %w", err)
+	}
+	size := st.Size()
+	if size > math.MaxInt {
+		return nil, fmt.Errorf("%w: %s: %d bytes", ErrCorruptIndex, path, size)
+	}
+	entries := int(size) / entrySize
+	x := &file{path: path, base: base, entrySize: entrySize, badSize: size % int64(entrySize)}
+	x.count.Store(int64(entries))
+
+	mapBytes := int(size)
+	if writable {
+		x.capacity = max(maxBytes/entrySize, entries)
+		if x.capacity == 0 {
+			return nil, fmt.Errorf("index: open %s: maxBytes %d holds no %d-byte entry", path, maxBytes, entrySize)
+		}
+		mapBytes = x.capacity * entrySize
+		// Allocate every block now, holes included: a store through the mapping into a block
+		// the file system cannot allocate (disk full) would raise SIGBUS instead of an error.
+		if err := disk.Fallocate(f, 0, int64(mapBytes)); err != nil {
+			return nil, fmt.Errorf("index: preallocate %s: %w", path, err)
+		}
+	} else {
+		x.capacity = entries
+		if entries == 0 {
+			return x, nil // nothing to map
+		}
+	}
+	m, err := mmap.Map(f, mapBytes, writable)
+	if err != nil {
+		return nil, fmt.Errorf("index: %s: %w", path, err)
+	}
+	x.m = m
+	x.b = m.Bytes()[:x.capacity*entrySize]
+	return x, nil
+}
+
+// entries returns the published entry count.
+func (x *file) entries() int { return int(x.count.Load()) }
+
+// writable reports whether the writer may still append.
+func (x *file) writable() bool { return x.f != nil }
+
+// errNotWritable returns ErrNotWritable with the path.
+func (x *file) errNotWritable() error { return fmt.Errorf("%w: %s", ErrNotWritable, x.path) }
+
+// key reads the search key k of entry i.
+func (x *file) key(k field, i int) int64 {
+	p := i*x.entrySize + k.off
+	if k.wide {
+		return int64(binary.BigEndian.Uint64(x.b[p : p+8]))
+	}
+	return int64(binary.BigEndian.Uint32(x.b[p : p+4]))
+}
+
+// offsetAt reads the relative offset stored at byte off of entry i as an absolute offset.
+func (x *file) offsetAt(off, i int) int64 {
+	return x.base + x.key(field{off: off}, i)
+}
+
+// lastAtMost returns the index of the last of the first n entries whose key k is <= target,
+// or -1 if there is none. The n entries must be sorted by k (non-decreasing); on unsorted
+// (corrupt) entries it still returns -1 or an index below n.
+//
+// It looks at the first entry of the warm tail (the last warmBytes of entries) first and then
+// binary-searches either the tail or the cold part before it: O(log n) probes either way, and
+// lookups near the end, the common case (consumers that keep up, the appender), stay in pages
+// that are already resident.
+func (x *file) lastAtMost(n int, k field, target int64) int {
+	lo, hi := 0, n
+	if warm := n - warmBytes/x.entrySize; warm > 0 {
+		if x.key(k, warm) <= target {
+			lo = warm + 1
+		} else {
+			hi = warm
+		}
+	}
+	// Invariant: entries before lo have key <= target, entries from hi on have key > target.
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if x.key(k, mid) <= target {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return lo - 1
+}
+
+// entriesBefore returns how many of the first n entries have an offset (stored at byte off)
+// below offset; the entries must be sorted by offset.
+func (x *file) entriesBefore(n, off int, offset int64) int {
+	if offset <= x.base {
+		return 0
+	}
+	return x.lastAtMost(n, field{off: off}, offset-x.base-1) + 1
+}
+
+// relative converts an offset to the relative offset stored in an entry, checking that it
+// belongs to this segment.
+func (x *file) relative(offset int64) (uint32, error) {
+	if offset < x.base || offset-x.base > MaxRelativeOffset {
+		return 0, fmt.Errorf("%w: %s: offset %d outside [%d, %d]",
+			ErrInvalidEntry, x.path, offset, x.base, x.base+MaxRelativeOffset)
+	}
+	return uint32(offset - x.base), nil
+}
+
+// lowerCount lowers the published count to n (if it is above). On a writable index the next
+// Append overwrites the dropped slots, so readers must not run across a truncation followed by
+// appends; see OffsetIndex.TruncateTo.
+func (x *file) lowerCount(n int) {
+	if n < x.entries() {
+		x.count.Store(int64(n))
+	}
+}
+
+// sync makes the entries durable (fdatasync of the file, which covers pages dirtied through
+// the mapping). Read-only and sealed indexes have nothing unsynced.
+func (x *file) sync() error {
+	if x.f == nil {
+		return nil
+	}
+	if err := disk.Fdatasync(x.f); err != nil {
+		return fmt.Errorf("index: sync %s: %w", x.path, err)
+	}
+	return nil
+}
+
+// trim ends the writable life of the index: it cuts the file to its entries, makes that and
+// the entries durable with one fdatasync, and closes the descriptor. The mapping stays, so
+// readers keep working: they never read past the count, which is within the new size.
+func (x *file) trim() error {
+	if x.f == nil {
+		return nil
+	}
+	used := int64(x.entries() * x.entrySize)
+	if err := x.f.Truncate(used); err != nil {
+		return fmt.Errorf("index: trim %s to %d bytes: %w", x.path, used, err)
+	}
+	// From here on the mapping reaches past the end of the file: no more appends.
+	f := x.f
+	x.f = nil
+	x.capacity = x.entries()
+	err := disk.Fdatasync(f)
+	if err != nil {
+		err = fmt.Errorf("index: sync %s: %w", x.path, err)
+	}
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("index: close %s: %w", x.path, cerr)
+	}
+	return err
+}
+
+// seal trims the file and makes the index read-only.
+func (x *file) seal() error {
+	if x.closed {
+		return fmt.Errorf("index: seal %s: index is closed", x.path)
+	}
+	return x.trim()
+}
+
+// close trims a still-writable index (a clean close) and unmaps. It is idempotent. No reader
+// may use the index during or after Close.
+func (x *file) close() error {
+	if x.closed {
+		return nil
+	}
+	x.closed = true
+	err := x.trim()
+	if uerr := x.unmap(); err == nil {
+		err = uerr
+	}
+	return err
+}
+
+func (x *file) unmap() error {
+	x.count.Store(0)
+	x.capacity = 0
+	x.b = nil
+	if x.m == nil {
+		return nil
+	}
+	m := x.m
+	x.m = nil
+	if err := m.Unmap(); err != nil {
+		return fmt.Errorf("index: unmap %s: %w", x.path, err)
+	}
+	return nil
+}
+
+// checkSize reports a file whose size at open was not a whole number of entries.
+func (x *file) checkSize() error {
+	if x.badSize != 0 {
+		return x.corrupt(-1, fmt.Sprintf("file size is not a multiple of %d bytes (%d left over)", x.entrySize, x.badSize))
+	}
+	return nil
+}
+
+// corrupt returns ErrCorruptIndex for entry i (-1: the file as a whole).
+func (x *file) corrupt(i int, why string) error {
+	if i < 0 {
+		return fmt.Errorf("%w: %s: %s", ErrCorruptIndex, x.path, why)
+	}
+	return fmt.Errorf("%w: %s: entry %d: %s", ErrCorruptIndex, x.path, i, why)
+}
+
+// errIsFull returns ErrIndexFull with the path.
+func (x *file) errIsFull() error {
+	return fmt.Errorf("%w: %s (%d entries)", ErrIndexFull, x.path, x.capacity)
+}

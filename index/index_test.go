@@ -1,0 +1,336 @@
+package index
+
+import (
+	"errors"
+	"math"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// testIndex is what both index types share, so lifecycle tests run against each.
+type testIndex interface {
+	Entries() int
+	IsFull() bool
+	BaseOffset() int64
+	TruncateTo(offset int64)
+	Reset()
+	Sync() error
+	Seal() error
+	Close() error
+	SanityCheck() error
+}
+
+// kind adapts one index type to the lifecycle tests. Canonical entry i has offset
+// base+2i+1, position 100i and timestamp 1000+10i.
+type kind struct {
+	name      string
+	entrySize int
+	path      func(dir string, base int64) string
+	open      func(path string, base int64, maxBytes int, writable bool) (testIndex, error)
+	add       func(x testIndex, i int) error
+	// found reports whether a lookup just past canonical entry i finds exactly entry i.
+	found func(x testIndex, i int) bool
+}
+
+var kinds = []kind{
+	{
+		name:      "offset",
+		entrySize: OffsetEntrySize,
+		path:      indexPath,
+		open: func(path string, base int64, maxBytes int, writable bool) (testIndex, error) {
+			return OpenOffsetIndex(path, base, maxBytes, writable)
+		},
+		add: func(x testIndex, i int) error {
+			o := x.(*OffsetIndex)
+			return o.Append(o.BaseOffset()+2*int64(i)+1, 100*uint32(i))
+		},
+		found: func(x testIndex, i int) bool {
+			o := x.(*OffsetIndex)
+			offset := o.BaseOffset() + 2*int64(i) + 1
+			gotOffset, gotPosition := o.Lookup(offset + 1)
+			return gotOffset == offset && gotPosition == 100*uint32(i)
+		},
+	},
+	{
+		name:      "time",
+		entrySize: TimeEntrySize,
+		path:      timeIndexPath,
+		open: func(path string, base int64, maxBytes int, writable bool) (testIndex, error) {
+			return OpenTimeIndex(path, base, maxBytes, writable)
+		},
+		add: func(x testIndex, i int) error {
+			t := x.(*TimeIndex)
+			return t.MaybeAppend(1000+10*int64(i), t.BaseOffset()+2*int64(i)+1)
+		},
+		found: func(x testIndex, i int) bool {
+			t := x.(*TimeIndex)
+			timestamp := 1000 + 10*int64(i)
+			gotTimestamp, gotOffset := t.Lookup(timestamp + 5)
+			return gotTimestamp == timestamp && gotOffset == t.BaseOffset()+2*int64(i)+1
+		},
+	},
+}
+
+// forEachKind runs test as a subtest for each index type.
+func forEachKind(t *testing.T, test func(t *testing.T, k kind)) {
+	for _, k := range kinds {
+		t.Run(k.name, func(t *testing.T) { test(t, k) })
+	}
+}
+
+func (k kind) mustOpen(t *testing.T, path string, base int64, maxBytes int, writable bool) testIndex {
+	t.Helper()
+	x, err := k.open(path, base, maxBytes, writable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { x.Close() })
+	return x
+}
+
+func (k kind) mustAdd(t *testing.T, x testIndex, from, to int) {
+	t.Helper()
+	for i := from; i < to; i++ {
+		if err := k.add(x, i); err != nil {
+			t.Fatalf("appending entry %d: %v", i, err)
+		}
+	}
+}
+
+// checkEntries checks that x holds exactly canonical entries [0, n).
+func (k kind) checkEntries(t *testing.T, x testIndex, n int) {
+	t.Helper()
+	if x.Entries() != n {
+		t.Fatalf("Entries = %d, want %d", x.Entries(), n)
+	}
+	for i := range n {
+		if !k.found(x, i) {
+			t.Fatalf("entry %d not found", i)
+		}
+	}
+}
+
+// TestLifecycle walks an index through open, append, seal, close and reopen (read-only and
+// writable), checking the file's size at each step: preallocated while writable, trimmed to its
+// entries once sealed or cleanly closed.
+func TestLifecycle(t *testing.T) {
+	forEachKind(t, func(t *testing.T, k kind) {
+		const base = 4096
+		path := k.path(t.TempDir(), base)
+		x := k.mustOpen(t, path, base, 100*k.entrySize+3, true)
+		if got := fileSize(t, path); got != int64(100*k.entrySize) {
+			t.Fatalf("writable file is %d bytes, want %d (preallocated)", got, 100*k.entrySize)
+		}
+		k.mustAdd(t, x, 0, 10)
+		if err := x.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		k.checkEntries(t, x, 10)
+
+		// What a restart after a crash now would see: the preallocated size, a zero tail.
+		crashed := k.mustOpen(t, path, base, 0, false)
+		if crashed.Entries() != 100 {
+			t.Errorf("unclean file: Entries = %d, want 100", crashed.Entries())
+		}
+		if err := crashed.SanityCheck(); !errors.Is(err, ErrCorruptIndex) {
+			t.Errorf("SanityCheck of an untrimmed file = %v, want ErrCorruptIndex", err)
+		}
+		crashed.Close()
+
+		if err := x.Seal(); err != nil {
+			t.Fatal(err)
+		}
+		if got := fileSize(t, path); got != int64(10*k.entrySize) {
+			t.Fatalf("sealed file is %d bytes, want %d", got, 10*k.entrySize)
+		}
+		k.checkEntries(t, x, 10)
+		if err := k.add(x, 10); !errors.Is(err, ErrNotWritable) {
+			t.Fatalf("append after Seal = %v, want ErrNotWritable", err)
+		}
+		if !x.IsFull() {
+			t.Error("sealed index is not IsFull")
+		}
+		if err := x.Seal(); err != nil {
+			t.Errorf("second Seal: %v", err)
+		}
+		if err := x.Sync(); err != nil {
+			t.Errorf("Sync after Seal: %v", err)
+		}
+		if err := x.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := x.Close(); err != nil {
+			t.Errorf("second Close: %v", err)
+		}
+		if x.Entries() != 0 {
+			t.Errorf("Entries after Close = %d", x.Entries())
+		}
+		if err := x.Seal(); err == nil {
+			t.Error("Seal after Close succeeded")
+		}
+
+		ro := k.mustOpen(t, path, base, 0, false)
+		k.checkEntries(t, ro, 10)
+		if err := ro.SanityCheck(); err != nil {
+			t.Fatal(err)
+		}
+		if err := ro.Close(); err != nil {
+			t.Fatal(err)
+		}
+
+		// Reopened writable (the active segment after a clean restart): appends continue.
+		w := k.mustOpen(t, path, base, 100*k.entrySize, true)
+		if got := fileSize(t, path); got != int64(100*k.entrySize) {
+			t.Fatalf("reopened writable file is %d bytes, want %d", got, 100*k.entrySize)
+		}
+		k.checkEntries(t, w, 10)
+		k.mustAdd(t, w, 10, 15)
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if got := fileSize(t, path); got != int64(15*k.entrySize) {
+			t.Fatalf("cleanly closed file is %d bytes, want %d", got, 15*k.entrySize)
+		}
+		k.checkEntries(t, k.mustOpen(t, path, base, 0, false), 15)
+
+		// Reset, as recovery does before rebuilding an index.
+		w = k.mustOpen(t, path, base, 100*k.entrySize, true)
+		w.Reset()
+		if w.Entries() != 0 {
+			t.Fatalf("Entries after Reset = %d", w.Entries())
+		}
+		k.mustAdd(t, w, 0, 3)
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		k.checkEntries(t, k.mustOpen(t, path, base, 0, false), 3)
+	})
+}
+
+// TestTruncateReadOnly: on a read-only index TruncateTo only hides entries; the file keeps them.
+func TestTruncateReadOnly(t *testing.T) {
+	forEachKind(t, func(t *testing.T, k kind) {
+		path := k.path(t.TempDir(), 0)
+		w := k.mustOpen(t, path, 0, 1024, true)
+		k.mustAdd(t, w, 0, 10)
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		ro := k.mustOpen(t, path, 0, 0, false)
+		ro.TruncateTo(2*4 + 1) // keeps entries 0..3
+		k.checkEntries(t, ro, 4)
+		if err := ro.Close(); err != nil {
+			t.Fatal(err)
+		}
+		k.checkEntries(t, k.mustOpen(t, path, 0, 0, false), 10)
+	})
+}
+
+// TestConcurrentReaders appends while readers look up every published entry, then seals the
+// index (trimming its file) under the readers. Run with -race.
+func TestConcurrentReaders(t *testing.T) {
+	forEachKind(t, func(t *testing.T, k kind) {
+		const n = 20000
+		x := k.mustOpen(t, k.path(t.TempDir(), 1<<33), 1<<33, n*k.entrySize, true)
+		var sealed atomic.Bool
+		var wg sync.WaitGroup
+		for r := range 2 {
+			wg.Go(func() {
+				rng := rand.New(rand.NewPCG(uint64(r), 3))
+				for lookups, afterSeal := 0, 0; afterSeal < 1000; lookups++ {
+					if sealed.Load() {
+						afterSeal++
+					}
+					published := x.Entries()
+					if published == 0 {
+						continue
+					}
+					for _, i := range []int{published - 1, rng.IntN(published)} {
+						if !k.found(x, i) {
+							t.Errorf("lookup %d: published entry %d of %d not found", lookups, i, published)
+							return
+						}
+					}
+				}
+			})
+		}
+		for i := range n {
+			if err := k.add(x, i); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := x.Seal(); err != nil {
+			t.Fatal(err)
+		}
+		sealed.Store(true)
+		wg.Wait()
+		k.checkEntries(t, x, n)
+	})
+}
+
+func TestOffsetIndexSanityCheck(t *testing.T) {
+	const big = MaxRelativeOffset + 1
+	tests := []struct {
+		name string
+		file []byte
+		ok   bool
+	}{
+		{"empty", nil, true},
+		{"valid", offsetFileBytes(0, 0, 3, 100, 9, 100, 12, 5000), true},
+		{"largest fields", offsetFileBytes(1, 1, MaxRelativeOffset, MaxPosition), true},
+		{"one zero entry", offsetFileBytes(0, 0), true}, // indistinguishable from (base, 0)
+		{"size not a multiple of 8", append(offsetFileBytes(0, 0, 3, 100), 1, 2, 3), false},
+		{"shorter than one entry", []byte{0, 0, 0}, false},
+		{"equal offsets", offsetFileBytes(3, 0, 3, 100), false},
+		{"decreasing offsets", offsetFileBytes(3, 0, 9, 100, 4, 200), false},
+		{"decreasing positions", offsetFileBytes(3, 100, 9, 99), false},
+		{"relative offset beyond int32", offsetFileBytes(0, 0, big, 100), false},
+		{"position beyond int32", offsetFileBytes(0, 0, 1, big), false},
+		{"zero tail", append(offsetFileBytes(3, 0, 9, 100), make([]byte, 16)...), false},
+		{"zeros only", make([]byte, 64), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := indexPath(t.TempDir(), 100)
+			writeFile(t, path, tt.file)
+			err := openOffset(t, path, 100, 0, false).SanityCheck()
+			if tt.ok != (err == nil) || (err != nil && !errors.Is(err, ErrCorruptIndex)) {
+				t.Errorf("SanityCheck = %v, want ok=%v", err, tt.ok)
+			}
+		})
+	}
+}
+
+func TestTimeIndexSanityCheck(t *testing.T) {
+	tests := []struct {
+		name string
+		file []byte
+		ok   bool
+	}{
+		{"empty", nil, true},
+		{"valid", timeFileBytes(10, 0, 20, 0, 30, 7), true},
+		{"timestamp zero first", timeFileBytes(0, 0, 1, 3), true},
+		{"largest fields", timeFileBytes(5, 0, math.MaxInt64, MaxRelativeOffset), true},
+		{"size not a multiple of 12", append(timeFileBytes(10, 0), 1), false},
+		{"equal timestamps", timeFileBytes(10, 0, 10, 1), false},
+		{"decreasing timestamps", timeFileBytes(10, 0, 20, 1, 15, 2), false},
+		{"negative timestamp", timeFileBytes(-5, 0, 20, 1), false},
+		{"NoTimestamp", timeFileBytes(NoTimestamp, 0), false},
+		{"decreasing offsets", timeFileBytes(10, 5, 20, 4), false},
+		{"relative offset beyond int32", timeFileBytes(10, 0, 20, MaxRelativeOffset+1), false},
+		{"zero tail", append(timeFileBytes(10, 0, 20, 4), make([]byte, 24)...), false},
+		{"zeros only", make([]byte, 48), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := timeIndexPath(t.TempDir(), 100)
+			writeFile(t, path, tt.file)
+			err := openTime(t, path, 100, 0, false).SanityCheck()
+			if tt.ok != (err == nil) || (err != nil && !errors.Is(err, ErrCorruptIndex)) {
+				t.Errorf("SanityCheck = %v, want ok=%v", err, tt.ok)
+			}
+		})
+	}
+}
