@@ -1,0 +1,126 @@
+// kafkajs against $BOOTSTRAP: create $TOPIC (3 partitions, retention.ms set),
+// produce keyed records with headers (acks -1) in several sends, check the acked
+// offsets, the high watermarks from admin.fetchTopicOffsets, the metadata and the
+// topic config from describeConfigs. Exits non-zero, printing expected vs got.
+//
+// Consuming: kafkajs has only group consumers, and Runnel has no consumer groups
+// yet (issue 4). consumeAll() below is the group consumer check, already written
+// (and tried against a fake cluster); it runs only with KAFKAJS_GROUP_CONSUMER=1.
+// When issue 4 lands, make it unconditional.
+'use strict'
+const { Kafka, logLevel, Partitioners, ConfigResourceTypes } = require('kafkajs')
+
+const BOOTSTRAP = process.env.BOOTSTRAP
+const TOPIC = process.env.TOPIC
+const PARTITIONS = 3
+const SENDS = 3
+const PER_SEND = 10
+const RETENTION_MS = '3600000'
+
+function fail (msg, want, got) {
+  console.error('kafkajs check FAILED: ' + msg)
+  if (want !== undefined) {
+    console.error('expected: ' + JSON.stringify(want))
+    console.error('got:      ' + JSON.stringify(got))
+  }
+  process.exit(1)
+}
+
+function same (a, b) { return JSON.stringify(a) === JSON.stringify(b) }
+
+const kafka = new Kafka({
+  clientId: 'runnel-ci',
+  brokers: [BOOTSTRAP],
+  connectionTimeout: 5000,
+  requestTimeout: 15000,
+  retry: { retries: 3 },
+  logLevel: logLevel.WARN
+})
+
+async function consumeAll (want) {
+  const consumer = kafka.consumer({ groupId: 'ci-' + TOPIC })
+  const got = [...Array(PARTITIONS)].map(() => [])
+  const total = want.reduce((n, p) => n + p.length, 0)
+  await consumer.connect()
+  await consumer.subscribe({ topics: [TOPIC], fromBeginning: true })
+  let done
+  const finished = new Promise(resolve => { done = resolve })
+  await consumer.run({
+    eachMessage: async ({ partition, message }) => {
+      got[partition].push(record(Number(message.offset), message.key, message.value, message.headers))
+      if (got.reduce((n, p) => n + p.length, 0) >= total) done()
+    }
+  })
+  const timer = setTimeout(done, 30000)
+  await finished
+  clearTimeout(timer)
+  await consumer.disconnect()
+  if (!same(got, want)) fail('consumed records differ from produced', want, got)
+  console.log(`kafkajs: group consumer read ${total} records, all match`)
+}
+
+// record normalizes one record for comparison (Buffers to strings).
+function record (offset, key, value, headers) {
+  const h = {}
+  for (const [k, v] of Object.entries(headers || {})) h[k] = String(v)
+  return { offset, key: String(key), value: String(value), headers: h }
+}
+
+async function main () {
+  const admin = kafka.admin()
+  await admin.connect()
+  const created = await admin.createTopics({
+    waitForLeaders: true,
+    timeout: 15000,
+    topics: [{ topic: TOPIC, numPartitions: PARTITIONS, replicationFactor: 1, configEntries: [{ name: 'retention.ms', value: RETENTION_MS }] }]
+  })
+  if (created !== true) fail('createTopics did not create the topic', true, created)
+  const md = await admin.fetchTopicMetadata({ topics: [TOPIC] })
+  const parts = md.topics[0].partitions.map(p => p.partitionId).sort()
+  if (!same(parts, [0, 1, 2])) fail('metadata partitions', [0, 1, 2], parts)
+  console.log(`kafkajs: created ${TOPIC} with ${PARTITIONS} partitions`)
+
+  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false })
+  await producer.connect()
+  const want = [...Array(PARTITIONS)].map(() => [])
+  for (let s = 0; s < SENDS; s++) {
+    // One send per partition and key keeps the acked baseOffset meaningful: send
+    // PER_SEND records with one key each time, so all land in one partition.
+    const key = `key-${s}`
+    const messages = [...Array(PER_SEND)].map((_, j) => ({
+      key, value: `value-${s}-${j}`, headers: { i: `${s * PER_SEND + j}`, src: 'kafkajs' }
+    }))
+    const res = await producer.send({ topic: TOPIC, acks: -1, timeout: 15000, messages })
+    if (res.length !== 1 || res[0].errorCode !== 0) fail('send result', 'one partition, errorCode 0', res)
+    const p = res[0].partition
+    const base = Number(res[0].baseOffset)
+    if (base !== want[p].length) fail(`baseOffset of send ${s} to partition ${p}`, want[p].length, base)
+    messages.forEach((m, j) => want[p].push(record(base + j, m.key, m.value, m.headers)))
+  }
+  await producer.disconnect()
+  console.log(`kafkajs: produced ${SENDS * PER_SEND} records, acks -1; per partition ${want.map(p => p.length)}`)
+
+  const offsets = (await admin.fetchTopicOffsets(TOPIC))
+    .map(o => ({ partition: o.partition, low: Number(o.low), high: Number(o.high) }))
+    .sort((a, b) => a.partition - b.partition)
+  const wantOffsets = want.map((recs, partition) => ({ partition, low: 0, high: recs.length }))
+  if (!same(offsets, wantOffsets)) fail('fetchTopicOffsets', wantOffsets, offsets)
+  console.log('kafkajs: high watermarks match')
+
+  const cfg = await admin.describeConfigs({
+    includeSynonyms: false,
+    resources: [{ type: ConfigResourceTypes.TOPIC, name: TOPIC, configNames: ['retention.ms'] }]
+  })
+  const res = cfg.resources[0]
+  const entry = res && res.configEntries.find(e => e.configName === 'retention.ms')
+  if (!res || res.errorCode !== 0 || !entry || entry.configValue !== RETENTION_MS) {
+    fail('describeConfigs retention.ms', RETENTION_MS, res)
+  }
+  console.log('kafkajs: describeConfigs retention.ms matches')
+  await admin.disconnect()
+
+  if (process.env.KAFKAJS_GROUP_CONSUMER === '1') await consumeAll(want)
+  else console.log('kafkajs: group consumer skipped (no consumer groups until issue 4)')
+}
+
+main().then(() => process.exit(0), e => fail(e.stack || String(e)))
