@@ -1,0 +1,405 @@
+package broker
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"runnel/io/flush"
+	"runnel/segment"
+)
+
+// Broker is a single-node Kafka broker over a set of log directories. Build
+// it with New, serve connections with Serve or ListenAndServe, and Close it
+// to stop accepting, finish the requests in flight and close the logs
+// cleanly (checkpoints and the clean-shutdown marker written).
+//
+// Lock order: adminMu, then mu. The topic table is copy-on-write behind an
+// atomic pointer, so request handlers look partitions up without locks.
+type Broker struct {
+	cfg       Config
+	logger    *slog.Logger
+	clusterID string
+	dirs      []*logDir
+	metrics   *metrics
+
+	table atomic.Pointer[topicTable]
+	// adminMu serializes changes to topics (create, delete, partitions,
+	// configs) and the writes of topics.json that go with them.
+	adminMu sync.Mutex
+
+	// done is closed when Close starts; long waits (fetch long-polls)
+	// select on it and finish early.
+	done      chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+	bg        sync.WaitGroup // background loops
+	connWG    sync.WaitGroup
+
+	mu        sync.Mutex
+	listeners []net.Listener
+	conns     map[*conn]struct{}
+	advPort   int32 // advertised port, fixed by the first Serve when configured as 0
+
+	admin   *http.Server
+	adminLn net.Listener
+}
+
+// logDir is one data directory with its logs and its flusher.
+type logDir struct {
+	path    string
+	dir     *segment.LogDir
+	flusher *flush.Flusher
+	// partitions counts the partitions placed here (guarded by adminMu),
+	// so that new ones go to the emptiest directory.
+	partitions int
+}
+
+// metaPropertiesFile names the node and cluster a log dir belongs to.
+const metaPropertiesFile = "meta.properties"
+
+// New opens (creating if needed) the log directories, recovers their logs,
+// loads topic metadata and starts the background loops and the admin
+// listener. It does not listen for Kafka clients: call Serve or
+// ListenAndServe.
+func New(cfg Config, logger *slog.Logger) (*Broker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	defaults := make(map[string]string, len(cfg.TopicDefaults))
+	for k, v := range cfg.TopicDefaults {
+		defaults[k] = v
+	}
+	cfg.TopicDefaults = defaults
+	b := &Broker{
+		cfg:     cfg,
+		logger:  logger,
+		done:    make(chan struct{}),
+		conns:   map[*conn]struct{}{},
+		advPort: cfg.AdvertisedPort,
+	}
+	b.metrics = newMetrics(b)
+	b.table.Store(&topicTable{byName: map[string]*topic{}, byID: map[[16]byte]*topic{}})
+	if err := b.checkMetaProperties(); err != nil {
+		return nil, err
+	}
+	if err := b.openLogs(); err != nil {
+		b.closeDirs()
+		return nil, err
+	}
+	if cfg.AdminListener != "" {
+		if err := b.startAdmin(); err != nil {
+			b.closeDirs()
+			return nil, err
+		}
+	}
+	b.startLoop("retention", cfg.RetentionCheckInterval, b.applyRetention)
+	b.startLoop("checkpoint", cfg.CheckpointInterval, b.writeCheckpoints)
+	logger.Info("broker started", "node.id", cfg.NodeID, "cluster.id", b.clusterID, "log.dirs", cfg.LogDirs, "topics", len(b.table.Load().byName))
+	return b, nil
+}
+
+// checkMetaProperties makes sure every log dir belongs to this node and to
+// one cluster, writing meta.properties where it is missing. The cluster id
+// comes from Config.ClusterID, an existing meta.properties, or is made up.
+func (b *Broker) checkMetaProperties() error {
+	clusterID := b.cfg.ClusterID
+	var missing []string
+	for _, dir := range b.cfg.LogDirs {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("broker: log dir: %w", err)
+		}
+		path := filepath.Join(dir, metaPropertiesFile)
+		props, err := segment.ReadProperties(path)
+		if errors.Is(err, fs.ErrNotExist) || (err == nil && len(props) == 0) {
+			missing = append(missing, path)
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("broker: %w", err)
+		}
+		if node := props["node.id"]; node != strconv.Itoa(int(b.cfg.NodeID)) {
+			return fmt.Errorf("broker: %s belongs to node.id %s, this broker is node.id %d", path, node, b.cfg.NodeID)
+		}
+		switch id := props["cluster.id"]; {
+		case id == "":
+			return fmt.Errorf("broker: %s has no cluster.id", path)
+		case clusterID == "":
+			clusterID = id
+		case id != clusterID:
+			return fmt.Errorf("broker: %s belongs to cluster %s, not %s", path, id, clusterID)
+		}
+	}
+	if clusterID == "" {
+		clusterID = newUUIDString()
+	}
+	for _, path := range missing {
+		props := map[string]string{"version": "1", "cluster.id": clusterID, "node.id": strconv.Itoa(int(b.cfg.NodeID))}
+		if err := segment.WriteProperties(path, props); err != nil {
+			return fmt.Errorf("broker: %w", err)
+		}
+	}
+	b.clusterID = clusterID
+	return nil
+}
+
+// Serve accepts Kafka connections on ln until Close; it returns nil after
+// Close and the accept error otherwise. It may be called for several
+// listeners. An advertised port of 0 becomes ln's port.
+func (b *Broker) Serve(ln net.Listener) error {
+	b.mu.Lock()
+	select {
+	case <-b.done:
+		b.mu.Unlock()
+		ln.Close()
+		return errShuttingDown
+	default:
+	}
+	b.listeners = append(b.listeners, ln)
+	if b.advPort == 0 {
+		if tcp, ok := ln.Addr().(*net.TCPAddr); ok {
+			b.advPort = int32(tcp.Port)
+		}
+	}
+	b.mu.Unlock()
+	b.logger.Info("listening", "addr", ln.Addr().String())
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			select {
+			case <-b.done:
+				return nil
+			default:
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				b.logger.Warn("accept failed; retrying", "err", err, "in", backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		if !b.addConn(nc) {
+			nc.Close()
+			return nil
+		}
+	}
+}
+
+// addConn starts serving nc unless the broker is closing.
+func (b *Broker) addConn(nc net.Conn) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	select {
+	case <-b.done:
+		return false
+	default:
+	}
+	if tcp, ok := nc.(*net.TCPConn); ok {
+		tcp.SetNoDelay(true)
+	}
+	c := newConn(b, nc)
+	b.conns[c] = struct{}{}
+	b.connWG.Add(1)
+	b.metrics.connections.Inc()
+	go func() {
+		defer b.connWG.Done()
+		c.serve()
+		b.metrics.connections.Dec()
+		b.mu.Lock()
+		delete(b.conns, c)
+		b.mu.Unlock()
+	}()
+	return true
+}
+
+// ListenAndServe listens on Config.ListenAddr and serves until Close.
+func (b *Broker) ListenAndServe() error {
+	ln, err := net.Listen("tcp", b.cfg.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("broker: %w", err)
+	}
+	return b.Serve(ln)
+}
+
+// Addr is the address of the first listener being served, nil before Serve.
+func (b *Broker) Addr() net.Addr {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.listeners) == 0 {
+		return nil
+	}
+	return b.listeners[0].Addr()
+}
+
+// AdminAddr is the admin HTTP listener's address, nil when disabled.
+func (b *Broker) AdminAddr() net.Addr {
+	if b.adminLn == nil {
+		return nil
+	}
+	return b.adminLn.Addr()
+}
+
+// ClusterID is the cluster id stored in the log dirs' meta.properties.
+func (b *Broker) ClusterID() string { return b.clusterID }
+
+// advertised is the host and port Metadata and DescribeCluster give out.
+func (b *Broker) advertised() (string, int32) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.cfg.advertisedHost(), b.advPort
+}
+
+// Close stops accepting, lets connections finish the requests they have
+// read (up to Config.ShutdownTimeout), then flushes and closes every log,
+// writing checkpoints and the clean-shutdown marker. It is safe to call
+// more than once; later calls return the first call's result.
+func (b *Broker) Close() error {
+	b.closeOnce.Do(func() { b.closeErr = b.close() })
+	return b.closeErr
+}
+
+func (b *Broker) close() error {
+	b.mu.Lock()
+	close(b.done)
+	for _, ln := range b.listeners {
+		ln.Close()
+	}
+	for c := range b.conns {
+		c.shutdown()
+	}
+	b.mu.Unlock()
+
+	drained := make(chan struct{})
+	go func() {
+		b.connWG.Wait()
+		close(drained)
+	}()
+	select {
+	case <-drained:
+	case <-time.After(b.cfg.ShutdownTimeout):
+		b.logger.Warn("connections did not finish in time; closing them", "timeout", b.cfg.ShutdownTimeout)
+		b.mu.Lock()
+		for c := range b.conns {
+			c.nc.Close()
+		}
+		b.mu.Unlock()
+		<-drained
+	}
+	b.bg.Wait()
+	if b.admin != nil {
+		b.admin.Close()
+	}
+	err := b.closeDirs()
+	if err != nil {
+		b.logger.Error("broker closed with errors", "err", err)
+	} else {
+		b.logger.Info("broker closed cleanly")
+	}
+	return err
+}
+
+// closeDirs closes the flushers (a last sync of every dirty log) and then
+// the log dirs (checkpoints, clean-shutdown marker).
+func (b *Broker) closeDirs() error {
+	var errs []error
+	for _, d := range b.dirs {
+		if d.flusher != nil {
+			if err := d.flusher.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("flusher %s: %w", d.path, err))
+			}
+		}
+	}
+	for _, d := range b.dirs {
+		if d.dir != nil {
+			if err := d.dir.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("log dir %s: %w", d.path, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// startLoop runs fn every interval until Close.
+func (b *Broker) startLoop(name string, interval time.Duration, fn func()) {
+	if interval <= 0 {
+		return
+	}
+	b.bg.Add(1)
+	go func() {
+		defer b.bg.Done()
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-b.done:
+				return
+			case <-t.C:
+				fn()
+			}
+		}
+	}()
+	b.logger.Debug("background loop started", "loop", name, "interval", interval)
+}
+
+// applyRetention deletes segments past their topic's retention.
+func (b *Broker) applyRetention() {
+	now := time.Now()
+	for _, t := range b.table.Load().byName {
+		for _, p := range t.partitions() {
+			n, err := p.log.ApplyRetention(now)
+			if err != nil {
+				b.logger.Error("retention failed", "topic", p.topic, "partition", p.index, "err", err)
+			} else if n > 0 {
+				b.logger.Info("retention deleted segments", "topic", p.topic, "partition", p.index, "segments", n)
+			}
+		}
+	}
+}
+
+// writeCheckpoints writes each log dir's recovery-point and log-start
+// checkpoints, so that recovery after a crash starts near the end.
+func (b *Broker) writeCheckpoints() {
+	for _, d := range b.dirs {
+		if err := d.dir.WriteCheckpoints(); err != nil {
+			b.logger.Error("writing checkpoints failed", "dir", d.path, "err", err)
+		}
+	}
+}
+
+// newUUIDString is a random Kafka Uuid in its string form (base64url, no
+// padding), as cluster ids are written.
+func newUUIDString() string {
+	id := newUUID()
+	return base64.RawURLEncoding.EncodeToString(id[:])
+}
+
+// newUUID is a random version-4 UUID that is never all zeros (Kafka's
+// ZERO_UUID means "no id").
+func newUUID() [16]byte {
+	var id [16]byte
+	for id == ([16]byte{}) {
+		rand.Read(id[:])
+		id[6] = id[6]&0x0f | 0x40
+		id[8] = id[8]&0x3f | 0x80
+	}
+	return id
+}

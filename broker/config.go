@@ -1,0 +1,360 @@
+package broker
+
+import (
+	"fmt"
+	"math"
+	"net"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"runnel/io/flush"
+)
+
+// Config is a broker's configuration. Build it with DefaultConfig and
+// adjust fields, or from Kafka-style properties with NewConfig.
+type Config struct {
+	NodeID int32
+	// ListenAddr is the host:port to listen on (from listeners).
+	ListenAddr string
+	// AdvertisedHost and AdvertisedPort are what Metadata tells clients
+	// (from advertised.listeners, else listeners); port 0 means the port
+	// actually bound, host "" this machine's host name.
+	AdvertisedHost string
+	AdvertisedPort int32
+	LogDirs        []string
+
+	NumPartitions            int32
+	DefaultReplicationFactor int16
+	AutoCreateTopics         bool
+	SocketRequestMaxBytes    int32
+	ConnectionsMaxIdle       time.Duration // 0 = never close idle connections
+	RetentionCheckInterval   time.Duration
+	CheckpointInterval       time.Duration
+	ShutdownTimeout          time.Duration // how long Close waits for in-flight requests
+
+	// AdminListener is the host:port of the HTTP admin listener
+	// (/metrics, /debug/pprof/, /healthz); "" disables it.
+	AdminListener    string
+	FlushPolicy      flush.Policy
+	FlushMinInterval time.Duration
+	PreallocateBytes int64
+	// ClusterID, when set, must match the log dirs' meta.properties; when
+	// empty, the stored one is used or a new one made on first start.
+	ClusterID string
+
+	// TopicDefaults maps topic config names (segment.bytes) to the broker's
+	// default for them; keys not here take Kafka's default.
+	TopicDefaults map[string]string
+}
+
+// DefaultConfig is Kafka's defaults where they apply, listening on
+// localhost:9092 with data in ./data.
+func DefaultConfig() Config {
+	return Config{
+		NodeID:                   1,
+		ListenAddr:               "localhost:9092",
+		AdvertisedHost:           "localhost",
+		AdvertisedPort:           9092,
+		LogDirs:                  []string{"./data"},
+		NumPartitions:            1,
+		DefaultReplicationFactor: 1,
+		AutoCreateTopics:         true,
+		SocketRequestMaxBytes:    100 << 20,
+		ConnectionsMaxIdle:       10 * time.Minute,
+		RetentionCheckInterval:   5 * time.Minute,
+		CheckpointInterval:       time.Minute,
+		ShutdownTimeout:          10 * time.Second,
+		AdminListener:            "127.0.0.1:9644",
+		FlushPolicy:              flush.Durable,
+		PreallocateBytes:         64 << 20,
+		TopicDefaults:            map[string]string{},
+	}
+}
+
+// brokerKey is one property the broker understands.
+type brokerKey struct {
+	name  string
+	apply func(c *Config, v string) error
+	// get returns the effective value for DescribeConfigs (ok false: not
+	// described, such as hour-based synonyms).
+	get func(c *Config) (string, bool)
+}
+
+// brokerKeys in the order they are applied: where Kafka gives one key
+// precedence over another (log.retention.ms over .minutes over .hours),
+// the stronger key comes later.
+var brokerKeys = []brokerKey{
+	{"broker.id", setInt32(func(c *Config) *int32 { return &c.NodeID }, 0), nil},
+	{"node.id", setInt32(func(c *Config) *int32 { return &c.NodeID }, 0), func(c *Config) (string, bool) { return itoa(c.NodeID), true }},
+	{"listeners", func(c *Config, v string) error {
+		host, port, err := parseListener(v)
+		if err != nil {
+			return err
+		}
+		c.ListenAddr = net.JoinHostPort(host, strconv.Itoa(int(port)))
+		c.AdvertisedHost, c.AdvertisedPort = host, port
+		return nil
+	}, func(c *Config) (string, bool) { return "PLAINTEXT://" + c.ListenAddr, true }},
+	{"advertised.listeners", func(c *Config, v string) error {
+		host, port, err := parseListener(v)
+		c.AdvertisedHost, c.AdvertisedPort = host, port
+		return err
+	}, func(c *Config) (string, bool) {
+		return "PLAINTEXT://" + net.JoinHostPort(c.AdvertisedHost, itoa(c.AdvertisedPort)), true
+	}},
+	{"log.dir", setDirs, nil},
+	{"log.dirs", setDirs, func(c *Config) (string, bool) { return strings.Join(c.LogDirs, ","), true }},
+	{"num.partitions", setInt32(func(c *Config) *int32 { return &c.NumPartitions }, 1), func(c *Config) (string, bool) { return itoa(c.NumPartitions), true }},
+	{"default.replication.factor", func(c *Config, v string) error {
+		n, err := parseIntIn(v, 1, math.MaxInt16)
+		c.DefaultReplicationFactor = int16(n)
+		return err
+	}, func(c *Config) (string, bool) { return itoa(c.DefaultReplicationFactor), true }},
+	{"auto.create.topics.enable", func(c *Config, v string) error {
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("want true or false")
+		}
+		c.AutoCreateTopics = b
+		return nil
+	}, func(c *Config) (string, bool) { return strconv.FormatBool(c.AutoCreateTopics), true }},
+	{"socket.request.max.bytes", setInt32(func(c *Config) *int32 { return &c.SocketRequestMaxBytes }, 1), func(c *Config) (string, bool) { return itoa(c.SocketRequestMaxBytes), true }},
+	{"connections.max.idle.ms", setMs(func(c *Config) *time.Duration { return &c.ConnectionsMaxIdle }, 0), func(c *Config) (string, bool) { return ms(c.ConnectionsMaxIdle), true }},
+	{"log.retention.check.interval.ms", setMs(func(c *Config) *time.Duration { return &c.RetentionCheckInterval }, 1), func(c *Config) (string, bool) { return ms(c.RetentionCheckInterval), true }},
+	// Topic defaults, through the topic key's own validation.
+	topicDefault("log.cleanup.policy", "cleanup.policy", 1),
+	topicDefault("log.flush.interval.messages", "flush.messages", 1),
+	topicDefault("log.flush.interval.ms", "flush.ms", 1),
+	topicDefault("log.index.interval.bytes", "index.interval.bytes", 1),
+	topicDefault("message.max.bytes", "max.message.bytes", 1),
+	topicDefault("log.message.timestamp.type", "message.timestamp.type", 1),
+	topicDefault("log.retention.bytes", "retention.bytes", 1),
+	topicDefault("log.retention.hours", "retention.ms", 3600000),
+	topicDefault("log.retention.minutes", "retention.ms", 60000),
+	topicDefault("log.retention.ms", "retention.ms", 1),
+	topicDefault("log.segment.bytes", "segment.bytes", 1),
+	topicDefault("log.index.size.max.bytes", "segment.index.bytes", 1),
+	topicDefault("log.roll.hours", "segment.ms", 3600000),
+	topicDefault("log.roll.ms", "segment.ms", 1),
+	// Runnel's own.
+	{"runnel.admin.listener", func(c *Config, v string) error {
+		v = strings.TrimSpace(v)
+		if v != "" {
+			if _, _, err := net.SplitHostPort(v); err != nil {
+				return fmt.Errorf("want host:port or empty")
+			}
+		}
+		c.AdminListener = v
+		return nil
+	}, func(c *Config) (string, bool) { return c.AdminListener, true }},
+	{"runnel.flush.policy", func(c *Config, v string) error {
+		switch strings.TrimSpace(v) {
+		case "durable":
+			c.FlushPolicy = flush.Durable
+		case "interval":
+			c.FlushPolicy = flush.Interval
+		default:
+			return fmt.Errorf("want durable or interval")
+		}
+		return nil
+	}, func(c *Config) (string, bool) { return flushPolicyName(c.FlushPolicy), true }},
+	{"runnel.flush.min.interval.ms", setMs(func(c *Config) *time.Duration { return &c.FlushMinInterval }, 0), func(c *Config) (string, bool) { return ms(c.FlushMinInterval), true }},
+	{"runnel.segment.preallocate.bytes", func(c *Config, v string) error {
+		n, err := parseIntIn(v, 0, math.MaxInt64)
+		c.PreallocateBytes = n
+		return err
+	}, func(c *Config) (string, bool) { return strconv.FormatInt(c.PreallocateBytes, 10), true }},
+	{"runnel.checkpoint.interval.ms", setMs(func(c *Config) *time.Duration { return &c.CheckpointInterval }, 1), func(c *Config) (string, bool) { return ms(c.CheckpointInterval), true }},
+	{"runnel.shutdown.timeout.ms", setMs(func(c *Config) *time.Duration { return &c.ShutdownTimeout }, 0), func(c *Config) (string, bool) { return ms(c.ShutdownTimeout), true }},
+	{"runnel.cluster.id", func(c *Config, v string) error {
+		c.ClusterID = strings.TrimSpace(v)
+		return nil
+	}, func(c *Config) (string, bool) { return c.ClusterID, c.ClusterID != "" }},
+}
+
+// NewConfig builds a Config from properties (server.properties merged with
+// --override values). Keys Runnel does not know are returned as warnings;
+// a bad value is an error naming the key and the value.
+func NewConfig(props map[string]string) (Config, []string, error) {
+	c := DefaultConfig()
+	known := make(map[string]bool, len(brokerKeys))
+	for _, k := range brokerKeys {
+		known[k.name] = true
+		v, ok := props[k.name]
+		if !ok {
+			continue
+		}
+		if err := k.apply(&c, v); err != nil {
+			return Config{}, nil, fmt.Errorf("config: bad value %q for %s: %w", v, k.name, err)
+		}
+	}
+	if b, n := props["broker.id"], props["node.id"]; b != "" && n != "" && strings.TrimSpace(b) != strings.TrimSpace(n) {
+		return Config{}, nil, fmt.Errorf("config: broker.id %q and node.id %q differ", b, n)
+	}
+	var warnings []string
+	for k := range props {
+		if !known[k] {
+			warnings = append(warnings, fmt.Sprintf("unknown config key %q ignored", k))
+		}
+	}
+	sort.Strings(warnings)
+	return c, warnings, nil
+}
+
+// Validate checks a Config built in code (NewConfig's result passes).
+func (c *Config) Validate() error {
+	if len(c.LogDirs) == 0 {
+		return fmt.Errorf("config: no log.dirs")
+	}
+	if c.SocketRequestMaxBytes <= 0 {
+		return fmt.Errorf("config: socket.request.max.bytes must be positive")
+	}
+	if c.NumPartitions < 1 {
+		return fmt.Errorf("config: num.partitions must be at least 1")
+	}
+	for k, v := range c.TopicDefaults {
+		if err := checkTopicConfig(k, v); err != nil {
+			return fmt.Errorf("config: topic default: %w", err)
+		}
+	}
+	return nil
+}
+
+// describe returns the broker properties for DescribeConfigs, sorted.
+func (c *Config) describe() [][2]string {
+	var out [][2]string
+	for _, k := range brokerKeys {
+		if k.get == nil {
+			continue
+		}
+		if v, ok := k.get(c); ok {
+			out = append(out, [2]string{k.name, v})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i][0] < out[j][0] })
+	return out
+}
+
+func topicDefault(key, topicKey string, scale int64) brokerKey {
+	def, _ := topicConfigDefFor(topicKey)
+	return brokerKey{key, func(c *Config, v string) error {
+		v = strings.TrimSpace(v)
+		if scale != 1 {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return fmt.Errorf("want an integer")
+			}
+			if n > 0 && n > math.MaxInt64/scale {
+				return fmt.Errorf("too large")
+			}
+			if n >= 0 {
+				n *= scale
+			}
+			v = strconv.FormatInt(n, 10)
+		}
+		if err := def.check(v); err != nil {
+			return err
+		}
+		c.TopicDefaults[topicKey] = v
+		return nil
+	}, func(c *Config) (string, bool) {
+		if scale != 1 {
+			return "", false
+		}
+		if v, ok := c.TopicDefaults[topicKey]; ok {
+			return v, true
+		}
+		return def.kafkaDflt, true
+	}}
+}
+
+func setInt32(field func(*Config) *int32, lo int64) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := parseIntIn(v, lo, math.MaxInt32)
+		*field(c) = int32(n)
+		return err
+	}
+}
+
+func setMs(field func(*Config) *time.Duration, lo int64) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := parseIntIn(v, lo, math.MaxInt64)
+		*field(c) = msDuration(n)
+		return err
+	}
+}
+
+func setDirs(c *Config, v string) error {
+	var dirs []string
+	for _, d := range strings.Split(v, ",") {
+		if d = strings.TrimSpace(d); d != "" {
+			dirs = append(dirs, d)
+		}
+	}
+	if len(dirs) == 0 {
+		return fmt.Errorf("want a comma-separated list of directories")
+	}
+	c.LogDirs = dirs
+	return nil
+}
+
+func parseIntIn(v string, lo, hi int64) (int64, error) {
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("want an integer")
+	}
+	if n < lo || n > hi {
+		return 0, fmt.Errorf("want %d..%d", lo, hi)
+	}
+	return n, nil
+}
+
+// parseListener parses Kafka's listener list; Runnel serves one PLAINTEXT
+// listener. "PLAINTEXT://host:port" or "host:port"; an empty host means
+// every interface.
+func parseListener(v string) (host string, port int32, err error) {
+	v = strings.TrimSpace(v)
+	if strings.Contains(v, ",") {
+		return "", 0, fmt.Errorf("runnel serves one listener")
+	}
+	if name, rest, ok := strings.Cut(v, "://"); ok {
+		if name != "PLAINTEXT" {
+			return "", 0, fmt.Errorf("only PLAINTEXT is supported, not %s", name)
+		}
+		v = rest
+	}
+	host, p, err := net.SplitHostPort(v)
+	if err != nil {
+		return "", 0, fmt.Errorf("want PLAINTEXT://host:port")
+	}
+	n, err := strconv.ParseUint(p, 10, 16)
+	if err != nil {
+		return "", 0, fmt.Errorf("bad port %q", p)
+	}
+	return host, int32(n), nil
+}
+
+// advertisedHost is the host name Metadata gives clients.
+func (c *Config) advertisedHost() string {
+	if c.AdvertisedHost != "" && c.AdvertisedHost != "0.0.0.0" && c.AdvertisedHost != "::" {
+		return c.AdvertisedHost
+	}
+	if h, err := os.Hostname(); err == nil {
+		return h
+	}
+	return "localhost"
+}
+
+func flushPolicyName(p flush.Policy) string {
+	if p == flush.Interval {
+		return "interval"
+	}
+	return "durable"
+}
+
+func itoa[T int16 | int32](n T) string { return strconv.Itoa(int(n)) }
+
+func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }

@@ -1,0 +1,504 @@
+package broker
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"runtime/debug"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"runnel/io/sendfile"
+)
+
+// A connection has two goroutines. The reader reads a frame, decodes it,
+// dispatches it to its handler and queues the handler's reply; it never
+// waits for a reply, so a produce waiting for its fsync does not stop the
+// next requests from starting (clients pipeline up to 5 by default). The
+// writer takes replies off the queue in request order, waits for each to be
+// finished and writes it. The queue's capacity bounds the requests in
+// flight on one connection, and with it the memory they hold.
+//
+// Shutting down: the reader stops (client closed, bad frame, idle timeout
+// or broker Close), closes the queue, and the writer writes what is still
+// queued, then closes the socket.
+
+const (
+	// maxInFlight bounds the replies queued on one connection.
+	maxInFlight = 100
+	// maxKeptBuffer: frame and encode buffers up to this size are kept for
+	// the next request; a larger one (a big produce) is dropped after use
+	// so that an idle connection does not pin it.
+	maxKeptBuffer = 1 << 20
+	// writeBufferSize is the writer's bufio size.
+	writeBufferSize = 64 << 10
+)
+
+// responseFrame is a response body framed by hand: a sequence of encoded
+// bytes and file ranges (a zero-copy fetch). The connection writes the
+// 4-byte size and the response header, then calls writeTo.
+type responseFrame interface {
+	// size is the exact number of body bytes writeTo writes (everything
+	// after the response header).
+	size() int
+	// writeTo writes the body with c.writeBytes and c.writeFile.
+	writeTo(c *conn) error
+	// release drops what the frame holds (segment read references). The
+	// connection calls it exactly once, whether or not writeTo ran.
+	release()
+}
+
+// reply is the answer to one request. Exactly one of finish, finishFrame
+// and finishNone must be called, once, from any goroutine.
+type reply struct {
+	done  chan struct{}
+	resp  kmsg.Response
+	frame responseFrame
+	none  bool
+
+	// Filled by the connection when the request is dispatched.
+	key           int16
+	version       int16
+	correlationID int32
+	flexible      bool // response header v1 (tagged fields)
+	start         time.Time
+}
+
+func newReply() *reply { return &reply{done: make(chan struct{})} }
+
+// finish completes the reply with a kmsg response; the connection sets its
+// version to the request's before encoding it.
+func (r *reply) finish(resp kmsg.Response) {
+	r.resp = resp
+	close(r.done)
+}
+
+// finishFrame completes the reply with a hand-framed body.
+func (r *reply) finishFrame(f responseFrame) {
+	r.frame = f
+	close(r.done)
+}
+
+// finishNone completes a request that gets no response (acks=0 produce).
+func (r *reply) finishNone() {
+	r.none = true
+	close(r.done)
+}
+
+// conn is one client connection.
+type conn struct {
+	b      *Broker
+	nc     net.Conn
+	logger *slog.Logger
+
+	queue chan *reply
+	rbuf  []byte // frame buffer, reused between requests
+	wbuf  []byte // encode buffer, used by the writer only
+	w     *bufio.Writer
+
+	// mu makes "am I closing? then arm the idle deadline" atomic with
+	// respect to shutdown, which sets closing and an immediate deadline.
+	mu      sync.Mutex
+	closing bool
+}
+
+func newConn(b *Broker, nc net.Conn) *conn {
+	c := &conn{
+		b:      b,
+		nc:     nc,
+		logger: b.logger.With("remote", nc.RemoteAddr().String()),
+		queue:  make(chan *reply, maxInFlight),
+	}
+	c.w = bufio.NewWriterSize(countingWriter{nc, c}, writeBufferSize)
+	return c
+}
+
+// serve runs the connection until it ends; it returns once both goroutines
+// have finished and the socket is closed.
+func (c *conn) serve() {
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		c.writeLoop()
+	}()
+	err := c.readLoop()
+	close(c.queue)
+	<-writerDone
+	switch {
+	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), c.isClosing():
+		c.logger.Debug("connection closed")
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		c.logger.Info("closing idle connection")
+	default:
+		c.logger.Warn("closing connection", "err", err)
+	}
+}
+
+// shutdown makes the reader stop at its next read (or now, if it waits in
+// one); queued replies are still written.
+func (c *conn) shutdown() {
+	c.mu.Lock()
+	c.closing = true
+	c.nc.SetReadDeadline(time.Now())
+	c.mu.Unlock()
+}
+
+func (c *conn) isClosing() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closing
+}
+
+// armIdleDeadline sets the read deadline for the next request, unless the
+// connection is shutting down.
+func (c *conn) armIdleDeadline() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return errShuttingDown
+	}
+	if idle := c.b.cfg.ConnectionsMaxIdle; idle > 0 {
+		return c.nc.SetReadDeadline(time.Now().Add(idle))
+	}
+	return c.nc.SetReadDeadline(time.Time{})
+}
+
+func (c *conn) readLoop() error {
+	var sizeBuf [4]byte
+	for {
+		if err := c.armIdleDeadline(); err != nil {
+			return err
+		}
+		if _, err := io.ReadFull(c.nc, sizeBuf[:]); err != nil {
+			return err
+		}
+		size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
+		if size < 0 || size > c.b.cfg.SocketRequestMaxBytes {
+			return fmt.Errorf("%w: %d bytes, socket.request.max.bytes is %d", errFrameTooLarge, size, c.b.cfg.SocketRequestMaxBytes)
+		}
+		// Past this point a slow client holds a frame's worth of memory;
+		// do not let it idle in the middle of a frame either.
+		buf := c.rbuf
+		if cap(buf) < int(size) {
+			buf = make([]byte, size)
+		}
+		buf = buf[:size]
+		if _, err := io.ReadFull(c.nc, buf); err != nil {
+			return err
+		}
+		c.b.metrics.bytesIn.Add(float64(4 + len(buf)))
+		r, retained, err := c.handleFrame(buf)
+		if err != nil {
+			return err
+		}
+		if r != nil {
+			c.queue <- r
+		}
+		if retained || cap(buf) > maxKeptBuffer {
+			c.rbuf = nil
+		} else {
+			c.rbuf = buf
+		}
+	}
+}
+
+// handleFrame decodes one request frame and dispatches it. It returns the
+// reply to queue (nil when there is none to queue), whether the handler
+// retained the frame buffer, and an error that closes the connection.
+// Nothing in buf can make it panic; a handler that panics is recovered as a
+// last resort, logged with its stack, and closes the connection.
+func (c *conn) handleFrame(buf []byte) (r *reply, retained bool, err error) {
+	h, err := parseHeader(buf)
+	if err != nil {
+		return nil, false, err
+	}
+	start := time.Now()
+	api, known := apis[h.key]
+	if !known {
+		return nil, false, fmt.Errorf("%w: unknown api key %d", errBadRequest, h.key)
+	}
+	if h.version < api.minVersion || h.version > api.maxVersion {
+		r = newReply()
+		r.key, r.version, r.correlationID, r.start = h.key, h.version, h.correlationID, start
+		return c.unsupportedVersion(h, r)
+	}
+	msg := kmsg.RequestForKey(h.key)
+	msg.SetVersion(h.version)
+	if err := msg.ReadFrom(buf[h.bodyStart:]); err != nil {
+		return nil, false, fmt.Errorf("%w: %s v%d: %v", errBadRequest, kmsg.NameForKey(h.key), h.version, err)
+	}
+	req := &request{
+		correlationID: h.correlationID,
+		clientID:      h.clientID,
+		version:       h.version,
+		msg:           msg,
+		conn:          c,
+		broker:        c.b,
+	}
+	r, err = c.callHandler(api, req)
+	if err != nil {
+		return nil, false, err
+	}
+	// The writer reads these only after taking r off the queue, so setting
+	// them here does not race with a finish from another goroutine.
+	r.key, r.version, r.correlationID, r.start = h.key, h.version, h.correlationID, start
+	r.flexible = msg.IsFlexible() && h.key != kmsg.ApiVersions.Int16()
+	return r, req.retained, nil
+}
+
+// callHandler runs a handler, turning a panic into an error that closes
+// the connection. This is a last resort, not error handling.
+func (c *conn) callHandler(api apiHandler, req *request) (r *reply, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.logger.Error("handler panicked", "api", kmsg.NameForKey(api.key), "version", req.version, "panic", p, "stack", string(debug.Stack()))
+			err = fmt.Errorf("broker: %s handler panicked: %v", kmsg.NameForKey(api.key), p)
+		}
+	}()
+	r = api.handle(c.b, req)
+	if r == nil {
+		return nil, fmt.Errorf("broker: %s handler returned no reply", kmsg.NameForKey(api.key))
+	}
+	return r, nil
+}
+
+// unsupportedVersion answers a request whose version we do not serve.
+// ApiVersions gets KIP-511's answer: a v0 response with UNSUPPORTED_VERSION
+// and our ranges, so the client can pick a version. Other APIs get
+// UNSUPPORTED_VERSION in the response's top-level error code when kmsg can
+// encode that version and the response has one; otherwise the connection is
+// closed, as Kafka does.
+func (c *conn) unsupportedVersion(h header, r *reply) (*reply, bool, error) {
+	if h.key == kmsg.ApiVersions.Int16() {
+		resp := apiVersionsResponse()
+		resp.ErrorCode = kerr.UnsupportedVersion.Code
+		r.version = 0
+		r.finish(resp)
+		return r, false, nil
+	}
+	name := kmsg.NameForKey(h.key)
+	resp := kmsg.ResponseForKey(h.key)
+	if h.version < 0 || h.version > resp.MaxVersion() || !setTopLevelErrorCode(resp, kerr.UnsupportedVersion.Code) {
+		return nil, false, fmt.Errorf("%w: unsupported version %d of %s", errBadRequest, h.version, name)
+	}
+	resp.SetVersion(h.version)
+	r.flexible = resp.IsFlexible()
+	c.logger.Debug("unsupported version", "api", name, "version", h.version)
+	r.finish(resp)
+	return r, false, nil
+}
+
+// header is a parsed request header (v1, or v2 for flexible versions).
+type header struct {
+	key           int16
+	version       int16
+	correlationID int32
+	clientID      *string
+	bodyStart     int
+}
+
+// parseHeader parses a request header. Whether it is v2 (tagged fields
+// after the client id) depends on the API and version, as kmsg knows; an
+// ApiVersions version newer than kmsg's is not parsed beyond the
+// correlation id (its body is never read: KIP-511).
+func parseHeader(buf []byte) (header, error) {
+	var h header
+	if len(buf) < 8 {
+		return h, fmt.Errorf("%w: %d-byte frame is shorter than a request header", errBadRequest, len(buf))
+	}
+	h.key = int16(binary.BigEndian.Uint16(buf[0:]))
+	h.version = int16(binary.BigEndian.Uint16(buf[2:]))
+	h.correlationID = int32(binary.BigEndian.Uint32(buf[4:]))
+	msg := kmsg.RequestForKey(h.key)
+	if msg == nil {
+		return h, fmt.Errorf("%w: unknown api key %d", errBadRequest, h.key)
+	}
+	if h.key == kmsg.ApiVersions.Int16() && (h.version < 0 || h.version > msg.MaxVersion()) {
+		h.bodyStart = len(buf)
+		return h, nil
+	}
+	d := decoder{b: buf[8:]}
+	h.clientID = d.nullableString()
+	msg.SetVersion(h.version)
+	if h.version >= 0 && h.version <= msg.MaxVersion() && msg.IsFlexible() {
+		d.skipTags()
+	}
+	if d.failed {
+		return h, fmt.Errorf("%w: truncated request header", errBadRequest)
+	}
+	h.bodyStart = len(buf) - len(d.b)
+	return h, nil
+}
+
+// decoder reads the few header fields kmsg does not decode for us. It is
+// sticky: after the first short read every read returns zero and failed
+// stays set, so callers check once at the end.
+type decoder struct {
+	b      []byte
+	failed bool
+}
+
+func (d *decoder) take(n int) []byte {
+	if d.failed || n < 0 || n > len(d.b) {
+		d.failed = true
+		return nil
+	}
+	v := d.b[:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) nullableString() *string {
+	l := d.take(2)
+	if l == nil {
+		return nil
+	}
+	n := int16(binary.BigEndian.Uint16(l))
+	if n < 0 {
+		return nil
+	}
+	s := string(d.take(int(n)))
+	if d.failed {
+		return nil
+	}
+	return &s
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.failed {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.failed = true
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+// skipTags skips a tagged-field section (KIP-482).
+func (d *decoder) skipTags() {
+	for n := d.uvarint(); n > 0 && !d.failed; n-- {
+		d.uvarint() // tag
+		size := d.uvarint()
+		if size > uint64(len(d.b)) {
+			d.failed = true
+			return
+		}
+		d.take(int(size))
+	}
+}
+
+func (c *conn) writeLoop() {
+	var writeErr error
+	for r := range c.queue {
+		<-r.done
+		if writeErr == nil {
+			writeErr = c.writeReply(r)
+			if writeErr == nil && len(c.queue) == 0 {
+				writeErr = c.w.Flush()
+			}
+			if writeErr != nil {
+				// The reader notices the closed socket and stops; keep
+				// draining so every frame is released.
+				c.logger.Debug("write failed", "err", writeErr)
+				c.nc.Close()
+			}
+		} else if r.frame != nil {
+			r.frame.release()
+		}
+		c.b.metrics.observeReply(r, writeErr)
+	}
+	if writeErr == nil {
+		c.w.Flush()
+	}
+	c.nc.Close()
+}
+
+// writeReply writes one finished reply: size, response header (v0, or v1
+// with an empty tagged-field section), body.
+func (c *conn) writeReply(r *reply) error {
+	if r.none {
+		return nil
+	}
+	if r.frame != nil {
+		defer r.frame.release()
+		var hdr [9]byte
+		n := 8
+		if r.flexible {
+			n = 9
+		}
+		binary.BigEndian.PutUint32(hdr[0:], uint32(n-4+r.frame.size()))
+		binary.BigEndian.PutUint32(hdr[4:], uint32(r.correlationID))
+		if _, err := c.w.Write(hdr[:n]); err != nil {
+			return err
+		}
+		return r.frame.writeTo(c)
+	}
+	r.resp.SetVersion(r.version)
+	b := append(c.wbuf[:0], 0, 0, 0, 0)
+	b = binary.BigEndian.AppendUint32(b, uint32(r.correlationID))
+	if r.flexible {
+		b = append(b, 0)
+	}
+	b = r.resp.AppendTo(b)
+	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+	_, err := c.w.Write(b)
+	if cap(b) <= maxKeptBuffer {
+		c.wbuf = b[:0]
+	} else {
+		c.wbuf = nil
+	}
+	return err
+}
+
+// writeBytes writes encoded bytes of a hand-framed response.
+func (c *conn) writeBytes(b []byte) error {
+	_, err := c.w.Write(b)
+	return err
+}
+
+// writeFile writes n bytes of f from offset off of a hand-framed response
+// with sendfile at an explicit offset (never f's shared position).
+func (c *conn) writeFile(f *os.File, off, n int64) error {
+	if err := c.w.Flush(); err != nil {
+		return err
+	}
+	sc, ok := c.nc.(syscall.Conn)
+	if !ok { // not a socket (tests with net.Pipe): copy
+		written, err := io.Copy(c.nc, io.NewSectionReader(f, off, n))
+		c.b.metrics.bytesOut.Add(float64(written))
+		if err == nil && written != n {
+			err = io.ErrUnexpectedEOF
+		}
+		return err
+	}
+	written, err := sendfile.Send(sc, f, off, n)
+	c.b.metrics.bytesOut.Add(float64(written))
+	if err == nil && written != n {
+		err = fmt.Errorf("broker: sendfile wrote %d of %d bytes", written, n)
+	}
+	return err
+}
+
+// countingWriter counts the bytes the writer's bufio hands to the socket.
+type countingWriter struct {
+	nc net.Conn
+	c  *conn
+}
+
+func (w countingWriter) Write(b []byte) (int, error) {
+	n, err := w.nc.Write(b)
+	w.c.b.metrics.bytesOut.Add(float64(n))
+	return n, err
+}

@@ -1,0 +1,87 @@
+// Package broker is Runnel's Kafka server: one node, many log directories,
+// the Kafka wire protocol decoded and encoded with franz-go's kmsg.
+//
+// # Embedding
+//
+//	cfg := broker.DefaultConfig()       // or broker.NewConfig(properties)
+//	b, err := broker.New(cfg, logger)   // opens and recovers the logs
+//	go b.ListenAndServe()               // or b.Serve(listener)
+//	...
+//	b.Close()                           // drain, flush, clean-shutdown marker
+//
+// Package brokertest starts a real broker on a loopback port for tests.
+//
+// # Requests
+//
+// A connection (conn.go) has a reader goroutine and a writer goroutine. The
+// reader checks each frame's size against socket.request.max.bytes before
+// allocating, parses the request header (v1, or v2 for flexible versions),
+// decodes the body with kmsg and calls the API's handler; the writer writes
+// replies strictly in request order as each is finished. At most
+// maxInFlight replies wait per connection; the reader stops reading when
+// that many are queued. Bytes that do not decode close the connection with
+// a log line; nothing read from the network can panic the process.
+//
+// # Writing an API (the contract between the files of this package)
+//
+// One file per API, opening with a comment that states the versions served
+// and the behaviour, registering itself from an init function:
+//
+//	func init() {
+//		registerAPI(apiHandler{key: kmsg.Produce.Int16(), minVersion: 3, maxVersion: 12, handle: handleProduce})
+//	}
+//
+// ApiVersions advertises exactly the table. Register only versions kmsg
+// decodes and the handler implements.
+//
+// A handler has the signature func(*Broker, *request) *reply. It runs on
+// the connection's reader goroutine and must not block for long. It returns
+// a reply made with newReply() and completes it exactly once, before
+// returning or later from any goroutine:
+//
+//   - (*reply).finish(resp kmsg.Response): a kmsg response; the connection
+//     sets its version to the request's and writes the response header.
+//   - (*reply).finishFrame(f responseFrame): a body framed by hand (the
+//     zero-copy fetch), written with (*conn).writeBytes and
+//     (*conn).writeFile (sendfile at an explicit offset); the connection
+//     writes size and response header, then calls f.writeTo, then
+//     f.release (release is called even when the connection died first).
+//     A frame may implement errorCode() int16 for the request metrics.
+//   - (*reply).finishNone(): no response at all (acks=0 produce).
+//
+// Byte slices inside req.msg (a produce's records) point into the frame
+// buffer, which the connection reuses for the next request as soon as the
+// handler returns; a handler that keeps them longer calls
+// req.retainBuffer(). Strings in req.msg are copies.
+//
+// Long waits select on b.done, closed when Close starts: Close waits for
+// the replies in flight (up to Config.ShutdownTimeout) before it closes
+// the flushers and logs, so a fetch long-poll should end early on b.done
+// and a produce waiting for the flusher is completed by the flusher.
+//
+// # Topics and partitions
+//
+// (*Broker).partition(topic, index) and (*Broker).partitionByID(id, index)
+// return a *partition or a kerr error (UNKNOWN_TOPIC_OR_PARTITION,
+// UNKNOWN_TOPIC_ID). A partition has its topic name and id, index, its
+// *segment.Log, the *flush.Flusher of its log dir, and config() with the
+// topic's current settings (maxMessageBytes, logAppendTime, flushMessages,
+// flushInterval, the segment.Config). Lookups take no lock. A partition may
+// be deleted while a request uses it: its log is then closed and storage
+// calls fail; errCode maps errPartitionGone to UNKNOWN_TOPIC_OR_PARTITION.
+//
+// Errors become Kafka codes in one place, errCode in errors.go.
+//
+// # On disk
+//
+// Each log dir holds meta.properties (cluster.id, node.id) and its
+// partitions' directories (each with partition.metadata naming the topic
+// id); the first log dir also holds topics.json (topic names, ids,
+// partition counts and config overrides), written atomically. New
+// partitions go to the log dir holding the fewest.
+//
+// # Lock order
+//
+// Broker.adminMu (topic changes) before Broker.mu (listeners, connections).
+// The topic table is copy-on-write behind an atomic pointer.
+package broker

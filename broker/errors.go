@@ -1,0 +1,78 @@
+package broker
+
+import (
+	"errors"
+	"os"
+	"syscall"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"runnel/segment"
+)
+
+// Errors, in one place: how storage errors become Kafka error codes, and
+// the broker's own sentinels.
+//
+// Handlers answer with kerr codes (errCode(err)); the storage layer returns
+// package-prefixed sentinels wrapped with context, matched here with
+// errors.Is. An error that is not recognised maps to KAFKA_STORAGE_ERROR
+// when it is an I/O failure and UNKNOWN_SERVER_ERROR otherwise; the caller
+// logs it, since the client only sees the code.
+
+// errCode maps an error from segment, io/flush or the broker itself to the
+// Kafka error code a response carries. nil maps to 0 (NONE).
+func errCode(err error) int16 {
+	if err == nil {
+		return 0
+	}
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		return ke.Code
+	}
+	switch {
+	case errors.Is(err, segment.ErrCorruptBatch):
+		return kerr.CorruptMessage.Code
+	case errors.Is(err, segment.ErrShortBatch),
+		errors.Is(err, segment.ErrInvalidBatch),
+		errors.Is(err, segment.ErrUnsupportedCodec):
+		return kerr.InvalidRecord.Code
+	case errors.Is(err, segment.ErrUnsupportedMagic):
+		return kerr.UnsupportedForMessageFormat.Code
+	case errors.Is(err, segment.ErrOutOfOrderSequence):
+		return kerr.OutOfOrderSequenceNumber.Code
+	case errors.Is(err, segment.ErrInvalidProducerEpoch):
+		return kerr.InvalidProducerEpoch.Code
+	case errors.Is(err, segment.ErrOffsetOutOfRange):
+		return kerr.OffsetOutOfRange.Code
+	case errors.Is(err, errPartitionGone):
+		return kerr.UnknownTopicOrPartition.Code
+	case errors.Is(err, errShuttingDown):
+		return kerr.NotLeaderForPartition.Code
+	case isStorageError(err):
+		return kerr.KafkaStorageError.Code
+	}
+	return kerr.UnknownServerError.Code
+}
+
+// isStorageError reports whether err is a failure of the disk rather than
+// of the request: the partition cannot serve until an operator looks.
+func isStorageError(err error) bool {
+	var errno syscall.Errno
+	var pathErr *os.PathError
+	return errors.As(err, &errno) || errors.As(err, &pathErr)
+}
+
+// Broker sentinels.
+var (
+	// errPartitionGone: the partition was deleted while a request used it
+	// (for example a produce waiting for its fsync when DeleteTopics ran).
+	errPartitionGone = errors.New("broker: partition deleted")
+	// errShuttingDown: the broker is closing and will not start new work.
+	errShuttingDown = errors.New("broker: shutting down")
+	// errFrameTooLarge: a request frame's size exceeds
+	// socket.request.max.bytes (or is negative); the connection is closed.
+	errFrameTooLarge = errors.New("broker: request frame too large")
+	// errBadRequest: a request frame does not decode (truncated header,
+	// unknown api key, bytes that kmsg rejects); the connection is closed.
+	errBadRequest = errors.New("broker: malformed request")
+)

@@ -1,0 +1,272 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"reflect"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"runnel/io/flush"
+)
+
+// Observability: Prometheus metrics in the broker's own registry, served
+// with pprof and a health check on the admin listener.
+
+type metrics struct {
+	registry    *prometheus.Registry
+	requests    *prometheus.CounterVec   // api, error
+	latency     *prometheus.HistogramVec // api
+	bytesIn     prometheus.Counter
+	bytesOut    prometheus.Counter
+	connections prometheus.Gauge
+	fsync       prometheus.Histogram
+	fsyncBatch  prometheus.Histogram
+	fsyncErrors prometheus.Counter
+
+	// latencyByKey caches the latency observer of each API key, which
+	// saves a label lookup per request.
+	latencyByKey map[int16]prometheus.Observer
+}
+
+func newMetrics(b *Broker) *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "runnel_requests_total",
+			Help: "Requests answered, by API and the first error code in the response (NONE when none).",
+		}, []string{"api", "error"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "runnel_request_duration_seconds",
+			Help:    "Time from a request's arrival to its response being written (queued behind earlier ones included).",
+			Buckets: prometheus.ExponentialBuckets(50e-6, 2, 18), // 50µs .. 6.5s
+		}, []string{"api"}),
+		bytesIn: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "runnel_network_received_bytes_total", Help: "Bytes read from client connections.",
+		}),
+		bytesOut: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "runnel_network_sent_bytes_total", Help: "Bytes written to client connections (sendfile included).",
+		}),
+		connections: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "runnel_connections", Help: "Open client connections.",
+		}),
+		fsync: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "runnel_fsync_duration_seconds",
+			Help:    "Duration of the flushers' syncs of one log.",
+			Buckets: prometheus.ExponentialBuckets(20e-6, 2, 18), // 20µs .. 2.6s
+		}),
+		fsyncBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "runnel_fsync_waiters",
+			Help:    "Requests completed by one sync (group commit batch size).",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 12),
+		}),
+		fsyncErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "runnel_fsync_errors_total", Help: "Syncs that failed.",
+		}),
+		latencyByKey: map[int16]prometheus.Observer{},
+	}
+	for key := range apis {
+		m.latencyByKey[key] = m.latency.WithLabelValues(kmsg.NameForKey(key))
+	}
+	m.registry.MustRegister(m.requests, m.latency, m.bytesIn, m.bytesOut, m.connections,
+		m.fsync, m.fsyncBatch, m.fsyncErrors, partitionCollector{b},
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// observeReply records a reply once it is written (or dropped).
+func (m *metrics) observeReply(r *reply, writeErr error) {
+	if o := m.latencyByKey[r.key]; o != nil {
+		o.Observe(time.Since(r.start).Seconds())
+	}
+	code := int16(0)
+	switch {
+	case r.resp != nil:
+		code = firstErrorCode(reflect.ValueOf(r.resp))
+	case r.frame != nil:
+		if ec, ok := r.frame.(interface{ errorCode() int16 }); ok {
+			code = ec.errorCode()
+		}
+	}
+	m.requests.WithLabelValues(kmsg.NameForKey(r.key), errorName(code)).Inc()
+}
+
+// onSync is the flushers' OnSync hook.
+func (m *metrics) onSync(_ flush.Target, d time.Duration, waiters int, err error) {
+	m.fsync.Observe(d.Seconds())
+	m.fsyncBatch.Observe(float64(waiters))
+	if err != nil {
+		m.fsyncErrors.Inc()
+	}
+}
+
+func errorName(code int16) string {
+	if code == 0 {
+		return "NONE"
+	}
+	if e := kerr.TypedErrorForCode(code); e != nil && (e != kerr.UnknownServerError || code == kerr.UnknownServerError.Code) {
+		return e.Message
+	}
+	return strconv.Itoa(int(code))
+}
+
+// firstErrorCode returns the first non-zero int16 field named ErrorCode in
+// a response, searching nested structs and slices of structs in field
+// order; 0 when there is none.
+func firstErrorCode(v reflect.Value) int16 {
+	for v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			return 0
+		}
+		v = v.Elem()
+	}
+	switch v.Kind() {
+	case reflect.Struct:
+		for _, i := range errorFieldsOf(v.Type()) {
+			f := v.Field(i)
+			if f.Kind() == reflect.Int16 {
+				if c := int16(f.Int()); c != 0 {
+					return c
+				}
+				continue
+			}
+			if c := firstErrorCode(f); c != 0 {
+				return c
+			}
+		}
+	case reflect.Slice:
+		for i := 0; i < v.Len(); i++ {
+			if c := firstErrorCode(v.Index(i)); c != 0 {
+				return c
+			}
+		}
+	}
+	return 0
+}
+
+// errorFieldsOf lists the fields of a struct type that are an ErrorCode or
+// may contain one, computed once per type.
+func errorFieldsOf(t reflect.Type) []int {
+	if f, ok := errorFieldsCache.Load(t); ok {
+		return f.([]int)
+	}
+	var fields []int
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		switch {
+		case f.Name == "ErrorCode" && f.Type.Kind() == reflect.Int16:
+			fields = append(fields, i)
+		case f.Type.Kind() == reflect.Struct && containsErrorCode(f.Type, 0),
+			f.Type.Kind() == reflect.Slice && containsErrorCode(f.Type.Elem(), 0):
+			fields = append(fields, i)
+		}
+	}
+	errorFieldsCache.Store(t, fields)
+	return fields
+}
+
+var errorFieldsCache sync.Map // reflect.Type -> []int
+
+func containsErrorCode(t reflect.Type, depth int) bool {
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct || depth > 8 {
+		return false
+	}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if f.Name == "ErrorCode" && f.Type.Kind() == reflect.Int16 || containsErrorCode(f.Type, depth+1) {
+			return true
+		}
+	}
+	return false
+}
+
+// setTopLevelErrorCode sets resp's top-level ErrorCode field, reporting
+// whether it has one.
+func setTopLevelErrorCode(resp kmsg.Response, code int16) bool {
+	v := reflect.ValueOf(resp)
+	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+		return false
+	}
+	f := v.Elem().FieldByName("ErrorCode")
+	if !f.IsValid() || f.Kind() != reflect.Int16 || !f.CanSet() {
+		return false
+	}
+	f.SetInt(int64(code))
+	return true
+}
+
+// partitionCollector reports per-partition offsets at scrape time.
+type partitionCollector struct{ b *Broker }
+
+var (
+	descEndOffset = prometheus.NewDesc("runnel_log_end_offset", "Next offset to be written.",
+		[]string{"topic", "partition"}, nil)
+	descStartOffset = prometheus.NewDesc("runnel_log_start_offset", "First offset still in the log.",
+		[]string{"topic", "partition"}, nil)
+	descFlushedOffset = prometheus.NewDesc("runnel_log_flushed_offset", "Offset up to which the log is durable.",
+		[]string{"topic", "partition"}, nil)
+)
+
+func (c partitionCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descEndOffset
+	ch <- descStartOffset
+	ch <- descFlushedOffset
+}
+
+func (c partitionCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, t := range c.b.table.Load().byName {
+		for _, p := range t.partitions() {
+			idx := strconv.Itoa(int(p.index))
+			ch <- prometheus.MustNewConstMetric(descEndOffset, prometheus.GaugeValue, float64(p.log.EndOffset()), p.topic, idx)
+			ch <- prometheus.MustNewConstMetric(descStartOffset, prometheus.GaugeValue, float64(p.log.StartOffset()), p.topic, idx)
+			ch <- prometheus.MustNewConstMetric(descFlushedOffset, prometheus.GaugeValue, float64(p.log.FlushedOffset()), p.topic, idx)
+		}
+	}
+}
+
+// startAdmin serves /metrics, /debug/pprof/ and /healthz on the admin
+// listener. pprof is registered on this mux explicitly, never on
+// http.DefaultServeMux.
+func (b *Broker) startAdmin() error {
+	ln, err := net.Listen("tcp", b.cfg.AdminListener)
+	if err != nil {
+		return fmt.Errorf("broker: admin listener: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(b.metrics.registry, promhttp.HandlerOpts{Registry: b.metrics.registry}))
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		select {
+		case <-b.done:
+			http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		default:
+			fmt.Fprintln(w, "ok")
+		}
+	})
+	b.adminLn = ln
+	b.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := b.admin.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			b.logger.Error("admin listener failed", "err", err)
+		}
+	}()
+	b.logger.Info("admin listener", "addr", ln.Addr().String())
+	return nil
+}

@@ -1,0 +1,154 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"sort"
+
+	"runnel/io/flush"
+	"runnel/segment"
+)
+
+// openLogs loads topics.json, opens every log dir (recovering its logs) and
+// reconciles the two: partition dirs that topics.json does not name, or
+// whose partition.metadata names another topic id, are left over from a
+// deletion and are deleted; partitions it names that no dir holds are
+// created. Without topics.json (first start, or a data dir from elsewhere)
+// the partitions found are adopted as they are.
+func (b *Broker) openLogs() error {
+	doc, haveDoc, err := b.readTopicsDoc()
+	if err != nil {
+		return err
+	}
+	defaults, err := resolveTopicSettings(b.cfg.TopicDefaults, nil, b.cfg.PreallocateBytes)
+	if err != nil {
+		return fmt.Errorf("broker: topic defaults: %w", err)
+	}
+	topics := map[string]*topic{}
+	want := map[*topic]int32{}
+	for _, rec := range doc.Topics {
+		id, err := parseTopicID(rec.ID)
+		if err != nil {
+			return fmt.Errorf("broker: %s: topic %q: %w", b.topicsPath(), rec.Name, err)
+		}
+		settings, err := resolveTopicSettings(b.cfg.TopicDefaults, rec.Configs, b.cfg.PreallocateBytes)
+		if err != nil {
+			return fmt.Errorf("broker: %s: topic %q: %w", b.topicsPath(), rec.Name, err)
+		}
+		settings.overrides = rec.Configs
+		t := &topic{name: rec.Name, id: id}
+		t.settings.Store(settings)
+		topics[rec.Name] = t
+		want[t] = rec.Partitions
+	}
+	cfgFor := func(name string) segment.Config {
+		if t := topics[name]; t != nil {
+			return t.settings.Load().log
+		}
+		return defaults.log
+	}
+	for _, path := range b.cfg.LogDirs {
+		d := &logDir{path: path}
+		d.dir, err = segment.OpenLogDir(path, cfgFor, b.logger.With("dir", path))
+		if err != nil {
+			return fmt.Errorf("broker: opening log dir %s: %w", path, err)
+		}
+		d.flusher = flush.New(flush.Config{
+			Policy:        b.cfg.FlushPolicy,
+			MinInterval:   b.cfg.FlushMinInterval,
+			FlushMessages: defaults.flushMessages,
+			FlushInterval: defaults.flushInterval,
+			Logger:        b.logger.With("flusher", path),
+			OnSync:        b.metrics.onSync,
+		})
+		b.dirs = append(b.dirs, d)
+	}
+
+	found := map[*topic]map[int32]*partition{}
+	for _, d := range b.dirs {
+		for _, tp := range sortedPartitions(d.dir.Logs()) {
+			l := d.dir.Logs()[tp]
+			mdPath := partitionMetadataPath(d, tp)
+			id, mdErr := segment.ReadPartitionMetadata(mdPath)
+			if mdErr != nil && !errors.Is(mdErr, fs.ErrNotExist) {
+				return fmt.Errorf("broker: %w", mdErr)
+			}
+			t := topics[tp.Topic]
+			if t == nil && !haveDoc {
+				t = &topic{name: tp.Topic, id: id}
+				if mdErr != nil {
+					t.id = newUUID()
+				}
+				t.settings.Store(defaults)
+				topics[tp.Topic] = t
+				b.logger.Warn("adopting partition found without topics.json", "partition", tp.DirName(), "dir", d.path)
+			}
+			stray := t == nil || (mdErr == nil && id != t.id) || (haveDoc && tp.Partition >= want[t])
+			if stray {
+				b.logger.Warn("deleting partition of a deleted topic", "partition", tp.DirName(), "dir", d.path)
+				if err := d.dir.Delete(tp); err != nil {
+					return fmt.Errorf("broker: deleting stray partition %s: %w", tp.DirName(), err)
+				}
+				continue
+			}
+			if mdErr != nil {
+				if err := segment.WritePartitionMetadata(mdPath, t.id); err != nil {
+					return fmt.Errorf("broker: %w", err)
+				}
+			}
+			if found[t] == nil {
+				found[t] = map[int32]*partition{}
+			}
+			if other := found[t][tp.Partition]; other != nil {
+				return fmt.Errorf("broker: partition %s is in two log dirs, %s and %s; remove one", tp.DirName(), other.dir.path, d.path)
+			}
+			found[t][tp.Partition] = b.newPartition(t, tp.Partition, l, d)
+			d.partitions++
+			if !haveDoc && tp.Partition >= want[t] {
+				want[t] = tp.Partition + 1
+			}
+		}
+	}
+
+	tab := &topicTable{byName: map[string]*topic{}, byID: map[[16]byte]*topic{}}
+	for _, t := range topics {
+		if other := tab.byID[t.id]; other != nil {
+			return fmt.Errorf("broker: topics %q and %q have the same id %s", t.name, other.name, topicIDString(t.id))
+		}
+		parts := make([]*partition, want[t])
+		for i := range parts {
+			p := found[t][int32(i)]
+			if p == nil {
+				if p, err = b.createPartitionLocked(t, int32(i)); err != nil {
+					return fmt.Errorf("broker: %w", err)
+				}
+				b.logger.Warn("created partition missing from the log dirs", "topic", t.name, "partition", i)
+			}
+			parts[i] = p
+		}
+		t.parts.Store(&parts)
+		tab.byName[t.name], tab.byID[t.id] = t, t
+	}
+	if !haveDoc {
+		if err := b.writeTopicsLocked(tab, nil, 0); err != nil {
+			return fmt.Errorf("broker: %w", err)
+		}
+	}
+	b.table.Store(tab)
+	return nil
+}
+
+func sortedPartitions(m map[segment.TopicPartition]*segment.Log) []segment.TopicPartition {
+	out := make([]segment.TopicPartition, 0, len(m))
+	for tp := range m {
+		out = append(out, tp)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Topic != out[j].Topic {
+			return out[i].Topic < out[j].Topic
+		}
+		return out[i].Partition < out[j].Partition
+	})
+	return out
+}

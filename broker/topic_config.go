@@ -1,0 +1,190 @@
+package broker
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"runnel/segment"
+)
+
+// Topic configs. A topic stores only the keys set on it (its overrides);
+// every other key takes the broker's default, which is Kafka's default
+// unless server.properties sets the broker synonym (log.segment.bytes for
+// segment.bytes, ...). CreateTopics, AlterConfigs and
+// IncrementalAlterConfigs validate values with the same parsers as the
+// broker's properties file.
+
+// topicConfigDef describes one topic-level config key.
+type topicConfigDef struct {
+	name      string
+	typ       kmsg.ConfigType
+	synonym   string // the broker property that sets the default
+	kafkaDflt string // Kafka's default
+	check     func(v string) error
+	doc       string
+}
+
+// topicConfigDefs lists the topic configs Runnel knows, sorted by name.
+var topicConfigDefs = []topicConfigDef{
+	{"cleanup.policy", kmsg.ConfigTypeList, "log.cleanup.policy", "delete", checkList("delete", "compact"),
+		"delete: old segments are removed by retention.ms/retention.bytes; compact is accepted but not implemented (nothing is removed)"},
+	{"flush.messages", kmsg.ConfigTypeLong, "log.flush.interval.messages", strconv.FormatInt(math.MaxInt64, 10), checkInt(1, math.MaxInt64),
+		"interval flush policy: fsync after this many messages"},
+	{"flush.ms", kmsg.ConfigTypeLong, "log.flush.interval.ms", strconv.FormatInt(math.MaxInt64, 10), checkInt(0, math.MaxInt64),
+		"interval flush policy: fsync dirty data this often"},
+	{"index.interval.bytes", kmsg.ConfigTypeInt, "log.index.interval.bytes", "4096", checkInt(0, math.MaxInt32),
+		"bytes of log between offset index entries"},
+	{"max.message.bytes", kmsg.ConfigTypeInt, "message.max.bytes", "1048588", checkInt(0, math.MaxInt32),
+		"largest record batch the topic accepts"},
+	{"message.timestamp.type", kmsg.ConfigTypeString, "log.message.timestamp.type", "CreateTime", checkOneOf("CreateTime", "LogAppendTime"),
+		"CreateTime keeps the producer's timestamps; LogAppendTime stamps the broker's clock"},
+	{"retention.bytes", kmsg.ConfigTypeLong, "log.retention.bytes", "-1", checkInt(-1, math.MaxInt64),
+		"delete old segments while the partition is larger than this (-1: no limit)"},
+	{"retention.ms", kmsg.ConfigTypeLong, "log.retention.ms", "604800000", checkInt(-1, math.MaxInt64),
+		"delete segments whose newest record is older than this (-1: forever)"},
+	{"segment.bytes", kmsg.ConfigTypeInt, "log.segment.bytes", "1073741824", checkInt(1024, math.MaxInt32),
+		"roll to a new segment at this size"},
+	{"segment.index.bytes", kmsg.ConfigTypeInt, "log.index.size.max.bytes", "10485760", checkInt(4, math.MaxInt32),
+		"size of a segment's offset index (a full index rolls the segment)"},
+	{"segment.ms", kmsg.ConfigTypeLong, "log.roll.ms", "604800000", checkInt(1, math.MaxInt64),
+		"roll to a new segment after this long"},
+}
+
+func topicConfigDefFor(name string) (topicConfigDef, bool) {
+	i := sort.Search(len(topicConfigDefs), func(i int) bool { return topicConfigDefs[i].name >= name })
+	if i < len(topicConfigDefs) && topicConfigDefs[i].name == name {
+		return topicConfigDefs[i], true
+	}
+	return topicConfigDef{}, false
+}
+
+// checkTopicConfig validates one key and value as a topic override.
+func checkTopicConfig(name, value string) error {
+	def, ok := topicConfigDefFor(name)
+	if !ok {
+		return fmt.Errorf("unknown topic config %q", name)
+	}
+	if err := def.check(value); err != nil {
+		return fmt.Errorf("invalid value %q for %s: %w", value, name, err)
+	}
+	return nil
+}
+
+func checkInt(lo, hi int64) func(string) error {
+	return func(v string) error {
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil {
+			return fmt.Errorf("want an integer")
+		}
+		if n < lo || n > hi {
+			return fmt.Errorf("want %d..%d", lo, hi)
+		}
+		return nil
+	}
+}
+
+func checkOneOf(allowed ...string) func(string) error {
+	return func(v string) error {
+		for _, a := range allowed {
+			if strings.TrimSpace(v) == a {
+				return nil
+			}
+		}
+		return fmt.Errorf("want one of %s", strings.Join(allowed, ", "))
+	}
+}
+
+func checkList(allowed ...string) func(string) error {
+	one := checkOneOf(allowed...)
+	return func(v string) error {
+		items := strings.Split(v, ",")
+		for _, it := range items {
+			if err := one(it); err != nil {
+				return fmt.Errorf("want a comma-separated list of %s", strings.Join(allowed, ", "))
+			}
+		}
+		return nil
+	}
+}
+
+// topicSettings are a topic's configs resolved and parsed; immutable (an
+// alter builds new settings and swaps the pointer).
+type topicSettings struct {
+	// values holds every known key's effective value, overrides and
+	// broker defaults merged.
+	values map[string]string
+	// overrides are the keys set on the topic itself (persisted).
+	overrides map[string]string
+	// log is what the partitions' segment.Logs run with.
+	log segment.Config
+	// maxMessageBytes caps a produce request's record batch.
+	maxMessageBytes int32
+	// logAppendTime: stamp batches with the broker's clock.
+	logAppendTime bool
+	// flushMessages and flushInterval are the topic's interval-flush
+	// settings (0 = never).
+	flushMessages int64
+	flushInterval time.Duration
+}
+
+// resolveTopicSettings merges a topic's overrides over the broker defaults
+// and parses them; both maps were validated when they were set.
+func resolveTopicSettings(defaults, overrides map[string]string, preallocate int64) (*topicSettings, error) {
+	s := &topicSettings{values: make(map[string]string, len(topicConfigDefs))}
+	for _, def := range topicConfigDefs {
+		v, ok := overrides[def.name]
+		if !ok {
+			v, ok = defaults[def.name]
+		}
+		if !ok {
+			v = def.kafkaDflt
+		}
+		if err := def.check(v); err != nil {
+			return nil, fmt.Errorf("invalid value %q for %s: %w", v, def.name, err)
+		}
+		s.values[def.name] = strings.TrimSpace(v)
+	}
+	num := func(name string) int64 {
+		n, _ := strconv.ParseInt(s.values[name], 10, 64) // validated above
+		return n
+	}
+	s.log = segment.DefaultConfig()
+	s.log.SegmentBytes = num("segment.bytes")
+	s.log.SegmentMs = msDuration(num("segment.ms"))
+	s.log.IndexIntervalBytes = int(num("index.interval.bytes"))
+	s.log.SegmentIndexBytes = int(num("segment.index.bytes"))
+	s.log.RetentionMs = msDuration(num("retention.ms"))
+	s.log.RetentionBytes = num("retention.bytes")
+	s.log.PreallocateBytes = preallocate
+	if !strings.Contains(s.values["cleanup.policy"], "delete") {
+		// Without "delete" nothing ages out (compaction is not built).
+		s.log.RetentionMs, s.log.RetentionBytes = -1, -1
+	}
+	s.maxMessageBytes = int32(num("max.message.bytes"))
+	s.logAppendTime = s.values["message.timestamp.type"] == "LogAppendTime"
+	if n := num("flush.messages"); n != math.MaxInt64 {
+		s.flushMessages = n
+	}
+	if n := num("flush.ms"); n != math.MaxInt64 {
+		s.flushInterval = msDuration(n)
+	}
+	return s, nil
+}
+
+// msDuration converts Kafka milliseconds to a Duration: negative stays
+// negative (-1 = forever), and values too large for a Duration saturate.
+func msDuration(ms int64) time.Duration {
+	if ms < 0 {
+		return -1
+	}
+	if ms > math.MaxInt64/int64(time.Millisecond) {
+		return math.MaxInt64
+	}
+	return time.Duration(ms) * time.Millisecond
+}

@@ -1,0 +1,483 @@
+package broker
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync/atomic"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"runnel/io/disk"
+	"runnel/io/flush"
+	"runnel/segment"
+)
+
+// The topic registry. Topics and their partitions live in a copy-on-write
+// table behind an atomic pointer: request handlers look up without locks,
+// admin operations (under Broker.adminMu) build a new table and publish it.
+//
+// Topic metadata (name, id, partition count, config overrides) is kept in
+// topics.json in the first log dir, written atomically. Each partition's
+// directory also carries partition.metadata with the topic id, as Kafka's
+// does. Changes write topics.json first and touch the log dirs second, so
+// that after a crash the file is the truth: partitions it names but no dir
+// holds are created at startup, and partition dirs it does not name (or
+// whose topic id differs: a topic deleted and created again) are deleted.
+
+// topicsFile is the name of the topic metadata file in the first log dir.
+const topicsFile = "topics.json"
+
+type topicTable struct {
+	byName map[string]*topic
+	byID   map[[16]byte]*topic
+}
+
+// topic is one topic. name and id never change; the partition list and the
+// settings are swapped atomically by admin operations.
+type topic struct {
+	name     string
+	id       [16]byte
+	parts    atomic.Pointer[[]*partition]
+	settings atomic.Pointer[topicSettings]
+}
+
+// partitions returns the topic's partitions, indexed by partition number.
+// The slice is never modified; adding partitions swaps in a new one.
+func (t *topic) partitions() []*partition {
+	if p := t.parts.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// partition is one partition of a topic and its log.
+type partition struct {
+	topic   string
+	topicID [16]byte
+	index   int32
+	log     *segment.Log
+	flusher *flush.Flusher
+	dir     *logDir
+	t       *topic
+}
+
+// config returns the topic's current settings (max.message.bytes,
+// message.timestamp.type, flush.*, the segment.Config); never nil.
+func (p *partition) config() *topicSettings { return p.t.settings.Load() }
+
+// partition returns a partition by topic name, or UNKNOWN_TOPIC_OR_PARTITION.
+func (b *Broker) partition(topic string, index int32) (*partition, error) {
+	t := b.table.Load().byName[topic]
+	if t == nil {
+		return nil, kerr.UnknownTopicOrPartition
+	}
+	parts := t.partitions()
+	if index < 0 || int(index) >= len(parts) {
+		return nil, kerr.UnknownTopicOrPartition
+	}
+	return parts[index], nil
+}
+
+// partitionByID returns a partition by topic id, or UNKNOWN_TOPIC_ID
+// (UNKNOWN_TOPIC_OR_PARTITION for a partition index out of range).
+func (b *Broker) partitionByID(id [16]byte, index int32) (*partition, error) {
+	t := b.table.Load().byID[id]
+	if t == nil {
+		return nil, kerr.UnknownTopicID
+	}
+	parts := t.partitions()
+	if index < 0 || int(index) >= len(parts) {
+		return nil, kerr.UnknownTopicOrPartition
+	}
+	return parts[index], nil
+}
+
+// topic returns a topic by name, nil when unknown.
+func (b *Broker) topic(name string) *topic { return b.table.Load().byName[name] }
+
+// topicByID returns a topic by id, nil when unknown.
+func (b *Broker) topicByID(id [16]byte) *topic { return b.table.Load().byID[id] }
+
+// topicsSorted lists the topics by name.
+func (b *Broker) topicsSorted() []*topic {
+	tab := b.table.Load()
+	out := make([]*topic, 0, len(tab.byName))
+	for _, t := range tab.byName {
+		out = append(out, t)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
+// validateTopicName applies Kafka's rules: 1..249 characters of
+// [a-zA-Z0-9._-], not "." or "..".
+func validateTopicName(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("%w: topic name is empty", kerr.InvalidTopicException)
+	case name == "." || name == "..":
+		return fmt.Errorf("%w: topic name cannot be %q", kerr.InvalidTopicException, name)
+	case len(name) > 249:
+		return fmt.Errorf("%w: topic name is longer than 249 characters", kerr.InvalidTopicException)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return fmt.Errorf("%w: topic name %q contains a character other than ASCII alphanumerics, '.', '_' and '-'", kerr.InvalidTopicException, name)
+		}
+	}
+	return nil
+}
+
+// topicSpec is a topic to create.
+type topicSpec struct {
+	name       string
+	partitions int32 // -1: num.partitions
+	replicas   int16 // -1: default.replication.factor
+	configs    map[string]string
+}
+
+// createTopic creates a topic, or only validates the request. The error is
+// a kerr error wrapped with a message for the response.
+func (b *Broker) createTopic(spec topicSpec, validateOnly bool) (*topic, error) {
+	if err := validateTopicName(spec.name); err != nil {
+		return nil, err
+	}
+	if spec.partitions == -1 {
+		spec.partitions = b.cfg.NumPartitions
+	}
+	if spec.partitions < 1 {
+		return nil, fmt.Errorf("%w: number of partitions must be at least 1, not %d", kerr.InvalidPartitions, spec.partitions)
+	}
+	if spec.replicas == -1 {
+		spec.replicas = b.cfg.DefaultReplicationFactor
+	}
+	if spec.replicas != 1 {
+		return nil, fmt.Errorf("%w: replication factor %d is larger than the 1 available broker", kerr.InvalidReplicationFactor, spec.replicas)
+	}
+	for k, v := range spec.configs {
+		if err := checkTopicConfig(k, v); err != nil {
+			return nil, fmt.Errorf("%w: %v", kerr.InvalidConfig, err)
+		}
+	}
+	settings, err := resolveTopicSettings(b.cfg.TopicDefaults, spec.configs, b.cfg.PreallocateBytes)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", kerr.InvalidConfig, err)
+	}
+	settings.overrides = spec.configs
+
+	b.adminMu.Lock()
+	defer b.adminMu.Unlock()
+	tab := b.table.Load()
+	if tab.byName[spec.name] != nil {
+		return nil, fmt.Errorf("%w: topic %q already exists", kerr.TopicAlreadyExists, spec.name)
+	}
+	if collides := b.collidingTopicLocked(spec.name); collides != "" {
+		return nil, fmt.Errorf("%w: topic %q collides with existing topic %q ('.' and '_' are interchangeable in metric names)", kerr.InvalidTopicException, spec.name, collides)
+	}
+	if validateOnly {
+		return nil, nil
+	}
+	t := &topic{name: spec.name, id: newUUID()}
+	for tab.byID[t.id] != nil {
+		t.id = newUUID()
+	}
+	t.settings.Store(settings)
+	next := tab.with(t)
+	if err := b.writeTopicsLocked(next, t, spec.partitions); err != nil {
+		return nil, fmt.Errorf("%w: %v", kerr.KafkaStorageError, err)
+	}
+	parts, err := b.createPartitionsLocked(t, 0, spec.partitions)
+	if err != nil {
+		// Undo: the file must not name a topic we could not create.
+		if werr := b.writeTopicsLocked(tab, nil, 0); werr != nil {
+			b.logger.Error("rolling back topic creation failed", "topic", t.name, "err", werr)
+		}
+		return nil, fmt.Errorf("%w: %v", kerr.KafkaStorageError, err)
+	}
+	t.parts.Store(&parts)
+	b.table.Store(next)
+	b.logger.Info("topic created", "topic", t.name, "id", topicIDString(t.id), "partitions", spec.partitions, "configs", spec.configs)
+	return t, nil
+}
+
+// collidingTopicLocked returns an existing topic whose name differs from
+// name only by '.' versus '_' (Kafka refuses those), or "".
+func (b *Broker) collidingTopicLocked(name string) string {
+	norm := func(s string) string {
+		r := []byte(s)
+		for i, c := range r {
+			if c == '.' {
+				r[i] = '_'
+			}
+		}
+		return string(r)
+	}
+	n := norm(name)
+	for other := range b.table.Load().byName {
+		if other != name && norm(other) == n {
+			return other
+		}
+	}
+	return ""
+}
+
+// createPartitionsLocked creates partitions [from, to) of t and returns
+// t's partition list extended by them. On error the partitions it created
+// are deleted again.
+func (b *Broker) createPartitionsLocked(t *topic, from, to int32) ([]*partition, error) {
+	parts := append([]*partition(nil), t.partitions()...)
+	for i := from; i < to; i++ {
+		p, err := b.createPartitionLocked(t, i)
+		if err != nil {
+			for _, p := range parts[from:] {
+				b.dropPartitionLocked(p)
+			}
+			return nil, err
+		}
+		parts = append(parts, p)
+	}
+	return parts, nil
+}
+
+// createPartitionLocked creates one partition's log, with its
+// partition.metadata, in the log dir holding the fewest partitions.
+func (b *Broker) createPartitionLocked(t *topic, index int32) (*partition, error) {
+	d := b.emptiestDirLocked()
+	tp := segment.TopicPartition{Topic: t.name, Partition: index}
+	l, err := d.dir.Create(tp, t.settings.Load().log)
+	if err != nil {
+		return nil, fmt.Errorf("creating %s in %s: %w", tp.DirName(), d.path, err)
+	}
+	if err := segment.WritePartitionMetadata(partitionMetadataPath(d, tp), t.id); err != nil {
+		d.dir.Delete(tp)
+		return nil, fmt.Errorf("creating %s in %s: %w", tp.DirName(), d.path, err)
+	}
+	d.partitions++
+	return b.newPartition(t, index, l, d), nil
+}
+
+func partitionMetadataPath(d *logDir, tp segment.TopicPartition) string {
+	return filepath.Join(d.path, tp.DirName(), "partition.metadata")
+}
+
+func (b *Broker) newPartition(t *topic, index int32, l *segment.Log, d *logDir) *partition {
+	return &partition{topic: t.name, topicID: t.id, index: index, log: l, flusher: d.flusher, dir: d, t: t}
+}
+
+func (b *Broker) emptiestDirLocked() *logDir {
+	best := b.dirs[0]
+	for _, d := range b.dirs[1:] {
+		if d.partitions < best.partitions {
+			best = d
+		}
+	}
+	return best
+}
+
+// dropPartitionLocked removes a partition's log: waiters on its fsync get
+// an error, then its directory goes.
+func (b *Broker) dropPartitionLocked(p *partition) {
+	p.flusher.Forget(p.log)
+	tp := segment.TopicPartition{Topic: p.topic, Partition: p.index}
+	if err := p.dir.dir.Delete(tp); err != nil {
+		b.logger.Error("deleting partition failed", "partition", tp.DirName(), "dir", p.dir.path, "err", err)
+	}
+	p.dir.partitions--
+}
+
+// deleteTopic deletes a topic by name (or, when name is "", by id).
+func (b *Broker) deleteTopic(name string, id [16]byte) (*topic, error) {
+	b.adminMu.Lock()
+	defer b.adminMu.Unlock()
+	tab := b.table.Load()
+	t := tab.byName[name]
+	if name == "" {
+		t = tab.byID[id]
+	}
+	if t == nil {
+		if name == "" {
+			return nil, kerr.UnknownTopicID
+		}
+		return nil, kerr.UnknownTopicOrPartition
+	}
+	next := tab.without(t)
+	if err := b.writeTopicsLocked(next, nil, 0); err != nil {
+		return nil, fmt.Errorf("%w: %v", kerr.KafkaStorageError, err)
+	}
+	b.table.Store(next)
+	for _, p := range t.partitions() {
+		b.dropPartitionLocked(p)
+	}
+	b.logger.Info("topic deleted", "topic", t.name, "id", topicIDString(t.id))
+	return t, nil
+}
+
+// addPartitions grows a topic to count partitions.
+func (b *Broker) addPartitions(name string, count int32, validateOnly bool) error {
+	b.adminMu.Lock()
+	defer b.adminMu.Unlock()
+	t := b.table.Load().byName[name]
+	if t == nil {
+		return kerr.UnknownTopicOrPartition
+	}
+	have := int32(len(t.partitions()))
+	if count <= have {
+		return fmt.Errorf("%w: topic %q has %d partitions; the count can only grow", kerr.InvalidPartitions, name, have)
+	}
+	if validateOnly {
+		return nil
+	}
+	// The file first: a crash before the dirs exist creates them at start.
+	if err := b.writeTopicsLocked(b.table.Load(), t, count); err != nil {
+		return fmt.Errorf("%w: %v", kerr.KafkaStorageError, err)
+	}
+	parts, err := b.createPartitionsLocked(t, have, count)
+	if err != nil {
+		if werr := b.writeTopicsLocked(b.table.Load(), nil, 0); werr != nil {
+			b.logger.Error("rolling back partition creation failed", "topic", name, "err", werr)
+		}
+		return fmt.Errorf("%w: %v", kerr.KafkaStorageError, err)
+	}
+	t.parts.Store(&parts)
+	b.logger.Info("partitions added", "topic", name, "from", have, "to", count)
+	return nil
+}
+
+// setTopicConfig replaces a topic's overrides (already validated), persists
+// them and applies them to the live logs.
+func (b *Broker) setTopicConfig(name string, overrides map[string]string, validateOnly bool) error {
+	for k, v := range overrides {
+		if err := checkTopicConfig(k, v); err != nil {
+			return fmt.Errorf("%w: %v", kerr.InvalidConfig, err)
+		}
+	}
+	settings, err := resolveTopicSettings(b.cfg.TopicDefaults, overrides, b.cfg.PreallocateBytes)
+	if err != nil {
+		return fmt.Errorf("%w: %v", kerr.InvalidConfig, err)
+	}
+	settings.overrides = overrides
+	if validateOnly {
+		if b.topic(name) == nil {
+			return kerr.UnknownTopicOrPartition
+		}
+		return nil
+	}
+	b.adminMu.Lock()
+	defer b.adminMu.Unlock()
+	t := b.table.Load().byName[name]
+	if t == nil {
+		return kerr.UnknownTopicOrPartition
+	}
+	old := t.settings.Load()
+	t.settings.Store(settings)
+	if err := b.writeTopicsLocked(b.table.Load(), nil, 0); err != nil {
+		t.settings.Store(old)
+		return fmt.Errorf("%w: %v", kerr.KafkaStorageError, err)
+	}
+	for _, p := range t.partitions() {
+		p.log.SetConfig(settings.log)
+	}
+	b.logger.Info("topic config changed", "topic", name, "configs", overrides)
+	return nil
+}
+
+func (tab *topicTable) with(t *topic) *topicTable {
+	next := &topicTable{byName: make(map[string]*topic, len(tab.byName)+1), byID: make(map[[16]byte]*topic, len(tab.byID)+1)}
+	for k, v := range tab.byName {
+		next.byName[k] = v
+	}
+	for k, v := range tab.byID {
+		next.byID[k] = v
+	}
+	next.byName[t.name] = t
+	next.byID[t.id] = t
+	return next
+}
+
+func (tab *topicTable) without(t *topic) *topicTable {
+	next := &topicTable{byName: make(map[string]*topic, len(tab.byName)), byID: make(map[[16]byte]*topic, len(tab.byID))}
+	for k, v := range tab.byName {
+		if v != t {
+			next.byName[k] = v
+		}
+	}
+	for k, v := range tab.byID {
+		if v != t {
+			next.byID[k] = v
+		}
+	}
+	return next
+}
+
+// topicRecord is a topic in topics.json.
+type topicRecord struct {
+	Name       string            `json:"name"`
+	ID         string            `json:"id"`
+	Partitions int32             `json:"partitions"`
+	Configs    map[string]string `json:"configs,omitempty"`
+}
+
+type topicsDoc struct {
+	Version int           `json:"version"`
+	Topics  []topicRecord `json:"topics"`
+}
+
+func (b *Broker) topicsPath() string { return filepath.Join(b.cfg.LogDirs[0], topicsFile) }
+
+// writeTopicsLocked writes tab to topics.json, atomically; when grow is
+// not nil, its partition count is written as count (a topic being created
+// or grown: the file changes before the partition dirs do).
+func (b *Broker) writeTopicsLocked(tab *topicTable, grow *topic, count int32) error {
+	doc := topicsDoc{Version: 1, Topics: []topicRecord{}}
+	for _, t := range tab.byName {
+		n := int32(len(t.partitions()))
+		if t == grow {
+			n = count
+		}
+		doc.Topics = append(doc.Topics, topicRecord{Name: t.name, ID: topicIDString(t.id), Partitions: n, Configs: t.settings.Load().overrides})
+	}
+	sort.Slice(doc.Topics, func(i, j int) bool { return doc.Topics[i].Name < doc.Topics[j].Name })
+	data, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return err
+	}
+	return disk.WriteFileAtomic(b.topicsPath(), append(data, '\n'), 0o644)
+}
+
+// readTopicsDoc reads topics.json; ok is false when the file does not exist.
+func (b *Broker) readTopicsDoc() (doc topicsDoc, ok bool, err error) {
+	data, err := os.ReadFile(b.topicsPath())
+	if errors.Is(err, fs.ErrNotExist) {
+		return doc, false, nil
+	}
+	if err != nil {
+		return doc, false, fmt.Errorf("broker: %w", err)
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return doc, false, fmt.Errorf("broker: %s: %w", b.topicsPath(), err)
+	}
+	if doc.Version != 1 {
+		return doc, false, fmt.Errorf("broker: %s: unsupported version %d", b.topicsPath(), doc.Version)
+	}
+	return doc, true, nil
+}
+
+// topicIDString formats a topic id as Kafka does (base64url, no padding).
+func topicIDString(id [16]byte) string { return base64.RawURLEncoding.EncodeToString(id[:]) }
+
+func parseTopicID(s string) ([16]byte, error) {
+	var id [16]byte
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) != 16 {
+		return id, fmt.Errorf("bad topic id %q", s)
+	}
+	copy(id[:], b)
+	return id, nil
+}
