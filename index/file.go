@@ -51,6 +51,9 @@ type file struct {
 	path      string
 	base      int64
 	entrySize int
+	// warmEntries is how many entries fill warmBytes (computed once: a division per lookup
+	// would cost as much as a few probes).
+	warmEntries int
 
 	// m is the mapping (nil when there is nothing to map: an empty read-only file, or after
 	// Close); b is its first capacity*entrySize bytes.
@@ -111,7 +114,13 @@ func mapFile(f *os.File, path string, base int64, maxBytes int, writable bool, e
 		return nil, fmt.Errorf("%w: %s: %d bytes", ErrCorruptIndex, path, size)
 	}
 	entries := int(size) / entrySize
-	x := &file{path: path, base: base, entrySize: entrySize, badSize: size % int64(entrySize)}
+	x := &file{
+		path:        path,
+		base:        base,
+		entrySize:   entrySize,
+		warmEntries: warmBytes / entrySize,
+		badSize:     size % int64(entrySize),
+	}
 	x.count.Store(int64(entries))
 
 	mapBytes := int(size)
@@ -174,7 +183,7 @@ func (x *file) offsetAt(off, i int) int64 {
 // that are already resident.
 func (x *file) lastAtMost(n int, k field, target int64) int {
 	lo, hi := 0, n
-	if warm := n - warmBytes/x.entrySize; warm > 0 {
+	if warm := n - x.warmEntries; warm > 0 {
 		if x.key(k, warm) <= target {
 			lo = warm + 1
 		} else {
