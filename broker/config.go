@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"runnel/io/flush"
+	"runnel/segment"
 )
 
 // Config is a broker's configuration. Build it with DefaultConfig and
@@ -358,3 +359,24 @@ func flushPolicyName(p flush.Policy) string {
 func itoa[T int16 | int32](n T) string { return strconv.Itoa(int(n)) }
 
 func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
+
+// LoadConfig builds a Config from a properties file (path may be empty)
+// and "key=value" overrides applied on top, as Kafka's
+// --override key=value does. It returns NewConfig's warnings.
+func LoadConfig(path string, overrides []string) (Config, []string, error) {
+	props := map[string]string{}
+	if path != "" {
+		var err error
+		if props, err = segment.ReadProperties(path); err != nil {
+			return Config{}, nil, fmt.Errorf("config: %w", err)
+		}
+	}
+	for _, o := range overrides {
+		k, v, ok := strings.Cut(o, "=")
+		if !ok || strings.TrimSpace(k) == "" {
+			return Config{}, nil, fmt.Errorf("config: override %q is not key=value", o)
+		}
+		props[strings.TrimSpace(k)] = v
+	}
+	return NewConfig(props)
+}

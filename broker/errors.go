@@ -2,6 +2,7 @@ package broker
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"syscall"
 
@@ -76,3 +77,37 @@ var (
 	// unknown api key, bytes that kmsg rejects); the connection is closed.
 	errBadRequest = errors.New("broker: malformed request")
 )
+
+// kafkaError is a Kafka error code with a message for the response's
+// ErrorMessage field; errors.Is and errCode see the code.
+type kafkaError struct {
+	code *kerr.Error
+	msg  string
+}
+
+func (e *kafkaError) Error() string { return e.msg }
+func (e *kafkaError) Unwrap() error { return e.code }
+
+// kafkaErr makes a kafkaError with a formatted message.
+func kafkaErr(code *kerr.Error, format string, args ...any) error {
+	return &kafkaError{code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+// errMessage is the ErrorMessage for a response: the message of a
+// kafkaError, nil for a bare code (clients show the code's own text), and
+// the error's text for anything else.
+func errMessage(err error) *string {
+	var ke *kafkaError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ke):
+		return &ke.msg
+	}
+	var code *kerr.Error
+	if errors.As(err, &code) && error(code) == err {
+		return nil
+	}
+	msg := err.Error()
+	return &msg
+}

@@ -120,16 +120,16 @@ func (b *Broker) topicsSorted() []*topic {
 func validateTopicName(name string) error {
 	switch {
 	case name == "":
-		return fmt.Errorf("%w: topic name is empty", kerr.InvalidTopicException)
+		return kafkaErr(kerr.InvalidTopicException, "topic name is empty")
 	case name == "." || name == "..":
-		return fmt.Errorf("%w: topic name cannot be %q", kerr.InvalidTopicException, name)
+		return kafkaErr(kerr.InvalidTopicException, "topic name cannot be %q", name)
 	case len(name) > 249:
-		return fmt.Errorf("%w: topic name is longer than 249 characters", kerr.InvalidTopicException)
+		return kafkaErr(kerr.InvalidTopicException, "topic name is longer than 249 characters")
 	}
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return fmt.Errorf("%w: topic name %q contains a character other than ASCII alphanumerics, '.', '_' and '-'", kerr.InvalidTopicException, name)
+			return kafkaErr(kerr.InvalidTopicException, "topic name %q contains a character other than ASCII alphanumerics, '.', '_' and '-'", name)
 		}
 	}
 	return nil
@@ -153,22 +153,22 @@ func (b *Broker) createTopic(spec topicSpec, validateOnly bool) (*topic, error) 
 		spec.partitions = b.cfg.NumPartitions
 	}
 	if spec.partitions < 1 {
-		return nil, fmt.Errorf("%w: number of partitions must be at least 1, not %d", kerr.InvalidPartitions, spec.partitions)
+		return nil, kafkaErr(kerr.InvalidPartitions, "number of partitions must be at least 1, not %d", spec.partitions)
 	}
 	if spec.replicas == -1 {
 		spec.replicas = b.cfg.DefaultReplicationFactor
 	}
 	if spec.replicas != 1 {
-		return nil, fmt.Errorf("%w: replication factor %d is larger than the 1 available broker", kerr.InvalidReplicationFactor, spec.replicas)
+		return nil, kafkaErr(kerr.InvalidReplicationFactor, "replication factor %d is larger than the 1 available broker", spec.replicas)
 	}
 	for k, v := range spec.configs {
 		if err := checkTopicConfig(k, v); err != nil {
-			return nil, fmt.Errorf("%w: %v", kerr.InvalidConfig, err)
+			return nil, kafkaErr(kerr.InvalidConfig, "%v", err)
 		}
 	}
 	settings, err := resolveTopicSettings(b.cfg.TopicDefaults, spec.configs, b.cfg.PreallocateBytes)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", kerr.InvalidConfig, err)
+		return nil, kafkaErr(kerr.InvalidConfig, "%v", err)
 	}
 	settings.overrides = spec.configs
 
@@ -176,10 +176,10 @@ func (b *Broker) createTopic(spec topicSpec, validateOnly bool) (*topic, error) 
 	defer b.adminMu.Unlock()
 	tab := b.table.Load()
 	if tab.byName[spec.name] != nil {
-		return nil, fmt.Errorf("%w: topic %q already exists", kerr.TopicAlreadyExists, spec.name)
+		return nil, kafkaErr(kerr.TopicAlreadyExists, "topic %q already exists", spec.name)
 	}
 	if collides := b.collidingTopicLocked(spec.name); collides != "" {
-		return nil, fmt.Errorf("%w: topic %q collides with existing topic %q ('.' and '_' are interchangeable in metric names)", kerr.InvalidTopicException, spec.name, collides)
+		return nil, kafkaErr(kerr.InvalidTopicException, "topic %q collides with existing topic %q ('.' and '_' are interchangeable in metric names)", spec.name, collides)
 	}
 	if validateOnly {
 		return nil, nil
@@ -191,7 +191,7 @@ func (b *Broker) createTopic(spec topicSpec, validateOnly bool) (*topic, error) 
 	t.settings.Store(settings)
 	next := tab.with(t)
 	if err := b.writeTopicsLocked(next, t, spec.partitions); err != nil {
-		return nil, fmt.Errorf("%w: %v", kerr.KafkaStorageError, err)
+		return nil, kafkaErr(kerr.KafkaStorageError, "%v", err)
 	}
 	parts, err := b.createPartitionsLocked(t, 0, spec.partitions)
 	if err != nil {
@@ -199,7 +199,7 @@ func (b *Broker) createTopic(spec topicSpec, validateOnly bool) (*topic, error) 
 		if werr := b.writeTopicsLocked(tab, nil, 0); werr != nil {
 			b.logger.Error("rolling back topic creation failed", "topic", t.name, "err", werr)
 		}
-		return nil, fmt.Errorf("%w: %v", kerr.KafkaStorageError, err)
+		return nil, kafkaErr(kerr.KafkaStorageError, "%v", err)
 	}
 	t.parts.Store(&parts)
 	b.table.Store(next)
@@ -309,7 +309,7 @@ func (b *Broker) deleteTopic(name string, id [16]byte) (*topic, error) {
 	}
 	next := tab.without(t)
 	if err := b.writeTopicsLocked(next, nil, 0); err != nil {
-		return nil, fmt.Errorf("%w: %v", kerr.KafkaStorageError, err)
+		return nil, kafkaErr(kerr.KafkaStorageError, "%v", err)
 	}
 	b.table.Store(next)
 	for _, p := range t.partitions() {
@@ -329,62 +329,76 @@ func (b *Broker) addPartitions(name string, count int32, validateOnly bool) erro
 	}
 	have := int32(len(t.partitions()))
 	if count <= have {
-		return fmt.Errorf("%w: topic %q has %d partitions; the count can only grow", kerr.InvalidPartitions, name, have)
+		return kafkaErr(kerr.InvalidPartitions, "topic %q has %d partitions; the count can only grow", name, have)
 	}
 	if validateOnly {
 		return nil
 	}
 	// The file first: a crash before the dirs exist creates them at start.
 	if err := b.writeTopicsLocked(b.table.Load(), t, count); err != nil {
-		return fmt.Errorf("%w: %v", kerr.KafkaStorageError, err)
+		return kafkaErr(kerr.KafkaStorageError, "%v", err)
 	}
 	parts, err := b.createPartitionsLocked(t, have, count)
 	if err != nil {
 		if werr := b.writeTopicsLocked(b.table.Load(), nil, 0); werr != nil {
 			b.logger.Error("rolling back partition creation failed", "topic", name, "err", werr)
 		}
-		return fmt.Errorf("%w: %v", kerr.KafkaStorageError, err)
+		return kafkaErr(kerr.KafkaStorageError, "%v", err)
 	}
 	t.parts.Store(&parts)
 	b.logger.Info("partitions added", "topic", name, "from", have, "to", count)
 	return nil
 }
 
-// setTopicConfig replaces a topic's overrides (already validated), persists
-// them and applies them to the live logs.
-func (b *Broker) setTopicConfig(name string, overrides map[string]string, validateOnly bool) error {
-	for k, v := range overrides {
-		if err := checkTopicConfig(k, v); err != nil {
-			return fmt.Errorf("%w: %v", kerr.InvalidConfig, err)
-		}
-	}
-	settings, err := resolveTopicSettings(b.cfg.TopicDefaults, overrides, b.cfg.PreallocateBytes)
-	if err != nil {
-		return fmt.Errorf("%w: %v", kerr.InvalidConfig, err)
-	}
-	settings.overrides = overrides
-	if validateOnly {
-		if b.topic(name) == nil {
-			return kerr.UnknownTopicOrPartition
-		}
-		return nil
-	}
+// alterTopicConfig changes a topic's overrides: change gets a copy of the
+// current ones and returns the new set (or a kerr error). The new set is
+// validated, persisted and applied to the live logs; validateOnly stops
+// after validation.
+func (b *Broker) alterTopicConfig(name string, change func(overrides map[string]string) (map[string]string, error), validateOnly bool) error {
 	b.adminMu.Lock()
 	defer b.adminMu.Unlock()
 	t := b.table.Load().byName[name]
 	if t == nil {
-		return kerr.UnknownTopicOrPartition
+		if err := validateTopicName(name); err != nil {
+			return err
+		}
+		return kafkaErr(kerr.UnknownTopicOrPartition, "topic %q does not exist", name)
 	}
 	old := t.settings.Load()
+	current := make(map[string]string, len(old.overrides))
+	for k, v := range old.overrides {
+		current[k] = v
+	}
+	overrides, err := change(current)
+	if err != nil {
+		return err
+	}
+	for k, v := range overrides {
+		if err := checkTopicConfig(k, v); err != nil {
+			return kafkaErr(kerr.InvalidConfig, "%v", err)
+		}
+	}
+	settings, err := resolveTopicSettings(b.cfg.TopicDefaults, overrides, b.cfg.PreallocateBytes)
+	if err != nil {
+		return kafkaErr(kerr.InvalidConfig, "%v", err)
+	}
+	if len(overrides) == 0 {
+		overrides = nil
+	}
+	settings.overrides = overrides
+	if validateOnly {
+		return nil
+	}
 	t.settings.Store(settings)
 	if err := b.writeTopicsLocked(b.table.Load(), nil, 0); err != nil {
 		t.settings.Store(old)
-		return fmt.Errorf("%w: %v", kerr.KafkaStorageError, err)
+		b.logger.Error("persisting topic config failed", "topic", name, "err", err)
+		return kafkaErr(kerr.KafkaStorageError, "%v", err)
 	}
 	for _, p := range t.partitions() {
 		p.log.SetConfig(settings.log)
 	}
-	b.logger.Info("topic config changed", "topic", name, "configs", overrides)
+	b.logger.Info("topic config changed", "topic", name, "overrides", overrides)
 	return nil
 }
 
