@@ -69,9 +69,9 @@
 // Append: one writer (the log's appender) stores the entry's bytes in the mapping, then
 // publishes the new count with an atomic store. Readers load the count once and search only
 // below it, so any number of them may run concurrently with the writer without locks, never
-// seeing a half-written entry. TruncateTo and Reset only lower the count; because the following
-// appends reuse those slots, readers must be kept out across a truncation (the log does it under
-// its exclusive lock).
+// seeing a half-written entry. TruncateTo and Reset only lower the count, and the following
+// appends reuse the dropped slots (Seal and Close cut them from the file), so they must not run
+// concurrently with readers: the log truncates under its exclusive lock.
 //
 // Seal (the segment rolls): trim the file to count*entrySize with ftruncate, fdatasync (one
 // call makes both the entries and the new size durable) and close the descriptor. The mapping

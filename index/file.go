@@ -221,9 +221,8 @@ func (x *file) relative(offset int64) (uint32, error) {
 	return uint32(offset - x.base), nil
 }
 
-// lowerCount lowers the published count to n (if it is above). On a writable index the next
-// Append overwrites the dropped slots, so readers must not run across a truncation followed by
-// appends; see OffsetIndex.TruncateTo.
+// lowerCount lowers the published count to n (if it is above). No reader may run meanwhile;
+// see OffsetIndex.TruncateTo.
 func (x *file) lowerCount(n int) {
 	if n < x.entries() {
 		x.count.Store(int64(n))

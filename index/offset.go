@@ -107,11 +107,10 @@ func (o *OffsetIndex) IsFull() bool { return o.x.entries() >= o.x.capacity }
 func (o *OffsetIndex) BaseOffset() int64 { return o.x.base }
 
 // TruncateTo drops the entries with offset >= offset (none if offset is past the last entry).
-// Only the published count changes: a writable index's next Append overwrites the dropped
-// slots, and the file is trimmed on Seal or Close. Because of that overwrite, the caller must
-// keep readers out from a TruncateTo until it no longer appends over the dropped slots (the
-// log truncates under its exclusive lock). On a read-only index nothing is overwritten and
-// readers may run concurrently, but the file keeps the dropped entries.
+// Only the published count changes: the next Append overwrites the dropped slots, and Seal or
+// Close cuts them from the file (a read-only index's file keeps them). So TruncateTo must not
+// run concurrently with readers (the log truncates under its exclusive lock): a reader that
+// loaded the old count could read a slot being overwritten, or a page Seal cut from the file.
 func (o *OffsetIndex) TruncateTo(offset int64) {
 	x := o.x
 	n := x.entries()
