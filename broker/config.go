@@ -27,7 +27,10 @@ type Config struct {
 	AdvertisedPort int32
 	LogDirs        []string
 
-	NumPartitions            int32
+	NumPartitions int32
+	// MaxPartitions caps a topic's partition count, so that one request
+	// cannot make the broker create millions of logs.
+	MaxPartitions            int32
 	DefaultReplicationFactor int16
 	AutoCreateTopics         bool
 	SocketRequestMaxBytes    int32
@@ -61,6 +64,7 @@ func DefaultConfig() Config {
 		AdvertisedPort:           9092,
 		LogDirs:                  []string{"./data"},
 		NumPartitions:            1,
+		MaxPartitions:            10000,
 		DefaultReplicationFactor: 1,
 		AutoCreateTopics:         true,
 		SocketRequestMaxBytes:    100 << 20,
@@ -168,6 +172,7 @@ var brokerKeys = []brokerKey{
 		c.PreallocateBytes = n
 		return err
 	}, func(c *Config) (string, bool) { return strconv.FormatInt(c.PreallocateBytes, 10), true }},
+	{"runnel.max.partitions.per.topic", setInt32(func(c *Config) *int32 { return &c.MaxPartitions }, 1), func(c *Config) (string, bool) { return itoa(c.MaxPartitions), true }},
 	{"runnel.checkpoint.interval.ms", setMs(func(c *Config) *time.Duration { return &c.CheckpointInterval }, 1), func(c *Config) (string, bool) { return ms(c.CheckpointInterval), true }},
 	{"runnel.shutdown.timeout.ms", setMs(func(c *Config) *time.Duration { return &c.ShutdownTimeout }, 0), func(c *Config) (string, bool) { return ms(c.ShutdownTimeout), true }},
 	{"runnel.cluster.id", func(c *Config, v string) error {
@@ -213,8 +218,8 @@ func (c *Config) Validate() error {
 	if c.SocketRequestMaxBytes <= 0 {
 		return fmt.Errorf("config: socket.request.max.bytes must be positive")
 	}
-	if c.NumPartitions < 1 {
-		return fmt.Errorf("config: num.partitions must be at least 1")
+	if c.NumPartitions < 1 || c.NumPartitions > c.MaxPartitions {
+		return fmt.Errorf("config: num.partitions must be 1..%d (runnel.max.partitions.per.topic)", c.MaxPartitions)
 	}
 	for k, v := range c.TopicDefaults {
 		if err := checkTopicConfig(k, v); err != nil {

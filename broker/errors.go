@@ -45,7 +45,11 @@ func errCode(err error) int16 {
 		return kerr.InvalidProducerEpoch.Code
 	case errors.Is(err, segment.ErrOffsetOutOfRange):
 		return kerr.OffsetOutOfRange.Code
-	case errors.Is(err, errPartitionGone):
+	case errors.Is(err, segment.ErrRecordTooLarge):
+		return kerr.RecordListTooLarge.Code
+	case errors.Is(err, segment.ErrInvalidConfig):
+		return kerr.InvalidConfig.Code
+	case errors.Is(err, errPartitionGone), errors.Is(err, segment.ErrClosed):
 		return kerr.UnknownTopicOrPartition.Code
 	case errors.Is(err, errShuttingDown):
 		return kerr.NotLeaderForPartition.Code

@@ -50,7 +50,7 @@ var topicConfigDefs = []topicConfigDef{
 		"delete segments whose newest record is older than this (-1: forever)"},
 	{"segment.bytes", kmsg.ConfigTypeInt, "log.segment.bytes", "1073741824", checkInt(1024, math.MaxInt32),
 		"roll to a new segment at this size"},
-	{"segment.index.bytes", kmsg.ConfigTypeInt, "log.index.size.max.bytes", "10485760", checkInt(4, math.MaxInt32),
+	{"segment.index.bytes", kmsg.ConfigTypeInt, "log.index.size.max.bytes", "10485760", checkInt(48, math.MaxInt32),
 		"size of a segment's offset index (a full index rolls the segment)"},
 	{"segment.ms", kmsg.ConfigTypeLong, "log.roll.ms", "604800000", checkInt(1, math.MaxInt64),
 		"roll to a new segment after this long"},

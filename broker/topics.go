@@ -152,8 +152,8 @@ func (b *Broker) createTopic(spec topicSpec, validateOnly bool) (*topic, error) 
 	if spec.partitions == -1 {
 		spec.partitions = b.cfg.NumPartitions
 	}
-	if spec.partitions < 1 {
-		return nil, kafkaErr(kerr.InvalidPartitions, "number of partitions must be at least 1, not %d", spec.partitions)
+	if spec.partitions < 1 || spec.partitions > b.cfg.MaxPartitions {
+		return nil, kafkaErr(kerr.InvalidPartitions, "number of partitions must be 1..%d (runnel.max.partitions.per.topic), not %d", b.cfg.MaxPartitions, spec.partitions)
 	}
 	if spec.replicas == -1 {
 		spec.replicas = b.cfg.DefaultReplicationFactor
@@ -330,6 +330,9 @@ func (b *Broker) addPartitions(name string, count int32, validateOnly bool) erro
 	have := int32(len(t.partitions()))
 	if count <= have {
 		return kafkaErr(kerr.InvalidPartitions, "topic %q has %d partitions; the count can only grow", name, have)
+	}
+	if count > b.cfg.MaxPartitions {
+		return kafkaErr(kerr.InvalidPartitions, "%d partitions is more than runnel.max.partitions.per.topic (%d)", count, b.cfg.MaxPartitions)
 	}
 	if validateOnly {
 		return nil

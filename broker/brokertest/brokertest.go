@@ -1,0 +1,167 @@
+// Package brokertest starts real Runnel brokers for tests: a broker.Broker
+// on a free loopback port over temporary log dirs, closed when the test
+// ends, with franz-go clients pointed at it.
+//
+//	b := brokertest.Start(t, "num.partitions=3")
+//	cl := b.Client(t, kgo.DefaultProduceTopic("t"))
+//	...
+//	b = b.Restart(t) // same log dirs and settings, new port
+package brokertest
+
+import (
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"runnel/broker"
+)
+
+// Broker is a running test broker.
+type Broker struct {
+	*broker.Broker
+	// Addr is the host:port clients dial.
+	Addr string
+	// Dirs are the log dirs.
+	Dirs []string
+
+	overrides []string
+}
+
+// defaults keep test brokers small and quiet: no admin listener, small
+// preallocation, no background retention pass during a test.
+var defaults = []string{
+	"runnel.admin.listener=",
+	"runnel.segment.preallocate.bytes=1048576",
+	"log.retention.check.interval.ms=3600000",
+	"runnel.shutdown.timeout.ms=5000",
+}
+
+// Start starts a broker with the given key=value properties over the
+// defaults above. Without log.dirs (or log.dir) it uses a fresh t.TempDir.
+// The broker listens on 127.0.0.1 on a free port and is closed (cleanly,
+// and the test fails if closing fails) when the test ends.
+//
+// Logs go to the test log at warn level; set RUNNEL_TEST_LOG=debug (or
+// info) for more.
+func Start(t testing.TB, overrides ...string) *Broker {
+	t.Helper()
+	all := append(append([]string(nil), defaults...), overrides...)
+	if !hasKey(all, "log.dirs") && !hasKey(all, "log.dir") {
+		all = append(all, "log.dirs="+t.TempDir())
+	}
+	return start(t, all)
+}
+
+func start(t testing.TB, overrides []string) *Broker {
+	t.Helper()
+	cfg, warnings, err := broker.LoadConfig("", overrides)
+	if err != nil {
+		t.Fatalf("brokertest: %v", err)
+	}
+	for _, w := range warnings {
+		t.Logf("brokertest: %s", w)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("brokertest: %v", err)
+	}
+	cfg.AdvertisedHost, cfg.AdvertisedPort = "127.0.0.1", 0
+	logw := &testWriter{t: t}
+	b, err := broker.New(cfg, slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: logLevel()})))
+	if err != nil {
+		ln.Close()
+		t.Fatalf("brokertest: %v", err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- b.Serve(ln) }()
+	tb := &Broker{Broker: b, Addr: ln.Addr().String(), Dirs: cfg.LogDirs, overrides: overrides}
+	t.Cleanup(func() {
+		if err := b.Close(); err != nil {
+			t.Errorf("brokertest: close: %v", err)
+		}
+		if err := <-served; err != nil {
+			t.Errorf("brokertest: serve: %v", err)
+		}
+		logw.stop()
+	})
+	return tb
+}
+
+// Restart closes the broker and starts a new one over the same log dirs
+// with the same properties (on a new port).
+func (b *Broker) Restart(t testing.TB) *Broker {
+	t.Helper()
+	if err := b.Close(); err != nil {
+		t.Fatalf("brokertest: close before restart: %v", err)
+	}
+	return start(t, b.overrides)
+}
+
+// Client returns a franz-go client seeded with the broker, closed when the
+// test ends.
+func (b *Broker) Client(t testing.TB, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(b.Addr)}, opts...)...)
+	if err != nil {
+		t.Fatalf("brokertest: %v", err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+// Admin returns a kadm client over a new Client.
+func (b *Broker) Admin(t testing.TB, opts ...kgo.Opt) *kadm.Client {
+	t.Helper()
+	return kadm.NewClient(b.Client(t, opts...))
+}
+
+func hasKey(overrides []string, key string) bool {
+	for _, o := range overrides {
+		if k, _, _ := strings.Cut(o, "="); strings.TrimSpace(k) == key {
+			return true
+		}
+	}
+	return false
+}
+
+func logLevel() slog.Level {
+	var l slog.Level = slog.LevelWarn
+	if v := os.Getenv("RUNNEL_TEST_LOG"); v != "" {
+		if err := l.UnmarshalText([]byte(v)); err != nil {
+			l = slog.LevelDebug
+		}
+	}
+	return l
+}
+
+// testWriter sends log lines to t.Log until the test's cleanup stops it
+// (t.Log after a test ends panics).
+type testWriter struct {
+	mu      sync.Mutex
+	t       testing.TB
+	stopped bool
+}
+
+var _ io.Writer = (*testWriter)(nil)
+
+func (w *testWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.stopped {
+		w.t.Log(strings.TrimRight(string(p), "\n"))
+	}
+	return len(p), nil
+}
+
+func (w *testWriter) stop() {
+	w.mu.Lock()
+	w.stopped = true
+	w.mu.Unlock()
+}
