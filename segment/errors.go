@@ -45,3 +45,17 @@ var (
 	// meta.properties file does not parse; the error names file and line.
 	ErrMalformedCheckpoint = errors.New("segment: malformed checkpoint file")
 )
+
+// Partition log errors (segment.go, log.go, logdir.go).
+var (
+	// ErrOffsetOutOfRange: a read asked for an offset below the log start offset or past the
+	// log end offset (Kafka's OFFSET_OUT_OF_RANGE).
+	ErrOffsetOutOfRange = errors.New("segment: offset out of range")
+	// ErrRecordTooLarge: an append is larger than segment.bytes, so no segment could hold it
+	// (Kafka's RECORD_BATCH_TOO_LARGE).
+	ErrRecordTooLarge = errors.New("segment: records larger than segment.bytes")
+	// ErrClosed: the log (or log directory) has been closed or deleted.
+	ErrClosed = errors.New("segment: log closed")
+	// ErrInvalidConfig: a Config value is out of range; the error names it.
+	ErrInvalidConfig = errors.New("segment: invalid log config")
+)

@@ -1,0 +1,901 @@
+package segment
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"runnel/index"
+	"runnel/io/disk"
+)
+
+// Config is a partition log's configuration (Kafka's topic configs of the same names).
+type Config struct {
+	SegmentBytes       int64         // segment.bytes: a segment rolls before it would exceed this (1 GiB)
+	SegmentMs          time.Duration // segment.ms: a segment rolls this long after its first append (7 d; 0 = never)
+	IndexIntervalBytes int           // index.interval.bytes: log bytes between index entries (4096)
+	SegmentIndexBytes  int           // segment.index.bytes: size of each index file (10 MiB)
+	RetentionMs        time.Duration // retention.ms: delete segments whose newest record is older (7 d; <0 = forever)
+	RetentionBytes     int64         // retention.bytes: delete old segments while the log is larger (-1 = no limit)
+	// PreallocateBytes (runnel.segment.preallocate.bytes) is how far ahead of the write
+	// position the active .log is fallocated, in chunks of this size, so that 1000 partitions
+	// of 1 GiB segments do not reserve 1 TiB; 0 = the whole segment.bytes at once.
+	PreallocateBytes int64
+	// NoPrefault turns off pre-faulting (MADV_POPULATE_WRITE, from a background goroutine) of
+	// the active mapping ahead of the write position.
+	NoPrefault bool
+}
+
+// DefaultConfig returns Kafka's defaults, with 64 MiB preallocation chunks.
+func DefaultConfig() Config {
+	return Config{
+		SegmentBytes:       1 << 30,
+		SegmentMs:          7 * 24 * time.Hour,
+		IndexIntervalBytes: 4096,
+		SegmentIndexBytes:  10 << 20,
+		RetentionMs:        7 * 24 * time.Hour,
+		RetentionBytes:     -1,
+		PreallocateBytes:   64 << 20,
+	}
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.SegmentBytes < BatchHeaderSize || c.SegmentBytes > math.MaxInt32:
+		return fmt.Errorf("%w: segment.bytes %d not in [%d, %d]", ErrInvalidConfig, c.SegmentBytes, BatchHeaderSize, math.MaxInt32)
+	case c.IndexIntervalBytes < 0:
+		return fmt.Errorf("%w: index.interval.bytes %d is negative", ErrInvalidConfig, c.IndexIntervalBytes)
+	case c.SegmentIndexBytes < 4*index.TimeEntrySize:
+		return fmt.Errorf("%w: segment.index.bytes %d is less than %d", ErrInvalidConfig, c.SegmentIndexBytes, 4*index.TimeEntrySize)
+	case c.PreallocateBytes < 0:
+		return fmt.Errorf("%w: preallocate bytes %d is negative", ErrInvalidConfig, c.PreallocateBytes)
+	}
+	return nil
+}
+
+// preallocateChunk is the granularity of fallocate on the active segment.
+func (c Config) preallocateChunk() int64 {
+	if c.PreallocateBytes <= 0 || c.PreallocateBytes > c.SegmentBytes {
+		return c.SegmentBytes
+	}
+	return c.PreallocateBytes
+}
+
+// FileRange is a byte range of a segment file, to be sent with sendfile or read with pread.
+// File stays open until the ReadResult holding it is released.
+type FileRange struct {
+	File           *os.File
+	Position, Size int64
+}
+
+// ReadResult is what Read returns: a range of whole batches (the last one cut short only by
+// maxBytes) in one segment file. It holds that segment open, even if retention or truncation
+// deletes it meanwhile, until Release.
+type ReadResult struct {
+	Range       FileRange
+	FirstOffset int64 // base offset of the first batch in Range (may be below the offset asked for)
+	seg         *segment
+}
+
+// Release lets the segment go. Calling it again, or on an empty result, does nothing.
+func (r *ReadResult) Release() {
+	if r.seg != nil {
+		r.seg.release()
+		r.seg = nil
+	}
+}
+
+// AppendInfo describes a successful append. For a duplicate of a recent idempotent batch the
+// offsets are those the batch got the first time and nothing was written.
+type AppendInfo struct {
+	FirstOffset, LastOffset int64
+	LogAppendTime           int64 // -1 unless the batches were stamped with AppendOptions.LogAppendTime
+	Duplicate               bool
+}
+
+// AppendOptions are the broker's per-append choices.
+type AppendOptions struct {
+	LeaderEpoch   int32 // stamped into every batch; a new epoch is recorded in leader-epoch-checkpoint
+	LogAppendTime int64 // >0: stamp it as every batch's timestamp (timestamp type LogAppendTime)
+}
+
+// leaderEpochFile is Kafka's leader epoch checkpoint, in the partition directory.
+const leaderEpochFile = "leader-epoch-checkpoint"
+
+// Log is one partition's log: a sorted run of segments, the last one active.
+//
+// Locks, in the order they are taken:
+//  1. syncMu serialises Sync and TruncateTo, so that a flushed offset is published only for
+//     bytes that were synced;
+//  2. mu groups the append state (one appender at a time): the active segment, the next
+//     offset, producer state, epochs, config, and every segment's appender fields;
+//  3. view guards the segment list and each segment's mapping and index objects. Holders of
+//     mu take it for writing to change them; readers (Read) take it for reading, so they never
+//     wait for an append, only for a roll, retention or truncation.
+//
+// changed has its own small lock, taken last. Offsets readers need are atomics.
+type Log struct {
+	dir    string
+	tp     TopicPartition
+	logger *slog.Logger
+	now    func() time.Time // tests replace it
+
+	syncMu sync.Mutex
+
+	mu struct {
+		sync.Mutex
+		cfg        Config
+		active     *segment
+		nextOffset int64
+		producers  *ProducerState
+		epochs     []EpochEntry
+		unsynced   []*segment // sealed segments with bytes not yet fdatasync'd
+		dirDirty   bool       // a segment file was created since the last directory fsync
+		closed     bool
+		failed     error         // a roll or truncation left the files in a state we refuse to append to
+		headers    []BatchHeader // Append's scratch space
+	}
+
+	view struct {
+		sync.RWMutex
+		segments []*segment // by base offset; the last is the active segment; nil once closed
+	}
+
+	startOffset   atomic.Int64
+	endOffset     atomic.Int64
+	flushedOffset atomic.Int64
+
+	collectHeader func(pos int, h BatchHeader) error // ValidateBatches callback, made once
+	prefault      prefaulter
+	changed       notifier
+}
+
+// logState is what a log directory knows about a log from its checkpoints.
+type logState struct {
+	recoveryPoint int64
+	startOffset   int64 // -1 when unknown
+	clean         bool
+}
+
+// OpenLog opens (creating if needed) the log of tp in dir. After a clean shutdown the files are
+// trusted; otherwise every segment that may hold bytes past recoveryPoint (and always the last)
+// is validated batch by batch and cut at the first torn or corrupt batch (see doc.go). A nil
+// logger means slog.Default().
+func OpenLog(dir string, tp TopicPartition, cfg Config, recoveryPoint int64, clean bool, logger *slog.Logger) (*Log, error) {
+	return openLog(dir, tp, cfg, logState{recoveryPoint: recoveryPoint, startOffset: -1, clean: clean}, logger)
+}
+
+func openLog(dir string, tp TopicPartition, cfg Config, st logState, logger *slog.Logger) (*Log, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	l := &Log{dir: dir, tp: tp, logger: logger.With("topic", tp.Topic, "partition", tp.Partition), now: time.Now}
+	l.collectHeader = l.collectHeaderLocked
+	l.prefault.logger = l.logger
+	l.mu.cfg = cfg
+	l.mu.producers = NewProducerState()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("segment: %w", err)
+	}
+	bases, err := listSegments(dir)
+	if err != nil {
+		return nil, err
+	}
+	if len(bases) == 0 {
+		s, err := createSegment(dir, max(st.startOffset, 0), cfg)
+		if err != nil {
+			return nil, err
+		}
+		l.view.segments = []*segment{s}
+		l.mu.dirDirty = true
+	} else if l.view.segments, err = l.loadSegments(bases, cfg, st); err != nil {
+		return nil, err
+	}
+	active := l.view.segments[len(l.view.segments)-1]
+	l.mu.active = active
+	l.mu.nextOffset = active.nextOffset
+	if active.size.Load() > 0 {
+		l.mu.active.rollAt = l.now()
+	}
+	start := l.view.segments[0].baseOffset
+	if st.startOffset > start {
+		start = min(st.startOffset, l.mu.nextOffset)
+	}
+	l.startOffset.Store(start)
+	l.endOffset.Store(l.mu.nextOffset)
+	l.flushedOffset.Store(l.mu.nextOffset)
+	if err := l.loadEpochs(); err != nil {
+		l.releaseAll()
+		return nil, err
+	}
+	return l, nil
+}
+
+// listSegments returns the base offsets of the .log files in dir, sorted, after removing files
+// left behind by deletions (*.deleted) and index files without a .log.
+func listSegments(dir string) ([]int64, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("segment: %w", err)
+	}
+	logs := map[int64]bool{}
+	var bases []int64
+	for _, e := range entries {
+		if base, ok := parseSegmentFileName(e.Name(), logSuffix); ok {
+			logs[base] = true
+			bases = append(bases, base)
+		}
+	}
+	for _, e := range entries {
+		name := e.Name()
+		base, isOffsetIndex := parseSegmentFileName(name, offsetIndexSuffix)
+		if !isOffsetIndex {
+			base, isOffsetIndex = parseSegmentFileName(name, timeIndexSuffix)
+		}
+		if filepath.Ext(name) == deletedSuffix || (isOffsetIndex && !logs[base]) {
+			if err := os.Remove(filepath.Join(dir, name)); err != nil {
+				return nil, fmt.Errorf("segment: %w", err)
+			}
+		}
+	}
+	slices.Sort(bases)
+	return bases, nil
+}
+
+// createSegment creates a new, empty active segment at base.
+func createSegment(dir string, base int64, cfg Config) (*segment, error) {
+	s, err := openSegmentFile(dir, base, true)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.openIndexes(cfg, true, true); err != nil {
+		s.release()
+		return nil, err
+	}
+	if err := s.activate(cfg.SegmentBytes, cfg.preallocateChunk()); err != nil {
+		s.markDeleted()
+		s.release()
+		return nil, err
+	}
+	return s, nil
+}
+
+// loadSegments opens the segments at bases. Trusted sealed segments keep their read-only
+// indexes (rebuilt if missing or corrupt); segments to recover are validated and cut; a cut in
+// a sealed segment drops every later segment (their bytes came after damage) and makes the cut
+// one the last. The last segment becomes active, its producer state replayed.
+func (l *Log) loadSegments(bases []int64, cfg Config, st logState) (segs []*segment, err error) {
+	defer func() {
+		if err != nil {
+			for _, s := range segs {
+				s.release()
+			}
+			segs = nil
+		}
+	}()
+	for i := 0; i < len(bases); i++ {
+		s, err := openSegmentFile(l.dir, bases[i], false)
+		if err != nil {
+			return segs, err
+		}
+		segs = append(segs, s)
+		if i == len(bases)-1 {
+			if err := s.openIndexes(cfg, true, true); err != nil {
+				return segs, err
+			}
+			if _, err := s.recover(cfg, !st.clean, l.replayProducer, l.logger); err != nil {
+				return segs, err
+			}
+			return segs, s.activate(cfg.SegmentBytes, cfg.preallocateChunk())
+		}
+		if st.clean || bases[i+1] < st.recoveryPoint {
+			if err := s.loadIndexes(cfg, false, l.logger); err != nil {
+				return segs, err
+			}
+			continue
+		}
+		if err := s.openIndexes(cfg, true, true); err != nil {
+			return segs, err
+		}
+		cut, err := s.recover(cfg, true, nil, l.logger)
+		if err != nil {
+			return segs, err
+		}
+		if cut {
+			for _, later := range bases[i+1:] {
+				l.logger.Warn("segment: recovery removed a segment after a damaged one", "segment", filepath.Join(l.dir, segmentFileName(later, logSuffix)))
+				for _, suffix := range []string{logSuffix, offsetIndexSuffix, timeIndexSuffix} {
+					if err := os.Remove(filepath.Join(l.dir, segmentFileName(later, suffix))); err != nil && !errors.Is(err, os.ErrNotExist) {
+						return segs, fmt.Errorf("segment: %w", err)
+					}
+				}
+			}
+			// Load the cut segment again, as the last one.
+			bases = bases[:i+1]
+			segs = segs[:i]
+			s.release()
+			i--
+			continue
+		}
+		if err := s.sealIndexes(); err != nil {
+			return segs, err
+		}
+	}
+	return segs, nil
+}
+
+// replayProducer feeds a batch of the active segment to the producer state at open.
+func (l *Log) replayProducer(h BatchHeader) {
+	if h.HasProducerID() {
+		l.mu.producers.Update(h, h.BaseOffset)
+	}
+}
+
+func (l *Log) loadEpochs() error {
+	epochs, err := ReadLeaderEpochCheckpoint(filepath.Join(l.dir, leaderEpochFile))
+	if err != nil {
+		return err
+	}
+	kept := epochs
+	for len(kept) > 0 && kept[len(kept)-1].StartOffset >= l.mu.nextOffset {
+		kept = kept[:len(kept)-1] // epochs of records lost in recovery
+	}
+	l.mu.epochs = kept
+	if len(kept) != len(epochs) {
+		return WriteLeaderEpochCheckpoint(filepath.Join(l.dir, leaderEpochFile), kept)
+	}
+	return nil
+}
+
+// collectHeaderLocked is Append's ValidateBatches callback.
+func (l *Log) collectHeaderLocked(_ int, h BatchHeader) error {
+	l.mu.headers = append(l.mu.headers, h)
+	return nil
+}
+
+// usableLocked reports why the log takes no appends, if it does not.
+func (l *Log) usableLocked() error {
+	if l.mu.closed {
+		return ErrClosed
+	}
+	return l.mu.failed
+}
+
+// Append validates records (one or more batches back to back; all or nothing), checks
+// idempotent producers' sequences, stamps base offsets and the leader epoch into records in
+// place, and copies them once into the active segment's mapping. The bytes are visible to
+// Read when Append returns, durable after a Sync that starts later.
+func (l *Log) Append(records []byte, opts AppendOptions) (AppendInfo, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.usableLocked(); err != nil {
+		return AppendInfo{}, err
+	}
+	cfg := &l.mu.cfg
+	n := int64(len(records))
+	if n == 0 {
+		return AppendInfo{}, fmt.Errorf("%w: no batches", ErrInvalidBatch)
+	}
+	if n > cfg.SegmentBytes {
+		return AppendInfo{}, fmt.Errorf("%w: %d bytes, segment.bytes is %d", ErrRecordTooLarge, n, cfg.SegmentBytes)
+	}
+	l.mu.headers = l.mu.headers[:0]
+	if err := ValidateBatches(records, l.collectHeader); err != nil {
+		return AppendInfo{}, err
+	}
+	headers := l.mu.headers
+	first := l.mu.nextOffset
+	next := first
+	for i := range headers {
+		headers[i].BaseOffset = next
+		headers[i].PartitionLeaderEpoch = opts.LeaderEpoch
+		next += int64(headers[i].LastOffsetDelta) + 1
+	}
+	if err := l.maybeRollLocked(n, next-1); err != nil {
+		return AppendInfo{}, err
+	}
+	s := l.mu.active
+	pos := s.size.Load()
+	if err := s.extend(cfg.preallocateChunk(), pos+n); err != nil {
+		return AppendInfo{}, err // nothing written; the log is as it was
+	}
+	if dup, err := l.checkProducersLocked(headers); err != nil || dup != nil {
+		if err != nil {
+			return AppendInfo{}, err
+		}
+		return AppendInfo{FirstOffset: dup.FirstOffset, LastOffset: dup.LastOffset, LogAppendTime: -1, Duplicate: true}, nil
+	}
+	if err := l.recordEpochLocked(opts.LeaderEpoch, first); err != nil {
+		l.mu.producers.TruncateTo(first)
+		return AppendInfo{}, err
+	}
+	appendTime := int64(-1)
+	for i, p := 0, 0; i < len(headers); i++ {
+		StampBaseOffset(records[p:], headers[i].BaseOffset, opts.LeaderEpoch)
+		if opts.LogAppendTime > 0 {
+			StampLogAppendTime(records[p:], opts.LogAppendTime)
+			headers[i].MaxTimestamp = opts.LogAppendTime
+			appendTime = opts.LogAppendTime
+		}
+		p += headers[i].Size()
+	}
+	copy(s.mapping.Bytes()[pos:pos+n], records)
+	for i, p := 0, pos; i < len(headers); i++ {
+		if err := s.updateIndexes(headers[i], p, cfg.IndexIntervalBytes); err != nil && !errors.Is(err, index.ErrIndexFull) {
+			// An index entry is an optimisation: reads scan further without it.
+			l.logger.Warn("segment: index entry not written", "segment", s.path(logSuffix), "err", err)
+		}
+		p += int64(headers[i].Size())
+	}
+	if pos == 0 {
+		s.rollAt = l.now()
+	}
+	s.size.Store(pos + n)
+	l.mu.nextOffset = next
+	l.endOffset.Store(next)
+	l.prefaultAheadLocked(s)
+	l.changed.notify()
+	return AppendInfo{FirstOffset: first, LastOffset: next - 1, LogAppendTime: appendTime}, nil
+}
+
+// checkProducersLocked runs the idempotent producer checks of each batch (headers carry their
+// new offsets) and records the batches that pass, so that a later batch of the same producer in
+// the same append is checked against them; if one fails, those records are undone.
+func (l *Log) checkProducersLocked(headers []BatchHeader) (*DuplicateBatch, error) {
+	for i, h := range headers {
+		if !h.HasProducerID() {
+			continue
+		}
+		dup, err := l.mu.producers.Check(h)
+		if err != nil || dup != nil {
+			if i > 0 {
+				l.mu.producers.TruncateTo(headers[0].BaseOffset)
+			}
+			return dup, err
+		}
+		l.mu.producers.Update(h, h.BaseOffset)
+	}
+	return nil, nil
+}
+
+// recordEpochLocked notes in the leader epoch checkpoint that epoch starts at offset, if epoch
+// is newer than the last one recorded.
+func (l *Log) recordEpochLocked(epoch int32, offset int64) error {
+	n := len(l.mu.epochs)
+	if epoch < 0 || (n > 0 && epoch <= l.mu.epochs[n-1].Epoch) {
+		return nil
+	}
+	epochs := append(slices.Clip(l.mu.epochs), EpochEntry{Epoch: epoch, StartOffset: offset})
+	if err := WriteLeaderEpochCheckpoint(filepath.Join(l.dir, leaderEpochFile), epochs); err != nil {
+		return err
+	}
+	l.mu.epochs = epochs
+	return nil
+}
+
+// maybeRollLocked rolls a new active segment if n more bytes ending at offset last cannot go
+// into the current one: it would pass segment.bytes, segment.ms has elapsed since its first
+// batch, an index is full, or last is too far from the base offset for an index entry.
+func (l *Log) maybeRollLocked(n, last int64) error {
+	s := l.mu.active
+	cfg := &l.mu.cfg
+	size := s.size.Load()
+	if size == 0 {
+		// An empty active segment's base is the next offset; it only needs room for n.
+		if n > s.capacity {
+			return l.remapLocked(s, cfg.SegmentBytes)
+		}
+		return nil
+	}
+	full := size+n > min(s.capacity, cfg.SegmentBytes)
+	aged := cfg.SegmentMs > 0 && l.now().Sub(s.rollAt) >= cfg.SegmentMs
+	indexFull := s.offsetIndex.IsFull() || s.timeIndex.IsFull()
+	overflow := last-s.baseOffset > maxRelativeOffset
+	if !full && !aged && !indexFull && !overflow {
+		return nil
+	}
+	return l.rollLocked()
+}
+
+// remapLocked maps the empty active segment over capacity bytes instead (segment.bytes grew).
+func (l *Log) remapLocked(s *segment, capacity int64) error {
+	l.prefault.wait()
+	l.view.Lock()
+	defer l.view.Unlock()
+	if err := s.mapping.Unmap(); err != nil {
+		return err
+	}
+	s.mapping = nil
+	return s.activate(capacity, l.mu.cfg.preallocateChunk())
+}
+
+// rollLocked seals the active segment and starts a new one at the next offset. The new
+// segment is created first, so that a failure (no space) leaves the log as it was.
+func (l *Log) rollLocked() error {
+	old := l.mu.active
+	ns, err := createSegment(l.dir, l.mu.nextOffset, l.mu.cfg)
+	if err != nil {
+		return err
+	}
+	l.prefault.wait()
+	l.view.Lock()
+	err = old.seal()
+	if err == nil {
+		l.view.segments = append(l.view.segments, ns)
+	}
+	l.view.Unlock()
+	if err != nil {
+		ns.markDeleted()
+		ns.release()
+		l.mu.failed = fmt.Errorf("segment: sealing %s failed, appends refused: %w", old.path(logSuffix), err)
+		return l.mu.failed
+	}
+	l.mu.active = ns
+	l.mu.dirDirty = true
+	if old.unsynced {
+		l.mu.unsynced = append(l.mu.unsynced, old)
+	}
+	l.logger.Debug("segment: rolled", "segment", ns.path(logSuffix), "sealed_bytes", old.size.Load())
+	return nil
+}
+
+// Read returns the range of batches starting with the one that holds offset, at most maxBytes
+// long (cut mid-batch if need be) unless minOneBatch and the first batch alone is longer, in
+// which case that whole batch. Only bytes up to the log end are returned, or with durableOnly
+// up to the flushed offset. An offset between that limit and the log end gives an empty
+// result; one outside [StartOffset, EndOffset] gives ErrOffsetOutOfRange. The result must be
+// released.
+func (l *Log) Read(offset int64, maxBytes int, durableOnly bool, minOneBatch bool) (ReadResult, error) {
+	end := l.endOffset.Load()
+	limitOffset := end
+	if durableOnly {
+		limitOffset = min(end, l.flushedOffset.Load())
+	}
+	empty := ReadResult{FirstOffset: offset}
+	if start := l.startOffset.Load(); offset < start || offset > end {
+		return empty, fmt.Errorf("%w: %d not in [%d, %d]", ErrOffsetOutOfRange, offset, start, end)
+	}
+	if offset >= limitOffset || (maxBytes <= 0 && !minOneBatch) {
+		return empty, nil
+	}
+	l.view.RLock()
+	defer l.view.RUnlock()
+	segs := l.view.segments
+	if segs == nil {
+		return empty, ErrClosed
+	}
+	i := max(sort.Search(len(segs), func(i int) bool { return segs[i].baseOffset > offset })-1, 0)
+	var buf [512]byte
+	for ; i < len(segs); i++ {
+		s := segs[i]
+		size := s.size.Load()
+		limit := size
+		if durableOnly {
+			limit = min(size, s.durable.Load())
+		}
+		pos := int64(0)
+		if offset > s.baseOffset {
+			_, p := s.offsetIndex.Lookup(offset)
+			pos = int64(p)
+		}
+		var r batchReader
+		r.init(s, limit, buf[:])
+		h, pos, ok, err := r.findBatch(offset, pos)
+		if err != nil {
+			return empty, fmt.Errorf("segment: reading %s at %d: %w", s.path(logSuffix), pos, err)
+		}
+		if !ok {
+			if limit < size {
+				return empty, nil // the rest is not durable yet
+			}
+			continue
+		}
+		n := min(int64(maxBytes), limit-pos)
+		if minOneBatch && n < int64(h.Size()) {
+			n = int64(h.Size())
+		}
+		s.refs.Add(1)
+		return ReadResult{Range: FileRange{File: s.file, Position: pos, Size: n}, FirstOffset: h.BaseOffset, seg: s}, nil
+	}
+	return empty, nil
+}
+
+// Sync makes every append completed before the call durable: it fdatasyncs the segments
+// sealed since the last Sync and the active one (which covers the pages written through its
+// mapping), and the directory if a segment file was created. The append lock is held only to
+// note what to sync. It returns the end offset (exclusive) now durable, which becomes the
+// FlushedOffset and recovery point, and wakes Changed() watchers. Log is an io/flush Target.
+func (l *Log) Sync() (int64, error) {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.mu.Lock()
+	if l.mu.closed {
+		l.mu.Unlock()
+		return l.flushedOffset.Load(), ErrClosed
+	}
+	active, end, sealed, dirDirty := l.mu.active, l.mu.nextOffset, l.mu.unsynced, l.mu.dirDirty
+	pos := active.size.Load()
+	if pos <= active.durable.Load() && len(sealed) == 0 && !dirDirty {
+		l.mu.Unlock()
+		return l.flushedOffset.Load(), nil
+	}
+	l.mu.unsynced, l.mu.dirDirty = nil, false
+	active.refs.Add(1)
+	for _, s := range sealed {
+		s.refs.Add(1)
+	}
+	l.mu.Unlock()
+
+	err := l.syncFiles(active, pos, sealed, dirDirty)
+	for _, s := range sealed {
+		s.release()
+	}
+	active.release()
+	if err != nil {
+		l.mu.Lock()
+		l.mu.unsynced = append(sealed, l.mu.unsynced...)
+		l.mu.dirDirty = l.mu.dirDirty || dirDirty
+		l.mu.Unlock()
+		return l.flushedOffset.Load(), err
+	}
+	storeMax(&l.flushedOffset, end)
+	l.changed.notify()
+	return end, nil
+}
+
+func (l *Log) syncFiles(active *segment, pos int64, sealed []*segment, dirDirty bool) error {
+	for _, s := range sealed {
+		size := s.size.Load()
+		if err := disk.Fdatasync(s.file); err != nil {
+			return err
+		}
+		storeMax(&s.durable, size)
+	}
+	if pos > active.durable.Load() {
+		if err := disk.Fdatasync(active.file); err != nil {
+			return err
+		}
+		storeMax(&active.durable, pos)
+	}
+	if dirDirty {
+		return disk.SyncDir(l.dir)
+	}
+	return nil
+}
+
+// storeMax raises v to x if x is larger.
+func storeMax(v *atomic.Int64, x int64) {
+	for {
+		old := v.Load()
+		if x <= old || v.CompareAndSwap(old, x) {
+			return
+		}
+	}
+}
+
+// StartOffset is the log start offset: the first offset that may be read.
+func (l *Log) StartOffset() int64 { return l.startOffset.Load() }
+
+// EndOffset is the log end offset: the offset the next appended record gets.
+func (l *Log) EndOffset() int64 { return l.endOffset.Load() }
+
+// FlushedOffset is the end (exclusive) of the records known to be on disk, the recovery point.
+func (l *Log) FlushedOffset() int64 { return l.flushedOffset.Load() }
+
+// Changed returns a channel closed when EndOffset or FlushedOffset next advances. Check the
+// offsets after taking the channel, then wait on it (long-poll fetch).
+func (l *Log) Changed() <-chan struct{} { return l.changed.wait() }
+
+// OffsetForTimestamp returns the base offset and max timestamp of the first batch whose max
+// timestamp is >= ts (ListOffsets by time; Kafka goes on to the first such record inside the
+// batch, which needs decompression). ok is false when no batch is that recent.
+func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	start := l.startOffset.Load()
+	var buf [512]byte
+	segs := l.view.segments
+	for i, s := range segs {
+		if s.maxTimestamp < ts || (i+1 < len(segs) && segs[i+1].baseOffset <= start) {
+			continue
+		}
+		_, entryOffset := s.timeIndex.Lookup(ts)
+		_, pos := s.offsetIndex.Lookup(max(entryOffset, start))
+		var r batchReader
+		r.init(s, s.size.Load(), buf[:])
+		for p := int64(pos); ; {
+			h, err := r.header(p)
+			if err != nil || p+int64(h.Size()) > r.limit {
+				break
+			}
+			if h.MaxTimestamp >= ts && h.LastOffset() >= start {
+				return max(h.BaseOffset, start), h.MaxTimestamp, true
+			}
+			p += int64(h.Size())
+		}
+	}
+	return -1, -1, false
+}
+
+// MaxTimestamp returns the greatest batch max timestamp in the log and the last offset of the
+// first batch that carries it; (-1, -1) when the log has no timestamps.
+func (l *Log) MaxTimestamp() (timestamp, offset int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	timestamp, offset = -1, -1
+	for _, s := range l.view.segments {
+		if s.maxTimestamp > timestamp {
+			timestamp, offset = s.maxTimestamp, s.offsetOfMaxTime
+		}
+	}
+	return timestamp, offset
+}
+
+// SetConfig changes the configuration; the active segment keeps its mapping's size until it
+// rolls. An invalid config is logged and ignored.
+func (l *Log) SetConfig(cfg Config) {
+	if err := cfg.validate(); err != nil {
+		l.logger.Warn("segment: config ignored", "err", err)
+		return
+	}
+	l.mu.Lock()
+	l.mu.cfg = cfg
+	l.mu.Unlock()
+}
+
+// LeaderEpochs returns the leader epochs recorded and the offset each starts at.
+func (l *Log) LeaderEpochs() []EpochEntry {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.mu.epochs)
+}
+
+// EndOffsetForEpoch answers OffsetForLeaderEpoch as Kafka does: for the latest epoch, the log
+// end offset; for an older one, the start offset of the first later epoch, with the largest
+// recorded epoch <= epoch; (-1, -1) when epoch is unknown or newer than the latest.
+func (l *Log) EndOffsetForEpoch(epoch int32) (int32, int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	epochs := l.mu.epochs
+	if epoch < 0 || len(epochs) == 0 {
+		return -1, -1
+	}
+	if epochs[len(epochs)-1].Epoch == epoch {
+		return epoch, l.mu.nextOffset
+	}
+	higher := sort.Search(len(epochs), func(i int) bool { return epochs[i].Epoch > epoch })
+	if higher == len(epochs) {
+		return -1, -1
+	}
+	if higher == 0 {
+		return epoch, epochs[0].StartOffset
+	}
+	return epochs[higher-1].Epoch, epochs[higher].StartOffset
+}
+
+// Close syncs the log and trims the active segment and its indexes to their used size (a clean
+// close). Readers holding results keep their segments until they release them.
+func (l *Log) Close() error {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.mu.closed {
+		return nil
+	}
+	l.mu.closed = true
+	l.prefault.stop()
+	s := l.mu.active
+	errs := []error{l.syncFiles(s, s.size.Load(), l.mu.unsynced, l.mu.dirDirty)}
+	if err := errs[0]; err == nil {
+		storeMax(&l.flushedOffset, l.mu.nextOffset)
+	}
+	l.mu.unsynced = nil
+	if s.maxTimestamp >= 0 {
+		if err := s.timeIndex.MaybeAppend(s.maxTimestamp, s.offsetOfMaxTime); err != nil && !errors.Is(err, index.ErrIndexFull) {
+			errs = append(errs, err)
+		}
+	}
+	l.view.Lock()
+	errs = append(errs, s.mapping.Unmap())
+	s.mapping = nil
+	errs = append(errs, s.offsetIndex.Close(), s.timeIndex.Close())
+	if err := s.file.Truncate(s.size.Load()); err != nil {
+		errs = append(errs, fmt.Errorf("segment: %w", err))
+	}
+	errs = append(errs, disk.Fdatasync(s.file))
+	segs := l.view.segments
+	l.view.segments = nil
+	l.view.Unlock()
+	s.offsetIndex, s.timeIndex = nil, nil
+	for _, s := range segs {
+		s.release()
+	}
+	l.changed.notify()
+	return errors.Join(errs...)
+}
+
+// releaseAll drops the log's references to its segments (a failed open).
+func (l *Log) releaseAll() {
+	l.view.Lock()
+	segs := l.view.segments
+	l.view.segments = nil
+	l.view.Unlock()
+	for _, s := range segs {
+		s.release()
+	}
+}
+
+// Delete closes the log and removes its directory: renamed first to "<dir>.<uuid>-delete", so
+// that a crash midway leaves a name that the next start removes, then removed.
+func (l *Log) Delete() error {
+	l.syncMu.Lock()
+	l.mu.Lock()
+	if !l.mu.closed {
+		l.mu.closed = true
+		l.prefault.stop()
+		l.view.Lock()
+		segs := l.view.segments
+		l.view.segments = nil
+		l.view.Unlock()
+		for _, s := range segs {
+			s.release()
+		}
+	}
+	l.mu.Unlock()
+	l.syncMu.Unlock()
+	l.changed.notify()
+	doomed := l.dir + "." + newUUID() + deleteDirSuffix
+	if err := os.Rename(l.dir, doomed); err != nil {
+		return fmt.Errorf("segment: %w", err)
+	}
+	if err := disk.SyncDir(filepath.Dir(l.dir)); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(doomed); err != nil {
+		return fmt.Errorf("segment: %w", err)
+	}
+	return nil
+}
+
+// notifier hands out a channel that is closed at the next notify; it allocates only while
+// someone watches.
+type notifier struct {
+	watching atomic.Bool
+	mu       sync.Mutex
+	ch       chan struct{}
+}
+
+func (n *notifier) wait() <-chan struct{} {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.ch == nil {
+		n.ch = make(chan struct{})
+		n.watching.Store(true)
+	}
+	return n.ch
+}
+
+func (n *notifier) notify() {
+	if !n.watching.Load() {
+		return
+	}
+	n.mu.Lock()
+	if n.ch != nil {
+		close(n.ch)
+		n.ch = nil
+		n.watching.Store(false)
+	}
+	n.mu.Unlock()
+}

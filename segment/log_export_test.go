@@ -1,0 +1,14 @@
+package segment
+
+// Hooks for the external tests (package segment_test), which need segmenttest.
+
+var (
+	ParseSegmentFileName = parseSegmentFileName
+	SegmentFileName      = segmentFileName
+)
+
+const (
+	LogSuffix         = logSuffix
+	OffsetIndexSuffix = offsetIndexSuffix
+	TimeIndexSuffix   = timeIndexSuffix
+)

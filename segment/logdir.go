@@ -1,0 +1,238 @@
+package segment
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"runnel/io/disk"
+)
+
+// Files of a data directory, as Kafka names them; part of the on-disk format.
+const (
+	recoveryPointFile  = "recovery-point-offset-checkpoint"
+	logStartOffsetFile = "log-start-offset-checkpoint"
+	cleanShutdownFile  = ".kafka_cleanshutdown"
+	deleteDirSuffix    = "-delete" // "<topic>-<partition>.<uuid>-delete": a deletion under way
+)
+
+// openWorkers bounds how many logs a LogDir opens (or closes) at once.
+const openWorkers = 8
+
+// LogDir is one data directory: a directory per partition log named "<topic>-<partition>",
+// Kafka's recovery-point and log-start-offset checkpoints, and the clean-shutdown marker.
+// Its methods may be called concurrently.
+type LogDir struct {
+	path   string
+	cfgFor func(topic string) Config
+	logger *slog.Logger
+
+	mu   sync.Mutex
+	logs map[TopicPartition]*Log
+}
+
+// OpenLogDir opens every partition log under path (creating path if needed), in parallel.
+// If the previous run shut down cleanly (the marker file exists) the logs' files are trusted,
+// otherwise each log recovers what lies past its recovery point. The marker is then removed,
+// so that a crash from now on counts as unclean. cfgFor gives each topic's config (nil: the
+// defaults). Leftovers of interrupted deletions are removed.
+func OpenLogDir(path string, cfgFor func(topic string) Config, logger *slog.Logger) (*LogDir, error) {
+	if cfgFor == nil {
+		cfgFor = func(string) Config { return DefaultConfig() }
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	d := &LogDir{path: path, cfgFor: cfgFor, logger: logger, logs: map[TopicPartition]*Log{}}
+	if err := os.MkdirAll(path, 0o755); err != nil {
+		return nil, fmt.Errorf("segment: %w", err)
+	}
+	marker := filepath.Join(path, cleanShutdownFile)
+	_, err := os.Stat(marker)
+	clean := err == nil
+	recoveryPoints, err := ReadOffsetCheckpoint(filepath.Join(path, recoveryPointFile))
+	if err != nil {
+		return nil, err
+	}
+	startOffsets, err := ReadOffsetCheckpoint(filepath.Join(path, logStartOffsetFile))
+	if err != nil {
+		return nil, err
+	}
+	entries, err := os.ReadDir(path)
+	if err != nil {
+		return nil, fmt.Errorf("segment: %w", err)
+	}
+	var tps []TopicPartition
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		if strings.HasSuffix(e.Name(), deleteDirSuffix) {
+			if err := os.RemoveAll(filepath.Join(path, e.Name())); err != nil {
+				return nil, fmt.Errorf("segment: %w", err)
+			}
+			continue
+		}
+		if tp, ok := ParsePartitionDir(e.Name()); ok {
+			tps = append(tps, tp)
+		}
+	}
+	logs := make([]*Log, len(tps))
+	errs := make([]error, len(tps))
+	forEachParallel(len(tps), func(i int) {
+		tp := tps[i]
+		st := logState{recoveryPoint: recoveryPoints[tp], startOffset: -1, clean: clean}
+		if start, ok := startOffsets[tp]; ok {
+			st.startOffset = start
+		}
+		logs[i], errs[i] = openLog(filepath.Join(path, tp.DirName()), tp, cfgFor(tp.Topic), st, logger)
+	})
+	if err := errors.Join(errs...); err != nil {
+		for _, l := range logs {
+			if l != nil {
+				l.Close()
+			}
+		}
+		return nil, err
+	}
+	for i, tp := range tps {
+		d.logs[tp] = logs[i]
+	}
+	if clean {
+		if err := os.Remove(marker); err != nil {
+			d.closeLogs()
+			return nil, fmt.Errorf("segment: %w", err)
+		}
+		if err := disk.SyncDir(path); err != nil {
+			d.closeLogs()
+			return nil, err
+		}
+	}
+	logger.Info("segment: log directory opened", "path", path, "logs", len(tps), "clean", clean)
+	return d, nil
+}
+
+// forEachParallel calls f(0..n-1) from at most openWorkers goroutines and waits.
+func forEachParallel(n int, f func(i int)) {
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(n, openWorkers) {
+		wg.Go(func() {
+			for i := range next {
+				f(i)
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+}
+
+// Path is the directory's path.
+func (d *LogDir) Path() string { return d.path }
+
+// Logs returns the open logs (a copy of the map).
+func (d *LogDir) Logs() map[TopicPartition]*Log {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return maps.Clone(d.logs)
+}
+
+// Create creates the log of tp, or returns it if it is already open.
+func (d *LogDir) Create(tp TopicPartition, cfg Config) (*Log, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.logs == nil {
+		return nil, ErrClosed
+	}
+	if l, ok := d.logs[tp]; ok {
+		return l, nil
+	}
+	l, err := openLog(filepath.Join(d.path, tp.DirName()), tp, cfg, logState{startOffset: -1, clean: true}, d.logger)
+	if err != nil {
+		return nil, err
+	}
+	if err := disk.SyncDir(d.path); err != nil {
+		l.Delete()
+		return nil, err
+	}
+	d.logs[tp] = l
+	return l, nil
+}
+
+// Delete closes and removes the log of tp (Kafka style: the directory is renamed to
+// "<dir>.<uuid>-delete", then removed). Deleting a log that does not exist does nothing.
+func (d *LogDir) Delete(tp TopicPartition) error {
+	d.mu.Lock()
+	l, ok := d.logs[tp]
+	delete(d.logs, tp)
+	d.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	return l.Delete()
+}
+
+// WriteCheckpoints writes the recovery point (flushed offset) and log start offset of every
+// log to Kafka's two checkpoint files.
+func (d *LogDir) WriteCheckpoints() error {
+	d.mu.Lock()
+	recoveryPoints := make(map[TopicPartition]int64, len(d.logs))
+	startOffsets := make(map[TopicPartition]int64, len(d.logs))
+	for tp, l := range d.logs {
+		recoveryPoints[tp] = l.FlushedOffset()
+		startOffsets[tp] = l.StartOffset()
+	}
+	d.mu.Unlock()
+	return errors.Join(
+		WriteOffsetCheckpoint(filepath.Join(d.path, recoveryPointFile), recoveryPoints),
+		WriteOffsetCheckpoint(filepath.Join(d.path, logStartOffsetFile), startOffsets))
+}
+
+// Close closes every log (each syncs and trims its files), writes the checkpoints and, if all
+// of that worked, the clean-shutdown marker that lets the next open trust the files.
+func (d *LogDir) Close() error {
+	d.mu.Lock()
+	if d.logs == nil {
+		d.mu.Unlock()
+		return nil
+	}
+	d.mu.Unlock()
+	err := d.closeLogs()
+	err = errors.Join(err, d.WriteCheckpoints())
+	d.mu.Lock()
+	d.logs = nil
+	d.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return disk.WriteFileAtomic(filepath.Join(d.path, cleanShutdownFile), nil, 0o644)
+}
+
+// closeLogs closes every log in parallel; the logs stay in the map for WriteCheckpoints.
+func (d *LogDir) closeLogs() error {
+	logs := d.Logs()
+	list := make([]*Log, 0, len(logs))
+	for _, l := range logs {
+		list = append(list, l)
+	}
+	errs := make([]error, len(list))
+	forEachParallel(len(list), func(i int) { errs[i] = list[i].Close() })
+	return errors.Join(errs...)
+}
+
+// newUUID returns 32 random hex digits, Kafka's form of a UUID in deleted directory names.
+func newUUID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

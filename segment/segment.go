@@ -1,0 +1,394 @@
+package segment
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"runnel/index"
+	"runnel/io/disk"
+	"runnel/io/mmap"
+)
+
+// File name suffixes of a segment's trio, and of files waiting for their last reader before
+// they are removed. Part of the on-disk format (Kafka's names).
+const (
+	logSuffix         = ".log"
+	offsetIndexSuffix = ".index"
+	timeIndexSuffix   = ".timeindex"
+	deletedSuffix     = ".deleted"
+)
+
+// maxRelativeOffset is the largest offset - baseOffset a segment may hold: index entries store
+// it in 32 bits and Kafka keeps it non-negative as an int32.
+const maxRelativeOffset = math.MaxInt32
+
+// segmentFileName returns the name of a segment file: the base offset zero-padded to 20 digits
+// (so names sort as offsets do) followed by suffix.
+func segmentFileName(baseOffset int64, suffix string) string {
+	return fmt.Sprintf("%020d%s", baseOffset, suffix)
+}
+
+// parseSegmentFileName returns the base offset of a file named by segmentFileName with suffix.
+func parseSegmentFileName(name, suffix string) (int64, bool) {
+	digits, ok := strings.CutSuffix(name, suffix)
+	if !ok || len(digits) != 20 {
+		return 0, false
+	}
+	base, err := strconv.ParseInt(digits, 10, 64)
+	if err != nil || base < 0 {
+		return 0, false
+	}
+	return base, true
+}
+
+// segment is one segment of a partition log: its .log file of record batches and the sparse
+// offset and time indexes over it.
+//
+// Who touches what: size and durable are atomics that readers load; refs counts the log's own
+// reference plus one per unreleased ReadResult or in-flight Sync. mapping, offsetIndex and
+// timeIndex are replaced only with both Log.mu and Log.view held for writing, so a reader under
+// Log.view's read lock may use them. Every other field belongs to the log's appender (Log.mu).
+type segment struct {
+	dir        string
+	baseOffset int64
+	file       *os.File
+	fd         int // file's descriptor, for pread without the shared file position
+
+	offsetIndex *index.OffsetIndex
+	timeIndex   *index.TimeIndex
+
+	size    atomic.Int64 // bytes of whole batches, published after they are in the file
+	durable atomic.Int64 // bytes known to be on disk
+	refs    atomic.Int32
+	deleted atomic.Bool // files renamed to *.deleted; removed when refs reaches zero
+
+	// Appender state (Log.mu).
+	mapping         *mmap.Mapping // active segment only: [0, capacity) of the file, writable
+	capacity        int64         // length of the mapping: the segment never grows past it
+	allocated       int64         // bytes of the file fallocated so far (the file's size)
+	populated       int64         // bytes of the mapping handed to the prefaulter so far
+	nextOffset      int64         // offset after the last batch in this segment
+	maxTimestamp    int64         // greatest batch max timestamp, -1 when none
+	offsetOfMaxTime int64         // last offset of the batch that carries maxTimestamp
+	bytesSinceIndex int64         // log bytes appended since the last offset index entry
+	rollAt          time.Time     // when the first batch was appended (segment.ms counts from here)
+	unsynced        bool          // sealed with bytes not yet fdatasync'd
+}
+
+func (s *segment) path(suffix string) string {
+	return filepath.Join(s.dir, segmentFileName(s.baseOffset, suffix))
+}
+
+// openSegmentFile opens (or, with create, creates empty) the .log of the segment at base in
+// dir. Its indexes are opened separately (openIndexes). The returned segment holds one
+// reference, the log's.
+func openSegmentFile(dir string, base int64, create bool) (*segment, error) {
+	s := &segment{dir: dir, baseOffset: base, nextOffset: base, maxTimestamp: -1, offsetOfMaxTime: -1}
+	flags := os.O_RDWR
+	if create {
+		flags |= os.O_CREATE | os.O_TRUNC
+	}
+	f, err := os.OpenFile(s.path(logSuffix), flags, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("segment: %w", err)
+	}
+	info, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("segment: %w", err)
+	}
+	s.file, s.fd = f, int(f.Fd())
+	s.size.Store(info.Size())
+	s.durable.Store(info.Size())
+	s.allocated = info.Size()
+	s.refs.Store(1)
+	return s, nil
+}
+
+// openIndexes opens both index files, writable (for the active segment or a rebuild) or
+// read-only. create removes stale files first (a new segment). An index that is missing or fails
+// its sanity check is reported with index.ErrCorruptIndex or fs.ErrNotExist; the caller then
+// rebuilds it.
+func (s *segment) openIndexes(cfg Config, writable, create bool) error {
+	if create {
+		for _, suffix := range []string{offsetIndexSuffix, timeIndexSuffix} {
+			if err := os.Remove(s.path(suffix)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("segment: %w", err)
+			}
+		}
+	}
+	if !writable {
+		for _, suffix := range []string{offsetIndexSuffix, timeIndexSuffix} {
+			if _, err := os.Stat(s.path(suffix)); err != nil {
+				return fmt.Errorf("segment: %w", err)
+			}
+		}
+	}
+	ox, err := index.OpenOffsetIndex(s.path(offsetIndexSuffix), s.baseOffset, cfg.SegmentIndexBytes, writable)
+	if err != nil {
+		return err
+	}
+	tx, err := index.OpenTimeIndex(s.path(timeIndexSuffix), s.baseOffset, cfg.SegmentIndexBytes, writable)
+	if err != nil {
+		ox.Close()
+		return err
+	}
+	s.offsetIndex, s.timeIndex = ox, tx
+	if err := errors.Join(ox.SanityCheck(), tx.SanityCheck()); err != nil {
+		s.closeIndexes()
+		return err
+	}
+	return nil
+}
+
+func (s *segment) closeIndexes() error {
+	var errs []error
+	if s.offsetIndex != nil {
+		errs = append(errs, s.offsetIndex.Close())
+		s.offsetIndex = nil
+	}
+	if s.timeIndex != nil {
+		errs = append(errs, s.timeIndex.Close())
+		s.timeIndex = nil
+	}
+	return errors.Join(errs...)
+}
+
+// activate makes s the active segment: writable indexes are already open; the .log is mapped
+// over capacity bytes of address space (at least its size) and fallocated in chunks to cover
+// at least its data.
+func (s *segment) activate(capacity, chunk int64) error {
+	s.capacity = max(capacity, s.size.Load())
+	if err := s.extend(chunk, s.size.Load()); err != nil {
+		return err
+	}
+	m, err := mmap.Map(s.file, int(s.capacity), true)
+	if err != nil {
+		return fmt.Errorf("segment: %w", err)
+	}
+	s.mapping = m
+	s.populated = s.size.Load()
+	return nil
+}
+
+// extend fallocates the .log so that it covers at least end bytes, in whole preallocation
+// chunks and never past capacity. On error (ENOSPC) the file keeps its old allocated size.
+func (s *segment) extend(chunk, end int64) error {
+	if end <= s.allocated && s.allocated > 0 {
+		return nil
+	}
+	target := min(s.capacity, (end+chunk-1)/chunk*chunk)
+	target = max(target, end)
+	if target <= s.allocated {
+		return nil
+	}
+	if err := disk.Fallocate(s.file, s.allocated, target-s.allocated); err != nil {
+		return fmt.Errorf("segment: preallocate %s to %d bytes: %w", s.path(logSuffix), target, err)
+	}
+	s.allocated = target
+	return nil
+}
+
+// seal ends the active life of s: its .log is cut to the bytes it holds, its indexes are trimmed
+// and become read-only, and the mapping goes (only the appender read through it). The caller
+// holds Log.mu and Log.view and has stopped the prefaulter touching the mapping. The data is not
+// synced here: the next Log.Sync does it (s.unsynced).
+func (s *segment) seal() error {
+	size := s.size.Load()
+	if err := s.sealIndexes(); err != nil {
+		return err
+	}
+	if err := s.mapping.Unmap(); err != nil {
+		return fmt.Errorf("segment: %w", err)
+	}
+	s.mapping = nil
+	if err := s.file.Truncate(size); err != nil {
+		return fmt.Errorf("segment: %w", err)
+	}
+	s.allocated = size
+	s.unsynced = s.durable.Load() < size
+	return nil
+}
+
+// sealIndexes records the segment's max timestamp as the time index's last entry (as Kafka
+// does: retention and a reopen read it there) and seals both indexes.
+func (s *segment) sealIndexes() error {
+	if s.maxTimestamp >= 0 {
+		if err := s.timeIndex.MaybeAppend(s.maxTimestamp, s.offsetOfMaxTime); err != nil && !errors.Is(err, index.ErrIndexFull) {
+			return err
+		}
+	}
+	return errors.Join(s.offsetIndex.Seal(), s.timeIndex.Seal())
+}
+
+// release drops one reference; the last one closes the files, and removes them if the segment
+// was deleted.
+func (s *segment) release() {
+	if s.refs.Add(-1) != 0 {
+		return
+	}
+	if s.mapping != nil {
+		s.mapping.Unmap()
+		s.mapping = nil
+	}
+	s.closeIndexes()
+	s.file.Close()
+	if s.deleted.Load() {
+		for _, suffix := range []string{logSuffix, offsetIndexSuffix, timeIndexSuffix} {
+			os.Remove(s.path(suffix) + deletedSuffix)
+		}
+	}
+}
+
+// markDeleted renames the segment's files to *.deleted, so that a restart does not see them,
+// and arranges for their removal once the last reader releases them. The caller then drops the
+// log's reference.
+func (s *segment) markDeleted() error {
+	var errs []error
+	for _, suffix := range []string{logSuffix, offsetIndexSuffix, timeIndexSuffix} {
+		p := s.path(suffix)
+		if err := os.Rename(p, p+deletedSuffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("segment: %w", err))
+		}
+	}
+	s.deleted.Store(true)
+	return errors.Join(errs...)
+}
+
+// maxTimestampOrModTime is what time retention compares: the greatest batch timestamp, or the
+// .log's modification time when no batch carries a timestamp (as Kafka does).
+func (s *segment) maxTimestampOrModTime() int64 {
+	if s.maxTimestamp >= 0 {
+		return s.maxTimestamp
+	}
+	info, err := s.file.Stat()
+	if err != nil {
+		return math.MaxInt64 // keep what we cannot date
+	}
+	return info.ModTime().UnixMilli()
+}
+
+// updateIndexes does the appender's per-batch bookkeeping for the batch h written at pos: the
+// segment's max timestamp and, once more than intervalBytes of log went by since the last entry,
+// an offset index entry (batch last offset, batch position) and a time index entry (max
+// timestamp so far), as Kafka's LogSegment.append does.
+func (s *segment) updateIndexes(h BatchHeader, pos int64, intervalBytes int) error {
+	if h.MaxTimestamp > s.maxTimestamp {
+		s.maxTimestamp, s.offsetOfMaxTime = h.MaxTimestamp, h.LastOffset()
+	}
+	var err error
+	if s.bytesSinceIndex > int64(intervalBytes) {
+		err = errors.Join(s.offsetIndex.Append(h.LastOffset(), uint32(pos)),
+			s.timeIndex.MaybeAppend(s.maxTimestamp, s.offsetOfMaxTime))
+		s.bytesSinceIndex = 0
+	}
+	s.bytesSinceIndex += int64(h.Size())
+	s.nextOffset = h.LastOffset() + 1
+	return err
+}
+
+// batchReader reads a segment's bytes by position: straight from the mapping of the active
+// segment, or with pread into a window buffer for a sealed one (readers never touch a mapping
+// that could be unmapped or shrunk under them). It reads nothing at or past limit.
+type batchReader struct {
+	data   []byte // the active segment's mapping, or nil
+	fd     int
+	limit  int64
+	buf    []byte // window: buf[:n] holds the file's bytes from bufPos
+	bufPos int64
+	n      int
+}
+
+func (r *batchReader) init(s *segment, limit int64, buf []byte) {
+	*r = batchReader{fd: s.fd, limit: limit, buf: buf, bufPos: -1}
+	if s.mapping != nil {
+		r.data = s.mapping.Bytes()
+	}
+}
+
+// peek returns the n bytes at pos, valid until the next call. It returns io.ErrUnexpectedEOF
+// when they run past the limit.
+func (r *batchReader) peek(pos int64, n int) ([]byte, error) {
+	if pos < 0 || pos+int64(n) > r.limit {
+		return nil, io.ErrUnexpectedEOF
+	}
+	if r.data != nil {
+		return r.data[pos : pos+int64(n)], nil
+	}
+	if r.bufPos >= 0 && pos >= r.bufPos && pos+int64(n) <= r.bufPos+int64(r.n) {
+		return r.buf[pos-r.bufPos : pos-r.bufPos+int64(n)], nil
+	}
+	if n > cap(r.buf) {
+		r.buf = make([]byte, n)
+	}
+	want := int(min(int64(cap(r.buf)), r.limit-pos))
+	r.buf = r.buf[:cap(r.buf)]
+	got := 0
+	for got < want {
+		m, err := unix.Pread(r.fd, r.buf[got:want], pos+int64(got))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if m == 0 {
+			break
+		}
+		got += m
+	}
+	r.bufPos, r.n = pos, got
+	if got < n {
+		return nil, io.ErrUnexpectedEOF
+	}
+	return r.buf[:n], nil
+}
+
+// header returns the header of the batch at pos, or io.EOF at a zeroed or unfinished tail
+// (a batch of length 0, or fewer than BatchHeaderSize bytes before the limit).
+func (r *batchReader) header(pos int64) (BatchHeader, error) {
+	if pos >= r.limit {
+		return BatchHeader{}, io.EOF
+	}
+	b, err := r.peek(pos, BatchHeaderSize)
+	if err != nil {
+		return BatchHeader{}, io.EOF
+	}
+	if binary.BigEndian.Uint32(b[offBatchLength:]) == 0 {
+		return BatchHeader{}, io.EOF
+	}
+	return ParseBatchHeader(b)
+}
+
+// findBatch returns the position and header of the first batch at or after pos whose last
+// offset is >= offset, scanning headers forward; ok is false when no such batch ends before the
+// reader's limit.
+func (r *batchReader) findBatch(offset, pos int64) (BatchHeader, int64, bool, error) {
+	for {
+		h, err := r.header(pos)
+		if err == io.EOF {
+			return BatchHeader{}, pos, false, nil
+		}
+		if err != nil {
+			return BatchHeader{}, pos, false, err
+		}
+		if pos+int64(h.Size()) > r.limit {
+			return BatchHeader{}, pos, false, nil
+		}
+		if h.LastOffset() >= offset {
+			return h, pos, true, nil
+		}
+		pos += int64(h.Size())
+	}
+}
