@@ -1,0 +1,273 @@
+package broker
+
+// Fetch, versions 4 through 18 (v0-v3 carry the old message formats).
+//
+// Session-less: a request for a new fetch session (KIP-227: session id 0,
+// epoch 0) is answered with session id 0, which tells the client that the
+// broker keeps no session, and the client keeps sending full fetches
+// (franz-go, librdkafka and the Java client all handle this; a busy Kafka
+// broker answers the same when its session cache is full). A request that
+// names a session gets FETCH_SESSION_ID_NOT_FOUND.
+//
+// Every requested partition is answered, in request order. Records come
+// straight from the segment files: segment.Log.Read gives a file range and
+// the response is framed around it (fetchframe.go) and sent with sendfile.
+//
+// Limits: each partition gets at most its PartitionMaxBytes and the whole
+// response at most MaxBytes, except that the first partition with records
+// gets at least one whole batch however large (KIP-74), so a consumer is
+// never stuck behind a batch bigger than its limits. A range may end with a
+// partial batch, which clients drop.
+//
+// Long polling: when fewer than MinBytes are ready and MaxWaitMillis > 0,
+// the fetch waits on the partitions' segment.Log.Changed signals (an append,
+// or under the durable policy a flush, closes it) until enough bytes are
+// ready or the wait is over; then it reads again and answers. An error on
+// any partition answers at once. The wait runs on its own goroutine; the
+// connection keeps serving the requests behind it.
+//
+// Visibility: the high watermark is the flushed offset under the durable
+// flush policy (a consumer never sees what a crash could take back) and the
+// log end offset under the interval policy. There are no transactions, so
+// the last stable offset is the high watermark and aborted transactions are
+// always null.
+
+import (
+	"reflect"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"runnel/io/flush"
+	"runnel/segment"
+)
+
+func init() {
+	registerAPI(apiHandler{key: kmsg.Fetch.Int16(), minVersion: fetchFrameMinVersion, maxVersion: fetchFrameMaxVersion, handle: handleFetch})
+}
+
+// maxFetchWait caps a client's MaxWaitMillis; clients use well under a
+// minute (franz-go 5 s, Kafka's Java client 500 ms).
+const maxFetchWait = 5 * time.Minute
+
+func handleFetch(b *Broker, req *request) *reply {
+	r := req.msg.(*kmsg.FetchRequest)
+	rep := newReply()
+	if r.Version >= 7 && (r.SessionID != 0 || (r.SessionEpoch != 0 && r.SessionEpoch != -1)) {
+		resp := r.ResponseKind().(*kmsg.FetchResponse)
+		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+		if r.SessionID == 0 {
+			resp.ErrorCode = kerr.InvalidFetchSessionEpoch.Code
+		}
+		rep.finish(resp)
+		return rep
+	}
+	f := newFetch(b, r)
+	if f.ready() || r.MaxWaitMillis <= 0 {
+		f.answer(rep)
+		return rep
+	}
+	go func() {
+		f.longPoll(time.Duration(min(int64(r.MaxWaitMillis)*int64(time.Millisecond), int64(maxFetchWait))))
+		f.answer(rep)
+	}()
+	return rep
+}
+
+// fetch is one Fetch request being served.
+type fetch struct {
+	b       *Broker
+	req     *kmsg.FetchRequest
+	durable bool // durable flush policy: read only flushed data
+	topics  []fetchTopic
+	parts   []fetchPart // all topics' partitions, in request order
+	// bytes read by the last read, and whether some partition has an error
+	// (which answers at once).
+	bytes    int64
+	hasError bool
+}
+
+type fetchTopic struct {
+	name  string
+	id    [16]byte
+	parts []fetchPart // a window of fetch.parts
+}
+
+// fetchPart is one requested partition: what was asked, and what the last
+// read found.
+type fetchPart struct {
+	p        *partition // nil when err is set by the lookup
+	index    int32
+	offset   int64
+	maxBytes int32
+	err      error
+
+	header  fetchPartitionHeader
+	read    segment.ReadResult
+	hasRead bool
+}
+
+// newFetch resolves the request's partitions and reads them once.
+func newFetch(b *Broker, r *kmsg.FetchRequest) *fetch {
+	f := &fetch{b: b, req: r, durable: b.cfg.FlushPolicy == flush.Durable}
+	n := 0
+	for i := range r.Topics {
+		n += len(r.Topics[i].Partitions)
+	}
+	f.parts = make([]fetchPart, n)
+	f.topics = make([]fetchTopic, len(r.Topics))
+	n = 0
+	for i := range r.Topics {
+		rt := &r.Topics[i]
+		ft := &f.topics[i]
+		ft.name, ft.id = rt.Topic, rt.TopicID
+		var topicErr error
+		if r.Version >= 13 {
+			if t := b.topicByID(rt.TopicID); t != nil {
+				ft.name = t.name
+			} else {
+				topicErr = kerr.UnknownTopicID
+			}
+		}
+		ft.parts = f.parts[n : n+len(rt.Partitions)]
+		n += len(rt.Partitions)
+		for j := range rt.Partitions {
+			rp := &rt.Partitions[j]
+			fp := &ft.parts[j]
+			fp.index, fp.offset, fp.maxBytes, fp.err = rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes, topicErr
+			if fp.err == nil {
+				fp.p, fp.err = b.partition(ft.name, rp.Partition)
+			}
+		}
+	}
+	f.read()
+	return f
+}
+
+// read reads every partition within the limits, replacing what an earlier
+// read held.
+func (f *fetch) read() {
+	f.release()
+	f.bytes, f.hasError = 0, false
+	left := int64(f.req.MaxBytes)
+	if f.req.Version < 3 || left <= 0 {
+		left = 1<<31 - 1
+	}
+	for i := range f.parts {
+		fp := &f.parts[i]
+		fp.header = fetchPartitionHeader{Partition: fp.index, HighWatermark: -1, LastStableOffset: -1, LogStartOffset: -1}
+		if fp.err != nil {
+			fp.header.ErrorCode = errCode(fp.err)
+			f.hasError = true
+			continue
+		}
+		log := fp.p.log
+		limit := min(int64(fp.maxBytes), left)
+		var rr segment.ReadResult
+		var err error
+		if limit > 0 || f.bytes == 0 { // else the response is full; the partition is still answered
+			rr, err = log.Read(fp.offset, int(max(limit, 0)), f.durable, f.bytes == 0)
+		}
+		// The watermarks after the read, so that they cover what it found.
+		hw := f.b.highWatermark(log)
+		fp.header.HighWatermark, fp.header.LastStableOffset, fp.header.LogStartOffset = hw, hw, log.StartOffset()
+		if err != nil {
+			fp.header = fetchPartitionHeader{Partition: fp.index, ErrorCode: errCode(err), HighWatermark: -1, LastStableOffset: -1, LogStartOffset: -1}
+			f.hasError = true
+			if fp.header.ErrorCode != kerr.OffsetOutOfRange.Code {
+				f.b.logger.Error("fetch read failed", "topic", fp.p.topic, "partition", fp.index, "offset", fp.offset, "err", err)
+			}
+			continue
+		}
+		fp.read, fp.hasRead = rr, true
+		f.bytes += rr.Range.Size
+		left -= rr.Range.Size
+	}
+}
+
+// highWatermark is the offset consumers may read up to: the flushed offset
+// under the durable flush policy, the log end offset under the interval
+// policy.
+func (b *Broker) highWatermark(l *segment.Log) int64 {
+	if b.cfg.FlushPolicy == flush.Durable {
+		return l.FlushedOffset()
+	}
+	return l.EndOffset()
+}
+
+// ready reports whether the fetch can be answered now.
+func (f *fetch) ready() bool {
+	return f.hasError || f.bytes >= int64(f.req.MinBytes)
+}
+
+// longPoll waits until the fetch is ready, maxWait has passed or the broker
+// closes, re-reading whenever a partition's log changes.
+func (f *fetch) longPoll(maxWait time.Duration) {
+	timer := time.NewTimer(maxWait)
+	defer timer.Stop()
+	cases := make([]reflect.SelectCase, 0, 2+len(f.parts))
+	for !f.ready() {
+		cases = append(cases[:0],
+			reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timer.C)},
+			reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(f.b.done)},
+		)
+		// Take the signals before reading again, so that a change between
+		// the read and the wait is not missed.
+		for i := range f.parts {
+			if fp := &f.parts[i]; fp.p != nil {
+				cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(fp.p.log.Changed())})
+			}
+		}
+		f.read()
+		if f.ready() {
+			return
+		}
+		if chosen, _, _ := reflect.Select(cases); chosen < 2 {
+			f.read() // time is up (or closing): answer with what there is
+			return
+		}
+	}
+}
+
+// answer finishes rep with a response framed from the last read; the frame
+// takes over the read results.
+func (f *fetch) answer(rep *reply) {
+	fr := newFetchFrame()
+	fr.begin(f.req.Version, 0, 0, 0, len(f.topics))
+	for i := range f.topics {
+		ft := &f.topics[i]
+		fr.beginTopic(ft.name, ft.id, len(ft.parts))
+		for j := range ft.parts {
+			fp := &ft.parts[j]
+			var rng segment.FileRange
+			if fp.hasRead {
+				rng = fp.read.Range
+				fr.hold(fp.read)
+				fp.read, fp.hasRead = segment.ReadResult{}, false
+			}
+			fr.partition(fp.header, rng)
+		}
+	}
+	if err := fr.end(); err != nil {
+		// A response too large to frame: only a topic whose
+		// max.message.bytes is near 2 GiB can get here.
+		f.b.logger.Error("fetch response cannot be framed", "err", err)
+		fr.release()
+		resp := f.req.ResponseKind().(*kmsg.FetchResponse)
+		resp.ErrorCode = kerr.UnknownServerError.Code
+		rep.finish(resp)
+		return
+	}
+	rep.finishFrame(fr)
+}
+
+// release lets go of the reads of the last read that no frame took.
+func (f *fetch) release() {
+	for i := range f.parts {
+		if fp := &f.parts[i]; fp.hasRead {
+			fp.read.Release()
+			fp.read, fp.hasRead = segment.ReadResult{}, false
+		}
+	}
+}

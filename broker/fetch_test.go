@@ -1,0 +1,297 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"runnel/segment/segmenttest"
+)
+
+// fetchReq builds a Fetch request of one topic, one entry per partition
+// offset (partition i at offsets[i]).
+func fetchReq(version int16, topic string, id [16]byte, maxWait, minBytes, maxBytes, partitionMaxBytes int32, offsets ...int64) *kmsg.FetchRequest {
+	req := kmsg.NewPtrFetchRequest()
+	req.Version = version
+	req.ReplicaID = -1
+	req.MaxWaitMillis, req.MinBytes, req.MaxBytes = maxWait, minBytes, maxBytes
+	req.SessionEpoch = -1
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic, rt.TopicID = topic, id
+	for i, off := range offsets {
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes = int32(i), off, partitionMaxBytes
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	return req
+}
+
+// fetchRaw sends one fetch on a raw connection and returns the response.
+func fetchRaw(t testing.TB, d *dataBroker, req *kmsg.FetchRequest) *kmsg.FetchResponse {
+	t.Helper()
+	rc := dialRaw(t, d.addr)
+	rc.send(req, true)
+	return rc.receive().(*kmsg.FetchResponse)
+}
+
+// batchesIn decodes the record batches of a partition's records, dropping
+// a partial batch at the end as clients do.
+func batchesIn(t testing.TB, records []byte) []kmsg.RecordBatch {
+	t.Helper()
+	var out []kmsg.RecordBatch
+	for len(records) >= 12 {
+		var b kmsg.RecordBatch
+		if err := b.ReadFrom(records); err != nil {
+			break // partial batch
+		}
+		out = append(out, b)
+		records = records[12+int(b.Length):]
+	}
+	return out
+}
+
+// produceBatches stores count one-record batches of valueSize bytes in a
+// partition with raw produce requests.
+func produceBatches(t testing.TB, d *dataBroker, topic string, partition int32, count, valueSize int) {
+	t.Helper()
+	rc := dialRaw(t, d.addr)
+	for i := range count {
+		req := kmsg.NewPtrProduceRequest()
+		req.Version, req.Acks, req.TimeoutMillis = 9, -1, 5000
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = topic
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Partition = partition
+		value := make([]byte, valueSize)
+		copy(value, fmt.Sprintf("batch %d", i))
+		rp.Records = segmenttest.Batch([]segmenttest.Record{{Value: value}}, segmenttest.Timestamp(int64(1000*(i+1))))
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		rc.send(req, true)
+		resp := rc.receive().(*kmsg.ProduceResponse)
+		if code := resp.Topics[0].Partitions[0].ErrorCode; code != 0 {
+			t.Fatalf("produce: %v", kerr.ErrorForCode(code))
+		}
+	}
+}
+
+// topicID asks Metadata for a topic's id.
+func topicID(t testing.TB, cl *kgo.Client, topic string) [16]byte {
+	t.Helper()
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, rt)
+	resp := roundTrip[*kmsg.MetadataResponse](t, cl, req)
+	if len(resp.Topics) != 1 || resp.Topics[0].ErrorCode != 0 {
+		t.Fatalf("metadata of %s: %+v", topic, resp.Topics)
+	}
+	return resp.Topics[0].TopicID
+}
+
+// TestFetchVersions fetches the same records with every version served and
+// checks what each decodes to (topic names up to v12, ids from v13).
+func TestFetchVersions(t *testing.T) {
+	d := startDataBroker(t, nil)
+	d.createTopic("versions", 2, nil)
+	cl := d.client()
+	produceBatches(t, d, "versions", 0, 3, 100)
+	id := topicID(t, cl, "versions")
+	for v := int16(fetchFrameMinVersion); v <= fetchFrameMaxVersion; v++ {
+		t.Run(fmt.Sprintf("v%d", v), func(t *testing.T) {
+			resp := fetchRaw(t, d, fetchReq(v, "versions", id, 0, 0, 1<<20, 1<<20, 1, 0))
+			if resp.ErrorCode != 0 || len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 2 {
+				t.Fatalf("response: %+v", resp)
+			}
+			rt := resp.Topics[0]
+			if v >= 13 && rt.TopicID != id || v < 13 && rt.Topic != "versions" {
+				t.Fatalf("topic %q id %x", rt.Topic, rt.TopicID)
+			}
+			p0, p1 := rt.Partitions[0], rt.Partitions[1]
+			if p0.Partition != 0 || p0.ErrorCode != 0 || p0.HighWatermark != 3 || p0.LastStableOffset != 3 || len(batchesIn(t, p0.RecordBatches)) != 2 {
+				t.Fatalf("partition 0 (from offset 1): %+v", p0)
+			}
+			if v >= 5 && p0.LogStartOffset != 0 {
+				t.Fatalf("log start offset %d", p0.LogStartOffset)
+			}
+			if got := batchesIn(t, p0.RecordBatches)[0].FirstOffset; got != 1 {
+				t.Fatalf("first batch at offset %d, want 1", got)
+			}
+			if p1.Partition != 1 || p1.ErrorCode != 0 || p1.HighWatermark != 0 || len(p1.RecordBatches) != 0 {
+				t.Fatalf("partition 1 (empty): %+v", p1)
+			}
+		})
+	}
+}
+
+func TestFetchErrors(t *testing.T) {
+	d := startDataBroker(t, nil)
+	d.createTopic("errs", 1, nil)
+	produceBatches(t, d, "errs", 0, 5, 10)
+	for _, tc := range []struct {
+		name string
+		req  *kmsg.FetchRequest
+		want *kerr.Error
+	}{
+		{"offset past the end", fetchReq(12, "errs", [16]byte{}, 0, 0, 1<<20, 1<<20, 6), kerr.OffsetOutOfRange},
+		{"negative offset", fetchReq(12, "errs", [16]byte{}, 0, 0, 1<<20, 1<<20, -1), kerr.OffsetOutOfRange},
+		{"unknown topic", fetchReq(12, "nope", [16]byte{}, 0, 0, 1<<20, 1<<20, 0), kerr.UnknownTopicOrPartition},
+		{"unknown partition", fetchReq(12, "errs", [16]byte{}, 0, 0, 1<<20, 1<<20, 0, 0), kerr.UnknownTopicOrPartition},
+		{"unknown topic id", fetchReq(13, "", [16]byte{1, 2, 3}, 0, 0, 1<<20, 1<<20, 0), kerr.UnknownTopicID},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			tc.req.MaxWaitMillis = 5000 // an error answers at once
+			resp := fetchRaw(t, d, tc.req)
+			parts := resp.Topics[0].Partitions
+			if err := kerr.ErrorForCode(parts[len(parts)-1].ErrorCode); err != tc.want {
+				t.Fatalf("error %v, want %v", err, tc.want)
+			}
+			if el := time.Since(start); el > 2*time.Second {
+				t.Fatalf("an error response took %v", el)
+			}
+		})
+	}
+	// The end itself is not out of range: nothing to read yet.
+	resp := fetchRaw(t, d, fetchReq(12, "errs", [16]byte{}, 0, 0, 1<<20, 1<<20, 5))
+	if p := resp.Topics[0].Partitions[0]; p.ErrorCode != 0 || len(p.RecordBatches) != 0 || p.HighWatermark != 5 {
+		t.Fatalf("fetch at the end: %+v", p)
+	}
+}
+
+// TestFetchSessions: no sessions are kept; a request for one gets session
+// id 0, naming one gets FETCH_SESSION_ID_NOT_FOUND.
+func TestFetchSessions(t *testing.T) {
+	d := startDataBroker(t, nil)
+	d.createTopic("sess", 1, nil)
+	req := fetchReq(12, "sess", [16]byte{}, 0, 0, 1<<20, 1<<20, 0)
+	req.SessionID, req.SessionEpoch = 0, 0
+	if resp := fetchRaw(t, d, req); resp.ErrorCode != 0 || resp.SessionID != 0 || len(resp.Topics) != 1 {
+		t.Fatalf("new session request: %+v", resp)
+	}
+	req.SessionID, req.SessionEpoch = 77, 1
+	if resp := fetchRaw(t, d, req); resp.ErrorCode != kerr.FetchSessionIDNotFound.Code {
+		t.Fatalf("unknown session: error %d", resp.ErrorCode)
+	}
+}
+
+// TestFetchMaxBytes checks the byte limits: KIP-74's one whole batch
+// whatever the limits, partition and request limits cutting ranges (a
+// partial batch at the end), and partitions after a full response getting
+// nothing but their watermarks.
+func TestFetchMaxBytes(t *testing.T) {
+	d := startDataBroker(t, nil)
+	d.createTopic("mb", 2, nil)
+	const value = 10000
+	produceBatches(t, d, "mb", 0, 5, value)
+	produceBatches(t, d, "mb", 1, 5, value)
+	batch := len(segmenttest.Batch([]segmenttest.Record{{Value: make([]byte, value)}}))
+
+	check := func(name string, resp *kmsg.FetchResponse, wantBatches [2]int, maxLen [2]int) {
+		t.Helper()
+		for i, p := range resp.Topics[0].Partitions {
+			if p.ErrorCode != 0 {
+				t.Fatalf("%s: partition %d: %v", name, i, kerr.ErrorForCode(p.ErrorCode))
+			}
+			if got := len(batchesIn(t, p.RecordBatches)); got != wantBatches[i] {
+				t.Fatalf("%s: partition %d: %d whole batches (%d bytes), want %d", name, i, got, len(p.RecordBatches), wantBatches[i])
+			}
+			if len(p.RecordBatches) > maxLen[i] {
+				t.Fatalf("%s: partition %d: %d bytes, limit %d", name, i, len(p.RecordBatches), maxLen[i])
+			}
+		}
+	}
+	// Limits of 1 byte: the first partition still gets one whole batch,
+	// the second nothing.
+	check("KIP-74", fetchRaw(t, d, fetchReq(12, "mb", [16]byte{}, 0, 0, 1, 1, 0, 0)), [2]int{1, 0}, [2]int{batch, 0})
+	// A partition limit of 2.5 batches: two whole batches and a partial one.
+	limit := batch*5/2 + 1
+	resp := fetchRaw(t, d, fetchReq(12, "mb", [16]byte{}, 0, 0, 1<<20, int32(limit), 0, 0))
+	check("partition max bytes", resp, [2]int{2, 2}, [2]int{limit, limit})
+	if n := len(resp.Topics[0].Partitions[0].RecordBatches); n <= 2*batch {
+		t.Fatalf("partition max bytes: %d bytes, expected the cut part of a third batch", n)
+	}
+	// A request limit of 1.5 batches: the first partition fills it.
+	limit = batch * 3 / 2
+	check("request max bytes", fetchRaw(t, d, fetchReq(12, "mb", [16]byte{}, 0, 0, int32(limit), 1<<20, 0, 0)), [2]int{1, 0}, [2]int{limit, 0})
+	// The first partition has nothing to give: the second gets the whole
+	// batch however small the limit.
+	check("KIP-74 on the second", fetchRaw(t, d, fetchReq(12, "mb", [16]byte{}, 0, 0, 1, 1, 5, 0)), [2]int{0, 1}, [2]int{0, batch})
+}
+
+// TestFetchLongPoll: a fetch without data waits for MaxWaitMillis, and
+// wakes as soon as data arrives rather than at the end of its wait.
+func TestFetchLongPoll(t *testing.T) {
+	d := startDataBroker(t, nil)
+	d.createTopic("lp", 2, nil)
+
+	start := time.Now()
+	resp := fetchRaw(t, d, fetchReq(12, "lp", [16]byte{}, 300, 1, 1<<20, 1<<20, 0, 0))
+	if el := time.Since(start); el < 300*time.Millisecond || el > 3*time.Second {
+		t.Fatalf("an empty fetch with a 300 ms wait answered after %v", el)
+	}
+	if p := resp.Topics[0].Partitions[0]; p.ErrorCode != 0 || len(p.RecordBatches) != 0 {
+		t.Fatalf("empty fetch: %+v", p)
+	}
+
+	rc := dialRaw(t, d.addr)
+	rc.send(fetchReq(12, "lp", [16]byte{}, 10000, 1, 1<<20, 1<<20, 0, 0), true)
+	time.Sleep(200 * time.Millisecond)
+	produced := time.Now()
+	produceBatches(t, d, "lp", 1, 1, 10)
+	resp = rc.receive().(*kmsg.FetchResponse)
+	if el := time.Since(produced); el > 2*time.Second {
+		t.Fatalf("a waiting fetch answered %v after the produce", el)
+	}
+	if got := len(batchesIn(t, resp.Topics[0].Partitions[1].RecordBatches)); got != 1 {
+		t.Fatalf("woken fetch has %d batches for partition 1, want 1", got)
+	}
+
+	// MinBytes larger than what arrives: the fetch waits out its time and
+	// answers with what there is.
+	start = time.Now()
+	resp = fetchRaw(t, d, fetchReq(12, "lp", [16]byte{}, 400, 1<<20, 1<<20, 1<<20, 0, 0))
+	if el := time.Since(start); el < 400*time.Millisecond {
+		t.Fatalf("a fetch short of MinBytes answered after %v", el)
+	}
+	if got := len(batchesIn(t, resp.Topics[0].Partitions[1].RecordBatches)); got != 1 {
+		t.Fatalf("fetch short of MinBytes: %d batches, want 1", got)
+	}
+}
+
+// TestFetchConsumerLatency: a franz-go consumer waiting in a long poll gets
+// a record promptly after it is produced.
+func TestFetchConsumerLatency(t *testing.T) {
+	d := startDataBroker(t, nil)
+	d.createTopic("latency", 1, nil)
+	consumer := d.client(kgo.ConsumeTopics("latency"), kgo.FetchMaxWait(5*time.Second))
+	producer := d.client(kgo.ProducerLinger(0))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for i := range 5 {
+		got := make(chan time.Time, 1)
+		go func() {
+			for {
+				fs := consumer.PollFetches(ctx)
+				if fs.NumRecords() > 0 || ctx.Err() != nil {
+					got <- time.Now()
+					return
+				}
+			}
+		}()
+		time.Sleep(300 * time.Millisecond) // let the consumer park in a fetch
+		sent := time.Now()
+		if err := producer.ProduceSync(ctx, &kgo.Record{Topic: "latency", Value: []byte("x")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		if lat := (<-got).Sub(sent); lat > time.Second {
+			t.Fatalf("record %d reached the consumer %v after it was sent", i, lat)
+		}
+	}
+}

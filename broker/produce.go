@@ -1,0 +1,201 @@
+package broker
+
+// Produce, versions 3 through 13 (v0-v2 carry the old message formats; v13
+// names topics by id).
+//
+// Each partition's records must be one RecordBatch v2 (as Kafka requires
+// from v3 on) no larger than the topic's max.message.bytes. The handler
+// appends on the connection's reader goroutine: segment.Log.Append validates
+// the batch (CRC-32C, lengths, counts), checks the idempotent producer's
+// sequence, stamps the offsets (and LogAppendTime if the topic says so) in
+// place and copies the bytes once into the segment, so the request buffer is
+// not needed once the handler returns.
+//
+// acks=0 gets no response; acks=1 is answered once the bytes are in the
+// segment; acks=all under the durable flush policy is answered from the
+// flusher's callback once every partition's append is on disk, so the
+// connection keeps reading and starting requests meanwhile. Under the
+// interval policy acks=all is answered like acks=1: the data is flushed by
+// count and time (flush.messages, flush.ms) as in Kafka.
+//
+// Errors are per partition: UNKNOWN_TOPIC_OR_PARTITION, MESSAGE_TOO_LARGE
+// (max.message.bytes), CORRUPT_MESSAGE (CRC), INVALID_RECORD (lengths, more
+// than one batch, control batches), UNSUPPORTED_FOR_MESSAGE_FORMAT (magic 0
+// and 1), OUT_OF_ORDER_SEQUENCE_NUMBER and INVALID_PRODUCER_EPOCH
+// (idempotent producers; a duplicate of one of a producer's last five batches
+// is answered with its original offsets), INVALID_REQUIRED_ACKS. Runnel has
+// no transactions: a transactional request or batch is refused with
+// TRANSACTIONAL_ID_AUTHORIZATION_FAILED, as InitProducerId refuses a
+// transactional id.
+
+import (
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"runnel/io/flush"
+	"runnel/segment"
+)
+
+func init() {
+	registerAPI(apiHandler{key: kmsg.Produce.Int16(), minVersion: 3, maxVersion: 13, handle: handleProduce})
+}
+
+func handleProduce(b *Broker, req *request) *reply {
+	r := req.msg.(*kmsg.ProduceRequest)
+	resp := r.ResponseKind().(*kmsg.ProduceResponse)
+	w := &produceWait{reply: newReply(), resp: resp, acks: r.Acks}
+	w.pending.Store(1) // the handler's own reference, dropped at the end
+
+	waitDurable := r.Acks == -1 && b.cfg.FlushPolicy == flush.Durable
+	resp.Topics = make([]kmsg.ProduceResponseTopic, len(r.Topics))
+	for i := range r.Topics {
+		rt := &r.Topics[i]
+		st := &resp.Topics[i]
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
+		for j := range rt.Partitions {
+			rp := &rt.Partitions[j]
+			sp := &st.Partitions[j]
+			*sp = kmsg.NewProduceResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.BaseOffset = -1
+			p, end, err := produceOne(b, r, rt, rp, sp)
+			if err != nil {
+				sp.ErrorCode = errCode(err)
+				msg := err.Error()
+				sp.ErrorMessage = &msg // v8+
+				if sp.ErrorCode == kerr.UnknownServerError.Code || sp.ErrorCode == kerr.KafkaStorageError.Code {
+					b.logger.Error("produce failed", "topic", rt.Topic, "partition", rp.Partition, "err", err)
+				}
+				continue
+			}
+			switch {
+			case waitDurable:
+				w.pending.Add(1)
+				p.flusher.Wait(p.log, end, func(err error) { w.durable(sp, err) })
+			case b.cfg.FlushPolicy == flush.Durable:
+				// acks 0 and 1 do not wait, but under the durable policy
+				// consumers see only flushed data: ask for a flush.
+				p.flusher.Wait(p.log, end, ignoreFlushResult)
+			}
+		}
+	}
+	w.release()
+	return w.reply
+}
+
+// ignoreFlushResult is the flush callback of a produce that does not wait
+// (acks 0 and 1): a failed sync is reported to the waiters that wait, and
+// logged by the flusher.
+func ignoreFlushResult(error) {}
+
+// produceOne appends one partition's records and fills in its response; it
+// returns the partition and the end offset (exclusive) of the append for the
+// acks=all wait.
+func produceOne(b *Broker, r *kmsg.ProduceRequest, rt *kmsg.ProduceRequestTopic, rp *kmsg.ProduceRequestTopicPartition, sp *kmsg.ProduceResponseTopicPartition) (*partition, int64, error) {
+	if r.Acks != 0 && r.Acks != 1 && r.Acks != -1 {
+		return nil, 0, kerr.InvalidRequiredAcks
+	}
+	if r.TransactionID != nil {
+		return nil, 0, errTransactionsUnsupported
+	}
+	var p *partition
+	var err error
+	if r.Version >= 13 {
+		p, err = b.partitionByID(rt.TopicID, rp.Partition)
+	} else {
+		p, err = b.partition(rt.Topic, rp.Partition)
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	settings := p.config()
+	h, err := checkProduceBatch(rp.Records, settings.maxMessageBytes)
+	if err != nil {
+		return nil, 0, err
+	}
+	opts := segment.AppendOptions{LeaderEpoch: partitionLeaderEpoch}
+	if settings.logAppendTime {
+		opts.LogAppendTime = time.Now().UnixMilli()
+	}
+	info, err := p.log.Append(rp.Records, opts)
+	if err != nil {
+		return nil, 0, err
+	}
+	if !info.Duplicate {
+		p.flusher.Appended(p.log, int64(h.RecordCount))
+	}
+	sp.BaseOffset = info.FirstOffset
+	if info.LogAppendTime > 0 {
+		sp.LogAppendTime = info.LogAppendTime
+	}
+	sp.LogStartOffset = p.log.StartOffset()
+	return p, info.LastOffset + 1, nil
+}
+
+// errTransactionsUnsupported refuses transactional produce requests and
+// batches: there is no transaction coordinator.
+var errTransactionsUnsupported = fmt.Errorf("%w: Runnel does not support transactions", kerr.TransactionalIDAuthorizationFailed)
+
+// checkProduceBatch applies Kafka's produce rules that the storage layer
+// leaves to the broker, reading only the batch header: exactly one batch,
+// no larger than maxMessageBytes, neither transactional nor a control
+// batch. segment.Log.Append validates the rest (CRC, record count).
+func checkProduceBatch(records []byte, maxMessageBytes int32) (segment.BatchHeader, error) {
+	h, err := segment.ParseBatchHeader(records)
+	if err != nil {
+		if len(records) == 0 {
+			return h, fmt.Errorf("%w: no record batch", kerr.InvalidRecord)
+		}
+		return h, err
+	}
+	switch {
+	case h.Size() > int(maxMessageBytes):
+		return h, fmt.Errorf("%w: batch of %d bytes, max.message.bytes is %d", kerr.MessageTooLarge, h.Size(), maxMessageBytes)
+	case h.Size() > len(records):
+		return h, fmt.Errorf("%w: batch of %d bytes, %d sent", segment.ErrShortBatch, h.Size(), len(records))
+	case h.Size() < len(records):
+		return h, fmt.Errorf("%w: more than one record batch", kerr.InvalidRecord)
+	case h.IsTransactional():
+		return h, errTransactionsUnsupported
+	case h.IsControl():
+		return h, fmt.Errorf("%w: clients may not produce control batches", kerr.InvalidRecord)
+	}
+	return h, nil
+}
+
+// produceWait collects the acks=all flush callbacks of one produce request
+// and finishes its reply when the last one has come in.
+type produceWait struct {
+	reply   *reply
+	resp    *kmsg.ProduceResponse
+	acks    int16
+	pending atomic.Int32
+}
+
+// durable is the flusher's callback for one partition: its append is on
+// disk, or the sync failed (the append's offsets are then withdrawn: the
+// client retries, and an idempotent producer's retry is deduplicated).
+func (w *produceWait) durable(sp *kmsg.ProduceResponseTopicPartition, err error) {
+	if err != nil {
+		sp.ErrorCode = errCode(err)
+		sp.BaseOffset = -1
+	}
+	w.release()
+}
+
+// release drops one reference; the last one finishes the reply.
+func (w *produceWait) release() {
+	if w.pending.Add(-1) != 0 {
+		return
+	}
+	if w.acks == 0 {
+		w.reply.finishNone()
+		return
+	}
+	w.reply.finish(w.resp)
+}
