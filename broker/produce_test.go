@@ -93,10 +93,13 @@ func (d *dataBroker) client(opts ...kgo.Opt) *kgo.Client {
 	return cl
 }
 
+// admin returns a kadm client of the broker.
+func (d *dataBroker) admin() *kadm.Client { return kadm.NewClient(d.client()) }
+
 // createTopic creates a topic with kadm.
 func (d *dataBroker) createTopic(name string, partitions int32, configs map[string]*string) {
 	d.t.Helper()
-	adm := kadm.NewClient(d.client())
+	adm := d.admin()
 	resp, err := adm.CreateTopic(context.Background(), partitions, 1, configs, name)
 	if err == nil {
 		err = resp.Err

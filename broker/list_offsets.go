@@ -1,0 +1,90 @@
+package broker
+
+// ListOffsets, versions 1 through 10 (v0's list of old-style offsets is
+// gone since Kafka 4; v11 adds -6, the earliest offset pending upload to
+// tiered storage, which Runnel does not have).
+//
+// Per partition, by the request's timestamp:
+//
+//	-2 (earliest), -4 (earliest local)  the log start offset
+//	-1 (latest)                         the high watermark
+//	-3 (max timestamp)                  the record with the largest timestamp
+//	-5 (latest tiered)                  -1: there is no tiered storage
+//	t >= 0                              the first batch whose max timestamp >= t
+//
+// As in Kafka, an answer at or past the high watermark (records a consumer
+// cannot fetch yet) is "not found": offset and timestamp -1. The leader
+// epoch of an answer is the partition's one epoch.
+
+import (
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() {
+	registerAPI(apiHandler{key: kmsg.ListOffsets.Int16(), minVersion: 1, maxVersion: 10, handle: handleListOffsets})
+}
+
+// Special timestamps of ListOffsets.
+const (
+	listOffsetsLatest        = -1
+	listOffsetsEarliest      = -2
+	listOffsetsMaxTimestamp  = -3
+	listOffsetsEarliestLocal = -4
+	listOffsetsLatestTiered  = -5
+)
+
+func handleListOffsets(b *Broker, req *request) *reply {
+	r := req.msg.(*kmsg.ListOffsetsRequest)
+	resp := r.ResponseKind().(*kmsg.ListOffsetsResponse)
+	resp.Topics = make([]kmsg.ListOffsetsResponseTopic, len(r.Topics))
+	for i := range r.Topics {
+		rt := &r.Topics[i]
+		st := &resp.Topics[i]
+		st.Topic = rt.Topic
+		st.Partitions = make([]kmsg.ListOffsetsResponseTopicPartition, len(rt.Partitions))
+		for j := range rt.Partitions {
+			rp := &rt.Partitions[j]
+			sp := &st.Partitions[j]
+			*sp = kmsg.NewListOffsetsResponseTopicPartition()
+			sp.Partition = rp.Partition
+			p, err := b.partition(rt.Topic, rp.Partition)
+			if err != nil {
+				sp.ErrorCode = errCode(err)
+				continue
+			}
+			sp.Offset, sp.Timestamp = listOffset(b, p, rp.Timestamp)
+			if sp.Offset >= 0 {
+				sp.LeaderEpoch = partitionLeaderEpoch
+			}
+		}
+	}
+	rep := newReply()
+	rep.finish(resp)
+	return rep
+}
+
+// listOffset answers one partition: offset and timestamp, -1 for none.
+func listOffset(b *Broker, p *partition, ts int64) (offset, timestamp int64) {
+	log := p.log
+	hw := b.highWatermark(log)
+	switch ts {
+	case listOffsetsLatest:
+		return hw, -1
+	case listOffsetsEarliest, listOffsetsEarliestLocal:
+		return log.StartOffset(), -1
+	case listOffsetsLatestTiered:
+		return -1, -1
+	case listOffsetsMaxTimestamp:
+		timestamp, offset = log.MaxTimestamp()
+	default:
+		var ok bool
+		offset, timestamp, ok = log.OffsetForTimestamp(ts)
+		if !ok {
+			return -1, -1
+		}
+	}
+	if offset < 0 || offset >= hw {
+		return -1, -1
+	}
+	return offset, timestamp
+}
