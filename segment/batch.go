@@ -266,7 +266,8 @@ const minRecordSize = 7
 // Records validates the single batch that is all of batch (ValidateBatch,
 // and no bytes after it), decompresses its records and decodes them. It
 // checks that the number of records decoded is the header's record count.
-// It is for tools and tests, not the append or fetch path.
+// It is for tools and tests, not the append or fetch path: it allocates
+// the decompressed records (at most 64 MiB a batch) and a Record each.
 func Records(batch []byte) ([]Record, error) {
 	h, err := ValidateBatch(batch)
 	if err != nil {
@@ -285,6 +286,9 @@ func Records(batch []byte) ([]Record, error) {
 	// The count is untrusted: do not allocate more than the bytes can hold.
 	records := make([]Record, 0, min(int(h.RecordCount), len(data)/minRecordSize))
 	for len(data) > 0 {
+		if len(records) == int(h.RecordCount) {
+			return nil, fmt.Errorf("%w: bytes after the %d records the header announces", ErrInvalidBatch, h.RecordCount)
+		}
 		r := recordReader{b: data}
 		rec := r.record(h)
 		if r.err != nil {
@@ -294,7 +298,7 @@ func Records(batch []byte) ([]Record, error) {
 		data = r.b
 	}
 	if len(records) != int(h.RecordCount) {
-		return nil, fmt.Errorf("%w: header says %d records, batch holds %d", ErrInvalidBatch, h.RecordCount, len(records))
+		return nil, fmt.Errorf("%w: header announces %d records, batch holds %d", ErrInvalidBatch, h.RecordCount, len(records))
 	}
 	return records, nil
 }
