@@ -52,4 +52,23 @@
 // timestampDelta varlong, offsetDelta varint, key and value (varint length,
 // -1 = null, then bytes), header count varint, then per header a key string
 // and a nullable value. Varints are zig-zag encoded.
+//
+// # Checkpoint files
+//
+// Kafka's small text files, in Kafka's formats (checkpoint.go), each
+// replaced atomically (temporary file, fsync, rename, fsync of the
+// directory). recovery-point-offset-checkpoint and
+// log-start-offset-checkpoint in a log dir, and leader-epoch-checkpoint
+// ("epoch startOffset" entries) in a partition dir:
+//
+//	0                  version, always 0
+//	2                  number of entry lines that follow
+//	orders 0 1234      topic partition offset (sorted when Runnel writes)
+//	orders 1 1180
+//
+// partition.metadata in a partition dir holds "version: 0" and
+// "topic_id: <id>", the id as Kafka's Uuid.toString writes it (16 bytes in
+// base64url without padding, 22 characters). meta.properties in a log dir is
+// a Java properties file. Partition directories are named
+// "<topic>-<partition>" (TopicPartition.DirName).
 package segment
