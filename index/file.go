@@ -110,9 +110,6 @@ func mapFile(f *os.File, path string, base int64, maxBytes int, writable bool, e
 		return nil, fmt.Errorf("index: stat: %w", err)
 	}
 	size := st.Size()
-	if size > math.MaxInt {
-		return nil, fmt.Errorf("%w: %s: %d bytes", ErrCorruptIndex, path, size)
-	}
 	entries := int(size) / entrySize
 	x := &file{
 		path:        path,
@@ -282,6 +279,10 @@ func (x *file) close() error {
 	}
 	x.closed = true
 	err := x.trim()
+	if x.f != nil { // the trim failed before closing the descriptor
+		x.f.Close()
+		x.f = nil
+	}
 	if uerr := x.unmap(); err == nil {
 		err = uerr
 	}

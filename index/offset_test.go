@@ -287,6 +287,12 @@ func TestOffsetIndexOpen(t *testing.T) {
 			t.Fatalf("err = %v, want fs.ErrNotExist", err)
 		}
 	})
+	t.Run("writable in a missing directory", func(t *testing.T) {
+		_, err := OpenOffsetIndex(indexPath(t.TempDir()+"/missing", 0), 0, 1024, true)
+		if !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("err = %v, want fs.ErrNotExist", err)
+		}
+	})
 	t.Run("read-only empty file", func(t *testing.T) {
 		path := indexPath(t.TempDir(), 7)
 		writeFile(t, path, nil)
