@@ -114,8 +114,8 @@ func FuzzReadOffsetCheckpoint(f *testing.F) {
 	f.Add([]byte("0\n0\n"))
 	f.Add([]byte("0\r\n1\r\nt  0\t-5\r\n"))
 	f.Add([]byte("0\n1\nt 0 1\nextra\n"))
+	dir := f.TempDir() // one per fuzzing process, whose calls are sequential
 	f.Fuzz(func(t *testing.T, data []byte) {
-		dir := t.TempDir()
 		path := filepath.Join(dir, "checkpoint")
 		if err := os.WriteFile(path, data, 0o644); err != nil {
 			t.Fatal(err)

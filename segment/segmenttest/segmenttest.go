@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"hash/crc32"
+	"sync"
 	"time"
 
 	"github.com/klauspost/compress/gzip"
@@ -179,7 +180,7 @@ func compress(codec int, rawSnappy bool, src []byte) []byte {
 		must(w.Write(src))
 		must(0, w.Close())
 	case segment.CodecZstd:
-		enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
+		enc, err := zstdEncoder()
 		must(0, err)
 		return enc.EncodeAll(src, nil)
 	default:
@@ -187,6 +188,12 @@ func compress(codec int, rawSnappy bool, src []byte) []byte {
 	}
 	return buf.Bytes()
 }
+
+// zstdEncoder is made once: it is large, and EncodeAll is safe for
+// concurrent use.
+var zstdEncoder = sync.OnceValues(func() (*zstd.Encoder, error) {
+	return zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
+})
 
 // must panics on err: writes into a bytes.Buffer and encoder setup with
 // valid options do not fail.
