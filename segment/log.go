@@ -840,22 +840,7 @@ func (l *Log) releaseAll() {
 // Delete closes the log and removes its directory: renamed first to "<dir>.<uuid>-delete", so
 // that a crash midway leaves a name that the next start removes, then removed.
 func (l *Log) Delete() error {
-	l.syncMu.Lock()
-	l.mu.Lock()
-	if !l.mu.closed {
-		l.mu.closed = true
-		l.prefault.stop()
-		l.view.Lock()
-		segs := l.view.segments
-		l.view.segments = nil
-		l.view.Unlock()
-		for _, s := range segs {
-			s.release()
-		}
-	}
-	l.mu.Unlock()
-	l.syncMu.Unlock()
-	l.changed.notify()
+	l.abandon()
 	doomed := l.dir + "." + newUUID() + deleteDirSuffix
 	if err := os.Rename(l.dir, doomed); err != nil {
 		return fmt.Errorf("segment: %w", err)
@@ -867,6 +852,22 @@ func (l *Log) Delete() error {
 		return fmt.Errorf("segment: %w", err)
 	}
 	return nil
+}
+
+// abandon closes the log without syncing or trimming anything, as if the process had died
+// (the page cache keeps what was written).
+func (l *Log) abandon() {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.mu.closed {
+		return
+	}
+	l.mu.closed = true
+	l.prefault.stop()
+	l.releaseAll()
+	l.changed.notify()
 }
 
 // notifier hands out a channel that is closed at the next notify; it allocates only while

@@ -12,3 +12,6 @@ const (
 	OffsetIndexSuffix = offsetIndexSuffix
 	TimeIndexSuffix   = timeIndexSuffix
 )
+
+// Abandon drops the log as a process crash would: nothing synced or trimmed.
+func (l *Log) Abandon() { l.abandon() }
