@@ -113,7 +113,7 @@ func TestProperty(t *testing.T) {
 				case op < 45:
 					counts["append"]++
 					var b []byte
-					for range 1 + rng.Intn(3) * rng.Intn(2) {
+					for range 1 + rng.Intn(3)*rng.Intn(2) {
 						b = append(b, randomBatch(rng, 1+rng.Intn(3000), int64(step))...)
 					}
 					info, err := l.Append(b, segment.AppendOptions{})
