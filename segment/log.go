@@ -137,8 +137,10 @@ type Log struct {
 		nextOffset int64
 		producers  *ProducerState
 		epochs     []EpochEntry
+		newEpochs  bool       // epochs has entries not yet in leader-epoch-checkpoint
 		unsynced   []*segment // sealed segments with bytes not yet fdatasync'd
 		dirDirty   bool       // a segment file was created since the last directory fsync
+		newDir     bool       // the log's directory was created and its parent not yet fsync'd
 		closed     bool
 		failed     error         // a roll or truncation left the files in a state we refuse to append to
 		headers    []BatchHeader // Append's scratch space
@@ -185,6 +187,9 @@ func openLog(dir string, tp TopicPartition, cfg Config, st logState, logger *slo
 	l.prefault.logger = l.logger
 	l.mu.cfg = cfg
 	l.mu.producers = NewProducerState()
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		l.mu.newDir = true
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("segment: %w", err)
 	}
@@ -416,10 +421,7 @@ func (l *Log) Append(records []byte, opts AppendOptions) (AppendInfo, error) {
 		}
 		return AppendInfo{FirstOffset: dup.FirstOffset, LastOffset: dup.LastOffset, LogAppendTime: -1, Duplicate: true}, nil
 	}
-	if err := l.recordEpochLocked(opts.LeaderEpoch, first); err != nil {
-		l.mu.producers.TruncateTo(first)
-		return AppendInfo{}, err
-	}
+	l.recordEpochLocked(opts.LeaderEpoch, first)
 	appendTime := int64(-1)
 	for i, p := 0, 0; i < len(headers); i++ {
 		StampBaseOffset(records[p:], headers[i].BaseOffset, opts.LeaderEpoch)
@@ -469,19 +471,16 @@ func (l *Log) checkProducersLocked(headers []BatchHeader) (*DuplicateBatch, erro
 	return nil, nil
 }
 
-// recordEpochLocked notes in the leader epoch checkpoint that epoch starts at offset, if epoch
-// is newer than the last one recorded.
-func (l *Log) recordEpochLocked(epoch int32, offset int64) error {
+// recordEpochLocked notes that epoch starts at offset, if epoch is newer than the last one
+// recorded. The next Sync writes leader-epoch-checkpoint, before the epoch's first records
+// count as durable (so the file's write stays off the append path).
+func (l *Log) recordEpochLocked(epoch int32, offset int64) {
 	n := len(l.mu.epochs)
 	if epoch < 0 || (n > 0 && epoch <= l.mu.epochs[n-1].Epoch) {
-		return nil
+		return
 	}
-	epochs := append(slices.Clip(l.mu.epochs), EpochEntry{Epoch: epoch, StartOffset: offset})
-	if err := WriteLeaderEpochCheckpoint(filepath.Join(l.dir, leaderEpochFile), epochs); err != nil {
-		return err
-	}
-	l.mu.epochs = epochs
-	return nil
+	l.mu.epochs = append(slices.Clip(l.mu.epochs), EpochEntry{Epoch: epoch, StartOffset: offset})
+	l.mu.newEpochs = true
 }
 
 // maybeRollLocked rolls a new active segment if n more bytes ending at offset last cannot go
@@ -624,20 +623,28 @@ func (l *Log) Sync() (int64, error) {
 		l.mu.Unlock()
 		return l.flushedOffset.Load(), ErrClosed
 	}
-	active, end, sealed, dirDirty := l.mu.active, l.mu.nextOffset, l.mu.unsynced, l.mu.dirDirty
+	active, end, sealed := l.mu.active, l.mu.nextOffset, l.mu.unsynced
+	dirs := dirtyDirs{log: l.mu.dirDirty, parent: l.mu.newDir}
+	var epochs []EpochEntry
+	if l.mu.newEpochs {
+		epochs = slices.Clone(l.mu.epochs)
+	}
 	pos := active.size.Load()
-	if pos <= active.durable.Load() && len(sealed) == 0 && !dirDirty {
+	if pos <= active.durable.Load() && len(sealed) == 0 && dirs == (dirtyDirs{}) && epochs == nil {
 		l.mu.Unlock()
 		return l.flushedOffset.Load(), nil
 	}
-	l.mu.unsynced, l.mu.dirDirty = nil, false
+	l.mu.unsynced, l.mu.dirDirty, l.mu.newDir, l.mu.newEpochs = nil, false, false, false
 	active.refs.Add(1)
 	for _, s := range sealed {
 		s.refs.Add(1)
 	}
 	l.mu.Unlock()
 
-	err := l.syncFiles(active, pos, sealed, dirDirty)
+	err := l.writeEpochs(epochs)
+	if err == nil {
+		err = l.syncFiles(active, pos, sealed, dirs)
+	}
 	for _, s := range sealed {
 		s.release()
 	}
@@ -645,7 +652,9 @@ func (l *Log) Sync() (int64, error) {
 	if err != nil {
 		l.mu.Lock()
 		l.mu.unsynced = append(sealed, l.mu.unsynced...)
-		l.mu.dirDirty = l.mu.dirDirty || dirDirty
+		l.mu.dirDirty = l.mu.dirDirty || dirs.log
+		l.mu.newDir = l.mu.newDir || dirs.parent
+		l.mu.newEpochs = l.mu.newEpochs || epochs != nil
 		l.mu.Unlock()
 		return l.flushedOffset.Load(), err
 	}
@@ -654,7 +663,18 @@ func (l *Log) Sync() (int64, error) {
 	return end, nil
 }
 
-func (l *Log) syncFiles(active *segment, pos int64, sealed []*segment, dirDirty bool) error {
+// writeEpochs writes leader-epoch-checkpoint if epochs is not nil.
+func (l *Log) writeEpochs(epochs []EpochEntry) error {
+	if epochs == nil {
+		return nil
+	}
+	return WriteLeaderEpochCheckpoint(filepath.Join(l.dir, leaderEpochFile), epochs)
+}
+
+// dirtyDirs says which directories need an fsync for new entries in them to be durable.
+type dirtyDirs struct{ log, parent bool }
+
+func (l *Log) syncFiles(active *segment, pos int64, sealed []*segment, dirs dirtyDirs) error {
 	for _, s := range sealed {
 		size := s.size.Load()
 		if err := disk.Fdatasync(s.file); err != nil {
@@ -668,8 +688,13 @@ func (l *Log) syncFiles(active *segment, pos int64, sealed []*segment, dirDirty 
 		}
 		storeMax(&active.durable, pos)
 	}
-	if dirDirty {
-		return disk.SyncDir(l.dir)
+	if dirs.log {
+		if err := disk.SyncDir(l.dir); err != nil {
+			return err
+		}
+	}
+	if dirs.parent {
+		return disk.SyncDir(filepath.Dir(l.dir))
 	}
 	return nil
 }
@@ -797,8 +822,12 @@ func (l *Log) Close() error {
 	l.mu.closed = true
 	l.prefault.stop()
 	s := l.mu.active
-	errs := []error{l.syncFiles(s, s.size.Load(), l.mu.unsynced, l.mu.dirDirty)}
-	if err := errs[0]; err == nil {
+	var epochs []EpochEntry
+	if l.mu.newEpochs {
+		epochs = l.mu.epochs
+	}
+	errs := []error{l.writeEpochs(epochs), l.syncFiles(s, s.size.Load(), l.mu.unsynced, dirtyDirs{log: l.mu.dirDirty, parent: l.mu.newDir})}
+	if errors.Join(errs...) == nil {
 		storeMax(&l.flushedOffset, l.mu.nextOffset)
 	}
 	l.mu.unsynced = nil

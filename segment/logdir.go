@@ -147,7 +147,8 @@ func (d *LogDir) Logs() map[TopicPartition]*Log {
 	return maps.Clone(d.logs)
 }
 
-// Create creates the log of tp, or returns it if it is already open.
+// Create creates the log of tp, or returns it if it is already open. The new directory
+// becomes durable with the log's first Sync.
 func (d *LogDir) Create(tp TopicPartition, cfg Config) (*Log, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -159,10 +160,6 @@ func (d *LogDir) Create(tp TopicPartition, cfg Config) (*Log, error) {
 	}
 	l, err := openLog(filepath.Join(d.path, tp.DirName()), tp, cfg, logState{startOffset: -1, clean: true}, d.logger)
 	if err != nil {
-		return nil, err
-	}
-	if err := disk.SyncDir(d.path); err != nil {
-		l.Delete()
 		return nil, err
 	}
 	d.logs[tp] = l

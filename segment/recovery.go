@@ -88,7 +88,8 @@ func (s *segment) nextBatch(r *batchReader, pos int64, validate bool) (BatchHead
 
 // recover scans s (see rebuild), with validate checking every batch, and cuts the file at the
 // first bad or torn batch: what follows is garbage from a crash, never synced, so never
-// acknowledged as durable. It syncs the file and reports whether bytes were cut. A zeroed tail
+// acknowledged as durable. After validating or cutting it syncs the file. It reports whether
+// bytes were cut. A zeroed tail
 // (preallocated space) is logged quietly; anything else loudly, with file, position and size.
 func (s *segment) recover(cfg Config, validate bool, each func(BatchHeader), logger *slog.Logger) (bool, error) {
 	fileSize := s.size.Load()
@@ -109,8 +110,12 @@ func (s *segment) recover(cfg Config, validate bool, each func(BatchHeader), log
 		s.size.Store(end)
 		s.allocated = end
 	}
-	if err := disk.Fdatasync(s.file); err != nil {
-		return false, err
+	if validate || end < fileSize {
+		// What a crashed process wrote may be in the page cache only: make it as durable
+		// as the recovery point will say it is.
+		if err := disk.Fdatasync(s.file); err != nil {
+			return false, err
+		}
 	}
 	s.durable.Store(end)
 	return end < fileSize, nil

@@ -233,6 +233,7 @@ func (l *Log) truncateEpochsLocked(end int64) error {
 		return nil
 	}
 	l.mu.epochs = slices.Clip(kept)
+	l.mu.newEpochs = false
 	return WriteLeaderEpochCheckpoint(filepath.Join(l.dir, leaderEpochFile), l.mu.epochs)
 }
 

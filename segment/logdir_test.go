@@ -1,0 +1,166 @@
+package segment_test
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"runnel/segment"
+)
+
+func logDirConfig(string) segment.Config { return smallConfig() }
+
+func openTestLogDir(t *testing.T, path string) *segment.LogDir {
+	t.Helper()
+	d, err := segment.OpenLogDir(path, logDirConfig, quietLogger)
+	if err != nil {
+		t.Fatalf("OpenLogDir: %v", err)
+	}
+	return d
+}
+
+func TestLogDir(t *testing.T) {
+	path := t.TempDir()
+	d := openTestLogDir(t, path)
+	tps := []segment.TopicPartition{{Topic: "a", Partition: 0}, {Topic: "a", Partition: 1}, {Topic: "b-c", Partition: 7}}
+	want := map[segment.TopicPartition][][]byte{}
+	for i, tp := range tps {
+		l, err := d.Create(tp, smallConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again, _ := d.Create(tp, smallConfig()); again != l {
+			t.Fatal("Create of an open log made another")
+		}
+		want[tp] = fillLog(t, l, 100, int64(i))
+	}
+	// Not partition directories: ignored, or (an interrupted delete) removed.
+	os.Mkdir(filepath.Join(path, "not a partition"), 0o755)
+	os.Mkdir(filepath.Join(path, "a-3.0123456789abcdef0123456789abcdef-delete"), 0o755)
+	cut := header(want[tps[1]][50]).BaseOffset
+	if _, err := d.Logs()[tps[1]].DeleteRecordsBefore(cut); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{".kafka_cleanshutdown", "recovery-point-offset-checkpoint", "log-start-offset-checkpoint"} {
+		if _, err := os.Stat(filepath.Join(path, name)); err != nil {
+			t.Fatalf("after Close: %v", err)
+		}
+	}
+	checkpoint, _ := segment.ReadOffsetCheckpoint(filepath.Join(path, "recovery-point-offset-checkpoint"))
+	for _, tp := range tps {
+		if end := header(want[tp][len(want[tp])-1]).LastOffset() + 1; checkpoint[tp] != end {
+			t.Fatalf("recovery point of %v = %d, want %d", tp, checkpoint[tp], end)
+		}
+	}
+
+	d = openTestLogDir(t, path)
+	if _, err := os.Stat(filepath.Join(path, ".kafka_cleanshutdown")); !os.IsNotExist(err) {
+		t.Fatalf("clean shutdown marker still there after open: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(path, "a-3.0123456789abcdef0123456789abcdef-delete")); !os.IsNotExist(err) {
+		t.Fatalf("interrupted delete left: %v", err)
+	}
+	logs := d.Logs()
+	if len(logs) != len(tps) {
+		t.Fatalf("%d logs reopened, want %d", len(logs), len(tps))
+	}
+	if start := logs[tps[1]].StartOffset(); start != cut {
+		t.Fatalf("start offset after reopen = %d, want %d", start, cut)
+	}
+	for _, tp := range tps {
+		l := logs[tp]
+		equalBatches(t, readAllBatches(t, l, l.StartOffset(), false), want[tp][index(want[tp], l.StartOffset()):])
+	}
+	if err := d.Delete(tps[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(path, tps[0].DirName())); !os.IsNotExist(err) {
+		t.Fatalf("deleted log's directory: %v", err)
+	}
+	if err := d.Delete(tps[0]); err != nil {
+		t.Fatalf("second Delete: %v", err)
+	}
+	// A crash: the logs are dropped without a clean close; the next open recovers.
+	more := fillLog(t, logs[tps[2]], 20, 99)
+	for _, l := range d.Logs() {
+		l.Abandon()
+	}
+	d = openTestLogDir(t, path)
+	defer d.Close()
+	l := d.Logs()[tps[2]]
+	equalBatches(t, readAllBatches(t, l, 0, false), append(append([][]byte{}, want[tps[2]]...), more...))
+	if _, ok := d.Logs()[tps[0]]; ok {
+		t.Fatal("deleted log came back")
+	}
+}
+
+// index returns the position of the first batch ending at or after offset.
+func index(batches [][]byte, offset int64) int {
+	for i, b := range batches {
+		if header(b).LastOffset() >= offset {
+			return i
+		}
+	}
+	return len(batches)
+}
+
+// TestLogDirThousandLogs keeps 1000 logs open in one process: create, append and read each,
+// close, reopen (in parallel), read again.
+func TestLogDirThousandLogs(t *testing.T) {
+	const n = 1000
+	path := t.TempDir()
+	cfg := smallConfig()
+	cfg.PreallocateBytes = 4 << 10
+	d, err := segment.OpenLogDir(path, func(string) segment.Config { return cfg }, quietLogger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewSource(1))
+	want := make([][]byte, n)
+	begin := time.Now()
+	for i := range n {
+		l, err := d.Create(segment.TopicPartition{Topic: fmt.Sprintf("topic%03d", i/10), Partition: int32(i % 10)}, cfg)
+		if err != nil {
+			t.Fatalf("log %d: %v", i, err)
+		}
+		want[i] = randomBatch(rng, 200, int64(i))
+		mustAppend(t, l, want[i])
+	}
+	created := time.Since(begin)
+	check := func(d *segment.LogDir) {
+		t.Helper()
+		logs := d.Logs()
+		if len(logs) != n {
+			t.Fatalf("%d logs open, want %d", len(logs), n)
+		}
+		for i := range n {
+			l := logs[segment.TopicPartition{Topic: fmt.Sprintf("topic%03d", i/10), Partition: int32(i % 10)}]
+			rr, err := l.Read(0, 1<<20, false, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := rangeBytes(t, &rr); !bytes.Equal(got, want[i]) {
+				t.Fatalf("log %d: read %d bytes, want %d", i, len(got), len(want[i]))
+			}
+		}
+	}
+	check(d)
+	begin = time.Now()
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	closed := time.Since(begin)
+	begin = time.Now()
+	d = openTestLogDir(t, path)
+	opened := time.Since(begin)
+	defer d.Close()
+	check(d)
+	t.Logf("%d logs: create+append %v, close %v, reopen %v", n, created, closed, opened)
+}
