@@ -11,8 +11,10 @@ package broker
 // place and copies the bytes once into the segment, so the request buffer is
 // not needed once the handler returns.
 //
-// acks=0 gets no response; acks=1 is answered once the bytes are in the
-// segment; acks=all under the durable flush policy is answered from the
+// acks=0 gets no response; when one of its partitions fails, the
+// connection is closed after the responses before it are written, as Kafka
+// does, so that the producer notices (and refreshes its metadata). acks=1 is
+// answered once the bytes are in the segment; acks=all under the durable flush policy is answered from the
 // flusher's callback once every partition's append is on disk, so the
 // connection keeps reading and starting requests meanwhile. Under the
 // interval policy acks=all is answered like acks=1: the data is flushed by
@@ -51,6 +53,7 @@ func handleProduce(b *Broker, req *request) *reply {
 	w.pending.Store(1) // the handler's own reference, dropped at the end
 
 	waitDurable := r.Acks == -1 && b.cfg.FlushPolicy == flush.Durable
+	closing := false // an acks=0 produce failed: the connection is closing
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(r.Topics))
 	for i := range r.Topics {
 		rt := &r.Topics[i]
@@ -70,6 +73,11 @@ func handleProduce(b *Broker, req *request) *reply {
 				sp.ErrorMessage = &msg // v8+
 				if sp.ErrorCode == kerr.UnknownServerError.Code || sp.ErrorCode == kerr.KafkaStorageError.Code {
 					b.logger.Error("produce failed", "topic", rt.Topic, "partition", rp.Partition, "err", err)
+				}
+				if r.Acks == 0 && !closing {
+					closing = true
+					req.conn.logger.Info("closing the connection of an acks=0 producer whose produce failed", "topic", rt.Topic, "partition", rp.Partition, "err", err)
+					req.conn.shutdown()
 				}
 				continue
 			}

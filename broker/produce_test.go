@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"testing"
 	"time"
 
@@ -540,5 +541,34 @@ func TestProducePipelined(t *testing.T) {
 	// a few syncs.
 	if el := time.Since(start); el > n*gap/3 {
 		t.Fatalf("%d pipelined acks=all produces took %v", n, el)
+	}
+}
+
+// TestProduceAcksZeroErrorCloses: an acks=0 produce that fails closes the
+// connection, after the responses to the requests before it, as Kafka does.
+func TestProduceAcksZeroErrorCloses(t *testing.T) {
+	d := startDataBroker(t, nil)
+	d.createTopic("z", 1, nil)
+	rc := dialRaw(t, d.addr)
+	produce := func(acks int16, topic string) *kmsg.ProduceRequest {
+		req := kmsg.NewPtrProduceRequest()
+		req.Version, req.Acks, req.TimeoutMillis = 9, acks, 5000
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = topic
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Records = segmenttest.Batch(segmenttest.Values("v"))
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		return req
+	}
+	rc.send(produce(0, "z"), false)
+	rc.send(produce(-1, "z"), true)
+	rc.send(produce(0, "missing"), false)
+	if p := rc.receive().(*kmsg.ProduceResponse).Topics[0].Partitions[0]; p.ErrorCode != 0 || p.BaseOffset != 1 {
+		t.Fatalf("acks=all produce after a good acks=0 one: error %d offset %d", p.ErrorCode, p.BaseOffset)
+	}
+	rc.c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if n, err := rc.c.Read(make([]byte, 1)); err == nil || os.IsTimeout(err) {
+		t.Fatalf("read %d bytes (%v) after a failed acks=0 produce; want the connection closed", n, err)
 	}
 }
