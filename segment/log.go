@@ -822,32 +822,32 @@ func (l *Log) Close() error {
 	l.mu.closed = true
 	l.prefault.stop()
 	s := l.mu.active
-	var epochs []EpochEntry
-	if l.mu.newEpochs {
-		epochs = l.mu.epochs
-	}
-	errs := []error{l.writeEpochs(epochs), l.syncFiles(s, s.size.Load(), l.mu.unsynced, dirtyDirs{log: l.mu.dirDirty, parent: l.mu.newDir})}
-	if errors.Join(errs...) == nil {
-		storeMax(&l.flushedOffset, l.mu.nextOffset)
-	}
-	l.mu.unsynced = nil
+	var errs []error
 	if s.maxTimestamp >= 0 {
 		if err := s.timeIndex.MaybeAppend(s.maxTimestamp, s.offsetOfMaxTime); err != nil && !errors.Is(err, index.ErrIndexFull) {
 			errs = append(errs, err)
 		}
 	}
 	l.view.Lock()
-	errs = append(errs, s.mapping.Unmap())
-	s.mapping = nil
-	errs = append(errs, s.offsetIndex.Close(), s.timeIndex.Close())
+	errs = append(errs, s.mapping.Unmap(), s.offsetIndex.Close(), s.timeIndex.Close())
+	s.mapping, s.offsetIndex, s.timeIndex = nil, nil, nil
 	if err := s.file.Truncate(s.size.Load()); err != nil {
 		errs = append(errs, fmt.Errorf("segment: %w", err))
 	}
-	errs = append(errs, disk.Fdatasync(s.file))
 	segs := l.view.segments
 	l.view.segments = nil
 	l.view.Unlock()
-	s.offsetIndex, s.timeIndex = nil, nil
+	var epochs []EpochEntry
+	if l.mu.newEpochs {
+		epochs = l.mu.epochs
+	}
+	// One fdatasync of the active segment covers its data and its new size.
+	errs = append(errs, l.writeEpochs(epochs), disk.Fdatasync(s.file),
+		l.syncFiles(s, 0, l.mu.unsynced, dirtyDirs{log: l.mu.dirDirty, parent: l.mu.newDir}))
+	if err := errors.Join(errs...); err == nil {
+		storeMax(&l.flushedOffset, l.mu.nextOffset)
+	}
+	l.mu.unsynced = nil
 	for _, s := range segs {
 		s.release()
 	}
