@@ -34,10 +34,13 @@ var benchRecordSizes = []int{100, 1 << 10, 16 << 10}
 const benchBatchBytes = 64 << 10
 
 func BenchmarkServerProduce(b *testing.B) {
-	for _, policy := range []flush.Policy{flush.Durable, flush.Interval} {
+	for _, policy := range []struct {
+		name   string
+		policy flush.Policy
+	}{{"durable", flush.Durable}, {"interval", flush.Interval}} {
 		for _, size := range benchRecordSizes {
-			b.Run(fmt.Sprintf("policy=%v/size=%d", policy, size), func(b *testing.B) {
-				d := startDataBroker(b, func(c *Config) { c.FlushPolicy = policy; c.PreallocateBytes = 64 << 20 })
+			b.Run(fmt.Sprintf("policy=%s/size=%d", policy.name, size), func(b *testing.B) {
+				d := startDataBroker(b, func(c *Config) { c.FlushPolicy = policy.policy; c.PreallocateBytes = 64 << 20 })
 				d.createTopic("bench", 1, nil)
 				cl := d.client(kgo.DefaultProduceTopic("bench"), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(time.Millisecond), kgo.MaxBufferedRecords(1<<16), kgo.ProducerBatchCompression(kgo.NoCompression()))
 				value := benchValue(size)
