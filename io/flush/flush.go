@@ -1,0 +1,441 @@
+package flush
+
+import (
+	"errors"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+)
+
+var (
+	// ErrClosed is given to waiters that Close could not make durable, and to every Wait
+	// after Close.
+	ErrClosed = errors.New("flush: flusher closed")
+	// ErrForgotten is given to the waiters of a target dropped with Forget.
+	ErrForgotten = errors.New("flush: target forgotten")
+)
+
+// stallRetry is how long a target waits before it is synced again after a sync that covered
+// waiters but left some of them beyond its durable end (so syncing at once would likely spin).
+const stallRetry = 10 * time.Millisecond
+
+// Target is what a Flusher makes durable (a segment.Log). Sync makes every append completed
+// before the call durable and returns the end offset (exclusive) now durable.
+type Target interface {
+	Sync() (durableEnd int64, err error)
+}
+
+// Policy chooses when targets are synced without a waiter asking.
+type Policy int
+
+const (
+	// Durable syncs a target only when a waiter asks (and at Close): acks=all produces wait
+	// for their data to be durable, other data becomes durable with them.
+	Durable Policy = iota
+	// Interval adds Kafka's flush.messages / flush.ms: a target is synced in the background
+	// once FlushMessages messages were appended to it, or FlushInterval after its oldest
+	// unsynced message. Waiters still work.
+	Interval
+)
+
+func (p Policy) String() string {
+	switch p {
+	case Durable:
+		return "durable"
+	case Interval:
+		return "interval"
+	}
+	return "Policy(" + strconv.Itoa(int(p)) + ")"
+}
+
+// Config configures a Flusher. The zero value is a Durable flusher without a minimum interval.
+type Config struct {
+	Policy        Policy
+	MinInterval   time.Duration    // durable: minimum gap between syncs of one target (0 = none); group commit happens anyway because requests queue during a sync
+	FlushMessages int64            // interval: flush a target after this many messages appended (0 = never by count)
+	FlushInterval time.Duration    // interval: flush dirty targets this often (0 = never by time)
+	Clock         func() time.Time // tests replace it; nil = time.Now
+	Logger        *slog.Logger
+	OnSync        func(target Target, d time.Duration, waiters int, err error) // metrics hook, may be nil
+}
+
+// waiter is one Wait call.
+type waiter struct {
+	end  int64
+	done func(error)
+}
+
+// notice is a done function to call, and what to tell it.
+type notice struct {
+	done func(error)
+	err  error
+}
+
+// target is the flusher's state for one Target. Fields are guarded by Flusher.mu, except that
+// the flusher goroutine alone writes the results of a round (durableEnd, err) while syncing.
+type target struct {
+	t        Target
+	waiters  []waiter // in arrival order
+	appended int64    // messages appended since the last sync started
+	dirty    bool     // Appended was called since the last sync started
+	dirtyGen uint64   // counts dirty transitions, to recognise stale dirtyMarks
+	// notBefore is the earliest time the next sync may start (MinInterval, stall back-off).
+	notBefore time.Time
+	queued    bool // in Flusher.mu.due
+	syncing   bool // in the current round's batch
+	forgotten bool
+
+	// One round's bookkeeping.
+	covered    int // waiters[:covered] were queued before the sync started
+	durableEnd int64
+	err        error
+}
+
+// dirtyMark records when a target became dirty, for the FlushInterval deadline. It is stale
+// when the target was synced (or forgotten) since; gen tells.
+type dirtyMark struct {
+	target *target
+	gen    uint64
+	since  time.Time
+}
+
+// Flusher syncs Targets for the goroutines waiting on them. All methods are safe for
+// concurrent use.
+type Flusher struct {
+	cfg   Config
+	clock func() time.Time
+	log   *slog.Logger
+
+	wake    chan struct{} // capacity 1: coalesced wake-ups of the flusher goroutine
+	stopped chan struct{} // closed when the flusher goroutine has exited
+
+	mu struct {
+		sync.Mutex
+		targets   map[Target]*target
+		due       []*target   // to sync as soon as their notBefore allows
+		dirty     []dirtyMark // Interval with FlushInterval: in order of becoming dirty
+		dirtyHead int         // dirty[:dirtyHead] were consumed
+		failed    []notice    // from Forget, for the flusher goroutine to deliver
+		closing   bool
+		// roundDone is broadcast after each round, for Forget to wait out a sync.
+		roundDone sync.Cond
+	}
+
+	// Owned by the flusher goroutine.
+	batch    []*target
+	spareDue []*target
+	notices  []notice
+	closeErr error // set before stopped is closed
+}
+
+// New returns a Flusher and starts its goroutine; Close stops it.
+func New(cfg Config) *Flusher {
+	f := &Flusher{
+		cfg:     cfg,
+		clock:   cfg.Clock,
+		log:     cfg.Logger,
+		wake:    make(chan struct{}, 1),
+		stopped: make(chan struct{}),
+	}
+	if f.clock == nil {
+		f.clock = time.Now
+	}
+	if f.log == nil {
+		f.log = slog.New(slog.DiscardHandler)
+	}
+	f.mu.targets = make(map[Target]*target)
+	f.mu.roundDone.L = &f.mu.Mutex
+	go f.loop()
+	return f
+}
+
+// Wait calls done(err) exactly once, from the flusher goroutine, once t is durable through end
+// (exclusive) or a sync of t failed. Durable policy: acks=all produces use it. Under Interval it
+// still works (forces a flush of t).
+//
+// Wait must be called after the append that ends at end has completed, so that the next sync
+// covers it. After Close, done(ErrClosed) is called from a new goroutine.
+func (f *Flusher) Wait(t Target, end int64, done func(error)) {
+	f.mu.Lock()
+	if f.mu.closing {
+		f.mu.Unlock()
+		go done(ErrClosed)
+		return
+	}
+	tg := f.targetLocked(t)
+	tg.waiters = append(tg.waiters, waiter{end: end, done: done})
+	kick := f.dueLocked(tg)
+	f.mu.Unlock()
+	if kick {
+		f.kick()
+	}
+}
+
+// Appended records that t got `messages` more messages (interval policy bookkeeping; cheap).
+// Under Durable it only marks t dirty, so that Close syncs it.
+func (f *Flusher) Appended(t Target, messages int64) {
+	interval := f.cfg.Policy == Interval
+	f.mu.Lock()
+	if f.mu.closing {
+		f.mu.Unlock()
+		return
+	}
+	tg := f.targetLocked(t)
+	tg.appended += messages
+	kick := false
+	if !tg.dirty {
+		tg.dirty = true
+		tg.dirtyGen++
+		if interval && f.cfg.FlushInterval > 0 {
+			f.mu.dirty = append(f.mu.dirty, dirtyMark{target: tg, gen: tg.dirtyGen, since: f.clock()})
+			// The flusher goroutine arms its timer for the oldest mark; wake it for a first one.
+			kick = len(f.mu.dirty)-f.mu.dirtyHead == 1
+		}
+	}
+	if interval && f.cfg.FlushMessages > 0 && tg.appended >= f.cfg.FlushMessages {
+		kick = f.dueLocked(tg) || kick
+	}
+	f.mu.Unlock()
+	if kick {
+		f.kick()
+	}
+}
+
+// Forget drops a target (topic deleted): pending waiters get an error (ErrForgotten). If the
+// flusher goroutine is syncing t, Forget waits until that sync has returned; afterwards the
+// Flusher does not call t.Sync again unless t is used again.
+func (f *Flusher) Forget(t Target) {
+	f.mu.Lock()
+	tg, ok := f.mu.targets[t]
+	if !ok {
+		f.mu.Unlock()
+		return
+	}
+	delete(f.mu.targets, t)
+	tg.forgotten = true
+	for _, w := range tg.waiters {
+		f.mu.failed = append(f.mu.failed, notice{done: w.done, err: ErrForgotten})
+	}
+	kick := len(tg.waiters) > 0
+	tg.waiters = nil
+	for tg.syncing {
+		f.mu.roundDone.Wait()
+	}
+	f.mu.Unlock()
+	if kick {
+		f.kick()
+	}
+}
+
+// Close syncs every dirty target once more, fails remaining waiters, stops. It returns the
+// first error of those final syncs. Calling it again returns the same error.
+func (f *Flusher) Close() error {
+	f.mu.Lock()
+	f.mu.closing = true
+	f.mu.Unlock()
+	f.kick()
+	<-f.stopped
+	return f.closeErr
+}
+
+// kick wakes the flusher goroutine; wake-ups coalesce.
+func (f *Flusher) kick() {
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (f *Flusher) targetLocked(t Target) *target {
+	tg, ok := f.mu.targets[t]
+	if !ok {
+		tg = &target{t: t}
+		f.mu.targets[t] = tg
+	}
+	return tg
+}
+
+// dueLocked queues tg for syncing; it reports whether the flusher goroutine needs waking.
+func (f *Flusher) dueLocked(tg *target) bool {
+	if tg.queued {
+		return false
+	}
+	tg.queued = true
+	f.mu.due = append(f.mu.due, tg)
+	return true
+}
+
+// loop is the flusher goroutine.
+func (f *Flusher) loop() {
+	defer close(f.stopped)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		f.mu.Lock()
+		final := f.mu.closing
+		now := f.clock()
+		next := f.collectLocked(now, final)
+		f.takeFailedLocked()
+		f.mu.Unlock()
+		f.notify()
+
+		if len(f.batch) > 0 {
+			f.syncBatch()
+			f.mu.Lock()
+			f.finishLocked(final)
+			f.mu.Unlock()
+			f.notify()
+		}
+		if final {
+			// Forget may have run during the final syncs.
+			f.mu.Lock()
+			f.takeFailedLocked()
+			f.mu.Unlock()
+			f.notify()
+			return
+		}
+		if len(f.batch) > 0 {
+			clear(f.batch)
+			f.batch = f.batch[:0]
+			continue // waiters may have queued during the sync
+		}
+		if !next.IsZero() {
+			timer.Reset(next.Sub(now))
+		}
+		select {
+		case <-f.wake:
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+}
+
+// collectLocked moves the targets to sync now into f.batch and returns the earliest time at
+// which another target becomes due (zero if none). When final, every target with waiters or
+// unsynced appends is synced, regardless of intervals.
+func (f *Flusher) collectLocked(now time.Time, final bool) (next time.Time) {
+	for f.mu.dirtyHead < len(f.mu.dirty) {
+		m := f.mu.dirty[f.mu.dirtyHead]
+		if m.target.dirty && m.target.dirtyGen == m.gen && !m.target.forgotten {
+			deadline := m.since.Add(f.cfg.FlushInterval)
+			if deadline.After(now) {
+				next = deadline
+				break
+			}
+			f.dueLocked(m.target)
+		}
+		f.mu.dirty[f.mu.dirtyHead] = dirtyMark{}
+		f.mu.dirtyHead++
+	}
+	if f.mu.dirtyHead == len(f.mu.dirty) {
+		f.mu.dirty, f.mu.dirtyHead = f.mu.dirty[:0], 0
+	} else if f.mu.dirtyHead > 1024 && f.mu.dirtyHead > len(f.mu.dirty)/2 {
+		n := copy(f.mu.dirty, f.mu.dirty[f.mu.dirtyHead:])
+		clear(f.mu.dirty[n:])
+		f.mu.dirty, f.mu.dirtyHead = f.mu.dirty[:n], 0
+	}
+
+	if final {
+		for _, tg := range f.mu.targets {
+			if tg.dirty || len(tg.waiters) > 0 {
+				f.dueLocked(tg)
+			}
+		}
+	}
+	due := f.mu.due
+	f.mu.due = f.spareDue[:0]
+	for _, tg := range due {
+		tg.queued = false
+		if tg.forgotten {
+			continue
+		}
+		if !final && tg.notBefore.After(now) {
+			f.dueLocked(tg)
+			if next.IsZero() || tg.notBefore.Before(next) {
+				next = tg.notBefore
+			}
+			continue
+		}
+		tg.covered = len(tg.waiters)
+		tg.appended = 0
+		tg.dirty = false
+		tg.syncing = true
+		tg.notBefore = now.Add(f.cfg.MinInterval)
+		f.batch = append(f.batch, tg)
+	}
+	clear(due)
+	f.spareDue = due[:0]
+	return next
+}
+
+// syncBatch syncs the targets of this round, without the lock.
+func (f *Flusher) syncBatch() {
+	for _, tg := range f.batch {
+		start := f.clock()
+		tg.durableEnd, tg.err = tg.t.Sync()
+		d := f.clock().Sub(start)
+		if tg.err != nil {
+			f.log.Error("flush: sync failed", "target", tg.t, "waiters", tg.covered, "err", tg.err)
+		}
+		if f.cfg.OnSync != nil {
+			f.cfg.OnSync(tg.t, d, tg.covered, tg.err)
+		}
+	}
+}
+
+// finishLocked decides, after the round's syncs, which waiters to tell and how; it queues
+// their notices and requeues targets that keep waiters. When final, every waiter is told.
+func (f *Flusher) finishLocked(final bool) {
+	for _, tg := range f.batch {
+		tg.syncing = false
+		if tg.err != nil && f.closeErr == nil && final {
+			f.closeErr = tg.err
+		}
+		if tg.forgotten {
+			continue // Forget told its waiters
+		}
+		kept, stalled := 0, false
+		for i, w := range tg.waiters {
+			covered := i < tg.covered
+			switch {
+			case covered && tg.err != nil:
+				f.notices = append(f.notices, notice{done: w.done, err: tg.err})
+			case covered && w.end <= tg.durableEnd:
+				f.notices = append(f.notices, notice{done: w.done})
+			case final:
+				f.notices = append(f.notices, notice{done: w.done, err: ErrClosed})
+			default:
+				stalled = stalled || covered
+				tg.waiters[kept] = w
+				kept++
+			}
+		}
+		clear(tg.waiters[kept:])
+		tg.waiters = tg.waiters[:kept]
+		tg.err = nil
+		if kept > 0 {
+			if stalled {
+				tg.notBefore = f.clock().Add(max(f.cfg.MinInterval, stallRetry))
+			}
+			f.dueLocked(tg)
+		}
+	}
+	f.mu.roundDone.Broadcast()
+}
+
+// takeFailedLocked moves the notices left by Forget to the flusher goroutine's list.
+func (f *Flusher) takeFailedLocked() {
+	f.notices = append(f.notices, f.mu.failed...)
+	clear(f.mu.failed)
+	f.mu.failed = f.mu.failed[:0]
+}
+
+// notify calls the queued done functions, without the lock.
+func (f *Flusher) notify() {
+	for _, n := range f.notices {
+		n.done(n.err)
+	}
+	clear(f.notices)
+	f.notices = f.notices[:0]
+}

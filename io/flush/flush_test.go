@@ -1,0 +1,496 @@
+package flush
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// fakeTarget is a log whose appends only move an end offset. Sync reports the end as it was
+// when Sync was called, after an optional delay, block or scripted error.
+type fakeTarget struct {
+	name  string
+	delay time.Duration
+	syncs atomic.Int64
+
+	mu      sync.Mutex
+	end     int64   // appended so far
+	durable int64   // what the last successful Sync made durable
+	stuckAt int64   // when > 0, Sync reports at most this end
+	errs    []error // results of the next syncs, in order (nil: success)
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (t *fakeTarget) String() string { return t.name }
+
+func (t *fakeTarget) append(n int64) int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.end += n
+	return t.end
+}
+
+func (t *fakeTarget) durableEnd() int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.durable
+}
+
+func (t *fakeTarget) Sync() (int64, error) {
+	t.syncs.Add(1)
+	t.mu.Lock()
+	end := t.end
+	if t.stuckAt > 0 {
+		end = min(end, t.stuckAt)
+	}
+	var err error
+	if len(t.errs) > 0 {
+		err, t.errs = t.errs[0], t.errs[1:]
+	}
+	entered, release := t.entered, t.release
+	t.mu.Unlock()
+	if entered != nil {
+		entered <- struct{}{}
+		<-release
+	}
+	if t.delay > 0 {
+		time.Sleep(t.delay)
+	}
+	if err != nil {
+		return 0, err
+	}
+	t.mu.Lock()
+	t.durable = max(t.durable, end)
+	t.mu.Unlock()
+	return end, nil
+}
+
+// blockSyncs makes the next Sync calls announce themselves on the returned channel and wait
+// for a value on release.
+func (t *fakeTarget) blockSyncs() (entered, release chan struct{}) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.entered, t.release = make(chan struct{}), make(chan struct{})
+	return t.entered, t.release
+}
+
+// fakeClock is a clock that moves only when told.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// result collects what one waiter was told.
+type result struct {
+	calls atomic.Int32
+	err   error
+	done  chan struct{}
+}
+
+func newResult() *result { return &result{done: make(chan struct{})} }
+
+func (r *result) fn(err error) {
+	if r.calls.Add(1) == 1 {
+		r.err = err
+		close(r.done)
+	}
+}
+
+// wait returns what the waiter was told, failing the test if it is not told within a second.
+func (r *result) wait(t *testing.T) error {
+	t.Helper()
+	select {
+	case <-r.done:
+		return r.err
+	case <-time.After(2 * time.Second):
+		t.Fatal("waiter not told within 2s")
+		return nil
+	}
+}
+
+func (r *result) told() bool {
+	select {
+	case <-r.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// barrier returns once the flusher goroutine has completed a round that began after every
+// call made before barrier: it waits on a fresh target, which is synced in such a round.
+func barrier(t *testing.T, f *Flusher) {
+	t.Helper()
+	r := newResult()
+	f.Wait(&fakeTarget{name: "barrier"}, 0, r.fn)
+	if err := r.wait(t); err != nil {
+		t.Fatalf("barrier: %v", err)
+	}
+}
+
+func newFlusher(t *testing.T, cfg Config) *Flusher {
+	t.Helper()
+	f := New(cfg)
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+func TestGroupCommit(t *testing.T) {
+	const appenders, appends = 32, 50
+	target := &fakeTarget{name: "log", delay: 300 * time.Microsecond}
+	var waiters atomic.Int64
+	f := newFlusher(t, Config{OnSync: func(_ Target, _ time.Duration, n int, _ error) { waiters.Add(int64(n)) }})
+	var wg sync.WaitGroup
+	errs := make(chan error, appenders)
+	for range appenders {
+		wg.Go(func() {
+			for range appends {
+				end := target.append(100)
+				r := newResult()
+				var durableAtDone int64
+				f.Wait(target, end, func(err error) {
+					durableAtDone = target.durableEnd()
+					r.fn(err)
+				})
+				<-r.done
+				switch {
+				case r.err != nil:
+					errs <- r.err
+					return
+				case durableAtDone < end:
+					errs <- fmt.Errorf("told durable through %d when only %d was synced", end, durableAtDone)
+					return
+				case r.calls.Load() != 1:
+					errs <- fmt.Errorf("done called %d times", r.calls.Load())
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	total, syncs := int64(appenders*appends), target.syncs.Load()
+	t.Logf("%d waiters, %d syncs (%.1f waiters per sync)", total, syncs, float64(total)/float64(syncs))
+	if waiters.Load() != total {
+		t.Errorf("OnSync counted %d waiters, want %d", waiters.Load(), total)
+	}
+	if syncs*4 > total {
+		t.Fatalf("%d syncs for %d waiters: no group commit", syncs, total)
+	}
+}
+
+func TestWaitersToldInOrder(t *testing.T) {
+	target := &fakeTarget{name: "log", delay: 100 * time.Microsecond}
+	f := newFlusher(t, Config{})
+	var mu sync.Mutex
+	var order []int64
+	var last *result
+	for range 500 {
+		end := target.append(1)
+		r := newResult()
+		f.Wait(target, end, func(err error) {
+			mu.Lock()
+			order = append(order, end)
+			mu.Unlock()
+			r.fn(err)
+		})
+		last = r
+	}
+	if err := last.wait(t); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i, end := range order {
+		if end != int64(i+1) {
+			t.Fatalf("waiter %d told as number %d", end, i+1)
+		}
+	}
+}
+
+func TestWaiterBeyondDurableEndStaysQueued(t *testing.T) {
+	target := &fakeTarget{name: "log", stuckAt: 5}
+	f := newFlusher(t, Config{})
+	target.append(10)
+	early, late := newResult(), newResult()
+	f.Wait(target, 5, early.fn)
+	f.Wait(target, 10, late.fn)
+	if err := early.wait(t); err != nil {
+		t.Fatal(err)
+	}
+	barrier(t, f)
+	if late.told() {
+		t.Fatalf("waiter for end 10 told (%v) when only 5 is durable", late.err)
+	}
+	// The flusher retries by itself, slowly: no busy loop while the end does not move.
+	time.Sleep(50 * time.Millisecond)
+	if n := target.syncs.Load(); n > 10 {
+		t.Fatalf("%d syncs in 50ms while stalled", n)
+	}
+	target.mu.Lock()
+	target.stuckAt = 0
+	target.mu.Unlock()
+	if err := late.wait(t); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSyncErrorFailsCoveredWaiters(t *testing.T) {
+	errDisk := errors.New("EIO")
+	target := &fakeTarget{name: "log", errs: []error{errDisk}}
+	var hookErrs []error
+	f := newFlusher(t, Config{OnSync: func(_ Target, _ time.Duration, _ int, err error) { hookErrs = append(hookErrs, err) }})
+	entered, release := target.blockSyncs()
+
+	covered := []*result{newResult(), newResult()}
+	for _, r := range covered {
+		f.Wait(target, target.append(1), r.fn)
+	}
+	<-entered // the failing sync has started: later waiters are not covered by it
+	later := newResult()
+	f.Wait(target, target.append(1), later.fn)
+	release <- struct{}{}
+	for _, r := range covered {
+		if err := r.wait(t); !errors.Is(err, errDisk) {
+			t.Fatalf("covered waiter got %v, want %v", err, errDisk)
+		}
+	}
+	<-entered // the next sync, which succeeds
+	release <- struct{}{}
+	if err := later.wait(t); err != nil {
+		t.Fatalf("waiter after the failed sync got %v", err)
+	}
+	f.Close() // hookErrs is written by the flusher goroutine
+	if len(hookErrs) < 2 || !errors.Is(hookErrs[0], errDisk) || hookErrs[1] != nil {
+		t.Fatalf("OnSync saw %v, want [%v <nil> ...]", hookErrs, errDisk)
+	}
+}
+
+func TestClose(t *testing.T) {
+	t.Run("syncs dirty targets and tells waiters", func(t *testing.T) {
+		dirty, clean, stuck := &fakeTarget{name: "dirty"}, &fakeTarget{name: "clean"}, &fakeTarget{name: "stuck", stuckAt: 1}
+		f := New(Config{MinInterval: time.Hour})
+		f.Appended(dirty, 3)
+		f.Wait(clean, 0, newResult().fn)
+		barrier(t, f)
+		// dirty has unsynced appends; stuck gets waiters that MinInterval holds back.
+		atEnd, beyond := newResult(), newResult()
+		f.Wait(stuck, 0, newResult().fn)
+		barrier(t, f)
+		stuck.append(5)
+		f.Wait(stuck, 1, atEnd.fn)
+		f.Wait(stuck, 5, beyond.fn)
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if n := dirty.syncs.Load(); n != 1 {
+			t.Errorf("dirty target synced %d times, want 1 (by Close)", n)
+		}
+		if n := clean.syncs.Load(); n != 1 {
+			t.Errorf("clean target synced %d times, want 1 (not again by Close)", n)
+		}
+		if err := atEnd.wait(t); err != nil {
+			t.Errorf("waiter within the durable end: %v", err)
+		}
+		if err := beyond.wait(t); !errors.Is(err, ErrClosed) {
+			t.Errorf("waiter beyond the durable end: %v, want ErrClosed", err)
+		}
+		after := newResult()
+		f.Wait(dirty, 0, after.fn)
+		if err := after.wait(t); !errors.Is(err, ErrClosed) {
+			t.Errorf("Wait after Close: %v, want ErrClosed", err)
+		}
+		f.Appended(dirty, 1) // ignored, does not block
+		if err := f.Close(); err != nil {
+			t.Errorf("second Close: %v", err)
+		}
+	})
+	t.Run("returns the final sync error", func(t *testing.T) {
+		errDisk := errors.New("EIO")
+		target := &fakeTarget{name: "log", errs: []error{errDisk}}
+		f := New(Config{})
+		f.Appended(target, 1)
+		if err := f.Close(); !errors.Is(err, errDisk) {
+			t.Fatalf("Close: %v, want %v", err, errDisk)
+		}
+		if err := f.Close(); !errors.Is(err, errDisk) {
+			t.Fatalf("second Close: %v, want %v", err, errDisk)
+		}
+	})
+	t.Run("waits for a sync in progress", func(t *testing.T) {
+		target := &fakeTarget{name: "log"}
+		f := New(Config{})
+		entered, release := target.blockSyncs()
+		r := newResult()
+		f.Wait(target, target.append(1), r.fn)
+		<-entered
+		closed := make(chan error)
+		go func() { closed <- f.Close() }()
+		select {
+		case <-closed:
+			t.Fatal("Close returned during a sync")
+		case <-time.After(20 * time.Millisecond):
+		}
+		release <- struct{}{}
+		if err := <-closed; err != nil {
+			t.Fatal(err)
+		}
+		if err := r.wait(t); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestForget(t *testing.T) {
+	target := &fakeTarget{name: "log"}
+	f := newFlusher(t, Config{})
+	f.Forget(&fakeTarget{}) // unknown: nothing happens
+
+	entered, release := target.blockSyncs()
+	inSync, queued := newResult(), newResult()
+	f.Wait(target, target.append(1), inSync.fn)
+	<-entered
+	f.Wait(target, target.append(1), queued.fn)
+	forgotten := make(chan struct{})
+	go func() { f.Forget(target); close(forgotten) }()
+	select {
+	case <-forgotten:
+		t.Fatal("Forget returned while the target was being synced")
+	case <-time.After(20 * time.Millisecond):
+	}
+	release <- struct{}{}
+	<-forgotten
+	for _, r := range []*result{inSync, queued} {
+		if err := r.wait(t); !errors.Is(err, ErrForgotten) {
+			t.Fatalf("waiter of a forgotten target: %v, want ErrForgotten", err)
+		}
+	}
+	syncs := target.syncs.Load()
+	barrier(t, f)
+	if n := target.syncs.Load(); n != syncs {
+		t.Fatalf("forgotten target synced again (%d -> %d)", syncs, n)
+	}
+}
+
+func TestIntervalPolicy(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(1_000_000, 0)}
+	f := newFlusher(t, Config{Policy: Interval, FlushMessages: 10, FlushInterval: time.Second, Clock: clock.Now})
+	target := &fakeTarget{name: "log"}
+	expectSyncs := func(want int64) {
+		t.Helper()
+		barrier(t, f)
+		if n := target.syncs.Load(); n != want {
+			t.Fatalf("%d syncs, want %d", n, want)
+		}
+	}
+
+	// By count.
+	f.Appended(target, 9)
+	expectSyncs(0)
+	f.Appended(target, 1)
+	expectSyncs(1)
+
+	// By time: FlushInterval after the oldest unsynced message.
+	f.Appended(target, 1)
+	clock.Advance(500 * time.Millisecond)
+	f.Appended(target, 1)
+	clock.Advance(499 * time.Millisecond)
+	expectSyncs(1)
+	clock.Advance(time.Millisecond)
+	expectSyncs(2)
+	clock.Advance(time.Hour)
+	expectSyncs(2) // clean targets are not synced
+
+	// A waiter forces a sync.
+	r := newResult()
+	f.Wait(target, target.append(1), r.fn)
+	if err := r.wait(t); err != nil {
+		t.Fatal(err)
+	}
+	expectSyncs(3)
+}
+
+func TestIntervalSettingsIgnoredUnderDurable(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(1_000_000, 0)}
+	f := newFlusher(t, Config{Policy: Durable, FlushMessages: 10, FlushInterval: time.Second, Clock: clock.Now})
+	target := &fakeTarget{name: "log"}
+	f.Appended(target, 100)
+	clock.Advance(time.Hour)
+	barrier(t, f)
+	if n := target.syncs.Load(); n != 0 {
+		t.Fatalf("%d syncs without a waiter under Durable", n)
+	}
+}
+
+func TestMinInterval(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(1_000_000, 0)}
+	f := newFlusher(t, Config{MinInterval: 10 * time.Millisecond, Clock: clock.Now})
+	target := &fakeTarget{name: "log"}
+	first := newResult()
+	f.Wait(target, target.append(1), first.fn)
+	if err := first.wait(t); err != nil {
+		t.Fatal(err)
+	}
+	second, third := newResult(), newResult()
+	f.Wait(target, target.append(1), second.fn)
+	clock.Advance(9 * time.Millisecond)
+	f.Wait(target, target.append(1), third.fn)
+	barrier(t, f)
+	if second.told() || third.told() {
+		t.Fatal("synced again before MinInterval passed")
+	}
+	clock.Advance(time.Millisecond)
+	barrier(t, f)
+	if err := second.wait(t); err != nil {
+		t.Fatal(err)
+	}
+	if err := third.wait(t); err != nil {
+		t.Fatal(err)
+	}
+	if n := target.syncs.Load(); n != 2 {
+		t.Fatalf("%d syncs, want 2 (the waiters held back share one)", n)
+	}
+}
+
+func TestWaitDoesNotAllocate(t *testing.T) {
+	f := newFlusher(t, Config{})
+	target := &fakeTarget{name: "log"}
+	told := make(chan error, 1)
+	done := func(err error) { told <- err }
+	allocs := testing.AllocsPerRun(200, func() {
+		f.Wait(target, target.append(1), done)
+		if err := <-told; err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per Wait and sync round, want 0", allocs)
+	}
+}
+
+func TestPolicyString(t *testing.T) {
+	for p, want := range map[Policy]string{Durable: "durable", Interval: "interval", 7: "Policy(7)"} {
+		if got := p.String(); got != want {
+			t.Errorf("%d.String() = %q, want %q", int(p), got, want)
+		}
+	}
+}
