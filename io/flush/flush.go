@@ -3,6 +3,7 @@ package flush
 import (
 	"errors"
 	"log/slog"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -285,7 +286,12 @@ func (f *Flusher) loop() {
 			f.mu.Lock()
 			f.finishLocked(final)
 			f.mu.Unlock()
-			f.notify()
+			if f.notify() {
+				// The goroutines just told wait on this P's run queue; let them append and
+				// queue their next waiters before collecting, or the next round starts with
+				// only a few of them and rounds alternate between halves of the appenders.
+				runtime.Gosched()
+			}
 		}
 		if final {
 			// Forget may have run during the final syncs.
@@ -431,11 +437,13 @@ func (f *Flusher) takeFailedLocked() {
 	f.mu.failed = f.mu.failed[:0]
 }
 
-// notify calls the queued done functions, without the lock.
-func (f *Flusher) notify() {
+// notify calls the queued done functions, without the lock, and reports whether there were any.
+func (f *Flusher) notify() bool {
 	for _, n := range f.notices {
 		n.done(n.err)
 	}
+	told := len(f.notices) > 0
 	clear(f.notices)
 	f.notices = f.notices[:0]
+	return told
 }
