@@ -13,15 +13,18 @@
 //     reached FlushMessages appended messages or has held unsynced messages for FlushInterval.
 //     A target synced less than MinInterval ago waits until the interval has passed.
 //     For each, it notes how many waiters are queued: the sync will cover exactly those.
-//  2. without the lock, calls Sync once per target.
+//  2. without the lock, calls Sync once per target, syncing up to SyncConcurrency targets at
+//     once (helper goroutines take part; the file system can commit overlapping fdatasyncs of
+//     different files together).
 //  3. under the lock, picks the covered waiters to tell: all of them with the error if Sync
 //     failed, otherwise those with end <= the durable end Sync returned. Covered waiters beyond
 //     the durable end stay queued for a later round.
 //  4. without the lock, calls their done functions.
 //
 // Lock order: Flusher.mu is the only lock. Target.Sync, OnSync and done functions are called
-// without it, always from the flusher goroutine; they must not call Forget or Close (which wait
-// for the flusher goroutine), but may call Wait and Appended.
+// without it; OnSync and done always from the flusher goroutine, Sync from it or a helper. They
+// must not call Forget or Close (which wait for the flusher goroutine), but may call Wait and
+// Appended.
 //
 // A failed sync fails the waiters it covered; the flusher tries again for later waiters. Whether
 // data written before a failed fdatasync can still become durable is the target's business (on

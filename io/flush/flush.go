@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -59,7 +60,14 @@ type Config struct {
 	Clock         func() time.Time // tests replace it; nil = time.Now
 	Logger        *slog.Logger
 	OnSync        func(target Target, d time.Duration, waiters int, err error) // metrics hook, may be nil
+	// SyncConcurrency is how many targets a round syncs at once (0 = 8). One target's Sync is
+	// never called concurrently with itself.
+	SyncConcurrency int
 }
+
+// defaultSyncConcurrency lets one round's fdatasyncs of different partitions overlap, so the
+// file system can commit them together, without flooding the disk queue.
+const defaultSyncConcurrency = 8
 
 // waiter is one Wait call.
 type waiter struct {
@@ -86,6 +94,7 @@ type target struct {
 	queued    bool // in Flusher.mu.due
 	syncing   bool // in the current round's batch
 	forgotten bool
+	syncTime  time.Duration
 
 	// One round's bookkeeping.
 	covered    int // waiters[:covered] were queued before the sync started
@@ -110,6 +119,13 @@ type Flusher struct {
 
 	wake    chan struct{} // capacity 1: coalesced wake-ups of the flusher goroutine
 	stopped chan struct{} // closed when the flusher goroutine has exited
+
+	// Sync helpers: each token on helpers sends one helper to claim targets of f.batch by
+	// batchNext until none are left, then call batchDone.Done. Closed when the loop exits.
+	helpers     chan struct{}
+	concurrency int
+	batchNext   atomic.Int64
+	batchDone   sync.WaitGroup
 
 	mu struct {
 		sync.Mutex
@@ -147,6 +163,19 @@ func New(cfg Config) *Flusher {
 	}
 	f.mu.targets = make(map[Target]*target)
 	f.mu.roundDone.L = &f.mu.Mutex
+	f.concurrency = cfg.SyncConcurrency
+	if f.concurrency <= 0 {
+		f.concurrency = defaultSyncConcurrency
+	}
+	f.helpers = make(chan struct{})
+	for range f.concurrency - 1 {
+		go func() {
+			for range f.helpers {
+				f.syncClaimed()
+				f.batchDone.Done()
+			}
+		}()
+	}
 	go f.loop()
 	return f
 }
@@ -270,6 +299,7 @@ func (f *Flusher) dueLocked(tg *target) bool {
 // loop is the flusher goroutine.
 func (f *Flusher) loop() {
 	defer close(f.stopped)
+	defer close(f.helpers)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {
@@ -375,18 +405,37 @@ func (f *Flusher) collectLocked(now time.Time, final bool) (next time.Time) {
 	return next
 }
 
-// syncBatch syncs the targets of this round, without the lock.
+// syncBatch syncs the targets of this round, without the lock, up to f.concurrency at once.
 func (f *Flusher) syncBatch() {
+	f.batchNext.Store(0)
+	helpers := min(len(f.batch), f.concurrency) - 1
+	f.batchDone.Add(helpers)
+	for range helpers {
+		f.helpers <- struct{}{}
+	}
+	f.syncClaimed()
+	f.batchDone.Wait()
 	for _, tg := range f.batch {
-		start := f.clock()
-		tg.durableEnd, tg.err = tg.t.Sync()
-		d := f.clock().Sub(start)
 		if tg.err != nil {
 			f.log.Error("flush: sync failed", "target", tg.t, "waiters", tg.covered, "err", tg.err)
 		}
 		if f.cfg.OnSync != nil {
-			f.cfg.OnSync(tg.t, d, tg.covered, tg.err)
+			f.cfg.OnSync(tg.t, tg.syncTime, tg.covered, tg.err)
 		}
+	}
+}
+
+// syncClaimed syncs targets of f.batch, claiming them one at a time, until none are left.
+func (f *Flusher) syncClaimed() {
+	for {
+		i := int(f.batchNext.Add(1) - 1)
+		if i >= len(f.batch) {
+			return
+		}
+		tg := f.batch[i]
+		start := f.clock()
+		tg.durableEnd, tg.err = tg.t.Sync()
+		tg.syncTime = f.clock().Sub(start)
 	}
 }
 

@@ -494,3 +494,58 @@ func TestPolicyString(t *testing.T) {
 		}
 	}
 }
+
+// inFlightTarget records in shared counters how many Syncs of such targets ran at once.
+type inFlightTarget struct {
+	now, most *atomic.Int64
+}
+
+func (t *inFlightTarget) Sync() (int64, error) {
+	n := t.now.Add(1)
+	for {
+		m := t.most.Load()
+		if n <= m || t.most.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	time.Sleep(5 * time.Millisecond)
+	t.now.Add(-1)
+	return 0, nil
+}
+
+func TestRoundSyncsTargetsConcurrently(t *testing.T) {
+	for _, concurrency := range []int{1, 4} {
+		t.Run(fmt.Sprint("concurrency=", concurrency), func(t *testing.T) {
+			var syncs atomic.Int64
+			f := newFlusher(t, Config{
+				SyncConcurrency: concurrency,
+				OnSync:          func(Target, time.Duration, int, error) { syncs.Add(1) },
+			})
+			// Hold the flusher in a sync while waiters queue on ten targets, so that the
+			// next round has all ten.
+			gate := &fakeTarget{name: "gate"}
+			entered, release := gate.blockSyncs()
+			f.Wait(gate, 0, newResult().fn)
+			<-entered
+			var now, most atomic.Int64
+			var results []*result
+			for range 10 {
+				r := newResult()
+				results = append(results, r)
+				f.Wait(&inFlightTarget{now: &now, most: &most}, 0, r.fn)
+			}
+			release <- struct{}{}
+			for _, r := range results {
+				if err := r.wait(t); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := most.Load(); got != int64(concurrency) {
+				t.Fatalf("at most %d syncs at once, want %d", got, concurrency)
+			}
+			if n := syncs.Load(); n != 11 {
+				t.Fatalf("OnSync called %d times, want 11", n)
+			}
+		})
+	}
+}
