@@ -278,8 +278,8 @@ func createSegment(dir string, base int64, cfg Config) (*segment, error) {
 
 // loadSegments opens the segments at bases. Trusted sealed segments keep their read-only
 // indexes (rebuilt if missing or corrupt); segments to recover are validated and cut; a cut in
-// a sealed segment drops every later segment (their bytes came after damage) and makes the cut
-// one the last. The last segment becomes active, its producer state replayed.
+// a sealed segment (other than of preallocated zeros up to the next segment's base) drops every
+// later segment, whose bytes came after the damage, and makes the cut one the last. The last segment becomes active, its producer state replayed.
 func (l *Log) loadSegments(bases []int64, cfg Config, st logState) (segs []*segment, err error) {
 	defer func() {
 		if err != nil {
@@ -299,7 +299,7 @@ func (l *Log) loadSegments(bases []int64, cfg Config, st logState) (segs []*segm
 			if err := s.openIndexes(cfg, true, true); err != nil {
 				return segs, err
 			}
-			if _, err := s.recover(cfg, !st.clean, l.replayProducer, l.logger); err != nil {
+			if _, err := s.recover(cfg, !st.clean, math.MaxInt64, l.replayProducer, l.logger); err != nil {
 				return segs, err
 			}
 			return segs, s.activate(cfg.SegmentBytes, cfg.preallocateChunk())
@@ -313,11 +313,13 @@ func (l *Log) loadSegments(bases []int64, cfg Config, st logState) (segs []*segm
 		if err := s.openIndexes(cfg, true, true); err != nil {
 			return segs, err
 		}
-		cut, err := s.recover(cfg, true, nil, l.logger)
+		cut, err := s.recover(cfg, true, bases[i+1], nil, l.logger)
 		if err != nil {
 			return segs, err
 		}
-		if cut {
+		// A zeroed tail that ends where the next segment starts is preallocated space of a
+		// roll that did not finish; anything else means the later segments follow damage.
+		if cut != nil && (cut != errZeroedTail || s.nextOffset != bases[i+1]) {
 			for _, later := range bases[i+1:] {
 				l.logger.Warn("segment: recovery removed a segment after a damaged one", "segment", filepath.Join(l.dir, segmentFileName(later, logSuffix)))
 				for _, suffix := range []string{logSuffix, offsetIndexSuffix, timeIndexSuffix} {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 
 	"runnel/index"
@@ -20,11 +21,12 @@ var errZeroedTail = errors.New("zeroed tail")
 
 // rebuild scans the batches of s from position 0 up to its size, resetting and rebuilding both
 // indexes the way the appender fills them. With validate every batch is checked whole (lengths,
-// magic, CRC-32C) and its offsets must lie after the previous batch's and within the segment's
-// relative range; the scan stops at the first batch that fails. each, if not nil, sees every
+// magic, CRC-32C) and its offsets must lie after the previous batch's, below nextBase (the next
+// segment's base offset) and within the segment's relative range; the scan stops at the first
+// batch that fails. each, if not nil, sees every
 // good batch. It returns the position where the good batches end and, when that is before the
 // size, why (errZeroedTail, or the batch's error); err reports an I/O or index failure.
-func (s *segment) rebuild(cfg Config, validate bool, each func(BatchHeader)) (end int64, why, err error) {
+func (s *segment) rebuild(cfg Config, validate bool, nextBase int64, each func(BatchHeader)) (end int64, why, err error) {
 	s.offsetIndex.Reset()
 	s.timeIndex.Reset()
 	s.nextOffset, s.maxTimestamp, s.offsetOfMaxTime, s.bytesSinceIndex = s.baseOffset, -1, -1, 0
@@ -33,7 +35,7 @@ func (s *segment) rebuild(cfg Config, validate bool, each func(BatchHeader)) (en
 	r.data = nil // always pread: the mapping (if any) may cover less than the file
 	pos := int64(0)
 	for {
-		h, stop := s.nextBatch(&r, pos, validate)
+		h, stop := s.nextBatch(&r, pos, validate, nextBase)
 		if stop != nil {
 			if stop == io.EOF {
 				return pos, nil, nil
@@ -52,15 +54,12 @@ func (s *segment) rebuild(cfg Config, validate bool, each func(BatchHeader)) (en
 
 // nextBatch returns the header of the batch at pos, or why the scan ends there: io.EOF at the
 // exact end, errZeroedTail, or what is wrong with the batch.
-func (s *segment) nextBatch(r *batchReader, pos int64, validate bool) (BatchHeader, error) {
+func (s *segment) nextBatch(r *batchReader, pos int64, validate bool, nextBase int64) (BatchHeader, error) {
 	if pos == r.limit {
 		return BatchHeader{}, io.EOF
 	}
 	h, err := r.header(pos)
 	if err == io.EOF {
-		if r.limit-pos < BatchHeaderSize {
-			return BatchHeader{}, fmt.Errorf("%w: %d bytes left, a header needs %d", ErrShortBatch, r.limit-pos, BatchHeaderSize)
-		}
 		return BatchHeader{}, errZeroedTail
 	}
 	if err != nil {
@@ -79,23 +78,24 @@ func (s *segment) nextBatch(r *batchReader, pos int64, validate bool) (BatchHead
 	if _, err := ValidateBatch(b); err != nil {
 		return BatchHeader{}, err
 	}
-	if h.BaseOffset < s.nextOffset || h.LastOffset() < h.BaseOffset || h.LastOffset()-s.baseOffset > maxRelativeOffset {
-		return BatchHeader{}, fmt.Errorf("%w: offsets [%d, %d] do not follow %d in a segment based at %d",
-			ErrInvalidBatch, h.BaseOffset, h.LastOffset(), s.nextOffset, s.baseOffset)
+	if h.BaseOffset < s.nextOffset || h.LastOffset() < h.BaseOffset || h.LastOffset() >= nextBase ||
+		h.LastOffset()-s.baseOffset > maxRelativeOffset {
+		return BatchHeader{}, fmt.Errorf("%w: offsets [%d, %d] do not follow %d in a segment based at %d (next at %d)",
+			ErrInvalidBatch, h.BaseOffset, h.LastOffset(), s.nextOffset, s.baseOffset, nextBase)
 	}
 	return h, nil
 }
 
 // recover scans s (see rebuild), with validate checking every batch, and cuts the file at the
 // first bad or torn batch: what follows is garbage from a crash, never synced, so never
-// acknowledged as durable. After validating or cutting it syncs the file. It reports whether
-// bytes were cut. A zeroed tail
+// acknowledged as durable. After validating or cutting it syncs the file. It returns why it
+// cut the file (errZeroedTail for preallocated space), nil if it did not. A zeroed tail
 // (preallocated space) is logged quietly; anything else loudly, with file, position and size.
-func (s *segment) recover(cfg Config, validate bool, each func(BatchHeader), logger *slog.Logger) (bool, error) {
+func (s *segment) recover(cfg Config, validate bool, nextBase int64, each func(BatchHeader), logger *slog.Logger) (cut, err error) {
 	fileSize := s.size.Load()
-	end, why, err := s.rebuild(cfg, validate, each)
+	end, why, err := s.rebuild(cfg, validate, nextBase, each)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	if end < fileSize {
 		attrs := []any{"file", s.path(logSuffix), "position", end, "bytes", fileSize - end, "next_offset", s.nextOffset}
@@ -105,7 +105,7 @@ func (s *segment) recover(cfg Config, validate bool, each func(BatchHeader), log
 			logger.Warn("segment: recovery truncated damaged or torn batches", append(attrs, "reason", why.Error())...)
 		}
 		if err := s.file.Truncate(end); err != nil {
-			return false, fmt.Errorf("segment: %w", err)
+			return nil, fmt.Errorf("segment: %w", err)
 		}
 		s.size.Store(end)
 		s.allocated = end
@@ -114,11 +114,11 @@ func (s *segment) recover(cfg Config, validate bool, each func(BatchHeader), log
 		// What a crashed process wrote may be in the page cache only: make it as durable
 		// as the recovery point will say it is.
 		if err := disk.Fdatasync(s.file); err != nil {
-			return false, err
+			return nil, err
 		}
 	}
 	s.durable.Store(end)
-	return end < fileSize, nil
+	return why, nil
 }
 
 // loadIndexes opens the indexes of a segment whose .log is trusted: read-only for a sealed
@@ -137,7 +137,7 @@ func (s *segment) loadIndexes(cfg Config, writable bool, logger *slog.Logger) er
 	if err := s.openIndexes(cfg, true, true); err != nil {
 		return err
 	}
-	end, why, err := s.rebuild(cfg, false, nil)
+	end, why, err := s.rebuild(cfg, false, math.MaxInt64, nil)
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,6 @@
 package segment
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -216,8 +215,10 @@ func (s *segment) seal() error {
 	if err := s.file.Truncate(size); err != nil {
 		return fmt.Errorf("segment: %w", err)
 	}
+	// The new size must be durable before anything in the next segment is: otherwise a crash
+	// could leave a zeroed tail here with acknowledged batches after it.
+	s.unsynced = s.durable.Load() < size || s.allocated != size
 	s.allocated = size
-	s.unsynced = s.durable.Load() < size
 	return nil
 }
 
@@ -355,20 +356,30 @@ func (r *batchReader) peek(pos int64, n int) ([]byte, error) {
 	return r.buf[:n], nil
 }
 
-// header returns the header of the batch at pos, or io.EOF at a zeroed or unfinished tail
-// (a batch of length 0, or fewer than BatchHeaderSize bytes before the limit).
+// header returns the header of the batch at pos; io.EOF at the limit or where a batch's base
+// offset and length are zero (preallocated space); ErrShortBatch when fewer than
+// BatchHeaderSize bytes are left.
 func (r *batchReader) header(pos int64) (BatchHeader, error) {
 	if pos >= r.limit {
 		return BatchHeader{}, io.EOF
 	}
-	b, err := r.peek(pos, BatchHeaderSize)
+	b, err := r.peek(pos, int(min(r.limit-pos, BatchHeaderSize)))
 	if err != nil {
-		return BatchHeader{}, io.EOF
+		return BatchHeader{}, err
 	}
-	if binary.BigEndian.Uint32(b[offBatchLength:]) == 0 {
+	if isZero(b[:min(len(b), offLeaderEpoch)]) {
 		return BatchHeader{}, io.EOF
 	}
 	return ParseBatchHeader(b)
+}
+
+func isZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // findBatch returns the position and header of the first batch at or after pos whose last
