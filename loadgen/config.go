@@ -1,0 +1,179 @@
+package loadgen
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Config is one load-generator run.
+type Config struct {
+	// Brokers are the bootstrap servers (host:port).
+	Brokers []string `json:"brokers"`
+	Topic   string   `json:"topic"`
+	// Partitions is the partition count the topic is created with when it
+	// does not exist yet (0: the broker's default). An existing topic is
+	// used as it is.
+	Partitions int `json:"partitions"`
+
+	// Producers and Consumers are how many clients of each kind run; each
+	// has its own connection(s) and histograms. Consumers are assigned
+	// partitions directly (no group), round robin.
+	Producers int `json:"producers"`
+	Consumers int `json:"consumers"`
+
+	// RecordSize is the value size in bytes (at least 8: the first 8 bytes
+	// carry the intended send time). With RecordSizeMax > RecordSize sizes
+	// are uniform in [RecordSize, RecordSizeMax].
+	RecordSize    int `json:"record_size"`
+	RecordSizeMax int `json:"record_size_max,omitempty"`
+	// Keys is the key cardinality (keys "k0".."k<Keys-1>", hash
+	// partitioned); 0 sends no key (sticky partitioning).
+	Keys int `json:"keys"`
+	// Headers is how many small headers each record carries.
+	Headers int `json:"headers"`
+
+	Linger      time.Duration `json:"linger_ns"`
+	BatchBytes  int           `json:"batch_bytes"` // 0: the client's default
+	Acks        string        `json:"acks"`        // all, 1 or 0
+	Compression string        `json:"compression"` // none, gzip, snappy, lz4, zstd
+	Idempotent  bool          `json:"idempotent"`  // needs acks=all
+	// MaxBuffered caps each producer's records awaiting an ack (0: the
+	// client's default, 10000). It is the window of closed-loop runs; in
+	// open-loop runs a full buffer delays sending, which shows as send
+	// delay and, because latency counts from the intended send time, as
+	// latency.
+	MaxBuffered int `json:"max_buffered"`
+
+	// Rate is the target records/s over all producers (open loop); 0 sends
+	// as fast as the client accepts (closed loop).
+	Rate float64 `json:"rate"`
+	// Warmup runs before the measurement starts; it is not counted.
+	Warmup time.Duration `json:"warmup_ns"`
+	// Duration is how long the measurement runs (0: until Records).
+	Duration time.Duration `json:"duration_ns"`
+	// Records stops producing after this many records (0: by Duration).
+	// A consume-only run (Producers 0) stops after this many records, or
+	// when it has read up to the end offsets it found at the start.
+	Records int64 `json:"records"`
+	// FromStart makes consumers read from the log start offsets (catch-up
+	// reads; no end-to-end latency) rather than from the end offsets found
+	// before producing starts.
+	FromStart bool `json:"from_start"`
+	// DrainTimeout bounds how long consumers keep reading after the
+	// producers stop, to count the records still in flight (default 10s).
+	DrainTimeout time.Duration `json:"drain_timeout_ns"`
+
+	// Progress, when not nil, gets a one-line status each second.
+	Progress io.Writer `json:"-"`
+	// Logger gets the run's own messages; nil discards them.
+	Logger *slog.Logger `json:"-"`
+	// ClientOpts are added to every client's options (after ours).
+	ClientOpts []kgo.Opt `json:"-"`
+}
+
+// DefaultConfig is a one-producer, one-consumer, 1 KiB, acks=all run of
+// 30 s after a 5 s warm-up against localhost:9092.
+func DefaultConfig() Config {
+	return Config{
+		Brokers:      []string{"localhost:9092"},
+		Topic:        "loadgen",
+		Partitions:   8,
+		Producers:    1,
+		Consumers:    1,
+		RecordSize:   1024,
+		Linger:       5 * time.Millisecond,
+		Acks:         "all",
+		Compression:  "none",
+		Idempotent:   true,
+		Warmup:       5 * time.Second,
+		Duration:     30 * time.Second,
+		DrainTimeout: 10 * time.Second,
+	}
+}
+
+// Validate reports the first thing wrong with c.
+func (c *Config) Validate() error {
+	switch {
+	case len(c.Brokers) == 0:
+		return errors.New("loadgen: no bootstrap servers")
+	case c.Topic == "":
+		return errors.New("loadgen: no topic")
+	case c.Producers < 0 || c.Consumers < 0 || c.Producers+c.Consumers == 0:
+		return errors.New("loadgen: need at least one producer or consumer")
+	case c.Producers > 0 && c.RecordSize < 8:
+		return errors.New("loadgen: record size must be at least 8 bytes (the send time is stored in the value)")
+	case c.RecordSizeMax != 0 && c.RecordSizeMax < c.RecordSize:
+		return errors.New("loadgen: record size max below record size")
+	case c.Rate < 0 || c.Keys < 0 || c.Headers < 0 || c.Records < 0 || c.Partitions < 0:
+		return errors.New("loadgen: negative rate, keys, headers, records or partitions")
+	case c.Duration <= 0 && c.Records == 0 && c.Producers > 0:
+		return errors.New("loadgen: need a duration or a record count")
+	}
+	if _, err := acksOpt(c.Acks); err != nil {
+		return err
+	}
+	if _, err := codecOpt(c.Compression); err != nil {
+		return err
+	}
+	if c.Idempotent && c.Acks != "all" && c.Acks != "-1" {
+		return errors.New("loadgen: an idempotent producer needs acks=all")
+	}
+	return nil
+}
+
+func acksOpt(acks string) (kgo.Acks, error) {
+	switch acks {
+	case "all", "-1":
+		return kgo.AllISRAcks(), nil
+	case "1":
+		return kgo.LeaderAck(), nil
+	case "0":
+		return kgo.NoAck(), nil
+	}
+	return kgo.Acks{}, fmt.Errorf("loadgen: acks %q: want all, 1 or 0", acks)
+}
+
+func codecOpt(name string) (kgo.CompressionCodec, error) {
+	switch strings.ToLower(name) {
+	case "", "none":
+		return kgo.NoCompression(), nil
+	case "gzip":
+		return kgo.GzipCompression(), nil
+	case "snappy":
+		return kgo.SnappyCompression(), nil
+	case "lz4":
+		return kgo.Lz4Compression(), nil
+	case "zstd":
+		return kgo.ZstdCompression(), nil
+	}
+	return kgo.CompressionCodec{}, fmt.Errorf("loadgen: compression %q: want none, gzip, snappy, lz4 or zstd", name)
+}
+
+// producerOpts are the client options of one producer.
+func (c *Config) producerOpts() []kgo.Opt {
+	acks, _ := acksOpt(c.Acks)
+	codec, _ := codecOpt(c.Compression)
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(c.Brokers...),
+		kgo.DefaultProduceTopic(c.Topic),
+		kgo.RequiredAcks(acks),
+		kgo.ProducerBatchCompression(codec),
+		kgo.ProducerLinger(c.Linger),
+	}
+	if !c.Idempotent {
+		opts = append(opts, kgo.DisableIdempotentWrite())
+	}
+	if c.BatchBytes > 0 {
+		opts = append(opts, kgo.ProducerBatchMaxBytes(int32(c.BatchBytes)))
+	}
+	if c.MaxBuffered > 0 {
+		opts = append(opts, kgo.MaxBufferedRecords(c.MaxBuffered))
+	}
+	return opts
+}

@@ -1,0 +1,22 @@
+// Package loadgen drives any Kafka-compatible broker with franz-go clients
+// and measures throughput and latency honestly.
+//
+// Producers run either closed loop (as fast as the client accepts records)
+// or open loop at a target rate. In open loop every record has an intended
+// send time, start + i/rate, and its produce latency counts from that time,
+// not from when the send loop got around to it: a broker that stalls for a
+// second delays every record that was due during the stall, and each of
+// them shows the delay (coordinated omission corrected). The send delay,
+// actual minus intended send time, is reported beside it as the
+// OpenMessaging Benchmark does, so a reader can tell a slow broker from a
+// load generator that could not keep up.
+//
+// The intended send time travels in the first 8 bytes of each value
+// (big-endian Unix nanoseconds); consumers, assigned partitions directly
+// without a group, read it to measure end-to-end latency.
+//
+// Each producer and consumer records into its own HdrHistogram (µs, 1 µs
+// to 1 min, 3 significant digits, values clamped into range); once a
+// second the run drains them into the interval histograms, which feed the
+// progress line and the timeline, and after the warm-up into the totals.
+package loadgen

@@ -1,0 +1,231 @@
+package loadgen
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func TestSummarizePercentiles(t *testing.T) {
+	h := newHistogram()
+	r := newRecorder()
+	for ms := 1; ms <= 1000; ms++ { // 1..1000 ms, one each
+		r.Record(time.Duration(ms) * time.Millisecond)
+	}
+	r.Record(-time.Second)    // clamped to 1 µs
+	r.Record(2 * time.Minute) // clamped to 1 min
+	r.drainInto(h)
+	r.drainInto(h) // drained once: the second drain adds nothing
+	p := Summarize(h)
+	if p.Count != 1002 {
+		t.Fatalf("count %d, want 1002", p.Count)
+	}
+	for _, c := range []struct {
+		name      string
+		got, want float64
+	}{{"p50", p.P50, 500}, {"p90", p.P90, 900}, {"p99", p.P99, 990}, {"p99.9", p.P999, 1000}, {"max", p.Max, 60000}} {
+		if c.got < c.want*0.99 || c.got > c.want*1.01 {
+			t.Errorf("%s = %.3f ms, want %.0f ±1%%", c.name, c.got, c.want)
+		}
+	}
+	if h.Min() != histMinMicros {
+		t.Errorf("min %d µs, want the clamp %d", h.Min(), histMinMicros)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		edit func(*Config)
+		want string
+	}{
+		{"ok", func(*Config) {}, ""},
+		{"no brokers", func(c *Config) { c.Brokers = nil }, "bootstrap"},
+		{"tiny records", func(c *Config) { c.RecordSize = 4 }, "at least 8"},
+		{"acks", func(c *Config) { c.Acks = "2" }, "acks"},
+		{"codec", func(c *Config) { c.Compression = "brotli" }, "compression"},
+		{"idempotent acks=1", func(c *Config) { c.Acks = "1" }, "idempotent"},
+		{"nothing to do", func(c *Config) { c.Producers, c.Consumers = 0, 0 }, "at least one"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			c.edit(&cfg)
+			err := cfg.Validate()
+			if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
+				t.Fatalf("Validate() = %v, want error containing %q", err, c.want)
+			}
+		})
+	}
+}
+
+// fakeCluster is an in-memory kfake cluster; hooks may delay produces.
+func fakeCluster(t *testing.T, opts ...kfake.Opt) *kfake.Cluster {
+	t.Helper()
+	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(1)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+func testConfig(c *kfake.Cluster) Config {
+	cfg := DefaultConfig()
+	cfg.Brokers = c.ListenAddrs()
+	cfg.Partitions = 4
+	cfg.RecordSize = 100
+	cfg.Linger = 0
+	cfg.Warmup = 0
+	cfg.Duration = 0
+	cfg.DrainTimeout = 5 * time.Second
+	return cfg
+}
+
+// delayProduce makes every produce request wait delay(now) before the
+// cluster handles it. kfake runs control functions one at a time, so a
+// delay stalls the whole cluster, like a broker stuck in a long fsync.
+func delayProduce(c *kfake.Cluster, delay func(now time.Time) time.Duration) {
+	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if d := delay(time.Now()); d > 0 {
+			time.Sleep(d)
+		}
+		return nil, nil, false
+	})
+}
+
+func TestRunCountsEveryRecord(t *testing.T) {
+	c := fakeCluster(t)
+	cfg := testConfig(c)
+	cfg.Topic = "counts"
+	cfg.Producers, cfg.Consumers = 2, 2
+	cfg.Records = 3000
+	cfg.Keys, cfg.Headers = 10, 2
+	cfg.RecordSizeMax = 300
+	res, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tot := res.Totals
+	if tot.Sent != 3000 || tot.Acked != 3000 || tot.Consumed != 3000 || tot.ProduceErrors+tot.FetchErrors != 0 {
+		t.Fatalf("totals %+v, want 3000 sent, acked and consumed, no errors; %v", tot, res.Errors)
+	}
+	if res.Produced.Records != 3000 || res.ProduceLatency.Count != 3000 || res.EndToEnd.Count != 3000 {
+		t.Fatalf("measured %d produced, %d produce latencies, %d end-to-end, want 3000 each",
+			res.Produced.Records, res.ProduceLatency.Count, res.EndToEnd.Count)
+	}
+	if res.Produced.Bytes < 3000*100 || res.Produced.Bytes > 3000*300 || res.Consumed.Bytes != res.Produced.Bytes {
+		t.Fatalf("bytes produced %d consumed %d, want equal, within sizes 100..300", res.Produced.Bytes, res.Consumed.Bytes)
+	}
+	if res.Mode != "closed-loop" || res.SendDelay.Count != 0 {
+		t.Fatalf("mode %s with %d send delays, want closed-loop without", res.Mode, res.SendDelay.Count)
+	}
+
+	// Reading it all back from the start: a consume-only run stops at the
+	// end offsets it found.
+	cfg.Producers, cfg.Records, cfg.FromStart = 0, 0, true
+	back, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Mode != "consume" || back.Consumed.Records != 3000 || back.Totals.Consumed != 3000 || back.EndToEnd.Count != 0 {
+		t.Fatalf("catch-up %s read %d (total %d) with %d end-to-end samples, want consume, 3000, none",
+			back.Mode, back.Consumed.Records, back.Totals.Consumed, back.EndToEnd.Count)
+	}
+}
+
+func TestRunMeasuresInjectedLatency(t *testing.T) {
+	const injected = 20 * time.Millisecond
+	c := fakeCluster(t)
+	delayProduce(c, func(time.Time) time.Duration { return injected })
+	cfg := testConfig(c)
+	cfg.Topic = "latency"
+	cfg.Producers, cfg.Consumers = 1, 1
+	cfg.Acks, cfg.Idempotent = "1", false
+	cfg.Rate = 200
+	cfg.Duration = 1500 * time.Millisecond
+	res, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Mode != "open-loop" || res.Totals.Acked < 250 || res.Totals.Acked > 320 {
+		t.Fatalf("%s run acked %d, want open-loop with about 300 (200/s for 1.5 s)", res.Mode, res.Totals.Acked)
+	}
+	minMs := float64(res.ProduceHist.Min()) / 1000
+	p := res.ProduceLatency
+	if minMs < 20 || p.P50 < 20 || p.P50 > 80 {
+		t.Fatalf("produce latency min %.1f ms, %v; want all >= 20 ms and the median near it", minMs, p)
+	}
+	// A record cannot be read before the cluster stored it.
+	if e2eMin := float64(res.EndToEndHist.Min()) / 1000; res.EndToEnd.Count != res.Totals.Acked || e2eMin < 20 {
+		t.Fatalf("end-to-end: %d samples for %d acked records, min %.1f ms; want all, >= 20 ms",
+			res.EndToEnd.Count, res.Totals.Acked, e2eMin)
+	}
+}
+
+// A broker that stalls for a second while records are due every
+// millisecond delays about a thousand records; their latencies spread
+// evenly from about 1 s down to 0. A generator that timed each record from
+// when it actually sent it would see one slow request and a clean p90.
+func TestRunCorrectsCoordinatedOmission(t *testing.T) {
+	const stall = time.Second
+	c := fakeCluster(t)
+	var (
+		mu    sync.Mutex
+		first time.Time
+	)
+	delayProduce(c, func(now time.Time) time.Duration {
+		mu.Lock()
+		defer mu.Unlock()
+		if first.IsZero() {
+			first = now
+		}
+		from, to := first.Add(time.Second), first.Add(time.Second+stall)
+		if now.After(from) && now.Before(to) {
+			return to.Sub(now)
+		}
+		return 0
+	})
+	cfg := testConfig(c)
+	cfg.Topic = "stall"
+	cfg.Producers, cfg.Consumers = 1, 0
+	cfg.Acks, cfg.Idempotent = "1", false
+	cfg.Rate = 1000
+	cfg.Duration = 3 * time.Second
+	cfg.MaxBuffered = 10 // the send loop blocks during the stall
+	res, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, sd := res.ProduceLatency, res.SendDelay
+	t.Logf("latency %v\nsend delay %v", p, sd)
+	if p.Count < 2500 {
+		t.Fatalf("only %d latencies for about 3000 records", p.Count)
+	}
+	if sd.Max < 800 {
+		t.Fatalf("send delay max %.1f ms, want about the stall (the loop was blocked)", sd.Max)
+	}
+	// About a sixth of the records were due during the stall.
+	slow := p.Count - countBelow(res, 500)
+	if frac := float64(slow) / float64(p.Count); frac < 0.08 || frac > 0.3 {
+		t.Fatalf("%.1f%% of latencies >= 500 ms (%v), want about 17%%", 100*frac, p)
+	}
+	if p.Max < 900 || p.P90 < 200 {
+		t.Fatalf("latency %v: the stall is missing from the tail", p)
+	}
+}
+
+func countBelow(res *Result, ms int64) int64 {
+	var n int64
+	for _, b := range res.ProduceHist.Distribution() {
+		if b.To < ms*1000 {
+			n += b.Count
+		}
+	}
+	return n
+}

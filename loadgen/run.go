@@ -1,0 +1,489 @@
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// maxNotedErrors bounds the distinct error messages a result keeps.
+const maxNotedErrors = 10
+
+// run is the state of one Run.
+type run struct {
+	cfg     Config
+	log     *slog.Logger
+	payload []byte // value bytes after the 8-byte send time
+	keys    [][]byte
+	headers []kgo.RecordHeader
+
+	producers []*producer
+	consumers []*consumer
+	budget    atomic.Int64 // records left to send when cfg.Records > 0
+
+	requestErrors, clientWarnings atomic.Int64
+	errMu                         sync.Mutex
+	errs                          map[string]int
+	errOrder                      []string
+}
+
+// Run creates the topic if needed, runs the producers and consumers of
+// cfg, and returns what they measured. Producers stop after the warm-up
+// plus Duration (or after Records); consumers then read on until they have
+// seen every acked record or DrainTimeout passes. Cancelling ctx ends the
+// run early with what was measured so far.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = 10 * time.Second
+	}
+	r := &run{cfg: cfg, log: cfg.Logger, errs: map[string]int{}}
+	if r.log == nil {
+		r.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	r.budget.Store(cfg.Records)
+	r.makeContent()
+
+	admin, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cfg.Brokers...)}, cfg.ClientOpts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("loadgen: %w", err)
+	}
+	defer admin.Close()
+	starts, ends, err := r.prepareTopic(ctx, kadm.NewClient(admin))
+	if err != nil {
+		return nil, err
+	}
+	if err := r.startClients(starts, ends); err != nil {
+		r.closeClients()
+		return nil, err
+	}
+	res := r.measure(ctx, ends)
+	return res, nil
+}
+
+// makeContent builds the payload, keys and headers every record shares.
+// The payload draws from 16 letters, so it compresses about 2:1 (random
+// bytes would make compression pointless, zeros would flatter it).
+func (r *run) makeContent() {
+	rng := rand.New(rand.NewPCG(1, 2))
+	size := max(r.cfg.RecordSize, r.cfg.RecordSizeMax)
+	if size > 8 {
+		r.payload = make([]byte, size-8)
+		for i := range r.payload {
+			r.payload[i] = 'a' + byte(rng.IntN(16))
+		}
+	}
+	for i := range r.cfg.Keys {
+		r.keys = append(r.keys, []byte(fmt.Sprintf("k%d", i)))
+	}
+	for i := range r.cfg.Headers {
+		r.headers = append(r.headers, kgo.RecordHeader{Key: fmt.Sprintf("h%d", i), Value: []byte("loadgen")})
+	}
+}
+
+// prepareTopic creates the topic if it is missing and waits until every
+// partition answers ListOffsets, returning the start and end offsets.
+func (r *run) prepareTopic(ctx context.Context, adm *kadm.Client) (starts, ends kadm.ListedOffsets, err error) {
+	partitions := int32(r.cfg.Partitions)
+	if partitions == 0 {
+		partitions = -1
+	}
+	if _, err := adm.CreateTopic(ctx, partitions, 1, nil, r.cfg.Topic); err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		return nil, nil, fmt.Errorf("loadgen: create topic %s: %w", r.cfg.Topic, err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ends, err = adm.ListEndOffsets(ctx, r.cfg.Topic)
+		if err == nil {
+			err = ends.Error()
+		}
+		if err == nil && len(ends[r.cfg.Topic]) > 0 {
+			break
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return nil, nil, fmt.Errorf("loadgen: topic %s not ready: %v", r.cfg.Topic, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	starts, err = adm.ListStartOffsets(ctx, r.cfg.Topic)
+	if err == nil {
+		err = starts.Error()
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("loadgen: start offsets of %s: %w", r.cfg.Topic, err)
+	}
+	return starts, ends, nil
+}
+
+// startClients makes the consumers (assigned partitions round robin, from
+// the start or end offsets just listed, so none misses a record produced
+// after this) and the producers.
+func (r *run) startClients(starts, ends kadm.ListedOffsets) error {
+	from := ends
+	if r.cfg.FromStart {
+		from = starts
+	}
+	var partitions []int32
+	for p := range from[r.cfg.Topic] {
+		partitions = append(partitions, p)
+	}
+	sort.Slice(partitions, func(i, j int) bool { return partitions[i] < partitions[j] })
+	consumers := min(r.cfg.Consumers, len(partitions))
+	for i := range consumers {
+		assign := map[int32]kgo.Offset{}
+		for j := i; j < len(partitions); j += consumers {
+			p := partitions[j]
+			assign[p] = kgo.NewOffset().At(from[r.cfg.Topic][p].Offset)
+		}
+		cl, err := r.newClient(kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{r.cfg.Topic: assign}))
+		if err != nil {
+			return err
+		}
+		r.consumers = append(r.consumers, &consumer{run: r, client: cl, e2e: newRecorder()})
+	}
+	for i := range r.cfg.Producers {
+		cl, err := r.newClient(r.cfg.producerOpts()...)
+		if err != nil {
+			return err
+		}
+		r.producers = append(r.producers, &producer{
+			run: r, client: cl, latency: newRecorder(), sendDelay: newRecorder(),
+			rng: rand.New(rand.NewPCG(uint64(i), 7)),
+		})
+	}
+	return nil
+}
+
+func (r *run) newClient(opts ...kgo.Opt) (*kgo.Client, error) {
+	all := append([]kgo.Opt{
+		kgo.SeedBrokers(r.cfg.Brokers...),
+		kgo.WithHooks(clientHooks{r}),
+		kgo.WithLogger(clientLogger{r}),
+	}, opts...)
+	cl, err := kgo.NewClient(append(all, r.cfg.ClientOpts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("loadgen: %w", err)
+	}
+	return cl, nil
+}
+
+func (r *run) closeClients() {
+	for _, p := range r.producers {
+		p.client.Close()
+	}
+	for _, c := range r.consumers {
+		c.client.Close()
+	}
+}
+
+// takeRecord spends one record of the budget (always true without one).
+func (r *run) takeRecord() bool {
+	return r.cfg.Records == 0 || r.budget.Add(-1) >= 0
+}
+
+// noteError keeps the first distinct messages and counts repeats.
+func (r *run) noteError(msg string) {
+	r.errMu.Lock()
+	defer r.errMu.Unlock()
+	if _, ok := r.errs[msg]; !ok {
+		if len(r.errOrder) >= maxNotedErrors {
+			return
+		}
+		r.errOrder = append(r.errOrder, msg)
+	}
+	r.errs[msg]++
+}
+
+func (r *run) notedErrors() []string {
+	r.errMu.Lock()
+	defer r.errMu.Unlock()
+	out := make([]string, 0, len(r.errOrder))
+	for _, m := range r.errOrder {
+		out = append(out, fmt.Sprintf("%s (x%d)", m, r.errs[m]))
+	}
+	return out
+}
+
+func retryNotice(msg string) bool {
+	m := strings.ToLower(msg)
+	for _, w := range []string{"retr", "fail", "error", "requeue", "unable"} {
+		if strings.Contains(m, w) {
+			return true
+		}
+	}
+	return false
+}
+
+func formatKeyvals(kv []any) string {
+	var b strings.Builder
+	for i := 0; i+1 < len(kv); i += 2 {
+		fmt.Fprintf(&b, "%v=%v ", kv[i], kv[i+1])
+	}
+	return strings.TrimSpace(b.String())
+}
+
+// counts is a snapshot of every worker's counters.
+type counts struct {
+	sent, acked, produceErrors, producedBytes int64
+	consumed, consumedBytes, fetchErrors      int64
+}
+
+func (r *run) snapshot() counts {
+	var c counts
+	for _, p := range r.producers {
+		c.sent += p.sent.Load()
+		c.acked += p.acked.Load()
+		c.produceErrors += p.errors.Load()
+		c.producedBytes += p.bytes.Load()
+	}
+	for _, k := range r.consumers {
+		c.consumed += k.records.Load()
+		c.consumedBytes += k.bytes.Load()
+		c.fetchErrors += k.errors.Load()
+	}
+	return c
+}
+
+// window collects ticks: each tick drains every worker's histograms into
+// the interval histograms, and, once the warm-up is over, into the totals.
+type window struct {
+	r                          *run
+	tickProduce, tickSend      *hdrhistogram.Histogram
+	tickE2E                    *hdrhistogram.Histogram
+	totalProduce, totalSend    *hdrhistogram.Histogram
+	totalE2E                   *hdrhistogram.Histogram
+	last                       counts
+	lastAt                     time.Time
+	measured                   counts // sum of deltas of measured ticks
+	start, measureStart, until time.Time
+	ticks                      []Tick
+}
+
+// collect closes the interval ending now.
+func (w *window) collect(now time.Time, measuring bool) Tick {
+	for _, h := range []*hdrhistogram.Histogram{w.tickProduce, w.tickSend, w.tickE2E} {
+		h.Reset()
+	}
+	for _, p := range w.r.producers {
+		p.latency.drainInto(w.tickProduce)
+		p.sendDelay.drainInto(w.tickSend)
+	}
+	for _, c := range w.r.consumers {
+		c.e2e.drainInto(w.tickE2E)
+	}
+	cur := w.r.snapshot()
+	d := counts{
+		acked: cur.acked - w.last.acked, producedBytes: cur.producedBytes - w.last.producedBytes,
+		consumed: cur.consumed - w.last.consumed, consumedBytes: cur.consumedBytes - w.last.consumedBytes,
+	}
+	secs := now.Sub(w.lastAt).Seconds()
+	w.last, w.lastAt = cur, now
+	if measuring {
+		w.totalProduce.Merge(w.tickProduce)
+		w.totalSend.Merge(w.tickSend)
+		w.totalE2E.Merge(w.tickE2E)
+		w.measured.acked += d.acked
+		w.measured.producedBytes += d.producedBytes
+		w.measured.consumed += d.consumed
+		w.measured.consumedBytes += d.consumedBytes
+	}
+	t := Tick{
+		Seconds:     now.Sub(w.start).Seconds(),
+		Warmup:      !measuring,
+		ProduceP99:  float64(w.tickProduce.ValueAtQuantile(99)) / 1000,
+		EndToEndP99: float64(w.tickE2E.ValueAtQuantile(99)) / 1000,
+	}
+	if secs > 0 {
+		t.ProducedPerSec, t.ProducedMBPerSec = float64(d.acked)/secs, float64(d.producedBytes)/secs/1e6
+		t.ConsumedPerSec, t.ConsumedMBPerSec = float64(d.consumed)/secs, float64(d.consumedBytes)/secs/1e6
+	}
+	w.ticks = append(w.ticks, t)
+	return t
+}
+
+// measure runs the clients through warm-up, measurement and drain.
+func (r *run) measure(ctx context.Context, ends kadm.ListedOffsets) *Result {
+	cfg := &r.cfg
+	start := time.Now()
+	w := &window{
+		r: r, tickProduce: newHistogram(), tickSend: newHistogram(), tickE2E: newHistogram(),
+		totalProduce: newHistogram(), totalSend: newHistogram(), totalE2E: newHistogram(),
+		start: start, lastAt: start,
+	}
+	measureStart := start.Add(cfg.Warmup)
+	var until time.Time // zero: no time limit
+	if cfg.Duration > 0 {
+		until = measureStart.Add(cfg.Duration)
+	}
+	// A consume-only run ends when it has read what was there at the start.
+	var target int64 = -1
+	if cfg.Producers == 0 {
+		target = 0
+		for _, o := range ends[cfg.Topic] {
+			if o.Offset > 0 {
+				target += o.Offset
+			}
+		}
+		if !cfg.FromStart {
+			target = -1
+		}
+		if cfg.Records > 0 && (target < 0 || cfg.Records < target) {
+			target = cfg.Records
+		}
+	}
+
+	pollCtx, stopPolling := context.WithCancel(context.Background())
+	var consumersDone sync.WaitGroup
+	for _, c := range r.consumers {
+		consumersDone.Go(func() { c.poll(pollCtx, !cfg.FromStart) })
+	}
+	var stopSending atomic.Bool
+	var producersDone sync.WaitGroup
+	for _, p := range r.producers {
+		producersDone.Go(func() { p.send(&stopSending, cfg.Rate/float64(len(r.producers))) })
+	}
+	sendersFinished := make(chan struct{})
+	go func() { producersDone.Wait(); close(sendersFinished) }()
+
+	mode := "closed-loop"
+	switch {
+	case cfg.Producers == 0:
+		mode = "consume"
+	case cfg.Rate > 0:
+		mode = "open-loop"
+	}
+	progress := newProgress(cfg.Progress, mode, measureStart, until, cfg.Records)
+	measuring := cfg.Warmup <= 0
+	nextTick := start.Add(time.Second)
+	poll := time.NewTicker(20 * time.Millisecond)
+	defer poll.Stop()
+	stopAt := time.Time{}
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-poll.C:
+		}
+		now := time.Now()
+		if !measuring && !now.Before(measureStart) {
+			w.collect(measureStart, false) // the warm-up ends exactly here
+			measuring, nextTick = true, measureStart.Add(time.Second)
+			continue
+		}
+		if !until.IsZero() && !now.Before(until) {
+			break loop
+		}
+		if cfg.Producers > 0 && cfg.Records > 0 && r.budget.Load() <= 0 {
+			select {
+			case <-sendersFinished:
+				if c := r.snapshot(); c.acked+c.produceErrors >= c.sent {
+					break loop
+				}
+			default:
+			}
+		}
+		if target >= 0 && r.snapshot().consumed >= target {
+			break loop
+		}
+		if !now.Before(nextTick) {
+			progress.line(now, w.collect(now, measuring), r.snapshot())
+			nextTick = nextTick.Add(time.Second)
+		}
+	}
+	stopAt = time.Now()
+	if !until.IsZero() && stopAt.After(until) {
+		stopAt = until
+	}
+	if !measuring { // stopped during the warm-up
+		measureStart = stopAt
+	}
+	// The window ends when sending stops; acks and receipts still in
+	// flight are waited for and their latencies counted.
+	stopSending.Store(true)
+	<-sendersFinished
+	w.collect(stopAt, true)
+	windowCounts := w.measured
+	r.flushProducers(ctx)
+	r.drainConsumers(ctx, target)
+	stopPolling()
+	r.closeClients()
+	consumersDone.Wait()
+	w.collect(time.Now(), true)
+	progress.done()
+
+	secs := stopAt.Sub(measureStart).Seconds()
+	final := r.snapshot()
+	return &Result{
+		Config:         *cfg,
+		Mode:           mode,
+		Start:          start,
+		Seconds:        secs,
+		Produced:       throughput(windowCounts.acked, windowCounts.producedBytes, secs),
+		Consumed:       throughput(windowCounts.consumed, windowCounts.consumedBytes, secs),
+		ProduceLatency: Summarize(w.totalProduce),
+		SendDelay:      Summarize(w.totalSend),
+		EndToEnd:       Summarize(w.totalE2E),
+		Totals: Totals{
+			Sent: final.sent, Acked: final.acked, ProduceErrors: final.produceErrors,
+			Consumed: final.consumed, FetchErrors: final.fetchErrors,
+			RequestErrors: r.requestErrors.Load(), ClientWarnings: r.clientWarnings.Load(),
+		},
+		Timeline:      w.ticks,
+		Errors:        r.notedErrors(),
+		ProduceHist:   w.totalProduce,
+		SendDelayHist: w.totalSend,
+		EndToEndHist:  w.totalE2E,
+	}
+}
+
+// flushProducers waits (up to DrainTimeout) for every buffered record's ack.
+func (r *run) flushProducers(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.DrainTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, p := range r.producers {
+		wg.Go(func() {
+			if err := p.client.Flush(ctx); err != nil {
+				r.noteError("flush: " + err.Error())
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// drainConsumers waits until the consumers have read every acked record
+// (or target records in a consume-only run), up to DrainTimeout.
+func (r *run) drainConsumers(ctx context.Context, target int64) {
+	if len(r.consumers) == 0 || (r.cfg.FromStart && target < 0) {
+		return
+	}
+	deadline := time.Now().Add(r.cfg.DrainTimeout)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		c := r.snapshot()
+		want := c.acked
+		if target >= 0 {
+			want = target
+		}
+		if c.consumed >= want {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	r.noteError("drain: consumers did not read every acked record within the drain timeout")
+}
