@@ -158,8 +158,12 @@ func (b *Broker) checkMetaProperties() error {
 	return nil
 }
 
-// Serve accepts Kafka connections on ln until Close; it returns nil after
-// Close and the accept error otherwise. It may be called for several
+// ErrClosed is returned by Serve and ListenAndServe once Close has been
+// called, like http.ErrServerClosed.
+var ErrClosed = errors.New("broker: closed")
+
+// Serve accepts Kafka connections on ln until Close; it returns ErrClosed
+// after Close and the accept error otherwise. It may be called for several
 // listeners. An advertised port of 0 becomes ln's port.
 func (b *Broker) Serve(ln net.Listener) error {
 	b.mu.Lock()
@@ -167,7 +171,7 @@ func (b *Broker) Serve(ln net.Listener) error {
 	case <-b.done:
 		b.mu.Unlock()
 		ln.Close()
-		return errShuttingDown
+		return ErrClosed
 	default:
 	}
 	b.listeners = append(b.listeners, ln)
@@ -184,7 +188,7 @@ func (b *Broker) Serve(ln net.Listener) error {
 		if err != nil {
 			select {
 			case <-b.done:
-				return nil
+				return ErrClosed
 			default:
 			}
 			var ne net.Error
@@ -199,7 +203,7 @@ func (b *Broker) Serve(ln net.Listener) error {
 		backoff = 0
 		if !b.addConn(nc) {
 			nc.Close()
-			return nil
+			return ErrClosed
 		}
 	}
 }

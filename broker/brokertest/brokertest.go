@@ -9,6 +9,7 @@
 package brokertest
 
 import (
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -16,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -86,7 +88,7 @@ func start(t testing.TB, overrides []string) *Broker {
 		if err := b.Close(); err != nil {
 			t.Errorf("brokertest: close: %v", err)
 		}
-		if err := <-served; err != nil {
+		if err := <-served; !errors.Is(err, broker.ErrClosed) {
 			t.Errorf("brokertest: serve: %v", err)
 		}
 		logw.stop()
@@ -116,10 +118,12 @@ func (b *Broker) Client(t testing.TB, opts ...kgo.Opt) *kgo.Client {
 	return cl
 }
 
-// Admin returns a kadm client over a new Client.
+// Admin returns a kadm client over a new Client. kgo caches metadata
+// answers for MetadataMinAge (5 s by default), which would hide a topic
+// change from the next ListTopics; the admin client's is 10 ms.
 func (b *Broker) Admin(t testing.TB, opts ...kgo.Opt) *kadm.Client {
 	t.Helper()
-	return kadm.NewClient(b.Client(t, opts...))
+	return kadm.NewClient(b.Client(t, append([]kgo.Opt{kgo.MetadataMinAge(10 * time.Millisecond)}, opts...)...))
 }
 
 func hasKey(overrides []string, key string) bool {

@@ -79,5 +79,8 @@ func serve(cfg broker.Config, logger *slog.Logger) error {
 		logger.Error("listener failed", "err", serveErr)
 	}
 	signal.Stop(signals)
+	if errors.Is(serveErr, broker.ErrClosed) {
+		serveErr = nil
+	}
 	return errors.Join(serveErr, b.Close())
 }
