@@ -295,3 +295,33 @@ func TestFetchConsumerLatency(t *testing.T) {
 		}
 	}
 }
+
+// TestFetchDurableVisibility: under the durable policy consumers see only
+// flushed records (the high watermark is the flushed offset), and a flush
+// wakes a waiting fetch.
+func TestFetchDurableVisibility(t *testing.T) {
+	const gap = time.Second
+	d := startDataBroker(t, func(c *Config) { c.FlushMinInterval = gap })
+	d.createTopic("vis", 1, nil)
+	produce := func(acks int16, value string) {
+		t.Helper()
+		got := produceRaw(t, d, 9, acks, "vis", segmenttest.Batch(segmenttest.Values(value)))
+		if got.ErrorCode != 0 {
+			t.Fatalf("produce: %v", kerr.ErrorForCode(got.ErrorCode))
+		}
+	}
+	produce(-1, "flushed") // synced at once: the first sync has no gap to keep
+	produce(1, "pending")  // its flush waits out the gap
+	p := fetchRaw(t, d, fetchReq(12, "vis", [16]byte{}, 0, 0, 1<<20, 1<<20, 0)).Topics[0].Partitions[0]
+	if batches := batchesIn(t, p.RecordBatches); p.HighWatermark != 1 || len(batches) != 1 {
+		t.Fatalf("before the second flush: high watermark %d, %d batches; want 1 and 1", p.HighWatermark, len(batches))
+	}
+	start := time.Now()
+	p = fetchRaw(t, d, fetchReq(12, "vis", [16]byte{}, 5000, 1, 1<<20, 1<<20, 1)).Topics[0].Partitions[0]
+	if batches := batchesIn(t, p.RecordBatches); p.HighWatermark != 2 || len(batches) != 1 || batches[0].FirstOffset != 1 {
+		t.Fatalf("after the flush: high watermark %d, %d batches", p.HighWatermark, len(batches))
+	}
+	if el := time.Since(start); el > gap+time.Second {
+		t.Fatalf("the flush woke the waiting fetch after %v", el)
+	}
+}
