@@ -1,0 +1,425 @@
+package main
+
+// runnel topics: Kafka's kafka-topics.sh (and the topic half of
+// kafka-configs.sh) as subcommands, with the same flags and output.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func topicsCommand() *cobra.Command {
+	var bootstrap string
+	cmd := &cobra.Command{
+		Use:   "topics",
+		Short: "Create, list, describe, alter and delete topics (kafka-topics.sh)",
+		Long: `Manage topics as Kafka's kafka-topics.sh does, with its flag names.
+Wherever --topic names existing topics (describe, alter, delete, list) it is
+a regular expression matched against whole names, as in Kafka.`,
+		Example: `  runnel topics create --topic test --partitions 3 --config retention.ms=86400000
+  runnel topics list
+  runnel topics describe --topic test
+  runnel topics alter --topic test --partitions 6
+  runnel topics delete --topic test`,
+		Args: cobra.NoArgs,
+	}
+	addBootstrapFlag(cmd, &bootstrap)
+	cmd.SetFlagErrorFunc(flagErrorHint)
+	cmd.AddCommand(topicsCreateCommand(&bootstrap), topicsListCommand(&bootstrap),
+		topicsDescribeCommand(&bootstrap), topicsAlterCommand(&bootstrap), topicsDeleteCommand(&bootstrap))
+	return cmd
+}
+
+func topicsCreateCommand(bootstrap *string) *cobra.Command {
+	var (
+		topic             string
+		partitions        int32
+		replicationFactor int16
+		configs           []string
+		ifNotExists       bool
+	)
+	cmd := &cobra.Command{
+		Use:   "create --topic NAME",
+		Short: "Create a topic",
+		Long: `Create a topic. Without --partitions or --replication-factor the broker's
+defaults apply (num.partitions, default.replication.factor). Prints
+"Created topic NAME." as Kafka does.`,
+		Example: `  runnel topics create --topic test
+  runnel topics create --topic orders --partitions 8 --config retention.ms=3600000 --config segment.bytes=104857600`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := parseKeyValues("config", configs)
+			if err != nil {
+				return err
+			}
+			adm, err := connectAdmin(cmd.Context(), *bootstrap)
+			if err != nil {
+				return err
+			}
+			defer adm.Close()
+			ctx, cancel := context.WithTimeout(cmd.Context(), requestTimeout)
+			defer cancel()
+			resp, err := adm.CreateTopic(ctx, partitions, replicationFactor, stringPointers(cfg), topic)
+			if err == nil {
+				err = itemError(resp.Err, resp.ErrMessage)
+			}
+			switch {
+			case ifNotExists && errors.Is(err, kerr.TopicAlreadyExists):
+				return nil
+			case err != nil:
+				return fmt.Errorf("create topic %q: %w", topic, err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Created topic %s.\n", topic)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&topic, "topic", "", "name of the topic to create")
+	f.Int32Var(&partitions, "partitions", -1, "number of partitions (-1: the broker's num.partitions)")
+	f.Int16Var(&replicationFactor, "replication-factor", -1, "replicas of each partition (-1: the broker's default)")
+	f.StringArrayVar(&configs, "config", nil, "topic config key=value, repeatable (retention.ms, segment.bytes, ...)")
+	f.BoolVar(&ifNotExists, "if-not-exists", false, "succeed quietly if the topic exists")
+	cmd.MarkFlagRequired("topic")
+	return cmd
+}
+
+func topicsListCommand(bootstrap *string) *cobra.Command {
+	var (
+		topic           string
+		excludeInternal bool
+	)
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List topic names, one a line",
+		Example: `  runnel topics list
+  runnel topics list --topic 'orders.*'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			adm, err := connectAdmin(cmd.Context(), *bootstrap)
+			if err != nil {
+				return err
+			}
+			defer adm.Close()
+			ctx, cancel := context.WithTimeout(cmd.Context(), requestTimeout)
+			defer cancel()
+			names, err := matchTopics(ctx, adm, topic, !excludeInternal)
+			if err != nil {
+				return err
+			}
+			for _, name := range names {
+				fmt.Fprintln(cmd.OutOrStdout(), name)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&topic, "topic", "", "list only topics matching this regular expression")
+	cmd.Flags().BoolVar(&excludeInternal, "exclude-internal", false, "leave out internal topics (__consumer_offsets)")
+	return cmd
+}
+
+func topicsDescribeCommand(bootstrap *string) *cobra.Command {
+	var (
+		topic    string
+		ifExists bool
+	)
+	cmd := &cobra.Command{
+		Use:   "describe [--topic REGEX]",
+		Short: "Show partitions, leaders, replicas, ISR, configs and offsets",
+		Long: `Describe topics as kafka-topics.sh --describe does: a line per topic
+(id, partition count, replication factor, configs set on the topic), then a
+line per partition (leader, replicas, ISR) with its log start and end
+offsets. Without --topic it describes every topic.`,
+		Example: `  runnel topics describe --topic test
+  runnel topics describe`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			adm, err := connectAdmin(cmd.Context(), *bootstrap)
+			if err != nil {
+				return err
+			}
+			defer adm.Close()
+			ctx, cancel := context.WithTimeout(cmd.Context(), requestTimeout)
+			defer cancel()
+			names, err := existingTopics(ctx, adm, topic, ifExists)
+			if err != nil || len(names) == 0 {
+				return err
+			}
+			return describeTopics(ctx, adm, names, cmd.OutOrStdout())
+		},
+	}
+	cmd.Flags().StringVar(&topic, "topic", "", "regular expression of the topics to describe (default: all)")
+	cmd.Flags().BoolVar(&ifExists, "if-exists", false, "succeed quietly if no topic matches")
+	return cmd
+}
+
+// describeTopics prints the kafka-topics.sh --describe lines of names.
+func describeTopics(ctx context.Context, adm *kadm.Client, names []string, w io.Writer) error {
+	meta, err := adm.Metadata(ctx, names...)
+	if err != nil {
+		return err
+	}
+	configs, err := adm.DescribeTopicConfigs(ctx, names...)
+	if err != nil {
+		return err
+	}
+	starts, err := adm.ListStartOffsets(ctx, names...)
+	if err != nil {
+		return err
+	}
+	ends, err := adm.ListEndOffsets(ctx, names...)
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		td, ok := meta.Topics[name]
+		if !ok {
+			return fmt.Errorf("topic %q: missing from the metadata answer", name)
+		}
+		if td.Err != nil {
+			return fmt.Errorf("describe topic %q: %w", name, td.Err)
+		}
+		var set []string
+		if rc, err := configs.On(name, nil); err == nil {
+			for _, c := range rc.Configs {
+				if c.Source == kmsg.ConfigSourceDynamicTopicConfig {
+					set = append(set, c.Key+"="+c.MaybeValue())
+				}
+			}
+		}
+		slices.Sort(set)
+		rf := 0
+		if p, ok := td.Partitions[0]; ok {
+			rf = len(p.Replicas)
+		}
+		fmt.Fprintf(w, "Topic: %s\tTopicId: %s\tPartitionCount: %d\tReplicationFactor: %d\tConfigs: %s\n",
+			name, td.ID, len(td.Partitions), rf, strings.Join(set, ","))
+		for _, p := range td.Partitions.Sorted() {
+			leader := "none"
+			if p.Leader >= 0 {
+				leader = strconv.Itoa(int(p.Leader))
+			}
+			fmt.Fprintf(w, "\tTopic: %s\tPartition: %d\tLeader: %s\tReplicas: %s\tIsr: %s\tLogStartOffset: %s\tLogEndOffset: %s\n",
+				name, p.Partition, leader, joinInt32(p.Replicas), joinInt32(p.ISR),
+				listedOffset(starts, name, p.Partition), listedOffset(ends, name, p.Partition))
+		}
+	}
+	return nil
+}
+
+func topicsAlterCommand(bootstrap *string) *cobra.Command {
+	var (
+		topic         string
+		partitions    int32
+		configs       []string
+		deleteConfigs []string
+		ifExists      bool
+	)
+	cmd := &cobra.Command{
+		Use:   "alter --topic REGEX",
+		Short: "Add partitions or change topic configs",
+		Long: `Alter topics: --partitions sets the new total (it can only grow, as in
+Kafka; keys then map to other partitions), --config key=value sets a topic
+config and --delete-config key removes one so the broker default applies
+again (kafka-configs.sh --alter --add-config / --delete-config).`,
+		Example: `  runnel topics alter --topic test --partitions 6
+  runnel topics alter --topic test --config retention.ms=3600000 --delete-config segment.bytes`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if partitions < 0 && len(configs) == 0 && len(deleteConfigs) == 0 {
+				return errors.New("nothing to alter: give --partitions, --config or --delete-config")
+			}
+			cfg, err := parseKeyValues("config", configs)
+			if err != nil {
+				return err
+			}
+			adm, err := connectAdmin(cmd.Context(), *bootstrap)
+			if err != nil {
+				return err
+			}
+			defer adm.Close()
+			ctx, cancel := context.WithTimeout(cmd.Context(), requestTimeout)
+			defer cancel()
+			names, err := existingTopics(ctx, adm, topic, ifExists)
+			if err != nil || len(names) == 0 {
+				return err
+			}
+			if partitions >= 0 {
+				resps, err := adm.UpdatePartitions(ctx, int(partitions), names...)
+				if err != nil {
+					return err
+				}
+				for _, r := range resps.Sorted() {
+					if err := itemError(r.Err, r.ErrMessage); err != nil {
+						return fmt.Errorf("alter partitions of topic %q: %w", r.Topic, err)
+					}
+				}
+			}
+			if len(cfg) == 0 && len(deleteConfigs) == 0 {
+				return nil
+			}
+			var alters []kadm.AlterConfig
+			for _, k := range slices.Sorted(maps.Keys(cfg)) {
+				v := cfg[k]
+				alters = append(alters, kadm.AlterConfig{Op: kadm.SetConfig, Name: k, Value: &v})
+			}
+			for _, k := range deleteConfigs {
+				alters = append(alters, kadm.AlterConfig{Op: kadm.DeleteConfig, Name: k})
+			}
+			resps, err := adm.AlterTopicConfigs(ctx, alters, names...)
+			if err != nil {
+				return err
+			}
+			for _, r := range resps {
+				if err := itemError(r.Err, r.ErrMessage); err != nil {
+					return fmt.Errorf("alter configs of topic %q: %w", r.Name, err)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "Completed updating config for topic %s.\n", r.Name)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&topic, "topic", "", "regular expression of the topics to alter")
+	f.Int32Var(&partitions, "partitions", -1, "new total number of partitions (more than now)")
+	f.StringArrayVar(&configs, "config", nil, "set a topic config key=value, repeatable")
+	f.StringArrayVar(&deleteConfigs, "delete-config", nil, "remove a topic config (back to the broker default), repeatable")
+	f.BoolVar(&ifExists, "if-exists", false, "succeed quietly if no topic matches")
+	cmd.MarkFlagRequired("topic")
+	return cmd
+}
+
+func topicsDeleteCommand(bootstrap *string) *cobra.Command {
+	var (
+		topic    string
+		ifExists bool
+	)
+	cmd := &cobra.Command{
+		Use:   "delete --topic REGEX",
+		Short: "Delete topics and their data",
+		Long: `Delete the topics matching --topic and all their records. Like Kafka's
+tool it prints nothing on success.`,
+		Example: `  runnel topics delete --topic test
+  runnel topics delete --topic 'tmp-.*' --if-exists`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			adm, err := connectAdmin(cmd.Context(), *bootstrap)
+			if err != nil {
+				return err
+			}
+			defer adm.Close()
+			ctx, cancel := context.WithTimeout(cmd.Context(), requestTimeout)
+			defer cancel()
+			names, err := existingTopics(ctx, adm, topic, ifExists)
+			if err != nil || len(names) == 0 {
+				return err
+			}
+			resps, err := adm.DeleteTopics(ctx, names...)
+			if err != nil {
+				return err
+			}
+			for _, r := range resps.Sorted() {
+				if err := itemError(r.Err, r.ErrMessage); err != nil {
+					return fmt.Errorf("delete topic %q: %w", r.Topic, err)
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&topic, "topic", "", "regular expression of the topics to delete")
+	cmd.Flags().BoolVar(&ifExists, "if-exists", false, "succeed quietly if no topic matches")
+	cmd.MarkFlagRequired("topic")
+	return cmd
+}
+
+// matchTopics returns the sorted names of the topics whose whole name
+// matches pattern (every topic when pattern is empty).
+func matchTopics(ctx context.Context, adm *kadm.Client, pattern string, internal bool) ([]string, error) {
+	var re *regexp.Regexp
+	if pattern != "" {
+		var err error
+		if re, err = regexp.Compile(`^(?:` + pattern + `)$`); err != nil {
+			return nil, fmt.Errorf("--topic: %w", err)
+		}
+	}
+	list := adm.ListTopics
+	if internal {
+		list = adm.ListTopicsWithInternal
+	}
+	topics, err := list(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, name := range topics.Names() {
+		if re == nil || re.MatchString(name) {
+			names = append(names, name)
+		}
+	}
+	return names, nil
+}
+
+// existingTopics is matchTopics for commands that act on the topics: no
+// match is an error unless ifExists.
+func existingTopics(ctx context.Context, adm *kadm.Client, pattern string, ifExists bool) ([]string, error) {
+	names, err := matchTopics(ctx, adm, pattern, true)
+	if err == nil && len(names) == 0 && !ifExists {
+		err = fmt.Errorf("topic %q does not exist", pattern)
+	}
+	return names, err
+}
+
+// topicPartitions returns, for the produce and consume commands, how many
+// partitions topic has, or an error if it does not exist.
+func topicPartitions(ctx context.Context, adm *kadm.Client, topic string) (int, error) {
+	meta, err := adm.Metadata(ctx, topic)
+	if err != nil {
+		return 0, err
+	}
+	td, ok := meta.Topics[topic]
+	switch {
+	case !ok || errors.Is(td.Err, kerr.UnknownTopicOrPartition):
+		return 0, fmt.Errorf("topic %q does not exist", topic)
+	case td.Err != nil:
+		return 0, fmt.Errorf("topic %q: %w", topic, td.Err)
+	}
+	return len(td.Partitions), nil
+}
+
+func listedOffset(l kadm.ListedOffsets, topic string, partition int32) string {
+	o, ok := l.Lookup(topic, partition)
+	if !ok || o.Err != nil {
+		return "?"
+	}
+	return strconv.FormatInt(o.Offset, 10)
+}
+
+func joinInt32(ids []int32) string {
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = strconv.Itoa(int(id))
+	}
+	return strings.Join(s, ",")
+}
+
+func stringPointers(m map[string]string) map[string]*string {
+	if len(m) == 0 {
+		return nil
+	}
+	p := make(map[string]*string, len(m))
+	for k, v := range m {
+		p[k] = &v
+	}
+	return p
+}
