@@ -577,7 +577,7 @@ func (l *Log) Read(offset int64, maxBytes int, durableOnly bool, minOneBatch boo
 		return empty, ErrClosed
 	}
 	i := max(sort.Search(len(segs), func(i int) bool { return segs[i].baseOffset > offset })-1, 0)
-	var buf [512]byte
+	var r batchReader
 	for ; i < len(segs); i++ {
 		s := segs[i]
 		size := s.size.Load()
@@ -590,8 +590,7 @@ func (l *Log) Read(offset int64, maxBytes int, durableOnly bool, minOneBatch boo
 			_, p := s.offsetIndex.Lookup(offset)
 			pos = int64(p)
 		}
-		var r batchReader
-		r.init(s, limit, buf[:])
+		r.init(s, limit, nil)
 		h, pos, ok, err := r.findBatch(offset, pos)
 		if err != nil {
 			return empty, fmt.Errorf("segment: reading %s at %d: %w", s.path(logSuffix), pos, err)
@@ -731,7 +730,6 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	start := l.startOffset.Load()
-	var buf [512]byte
 	segs := l.view.segments
 	for i, s := range segs {
 		if s.maxTimestamp < ts || (i+1 < len(segs) && segs[i+1].baseOffset <= start) {
@@ -740,7 +738,7 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, ok bool) {
 		_, entryOffset := s.timeIndex.Lookup(ts)
 		_, pos := s.offsetIndex.Lookup(max(entryOffset, start))
 		var r batchReader
-		r.init(s, s.size.Load(), buf[:])
+		r.init(s, s.size.Load(), nil)
 		for p := int64(pos); ; {
 			h, err := r.header(p)
 			if err != nil || p+int64(h.Size()) > r.limit {

@@ -128,9 +128,8 @@ func (l *Log) TruncateTo(offset int64) error {
 		i--
 	}
 	s := segs[i]
-	var buf [512]byte
 	var r batchReader
-	r.init(s, s.size.Load(), buf[:])
+	r.init(s, s.size.Load(), nil)
 	_, p := s.offsetIndex.Lookup(offset)
 	h, pos, found, err := r.findBatch(offset, int64(p))
 	if err != nil {
@@ -247,9 +246,8 @@ func (s *segment) recomputeMaxTimestamp() {
 		_, p := s.offsetIndex.Lookup(off)
 		pos = int64(p)
 	}
-	var buf [512]byte
 	var r batchReader
-	r.init(s, s.size.Load(), buf[:])
+	r.init(s, s.size.Load(), nil)
 	for {
 		h, err := r.header(pos)
 		if err != nil || pos+int64(h.Size()) > r.limit {

@@ -299,23 +299,36 @@ func (s *segment) updateIndexes(h BatchHeader, pos int64, intervalBytes int) err
 	return err
 }
 
+// readWindow is the pread window of a batchReader that is given no buffer: a few headers.
+const readWindow = 4096
+
 // batchReader reads a segment's bytes by position: straight from the mapping of the active
 // segment, or with pread into a window buffer for a sealed one (readers never touch a mapping
-// that could be unmapped or shrunk under them). It reads nothing at or past limit.
+// that could be unmapped or shrunk under them). It reads nothing at or past limit. Declared as
+// a local variable and given no buffer, it needs no allocation.
 type batchReader struct {
 	data   []byte // the active segment's mapping, or nil
 	fd     int
 	limit  int64
-	buf    []byte // window: buf[:n] holds the file's bytes from bufPos
-	bufPos int64
+	buf    []byte // the window, if given or grown; else small
+	small  [readWindow]byte
+	bufPos int64 // the window holds the file's bytes [bufPos, bufPos+n)
 	n      int
 }
 
+// init points r at s, up to limit. buf, if not nil, is the window to read into.
 func (r *batchReader) init(s *segment, limit int64, buf []byte) {
-	*r = batchReader{fd: s.fd, limit: limit, buf: buf, bufPos: -1}
+	r.data, r.fd, r.limit, r.buf, r.bufPos, r.n = nil, s.fd, limit, buf, -1, 0
 	if s.mapping != nil {
 		r.data = s.mapping.Bytes()
 	}
+}
+
+func (r *batchReader) window() []byte {
+	if r.buf != nil {
+		return r.buf
+	}
+	return r.small[:]
 }
 
 // peek returns the n bytes at pos, valid until the next call. It returns io.ErrUnexpectedEOF
@@ -328,16 +341,16 @@ func (r *batchReader) peek(pos int64, n int) ([]byte, error) {
 		return r.data[pos : pos+int64(n)], nil
 	}
 	if r.bufPos >= 0 && pos >= r.bufPos && pos+int64(n) <= r.bufPos+int64(r.n) {
-		return r.buf[pos-r.bufPos : pos-r.bufPos+int64(n)], nil
+		return r.window()[pos-r.bufPos : pos-r.bufPos+int64(n)], nil
 	}
-	if n > cap(r.buf) {
+	if n > len(r.window()) {
 		r.buf = make([]byte, n)
 	}
-	want := int(min(int64(cap(r.buf)), r.limit-pos))
-	r.buf = r.buf[:cap(r.buf)]
+	buf := r.window()
+	want := int(min(int64(len(buf)), r.limit-pos))
 	got := 0
 	for got < want {
-		m, err := unix.Pread(r.fd, r.buf[got:want], pos+int64(got))
+		m, err := unix.Pread(r.fd, buf[got:want], pos+int64(got))
 		if err == unix.EINTR {
 			continue
 		}
@@ -353,7 +366,7 @@ func (r *batchReader) peek(pos int64, n int) ([]byte, error) {
 	if got < n {
 		return nil, io.ErrUnexpectedEOF
 	}
-	return r.buf[:n], nil
+	return buf[:n], nil
 }
 
 // header returns the header of the batch at pos; io.EOF at the limit or where a batch's base

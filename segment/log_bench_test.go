@@ -1,0 +1,261 @@
+package segment_test
+
+import (
+	"fmt"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"runnel/io/disk"
+	"runnel/io/flush"
+	"runnel/segment"
+	"runnel/segment/segmenttest"
+)
+
+// benchSegmentBytes is the segment size of the benchmarks' logs and the size at which the
+// pwrite baseline starts a new file, so that both pay for new files at the same rate.
+const benchSegmentBytes = 64 << 20
+
+// benchKeepBytes bounds the disk space a benchmark uses: past it, old segments (or baseline
+// files) are deleted, outside the timer.
+const benchKeepBytes = 256 << 20
+
+func benchConfig(prefault bool) segment.Config {
+	c := segment.DefaultConfig()
+	c.SegmentBytes = benchSegmentBytes
+	c.PreallocateBytes = 16 << 20
+	c.RetentionMs = -1
+	c.NoPrefault = !prefault
+	return c
+}
+
+// logBenchBatch returns one valid batch of about size bytes.
+func logBenchBatch(size int) []byte {
+	value := make([]byte, max(size-segment.BatchHeaderSize-16, 1))
+	rand.New(rand.NewSource(1)).Read(value)
+	return segmenttest.Batch([]segmenttest.Record{{Value: value}}, segmenttest.Timestamp(1))
+}
+
+// trimLog deletes all but the active segment once the log holds more than benchKeepBytes.
+func trimLog(b *testing.B, l *segment.Log, appended *int64) {
+	if *appended < benchKeepBytes {
+		return
+	}
+	b.StopTimer()
+	if _, err := l.DeleteRecordsBefore(l.EndOffset()); err != nil {
+		b.Fatal(err)
+	}
+	*appended = 0
+	b.StartTimer()
+}
+
+// BenchmarkAppend compares Log.Append (validate, stamp, one copy into the mapping, index
+// entries), with and without background pre-faulting, against pwrite of the same bytes to a
+// file at increasing offsets. No syncs: this is the page cache path.
+func BenchmarkAppend(b *testing.B) {
+	for _, size := range []int{1 << 10, 16 << 10, 1 << 20} {
+		batch := logBenchBatch(size)
+		for _, prefault := range []bool{true, false} {
+			b.Run(fmt.Sprintf("size=%d/log/prefault=%v", size, prefault), func(b *testing.B) {
+				l, err := segment.OpenLog(b.TempDir(), testTP, benchConfig(prefault), 0, true, quietLogger)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer l.Close()
+				b.SetBytes(int64(len(batch)))
+				b.ReportAllocs()
+				var appended int64
+				for b.Loop() {
+					if _, err := l.Append(batch, segment.AppendOptions{}); err != nil {
+						b.Fatal(err)
+					}
+					appended += int64(len(batch))
+					trimLog(b, l, &appended)
+				}
+			})
+		}
+		b.Run(fmt.Sprintf("size=%d/pwrite", size), func(b *testing.B) {
+			w := newPwriter(b)
+			defer w.close()
+			b.SetBytes(int64(len(batch)))
+			b.ReportAllocs()
+			for b.Loop() {
+				w.write(b, batch)
+			}
+		})
+	}
+}
+
+// pwriter is the baseline: pwrite at increasing offsets, a new file every benchSegmentBytes,
+// old files removed (outside the timer) past benchKeepBytes.
+type pwriter struct {
+	dir   string
+	f     *os.File
+	pos   int64
+	files []string
+}
+
+func newPwriter(b *testing.B) *pwriter {
+	w := &pwriter{dir: b.TempDir()}
+	w.next(b)
+	return w
+}
+
+func (w *pwriter) next(b *testing.B) {
+	if w.f != nil {
+		w.f.Close()
+	}
+	name := filepath.Join(w.dir, fmt.Sprintf("%020d.log", len(w.files)))
+	f, err := os.Create(name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w.f, w.pos, w.files = f, 0, append(w.files, name)
+	if len(w.files)*benchSegmentBytes > benchKeepBytes {
+		b.StopTimer()
+		os.Remove(w.files[0])
+		w.files = w.files[1:]
+		b.StartTimer()
+	}
+}
+
+func (w *pwriter) write(b *testing.B, p []byte) {
+	if w.pos+int64(len(p)) > benchSegmentBytes {
+		w.next(b)
+	}
+	if _, err := unix.Pwrite(int(w.f.Fd()), p, w.pos); err != nil {
+		b.Fatal(err)
+	}
+	w.pos += int64(len(p))
+}
+
+func (w *pwriter) close() { w.f.Close() }
+
+// BenchmarkAppendDurable has n goroutines each append a batch and wait until it is durable
+// (acks=all under the durable policy) through one io/flush Flusher, which group-commits their
+// syncs; the baseline has the same goroutines pwrite the same bytes to one file and fdatasync
+// it themselves.
+func BenchmarkAppendDurable(b *testing.B) {
+	const size = 4 << 10
+	for _, n := range []int{1, 8, 64} {
+		b.Run(fmt.Sprintf("appenders=%d/log+flusher", n), func(b *testing.B) {
+			l, err := segment.OpenLog(b.TempDir(), testTP, benchConfig(true), 0, true, quietLogger)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer l.Close()
+			f := flush.New(flush.Config{Policy: flush.Durable})
+			defer f.Close()
+			var trim sync.Mutex
+			var appended int64
+			runAppenders(b, n, size, func(batch []byte, done chan error) error {
+				info, err := l.Append(batch, segment.AppendOptions{})
+				if err != nil {
+					return err
+				}
+				f.Wait(l, info.LastOffset+1, func(err error) { done <- err })
+				if err := <-done; err != nil {
+					return err
+				}
+				trim.Lock()
+				appended += int64(len(batch))
+				if appended > benchKeepBytes {
+					l.DeleteRecordsBefore(l.EndOffset())
+					appended = 0
+				}
+				trim.Unlock()
+				return nil
+			})
+		})
+		b.Run(fmt.Sprintf("appenders=%d/pwrite+fdatasync", n), func(b *testing.B) {
+			file, err := os.Create(filepath.Join(b.TempDir(), "baseline"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer file.Close()
+			var pos atomic.Int64
+			runAppenders(b, n, size, func(batch []byte, _ chan error) error {
+				at := pos.Add(int64(len(batch))) - int64(len(batch))
+				if at > benchKeepBytes { // reuse the file's space rather than grow forever
+					at %= benchKeepBytes
+				}
+				if _, err := unix.Pwrite(int(file.Fd()), batch, at); err != nil {
+					return err
+				}
+				return disk.Fdatasync(file)
+			})
+		})
+	}
+}
+
+// runAppenders runs b.N calls of op spread over n goroutines, each with its own batch.
+func runAppenders(b *testing.B, n, size int, op func(batch []byte, done chan error) error) {
+	b.SetBytes(int64(len(logBenchBatch(size))))
+	b.ReportAllocs()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	b.ResetTimer()
+	for range n {
+		batch := logBenchBatch(size)
+		done := make(chan error, 1)
+		wg.Go(func() {
+			for next.Add(1) <= int64(b.N) {
+				if err := op(batch, done); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	b.StopTimer()
+	select {
+	case err := <-errs:
+		b.Fatal(err)
+	default:
+	}
+}
+
+// BenchmarkRead measures Read's range lookup: find the segment, index lookup, scan of batch
+// headers (through the mapping in the active segment, by pread in sealed ones).
+func BenchmarkRead(b *testing.B) {
+	cfg := benchConfig(false)
+	cfg.SegmentBytes = 8 << 20
+	l, err := segment.OpenLog(b.TempDir(), testTP, cfg, 0, true, quietLogger)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	batch := logBenchBatch(1 << 10)
+	for range 64 << 10 { // 64 MiB: 8 segments
+		if _, err := l.Append(batch, segment.AppendOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	end := l.EndOffset()
+	for _, where := range []struct {
+		name     string
+		from, to int64
+	}{
+		{"sealed", 0, end / 2},
+		{"active", end - end/16, end},
+	} {
+		b.Run(where.name, func(b *testing.B) {
+			rng := rand.New(rand.NewSource(1))
+			b.ReportAllocs()
+			for b.Loop() {
+				rr, err := l.Read(where.from+rng.Int63n(where.to-where.from), 1<<20, false, true)
+				if err != nil || rr.Range.Size == 0 {
+					b.Fatal(err)
+				}
+				rr.Release()
+			}
+		})
+	}
+}
