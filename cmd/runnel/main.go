@@ -18,6 +18,7 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.AddCommand(serveCommand())
+	root.AddCommand(topicsCommand(), produceCommand(), consumeCommand(), groupsCommand(), dumpLogCommand())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "runnel:", err)
 		os.Exit(1)
