@@ -246,7 +246,7 @@ func TestFlexibleHeaderWithTags(t *testing.T) {
 	data = binary.BigEndian.AppendUint16(data, uint16(req.Key()))
 	data = binary.BigEndian.AppendUint16(data, 12)
 	data = binary.BigEndian.AppendUint32(data, 9)
-	data = binary.BigEndian.AppendUint16(data, 0xffff) // null client id
+	data = binary.BigEndian.AppendUint16(data, 0xffff)   // null client id
 	data = append(data, 2, 0, 1, 0xaa, 5, 2, 0xbb, 0xcc) // two unknown tags
 	data = req.AppendTo(data)
 	binary.BigEndian.PutUint32(data, uint32(len(data)-4))
