@@ -313,27 +313,28 @@ func (d *dumper) sanityCheck(path string, check func() error, closeIndex func() 
 }
 
 // readEntries returns the entries of an index file of entrySize-byte
-// entries (index/doc.go), without the zeroed slots a preallocated index
-// that was not closed cleanly ends with: as Kafka's tool, it stops at the
-// first all-zero entry after the first.
-func readEntries(path string, entrySize int) ([][]byte, error) {
+// entries (index/doc.go) and how many unused slots follow them. An index
+// that was not closed cleanly (its broker runs, or crashed) is still
+// preallocated: it ends with all-zero slots. An all-zero entry is never a
+// real one, since neither Runnel nor Kafka indexes a segment's first batch,
+// so the entries end at the first.
+func readEntries(path string, entrySize int) (entries [][]byte, unused int, err error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if len(data)%entrySize != 0 {
-		return nil, fmt.Errorf("%s: size %d is not a multiple of %d-byte entries", path, len(data), entrySize)
+		return nil, 0, fmt.Errorf("%s: size %d is not a multiple of %d-byte entries", path, len(data), entrySize)
 	}
 	zero := make([]byte, entrySize)
-	var entries [][]byte
 	for i := 0; i < len(data); i += entrySize {
 		e := data[i : i+entrySize]
-		if i > 0 && bytes.Equal(e, zero) {
-			break
+		if bytes.Equal(e, zero) {
+			return entries, (len(data) - i) / entrySize, nil
 		}
 		entries = append(entries, e)
 	}
-	return entries, nil
+	return entries, 0, nil
 }
 
 func (d *dumper) dumpOffsetIndex(path string, base int64) (bool, error) {
@@ -344,7 +345,7 @@ func (d *dumper) dumpOffsetIndex(path string, base int64) (bool, error) {
 		}
 		return d.sanityCheck(path, x.SanityCheck, x.Close), nil
 	}
-	entries, err := readEntries(path, index.OffsetEntrySize)
+	entries, unused, err := readEntries(path, index.OffsetEntrySize)
 	if err != nil {
 		return false, err
 	}
@@ -371,7 +372,7 @@ func (d *dumper) dumpOffsetIndex(path string, base int64) (bool, error) {
 			mismatches = append(mismatches, fmt.Sprintf("  Index offset: %d, log offset: %d", offset, b.lastOffset))
 		}
 	}
-	return d.report(path, len(entries), mismatches), nil
+	return d.report(path, len(entries), unused, mismatches), nil
 }
 
 func (d *dumper) dumpTimeIndex(path string, base int64) (bool, error) {
@@ -382,7 +383,7 @@ func (d *dumper) dumpTimeIndex(path string, base int64) (bool, error) {
 		}
 		return d.sanityCheck(path, x.SanityCheck, x.Close), nil
 	}
-	entries, err := readEntries(path, index.TimeEntrySize)
+	entries, unused, err := readEntries(path, index.TimeEntrySize)
 	if err != nil {
 		return false, err
 	}
@@ -418,11 +419,14 @@ func (d *dumper) dumpTimeIndex(path string, base int64) (bool, error) {
 		}
 		prev = timestamp
 	}
-	return d.report(path, len(entries), mismatches), nil
+	return d.report(path, len(entries), unused, mismatches), nil
 }
 
 // report prints the outcome of an index check.
-func (d *dumper) report(path string, entries int, mismatches []string) bool {
+func (d *dumper) report(path string, entries, unused int, mismatches []string) bool {
+	if unused > 0 {
+		fmt.Fprintf(d.w, "%d unused slots after the entries (preallocated; a clean close trims them)\n", unused)
+	}
 	if len(mismatches) == 0 {
 		fmt.Fprintf(d.w, "%s: %d entries match the log\n", path, entries)
 		return true

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -203,8 +204,9 @@ func describeTopics(ctx context.Context, adm *kadm.Client, names []string, w io.
 		if p, ok := td.Partitions[0]; ok {
 			rf = len(p.Replicas)
 		}
+		// The topic id as Kafka's Uuid.toString prints it.
 		fmt.Fprintf(w, "Topic: %s\tTopicId: %s\tPartitionCount: %d\tReplicationFactor: %d\tConfigs: %s\n",
-			name, td.ID, len(td.Partitions), rf, strings.Join(set, ","))
+			name, base64.RawURLEncoding.EncodeToString(td.ID[:]), len(td.Partitions), rf, strings.Join(set, ","))
 		for _, p := range td.Partitions.Sorted() {
 			leader := "none"
 			if p.Leader >= 0 {
