@@ -1,0 +1,63 @@
+// Package group is Runnel's group coordinator: consumer groups under
+// Kafka's classic rebalance protocol and their committed offsets, kept
+// durably in the internal topic __consumer_offsets through a Store the
+// broker provides.
+//
+// # Groups
+//
+// A group moves through Kafka's states:
+//
+//	Empty --join--> PreparingRebalance --all joined / rebalance timeout--> CompletingRebalance
+//	CompletingRebalance --leader's SyncGroup persisted--> Stable
+//	Stable/CompletingRebalance --join with new metadata, leave, session expiry--> PreparingRebalance
+//	PreparingRebalance --no member left--> Empty (generation + 1)
+//	Empty --DeleteGroups, offsets expired--> Dead (removed)
+//
+// JoinGroup from v4 hands a new dynamic member its id with MEMBER_ID_REQUIRED
+// and waits for it to join again with that id (KIP-394). A static member
+// (group.instance.id, KIP-345) that joins again with a new member id takes
+// over its old member's place: in a Stable group whose protocol metadata
+// did not change this needs no rebalance; the old member id is fenced
+// (FENCED_INSTANCE_ID). The first rebalance of an Empty group waits
+// group.initial.rebalance.delay.ms, longer while new members keep coming,
+// up to the rebalance timeout. A rebalance completes when every member has
+// joined or the largest rebalance timeout has passed (dynamic members that
+// did not join are then removed); members that do not send SyncGroup within
+// the rebalance timeout after the join completes are removed too. A member
+// that sends no heartbeat (nor commit) within its session timeout is
+// removed, except while it waits in JoinGroup or SyncGroup.
+//
+// The coordinator never looks inside protocol metadata or assignments for
+// the rebalance: the leader's client-side assignor (range, roundrobin,
+// sticky, cooperative-sticky, anything) decides, and the bytes pass through
+// unchanged. It reads consumer subscriptions only for OffsetDelete
+// (GROUP_SUBSCRIBED_TO_TOPIC) and for expiring offsets of topics a stable
+// consumer group no longer subscribes to.
+//
+// # Offsets
+//
+// A commit is answered once its records are durable, and only then becomes
+// visible to OffsetFetch. Offsets of an Empty consumer group expire
+// offsets.retention.minutes after it became empty; offsets committed
+// without a group protocol (standalone consumers, admin tools) expire that
+// long after their commit. A group left Empty without offsets is removed.
+//
+// # Persistence
+//
+// Records use Kafka's own schemas (franz-go's kmsg types): OffsetCommitKey
+// v1 with OffsetCommitValue v3, and GroupMetadataKey v2 with
+// GroupMetadataValue v3; a nil value is a tombstone (offset deleted, group
+// deleted). A group's records go to partition PartitionFor(group) of
+// __consumer_offsets, as Kafka places them (Java's String.hashCode). New
+// replays every partition at startup; later records win.
+//
+// # Concurrency
+//
+// Each group has its own mutex; the coordinator's group table is a
+// sync.Map, so heartbeats, joins and commits of different groups never
+// contend. Lock order: a group's mutex, then whatever Store.Append takes.
+// Store callbacks and timers take the group's mutex; they never run while
+// a caller holds it (Store.Append must not call done before it returns).
+// Response callbacks are called with the group's mutex held and must not
+// block or call back into the coordinator.
+package group

@@ -1,0 +1,356 @@
+package group
+
+import (
+	"sort"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"runnel/segment"
+)
+
+type topicPartition struct {
+	topic     string
+	partition int32
+}
+
+// offset is a committed offset.
+type offset struct {
+	offset      int64
+	leaderEpoch int32
+	metadata    string
+	committed   time.Time
+}
+
+// CommitOffsets handles an OffsetCommit request (topics named, v0-v9);
+// respond is called once the offsets are durable (or failed), from another
+// goroutine.
+//
+// A commit with generation -1 and no member id (a standalone consumer or an
+// admin tool) is accepted only while the group has no members, and creates
+// the group if needed. A member's commit must carry the current
+// generation; it is refused with REBALANCE_IN_PROGRESS while the group
+// waits for SyncGroup, and accepted while it prepares a rebalance (a
+// consumer commits before giving up its partitions).
+func (c *Coordinator) CommitOffsets(req *kmsg.OffsetCommitRequest, respond func(*kmsg.OffsetCommitResponse)) {
+	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
+	resp.Topics = make([]kmsg.OffsetCommitResponseTopic, len(req.Topics))
+	for i, rt := range req.Topics {
+		st := &resp.Topics[i]
+		*st = kmsg.NewOffsetCommitResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		st.Partitions = make([]kmsg.OffsetCommitResponseTopicPartition, len(rt.Partitions))
+		for j, rp := range rt.Partitions {
+			st.Partitions[j] = kmsg.NewOffsetCommitResponseTopicPartition()
+			st.Partitions[j].Partition = rp.Partition
+		}
+	}
+	failAll := func(err *kerr.Error) {
+		for i := range resp.Topics {
+			for j := range resp.Topics[i].Partitions {
+				resp.Topics[i].Partitions[j].ErrorCode = err.Code
+			}
+		}
+		respond(resp)
+	}
+	switch {
+	case c.closed.Load():
+		failAll(kerr.NotCoordinator)
+		return
+	case req.Group == "":
+		failAll(kerr.InvalidGroupID)
+		return
+	}
+	simple := req.Generation < 0 && req.MemberID == ""
+	g := c.lookup(req.Group, simple)
+	if g == nil {
+		failAll(kerr.IllegalGeneration)
+		return
+	}
+	defer g.mu.Unlock()
+	if simple {
+		if len(g.members) > 0 {
+			failAll(kerr.UnknownMemberID)
+			return
+		}
+	} else {
+		if req.Version < 7 {
+			req.InstanceID = nil
+		}
+		m, err := g.memberLocked(req.MemberID, req.InstanceID, req.Generation)
+		if err != nil {
+			failAll(err)
+			return
+		}
+		if g.state == stateCompletingRebalance {
+			failAll(kerr.RebalanceInProgress)
+			return
+		}
+		m.lastHeartbeat = c.clock.Now()
+	}
+
+	now := c.clock.Now()
+	type pending struct {
+		tp topicPartition
+		o  offset
+	}
+	var commits []pending
+	var records []segment.KeyValue
+	for i, rt := range req.Topics {
+		for j, rp := range rt.Partitions {
+			sp := &resp.Topics[i].Partitions[j]
+			metadata := ""
+			if rp.Metadata != nil {
+				metadata = *rp.Metadata
+			}
+			switch {
+			case c.cfg.PartitionExists != nil && !c.cfg.PartitionExists(rt.Topic, rp.Partition):
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				continue
+			case len(metadata) > c.cfg.OffsetMetadataMaxBytes:
+				sp.ErrorCode = kerr.OffsetMetadataTooLarge.Code
+				continue
+			}
+			p := pending{topicPartition{rt.Topic, rp.Partition}, offset{offset: rp.Offset, leaderEpoch: rp.LeaderEpoch, metadata: metadata, committed: now}}
+			commits = append(commits, p)
+			records = append(records, segment.KeyValue{Key: offsetKey(g.name, p.tp.topic, p.tp.partition), Value: offsetValue(p.o)})
+		}
+	}
+	if len(records) == 0 {
+		respond(resp)
+		return
+	}
+	g.appendLocked(records, func(err error) {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if err != nil {
+			g.c.logger.Error("storing committed offsets failed", "group", g.name, "err", err)
+			for i := range resp.Topics {
+				for j := range resp.Topics[i].Partitions {
+					if sp := &resp.Topics[i].Partitions[j]; sp.ErrorCode == 0 {
+						sp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+					}
+				}
+			}
+			respond(resp)
+			return
+		}
+		if g.state != stateDead {
+			for _, p := range commits {
+				g.offsets[p.tp] = p.o
+			}
+		}
+		respond(resp)
+	})
+}
+
+// FetchOffsets answers one group of an OffsetFetch request: the offsets of
+// the partitions asked for (-1 for those without one), or every committed
+// offset when req.Topics is nil. An unknown group has no offsets.
+func (c *Coordinator) FetchOffsets(req kmsg.OffsetFetchRequestGroup) kmsg.OffsetFetchResponseGroup {
+	resp := kmsg.NewOffsetFetchResponseGroup()
+	resp.Group = req.Group
+	if c.closed.Load() {
+		resp.ErrorCode = kerr.NotCoordinator.Code
+		return resp
+	}
+	if req.Group == "" {
+		resp.ErrorCode = kerr.InvalidGroupID.Code
+		return resp
+	}
+	var offsets map[topicPartition]offset
+	if g := c.lookup(req.Group, false); g != nil {
+		defer g.mu.Unlock()
+		offsets = g.offsets
+	}
+	part := func(tp topicPartition) kmsg.OffsetFetchResponseGroupTopicPartition {
+		p := kmsg.NewOffsetFetchResponseGroupTopicPartition()
+		p.Partition = tp.partition
+		p.Offset = -1
+		if o, ok := offsets[tp]; ok {
+			p.Offset, p.LeaderEpoch, p.Metadata = o.offset, o.leaderEpoch, kmsg.StringPtr(o.metadata)
+		}
+		return p
+	}
+	if req.Topics != nil {
+		for _, rt := range req.Topics {
+			st := kmsg.NewOffsetFetchResponseGroupTopic()
+			st.Topic = rt.Topic
+			for _, p := range rt.Partitions {
+				st.Partitions = append(st.Partitions, part(topicPartition{rt.Topic, p}))
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp
+	}
+	tps := make([]topicPartition, 0, len(offsets))
+	for tp := range offsets {
+		tps = append(tps, tp)
+	}
+	sort.Slice(tps, func(i, j int) bool {
+		if tps[i].topic != tps[j].topic {
+			return tps[i].topic < tps[j].topic
+		}
+		return tps[i].partition < tps[j].partition
+	})
+	for _, tp := range tps {
+		if n := len(resp.Topics); n == 0 || resp.Topics[n-1].Topic != tp.topic {
+			st := kmsg.NewOffsetFetchResponseGroupTopic()
+			st.Topic = tp.topic
+			resp.Topics = append(resp.Topics, st)
+		}
+		st := &resp.Topics[len(resp.Topics)-1]
+		st.Partitions = append(st.Partitions, part(tp))
+	}
+	return resp
+}
+
+// DeleteOffsets handles an OffsetDelete request; respond is called once
+// the tombstones are durable. Offsets of topics the group's consumers
+// subscribe to are refused (GROUP_SUBSCRIBED_TO_TOPIC); a group with
+// members that is not a consumer group is refused as a whole
+// (NON_EMPTY_GROUP).
+func (c *Coordinator) DeleteOffsets(req *kmsg.OffsetDeleteRequest, respond func(*kmsg.OffsetDeleteResponse)) {
+	resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
+	if c.closed.Load() {
+		resp.ErrorCode = kerr.NotCoordinator.Code
+		respond(resp)
+		return
+	}
+	if req.Group == "" {
+		resp.ErrorCode = kerr.InvalidGroupID.Code
+		respond(resp)
+		return
+	}
+	g := c.lookup(req.Group, false)
+	if g == nil {
+		resp.ErrorCode = kerr.GroupIDNotFound.Code
+		respond(resp)
+		return
+	}
+	defer g.mu.Unlock()
+	if len(g.members) > 0 && g.protocolType != "consumer" {
+		resp.ErrorCode = kerr.NonEmptyGroup.Code
+		respond(resp)
+		return
+	}
+	subscribed := g.subscribedTopicsLocked()
+	var deletes []topicPartition
+	var records []segment.KeyValue
+	for _, rt := range req.Topics {
+		st := kmsg.NewOffsetDeleteResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewOffsetDeleteResponseTopicPartition()
+			sp.Partition = rp.Partition
+			tp := topicPartition{rt.Topic, rp.Partition}
+			switch _, ok := g.offsets[tp]; {
+			case subscribed[rt.Topic]:
+				sp.ErrorCode = kerr.GroupSubscribedToTopic.Code
+			case ok:
+				deletes = append(deletes, tp)
+				records = append(records, segment.KeyValue{Key: offsetKey(g.name, tp.topic, tp.partition)})
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	if len(records) == 0 {
+		respond(resp)
+		return
+	}
+	g.appendLocked(records, func(err error) {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if err != nil {
+			g.c.logger.Error("deleting offsets failed", "group", g.name, "err", err)
+			resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+			respond(resp)
+			return
+		}
+		for _, tp := range deletes {
+			delete(g.offsets, tp)
+		}
+		respond(resp)
+	})
+}
+
+// subscribedTopicsLocked is the set of topics the members of a consumer
+// group subscribe to, read from their protocol metadata (nil when the
+// group has no members or is not a consumer group).
+func (g *group) subscribedTopicsLocked() map[string]bool {
+	if g.protocolType != "consumer" || len(g.members) == 0 {
+		return nil
+	}
+	topics := map[string]bool{}
+	for _, m := range g.members {
+		for _, p := range m.protocols {
+			if g.protocol != "" && p.Name != g.protocol {
+				continue
+			}
+			var meta kmsg.ConsumerMemberMetadata
+			if err := meta.ReadFrom(p.Metadata); err != nil {
+				continue // not ours to judge: the assignor reads it
+			}
+			for _, t := range meta.Topics {
+				topics[t] = true
+			}
+		}
+	}
+	return topics
+}
+
+// expireOffsetsLocked deletes offsets older than offsets.retention.minutes:
+// all of an Empty consumer group's once it has been empty that long, those
+// of topics a consumer group with members no longer subscribes to, and
+// each offset of a group without protocol by its commit time. A group left
+// Empty without offsets is deleted in the same batch.
+func (g *group) expireOffsetsLocked() {
+	now := g.c.clock.Now()
+	retention := g.c.cfg.OffsetsRetention
+	var subscribed map[string]bool
+	switch {
+	case g.protocolType != "" && len(g.members) > 0:
+		if g.protocolType != "consumer" {
+			return
+		}
+		subscribed = g.subscribedTopicsLocked()
+	case g.state != stateEmpty:
+		return
+	}
+	var expired []topicPartition
+	var records []segment.KeyValue
+	for tp, o := range g.offsets {
+		base := o.committed
+		if g.protocolType != "" && len(g.members) == 0 && g.stateTime.After(base) {
+			base = g.stateTime // empty since then
+		}
+		if subscribed[tp.topic] || now.Sub(base) < retention {
+			continue
+		}
+		expired = append(expired, tp)
+		records = append(records, segment.KeyValue{Key: offsetKey(g.name, tp.topic, tp.partition)})
+	}
+	dead := g.state == stateEmpty && len(expired) == len(g.offsets) && len(g.pending) == 0
+	if dead {
+		records = append(records, segment.KeyValue{Key: groupKey(g.name)})
+	}
+	if len(records) == 0 {
+		return
+	}
+	for _, tp := range expired {
+		delete(g.offsets, tp)
+	}
+	if dead {
+		g.stopJoinTimerLocked()
+		g.setStateLocked(stateDead)
+		g.c.removeLocked(g)
+	}
+	g.c.logger.Info("expired offsets", "group", g.name, "offsets", len(expired), "group.deleted", dead)
+	g.appendLocked(records, func(err error) {
+		if err != nil {
+			g.c.logger.Error("writing tombstones of expired offsets failed", "group", g.name, "err", err)
+		}
+	})
+}
