@@ -1,0 +1,234 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"runnel/loadgen"
+)
+
+// Options are one harness run.
+type Options struct {
+	// Self is the runnel binary: the harness runs `Self serve` for Runnel
+	// and `Self bench peer` for the peers.
+	Self string
+	// OutDir receives report.md, results.json, charts, .hgrm files,
+	// profiles and broker logs.
+	OutDir string
+	Quick  bool
+	// WorkDir holds the brokers' data directories and the disk baseline's
+	// file ("" = the system temp directory); it should be the disk the
+	// figures are about.
+	WorkDir string
+	// Command is the command line, for the report.
+	Command string
+	// Log gets one line per step; Progress the load generator's live
+	// line (nil: none).
+	Log, Progress io.Writer
+}
+
+// RunResult is one scenario against one target.
+type RunResult struct {
+	Scenario string          `json:"scenario"`
+	Target   string          `json:"target"`
+	Result   *loadgen.Result `json:"result,omitempty"`
+	Preload  *loadgen.Result `json:"preload,omitempty"`
+	CPU      *Hotspots       `json:"cpu,omitempty"`
+	Heap     *Hotspots       `json:"heap,omitempty"`
+	Err      string          `json:"error,omitempty"`
+	// BrokerLog is the tail of the broker's log when it logged anything.
+	BrokerLog string `json:"broker_log,omitempty"`
+}
+
+// Report is everything one harness run measured.
+type Report struct {
+	Machine   Machine      `json:"machine"`
+	Command   string       `json:"command"`
+	Quick     bool         `json:"quick"`
+	Started   time.Time    `json:"started"`
+	Finished  time.Time    `json:"finished"`
+	Baselines Baselines    `json:"baselines"`
+	Scenarios []Scenario   `json:"scenarios"`
+	Runs      []*RunResult `json:"runs"`
+}
+
+// Find returns the run of scenario against target, or nil.
+func (r *Report) Find(scenario, target string) *RunResult {
+	for _, run := range r.Runs {
+		if run.Scenario == scenario && run.Target == target {
+			return run
+		}
+	}
+	return nil
+}
+
+// Run measures the baselines, runs the matrix and writes the report into
+// opts.OutDir. A scenario that fails is recorded and the matrix goes on.
+func Run(ctx context.Context, opts Options) (*Report, error) {
+	s := fullSizes
+	if opts.Quick {
+		s = quickSizes
+	}
+	if opts.Log == nil {
+		opts.Log = io.Discard
+	}
+	workDir, err := os.MkdirTemp(opts.WorkDir, "runnel-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(workDir)
+	for _, d := range []string{opts.OutDir, filepath.Join(opts.OutDir, "profiles"), filepath.Join(opts.OutDir, "logs"), filepath.Join(opts.OutDir, "hgrm")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	rep := &Report{Machine: describeMachine(workDir), Command: opts.Command, Quick: opts.Quick, Started: time.Now(), Scenarios: matrix(s)}
+
+	fmt.Fprintf(opts.Log, "baselines: %d MiB pwrite (page cache, then fdatasync per MiB) in %s, loopback TCP for %s\n",
+		s.diskBaseline>>20, workDir, s.loopback)
+	if rep.Baselines, err = measureBaselines(workDir, s.diskBaseline, s.loopback); err != nil {
+		return nil, fmt.Errorf("bench: baselines: %w", err)
+	}
+	fmt.Fprintf(opts.Log, "  page cache %.0f MB/s, pwrite+fdatasync %.0f MB/s, loopback %.0f MB/s\n",
+		rep.Baselines.PageCacheWrite, rep.Baselines.DurableWrite, rep.Baselines.Loopback)
+
+	total := 0
+	for _, sc := range rep.Scenarios {
+		total += len(sc.Targets)
+	}
+	n := 0
+	for _, sc := range rep.Scenarios {
+		for _, kind := range sc.Targets {
+			if ctx.Err() != nil {
+				return rep, ctx.Err()
+			}
+			n++
+			fmt.Fprintf(opts.Log, "[%d/%d] %s on %s\n", n, total, sc.Name, kind)
+			run := runOne(ctx, opts, workDir, rep, sc, kind)
+			rep.Runs = append(rep.Runs, run)
+			if run.Err != "" {
+				fmt.Fprintf(opts.Log, "  FAILED: %s\n", run.Err)
+			} else {
+				fmt.Fprint(opts.Log, indent(run.Result.Summary(), "  "))
+			}
+		}
+	}
+	rep.Finished = time.Now()
+	return rep, WriteReport(rep, opts.OutDir)
+}
+
+// runOne starts a fresh target, applies the scenario's load and, for
+// Runnel, captures a CPU profile over the measurement and a heap profile
+// after it.
+func runOne(ctx context.Context, opts Options, workDir string, rep *Report, sc Scenario, kind string) *RunResult {
+	run := &RunResult{Scenario: sc.Name, Target: kind}
+	logPath := filepath.Join(opts.OutDir, "logs", sc.Name+"-"+kind+".log")
+	overrides := append([]string{"runnel.flush.policy=durable"}, sc.Overrides...)
+	t, err := startTarget(ctx, opts.Self, kind, workDir, logPath, overrides)
+	if err != nil {
+		run.Err = err.Error()
+		return run
+	}
+	defer func() {
+		if err := t.stop(); err != nil && run.Err == "" {
+			run.Err = err.Error()
+		}
+		if log := strings.TrimSpace(tail(logPath, 4000)); log != "" {
+			run.BrokerLog = log
+		} else {
+			os.Remove(logPath)
+		}
+	}()
+
+	cfg := sc.Load
+	cfg.Brokers, cfg.Topic = []string{t.addr}, sc.Name
+	cfg.Progress = opts.Progress
+	if sc.RateOf != "" {
+		cfg.Rate = derivedRate(rep, sc)
+	}
+	if sc.PreloadBytes > 0 {
+		pre := loadgen.DefaultConfig()
+		pre.Brokers, pre.Topic, pre.Partitions = cfg.Brokers, cfg.Topic, cfg.Partitions
+		pre.Producers, pre.Consumers, pre.Acks, pre.Idempotent = 2, 0, "1", false
+		pre.Warmup, pre.Duration, pre.Records = 0, 0, sc.PreloadBytes/int64(pre.RecordSize)
+		if run.Preload, err = loadgen.Run(ctx, pre); err != nil {
+			run.Err = "preload: " + err.Error()
+			return run
+		}
+		if run.Preload.Totals.ProduceErrors > 0 {
+			run.Err = fmt.Sprintf("preload: %d produce errors: %v", run.Preload.Totals.ProduceErrors, run.Preload.Errors)
+			return run
+		}
+	}
+
+	var profiled sync.WaitGroup
+	cpuPath := filepath.Join(opts.OutDir, "profiles", sc.Name+"-cpu.pprof")
+	heapPath := filepath.Join(opts.OutDir, "profiles", sc.Name+"-heap.pprof")
+	var cpuErr error
+	if t.admin != "" {
+		secs, delay := profileWindow(cfg, sc)
+		profiled.Go(func() {
+			time.Sleep(delay)
+			url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", t.admin, secs)
+			cpuErr = fetch(ctx, url, cpuPath, time.Duration(secs+30)*time.Second)
+		})
+	}
+	res, err := loadgen.Run(ctx, cfg)
+	profiled.Wait()
+	if err != nil {
+		run.Err = err.Error()
+		return run
+	}
+	run.Result = res
+	if t.admin == "" {
+		return run
+	}
+	if cpuErr == nil {
+		if h, err := readHotspots(cpuPath, "cpu", 15); err == nil {
+			run.CPU = &h
+		} else {
+			cpuErr = err
+		}
+	}
+	if cpuErr != nil {
+		run.Err = "cpu profile: " + cpuErr.Error()
+	}
+	if err := fetch(ctx, "http://"+t.admin+"/debug/pprof/heap", heapPath, 30*time.Second); err != nil {
+		run.Err = "heap profile: " + err.Error()
+	} else if h, err := readHotspots(heapPath, "alloc_space", 15); err == nil {
+		run.Heap = &h
+	}
+	return run
+}
+
+// profileWindow is how long the CPU profile runs and how long after the
+// load starts it begins: the measurement window, or for a consume-only
+// run an estimate of the read at 500 MB/s.
+func profileWindow(cfg loadgen.Config, sc Scenario) (secs int, delay time.Duration) {
+	if cfg.Duration > 0 {
+		return max(1, int(cfg.Duration.Seconds())), cfg.Warmup + 200*time.Millisecond
+	}
+	return max(1, int(math.Ceil(float64(sc.PreloadBytes)/500e6))), 100 * time.Millisecond
+}
+
+// derivedRate is the open-loop rate of a latency scenario: a fraction of
+// what Runnel reached in the scenario it refers to (1,000 records/s if
+// that run failed).
+func derivedRate(rep *Report, sc Scenario) float64 {
+	if ref := rep.Find(sc.RateOf, TargetRunnel); ref != nil && ref.Result != nil && ref.Result.Produced.RecordsPerSec > 0 {
+		return math.Round(ref.Result.Produced.RecordsPerSec * sc.RateFraction)
+	}
+	return 1000
+}
+
+func indent(s, prefix string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return prefix + strings.Join(lines, "\n"+prefix) + "\n"
+}

@@ -1,0 +1,89 @@
+package bench
+
+import (
+	"time"
+
+	"runnel/loadgen"
+)
+
+// Scenario is one row of the fixed matrix, run against each of Targets
+// under the identical load.
+type Scenario struct {
+	Name  string `json:"name"`
+	Title string `json:"title"`
+	// Load is the load generator's configuration (brokers and topic are
+	// filled in per run).
+	Load loadgen.Config `json:"load"`
+	// RateOf and RateFraction make an open-loop scenario: its rate is
+	// RateFraction of the records/s Runnel reached in scenario RateOf.
+	RateOf       string  `json:"rate_of,omitempty"`
+	RateFraction float64 `json:"rate_fraction,omitempty"`
+	// PreloadBytes are produced (closed loop, acks=1, 1 KiB) before the
+	// measured load, which then reads them back: the catch-up scenario.
+	PreloadBytes int64 `json:"preload_bytes,omitempty"`
+	// Targets are the brokers run, Runnel first.
+	Targets []string `json:"targets"`
+	// Overrides are Runnel broker properties for this scenario.
+	Overrides []string `json:"overrides,omitempty"`
+}
+
+// sizes scale the matrix: the full one for `make bench` (< 15 min on two
+// cores), the quick one for `make bench-quick` (< 2 min).
+type sizes struct {
+	warmup, duration time.Duration
+	preload          int64 // catch-up bytes
+	diskBaseline     int64
+	loopback         time.Duration
+}
+
+var (
+	fullSizes  = sizes{warmup: 3 * time.Second, duration: 20 * time.Second, preload: 2 << 30, diskBaseline: 1 << 30, loopback: 3 * time.Second}
+	quickSizes = sizes{warmup: time.Second, duration: 2 * time.Second, preload: 192 << 20, diskBaseline: 256 << 20, loopback: time.Second}
+)
+
+// matrix is the fixed set of scenarios.
+func matrix(s sizes) []Scenario {
+	base := func(size, partitions, producers, consumers int, acks string) loadgen.Config {
+		c := loadgen.DefaultConfig()
+		c.RecordSize, c.Partitions = size, partitions
+		c.Producers, c.Consumers = producers, consumers
+		c.Acks, c.Idempotent = acks, acks == "all"
+		c.Warmup, c.Duration = s.warmup, s.duration
+		c.DrainTimeout = 10 * time.Second
+		return c
+	}
+	all := []string{TargetRunnel, TargetKfake}
+	withSink := []string{TargetRunnel, TargetKfake, TargetSink}
+	catchUp := base(1024, 8, 0, 2, "1")
+	catchUp.FromStart, catchUp.Warmup, catchUp.Duration = true, 0, 0
+	many := base(1024, 1000, 2, 1, "1")
+	many.Keys = 100000 // hash partitioning spreads every request over the partitions
+	scenarios := []Scenario{
+		{Name: "produce-acks1", Title: "Max produce throughput, 1 KiB, 8 partitions, acks=1 (closed loop)",
+			Load: base(1024, 8, 2, 0, "1"), Targets: withSink},
+		{Name: "produce-acksall", Title: "Max produce throughput, 1 KiB, 8 partitions, acks=all, durable fsync policy (closed loop)",
+			Load: base(1024, 8, 2, 0, "all"), Targets: all},
+		{Name: "small-100b", Title: "Small records: 100 B, 8 partitions, acks=1 (closed loop)",
+			Load: base(100, 8, 2, 0, "1"), Targets: withSink},
+		{Name: "catch-up", Title: "Catch-up read of a preloaded log from a hot page cache, 1 KiB, 8 partitions, 2 consumers",
+			Load: catchUp, PreloadBytes: s.preload, Targets: all},
+	}
+	for _, f := range []struct {
+		name string
+		frac float64
+	}{{"latency-25", 0.25}, {"latency-50", 0.5}, {"latency-75", 0.75}} {
+		scenarios = append(scenarios, Scenario{
+			Name:  f.name,
+			Title: "Latency at " + f.name[len("latency-"):] + "% of Runnel's acks=all maximum, 1 KiB, 8 partitions, acks=all (open loop, 1 consumer)",
+			Load:  base(1024, 8, 2, 1, "all"), RateOf: "produce-acksall", RateFraction: f.frac, Targets: all,
+		})
+	}
+	scenarios = append(scenarios, Scenario{
+		Name: "partitions-1000", Title: "1,000 partitions, 1 KiB, 100k keys, acks=1 (closed loop, 1 consumer)",
+		Load: many, Targets: all,
+		// 1,000 logs each preallocating the default 64 MiB ahead would
+		// reserve 64 GB of disk.
+		Overrides: []string{"runnel.segment.preallocate.bytes=4194304"},
+	})
+	return scenarios
+}

@@ -1,0 +1,392 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"gonum.org/v1/plot/plotter"
+
+	"runnel/loadgen"
+)
+
+// Headline is one figure of the report beside the baseline it is divided by.
+type Headline struct {
+	Figure    string  `json:"figure"`
+	Unit      string  `json:"unit"`
+	Value     float64 `json:"value"`
+	Baseline  string  `json:"baseline"`
+	BaseValue float64 `json:"baseline_value"`
+	// Ratio is Value / BaseValue (0 when either is missing).
+	Ratio float64 `json:"ratio"`
+	// LowerIsBetter marks latencies.
+	LowerIsBetter bool `json:"lower_is_better,omitempty"`
+}
+
+// Headlines computes the report's headline figures, each as a ratio to
+// the baselines measured in the same run.
+func Headlines(rep *Report) []Headline {
+	var hs []Headline
+	add := func(figure, unit string, v float64, baseline string, b float64, lower bool) {
+		h := Headline{Figure: figure, Unit: unit, Value: v, Baseline: baseline, BaseValue: b, LowerIsBetter: lower}
+		if v > 0 && b > 0 {
+			h.Ratio = v / b
+		}
+		hs = append(hs, h)
+	}
+	get := func(scenario, target string) *loadgen.Result {
+		if r := rep.Find(scenario, target); r != nil {
+			return r.Result
+		}
+		return nil
+	}
+	mbps := func(r *loadgen.Result, consumed bool) float64 {
+		switch {
+		case r == nil:
+			return 0
+		case consumed:
+			return r.Consumed.MBPerSec
+		}
+		return r.Produced.MBPerSec
+	}
+	recs := func(r *loadgen.Result) float64 {
+		if r == nil {
+			return 0
+		}
+		return r.Produced.RecordsPerSec
+	}
+	b := rep.Baselines
+
+	acks1 := get("produce-acks1", TargetRunnel)
+	add("produce 1 KiB acks=1", "MB/s", mbps(acks1, false), "kfake, same load", mbps(get("produce-acks1", TargetKfake), false), false)
+	add("produce 1 KiB acks=1", "MB/s", mbps(acks1, false), "load generator ceiling (sink)", mbps(get("produce-acks1", TargetSink), false), false)
+	add("produce 1 KiB acks=1", "MB/s", mbps(acks1, false), "pwrite to page cache", b.PageCacheWrite, false)
+	add("produce 1 KiB acks=1", "MB/s", mbps(acks1, false), "loopback TCP, one stream", b.Loopback, false)
+	all := get("produce-acksall", TargetRunnel)
+	add("produce 1 KiB acks=all (durable)", "MB/s", mbps(all, false), "kfake, same load (no fsync)", mbps(get("produce-acksall", TargetKfake), false), false)
+	add("produce 1 KiB acks=all (durable)", "MB/s", mbps(all, false), "pwrite+fdatasync per MiB", b.DurableWrite, false)
+	small := get("small-100b", TargetRunnel)
+	add("produce 100 B acks=1", "records/s", recs(small), "kfake, same load", recs(get("small-100b", TargetKfake)), false)
+	add("produce 100 B acks=1", "records/s", recs(small), "load generator ceiling (sink)", recs(get("small-100b", TargetSink)), false)
+	catchUp := get("catch-up", TargetRunnel)
+	add("catch-up read", "MB/s", mbps(catchUp, true), "kfake, same load", mbps(get("catch-up", TargetKfake), true), false)
+	add("catch-up read", "MB/s", mbps(catchUp, true), "loopback TCP, one stream", b.Loopback, false)
+	for _, sc := range rep.Scenarios {
+		if sc.RateOf == "" {
+			continue
+		}
+		r, k := get(sc.Name, TargetRunnel), get(sc.Name, TargetKfake)
+		rate := ""
+		if r != nil {
+			rate = fmt.Sprintf(" at %.0f rec/s", r.Config.Rate)
+		}
+		lat := func(r *loadgen.Result, e2e bool, p999 bool) float64 {
+			if r == nil {
+				return 0
+			}
+			p := r.ProduceLatency
+			if e2e {
+				p = r.EndToEnd
+			}
+			if p999 {
+				return p.P999
+			}
+			return p.P99
+		}
+		add(sc.Name+" produce p99"+rate, "ms", lat(r, false, false), "kfake p99, same rate", lat(k, false, false), true)
+		add(sc.Name+" produce p99.9"+rate, "ms", lat(r, false, true), "kfake p99.9, same rate", lat(k, false, true), true)
+		add(sc.Name+" end-to-end p99"+rate, "ms", lat(r, true, false), "kfake p99, same rate", lat(k, true, false), true)
+	}
+	many := get("partitions-1000", TargetRunnel)
+	add("1,000 partitions acks=1", "MB/s", mbps(many, false), "kfake, same load", mbps(get("partitions-1000", TargetKfake), false), false)
+	add("1,000 partitions acks=1", "MB/s", mbps(many, false), "Runnel with 8 partitions", mbps(acks1, false), false)
+	return hs
+}
+
+// WriteReport writes report.md, results.json, the .hgrm files and the
+// charts of rep into dir.
+func WriteReport(rep *Report, dir string) error {
+	for _, d := range []string{"charts", "hgrm"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return err
+		}
+	}
+	js, err := json.MarshalIndent(struct {
+		*Report
+		Headlines []Headline `json:"headlines"`
+	}{rep, Headlines(rep)}, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "results.json"), append(js, '\n'), 0o644); err != nil {
+		return err
+	}
+	for _, run := range rep.Runs {
+		if run.Result == nil {
+			continue
+		}
+		if _, err := run.Result.WriteHgrms(filepath.Join(dir, "hgrm"), run.Scenario+"-"+run.Target+"-"); err != nil {
+			return err
+		}
+	}
+	charts, err := writeCharts(rep, filepath.Join(dir, "charts"))
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "report.md"), []byte(markdown(rep, charts)), 0o644)
+}
+
+// writeCharts draws, per scenario, latency percentile curves and
+// throughput over time, and returns the files drawn by scenario.
+func writeCharts(rep *Report, dir string) (map[string][]string, error) {
+	drawn := map[string][]string{}
+	for _, sc := range rep.Scenarios {
+		var lat, thr []series
+		for _, kind := range sc.Targets {
+			run := rep.Find(sc.Name, kind)
+			if run == nil || run.Result == nil {
+				continue
+			}
+			r := run.Result
+			lat = append(lat,
+				series{name: kind + " produce", target: kind, points: percentileCurve(r.ProduceHist)},
+				series{name: kind + " end-to-end", target: kind, dashed: true, points: percentileCurve(r.EndToEndHist)})
+			var prod, cons plotter.XYs
+			for _, t := range r.Timeline {
+				prod = append(prod, plotter.XY{X: t.Seconds, Y: t.ProducedMBPerSec})
+				cons = append(cons, plotter.XY{X: t.Seconds, Y: t.ConsumedMBPerSec})
+			}
+			if r.Config.Producers > 0 {
+				thr = append(thr, series{name: kind + " produced", target: kind, points: prod})
+			}
+			if r.Config.Consumers > 0 {
+				thr = append(thr, series{name: kind + " consumed", target: kind, dashed: true, points: cons})
+			}
+		}
+		for _, c := range []struct {
+			file string
+			draw func(string, []series, string) error
+			s    []series
+		}{
+			{sc.Name + "-latency.svg", latencyChart, lat},
+			{sc.Name + "-throughput.svg", throughputChart, thr},
+		} {
+			path := filepath.Join(dir, c.file)
+			if err := c.draw(sc.Name, c.s, path); err != nil {
+				return nil, err
+			}
+			if _, err := os.Stat(path); err == nil {
+				drawn[sc.Name] = append(drawn[sc.Name], c.file)
+			}
+		}
+	}
+	return drawn, nil
+}
+
+func markdown(rep *Report, charts map[string][]string) string {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	kind := "full matrix (`make bench`)"
+	if rep.Quick {
+		kind = "quick matrix (`make bench-quick`: short runs, for smoke-testing the harness more than for figures)"
+	}
+	w("# Runnel benchmark, %s\n\n", rep.Started.UTC().Format("2006-01-02 15:04 MST"))
+	w("%s, %s in all. Every broker ran as its own child process on loopback with a fresh data directory; "+
+		"the load generator (`runnel loadgen`, franz-go) ran in the harness process on the same machine, "+
+		"so broker and load generator share the CPUs. Figures mean something only beside the baselines taken in the same run.\n\n",
+		kind, rep.Finished.Sub(rep.Started).Round(time.Second))
+
+	m := rep.Machine
+	w("## Machine\n\n| | |\n|---|---|\n")
+	w("| host | %s |\n| CPU | %s, %d cores |\n| memory | %d MiB |\n| kernel | %s |\n| data filesystem | %s |\n| Go | %s |\n| Runnel | %s |\n",
+		m.Host, m.CPU, m.Cores, m.MemoryMiB, m.Kernel, m.Filesystem, m.Go, m.Commit)
+	mods := make([]string, 0, len(m.Modules))
+	for k, v := range m.Modules {
+		mods = append(mods, k+" "+v)
+	}
+	sort.Strings(mods)
+	w("| client and peer | %s |\n\n", strings.Join(mods, ", "))
+	w("Command: `%s`\n\n", rep.Command)
+
+	bl := rep.Baselines
+	w("## Baselines (same run, same disk)\n\n| baseline | MB/s |\n|---|---:|\n")
+	w("| sequential 1 MiB pwrite, page cache (%d MiB) | %.0f |\n", bl.Bytes>>20, bl.PageCacheWrite)
+	w("| sequential 1 MiB pwrite + fdatasync each (%d MiB) | %.0f |\n", bl.Bytes>>20, bl.DurableWrite)
+	w("| loopback TCP, one stream, 1 MiB writes | %.0f |\n\n", bl.Loopback)
+
+	w("## Headline figures\n\nEach figure divided by its baseline. For throughput higher is better; for latency (ms) lower is better, so a ratio above 1 means Runnel is slower than the baseline.\n\n")
+	w("| figure | Runnel | baseline | baseline value | ratio |\n|---|---:|---|---:|---:|\n")
+	for _, h := range Headlines(rep) {
+		w("| %s | %s | %s | %s | %s |\n", h.Figure, num(h.Value, h.Unit), h.Baseline, num(h.BaseValue, h.Unit), ratio(h.Ratio))
+	}
+	w("\nMB is 10^6 bytes of record values. The sink is kfake acking produce requests without storing them: " +
+		"a Runnel figure close to it is limited by the load generator (and by kfake's single request loop), not by Runnel.\n\n")
+
+	w("## Scenarios\n\n")
+	for _, sc := range rep.Scenarios {
+		w("### %s\n\n%s.\n\n", sc.Name, sc.Title)
+		w("Load: %s.", describeLoad(sc))
+		if len(sc.Overrides) > 0 {
+			w(" Runnel properties: `%s`.", strings.Join(sc.Overrides, "`, `"))
+		}
+		w("\n\n| target | produced rec/s | MB/s | consumed rec/s | MB/s | produce p50 / p90 / p99 / p99.9 / p99.99 / max (ms) | end-to-end p50 / p99 / p99.9 / max (ms) | send delay p99 / max (ms) | errors |\n")
+		w("|---|---:|---:|---:|---:|---|---|---|---|\n")
+		for _, kind := range sc.Targets {
+			run := rep.Find(sc.Name, kind)
+			if run == nil {
+				continue
+			}
+			r := run.Result
+			if r == nil {
+				w("| %s | failed: %s |||||||| |\n", kind, oneLine(run.Err))
+				continue
+			}
+			pl, e2e, sd := r.ProduceLatency, r.EndToEnd, r.SendDelay
+			prodLat, e2eLat, send := "—", "—", "—"
+			if pl.Count > 0 {
+				prodLat = fmt.Sprintf("%s / %s / %s / %s / %s / %s", ms(pl.P50), ms(pl.P90), ms(pl.P99), ms(pl.P999), ms(pl.P9999), ms(pl.Max))
+			}
+			if e2e.Count > 0 {
+				e2eLat = fmt.Sprintf("%s / %s / %s / %s", ms(e2e.P50), ms(e2e.P99), ms(e2e.P999), ms(e2e.Max))
+			}
+			if sd.Count > 0 {
+				send = fmt.Sprintf("%s / %s", ms(sd.P99), ms(sd.Max))
+			}
+			t := r.Totals
+			errs := fmt.Sprintf("%d produce, %d fetch, %d request, %d client warnings", t.ProduceErrors, t.FetchErrors, t.RequestErrors, t.ClientWarnings)
+			if run.Err != "" {
+				errs += "; " + oneLine(run.Err)
+			}
+			w("| %s | %.0f | %.1f | %.0f | %.1f | %s | %s | %s | %s |\n", kind,
+				r.Produced.RecordsPerSec, r.Produced.MBPerSec, r.Consumed.RecordsPerSec, r.Consumed.MBPerSec, prodLat, e2eLat, send, errs)
+		}
+		w("\n")
+		for _, f := range charts[sc.Name] {
+			w("![%s](charts/%s)\n", f, f)
+		}
+		if len(charts[sc.Name]) > 0 {
+			w("\n")
+		}
+		for _, kind := range sc.Targets {
+			run := rep.Find(sc.Name, kind)
+			if run == nil {
+				continue
+			}
+			var notes []string
+			if run.Result != nil {
+				notes = run.Result.Errors
+			}
+			if len(notes) > 0 || run.BrokerLog != "" {
+				w("Problems on %s:\n\n```\n", kind)
+				for _, e := range notes {
+					w("%s\n", e)
+				}
+				if run.BrokerLog != "" {
+					w("--- broker log (tail) ---\n%s\n", run.BrokerLog)
+				}
+				w("```\n\n")
+			}
+		}
+		if run := rep.Find(sc.Name, TargetRunnel); run != nil {
+			hotspots(&b, "CPU", run.CPU, sc.Name+"-cpu.pprof")
+			hotspots(&b, "Allocations (alloc_space since start)", run.Heap, sc.Name+"-heap.pprof")
+		}
+	}
+	w("## Files\n\n- `results.json`: everything above, with per-second timelines.\n" +
+		"- `hgrm/<scenario>-<target>-{produce,send-delay,e2e}.hgrm`: HdrHistogram percentile distributions (ms).\n" +
+		"- `charts/`: latency percentile curves and throughput over time per scenario.\n" +
+		"- `profiles/<scenario>-{cpu,heap}.pprof`: Runnel's profiles, for `go tool pprof`.\n" +
+		"- `logs/`: broker logs of runs that logged anything.\n")
+	return b.String()
+}
+
+func hotspots(b *strings.Builder, title string, h *Hotspots, file string) {
+	if h == nil || len(h.Top) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "Runnel %s hot spots (`profiles/%s`, total %s):\n\n| flat %% | cum %% | function |\n|---:|---:|---|\n",
+		title, file, amount(h.Total, h.Unit))
+	for _, f := range h.Top[:min(10, len(h.Top))] {
+		fmt.Fprintf(b, "| %.1f | %.1f | `%s` |\n", f.FlatPct, f.CumPct, f.Name)
+	}
+	b.WriteString("\n")
+}
+
+func describeLoad(sc Scenario) string {
+	c := sc.Load
+	parts := []string{fmt.Sprintf("%d producers, %d consumers, %d partitions, %d B values", c.Producers, c.Consumers, c.Partitions, c.RecordSize)}
+	if c.Producers > 0 {
+		parts = append(parts, "acks="+c.Acks, "linger "+c.Linger.String(), "compression "+c.Compression)
+		if c.Idempotent {
+			parts = append(parts, "idempotent")
+		}
+	}
+	if c.Keys > 0 {
+		parts = append(parts, fmt.Sprintf("%d keys", c.Keys))
+	}
+	switch {
+	case sc.RateOf != "":
+		parts = append(parts, fmt.Sprintf("open loop at %.0f%% of Runnel's records/s in %s", 100*sc.RateFraction, sc.RateOf))
+	case c.Producers > 0:
+		parts = append(parts, "closed loop")
+	}
+	if sc.PreloadBytes > 0 {
+		parts = append(parts, fmt.Sprintf("%d MiB preloaded then read from the start", sc.PreloadBytes>>20))
+	}
+	if c.Duration > 0 {
+		parts = append(parts, fmt.Sprintf("%s warm-up + %s measured", c.Warmup, c.Duration))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func num(v float64, unit string) string {
+	switch {
+	case v == 0:
+		return "—"
+	case unit == "ms":
+		return ms(v) + " ms"
+	case v >= 100:
+		return fmt.Sprintf("%.0f %s", v, unit)
+	}
+	return fmt.Sprintf("%.2f %s", v, unit)
+}
+
+func ms(v float64) string {
+	if v >= 100 {
+		return fmt.Sprintf("%.0f", v)
+	}
+	if v >= 10 {
+		return fmt.Sprintf("%.1f", v)
+	}
+	return fmt.Sprintf("%.2f", v)
+}
+
+func ratio(r float64) string {
+	if r == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.2f×", r)
+}
+
+func amount(v float64, unit string) string {
+	switch unit {
+	case "nanoseconds":
+		return fmt.Sprintf("%.1f s", v/1e9)
+	case "bytes":
+		return fmt.Sprintf("%.1f MB", v/1e6)
+	}
+	return fmt.Sprintf("%.0f %s", v, unit)
+}
+
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	s = strings.ReplaceAll(s, "|", "/")
+	if len(s) > 300 {
+		s = s[:300] + "…"
+	}
+	return s
+}

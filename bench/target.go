@@ -1,0 +1,228 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+)
+
+// The brokers a scenario runs against. Each is a child process, so the
+// load generator and the broker never share a heap, a GC or a profile.
+const (
+	TargetRunnel = "runnel" // `runnel serve` over a fresh data directory
+	TargetKfake  = "kfake"  // franz-go's in-memory kfake cluster, the peer
+	TargetSink   = "sink"   // kfake acking produces without storing them: the load generator's ceiling
+)
+
+// target is a running broker child process.
+type target struct {
+	kind    string
+	addr    string // host:port for clients
+	admin   string // runnel's admin listener (pprof), "" for peers
+	dataDir string
+	logPath string
+	cmd     *exec.Cmd
+	exited  chan error
+}
+
+// startTarget starts kind as a child of self (the runnel binary): `serve`
+// for Runnel (extra are its --override properties), `bench peer` for
+// kfake and the sink. Its stderr goes to logPath.
+func startTarget(ctx context.Context, self, kind, workDir, logPath string, extra []string) (*target, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	t := &target{kind: kind, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), logPath: logPath}
+	var args []string
+	switch kind {
+	case TargetRunnel:
+		adminPort, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		t.admin = net.JoinHostPort("127.0.0.1", strconv.Itoa(adminPort))
+		if t.dataDir, err = os.MkdirTemp(workDir, "runnel-data-"); err != nil {
+			return nil, err
+		}
+		args = []string{"serve", "--log-level", "warn",
+			"--override", "listeners=PLAINTEXT://" + t.addr,
+			"--override", "log.dirs=" + t.dataDir,
+			"--override", "runnel.admin.listener=" + t.admin,
+		}
+		for _, o := range extra {
+			args = append(args, "--override", o)
+		}
+	case TargetKfake, TargetSink:
+		args = []string{"bench", "peer", "--kind", kind, "--port", strconv.Itoa(port)}
+	default:
+		return nil, fmt.Errorf("bench: unknown target %q", kind)
+	}
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	t.cmd = exec.Command(self, args...)
+	t.cmd.Stdout, t.cmd.Stderr = logFile, logFile
+	if err := t.cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, fmt.Errorf("bench: start %s: %w", kind, err)
+	}
+	t.exited = make(chan error, 1)
+	go func() { t.exited <- t.cmd.Wait(); logFile.Close() }()
+	if err := t.waitReady(ctx, 20*time.Second); err != nil {
+		t.stop()
+		return nil, err
+	}
+	return t, nil
+}
+
+// waitReady waits until the Kafka port accepts connections (and, for
+// Runnel, /healthz answers ok).
+func (t *target) waitReady(ctx context.Context, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		select {
+		case err := <-t.exited:
+			t.exited <- err
+			return fmt.Errorf("bench: %s exited at start (%v): %s", t.kind, err, tail(t.logPath, 2000))
+		default:
+		}
+		if c, err := net.DialTimeout("tcp", t.addr, 200*time.Millisecond); err == nil {
+			c.Close()
+			if t.admin == "" || httpOK("http://"+t.admin+"/healthz") {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("bench: %s not ready on %s after %s: %s", t.kind, t.addr, limit, tail(t.logPath, 2000))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stop sends SIGTERM, waits up to 20 s (then kills), removes the data
+// directory and returns how the process ended.
+func (t *target) stop() error {
+	_ = t.cmd.Process.Signal(syscall.SIGTERM)
+	var err error
+	select {
+	case err = <-t.exited:
+	case <-time.After(20 * time.Second):
+		_ = t.cmd.Process.Kill()
+		err = fmt.Errorf("did not exit within 20 s of SIGTERM; killed (%v)", <-t.exited)
+	}
+	if t.dataDir != "" {
+		if rerr := os.RemoveAll(t.dataDir); rerr != nil && err == nil {
+			err = rerr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("bench: %s: %w", t.kind, err)
+	}
+	return nil
+}
+
+// ServePeer runs a kfake cluster of one broker on 127.0.0.1:port until
+// SIGTERM or SIGINT: the peer broker (TargetKfake), or with produce
+// blackholed the sink (TargetSink). It is what `runnel bench peer` runs.
+func ServePeer(kind string, port int) error {
+	opts := []kfake.Opt{kfake.NumBrokers(1), kfake.Ports(port)}
+	switch kind {
+	case TargetKfake:
+	case TargetSink:
+		opts = append(opts, kfake.BlackholeProduce())
+	default:
+		return fmt.Errorf("bench: unknown peer %q: want %s or %s", kind, TargetKfake, TargetSink)
+	}
+	c, err := kfake.NewCluster(opts...)
+	if err != nil {
+		return err
+	}
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
+	<-signals
+	c.Close()
+	return nil
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+func httpOK(url string) bool {
+	c := http.Client{Timeout: time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode == http.StatusOK
+}
+
+// tail is the last n bytes of a file, for error messages.
+func tail(path string, n int64) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return ""
+	}
+	off := max(st.Size()-n, 0)
+	b := make([]byte, st.Size()-off)
+	if _, err := f.ReadAt(b, off); err != nil && !errors.Is(err, io.EOF) {
+		return ""
+	}
+	return string(b)
+}
+
+// fetch GETs url into path with a timeout of limit.
+func fetch(ctx context.Context, url, path string, limit time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(f, resp.Body)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
