@@ -17,7 +17,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCommand())
+	root.AddCommand(serveCommand(), loadgenCommand(), benchCommand())
 	root.AddCommand(topicsCommand(), produceCommand(), consumeCommand(), groupsCommand(), dumpLogCommand())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "runnel:", err)
