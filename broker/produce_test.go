@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -406,6 +407,129 @@ func TestProduceIdempotentClient(t *testing.T) {
 			t.Fatalf("record %d stored %d times", i, c)
 		}
 	}
+}
+
+// dropProxy forwards Kafka connections to a broker and, on each
+// connection, cuts the connection instead of forwarding every dropEvery-th
+// Produce response, so that the client must retry produce requests the
+// broker has already carried out.
+type dropProxy struct {
+	dropEvery int
+	dropped   atomic.Int64
+}
+
+func startDropProxy(t testing.TB, ln net.Listener, target string, dropEvery int) *dropProxy {
+	p := &dropProxy{dropEvery: dropEvery}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			client, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			server, err := net.Dial("tcp", target)
+			if err != nil {
+				client.Close()
+				continue
+			}
+			keys := make(chan int16, 1024) // api keys of the requests, in order
+			go p.requests(client, server, keys)
+			go p.responses(client, server, keys)
+		}
+	}()
+	return p
+}
+
+// frame reads one size-prefixed frame.
+func readFrame(r io.Reader) ([]byte, error) {
+	var size [4]byte
+	if _, err := io.ReadFull(r, size[:]); err != nil {
+		return nil, err
+	}
+	frame := make([]byte, 4+binary.BigEndian.Uint32(size[:]))
+	copy(frame, size[:])
+	_, err := io.ReadFull(r, frame[4:])
+	return frame, err
+}
+
+func (p *dropProxy) requests(client, server net.Conn, keys chan<- int16) {
+	defer server.Close()
+	defer close(keys)
+	for {
+		frame, err := readFrame(client)
+		if err != nil || len(frame) < 6 {
+			return
+		}
+		keys <- int16(binary.BigEndian.Uint16(frame[4:]))
+		if _, err := server.Write(frame); err != nil {
+			return
+		}
+	}
+}
+
+func (p *dropProxy) responses(client, server net.Conn, keys <-chan int16) {
+	defer client.Close()
+	defer server.Close()
+	for produced := 0; ; {
+		frame, err := readFrame(server)
+		if err != nil {
+			return
+		}
+		if <-keys == kmsg.Produce.Int16() {
+			if produced++; produced%p.dropEvery == 0 {
+				p.dropped.Add(1)
+				return
+			}
+		}
+		if _, err := client.Write(frame); err != nil {
+			return
+		}
+	}
+}
+
+// TestProduceIdempotentRetries: franz-go's idempotent producer behind a
+// proxy that cuts connections instead of delivering responses: the client
+// retries batches the broker already stored, and every record is stored
+// exactly once, in order.
+func TestProduceIdempotentRetries(t *testing.T) {
+	proxyLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxyPort := proxyLn.Addr().(*net.TCPAddr).Port
+	d := startDataBroker(t, func(c *Config) { c.AdvertisedPort = int32(proxyPort) })
+	proxy := startDropProxy(t, proxyLn, d.addr, 3)
+	d.createTopic("retried", 1, nil)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(proxyLn.Addr().String()), kgo.DefaultProduceTopic("retried"),
+		kgo.ProducerLinger(0), kgo.ProducerBatchMaxBytes(512), kgo.RetryBackoffFn(func(int) time.Duration { return 10 * time.Millisecond }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	const n = 400
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	errs := make(chan error, n)
+	for i := range n {
+		cl.Produce(ctx, &kgo.Record{Value: fmt.Appendf(nil, "%d", i)}, func(_ *kgo.Record, err error) { errs <- err })
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatalf("produce: %v", err)
+		}
+	}
+	if proxy.dropped.Load() == 0 {
+		t.Fatal("the proxy dropped no response: nothing was retried")
+	}
+	for i, r := range consumeAll(t, d, "retried", n) {
+		if string(r.Value) != fmt.Sprint(i) {
+			t.Fatalf("offset %d holds %q, want %d: a retried batch was stored twice or out of order", i, r.Value, i)
+		}
+	}
+	if end := listOffsetsRaw(t, d, 7, "retried", listOffsetsLatest); end.Offset != n {
+		t.Fatalf("log end %d, want %d: duplicates stored", end.Offset, n)
+	}
+	t.Logf("%d produce responses dropped", proxy.dropped.Load())
 }
 
 // TestProduceLogAppendTime: a topic with message.timestamp.type=LogAppendTime
