@@ -1,0 +1,185 @@
+package broker_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"runnel/broker"
+	"runnel/broker/brokertest"
+	"runnel/segment"
+)
+
+func produceN(t *testing.T, b *brokertest.Broker, topic string, partition int32, n int) {
+	t.Helper()
+	cl := b.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	var recs []*kgo.Record
+	for range n {
+		recs = append(recs, &kgo.Record{Topic: topic, Partition: partition, Value: []byte("v")})
+	}
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func endOffset(t *testing.T, b *brokertest.Broker, topic string, partition int32) int64 {
+	t.Helper()
+	offs, err := b.Admin(t).ListEndOffsets(ctx(t), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, ok := offs.Lookup(topic, partition)
+	if !ok || o.Err != nil {
+		t.Fatalf("end offset of %s/%d: %+v", topic, partition, o)
+	}
+	return o.Offset
+}
+
+// dropFromTopicsFile removes a topic from topics.json while the broker is
+// down.
+func dropFromTopicsFile(t *testing.T, dir, topic string) {
+	t.Helper()
+	path := filepath.Join(dir, "topics.json")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Version int              `json:"version"`
+		Topics  []map[string]any `json:"topics"`
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	kept := doc.Topics[:0]
+	for _, rec := range doc.Topics {
+		if rec["name"] != topic {
+			kept = append(kept, rec)
+		}
+	}
+	doc.Topics = kept
+	if data, err = json.Marshal(doc); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestStartupReconcilesLogDirs(t *testing.T) {
+	dir := t.TempDir()
+	b := brokertest.Start(t, "log.dirs="+dir)
+	adm := b.Admin(t)
+	if _, err := adm.CreateTopics(ctx(t), 2, 1, nil, "kept", "gone"); err != nil {
+		t.Fatal(err)
+	}
+	produceN(t, b, "kept", 0, 5)
+	keptID := topicIDs(t, b)["kept"]
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A crash between writing topics.json and touching the dirs: "gone"
+	// was deleted from the file but its dirs remain, and kept-1 was
+	// named by the file but never created.
+	dropFromTopicsFile(t, dir, "gone")
+	if err := os.RemoveAll(filepath.Join(dir, "kept-1")); err != nil {
+		t.Fatal(err)
+	}
+	b = b.Restart(t)
+	if got := topicNames(t, b); len(got) != 1 || got[0] != "kept" {
+		t.Fatalf("topics %v", got)
+	}
+	for _, d := range []string{"gone-0", "gone-1"} {
+		if _, err := os.Stat(filepath.Join(dir, d)); !os.IsNotExist(err) {
+			t.Errorf("stray %s not deleted: %v", d, err)
+		}
+	}
+	if id, err := segment.ReadPartitionMetadata(filepath.Join(dir, "kept-1", "partition.metadata")); err != nil || id != keptID {
+		t.Errorf("kept-1 recreated with %x (%v), want %x", id, err, keptID)
+	}
+	if end := endOffset(t, b, "kept", 0); end != 5 {
+		t.Errorf("kept-0 end offset %d", end)
+	}
+}
+
+func topicIDs(t *testing.T, b *brokertest.Broker) map[string][16]byte {
+	t.Helper()
+	topics, err := b.Admin(t).ListTopics(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string][16]byte{}
+	for name, td := range topics {
+		ids[name] = td.ID
+	}
+	return ids
+}
+
+func TestStartupAdoptsPartitionsWithoutTopicsFile(t *testing.T) {
+	dirs := []string{t.TempDir(), t.TempDir()}
+	b := brokertest.Start(t, "log.dirs="+strings.Join(dirs, ","))
+	if _, err := b.Admin(t).CreateTopic(ctx(t), 4, 1, nil, "orphan"); err != nil {
+		t.Fatal(err)
+	}
+	produceN(t, b, "orphan", 3, 7)
+	id := topicIDs(t, b)["orphan"]
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dirs[0], "topics.json")); err != nil {
+		t.Fatal(err)
+	}
+	b = b.Restart(t)
+	if got := topicIDs(t, b); len(got) != 1 || got["orphan"] != id {
+		t.Fatalf("adopted topics %v, want orphan with id %x", got, id)
+	}
+	if end := endOffset(t, b, "orphan", 3); end != 7 {
+		t.Errorf("end offset %d", end)
+	}
+	if _, err := os.Stat(filepath.Join(dirs[0], "topics.json")); err != nil {
+		t.Errorf("topics.json not rewritten: %v", err)
+	}
+}
+
+func TestStartupSpreadsPartitionsAcrossDirs(t *testing.T) {
+	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
+	b := brokertest.Start(t, "log.dirs="+strings.Join(dirs, ","))
+	if _, err := b.Admin(t).CreateTopic(ctx(t), 6, 1, nil, "spread"); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range dirs {
+		matches, _ := filepath.Glob(filepath.Join(d, "spread-*"))
+		if len(matches) != 2 {
+			t.Errorf("%s holds %d partitions, want 2", d, len(matches))
+		}
+		if _, err := segment.ReadProperties(filepath.Join(d, "meta.properties")); err != nil {
+			t.Errorf("meta.properties: %v", err)
+		}
+	}
+}
+
+func TestStartupRefusesForeignLogDir(t *testing.T) {
+	dir := t.TempDir()
+	b := brokertest.Start(t, "log.dirs="+dir)
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cfg := broker.DefaultConfig()
+	cfg.LogDirs = []string{dir}
+	cfg.AdminListener = ""
+	cfg.NodeID = 2
+	if _, err := broker.New(cfg, nil); err == nil || !strings.Contains(err.Error(), "node.id") {
+		t.Errorf("another node's log dir: %v", err)
+	}
+	cfg.NodeID = 1
+	cfg.ClusterID = "someOtherCluster0000000"
+	if _, err := broker.New(cfg, nil); err == nil || !strings.Contains(err.Error(), "cluster") {
+		t.Errorf("another cluster's log dir: %v", err)
+	}
+}
