@@ -24,7 +24,8 @@ package broker
 // or under the durable policy a flush, closes it) until enough bytes are
 // ready or the wait is over; then it reads again and answers. An error on
 // any partition answers at once. The wait runs on its own goroutine; the
-// connection keeps serving the requests behind it.
+// connection keeps reading and starting the requests behind it (their
+// answers follow this one, in order).
 //
 // Visibility: the high watermark is the flushed offset under the durable
 // flush policy (a consumer never sees what a crash could take back) and the

@@ -14,11 +14,13 @@ package broker
 // acks=0 gets no response; when one of its partitions fails, the
 // connection is closed after the responses before it are written, as Kafka
 // does, so that the producer notices (and refreshes its metadata). acks=1 is
-// answered once the bytes are in the segment; acks=all under the durable flush policy is answered from the
-// flusher's callback once every partition's append is on disk, so the
-// connection keeps reading and starting requests meanwhile. Under the
-// interval policy acks=all is answered like acks=1: the data is flushed by
-// count and time (flush.messages, flush.ms) as in Kafka.
+// answered once the bytes are in the segment. acks=all under the durable
+// flush policy is answered from the flusher's callback once every
+// partition's append is on disk, so the connection keeps reading and
+// starting requests meanwhile; acks 0 and 1 ask for the same group-commit
+// flush without waiting for it, since consumers see only flushed records.
+// Under the interval policy acks=all is answered like acks=1: the data is
+// flushed by count and time (flush.messages, flush.ms) as in Kafka.
 //
 // Errors are per partition: UNKNOWN_TOPIC_OR_PARTITION, MESSAGE_TOO_LARGE
 // (max.message.bytes), CORRUPT_MESSAGE (CRC), INVALID_RECORD (lengths, more
