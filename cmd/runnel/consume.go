@@ -138,6 +138,7 @@ or --format with a Go template over .Topic .Partition .Offset .Timestamp
 			return err
 		},
 	}
+	cmd.SetFlagErrorFunc(flagErrorHint)
 	addBootstrapFlag(cmd, &bootstrap)
 	f := cmd.Flags()
 	f.StringVar(&topic, "topic", "", "topic to read")

@@ -82,6 +82,7 @@ or an index mismatch.`,
 			return nil
 		},
 	}
+	cmd.SetFlagErrorFunc(flagErrorHint)
 	f := cmd.Flags()
 	f.StringSliceVar(&files, "files", nil, "comma-separated .log, .index and .timeindex files (repeatable)")
 	f.BoolVar(&printData, "print-data-log", false, "print each record, with its key and value")

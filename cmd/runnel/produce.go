@@ -117,6 +117,7 @@ short names of --request-required-acks and --compression-codec.`,
 			return produceLines(ctx, cl, in, promptTo, parser, partition)
 		},
 	}
+	cmd.SetFlagErrorFunc(flagErrorHint)
 	addBootstrapFlag(cmd, &bootstrap)
 	f := cmd.Flags()
 	f.StringVar(&topic, "topic", "", "topic to send to")
