@@ -151,9 +151,9 @@ type Log struct {
 		segments []*segment // by base offset; the last is the active segment; nil once closed
 	}
 
-	startOffset   atomic.Int64
-	endOffset     atomic.Int64
-	flushedOffset atomic.Int64
+	startOffset atomic.Int64
+	endOffset   atomic.Int64
+	durable     atomic.Pointer[durableMark]
 
 	collectHeader func(pos int, h BatchHeader) error // ValidateBatches callback, made once
 	prefault      prefaulter
@@ -219,7 +219,7 @@ func openLog(dir string, tp TopicPartition, cfg Config, st logState, logger *slo
 	}
 	l.startOffset.Store(start)
 	l.endOffset.Store(l.mu.nextOffset)
-	l.flushedOffset.Store(l.mu.nextOffset)
+	l.publishDurable(active.baseOffset, active.size.Load(), l.mu.nextOffset)
 	if err := l.loadEpochs(); err != nil {
 		l.releaseAll()
 		return nil, err
@@ -560,8 +560,9 @@ func (l *Log) rollLocked() error {
 func (l *Log) Read(offset int64, maxBytes int, durableOnly bool, minOneBatch bool) (ReadResult, error) {
 	end := l.endOffset.Load()
 	limitOffset := end
+	mark := l.durable.Load()
 	if durableOnly {
-		limitOffset = min(end, l.flushedOffset.Load())
+		limitOffset = min(end, mark.offset)
 	}
 	empty := ReadResult{FirstOffset: offset}
 	if start := l.startOffset.Load(); offset < start || offset > end {
@@ -583,7 +584,7 @@ func (l *Log) Read(offset int64, maxBytes int, durableOnly bool, minOneBatch boo
 		size := s.size.Load()
 		limit := size
 		if durableOnly {
-			limit = min(size, s.durable.Load())
+			limit = mark.limit(s, size)
 		}
 		pos := int64(0)
 		if offset > s.baseOffset {
@@ -622,7 +623,7 @@ func (l *Log) Sync() (int64, error) {
 	l.mu.Lock()
 	if l.mu.closed {
 		l.mu.Unlock()
-		return l.flushedOffset.Load(), ErrClosed
+		return l.FlushedOffset(), ErrClosed
 	}
 	active, end, sealed := l.mu.active, l.mu.nextOffset, l.mu.unsynced
 	dirs := dirtyDirs{log: l.mu.dirDirty, parent: l.mu.newDir}
@@ -633,7 +634,7 @@ func (l *Log) Sync() (int64, error) {
 	pos := active.size.Load()
 	if pos <= active.durable.Load() && len(sealed) == 0 && dirs == (dirtyDirs{}) && epochs == nil {
 		l.mu.Unlock()
-		return l.flushedOffset.Load(), nil
+		return l.FlushedOffset(), nil
 	}
 	l.mu.unsynced, l.mu.dirDirty, l.mu.newDir, l.mu.newEpochs = nil, false, false, false
 	active.refs.Add(1)
@@ -657,9 +658,9 @@ func (l *Log) Sync() (int64, error) {
 		l.mu.newDir = l.mu.newDir || dirs.parent
 		l.mu.newEpochs = l.mu.newEpochs || epochs != nil
 		l.mu.Unlock()
-		return l.flushedOffset.Load(), err
+		return l.FlushedOffset(), err
 	}
-	storeMax(&l.flushedOffset, end)
+	l.publishDurable(active.baseOffset, pos, end)
 	l.changed.notify()
 	return end, nil
 }
@@ -717,7 +718,27 @@ func (l *Log) StartOffset() int64 { return l.startOffset.Load() }
 func (l *Log) EndOffset() int64 { return l.endOffset.Load() }
 
 // FlushedOffset is the end (exclusive) of the records known to be on disk, the recovery point.
-func (l *Log) FlushedOffset() int64 { return l.flushedOffset.Load() }
+func (l *Log) FlushedOffset() int64 { return l.durable.Load().offset }
+
+// durableMark is how far the log is known to be on disk: up to position pos of the segment
+// based at base, which is offset. It is published whole, so that durable reads never see a
+// position without its offset; only Sync, TruncateTo and Close (under syncMu) replace it.
+type durableMark struct{ base, pos, offset int64 }
+
+func (l *Log) publishDurable(base, pos, offset int64) {
+	l.durable.Store(&durableMark{base: base, pos: pos, offset: offset})
+}
+
+// limit is how far the durable bytes of s (of size bytes) reach.
+func (m *durableMark) limit(s *segment, size int64) int64 {
+	switch {
+	case s.baseOffset < m.base:
+		return size
+	case s.baseOffset == m.base:
+		return min(size, m.pos)
+	}
+	return 0
+}
 
 // Changed returns a channel closed when EndOffset or FlushedOffset next advances. Check the
 // offsets after taking the channel, then wait on it (long-poll fetch).
@@ -845,7 +866,7 @@ func (l *Log) Close() error {
 	errs = append(errs, l.writeEpochs(epochs), disk.Fdatasync(s.file),
 		l.syncFiles(s, 0, l.mu.unsynced, dirtyDirs{log: l.mu.dirDirty, parent: l.mu.newDir}))
 	if err := errors.Join(errs...); err == nil {
-		storeMax(&l.flushedOffset, l.mu.nextOffset)
+		l.publishDurable(s.baseOffset, s.size.Load(), l.mu.nextOffset)
 	}
 	l.mu.unsynced = nil
 	for _, s := range segs {

@@ -1,5 +1,7 @@
 package segment
 
+import "os"
+
 // Hooks for the external tests (package segment_test), which need segmenttest.
 
 var (
@@ -15,3 +17,11 @@ const (
 
 // Abandon drops the log as a process crash would: nothing synced or trimmed.
 func (l *Log) Abandon() { l.abandon() }
+
+// SetFallocate replaces the preallocation call (to inject ENOSPC) and returns a function that
+// restores it.
+func SetFallocate(f func(file *os.File, off, n int64) error) (restore func()) {
+	old := fallocate
+	fallocate = f
+	return func() { fallocate = old }
+}

@@ -186,8 +186,9 @@ func (l *Log) cutLocked(i int, pos, newEnd int64) error {
 	errs := []error{l.dropSegmentsLocked(doomed, "truncation"), disk.Fdatasync(s.file)}
 	l.mu.nextOffset = newEnd
 	l.endOffset.Store(newEnd)
-	if l.flushedOffset.Load() > newEnd {
-		l.flushedOffset.Store(newEnd)
+	if mark := l.durable.Load(); mark.offset >= newEnd {
+		// It was durable through the new end; a mark below it stays as it is.
+		l.publishDurable(s.baseOffset, pos, newEnd)
 	}
 	l.mu.producers.TruncateTo(newEnd)
 	errs = append(errs, l.truncateEpochsLocked(newEnd))
@@ -214,7 +215,7 @@ func (l *Log) truncateFullyLocked(offset int64) error {
 	l.mu.active, l.mu.nextOffset, l.mu.unsynced, l.mu.dirDirty = s, offset, nil, true
 	l.startOffset.Store(offset)
 	l.endOffset.Store(offset)
-	l.flushedOffset.Store(offset)
+	l.publishDurable(offset, 0, offset)
 	l.mu.producers = NewProducerState()
 	errs = append(errs, l.truncateEpochsLocked(-1))
 	l.changed.notify()

@@ -28,6 +28,9 @@ const (
 	deletedSuffix     = ".deleted"
 )
 
+// fallocate is disk.Fallocate; tests replace it to run out of space.
+var fallocate = disk.Fallocate
+
 // maxRelativeOffset is the largest offset - baseOffset a segment may hold: index entries store
 // it in 32 bits and Kafka keeps it non-negative as an int32.
 const maxRelativeOffset = math.MaxInt32
@@ -192,7 +195,7 @@ func (s *segment) extend(chunk, end int64) error {
 	if target <= s.allocated {
 		return nil
 	}
-	if err := disk.Fallocate(s.file, s.allocated, target-s.allocated); err != nil {
+	if err := fallocate(s.file, s.allocated, target-s.allocated); err != nil {
 		return fmt.Errorf("segment: preallocate %s to %d bytes: %w", s.path(logSuffix), target, err)
 	}
 	s.allocated = target
