@@ -370,6 +370,9 @@ func (b *Broker) applyRetention() {
 	for _, t := range b.table.Load().byName {
 		for _, p := range t.partitions() {
 			n, err := p.log.ApplyRetention(now)
+			if errors.Is(err, segment.ErrClosed) { // deleted meanwhile
+				continue
+			}
 			if err != nil {
 				b.logger.Error("retention failed", "topic", p.topic, "partition", p.index, "err", err)
 			} else if n > 0 {

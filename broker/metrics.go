@@ -34,9 +34,11 @@ type metrics struct {
 	fsyncBatch  prometheus.Histogram
 	fsyncErrors prometheus.Counter
 
-	// latencyByKey caches the latency observer of each API key, which
-	// saves a label lookup per request.
-	latencyByKey map[int16]prometheus.Observer
+	// latencyByKey caches the latency observer of each API key, and
+	// requestsByCode the request counter of each (key, error code), which
+	// saves a label lookup and its garbage per request.
+	latencyByKey   map[int16]prometheus.Observer
+	requestsByCode sync.Map // int32(key)<<16 | uint16(code) -> prometheus.Counter
 }
 
 func newMetrics(b *Broker) *metrics {
@@ -98,7 +100,12 @@ func (m *metrics) observeReply(r *reply, writeErr error) {
 			code = ec.errorCode()
 		}
 	}
-	m.requests.WithLabelValues(kmsg.NameForKey(r.key), errorName(code)).Inc()
+	id := int32(r.key)<<16 | int32(uint16(code))
+	counter, ok := m.requestsByCode.Load(id)
+	if !ok {
+		counter, _ = m.requestsByCode.LoadOrStore(id, m.requests.WithLabelValues(kmsg.NameForKey(r.key), errorName(code)))
+	}
+	counter.(prometheus.Counter).Inc()
 }
 
 // onSync is the flushers' OnSync hook.
