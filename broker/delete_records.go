@@ -5,9 +5,10 @@ package broker
 // records before it unreadable at once; whole segments below the new start
 // are deleted. An offset past the high watermark, or negative other than
 // -1, is OFFSET_OUT_OF_RANGE. Moving the start backwards changes nothing;
-// the answer is the (new) log start offset, the low watermark. The log dir's
-// log-start checkpoint is written before answering, so deleted records do
-// not come back after a crash.
+// the answer is the (new) log start offset, the low watermark. Internal
+// topics (__consumer_offsets) are refused with INVALID_TOPIC_EXCEPTION, as
+// in Kafka. The log dir's log-start checkpoint is written before
+// answering, so deleted records do not come back after a crash.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -36,6 +37,10 @@ func handleDeleteRecords(b *Broker, req *request) *reply {
 			p, err := b.partition(rt.Topic, rp.Partition)
 			if err != nil {
 				sp.ErrorCode = errCode(err)
+				continue
+			}
+			if isInternalTopic(p.topic) {
+				sp.ErrorCode = kerr.InvalidTopicException.Code
 				continue
 			}
 			offset, hw := rp.Offset, b.highWatermark(p.log)

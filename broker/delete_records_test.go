@@ -59,6 +59,17 @@ func TestDeleteRecords(t *testing.T) {
 		}
 	}
 	check(11)
+	ensureOffsetsTopic(t, d)
+	internal := kmsg.NewPtrDeleteRecordsRequest()
+	rt := kmsg.NewDeleteRecordsRequestTopic()
+	rt.Topic = "__consumer_offsets"
+	rt.Partitions = append(rt.Partitions, kmsg.NewDeleteRecordsRequestTopicPartition())
+	internal.Topics = append(internal.Topics, rt)
+	rc := dialRaw(t, d.addr)
+	rc.send(internal, true)
+	if p := rc.receive().(*kmsg.DeleteRecordsResponse).Topics[0].Partitions[0]; p.ErrorCode != kerr.InvalidTopicException.Code {
+		t.Fatalf("delete records of __consumer_offsets: error %d", p.ErrorCode)
+	}
 	// The new start survives a restart.
 	d.restart()
 	check(11)

@@ -22,7 +22,8 @@ package broker
 // Under the interval policy acks=all is answered like acks=1: the data is
 // flushed by count and time (flush.messages, flush.ms) as in Kafka.
 //
-// Errors are per partition: UNKNOWN_TOPIC_OR_PARTITION, MESSAGE_TOO_LARGE
+// Errors are per partition: UNKNOWN_TOPIC_OR_PARTITION, INVALID_TOPIC_EXCEPTION
+// (internal topics, except for the client id __admin_client), MESSAGE_TOO_LARGE
 // (max.message.bytes), CORRUPT_MESSAGE (CRC), INVALID_RECORD (lengths, more
 // than one batch, control batches), UNSUPPORTED_FOR_MESSAGE_FORMAT (magic 0
 // and 1), OUT_OF_ORDER_SEQUENCE_NUMBER and INVALID_PRODUCER_EPOCH
@@ -68,7 +69,7 @@ func handleProduce(b *Broker, req *request) *reply {
 			*sp = kmsg.NewProduceResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.BaseOffset = -1
-			p, end, err := produceOne(b, r, rt, rp, sp)
+			p, end, err := produceOne(b, req, rt, rp, sp)
 			if err != nil {
 				sp.ErrorCode = errCode(err)
 				msg := err.Error()
@@ -106,7 +107,8 @@ func ignoreFlushResult(error) {}
 // produceOne appends one partition's records and fills in its response; it
 // returns the partition and the end offset (exclusive) of the append for the
 // acks=all wait.
-func produceOne(b *Broker, r *kmsg.ProduceRequest, rt *kmsg.ProduceRequestTopic, rp *kmsg.ProduceRequestTopicPartition, sp *kmsg.ProduceResponseTopicPartition) (*partition, int64, error) {
+func produceOne(b *Broker, req *request, rt *kmsg.ProduceRequestTopic, rp *kmsg.ProduceRequestTopicPartition, sp *kmsg.ProduceResponseTopicPartition) (*partition, int64, error) {
+	r := req.msg.(*kmsg.ProduceRequest)
 	if r.Acks != 0 && r.Acks != 1 && r.Acks != -1 {
 		return nil, 0, kerr.InvalidRequiredAcks
 	}
@@ -122,6 +124,11 @@ func produceOne(b *Broker, r *kmsg.ProduceRequest, rt *kmsg.ProduceRequestTopic,
 	}
 	if err != nil {
 		return nil, 0, err
+	}
+	if isInternalTopic(p.topic) && req.clientIDString() != adminClientID {
+		// The group coordinator replays __consumer_offsets: records a
+		// client slips in would become committed offsets.
+		return nil, 0, fmt.Errorf("%w: clients may not produce to the internal topic %s", kerr.InvalidTopicException, p.topic)
 	}
 	settings := p.config()
 	h, err := checkProduceBatch(rp.Records, settings.maxMessageBytes)
@@ -146,6 +153,10 @@ func produceOne(b *Broker, r *kmsg.ProduceRequest, rt *kmsg.ProduceRequestTopic,
 	sp.LogStartOffset = p.log.StartOffset()
 	return p, info.LastOffset + 1, nil
 }
+
+// adminClientID is the client id that may produce to internal topics, as
+// in Kafka (for repair tools).
+const adminClientID = "__admin_client"
 
 // errTransactionsUnsupported refuses transactional produce requests and
 // batches: there is no transaction coordinator.

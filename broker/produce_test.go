@@ -286,8 +286,21 @@ func produceRaw(t testing.TB, d *dataBroker, version int16, acks int16, topic st
 	return resp.Topics[0].Partitions[0]
 }
 
+// ensureOffsetsTopic makes sure the internal topic __consumer_offsets
+// exists (the group coordinator creates it at startup when it runs).
+func ensureOffsetsTopic(t testing.TB, d *dataBroker) {
+	t.Helper()
+	if d.b.topic("__consumer_offsets") != nil {
+		return
+	}
+	if _, err := d.b.createTopic(topicSpec{name: "__consumer_offsets", partitions: 1, replicas: 1}, false); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestProduceErrors(t *testing.T) {
 	d := startDataBroker(t, nil)
+	ensureOffsetsTopic(t, d)
 	d.createTopic("small", 1, map[string]*string{"max.message.bytes": kadm.StringPtr("2000")})
 	good := func() []byte { return segmenttest.Batch(segmenttest.Values("a", "b", "c")) }
 	corrupt := good()
@@ -314,6 +327,7 @@ func TestProduceErrors(t *testing.T) {
 		{"control batch", "small", 1, segmenttest.Batch(segmenttest.Values("x"), segmenttest.Attributes(0x20)), kerr.InvalidRecord},
 		{"transactional", "small", 1, segmenttest.Batch(segmenttest.Values("x"), segmenttest.Producer(1, 0, 0), segmenttest.Attributes(0x10)), kerr.TransactionalIDAuthorizationFailed},
 		{"bad acks", "small", 2, good(), kerr.InvalidRequiredAcks},
+		{"internal topic", "__consumer_offsets", -1, good(), kerr.InvalidTopicException},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := produceRaw(t, d, 9, tc.acks, tc.topic, tc.records)
