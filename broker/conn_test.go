@@ -264,3 +264,51 @@ func TestFlexibleHeaderWithTags(t *testing.T) {
 		t.Fatalf("%v %+v", err, resp)
 	}
 }
+
+func TestIdleConnectionClosed(t *testing.T) {
+	b := brokertest.Start(t, "connections.max.idle.ms=200")
+	c := dialRaw(t, b)
+	c.write(frame(kmsg.NewPtrApiVersionsRequest(), 3, 1))
+	if _, _, err := c.read(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	c.expectClosed()
+	if d := time.Since(start); d < 150*time.Millisecond || d > 5*time.Second {
+		t.Errorf("closed after %v, want about 200ms", d)
+	}
+}
+
+func TestCloseAnswersRequestsInFlight(t *testing.T) {
+	b := brokertest.Start(t)
+	c := dialRaw(t, b)
+	var batch []byte
+	for i := int32(0); i < 50; i++ {
+		batch = append(batch, frame(kmsg.NewPtrMetadataRequest(), 12, i)...)
+	}
+	c.write(batch)
+	// Wait for the first answer so that the broker has read some frames,
+	// then close it: every request it read is answered, in order, before
+	// the connection closes.
+	corr, _, err := c.read()
+	if err != nil || corr != 0 {
+		t.Fatalf("%d %v", corr, err)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- b.Close() }()
+	next := int32(1)
+	for {
+		corr, _, err := c.read()
+		if err != nil {
+			break
+		}
+		if corr != next {
+			t.Fatalf("got correlation id %d, want %d", corr, next)
+		}
+		next++
+	}
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d of 50 answered", next)
+}
