@@ -20,22 +20,20 @@ type benchLog struct {
 	end  atomic.Int64 // logical end reserved by appenders
 }
 
-const benchRing = 16 << 20
-
-func newBenchLog(b *testing.B) *benchLog {
+func newBenchLog(b *testing.B, ring int64) *benchLog {
 	b.Helper()
 	f, err := os.OpenFile(filepath.Join(b.TempDir(), "bench.log"), os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { f.Close() })
-	if _, err := f.Write(make([]byte, benchRing)); err != nil {
+	if _, err := f.Write(make([]byte, ring)); err != nil {
 		b.Fatal(err)
 	}
 	if err := disk.Fdatasync(f); err != nil {
 		b.Fatal(err)
 	}
-	return &benchLog{f: f, ring: benchRing}
+	return &benchLog{f: f, ring: ring}
 }
 
 // append writes p and returns the logical end of the log after it.
@@ -68,19 +66,44 @@ func BenchmarkDurableAppend(b *testing.B) {
 			for _, impl := range []string{"flusher", "raw"} {
 				name := fmt.Sprintf("size=%d/appenders=%d/impl=%s", size, appenders, impl)
 				b.Run(name, func(b *testing.B) {
-					benchDurableAppend(b, size, appenders, impl == "flusher")
+					benchDurableAppend(b, size, appenders, 1, impl == "flusher", 0)
 				})
 			}
 		}
 	}
 }
 
-func benchDurableAppend(b *testing.B, size, appenders int, useFlusher bool) {
-	log := newBenchLog(b)
+// BenchmarkDurableAppendPartitions is BenchmarkDurableAppend with 64 appenders spread over 16
+// files (partitions), where a flusher round syncs several targets: one at a time
+// (impl=flusher/concurrency=1), overlapping (the default, 8), or the raw baseline.
+//
+//	go test -run '^$' -bench BenchmarkDurableAppendPartitions -count 5 ./io/flush
+func BenchmarkDurableAppendPartitions(b *testing.B) {
+	const size, appenders, partitions = 1 << 10, 64, 16
+	for _, concurrency := range []int{1, 8, 16, 64} {
+		b.Run(fmt.Sprintf("impl=flusher/concurrency=%d", concurrency), func(b *testing.B) {
+			benchDurableAppend(b, size, appenders, partitions, true, concurrency)
+		})
+	}
+	b.Run("impl=raw", func(b *testing.B) {
+		benchDurableAppend(b, size, appenders, partitions, false, 0)
+	})
+}
+
+// benchDurableAppend runs b.N durable appends of size bytes from appenders goroutines, spread
+// round-robin over partitions files.
+func benchDurableAppend(b *testing.B, size, appenders, partitions int, useFlusher bool, concurrency int) {
+	logs := make([]*benchLog, partitions)
+	for i := range logs {
+		logs[i] = newBenchLog(b, 16<<20/int64(partitions))
+	}
 	var syncs atomic.Int64
 	var f *Flusher
 	if useFlusher {
-		f = New(Config{OnSync: func(Target, time.Duration, int, error) { syncs.Add(1) }})
+		f = New(Config{
+			SyncConcurrency: concurrency,
+			OnSync:          func(Target, time.Duration, int, error) { syncs.Add(1) },
+		})
 		defer f.Close()
 	}
 	var remaining atomic.Int64
@@ -89,7 +112,8 @@ func benchDurableAppend(b *testing.B, size, appenders int, useFlusher bool) {
 	b.ReportAllocs()
 	var wg sync.WaitGroup
 	start := make(chan struct{})
-	for range appenders {
+	for i := range appenders {
+		log := logs[i%partitions]
 		buf := make([]byte, size)
 		told := make(chan error, 1)
 		done := func(err error) { told <- err }

@@ -1,30 +1,29 @@
 // Package flush makes appended log data durable with group commit.
 //
 // A Flusher owns one goroutine and a queue of waiters per Target (a partition log). A producer
-// that needs durability (acks=all) appends to its log and calls Wait with the log's end offset;
-// the flusher goroutine takes every waiter queued so far, calls the target's Sync once, and
-// tells each waiter whose end offset is now durable. Waiters that arrive while a sync runs wait
-// for the next round, which covers all of them with one more sync: under load, many appends share
-// each fdatasync, so throughput follows the disk's bandwidth rather than its sync latency.
+// that needs durability (acks=all) appends to its log and calls Wait with the log's end offset.
+// The flusher goroutine starts one Sync of the target that covers every waiter queued so far,
+// and when it returns tells each covered waiter whose end offset is now durable. Waiters that
+// arrive while a sync runs wait for the next one, which covers all of them: under load many
+// appends share each fdatasync, so throughput follows the disk's bandwidth rather than its
+// sync latency.
 //
-// Round by round, the flusher goroutine:
+// The flusher goroutine repeats:
 //
-//  1. under the lock, takes every target that is due: it has waiters, or (Interval policy) it
-//     reached FlushMessages appended messages or has held unsynced messages for FlushInterval.
-//     A target synced less than MinInterval ago waits until the interval has passed.
-//     For each, it notes how many waiters are queued: the sync will cover exactly those.
-//  2. without the lock, calls Sync once per target, syncing up to SyncConcurrency targets at
-//     once (helper goroutines take part; the file system can commit overlapping fdatasyncs of
-//     different files together).
-//  3. under the lock, picks the covered waiters to tell: all of them with the error if Sync
-//     failed, otherwise those with end <= the durable end Sync returned. Covered waiters beyond
-//     the durable end stay queued for a later round.
-//  4. without the lock, calls their done functions.
+//  1. under the lock, takes the syncs that workers finished. For each, the covered waiters
+//     (those queued before that sync started) get the error if Sync failed, success if their
+//     end is within the durable end Sync returned; the rest stay queued for the next sync.
+//  2. under the lock, starts a sync of every target that is due and not syncing already:
+//     it has waiters, or (Interval policy) reached FlushMessages appended messages or has held
+//     unsynced messages for FlushInterval. A target synced less than MinInterval ago waits.
+//     Started syncs go to SyncConcurrency worker goroutines, so syncs of different targets
+//     overlap (the file system commits overlapping fdatasyncs together) and one slow target
+//     does not hold up the others; a target has at most one sync in flight.
+//  3. without the lock, calls OnSync and the done functions of the waiters it decided on.
 //
-// Lock order: Flusher.mu is the only lock. Target.Sync, OnSync and done functions are called
-// without it; OnSync and done always from the flusher goroutine, Sync from it or a helper. They
-// must not call Forget or Close (which wait for the flusher goroutine), but may call Wait and
-// Appended.
+// Lock order: Flusher.mu is the only lock. Target.Sync (on a worker), OnSync and done functions
+// (on the flusher goroutine) are called without it; they must not call Forget or Close (which
+// wait for the flusher goroutine), but may call Wait and Appended.
 //
 // A failed sync fails the waiters it covered; the flusher tries again for later waiters. Whether
 // data written before a failed fdatasync can still become durable is the target's business (on
