@@ -41,6 +41,7 @@ async function consumeAll (want) {
   const consumer = kafka.consumer({ groupId: 'ci-' + TOPIC })
   const got = [...Array(PARTITIONS)].map(() => [])
   const total = want.reduce((n, p) => n + p.length, 0)
+  consumer.on(consumer.events.CRASH, e => fail('group consumer crashed: ' + e.payload.error))
   await consumer.connect()
   await consumer.subscribe({ topics: [TOPIC], fromBeginning: true })
   let done
