@@ -76,7 +76,10 @@ func TestLineParser(t *testing.T) {
 func TestProduce(t *testing.T) {
 	b := brokertest.Start(t, "num.partitions=1")
 	bs := []string{"--bootstrap-server", b.Addr}
-	run := func(stdin string, args ...string) string { t.Helper(); return mustRun(t, stdin, append(args, bs...)...) }
+	run := func(stdin string, args ...string) string {
+		t.Helper()
+		return mustRun(t, stdin, append(args, bs...)...)
+	}
 	// consumeAll reads n records; the timeout only stops a test that would
 	// otherwise wait forever (and then the count is wrong).
 	consumeAll := func(topic string, n int, props ...string) string {
