@@ -19,6 +19,9 @@ import (
 	"runnel/segment/segmenttest"
 )
 
+// The log is what an io/flush Flusher syncs.
+var _ flush.Target = (*segment.Log)(nil)
+
 var crashRounds = flag.Int("crash.rounds", 0, "rounds of TestCrash (default: $RUNNEL_CRASH_ROUNDS, else 24)")
 
 // Environment of the child process of TestCrash.

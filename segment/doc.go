@@ -71,4 +71,81 @@
 // base64url without padding, 22 characters). meta.properties in a log dir is
 // a Java properties file. Partition directories are named
 // "<topic>-<partition>" (TopicPartition.DirName).
+//
+// # Segment files
+//
+// A partition directory holds its log as segments, each a trio of files named
+// by the segment's base offset (the offset of its first batch) zero-padded to
+// 20 digits, so that names sort as offsets do (part of the format, Kafka's):
+//
+//	00000000000000000000.log        batches back to back, nothing else
+//	00000000000000000000.index      offset index: (relative offset uint32, position uint32)
+//	00000000000000000000.timeindex  time index: (max timestamp int64, relative offset uint32)
+//	00000000000000052117.log        the next segment starts at offset 52117
+//	leader-epoch-checkpoint         "0", count, then "epoch startOffset" lines
+//
+// Positions are byte offsets in a .log; offsets are Kafka record offsets.
+// Index entries are sparse: when more than index.interval.bytes of log went by
+// since the last entry, the next batch adds (its last offset, its position)
+// to the offset index and (the segment's max timestamp so far, the offset of
+// the batch that carried it) to the time index. A lookup takes the greatest
+// entry at or below the target and scans batch headers forward from its
+// position. Relative offsets must fit an int32, so a segment rolls before one
+// would not. On sealing, the time index gets a last entry with the segment's
+// max timestamp, which retention and a reopen read back. Files being deleted
+// are first renamed to *.deleted and removed once no reader holds them; a
+// deleted partition directory is renamed to "<dir>.<32 hex digits>-delete"
+// before removal. The log directory holds Kafka's
+// recovery-point-offset-checkpoint and log-start-offset-checkpoint and, after
+// a clean shutdown only, the empty file .kafka_cleanshutdown.
+//
+// # The active segment: preallocation and the mapping
+//
+// Only the last segment takes appends. Its .log is mapped (MAP_SHARED,
+// writable) over segment.bytes of address space, while the file itself is
+// fallocated ahead of the write position in chunks of
+// runnel.segment.preallocate.bytes (0: the whole segment at once). Nothing is
+// written past the fallocated size, so running out of disk space shows as
+// ENOSPC from fallocate before any byte is copied, and the log is unchanged.
+// An append copies the client's batch bytes once into the mapping after
+// stamping base offset and leader epoch into them; a background goroutine of
+// the log pre-faults the pages ahead (MADV_POPULATE_WRITE). Sealing a segment
+// (a roll) unmaps it, cuts the file to its used size and seals both indexes.
+// Readers never read through a mapping of a sealed segment: they get file
+// ranges for pread or sendfile, so shrinking a file cannot fault a reader.
+// A clean close cuts the active segment and its indexes the same way; after a
+// crash the active .log may end in preallocated zeros.
+//
+// # Durability
+//
+// Log.Sync fdatasyncs the segments sealed since the last Sync, then the
+// active one (one fdatasync covers the pages written through its mapping),
+// then the directory if a segment file was created, and only then publishes
+// the new flushed offset (the recovery point, written to
+// recovery-point-offset-checkpoint by LogDir). A sealed segment counts as
+// unsynced until its cut to size is durable, so that no acknowledged batch can
+// follow a zeroed tail. Truncation zeroes the removed bytes of the mapping and
+// syncs them, so that recovery cannot bring stale batches back.
+//
+// # Recovery: where the valid log ends
+//
+// After a clean shutdown the files are trusted. Otherwise every segment that
+// may hold bytes past the recovery point (its next segment starts at or after
+// it) and always the last segment are read from position 0, batch by batch:
+//
+//   - a batch whose base offset and length fields are zero, or the end of the
+//     file, ends the segment (preallocated space never written: expected);
+//   - fewer bytes than the header or than the batch length claims: a torn
+//     write; a bad magic, length or CRC-32C: corruption;
+//   - a base offset below the previous batch's last offset + 1, or a last
+//     offset at or past the next segment's base offset: corruption.
+//
+// The file is cut at the first batch that fails (logged with file, position
+// and size; quietly for zeros) and synced. Bytes after a torn or corrupt batch
+// were never synced, so never acknowledged, and a cut anywhere but in
+// preallocated zeros that end exactly at the next segment's base offset also
+// removes every later segment. Both indexes of a recovered segment are
+// rebuilt; an index of a trusted segment that is missing or fails its sanity
+// check is rebuilt from the .log. The idempotent producer state is replayed
+// from the batch headers of the last segment.
 package segment

@@ -264,11 +264,12 @@ func createSegment(dir string, base int64, cfg Config) (*segment, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.openIndexes(cfg, true, true); err != nil {
-		s.release()
-		return nil, err
+	err = s.openIndexes(cfg, true, true)
+	if err == nil {
+		err = s.activate(cfg.SegmentBytes, cfg.preallocateChunk())
 	}
-	if err := s.activate(cfg.SegmentBytes, cfg.preallocateChunk()); err != nil {
+	if err != nil {
+		// Leave no empty segment behind: a reopen would take it for the last one.
 		s.markDeleted()
 		s.release()
 		return nil, err
