@@ -24,7 +24,7 @@ func propertySteps() int {
 	if *long {
 		return 50000
 	}
-	return 1200
+	return 700
 }
 
 // model is the in-memory truth the log is checked against: the batches (with the offsets the
