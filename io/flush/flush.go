@@ -23,6 +23,9 @@ const stallRetry = 10 * time.Millisecond
 
 // Target is what a Flusher makes durable (a segment.Log). Sync makes every append completed
 // before the call durable and returns the end offset (exclusive) now durable.
+//
+// A Flusher keys its state by Target, so a Target must be comparable (typically a pointer).
+// Sync is called from the Flusher's worker goroutines, never concurrently for one Target.
 type Target interface {
 	Sync() (durableEnd int64, err error)
 }
