@@ -403,21 +403,26 @@ func (c *conn) writeLoop() {
 	var writeErr error
 	for r := range c.queue {
 		<-r.done
-		if writeErr == nil {
-			writeErr = c.writeReply(r)
-			if writeErr == nil && len(c.queue) == 0 {
-				writeErr = c.w.Flush()
+		if writeErr != nil {
+			// The socket is gone; keep draining so that every frame is
+			// released and the reader is never blocked on the queue.
+			if r.frame != nil {
+				r.frame.release()
 			}
-			if writeErr != nil {
-				// The reader notices the closed socket and stops; keep
-				// draining so every frame is released.
-				c.logger.Debug("write failed", "err", writeErr)
-				c.nc.Close()
-			}
-		} else if r.frame != nil {
-			r.frame.release()
+			continue
 		}
-		c.b.metrics.observeReply(r, writeErr)
+		writeErr = c.writeReply(r)
+		// Counted before the flush, so a client that has its answer
+		// also finds it in the metrics.
+		c.b.metrics.observeReply(r)
+		if writeErr == nil && len(c.queue) == 0 {
+			writeErr = c.w.Flush()
+		}
+		if writeErr != nil {
+			// The reader notices the closed socket and stops.
+			c.logger.Debug("write failed", "err", writeErr)
+			c.nc.Close()
+		}
 	}
 	if writeErr == nil {
 		c.w.Flush()

@@ -86,8 +86,8 @@ func newMetrics(b *Broker) *metrics {
 	return m
 }
 
-// observeReply records a reply once it is written (or dropped).
-func (m *metrics) observeReply(r *reply, writeErr error) {
+// observeReply records a reply as it is written.
+func (m *metrics) observeReply(r *reply) {
 	if o := m.latencyByKey[r.key]; o != nil {
 		o.Observe(time.Since(r.start).Seconds())
 	}
