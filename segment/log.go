@@ -531,12 +531,12 @@ func (l *Log) rollLocked() error {
 		return err
 	}
 	l.prefault.wait()
-	l.view.Lock()
-	err = old.seal()
+	err = old.seal(&l.view)
 	if err == nil {
+		l.view.Lock()
 		l.view.segments = append(l.view.segments, ns)
+		l.view.Unlock()
 	}
-	l.view.Unlock()
 	if err != nil {
 		ns.markDeleted()
 		ns.release()

@@ -153,12 +153,12 @@ func BenchmarkAppendDurable(b *testing.B) {
 			defer f.Close()
 			var trim sync.Mutex
 			var appended int64
-			runAppenders(b, n, size, func(batch []byte, done chan error) error {
+			runAppenders(b, n, size, func(batch []byte, done chan error, notify func(error)) error {
 				info, err := l.Append(batch, segment.AppendOptions{})
 				if err != nil {
 					return err
 				}
-				f.Wait(l, info.LastOffset+1, func(err error) { done <- err })
+				f.Wait(l, info.LastOffset+1, notify)
 				if err := <-done; err != nil {
 					return err
 				}
@@ -179,7 +179,7 @@ func BenchmarkAppendDurable(b *testing.B) {
 			}
 			defer file.Close()
 			var pos atomic.Int64
-			runAppenders(b, n, size, func(batch []byte, _ chan error) error {
+			runAppenders(b, n, size, func(batch []byte, _ chan error, _ func(error)) error {
 				at := pos.Add(int64(len(batch))) - int64(len(batch))
 				if at > benchKeepBytes { // reuse the file's space rather than grow forever
 					at %= benchKeepBytes
@@ -193,8 +193,9 @@ func BenchmarkAppendDurable(b *testing.B) {
 	}
 }
 
-// runAppenders runs b.N calls of op spread over n goroutines, each with its own batch.
-func runAppenders(b *testing.B, n, size int, op func(batch []byte, done chan error) error) {
+// runAppenders runs b.N calls of op spread over n goroutines, each with its own batch and a
+// done channel that notify sends to.
+func runAppenders(b *testing.B, n, size int, op func(batch []byte, done chan error, notify func(error)) error) {
 	b.SetBytes(int64(len(logBenchBatch(size))))
 	b.ReportAllocs()
 	var next atomic.Int64
@@ -204,9 +205,10 @@ func runAppenders(b *testing.B, n, size int, op func(batch []byte, done chan err
 	for range n {
 		batch := logBenchBatch(size)
 		done := make(chan error, 1)
+		notify := func(err error) { done <- err }
 		wg.Go(func() {
 			for next.Add(1) <= int64(b.N) {
-				if err := op(batch, done); err != nil {
+				if err := op(batch, done, notify); err != nil {
 					errs <- err
 					return
 				}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -202,19 +203,23 @@ func (s *segment) extend(chunk, end int64) error {
 	return nil
 }
 
-// seal ends the active life of s: its .log is cut to the bytes it holds, its indexes are trimmed
-// and become read-only, and the mapping goes (only the appender read through it). The caller
-// holds Log.mu and Log.view and has stopped the prefaulter touching the mapping. The data is not
-// synced here: the next Log.Sync does it (s.unsynced).
-func (s *segment) seal() error {
-	size := s.size.Load()
+// seal ends the active life of s, in three steps so that readers wait only for the middle
+// one: the indexes are trimmed and become read-only (readers keep using them); with Log.view
+// held, the mapping goes (only the appender and active-segment readers read through it); then
+// the .log is cut to the bytes it holds. The caller holds Log.mu and has stopped the prefaulter
+// touching the mapping. The data is not synced here: the next Log.Sync does it (s.unsynced).
+func (s *segment) seal(view sync.Locker) error {
 	if err := s.sealIndexes(); err != nil {
 		return err
 	}
-	if err := s.mapping.Unmap(); err != nil {
+	view.Lock()
+	err := s.mapping.Unmap()
+	s.mapping = nil
+	view.Unlock()
+	if err != nil {
 		return fmt.Errorf("segment: %w", err)
 	}
-	s.mapping = nil
+	size := s.size.Load()
 	if err := s.file.Truncate(size); err != nil {
 		return fmt.Errorf("segment: %w", err)
 	}
