@@ -153,6 +153,13 @@ func TestCreateTopicsRejects(t *testing.T) {
 	if got := topicNames(t, b); len(got) != 0 {
 		t.Errorf("topics after rejected creates: %v", got)
 	}
+	// Names that differ only by '.' against '_' collide (in metric names).
+	if _, err := adm.CreateTopic(ctx(t), 1, 1, nil, "a.b"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := adm.CreateTopic(ctx(t), 1, 1, nil, "a_b"); !errors.Is(err, kerr.InvalidTopicException) {
+		t.Errorf("colliding name: %v", err)
+	}
 }
 
 func TestCreateTopicsValidateOnly(t *testing.T) {
