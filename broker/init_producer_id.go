@@ -68,17 +68,20 @@ type producerIDAllocator struct {
 	}
 }
 
-// producerIDAllocators maps a *Broker to its allocator.
+// producerIDAllocators maps a producer-ids file path to its allocator, so
+// that every broker over a log dir, including one restarted in the same
+// process, shares the state of that dir's file.
 //
 // Broker core: this wants to be a field of Broker set up in New
 // (producerIDs *producerIDAllocator); until then it lives here.
 var producerIDAllocators sync.Map
 
 func producerIDsFor(b *Broker) *producerIDAllocator {
-	if a, ok := producerIDAllocators.Load(b); ok {
+	path := filepath.Join(b.cfg.LogDirs[0], producerIDsFile)
+	if a, ok := producerIDAllocators.Load(path); ok {
 		return a.(*producerIDAllocator)
 	}
-	a, _ := producerIDAllocators.LoadOrStore(b, &producerIDAllocator{path: filepath.Join(b.cfg.LogDirs[0], producerIDsFile)})
+	a, _ := producerIDAllocators.LoadOrStore(path, &producerIDAllocator{path: path})
 	return a.(*producerIDAllocator)
 }
 
