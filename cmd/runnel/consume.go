@@ -198,7 +198,11 @@ func (c *consumer) run(ctx context.Context, out io.Writer) (int, error) {
 		cancel()
 		var fatal error
 		fetches.EachError(func(topic string, partition int32, err error) {
-			if fatal == nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+			switch {
+			case fatal != nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
+			case topic == "": // not a partition's error (joining the group failed)
+				fatal = fmt.Errorf("consume: %w", err)
+			default:
 				fatal = fmt.Errorf("consume %s partition %d: %w", topic, partition, err)
 			}
 		})
