@@ -158,7 +158,7 @@ func TestConcurrent(t *testing.T) {
 				if l.EndOffset() < end {
 					fail(errors.New("end went backwards"))
 				}
-			case <-time.After(time.Second):
+			case <-time.After(5 * time.Second):
 				if !stop.Load() {
 					fail(errors.New("Changed not closed for a second while appending"))
 				}

@@ -244,11 +244,11 @@ func listSegments(dir string) ([]int64, error) {
 	}
 	for _, e := range entries {
 		name := e.Name()
-		base, isOffsetIndex := parseSegmentFileName(name, offsetIndexSuffix)
-		if !isOffsetIndex {
-			base, isOffsetIndex = parseSegmentFileName(name, timeIndexSuffix)
+		base, isIndex := parseSegmentFileName(name, offsetIndexSuffix)
+		if !isIndex {
+			base, isIndex = parseSegmentFileName(name, timeIndexSuffix)
 		}
-		if filepath.Ext(name) == deletedSuffix || (isOffsetIndex && !logs[base]) {
+		if filepath.Ext(name) == deletedSuffix || (isIndex && !logs[base]) {
 			if err := os.Remove(filepath.Join(dir, name)); err != nil {
 				return nil, fmt.Errorf("segment: %w", err)
 			}
@@ -280,7 +280,8 @@ func createSegment(dir string, base int64, cfg Config) (*segment, error) {
 // loadSegments opens the segments at bases. Trusted sealed segments keep their read-only
 // indexes (rebuilt if missing or corrupt); segments to recover are validated and cut; a cut in
 // a sealed segment (other than of preallocated zeros up to the next segment's base) drops every
-// later segment, whose bytes came after the damage, and makes the cut one the last. The last segment becomes active, its producer state replayed.
+// later segment, whose bytes came after the damage, and makes the cut one the last. The last
+// segment becomes active, its producer state replayed.
 func (l *Log) loadSegments(bases []int64, cfg Config, st logState) (segs []*segment, err error) {
 	defer func() {
 		if err != nil {

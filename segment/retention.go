@@ -182,6 +182,9 @@ func (l *Log) cutLocked(i int, pos, newEnd int64) error {
 	l.mu.active = s
 	s.nextOffset = newEnd
 	s.bytesSinceIndex = 0
+	if s.rollAt.IsZero() { // reactivated: segment.ms counts from now
+		s.rollAt = l.now()
+	}
 	s.recomputeMaxTimestamp()
 	errs := []error{l.dropSegmentsLocked(doomed, "truncation"), disk.Fdatasync(s.file)}
 	l.mu.nextOffset = newEnd
