@@ -57,9 +57,11 @@ type request struct {
 	clientID      *string
 	version       int16
 	// msg is the decoded request. Byte slices inside it (a produce's
-	// records) point into the connection's frame buffer, which is reused
-	// for the next request once the handler returns, unless the handler
-	// called retainBuffer. Strings are copies.
+	// records, a JoinGroup's member metadata) point into the frame
+	// buffer. For most APIs that buffer belongs to the request, so a
+	// handler may keep such slices. Only for the APIs in frameReusers does
+	// the connection reuse it for the next request once the handler
+	// returns, unless the handler called retainBuffer. Strings are copies.
 	msg    kmsg.Request
 	conn   *conn
 	broker *Broker
@@ -67,10 +69,14 @@ type request struct {
 	retained bool
 }
 
-// retainBuffer tells the connection that the handler still uses byte slices
-// of msg after returning (for example records queued for a later append),
-// so the frame buffer must not be reused; the connection allocates a fresh
-// one for the next request and the garbage collector frees this one.
+// frameReusers are the APIs whose handlers are done with the frame buffer
+// when they return: Produce copies the records into the segment. Reusing
+// the buffer saves an allocation of the size of every produce request.
+var frameReusers = map[int16]bool{kmsg.Produce.Int16(): true}
+
+// retainBuffer tells the connection that the handler of an API in
+// frameReusers still uses byte slices of msg after returning (records
+// queued for a later append), so the frame buffer must not be reused.
 func (r *request) retainBuffer() { r.retained = true }
 
 // clientIDString returns the client id or "" when the client sent null.

@@ -196,14 +196,14 @@ func (c *conn) readLoop() error {
 			return err
 		}
 		c.b.metrics.bytesIn.Add(float64(4 + len(buf)))
-		r, retained, err := c.handleFrame(buf)
+		r, reuse, err := c.handleFrame(buf)
 		if err != nil {
 			return err
 		}
 		if r != nil {
 			c.queue <- r
 		}
-		if retained || cap(buf) > maxKeptBuffer {
+		if !reuse || cap(buf) > maxKeptBuffer {
 			c.rbuf = nil
 		} else {
 			c.rbuf = buf
@@ -212,11 +212,12 @@ func (c *conn) readLoop() error {
 }
 
 // handleFrame decodes one request frame and dispatches it. It returns the
-// reply to queue (nil when there is none to queue), whether the handler
-// retained the frame buffer, and an error that closes the connection.
+// reply to queue (nil when there is none to queue), whether the frame
+// buffer may be reused for the next request (see frameReusers), and an
+// error that closes the connection.
 // Nothing in buf can make it panic; a handler that panics is recovered as a
 // last resort, logged with its stack, and closes the connection.
-func (c *conn) handleFrame(buf []byte) (r *reply, retained bool, err error) {
+func (c *conn) handleFrame(buf []byte) (r *reply, reuse bool, err error) {
 	h, err := parseHeader(buf)
 	if err != nil {
 		return nil, false, err
@@ -252,7 +253,7 @@ func (c *conn) handleFrame(buf []byte) (r *reply, retained bool, err error) {
 	// them here does not race with a finish from another goroutine.
 	r.key, r.version, r.correlationID, r.start = h.key, h.version, h.correlationID, start
 	r.flexible = msg.IsFlexible() && h.key != kmsg.ApiVersions.Int16()
-	return r, req.retained, nil
+	return r, frameReusers[h.key] && !req.retained, nil
 }
 
 // callHandler runs a handler, turning a panic into an error that closes

@@ -49,10 +49,12 @@
 //     A frame may implement errorCode() int16 for the request metrics.
 //   - (*reply).finishNone(): no response at all (acks=0 produce).
 //
-// Byte slices inside req.msg (a produce's records) point into the frame
-// buffer, which the connection reuses for the next request as soon as the
-// handler returns; a handler that keeps them longer calls
-// req.retainBuffer(). Strings in req.msg are copies.
+// Byte slices inside req.msg (a produce's records, a JoinGroup's member
+// metadata) point into the frame buffer. The buffer belongs to the request
+// and a handler may keep them, except for the APIs listed in frameReusers
+// (Produce), whose buffer the connection reuses for the next request as
+// soon as the handler returns; such a handler that keeps slices longer
+// calls req.retainBuffer(). Strings in req.msg are copies.
 //
 // Long waits select on b.done, closed when Close starts: Close waits for
 // the replies in flight (up to Config.ShutdownTimeout) before it closes

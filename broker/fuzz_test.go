@@ -41,6 +41,46 @@ func fuzzRequestFrame(req kmsg.Request, version int16, correlationID int32) []by
 	return req.AppendTo(b)
 }
 
+// newTestBroker opens a broker over a temporary dir without serving it, for
+// tests that drive a conn directly.
+func newTestBroker(t testing.TB) *Broker {
+	cfg := DefaultConfig()
+	cfg.LogDirs = []string{t.TempDir()}
+	cfg.AdminListener = ""
+	cfg.MaxPartitions = 4
+	cfg.PreallocateBytes = 64 << 10
+	cfg.TopicDefaults = map[string]string{"segment.bytes": "1048576"}
+	b, err := New(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+// TestFrameBufferReuse: only Produce frames are reused; every other
+// request keeps its buffer, so byte slices in its message stay valid.
+func TestFrameBufferReuse(t *testing.T) {
+	b := newTestBroker(t)
+	c := newConn(b, discardConn{})
+	produce := kmsg.NewPtrProduceRequest()
+	produce.Acks = 0
+	for _, tt := range []struct {
+		req     kmsg.Request
+		version int16
+		reuse   bool
+	}{
+		{produce, 9, true},
+		{kmsg.NewPtrMetadataRequest(), 12, false},
+		{kmsg.NewPtrApiVersionsRequest(), 3, false},
+	} {
+		_, reuse, err := c.handleFrame(fuzzRequestFrame(tt.req, tt.version, 1))
+		if err != nil || reuse != tt.reuse {
+			t.Errorf("%s: reuse %v (%v), want %v", kmsg.NameForKey(tt.req.Key()), reuse, err, tt.reuse)
+		}
+	}
+}
+
 // FuzzRequest feeds a frame's bytes to the request path, from header
 // parsing through the handler to the encoded reply. Invariants: nothing
 // panics (a recovered handler panic counts as a failure); a frame that is
@@ -68,18 +108,7 @@ func FuzzRequest(f *testing.F) {
 	f.Add(fuzzRequestFrame(md, 12, 2))
 	f.Add([]byte{0, 18, 0, 99, 0, 0, 0, 3}) // ApiVersions from the future
 
-	cfg := DefaultConfig()
-	cfg.LogDirs = []string{f.TempDir()}
-	cfg.AdminListener = ""
-	cfg.MaxPartitions = 4
-	cfg.PreallocateBytes = 64 << 10
-	cfg.TopicDefaults = map[string]string{"segment.bytes": "1048576"}
-	b, err := New(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { b.Close() })
-
+	b := newTestBroker(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c := newConn(b, discardConn{})
 		var out bytes.Buffer
