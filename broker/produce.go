@@ -34,6 +34,7 @@ package broker
 // transactional id.
 
 import (
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -203,10 +204,24 @@ type produceWait struct {
 // client retries, and an idempotent producer's retry is deduplicated).
 func (w *produceWait) durable(sp *kmsg.ProduceResponseTopicPartition, err error) {
 	if err != nil {
-		sp.ErrorCode = errCode(err)
+		sp.ErrorCode = flushErrCode(err)
 		sp.BaseOffset = -1
 	}
 	w.release()
+}
+
+// flushErrCode maps a failed flush wait: the partition was deleted
+// meanwhile (UNKNOWN_TOPIC_OR_PARTITION), the broker is shutting down
+// (NOT_LEADER_OR_FOLLOWER, which clients retry), or the sync failed.
+// (Broker core: these two could join errCode.)
+func flushErrCode(err error) int16 {
+	switch {
+	case errors.Is(err, flush.ErrForgotten):
+		return kerr.UnknownTopicOrPartition.Code
+	case errors.Is(err, flush.ErrClosed):
+		return kerr.NotLeaderForPartition.Code
+	}
+	return errCode(err)
 }
 
 // release drops one reference; the last one finishes the reply.

@@ -710,3 +710,36 @@ func TestProduceAcksZeroErrorCloses(t *testing.T) {
 		t.Fatalf("read %d bytes (%v) after a failed acks=0 produce; want the connection closed", n, err)
 	}
 }
+
+// TestProduceDeletedWhileWaiting: an acks=all produce waiting for its fsync
+// when its topic is deleted is answered UNKNOWN_TOPIC_OR_PARTITION at once.
+func TestProduceDeletedWhileWaiting(t *testing.T) {
+	const gap = 3 * time.Second
+	d := startDataBroker(t, func(c *Config) { c.FlushMinInterval = gap })
+	d.createTopic("doomed", 1, nil)
+	if got := produceRaw(t, d, 9, -1, "doomed", segmenttest.Batch(segmenttest.Values("synced at once"))); got.ErrorCode != 0 {
+		t.Fatalf("first produce: %v", kerr.ErrorForCode(got.ErrorCode))
+	}
+	req := kmsg.NewPtrProduceRequest()
+	req.Version, req.Acks, req.TimeoutMillis = 9, -1, 10000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = "doomed"
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = segmenttest.Batch(segmenttest.Values("waits for the gap"))
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	rc := dialRaw(t, d.addr)
+	start := time.Now()
+	rc.send(req, true)
+	time.Sleep(100 * time.Millisecond)
+	if _, err := d.admin().DeleteTopics(context.Background(), "doomed"); err != nil {
+		t.Fatal(err)
+	}
+	p := rc.receive().(*kmsg.ProduceResponse).Topics[0].Partitions[0]
+	if p.ErrorCode != kerr.UnknownTopicOrPartition.Code {
+		t.Fatalf("produce waiting when its topic was deleted: %v", kerr.ErrorForCode(p.ErrorCode))
+	}
+	if el := time.Since(start); el > gap*2/3 {
+		t.Fatalf("answered after %v: the deletion did not release the wait", el)
+	}
+}
