@@ -106,6 +106,23 @@ func flagErrorHint(cmd *cobra.Command, err error) error {
 	return fmt.Errorf("%w\nRun '%s --help' for usage.", err, cmd.CommandPath())
 }
 
+// requireSubcommand is the RunE of a command group (topics, groups): a
+// missing or unknown subcommand is an error for scripts to see, not the
+// help text with exit status 0.
+func requireSubcommand(cmd *cobra.Command, args []string) error {
+	var names []string
+	for _, c := range cmd.Commands() {
+		if c.IsAvailableCommand() {
+			names = append(names, c.Name())
+		}
+	}
+	what := "missing subcommand"
+	if len(args) > 0 {
+		what = fmt.Sprintf("unknown subcommand %q", args[0])
+	}
+	return fmt.Errorf("%s for '%s' (one of: %s)\nRun '%s --help' for usage.", what, cmd.CommandPath(), strings.Join(names, ", "), cmd.CommandPath())
+}
+
 // parseKeyValues parses repeated key=value flags (--config, --property)
 // into a map, in order; flag names the flag for error messages.
 func parseKeyValues(flag string, pairs []string) (map[string]string, error) {

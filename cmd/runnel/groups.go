@@ -26,7 +26,7 @@ func groupsCommand() *cobra.Command {
   runnel groups describe --group billing
   runnel groups reset-offsets --group billing --topic test --to-earliest --execute
   runnel groups delete --group billing`,
-		Args: cobra.NoArgs,
+		RunE: requireSubcommand,
 	}
 	addBootstrapFlag(cmd, &bootstrap)
 	cmd.SetFlagErrorFunc(flagErrorHint)

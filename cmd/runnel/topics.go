@@ -34,7 +34,7 @@ a regular expression matched against whole names, as in Kafka.`,
   runnel topics describe --topic test
   runnel topics alter --topic test --partitions 6
   runnel topics delete --topic test`,
-		Args: cobra.NoArgs,
+		RunE: requireSubcommand,
 	}
 	addBootstrapFlag(cmd, &bootstrap)
 	cmd.SetFlagErrorFunc(flagErrorHint)
