@@ -191,6 +191,23 @@ func (r *run) closeClients() {
 	}
 }
 
+// closeClientsWithin closes every client (and waits for the consumers'
+// poll loops) but gives up after limit: a broker that never answers must
+// not hold the run hostage. Clients left behind are abandoned.
+func (r *run) closeClientsWithin(limit time.Duration, consumers *sync.WaitGroup) {
+	closed := make(chan struct{})
+	go func() {
+		r.closeClients()
+		consumers.Wait()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(limit):
+		r.noteError(fmt.Sprintf("close: clients still waiting on the broker %s after the drain; abandoned", limit))
+	}
+}
+
 // takeRecord spends one record of the budget (always true without one).
 func (r *run) takeRecord() bool {
 	return r.cfg.Records == 0 || r.budget.Add(-1) >= 0
@@ -422,8 +439,7 @@ loop:
 	r.flushProducers(ctx)
 	r.drainConsumers(ctx, target)
 	stopPolling()
-	r.closeClients()
-	consumersDone.Wait()
+	r.closeClientsWithin(r.cfg.DrainTimeout, &consumersDone)
 	w.collect(time.Now(), true)
 	progress.done()
 

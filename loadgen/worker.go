@@ -141,7 +141,7 @@ func (c *consumer) poll(ctx context.Context, e2e bool) {
 type clientHooks struct{ run *run }
 
 func (h clientHooks) OnBrokerE2E(_ kgo.BrokerMetadata, key int16, e2e kgo.BrokerE2E) {
-	if err := e2e.Err(); err != nil && !errors.Is(err, kgo.ErrClientClosed) {
+	if err := e2e.Err(); err != nil && !errors.Is(err, kgo.ErrClientClosed) && !errors.Is(err, context.Canceled) {
 		h.run.requestErrors.Add(1)
 		h.run.noteError("request key " + strconv.Itoa(int(key)) + ": " + err.Error())
 	}
