@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"fmt"
 	"time"
 
 	"runnel/loadgen"
@@ -27,6 +28,10 @@ type Scenario struct {
 	Overrides []string `json:"overrides,omitempty"`
 }
 
+// ManyPartitions is the scenario with 1,000 partitions (100 in the quick
+// matrix).
+const ManyPartitions = "many-partitions"
+
 // sizes scale the matrix: the full one for `make bench` (< 15 min on two
 // cores), the quick one for `make bench-quick` (< 2 min).
 type sizes struct {
@@ -34,11 +39,15 @@ type sizes struct {
 	preload          int64 // catch-up bytes
 	diskBaseline     int64
 	loopback         time.Duration
+	partitions       int // of the many-partitions scenario
+	drain            time.Duration
 }
 
 var (
-	fullSizes  = sizes{warmup: 3 * time.Second, duration: 20 * time.Second, preload: 2 << 30, diskBaseline: 1 << 30, loopback: 3 * time.Second}
-	quickSizes = sizes{warmup: time.Second, duration: 2 * time.Second, preload: 192 << 20, diskBaseline: 256 << 20, loopback: time.Second}
+	fullSizes = sizes{warmup: 3 * time.Second, duration: 20 * time.Second, preload: 2 << 30,
+		diskBaseline: 1 << 30, loopback: 3 * time.Second, partitions: 1000, drain: 10 * time.Second}
+	quickSizes = sizes{warmup: time.Second, duration: 2 * time.Second, preload: 192 << 20,
+		diskBaseline: 256 << 20, loopback: time.Second, partitions: 100, drain: 5 * time.Second}
 )
 
 // matrix is the fixed set of scenarios.
@@ -49,14 +58,14 @@ func matrix(s sizes) []Scenario {
 		c.Producers, c.Consumers = producers, consumers
 		c.Acks, c.Idempotent = acks, acks == "all"
 		c.Warmup, c.Duration = s.warmup, s.duration
-		c.DrainTimeout = 10 * time.Second
+		c.DrainTimeout = s.drain
 		return c
 	}
 	all := []string{TargetRunnel, TargetKfake}
 	withSink := []string{TargetRunnel, TargetKfake, TargetSink}
 	catchUp := base(1024, 8, 0, 2, "1")
 	catchUp.FromStart, catchUp.Warmup, catchUp.Duration = true, 0, 0
-	many := base(1024, 1000, 2, 1, "1")
+	many := base(1024, s.partitions, 2, 1, "1")
 	many.Keys = 100000 // hash partitioning spreads every request over the partitions
 	scenarios := []Scenario{
 		{Name: "produce-acks1", Title: "Max produce throughput, 1 KiB, 8 partitions, acks=1 (closed loop)",
@@ -79,8 +88,9 @@ func matrix(s sizes) []Scenario {
 		})
 	}
 	scenarios = append(scenarios, Scenario{
-		Name: "partitions-1000", Title: "1,000 partitions, 1 KiB, 100k keys, acks=1 (closed loop, 1 consumer)",
-		Load: many, Targets: all,
+		Name:  ManyPartitions,
+		Title: fmt.Sprintf("%d partitions, 1 KiB, 100k keys, acks=1 (closed loop, 1 consumer)", s.partitions),
+		Load:  many, Targets: all,
 		// 1,000 logs each preallocating the default 64 MiB ahead would
 		// reserve 64 GB of disk.
 		Overrides: []string{"runnel.segment.preallocate.bytes=4194304"},

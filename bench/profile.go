@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 
 	"github.com/google/pprof/profile"
 )
@@ -24,7 +25,10 @@ type Hotspots struct {
 	Sample string     `json:"sample"` // sample type read, e.g. cpu or alloc_space
 	Unit   string     `json:"unit"`
 	Total  float64    `json:"total"`
-	Top    []FuncCost `json:"top"`
+	Top    []FuncCost `json:"top"` // by flat
+	// Own are the functions of package paths starting with "runnel/" by
+	// cumulative value: where in Runnel the time or memory goes.
+	Own []FuncCost `json:"own"`
 }
 
 // readHotspots reads a pprof profile and returns its n costliest functions
@@ -80,15 +84,22 @@ func readHotspots(path, sample string, n int) (Hotspots, error) {
 			fc.FlatPct, fc.CumPct = 100*fc.Flat/h.Total, 100*c/h.Total
 		}
 		h.Top = append(h.Top, fc)
-	}
-	sort.Slice(h.Top, func(i, j int) bool {
-		if h.Top[i].Flat != h.Top[j].Flat {
-			return h.Top[i].Flat > h.Top[j].Flat
+		if strings.HasPrefix(name, "runnel/") {
+			h.Own = append(h.Own, fc)
 		}
-		return h.Top[i].Name < h.Top[j].Name
-	})
-	if len(h.Top) > n {
-		h.Top = h.Top[:n]
 	}
+	h.Top = topBy(h.Top, n, func(f FuncCost) float64 { return f.Flat })
+	h.Own = topBy(h.Own, n, func(f FuncCost) float64 { return f.Cum })
 	return h, nil
+}
+
+// topBy sorts fs by key, largest first (ties by name), and keeps n.
+func topBy(fs []FuncCost, n int, key func(FuncCost) float64) []FuncCost {
+	sort.Slice(fs, func(i, j int) bool {
+		if a, b := key(fs[i]), key(fs[j]); a != b {
+			return a > b
+		}
+		return fs[i].Name < fs[j].Name
+	})
+	return fs[:min(n, len(fs))]
 }

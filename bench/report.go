@@ -101,9 +101,13 @@ func Headlines(rep *Report) []Headline {
 		add(sc.Name+" produce p99.9"+rate, "ms", lat(r, false, true), "kfake p99.9, same rate", lat(k, false, true), true)
 		add(sc.Name+" end-to-end p99"+rate, "ms", lat(r, true, false), "kfake p99, same rate", lat(k, true, false), true)
 	}
-	many := get("partitions-1000", TargetRunnel)
-	add("1,000 partitions acks=1", "MB/s", mbps(many, false), "kfake, same load", mbps(get("partitions-1000", TargetKfake), false), false)
-	add("1,000 partitions acks=1", "MB/s", mbps(many, false), "Runnel with 8 partitions", mbps(acks1, false), false)
+	many := get(ManyPartitions, TargetRunnel)
+	manyName := ManyPartitions
+	if many != nil {
+		manyName = fmt.Sprintf("%d partitions acks=1", many.Config.Partitions)
+	}
+	add(manyName, "MB/s", mbps(many, false), "kfake, same load", mbps(get(ManyPartitions, TargetKfake), false), false)
+	add(manyName, "MB/s", mbps(many, false), "Runnel with 8 partitions", mbps(acks1, false), false)
 	return hs
 }
 
@@ -223,8 +227,8 @@ func markdown(rep *Report, charts map[string][]string) string {
 	for _, h := range Headlines(rep) {
 		w("| %s | %s | %s | %s | %s |\n", h.Figure, num(h.Value, h.Unit), h.Baseline, num(h.BaseValue, h.Unit), ratio(h.Ratio))
 	}
-	w("\nMB is 10^6 bytes of record values. The sink is kfake acking produce requests without storing them: " +
-		"a Runnel figure close to it is limited by the load generator (and by kfake's single request loop), not by Runnel.\n\n")
+	w("\nMB is 10^6 bytes of record values. The sink is a minimal Kafka server that acks produce requests without storing them (bench/sink.go): " +
+		"a Runnel figure close to it is limited by the load generator, not by Runnel.\n\n")
 
 	w("## Scenarios\n\n")
 	for _, sc := range rep.Scenarios {
@@ -312,6 +316,12 @@ func hotspots(b *strings.Builder, title string, h *Hotspots, file string) {
 		title, file, amount(h.Total, h.Unit))
 	for _, f := range h.Top[:min(10, len(h.Top))] {
 		fmt.Fprintf(b, "| %.1f | %.1f | `%s` |\n", f.FlatPct, f.CumPct, f.Name)
+	}
+	if len(h.Own) > 0 {
+		b.WriteString("\nRunnel's own functions by cumulative share:\n\n| cum % | flat % | function |\n|---:|---:|---|\n")
+		for _, f := range h.Own[:min(10, len(h.Own))] {
+			fmt.Fprintf(b, "| %.1f | %.1f | `%s` |\n", f.CumPct, f.FlatPct, f.Name)
+		}
 	}
 	b.WriteString("\n")
 }

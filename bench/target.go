@@ -23,7 +23,7 @@ import (
 const (
 	TargetRunnel = "runnel" // `runnel serve` over a fresh data directory
 	TargetKfake  = "kfake"  // franz-go's in-memory kfake cluster, the peer
-	TargetSink   = "sink"   // kfake acking produces without storing them: the load generator's ceiling
+	TargetSink   = "sink"   // Sink: acks produces without storing them, the load generator's ceiling
 )
 
 // target is a running broker child process.
@@ -135,27 +135,31 @@ func (t *target) stop() error {
 	return nil
 }
 
-// ServePeer runs a kfake cluster of one broker on 127.0.0.1:port until
-// SIGTERM or SIGINT: the peer broker (TargetKfake), or with produce
-// blackholed the sink (TargetSink). It is what `runnel bench peer` runs.
+// ServePeer serves on 127.0.0.1:port until SIGTERM or SIGINT a kfake
+// cluster of one broker (TargetKfake) or a Sink (TargetSink). It is what
+// `runnel bench peer` runs.
 func ServePeer(kind string, port int) error {
-	opts := []kfake.Opt{kfake.NumBrokers(1), kfake.Ports(port)}
+	var closer func() error
 	switch kind {
 	case TargetKfake:
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(port))
+		if err != nil {
+			return err
+		}
+		closer = func() error { c.Close(); return nil }
 	case TargetSink:
-		opts = append(opts, kfake.BlackholeProduce())
+		s, err := NewSink(net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			return err
+		}
+		closer = s.Close
 	default:
 		return fmt.Errorf("bench: unknown peer %q: want %s or %s", kind, TargetKfake, TargetSink)
-	}
-	c, err := kfake.NewCluster(opts...)
-	if err != nil {
-		return err
 	}
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
 	<-signals
-	c.Close()
-	return nil
+	return closer()
 }
 
 func freePort() (int, error) {

@@ -1,0 +1,191 @@
+package bench
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"strings"
+	"testing"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+
+	"runnel/loadgen"
+)
+
+// fakeResult is a loadgen result with round figures: mb MB/s of 1 KiB
+// records over 10 s and produce latencies of exactly latency.
+func fakeResult(cfg loadgen.Config, mb float64, latency time.Duration) *loadgen.Result {
+	h := hdrhistogram.New(1, int64(time.Minute/time.Microsecond), 3)
+	for range 1000 {
+		_ = h.RecordValue(latency.Microseconds())
+	}
+	recs := mb * 1e6 / 1024
+	r := &loadgen.Result{
+		Config: cfg, Mode: "closed-loop", Seconds: 10,
+		Produced:       loadgen.Throughput{Records: int64(recs * 10), Bytes: int64(mb * 1e7), RecordsPerSec: recs, MBPerSec: mb},
+		Consumed:       loadgen.Throughput{Records: int64(recs * 10), Bytes: int64(mb * 1e7), RecordsPerSec: recs, MBPerSec: mb},
+		ProduceLatency: loadgen.Summarize(h), EndToEnd: loadgen.Summarize(h),
+		ProduceHist: h, EndToEndHist: h,
+	}
+	for i := range 12 {
+		r.Timeline = append(r.Timeline, loadgen.Tick{Seconds: float64(i + 1), Warmup: i < 2, ProducedMBPerSec: mb, ConsumedMBPerSec: mb})
+	}
+	return r
+}
+
+func fakeReport() *Report {
+	rep := &Report{
+		Machine:   Machine{Host: "test", CPU: "cpu", Cores: 2, Go: "go", Modules: map[string]string{"m": "v1"}},
+		Command:   "runnel bench --quick",
+		Quick:     true,
+		Started:   time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC),
+		Finished:  time.Date(2026, 11, 25, 12, 1, 30, 0, time.UTC),
+		Baselines: Baselines{PageCacheWrite: 2000, DurableWrite: 500, Loopback: 4000, Bytes: 256 << 20},
+		Scenarios: matrix(quickSizes),
+	}
+	mb := map[string]float64{TargetRunnel: 100, TargetKfake: 200, TargetSink: 400}
+	lat := map[string]time.Duration{TargetRunnel: 8 * time.Millisecond, TargetKfake: 2 * time.Millisecond, TargetSink: time.Millisecond}
+	for _, sc := range rep.Scenarios {
+		for _, kind := range sc.Targets {
+			run := &RunResult{Scenario: sc.Name, Target: kind, Result: fakeResult(sc.Load, mb[kind], lat[kind])}
+			if sc.Name == "small-100b" && kind == TargetKfake {
+				run.Result, run.Err = nil, "boom | broke"
+			}
+			if kind == TargetRunnel {
+				run.CPU = &Hotspots{Sample: "cpu", Unit: "nanoseconds", Total: 2e9, Top: []FuncCost{{Name: "runtime.memmove", FlatPct: 40, CumPct: 40}},
+					Own: []FuncCost{{Name: "runnel/segment.(*Log).Append", FlatPct: 1, CumPct: 55}}}
+			}
+			rep.Runs = append(rep.Runs, run)
+		}
+	}
+	return rep
+}
+
+func TestHeadlinesAreRatiosToBaselines(t *testing.T) {
+	hs := Headlines(fakeReport())
+	want := map[string]float64{ // figure + baseline -> ratio
+		"produce 1 KiB acks=1|kfake, same load":                     0.5,
+		"produce 1 KiB acks=1|load generator ceiling (sink)":        0.25,
+		"produce 1 KiB acks=1|loopback TCP, one stream":             0.025,
+		"produce 1 KiB acks=all (durable)|pwrite+fdatasync per MiB": 0.2,
+		"catch-up read|kfake, same load":                            0.5,
+		"100 partitions acks=1|Runnel with 8 partitions":            1,
+		"produce 100 B acks=1|kfake, same load":                     0, // kfake failed: no ratio
+	}
+	found := 0
+	for _, h := range hs {
+		if strings.HasPrefix(h.Figure, "latency-50 produce p99 ") {
+			found++
+			if h.Ratio < 3.99 || h.Ratio > 4.01 || !h.LowerIsBetter {
+				t.Errorf("%s: ratio %.3f (lower is better %v), want 4 (8 ms vs 2 ms)", h.Figure, h.Ratio, h.LowerIsBetter)
+			}
+		}
+		r, ok := want[h.Figure+"|"+h.Baseline]
+		if !ok {
+			continue
+		}
+		found++
+		if d := h.Ratio - r; d > 1e-3*r+1e-9 || d < -1e-3*r-1e-9 {
+			t.Errorf("%s / %s: ratio %.4f, want %.4f", h.Figure, h.Baseline, h.Ratio, r)
+		}
+	}
+	if found != len(want)+1 {
+		t.Fatalf("found %d of the %d expected headlines in %+v", found, len(want)+1, hs)
+	}
+}
+
+func TestWriteReport(t *testing.T) {
+	dir := t.TempDir()
+	rep := fakeReport()
+	if err := WriteReport(rep, dir); err != nil {
+		t.Fatal(err)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, "report.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"# Runnel benchmark, 2026-11-25 12:00 UTC",
+		"quick matrix",
+		"| sequential 1 MiB pwrite + fdatasync each (256 MiB) | 500 |",
+		"| produce 1 KiB acks=1 | 100 MB/s | kfake, same load | 200 MB/s | 0.50× |",
+		"| produce 1 KiB acks=all (durable) | 100 MB/s | pwrite+fdatasync per MiB | 500 MB/s | 0.20× |",
+		"| kfake | failed: boom / broke |", // a pipe would break the table
+		"![produce-acks1-latency.svg](charts/produce-acks1-latency.svg)",
+		"| 40.0 | 40.0 | `runtime.memmove` |",
+		"| 55.0 | 1.0 | `runnel/segment.(*Log).Append` |",
+		"| runnel | 97656 | 100.0 | 97656 | 100.0 | 8.00 / 8.00 / 8.00 / 8.00 / 8.00 / 8.00 |", // a scenario table row
+	} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("report.md lacks %q", want)
+		}
+	}
+	for _, sc := range rep.Scenarios {
+		for _, f := range []string{"charts/" + sc.Name + "-latency.svg", "charts/" + sc.Name + "-throughput.svg", "hgrm/" + sc.Name + "-runnel-produce.hgrm"} {
+			b, err := os.ReadFile(filepath.Join(dir, f))
+			if err != nil {
+				t.Errorf("%s: %v", f, err)
+				continue
+			}
+			if strings.HasSuffix(f, ".svg") && !strings.Contains(string(b[:min(len(b), 300)]), "<svg") {
+				t.Errorf("%s is not an SVG: %.80q", f, b)
+			}
+			if strings.HasSuffix(f, ".hgrm") && (!strings.Contains(string(b), "Percentile") || !strings.Contains(string(b), "#[Max")) {
+				t.Errorf("%s is not a percentile distribution: %.200q", f, b)
+			}
+		}
+	}
+	var back struct {
+		Runs      []RunResult `json:"runs"`
+		Headlines []Headline  `json:"headlines"`
+	}
+	js, err := os.ReadFile(filepath.Join(dir, "results.json"))
+	if err == nil {
+		err = json.Unmarshal(js, &back)
+	}
+	if err != nil || len(back.Runs) != len(rep.Runs) || len(back.Headlines) == 0 {
+		t.Fatalf("results.json: %v, %d runs (want %d), %d headlines", err, len(back.Runs), len(rep.Runs), len(back.Headlines))
+	}
+}
+
+//go:noinline
+func burnCPU(until time.Time) (x uint64) {
+	for time.Now().Before(until) {
+		for i := range 10000 {
+			x = x*6364136223846793005 + uint64(i)
+		}
+	}
+	return x
+}
+
+func TestReadHotspots(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cpu.pprof")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		t.Fatal(err)
+	}
+	burnCPU(time.Now().Add(400 * time.Millisecond))
+	pprof.StopCPUProfile()
+	f.Close()
+	h, err := readHotspots(path, "cpu", 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Sample != "cpu" || h.Unit != "nanoseconds" || h.Total <= 0 || len(h.Top) == 0 {
+		t.Fatalf("hotspots %+v", h)
+	}
+	var own *FuncCost
+	for i := range h.Own {
+		if h.Own[i].Name == "runnel/bench.burnCPU" {
+			own = &h.Own[i]
+		}
+	}
+	if own == nil || own.CumPct < 50 || own.FlatPct < 30 {
+		t.Fatalf("burnCPU should dominate the profile: own %+v, top %+v", h.Own, h.Top)
+	}
+}
