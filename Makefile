@@ -6,7 +6,7 @@ PKGS      := ./...
 RESULTS   ?= results/$(shell date +%Y-%m-%d)-$(shell nproc)core-$(shell uname -m)
 STRESS_ROUNDS ?= 1000
 
-.PHONY: help build run test race stress fuzz bench vet lint clean
+.PHONY: help build run test race stress fuzz bench bench-quick bench-micro vet lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -33,7 +33,13 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	  done; \
 	done
 
-bench: ## run the storage and server benchmarks beside their baselines; writes $(RESULTS)/
+bench: build ## run the benchmark matrix against fresh brokers, baselines and peers beside; writes $(RESULTS)/ (< 15 min)
+	./$(BIN) bench --out $(RESULTS)
+
+bench-quick: build ## the same matrix with short runs (< 2 min), into $(RESULTS)-quick/
+	./$(BIN) bench --quick --out $(RESULTS)-quick
+
+bench-micro: ## run the Go micro-benchmarks of storage and server beside their baselines; writes $(RESULTS)/micro.txt
 	@mkdir -p $(RESULTS)
 	$(GO) test -run '^$$' -bench . -benchmem -count $${COUNT:-3} -timeout 30m ./io/... ./index/... ./segment/... ./broker/... | tee $(RESULTS)/micro.txt
 
