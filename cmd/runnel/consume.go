@@ -207,17 +207,23 @@ func (c *consumer) run(ctx context.Context, out io.Writer) (int, error) {
 			}
 		})
 		var werr error
+		var printed []*kgo.Record
 		fetches.EachRecord(func(r *kgo.Record) {
 			if werr == nil {
-				werr = c.printer.print(w, r)
-				count++
-				if c.marks {
-					c.cl.MarkCommitRecords(r)
+				if werr = c.printer.print(w, r); werr == nil {
+					printed = append(printed, r)
 				}
 			}
 		})
 		if werr == nil {
 			werr = w.Flush()
+		}
+		if werr == nil {
+			count += len(printed)
+			if c.marks {
+				// Only what reached the output is committed.
+				c.cl.MarkCommitRecords(printed...)
+			}
 		}
 		switch {
 		case werr != nil:
