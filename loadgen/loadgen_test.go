@@ -119,8 +119,9 @@ func TestRunCountsEveryRecord(t *testing.T) {
 		t.Fatalf("measured %d produced, %d produce latencies, %d end-to-end, want 3000 each",
 			res.Produced.Records, res.ProduceLatency.Count, res.EndToEnd.Count)
 	}
-	if res.Produced.Bytes < 3000*100 || res.Produced.Bytes > 3000*300 || res.Consumed.Bytes != res.Produced.Bytes {
-		t.Fatalf("bytes produced %d consumed %d, want equal, within sizes 100..300", res.Produced.Bytes, res.Consumed.Bytes)
+	if tot.AckedBytes < 3000*100 || tot.AckedBytes > 3000*300 || tot.ConsumedBytes != tot.AckedBytes || res.Produced.Bytes != tot.AckedBytes {
+		t.Fatalf("bytes acked %d (measured %d), consumed %d; want all equal, within sizes 100..300",
+			tot.AckedBytes, res.Produced.Bytes, tot.ConsumedBytes)
 	}
 	if res.Mode != "closed-loop" || res.SendDelay.Count != 0 {
 		t.Fatalf("mode %s with %d send delays, want closed-loop without", res.Mode, res.SendDelay.Count)

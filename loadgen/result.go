@@ -56,8 +56,10 @@ type Throughput struct {
 type Totals struct {
 	Sent          int64 `json:"sent"`
 	Acked         int64 `json:"acked"`
+	AckedBytes    int64 `json:"acked_bytes"`
 	ProduceErrors int64 `json:"produce_errors"`
 	Consumed      int64 `json:"consumed"`
+	ConsumedBytes int64 `json:"consumed_bytes"`
 	FetchErrors   int64 `json:"fetch_errors"`
 	// RequestErrors are requests that failed on the wire (the client
 	// retries them); ClientWarnings are the client's warnings and retry

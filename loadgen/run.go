@@ -456,8 +456,8 @@ loop:
 		SendDelay:      Summarize(w.totalSend),
 		EndToEnd:       Summarize(w.totalE2E),
 		Totals: Totals{
-			Sent: final.sent, Acked: final.acked, ProduceErrors: final.produceErrors,
-			Consumed: final.consumed, FetchErrors: final.fetchErrors,
+			Sent: final.sent, Acked: final.acked, AckedBytes: final.producedBytes, ProduceErrors: final.produceErrors,
+			Consumed: final.consumed, ConsumedBytes: final.consumedBytes, FetchErrors: final.fetchErrors,
 			RequestErrors: r.requestErrors.Load(), ClientWarnings: r.clientWarnings.Load(),
 		},
 		Timeline:      w.ticks,
