@@ -51,7 +51,8 @@ type Mapping struct {
 }
 
 // Map maps the first length bytes of f, read-only or read-write (f must then be open for
-// writing). length may exceed the file's size; the caller must not touch pages past EOF.
+// reading and writing, os.O_RDWR). length may exceed the file's size; the caller must not
+// touch pages past EOF.
 func Map(f *os.File, length int, writable bool) (*Mapping, error) {
 	if f == nil {
 		return nil, errors.New("mmap: nil file")
