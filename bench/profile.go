@@ -26,8 +26,10 @@ type Hotspots struct {
 	Unit   string     `json:"unit"`
 	Total  float64    `json:"total"`
 	Top    []FuncCost `json:"top"` // by flat
-	// Own are the functions of package paths starting with "runnel/" by
-	// cumulative value: where in Runnel the time or memory goes.
+	// Own charges each sample to the innermost Runnel function (package
+	// path "runnel/...") on its stack, so a syscall or memmove counts
+	// for the Runnel code that made it: where in Runnel the time or
+	// memory goes. Flat is that charge; Cum as in Top.
 	Own []FuncCost `json:"own"`
 }
 
@@ -54,7 +56,7 @@ func readHotspots(path, sample string, n int) (Hotspots, error) {
 		return Hotspots{}, fmt.Errorf("bench: %s: no sample types", path)
 	}
 	h := Hotspots{File: path, Sample: p.SampleType[idx].Type, Unit: p.SampleType[idx].Unit}
-	flat, cum := map[string]float64{}, map[string]float64{}
+	flat, cum, own := map[string]float64{}, map[string]float64{}, map[string]float64{}
 	for _, s := range p.Sample {
 		v := float64(s.Value[idx])
 		if v == 0 {
@@ -62,6 +64,7 @@ func readHotspots(path, sample string, n int) (Hotspots, error) {
 		}
 		h.Total += v
 		seen := map[string]bool{}
+		charged := false
 		for li, loc := range s.Location {
 			for ln, line := range loc.Line {
 				if line.Function == nil {
@@ -75,6 +78,10 @@ func readHotspots(path, sample string, n int) (Hotspots, error) {
 					seen[name] = true
 					cum[name] += v
 				}
+				if !charged && strings.HasPrefix(name, "runnel/") {
+					charged = true
+					own[name] += v
+				}
 			}
 		}
 	}
@@ -84,12 +91,13 @@ func readHotspots(path, sample string, n int) (Hotspots, error) {
 			fc.FlatPct, fc.CumPct = 100*fc.Flat/h.Total, 100*c/h.Total
 		}
 		h.Top = append(h.Top, fc)
-		if strings.HasPrefix(name, "runnel/") {
+		if o := own[name]; o > 0 {
+			fc.Flat, fc.FlatPct = o, 100*o/h.Total
 			h.Own = append(h.Own, fc)
 		}
 	}
 	h.Top = topBy(h.Top, n, func(f FuncCost) float64 { return f.Flat })
-	h.Own = topBy(h.Own, n, func(f FuncCost) float64 { return f.Cum })
+	h.Own = topBy(h.Own, n, func(f FuncCost) float64 { return f.Flat })
 	return h, nil
 }
 

@@ -265,8 +265,7 @@ func markdown(rep *Report, charts map[string][]string) string {
 			if run.Err != "" {
 				errs += "; " + oneLine(run.Err)
 			}
-			w("| %s | %.0f | %.1f | %.0f | %.1f | %s | %s | %s | %s |\n", kind,
-				r.Produced.RecordsPerSec, r.Produced.MBPerSec, r.Consumed.RecordsPerSec, r.Consumed.MBPerSec, prodLat, e2eLat, send, errs)
+			w("| %s | %s | %s | %s | %s | %s | %s |\n", kind, rates(r.Produced, r.Config.Producers), rates(r.Consumed, r.Config.Consumers), prodLat, e2eLat, send, errs)
 		}
 		w("\n")
 		for _, f := range charts[sc.Name] {
@@ -318,12 +317,21 @@ func hotspots(b *strings.Builder, title string, h *Hotspots, file string) {
 		fmt.Fprintf(b, "| %.1f | %.1f | `%s` |\n", f.FlatPct, f.CumPct, f.Name)
 	}
 	if len(h.Own) > 0 {
-		b.WriteString("\nRunnel's own functions by cumulative share:\n\n| cum % | flat % | function |\n|---:|---:|---|\n")
+		b.WriteString("\nThe same charged to the innermost Runnel function on each stack (its callees in the runtime, syscalls and libraries included):\n\n| charged % | cum % | function |\n|---:|---:|---|\n")
 		for _, f := range h.Own[:min(10, len(h.Own))] {
-			fmt.Fprintf(b, "| %.1f | %.1f | `%s` |\n", f.CumPct, f.FlatPct, f.Name)
+			fmt.Fprintf(b, "| %.1f | %.1f | `%s` |\n", f.FlatPct, f.CumPct, f.Name)
 		}
 	}
 	b.WriteString("\n")
+}
+
+// rates are the records/s and MB/s cells of a table row ("—" for a side
+// the load did not have).
+func rates(t loadgen.Throughput, clients int) string {
+	if clients == 0 {
+		return "— | —"
+	}
+	return fmt.Sprintf("%.0f | %.1f", t.RecordsPerSec, t.MBPerSec)
 }
 
 func describeLoad(sc Scenario) string {

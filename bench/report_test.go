@@ -115,7 +115,7 @@ func TestWriteReport(t *testing.T) {
 		"| kfake | failed: boom / broke |", // a pipe would break the table
 		"![produce-acks1-latency.svg](charts/produce-acks1-latency.svg)",
 		"| 40.0 | 40.0 | `runtime.memmove` |",
-		"| 55.0 | 1.0 | `runnel/segment.(*Log).Append` |",
+		"| 1.0 | 55.0 | `runnel/segment.(*Log).Append` |",
 		"| runnel | 97656 | 100.0 | 97656 | 100.0 | 8.00 / 8.00 / 8.00 / 8.00 / 8.00 / 8.00 |", // a scenario table row
 	} {
 		if !strings.Contains(string(md), want) {
@@ -185,7 +185,7 @@ func TestReadHotspots(t *testing.T) {
 			own = &h.Own[i]
 		}
 	}
-	if own == nil || own.CumPct < 50 || own.FlatPct < 30 {
+	if own == nil || own.CumPct < 50 || own.FlatPct < 50 {
 		t.Fatalf("burnCPU should dominate the profile: own %+v, top %+v", h.Own, h.Top)
 	}
 }
