@@ -110,6 +110,9 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 	}
 	b.startLoop("retention", cfg.RetentionCheckInterval, b.applyRetention)
 	b.startLoop("checkpoint", cfg.CheckpointInterval, b.writeCheckpoints)
+	if cfg.FlushPolicy == flush.Interval {
+		b.startLoop("topic flush", topicFlushTick, b.applyTopicFlushSettings)
+	}
 	logger.Info("broker started", "node.id", cfg.NodeID, "cluster.id", b.clusterID, "log.dirs", cfg.LogDirs, "topics", len(b.table.Load().byName))
 	return b, nil
 }

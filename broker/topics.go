@@ -65,6 +65,9 @@ type partition struct {
 	flusher *flush.Flusher
 	dir     *logDir
 	t       *topic
+	// cleanAt is when the topic flush loop last saw the log fully
+	// flushed (unix nanoseconds); see topic_flush.go.
+	cleanAt atomic.Int64
 }
 
 // config returns the topic's current settings (max.message.bytes,
