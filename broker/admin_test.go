@@ -414,3 +414,62 @@ func TestRestartKeepsTopicsAndConfigs(t *testing.T) {
 		t.Errorf("message.timestamp.type after restart: %s", v)
 	}
 }
+
+func TestDeleteTopicsByID(t *testing.T) {
+	b := brokertest.Start(t)
+	created, err := b.Admin(t).CreateTopic(ctx(t), 1, 1, nil, "byid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := kmsg.NewPtrDeleteTopicsRequest()
+	byID := kmsg.NewDeleteTopicsRequestTopic()
+	byID.TopicID = created.ID
+	unknown := kmsg.NewDeleteTopicsRequestTopic()
+	unknown.TopicID = [16]byte{9}
+	req.Topics = []kmsg.DeleteTopicsRequestTopic{byID, unknown}
+	resp, err := req.RequestWith(ctx(t), b.Client(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Topics) != 2 || resp.Topics[0].ErrorCode != 0 || resp.Topics[0].Topic == nil || *resp.Topics[0].Topic != "byid" ||
+		resp.Topics[1].ErrorCode != kerr.UnknownTopicID.Code {
+		t.Errorf("%+v", resp.Topics)
+	}
+	if got := topicNames(t, b); len(got) != 0 {
+		t.Errorf("topics left: %v", got)
+	}
+}
+
+func TestCreateTopicsReplicaAssignment(t *testing.T) {
+	b := brokertest.Start(t)
+	cl := b.Client(t)
+	create := func(name string, assignment [][]int32, partitions int32) int16 {
+		req := kmsg.NewPtrCreateTopicsRequest()
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, partitions, -1
+		for i, replicas := range assignment {
+			a := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+			a.Partition, a.Replicas = int32(i), replicas
+			rt.ReplicaAssignment = append(rt.ReplicaAssignment, a)
+		}
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx(t), cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Topics[0].ErrorCode
+	}
+	if code := create("assigned", [][]int32{{1}, {1}, {1}}, -1); code != 0 {
+		t.Errorf("valid assignment: %v", kerr.ErrorForCode(code))
+	}
+	if code := create("elsewhere", [][]int32{{2}}, -1); code != kerr.InvalidReplicaAssignment.Code {
+		t.Errorf("replica on another broker: %v", kerr.ErrorForCode(code))
+	}
+	if code := create("both", [][]int32{{1}}, 3); code != kerr.InvalidRequest.Code {
+		t.Errorf("assignment and count: %v", kerr.ErrorForCode(code))
+	}
+	topics, err := b.Admin(t).ListTopics(ctx(t), "assigned")
+	if err != nil || len(topics["assigned"].Partitions) != 3 {
+		t.Errorf("assigned: %v %+v", err, topics)
+	}
+}
