@@ -350,9 +350,9 @@ func (g *group) addMemberLocked(m *member, respond func(*kmsg.JoinGroupResponse)
 }
 
 // replaceStaticLocked gives a static member's place to a new member id
-// (the same instance restarted). In a Stable group whose chosen protocol's
-// metadata is unchanged this needs no rebalance: the member gets the
-// current generation and, with SyncGroup, its old assignment.
+// (the same instance restarted). In a Stable group whose chosen protocol
+// stays the same this needs no rebalance: the member gets the current
+// generation and, with SyncGroup, its old assignment.
 func (g *group) replaceStaticLocked(old, m *member, version int16, respond func(*kmsg.JoinGroupResponse)) {
 	if old.joinWait != nil {
 		old.joinWait(joinError(old.id, kerr.FencedInstanceID))
@@ -363,7 +363,6 @@ func (g *group) replaceStaticLocked(old, m *member, version int16, respond func(
 	if old.session != nil {
 		old.session()
 	}
-	unchanged := g.protocol != "" && bytes.Equal(old.metadata(g.protocol), m.metadata(g.protocol)) && m.metadata(g.protocol) != nil
 	m.assignment = old.assignment
 	m.lastHeartbeat = g.c.clock.Now()
 	delete(g.members, old.id)
@@ -377,6 +376,10 @@ func (g *group) replaceStaticLocked(old, m *member, version int16, respond func(
 		g.pendingSync[m.id] = true
 	}
 	g.scheduleSessionLocked(m, m.sessionTimeout)
+	// As Kafka: no rebalance unless the protocol the group would choose
+	// now differs (the member's metadata may differ: a cooperative
+	// consumer's restart owns nothing yet, and gets its old assignment).
+	unchanged := g.protocol != "" && g.selectProtocolLocked() == g.protocol
 	g.c.logger.Info("static member rejoined", "group", g.name, "instance", *m.instanceID, "old", old.id, "new", m.id, "rebalance", !(unchanged && g.state == stateStable))
 	switch {
 	case g.state == stateStable && unchanged:
