@@ -49,11 +49,15 @@ type RunResult struct {
 
 // Report is everything one harness run measured.
 type Report struct {
-	Machine   Machine      `json:"machine"`
-	Command   string       `json:"command"`
-	Quick     bool         `json:"quick"`
-	Started   time.Time    `json:"started"`
-	Finished  time.Time    `json:"finished"`
+	Machine  Machine   `json:"machine"`
+	Command  string    `json:"command"`
+	Quick    bool      `json:"quick"`
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+	// LoadStart and LoadEnd are /proc/loadavg's 1, 5 and 15 minute load
+	// averages before and after the run: other work on the machine.
+	LoadStart [3]float64   `json:"load_start"`
+	LoadEnd   [3]float64   `json:"load_end"`
 	Baselines Baselines    `json:"baselines"`
 	Scenarios []Scenario   `json:"scenarios"`
 	Runs      []*RunResult `json:"runs"`
@@ -90,6 +94,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		}
 	}
 	rep := &Report{Machine: describeMachine(workDir), Command: opts.Command, Quick: opts.Quick, Started: time.Now(), Scenarios: matrix(s)}
+	rep.LoadStart = loadAverage()
 
 	fmt.Fprintf(opts.Log, "baselines: %d MiB pwrite (page cache, then fdatasync per MiB) in %s, loopback TCP for %s\n",
 		s.diskBaseline>>20, workDir, s.loopback)
@@ -120,7 +125,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			}
 		}
 	}
-	rep.Finished = time.Now()
+	rep.Finished, rep.LoadEnd = time.Now(), loadAverage()
 	return rep, WriteReport(rep, opts.OutDir)
 }
 

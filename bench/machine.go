@@ -84,3 +84,11 @@ func fsName(magic int64) string {
 	}
 	return fmt.Sprintf("0x%x", magic)
 }
+
+// loadAverage reads /proc/loadavg (zeros when it cannot).
+func loadAverage() (l [3]float64) {
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		fmt.Sscanf(string(b), "%f %f %f", &l[0], &l[1], &l[2])
+	}
+	return l
+}

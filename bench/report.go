@@ -204,6 +204,14 @@ func markdown(rep *Report, charts map[string][]string) string {
 		"so broker and load generator share the CPUs. Figures mean something only beside the baselines taken in the same run.\n\n",
 		kind, rep.Finished.Sub(rep.Started).Round(time.Second))
 
+	w("Load average (1/5/15 min) before the run %.1f / %.1f / %.1f, after %.1f / %.1f / %.1f on %d cores.",
+		rep.LoadStart[0], rep.LoadStart[1], rep.LoadStart[2], rep.LoadEnd[0], rep.LoadEnd[1], rep.LoadEnd[2], rep.Machine.Cores)
+	if busy := max(rep.LoadStart[0], rep.LoadEnd[0]); busy > 0.5*float64(rep.Machine.Cores) {
+		w(" **Other work was running on this machine: the figures are noisy, and runs of the same scenario against different brokers " +
+			"(taken one after another) may have seen different interference. Compare ratios with care and rerun on an idle machine.**")
+	}
+	w("\n\nClosed-loop latencies include the time a record waits for room in the client's buffer (10,000 records per producer), " +
+		"so they measure queueing more than the broker; the open-loop latency scenarios are the ones to read for latency.\n\n")
 	m := rep.Machine
 	w("## Machine\n\n| | |\n|---|---|\n")
 	w("| host | %s |\n| CPU | %s, %d cores |\n| memory | %d MiB |\n| kernel | %s |\n| data filesystem | %s |\n| Go | %s |\n| Runnel | %s |\n",
