@@ -1,0 +1,217 @@
+package broker
+
+// Consumer groups: the broker's side of package group. This node
+// coordinates every group; the coordinator keeps its state in the
+// internal topic __consumer_offsets, created at startup (with
+// offsets.topic.num.partitions partitions, default 8; an existing topic
+// keeps its count, which decides where each group's records go), and
+// replayed from its start at every startup. The topic's cleanup.policy is
+// compact, so retention never deletes a commit; compaction is not built
+// yet, so the topic grows with every commit.
+//
+// The handlers of the group APIs (find_coordinator.go, join_group.go,
+// sync_group.go, heartbeat.go, leave_group.go, offset_commit.go,
+// offset_fetch.go, offset_delete.go, describe_groups.go, list_groups.go,
+// delete_groups.go) hand the decoded requests to the coordinator and finish
+// their replies from its callbacks.
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"runnel/broker/group"
+	"runnel/segment"
+)
+
+// offsetsTopic is Kafka's internal topic for committed offsets and group
+// metadata.
+const offsetsTopic = "__consumer_offsets"
+
+// offsetsTopicConfigs are the overrides __consumer_offsets is created
+// with: never deleted by retention, small segments and indexes (each of
+// its partitions is preallocated up to a segment, and most groups commit
+// little).
+var offsetsTopicConfigs = map[string]string{
+	"cleanup.policy":      "compact",
+	"segment.bytes":       strconv.Itoa(16 << 20),
+	"segment.index.bytes": strconv.Itoa(1 << 20),
+}
+
+// GroupConfig holds the group coordinator's settings.
+type GroupConfig struct {
+	OffsetsTopicPartitions        int32         // offsets.topic.num.partitions
+	MinSessionTimeout             time.Duration // group.min.session.timeout.ms
+	MaxSessionTimeout             time.Duration // group.max.session.timeout.ms
+	InitialRebalanceDelay         time.Duration // group.initial.rebalance.delay.ms
+	OffsetsRetention              time.Duration // offsets.retention.minutes
+	OffsetsRetentionCheckInterval time.Duration // offsets.retention.check.interval.ms
+	OffsetMetadataMaxBytes        int32         // offset.metadata.max.bytes
+}
+
+// defaultGroupConfig is Kafka's defaults, except 8 partitions of
+// __consumer_offsets instead of 50: on one node more partitions buy no
+// parallelism and each costs a preallocated segment.
+func defaultGroupConfig() GroupConfig {
+	d := group.DefaultConfig()
+	return GroupConfig{
+		OffsetsTopicPartitions:        8,
+		MinSessionTimeout:             d.MinSessionTimeout,
+		MaxSessionTimeout:             d.MaxSessionTimeout,
+		InitialRebalanceDelay:         d.InitialRebalanceDelay,
+		OffsetsRetention:              d.OffsetsRetention,
+		OffsetsRetentionCheckInterval: d.OffsetsRetentionCheckInterval,
+		OffsetMetadataMaxBytes:        int32(d.OffsetMetadataMaxBytes),
+	}
+}
+
+func init() {
+	// The group keys live here, beside the code they configure.
+	groups := func(c *Config) *GroupConfig { return &c.Groups }
+	msKey := func(name string, field func(*GroupConfig) *time.Duration, lo int64) brokerKey {
+		return brokerKey{name, setMs(func(c *Config) *time.Duration { return field(groups(c)) }, lo),
+			func(c *Config) (string, bool) { return ms(*field(groups(c))), true }}
+	}
+	brokerKeys = append(brokerKeys,
+		brokerKey{"offsets.topic.num.partitions", setInt32(func(c *Config) *int32 { return &c.Groups.OffsetsTopicPartitions }, 1),
+			func(c *Config) (string, bool) { return itoa(c.Groups.OffsetsTopicPartitions), true }},
+		brokerKey{"offset.metadata.max.bytes", setInt32(func(c *Config) *int32 { return &c.Groups.OffsetMetadataMaxBytes }, 0),
+			func(c *Config) (string, bool) { return itoa(c.Groups.OffsetMetadataMaxBytes), true }},
+		brokerKey{"offsets.retention.minutes", func(c *Config, v string) error {
+			n, err := parseIntIn(v, 1, math.MaxInt32)
+			c.Groups.OffsetsRetention = time.Duration(n) * time.Minute
+			return err
+		}, func(c *Config) (string, bool) {
+			return strconv.FormatInt(int64(c.Groups.OffsetsRetention/time.Minute), 10), true
+		}},
+		msKey("offsets.retention.check.interval.ms", func(g *GroupConfig) *time.Duration { return &g.OffsetsRetentionCheckInterval }, 1),
+		msKey("group.min.session.timeout.ms", func(g *GroupConfig) *time.Duration { return &g.MinSessionTimeout }, 0),
+		msKey("group.max.session.timeout.ms", func(g *GroupConfig) *time.Duration { return &g.MaxSessionTimeout }, 0),
+		msKey("group.initial.rebalance.delay.ms", func(g *GroupConfig) *time.Duration { return &g.InitialRebalanceDelay }, 0),
+	)
+}
+
+// startGroups creates __consumer_offsets if it does not exist and replays
+// it into a new coordinator. Close closes the coordinator as it starts, so
+// that joins waiting for a rebalance are answered before the connections
+// drain.
+func (b *Broker) startGroups() error {
+	gc := b.cfg.Groups
+	if gc.MinSessionTimeout > gc.MaxSessionTimeout {
+		return fmt.Errorf("broker: group.min.session.timeout.ms (%v) is above group.max.session.timeout.ms (%v)", gc.MinSessionTimeout, gc.MaxSessionTimeout)
+	}
+	t := b.topic(offsetsTopic)
+	if t == nil {
+		var err error
+		n := min(gc.OffsetsTopicPartitions, b.cfg.MaxPartitions)
+		t, err = b.createTopic(topicSpec{name: offsetsTopic, partitions: n, replicas: 1, configs: offsetsTopicConfigs}, false)
+		if err != nil {
+			return fmt.Errorf("broker: creating %s: %w", offsetsTopic, err)
+		}
+	}
+	cfg := group.Config{
+		Partitions:                    int32(len(t.partitions())),
+		MinSessionTimeout:             gc.MinSessionTimeout,
+		MaxSessionTimeout:             gc.MaxSessionTimeout,
+		InitialRebalanceDelay:         gc.InitialRebalanceDelay,
+		OffsetsRetention:              gc.OffsetsRetention,
+		OffsetsRetentionCheckInterval: gc.OffsetsRetentionCheckInterval,
+		OffsetMetadataMaxBytes:        int(gc.OffsetMetadataMaxBytes),
+		PartitionExists: func(topic string, partition int32) bool {
+			_, err := b.partition(topic, partition)
+			return err == nil
+		},
+		Logger: b.logger.With("component", "groups"),
+	}
+	if cfg.Partitions != gc.OffsetsTopicPartitions {
+		b.logger.Warn("__consumer_offsets has another partition count than offsets.topic.num.partitions (it existed, or runnel.max.partitions.per.topic is lower); keeping it", "partitions", cfg.Partitions, "configured", gc.OffsetsTopicPartitions)
+	}
+	c, err := group.New(cfg, offsetsStore{b})
+	if err != nil {
+		return fmt.Errorf("broker: %w", err)
+	}
+	b.groups = c
+	return nil
+}
+
+// offsetsStore gives the coordinator the partitions of __consumer_offsets.
+type offsetsStore struct{ b *Broker }
+
+// Append appends the coordinator's batch and reports when the flusher has
+// made it durable, whatever the flush policy: a commit is answered only
+// once it survives a crash.
+func (s offsetsStore) Append(partition int32, batch []byte, done func(error)) {
+	p, err := s.b.partition(offsetsTopic, partition)
+	if err != nil {
+		go done(err)
+		return
+	}
+	h, err := segment.ParseBatchHeader(batch)
+	if err != nil {
+		go done(err)
+		return
+	}
+	info, err := p.log.Append(batch, segment.AppendOptions{LeaderEpoch: partitionLeaderEpoch})
+	if err != nil {
+		go done(err)
+		return
+	}
+	p.flusher.Appended(p.log, int64(h.RecordCount))
+	p.flusher.Wait(p.log, info.LastOffset+1, done)
+}
+
+// replayReadBytes is how much of __consumer_offsets one read brings in
+// (at least one whole batch).
+const replayReadBytes = 1 << 20
+
+// Replay reads the partition's batches from its start to its end.
+func (s offsetsStore) Replay(partition int32, fn func(batch []byte) error) error {
+	p, err := s.b.partition(offsetsTopic, partition)
+	if err != nil {
+		return err
+	}
+	var buf []byte
+	next, end := p.log.StartOffset(), p.log.EndOffset()
+	for next < end {
+		rr, err := p.log.Read(next, replayReadBytes, false, true)
+		if err != nil {
+			return err
+		}
+		n := int(rr.Range.Size)
+		if n == 0 {
+			rr.Release()
+			break
+		}
+		if cap(buf) < n {
+			buf = make([]byte, n)
+		}
+		data := buf[:n]
+		_, err = rr.Range.File.ReadAt(data, rr.Range.Position)
+		rr.Release()
+		if err != nil {
+			return err
+		}
+		before := next
+		for len(data) >= segment.BatchHeaderSize {
+			h, err := segment.ParseBatchHeader(data)
+			if err != nil {
+				return err
+			}
+			if h.Size() > len(data) {
+				break // cut by the read size: read again from here
+			}
+			if h.LastOffset() >= next {
+				if err := fn(data[:h.Size()]); err != nil {
+					return fmt.Errorf("batch at offset %d: %w", h.BaseOffset, err)
+				}
+				next = h.LastOffset() + 1
+			}
+			data = data[h.Size():]
+		}
+		if next == before {
+			return fmt.Errorf("no progress reading at offset %d", next)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,514 @@
+package broker_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"runnel/broker/brokertest"
+)
+
+// groupBroker starts a broker whose groups rebalance fast: short minimum
+// session timeout and initial rebalance delay.
+func groupBroker(t *testing.T, extra ...string) *brokertest.Broker {
+	return brokertest.Start(t, append([]string{
+		"group.min.session.timeout.ms=500",
+		"group.initial.rebalance.delay.ms=200",
+		"offsets.topic.num.partitions=4",
+	}, extra...)...)
+}
+
+// sessionTimeout of the test consumers; they heartbeat every 200 ms.
+const sessionTimeout = 1500 * time.Millisecond
+
+func createGroupTopic(t *testing.T, b *brokertest.Broker, topic string, partitions int32) {
+	t.Helper()
+	resp, err := b.Admin(t).CreateTopic(ctx(t), partitions, 1, nil, topic)
+	if err != nil || resp.Err != nil {
+		t.Fatalf("create topic %s: %v %v", topic, err, resp.Err)
+	}
+}
+
+// produceKeys produces n records with keys "0".."n-1", round-robin over the
+// partitions, and waits for all of them.
+func produceKeys(t *testing.T, b *brokertest.Broker, topic string, n int) {
+	t.Helper()
+	cl := b.Client(t, kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	var recs []*kgo.Record
+	for i := 0; i < n; i++ {
+		recs = append(recs, &kgo.Record{Key: []byte(fmt.Sprint(i)), Value: []byte("v")})
+	}
+	if err := cl.ProduceSync(ctx(t), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// owners tracks which member owns which partitions, from the consumers'
+// rebalance callbacks.
+type owners struct {
+	mu      sync.Mutex
+	owned   map[string]map[int32]bool // member name -> partitions
+	revoked map[string][]int32        // member name -> every partition revoked or lost
+	events  map[string]int            // member name -> callbacks seen
+}
+
+func newOwners() *owners {
+	return &owners{owned: map[string]map[int32]bool{}, revoked: map[string][]int32{}, events: map[string]int{}}
+}
+
+func (o *owners) opts(name string) []kgo.Opt {
+	update := func(add bool) func(context.Context, *kgo.Client, map[string][]int32) {
+		return func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			o.mu.Lock()
+			defer o.mu.Unlock()
+			o.events[name]++
+			if o.owned[name] == nil {
+				o.owned[name] = map[int32]bool{}
+			}
+			for _, ps := range m {
+				for _, p := range ps {
+					if add {
+						o.owned[name][p] = true
+					} else {
+						delete(o.owned[name], p)
+						o.revoked[name] = append(o.revoked[name], p)
+					}
+				}
+			}
+		}
+	}
+	return []kgo.Opt{
+		kgo.OnPartitionsAssigned(update(true)),
+		kgo.OnPartitionsRevoked(update(false)),
+		kgo.OnPartitionsLost(update(false)),
+	}
+}
+
+// counts returns how many partitions each named member owns.
+func (o *owners) counts(names ...string) []int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := make([]int, len(names))
+	for i, n := range names {
+		out[i] = len(o.owned[n])
+	}
+	return out
+}
+
+// waitUntil polls cond until it holds or d passes, and returns how long it took.
+func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > d {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// crashDialer lets a test cut a client off the network, as if its process
+// died: every connection is closed and new ones fail, so it neither
+// heartbeats nor leaves its group.
+type crashDialer struct {
+	mu      sync.Mutex
+	crashed bool
+	conns   []net.Conn
+}
+
+func (d *crashDialer) dial(ctx context.Context, network, host string) (net.Conn, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.crashed {
+		return nil, fmt.Errorf("crashed")
+	}
+	c, err := (&net.Dialer{}).DialContext(ctx, network, host)
+	if err == nil {
+		d.conns = append(d.conns, c)
+	}
+	return c, err
+}
+
+func (d *crashDialer) crash() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.crashed = true
+	for _, c := range d.conns {
+		c.Close()
+	}
+}
+
+func groupOpts(group, topic string, extra ...kgo.Opt) []kgo.Opt {
+	return append([]kgo.Opt{
+		kgo.ConsumerGroup(group),
+		kgo.ConsumeTopics(topic),
+		kgo.SessionTimeout(sessionTimeout),
+		kgo.HeartbeatInterval(200 * time.Millisecond),
+		kgo.RebalanceTimeout(5 * time.Second),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(200 * time.Millisecond),
+	}, extra...)
+}
+
+// pollLoop polls cl until ctx ends (a group consumer must poll to take
+// part in rebalances).
+func pollLoop(ctx context.Context, cl *kgo.Client) {
+	for ctx.Err() == nil {
+		cl.PollFetches(ctx)
+	}
+}
+
+func TestGroupMembersShareMoveAndCrash(t *testing.T) {
+	b := groupBroker(t)
+	createGroupTopic(t, b, "six", 6)
+	o := newOwners()
+	pollCtx, stop := context.WithCancel(context.Background())
+	defer stop()
+	var dialer crashDialer
+	clients := map[string]*kgo.Client{}
+	for _, name := range []string{"a", "b", "c"} {
+		opts := append(groupOpts("g3", "six"), o.opts(name)...)
+		if name == "c" {
+			opts = append(opts, kgo.Dialer(dialer.dial))
+		}
+		cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(b.Addr)}, opts...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clients[name] = cl
+		go pollLoop(pollCtx, cl)
+	}
+	defer clients["b"].Close()
+	defer clients["c"].Close()
+	waitUntil(t, 15*time.Second, "three members with two partitions each", func() bool {
+		return slices.Equal(o.counts("a", "b", "c"), []int{2, 2, 2})
+	})
+	dg, err := b.Admin(t).DescribeGroups(ctx(t), "g3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := dg["g3"]; g.State != "Stable" || len(g.Members) != 3 || g.Protocol != "cooperative-sticky" || g.ProtocolType != "consumer" {
+		t.Fatalf("describe: state %s, %d members, protocol %s/%s", g.State, len(g.Members), g.ProtocolType, g.Protocol)
+	}
+
+	// a leaves: b and c take its partitions.
+	clients["a"].Close()
+	took := waitUntil(t, 10*time.Second, "b and c with three partitions each", func() bool {
+		return slices.Equal(o.counts("b", "c"), []int{3, 3})
+	})
+	t.Logf("partitions of the member that left moved in %v", took)
+
+	// c crashes: its session expires and b takes everything, within
+	// the session timeout (plus a heartbeat and the rejoin).
+	dialer.crash()
+	took = waitUntil(t, sessionTimeout+3*time.Second, "b with all six partitions", func() bool {
+		return slices.Equal(o.counts("b"), []int{6})
+	})
+	t.Logf("partitions of the crashed member moved in %v (session timeout %v)", took, sessionTimeout)
+}
+
+func TestGroupCooperativeStickyKeepsPartitions(t *testing.T) {
+	b := groupBroker(t)
+	createGroupTopic(t, b, "coop", 6)
+	o := newOwners()
+	pollCtx, stop := context.WithCancel(context.Background())
+	defer stop()
+	start := func(name string) *kgo.Client {
+		cl := b.Client(t, append(groupOpts("gc", "coop", kgo.Balancers(kgo.CooperativeStickyBalancer())), o.opts(name)...)...)
+		go pollLoop(pollCtx, cl)
+		return cl
+	}
+	start("a")
+	start("b")
+	waitUntil(t, 10*time.Second, "two members with three partitions each", func() bool {
+		return slices.Equal(o.counts("a", "b"), []int{3, 3})
+	})
+	o.mu.Lock()
+	before := map[string][]int32{}
+	for _, n := range []string{"a", "b"} {
+		for p := range o.owned[n] {
+			before[n] = append(before[n], p)
+		}
+	}
+	o.mu.Unlock()
+
+	start("c")
+	waitUntil(t, 10*time.Second, "three members with two partitions each", func() bool {
+		return slices.Equal(o.counts("a", "b", "c"), []int{2, 2, 2})
+	})
+	// Cooperative: a and b gave up exactly the partitions that moved (one
+	// each) and kept the rest throughout.
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, n := range []string{"a", "b"} {
+		if len(o.revoked[n]) != 1 {
+			t.Errorf("%s revoked %v, want exactly one partition", n, o.revoked[n])
+		}
+		for p := range o.owned[n] {
+			if !slices.Contains(before[n], p) {
+				t.Errorf("%s gained partition %d", n, p)
+			}
+		}
+	}
+}
+
+func TestGroupSyncCommitsNoDuplicatesNoGaps(t *testing.T) {
+	const n = 600
+	b := groupBroker(t)
+	createGroupTopic(t, b, "exact", 6)
+	produceKeys(t, b, "exact", n)
+
+	var mu sync.Mutex
+	seen := map[string]int{}
+	total := 0
+	consume := func(ctx context.Context, cl *kgo.Client) {
+		for ctx.Err() == nil {
+			fs := cl.PollRecords(ctx, 7)
+			fs.EachRecord(func(r *kgo.Record) {
+				mu.Lock()
+				seen[string(r.Key)]++
+				total++
+				mu.Unlock()
+			})
+			if len(fs.Records()) > 0 {
+				if err := cl.CommitUncommittedOffsets(context.Background()); err != nil {
+					t.Errorf("commit: %v", err)
+				}
+				time.Sleep(5 * time.Millisecond) // slow enough for rebalances to land mid-stream
+			}
+			cl.AllowRebalance()
+		}
+	}
+	progress := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return total
+	}
+	member := func() (*kgo.Client, context.CancelFunc) {
+		cl := b.Client(t, groupOpts("gx", "exact", kgo.DisableAutoCommit(), kgo.BlockRebalanceOnPoll())...)
+		ctx, cancel := context.WithCancel(context.Background())
+		go consume(ctx, cl)
+		return cl, cancel
+	}
+	a, stopA := member()
+	_, stopB := member()
+	defer stopB()
+	waitUntil(t, 15*time.Second, "100 records", func() bool { return progress() >= 100 })
+	_, stopC := member() // a rebalance: c joins
+	defer stopC()
+	waitUntil(t, 15*time.Second, "300 records", func() bool { return progress() >= 300 })
+	stopA() // and another: a leaves
+	a.Close()
+	waitUntil(t, 20*time.Second, fmt.Sprint(n, " records"), func() bool { return progress() >= n })
+	time.Sleep(500 * time.Millisecond) // any duplicate would arrive now
+
+	mu.Lock()
+	defer mu.Unlock()
+	for i := 0; i < n; i++ {
+		if c := seen[fmt.Sprint(i)]; c != 1 {
+			t.Errorf("record %d consumed %d times", i, c)
+		}
+	}
+	if total != n {
+		t.Errorf("consumed %d records, want %d", total, n)
+	}
+}
+
+func TestGroupCommitsSurviveRestart(t *testing.T) {
+	b := groupBroker(t)
+	createGroupTopic(t, b, "durable", 3)
+	produceKeys(t, b, "durable", 30)
+	cl := b.Client(t, groupOpts("gd", "durable", kgo.DisableAutoCommit())...)
+	got := 0
+	for got < 30 {
+		fs := cl.PollFetches(ctx(t))
+		got += len(fs.Records())
+	}
+	if err := cl.CommitUncommittedOffsets(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	// A standalone commit too, through the admin API.
+	adm := b.Admin(t)
+	os := kadm.Offsets{}
+	os.Add(kadm.Offset{Topic: "durable", Partition: 1, At: 7, LeaderEpoch: -1, Metadata: "meta"})
+	if _, err := adm.CommitOffsets(ctx(t), "solo", os); err != nil {
+		t.Fatal(err)
+	}
+	cl.Close()
+
+	b = b.Restart(t)
+	adm = b.Admin(t)
+	fetched, err := adm.FetchOffsets(ctx(t), "gd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := int64(0)
+	fetched.Each(func(r kadm.OffsetResponse) { sum += r.At })
+	if sum != 30 {
+		t.Fatalf("committed offsets after restart sum to %d, want 30: %v", sum, fetched)
+	}
+	solo, err := adm.FetchOffsets(ctx(t), "solo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, ok := solo.Lookup("durable", 1); !ok || r.At != 7 || r.Metadata != "meta" {
+		t.Fatalf("solo after restart: %+v", r)
+	}
+	// A consumer of the group resumes where it left off.
+	produceKeys(t, b, "durable", 3)
+	cl = b.Client(t, groupOpts("gd", "durable")...)
+	fs := cl.PollRecords(ctx(t), 100)
+	for len(fs.Records()) < 3 {
+		more := cl.PollRecords(ctx(t), 100)
+		fs = append(fs, more...)
+	}
+	if n := len(fs.Records()); n != 3 {
+		t.Fatalf("resumed consumer got %d records, want the 3 new ones", n)
+	}
+}
+
+func TestGroupStaticMemberRejoinsWithoutRebalance(t *testing.T) {
+	b := groupBroker(t)
+	createGroupTopic(t, b, "static", 4)
+	o := newOwners()
+	pollCtx, stop := context.WithCancel(context.Background())
+	defer stop()
+	start := func(name, instance string) *kgo.Client {
+		cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(b.Addr), kgo.InstanceID(instance)},
+			append(groupOpts("gs", "static"), o.opts(name)...)...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(pollCtx)
+		go pollLoop(ctx, cl)
+		t.Cleanup(func() { cancel(); cl.Close() })
+		return cl
+	}
+	start("a", "instance-a")
+	b1 := start("b", "instance-b")
+	waitUntil(t, 10*time.Second, "two static members with two partitions each", func() bool {
+		return slices.Equal(o.counts("a", "b"), []int{2, 2})
+	})
+	o.mu.Lock()
+	eventsA := o.events["a"]
+	var ownedB []int32
+	for p := range o.owned["b"] {
+		ownedB = append(ownedB, p)
+	}
+	o.mu.Unlock()
+	sort.Slice(ownedB, func(i, j int) bool { return ownedB[i] < ownedB[j] })
+
+	// b restarts (a static member's close does not leave the group).
+	b1.Close()
+	o.mu.Lock()
+	o.owned["b2"] = nil
+	o.mu.Unlock()
+	start("b2", "instance-b")
+	waitUntil(t, 10*time.Second, "the restarted member with its two partitions", func() bool {
+		return slices.Equal(o.counts("b2"), []int{2})
+	})
+	time.Sleep(2 * sessionTimeout) // a rebalance would have reached a by now
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.events["a"] != eventsA {
+		t.Errorf("a saw %d rebalance callbacks after b's restart", o.events["a"]-eventsA)
+	}
+	var ownedB2 []int32
+	for p := range o.owned["b2"] {
+		ownedB2 = append(ownedB2, p)
+	}
+	sort.Slice(ownedB2, func(i, j int) bool { return ownedB2[i] < ownedB2[j] })
+	if !slices.Equal(ownedB, ownedB2) {
+		t.Errorf("restarted member owns %v, before %v", ownedB2, ownedB)
+	}
+}
+
+func TestGroupAdmin(t *testing.T) {
+	b := groupBroker(t)
+	createGroupTopic(t, b, "lag", 2)
+	produceKeys(t, b, "lag", 10) // 5 per partition
+	adm := b.Admin(t)
+
+	// A group with a live member, and one with only commits.
+	pollCtx, stop := context.WithCancel(context.Background())
+	defer stop()
+	cl := b.Client(t, groupOpts("live", "lag", kgo.DisableAutoCommit())...)
+	go pollLoop(pollCtx, cl)
+	os := kadm.Offsets{}
+	os.Add(kadm.Offset{Topic: "lag", Partition: 0, At: 2, LeaderEpoch: -1})
+	os.Add(kadm.Offset{Topic: "lag", Partition: 1, At: 5, LeaderEpoch: -1})
+	if _, err := adm.CommitOffsets(ctx(t), "idle", os); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "the live group to be stable", func() bool {
+		lg, err := adm.ListGroups(ctx(t), "Stable")
+		return err == nil && slices.Equal(lg.Groups(), []string{"live"})
+	})
+	lg, err := adm.ListGroups(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := lg.Groups(); !slices.Equal(got, []string{"idle", "live"}) {
+		t.Fatalf("groups %v", got)
+	}
+	if lg["idle"].State != "Empty" {
+		t.Fatalf("idle listed as %+v", lg["idle"])
+	}
+
+	lags, err := adm.Lag(ctx(t), "idle")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := lags["idle"]
+	if err := l.Error(); err != nil {
+		t.Fatal(err)
+	}
+	if l0, _ := l.Lag.Lookup("lag", 0); l0.Lag != 3 || l0.End.Offset != 5 {
+		t.Errorf("lag of partition 0: %+v", l0)
+	}
+	if l1, _ := l.Lag.Lookup("lag", 1); l1.Lag != 0 {
+		t.Errorf("lag of partition 1: %+v", l1)
+	}
+	if total := l.Lag.Total(); total != 3 {
+		t.Errorf("total lag %d, want 3", total)
+	}
+
+	dr, err := adm.DeleteGroups(ctx(t), "idle", "live", "nope")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dr["idle"].Err != nil || !errors.Is(dr["live"].Err, kerr.NonEmptyGroup) || !errors.Is(dr["nope"].Err, kerr.GroupIDNotFound) {
+		t.Fatalf("delete: idle %v, live %v, nope %v", dr["idle"].Err, dr["live"].Err, dr["nope"].Err)
+	}
+	fetched, err := adm.FetchOffsets(ctx(t), "idle")
+	if err != nil || len(fetched) != 0 {
+		t.Fatalf("offsets of a deleted group: %v %v", fetched, err)
+	}
+
+	// __consumer_offsets is an internal topic.
+	md, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx(t), b.Client(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, mt := range md.Topics {
+		if *mt.Topic == "__consumer_offsets" {
+			found = mt.IsInternal && len(mt.Partitions) == 4
+		}
+	}
+	if !found {
+		t.Errorf("__consumer_offsets missing from metadata or not internal with 4 partitions")
+	}
+}
