@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"runnel/broker/group"
 	"runnel/io/flush"
 	"runnel/segment"
 )
@@ -55,6 +56,8 @@ type Broker struct {
 
 	admin   *http.Server
 	adminLn net.Listener
+
+	groups *group.Coordinator // consumer groups (groups.go)
 }
 
 // logDir is one data directory with its logs and its flusher.
@@ -99,6 +102,10 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 		return nil, err
 	}
 	if err := b.openLogs(); err != nil {
+		b.closeDirs()
+		return nil, err
+	}
+	if err := b.startGroups(); err != nil {
 		b.closeDirs()
 		return nil, err
 	}
@@ -294,6 +301,7 @@ func (b *Broker) close() error {
 		c.shutdown()
 	}
 	b.mu.Unlock()
+	b.groups.Close() // answers joins waiting for a rebalance, so connections drain
 
 	drained := make(chan struct{})
 	go func() {

@@ -52,6 +52,9 @@ type Config struct {
 	// TopicDefaults maps topic config names (segment.bytes) to the broker's
 	// default for them; keys not here take Kafka's default.
 	TopicDefaults map[string]string
+
+	// Groups configures the group coordinator (groups.go).
+	Groups GroupConfig
 }
 
 // DefaultConfig is Kafka's defaults where they apply, listening on
@@ -76,6 +79,7 @@ func DefaultConfig() Config {
 		FlushPolicy:              flush.Durable,
 		PreallocateBytes:         64 << 20,
 		TopicDefaults:            map[string]string{},
+		Groups:                   defaultGroupConfig(),
 	}
 }
 
