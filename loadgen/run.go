@@ -22,6 +22,9 @@ import (
 // maxNotedErrors bounds the distinct error messages a result keeps.
 const maxNotedErrors = 10
 
+// topicReadyTimeout bounds the wait for a topic's partitions to answer.
+const topicReadyTimeout = time.Minute
+
 // run is the state of one Run.
 type run struct {
 	cfg     Config
@@ -103,20 +106,27 @@ func (r *run) prepareTopic(ctx context.Context, adm *kadm.Client) (starts, ends 
 	if partitions == 0 {
 		partitions = -1
 	}
-	if _, err := adm.CreateTopic(ctx, partitions, 1, nil, r.cfg.Topic); err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-		return nil, nil, fmt.Errorf("loadgen: create topic %s: %w", r.cfg.Topic, err)
+	// A broker slow to create many partitions may time the request out
+	// and still create the topic: wait for it either way.
+	_, createErr := adm.CreateTopic(ctx, partitions, 1, nil, r.cfg.Topic)
+	if createErr != nil && !errors.Is(createErr, kerr.TopicAlreadyExists) {
+		r.noteError(fmt.Sprintf("create topic %s: %v", r.cfg.Topic, createErr))
 	}
-	deadline := time.Now().Add(15 * time.Second)
+	want := max(int(partitions), 1) // every partition of a topic made now
+	if errors.Is(createErr, kerr.TopicAlreadyExists) {
+		want = 1 // an existing topic is used as it is
+	}
+	deadline := time.Now().Add(topicReadyTimeout)
 	for {
 		ends, err = adm.ListEndOffsets(ctx, r.cfg.Topic)
 		if err == nil {
 			err = ends.Error()
 		}
-		if err == nil && len(ends[r.cfg.Topic]) > 0 {
+		if err == nil && len(ends[r.cfg.Topic]) >= want {
 			break
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return nil, nil, fmt.Errorf("loadgen: topic %s not ready: %v", r.cfg.Topic, err)
+			return nil, nil, fmt.Errorf("loadgen: topic %s not ready after %s: %v (create: %v)", r.cfg.Topic, topicReadyTimeout, err, createErr)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
