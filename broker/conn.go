@@ -288,10 +288,13 @@ func (c *conn) unsupportedVersion(h header, r *reply) (*reply, bool, error) {
 	}
 	name := kmsg.NameForKey(h.key)
 	resp := kmsg.ResponseForKey(h.key)
-	if h.version < 0 || h.version > resp.MaxVersion() || !setTopLevelErrorCode(resp, kerr.UnsupportedVersion.Code) {
+	if h.version < 0 || h.version > resp.MaxVersion() {
 		return nil, false, fmt.Errorf("%w: unsupported version %d of %s", errBadRequest, h.version, name)
 	}
 	resp.SetVersion(h.version)
+	if !setTopLevelErrorCode(resp, kerr.UnsupportedVersion.Code) {
+		return nil, false, fmt.Errorf("%w: unsupported version %d of %s", errBadRequest, h.version, name)
+	}
 	r.flexible = resp.IsFlexible()
 	c.logger.Debug("unsupported version", "api", name, "version", h.version)
 	r.finish(resp)

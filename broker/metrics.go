@@ -201,18 +201,32 @@ func containsErrorCode(t reflect.Type, depth int) bool {
 }
 
 // setTopLevelErrorCode sets resp's top-level ErrorCode field, reporting
-// whether it has one.
+// whether resp carries it at its version: the field may exist only in
+// later versions (Metadata's from v13), so the response is encoded and
+// decoded again to see whether the code survives.
 func setTopLevelErrorCode(resp kmsg.Response, code int16) bool {
-	v := reflect.ValueOf(resp)
-	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
-		return false
+	topLevel := func(r kmsg.Response) reflect.Value {
+		v := reflect.ValueOf(r)
+		if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+			return reflect.Value{}
+		}
+		f := v.Elem().FieldByName("ErrorCode")
+		if !f.IsValid() || f.Kind() != reflect.Int16 || !f.CanSet() {
+			return reflect.Value{}
+		}
+		return f
 	}
-	f := v.Elem().FieldByName("ErrorCode")
-	if !f.IsValid() || f.Kind() != reflect.Int16 || !f.CanSet() {
+	f := topLevel(resp)
+	if !f.IsValid() {
 		return false
 	}
 	f.SetInt(int64(code))
-	return true
+	check := kmsg.ResponseForKey(resp.Key())
+	check.SetVersion(resp.GetVersion())
+	if err := check.ReadFrom(resp.AppendTo(nil)); err != nil {
+		return false
+	}
+	return topLevel(check).Int() == int64(code)
 }
 
 // partitionCollector reports per-partition offsets at scrape time.

@@ -1,0 +1,92 @@
+package broker
+
+import (
+	"encoding/binary"
+	"errors"
+	"log/slog"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func TestParseHeader(t *testing.T) {
+	v1 := func(key, version int16, corr int32, clientID []byte) []byte {
+		b := binary.BigEndian.AppendUint16(nil, uint16(key))
+		b = binary.BigEndian.AppendUint16(b, uint16(version))
+		b = binary.BigEndian.AppendUint32(b, uint32(corr))
+		if clientID == nil {
+			return binary.BigEndian.AppendUint16(b, 0xffff)
+		}
+		b = binary.BigEndian.AppendUint16(b, uint16(len(clientID)))
+		return append(b, clientID...)
+	}
+	tests := []struct {
+		name      string
+		frame     []byte
+		clientID  string // "-" for null
+		bodyStart int
+		err       bool
+	}{
+		{"v1", append(v1(3, 8, 7, []byte("cl")), 0xee), "cl", 12, false},
+		{"v1 null client id", v1(3, 8, 7, nil), "-", 10, false},
+		{"v2 empty tags", append(v1(3, 12, 7, []byte("cl")), 0, 0xee), "cl", 13, false},
+		{"v2 tags", append(v1(3, 12, 7, nil), 1, 5, 2, 0xaa, 0xbb, 0xee), "-", 15, false},
+		{"v2 tag longer than frame", append(v1(3, 12, 7, nil), 1, 5, 9, 0xaa), "", 0, true},
+		{"v2 missing tags", v1(3, 12, 7, nil), "", 0, true},
+		{"client id longer than frame", v1(3, 8, 7, nil)[:8], "", 0, true},
+		{"client id cut", append(binary.BigEndian.AppendUint64(nil, 0x0003000800000007), 0, 5, 'a'), "", 0, true},
+		{"short", []byte{0, 3, 0}, "", 0, true},
+		{"unknown key", v1(999, 0, 7, nil), "", 0, true},
+		{"ApiVersions from the future", binary.BigEndian.AppendUint64(nil, 0x0012006300000007), "-", 8, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h, err := parseHeader(tt.frame)
+			if tt.err {
+				if !errors.Is(err, errBadRequest) {
+					t.Fatalf("err %v, want errBadRequest", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h.correlationID != 7 || h.bodyStart != tt.bodyStart {
+				t.Errorf("header %+v, want body at %d", h, tt.bodyStart)
+			}
+			if got := "-"; h.clientID != nil {
+				got = *h.clientID
+				if got != tt.clientID {
+					t.Errorf("client id %q, want %q", got, tt.clientID)
+				}
+			} else if tt.clientID != "-" {
+				t.Errorf("client id null, want %q", tt.clientID)
+			}
+		})
+	}
+}
+
+// TestUnsupportedVersionReply: a version kmsg knows but we do not serve
+// gets UNSUPPORTED_VERSION in the top-level error code, when the response
+// has one; otherwise the connection closes.
+func TestUnsupportedVersionReply(t *testing.T) {
+	c := &conn{logger: slog.New(slog.DiscardHandler)}
+	r, _, err := c.unsupportedVersion(header{key: kmsg.DescribeCluster.Int16(), version: 1, correlationID: 3}, newReply())
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-r.done
+	resp := r.resp.(*kmsg.DescribeClusterResponse)
+	if resp.ErrorCode != kerr.UnsupportedVersion.Code || !r.flexible {
+		t.Errorf("response %+v flexible %v", resp, r.flexible)
+	}
+	// Metadata has a top-level error code from v13 only.
+	if _, _, err := c.unsupportedVersion(header{key: kmsg.Metadata.Int16(), version: 12}, newReply()); !errors.Is(err, errBadRequest) {
+		t.Errorf("Metadata v12 has no top-level error code: %v", err)
+	}
+	r, _, err = c.unsupportedVersion(header{key: kmsg.Metadata.Int16(), version: 13}, newReply())
+	if err != nil || r.resp.(*kmsg.MetadataResponse).ErrorCode != kerr.UnsupportedVersion.Code {
+		t.Errorf("Metadata v13: %v", err)
+	}
+}
