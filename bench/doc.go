@@ -1,0 +1,26 @@
+// Package bench is the harness behind `make bench` and `runnel bench`: it
+// runs a fixed matrix of loads (package loadgen) against a fresh Runnel and,
+// under the identical load, against peers, and writes a report whose every
+// headline figure is a ratio to a baseline measured in the same run.
+//
+// The brokers are child processes of the runnel binary on loopback: `runnel
+// serve` over a temporary data directory, a new one per scenario; franz-go's
+// kfake (in memory, one request loop) as the peer broker; and Sink, a
+// minimal Kafka server that acks produce requests without storing them,
+// whose figures are the load generator's own ceiling. Keeping them out of
+// the harness process keeps the load generator's allocations out of the
+// broker's heap and CPU profiles, which are fetched from Runnel's admin
+// listener (/debug/pprof/profile over the measurement, /debug/pprof/heap
+// after it) and summarized with github.com/google/pprof/profile.
+//
+// The raw baselines are sequential 1 MiB pwrites to the page cache and
+// with an fdatasync after each (the ceilings of acks=1 and acks=all
+// appends on this disk) and one loopback TCP stream.
+//
+// Output, in the results directory: report.md (machine, versions, command,
+// baselines, headline ratios, a table per scenario, hot spots), results.json
+// (all of it, with per-second timelines), charts/*.svg (latency percentile
+// curves and throughput over time, drawn with gonum/plot), hgrm/*.hgrm
+// (HdrHistogram percentile distributions), profiles/*.pprof and logs/ of
+// brokers that logged anything.
+package bench
