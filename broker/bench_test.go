@@ -13,6 +13,7 @@ package broker
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"runnel/io/flush"
 	"runnel/segment"
@@ -103,6 +105,79 @@ func benchValue(size int) []byte {
 	v := make([]byte, size)
 	rand.Read(v)
 	return v
+}
+
+// BenchmarkServerFetchRaw is fetch through the server without a client
+// library's decoding: one raw connection asks for 16 MiB at a time and only
+// walks the batch headers of what comes back, so the figure is the server's
+// (index lookup, framing, sendfile, loopback), comparable with
+// BenchmarkStorageRead.
+func BenchmarkServerFetchRaw(b *testing.B) {
+	for _, size := range benchRecordSizes {
+		b.Run(fmt.Sprintf("size=%d", size), func(b *testing.B) {
+			d := startDataBroker(b, func(c *Config) { c.FlushPolicy = flush.Interval; c.PreallocateBytes = 64 << 20 })
+			d.createTopic("bench", 1, nil)
+			batch, n := benchBatch(size)
+			rc := dialRaw(b, d.addr)
+			rc.c.SetDeadline(time.Time{}) // a long run outlasts the tests' deadline
+			batches := (b.N + n - 1) / n
+			for sent := 0; sent < batches; {
+				inFlight := min(50, batches-sent)
+				for range inFlight {
+					req := kmsg.NewPtrProduceRequest()
+					req.Version, req.Acks, req.TimeoutMillis = 9, 1, 5000
+					rt := kmsg.NewProduceRequestTopic()
+					rt.Topic = "bench"
+					rp := kmsg.NewProduceRequestTopicPartition()
+					rp.Records = batch
+					rt.Partitions = append(rt.Partitions, rp)
+					req.Topics = append(req.Topics, rt)
+					rc.send(req, true)
+				}
+				for range inFlight {
+					if p := rc.receive().(*kmsg.ProduceResponse).Topics[0].Partitions[0]; p.ErrorCode != 0 {
+						b.Fatalf("produce: error %d", p.ErrorCode)
+					}
+				}
+				sent += inFlight
+			}
+			buf := make([]byte, 17<<20)
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for offset, got := int64(0), 0; got < b.N; {
+				rc.nextID++
+				req := fetchReq(12, "bench", [16]byte{}, 0, 0, 16<<20, 16<<20, offset)
+				if _, err := rc.c.Write(kmsg.NewRequestFormatter().AppendRequest(nil, req, rc.nextID)); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.ReadFull(rc.c, buf[:4]); err != nil {
+					b.Fatal(err)
+				}
+				frame := buf[:binary.BigEndian.Uint32(buf)]
+				if _, err := io.ReadFull(rc.c, frame); err != nil {
+					b.Fatal(err)
+				}
+				resp := kmsg.FetchResponse{Version: 12}
+				if err := resp.UnsafeReadFrom(frame[5:]); err != nil { // correlation id, header tags
+					b.Fatal(err)
+				}
+				p := resp.Topics[0].Partitions[0]
+				if p.ErrorCode != 0 {
+					b.Fatalf("fetch at %d: error %d", offset, p.ErrorCode)
+				}
+				for records := p.RecordBatches; len(records) >= segment.BatchHeaderSize; {
+					h, err := segment.ParseBatchHeader(records)
+					if err != nil || h.Size() > len(records) {
+						break // a partial batch at the end
+					}
+					offset = h.LastOffset() + 1
+					got += int(h.RecordCount)
+					records = records[h.Size():]
+				}
+			}
+		})
+	}
 }
 
 // benchLog opens a log in a temporary directory for the storage baseline.
