@@ -42,8 +42,9 @@ func topicConfig(t *testing.T, adm *kadm.Client, topic, key string) (string, kms
 	return "", 0
 }
 
-// topicNames lists the broker's topics with an uncached Metadata request
-// (kadm answers from kgo's metadata cache for at least 10 ms).
+// topicNames lists the broker's topics, internal ones excluded, with an
+// uncached Metadata request (kadm answers from kgo's metadata cache for at
+// least 10 ms).
 func topicNames(t *testing.T, b *brokertest.Broker) []string {
 	t.Helper()
 	resp, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx(t), b.Client(t))
@@ -52,7 +53,9 @@ func topicNames(t *testing.T, b *brokertest.Broker) []string {
 	}
 	var names []string
 	for _, rt := range resp.Topics {
-		names = append(names, *rt.Topic)
+		if !rt.IsInternal {
+			names = append(names, *rt.Topic)
+		}
 	}
 	sort.Strings(names)
 	return names

@@ -101,18 +101,22 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 	if err := b.checkMetaProperties(); err != nil {
 		return nil, err
 	}
-	if err := b.openLogs(); err != nil {
+	// abort undoes what New started when a later step fails.
+	abort := func(err error) (*Broker, error) {
+		close(b.done) // stops what waits for Close (the group coordinator)
+		b.bg.Wait()
 		b.closeDirs()
 		return nil, err
 	}
+	if err := b.openLogs(); err != nil {
+		return abort(err)
+	}
 	if err := b.startGroups(); err != nil {
-		b.closeDirs()
-		return nil, err
+		return abort(err)
 	}
 	if cfg.AdminListener != "" {
 		if err := b.startAdmin(); err != nil {
-			b.closeDirs()
-			return nil, err
+			return abort(err)
 		}
 	}
 	b.startLoop("retention", cfg.RetentionCheckInterval, b.applyRetention)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"sort"
 
 	"runnel/io/flush"
@@ -17,7 +18,7 @@ import (
 // created. Without topics.json (first start, or a data dir from elsewhere)
 // the partitions found are adopted as they are.
 func (b *Broker) openLogs() error {
-	doc, haveDoc, err := b.readTopicsDoc()
+	doc, docPath, haveDoc, err := b.readTopicsDoc()
 	if err != nil {
 		return err
 	}
@@ -30,11 +31,11 @@ func (b *Broker) openLogs() error {
 	for _, rec := range doc.Topics {
 		id, err := parseTopicID(rec.ID)
 		if err != nil {
-			return fmt.Errorf("broker: %s: topic %q: %w", b.topicsPath(), rec.Name, err)
+			return fmt.Errorf("broker: %s: topic %q: %w", docPath, rec.Name, err)
 		}
 		settings, err := resolveTopicSettings(b.cfg.TopicDefaults, rec.Configs, b.cfg.PreallocateBytes)
 		if err != nil {
-			return fmt.Errorf("broker: %s: topic %q: %w", b.topicsPath(), rec.Name, err)
+			return fmt.Errorf("broker: %s: topic %q: %w", docPath, rec.Name, err)
 		}
 		settings.overrides = rec.Configs
 		t := &topic{name: rec.Name, id: id}
@@ -130,8 +131,15 @@ func (b *Broker) openLogs() error {
 		t.parts.Store(&parts)
 		tab.byName[t.name], tab.byID[t.id] = t, t
 	}
-	if !haveDoc {
+	if !haveDoc || docPath != b.topicsPath() {
 		if err := b.writeTopicsLocked(tab, nil, 0); err != nil {
+			return fmt.Errorf("broker: %w", err)
+		}
+	}
+	if haveDoc && docPath != b.topicsPath() {
+		// log.dirs was reordered: the file now lives in the first dir.
+		b.logger.Warn("moved topics.json to the first log dir", "from", docPath, "to", b.topicsPath())
+		if err := os.Remove(docPath); err != nil {
 			return fmt.Errorf("broker: %w", err)
 		}
 	}

@@ -3,11 +3,14 @@ package broker_test
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"runnel/broker"
@@ -181,5 +184,53 @@ func TestStartupRefusesForeignLogDir(t *testing.T) {
 	cfg.ClusterID = "someOtherCluster0000000"
 	if _, err := broker.New(cfg, nil); err == nil || !strings.Contains(err.Error(), "cluster") {
 		t.Errorf("another cluster's log dir: %v", err)
+	}
+}
+
+func TestStartupAfterLogDirsReordered(t *testing.T) {
+	a, c := t.TempDir(), t.TempDir()
+	b := brokertest.Start(t, "log.dirs="+a+","+c)
+	if _, err := b.Admin(t).CreateTopic(ctx(t), 2, 1, map[string]*string{"retention.ms": kadm.StringPtr("12345")}, "moved"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b = brokertest.Start(t, "log.dirs="+c+","+a)
+	if v, _ := topicConfig(t, b.Admin(t), "moved", "retention.ms"); v != "12345" {
+		t.Errorf("retention.ms %s after reordering log.dirs", v)
+	}
+	if _, err := os.Stat(filepath.Join(c, "topics.json")); err != nil {
+		t.Errorf("topics.json not in the new first dir: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(a, "topics.json")); !os.IsNotExist(err) {
+		t.Errorf("old topics.json left behind: %v", err)
+	}
+}
+
+func TestNewFailsCleanlyWhenAdminListenerIsTaken(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	dir := t.TempDir()
+	cfg := broker.DefaultConfig()
+	cfg.LogDirs = []string{dir}
+	cfg.AdminListener = taken.Addr().String()
+	if _, err := broker.New(cfg, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "admin listener") {
+		t.Fatalf("New with a taken admin port: %v", err)
+	}
+	// The logs were closed cleanly: the dir opens again.
+	if _, err := os.Stat(filepath.Join(dir, ".kafka_cleanshutdown")); err != nil {
+		t.Errorf("no clean-shutdown marker after the failed start: %v", err)
+	}
+	cfg.AdminListener = ""
+	b, err := broker.New(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -449,6 +449,7 @@ type topicsDoc struct {
 	Topics  []topicRecord `json:"topics"`
 }
 
+// topicsPath is where topics.json is written: the first log dir.
 func (b *Broker) topicsPath() string { return filepath.Join(b.cfg.LogDirs[0], topicsFile) }
 
 // writeTopicsLocked writes tab to topics.json, atomically; when grow is
@@ -471,22 +472,28 @@ func (b *Broker) writeTopicsLocked(tab *topicTable, grow *topic, count int32) er
 	return disk.WriteFileAtomic(b.topicsPath(), append(data, '\n'), 0o644)
 }
 
-// readTopicsDoc reads topics.json; ok is false when the file does not exist.
-func (b *Broker) readTopicsDoc() (doc topicsDoc, ok bool, err error) {
-	data, err := os.ReadFile(b.topicsPath())
-	if errors.Is(err, fs.ErrNotExist) {
-		return doc, false, nil
+// readTopicsDoc reads topics.json from the first log dir that has one
+// (log.dirs may have been reordered since it was written); path is where
+// it was found, ok is false when no log dir has one.
+func (b *Broker) readTopicsDoc() (doc topicsDoc, path string, ok bool, err error) {
+	for _, dir := range b.cfg.LogDirs {
+		path = filepath.Join(dir, topicsFile)
+		data, err := os.ReadFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return doc, path, false, fmt.Errorf("broker: %w", err)
+		}
+		if err := json.Unmarshal(data, &doc); err != nil {
+			return doc, path, false, fmt.Errorf("broker: %s: %w", path, err)
+		}
+		if doc.Version != 1 {
+			return doc, path, false, fmt.Errorf("broker: %s: unsupported version %d", path, doc.Version)
+		}
+		return doc, path, true, nil
 	}
-	if err != nil {
-		return doc, false, fmt.Errorf("broker: %w", err)
-	}
-	if err := json.Unmarshal(data, &doc); err != nil {
-		return doc, false, fmt.Errorf("broker: %s: %w", b.topicsPath(), err)
-	}
-	if doc.Version != 1 {
-		return doc, false, fmt.Errorf("broker: %s: unsupported version %d", b.topicsPath(), doc.Version)
-	}
-	return doc, true, nil
+	return doc, "", false, nil
 }
 
 // topicIDString formats a topic id as Kafka does (base64url, no padding).
