@@ -58,4 +58,6 @@ var (
 	ErrClosed = errors.New("segment: log closed")
 	// ErrInvalidConfig: a Config value is out of range; the error names it.
 	ErrInvalidConfig = errors.New("segment: invalid log config")
+	// ErrDirInUse: another LogDir (in this or another process) holds the data directory.
+	ErrDirInUse = errors.New("segment: log directory in use")
 )

@@ -25,3 +25,6 @@ func SetFallocate(f func(file *os.File, off, n int64) error) (restore func()) {
 	fallocate = f
 	return func() { fallocate = old }
 }
+
+// Abandon drops the directory's logs as a process crash would and releases its lock.
+func (d *LogDir) Abandon() { d.abandon() }

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 
+	"golang.org/x/sys/unix"
+
 	"runnel/io/disk"
 )
 
@@ -20,6 +22,7 @@ const (
 	recoveryPointFile  = "recovery-point-offset-checkpoint"
 	logStartOffsetFile = "log-start-offset-checkpoint"
 	cleanShutdownFile  = ".kafka_cleanshutdown"
+	lockFile           = ".lock"   // flock'ed while a process has the directory open
 	deleteDirSuffix    = "-delete" // "<topic>-<partition>.<uuid>-delete": a deletion under way
 )
 
@@ -34,6 +37,8 @@ type LogDir struct {
 	cfgFor func(topic string) Config
 	logger *slog.Logger
 
+	lock *os.File // holds the flock on .lock until Close
+
 	mu   sync.Mutex
 	logs map[TopicPartition]*Log
 }
@@ -42,21 +47,31 @@ type LogDir struct {
 // If the previous run shut down cleanly (the marker file exists) the logs' files are trusted,
 // otherwise each log recovers what lies past its recovery point. The marker is then removed,
 // so that a crash from now on counts as unclean. cfgFor gives each topic's config (nil: the
-// defaults). Leftovers of interrupted deletions are removed.
-func OpenLogDir(path string, cfgFor func(topic string) Config, logger *slog.Logger) (*LogDir, error) {
+// defaults). Leftovers of interrupted deletions are removed. Like Kafka, it takes an exclusive
+// flock on the directory's .lock file, so that two processes never share a directory.
+func OpenLogDir(path string, cfgFor func(topic string) Config, logger *slog.Logger) (d *LogDir, err error) {
 	if cfgFor == nil {
 		cfgFor = func(string) Config { return DefaultConfig() }
 	}
 	if logger == nil {
 		logger = slog.Default()
 	}
-	d := &LogDir{path: path, cfgFor: cfgFor, logger: logger, logs: map[TopicPartition]*Log{}}
 	if err := os.MkdirAll(path, 0o755); err != nil {
 		return nil, fmt.Errorf("segment: %w", err)
 	}
+	lock, err := lockDir(path)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			lock.Close()
+		}
+	}()
+	d = &LogDir{path: path, cfgFor: cfgFor, logger: logger, lock: lock, logs: map[TopicPartition]*Log{}}
 	marker := filepath.Join(path, cleanShutdownFile)
-	_, err := os.Stat(marker)
-	clean := err == nil
+	_, statErr := os.Stat(marker)
+	clean := statErr == nil
 	recoveryPoints, err := ReadOffsetCheckpoint(filepath.Join(path, recoveryPointFile))
 	if err != nil {
 		return nil, err
@@ -117,6 +132,22 @@ func OpenLogDir(path string, cfgFor func(topic string) Config, logger *slog.Logg
 	}
 	logger.Info("segment: log directory opened", "path", path, "logs", len(tps), "clean", clean)
 	return d, nil
+}
+
+// lockDir takes the exclusive flock on path's .lock file; closing the file releases it.
+func lockDir(path string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(path, lockFile), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("segment: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w: %s is open in another LogDir or process", ErrDirInUse, path)
+		}
+		return nil, fmt.Errorf("segment: lock %s: %w", f.Name(), err)
+	}
+	return f, nil
 }
 
 // forEachParallel calls f(0..n-1) from at most openWorkers goroutines and waits.
@@ -209,10 +240,21 @@ func (d *LogDir) Close() error {
 	d.mu.Lock()
 	d.logs = nil
 	d.mu.Unlock()
-	if err != nil {
-		return err
+	if err == nil {
+		err = disk.WriteFileAtomic(filepath.Join(d.path, cleanShutdownFile), nil, 0o644)
 	}
-	return disk.WriteFileAtomic(filepath.Join(d.path, cleanShutdownFile), nil, 0o644)
+	return errors.Join(err, d.lock.Close())
+}
+
+// abandon drops every log as a crash would and releases the directory.
+func (d *LogDir) abandon() {
+	for _, l := range d.Logs() {
+		l.abandon()
+	}
+	d.mu.Lock()
+	d.logs = nil
+	d.mu.Unlock()
+	d.lock.Close()
 }
 
 // closeLogs closes every log in parallel; the logs stay in the map for WriteCheckpoints.

@@ -2,6 +2,7 @@ package segment_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math/rand"
 	"os"
@@ -89,9 +90,10 @@ func TestLogDir(t *testing.T) {
 	}
 	// A crash: the logs are dropped without a clean close; the next open recovers.
 	more := fillLog(t, logs[tps[2]], 20, 99)
-	for _, l := range d.Logs() {
-		l.Abandon()
+	if _, err := segment.OpenLogDir(path, logDirConfig, quietLogger); !errors.Is(err, segment.ErrDirInUse) {
+		t.Fatalf("second OpenLogDir of an open directory: %v", err)
 	}
+	d.Abandon()
 	d = openTestLogDir(t, path)
 	defer d.Close()
 	l := d.Logs()[tps[2]]
