@@ -121,7 +121,10 @@ func (b *Broker) openLogs() error {
 		for i := range parts {
 			p := found[t][int32(i)]
 			if p == nil {
-				if p, err = b.createPartitionLocked(t, int32(i)); err != nil {
+				if p, err = b.createLogLocked(t, int32(i)); err == nil {
+					err = writePartitionMetadata([]*partition{p})
+				}
+				if err != nil {
 					return fmt.Errorf("broker: %w", err)
 				}
 				b.logger.Warn("created partition missing from the log dirs", "topic", t.name, "partition", i)
