@@ -70,7 +70,8 @@
 // topic's current settings (maxMessageBytes, logAppendTime, flushMessages,
 // flushInterval, the segment.Config). Lookups take no lock. A partition may
 // be deleted while a request uses it: its log is then closed and storage
-// calls fail; errCode maps errPartitionGone to UNKNOWN_TOPIC_OR_PARTITION.
+// calls fail with segment.ErrClosed, which errCode maps to
+// UNKNOWN_TOPIC_OR_PARTITION.
 //
 // Errors become Kafka codes in one place, errCode in errors.go.
 //
@@ -79,8 +80,18 @@
 // Each log dir holds meta.properties (cluster.id, node.id) and its
 // partitions' directories (each with partition.metadata naming the topic
 // id); the first log dir also holds topics.json (topic names, ids,
-// partition counts and config overrides), written atomically. New
-// partitions go to the log dir holding the fewest.
+// partition counts and config overrides), written atomically, and always
+// written before the partition directories change, so that startup can
+// reconcile the two (startup.go). New partitions go to the log dir holding
+// the fewest.
+//
+// # Background work
+//
+// Retention every log.retention.check.interval.ms, recovery-point and
+// log-start checkpoints every runnel.checkpoint.interval.ms, and under the
+// interval flush policy the topic-level flush.messages/flush.ms loop
+// (topic_flush.go). Metrics, pprof and /healthz are on the admin listener
+// (metrics.go).
 //
 // # Lock order
 //
