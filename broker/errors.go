@@ -49,7 +49,7 @@ func errCode(err error) int16 {
 		return kerr.RecordListTooLarge.Code
 	case errors.Is(err, segment.ErrInvalidConfig):
 		return kerr.InvalidConfig.Code
-	case errors.Is(err, errPartitionGone), errors.Is(err, segment.ErrClosed):
+	case errors.Is(err, segment.ErrClosed): // deleted while a request used it
 		return kerr.UnknownTopicOrPartition.Code
 	case errors.Is(err, errShuttingDown):
 		return kerr.NotLeaderForPartition.Code
@@ -69,9 +69,6 @@ func isStorageError(err error) bool {
 
 // Broker sentinels.
 var (
-	// errPartitionGone: the partition was deleted while a request used it
-	// (for example a produce waiting for its fsync when DeleteTopics ran).
-	errPartitionGone = errors.New("broker: partition deleted")
 	// errShuttingDown: the broker is closing and will not start new work.
 	errShuttingDown = errors.New("broker: shutting down")
 	// errFrameTooLarge: a request frame's size exceeds
