@@ -202,23 +202,26 @@ func (f *fetch) ready() bool {
 	return f.hasError || f.bytes >= int64(f.req.MinBytes)
 }
 
+// maxWatchedLogs bounds the logs one waiting fetch watches: reflect.Select
+// takes at most 65536 cases. A fetch of more distinct partitions than that
+// (many topics) waits out its time instead of waking on data.
+const maxWatchedLogs = 1 << 15
+
 // longPoll waits until the fetch is ready, maxWait has passed or the broker
 // closes, re-reading whenever a partition's log changes.
 func (f *fetch) longPoll(maxWait time.Duration) {
 	timer := time.NewTimer(maxWait)
 	defer timer.Stop()
-	cases := make([]reflect.SelectCase, 0, 2+len(f.parts))
-	for !f.ready() {
-		cases = append(cases[:0],
-			reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timer.C)},
-			reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(f.b.done)},
-		)
+	logs := f.watchedLogs()
+	cases := make([]reflect.SelectCase, 2, 2+len(logs))
+	cases[0] = reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timer.C)}
+	cases[1] = reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(f.b.done)}
+	for {
 		// Take the signals before reading again, so that a change between
 		// the read and the wait is not missed.
-		for i := range f.parts {
-			if fp := &f.parts[i]; fp.p != nil {
-				cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(fp.p.log.Changed())})
-			}
+		cases = cases[:2]
+		for _, l := range logs {
+			cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(l.Changed())})
 		}
 		f.read()
 		if f.ready() {
@@ -229,6 +232,23 @@ func (f *fetch) longPoll(maxWait time.Duration) {
 			return
 		}
 	}
+}
+
+// watchedLogs are the distinct logs of the fetch's partitions (a request
+// may name a partition many times), nil when there are too many to watch.
+func (f *fetch) watchedLogs() []*segment.Log {
+	seen := make(map[*segment.Log]bool, len(f.parts))
+	var logs []*segment.Log
+	for i := range f.parts {
+		if fp := &f.parts[i]; fp.p != nil && !seen[fp.p.log] {
+			seen[fp.p.log] = true
+			logs = append(logs, fp.p.log)
+		}
+	}
+	if len(logs) > maxWatchedLogs {
+		return nil
+	}
+	return logs
 }
 
 // answer finishes rep with a response framed from the last read; the frame

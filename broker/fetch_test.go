@@ -413,3 +413,23 @@ func FuzzFetch(f *testing.F) {
 		}
 	})
 }
+
+// TestFetchManyDuplicates: a waiting fetch naming one partition far more
+// times than a select can watch channels answers normally.
+func TestFetchManyDuplicates(t *testing.T) {
+	d := startDataBroker(t, nil)
+	d.createTopic("dups", 1, nil)
+	offsets := make([]int64, 70000)
+	req := fetchReq(12, "dups", [16]byte{}, 200, 1, 1<<20, 1<<20, offsets...)
+	for i := range req.Topics[0].Partitions {
+		req.Topics[0].Partitions[i].Partition = 0
+	}
+	start := time.Now()
+	resp := fetchRaw(t, d, req)
+	if n := len(resp.Topics[0].Partitions); n != len(offsets) {
+		t.Fatalf("%d partitions answered, %d asked", n, len(offsets))
+	}
+	if el := time.Since(start); el < 200*time.Millisecond {
+		t.Fatalf("an empty fetch answered after %v, before its wait", el)
+	}
+}
