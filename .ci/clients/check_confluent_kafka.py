@@ -1,8 +1,9 @@
 """confluent-kafka-python (librdkafka) against $BOOTSTRAP: create $TOPIC with 3
 partitions, produce keyed records with headers (acks=all, every delivery report
-must succeed), consume from the beginning by assign() (group.id is set because
-librdkafka requires it, but no group offsets are used), compare key, value,
-headers and per-partition order. Exits non-zero, printing expected vs got."""
+must succeed), consume from the beginning by assign() (no group offsets used),
+then as a consumer group: read all, commit synchronously, and check that a new
+member of the group gets only records produced after the commit. Compares key,
+value, headers and per-partition order; exits non-zero, printing expected vs got."""
 import os
 import sys
 import time
@@ -13,8 +14,10 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 BOOTSTRAP = os.environ["BOOTSTRAP"]
 TOPIC = os.environ["TOPIC"]
+GROUP = "ci-group-" + TOPIC
 PARTITIONS = 3
 N = 30
+COMMON = {"bootstrap.servers": BOOTSTRAP, "socket.timeout.ms": 10000}
 
 
 def fail(msg, want=None, got=None):
@@ -25,7 +28,7 @@ def fail(msg, want=None, got=None):
     sys.exit(1)
 
 
-def compare(want, got):
+def compare(what, want, got):
     """Fails naming, per partition, the record count and the first record that differs."""
     if got == want:
         return
@@ -37,13 +40,63 @@ def compare(want, got):
                   % (p, len(w), len(g), i), file=sys.stderr)
             print("  expected: %r" % (w[i] if i < len(w) else "<none>",), file=sys.stderr)
             print("  got:      %r" % (g[i] if i < len(g) else "<none>",), file=sys.stderr)
-    fail("consumed records differ from produced")
+    fail(what + ": consumed records differ from produced")
+
+
+def produce(first, n):
+    """Sends records first..first+n-1 with acks=all; returns partition -> [(offset, key, value, headers)]."""
+    producer = Producer(dict(COMMON, **{"acks": "all", "linger.ms": 5, "message.timeout.ms": 20000}))
+    acked = {p: [] for p in range(PARTITIONS)}
+    errors = []
+
+    def on_delivery(headers):
+        # Delivery reports do not carry the headers back, so remember the ones sent.
+        def report(err, msg):
+            if err is not None:
+                errors.append((msg.key(), str(err)))
+            else:
+                acked[msg.partition()].append((msg.offset(), msg.key(), msg.value(), headers))
+        return report
+
+    for i in range(first, first + n):
+        headers = [("i", str(i).encode()), ("src", b"confluent-kafka")]
+        producer.produce(TOPIC, key=b"key-%d" % (i % 7), value=b"value-%d-" % i + b"y" * i,
+                         headers=headers, on_delivery=on_delivery(headers))
+        producer.poll(0)
+    left = producer.flush(30)
+    if left or errors or sum(len(r) for r in acked.values()) != n:
+        fail("deliveries: %d still queued, %d failed" % (left, len(errors)), [], errors)
+    for recs in acked.values():
+        recs.sort()
+    return acked
+
+
+def consume(consumer, n):
+    """Polls until n records arrived (then 1 s more, to catch extras) or 30 s passed."""
+    got = {p: [] for p in range(PARTITIONS)}
+    deadline = time.time() + 30
+    quiet_until = None
+    while time.time() < deadline and (quiet_until is None or time.time() < quiet_until):
+        m = consumer.poll(0.2)
+        if m is None:
+            continue
+        if m.error():
+            fail("consumer error: %s" % m.error())
+        got[m.partition()].append((m.offset(), m.key(), m.value(), m.headers()))
+        if quiet_until is None and sum(len(r) for r in got.values()) >= n:
+            quiet_until = time.time() + 1
+    return got
+
+
+def group_consumer():
+    c = Consumer(dict(COMMON, **{"group.id": GROUP, "enable.auto.commit": False,
+                                 "auto.offset.reset": "earliest", "session.timeout.ms": 10000}))
+    c.subscribe([TOPIC])
+    return c
 
 
 print("confluent-kafka %s, librdkafka %s" % (confluent_kafka.version()[0], confluent_kafka.libversion()[0]))
-common = {"bootstrap.servers": BOOTSTRAP, "socket.timeout.ms": 10000}
-
-admin = AdminClient(common)
+admin = AdminClient(COMMON)
 for topic, fut in admin.create_topics([NewTopic(TOPIC, PARTITIONS, 1)], operation_timeout=15,
                                       request_timeout=15).items():
     try:
@@ -57,50 +110,42 @@ if t is None or t.error is not None or sorted(t.partitions) != list(range(PARTIT
          t and (t.error, sorted(t.partitions)))
 print("confluent-kafka: created %s with %d partitions" % (TOPIC, PARTITIONS))
 
-producer = Producer(dict(common, **{"acks": "all", "linger.ms": 5, "message.timeout.ms": 20000}))
-want = {p: [] for p in range(PARTITIONS)}  # partition -> [(offset, key, value, headers)]
-errors = []
-
-
-def on_delivery(headers):
-    # Delivery reports do not carry the headers back, so remember the ones sent.
-    def report(err, msg):
-        if err is not None:
-            errors.append((msg.key(), str(err)))
-        else:
-            want[msg.partition()].append((msg.offset(), msg.key(), msg.value(), headers))
-    return report
-
-
-for i in range(N):
-    key = b"key-%d" % (i % 7)
-    headers = [("i", str(i).encode()), ("src", b"confluent-kafka")]
-    producer.produce(TOPIC, key=key, value=b"value-%d-" % i + b"y" * i, headers=headers,
-                     on_delivery=on_delivery(headers))
-    producer.poll(0)
-left = producer.flush(30)
-if left or errors or sum(len(r) for r in want.values()) != N:
-    fail("deliveries: %d still queued, %d failed" % (left, len(errors)), [], errors)
-for p in want:
-    want[p].sort()  # delivery reports of one partition arrive in order; sort anyway to check offsets
-    offsets = [r[0] for r in want[p]]
+want = produce(0, N)
+for p, recs in want.items():
+    offsets = [r[0] for r in recs]
     if offsets != list(range(len(offsets))):
         fail("acked offsets of partition %d are not 0..n-1" % p, list(range(len(offsets))), offsets)
 print("confluent-kafka: produced %d records, acks=all, all delivered; per partition %s"
       % (N, {p: len(r) for p, r in want.items()}))
 
-consumer = Consumer(dict(common, **{"group.id": "ci-unused-" + TOPIC, "enable.auto.commit": False,
+# group.id is required by librdkafka; assign() with OFFSET_BEGINNING uses no group offsets.
+consumer = Consumer(dict(COMMON, **{"group.id": "ci-unused-" + TOPIC, "enable.auto.commit": False,
                                     "enable.auto.offset.store": False}))
 consumer.assign([TopicPartition(TOPIC, p, OFFSET_BEGINNING) for p in range(PARTITIONS)])
-got = {p: [] for p in range(PARTITIONS)}
-deadline = time.time() + 30
-while sum(len(r) for r in got.values()) < N and time.time() < deadline:
-    m = consumer.poll(1.0)
-    if m is None:
-        continue
-    if m.error():
-        fail("consumer error: %s" % m.error())
-    got[m.partition()].append((m.offset(), m.key(), m.value(), m.headers()))
+compare("assign", want, consume(consumer, N))
 consumer.close()
-compare(want, got)
-print("confluent-kafka: consumed %d records, all match (key, value, headers, order)" % N)
+print("confluent-kafka: assigned consumer read %d records, all match (key, value, headers, order)" % N)
+
+# Consumer group: read everything, commit synchronously, leave.
+consumer = group_consumer()
+compare("group", want, consume(consumer, N))
+consumer.commit(asynchronous=False)
+tps = consumer.committed([TopicPartition(TOPIC, p) for p in range(PARTITIONS)], timeout=15)
+committed = {tp.partition: tp.offset for tp in tps}
+want_committed = {p: len(r) for p, r in want.items()}
+if committed != want_committed:
+    fail("committed offsets after commit()", want_committed, committed)
+consumer.close()
+print("confluent-kafka: group %s read %d records, all match; committed %s" % (GROUP, N, committed))
+
+# A new member of the group starts at the committed offsets: only the new records.
+more = produce(N, 6)
+consumer = group_consumer()
+compare("group after commit", more, consume(consumer, 6))
+consumer.close()
+print("confluent-kafka: group resumed at the committed offsets, read only the 6 new records")
+
+groups = [g.id for g in admin.list_groups(timeout=15)]
+if GROUP not in groups:
+    fail("list_groups", GROUP, groups)
+print("confluent-kafka: list_groups shows %s" % GROUP)

@@ -1,7 +1,9 @@
 """kafka-python against $BOOTSTRAP: create $TOPIC with 3 partitions, produce
 keyed records with headers (acks=all), consume everything from the earliest
-offset by explicit assignment (no consumer group), and compare key, value,
-headers and per-partition order. Exits non-zero, printing expected vs got."""
+offset by explicit assignment (no group), then as a consumer group: read all,
+commit, and check that a new member of the group gets only records produced
+after the commit. Compares key, value, headers and per-partition order; exits
+non-zero, printing expected vs got."""
 import os
 import sys
 import time
@@ -11,8 +13,10 @@ from kafka.admin import NewTopic
 
 BOOTSTRAP = os.environ["BOOTSTRAP"]
 TOPIC = os.environ["TOPIC"]
+GROUP = "ci-group-" + TOPIC
 PARTITIONS = 3
 N = 30
+TPS = [TopicPartition(TOPIC, p) for p in range(PARTITIONS)]
 
 
 def fail(msg, want=None, got=None):
@@ -23,7 +27,7 @@ def fail(msg, want=None, got=None):
     sys.exit(1)
 
 
-def compare(want, got):
+def compare(what, want, got):
     """Fails naming, per partition, the record count and the first record that differs."""
     if got == want:
         return
@@ -35,7 +39,43 @@ def compare(want, got):
                   % (p, len(w), len(g), i), file=sys.stderr)
             print("  expected: %r" % (w[i] if i < len(w) else "<none>",), file=sys.stderr)
             print("  got:      %r" % (g[i] if i < len(g) else "<none>",), file=sys.stderr)
-    fail("consumed records differ from produced")
+    fail(what + ": consumed records differ from produced")
+
+
+def produce(first, n):
+    """Sends records first..first+n-1 with acks=all; returns partition -> [(offset, key, value, headers)]."""
+    producer = KafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all", linger_ms=5,
+                             request_timeout_ms=15000, max_block_ms=15000)
+    sent = []
+    for i in range(first, first + n):
+        key = b"key-%d" % (i % 7)
+        value = b"value-%d-" % i + b"x" * i
+        headers = [("i", str(i).encode()), ("src", b"kafka-python")]
+        sent.append((key, value, headers, producer.send(TOPIC, key=key, value=value, headers=headers)))
+    producer.flush(timeout=20)
+    acked = {p: [] for p in range(PARTITIONS)}
+    for key, value, headers, fut in sent:
+        md = fut.get(timeout=20)  # raises on a failed send
+        acked[md.partition].append((md.offset, key, value, headers))
+    producer.close(timeout=10)
+    return acked
+
+
+def consume(consumer, n):
+    """Reads until n records arrived or 30 s passed; returns them like produce()."""
+    got = {p: [] for p in range(PARTITIONS)}
+    deadline = time.time() + 30
+    while sum(len(r) for r in got.values()) < n and time.time() < deadline:
+        for m in consumer:  # stops after consumer_timeout_ms without records
+            got[m.partition].append((m.offset, m.key, m.value, list(m.headers)))
+    return got
+
+
+def group_consumer():
+    return KafkaConsumer(TOPIC, bootstrap_servers=BOOTSTRAP, group_id=GROUP,
+                         enable_auto_commit=False, auto_offset_reset="earliest",
+                         consumer_timeout_ms=2000, request_timeout_ms=15000,
+                         session_timeout_ms=10000, heartbeat_interval_ms=1000)
 
 
 admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP, request_timeout_ms=15000)
@@ -49,23 +89,9 @@ described = admin.describe_topics([TOPIC])
 parts = sorted(p["partition"] for p in described[0]["partitions"])
 if described[0]["error_code"] != 0 or parts != list(range(PARTITIONS)):
     fail("describe_topics after create", list(range(PARTITIONS)), described)
-admin.close()
 print("kafka-python: created %s with %d partitions" % (TOPIC, PARTITIONS))
 
-producer = KafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all", linger_ms=5,
-                         request_timeout_ms=15000, max_block_ms=15000)
-want = {p: [] for p in range(PARTITIONS)}  # partition -> [(offset, key, value, headers)]
-futures = []
-for i in range(N):
-    key = b"key-%d" % (i % 7)
-    value = b"value-%d-" % i + b"x" * i
-    headers = [("i", str(i).encode()), ("src", b"kafka-python")]
-    futures.append((key, value, headers, producer.send(TOPIC, key=key, value=value, headers=headers)))
-producer.flush(timeout=20)
-for key, value, headers, fut in futures:
-    md = fut.get(timeout=20)  # raises on a failed send
-    want[md.partition].append((md.offset, key, value, headers))
-producer.close(timeout=10)
+want = produce(0, N)
 for p, recs in want.items():
     offsets = [r[0] for r in recs]
     if offsets != list(range(len(recs))):
@@ -77,14 +103,32 @@ print("kafka-python: produced %d records, acks=all; per partition %s"
 consumer = KafkaConsumer(bootstrap_servers=BOOTSTRAP, group_id=None, enable_auto_commit=False,
                          auto_offset_reset="earliest", consumer_timeout_ms=2000,
                          request_timeout_ms=15000)
-tps = [TopicPartition(TOPIC, p) for p in range(PARTITIONS)]
-consumer.assign(tps)
-consumer.seek_to_beginning(*tps)
-got = {p: [] for p in range(PARTITIONS)}
-deadline = time.time() + 30
-while sum(len(r) for r in got.values()) < N and time.time() < deadline:
-    for m in consumer:  # stops after consumer_timeout_ms without records
-        got[m.partition].append((m.offset, m.key, m.value, list(m.headers)))
+consumer.assign(TPS)
+consumer.seek_to_beginning(*TPS)
+compare("assign", want, consume(consumer, N))
 consumer.close()
-compare(want, got)
-print("kafka-python: consumed %d records, all match (key, value, headers, order)" % N)
+print("kafka-python: assigned consumer read %d records, all match (key, value, headers, order)" % N)
+
+# Consumer group: read everything, commit synchronously, leave.
+consumer = group_consumer()
+compare("group", want, consume(consumer, N))
+consumer.commit()
+committed = {p: consumer.committed(tp) for p, tp in enumerate(TPS)}
+want_committed = {p: len(r) for p, r in want.items()}
+if committed != want_committed:
+    fail("committed offsets after commit()", want_committed, committed)
+consumer.close()
+print("kafka-python: group %s read %d records, all match; committed %s" % (GROUP, N, committed))
+
+# A new member of the group starts at the committed offsets: only the new records.
+more = produce(N, 6)
+consumer = group_consumer()
+compare("group after commit", more, consume(consumer, 6))
+consumer.close()
+print("kafka-python: group resumed at the committed offsets, read only the 6 new records")
+
+groups = [g[0] for g in admin.list_consumer_groups()]
+if GROUP not in groups:
+    fail("list_consumer_groups", GROUP, groups)
+admin.close()
+print("kafka-python: list_consumer_groups shows %s" % GROUP)

@@ -1,12 +1,9 @@
 // kafkajs against $BOOTSTRAP: create $TOPIC (3 partitions, retention.ms set),
 // produce keyed records with headers (acks -1) in several sends, check the acked
 // offsets, the high watermarks from admin.fetchTopicOffsets, the metadata and the
-// topic config from describeConfigs. Exits non-zero, printing expected vs got.
-//
-// Consuming: kafkajs has only group consumers, and Runnel has no consumer groups
-// yet (issue 4). consumeAll() below is the group consumer check, already written
-// (and tried against a fake cluster); it runs only with KAFKAJS_GROUP_CONSUMER=1.
-// When issue 4 lands, make it unconditional.
+// topic config from describeConfigs; then read everything with a group consumer
+// (kafkajs has no other kind) and check the offsets it committed.
+// Exits non-zero, printing expected vs got.
 'use strict'
 const { Kafka, logLevel, Partitioners, ConfigResourceTypes } = require('kafkajs')
 
@@ -37,8 +34,9 @@ const kafka = new Kafka({
   logLevel: logLevel.WARN
 })
 
-async function consumeAll (want) {
-  const consumer = kafka.consumer({ groupId: 'ci-' + TOPIC })
+async function consumeAll (admin, want) {
+  const groupId = 'ci-group-' + TOPIC
+  const consumer = kafka.consumer({ groupId })
   const got = [...Array(PARTITIONS)].map(() => [])
   const total = want.reduce((n, p) => n + p.length, 0)
   consumer.on(consumer.events.CRASH, e => fail('group consumer crashed: ' + e.payload.error))
@@ -58,6 +56,13 @@ async function consumeAll (want) {
   await consumer.disconnect()
   if (!same(got, want)) fail('consumed records differ from produced', want, got)
   console.log(`kafkajs: group consumer read ${total} records, all match`)
+
+  const committed = (await admin.fetchOffsets({ groupId, topics: [TOPIC] }))[0].partitions
+    .map(p => ({ partition: p.partition, offset: Number(p.offset) }))
+    .sort((a, b) => a.partition - b.partition)
+  const wantCommitted = want.map((recs, partition) => ({ partition, offset: recs.length }))
+  if (!same(committed, wantCommitted)) fail('offsets committed by the group', wantCommitted, committed)
+  console.log('kafkajs: the group committed the end offsets')
 }
 
 // record normalizes one record for comparison (Buffers to strings).
@@ -118,10 +123,9 @@ async function main () {
     fail('describeConfigs retention.ms', RETENTION_MS, res)
   }
   console.log('kafkajs: describeConfigs retention.ms matches')
-  await admin.disconnect()
 
-  if (process.env.KAFKAJS_GROUP_CONSUMER === '1') await consumeAll(want)
-  else console.log('kafkajs: group consumer skipped (no consumer groups until issue 4)')
+  await consumeAll(admin, want)
+  await admin.disconnect()
 }
 
 main().then(() => process.exit(0), e => fail(e.stack || String(e)))
