@@ -22,15 +22,25 @@ func serveCommand() *cobra.Command {
 		logLevel   string
 	)
 	cmd := &cobra.Command{
-		Use:   "serve",
+		Use:   "serve [server.properties]",
 		Short: "Run a broker until SIGTERM or SIGINT",
 		Long: `Run a broker. Configuration comes from a Kafka-style properties file
 (--config) with Kafka's names (listeners, log.dirs, num.partitions, log.segment.bytes,
 log.retention.ms, message.max.bytes, ...) and Runnel's own runnel.* keys, then
 --override key=value, repeatable. SIGTERM or SIGINT shuts down cleanly: requests
-in flight finish, logs are flushed and the clean-shutdown marker is written.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+in flight finish, logs are flushed and the clean-shutdown marker is written.
+As with kafka-server-start.sh, the properties file may also be the argument.`,
+		Example: `  runnel serve
+  runnel serve config/server.properties --override log.dirs=/var/lib/runnel
+  runnel serve --listeners PLAINTEXT://0.0.0.0:9092 --override num.partitions=3`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				if configPath != "" {
+					return fmt.Errorf("give the properties file either as the argument or with --config, not both")
+				}
+				configPath = args[0]
+			}
 			var level slog.Level
 			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
 				return fmt.Errorf("--log-level: %w", err)
