@@ -555,12 +555,13 @@ func (g *group) completeJoinLocked() {
 		return
 	}
 	g.protocol = g.selectProtocolLocked()
-	if g.members[g.leader] == nil || g.members[g.leader].joinWait == nil {
+	if l := g.members[g.leader]; l == nil || l.joinWait == nil {
+		// The leader must be a member that joined (it is answered now);
+		// static members that did not rejoin cannot lead.
+		g.leader = g.sortedMembersLocked()[0].id
 		for _, m := range g.sortedMembersLocked() {
-			if m.joinWait != nil || g.members[g.leader] == nil {
-				g.leader = m.id
-			}
 			if m.joinWait != nil {
+				g.leader = m.id
 				break
 			}
 		}

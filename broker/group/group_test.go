@@ -2,10 +2,12 @@ package group
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -120,7 +122,7 @@ func (s *memStore) Replay(p int32, fn func([]byte) error) error {
 }
 
 // records returns every record stored for group, decoded, in order.
-func (s *memStore) records(t *testing.T, group string) []record {
+func (s *memStore) records(t testing.TB, group string) []record {
 	t.Helper()
 	var out []record
 	err := s.Replay(PartitionFor(group, testPartitions), func(b []byte) error {
@@ -145,13 +147,13 @@ func (s *memStore) records(t *testing.T, group string) []record {
 const testPartitions = 4
 
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	clock *fakeClock
 	store *memStore
 	c     *Coordinator
 }
 
-func newEnv(t *testing.T, adjust ...func(*Config)) *env {
+func newEnv(t testing.TB, adjust ...func(*Config)) *env {
 	e := &env{t: t, clock: newFakeClock(), store: newMemStore()}
 	e.c = e.open(adjust...)
 	return e
@@ -285,7 +287,7 @@ func (e *env) fetched(c *Coordinator, group, topic string) map[int32]int64 {
 	return got
 }
 
-func recv[T any](t *testing.T, ch chan T) T {
+func recv[T any](t testing.TB, ch chan T) T {
 	t.Helper()
 	select {
 	case v := <-ch:
@@ -296,7 +298,7 @@ func recv[T any](t *testing.T, ch chan T) T {
 	}
 }
 
-func pendingResp[T any](t *testing.T, ch chan T) {
+func pendingResp[T any](t testing.TB, ch chan T) {
 	t.Helper()
 	select {
 	case v := <-ch:
@@ -305,7 +307,7 @@ func pendingResp[T any](t *testing.T, ch chan T) {
 	}
 }
 
-func code(t *testing.T, what string, got int16, want *kerr.Error) {
+func code(t testing.TB, what string, got int16, want *kerr.Error) {
 	t.Helper()
 	w := int16(0)
 	if want != nil {
@@ -591,5 +593,96 @@ func TestStaticMemberRejoinsWithoutRebalance(t *testing.T) {
 	e.c = e.open()
 	if err := e.heartbeat("g", r.MemberID, gen); err != nil {
 		t.Fatalf("heartbeat after restart: %v", err)
+	}
+}
+
+func TestMembersThatDoNotSyncAreRemoved(t *testing.T) {
+	e := newEnv(t)
+	a, b := e.joinNew("g", joinOpts{}), e.joinNew("g", joinOpts{})
+	e.clock.Advance(250 * time.Millisecond)
+	ra, rb := recv(t, a), recv(t, b)
+	leader, follower := ra, rb
+	if rb.LeaderID == rb.MemberID {
+		leader, follower = rb, ra
+	}
+	// Only the leader syncs; the follower keeps heartbeating but never
+	// syncs, so after the rebalance timeout it is removed.
+	recv(t, e.sync("g", leader.MemberID, leader.Generation, map[string]string{leader.MemberID: "x", follower.MemberID: "y"}))
+	for i := 0; i < 11; i++ {
+		e.clock.Advance(3 * time.Second)
+		e.heartbeat("g", leader.MemberID, leader.Generation)
+		e.heartbeat("g", follower.MemberID, follower.Generation)
+	}
+	if err := e.heartbeat("g", follower.MemberID, follower.Generation); err != kerr.UnknownMemberID {
+		t.Fatalf("follower that never synced: %v", err)
+	}
+	r := recv(t, e.join("g", joinOpts{memberID: leader.MemberID}))
+	if r.ErrorCode != 0 || len(r.Members) != 1 {
+		t.Fatalf("leader rejoin: %+v", r)
+	}
+}
+
+func TestStaticMemberThatDoesNotRejoinStays(t *testing.T) {
+	e := newEnv(t)
+	s1, s2 := e.join("g", joinOpts{instance: "s1"}), e.join("g", joinOpts{instance: "s2"})
+	e.clock.Advance(250 * time.Millisecond)
+	r1, r2 := recv(t, s1), recv(t, s2)
+	gen := r1.Generation
+	recv(t, e.sync("g", r1.LeaderID, gen, map[string]string{r1.MemberID: "1", r2.MemberID: "2"}))
+	// s1 changes its subscription; s2 never rejoins (but heartbeats): at
+	// the rebalance timeout the join completes without it, and it stays a
+	// member, unlike a dynamic member.
+	ch := e.join("g", joinOpts{memberID: r1.MemberID, instance: "s1", protocols: []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: subscription("t", "u")}}})
+	for i := 0; i < 11; i++ {
+		e.clock.Advance(3 * time.Second)
+		e.heartbeat("g", r2.MemberID, gen)
+	}
+	r := recv(t, ch)
+	if r.ErrorCode != 0 || r.Generation != gen+1 || r.LeaderID != r1.MemberID || len(r.Members) != 2 {
+		t.Fatalf("join after timeout: error %d gen %d leader %s members %d", r.ErrorCode, r.Generation, r.LeaderID, len(r.Members))
+	}
+}
+
+// BenchmarkHeartbeat: heartbeats of members of many groups in parallel,
+// on the system clock; each takes only its group's lock. The baseline is
+// the least a heartbeat must do: lock a mutex and read the clock.
+func BenchmarkHeartbeat(b *testing.B) {
+	b.Run("baseline=mutex+clock", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			var mu sync.Mutex
+			var last time.Time
+			for pb.Next() {
+				mu.Lock()
+				last = time.Now()
+				mu.Unlock()
+			}
+			_ = last
+		})
+	})
+	for _, groups := range []int{1, 64} {
+		b.Run(fmt.Sprintf("groups=%d", groups), func(b *testing.B) {
+			e := newEnv(b, func(c *Config) { c.Clock, c.InitialRebalanceDelay = realClock{}, 0 })
+			var reqs []*kmsg.HeartbeatRequest
+			for i := 0; i < groups; i++ {
+				name := fmt.Sprint("g", i)
+				r := recv(b, e.join(name, joinOpts{version: 3, session: 30 * time.Minute}))
+				recv(b, e.sync(name, r.MemberID, r.Generation, map[string]string{r.MemberID: "a"}))
+				req := kmsg.NewPtrHeartbeatRequest()
+				req.Group, req.MemberID, req.Generation = name, r.MemberID, r.Generation
+				reqs = append(reqs, req)
+			}
+			var next atomic.Int64
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				req := reqs[int(next.Add(1))%len(reqs)]
+				for pb.Next() {
+					if err := e.c.Heartbeat(req); err != nil {
+						panic(err)
+					}
+				}
+			})
+		})
 	}
 }
