@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 
 	"runnel/broker/brokertest"
 )
@@ -510,5 +511,58 @@ func TestGroupAdmin(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("__consumer_offsets missing from metadata or not internal with 4 partitions")
+	}
+}
+
+// TestGroupOlderProtocolVersions runs a group consumer and the admin calls
+// with the API versions of older Kafka releases: JoinGroup before KIP-394
+// (no MEMBER_ID_REQUIRED), single-member LeaveGroup, single-group
+// OffsetFetch, FindCoordinator before batching.
+func TestGroupOlderProtocolVersions(t *testing.T) {
+	b := groupBroker(t)
+	createGroupTopic(t, b, "old", 2)
+	produceKeys(t, b, "old", 10)
+	for _, v := range []struct {
+		name     string
+		versions *kversion.Versions
+	}{
+		{"0.11", kversion.V0_11_0()},
+		{"2.0", kversion.V2_0_0()},
+		{"2.4", kversion.V2_4_0()},
+		{"3.0", kversion.V3_0_0()},
+	} {
+		t.Run(v.name, func(t *testing.T) {
+			group := "old-" + v.name
+			cl := b.Client(t, groupOpts(group, "old", kgo.DisableAutoCommit(), kgo.MaxVersions(v.versions))...)
+			got := 0
+			for got < 10 {
+				got += len(cl.PollFetches(ctx(t)).Records())
+			}
+			if err := cl.CommitUncommittedOffsets(ctx(t)); err != nil {
+				t.Fatal(err)
+			}
+			adm := b.Admin(t, kgo.MaxVersions(v.versions))
+			dg, err := adm.DescribeGroups(ctx(t), group)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g := dg[group]; g.State != "Stable" || len(g.Members) != 1 {
+				t.Fatalf("describe: %+v", g)
+			}
+			cl.Close() // leaves
+			fetched, err := adm.FetchOffsets(ctx(t), group)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sum := int64(0)
+			fetched.Each(func(r kadm.OffsetResponse) { sum += r.At })
+			if sum != 10 {
+				t.Fatalf("committed %v", fetched)
+			}
+			lg, err := adm.ListGroups(ctx(t))
+			if err != nil || lg[group].State != "Empty" && lg[group].State != "" {
+				t.Fatalf("list: %v %+v", err, lg[group])
+			}
+		})
 	}
 }
