@@ -96,8 +96,9 @@
 // are first renamed to *.deleted and removed once no reader holds them; a
 // deleted partition directory is renamed to "<dir>.<32 hex digits>-delete"
 // before removal. The log directory holds Kafka's
-// recovery-point-offset-checkpoint and log-start-offset-checkpoint and, after
-// a clean shutdown only, the empty file .kafka_cleanshutdown.
+// recovery-point-offset-checkpoint and log-start-offset-checkpoint, the file
+// .lock that the process using the directory holds an flock on, and, after a
+// clean shutdown only, the empty file .kafka_cleanshutdown.
 //
 // # The active segment: preallocation and the mapping
 //
@@ -107,9 +108,12 @@
 // runnel.segment.preallocate.bytes (0: the whole segment at once). Nothing is
 // written past the fallocated size, so running out of disk space shows as
 // ENOSPC from fallocate before any byte is copied, and the log is unchanged.
-// An append copies the client's batch bytes once into the mapping after
-// stamping base offset and leader epoch into them; a background goroutine of
-// the log pre-faults the pages ahead (MADV_POPULATE_WRITE). Sealing a segment
+// An append stamps base offset and leader epoch into the client's batch bytes
+// and copies them once into the file's page cache: through the mapping, whose
+// pages ahead a background goroutine of the log pre-faults
+// (MADV_POPULATE_WRITE), or, from 128 KiB on, with pwrite into the same
+// fallocated range (a fresh mapped page costs a zeroing and a write fault,
+// which for large appends outweighs the copy). Sealing a segment
 // (a roll) unmaps it, cuts the file to its used size and seals both indexes.
 // Readers never read through a mapping of a sealed segment: they get file
 // ranges for pread or sendfile, so shrinking a file cannot fault a reader.

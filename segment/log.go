@@ -436,7 +436,11 @@ func (l *Log) Append(records []byte, opts AppendOptions) (AppendInfo, error) {
 		}
 		p += headers[i].Size()
 	}
-	copy(s.mapping.Bytes()[pos:pos+n], records)
+	if err := s.write(records, pos); err != nil {
+		l.mu.producers.TruncateTo(first)
+		l.mu.failed = fmt.Errorf("segment: writing %s failed, appends refused: %w", s.path(logSuffix), err)
+		return AppendInfo{}, l.mu.failed
+	}
 	for i, p := 0, pos; i < len(headers); i++ {
 		if err := s.updateIndexes(headers[i], p, cfg.IndexIntervalBytes); err != nil && !errors.Is(err, index.ErrIndexFull) {
 			// An index entry is an optimisation: reads scan further without it.
@@ -450,7 +454,7 @@ func (l *Log) Append(records []byte, opts AppendOptions) (AppendInfo, error) {
 	s.size.Store(pos + n)
 	l.mu.nextOffset = next
 	l.endOffset.Store(next)
-	l.prefaultAheadLocked(s)
+	l.prefaultAheadLocked(s, n)
 	l.changed.notify()
 	return AppendInfo{FirstOffset: first, LastOffset: next - 1, LogAppendTime: appendTime}, nil
 }

@@ -66,9 +66,11 @@ func (p *prefaulter) stop() {
 }
 
 // prefaultAheadLocked keeps the pages up to prefaultWindow past the write position of the
-// active segment s fallocated and pre-faulted, asking for half a window at a time.
-func (l *Log) prefaultAheadLocked(s *segment) {
-	if l.mu.cfg.NoPrefault {
+// active segment s fallocated and pre-faulted, asking for half a window at a time. After an
+// append large enough to go through pwrite (n bytes) it does nothing: pre-faulted pages would
+// only be zeroed for pwrite to overwrite.
+func (l *Log) prefaultAheadLocked(s *segment, n int64) {
+	if l.mu.cfg.NoPrefault || n >= directWriteBytes {
 		return
 	}
 	want := min(s.capacity, s.size.Load()+prefaultWindow)

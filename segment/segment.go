@@ -230,6 +230,34 @@ func (s *segment) seal(view sync.Locker) error {
 	return nil
 }
 
+// directWriteBytes is the append size from which write uses pwrite instead of copying through
+// the mapping. Both are one copy into the same page cache; for fresh pages of a mapping the
+// kernel first zeroes each page and takes a write fault (ext4 page_mkwrite), which for large
+// appends costs more than the copy: measured on this machine's kernel, a 1 MiB append through
+// the mapping ran at a third of pwrite's speed, through pwrite at par, while 16 KiB appends
+// through the pre-faulted mapping ran at twice pwrite's speed (BenchmarkAppend).
+const directWriteBytes = 128 << 10
+
+// write puts b at position pos of the active segment, which is fallocated that far: small
+// appends are copied through the mapping, large ones written with pwrite.
+func (s *segment) write(b []byte, pos int64) error {
+	if len(b) < directWriteBytes {
+		copy(s.mapping.Bytes()[pos:], b)
+		return nil
+	}
+	for off := 0; off < len(b); {
+		n, err := unix.Pwrite(s.fd, b[off:], pos+int64(off))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("segment: write %s at %d: %w", s.path(logSuffix), pos+int64(off), err)
+		}
+		off += n
+	}
+	return nil
+}
+
 // sealIndexes records the segment's max timestamp as the time index's last entry (as Kafka
 // does: retention and a reopen read it there) and seals both indexes.
 func (s *segment) sealIndexes() error {
