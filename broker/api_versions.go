@@ -9,6 +9,8 @@ package broker
 // a cluster id and node id that are not ours gets REBOOTSTRAP_REQUIRED.
 
 import (
+	"sync"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -32,11 +34,20 @@ func handleApiVersions(b *Broker, req *request) *reply {
 // apiVersionsResponse lists the API table in key order.
 func apiVersionsResponse() *kmsg.ApiVersionsResponse {
 	resp := kmsg.NewPtrApiVersionsResponse()
+	resp.ApiKeys = apiKeyRanges()
+	return resp
+}
+
+// apiKeyRanges is the table as ApiVersions lists it, built once (the table
+// is complete when init functions have run) and shared, read-only, by
+// every response.
+var apiKeyRanges = sync.OnceValue(func() []kmsg.ApiVersionsResponseApiKey {
+	var keys []kmsg.ApiVersionsResponseApiKey
 	for _, key := range apiKeysSorted() {
 		h := apis[key]
 		k := kmsg.NewApiVersionsResponseApiKey()
 		k.ApiKey, k.MinVersion, k.MaxVersion = h.key, h.minVersion, h.maxVersion
-		resp.ApiKeys = append(resp.ApiKeys, k)
+		keys = append(keys, k)
 	}
-	return resp
-}
+	return keys
+})
