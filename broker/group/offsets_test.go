@@ -8,6 +8,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"runnel/segment"
 )
 
 func TestCommitFetchReplay(t *testing.T) {
@@ -173,4 +175,25 @@ func TestCloseAnswersWaiters(t *testing.T) {
 	e.c.Close()
 	code(t, "join after close", recv(t, ch).ErrorCode, kerr.NotCoordinator)
 	code(t, "new join", recv(t, e.join("g", joinOpts{})).ErrorCode, kerr.NotCoordinator)
+}
+
+// TestReplaySkipsUndecodableRecords: a record of __consumer_offsets that
+// does not decode (unknown key version, truncated value) is logged and
+// skipped; the records around it load.
+func TestReplaySkipsUndecodableRecords(t *testing.T) {
+	e := newEnv(t)
+	e.commit("g", "", -1, "t", map[int32]int64{0: 3})
+	p := PartitionFor("g", testPartitions)
+	good := offsetValue(offset{offset: 4, leaderEpoch: -1, committed: e.clock.Now()})
+	e.store.Append(p, segment.BuildBatch(nil, 0, []segment.KeyValue{
+		{Key: []byte{0x7f, 0x7f, 1, 2}, Value: []byte("?")},      // unknown key version
+		{Key: []byte{0}, Value: nil},                             // short key
+		{Key: offsetKey("g", "t", 1), Value: good[:len(good)-3]}, // truncated value
+		{Key: offsetKey("g", "t", 2), Value: good},
+	}), func(error) {})
+	e.c.Close()
+	c2 := e.open()
+	if got := e.fetched(c2, "g", "t"); !maps.Equal(got, map[int32]int64{0: 3, 2: 4}) {
+		t.Fatalf("after replay: %v", got)
+	}
 }
