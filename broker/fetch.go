@@ -35,6 +35,8 @@ package broker
 
 import (
 	"reflect"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -67,16 +69,19 @@ func handleFetch(b *Broker, req *request) *reply {
 	f := newFetch(b, r)
 	if f.ready() || r.MaxWaitMillis <= 0 {
 		f.answer(rep)
+		f.free()
 		return rep
 	}
 	go func() {
 		f.longPoll(time.Duration(min(int64(r.MaxWaitMillis)*int64(time.Millisecond), int64(maxFetchWait))))
 		f.answer(rep)
+		f.free()
 	}()
 	return rep
 }
 
-// fetch is one Fetch request being served.
+// fetch is one Fetch request being served. Fetches are pooled: a consumer
+// of many partitions sends the same large request over and over.
 type fetch struct {
 	b       *Broker
 	req     *kmsg.FetchRequest
@@ -104,20 +109,25 @@ type fetchPart struct {
 	maxBytes int32
 	err      error
 
-	header  fetchPartitionHeader
-	read    segment.ReadResult
-	hasRead bool
+	header fetchPartitionHeader
+	read   segment.ReadResult // empty, or a range holding its segment
 }
+
+var fetchPool = sync.Pool{New: func() any { return new(fetch) }}
+
+// Fetches with more partitions than this are not kept in the pool.
+const fetchKeepPartitions = 1 << 14
 
 // newFetch resolves the request's partitions and reads them once.
 func newFetch(b *Broker, r *kmsg.FetchRequest) *fetch {
-	f := &fetch{b: b, req: r, durable: b.cfg.FlushPolicy == flush.Durable}
+	f := fetchPool.Get().(*fetch)
+	f.b, f.req, f.durable = b, r, b.cfg.FlushPolicy == flush.Durable
 	n := 0
 	for i := range r.Topics {
 		n += len(r.Topics[i].Partitions)
 	}
-	f.parts = make([]fetchPart, n)
-	f.topics = make([]fetchTopic, len(r.Topics))
+	f.parts = slices.Grow(f.parts[:0], n)[:n]
+	f.topics = slices.Grow(f.topics[:0], len(r.Topics))[:len(r.Topics)]
 	n = 0
 	for i := range r.Topics {
 		rt := &r.Topics[i]
@@ -181,7 +191,7 @@ func (f *fetch) read() {
 			}
 			continue
 		}
-		fp.read, fp.hasRead = rr, true
+		fp.read = rr
 		f.bytes += rr.Range.Size
 		left -= rr.Range.Size
 	}
@@ -261,13 +271,13 @@ func (f *fetch) answer(rep *reply) {
 		fr.beginTopic(ft.name, ft.id, len(ft.parts))
 		for j := range ft.parts {
 			fp := &ft.parts[j]
-			var rng segment.FileRange
-			if fp.hasRead {
-				rng = fp.read.Range
+			if fp.read.Range.Size > 0 {
 				fr.hold(fp.read)
-				fp.read, fp.hasRead = segment.ReadResult{}, false
+			} else {
+				fp.read.Release()
 			}
-			fr.partition(fp.header, rng)
+			fr.partition(fp.header, fp.read.Range)
+			fp.read = segment.ReadResult{}
 		}
 	}
 	if err := fr.end(); err != nil {
@@ -286,9 +296,18 @@ func (f *fetch) answer(rep *reply) {
 // release lets go of the reads of the last read that no frame took.
 func (f *fetch) release() {
 	for i := range f.parts {
-		if fp := &f.parts[i]; fp.hasRead {
-			fp.read.Release()
-			fp.read, fp.hasRead = segment.ReadResult{}, false
-		}
+		f.parts[i].read.Release() // does nothing on an empty result
 	}
+}
+
+// free returns the fetch to the pool once it is answered.
+func (f *fetch) free() {
+	f.release()
+	if len(f.parts) > fetchKeepPartitions {
+		return
+	}
+	clear(f.parts)
+	clear(f.topics)
+	*f = fetch{parts: f.parts[:0], topics: f.topics[:0]}
+	fetchPool.Put(f)
 }
