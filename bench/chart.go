@@ -45,15 +45,26 @@ func percentileCurve(h *hdrhistogram.Histogram) plotter.XYs {
 func latencyChart(title string, lines []series, path string) error {
 	p := plot.New()
 	p.Title.Text = title
+	p.Legend.Top = true // the curves rise to the right
 	p.X.Label.Text = "percentile"
 	p.Y.Label.Text = "latency (ms, log scale)"
 	p.Y.Scale = plot.LogScale{}
 	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
-	p.X.Tick.Marker = plot.ConstantTicks{
-		{Value: 0, Label: "p0"}, {Value: 1, Label: "p90"}, {Value: 2, Label: "p99"},
-		{Value: 3, Label: "p99.9"}, {Value: 4, Label: "p99.99"}, {Value: 5, Label: "p99.999"},
-	}
+	p.X.Tick.Marker = plot.TickerFunc(nineTicks)
 	return drawLines(p, lines, path)
+}
+
+// nineTicks labels p0, p90, p99, ... on a nines axis, leaving out a label
+// that would sit on the right edge and be cut.
+func nineTicks(lo, hi float64) []plot.Tick {
+	labels := []string{"p0", "p90", "p99", "p99.9", "p99.99", "p99.999"}
+	var ticks []plot.Tick
+	for i, l := range labels {
+		if v := float64(i); v >= lo && v <= hi-0.25 {
+			ticks = append(ticks, plot.Tick{Value: v, Label: l})
+		}
+	}
+	return ticks
 }
 
 // throughputChart draws MB/s per second of the run.
@@ -63,12 +74,12 @@ func throughputChart(title string, lines []series, path string) error {
 	p.X.Label.Text = "seconds since start (warm-up included)"
 	p.Y.Label.Text = "MB/s"
 	p.Y.Min = 0
+	p.Legend.Top = false // throughput lines run along the top
 	return drawLines(p, lines, path)
 }
 
 func drawLines(p *plot.Plot, lines []series, path string) error {
 	p.Add(plotter.NewGrid())
-	p.Legend.Top = true
 	p.Legend.Left = true
 	drawn := 0
 	for _, s := range lines {
