@@ -1,7 +1,6 @@
 package group
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -77,10 +76,6 @@ type Coordinator struct {
 	expiryMu   sync.Mutex
 	stopExpiry func() bool
 }
-
-// ErrClosed is returned by New's callers' calls after Close; requests then
-// get NOT_COORDINATOR.
-var ErrClosed = errors.New("group: coordinator closed")
 
 // New replays __consumer_offsets from store and starts the coordinator:
 // groups with members come back Stable (their members must heartbeat

@@ -117,12 +117,17 @@ func (g *group) sortedMembersLocked() []*member {
 	return out
 }
 
-// newMemberID is Kafka's form: the client id, a dash and a random UUID.
-func newMemberID(clientID string) string {
+// newMemberID is Kafka's form: the group.instance.id of a static member or
+// else the client id, a dash and a random UUID.
+func newMemberID(m *member) string {
+	prefix := m.clientID
+	if m.instanceID != nil {
+		prefix = *m.instanceID
+	}
 	var b [16]byte
 	rand.Read(b[:])
 	h := hex.EncodeToString(b[:])
-	return clientID + "-" + h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+	return prefix + "-" + h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
 func copyProtocols(ps []kmsg.JoinGroupRequestProtocol) []kmsg.JoinGroupRequestProtocol {
@@ -244,7 +249,7 @@ func (g *group) supportsLocked(protocolType string, protocols []kmsg.JoinGroupRe
 
 // joinNewLocked handles a join without a member id.
 func (g *group) joinNewLocked(m *member, version int16, respond func(*kmsg.JoinGroupResponse)) {
-	m.id = newMemberID(m.clientID)
+	m.id = newMemberID(m)
 	if m.isStatic() {
 		if oldID, ok := g.static[*m.instanceID]; ok {
 			g.replaceStaticLocked(g.members[oldID], m, version, respond)
@@ -363,6 +368,7 @@ func (g *group) replaceStaticLocked(old, m *member, version int16, respond func(
 	if old.session != nil {
 		old.session()
 	}
+	oldLeader := g.leader
 	m.assignment = old.assignment
 	m.lastHeartbeat = g.c.clock.Now()
 	delete(g.members, old.id)
@@ -384,12 +390,19 @@ func (g *group) replaceStaticLocked(old, m *member, version int16, respond func(
 	switch {
 	case g.state == stateStable && unchanged:
 		g.persistLocked()
+		// A Stable group ignores a new plan, so a rejoining leader must
+		// not compute one: from v9 it is told to skip the assignment but
+		// learns the members, to watch their subscriptions (KIP-814);
+		// before, the answer names the old leader id, so the member does
+		// not take itself for the leader.
+		leader := m.id == g.leader
 		resp := g.joinResponseLocked(m, false)
-		if m.id == g.leader && version >= 9 {
-			// KIP-814: the leader keeps the assignment but still learns
-			// the members, to watch their subscriptions.
+		resp.Members = nil
+		if version >= 9 && leader {
 			resp = g.joinResponseLocked(m, true)
 			resp.SkipAssignment = true
+		} else if version < 9 {
+			resp.LeaderID = oldLeader
 		}
 		respond(resp)
 	case g.state == statePreparingRebalance:

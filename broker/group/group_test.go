@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -571,7 +572,7 @@ func TestStaticMemberRejoinsWithoutRebalance(t *testing.T) {
 
 	// The follower restarts: joins with its instance id and no member id.
 	r := recv(t, e.join("g", joinOpts{instance: follower}))
-	if r.ErrorCode != 0 || r.Generation != gen || r.MemberID == ids[follower] {
+	if r.ErrorCode != 0 || r.Generation != gen || r.MemberID == ids[follower] || !strings.HasPrefix(r.MemberID, follower+"-") || len(r.Members) != 0 || r.SkipAssignment {
 		t.Fatalf("static rejoin: %+v", r)
 	}
 	sr := recv(t, e.sync("g", r.MemberID, gen, nil))
@@ -587,6 +588,24 @@ func TestStaticMemberRejoinsWithoutRebalance(t *testing.T) {
 	hb.Group, hb.MemberID, hb.Generation, hb.InstanceID = "g", ids[follower], gen, kmsg.StringPtr(follower)
 	if err := e.c.Heartbeat(hb); err != kerr.FencedInstanceID {
 		t.Fatalf("old incarnation: %v", err)
+	}
+	// The leader restarts too: from v9 it learns the members but must not
+	// assign; before v9 the answer names its old id as the leader's.
+	leaderInst := map[bool]string{true: "i1", false: "i2"}[follower == "i2"]
+	for _, v := range []int16{9, 8} {
+		lr := recv(t, e.join("g", joinOpts{instance: leaderInst, version: v}))
+		switch {
+		case lr.ErrorCode != 0 || lr.Generation != gen:
+			t.Fatalf("v%d leader rejoin: %+v", v, lr)
+		case v == 9 && (!lr.SkipAssignment || lr.LeaderID != lr.MemberID || len(lr.Members) != 2):
+			t.Fatalf("v9 leader rejoin: skip %v leader %s member %s members %d", lr.SkipAssignment, lr.LeaderID, lr.MemberID, len(lr.Members))
+		case v == 8 && (lr.LeaderID == lr.MemberID || len(lr.Members) != 0 || lr.LeaderID != leader):
+			t.Fatalf("v8 leader rejoin: leader %s member %s (old %s) members %d", lr.LeaderID, lr.MemberID, leader, len(lr.Members))
+		}
+		leader = lr.MemberID
+	}
+	if err := e.heartbeat("g", leader, gen); err != nil {
+		t.Fatalf("heartbeat of the rejoined leader: %v", err)
 	}
 	// The replacement is stored: a restart knows the new member id.
 	e.c.Close()
