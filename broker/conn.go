@@ -185,14 +185,8 @@ func (c *conn) readLoop() error {
 		if size < 0 || size > c.b.cfg.SocketRequestMaxBytes {
 			return fmt.Errorf("%w: %d bytes, socket.request.max.bytes is %d", errFrameTooLarge, size, c.b.cfg.SocketRequestMaxBytes)
 		}
-		// Past this point a slow client holds a frame's worth of memory;
-		// do not let it idle in the middle of a frame either.
-		buf := c.rbuf
-		if cap(buf) < int(size) {
-			buf = make([]byte, size)
-		}
-		buf = buf[:size]
-		if _, err := io.ReadFull(c.nc, buf); err != nil {
+		buf, err := c.readBody(int(size))
+		if err != nil {
 			return err
 		}
 		c.b.metrics.bytesIn.Add(float64(4 + len(buf)))
@@ -209,6 +203,35 @@ func (c *conn) readLoop() error {
 			c.rbuf = buf
 		}
 	}
+}
+
+// readBody reads a frame body of size bytes, into the kept buffer when it
+// is large enough. Otherwise the buffer grows with the bytes that arrive
+// (doubling from 64 KiB), so a client that announces a large frame and
+// then sends slowly holds no more memory than it has sent (twice over).
+func (c *conn) readBody(size int) ([]byte, error) {
+	if buf := c.rbuf; cap(buf) >= size {
+		buf = buf[:size]
+		_, err := io.ReadFull(c.nc, buf)
+		return buf, err
+	}
+	buf := make([]byte, 0, min(size, 64<<10))
+	for len(buf) < size {
+		if len(buf) == cap(buf) { // exactly double (or up to size): no rounding past maxKeptBuffer
+			grown := make([]byte, len(buf), min(size, 2*cap(buf)))
+			copy(grown, buf)
+			buf = grown
+		}
+		n, err := c.nc.Read(buf[len(buf):min(cap(buf), size)])
+		buf = buf[:len(buf)+n]
+		if err != nil && len(buf) < size {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+	}
+	return buf, nil
 }
 
 // handleFrame decodes one request frame and dispatches it. It returns the

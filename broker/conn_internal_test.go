@@ -1,10 +1,13 @@
 package broker
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
+	"io"
 	"log/slog"
 	"testing"
+	"testing/iotest"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -88,5 +91,52 @@ func TestUnsupportedVersionReply(t *testing.T) {
 	r, _, err = c.unsupportedVersion(header{key: kmsg.Metadata.Int16(), version: 13}, newReply())
 	if err != nil || r.resp.(*kmsg.MetadataResponse).ErrorCode != kerr.UnsupportedVersion.Code {
 		t.Errorf("Metadata v13: %v", err)
+	}
+}
+
+// readerConn is a net.Conn reading from r.
+type readerConn struct {
+	discardConn
+	r io.Reader
+}
+
+func (c readerConn) Read(b []byte) (int, error) { return c.r.Read(b) }
+
+func TestReadBody(t *testing.T) {
+	for _, size := range []int{0, 10, 64<<10 - 1, 64 << 10, 64<<10 + 1, 1<<20 + 3} {
+		data := make([]byte, size+5) // the next frame's bytes follow
+		for i := range data {
+			data[i] = byte(i * 7)
+		}
+		for _, reader := range []struct {
+			name string
+			r    func(io.Reader) io.Reader
+		}{
+			{"whole", func(r io.Reader) io.Reader { return r }},
+			{"halves", iotest.HalfReader},
+			{"bytes", iotest.OneByteReader},
+		} {
+			if reader.name == "bytes" && size > 1<<16 {
+				continue
+			}
+			c := &conn{nc: readerConn{r: reader.r(bytes.NewReader(data))}}
+			buf, err := c.readBody(size)
+			if err != nil || !bytes.Equal(buf, data[:size]) {
+				t.Errorf("size %d, %s: %v, %d bytes read correctly: %v", size, reader.name, err, len(buf), bytes.Equal(buf, data[:size]))
+			}
+			if cap(buf) > max(2*size, 64<<10) {
+				t.Errorf("size %d: buffer of %d bytes", size, cap(buf))
+			}
+			// With a kept buffer that is large enough, it is used.
+			c.rbuf = make([]byte, 0, size)
+			c.nc = readerConn{r: reader.r(bytes.NewReader(data))}
+			if buf, err := c.readBody(size); err != nil || !bytes.Equal(buf, data[:size]) || (size > 0 && &buf[0] != &c.rbuf[:1][0]) {
+				t.Errorf("size %d, %s, kept buffer: %v", size, reader.name, err)
+			}
+		}
+	}
+	c := &conn{nc: readerConn{r: bytes.NewReader(make([]byte, 100))}}
+	if _, err := c.readBody(200 << 10); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("short body: %v", err)
 	}
 }
