@@ -103,7 +103,9 @@ type readerConn struct {
 func (c readerConn) Read(b []byte) (int, error) { return c.r.Read(b) }
 
 func TestReadBody(t *testing.T) {
-	for _, size := range []int{0, 10, 64<<10 - 1, 64 << 10, 64<<10 + 1, 1<<20 + 3} {
+	// 1_000_100: a franz-go produce request of one full batch must fit a
+	// kept buffer.
+	for _, size := range []int{0, 10, 64<<10 - 1, 64 << 10, 64<<10 + 1, 1_000_100, 1<<20 + 3} {
 		data := make([]byte, size+5) // the next frame's bytes follow
 		for i := range data {
 			data[i] = byte(i * 7)
@@ -124,7 +126,7 @@ func TestReadBody(t *testing.T) {
 			if err != nil || !bytes.Equal(buf, data[:size]) {
 				t.Errorf("size %d, %s: %v, %d bytes read correctly: %v", size, reader.name, err, len(buf), bytes.Equal(buf, data[:size]))
 			}
-			if cap(buf) > max(2*size, 64<<10) {
+			if cap(buf) > max(2*size, 64<<10) || (size <= maxKeptBuffer && cap(buf) > maxKeptBuffer) {
 				t.Errorf("size %d: buffer of %d bytes", size, cap(buf))
 			}
 			// With a kept buffer that is large enough, it is used.
