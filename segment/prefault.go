@@ -73,7 +73,9 @@ func (l *Log) prefaultAheadLocked(s *segment, n int64) {
 	if l.mu.cfg.NoPrefault || n >= directWriteBytes {
 		return
 	}
-	want := min(s.capacity, s.size.Load()+prefaultWindow)
+	size := s.size.Load()
+	s.populated = max(s.populated, size) // what is written (say, by pwrite) needs no pre-fault
+	want := min(s.capacity, size+prefaultWindow)
 	if want-s.populated < prefaultWindow/2 {
 		return
 	}
