@@ -39,8 +39,10 @@ type LogDir struct {
 
 	lock *os.File // holds the flock on .lock until Close
 
-	mu   sync.Mutex
-	logs map[TopicPartition]*Log
+	mu       sync.Mutex
+	logs     map[TopicPartition]*Log
+	creating map[TopicPartition]chan struct{} // closed when that Create finishes
+	closing  bool
 }
 
 // OpenLogDir opens every partition log under path (creating path if needed), in parallel.
@@ -68,7 +70,8 @@ func OpenLogDir(path string, cfgFor func(topic string) Config, logger *slog.Logg
 			lock.Close()
 		}
 	}()
-	d = &LogDir{path: path, cfgFor: cfgFor, logger: logger, lock: lock, logs: map[TopicPartition]*Log{}}
+	d = &LogDir{path: path, cfgFor: cfgFor, logger: logger, lock: lock,
+		logs: map[TopicPartition]*Log{}, creating: map[TopicPartition]chan struct{}{}}
 	marker := filepath.Join(path, cleanShutdownFile)
 	_, statErr := os.Stat(marker)
 	clean := statErr == nil
@@ -178,20 +181,43 @@ func (d *LogDir) Logs() map[TopicPartition]*Log {
 	return maps.Clone(d.logs)
 }
 
-// Create creates the log of tp, or returns it if it is already open. The new directory
-// becomes durable with the log's first Sync.
+// Create creates the log of tp, or returns it if it is already open. Creates of different
+// partitions run in parallel. The new directory becomes durable with the log's first Sync.
 func (d *LogDir) Create(tp TopicPartition, cfg Config) (*Log, error) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.logs == nil {
-		return nil, ErrClosed
+	for {
+		if d.closing || d.logs == nil {
+			d.mu.Unlock()
+			return nil, ErrClosed
+		}
+		if l, ok := d.logs[tp]; ok {
+			d.mu.Unlock()
+			return l, nil
+		}
+		wait, ok := d.creating[tp]
+		if !ok {
+			break
+		}
+		d.mu.Unlock()
+		<-wait
+		d.mu.Lock()
 	}
-	if l, ok := d.logs[tp]; ok {
-		return l, nil
-	}
+	done := make(chan struct{})
+	d.creating[tp] = done
+	d.mu.Unlock()
+
 	l, err := openLog(filepath.Join(d.path, tp.DirName()), tp, cfg, logState{startOffset: -1, clean: true}, d.logger)
+
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.creating, tp)
+	close(done)
 	if err != nil {
 		return nil, err
+	}
+	if d.closing || d.logs == nil {
+		l.Close()
+		return nil, ErrClosed
 	}
 	d.logs[tp] = l
 	return l, nil
@@ -230,10 +256,11 @@ func (d *LogDir) WriteCheckpoints() error {
 // of that worked, the clean-shutdown marker that lets the next open trust the files.
 func (d *LogDir) Close() error {
 	d.mu.Lock()
-	if d.logs == nil {
+	if d.logs == nil || d.closing {
 		d.mu.Unlock()
 		return nil
 	}
+	d.closing = true
 	d.mu.Unlock()
 	err := d.closeLogs()
 	err = errors.Join(err, d.WriteCheckpoints())

@@ -7,6 +7,7 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -165,4 +166,36 @@ func TestLogDirThousandLogs(t *testing.T) {
 	defer d.Close()
 	check(d)
 	t.Logf("%d logs: create+append %v, close %v, reopen %v", n, created, closed, opened)
+}
+
+// TestLogDirConcurrentCreate creates partitions from many goroutines at once, several of them
+// the same partition: each partition gets exactly one log.
+func TestLogDirConcurrentCreate(t *testing.T) {
+	d := openTestLogDir(t, t.TempDir())
+	defer d.Close()
+	const partitions, callers = 20, 4
+	got := make([][callers]*segment.Log, partitions)
+	var wg sync.WaitGroup
+	for p := range partitions {
+		for c := range callers {
+			wg.Go(func() {
+				l, err := d.Create(segment.TopicPartition{Topic: "c", Partition: int32(p)}, smallConfig())
+				if err != nil {
+					t.Error(err)
+				}
+				got[p][c] = l
+			})
+		}
+	}
+	wg.Wait()
+	for p := range partitions {
+		for c := 1; c < callers; c++ {
+			if got[p][c] != got[p][0] || got[p][0] == nil {
+				t.Fatalf("partition %d: Create returned different logs", p)
+			}
+		}
+	}
+	if n := len(d.Logs()); n != partitions {
+		t.Fatalf("%d logs, want %d", n, partitions)
+	}
 }
