@@ -9,8 +9,9 @@ package broker
 // UNKNOWN_TOPIC_ID. An unknown topic is created on the spot when
 // auto.create.topics.enable is set and the client allows it (always before
 // v4, AllowAutoTopicCreation from v4), with num.partitions partitions;
-// otherwise, or when its name is invalid (INVALID_TOPIC_EXCEPTION), it is
-// reported with its error.
+// otherwise it is UNKNOWN_TOPIC_OR_PARTITION, and a name that cannot be
+// created is INVALID_TOPIC_EXCEPTION (as Kafka, which checks names only
+// when it would create).
 
 import (
 	"errors"
@@ -65,16 +66,14 @@ func handleMetadata(b *Broker, req *request) *reply {
 		t := b.topic(name)
 		var err error
 		if t == nil {
-			if err = validateTopicName(name); err == nil {
-				err = kerr.UnknownTopicOrPartition
-				if autoCreate {
-					t, err = b.createTopic(topicSpec{name: name, partitions: -1, replicas: -1}, false)
-					if errors.Is(err, kerr.TopicAlreadyExists) { // created meanwhile
-						t, err = b.topic(name), nil
-					}
-					if err != nil {
-						b.logger.Warn("auto-creating topic failed", "topic", name, "err", err)
-					}
+			err = kerr.UnknownTopicOrPartition
+			if autoCreate {
+				t, err = b.createTopic(topicSpec{name: name, partitions: -1, replicas: -1}, false)
+				if errors.Is(err, kerr.TopicAlreadyExists) { // created meanwhile
+					t, err = b.topic(name), nil
+				}
+				if err != nil && !errors.Is(err, kerr.InvalidTopicException) {
+					b.logger.Warn("auto-creating topic failed", "topic", name, "err", err)
 				}
 			}
 		}
