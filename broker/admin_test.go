@@ -476,3 +476,19 @@ func TestCreateTopicsReplicaAssignment(t *testing.T) {
 		t.Errorf("assigned: %v %+v", err, topics)
 	}
 }
+
+func TestInternalTopicProtected(t *testing.T) {
+	b := brokertest.Start(t)
+	adm := b.Admin(t)
+	if _, err := adm.DeleteTopic(ctx(t), "__consumer_offsets"); !errors.Is(err, kerr.InvalidTopicException) {
+		t.Errorf("delete __consumer_offsets: %v", err)
+	}
+	rs, err := adm.UpdatePartitions(ctx(t), 100, "__consumer_offsets")
+	if err != nil || !errors.Is(rs["__consumer_offsets"].Err, kerr.InvalidPartitions) {
+		t.Errorf("grow __consumer_offsets: %v %+v", err, rs)
+	}
+	topics, err := adm.ListTopics(ctx(t), "__consumer_offsets")
+	if err != nil || len(topics["__consumer_offsets"].Partitions) == 0 || !topics["__consumer_offsets"].IsInternal {
+		t.Errorf("__consumer_offsets: %v %+v", err, topics)
+	}
+}

@@ -6,7 +6,9 @@ package broker
 // larger than now), placing each new one in the emptiest log dir. An
 // explicit assignment must give each new partition the replicas [this
 // node] (INVALID_REPLICA_ASSIGNMENT). A topic named twice is
-// INVALID_REQUEST. ValidateOnly checks without creating.
+// INVALID_REQUEST. The internal __consumer_offsets keeps its count (groups
+// are placed by hashing over it): INVALID_PARTITIONS. ValidateOnly checks
+// without creating.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"

@@ -7,7 +7,8 @@ package broker
 // flusher waiters are failed and its directory removed. Requests using a
 // deleted partition at that moment fail with UNKNOWN_TOPIC_OR_PARTITION.
 // Unknown names are UNKNOWN_TOPIC_OR_PARTITION, unknown ids
-// UNKNOWN_TOPIC_ID.
+// UNKNOWN_TOPIC_ID. The internal __consumer_offsets holds the group
+// coordinator's state and is refused (INVALID_TOPIC_EXCEPTION).
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"

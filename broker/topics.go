@@ -345,6 +345,11 @@ func (b *Broker) deleteTopic(name string, id [16]byte) (*topic, error) {
 		}
 		return nil, kerr.UnknownTopicOrPartition
 	}
+	if isInternalTopic(t.name) {
+		// The group coordinator keeps its state there (kafka-topics.sh
+		// refuses this too).
+		return nil, kafkaErr(kerr.InvalidTopicException, "internal topic %q cannot be deleted", t.name)
+	}
 	next := tab.without(t)
 	if err := b.writeTopicsLocked(next, nil, 0); err != nil {
 		return nil, kafkaErr(kerr.KafkaStorageError, "%v", err)
@@ -364,6 +369,10 @@ func (b *Broker) addPartitions(name string, count int32, validateOnly bool) erro
 	t := b.table.Load().byName[name]
 	if t == nil {
 		return kerr.UnknownTopicOrPartition
+	}
+	if isInternalTopic(name) {
+		// Groups are placed by hashing over the partition count.
+		return kafkaErr(kerr.InvalidPartitions, "the partition count of internal topic %q cannot change", name)
 	}
 	have := int32(len(t.partitions()))
 	if count <= have {
