@@ -28,6 +28,9 @@ func (c *Coordinator) DescribeGroup(name string) kmsg.DescribeGroupsResponseGrou
 		return d
 	}
 	defer g.mu.Unlock()
+	if g.consumer != nil {
+		return g.describeConsumerLocked(d)
+	}
 	d.State = g.state.String()
 	d.ProtocolType = g.protocolType
 	stable := g.state == stateStable
@@ -50,23 +53,24 @@ func (c *Coordinator) DescribeGroup(name string) kmsg.DescribeGroupsResponseGrou
 }
 
 // ListGroups lists the groups, sorted by name, keeping only those in one of
-// states (case-insensitive; none: all) and, when types is not empty, only
-// if it names "classic", the only type of group Runnel has.
+// states (case-insensitive; none: all) and of one of types ("classic",
+// "consumer" for KIP-848 groups; none: all).
 func (c *Coordinator) ListGroups(states, types []string) []kmsg.ListGroupsResponseGroup {
-	if len(types) > 0 && !containsFold(types, "classic") {
-		return nil
-	}
 	var out []kmsg.ListGroupsResponseGroup
 	c.groups.Range(func(_, v any) bool {
 		g := v.(*group)
 		g.mu.Lock()
-		s, protocolType := g.state, g.protocolType
+		s, protocolType, kind := g.state.String(), g.protocolType, "classic"
+		if g.consumer != nil {
+			s, kind = g.consumer.stateName(), "consumer"
+		}
+		dead := g.state == stateDead
 		g.mu.Unlock()
-		if s == stateDead || (len(states) > 0 && !containsFold(states, s.String())) {
+		if dead || (len(states) > 0 && !containsFold(states, s)) || (len(types) > 0 && !containsFold(types, kind)) {
 			return true
 		}
 		lg := kmsg.NewListGroupsResponseGroup()
-		lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = g.name, protocolType, s.String(), "classic"
+		lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = g.name, protocolType, s, kind
 		out = append(out, lg)
 		return true
 	})
@@ -123,7 +127,7 @@ func (c *Coordinator) deleteGroup(name string, done func(*kerr.Error), wg *sync.
 		return kerr.GroupIDNotFound
 	}
 	defer g.mu.Unlock()
-	if g.state != stateEmpty || len(g.members) > 0 || len(g.pending) > 0 {
+	if g.state != stateEmpty || g.hasMembersLocked() || len(g.pending) > 0 {
 		return kerr.NonEmptyGroup
 	}
 	records := make([]segment.KeyValue, 0, len(g.offsets)+1)
@@ -146,4 +150,30 @@ func (c *Coordinator) deleteGroup(name string, done func(*kerr.Error), wg *sync.
 		done(nil)
 	})
 	return nil
+}
+
+// describeConsumerLocked describes a KIP-848 group as DescribeGroups shows
+// one: protocol type "consumer", the assignor as protocol, and each
+// member's subscription and assignment in the consumer protocol's schemas.
+func (g *group) describeConsumerLocked(d kmsg.DescribeGroupsResponseGroup) kmsg.DescribeGroupsResponseGroup {
+	cs := g.consumer
+	d.State = cs.stateName()
+	d.ProtocolType = "consumer"
+	for _, id := range sortedKeys(cs.members) {
+		m := cs.members[id]
+		d.Protocol = m.assignor
+		dm := kmsg.NewDescribeGroupsResponseGroupMember()
+		dm.MemberID, dm.InstanceID, dm.ClientID, dm.ClientHost = m.id, m.instanceID, m.clientID, m.clientHost
+		meta := kmsg.NewConsumerMemberMetadata()
+		meta.Topics = m.subscribed
+		dm.ProtocolMetadata = meta.AppendTo(nil)
+		assignment := kmsg.NewConsumerMemberAssignment()
+		current := minus(m.assigned, m.revoking)
+		for _, t := range sortedKeys(current) {
+			assignment.Topics = append(assignment.Topics, kmsg.ConsumerMemberAssignmentTopic{Topic: t, Partitions: current[t]})
+		}
+		dm.MemberAssignment = assignment.AppendTo(nil)
+		d.Members = append(d.Members, dm)
+	}
+	return d
 }

@@ -45,8 +45,17 @@ type Config struct {
 	// PartitionExists, when set, tells whether a topic partition exists;
 	// commits to others get UNKNOWN_TOPIC_OR_PARTITION.
 	PartitionExists func(topic string, partition int32) bool
-	Clock           Clock // nil: the system clock
-	Logger          *slog.Logger
+	// TopicInfo and TopicName resolve topics for KIP-848 assignments (ids
+	// and partition counts); ConsumerGroupHeartbeat is refused without
+	// them.
+	TopicInfo func(name string) (id [16]byte, partitions int32, ok bool)
+	TopicName func(id [16]byte) (string, bool)
+	// ConsumerSessionTimeout and ConsumerHeartbeatInterval are the
+	// broker-side session and heartbeat interval of KIP-848 members
+	// (group.consumer.session.timeout.ms, group.consumer.heartbeat.interval.ms).
+	ConsumerSessionTimeout, ConsumerHeartbeatInterval time.Duration
+	Clock                                             Clock // nil: the system clock
+	Logger                                            *slog.Logger
 }
 
 // DefaultConfig is Kafka's defaults, with 50 partitions of __consumer_offsets.
@@ -59,6 +68,8 @@ func DefaultConfig() Config {
 		OffsetsRetention:              7 * 24 * time.Hour,
 		OffsetsRetentionCheckInterval: 10 * time.Minute,
 		OffsetMetadataMaxBytes:        4096,
+		ConsumerSessionTimeout:        45 * time.Second,
+		ConsumerHeartbeatInterval:     5 * time.Second,
 	}
 }
 

@@ -56,6 +56,10 @@ type group struct {
 	initialDelay   bool // in the initial delay of an empty group's first rebalance
 	newMemberAdded bool // a member joined during the initial delay
 	syncTimer      func() bool
+
+	// consumer is the state of a KIP-848 consumer group (consumer.go);
+	// nil for a classic group.
+	consumer *consumerState
 }
 
 // member is one member of a group.
@@ -89,6 +93,12 @@ func (m *member) metadata(protocol string) []byte {
 }
 
 func (m *member) isStatic() bool { return m.instanceID != nil }
+
+// hasMembersLocked reports whether the group has members, classic or
+// KIP-848.
+func (g *group) hasMembersLocked() bool {
+	return len(g.members) > 0 || (g.consumer != nil && len(g.consumer.members) > 0)
+}
 
 func (c *Coordinator) newGroup(name string) *group {
 	return &group{
@@ -198,6 +208,13 @@ func (c *Coordinator) JoinGroup(req *kmsg.JoinGroupRequest, clientID, clientHost
 		return
 	}
 	defer g.mu.Unlock()
+	if g.consumer != nil {
+		if len(g.consumer.members) > 0 {
+			respond(joinError(req.MemberID, kerr.InconsistentGroupProtocol))
+			return
+		}
+		g.consumer = nil // an empty consumer group becomes classic
+	}
 	if !g.supportsLocked(req.ProtocolType, req.Protocols) {
 		respond(joinError(req.MemberID, kerr.InconsistentGroupProtocol))
 		return
@@ -926,6 +943,13 @@ func (g *group) shutdownLocked() {
 	}
 	for _, stop := range g.pending {
 		stop()
+	}
+	if g.consumer != nil {
+		for _, m := range g.consumer.members {
+			if m.session != nil {
+				m.session()
+			}
+		}
 	}
 	for _, m := range g.members {
 		if m.session != nil {

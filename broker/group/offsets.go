@@ -69,12 +69,25 @@ func (c *Coordinator) CommitOffsets(req *kmsg.OffsetCommitRequest, respond func(
 		return
 	}
 	defer g.mu.Unlock()
-	if simple {
-		if len(g.members) > 0 {
+	switch {
+	case simple:
+		if g.hasMembersLocked() {
 			failAll(kerr.UnknownMemberID)
 			return
 		}
-	} else {
+	case g.consumer != nil:
+		// KIP-848: the generation is the member epoch; the previous one
+		// is accepted too, for a commit that crossed an epoch change.
+		m := g.consumer.members[req.MemberID]
+		if m == nil {
+			failAll(kerr.UnknownMemberID)
+			return
+		}
+		if req.Generation != m.epoch && req.Generation != m.previousEpoch {
+			failAll(kerr.StaleMemberEpoch)
+			return
+		}
+	default:
 		if req.Version < 7 {
 			req.InstanceID = nil
 		}
@@ -230,7 +243,7 @@ func (c *Coordinator) DeleteOffsets(req *kmsg.OffsetDeleteRequest, respond func(
 		return
 	}
 	defer g.mu.Unlock()
-	if len(g.members) > 0 && g.protocolType != "consumer" {
+	if g.hasMembersLocked() && g.protocolType != "consumer" {
 		resp.ErrorCode = kerr.NonEmptyGroup.Code
 		respond(resp)
 		return
@@ -280,10 +293,18 @@ func (c *Coordinator) DeleteOffsets(req *kmsg.OffsetDeleteRequest, respond func(
 // group subscribe to, read from their protocol metadata (nil when the
 // group has no members or is not a consumer group).
 func (g *group) subscribedTopicsLocked() map[string]bool {
-	if g.protocolType != "consumer" || len(g.members) == 0 {
+	if g.protocolType != "consumer" || !g.hasMembersLocked() {
 		return nil
 	}
 	topics := map[string]bool{}
+	if g.consumer != nil {
+		for _, m := range g.consumer.members {
+			for _, t := range m.subscribed {
+				topics[t] = true
+			}
+		}
+		return topics
+	}
 	for _, m := range g.members {
 		for _, p := range m.protocols {
 			if g.protocol != "" && p.Name != g.protocol {
@@ -311,7 +332,7 @@ func (g *group) expireOffsetsLocked() {
 	retention := g.c.cfg.OffsetsRetention
 	var subscribed map[string]bool
 	switch {
-	case g.protocolType != "" && len(g.members) > 0:
+	case g.protocolType != "" && g.hasMembersLocked():
 		if g.protocolType != "consumer" {
 			return
 		}
@@ -323,7 +344,7 @@ func (g *group) expireOffsetsLocked() {
 	var records []segment.KeyValue
 	for tp, o := range g.offsets {
 		base := o.committed
-		if g.protocolType != "" && len(g.members) == 0 && g.stateTime.After(base) {
+		if g.protocolType != "" && !g.hasMembersLocked() && g.stateTime.After(base) {
 			base = g.stateTime // empty since then
 		}
 		if subscribed[tp.topic] || now.Sub(base) < retention {

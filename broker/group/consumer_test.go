@@ -1,0 +1,222 @@
+package group
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// topics848 is the cluster the KIP-848 tests see: topic t with 6
+// partitions (id 1) and u with 2 (id 2).
+func topics848(c *Config) {
+	ids := map[string][16]byte{"t": {1}, "u": {2}}
+	counts := map[string]int32{"t": 6, "u": 2}
+	c.TopicInfo = func(name string) ([16]byte, int32, bool) {
+		id, ok := ids[name]
+		return id, counts[name], ok
+	}
+	c.TopicName = func(id [16]byte) (string, bool) {
+		for n, i := range ids {
+			if i == id {
+				return n, true
+			}
+		}
+		return "", false
+	}
+}
+
+// client848 is a KIP-848 member that does what it is told at once: it
+// owns exactly the last assignment it received.
+type client848 struct {
+	id       string
+	epoch    int32
+	owned    map[string][]int32
+	assignor string
+}
+
+func (e *env) heartbeat848(cl *client848, topics []string, full bool) *kmsg.ConsumerGroupHeartbeatResponse {
+	e.t.Helper()
+	req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	req.Version = 1
+	req.Group, req.MemberID, req.MemberEpoch = "g848", cl.id, cl.epoch
+	req.RebalanceTimeoutMillis = 30000
+	req.SubscribedTopicNames = topics
+	if cl.assignor != "" {
+		req.ServerAssignor = &cl.assignor
+	}
+	if full || cl.epoch == 0 {
+		req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+		ids := map[string][16]byte{"t": {1}, "u": {2}}
+		for t, ps := range cl.owned {
+			req.Topics = append(req.Topics, kmsg.ConsumerGroupHeartbeatRequestTopic{TopicID: ids[t], Partitions: ps})
+		}
+	}
+	resp := e.c.ConsumerGroupHeartbeat(req, "client", "/127.0.0.1")
+	if resp.ErrorCode == 0 {
+		cl.epoch = resp.MemberEpoch
+		if resp.Assignment != nil {
+			cl.owned = map[string][]int32{}
+			names := map[[16]byte]string{{1}: "t", {2}: "u"}
+			for _, t := range resp.Assignment.Topics {
+				cl.owned[names[t.TopicID]] = t.Partitions
+			}
+		}
+	}
+	return resp
+}
+
+// checkNoOverlap fails if two clients own one partition.
+func checkNoOverlap(t *testing.T, clients ...*client848) {
+	t.Helper()
+	seen := map[string]string{}
+	for _, cl := range clients {
+		for topic, ps := range cl.owned {
+			for _, p := range ps {
+				k := topic + "/" + string(rune('0'+p))
+				if other, ok := seen[k]; ok {
+					t.Fatalf("partition %s owned by %s and %s", k, other, cl.id)
+				}
+				seen[k] = cl.id
+			}
+		}
+	}
+}
+
+func count(cl *client848) int {
+	n := 0
+	for _, ps := range cl.owned {
+		n += len(ps)
+	}
+	return n
+}
+
+func TestConsumerGroupReconciles(t *testing.T) {
+	e := newEnv(t, topics848)
+	a, b, c := &client848{id: "a"}, &client848{id: "b"}, &client848{id: "c"}
+	all := []*client848{a, b, c}
+	for _, cl := range []*client848{a, b} {
+		if r := e.heartbeat848(cl, []string{"t"}, true); r.ErrorCode != 0 {
+			t.Fatalf("join: %v", kerr.ErrorForCode(r.ErrorCode))
+		}
+	}
+	// Heartbeat round after round; each client reports what it owns.
+	rounds := func(n int, members ...*client848) {
+		for i := 0; i < n; i++ {
+			for _, cl := range members {
+				if r := e.heartbeat848(cl, []string{"t"}, true); r.ErrorCode != 0 {
+					t.Fatalf("%s heartbeat: %v", cl.id, kerr.ErrorForCode(r.ErrorCode))
+				}
+
+				checkNoOverlap(t, all...)
+			}
+		}
+	}
+	rounds(3, a, b)
+	if count(a) != 3 || count(b) != 3 {
+		t.Fatalf("two members: %v / %v", a.owned, b.owned)
+	}
+	if d := e.c.DescribeGroup("g848"); d.State != "Stable" || d.ProtocolType != "consumer" || len(d.Members) != 2 {
+		t.Fatalf("describe: %+v", d)
+	}
+	// c joins: a and b give up one partition each before c gets them.
+	if r := e.heartbeat848(c, []string{"t"}, true); r.ErrorCode != 0 {
+		t.Fatal(kerr.ErrorForCode(r.ErrorCode))
+	}
+	checkNoOverlap(t, all...)
+	rounds(4, a, b, c)
+	if count(a) != 2 || count(b) != 2 || count(c) != 2 {
+		t.Fatalf("three members: %v / %v / %v", a.owned, b.owned, c.owned)
+	}
+	// A commit with the current epoch is accepted; an old one is not.
+	req := kmsg.NewPtrOffsetCommitRequest()
+	req.Version = 9
+	req.Group, req.MemberID, req.Generation = "g848", "a", a.epoch
+	req.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: a.owned["t"][0], Offset: 5, LeaderEpoch: -1}}}}
+	ch := make(chan *kmsg.OffsetCommitResponse, 1)
+	e.c.CommitOffsets(req, func(r *kmsg.OffsetCommitResponse) { ch <- r })
+	code(t, "commit", recv(t, ch).Topics[0].Partitions[0].ErrorCode, nil)
+	req.Generation = 1
+	e.c.CommitOffsets(req, func(r *kmsg.OffsetCommitResponse) { ch <- r })
+	code(t, "stale commit", recv(t, ch).Topics[0].Partitions[0].ErrorCode, kerr.StaleMemberEpoch)
+
+	// c crashes (stops heartbeating, owns nothing any more): after the
+	// session timeout its partitions go back to a and b.
+	c.owned = nil
+	for i := 0; i < 10; i++ {
+		e.clock.Advance(5 * time.Second)
+		rounds(1, a, b)
+	}
+	rounds(2, a, b)
+	if count(a) != 3 || count(b) != 3 {
+		t.Fatalf("after c expired: %v / %v", a.owned, b.owned)
+	}
+	// Leaving.
+	req848 := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	req848.Group, req848.MemberID, req848.MemberEpoch = "g848", "b", -1
+	if r := e.c.ConsumerGroupHeartbeat(req848, "client", "h"); r.ErrorCode != 0 || r.MemberEpoch != -1 {
+		t.Fatalf("leave: %+v", r)
+	}
+	b.owned = nil
+	rounds(2, a)
+	if count(a) != 6 {
+		t.Fatalf("alone: %v", a.owned)
+	}
+	// A classic join is refused while members remain; a stale epoch is
+	// fenced (the member must join again), and the empty group then takes
+	// a classic member, keeping its offsets.
+	code(t, "classic join", recv(t, e.join("g848", joinOpts{})).ErrorCode, kerr.InconsistentGroupProtocol)
+	old := &client848{id: "a", epoch: a.epoch - 5, owned: a.owned}
+	code(t, "stale heartbeat", e.heartbeat848(old, []string{"t"}, true).ErrorCode, kerr.FencedMemberEpoch)
+	code(t, "classic join of the empty group", recv(t, e.join("g848", joinOpts{})).ErrorCode, kerr.MemberIDRequired)
+	if got := e.fetched(e.c, "g848", "t"); len(got) != 1 {
+		t.Fatalf("offsets after the change of kind: %v", got)
+	}
+}
+
+func TestConsumerGroupSubscriptionChange(t *testing.T) {
+	e := newEnv(t, topics848)
+	a, b := &client848{id: "a"}, &client848{id: "b"}
+	for i := 0; i < 3; i++ {
+		for _, cl := range []*client848{a, b} {
+			e.heartbeat848(cl, []string{"t", "u"}, true)
+			checkNoOverlap(t, a, b)
+		}
+	}
+	if count(a)+count(b) != 8 {
+		t.Fatalf("t and u: %v / %v", a.owned, b.owned)
+	}
+	// b drops u: u goes to a only.
+	for i := 0; i < 3; i++ {
+		e.heartbeat848(a, []string{"t", "u"}, true)
+		e.heartbeat848(b, []string{"t"}, true)
+		checkNoOverlap(t, a, b)
+	}
+	if len(b.owned["u"]) != 0 || len(a.owned["u"]) != 2 {
+		t.Fatalf("after b unsubscribed from u: %v / %v", a.owned, b.owned)
+	}
+	if lg := e.c.ListGroups(nil, []string{"consumer"}); len(lg) != 1 || lg[0].GroupType != "consumer" {
+		t.Fatalf("list consumer groups: %+v", lg)
+	}
+}
+
+func TestConsumerGroupRangeAssignor(t *testing.T) {
+	e := newEnv(t, topics848)
+	a, b := &client848{id: "a", assignor: "range"}, &client848{id: "b", assignor: "range"}
+	for i := 0; i < 3; i++ {
+		for _, cl := range []*client848{a, b} {
+			e.heartbeat848(cl, []string{"t", "u"}, true)
+			checkNoOverlap(t, a, b)
+		}
+	}
+	if !slices.Equal(a.owned["t"], []int32{0, 1, 2}) || !slices.Equal(b.owned["t"], []int32{3, 4, 5}) ||
+		!slices.Equal(a.owned["u"], []int32{0}) || !slices.Equal(b.owned["u"], []int32{1}) {
+		t.Fatalf("range: %v / %v", a.owned, b.owned)
+	}
+	bad := "sticky"
+	req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	req.Group, req.MemberID, req.RebalanceTimeoutMillis, req.SubscribedTopicNames, req.ServerAssignor = "g848", "x", 1000, []string{"t"}, &bad
+	code(t, "unknown assignor", e.c.ConsumerGroupHeartbeat(req, "c", "h").ErrorCode, kerr.UnsupportedAssignor)
+}
