@@ -118,18 +118,21 @@ func (b *Broker) openLogs() error {
 			return fmt.Errorf("broker: topics %q and %q have the same id %s", t.name, other.name, topicIDString(t.id))
 		}
 		parts := make([]*partition, want[t])
+		var missing []int32
 		for i := range parts {
-			p := found[t][int32(i)]
-			if p == nil {
-				if p, err = b.createLogLocked(t, int32(i)); err == nil {
-					err = writePartitionMetadata([]*partition{p})
-				}
-				if err != nil {
-					return fmt.Errorf("broker: %w", err)
-				}
-				b.logger.Warn("created partition missing from the log dirs", "topic", t.name, "partition", i)
+			if parts[i] = found[t][int32(i)]; parts[i] == nil {
+				missing = append(missing, int32(i))
 			}
-			parts[i] = p
+		}
+		if len(missing) > 0 {
+			b.logger.Warn("creating partitions missing from the log dirs", "topic", t.name, "partitions", missing)
+			created, err := b.createLogsLocked(t, missing)
+			if err != nil {
+				return fmt.Errorf("broker: %w", err)
+			}
+			for _, p := range created {
+				parts[p.index] = p
+			}
 		}
 		t.parts.Store(&parts)
 		tab.byName[t.name], tab.byID[t.id] = t, t

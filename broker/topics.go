@@ -236,69 +236,76 @@ func (b *Broker) collidingTopicLocked(name string) string {
 // t's partition list extended by them. On error the partitions it created
 // are deleted again.
 func (b *Broker) createPartitionsLocked(t *topic, from, to int32) ([]*partition, error) {
-	created := make([]*partition, 0, to-from)
-	fail := func(err error) ([]*partition, error) {
-		for _, p := range created {
-			b.dropPartitionLocked(p)
-		}
-		return nil, err
-	}
+	indexes := make([]int32, 0, to-from)
 	for i := from; i < to; i++ {
-		p, err := b.createLogLocked(t, i)
-		if err != nil {
-			return fail(err)
-		}
-		created = append(created, p)
+		indexes = append(indexes, i)
 	}
-	if err := writePartitionMetadata(created); err != nil {
-		return fail(err)
+	created, err := b.createLogsLocked(t, indexes)
+	if err != nil {
+		return nil, err
 	}
 	return append(append([]*partition(nil), t.partitions()...), created...), nil
 }
 
-// createLogLocked creates one partition's log in the log dir holding the
-// fewest partitions. Its partition.metadata is written separately (a
-// missing one is written at the next start).
-func (b *Broker) createLogLocked(t *topic, index int32) (*partition, error) {
-	d := b.emptiestDirLocked()
-	tp := segment.TopicPartition{Topic: t.name, Partition: index}
-	l, err := d.dir.Create(tp, t.settings.Load().log)
-	if err != nil {
-		return nil, fmt.Errorf("creating %s in %s: %w", tp.DirName(), d.path, err)
+// creators bounds the partitions created at once. Creating one is a few
+// fsyncs (its files, its directory, partition.metadata); concurrent ones
+// share the filesystem's journal commits, which makes creating many
+// partitions several times faster than one after the other.
+const creators = 16
+
+// createLogsLocked creates the logs of the given partitions of t, each
+// with its partition.metadata, placing each in the log dir holding the
+// fewest partitions. On error it deletes the ones it created.
+func (b *Broker) createLogsLocked(t *topic, indexes []int32) ([]*partition, error) {
+	dirs := make([]*logDir, len(indexes))
+	for i := range indexes {
+		dirs[i] = b.emptiestDirLocked()
+		dirs[i].partitions++
 	}
-	d.partitions++
-	return b.newPartition(t, index, l, d), nil
+	cfg := t.settings.Load().log
+	created := make([]*partition, len(indexes))
+	errs := make([]error, len(indexes))
+	forEachParallel(len(indexes), creators, func(i int) {
+		d, tp := dirs[i], segment.TopicPartition{Topic: t.name, Partition: indexes[i]}
+		l, err := d.dir.Create(tp, cfg)
+		if err == nil {
+			created[i] = b.newPartition(t, indexes[i], l, d)
+			err = segment.WritePartitionMetadata(partitionMetadataPath(d, tp), t.id)
+		}
+		if err != nil {
+			errs[i] = fmt.Errorf("creating %s in %s: %w", tp.DirName(), d.path, err)
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		for i, p := range created {
+			if p != nil {
+				b.dropPartitionLocked(p) // counts the partition out of its dir
+			} else {
+				dirs[i].partitions--
+			}
+		}
+		return nil, err
+	}
+	return created, nil
 }
 
-// metadataWriters bounds the partition.metadata files written at once.
-// Each write is two fsyncs (file, then directory); concurrent ones share
-// the filesystem's journal commits, which makes creating many partitions
-// several times faster than one after the other.
-const metadataWriters = 16
-
-// writePartitionMetadata writes the partition.metadata file of each
-// partition (its topic id), several at a time.
-func writePartitionMetadata(parts []*partition) error {
-	errs := make([]error, len(parts))
+// forEachParallel calls f(0..n-1) from at most workers goroutines and
+// waits for them.
+func forEachParallel(n, workers int, f func(i int)) {
 	next := make(chan int)
 	var wg sync.WaitGroup
-	for range min(len(parts), metadataWriters) {
+	for range min(n, workers) {
 		wg.Go(func() {
 			for i := range next {
-				p := parts[i]
-				tp := segment.TopicPartition{Topic: p.topic, Partition: p.index}
-				if err := segment.WritePartitionMetadata(partitionMetadataPath(p.dir, tp), p.topicID); err != nil {
-					errs[i] = fmt.Errorf("creating %s in %s: %w", tp.DirName(), p.dir.path, err)
-				}
+				f(i)
 			}
 		})
 	}
-	for i := range parts {
+	for i := range n {
 		next <- i
 	}
 	close(next)
 	wg.Wait()
-	return errors.Join(errs...)
 }
 
 func partitionMetadataPath(d *logDir, tp segment.TopicPartition) string {
