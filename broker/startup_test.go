@@ -3,6 +3,7 @@ package broker_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"runnel/broker"
@@ -232,5 +234,42 @@ func TestNewFailsCleanlyWhenAdminListenerIsTaken(t *testing.T) {
 	}
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCreateTopicRollsBack: when one partition cannot be created, the topic
+// is not created at all: no partition dirs, not in topics.json, and the
+// name can be used once the obstacle is gone.
+func TestCreateTopicRollsBack(t *testing.T) {
+	dir := t.TempDir()
+	b := brokertest.Start(t, "log.dirs="+dir)
+	// A file where partition 3's directory would go.
+	if err := os.WriteFile(filepath.Join(dir, "blocked-3"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	adm := b.Admin(t)
+	if _, err := adm.CreateTopic(ctx(t), 6, 1, nil, "blocked"); !errors.Is(err, kerr.KafkaStorageError) {
+		t.Fatalf("create over an obstacle: %v", err)
+	}
+	if got := topicNames(t, b); len(got) != 0 {
+		t.Errorf("topics after the failed create: %v", got)
+	}
+	if dirs, _ := filepath.Glob(filepath.Join(dir, "blocked-*")); len(dirs) != 1 {
+		t.Errorf("left behind: %v", dirs)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "topics.json"))
+	if err != nil || strings.Contains(string(data), "blocked") {
+		t.Errorf("topics.json after the failed create: %s (%v)", data, err)
+	}
+	if err := os.Remove(filepath.Join(dir, "blocked-3")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := adm.CreateTopic(ctx(t), 6, 1, nil, "blocked"); err != nil {
+		t.Fatalf("create after the obstacle is gone: %v", err)
+	}
+	b = b.Restart(t)
+	topics, err := b.Admin(t).ListTopics(ctx(t), "blocked")
+	if err != nil || len(topics["blocked"].Partitions) != 6 {
+		t.Errorf("after restart: %v %+v", err, topics)
 	}
 }
