@@ -12,8 +12,9 @@ package broker
 // The handlers of the group APIs (find_coordinator.go, join_group.go,
 // sync_group.go, heartbeat.go, leave_group.go, offset_commit.go,
 // offset_fetch.go, offset_delete.go, describe_groups.go, list_groups.go,
-// delete_groups.go) hand the decoded requests to the coordinator and finish
-// their replies from its callbacks.
+// delete_groups.go, consumer_group_heartbeat.go for KIP-848) hand the
+// decoded requests to the coordinator and finish their replies from its
+// callbacks.
 
 import (
 	"fmt"
@@ -48,6 +49,8 @@ type GroupConfig struct {
 	OffsetsRetention              time.Duration // offsets.retention.minutes
 	OffsetsRetentionCheckInterval time.Duration // offsets.retention.check.interval.ms
 	OffsetMetadataMaxBytes        int32         // offset.metadata.max.bytes
+	ConsumerSessionTimeout        time.Duration // group.consumer.session.timeout.ms (KIP-848 groups)
+	ConsumerHeartbeatInterval     time.Duration // group.consumer.heartbeat.interval.ms (KIP-848 groups)
 }
 
 // defaultGroupConfig is Kafka's defaults, except 8 partitions of
@@ -63,6 +66,8 @@ func defaultGroupConfig() GroupConfig {
 		OffsetsRetention:              d.OffsetsRetention,
 		OffsetsRetentionCheckInterval: d.OffsetsRetentionCheckInterval,
 		OffsetMetadataMaxBytes:        int32(d.OffsetMetadataMaxBytes),
+		ConsumerSessionTimeout:        d.ConsumerSessionTimeout,
+		ConsumerHeartbeatInterval:     d.ConsumerHeartbeatInterval,
 	}
 }
 
@@ -89,6 +94,8 @@ func init() {
 		msKey("group.min.session.timeout.ms", func(g *GroupConfig) *time.Duration { return &g.MinSessionTimeout }, 0),
 		msKey("group.max.session.timeout.ms", func(g *GroupConfig) *time.Duration { return &g.MaxSessionTimeout }, 0),
 		msKey("group.initial.rebalance.delay.ms", func(g *GroupConfig) *time.Duration { return &g.InitialRebalanceDelay }, 0),
+		msKey("group.consumer.session.timeout.ms", func(g *GroupConfig) *time.Duration { return &g.ConsumerSessionTimeout }, 1),
+		msKey("group.consumer.heartbeat.interval.ms", func(g *GroupConfig) *time.Duration { return &g.ConsumerHeartbeatInterval }, 1),
 	)
 }
 
@@ -122,7 +129,22 @@ func (b *Broker) startGroups() error {
 			_, err := b.partition(topic, partition)
 			return err == nil
 		},
-		Logger: b.logger.With("component", "groups"),
+		TopicInfo: func(name string) ([16]byte, int32, bool) {
+			t := b.topic(name)
+			if t == nil {
+				return [16]byte{}, 0, false
+			}
+			return t.id, int32(len(t.partitions())), true
+		},
+		TopicName: func(id [16]byte) (string, bool) {
+			if t := b.topicByID(id); t != nil {
+				return t.name, true
+			}
+			return "", false
+		},
+		ConsumerSessionTimeout:    gc.ConsumerSessionTimeout,
+		ConsumerHeartbeatInterval: gc.ConsumerHeartbeatInterval,
+		Logger:                    b.logger.With("component", "groups"),
 	}
 	if cfg.Partitions != gc.OffsetsTopicPartitions {
 		b.logger.Warn("__consumer_offsets has another partition count than offsets.topic.num.partitions (it existed, or runnel.max.partitions.per.topic is lower); keeping it", "partitions", cfg.Partitions, "configured", gc.OffsetsTopicPartitions)
