@@ -289,16 +289,16 @@ func (r *run) snapshot() counts {
 // window collects ticks: each tick drains every worker's histograms into
 // the interval histograms, and, once the warm-up is over, into the totals.
 type window struct {
-	r                          *run
-	tickProduce, tickSend      *hdrhistogram.Histogram
-	tickE2E                    *hdrhistogram.Histogram
-	totalProduce, totalSend    *hdrhistogram.Histogram
-	totalE2E                   *hdrhistogram.Histogram
-	last                       counts
-	lastAt                     time.Time
-	measured                   counts // sum of deltas of measured ticks
-	start, measureStart, until time.Time
-	ticks                      []Tick
+	r                       *run
+	tickProduce, tickSend   *hdrhistogram.Histogram
+	tickE2E                 *hdrhistogram.Histogram
+	totalProduce, totalSend *hdrhistogram.Histogram
+	totalE2E                *hdrhistogram.Histogram
+	last                    counts
+	lastAt                  time.Time
+	measured                counts // sum of deltas of measured ticks
+	start                   time.Time
+	ticks                   []Tick
 }
 
 // collect closes the interval ending now.
@@ -399,7 +399,6 @@ func (r *run) measure(ctx context.Context, ends kadm.ListedOffsets) *Result {
 	nextTick := start.Add(time.Second)
 	poll := time.NewTicker(20 * time.Millisecond)
 	defer poll.Stop()
-	stopAt := time.Time{}
 loop:
 	for {
 		select {
@@ -433,7 +432,7 @@ loop:
 			nextTick = nextTick.Add(time.Second)
 		}
 	}
-	stopAt = time.Now()
+	stopAt := time.Now()
 	if !until.IsZero() && stopAt.After(until) {
 		stopAt = until
 	}
