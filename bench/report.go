@@ -392,8 +392,11 @@ func ms(v float64) string {
 }
 
 func ratio(r float64) string {
-	if r == 0 {
+	switch {
+	case r == 0:
 		return "—"
+	case r < 0.1:
+		return fmt.Sprintf("%.3f×", r) // two decimals would round a collapse to 0.00
 	}
 	return fmt.Sprintf("%.2f×", r)
 }
