@@ -630,6 +630,13 @@ func TestGroupKIP848(t *testing.T) {
 	if err != nil || lg["g848"].State == "" {
 		t.Fatalf("list: %v %+v", err, lg)
 	}
+	dcg, err := b.Admin(t).DescribeConsumerGroups(ctx(t), "g848")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := dcg["g848"]; g.Err != nil || len(g.Members) != 3 || g.AssignorName != "uniform" || g.Epoch < 1 {
+		t.Fatalf("describe consumer group: %+v", g)
+	}
 
 	stopA() // a leaves: b and c share its partitions
 	a.Close()

@@ -215,6 +215,12 @@ func TestConsumerGroupRangeAssignor(t *testing.T) {
 		!slices.Equal(a.owned["u"], []int32{0}) || !slices.Equal(b.owned["u"], []int32{1}) {
 		t.Fatalf("range: %v / %v", a.owned, b.owned)
 	}
+	d := e.c.DescribeConsumerGroup("g848")
+	if d.ErrorCode != 0 || d.State != "Stable" || d.AssignorName != "range" || len(d.Members) != 2 || len(d.Members[0].TargetAssignment.TopicPartitions) != 2 {
+		t.Fatalf("describe consumer group: %+v", d)
+	}
+	e.commit("classic", "", -1, "t", map[int32]int64{0: 1})
+	code(t, "describe a classic group", e.c.DescribeConsumerGroup("classic").ErrorCode, kerr.GroupIDNotFound)
 	bad := "sticky"
 	req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
 	req.Group, req.MemberID, req.RebalanceTimeoutMillis, req.SubscribedTopicNames, req.ServerAssignor = "g848", "x", 1000, []string{"t"}, &bad
