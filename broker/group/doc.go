@@ -34,6 +34,15 @@
 // (GROUP_SUBSCRIBED_TO_TOPIC) and for expiring offsets of topics a stable
 // consumer group no longer subscribes to.
 //
+// # KIP-848 consumer groups
+//
+// consumer.go serves ConsumerGroupHeartbeat: the broker assigns partitions
+// ("uniform" or "range") and members reconcile towards the target
+// assignment, releasing partitions before anyone else gets them. An empty
+// group changes between the classic and the consumer protocol as members
+// of the other kind join; offsets are shared. KIP-848 membership is not
+// persisted: after a restart members join again.
+//
 // # Offsets
 //
 // A commit is answered once its records are durable, and only then becomes
