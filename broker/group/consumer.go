@@ -132,25 +132,40 @@ func (c *Coordinator) ConsumerGroupHeartbeat(req *kmsg.ConsumerGroupHeartbeatReq
 		if m == nil {
 			return c.heartbeatError(req, kerr.UnknownMemberID, "")
 		}
-		c.logger.Info("consumer group member left", "group", g.name, "member", m.id)
-		g.removeConsumerLocked(m)
+		if req.MemberEpoch == -1 || m.instanceID == nil {
+			c.logger.Info("consumer group member left", "group", g.name, "member", m.id)
+			g.removeConsumerLocked(m)
+		}
+		// -2: a static member leaves for a restart; it keeps its place
+		// until its session expires or its instance joins again.
 		resp := req.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
 		resp.MemberID, resp.MemberEpoch = kmsg.StringPtr(req.MemberID), req.MemberEpoch
 		return resp
 	case req.MemberEpoch == 0 && m == nil:
-		if req.InstanceID != nil {
-			if old := cs.members[cs.static[*req.InstanceID]]; old != nil {
-				g.removeConsumerLocked(old) // the instance restarted
-			}
-		}
 		m = &consumerMember{id: req.MemberID, instanceID: req.InstanceID, assignor: assignorUniform, assigned: map[string][]int32{}}
+		if old := g.staticConsumerLocked(req.InstanceID); old != nil {
+			// The instance restarted: the new member id takes over its
+			// place, epoch and partitions, with no new assignment.
+			m.epoch, m.previousEpoch, m.subscribed, m.assignor = old.epoch, old.previousEpoch, old.subscribed, old.assignor
+			m.assigned, m.revoking, m.revokeSince = old.assigned, old.revoking, old.revokeSince
+			if old.session != nil {
+				old.session()
+			}
+			delete(cs.members, old.id)
+			if t, ok := cs.target[old.id]; ok {
+				delete(cs.target, old.id)
+				cs.target[m.id] = t
+			}
+			c.logger.Info("consumer group static member rejoined", "group", g.name, "instance", *m.instanceID, "old", old.id, "new", m.id)
+		} else {
+			cs.epoch++
+			c.logger.Info("consumer group member joined", "group", g.name, "member", m.id, "group.epoch", cs.epoch)
+		}
 		cs.members[m.id] = m
 		if m.instanceID != nil {
 			cs.static[*m.instanceID] = m.id
 		}
-		cs.epoch++
 		g.setStateLocked(stateStable)
-		c.logger.Info("consumer group member joined", "group", g.name, "member", m.id, "group.epoch", cs.epoch)
 	case m == nil:
 		return c.heartbeatError(req, kerr.UnknownMemberID, "")
 	case req.MemberEpoch != 0 && req.MemberEpoch != m.epoch &&
@@ -256,6 +271,14 @@ func (g *group) reconcileLocked(m *consumerMember, owned map[string][]int32, now
 		}
 		slices.Sort(m.assigned[topic])
 	}
+}
+
+// staticConsumerLocked is the member holding a group.instance.id, or nil.
+func (g *group) staticConsumerLocked(instanceID *string) *consumerMember {
+	if instanceID == nil {
+		return nil
+	}
+	return g.consumer.members[g.consumer.static[*instanceID]]
 }
 
 // removeConsumerLocked takes a member out of a consumer group; its

@@ -226,3 +226,52 @@ func TestConsumerGroupRangeAssignor(t *testing.T) {
 	req.Group, req.MemberID, req.RebalanceTimeoutMillis, req.SubscribedTopicNames, req.ServerAssignor = "g848", "x", 1000, []string{"t"}, &bad
 	code(t, "unknown assignor", e.c.ConsumerGroupHeartbeat(req, "c", "h").ErrorCode, kerr.UnsupportedAssignor)
 }
+
+func TestConsumerGroupStaticMemberRestarts(t *testing.T) {
+	e := newEnv(t, topics848)
+	a, b := &client848{id: "a"}, &client848{id: "b1"}
+	join := func(cl *client848, instance string) *kmsg.ConsumerGroupHeartbeatResponse {
+		req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+		req.Version = 1
+		req.Group, req.MemberID, req.MemberEpoch = "g848", cl.id, 0
+		req.InstanceID = kmsg.StringPtr(instance)
+		req.RebalanceTimeoutMillis, req.SubscribedTopicNames = 30000, []string{"t"}
+		req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+		r := e.c.ConsumerGroupHeartbeat(req, "client", "h")
+		cl.epoch = r.MemberEpoch
+		cl.owned = map[string][]int32{}
+		for _, tp := range r.Assignment.Topics {
+			cl.owned["t"] = tp.Partitions
+		}
+		return r
+	}
+	join(a, "ia")
+	join(b, "ib")
+	for i := 0; i < 3; i++ {
+		e.heartbeat848(a, []string{"t"}, true)
+		e.heartbeat848(b, []string{"t"}, true)
+	}
+	if count(a) != 3 || count(b) != 3 {
+		t.Fatalf("two static members: %v / %v", a.owned, b.owned)
+	}
+	epoch := e.c.DescribeConsumerGroup("g848").Epoch
+	// b leaves for a restart (-2) and comes back as b2: same partitions,
+	// same epoch, no new assignment.
+	req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	req.Group, req.MemberID, req.MemberEpoch, req.InstanceID = "g848", "b1", -2, kmsg.StringPtr("ib")
+	if r := e.c.ConsumerGroupHeartbeat(req, "client", "h"); r.ErrorCode != 0 || r.MemberEpoch != -2 {
+		t.Fatalf("static leave: %+v", r)
+	}
+	before := b.owned["t"]
+	b2 := &client848{id: "b2"}
+	if r := join(b2, "ib"); r.ErrorCode != 0 || !slices.Equal(b2.owned["t"], before) {
+		t.Fatalf("static rejoin: error %d owned %v, before %v", r.ErrorCode, b2.owned, before)
+	}
+	if got := e.c.DescribeConsumerGroup("g848").Epoch; got != epoch {
+		t.Fatalf("group epoch %d after a static restart, was %d", got, epoch)
+	}
+	e.heartbeat848(a, []string{"t"}, true)
+	if count(a) != 3 {
+		t.Fatalf("a after b's restart: %v", a.owned)
+	}
+}
