@@ -184,6 +184,13 @@ func runOne(ctx context.Context, opts Options, workDir string, rep *Report, sc S
 			url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", t.admin, secs)
 			cpuErr = fetch(ctx, url, cpuPath, time.Duration(secs+30)*time.Second)
 		})
+		// Where every goroutine is halfway through: when a run stalls,
+		// this says on what.
+		profiled.Go(func() {
+			time.Sleep(delay + time.Duration(secs)*time.Second/2)
+			url := "http://" + t.admin + "/debug/pprof/goroutine?debug=1"
+			_ = fetch(ctx, url, filepath.Join(opts.OutDir, "profiles", sc.Name+"-goroutines.txt"), 30*time.Second)
+		})
 	}
 	res, err := loadgen.Run(ctx, cfg)
 	profiled.Wait()

@@ -21,6 +21,7 @@
 // baselines, headline ratios, a table per scenario, hot spots), results.json
 // (all of it, with per-second timelines), charts/*.svg (latency percentile
 // curves and throughput over time, drawn with gonum/plot), hgrm/*.hgrm
-// (HdrHistogram percentile distributions), profiles/*.pprof and logs/ of
-// brokers that logged anything.
+// (HdrHistogram percentile distributions), profiles/ (Runnel's CPU and heap
+// profiles, and its goroutines halfway through each measurement) and logs/
+// of brokers that logged anything.
 package bench

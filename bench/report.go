@@ -310,7 +310,8 @@ func markdown(rep *Report, charts map[string][]string) string {
 	w("## Files\n\n- `results.json`: everything above, with per-second timelines.\n" +
 		"- `hgrm/<scenario>-<target>-{produce,send-delay,e2e}.hgrm`: HdrHistogram percentile distributions (ms).\n" +
 		"- `charts/`: latency percentile curves and throughput over time per scenario.\n" +
-		"- `profiles/<scenario>-{cpu,heap}.pprof`: Runnel's profiles, for `go tool pprof`.\n" +
+		"- `profiles/<scenario>-{cpu,heap}.pprof`: Runnel's profiles, for `go tool pprof`; " +
+		"`profiles/<scenario>-goroutines.txt`: its goroutines halfway through the measurement.\n" +
 		"- `logs/`: broker logs of runs that logged anything.\n")
 	return b.String()
 }
