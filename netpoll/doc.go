@@ -1,0 +1,60 @@
+// Package netpoll is a Linux epoll reactor for servers whose requests are
+// length-prefixed frames and whose replies are bytes and file ranges. It
+// knows frames and file ranges, not Kafka.
+//
+// # Loops
+//
+// A Server runs Config.Loops event loops (one per core by default). Each
+// loop is one goroutine with an epoll instance, edge-triggered, and an
+// eventfd that other goroutines write to wake it; a wake-up is written only
+// when the loop is asleep and not already woken, so a burst of replies
+// finished elsewhere costs one eventfd write. Loop 0 also accepts, without
+// blocking, and deals new connections round robin. A connection belongs to
+// one loop for its whole life: only that loop reads it, writes it and
+// closes it, so its state needs no lock. There is no goroutine per
+// connection.
+//
+// # Reading
+//
+// Each loop has one read buffer (Config.ReadBufferSize) shared by its
+// connections. A read goes there; complete frames (a 4-byte big-endian
+// size, then that many bytes) are handed to Handler.OnFrame straight from
+// it, and only the tail of a frame cut by the read is copied into a buffer
+// of the connection's own. A frame larger than the loop buffer gets a
+// buffer sized to it, once its size has been checked against
+// Config.MaxFrameSize, and is read into it without copying. An idle
+// connection holds no buffer.
+//
+// # Replies
+//
+// OnFrame reserves the frame's reply with Conn.NewReply (or none, for a
+// request that gets no answer) and may finish it before returning or later
+// from any goroutine: a reply that waits for a disk sync or a long poll
+// does not hold the loop. A reply is pieces, bytes (written with writev,
+// several replies' pieces in one call) and file ranges (sendfile(2) at an
+// explicit offset, never the file's shared position). Replies are written
+// in the order they were reserved, whatever order they finish in. When the
+// socket is full (EAGAIN) the loop moves on and resumes on EPOLLOUT. After
+// a reply is written, or dropped because the connection closed, its
+// release function runs on the loop.
+//
+// # Back-pressure
+//
+// A connection's requests stop being read while it has Config.MaxInFlight
+// replies reserved and not yet written, or Config.MaxQueuedBytes of
+// finished reply bytes waiting for the client to read them. So a client
+// that does not read holds at most that many replies plus one frame of
+// memory; its unread requests wait in the kernel's socket buffer and TCP
+// flow control stops it.
+//
+// # Closing
+//
+// A peer's EOF or Conn.Shutdown stops reading; the replies reserved are
+// still written, then the socket is closed. Conn.Close and errors close it
+// at once. Either way Handler.OnClose runs once every reserved reply has
+// been finished and released. Server.Close stops accepting, shuts every
+// connection down that way and returns when all are closed.
+//
+// Elsewhere than Linux NewServer returns ErrUnsupported; callers use Go's
+// net package instead.
+package netpoll

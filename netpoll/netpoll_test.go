@@ -1,0 +1,552 @@
+//go:build linux
+
+package netpoll
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// testHandler answers frames with fn and records opens and closes.
+type testHandler struct {
+	fn       func(c *Conn, frame []byte)
+	opened   atomic.Int64
+	frames   atomic.Int64
+	mu       sync.Mutex
+	closeErr []error
+	closedCh chan struct{} // gets one value per OnClose
+}
+
+func newTestHandler(fn func(c *Conn, frame []byte)) *testHandler {
+	return &testHandler{fn: fn, closedCh: make(chan struct{}, 100000)}
+}
+
+func (h *testHandler) OnOpen(c *Conn) { h.opened.Add(1) }
+func (h *testHandler) OnFrame(c *Conn, frame []byte) {
+	h.frames.Add(1)
+	h.fn(c, frame)
+}
+func (h *testHandler) OnClose(c *Conn, err error) {
+	h.mu.Lock()
+	h.closeErr = append(h.closeErr, err)
+	h.mu.Unlock()
+	h.closedCh <- struct{}{}
+}
+
+// waitClosed waits for n OnClose calls and returns their errors.
+func (h *testHandler) waitClosed(t *testing.T, n int) []error {
+	t.Helper()
+	for range n {
+		select {
+		case <-h.closedCh:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("OnClose not called %d times", n)
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]error(nil), h.closeErr...)
+}
+
+// echo frames the frame back, finished now or by a goroutine after a short
+// random delay (so replies finish out of order).
+func echo(async bool) func(c *Conn, frame []byte) {
+	return func(c *Conn, frame []byte) {
+		r := c.NewReply()
+		out := binary.BigEndian.AppendUint32(make([]byte, 0, 4+len(frame)), uint32(len(frame)))
+		out = append(out, frame...)
+		r.AddBytes(out[:4])
+		r.AddBytes(out[4:])
+		if !async {
+			r.Finish(nil)
+			return
+		}
+		go func() {
+			time.Sleep(time.Duration(rand.IntN(200)) * time.Microsecond)
+			r.Finish(nil)
+		}()
+	}
+}
+
+// startServer serves h on a loopback port until the test ends.
+func startServer(t testing.TB, cfg Config, h Handler) (*Server, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewServer(cfg, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ln) }()
+	t.Cleanup(func() {
+		s.Close()
+		ln.Close()
+		if err := <-served; !errors.Is(err, ErrServerClosed) {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return s, ln.Addr().String()
+}
+
+// dial connects with the given socket buffer sizes (0: system default).
+func dial(t testing.TB, addr string, bufSize int) *net.TCPConn {
+	t.Helper()
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		if bufSize > 0 {
+			rc.Control(func(fd uintptr) {
+				unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF, bufSize)
+				unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, bufSize)
+			})
+		}
+		return nil
+	}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c.(*net.TCPConn)
+}
+
+// testFrame is frame i of a connection: its index, then filler bytes.
+func testFrame(rng *rand.Rand, i int, maxSize int) []byte {
+	n := 8 + rng.IntN(300)
+	if rng.IntN(10) == 0 {
+		n = 8 + rng.IntN(maxSize)
+	}
+	b := make([]byte, 4+n)
+	binary.BigEndian.PutUint32(b, uint32(n))
+	binary.BigEndian.PutUint64(b[4:], uint64(i))
+	for j := 12; j < len(b); j++ {
+		b[j] = byte(i + j)
+	}
+	return b
+}
+
+// writeChoppy writes in random pieces, so frames arrive cut anywhere.
+func writeChoppy(w io.Writer, rng *rand.Rand, b []byte) error {
+	for len(b) > 0 {
+		n := min(len(b), 1+rng.IntN(3000))
+		if _, err := w.Write(b[:n]); err != nil {
+			return err
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+func TestEchoPipelined(t *testing.T) {
+	tests := []struct {
+		name    string
+		cfg     Config
+		async   bool
+		bufSize int // client and server socket buffers
+		conns   int
+		frames  int
+		maxSize int
+	}{
+		{"sync", Config{Loops: 2}, false, 0, 4, 2000, 200 << 10},
+		{"async", Config{Loops: 2}, true, 0, 4, 2000, 200 << 10},
+		{"tiny socket buffers", Config{Loops: 2, SendBuffer: 16384, RecvBuffer: 16384}, true, 16384, 4, 1000, 100 << 10},
+		{"tiny read buffer", Config{Loops: 1, ReadBufferSize: 512, MaxInFlight: 3}, true, 4096, 3, 1000, 20 << 10},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newTestHandler(echo(tt.async))
+			_, addr := startServer(t, tt.cfg, h)
+			var wg sync.WaitGroup
+			errs := make(chan error, 2*tt.conns)
+			for ci := range tt.conns {
+				c := dial(t, addr, tt.bufSize)
+				seed := uint64(ci)
+				wg.Add(2)
+				go func() {
+					defer wg.Done()
+					frames, chop := rand.New(rand.NewPCG(seed, 1)), rand.New(rand.NewPCG(seed, 2))
+					for i := range tt.frames {
+						if err := writeChoppy(c, chop, testFrame(frames, i, tt.maxSize)); err != nil {
+							errs <- err
+							return
+						}
+					}
+				}()
+				go func() {
+					defer wg.Done()
+					rng := rand.New(rand.NewPCG(seed, 1))
+					r := bufio.NewReaderSize(c, 1024)
+					for i := range tt.frames {
+						want := testFrame(rng, i, tt.maxSize)
+						got := make([]byte, len(want))
+						if _, err := io.ReadFull(r, got); err != nil {
+							errs <- fmt.Errorf("reply %d: %w", i, err)
+							return
+						}
+						if string(got) != string(want) {
+							errs <- fmt.Errorf("reply %d differs (%d bytes)", i, len(want))
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+// TestFileRanges answers each frame (an offset and a length into a file)
+// with bytes, that file range and bytes again, finished out of order, through
+// small socket buffers so that sendfile and writev are cut short.
+func TestFileRanges(t *testing.T) {
+	content := make([]byte, 1<<20)
+	for i := range content {
+		content[i] = byte(i * 7)
+	}
+	path := filepath.Join(t.TempDir(), "data")
+	if err := os.WriteFile(path, content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var released atomic.Int64
+	h := newTestHandler(func(c *Conn, frame []byte) {
+		off, n := int64(binary.BigEndian.Uint32(frame)), int64(binary.BigEndian.Uint32(frame[4:]))
+		r := c.NewReply()
+		go func() {
+			time.Sleep(time.Duration(rand.IntN(100)) * time.Microsecond)
+			r.AddBytes(binary.BigEndian.AppendUint32(nil, uint32(n+2)))
+			r.AddBytes([]byte{'<'})
+			r.AddFile(f, off, n)
+			r.AddBytes([]byte{'>'})
+			r.Finish(func() { released.Add(1) })
+		}()
+	})
+	_, addr := startServer(t, Config{Loops: 2, SendBuffer: 16384}, h)
+	c := dial(t, addr, 16384)
+	const requests = 300
+	rng := rand.New(rand.NewPCG(3, 3))
+	type req struct{ off, n int64 }
+	reqs := make([]req, requests)
+	for i := range reqs {
+		n := rng.Int64N(200 << 10)
+		reqs[i] = req{rng.Int64N(int64(len(content)) - n), n}
+	}
+	go func() {
+		for _, r := range reqs {
+			b := binary.BigEndian.AppendUint32(nil, 8)
+			b = binary.BigEndian.AppendUint32(b, uint32(r.off))
+			c.Write(binary.BigEndian.AppendUint32(b, uint32(r.n)))
+		}
+	}()
+	br := bufio.NewReader(c)
+	for i, r := range reqs {
+		got := make([]byte, 4+r.n+2)
+		if _, err := io.ReadFull(br, got); err != nil {
+			t.Fatalf("reply %d: %v", i, err)
+		}
+		want := binary.BigEndian.AppendUint32(nil, uint32(r.n+2))
+		want = append(append(append(want, '<'), content[r.off:r.off+r.n]...), '>')
+		if !bytes.Equal(got, want) {
+			t.Fatalf("reply %d (%d bytes of the file at %d) differs", i, r.n, r.off)
+		}
+	}
+	if got := released.Load(); got != requests {
+		t.Errorf("%d replies released, want %d", got, requests)
+	}
+}
+
+func TestBadFrameSizeCloses(t *testing.T) {
+	for _, size := range []uint32{1<<20 + 1, 0x80000000, 0xffffffff} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			h := newTestHandler(echo(false))
+			_, addr := startServer(t, Config{Loops: 1, MaxFrameSize: 1 << 20}, h)
+			c := dial(t, addr, 0)
+			c.Write(binary.BigEndian.AppendUint32(nil, size))
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if n, err := c.Read(make([]byte, 1)); err != io.EOF {
+				t.Fatalf("read %d bytes, %v; want EOF", n, err)
+			}
+			if errs := h.waitClosed(t, 1); !errors.Is(errs[0], ErrFrameTooLarge) {
+				t.Fatalf("OnClose error %v, want ErrFrameTooLarge", errs[0])
+			}
+		})
+	}
+}
+
+// TestSlowReaderBoundedMemory sends requests whose replies are large and
+// never reads them: the server must stop reading once MaxQueuedBytes of
+// replies wait, then catch up when the client reads.
+func TestSlowReaderBoundedMemory(t *testing.T) {
+	const replySize = 64 << 10
+	const maxQueued = 1 << 20
+	reply := make([]byte, replySize)
+	binary.BigEndian.PutUint32(reply, replySize-4)
+	h := newTestHandler(func(c *Conn, frame []byte) {
+		r := c.NewReply()
+		r.AddBytes(reply)
+		r.Finish(nil)
+	})
+	_, addr := startServer(t, Config{Loops: 1, MaxQueuedBytes: maxQueued, MaxInFlight: 100000, SendBuffer: 16384}, h)
+	c := dial(t, addr, 16384)
+	const requests = 5000
+	go func() {
+		req := binary.BigEndian.AppendUint32(nil, 6)
+		req = append(req, "hello!"...)
+		for range requests {
+			if _, err := c.Write(req); err != nil {
+				return
+			}
+		}
+	}()
+	// Wait until the server stops dispatching.
+	var last int64 = -1
+	for n := h.frames.Load(); n != last; n = h.frames.Load() {
+		last = n
+		time.Sleep(200 * time.Millisecond)
+	}
+	// Queued replies, plus what the socket buffers hold (the kernel may
+	// double SO_SNDBUF and the client's receive window may grow).
+	limit := int64((maxQueued + replySize + 1<<20) / replySize)
+	t.Logf("%d frames dispatched while the client did not read (limit %d; %d MiB of replies had it read them all)", last, limit, requests*replySize>>20)
+	if last > limit || last == 0 {
+		t.Fatalf("%d frames dispatched to a client that reads nothing, want 1..%d", last, limit)
+	}
+	br := bufio.NewReader(c)
+	buf := make([]byte, replySize)
+	for i := range requests {
+		if _, err := io.ReadFull(br, buf); err != nil {
+			t.Fatalf("reply %d: %v", i, err)
+		}
+	}
+}
+
+// TestShutdownWithConnectionsOpen: Close answers the requests already
+// dispatched, closes idle connections at once and waits for the rest.
+func TestShutdownWithConnectionsOpen(t *testing.T) {
+	var mu sync.Mutex
+	var held []*Reply
+	h := newTestHandler(func(c *Conn, frame []byte) {
+		r := c.NewReply()
+		r.AddBytes(binary.BigEndian.AppendUint32(nil, 0))
+		mu.Lock()
+		held = append(held, r)
+		mu.Unlock()
+	})
+	s, addr := startServer(t, Config{Loops: 2}, h)
+	const busy, idle = 5, 3
+	var conns []*net.TCPConn
+	for range busy + idle {
+		conns = append(conns, dial(t, addr, 0))
+	}
+	for _, c := range conns[:busy] {
+		c.Write(binary.BigEndian.AppendUint32(nil, 0))
+	}
+	for h.frames.Load() < busy || h.opened.Load() < busy+idle {
+		time.Sleep(time.Millisecond)
+	}
+	closed := make(chan struct{})
+	go func() {
+		s.Close()
+		close(closed)
+	}()
+	for _, c := range conns[busy:] {
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err != io.EOF {
+			t.Fatalf("idle connection: %v, want EOF", err)
+		}
+	}
+	select {
+	case <-closed:
+		t.Fatal("Close returned with replies unfinished")
+	case <-time.After(50 * time.Millisecond):
+	}
+	mu.Lock()
+	for _, r := range held {
+		r.Finish(nil)
+	}
+	mu.Unlock()
+	for _, c := range conns[:busy] {
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		got, err := io.ReadAll(c)
+		if err != nil || len(got) != 4 {
+			t.Fatalf("busy connection got %d bytes, %v; want its 4-byte reply, then EOF", len(got), err)
+		}
+	}
+	<-closed
+	for _, err := range h.waitClosed(t, busy+idle) {
+		if err != nil {
+			t.Errorf("OnClose error %v, want nil", err)
+		}
+	}
+}
+
+// TestCloseReleasesUnfinished: a connection closed with a reply pending
+// releases it when it finishes, and only then calls OnClose.
+func TestCloseReleasesUnfinished(t *testing.T) {
+	replies := make(chan *Reply, 1)
+	h := newTestHandler(func(c *Conn, frame []byte) {
+		replies <- c.NewReply()
+		c.Close()
+	})
+	_, addr := startServer(t, Config{Loops: 1}, h)
+	c := dial(t, addr, 0)
+	c.Write(binary.BigEndian.AppendUint32(nil, 0))
+	r := <-replies
+	if _, err := io.ReadAll(c); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-h.closedCh:
+		t.Fatal("OnClose before the pending reply was finished")
+	case <-time.After(50 * time.Millisecond):
+	}
+	released := make(chan struct{})
+	r.AddBytes([]byte("never written"))
+	r.Finish(func() { close(released) })
+	<-released
+	if errs := h.waitClosed(t, 1); !errors.Is(errs[0], ErrClosed) {
+		t.Fatalf("OnClose error %v, want ErrClosed", errs[0])
+	}
+}
+
+func TestIdleTimeout(t *testing.T) {
+	h := newTestHandler(echo(false))
+	_, addr := startServer(t, Config{Loops: 1, IdleTimeout: 100 * time.Millisecond}, h)
+	c := dial(t, addr, 0)
+	start := time.Now()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("read: %v, want EOF", err)
+	}
+	if d := time.Since(start); d < 100*time.Millisecond {
+		t.Errorf("closed after %v, before the idle timeout", d)
+	}
+	if errs := h.waitClosed(t, 1); !errors.Is(errs[0], ErrIdleTimeout) {
+		t.Fatalf("OnClose error %v, want ErrIdleTimeout", errs[0])
+	}
+}
+
+// TestHalfClose: a client that shuts its side after its requests still
+// gets every reply, then EOF.
+func TestHalfClose(t *testing.T) {
+	h := newTestHandler(echo(true))
+	_, addr := startServer(t, Config{Loops: 1}, h)
+	c := dial(t, addr, 0)
+	rng := rand.New(rand.NewPCG(5, 5))
+	var want []byte
+	for i := range 200 {
+		want = append(want, testFrame(rng, i, 100<<10)...)
+	}
+	go func() {
+		c.Write(want)
+		c.CloseWrite()
+	}()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got, err := io.ReadAll(c)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("got %d bytes (%v), want the %d sent", len(got), err, len(want))
+	}
+	if errs := h.waitClosed(t, 1); errs[0] != nil {
+		t.Fatalf("OnClose error %v, want nil", errs[0])
+	}
+}
+
+// TestIdleConnectionsMemory opens many idle connections from a child
+// process (so that the heap measured is the server's alone, and the file
+// descriptors are split between two processes) and reports what each costs.
+func TestIdleConnectionsMemory(t *testing.T) {
+	n := 10000
+	if testing.Short() {
+		n = 1000
+	}
+	h := newTestHandler(echo(false))
+	_, addr := startServer(t, Config{}, h)
+	before := heapInUse()
+	child := exec.Command(os.Args[0], "-test.run=^TestHelperDialer$")
+	child.Env = append(os.Environ(), "NETPOLL_DIAL="+addr, "NETPOLL_DIAL_N="+strconv.Itoa(n))
+	stdin, err := child.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	child.Stderr = os.Stderr
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		stdin.Close()
+		child.Wait()
+	}()
+	deadline := time.Now().Add(60 * time.Second)
+	for h.opened.Load() < int64(n) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d connections opened", h.opened.Load(), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	after := heapInUse()
+	start := time.Now()
+	runtime.GC()
+	gc := time.Since(start)
+	perConn := float64(after-before) / float64(n)
+	t.Logf("%d idle connections: %.0f bytes of heap each, GC with them open %v", n, perConn, gc)
+	if perConn > 2048 {
+		t.Errorf("an idle connection costs %.0f bytes of heap, want under 2 KiB", perConn)
+	}
+}
+
+// heapInUse is the heap and stack memory in use after a GC.
+func heapInUse() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse + m.StackInuse
+}
+
+// TestHelperDialer is the child process of TestIdleConnectionsMemory: it
+// opens NETPOLL_DIAL_N connections and holds them until stdin closes.
+func TestHelperDialer(t *testing.T) {
+	addr := os.Getenv("NETPOLL_DIAL")
+	if addr == "" {
+		t.Skip("run by TestIdleConnectionsMemory")
+	}
+	n, _ := strconv.Atoi(os.Getenv("NETPOLL_DIAL_N"))
+	conns := make([]net.Conn, 0, n)
+	for range n {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	io.Copy(io.Discard, os.Stdin)
+	for _, c := range conns {
+		c.Close()
+	}
+}
