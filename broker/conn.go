@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"runnel/io/sendfile"
+	"runnel/netpoll"
 )
 
 // A connection has two goroutines. The reader reads a frame, decodes it,
@@ -71,7 +73,19 @@ type reply struct {
 	correlationID int32
 	flexible      bool // response header v1 (tagged fields)
 	start         time.Time
+
+	// For transports that are told rather than wait on done (epoll):
+	// state is replyPending, replyFinished or replyWatched (whenFinished
+	// ran first and onFinished is set).
+	state      atomic.Int32
+	onFinished func()
 }
+
+const (
+	replyPending int32 = iota
+	replyFinished
+	replyWatched
+)
 
 func newReply() *reply { return &reply{done: make(chan struct{})} }
 
@@ -79,19 +93,35 @@ func newReply() *reply { return &reply{done: make(chan struct{})} }
 // version to the request's before encoding it.
 func (r *reply) finish(resp kmsg.Response) {
 	r.resp = resp
-	close(r.done)
+	r.complete()
 }
 
 // finishFrame completes the reply with a hand-framed body.
 func (r *reply) finishFrame(f responseFrame) {
 	r.frame = f
-	close(r.done)
+	r.complete()
 }
 
 // finishNone completes a request that gets no response (acks=0 produce).
 func (r *reply) finishNone() {
 	r.none = true
+	r.complete()
+}
+
+func (r *reply) complete() {
 	close(r.done)
+	if r.state.Swap(replyFinished) == replyWatched {
+		r.onFinished()
+	}
+}
+
+// whenFinished calls fn once r is finished: now, if it is, or else from
+// the goroutine that finishes it.
+func (r *reply) whenFinished(fn func()) {
+	r.onFinished = fn
+	if !r.state.CompareAndSwap(replyPending, replyWatched) {
+		fn()
+	}
 }
 
 // conn is one client connection.
@@ -104,6 +134,11 @@ type conn struct {
 	rbuf  []byte // frame buffer, reused between requests
 	wbuf  []byte // encode buffer, used by the writer only
 	w     *bufio.Writer
+
+	// Set on the epoll transport (conn_epoll.go): poll is the netpoll
+	// connection; pieces, when set, takes writeBytes and writeFile.
+	poll   *netpoll.Conn
+	pieces pieceWriter
 
 	// mu makes "am I closing? then arm the idle deadline" atomic with
 	// respect to shutdown, which sets closing and an immediate deadline.
@@ -148,7 +183,11 @@ func (c *conn) serve() {
 func (c *conn) shutdown() {
 	c.mu.Lock()
 	c.closing = true
-	c.nc.SetReadDeadline(time.Now())
+	if c.poll != nil {
+		c.poll.Shutdown()
+	} else {
+		c.nc.SetReadDeadline(time.Now())
+	}
 	c.mu.Unlock()
 }
 
@@ -466,25 +505,12 @@ func (c *conn) writeReply(r *reply) error {
 	if r.frame != nil {
 		defer r.frame.release()
 		var hdr [9]byte
-		n := 8
-		if r.flexible {
-			n = 9
-		}
-		binary.BigEndian.PutUint32(hdr[0:], uint32(n-4+r.frame.size()))
-		binary.BigEndian.PutUint32(hdr[4:], uint32(r.correlationID))
-		if _, err := c.w.Write(hdr[:n]); err != nil {
+		if _, err := c.w.Write(appendFrameHeader(hdr[:0], r, r.frame.size())); err != nil {
 			return err
 		}
 		return r.frame.writeTo(c)
 	}
-	r.resp.SetVersion(r.version)
-	b := append(c.wbuf[:0], 0, 0, 0, 0)
-	b = binary.BigEndian.AppendUint32(b, uint32(r.correlationID))
-	if r.flexible {
-		b = append(b, 0)
-	}
-	b = r.resp.AppendTo(b)
-	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+	b := appendResponse(c.wbuf[:0], r)
 	_, err := c.w.Write(b)
 	if cap(b) <= maxKeptBuffer {
 		c.wbuf = b[:0]
@@ -494,8 +520,41 @@ func (c *conn) writeReply(r *reply) error {
 	return err
 }
 
+// appendFrameHeader appends the size and response header of a hand-framed
+// response whose body is bodySize bytes.
+func appendFrameHeader(b []byte, r *reply, bodySize int) []byte {
+	n := 4
+	if r.flexible {
+		n = 5
+	}
+	b = binary.BigEndian.AppendUint32(b, uint32(n+bodySize))
+	b = binary.BigEndian.AppendUint32(b, uint32(r.correlationID))
+	if r.flexible {
+		b = append(b, 0)
+	}
+	return b
+}
+
+// appendResponse appends r's kmsg response, framed: size, response header,
+// body.
+func appendResponse(b []byte, r *reply) []byte {
+	r.resp.SetVersion(r.version)
+	start := len(b)
+	b = append(b, 0, 0, 0, 0)
+	b = binary.BigEndian.AppendUint32(b, uint32(r.correlationID))
+	if r.flexible {
+		b = append(b, 0)
+	}
+	b = r.resp.AppendTo(b)
+	binary.BigEndian.PutUint32(b[start:], uint32(len(b)-start-4))
+	return b
+}
+
 // writeBytes writes encoded bytes of a hand-framed response.
 func (c *conn) writeBytes(b []byte) error {
+	if c.pieces != nil {
+		return c.pieces.writeBytes(b)
+	}
 	_, err := c.w.Write(b)
 	return err
 }
@@ -503,6 +562,9 @@ func (c *conn) writeBytes(b []byte) error {
 // writeFile writes n bytes of f from offset off of a hand-framed response
 // with sendfile at an explicit offset (never f's shared position).
 func (c *conn) writeFile(f *os.File, off, n int64) error {
+	if c.pieces != nil {
+		return c.pieces.writeFile(f, off, n)
+	}
 	if err := c.w.Flush(); err != nil {
 		return err
 	}
