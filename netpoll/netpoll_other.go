@@ -7,6 +7,9 @@ import (
 	"os"
 )
 
+// Supported says whether NewServer works on this platform.
+const Supported = false
+
 // Server is not available without epoll: NewServer returns ErrUnsupported.
 type Server struct{}
 

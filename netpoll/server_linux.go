@@ -27,6 +27,9 @@ const (
 // readable, writable (after a write hit EAGAIN) and the peer's shutdown.
 const connEvents = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET
 
+// Supported says whether NewServer works on this platform.
+const Supported = true
+
 // acceptRetryDelay is how long accepting pauses after EMFILE and the like.
 const acceptRetryDelay = 100 * time.Millisecond
 
