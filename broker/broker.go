@@ -195,7 +195,10 @@ func (b *Broker) Serve(ln net.Listener) error {
 		}
 	}
 	b.mu.Unlock()
-	b.logger.Info("listening", "addr", ln.Addr().String())
+	b.logger.Info("listening", "addr", ln.Addr().String(), "net", b.cfg.Net)
+	if b.useEpoll() {
+		return b.serveEpoll(ln) // conn_epoll.go
+	}
 	var backoff time.Duration
 	for {
 		nc, err := ln.Accept()

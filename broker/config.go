@@ -38,6 +38,9 @@ type Config struct {
 	RetentionCheckInterval   time.Duration
 	CheckpointInterval       time.Duration
 	ShutdownTimeout          time.Duration // how long Close waits for in-flight requests
+	// Net is the transport (runnel.net): NetStd, goroutines over Go's net
+	// package, or NetEpoll, event loops (Linux; elsewhere std serves).
+	Net string
 
 	// AdminListener is the host:port of the HTTP admin listener
 	// (/metrics, /debug/pprof/, /healthz); "" disables it.
@@ -75,6 +78,7 @@ func DefaultConfig() Config {
 		RetentionCheckInterval:   5 * time.Minute,
 		CheckpointInterval:       time.Minute,
 		ShutdownTimeout:          10 * time.Second,
+		Net:                      NetStd,
 		AdminListener:            "127.0.0.1:9644",
 		FlushPolicy:              flush.Durable,
 		PreallocateBytes:         64 << 20,
@@ -179,6 +183,14 @@ var brokerKeys = []brokerKey{
 	{"runnel.max.partitions.per.topic", setInt32(func(c *Config) *int32 { return &c.MaxPartitions }, 1), func(c *Config) (string, bool) { return itoa(c.MaxPartitions), true }},
 	{"runnel.checkpoint.interval.ms", setMs(func(c *Config) *time.Duration { return &c.CheckpointInterval }, 1), func(c *Config) (string, bool) { return ms(c.CheckpointInterval), true }},
 	{"runnel.shutdown.timeout.ms", setMs(func(c *Config) *time.Duration { return &c.ShutdownTimeout }, 0), func(c *Config) (string, bool) { return ms(c.ShutdownTimeout), true }},
+	{"runnel.net", func(c *Config, v string) error {
+		switch v = strings.TrimSpace(v); v {
+		case NetStd, NetEpoll:
+			c.Net = v
+			return nil
+		}
+		return fmt.Errorf("want %s or %s", NetStd, NetEpoll)
+	}, func(c *Config) (string, bool) { return c.Net, true }},
 	{"runnel.cluster.id", func(c *Config, v string) error {
 		c.ClusterID = strings.TrimSpace(v)
 		return nil

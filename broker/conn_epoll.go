@@ -1,0 +1,225 @@
+package broker
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"runnel/netpoll"
+)
+
+// The epoll transport (runnel.net=epoll): package netpoll's event loops
+// read and frame the requests and write the replies, and this file adapts
+// them to the same request and reply machinery as conn.go's goroutines.
+// A *conn is made for each connection, so handlers see no difference: its
+// nc is an epollNetConn (addresses, Close), conn.shutdown asks netpoll to
+// stop reading, and a reply, once finished from whatever goroutine, is
+// encoded there and handed to netpoll, which writes replies in request
+// order (fetch file ranges with sendfile) and then releases them.
+
+// Net values for Config.Net.
+const (
+	NetStd   = "std"   // a reader and a writer goroutine per connection (conn.go)
+	NetEpoll = "epoll" // event loops, one per core (package netpoll; Linux only)
+)
+
+var warnNoEpoll sync.Once
+
+// useEpoll says whether to serve with netpoll: configured, and supported
+// here (elsewhere the std transport serves, with one warning).
+func (b *Broker) useEpoll() bool {
+	if b.cfg.Net != NetEpoll {
+		return false
+	}
+	if !netpoll.Supported {
+		warnNoEpoll.Do(func() {
+			b.logger.Warn("runnel.net=epoll is not supported on this platform; serving with std")
+		})
+		return false
+	}
+	return true
+}
+
+// serveEpoll serves ln with netpoll until Close.
+func (b *Broker) serveEpoll(ln net.Listener) error {
+	srv, err := netpoll.NewServer(netpoll.Config{
+		MaxFrameSize: b.cfg.SocketRequestMaxBytes,
+		MaxInFlight:  maxInFlight,
+		IdleTimeout:  b.cfg.ConnectionsMaxIdle,
+		Logger:       b.logger,
+	}, epollHandler{b})
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("broker: %w", err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case <-b.done:
+	case err = <-served:
+		b.logger.Error("accepting failed", "err", err)
+	}
+	srv.Close() // waits for the connections, which Close shuts down
+	if err == nil {
+		<-served
+		return ErrClosed
+	}
+	return err
+}
+
+// epollHandler is netpoll's Handler for the broker.
+type epollHandler struct{ b *Broker }
+
+// epollConn is what netpoll keeps for a *conn.
+type epollConn struct {
+	c          *conn
+	registered bool  // counted in b.conns and connWG
+	stopped    bool  // a bad frame: read no more (loop only)
+	err        error // why, for OnClose's log line
+}
+
+func (h epollHandler) OnOpen(pc *netpoll.Conn) {
+	b := h.b
+	c := &conn{b: b, nc: epollNetConn{pc}, poll: pc, logger: b.logger.With("remote", pc.RemoteAddr().String())}
+	ec := &epollConn{c: c}
+	pc.SetContext(ec)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	select {
+	case <-b.done:
+		pc.Close()
+		return
+	default:
+	}
+	ec.registered = true
+	b.conns[c] = struct{}{}
+	b.connWG.Add(1)
+	b.metrics.connections.Inc()
+}
+
+func (h epollHandler) OnFrame(pc *netpoll.Conn, frame []byte) {
+	ec := pc.Context().(*epollConn)
+	c := ec.c
+	if ec.stopped || c.isClosing() {
+		return
+	}
+	c.b.metrics.bytesIn.Add(float64(4 + len(frame)))
+	// The frame is netpoll's buffer: only the APIs in frameReusers are
+	// done with it when their handler returns; others get a copy.
+	reuser := len(frame) >= 2 && frameReusers[int16(binary.BigEndian.Uint16(frame))]
+	buf := frame
+	if !reuser {
+		buf = bytes.Clone(frame)
+	}
+	r, reuse, err := c.handleFrame(buf)
+	if err != nil {
+		ec.stopped, ec.err = true, err
+		pc.Shutdown() // the replies already reserved are still written
+		return
+	}
+	if reuser && !reuse {
+		pc.KeepFrame() // the handler called retainBuffer
+	}
+	if r == nil {
+		return
+	}
+	pr := pc.NewReply()
+	r.whenFinished(func() { c.finishEpoll(r, pr) })
+}
+
+func (h epollHandler) OnClose(pc *netpoll.Conn, err error) {
+	ec := pc.Context().(*epollConn)
+	c := ec.c
+	if ec.err != nil {
+		err = ec.err
+	}
+	switch {
+	case err == nil, errors.Is(err, netpoll.ErrClosed), c.isClosing():
+		c.logger.Debug("connection closed")
+	case errors.Is(err, netpoll.ErrIdleTimeout):
+		c.logger.Info("closing idle connection")
+	case errors.Is(err, netpoll.ErrFrameTooLarge):
+		c.logger.Warn("closing connection", "err", fmt.Errorf("%w: %w", errFrameTooLarge, err))
+	default:
+		c.logger.Warn("closing connection", "err", err)
+	}
+	if !ec.registered {
+		return
+	}
+	b := h.b
+	b.metrics.connections.Dec()
+	b.mu.Lock()
+	delete(b.conns, c)
+	b.mu.Unlock()
+	b.connWG.Done()
+}
+
+// encodeBuffers are reused for kmsg responses on the epoll transport.
+var encodeBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// finishEpoll encodes a finished reply and hands it to netpoll; it runs on
+// the goroutine that finished the reply.
+func (c *conn) finishEpoll(r *reply, pr *netpoll.Reply) {
+	c.b.metrics.observeReply(r)
+	switch {
+	case r.none:
+		pr.Finish(nil)
+	case r.frame != nil:
+		hdr := appendFrameHeader(make([]byte, 0, 9), r, r.frame.size())
+		pr.AddBytes(hdr)
+		pieces := &conn{b: c.b, nc: c.nc, logger: c.logger, pieces: epollPieces{pr}}
+		frame, size := r.frame, len(hdr)+r.frame.size()
+		if err := frame.writeTo(pieces); err != nil { // epollPieces never fails
+			c.logger.Error("framing a response failed", "err", err)
+		}
+		pr.Finish(func() {
+			frame.release()
+			c.b.metrics.bytesOut.Add(float64(size))
+		})
+	default:
+		bp := encodeBuffers.Get().(*[]byte)
+		b := appendResponse((*bp)[:0], r)
+		pr.AddBytes(b)
+		pr.Finish(func() {
+			c.b.metrics.bytesOut.Add(float64(len(b)))
+			if cap(b) <= maxKeptBuffer {
+				*bp = b[:0]
+				encodeBuffers.Put(bp)
+			}
+		})
+	}
+}
+
+// epollPieces turns a frame's pieces into a netpoll reply's.
+type epollPieces struct{ pr *netpoll.Reply }
+
+// writeBytes adds b, which the frame keeps until its release.
+func (p epollPieces) writeBytes(b []byte) error {
+	p.pr.AddBytes(b)
+	return nil
+}
+
+func (p epollPieces) writeFile(f *os.File, off, n int64) error {
+	p.pr.AddFile(f, off, n)
+	return nil
+}
+
+// epollNetConn is a *conn's nc on the epoll transport: its addresses and
+// Close are real; netpoll does the reading and writing.
+type epollNetConn struct{ pc *netpoll.Conn }
+
+var errEpollConn = errors.New("broker: an epoll connection is read and written by its event loop")
+
+func (e epollNetConn) Read([]byte) (int, error)         { return 0, errEpollConn }
+func (e epollNetConn) Write([]byte) (int, error)        { return 0, errEpollConn }
+func (e epollNetConn) Close() error                     { e.pc.Close(); return nil }
+func (e epollNetConn) LocalAddr() net.Addr              { return e.pc.LocalAddr() }
+func (e epollNetConn) RemoteAddr() net.Addr             { return e.pc.RemoteAddr() }
+func (e epollNetConn) SetDeadline(time.Time) error      { return nil }
+func (e epollNetConn) SetReadDeadline(time.Time) error  { return nil }
+func (e epollNetConn) SetWriteDeadline(time.Time) error { return nil }
