@@ -51,10 +51,15 @@ var defaults = []string{
 // and the test fails if closing fails) when the test ends.
 //
 // Logs go to the test log at warn level; set RUNNEL_TEST_LOG=debug (or
-// info) for more.
+// info) for more. RUNNEL_TEST_NET=epoll (or std) picks the transport
+// (runnel.net) unless the test sets it.
 func Start(t testing.TB, overrides ...string) *Broker {
 	t.Helper()
-	all := append(append([]string(nil), defaults...), overrides...)
+	all := append([]string(nil), defaults...)
+	if v := os.Getenv("RUNNEL_TEST_NET"); v != "" {
+		all = append(all, "runnel.net="+v)
+	}
+	all = append(all, overrides...)
 	if !hasKey(all, "log.dirs") && !hasKey(all, "log.dir") {
 		all = append(all, "log.dirs="+t.TempDir())
 	}
