@@ -19,6 +19,7 @@ func serveCommand() *cobra.Command {
 		overrides  []string
 		listeners  string
 		logDirs    string
+		netName    string
 		logLevel   string
 	)
 	cmd := &cobra.Command{
@@ -52,6 +53,9 @@ As with kafka-server-start.sh, the properties file may also be the argument.`,
 			if logDirs != "" {
 				overrides = append(overrides, "log.dirs="+logDirs)
 			}
+			if netName != "" {
+				overrides = append(overrides, "runnel.net="+netName)
+			}
 			cfg, warnings, err := broker.LoadConfig(configPath, overrides)
 			if err != nil {
 				return err
@@ -67,6 +71,7 @@ As with kafka-server-start.sh, the properties file may also be the argument.`,
 	f.StringArrayVar(&overrides, "override", nil, "key=value overriding a property (repeatable)")
 	f.StringVar(&listeners, "listeners", "", "shortcut for --override listeners=...")
 	f.StringVar(&logDirs, "log.dirs", "", "shortcut for --override log.dirs=...")
+	f.StringVar(&netName, "net", "", "transport, std or epoll: shortcut for --override runnel.net=...")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }
