@@ -60,6 +60,10 @@ type Config struct {
 	Groups GroupConfig
 }
 
+// defaultNet is DefaultConfig's transport. The package's tests set it from
+// RUNNEL_TEST_NET (transport_test.go) so that every test broker runs on it.
+var defaultNet = NetStd
+
 // DefaultConfig is Kafka's defaults where they apply, listening on
 // localhost:9092 with data in ./data.
 func DefaultConfig() Config {
@@ -78,7 +82,7 @@ func DefaultConfig() Config {
 		RetentionCheckInterval:   5 * time.Minute,
 		CheckpointInterval:       time.Minute,
 		ShutdownTimeout:          10 * time.Second,
-		Net:                      NetStd,
+		Net:                      defaultNet,
 		AdminListener:            "127.0.0.1:9644",
 		FlushPolicy:              flush.Durable,
 		PreallocateBytes:         64 << 20,
