@@ -5,6 +5,7 @@ package netpoll
 import (
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"net"
 	"os"
 	"sync/atomic"
@@ -19,9 +20,14 @@ const (
 	maxIovecs = 64
 	// maxSendfile bounds one sendfile call.
 	maxSendfile = 1 << 30
-	// maxKeptInput: a connection keeps its partial-frame buffer between
-	// frames only up to this size; bigger ones are dropped once used.
-	maxKeptInput = 16 << 10
+	// Partial-frame buffers come from their loop in power-of-two sizes
+	// from minInput to maxPooledInput, and go back to it as soon as the
+	// connection has no partial frame, so that an idle connection holds
+	// none and a busy producer does not allocate one per request. A loop
+	// keeps at most maxCachedInput bytes of them.
+	minInput       = 512
+	maxPooledInput = 4 << 20
+	maxCachedInput = 16 << 20
 )
 
 // Conn is one client connection, owned by one loop. Its methods may be
@@ -176,7 +182,7 @@ func (l *loop) read(c *Conn) {
 	for !c.closed && !c.readClosed && !c.paused {
 		var n int
 		var err error
-		if want := c.frameEnd(); want > len(l.buf) {
+		if want := c.frameEnd(); want > len(l.buf) && want <= cap(c.in) {
 			// The rest of a large frame: straight into its own buffer.
 			n, err = readFD(c.fd, c.in[len(c.in):want])
 			if n > 0 {
@@ -199,7 +205,6 @@ func (l *loop) read(c *Conn) {
 			l.closeConn(c, fmt.Errorf("netpoll: read: %w", err))
 			return
 		case n == 0: // the peer closed its side: answer what was asked, then close
-			c.in = nil
 			l.endReading(c)
 			return
 		}
@@ -255,33 +260,54 @@ func (l *loop) parse(c *Conn, data []byte, inLoopBuf bool) {
 			c.paused = true
 		}
 	}
-	if c.closed || c.readClosed {
+	rest := data[pos:]
+	if c.closed || c.readClosed || len(rest) == 0 {
+		l.putInput(c.in)
 		c.in = nil
 		return
 	}
-	rest := data[pos:]
-	if len(rest) == 0 {
-		if cap(c.in) > maxKeptInput {
-			c.in = nil
-		} else {
-			c.in = c.in[:0]
-		}
-		return
-	}
-	// Keep the rest. A frame that will not fit the loop's buffer gets a
-	// buffer of its own, sized to it, so that it is read without copying.
+	// Keep the rest. Room is made for the whole frame (its size was
+	// checked above unless reading paused first), so that a frame larger
+	// than the loop's buffer is read into it without copying.
 	need := len(rest)
 	if len(rest) >= 4 {
-		need = max(need, 4+int(binary.BigEndian.Uint32(rest)))
+		if size := int32(binary.BigEndian.Uint32(rest)); size >= 0 && size <= cfg.MaxFrameSize {
+			need = max(need, 4+int(size))
+		}
 	}
-	if !inLoopBuf && c.in != nil && cap(c.in) >= need {
-		c.in = c.in[:copy(c.in[:cap(c.in)], rest)]
+	if cap(c.in) >= need {
+		c.in = c.in[:copy(c.in[:cap(c.in)], rest)] // rest may be in c.in: copy moves
 		return
 	}
-	if cap(c.in) < need || cap(c.in) > maxKeptInput && need <= maxKeptInput {
-		c.in = make([]byte, 0, max(need, 512))
+	in := append(l.getInput(need), rest...)
+	l.putInput(c.in)
+	c.in = in
+}
+
+// getInput returns an empty buffer with room for n bytes.
+func (l *loop) getInput(n int) []byte {
+	if n > maxPooledInput {
+		return make([]byte, 0, n)
 	}
-	c.in = append(c.in[:0], rest...)
+	class := bits.Len(uint(max(n, minInput) - 1))
+	if free := l.inputs[class]; len(free) > 0 {
+		b := free[len(free)-1]
+		l.inputs[class] = free[:len(free)-1]
+		l.cachedInput -= cap(b)
+		return b
+	}
+	return make([]byte, 0, 1<<class)
+}
+
+// putInput keeps b for getInput, unless the loop holds enough already.
+func (l *loop) putInput(b []byte) {
+	c := cap(b)
+	if c < minInput || c > maxPooledInput || c&(c-1) != 0 || l.cachedInput+c > maxCachedInput {
+		return
+	}
+	class := bits.Len(uint(c - 1))
+	l.inputs[class] = append(l.inputs[class], b[:0])
+	l.cachedInput += c
 }
 
 // resume starts reading again once a paused connection is under its
@@ -302,6 +328,7 @@ func (l *loop) resume(c *Conn) {
 // endReading stops reading c; it closes once its replies are written.
 func (l *loop) endReading(c *Conn) {
 	c.readClosed = true
+	l.putInput(c.in)
 	c.in = nil
 	if c.inFlight() == 0 {
 		l.closeConn(c, nil)
@@ -434,6 +461,7 @@ func (l *loop) closeConn(c *Conn, err error) {
 		return
 	}
 	c.closed, c.err = true, err
+	l.putInput(c.in)
 	c.in = nil
 	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
 	unix.Close(c.fd)

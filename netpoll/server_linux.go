@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -195,8 +196,12 @@ type loop struct {
 	buf       []byte       // shared read buffer
 	iov       []unix.Iovec // writev scratch
 	free      []*Reply     // replies to reuse
-	now       time.Time    // when the current wake-up began
-	stopping  bool
+	// inputs[k] are free partial-frame buffers of 1<<k bytes (getInput),
+	// cachedInput their total.
+	inputs      [bits.UintSize][][]byte
+	cachedInput int
+	now         time.Time // when the current wake-up began
+	stopping    bool
 
 	nextSweep   time.Time // idle sweep
 	acceptAfter time.Time // accepting paused until then (EMFILE)
