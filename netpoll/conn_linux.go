@@ -486,6 +486,7 @@ func (l *loop) reap(c *Conn) {
 		c.notified = true
 		c.out = nil
 		l.s.h.OnClose(c, c.err)
+		l.connCount.Add(-1)
 		l.s.connClosed()
 	}
 }

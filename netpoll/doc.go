@@ -9,10 +9,10 @@
 // eventfd that other goroutines write to wake it; a wake-up is written only
 // when the loop is asleep and not already woken, so a burst of replies
 // finished elsewhere costs one eventfd write. Loop 0 also accepts, without
-// blocking, and deals new connections round robin. A connection belongs to
-// one loop for its whole life: only that loop reads it, writes it and
-// closes it, so its state needs no lock. There is no goroutine per
-// connection.
+// blocking, and gives each new connection to the loop with the fewest. A
+// connection belongs to one loop for its whole life: only that loop reads
+// it, writes it and closes it, so its state needs no lock. There is no
+// goroutine per connection.
 //
 // # Reading
 //

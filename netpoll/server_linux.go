@@ -41,7 +41,6 @@ type Server struct {
 	cfg   Config
 	h     Handler
 	loops []*loop
-	next  atomic.Uint32 // round-robin choice of a new connection's loop
 
 	closing atomic.Bool // set once by Close; new connections are shut down at once
 	mu      sync.Mutex  // guards open and closeStarted
@@ -168,6 +167,18 @@ func (s *Server) Close() error {
 	return nil
 }
 
+// leastLoaded is the loop with the fewest connections, so that the work
+// spreads over the loops even when connections come and go unevenly.
+func (s *Server) leastLoaded() *loop {
+	best := s.loops[0]
+	for _, l := range s.loops[1:] {
+		if l.connCount.Load() < best.connCount.Load() {
+			best = l
+		}
+	}
+	return best
+}
+
 func (s *Server) connOpened() {
 	s.mu.Lock()
 	s.open++
@@ -206,6 +217,9 @@ type loop struct {
 
 	nextSweep   time.Time // idle sweep
 	acceptAfter time.Time // accepting paused until then (EMFILE)
+
+	// connCount counts the loop's connections, for leastLoaded.
+	connCount atomic.Int32
 
 	// notified is true while the loop is awake or a wake-up is pending:
 	// posters write to the eventfd only when they flip it, so wake-ups
@@ -431,8 +445,8 @@ func (l *loop) removeListener(lst *listener, err error) {
 	lst.done <- err
 }
 
-// accept takes every pending connection off lst and hands each to a loop,
-// round robin.
+// accept takes every pending connection off lst and hands each to the
+// loop with the fewest.
 func (l *loop) accept(lst *listener) {
 	cfg := &l.s.cfg
 	for l.acceptAfter.IsZero() {
@@ -463,7 +477,8 @@ func (l *loop) accept(lst *listener) {
 			unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, cfg.RecvBuffer)
 		}
 		local, _ := unix.Getsockname(fd)
-		target := l.s.loops[int(l.s.next.Add(1)-1)%len(l.s.loops)]
+		target := l.s.leastLoaded()
+		target.connCount.Add(1)
 		c := &Conn{l: target, fd: fd, remote: tcpAddr(sa), local: tcpAddr(local)}
 		l.s.connOpened()
 		target.post(func() { target.open(c) })
@@ -476,6 +491,7 @@ func (l *loop) open(c *Conn) {
 	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, c.fd, &ev); err != nil {
 		l.s.cfg.Logger.Warn("netpoll: epoll_ctl connection", "err", err)
 		unix.Close(c.fd)
+		l.connCount.Add(-1)
 		l.s.connClosed()
 		return
 	}
