@@ -1,0 +1,148 @@
+//go:build linux
+
+package netpoll
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"testing"
+)
+
+// BenchmarkEcho sends frames through an echo server over loopback, with
+// netpoll and with the raw baseline of a goroutine per connection reading
+// with bufio and writing each reply, in the same run. Each connection keeps
+// 64 frames in flight.
+//
+//	go test -run '^$' -bench BenchmarkEcho -count 5 ./netpoll
+func BenchmarkEcho(b *testing.B) {
+	servers := []struct {
+		name  string
+		start func(b *testing.B) string
+	}{
+		{"impl=netpoll", func(b *testing.B) string {
+			_, addr := startServer(b, Config{}, newTestHandler(pooledEcho))
+			return addr
+		}},
+		{"impl=goroutines", startGoroutineEcho},
+	}
+	for _, size := range []int{100, 16 << 10} {
+		for _, conns := range []int{1, 16} {
+			for _, srv := range servers {
+				b.Run(fmt.Sprintf("size=%d/conns=%d/%s", size, conns, srv.name), func(b *testing.B) {
+					addr := srv.start(b)
+					frame := binary.BigEndian.AppendUint32(nil, uint32(size))
+					frame = append(frame, make([]byte, size)...)
+					cs := make([]*net.TCPConn, conns)
+					for i := range cs {
+						cs[i] = dial(b, addr, 0)
+					}
+					b.SetBytes(int64(len(frame)))
+					b.ReportAllocs()
+					b.ResetTimer()
+					var wg sync.WaitGroup
+					for i, c := range cs {
+						wg.Add(1)
+						go func() {
+							defer wg.Done()
+							n := b.N / conns
+							if i < b.N%conns {
+								n++
+							}
+							pingPong(b, c, frame, n, 64)
+						}()
+					}
+					wg.Wait()
+				})
+			}
+		}
+	}
+}
+
+// pingPong sends n frames, at most window unanswered, and reads the echoes.
+func pingPong(b *testing.B, c *net.TCPConn, frame []byte, n, window int) {
+	sent := make(chan struct{}, window)
+	go func() {
+		w := bufio.NewWriterSize(c, 64<<10)
+		for range n {
+			sent <- struct{}{}
+			w.Write(frame)
+			if len(sent) == cap(sent) || len(sent) == 1 {
+				w.Flush()
+			}
+		}
+		w.Flush()
+	}()
+	r := bufio.NewReaderSize(c, 64<<10)
+	buf := make([]byte, len(frame))
+	for range n {
+		if _, err := io.ReadFull(r, buf); err != nil {
+			b.Error(err)
+			return
+		}
+		<-sent
+	}
+}
+
+// startGoroutineEcho is the baseline: Go's net package, a goroutine per
+// connection.
+func startGoroutineEcho(b *testing.B) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				r := bufio.NewReaderSize(c, 64<<10)
+				w := bufio.NewWriterSize(c, 64<<10)
+				var size [4]byte
+				var body []byte
+				for {
+					if _, err := io.ReadFull(r, size[:]); err != nil {
+						return
+					}
+					n := binary.BigEndian.Uint32(size[:])
+					if cap(body) < int(n) {
+						body = make([]byte, n)
+					}
+					if _, err := io.ReadFull(r, body[:n]); err != nil {
+						return
+					}
+					w.Write(size[:])
+					w.Write(body[:n])
+					if r.Buffered() == 0 {
+						if w.Flush() != nil {
+							return
+						}
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+var echoBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// pooledEcho echoes a frame from a reused buffer, as the baseline does.
+func pooledEcho(c *Conn, frame []byte) {
+	bp := echoBuffers.Get().(*[]byte)
+	out := binary.BigEndian.AppendUint32((*bp)[:0], uint32(len(frame)))
+	out = append(out, frame...)
+	r := c.NewReply()
+	r.AddBytes(out)
+	r.Finish(func() {
+		*bp = out
+		echoBuffers.Put(bp)
+	})
+}
