@@ -22,6 +22,12 @@
 // that many are queued. Bytes that do not decode close the connection with
 // a log line; nothing read from the network can panic the process.
 //
+// With runnel.net=epoll (conn_epoll.go) the same request and reply
+// machinery runs on netpoll's event loops instead: no goroutine per
+// connection, frames read and replies written (writev, sendfile) by a loop
+// per core. Handlers see no difference; a handler that blocks stalls every
+// connection of its loop, so blocking work belongs on another goroutine.
+//
 // # Writing an API (the contract between the files of this package)
 //
 // One file per API, opening with a comment that states the versions served
