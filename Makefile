@@ -17,8 +17,9 @@ build: ## build bin/runnel
 run: build ## start a broker on localhost:9092 with its data in ./data
 	./$(BIN) serve
 
-test: ## run every test (unit, property, crash, real-client Go tests); < 10 min on 2 cores
+test: ## run every test (unit, property, crash, real-client Go tests), the broker's on both transports; < 10 min on 2 cores
 	$(GO) test -count=1 -timeout 9m $(PKGS)
+	RUNNEL_TEST_NET=epoll $(GO) test -count=1 -timeout 5m ./broker/... ./cmd/...
 
 race: ## run the tests with the race detector
 	$(GO) test -count=1 -race -timeout 20m $(PKGS)

@@ -5,7 +5,8 @@
 # empty log dir, wait for the Kafka port and /healthz, run the client script
 # (bounded by `timeout`), SIGTERM the broker and require exit status 0.
 # Any failure prints the broker's log. Ends with "N passed, N failed".
-# Env: NODE_PATH must reach kafkajs for the kafkajs check.
+# Env: NODE_PATH must reach kafkajs for the kafkajs check; RUNNEL_NET picks the
+# broker's transport (std, the default, or epoll).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -66,13 +67,14 @@ run_check() {
 	mkdir -p "$dir/data"
 	logf="$dir/broker.log"
 
-	echo "--- [$name] starting broker: Kafka 127.0.0.1:$kport, admin 127.0.0.1:$aport, data $dir/data"
+	echo "--- [$name] starting broker (${RUNNEL_NET:-std}): Kafka 127.0.0.1:$kport, admin 127.0.0.1:$aport, data $dir/data"
 	"$broker_bin" serve \
 		--override "listeners=PLAINTEXT://127.0.0.1:$kport" \
 		--override "log.dirs=$dir/data" \
 		--override "runnel.admin.listener=127.0.0.1:$aport" \
 		--override "num.partitions=1" \
 		--override "auto.create.topics.enable=true" \
+		--override "runnel.net=${RUNNEL_NET:-std}" \
 		>"$logf" 2>&1 &
 	broker_pid=$!
 
