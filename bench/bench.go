@@ -27,6 +27,10 @@ type Options struct {
 	// file ("" = the system temp directory); it should be the disk the
 	// figures are about.
 	WorkDir string
+	// RunnelOverrides are extra --override properties for every Runnel
+	// broker the harness starts (runnel.net=epoll, say), so that two
+	// configurations can be compared under the identical matrix.
+	RunnelOverrides []string
 	// Command is the command line, for the report.
 	Command string
 	// Log gets one line per step; Progress the load generator's live
@@ -136,6 +140,7 @@ func runOne(ctx context.Context, opts Options, workDir string, rep *Report, sc S
 	run := &RunResult{Scenario: sc.Name, Target: kind}
 	logPath := filepath.Join(opts.OutDir, "logs", sc.Name+"-"+kind+".log")
 	overrides := append([]string{"runnel.flush.policy=durable"}, sc.Overrides...)
+	overrides = append(overrides, opts.RunnelOverrides...)
 	t, err := startTarget(ctx, opts.Self, kind, workDir, logPath, overrides)
 	if err != nil {
 		run.Err = err.Error()
