@@ -6,7 +6,7 @@ PKGS      := ./...
 RESULTS   ?= results/$(shell date +%Y-%m-%d)-$(shell nproc)core-$(shell uname -m)
 STRESS_ROUNDS ?= 1000
 
-.PHONY: help build run test race stress fuzz bench bench-quick bench-micro vet lint clean
+.PHONY: help build run test race stress fuzz bench bench-quick bench-transports bench-micro vet lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ bench: build ## run the benchmark matrix against fresh brokers, baselines and pe
 
 bench-quick: build ## the same matrix with short runs (< 2 min), into $(RESULTS)-quick/
 	./$(BIN) bench --quick --out $(RESULTS)-quick
+
+bench-transports: build ## the quick matrix against Runnel on both transports (std, epoll) at the same rates, into $(RESULTS)-transports/
+	./$(BIN) bench --quick --transports --out $(RESULTS)-transports
 
 bench-micro: ## run the Go micro-benchmarks of storage and server beside their baselines; writes $(RESULTS)/micro.txt
 	@mkdir -p $(RESULTS)

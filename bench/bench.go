@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -27,6 +28,9 @@ type Options struct {
 	// file ("" = the system temp directory); it should be the disk the
 	// figures are about.
 	WorkDir string
+	// Transports runs every scenario against TargetRunnelEpoll too, right
+	// after TargetRunnel, at the same derived rates.
+	Transports bool
 	// RunnelOverrides are extra --override properties for every Runnel
 	// broker the harness starts (runnel.net=epoll, say), so that two
 	// configurations can be compared under the identical matrix.
@@ -98,6 +102,11 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		}
 	}
 	rep := &Report{Machine: describeMachine(workDir), Command: opts.Command, Quick: opts.Quick, Started: time.Now(), Scenarios: matrix(s)}
+	if opts.Transports {
+		for i := range rep.Scenarios {
+			rep.Scenarios[i].Targets = slices.Insert(rep.Scenarios[i].Targets, 1, TargetRunnelEpoll)
+		}
+	}
 	rep.LoadStart = loadAverage()
 
 	fmt.Fprintf(opts.Log, "baselines: %d MiB pwrite (page cache, then fdatasync per MiB) in %s, loopback TCP for %s\n",
@@ -182,7 +191,7 @@ func runOne(ctx context.Context, opts Options, workDir string, rep *Report, sc S
 	cpuPath := filepath.Join(opts.OutDir, "profiles", sc.Name+"-cpu.pprof")
 	heapPath := filepath.Join(opts.OutDir, "profiles", sc.Name+"-heap.pprof")
 	var cpuErr error
-	if t.admin != "" {
+	if kind == TargetRunnel { // one profile per scenario: the default transport's
 		secs, delay := profileWindow(cfg, sc)
 		profiled.Go(func() {
 			time.Sleep(delay)

@@ -108,6 +108,24 @@ func Headlines(rep *Report) []Headline {
 	}
 	add(manyName, "MB/s", mbps(many, false), "kfake, same load", mbps(get(ManyPartitions, TargetKfake), false), false)
 	add(manyName, "MB/s", mbps(many, false), "Runnel with 8 partitions", mbps(acks1, false), false)
+
+	// The epoll transport against the default one, when both ran.
+	for _, sc := range rep.Scenarios {
+		e, r := get(sc.Name, TargetRunnelEpoll), get(sc.Name, TargetRunnel)
+		if e == nil || r == nil {
+			continue
+		}
+		switch {
+		case sc.RateOf != "":
+			rate := fmt.Sprintf(" at %.0f rec/s", e.Config.Rate)
+			add(sc.Name+" produce p99"+rate+", epoll", "ms", e.ProduceLatency.P99, "std transport p99, same rate", r.ProduceLatency.P99, true)
+			add(sc.Name+" produce p99.9"+rate+", epoll", "ms", e.ProduceLatency.P999, "std transport p99.9, same rate", r.ProduceLatency.P999, true)
+		case sc.PreloadBytes > 0:
+			add(sc.Name+", epoll", "MB/s", mbps(e, true), "std transport, same load", mbps(r, true), false)
+		default:
+			add(sc.Name+", epoll", "MB/s", mbps(e, false), "std transport, same load", mbps(r, false), false)
+		}
+	}
 	return hs
 }
 

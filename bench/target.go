@@ -24,6 +24,9 @@ const (
 	TargetRunnel = "runnel" // `runnel serve` over a fresh data directory
 	TargetKfake  = "kfake"  // franz-go's in-memory kfake cluster, the peer
 	TargetSink   = "sink"   // Sink: acks produces without storing them, the load generator's ceiling
+	// TargetRunnelEpoll is `runnel serve` with runnel.net=epoll, run beside
+	// TargetRunnel (Options.Transports) to compare the two transports.
+	TargetRunnelEpoll = "runnel-epoll"
 )
 
 // target is a running broker child process.
@@ -48,7 +51,7 @@ func startTarget(ctx context.Context, self, kind, workDir, logPath string, extra
 	t := &target{kind: kind, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), logPath: logPath}
 	var args []string
 	switch kind {
-	case TargetRunnel:
+	case TargetRunnel, TargetRunnelEpoll:
 		adminPort, err := freePort()
 		if err != nil {
 			return nil, err
@@ -64,6 +67,9 @@ func startTarget(ctx context.Context, self, kind, workDir, logPath string, extra
 		}
 		for _, o := range extra {
 			args = append(args, "--override", o)
+		}
+		if kind == TargetRunnelEpoll {
+			args = append(args, "--override", "runnel.net=epoll")
 		}
 	case TargetKfake, TargetSink:
 		args = []string{"bench", "peer", "--kind", kind, "--port", strconv.Itoa(port)}
