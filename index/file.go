@@ -7,6 +7,8 @@ import (
 	"os"
 	"sync/atomic"
 
+	"golang.org/x/sys/unix"
+
 	"runnel/io/disk"
 	"runnel/io/mmap"
 )
@@ -143,6 +145,14 @@ func mapFile(f *os.File, path string, base int64, maxBytes int, writable bool, e
 		return nil, fmt.Errorf("index: %s: %w", path, err)
 	}
 	x.m = m
+	if writable {
+		// No read-around on faults: a first store into a fallocated (unwritten) page would
+		// otherwise zero-fill read_ahead_kb of the file (8 MiB on virtio) into the page cache.
+		if err := m.Advise(0, mapBytes, unix.MADV_RANDOM); err != nil {
+			m.Unmap()
+			return nil, fmt.Errorf("index: %s: %w", path, err)
+		}
+	}
 	x.b = m.Bytes()[:x.capacity*entrySize]
 	return x, nil
 }

@@ -29,7 +29,7 @@ type Config struct {
 	// position the active .log is fallocated, in chunks of this size, so that 1000 partitions
 	// of 1 GiB segments do not reserve 1 TiB; 0 = the whole segment.bytes at once.
 	PreallocateBytes int64
-	// NoPrefault turns off pre-faulting (MADV_POPULATE_WRITE, from a background goroutine) of
+	// NoPrefault turns off pre-faulting (MADV_POPULATE_READ, from a background goroutine) of
 	// the active mapping ahead of the write position.
 	NoPrefault bool
 }
