@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/bits"
 	"net"
 	"os"
 	"runtime/debug"
@@ -236,9 +237,13 @@ func (c *conn) readLoop() error {
 		if r != nil {
 			c.queue <- r
 		}
-		if !reuse || cap(buf) > maxKeptBuffer {
+		switch {
+		case !reuse:
 			c.rbuf = nil
-		} else {
+		case cap(buf) > maxKeptBuffer:
+			c.rbuf = nil
+			putLargeFrame(buf)
+		default:
 			c.rbuf = buf
 		}
 	}
@@ -249,15 +254,25 @@ func (c *conn) readLoop() error {
 // (doubling from 64 KiB), so a client that announces a large frame and
 // then sends slowly holds no more memory than it has sent (twice over).
 func (c *conn) readBody(size int) ([]byte, error) {
-	if buf := c.rbuf; cap(buf) >= size {
+	buf := c.rbuf
+	if cap(buf) < size && size > maxKeptBuffer {
+		buf = getLargeFrame(size)
+	}
+	if cap(buf) >= size {
 		buf = buf[:size]
 		_, err := io.ReadFull(c.nc, buf)
 		return buf, err
 	}
-	buf := make([]byte, 0, min(size, 64<<10))
+	// Past maxKeptBuffer the buffer ends at a power of two, so that it fits
+	// the next frame of its size class from largeFrames.
+	limit := size
+	if size > maxKeptBuffer {
+		limit = 1 << bits.Len(uint(size-1))
+	}
+	buf = make([]byte, 0, min(size, 64<<10))
 	for len(buf) < size {
-		if len(buf) == cap(buf) { // exactly double (or up to size): no rounding past maxKeptBuffer
-			grown := make([]byte, len(buf), min(size, 2*cap(buf)))
+		if len(buf) == cap(buf) { // exactly double (or up to limit)
+			grown := make([]byte, len(buf), min(limit, 2*cap(buf)))
 			copy(grown, buf)
 			buf = grown
 		}
@@ -271,6 +286,42 @@ func (c *conn) readBody(size int) ([]byte, error) {
 		}
 	}
 	return buf, nil
+}
+
+// largeFrames keeps frame buffers larger than maxKeptBuffer (big produce
+// requests) for any connection's next frame of the same size class, one
+// pool per power of two from 2 MiB to 128 MiB, so that a producer sending
+// multi-MiB requests does not allocate (and zero) one per request while an
+// idle connection pins none. A buffer is taken only when one is there: a
+// frame never gets a large buffer before its bytes arrive (readBody).
+var largeFrames [8]sync.Pool // index: log2(cap) - 21
+
+func largeFrameClass(c int) (int, bool) {
+	if c <= maxKeptBuffer || c&(c-1) != 0 {
+		return 0, false
+	}
+	i := bits.Len(uint(c)) - 1 - 21
+	return i, i >= 0 && i < len(largeFrames)
+}
+
+// getLargeFrame returns a pooled buffer with room for size bytes, or nil.
+func getLargeFrame(size int) []byte {
+	i, ok := largeFrameClass(1 << bits.Len(uint(size-1)))
+	if !ok {
+		return nil
+	}
+	if p, _ := largeFrames[i].Get().(*[]byte); p != nil {
+		return (*p)[:0]
+	}
+	return nil
+}
+
+// putLargeFrame gives buf back once no request refers to it.
+func putLargeFrame(buf []byte) {
+	if i, ok := largeFrameClass(cap(buf)); ok {
+		buf = buf[:0]
+		largeFrames[i].Put(&buf)
+	}
 }
 
 // handleFrame decodes one request frame and dispatches it. It returns the
