@@ -277,6 +277,11 @@ func TestFileRanges(t *testing.T) {
 			t.Fatalf("reply %d (%d bytes of the file at %d) differs", i, r.n, r.off)
 		}
 	}
+	// The loop releases a reply after its last byte is written, which may
+	// be a moment after the client has read it.
+	for deadline := time.Now().Add(5 * time.Second); released.Load() != requests && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
 	if got := released.Load(); got != requests {
 		t.Errorf("%d replies released, want %d", got, requests)
 	}
