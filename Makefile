@@ -6,7 +6,7 @@ PKGS      := ./...
 RESULTS   ?= results/$(shell date +%Y-%m-%d)-$(shell nproc)core-$(shell uname -m)
 STRESS_ROUNDS ?= 1000
 
-.PHONY: help build run test race stress fuzz bench bench-quick bench-transports bench-micro vet lint clean
+.PHONY: help build run test test-epoll race stress fuzz bench bench-quick bench-transports bench-micro vet lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -17,8 +17,10 @@ build: ## build bin/runnel
 run: build ## start a broker on localhost:9092 with its data in ./data
 	./$(BIN) serve
 
-test: ## run every test (unit, property, crash, real-client Go tests), the broker's on both transports; < 10 min on 2 cores
+test: ## run every test (unit, property, crash, real-client Go tests); < 10 min on 2 cores
 	$(GO) test -count=1 -timeout 9m $(PKGS)
+
+test-epoll: ## the broker's and the CLI's tests on the epoll transport (experimental, issue 7)
 	RUNNEL_TEST_NET=epoll $(GO) test -count=1 -timeout 5m ./broker/... ./cmd/...
 
 race: ## run the tests with the race detector
