@@ -81,14 +81,16 @@ func connect(ctx context.Context, bootstrap string, opts ...kgo.Opt) (*kgo.Clien
 	return cl, nil
 }
 
-// connectAdmin is connect for the admin commands, which need no producer or
-// consumer options.
-func connectAdmin(ctx context.Context, bootstrap string) (*kadm.Client, error) {
-	cl, err := connect(ctx, bootstrap)
+// openAdmin connects an admin client for one admin command and gives the
+// context that bounds its work (requestTimeout); done closes both.
+func openAdmin(cmd *cobra.Command, bootstrap string) (*kadm.Client, context.Context, func(), error) {
+	cl, err := connect(cmd.Context(), bootstrap)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
-	return kadm.NewClient(cl), nil
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(cmd.Context(), requestTimeout)
+	return adm, ctx, func() { cancel(); adm.Close() }, nil
 }
 
 // itemError joins a per-item Kafka error (a topic's, a group's) with the

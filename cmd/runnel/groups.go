@@ -42,13 +42,11 @@ func groupsListCommand(bootstrap *string) *cobra.Command {
 		Example: `  runnel groups list`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			adm, err := connectAdmin(cmd.Context(), *bootstrap)
+			adm, ctx, done, err := openAdmin(cmd, *bootstrap)
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := context.WithTimeout(cmd.Context(), requestTimeout)
-			defer cancel()
+			defer done()
 			groups, err := adm.ListGroups(ctx)
 			if err != nil {
 				return err
@@ -80,13 +78,11 @@ consuming the partition ("-" when none, or no commit yet).`,
 			if len(groups) == 0 && !allGroups {
 				return errors.New("give --group or --all-groups")
 			}
-			adm, err := connectAdmin(cmd.Context(), *bootstrap)
+			adm, ctx, done, err := openAdmin(cmd, *bootstrap)
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := context.WithTimeout(cmd.Context(), requestTimeout)
-			defer cancel()
+			defer done()
 			if allGroups {
 				listed, err := adm.ListGroups(ctx)
 				if err != nil {
@@ -181,13 +177,11 @@ func groupsDeleteCommand(bootstrap *string) *cobra.Command {
   runnel groups delete --group a --group b`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			adm, err := connectAdmin(cmd.Context(), *bootstrap)
+			adm, ctx, done, err := openAdmin(cmd, *bootstrap)
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := context.WithTimeout(cmd.Context(), requestTimeout)
-			defer cancel()
+			defer done()
 			resps, err := adm.DeleteGroups(ctx, groups...)
 			if err != nil {
 				return err
@@ -254,13 +248,11 @@ without one); partitions with no such record go to their end.`,
 			if !execute && !dryRun {
 				fmt.Fprintln(cmd.ErrOrStderr(), "WARN: No action will be performed as the --execute option is missing. Add --dry-run to say so explicitly.")
 			}
-			adm, err := connectAdmin(cmd.Context(), *bootstrap)
+			adm, ctx, done, err := openAdmin(cmd, *bootstrap)
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := context.WithTimeout(cmd.Context(), requestTimeout)
-			defer cancel()
+			defer done()
 
 			described, err := adm.DescribeGroups(ctx, group)
 			if err != nil {

@@ -65,13 +65,11 @@ defaults apply (num.partitions, default.replication.factor). Prints
 			if err != nil {
 				return err
 			}
-			adm, err := connectAdmin(cmd.Context(), *bootstrap)
+			adm, ctx, done, err := openAdmin(cmd, *bootstrap)
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := context.WithTimeout(cmd.Context(), requestTimeout)
-			defer cancel()
+			defer done()
 			resp, err := adm.CreateTopic(ctx, partitions, replicationFactor, stringPointers(cfg), topic)
 			if err == nil {
 				err = itemError(resp.Err, resp.ErrMessage)
@@ -108,13 +106,11 @@ func topicsListCommand(bootstrap *string) *cobra.Command {
   runnel topics list --topic 'orders.*'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			adm, err := connectAdmin(cmd.Context(), *bootstrap)
+			adm, ctx, done, err := openAdmin(cmd, *bootstrap)
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := context.WithTimeout(cmd.Context(), requestTimeout)
-			defer cancel()
+			defer done()
 			names, err := matchTopics(ctx, adm, topic, !excludeInternal)
 			if err != nil {
 				return err
@@ -146,13 +142,11 @@ offsets. Without --topic it describes every topic.`,
   runnel topics describe`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			adm, err := connectAdmin(cmd.Context(), *bootstrap)
+			adm, ctx, done, err := openAdmin(cmd, *bootstrap)
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := context.WithTimeout(cmd.Context(), requestTimeout)
-			defer cancel()
+			defer done()
 			names, err := existingTopics(ctx, adm, topic, ifExists)
 			if err != nil || len(names) == 0 {
 				return err
@@ -246,13 +240,11 @@ again (kafka-configs.sh --alter --add-config / --delete-config).`,
 			if err != nil {
 				return err
 			}
-			adm, err := connectAdmin(cmd.Context(), *bootstrap)
+			adm, ctx, done, err := openAdmin(cmd, *bootstrap)
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := context.WithTimeout(cmd.Context(), requestTimeout)
-			defer cancel()
+			defer done()
 			names, err := existingTopics(ctx, adm, topic, ifExists)
 			if err != nil || len(names) == 0 {
 				return err
@@ -316,13 +308,11 @@ tool it prints nothing on success.`,
   runnel topics delete --topic 'tmp-.*' --if-exists`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			adm, err := connectAdmin(cmd.Context(), *bootstrap)
+			adm, ctx, done, err := openAdmin(cmd, *bootstrap)
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := context.WithTimeout(cmd.Context(), requestTimeout)
-			defer cancel()
+			defer done()
 			names, err := existingTopics(ctx, adm, topic, ifExists)
 			if err != nil || len(names) == 0 {
 				return err
