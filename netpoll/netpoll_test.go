@@ -452,8 +452,8 @@ func TestCloseReleasesUnfinished(t *testing.T) {
 func TestIdleTimeout(t *testing.T) {
 	h := newTestHandler(echo(false))
 	_, addr := startServer(t, Config{Loops: 1, IdleTimeout: 100 * time.Millisecond}, h)
+	start := time.Now() // before dialing: the server's idle clock starts at accept, which dial waits for
 	c := dial(t, addr, 0)
-	start := time.Now()
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := c.Read(make([]byte, 1)); err != io.EOF {
 		t.Fatalf("read: %v, want EOF", err)
