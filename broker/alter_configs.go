@@ -15,7 +15,7 @@ import (
 )
 
 func init() {
-	registerAPI(apiHandler{key: kmsg.AlterConfigs.Int16(), minVersion: 0, maxVersion: 2, handle: handleAlterConfigs})
+	registerAPI(apiHandler{key: kmsg.AlterConfigs.Int16(), minVersion: 0, maxVersion: 2, handle: handleAlterConfigs, blocking: true})
 }
 
 func handleAlterConfigs(b *Broker, req *request) *reply {

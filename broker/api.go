@@ -17,11 +17,19 @@ type apiHandler struct {
 	key        int16
 	minVersion int16
 	maxVersion int16
-	// handle runs on the connection's reader goroutine and must not block
-	// for long: it either finishes the reply before returning or arranges
+	// handle runs on the connection's reader goroutine (std) or event loop
+	// (epoll) and must not block for long, unless the API is marked
+	// blocking below: it either finishes the reply before returning or arranges
 	// for another goroutine to finish it later (produce waiting for an
 	// fsync, fetch long-polling). It must finish the reply exactly once.
 	handle func(*Broker, *request) *reply
+	// blocking marks an API whose handler does file-system work that can
+	// take milliseconds: creating or deleting logs, syncing topics.json.
+	// The epoll transport runs it on a goroutine of its own and holds the
+	// connection's later requests until it returns, so that an event loop
+	// never waits for a disk. The std transport needs nothing: every
+	// handler runs on its connection's own reader goroutine.
+	blocking bool
 }
 
 // apis is indexed by API key; filled by init functions, read-only after.

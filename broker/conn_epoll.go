@@ -109,26 +109,52 @@ func (h epollHandler) OnFrame(pc *netpoll.Conn, frame []byte) {
 		return
 	}
 	c.b.metrics.bytesIn.Add(float64(4 + len(frame)))
+	key := int16(-1)
+	if len(frame) >= 2 {
+		key = int16(binary.BigEndian.Uint16(frame))
+	}
+	if apis[key].blocking {
+		// Off the loop, with the connection's next requests held until
+		// it is handled. Its reply is reserved now, in request order.
+		pr := pc.NewReply()
+		pc.Hold()
+		buf := bytes.Clone(frame)
+		go func() {
+			defer pc.Unhold()
+			h.dispatch(pc, ec, buf, false, pr)
+		}()
+		return
+	}
 	// The frame is netpoll's buffer: only the APIs in frameReusers are
 	// done with it when their handler returns; others get a copy.
-	reuser := len(frame) >= 2 && frameReusers[int16(binary.BigEndian.Uint16(frame))]
+	reuser := frameReusers[key]
 	buf := frame
 	if !reuser {
 		buf = bytes.Clone(frame)
 	}
+	h.dispatch(pc, ec, buf, reuser, nil)
+}
+
+// dispatch handles one request frame and hands its reply, once finished,
+// to netpoll as pr (reserved now when nil). It runs on the loop, or for a
+// blocking API on a goroutine while the connection is held.
+func (h epollHandler) dispatch(pc *netpoll.Conn, ec *epollConn, buf []byte, reuser bool, pr *netpoll.Reply) {
+	c := ec.c
 	r, reuse, err := c.handleFrame(buf)
 	if err != nil {
 		ec.stopped, ec.err = true, err
 		pc.Shutdown() // the replies already reserved are still written
+		if pr != nil {
+			pr.Finish(nil)
+		}
 		return
 	}
 	if reuser && !reuse {
 		pc.KeepFrame() // the handler called retainBuffer
 	}
-	if r == nil {
-		return
+	if pr == nil {
+		pr = pc.NewReply()
 	}
-	pr := pc.NewReply()
 	r.whenFinished(func() { c.finishEpoll(r, pr) })
 }
 
@@ -163,12 +189,14 @@ func (h epollHandler) OnClose(pc *netpoll.Conn, err error) {
 var encodeBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 // finishEpoll encodes a finished reply and hands it to netpoll; it runs on
-// the goroutine that finished the reply.
+// the goroutine that finished the reply. The reply is counted in the
+// metrics once written (when netpoll releases it), as on the std
+// transport.
 func (c *conn) finishEpoll(r *reply, pr *netpoll.Reply) {
-	c.b.metrics.observeReply(r)
+	m := c.b.metrics
 	switch {
 	case r.none:
-		pr.Finish(nil)
+		pr.Finish(func() { m.observeReply(r) })
 	case r.frame != nil:
 		hdr := appendFrameHeader(make([]byte, 0, 9), r, r.frame.size())
 		pr.AddBytes(hdr)
@@ -178,15 +206,17 @@ func (c *conn) finishEpoll(r *reply, pr *netpoll.Reply) {
 			c.logger.Error("framing a response failed", "err", err)
 		}
 		pr.Finish(func() {
+			m.observeReply(r)
+			m.bytesOut.Add(float64(size))
 			frame.release()
-			c.b.metrics.bytesOut.Add(float64(size))
 		})
 	default:
 		bp := encodeBuffers.Get().(*[]byte)
 		b := appendResponse((*bp)[:0], r)
 		pr.AddBytes(b)
 		pr.Finish(func() {
-			c.b.metrics.bytesOut.Add(float64(len(b)))
+			m.observeReply(r)
+			m.bytesOut.Add(float64(len(b)))
 			if cap(b) <= maxKeptBuffer {
 				*bp = b[:0]
 				encodeBuffers.Put(bp)

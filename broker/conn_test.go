@@ -237,6 +237,71 @@ func TestPipelinedRepliesInOrder(t *testing.T) {
 	}
 }
 
+// TestPipelinedRequestsHandledInOrder sends, in one write, requests that
+// each depend on the one before: a topic is created, described, deleted
+// and described again. Each must see the effect of the previous one,
+// also on the epoll transport, where the admin requests are handled off
+// the event loop.
+func TestPipelinedRequestsHandledInOrder(t *testing.T) {
+	b := brokertest.Start(t)
+	c := dialRaw(t, b)
+	const topic = "pipelined"
+	create := kmsg.NewPtrCreateTopicsRequest()
+	ct := kmsg.NewCreateTopicsRequestTopic()
+	ct.Topic, ct.NumPartitions, ct.ReplicationFactor = topic, 3, 1
+	create.Topics = append(create.Topics, ct)
+	create.TimeoutMillis = 5000
+	describe := kmsg.NewPtrMetadataRequest()
+	mt := kmsg.NewMetadataRequestTopic()
+	mt.Topic = kmsg.StringPtr(topic)
+	describe.Topics = append(describe.Topics, mt)
+	del := kmsg.NewPtrDeleteTopicsRequest()
+	del.TopicNames = []string{topic}
+	del.TimeoutMillis = 5000
+
+	var batch []byte
+	batch = append(batch, frame(create, 4, 1)...)
+	batch = append(batch, frame(describe, 12, 2)...)
+	batch = append(batch, frame(del, 4, 3)...)
+	batch = append(batch, frame(describe, 12, 4)...)
+	c.write(batch)
+
+	wantPartitions := map[int32]int{2: 3, 4: 0}
+	for corr := int32(1); corr <= 4; corr++ {
+		got, body, err := c.read()
+		if err != nil || got != corr {
+			t.Fatalf("response %d: correlation id %d, %v", corr, got, err)
+		}
+		switch corr {
+		case 1, 3:
+			var code int16
+			if corr == 1 {
+				resp := kmsg.NewPtrCreateTopicsResponse()
+				resp.Version = 4
+				err = resp.ReadFrom(body)
+				code = resp.Topics[0].ErrorCode
+			} else {
+				resp := kmsg.NewPtrDeleteTopicsResponse()
+				resp.Version = 4
+				err = resp.ReadFrom(body[1:]) // flexible: skip the header's tags
+				code = resp.Topics[0].ErrorCode
+			}
+			if err != nil || code != 0 {
+				t.Fatalf("response %d: %v, error code %d", corr, err, code)
+			}
+		default:
+			resp := kmsg.NewPtrMetadataResponse()
+			resp.Version = 12
+			if err := resp.ReadFrom(body[1:]); err != nil || len(resp.Topics) != 1 {
+				t.Fatalf("metadata %d: %v, %d topics", corr, err, len(resp.Topics))
+			}
+			if n := len(resp.Topics[0].Partitions); n != wantPartitions[corr] {
+				t.Fatalf("metadata %d sees %d partitions (error %d), want %d", corr, n, resp.Topics[0].ErrorCode, wantPartitions[corr])
+			}
+		}
+	}
+}
+
 func TestFlexibleHeaderWithTags(t *testing.T) {
 	b := brokertest.Start(t)
 	c := dialRaw(t, b)

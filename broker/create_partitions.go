@@ -16,7 +16,7 @@ import (
 )
 
 func init() {
-	registerAPI(apiHandler{key: kmsg.CreatePartitions.Int16(), minVersion: 0, maxVersion: 3, handle: handleCreatePartitions})
+	registerAPI(apiHandler{key: kmsg.CreatePartitions.Int16(), minVersion: 0, maxVersion: 3, handle: handleCreatePartitions, blocking: true})
 }
 
 func handleCreatePartitions(b *Broker, req *request) *reply {

@@ -19,7 +19,7 @@ import (
 )
 
 func init() {
-	registerAPI(apiHandler{key: kmsg.CreateTopics.Int16(), minVersion: 0, maxVersion: 7, handle: handleCreateTopics})
+	registerAPI(apiHandler{key: kmsg.CreateTopics.Int16(), minVersion: 0, maxVersion: 7, handle: handleCreateTopics, blocking: true})
 }
 
 func handleCreateTopics(b *Broker, req *request) *reply {

@@ -16,7 +16,7 @@ import (
 )
 
 func init() {
-	registerAPI(apiHandler{key: kmsg.DeleteRecords.Int16(), minVersion: 0, maxVersion: 2, handle: handleDeleteRecords})
+	registerAPI(apiHandler{key: kmsg.DeleteRecords.Int16(), minVersion: 0, maxVersion: 2, handle: handleDeleteRecords, blocking: true})
 }
 
 func handleDeleteRecords(b *Broker, req *request) *reply {

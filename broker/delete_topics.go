@@ -16,7 +16,7 @@ import (
 )
 
 func init() {
-	registerAPI(apiHandler{key: kmsg.DeleteTopics.Int16(), minVersion: 0, maxVersion: 6, handle: handleDeleteTopics})
+	registerAPI(apiHandler{key: kmsg.DeleteTopics.Int16(), minVersion: 0, maxVersion: 6, handle: handleDeleteTopics, blocking: true})
 }
 
 func handleDeleteTopics(b *Broker, req *request) *reply {

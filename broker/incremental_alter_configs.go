@@ -17,7 +17,7 @@ import (
 )
 
 func init() {
-	registerAPI(apiHandler{key: kmsg.IncrementalAlterConfigs.Int16(), minVersion: 0, maxVersion: 1, handle: handleIncrementalAlterConfigs})
+	registerAPI(apiHandler{key: kmsg.IncrementalAlterConfigs.Int16(), minVersion: 0, maxVersion: 1, handle: handleIncrementalAlterConfigs, blocking: true})
 }
 
 func handleIncrementalAlterConfigs(b *Broker, req *request) *reply {

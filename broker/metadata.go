@@ -21,7 +21,7 @@ import (
 )
 
 func init() {
-	registerAPI(apiHandler{key: kmsg.Metadata.Int16(), minVersion: 0, maxVersion: 13, handle: handleMetadata})
+	registerAPI(apiHandler{key: kmsg.Metadata.Int16(), minVersion: 0, maxVersion: 13, handle: handleMetadata, blocking: true})
 }
 
 // partitionLeaderEpoch is the leader epoch of every partition: on one node

@@ -48,6 +48,7 @@ type Conn struct {
 	lastActive time.Time
 	keep       bool // set by KeepFrame during OnFrame
 	paused     bool // not reading: too much in flight or queued
+	held       bool // not dispatching frames until Unhold (Hold)
 	readClosed bool // no more frames are read (peer EOF, Shutdown)
 	closed     bool // socket closed
 	notified   bool // OnClose has run
@@ -80,6 +81,27 @@ func (c *Conn) Shutdown() { c.l.post(func() { c.l.shutdownConn(c) }) }
 // Close closes the connection now; replies not yet written are released
 // without being written, as they finish.
 func (c *Conn) Close() { c.l.post(func() { c.l.closeConn(c, ErrClosed) }) }
+
+// Hold, called from OnFrame, stops the connection's frames from being
+// dispatched until Unhold: OnFrame can hand a request that blocks (one
+// that creates files and syncs them, say) to another goroutine, and the
+// requests after it are still handled in order, after it. A held
+// connection is not read, like one paused by back-pressure.
+func (c *Conn) Hold() { c.held = true }
+
+// Unhold ends a Hold; any goroutine may call it, once per Hold.
+func (c *Conn) Unhold() {
+	c.l.post(func() {
+		c.held = false
+		c.l.resume(c)
+	})
+}
+
+// dispatching says whether the connection's frames are read and handed to
+// OnFrame now.
+func (c *Conn) dispatching() bool {
+	return !c.closed && !c.readClosed && !c.paused && !c.held
+}
 
 // NewReply reserves the connection's next reply. It may be called only
 // from OnFrame, at most once per frame (a frame that gets no answer
@@ -179,7 +201,7 @@ func (l *loop) connEvent(c *Conn, events uint32) {
 // read reads and dispatches frames until the socket has no more bytes, or
 // reading pauses or ends.
 func (l *loop) read(c *Conn) {
-	for !c.closed && !c.readClosed && !c.paused {
+	for c.dispatching() {
 		var n int
 		var err error
 		if want := c.frameEnd(); want > len(l.buf) && want <= cap(c.in) {
@@ -234,7 +256,7 @@ func (c *Conn) frameEnd() int {
 func (l *loop) parse(c *Conn, data []byte, inLoopBuf bool) {
 	cfg := &l.s.cfg
 	pos := 0
-	for !c.closed && !c.readClosed && !c.paused && len(data)-pos >= 4 {
+	for c.dispatching() && len(data)-pos >= 4 {
 		size := int32(binary.BigEndian.Uint32(data[pos:]))
 		if size < 0 || size > cfg.MaxFrameSize {
 			l.closeConn(c, fmt.Errorf("%w: %d bytes, the limit is %d", ErrFrameTooLarge, uint32(size), cfg.MaxFrameSize))
@@ -256,9 +278,7 @@ func (l *loop) parse(c *Conn, data []byte, inLoopBuf bool) {
 				c.in = nil
 			}
 		}
-		if c.inFlight() >= cfg.MaxInFlight || c.queuedBytes.Load() >= int64(cfg.MaxQueuedBytes) {
-			c.paused = true
-		}
+		c.paused = c.overLimits()
 	}
 	rest := data[pos:]
 	if c.closed || c.readClosed || len(rest) == 0 {
@@ -310,15 +330,26 @@ func (l *loop) putInput(b []byte) {
 	l.cachedInput += c
 }
 
+// overLimits says whether c has as many replies in flight, or as many
+// bytes queued for a slow reader, as the Config allows.
+func (c *Conn) overLimits() bool {
+	cfg := &c.l.s.cfg
+	return c.inFlight() >= cfg.MaxInFlight || c.queuedBytes.Load() >= int64(cfg.MaxQueuedBytes)
+}
+
 // resume starts reading again once a paused connection is under its
-// limits: frames already buffered first, then the socket (edge-triggered,
-// so a pending readiness is not reported again).
+// limits and not held: frames already buffered first, then the socket
+// (edge-triggered, so a pending readiness is not reported again).
 func (l *loop) resume(c *Conn) {
-	cfg := &l.s.cfg
-	if !c.paused || c.inFlight() >= cfg.MaxInFlight || c.queuedBytes.Load() >= int64(cfg.MaxQueuedBytes) {
+	if c.paused {
+		if c.overLimits() {
+			return
+		}
+		c.paused = false
+	}
+	if !c.dispatching() {
 		return
 	}
-	c.paused = false
 	if len(c.in) > 0 {
 		l.parse(c, c.in, false)
 	}
@@ -366,7 +397,9 @@ func (l *loop) flush(c *Conn) {
 			return
 		}
 	}
-	l.resume(c)
+	if c.paused {
+		l.resume(c)
+	}
 }
 
 // writeSome makes one writev of the byte pieces from the write position

@@ -38,6 +38,11 @@
 // a reply is written, or dropped because the connection closed, its
 // release function runs on the loop.
 //
+// A request whose handling itself blocks (it creates files and syncs
+// them, say) is handed to another goroutine after Conn.Hold: the
+// connection's next frames are dispatched only after Conn.Unhold, so its
+// requests are still handled one after another, in order.
+//
 // # Back-pressure
 //
 // A connection's requests stop being read while it has Config.MaxInFlight
