@@ -50,7 +50,13 @@ type RunResult struct {
 	Preload  *loadgen.Result `json:"preload,omitempty"`
 	CPU      *Hotspots       `json:"cpu,omitempty"`
 	Heap     *Hotspots       `json:"heap,omitempty"`
-	Err      string          `json:"error,omitempty"`
+	// BrokerCPUSeconds is the broker process's CPU time (user + system)
+	// over the load's measurement window, and CPUSecondsPerGiB that
+	// divided by the GiB (2^30 bytes) of record values produced plus
+	// consumed in the window: the bytes behind the MB/s figures.
+	BrokerCPUSeconds float64 `json:"broker_cpu_seconds,omitempty"`
+	CPUSecondsPerGiB float64 `json:"cpu_seconds_per_gib,omitempty"`
+	Err              string  `json:"error,omitempty"`
 	// BrokerLog is the tail of the broker's log when it logged anything.
 	BrokerLog string `json:"broker_log,omitempty"`
 }
@@ -131,10 +137,12 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			fmt.Fprintf(opts.Log, "[%d/%d] %s on %s\n", n, total, sc.Name, kind)
 			run := runOne(ctx, opts, workDir, rep, sc, kind)
 			rep.Runs = append(rep.Runs, run)
-			if run.Err != "" {
+			switch {
+			case run.Err != "":
 				fmt.Fprintf(opts.Log, "  FAILED: %s\n", run.Err)
-			} else {
+			default:
 				fmt.Fprint(opts.Log, indent(run.Result.Summary(), "  "))
+				fmt.Fprintf(opts.Log, "  broker CPU %.2f s over the measurement, %.2f s per GiB moved\n", run.BrokerCPUSeconds, run.CPUSecondsPerGiB)
 			}
 		}
 	}
@@ -142,9 +150,9 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	return rep, WriteReport(rep, opts.OutDir)
 }
 
-// runOne starts a fresh target, applies the scenario's load and, for
-// Runnel, captures a CPU profile over the measurement and a heap profile
-// after it.
+// runOne starts a fresh target, applies the scenario's load, records the
+// broker's CPU time and, for Runnel, captures a CPU profile over the
+// measurement and a heap profile after it.
 func runOne(ctx context.Context, opts Options, workDir string, rep *Report, sc Scenario, kind string) *RunResult {
 	run := &RunResult{Scenario: sc.Name, Target: kind}
 	logPath := filepath.Join(opts.OutDir, "logs", sc.Name+"-"+kind+".log")
@@ -206,13 +214,21 @@ func runOne(ctx context.Context, opts Options, workDir string, rep *Report, sc S
 			_ = fetch(ctx, url, filepath.Join(opts.OutDir, "profiles", sc.Name+"-goroutines.txt"), 30*time.Second)
 		})
 	}
+	cpu := recordCPU(t.cmd.Process.Pid)
 	res, err := loadgen.Run(ctx, cfg)
+	samples, samplesErr := cpu.stop()
 	profiled.Wait()
 	if err != nil {
 		run.Err = err.Error()
 		return run
 	}
 	run.Result = res
+	if samplesErr == nil {
+		samplesErr = run.setCPU(samples)
+	}
+	if samplesErr != nil {
+		run.Err = "broker CPU time: " + samplesErr.Error()
+	}
 	if t.admin == "" {
 		return run
 	}
@@ -232,6 +248,23 @@ func runOne(ctx context.Context, opts Options, workDir string, rep *Report, sc S
 		run.Heap = &h
 	}
 	return run
+}
+
+// setCPU sets BrokerCPUSeconds and CPUSecondsPerGiB from the broker's CPU
+// samples over run.Result's measurement window, which starts after the
+// warm-up and lasts Seconds.
+func (run *RunResult) setCPU(samples []cpuSample) error {
+	r := run.Result
+	from := r.Start.Add(max(r.Config.Warmup, 0))
+	cpu, err := cpuBetween(samples, from, from.Add(time.Duration(r.Seconds*float64(time.Second))))
+	if err != nil {
+		return err
+	}
+	run.BrokerCPUSeconds = cpu.Seconds()
+	if moved := r.Produced.Bytes + r.Consumed.Bytes; moved > 0 {
+		run.CPUSecondsPerGiB = run.BrokerCPUSeconds / (float64(moved) / (1 << 30))
+	}
+	return nil
 }
 
 // profileWindow is how long the CPU profile runs and how long after the

@@ -13,6 +13,11 @@
 // listener (/debug/pprof/profile over the measurement, /debug/pprof/heap
 // after it) and summarized with github.com/google/pprof/profile.
 //
+// Beside each run's throughput and latencies the harness records the
+// broker's CPU time (utime + stime from /proc/<pid>/stat, sampled every
+// 100 ms and interpolated to the load generator's measurement window) per
+// GiB of record values moved in that window.
+//
 // The raw baselines are sequential 1 MiB pwrites to the page cache and
 // with an fdatasync after each (the ceilings of acks=1 and acks=all
 // appends on this disk) and one loopback TCP stream.

@@ -257,42 +257,18 @@ func markdown(rep *Report, charts map[string][]string) string {
 		"a Runnel figure close to it is limited by the load generator, not by Runnel.\n\n")
 
 	w("## Scenarios\n\n")
+	w("Broker CPU s/GiB is the broker process's user + system CPU time (/proc/<pid>/stat) over the measurement window divided by the GiB (2^30 bytes) " +
+		"of record values produced plus consumed in that window; the load generator's CPU is not in it. " +
+		"CPU time comes in 10 ms ticks, so a window well under a second gives a coarse figure (results.json has the seconds behind each, broker_cpu_seconds). " +
+		"Runnel (`runnel`) is CPU-profiled at 100 Hz during each measurement, so its figures include the profiler's cost.\n\n")
 	for _, sc := range rep.Scenarios {
 		w("### %s\n\n%s.\n\n", sc.Name, sc.Title)
 		w("Load: %s.", describeLoad(sc))
 		if len(sc.Overrides) > 0 {
 			w(" Runnel properties: `%s`.", strings.Join(sc.Overrides, "`, `"))
 		}
-		w("\n\n| target | produced rec/s | MB/s | consumed rec/s | MB/s | produce p50 / p90 / p99 / p99.9 / p99.99 / max (ms) | end-to-end p50 / p99 / p99.9 / max (ms) | send delay p99 / max (ms) | errors |\n")
-		w("|---|---:|---:|---:|---:|---|---|---|---|\n")
-		for _, kind := range sc.Targets {
-			run := rep.Find(sc.Name, kind)
-			if run == nil {
-				continue
-			}
-			r := run.Result
-			if r == nil {
-				w("| %s | failed: %s |||||||| |\n", kind, oneLine(run.Err))
-				continue
-			}
-			pl, e2e, sd := r.ProduceLatency, r.EndToEnd, r.SendDelay
-			prodLat, e2eLat, send := "—", "—", "—"
-			if pl.Count > 0 {
-				prodLat = fmt.Sprintf("%s / %s / %s / %s / %s / %s", ms(pl.P50), ms(pl.P90), ms(pl.P99), ms(pl.P999), ms(pl.P9999), ms(pl.Max))
-			}
-			if e2e.Count > 0 {
-				e2eLat = fmt.Sprintf("%s / %s / %s / %s", ms(e2e.P50), ms(e2e.P99), ms(e2e.P999), ms(e2e.Max))
-			}
-			if sd.Count > 0 {
-				send = fmt.Sprintf("%s / %s", ms(sd.P99), ms(sd.Max))
-			}
-			t := r.Totals
-			errs := fmt.Sprintf("%d produce, %d fetch, %d request, %d client warnings", t.ProduceErrors, t.FetchErrors, t.RequestErrors, t.ClientWarnings)
-			if run.Err != "" {
-				errs += "; " + oneLine(run.Err)
-			}
-			w("| %s | %s | %s | %s | %s | %s | %s |\n", kind, rates(r.Produced, r.Config.Producers), rates(r.Consumed, r.Config.Consumers), prodLat, e2eLat, send, errs)
-		}
+		w("\n\n")
+		loadTable(&b, rep, sc)
 		w("\n")
 		for _, f := range charts[sc.Name] {
 			w("![%s](charts/%s)\n", f, f)
@@ -332,6 +308,60 @@ func markdown(rep *Report, charts map[string][]string) string {
 		"`profiles/<scenario>-goroutines.txt`: its goroutines halfway through the measurement.\n" +
 		"- `logs/`: broker logs of runs that logged anything.\n")
 	return b.String()
+}
+
+// loadTable is a load scenario's table: a row per target with its
+// throughput, latencies, broker CPU per GiB moved and errors.
+func loadTable(b *strings.Builder, rep *Report, sc Scenario) {
+	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	w("| target | produced rec/s | MB/s | consumed rec/s | MB/s | produce p50 / p90 / p99 / p99.9 / p99.99 / max (ms) | end-to-end p50 / p99 / p99.9 / max (ms) | send delay p99 / max (ms) | broker CPU s/GiB (× %s) | errors |\n", sc.Targets[0])
+	w("|---|---:|---:|---:|---:|---|---|---|---:|---|\n")
+	for _, kind := range sc.Targets {
+		run := rep.Find(sc.Name, kind)
+		if run == nil {
+			continue
+		}
+		r := run.Result
+		if r == nil {
+			w("| %s | failed: %s ||||||||| |\n", kind, oneLine(run.Err))
+			continue
+		}
+		pl, e2e, sd := r.ProduceLatency, r.EndToEnd, r.SendDelay
+		prodLat, e2eLat, send := "—", "—", "—"
+		if pl.Count > 0 {
+			prodLat = fmt.Sprintf("%s / %s / %s / %s / %s / %s", ms(pl.P50), ms(pl.P90), ms(pl.P99), ms(pl.P999), ms(pl.P9999), ms(pl.Max))
+		}
+		if e2e.Count > 0 {
+			e2eLat = fmt.Sprintf("%s / %s / %s / %s", ms(e2e.P50), ms(e2e.P99), ms(e2e.P999), ms(e2e.Max))
+		}
+		if sd.Count > 0 {
+			send = fmt.Sprintf("%s / %s", ms(sd.P99), ms(sd.Max))
+		}
+		t := r.Totals
+		errs := fmt.Sprintf("%d produce, %d fetch, %d request, %d client warnings", t.ProduceErrors, t.FetchErrors, t.RequestErrors, t.ClientWarnings)
+		if run.Err != "" {
+			errs += "; " + oneLine(run.Err)
+		}
+		w("| %s | %s | %s | %s | %s | %s | %s | %s |\n", kind, rates(r.Produced, r.Config.Producers), rates(r.Consumed, r.Config.Consumers), prodLat, e2eLat, send,
+			vsFirst(rep, sc, run, func(r *RunResult) float64 { return r.CPUSecondsPerGiB }, "%.2f"), errs)
+	}
+}
+
+// vsFirst formats figure(run) and, unless run is the scenario's first
+// target, its ratio to the first target's: "2.50 (1.25×)". A figure of 0
+// (not measured) is "—"; a first target without the figure gets no ratio.
+func vsFirst(rep *Report, sc Scenario, run *RunResult, figure func(*RunResult) float64, format string) string {
+	v := figure(run)
+	if v == 0 {
+		return "—"
+	}
+	s := fmt.Sprintf(format, v)
+	if first := rep.Find(sc.Name, sc.Targets[0]); first != nil && first != run {
+		if f := figure(first); f != 0 {
+			s += " (" + ratio(v/f) + ")"
+		}
+	}
+	return s
 }
 
 func hotspots(b *strings.Builder, title string, h *Hotspots, file string) {

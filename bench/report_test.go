@@ -35,6 +35,9 @@ func fakeResult(cfg loadgen.Config, mb float64, latency time.Duration) *loadgen.
 	return r
 }
 
+// fakeReport is a quick matrix with round figures: Runnel at 100 MB/s,
+// 8 ms and 2 CPU s/GiB, kfake at twice the throughput, a quarter of the
+// latency and half the CPU, the sink faster still.
 func fakeReport() *Report {
 	rep := &Report{
 		Machine:   Machine{Host: "test", CPU: "cpu", Cores: 2, Go: "go", Modules: map[string]string{"m": "v1"}},
@@ -47,9 +50,13 @@ func fakeReport() *Report {
 	}
 	mb := map[string]float64{TargetRunnel: 100, TargetKfake: 200, TargetSink: 400}
 	lat := map[string]time.Duration{TargetRunnel: 8 * time.Millisecond, TargetKfake: 2 * time.Millisecond, TargetSink: time.Millisecond}
+	cpu := map[string]float64{TargetRunnel: 2, TargetKfake: 1, TargetSink: 0.5}
 	for _, sc := range rep.Scenarios {
 		for _, kind := range sc.Targets {
-			run := &RunResult{Scenario: sc.Name, Target: kind, Result: fakeResult(sc.Load, mb[kind], lat[kind])}
+			run := &RunResult{Scenario: sc.Name, Target: kind}
+			rep.Runs = append(rep.Runs, run)
+			run.Result, run.CPUSecondsPerGiB = fakeResult(sc.Load, mb[kind], lat[kind]), cpu[kind]
+			run.BrokerCPUSeconds = cpu[kind] * float64(run.Result.Produced.Bytes+run.Result.Consumed.Bytes) / (1 << 30)
 			if sc.Name == "small-100b" && kind == TargetKfake {
 				run.Result, run.Err = nil, "boom | broke"
 			}
@@ -57,7 +64,6 @@ func fakeReport() *Report {
 				run.CPU = &Hotspots{Sample: "cpu", Unit: "nanoseconds", Total: 2e9, Top: []FuncCost{{Name: "runtime.memmove", FlatPct: 40, CumPct: 40}},
 					Own: []FuncCost{{Name: "runnel/segment.(*Log).Append", FlatPct: 1, CumPct: 55}}}
 			}
-			rep.Runs = append(rep.Runs, run)
 		}
 	}
 	return rep
@@ -117,6 +123,8 @@ func TestWriteReport(t *testing.T) {
 		"| 40.0 | 40.0 | `runtime.memmove` |",
 		"| 1.0 | 55.0 | `runnel/segment.(*Log).Append` |",
 		"| runnel | 97656 | 100.0 | 97656 | 100.0 | 8.00 / 8.00 / 8.00 / 8.00 / 8.00 / 8.00 |", // a scenario table row
+		"| 2.00 | 0 produce,",         // Runnel's CPU s/GiB
+		"| 1.00 (0.50×) | 0 produce,", // kfake's, as a ratio to Runnel's
 	} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("report.md lacks %q", want)
@@ -147,6 +155,11 @@ func TestWriteReport(t *testing.T) {
 	}
 	if err != nil || len(back.Runs) != len(rep.Runs) || len(back.Headlines) == 0 {
 		t.Fatalf("results.json: %v, %d runs (want %d), %d headlines", err, len(back.Runs), len(rep.Runs), len(back.Headlines))
+	}
+	for i, run := range back.Runs {
+		if run.CPUSecondsPerGiB != rep.Runs[i].CPUSecondsPerGiB {
+			t.Errorf("results.json: %s on %s: CPU %v s/GiB, want %v", run.Scenario, run.Target, run.CPUSecondsPerGiB, rep.Runs[i].CPUSecondsPerGiB)
+		}
 	}
 }
 

@@ -1,0 +1,170 @@
+package bench
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+)
+
+// userHZ is the unit of the CPU times in /proc/<pid>/stat (sysconf
+// _SC_CLK_TCK), 100 on every Linux platform Go runs on.
+const userHZ = 100
+
+// procCPU is the CPU time (user + system) that process pid has used.
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	return parseStatCPU(b)
+}
+
+// parseStatCPU reads utime and stime, fields 14 and 15 of a
+// /proc/<pid>/stat line. Field 2, the command name in parentheses, may
+// itself hold spaces and parentheses, so the fields are counted from the
+// last ')': after it come field 3 (state) onwards.
+func parseStatCPU(stat []byte) (time.Duration, error) {
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("bench: /proc/pid/stat without ')': %.60q", stat)
+	}
+	fields := bytes.Fields(stat[i+1:])
+	const utime = 14 - 3 // index after the command name, which is field 2
+	if len(fields) <= utime+1 {
+		return 0, fmt.Errorf("bench: /proc/pid/stat has %d fields after the command name, want %d or more", len(fields), utime+2)
+	}
+	var ticks int64
+	for _, f := range fields[utime : utime+2] {
+		n, err := strconv.ParseInt(string(f), 10, 64)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("bench: /proc/pid/stat: bad CPU time %q", f)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / userHZ, nil
+}
+
+// procRSS is process pid's resident set size in bytes (VmRSS).
+func procRSS(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	return parseVmRSS(b)
+}
+
+// parseVmRSS reads the "VmRSS:   1234 kB" line of a /proc/<pid>/status.
+func parseVmRSS(status []byte) (int64, error) {
+	for line := range bytes.Lines(status) {
+		rest, ok := bytes.CutPrefix(line, []byte("VmRSS:"))
+		if !ok {
+			continue
+		}
+		f := bytes.Fields(rest)
+		if len(f) != 2 || string(f[1]) != "kB" {
+			return 0, fmt.Errorf("bench: /proc/pid/status: bad VmRSS line %q", line)
+		}
+		kb, err := strconv.ParseInt(string(f[0]), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("bench: /proc/pid/status: bad VmRSS line %q", line)
+		}
+		return kb << 10, nil
+	}
+	return 0, fmt.Errorf("bench: /proc/pid/status has no VmRSS line")
+}
+
+// cpuSample is a process's CPU time at a moment.
+type cpuSample struct {
+	at  time.Time
+	cpu time.Duration
+}
+
+// cpuRecorder samples a process's CPU time every cpuSampleEvery from
+// recordCPU until stop, so that the CPU spent in a window known only
+// afterwards (the load generator's measurement window, which starts after
+// the clients connect and the warm-up, and ends when the load does) can
+// be read off with cpuBetween.
+type cpuRecorder struct {
+	pid  int
+	quit chan struct{}
+	done chan struct{}
+	// samples and err are the recorder goroutine's until done is closed.
+	samples []cpuSample
+	err     error
+}
+
+// cpuSampleEvery is how often a cpuRecorder samples: ten clock ticks,
+// fine enough that interpolating between samples costs less than the
+// ticks' own rounding over a window of seconds.
+const cpuSampleEvery = 100 * time.Millisecond
+
+// recordCPU takes a first sample of pid now and then samples it every
+// cpuSampleEvery.
+func recordCPU(pid int) *cpuRecorder {
+	r := &cpuRecorder{pid: pid, quit: make(chan struct{}), done: make(chan struct{})}
+	r.sample()
+	go func() {
+		defer close(r.done)
+		tick := time.NewTicker(cpuSampleEvery)
+		defer tick.Stop()
+		for r.err == nil {
+			select {
+			case <-tick.C:
+				r.sample()
+			case <-r.quit:
+				r.sample()
+				return
+			}
+		}
+	}()
+	return r
+}
+
+func (r *cpuRecorder) sample() {
+	if r.err != nil {
+		return
+	}
+	cpu, err := procCPU(r.pid)
+	if err != nil {
+		r.err = fmt.Errorf("bench: CPU time of pid %d: %w", r.pid, err)
+		return
+	}
+	r.samples = append(r.samples, cpuSample{at: time.Now(), cpu: cpu})
+}
+
+// stop takes a last sample and returns them all.
+func (r *cpuRecorder) stop() ([]cpuSample, error) {
+	close(r.quit)
+	<-r.done
+	return r.samples, r.err
+}
+
+// cpuBetween is the CPU time spent between from and to, each end
+// interpolated linearly between the samples around it.
+func cpuBetween(samples []cpuSample, from, to time.Time) (time.Duration, error) {
+	at := func(t time.Time) (float64, error) {
+		for i := 1; i < len(samples); i++ {
+			a, b := samples[i-1], samples[i]
+			if t.Before(a.at) || t.After(b.at) {
+				continue
+			}
+			f := 0.0
+			if span := b.at.Sub(a.at); span > 0 {
+				f = float64(t.Sub(a.at)) / float64(span)
+			}
+			return float64(a.cpu) + f*float64(b.cpu-a.cpu), nil
+		}
+		return 0, fmt.Errorf("bench: no CPU samples around %s", t.Format(time.StampMilli))
+	}
+	a, err := at(from)
+	if err != nil {
+		return 0, err
+	}
+	b, err := at(to)
+	if err != nil {
+		return 0, err
+	}
+	return time.Duration(b - a), nil
+}
