@@ -56,7 +56,9 @@ type RunResult struct {
 	// consumed in the window: the bytes behind the MB/s figures.
 	BrokerCPUSeconds float64 `json:"broker_cpu_seconds,omitempty"`
 	CPUSecondsPerGiB float64 `json:"cpu_seconds_per_gib,omitempty"`
-	Err              string  `json:"error,omitempty"`
+	// Idle is the idle-connections scenario's reading (Result is nil).
+	Idle *IdleResult `json:"idle,omitempty"`
+	Err  string      `json:"error,omitempty"`
 	// BrokerLog is the tail of the broker's log when it logged anything.
 	BrokerLog string `json:"broker_log,omitempty"`
 }
@@ -140,6 +142,8 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			switch {
 			case run.Err != "":
 				fmt.Fprintf(opts.Log, "  FAILED: %s\n", run.Err)
+			case run.Idle != nil:
+				fmt.Fprint(opts.Log, indent(run.Idle.Summary(), "  "))
 			default:
 				fmt.Fprint(opts.Log, indent(run.Result.Summary(), "  "))
 				fmt.Fprintf(opts.Log, "  broker CPU %.2f s over the measurement, %.2f s per GiB moved\n", run.BrokerCPUSeconds, run.CPUSecondsPerGiB)
@@ -150,9 +154,9 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	return rep, WriteReport(rep, opts.OutDir)
 }
 
-// runOne starts a fresh target, applies the scenario's load, records the
-// broker's CPU time and, for Runnel, captures a CPU profile over the
-// measurement and a heap profile after it.
+// runOne starts a fresh target, applies the scenario's load (or holds its
+// idle connections), records the broker's CPU time and, for Runnel,
+// captures a CPU profile over the measurement and a heap profile after it.
 func runOne(ctx context.Context, opts Options, workDir string, rep *Report, sc Scenario, kind string) *RunResult {
 	run := &RunResult{Scenario: sc.Name, Target: kind}
 	logPath := filepath.Join(opts.OutDir, "logs", sc.Name+"-"+kind+".log")
@@ -173,6 +177,12 @@ func runOne(ctx context.Context, opts Options, workDir string, rep *Report, sc S
 			os.Remove(logPath)
 		}
 	}()
+	if sc.IdleConnections > 0 {
+		if run.Idle, err = measureIdle(ctx, t, sc.IdleConnections); err != nil {
+			run.Err = err.Error()
+		}
+		return run
+	}
 
 	cfg := sc.Load
 	cfg.Brokers, cfg.Topic = []string{t.addr}, sc.Name

@@ -26,11 +26,19 @@ type Scenario struct {
 	Targets []string `json:"targets"`
 	// Overrides are Runnel broker properties for this scenario.
 	Overrides []string `json:"overrides,omitempty"`
+	// IdleConnections, when set, makes this the idle-connections
+	// scenario: no load, but that many connections held open and idle
+	// while the broker's memory is read (measureIdle).
+	IdleConnections int `json:"idle_connections,omitempty"`
 }
 
 // ManyPartitions is the scenario with 1,000 partitions (100 in the quick
 // matrix).
 const ManyPartitions = "many-partitions"
+
+// IdleConnections is the scenario that holds 10,000 idle connections
+// (1,000 in the quick matrix).
+const IdleConnections = "idle-connections"
 
 // sizes scale the matrix: the full one for `make bench` (< 15 min on two
 // cores), the quick one for `make bench-quick` (< 2 min).
@@ -41,13 +49,16 @@ type sizes struct {
 	loopback         time.Duration
 	partitions       int // of the many-partitions scenario
 	drain            time.Duration
+	idleConnections  int
 }
 
 var (
 	fullSizes = sizes{warmup: 3 * time.Second, duration: 20 * time.Second, preload: 2 << 30,
-		diskBaseline: 1 << 30, loopback: 3 * time.Second, partitions: 1000, drain: 10 * time.Second}
+		diskBaseline: 1 << 30, loopback: 3 * time.Second, partitions: 1000, drain: 10 * time.Second,
+		idleConnections: 10000}
 	quickSizes = sizes{warmup: time.Second, duration: 2 * time.Second, preload: 192 << 20,
-		diskBaseline: 256 << 20, loopback: time.Second, partitions: 100, drain: 5 * time.Second}
+		diskBaseline: 256 << 20, loopback: time.Second, partitions: 100, drain: 5 * time.Second,
+		idleConnections: 1000}
 )
 
 // matrix is the fixed set of scenarios.
@@ -94,6 +105,10 @@ func matrix(s sizes) []Scenario {
 		// 1,000 logs each preallocating the default 64 MiB ahead would
 		// reserve 64 GB of disk.
 		Overrides: []string{"runnel.segment.preallocate.bytes=4194304"},
+	}, Scenario{
+		Name:            IdleConnections,
+		Title:           fmt.Sprintf("Broker memory with %d idle connections", s.idleConnections),
+		IdleConnections: s.idleConnections, Targets: all,
 	})
 	return scenarios
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -108,9 +109,20 @@ func Headlines(rep *Report) []Headline {
 	}
 	add(manyName, "MB/s", mbps(many, false), "kfake, same load", mbps(get(ManyPartitions, TargetKfake), false), false)
 	add(manyName, "MB/s", mbps(many, false), "Runnel with 8 partitions", mbps(acks1, false), false)
+	idle := func(target string) float64 {
+		if r := rep.Find(IdleConnections, target); r != nil && r.Idle != nil {
+			return r.Idle.RSSPerConnection / 1024
+		}
+		return 0
+	}
+	add("RSS per idle connection", "KiB", idle(TargetRunnel), "kfake, same connections", idle(TargetKfake), true)
 
 	// The epoll transport against the default one, when both ran.
 	for _, sc := range rep.Scenarios {
+		if sc.IdleConnections > 0 && slices.Contains(sc.Targets, TargetRunnelEpoll) {
+			add("RSS per idle connection, epoll", "KiB", idle(TargetRunnelEpoll), "std transport, same connections", idle(TargetRunnel), true)
+			continue
+		}
 		e, r := get(sc.Name, TargetRunnelEpoll), get(sc.Name, TargetRunnel)
 		if e == nil || r == nil {
 			continue
@@ -248,7 +260,7 @@ func markdown(rep *Report, charts map[string][]string) string {
 	w("| sequential 1 MiB pwrite + fdatasync each (%d MiB) | %.0f |\n", bl.Bytes>>20, bl.DurableWrite)
 	w("| loopback TCP, one stream, 1 MiB writes | %.0f |\n\n", bl.Loopback)
 
-	w("## Headline figures\n\nEach figure divided by its baseline. For throughput higher is better; for latency (ms) lower is better, so a ratio above 1 means Runnel is slower than the baseline.\n\n")
+	w("## Headline figures\n\nEach figure divided by its baseline. For throughput higher is better; for latency (ms) and memory (KiB) lower is better, so a ratio above 1 means Runnel is slower, or uses more, than the baseline.\n\n")
 	w("| figure | Runnel | baseline | baseline value | ratio |\n|---|---:|---|---:|---:|\n")
 	for _, h := range Headlines(rep) {
 		w("| %s | %s | %s | %s | %s |\n", h.Figure, num(h.Value, h.Unit), h.Baseline, num(h.BaseValue, h.Unit), ratio(h.Ratio))
@@ -268,7 +280,11 @@ func markdown(rep *Report, charts map[string][]string) string {
 			w(" Runnel properties: `%s`.", strings.Join(sc.Overrides, "`, `"))
 		}
 		w("\n\n")
-		loadTable(&b, rep, sc)
+		if sc.IdleConnections > 0 {
+			idleTable(&b, rep, sc)
+		} else {
+			loadTable(&b, rep, sc)
+		}
 		w("\n")
 		for _, f := range charts[sc.Name] {
 			w("![%s](charts/%s)\n", f, f)
@@ -347,6 +363,38 @@ func loadTable(b *strings.Builder, rep *Report, sc Scenario) {
 	}
 }
 
+// idleTable is the idle-connections scenario's table: a row per target
+// with its memory before and after the connections and per connection.
+func idleTable(b *strings.Builder, rep *Report, sc Scenario) {
+	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	w("| target | RSS before / after (MiB) | RSS per connection (KiB, × %s) | Go heap in use before / after (MiB) | heap per connection (KiB, × %s) | goroutines before / after | connect time (s) | errors |\n",
+		sc.Targets[0], sc.Targets[0])
+	w("|---|---:|---:|---:|---:|---:|---:|---|\n")
+	for _, kind := range sc.Targets {
+		run := rep.Find(sc.Name, kind)
+		switch {
+		case run == nil:
+			continue
+		case run.Idle == nil:
+			w("| %s | failed: %s |||||| |\n", kind, oneLine(run.Err))
+			continue
+		}
+		r := run.Idle
+		heap, goroutines, errs := "—", "—", "none"
+		if r.GCForced { // Runnel: the GC and the metrics are its admin listener's
+			heap = mib(r.Before.HeapInUse) + " / " + mib(r.After.HeapInUse)
+			goroutines = fmt.Sprintf("%d / %d", r.Before.Goroutines, r.After.Goroutines)
+		}
+		if run.Err != "" {
+			errs = oneLine(run.Err)
+		}
+		w("| %s | %s / %s | %s | %s | %s | %s | %.1f | %s |\n", kind, mib(r.Before.RSS), mib(r.After.RSS),
+			vsFirst(rep, sc, run, func(r *RunResult) float64 { return r.Idle.RSSPerConnection / 1024 }, "%.1f"),
+			heap, vsFirst(rep, sc, run, func(r *RunResult) float64 { return r.Idle.HeapPerConnection / 1024 }, "%.1f"),
+			goroutines, r.ConnectSeconds, errs)
+	}
+}
+
 // vsFirst formats figure(run) and, unless run is the scenario's first
 // target, its ratio to the first target's: "2.50 (1.25×)". A figure of 0
 // (not measured) is "—"; a first target without the figure gets no ratio.
@@ -356,7 +404,7 @@ func vsFirst(rep *Report, sc Scenario, run *RunResult, figure func(*RunResult) f
 		return "—"
 	}
 	s := fmt.Sprintf(format, v)
-	if first := rep.Find(sc.Name, sc.Targets[0]); first != nil && first != run {
+	if first := rep.Find(sc.Name, sc.Targets[0]); first != nil && first != run && (first.Result != nil || first.Idle != nil) {
 		if f := figure(first); f != 0 {
 			s += " (" + ratio(v/f) + ")"
 		}
@@ -392,6 +440,13 @@ func rates(t loadgen.Throughput, clients int) string {
 }
 
 func describeLoad(sc Scenario) string {
+	if sc.IdleConnections > 0 {
+		return fmt.Sprintf("no records; %d TCP connections from the harness, %d at a time, each sending one ApiVersions v3 request and reading its response, "+
+			"then all held open and idle for %s. The broker's VmRSS is read before the connections and after the idle time; "+
+			"for Runnel a GC is forced first (/debug/pprof/heap?gc=1) and its Go heap in use and goroutines come from its /metrics. "+
+			"kfake's readings include garbage not yet collected. The Go heap in use counts whole allocated spans, "+
+			"pages never written to included, so it can grow by more than the RSS", sc.IdleConnections, idleDialers, idleFor)
+	}
 	c := sc.Load
 	parts := []string{fmt.Sprintf("%d producers, %d consumers, %d partitions, %d B values", c.Producers, c.Consumers, c.Partitions, c.RecordSize)}
 	if c.Producers > 0 {

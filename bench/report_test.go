@@ -36,8 +36,9 @@ func fakeResult(cfg loadgen.Config, mb float64, latency time.Duration) *loadgen.
 }
 
 // fakeReport is a quick matrix with round figures: Runnel at 100 MB/s,
-// 8 ms and 2 CPU s/GiB, kfake at twice the throughput, a quarter of the
-// latency and half the CPU, the sink faster still.
+// 8 ms, 2 CPU s/GiB and 40 KiB per idle connection, kfake at twice the
+// throughput, a quarter of the latency, half the CPU and half the memory,
+// the sink faster still.
 func fakeReport() *Report {
 	rep := &Report{
 		Machine:   Machine{Host: "test", CPU: "cpu", Cores: 2, Go: "go", Modules: map[string]string{"m": "v1"}},
@@ -51,10 +52,23 @@ func fakeReport() *Report {
 	mb := map[string]float64{TargetRunnel: 100, TargetKfake: 200, TargetSink: 400}
 	lat := map[string]time.Duration{TargetRunnel: 8 * time.Millisecond, TargetKfake: 2 * time.Millisecond, TargetSink: time.Millisecond}
 	cpu := map[string]float64{TargetRunnel: 2, TargetKfake: 1, TargetSink: 0.5}
+	perConn := map[string]float64{TargetRunnel: 40 << 10, TargetKfake: 20 << 10}
 	for _, sc := range rep.Scenarios {
 		for _, kind := range sc.Targets {
 			run := &RunResult{Scenario: sc.Name, Target: kind}
 			rep.Runs = append(rep.Runs, run)
+			if sc.IdleConnections > 0 {
+				n := sc.IdleConnections
+				run.Idle = &IdleResult{Connections: n, ConnectSeconds: 0.5, GCForced: kind != TargetKfake,
+					Before: BrokerMemory{RSS: 10 << 20}, After: BrokerMemory{RSS: 10<<20 + int64(perConn[kind])*int64(n)},
+					RSSPerConnection: perConn[kind]}
+				if run.Idle.GCForced {
+					run.Idle.Before.HeapInUse, run.Idle.Before.Goroutines = 4<<20, 10
+					run.Idle.After.HeapInUse, run.Idle.After.Goroutines = 4<<20+int64(perConn[kind]/4)*int64(n), 10+n
+					run.Idle.HeapPerConnection = perConn[kind] / 4
+				}
+				continue
+			}
 			run.Result, run.CPUSecondsPerGiB = fakeResult(sc.Load, mb[kind], lat[kind]), cpu[kind]
 			run.BrokerCPUSeconds = cpu[kind] * float64(run.Result.Produced.Bytes+run.Result.Consumed.Bytes) / (1 << 30)
 			if sc.Name == "small-100b" && kind == TargetKfake {
@@ -79,6 +93,7 @@ func TestHeadlinesAreRatiosToBaselines(t *testing.T) {
 		"catch-up read|kfake, same load":                            0.5,
 		"100 partitions acks=1|Runnel with 8 partitions":            1,
 		"produce 100 B acks=1|kfake, same load":                     0, // kfake failed: no ratio
+		"RSS per idle connection|kfake, same connections":           2,
 	}
 	found := 0
 	for _, h := range hs {
@@ -125,12 +140,17 @@ func TestWriteReport(t *testing.T) {
 		"| runnel | 97656 | 100.0 | 97656 | 100.0 | 8.00 / 8.00 / 8.00 / 8.00 / 8.00 / 8.00 |", // a scenario table row
 		"| 2.00 | 0 produce,",         // Runnel's CPU s/GiB
 		"| 1.00 (0.50×) | 0 produce,", // kfake's, as a ratio to Runnel's
+		"| runnel | 10.0 / 49.1 | 40.0 | 4.0 / 13.8 | 10.0 | 10 / 1010 | 0.5 | none |",
+		"| kfake | 10.0 / 29.5 | 20.0 (0.50×) | — | — | — | 0.5 | none |",
 	} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("report.md lacks %q", want)
 		}
 	}
 	for _, sc := range rep.Scenarios {
+		if sc.IdleConnections > 0 {
+			continue // no load: no charts
+		}
 		for _, f := range []string{"charts/" + sc.Name + "-latency.svg", "charts/" + sc.Name + "-throughput.svg", "hgrm/" + sc.Name + "-runnel-produce.hgrm"} {
 			b, err := os.ReadFile(filepath.Join(dir, f))
 			if err != nil {
@@ -157,8 +177,10 @@ func TestWriteReport(t *testing.T) {
 		t.Fatalf("results.json: %v, %d runs (want %d), %d headlines", err, len(back.Runs), len(rep.Runs), len(back.Headlines))
 	}
 	for i, run := range back.Runs {
-		if run.CPUSecondsPerGiB != rep.Runs[i].CPUSecondsPerGiB {
-			t.Errorf("results.json: %s on %s: CPU %v s/GiB, want %v", run.Scenario, run.Target, run.CPUSecondsPerGiB, rep.Runs[i].CPUSecondsPerGiB)
+		if run.CPUSecondsPerGiB != rep.Runs[i].CPUSecondsPerGiB || (run.Idle == nil) != (rep.Runs[i].Idle == nil) ||
+			(run.Idle != nil && *run.Idle != *rep.Runs[i].Idle) {
+			t.Errorf("results.json: %s on %s: CPU %v s/GiB, idle %+v; want %v, %+v", run.Scenario, run.Target,
+				run.CPUSecondsPerGiB, run.Idle, rep.Runs[i].CPUSecondsPerGiB, rep.Runs[i].Idle)
 		}
 	}
 }

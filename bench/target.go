@@ -207,8 +207,28 @@ func tail(path string, n int64) string {
 	return string(b)
 }
 
-// fetch GETs url into path with a timeout of limit.
+// fetch GETs url into path with a timeout of limit; on an error it
+// leaves no file.
 func fetch(ctx context.Context, url, path string, limit time.Duration) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	err = get(ctx, url, f, limit)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+	}
+	return err
+}
+
+// get GETs url into w with a timeout of limit.
+func get(ctx context.Context, url string, w io.Writer, limit time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -223,16 +243,6 @@ func fetch(ctx context.Context, url, path string, limit time.Duration) error {
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(f, resp.Body)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	_, err = io.Copy(w, resp.Body)
 	return err
 }
