@@ -20,17 +20,20 @@
 // scenario applies no load: it opens 10,000 connections (1,000 in the
 // quick matrix), each set up by one ApiVersions round trip, holds them
 // idle, and reads the broker's VmRSS (and for Runnel, after a forced GC,
-// its Go heap and goroutines from /metrics) before and after.
+// its Go heap and goroutines from /metrics) before and after. With
+// Options.Transports the report compares the std and epoll transports
+// figure by figure.
 //
 // The raw baselines are sequential 1 MiB pwrites to the page cache and
 // with an fdatasync after each (the ceilings of acks=1 and acks=all
 // appends on this disk) and one loopback TCP stream.
 //
 // Output, in the results directory: report.md (machine, versions, command,
-// baselines, headline ratios, a table per scenario, hot spots), results.json
-// (all of it, with per-second timelines), charts/*.svg (latency percentile
-// curves and throughput over time, drawn with gonum/plot), hgrm/*.hgrm
-// (HdrHistogram percentile distributions), profiles/ (Runnel's CPU and heap
-// profiles, and its goroutines halfway through each measurement) and logs/
-// of brokers that logged anything.
+// baselines, headline ratios, std vs epoll when both ran, a table per
+// scenario, hot spots), results.json (all of it, with per-second
+// timelines), charts/*.svg (latency percentile curves and throughput over
+// time, drawn with gonum/plot), hgrm/*.hgrm (HdrHistogram percentile
+// distributions), profiles/ (Runnel's CPU and heap profiles, and its
+// goroutines halfway through each measurement) and logs/ of brokers that
+// logged anything.
 package bench

@@ -268,6 +268,8 @@ func markdown(rep *Report, charts map[string][]string) string {
 	w("\nMB is 10^6 bytes of record values. The sink is a minimal Kafka server that acks produce requests without storing them (bench/sink.go): " +
 		"a Runnel figure close to it is limited by the load generator, not by Runnel.\n\n")
 
+	transports(&b, rep)
+
 	w("## Scenarios\n\n")
 	w("Broker CPU s/GiB is the broker process's user + system CPU time (/proc/<pid>/stat) over the measurement window divided by the GiB (2^30 bytes) " +
 		"of record values produced plus consumed in that window; the load generator's CPU is not in it. " +
@@ -324,6 +326,125 @@ func markdown(rep *Report, charts map[string][]string) string {
 		"`profiles/<scenario>-goroutines.txt`: its goroutines halfway through the measurement.\n" +
 		"- `logs/`: broker logs of runs that logged anything.\n")
 	return b.String()
+}
+
+// transportRow is one figure of the std transport (TargetRunnel) beside
+// the same figure of the epoll one (TargetRunnelEpoll); 0 is not measured.
+type transportRow struct {
+	figure, unit  string
+	std, epoll    float64
+	lowerIsBetter bool
+}
+
+// transportRows are the figures issue 7 compares the transports by, for
+// every scenario run on both: maximum throughput, latency at a fixed
+// rate, broker CPU per GiB moved and memory per idle connection.
+func transportRows(rep *Report) []transportRow {
+	var both []Scenario
+	for _, sc := range rep.Scenarios {
+		if slices.Contains(sc.Targets, TargetRunnel) && slices.Contains(sc.Targets, TargetRunnelEpoll) {
+			both = append(both, sc)
+		}
+	}
+	var rows []transportRow
+	// add reads figure from each transport's run that has its measurement.
+	add := func(sc Scenario, figure, unit string, lower bool, f func(*RunResult) float64) {
+		row := transportRow{figure: figure, unit: unit, lowerIsBetter: lower}
+		for _, t := range []struct {
+			kind string
+			v    *float64
+		}{{TargetRunnel, &row.std}, {TargetRunnelEpoll, &row.epoll}} {
+			if run := rep.Find(sc.Name, t.kind); run != nil && (run.Result != nil || run.Idle != nil) {
+				*t.v = f(run)
+			}
+		}
+		rows = append(rows, row)
+	}
+	load := func(sc Scenario) bool { return sc.IdleConnections == 0 }
+	for _, sc := range both {
+		switch {
+		case !load(sc) || sc.RateOf != "": // no maximum throughput
+		case sc.PreloadBytes > 0:
+			add(sc, sc.Name+" fetch throughput", "MB/s", false, func(r *RunResult) float64 { return r.Result.Consumed.MBPerSec })
+		default:
+			add(sc, sc.Name+" produce throughput", "MB/s", false, func(r *RunResult) float64 { return r.Result.Produced.MBPerSec })
+		}
+	}
+	for _, sc := range both {
+		if sc.RateOf != "" {
+			add(sc, sc.Name+" produce p99", "ms", true, func(r *RunResult) float64 { return r.Result.ProduceLatency.P99 })
+			add(sc, sc.Name+" produce p99.9", "ms", true, func(r *RunResult) float64 { return r.Result.ProduceLatency.P999 })
+		}
+	}
+	for _, sc := range both {
+		if load(sc) {
+			add(sc, sc.Name+" broker CPU per GiB moved", "s/GiB", true, func(r *RunResult) float64 { return r.CPUSecondsPerGiB })
+		}
+	}
+	for _, sc := range both {
+		if !load(sc) {
+			add(sc, "RSS per idle connection", "KiB", true, func(r *RunResult) float64 { return r.Idle.RSSPerConnection / 1024 })
+			add(sc, "Go heap per idle connection", "KiB", true, func(r *RunResult) float64 { return r.Idle.HeapPerConnection / 1024 })
+		}
+	}
+	return rows
+}
+
+// winner is the transport whose figure is better, "std" or "epoll", and
+// by what factor (above 1); "" and 1 when the figures are equal, "" and 0
+// unless both are positive.
+func (r transportRow) winner() (string, float64) {
+	if r.std <= 0 || r.epoll <= 0 {
+		return "", 0
+	}
+	q := r.epoll / r.std // how much better epoll is
+	if r.lowerIsBetter {
+		q = 1 / q
+	}
+	switch {
+	case q > 1:
+		return "epoll", q
+	case q < 1:
+		return "std", 1 / q
+	}
+	return "", 1
+}
+
+// transports writes the Transports section when the epoll transport ran:
+// every figure of transportRows with epoll / std and the better of the two.
+func transports(b *strings.Builder, rep *Report) {
+	rows := transportRows(rep)
+	if len(rows) == 0 {
+		return
+	}
+	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	w("## Transports: std vs epoll\n\n")
+	w("Runnel on its default transport (std, target `%s`) and on `runnel.net=epoll` (target `%s`), one after the other under the identical load "+
+		"at the same rates. epoll / std above 1 is better for throughput, below 1 for latency, CPU and memory; the last column names the better "+
+		"transport and by what factor. Each figure is one run.\n\n", TargetRunnel, TargetRunnelEpoll)
+	w("| figure | std | epoll | epoll / std | better |\n|---|---:|---:|---:|---|\n")
+	compared, epollWins := 0, 0
+	for _, r := range rows {
+		q := 0.0
+		if r.std > 0 && r.epoll > 0 {
+			q = r.epoll / r.std
+		}
+		verdict := "—"
+		switch winner, by := r.winner(); {
+		case winner != "":
+			verdict = winner + ", " + ratio(by)
+			compared++
+			if winner == "epoll" {
+				epollWins++
+			}
+		case by == 1:
+			verdict = "equal"
+			compared++
+		}
+		w("| %s | %s | %s | %s | %s |\n", r.figure, num(r.std, r.unit), num(r.epoll, r.unit), ratio(q), verdict)
+	}
+	w("\nepoll was better in %d of the %d figures measured on both transports. "+
+		"Only the std runs were CPU-profiled (at 100 Hz, during each measurement), so the profiler's cost is in std's figures alone.\n\n", epollWins, compared)
 }
 
 // loadTable is a load scenario's table: a row per target with its

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -37,9 +38,10 @@ func fakeResult(cfg loadgen.Config, mb float64, latency time.Duration) *loadgen.
 
 // fakeReport is a quick matrix with round figures: Runnel at 100 MB/s,
 // 8 ms, 2 CPU s/GiB and 40 KiB per idle connection, kfake at twice the
-// throughput, a quarter of the latency, half the CPU and half the memory,
-// the sink faster still.
-func fakeReport() *Report {
+// throughput, a quarter of the latency and half the CPU, the sink faster
+// still. With transports, Runnel on epoll runs too, at 150 MB/s (but 80 in
+// small-100b), 4 ms, 1 s/GiB and 10 KiB per idle connection.
+func fakeReport(transports bool) *Report {
 	rep := &Report{
 		Machine:   Machine{Host: "test", CPU: "cpu", Cores: 2, Go: "go", Modules: map[string]string{"m": "v1"}},
 		Command:   "runnel bench --quick",
@@ -49,11 +51,15 @@ func fakeReport() *Report {
 		Baselines: Baselines{PageCacheWrite: 2000, DurableWrite: 500, Loopback: 4000, Bytes: 256 << 20},
 		Scenarios: matrix(quickSizes),
 	}
-	mb := map[string]float64{TargetRunnel: 100, TargetKfake: 200, TargetSink: 400}
-	lat := map[string]time.Duration{TargetRunnel: 8 * time.Millisecond, TargetKfake: 2 * time.Millisecond, TargetSink: time.Millisecond}
-	cpu := map[string]float64{TargetRunnel: 2, TargetKfake: 1, TargetSink: 0.5}
-	perConn := map[string]float64{TargetRunnel: 40 << 10, TargetKfake: 20 << 10}
-	for _, sc := range rep.Scenarios {
+	mb := map[string]float64{TargetRunnel: 100, TargetKfake: 200, TargetSink: 400, TargetRunnelEpoll: 150}
+	lat := map[string]time.Duration{TargetRunnel: 8 * time.Millisecond, TargetKfake: 2 * time.Millisecond, TargetSink: time.Millisecond, TargetRunnelEpoll: 4 * time.Millisecond}
+	cpu := map[string]float64{TargetRunnel: 2, TargetKfake: 1, TargetSink: 0.5, TargetRunnelEpoll: 1}
+	perConn := map[string]float64{TargetRunnel: 40 << 10, TargetKfake: 20 << 10, TargetRunnelEpoll: 10 << 10}
+	for i, sc := range rep.Scenarios {
+		if transports {
+			rep.Scenarios[i].Targets = slices.Insert(sc.Targets, 1, TargetRunnelEpoll)
+			sc = rep.Scenarios[i]
+		}
 		for _, kind := range sc.Targets {
 			run := &RunResult{Scenario: sc.Name, Target: kind}
 			rep.Runs = append(rep.Runs, run)
@@ -69,7 +75,11 @@ func fakeReport() *Report {
 				}
 				continue
 			}
-			run.Result, run.CPUSecondsPerGiB = fakeResult(sc.Load, mb[kind], lat[kind]), cpu[kind]
+			mbps := mb[kind]
+			if sc.Name == "small-100b" && kind == TargetRunnelEpoll {
+				mbps = 80
+			}
+			run.Result, run.CPUSecondsPerGiB = fakeResult(sc.Load, mbps, lat[kind]), cpu[kind]
 			run.BrokerCPUSeconds = cpu[kind] * float64(run.Result.Produced.Bytes+run.Result.Consumed.Bytes) / (1 << 30)
 			if sc.Name == "small-100b" && kind == TargetKfake {
 				run.Result, run.Err = nil, "boom | broke"
@@ -84,7 +94,7 @@ func fakeReport() *Report {
 }
 
 func TestHeadlinesAreRatiosToBaselines(t *testing.T) {
-	hs := Headlines(fakeReport())
+	hs := Headlines(fakeReport(false))
 	want := map[string]float64{ // figure + baseline -> ratio
 		"produce 1 KiB acks=1|kfake, same load":                     0.5,
 		"produce 1 KiB acks=1|load generator ceiling (sink)":        0.25,
@@ -119,7 +129,7 @@ func TestHeadlinesAreRatiosToBaselines(t *testing.T) {
 
 func TestWriteReport(t *testing.T) {
 	dir := t.TempDir()
-	rep := fakeReport()
+	rep := fakeReport(false)
 	if err := WriteReport(rep, dir); err != nil {
 		t.Fatal(err)
 	}
@@ -146,6 +156,9 @@ func TestWriteReport(t *testing.T) {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("report.md lacks %q", want)
 		}
+	}
+	if strings.Contains(string(md), "## Transports") {
+		t.Error("report.md has a Transports section without the epoll transport")
 	}
 	for _, sc := range rep.Scenarios {
 		if sc.IdleConnections > 0 {
@@ -181,6 +194,57 @@ func TestWriteReport(t *testing.T) {
 			(run.Idle != nil && *run.Idle != *rep.Runs[i].Idle) {
 			t.Errorf("results.json: %s on %s: CPU %v s/GiB, idle %+v; want %v, %+v", run.Scenario, run.Target,
 				run.CPUSecondsPerGiB, run.Idle, rep.Runs[i].CPUSecondsPerGiB, rep.Runs[i].Idle)
+		}
+	}
+}
+
+func TestTransportsSection(t *testing.T) {
+	md := markdown(fakeReport(true), nil)
+	i := strings.Index(md, "## Transports: std vs epoll")
+	j := strings.Index(md, "## Scenarios")
+	if i < 0 || j < i {
+		t.Fatalf("no Transports section before the scenarios in\n%s", md)
+	}
+	section := md[i:j]
+	for _, want := range []string{
+		"| figure | std | epoll | epoll / std | better |",
+		"| produce-acks1 produce throughput | 100 MB/s | 150 MB/s | 1.50× | epoll, 1.50× |",
+		"| small-100b produce throughput | 100 MB/s | 80.00 MB/s | 0.80× | std, 1.25× |",
+		"| catch-up fetch throughput | 100 MB/s | 150 MB/s | 1.50× | epoll, 1.50× |",
+		"| latency-50 produce p99 | 8.00 ms | 4.00 ms | 0.50× | epoll, 2.00× |",
+		"| latency-75 produce p99.9 | 8.00 ms | 4.00 ms | 0.50× | epoll, 2.00× |",
+		"| many-partitions broker CPU per GiB moved | 2.00 s/GiB | 1.00 s/GiB | 0.50× | epoll, 2.00× |",
+		"| RSS per idle connection | 40.00 KiB | 10.00 KiB | 0.25× | epoll, 4.00× |",
+		"| Go heap per idle connection | 10.00 KiB | 2.50 KiB | 0.25× | epoll, 4.00× |",
+		// 5 throughputs, 6 latencies, 8 CPU and 2 memory figures; std
+		// wins small-100b's throughput only.
+		"epoll was better in 20 of the 21 figures measured on both transports.",
+	} {
+		if !strings.Contains(section, want) {
+			t.Errorf("the Transports section lacks %q:\n%s", want, section)
+		}
+	}
+	if n := strings.Count(section, "\n| ") - 1; n != 21 {
+		t.Errorf("the Transports section has %d figures, want 21:\n%s", n, section)
+	}
+}
+
+func TestTransportRowWinner(t *testing.T) {
+	for _, c := range []struct {
+		row    transportRow
+		winner string
+		by     float64
+	}{
+		{transportRow{std: 100, epoll: 150}, "epoll", 1.5},
+		{transportRow{std: 100, epoll: 50}, "std", 2},
+		{transportRow{std: 8, epoll: 4, lowerIsBetter: true}, "epoll", 2},
+		{transportRow{std: 4, epoll: 5, lowerIsBetter: true}, "std", 1.25},
+		{transportRow{std: 3, epoll: 3}, "", 1},
+		{transportRow{std: 3}, "", 0},                                 // epoll failed
+		{transportRow{std: 3, epoll: -1, lowerIsBetter: true}, "", 0}, // memory shrank: no ratio
+	} {
+		if w, by := c.row.winner(); w != c.winner || by != c.by {
+			t.Errorf("%+v: winner %q by %v, want %q by %v", c.row, w, by, c.winner, c.by)
 		}
 	}
 }
