@@ -206,10 +206,11 @@ func runOne(ctx context.Context, opts Options, workDir string, rep *Report, sc S
 	}
 
 	var profiled sync.WaitGroup
-	cpuPath := filepath.Join(opts.OutDir, "profiles", sc.Name+"-cpu.pprof")
-	heapPath := filepath.Join(opts.OutDir, "profiles", sc.Name+"-heap.pprof")
+	prefix := profilePrefix(sc.Name, kind)
+	cpuPath := filepath.Join(opts.OutDir, "profiles", prefix+"-cpu.pprof")
+	heapPath := filepath.Join(opts.OutDir, "profiles", prefix+"-heap.pprof")
 	var cpuErr error
-	if kind == TargetRunnel { // one profile per scenario: the default transport's
+	if t.admin != "" { // Runnel, on either transport: both pay the profiler's cost
 		secs, delay := profileWindow(cfg, sc)
 		profiled.Go(func() {
 			time.Sleep(delay)
@@ -221,7 +222,7 @@ func runOne(ctx context.Context, opts Options, workDir string, rep *Report, sc S
 		profiled.Go(func() {
 			time.Sleep(delay + time.Duration(secs)*time.Second/2)
 			url := "http://" + t.admin + "/debug/pprof/goroutine?debug=1"
-			_ = fetch(ctx, url, filepath.Join(opts.OutDir, "profiles", sc.Name+"-goroutines.txt"), 30*time.Second)
+			_ = fetch(ctx, url, filepath.Join(opts.OutDir, "profiles", prefix+"-goroutines.txt"), 30*time.Second)
 		})
 	}
 	cpu := recordCPU(t.cmd.Process.Pid)
@@ -275,6 +276,15 @@ func (run *RunResult) setCPU(samples []cpuSample) error {
 		run.CPUSecondsPerGiB = run.BrokerCPUSeconds / (float64(moved) / (1 << 30))
 	}
 	return nil
+}
+
+// profilePrefix names a run's profile files: the scenario's name for the
+// default transport's run, followed by the target's for another.
+func profilePrefix(scenario, kind string) string {
+	if kind == TargetRunnel {
+		return scenario
+	}
+	return scenario + "-" + kind
 }
 
 // profileWindow is how long the CPU profile runs and how long after the

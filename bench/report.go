@@ -274,7 +274,7 @@ func markdown(rep *Report, charts map[string][]string) string {
 	w("Broker CPU s/GiB is the broker process's user + system CPU time (/proc/<pid>/stat) over the measurement window divided by the GiB (2^30 bytes) " +
 		"of record values produced plus consumed in that window; the load generator's CPU is not in it. " +
 		"CPU time comes in 10 ms ticks, so a window well under a second gives a coarse figure (results.json has the seconds behind each, broker_cpu_seconds). " +
-		"Runnel (`runnel`) is CPU-profiled at 100 Hz during each measurement, so its figures include the profiler's cost.\n\n")
+		"Runnel (`runnel`, and `runnel-epoll` when it ran) is CPU-profiled at 100 Hz during each measurement, so its figures include the profiler's cost.\n\n")
 	for _, sc := range rep.Scenarios {
 		w("### %s\n\n%s.\n\n", sc.Name, sc.Title)
 		w("Load: %s.", describeLoad(sc))
@@ -314,15 +314,23 @@ func markdown(rep *Report, charts map[string][]string) string {
 				w("```\n\n")
 			}
 		}
-		if run := rep.Find(sc.Name, TargetRunnel); run != nil {
-			hotspots(&b, "CPU", run.CPU, sc.Name+"-cpu.pprof")
-			hotspots(&b, "Allocations (alloc_space since start)", run.Heap, sc.Name+"-heap.pprof")
+		for _, kind := range []string{TargetRunnel, TargetRunnelEpoll} {
+			run := rep.Find(sc.Name, kind)
+			if run == nil {
+				continue
+			}
+			prefix, of := profilePrefix(sc.Name, kind), ""
+			if kind != TargetRunnel {
+				of = " (" + kind + ")"
+			}
+			hotspots(&b, "CPU"+of, run.CPU, prefix+"-cpu.pprof")
+			hotspots(&b, "Allocations (alloc_space since start)"+of, run.Heap, prefix+"-heap.pprof")
 		}
 	}
 	w("## Files\n\n- `results.json`: everything above, with per-second timelines.\n" +
 		"- `hgrm/<scenario>-<target>-{produce,send-delay,e2e}.hgrm`: HdrHistogram percentile distributions (ms).\n" +
 		"- `charts/`: latency percentile curves and throughput over time per scenario.\n" +
-		"- `profiles/<scenario>-{cpu,heap}.pprof`: Runnel's profiles, for `go tool pprof`; " +
+		"- `profiles/<scenario>-{cpu,heap}.pprof`: Runnel's profiles, for `go tool pprof` (`<scenario>-runnel-epoll-…` for the epoll transport's); " +
 		"`profiles/<scenario>-goroutines.txt`: its goroutines halfway through the measurement.\n" +
 		"- `logs/`: broker logs of runs that logged anything.\n")
 	return b.String()
@@ -444,7 +452,7 @@ func transports(b *strings.Builder, rep *Report) {
 		w("| %s | %s | %s | %s | %s |\n", r.figure, num(r.std, r.unit), num(r.epoll, r.unit), ratio(q), verdict)
 	}
 	w("\nepoll was better in %d of the %d figures measured on both transports. "+
-		"Only the std runs were CPU-profiled (at 100 Hz, during each measurement), so the profiler's cost is in std's figures alone.\n\n", epollWins, compared)
+		"Both were CPU-profiled the same way (at 100 Hz, during each measurement).\n\n", epollWins, compared)
 }
 
 // loadTable is a load scenario's table: a row per target with its
