@@ -17,10 +17,11 @@ build: ## build bin/runnel
 run: build ## start a broker on localhost:9092 with its data in ./data
 	./$(BIN) serve
 
-test: ## run every test (unit, property, crash, real-client Go tests); < 10 min on 2 cores
+test: ## run every test (unit, property, crash, real-client Go tests), the broker's on both transports; < 10 min on 2 cores
 	$(GO) test -count=1 -timeout 9m $(PKGS)
+	$(MAKE) --no-print-directory test-epoll
 
-test-epoll: ## the broker's and the CLI's tests on the epoll transport (experimental, issue 7)
+test-epoll: ## the broker's and the CLI's tests again on the epoll transport (runnel.net=epoll)
 	RUNNEL_TEST_NET=epoll $(GO) test -count=1 -timeout 5m ./broker/... ./cmd/...
 
 race: ## run the tests with the race detector
