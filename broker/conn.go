@@ -110,14 +110,15 @@ func (r *reply) finishNone() {
 }
 
 func (r *reply) complete() {
-	close(r.done)
 	if r.state.Swap(replyFinished) == replyWatched {
 		r.onFinished()
 	}
+	close(r.done)
 }
 
 // whenFinished calls fn once r is finished: now, if it is, or else from
-// the goroutine that finishes it.
+// the goroutine that finishes it, before r.done is closed (so before the
+// std transport's writer can write r).
 func (r *reply) whenFinished(fn func()) {
 	r.onFinished = fn
 	if !r.state.CompareAndSwap(replyPending, replyWatched) {
@@ -235,6 +236,7 @@ func (c *conn) readLoop() error {
 			return err
 		}
 		if r != nil {
+			r.whenFinished(func() { c.b.metrics.observeReply(r) })
 			c.queue <- r
 		}
 		switch {
@@ -529,9 +531,6 @@ func (c *conn) writeLoop() {
 			continue
 		}
 		writeErr = c.writeReply(r)
-		// Counted before the flush, so a client that has its answer
-		// also finds it in the metrics.
-		c.b.metrics.observeReply(r)
 		if writeErr == nil && len(c.queue) == 0 {
 			writeErr = c.w.Flush()
 		}

@@ -188,15 +188,13 @@ func (h epollHandler) OnClose(pc *netpoll.Conn, err error) {
 // encodeBuffers are reused for kmsg responses on the epoll transport.
 var encodeBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
-// finishEpoll encodes a finished reply and hands it to netpoll; it runs on
-// the goroutine that finished the reply. The reply is counted in the
-// metrics once written (when netpoll releases it), as on the std
-// transport.
+// finishEpoll records a finished reply in the metrics, encodes it and
+// hands it to netpoll; it runs on the goroutine that finished the reply.
 func (c *conn) finishEpoll(r *reply, pr *netpoll.Reply) {
-	m := c.b.metrics
+	c.b.metrics.observeReply(r)
 	switch {
 	case r.none:
-		pr.Finish(func() { m.observeReply(r) })
+		pr.Finish(nil)
 	case r.frame != nil:
 		hdr := appendFrameHeader(make([]byte, 0, 9), r, r.frame.size())
 		pr.AddBytes(hdr)
@@ -206,17 +204,15 @@ func (c *conn) finishEpoll(r *reply, pr *netpoll.Reply) {
 			c.logger.Error("framing a response failed", "err", err)
 		}
 		pr.Finish(func() {
-			m.observeReply(r)
-			m.bytesOut.Add(float64(size))
 			frame.release()
+			c.b.metrics.bytesOut.Add(float64(size))
 		})
 	default:
 		bp := encodeBuffers.Get().(*[]byte)
 		b := appendResponse((*bp)[:0], r)
 		pr.AddBytes(b)
 		pr.Finish(func() {
-			m.observeReply(r)
-			m.bytesOut.Add(float64(len(b)))
+			c.b.metrics.bytesOut.Add(float64(len(b)))
 			if cap(b) <= maxKeptBuffer {
 				*bp = b[:0]
 				encodeBuffers.Put(bp)

@@ -50,7 +50,7 @@ func newMetrics(b *Broker) *metrics {
 		}, []string{"api", "error"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "runnel_request_duration_seconds",
-			Help:    "Time from a request's arrival to its response being written (queued behind earlier ones included).",
+			Help:    "Time from a request's arrival to its response being ready (for acks=all produce, synced); the same on both transports, and counted before the response is written.",
 			Buckets: prometheus.ExponentialBuckets(50e-6, 2, 18), // 50µs .. 6.5s
 		}, []string{"api"}),
 		bytesIn: prometheus.NewCounter(prometheus.CounterOpts{
@@ -86,7 +86,9 @@ func newMetrics(b *Broker) *metrics {
 	return m
 }
 
-// observeReply records a reply as it is written.
+// observeReply records a reply when it is finished, before it is written
+// (so a client that has its answer finds it in the metrics), on both
+// transports.
 func (m *metrics) observeReply(r *reply) {
 	if o := m.latencyByKey[r.key]; o != nil {
 		o.Observe(time.Since(r.start).Seconds())
