@@ -43,8 +43,8 @@ bench: build ## run the benchmark matrix against fresh brokers, baselines and pe
 bench-quick: build ## the same matrix with short runs (< 2 min), into $(RESULTS)-quick/
 	./$(BIN) bench --quick --out $(RESULTS)-quick
 
-bench-transports: build ## the quick matrix against Runnel on both transports (std, epoll) at the same rates, into $(RESULTS)-transports/
-	./$(BIN) bench --quick --transports --out $(RESULTS)-transports
+bench-transports: build ## the matrix against Runnel on both transports (std, epoll) at the same rates, into $(RESULTS)-transports/ (< 20 min; QUICK=1: < 3 min)
+	./$(BIN) bench $(if $(QUICK),--quick) --transports --out $(RESULTS)-transports$(if $(QUICK),-quick)
 
 bench-micro: ## run the Go micro-benchmarks of storage and server beside their baselines; writes $(RESULTS)/micro.txt
 	@mkdir -p $(RESULTS)

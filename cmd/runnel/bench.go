@@ -19,11 +19,14 @@ func benchCommand() *cobra.Command {
 		Short: "Run the benchmark matrix against fresh brokers and write a report",
 		Long: `Run the fixed benchmark matrix (max produce throughput with acks=1 and
 acks=all, small records, catch-up reads, latency at 25/50/75% of the maximum,
-1,000 partitions) against a fresh Runnel (this binary's serve, a child process
-on loopback over a temporary data directory) and, under the identical load,
+1,000 partitions, 10,000 idle connections) against a fresh Runnel (this
+binary's serve, a child process on loopback over a temporary data directory)
+and, under the identical load,
 against franz-go's kfake and a kfake sink that acks without storing (the load
 generator's ceiling). Raw disk and loopback baselines are measured in the same
-run and every headline figure is printed as a ratio to its baseline.
+run and every headline figure is printed as a ratio to its baseline. Each run
+also gives the broker's CPU seconds per GiB moved; the idle-connections
+scenario gives its memory per connection.
 
 Writes report.md, results.json, SVG charts, .hgrm files, Runnel's CPU and heap
 profiles and broker logs into --out.`,
