@@ -21,9 +21,12 @@
 // size, then that many bytes) are handed to Handler.OnFrame straight from
 // it, and only the tail of a frame cut by the read is copied into a buffer
 // of the connection's own. A frame larger than the loop buffer gets a
-// buffer sized to it, once its size has been checked against
-// Config.MaxFrameSize, and is read into it without copying. An idle
-// connection holds no buffer.
+// buffer with room for it, once its size has been checked against
+// Config.MaxFrameSize, and is read into it without copying. These
+// buffers are pooled by power-of-two size (per loop up to 4 MiB, shared
+// and emptied by the GC up to 128 MiB) and go back as soon as the frame
+// has been handled, so an idle connection holds no buffer and a producer
+// sending multi-MiB requests allocates none per request.
 //
 // # Replies
 //
