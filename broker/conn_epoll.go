@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"runnel/netpoll"
 )
 
@@ -102,6 +104,15 @@ func (h epollHandler) OnOpen(pc *netpoll.Conn) {
 	b.metrics.connections.Inc()
 }
 
+// offLoopProduceBytes is the size from which a produce request is handled
+// off the event loop, like a blocking API: its appends use pwrite and
+// take milliseconds (more when the kernel throttles dirty pages), which
+// on the loop would stall the loop's other connections and serialize the
+// producers that share it. Smaller appends are copies into pre-faulted
+// memory and stay on the loop. It is also where frame buffers start to
+// be pooled (largeFrames), so the copy taken off the loop allocates none.
+const offLoopProduceBytes = maxKeptBuffer + 1
+
 func (h epollHandler) OnFrame(pc *netpoll.Conn, frame []byte) {
 	ec := pc.Context().(*epollConn)
 	c := ec.c
@@ -113,15 +124,21 @@ func (h epollHandler) OnFrame(pc *netpoll.Conn, frame []byte) {
 	if len(frame) >= 2 {
 		key = int16(binary.BigEndian.Uint16(frame))
 	}
-	if apis[key].blocking {
+	if apis[key].blocking || (key == kmsg.Produce.Int16() && len(frame) >= offLoopProduceBytes) {
 		// Off the loop, with the connection's next requests held until
 		// it is handled. Its reply is reserved now, in request order.
 		pr := pc.NewReply()
 		pc.Hold()
-		buf := bytes.Clone(frame)
+		buf := getLargeFrame(len(frame))
+		if buf == nil {
+			buf = make([]byte, 0, len(frame))
+		}
+		buf = append(buf, frame...)
 		go func() {
 			defer pc.Unhold()
-			h.dispatch(pc, ec, buf, false, pr)
+			if h.dispatch(pc, ec, buf, pr) {
+				putLargeFrame(buf)
+			}
 		}()
 		return
 	}
@@ -132,13 +149,16 @@ func (h epollHandler) OnFrame(pc *netpoll.Conn, frame []byte) {
 	if !reuser {
 		buf = bytes.Clone(frame)
 	}
-	h.dispatch(pc, ec, buf, reuser, nil)
+	if reuse := h.dispatch(pc, ec, buf, nil); reuser && !reuse {
+		pc.KeepFrame() // the handler called retainBuffer
+	}
 }
 
 // dispatch handles one request frame and hands its reply, once finished,
-// to netpoll as pr (reserved now when nil). It runs on the loop, or for a
-// blocking API on a goroutine while the connection is held.
-func (h epollHandler) dispatch(pc *netpoll.Conn, ec *epollConn, buf []byte, reuser bool, pr *netpoll.Reply) {
+// to netpoll as pr (reserved now when nil). It runs on the loop, or off it
+// while the connection is held. It reports whether buf may be reused (see
+// frameReusers).
+func (h epollHandler) dispatch(pc *netpoll.Conn, ec *epollConn, buf []byte, pr *netpoll.Reply) (reuse bool) {
 	c := ec.c
 	r, reuse, err := c.handleFrame(buf)
 	if err != nil {
@@ -147,15 +167,13 @@ func (h epollHandler) dispatch(pc *netpoll.Conn, ec *epollConn, buf []byte, reus
 		if pr != nil {
 			pr.Finish(nil)
 		}
-		return
-	}
-	if reuser && !reuse {
-		pc.KeepFrame() // the handler called retainBuffer
+		return false
 	}
 	if pr == nil {
 		pr = pc.NewReply()
 	}
 	r.whenFinished(func() { c.finishEpoll(r, pr) })
+	return reuse
 }
 
 func (h epollHandler) OnClose(pc *netpoll.Conn, err error) {

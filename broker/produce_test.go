@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"runnel/io/flush"
+	"runnel/segment"
 	"runnel/segment/segmenttest"
 )
 
@@ -741,5 +742,88 @@ func TestProduceDeletedWhileWaiting(t *testing.T) {
 	}
 	if el := time.Since(start); el > gap*2/3 {
 		t.Fatalf("answered after %v: the deletion did not release the wait", el)
+	}
+}
+
+// TestLargeProduceRequestsPipelined writes several multi-MiB produce
+// requests to one connection in a single write (the epoll transport
+// appends these off its event loop, holding the connection's next requests
+// meanwhile) and checks that every record lands in its partition in
+// request order.
+func TestLargeProduceRequestsPipelined(t *testing.T) {
+	d := startDataBroker(t, nil)
+	const topic, partitions, requests, perBatch = "large", 3, 4, 500
+	d.createTopic(topic, partitions, nil)
+	var wire []byte
+	for req := range requests {
+		pr := kmsg.NewPtrProduceRequest()
+		pr.SetVersion(7) // topics by name, header v1
+		pr.Acks, pr.TimeoutMillis = -1, 10000
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = topic
+		for p := range partitions {
+			kvs := make([]segment.KeyValue, perBatch)
+			for i := range kvs {
+				kvs[i].Value = make([]byte, 1024)
+				copy(kvs[i].Value, fmt.Sprintf("req %d partition %d record %d", req, p, i))
+			}
+			rp := kmsg.NewProduceRequestTopicPartition()
+			rp.Partition, rp.Records = int32(p), segment.BuildBatch(nil, time.Now().UnixMilli(), kvs)
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		pr.Topics = append(pr.Topics, rt)
+		start := len(wire)
+		wire = binary.BigEndian.AppendUint32(wire, 0) // size, set below
+		wire = binary.BigEndian.AppendUint16(wire, uint16(kmsg.Produce))
+		wire = binary.BigEndian.AppendUint16(wire, 7)
+		wire = binary.BigEndian.AppendUint32(wire, uint32(req))
+		wire = binary.BigEndian.AppendUint16(wire, 0xffff) // null client id
+		wire = pr.AppendTo(wire)
+		size := len(wire) - start - 4
+		if size <= 1<<20 {
+			t.Fatalf("request of %d bytes; the test wants more than 1 MiB", size)
+		}
+		binary.BigEndian.PutUint32(wire[start:], uint32(size))
+	}
+	nc, err := net.Dial("tcp", d.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(15 * time.Second))
+	go nc.Write(wire)
+	for req := range requests {
+		var hdr [8]byte
+		if _, err := io.ReadFull(nc, hdr[:]); err != nil {
+			t.Fatalf("response %d: %v", req, err)
+		}
+		body := make([]byte, binary.BigEndian.Uint32(hdr[:])-4)
+		if _, err := io.ReadFull(nc, body); err != nil {
+			t.Fatalf("response %d: %v", req, err)
+		}
+		resp := kmsg.NewPtrProduceResponse()
+		resp.SetVersion(7)
+		if corr := int32(binary.BigEndian.Uint32(hdr[4:])); corr != int32(req) {
+			t.Fatalf("response %d has correlation id %d", req, corr)
+		}
+		if err := resp.ReadFrom(body); err != nil {
+			t.Fatalf("response %d: %v", req, err)
+		}
+		for _, p := range resp.Topics[0].Partitions {
+			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+				t.Fatalf("response %d, partition %d: %v", req, p.Partition, err)
+			}
+		}
+	}
+	got := consumeAll(t, d, topic, partitions*requests*perBatch)
+	next := make(map[int32]int) // partition: index of its next record
+	for _, r := range got {
+		i := next[r.Partition]
+		next[r.Partition]++
+		var req, p, idx int
+		if _, err := fmt.Sscanf(string(r.Value), "req %d partition %d record %d", &req, &p, &idx); err != nil ||
+			int32(p) != r.Partition || r.Offset != int64(i) || req != i/perBatch || idx != i%perBatch {
+			t.Fatalf("partition %d offset %d (record %d of the partition) holds %.40q", r.Partition, r.Offset, i, r.Value)
+		}
 	}
 }
