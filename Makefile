@@ -6,7 +6,7 @@ PKGS      := ./...
 RESULTS   ?= results/$(shell date +%Y-%m-%d)-$(shell nproc)core-$(shell uname -m)
 STRESS_ROUNDS ?= 1000
 
-.PHONY: help build run test test-epoll race stress fuzz bench bench-quick bench-transports bench-micro vet lint clean
+.PHONY: help build run test test-std race stress fuzz bench bench-quick bench-transports bench-micro vet lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -19,10 +19,10 @@ run: build ## start a broker on localhost:9092 with its data in ./data
 
 test: ## run every test (unit, property, crash, real-client Go tests), the broker's on both transports; < 10 min on 2 cores
 	$(GO) test -count=1 -timeout 9m $(PKGS)
-	$(MAKE) --no-print-directory test-epoll
+	$(MAKE) --no-print-directory test-std
 
-test-epoll: ## the broker's and the CLI's tests again on the epoll transport (runnel.net=epoll)
-	RUNNEL_TEST_NET=epoll $(GO) test -count=1 -timeout 5m ./broker/... ./cmd/...
+test-std: ## the broker's and the CLI's tests again on the std transport (runnel.net=std; the default is epoll)
+	RUNNEL_TEST_NET=std $(GO) test -count=1 -timeout 5m ./broker/... ./cmd/...
 
 race: ## run the tests with the race detector
 	$(GO) test -count=1 -race -timeout 20m $(PKGS)
@@ -43,7 +43,7 @@ bench: build ## run the benchmark matrix against fresh brokers, baselines and pe
 bench-quick: build ## the same matrix with short runs (< 2 min), into $(RESULTS)-quick/
 	./$(BIN) bench --quick --out $(RESULTS)-quick
 
-bench-transports: build ## the matrix against Runnel on both transports (std, epoll) at the same rates, into $(RESULTS)-transports/ (< 20 min; QUICK=1: < 3 min)
+bench-transports: build ## the matrix against Runnel on both transports (epoll, the default, and std) at the same rates, into $(RESULTS)-transports/ (< 20 min; QUICK=1: < 3 min)
 	./$(BIN) bench $(if $(QUICK),--quick) --transports --out $(RESULTS)-transports$(if $(QUICK),-quick)
 
 bench-micro: ## run the Go micro-benchmarks of storage and server beside their baselines; writes $(RESULTS)/micro.txt

@@ -28,11 +28,11 @@ type Options struct {
 	// file ("" = the system temp directory); it should be the disk the
 	// figures are about.
 	WorkDir string
-	// Transports runs every scenario against TargetRunnelEpoll too, right
+	// Transports runs every scenario against TargetRunnelStd too, right
 	// after TargetRunnel, at the same derived rates.
 	Transports bool
 	// RunnelOverrides are extra --override properties for every Runnel
-	// broker the harness starts (runnel.net=epoll, say), so that two
+	// broker the harness starts (runnel.net=std, say), so that two
 	// configurations can be compared under the identical matrix.
 	RunnelOverrides []string
 	// Command is the command line, for the report.
@@ -112,7 +112,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	rep := &Report{Machine: describeMachine(workDir), Command: opts.Command, Quick: opts.Quick, Started: time.Now(), Scenarios: matrix(s)}
 	if opts.Transports {
 		for i := range rep.Scenarios {
-			rep.Scenarios[i].Targets = slices.Insert(rep.Scenarios[i].Targets, 1, TargetRunnelEpoll)
+			rep.Scenarios[i].Targets = slices.Insert(rep.Scenarios[i].Targets, 1, TargetRunnelStd)
 		}
 	}
 	rep.LoadStart = loadAverage()

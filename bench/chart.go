@@ -13,10 +13,10 @@ import (
 
 // targetColors keep one color per broker across every chart.
 var targetColors = map[string]color.Color{
-	TargetRunnel:      color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
-	TargetKfake:       color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff},
-	TargetSink:        color.RGBA{R: 0x7f, G: 0x7f, B: 0x7f, A: 0xff},
-	TargetRunnelEpoll: color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff},
+	TargetRunnel:    color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
+	TargetKfake:     color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff},
+	TargetSink:      color.RGBA{R: 0x7f, G: 0x7f, B: 0x7f, A: 0xff},
+	TargetRunnelStd: color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff},
 }
 
 // series is one line of a chart.

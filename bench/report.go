@@ -117,13 +117,13 @@ func Headlines(rep *Report) []Headline {
 	}
 	add("RSS per idle connection", "KiB", idle(TargetRunnel), "kfake, same connections", idle(TargetKfake), true)
 
-	// The epoll transport against the default one, when both ran.
+	// The default transport (epoll) against std, when both ran.
 	for _, sc := range rep.Scenarios {
-		if sc.IdleConnections > 0 && slices.Contains(sc.Targets, TargetRunnelEpoll) {
-			add("RSS per idle connection, epoll", "KiB", idle(TargetRunnelEpoll), "std transport, same connections", idle(TargetRunnel), true)
+		if sc.IdleConnections > 0 && slices.Contains(sc.Targets, TargetRunnelStd) {
+			add("RSS per idle connection, epoll", "KiB", idle(TargetRunnel), "std transport, same connections", idle(TargetRunnelStd), true)
 			continue
 		}
-		e, r := get(sc.Name, TargetRunnelEpoll), get(sc.Name, TargetRunnel)
+		e, r := get(sc.Name, TargetRunnel), get(sc.Name, TargetRunnelStd)
 		if e == nil || r == nil {
 			continue
 		}
@@ -274,7 +274,7 @@ func markdown(rep *Report, charts map[string][]string) string {
 	w("Broker CPU s/GiB is the broker process's user + system CPU time (/proc/<pid>/stat) over the measurement window divided by the GiB (2^30 bytes) " +
 		"of record values produced plus consumed in that window; the load generator's CPU is not in it. " +
 		"CPU time comes in 10 ms ticks, so a window well under a second gives a coarse figure (results.json has the seconds behind each, broker_cpu_seconds). " +
-		"Runnel (`runnel`, and `runnel-epoll` when it ran) is CPU-profiled at 100 Hz during each measurement, so its figures include the profiler's cost.\n\n")
+		"Runnel (`runnel`, and `runnel-std` when it ran) is CPU-profiled at 100 Hz during each measurement, so its figures include the profiler's cost.\n\n")
 	for _, sc := range rep.Scenarios {
 		w("### %s\n\n%s.\n\n", sc.Name, sc.Title)
 		w("Load: %s.", describeLoad(sc))
@@ -314,7 +314,7 @@ func markdown(rep *Report, charts map[string][]string) string {
 				w("```\n\n")
 			}
 		}
-		for _, kind := range []string{TargetRunnel, TargetRunnelEpoll} {
+		for _, kind := range []string{TargetRunnel, TargetRunnelStd} {
 			run := rep.Find(sc.Name, kind)
 			if run == nil {
 				continue
@@ -330,14 +330,14 @@ func markdown(rep *Report, charts map[string][]string) string {
 	w("## Files\n\n- `results.json`: everything above, with per-second timelines.\n" +
 		"- `hgrm/<scenario>-<target>-{produce,send-delay,e2e}.hgrm`: HdrHistogram percentile distributions (ms).\n" +
 		"- `charts/`: latency percentile curves and throughput over time per scenario.\n" +
-		"- `profiles/<scenario>-{cpu,heap}.pprof`: Runnel's profiles, for `go tool pprof` (`<scenario>-runnel-epoll-…` for the epoll transport's); " +
+		"- `profiles/<scenario>-{cpu,heap}.pprof`: Runnel's profiles, for `go tool pprof` (`<scenario>-runnel-std-…` for the std transport's); " +
 		"`profiles/<scenario>-goroutines.txt`: its goroutines halfway through the measurement.\n" +
 		"- `logs/`: broker logs of runs that logged anything.\n")
 	return b.String()
 }
 
-// transportRow is one figure of the std transport (TargetRunnel) beside
-// the same figure of the epoll one (TargetRunnelEpoll); 0 is not measured.
+// transportRow is one figure of the std transport (TargetRunnelStd) beside
+// the same figure of the default, epoll (TargetRunnel); 0 is not measured.
 type transportRow struct {
 	figure, unit  string
 	std, epoll    float64
@@ -350,7 +350,7 @@ type transportRow struct {
 func transportRows(rep *Report) []transportRow {
 	var both []Scenario
 	for _, sc := range rep.Scenarios {
-		if slices.Contains(sc.Targets, TargetRunnel) && slices.Contains(sc.Targets, TargetRunnelEpoll) {
+		if slices.Contains(sc.Targets, TargetRunnel) && slices.Contains(sc.Targets, TargetRunnelStd) {
 			both = append(both, sc)
 		}
 	}
@@ -361,7 +361,7 @@ func transportRows(rep *Report) []transportRow {
 		for _, t := range []struct {
 			kind string
 			v    *float64
-		}{{TargetRunnel, &row.std}, {TargetRunnelEpoll, &row.epoll}} {
+		}{{TargetRunnelStd, &row.std}, {TargetRunnel, &row.epoll}} {
 			if run := rep.Find(sc.Name, t.kind); run != nil && (run.Result != nil || run.Idle != nil) {
 				*t.v = f(run)
 			}
@@ -427,9 +427,9 @@ func transports(b *strings.Builder, rep *Report) {
 	}
 	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
 	w("## Transports: std vs epoll\n\n")
-	w("Runnel on its default transport (std, target `%s`) and on `runnel.net=epoll` (target `%s`), one after the other under the identical load "+
+	w("Runnel on its default transport (epoll, target `%s`) and on `runnel.net=std` (target `%s`), one after the other under the identical load "+
 		"at the same rates. epoll / std above 1 is better for throughput, below 1 for latency, CPU and memory; the last column names the better "+
-		"transport and by what factor. Each figure is one run.\n\n", TargetRunnel, TargetRunnelEpoll)
+		"transport and by what factor. Each figure is one run.\n\n", TargetRunnel, TargetRunnelStd)
 	w("| figure | std | epoll | epoll / std | better |\n|---|---:|---:|---:|---|\n")
 	compared, epollWins := 0, 0
 	for _, r := range rows {

@@ -39,8 +39,9 @@ func fakeResult(cfg loadgen.Config, mb float64, latency time.Duration) *loadgen.
 // fakeReport is a quick matrix with round figures: Runnel at 100 MB/s,
 // 8 ms, 2 CPU s/GiB and 40 KiB per idle connection, kfake at twice the
 // throughput, a quarter of the latency and half the CPU, the sink faster
-// still. With transports, Runnel on epoll runs too, at 150 MB/s (but 80 in
-// small-100b), 4 ms, 1 s/GiB and 10 KiB per idle connection.
+// still. With transports, those are Runnel's on std (runnel-std), and Runnel
+// on its default, epoll, runs at 150 MB/s (but 80 in small-100b), 4 ms,
+// 1 s/GiB and 10 KiB per idle connection.
 func fakeReport(transports bool) *Report {
 	rep := &Report{
 		Machine:   Machine{Host: "test", CPU: "cpu", Cores: 2, Go: "go", Modules: map[string]string{"m": "v1"}},
@@ -51,13 +52,20 @@ func fakeReport(transports bool) *Report {
 		Baselines: Baselines{PageCacheWrite: 2000, DurableWrite: 500, Loopback: 4000, Bytes: 256 << 20},
 		Scenarios: matrix(quickSizes),
 	}
-	mb := map[string]float64{TargetRunnel: 100, TargetKfake: 200, TargetSink: 400, TargetRunnelEpoll: 150}
-	lat := map[string]time.Duration{TargetRunnel: 8 * time.Millisecond, TargetKfake: 2 * time.Millisecond, TargetSink: time.Millisecond, TargetRunnelEpoll: 4 * time.Millisecond}
-	cpu := map[string]float64{TargetRunnel: 2, TargetKfake: 1, TargetSink: 0.5, TargetRunnelEpoll: 1}
-	perConn := map[string]float64{TargetRunnel: 40 << 10, TargetKfake: 20 << 10, TargetRunnelEpoll: 10 << 10}
+	// Without transports these "std" figures are Runnel's (TargetRunnel);
+	// with them they are the std transport's (TargetRunnelStd), and the
+	// default transport (epoll, TargetRunnel) gets the "epoll" ones.
+	std, epoll := TargetRunnel, "epoll"
+	if transports {
+		std, epoll = TargetRunnelStd, TargetRunnel
+	}
+	mb := map[string]float64{std: 100, TargetKfake: 200, TargetSink: 400, epoll: 150}
+	lat := map[string]time.Duration{std: 8 * time.Millisecond, TargetKfake: 2 * time.Millisecond, TargetSink: time.Millisecond, epoll: 4 * time.Millisecond}
+	cpu := map[string]float64{std: 2, TargetKfake: 1, TargetSink: 0.5, epoll: 1}
+	perConn := map[string]float64{std: 40 << 10, TargetKfake: 20 << 10, epoll: 10 << 10}
 	for i, sc := range rep.Scenarios {
 		if transports {
-			rep.Scenarios[i].Targets = slices.Insert(sc.Targets, 1, TargetRunnelEpoll)
+			rep.Scenarios[i].Targets = slices.Insert(sc.Targets, 1, TargetRunnelStd)
 			sc = rep.Scenarios[i]
 		}
 		for _, kind := range sc.Targets {
@@ -76,7 +84,7 @@ func fakeReport(transports bool) *Report {
 				continue
 			}
 			mbps := mb[kind]
-			if sc.Name == "small-100b" && kind == TargetRunnelEpoll {
+			if sc.Name == "small-100b" && kind == epoll {
 				mbps = 80
 			}
 			run.Result, run.CPUSecondsPerGiB = fakeResult(sc.Load, mbps, lat[kind]), cpu[kind]

@@ -21,12 +21,12 @@ import (
 // The brokers a scenario runs against. Each is a child process, so the
 // load generator and the broker never share a heap, a GC or a profile.
 const (
-	TargetRunnel = "runnel" // `runnel serve` over a fresh data directory
+	TargetRunnel = "runnel" // `runnel serve` over a fresh data directory, on its default transport (epoll)
 	TargetKfake  = "kfake"  // franz-go's in-memory kfake cluster, the peer
 	TargetSink   = "sink"   // Sink: acks produces without storing them, the load generator's ceiling
-	// TargetRunnelEpoll is `runnel serve` with runnel.net=epoll, run beside
+	// TargetRunnelStd is `runnel serve` with runnel.net=std, run beside
 	// TargetRunnel (Options.Transports) to compare the two transports.
-	TargetRunnelEpoll = "runnel-epoll"
+	TargetRunnelStd = "runnel-std"
 )
 
 // target is a running broker child process.
@@ -51,7 +51,7 @@ func startTarget(ctx context.Context, self, kind, workDir, logPath string, extra
 	t := &target{kind: kind, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), logPath: logPath}
 	var args []string
 	switch kind {
-	case TargetRunnel, TargetRunnelEpoll:
+	case TargetRunnel, TargetRunnelStd:
 		adminPort, err := freePort()
 		if err != nil {
 			return nil, err
@@ -68,8 +68,8 @@ func startTarget(ctx context.Context, self, kind, workDir, logPath string, extra
 		for _, o := range extra {
 			args = append(args, "--override", o)
 		}
-		if kind == TargetRunnelEpoll {
-			args = append(args, "--override", "runnel.net=epoll")
+		if kind == TargetRunnelStd {
+			args = append(args, "--override", "runnel.net=std")
 		}
 	case TargetKfake, TargetSink:
 		args = []string{"bench", "peer", "--kind", kind, "--port", strconv.Itoa(port)}

@@ -6,7 +6,7 @@
 # (bounded by `timeout`), SIGTERM the broker and require exit status 0.
 # Any failure prints the broker's log. Ends with "N passed, N failed".
 # Env: NODE_PATH must reach kafkajs for the kafkajs check; RUNNEL_NET picks the
-# broker's transport (std, the default, or epoll).
+# broker's transport (epoll or std; unset: the default, epoll on Linux).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -67,14 +67,14 @@ run_check() {
 	mkdir -p "$dir/data"
 	logf="$dir/broker.log"
 
-	echo "--- [$name] starting broker (${RUNNEL_NET:-std}): Kafka 127.0.0.1:$kport, admin 127.0.0.1:$aport, data $dir/data"
+	echo "--- [$name] starting broker (${RUNNEL_NET:-default transport}): Kafka 127.0.0.1:$kport, admin 127.0.0.1:$aport, data $dir/data"
 	"$broker_bin" serve \
 		--override "listeners=PLAINTEXT://127.0.0.1:$kport" \
 		--override "log.dirs=$dir/data" \
 		--override "runnel.admin.listener=127.0.0.1:$aport" \
 		--override "num.partitions=1" \
 		--override "auto.create.topics.enable=true" \
-		--override "runnel.net=${RUNNEL_NET:-std}" \
+		${RUNNEL_NET:+--override "runnel.net=$RUNNEL_NET"} \
 		>"$logf" 2>&1 &
 	broker_pid=$!
 

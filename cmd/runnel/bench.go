@@ -59,8 +59,8 @@ profiles and broker logs into --out.`,
 	f := cmd.Flags()
 	f.StringVar(&opts.OutDir, "out", "", "results directory (default results/<date>-<host>)")
 	f.BoolVar(&opts.Quick, "quick", false, "short runs and a small catch-up log (under 2 minutes)")
-	f.BoolVar(&opts.Transports, "transports", false, "also run every scenario against a Runnel on the epoll transport (runnel.net=epoll), at the same rates")
-	f.StringArrayVar(&opts.RunnelOverrides, "override", nil, "an extra key=value property for every Runnel broker started (e.g. runnel.net=epoll), repeatable")
+	f.BoolVar(&opts.Transports, "transports", false, "also run every scenario against a Runnel on the std transport (runnel.net=std; the default is epoll), at the same rates")
+	f.StringArrayVar(&opts.RunnelOverrides, "override", nil, "an extra key=value property for every Runnel broker started (e.g. runnel.net=std), repeatable")
 	f.StringVar(&opts.WorkDir, "work-dir", "", "where brokers keep their data and the disk baseline writes (default: the temp directory)")
 
 	var kind string
