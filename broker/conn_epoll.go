@@ -129,11 +129,7 @@ func (h epollHandler) OnFrame(pc *netpoll.Conn, frame []byte) {
 		// it is handled. Its reply is reserved now, in request order.
 		pr := pc.NewReply()
 		pc.Hold()
-		buf := getLargeFrame(len(frame))
-		if buf == nil {
-			buf = make([]byte, 0, len(frame))
-		}
-		buf = append(buf, frame...)
+		buf := append(newLargeFrame(len(frame)), frame...)
 		go func() {
 			defer pc.Unhold()
 			if h.dispatch(pc, ec, buf, pr) {
