@@ -318,16 +318,6 @@ func getLargeFrame(size int) []byte {
 	return nil
 }
 
-// newLargeFrame returns an empty buffer with room for size bytes: a pooled
-// one, or a new one of its pool's size class (a power of two), so that
-// putLargeFrame keeps it afterwards.
-func newLargeFrame(size int) []byte {
-	if buf := getLargeFrame(size); buf != nil {
-		return buf
-	}
-	return make([]byte, 0, 1<<bits.Len(uint(size-1)))
-}
-
 // putLargeFrame gives buf back once no request refers to it.
 func putLargeFrame(buf []byte) {
 	if i, ok := largeFrameClass(cap(buf)); ok {

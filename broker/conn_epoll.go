@@ -109,9 +109,9 @@ func (h epollHandler) OnOpen(pc *netpoll.Conn) {
 // take milliseconds (more when the kernel throttles dirty pages), which
 // on the loop would stall the loop's other connections and serialize the
 // producers that share it. Smaller appends are copies into pre-faulted
-// memory and stay on the loop. It is also where frame buffers start to
-// be pooled (largeFrames), so the copy taken off the loop allocates none.
-const offLoopProduceBytes = maxKeptBuffer + 1
+// memory and stay on the loop. A frame this large fills a pooled netpoll
+// buffer of its own, which the handler keeps (no copy) and gives back.
+const offLoopProduceBytes = 1<<20 + 1
 
 func (h epollHandler) OnFrame(pc *netpoll.Conn, frame []byte) {
 	ec := pc.Context().(*epollConn)
@@ -124,16 +124,23 @@ func (h epollHandler) OnFrame(pc *netpoll.Conn, frame []byte) {
 	if len(frame) >= 2 {
 		key = int16(binary.BigEndian.Uint16(frame))
 	}
-	if apis[key].blocking || (key == kmsg.Produce.Int16() && len(frame) >= offLoopProduceBytes) {
+	offLoopProduce := key == kmsg.Produce.Int16() && len(frame) >= offLoopProduceBytes
+	if apis[key].blocking || offLoopProduce {
 		// Off the loop, with the connection's next requests held until
 		// it is handled. Its reply is reserved now, in request order.
 		pr := pc.NewReply()
 		pc.Hold()
-		buf := append(newLargeFrame(len(frame)), frame...)
+		var buf []byte
+		release := func() {}
+		if offLoopProduce {
+			buf, release = frame, pc.KeepFrame()
+		} else {
+			buf = bytes.Clone(frame)
+		}
 		go func() {
 			defer pc.Unhold()
 			if h.dispatch(pc, ec, buf, pr) {
-				putLargeFrame(buf)
+				release()
 			}
 		}()
 		return

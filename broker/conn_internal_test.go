@@ -142,18 +142,3 @@ func TestReadBody(t *testing.T) {
 		t.Errorf("short body: %v", err)
 	}
 }
-
-// TestNewLargeFrameIsPoolable: a buffer newLargeFrame makes has a size
-// class, so putLargeFrame keeps it (an exact-size buffer would be dropped,
-// and every large produce request on epoll would allocate its own).
-func TestNewLargeFrameIsPoolable(t *testing.T) {
-	for _, size := range []int{maxKeptBuffer + 1, 3 << 20, 8 << 20, 100<<20 + 5} {
-		buf := newLargeFrame(size)
-		if len(buf) != 0 || cap(buf) < size {
-			t.Fatalf("newLargeFrame(%d): len %d cap %d", size, len(buf), cap(buf))
-		}
-		if _, ok := largeFrameClass(cap(buf)); !ok {
-			t.Errorf("newLargeFrame(%d) has cap %d, which putLargeFrame would drop", size, cap(buf))
-		}
-	}
-}

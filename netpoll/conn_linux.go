@@ -28,17 +28,32 @@ const (
 	// keeps at most maxCachedInput bytes of them. Larger ones, up to
 	// 128 MiB, go to largeInputs instead.
 	minInput       = 512
-	maxPooledInput = 4 << 20
+	maxPooledInput = 1 << 20
 	maxCachedInput = 16 << 20
 )
 
 // largeInputs keep frame buffers above maxPooledInput (multi-MiB produce
 // requests: franz-go sends up to 1 MB per partition in one request), one
-// pool per power of two up to 128 MiB, shared by the loops. The GC
-// empties them, so a burst of large requests pins no memory for long.
+// pool per power of two up to 128 MiB, shared by the loops and safe for
+// any goroutine (a handler that kept such a frame gives its buffer back,
+// see KeepFrame). The GC empties them, so a burst of large requests pins
+// no memory for long.
 // Without them every such request allocated and zeroed its buffer: 11.6 GB
 // in 20 s of the harness's produce-acks1 run.
-var largeInputs [5]sync.Pool // 8, 16, 32, 64 and 128 MiB
+var largeInputs [7]sync.Pool // 2, 4, 8, 16, 32, 64 and 128 MiB
+
+// putLargeInput gives b, a buffer larger than maxPooledInput, to its pool
+// (if it has one). Any goroutine may call it.
+func putLargeInput(b []byte) {
+	c := cap(b)
+	if c&(c-1) != 0 {
+		return
+	}
+	if pool := largeInputPool(bits.Len(uint(c - 1))); pool != nil {
+		b = b[:0]
+		pool.Put(&b)
+	}
+}
 
 // largeInputPool is the pool of buffers of 1<<class bytes, or nil.
 func largeInputPool(class int) *sync.Pool {
@@ -65,12 +80,13 @@ type Conn struct {
 	piece      int   // out[head]'s next piece to write
 	pieceOff   int64 // bytes of that piece already written
 	lastActive time.Time
-	keep       bool // set by KeepFrame during OnFrame
-	paused     bool // not reading: too much in flight or queued
-	held       bool // not dispatching frames until Unhold (Hold)
-	readClosed bool // no more frames are read (peer EOF, Shutdown)
-	closed     bool // socket closed
-	notified   bool // OnClose has run
+	keep       bool   // set by KeepFrame during OnFrame
+	frameBuf   []byte // during OnFrame, the pooled buffer the frame fills alone, or nil
+	paused     bool   // not reading: too much in flight or queued
+	held       bool   // not dispatching frames until Unhold (Hold)
+	readClosed bool   // no more frames are read (peer EOF, Shutdown)
+	closed     bool   // socket closed
+	notified   bool   // OnClose has run
 	err        error
 
 	queuedBytes atomic.Int64 // byte pieces of finished, unwritten replies
@@ -90,8 +106,17 @@ func (c *Conn) SetContext(v any) { c.ctx = v }
 func (c *Conn) Context() any { return c.ctx }
 
 // KeepFrame, called from OnFrame, gives the frame's memory to the handler:
-// the connection will not reuse it.
-func (c *Conn) KeepFrame() { c.keep = true }
+// the connection will not reuse it. Calling release, from any goroutine,
+// once the handler is done with the frame gives a large frame's buffer
+// back to the pools (and does nothing for a frame that shares its
+// buffer); without it the memory is the garbage collector's.
+func (c *Conn) KeepFrame() (release func()) {
+	c.keep = true
+	if buf := c.frameBuf; buf != nil {
+		return func() { putLargeInput(buf) }
+	}
+	return func() {}
+}
 
 // Shutdown stops reading requests; replies already reserved are written,
 // then the connection closes.
@@ -286,10 +311,15 @@ func (l *loop) parse(c *Conn, data []byte, inLoopBuf bool) {
 			break
 		}
 		frame := data[pos+4 : end : end]
+		c.frameBuf = nil
+		if !inLoopBuf && pos == 0 && end == len(data) && cap(data) > maxPooledInput {
+			c.frameBuf = data // read alone into a large buffer (see read)
+		}
 		pos = end
 		c.lastActive = l.now
 		c.keep = false
 		l.s.h.OnFrame(c, frame)
+		c.frameBuf = nil
 		if c.keep {
 			if inLoopBuf {
 				l.buf = make([]byte, len(l.buf))
@@ -352,10 +382,7 @@ func (l *loop) putInput(b []byte) {
 		return
 	}
 	if c > maxPooledInput {
-		if pool := largeInputPool(bits.Len(uint(c - 1))); pool != nil {
-			b = b[:0]
-			pool.Put(&b)
-		}
+		putLargeInput(b)
 		return
 	}
 	if l.cachedInput+c > maxCachedInput {

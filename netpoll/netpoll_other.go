@@ -29,9 +29,11 @@ func (c *Conn) RemoteAddr() net.Addr { return nil }
 func (c *Conn) LocalAddr() net.Addr  { return nil }
 func (c *Conn) SetContext(v any)     {}
 func (c *Conn) Context() any         { return nil }
-func (c *Conn) KeepFrame()           {}
+func (c *Conn) KeepFrame() func()    { return func() {} }
 func (c *Conn) Shutdown()            {}
 func (c *Conn) Close()               {}
+func (c *Conn) Hold()                {}
+func (c *Conn) Unhold()              {}
 func (c *Conn) NewReply() *Reply     { return &Reply{} }
 
 // Reply is never created on this platform.

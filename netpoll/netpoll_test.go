@@ -561,6 +561,48 @@ func TestHold(t *testing.T) {
 	}
 }
 
+// TestKeepFrameLarge: handlers keep large frames and answer from other
+// goroutines after a while, then give the buffers back, while the loop
+// reads the next large frames; every reply must still be its frame.
+func TestKeepFrameLarge(t *testing.T) {
+	h := newTestHandler(func(c *Conn, frame []byte) {
+		release := c.KeepFrame()
+		r := c.NewReply()
+		go func() {
+			time.Sleep(time.Duration(rand.IntN(2000)) * time.Microsecond)
+			r.AddBytes(binary.BigEndian.AppendUint32(nil, uint32(len(frame))))
+			r.AddBytes(bytes.Clone(frame))
+			r.Finish(nil)
+			release()
+		}()
+	})
+	_, addr := startServer(t, Config{Loops: 2}, h)
+	var wg sync.WaitGroup
+	for ci := range 2 {
+		c := dial(t, addr, 0)
+		rng := rand.New(rand.NewPCG(uint64(ci), 9))
+		var want []byte
+		for i := range 30 {
+			b := make([]byte, 4+(1<<20)+rng.IntN(5<<20)) // above maxPooledInput
+			binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+			binary.BigEndian.PutUint64(b[4:], uint64(i))
+			for j := 12; j < len(b); j += 4096 {
+				b[j] = byte(rng.Uint32())
+			}
+			want = append(want, b...)
+		}
+		wg.Go(func() {
+			go c.Write(want)
+			c.SetReadDeadline(time.Now().Add(20 * time.Second))
+			got := make([]byte, len(want))
+			if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, want) {
+				t.Errorf("connection %d: replies differ from the frames (%v)", ci, err)
+			}
+		})
+	}
+	wg.Wait()
+}
+
 // TestIdleConnectionsMemory opens many idle connections from a child
 // process (so that the heap measured is the server's alone, and the file
 // descriptors are split between two processes) and reports what each costs.
