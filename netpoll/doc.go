@@ -23,10 +23,12 @@
 // of the connection's own. A frame larger than the loop buffer gets a
 // buffer with room for it, once its size has been checked against
 // Config.MaxFrameSize, and is read into it without copying. These
-// buffers are pooled by power-of-two size (per loop up to 4 MiB, shared
+// buffers are pooled by power-of-two size (per loop up to 1 MiB, shared
 // and emptied by the GC up to 128 MiB) and go back as soon as the frame
 // has been handled, so an idle connection holds no buffer and a producer
-// sending multi-MiB requests allocates none per request.
+// sending multi-MiB requests allocates none per request. A handler may
+// keep a frame past OnFrame (Conn.KeepFrame) and give a large one's
+// buffer back from another goroutine when it is done with it.
 //
 // # Replies
 //
