@@ -28,6 +28,7 @@ const (
 	// keeps at most maxCachedInput bytes of them. Larger ones, up to
 	// 128 MiB, go to largeInputs instead.
 	minInput       = 512
+	minGrowInput   = 128 << 10 // the first buffer of a large frame that is arriving slowly
 	maxPooledInput = 1 << 20
 	maxCachedInput = 16 << 20
 )
@@ -248,12 +249,20 @@ func (l *loop) read(c *Conn) {
 	for c.dispatching() {
 		var n int
 		var err error
-		if want := c.frameEnd(); want > len(l.buf) && want <= cap(c.in) {
-			// The rest of a large frame: straight into its own buffer.
-			n, err = readFD(c.fd, c.in[len(c.in):want])
+		if want := c.frameEnd(); want > len(l.buf) {
+			// The rest of a large frame: straight into its own buffer,
+			// which grows as its bytes arrive.
+			if len(c.in) == cap(c.in) {
+				in := l.largeInput(c.in, want)
+				l.putInput(c.in)
+				c.in = in
+			}
+			n, err = readFD(c.fd, c.in[len(c.in):min(want, cap(c.in))])
 			if n > 0 {
 				c.in = c.in[:len(c.in)+n]
-				l.parse(c, c.in, false)
+				if len(c.in) == want {
+					l.parse(c, c.in, false)
+				}
 			}
 		} else {
 			held := len(c.in)
@@ -337,7 +346,11 @@ func (l *loop) parse(c *Conn, data []byte, inLoopBuf bool) {
 	}
 	// Keep the rest. Room is made for the whole frame (its size was
 	// checked above unless reading paused first), so that a frame larger
-	// than the loop's buffer is read into it without copying.
+	// than the loop's buffer is read into it without copying; but for
+	// such a frame only as much as a free pooled buffer or twice the bytes
+	// already here, and read grows it as the others arrive (largeInput).
+	// A client that announces a large frame and sends it slowly holds no
+	// more memory than it has sent, twice over.
 	need := len(rest)
 	if len(rest) >= 4 {
 		if size := int32(binary.BigEndian.Uint32(rest)); size >= 0 && size <= cfg.MaxFrameSize {
@@ -348,23 +361,51 @@ func (l *loop) parse(c *Conn, data []byte, inLoopBuf bool) {
 		c.in = c.in[:copy(c.in[:cap(c.in)], rest)] // rest may be in c.in: copy moves
 		return
 	}
-	in := append(l.getInput(need), rest...)
-	l.putInput(c.in)
+	var in []byte
+	if need > len(l.buf) {
+		in = l.largeInput(rest, need)
+	} else {
+		in = append(l.getInput(need), rest...)
+	}
+	l.putInput(c.in) // rest may be in it: copied out first
 	c.in = in
 }
 
-// getInput returns an empty buffer with room for n bytes.
+// largeInput returns a buffer holding start, the first bytes of a frame
+// of want bytes: a free pooled buffer with room for the whole frame, or
+// else one with room for twice start (at least minGrowInput), which read
+// grows again as more of the frame arrives.
+func (l *loop) largeInput(start []byte, want int) []byte {
+	b := l.takeInput(want)
+	if b == nil {
+		b = l.getInput(min(want, max(2*len(start), minGrowInput)))
+	}
+	return append(b, start...)
+}
+
+// getInput returns an empty buffer with room for n bytes: a pooled one
+// (takeInput), or a new one of its pool's size.
 func (l *loop) getInput(n int) []byte {
-	class := bits.Len(uint(max(n, minInput) - 1))
+	if b := l.takeInput(n); b != nil {
+		return b
+	}
+	if n > maxPooledInput && largeInputPool(inputClass(n)) == nil {
+		return make([]byte, 0, n)
+	}
+	return make([]byte, 0, 1<<inputClass(n))
+}
+
+// takeInput returns an empty pooled buffer with room for n bytes, or nil
+// when its pool has none.
+func (l *loop) takeInput(n int) []byte {
+	class := inputClass(n)
 	if n > maxPooledInput {
-		pool := largeInputPool(class)
-		if pool == nil {
-			return make([]byte, 0, n)
+		if pool := largeInputPool(class); pool != nil {
+			if b, _ := pool.Get().(*[]byte); b != nil {
+				return (*b)[:0]
+			}
 		}
-		if b, _ := pool.Get().(*[]byte); b != nil {
-			return (*b)[:0]
-		}
-		return make([]byte, 0, 1<<class)
+		return nil
 	}
 	if free := l.inputs[class]; len(free) > 0 {
 		b := free[len(free)-1]
@@ -372,8 +413,12 @@ func (l *loop) getInput(n int) []byte {
 		l.cachedInput -= cap(b)
 		return b
 	}
-	return make([]byte, 0, 1<<class)
+	return nil
 }
+
+// inputClass is the size class of a buffer for n bytes: log2 of the
+// power of two that holds them.
+func inputClass(n int) int { return bits.Len(uint(max(n, minInput) - 1)) }
 
 // putInput keeps b for getInput, unless the loop holds enough already.
 func (l *loop) putInput(b []byte) {

@@ -603,6 +603,38 @@ func TestKeepFrameLarge(t *testing.T) {
 	wg.Wait()
 }
 
+// TestSlowLargeFrameBoundedMemory: clients that announce a 90 MiB frame
+// and send 1,000 bytes of it hold about that much server memory, not
+// 90 MiB each; once they send the rest, the frames are answered whole.
+func TestSlowLargeFrameBoundedMemory(t *testing.T) {
+	h := newTestHandler(echo(false))
+	_, addr := startServer(t, Config{Loops: 1}, h)
+	const conns, size, sent = 8, 90 << 20, 1000
+	before := heapInUse()
+	cs := make([]*net.TCPConn, conns)
+	for i := range cs {
+		cs[i] = dial(t, addr, 0)
+		if _, err := cs[i].Write(append(binary.BigEndian.AppendUint32(nil, size), make([]byte, sent)...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // for the loop to read them
+	grown := (float64(heapInUse()) - float64(before)) / conns
+	t.Logf("%d connections that sent %d bytes of a %d MiB frame: %.0f bytes of heap each", conns, sent, size>>20, grown)
+	if grown > 1<<20 {
+		t.Fatalf("a connection that sent %d bytes of a frame holds %.0f bytes of heap", sent, grown)
+	}
+	rest := make([]byte, size-sent)
+	for i, c := range cs {
+		go c.Write(rest)
+		c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		got := make([]byte, 4+size)
+		if _, err := io.ReadFull(c, got); err != nil || binary.BigEndian.Uint32(got) != size {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+	}
+}
+
 // TestIdleConnectionsMemory opens many idle connections from a child
 // process (so that the heap measured is the server's alone, and the file
 // descriptors are split between two processes) and reports what each costs.
