@@ -20,9 +20,11 @@
 // connections. A read goes there; complete frames (a 4-byte big-endian
 // size, then that many bytes) are handed to Handler.OnFrame straight from
 // it, and only the tail of a frame cut by the read is copied into a buffer
-// of the connection's own. A frame larger than the loop buffer gets a
-// buffer with room for it, once its size has been checked against
-// Config.MaxFrameSize, and is read into it without copying. These
+// of the connection's own. A frame larger than the loop buffer, once its
+// size has been checked against Config.MaxFrameSize, is read into a
+// buffer of its own: a free pooled one with room for all of it, or one
+// that grows as its bytes arrive, so that a client that announces a large
+// frame holds at most twice the memory it has sent. These
 // buffers are pooled by power-of-two size (per loop up to 1 MiB, shared
 // and emptied by the GC up to 128 MiB) and go back as soon as the frame
 // has been handled, so an idle connection holds no buffer and a producer
