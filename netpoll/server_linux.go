@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/bits"
 	"net"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -201,6 +202,11 @@ type loop struct {
 	s      *Server
 	epfd   int
 	wakefd int
+	// epoll is epfd as a file registered with Go's netpoller, so that an
+	// idle loop parks like any goroutine instead of blocking a thread and
+	// its P in epoll_wait (see wait).
+	epoll    *os.File
+	epollRaw syscall.RawConn
 
 	conns     map[int32]*Conn
 	listeners map[int32]*listener
@@ -251,9 +257,23 @@ func newLoop(s *Server, i int) (*loop, error) {
 		unix.Close(wakefd)
 		return nil, fmt.Errorf("netpoll: epoll_ctl eventfd: %w", err)
 	}
+	if err := unix.SetNonblock(epfd, true); err != nil { // os.NewFile polls only non-blocking descriptors
+		unix.Close(epfd)
+		unix.Close(wakefd)
+		return nil, fmt.Errorf("netpoll: %w", err)
+	}
+	epoll := os.NewFile(uintptr(epfd), "epoll")
+	epollRaw, err := epoll.SyscallConn()
+	if err != nil {
+		epoll.Close()
+		unix.Close(wakefd)
+		return nil, fmt.Errorf("netpoll: %w", err)
+	}
 	l := &loop{
 		s:         s,
 		epfd:      epfd,
+		epoll:     epoll,
+		epollRaw:  epollRaw,
 		wakefd:    wakefd,
 		conns:     map[int32]*Conn{},
 		listeners: map[int32]*listener{},
@@ -267,7 +287,7 @@ func newLoop(s *Server, i int) (*loop, error) {
 }
 
 func (l *loop) closeFDs() {
-	unix.Close(l.epfd)
+	l.epoll.Close() // and so epfd
 	unix.Close(l.wakefd)
 }
 
@@ -331,7 +351,7 @@ func (l *loop) run() {
 		n, err := unix.EpollWait(l.epfd, l.events, 0)
 		if n <= 0 {
 			runtime.Gosched()
-			n, err = unix.EpollWait(l.epfd, l.events, l.timeout())
+			n, err = l.wait()
 		}
 		if err != nil && err != unix.EINTR {
 			l.s.cfg.Logger.Error("netpoll: epoll_wait failed", "err", err)
@@ -358,9 +378,12 @@ func (l *loop) run() {
 	}
 }
 
-// timeout is epoll_wait's timeout in milliseconds: until the next idle
-// sweep or accept retry, or forever.
-func (l *loop) timeout() int {
+// wait waits for events, or for the next idle sweep or accept retry. It
+// parks the loop's goroutine on Go's netpoller until epfd is readable
+// rather than blocking in epoll_wait, which would hold a thread and its P
+// until sysmon took the P back, leaving other goroutines (the clients,
+// in a process that has them) without it meanwhile.
+func (l *loop) wait() (n int, err error) {
 	var next time.Time
 	if l.s.cfg.IdleTimeout > 0 {
 		next = l.nextSweep
@@ -368,10 +391,18 @@ func (l *loop) timeout() int {
 	if !l.acceptAfter.IsZero() && (next.IsZero() || l.acceptAfter.Before(next)) {
 		next = l.acceptAfter
 	}
-	if next.IsZero() {
-		return -1
+	l.epoll.SetReadDeadline(next) // zero: none
+	rerr := l.epollRaw.Read(func(fd uintptr) bool {
+		n, err = unix.EpollWait(int(fd), l.events, 0)
+		return n > 0 || (err != nil && err != unix.EINTR)
+	})
+	if errors.Is(rerr, os.ErrDeadlineExceeded) {
+		return 0, nil
 	}
-	return int(max(time.Until(next).Milliseconds()+1, 0))
+	if rerr != nil && err == nil {
+		err = rerr
+	}
+	return n, err
 }
 
 // drain runs posted tasks and flushes connections with finished replies
