@@ -13,10 +13,7 @@ package broker
 import (
 	"context"
 	"fmt"
-	"io"
-	"net"
 	"os"
-	"os/exec"
 	"runtime"
 	"strconv"
 	"sync"
@@ -27,6 +24,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"runnel/io/flush"
+	"runnel/netpoll/netpolltest"
 )
 
 var transports = []string{NetStd, NetEpoll}
@@ -181,30 +179,10 @@ func BenchmarkIdleConnections(b *testing.B) {
 	for _, netName := range transports {
 		b.Run(fmt.Sprintf("conns=%d/net=%s", n, netName), func(b *testing.B) {
 			d := startDataBroker(b, func(c *Config) { c.Net = netName })
-			before := memInUse()
-			child := exec.Command(os.Args[0], "-test.run=^TestHelperIdleDialer$")
-			child.Env = append(os.Environ(), "RUNNEL_IDLE_DIAL="+d.addr, "RUNNEL_IDLE_DIAL_N="+strconv.Itoa(n))
-			stdin, err := child.StdinPipe()
-			if err != nil {
-				b.Fatal(err)
-			}
-			child.Stderr = os.Stderr
-			if err := child.Start(); err != nil {
-				b.Fatal(err)
-			}
-			defer func() {
-				stdin.Close()
-				child.Wait()
-			}()
-			deadline := time.Now().Add(2 * time.Minute)
-			for d.connections() < n {
-				if time.Now().After(deadline) {
-					b.Fatalf("%d of %d connections open", d.connections(), n)
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
+			before := netpolltest.HeapInUse()
+			netpolltest.HoldIdle(b, "TestHelperIdleDialer", d.addr, n, d.connections)
 			for range b.N {
-				after := memInUse()
+				after := netpolltest.HeapInUse()
 				start := time.Now()
 				runtime.GC()
 				gc := time.Since(start)
@@ -222,32 +200,5 @@ func (d *dataBroker) connections() int {
 	return len(d.b.conns)
 }
 
-// memInUse is heap and goroutine stack memory in use after a GC.
-func memInUse() uint64 {
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapInuse + m.StackInuse
-}
-
-// TestHelperIdleDialer is BenchmarkIdleConnections' child process: it
-// opens RUNNEL_IDLE_DIAL_N connections and holds them until stdin closes.
-func TestHelperIdleDialer(t *testing.T) {
-	addr := os.Getenv("RUNNEL_IDLE_DIAL")
-	if addr == "" {
-		t.Skip("run by BenchmarkIdleConnections")
-	}
-	n, _ := strconv.Atoi(os.Getenv("RUNNEL_IDLE_DIAL_N"))
-	conns := make([]net.Conn, 0, n)
-	for range n {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		conns = append(conns, c)
-	}
-	io.Copy(io.Discard, os.Stdin)
-	for _, c := range conns {
-		c.Close()
-	}
-}
+// TestHelperIdleDialer is BenchmarkIdleConnections' child process.
+func TestHelperIdleDialer(t *testing.T) { netpolltest.ChildMain(t) }

@@ -12,10 +12,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -23,6 +21,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"runnel/netpoll/netpolltest"
 )
 
 // testHandler answers frames with fn and records opens and closes.
@@ -610,7 +610,7 @@ func TestSlowLargeFrameBoundedMemory(t *testing.T) {
 	h := newTestHandler(echo(false))
 	_, addr := startServer(t, Config{Loops: 1}, h)
 	const conns, size, sent = 8, 90 << 20, 1000
-	before := heapInUse()
+	before := netpolltest.HeapInUse()
 	cs := make([]*net.TCPConn, conns)
 	for i := range cs {
 		cs[i] = dial(t, addr, 0)
@@ -619,7 +619,7 @@ func TestSlowLargeFrameBoundedMemory(t *testing.T) {
 		}
 	}
 	time.Sleep(200 * time.Millisecond) // for the loop to read them
-	grown := (float64(heapInUse()) - float64(before)) / conns
+	grown := (float64(netpolltest.HeapInUse()) - float64(before)) / conns
 	t.Logf("%d connections that sent %d bytes of a %d MiB frame: %.0f bytes of heap each", conns, sent, size>>20, grown)
 	if grown > 1<<20 {
 		t.Fatalf("a connection that sent %d bytes of a frame holds %.0f bytes of heap", sent, grown)
@@ -645,29 +645,9 @@ func TestIdleConnectionsMemory(t *testing.T) {
 	}
 	h := newTestHandler(echo(false))
 	_, addr := startServer(t, Config{}, h)
-	before := heapInUse()
-	child := exec.Command(os.Args[0], "-test.run=^TestHelperDialer$")
-	child.Env = append(os.Environ(), "NETPOLL_DIAL="+addr, "NETPOLL_DIAL_N="+strconv.Itoa(n))
-	stdin, err := child.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	child.Stderr = os.Stderr
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		stdin.Close()
-		child.Wait()
-	}()
-	deadline := time.Now().Add(60 * time.Second)
-	for h.opened.Load() < int64(n) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d connections opened", h.opened.Load(), n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	after := heapInUse()
+	before := netpolltest.HeapInUse()
+	netpolltest.HoldIdle(t, "TestHelperDialer", addr, n, func() int { return int(h.opened.Load()) })
+	after := netpolltest.HeapInUse()
 	start := time.Now()
 	runtime.GC()
 	gc := time.Since(start)
@@ -678,35 +658,5 @@ func TestIdleConnectionsMemory(t *testing.T) {
 	}
 }
 
-// heapInUse is the heap and stack memory in use after two GCs: the
-// second empties what the first left in sync.Pools' victim caches (large
-// frame buffers from earlier tests).
-func heapInUse() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapInuse + m.StackInuse
-}
-
-// TestHelperDialer is the child process of TestIdleConnectionsMemory: it
-// opens NETPOLL_DIAL_N connections and holds them until stdin closes.
-func TestHelperDialer(t *testing.T) {
-	addr := os.Getenv("NETPOLL_DIAL")
-	if addr == "" {
-		t.Skip("run by TestIdleConnectionsMemory")
-	}
-	n, _ := strconv.Atoi(os.Getenv("NETPOLL_DIAL_N"))
-	conns := make([]net.Conn, 0, n)
-	for range n {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		conns = append(conns, c)
-	}
-	io.Copy(io.Discard, os.Stdin)
-	for _, c := range conns {
-		c.Close()
-	}
-}
+// TestHelperDialer is the child process of TestIdleConnectionsMemory.
+func TestHelperDialer(t *testing.T) { netpolltest.ChildMain(t) }
