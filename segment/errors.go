@@ -60,4 +60,9 @@ var (
 	ErrInvalidConfig = errors.New("segment: invalid log config")
 	// ErrDirInUse: another LogDir (in this or another process) holds the data directory.
 	ErrDirInUse = errors.New("segment: log directory in use")
+	// ErrStorageFailed: a write, fallocate or sync of the log's files failed, so the log (and
+	// its whole log directory) is offline until a restart recovers it from its last recovery
+	// point; nothing appended after the last successful sync is ever reported durable
+	// (Kafka's KAFKA_STORAGE_ERROR). The error wraps the first failure, with file and errno.
+	ErrStorageFailed = errors.New("segment: log directory failed")
 )

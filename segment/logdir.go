@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
@@ -38,6 +39,8 @@ type LogDir struct {
 	logger *slog.Logger
 
 	lock *os.File // holds the flock on .lock until Close
+
+	failed atomic.Pointer[error] // the first storage failure of any of its logs; sticky
 
 	mu       sync.Mutex
 	logs     map[TopicPartition]*Log
@@ -173,6 +176,15 @@ func forEachParallel(n int, f func(i int)) {
 
 // Path is the directory's path.
 func (d *LogDir) Path() string { return d.path }
+
+// Failed returns nil while the directory is usable, or, once a storage operation of one of
+// its logs failed, that first failure (wrapping ErrStorageFailed): the directory is offline.
+func (d *LogDir) Failed() error {
+	if e := d.failed.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
 
 // Logs returns the open logs (a copy of the map).
 func (d *LogDir) Logs() map[TopicPartition]*Log {
