@@ -88,7 +88,7 @@ func checkHost(h hostFacts, policy flush.Policy) []hostProblem {
 	for _, d := range h.dirs {
 		total = total.Add(d.footprint)
 	}
-	parts := fmt.Sprintf("%d partitions (%d active and %d sealed segments)", total.Logs, total.Logs, total.SealedSegments)
+	parts := fmt.Sprintf("%d partitions: %d active and %d sealed segments", total.Logs, total.Logs, total.SealedSegments)
 	var out []hostProblem
 
 	if h.maxMapCount > 0 {
