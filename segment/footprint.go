@@ -77,7 +77,9 @@ func MeasureLogDir(path string) (Footprint, error) {
 }
 
 // measureLog counts one partition directory as openLog will open it: its last segment (or a
-// new one, for a directory without segments) active, the others sealed.
+// new one, for a directory without segments) active, the others sealed. After an unclean
+// shutdown every sealed segment counts both index mappings, since recovery may rebuild its
+// indexes writable.
 func measureLog(dir string, clean bool) (Footprint, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -102,15 +104,18 @@ func measureLog(dir string, clean bool) (Footprint, error) {
 	f := Footprint{Logs: 1, SealedSegments: len(sealed),
 		Descriptors: ActiveSegmentDescriptors + len(sealed)*SealedSegmentDescriptors,
 		Mappings:    ActiveSegmentMappings}
+	if !clean {
+		f.Mappings += len(sealed) * SealedSegmentMappings
+		return f, nil
+	}
 	for _, base := range sealed {
 		for _, x := range []struct {
 			suffix    string
 			entrySize int64
 		}{{offsetIndexSuffix, index.OffsetEntrySize}, {timeIndexSuffix, index.TimeEntrySize}} {
 			info, err := os.Stat(filepath.Join(dir, segmentFileName(base, x.suffix)))
-			// A missing index is rebuilt (writable, so mapped); an empty one is mapped only
-			// if recovery may rebuild it.
-			if err != nil || info.Size() >= x.entrySize || !clean {
+			// A missing index is rebuilt (writable, so mapped); an empty one is not mapped.
+			if err != nil || info.Size() >= x.entrySize {
 				f.Mappings++
 			}
 		}
