@@ -15,10 +15,11 @@ package broker
 // would fail half-way with ENOMEM or EMFILE); otherwise it logs a warning
 // that names the setting to change and the value to set.
 //
-// Go's runtime raises the soft RLIMIT_NOFILE to the hard limit when the
-// process starts (syscall package, go.dev/issue/46279), so the limit read
-// here is already the highest the process may use: what is missing must be
-// raised by whoever starts the broker (LimitNOFILE= in the systemd unit).
+// The soft RLIMIT_NOFILE is not raised here, as servers in other languages
+// do: Go's runtime already raised it when the process started (to one below
+// the hard limit; syscall package, go.dev/issue/46279), so the limit read
+// here is as high as the process can set it. What is missing must be raised
+// by whoever starts the broker (LimitNOFILE= in the systemd unit).
 
 import (
 	"errors"
