@@ -101,6 +101,9 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 	if err := b.checkMetaProperties(); err != nil {
 		return nil, err
 	}
+	if err := b.checkHost(); err != nil { // hostcheck.go
+		return nil, err
+	}
 	// abort undoes what New started when a later step fails.
 	abort := func(err error) (*Broker, error) {
 		close(b.done) // stops what waits for Close (the group coordinator)

@@ -91,6 +91,12 @@
 // reconcile the two (startup.go). New partitions go to the log dir holding
 // the fewest.
 //
+// Before it opens the logs, New checks the host (hostcheck.go): the memory
+// mappings and file descriptors the logs will hold against vm.max_map_count
+// and RLIMIT_NOFILE, and the log dirs' file systems against
+// runnel.flush.policy=durable. A problem is a warning that names the setting
+// to change, or an error when the logs could not be opened at all.
+//
 // # Background work
 //
 // Retention every log.retention.check.interval.ms, recovery-point and

@@ -726,6 +726,18 @@ func (l *Log) EndOffset() int64 { return l.endOffset.Load() }
 // FlushedOffset is the end (exclusive) of the records known to be on disk, the recovery point.
 func (l *Log) FlushedOffset() int64 { return l.durable.Load().offset }
 
+// Size is the bytes of whole batches in the log's segments (Kafka's Log.size, which
+// DescribeLogDirs reports): preallocated space not yet written is not counted.
+func (l *Log) Size() int64 {
+	l.view.RLock()
+	defer l.view.RUnlock()
+	var n int64
+	for _, s := range l.view.segments {
+		n += s.size.Load()
+	}
+	return n
+}
+
 // durableMark is how far the log is known to be on disk: up to position pos of the segment
 // based at base, which is offset. It is published whole, so that durable reads never see a
 // position without its offset; only Sync, TruncateTo and Close (under syncMu) replace it.

@@ -19,6 +19,7 @@ func main() {
 	}
 	root.AddCommand(serveCommand(), loadgenCommand(), benchCommand())
 	root.AddCommand(topicsCommand(), produceCommand(), consumeCommand(), groupsCommand(), dumpLogCommand())
+	root.AddCommand(logDirsCommand())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "runnel:", err)
 		os.Exit(1)

@@ -96,7 +96,7 @@ func deadAddr(t *testing.T) string {
 
 // toolCommands are the console tools' command trees.
 func toolCommands() []*cobra.Command {
-	return []*cobra.Command{topicsCommand(), produceCommand(), consumeCommand(), groupsCommand(), dumpLogCommand()}
+	return []*cobra.Command{topicsCommand(), produceCommand(), consumeCommand(), groupsCommand(), dumpLogCommand(), logDirsCommand()}
 }
 
 // TestHelpExamples: every tool command says what it does and shows an
@@ -133,6 +133,8 @@ func TestNoBroker(t *testing.T) {
 		{"consume", "--topic", "t", "--from-beginning"},
 		{"groups", "list"},
 		{"groups", "describe", "--group", "g"},
+		{"log-dirs", "describe"},
+		{"log-dirs", "--describe"},
 	} {
 		t.Run(strings.Join(args[:2], "-"), func(t *testing.T) {
 			r := mustFail(t, "a line\n", "cannot reach a broker at "+addr, append(args, "--bootstrap-server", addr)...)
@@ -180,6 +182,8 @@ func TestBadUsage(t *testing.T) {
 		{[]string{"dump-log", "--print-data"}, "unknown flag: --print-data\nRun 'runnel dump-log --help' for usage."},
 		{[]string{"consume", "--topic", "t", "--max-message", "1"}, "Run 'runnel consume --help' for usage."},
 		{[]string{"produce", "--topic", "t", "--bogus"}, "Run 'runnel produce --help' for usage."},
+		{[]string{"log-dirs"}, "missing subcommand for 'runnel log-dirs' (one of: describe)"},
+		{[]string{"log-dirs", "describe", "--broker-list", "one"}, `--broker-list "one": want broker ids`},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			args := tc.args

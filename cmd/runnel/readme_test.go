@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -27,13 +28,39 @@ const readmeSection = "## Quickstart with the console tools"
 // the default of --bootstrap-server, points the commands at it. The
 // ```text block is the expected output of all the commands together.
 func TestREADMEQuickstart(t *testing.T) {
-	readme, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	commands, want := quickstartBlocks(t, string(readme))
-
+	commands, want := readmeBlocks(t, readmeSection)
 	b := brokertest.Start(t)
+	if got := runREADMECommands(t, b, commands); got != want {
+		t.Errorf("the README's commands printed\n%s\nbut the README says\n%s", got, want)
+	}
+}
+
+// TestREADMELogDirs runs the log-dirs example of the README's bare-metal
+// section against a broker holding the topic it names, and compares the
+// output with the README's, but for the sizes and the log dir's path.
+func TestREADMELogDirs(t *testing.T) {
+	commands, want := readmeBlocks(t, "## Running on bare metal")
+	b := brokertest.Start(t)
+	mustRun(t, "", "topics", "create", "--topic", "orders", "--bootstrap-server", b.Addr)
+	mustRun(t, "a\nb\n", "produce", "--topic", "orders", "--bootstrap-server", b.Addr)
+	got := runREADMECommands(t, b, commands)
+	// Sizes and paths differ from machine to machine.
+	sizes := regexp.MustCompile(`"size":\d+`)
+	dirs := regexp.MustCompile(`"logDir":"[^"]*"`)
+	norm := func(s string) string {
+		return dirs.ReplaceAllString(sizes.ReplaceAllString(s, `"size":N`), `"logDir":"DIR"`)
+	}
+	if norm(got) != norm(want) {
+		t.Errorf("the README's log-dirs command printed\n%s\nbut the README says\n%s", got, want)
+	}
+}
+
+// runREADMECommands runs README command lines with sh from a directory
+// whose bin/runnel is this binary, RUNNEL_BOOTSTRAP_SERVER pointing at b,
+// and returns what they printed (stdout and stderr, as a terminal shows
+// them).
+func runREADMECommands(t *testing.T, b *brokertest.Broker, commands []string) string {
+	t.Helper()
 	dir := t.TempDir()
 	if err := os.Mkdir(filepath.Join(dir, "bin"), 0o755); err != nil {
 		t.Fatal(err)
@@ -55,18 +82,21 @@ func TestREADMEQuickstart(t *testing.T) {
 		}
 		got.Write(out)
 	}
-	if got.String() != want {
-		t.Errorf("the README's commands printed\n%s\nbut the README says\n%s", got.String(), want)
-	}
+	return got.String()
 }
 
-// quickstartBlocks returns the command lines and the expected output of
-// the README section.
-func quickstartBlocks(t *testing.T, readme string) (commands []string, output string) {
+// readmeBlocks returns the command lines and the expected output of a
+// README section (heading is its "## ..." line): the lines of its ```sh
+// blocks, but for those that start a broker, and its one ```text block.
+func readmeBlocks(t *testing.T, heading string) (commands []string, output string) {
 	t.Helper()
-	_, section, ok := strings.Cut(readme, "\n"+readmeSection+"\n")
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "\n"+heading+"\n")
 	if !ok {
-		t.Fatalf("README.md has no %q section", readmeSection)
+		t.Fatalf("README.md has no %q section", heading)
 	}
 	if end := strings.Index(section, "\n## "); end >= 0 {
 		section = section[:end]
@@ -80,7 +110,7 @@ func quickstartBlocks(t *testing.T, readme string) (commands []string, output st
 		lang, after, _ := strings.Cut(after, "\n")
 		body, after, ok := strings.Cut(after, "```\n")
 		if !ok {
-			t.Fatal("README: unterminated code block in the quickstart")
+			t.Fatalf("README: unterminated code block in %q", heading)
 		}
 		rest = "\n" + after
 		switch lang {
@@ -96,7 +126,7 @@ func quickstartBlocks(t *testing.T, readme string) (commands []string, output st
 		}
 	}
 	if len(commands) == 0 || outputs != 1 {
-		t.Fatalf("README quickstart: %d commands and %d output blocks; want commands and one ```text block", len(commands), outputs)
+		t.Fatalf("README %q: %d commands and %d output blocks; want commands and one ```text block", heading, len(commands), outputs)
 	}
 	return commands, output
 }
