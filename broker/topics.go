@@ -139,6 +139,20 @@ func validateTopicName(name string) error {
 	return nil
 }
 
+// maxFileNameBytes is the longest file name Linux file systems take (NAME_MAX).
+const maxFileNameBytes = 255
+
+// checkPartitionDirNames refuses a partition count whose last partition's directory,
+// "<topic>-<partition>", would have a name too long for the file system: a topic of 249
+// characters, the longest Kafka allows, fits 100,000 partitions.
+func checkPartitionDirNames(topic string, count int32) error {
+	last := segment.TopicPartition{Topic: topic, Partition: count - 1}.DirName()
+	if len(last) > maxFileNameBytes {
+		return kafkaErr(kerr.InvalidPartitions, "the directory of partition %d of a %d-character topic would have a name longer than %d bytes; use fewer partitions or a shorter topic name", count-1, len(topic), maxFileNameBytes)
+	}
+	return nil
+}
+
 // topicSpec is a topic to create.
 type topicSpec struct {
 	name       string
@@ -158,6 +172,9 @@ func (b *Broker) createTopic(spec topicSpec, validateOnly bool) (*topic, error) 
 	}
 	if spec.partitions < 1 || spec.partitions > b.cfg.MaxPartitions {
 		return nil, kafkaErr(kerr.InvalidPartitions, "number of partitions must be 1..%d (runnel.max.partitions.per.topic), not %d", b.cfg.MaxPartitions, spec.partitions)
+	}
+	if err := checkPartitionDirNames(spec.name, spec.partitions); err != nil {
+		return nil, err
 	}
 	if spec.replicas == -1 {
 		spec.replicas = b.cfg.DefaultReplicationFactor
@@ -387,6 +404,9 @@ func (b *Broker) addPartitions(name string, count int32, validateOnly bool) erro
 	}
 	if count > b.cfg.MaxPartitions {
 		return kafkaErr(kerr.InvalidPartitions, "%d partitions is more than runnel.max.partitions.per.topic (%d)", count, b.cfg.MaxPartitions)
+	}
+	if err := checkPartitionDirNames(name, count); err != nil {
+		return err
 	}
 	if validateOnly {
 		return nil

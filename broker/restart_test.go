@@ -1,0 +1,113 @@
+package broker_test
+
+// The broker restarts on its data directory after what used to stop it (issue 11).
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"runnel/broker/brokertest"
+)
+
+// TestRestartAfterDeletingLongestTopicName: a topic with a 249-character name (the longest
+// Kafka allows) is deleted and the broker restarts on the directory and serves. The
+// deletion's rename used to fail with "file name too long", which left the partition
+// directory behind and stopped the next start.
+func TestRestartAfterDeletingLongestTopicName(t *testing.T) {
+	dir := t.TempDir()
+	b := brokertest.Start(t, "log.dirs="+dir)
+	topic := strings.Repeat("a", 249)
+	adm := b.Admin(t)
+	if _, err := adm.CreateTopic(ctx(t), 2, 1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	produceN(t, b, topic, 1, 10)
+	resp, err := adm.DeleteTopics(ctx(t), topic)
+	if err != nil || resp[topic].Err != nil {
+		t.Fatalf("delete: %v %v", err, resp[topic].Err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "aaa*")); len(left) != 0 {
+		t.Errorf("left after the delete: %d entries", len(left))
+	}
+	b = b.Restart(t)
+	if _, err := b.Admin(t).CreateTopic(ctx(t), 2, 1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	produceN(t, b, topic, 1, 3)
+	if end := endOffset(t, b, topic, 1); end != 3 {
+		t.Errorf("end offset of the re-created topic %d, want 3", end)
+	}
+}
+
+// TestCreateRefusesPartitionDirNamesTooLong: with runnel.max.partitions.per.topic raised, a
+// 249-character topic of more than 100,000 partitions would need directory names longer
+// than 255 bytes; CreateTopics and CreatePartitions refuse it with INVALID_PARTITIONS.
+func TestCreateRefusesPartitionDirNamesTooLong(t *testing.T) {
+	b := brokertest.Start(t, "runnel.max.partitions.per.topic=200000")
+	cl := b.Client(t)
+	topic := strings.Repeat("b", 249)
+	create := func(partitions int32, validateOnly bool) int16 {
+		req := kmsg.NewPtrCreateTopicsRequest()
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, partitions, 1
+		req.Topics, req.ValidateOnly = append(req.Topics, rt), validateOnly
+		resp, err := req.RequestWith(ctx(t), cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Topics[0].ErrorCode
+	}
+	if code := create(100001, true); code != kerr.InvalidPartitions.Code {
+		t.Errorf("100001 partitions of a 249-character topic: %v, want INVALID_PARTITIONS", kerr.ErrorForCode(code))
+	}
+	if code := create(100000, true); code != 0 {
+		t.Errorf("100000 partitions of a 249-character topic: %v", kerr.ErrorForCode(code))
+	}
+	if code := create(1, false); code != 0 {
+		t.Fatalf("create: %v", kerr.ErrorForCode(code))
+	}
+	req := kmsg.NewPtrCreatePartitionsRequest()
+	rt := kmsg.NewCreatePartitionsRequestTopic()
+	rt.Topic, rt.Count = topic, 100001
+	req.Topics, req.ValidateOnly = append(req.Topics, rt), true
+	resp, err := req.RequestWith(ctx(t), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := resp.Topics[0].ErrorCode; code != kerr.InvalidPartitions.Code {
+		t.Errorf("growing to 100001 partitions: %v, want INVALID_PARTITIONS", kerr.ErrorForCode(code))
+	}
+}
+
+// TestRestartWithBrokenCheckpoints: garbage in the log dir's recovery-point and
+// log-start-offset checkpoints costs a full recovery, not a failed start.
+func TestRestartWithBrokenCheckpoints(t *testing.T) {
+	dir := t.TempDir()
+	b := brokertest.Start(t, "log.dirs="+dir)
+	if _, err := b.Admin(t).CreateTopic(ctx(t), 1, 1, nil, "kept"); err != nil {
+		t.Fatal(err)
+	}
+	produceN(t, b, "kept", 0, 25)
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"recovery-point-offset-checkpoint", "log-start-offset-checkpoint"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("garbage\x00\x01"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b = brokertest.Start(t, "log.dirs="+dir)
+	if end := endOffset(t, b, "kept", 0); end != 25 {
+		t.Fatalf("end offset %d after the restart, want 25", end)
+	}
+	produceN(t, b, "kept", 0, 5)
+	if end := endOffset(t, b, "kept", 0); end != 30 {
+		t.Fatalf("end offset %d, want 30", end)
+	}
+}
+
