@@ -110,4 +110,3 @@ func TestRestartWithBrokenCheckpoints(t *testing.T) {
 		t.Fatalf("end offset %d, want 30", end)
 	}
 }
-
