@@ -3,6 +3,7 @@ package broker_test
 // The broker restarts on its data directory after what used to stop it (issue 11).
 
 import (
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,7 +12,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"runnel/broker"
 	"runnel/broker/brokertest"
+	"runnel/segment"
 )
 
 // TestRestartAfterDeletingLongestTopicName: a topic with a 249-character name (the longest
@@ -108,5 +111,94 @@ func TestRestartWithBrokenCheckpoints(t *testing.T) {
 	produceN(t, b, "kept", 0, 5)
 	if end := endOffset(t, b, "kept", 0); end != 30 {
 		t.Fatalf("end offset %d, want 30", end)
+	}
+}
+
+// TestMetaPropertiesMissingFromDataDir: a log dir that holds data but whose meta.properties
+// is missing, empty or cut in half stops the start with a message naming the file, what is
+// wrong and the lines to write; the broker never makes up a new cluster id for that data.
+// Writing the lines the message gives brings the broker back with its data.
+func TestMetaPropertiesMissingFromDataDir(t *testing.T) {
+	dir, other := t.TempDir(), t.TempDir()
+	b := brokertest.Start(t, "log.dirs="+dir+","+other)
+	clusterID := b.ClusterID()
+	if _, err := b.Admin(t).CreateTopic(ctx(t), 4, 1, nil, "data"); err != nil {
+		t.Fatal(err)
+	}
+	produceN(t, b, "data", 0, 7)
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "meta.properties")
+	original, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := func(dirs ...string) error {
+		cfg := broker.DefaultConfig()
+		cfg.LogDirs, cfg.AdminListener = dirs, ""
+		nb, err := broker.New(cfg, slog.New(slog.DiscardHandler))
+		if err == nil {
+			nb.Close()
+		}
+		return err
+	}
+	for _, tc := range []struct {
+		name     string
+		contents []byte // nil: no file
+		dirs     []string
+		want     []string // in the error
+	}{
+		{"missing", nil, []string{dir}, []string{path, "missing", "restore", "cluster.id=<", "node.id=1"}},
+		{"empty", []byte{}, []string{dir}, []string{path, "empty", "cluster.id=<", "node.id=1"}},
+		{"half", original[:len(original)/2], []string{dir}, []string{path, "has no node.id", "cluster.id=", "node.id=1"}},
+		// Another log dir still knows the cluster id: the message gives it.
+		{"missing beside a good dir", nil, []string{other, dir}, []string{path, "missing", "cluster.id=" + clusterID + "\n"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			os.Remove(path)
+			if tc.contents != nil {
+				if err := os.WriteFile(path, tc.contents, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err := start(tc.dirs...)
+			if err == nil {
+				t.Fatal("the broker started")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+			if got, _ := os.ReadFile(path); string(got) != string(tc.contents) {
+				t.Errorf("meta.properties rewritten: %q", got)
+			}
+		})
+	}
+	// The lines the message gives, written by hand.
+	if err := os.WriteFile(path, []byte("version=1\ncluster.id="+clusterID+"\nnode.id=1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b = brokertest.Start(t, "log.dirs="+dir+","+other)
+	if b.ClusterID() != clusterID {
+		t.Errorf("cluster id %s, want %s", b.ClusterID(), clusterID)
+	}
+	if end := endOffset(t, b, "data", 0); end != 7 {
+		t.Errorf("end offset %d, want 7", end)
+	}
+}
+
+// TestMetaPropertiesWrittenInFreshDir: a log dir without data (empty, or only files that
+// are not data) is formatted on the first start.
+func TestMetaPropertiesWrittenInFreshDir(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "recovery-point-offset-checkpoint"), []byte("0\n0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b := brokertest.Start(t, "log.dirs="+dir)
+	props, err := segment.ReadProperties(filepath.Join(dir, "meta.properties"))
+	if err != nil || props["cluster.id"] != b.ClusterID() || props["node.id"] != "1" {
+		t.Errorf("meta.properties %v (%v), cluster id %s", props, err, b.ClusterID())
 	}
 }
