@@ -3,14 +3,17 @@ package broker_test
 // The broker restarts on its data directory after what used to stop it (issue 11).
 
 import (
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"golang.org/x/sys/unix"
 
 	"runnel/broker"
 	"runnel/broker/brokertest"
@@ -200,5 +203,88 @@ func TestMetaPropertiesWrittenInFreshDir(t *testing.T) {
 	props, err := segment.ReadProperties(filepath.Join(dir, "meta.properties"))
 	if err != nil || props["cluster.id"] != b.ClusterID() || props["node.id"] != "1" {
 		t.Errorf("meta.properties %v (%v), cluster id %s", props, err, b.ClusterID())
+	}
+}
+
+// mountSmallFS mounts a tmpfs of size bytes over a new temporary directory, unmounted when
+// the test ends (after the brokers started later are closed). It skips the test where
+// mounting is not allowed (not root).
+func mountSmallFS(t *testing.T, size int64) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size="+strconv.FormatInt(size, 10)); err != nil {
+		t.Skipf("mounting a small tmpfs (needs root): %v", err)
+	}
+	t.Cleanup(func() {
+		if err := unix.Unmount(dir, 0); err != nil {
+			t.Errorf("unmount %s: %v", dir, err)
+		}
+	})
+	return dir
+}
+
+// freeBytes is what the file system of dir has left.
+func freeBytes(t *testing.T, dir string) int64 {
+	t.Helper()
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	return int64(st.Bavail) * st.Bsize
+}
+
+// TestCreateAllOrNothingOnFullDisk: CreateTopics and CreatePartitions that run out of space
+// part of the way through (each partition preallocates at least 1 MiB) answer KAFKA_STORAGE_ERROR and
+// leave nothing behind: no partition directory, no topics.json entry, the space given back.
+// The broker then restarts on the still nearly full disk (a leftover directory used to fail
+// its preallocation there and stop the start) and serves.
+func TestCreateAllOrNothingOnFullDisk(t *testing.T) {
+	dir := mountSmallFS(t, 128<<20)
+	b := brokertest.Start(t, "log.dirs="+dir)
+	adm := b.Admin(t)
+	if _, err := adm.CreateTopic(ctx(t), 1, 1, nil, "small"); err != nil {
+		t.Fatal(err)
+	}
+	produceN(t, b, "small", 0, 5)
+	free := freeBytes(t, dir) // some MiB, less than 200 preallocations
+	checkNothingLeft := func(topic string) {
+		t.Helper()
+		if left, _ := filepath.Glob(filepath.Join(dir, topic+"-*")); len(left) != 0 {
+			t.Errorf("left behind: %v", left)
+		}
+		if data, err := os.ReadFile(filepath.Join(dir, "topics.json")); err != nil || strings.Contains(string(data), topic) {
+			t.Errorf("topics.json: %s (%v)", data, err)
+		}
+		if now := freeBytes(t, dir); now < free-(64<<10) {
+			t.Errorf("%d bytes free after the failed create, %d before", now, free)
+		}
+	}
+	if _, err := adm.CreateTopic(ctx(t), 200, 1, nil, "big"); !errors.Is(err, kerr.KafkaStorageError) {
+		t.Fatalf("create of 200 partitions on %d free bytes: %v", free, err)
+	}
+	checkNothingLeft("big")
+	if resp, err := adm.CreatePartitions(ctx(t), 200, "small"); err != nil || !errors.Is(resp["small"].Err, kerr.KafkaStorageError) {
+		t.Fatalf("adding 200 partitions on %d free bytes: %v %v", free, err, resp["small"].Err)
+	}
+	checkNothingLeft("small-1")
+	if topics, err := adm.ListTopics(ctx(t), "small"); err != nil || len(topics["small"].Partitions) != 1 {
+		t.Fatalf("small after the failed growth: %v %+v", err, topics["small"])
+	}
+
+	// Keep the disk nearly full across the restart: less than one preallocation left.
+	filler := filepath.Join(dir, "filler")
+	if err := os.WriteFile(filler, make([]byte, freeBytes(t, dir)-(512<<10)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b = b.Restart(t)
+	produceN(t, b, "small", 0, 5)
+	if end := endOffset(t, b, "small", 0); end != 10 {
+		t.Errorf("end offset %d, want 10", end)
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Admin(t).CreateTopic(ctx(t), 2, 1, nil, "big"); err != nil {
+		t.Fatalf("create after space was freed: %v", err)
 	}
 }

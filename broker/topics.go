@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"cmp"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -26,10 +27,13 @@ import (
 // Topic metadata (name, id, partition count, config overrides) is kept in
 // topics.json in the first log dir, written atomically. Each partition's
 // directory also carries partition.metadata with the topic id, as Kafka's
-// does. Changes write topics.json first and touch the log dirs second, so
-// that after a crash the file is the truth: partitions it names but no dir
-// holds are created at startup, and partition dirs it does not name (or
-// whose topic id differs: a topic deleted and created again) are deleted.
+// does. A creation (of a topic or of partitions) makes the partition dirs
+// first and writes topics.json second; a deletion writes topics.json first
+// and removes the dirs second. After a crash the file is the truth: partition
+// dirs it does not name (or whose topic id differs: a topic deleted and
+// created again) are deleted at startup, and partitions it names that no dir
+// holds are created. A creation that fails midway (ENOSPC after some of its
+// partitions) removes what it made before it answers: all or nothing.
 
 // topicsFile is the name of the topic metadata file in the first log dir.
 const topicsFile = "topics.json"
@@ -211,15 +215,12 @@ func (b *Broker) createTopic(spec topicSpec, validateOnly bool) (*topic, error) 
 	}
 	t.settings.Store(settings)
 	next := tab.with(t)
-	if err := b.writeTopicsLocked(next, t, spec.partitions); err != nil {
-		return nil, kafkaErr(kerr.KafkaStorageError, "%v", err)
-	}
 	parts, err := b.createPartitionsLocked(t, 0, spec.partitions)
 	if err != nil {
-		// Undo: the file must not name a topic we could not create.
-		if werr := b.writeTopicsLocked(tab, nil, 0); werr != nil {
-			b.logger.Error("rolling back topic creation failed", "topic", t.name, "err", werr)
-		}
+		return nil, kafkaErr(kerr.KafkaStorageError, "%v", err)
+	}
+	if err := b.writeTopicsLocked(next, t, spec.partitions); err != nil {
+		b.dropPartitionsLocked(parts)
 		return nil, kafkaErr(kerr.KafkaStorageError, "%v", err)
 	}
 	t.parts.Store(&parts)
@@ -293,17 +294,34 @@ func (b *Broker) createLogsLocked(t *topic, indexes []int32) ([]*partition, erro
 			errs[i] = fmt.Errorf("creating %s in %s: %w", tp.DirName(), d.path, err)
 		}
 	})
-	if err := errors.Join(errs...); err != nil {
+	failed, first := 0, error(nil)
+	for _, err := range errs {
+		if err != nil {
+			failed++
+			first = cmp.Or(first, err)
+		}
+	}
+	if failed > 0 {
 		for i, p := range created {
-			if p != nil {
-				b.dropPartitionLocked(p) // counts the partition out of its dir
-			} else {
+			if p == nil {
 				dirs[i].partitions--
 			}
 		}
-		return nil, err
+		b.dropPartitionsLocked(created)
+		// One error, not one a partition: a disk that fills up fails thousands alike.
+		return nil, fmt.Errorf("%d of %d partitions could not be created, none were kept; the first: %w", failed, len(indexes), first)
 	}
 	return created, nil
+}
+
+// dropPartitionsLocked removes the logs of partitions just created that
+// will not be kept (nil entries are skipped).
+func (b *Broker) dropPartitionsLocked(parts []*partition) {
+	for _, p := range parts {
+		if p != nil {
+			b.dropPartitionLocked(p) // counts the partition out of its dir
+		}
+	}
 }
 
 // forEachParallel calls f(0..n-1) from at most workers goroutines and
@@ -411,15 +429,13 @@ func (b *Broker) addPartitions(name string, count int32, validateOnly bool) erro
 	if validateOnly {
 		return nil
 	}
-	// The file first: a crash before the dirs exist creates them at start.
-	if err := b.writeTopicsLocked(b.table.Load(), t, count); err != nil {
-		return kafkaErr(kerr.KafkaStorageError, "%v", err)
-	}
+	// The dirs first: a crash before the file names them deletes them at start.
 	parts, err := b.createPartitionsLocked(t, have, count)
 	if err != nil {
-		if werr := b.writeTopicsLocked(b.table.Load(), nil, 0); werr != nil {
-			b.logger.Error("rolling back partition creation failed", "topic", name, "err", werr)
-		}
+		return kafkaErr(kerr.KafkaStorageError, "%v", err)
+	}
+	if err := b.writeTopicsLocked(b.table.Load(), t, count); err != nil {
+		b.dropPartitionsLocked(parts[have:])
 		return kafkaErr(kerr.KafkaStorageError, "%v", err)
 	}
 	t.parts.Store(&parts)
@@ -525,7 +541,8 @@ func (b *Broker) topicsPath() string { return filepath.Join(b.cfg.LogDirs[0], to
 
 // writeTopicsLocked writes tab to topics.json, atomically; when grow is
 // not nil, its partition count is written as count (a topic being created
-// or grown: the file changes before the partition dirs do).
+// or grown, whose new partitions are not published until the file names
+// them).
 func (b *Broker) writeTopicsLocked(tab *topicTable, grow *topic, count int32) error {
 	doc := topicsDoc{Version: 1, Topics: []topicRecord{}}
 	for _, t := range tab.byName {

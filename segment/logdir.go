@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"maps"
 	"os"
@@ -204,6 +205,7 @@ func (d *LogDir) Logs() map[TopicPartition]*Log {
 
 // Create creates the log of tp, or returns it if it is already open. Creates of different
 // partitions run in parallel. The new directory becomes durable with the log's first Sync.
+// A failed Create removes the directory it made.
 func (d *LogDir) Create(tp TopicPartition, cfg Config) (*Log, error) {
 	d.mu.Lock()
 	for {
@@ -227,7 +229,16 @@ func (d *LogDir) Create(tp TopicPartition, cfg Config) (*Log, error) {
 	d.creating[tp] = done
 	d.mu.Unlock()
 
-	l, err := openLog(filepath.Join(d.path, tp.DirName()), tp, cfg, logState{startOffset: -1, clean: true}, d.logger)
+	dir := filepath.Join(d.path, tp.DirName())
+	_, statErr := os.Stat(dir)
+	l, err := openLog(dir, tp, cfg, logState{startOffset: -1, clean: true}, d.logger)
+	if err != nil && errors.Is(statErr, fs.ErrNotExist) {
+		// A log that could not be made (ENOSPC preallocating it) leaves no directory
+		// behind for the next start to open.
+		if rmErr := os.RemoveAll(dir); rmErr != nil {
+			err = errors.Join(err, fmt.Errorf("segment: %w", rmErr))
+		}
+	}
 
 	d.mu.Lock()
 	defer d.mu.Unlock()
