@@ -314,12 +314,18 @@ func (b *Broker) createLogsLocked(t *topic, indexes []int32) ([]*partition, erro
 	return created, nil
 }
 
-// dropPartitionsLocked removes the logs of partitions just created that
-// will not be kept (nil entries are skipped).
+// dropPartitionsLocked removes the logs of parts (nil entries are skipped),
+// several at once: each is a rename and a directory fsync, which concurrent
+// deletions share as creations do.
 func (b *Broker) dropPartitionsLocked(parts []*partition) {
+	forEachParallel(len(parts), creators, func(i int) {
+		if parts[i] != nil {
+			b.deletePartitionLog(parts[i])
+		}
+	})
 	for _, p := range parts {
 		if p != nil {
-			b.dropPartitionLocked(p) // counts the partition out of its dir
+			p.dir.partitions--
 		}
 	}
 }
@@ -361,15 +367,14 @@ func (b *Broker) emptiestDirLocked() *logDir {
 	return best
 }
 
-// dropPartitionLocked removes a partition's log: waiters on its fsync get
-// an error, then its directory goes.
-func (b *Broker) dropPartitionLocked(p *partition) {
+// deletePartitionLog removes a partition's log: waiters on its fsync get
+// an error, then its directory goes. The caller counts it out of its dir.
+func (b *Broker) deletePartitionLog(p *partition) {
 	p.flusher.Forget(p.log)
 	tp := segment.TopicPartition{Topic: p.topic, Partition: p.index}
 	if err := p.dir.dir.Delete(tp); err != nil {
 		b.logger.Error("deleting partition failed", "partition", tp.DirName(), "dir", p.dir.path, "err", err)
 	}
-	p.dir.partitions--
 }
 
 // deleteTopic deletes a topic by name (or, when name is "", by id).
@@ -397,9 +402,7 @@ func (b *Broker) deleteTopic(name string, id [16]byte) (*topic, error) {
 		return nil, kafkaErr(kerr.KafkaStorageError, "%v", err)
 	}
 	b.table.Store(next)
-	for _, p := range t.partitions() {
-		b.dropPartitionLocked(p)
-	}
+	b.dropPartitionsLocked(t.partitions())
 	b.logger.Info("topic deleted", "topic", t.name, "id", topicIDString(t.id))
 	return t, nil
 }
