@@ -117,6 +117,32 @@ func TestRestartWithBrokenCheckpoints(t *testing.T) {
 	}
 }
 
+// TestRestartWithBrokenPartitionMetadata: a partition.metadata with garbage in it is
+// written again from topics.json's topic id, not a failed start.
+func TestRestartWithBrokenPartitionMetadata(t *testing.T) {
+	dir := t.TempDir()
+	b := brokertest.Start(t, "log.dirs="+dir)
+	created, err := b.Admin(t).CreateTopic(ctx(t), 2, 1, nil, "md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	produceN(t, b, "md", 1, 4)
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "md-1", "partition.metadata")
+	if err := os.WriteFile(path, []byte("version: 0\ntopic_"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b = brokertest.Start(t, "log.dirs="+dir)
+	if end := endOffset(t, b, "md", 1); end != 4 {
+		t.Errorf("end offset %d, want 4", end)
+	}
+	if id, err := segment.ReadPartitionMetadata(path); err != nil || id != created.ID {
+		t.Errorf("partition.metadata after the restart: %v (%v), want %v", id, err, created.ID)
+	}
+}
+
 // TestMetaPropertiesMissingFromDataDir: a log dir that holds data but whose meta.properties
 // is missing, empty or cut in half stops the start with a message naming the file, what is
 // wrong and the lines to write; the broker never makes up a new cluster id for that data.
