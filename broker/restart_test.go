@@ -314,3 +314,27 @@ func TestCreateAllOrNothingOnFullDisk(t *testing.T) {
 		t.Fatalf("create after space was freed: %v", err)
 	}
 }
+
+// TestBrokenTopicsFileSaysWhatToDo: a topics.json that cannot be read stops the start (the
+// topic configs it holds cannot be guessed) with a message that names the file and says what
+// to do.
+func TestBrokenTopicsFileSaysWhatToDo(t *testing.T) {
+	dir := t.TempDir()
+	b := brokertest.Start(t, "log.dirs="+dir)
+	if _, err := b.Admin(t).CreateTopic(ctx(t), 1, 1, nil, "kept"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "topics.json")
+	if err := os.WriteFile(path, []byte(`{"version": 1, "topi`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := broker.DefaultConfig()
+	cfg.LogDirs, cfg.AdminListener = []string{dir}, ""
+	_, err := broker.New(cfg, slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "restore it") {
+		t.Fatalf("start over a broken topics.json: %v", err)
+	}
+}

@@ -576,11 +576,14 @@ func (b *Broker) readTopicsDoc() (doc topicsDoc, path string, ok bool, err error
 		if err != nil {
 			return doc, path, false, fmt.Errorf("broker: %w", err)
 		}
+		// Starting without the file would adopt the partitions with default
+		// configs: a topic kept for ever would get 7 days of retention.
+		const what = "restore it from a backup, or move it away to adopt the partitions found with the default topic configs (their overrides are lost)"
 		if err := json.Unmarshal(data, &doc); err != nil {
-			return doc, path, false, fmt.Errorf("broker: %s: %w", path, err)
+			return doc, path, false, fmt.Errorf("broker: %s: %w; %s", path, err, what)
 		}
 		if doc.Version != 1 {
-			return doc, path, false, fmt.Errorf("broker: %s: unsupported version %d", path, doc.Version)
+			return doc, path, false, fmt.Errorf("broker: %s: unsupported version %d; %s", path, doc.Version, what)
 		}
 		return doc, path, true, nil
 	}
