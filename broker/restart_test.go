@@ -23,16 +23,28 @@ import (
 // TestRestartAfterDeletingLongestTopicName: a topic with a 249-character name (the longest
 // Kafka allows) is deleted and the broker restarts on the directory and serves. The
 // deletion's rename used to fail with "file name too long", which left the partition
-// directory behind and stopped the next start.
+// directory behind and stopped the next start; such a leftover (a partition directory
+// that topics.json no longer names) is now deleted at startup.
 func TestRestartAfterDeletingLongestTopicName(t *testing.T) {
 	dir := t.TempDir()
 	b := brokertest.Start(t, "log.dirs="+dir)
-	topic := strings.Repeat("a", 249)
+	topic, leftover := strings.Repeat("a", 249), strings.Repeat("c", 249)
 	adm := b.Admin(t)
-	if _, err := adm.CreateTopic(ctx(t), 2, 1, nil, topic); err != nil {
+	for _, name := range []string{topic, leftover} {
+		if _, err := adm.CreateTopic(ctx(t), 2, 1, nil, name); err != nil {
+			t.Fatal(err)
+		}
+		produceN(t, b, name, 1, 10)
+	}
+	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
-	produceN(t, b, topic, 1, 10)
+	dropFromTopicsFile(t, dir, leftover) // deleted, its directories not yet renamed
+	b = brokertest.Start(t, "log.dirs="+dir)
+	if left, _ := filepath.Glob(filepath.Join(dir, "ccc*")); len(left) != 0 {
+		t.Errorf("left after the restart: %d entries", len(left))
+	}
+	adm = b.Admin(t)
 	resp, err := adm.DeleteTopics(ctx(t), topic)
 	if err != nil || resp[topic].Err != nil {
 		t.Fatalf("delete: %v %v", err, resp[topic].Err)
