@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -132,11 +133,16 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 }
 
 // checkMetaProperties makes sure every log dir belongs to this node and to
-// one cluster, writing meta.properties where it is missing. The cluster id
-// comes from Config.ClusterID, an existing meta.properties, or is made up.
+// one cluster. The cluster id comes from Config.ClusterID, an existing
+// meta.properties, or is made up. A fresh log dir (no partition directory,
+// no topics.json) gets a meta.properties; one that holds data but whose
+// meta.properties is missing, empty or lacks a key stops the start with a
+// message saying what to write, because making a new one would silently
+// move the data to a new cluster.
 func (b *Broker) checkMetaProperties() error {
 	clusterID := b.cfg.ClusterID
-	var missing []string
+	node := strconv.Itoa(int(b.cfg.NodeID))
+	var fresh, broken []string // paths to write; problems of dirs with data
 	for _, dir := range b.cfg.LogDirs {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("broker: log dir: %w", err)
@@ -144,35 +150,81 @@ func (b *Broker) checkMetaProperties() error {
 		path := filepath.Join(dir, metaPropertiesFile)
 		props, err := segment.ReadProperties(path)
 		if errors.Is(err, fs.ErrNotExist) || (err == nil && len(props) == 0) {
-			missing = append(missing, path)
+			data, err := logDirData(dir)
+			if err != nil {
+				return err
+			}
+			if data == "" {
+				fresh = append(fresh, path)
+			} else {
+				broken = append(broken, fmt.Sprintf("%s is missing or empty, but %s holds %s", path, dir, data))
+			}
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("broker: %w", err)
+			broken = append(broken, err.Error())
+			continue
 		}
-		if node := props["node.id"]; node != strconv.Itoa(int(b.cfg.NodeID)) {
-			return fmt.Errorf("broker: %s belongs to node.id %s, this broker is node.id %d", path, node, b.cfg.NodeID)
+		id := props["node.id"]
+		if id == "" && props["version"] == "0" {
+			id = props["broker.id"] // Kafka's version 0 (ZooKeeper mode) names the node so
 		}
-		switch id := props["cluster.id"]; {
+		switch {
 		case id == "":
-			return fmt.Errorf("broker: %s has no cluster.id", path)
-		case clusterID == "":
-			clusterID = id
-		case id != clusterID:
-			return fmt.Errorf("broker: %s belongs to cluster %s, not %s", path, id, clusterID)
+			broken = append(broken, fmt.Sprintf("%s has no node.id", path))
+		case id != node:
+			return fmt.Errorf("broker: %s belongs to node.id %s, this broker is node.id %d: set node.id=%s, or use another log dir", path, id, b.cfg.NodeID, id)
 		}
+		switch cid := props["cluster.id"]; {
+		case cid == "":
+			broken = append(broken, fmt.Sprintf("%s has no cluster.id", path))
+		case clusterID == "":
+			clusterID = cid
+		case cid != clusterID:
+			return fmt.Errorf("broker: %s belongs to cluster %s, not %s", path, cid, clusterID)
+		}
+	}
+	if len(broken) > 0 {
+		want := clusterID
+		if want == "" {
+			want = "<the cluster id this broker had; its \"broker started\" log line names it>"
+		}
+		return fmt.Errorf("broker: %s; restore %s from a backup, or write it with these lines:\n\tversion=1\n\tcluster.id=%s\n\tnode.id=%d",
+			strings.Join(broken, "; "), metaPropertiesFile, want, b.cfg.NodeID)
 	}
 	if clusterID == "" {
 		clusterID = newUUIDString()
 	}
-	for _, path := range missing {
-		props := map[string]string{"version": "1", "cluster.id": clusterID, "node.id": strconv.Itoa(int(b.cfg.NodeID))}
+	for _, path := range fresh {
+		props := map[string]string{"version": "1", "cluster.id": clusterID, "node.id": node}
 		if err := segment.WriteProperties(path, props); err != nil {
 			return fmt.Errorf("broker: %w", err)
 		}
 	}
 	b.clusterID = clusterID
 	return nil
+}
+
+// logDirData describes the data a log dir holds ("topics.json", "3
+// partition directories"), or is "" for a directory without any.
+func logDirData(dir string) (string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return "", fmt.Errorf("broker: log dir: %w", err)
+	}
+	var found []string
+	partitions := 0
+	for _, e := range entries {
+		if e.Name() == topicsFile {
+			found = append(found, topicsFile)
+		} else if _, ok := segment.ParsePartitionDir(e.Name()); ok && e.IsDir() {
+			partitions++
+		}
+	}
+	if partitions > 0 {
+		found = append(found, fmt.Sprintf("%d partition directories", partitions))
+	}
+	return strings.Join(found, " and "), nil
 }
 
 // ErrClosed is returned by Serve and ListenAndServe once Close has been

@@ -72,7 +72,11 @@ func (b *Broker) openLogs() error {
 			l := d.dir.Logs()[tp]
 			mdPath := partitionMetadataPath(d, tp)
 			id, mdErr := segment.ReadPartitionMetadata(mdPath)
-			if mdErr != nil && !errors.Is(mdErr, fs.ErrNotExist) {
+			if errors.Is(mdErr, segment.ErrMalformedCheckpoint) {
+				// Taken as missing: the topic id is in topics.json, and the
+				// file is written again below.
+				b.logger.Warn("partition.metadata unreadable; writing it again", "partition", tp.DirName(), "dir", d.path, "err", mdErr)
+			} else if mdErr != nil && !errors.Is(mdErr, fs.ErrNotExist) {
 				return fmt.Errorf("broker: %w", mdErr)
 			}
 			t := topics[tp.Topic]

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"cmp"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -26,10 +27,13 @@ import (
 // Topic metadata (name, id, partition count, config overrides) is kept in
 // topics.json in the first log dir, written atomically. Each partition's
 // directory also carries partition.metadata with the topic id, as Kafka's
-// does. Changes write topics.json first and touch the log dirs second, so
-// that after a crash the file is the truth: partitions it names but no dir
-// holds are created at startup, and partition dirs it does not name (or
-// whose topic id differs: a topic deleted and created again) are deleted.
+// does. A creation (of a topic or of partitions) makes the partition dirs
+// first and writes topics.json second; a deletion writes topics.json first
+// and removes the dirs second. After a crash the file is the truth: partition
+// dirs it does not name (or whose topic id differs: a topic deleted and
+// created again) are deleted at startup, and partitions it names that no dir
+// holds are created. A creation that fails midway (ENOSPC after some of its
+// partitions) removes what it made before it answers: all or nothing.
 
 // topicsFile is the name of the topic metadata file in the first log dir.
 const topicsFile = "topics.json"
@@ -139,6 +143,20 @@ func validateTopicName(name string) error {
 	return nil
 }
 
+// maxFileNameBytes is the longest file name Linux file systems take (NAME_MAX).
+const maxFileNameBytes = 255
+
+// checkPartitionDirNames refuses a partition count whose last partition's directory,
+// "<topic>-<partition>", would have a name too long for the file system: a topic of 249
+// characters, the longest Kafka allows, fits 100,000 partitions.
+func checkPartitionDirNames(topic string, count int32) error {
+	last := segment.TopicPartition{Topic: topic, Partition: count - 1}.DirName()
+	if len(last) > maxFileNameBytes {
+		return kafkaErr(kerr.InvalidPartitions, "the directory of partition %d of a %d-character topic would have a name longer than %d bytes; use fewer partitions or a shorter topic name", count-1, len(topic), maxFileNameBytes)
+	}
+	return nil
+}
+
 // topicSpec is a topic to create.
 type topicSpec struct {
 	name       string
@@ -158,6 +176,9 @@ func (b *Broker) createTopic(spec topicSpec, validateOnly bool) (*topic, error) 
 	}
 	if spec.partitions < 1 || spec.partitions > b.cfg.MaxPartitions {
 		return nil, kafkaErr(kerr.InvalidPartitions, "number of partitions must be 1..%d (runnel.max.partitions.per.topic), not %d", b.cfg.MaxPartitions, spec.partitions)
+	}
+	if err := checkPartitionDirNames(spec.name, spec.partitions); err != nil {
+		return nil, err
 	}
 	if spec.replicas == -1 {
 		spec.replicas = b.cfg.DefaultReplicationFactor
@@ -194,15 +215,12 @@ func (b *Broker) createTopic(spec topicSpec, validateOnly bool) (*topic, error) 
 	}
 	t.settings.Store(settings)
 	next := tab.with(t)
-	if err := b.writeTopicsLocked(next, t, spec.partitions); err != nil {
-		return nil, kafkaErr(kerr.KafkaStorageError, "%v", err)
-	}
 	parts, err := b.createPartitionsLocked(t, 0, spec.partitions)
 	if err != nil {
-		// Undo: the file must not name a topic we could not create.
-		if werr := b.writeTopicsLocked(tab, nil, 0); werr != nil {
-			b.logger.Error("rolling back topic creation failed", "topic", t.name, "err", werr)
-		}
+		return nil, kafkaErr(kerr.KafkaStorageError, "%v", err)
+	}
+	if err := b.writeTopicsLocked(next, t, spec.partitions); err != nil {
+		b.dropPartitionsLocked(parts)
 		return nil, kafkaErr(kerr.KafkaStorageError, "%v", err)
 	}
 	t.parts.Store(&parts)
@@ -276,17 +294,40 @@ func (b *Broker) createLogsLocked(t *topic, indexes []int32) ([]*partition, erro
 			errs[i] = fmt.Errorf("creating %s in %s: %w", tp.DirName(), d.path, err)
 		}
 	})
-	if err := errors.Join(errs...); err != nil {
+	failed, first := 0, error(nil)
+	for _, err := range errs {
+		if err != nil {
+			failed++
+			first = cmp.Or(first, err)
+		}
+	}
+	if failed > 0 {
 		for i, p := range created {
-			if p != nil {
-				b.dropPartitionLocked(p) // counts the partition out of its dir
-			} else {
+			if p == nil {
 				dirs[i].partitions--
 			}
 		}
-		return nil, err
+		b.dropPartitionsLocked(created)
+		// One error, not one a partition: a disk that fills up fails thousands alike.
+		return nil, fmt.Errorf("%d of %d partitions could not be created, none were kept; the first: %w", failed, len(indexes), first)
 	}
 	return created, nil
+}
+
+// dropPartitionsLocked removes the logs of parts (nil entries are skipped),
+// several at once: each is a rename and a directory fsync, which concurrent
+// deletions share as creations do.
+func (b *Broker) dropPartitionsLocked(parts []*partition) {
+	forEachParallel(len(parts), creators, func(i int) {
+		if parts[i] != nil {
+			b.deletePartitionLog(parts[i])
+		}
+	})
+	for _, p := range parts {
+		if p != nil {
+			p.dir.partitions--
+		}
+	}
 }
 
 // forEachParallel calls f(0..n-1) from at most workers goroutines and
@@ -326,15 +367,14 @@ func (b *Broker) emptiestDirLocked() *logDir {
 	return best
 }
 
-// dropPartitionLocked removes a partition's log: waiters on its fsync get
-// an error, then its directory goes.
-func (b *Broker) dropPartitionLocked(p *partition) {
+// deletePartitionLog removes a partition's log: waiters on its fsync get
+// an error, then its directory goes. The caller counts it out of its dir.
+func (b *Broker) deletePartitionLog(p *partition) {
 	p.flusher.Forget(p.log)
 	tp := segment.TopicPartition{Topic: p.topic, Partition: p.index}
 	if err := p.dir.dir.Delete(tp); err != nil {
 		b.logger.Error("deleting partition failed", "partition", tp.DirName(), "dir", p.dir.path, "err", err)
 	}
-	p.dir.partitions--
 }
 
 // deleteTopic deletes a topic by name (or, when name is "", by id).
@@ -362,9 +402,7 @@ func (b *Broker) deleteTopic(name string, id [16]byte) (*topic, error) {
 		return nil, kafkaErr(kerr.KafkaStorageError, "%v", err)
 	}
 	b.table.Store(next)
-	for _, p := range t.partitions() {
-		b.dropPartitionLocked(p)
-	}
+	b.dropPartitionsLocked(t.partitions())
 	b.logger.Info("topic deleted", "topic", t.name, "id", topicIDString(t.id))
 	return t, nil
 }
@@ -388,18 +426,19 @@ func (b *Broker) addPartitions(name string, count int32, validateOnly bool) erro
 	if count > b.cfg.MaxPartitions {
 		return kafkaErr(kerr.InvalidPartitions, "%d partitions is more than runnel.max.partitions.per.topic (%d)", count, b.cfg.MaxPartitions)
 	}
+	if err := checkPartitionDirNames(name, count); err != nil {
+		return err
+	}
 	if validateOnly {
 		return nil
 	}
-	// The file first: a crash before the dirs exist creates them at start.
-	if err := b.writeTopicsLocked(b.table.Load(), t, count); err != nil {
-		return kafkaErr(kerr.KafkaStorageError, "%v", err)
-	}
+	// The dirs first: a crash before the file names them deletes them at start.
 	parts, err := b.createPartitionsLocked(t, have, count)
 	if err != nil {
-		if werr := b.writeTopicsLocked(b.table.Load(), nil, 0); werr != nil {
-			b.logger.Error("rolling back partition creation failed", "topic", name, "err", werr)
-		}
+		return kafkaErr(kerr.KafkaStorageError, "%v", err)
+	}
+	if err := b.writeTopicsLocked(b.table.Load(), t, count); err != nil {
+		b.dropPartitionsLocked(parts[have:])
 		return kafkaErr(kerr.KafkaStorageError, "%v", err)
 	}
 	t.parts.Store(&parts)
@@ -505,7 +544,8 @@ func (b *Broker) topicsPath() string { return filepath.Join(b.cfg.LogDirs[0], to
 
 // writeTopicsLocked writes tab to topics.json, atomically; when grow is
 // not nil, its partition count is written as count (a topic being created
-// or grown: the file changes before the partition dirs do).
+// or grown, whose new partitions are not published until the file names
+// them).
 func (b *Broker) writeTopicsLocked(tab *topicTable, grow *topic, count int32) error {
 	doc := topicsDoc{Version: 1, Topics: []topicRecord{}}
 	for _, t := range tab.byName {
@@ -536,11 +576,14 @@ func (b *Broker) readTopicsDoc() (doc topicsDoc, path string, ok bool, err error
 		if err != nil {
 			return doc, path, false, fmt.Errorf("broker: %w", err)
 		}
+		// Starting without the file would adopt the partitions with default
+		// configs: a topic kept for ever would get 7 days of retention.
+		const what = "restore it from a backup, or move it away to adopt the partitions found with the default topic configs (their overrides are lost)"
 		if err := json.Unmarshal(data, &doc); err != nil {
-			return doc, path, false, fmt.Errorf("broker: %s: %w", path, err)
+			return doc, path, false, fmt.Errorf("broker: %s: %w; %s", path, err, what)
 		}
 		if doc.Version != 1 {
-			return doc, path, false, fmt.Errorf("broker: %s: unsupported version %d", path, doc.Version)
+			return doc, path, false, fmt.Errorf("broker: %s: unsupported version %d; %s", path, doc.Version, what)
 		}
 		return doc, path, true, nil
 	}

@@ -95,10 +95,14 @@
 // max timestamp, which retention and a reopen read back. Files being deleted
 // are first renamed to *.deleted and removed once no reader holds them; a
 // deleted partition directory is renamed to "<dir>.<32 hex digits>-delete"
-// before removal. The log directory holds Kafka's
-// recovery-point-offset-checkpoint and log-start-offset-checkpoint, the file
-// .lock that the process using the directory holds an flock on, and, after a
-// clean shutdown only, the empty file .kafka_cleanshutdown.
+// before removal, the topic part cut short so that the name stays within 255
+// bytes as Kafka cuts it (a topic name may have 249 characters; a partition
+// directory's own name fits for partitions below 100,000, which the broker
+// enforces). The log directory holds Kafka's
+// recovery-point-offset-checkpoint and log-start-offset-checkpoint (one that
+// cannot be read costs a full recovery, as in Kafka, not a failed open), the
+// file .lock that the process using the directory holds an flock on, and,
+// after a clean shutdown only, the empty file .kafka_cleanshutdown.
 //
 // # The active segment: preallocation and the mapping
 //

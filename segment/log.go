@@ -905,11 +905,12 @@ func (l *Log) releaseAll() {
 	}
 }
 
-// Delete closes the log and removes its directory: renamed first to "<dir>.<uuid>-delete", so
-// that a crash midway leaves a name that the next start removes, then removed.
+// Delete closes the log and removes its directory: renamed first to deleteDirName's
+// "<dir>.<uuid>-delete", so that a crash midway leaves a name that the next start removes,
+// then removed.
 func (l *Log) Delete() error {
 	l.abandon()
-	doomed := l.dir + "." + newUUID() + deleteDirSuffix
+	doomed := filepath.Join(filepath.Dir(l.dir), deleteDirName(l.tp))
 	if err := os.Rename(l.dir, doomed); err != nil {
 		return fmt.Errorf("segment: %w", err)
 	}

@@ -5,10 +5,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -52,7 +54,8 @@ type LogDir struct {
 // If the previous run shut down cleanly (the marker file exists) the logs' files are trusted,
 // otherwise each log recovers what lies past its recovery point. The marker is then removed,
 // so that a crash from now on counts as unclean. cfgFor gives each topic's config (nil: the
-// defaults). Leftovers of interrupted deletions are removed. Like Kafka, it takes an exclusive
+// defaults). Leftovers of interrupted deletions are removed. An unreadable checkpoint file is
+// logged and costs a full recovery, never a failed open. Like Kafka, it takes an exclusive
 // flock on the directory's .lock file, so that two processes never share a directory.
 func OpenLogDir(path string, cfgFor func(topic string) Config, logger *slog.Logger) (d *LogDir, err error) {
 	if cfgFor == nil {
@@ -78,13 +81,20 @@ func OpenLogDir(path string, cfgFor func(topic string) Config, logger *slog.Logg
 	marker := filepath.Join(path, cleanShutdownFile)
 	_, statErr := os.Stat(marker)
 	clean := statErr == nil
+	// A checkpoint that cannot be read is not fatal, as in Kafka's LogManager: without
+	// recovery points every log recovers all its segments (even after a clean shutdown,
+	// whose checkpoint should have been intact), without start offsets each log starts at
+	// its first segment.
+	recoverAll := false
 	recoveryPoints, err := ReadOffsetCheckpoint(filepath.Join(path, recoveryPointFile))
 	if err != nil {
-		return nil, err
+		logger.Warn("segment: recovery points unreadable; recovering every segment of every log", "path", path, "err", err)
+		recoveryPoints, recoverAll = nil, true
 	}
 	startOffsets, err := ReadOffsetCheckpoint(filepath.Join(path, logStartOffsetFile))
 	if err != nil {
-		return nil, err
+		logger.Warn("segment: log start offsets unreadable; each log starts at its first segment", "path", path, "err", err)
+		startOffsets = nil
 	}
 	entries, err := os.ReadDir(path)
 	if err != nil {
@@ -109,7 +119,7 @@ func OpenLogDir(path string, cfgFor func(topic string) Config, logger *slog.Logg
 	errs := make([]error, len(tps))
 	forEachParallel(len(tps), func(i int) {
 		tp := tps[i]
-		st := logState{recoveryPoint: recoveryPoints[tp], startOffset: -1, clean: clean}
+		st := logState{recoveryPoint: recoveryPoints[tp], startOffset: -1, clean: clean && !recoverAll}
 		if start, ok := startOffsets[tp]; ok {
 			st.startOffset = start
 		}
@@ -195,6 +205,7 @@ func (d *LogDir) Logs() map[TopicPartition]*Log {
 
 // Create creates the log of tp, or returns it if it is already open. Creates of different
 // partitions run in parallel. The new directory becomes durable with the log's first Sync.
+// A failed Create removes the directory it made.
 func (d *LogDir) Create(tp TopicPartition, cfg Config) (*Log, error) {
 	d.mu.Lock()
 	for {
@@ -218,7 +229,16 @@ func (d *LogDir) Create(tp TopicPartition, cfg Config) (*Log, error) {
 	d.creating[tp] = done
 	d.mu.Unlock()
 
-	l, err := openLog(filepath.Join(d.path, tp.DirName()), tp, cfg, logState{startOffset: -1, clean: true}, d.logger)
+	dir := filepath.Join(d.path, tp.DirName())
+	_, statErr := os.Stat(dir)
+	l, err := openLog(dir, tp, cfg, logState{startOffset: -1, clean: true}, d.logger)
+	if err != nil && errors.Is(statErr, fs.ErrNotExist) {
+		// A log that could not be made (ENOSPC preallocating it) leaves no directory
+		// behind for the next start to open.
+		if rmErr := os.RemoveAll(dir); rmErr != nil {
+			err = errors.Join(err, fmt.Errorf("segment: %w", rmErr))
+		}
+	}
 
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -236,7 +256,7 @@ func (d *LogDir) Create(tp TopicPartition, cfg Config) (*Log, error) {
 }
 
 // Delete closes and removes the log of tp (Kafka style: the directory is renamed to
-// "<dir>.<uuid>-delete", then removed). Deleting a log that does not exist does nothing.
+// deleteDirName's "<dir>.<uuid>-delete", then removed). Deleting a log that does not exist does nothing.
 func (d *LogDir) Delete(tp TopicPartition) error {
 	d.mu.Lock()
 	l, ok := d.logs[tp]
@@ -306,6 +326,18 @@ func (d *LogDir) closeLogs() error {
 	errs := make([]error, len(list))
 	forEachParallel(len(list), func(i int) { errs[i] = list[i].Close() })
 	return errors.Join(errs...)
+}
+
+// maxNameBytes is the longest file name Linux file systems take (NAME_MAX).
+const maxNameBytes = 255
+
+// deleteDirName is the name a partition directory is renamed to while it is deleted,
+// "<topic>-<partition>.<uuid>-delete", with the topic cut short so that the name fits in
+// maxNameBytes: a 249-character topic name is legal, and Kafka's LocalLog.logDeleteDirName
+// shortens it the same way. OpenLogDir removes such directories by their suffix alone.
+func deleteDirName(tp TopicPartition) string {
+	suffix := "-" + strconv.FormatInt(int64(tp.Partition), 10) + "." + newUUID() + deleteDirSuffix
+	return tp.Topic[:min(len(tp.Topic), maxNameBytes-len(suffix))] + suffix
 }
 
 // newUUID returns 32 random hex digits, Kafka's form of a UUID in deleted directory names.

@@ -7,6 +7,7 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -197,5 +198,86 @@ func TestLogDirConcurrentCreate(t *testing.T) {
 	}
 	if n := len(d.Logs()); n != partitions {
 		t.Fatalf("%d logs, want %d", n, partitions)
+	}
+}
+
+// TestLogDirLongestTopicName: a 249-character topic (the longest Kafka allows) is created,
+// deleted and reopened. Its deletion directory name is cut to 255 bytes as Kafka cuts it
+// (renaming to the full "<dir>.<uuid>-delete" fails with ENAMETOOLONG), and such a leftover
+// of an interrupted delete is removed by the next open.
+func TestLogDirLongestTopicName(t *testing.T) {
+	path := t.TempDir()
+	d := openTestLogDir(t, path)
+	topic := strings.Repeat("x", 249)
+	// Partition 99999 is the highest whose directory name fits in 255 bytes.
+	tps := []segment.TopicPartition{{Topic: topic, Partition: 0}, {Topic: topic, Partition: 99999}}
+	for i, tp := range tps {
+		l, err := d.Create(tp, smallConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fillLog(t, l, 10, int64(i))
+	}
+	for _, tp := range tps {
+		if err := d.Delete(tp); err != nil {
+			t.Fatalf("Delete %d: %v", tp.Partition, err)
+		}
+	}
+	if entries, _ := filepath.Glob(filepath.Join(path, "xxx*")); len(entries) != 0 {
+		t.Fatalf("left after Delete: %v", entries)
+	}
+	// A delete interrupted after its rename: the longest name Kafka or Runnel makes.
+	leftover := topic[:255-len("-99999.0123456789abcdef0123456789abcdef-delete")] + "-99999.0123456789abcdef0123456789abcdef-delete"
+	if err := os.Mkdir(filepath.Join(path, leftover), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(path, leftover, "00000000000000000000.log"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d = openTestLogDir(t, path)
+	defer d.Close()
+	if _, err := os.Stat(filepath.Join(path, leftover)); !os.IsNotExist(err) {
+		t.Fatalf("leftover of an interrupted delete: %v", err)
+	}
+	if len(d.Logs()) != 0 {
+		t.Fatalf("logs after reopen: %v", d.Logs())
+	}
+}
+
+// TestLogDirBrokenCheckpoints: garbage in the recovery-point or log-start-offset checkpoint
+// is a warning and a full recovery, as in Kafka's LogManager, not a failed open: the log
+// serves what it held, takes appends, and its start comes from the segments.
+func TestLogDirBrokenCheckpoints(t *testing.T) {
+	for _, file := range []string{"recovery-point-offset-checkpoint", "log-start-offset-checkpoint"} {
+		t.Run(file, func(t *testing.T) {
+			path := t.TempDir()
+			d := openTestLogDir(t, path)
+			tp := segment.TopicPartition{Topic: "a", Partition: 0}
+			l, err := d.Create(tp, smallConfig())
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := fillLog(t, l, 100, 1)
+			if err := d.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(path, file), []byte("\x00garbage\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			d, err = segment.OpenLogDir(path, logDirConfig, quietLogger)
+			if err != nil {
+				t.Fatalf("OpenLogDir with a broken %s: %v", file, err)
+			}
+			defer d.Close()
+			l = d.Logs()[tp]
+			if l.StartOffset() != 0 {
+				t.Fatalf("start offset %d, want 0 (the first segment's)", l.StartOffset())
+			}
+			want = append(want, fillLog(t, l, 1, 2)...)
+			equalBatches(t, readAllBatches(t, l, 0, false), want)
+		})
 	}
 }

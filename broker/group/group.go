@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"math"
 	"sort"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -127,12 +129,28 @@ func (g *group) sortedMembersLocked() []*member {
 	return out
 }
 
+// maxMemberIDPrefix keeps a member id within a protocol string's 32,767
+// bytes: the prefix is followed by a dash and a 36-character UUID.
+const maxMemberIDPrefix = math.MaxInt16 - 1 - 36
+
 // newMemberID is Kafka's form: the group.instance.id of a static member or
-// else the client id, a dash and a random UUID.
+// else the client id, a dash and a random UUID. Either may itself be 32,767
+// bytes long (Kafka checks instance ids only in its clients), which would
+// make an id that no response can carry; so the prefix is cut short, at a
+// UTF-8 character boundary so that clients decoding it as a string send the
+// same bytes back. Member ids are opaque to clients, and the UUID keeps
+// them unique.
 func newMemberID(m *member) string {
 	prefix := m.clientID
 	if m.instanceID != nil {
 		prefix = *m.instanceID
+	}
+	if len(prefix) > maxMemberIDPrefix {
+		n := maxMemberIDPrefix
+		for n > 0 && !utf8.RuneStart(prefix[n]) {
+			n--
+		}
+		prefix = prefix[:n]
 	}
 	var b [16]byte
 	rand.Read(b[:])
