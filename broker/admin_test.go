@@ -165,6 +165,79 @@ func TestCreateTopicsRejects(t *testing.T) {
 	}
 }
 
+// TestDeprecatedTopicConfigs: the topic configs Kafka 3.x deprecated are
+// accepted (and ignored) by CreateTopics, AlterConfigs and
+// IncrementalAlterConfigs when their values are valid, refused with
+// INVALID_CONFIG when not, and never stored or described.
+func TestDeprecatedTopicConfigs(t *testing.T) {
+	b := brokertest.Start(t)
+	adm := b.Admin(t)
+	deprecated := map[string]*string{
+		"message.format.version":              kadm.StringPtr("2.8"),
+		"message.downconversion.enable":       kadm.StringPtr("TRUE"),
+		"message.timestamp.difference.max.ms": kadm.StringPtr("60000"),
+		"retention.ms":                        kadm.StringPtr("1000"),
+	}
+	if _, err := adm.CreateTopic(ctx(t), 1, 1, deprecated, "old"); err != nil {
+		t.Fatalf("create with deprecated configs: %v", err)
+	}
+	described := func() map[string]bool {
+		t.Helper()
+		rcs, err := adm.DescribeTopicConfigs(ctx(t), "old")
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc, err := rcs.On("old", nil)
+		if err != nil || rc.Err != nil {
+			t.Fatalf("describe: %v %v", err, rc.Err)
+		}
+		keys := map[string]bool{}
+		for _, c := range rc.Configs {
+			keys[c.Key] = true
+		}
+		return keys
+	}
+	if v, src := topicConfig(t, adm, "old", "retention.ms"); v != "1000" || src != kmsg.ConfigSourceDynamicTopicConfig {
+		t.Errorf("retention.ms beside deprecated configs: %s %v", v, src)
+	}
+	for key := range deprecated {
+		if key != "retention.ms" && described()[key] {
+			t.Errorf("deprecated %s is described", key)
+		}
+	}
+	alter := func(ops ...kadm.AlterConfig) error {
+		t.Helper()
+		rs, err := adm.AlterTopicConfigs(ctx(t), ops, "old")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rs[0].Err
+	}
+	if err := alter(kadm.AlterConfig{Op: kadm.SetConfig, Name: "message.format.version", Value: kadm.StringPtr("3.0-IV1")}); err != nil {
+		t.Errorf("incremental set: %v", err)
+	}
+	if err := alter(kadm.AlterConfig{Op: kadm.DeleteConfig, Name: "message.downconversion.enable"}); err != nil {
+		t.Errorf("incremental delete: %v", err)
+	}
+	rs, err := adm.AlterTopicConfigsState(ctx(t), []kadm.AlterConfig{{Name: "message.timestamp.difference.max.ms", Value: kadm.StringPtr("5")}}, "old")
+	if err != nil || rs[0].Err != nil {
+		t.Errorf("alter configs: %v %+v", err, rs)
+	}
+	for _, bad := range []kadm.AlterConfig{
+		{Op: kadm.SetConfig, Name: "message.format.version", Value: kadm.StringPtr("latest")},
+		{Op: kadm.SetConfig, Name: "message.downconversion.enable", Value: kadm.StringPtr("yes")},
+		{Op: kadm.SetConfig, Name: "message.timestamp.difference.max.ms", Value: kadm.StringPtr("-1")},
+		{Op: kadm.AppendConfig, Name: "message.format.version", Value: kadm.StringPtr("2.8")},
+	} {
+		if err := alter(bad); !errors.Is(err, kerr.InvalidConfig) {
+			t.Errorf("%+v: %v, want INVALID_CONFIG", bad, err)
+		}
+	}
+	if _, err := adm.CreateTopic(ctx(t), 1, 1, map[string]*string{"message.format.version": kadm.StringPtr("x")}, "bad-version"); !errors.Is(err, kerr.InvalidConfig) {
+		t.Errorf("create with a bad message.format.version: %v", err)
+	}
+}
+
 func TestCreateTopicsValidateOnly(t *testing.T) {
 	b := brokertest.Start(t)
 	adm := b.Admin(t)

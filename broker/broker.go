@@ -38,6 +38,8 @@ type Broker struct {
 	metrics   *metrics
 
 	table atomic.Pointer[topicTable]
+	// topicNamesCache: the sorted names of the table above (topicNames).
+	topicNamesCache atomic.Pointer[topicNamesCache]
 	// adminMu serializes changes to topics (create, delete, partitions,
 	// configs) and the writes of topics.json that go with them.
 	adminMu sync.Mutex

@@ -2,12 +2,15 @@ package broker
 
 // Fetch, versions 4 through 18 (v0-v3 carry the old message formats).
 //
-// Session-less: a request for a new fetch session (KIP-227: session id 0,
-// epoch 0) is answered with session id 0, which tells the client that the
-// broker keeps no session, and the client keeps sending full fetches
-// (franz-go, librdkafka and the Java client all handle this; a busy Kafka
-// broker answers the same when its session cache is full). A request that
-// names a session gets FETCH_SESSION_ID_NOT_FOUND.
+// Session-less, by KIP-227's rules for (SessionId, SessionEpoch): epoch -1
+// is a full fetch without a session and epoch 0 a full fetch that asks for
+// a new one, whatever the id (a full fetch closes the session it names, and
+// there is none to close). Both are answered with session id 0, which tells
+// the client that the broker keeps no session, so it keeps sending full
+// fetches (franz-go, librdkafka and the Java client all handle this; a busy
+// Kafka broker answers the same when its session cache is full). Any other
+// epoch is an incremental fetch of a session this broker does not have:
+// FETCH_SESSION_ID_NOT_FOUND, with no topics.
 //
 // Every requested partition is answered, in request order. Records come
 // straight from the segment files: segment.Log.Read gives a file range and
@@ -57,12 +60,9 @@ const maxFetchWait = 5 * time.Minute
 func handleFetch(b *Broker, req *request) *reply {
 	r := req.msg.(*kmsg.FetchRequest)
 	rep := newReply()
-	if r.Version >= 7 && (r.SessionID != 0 || (r.SessionEpoch != 0 && r.SessionEpoch != -1)) {
+	if r.Version >= 7 && r.SessionEpoch != fetchSessionInitialEpoch && r.SessionEpoch != fetchSessionFinalEpoch {
 		resp := r.ResponseKind().(*kmsg.FetchResponse)
 		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
-		if r.SessionID == 0 {
-			resp.ErrorCode = kerr.InvalidFetchSessionEpoch.Code
-		}
 		rep.finish(resp)
 		return rep
 	}
@@ -311,3 +311,10 @@ func (f *fetch) free() {
 	*f = fetch{parts: f.parts[:0], topics: f.topics[:0]}
 	fetchPool.Put(f)
 }
+
+// Fetch session epochs with a meaning of their own (KIP-227): a full fetch
+// that opens a new session, and a full fetch without one.
+const (
+	fetchSessionInitialEpoch = 0
+	fetchSessionFinalEpoch   = -1
+)

@@ -167,19 +167,64 @@ func TestFetchErrors(t *testing.T) {
 	}
 }
 
-// TestFetchSessions: no sessions are kept; a request for one gets session
-// id 0, naming one gets FETCH_SESSION_ID_NOT_FOUND.
+// TestFetchSessions checks KIP-227's rules for every kind of (SessionId,
+// SessionEpoch) pair on a broker that keeps no sessions: epoch -1 (a full
+// fetch without a session) and epoch 0 (a full fetch asking for one) read
+// the records whatever the id, answered with session id 0; any other epoch
+// names a session the broker does not have: FETCH_SESSION_ID_NOT_FOUND and
+// no topics. Then real clients read with and without sessions.
 func TestFetchSessions(t *testing.T) {
 	d := startDataBroker(t, nil)
 	d.createTopic("sess", 1, nil)
-	req := fetchReq(12, "sess", [16]byte{}, 0, 0, 1<<20, 1<<20, 0)
-	req.SessionID, req.SessionEpoch = 0, 0
-	if resp := fetchRaw(t, d, req); resp.ErrorCode != 0 || resp.SessionID != 0 || len(resp.Topics) != 1 {
-		t.Fatalf("new session request: %+v", resp)
+	produceBatches(t, d, "sess", 0, 3, 10)
+	for _, v := range []int16{7, 12, 13} {
+		id := d.b.topic("sess").id
+		for _, tc := range []struct {
+			id, epoch int32
+			full      bool
+		}{
+			{-1, -1, true}, {0, -1, true}, {77, -1, true},
+			{-1, 0, true}, {0, 0, true}, {77, 0, true},
+			{0, 1, false}, {-1, 1, false}, {77, 1, false}, {77, 5, false}, {77, -2, false},
+		} {
+			t.Run(fmt.Sprintf("v%d/id=%d/epoch=%d", v, tc.id, tc.epoch), func(t *testing.T) {
+				req := fetchReq(v, "sess", id, 0, 0, 1<<20, 1<<20, 0)
+				req.SessionID, req.SessionEpoch = tc.id, tc.epoch
+				resp := fetchRaw(t, d, req)
+				if !tc.full {
+					if resp.ErrorCode != kerr.FetchSessionIDNotFound.Code || len(resp.Topics) != 0 {
+						t.Fatalf("incremental fetch of an unknown session: error %d, %d topics", resp.ErrorCode, len(resp.Topics))
+					}
+					return
+				}
+				if resp.ErrorCode != 0 || resp.SessionID != 0 || len(resp.Topics) != 1 {
+					t.Fatalf("full fetch: error %d, session id %d, %d topics", resp.ErrorCode, resp.SessionID, len(resp.Topics))
+				}
+				if got := len(batchesIn(t, resp.Topics[0].Partitions[0].RecordBatches)); got != 3 {
+					t.Fatalf("full fetch read %d batches, want 3", got)
+				}
+			})
+		}
 	}
-	req.SessionID, req.SessionEpoch = 77, 1
-	if resp := fetchRaw(t, d, req); resp.ErrorCode != kerr.FetchSessionIDNotFound.Code {
-		t.Fatalf("unknown session: error %d", resp.ErrorCode)
+	for _, tc := range []struct {
+		name string
+		opts []kgo.Opt
+	}{
+		{"sessions", nil}, // asks for a session (0, 0), then fetches without (0, -1)
+		{"no sessions", []kgo.Opt{kgo.DisableFetchSessions()}},
+	} {
+		t.Run("kgo/"+tc.name, func(t *testing.T) {
+			cl := d.client(append([]kgo.Opt{kgo.ConsumeTopics("sess"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}, tc.opts...)...)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			got := 0
+			for got < 3 && ctx.Err() == nil {
+				got += cl.PollFetches(ctx).NumRecords()
+			}
+			if got != 3 {
+				t.Fatalf("read %d records, want 3", got)
+			}
+		})
 	}
 }
 

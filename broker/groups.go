@@ -19,6 +19,7 @@ package broker
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"time"
 
@@ -142,6 +143,7 @@ func (b *Broker) startGroups() error {
 			}
 			return "", false
 		},
+		TopicNames:                b.topicNames,
 		ConsumerSessionTimeout:    gc.ConsumerSessionTimeout,
 		ConsumerHeartbeatInterval: gc.ConsumerHeartbeatInterval,
 		Logger:                    b.logger.With("component", "groups"),
@@ -236,4 +238,28 @@ func (s offsetsStore) Replay(partition int32, fn func(batch []byte) error) error
 		}
 	}
 	return nil
+}
+
+// topicNames lists every topic, __consumer_offsets included, for the
+// regular-expression subscriptions of consumer groups. The version is the
+// topic table, which is replaced whenever a topic is created or deleted;
+// the list is kept for it, so a heartbeat with nothing new costs nothing.
+func (b *Broker) topicNames() (names []string, version any) {
+	tab := b.table.Load()
+	if c := b.topicNamesCache.Load(); c != nil && c.table == tab {
+		return c.names, tab
+	}
+	names = make([]string, 0, len(tab.byName))
+	for name := range tab.byName {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	b.topicNamesCache.Store(&topicNamesCache{table: tab, names: names})
+	return names, tab
+}
+
+// topicNamesCache is the sorted topic names of one topic table.
+type topicNamesCache struct {
+	table *topicTable
+	names []string
 }

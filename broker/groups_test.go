@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"slices"
 	"sort"
@@ -678,5 +679,40 @@ func TestGroupKIP848(t *testing.T) {
 		if c := seen[k]; c != 1 && !(c == 0 && uncertain[k]) {
 			t.Errorf("record %d consumed and committed %d times", i, c)
 		}
+	}
+}
+
+// TestGroupKIP848Regex: a franz-go KIP-848 consumer subscribing with a
+// regular expression (the broker resolves it) reads the matching topics,
+// including one created after it joined, and not the others.
+func TestGroupKIP848Regex(t *testing.T) {
+	b := groupBroker(t, "group.consumer.session.timeout.ms=1500", "group.consumer.heartbeat.interval.ms=200")
+	createGroupTopic(t, b, "rx-a", 2)
+	createGroupTopic(t, b, "other", 1)
+	produceKeys(t, b, "rx-a", 10)
+	produceKeys(t, b, "other", 10)
+
+	cl := b.Client(t, groupOpts("grx", "rx-.*", kgo.ServerSideBalancer(), kgo.ConsumeRegex())...)
+	got := map[string]int{}
+	poll := func(want map[string]int) {
+		t.Helper()
+		waitUntil(t, 15*time.Second, fmt.Sprint("records ", want), func() bool {
+			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			defer cancel()
+			cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) { got[r.Topic]++ })
+			return maps.Equal(got, want)
+		})
+	}
+	poll(map[string]int{"rx-a": 10})
+	createGroupTopic(t, b, "rx-b", 1)
+	produceKeys(t, b, "rx-b", 5)
+	poll(map[string]int{"rx-a": 10, "rx-b": 5})
+
+	dcg, err := b.Admin(t).DescribeConsumerGroups(ctx(t), "grx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := dcg["grx"].Members; len(m) != 1 || m[0].SubscribedTopicRegex == nil {
+		t.Fatalf("describe: %+v", dcg["grx"])
 	}
 }

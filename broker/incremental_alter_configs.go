@@ -53,6 +53,10 @@ func applyIncrementalOps(b *Broker, topicName string, overrides map[string]strin
 		}
 		seen[c.Name] = true
 		def, ok := topicConfigDefFor(c.Name)
+		if _, deprecated := deprecatedTopicConfigs[c.Name]; deprecated {
+			// Validated and dropped with the other overrides.
+			def, ok = topicConfigDef{name: c.Name, typ: kmsg.ConfigTypeString}, true
+		}
 		if !ok {
 			return nil, kafkaErr(kerr.InvalidConfig, "unknown topic config %q", c.Name)
 		}

@@ -10,7 +10,9 @@ package broker
 //	-1 (latest)                         the high watermark
 //	-3 (max timestamp)                  the record with the largest timestamp
 //	-5 (latest tiered)                  -1: there is no tiered storage
-//	t >= 0                              the first batch whose max timestamp >= t
+//	t >= 0                              the first record whose timestamp >= t
+//	                                    (its offset and timestamp, even inside a
+//	                                    batch: see segment.Log.OffsetForTimestamp)
 //
 // As in Kafka, an answer at or past the high watermark (records a consumer
 // cannot fetch yet) is "not found": offset and timestamp -1. The leader
@@ -52,7 +54,12 @@ func handleListOffsets(b *Broker, req *request) *reply {
 				sp.ErrorCode = errCode(err)
 				continue
 			}
-			sp.Offset, sp.Timestamp = listOffset(b, p, rp.Timestamp)
+			sp.Offset, sp.Timestamp, err = listOffset(b, p, rp.Timestamp)
+			if err != nil {
+				sp.ErrorCode, sp.Offset, sp.Timestamp = errCode(err), -1, -1
+				b.logger.Error("list offsets by timestamp failed", "topic", rt.Topic, "partition", rp.Partition, "timestamp", rp.Timestamp, "err", err)
+				continue
+			}
 			if sp.Offset >= 0 {
 				sp.LeaderEpoch = partitionLeaderEpoch
 			}
@@ -63,28 +70,29 @@ func handleListOffsets(b *Broker, req *request) *reply {
 	return rep
 }
 
-// listOffset answers one partition: offset and timestamp, -1 for none.
-func listOffset(b *Broker, p *partition, ts int64) (offset, timestamp int64) {
+// listOffset answers one partition: offset and timestamp, -1 for none; an
+// error when the log cannot be read.
+func listOffset(b *Broker, p *partition, ts int64) (offset, timestamp int64, err error) {
 	log := p.log
 	hw := b.highWatermark(log)
 	switch ts {
 	case listOffsetsLatest:
-		return hw, -1
+		return hw, -1, nil
 	case listOffsetsEarliest, listOffsetsEarliestLocal:
-		return log.StartOffset(), -1
+		return log.StartOffset(), -1, nil
 	case listOffsetsLatestTiered:
-		return -1, -1
+		return -1, -1, nil
 	case listOffsetsMaxTimestamp:
 		timestamp, offset = log.MaxTimestamp()
 	default:
 		var ok bool
-		offset, timestamp, ok = log.OffsetForTimestamp(ts)
+		offset, timestamp, ok, err = log.OffsetForTimestamp(ts)
 		if !ok {
-			return -1, -1
+			return -1, -1, err
 		}
 	}
 	if offset < 0 || offset >= hw {
-		return -1, -1
+		return -1, -1, nil
 	}
-	return offset, timestamp
+	return offset, timestamp, nil
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -94,5 +96,39 @@ func TestListOffsets(t *testing.T) {
 	a, _ := after.Lookup("lo", 0)
 	if s.Offset != 0 || e.Offset != 4 || a.Offset != 1 || s.Err != nil || e.Err != nil || a.Err != nil {
 		t.Fatalf("kadm: start %+v end %+v after 2000 ms %+v", s, e, a)
+	}
+}
+
+// TestListOffsetsInsideBatch: a franz-go producer sends records with their
+// own timestamps in one compressed batch; kadm's ListOffsetsAfterMilli gets
+// the first record at or after the time asked, not the batch's first.
+func TestListOffsetsInsideBatch(t *testing.T) {
+	d := startDataBroker(t, nil)
+	d.createTopic("lob", 1, nil)
+	producer := d.client(kgo.ManualFlushing(), kgo.ProducerBatchCompression(kgo.GzipCompression()), kgo.DefaultProduceTopic("lob"))
+	ctx := context.Background()
+	base := time.UnixMilli(1_700_000_000_000)
+	for _, delta := range []int64{0, 10, 30, 20} { // offsets 0-3
+		producer.Produce(ctx, &kgo.Record{Partition: 0, Value: []byte("v"), Timestamp: base.Add(time.Duration(delta) * time.Millisecond)}, nil)
+	}
+	if err := producer.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if resp := fetchRaw(t, d, fetchReq(12, "lob", [16]byte{}, 0, 0, 1<<20, 1<<20, 0)); len(batchesIn(t, resp.Topics[0].Partitions[0].RecordBatches)) != 1 {
+		t.Fatal("the producer did not send its records in one batch")
+	}
+	adm := d.admin()
+	for _, tc := range []struct{ after, offset, timestamp int64 }{
+		{0, 0, 0}, {5, 1, 10}, {15, 2, 30}, {25, 2, 30}, {30, 2, 30}, {31, 4, -1},
+	} {
+		got, err := adm.ListOffsetsAfterMilli(ctx, base.UnixMilli()+tc.after, "lob")
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, _ := got.Lookup("lob", 0)
+		// Past the last record kadm answers the end offset.
+		if o.Err != nil || o.Offset != tc.offset || (tc.timestamp >= 0 && o.Timestamp != base.UnixMilli()+tc.timestamp) {
+			t.Errorf("after %d ms: offset %d timestamp %d err %v; want offset %d timestamp +%d", tc.after, o.Offset, o.Timestamp-base.UnixMilli(), o.Err, tc.offset, tc.timestamp)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package broker
 import (
 	"fmt"
 	"math"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -56,6 +57,51 @@ var topicConfigDefs = []topicConfigDef{
 		"roll to a new segment after this long"},
 }
 
+// deprecatedTopicConfigs are the topic configs that Kafka 3.x deprecated
+// (and Kafka 4.0 removed) and that mean nothing to Runnel:
+// message.format.version (ignored by Kafka itself since 3.0),
+// message.downconversion.enable (Runnel converts no formats) and
+// message.timestamp.difference.max.ms (superseded in 3.6 by the
+// message.timestamp.before/after.max.ms pair; Runnel checks no timestamp
+// window). Scripts and clients written for Kafka 3 set them, so they are
+// accepted: the value is validated as Kafka 3.x validates it, a warning is
+// logged, and the key is dropped (not stored, not described).
+var deprecatedTopicConfigs = map[string]func(string) error{
+	"message.downconversion.enable":       checkBool,
+	"message.format.version":              checkMessageFormatVersion,
+	"message.timestamp.difference.max.ms": checkInt(0, math.MaxInt64),
+}
+
+// messageFormatVersion matches Kafka's version strings: 0.10.0, 0.10.0-IV1,
+// 2.8, 3.0-IV1 and so on.
+var messageFormatVersion = regexp.MustCompile(`^[0-9]+\.[0-9]+(\.[0-9]+)?(-IV[0-9]+)?$`)
+
+func checkMessageFormatVersion(v string) error {
+	if !messageFormatVersion.MatchString(strings.TrimSpace(v)) {
+		return fmt.Errorf("want a Kafka version such as 2.8 or 3.0-IV1")
+	}
+	return nil
+}
+
+// checkBool accepts true or false in any case, as Kafka does.
+func checkBool(v string) error {
+	if v = strings.TrimSpace(v); !strings.EqualFold(v, "true") && !strings.EqualFold(v, "false") {
+		return fmt.Errorf("want true or false")
+	}
+	return nil
+}
+
+// dropDeprecatedConfigs removes the deprecated keys from a topic's
+// validated configs, logging that each is ignored.
+func (b *Broker) dropDeprecatedConfigs(topic string, configs map[string]string) {
+	for k, v := range configs {
+		if _, ok := deprecatedTopicConfigs[k]; ok {
+			b.logger.Warn("topic config deprecated in Kafka 3.x is accepted and ignored", "topic", topic, "config", k, "value", v)
+			delete(configs, k)
+		}
+	}
+}
+
 func topicConfigDefFor(name string) (topicConfigDef, bool) {
 	i := sort.Search(len(topicConfigDefs), func(i int) bool { return topicConfigDefs[i].name >= name })
 	if i < len(topicConfigDefs) && topicConfigDefs[i].name == name {
@@ -66,11 +112,14 @@ func topicConfigDefFor(name string) (topicConfigDef, bool) {
 
 // checkTopicConfig validates one key and value as a topic override.
 func checkTopicConfig(name, value string) error {
-	def, ok := topicConfigDefFor(name)
-	if !ok {
+	check := deprecatedTopicConfigs[name]
+	if def, ok := topicConfigDefFor(name); ok {
+		check = def.check
+	}
+	if check == nil {
 		return fmt.Errorf("unknown topic config %q", name)
 	}
-	if err := def.check(value); err != nil {
+	if err := check(value); err != nil {
 		return fmt.Errorf("invalid value %q for %s: %w", value, name, err)
 	}
 	return nil

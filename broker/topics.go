@@ -191,6 +191,7 @@ func (b *Broker) createTopic(spec topicSpec, validateOnly bool) (*topic, error) 
 			return nil, kafkaErr(kerr.InvalidConfig, "%v", err)
 		}
 	}
+	b.dropDeprecatedConfigs(spec.name, spec.configs)
 	settings, err := resolveTopicSettings(b.cfg.TopicDefaults, spec.configs, b.cfg.PreallocateBytes)
 	if err != nil {
 		return nil, kafkaErr(kerr.InvalidConfig, "%v", err)
@@ -474,6 +475,7 @@ func (b *Broker) alterTopicConfig(name string, change func(overrides map[string]
 			return kafkaErr(kerr.InvalidConfig, "%v", err)
 		}
 	}
+	b.dropDeprecatedConfigs(name, overrides)
 	settings, err := resolveTopicSettings(b.cfg.TopicDefaults, overrides, b.cfg.PreallocateBytes)
 	if err != nil {
 		return kafkaErr(kerr.InvalidConfig, "%v", err)

@@ -1,6 +1,7 @@
 package segment
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -762,20 +763,52 @@ func (m *durableMark) limit(s *segment, size int64) int64 {
 // offsets after taking the channel, then wait on it (long-poll fetch).
 func (l *Log) Changed() <-chan struct{} { return l.changed.wait() }
 
-// OffsetForTimestamp returns the base offset and max timestamp of the first batch whose max
-// timestamp is >= ts (ListOffsets by time; Kafka goes on to the first such record inside the
-// batch, which needs decompression). ok is false when no batch is that recent.
-func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, ok bool) {
+// OffsetForTimestamp returns the offset and timestamp of the first record, at or after the
+// log start offset, whose timestamp is >= ts (ListOffsets by time). As in Kafka, the time index
+// finds the first batch whose max timestamp is >= ts, and that batch's records are decoded
+// (decompressed if need be) to find the record: records inside a batch need not be in
+// timestamp order, and a batch's max timestamp is not its first record's. ok is false when no
+// record is that recent; an error means a batch could not be read or decoded.
+func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, ok bool, err error) {
+	for from := int64(0); ; {
+		batch, minOffset, found, err := l.batchForTimestamp(ts, from)
+		if err != nil || !found {
+			return -1, -1, false, err
+		}
+		h, err := ParseBatchHeader(batch)
+		if err == nil {
+			// Decoded outside the append lock: decompression can take a while.
+			var records []Record
+			records, err = Records(batch)
+			for _, r := range records {
+				if r.Timestamp >= ts && r.Offset >= minOffset {
+					return r.Offset, r.Timestamp, true, nil
+				}
+			}
+		}
+		if err != nil {
+			return -1, -1, false, fmt.Errorf("segment: %s: batch at offset %d for timestamp %d: %w", l.dir, h.BaseOffset, ts, err)
+		}
+		// Every record of the batch at or after minOffset is older (the batch's max
+		// timestamp is on a record before the log start): go on with the next batch.
+		from = h.LastOffset() + 1
+	}
+}
+
+// batchForTimestamp returns a copy of the first batch whose max timestamp is >= ts and which
+// holds an offset at or after both from and the log start offset, and that lower bound on the
+// offsets of interest; found is false when no batch is that recent.
+func (l *Log) batchForTimestamp(ts, from int64) (batch []byte, minOffset int64, found bool, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	start := l.startOffset.Load()
+	minOffset = max(l.startOffset.Load(), from)
 	segs := l.view.segments
 	for i, s := range segs {
-		if s.maxTimestamp < ts || (i+1 < len(segs) && segs[i+1].baseOffset <= start) {
+		if s.maxTimestamp < ts || (i+1 < len(segs) && segs[i+1].baseOffset <= minOffset) {
 			continue
 		}
 		_, entryOffset := s.timeIndex.Lookup(ts)
-		_, pos := s.offsetIndex.Lookup(max(entryOffset, start))
+		_, pos := s.offsetIndex.Lookup(max(entryOffset, minOffset))
 		var r batchReader
 		r.init(s, s.size.Load(), nil)
 		for p := int64(pos); ; {
@@ -783,13 +816,17 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, ok bool) {
 			if err != nil || p+int64(h.Size()) > r.limit {
 				break
 			}
-			if h.MaxTimestamp >= ts && h.LastOffset() >= start {
-				return max(h.BaseOffset, start), h.MaxTimestamp, true
+			if h.MaxTimestamp >= ts && h.LastOffset() >= minOffset {
+				b, err := r.peek(p, h.Size())
+				if err != nil {
+					return nil, minOffset, false, fmt.Errorf("segment: reading %s at %d: %w", s.path(logSuffix), p, err)
+				}
+				return bytes.Clone(b), minOffset, true, nil
 			}
 			p += int64(h.Size())
 		}
 	}
-	return -1, -1, false
+	return nil, minOffset, false, nil
 }
 
 // MaxTimestamp returns the greatest batch max timestamp in the log and the last offset of the

@@ -3,6 +3,7 @@ package segment_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -210,7 +211,7 @@ func TestDeleteRecordsBefore(t *testing.T) {
 
 func TestOffsetForTimestamp(t *testing.T) {
 	l := openTestLog(t, t.TempDir(), smallConfig(), 0, true)
-	if _, _, ok := l.OffsetForTimestamp(0); ok {
+	if _, _, ok, err := l.OffsetForTimestamp(0); ok || err != nil {
 		t.Fatal("found a timestamp in an empty log")
 	}
 	batches := fillLog(t, l, 300, 16) // timestamps 1000..1299
@@ -221,7 +222,10 @@ func TestOffsetForTimestamp(t *testing.T) {
 	}{
 		{0, 0, 1000}, {1000, 0, 1000}, {1001, 1, 1001}, {1150, 150, 1150}, {1299, 299, 1299}, {1300, -1, 0},
 	} {
-		off, ts, ok := l.OffsetForTimestamp(tc.ts)
+		off, ts, ok, err := l.OffsetForTimestamp(tc.ts)
+		if err != nil {
+			t.Fatalf("OffsetForTimestamp(%d): %v", tc.ts, err)
+		}
 		if tc.batch < 0 {
 			if ok {
 				t.Errorf("OffsetForTimestamp(%d) = %d, found", tc.ts, off)
@@ -235,6 +239,59 @@ func TestOffsetForTimestamp(t *testing.T) {
 	ts, off := l.MaxTimestamp()
 	if ts != 1299 || off != header(batches[299]).LastOffset() {
 		t.Fatalf("MaxTimestamp = %d, %d", ts, off)
+	}
+}
+
+// TestOffsetForTimestampInsideBatch: the answer is the first record (in
+// offset order) whose timestamp is at or after the target, not its batch's
+// base offset, in plain and compressed batches alike, and never a record
+// before the log start offset (which may fall inside a batch).
+func TestOffsetForTimestampInsideBatch(t *testing.T) {
+	for _, codec := range []int{segment.CodecNone, segment.CodecGzip, segment.CodecSnappy, segment.CodecLZ4, segment.CodecZstd} {
+		t.Run(fmt.Sprintf("codec=%d", codec), func(t *testing.T) {
+			l := openTestLog(t, t.TempDir(), smallConfig(), 0, true)
+			records := func(base int64, deltas ...int64) []byte {
+				rs := make([]segmenttest.Record, len(deltas))
+				for i, d := range deltas {
+					rs[i] = segmenttest.Record{Value: []byte("v"), TimestampDelta: d}
+				}
+				return segmenttest.Batch(rs, segmenttest.Timestamp(base), segmenttest.Compression(codec))
+			}
+			mustAppend(t, l, records(1000, 0, 10, 30, 20)) // offsets 0-3: 1000, 1010, 1030, 1020
+			mustAppend(t, l, records(2000, 5, 0, 10))      // offsets 4-6: 2005, 2000, 2010
+			check := func(ts, wantOffset, wantTS int64) {
+				t.Helper()
+				off, got, ok, err := l.OffsetForTimestamp(ts)
+				if err != nil {
+					t.Fatalf("OffsetForTimestamp(%d): %v", ts, err)
+				}
+				if wantOffset < 0 {
+					if ok {
+						t.Errorf("OffsetForTimestamp(%d) = %d, %d; want none", ts, off, got)
+					}
+					return
+				}
+				if !ok || off != wantOffset || got != wantTS {
+					t.Errorf("OffsetForTimestamp(%d) = %d, %d, %v; want %d, %d", ts, off, got, ok, wantOffset, wantTS)
+				}
+			}
+			check(0, 0, 1000)
+			check(1000, 0, 1000)
+			check(1005, 1, 1010)
+			check(1015, 2, 1030)
+			check(1030, 2, 1030)
+			check(1031, 4, 2005)
+			check(2001, 4, 2005)
+			check(2006, 6, 2010)
+			check(2011, -1, 0)
+			// The log start inside the first batch: its records before it do not count,
+			// and when none after it is recent enough the next batch answers.
+			if _, err := l.DeleteRecordsBefore(3); err != nil {
+				t.Fatal(err)
+			}
+			check(1000, 3, 1020)
+			check(1025, 4, 2005)
+		})
 	}
 }
 

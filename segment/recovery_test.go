@@ -244,8 +244,8 @@ func TestRecoveryRebuildsIndexes(t *testing.T) {
 				}
 				// Timestamps increase with the batches (writeTestLog), so the first batch
 				// at or after this one's max timestamp is this one.
-				off, ts, ok := l.OffsetForTimestamp(h.MaxTimestamp)
-				if !ok || off != h.BaseOffset || ts != h.MaxTimestamp {
+				off, ts, ok, err := l.OffsetForTimestamp(h.MaxTimestamp)
+				if err != nil || !ok || off != h.BaseOffset || ts != h.MaxTimestamp {
 					t.Fatalf("OffsetForTimestamp(%d) = %d, %d, %v; want %d", h.MaxTimestamp, off, ts, ok, h.BaseOffset)
 				}
 			}

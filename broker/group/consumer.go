@@ -18,12 +18,22 @@ package group
 //
 // Members and epochs are kept in memory only: after a restart members are
 // unknown and join again (UNKNOWN_MEMBER_ID); committed offsets persist as
-// for classic groups. Regular-expression subscriptions are refused.
+// for classic groups.
+//
+// A member subscribes to topic names, a regular expression, or both. The
+// coordinator resolves an expression against every topic, internal ones
+// included (as Kafka's TopicRegexResolver does), matching whole names. Kafka
+// compiles expressions with RE2/J and Runnel with Go's regexp, which is RE2:
+// the same syntax, bar a few rarely used extensions of either. Resolutions
+// are kept per group and redone when a topic has been created or deleted
+// since, at the next heartbeat of any member; a change bumps the group
+// epoch and so reassigns.
 
 import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -41,6 +51,15 @@ type consumerState struct {
 	static          map[string]string             // group.instance.id -> member id
 	target          map[string]map[string][]int32 // member id -> topic -> partitions
 	metadata        string                        // subscribed topics and partition counts, as of the last epoch
+	regexes         map[string]*resolvedRegex     // the members' regular expressions, by source
+}
+
+// resolvedRegex is a regular-expression subscription resolved against the
+// topics of one version of the topic list.
+type resolvedRegex struct {
+	re      *regexp.Regexp
+	version any
+	topics  []string // sorted
 }
 
 // consumerMember is one member of a consumer group.
@@ -50,7 +69,8 @@ type consumerMember struct {
 	clientID         string
 	clientHost       string
 	rebalanceTimeout time.Duration
-	subscribed       []string // sorted
+	subscribed       []string // topic names, sorted
+	regex            string   // regular-expression subscription; "" for none
 	assignor         string
 	epoch            int32
 	previousEpoch    int32
@@ -90,8 +110,8 @@ func (c *Coordinator) ConsumerGroupHeartbeat(req *kmsg.ConsumerGroupHeartbeatReq
 		return c.heartbeatError(req, kerr.InvalidRequest, "member epoch below -2")
 	case req.MemberID == "" && (req.Version >= 1 || req.MemberEpoch != 0):
 		return c.heartbeatError(req, kerr.InvalidRequest, "member id is required")
-	case req.SubscribedTopicRegex != nil:
-		return c.heartbeatError(req, kerr.InvalidRequest, "Runnel does not support regular-expression subscriptions")
+	case req.SubscribedTopicRegex != nil && c.cfg.TopicNames == nil:
+		return c.heartbeatError(req, kerr.InvalidRequest, "regular-expression subscriptions are not available")
 	case req.ServerAssignor != nil && *req.ServerAssignor != assignorUniform && *req.ServerAssignor != assignorRange:
 		return c.heartbeatError(req, kerr.UnsupportedAssignor, "assignors: uniform, range")
 	case c.cfg.TopicInfo == nil || c.cfg.TopicName == nil:
@@ -101,8 +121,8 @@ func (c *Coordinator) ConsumerGroupHeartbeat(req *kmsg.ConsumerGroupHeartbeatReq
 		switch {
 		case req.RebalanceTimeoutMillis <= 0:
 			return c.heartbeatError(req, kerr.InvalidRequest, "rebalance timeout is required to join")
-		case req.SubscribedTopicNames == nil:
-			return c.heartbeatError(req, kerr.InvalidRequest, "subscribed topics are required to join")
+		case req.SubscribedTopicNames == nil && req.SubscribedTopicRegex == nil:
+			return c.heartbeatError(req, kerr.InvalidRequest, "subscribed topic names or a regular expression are required to join")
 		case len(req.Topics) > 0:
 			return c.heartbeatError(req, kerr.InvalidRequest, "a joining member owns no partitions")
 		}
@@ -110,6 +130,11 @@ func (c *Coordinator) ConsumerGroupHeartbeat(req *kmsg.ConsumerGroupHeartbeatReq
 			var id [16]byte
 			rand.Read(id[:])
 			req.MemberID = base64.RawURLEncoding.EncodeToString(id[:])
+		}
+	}
+	if req.SubscribedTopicRegex != nil && *req.SubscribedTopicRegex != "" {
+		if _, err := compileTopicRegex(*req.SubscribedTopicRegex); err != nil {
+			return c.heartbeatError(req, kerr.InvalidRegularExpression, fmt.Sprintf("SubscribedTopicRegex `%s` is not a valid regular expression: %v.", *req.SubscribedTopicRegex, err))
 		}
 	}
 	g := c.lookup(req.Group, req.MemberEpoch == 0)
@@ -146,7 +171,7 @@ func (c *Coordinator) ConsumerGroupHeartbeat(req *kmsg.ConsumerGroupHeartbeatReq
 		if old := g.staticConsumerLocked(req.InstanceID); old != nil {
 			// The instance restarted: the new member id takes over its
 			// place, epoch and partitions, with no new assignment.
-			m.epoch, m.previousEpoch, m.subscribed, m.assignor = old.epoch, old.previousEpoch, old.subscribed, old.assignor
+			m.epoch, m.previousEpoch, m.subscribed, m.regex, m.assignor = old.epoch, old.previousEpoch, old.subscribed, old.regex, old.assignor
 			m.assigned, m.revoking, m.revokeSince = old.assigned, old.revoking, old.revokeSince
 			if old.session != nil {
 				old.session()
@@ -190,6 +215,13 @@ func (c *Coordinator) ConsumerGroupHeartbeat(req *kmsg.ConsumerGroupHeartbeatReq
 			m.subscribed = subscribed
 			cs.epoch++
 		}
+	}
+	if req.SubscribedTopicRegex != nil && *req.SubscribedTopicRegex != m.regex {
+		m.regex = *req.SubscribedTopicRegex
+		cs.epoch++
+	}
+	if g.resolveRegexesLocked() {
+		cs.epoch++
 	}
 	if md := g.subscriptionMetadataLocked(); md != cs.metadata {
 		cs.metadata = md
@@ -334,12 +366,87 @@ func (g *group) ownedNamesLocked(topics []kmsg.ConsumerGroupHeartbeatRequestTopi
 	return owned
 }
 
+// compileTopicRegex compiles a regular-expression subscription so that it
+// matches whole topic names, as RE2/J's Matcher.matches does in Kafka. An
+// error describes what is wrong with expr itself.
+func compileTopicRegex(expr string) (*regexp.Regexp, error) {
+	if _, err := regexp.Compile(expr); err != nil {
+		return nil, err
+	}
+	return regexp.Compile(`^(?:` + expr + `)$`)
+}
+
+// resolveRegexesLocked brings the group's resolved expressions up to date:
+// one for each expression its members use, resolved again when a topic has
+// been created or deleted since. It reports whether the topics of any
+// expression changed.
+func (g *group) resolveRegexesLocked() bool {
+	cs := g.consumer
+	used := map[string]bool{}
+	for _, m := range cs.members {
+		if m.regex != "" {
+			used[m.regex] = true
+		}
+	}
+	for expr := range cs.regexes {
+		if !used[expr] {
+			delete(cs.regexes, expr)
+		}
+	}
+	if len(used) == 0 {
+		return false
+	}
+	if cs.regexes == nil {
+		cs.regexes = map[string]*resolvedRegex{}
+	}
+	names, version := g.c.cfg.TopicNames()
+	changed := false
+	for expr := range used {
+		r := cs.regexes[expr]
+		if r == nil {
+			re, err := compileTopicRegex(expr)
+			if err != nil {
+				continue // cannot happen: the heartbeat that set it checked it
+			}
+			r = &resolvedRegex{re: re}
+			cs.regexes[expr] = r
+		} else if r.version == version {
+			continue
+		}
+		var topics []string
+		for _, name := range names {
+			if r.re.MatchString(name) {
+				topics = append(topics, name)
+			}
+		}
+		slices.Sort(topics)
+		if !slices.Equal(topics, r.topics) {
+			changed = true
+			g.c.logger.Info("consumer group regular expression resolved", "group", g.name, "regex", expr, "topics", len(topics))
+		}
+		r.topics, r.version = topics, version
+	}
+	return changed
+}
+
+// memberTopicsLocked is what m subscribes to: its topic names and the
+// topics its regular expression resolves to, sorted.
+func (g *group) memberTopicsLocked(m *consumerMember) []string {
+	r := g.consumer.regexes[m.regex]
+	if m.regex == "" || r == nil || len(r.topics) == 0 {
+		return m.subscribed
+	}
+	topics := append(slices.Clone(m.subscribed), r.topics...)
+	slices.Sort(topics)
+	return slices.Compact(topics)
+}
+
 // subscriptionMetadataLocked describes the topics the members subscribe to
 // with their partition counts; a change means a new assignment.
 func (g *group) subscriptionMetadataLocked() string {
 	topics := map[string]bool{}
 	for _, m := range g.consumer.members {
-		for _, t := range m.subscribed {
+		for _, t := range g.memberTopicsLocked(m) {
 			topics[t] = true
 		}
 	}
@@ -367,8 +474,10 @@ func (g *group) assignLocked848() map[string]map[string][]int32 {
 	}
 	assignor := cs.members[ids[0]].assignor
 	subscribers := map[string][]string{} // topic -> member ids, sorted
+	subscribed := map[string][]string{}  // member id -> topics, sorted
 	for _, id := range ids {
-		for _, t := range cs.members[id].subscribed {
+		subscribed[id] = g.memberTopicsLocked(cs.members[id])
+		for _, t := range subscribed[id] {
 			subscribers[t] = append(subscribers[t], id)
 		}
 	}
@@ -414,7 +523,7 @@ func (g *group) assignLocked848() map[string]map[string][]int32 {
 					break
 				}
 			}
-			if o := cs.members[owner]; o != nil && slices.Contains(o.subscribed, t) && counts[owner] < quota {
+			if o := cs.members[owner]; o != nil && slices.Contains(subscribed[owner], t) && counts[owner] < quota {
 				target[owner][t] = append(target[owner][t], p)
 				counts[owner]++
 				continue
@@ -533,6 +642,9 @@ func (c *Coordinator) DescribeConsumerGroup(name string) kmsg.ConsumerGroupDescr
 		dm := kmsg.NewConsumerGroupDescribeResponseGroupMember()
 		dm.MemberID, dm.InstanceID, dm.MemberEpoch = m.id, m.instanceID, m.epoch
 		dm.ClientID, dm.ClientHost, dm.SubscribedTopics = m.clientID, m.clientHost, m.subscribed
+		if m.regex != "" {
+			dm.SubscribedTopicRegex = kmsg.StringPtr(m.regex)
+		}
 		dm.Assignment = assignment(minus(m.assigned, m.revoking))
 		dm.TargetAssignment = assignment(cs.target[m.id])
 		dm.MemberType = 1 // a consumer-protocol member (v1+)

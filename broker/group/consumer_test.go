@@ -1,6 +1,7 @@
 package group
 
 import (
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -273,5 +274,128 @@ func TestConsumerGroupStaticMemberRestarts(t *testing.T) {
 	e.heartbeat848(a, []string{"t"}, true)
 	if count(a) != 3 {
 		t.Fatalf("a after b's restart: %v", a.owned)
+	}
+}
+
+// regexTopics is a topic list that a test changes: name -> partitions.
+type regexTopics struct {
+	counts  map[string]int32
+	version int // bumped on every change
+}
+
+func (rt *regexTopics) id(name string) [16]byte {
+	var id [16]byte
+	copy(id[:], name)
+	return id
+}
+
+func (rt *regexTopics) name(id [16]byte) (string, bool) {
+	for name := range rt.counts {
+		if rt.id(name) == id {
+			return name, true
+		}
+	}
+	return "", false
+}
+
+func (rt *regexTopics) config(c *Config) {
+	c.TopicInfo = func(name string) ([16]byte, int32, bool) {
+		n, ok := rt.counts[name]
+		return rt.id(name), n, ok
+	}
+	c.TopicName = rt.name
+	c.TopicNames = func() ([]string, any) {
+		var names []string
+		for name := range rt.counts {
+			names = append(names, name)
+		}
+		return names, rt.version
+	}
+}
+
+// TestConsumerGroupRegex: a regular-expression subscription is resolved
+// against every topic (internal ones included), whole names only, together
+// with the member's topic names; a topic created or deleted later is picked
+// up at the next heartbeat; an expression that does not compile is
+// INVALID_REGULAR_EXPRESSION.
+func TestConsumerGroupRegex(t *testing.T) {
+	rt := &regexTopics{counts: map[string]int32{"orders": 2, "orders-eu": 1, "xorders": 1, "users": 1, "__consumer_offsets": 3}}
+	e := newEnv(t, rt.config)
+	var epoch int32
+	owned := map[[16]byte][]int32{}
+	heartbeat := func(id string, regex *string, names []string) *kmsg.ConsumerGroupHeartbeatResponse {
+		t.Helper()
+		req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+		req.Version = 1
+		req.Group, req.MemberID, req.MemberEpoch = "rx", id, epoch
+		req.RebalanceTimeoutMillis = 30000
+		req.SubscribedTopicRegex, req.SubscribedTopicNames = regex, names
+		req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+		for tid, ps := range owned {
+			req.Topics = append(req.Topics, kmsg.ConsumerGroupHeartbeatRequestTopic{TopicID: tid, Partitions: ps})
+		}
+		resp := e.c.ConsumerGroupHeartbeat(req, "client", "/127.0.0.1")
+		if resp.ErrorCode == 0 {
+			epoch = resp.MemberEpoch
+			if resp.Assignment != nil {
+				owned = map[[16]byte][]int32{}
+				for _, at := range resp.Assignment.Topics {
+					owned[at.TopicID] = at.Partitions
+				}
+			}
+		}
+		return resp
+	}
+	// settle sends the change, then heartbeats until the member owns its
+	// target (a release comes first), and returns what it owns.
+	settle := func(regex *string, names []string) map[string]int {
+		t.Helper()
+		for i := range 4 {
+			if i > 0 {
+				regex, names = nil, nil // unchanged
+			}
+			if r := heartbeat("a", regex, names); r.ErrorCode != 0 {
+				t.Fatalf("heartbeat: %v", kerr.ErrorForCode(r.ErrorCode))
+			}
+		}
+		out := map[string]int{}
+		for tid, ps := range owned {
+			name, _ := rt.name(tid)
+			out[name] = len(ps)
+		}
+		return out
+	}
+	if r := heartbeat("bad", kmsg.StringPtr("orders("), nil); r.ErrorCode != kerr.InvalidRegularExpression.Code {
+		t.Fatalf("an invalid expression: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	if got, want := settle(kmsg.StringPtr("orders.*"), []string{"users"}), map[string]int{"orders": 2, "orders-eu": 1, "users": 1}; !maps.Equal(got, want) {
+		t.Fatalf("join with a regex and a name: %v, want %v", got, want)
+	}
+	// A new matching topic is assigned at the next heartbeat; one that
+	// matches only part of its name is not.
+	before := epoch
+	rt.counts["orders-us"], rt.counts["old-orders"] = 2, 1
+	rt.version++
+	if got, want := settle(nil, nil), map[string]int{"orders": 2, "orders-eu": 1, "orders-us": 2, "users": 1}; !maps.Equal(got, want) {
+		t.Fatalf("after creating orders-us: %v, want %v", got, want)
+	}
+	if epoch <= before {
+		t.Fatalf("member epoch %d after a new topic, was %d", epoch, before)
+	}
+	delete(rt.counts, "orders-eu")
+	rt.version++
+	if got, want := settle(nil, nil), map[string]int{"orders": 2, "orders-us": 2, "users": 1}; !maps.Equal(got, want) {
+		t.Fatalf("after deleting orders-eu: %v, want %v", got, want)
+	}
+	// Internal topics match too, as in Kafka.
+	if got, want := settle(kmsg.StringPtr("__.*"), []string{}), map[string]int{"__consumer_offsets": 3}; !maps.Equal(got, want) {
+		t.Fatalf("regex __.*: %v, want %v", got, want)
+	}
+	if d := e.c.DescribeConsumerGroup("rx"); len(d.Members) != 1 || d.Members[0].SubscribedTopicRegex == nil || *d.Members[0].SubscribedTopicRegex != "__.*" {
+		t.Fatalf("describe: %+v", d.Members)
+	}
+	// An empty expression is none.
+	if got, want := settle(kmsg.StringPtr(""), []string{"users"}), map[string]int{"users": 1}; !maps.Equal(got, want) {
+		t.Fatalf("regex cleared: %v, want %v", got, want)
 	}
 }

@@ -50,6 +50,12 @@ type Config struct {
 	// them.
 	TopicInfo func(name string) (id [16]byte, partitions int32, ok bool)
 	TopicName func(id [16]byte) (string, bool)
+	// TopicNames lists every topic, internal ones included, for the
+	// regular-expression subscriptions of KIP-848 members; version is
+	// equal (==) between two calls when no topic was created or deleted
+	// in between, so that resolved expressions can be kept. Without it
+	// regular-expression subscriptions are refused.
+	TopicNames func() (names []string, version any)
 	// ConsumerSessionTimeout and ConsumerHeartbeatInterval are the
 	// broker-side session and heartbeat interval of KIP-848 members
 	// (group.consumer.session.timeout.ms, group.consumer.heartbeat.interval.ms).

@@ -22,16 +22,20 @@ func groupsCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "groups",
 		Short: "List, describe, delete consumer groups and reset their offsets (kafka-consumer-groups.sh)",
+		Long: `Manage consumer groups as Kafka's kafka-consumer-groups.sh does, with its
+flag names. The action is a subcommand (runnel groups describe ...) or, as in
+kafka-consumer-groups.sh, a flag (runnel groups --describe ...).`,
 		Example: `  runnel groups list
   runnel groups describe --group billing
   runnel groups reset-offsets --group billing --topic test --to-earliest --execute
-  runnel groups delete --group billing`,
-		RunE: requireSubcommand,
+  runnel groups delete --group billing
+  runnel groups --describe --group billing --bootstrap-server localhost:9092`,
 	}
 	addBootstrapFlag(cmd, &bootstrap)
 	cmd.SetFlagErrorFunc(flagErrorHint)
 	cmd.AddCommand(groupsListCommand(&bootstrap), groupsDescribeCommand(&bootstrap),
 		groupsDeleteCommand(&bootstrap), groupsResetOffsetsCommand(&bootstrap))
+	acceptKafkaActions(cmd)
 	return cmd
 }
 

@@ -173,3 +173,35 @@ func TestGroupsActive(t *testing.T) {
 		t.Errorf("consumer: %v, printed %q, stderr %q", err, stdout.String(), stderr.String())
 	}
 }
+
+// TestGroupsKafkaForms runs Kafka's kafka-consumer-groups.sh commands with
+// only the program's name changed: the action as a flag.
+func TestGroupsKafkaForms(t *testing.T) {
+	b := brokertest.Start(t, "group.initial.rebalance.delay.ms=0")
+	bs := []string{"--bootstrap-server", b.Addr}
+	run := func(stdin string, args ...string) string {
+		t.Helper()
+		return mustRun(t, stdin, append(args, bs...)...)
+	}
+
+	run("", "topics", "--create", "--topic", "kg")
+	run("a\nb\nc\n", "produce", "--topic", "kg")
+	run("", "consume", "--topic", "kg", "--group", "kafka-forms", "--from-beginning", "--max-messages", "3", "--timeout-ms", "10000")
+	if out := run("", "groups", "--list"); out != "kafka-forms\n" {
+		t.Errorf("--list: %q", out)
+	}
+	rows := groupRows(run("", "groups", "--describe", "--group", "kafka-forms"), "kafka-forms")
+	if len(rows) != 1 || strings.Join(rows[0][1:6], " ") != "kg 0 3 3 0" {
+		t.Errorf("--describe rows: %v", rows)
+	}
+	out := run("", "groups", "--reset-offsets", "--group", "kafka-forms", "--topic", "kg", "--to-earliest", "--execute")
+	if rows := groupRows(out, "kafka-forms"); len(rows) != 1 || strings.Join(rows[0][1:], " ") != "kg 0 0" {
+		t.Errorf("--reset-offsets: %q", out)
+	}
+	if out := run("", "groups", "--delete", "--group", "kafka-forms"); out != "Deletion of requested consumer groups ('kafka-forms') was successful.\n" {
+		t.Errorf("--delete: %q", out)
+	}
+	if out := run("", "groups", "--list"); out != "" {
+		t.Errorf("--list after --delete: %q", out)
+	}
+}

@@ -28,18 +28,21 @@ func topicsCommand() *cobra.Command {
 		Short: "Create, list, describe, alter and delete topics (kafka-topics.sh)",
 		Long: `Manage topics as Kafka's kafka-topics.sh does, with its flag names.
 Wherever --topic names existing topics (describe, alter, delete, list) it is
-a regular expression matched against whole names, as in Kafka.`,
+a regular expression matched against whole names, as in Kafka. The action is
+a subcommand (runnel topics create ...) or, as in kafka-topics.sh, a flag
+(runnel topics --create ...).`,
 		Example: `  runnel topics create --topic test --partitions 3 --config retention.ms=86400000
   runnel topics list
   runnel topics describe --topic test
   runnel topics alter --topic test --partitions 6
-  runnel topics delete --topic test`,
-		RunE: requireSubcommand,
+  runnel topics delete --topic test
+  runnel topics --create --topic quickstart-events --bootstrap-server localhost:9092`,
 	}
 	addBootstrapFlag(cmd, &bootstrap)
 	cmd.SetFlagErrorFunc(flagErrorHint)
 	cmd.AddCommand(topicsCreateCommand(&bootstrap), topicsListCommand(&bootstrap),
 		topicsDescribeCommand(&bootstrap), topicsAlterCommand(&bootstrap), topicsDeleteCommand(&bootstrap))
+	acceptKafkaActions(cmd)
 	return cmd
 }
 

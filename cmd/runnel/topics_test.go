@@ -100,3 +100,50 @@ func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line + "\n"
 }
+
+// TestTopicsKafkaForms runs Kafka's kafka-topics.sh commands with only the
+// program's name changed: the action as a flag.
+func TestTopicsKafkaForms(t *testing.T) {
+	b := brokertest.Start(t)
+	bs := []string{"--bootstrap-server", b.Addr}
+	run := func(args ...string) string { t.Helper(); return mustRun(t, "", append(args, bs...)...) }
+	fail := func(wantErr string, args ...string) { t.Helper(); mustFail(t, "", wantErr, append(args, bs...)...) }
+
+	// Kafka's quickstart, then the other actions.
+	if out := run("topics", "--create", "--topic", "quickstart-events"); out != "Created topic quickstart-events.\n" {
+		t.Fatalf("--create: %q", out)
+	}
+	// Flags before the action, and a topic named like an action or a
+	// subcommand: values are not actions.
+	if out := run("topics", "--partitions", "3", "--create", "--topic", "list"); out != "Created topic list.\n" {
+		t.Fatalf("--create of topic list: %q", out)
+	}
+	if out := run("topics", "--list", "--exclude-internal"); out != "list\nquickstart-events\n" {
+		t.Errorf("--list: %q", out)
+	}
+	matchLines(t, "--describe", run("topics", "--describe", "--topic", "quickstart-events"), []string{
+		`^Topic: quickstart-events\tTopicId: \S+\tPartitionCount: 1\tReplicationFactor: 1\tConfigs: $`,
+		`^\tTopic: quickstart-events\tPartition: 0\t`,
+	})
+	if out := run("topics", "--alter", "--topic", "quickstart-events", "--partitions", "2"); out != "" {
+		t.Errorf("--alter: %q", out)
+	}
+	if out := run("topics", "--describe", "--topic", "quickstart-events"); !strings.Contains(out, "PartitionCount: 2\t") {
+		t.Errorf("--describe after --alter:\n%s", out)
+	}
+	fail(`topic "--describe" does not exist`, "topics", "--describe", "--topic", "--describe")
+	if out := run("topics", "--delete", "--topic", "quickstart-events|list"); out != "" {
+		t.Errorf("--delete: %q", out)
+	}
+	if out := run("topics", "--list", "--exclude-internal"); out != "" {
+		t.Errorf("--list after --delete: %q", out)
+	}
+
+	fail("give one action, not both --create and --list", "topics", "--create", "--list", "--topic", "x")
+	fail("missing subcommand for 'runnel topics'", "topics")
+	fail("unknown flag: --no-such-flag", "topics", "--list", "--no-such-flag")
+	fail(`required flag(s) "topic" not set`, "topics", "--create")
+	if out := mustRun(t, "", "topics", "--help"); !strings.Contains(out, "--create") || !strings.Contains(out, "runnel topics --create") {
+		t.Errorf("topics --help does not show the Kafka forms:\n%s", out)
+	}
+}
