@@ -20,89 +20,62 @@ const scanBufferSize = 1 << 20
 var errZeroedTail = errors.New("zeroed tail")
 
 // rebuild scans the batches of s from position 0 up to its size, resetting and rebuilding both
-// indexes the way the appender fills them. With validate every batch is checked whole (lengths,
-// magic, CRC-32C) and its offsets must lie after the previous batch's, below nextBase (the next
-// segment's base offset) and within the segment's relative range; the scan stops at the first
-// batch that fails. each, if not nil, sees every
-// good batch. It returns the position where the good batches end and, when that is before the
-// size, why (errZeroedTail, or the batch's error); err reports an I/O or index failure.
-func (s *segment) rebuild(cfg Config, validate bool, nextBase int64, each func(BatchHeader)) (end int64, why, err error) {
+// indexes the way the appender fills them. Every batch gets batchWalk's checks (length within
+// the segment, magic, base offsets increasing, offsets below nextBase, the next segment's base
+// offset); with validate also its CRC-32C. The scan stops at the first batch that fails. each,
+// if not nil, sees every good batch. It returns the position where the good batches end, how
+// many there are and, when they end before the size, why (errZeroedTail, or what is wrong with
+// the batch there); err reports an I/O or index failure.
+func (s *segment) rebuild(cfg Config, validate bool, nextBase int64, each func(BatchHeader)) (end int64, batches int, why, err error) {
 	s.offsetIndex.Reset()
 	s.timeIndex.Reset()
 	s.nextOffset, s.maxTimestamp, s.offsetOfMaxTime, s.bytesSinceIndex = s.baseOffset, -1, -1, 0
-	var r batchReader
-	r.init(s, s.size.Load(), make([]byte, scanBufferSize))
-	r.data = nil // always pread: the mapping (if any) may cover less than the file
-	pos := int64(0)
+	var w batchWalk
+	w.init(s, s.size.Load(), nextBase, 0, -1, make([]byte, scanBufferSize), validate)
+	w.r.data = nil // always pread: the mapping (if any) may cover less than the file
 	for {
-		h, stop := s.nextBatch(&r, pos, validate, nextBase)
-		if stop != nil {
-			if stop == io.EOF {
-				return pos, nil, nil
-			}
-			return pos, stop, nil
+		pos := w.pos
+		h, why, err := w.next()
+		if err != nil {
+			return pos, batches, nil, fmt.Errorf("segment: reading %s at %d: %w", s.path(logSuffix), pos, err)
+		}
+		if why == io.EOF {
+			return pos, batches, nil, nil
+		}
+		if why != nil {
+			return pos, batches, why, nil
 		}
 		if err := s.updateIndexes(h, pos, cfg.IndexIntervalBytes); err != nil {
-			return pos, nil, err
+			return pos, batches, nil, err
 		}
+		batches++
 		if each != nil {
 			each(h)
 		}
-		pos += int64(h.Size())
 	}
 }
 
-// nextBatch returns the header of the batch at pos, or why the scan ends there: io.EOF at the
-// exact end, errZeroedTail, or what is wrong with the batch.
-func (s *segment) nextBatch(r *batchReader, pos int64, validate bool, nextBase int64) (BatchHeader, error) {
-	if pos == r.limit {
-		return BatchHeader{}, io.EOF
-	}
-	h, err := r.header(pos)
-	if err == io.EOF {
-		return BatchHeader{}, errZeroedTail
-	}
-	if err != nil {
-		return BatchHeader{}, err
-	}
-	if pos+int64(h.Size()) > r.limit {
-		return BatchHeader{}, fmt.Errorf("%w: batch of %d bytes, %d left in the file", ErrShortBatch, h.Size(), r.limit-pos)
-	}
-	if !validate {
-		return h, nil
-	}
-	b, err := r.peek(pos, h.Size())
-	if err != nil {
-		return BatchHeader{}, err
-	}
-	if _, err := ValidateBatch(b); err != nil {
-		return BatchHeader{}, err
-	}
-	if h.BaseOffset < s.nextOffset || h.LastOffset() < h.BaseOffset || h.LastOffset() >= nextBase ||
-		h.LastOffset()-s.baseOffset > maxRelativeOffset {
-		return BatchHeader{}, fmt.Errorf("%w: offsets [%d, %d] do not follow %d in a segment based at %d (next at %d)",
-			ErrInvalidBatch, h.BaseOffset, h.LastOffset(), s.nextOffset, s.baseOffset, nextBase)
-	}
-	return h, nil
-}
-
-// recover scans s (see rebuild), with validate checking every batch, and cuts the file at the
-// first bad or torn batch: what follows is garbage from a crash, never synced, so never
-// acknowledged as durable. After validating or cutting it syncs the file. It returns why it
-// cut the file (errZeroedTail for preallocated space), nil if it did not. A zeroed tail
-// (preallocated space) is logged quietly; anything else loudly, with file, position and size.
-func (s *segment) recover(cfg Config, validate bool, nextBase int64, each func(BatchHeader), logger *slog.Logger) (cut, err error) {
+// recover scans s (see rebuild), with validate checking every batch's CRC too, and cuts the
+// file at the first bad or torn batch: what follows is garbage from a crash, never synced, so
+// never acknowledged as durable. After validating or cutting it syncs the file. It returns why
+// it cut the file (errZeroedTail for preallocated space), nil if it did not, and adds the
+// segment to rep. A zeroed tail (preallocated space) is logged quietly; anything else loudly,
+// with file, position and size.
+func (s *segment) recover(cfg Config, validate bool, nextBase int64, each func(BatchHeader), logger *slog.Logger, rep *LogScan) (cut, err error) {
 	fileSize := s.size.Load()
-	end, why, err := s.rebuild(cfg, validate, nextBase, each)
+	end, batches, why, err := s.rebuild(cfg, validate, nextBase, each)
 	if err != nil {
 		return nil, err
 	}
+	rep.Segments++
+	rep.Batches += batches
 	if end < fileSize {
 		attrs := []any{"file", s.path(logSuffix), "position", end, "bytes", fileSize - end, "next_offset", s.nextOffset}
 		if why == errZeroedTail {
 			logger.Debug("segment: recovery removed zeroed tail", attrs...)
 		} else {
 			logger.Warn("segment: recovery truncated damaged or torn batches", append(attrs, "reason", why.Error())...)
+			rep.Damage = append(rep.Damage, Damage{File: s.path(logSuffix), Position: end, Offset: s.nextOffset, Reason: why.Error(), Cut: true})
 		}
 		if err := s.file.Truncate(end); err != nil {
 			return nil, fmt.Errorf("segment: %w", err)
@@ -121,6 +94,35 @@ func (s *segment) recover(cfg Config, validate bool, nextBase int64, each func(B
 	return why, nil
 }
 
+// check scans a trusted sealed segment as recovery would (every batch whole, with its CRC-32C,
+// offsets increasing and below nextBase) without changing anything, and adds what it found to
+// rep: the full startup scan of what lies below the recovery point. Damage is logged and
+// reported, and the segment kept as it is: its batches were synced, so acknowledged, and the
+// undamaged ones after the damage stay readable through the offset index; reads at the damage
+// fail with ErrCorruptLog.
+func (s *segment) check(nextBase int64, logger *slog.Logger, rep *LogScan) error {
+	var w batchWalk
+	w.init(s, s.size.Load(), nextBase, 0, -1, make([]byte, scanBufferSize), true)
+	rep.Segments++
+	for {
+		pos := w.pos
+		_, why, err := w.next()
+		if err != nil {
+			return fmt.Errorf("segment: reading %s at %d: %w", s.path(logSuffix), pos, err)
+		}
+		if why == io.EOF {
+			return nil
+		}
+		if why != nil {
+			d := Damage{File: s.path(logSuffix), Position: pos, Offset: max(w.prevLast+1, s.baseOffset), Reason: why.Error()}
+			logger.Error("segment: scan found damage below the recovery point, kept", "file", d.File, "position", d.Position, "offset", d.Offset, "reason", d.Reason)
+			rep.Damage = append(rep.Damage, d)
+			return nil
+		}
+		rep.Batches++
+	}
+}
+
 // loadIndexes opens the indexes of a segment whose .log is trusted: read-only for a sealed
 // segment, writable for the active one. An index that is missing or corrupt is rebuilt from the
 // .log (indexes are derived data).
@@ -137,7 +139,7 @@ func (s *segment) loadIndexes(cfg Config, writable bool, logger *slog.Logger) er
 	if err := s.openIndexes(cfg, true, true); err != nil {
 		return err
 	}
-	end, why, err := s.rebuild(cfg, false, math.MaxInt64, nil)
+	end, _, why, err := s.rebuild(cfg, false, math.MaxInt64, nil)
 	if err != nil {
 		return err
 	}

@@ -142,7 +142,7 @@ func TestRecovery(t *testing.T) {
 				writeAt(t, batches[i+1].file, batches[i+1].pos, batches[i].bytes[:8])
 				return i + 1
 			},
-			wantLog: "do not follow",
+			wantLog: "does not follow",
 		},
 		{
 			name: "bit flip before the recovery point is trusted",

@@ -430,25 +430,3 @@ func isZero(b []byte) bool {
 	}
 	return true
 }
-
-// findBatch returns the position and header of the first batch at or after pos whose last
-// offset is >= offset, scanning headers forward; ok is false when no such batch ends before the
-// reader's limit.
-func (r *batchReader) findBatch(offset, pos int64) (BatchHeader, int64, bool, error) {
-	for {
-		h, err := r.header(pos)
-		if err == io.EOF {
-			return BatchHeader{}, pos, false, nil
-		}
-		if err != nil {
-			return BatchHeader{}, pos, false, err
-		}
-		if pos+int64(h.Size()) > r.limit {
-			return BatchHeader{}, pos, false, nil
-		}
-		if h.LastOffset() >= offset {
-			return h, pos, true, nil
-		}
-		pos += int64(h.Size())
-	}
-}
