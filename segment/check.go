@@ -43,7 +43,7 @@ func (e *DamageError) Unwrap() error { return ErrCorruptLog }
 //     starts at or below the entry's offset, and the batches from there reach it without a gap
 //     (Kafka indexes an append's first batch position with its last offset, so the entry's
 //     offset may be in a later batch of the same append, but never past a gap);
-//   - with crc, the CRC-32C of the whole batch (ValidateBatch).
+//   - for recovery and the startup scan, also the CRC-32C of the whole batch (checkCRC).
 //
 // The CRC does not cover base offset and length, so a changed base offset shows only against a
 // neighbour: a batch's offsets are vouched for by the batch after it (or by upper).
@@ -54,14 +54,13 @@ type batchWalk struct {
 	pos      int64 // where the next batch starts
 	prevLast int64 // last offset of the batch that ends at pos; -1 before the first
 	anchor   int64 // an index entry's offset the walk must reach without a gap; -1 for none
-	crc      bool
 }
 
 // init points w at s from pos up to limit. anchor is the offset of the index entry at pos (-1
 // when pos is not an entry's); buf, if not nil, is the read window.
-func (w *batchWalk) init(s *segment, limit, upper, pos, anchor int64, buf []byte, crc bool) {
+func (w *batchWalk) init(s *segment, limit, upper, pos, anchor int64, buf []byte) {
 	w.r.init(s, limit, buf)
-	w.base, w.upper, w.pos, w.prevLast, w.anchor, w.crc = s.baseOffset, upper, pos, -1, anchor, crc
+	w.base, w.upper, w.pos, w.prevLast, w.anchor = s.baseOffset, upper, pos, -1, anchor
 }
 
 // next checks the batch at w.pos and moves past it. why is io.EOF at the limit, errZeroedTail
@@ -100,17 +99,23 @@ func (w *batchWalk) next() (h BatchHeader, why, err error) {
 	case last-w.base > maxRelativeOffset || last >= w.upper:
 		why = fmt.Errorf("%w: offsets [%d, %d] do not fit a segment based at %d (next at %d)", ErrInvalidBatch, h.BaseOffset, last, w.base, w.upper)
 	}
-	if why == nil && w.crc {
-		if b, err = w.r.peek(pos, int(size)); err != nil {
-			return h, nil, err
-		}
-		_, why = ValidateBatch(b)
-	}
 	if why != nil {
 		return h, why, nil
 	}
 	w.pos, w.prevLast = pos+size, last
 	return h, nil, nil
+}
+
+// checkCRC checks the CRC-32C of the batch h at pos, which next has passed: why is
+// ErrCorruptBatch if it does not match, err an I/O failure. (Apart from next, so that a walk
+// that never checks CRCs can live on its caller's stack: the CRC code keeps its input.)
+func (w *batchWalk) checkCRC(pos int64, h BatchHeader) (why, err error) {
+	b, err := w.r.peek(pos, h.Size())
+	if err != nil {
+		return nil, err
+	}
+	_, why = ValidateBatch(b)
+	return why, nil
 }
 
 // anchorReached reports whether the walk has passed its index entry's offset.
@@ -164,7 +169,7 @@ func (w *batchWalk) find(offset int64) (h BatchHeader, pos int64, found bool, wh
 func (s *segment) readRange(offset, limit, upper int64, maxBytes int, minOneBatch bool) (h BatchHeader, pos, n int64, found bool, err error) {
 	var w batchWalk
 	start, anchor := s.startFor(offset)
-	w.init(s, limit, upper, start, anchor, nil, false)
+	w.init(s, limit, upper, start, anchor, nil)
 	h, pos, found, why, err := w.find(offset)
 	switch {
 	case err != nil:
@@ -178,7 +183,22 @@ func (s *segment) readRange(offset, limit, upper int64, maxBytes int, minOneBatc
 	if minOneBatch && n < int64(h.Size()) {
 		n = int64(h.Size())
 	}
+	checked := s.checked.Load()
+	if pos+n <= checked {
+		return h, pos, n, true, nil
+	}
+	if w.r.data == nil {
+		// A sealed segment read by pread: read the range in large windows.
+		buf := rangeWindows.Get().(*[]byte)
+		defer rangeWindows.Put(buf)
+		w.r.buf, w.r.bufPos = *buf, -1
+	}
 	vouched := pos // the batches of [pos, vouched) are vouched for
+	defer func() {
+		if pos <= checked {
+			storeMax(&s.checked, vouched) // a reader going forward from here need not walk again
+		}
+	}()
 	for end := w.pos; end <= pos+n; end = w.pos {
 		_, why, err := w.next()
 		if err != nil {
@@ -198,6 +218,12 @@ func (s *segment) readRange(offset, limit, upper int64, maxBytes int, minOneBatc
 	}
 	return h, pos, n, true, nil
 }
+
+// rangeWindow is the pread window of a read that vouches for the batches of its range in a
+// sealed segment: the range is read in a few large preads rather than one per header.
+const rangeWindow = 64 << 10
+
+var rangeWindows = sync.Pool{New: func() any { b := make([]byte, rangeWindow); return &b }}
 
 // damageLogInterval is how often a log logs damage its reads found: the first time, then at
 // most once per interval with the count of reads refused meanwhile (a consumer retrying at a

@@ -31,18 +31,23 @@ func (s *segment) rebuild(cfg Config, validate bool, nextBase int64, each func(B
 	s.timeIndex.Reset()
 	s.nextOffset, s.maxTimestamp, s.offsetOfMaxTime, s.bytesSinceIndex = s.baseOffset, -1, -1, 0
 	var w batchWalk
-	w.init(s, s.size.Load(), nextBase, 0, -1, make([]byte, scanBufferSize), validate)
+	w.init(s, s.size.Load(), nextBase, 0, -1, make([]byte, scanBufferSize))
 	w.r.data = nil // always pread: the mapping (if any) may cover less than the file
 	for {
 		pos := w.pos
 		h, why, err := w.next()
+		if why == nil && err == nil && validate {
+			why, err = w.checkCRC(pos, h)
+		}
 		if err != nil {
 			return pos, batches, nil, fmt.Errorf("segment: reading %s at %d: %w", s.path(logSuffix), pos, err)
 		}
 		if why == io.EOF {
+			s.checked.Store(math.MaxInt64)
 			return pos, batches, nil, nil
 		}
 		if why != nil {
+			s.checked.Store(pos)
 			return pos, batches, why, nil
 		}
 		if err := s.updateIndexes(h, pos, cfg.IndexIntervalBytes); err != nil {
@@ -82,6 +87,7 @@ func (s *segment) recover(cfg Config, validate bool, nextBase int64, each func(B
 		}
 		s.size.Store(end)
 		s.allocated = end
+		s.checked.Store(math.MaxInt64) // what is left passed the checks
 	}
 	if validate || end < fileSize {
 		// What a crashed process wrote may be in the page cache only: make it as durable
@@ -102,18 +108,23 @@ func (s *segment) recover(cfg Config, validate bool, nextBase int64, each func(B
 // fail with ErrCorruptLog.
 func (s *segment) check(nextBase int64, logger *slog.Logger, rep *LogScan) error {
 	var w batchWalk
-	w.init(s, s.size.Load(), nextBase, 0, -1, make([]byte, scanBufferSize), true)
+	w.init(s, s.size.Load(), nextBase, 0, -1, make([]byte, scanBufferSize))
 	rep.Segments++
 	for {
 		pos := w.pos
-		_, why, err := w.next()
+		h, why, err := w.next()
+		if why == nil && err == nil {
+			why, err = w.checkCRC(pos, h)
+		}
 		if err != nil {
 			return fmt.Errorf("segment: reading %s at %d: %w", s.path(logSuffix), pos, err)
 		}
 		if why == io.EOF {
+			s.checked.Store(math.MaxInt64)
 			return nil
 		}
 		if why != nil {
+			s.checked.Store(pos)
 			d := Damage{File: s.path(logSuffix), Position: pos, Offset: max(w.prevLast+1, s.baseOffset), Reason: why.Error()}
 			logger.Error("segment: scan found damage below the recovery point, kept", "file", d.File, "position", d.Position, "offset", d.Offset, "reason", d.Reason)
 			rep.Damage = append(rep.Damage, d)

@@ -135,7 +135,7 @@ func (l *Log) TruncateTo(offset int64) error {
 	}
 	start, anchor := s.startFor(offset)
 	var w batchWalk
-	w.init(s, s.size.Load(), upper, start, anchor, nil, false)
+	w.init(s, s.size.Load(), upper, start, anchor, nil)
 	h, pos, found, why, err := w.find(offset)
 	if why != nil {
 		err = &DamageError{File: s.path(logSuffix), Position: pos, Offset: offset, Reason: why}

@@ -74,6 +74,10 @@ type segment struct {
 	size    atomic.Int64 // bytes of whole batches, published after they are in the file
 	durable atomic.Int64 // bytes known to be on disk
 	refs    atomic.Int32
+	// checked: the batches of [0, checked) passed batchWalk's checks, each against the one
+	// before it (math.MaxInt64: every batch, and those appended later, which the appender
+	// validates and numbers itself). Reads vouch for batches past it (check.go).
+	checked atomic.Int64
 	deleted atomic.Bool // files renamed to *.deleted; removed when refs reaches zero
 
 	// Appender state (Log.mu).
@@ -116,6 +120,9 @@ func openSegmentFile(dir string, base int64, create bool) (*segment, error) {
 	s.durable.Store(info.Size())
 	s.allocated = info.Size()
 	s.refs.Store(1)
+	if create {
+		s.checked.Store(math.MaxInt64)
+	}
 	return s, nil
 }
 
