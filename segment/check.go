@@ -29,6 +29,11 @@ func (e *DamageError) Error() string {
 // Unwrap makes errors.Is(err, ErrCorruptLog) true; the reason is in Reason.
 func (e *DamageError) Unwrap() error { return ErrCorruptLog }
 
+// errOutOfOrder is why a batch fails when it does not start after the previous batch's last
+// offset. The CRC covers neither base offset, so either batch may be the damaged one: recovery
+// keeps neither, and a read serves neither.
+var errOutOfOrder = errors.New("offsets out of order")
+
 // batchWalk walks the batches of one segment forward from a position, checking each header
 // against the segment and the batch before it:
 //
@@ -93,7 +98,7 @@ func (w *batchWalk) next() (h BatchHeader, why, err error) {
 	case first && w.anchor >= 0 && h.BaseOffset > w.anchor:
 		why = fmt.Errorf("%w: base offset %d above the offset %d of the index entry at its position", ErrInvalidBatch, h.BaseOffset, w.anchor)
 	case !first && h.BaseOffset <= w.prevLast:
-		why = fmt.Errorf("%w: base offset %d does not follow the previous batch's last offset %d", ErrInvalidBatch, h.BaseOffset, w.prevLast)
+		why = fmt.Errorf("%w: %w: base offset %d does not follow the previous batch's last offset %d", ErrInvalidBatch, errOutOfOrder, h.BaseOffset, w.prevLast)
 	case !first && w.prevLast < w.anchor && h.BaseOffset != w.prevLast+1:
 		why = fmt.Errorf("%w: base offset %d leaves a gap after %d before the index entry's offset %d", ErrInvalidBatch, h.BaseOffset, w.prevLast, w.anchor)
 	case last-w.base > maxRelativeOffset || last >= w.upper:

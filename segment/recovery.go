@@ -22,7 +22,8 @@ var errZeroedTail = errors.New("zeroed tail")
 // rebuild scans the batches of s from position 0 up to its size, resetting and rebuilding both
 // indexes the way the appender fills them. Every batch gets batchWalk's checks (length within
 // the segment, magic, base offsets increasing, offsets below nextBase, the next segment's base
-// offset); with validate also its CRC-32C. The scan stops at the first batch that fails. each,
+// offset); with validate also its CRC-32C. The scan stops at the first batch that fails, or at
+// the batch before it when their offsets are out of order (either may be the damaged one). each,
 // if not nil, sees every good batch. It returns the position where the good batches end, how
 // many there are and, when they end before the size, why (errZeroedTail, or what is wrong with
 // the batch there); err reports an I/O or index failure.
@@ -33,6 +34,9 @@ func (s *segment) rebuild(cfg Config, validate bool, nextBase int64, each func(B
 	var w batchWalk
 	w.init(s, s.size.Load(), nextBase, 0, -1, make([]byte, scanBufferSize))
 	w.r.data = nil // always pread: the mapping (if any) may cover less than the file
+	// A batch is taken (indexed, passed to each) once the batch after it has been checked.
+	var pending BatchHeader
+	pendingPos := int64(-1)
 	for {
 		pos := w.pos
 		h, why, err := w.next()
@@ -42,6 +46,19 @@ func (s *segment) rebuild(cfg Config, validate bool, nextBase int64, each func(B
 		if err != nil {
 			return pos, batches, nil, fmt.Errorf("segment: reading %s at %d: %w", s.path(logSuffix), pos, err)
 		}
+		if pendingPos >= 0 && errors.Is(why, errOutOfOrder) {
+			s.checked.Store(pendingPos)
+			return pendingPos, batches, why, nil
+		}
+		if pendingPos >= 0 {
+			if err := s.updateIndexes(pending, pendingPos, cfg.IndexIntervalBytes); err != nil {
+				return pendingPos, batches, nil, err
+			}
+			batches++
+			if each != nil {
+				each(pending)
+			}
+		}
 		if why == io.EOF {
 			s.checked.Store(math.MaxInt64)
 			return pos, batches, nil, nil
@@ -50,13 +67,7 @@ func (s *segment) rebuild(cfg Config, validate bool, nextBase int64, each func(B
 			s.checked.Store(pos)
 			return pos, batches, why, nil
 		}
-		if err := s.updateIndexes(h, pos, cfg.IndexIntervalBytes); err != nil {
-			return pos, batches, nil, err
-		}
-		batches++
-		if each != nil {
-			each(h)
-		}
+		pending, pendingPos = h, pos
 	}
 }
 
@@ -110,8 +121,9 @@ func (s *segment) check(nextBase int64, logger *slog.Logger, rep *LogScan) error
 	var w batchWalk
 	w.init(s, s.size.Load(), nextBase, 0, -1, make([]byte, scanBufferSize))
 	rep.Segments++
+	prevPos, offsetAtPrev := int64(-1), int64(0) // the last good batch, and the offset expected there
 	for {
-		pos := w.pos
+		pos, expected := w.pos, max(w.prevLast+1, s.baseOffset)
 		h, why, err := w.next()
 		if why == nil && err == nil {
 			why, err = w.checkCRC(pos, h)
@@ -124,13 +136,18 @@ func (s *segment) check(nextBase int64, logger *slog.Logger, rep *LogScan) error
 			return nil
 		}
 		if why != nil {
+			if errors.Is(why, errOutOfOrder) && prevPos >= 0 {
+				pos, expected = prevPos, offsetAtPrev // the batch before may be the damaged one
+				rep.Batches--
+			}
 			s.checked.Store(pos)
-			d := Damage{File: s.path(logSuffix), Position: pos, Offset: max(w.prevLast+1, s.baseOffset), Reason: why.Error()}
+			d := Damage{File: s.path(logSuffix), Position: pos, Offset: expected, Reason: why.Error()}
 			logger.Error("segment: scan found damage below the recovery point, kept", "file", d.File, "position", d.Position, "offset", d.Offset, "reason", d.Reason)
 			rep.Damage = append(rep.Damage, d)
 			return nil
 		}
 		rep.Batches++
+		prevPos, offsetAtPrev = pos, expected
 	}
 }
 
