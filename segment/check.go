@@ -48,7 +48,8 @@ var errOutOfOrder = errors.New("offsets out of order")
 //     starts at or below the entry's offset, and the batches from there reach it without a gap
 //     (Kafka indexes an append's first batch position with its last offset, so the entry's
 //     offset may be in a later batch of the same append, but never past a gap);
-//   - for recovery and the startup scan, also the CRC-32C of the whole batch (checkCRC).
+//   - for recovery and the startup scan, also the CRC-32C of the whole batch (checkCRC);
+//   - the batch the startup scan found damaged (segment.damaged) fails.
 //
 // The CRC does not cover base offset and length, so a changed base offset shows only against a
 // neighbour: a batch's offsets are vouched for by the batch after it (or by upper).
@@ -59,6 +60,7 @@ type batchWalk struct {
 	pos      int64 // where the next batch starts
 	prevLast int64 // last offset of the batch that ends at pos; -1 before the first
 	anchor   int64 // an index entry's offset the walk must reach without a gap; -1 for none
+	damaged  *Damage
 }
 
 // init points w at s from pos up to limit. anchor is the offset of the index entry at pos (-1
@@ -66,6 +68,7 @@ type batchWalk struct {
 func (w *batchWalk) init(s *segment, limit, upper, pos, anchor int64, buf []byte) {
 	w.r.init(s, limit, buf)
 	w.base, w.upper, w.pos, w.prevLast, w.anchor = s.baseOffset, upper, pos, -1, anchor
+	w.damaged = s.damaged.Load()
 }
 
 // next checks the batch at w.pos and moves past it. why is io.EOF at the limit, errZeroedTail
@@ -89,6 +92,8 @@ func (w *batchWalk) next() (h BatchHeader, why, err error) {
 	size, last := int64(h.Size()), h.LastOffset()
 	first := w.prevLast < 0
 	switch {
+	case w.damaged != nil && pos == w.damaged.Position:
+		why = fmt.Errorf("%w: the startup scan found: %s", ErrInvalidBatch, w.damaged.Reason)
 	case pos+size > limit:
 		why = fmt.Errorf("%w: batch of %d bytes, %d left in the segment", ErrShortBatch, size, limit-pos)
 	case h.LastOffsetDelta < 0:

@@ -144,6 +144,7 @@ func (s *segment) check(nextBase int64, logger *slog.Logger, rep *LogScan) error
 			d := Damage{File: s.path(logSuffix), Position: pos, Offset: expected, Reason: why.Error()}
 			logger.Error("segment: scan found damage below the recovery point, kept", "file", d.File, "position", d.Position, "offset", d.Offset, "reason", d.Reason)
 			rep.Damage = append(rep.Damage, d)
+			s.damaged.Store(&d)
 			return nil
 		}
 		rep.Batches++

@@ -78,6 +78,9 @@ type segment struct {
 	// before it (math.MaxInt64: every batch, and those appended later, which the appender
 	// validates and numbers itself). Reads vouch for batches past it (check.go).
 	checked atomic.Int64
+	// damaged is the batch the startup scan found damaged and kept, or nil: reads refuse it
+	// even where the checks they make themselves (no CRC) would pass it.
+	damaged atomic.Pointer[Damage]
 	deleted atomic.Bool // files renamed to *.deleted; removed when refs reaches zero
 
 	// Appender state (Log.mu).
