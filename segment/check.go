@@ -39,7 +39,7 @@ var errOutOfOrder = errors.New("offsets out of order")
 //
 //   - the header is whole, magic 2, and its length is at least the header's and ends within the
 //     segment (within limit: a batch that runs past it is damage, never "not there yet");
-//   - a batch of zeros is errZeroedTail (the end of what was written, to recovery; damage to a
+//   - a batch of zeros is ErrZeroedTail (the end of what was written, to recovery; damage to a
 //     reader, since limit covers whole batches only);
 //   - base offsets increase: a batch starts after the previous one's last offset; the first batch
 //     at position 0 starts at or after the segment's base offset; every last offset lies below
@@ -71,7 +71,7 @@ func (w *batchWalk) init(s *segment, limit, upper, pos, anchor int64, buf []byte
 	w.damaged = s.damaged.Load()
 }
 
-// next checks the batch at w.pos and moves past it. why is io.EOF at the limit, errZeroedTail
+// next checks the batch at w.pos and moves past it. why is io.EOF at the limit, ErrZeroedTail
 // where zeros start, or what is wrong with the batch (wrapping ErrShortBatch, ErrInvalidBatch,
 // ErrUnsupportedMagic or ErrCorruptBatch); w stays at the batch then. err is an I/O failure.
 func (w *batchWalk) next() (h BatchHeader, why, err error) {
@@ -84,7 +84,7 @@ func (w *batchWalk) next() (h BatchHeader, why, err error) {
 		return h, nil, err
 	}
 	if isZero(b[:min(len(b), offLeaderEpoch)]) {
-		return h, errZeroedTail, nil
+		return h, ErrZeroedTail, nil
 	}
 	if h, why = ParseBatchHeader(b); why != nil {
 		return h, why, nil
@@ -126,6 +126,43 @@ func (w *batchWalk) checkCRC(pos int64, h BatchHeader) (why, err error) {
 	}
 	_, why = ValidateBatch(b)
 	return why, nil
+}
+
+// scanBatches walks w to its limit, checking every batch (next, and with crc checkCRC), and
+// calls each with the position and header of every good batch, once the batch after it has
+// passed too: when two batches are out of order neither is good. It returns where the good
+// batches end, how many there are, and why the walk stopped there: nil at the limit,
+// ErrZeroedTail, or what is wrong. err is an I/O failure, or each's error. Recovery, index
+// rebuilds, the startup scan and Scan (dump-log) all read segments through it.
+func scanBatches(w *batchWalk, crc bool, each func(pos int64, h BatchHeader) error) (end int64, batches int, why, err error) {
+	var pending BatchHeader
+	pendingPos := int64(-1)
+	for {
+		pos := w.pos
+		h, why, err := w.next()
+		if why == nil && err == nil && crc {
+			why, err = w.checkCRC(pos, h)
+		}
+		if err != nil {
+			return pos, batches, nil, err
+		}
+		if pendingPos >= 0 && errors.Is(why, errOutOfOrder) {
+			return pendingPos, batches, why, nil
+		}
+		if pendingPos >= 0 {
+			if err := each(pendingPos, pending); err != nil {
+				return pendingPos, batches, nil, err
+			}
+			batches++
+		}
+		if why == io.EOF {
+			return pos, batches, nil, nil
+		}
+		if why != nil {
+			return pos, batches, why, nil
+		}
+		pending, pendingPos = h, pos
+	}
 }
 
 // anchorReached reports whether the walk has passed its index entry's offset.

@@ -71,4 +71,9 @@ var (
 	// or shifted records (Kafka's CORRUPT_MESSAGE). The error is a *DamageError naming the
 	// file, position and offset.
 	ErrCorruptLog = errors.New("segment: damaged log")
+	// ErrZeroedTail: a segment's batches end where zeros start: preallocated space never
+	// written, or written and never synced. After a crash that is the expected end of the
+	// active segment, not damage (Scan, recovery); within the bytes a log says it holds, a
+	// reader reports it as damage.
+	ErrZeroedTail = errors.New("segment: zeroed tail")
 )

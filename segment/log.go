@@ -337,7 +337,7 @@ func (l *Log) loadSegments(bases []int64, cfg Config, st logState) (segs []*segm
 		}
 		// A zeroed tail that ends where the next segment starts is preallocated space of a
 		// roll that did not finish; anything else means the later segments follow damage.
-		if cut != nil && (cut != errZeroedTail || s.nextOffset != bases[i+1]) {
+		if cut != nil && (cut != ErrZeroedTail || s.nextOffset != bases[i+1]) {
 			for _, later := range bases[i+1:] {
 				l.logger.Warn("segment: recovery removed a segment after a damaged one", "segment", filepath.Join(l.dir, segmentFileName(later, logSuffix)))
 				for _, suffix := range []string{logSuffix, offsetIndexSuffix, timeIndexSuffix} {

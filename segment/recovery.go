@@ -3,7 +3,6 @@ package segment
 import (
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"os"
@@ -15,17 +14,10 @@ import (
 // scanBufferSize is the pread window of recovery and index rebuilds: large sequential reads.
 const scanBufferSize = 1 << 20
 
-// errZeroedTail is why a scan stopped at a batch of length zero: preallocated space never
-// written, or written but never synced, which is an expected end rather than damage.
-var errZeroedTail = errors.New("zeroed tail")
-
-// rebuild scans the batches of s from position 0 up to its size, resetting and rebuilding both
-// indexes the way the appender fills them. Every batch gets batchWalk's checks (length within
-// the segment, magic, base offsets increasing, offsets below nextBase, the next segment's base
-// offset); with validate also its CRC-32C. The scan stops at the first batch that fails, or at
-// the batch before it when their offsets are out of order (either may be the damaged one). each,
+// rebuild scans the batches of s from position 0 up to its size (scanBatches, with the CRC
+// when validate), resetting and rebuilding both indexes the way the appender fills them. each,
 // if not nil, sees every good batch. It returns the position where the good batches end, how
-// many there are and, when they end before the size, why (errZeroedTail, or what is wrong with
+// many there are and, when they end before the size, why (ErrZeroedTail, or what is wrong with
 // the batch there); err reports an I/O or index failure.
 func (s *segment) rebuild(cfg Config, validate bool, nextBase int64, each func(BatchHeader)) (end int64, batches int, why, err error) {
 	s.offsetIndex.Reset()
@@ -34,47 +26,35 @@ func (s *segment) rebuild(cfg Config, validate bool, nextBase int64, each func(B
 	var w batchWalk
 	w.init(s, s.size.Load(), nextBase, 0, -1, make([]byte, scanBufferSize))
 	w.r.data = nil // always pread: the mapping (if any) may cover less than the file
-	// A batch is taken (indexed, passed to each) once the batch after it has been checked.
-	var pending BatchHeader
-	pendingPos := int64(-1)
-	for {
-		pos := w.pos
-		h, why, err := w.next()
-		if why == nil && err == nil && validate {
-			why, err = w.checkCRC(pos, h)
+	end, batches, why, err = scanBatches(&w, validate, func(pos int64, h BatchHeader) error {
+		if err := s.updateIndexes(h, pos, cfg.IndexIntervalBytes); err != nil {
+			return err
 		}
-		if err != nil {
-			return pos, batches, nil, fmt.Errorf("segment: reading %s at %d: %w", s.path(logSuffix), pos, err)
+		if each != nil {
+			each(h)
 		}
-		if pendingPos >= 0 && errors.Is(why, errOutOfOrder) {
-			s.checked.Store(pendingPos)
-			return pendingPos, batches, why, nil
-		}
-		if pendingPos >= 0 {
-			if err := s.updateIndexes(pending, pendingPos, cfg.IndexIntervalBytes); err != nil {
-				return pendingPos, batches, nil, err
-			}
-			batches++
-			if each != nil {
-				each(pending)
-			}
-		}
-		if why == io.EOF {
-			s.checked.Store(math.MaxInt64)
-			return pos, batches, nil, nil
-		}
-		if why != nil {
-			s.checked.Store(pos)
-			return pos, batches, why, nil
-		}
-		pending, pendingPos = h, pos
+		return nil
+	})
+	if err != nil {
+		return end, batches, nil, fmt.Errorf("segment: scanning %s at %d: %w", s.path(logSuffix), end, err)
+	}
+	s.markChecked(end, why)
+	return end, batches, why, nil
+}
+
+// markChecked records how far a scan that stopped at end (why) checked s.
+func (s *segment) markChecked(end int64, why error) {
+	if why == nil {
+		s.checked.Store(math.MaxInt64)
+	} else {
+		s.checked.Store(end)
 	}
 }
 
 // recover scans s (see rebuild), with validate checking every batch's CRC too, and cuts the
 // file at the first bad or torn batch: what follows is garbage from a crash, never synced, so
 // never acknowledged as durable. After validating or cutting it syncs the file. It returns why
-// it cut the file (errZeroedTail for preallocated space), nil if it did not, and adds the
+// it cut the file (ErrZeroedTail for preallocated space), nil if it did not, and adds the
 // segment to rep. A zeroed tail (preallocated space) is logged quietly; anything else loudly,
 // with file, position and size.
 func (s *segment) recover(cfg Config, validate bool, nextBase int64, each func(BatchHeader), logger *slog.Logger, rep *LogScan) (cut, err error) {
@@ -87,7 +67,7 @@ func (s *segment) recover(cfg Config, validate bool, nextBase int64, each func(B
 	rep.Batches += batches
 	if end < fileSize {
 		attrs := []any{"file", s.path(logSuffix), "position", end, "bytes", fileSize - end, "next_offset", s.nextOffset}
-		if why == errZeroedTail {
+		if why == ErrZeroedTail {
 			logger.Debug("segment: recovery removed zeroed tail", attrs...)
 		} else {
 			logger.Warn("segment: recovery truncated damaged or torn batches", append(attrs, "reason", why.Error())...)
@@ -120,36 +100,25 @@ func (s *segment) recover(cfg Config, validate bool, nextBase int64, each func(B
 func (s *segment) check(nextBase int64, logger *slog.Logger, rep *LogScan) error {
 	var w batchWalk
 	w.init(s, s.size.Load(), nextBase, 0, -1, make([]byte, scanBufferSize))
-	rep.Segments++
-	prevPos, offsetAtPrev := int64(-1), int64(0) // the last good batch, and the offset expected there
-	for {
-		pos, expected := w.pos, max(w.prevLast+1, s.baseOffset)
-		h, why, err := w.next()
-		if why == nil && err == nil {
-			why, err = w.checkCRC(pos, h)
-		}
-		if err != nil {
-			return fmt.Errorf("segment: reading %s at %d: %w", s.path(logSuffix), pos, err)
-		}
-		if why == io.EOF {
-			s.checked.Store(math.MaxInt64)
-			return nil
-		}
-		if why != nil {
-			if errors.Is(why, errOutOfOrder) && prevPos >= 0 {
-				pos, expected = prevPos, offsetAtPrev // the batch before may be the damaged one
-				rep.Batches--
-			}
-			s.checked.Store(pos)
-			d := Damage{File: s.path(logSuffix), Position: pos, Offset: expected, Reason: why.Error()}
-			logger.Error("segment: scan found damage below the recovery point, kept", "file", d.File, "position", d.Position, "offset", d.Offset, "reason", d.Reason)
-			rep.Damage = append(rep.Damage, d)
-			s.damaged.Store(&d)
-			return nil
-		}
-		rep.Batches++
-		prevPos, offsetAtPrev = pos, expected
+	w.r.data = nil
+	expected := s.baseOffset // the offset after the last good batch
+	end, batches, why, err := scanBatches(&w, true, func(_ int64, h BatchHeader) error {
+		expected = h.LastOffset() + 1
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("segment: scanning %s at %d: %w", s.path(logSuffix), end, err)
 	}
+	rep.Segments++
+	rep.Batches += batches
+	s.markChecked(end, why)
+	if why != nil {
+		d := Damage{File: s.path(logSuffix), Position: end, Offset: expected, Reason: why.Error()}
+		logger.Error("segment: scan found damage below the recovery point, kept", "file", d.File, "position", d.Position, "offset", d.Offset, "reason", d.Reason)
+		rep.Damage = append(rep.Damage, d)
+		s.damaged.Store(&d)
+	}
+	return nil
 }
 
 // loadIndexes opens the indexes of a segment whose .log is trusted: read-only for a sealed

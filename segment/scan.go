@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
 )
 
 // ScanMode says which segments opening a log directory reads batch by batch (doc.go,
@@ -96,4 +99,74 @@ func (r *ScanReport) log(logger *slog.Logger, path string) {
 	}
 	logger.Log(context.Background(), level, "segment: startup scan done", "path", path, "mode", r.Mode.String(), "logs", len(r.Logs),
 		"segments", segments, "batches", batches, "damaged", damaged)
+}
+
+// ScanOptions says how Scan checks a segment file.
+type ScanOptions struct {
+	// NextBase is the base offset of the segment after this one, which every offset must lie
+	// below; 0 when there is none.
+	NextBase int64
+	// CRC checks every batch's CRC-32C too, as recovery after a crash and the full startup
+	// scan do.
+	CRC bool
+	// Batch, if not nil, sees every good batch: its position, header and bytes (valid until
+	// it returns). An error from it ends the scan and is returned.
+	Batch func(pos int64, h BatchHeader, batch []byte) error
+}
+
+// ScanResult is what Scan found in a segment file.
+type ScanResult struct {
+	Batches int   // good batches
+	End     int64 // where they end: recovery cuts the file here
+	Size    int64 // the file's size
+	// NextOffset is the offset after the last good batch (the base offset when none).
+	NextOffset int64
+	// Stop is why the good batches end before Size: ErrZeroedTail, or what is wrong with the
+	// batch at End (wrapping ErrShortBatch, ErrInvalidBatch, ErrUnsupportedMagic or
+	// ErrCorruptBatch); nil when End == Size.
+	Stop error
+}
+
+// Scan reads the segment file at path, named by its base offset (<20 digits>.log), batch by
+// batch with the checks recovery applies (doc.go, "What a reader checks"), through the same
+// code, and reports where the good batches end and why: what recovery would keep. It only
+// reads the file (runnel dump-log uses it on a stopped broker's data).
+func Scan(path string, opts ScanOptions) (ScanResult, error) {
+	base, ok := parseSegmentFileName(filepath.Base(path), logSuffix)
+	if !ok {
+		return ScanResult{}, fmt.Errorf("segment: %s is not a segment file name (<20-digit base offset>%s)", path, logSuffix)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return ScanResult{}, fmt.Errorf("segment: %w", err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return ScanResult{}, fmt.Errorf("segment: %w", err)
+	}
+	upper := opts.NextBase
+	if upper <= 0 {
+		upper = math.MaxInt64
+	}
+	var w batchWalk
+	w.r.initFD(int(f.Fd()), info.Size(), make([]byte, scanBufferSize))
+	w.base, w.upper, w.prevLast, w.anchor = base, upper, -1, -1
+	res := ScanResult{Size: info.Size(), NextOffset: base}
+	end, batches, why, err := scanBatches(&w, opts.CRC, func(pos int64, h BatchHeader) error {
+		res.NextOffset = h.LastOffset() + 1
+		if opts.Batch == nil {
+			return nil
+		}
+		b, err := w.r.peek(pos, h.Size())
+		if err != nil {
+			return err
+		}
+		return opts.Batch(pos, h, b)
+	})
+	if err != nil {
+		return res, fmt.Errorf("segment: scanning %s at %d: %w", path, end, err)
+	}
+	res.Batches, res.End, res.Stop = batches, end, why
+	return res, nil
 }

@@ -364,10 +364,15 @@ type batchReader struct {
 
 // init points r at s, up to limit. buf, if not nil, is the window to read into.
 func (r *batchReader) init(s *segment, limit int64, buf []byte) {
-	r.data, r.fd, r.limit, r.buf, r.bufPos, r.n = nil, s.fd, limit, buf, -1, 0
+	r.initFD(s.fd, limit, buf)
 	if s.mapping != nil {
 		r.data = s.mapping.Bytes()
 	}
+}
+
+// initFD points r at the file fd, read by pread, up to limit.
+func (r *batchReader) initFD(fd int, limit int64, buf []byte) {
+	r.data, r.fd, r.limit, r.buf, r.bufPos, r.n = nil, fd, limit, buf, -1, 0
 }
 
 func (r *batchReader) window() []byte {
