@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -235,7 +236,9 @@ func (s *segment) readRange(offset, limit, upper int64, maxBytes int, minOneBatc
 		return h, pos, n, true, nil
 	}
 	if w.r.data == nil {
-		// A sealed segment read by pread: read the range in large windows.
+		// A sealed segment read by pread: read the range in large windows, and have the
+		// whole segment checked once so that later reads need not.
+		s.checkInBackground(upper)
 		buf := rangeWindows.Get().(*[]byte)
 		defer rangeWindows.Put(buf)
 		w.r.buf, w.r.bufPos = *buf, -1
@@ -264,6 +267,32 @@ func (s *segment) readRange(offset, limit, upper int64, maxBytes int, minOneBatc
 		}
 	}
 	return h, pos, n, true, nil
+}
+
+// checkInBackground walks the headers of the sealed segment s once (batchWalk's checks, as a
+// read would), from a goroutine that holds a reference to it, and moves s.checked to the end
+// of what passed: a segment trusted at open costs reads a walk of their range only until then.
+// At most one runs per segment; one that fails on I/O may run again on a later read.
+func (s *segment) checkInBackground(upper int64) {
+	if !s.checking.CompareAndSwap(false, true) {
+		return
+	}
+	s.refs.Add(1)
+	go func() {
+		defer s.release()
+		var w batchWalk
+		w.init(s, s.size.Load(), upper, 0, -1, make([]byte, scanBufferSize))
+		w.r.data = nil
+		end, _, why, err := scanBatches(&w, false, func(int64, BatchHeader) error { return nil })
+		switch {
+		case err != nil:
+			s.checking.Store(false)
+		case why == nil:
+			s.checked.Store(math.MaxInt64)
+		default:
+			storeMax(&s.checked, end)
+		}
+	}()
 }
 
 // rangeWindow is the pread window of a read that vouches for the batches of its range in a

@@ -160,7 +160,8 @@
 // been checked (segment.checked): everything, for segments this process wrote, recovered or
 // scanned, so reads there walk only from the index entry to the offset asked for, as before;
 // for segments trusted at open, reads walk their range (in 64 KiB preads) and move the mark
-// forward when they start within it. Reads do not check CRCs: that needs every byte in user
+// forward when they start within it, and the first such read starts a background walk of the
+// whole segment's headers, after which reads there cost what they did. Reads do not check CRCs: that needs every byte in user
 // space, and clients check them (franz-go, Java's check.crcs); what clients cannot check is
 // what reads check.
 //

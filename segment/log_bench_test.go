@@ -236,7 +236,8 @@ func runAppenders(b *testing.B, n, size int, op func(batch []byte, done chan err
 // lookup, scan of batch headers to the offset, and the checks that vouch for the batches of the
 // range (through the mapping in the active segment, by pread in sealed ones). Segments this
 // process wrote, or recovered, were checked already ("sealed", "active"); after a clean reopen
-// the sealed ones are trusted unchecked, so each read walks its range ("sealed-reopened").
+// the sealed ones are trusted unchecked, so reads walk their range until the background check
+// of each segment that a read starts has run ("sealed-reopened": the first run includes that).
 // SetBytes counts the bytes a fetch would then send.
 func BenchmarkRead(b *testing.B) {
 	for _, batchSize := range []int{1 << 10, 16 << 10} {

@@ -81,6 +81,8 @@ type segment struct {
 	// damaged is the batch the startup scan found damaged and kept, or nil: reads refuse it
 	// even where the checks they make themselves (no CRC) would pass it.
 	damaged atomic.Pointer[Damage]
+	// checking is set while a background check of the segment runs (checkInBackground).
+	checking atomic.Bool
 	deleted atomic.Bool // files renamed to *.deleted; removed when refs reaches zero
 
 	// Appender state (Log.mu).
