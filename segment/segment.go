@@ -83,7 +83,7 @@ type segment struct {
 	damaged atomic.Pointer[Damage]
 	// checking is set while a background check of the segment runs (checkInBackground).
 	checking atomic.Bool
-	deleted atomic.Bool // files renamed to *.deleted; removed when refs reaches zero
+	deleted  atomic.Bool // files renamed to *.deleted; removed when refs reaches zero
 
 	// Appender state (Log.mu).
 	mapping         *mmap.Mapping // active segment only: [0, capacity) of the file, writable
