@@ -74,6 +74,8 @@ type segment struct {
 	size    atomic.Int64 // bytes of whole batches, published after they are in the file
 	durable atomic.Int64 // bytes known to be on disk
 	refs    atomic.Int32
+	deleted atomic.Bool // files renamed to *.deleted; removed when refs reaches zero
+
 	// checked: the batches of [0, checked) passed batchWalk's checks, each against the one
 	// before it (math.MaxInt64: every batch, and those appended later, which the appender
 	// validates and numbers itself). Reads vouch for batches past it (check.go).
@@ -83,7 +85,6 @@ type segment struct {
 	damaged atomic.Pointer[Damage]
 	// checking is set while a background check of the segment runs (checkInBackground).
 	checking atomic.Bool
-	deleted  atomic.Bool // files renamed to *.deleted; removed when refs reaches zero
 
 	// Appender state (Log.mu).
 	mapping         *mmap.Mapping // active segment only: [0, capacity) of the file, writable
