@@ -49,6 +49,9 @@ type Config struct {
 	FlushPolicy      flush.Policy
 	FlushMinInterval time.Duration
 	PreallocateBytes int64
+	// LogRecoveryScan (runnel.log.recovery.scan) is which segments opening the log dirs reads
+	// batch by batch: recovery-point (Kafka's, the default) or full (segment.ScanFull).
+	LogRecoveryScan segment.ScanMode
 	// ClusterID, when set, must match the log dirs' meta.properties; when
 	// empty, the stored one is used or a new one made on first start.
 	ClusterID string
@@ -194,6 +197,14 @@ var brokerKeys = []brokerKey{
 		return err
 	}, func(c *Config) (string, bool) { return strconv.FormatInt(c.PreallocateBytes, 10), true }},
 	{"runnel.max.partitions.per.topic", setInt32(func(c *Config) *int32 { return &c.MaxPartitions }, 1), func(c *Config) (string, bool) { return itoa(c.MaxPartitions), true }},
+	{"runnel.log.recovery.scan", func(c *Config, v string) error {
+		mode, err := segment.ParseScanMode(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("want recovery-point or full")
+		}
+		c.LogRecoveryScan = mode
+		return nil
+	}, func(c *Config) (string, bool) { return c.LogRecoveryScan.String(), true }},
 	{"runnel.checkpoint.interval.ms", setMs(func(c *Config) *time.Duration { return &c.CheckpointInterval }, 1), func(c *Config) (string, bool) { return ms(c.CheckpointInterval), true }},
 	{"runnel.shutdown.timeout.ms", setMs(func(c *Config) *time.Duration { return &c.ShutdownTimeout }, 0), func(c *Config) (string, bool) { return ms(c.ShutdownTimeout), true }},
 	{"runnel.net", func(c *Config, v string) error {

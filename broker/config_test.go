@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"runnel/io/flush"
+	"runnel/segment"
 )
 
 func TestNewConfig(t *testing.T) {
@@ -69,6 +70,11 @@ func TestNewConfig(t *testing.T) {
 				t.Errorf("got %+v", c)
 			}
 		}},
+		{"full recovery scan", map[string]string{"runnel.log.recovery.scan": "full"}, func(t *testing.T, c Config) {
+			if c.LogRecoveryScan != segment.ScanFull {
+				t.Errorf("recovery scan %v", c.LogRecoveryScan)
+			}
+		}},
 		{"listener without scheme", map[string]string{"listeners": "127.0.0.1:0"}, func(t *testing.T, c Config) {
 			if c.ListenAddr != "127.0.0.1:0" || c.AdvertisedPort != 0 {
 				t.Errorf("got %+v", c)
@@ -110,6 +116,7 @@ func TestNewConfigRejects(t *testing.T) {
 		{"log.message.timestamp.type", "WallClock"},
 		{"log.cleanup.policy", "delete,shred"},
 		{"socket.request.max.bytes", "0"},
+		{"runnel.log.recovery.scan", "everything"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key+"="+tt.value, func(t *testing.T) {

@@ -31,6 +31,8 @@ func errCode(err error) int16 {
 		return ke.Code
 	}
 	switch {
+	case errors.Is(err, segment.ErrCorruptLog): // damage found reading the log, as Kafka's CorruptRecordException
+		return kerr.CorruptMessage.Code
 	case errors.Is(err, segment.ErrCorruptBatch):
 		return kerr.CorruptMessage.Code
 	case errors.Is(err, segment.ErrShortBatch),

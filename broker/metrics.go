@@ -80,10 +80,29 @@ func newMetrics(b *Broker) *metrics {
 	for key := range apis {
 		m.latencyByKey[key] = m.latency.WithLabelValues(kmsg.NameForKey(key))
 	}
+	m.registry.MustRegister(damagedReadsCounter(b))
 	m.registry.MustRegister(m.requests, m.latency, m.bytesIn, m.bytesOut, m.connections,
 		m.fsync, m.fsyncBatch, m.fsyncErrors, partitionCollector{b},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// damagedReadsCounter counts, at scrape time, the reads of the log dirs' logs refused because
+// the log was damaged (answered CORRUPT_MESSAGE; segment.LogDir.DamageFound). The log dirs are
+// opened before the admin listener serves scrapes.
+func damagedReadsCounter(b *Broker) prometheus.CounterFunc {
+	return prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "runnel_log_damaged_reads_total",
+		Help: "Reads refused because a segment was damaged where they looked (CORRUPT_MESSAGE); each is logged, rate-limited, with file, position and offset.",
+	}, func() float64 {
+		var n int64
+		for _, d := range b.dirs {
+			if d.dir != nil {
+				n += d.dir.DamageFound()
+			}
+		}
+		return float64(n)
+	})
 }
 
 // observeReply records a reply when it is finished, before it is written

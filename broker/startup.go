@@ -51,7 +51,7 @@ func (b *Broker) openLogs() error {
 	}
 	for _, path := range b.cfg.LogDirs {
 		d := &logDir{path: path}
-		d.dir, err = segment.OpenLogDir(path, cfgFor, b.logger.With("dir", path))
+		d.dir, err = segment.OpenLogDir(path, cfgFor, b.logger.With("dir", path), segment.WithScan(b.cfg.LogRecoveryScan))
 		if err != nil {
 			return fmt.Errorf("broker: opening log dir %s: %w", path, err)
 		}

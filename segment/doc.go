@@ -136,18 +136,53 @@
 // follow a zeroed tail. Truncation zeroes the removed bytes of the mapping and
 // syncs them, so that recovery cannot bring stale batches back.
 //
+// # What a reader checks
+//
+// The CRC covers neither baseOffset nor batchLength, so a reader that trusted them could skip
+// records (a length that jumps past batches or past the segment) or serve them at the wrong
+// offsets (a changed baseOffset). Every reader of a segment (Read, TruncateTo, recovery, index
+// rebuilds, the startup scan) walks batches with the same checks (check.go, batchWalk):
+//
+//   - the header is whole, magic 2, batchLength covers at least the header and the batch ends
+//     within the segment's valid bytes;
+//   - base offsets increase: each batch starts after the previous one's last offset, the first
+//     at or after the segment's base offset, and every last offset lies below the next
+//     segment's base offset and within the segment's relative range;
+//   - a walk that starts at an offset index entry's position finds there a batch that starts
+//     at or below the entry's offset, and reaches that offset without a gap (Kafka indexes an
+//     append's first position with its last offset, which may lie in a later batch of it);
+//   - recovery and the startup scan check the CRC-32C of every batch as well.
+//
+// When two batches are out of order either base offset may be the damaged one, so neither is
+// trusted: a batch is vouched for by the batch after it (or the next segment's base offset).
+// Read serves a range of whole batches by sendfile: the batch holding the offset asked for, and
+// every whole batch after it in the range, must be vouched for; a range is cut before the first
+// one that is not, and a read whose first batch is not fails with a *DamageError wrapping
+// ErrCorruptLog (file, position, offset, reason), counted (Log.DamageFound, LogDir.DamageFound)
+// and logged at most once a minute per log. The broker answers it CORRUPT_MESSAGE, as Kafka
+// answers a CorruptRecordException on fetch. Each segment remembers how far its batches have
+// been checked (segment.checked): everything, for segments this process wrote, recovered or
+// scanned, so reads there walk only from the index entry to the offset asked for, as before;
+// for segments trusted at open, reads walk their range (in 64 KiB preads) and move the mark
+// forward when they start within it, and the first such read starts a background walk of the
+// whole segment's headers, after which reads there cost what they did. Reads do not check CRCs: that needs every byte in user
+// space, and clients check them (franz-go, Java's check.crcs); what clients cannot check is
+// what reads check.
+//
 // # Recovery: where the valid log ends
 //
 // After a clean shutdown the files are trusted. Otherwise every segment that
 // may hold bytes past the recovery point (its next segment starts at or after
-// it) and always the last segment are read from position 0, batch by batch:
+// it) and always the last segment are read from position 0, batch by batch,
+// with the checks above:
 //
 //   - a batch whose base offset and length fields are zero, or the end of the
 //     file, ends the segment (preallocated space never written: expected);
 //   - fewer bytes than the header or than the batch length claims: a torn
 //     write; a bad magic, length or CRC-32C: corruption;
-//   - a base offset below the previous batch's last offset + 1, or a last
-//     offset at or past the next segment's base offset: corruption.
+//   - a base offset at or below the previous batch's last offset (the cut is
+//     then made before the previous batch too), or a last offset at or past
+//     the next segment's base offset: corruption.
 //
 // The file is cut at the first batch that fails (logged with file, position
 // and size; quietly for zeros) and synced. Bytes after a torn or corrupt batch
@@ -156,5 +191,23 @@
 // removes every later segment. Both indexes of a recovered segment are
 // rebuilt; an index of a trusted segment that is missing or fails its sanity
 // check is rebuilt from the .log. The idempotent producer state is replayed
-// from the batch headers of the last segment.
+// from the batch headers of the last segment. An I/O error while reading
+// fails the open rather than cutting.
+//
+// # The full startup scan
+//
+// Kafka reads only what lies past the recovery point. With ScanFull (the
+// broker's runnel.log.recovery.scan=full) opening a log directory also reads
+// every other segment, after a clean shutdown too, with the same checks and
+// CRCs, and reports per log the segments and batches scanned and each damage
+// (file, position, the offset expected there, reason), then a summary line
+// (LogDir.ScanReport). Damage below the recovery point is kept, not cut: those
+// batches were synced, so acknowledged, and a cut would also drop every
+// undamaged batch after it, which may be the only copy; Kafka never cuts below
+// the recovery point either. The segment is left as it is, reads at the
+// damaged batch fail with ErrCorruptLog (the scan records it on the segment,
+// so a CRC mismatch is refused too), and the batches after it stay readable
+// through the offset index. The last segment is the exception: it must end
+// where its batches end to take appends, so it is cut as in recovery, and the
+// loss is reported (Damage.Cut).
 package segment

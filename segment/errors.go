@@ -65,4 +65,15 @@ var (
 	// point; nothing appended after the last successful sync is ever reported durable
 	// (Kafka's KAFKA_STORAGE_ERROR). The error wraps the first failure, with file and errno.
 	ErrStorageFailed = errors.New("segment: log directory failed")
+	// ErrCorruptLog: a segment file does not hold what the format promises where a read or a
+	// scan looked (a batch length past the segment, offsets out of order, an index entry that
+	// names another batch, a bad magic or CRC-32C). Reads answer it rather than serve skipped
+	// or shifted records (Kafka's CORRUPT_MESSAGE). The error is a *DamageError naming the
+	// file, position and offset.
+	ErrCorruptLog = errors.New("segment: damaged log")
+	// ErrZeroedTail: a segment's batches end where zeros start: preallocated space never
+	// written, or written and never synced. After a crash that is the expected end of the
+	// active segment, not damage (Scan, recovery); within the bytes a log says it holds, a
+	// reader reports it as damage.
+	ErrZeroedTail = errors.New("segment: zeroed tail")
 )

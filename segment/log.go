@@ -157,6 +157,7 @@ type Log struct {
 	durable     atomic.Pointer[durableMark]
 
 	collectHeader func(pos int, h BatchHeader) error // ValidateBatches callback, made once
+	damage        damageReport                       // reads refused with ErrCorruptLog
 	prefault      prefaulter
 	changed       notifier
 }
@@ -166,6 +167,9 @@ type logState struct {
 	recoveryPoint int64
 	startOffset   int64 // -1 when unknown
 	clean         bool
+	scan          ScanMode
+	report        *LogScan      // what the open scanned; nil: not reported
+	damageTotal   *atomic.Int64 // the directory's count of reads refused for damage, or nil
 }
 
 // OpenLog opens (creating if needed) the log of tp in dir. After a clean shutdown the files are
@@ -185,6 +189,11 @@ func openLog(dir string, tp TopicPartition, cfg Config, st logState, logger *slo
 	}
 	l := &Log{dir: dir, tp: tp, logger: logger.With("topic", tp.Topic, "partition", tp.Partition), now: time.Now}
 	l.collectHeader = l.collectHeaderLocked
+	l.damage.total = st.damageTotal
+	if st.report == nil {
+		st.report = &LogScan{}
+	}
+	st.report.Partition = tp
 	l.prefault.logger = l.logger
 	l.mu.cfg = cfg
 	l.mu.producers = NewProducerState()
@@ -302,7 +311,8 @@ func (l *Log) loadSegments(bases []int64, cfg Config, st logState) (segs []*segm
 			if err := s.openIndexes(cfg, true, true); err != nil {
 				return segs, err
 			}
-			if _, err := s.recover(cfg, !st.clean, math.MaxInt64, l.replayProducer, l.logger); err != nil {
+			validate := !st.clean || st.scan == ScanFull
+			if _, err := s.recover(cfg, validate, math.MaxInt64, l.replayProducer, l.logger, st.report); err != nil {
 				return segs, err
 			}
 			return segs, s.activate(cfg.SegmentBytes, cfg.preallocateChunk())
@@ -311,18 +321,24 @@ func (l *Log) loadSegments(bases []int64, cfg Config, st logState) (segs []*segm
 			if err := s.loadIndexes(cfg, false, l.logger); err != nil {
 				return segs, err
 			}
+			if st.scan == ScanFull {
+				if err := s.check(bases[i+1], l.logger, st.report); err != nil {
+					return segs, err
+				}
+			}
 			continue
 		}
 		if err := s.openIndexes(cfg, true, true); err != nil {
 			return segs, err
 		}
-		cut, err := s.recover(cfg, true, bases[i+1], nil, l.logger)
+		scanned, batches := st.report.Segments, st.report.Batches
+		cut, err := s.recover(cfg, true, bases[i+1], nil, l.logger, st.report)
 		if err != nil {
 			return segs, err
 		}
 		// A zeroed tail that ends where the next segment starts is preallocated space of a
 		// roll that did not finish; anything else means the later segments follow damage.
-		if cut != nil && (cut != errZeroedTail || s.nextOffset != bases[i+1]) {
+		if cut != nil && (cut != ErrZeroedTail || s.nextOffset != bases[i+1]) {
 			for _, later := range bases[i+1:] {
 				l.logger.Warn("segment: recovery removed a segment after a damaged one", "segment", filepath.Join(l.dir, segmentFileName(later, logSuffix)))
 				for _, suffix := range []string{logSuffix, offsetIndexSuffix, timeIndexSuffix} {
@@ -331,7 +347,8 @@ func (l *Log) loadSegments(bases []int64, cfg Config, st logState) (segs []*segm
 					}
 				}
 			}
-			// Load the cut segment again, as the last one.
+			// Load the cut segment again, as the last one (and count it once).
+			st.report.Segments, st.report.Batches = scanned, batches
 			bases = bases[:i+1]
 			segs = segs[:i]
 			s.release()
@@ -563,7 +580,9 @@ func (l *Log) rollLocked() error {
 // which case that whole batch. Only bytes up to the log end are returned, or with durableOnly
 // up to the flushed offset. An offset between that limit and the log end gives an empty
 // result; one outside [StartOffset, EndOffset] gives ErrOffsetOutOfRange. The result must be
-// released.
+// released. Read serves only batches it can vouch for (doc.go, "What a reader checks"): when
+// the batch holding offset fails a check it returns a *DamageError (ErrCorruptLog), counted in
+// DamageFound and logged, rate-limited; a range is cut before a later batch that fails one.
 func (l *Log) Read(offset int64, maxBytes int, durableOnly bool, minOneBatch bool) (ReadResult, error) {
 	end := l.endOffset.Load()
 	limitOffset := end
@@ -585,7 +604,6 @@ func (l *Log) Read(offset int64, maxBytes int, durableOnly bool, minOneBatch boo
 		return empty, ErrClosed
 	}
 	i := max(sort.Search(len(segs), func(i int) bool { return segs[i].baseOffset > offset })-1, 0)
-	var r batchReader
 	for ; i < len(segs); i++ {
 		s := segs[i]
 		size := s.size.Load()
@@ -593,25 +611,20 @@ func (l *Log) Read(offset int64, maxBytes int, durableOnly bool, minOneBatch boo
 		if durableOnly {
 			limit = mark.limit(s, size)
 		}
-		pos := int64(0)
-		if offset > s.baseOffset {
-			_, p := s.offsetIndex.Lookup(offset)
-			pos = int64(p)
+		upper := int64(math.MaxInt64)
+		if i+1 < len(segs) {
+			upper = segs[i+1].baseOffset
 		}
-		r.init(s, limit, nil)
-		h, pos, ok, err := r.findBatch(offset, pos)
+		h, pos, n, found, err := s.readRange(offset, limit, upper, maxBytes, minOneBatch)
 		if err != nil {
-			return empty, fmt.Errorf("segment: reading %s at %d: %w", s.path(logSuffix), pos, err)
+			l.noteDamage(err)
+			return empty, err
 		}
-		if !ok {
+		if !found {
 			if limit < size {
 				return empty, nil // the rest is not durable yet
 			}
 			continue
-		}
-		n := min(int64(maxBytes), limit-pos)
-		if minOneBatch && n < int64(h.Size()) {
-			n = int64(h.Size())
 		}
 		s.refs.Add(1)
 		return ReadResult{Range: FileRange{File: s.file, Position: pos, Size: n}, FirstOffset: h.BaseOffset, seg: s}, nil

@@ -43,6 +43,8 @@ type LogDir struct {
 	lock *os.File // holds the flock on .lock until Close
 
 	failed atomic.Pointer[error] // the first storage failure of any of its logs; sticky
+	damage atomic.Int64          // reads of its logs refused with ErrCorruptLog
+	scan   ScanReport            // what OpenLogDir scanned
 
 	mu       sync.Mutex
 	logs     map[TopicPartition]*Log
@@ -50,14 +52,27 @@ type LogDir struct {
 	closing  bool
 }
 
+// OpenOption is an option of OpenLogDir.
+type OpenOption func(*openOptions)
+
+type openOptions struct{ scan ScanMode }
+
+// WithScan sets which segments the open reads batch by batch (default ScanFromRecoveryPoint).
+func WithScan(mode ScanMode) OpenOption { return func(o *openOptions) { o.scan = mode } }
+
 // OpenLogDir opens every partition log under path (creating path if needed), in parallel.
 // If the previous run shut down cleanly (the marker file exists) the logs' files are trusted,
-// otherwise each log recovers what lies past its recovery point. The marker is then removed,
+// otherwise each log recovers what lies past its recovery point; WithScan(ScanFull) checks
+// every segment besides (ScanReport, logged at the end of the open). The marker is then removed,
 // so that a crash from now on counts as unclean. cfgFor gives each topic's config (nil: the
 // defaults). Leftovers of interrupted deletions are removed. An unreadable checkpoint file is
 // logged and costs a full recovery, never a failed open. Like Kafka, it takes an exclusive
 // flock on the directory's .lock file, so that two processes never share a directory.
-func OpenLogDir(path string, cfgFor func(topic string) Config, logger *slog.Logger) (d *LogDir, err error) {
+func OpenLogDir(path string, cfgFor func(topic string) Config, logger *slog.Logger, opts ...OpenOption) (d *LogDir, err error) {
+	var o openOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if cfgFor == nil {
 		cfgFor = func(string) Config { return DefaultConfig() }
 	}
@@ -117,9 +132,11 @@ func OpenLogDir(path string, cfgFor func(topic string) Config, logger *slog.Logg
 	}
 	logs := make([]*Log, len(tps))
 	errs := make([]error, len(tps))
+	d.scan = ScanReport{Mode: o.scan, Logs: make([]LogScan, len(tps))}
 	forEachParallel(len(tps), func(i int) {
 		tp := tps[i]
-		st := logState{recoveryPoint: recoveryPoints[tp], startOffset: -1, clean: clean && !recoverAll}
+		st := logState{recoveryPoint: recoveryPoints[tp], startOffset: -1, clean: clean && !recoverAll,
+			scan: o.scan, report: &d.scan.Logs[i], damageTotal: &d.damage}
 		if start, ok := startOffsets[tp]; ok {
 			st.startOffset = start
 		}
@@ -146,6 +163,7 @@ func OpenLogDir(path string, cfgFor func(topic string) Config, logger *slog.Logg
 			return nil, err
 		}
 	}
+	d.scan.log(logger, path)
 	logger.Info("segment: log directory opened", "path", path, "logs", len(tps), "clean", clean)
 	return d, nil
 }
@@ -196,6 +214,14 @@ func (d *LogDir) Failed() error {
 	return nil
 }
 
+// DamageFound is the number of reads of the directory's logs refused with ErrCorruptLog since
+// it was opened (the broker's runnel_log_damaged_reads_total).
+func (d *LogDir) DamageFound() int64 { return d.damage.Load() }
+
+// ScanReport is what OpenLogDir scanned: per log, segments and batches checked and the damage
+// found (cut or kept).
+func (d *LogDir) ScanReport() ScanReport { return d.scan }
+
 // Logs returns the open logs (a copy of the map).
 func (d *LogDir) Logs() map[TopicPartition]*Log {
 	d.mu.Lock()
@@ -231,7 +257,7 @@ func (d *LogDir) Create(tp TopicPartition, cfg Config) (*Log, error) {
 
 	dir := filepath.Join(d.path, tp.DirName())
 	_, statErr := os.Stat(dir)
-	l, err := openLog(dir, tp, cfg, logState{startOffset: -1, clean: true}, d.logger)
+	l, err := openLog(dir, tp, cfg, logState{startOffset: -1, clean: true, damageTotal: &d.damage}, d.logger)
 	if err != nil && errors.Is(statErr, fs.ErrNotExist) {
 		// A log that could not be made (ENOSPC preallocating it) leaves no directory
 		// behind for the next start to open.

@@ -3,7 +3,6 @@ package segment
 import (
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"os"
@@ -15,100 +14,71 @@ import (
 // scanBufferSize is the pread window of recovery and index rebuilds: large sequential reads.
 const scanBufferSize = 1 << 20
 
-// errZeroedTail is why a scan stopped at a batch of length zero: preallocated space never
-// written, or written but never synced, which is an expected end rather than damage.
-var errZeroedTail = errors.New("zeroed tail")
-
-// rebuild scans the batches of s from position 0 up to its size, resetting and rebuilding both
-// indexes the way the appender fills them. With validate every batch is checked whole (lengths,
-// magic, CRC-32C) and its offsets must lie after the previous batch's, below nextBase (the next
-// segment's base offset) and within the segment's relative range; the scan stops at the first
-// batch that fails. each, if not nil, sees every
-// good batch. It returns the position where the good batches end and, when that is before the
-// size, why (errZeroedTail, or the batch's error); err reports an I/O or index failure.
-func (s *segment) rebuild(cfg Config, validate bool, nextBase int64, each func(BatchHeader)) (end int64, why, err error) {
+// rebuild scans the batches of s from position 0 up to its size (scanBatches, with the CRC
+// when validate), resetting and rebuilding both indexes the way the appender fills them. each,
+// if not nil, sees every good batch. It returns the position where the good batches end, how
+// many there are and, when they end before the size, why (ErrZeroedTail, or what is wrong with
+// the batch there); err reports an I/O or index failure.
+func (s *segment) rebuild(cfg Config, validate bool, nextBase int64, each func(BatchHeader)) (end int64, batches int, why, err error) {
 	s.offsetIndex.Reset()
 	s.timeIndex.Reset()
 	s.nextOffset, s.maxTimestamp, s.offsetOfMaxTime, s.bytesSinceIndex = s.baseOffset, -1, -1, 0
-	var r batchReader
-	r.init(s, s.size.Load(), make([]byte, scanBufferSize))
-	r.data = nil // always pread: the mapping (if any) may cover less than the file
-	pos := int64(0)
-	for {
-		h, stop := s.nextBatch(&r, pos, validate, nextBase)
-		if stop != nil {
-			if stop == io.EOF {
-				return pos, nil, nil
-			}
-			return pos, stop, nil
-		}
+	var w batchWalk
+	w.init(s, s.size.Load(), nextBase, 0, -1, make([]byte, scanBufferSize))
+	w.r.data = nil // always pread: the mapping (if any) may cover less than the file
+	end, batches, why, err = scanBatches(&w, validate, func(pos int64, h BatchHeader) error {
 		if err := s.updateIndexes(h, pos, cfg.IndexIntervalBytes); err != nil {
-			return pos, nil, err
+			return err
 		}
 		if each != nil {
 			each(h)
 		}
-		pos += int64(h.Size())
+		return nil
+	})
+	if err != nil {
+		return end, batches, nil, fmt.Errorf("segment: scanning %s at %d: %w", s.path(logSuffix), end, err)
+	}
+	s.markChecked(end, why)
+	return end, batches, why, nil
+}
+
+// markChecked records how far a scan that stopped at end (why) checked s.
+func (s *segment) markChecked(end int64, why error) {
+	if why == nil {
+		s.checked.Store(math.MaxInt64)
+	} else {
+		s.checked.Store(end)
 	}
 }
 
-// nextBatch returns the header of the batch at pos, or why the scan ends there: io.EOF at the
-// exact end, errZeroedTail, or what is wrong with the batch.
-func (s *segment) nextBatch(r *batchReader, pos int64, validate bool, nextBase int64) (BatchHeader, error) {
-	if pos == r.limit {
-		return BatchHeader{}, io.EOF
-	}
-	h, err := r.header(pos)
-	if err == io.EOF {
-		return BatchHeader{}, errZeroedTail
-	}
-	if err != nil {
-		return BatchHeader{}, err
-	}
-	if pos+int64(h.Size()) > r.limit {
-		return BatchHeader{}, fmt.Errorf("%w: batch of %d bytes, %d left in the file", ErrShortBatch, h.Size(), r.limit-pos)
-	}
-	if !validate {
-		return h, nil
-	}
-	b, err := r.peek(pos, h.Size())
-	if err != nil {
-		return BatchHeader{}, err
-	}
-	if _, err := ValidateBatch(b); err != nil {
-		return BatchHeader{}, err
-	}
-	if h.BaseOffset < s.nextOffset || h.LastOffset() < h.BaseOffset || h.LastOffset() >= nextBase ||
-		h.LastOffset()-s.baseOffset > maxRelativeOffset {
-		return BatchHeader{}, fmt.Errorf("%w: offsets [%d, %d] do not follow %d in a segment based at %d (next at %d)",
-			ErrInvalidBatch, h.BaseOffset, h.LastOffset(), s.nextOffset, s.baseOffset, nextBase)
-	}
-	return h, nil
-}
-
-// recover scans s (see rebuild), with validate checking every batch, and cuts the file at the
-// first bad or torn batch: what follows is garbage from a crash, never synced, so never
-// acknowledged as durable. After validating or cutting it syncs the file. It returns why it
-// cut the file (errZeroedTail for preallocated space), nil if it did not. A zeroed tail
-// (preallocated space) is logged quietly; anything else loudly, with file, position and size.
-func (s *segment) recover(cfg Config, validate bool, nextBase int64, each func(BatchHeader), logger *slog.Logger) (cut, err error) {
+// recover scans s (see rebuild), with validate checking every batch's CRC too, and cuts the
+// file at the first bad or torn batch: what follows is garbage from a crash, never synced, so
+// never acknowledged as durable. After validating or cutting it syncs the file. It returns why
+// it cut the file (ErrZeroedTail for preallocated space), nil if it did not, and adds the
+// segment to rep. A zeroed tail (preallocated space) is logged quietly; anything else loudly,
+// with file, position and size.
+func (s *segment) recover(cfg Config, validate bool, nextBase int64, each func(BatchHeader), logger *slog.Logger, rep *LogScan) (cut, err error) {
 	fileSize := s.size.Load()
-	end, why, err := s.rebuild(cfg, validate, nextBase, each)
+	end, batches, why, err := s.rebuild(cfg, validate, nextBase, each)
 	if err != nil {
 		return nil, err
 	}
+	rep.Segments++
+	rep.Batches += batches
 	if end < fileSize {
 		attrs := []any{"file", s.path(logSuffix), "position", end, "bytes", fileSize - end, "next_offset", s.nextOffset}
-		if why == errZeroedTail {
+		if why == ErrZeroedTail {
 			logger.Debug("segment: recovery removed zeroed tail", attrs...)
 		} else {
 			logger.Warn("segment: recovery truncated damaged or torn batches", append(attrs, "reason", why.Error())...)
+			rep.Damage = append(rep.Damage, Damage{File: s.path(logSuffix), Position: end, Offset: s.nextOffset, Reason: why.Error(), Cut: true})
 		}
 		if err := s.file.Truncate(end); err != nil {
 			return nil, fmt.Errorf("segment: %w", err)
 		}
 		s.size.Store(end)
 		s.allocated = end
+		s.checked.Store(math.MaxInt64) // what is left passed the checks
 	}
 	if validate || end < fileSize {
 		// What a crashed process wrote may be in the page cache only: make it as durable
@@ -119,6 +89,36 @@ func (s *segment) recover(cfg Config, validate bool, nextBase int64, each func(B
 	}
 	s.durable.Store(end)
 	return why, nil
+}
+
+// check scans a trusted sealed segment as recovery would (every batch whole, with its CRC-32C,
+// offsets increasing and below nextBase) without changing anything, and adds what it found to
+// rep: the full startup scan of what lies below the recovery point. Damage is logged and
+// reported, and the segment kept as it is: its batches were synced, so acknowledged, and the
+// undamaged ones after the damage stay readable through the offset index; reads at the damage
+// fail with ErrCorruptLog.
+func (s *segment) check(nextBase int64, logger *slog.Logger, rep *LogScan) error {
+	var w batchWalk
+	w.init(s, s.size.Load(), nextBase, 0, -1, make([]byte, scanBufferSize))
+	w.r.data = nil
+	expected := s.baseOffset // the offset after the last good batch
+	end, batches, why, err := scanBatches(&w, true, func(_ int64, h BatchHeader) error {
+		expected = h.LastOffset() + 1
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("segment: scanning %s at %d: %w", s.path(logSuffix), end, err)
+	}
+	rep.Segments++
+	rep.Batches += batches
+	s.markChecked(end, why)
+	if why != nil {
+		d := Damage{File: s.path(logSuffix), Position: end, Offset: expected, Reason: why.Error()}
+		logger.Error("segment: scan found damage below the recovery point, kept", "file", d.File, "position", d.Position, "offset", d.Offset, "reason", d.Reason)
+		rep.Damage = append(rep.Damage, d)
+		s.damaged.Store(&d)
+	}
+	return nil
 }
 
 // loadIndexes opens the indexes of a segment whose .log is trusted: read-only for a sealed
@@ -137,7 +137,7 @@ func (s *segment) loadIndexes(cfg Config, writable bool, logger *slog.Logger) er
 	if err := s.openIndexes(cfg, true, true); err != nil {
 		return err
 	}
-	end, why, err := s.rebuild(cfg, false, math.MaxInt64, nil)
+	end, _, why, err := s.rebuild(cfg, false, math.MaxInt64, nil)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package segment_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"log/slog"
 	"math/rand"
 	"os"
@@ -136,13 +137,35 @@ func TestRecovery(t *testing.T) {
 			wantLog: "truncated",
 		},
 		{
+			// Either batch's base offset may be the damaged one (the CRC covers neither):
+			// both go.
 			name: "offsets going backwards",
 			damage: func(t *testing.T, batches []storedBatch) int {
 				i := len(batches) - 2
 				writeAt(t, batches[i+1].file, batches[i+1].pos, batches[i].bytes[:8])
-				return i + 1
+				return i
 			},
-			wantLog: "do not follow",
+			wantLog: "does not follow",
+		},
+		{
+			name: "base offset raised in the middle",
+			damage: func(t *testing.T, batches []storedBatch) int {
+				i := len(batches) / 2
+				b := bytes.Clone(batches[i].bytes[:8])
+				binary.BigEndian.PutUint64(b, binary.BigEndian.Uint64(b)+2)
+				writeAt(t, batches[i].file, batches[i].pos, b)
+				return i
+			},
+			wantLog: "does not follow",
+		},
+		{
+			name: "huge length in the middle",
+			damage: func(t *testing.T, batches []storedBatch) int {
+				i := len(batches) / 2
+				writeAt(t, batches[i].file, batches[i].pos+8, []byte{0x7f, 0xff, 0, 0})
+				return i
+			},
+			wantLog: "left in the segment",
 		},
 		{
 			name: "bit flip before the recovery point is trusted",

@@ -3,6 +3,7 @@ package segment
 import (
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
 	"slices"
 	"time"
@@ -128,10 +129,17 @@ func (l *Log) TruncateTo(offset int64) error {
 		i--
 	}
 	s := segs[i]
-	var r batchReader
-	r.init(s, s.size.Load(), nil)
-	_, p := s.offsetIndex.Lookup(offset)
-	h, pos, found, err := r.findBatch(offset, int64(p))
+	upper := int64(math.MaxInt64)
+	if i+1 < len(segs) {
+		upper = segs[i+1].baseOffset
+	}
+	start, anchor := s.startFor(offset)
+	var w batchWalk
+	w.init(s, s.size.Load(), upper, start, anchor, nil)
+	h, pos, found, why, err := w.find(offset)
+	if why != nil {
+		err = &DamageError{File: s.path(logSuffix), Position: pos, Offset: offset, Reason: why}
+	}
 	if err != nil {
 		return fmt.Errorf("segment: truncating %s: %w", s.path(logSuffix), err)
 	}

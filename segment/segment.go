@@ -76,6 +76,16 @@ type segment struct {
 	refs    atomic.Int32
 	deleted atomic.Bool // files renamed to *.deleted; removed when refs reaches zero
 
+	// checked: the batches of [0, checked) passed batchWalk's checks, each against the one
+	// before it (math.MaxInt64: every batch, and those appended later, which the appender
+	// validates and numbers itself). Reads vouch for batches past it (check.go).
+	checked atomic.Int64
+	// damaged is the batch the startup scan found damaged and kept, or nil: reads refuse it
+	// even where the checks they make themselves (no CRC) would pass it.
+	damaged atomic.Pointer[Damage]
+	// checking is set while a background check of the segment runs (checkInBackground).
+	checking atomic.Bool
+
 	// Appender state (Log.mu).
 	mapping         *mmap.Mapping // active segment only: [0, capacity) of the file, writable
 	capacity        int64         // length of the mapping: the segment never grows past it
@@ -116,6 +126,9 @@ func openSegmentFile(dir string, base int64, create bool) (*segment, error) {
 	s.durable.Store(info.Size())
 	s.allocated = info.Size()
 	s.refs.Store(1)
+	if create {
+		s.checked.Store(math.MaxInt64)
+	}
 	return s, nil
 }
 
@@ -354,10 +367,15 @@ type batchReader struct {
 
 // init points r at s, up to limit. buf, if not nil, is the window to read into.
 func (r *batchReader) init(s *segment, limit int64, buf []byte) {
-	r.data, r.fd, r.limit, r.buf, r.bufPos, r.n = nil, s.fd, limit, buf, -1, 0
+	r.initFD(s.fd, limit, buf)
 	if s.mapping != nil {
 		r.data = s.mapping.Bytes()
 	}
+}
+
+// initFD points r at the file fd, read by pread, up to limit.
+func (r *batchReader) initFD(fd int, limit int64, buf []byte) {
+	r.data, r.fd, r.limit, r.buf, r.bufPos, r.n = nil, fd, limit, buf, -1, 0
 }
 
 func (r *batchReader) window() []byte {
@@ -429,26 +447,4 @@ func isZero(b []byte) bool {
 		}
 	}
 	return true
-}
-
-// findBatch returns the position and header of the first batch at or after pos whose last
-// offset is >= offset, scanning headers forward; ok is false when no such batch ends before the
-// reader's limit.
-func (r *batchReader) findBatch(offset, pos int64) (BatchHeader, int64, bool, error) {
-	for {
-		h, err := r.header(pos)
-		if err == io.EOF {
-			return BatchHeader{}, pos, false, nil
-		}
-		if err != nil {
-			return BatchHeader{}, pos, false, err
-		}
-		if pos+int64(h.Size()) > r.limit {
-			return BatchHeader{}, pos, false, nil
-		}
-		if h.LastOffset() >= offset {
-			return h, pos, true, nil
-		}
-		pos += int64(h.Size())
-	}
 }

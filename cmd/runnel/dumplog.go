@@ -37,11 +37,15 @@ func dumpLogCommand() *cobra.Command {
 		Long: `Read partition files directly, without a broker, as kafka-dump-log.sh does.
 
 A .log segment: a line per record batch with its base and last offsets,
-position, size, producer fields, codec, CRC and whether the batch is valid
-(CRC-32C); with --print-data-log (or --deep-iteration, without the data)
-a line per record under it. Bytes after the last whole batch are reported:
-zeros are the preallocated, not yet written part of an active segment;
-anything else is a torn or corrupt tail.
+position, size, producer fields, codec, CRC and whether the batch is valid,
+that is, whether recovery would keep it: the file is read with the code
+recovery uses (CRC-32C, lengths within the file, base offsets increasing
+and below the next segment's in the same directory). Where recovery would
+cut the file, the output says so and why, and lists what it would remove.
+With --print-data-log (or --deep-iteration, without the data) a line per
+record under each batch. Zeros at the end are the preallocated, not yet
+written part of an active segment; anything else is a torn or corrupt
+tail.
 
 An .index or .timeindex file: its entries, each checked against the
 segment beside it (same base name, .log): an offset index entry must
@@ -138,11 +142,12 @@ type logTail struct {
 	why       string // what stopped the scan, for non-zeroed tails
 }
 
-// scanLog calls visit for each batch of the segment at path, in order,
-// with its position, header, bytes (valid until the next call) and the
-// result of its CRC check; it stops at the first bytes that are not a
-// whole batch and describes them.
-func scanLog(path string, visit func(pos int64, h segment.BatchHeader, batch []byte, crcErr error)) (logTail, error) {
+// scanLog calls visit for each batch of the segment at path from position
+// start, in order, with its position, header, bytes (valid until the next
+// call) and the result of its CRC check; it stops at the first bytes that
+// are not a whole batch and describes them. It checks no more than that:
+// segment.Scan decides what recovery keeps, and scanLog lists what follows.
+func scanLog(path string, start int64, visit func(pos int64, h segment.BatchHeader, batch []byte, crcErr error)) (logTail, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return logTail{}, err
@@ -154,7 +159,7 @@ func scanLog(path string, visit func(pos int64, h segment.BatchHeader, batch []b
 	}
 	size := st.Size()
 	buf := make([]byte, segment.BatchHeaderSize)
-	var pos int64
+	pos := start
 	for pos < size {
 		if size-pos < segment.BatchHeaderSize {
 			return describeTail(f, pos, size, "a partial batch header")
@@ -212,33 +217,44 @@ func timestampName(h segment.BatchHeader) string {
 	return "CreateTime"
 }
 
+// errAfterCut marks the batches after the one where recovery would cut.
+var errAfterCut = errors.New("after the cut: recovery would remove it")
+
+// dumpLog lists a segment's batches as recovery sees them (segment.Scan,
+// the reader recovery uses): the good ones, then, where recovery would cut
+// the file, why, and what it would remove. A batch is valid only if
+// recovery keeps it.
 func (d *dumper) dumpLog(path string, base int64) (bool, error) {
 	fmt.Fprintf(d.w, "Log starting offset: %d\n", base)
 	ok := true
-	tail, err := scanLog(path, func(pos int64, h segment.BatchHeader, batch []byte, crcErr error) {
-		lastSeq := int32(-1)
-		if h.BaseSequence >= 0 {
-			lastSeq = h.BaseSequence + h.LastOffsetDelta
+	res, err := segment.Scan(path, segment.ScanOptions{NextBase: nextSegmentBase(path, base), CRC: true,
+		Batch: func(pos int64, h segment.BatchHeader, batch []byte) error {
+			ok = d.printBatch(pos, h, batch, nil, nil) && ok
+			return nil
+		}})
+	if err != nil {
+		return false, err
+	}
+	if res.Stop == nil {
+		return ok, nil
+	}
+	// What recovery would remove: zeros (preallocated, expected) or damage.
+	tail, err := scanLog(path, res.End, func(pos int64, h segment.BatchHeader, batch []byte, crcErr error) {
+		invalid := crcErr
+		switch {
+		case pos == res.End:
+			invalid = res.Stop
+		case invalid == nil:
+			invalid = errAfterCut
 		}
-		codec, known := codecNames[h.Codec()]
-		if !known {
-			codec = "unknown(" + strconv.Itoa(h.Codec()) + ")"
-		}
-		fmt.Fprintf(d.w, "baseOffset: %d lastOffset: %d count: %d baseSequence: %d lastSequence: %d producerId: %d producerEpoch: %d partitionLeaderEpoch: %d isTransactional: %t isControl: %t position: %d %s: %d size: %d magic: %d compresscodec: %s crc: %d isvalid: %t\n",
-			h.BaseOffset, h.LastOffset(), h.RecordCount, h.BaseSequence, lastSeq, h.ProducerID, h.ProducerEpoch,
-			h.PartitionLeaderEpoch, h.IsTransactional(), h.IsControl(), pos, timestampName(h), h.MaxTimestamp,
-			h.Size(), h.Magic, codec, h.CRC, crcErr == nil)
-		if crcErr != nil {
-			ok = false
-			fmt.Fprintf(d.w, "| invalid batch: %v\n", crcErr)
-			return
-		}
-		if d.deep {
-			ok = d.dumpRecords(h, batch) && ok
-		}
+		ok = d.printBatch(pos, h, batch, invalid, crcErr) && ok
 	})
 	if err != nil {
 		return false, err
+	}
+	if tail.pos > res.End || !tail.zeroed {
+		ok = false
+		fmt.Fprintf(d.w, "Recovery would cut %s at position %d (offset %d), removing %d bytes: %v\n", path, res.End, res.NextOffset, res.Size-res.End, res.Stop)
 	}
 	switch {
 	case tail.size == 0:
@@ -249,6 +265,47 @@ func (d *dumper) dumpLog(path string, base int64) (bool, error) {
 		fmt.Fprintf(d.w, "Found %d invalid bytes at the end of %s from position %d: %s\n", tail.size, path, tail.pos, tail.why)
 	}
 	return ok, nil
+}
+
+// printBatch prints a batch line; invalid says why recovery would not keep
+// it (nil: it would), crcErr whether its own CRC matches, in which case its
+// records are printed under --deep-iteration. It returns false for an
+// invalid batch or records that do not decode.
+func (d *dumper) printBatch(pos int64, h segment.BatchHeader, batch []byte, invalid, crcErr error) bool {
+	lastSeq := int32(-1)
+	if h.BaseSequence >= 0 {
+		lastSeq = h.BaseSequence + h.LastOffsetDelta
+	}
+	codec, known := codecNames[h.Codec()]
+	if !known {
+		codec = "unknown(" + strconv.Itoa(h.Codec()) + ")"
+	}
+	fmt.Fprintf(d.w, "baseOffset: %d lastOffset: %d count: %d baseSequence: %d lastSequence: %d producerId: %d producerEpoch: %d partitionLeaderEpoch: %d isTransactional: %t isControl: %t position: %d %s: %d size: %d magic: %d compresscodec: %s crc: %d isvalid: %t\n",
+		h.BaseOffset, h.LastOffset(), h.RecordCount, h.BaseSequence, lastSeq, h.ProducerID, h.ProducerEpoch,
+		h.PartitionLeaderEpoch, h.IsTransactional(), h.IsControl(), pos, timestampName(h), h.MaxTimestamp,
+		h.Size(), h.Magic, codec, h.CRC, invalid == nil)
+	ok := invalid == nil
+	if !ok {
+		fmt.Fprintf(d.w, "| invalid batch: %v\n", invalid)
+	}
+	if crcErr == nil && d.deep {
+		ok = d.dumpRecords(h, batch) && ok
+	}
+	return ok
+}
+
+// nextSegmentBase is the base offset of the segment after the one at path
+// in its directory (its offsets must lie below it), 0 when there is none.
+func nextSegmentBase(path string, base int64) int64 {
+	files, _ := filepath.Glob(filepath.Join(filepath.Dir(path), strings.Repeat("[0-9]", 20)+".log"))
+	next := int64(0)
+	for _, f := range files {
+		b, err := strconv.ParseInt(strings.TrimSuffix(filepath.Base(f), ".log"), 10, 64)
+		if err == nil && b > base && (next == 0 || b < next) {
+			next = b
+		}
+	}
+	return next
 }
 
 // dumpRecords prints the records of a valid batch (with their data under
@@ -292,7 +349,7 @@ func nullableLen(b []byte) int {
 func segmentBatches(indexPath, suffix string) ([]batchRef, error) {
 	logPath := strings.TrimSuffix(indexPath, suffix) + ".log"
 	var batches []batchRef
-	_, err := scanLog(logPath, func(pos int64, h segment.BatchHeader, _ []byte, _ error) {
+	_, err := scanLog(logPath, 0, func(pos int64, h segment.BatchHeader, _ []byte, _ error) {
 		batches = append(batches, batchRef{pos: pos, baseOffset: h.BaseOffset, lastOffset: h.LastOffset(), maxTimestamp: h.MaxTimestamp})
 	})
 	if err != nil {
