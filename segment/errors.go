@@ -65,4 +65,8 @@ var (
 	// point; nothing appended after the last successful sync is ever reported durable
 	// (Kafka's KAFKA_STORAGE_ERROR). The error wraps the first failure, with file and errno.
 	ErrStorageFailed = errors.New("segment: log directory failed")
+	// ErrNoSpace: the file system has no room for what an append needs (ENOSPC, EDQUOT).
+	// Nothing was written and the log is not failed: the append succeeds once space is freed
+	// (Kafka's KAFKA_STORAGE_ERROR, which clients retry). The error wraps the errno.
+	ErrNoSpace = errors.New("segment: no space left for the log")
 )

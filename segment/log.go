@@ -127,6 +127,7 @@ type Log struct {
 	tp     TopicPartition
 	logger *slog.Logger
 	now    func() time.Time // tests replace it
+	space  *spaceState      // the log directory's (the log's own when opened alone)
 
 	syncMu sync.Mutex
 
@@ -165,6 +166,7 @@ type logState struct {
 	recoveryPoint int64
 	startOffset   int64 // -1 when unknown
 	clean         bool
+	space         *spaceState // the log directory's; nil: the log gets its own
 }
 
 // OpenLog opens (creating if needed) the log of tp in dir. After a clean shutdown the files are
@@ -184,6 +186,9 @@ func openLog(dir string, tp TopicPartition, cfg Config, st logState, logger *slo
 	}
 	l := &Log{dir: dir, tp: tp, logger: logger.With("topic", tp.Topic, "partition", tp.Partition), now: time.Now}
 	l.collectHeader = l.collectHeaderLocked
+	if l.space = st.space; l.space == nil {
+		l.space = newSpaceState(dir, l.logger)
+	}
 	l.prefault.logger = l.logger
 	l.mu.cfg = cfg
 	l.mu.producers = NewProducerState()
@@ -198,7 +203,7 @@ func openLog(dir string, tp TopicPartition, cfg Config, st logState, logger *slo
 		return nil, err
 	}
 	if len(bases) == 0 {
-		s, err := createSegment(dir, max(st.startOffset, 0), cfg)
+		s, err := createSegment(dir, max(st.startOffset, 0), cfg, l.space)
 		if err != nil {
 			return nil, err
 		}
@@ -258,9 +263,9 @@ func listSegments(dir string) ([]int64, error) {
 	return bases, nil
 }
 
-// createSegment creates a new, empty active segment at base.
-func createSegment(dir string, base int64, cfg Config) (*segment, error) {
-	s, err := openSegmentFile(dir, base, true)
+// createSegment creates a new, empty active segment at base; space is the log directory's.
+func createSegment(dir string, base int64, cfg Config, space *spaceState) (*segment, error) {
+	s, err := openSegmentFile(dir, base, true, space)
 	if err != nil {
 		return nil, err
 	}
@@ -292,7 +297,7 @@ func (l *Log) loadSegments(bases []int64, cfg Config, st logState) (segs []*segm
 		}
 	}()
 	for i := 0; i < len(bases); i++ {
-		s, err := openSegmentFile(l.dir, bases[i], false)
+		s, err := openSegmentFile(l.dir, bases[i], false, l.space)
 		if err != nil {
 			return segs, err
 		}
@@ -412,12 +417,12 @@ func (l *Log) Append(records []byte, opts AppendOptions) (AppendInfo, error) {
 		next += int64(headers[i].LastOffsetDelta) + 1
 	}
 	if err := l.maybeRollLocked(n, next-1); err != nil {
-		return AppendInfo{}, err
+		return AppendInfo{}, l.countNoSpace(err)
 	}
 	s := l.mu.active
 	pos := s.size.Load()
-	if err := s.extend(cfg.preallocateChunk(), pos+n); err != nil {
-		return AppendInfo{}, err // nothing written; the log is as it was
+	if err := s.extend(cfg.preallocateChunk(), pos+n, true); err != nil {
+		return AppendInfo{}, l.countNoSpace(err) // nothing written; the log is as it was
 	}
 	if dup, err := l.checkProducersLocked(headers); err != nil || dup != nil {
 		if err != nil {
@@ -457,6 +462,15 @@ func (l *Log) Append(records []byte, opts AppendOptions) (AppendInfo, error) {
 	l.prefaultAheadLocked(s, n)
 	l.changed.notify()
 	return AppendInfo{FirstOffset: first, LastOffset: next - 1, LogAppendTime: appendTime}, nil
+}
+
+// countNoSpace counts an append refused for lack of space (err wraps ErrNoSpace) and returns
+// err.
+func (l *Log) countNoSpace(err error) error {
+	if errors.Is(err, ErrNoSpace) {
+		l.space.refused.Add(1)
+	}
+	return err
 }
 
 // checkProducersLocked runs the idempotent producer checks of each batch (headers carry their
@@ -531,7 +545,7 @@ func (l *Log) remapLocked(s *segment, capacity int64) error {
 // segment is created first, so that a failure (no space) leaves the log as it was.
 func (l *Log) rollLocked() error {
 	old := l.mu.active
-	ns, err := createSegment(l.dir, l.mu.nextOffset, l.mu.cfg)
+	ns, err := createSegment(l.dir, l.mu.nextOffset, l.mu.cfg, l.space)
 	if err != nil {
 		return err
 	}

@@ -38,7 +38,8 @@ type LogDir struct {
 	cfgFor func(topic string) Config
 	logger *slog.Logger
 
-	lock *os.File // holds the flock on .lock until Close
+	lock  *os.File    // holds the flock on .lock until Close
+	space *spaceState // whether its file system is short of space, shared by its logs
 
 	failed atomic.Pointer[error] // the first storage failure of any of its logs; sticky
 
@@ -75,6 +76,7 @@ func OpenLogDir(path string, cfgFor func(topic string) Config, logger *slog.Logg
 	}()
 	d = &LogDir{path: path, cfgFor: cfgFor, logger: logger, lock: lock,
 		logs: map[TopicPartition]*Log{}, creating: map[TopicPartition]chan struct{}{}}
+	d.space = newSpaceState(path, logger)
 	marker := filepath.Join(path, cleanShutdownFile)
 	_, statErr := os.Stat(marker)
 	clean := statErr == nil
@@ -109,7 +111,7 @@ func OpenLogDir(path string, cfgFor func(topic string) Config, logger *slog.Logg
 	errs := make([]error, len(tps))
 	forEachParallel(len(tps), func(i int) {
 		tp := tps[i]
-		st := logState{recoveryPoint: recoveryPoints[tp], startOffset: -1, clean: clean}
+		st := logState{recoveryPoint: recoveryPoints[tp], startOffset: -1, clean: clean, space: d.space}
 		if start, ok := startOffsets[tp]; ok {
 			st.startOffset = start
 		}
@@ -186,6 +188,14 @@ func (d *LogDir) Failed() error {
 	return nil
 }
 
+// ShortOfSpace reports whether the directory's file system is short of space: a
+// preallocation was refused since the last time a whole chunk was granted (logs then
+// preallocate less, and appends that do not fit fail with ErrNoSpace).
+func (d *LogDir) ShortOfSpace() bool { return d.space.short.Load() }
+
+// NoSpaceAppends counts the appends to the directory's logs refused with ErrNoSpace.
+func (d *LogDir) NoSpaceAppends() uint64 { return d.space.refused.Load() }
+
 // Logs returns the open logs (a copy of the map).
 func (d *LogDir) Logs() map[TopicPartition]*Log {
 	d.mu.Lock()
@@ -218,7 +228,7 @@ func (d *LogDir) Create(tp TopicPartition, cfg Config) (*Log, error) {
 	d.creating[tp] = done
 	d.mu.Unlock()
 
-	l, err := openLog(filepath.Join(d.path, tp.DirName()), tp, cfg, logState{startOffset: -1, clean: true}, d.logger)
+	l, err := openLog(filepath.Join(d.path, tp.DirName()), tp, cfg, logState{startOffset: -1, clean: true, space: d.space}, d.logger)
 
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -70,6 +70,7 @@ type segment struct {
 
 	offsetIndex *index.OffsetIndex
 	timeIndex   *index.TimeIndex
+	space       *spaceState // the log directory's, told when preallocation runs short
 
 	size    atomic.Int64 // bytes of whole batches, published after they are in the file
 	durable atomic.Int64 // bytes known to be on disk
@@ -80,6 +81,7 @@ type segment struct {
 	mapping         *mmap.Mapping // active segment only: [0, capacity) of the file, writable
 	capacity        int64         // length of the mapping: the segment never grows past it
 	allocated       int64         // bytes of the file fallocated so far (the file's size)
+	shortStep       int64         // 0, or since space ran short the preallocation step to try next
 	populated       int64         // bytes of the mapping handed to the prefaulter so far
 	nextOffset      int64         // offset after the last batch in this segment
 	maxTimestamp    int64         // greatest batch max timestamp, -1 when none
@@ -94,10 +96,10 @@ func (s *segment) path(suffix string) string {
 }
 
 // openSegmentFile opens (or, with create, creates empty) the .log of the segment at base in
-// dir. Its indexes are opened separately (openIndexes). The returned segment holds one
-// reference, the log's.
-func openSegmentFile(dir string, base int64, create bool) (*segment, error) {
-	s := &segment{dir: dir, baseOffset: base, nextOffset: base, maxTimestamp: -1, offsetOfMaxTime: -1}
+// dir. Its indexes are opened separately (openIndexes). space is the log directory's. The
+// returned segment holds one reference, the log's.
+func openSegmentFile(dir string, base int64, create bool, space *spaceState) (*segment, error) {
+	s := &segment{dir: dir, baseOffset: base, nextOffset: base, maxTimestamp: -1, offsetOfMaxTime: -1, space: space}
 	flags := os.O_RDWR
 	if create {
 		flags |= os.O_CREATE | os.O_TRUNC
@@ -120,10 +122,25 @@ func openSegmentFile(dir string, base int64, create bool) (*segment, error) {
 }
 
 // openIndexes opens both index files, writable (for the active segment or a rebuild) or
-// read-only. create removes stale files first (a new segment). An index that is missing or fails
-// its sanity check is reported with index.ErrCorruptIndex or fs.ErrNotExist; the caller then
-// rebuilds it.
+// read-only. create removes stale files first (a new segment); if the file system is short of
+// space for segment.index.bytes, it then falls back to smaller index files, down to
+// minIndexBytes (the segment rolls sooner). An index that is missing or fails its sanity check
+// is reported with index.ErrCorruptIndex or fs.ErrNotExist; the caller then rebuilds it.
 func (s *segment) openIndexes(cfg Config, writable, create bool) error {
+	for maxBytes := cfg.SegmentIndexBytes; ; maxBytes = max(maxBytes/2, minIndexBytes) {
+		err := s.openIndexesOfSize(maxBytes, writable, create)
+		if err == nil || !create || !isNoSpace(err) {
+			return err
+		}
+		s.space.shortOf(err)
+		if maxBytes <= minIndexBytes {
+			return fmt.Errorf("%w: %w", ErrNoSpace, err)
+		}
+	}
+}
+
+// openIndexesOfSize is openIndexes with index files of maxBytes.
+func (s *segment) openIndexesOfSize(maxBytes int, writable, create bool) error {
 	if create {
 		for _, suffix := range []string{offsetIndexSuffix, timeIndexSuffix} {
 			if err := os.Remove(s.path(suffix)); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -138,11 +155,11 @@ func (s *segment) openIndexes(cfg Config, writable, create bool) error {
 			}
 		}
 	}
-	ox, err := index.OpenOffsetIndex(s.path(offsetIndexSuffix), s.baseOffset, cfg.SegmentIndexBytes, writable)
+	ox, err := index.OpenOffsetIndex(s.path(offsetIndexSuffix), s.baseOffset, maxBytes, writable)
 	if err != nil {
 		return err
 	}
-	tx, err := index.OpenTimeIndex(s.path(timeIndexSuffix), s.baseOffset, cfg.SegmentIndexBytes, writable)
+	tx, err := index.OpenTimeIndex(s.path(timeIndexSuffix), s.baseOffset, maxBytes, writable)
 	if err != nil {
 		ox.Close()
 		return err
@@ -173,7 +190,7 @@ func (s *segment) closeIndexes() error {
 // at least its data.
 func (s *segment) activate(capacity, chunk int64) error {
 	s.capacity = max(capacity, s.size.Load())
-	if err := s.extend(chunk, s.size.Load()); err != nil {
+	if err := s.extend(chunk, s.size.Load(), true); err != nil {
 		return err
 	}
 	m, err := mmap.Map(s.file, int(s.capacity), true)
@@ -186,21 +203,58 @@ func (s *segment) activate(capacity, chunk int64) error {
 }
 
 // extend fallocates the .log so that it covers at least end bytes, in whole preallocation
-// chunks and never past capacity. On error (ENOSPC) the file keeps its old allocated size.
-func (s *segment) extend(chunk, end int64) error {
+// chunks and never past capacity. When the file system is short of space (ENOSPC, EDQUOT),
+// it asks for less: with fallback, in steps halved down to minPreallocStep and then for
+// exactly end, and the segment's next extension starts from the step that worked, doubling
+// back to the chunk; without fallback (the prefaulter's optional read-ahead) it gives up at
+// once, and does not try while the segment is short. A fallocate that fails can still have
+// allocated blocks and raised the size (ext4 keeps what it got before it ran out), so extend
+// cuts the file back: on error the file has its old size and allocation. Refused for lack of
+// space, the error wraps ErrNoSpace.
+func (s *segment) extend(chunk, end int64, fallback bool) error {
 	if end <= s.allocated && s.allocated > 0 {
 		return nil
 	}
-	target := min(s.capacity, (end+chunk-1)/chunk*chunk)
-	target = max(target, end)
-	if target <= s.allocated {
-		return nil
+	step := chunk
+	if s.shortStep > 0 {
+		if !fallback {
+			return ErrNoSpace
+		}
+		step = min(s.shortStep, chunk)
 	}
-	if err := fallocate(s.file, s.allocated, target-s.allocated); err != nil {
-		return fmt.Errorf("segment: preallocate %s to %d bytes: %w", s.path(logSuffix), target, err)
+	for {
+		target := max(min(s.capacity, (end+step-1)/step*step), end)
+		if target <= s.allocated {
+			return nil
+		}
+		err := fallocate(s.file, s.allocated, target-s.allocated)
+		if err == nil {
+			s.allocated = target
+			if step >= chunk {
+				s.shortStep = 0
+				s.space.available()
+			} else {
+				s.shortStep = min(max(2*step, minPreallocStep), chunk)
+			}
+			return nil
+		}
+		// Nothing past s.allocated is mapped for use: the prefaulter and the appender touch
+		// only pages below it, so cutting the file there is safe under the mapping.
+		if terr := s.file.Truncate(s.allocated); terr != nil {
+			return fmt.Errorf("segment: preallocate %s to %d bytes: %w; cutting it back to %d: %w", s.path(logSuffix), target, err, s.allocated, terr)
+		}
+		if !isNoSpace(err) {
+			return fmt.Errorf("segment: preallocate %s to %d bytes: %w", s.path(logSuffix), target, err)
+		}
+		s.space.shortOf(err)
+		s.shortStep = max(min(step/2, chunk/2), minPreallocStep)
+		if !fallback || target == end {
+			return fmt.Errorf("%w: preallocate %s to %d bytes: %w", ErrNoSpace, s.path(logSuffix), target, err)
+		}
+		if step = step / 2; step < minPreallocStep {
+			step = 1 // exactly end
+		}
 	}
-	s.allocated = target
-	return nil
 }
 
 // seal ends the active life of s, in three steps so that readers wait only for the middle
