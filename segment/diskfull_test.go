@@ -40,6 +40,10 @@ func TestDiskFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	empty := segment.TopicPartition{Topic: "empty", Partition: 0}
+	if _, err := d.Create(empty, cfg); err != nil {
+		t.Fatal(err)
+	}
 	rng := rand.New(rand.NewSource(31))
 	var want [][]byte
 	appendFits := func() error {
@@ -103,8 +107,9 @@ func TestDiskFull(t *testing.T) {
 	}
 	equalBatches(t, readAllBatches(t, l, 0, false), want)
 
-	// Reopen on a full disk: after a crash, then after a clean close.
-	filler = disktest.Fill(t, mnt, 16<<10)
+	// Reopen on a full disk (nothing free): after a crash, then after a clean close, which
+	// gives back the preallocated space that the filler then takes.
+	filler = disktest.Fill(t, mnt, 0)
 	d.Abandon()
 	if d, err = segment.OpenLogDir(path, cfgFor, quietLogger); err != nil {
 		t.Fatalf("reopen after a crash on a full disk: %v", err)
@@ -113,14 +118,108 @@ func TestDiskFull(t *testing.T) {
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
 	}
-	disktest.Fill(t, mnt, 16<<10)
+	filler2 := disktest.Fill(t, mnt, 0)
 	if d, err = segment.OpenLogDir(path, cfgFor, quietLogger); err != nil {
 		t.Fatalf("reopen after a clean close on a full disk: %v", err)
 	}
 	l = d.Logs()[testTP]
 	equalBatches(t, readAllBatches(t, l, 0, false), want)
-	disktest.Free(t, filler, 1<<20)
-	if err := appendFits(); err != nil {
-		t.Fatalf("append after reopening and freeing 1 MiB: %v", err)
+	filler3 := disktest.Fill(t, mnt, 0) // what opening gave back
+	for _, tp := range []segment.TopicPartition{testTP, empty} {
+		l = d.Logs()[tp]
+		if appendFits() == nil {
+			t.Fatalf("%v: an append succeeded on a full disk", tp)
+		}
 	}
+	os.Remove(filler)
+	os.Remove(filler2)
+	os.Remove(filler3)
+	for _, tp := range []segment.TopicPartition{empty, testTP} {
+		l = d.Logs()[tp]
+		if err := appendFits(); err != nil {
+			t.Fatalf("%v: append after reopening on a full disk and freeing space: %v", tp, err)
+		}
+	}
+	equalBatches(t, readAllBatches(t, d.Logs()[empty], 0, false), want[len(want)-2:len(want)-1])
+}
+
+// TestDiskFullRolls fills a small ext4 with a log of small segments, so that rolls run out
+// of space too (a new segment's indexes, not only its .log): every acknowledged batch stays
+// readable, no segment is rolled per batch, and appends resume once space is freed, also
+// after a crash. Needs root (skipped otherwise).
+func TestDiskFullRolls(t *testing.T) {
+	mnt := disktest.SmallExt4(t, 32)
+	dir := filepath.Join(mnt, "t-0")
+	cfg := segment.DefaultConfig()
+	cfg.SegmentBytes = 256 << 10
+	cfg.PreallocateBytes = 128 << 10
+	cfg.SegmentIndexBytes = 64 << 10
+	l := openTestLog(t, dir, cfg, 0, true)
+	filler := disktest.Fill(t, mnt, 3<<20)
+	rng := rand.New(rand.NewSource(32))
+	var want [][]byte
+	appended, refused := 0, 0
+	for refused < 20 {
+		b := randomBatch(rng, 1+rng.Intn(40<<10), 1)
+		if _, err := l.Append(b, segment.AppendOptions{}); err != nil {
+			if !errors.Is(err, segment.ErrNoSpace) {
+				t.Fatalf("Append on a full disk: %v, want ErrNoSpace", err)
+			}
+			refused++
+			continue
+		}
+		want = append(want, b)
+		appended += len(b)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := 0
+	for _, e := range entries {
+		if filepath.Ext(e.Name()) == segment.LogSuffix {
+			logs++
+		}
+	}
+	if max := appended/int(cfg.SegmentBytes-(40<<10)) + 2; logs > max {
+		t.Fatalf("%d segments for %d bytes, want at most %d", logs, appended, max)
+	}
+	disktest.Free(t, filler, 1<<20)
+	for range 10 {
+		want = append(want, randomBatch(rng, 20<<10, 1))
+		mustAppend(t, l, want[len(want)-1])
+	}
+	equalBatches(t, readAllBatches(t, l, 0, false), want)
+	l.Abandon()
+	equalBatches(t, readAllBatches(t, openTestLog(t, dir, cfg, 0, false), 0, false), want)
+}
+
+// TestDiskFullNoIndexRoom: a roll on a full disk whose new segment can reserve nothing for
+// its indexes is refused with ErrNoSpace, even though sealing the old segment would free
+// its preallocated tail: a segment that cannot index its batches would have every read scan
+// it from the start, and roll again at its next append. Needs root (skipped otherwise).
+func TestDiskFullNoIndexRoom(t *testing.T) {
+	mnt := disktest.SmallExt4(t, 16)
+	dir := filepath.Join(mnt, "t-0")
+	cfg := segment.DefaultConfig()
+	cfg.SegmentBytes = 8 << 20
+	cfg.PreallocateBytes = 1 << 20
+	cfg.SegmentIndexBytes = 48 // a time index of 4 slots: full after 3 entries
+	cfg.IndexIntervalBytes = 1 // an entry per batch
+	cfg.NoPrefault = true
+	l := openTestLog(t, dir, cfg, 0, true)
+	rng := rand.New(rand.NewSource(33))
+	var want [][]byte
+	for range 4 {
+		want = append(want, randomBatch(rng, 1000, int64(len(want)+1)))
+		mustAppend(t, l, want[len(want)-1])
+	}
+	filler := disktest.Fill(t, mnt, 0)
+	if _, err := l.Append(randomBatch(rng, 1000, 10), segment.AppendOptions{}); !errors.Is(err, segment.ErrNoSpace) {
+		t.Fatalf("Append that rolls on a full disk: %v, want ErrNoSpace", err)
+	}
+	os.Remove(filler)
+	want = append(want, randomBatch(rng, 1000, 11))
+	mustAppend(t, l, want[len(want)-1])
+	equalBatches(t, readAllBatches(t, l, 0, false), want)
 }

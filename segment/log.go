@@ -513,7 +513,13 @@ func (l *Log) maybeRollLocked(n, last int64) error {
 	cfg := &l.mu.cfg
 	size := s.size.Load()
 	if size == 0 {
-		// An empty active segment's base is the next offset; it only needs room for n.
+		// An empty active segment's base is the next offset; it only needs room for n, and
+		// indexes with room (opened on a full disk, they have none).
+		if s.indexesFull() {
+			if err := l.reindexLocked(s); err != nil {
+				return err
+			}
+		}
 		if n > s.capacity {
 			return l.remapLocked(s, cfg.SegmentBytes)
 		}
@@ -521,7 +527,7 @@ func (l *Log) maybeRollLocked(n, last int64) error {
 	}
 	full := size+n > min(s.capacity, cfg.SegmentBytes)
 	aged := cfg.SegmentMs > 0 && l.now().Sub(s.rollAt) >= cfg.SegmentMs
-	indexFull := s.offsetIndex.IsFull() || s.timeIndex.IsFull()
+	indexFull := s.indexesFull()
 	overflow := last-s.baseOffset > maxRelativeOffset
 	if !full && !aged && !indexFull && !overflow {
 		return nil
@@ -541,11 +547,38 @@ func (l *Log) remapLocked(s *segment, capacity int64) error {
 	return s.activate(capacity, l.mu.cfg.preallocateChunk())
 }
 
+// reindexLocked opens the indexes of the empty active segment s again, at full size if the
+// file system has room now. It returns ErrNoSpace if they still have none.
+func (l *Log) reindexLocked(s *segment) error {
+	ox, tx, err := s.newIndexes(l.mu.cfg, true, true)
+	if err != nil {
+		return err
+	}
+	l.view.Lock()
+	oldOffsets, oldTimes := s.offsetIndex, s.timeIndex
+	s.offsetIndex, s.timeIndex = ox, tx
+	l.view.Unlock()
+	// Their files are already replaced: closing them trims only what they still hold open.
+	if err := errors.Join(oldOffsets.Close(), oldTimes.Close()); err != nil {
+		l.logger.Warn("segment: closing replaced indexes", "segment", s.path(logSuffix), "err", err)
+	}
+	if s.indexesFull() {
+		return s.errNoIndexRoom()
+	}
+	return nil
+}
+
 // rollLocked seals the active segment and starts a new one at the next offset. The new
 // segment is created first, so that a failure (no space) leaves the log as it was.
 func (l *Log) rollLocked() error {
 	old := l.mu.active
 	ns, err := createSegment(l.dir, l.mu.nextOffset, l.mu.cfg, l.space)
+	if err == nil && ns.indexesFull() {
+		// Opened on a full disk, with no room for index entries: not a segment to append to.
+		err = ns.errNoIndexRoom()
+		ns.markDeleted()
+		ns.release()
+	}
 	if err != nil {
 		return err
 	}

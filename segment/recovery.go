@@ -42,7 +42,8 @@ func (s *segment) rebuild(cfg Config, validate bool, nextBase int64, each func(B
 			}
 			return pos, stop, nil
 		}
-		if err := s.updateIndexes(h, pos, cfg.IndexIntervalBytes); err != nil {
+		// A full index (opened small on a full disk) only makes reads scan further.
+		if err := s.updateIndexes(h, pos, cfg.IndexIntervalBytes); err != nil && !errors.Is(err, index.ErrIndexFull) {
 			return pos, nil, err
 		}
 		if each != nil {

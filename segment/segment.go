@@ -124,52 +124,75 @@ func openSegmentFile(dir string, base int64, create bool, space *spaceState) (*s
 // openIndexes opens both index files, writable (for the active segment or a rebuild) or
 // read-only. create removes stale files first (a new segment); if the file system is short of
 // space for segment.index.bytes, it then falls back to smaller index files, down to
-// minIndexBytes (the segment rolls sooner). An index that is missing or fails its sanity check
-// is reported with index.ErrCorruptIndex or fs.ErrNotExist; the caller then rebuilds it.
+// minIndexBytes, and then to indexes that reserve nothing and are full from the start (see
+// indexesFull): so a log opens on a full disk. An index that is missing or fails its sanity
+// check is reported with index.ErrCorruptIndex or fs.ErrNotExist; the caller then rebuilds it.
 func (s *segment) openIndexes(cfg Config, writable, create bool) error {
-	for maxBytes := cfg.SegmentIndexBytes; ; maxBytes = max(maxBytes/2, minIndexBytes) {
-		err := s.openIndexesOfSize(maxBytes, writable, create)
-		if err == nil || !create || !isNoSpace(err) {
-			return err
+	ox, tx, err := s.newIndexes(cfg, writable, create)
+	if err != nil {
+		return err
+	}
+	s.offsetIndex, s.timeIndex = ox, tx
+	return nil
+}
+
+// newIndexes opens the indexes as openIndexes does and returns them, leaving s's as they are.
+func (s *segment) newIndexes(cfg Config, writable, create bool) (*index.OffsetIndex, *index.TimeIndex, error) {
+	maxBytes := cfg.SegmentIndexBytes
+	for {
+		ox, tx, err := s.openIndexesOfSize(maxBytes, writable, create)
+		if err == nil || !create || !isNoSpace(err) || maxBytes == 0 {
+			return ox, tx, err
 		}
 		s.space.shortOf(err)
-		if maxBytes <= minIndexBytes {
-			return fmt.Errorf("%w: %w", ErrNoSpace, err)
+		if maxBytes = maxBytes / 2; maxBytes < minIndexBytes {
+			maxBytes = 0
 		}
 	}
 }
 
-// openIndexesOfSize is openIndexes with index files of maxBytes.
-func (s *segment) openIndexesOfSize(maxBytes int, writable, create bool) error {
+// openIndexesOfSize opens index files of maxBytes (see openIndexes).
+func (s *segment) openIndexesOfSize(maxBytes int, writable, create bool) (*index.OffsetIndex, *index.TimeIndex, error) {
 	if create {
 		for _, suffix := range []string{offsetIndexSuffix, timeIndexSuffix} {
 			if err := os.Remove(s.path(suffix)); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return fmt.Errorf("segment: %w", err)
+				return nil, nil, fmt.Errorf("segment: %w", err)
 			}
 		}
 	}
 	if !writable {
 		for _, suffix := range []string{offsetIndexSuffix, timeIndexSuffix} {
 			if _, err := os.Stat(s.path(suffix)); err != nil {
-				return fmt.Errorf("segment: %w", err)
+				return nil, nil, fmt.Errorf("segment: %w", err)
 			}
 		}
 	}
 	ox, err := index.OpenOffsetIndex(s.path(offsetIndexSuffix), s.baseOffset, maxBytes, writable)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	tx, err := index.OpenTimeIndex(s.path(timeIndexSuffix), s.baseOffset, maxBytes, writable)
 	if err != nil {
 		ox.Close()
-		return err
+		return nil, nil, err
 	}
-	s.offsetIndex, s.timeIndex = ox, tx
 	if err := errors.Join(ox.SanityCheck(), tx.SanityCheck()); err != nil {
-		s.closeIndexes()
-		return err
+		ox.Close()
+		tx.Close()
+		return nil, nil, err
 	}
-	return nil
+	return ox, tx, nil
+}
+
+// indexesFull reports whether an index of s has no free slot: time for a roll, or, for an
+// empty segment, to open its indexes again (they reserved nothing while the disk was full).
+func (s *segment) indexesFull() bool {
+	return s.offsetIndex.IsFull() || s.timeIndex.IsFull()
+}
+
+// errNoIndexRoom is the error of an append refused because s's indexes could reserve no room.
+func (s *segment) errNoIndexRoom() error {
+	return fmt.Errorf("%w: no room for the indexes of %s: %w", ErrNoSpace, s.path(logSuffix), unix.ENOSPC)
 }
 
 func (s *segment) closeIndexes() error {
