@@ -223,3 +223,54 @@ func TestDiskFullNoIndexRoom(t *testing.T) {
 	mustAppend(t, l, want[len(want)-1])
 	equalBatches(t, readAllBatches(t, l, 0, false), want)
 }
+
+// TestPreallocationFallback runs without root on a simulated file system that grants at most
+// 4 KiB per fallocate and, like ext4, keeps the blocks and the size it got when it refuses
+// more. Appends succeed (preallocation falls back to what they need), a refused fallocate
+// leaves the .log's size as it was, and the prefaulter does not ask while space is short.
+func TestPreallocationFallback(t *testing.T) {
+	dir := t.TempDir()
+	cfg := smallConfig() // 16 KiB chunks
+	l := openTestLog(t, dir, cfg, 0, true)
+	logFile := filepath.Join(dir, segment.SegmentFileName(0, segment.LogSuffix))
+	const grant = 4 << 10
+	var sizeBefore int64
+	refused := 0
+	restore := segment.SetFallocate(func(f *os.File, off, n int64) error {
+		info, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		sizeBefore = info.Size()
+		if err := syscall.Fallocate(int(f.Fd()), 0, off, min(n, grant)); err != nil {
+			return err
+		}
+		if n > grant {
+			refused++
+			return &os.PathError{Op: "fallocate", Path: f.Name(), Err: syscall.ENOSPC}
+		}
+		return nil
+	})
+	defer restore()
+	rng := rand.New(rand.NewSource(34))
+	var want [][]byte
+	for range 40 {
+		b := randomBatch(rng, 1000, 1)
+		mustAppend(t, l, b)
+		want = append(want, b)
+		if refused > 0 {
+			info, err := os.Stat(logFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.Size() < sizeBefore || info.Size() > sizeBefore+grant {
+				t.Fatalf(".log is %d bytes after a refused fallocate, was %d", info.Size(), sizeBefore)
+			}
+		}
+	}
+	t.Logf("%d fallocates refused", refused)
+	if refused == 0 || refused > 15 {
+		t.Fatalf("%d fallocates refused for 40 appends, want a few", refused)
+	}
+	equalBatches(t, readAllBatches(t, l, 0, false), want)
+}

@@ -228,8 +228,8 @@ func (s *segment) activate(capacity, chunk int64) error {
 // extend fallocates the .log so that it covers at least end bytes, in whole preallocation
 // chunks and never past capacity. When the file system is short of space (ENOSPC, EDQUOT),
 // it asks for less: with fallback, in steps halved down to minPreallocStep and then for
-// exactly end, and the segment's next extension starts from the step that worked, doubling
-// back to the chunk; without fallback (the prefaulter's optional read-ahead) it gives up at
+// exactly end, and the segment's next extension starts from twice what it got, doubling back
+// to the chunk; without fallback (the prefaulter's optional read-ahead) it gives up at
 // once, and does not try while the segment is short. A fallocate that fails can still have
 // allocated blocks and raised the size (ext4 keeps what it got before it ran out), so extend
 // cuts the file back: on error the file has its old size and allocation. Refused for lack of
@@ -252,13 +252,13 @@ func (s *segment) extend(chunk, end int64, fallback bool) error {
 		}
 		err := fallocate(s.file, s.allocated, target-s.allocated)
 		if err == nil {
-			s.allocated = target
 			if step >= chunk {
 				s.shortStep = 0
 				s.space.available()
 			} else {
-				s.shortStep = min(max(2*step, minPreallocStep), chunk)
+				s.shortStep = min(2*(target-s.allocated), chunk)
 			}
+			s.allocated = target
 			return nil
 		}
 		// Nothing past s.allocated is mapped for use: the prefaulter and the appender touch
@@ -270,12 +270,12 @@ func (s *segment) extend(chunk, end int64, fallback bool) error {
 			return fmt.Errorf("segment: preallocate %s to %d bytes: %w", s.path(logSuffix), target, err)
 		}
 		s.space.shortOf(err)
-		s.shortStep = max(min(step/2, chunk/2), minPreallocStep)
-		if !fallback || target == end {
-			return fmt.Errorf("%w: preallocate %s to %d bytes: %w", ErrNoSpace, s.path(logSuffix), target, err)
-		}
 		if step = step / 2; step < minPreallocStep {
 			step = 1 // exactly end
+		}
+		s.shortStep = step
+		if !fallback || target == end {
+			return fmt.Errorf("%w: preallocate %s to %d bytes: %w", ErrNoSpace, s.path(logSuffix), target, err)
 		}
 	}
 }
