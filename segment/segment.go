@@ -227,13 +227,13 @@ func (s *segment) activate(capacity, chunk int64) error {
 
 // extend fallocates the .log so that it covers at least end bytes, in whole preallocation
 // chunks and never past capacity. When the file system is short of space (ENOSPC, EDQUOT),
-// it asks for less: with fallback, in steps halved down to minPreallocStep and then for
-// exactly end, and the segment's next extension starts from twice what it got, doubling back
-// to the chunk; without fallback (the prefaulter's optional read-ahead) it gives up at
-// once, and does not try while the segment is short. A fallocate that fails can still have
-// allocated blocks and raised the size (ext4 keeps what it got before it ran out), so extend
-// cuts the file back: on error the file has its old size and allocation. Refused for lack of
-// space, the error wraps ErrNoSpace.
+// it asks for less, so that one log does not hold space that others need: with fallback,
+// minPreallocStep at a time and then exactly end; and the segment keeps to that until the
+// file system has two chunks free again. Without fallback (the prefaulter's optional
+// read-ahead) it gives up at once, and does not try while the segment is short. A fallocate
+// that fails can still have allocated blocks and raised the size (ext4 keeps what it got
+// before it ran out), so extend cuts the file back: on error the file has its old size and
+// allocation. Refused for lack of space, the error wraps ErrNoSpace.
 func (s *segment) extend(chunk, end int64, fallback bool) error {
 	if end <= s.allocated && s.allocated > 0 {
 		return nil
@@ -252,13 +252,16 @@ func (s *segment) extend(chunk, end int64, fallback bool) error {
 		}
 		err := fallocate(s.file, s.allocated, target-s.allocated)
 		if err == nil {
-			if step >= chunk {
+			s.allocated = target
+			switch {
+			case step >= chunk:
 				s.shortStep = 0
 				s.space.available()
-			} else {
-				s.shortStep = min(2*(target-s.allocated), chunk)
+			case s.freeBytes() >= 2*chunk:
+				s.shortStep = 0 // whole chunks again from the next extension
+			default:
+				s.shortStep = minPreallocStep
 			}
-			s.allocated = target
 			return nil
 		}
 		// Nothing past s.allocated is mapped for use: the prefaulter and the appender touch
@@ -270,7 +273,7 @@ func (s *segment) extend(chunk, end int64, fallback bool) error {
 			return fmt.Errorf("segment: preallocate %s to %d bytes: %w", s.path(logSuffix), target, err)
 		}
 		s.space.shortOf(err)
-		if step = step / 2; step < minPreallocStep {
+		if step = min(step, minPreallocStep*2) / 2; step < minPreallocStep {
 			step = 1 // exactly end
 		}
 		s.shortStep = step
@@ -278,6 +281,16 @@ func (s *segment) extend(chunk, end int64, fallback bool) error {
 			return fmt.Errorf("%w: preallocate %s to %d bytes: %w", ErrNoSpace, s.path(logSuffix), target, err)
 		}
 	}
+}
+
+// freeBytes is what the file system holding s has free for unprivileged writers; 0 if it
+// cannot tell.
+func (s *segment) freeBytes() int64 {
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(s.fd, &st); err != nil {
+		return 0
+	}
+	return int64(st.Bavail) * int64(st.Bsize)
 }
 
 // seal ends the active life of s, in three steps so that readers wait only for the middle

@@ -8,9 +8,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// minPreallocStep is the smallest preallocation step extend tries, when space is short,
-// before it asks for exactly the bytes an append needs; and the step a segment starts again
-// from after that.
+// minPreallocStep is the preallocation step of a segment while its file system is short of
+// space; when even that is refused, extend asks for exactly the bytes an append needs.
 const minPreallocStep = 64 << 10
 
 // minIndexBytes is the smallest index file openIndexes falls back to when the file system
