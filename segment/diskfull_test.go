@@ -294,3 +294,38 @@ func TestPreallocationFallback(t *testing.T) {
 	}
 	equalBatches(t, readAllBatches(t, l, 0, false), want)
 }
+
+// TestDiskFullEpochCheckpoint: a Sync that cannot write leader-epoch-checkpoint for lack of
+// space fails with ErrNoSpace (not a storage failure: the old file is intact), and the next
+// Sync, once space is freed, writes it. Needs root (skipped otherwise).
+func TestDiskFullEpochCheckpoint(t *testing.T) {
+	mnt := disktest.SmallExt4(t, 16)
+	dir := filepath.Join(mnt, "t-0")
+	cfg := segment.DefaultConfig()
+	cfg.PreallocateBytes = 1 << 20
+	cfg.SegmentIndexBytes = 64 << 10
+	l := openTestLog(t, dir, cfg, 0, true)
+	rng := rand.New(rand.NewSource(35))
+	if _, err := l.Append(randomBatch(rng, 1000, 1), segment.AppendOptions{LeaderEpoch: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	filler := disktest.Fill(t, mnt, 0)
+	// Fits in the preallocated chunk; its new epoch needs the checkpoint rewritten.
+	if _, err := l.Append(randomBatch(rng, 1000, 2), segment.AppendOptions{LeaderEpoch: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Sync(); !errors.Is(err, segment.ErrNoSpace) {
+		t.Fatalf("Sync on a full disk: %v, want ErrNoSpace", err)
+	}
+	os.Remove(filler)
+	if end, err := l.Sync(); err != nil || end != l.EndOffset() {
+		t.Fatalf("Sync after freeing space: %d, %v; want %d, nil", end, err, l.EndOffset())
+	}
+	epochs, err := segment.ReadLeaderEpochCheckpoint(filepath.Join(dir, "leader-epoch-checkpoint"))
+	if err != nil || len(epochs) != 2 {
+		t.Fatalf("leader-epoch-checkpoint: %v, %v; want epochs 1 and 2", epochs, err)
+	}
+}

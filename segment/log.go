@@ -723,7 +723,13 @@ func (l *Log) writeEpochs(epochs []EpochEntry) error {
 	if epochs == nil {
 		return nil
 	}
-	return WriteLeaderEpochCheckpoint(filepath.Join(l.dir, leaderEpochFile), epochs)
+	err := WriteLeaderEpochCheckpoint(filepath.Join(l.dir, leaderEpochFile), epochs)
+	if isNoSpace(err) {
+		// The old file is intact and the next Sync tries again: a full disk, not a failure.
+		l.space.shortOf(err)
+		return fmt.Errorf("%w: %w", ErrNoSpace, err)
+	}
+	return err
 }
 
 // dirtyDirs says which directories need an fsync for new entries in them to be durable.
