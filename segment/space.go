@@ -44,7 +44,7 @@ func (st *spaceState) shortOf(err error) {
 	if st.short.Load() || !st.short.CompareAndSwap(false, true) {
 		return
 	}
-	st.logger.Warn("segment: log dir short of space: preallocating less, appends that do not fit fail with KAFKA_STORAGE_ERROR until space is freed",
+	st.logger.Warn("segment: log dir short of space: preallocating less; appends that do not fit are refused until space is freed",
 		"path", st.path, "err", err)
 }
 
