@@ -55,6 +55,8 @@ func errCode(err error) int16 {
 		return kerr.UnknownTopicOrPartition.Code
 	case errors.Is(err, errShuttingDown):
 		return kerr.NotLeaderForPartition.Code
+	case errors.Is(err, segment.ErrNoSpace): // retriable: producing resumes once space is freed
+		return kerr.KafkaStorageError.Code
 	case isStorageError(err):
 		return kerr.KafkaStorageError.Code
 	}

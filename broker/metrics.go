@@ -84,6 +84,7 @@ func newMetrics(b *Broker) *metrics {
 	m.registry.MustRegister(m.requests, m.latency, m.bytesIn, m.bytesOut, m.connections,
 		m.fsync, m.fsyncBatch, m.fsyncErrors, partitionCollector{b},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.registry.MustRegister(logDirCollector{b})
 	return m
 }
 
@@ -311,4 +312,33 @@ func (b *Broker) startAdmin() error {
 	}()
 	b.logger.Info("admin listener", "addr", ln.Addr().String())
 	return nil
+}
+
+// logDirCollector reports, per log dir, whether it is short of space and how many appends it
+// refused for lack of space, at scrape time.
+type logDirCollector struct{ b *Broker }
+
+var (
+	descShortOfSpace = prometheus.NewDesc("runnel_log_dir_short_of_space",
+		"1 while a log dir's file system is short of space: preallocation was refused since a whole chunk was last granted, and appends that do not fit fail with KAFKA_STORAGE_ERROR.",
+		[]string{"dir"}, nil)
+	descNoSpaceAppends = prometheus.NewDesc("runnel_log_dir_no_space_appends_total",
+		"Appends refused with KAFKA_STORAGE_ERROR because the log dir's file system had no space for them.",
+		[]string{"dir"}, nil)
+)
+
+func (c logDirCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descShortOfSpace
+	ch <- descNoSpaceAppends
+}
+
+func (c logDirCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, d := range c.b.dirs {
+		short := 0.0
+		if d.dir.ShortOfSpace() {
+			short = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descShortOfSpace, prometheus.GaugeValue, short, d.path)
+		ch <- prometheus.MustNewConstMetric(descNoSpaceAppends, prometheus.CounterValue, float64(d.dir.NoSpaceAppends()), d.path)
+	}
 }

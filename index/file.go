@@ -126,7 +126,9 @@ func mapFile(f *os.File, path string, base int64, maxBytes int, writable bool, e
 	if writable {
 		x.capacity = max(maxBytes/entrySize, entries)
 		if x.capacity == 0 {
-			return nil, fmt.Errorf("index: open %s: maxBytes %d holds no %d-byte entry", path, maxBytes, entrySize)
+			// Nothing reserved (the log's fallback when the disk is full): an index that is
+			// full from the start, with nothing to map.
+			return x, nil
 		}
 		mapBytes = x.capacity * entrySize
 		// Allocate every block now, holes included: a store through the mapping into a block

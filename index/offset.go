@@ -20,8 +20,9 @@ type OffsetIndex struct {
 // clean Close; after a crash, call SanityCheck or rebuild).
 //
 // writable: the file is created if missing, preallocated (fallocate) to maxBytes rounded down
-// to whole entries, and mapped whole; Append fills it. Read-only: the file is mapped at its
-// size and maxBytes is ignored.
+// to whole entries, and mapped whole; Append fills it. A maxBytes below one entry (with no
+// entries in the file) reserves nothing: the index is full from the start. Read-only: the
+// file is mapped at its size and maxBytes is ignored.
 func OpenOffsetIndex(path string, baseOffset int64, maxBytes int, writable bool) (*OffsetIndex, error) {
 	x, err := openFile(path, baseOffset, maxBytes, writable, OffsetEntrySize)
 	if err != nil {

@@ -272,8 +272,22 @@ func TestOffsetIndexOpen(t *testing.T) {
 		}
 	})
 	t.Run("maxBytes below one entry", func(t *testing.T) {
-		if _, err := OpenOffsetIndex(indexPath(t.TempDir(), 0), 0, OffsetEntrySize-1, true); err == nil {
-			t.Fatal("opened an index that holds no entry")
+		path := indexPath(t.TempDir(), 0)
+		x := openOffset(t, path, 0, OffsetEntrySize-1, true)
+		if !x.IsFull() {
+			t.Fatal("an index with no slot is not IsFull")
+		}
+		if err := x.Append(1, 1); !errors.Is(err, ErrIndexFull) {
+			t.Fatalf("Append to an index with no slot: %v, want ErrIndexFull", err)
+		}
+		if _, pos := x.Lookup(5); pos != 0 {
+			t.Fatalf("Lookup in an empty index: position %d, want 0", pos)
+		}
+		if err := x.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if got := fileSize(t, path); got != 0 {
+			t.Fatalf("file of %d bytes, want none reserved", got)
 		}
 	})
 	t.Run("negative base offset", func(t *testing.T) {

@@ -112,6 +112,12 @@
 // runnel.segment.preallocate.bytes (0: the whole segment at once). Nothing is
 // written past the fallocated size, so running out of disk space shows as
 // ENOSPC from fallocate before any byte is copied, and the log is unchanged.
+// A failed fallocate is undone (ext4 keeps the blocks it got and the larger
+// size); the segment then asks for 64 KiB, then for exactly what the append
+// needs, and keeps to small steps until two chunks are free again. An append
+// that gets no room fails with ErrNoSpace and leaves the log usable: the next
+// one succeeds once space is freed. Index files fall back the same way, down
+// to reserving nothing, so a log opens on a full disk (see space.go).
 // An append stamps base offset and leader epoch into the client's batch bytes
 // and copies them once into the file's page cache: through the mapping, whose
 // pages ahead a background goroutine of the log pre-faults

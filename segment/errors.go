@@ -76,4 +76,8 @@ var (
 	// active segment, not damage (Scan, recovery); within the bytes a log says it holds, a
 	// reader reports it as damage.
 	ErrZeroedTail = errors.New("segment: zeroed tail")
+	// ErrNoSpace: the file system has no room for what an append needs (ENOSPC, EDQUOT).
+	// Nothing was written and the log is not failed: the append succeeds once space is freed
+	// (Kafka's KAFKA_STORAGE_ERROR, which clients retry). The error wraps the errno.
+	ErrNoSpace = errors.New("segment: no space left for the log")
 )

@@ -128,6 +128,7 @@ type Log struct {
 	tp     TopicPartition
 	logger *slog.Logger
 	now    func() time.Time // tests replace it
+	space  *spaceState      // the log directory's (the log's own when opened alone)
 
 	syncMu sync.Mutex
 
@@ -170,6 +171,7 @@ type logState struct {
 	scan          ScanMode
 	report        *LogScan      // what the open scanned; nil: not reported
 	damageTotal   *atomic.Int64 // the directory's count of reads refused for damage, or nil
+	space         *spaceState   // the log directory's; nil: the log gets its own
 }
 
 // OpenLog opens (creating if needed) the log of tp in dir. After a clean shutdown the files are
@@ -194,6 +196,9 @@ func openLog(dir string, tp TopicPartition, cfg Config, st logState, logger *slo
 		st.report = &LogScan{}
 	}
 	st.report.Partition = tp
+	if l.space = st.space; l.space == nil {
+		l.space = newSpaceState(dir, l.logger)
+	}
 	l.prefault.logger = l.logger
 	l.mu.cfg = cfg
 	l.mu.producers = NewProducerState()
@@ -208,7 +213,7 @@ func openLog(dir string, tp TopicPartition, cfg Config, st logState, logger *slo
 		return nil, err
 	}
 	if len(bases) == 0 {
-		s, err := createSegment(dir, max(st.startOffset, 0), cfg)
+		s, err := createSegment(dir, max(st.startOffset, 0), cfg, l.space)
 		if err != nil {
 			return nil, err
 		}
@@ -268,9 +273,9 @@ func listSegments(dir string) ([]int64, error) {
 	return bases, nil
 }
 
-// createSegment creates a new, empty active segment at base.
-func createSegment(dir string, base int64, cfg Config) (*segment, error) {
-	s, err := openSegmentFile(dir, base, true)
+// createSegment creates a new, empty active segment at base; space is the log directory's.
+func createSegment(dir string, base int64, cfg Config, space *spaceState) (*segment, error) {
+	s, err := openSegmentFile(dir, base, true, space)
 	if err != nil {
 		return nil, err
 	}
@@ -302,7 +307,7 @@ func (l *Log) loadSegments(bases []int64, cfg Config, st logState) (segs []*segm
 		}
 	}()
 	for i := 0; i < len(bases); i++ {
-		s, err := openSegmentFile(l.dir, bases[i], false)
+		s, err := openSegmentFile(l.dir, bases[i], false, l.space)
 		if err != nil {
 			return segs, err
 		}
@@ -430,12 +435,12 @@ func (l *Log) Append(records []byte, opts AppendOptions) (AppendInfo, error) {
 		next += int64(headers[i].LastOffsetDelta) + 1
 	}
 	if err := l.maybeRollLocked(n, next-1); err != nil {
-		return AppendInfo{}, err
+		return AppendInfo{}, l.countNoSpace(err)
 	}
 	s := l.mu.active
 	pos := s.size.Load()
-	if err := s.extend(cfg.preallocateChunk(), pos+n); err != nil {
-		return AppendInfo{}, err // nothing written; the log is as it was
+	if err := s.extend(cfg.preallocateChunk(), pos+n, true); err != nil {
+		return AppendInfo{}, l.countNoSpace(err) // nothing written; the log is as it was
 	}
 	if dup, err := l.checkProducersLocked(headers); err != nil || dup != nil {
 		if err != nil {
@@ -475,6 +480,15 @@ func (l *Log) Append(records []byte, opts AppendOptions) (AppendInfo, error) {
 	l.prefaultAheadLocked(s, n)
 	l.changed.notify()
 	return AppendInfo{FirstOffset: first, LastOffset: next - 1, LogAppendTime: appendTime}, nil
+}
+
+// countNoSpace counts an append refused for lack of space (err wraps ErrNoSpace) and returns
+// err.
+func (l *Log) countNoSpace(err error) error {
+	if errors.Is(err, ErrNoSpace) {
+		l.space.refused.Add(1)
+	}
+	return err
 }
 
 // checkProducersLocked runs the idempotent producer checks of each batch (headers carry their
@@ -517,7 +531,13 @@ func (l *Log) maybeRollLocked(n, last int64) error {
 	cfg := &l.mu.cfg
 	size := s.size.Load()
 	if size == 0 {
-		// An empty active segment's base is the next offset; it only needs room for n.
+		// An empty active segment's base is the next offset; it only needs room for n, and
+		// indexes with room (opened on a full disk, they have none).
+		if s.indexesFull() {
+			if err := l.reindexLocked(s); err != nil {
+				return err
+			}
+		}
 		if n > s.capacity {
 			return l.remapLocked(s, cfg.SegmentBytes)
 		}
@@ -525,7 +545,7 @@ func (l *Log) maybeRollLocked(n, last int64) error {
 	}
 	full := size+n > min(s.capacity, cfg.SegmentBytes)
 	aged := cfg.SegmentMs > 0 && l.now().Sub(s.rollAt) >= cfg.SegmentMs
-	indexFull := s.offsetIndex.IsFull() || s.timeIndex.IsFull()
+	indexFull := s.indexesFull()
 	overflow := last-s.baseOffset > maxRelativeOffset
 	if !full && !aged && !indexFull && !overflow {
 		return nil
@@ -545,11 +565,38 @@ func (l *Log) remapLocked(s *segment, capacity int64) error {
 	return s.activate(capacity, l.mu.cfg.preallocateChunk())
 }
 
+// reindexLocked opens the indexes of the empty active segment s again, at full size if the
+// file system has room now. It returns ErrNoSpace if they still have none.
+func (l *Log) reindexLocked(s *segment) error {
+	ox, tx, err := s.newIndexes(l.mu.cfg, true, true)
+	if err != nil {
+		return err
+	}
+	l.view.Lock()
+	oldOffsets, oldTimes := s.offsetIndex, s.timeIndex
+	s.offsetIndex, s.timeIndex = ox, tx
+	l.view.Unlock()
+	// Their files are already replaced: closing them trims only what they still hold open.
+	if err := errors.Join(oldOffsets.Close(), oldTimes.Close()); err != nil {
+		l.logger.Warn("segment: closing replaced indexes", "segment", s.path(logSuffix), "err", err)
+	}
+	if s.indexesFull() {
+		return s.errNoIndexRoom()
+	}
+	return nil
+}
+
 // rollLocked seals the active segment and starts a new one at the next offset. The new
 // segment is created first, so that a failure (no space) leaves the log as it was.
 func (l *Log) rollLocked() error {
 	old := l.mu.active
-	ns, err := createSegment(l.dir, l.mu.nextOffset, l.mu.cfg)
+	ns, err := createSegment(l.dir, l.mu.nextOffset, l.mu.cfg, l.space)
+	if err == nil && ns.indexesFull() {
+		// Opened on a full disk, with no room for index entries: not a segment to append to.
+		err = ns.errNoIndexRoom()
+		ns.markDeleted()
+		ns.release()
+	}
 	if err != nil {
 		return err
 	}
@@ -690,7 +737,13 @@ func (l *Log) writeEpochs(epochs []EpochEntry) error {
 	if epochs == nil {
 		return nil
 	}
-	return WriteLeaderEpochCheckpoint(filepath.Join(l.dir, leaderEpochFile), epochs)
+	err := WriteLeaderEpochCheckpoint(filepath.Join(l.dir, leaderEpochFile), epochs)
+	if isNoSpace(err) {
+		// The old file is intact and the next Sync tries again: a full disk, not a failure.
+		l.space.shortOf(err)
+		return fmt.Errorf("%w: %w", ErrNoSpace, err)
+	}
+	return err
 }
 
 // dirtyDirs says which directories need an fsync for new entries in them to be durable.

@@ -40,7 +40,8 @@ type LogDir struct {
 	cfgFor func(topic string) Config
 	logger *slog.Logger
 
-	lock *os.File // holds the flock on .lock until Close
+	lock  *os.File    // holds the flock on .lock until Close
+	space *spaceState // whether its file system is short of space, shared by its logs
 
 	failed atomic.Pointer[error] // the first storage failure of any of its logs; sticky
 	damage atomic.Int64          // reads of its logs refused with ErrCorruptLog
@@ -93,6 +94,7 @@ func OpenLogDir(path string, cfgFor func(topic string) Config, logger *slog.Logg
 	}()
 	d = &LogDir{path: path, cfgFor: cfgFor, logger: logger, lock: lock,
 		logs: map[TopicPartition]*Log{}, creating: map[TopicPartition]chan struct{}{}}
+	d.space = newSpaceState(path, logger)
 	marker := filepath.Join(path, cleanShutdownFile)
 	_, statErr := os.Stat(marker)
 	clean := statErr == nil
@@ -136,7 +138,7 @@ func OpenLogDir(path string, cfgFor func(topic string) Config, logger *slog.Logg
 	forEachParallel(len(tps), func(i int) {
 		tp := tps[i]
 		st := logState{recoveryPoint: recoveryPoints[tp], startOffset: -1, clean: clean && !recoverAll,
-			scan: o.scan, report: &d.scan.Logs[i], damageTotal: &d.damage}
+			scan: o.scan, report: &d.scan.Logs[i], damageTotal: &d.damage, space: d.space}
 		if start, ok := startOffsets[tp]; ok {
 			st.startOffset = start
 		}
@@ -222,6 +224,14 @@ func (d *LogDir) DamageFound() int64 { return d.damage.Load() }
 // found (cut or kept).
 func (d *LogDir) ScanReport() ScanReport { return d.scan }
 
+// ShortOfSpace reports whether the directory's file system is short of space: a
+// preallocation was refused since the last time a whole chunk was granted (logs then
+// preallocate less, and appends that do not fit fail with ErrNoSpace).
+func (d *LogDir) ShortOfSpace() bool { return d.space.short.Load() }
+
+// NoSpaceAppends counts the appends to the directory's logs refused with ErrNoSpace.
+func (d *LogDir) NoSpaceAppends() uint64 { return d.space.refused.Load() }
+
 // Logs returns the open logs (a copy of the map).
 func (d *LogDir) Logs() map[TopicPartition]*Log {
 	d.mu.Lock()
@@ -257,7 +267,7 @@ func (d *LogDir) Create(tp TopicPartition, cfg Config) (*Log, error) {
 
 	dir := filepath.Join(d.path, tp.DirName())
 	_, statErr := os.Stat(dir)
-	l, err := openLog(dir, tp, cfg, logState{startOffset: -1, clean: true, damageTotal: &d.damage}, d.logger)
+	l, err := openLog(dir, tp, cfg, logState{startOffset: -1, clean: true, damageTotal: &d.damage, space: d.space}, d.logger)
 	if err != nil && errors.Is(statErr, fs.ErrNotExist) {
 		// A log that could not be made (ENOSPC preallocating it) leaves no directory
 		// behind for the next start to open.

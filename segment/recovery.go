@@ -27,7 +27,8 @@ func (s *segment) rebuild(cfg Config, validate bool, nextBase int64, each func(B
 	w.init(s, s.size.Load(), nextBase, 0, -1, make([]byte, scanBufferSize))
 	w.r.data = nil // always pread: the mapping (if any) may cover less than the file
 	end, batches, why, err = scanBatches(&w, validate, func(pos int64, h BatchHeader) error {
-		if err := s.updateIndexes(h, pos, cfg.IndexIntervalBytes); err != nil {
+		// A full index (opened small on a full disk) only makes reads scan further.
+		if err := s.updateIndexes(h, pos, cfg.IndexIntervalBytes); err != nil && !errors.Is(err, index.ErrIndexFull) {
 			return err
 		}
 		if each != nil {

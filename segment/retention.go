@@ -215,7 +215,7 @@ func (l *Log) truncateFullyLocked(offset int64) error {
 	l.view.Unlock()
 	// Rename the old files away first: the new segment may have the same name.
 	errs := []error{l.dropSegmentsLocked(doomed, "truncation")}
-	s, err := createSegment(l.dir, offset, l.mu.cfg)
+	s, err := createSegment(l.dir, offset, l.mu.cfg, l.space)
 	if err != nil {
 		l.mu.failed = fmt.Errorf("segment: log %s has no segment after truncation: %w", l.dir, err)
 		return l.mu.failed

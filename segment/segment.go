@@ -70,6 +70,7 @@ type segment struct {
 
 	offsetIndex *index.OffsetIndex
 	timeIndex   *index.TimeIndex
+	space       *spaceState // the log directory's, told when preallocation runs short
 
 	size    atomic.Int64 // bytes of whole batches, published after they are in the file
 	durable atomic.Int64 // bytes known to be on disk
@@ -90,6 +91,7 @@ type segment struct {
 	mapping         *mmap.Mapping // active segment only: [0, capacity) of the file, writable
 	capacity        int64         // length of the mapping: the segment never grows past it
 	allocated       int64         // bytes of the file fallocated so far (the file's size)
+	shortStep       int64         // 0, or since space ran short the preallocation step to try next
 	populated       int64         // bytes of the mapping handed to the prefaulter so far
 	nextOffset      int64         // offset after the last batch in this segment
 	maxTimestamp    int64         // greatest batch max timestamp, -1 when none
@@ -104,10 +106,10 @@ func (s *segment) path(suffix string) string {
 }
 
 // openSegmentFile opens (or, with create, creates empty) the .log of the segment at base in
-// dir. Its indexes are opened separately (openIndexes). The returned segment holds one
-// reference, the log's.
-func openSegmentFile(dir string, base int64, create bool) (*segment, error) {
-	s := &segment{dir: dir, baseOffset: base, nextOffset: base, maxTimestamp: -1, offsetOfMaxTime: -1}
+// dir. Its indexes are opened separately (openIndexes). space is the log directory's. The
+// returned segment holds one reference, the log's.
+func openSegmentFile(dir string, base int64, create bool, space *spaceState) (*segment, error) {
+	s := &segment{dir: dir, baseOffset: base, nextOffset: base, maxTimestamp: -1, offsetOfMaxTime: -1, space: space}
 	flags := os.O_RDWR
 	if create {
 		flags |= os.O_CREATE | os.O_TRUNC
@@ -133,39 +135,77 @@ func openSegmentFile(dir string, base int64, create bool) (*segment, error) {
 }
 
 // openIndexes opens both index files, writable (for the active segment or a rebuild) or
-// read-only. create removes stale files first (a new segment). An index that is missing or fails
-// its sanity check is reported with index.ErrCorruptIndex or fs.ErrNotExist; the caller then
-// rebuilds it.
+// read-only. create removes stale files first (a new segment); if the file system is short of
+// space for segment.index.bytes, it then falls back to smaller index files, down to
+// minIndexBytes, and then to indexes that reserve nothing and are full from the start (see
+// indexesFull): so a log opens on a full disk. An index that is missing or fails its sanity
+// check is reported with index.ErrCorruptIndex or fs.ErrNotExist; the caller then rebuilds it.
 func (s *segment) openIndexes(cfg Config, writable, create bool) error {
+	ox, tx, err := s.newIndexes(cfg, writable, create)
+	if err != nil {
+		return err
+	}
+	s.offsetIndex, s.timeIndex = ox, tx
+	return nil
+}
+
+// newIndexes opens the indexes as openIndexes does and returns them, leaving s's as they are.
+func (s *segment) newIndexes(cfg Config, writable, create bool) (*index.OffsetIndex, *index.TimeIndex, error) {
+	maxBytes := cfg.SegmentIndexBytes
+	for {
+		ox, tx, err := s.openIndexesOfSize(maxBytes, writable, create)
+		if err == nil || !create || !isNoSpace(err) || maxBytes == 0 {
+			return ox, tx, err
+		}
+		s.space.shortOf(err)
+		if maxBytes = maxBytes / 2; maxBytes < minIndexBytes {
+			maxBytes = 0
+		}
+	}
+}
+
+// openIndexesOfSize opens index files of maxBytes (see openIndexes).
+func (s *segment) openIndexesOfSize(maxBytes int, writable, create bool) (*index.OffsetIndex, *index.TimeIndex, error) {
 	if create {
 		for _, suffix := range []string{offsetIndexSuffix, timeIndexSuffix} {
 			if err := os.Remove(s.path(suffix)); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return fmt.Errorf("segment: %w", err)
+				return nil, nil, fmt.Errorf("segment: %w", err)
 			}
 		}
 	}
 	if !writable {
 		for _, suffix := range []string{offsetIndexSuffix, timeIndexSuffix} {
 			if _, err := os.Stat(s.path(suffix)); err != nil {
-				return fmt.Errorf("segment: %w", err)
+				return nil, nil, fmt.Errorf("segment: %w", err)
 			}
 		}
 	}
-	ox, err := index.OpenOffsetIndex(s.path(offsetIndexSuffix), s.baseOffset, cfg.SegmentIndexBytes, writable)
+	ox, err := index.OpenOffsetIndex(s.path(offsetIndexSuffix), s.baseOffset, maxBytes, writable)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	tx, err := index.OpenTimeIndex(s.path(timeIndexSuffix), s.baseOffset, cfg.SegmentIndexBytes, writable)
+	tx, err := index.OpenTimeIndex(s.path(timeIndexSuffix), s.baseOffset, maxBytes, writable)
 	if err != nil {
 		ox.Close()
-		return err
+		return nil, nil, err
 	}
-	s.offsetIndex, s.timeIndex = ox, tx
 	if err := errors.Join(ox.SanityCheck(), tx.SanityCheck()); err != nil {
-		s.closeIndexes()
-		return err
+		ox.Close()
+		tx.Close()
+		return nil, nil, err
 	}
-	return nil
+	return ox, tx, nil
+}
+
+// indexesFull reports whether an index of s has no free slot: time for a roll, or, for an
+// empty segment, to open its indexes again (they reserved nothing while the disk was full).
+func (s *segment) indexesFull() bool {
+	return s.offsetIndex.IsFull() || s.timeIndex.IsFull()
+}
+
+// errNoIndexRoom is the error of an append refused because s's indexes could reserve no room.
+func (s *segment) errNoIndexRoom() error {
+	return fmt.Errorf("%w: no room for the indexes of %s: %w", ErrNoSpace, s.path(logSuffix), unix.ENOSPC)
 }
 
 func (s *segment) closeIndexes() error {
@@ -186,7 +226,7 @@ func (s *segment) closeIndexes() error {
 // at least its data.
 func (s *segment) activate(capacity, chunk int64) error {
 	s.capacity = max(capacity, s.size.Load())
-	if err := s.extend(chunk, s.size.Load()); err != nil {
+	if err := s.extend(chunk, s.size.Load(), true); err != nil {
 		return err
 	}
 	m, err := mmap.Map(s.file, int(s.capacity), true)
@@ -199,21 +239,71 @@ func (s *segment) activate(capacity, chunk int64) error {
 }
 
 // extend fallocates the .log so that it covers at least end bytes, in whole preallocation
-// chunks and never past capacity. On error (ENOSPC) the file keeps its old allocated size.
-func (s *segment) extend(chunk, end int64) error {
+// chunks and never past capacity. When the file system is short of space (ENOSPC, EDQUOT),
+// it asks for less, so that one log does not hold space that others need: with fallback,
+// minPreallocStep at a time and then exactly end; and the segment keeps to that until the
+// file system has two chunks free again. Without fallback (the prefaulter's optional
+// read-ahead) it gives up at once, and does not try while the segment is short. A fallocate
+// that fails can still have allocated blocks and raised the size (ext4 keeps what it got
+// before it ran out), so extend cuts the file back: on error the file has its old size and
+// allocation. Refused for lack of space, the error wraps ErrNoSpace.
+func (s *segment) extend(chunk, end int64, fallback bool) error {
 	if end <= s.allocated && s.allocated > 0 {
 		return nil
 	}
-	target := min(s.capacity, (end+chunk-1)/chunk*chunk)
-	target = max(target, end)
-	if target <= s.allocated {
-		return nil
+	step := chunk
+	if s.shortStep > 0 {
+		if !fallback {
+			return ErrNoSpace
+		}
+		step = min(s.shortStep, chunk)
 	}
-	if err := fallocate(s.file, s.allocated, target-s.allocated); err != nil {
-		return fmt.Errorf("segment: preallocate %s to %d bytes: %w", s.path(logSuffix), target, err)
+	for {
+		target := max(min(s.capacity, (end+step-1)/step*step), end)
+		if target <= s.allocated {
+			return nil
+		}
+		err := fallocate(s.file, s.allocated, target-s.allocated)
+		if err == nil {
+			s.allocated = target
+			switch {
+			case step >= chunk:
+				s.shortStep = 0
+				s.space.available()
+			case s.freeBytes() >= 2*chunk:
+				s.shortStep = 0 // whole chunks again from the next extension
+			default:
+				s.shortStep = minPreallocStep
+			}
+			return nil
+		}
+		// Nothing past s.allocated is mapped for use: the prefaulter and the appender touch
+		// only pages below it, so cutting the file there is safe under the mapping.
+		if terr := s.file.Truncate(s.allocated); terr != nil {
+			return fmt.Errorf("segment: preallocate %s to %d bytes: %w; cutting it back to %d: %w", s.path(logSuffix), target, err, s.allocated, terr)
+		}
+		if !isNoSpace(err) {
+			return fmt.Errorf("segment: preallocate %s to %d bytes: %w", s.path(logSuffix), target, err)
+		}
+		s.space.shortOf(err)
+		if step = min(step, minPreallocStep*2) / 2; step < minPreallocStep {
+			step = 1 // exactly end
+		}
+		s.shortStep = step
+		if !fallback || target == end {
+			return fmt.Errorf("%w: preallocate %s to %d bytes: %w", ErrNoSpace, s.path(logSuffix), target, err)
+		}
 	}
-	s.allocated = target
-	return nil
+}
+
+// freeBytes is what the file system holding s has free for unprivileged writers; 0 if it
+// cannot tell.
+func (s *segment) freeBytes() int64 {
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(s.fd, &st); err != nil {
+		return 0
+	}
+	return int64(st.Bavail) * int64(st.Bsize)
 }
 
 // seal ends the active life of s, in three steps so that readers wait only for the middle
