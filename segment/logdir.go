@@ -40,7 +40,7 @@ type LogDir struct {
 
 	lock *os.File // holds the flock on .lock until Close
 
-	failed atomic.Pointer[error] // the first storage failure of any of its logs; sticky
+	failed atomic.Pointer[error] // the first storage failure of any of its logs; sticky (Log.failure points here)
 
 	mu       sync.Mutex
 	logs     map[TopicPartition]*Log
@@ -124,6 +124,7 @@ func OpenLogDir(path string, cfgFor func(topic string) Config, logger *slog.Logg
 		return nil, err
 	}
 	for i, tp := range tps {
+		logs[i].failure = &d.failed
 		d.logs[tp] = logs[i]
 	}
 	if clean {
@@ -196,6 +197,9 @@ func (d *LogDir) Logs() map[TopicPartition]*Log {
 // Create creates the log of tp, or returns it if it is already open. Creates of different
 // partitions run in parallel. The new directory becomes durable with the log's first Sync.
 func (d *LogDir) Create(tp TopicPartition, cfg Config) (*Log, error) {
+	if err := d.Failed(); err != nil {
+		return nil, err // an offline directory takes no new logs
+	}
 	d.mu.Lock()
 	for {
 		if d.closing || d.logs == nil {
@@ -231,6 +235,7 @@ func (d *LogDir) Create(tp TopicPartition, cfg Config) (*Log, error) {
 		l.Close()
 		return nil, ErrClosed
 	}
+	l.failure = &d.failed
 	d.logs[tp] = l
 	return l, nil
 }

@@ -6,8 +6,6 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
-
-	"runnel/io/disk"
 )
 
 // ApplyRetention deletes whole segments, oldest first and never the active one: those whose
@@ -186,7 +184,10 @@ func (l *Log) cutLocked(i int, pos, newEnd int64) error {
 		s.rollAt = l.now()
 	}
 	s.recomputeMaxTimestamp()
-	errs := []error{l.dropSegmentsLocked(doomed, "truncation"), disk.Fdatasync(s.file)}
+	errs := []error{l.dropSegmentsLocked(doomed, "truncation")}
+	if err := l.fs.Fdatasync(s.file); err != nil {
+		errs = append(errs, l.failLocked(err))
+	}
 	l.mu.nextOffset = newEnd
 	l.endOffset.Store(newEnd)
 	if mark := l.durable.Load(); mark.offset >= newEnd {
@@ -207,7 +208,7 @@ func (l *Log) truncateFullyLocked(offset int64) error {
 	l.view.Unlock()
 	// Rename the old files away first: the new segment may have the same name.
 	errs := []error{l.dropSegmentsLocked(doomed, "truncation")}
-	s, err := createSegment(l.dir, offset, l.mu.cfg)
+	s, err := createSegment(l.fs, l.dir, offset, l.mu.cfg)
 	if err != nil {
 		l.mu.failed = fmt.Errorf("segment: log %s has no segment after truncation: %w", l.dir, err)
 		return l.mu.failed
