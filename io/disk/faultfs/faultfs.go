@@ -2,8 +2,10 @@
 // pebble's vfs/errorfs and its crashable in-memory file system.
 //
 // Faults: a Rule fails the Nth call of an operation, or every k-th one, with an errno (EIO,
-// ENOSPC); a failed call does nothing, as when the kernel gives up on the pages (a failed
-// fdatasync leaves nothing more durable than before).
+// ENOSPC); a failed call does nothing. A failed Fdatasync of a tracked file also loses the
+// file's unsynced writes for good, as Linux does when it reports a writeback error once and
+// marks the pages clean (PostgreSQL's "fsyncgate"): the file's durable image never changes
+// again, even when later Fdatasync calls succeed.
 //
 // Crashes: an FS made with NewCrashable tracks the files it opens under a root directory. Each
 // successful Fdatasync captures the file's whole content as its durable image (read back through
@@ -93,6 +95,7 @@ type fileState struct {
 	name        string // current name; "" once removed
 	durableName string // name that survives a crash; "" if none
 	image       []byte // content at the last successful Fdatasync (or when first opened)
+	lost        bool   // an Fdatasync failed: image is final
 }
 
 // New returns an FS that only injects faults.
@@ -209,13 +212,18 @@ func (f *FS) Fallocate(file *os.File, off, n int64) error {
 func (f *FS) Fdatasync(file *os.File) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.beginLocked(Fdatasync, file.Name()); err != nil {
+	st := f.byFile[file]
+	err := f.beginLocked(Fdatasync, file.Name())
+	if err == nil {
+		err = disk.OS.Fdatasync(file)
+	}
+	if err != nil {
+		if st != nil {
+			st.lost = true
+		}
 		return err
 	}
-	if err := disk.OS.Fdatasync(file); err != nil {
-		return err
-	}
-	if st := f.byFile[file]; st != nil {
+	if st != nil && !st.lost {
 		image, err := readAll(file)
 		if err != nil {
 			return err
