@@ -31,6 +31,8 @@ func errCode(err error) int16 {
 		return ke.Code
 	}
 	switch {
+	case errors.Is(err, segment.ErrStorageFailed): // the log dir is offline
+		return kerr.KafkaStorageError.Code
 	case errors.Is(err, segment.ErrCorruptBatch):
 		return kerr.CorruptMessage.Code
 	case errors.Is(err, segment.ErrShortBatch),
@@ -58,6 +60,11 @@ func errCode(err error) int16 {
 	}
 	return kerr.UnknownServerError.Code
 }
+
+// loggedElsewhere reports whether err is a storage failure of an offline
+// log dir, which the storage layer logged once when the dir failed: a
+// request that meets it is not worth a log line of its own.
+func loggedElsewhere(err error) bool { return errors.Is(err, segment.ErrStorageFailed) }
 
 // isStorageError reports whether err is a failure of the disk rather than
 // of the request: the partition cannot serve until an operator looks.

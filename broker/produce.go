@@ -75,7 +75,7 @@ func handleProduce(b *Broker, req *request) *reply {
 				sp.ErrorCode = errCode(err)
 				msg := err.Error()
 				sp.ErrorMessage = &msg // v8+
-				if sp.ErrorCode == kerr.UnknownServerError.Code || sp.ErrorCode == kerr.KafkaStorageError.Code {
+				if (sp.ErrorCode == kerr.UnknownServerError.Code || sp.ErrorCode == kerr.KafkaStorageError.Code) && !loggedElsewhere(err) {
 					b.logger.Error("produce failed", "topic", rt.Topic, "partition", rp.Partition, "err", err)
 				}
 				if r.Acks == 0 && !closing {

@@ -263,6 +263,7 @@ func (b *Broker) createLogsLocked(t *topic, indexes []int32) ([]*partition, erro
 		dirs[i].partitions++
 	}
 	cfg := t.settings.Load().log
+	cfg.FS = b.cfg.FS
 	created := make([]*partition, len(indexes))
 	errs := make([]error, len(indexes))
 	forEachParallel(len(indexes), creators, func(i int) {
@@ -319,7 +320,9 @@ func (b *Broker) newPartition(t *topic, index int32, l *segment.Log, d *logDir) 
 func (b *Broker) emptiestDirLocked() *logDir {
 	best := b.dirs[0]
 	for _, d := range b.dirs[1:] {
-		if d.partitions < best.partitions {
+		// An online dir before an offline one (where Create fails), then the emptiest.
+		online, bestOnline := d.dir.Failed() == nil, best.dir.Failed() == nil
+		if (online && !bestOnline) || (online == bestOnline && d.partitions < best.partitions) {
 			best = d
 		}
 	}

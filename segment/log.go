@@ -416,7 +416,7 @@ func (l *Log) storageFailure() error {
 func (l *Log) failLocked(cause error) error {
 	err := fmt.Errorf("%w: %w", ErrStorageFailed, cause)
 	if l.failure.CompareAndSwap(nil, &err) {
-		l.logger.Error("segment: storage failed; the log directory is offline until a restart", "dir", filepath.Dir(l.dir), "err", cause)
+		l.logger.Error("segment: storage failed; the log directory is offline until a restart", "err", cause)
 	}
 	l.mu.failed = l.storageFailure()
 	return l.mu.failed
