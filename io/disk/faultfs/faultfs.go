@@ -57,9 +57,9 @@ func (o Op) String() string {
 	return opNames[o]
 }
 
-// Rule fails calls of Op: the Nth one (counting from 1, from the start of the FS), or every
-// Every-th one, or both. Calls on paths that do not contain PathContains are neither failed nor
-// counted by the rule.
+// Rule fails calls of Op: the Nth one (counting from 1 from when the rule is injected), or
+// every Every-th one, or both. Calls on paths that do not contain PathContains are neither
+// failed nor counted by the rule.
 type Rule struct {
 	Op           Op
 	Nth, Every   int
@@ -176,20 +176,35 @@ func (f *FS) OpenFile(name string, flag int, perm os.FileMode) (*os.File, error)
 	if !f.tracked(name) {
 		return os.OpenFile(name, flag, perm)
 	}
-	st := f.byName[name]
-	if st == nil {
-		st = &fileState{name: name}
-		if image, err := os.ReadFile(name); err == nil {
-			st.durableName, st.image = name, image // there before the FS: durable as it is
-		}
-	}
+	st := f.stateLocked(name)
 	file, err := os.OpenFile(name, flag, perm)
 	if err != nil {
 		return nil, err
 	}
-	f.byName[name], f.byFile[file] = st, st
-	f.states[st] = struct{}{}
+	if st == nil {
+		st = &fileState{name: name}
+		f.byName[name] = st
+		f.states[st] = struct{}{}
+	}
+	f.byFile[file] = st
 	return file, nil
+}
+
+// stateLocked returns the state of the tracked file at name. A file under the root that the FS
+// has not seen yet was there before it: it starts tracked, durable as it is. nil if there is no
+// such file.
+func (f *FS) stateLocked(name string) *fileState {
+	if st := f.byName[name]; st != nil || !f.tracked(name) {
+		return st
+	}
+	image, err := os.ReadFile(name)
+	if err != nil {
+		return nil
+	}
+	st := &fileState{name: name, durableName: name, image: image}
+	f.byName[name] = st
+	f.states[st] = struct{}{}
+	return st
 }
 
 // Pwrite implements disk.FS.
@@ -263,16 +278,14 @@ func (f *FS) Rename(oldpath, newpath string) error {
 	if err := f.beginLocked(Rename, oldpath); err != nil {
 		return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: err}
 	}
+	st, prev := f.stateLocked(oldpath), f.stateLocked(newpath)
 	if err := os.Rename(oldpath, newpath); err != nil {
 		return err
 	}
-	if f.root == "" {
-		return nil
-	}
-	if prev := f.byName[newpath]; prev != nil {
+	if prev != nil {
 		f.unlinkLocked(prev)
 	}
-	if st := f.byName[oldpath]; st != nil {
+	if st != nil {
 		delete(f.byName, oldpath)
 		st.name = newpath
 		f.byName[newpath] = st
@@ -288,10 +301,11 @@ func (f *FS) Remove(name string) error {
 	if err := f.beginLocked(Remove, name); err != nil {
 		return &fs.PathError{Op: "remove", Path: name, Err: err}
 	}
+	st := f.stateLocked(name)
 	if err := os.Remove(name); err != nil {
 		return err
 	}
-	if st := f.byName[name]; st != nil {
+	if st != nil {
 		f.unlinkLocked(st)
 	}
 	return nil
