@@ -412,6 +412,9 @@ func (b *Broker) applyRetention() {
 // checkpoints, so that recovery after a crash starts near the end.
 func (b *Broker) writeCheckpoints() {
 	for _, d := range b.dirs {
+		if d.dir.Failed() != nil {
+			continue // offline: its recovery points stay those last written
+		}
 		if err := d.dir.WriteCheckpoints(); err != nil {
 			b.logger.Error("writing checkpoints failed", "dir", d.path, "err", err)
 		}

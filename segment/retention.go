@@ -19,6 +19,9 @@ func (l *Log) ApplyRetention(now time.Time) (int, error) {
 	if l.mu.closed {
 		return 0, ErrClosed
 	}
+	if err := l.storageFailure(); err != nil {
+		return 0, err
+	}
 	cfg := l.mu.cfg
 	segs := l.view.segments
 	n := l.belowStartLocked()
@@ -51,6 +54,9 @@ func (l *Log) DeleteRecordsBefore(offset int64) (int64, error) {
 	defer l.mu.Unlock()
 	if l.mu.closed {
 		return l.startOffset.Load(), ErrClosed
+	}
+	if err := l.storageFailure(); err != nil {
+		return l.startOffset.Load(), err
 	}
 	if offset < 0 || offset > l.mu.nextOffset {
 		return l.startOffset.Load(), fmt.Errorf("%w: %d not in [0, %d]", ErrOffsetOutOfRange, offset, l.mu.nextOffset)
@@ -89,7 +95,9 @@ func (l *Log) dropSegmentsLocked(doomed []*segment, why string) error {
 	var errs []error
 	for _, s := range doomed {
 		l.mu.unsynced = slices.DeleteFunc(l.mu.unsynced, func(u *segment) bool { return u == s })
-		errs = append(errs, s.markDeleted())
+		if err := s.markDeleted(); err != nil {
+			errs = append(errs, l.failLocked(err))
+		}
 		l.logger.Info("segment: deleted", "segment", s.path(logSuffix), "reason", why, "bytes", s.size.Load())
 		s.release()
 	}
