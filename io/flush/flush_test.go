@@ -1,8 +1,10 @@
 package flush
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -572,5 +574,39 @@ func TestTargetsSyncConcurrently(t *testing.T) {
 				t.Fatalf("OnSync called %d times, want 11", n)
 			}
 		})
+	}
+}
+
+// countingHandler counts the records logged at error level.
+type countingHandler struct {
+	slog.Handler
+	errors atomic.Int32
+}
+
+func (h *countingHandler) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h *countingHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelError {
+		h.errors.Add(1)
+	}
+	return nil
+}
+
+// TestSyncFailureLoggedOnce: a failed log directory fails every log in it with the same error;
+// the flusher logs it once, not once per target.
+func TestSyncFailureLoggedOnce(t *testing.T) {
+	h := &countingHandler{Handler: slog.DiscardHandler}
+	f := newFlusher(t, Config{Logger: slog.New(h)})
+	for i := range 5 {
+		target := &fakeTarget{name: fmt.Sprint("log", i), errs: []error{fmt.Errorf("dir failed: %w", errors.New("EIO"))}}
+		r := newResult()
+		f.Wait(target, target.append(1), r.fn)
+		if err := r.wait(t); err == nil {
+			t.Fatal("sync did not fail")
+		}
+	}
+	f.Close()
+	if n := h.errors.Load(); n != 1 {
+		t.Fatalf("%d error lines for one failure, want 1", n)
 	}
 }
