@@ -672,7 +672,11 @@ func (l *Log) Sync() (int64, error) {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
 	l.mu.Lock()
-	if err := l.usableLocked(); err != nil {
+	if l.mu.closed {
+		l.mu.Unlock()
+		return l.FlushedOffset(), ErrClosed
+	}
+	if err := l.storageFailure(); err != nil {
 		l.mu.Unlock()
 		return l.FlushedOffset(), err
 	}
