@@ -103,6 +103,16 @@ func checkAcked(t *testing.T, dir string, acked map[int64][]byte) {
 		t.Fatalf("reopen after crash: %v", err)
 	}
 	defer l.Close()
+	checkAckedIn(t, l, acked)
+	mustAppend(t, l, randomBatch(rand.New(rand.NewSource(1)), 100, 1))
+	if _, err := l.Sync(); err != nil {
+		t.Fatalf("Sync after reopen: %v", err)
+	}
+}
+
+// checkAckedIn checks that every acknowledged batch is in l, byte for byte.
+func checkAckedIn(t *testing.T, l *segment.Log, acked map[int64][]byte) {
+	t.Helper()
 	for offset, want := range acked {
 		rr, err := l.Read(offset, 1, false, true)
 		if err != nil {
@@ -112,10 +122,6 @@ func checkAcked(t *testing.T, dir string, acked map[int64][]byte) {
 		if len(got) == 0 || !bytes.Equal(got[0], want) {
 			t.Fatalf("acknowledged offset %d: lost or changed after the crash (log ends at %d)", offset, l.EndOffset())
 		}
-	}
-	mustAppend(t, l, randomBatch(rand.New(rand.NewSource(1)), 100, 1))
-	if _, err := l.Sync(); err != nil {
-		t.Fatalf("Sync after reopen: %v", err)
 	}
 }
 
@@ -177,9 +183,11 @@ func TestSyncFailureIsSticky(t *testing.T) {
 	}
 }
 
-// TestCrashFaultFS cuts the power at random moments of acks=all load, small appends (written
-// through the mapping) and large ones (pwrite) mixed: after reopening what the crash left, every
-// batch acknowledged durable is there byte for byte.
+// TestCrashFaultFS cuts the power at random moments of acks=all load on a LogDir, small appends
+// (written through the mapping) and large ones (pwrite) mixed, with checkpoints written now and
+// then. Each round restarts on what the previous crash left (recovering from the recovery-point
+// checkpoint) and checks that every batch acknowledged durable in any round is there byte for
+// byte.
 func TestCrashFaultFS(t *testing.T) {
 	rounds := 12
 	if testing.Short() {
@@ -188,15 +196,20 @@ func TestCrashFaultFS(t *testing.T) {
 	seed := time.Now().UnixNano()
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewSource(seed))
+	acked := map[int64][]byte{}
 	small, large := 0, 0
+	dir := filepath.Join(t.TempDir(), "data")
 	for round := range rounds {
-		root := t.TempDir()
-		fs := faultfs.NewCrashable(root)
-		dir := filepath.Join(root, testTP.DirName())
-		l, err := segment.OpenLog(dir, testTP, faultConfig(fs), 0, false, quietLogger)
+		fs := faultfs.NewCrashable(dir)
+		d, err := segment.OpenLogDir(dir, func(string) segment.Config { return faultConfig(fs) }, quietLogger)
+		if err != nil {
+			t.Fatalf("round %d: open: %v", round, err)
+		}
+		l, err := d.Create(testTP, faultConfig(fs))
 		if err != nil {
 			t.Fatal(err)
 		}
+		checkAckedIn(t, l, acked)
 		f := flush.New(flush.Config{Policy: flush.Durable})
 		ld := &faultLoad{acked: map[int64][]byte{}, ackedSignal: make(chan struct{}, 1)}
 		stop := make(chan struct{})
@@ -205,25 +218,36 @@ func TestCrashFaultFS(t *testing.T) {
 			defer close(loaded)
 			runFaultLoad(t, l, f, seed+int64(round), 6, 1<<20, stop, ld)
 		}()
-		for range 1 + rng.Intn(60) { // crash after a random number of acknowledgements
+		for i := range 1 + rng.Intn(60) { // crash after a random number of acknowledgements
 			select {
 			case <-ld.ackedSignal:
 			case <-loaded:
 				t.Fatalf("round %d: the load stopped before the crash: %v %v", round, ld.appendErrs, ld.syncErrs)
 			}
+			if i%10 == 9 {
+				if err := d.WriteCheckpoints(); err != nil {
+					t.Fatal(err)
+				}
+			}
 		}
-		clone := filepath.Join(t.TempDir(), "clone")
-		if err := fs.CrashClone(clone); err != nil {
+		next := filepath.Join(t.TempDir(), "data")
+		if err := fs.CrashClone(next); err != nil {
 			t.Fatal(err)
 		}
 		close(stop)
 		<-loaded
 		f.Close()
-		l.Close()
-		checkAcked(t, filepath.Join(clone, testTP.DirName()), ld.acked)
+		d.Abandon()
+		ld.mu.Lock()
+		for offset, b := range ld.acked {
+			acked[offset] = b
+		}
 		small += len(ld.acked) - ld.large
 		large += ld.large
+		ld.mu.Unlock()
+		dir = next
 	}
+	checkAcked(t, filepath.Join(dir, testTP.DirName()), acked)
 	if small == 0 || large == 0 {
 		t.Fatalf("acknowledged %d small and %d large appends; want both", small, large)
 	}
