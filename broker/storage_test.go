@@ -23,7 +23,7 @@ func TestStorageFailureTakesLogDirOffline(t *testing.T) {
 	root := t.TempDir()
 	fs := faultfs.NewCrashable(root)
 	dirs := filepath.Join(root, "a") + "," + filepath.Join(root, "b")
-	b := brokertest.StartFS(t, fs, "log.dirs="+dirs, "auto.create.topics.enable=false")
+	b := brokertest.StartFS(t, fs, "log.dirs="+dirs, "auto.create.topics.enable=false", "runnel.admin.listener=127.0.0.1:0")
 	adm := b.Admin(t)
 	for _, topic := range []string{"bad", "good"} { // one in each log dir (the emptiest)
 		if _, err := adm.CreateTopic(ctx(t), 1, 1, nil, topic); err != nil {
@@ -77,6 +77,12 @@ func TestStorageFailureTakesLogDirOffline(t *testing.T) {
 	}
 	if _, err := cl.ProduceSync(ctx(t), &kgo.Record{Topic: "good", Value: []byte("still served")}).First(); err != nil {
 		t.Fatalf("produce to the healthy log dir: %v", err)
+	}
+	_, text := httpGet(t, "http://"+b.AdminAddr().String()+"/metrics")
+	for _, series := range []string{"runnel_log_dirs_offline", "runnel_log_dir_failures_total"} {
+		if v := metricValue(t, text, series); v != 1 {
+			t.Errorf("%s = %v, want 1", series, v)
+		}
 	}
 
 	if err := b.Close(); err != nil {
