@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -252,4 +253,81 @@ func TestCrashFaultFS(t *testing.T) {
 		t.Fatalf("acknowledged %d small and %d large appends; want both", small, large)
 	}
 	t.Logf("%d rounds, %d small and %d large appends acknowledged", rounds, small, large)
+}
+
+// TestFallocateFailureIsNotSticky: running out of space while preallocating refuses that append
+// only; the log and its directory stay online (disk full is not a failing disk).
+func TestFallocateFailureIsNotSticky(t *testing.T) {
+	fs := faultfs.New()
+	cfg := faultConfig(fs)
+	cfg.NoPrefault = true
+	cfg.PreallocateBytes = 4096
+	d, err := segment.OpenLogDir(t.TempDir(), func(string) segment.Config { return cfg }, quietLogger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	l, err := d.Create(testTP, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewSource(3))
+	fs.Inject(faultfs.Rule{Op: faultfs.Fallocate, Nth: 1, Errno: syscall.ENOSPC})
+	if _, err := l.Append(randomBatch(rng, 8000, 1), segment.AppendOptions{}); !errors.Is(err, syscall.ENOSPC) || errors.Is(err, segment.ErrStorageFailed) {
+		t.Fatalf("Append without space: %v, want ENOSPC and not ErrStorageFailed", err)
+	}
+	if err := d.Failed(); err != nil {
+		t.Fatalf("log dir failed after ENOSPC: %v", err)
+	}
+	mustAppend(t, l, randomBatch(rng, 8000, 1))
+	if _, err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestStorageFailureTakesDirOffline: one log's failed fdatasync takes its whole LogDir offline:
+// every log there refuses appends, syncs and reads with the first failure, and no new log is
+// created there.
+func TestStorageFailureTakesDirOffline(t *testing.T) {
+	fs := faultfs.New()
+	cfg := faultConfig(fs)
+	d, err := segment.OpenLogDir(t.TempDir(), func(string) segment.Config { return cfg }, quietLogger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	bad, err := d.Create(segment.TopicPartition{Topic: "bad", Partition: 0}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := d.Create(segment.TopicPartition{Topic: "other", Partition: 0}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewSource(4))
+	mustAppend(t, other, randomBatch(rng, 100, 1))
+	mustAppend(t, bad, randomBatch(rng, 100, 1))
+	fs.Inject(faultfs.Rule{Op: faultfs.Fdatasync, Nth: 1, PathContains: "bad-0"})
+	if _, err := bad.Sync(); !errors.Is(err, segment.ErrStorageFailed) || !errors.Is(err, syscall.EIO) {
+		t.Fatalf("Sync: %v, want ErrStorageFailed wrapping EIO", err)
+	}
+	first := d.Failed()
+	if first == nil || !strings.Contains(first.Error(), "bad-0") {
+		t.Fatalf("LogDir.Failed() = %v, want the failure naming bad-0's file", first)
+	}
+	if _, err := other.Append(randomBatch(rng, 100, 1), segment.AppendOptions{}); err != first {
+		t.Fatalf("Append to another log of the dir: %v, want %v", err, first)
+	}
+	if _, err := other.Sync(); err != first {
+		t.Fatalf("Sync of another log of the dir: %v, want %v", err, first)
+	}
+	if got := other.FlushedOffset(); got != 0 {
+		t.Fatalf("another log's flushed offset moved to %d", got)
+	}
+	if _, err := other.Read(0, 100, false, true); err != first {
+		t.Fatalf("Read of another log of the dir: %v, want %v", err, first)
+	}
+	if _, err := d.Create(segment.TopicPartition{Topic: "new", Partition: 0}, cfg); err != first {
+		t.Fatalf("Create in an offline dir: %v, want %v", err, first)
+	}
 }
