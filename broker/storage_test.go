@@ -9,6 +9,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"runnel/broker/brokertest"
 	"runnel/io/disk/faultfs"
@@ -77,6 +78,21 @@ func TestStorageFailureTakesLogDirOffline(t *testing.T) {
 	}
 	if _, err := cl.ProduceSync(ctx(t), &kgo.Record{Topic: "good", Value: []byte("still served")}).First(); err != nil {
 		t.Fatalf("produce to the healthy log dir: %v", err)
+	}
+	// Clients route ListOffsets to the leader, which there is none: ask the broker directly.
+	req := kmsg.NewPtrListOffsetsRequest()
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = "bad"
+	rp := kmsg.NewListOffsetsRequestTopicPartition()
+	rp.Timestamp = -1
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx(t), cl.Broker(int(md.Brokers[0].NodeID)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := resp.Topics[0].Partitions[0].ErrorCode; code != kerr.KafkaStorageError.Code {
+		t.Fatalf("ListOffsets of the failed partition: error %d, want KAFKA_STORAGE_ERROR", code)
 	}
 	_, text := httpGet(t, "http://"+b.AdminAddr().String()+"/metrics")
 	for _, series := range []string{"runnel_log_dirs_offline", "runnel_log_dir_failures_total"} {

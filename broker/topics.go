@@ -88,6 +88,20 @@ func (b *Broker) partition(topic string, index int32) (*partition, error) {
 	return parts[index], nil
 }
 
+// onlinePartition is partition for the APIs that read a log's state: a
+// partition whose log dir is offline answers KAFKA_STORAGE_ERROR (the dir's
+// first failure), as Kafka does for an offline replica.
+func (b *Broker) onlinePartition(topic string, index int32) (*partition, error) {
+	p, err := b.partition(topic, index)
+	if err == nil {
+		err = p.dir.dir.Failed()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
 // partitionByID returns a partition by topic id, or UNKNOWN_TOPIC_ID
 // (UNKNOWN_TOPIC_OR_PARTITION for a partition index out of range).
 func (b *Broker) partitionByID(id [16]byte, index int32) (*partition, error) {
