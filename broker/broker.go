@@ -397,21 +397,29 @@ func (b *Broker) close() error {
 }
 
 // closeDirs closes the flushers (a last sync of every dirty log) and then
-// the log dirs (checkpoints, clean-shutdown marker).
+// the log dirs (checkpoints, clean-shutdown marker). An offline log dir's
+// errors are expected (its failure was logged when it happened): it is
+// closed without the marker, so the next start recovers it.
 func (b *Broker) closeDirs() error {
 	var errs []error
+	keep := func(d *logDir, err error) {
+		if err == nil {
+			return
+		}
+		if d.dir != nil && d.dir.Failed() != nil {
+			b.logger.Warn("log dir offline at shutdown; the next start recovers it from its recovery point", "dir", d.path)
+			return
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", d.path, err))
+	}
 	for _, d := range b.dirs {
 		if d.flusher != nil {
-			if err := d.flusher.Close(); err != nil {
-				errs = append(errs, fmt.Errorf("flusher %s: %w", d.path, err))
-			}
+			keep(d, d.flusher.Close())
 		}
 	}
 	for _, d := range b.dirs {
 		if d.dir != nil {
-			if err := d.dir.Close(); err != nil {
-				errs = append(errs, fmt.Errorf("log dir %s: %w", d.path, err))
-			}
+			keep(d, d.dir.Close())
 		}
 	}
 	return errors.Join(errs...)
@@ -461,6 +469,9 @@ func (b *Broker) applyRetention() {
 // checkpoints, so that recovery after a crash starts near the end.
 func (b *Broker) writeCheckpoints() {
 	for _, d := range b.dirs {
+		if d.dir.Failed() != nil {
+			continue // offline: its recovery points stay those last written
+		}
 		if err := d.dir.WriteCheckpoints(); err != nil {
 			b.logger.Error("writing checkpoints failed", "dir", d.path, "err", err)
 		}

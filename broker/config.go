@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"runnel/io/disk"
 	"runnel/io/flush"
 	"runnel/netpoll"
 	"runnel/segment"
@@ -62,6 +63,10 @@ type Config struct {
 
 	// Groups configures the group coordinator (groups.go).
 	Groups GroupConfig
+
+	// FS performs the logs' file operations; nil = the operating system's.
+	// Not a property: tests set it (brokertest.StartFS) to inject faults.
+	FS disk.FS
 }
 
 // defaultNet is DefaultConfig's transport: epoll where netpoll works

@@ -33,6 +33,8 @@ func errCode(err error) int16 {
 	switch {
 	case errors.Is(err, segment.ErrCorruptLog): // damage found reading the log, as Kafka's CorruptRecordException
 		return kerr.CorruptMessage.Code
+	case errors.Is(err, segment.ErrStorageFailed): // the log dir is offline
+		return kerr.KafkaStorageError.Code
 	case errors.Is(err, segment.ErrCorruptBatch):
 		return kerr.CorruptMessage.Code
 	case errors.Is(err, segment.ErrShortBatch),
@@ -61,6 +63,14 @@ func errCode(err error) int16 {
 		return kerr.KafkaStorageError.Code
 	}
 	return kerr.UnknownServerError.Code
+}
+
+// loggedElsewhere reports whether err is a storage failure of an offline
+// log dir (logged once when the dir failed) or a refused append on a full
+// disk (logged once per change of the dir's space state): a request that
+// meets it is not worth a log line of its own.
+func loggedElsewhere(err error) bool {
+	return errors.Is(err, segment.ErrStorageFailed) || errors.Is(err, segment.ErrNoSpace)
 }
 
 // isStorageError reports whether err is a failure of the disk rather than

@@ -186,7 +186,7 @@ func (f *fetch) read() {
 		if err != nil {
 			fp.header = fetchPartitionHeader{Partition: fp.index, ErrorCode: errCode(err), HighWatermark: -1, LastStableOffset: -1, LogStartOffset: -1}
 			f.hasError = true
-			if c := fp.header.ErrorCode; c == kerr.UnknownServerError.Code || c == kerr.KafkaStorageError.Code {
+			if c := fp.header.ErrorCode; (c == kerr.UnknownServerError.Code || c == kerr.KafkaStorageError.Code) && !loggedElsewhere(err) {
 				f.b.logger.Error("fetch read failed", "topic", fp.p.topic, "partition", fp.index, "offset", fp.offset, "err", err)
 			}
 			continue

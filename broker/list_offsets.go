@@ -49,7 +49,7 @@ func handleListOffsets(b *Broker, req *request) *reply {
 			sp := &st.Partitions[j]
 			*sp = kmsg.NewListOffsetsResponseTopicPartition()
 			sp.Partition = rp.Partition
-			p, err := b.partition(rt.Topic, rp.Partition)
+			p, err := b.onlinePartition(rt.Topic, rp.Partition)
 			if err != nil {
 				sp.ErrorCode = errCode(err)
 				continue

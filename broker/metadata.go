@@ -109,6 +109,13 @@ func (b *Broker) metadataTopic(t *topic) kmsg.MetadataResponseTopic {
 		mp.LeaderEpoch = partitionLeaderEpoch
 		mp.Replicas = []int32{node}
 		mp.ISR = []int32{node}
+		if p.dir.dir.Failed() != nil {
+			// Its only replica's log dir is offline: as Kafka reports such a
+			// partition, no leader and this node's replica offline.
+			mp.ErrorCode = kerr.LeaderNotAvailable.Code
+			mp.Leader = -1
+			mp.OfflineReplicas = []int32{node}
+		}
 		mt.Partitions[i] = mp
 	}
 	return mt

@@ -81,6 +81,11 @@ func newMetrics(b *Broker) *metrics {
 		m.latencyByKey[key] = m.latency.WithLabelValues(kmsg.NameForKey(key))
 	}
 	m.registry.MustRegister(damagedReadsCounter(b))
+	m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "runnel_log_dirs_offline", Help: "Log dirs offline after a storage failure, until a restart.",
+	}, b.offlineDirs), prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "runnel_log_dir_failures_total", Help: "Storage failures (failed write, truncate, rename or sync) that took a log dir offline.",
+	}, b.offlineDirs))
 	m.registry.MustRegister(m.requests, m.latency, m.bytesIn, m.bytesOut, m.connections,
 		m.fsync, m.fsyncBatch, m.fsyncErrors, partitionCollector{b},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -128,6 +133,18 @@ func (m *metrics) observeReply(r *reply) {
 		counter, _ = m.requestsByCode.LoadOrStore(id, m.requests.WithLabelValues(kmsg.NameForKey(r.key), errorName(code)))
 	}
 	counter.(prometheus.Counter).Inc()
+}
+
+// offlineDirs counts the log dirs that failed (they stay offline until a
+// restart, so the count only grows).
+func (b *Broker) offlineDirs() float64 {
+	n := 0
+	for _, d := range b.dirs {
+		if d.dir.Failed() != nil {
+			n++
+		}
+	}
+	return float64(n)
 }
 
 // onSync is the flushers' OnSync hook.

@@ -30,7 +30,7 @@ func handleOffsetForLeaderEpoch(b *Broker, req *request) *reply {
 			*sp = kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.LeaderEpoch, sp.EndOffset = -1, -1
-			p, err := b.partition(rt.Topic, rp.Partition)
+			p, err := b.onlinePartition(rt.Topic, rp.Partition)
 			if err != nil {
 				sp.ErrorCode = errCode(err)
 				continue

@@ -75,8 +75,8 @@ func handleProduce(b *Broker, req *request) *reply {
 				sp.ErrorCode = errCode(err)
 				msg := err.Error()
 				sp.ErrorMessage = &msg // v8+
-				// A full disk is logged by its log dir, once per change, not per request.
-				if (sp.ErrorCode == kerr.UnknownServerError.Code || sp.ErrorCode == kerr.KafkaStorageError.Code) && !errors.Is(err, segment.ErrNoSpace) {
+				// A full disk and an offline log dir are logged by the log dir, once per change, not per request.
+				if (sp.ErrorCode == kerr.UnknownServerError.Code || sp.ErrorCode == kerr.KafkaStorageError.Code) && !loggedElsewhere(err) {
 					b.logger.Error("produce failed", "topic", rt.Topic, "partition", rp.Partition, "err", err)
 				}
 				if r.Acks == 0 && !closing {

@@ -44,10 +44,12 @@ func (b *Broker) openLogs() error {
 		want[t] = rec.Partitions
 	}
 	cfgFor := func(name string) segment.Config {
+		cfg := defaults.log
 		if t := topics[name]; t != nil {
-			return t.settings.Load().log
+			cfg = t.settings.Load().log
 		}
-		return defaults.log
+		cfg.FS = b.cfg.FS
+		return cfg
 	}
 	for _, path := range b.cfg.LogDirs {
 		d := &logDir{path: path}

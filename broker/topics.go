@@ -92,6 +92,20 @@ func (b *Broker) partition(topic string, index int32) (*partition, error) {
 	return parts[index], nil
 }
 
+// onlinePartition is partition for the APIs that read a log's state: a
+// partition whose log dir is offline answers KAFKA_STORAGE_ERROR (the dir's
+// first failure), as Kafka does for an offline replica.
+func (b *Broker) onlinePartition(topic string, index int32) (*partition, error) {
+	p, err := b.partition(topic, index)
+	if err == nil {
+		err = p.dir.dir.Failed()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
 // partitionByID returns a partition by topic id, or UNKNOWN_TOPIC_ID
 // (UNKNOWN_TOPIC_OR_PARTITION for a partition index out of range).
 func (b *Broker) partitionByID(id [16]byte, index int32) (*partition, error) {
@@ -282,6 +296,7 @@ func (b *Broker) createLogsLocked(t *topic, indexes []int32) ([]*partition, erro
 		dirs[i].partitions++
 	}
 	cfg := t.settings.Load().log
+	cfg.FS = b.cfg.FS
 	created := make([]*partition, len(indexes))
 	errs := make([]error, len(indexes))
 	forEachParallel(len(indexes), creators, func(i int) {
@@ -361,7 +376,9 @@ func (b *Broker) newPartition(t *topic, index int32, l *segment.Log, d *logDir) 
 func (b *Broker) emptiestDirLocked() *logDir {
 	best := b.dirs[0]
 	for _, d := range b.dirs[1:] {
-		if d.partitions < best.partitions {
+		// An online dir before an offline one (where Create fails), then the emptiest.
+		online, bestOnline := d.dir.Failed() == nil, best.dir.Failed() == nil
+		if (online && !bestOnline) || (online == bestOnline && d.partitions < best.partitions) {
 			best = d
 		}
 	}

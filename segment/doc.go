@@ -175,6 +175,19 @@
 // space, and clients check them (franz-go, Java's check.crcs); what clients cannot check is
 // what reads check.
 //
+// A failed pwrite, truncate, rename, fdatasync or directory fsync is a
+// storage failure, sticky as Kafka treats a failing log directory: the log
+// and its whole LogDir go offline (LogDir.Failed), every log of the directory
+// refuses Append, Sync and Read with ErrStorageFailed wrapping the first
+// failure (file and errno), and nothing is retried. Linux reports a writeback
+// error once and may then mark the unwritten pages clean, so a later
+// fdatasync can succeed without the data on disk (PostgreSQL's "fsyncgate");
+// the flushed offset therefore never moves past the last successful Sync, and
+// a restart recovers from that recovery point. A failed fallocate for
+// preallocation (ENOSPC) is not a storage failure: the append is refused and
+// the log stays as it was. All these operations go through Config.FS
+// (io/disk.FS), so tests can fail them (io/disk/faultfs).
+//
 // # Recovery: where the valid log ends
 //
 // After a clean shutdown the files are trusted. Otherwise every segment that

@@ -33,6 +33,17 @@ type Config struct {
 	// NoPrefault turns off pre-faulting (MADV_POPULATE_READ, from a background goroutine) of
 	// the active mapping ahead of the write position.
 	NoPrefault bool
+	// FS performs the log's file operations (nil = the operating system's); tests inject
+	// faults with io/disk/faultfs. A log keeps the FS it was opened with.
+	FS disk.FS
+}
+
+// fs returns the FS to open a log with.
+func (c Config) fs() disk.FS {
+	if c.FS == nil {
+		return osFS{disk.OS}
+	}
+	return c.FS
 }
 
 // DefaultConfig returns Kafka's defaults, with 64 MiB preallocation chunks.
@@ -128,7 +139,11 @@ type Log struct {
 	tp     TopicPartition
 	logger *slog.Logger
 	now    func() time.Time // tests replace it
-	space  *spaceState      // the log directory's (the log's own when opened alone)
+	fs     disk.FS
+	// failure is the first storage failure of the log's directory (its LogDir's, or the log's
+	// own when opened alone), sticky: once set, Append, Sync and Read refuse with it.
+	failure *atomic.Pointer[error]
+	space   *spaceState // the log directory's (the log's own when opened alone)
 
 	syncMu sync.Mutex
 
@@ -144,7 +159,7 @@ type Log struct {
 		dirDirty   bool       // a segment file was created since the last directory fsync
 		newDir     bool       // the log's directory was created and its parent not yet fsync'd
 		closed     bool
-		failed     error         // a roll or truncation left the files in a state we refuse to append to
+		failed     error         // a storage failure, or a roll or truncation that left the files in a state we refuse to append to
 		headers    []BatchHeader // Append's scratch space
 	}
 
@@ -189,7 +204,8 @@ func openLog(dir string, tp TopicPartition, cfg Config, st logState, logger *slo
 	if logger == nil {
 		logger = slog.Default()
 	}
-	l := &Log{dir: dir, tp: tp, logger: logger.With("topic", tp.Topic, "partition", tp.Partition), now: time.Now}
+	l := &Log{dir: dir, tp: tp, logger: logger.With("topic", tp.Topic, "partition", tp.Partition), now: time.Now,
+		fs: cfg.fs(), failure: new(atomic.Pointer[error])}
 	l.collectHeader = l.collectHeaderLocked
 	l.damage.total = st.damageTotal
 	if st.report == nil {
@@ -208,12 +224,12 @@ func openLog(dir string, tp TopicPartition, cfg Config, st logState, logger *slo
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("segment: %w", err)
 	}
-	bases, err := listSegments(dir)
+	bases, err := listSegments(l.fs, dir)
 	if err != nil {
 		return nil, err
 	}
 	if len(bases) == 0 {
-		s, err := createSegment(dir, max(st.startOffset, 0), cfg, l.space)
+		s, err := createSegment(l.fs, dir, max(st.startOffset, 0), cfg, l.space)
 		if err != nil {
 			return nil, err
 		}
@@ -244,7 +260,7 @@ func openLog(dir string, tp TopicPartition, cfg Config, st logState, logger *slo
 
 // listSegments returns the base offsets of the .log files in dir, sorted, after removing files
 // left behind by deletions (*.deleted) and index files without a .log.
-func listSegments(dir string) ([]int64, error) {
+func listSegments(fs disk.FS, dir string) ([]int64, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("segment: %w", err)
@@ -264,7 +280,7 @@ func listSegments(dir string) ([]int64, error) {
 			base, isIndex = parseSegmentFileName(name, timeIndexSuffix)
 		}
 		if filepath.Ext(name) == deletedSuffix || (isIndex && !logs[base]) {
-			if err := os.Remove(filepath.Join(dir, name)); err != nil {
+			if err := fs.Remove(filepath.Join(dir, name)); err != nil {
 				return nil, fmt.Errorf("segment: %w", err)
 			}
 		}
@@ -274,8 +290,8 @@ func listSegments(dir string) ([]int64, error) {
 }
 
 // createSegment creates a new, empty active segment at base; space is the log directory's.
-func createSegment(dir string, base int64, cfg Config, space *spaceState) (*segment, error) {
-	s, err := openSegmentFile(dir, base, true, space)
+func createSegment(fs disk.FS, dir string, base int64, cfg Config, space *spaceState) (*segment, error) {
+	s, err := openSegmentFile(fs, dir, base, true, space)
 	if err != nil {
 		return nil, err
 	}
@@ -307,7 +323,7 @@ func (l *Log) loadSegments(bases []int64, cfg Config, st logState) (segs []*segm
 		}
 	}()
 	for i := 0; i < len(bases); i++ {
-		s, err := openSegmentFile(l.dir, bases[i], false, l.space)
+		s, err := openSegmentFile(l.fs, l.dir, bases[i], false, l.space)
 		if err != nil {
 			return segs, err
 		}
@@ -347,7 +363,7 @@ func (l *Log) loadSegments(bases []int64, cfg Config, st logState) (segs []*segm
 			for _, later := range bases[i+1:] {
 				l.logger.Warn("segment: recovery removed a segment after a damaged one", "segment", filepath.Join(l.dir, segmentFileName(later, logSuffix)))
 				for _, suffix := range []string{logSuffix, offsetIndexSuffix, timeIndexSuffix} {
-					if err := os.Remove(filepath.Join(l.dir, segmentFileName(later, suffix))); err != nil && !errors.Is(err, os.ErrNotExist) {
+					if err := l.fs.Remove(filepath.Join(l.dir, segmentFileName(later, suffix))); err != nil && !errors.Is(err, os.ErrNotExist) {
 						return segs, fmt.Errorf("segment: %w", err)
 					}
 				}
@@ -401,6 +417,31 @@ func (l *Log) usableLocked() error {
 	if l.mu.closed {
 		return ErrClosed
 	}
+	if err := l.storageFailure(); err != nil {
+		return err
+	}
+	return l.mu.failed
+}
+
+// storageFailure returns the sticky storage failure of the log's directory, or nil.
+func (l *Log) storageFailure() error {
+	if e := l.failure.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
+// failLocked makes cause, a failed write or sync of the log's files, the log's sticky failure
+// and, if its directory has none yet, the directory's (logged once, there); it returns the
+// error that Append, Sync and Read give from now on: the directory's first failure, which
+// wraps ErrStorageFailed and names the file and errno. Nothing is retried: after a failed
+// fdatasync, Linux may have marked the unwritten pages clean, so a later sync proves nothing.
+func (l *Log) failLocked(cause error) error {
+	err := fmt.Errorf("%w: %w", ErrStorageFailed, cause)
+	if l.failure.CompareAndSwap(nil, &err) {
+		l.logger.Error("segment: storage failed; the log directory is offline until a restart", "err", cause)
+	}
+	l.mu.failed = l.storageFailure()
 	return l.mu.failed
 }
 
@@ -461,8 +502,7 @@ func (l *Log) Append(records []byte, opts AppendOptions) (AppendInfo, error) {
 	}
 	if err := s.write(records, pos); err != nil {
 		l.mu.producers.TruncateTo(first)
-		l.mu.failed = fmt.Errorf("segment: writing %s failed, appends refused: %w", s.path(logSuffix), err)
-		return AppendInfo{}, l.mu.failed
+		return AppendInfo{}, l.failLocked(err)
 	}
 	for i, p := 0, pos; i < len(headers); i++ {
 		if err := s.updateIndexes(headers[i], p, cfg.IndexIntervalBytes); err != nil && !errors.Is(err, index.ErrIndexFull) {
@@ -590,7 +630,7 @@ func (l *Log) reindexLocked(s *segment) error {
 // segment is created first, so that a failure (no space) leaves the log as it was.
 func (l *Log) rollLocked() error {
 	old := l.mu.active
-	ns, err := createSegment(l.dir, l.mu.nextOffset, l.mu.cfg, l.space)
+	ns, err := createSegment(l.fs, l.dir, l.mu.nextOffset, l.mu.cfg, l.space)
 	if err == nil && ns.indexesFull() {
 		// Opened on a full disk, with no room for index entries: not a segment to append to.
 		err = ns.errNoIndexRoom()
@@ -610,8 +650,7 @@ func (l *Log) rollLocked() error {
 	if err != nil {
 		ns.markDeleted()
 		ns.release()
-		l.mu.failed = fmt.Errorf("segment: sealing %s failed, appends refused: %w", old.path(logSuffix), err)
-		return l.mu.failed
+		return l.failLocked(fmt.Errorf("sealing %s: %w", old.path(logSuffix), err))
 	}
 	l.mu.active = ns
 	l.mu.dirDirty = true
@@ -631,6 +670,9 @@ func (l *Log) rollLocked() error {
 // the batch holding offset fails a check it returns a *DamageError (ErrCorruptLog), counted in
 // DamageFound and logged, rate-limited; a range is cut before a later batch that fails one.
 func (l *Log) Read(offset int64, maxBytes int, durableOnly bool, minOneBatch bool) (ReadResult, error) {
+	if err := l.storageFailure(); err != nil {
+		return ReadResult{FirstOffset: offset}, err
+	}
 	end := l.endOffset.Load()
 	limitOffset := end
 	mark := l.durable.Load()
@@ -684,6 +726,9 @@ func (l *Log) Read(offset int64, maxBytes int, durableOnly bool, minOneBatch boo
 // mapping), and the directory if a segment file was created. The append lock is held only to
 // note what to sync. It returns the end offset (exclusive) now durable, which becomes the
 // FlushedOffset and recovery point, and wakes Changed() watchers. Log is an io/flush Target.
+//
+// A failed sync is a storage failure (see failLocked): the log and its directory go offline
+// and the flushed offset never moves again, so the failed range is never declared durable.
 func (l *Log) Sync() (int64, error) {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
@@ -691,6 +736,10 @@ func (l *Log) Sync() (int64, error) {
 	if l.mu.closed {
 		l.mu.Unlock()
 		return l.FlushedOffset(), ErrClosed
+	}
+	if err := l.storageFailure(); err != nil {
+		l.mu.Unlock()
+		return l.FlushedOffset(), err
 	}
 	active, end, sealed := l.mu.active, l.mu.nextOffset, l.mu.unsynced
 	dirs := dirtyDirs{log: l.mu.dirDirty, parent: l.mu.newDir}
@@ -720,10 +769,7 @@ func (l *Log) Sync() (int64, error) {
 	active.release()
 	if err != nil {
 		l.mu.Lock()
-		l.mu.unsynced = append(sealed, l.mu.unsynced...)
-		l.mu.dirDirty = l.mu.dirDirty || dirs.log
-		l.mu.newDir = l.mu.newDir || dirs.parent
-		l.mu.newEpochs = l.mu.newEpochs || epochs != nil
+		err = l.failLocked(err)
 		l.mu.Unlock()
 		return l.FlushedOffset(), err
 	}
@@ -752,24 +798,24 @@ type dirtyDirs struct{ log, parent bool }
 func (l *Log) syncFiles(active *segment, pos int64, sealed []*segment, dirs dirtyDirs) error {
 	for _, s := range sealed {
 		size := s.size.Load()
-		if err := disk.Fdatasync(s.file); err != nil {
+		if err := l.fs.Fdatasync(s.file); err != nil {
 			return err
 		}
 		storeMax(&s.durable, size)
 	}
 	if pos > active.durable.Load() {
-		if err := disk.Fdatasync(active.file); err != nil {
+		if err := l.fs.Fdatasync(active.file); err != nil {
 			return err
 		}
 		storeMax(&active.durable, pos)
 	}
 	if dirs.log {
-		if err := disk.SyncDir(l.dir); err != nil {
+		if err := l.fs.SyncDir(l.dir); err != nil {
 			return err
 		}
 	}
 	if dirs.parent {
-		return disk.SyncDir(filepath.Dir(l.dir))
+		return l.fs.SyncDir(filepath.Dir(l.dir))
 	}
 	return nil
 }
@@ -963,6 +1009,12 @@ func (l *Log) Close() error {
 	}
 	l.mu.closed = true
 	l.prefault.stop()
+	if err := l.storageFailure(); err != nil {
+		// Nothing more is synced or trimmed: the next open recovers from the recovery point.
+		l.releaseAll()
+		l.changed.notify()
+		return err
+	}
 	s := l.mu.active
 	var errs []error
 	if s.maxTimestamp >= 0 {
@@ -973,8 +1025,8 @@ func (l *Log) Close() error {
 	l.view.Lock()
 	errs = append(errs, s.mapping.Unmap(), s.offsetIndex.Close(), s.timeIndex.Close())
 	s.mapping, s.offsetIndex, s.timeIndex = nil, nil, nil
-	if err := s.file.Truncate(s.size.Load()); err != nil {
-		errs = append(errs, fmt.Errorf("segment: %w", err))
+	if err := l.fs.Truncate(s.file, s.size.Load()); err != nil {
+		errs = append(errs, err)
 	}
 	segs := l.view.segments
 	l.view.segments = nil
@@ -984,7 +1036,7 @@ func (l *Log) Close() error {
 		epochs = l.mu.epochs
 	}
 	// One fdatasync of the active segment covers its data and its new size.
-	errs = append(errs, l.writeEpochs(epochs), disk.Fdatasync(s.file),
+	errs = append(errs, l.writeEpochs(epochs), l.fs.Fdatasync(s.file),
 		l.syncFiles(s, 0, l.mu.unsynced, dirtyDirs{log: l.mu.dirDirty, parent: l.mu.newDir}))
 	if err := errors.Join(errs...); err == nil {
 		l.publishDurable(s.baseOffset, s.size.Load(), l.mu.nextOffset)

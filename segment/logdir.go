@@ -43,7 +43,7 @@ type LogDir struct {
 	lock  *os.File    // holds the flock on .lock until Close
 	space *spaceState // whether its file system is short of space, shared by its logs
 
-	failed atomic.Pointer[error] // the first storage failure of any of its logs; sticky
+	failed atomic.Pointer[error] // the first storage failure of any of its logs; sticky (Log.failure points here)
 	damage atomic.Int64          // reads of its logs refused with ErrCorruptLog
 	scan   ScanReport            // what OpenLogDir scanned
 
@@ -153,6 +153,7 @@ func OpenLogDir(path string, cfgFor func(topic string) Config, logger *slog.Logg
 		return nil, err
 	}
 	for i, tp := range tps {
+		logs[i].failure = &d.failed
 		d.logs[tp] = logs[i]
 	}
 	if clean {
@@ -243,6 +244,9 @@ func (d *LogDir) Logs() map[TopicPartition]*Log {
 // partitions run in parallel. The new directory becomes durable with the log's first Sync.
 // A failed Create removes the directory it made.
 func (d *LogDir) Create(tp TopicPartition, cfg Config) (*Log, error) {
+	if err := d.Failed(); err != nil {
+		return nil, err // an offline directory takes no new logs
+	}
 	d.mu.Lock()
 	for {
 		if d.closing || d.logs == nil {
@@ -287,6 +291,7 @@ func (d *LogDir) Create(tp TopicPartition, cfg Config) (*Log, error) {
 		l.Close()
 		return nil, ErrClosed
 	}
+	l.failure = &d.failed
 	d.logs[tp] = l
 	return l, nil
 }

@@ -8,7 +8,6 @@ import (
 	"os"
 
 	"runnel/index"
-	"runnel/io/disk"
 )
 
 // scanBufferSize is the pread window of recovery and index rebuilds: large sequential reads.
@@ -74,8 +73,8 @@ func (s *segment) recover(cfg Config, validate bool, nextBase int64, each func(B
 			logger.Warn("segment: recovery truncated damaged or torn batches", append(attrs, "reason", why.Error())...)
 			rep.Damage = append(rep.Damage, Damage{File: s.path(logSuffix), Position: end, Offset: s.nextOffset, Reason: why.Error(), Cut: true})
 		}
-		if err := s.file.Truncate(end); err != nil {
-			return nil, fmt.Errorf("segment: %w", err)
+		if err := s.fs.Truncate(s.file, end); err != nil {
+			return nil, err
 		}
 		s.size.Store(end)
 		s.allocated = end
@@ -84,7 +83,7 @@ func (s *segment) recover(cfg Config, validate bool, nextBase int64, each func(B
 	if validate || end < fileSize {
 		// What a crashed process wrote may be in the page cache only: make it as durable
 		// as the recovery point will say it is.
-		if err := disk.Fdatasync(s.file); err != nil {
+		if err := s.fs.Fdatasync(s.file); err != nil {
 			return nil, err
 		}
 	}

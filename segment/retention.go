@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
-
-	"runnel/io/disk"
 )
 
 // ApplyRetention deletes whole segments, oldest first and never the active one: those whose
@@ -21,6 +19,9 @@ func (l *Log) ApplyRetention(now time.Time) (int, error) {
 	defer l.mu.Unlock()
 	if l.mu.closed {
 		return 0, ErrClosed
+	}
+	if err := l.storageFailure(); err != nil {
+		return 0, err
 	}
 	cfg := l.mu.cfg
 	segs := l.view.segments
@@ -54,6 +55,9 @@ func (l *Log) DeleteRecordsBefore(offset int64) (int64, error) {
 	defer l.mu.Unlock()
 	if l.mu.closed {
 		return l.startOffset.Load(), ErrClosed
+	}
+	if err := l.storageFailure(); err != nil {
+		return l.startOffset.Load(), err
 	}
 	if offset < 0 || offset > l.mu.nextOffset {
 		return l.startOffset.Load(), fmt.Errorf("%w: %d not in [0, %d]", ErrOffsetOutOfRange, offset, l.mu.nextOffset)
@@ -92,7 +96,9 @@ func (l *Log) dropSegmentsLocked(doomed []*segment, why string) error {
 	var errs []error
 	for _, s := range doomed {
 		l.mu.unsynced = slices.DeleteFunc(l.mu.unsynced, func(u *segment) bool { return u == s })
-		errs = append(errs, s.markDeleted())
+		if err := s.markDeleted(); err != nil {
+			errs = append(errs, l.failLocked(err))
+		}
 		l.logger.Info("segment: deleted", "segment", s.path(logSuffix), "reason", why, "bytes", s.size.Load())
 		s.release()
 	}
@@ -194,7 +200,10 @@ func (l *Log) cutLocked(i int, pos, newEnd int64) error {
 		s.rollAt = l.now()
 	}
 	s.recomputeMaxTimestamp()
-	errs := []error{l.dropSegmentsLocked(doomed, "truncation"), disk.Fdatasync(s.file)}
+	errs := []error{l.dropSegmentsLocked(doomed, "truncation")}
+	if err := l.fs.Fdatasync(s.file); err != nil {
+		errs = append(errs, l.failLocked(err))
+	}
 	l.mu.nextOffset = newEnd
 	l.endOffset.Store(newEnd)
 	if mark := l.durable.Load(); mark.offset >= newEnd {
@@ -215,7 +224,7 @@ func (l *Log) truncateFullyLocked(offset int64) error {
 	l.view.Unlock()
 	// Rename the old files away first: the new segment may have the same name.
 	errs := []error{l.dropSegmentsLocked(doomed, "truncation")}
-	s, err := createSegment(l.dir, offset, l.mu.cfg, l.space)
+	s, err := createSegment(l.fs, l.dir, offset, l.mu.cfg, l.space)
 	if err != nil {
 		l.mu.failed = fmt.Errorf("segment: log %s has no segment after truncation: %w", l.dir, err)
 		return l.mu.failed

@@ -32,6 +32,11 @@ const (
 // fallocate is disk.Fallocate; tests replace it to run out of space.
 var fallocate = disk.Fallocate
 
+// osFS is the FS of a Config without one: disk.OS, with preallocation through fallocate.
+type osFS struct{ disk.FS }
+
+func (osFS) Fallocate(f *os.File, off, n int64) error { return fallocate(f, off, n) }
+
 // maxRelativeOffset is the largest offset - baseOffset a segment may hold: index entries store
 // it in 32 bits and Kafka keeps it non-negative as an int32.
 const maxRelativeOffset = math.MaxInt32
@@ -65,6 +70,7 @@ func parseSegmentFileName(name, suffix string) (int64, bool) {
 type segment struct {
 	dir        string
 	baseOffset int64
+	fs         disk.FS // the log's file operations
 	file       *os.File
 	fd         int // file's descriptor, for pread without the shared file position
 
@@ -108,13 +114,13 @@ func (s *segment) path(suffix string) string {
 // openSegmentFile opens (or, with create, creates empty) the .log of the segment at base in
 // dir. Its indexes are opened separately (openIndexes). space is the log directory's. The
 // returned segment holds one reference, the log's.
-func openSegmentFile(dir string, base int64, create bool, space *spaceState) (*segment, error) {
-	s := &segment{dir: dir, baseOffset: base, nextOffset: base, maxTimestamp: -1, offsetOfMaxTime: -1, space: space}
+func openSegmentFile(fs disk.FS, dir string, base int64, create bool, space *spaceState) (*segment, error) {
+	s := &segment{dir: dir, baseOffset: base, fs: fs, nextOffset: base, maxTimestamp: -1, offsetOfMaxTime: -1, space: space}
 	flags := os.O_RDWR
 	if create {
 		flags |= os.O_CREATE | os.O_TRUNC
 	}
-	f, err := os.OpenFile(s.path(logSuffix), flags, 0o644)
+	f, err := fs.OpenFile(s.path(logSuffix), flags, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("segment: %w", err)
 	}
@@ -168,7 +174,7 @@ func (s *segment) newIndexes(cfg Config, writable, create bool) (*index.OffsetIn
 func (s *segment) openIndexesOfSize(maxBytes int, writable, create bool) (*index.OffsetIndex, *index.TimeIndex, error) {
 	if create {
 		for _, suffix := range []string{offsetIndexSuffix, timeIndexSuffix} {
-			if err := os.Remove(s.path(suffix)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			if err := s.fs.Remove(s.path(suffix)); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return nil, nil, fmt.Errorf("segment: %w", err)
 			}
 		}
@@ -263,7 +269,7 @@ func (s *segment) extend(chunk, end int64, fallback bool) error {
 		if target <= s.allocated {
 			return nil
 		}
-		err := fallocate(s.file, s.allocated, target-s.allocated)
+		err := s.fs.Fallocate(s.file, s.allocated, target-s.allocated)
 		if err == nil {
 			s.allocated = target
 			switch {
@@ -279,7 +285,7 @@ func (s *segment) extend(chunk, end int64, fallback bool) error {
 		}
 		// Nothing past s.allocated is mapped for use: the prefaulter and the appender touch
 		// only pages below it, so cutting the file there is safe under the mapping.
-		if terr := s.file.Truncate(s.allocated); terr != nil {
+		if terr := s.fs.Truncate(s.file, s.allocated); terr != nil {
 			return fmt.Errorf("segment: preallocate %s to %d bytes: %w; cutting it back to %d: %w", s.path(logSuffix), target, err, s.allocated, terr)
 		}
 		if !isNoSpace(err) {
@@ -323,8 +329,8 @@ func (s *segment) seal(view sync.Locker) error {
 		return fmt.Errorf("segment: %w", err)
 	}
 	size := s.size.Load()
-	if err := s.file.Truncate(size); err != nil {
-		return fmt.Errorf("segment: %w", err)
+	if err := s.fs.Truncate(s.file, size); err != nil {
+		return err
 	}
 	// The new size must be durable before anything in the next segment is: otherwise a crash
 	// could leave a zeroed tail here with acknowledged batches after it.
@@ -348,17 +354,7 @@ func (s *segment) write(b []byte, pos int64) error {
 		copy(s.mapping.Bytes()[pos:], b)
 		return nil
 	}
-	for off := 0; off < len(b); {
-		n, err := unix.Pwrite(s.fd, b[off:], pos+int64(off))
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("segment: write %s at %d: %w", s.path(logSuffix), pos+int64(off), err)
-		}
-		off += n
-	}
-	return nil
+	return s.fs.Pwrite(s.file, b, pos)
 }
 
 // sealIndexes records the segment's max timestamp as the time index's last entry (as Kafka
@@ -386,7 +382,7 @@ func (s *segment) release() {
 	s.file.Close()
 	if s.deleted.Load() {
 		for _, suffix := range []string{logSuffix, offsetIndexSuffix, timeIndexSuffix} {
-			os.Remove(s.path(suffix) + deletedSuffix)
+			s.fs.Remove(s.path(suffix) + deletedSuffix)
 		}
 	}
 }
@@ -398,8 +394,8 @@ func (s *segment) markDeleted() error {
 	var errs []error
 	for _, suffix := range []string{logSuffix, offsetIndexSuffix, timeIndexSuffix} {
 		p := s.path(suffix)
-		if err := os.Rename(p, p+deletedSuffix); err != nil && !errors.Is(err, os.ErrNotExist) {
-			errs = append(errs, fmt.Errorf("segment: %w", err))
+		if err := s.fs.Rename(p, p+deletedSuffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
 		}
 	}
 	s.deleted.Store(true)

@@ -23,6 +23,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"runnel/broker"
+	"runnel/io/disk"
 )
 
 // Broker is a running test broker.
@@ -55,6 +56,14 @@ var defaults = []string{
 // (runnel.net) unless the test sets it.
 func Start(t testing.TB, overrides ...string) *Broker {
 	t.Helper()
+	return StartFS(t, nil, overrides...)
+}
+
+// StartFS is Start with the logs' file operations going through fs (an
+// io/disk/faultfs.FS that fails chosen calls); nil is the operating
+// system's. Restart goes back to the operating system's.
+func StartFS(t testing.TB, fs disk.FS, overrides ...string) *Broker {
+	t.Helper()
 	all := append([]string(nil), defaults...)
 	if v := os.Getenv("RUNNEL_TEST_NET"); v != "" {
 		all = append(all, "runnel.net="+v)
@@ -63,10 +72,10 @@ func Start(t testing.TB, overrides ...string) *Broker {
 	if !hasKey(all, "log.dirs") && !hasKey(all, "log.dir") {
 		all = append(all, "log.dirs="+t.TempDir())
 	}
-	return start(t, all)
+	return start(t, all, fs)
 }
 
-func start(t testing.TB, overrides []string) *Broker {
+func start(t testing.TB, overrides []string, fs disk.FS) *Broker {
 	t.Helper()
 	cfg, warnings, err := broker.LoadConfig("", overrides)
 	if err != nil {
@@ -80,6 +89,7 @@ func start(t testing.TB, overrides []string) *Broker {
 		t.Fatalf("brokertest: %v", err)
 	}
 	cfg.AdvertisedHost, cfg.AdvertisedPort = "127.0.0.1", 0
+	cfg.FS = fs
 	logw := &testWriter{t: t}
 	b, err := broker.New(cfg, slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: logLevel()})))
 	if err != nil {
@@ -108,7 +118,7 @@ func (b *Broker) Restart(t testing.TB) *Broker {
 	if err := b.Close(); err != nil {
 		t.Fatalf("brokertest: close before restart: %v", err)
 	}
-	return start(t, b.overrides)
+	return start(t, b.overrides, nil)
 }
 
 // Client returns a franz-go client seeded with the broker, closed when the

@@ -11,8 +11,9 @@
 // The flusher goroutine repeats:
 //
 //  1. under the lock, takes the syncs that workers finished. For each, the covered waiters
-//     (those queued before that sync started) get the error if Sync failed, success if their
-//     end is within the durable end Sync returned; the rest stay queued for the next sync.
+//     (those queued before that sync started) get success if their end is within the durable
+//     end Sync returned, the rest stay queued for the next sync; if Sync failed, every waiter
+//     gets the error (see below).
 //  2. under the lock, starts a sync of every target that is due and not syncing already:
 //     it has waiters, or (Interval policy) reached FlushMessages appended messages or has held
 //     unsynced messages for FlushInterval. A target synced less than MinInterval ago waits.
@@ -25,8 +26,10 @@
 // (on the flusher goroutine) are called without it; they must not call Forget or Close (which
 // wait for the flusher goroutine), but may call Wait and Appended.
 //
-// A failed sync fails the waiters it covered; the flusher tries again for later waiters. Whether
-// data written before a failed fdatasync can still become durable is the target's business (on
-// Linux it often cannot: the kernel may drop the dirty pages), so a Target should remember a
-// failure and keep failing, or reopen and recover.
+// A failed sync is sticky: its waiters, those queued behind it and every later Wait on the
+// target get its error, and the target is never synced again (until Forget). On Linux a
+// failed fdatasync reports a writeback error once and may mark the dirty pages clean, so a
+// retry can succeed without the data being on disk (PostgreSQL's "fsyncgate"); no retry may
+// declare such data durable. A Target should also remember the failure itself, and recover by
+// reopening from its last recovery point.
 package flush

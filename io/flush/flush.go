@@ -97,6 +97,10 @@ type target struct {
 	syncing   bool // from the start of a sync until the flusher goroutine has finished it
 	finalSync bool // a sync started after Close: the last one
 	forgotten bool
+	// failed is the error of the target's first failed sync: sticky, every later waiter gets
+	// it and the target is not synced again (a retried fdatasync may report success for data
+	// the kernel dropped), until Forget.
+	failed error
 
 	// The sync in flight.
 	covered    int // waiters[:covered] were queued before the sync started
@@ -151,8 +155,9 @@ type Flusher struct {
 	spareDue   []*target
 	finished   []syncResult
 	notices    []notice
-	finalSwept bool  // Close's sweep of dirty targets is done
-	closeErr   error // set before stopped is closed
+	finalSwept bool   // Close's sweep of dirty targets is done
+	closeErr   error  // set before stopped is closed
+	lastLogged string // the last sync failure logged, so that a sticky one is logged once
 }
 
 // New returns a Flusher and starts its goroutine and its sync workers; Close stops them.
@@ -185,7 +190,7 @@ func New(cfg Config) *Flusher {
 }
 
 // Wait calls done(err) exactly once, from the flusher goroutine, once t is durable through end
-// (exclusive) or a sync of t failed. Durable policy: acks=all produces use it. Under Interval it
+// (exclusive) or a sync of t failed (then, with that error, at once for every later Wait on t). Durable policy: acks=all produces use it. Under Interval it
 // still works (forces a flush of t).
 //
 // Wait must be called after the append that ends at end has completed, so that the next sync
@@ -199,6 +204,12 @@ func (f *Flusher) Wait(t Target, end int64, done func(error)) {
 		return
 	}
 	tg := f.targetLocked(t)
+	if tg.failed != nil {
+		f.mu.failed = append(f.mu.failed, notice{done: done, err: tg.failed})
+		f.mu.Unlock()
+		f.kick()
+		return
+	}
 	tg.waiters = append(tg.waiters, waiter{end: end, done: done})
 	kick := f.dueLocked(tg)
 	f.mu.Unlock()
@@ -217,6 +228,10 @@ func (f *Flusher) Appended(t Target, messages int64) {
 		return
 	}
 	tg := f.targetLocked(t)
+	if tg.failed != nil {
+		f.mu.Unlock()
+		return
+	}
 	tg.appended += messages
 	kick := false
 	if !tg.dirty {
@@ -348,11 +363,16 @@ func (f *Flusher) loop() {
 	}
 }
 
-// reportFinished logs failed syncs and calls OnSync for the syncs finished last.
+// reportFinished logs failed syncs and calls OnSync for the syncs finished last. A failure is
+// logged once, however many targets report it (a failed log directory fails all its logs with
+// its first error).
 func (f *Flusher) reportFinished() {
 	for _, s := range f.finished {
 		if s.err != nil {
-			f.log.Error("flush: sync failed", "target", s.t, "waiters", s.waiters, "err", s.err)
+			if msg := s.err.Error(); msg != f.lastLogged {
+				f.lastLogged = msg
+				f.log.Error("flush: sync failed; its waiters and all later ones get the error", "err", msg, "waiters", s.waiters)
+			}
 		}
 		if f.cfg.OnSync != nil {
 			f.cfg.OnSync(s.t, s.d, s.waiters, s.err)
@@ -420,7 +440,7 @@ func (f *Flusher) startLocked(now time.Time, final bool) (next time.Time) {
 		f.finalSwept = true
 		for _, tg := range f.mu.targets {
 			// A sync in flight covers its waiters; any that came later queued the target.
-			if tg.dirty || (!tg.syncing && len(tg.waiters) > 0) {
+			if tg.failed == nil && (tg.dirty || (!tg.syncing && len(tg.waiters) > 0)) {
 				f.dueLocked(tg)
 			}
 		}
@@ -430,7 +450,7 @@ func (f *Flusher) startLocked(now time.Time, final bool) (next time.Time) {
 	for _, tg := range due {
 		tg.queued = false
 		switch {
-		case tg.forgotten || (final && tg.finalSync):
+		case tg.forgotten || tg.failed != nil || (final && tg.finalSync):
 			continue
 		case tg.syncing:
 			f.dueLocked(tg) // again once this sync is finished
@@ -458,8 +478,9 @@ func (f *Flusher) startLocked(now time.Time, final bool) (next time.Time) {
 }
 
 // finishLocked takes the syncs the workers completed and decides which waiters to tell and
-// how: covered waiters get the sync's error, or success when within its durable end. Others
-// stay queued, except after a target's final sync, when they get ErrClosed.
+// how: after a failed sync every waiter gets its error (and so will later ones); otherwise
+// covered waiters within the durable end get success, others stay queued, except after a
+// target's final sync, when they get ErrClosed.
 func (f *Flusher) finishLocked(final bool) {
 	if len(f.mu.completed) == 0 {
 		return
@@ -474,12 +495,15 @@ func (f *Flusher) finishLocked(final bool) {
 		if tg.forgotten {
 			continue // Forget told its waiters
 		}
+		if tg.err != nil {
+			tg.failed = tg.err
+		}
 		kept, stalled := 0, false
 		for i, w := range tg.waiters {
 			covered := i < tg.covered
 			switch {
-			case covered && tg.err != nil:
-				f.notices = append(f.notices, notice{done: w.done, err: tg.err})
+			case tg.failed != nil:
+				f.notices = append(f.notices, notice{done: w.done, err: tg.failed})
 			case covered && w.end <= tg.durableEnd:
 				f.notices = append(f.notices, notice{done: w.done})
 			case tg.finalSync:

@@ -1,8 +1,10 @@
 package flush
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -255,7 +257,10 @@ func TestWaiterBeyondDurableEndStaysQueued(t *testing.T) {
 	}
 }
 
-func TestSyncErrorFailsCoveredWaiters(t *testing.T) {
+// TestSyncErrorIsSticky: a failed sync fails the waiters it covered, those queued behind it
+// and every later one, and the target is not synced again: a retried fdatasync can report
+// success for data the kernel dropped.
+func TestSyncErrorIsSticky(t *testing.T) {
 	errDisk := errors.New("EIO")
 	target := &fakeTarget{name: "log", errs: []error{errDisk}}
 	var hookErrs []error
@@ -267,22 +272,40 @@ func TestSyncErrorFailsCoveredWaiters(t *testing.T) {
 		f.Wait(target, target.append(1), r.fn)
 	}
 	<-entered // the failing sync has started: later waiters are not covered by it
-	later := newResult()
-	f.Wait(target, target.append(1), later.fn)
+	queued := newResult()
+	f.Wait(target, target.append(1), queued.fn)
 	release <- struct{}{}
-	for _, r := range covered {
+	for _, r := range append(covered, queued) {
 		if err := r.wait(t); !errors.Is(err, errDisk) {
-			t.Fatalf("covered waiter got %v, want %v", err, errDisk)
+			t.Fatalf("waiter got %v, want %v", err, errDisk)
 		}
 	}
-	<-entered // the next sync, which succeeds
-	release <- struct{}{}
-	if err := later.wait(t); err != nil {
-		t.Fatalf("waiter after the failed sync got %v", err)
+	later := newResult()
+	f.Wait(target, target.append(1), later.fn)
+	f.Appended(target, 1)
+	if err := later.wait(t); !errors.Is(err, errDisk) {
+		t.Fatalf("waiter after the failed sync got %v, want %v", err, errDisk)
 	}
 	f.Close() // hookErrs is written by the flusher goroutine
-	if len(hookErrs) < 2 || !errors.Is(hookErrs[0], errDisk) || hookErrs[1] != nil {
-		t.Fatalf("OnSync saw %v, want [%v <nil> ...]", hookErrs, errDisk)
+	if n := target.syncs.Load(); n != 1 {
+		t.Fatalf("target synced %d times, want once", n)
+	}
+	if len(hookErrs) != 1 || !errors.Is(hookErrs[0], errDisk) {
+		t.Fatalf("OnSync saw %v, want [%v]", hookErrs, errDisk)
+	}
+	// Forget ends the failure: the target may be used again (reopened).
+	f2 := newFlusher(t, Config{})
+	target2 := &fakeTarget{name: "log2", errs: []error{errDisk}}
+	first := newResult()
+	f2.Wait(target2, target2.append(1), first.fn)
+	if err := first.wait(t); !errors.Is(err, errDisk) {
+		t.Fatalf("got %v, want %v", err, errDisk)
+	}
+	f2.Forget(target2)
+	again := newResult()
+	f2.Wait(target2, target2.append(1), again.fn)
+	if err := again.wait(t); err != nil {
+		t.Fatalf("after Forget: %v", err)
 	}
 }
 
@@ -551,5 +574,39 @@ func TestTargetsSyncConcurrently(t *testing.T) {
 				t.Fatalf("OnSync called %d times, want 11", n)
 			}
 		})
+	}
+}
+
+// countingHandler counts the records logged at error level.
+type countingHandler struct {
+	slog.Handler
+	errors atomic.Int32
+}
+
+func (h *countingHandler) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h *countingHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelError {
+		h.errors.Add(1)
+	}
+	return nil
+}
+
+// TestSyncFailureLoggedOnce: a failed log directory fails every log in it with the same error;
+// the flusher logs it once, not once per target.
+func TestSyncFailureLoggedOnce(t *testing.T) {
+	h := &countingHandler{Handler: slog.DiscardHandler}
+	f := newFlusher(t, Config{Logger: slog.New(h)})
+	for i := range 5 {
+		target := &fakeTarget{name: fmt.Sprint("log", i), errs: []error{fmt.Errorf("dir failed: %w", errors.New("EIO"))}}
+		r := newResult()
+		f.Wait(target, target.append(1), r.fn)
+		if err := r.wait(t); err == nil {
+			t.Fatal("sync did not fail")
+		}
+	}
+	f.Close()
+	if n := h.errors.Load(); n != 1 {
+		t.Fatalf("%d error lines for one failure, want 1", n)
 	}
 }
