@@ -2,6 +2,7 @@ package segment
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -48,22 +49,28 @@ func ValidateProducerBatch(batch []byte) (BatchHeader, error) {
 	case h.HasProducerID() && h.BaseSequence < 0:
 		return BatchHeader{}, fmt.Errorf("%w: base sequence %d of producer %d", ErrInvalidBatch, h.BaseSequence, h.ProducerID)
 	}
-	body := batch[BatchHeaderSize:]
+	if err := scanProducerRecords(h, batch[BatchHeaderSize:]); err != nil {
+		return BatchHeader{}, err
+	}
+	return h, nil
+}
+
+// scanProducerRecords reads the records section body of the producer's
+// batch h: in place when it is uncompressed, else streamed from a pooled
+// decoder.
+func scanProducerRecords(h BatchHeader, body []byte) error {
 	if h.Codec() == CodecNone {
 		s := recordScanner{win: body}
-		return h, s.scan(h, true, nil)
+		return s.scan(h, true, nil)
 	}
 	d := decoders.Get().(*decoder)
 	defer decoders.Put(d)
 	src, err := d.open(h.Codec(), body)
 	if err != nil {
-		return BatchHeader{}, err
+		return err
 	}
 	s := recordScanner{src: src, buf: d.window()}
-	if err := s.scan(h, true, nil); err != nil {
-		return BatchHeader{}, err
-	}
-	return h, nil
+	return s.scan(h, true, nil)
 }
 
 // recordScanner reads the records section of a batch: from win alone (an
@@ -106,50 +113,80 @@ func (s *recordScanner) fill() bool {
 // the stream to its end, which checks the codec's own checksum.
 func (s *recordScanner) more() bool { return len(s.win) > 0 || s.fill() }
 
-// readByte reads one byte of the current record.
+// readByte reads one byte of the current record; the common case is
+// inlined, a refill is not.
 func (s *recordScanner) readByte() (byte, bool) {
-	if s.left == 0 || len(s.win) == 0 && !s.fill() {
-		return 0, false
+	if s.left > 0 && len(s.win) > 0 {
+		c := s.win[0]
+		s.win = s.win[1:]
+		s.left--
+		return c, true
 	}
-	c := s.win[0]
-	s.win = s.win[1:]
-	s.left--
-	return c, true
+	return s.readByteFill()
 }
 
-// varint reads a zig-zag varint of up to 32 bits (at most 5 bytes).
-func (s *recordScanner) varint() (int32, bool) {
-	var u uint64
-	for shift := 0; shift < 35; shift += 7 {
+func (s *recordScanner) readByteFill() (byte, bool) {
+	if s.left == 0 || !s.fill() {
+		return 0, false
+	}
+	return s.readByte()
+}
+
+// uvarint reads an unsigned varint of at most maxLen bytes: a one-byte
+// varint (the common case: small lengths and deltas) inline, else in place
+// when the window and the record hold maxLen bytes, else a byte at a time
+// across refills.
+func (s *recordScanner) uvarint(maxLen int) (uint64, bool) {
+	if len(s.win) > 0 && s.left > 0 && s.win[0] < 0x80 {
+		u := uint64(s.win[0])
+		s.win = s.win[1:]
+		s.left--
+		return u, true
+	}
+	return s.uvarintLong(maxLen)
+}
+
+func (s *recordScanner) uvarintLong(maxLen int) (uint64, bool) {
+	if len(s.win) >= maxLen && s.left >= maxLen {
+		u, n := binary.Uvarint(s.win[:maxLen])
+		if n <= 0 {
+			return 0, false
+		}
+		s.win = s.win[n:]
+		s.left -= n
+		return u, true
+	}
+	var buf [binary.MaxVarintLen64]byte
+	for i := range maxLen {
 		c, ok := s.readByte()
 		if !ok {
 			return 0, false
 		}
-		u |= uint64(c&0x7f) << shift
+		buf[i] = c
 		if c < 0x80 {
-			if u > math.MaxUint32 {
-				return 0, false
-			}
-			return int32(u>>1) ^ -int32(u&1), true
+			u, n := binary.Uvarint(buf[:i+1])
+			return u, n > 0
 		}
 	}
 	return 0, false
 }
 
+// varint reads a zig-zag varint of up to 32 bits (at most 5 bytes).
+func (s *recordScanner) varint() (int32, bool) {
+	u, ok := s.uvarint(5)
+	if !ok || u > math.MaxUint32 {
+		return 0, false
+	}
+	return int32(u>>1) ^ -int32(u&1), true
+}
+
 // varlong reads a zig-zag varint of up to 64 bits (at most 10 bytes).
 func (s *recordScanner) varlong() (int64, bool) {
-	var u uint64
-	for shift := 0; shift < 70; shift += 7 {
-		c, ok := s.readByte()
-		if !ok || shift == 63 && c > 1 {
-			return 0, false
-		}
-		u |= uint64(c&0x7f) << shift
-		if c < 0x80 {
-			return int64(u>>1) ^ -int64(u&1), true
-		}
+	u, ok := s.uvarint(binary.MaxVarintLen64)
+	if !ok {
+		return 0, false
 	}
-	return 0, false
+	return int64(u>>1) ^ -int64(u&1), true
 }
 
 // skip reads past n bytes of the current record.
@@ -242,7 +279,7 @@ func (s *recordScanner) record(h BatchHeader, i int32, strict bool, rec *Record)
 		}
 	}
 	if s.left != 0 {
-		return "record length (bytes left over)"
+		return "record length (its fields end before it)"
 	}
 	if rec != nil {
 		*rec = Record{Offset: h.BaseOffset + int64(offsetDelta), Timestamp: h.BaseTimestamp + tsDelta, Key: key, Value: value, Headers: headers}
