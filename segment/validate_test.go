@@ -156,7 +156,8 @@ func TestValidateProducerBatchAccepts(t *testing.T) {
 }
 
 // TestValidateProducerBatchBound: a small batch that decompresses to more
-// than 64 MiB is refused, and checking it allocates far less than that.
+// than 64 MiB is refused, and checking it allocates far less than that
+// (Records, which decompresses whole, allocates up to the bound).
 func TestValidateProducerBatchBound(t *testing.T) {
 	huge := []segmenttest.Record{{Value: make([]byte, 65<<20)}}
 	for _, c := range codecs[1:] {
@@ -170,7 +171,10 @@ func TestValidateProducerBatchBound(t *testing.T) {
 			if !errors.Is(err, segment.ErrInvalidBatch) || !strings.Contains(err.Error(), "more than") {
 				t.Fatalf("err = %v, want the decompression bound", err)
 			}
-			if n := after.TotalAlloc - before.TotalAlloc; n > 8<<20 {
+			// lz4 may take two buffers of its largest block size (4 MiB,
+			// pooled by lz4 but dropped by a GC); no codec comes near
+			// the 64 MiB the batch decompresses to.
+			if n := after.TotalAlloc - before.TotalAlloc; n > 16<<20 {
 				t.Fatalf("allocated %d bytes to refuse it", n)
 			}
 		})
