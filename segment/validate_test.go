@@ -44,7 +44,7 @@ func forgeBatch(t testing.TB, raw []byte, count int32, codec kgo.CompressionCode
 		ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1, NumRecords: count,
 		Length: int32(49 + len(raw)), Records: raw,
 	}
-	return withCRC(kb.AppendTo(nil))
+	return segmenttest.FixCRC(kb.AppendTo(nil))
 }
 
 // withBody replaces the records section of batch (a segmenttest batch)
@@ -52,7 +52,7 @@ func forgeBatch(t testing.TB, raw []byte, count int32, codec kgo.CompressionCode
 func withBody(batch, body []byte) []byte {
 	b := append(slices.Clone(batch[:segment.BatchHeaderSize]), body...)
 	binary.BigEndian.PutUint32(b[8:], uint32(len(b)-12))
-	return withCRC(b)
+	return segmenttest.FixCRC(b)
 }
 
 // TestValidateProducerBatchRefuses: batches that pass today's header and
