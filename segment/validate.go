@@ -75,21 +75,25 @@ func scanProducerRecords(h BatchHeader, body []byte) error {
 
 // recordScanner reads the records section of a batch: from win alone (an
 // uncompressed batch, or one decompressed whole) or, streaming, from win
-// refilled out of src (a decompressor) into buf. left bounds the reads to
-// the current record's length.
+// refilled out of src (a decompressor) into buf. Inside a record, win never
+// extends past the record's end (begin and end), so the reads need no other
+// bound.
 type recordScanner struct {
-	win  []byte    // bytes available and not yet read
+	win  []byte    // bytes available and not yet read (inside a record: of that record)
+	rest []byte    // inside a record: bytes available after its end
+	left int       // inside a record: its bytes still in src
+	in   bool      // inside a record (between begin and end)
 	src  io.Reader // where more bytes come from; nil once it has ended, or when win is all
 	buf  []byte    // the storage src refills win into
 	read int       // bytes src has produced
-	left int       // bytes left in the current record
 	err  error     // why src failed, if it did
 }
 
-// fill refills win from src; it reports false at the end of the records
-// (src ended, or failed: err says why).
+// fill refills win from src, no further than the current record's end; it
+// reports false at that end, or at the end of the records (src ended, or
+// failed: err says why).
 func (s *recordScanner) fill() bool {
-	for s.src != nil && s.err == nil {
+	for !(s.in && s.left == 0) && s.src != nil && s.err == nil {
 		n, err := s.src.Read(s.buf)
 		s.read += n
 		switch {
@@ -103,30 +107,54 @@ func (s *recordScanner) fill() bool {
 		}
 		if n > 0 {
 			s.win = s.buf[:n]
+			if s.in {
+				k := min(n, s.left)
+				s.win, s.rest = s.buf[:k], s.buf[k:n]
+				s.left -= k
+			}
 			return true
 		}
 	}
 	return false
 }
 
-// more reports whether bytes are left; at the end of a stream it has read
-// the stream to its end, which checks the codec's own checksum.
+// more reports whether bytes are left (outside a record); at the end of a
+// stream it has read the stream to its end, which checks the codec's own
+// checksum.
 func (s *recordScanner) more() bool { return len(s.win) > 0 || s.fill() }
 
-// readByte reads one byte of the current record; the common case is
-// inlined, a refill is not.
+// begin starts a record of n bytes: reads stop at its end.
+func (s *recordScanner) begin(n int) {
+	s.in = true
+	if n <= len(s.win) {
+		s.win, s.rest, s.left = s.win[:n], s.win[n:], 0
+		return
+	}
+	s.rest, s.left = nil, n-len(s.win)
+}
+
+// end reports whether the record was read to exactly its end, and lifts
+// the bound for the next one.
+func (s *recordScanner) end() bool {
+	ok := len(s.win) == 0 && s.left == 0
+	s.win, s.rest, s.left, s.in = s.rest, nil, 0, false
+	return ok
+}
+
+// remaining is the number of bytes of the current record not yet read.
+func (s *recordScanner) remaining() int { return len(s.win) + s.left }
+
+// readByte reads one byte; the common case is inlined, a refill is not.
 func (s *recordScanner) readByte() (byte, bool) {
-	if s.left > 0 && len(s.win) > 0 {
-		c := s.win[0]
-		s.win = s.win[1:]
-		s.left--
-		return c, true
+	if w := s.win; len(w) > 0 {
+		s.win = w[1:]
+		return w[0], true
 	}
 	return s.readByteFill()
 }
 
 func (s *recordScanner) readByteFill() (byte, bool) {
-	if s.left == 0 || !s.fill() {
+	if !s.fill() {
 		return 0, false
 	}
 	return s.readByte()
@@ -134,26 +162,22 @@ func (s *recordScanner) readByteFill() (byte, bool) {
 
 // uvarint reads an unsigned varint of at most maxLen bytes: a one-byte
 // varint (the common case: small lengths and deltas) inline, else in place
-// when the window and the record hold maxLen bytes, else a byte at a time
-// across refills.
+// when the window holds maxLen bytes, else a byte at a time across refills.
 func (s *recordScanner) uvarint(maxLen int) (uint64, bool) {
-	if len(s.win) > 0 && s.left > 0 && s.win[0] < 0x80 {
-		u := uint64(s.win[0])
-		s.win = s.win[1:]
-		s.left--
-		return u, true
+	if w := s.win; len(w) > 0 && w[0] < 0x80 {
+		s.win = w[1:]
+		return uint64(w[0]), true
 	}
 	return s.uvarintLong(maxLen)
 }
 
 func (s *recordScanner) uvarintLong(maxLen int) (uint64, bool) {
-	if len(s.win) >= maxLen && s.left >= maxLen {
+	if len(s.win) >= maxLen {
 		u, n := binary.Uvarint(s.win[:maxLen])
 		if n <= 0 {
 			return 0, false
 		}
 		s.win = s.win[n:]
-		s.left -= n
 		return u, true
 	}
 	var buf [binary.MaxVarintLen64]byte
@@ -189,12 +213,8 @@ func (s *recordScanner) varlong() (int64, bool) {
 	return int64(u>>1) ^ -int64(u&1), true
 }
 
-// skip reads past n bytes of the current record.
+// skip reads past n bytes.
 func (s *recordScanner) skip(n int) bool {
-	if n > s.left {
-		return false
-	}
-	s.left -= n
 	for n > len(s.win) {
 		n -= len(s.win)
 		s.win = nil
@@ -218,12 +238,11 @@ func (s *recordScanner) field(nullable, keep bool) (v []byte, ok bool) {
 		return nil, nullable
 	case n < 0 || !keep:
 		return nil, n >= 0 && s.skip(int(n))
-	case int(n) > s.left || int(n) > len(s.win):
+	case int(n) > len(s.win):
 		return nil, false
 	}
 	v = s.win[:n:n]
 	s.win = s.win[n:]
-	s.left -= int(n)
 	return v, true
 }
 
@@ -232,12 +251,11 @@ func (s *recordScanner) field(nullable, keep bool) (v []byte, ok bool) {
 // With rec it decodes the record into rec (win must hold all the records).
 // It returns what failed, or "".
 func (s *recordScanner) record(h BatchHeader, i int32, strict bool, rec *Record) string {
-	s.left = math.MaxInt
 	length, ok := s.varint()
 	if !ok || length < 0 {
 		return "record length"
 	}
-	s.left = int(length)
+	s.begin(int(length))
 	if _, ok := s.readByte(); !ok { // attributes: unused
 		return "record attributes"
 	}
@@ -258,7 +276,7 @@ func (s *recordScanner) record(h BatchHeader, i int32, strict bool, rec *Record)
 		return "value"
 	}
 	count, ok := s.varint()
-	if !ok || count < 0 || int(count) > s.left/2 { // a header takes at least two bytes
+	if !ok || count < 0 || int(count) > s.remaining()/2 { // a header takes at least two bytes
 		return "header count"
 	}
 	var headers []RecordHeader
@@ -278,7 +296,7 @@ func (s *recordScanner) record(h BatchHeader, i int32, strict bool, rec *Record)
 			headers = append(headers, RecordHeader{Key: string(hk), Value: hv})
 		}
 	}
-	if s.left != 0 {
+	if !s.end() {
 		return "record length (its fields end before it)"
 	}
 	if rec != nil {

@@ -147,6 +147,17 @@ func TestValidateProducerBatchAccepts(t *testing.T) {
 			}
 		})
 	}
+	// Many records of every small size: across 32 KiB windows, record
+	// lengths and varints are split between refills somewhere.
+	var many []segmenttest.Record
+	for i := range 2000 {
+		many = append(many, segmenttest.Record{Key: bytes.Repeat([]byte("k"), i%7), Value: bytes.Repeat([]byte{byte(i)}, i%300), TimestampDelta: int64(i) << (i % 40)})
+	}
+	for _, c := range codecs {
+		if _, err := segment.ValidateProducerBatch(segmenttest.Batch(many, c.opts...)); err != nil {
+			t.Errorf("%s, 2000 records: %v", c.name, err)
+		}
+	}
 	for _, codec := range []kgo.CompressionCodec{kgo.GzipCompression(), kgo.SnappyCompression(), kgo.Lz4Compression(), kgo.ZstdCompression()} {
 		b := kmsgBatch(t, sampleRecords(), codec, 1000)
 		if _, err := segment.ValidateProducerBatch(b); err != nil {
