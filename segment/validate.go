@@ -160,18 +160,11 @@ func (s *recordScanner) readByteFill() (byte, bool) {
 	return s.readByte()
 }
 
-// uvarint reads an unsigned varint of at most maxLen bytes: a one-byte
-// varint (the common case: small lengths and deltas) inline, else in place
-// when the window holds maxLen bytes, else a byte at a time across refills.
+// uvarint reads an unsigned varint of at most maxLen bytes: in place when
+// the window holds maxLen bytes, else a byte at a time across refills.
+// varint and varlong read a one-byte varint (the common case: small lengths
+// and deltas) themselves.
 func (s *recordScanner) uvarint(maxLen int) (uint64, bool) {
-	if w := s.win; len(w) > 0 && w[0] < 0x80 {
-		s.win = w[1:]
-		return uint64(w[0]), true
-	}
-	return s.uvarintLong(maxLen)
-}
-
-func (s *recordScanner) uvarintLong(maxLen int) (uint64, bool) {
 	if len(s.win) >= maxLen {
 		u, n := binary.Uvarint(s.win[:maxLen])
 		if n <= 0 {
@@ -197,6 +190,10 @@ func (s *recordScanner) uvarintLong(maxLen int) (uint64, bool) {
 
 // varint reads a zig-zag varint of up to 32 bits (at most 5 bytes).
 func (s *recordScanner) varint() (int32, bool) {
+	if w := s.win; len(w) > 0 && w[0] < 0x80 {
+		s.win = w[1:]
+		return int32(w[0]>>1) ^ -int32(w[0]&1), true
+	}
 	u, ok := s.uvarint(5)
 	if !ok || u > math.MaxUint32 {
 		return 0, false
@@ -206,6 +203,10 @@ func (s *recordScanner) varint() (int32, bool) {
 
 // varlong reads a zig-zag varint of up to 64 bits (at most 10 bytes).
 func (s *recordScanner) varlong() (int64, bool) {
+	if w := s.win; len(w) > 0 && w[0] < 0x80 {
+		s.win = w[1:]
+		return int64(w[0]>>1) ^ -int64(w[0]&1), true
+	}
 	u, ok := s.uvarint(binary.MaxVarintLen64)
 	if !ok {
 		return 0, false
