@@ -26,7 +26,9 @@ import (
 // exactly recordCount records and no bytes after them. A compressed batch
 // is decompressed as a stream through a pooled decoder and a 32 KiB window,
 // to its end (so that gzip, lz4 and zstd check their own checksums), and
-// refused if it decompresses to more than 64 MiB. Record errors wrap
+// refused if it decompresses to more than 64 MiB. (The zstd decoder
+// allocates the window a frame declares, up to that bound, and keeps it in
+// the pool.) Record errors wrap
 // ErrInvalidBatch (Kafka's INVALID_RECORD), an unknown codec
 // ErrUnsupportedCodec.
 //
