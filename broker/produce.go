@@ -5,11 +5,12 @@ package broker
 //
 // Each partition's records must be one RecordBatch v2 (as Kafka requires
 // from v3 on) no larger than the topic's max.message.bytes. The handler
-// appends on the connection's reader goroutine: segment.Log.Append validates
-// the batch (CRC-32C, lengths, counts), checks the idempotent producer's
-// sequence, stamps the offsets (and LogAppendTime if the topic says so) in
-// place and copies the bytes once into the segment, so the request buffer is
-// not needed once the handler returns.
+// appends on the connection's reader goroutine: segment.ValidateProducerBatch
+// validates the batch (CRC-32C, lengths, counts, the records inside),
+// segment.Log.Append checks the idempotent producer's sequence, stamps the
+// offsets (and LogAppendTime if the topic says so) in place and copies the
+// bytes once into the segment, so the request buffer is not needed once the
+// handler returns.
 //
 // acks=0 gets no response; when one of its partitions fails, the
 // connection is closed after the responses before it are written, as Kafka
@@ -25,7 +26,7 @@ package broker
 // Errors are per partition: UNKNOWN_TOPIC_OR_PARTITION, INVALID_TOPIC_EXCEPTION
 // (internal topics, except for the client id __admin_client), MESSAGE_TOO_LARGE
 // (max.message.bytes), CORRUPT_MESSAGE (CRC), INVALID_RECORD (lengths, more
-// than one batch, control batches), UNSUPPORTED_FOR_MESSAGE_FORMAT (magic 0
+// than one batch, control batches, records that do not decode), UNSUPPORTED_FOR_MESSAGE_FORMAT (magic 0
 // and 1), OUT_OF_ORDER_SEQUENCE_NUMBER and INVALID_PRODUCER_EPOCH
 // (idempotent producers; a duplicate of one of a producer's last five batches
 // is answered with its original offsets), INVALID_REQUIRED_ACKS. Runnel has
@@ -165,9 +166,10 @@ const adminClientID = "__admin_client"
 var errTransactionsUnsupported = fmt.Errorf("%w: Runnel does not support transactions", kerr.TransactionalIDAuthorizationFailed)
 
 // checkProduceBatch applies Kafka's produce rules that the storage layer
-// leaves to the broker, reading only the batch header: exactly one batch,
-// no larger than maxMessageBytes, neither transactional nor a control
-// batch. segment.Log.Append validates the rest (CRC, record count).
+// leaves to the broker: exactly one batch, no larger than maxMessageBytes,
+// neither transactional nor a control batch (from the header), then the CRC
+// and every record inside (segment.ValidateProducerBatch). segment.Log.Append
+// checks the headers and CRC again, as it does for every append.
 func checkProduceBatch(records []byte, maxMessageBytes int32) (segment.BatchHeader, error) {
 	h, err := segment.ParseBatchHeader(records)
 	if err != nil {
@@ -188,7 +190,9 @@ func checkProduceBatch(records []byte, maxMessageBytes int32) (segment.BatchHead
 	case h.IsControl():
 		return h, fmt.Errorf("%w: clients may not produce control batches", kerr.InvalidRecord)
 	}
-	return h, nil
+	// The records inside, as Kafka's LogValidator: a batch with a valid
+	// CRC but broken records would otherwise be stored and served.
+	return segment.ValidateProducerBatch(records)
 }
 
 // produceWait collects the acks=all flush callbacks of one produce request

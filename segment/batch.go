@@ -1,19 +1,10 @@
 package segment
 
 import (
-	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
-	"slices"
-	"sync"
-
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/snappy"
-	"github.com/klauspost/compress/zstd"
-	"github.com/pierrec/lz4/v4"
 )
 
 // BatchHeaderSize is the size of a RecordBatch v2 header; part of the format.
@@ -265,9 +256,11 @@ const minRecordSize = 7
 
 // Records validates the single batch that is all of batch (ValidateBatch,
 // and no bytes after it), decompresses its records and decodes them. It
-// checks that the number of records decoded is the header's record count.
-// It is for tools and tests, not the append or fetch path: it allocates
-// the decompressed records (at most 64 MiB a batch) and a Record each.
+// checks that the number of records decoded is the header's record count,
+// and the records' own lengths (as ValidateProducerBatch, except that offset
+// deltas may have gaps, as in a compacted batch). It is for tools and tests,
+// not the append or fetch path: it allocates the decompressed records (at
+// most 64 MiB a batch) and a Record each.
 func Records(batch []byte) ([]Record, error) {
 	h, err := ValidateBatch(batch)
 	if err != nil {
@@ -285,125 +278,11 @@ func Records(batch []byte) ([]Record, error) {
 	}
 	// The count is untrusted: do not allocate more than the bytes can hold.
 	records := make([]Record, 0, min(int(h.RecordCount), len(data)/minRecordSize))
-	for len(data) > 0 {
-		if len(records) == int(h.RecordCount) {
-			return nil, fmt.Errorf("%w: bytes after the %d records the header announces", ErrInvalidBatch, h.RecordCount)
-		}
-		r := recordReader{b: data}
-		rec := r.record(h)
-		if r.err != nil {
-			return nil, fmt.Errorf("%w: record %d: %v", ErrInvalidBatch, len(records), r.err)
-		}
-		records = append(records, rec)
-		data = r.b
-	}
-	if len(records) != int(h.RecordCount) {
-		return nil, fmt.Errorf("%w: header announces %d records, batch holds %d", ErrInvalidBatch, h.RecordCount, len(records))
+	s := recordScanner{win: data}
+	if err := s.scan(h, false, &records); err != nil {
+		return nil, err
 	}
 	return records, nil
-}
-
-// recordReader decodes a record's fields from b with a sticky error: after
-// the first failure every read returns zero and err says what failed.
-type recordReader struct {
-	b   []byte
-	err error
-}
-
-func (r *recordReader) fail(what string) {
-	if r.err == nil {
-		r.err = fmt.Errorf("bad %s", what)
-	}
-	r.b = nil
-}
-
-// varlong reads a zig-zag varint of up to 64 bits.
-func (r *recordReader) varlong(what string) int64 {
-	v, n := binary.Varint(r.b)
-	if n <= 0 {
-		r.fail(what)
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-// varint reads a zig-zag varint of up to 32 bits.
-func (r *recordReader) varint(what string) int32 {
-	u, n := binary.Uvarint(r.b)
-	if n <= 0 || u > 0xffffffff {
-		r.fail(what)
-		return 0
-	}
-	r.b = r.b[n:]
-	return int32(u>>1) ^ -int32(u&1)
-}
-
-// bytes reads a varint length and that many bytes; length -1 is null (nil).
-func (r *recordReader) bytes(what string) []byte {
-	n := r.varint(what)
-	switch {
-	case r.err != nil:
-		return nil
-	case n == -1:
-		return nil
-	case n < 0 || int(n) > len(r.b):
-		r.fail(what)
-		return nil
-	}
-	v := r.b[:n:n]
-	r.b = r.b[n:]
-	return v
-}
-
-// record reads one record of the batch h, leaving r.b at the next record.
-func (r *recordReader) record(h BatchHeader) Record {
-	length := r.varint("record length")
-	if r.err != nil {
-		return Record{}
-	}
-	if length < 0 || int(length) > len(r.b) {
-		r.fail("record length")
-		return Record{}
-	}
-	rest := r.b[length:]
-	r.b = r.b[:length]
-	if len(r.b) == 0 {
-		r.fail("record attributes")
-		return Record{}
-	}
-	r.b = r.b[1:] // attributes: unused
-	var rec Record
-	rec.Timestamp = h.BaseTimestamp + r.varlong("timestamp delta")
-	if h.TimestampType() == TimestampLogAppendTime {
-		rec.Timestamp = h.MaxTimestamp
-	}
-	rec.Offset = h.BaseOffset + int64(r.varint("offset delta"))
-	rec.Key = r.bytes("key")
-	rec.Value = r.bytes("value")
-	count := r.varint("header count")
-	if count < 0 {
-		r.fail("header count")
-	}
-	if r.err == nil && count > 0 {
-		// Each header takes at least two bytes.
-		rec.Headers = make([]RecordHeader, 0, min(int(count), len(r.b)/2))
-	}
-	for i := int32(0); i < count && r.err == nil; i++ {
-		key := r.bytes("header key")
-		if key == nil {
-			r.fail("header key")
-		}
-		rec.Headers = append(rec.Headers, RecordHeader{Key: string(key), Value: r.bytes("header value")})
-	}
-	if r.err == nil && len(r.b) != 0 {
-		r.fail("record length (bytes left over)")
-	}
-	if r.err != nil {
-		return Record{}
-	}
-	r.b = rest
-	return rec
 }
 
 // maxDecompressedSize bounds what one batch may decompress to, so that a
@@ -414,40 +293,19 @@ const maxDecompressedSize = 64 << 20
 // errDecompressedTooLarge is wrapped in ErrInvalidBatch.
 var errDecompressedTooLarge = fmt.Errorf("decompresses to more than %d bytes", maxDecompressedSize)
 
-// decompress returns the records of a batch compressed with codec. Kafka
-// compresses the records as a whole: gzip (RFC 1952), snappy (the xerial
-// framing of Java clients, or a raw snappy block as librdkafka and franz-go
-// may send), lz4 (the LZ4 frame format) or zstd (frames).
+// decompress returns the records of a batch compressed with codec, whole
+// (see decoder.open for the codecs).
 func decompress(codec int, src []byte) ([]byte, error) {
-	var out []byte
-	var err error
-	switch codec {
-	case CodecNone:
+	if codec == CodecNone {
 		return src, nil
-	case CodecGzip:
-		var zr *gzip.Reader
-		if zr, err = gzip.NewReader(bytes.NewReader(src)); err == nil {
-			out, err = readAllBounded(zr)
-		}
-	case CodecSnappy:
-		if bytes.HasPrefix(src, xerialMagic) {
-			out, err = decodeXerial(src)
-		} else {
-			out, err = decodeSnappyBlock(nil, src)
-		}
-	case CodecLZ4:
-		out, err = readAllBounded(lz4.NewReader(bytes.NewReader(src)))
-	case CodecZstd:
-		var d *zstd.Decoder
-		if d, err = zstdDecoder(); err == nil {
-			out, err = d.DecodeAll(src, nil)
-		}
-		if errors.Is(err, zstd.ErrDecoderSizeExceeded) {
-			err = errDecompressedTooLarge
-		}
-	default:
-		return nil, fmt.Errorf("%w: codec %d", ErrUnsupportedCodec, codec)
 	}
+	d := decoders.Get().(*decoder)
+	defer decoders.Put(d)
+	r, err := d.open(codec, src)
+	if err != nil {
+		return nil, err
+	}
+	out, err := readAllBounded(r)
 	if err != nil {
 		return nil, fmt.Errorf("%w: codec %d: %w", ErrInvalidBatch, codec, err)
 	}
@@ -460,57 +318,4 @@ func readAllBounded(r io.Reader) ([]byte, error) {
 		err = errDecompressedTooLarge
 	}
 	return out, err
-}
-
-// zstdDecoder is made once; DecodeAll is safe for concurrent use.
-var zstdDecoder = sync.OnceValues(func() (*zstd.Decoder, error) {
-	return zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxDecompressedSize))
-})
-
-// The xerial snappy framing (Java's SnappyOutputStream): an 8-byte magic, a
-// version and a minimum compatible version (int32 each), then blocks, each
-// an int32 length and a raw snappy block.
-var xerialMagic = []byte{0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0}
-
-const xerialHeaderSize = 16
-
-var errBadXerial = errors.New("malformed xerial snappy framing")
-
-func decodeXerial(src []byte) ([]byte, error) {
-	if len(src) < xerialHeaderSize {
-		return nil, errBadXerial
-	}
-	var out []byte
-	var err error
-	for src = src[xerialHeaderSize:]; len(src) > 0; {
-		if len(src) < 4 {
-			return nil, errBadXerial
-		}
-		n := int(int32(binary.BigEndian.Uint32(src)))
-		if n < 0 || n > len(src)-4 {
-			return nil, errBadXerial
-		}
-		if out, err = decodeSnappyBlock(out, src[4:4+n]); err != nil {
-			return nil, err
-		}
-		src = src[4+n:]
-	}
-	return out, nil
-}
-
-// decodeSnappyBlock appends the decoded raw snappy block src to dst.
-func decodeSnappyBlock(dst, src []byte) ([]byte, error) {
-	n, err := snappy.DecodedLen(src)
-	if err != nil {
-		return nil, err
-	}
-	if n > maxDecompressedSize-len(dst) {
-		return nil, errDecompressedTooLarge
-	}
-	dst = slices.Grow(dst, n)
-	block, err := snappy.Decode(dst[len(dst):cap(dst)], src) // decodes in place, given the room
-	if err != nil {
-		return nil, err
-	}
-	return append(dst, block...), nil
 }

@@ -72,13 +72,6 @@ func TestParseBatchHeader(t *testing.T) {
 // mutate returns a copy of b changed by f.
 func mutate(b []byte, f func(b []byte) []byte) []byte { return f(slices.Clone(b)) }
 
-// withCRC recomputes the CRC of the batch at the start of b, so that a test
-// reaches the check after it.
-func withCRC(b []byte) []byte {
-	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], crc32.MakeTable(crc32.Castagnoli)))
-	return b
-}
-
 func TestValidateBatches(t *testing.T) {
 	one := segmenttest.Batch(segmenttest.Values("a", "b"))
 	two := segmenttest.Batch(sampleRecords(), segmenttest.Compression(segment.CodecZstd))
@@ -106,13 +99,13 @@ func TestValidateBatches(t *testing.T) {
 		{"length below header", mutate(one, func(b []byte) []byte { binary.BigEndian.PutUint32(b[8:], 48); return b }), segment.ErrInvalidBatch, 0},
 		{"length beyond buffer", mutate(one, func(b []byte) []byte { binary.BigEndian.PutUint32(b[8:], 0x7fffffff); return b }), segment.ErrShortBatch, 0},
 		{"length short by one", mutate(one, func(b []byte) []byte { binary.BigEndian.PutUint32(b[8:], uint32(len(b)-13)); return b }), segment.ErrCorruptBatch, 0},
-		{"count above delta", mutate(one, func(b []byte) []byte { binary.BigEndian.PutUint32(b[57:], 3); return withCRC(b) }), segment.ErrInvalidBatch, 0},
-		{"count below delta (compacted)", mutate(one, func(b []byte) []byte { binary.BigEndian.PutUint32(b[57:], 1); return withCRC(b) }), segment.ErrInvalidBatch, 0},
+		{"count above delta", mutate(one, func(b []byte) []byte { binary.BigEndian.PutUint32(b[57:], 3); return segmenttest.FixCRC(b) }), segment.ErrInvalidBatch, 0},
+		{"count below delta (compacted)", mutate(one, func(b []byte) []byte { binary.BigEndian.PutUint32(b[57:], 1); return segmenttest.FixCRC(b) }), segment.ErrInvalidBatch, 0},
 		{"no records", segmenttest.Batch(nil), segment.ErrInvalidBatch, 0},
 		{"count negative", mutate(one, func(b []byte) []byte {
 			binary.BigEndian.PutUint32(b[57:], 0x80000000)
 			binary.BigEndian.PutUint32(b[23:], 0x7fffffff)
-			return withCRC(b)
+			return segmenttest.FixCRC(b)
 		}), segment.ErrInvalidBatch, 0},
 	}
 	for _, tt := range tests {
@@ -162,7 +155,7 @@ func TestValidateBatchesCallbackError(t *testing.T) {
 func TestValidateBatchAcceptsCompacted(t *testing.T) {
 	b := segmenttest.Batch(segmenttest.Values("a", "b", "c"))
 	binary.BigEndian.PutUint32(b[57:], 2)
-	withCRC(b)
+	segmenttest.FixCRC(b)
 	if _, err := segment.ValidateBatch(b); err != nil {
 		t.Fatal(err)
 	}
@@ -294,12 +287,12 @@ func TestRecordsErrors(t *testing.T) {
 		binary.BigEndian.PutUint32(b[8:], uint32(len(b)-12))
 		binary.BigEndian.PutUint32(b[23:], uint32(count-1))
 		binary.BigEndian.PutUint32(b[57:], uint32(count))
-		return withCRC(b)
+		return segmenttest.FixCRC(b)
 	}
 	withCodec := func(codec int16, body []byte) []byte {
 		b := withRecords(body, 1)
 		binary.BigEndian.PutUint16(b[21:], uint16(codec))
-		return withCRC(b)
+		return segmenttest.FixCRC(b)
 	}
 	tests := []struct {
 		name string

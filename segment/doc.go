@@ -47,8 +47,10 @@
 //
 // On append, ValidateBatches checks every batch without decompressing it:
 // exact lengths, magic 2 (older message sets are refused), the CRC, and
-// recordCount == lastOffsetDelta+1. A record inside a batch (decoded only by
-// Records, for tools and tests) is: length varint, attributes int8,
+// recordCount == lastOffsetDelta+1. Before that, the broker checks the
+// records inside every batch a client produces (ValidateProducerBatch, as
+// Kafka's LogValidator; a compressed batch is decompressed as a stream to
+// check them); Records decodes them for tools and tests. A record is: length varint, attributes int8,
 // timestampDelta varlong, offsetDelta varint, key and value (varint length,
 // -1 = null, then bytes), header count varint, then per header a key string
 // and a nullable value. Varints are zig-zag encoded.

@@ -107,6 +107,65 @@ func FuzzRecords(f *testing.F) {
 	})
 }
 
+// FuzzValidateProducerBatch checks that ValidateProducerBatch never panics,
+// and that it agrees with Records, which decompresses whole where the
+// validator streams: what the validator accepts Records decodes into
+// exactly the header's record count at offsets base..last; what Records
+// decodes so, in a batch that keeps the producer's header rules, the
+// validator accepts. As in FuzzRecords, magic, batch length and CRC are
+// made valid first, and lastOffsetDelta is set from the record count.
+func FuzzValidateProducerBatch(f *testing.F) {
+	for _, s := range seedBatches() {
+		f.Add(s)
+	}
+	for _, c := range codecs {
+		f.Add(segmenttest.Batch(sampleRecords()[:4], c.opts...))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) >= segment.BatchHeaderSize {
+			data = slices.Clone(data)
+			data[16] = 2
+			binary.BigEndian.PutUint32(data[8:], uint32(len(data)-12))
+			binary.BigEndian.PutUint32(data[23:], binary.BigEndian.Uint32(data[57:])-1)
+			binary.BigEndian.PutUint32(data[17:], crc32.Checksum(data[21:], crc32.MakeTable(crc32.Castagnoli)))
+		}
+		h, err := segment.ValidateProducerBatch(data)
+		records, rerr := segment.Records(data)
+		if err != nil {
+			if !slices.ContainsFunc(append(batchSentinels, segment.ErrUnsupportedCodec), func(s error) bool { return errors.Is(err, s) }) {
+				t.Fatalf("refused with %v, not a batch sentinel", err)
+			}
+			if rerr != nil || len(records) == 0 || h.HasProducerID() && h.BaseSequence < 0 {
+				return
+			}
+			for i, r := range records {
+				if r.Offset != records[0].Offset+int64(i) || records[0].Offset != 0 {
+					return // gaps or a shifted start: only Records allows them
+				}
+			}
+			hh, _ := segment.ParseBatchHeader(data)
+			if hh.HasProducerID() && hh.BaseSequence < 0 {
+				return
+			}
+			t.Fatalf("validator refused (%v) what Records decodes as %d records in order", err, len(records))
+		}
+		if rerr != nil {
+			t.Fatalf("validator accepted, Records refused: %v", rerr)
+		}
+		if len(records) != int(h.RecordCount) {
+			t.Fatalf("validator accepted %d records, Records decoded %d", h.RecordCount, len(records))
+		}
+		for i, r := range records {
+			if r.Offset != h.BaseOffset+int64(i) {
+				t.Fatalf("record %d at offset %d, want %d", i, r.Offset, h.BaseOffset+int64(i))
+			}
+		}
+		if records[len(records)-1].Offset != h.LastOffset() {
+			t.Fatalf("last record at %d, header's last offset %d", records[len(records)-1].Offset, h.LastOffset())
+		}
+	})
+}
+
 // FuzzReadOffsetCheckpoint checks that reading never panics and that what it
 // accepts is written back and read again to the same offsets.
 func FuzzReadOffsetCheckpoint(f *testing.F) {
