@@ -64,6 +64,7 @@ func (b *Broker) openLogs() error {
 			FlushInterval: defaults.flushInterval,
 			Logger:        b.logger.With("flusher", path),
 			OnSync:        b.metrics.onSync,
+			Retriable:     func(err error) bool { return errors.Is(err, segment.ErrNoSpace) },
 		})
 		b.dirs = append(b.dirs, d)
 	}

@@ -272,13 +272,14 @@ func TestFallocateFailureIsNotSticky(t *testing.T) {
 		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewSource(3))
-	fs.Inject(faultfs.Rule{Op: faultfs.Fallocate, Nth: 1, Errno: syscall.ENOSPC})
-	if _, err := l.Append(randomBatch(rng, 8000, 1), segment.AppendOptions{}); !errors.Is(err, syscall.ENOSPC) || errors.Is(err, segment.ErrStorageFailed) {
-		t.Fatalf("Append without space: %v, want ENOSPC and not ErrStorageFailed", err)
+	fs.Inject(faultfs.Rule{Op: faultfs.Fallocate, Every: 1, Errno: syscall.ENOSPC})
+	if _, err := l.Append(randomBatch(rng, 8000, 1), segment.AppendOptions{}); !errors.Is(err, segment.ErrNoSpace) || !errors.Is(err, syscall.ENOSPC) || errors.Is(err, segment.ErrStorageFailed) {
+		t.Fatalf("Append without space: %v, want ErrNoSpace (ENOSPC) and not ErrStorageFailed", err)
 	}
 	if err := d.Failed(); err != nil {
 		t.Fatalf("log dir failed after ENOSPC: %v", err)
 	}
+	fs.Clear() // space freed
 	mustAppend(t, l, randomBatch(rng, 8000, 1))
 	if _, err := l.Sync(); err != nil {
 		t.Fatal(err)

@@ -760,6 +760,7 @@ func (l *Log) Sync() (int64, error) {
 	l.mu.Unlock()
 
 	err := l.writeEpochs(epochs)
+	noSpace := errors.Is(err, ErrNoSpace)
 	if err == nil {
 		err = l.syncFiles(active, pos, sealed, dirs)
 	}
@@ -767,6 +768,17 @@ func (l *Log) Sync() (int64, error) {
 		s.release()
 	}
 	active.release()
+	if noSpace {
+		// Nothing was synced yet and the old checkpoint is intact: a full disk, not a failing
+		// one. Everything noted stays to do for the next Sync.
+		l.mu.Lock()
+		l.mu.unsynced = append(sealed, l.mu.unsynced...)
+		l.mu.dirDirty = l.mu.dirDirty || dirs.log
+		l.mu.newDir = l.mu.newDir || dirs.parent
+		l.mu.newEpochs = true
+		l.mu.Unlock()
+		return l.FlushedOffset(), err
+	}
 	if err != nil {
 		l.mu.Lock()
 		err = l.failLocked(err)

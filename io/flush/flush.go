@@ -65,6 +65,10 @@ type Config struct {
 	// SyncConcurrency is how many targets may be syncing at once (0 = 16). One target's Sync
 	// is never called concurrently with itself.
 	SyncConcurrency int
+	// Retriable, if set, picks the sync errors that are not sticky (a full disk, where the
+	// target synced nothing and the next sync may succeed): such an error fails only the
+	// waiters that sync covered, and later waiters get a new sync. Every other error is sticky.
+	Retriable func(error) bool
 }
 
 // defaultSyncConcurrency lets fdatasyncs of different partitions overlap, so the file system
@@ -363,12 +367,12 @@ func (f *Flusher) loop() {
 	}
 }
 
-// reportFinished logs failed syncs and calls OnSync for the syncs finished last. A failure is
-// logged once, however many targets report it (a failed log directory fails all its logs with
-// its first error).
+// reportFinished logs failed syncs and calls OnSync for the syncs finished last. A sticky
+// failure is logged once, however many targets report it (a failed log directory fails all its
+// logs with its first error); a retriable one is left to its owner to log.
 func (f *Flusher) reportFinished() {
 	for _, s := range f.finished {
-		if s.err != nil {
+		if s.err != nil && (f.cfg.Retriable == nil || !f.cfg.Retriable(s.err)) {
 			if msg := s.err.Error(); msg != f.lastLogged {
 				f.lastLogged = msg
 				f.log.Error("flush: sync failed; its waiters and all later ones get the error", "err", msg, "waiters", s.waiters)
@@ -495,8 +499,13 @@ func (f *Flusher) finishLocked(final bool) {
 		if tg.forgotten {
 			continue // Forget told its waiters
 		}
+		var retriable error
 		if tg.err != nil {
-			tg.failed = tg.err
+			if f.cfg.Retriable != nil && f.cfg.Retriable(tg.err) {
+				retriable = tg.err
+			} else {
+				tg.failed = tg.err
+			}
 		}
 		kept, stalled := 0, false
 		for i, w := range tg.waiters {
@@ -504,6 +513,8 @@ func (f *Flusher) finishLocked(final bool) {
 			switch {
 			case tg.failed != nil:
 				f.notices = append(f.notices, notice{done: w.done, err: tg.failed})
+			case retriable != nil && covered:
+				f.notices = append(f.notices, notice{done: w.done, err: retriable})
 			case covered && w.end <= tg.durableEnd:
 				f.notices = append(f.notices, notice{done: w.done})
 			case tg.finalSync:

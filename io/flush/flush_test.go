@@ -309,6 +309,27 @@ func TestSyncErrorIsSticky(t *testing.T) {
 	}
 }
 
+// TestRetriableSyncError: an error Config.Retriable picks (a full disk) fails only the waiters
+// its sync covered; the next waiter gets a new sync, and nothing is logged.
+func TestRetriableSyncError(t *testing.T) {
+	errFull := errors.New("ENOSPC")
+	target := &fakeTarget{name: "log", errs: []error{errFull}}
+	f := newFlusher(t, Config{Retriable: func(err error) bool { return errors.Is(err, errFull) }})
+	first := newResult()
+	f.Wait(target, target.append(1), first.fn)
+	if err := first.wait(t); !errors.Is(err, errFull) {
+		t.Fatalf("covered waiter got %v, want %v", err, errFull)
+	}
+	later := newResult()
+	f.Wait(target, target.append(1), later.fn)
+	if err := later.wait(t); err != nil {
+		t.Fatalf("waiter after a retriable failure got %v, want success", err)
+	}
+	if n := target.syncs.Load(); n != 2 {
+		t.Fatalf("target synced %d times, want 2", n)
+	}
+}
+
 func TestClose(t *testing.T) {
 	t.Run("syncs dirty targets and tells waiters", func(t *testing.T) {
 		dirty, clean, stuck := &fakeTarget{name: "dirty"}, &fakeTarget{name: "clean"}, &fakeTarget{name: "stuck", stuckAt: 1}

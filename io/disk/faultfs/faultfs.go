@@ -118,6 +118,13 @@ func (f *FS) Inject(r Rule) {
 	f.mu.Unlock()
 }
 
+// Clear removes every rule: the faults stop (space freed, a disk replaced).
+func (f *FS) Clear() {
+	f.mu.Lock()
+	f.rules = nil
+	f.mu.Unlock()
+}
+
 // Calls returns how many calls of op were made (failed ones included).
 func (f *FS) Calls(op Op) int {
 	f.mu.Lock()
