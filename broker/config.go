@@ -39,6 +39,9 @@ type Config struct {
 	RetentionCheckInterval   time.Duration
 	CheckpointInterval       time.Duration
 	ShutdownTimeout          time.Duration // how long Close waits for in-flight requests
+	// FetchMaxWait caps a Fetch's MaxWaitMillis (runnel.fetch.max.wait.ms),
+	// so that a request asking to wait for days pins nothing for that long.
+	FetchMaxWait time.Duration
 	// Net is the transport (runnel.net): NetStd, goroutines over Go's net
 	// package, or NetEpoll, event loops (Linux; elsewhere std serves).
 	Net string
@@ -91,6 +94,7 @@ func DefaultConfig() Config {
 		RetentionCheckInterval:   5 * time.Minute,
 		CheckpointInterval:       time.Minute,
 		ShutdownTimeout:          10 * time.Second,
+		FetchMaxWait:             defaultFetchMaxWait,
 		Net:                      defaultNet,
 		AdminListener:            "127.0.0.1:9644",
 		FlushPolicy:              flush.Durable,
@@ -196,6 +200,7 @@ var brokerKeys = []brokerKey{
 	{"runnel.max.partitions.per.topic", setInt32(func(c *Config) *int32 { return &c.MaxPartitions }, 1), func(c *Config) (string, bool) { return itoa(c.MaxPartitions), true }},
 	{"runnel.checkpoint.interval.ms", setMs(func(c *Config) *time.Duration { return &c.CheckpointInterval }, 1), func(c *Config) (string, bool) { return ms(c.CheckpointInterval), true }},
 	{"runnel.shutdown.timeout.ms", setMs(func(c *Config) *time.Duration { return &c.ShutdownTimeout }, 0), func(c *Config) (string, bool) { return ms(c.ShutdownTimeout), true }},
+	{"runnel.fetch.max.wait.ms", setMs(func(c *Config) *time.Duration { return &c.FetchMaxWait }, 1), func(c *Config) (string, bool) { return ms(c.FetchMaxWait), true }},
 	{"runnel.net", func(c *Config, v string) error {
 		switch v = strings.TrimSpace(v); v {
 		case NetStd, NetEpoll:
@@ -249,6 +254,9 @@ func (c *Config) Validate() error {
 	}
 	if c.NumPartitions < 1 || c.NumPartitions > c.MaxPartitions {
 		return fmt.Errorf("config: num.partitions must be 1..%d (runnel.max.partitions.per.topic)", c.MaxPartitions)
+	}
+	if c.FetchMaxWait <= 0 {
+		return fmt.Errorf("config: runnel.fetch.max.wait.ms must be positive")
 	}
 	for k, v := range c.TopicDefaults {
 		if err := checkTopicConfig(k, v); err != nil {
