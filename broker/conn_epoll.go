@@ -206,7 +206,7 @@ func (h epollHandler) OnClose(pc *netpoll.Conn, err error) {
 	b.connWG.Done()
 }
 
-// encodeBuffers are reused for kmsg responses on the epoll transport.
+// encodeBuffers are reused for kmsg responses on both transports.
 var encodeBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 // finishEpoll records a finished reply in the metrics, encodes it and
