@@ -58,6 +58,8 @@ type Broker struct {
 	adminLn net.Listener
 
 	groups *group.Coordinator // consumer groups (groups.go)
+
+	autoCreate autoCreateLimit // autocreate.go
 }
 
 // logDir is one data directory with its logs and its flusher.

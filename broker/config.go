@@ -42,6 +42,11 @@ type Config struct {
 	// FetchMaxWait caps a Fetch's MaxWaitMillis (runnel.fetch.max.wait.ms),
 	// so that a request asking to wait for days pins nothing for that long.
 	FetchMaxWait time.Duration
+	// AutoCreateMaxPartitions and AutoCreateMaxReservedBytes cap the
+	// broker's partitions, and the disk they reserve, past which
+	// auto-creation is refused (autocreate.go).
+	AutoCreateMaxPartitions    int32
+	AutoCreateMaxReservedBytes int64
 	// Net is the transport (runnel.net): NetStd, goroutines over Go's net
 	// package, or NetEpoll, event loops (Linux; elsewhere std serves).
 	Net string
@@ -101,6 +106,10 @@ func DefaultConfig() Config {
 		PreallocateBytes:         64 << 20,
 		TopicDefaults:            map[string]string{},
 		Groups:                   defaultGroupConfig(),
+		// 1,000 partitions, and 32 GiB: 390 partitions at the default
+		// 10 MiB indexes and 64 MiB preallocation.
+		AutoCreateMaxPartitions:    1000,
+		AutoCreateMaxReservedBytes: 32 << 30,
 	}
 }
 
@@ -200,6 +209,12 @@ var brokerKeys = []brokerKey{
 	{"runnel.max.partitions.per.topic", setInt32(func(c *Config) *int32 { return &c.MaxPartitions }, 1), func(c *Config) (string, bool) { return itoa(c.MaxPartitions), true }},
 	{"runnel.checkpoint.interval.ms", setMs(func(c *Config) *time.Duration { return &c.CheckpointInterval }, 1), func(c *Config) (string, bool) { return ms(c.CheckpointInterval), true }},
 	{"runnel.shutdown.timeout.ms", setMs(func(c *Config) *time.Duration { return &c.ShutdownTimeout }, 0), func(c *Config) (string, bool) { return ms(c.ShutdownTimeout), true }},
+	{"runnel.auto.create.max.partitions", setInt32(func(c *Config) *int32 { return &c.AutoCreateMaxPartitions }, 0), func(c *Config) (string, bool) { return itoa(c.AutoCreateMaxPartitions), true }},
+	{"runnel.auto.create.max.reserved.bytes", func(c *Config, v string) error {
+		n, err := parseIntIn(v, 0, math.MaxInt64)
+		c.AutoCreateMaxReservedBytes = n
+		return err
+	}, func(c *Config) (string, bool) { return strconv.FormatInt(c.AutoCreateMaxReservedBytes, 10), true }},
 	{"runnel.fetch.max.wait.ms", setMs(func(c *Config) *time.Duration { return &c.FetchMaxWait }, 1), func(c *Config) (string, bool) { return ms(c.FetchMaxWait), true }},
 	{"runnel.net", func(c *Config, v string) error {
 		switch v = strings.TrimSpace(v); v {
