@@ -60,6 +60,7 @@ type Broker struct {
 	groups *group.Coordinator // consumer groups (groups.go)
 
 	autoCreate autoCreateLimit // autocreate.go
+	closeLog   logLimiter      // connections closed on an error (loglimit.go)
 }
 
 // logDir is one data directory with its logs and its flusher.
@@ -99,6 +100,7 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 		advPort: cfg.AdvertisedPort,
 	}
 	b.metrics = newMetrics(b)
+	b.closeLog = logLimiter{burst: closeLogBurst, interval: closeLogInterval}
 	b.table.Store(&topicTable{byName: map[string]*topic{}, byID: map[[16]byte]*topic{}})
 	if err := b.checkMetaProperties(); err != nil {
 		return nil, err

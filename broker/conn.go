@@ -184,7 +184,7 @@ func (c *conn) serve() {
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		c.logger.Info("closing idle connection")
 	default:
-		c.logger.Warn("closing connection", "err", err)
+		c.b.closedOnError(c.logger, err)
 	}
 }
 

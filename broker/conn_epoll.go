@@ -191,9 +191,9 @@ func (h epollHandler) OnClose(pc *netpoll.Conn, err error) {
 	case errors.Is(err, netpoll.ErrIdleTimeout):
 		c.logger.Info("closing idle connection")
 	case errors.Is(err, netpoll.ErrFrameTooLarge):
-		c.logger.Warn("closing connection", "err", fmt.Errorf("%w: %w", errFrameTooLarge, err))
+		c.b.closedOnError(c.logger, fmt.Errorf("%w: %w", errFrameTooLarge, err))
 	default:
-		c.logger.Warn("closing connection", "err", err)
+		c.b.closedOnError(c.logger, err)
 	}
 	if !ec.registered {
 		return

@@ -1,7 +1,14 @@
 package broker
 
 import (
+	"bytes"
+	"log/slog"
+	"net"
+	"runtime"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -98,4 +105,95 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 		t.Fatal(err)
 	}
 	return m.GetCounter().GetValue()
+}
+
+// TestMalformedRequestsLogRateLimited: connections that send garbage are
+// each counted, and logged at most closeLogBurst times a minute
+// broker-wide (a line per connection before), on both transports.
+func TestMalformedRequestsLogRateLimited(t *testing.T) {
+	const conns = 3 * closeLogBurst
+	for _, netName := range transports {
+		t.Run("net="+netName, func(t *testing.T) {
+			var logs lockedBuffer
+			cfg := DefaultConfig()
+			cfg.LogDirs = []string{t.TempDir()}
+			cfg.AdminListener = ""
+			cfg.PreallocateBytes = 1 << 20
+			cfg.Net = netName
+			b, err := New(cfg, slog.New(slog.NewTextHandler(&logs, nil)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { b.Close() })
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			go b.Serve(ln)
+			// An 8-byte request header with api key -1, and an 8-byte frame
+			// announcing 2 GiB.
+			garbage := [][]byte{
+				{0, 0, 0, 8, 0xff, 0xff, 0, 0, 0, 0, 0, 1},
+				{0x7f, 0xff, 0xff, 0xff, 1, 2, 3, 4},
+			}
+			for i := range conns {
+				nc, err := net.Dial("tcp", ln.Addr().String())
+				if err != nil {
+					t.Fatal(err)
+				}
+				nc.SetDeadline(time.Now().Add(10 * time.Second))
+				if _, err := nc.Write(garbage[i%2]); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := nc.Read(make([]byte, 1)); err == nil { // closed by the broker
+					t.Fatal("the broker answered garbage")
+				}
+				nc.Close()
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for counterValue(t, b.metrics.malformedRequests) < conns {
+				if time.Now().After(deadline) {
+					t.Fatalf("runnel_malformed_requests_total = %v, want %d", counterValue(t, b.metrics.malformedRequests), conns)
+				}
+				runtime.Gosched()
+			}
+			lines := strings.Count(logs.String(), "closing connection")
+			if lines == 0 || lines > closeLogBurst {
+				t.Fatalf("%d connections closed on garbage logged %d lines, want 1..%d:\n%s", conns, lines, closeLogBurst, logs.String())
+			}
+		})
+	}
+}
+
+// lockedBuffer is a log destination for several goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestLogLimiter: burst events per interval pass, the rest are held back
+// and reported by the next that passes.
+func TestLogLimiter(t *testing.T) {
+	l := logLimiter{burst: 2, interval: time.Minute}
+	start := time.Unix(1000, 0)
+	for i, want := range []bool{true, true, false, false, false} {
+		if ok, suppressed := l.allow(start.Add(time.Duration(i) * time.Second)); ok != want || suppressed != 0 {
+			t.Fatalf("event %d: allow = %v, %d; want %v, 0", i, ok, suppressed, want)
+		}
+	}
+	if ok, suppressed := l.allow(start.Add(time.Minute)); !ok || suppressed != 3 {
+		t.Fatalf("first event of the next interval: allow = %v, %d; want true, 3", ok, suppressed)
+	}
 }

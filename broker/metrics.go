@@ -36,6 +36,9 @@ type metrics struct {
 	// autoCreateRefused counts topics not auto-created past a cap
 	// (autocreate.go).
 	autoCreateRefused prometheus.Counter
+	// malformedRequests counts connections closed on a request that does
+	// not decode or is too large (loglimit.go).
+	malformedRequests prometheus.Counter
 
 	// latencyByKey caches the latency observer of each API key, and
 	// requestsByCode the request counter of each (key, error code), which
@@ -82,6 +85,9 @@ func newMetrics(b *Broker) *metrics {
 		autoCreateRefused: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "runnel_auto_create_refused_total", Help: "Topics not auto-created because the broker's partitions or their reserved disk would pass runnel.auto.create.max.partitions or .reserved.bytes.",
 		}),
+		malformedRequests: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "runnel_malformed_requests_total", Help: "Requests that did not decode or exceeded socket.request.max.bytes (each closes its connection).",
+		}),
 	}
 	for key := range apis {
 		m.latencyByKey[key] = m.latency.WithLabelValues(kmsg.NameForKey(key))
@@ -89,7 +95,7 @@ func newMetrics(b *Broker) *metrics {
 	m.registry.MustRegister(m.requests, m.latency, m.bytesIn, m.bytesOut, m.connections,
 		m.fsync, m.fsyncBatch, m.fsyncErrors, partitionCollector{b},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m.registry.MustRegister(m.autoCreateRefused)
+	m.registry.MustRegister(m.autoCreateRefused, m.malformedRequests)
 	return m
 }
 
