@@ -61,6 +61,9 @@ type Broker struct {
 
 	autoCreate autoCreateLimit // autocreate.go
 	closeLog   logLimiter      // connections closed on an error (loglimit.go)
+	// bufferAhead is the memory std connections' frames hold ahead of
+	// their bytes (Config.RequestBufferAhead, conn.go's readBody).
+	bufferAhead atomic.Int64
 }
 
 // logDir is one data directory with its logs and its flusher.

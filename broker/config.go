@@ -47,6 +47,11 @@ type Config struct {
 	// auto-creation is refused (autocreate.go).
 	AutoCreateMaxPartitions    int32
 	AutoCreateMaxReservedBytes int64
+	// RequestBufferAhead (runnel.request.buffer.ahead.bytes) is how much
+	// memory, across connections, request frames over 1 MiB may be given
+	// at their full size before their bytes arrive, to be read without a
+	// copy; past it a frame's buffer grows with its bytes (doubling).
+	RequestBufferAhead int64
 	// Net is the transport (runnel.net): NetStd, goroutines over Go's net
 	// package, or NetEpoll, event loops (Linux; elsewhere std serves).
 	Net string
@@ -110,6 +115,9 @@ func DefaultConfig() Config {
 		// 10 MiB indexes and 64 MiB preallocation.
 		AutoCreateMaxPartitions:    1000,
 		AutoCreateMaxReservedBytes: 32 << 30,
+		// Two frames of socket.request.max.bytes (each in a 128 MiB
+		// buffer) arriving at once.
+		RequestBufferAhead: 256 << 20,
 	}
 }
 
@@ -215,6 +223,11 @@ var brokerKeys = []brokerKey{
 		c.AutoCreateMaxReservedBytes = n
 		return err
 	}, func(c *Config) (string, bool) { return strconv.FormatInt(c.AutoCreateMaxReservedBytes, 10), true }},
+	{"runnel.request.buffer.ahead.bytes", func(c *Config, v string) error {
+		n, err := parseIntIn(v, 0, math.MaxInt64)
+		c.RequestBufferAhead = n
+		return err
+	}, func(c *Config) (string, bool) { return strconv.FormatInt(c.RequestBufferAhead, 10), true }},
 	{"runnel.fetch.max.wait.ms", setMs(func(c *Config) *time.Duration { return &c.FetchMaxWait }, 1), func(c *Config) (string, bool) { return ms(c.FetchMaxWait), true }},
 	{"runnel.net", func(c *Config, v string) error {
 		switch v = strings.TrimSpace(v); v {

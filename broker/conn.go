@@ -260,13 +260,19 @@ func (c *conn) readLoop() error {
 }
 
 // readBody reads a frame body of size bytes, into the kept buffer when it
-// is large enough. Otherwise the buffer grows with the bytes that arrive
-// (doubling from 64 KiB), so a client that announces a large frame and
-// then sends slowly holds no more memory than it has sent (twice over).
+// is large enough, or a pooled one, or a new one of its size class while
+// Config.RequestBufferAhead allows: then the frame is read with no copy.
+// Otherwise the buffer grows with the bytes that arrive (doubling from
+// 64 KiB), so a client that announces a large frame and then sends slowly
+// holds no more memory than it has sent (twice over).
 func (c *conn) readBody(size int) ([]byte, error) {
 	buf := c.rbuf
 	if cap(buf) < size && size > maxKeptBuffer {
 		buf = getLargeFrame(size)
+		if class := int64(1) << bits.Len(uint(size-1)); buf == nil && c.b.reserveAhead(class) {
+			defer c.b.bufferAhead.Add(-class) // once the frame has arrived
+			buf = make([]byte, 0, class)
+		}
 	}
 	if cap(buf) >= size {
 		buf = buf[:size]
@@ -296,6 +302,15 @@ func (c *conn) readBody(size int) ([]byte, error) {
 		}
 	}
 	return buf, nil
+}
+
+// reserveAhead takes n bytes of Config.RequestBufferAhead, if there are.
+func (b *Broker) reserveAhead(n int64) bool {
+	if b.bufferAhead.Add(n) <= b.cfg.RequestBufferAhead {
+		return true
+	}
+	b.bufferAhead.Add(-n)
+	return false
 }
 
 // largeFrames keeps frame buffers larger than maxKeptBuffer (big produce

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -54,6 +55,9 @@ func (b *Broker) serveEpoll(ln net.Listener) error {
 		MaxInFlight:  maxInFlight,
 		IdleTimeout:  b.cfg.ConnectionsMaxIdle,
 		Logger:       b.logger,
+
+		// netpoll's zero is its default; none is negative.
+		MaxBufferAhead: cmp.Or(b.cfg.RequestBufferAhead, -1),
 	}, epollHandler{b})
 	if err != nil {
 		ln.Close()

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"runnel/netpoll/netpolltest"
+	"runnel/segment/segmenttest"
 )
 
 // TestStdIdleConnectionHoldsNoWriteBuffer: on the std transport a
@@ -195,5 +197,131 @@ func TestLogLimiter(t *testing.T) {
 	}
 	if ok, suppressed := l.allow(start.Add(time.Minute)); !ok || suppressed != 3 {
 		t.Fatalf("first event of the next interval: allow = %v, %d; want true, 3", ok, suppressed)
+	}
+}
+
+// largeProduceFrame is a framed Produce v9 request (acks=1) of one batch
+// holding one record of valueSize bytes, to topic's partition 0.
+func largeProduceFrame(topic string, valueSize int) []byte {
+	req := kmsg.NewPtrProduceRequest()
+	req.Version, req.Acks, req.TimeoutMillis = 9, 1, 30000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = segmenttest.Batch([]segmenttest.Record{{Value: make([]byte, valueSize)}})
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	return kmsg.NewRequestFormatter(kmsg.FormatterClientID("large")).AppendRequest(nil, req, 1)
+}
+
+// largeFrameCost sends one produce frame of about size bytes on a new
+// connection and returns what the process (the broker; the frame is built
+// before) allocated while it was read and handled, the highest heap in use
+// seen meanwhile, and the heap still in use after one GC (sync.Pools keep
+// their buffers through one) over the heap before.
+func largeFrameCost(t testing.TB, d *dataBroker, topic string, size int) (allocated, peak, afterGC int64) {
+	frame := largeProduceFrame(topic, size)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	var maxInUse atomic.Uint64
+	stop, sampled := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(sampled)
+		var m runtime.MemStats
+		for {
+			runtime.ReadMemStats(&m)
+			maxInUse.Store(max(maxInUse.Load(), m.HeapInuse))
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+	}()
+	rc := dialRaw(t, d.addr)
+	if _, err := rc.c.Write(frame); err != nil {
+		t.Fatal(err)
+	}
+	rc.sent = append(rc.sent, kmsg.NewPtrProduceRequest())
+	rc.sent[0].SetVersion(9)
+	if code := rc.receive().(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode; code != 0 {
+		t.Fatalf("large produce: error %d", code)
+	}
+	close(stop)
+	<-sampled
+	runtime.ReadMemStats(&after)
+	runtime.GC()
+	var gced runtime.MemStats
+	runtime.ReadMemStats(&gced)
+	return int64(after.TotalAlloc - before.TotalAlloc), int64(maxInUse.Load()) - int64(before.HeapInuse), int64(gced.HeapInuse) - int64(before.HeapInuse)
+}
+
+// TestLargeFrameOneCopy: a 100 MiB produce is read into one buffer of its
+// size class, not grown by doubling (which allocated about twice its size
+// and kept the intermediate buffers pooled), on both transports.
+func TestLargeFrameOneCopy(t *testing.T) {
+	const size = 100<<20 - 64<<10 // socket.request.max.bytes is 100 MiB
+	for _, netName := range transports {
+		t.Run("net="+netName, func(t *testing.T) {
+			d := startDataBroker(t, func(c *Config) { c.Net = netName })
+			d.createTopic("large", 1, map[string]*string{"max.message.bytes": kmsg.StringPtr("134217728")})
+			allocated, peak, afterGC := largeFrameCost(t, d, "large", size)
+			t.Logf("one %d MiB produce: %d MiB allocated, heap in use up to %d MiB more, %d MiB more after a GC",
+				size>>20, allocated>>20, peak>>20, afterGC>>20)
+			if allocated > 192<<20 {
+				t.Fatalf("one %d MiB produce allocated %d MiB, want one buffer of 128 MiB", size>>20, allocated>>20)
+			}
+		})
+	}
+}
+
+// TestSlowLargeFramesShareBufferAhead (std): of connections that announce
+// a 90 MiB frame and send 1,000 bytes of it, only as many as
+// runnel.request.buffer.ahead.bytes allows get the frame's whole buffer;
+// the others hold about what they sent. Sent in full, all are answered.
+func TestSlowLargeFramesShareBufferAhead(t *testing.T) {
+	const conns, size, sent, ahead = 4, 90 << 20, 1000, 128 << 20
+	d := startDataBroker(t, func(c *Config) {
+		c.Net = NetStd
+		c.RequestBufferAhead = ahead
+	})
+	d.createTopic("slow", 1, map[string]*string{"max.message.bytes": kmsg.StringPtr("134217728")})
+	frame := largeProduceFrame("slow", size)
+	before := netpolltest.HeapInUse()
+	rcs := make([]*rawConn, conns)
+	for i := range rcs {
+		rcs[i] = dialRaw(t, d.addr)
+		if _, err := rcs[i].c.Write(frame[:sent]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for d.connections() < conns || d.b.bufferAhead.Load() < ahead {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections, %d bytes given ahead", d.connections(), d.b.bufferAhead.Load())
+		}
+		runtime.Gosched()
+	}
+	if got := d.b.bufferAhead.Load(); got != ahead {
+		t.Fatalf("%d bytes given ahead, want %d", got, ahead)
+	}
+	grown := (float64(netpolltest.HeapInUse()) - float64(before) - ahead) / conns
+	t.Logf("%d connections that sent %d bytes of a %d MiB frame: %.0f bytes of heap each beyond the buffer ahead", conns, sent, size>>20, grown)
+	if grown > 1<<20 {
+		t.Fatalf("a connection that sent %d bytes of a frame holds %.0f bytes of heap", sent, grown)
+	}
+	for _, rc := range rcs {
+		if _, err := rc.c.Write(frame[sent:]); err != nil {
+			t.Fatal(err)
+		}
+		rc.sent = append(rc.sent, kmsg.NewPtrProduceRequest())
+		rc.sent[0].SetVersion(9)
+		if code := rc.receive().(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode; code != 0 {
+			t.Fatalf("slow large produce: error %d", code)
+		}
+	}
+	if got := d.b.bufferAhead.Load(); got != 0 {
+		t.Fatalf("%d bytes still given ahead once every frame has arrived", got)
 	}
 }
