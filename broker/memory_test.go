@@ -254,6 +254,7 @@ func largeFrameCost(t testing.TB, d *dataBroker, topic string, size int) (alloca
 	runtime.GC()
 	var gced runtime.MemStats
 	runtime.ReadMemStats(&gced)
+	runtime.KeepAlive(frame) // counted in before
 	return int64(after.TotalAlloc - before.TotalAlloc), int64(maxInUse.Load()) - int64(before.HeapInuse), int64(gced.HeapInuse) - int64(before.HeapInuse)
 }
 
