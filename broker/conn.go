@@ -38,9 +38,10 @@ import (
 const (
 	// maxInFlight bounds the replies queued on one connection.
 	maxInFlight = 100
-	// maxKeptBuffer: frame and encode buffers up to this size are kept for
-	// the next request; a larger one (a big produce) is dropped after use
-	// so that an idle connection does not pin it.
+	// maxKeptBuffer: encode buffers up to this size are kept for the next
+	// response, a larger one is dropped after use; frame buffers larger
+	// than this are given ahead of their bytes only within
+	// Config.RequestBufferAhead (readBody).
 	maxKeptBuffer = 1 << 20
 	// writeBufferSize is the size of the bufio.Writers lent to writers.
 	writeBufferSize = 64 << 10
@@ -139,7 +140,9 @@ type conn struct {
 	logger *slog.Logger
 
 	queue chan *reply
-	rbuf  []byte // frame buffer, reused between requests
+	// frame holds the pooled frame buffer of the request being read and
+	// handled (nil when it is a new one), to give back to frameBuffers.
+	frame *[]byte
 	// w is the writer's, lent from writeBuffers while replies are queued
 	// (nil otherwise); out counts what it hands to the socket.
 	w   *bufio.Writer
@@ -247,45 +250,42 @@ func (c *conn) readLoop() error {
 			r.whenFinished(func() { c.b.metrics.observeReply(r) })
 			c.queue <- r
 		}
-		switch {
-		case !reuse:
-			c.rbuf = nil
-		case cap(buf) > maxKeptBuffer:
-			c.rbuf = nil
-			putLargeFrame(buf)
-		default:
-			c.rbuf = buf
+		if reuse {
+			c.putFrame(buf)
 		}
+		c.frame = nil
 	}
 }
 
-// readBody reads a frame body of size bytes, into the kept buffer when it
-// is large enough, or a pooled one, or a new one of its size class while
-// Config.RequestBufferAhead allows: then the frame is read with no copy.
-// Otherwise the buffer grows with the bytes that arrive (doubling from
-// 64 KiB), so a client that announces a large frame and then sends slowly
-// holds no more memory than it has sent (twice over).
+// readBody reads a frame body of size bytes into a pooled buffer of its
+// size class (frameBuffers), or a new one while the frame is at most
+// maxKeptBuffer or Config.RequestBufferAhead allows: then the frame is read
+// with no copy. Otherwise the buffer grows with the bytes that arrive
+// (doubling from 64 KiB), so a client that announces a large frame and
+// then sends slowly holds no more memory than it has sent (twice over).
 func (c *conn) readBody(size int) ([]byte, error) {
-	buf := c.rbuf
-	if cap(buf) < size && size > maxKeptBuffer {
-		buf = getLargeFrame(size)
-		if class := int64(1) << bits.Len(uint(size-1)); buf == nil && c.b.reserveAhead(class) {
-			defer c.b.bufferAhead.Add(-class) // once the frame has arrived
-			buf = make([]byte, 0, class)
-		}
+	var buf []byte
+	if c.frame = getFrame(size); c.frame != nil {
+		buf = *c.frame
+	}
+	class := size
+	if _, ok := frameClass(1 << bits.Len(uint(size-1))); ok && size > 0 {
+		class = 1 << bits.Len(uint(size-1)) // so that it fits frameBuffers
+	}
+	if buf == nil && size > maxKeptBuffer && c.b.reserveAhead(int64(class)) {
+		defer c.b.bufferAhead.Add(-int64(class)) // once the frame has arrived
+		buf = make([]byte, 0, class)
+	}
+	if buf == nil && size <= 64<<10 {
+		buf = make([]byte, 0, class)
 	}
 	if cap(buf) >= size {
 		buf = buf[:size]
 		_, err := io.ReadFull(c.nc, buf)
 		return buf, err
 	}
-	// Past maxKeptBuffer the buffer ends at a power of two, so that it fits
-	// the next frame of its size class from largeFrames.
-	limit := size
-	if size > maxKeptBuffer {
-		limit = 1 << bits.Len(uint(size-1))
-	}
-	buf = make([]byte, 0, min(size, 64<<10))
+	limit := class
+	buf = make([]byte, 0, 64<<10)
 	for len(buf) < size {
 		if len(buf) == cap(buf) { // exactly double (or up to limit)
 			grown := make([]byte, len(buf), min(limit, 2*cap(buf)))
@@ -313,40 +313,51 @@ func (b *Broker) reserveAhead(n int64) bool {
 	return false
 }
 
-// largeFrames keeps frame buffers larger than maxKeptBuffer (big produce
-// requests) for any connection's next frame of the same size class, one
-// pool per power of two from 2 MiB to 128 MiB, so that a producer sending
-// multi-MiB requests does not allocate (and zero) one per request while an
-// idle connection pins none. A buffer is taken only when one is there: a
-// frame never gets a large buffer before its bytes arrive (readBody).
-var largeFrames [8]sync.Pool // index: log2(cap) - 21
+// frameBuffers keep the std transport's frame buffers of the requests
+// whose handlers are done with them (frameReusers) for any connection's
+// next frame of the same size class, one pool per power of two from
+// 512 bytes to 128 MiB, so that a producer does not allocate (and zero) a
+// buffer per request while an idle connection pins none (it kept its last
+// one, up to 1 MiB). A buffer larger than maxKeptBuffer is taken only
+// when one is there, or within Config.RequestBufferAhead (readBody).
+var frameBuffers [19]sync.Pool // index: log2(cap) - 9
 
-func largeFrameClass(c int) (int, bool) {
-	if c <= maxKeptBuffer || c&(c-1) != 0 {
+// frameClass is the index in frameBuffers of a buffer of c bytes.
+func frameClass(c int) (int, bool) {
+	if c < 1<<9 || c&(c-1) != 0 {
 		return 0, false
 	}
-	i := bits.Len(uint(c)) - 1 - 21
-	return i, i >= 0 && i < len(largeFrames)
+	i := bits.Len(uint(c)) - 1 - 9
+	return i, i < len(frameBuffers)
 }
 
-// getLargeFrame returns a pooled buffer with room for size bytes, or nil.
-func getLargeFrame(size int) []byte {
-	i, ok := largeFrameClass(1 << bits.Len(uint(size-1)))
+// getFrame returns a pooled buffer, emptied, with room for size bytes, or
+// nil.
+func getFrame(size int) *[]byte {
+	if size <= 0 {
+		return nil
+	}
+	i, ok := frameClass(1 << bits.Len(uint(size-1)))
 	if !ok {
 		return nil
 	}
-	if p, _ := largeFrames[i].Get().(*[]byte); p != nil {
-		return (*p)[:0]
-	}
-	return nil
+	p, _ := frameBuffers[i].Get().(*[]byte)
+	return p
 }
 
-// putLargeFrame gives buf back once no request refers to it.
-func putLargeFrame(buf []byte) {
-	if i, ok := largeFrameClass(cap(buf)); ok {
-		buf = buf[:0]
-		largeFrames[i].Put(&buf)
+// putFrame gives buf back once no request refers to it, in the holder it
+// came in (c.frame) when it came from frameBuffers.
+func (c *conn) putFrame(buf []byte) {
+	i, ok := frameClass(cap(buf))
+	if !ok {
+		return
 	}
+	p := c.frame
+	if p == nil {
+		p = new([]byte)
+	}
+	*p = buf[:0]
+	frameBuffers[i].Put(p)
 }
 
 // handleFrame decodes one request frame and dispatches it. It returns the

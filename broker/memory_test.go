@@ -46,6 +46,37 @@ func TestStdIdleConnectionHoldsNoWriteBuffer(t *testing.T) {
 	}
 }
 
+// TestStdIdleProducerHoldsNoFrameBuffer: on the std transport a
+// connection that has sent a 256 KiB produce and is now idle holds no
+// frame buffer (it kept its last one, up to 1 MiB): the buffer went back
+// to a pool shared by the connections.
+func TestStdIdleProducerHoldsNoFrameBuffer(t *testing.T) {
+	const conns = 64
+	d := startDataBroker(t, func(c *Config) { c.Net = NetStd })
+	d.createTopic("idle-producers", 1, nil)
+	frame := largeProduceFrame("idle-producers", 256<<10)
+	before := netpolltest.HeapInUse()
+	held := make([]*rawConn, conns)
+	for i := range held {
+		rc := dialRaw(t, d.addr)
+		if _, err := rc.c.Write(frame); err != nil {
+			t.Fatal(err)
+		}
+		rc.sent = append(rc.sent, kmsg.NewPtrProduceRequest())
+		rc.sent[0].SetVersion(9)
+		if code := rc.receive().(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode; code != 0 {
+			t.Fatalf("produce: error %d", code)
+		}
+		held[i] = rc
+	}
+	perConn := (float64(netpolltest.HeapInUse()) - float64(before)) / conns
+	t.Logf("%.0f bytes of heap and stack per idle std producer connection", perConn)
+	if perConn > 32<<10 {
+		t.Fatalf("an idle std producer connection costs %.0f bytes, want under 32 KiB (no frame buffer of its own)", perConn)
+	}
+	runtime.KeepAlive(frame)
+}
+
 // TestAutoCreateLimits: auto-creation stops at the broker's caps on
 // partitions and on the disk they reserve, answering
 // UNKNOWN_TOPIC_OR_PARTITION and creating nothing; CreateTopics is not
