@@ -49,8 +49,8 @@ const (
 
 // writeBuffers lend a std connection's writer a bufio.Writer while it has
 // replies to write, from the first of a burst to the flush after the last;
-// an idle connection holds none (it held 64 KiB each, 1.26 GB for 10,000
-// idle connections).
+// an idle connection holds none (one of its own took an idle connection
+// from 9.2 KB of heap to 74.9 KB, BenchmarkIdleConnections).
 var writeBuffers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, writeBufferSize) }}
 
 // responseFrame is a response body framed by hand: a sequence of encoded
@@ -140,9 +140,9 @@ type conn struct {
 	logger *slog.Logger
 
 	queue chan *reply
-	// frame holds the pooled frame buffer of the request being read and
-	// handled (nil when it is a new one), to give back to frameBuffers.
-	frame *[]byte
+	// pooledFrame holds the pooled frame buffer of the request being read
+	// and handled (nil when it is a new one), to give back to frameBuffers.
+	pooledFrame *[]byte
 	// w is the writer's, lent from writeBuffers while replies are queued
 	// (nil otherwise); out counts what it hands to the socket.
 	w   *bufio.Writer
@@ -253,7 +253,7 @@ func (c *conn) readLoop() error {
 		if reuse {
 			c.putFrame(buf)
 		}
-		c.frame = nil
+		c.pooledFrame = nil
 	}
 }
 
@@ -265,8 +265,8 @@ func (c *conn) readLoop() error {
 // then sends slowly holds no more memory than it has sent (twice over).
 func (c *conn) readBody(size int) ([]byte, error) {
 	var buf []byte
-	if c.frame = getFrame(size); c.frame != nil {
-		buf = *c.frame
+	if c.pooledFrame = getFrame(size); c.pooledFrame != nil {
+		buf = *c.pooledFrame
 	}
 	class := size
 	if _, ok := frameClass(1 << bits.Len(uint(size-1))); ok && size > 0 {
@@ -346,13 +346,13 @@ func getFrame(size int) *[]byte {
 }
 
 // putFrame gives buf back once no request refers to it, in the holder it
-// came in (c.frame) when it came from frameBuffers.
+// came in (c.pooledFrame) when it came from frameBuffers.
 func (c *conn) putFrame(buf []byte) {
 	i, ok := frameClass(cap(buf))
 	if !ok {
 		return
 	}
-	p := c.frame
+	p := c.pooledFrame
 	if p == nil {
 		p = new([]byte)
 	}
