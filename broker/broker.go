@@ -61,6 +61,12 @@ type Broker struct {
 	adminLn net.Listener
 
 	groups *group.Coordinator // consumer groups (groups.go)
+
+	autoCreate autoCreateLimit // autocreate.go
+	closeLog   logLimiter      // connections closed on an error (loglimit.go)
+	// bufferAhead is the memory std connections' frames hold ahead of
+	// their bytes (Config.RequestBufferAhead, conn.go's readBody).
+	bufferAhead atomic.Int64
 }
 
 // logDir is one data directory with its logs and its flusher.
@@ -100,6 +106,7 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 		advPort: cfg.AdvertisedPort,
 	}
 	b.metrics = newMetrics(b)
+	b.closeLog = logLimiter{burst: closeLogBurst, interval: closeLogInterval}
 	b.table.Store(&topicTable{byName: map[string]*topic{}, byID: map[[16]byte]*topic{}})
 	if err := b.checkMetaProperties(); err != nil {
 		return nil, err

@@ -40,6 +40,19 @@ type Config struct {
 	RetentionCheckInterval   time.Duration
 	CheckpointInterval       time.Duration
 	ShutdownTimeout          time.Duration // how long Close waits for in-flight requests
+	// FetchMaxWait caps a Fetch's MaxWaitMillis (runnel.fetch.max.wait.ms),
+	// so that a request asking to wait for days pins nothing for that long.
+	FetchMaxWait time.Duration
+	// AutoCreateMaxPartitions and AutoCreateMaxReservedBytes cap the
+	// broker's partitions, and the disk they reserve, past which
+	// auto-creation is refused (autocreate.go).
+	AutoCreateMaxPartitions    int32
+	AutoCreateMaxReservedBytes int64
+	// RequestBufferAhead (runnel.request.buffer.ahead.bytes) is how much
+	// memory, across connections, request frames over 1 MiB may be given
+	// at their full size before their bytes arrive, to be read without a
+	// copy; past it a frame's buffer grows with its bytes (doubling).
+	RequestBufferAhead int64
 	// Net is the transport (runnel.net): NetStd, goroutines over Go's net
 	// package, or NetEpoll, event loops (Linux; elsewhere std serves).
 	Net string
@@ -99,12 +112,20 @@ func DefaultConfig() Config {
 		RetentionCheckInterval:   5 * time.Minute,
 		CheckpointInterval:       time.Minute,
 		ShutdownTimeout:          10 * time.Second,
+		FetchMaxWait:             defaultFetchMaxWait,
 		Net:                      defaultNet,
 		AdminListener:            "127.0.0.1:9644",
 		FlushPolicy:              flush.Durable,
 		PreallocateBytes:         64 << 20,
 		TopicDefaults:            map[string]string{},
 		Groups:                   defaultGroupConfig(),
+		// 1,000 partitions, and 32 GiB: 390 partitions at the default
+		// 10 MiB indexes and 64 MiB preallocation.
+		AutoCreateMaxPartitions:    1000,
+		AutoCreateMaxReservedBytes: 32 << 30,
+		// Two frames of socket.request.max.bytes (each in a 128 MiB
+		// buffer) arriving at once.
+		RequestBufferAhead: 256 << 20,
 	}
 }
 
@@ -212,6 +233,18 @@ var brokerKeys = []brokerKey{
 	}, func(c *Config) (string, bool) { return c.LogRecoveryScan.String(), true }},
 	{"runnel.checkpoint.interval.ms", setMs(func(c *Config) *time.Duration { return &c.CheckpointInterval }, 1), func(c *Config) (string, bool) { return ms(c.CheckpointInterval), true }},
 	{"runnel.shutdown.timeout.ms", setMs(func(c *Config) *time.Duration { return &c.ShutdownTimeout }, 0), func(c *Config) (string, bool) { return ms(c.ShutdownTimeout), true }},
+	{"runnel.auto.create.max.partitions", setInt32(func(c *Config) *int32 { return &c.AutoCreateMaxPartitions }, 0), func(c *Config) (string, bool) { return itoa(c.AutoCreateMaxPartitions), true }},
+	{"runnel.auto.create.max.reserved.bytes", func(c *Config, v string) error {
+		n, err := parseIntIn(v, 0, math.MaxInt64)
+		c.AutoCreateMaxReservedBytes = n
+		return err
+	}, func(c *Config) (string, bool) { return strconv.FormatInt(c.AutoCreateMaxReservedBytes, 10), true }},
+	{"runnel.request.buffer.ahead.bytes", func(c *Config, v string) error {
+		n, err := parseIntIn(v, 0, math.MaxInt64)
+		c.RequestBufferAhead = n
+		return err
+	}, func(c *Config) (string, bool) { return strconv.FormatInt(c.RequestBufferAhead, 10), true }},
+	{"runnel.fetch.max.wait.ms", setMs(func(c *Config) *time.Duration { return &c.FetchMaxWait }, 1), func(c *Config) (string, bool) { return ms(c.FetchMaxWait), true }},
 	{"runnel.net", func(c *Config, v string) error {
 		switch v = strings.TrimSpace(v); v {
 		case NetStd, NetEpoll:
@@ -265,6 +298,9 @@ func (c *Config) Validate() error {
 	}
 	if c.NumPartitions < 1 || c.NumPartitions > c.MaxPartitions {
 		return fmt.Errorf("config: num.partitions must be 1..%d (runnel.max.partitions.per.topic)", c.MaxPartitions)
+	}
+	if c.FetchMaxWait <= 0 {
+		return fmt.Errorf("config: runnel.fetch.max.wait.ms must be positive")
 	}
 	for k, v := range c.TopicDefaults {
 		if err := checkTopicConfig(k, v); err != nil {

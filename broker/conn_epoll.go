@@ -2,6 +2,7 @@ package broker
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -54,6 +55,9 @@ func (b *Broker) serveEpoll(ln net.Listener) error {
 		MaxInFlight:  maxInFlight,
 		IdleTimeout:  b.cfg.ConnectionsMaxIdle,
 		Logger:       b.logger,
+
+		// netpoll's zero is its default; none is negative.
+		MaxBufferAhead: cmp.Or(b.cfg.RequestBufferAhead, -1),
 	}, epollHandler{b})
 	if err != nil {
 		ln.Close()
@@ -191,9 +195,9 @@ func (h epollHandler) OnClose(pc *netpoll.Conn, err error) {
 	case errors.Is(err, netpoll.ErrIdleTimeout):
 		c.logger.Info("closing idle connection")
 	case errors.Is(err, netpoll.ErrFrameTooLarge):
-		c.logger.Warn("closing connection", "err", fmt.Errorf("%w: %w", errFrameTooLarge, err))
+		c.b.closedOnError(c.logger, fmt.Errorf("%w: %w", errFrameTooLarge, err))
 	default:
-		c.logger.Warn("closing connection", "err", err)
+		c.b.closedOnError(c.logger, err)
 	}
 	if !ec.registered {
 		return
@@ -206,7 +210,7 @@ func (h epollHandler) OnClose(pc *netpoll.Conn, err error) {
 	b.connWG.Done()
 }
 
-// encodeBuffers are reused for kmsg responses on the epoll transport.
+// encodeBuffers are reused for kmsg responses on both transports.
 var encodeBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 // finishEpoll records a finished reply in the metrics, encodes it and

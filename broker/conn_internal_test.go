@@ -121,7 +121,8 @@ func TestReadBody(t *testing.T) {
 			if reader.name == "bytes" && size > 1<<16 {
 				continue
 			}
-			c := &conn{nc: readerConn{r: reader.r(bytes.NewReader(data))}}
+			// No buffer ahead: a large frame's buffer grows with its bytes.
+			c := &conn{b: &Broker{}, nc: readerConn{r: reader.r(bytes.NewReader(data))}}
 			buf, err := c.readBody(size)
 			if err != nil || !bytes.Equal(buf, data[:size]) {
 				t.Errorf("size %d, %s: %v, %d bytes read correctly: %v", size, reader.name, err, len(buf), bytes.Equal(buf, data[:size]))
@@ -129,15 +130,24 @@ func TestReadBody(t *testing.T) {
 			if cap(buf) > max(2*size, 64<<10) || (size <= maxKeptBuffer && cap(buf) > maxKeptBuffer) {
 				t.Errorf("size %d: buffer of %d bytes", size, cap(buf))
 			}
-			// With a kept buffer that is large enough, it is used.
-			c.rbuf = make([]byte, 0, size)
+			// With room ahead, a large frame is read into one buffer of its
+			// size class, and the room is given back.
+			if size > maxKeptBuffer {
+				ahead := &conn{b: &Broker{cfg: Config{RequestBufferAhead: 4 << 20}}, nc: readerConn{r: reader.r(bytes.NewReader(data))}}
+				if buf, err := ahead.readBody(size); err != nil || !bytes.Equal(buf, data[:size]) || cap(buf) != 2<<20 || ahead.b.bufferAhead.Load() != 0 {
+					t.Errorf("size %d, %s, buffer ahead: %v, %d-byte buffer, %d bytes still ahead", size, reader.name, err, cap(buf), ahead.b.bufferAhead.Load())
+				}
+			}
+			// A buffer given back serves a frame of its size class (when the
+			// pool keeps it: sync.Pool may drop it).
+			c.putFrame(buf)
 			c.nc = readerConn{r: reader.r(bytes.NewReader(data))}
-			if buf, err := c.readBody(size); err != nil || !bytes.Equal(buf, data[:size]) || (size > 0 && &buf[0] != &c.rbuf[:1][0]) {
-				t.Errorf("size %d, %s, kept buffer: %v", size, reader.name, err)
+			if buf, err := c.readBody(size); err != nil || !bytes.Equal(buf, data[:size]) {
+				t.Errorf("size %d, %s, pooled buffer: %v", size, reader.name, err)
 			}
 		}
 	}
-	c := &conn{nc: readerConn{r: bytes.NewReader(make([]byte, 100))}}
+	c := &conn{b: &Broker{}, nc: readerConn{r: bytes.NewReader(make([]byte, 100))}}
 	if _, err := c.readBody(200 << 10); !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Errorf("short body: %v", err)
 	}

@@ -53,9 +53,12 @@ func init() {
 	registerAPI(apiHandler{key: kmsg.Fetch.Int16(), minVersion: fetchFrameMinVersion, maxVersion: fetchFrameMaxVersion, handle: handleFetch})
 }
 
-// maxFetchWait caps a client's MaxWaitMillis; clients use well under a
-// minute (franz-go 5 s, Kafka's Java client 500 ms).
-const maxFetchWait = 5 * time.Minute
+// defaultFetchMaxWait is runnel.fetch.max.wait.ms's default. Clients wait
+// well under it (Kafka's Java client 500 ms, franz-go 5 s), and a client
+// gives up on a request after its request.timeout.ms, 30 s by default: a
+// fetch held longer would be answered to nobody, while its goroutine and
+// state stay pinned.
+const defaultFetchMaxWait = 30 * time.Second
 
 func handleFetch(b *Broker, req *request) *reply {
 	r := req.msg.(*kmsg.FetchRequest)
@@ -73,7 +76,7 @@ func handleFetch(b *Broker, req *request) *reply {
 		return rep
 	}
 	go func() {
-		f.longPoll(time.Duration(min(int64(r.MaxWaitMillis)*int64(time.Millisecond), int64(maxFetchWait))))
+		f.longPoll(time.Duration(min(int64(r.MaxWaitMillis)*int64(time.Millisecond), int64(b.cfg.FetchMaxWait))))
 		f.answer(rep)
 		f.free()
 	}()

@@ -312,6 +312,23 @@ func TestFetchLongPoll(t *testing.T) {
 	}
 }
 
+// TestFetchMaxWaitCapped: a Fetch asking to wait ten days (a mutated
+// request) waits at most runnel.fetch.max.wait.ms.
+func TestFetchMaxWaitCapped(t *testing.T) {
+	const capWait = 300 * time.Millisecond
+	d := startDataBroker(t, func(c *Config) { c.FetchMaxWait = capWait })
+	d.createTopic("capped", 1, nil)
+	tenDays := int32((10 * 24 * time.Hour).Milliseconds())
+	start := time.Now()
+	resp := fetchRaw(t, d, fetchReq(12, "capped", [16]byte{}, tenDays, 1, 1<<20, 1<<20, 0))
+	if el := time.Since(start); el < capWait || el > 10*time.Second {
+		t.Fatalf("a fetch asking for a ten-day wait answered after %v, want about %v", el, capWait)
+	}
+	if p := resp.Topics[0].Partitions[0]; p.ErrorCode != 0 || len(p.RecordBatches) != 0 {
+		t.Fatalf("capped empty fetch: %+v", p)
+	}
+}
+
 // TestFetchConsumerLatency: a franz-go consumer waiting in a long poll gets
 // a record promptly after it is produced.
 func TestFetchConsumerLatency(t *testing.T) {

@@ -12,6 +12,9 @@ package broker
 // otherwise it is UNKNOWN_TOPIC_OR_PARTITION, and a name that cannot be
 // created is INVALID_TOPIC_EXCEPTION (as Kafka, which checks names only
 // when it would create).
+// Auto-creation past runnel.auto.create.max.partitions or
+// .max.reserved.bytes is refused with UNKNOWN_TOPIC_OR_PARTITION
+// (autocreate.go).
 
 import (
 	"errors"
@@ -68,11 +71,11 @@ func handleMetadata(b *Broker, req *request) *reply {
 		if t == nil {
 			err = kerr.UnknownTopicOrPartition
 			if autoCreate {
-				t, err = b.createTopic(topicSpec{name: name, partitions: -1, replicas: -1}, false)
+				t, err = b.autoCreateTopic(name)
 				if errors.Is(err, kerr.TopicAlreadyExists) { // created meanwhile
 					t, err = b.topic(name), nil
 				}
-				if err != nil && !errors.Is(err, kerr.InvalidTopicException) {
+				if err != nil && !errors.Is(err, kerr.InvalidTopicException) && !errors.Is(err, kerr.UnknownTopicOrPartition) {
 					b.logger.Warn("auto-creating topic failed", "topic", name, "err", err)
 				}
 			}

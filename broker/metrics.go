@@ -33,6 +33,12 @@ type metrics struct {
 	fsync       prometheus.Histogram
 	fsyncBatch  prometheus.Histogram
 	fsyncErrors prometheus.Counter
+	// autoCreateRefused counts topics not auto-created past a cap
+	// (autocreate.go).
+	autoCreateRefused prometheus.Counter
+	// malformedRequests counts connections closed on a request that does
+	// not decode or is too large (loglimit.go).
+	malformedRequests prometheus.Counter
 
 	// latencyByKey caches the latency observer of each API key, and
 	// requestsByCode the request counter of each (key, error code), which
@@ -76,6 +82,12 @@ func newMetrics(b *Broker) *metrics {
 			Name: "runnel_fsync_errors_total", Help: "Syncs that failed.",
 		}),
 		latencyByKey: map[int16]prometheus.Observer{},
+		autoCreateRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "runnel_auto_create_refused_total", Help: "Topics not auto-created because the broker's partitions or their reserved disk would pass runnel.auto.create.max.partitions or .reserved.bytes.",
+		}),
+		malformedRequests: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "runnel_malformed_requests_total", Help: "Requests that did not decode or exceeded socket.request.max.bytes (each closes its connection).",
+		}),
 	}
 	for key := range apis {
 		m.latencyByKey[key] = m.latency.WithLabelValues(kmsg.NameForKey(key))
@@ -90,6 +102,7 @@ func newMetrics(b *Broker) *metrics {
 		m.fsync, m.fsyncBatch, m.fsyncErrors, partitionCollector{b},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.registry.MustRegister(logDirCollector{b})
+	m.registry.MustRegister(m.autoCreateRefused, m.malformedRequests)
 	return m
 }
 

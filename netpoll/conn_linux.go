@@ -83,6 +83,7 @@ type Conn struct {
 	lastActive time.Time
 	keep       bool   // set by KeepFrame during OnFrame
 	frameBuf   []byte // during OnFrame, the pooled buffer the frame fills alone, or nil
+	ahead      int64  // c.in's share of Config.MaxBufferAhead until its frame has arrived
 	paused     bool   // not reading: too much in flight or queued
 	held       bool   // not dispatching frames until Unhold (Hold)
 	readClosed bool   // no more frames are read (peer EOF, Shutdown)
@@ -253,7 +254,7 @@ func (l *loop) read(c *Conn) {
 			// The rest of a large frame: straight into its own buffer,
 			// which grows as its bytes arrive.
 			if len(c.in) == cap(c.in) {
-				in := l.largeInput(c.in, want)
+				in := l.largeInput(c, c.in, want)
 				l.putInput(c.in)
 				c.in = in
 			}
@@ -261,6 +262,7 @@ func (l *loop) read(c *Conn) {
 			if n > 0 {
 				c.in = c.in[:len(c.in)+n]
 				if len(c.in) == want {
+					l.releaseAhead(c)
 					l.parse(c, c.in, false)
 				}
 			}
@@ -363,7 +365,7 @@ func (l *loop) parse(c *Conn, data []byte, inLoopBuf bool) {
 	}
 	var in []byte
 	if need > len(l.buf) {
-		in = l.largeInput(rest, need)
+		in = l.largeInput(c, rest, need)
 	} else {
 		in = append(l.getInput(need), rest...)
 	}
@@ -371,16 +373,39 @@ func (l *loop) parse(c *Conn, data []byte, inLoopBuf bool) {
 	c.in = in
 }
 
-// largeInput returns a buffer holding start, the first bytes of a frame
-// of want bytes: a free pooled buffer with room for the whole frame, or
-// else one with room for twice start (at least minGrowInput), which read
-// grows again as more of the frame arrives.
-func (l *loop) largeInput(start []byte, want int) []byte {
+// largeInput returns a buffer holding start, the first bytes of c's frame
+// of want bytes: a free pooled buffer with room for the whole frame, or a
+// new one while Config.MaxBufferAhead allows, so that the frame is read
+// without a copy; or else one with room for twice start (at least
+// minGrowInput), which read grows again as more of the frame arrives.
+func (l *loop) largeInput(c *Conn, start []byte, want int) []byte {
 	b := l.takeInput(want)
+	if size := int64(1) << inputClass(want); b == nil && c.ahead == 0 && l.s.reserveAhead(size) {
+		c.ahead = size
+		b = l.getInput(want)
+	}
 	if b == nil {
 		b = l.getInput(min(want, max(2*len(start), minGrowInput)))
 	}
 	return append(b, start...)
+}
+
+// reserveAhead takes n bytes of Config.MaxBufferAhead, if there are.
+func (s *Server) reserveAhead(n int64) bool {
+	if s.ahead.Add(n) <= s.cfg.MaxBufferAhead {
+		return true
+	}
+	s.ahead.Add(-n)
+	return false
+}
+
+// releaseAhead gives c's share of Config.MaxBufferAhead back once its
+// frame has arrived, or it stops reading.
+func (l *loop) releaseAhead(c *Conn) {
+	if c.ahead > 0 {
+		l.s.ahead.Add(-c.ahead)
+		c.ahead = 0
+	}
 }
 
 // getInput returns an empty buffer with room for n bytes: a pooled one
@@ -467,6 +492,7 @@ func (l *loop) resume(c *Conn) {
 // endReading stops reading c; it closes once its replies are written.
 func (l *loop) endReading(c *Conn) {
 	c.readClosed = true
+	l.releaseAhead(c)
 	l.putInput(c.in)
 	c.in = nil
 	if c.inFlight() == 0 {
@@ -602,6 +628,7 @@ func (l *loop) closeConn(c *Conn, err error) {
 		return
 	}
 	c.closed, c.err = true, err
+	l.releaseAhead(c)
 	l.putInput(c.in)
 	c.in = nil
 	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)

@@ -22,7 +22,9 @@
 // it, and only the tail of a frame cut by the read is copied into a buffer
 // of the connection's own. A frame larger than the loop buffer, once its
 // size has been checked against Config.MaxFrameSize, is read into a
-// buffer of its own: a free pooled one with room for all of it, or one
+// buffer of its own: a free pooled one with room for all of it, or a new
+// one of its size while Config.MaxBufferAhead (shared by the server's
+// connections) allows, so that it is read without a copy; or else one
 // that grows as its bytes arrive, so that a client that announces a large
 // frame holds at most twice the memory it has sent. These
 // buffers are pooled by power-of-two size (per loop up to 1 MiB, shared

@@ -41,6 +41,14 @@ type Config struct {
 	// IdleTimeout closes a connection that has nothing in flight and has
 	// sent no frame for this long (0 = never).
 	IdleTimeout time.Duration
+	// MaxBufferAhead is how many bytes of buffers, across the server, frames
+	// larger than the loop's read buffer may be given at their full size
+	// before their bytes arrive, so that they are read without a copy. A
+	// frame past it, when no pooled buffer is free, gets a buffer that
+	// grows with its bytes (doubling, with a copy each time), so that a
+	// client announcing large frames and sending slowly holds no more than
+	// twice what it sent (default 256 MiB; negative: none).
+	MaxBufferAhead int64
 	// ReadBufferSize is each loop's shared read buffer (default 64 KiB).
 	// A connection holds a buffer of its own only while a frame is
 	// partially read, so idle connections cost no buffer memory.
@@ -64,6 +72,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxQueuedBytes <= 0 {
 		c.MaxQueuedBytes = 4 << 20
+	}
+	if c.MaxBufferAhead == 0 {
+		c.MaxBufferAhead = 256 << 20
 	}
 	if c.ReadBufferSize <= 0 {
 		c.ReadBufferSize = 64 << 10

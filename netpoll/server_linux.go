@@ -50,6 +50,8 @@ type Server struct {
 	started bool        // Close has started
 	stopped chan struct{}
 	loopsWG sync.WaitGroup
+
+	ahead atomic.Int64 // bytes of frame buffers given ahead of their bytes (Config.MaxBufferAhead)
 }
 
 // NewServer starts cfg.Loops event loops that call h. Serve hands them
