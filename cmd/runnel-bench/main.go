@@ -104,5 +104,6 @@ profiles and broker logs into --out.
 	peer.Flags().StringVar(&kind, "kind", bench.TargetKfake, "kfake or sink")
 	peer.Flags().IntVar(&port, "port", 9092, "port to listen on")
 	cmd.AddCommand(peer)
+	cmd.CompletionOptions.DisableDefaultCmd = true
 	return cmd
 }
