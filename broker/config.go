@@ -85,8 +85,9 @@ type Config struct {
 // defaultNet is DefaultConfig's transport: epoll where netpoll works
 // (Linux), which in the harness was ahead of std at fetch, level at
 // produce and held an idle connection in a small fraction of std's memory
-// (results/2026-11-25-2core-x86_64-transports/), and std elsewhere. The package's tests set it from RUNNEL_TEST_NET
-// (transport_test.go) so that every test broker runs on it.
+// (results/2026-11-25-2core-x86_64-transports/), and std elsewhere. The
+// package's tests set it from RUNNEL_TEST_NET (transport_test.go) so that
+// every test broker runs on it.
 var defaultNet = func() string {
 	if netpoll.Supported {
 		return NetEpoll
