@@ -109,3 +109,26 @@ func TestREADMERunnelProperties(t *testing.T) {
 		t.Errorf("README.md lists %s, which the broker does not read", name)
 	}
 }
+
+// TestREADMEListsTheAPIs keeps the README's "What it serves" true: every
+// API in the table is named there.
+func TestREADMEListsTheAPIs(t *testing.T) {
+	data, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(data), "\n### What it serves\n")
+	if !ok {
+		t.Fatal(`README.md has no "### What it serves" section`)
+	}
+	section, _, _ = strings.Cut(section, "\n#")
+	named := map[string]bool{}
+	for _, w := range regexp.MustCompile(`[A-Za-z]+`).FindAllString(section, -1) {
+		named[strings.ToLower(w)] = true
+	}
+	for _, key := range apiKeysSorted() {
+		if name := kmsg.NameForKey(key); !named[strings.ToLower(name)] {
+			t.Errorf("README.md's \"What it serves\" does not name %s", name)
+		}
+	}
+}
