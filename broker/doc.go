@@ -40,8 +40,9 @@
 // # Writing an API (the contract between the files of this package)
 //
 // One file per API, opening with a comment that states the versions served
-// ("<API>, versions <min> through <max>" or "<min>-<max>") and the behaviour, registering itself
-// in the API table (api.go) from an init function:
+// ("<API>, versions <min> through <max>", or "<min>-<max>") and the
+// behaviour, registering itself in the API table (api.go) from an init
+// function:
 //
 //	func init() {
 //		registerAPI(apiHandler{key: kmsg.Produce.Int16(), minVersion: ..., maxVersion: ..., handle: handleProduce})
