@@ -7,6 +7,7 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -375,7 +376,7 @@ func TestLeaderEpochs(t *testing.T) {
 	appendEpoch(3) // 4-5
 	appendEpoch(5) // 6-7
 	want := []segment.EpochEntry{{Epoch: 1, StartOffset: 0}, {Epoch: 3, StartOffset: 4}, {Epoch: 5, StartOffset: 6}}
-	if got := l.LeaderEpochs(); !equalEpochs(got, want) {
+	if got := l.LeaderEpochs(); !slices.Equal(got, want) {
 		t.Fatalf("LeaderEpochs = %v", got)
 	}
 	for _, tc := range []struct {
@@ -392,26 +393,14 @@ func TestLeaderEpochs(t *testing.T) {
 	if err := l.TruncateTo(5); err != nil { // back into epoch 3's first batch: ends at 4
 		t.Fatal(err)
 	}
-	if got := l.LeaderEpochs(); !equalEpochs(got, want[:1]) {
+	if got := l.LeaderEpochs(); !slices.Equal(got, want[:1]) {
 		t.Fatalf("after truncation LeaderEpochs = %v", got)
 	}
 	l.Close()
 	l2 := openTestLog(t, dir, cfg, 0, true)
-	if got := l2.LeaderEpochs(); !equalEpochs(got, want[:1]) {
+	if got := l2.LeaderEpochs(); !slices.Equal(got, want[:1]) {
 		t.Fatalf("after reopen LeaderEpochs = %v", got)
 	}
-}
-
-func equalEpochs(a, b []segment.EpochEntry) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestClosedLog(t *testing.T) {
