@@ -76,7 +76,7 @@ func TestAppendRead(t *testing.T) {
 			for _, b := range want {
 				h, _ := segment.ParseBatchHeader(b)
 				for _, off := range []int64{h.BaseOffset, h.LastOffset()} {
-					rr, err := l.Read(off, 1, false, true)
+					rr, err := l.Read(off, 1, segment.ReadOptions{MinOneBatch: true})
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -132,7 +132,7 @@ func TestReadBounds(t *testing.T) {
 		{"everything", 0, 1 << 20, false, sizes[0] + sizes[1] + sizes[2] + sizes[3] + sizes[4], nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rr, err := l.Read(tc.offset, tc.maxBytes, false, tc.minOneBatch)
+			rr, err := l.Read(tc.offset, tc.maxBytes, segment.ReadOptions{MinOneBatch: tc.minOneBatch})
 			defer rr.Release()
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tc.wantErr)
