@@ -90,6 +90,10 @@ type Coordinator struct {
 	groups sync.Map // group name -> *group
 	closed atomic.Bool
 
+	// Lock order: expiryMu, which guards stopExpiry only, is never held
+	// with a group's mu; a goroutine holds at most one group's mu; and
+	// a group's mu is held while calling Config's topic lookups
+	// (TopicInfo, TopicName, TopicNames), which must not call back in.
 	expiryMu   sync.Mutex
 	stopExpiry func() bool
 }
@@ -195,6 +199,20 @@ func (c *Coordinator) lookup(name string, create bool) *group {
 		g.mu.Unlock()
 		c.groups.CompareAndDelete(name, g)
 	}
+}
+
+// withGroup runs fn with the live group named name locked (created first
+// when create is true), and reports whether there was one. The lock is
+// released here when fn returns, so a handler's critical section is fn,
+// a call to a …Locked function that never unlocks.
+func (c *Coordinator) withGroup(name string, create bool, fn func(g *group)) bool {
+	g := c.lookup(name, create)
+	if g == nil {
+		return false
+	}
+	defer g.mu.Unlock()
+	fn(g)
+	return true
 }
 
 // removeLocked takes a group that just became Dead out of the table.
