@@ -295,7 +295,7 @@ func createSegment(fs disk.FS, dir string, base int64, cfg Config, space *spaceS
 	if err != nil {
 		return nil, err
 	}
-	err = s.openIndexes(cfg, true, true)
+	err = s.openIndexes(cfg, indexesCreate)
 	if err == nil {
 		err = s.activate(cfg.SegmentBytes, cfg.preallocateChunk())
 	}
@@ -329,7 +329,7 @@ func (l *Log) loadSegments(bases []int64, cfg Config, st logState) (segs []*segm
 		}
 		segs = append(segs, s)
 		if i == len(bases)-1 {
-			if err := s.openIndexes(cfg, true, true); err != nil {
+			if err := s.openIndexes(cfg, indexesCreate); err != nil {
 				return segs, err
 			}
 			validate := !st.clean || st.scan == ScanFull
@@ -339,7 +339,7 @@ func (l *Log) loadSegments(bases []int64, cfg Config, st logState) (segs []*segm
 			return segs, s.activate(cfg.SegmentBytes, cfg.preallocateChunk())
 		}
 		if st.clean || bases[i+1] < st.recoveryPoint {
-			if err := s.loadIndexes(cfg, false, l.logger); err != nil {
+			if err := s.loadIndexes(cfg, indexesReadOnly, l.logger); err != nil {
 				return segs, err
 			}
 			if st.scan == ScanFull {
@@ -349,7 +349,7 @@ func (l *Log) loadSegments(bases []int64, cfg Config, st logState) (segs []*segm
 			}
 			continue
 		}
-		if err := s.openIndexes(cfg, true, true); err != nil {
+		if err := s.openIndexes(cfg, indexesCreate); err != nil {
 			return segs, err
 		}
 		scanned, batches := st.report.Segments, st.report.Batches
@@ -608,7 +608,7 @@ func (l *Log) remapLocked(s *segment, capacity int64) error {
 // reindexLocked opens the indexes of the empty active segment s again, at full size if the
 // file system has room now. It returns ErrNoSpace if they still have none.
 func (l *Log) reindexLocked(s *segment) error {
-	ox, tx, err := s.newIndexes(l.mu.cfg, true, true)
+	ox, tx, err := s.newIndexes(l.mu.cfg, indexesCreate)
 	if err != nil {
 		return err
 	}
