@@ -111,7 +111,7 @@ func (c *Coordinator) ConsumerGroupHeartbeat(req *kmsg.ConsumerGroupHeartbeatReq
 	}
 	var resp *kmsg.ConsumerGroupHeartbeatResponse
 	if !c.withGroup(req.Group, req.MemberEpoch == 0, func(g *group) {
-		resp = c.heartbeatLocked(g, req, clientID, clientHost)
+		resp = c.consumerHeartbeatLocked(g, req, clientID, clientHost)
 	}) {
 		return c.heartbeatError(req, kerr.UnknownMemberID, "")
 	}
@@ -155,11 +155,11 @@ func (c *Coordinator) checkHeartbeat(req *kmsg.ConsumerGroupHeartbeatRequest) (*
 	return nil, ""
 }
 
-// heartbeatLocked answers a checked heartbeat for group g: it finds,
+// consumerHeartbeatLocked answers a checked heartbeat for group g: it finds,
 // admits or fences the member, or lets it leave, then updates what the
 // member subscribes to, the group's epoch and target assignment, and
 // moves the member towards its target.
-func (c *Coordinator) heartbeatLocked(g *group, req *kmsg.ConsumerGroupHeartbeatRequest, clientID, clientHost string) *kmsg.ConsumerGroupHeartbeatResponse {
+func (c *Coordinator) consumerHeartbeatLocked(g *group, req *kmsg.ConsumerGroupHeartbeatRequest, clientID, clientHost string) *kmsg.ConsumerGroupHeartbeatResponse {
 	if g.consumer == nil {
 		if len(g.members) > 0 || len(g.pending) > 0 || g.state != stateEmpty {
 			return c.heartbeatError(req, kerr.InconsistentGroupProtocol, fmt.Sprintf("group %q is a classic group with members", g.name))
@@ -669,16 +669,18 @@ func (c *Coordinator) DescribeConsumerGroup(name string) kmsg.ConsumerGroupDescr
 		d.ErrorCode = kerr.NotCoordinator.Code
 		return d
 	}
-	g := c.lookup(name, false)
-	if g == nil {
+	if !c.withGroup(name, false, func(g *group) { d = c.describeConsumerGroupLocked(g, d) }) {
 		d.ErrorCode = kerr.GroupIDNotFound.Code
-		return d
 	}
-	defer g.mu.Unlock()
+	return d
+}
+
+// describeConsumerGroupLocked fills d, ConsumerGroupDescribe's answer for g.
+func (c *Coordinator) describeConsumerGroupLocked(g *group, d kmsg.ConsumerGroupDescribeResponseGroup) kmsg.ConsumerGroupDescribeResponseGroup {
 	cs := g.consumer
 	if cs == nil {
 		d.ErrorCode = kerr.GroupIDNotFound.Code
-		d.ErrorMessage = kmsg.StringPtr(fmt.Sprintf("group %q is not a consumer group", name))
+		d.ErrorMessage = kmsg.StringPtr(fmt.Sprintf("group %q is not a consumer group", g.name))
 		return d
 	}
 	d.State, d.Epoch, d.AssignmentEpoch = cs.stateName(), cs.epoch, cs.assignmentEpoch

@@ -179,40 +179,30 @@ func PartitionFor(group string, partitions int32) int32 {
 	return (h & 0x7fffffff) % partitions
 }
 
-// lookup returns the group locked, or nil when it does not exist and
-// create is false. A group found Dead (deleted meanwhile) is looked up
-// again.
-func (c *Coordinator) lookup(name string, create bool) *group {
+// withGroup runs fn with the group named name locked, and reports
+// whether there was one: a group that does not exist is created first
+// when create is true, and one found Dead (deleted meanwhile) is looked
+// up again. The lock is taken and released here, so a handler's critical
+// section is fn, a call to a …Locked function that never unlocks.
+func (c *Coordinator) withGroup(name string, create bool, fn func(g *group)) bool {
 	for {
 		v, ok := c.groups.Load(name)
 		if !ok {
 			if !create {
-				return nil
+				return false
 			}
 			v, _ = c.groups.LoadOrStore(name, c.newGroup(name))
 		}
 		g := v.(*group)
 		g.mu.Lock()
 		if g.state != stateDead {
-			return g
+			defer g.mu.Unlock()
+			fn(g)
+			return true
 		}
 		g.mu.Unlock()
 		c.groups.CompareAndDelete(name, g)
 	}
-}
-
-// withGroup runs fn with the live group named name locked (created first
-// when create is true), and reports whether there was one. The lock is
-// released here when fn returns, so a handler's critical section is fn,
-// a call to a …Locked function that never unlocks.
-func (c *Coordinator) withGroup(name string, create bool, fn func(g *group)) bool {
-	g := c.lookup(name, create)
-	if g == nil {
-		return false
-	}
-	defer g.mu.Unlock()
-	fn(g)
-	return true
 }
 
 // removeLocked takes a group that just became Dead out of the table.

@@ -220,12 +220,14 @@ func (c *Coordinator) JoinGroup(req *kmsg.JoinGroupRequest, clientID, clientHost
 	if req.Version < 5 {
 		req.InstanceID = nil
 	}
-	g := c.lookup(req.Group, req.MemberID == "")
-	if g == nil {
+	if !c.withGroup(req.Group, req.MemberID == "", func(g *group) { c.joinLocked(g, req, session, clientID, clientHost, respond) }) {
 		respond(joinError(req.MemberID, kerr.UnknownMemberID))
-		return
 	}
-	defer g.mu.Unlock()
+}
+
+// joinLocked handles a checked JoinGroup request for g; session is its
+// session timeout.
+func (c *Coordinator) joinLocked(g *group, req *kmsg.JoinGroupRequest, session time.Duration, clientID, clientHost string, respond func(*kmsg.JoinGroupResponse)) {
 	if g.consumer != nil {
 		if len(g.consumer.members) > 0 {
 			respond(joinError(req.MemberID, kerr.InconsistentGroupProtocol))
@@ -746,12 +748,13 @@ func (c *Coordinator) SyncGroup(req *kmsg.SyncGroupRequest, respond func(*kmsg.S
 		respond(syncError(kerr.InvalidGroupID))
 		return
 	}
-	g := c.lookup(req.Group, false)
-	if g == nil {
+	if !c.withGroup(req.Group, false, func(g *group) { c.syncLocked(g, req, respond) }) {
 		respond(syncError(kerr.UnknownMemberID))
-		return
 	}
-	defer g.mu.Unlock()
+}
+
+// syncLocked handles a checked SyncGroup request for g.
+func (c *Coordinator) syncLocked(g *group, req *kmsg.SyncGroupRequest, respond func(*kmsg.SyncGroupResponse)) {
 	m, err := g.memberLocked(req.MemberID, req.InstanceID, req.Generation)
 	if err != nil {
 		respond(syncError(err))
@@ -863,11 +866,13 @@ func (c *Coordinator) Heartbeat(req *kmsg.HeartbeatRequest) *kerr.Error {
 	if req.Group == "" {
 		return kerr.InvalidGroupID
 	}
-	g := c.lookup(req.Group, false)
-	if g == nil {
-		return kerr.UnknownMemberID
-	}
-	defer g.mu.Unlock()
+	err := kerr.UnknownMemberID
+	c.withGroup(req.Group, false, func(g *group) { err = c.heartbeatLocked(g, req) })
+	return err
+}
+
+// heartbeatLocked handles a checked Heartbeat request for g.
+func (c *Coordinator) heartbeatLocked(g *group, req *kmsg.HeartbeatRequest) *kerr.Error {
 	m, err := g.memberLocked(req.MemberID, req.InstanceID, req.Generation)
 	if err != nil {
 		return err
@@ -896,15 +901,20 @@ func (c *Coordinator) LeaveGroup(name string, leaving []Leaving) ([]*kerr.Error,
 	if name == "" {
 		return nil, kerr.InvalidGroupID
 	}
-	errs := make([]*kerr.Error, len(leaving))
-	g := c.lookup(name, false)
-	if g == nil {
+	var errs []*kerr.Error
+	if !c.withGroup(name, false, func(g *group) { errs = g.leaveLocked(leaving) }) {
+		errs = make([]*kerr.Error, len(leaving))
 		for i := range errs {
 			errs[i] = kerr.UnknownMemberID
 		}
-		return errs, nil
 	}
-	defer g.mu.Unlock()
+	return errs, nil
+}
+
+// leaveLocked removes the leaving members from g and starts a rebalance
+// if any left; it returns an error per member (nil: left).
+func (g *group) leaveLocked(leaving []Leaving) []*kerr.Error {
+	errs := make([]*kerr.Error, len(leaving))
 	left := false
 	for i, l := range leaving {
 		id := l.MemberID
@@ -938,7 +948,7 @@ func (c *Coordinator) LeaveGroup(name string, leaving []Leaving) ([]*kerr.Error,
 	if left {
 		g.maybePrepareRebalanceLocked("members left")
 	}
-	return errs, nil
+	return errs
 }
 
 // persistLocked writes the group's metadata (after a change that needs no

@@ -198,11 +198,15 @@ func (c *Coordinator) FetchOffsets(req kmsg.OffsetFetchRequestGroup) kmsg.Offset
 		resp.ErrorCode = kerr.InvalidGroupID.Code
 		return resp
 	}
-	var offsets map[topicPartition]offset
-	if g := c.lookup(req.Group, false); g != nil {
-		defer g.mu.Unlock()
-		offsets = g.offsets
+	if !c.withGroup(req.Group, false, func(g *group) { fillOffsetFetch(&resp, req, g.offsets) }) {
+		fillOffsetFetch(&resp, req, nil) // an unknown group has no offsets
 	}
+	return resp
+}
+
+// fillOffsetFetch answers req in resp from a group's offsets, which must
+// not change meanwhile (the caller holds the group's lock).
+func fillOffsetFetch(resp *kmsg.OffsetFetchResponseGroup, req kmsg.OffsetFetchRequestGroup, offsets map[topicPartition]offset) {
 	part := func(tp topicPartition) kmsg.OffsetFetchResponseGroupTopicPartition {
 		p := kmsg.NewOffsetFetchResponseGroupTopicPartition()
 		p.Partition = tp.partition
@@ -221,7 +225,7 @@ func (c *Coordinator) FetchOffsets(req kmsg.OffsetFetchRequestGroup) kmsg.Offset
 			}
 			resp.Topics = append(resp.Topics, st)
 		}
-		return resp
+		return
 	}
 	tps := make([]topicPartition, 0, len(offsets))
 	for tp := range offsets {
@@ -242,7 +246,6 @@ func (c *Coordinator) FetchOffsets(req kmsg.OffsetFetchRequestGroup) kmsg.Offset
 		st := &resp.Topics[len(resp.Topics)-1]
 		st.Partitions = append(st.Partitions, part(tp))
 	}
-	return resp
 }
 
 // DeleteOffsets handles an OffsetDelete request; respond is called once
@@ -262,13 +265,15 @@ func (c *Coordinator) DeleteOffsets(req *kmsg.OffsetDeleteRequest, respond func(
 		respond(resp)
 		return
 	}
-	g := c.lookup(req.Group, false)
-	if g == nil {
+	if !c.withGroup(req.Group, false, func(g *group) { g.deleteOffsetsLocked(req, resp, respond) }) {
 		resp.ErrorCode = kerr.GroupIDNotFound.Code
 		respond(resp)
-		return
 	}
-	defer g.mu.Unlock()
+}
+
+// deleteOffsetsLocked deletes the offsets req names from g, as
+// DeleteOffsets says, answering in resp.
+func (g *group) deleteOffsetsLocked(req *kmsg.OffsetDeleteRequest, resp *kmsg.OffsetDeleteResponse, respond func(*kmsg.OffsetDeleteResponse)) {
 	if g.hasMembersLocked() && g.protocolType != "consumer" {
 		resp.ErrorCode = kerr.NonEmptyGroup.Code
 		respond(resp)
