@@ -144,6 +144,28 @@ func TestReadBounds(t *testing.T) {
 	}
 }
 
+// TestReadDoesNotAllocate keeps Read, on every fetch, free of allocations
+// whatever its ReadOptions (passed by value, they must not escape).
+func TestReadDoesNotAllocate(t *testing.T) {
+	l := openTestLog(t, t.TempDir(), smallConfig(), 0, true)
+	mustAppend(t, l, randomBatch(rand.New(rand.NewSource(3)), 300, 1))
+	if _, err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	for _, opts := range []segment.ReadOptions{{}, {MinOneBatch: true}, {DurableOnly: true, MinOneBatch: true}} {
+		allocs := testing.AllocsPerRun(100, func() {
+			rr, err := l.Read(0, 100, opts)
+			if err != nil || rr.Range.Size == 0 {
+				t.Fatalf("Read(0, 100, %+v) = %+v, %v", opts, rr.Range, err)
+			}
+			rr.Release()
+		})
+		if allocs != 0 {
+			t.Errorf("Read with %+v: %v allocations, want 0", opts, allocs)
+		}
+	}
+}
+
 func TestReopen(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
