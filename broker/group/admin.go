@@ -21,7 +21,7 @@ func (c *Coordinator) DescribeGroup(name string) kmsg.DescribeGroupsResponseGrou
 		d.ErrorCode = kerr.NotCoordinator.Code
 		return d
 	}
-	if !c.withGroup(name, false, func(g *group) { d = g.describeLocked(d) }) {
+	if !c.withGroup(name, func(g *group) { d = g.describeLocked(d) }) {
 		d.ErrorCode = kerr.GroupIDNotFound.Code
 		d.State = stateDead.String()
 	}
@@ -125,7 +125,7 @@ func (c *Coordinator) deleteGroup(name string, done func(*kerr.Error), wg *sync.
 		return kerr.InvalidGroupID
 	}
 	err := kerr.GroupIDNotFound
-	c.withGroup(name, false, func(g *group) { err = c.deleteGroupLocked(g, done, wg) })
+	c.withGroup(name, func(g *group) { err = c.deleteGroupLocked(g, done, wg) })
 	return err
 }
 

@@ -110,7 +110,7 @@ func (c *Coordinator) ConsumerGroupHeartbeat(req *kmsg.ConsumerGroupHeartbeatReq
 		req.MemberID = base64.RawURLEncoding.EncodeToString(id[:])
 	}
 	var resp *kmsg.ConsumerGroupHeartbeatResponse
-	if !c.withGroup(req.Group, req.MemberEpoch == 0, func(g *group) {
+	if !c.withGroupCreatedIf(req.Group, req.MemberEpoch == 0, func(g *group) {
 		resp = c.consumerHeartbeatLocked(g, req, clientID, clientHost)
 	}) {
 		return c.heartbeatError(req, kerr.UnknownMemberID, "")
@@ -669,7 +669,7 @@ func (c *Coordinator) DescribeConsumerGroup(name string) kmsg.ConsumerGroupDescr
 		d.ErrorCode = kerr.NotCoordinator.Code
 		return d
 	}
-	if !c.withGroup(name, false, func(g *group) { d = c.describeConsumerGroupLocked(g, d) }) {
+	if !c.withGroup(name, func(g *group) { d = c.describeConsumerGroupLocked(g, d) }) {
 		d.ErrorCode = kerr.GroupIDNotFound.Code
 	}
 	return d

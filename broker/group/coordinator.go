@@ -179,12 +179,18 @@ func PartitionFor(group string, partitions int32) int32 {
 	return (h & 0x7fffffff) % partitions
 }
 
-// withGroup runs fn with the group named name locked, and reports
-// whether there was one: a group that does not exist is created first
-// when create is true, and one found Dead (deleted meanwhile) is looked
-// up again. The lock is taken and released here, so a handler's critical
-// section is fn, a call to a …Locked function that never unlocks.
-func (c *Coordinator) withGroup(name string, create bool, fn func(g *group)) bool {
+// withGroup runs fn with the group named name locked, if there is one,
+// and reports whether there was (see withGroupCreatedIf).
+func (c *Coordinator) withGroup(name string, fn func(g *group)) bool {
+	return c.withGroupCreatedIf(name, false, fn)
+}
+
+// withGroupCreatedIf runs fn with the group named name locked, and reports
+// whether there was one: a group that does not exist is created first if
+// create, and one found Dead (deleted meanwhile) is looked up again. The
+// lock is taken and released here, so a handler's critical section is fn,
+// a call to a …Locked function that never unlocks.
+func (c *Coordinator) withGroupCreatedIf(name string, create bool, fn func(g *group)) bool {
 	for {
 		v, ok := c.groups.Load(name)
 		if !ok {

@@ -220,7 +220,7 @@ func (c *Coordinator) JoinGroup(req *kmsg.JoinGroupRequest, clientID, clientHost
 	if req.Version < 5 {
 		req.InstanceID = nil
 	}
-	if !c.withGroup(req.Group, req.MemberID == "", func(g *group) { c.joinLocked(g, req, session, clientID, clientHost, respond) }) {
+	if !c.withGroupCreatedIf(req.Group, req.MemberID == "", func(g *group) { c.joinLocked(g, req, session, clientID, clientHost, respond) }) {
 		respond(joinError(req.MemberID, kerr.UnknownMemberID))
 	}
 }
@@ -339,14 +339,14 @@ func (g *group) joinKnownLocked(m *member, respond func(*kmsg.JoinGroupResponse)
 	case stateCompletingRebalance:
 		if sameProtocols(old.protocols, m.protocols) {
 			// A retry of a join whose answer was lost: answer again.
-			respond(g.joinResponseLocked(old, false))
+			respond(g.joinResponseLocked(old))
 			return
 		}
 		g.updateMemberLocked(old, m, respond)
 		g.prepareRebalanceLocked("member " + m.id + " joined again with new metadata")
 	case stateStable:
 		if m.id != g.leader && sameProtocols(old.protocols, m.protocols) {
-			respond(g.joinResponseLocked(old, false))
+			respond(g.joinResponseLocked(old))
 			return
 		}
 		g.updateMemberLocked(old, m, respond)
@@ -432,14 +432,14 @@ func (g *group) replaceStaticLocked(old, m *member, version int16, respond func(
 		// learns the members, to watch their subscriptions (KIP-814);
 		// before, the answer names the old leader id, so the member does
 		// not take itself for the leader.
-		leader := m.id == g.leader
-		resp := g.joinResponseLocked(m, false)
-		resp.Members = nil
-		if version >= 9 && leader {
-			resp = g.joinResponseLocked(m, true)
+		resp := g.joinResponseLocked(m)
+		if version >= 9 && m.id == g.leader {
 			resp.SkipAssignment = true
-		} else if version < 9 {
-			resp.LeaderID = oldLeader
+		} else {
+			resp.Members = nil
+			if version < 9 {
+				resp.LeaderID = oldLeader
+			}
 		}
 		respond(resp)
 	case g.state == statePreparingRebalance:
@@ -452,15 +452,15 @@ func (g *group) replaceStaticLocked(old, m *member, version int16, respond func(
 }
 
 // joinResponseLocked is the answer for m in the current generation; the
-// leader (or withMembers) gets every member's metadata.
-func (g *group) joinResponseLocked(m *member, withMembers bool) *kmsg.JoinGroupResponse {
+// leader gets every member's metadata.
+func (g *group) joinResponseLocked(m *member) *kmsg.JoinGroupResponse {
 	resp := kmsg.NewPtrJoinGroupResponse()
 	resp.Generation = g.generation
 	resp.ProtocolType = kmsg.StringPtr(g.protocolType)
 	resp.Protocol = kmsg.StringPtr(g.protocol)
 	resp.LeaderID = g.leader
 	resp.MemberID = m.id
-	if m.id == g.leader || withMembers {
+	if m.id == g.leader {
 		for _, o := range g.sortedMembersLocked() {
 			jm := kmsg.NewJoinGroupResponseMember()
 			jm.MemberID = o.id
@@ -623,7 +623,7 @@ func (g *group) completeJoinLocked() {
 	for _, m := range g.members {
 		g.pendingSync[m.id] = true
 		if m.joinWait != nil {
-			m.joinWait(g.joinResponseLocked(m, false))
+			m.joinWait(g.joinResponseLocked(m))
 			m.joinWait = nil
 			m.lastHeartbeat = now
 		}
@@ -748,7 +748,7 @@ func (c *Coordinator) SyncGroup(req *kmsg.SyncGroupRequest, respond func(*kmsg.S
 		respond(syncError(kerr.InvalidGroupID))
 		return
 	}
-	if !c.withGroup(req.Group, false, func(g *group) { c.syncLocked(g, req, respond) }) {
+	if !c.withGroup(req.Group, func(g *group) { c.syncLocked(g, req, respond) }) {
 		respond(syncError(kerr.UnknownMemberID))
 	}
 }
@@ -867,7 +867,7 @@ func (c *Coordinator) Heartbeat(req *kmsg.HeartbeatRequest) *kerr.Error {
 		return kerr.InvalidGroupID
 	}
 	err := kerr.UnknownMemberID
-	c.withGroup(req.Group, false, func(g *group) { err = c.heartbeatLocked(g, req) })
+	c.withGroup(req.Group, func(g *group) { err = c.heartbeatLocked(g, req) })
 	return err
 }
 
@@ -902,7 +902,7 @@ func (c *Coordinator) LeaveGroup(name string, leaving []Leaving) ([]*kerr.Error,
 		return nil, kerr.InvalidGroupID
 	}
 	var errs []*kerr.Error
-	if !c.withGroup(name, false, func(g *group) { errs = g.leaveLocked(leaving) }) {
+	if !c.withGroup(name, func(g *group) { errs = g.leaveLocked(leaving) }) {
 		errs = make([]*kerr.Error, len(leaving))
 		for i := range errs {
 			errs[i] = kerr.UnknownMemberID

@@ -43,7 +43,7 @@ func (c *Coordinator) CommitOffsets(req *kmsg.OffsetCommitRequest, respond func(
 		err = kerr.InvalidGroupID
 	default:
 		simple := req.Generation < 0 && req.MemberID == ""
-		if !c.withGroup(req.Group, simple, func(g *group) {
+		if !c.withGroupCreatedIf(req.Group, simple, func(g *group) {
 			if err = c.checkCommitterLocked(g, req, simple); err == nil {
 				c.commitLocked(g, req, resp, respond)
 			}
@@ -198,7 +198,7 @@ func (c *Coordinator) FetchOffsets(req kmsg.OffsetFetchRequestGroup) kmsg.Offset
 		resp.ErrorCode = kerr.InvalidGroupID.Code
 		return resp
 	}
-	if !c.withGroup(req.Group, false, func(g *group) { fillOffsetFetch(&resp, req, g.offsets) }) {
+	if !c.withGroup(req.Group, func(g *group) { fillOffsetFetch(&resp, req, g.offsets) }) {
 		fillOffsetFetch(&resp, req, nil) // an unknown group has no offsets
 	}
 	return resp
@@ -265,7 +265,7 @@ func (c *Coordinator) DeleteOffsets(req *kmsg.OffsetDeleteRequest, respond func(
 		respond(resp)
 		return
 	}
-	if !c.withGroup(req.Group, false, func(g *group) { g.deleteOffsetsLocked(req, resp, respond) }) {
+	if !c.withGroup(req.Group, func(g *group) { g.deleteOffsetsLocked(req, resp, respond) }) {
 		resp.ErrorCode = kerr.GroupIDNotFound.Code
 		respond(resp)
 	}
