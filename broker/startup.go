@@ -18,6 +18,10 @@ import (
 // created. Without topics.json (first start, or a data dir from elsewhere)
 // the partitions found are adopted as they are.
 func (b *Broker) openLogs() error {
+	// Nothing else runs yet; the lock is for createLogsLocked and
+	// writeTopicsLocked, which change topics as admin requests do.
+	b.adminMu.Lock()
+	defer b.adminMu.Unlock()
 	doc, docPath, haveDoc, err := b.readTopicsDoc()
 	if err != nil {
 		return err
