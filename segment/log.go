@@ -480,7 +480,7 @@ func (l *Log) Append(records []byte, opts AppendOptions) (AppendInfo, error) {
 	}
 	s := l.mu.active
 	pos := s.size.Load()
-	if err := s.extend(cfg.preallocateChunk(), pos+n, true); err != nil {
+	if err := s.extend(cfg.preallocateChunk(), pos+n, preallocNeeded); err != nil {
 		return AppendInfo{}, l.countNoSpace(err) // nothing written; the log is as it was
 	}
 	if dup, err := l.checkProducersLocked(headers); err != nil || dup != nil {

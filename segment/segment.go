@@ -243,7 +243,7 @@ func (s *segment) closeIndexes() error {
 // at least its data.
 func (s *segment) activate(capacity, chunk int64) error {
 	s.capacity = max(capacity, s.size.Load())
-	if err := s.extend(chunk, s.size.Load(), true); err != nil {
+	if err := s.extend(chunk, s.size.Load(), preallocNeeded); err != nil {
 		return err
 	}
 	m, err := mmap.Map(s.file, int(s.capacity), true)
@@ -255,22 +255,30 @@ func (s *segment) activate(capacity, chunk int64) error {
 	return nil
 }
 
+// preallocation says how much a caller of extend needs the space it asks for.
+type preallocation uint8
+
+const (
+	preallocNeeded   preallocation = iota // an append's: short of space, ask for less
+	preallocOptional                      // the prefaulter's read-ahead: short of space, give up
+)
+
 // extend fallocates the .log so that it covers at least end bytes, in whole preallocation
 // chunks and never past capacity. When the file system is short of space (ENOSPC, EDQUOT),
-// it asks for less, so that one log does not hold space that others need: with fallback,
-// minPreallocStep at a time and then exactly end; and the segment keeps to that until the
-// file system has two chunks free again. Without fallback (the prefaulter's optional
-// read-ahead) it gives up at once, and does not try while the segment is short. A fallocate
-// that fails can still have allocated blocks and raised the size (ext4 keeps what it got
-// before it ran out), so extend cuts the file back: on error the file has its old size and
-// allocation. Refused for lack of space, the error wraps ErrNoSpace.
-func (s *segment) extend(chunk, end int64, fallback bool) error {
+// it asks for less, so that one log does not hold space that others need: for
+// preallocNeeded, minPreallocStep at a time and then exactly end; and the segment keeps to
+// that until the file system has two chunks free again. For preallocOptional it gives up at
+// once, and does not try while the segment is short. A fallocate that fails can still have
+// allocated blocks and raised the size (ext4 keeps what it got before it ran out), so extend
+// cuts the file back: on error the file has its old size and allocation. Refused for lack
+// of space, the error wraps ErrNoSpace.
+func (s *segment) extend(chunk, end int64, need preallocation) error {
 	if end <= s.allocated && s.allocated > 0 {
 		return nil
 	}
 	step := chunk
 	if s.shortStep > 0 {
-		if !fallback {
+		if need == preallocOptional {
 			return ErrNoSpace
 		}
 		step = min(s.shortStep, chunk)
@@ -307,7 +315,7 @@ func (s *segment) extend(chunk, end int64, fallback bool) error {
 			step = 1 // exactly end
 		}
 		s.shortStep = step
-		if !fallback || target == end {
+		if need == preallocOptional || target == end {
 			return fmt.Errorf("%w: preallocate %s to %d bytes: %w", ErrNoSpace, s.path(logSuffix), target, err)
 		}
 	}
