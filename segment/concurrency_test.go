@@ -108,7 +108,7 @@ func TestConcurrent(t *testing.T) {
 				start, end := l.StartOffset(), l.EndOffset()
 				offset := start + rng.Int63n(end-start+1)
 				durable := rng.Intn(2) == 0
-				rr, err := l.Read(offset, 1+rng.Intn(20000), durable, true)
+				rr, err := l.Read(offset, 1+rng.Intn(20000), segment.ReadOptions{DurableOnly: durable, MinOneBatch: true})
 				if errors.Is(err, segment.ErrOffsetOutOfRange) && offset < l.StartOffset() {
 					continue // retention moved the start meanwhile
 				}

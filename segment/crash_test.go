@@ -134,7 +134,7 @@ func TestCrash(t *testing.T) {
 			t.Fatalf("round %d: reopen: %v", round, err)
 		}
 		for _, a := range acked {
-			rr, err := l.Read(a.offset, 1, false, true)
+			rr, err := l.Read(a.offset, 1, segment.ReadOptions{MinOneBatch: true})
 			if err != nil {
 				t.Fatalf("round %d: acked offset %d (round %d appender %d batch %d): %v\nrecovery log:\n%s", round, a.offset, a.round, a.g, a.seq, err, logs)
 			}

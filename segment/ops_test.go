@@ -127,7 +127,7 @@ func TestRetention(t *testing.T) {
 				total += int64(len(b))
 			}
 			// A reader holding a range keeps its (deleted) segment readable.
-			held, err := l.Read(0, 1<<20, false, true)
+			held, err := l.Read(0, 1<<20, segment.ReadOptions{MinOneBatch: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -152,7 +152,7 @@ func TestRetention(t *testing.T) {
 			}
 			equalBatches(t, readAllBatches(t, l, start, false), want)
 			if n > 0 {
-				if _, err := l.Read(0, 100, false, true); !errors.Is(err, segment.ErrOffsetOutOfRange) {
+				if _, err := l.Read(0, 100, segment.ReadOptions{MinOneBatch: true}); !errors.Is(err, segment.ErrOffsetOutOfRange) {
 					t.Fatalf("Read below the new start: %v", err)
 				}
 				if cfg.RetentionBytes >= 0 && kept > cfg.RetentionBytes+cfg.SegmentBytes {
@@ -197,7 +197,7 @@ func TestDeleteRecordsBefore(t *testing.T) {
 	if len(after) >= len(before) {
 		t.Fatalf("%d segments before, %d after", len(before), len(after))
 	}
-	if _, err := l.Read(mid-1, 100, false, true); !errors.Is(err, segment.ErrOffsetOutOfRange) {
+	if _, err := l.Read(mid-1, 100, segment.ReadOptions{MinOneBatch: true}); !errors.Is(err, segment.ErrOffsetOutOfRange) {
 		t.Fatalf("Read below start: %v", err)
 	}
 	equalBatches(t, readAllBatches(t, l, mid, false), batches[200:])
@@ -418,7 +418,7 @@ func TestClosedLog(t *testing.T) {
 	if _, err := l.Append(segmenttest.Batch(segmenttest.Values("a")), segment.AppendOptions{}); !errors.Is(err, segment.ErrClosed) {
 		t.Fatalf("Append after Close: %v", err)
 	}
-	if _, err := l.Read(0, 100, false, true); !errors.Is(err, segment.ErrClosed) {
+	if _, err := l.Read(0, 100, segment.ReadOptions{MinOneBatch: true}); !errors.Is(err, segment.ErrClosed) {
 		t.Fatalf("Read after Close: %v", err)
 	}
 	if _, err := l.Sync(); !errors.Is(err, segment.ErrClosed) {
@@ -434,7 +434,7 @@ func TestLogDelete(t *testing.T) {
 		t.Fatal(err)
 	}
 	batches := fillLog(t, l, 10, 17)
-	held, _ := l.Read(0, 100, false, true)
+	held, _ := l.Read(0, 100, segment.ReadOptions{MinOneBatch: true})
 	if err := l.Delete(); err != nil {
 		t.Fatal(err)
 	}
