@@ -407,8 +407,12 @@ func (p *placer) betterLeader(i, j, partition int) bool {
 }
 
 // betterFollower reports whether brokers[i] should follow rather than
-// brokers[j] (both allowed by the rack rule): fewer replicas, then a rack
-// with fewer replicas per broker, then the order starting at start.
+// brokers[j] (both allowed by the rack rule): fewer replicas (leaderships
+// to come in this request counted); then more leaderships to come, as such
+// a broker cannot follow in its own partitions and must gather replicas in
+// others; then more leaderships in all, so that the brokers that will lead
+// next hold fewer replicas; then a rack with fewer replicas per broker;
+// then the order starting at start.
 func (p *placer) betterFollower(i, j, start int) bool {
 	a, b := &p.brokers[i], &p.brokers[j]
 	if a.replicas != b.replicas {

@@ -406,19 +406,32 @@ func TestPlaceProperties(t *testing.T) {
 }
 
 // BenchmarkPlace places 10,000 partitions with replication factor 3 on 100
-// brokers in 5 racks.
+// brokers: without racks, in 5 equal racks, and with one broker alone in
+// its rack (the rack rule puts a replica of every partition there and the
+// repair pass searches in vain).
 func BenchmarkPlace(b *testing.B) {
-	brokers := cluster(100, nil)
-	for i := range brokers {
-		brokers[i].Rack = fmt.Sprintf("rack%d", i%5)
-	}
-	req := Request{Partitions: 10000, ReplicationFactor: 3}
-	rng := seeded(1)
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := Place(brokers, req, rng); err != nil {
-			b.Fatal(err)
-		}
+	for _, bc := range []struct {
+		name string
+		rack func(i int) string
+	}{
+		{"racks=none", func(int) string { return "" }},
+		{"racks=5", func(i int) string { return fmt.Sprintf("rack%d", i%5) }},
+		{"racks=uneven", func(i int) string { return map[bool]string{true: "small", false: "big"}[i == 0] }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			brokers := cluster(100, nil)
+			for i := range brokers {
+				brokers[i].Rack = bc.rack(i)
+			}
+			req := Request{Partitions: 10000, ReplicationFactor: 3}
+			rng := seeded(1)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Place(brokers, req, rng); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
