@@ -436,3 +436,53 @@ func BenchmarkPlace(b *testing.B) {
 }
 
 var propertyRounds = 2000
+
+// FuzzPlace: on any cluster and request Place either fails with one of the
+// three placement codes or returns a placement that keeps the rules; and it
+// checks explicit lists made of the same bytes without panicking.
+func FuzzPlace(f *testing.F) {
+	f.Add(uint64(1), uint8(3), uint8(0), uint16(0), int32(6), int16(3), []byte{0, 1, 2})
+	f.Add(uint64(7), uint8(9), uint8(3), uint16(0b100), int32(40), int16(3), []byte{})
+	f.Add(uint64(2), uint8(5), uint8(2), uint16(0b11111), int32(1), int16(1), []byte{4, 4})
+	f.Fuzz(func(t *testing.T, seed uint64, n, racks uint8, fencedMask uint16, partitions int32, rf int16, lists []byte) {
+		n %= 32
+		partitions %= 2000
+		brokers := make([]Broker, n)
+		for i := range brokers {
+			brokers[i].ID = int32(i) * 2
+			if racks > 0 {
+				brokers[i].Rack = fmt.Sprint(i % int(racks))
+			}
+			brokers[i].Fenced = fencedMask&(1<<(i%16)) != 0
+			brokers[i].Replicas = int(seed>>i) & 3
+		}
+		req := Request{Partitions: partitions, ReplicationFactor: rf}
+		out, err := Place(brokers, req, seeded(seed))
+		if err != nil {
+			if !errors.Is(err, kerr.InvalidPartitions) && !errors.Is(err, kerr.InvalidReplicationFactor) {
+				t.Fatalf("Place: %v", err)
+			}
+		} else {
+			checkPlacement(t, brokers, req, out)
+		}
+		// Explicit lists: each byte is a broker id, a zero byte ends a list.
+		var as []Assignment
+		cur := Assignment{}
+		for _, b := range lists {
+			if b == 0 {
+				as = append(as, cur)
+				cur = Assignment{Partition: int32(len(as))}
+				continue
+			}
+			cur.Replicas = append(cur.Replicas, int32(b))
+		}
+		as = append(as, cur)
+		if out, err := Place(brokers, Request{Assignments: as}, seeded(seed)); err != nil {
+			if !errors.Is(err, kerr.InvalidReplicaAssignment) {
+				t.Fatalf("Place with assignments: %v", err)
+			}
+		} else if len(out) != len(as) {
+			t.Fatalf("%d lists for %d assignments", len(out), len(as))
+		}
+	})
+}
