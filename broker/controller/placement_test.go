@@ -371,7 +371,7 @@ func unfenced(brokers []Broker) int {
 // even where the racks allow it, counting the topics placed before.
 func TestPlaceProperties(t *testing.T) {
 	rng := seeded(2026)
-	for iter := range propertyRounds {
+	for iter := range 2000 {
 		s := randomShape(rng)
 		usable := unfenced(s.brokers)
 		if usable == 0 {
@@ -434,8 +434,6 @@ func BenchmarkPlace(b *testing.B) {
 		})
 	}
 }
-
-var propertyRounds = 2000
 
 // FuzzPlace: on any cluster and request Place either fails with one of the
 // three placement codes or returns a placement that keeps the rules; and it
