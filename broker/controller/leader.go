@@ -61,10 +61,11 @@ func (b LeaderBalance) Exceeds(percentage int) bool {
 
 // LeaderImbalance groups partitions by preferred leader (first replica) and
 // counts, per broker, the partitions it prefers and those it does not lead,
-// as the controller's checkAndTriggerAutoLeaderRebalance does every
-// leader.imbalance.check.interval.seconds. The result is in broker order
-// and lists only brokers that some partition prefers; partitions with no
-// replicas are skipped.
+// as the ZooKeeper-mode controller's checkAndTriggerAutoLeaderRebalance does
+// every leader.imbalance.check.interval.seconds. (KRaft's QuorumController
+// elects the preferred leader of every partition not led by it, which is
+// Exceeds(0).) The result is in broker order and lists only brokers that
+// some partition prefers; partitions with no replicas are skipped.
 func LeaderImbalance(partitions iter.Seq[Leadership]) []LeaderBalance {
 	index := map[int32]int{}
 	var out []LeaderBalance
