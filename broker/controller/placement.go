@@ -268,8 +268,10 @@ func (p *placer) fill(partition, leader int, replicas []int32) {
 // move keeping its partition's replicas distinct and its racks under the
 // rule, applies it and reports whether it did. Brokers along the chain
 // give one replica and take one. A leader's replica moves only to a broker
-// that leads fewer, so leader counts stay as balanced. Each chain narrows
-// the spread, so calling it until false ends.
+// that leads fewer, in a rack that leads fewer per broker, so leader counts
+// stay as balanced. Each chain lowers the sum of the squared counts (a
+// count at least two above another drops by one, that one rises by one), so
+// calling it until false ends.
 func (p *placer) rebalance(out [][]int32) bool {
 	lo, hi := p.brokers[0].replicas, p.brokers[0].replicas
 	for _, b := range p.brokers {
@@ -321,15 +323,19 @@ type move struct{ partition, slot, from int }
 
 // canMove reports whether replicas[slot] may move to brokers[to]: to is not
 // in the list, racks stay under the rule, and a leader moves only to a
-// broker that leads fewer.
+// broker that leads fewer, in a rack that leads fewer per broker.
 func (p *placer) canMove(replicas []int32, slot, to int) bool {
 	from := int(replicas[slot])
-	if slices.Contains(replicas, int32(to)) ||
-		slot == 0 && p.brokers[to].leaders >= p.brokers[from].leaders {
+	a, b := &p.brokers[from], &p.brokers[to]
+	if slices.Contains(replicas, int32(to)) {
 		return false
 	}
-	if p.brokers[to].rack == p.brokers[from].rack {
-		return true
+	if a.rack == b.rack {
+		return slot > 0 || b.leaders < a.leaders
+	}
+	ra, rb := &p.racks[a.rack], &p.racks[b.rack]
+	if slot == 0 && (b.leaders >= a.leaders || (rb.leaders+1)*ra.size > ra.leaders*rb.size) {
+		return false
 	}
 	replicas[slot] = int32(to)
 	ok := p.racksSpread(replicas)

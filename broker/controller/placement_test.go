@@ -105,6 +105,25 @@ func spread(brokers []Broker, f func(Broker) int) int {
 	return hi - lo
 }
 
+// rackLeaderSpread is max-min of the leaderships per rack (unfenced
+// brokers).
+func rackLeaderSpread(brokers []Broker) int {
+	perRack := map[string]int{}
+	for _, b := range brokers {
+		if !b.Fenced {
+			perRack[b.Rack] += b.Leaders
+		}
+	}
+	lo, hi := -1, 0
+	for _, n := range perRack {
+		if lo < 0 || n < lo {
+			lo = n
+		}
+		hi = max(hi, n)
+	}
+	return hi - lo
+}
+
 func leadersOf(b Broker) int  { return b.Leaders }
 func replicasOf(b Broker) int { return b.Replicas }
 
@@ -397,6 +416,9 @@ func TestPlaceProperties(t *testing.T) {
 			counts(brokers, out)
 			if sp := spread(brokers, leadersOf); sp > 1 {
 				t.Fatalf("iteration %d topic %d: leader counts spread by %d: %+v", iter, topic, sp, brokers)
+			}
+			if sp := rackLeaderSpread(brokers); s.balanced && sp > 1 {
+				t.Fatalf("iteration %d topic %d: leaders per rack spread by %d: %+v", iter, topic, sp, brokers)
 			}
 			if sp := spread(brokers, replicasOf); s.balanced && !mixed && sp > 1 {
 				t.Fatalf("iteration %d topic %d (rf %d): replica counts spread by %d: %+v", iter, topic, rf, sp, brokers)
