@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kversion"
 
 	"runnel/broker/brokertest"
+	"runnel/internal/wait"
 )
 
 // groupBroker starts a broker whose groups rebalance fast: short minimum
@@ -108,19 +109,6 @@ func (o *owners) counts(names ...string) []int {
 	return out
 }
 
-// waitUntil polls cond until it holds or d passes, and returns how long it took.
-func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > d {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return time.Since(start)
-}
-
 // crashDialer lets a test cut a client off the network, as if its process
 // died: every connection is closed and new ones fail, so it neither
 // heartbeats nor leaves its group.
@@ -200,7 +188,7 @@ func TestGroupMembersShareMoveAndCrash(t *testing.T) {
 	}
 	defer clients["b"].Close()
 	defer clients["c"].Close()
-	waitUntil(t, 15*time.Second, "three members with two partitions each", func() bool {
+	wait.Until(t, 15*time.Second, "three members with two partitions each", func() bool {
 		return slices.Equal(o.counts("a", "b", "c"), []int{2, 2, 2})
 	})
 	dg, err := b.Admin(t).DescribeGroups(ctx(t), "g3")
@@ -213,7 +201,7 @@ func TestGroupMembersShareMoveAndCrash(t *testing.T) {
 
 	// a leaves: b and c take its partitions.
 	clients["a"].Close()
-	took := waitUntil(t, 10*time.Second, "b and c with three partitions each", func() bool {
+	took := wait.Until(t, 10*time.Second, "b and c with three partitions each", func() bool {
 		return slices.Equal(o.counts("b", "c"), []int{3, 3})
 	})
 	t.Logf("partitions of the member that left moved in %v", took)
@@ -221,7 +209,7 @@ func TestGroupMembersShareMoveAndCrash(t *testing.T) {
 	// c crashes: its session expires and b takes everything, within
 	// the session timeout (plus a heartbeat and the rejoin).
 	dialer.crash()
-	took = waitUntil(t, sessionTimeout+3*time.Second, "b with all six partitions", func() bool {
+	took = wait.Until(t, sessionTimeout+3*time.Second, "b with all six partitions", func() bool {
 		return slices.Equal(o.counts("b"), []int{6})
 	})
 	t.Logf("partitions of the crashed member moved in %v (session timeout %v)", took, sessionTimeout)
@@ -240,7 +228,7 @@ func TestGroupCooperativeStickyKeepsPartitions(t *testing.T) {
 	}
 	start("a")
 	start("b")
-	waitUntil(t, 10*time.Second, "two members with three partitions each", func() bool {
+	wait.Until(t, 10*time.Second, "two members with three partitions each", func() bool {
 		return slices.Equal(o.counts("a", "b"), []int{3, 3})
 	})
 	o.mu.Lock()
@@ -253,7 +241,7 @@ func TestGroupCooperativeStickyKeepsPartitions(t *testing.T) {
 	o.mu.Unlock()
 
 	start("c")
-	waitUntil(t, 10*time.Second, "three members with two partitions each", func() bool {
+	wait.Until(t, 10*time.Second, "three members with two partitions each", func() bool {
 		return slices.Equal(o.counts("a", "b", "c"), []int{2, 2, 2})
 	})
 	// Cooperative: a and b gave up only the partitions that moved (one
@@ -315,13 +303,13 @@ func TestGroupSyncCommitsNoDuplicatesNoGaps(t *testing.T) {
 	a, stopA := member()
 	_, stopB := member()
 	defer stopB()
-	waitUntil(t, 15*time.Second, "100 records", func() bool { return progress() >= 100 })
+	wait.Until(t, 15*time.Second, "100 records", func() bool { return progress() >= 100 })
 	_, stopC := member() // a rebalance: c joins
 	defer stopC()
-	waitUntil(t, 15*time.Second, "300 records", func() bool { return progress() >= 300 })
+	wait.Until(t, 15*time.Second, "300 records", func() bool { return progress() >= 300 })
 	stopA() // and another: a leaves
 	a.Close()
-	waitUntil(t, 20*time.Second, fmt.Sprint(n, " records"), func() bool { return progress() >= n })
+	wait.Until(t, 20*time.Second, fmt.Sprint(n, " records"), func() bool { return progress() >= n })
 	time.Sleep(500 * time.Millisecond) // any duplicate would arrive now
 
 	mu.Lock()
@@ -408,7 +396,7 @@ func TestGroupStaticMemberRejoinsWithoutRebalance(t *testing.T) {
 	}
 	start("a", "instance-a")
 	b1 := start("b", "instance-b")
-	waitUntil(t, 10*time.Second, "two static members with two partitions each", func() bool {
+	wait.Until(t, 10*time.Second, "two static members with two partitions each", func() bool {
 		return slices.Equal(o.counts("a", "b"), []int{2, 2})
 	})
 	o.mu.Lock()
@@ -426,7 +414,7 @@ func TestGroupStaticMemberRejoinsWithoutRebalance(t *testing.T) {
 	o.owned["b2"] = nil
 	o.mu.Unlock()
 	start("b2", "instance-b")
-	waitUntil(t, 10*time.Second, "the restarted member with its two partitions", func() bool {
+	wait.Until(t, 10*time.Second, "the restarted member with its two partitions", func() bool {
 		return slices.Equal(o.counts("b2"), []int{2})
 	})
 	time.Sleep(2 * sessionTimeout) // a rebalance would have reached a by now
@@ -462,7 +450,7 @@ func TestGroupAdmin(t *testing.T) {
 	if _, err := adm.CommitOffsets(ctx(t), "idle", os); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 10*time.Second, "the live group to be stable", func() bool {
+	wait.Until(t, 10*time.Second, "the live group to be stable", func() bool {
 		lg, err := adm.ListGroups(ctx(t), "Stable")
 		return err == nil && slices.Equal(lg.Groups(), []string{"live"})
 	})
@@ -645,7 +633,7 @@ func TestGroupKIP848(t *testing.T) {
 	c, stopC := start("c", kgo.Dialer(dialer.dial))
 	defer stopB()
 	defer func() { stopC(); c.Close() }()
-	waitUntil(t, 15*time.Second, "three members with two partitions each", func() bool {
+	wait.Until(t, 15*time.Second, "three members with two partitions each", func() bool {
 		return slices.Equal(o.counts("a", "b", "c"), []int{2, 2, 2})
 	})
 	lg, err := b.Admin(t).ListGroups(ctx(t))
@@ -662,15 +650,15 @@ func TestGroupKIP848(t *testing.T) {
 
 	stopA() // a leaves: b and c share its partitions
 	a.Close()
-	waitUntil(t, 15*time.Second, "b and c with three partitions each", func() bool {
+	wait.Until(t, 15*time.Second, "b and c with three partitions each", func() bool {
 		return slices.Equal(o.counts("b", "c"), []int{3, 3})
 	})
 	dialer.crash() // c crashes: b gets everything after the session timeout
-	took := waitUntil(t, 10*time.Second, "b with all six partitions", func() bool {
+	took := wait.Until(t, 10*time.Second, "b with all six partitions", func() bool {
 		return slices.Equal(o.counts("b"), []int{6})
 	})
 	t.Logf("the crashed member's partitions moved in %v", took)
-	waitUntil(t, 20*time.Second, fmt.Sprint(n, " records"), func() bool { return progress() >= n })
+	wait.Until(t, 20*time.Second, fmt.Sprint(n, " records"), func() bool { return progress() >= n })
 	time.Sleep(500 * time.Millisecond)
 	mu.Lock()
 	defer mu.Unlock()
@@ -696,7 +684,7 @@ func TestGroupKIP848Regex(t *testing.T) {
 	got := map[string]int{}
 	poll := func(want map[string]int) {
 		t.Helper()
-		waitUntil(t, 15*time.Second, fmt.Sprint("records ", want), func() bool {
+		wait.Until(t, 15*time.Second, fmt.Sprint("records ", want), func() bool {
 			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 			defer cancel()
 			cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) { got[r.Topic]++ })

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -22,6 +23,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"runnel/internal/wait"
 	"runnel/netpoll/netpolltest"
 )
 
@@ -29,6 +31,7 @@ import (
 type testHandler struct {
 	fn       func(c *Conn, frame []byte)
 	opened   atomic.Int64
+	conns    []*Conn // in the order opened, under mu
 	frames   atomic.Int64
 	mu       sync.Mutex
 	closeErr []error
@@ -39,7 +42,23 @@ func newTestHandler(fn func(c *Conn, frame []byte)) *testHandler {
 	return &testHandler{fn: fn, closedCh: make(chan struct{}, 100000)}
 }
 
-func (h *testHandler) OnOpen(c *Conn) { h.opened.Add(1) }
+func (h *testHandler) OnOpen(c *Conn) {
+	h.mu.Lock()
+	h.conns = append(h.conns, c)
+	h.mu.Unlock()
+	h.opened.Add(1)
+}
+
+// buffered returns how many bytes of a partial frame c's loop holds (the
+// loop reads them; the question is asked on the loop's goroutine).
+func buffered(t *testing.T, c *Conn) int {
+	t.Helper()
+	n := make(chan int, 1)
+	if !c.l.post(func() { n <- len(c.in) }) {
+		t.Fatal("the connection's loop has stopped")
+	}
+	return <-n
+}
 func (h *testHandler) OnFrame(c *Conn, frame []byte) {
 	h.frames.Add(1)
 	h.fn(c, frame)
@@ -80,6 +99,7 @@ func echo(async bool) func(c *Conn, frame []byte) {
 			return
 		}
 		go func() {
+			// A random delay, so that replies finish out of order.
 			time.Sleep(time.Duration(rand.IntN(200)) * time.Microsecond)
 			r.Finish(nil)
 		}()
@@ -262,6 +282,7 @@ func TestFileRanges(t *testing.T) {
 		off, n := int64(binary.BigEndian.Uint32(frame)), int64(binary.BigEndian.Uint32(frame[4:]))
 		r := c.NewReply()
 		go func() {
+			// A random delay, so that replies finish out of order.
 			time.Sleep(time.Duration(rand.IntN(100)) * time.Microsecond)
 			r.AddBytes(binary.BigEndian.AppendUint32(nil, uint32(n+2)))
 			r.AddBytes([]byte{'<'})
@@ -301,12 +322,7 @@ func TestFileRanges(t *testing.T) {
 	}
 	// The loop releases a reply after its last byte is written, which may
 	// be a moment after the client has read it.
-	for deadline := time.Now().Add(5 * time.Second); released.Load() != requests && time.Now().Before(deadline); {
-		time.Sleep(time.Millisecond)
-	}
-	if got := released.Load(); got != requests {
-		t.Errorf("%d replies released, want %d", got, requests)
-	}
+	wait.Until(t, 5*time.Second, fmt.Sprint(requests, " replies released"), func() bool { return released.Load() == requests })
 }
 
 func TestBadFrameSizeCloses(t *testing.T) {
@@ -352,7 +368,11 @@ func TestSlowReaderBoundedMemory(t *testing.T) {
 			}
 		}
 	}()
-	// Wait until the server stops dispatching.
+	// Wait until the server stops dispatching: no count stays still for
+	// 200 ms while it reads. The pause is real time on purpose: the
+	// property is that nothing more happens, and a pause cut short by a
+	// slow machine can only make the count smaller, never fail the test.
+	wait.Until(t, 10*time.Second, "a first frame", func() bool { return h.frames.Load() > 0 })
 	var last int64 = -1
 	for n := h.frames.Load(); n != last; n = h.frames.Load() {
 		last = n
@@ -395,9 +415,9 @@ func TestShutdownWithConnectionsOpen(t *testing.T) {
 	for _, c := range conns[:busy] {
 		c.Write(binary.BigEndian.AppendUint32(nil, 0))
 	}
-	for h.frames.Load() < busy || h.opened.Load() < busy+idle {
-		time.Sleep(time.Millisecond)
-	}
+	wait.Until(t, 10*time.Second, "every connection opened and each busy one's frame", func() bool {
+		return h.frames.Load() >= busy && h.opened.Load() >= busy+idle
+	})
 	closed := make(chan struct{})
 	go func() {
 		s.Close()
@@ -532,6 +552,8 @@ func TestHold(t *testing.T) {
 		c.Hold()
 		r := reply(c, frame)
 		go func() {
+			// Answer late: the frames after this one are read and
+			// wait, which is what the test is about.
 			time.Sleep(5 * time.Millisecond)
 			record(i)
 			r.Finish(nil)
@@ -569,6 +591,8 @@ func TestKeepFrameLarge(t *testing.T) {
 		release := c.KeepFrame()
 		r := c.NewReply()
 		go func() {
+			// Keep the frame a while, as a slow handler does, while
+			// the loop reads the next ones.
 			time.Sleep(time.Duration(rand.IntN(2000)) * time.Microsecond)
 			r.AddBytes(binary.BigEndian.AppendUint32(nil, uint32(len(frame))))
 			r.AddBytes(bytes.Clone(frame))
@@ -618,7 +642,20 @@ func TestSlowLargeFrameBoundedMemory(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	time.Sleep(200 * time.Millisecond) // for the loop to read them
+	wait.Until(t, 10*time.Second, "the loop to read what each connection sent", func() bool {
+		h.mu.Lock()
+		conns := slices.Clone(h.conns)
+		h.mu.Unlock()
+		if len(conns) < len(cs) {
+			return false
+		}
+		for _, c := range conns {
+			if buffered(t, c) < 4+sent {
+				return false
+			}
+		}
+		return true
+	})
 	grown := (float64(netpolltest.HeapInUse()) - float64(before)) / conns
 	t.Logf("%d connections that sent %d bytes of a %d MiB frame: %.0f bytes of heap each", conns, sent, size>>20, grown)
 	if grown > 1<<20 {
