@@ -3,8 +3,10 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"runnel/broker/brokertest"
+	"runnel/internal/wait"
 )
 
 func TestRecordPrinter(t *testing.T) {
@@ -151,7 +154,9 @@ func TestConsumeStopsOnSignal(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond)
+	// The consumer dials the broker only once it handles SIGINT; before
+	// that, SIGINT would kill it.
+	wait.Until(t, 10*time.Second, "the consumer to dial the broker", func() bool { return hasSocket(cmd.Process.Pid) })
 	cmd.Process.Signal(os.Interrupt)
 	errc := make(chan error, 1)
 	go func() { errc <- cmd.Wait() }()
@@ -164,4 +169,16 @@ func TestConsumeStopsOnSignal(t *testing.T) {
 		cmd.Process.Kill()
 		t.Fatal("consumer still running 10 s after SIGINT")
 	}
+}
+
+// hasSocket reports whether process pid has a socket open (Linux's /proc).
+func hasSocket(pid int) bool {
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	fds, _ := os.ReadDir(dir)
+	for _, fd := range fds {
+		if target, err := os.Readlink(filepath.Join(dir, fd.Name())); err == nil && strings.HasPrefix(target, "socket:") {
+			return true
+		}
+	}
+	return false
 }
