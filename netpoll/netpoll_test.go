@@ -52,15 +52,23 @@ func (h *testHandler) OnOpen(c *Conn) {
 	h.opened.Add(1)
 }
 
-// buffered returns how many bytes of a partial frame c's loop holds (the
-// loop reads them; the question is asked on the loop's goroutine).
-func buffered(t *testing.T, c *Conn) int {
+// onLoop runs fn on c's loop goroutine and returns once it has run, so
+// the loop has finished what it was doing when onLoop was called.
+func onLoop(t *testing.T, c *Conn, fn func()) {
 	t.Helper()
-	n := make(chan int, 1)
-	if !c.l.post(func() { n <- len(c.in) }) {
+	done := make(chan struct{})
+	if !c.l.post(func() { fn(); close(done) }) {
 		t.Fatal("the connection's loop has stopped")
 	}
-	return <-n
+	<-done
+}
+
+// buffered returns how many bytes of a partial frame c's loop holds.
+func buffered(t *testing.T, c *Conn) int {
+	t.Helper()
+	var n int
+	onLoop(t, c, func() { n = len(c.in) })
+	return n
 }
 func (h *testHandler) OnFrame(c *Conn, frame []byte) {
 	h.frames.Add(1)
@@ -461,8 +469,10 @@ func TestShutdownWithConnectionsOpen(t *testing.T) {
 // releases it when it finishes, and only then calls OnClose.
 func TestCloseReleasesUnfinished(t *testing.T) {
 	replies := make(chan *Reply, 1)
+	conns := make(chan *Conn, 1)
 	h := newTestHandler(func(c *Conn, frame []byte) {
 		replies <- c.NewReply()
+		conns <- c
 		c.Close()
 	})
 	_, addr := startServer(t, Config{Loops: 1}, h)
@@ -472,10 +482,13 @@ func TestCloseReleasesUnfinished(t *testing.T) {
 	if _, err := io.ReadAll(c); err != nil {
 		t.Fatal(err)
 	}
+	// The loop has closed the socket; once it is past that, only the
+	// reply's Finish can call OnClose.
+	onLoop(t, <-conns, func() {})
 	select {
 	case <-h.closedCh:
 		t.Fatal("OnClose before the pending reply was finished")
-	case <-time.After(50 * time.Millisecond):
+	default:
 	}
 	released := make(chan struct{})
 	r.AddBytes([]byte("never written"))
