@@ -240,7 +240,10 @@ func (f *fetch) longPoll(maxWait time.Duration) {
 		if f.ready() {
 			return
 		}
-		if chosen, _, _ := reflect.Select(cases); chosen < 2 {
+		f.b.parkedFetches.Add(1)
+		chosen, _, _ := reflect.Select(cases)
+		f.b.parkedFetches.Add(-1)
+		if chosen < 2 {
 			f.read() // time is up (or closing): answer with what there is
 			return
 		}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"runnel/internal/wait"
 	"runnel/segment"
 )
 
@@ -166,7 +167,12 @@ func TestConcurrent(t *testing.T) {
 			}
 		}
 	})
-	time.Sleep(time.Second)
+	// Run until retention has deleted segments many times under the readers
+	// (or something failed), however fast or loaded the machine is.
+	took := wait.Until(t, time.Minute, "retention to pass offset 2000", func() bool {
+		return stop.Load() || l.StartOffset() >= 2000
+	})
+	t.Logf("start offset %d after %v", l.StartOffset(), took)
 	stop.Store(true)
 	wg.Wait()
 	select {

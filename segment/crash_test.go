@@ -201,7 +201,7 @@ func runCrashChild(t *testing.T, dir string, round int, d time.Duration) []ack {
 		}
 		io.Copy(io.Discard, stdout)
 	}()
-	time.Sleep(d)
+	time.Sleep(d) // the crash comes at a random moment of the child's work: that is the test
 	cmd.Process.Kill()
 	cmd.Wait()
 	<-read

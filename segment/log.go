@@ -36,6 +36,17 @@ type Config struct {
 	// FS performs the log's file operations (nil = the operating system's); tests inject
 	// faults with io/disk/faultfs. A log keeps the FS it was opened with.
 	FS disk.FS
+	// Clock tells the time segment.ms measures from and against (nil = time.Now); tests
+	// replace it to let time pass. A log keeps the clock it was opened with.
+	Clock func() time.Time
+}
+
+// clock returns the clock to open a log with.
+func (c Config) clock() func() time.Time {
+	if c.Clock == nil {
+		return time.Now
+	}
+	return c.Clock
 }
 
 // fs returns the FS to open a log with.
@@ -138,7 +149,7 @@ type Log struct {
 	dir    string
 	tp     TopicPartition
 	logger *slog.Logger
-	now    func() time.Time // tests replace it
+	now    func() time.Time // Config.Clock
 	fs     disk.FS
 	// failure is the first storage failure of the log's directory (its LogDir's, or the log's
 	// own when opened alone), sticky: once set, Append, Sync and Read refuse with it.
@@ -204,7 +215,7 @@ func openLog(dir string, tp TopicPartition, cfg Config, st logState, logger *slo
 	if logger == nil {
 		logger = slog.Default()
 	}
-	l := &Log{dir: dir, tp: tp, logger: logger.With("topic", tp.Topic, "partition", tp.Partition), now: time.Now,
+	l := &Log{dir: dir, tp: tp, logger: logger.With("topic", tp.Topic, "partition", tp.Partition), now: cfg.clock(),
 		fs: cfg.fs(), failure: new(atomic.Pointer[error])}
 	l.collectHeader = l.collectHeaderLocked
 	l.damage.total = st.damageTotal

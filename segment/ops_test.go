@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -449,11 +450,15 @@ func TestLogDelete(t *testing.T) {
 func TestSegmentMs(t *testing.T) {
 	dir := t.TempDir()
 	cfg := smallConfig()
-	cfg.SegmentMs = 50 * time.Millisecond
+	cfg.SegmentMs = time.Hour
+	var now atomic.Int64 // nanoseconds since the Unix epoch
+	now.Store(time.Now().UnixNano())
+	cfg.Clock = func() time.Time { return time.Unix(0, now.Load()) }
 	l := openTestLog(t, dir, cfg, 0, true)
 	mustAppend(t, l, segmenttest.Batch(segmenttest.Values("a")))
-	mustAppend(t, l, segmenttest.Batch(segmenttest.Values("b")))
-	time.Sleep(60 * time.Millisecond)
+	now.Add(int64(time.Hour - time.Nanosecond))
+	mustAppend(t, l, segmenttest.Batch(segmenttest.Values("b"))) // just short of segment.ms: no roll
+	now.Add(int64(time.Nanosecond))
 	mustAppend(t, l, segmenttest.Batch(segmenttest.Values("c")))
 	logs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
 	if len(logs) != 2 || filepath.Base(logs[1]) != segment.SegmentFileName(2, segment.LogSuffix) {
