@@ -43,10 +43,10 @@ const MaxTopicNameLen = 249
 // empty cluster. Slices inside returned values (replicas, ISR, listeners)
 // are shared with the image: read them, never write to them.
 type Image struct {
-	brokers map[int32]*Broker
-	topics  map[UUID]*Topic // by id
-	names   map[string]UUID // topic name to id
-	configs map[ConfigResource]map[string]string
+	brokers map[int32]*Broker // few: copied whole on a change
+	topics  shardMap[UUID, *Topic]
+	names   shardMap[string, UUID] // topic name to id
+	configs shardMap[ConfigResource, map[string]string]
 }
 
 // ConfigResource names what a config belongs to: a topic by name or a
@@ -154,24 +154,31 @@ func (t *Topic) withPartition(p Partition) *Topic {
 
 // Topic returns the topic called name.
 func (img *Image) Topic(name string) (*Topic, bool) {
-	id, ok := img.names[name]
+	id, ok := img.names.get(name)
 	if !ok {
 		return nil, false
 	}
-	return img.topics[id], true
+	return img.topics.get(id)
 }
 
 // TopicByID returns the topic with id.
 func (img *Image) TopicByID(id UUID) (*Topic, bool) {
-	t, ok := img.topics[id]
-	return t, ok
+	return img.topics.get(id)
 }
 
 // Topics yields every topic, in no particular order.
-func (img *Image) Topics() iter.Seq[*Topic] { return maps.Values(img.topics) }
+func (img *Image) Topics() iter.Seq[*Topic] {
+	return func(yield func(*Topic) bool) {
+		for _, t := range img.topics.all() {
+			if !yield(t) {
+				return
+			}
+		}
+	}
+}
 
 // NumTopics is the number of topics.
-func (img *Image) NumTopics() int { return len(img.topics) }
+func (img *Image) NumTopics() int { return img.topics.len() }
 
 // Partition returns partition p of the topic called name: what request
 // routing reads (its Leader and LeaderEpoch).
@@ -214,14 +221,16 @@ func (img *Image) brokersWhere(keep func(*Broker) bool) []Broker {
 
 // Config returns the value of key set on res.
 func (img *Image) Config(res ConfigResource, key string) (string, bool) {
-	v, ok := img.configs[res][key]
+	m, _ := img.configs.get(res)
+	v, ok := m[key]
 	return v, ok
 }
 
 // Configs yields the keys set on res and their values, in no particular
 // order.
 func (img *Image) Configs(res ConfigResource) iter.Seq2[string, string] {
-	return maps.All(img.configs[res])
+	m, _ := img.configs.get(res)
+	return maps.All(m)
 }
 
 // ApplyAll applies records in order and returns the image after the last
@@ -273,21 +282,6 @@ func (img *Image) Apply(r Record) (*Image, error) {
 func (img *Image) shallow() *Image {
 	next := *img
 	return &next
-}
-
-// with returns a copy of m with k set to v.
-func with[K comparable, V any](m map[K]V, k K, v V) map[K]V {
-	c := make(map[K]V, len(m)+1)
-	maps.Copy(c, m)
-	c[k] = v
-	return c
-}
-
-// without returns a copy of m without k.
-func without[K comparable, V any](m map[K]V, k K) map[K]V {
-	c := maps.Clone(m)
-	delete(c, k)
-	return c
 }
 
 func invalid(format string, args ...any) error {
@@ -352,15 +346,15 @@ func (img *Image) createTopic(r *TopicRecord) (*Image, error) {
 	if r.Name == "" || len(r.Name) > MaxTopicNameLen {
 		return nil, invalid("topic name of %d bytes", len(r.Name))
 	}
-	if _, ok := img.topics[r.TopicID]; ok {
+	if img.topics.has(r.TopicID) {
 		return nil, fmt.Errorf("%w: topic id %v", ErrExists, r.TopicID)
 	}
-	if _, ok := img.names[r.Name]; ok {
+	if img.names.has(r.Name) {
 		return nil, fmt.Errorf("%w: topic %q", ErrExists, r.Name)
 	}
 	next := img.shallow()
-	next.topics = with(img.topics, r.TopicID, &Topic{id: r.TopicID, name: r.Name})
-	next.names = with(img.names, r.Name, r.TopicID)
+	next.topics = img.topics.with(r.TopicID, &Topic{id: r.TopicID, name: r.Name})
+	next.names = img.names.with(r.Name, r.TopicID)
 	return next, nil
 }
 
@@ -388,7 +382,7 @@ func checkAssignment(replicas, isr []int32, leader int32) error {
 }
 
 func (img *Image) createPartition(r *PartitionRecord) (*Image, error) {
-	t, ok := img.topics[r.TopicID]
+	t, ok := img.topics.get(r.TopicID)
 	if !ok {
 		return nil, fmt.Errorf("%w: id %v", ErrUnknownTopic, r.TopicID)
 	}
@@ -405,7 +399,7 @@ func (img *Image) createPartition(r *PartitionRecord) (*Image, error) {
 		return nil, invalid("partition %s-%d epochs %d, %d", t.name, r.Partition, r.LeaderEpoch, r.PartitionEpoch)
 	}
 	next := img.shallow()
-	next.topics = with(img.topics, t.id, t.withPartition(Partition{
+	next.topics = img.topics.with(t.id, t.withPartition(Partition{
 		Partition:      r.Partition,
 		Replicas:       slices.Clone(r.Replicas),
 		ISR:            slices.Clone(r.ISR),
@@ -417,7 +411,7 @@ func (img *Image) createPartition(r *PartitionRecord) (*Image, error) {
 }
 
 func (img *Image) changePartition(r *PartitionChangeRecord) (*Image, error) {
-	t, ok := img.topics[r.TopicID]
+	t, ok := img.topics.get(r.TopicID)
 	if !ok {
 		return nil, fmt.Errorf("%w: id %v", ErrUnknownTopic, r.TopicID)
 	}
@@ -451,14 +445,14 @@ func (img *Image) changePartition(r *PartitionChangeRecord) (*Image, error) {
 	np.LeaderEpoch = r.LeaderEpoch
 	np.PartitionEpoch = r.PartitionEpoch
 	next := img.shallow()
-	next.topics = with(img.topics, t.id, t.withPartition(np))
+	next.topics = img.topics.with(t.id, t.withPartition(np))
 	return next, nil
 }
 
 func (img *Image) setConfig(r *ConfigRecord) (*Image, error) {
 	switch r.ResourceType {
 	case ResourceTopic:
-		if _, ok := img.names[r.ResourceName]; !ok {
+		if !img.names.has(r.ResourceName) {
 			return nil, fmt.Errorf("%w: config of %q", ErrUnknownTopic, r.ResourceName)
 		}
 	case ResourceBroker:
@@ -475,15 +469,15 @@ func (img *Image) setConfig(r *ConfigRecord) (*Image, error) {
 		return nil, invalid("config of %q with an empty key", r.ResourceName)
 	}
 	res := ConfigResource{Type: r.ResourceType, Name: r.ResourceName}
-	old := img.configs[res]
+	old, _ := img.configs.get(res)
 	next := img.shallow()
 	switch {
 	case !r.Deleted:
-		next.configs = with(img.configs, res, with(old, r.Name, r.Value))
+		next.configs = img.configs.with(res, with(old, r.Name, r.Value))
 	case len(old) == 1 && hasKey(old, r.Name):
-		next.configs = without(img.configs, res) // its last key: no empty map left behind
+		next.configs = img.configs.without(res) // its last key: no empty map left behind
 	case hasKey(old, r.Name):
-		next.configs = with(img.configs, res, without(old, r.Name))
+		next.configs = img.configs.with(res, without(old, r.Name))
 	}
 	return next, nil
 }
@@ -494,17 +488,14 @@ func hasKey[K comparable, V any](m map[K]V, k K) bool {
 }
 
 func (img *Image) removeTopic(r *RemoveTopicRecord) (*Image, error) {
-	t, ok := img.topics[r.TopicID]
+	t, ok := img.topics.get(r.TopicID)
 	if !ok {
 		return nil, fmt.Errorf("%w: id %v", ErrUnknownTopic, r.TopicID)
 	}
 	next := img.shallow()
-	next.topics = without(img.topics, t.id)
-	next.names = without(img.names, t.name)
-	res := ConfigResource{Type: ResourceTopic, Name: t.name}
-	if hasKey(img.configs, res) {
-		next.configs = without(img.configs, res)
-	}
+	next.topics = img.topics.without(t.id)
+	next.names = img.names.without(t.name)
+	next.configs = img.configs.without(ConfigResource{Type: ResourceTopic, Name: t.name})
 	return next, nil
 }
 

@@ -82,10 +82,10 @@ func snapshot(t testing.TB, img *Image) state {
 		}
 		s.Topics[topic.ID()] = ts
 	}
-	if len(img.names) != len(img.topics) || img.NumTopics() != len(s.Topics) {
-		t.Fatalf("%d names for %d topics", len(img.names), len(img.topics))
+	if img.names.len() != img.topics.len() || img.NumTopics() != len(s.Topics) {
+		t.Fatalf("%d names for %d topics", img.names.len(), img.topics.len())
 	}
-	for res := range img.configs {
+	for res := range img.configs.all() {
 		s.Configs[res] = maps.Collect(img.Configs(res))
 		for k, v := range s.Configs[res] {
 			if got, ok := img.Config(res, k); !ok || got != v {
@@ -278,13 +278,13 @@ func TestApplyChanges(t *testing.T) {
 	if v, _ := img.Config(ConfigResource{ResourceTopic, "orders"}, "retention.ms"); v != "2000" {
 		t.Fatalf("retention.ms %q", v)
 	}
-	if _, ok := img.configs[ConfigResource{ResourceBroker, "3"}]; ok {
+	if img.configs.has(ConfigResource{ResourceBroker, "3"}) {
 		t.Fatal("deleting the last key left the resource behind")
 	}
 	// Removing the topic takes its partitions and configs; its name is free again.
 	img = mustApply(t, img, &RemoveTopicRecord{TopicID: testTopicID})
-	if _, ok := img.Topic("orders"); ok || len(img.configs) != 0 {
-		t.Fatalf("orders still there: %v, configs %v", ok, img.configs)
+	if _, ok := img.Topic("orders"); ok || img.configs.len() != 0 {
+		t.Fatalf("orders still there: %v, %d configs", ok, img.configs.len())
 	}
 	img = mustApply(t, img, &TopicRecord{TopicID: UUID{7}, Name: "orders"})
 	if topic, _ := img.Topic("orders"); topic.ID() != (UUID{7}) || topic.NumPartitions() != 0 {

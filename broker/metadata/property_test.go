@@ -350,7 +350,7 @@ func TestApplyMatchesModel(t *testing.T) {
 					applied++
 				}
 				img = next
-				if got := snapshot(t, img); !reflect.DeepEqual(got, g.m) {
+				if got := snapshot(t, img); !equalState(got, g.m) {
 					t.Fatalf("step %d after %#v:\nimage %+v\nmodel %+v", step, r, got, g.m)
 				}
 			}
@@ -362,3 +362,5 @@ func TestApplyMatchesModel(t *testing.T) {
 		})
 	}
 }
+
+func equalState(a, b state) bool { return reflect.DeepEqual(a, b) }
