@@ -85,11 +85,13 @@
 // # The image
 //
 // Apply takes one record and returns a new *Image, sharing with the old
-// one every map and partition chunk the record did not touch: brokers,
-// topics by id, topic names and configs are separate maps, each topic holds
-// its partitions in chunks of 64, and a change to one partition copies the
-// topics-by-id map, the topic's chunk list and one chunk. A reader of an
-// old image never sees a later change. Apply checks every record against
+// one every map and partition chunk the record did not touch. Brokers are
+// one small map; topics by id, topic names and configs are each split into
+// 256 shards by the key's hash; each topic holds its partitions in chunks
+// of 64. A change to one partition copies the shard table of the topics
+// (256 pointers), one shard (a 256th of the topics), the topic's chunk list
+// and one chunk: never all partitions, however they are spread over
+// topics. A reader of an old image never sees a later change. Apply checks every record against
 // the image and refuses, leaving the image as it was, what would corrupt
 // it: a partition of an unknown topic or out of order (partitions are dense,
 // created 0, 1, 2 ...), a change whose partition epoch is not the current
@@ -102,6 +104,13 @@
 // broker that never comes back) nor which characters a topic name may hold
 // (the controller checks names with the broker's rules before it writes).
 // Removing a topic removes its partitions and its configs.
+//
+// Records writes an image out as the records that rebuild it (brokers,
+// then per topic its topic, config and partition records, then broker
+// configs, each sorted): what a metadata snapshot holds. Hash is a SHA-256
+// of those records, equal on two brokers exactly when their images are.
+// Apply refuses strings and arrays the format cannot hold, so every image
+// can be written out.
 //
 // A Holder keeps the current image in an atomic pointer: request handlers
 // Load it without locking, the one goroutine applying committed records

@@ -1,13 +1,16 @@
 package metadata
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"iter"
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
+	"unicode/utf8"
 )
 
 // Errors of Apply, each wrapped with the record and the detail. A record
@@ -249,6 +252,9 @@ func (img *Image) ApplyAll(records []Record) (*Image, error) {
 // Apply returns the image with r applied, or img and an error if r cannot
 // apply to img (see the Err* variables); img itself never changes.
 func (img *Image) Apply(r Record) (*Image, error) {
+	if err := checkEncodable(r); err != nil {
+		return img, fmt.Errorf("applying %v: %w", r.Type(), err)
+	}
 	var err error
 	var next *Image
 	switch r := r.(type) {
@@ -343,7 +349,7 @@ func (img *Image) createTopic(r *TopicRecord) (*Image, error) {
 	if r.TopicID == (UUID{}) {
 		return nil, invalid("topic %q has the zero id", r.Name)
 	}
-	if r.Name == "" || len(r.Name) > MaxTopicNameLen {
+	if r.Name == "" || len(r.Name) > MaxTopicNameLen || !utf8.ValidString(r.Name) {
 		return nil, invalid("topic name of %d bytes", len(r.Name))
 	}
 	if img.topics.has(r.TopicID) {
@@ -519,3 +525,94 @@ func (h *Holder) Load() *Image {
 
 // Publish makes img the current image.
 func (h *Holder) Publish(img *Image) { h.p.Store(img) }
+
+// Records returns the image as records that, applied in order to an empty
+// image, build an image equal to img: each broker's registration (with its
+// fenced state), then per topic its TopicRecord, ConfigRecords and
+// PartitionRecords, then the broker configs; all sorted (brokers by node
+// id, topics by name, configs by key), so equal images give equal records.
+// It is what a metadata snapshot holds.
+func (img *Image) Records() []Record {
+	var out []Record
+	for _, b := range img.Brokers() {
+		out = append(out, &RegisterBrokerRecord{NodeID: b.NodeID, IncarnationID: b.IncarnationID, BrokerEpoch: b.Epoch,
+			Listeners: b.Listeners, Rack: b.Rack, Fenced: b.Fenced})
+	}
+	configs := func(res ConfigResource) {
+		for _, k := range slices.Sorted(maps.Keys(maps.Collect(img.Configs(res)))) {
+			v, _ := img.Config(res, k)
+			out = append(out, &ConfigRecord{ResourceType: res.Type, ResourceName: res.Name, Name: k, Value: v})
+		}
+	}
+	topics := slices.SortedFunc(img.Topics(), func(a, b *Topic) int { return strings.Compare(a.name, b.name) })
+	for _, t := range topics {
+		out = append(out, &TopicRecord{TopicID: t.id, Name: t.name})
+		configs(ConfigResource{Type: ResourceTopic, Name: t.name})
+		for p := range t.Partitions() {
+			out = append(out, &PartitionRecord{TopicID: t.id, Partition: p.Partition, Replicas: p.Replicas, ISR: p.ISR,
+				Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch})
+		}
+	}
+	var brokerConfigs []ConfigResource
+	for res := range img.configs.all() {
+		if res.Type == ResourceBroker {
+			brokerConfigs = append(brokerConfigs, res)
+		}
+	}
+	slices.SortFunc(brokerConfigs, func(a, b ConfigResource) int { return strings.Compare(a.Name, b.Name) })
+	for _, res := range brokerConfigs {
+		configs(res)
+	}
+	return out
+}
+
+// Hash is a SHA-256 of the image's content (of Records, encoded): two
+// brokers whose images hash the same hold the same metadata.
+func (img *Image) Hash() [sha256.Size]byte {
+	h := sha256.New()
+	var buf []byte
+	for _, r := range img.Records() {
+		var err error
+		if buf, err = AppendRecord(buf[:0], r); err != nil {
+			// Apply refuses what the format cannot hold (checkEncodable).
+			panic(fmt.Sprintf("metadata: an image holds an unencodable record: %v", err))
+		}
+		h.Write(buf)
+	}
+	return [sha256.Size]byte(h.Sum(nil))
+}
+
+// checkEncodable refuses strings and arrays longer than the format holds
+// and strings that are not UTF-8 (topic names are checked by createTopic),
+// so that every image can be written out as records (Records, Hash).
+func checkEncodable(r Record) error {
+	var strs []string
+	var arrays [][]int32
+	switch r := r.(type) {
+	case *RegisterBrokerRecord:
+		strs = append(strs, r.Rack)
+		for _, l := range r.Listeners {
+			strs = append(strs, l.Name, l.Host)
+		}
+		if len(r.Listeners) > maxLen {
+			return invalid("%d listeners", len(r.Listeners))
+		}
+	case *PartitionRecord:
+		arrays = [][]int32{r.Replicas, r.ISR}
+	case *PartitionChangeRecord:
+		arrays = [][]int32{r.Replicas, r.ISR}
+	case *ConfigRecord:
+		strs = []string{r.ResourceName, r.Name, r.Value}
+	}
+	for _, s := range strs {
+		if len(s) > maxLen || !utf8.ValidString(s) {
+			return invalid("a string of %d bytes, longer than %d or not UTF-8", len(s), maxLen)
+		}
+	}
+	for _, a := range arrays {
+		if len(a) > maxLen {
+			return invalid("an array of %d elements", len(a))
+		}
+	}
+	return nil
+}

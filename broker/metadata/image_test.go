@@ -5,6 +5,7 @@ import (
 	"maps"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -215,6 +216,10 @@ func TestApplyRefuses(t *testing.T) {
 		{"register port 0", &RegisterBrokerRecord{NodeID: 4, BrokerEpoch: 1, Listeners: listeners(0)}, ErrInvalidValue},
 		{"register listener twice", &RegisterBrokerRecord{NodeID: 4, BrokerEpoch: 1, Listeners: append(listeners(1), listeners(2)...)}, ErrInvalidValue},
 		{"register security protocol 4", &RegisterBrokerRecord{NodeID: 4, BrokerEpoch: 1, Listeners: []Listener{{Name: "L", Host: "h", Port: 1, SecurityProtocol: 4}}}, ErrInvalidValue},
+		{"topic name not utf-8", &TopicRecord{TopicID: other, Name: "a\xff"}, ErrInvalidValue},
+		{"config value too long", &ConfigRecord{ResourceType: ResourceBroker, Name: "k", Value: strings.Repeat("v", maxLen+1)}, ErrInvalidValue},
+		{"config key not utf-8", &ConfigRecord{ResourceType: ResourceBroker, Name: "k\xfe", Value: "v"}, ErrInvalidValue},
+		{"rack not utf-8", &RegisterBrokerRecord{NodeID: 4, BrokerEpoch: 1, Listeners: listeners(1), Rack: "\xff"}, ErrInvalidValue},
 		{"register node -1", &RegisterBrokerRecord{NodeID: -1, BrokerEpoch: 1, Listeners: listeners(1)}, ErrInvalidValue},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -335,5 +340,34 @@ func TestOldImageUnchanged(t *testing.T) {
 	}
 	if img.NumTopics() != 1 || len(snapshot(t, img).Brokers) != 4 {
 		t.Fatal("the new image did not change")
+	}
+}
+
+// TestImageRecords: an image written out as Records and applied to an
+// empty image gives the same image and the same Hash; a change changes the
+// Hash.
+func TestImageRecords(t *testing.T) {
+	img := mustApply(t, cluster(t),
+		&ConfigRecord{ResourceType: ResourceBroker, ResourceName: "2", Name: "b", Value: "1"},
+		&ConfigRecord{ResourceType: ResourceBroker, ResourceName: "", Name: "a", Value: "2"},
+		&TopicRecord{TopicID: UUID{1}, Name: "a-topic"},
+		&PartitionChangeRecord{TopicID: testTopicID, Partition: 1, ISR: []int32{3, 2}, Leader: 2, LeaderEpoch: 3, PartitionEpoch: 5},
+	)
+	rebuilt := mustApply(t, new(Image), img.Records()...)
+	if !reflect.DeepEqual(snapshot(t, rebuilt), snapshot(t, img)) {
+		t.Fatalf("rebuilt image differs:\n%+v\n%+v", snapshot(t, rebuilt), snapshot(t, img))
+	}
+	if rebuilt.Hash() != img.Hash() {
+		t.Fatal("equal images hash differently")
+	}
+	if !reflect.DeepEqual(rebuilt.Records(), img.Records()) {
+		t.Fatal("equal images give different records")
+	}
+	changed := mustApply(t, img, &FenceBrokerRecord{NodeID: 1, BrokerEpoch: 10})
+	if changed.Hash() == img.Hash() {
+		t.Fatal("fencing a broker did not change the hash")
+	}
+	if new(Image).Hash() == img.Hash() {
+		t.Fatal("an empty image hashes as a full one")
 	}
 }

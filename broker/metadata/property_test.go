@@ -353,6 +353,12 @@ func TestApplyMatchesModel(t *testing.T) {
 				if got := snapshot(t, img); !equalState(got, g.m) {
 					t.Fatalf("step %d after %#v:\nimage %+v\nmodel %+v", step, r, got, g.m)
 				}
+				if step%100 == 99 {
+					rebuilt, err := new(Image).ApplyAll(img.Records())
+					if err != nil || !equalState(snapshot(t, rebuilt), g.m) || rebuilt.Hash() != img.Hash() {
+						t.Fatalf("step %d: the image rebuilt from its records differs (%v)", step, err)
+					}
+				}
 			}
 			t.Logf("%d applied, %d refused %v, %d topics, %d brokers", applied, refused, refusedBy, len(g.m.Topics), len(g.m.Brokers))
 			// Both kinds must be common, or the test checks little.

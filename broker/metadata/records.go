@@ -239,7 +239,8 @@ func newRecord(t RecordType) Record {
 const maxLen = 1<<16 - 1
 
 // AppendRecord appends r's encoding (type, version, fields) to dst. It
-// fails only for a string or array longer than the format holds (65535).
+// fails only for a string or array longer than the format holds (65535)
+// or a string that is not UTF-8, leaving dst as it was.
 func AppendRecord(dst []byte, r Record) ([]byte, error) {
 	e := encoder{b: append(dst, byte(r.Type()), latestVersion[r.Type()])}
 	r.appendFields(&e)
@@ -353,6 +354,12 @@ func (e *encoder) length(n int, what string) bool {
 }
 
 func (e *encoder) str(s string) {
+	if !utf8.ValidString(s) {
+		if e.err == nil {
+			e.err = fmt.Errorf("string %q is not UTF-8", s)
+		}
+		return
+	}
 	if e.length(len(s), "string") {
 		e.b = append(e.b, s...)
 	}

@@ -151,6 +151,9 @@ func TestAppendRecordTooLong(t *testing.T) {
 	if string(got) != "keep" {
 		t.Fatalf("dst changed to %q", got)
 	}
+	if _, err := AppendRecord(nil, &TopicRecord{Name: "\xff"}); err == nil || !strings.Contains(err.Error(), "not UTF-8") {
+		t.Fatalf("err %v, want not UTF-8", err)
+	}
 	if _, err := AppendRecord(nil, &PartitionRecord{Replicas: make([]int32, maxLen+1)}); err == nil {
 		t.Fatal("an array of 65536 encoded")
 	}
