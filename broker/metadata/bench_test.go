@@ -61,3 +61,21 @@ func BenchmarkApplyPartitionChange(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRebuild applies the Records of an image of 10,000 partitions to
+// an empty image, one ApplyAll: what loading a metadata snapshot costs.
+func BenchmarkRebuild(b *testing.B) {
+	for _, shape := range []struct{ topics, partitions int }{{1, 10000}, {10000, 1}} {
+		b.Run(fmt.Sprintf("topics=%d/partitions=%d", shape.topics, shape.partitions), func(b *testing.B) {
+			img, _ := benchImage(b, shape.topics, shape.partitions)
+			records := img.Records()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := new(Image).ApplyAll(records); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -91,7 +91,10 @@
 // of 64. A change to one partition copies the shard table of the topics
 // (256 pointers), one shard (a 256th of the topics), the topic's chunk list
 // and one chunk: never all partitions, however they are spread over
-// topics. A reader of an old image never sees a later change. Apply checks every record against
+// topics. A reader of an old image never sees a later change. ApplyAll
+// applies a batch (a snapshot, a topic with all its partitions) to one
+// private copy that it changes in place, copying each shard, topic and
+// chunk at most once, and returns it as the new image. Apply checks every record against
 // the image and refuses, leaving the image as it was, what would corrupt
 // it: a partition of an unknown topic or out of order (partitions are dense,
 // created 0, 1, 2 ...), a change whose partition epoch is not the current

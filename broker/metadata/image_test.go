@@ -371,3 +371,34 @@ func TestImageRecords(t *testing.T) {
 		t.Fatal("an empty image hashes as a full one")
 	}
 }
+
+// TestApplyAllRecreates: within one batch, what was removed comes back
+// (the last config key of a resource deleted and set again, a topic
+// removed and created again with its partitions and configs), and the
+// image the batch applied to keeps what it had.
+func TestApplyAllRecreates(t *testing.T) {
+	base := cluster(t)
+	want := snapshot(t, base)
+	orders := ConfigResource{ResourceTopic, "orders"}
+	img := mustApply(t, base,
+		&ConfigRecord{ResourceType: ResourceTopic, ResourceName: "orders", Name: "retention.ms", Deleted: true},
+		&ConfigRecord{ResourceType: ResourceTopic, ResourceName: "orders", Name: "cleanup.policy", Value: "compact"},
+		&RemoveTopicRecord{TopicID: testTopicID},
+		&TopicRecord{TopicID: testTopicID, Name: "orders"},
+		&ConfigRecord{ResourceType: ResourceTopic, ResourceName: "orders", Name: "segment.bytes", Value: "1024"},
+		&PartitionRecord{TopicID: testTopicID, Partition: 0, Replicas: []int32{3}, ISR: []int32{3}, Leader: 3},
+		&PartitionChangeRecord{TopicID: testTopicID, Partition: 0, ISR: []int32{}, Leader: NoLeader, LeaderEpoch: 1, PartitionEpoch: 1},
+	)
+	if got := maps.Collect(img.Configs(orders)); !reflect.DeepEqual(got, map[string]string{"segment.bytes": "1024"}) {
+		t.Fatalf("configs of the new orders: %v", got)
+	}
+	if p, _ := img.Partition("orders", 0); p.Leader != NoLeader || p.PartitionEpoch != 1 {
+		t.Fatalf("orders-0 %+v", p)
+	}
+	if topic, _ := img.Topic("orders"); topic.NumPartitions() != 1 {
+		t.Fatalf("%d partitions", topic.NumPartitions())
+	}
+	if got := snapshot(t, base); !reflect.DeepEqual(got, want) {
+		t.Fatal("the base image changed")
+	}
+}

@@ -1,6 +1,7 @@
 package metadata
 
 import (
+	"maps"
 	"math/rand/v2"
 	"reflect"
 	"slices"
@@ -370,3 +371,79 @@ func TestApplyMatchesModel(t *testing.T) {
 }
 
 func equalState(a, b state) bool { return reflect.DeepEqual(a, b) }
+
+// cloneState deep-copies a model state.
+func cloneState(s state) state {
+	c := newState()
+	maps.Copy(c.Brokers, s.Brokers)
+	for id, t := range s.Topics {
+		c.Topics[id] = topicState{Name: t.Name, Parts: slices.Clone(t.Parts)}
+	}
+	for res, m := range s.Configs {
+		c.Configs[res] = maps.Clone(m)
+	}
+	return c
+}
+
+// TestApplyAllMatchesModel applies random batches (ApplyAll), where later
+// records build on earlier ones of the same batch (a partition created and
+// changed, a topic created and removed), so that the builder changes in
+// place what it copied earlier in the batch. A batch with an invalid
+// record fails whole. After every batch the image shows the model's state
+// and the image before the batch still shows the state before it.
+func TestApplyAllMatchesModel(t *testing.T) {
+	for seed := range uint64(10) {
+		t.Run(strconv.FormatUint(seed, 10), func(t *testing.T) {
+			g := recordGen{rng: rand.New(rand.NewPCG(seed, 34)), m: newState()}
+			img := new(Image)
+			batches, failed := 0, 0
+			for step := range 400 {
+				before := cloneState(g.m)
+				scratch := cloneState(g.m)
+				var batch []Record
+				valid := true
+				for range 1 + g.pick(8) {
+					g.m = scratch
+					r := g.next()
+					if !modelApply(scratch, r) {
+						if !g.chance(10) {
+							continue // drop it: most batches should apply
+						}
+						valid = false
+						batch = append(batch, r)
+						break
+					}
+					batch = append(batch, r)
+				}
+				g.m = before
+				if len(batch) == 0 {
+					continue
+				}
+				next, err := img.ApplyAll(batch)
+				if (err == nil) != valid {
+					t.Fatalf("step %d: ApplyAll(%d records): %v, model says valid=%v", step, len(batch), err, valid)
+				}
+				if valid {
+					g.m = cloneState(scratch)
+					batches++
+				} else {
+					failed++
+					if next != img {
+						t.Fatalf("step %d: a refused batch returned a new image", step)
+					}
+				}
+				if got := snapshot(t, next); !equalState(got, g.m) {
+					t.Fatalf("step %d after %d records:\nimage %+v\nmodel %+v", step, len(batch), got, g.m)
+				}
+				if got := snapshot(t, img); !equalState(got, before) {
+					t.Fatalf("step %d: ApplyAll changed the image it applied to", step)
+				}
+				img = next
+			}
+			t.Logf("%d batches applied, %d refused, %d topics", batches, failed, len(g.m.Topics))
+			if batches < 100 || failed < 10 {
+				t.Fatalf("%d batches applied, %d refused", batches, failed)
+			}
+		})
+	}
+}

@@ -3,7 +3,6 @@ package metadata
 import (
 	"hash/maphash"
 	"iter"
-	"maps"
 )
 
 // shardBits sets the number of shards of a shardMap: 256.
@@ -42,33 +41,6 @@ func (m shardMap[K, V]) has(k K) bool {
 
 func (m shardMap[K, V]) len() int { return m.n }
 
-// with returns a copy of m with k set to v.
-func (m shardMap[K, V]) with(k K, v V) shardMap[K, V] {
-	shards := new([1 << shardBits]map[K]V)
-	if m.shards != nil {
-		*shards = *m.shards
-	}
-	i := shardOf(k)
-	n := m.n
-	if _, ok := shards[i][k]; !ok {
-		n++
-	}
-	shards[i] = with(shards[i], k, v)
-	return shardMap[K, V]{shards: shards, n: n}
-}
-
-// without returns a copy of m without k (m itself if k is not there).
-func (m shardMap[K, V]) without(k K) shardMap[K, V] {
-	if !m.has(k) {
-		return m
-	}
-	shards := new([1 << shardBits]map[K]V)
-	*shards = *m.shards
-	i := shardOf(k)
-	shards[i] = without(shards[i], k)
-	return shardMap[K, V]{shards: shards, n: m.n - 1}
-}
-
 // all yields every key and value, in no particular order.
 func (m shardMap[K, V]) all() iter.Seq2[K, V] {
 	return func(yield func(K, V) bool) {
@@ -83,19 +55,4 @@ func (m shardMap[K, V]) all() iter.Seq2[K, V] {
 			}
 		}
 	}
-}
-
-// with returns a copy of m with k set to v.
-func with[K comparable, V any](m map[K]V, k K, v V) map[K]V {
-	c := make(map[K]V, len(m)+1)
-	maps.Copy(c, m)
-	c[k] = v
-	return c
-}
-
-// without returns a copy of m without k.
-func without[K comparable, V any](m map[K]V, k K) map[K]V {
-	c := maps.Clone(m)
-	delete(c, k)
-	return c
 }
