@@ -238,7 +238,8 @@ func (h *Holder) Publish(img *Image) { h.p.Store(img) }
 // fenced state), then per topic its TopicRecord, ConfigRecords and
 // PartitionRecords, then the broker configs; all sorted (brokers by node
 // id, topics by name, configs by key), so equal images give equal records.
-// It is what a metadata snapshot holds.
+// It is what a metadata snapshot holds. The records share their slices
+// (listeners, replicas, ISR) with the image: read them, never write to them.
 func (img *Image) Records() []Record {
 	var out []Record
 	for _, b := range img.Brokers() {

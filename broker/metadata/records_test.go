@@ -3,7 +3,13 @@ package metadata
 import (
 	"bytes"
 	"errors"
+	"flag"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -217,5 +223,38 @@ func TestDecodeBatchErrors(t *testing.T) {
 				t.Fatalf("err %v, want %v", err, tc.want)
 			}
 		})
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// TestRecordsGolden pins the encoding of every sample record in
+// testdata/records.golden (name, then hex), so that a change to the format
+// shows as a change to that file, which doc.go's rules must allow.
+func TestRecordsGolden(t *testing.T) {
+	samples := sampleRecords()
+	var out strings.Builder
+	for _, name := range slices.Sorted(maps.Keys(samples)) {
+		b, err := AppendRecord(nil, samples[name])
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&out, "%s\n%x\n", name, b)
+	}
+	path := filepath.Join("testdata", "records.golden")
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(out.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if out.String() != string(want) {
+		t.Fatalf("encodings differ from %s:\n%s\nwant:\n%s", path, out.String(), want)
 	}
 }

@@ -13,7 +13,7 @@ var shardSeed = maphash.MakeSeed()
 
 // shardMap is an immutable map split into 256 shards by the key's hash, so
 // that a copy with one key changed copies the shard table (2 KiB) and one
-// shard, an 256th of the map, rather than the whole map: the image's
+// shard, a 256th of the map, rather than the whole map: the image's
 // topics, names and configs, which may have tens of thousands of keys.
 // The zero shardMap is empty.
 type shardMap[K comparable, V any] struct {
