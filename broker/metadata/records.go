@@ -202,14 +202,29 @@ type RemoveTopicRecord struct {
 	TopicID UUID
 }
 
-func (*RegisterBrokerRecord) Type() RecordType  { return TypeRegisterBroker }
-func (*FenceBrokerRecord) Type() RecordType     { return TypeFenceBroker }
-func (*UnfenceBrokerRecord) Type() RecordType   { return TypeUnfenceBroker }
-func (*TopicRecord) Type() RecordType           { return TypeTopic }
-func (*PartitionRecord) Type() RecordType       { return TypePartition }
+// Type is RegisterBrokerRecord's type.
+func (*RegisterBrokerRecord) Type() RecordType { return TypeRegisterBroker }
+
+// Type is FenceBrokerRecord's type.
+func (*FenceBrokerRecord) Type() RecordType { return TypeFenceBroker }
+
+// Type is UnfenceBrokerRecord's type.
+func (*UnfenceBrokerRecord) Type() RecordType { return TypeUnfenceBroker }
+
+// Type is TopicRecord's type.
+func (*TopicRecord) Type() RecordType { return TypeTopic }
+
+// Type is PartitionRecord's type.
+func (*PartitionRecord) Type() RecordType { return TypePartition }
+
+// Type is PartitionChangeRecord's type.
 func (*PartitionChangeRecord) Type() RecordType { return TypePartitionChange }
-func (*ConfigRecord) Type() RecordType          { return TypeConfig }
-func (*RemoveTopicRecord) Type() RecordType     { return TypeRemoveTopic }
+
+// Type is ConfigRecord's type.
+func (*ConfigRecord) Type() RecordType { return TypeConfig }
+
+// Type is RemoveTopicRecord's type.
+func (*RemoveTopicRecord) Type() RecordType { return TypeRemoveTopic }
 
 // newRecord returns an empty record of type t, nil for an unknown type.
 func newRecord(t RecordType) Record {
