@@ -222,6 +222,13 @@ func (l *Log) cutLocked(i int, pos, newEnd int64) error {
 	if err := l.fs.Fdatasync(s.file); err != nil {
 		errs = append(errs, l.failLocked(err))
 	}
+	if len(doomed) > 0 {
+		// Make the removal of the later segments durable: after a crash they would otherwise
+		// come back, and follow the cut segment once appends refill it up to their base.
+		if err := l.fs.SyncDir(l.dir); err != nil {
+			errs = append(errs, l.failLocked(err))
+		}
+	}
 	l.mu.nextOffset = newEnd
 	l.endOffset.Store(newEnd)
 	if mark := l.durable.Load(); mark.offset >= newEnd {
