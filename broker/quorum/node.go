@@ -279,8 +279,8 @@ type raftLogger struct{ l *slog.Logger }
 
 func (r raftLogger) Debug(v ...any)                   { r.l.Debug(fmt.Sprint(v...)) }
 func (r raftLogger) Debugf(format string, v ...any)   { r.l.Debug(fmt.Sprintf(format, v...)) }
-func (r raftLogger) Info(v ...any)                    { r.l.Debug(fmt.Sprint(v...)) }
-func (r raftLogger) Infof(format string, v ...any)    { r.l.Debug(fmt.Sprintf(format, v...)) }
+func (r raftLogger) Info(v ...any)                    { r.l.Info(fmt.Sprint(v...)) }
+func (r raftLogger) Infof(format string, v ...any)    { r.l.Info(fmt.Sprintf(format, v...)) }
 func (r raftLogger) Warning(v ...any)                 { r.l.Warn(fmt.Sprint(v...)) }
 func (r raftLogger) Warningf(format string, v ...any) { r.l.Warn(fmt.Sprintf(format, v...)) }
 func (r raftLogger) Error(v ...any)                   { r.l.Error(fmt.Sprint(v...)) }

@@ -3,10 +3,12 @@ package quorum
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -91,6 +93,23 @@ type cluster struct {
 	voters  []uint64
 	members map[uint64]*member
 	restart int
+}
+
+// newCluster starts a voter for each id, each in its own directory, and stops them all when
+// the test ends.
+func newCluster(t *testing.T, voters ...uint64) *cluster {
+	c := &cluster{t: t, net: NewLocalNetwork(), voters: voters, members: map[uint64]*member{}}
+	for _, id := range voters {
+		c.start(id, filepath.Join(t.TempDir(), fmt.Sprint("node", id)))
+	}
+	t.Cleanup(func() {
+		for _, m := range c.members {
+			c.net.Detach(m.id)
+			m.node.Stop()
+			m.storage.Close()
+		}
+	})
+	return c
 }
 
 func (c *cluster) start(id uint64, root string) {
@@ -178,17 +197,7 @@ func (c *cluster) commit(data string) {
 // disk kept), and checks the histories: every node's committed sequence is a prefix of the
 // longest, and every acknowledged proposal is in it, in order.
 func TestClusterSurvivesCrashes(t *testing.T) {
-	c := &cluster{t: t, net: NewLocalNetwork(), voters: []uint64{1, 2, 3}, members: map[uint64]*member{}}
-	for _, id := range c.voters {
-		c.start(id, filepath.Join(t.TempDir(), fmt.Sprint("node", id)))
-	}
-	t.Cleanup(func() {
-		for _, m := range c.members {
-			c.net.Detach(m.id)
-			m.node.Stop()
-			m.storage.Close()
-		}
-	})
+	c := newCluster(t, 1, 2, 3)
 	var acked []string
 	propose := func(from, to int) {
 		for i := from; i < to; i++ {
@@ -270,5 +279,31 @@ func TestClusterSurvivesCrashes(t *testing.T) {
 		if longest[i].Index <= longest[i-1].Index {
 			t.Fatalf("indexes out of order: %d after %d", longest[i].Index, longest[i-1].Index)
 		}
+	}
+}
+
+// TestNodeStopsOnStorageFailure: a failed fdatasync stops the node with the error (Done,
+// Err), and what it had reported written is there after a restart.
+func TestNodeStopsOnStorageFailure(t *testing.T) {
+	c := newCluster(t, 1)
+	m := c.members[1]
+	c.commit("before")
+	m.fs.Inject(faultfs.Rule{Op: faultfs.Fdatasync, Nth: 1})
+	if err := m.node.Propose(context.Background(), []byte("after")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-m.node.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the node did not stop after a failed fdatasync")
+	}
+	if err := m.node.Err(); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("Err() = %v, want EIO", err)
+	}
+	c.crashAndRestart(1)
+	c.commit("after restart")
+	seq, _ := c.members[1].sm.sequence()
+	if len(seq) < 2 || seq[0].Data != "before" || seq[len(seq)-1].Data != "after restart" {
+		t.Fatalf("sequence after restart: %v", seq)
 	}
 }
