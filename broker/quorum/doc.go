@@ -41,7 +41,9 @@
 //	{"data_version":0,"leaderEpoch":3,"votedId":2,"commitIndex":417}
 //
 // leaderEpoch is the Raft term, votedId the vote (0: none), commitIndex the commit index.
-// A missing file is the empty HardState (a new voter).
+// A missing file is the empty HardState (a new voter). Node writes it only when the term or
+// the vote changed (Raft's MustSync), not for a commit index alone, which a restart learns
+// again from the leader; Open raises a commit index below the snapshot's to it.
 //
 // # Snapshots
 //

@@ -206,7 +206,10 @@ func (n *Node) handle(rd raft.Ready) error {
 	if err := st.Append(rd.Entries); err != nil {
 		return err
 	}
-	if !raft.IsEmptyHardState(rd.HardState) {
+	// A HardState whose term and vote are unchanged (Raft says MustSync is false) only moved the
+	// commit index, which a restart learns again from the leader: it is not worth two fsyncs
+	// before this Ready's entries can be applied.
+	if !raft.IsEmptyHardState(rd.HardState) && rd.MustSync {
 		if err := st.SetHardState(rd.HardState); err != nil {
 			return err
 		}

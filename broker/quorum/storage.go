@@ -140,6 +140,12 @@ func (s *Storage) load() error {
 	if c := s.hard.GetCommit(); c > s.last {
 		return fmt.Errorf("%w: %s commits index %d but the log ends at %d", ErrCorrupt, s.dir, c, s.last)
 	}
+	if s.hard.GetCommit() < snapIndex {
+		// A snapshot holds only committed entries; quorum-state may lag it (a crash after
+		// ApplySnapshot, or a commit-only HardState not written), and Raft wants the commit
+		// index within [snapshot, last].
+		s.hard.Commit = new(snapIndex)
+	}
 	return nil
 }
 
