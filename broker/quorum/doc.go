@@ -10,7 +10,9 @@
 // so `runnel dump-log` reads it, with two kinds of file beside the segments:
 //
 //	00000000000000000000.log        the Raft log, one batch per entry (below)
-//	00000000000000000000.index      segment's indexes, leader-epoch-checkpoint (epoch = term)
+//	00000000000000000000.index      its offset and time indexes, as any segment's
+//	00000000000000000000.timeindex
+//	leader-epoch-checkpoint         "epoch startOffset" lines: where each term starts
 //	00000000000000000420-0000000003.checkpoint   the latest snapshot: index 420, term 3
 //	quorum-state                    the HardState
 //
