@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"math/rand"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -505,6 +506,19 @@ func TestStorageRefusesCorruptState(t *testing.T) {
 	}
 	if _, err := Open(dir, Options{Segment: smallSegments(), Logger: quietLogger}); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("commit past the log end: %v, want ErrCorrupt", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, StateFile), []byte("{not json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(dir, Options{Segment: smallSegments(), Logger: quietLogger}); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("quorum-state not JSON: %v, want ErrCorrupt", err)
+	}
+	os.Remove(filepath.Join(dir, StateFile))
+	if err := os.WriteFile(filepath.Join(dir, snapshotName(1, 1)), []byte("not a batch"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(dir, Options{Segment: smallSegments(), Logger: quietLogger}); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("snapshot file not a batch: %v, want ErrCorrupt", err)
 	}
 }
 
