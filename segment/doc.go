@@ -142,7 +142,8 @@
 // recovery-point-offset-checkpoint by LogDir). A sealed segment counts as
 // unsynced until its cut to size is durable, so that no acknowledged batch can
 // follow a zeroed tail. Truncation zeroes the removed bytes of the mapping and
-// syncs them, so that recovery cannot bring stale batches back.
+// syncs them, and the directory when it deleted later segments, so that
+// recovery cannot bring stale batches back.
 //
 // # What a reader checks
 //

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"math/rand"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -14,6 +16,7 @@ import (
 	"runnel/io/disk/faultfs"
 	"runnel/io/flush"
 	"runnel/segment"
+	"runnel/segment/segmenttest"
 )
 
 // faultConfig has segments large enough for appends that take the pwrite path
@@ -331,4 +334,69 @@ func TestStorageFailureTakesDirOffline(t *testing.T) {
 	if _, err := d.Create(segment.TopicPartition{Topic: "new", Partition: 0}, cfg); err != first {
 		t.Fatalf("Create in an offline dir: %v, want %v", err, first)
 	}
+}
+
+// TestTruncateSurvivesCrash truncates into the first of several segments, appends until the
+// log ends exactly where the next (deleted) segment began, syncs and cuts the power: the
+// deleted segments must not come back after the new batches.
+func TestTruncateSurvivesCrash(t *testing.T) {
+	root := t.TempDir()
+	fs := faultfs.NewCrashable(root)
+	dir := filepath.Join(root, testTP.DirName())
+	cfg := smallConfig()
+	cfg.FS = fs
+	l, err := segment.OpenLog(dir, testTP, cfg, 0, false, quietLogger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	batch := func(seq int) []byte {
+		return segmenttest.Batch([]segmenttest.Record{{Value: bytes.Repeat([]byte{byte(seq)}, 500)}}, segmenttest.Timestamp(int64(seq)))
+	}
+	for i := 0; l.EndOffset() < 1 || len(segmentBases(t, dir)) < 3; i++ {
+		mustAppend(t, l, batch(i))
+	}
+	if _, err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	next := segmentBases(t, dir)[1]
+	if err := l.TruncateTo(next / 2); err != nil {
+		t.Fatal(err)
+	}
+	var want [][]byte
+	for l.EndOffset() < next {
+		b := batch(1000 + int(l.EndOffset()))
+		mustAppend(t, l, b)
+		want = append(want, b)
+	}
+	if _, err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	clone := filepath.Join(t.TempDir(), "clone")
+	if err := fs.CrashClone(clone); err != nil {
+		t.Fatal(err)
+	}
+	r := openTestLog(t, filepath.Join(clone, testTP.DirName()), smallConfig(), 0, false)
+	if r.EndOffset() != next {
+		t.Fatalf("after the crash the log ends at %d, want %d", r.EndOffset(), next)
+	}
+	equalBatches(t, readAllBatches(t, r, next/2, false), want)
+}
+
+// segmentBases lists the base offsets of the .log files in dir.
+func segmentBases(t *testing.T, dir string) []int64 {
+	t.Helper()
+	names, err := filepath.Glob(filepath.Join(dir, "*"+segment.LogSuffix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bases []int64
+	for _, n := range names {
+		base, err := strconv.ParseInt(strings.TrimSuffix(filepath.Base(n), segment.LogSuffix), 10, 64)
+		if err == nil {
+			bases = append(bases, base)
+		}
+	}
+	slices.Sort(bases)
+	return bases
 }

@@ -465,3 +465,30 @@ func TestSegmentMs(t *testing.T) {
 		t.Fatalf("segments after segment.ms: %v", logs)
 	}
 }
+
+// TestTruncateFullyAndStartAt restarts a log past its end, as a Raft follower installing a
+// snapshot does: the old batches are gone, appends go on from the new start, and a reopen
+// after the next Sync (without a clean close) sees the same.
+func TestTruncateFullyAndStartAt(t *testing.T) {
+	dir := t.TempDir()
+	cfg := smallConfig()
+	l := openTestLog(t, dir, cfg, 0, true)
+	fillLog(t, l, 300, 11)
+	end := l.EndOffset()
+	if err := l.TruncateFullyAndStartAt(end + 1000); err != nil {
+		t.Fatal(err)
+	}
+	if l.StartOffset() != end+1000 || l.EndOffset() != end+1000 {
+		t.Fatalf("after TruncateFullyAndStartAt(%d): start %d end %d", end+1000, l.StartOffset(), l.EndOffset())
+	}
+	more := fillLog(t, l, 20, 12)
+	if _, err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	equalBatches(t, readAllBatches(t, l, l.StartOffset(), false), more)
+	l2 := openTestLog(t, dir, cfg, 0, false)
+	if l2.StartOffset() != end+1000 {
+		t.Fatalf("reopened log starts at %d, want %d", l2.StartOffset(), end+1000)
+	}
+	equalBatches(t, readAllBatches(t, l2, l2.StartOffset(), false), more)
+}

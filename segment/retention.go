@@ -160,6 +160,24 @@ func (l *Log) TruncateTo(offset int64) error {
 	return nil
 }
 
+// TruncateFullyAndStartAt empties the log and restarts it at offset, which may lie past the
+// log end (Kafka's UnifiedLog.truncateFullyAndStartAt: a Raft follower that installs a snapshot
+// taken beyond its log). The new start is durable after the next Sync.
+func (l *Log) TruncateFullyAndStartAt(offset int64) error {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.mu.closed {
+		return ErrClosed
+	}
+	if offset < 0 {
+		return fmt.Errorf("%w: start at %d", ErrOffsetOutOfRange, offset)
+	}
+	l.prefault.wait()
+	return l.truncateFullyLocked(offset)
+}
+
 // cutLocked makes segment i the active one, ending at position pos and offset newEnd.
 func (l *Log) cutLocked(i int, pos, newEnd int64) error {
 	cfg := l.mu.cfg
@@ -203,6 +221,13 @@ func (l *Log) cutLocked(i int, pos, newEnd int64) error {
 	errs := []error{l.dropSegmentsLocked(doomed, "truncation")}
 	if err := l.fs.Fdatasync(s.file); err != nil {
 		errs = append(errs, l.failLocked(err))
+	}
+	if len(doomed) > 0 {
+		// Make the removal of the later segments durable: after a crash they would otherwise
+		// come back, and follow the cut segment once appends refill it up to their base.
+		if err := l.fs.SyncDir(l.dir); err != nil {
+			errs = append(errs, l.failLocked(err))
+		}
 	}
 	l.mu.nextOffset = newEnd
 	l.endOffset.Store(newEnd)

@@ -1,0 +1,83 @@
+// Package quorum keeps the controller quorum's Raft log in Runnel's own storage, as KRaft
+// does (KIP-595), and drives etcd's Raft (go.etcd.io/raft/v3) over it. Storage is a
+// raft.Storage; Node runs the Ready loop; Transport carries messages (LocalNetwork in one
+// process for tests; the network transport over the controller listener comes with the
+// controller).
+//
+// # Files
+//
+// The partition directory __cluster_metadata-0 (Partition) is a segment log like any other,
+// so `runnel dump-log` reads it, with two kinds of file beside the segments:
+//
+//	00000000000000000000.log        the Raft log, one batch per entry (below)
+//	00000000000000000000.index      its offset and time indexes, as any segment's
+//	00000000000000000000.timeindex
+//	leader-epoch-checkpoint         "epoch startOffset" lines: where each term starts
+//	00000000000000000420-0000000003.checkpoint   the latest snapshot: index 420, term 3
+//	quorum-state                    the HardState
+//
+// # Entries
+//
+// Entry i of the log is the batch at offset i-1 (offset = index - 1): a RecordBatch v2
+// (segment/doc.go) holding exactly one record, with the entry's term as the batch's
+// partitionLeaderEpoch. The record has a null key and this value:
+//
+//	 0               1               2
+//	+---------------+---------------+---------------------------------+
+//	| version=0     | entry type    | entry data (the rest, may be    |
+//	| (uint8)       | (uint8)       | empty)                          |
+//	+---------------+---------------+---------------------------------+
+//
+// The entry type is raftpb.EntryType: 0 normal (a proposal; data is the application's,
+// empty for the entry a new leader appends), 1 ConfChange, 2 ConfChangeV2 (data is the
+// protobuf encoding of the change). The batch's timestamps are the append time; it has no
+// producer id and no compression. Entries of one term are appended together (one Append,
+// many batches), then the log is fdatasync'd: an entry counts as written only after that
+// Sync returns. A new leader's entries that replace a conflicting tail first truncate the
+// log (Log.TruncateTo) at the first replaced entry's offset.
+//
+// # HardState: quorum-state
+//
+// JSON after Kafka's file of the same name, replaced atomically (io/disk.WriteFileAtomic):
+//
+//	{"data_version":0,"leaderEpoch":3,"votedId":2,"commitIndex":417}
+//
+// leaderEpoch is the Raft term, votedId the vote (0: none), commitIndex the commit index.
+// A missing file is the empty HardState (a new voter). Node writes it only when the term or
+// the vote changed (Raft's MustSync), not for a commit index alone, which a restart learns
+// again from the leader; Open raises a commit index below the snapshot's to it.
+//
+// # Snapshots
+//
+// Named as Kafka names them, <end offset, 20 digits>-<epoch, 10 digits>.checkpoint: the
+// end offset is the snapshot's Raft index (the entries it covers are offsets 0 to index-1)
+// and the epoch its term. The file is one RecordBatch v2 with two records, written
+// atomically; the batch's partitionLeaderEpoch is the term:
+//
+//	record 0: key "metadata", value raftpb.SnapshotMetadata (protobuf: index, term, ConfState)
+//	record 1: key "data",     value the state machine's snapshot
+//
+// Only the latest snapshot is kept; older ones are removed once a newer one is durable.
+// Compact(i) (i at most the snapshot's index) moves the log start offset to i and deletes
+// the segments wholly below it; the entries between the compaction point and the snapshot
+// serve lagging followers until a restart, which starts the log right after the snapshot.
+// ApplySnapshot (a snapshot from the leader) writes the file, then empties the log and
+// restarts it at the snapshot's index (Log.TruncateFullyAndStartAt), durably.
+//
+// # Opening
+//
+// Open validates every batch of the log (it is small: snapshots bound it) and lines it up
+// with the latest snapshot: entries up to the snapshot are ignored; a log that ends before
+// the snapshot, or whose entry at the snapshot's index has another term (a crash undid the
+// truncation of an installed snapshot), is restarted after it. A commit index past the log
+// end, a batch that is not one entry or whose term goes down, and unreadable files are
+// errors wrapping ErrCorrupt, never panics.
+//
+// # The Ready loop
+//
+// Node handles each raft.Ready in the order Raft asks (STYLE.md rule 19): snapshot, entries
+// and HardState saved (each durable on return), then messages sent, then the snapshot and
+// the committed entries applied to the StateMachine (configuration changes applied to Raft
+// first), then Advance. A storage or state machine error stops the node (Done, Err). With
+// NodeConfig.SnapshotEvery set, the node snapshots the state machine and compacts the log.
+package quorum
