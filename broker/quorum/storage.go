@@ -169,7 +169,7 @@ func (s *Storage) noteTerm(term, index uint64) {
 // until fn returns false.
 func (s *Storage) scan(from, to int64, fn func(h segment.BatchHeader, batch []byte) (bool, error)) error {
 	for off := from; off < to; {
-		r, err := s.log.Read(off, readChunk, false, true)
+		r, err := s.log.Read(off, readChunk, segment.ReadOptions{MinOneBatch: true})
 		if err != nil {
 			return fmt.Errorf("quorum: reading offset %d: %w", off, err)
 		}
