@@ -11,8 +11,9 @@ STRESS_ROUNDS ?= 1000
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-build: ## build bin/runnel
+build: ## build bin/runnel (broker and tools) and bin/runnel-bench (the harness `runnel bench` runs)
 	$(GO) build -o $(BIN) ./cmd/runnel
+	$(GO) build -o $(BIN)-bench ./cmd/runnel-bench
 
 run: build ## start a broker on localhost:9092 with its data in ./data
 	./$(BIN) serve

@@ -17,9 +17,10 @@ import (
 
 // Options are one harness run.
 type Options struct {
-	// Self is the runnel binary: the harness runs `Self serve` for Runnel
-	// and `Self bench peer` for the peers.
-	Self string
+	// Runnel is the runnel binary: the harness runs `Runnel serve` for
+	// Runnel. Self is the harness's own binary (cmd/runnel-bench): it runs
+	// `Self peer` for the peers.
+	Runnel, Self string
 	// OutDir receives report.md, results.json, charts, .hgrm files,
 	// profiles and broker logs.
 	OutDir string
@@ -162,7 +163,7 @@ func runOne(ctx context.Context, opts Options, workDir string, rep *Report, sc S
 	logPath := filepath.Join(opts.OutDir, "logs", sc.Name+"-"+kind+".log")
 	overrides := append([]string{"runnel.flush.policy=durable"}, sc.Overrides...)
 	overrides = append(overrides, opts.RunnelOverrides...)
-	t, err := startTarget(ctx, opts.Self, kind, workDir, logPath, overrides)
+	t, err := startTarget(ctx, opts.Runnel, opts.Self, kind, workDir, logPath, overrides)
 	if err != nil {
 		run.Err = err.Error()
 		return run

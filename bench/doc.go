@@ -1,11 +1,14 @@
 // Package bench is the harness behind `make bench` and `runnel bench`: it
 // runs a fixed matrix of loads (package loadgen) against a fresh Runnel and,
 // under the identical load, against peers, and writes a report whose every
-// headline figure is a ratio to a baseline measured in the same run.
+// headline figure is a ratio to a baseline measured in the same run. Its
+// binary is cmd/runnel-bench, apart from the runnel binary, so that the
+// server does not link the peers, the charts or the profile reader.
 //
-// The brokers are child processes of the runnel binary on loopback: `runnel
-// serve` over a temporary data directory, a new one per scenario; franz-go's
-// kfake (in memory, one request loop) as the peer broker; and Sink, a
+// The brokers are child processes on loopback: Runnel is `runnel serve`
+// over a temporary data directory, a new one per scenario; the peers are
+// the harness's own binary (`runnel-bench peer`) serving franz-go's kfake
+// (in memory, one request loop) as the peer broker, or Sink, a
 // minimal Kafka server that acks produce requests without storing them,
 // whose figures are the load generator's own ceiling. Keeping them out of
 // the harness process keeps the load generator's allocations out of the

@@ -344,7 +344,7 @@ type transportRow struct {
 	lowerIsBetter bool
 }
 
-// transportRows are the figures issue 7 compares the transports by, for
+// transportRows are the figures the transports are compared by, for
 // every scenario run on both: maximum throughput, latency at a fixed
 // rate, broker CPU per GiB moved and memory per idle connection.
 func transportRows(rep *Report) []transportRow {

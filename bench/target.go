@@ -40,15 +40,16 @@ type target struct {
 	exited  chan error
 }
 
-// startTarget starts kind as a child of self (the runnel binary): `serve`
-// for Runnel (extra are its --override properties), `bench peer` for
-// kfake and the sink. Its stderr goes to logPath.
-func startTarget(ctx context.Context, self, kind, workDir, logPath string, extra []string) (*target, error) {
+// startTarget starts kind as a child process: `runnel serve` for Runnel
+// (extra are its --override properties), `self peer` (self is the
+// harness's binary) for kfake and the sink. Its stderr goes to logPath.
+func startTarget(ctx context.Context, runnel, self, kind, workDir, logPath string, extra []string) (*target, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
 	t := &target{kind: kind, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), logPath: logPath}
+	var bin string
 	var args []string
 	switch kind {
 	case TargetRunnel, TargetRunnelStd:
@@ -60,6 +61,7 @@ func startTarget(ctx context.Context, self, kind, workDir, logPath string, extra
 		if t.dataDir, err = os.MkdirTemp(workDir, "runnel-data-"); err != nil {
 			return nil, err
 		}
+		bin = runnel
 		args = []string{"serve", "--log-level", "warn",
 			"--override", "listeners=PLAINTEXT://" + t.addr,
 			"--override", "log.dirs=" + t.dataDir,
@@ -72,7 +74,8 @@ func startTarget(ctx context.Context, self, kind, workDir, logPath string, extra
 			args = append(args, "--override", "runnel.net=std")
 		}
 	case TargetKfake, TargetSink:
-		args = []string{"bench", "peer", "--kind", kind, "--port", strconv.Itoa(port)}
+		bin = self
+		args = []string{"peer", "--kind", kind, "--port", strconv.Itoa(port)}
 	default:
 		return nil, fmt.Errorf("bench: unknown target %q", kind)
 	}
@@ -80,7 +83,7 @@ func startTarget(ctx context.Context, self, kind, workDir, logPath string, extra
 	if err != nil {
 		return nil, err
 	}
-	t.cmd = exec.Command(self, args...)
+	t.cmd = exec.Command(bin, args...)
 	t.cmd.Stdout, t.cmd.Stderr = logFile, logFile
 	if err := t.cmd.Start(); err != nil {
 		logFile.Close()
@@ -143,7 +146,7 @@ func (t *target) stop() error {
 
 // ServePeer serves on 127.0.0.1:port until SIGTERM or SIGINT a kfake
 // cluster of one broker (TargetKfake) or a Sink (TargetSink). It is what
-// `runnel bench peer` runs.
+// `runnel-bench peer` runs.
 func ServePeer(kind string, port int) error {
 	var closer func() error
 	switch kind {

@@ -83,10 +83,11 @@ type Config struct {
 }
 
 // defaultNet is DefaultConfig's transport: epoll where netpoll works
-// (Linux), which the harness measured faster than std in most scenarios
-// and at a twelfth of the memory per idle connection (results/), and std
-// elsewhere. The package's tests set it from RUNNEL_TEST_NET
-// (transport_test.go) so that every test broker runs on it.
+// (Linux), which in the harness was ahead of std at fetch, level at
+// produce and held an idle connection in a small fraction of std's memory
+// (results/2026-11-25-2core-x86_64-transports/), and std elsewhere. The
+// package's tests set it from RUNNEL_TEST_NET (transport_test.go) so that
+// every test broker runs on it.
 var defaultNet = func() string {
 	if netpoll.Supported {
 		return NetEpoll

@@ -20,7 +20,7 @@ import (
 // recordValue is the value of the record at offset n: 100 bytes that name it.
 func recordValue(n int64) []byte { return fmt.Appendf(nil, "record %-93d", n) }
 
-// TestFetchDamagedSegment is issue 11's reproduction: a huge length field written in the middle
+// TestFetchDamagedSegment reproduces a reported damage: a huge length field written in the middle
 // of a sealed segment, found after a clean restart (so recovery trusts the files). A fetch at
 // the damaged batch used to serve the next segment's records (a fetch at 285 got 390); it is
 // answered CORRUPT_MESSAGE, counted in runnel_log_damaged_reads_total, and a consumer from the

@@ -13,37 +13,61 @@
 //
 // # Requests
 //
-// A connection (conn.go) has a reader goroutine and a writer goroutine. The
-// reader checks each frame's size against socket.request.max.bytes before
-// allocating, parses the request header (v1, or v2 for flexible versions),
-// decodes the body with kmsg and calls the API's handler; the writer writes
-// replies strictly in request order as each is finished. At most
-// maxInFlight replies wait per connection; the reader stops reading when
-// that many are queued. Bytes that do not decode close the connection with
-// a log line; nothing read from the network can panic the process.
+// A request's frame is size-checked against socket.request.max.bytes
+// before anything is allocated for it; its header (v1, or v2 for flexible
+// versions) is parsed and its body decoded with kmsg (conn.go's
+// handleFrame, shared by both transports); then its API's handler runs.
+// A version outside the table's range gets UNSUPPORTED_VERSION (for
+// ApiVersions, KIP-511's v0 answer listing the table). Bytes that do not
+// decode close the connection with a rate-limited log line (loglimit.go);
+// nothing read from the network can panic the process, and a handler that
+// panics is recovered as a last resort and closes its connection. Replies
+// are written strictly in request order, whatever order they finish in, and
+// a connection stops reading while maxInFlight of its replies are unwritten.
 //
-// With runnel.net=epoll (conn_epoll.go) the same request and reply
-// machinery runs on netpoll's event loops instead: no goroutine per
-// connection, frames read and replies written (writev, sendfile) by a loop
-// per core. Handlers see no difference; a handler that blocks stalls every
-// connection of its loop, so blocking work belongs on another goroutine.
+// [Connections: true of the two transports as they are; to be rewritten
+// when they share one transport interface.]
+// Two transports serve connections (Config.Net, runnel.net). epoll
+// (conn_epoll.go), the default on Linux: package netpoll's event loops,
+// one per core, read the frames and write the replies (writev, sendfile);
+// there is no goroutine per connection, and a *conn is made per connection
+// whose nc carries only the addresses and Close. std (conn.go), the
+// default elsewhere: a reader goroutine that reads, decodes and dispatches,
+// and a writer goroutine that writes the queued replies in order. Handlers
+// see no difference.
+// [End of Connections.]
 //
 // # Writing an API (the contract between the files of this package)
 //
 // One file per API, opening with a comment that states the versions served
-// and the behaviour, registering itself from an init function:
+// ("<API>, versions <min> through <max>", or "<min>-<max>") and the
+// behaviour, registering itself in the API table (api.go) from an init
+// function:
 //
 //	func init() {
-//		registerAPI(apiHandler{key: kmsg.Produce.Int16(), minVersion: 3, maxVersion: 12, handle: handleProduce})
+//		registerAPI(apiHandler{key: kmsg.Produce.Int16(), minVersion: ..., maxVersion: ..., handle: handleProduce})
 //	}
 //
-// ApiVersions advertises exactly the table. Register only versions kmsg
-// decodes and the handler implements.
+// ApiVersions advertises exactly the table, so the table is the one list of
+// the versions served; TestAPIFilesStateTheirVersions keeps each file's
+// opening comment equal to it. Register only versions kmsg decodes and the
+// handler implements.
 //
 // A handler has the signature func(*Broker, *request) *reply. It runs on
-// the connection's reader goroutine and must not block for long. It returns
-// a reply made with newReply() and completes it exactly once, before
-// returning or later from any goroutine:
+// the connection's reader goroutine (std) or on its event loop (epoll),
+// where it would stall every connection of the loop, so it must not block
+// for long. An API whose handler does file-system work that can take
+// milliseconds (creating or deleting logs, syncing topics.json) is marked
+// blocking in the table: the epoll transport runs it on a goroutine of its
+// own, with the connection held (netpoll's Conn.Hold, Conn.Unhold when it
+// returns) so that the connection's later requests are still handled after
+// it, in order. A produce frame of offLoopProduceBytes or more is handled
+// off the loop the same way. A wait that is not file-system work (a
+// produce waiting for its fsync, a fetch long-poll) is not blocking: the
+// handler returns an unfinished reply and another goroutine finishes it.
+//
+// A handler returns a reply made with newReply() and completes it exactly
+// once, before returning or later from any goroutine:
 //
 //   - (*reply).finish(resp kmsg.Response): a kmsg response; the connection
 //     sets its version to the request's and writes the response header.
@@ -80,6 +104,14 @@
 // UNKNOWN_TOPIC_OR_PARTITION.
 //
 // Errors become Kafka codes in one place, errCode in errors.go.
+//
+// # Consumer groups
+//
+// This node coordinates every group. The group APIs' handlers hand their
+// requests to package group's Coordinator (groups.go connects the two),
+// which keeps its state in the internal topic __consumer_offsets, created
+// at startup and replayed from its start, and finishes the replies from
+// its callbacks.
 //
 // # On disk
 //

@@ -11,7 +11,8 @@ package broker
 //	bytes, file range, bytes, file range, ..., bytes
 //
 // whose total size is known before the first byte goes out (the frame's
-// int32 size prefix comes first). The layout, versions 4 through 18:
+// int32 size prefix comes first). The layout, for every version from
+// fetchFrameMinVersion to fetchFrameMaxVersion (below):
 //
 //	throttle_ms int32
 //	error_code int16, session_id int32                  (v7+)

@@ -9,8 +9,8 @@ import (
 
 // Connections closed on an error are logged at most closeLogBurst times
 // per closeLogInterval, broker-wide: a client can open connection after
-// connection and send garbage (137,694 WARN lines, 50 MB, in 3.5 minutes
-// of it), and the log must stay readable. A connection is closed at its
+// connection and send garbage, a line each without a limit, and the log
+// must stay readable. A connection is closed at its
 // first malformed request, so each logs at most one line. Every malformed
 // request is counted in runnel_malformed_requests_total.
 const (

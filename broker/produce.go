@@ -5,7 +5,9 @@ package broker
 //
 // Each partition's records must be one RecordBatch v2 (as Kafka requires
 // from v3 on) no larger than the topic's max.message.bytes. The handler
-// appends on the connection's reader goroutine: segment.ValidateProducerBatch
+// appends where it runs (the std transport's reader goroutine, the epoll
+// transport's event loop, or for a request of offLoopProduceBytes or more a
+// goroutine of its own): segment.ValidateProducerBatch
 // validates the batch (CRC-32C, lengths, counts, the records inside),
 // segment.Log.Append checks the idempotent producer's sequence, stamps the
 // offsets (and LogAppendTime if the topic says so) in place and copies the

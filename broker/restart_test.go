@@ -1,6 +1,6 @@
 package broker_test
 
-// The broker restarts on its data directory after what used to stop it (issue 11).
+// The broker restarts on its data directory after what used to stop it.
 
 import (
 	"errors"

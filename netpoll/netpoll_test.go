@@ -187,7 +187,7 @@ func TestEchoPipelined(t *testing.T) {
 		// both ends retransmitting or probing with a backoff of 13 s. A
 		// receive buffer smaller than loopback's 64 KiB segment makes TCP
 		// drop segments it has advertised room for; no real client has
-		// one. This was issue 7's "lost wake-up".
+		// one. It looked like a lost wake-up in the loop, and was not.
 		{"tiny socket buffers", Config{Loops: 2, SendBuffer: 16384}, true, 0, 4, 1000, 100 << 10},
 		{"tiny read buffer", Config{Loops: 1, ReadBufferSize: 512, MaxInFlight: 3}, true, 4096, 3, 1000, 20 << 10},
 		// Frames above 4 MiB read into pooled buffers (package bufpool).

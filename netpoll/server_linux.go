@@ -349,7 +349,8 @@ func (l *loop) run() {
 		// blocks in a system call costs a hand-off of its P and a wake-up
 		// of another thread, and under load the next events are usually
 		// ready by the time the other goroutines have run (produce and
-		// fetch through the broker ran ~25% slower without this).
+		// fetch through the broker were slower without this;
+		// BenchmarkTransport in package broker shows it).
 		n, err := unix.EpollWait(l.epfd, l.events, 0)
 		if n <= 0 {
 			runtime.Gosched()

@@ -342,9 +342,9 @@ func (s *segment) seal(view sync.Locker) error {
 // directWriteBytes is the append size from which write uses pwrite instead of copying through
 // the mapping. Both are one copy into the same page cache; for fresh pages of a mapping the
 // kernel first zeroes each page and takes a write fault (ext4 page_mkwrite), which for large
-// appends costs more than the copy: measured on this machine's kernel, a 1 MiB append through
-// the mapping ran at a third of pwrite's speed, through pwrite at par, while 16 KiB appends
-// through the pre-faulted mapping ran at twice pwrite's speed (BenchmarkAppend).
+// appends costs more than the copy, while small appends into the pre-faulted mapping beat
+// pwrite's system call. BenchmarkAppend compares the two beside pwrite at each size (figures:
+// results/2026-11-25-storage-2core-x86_64/); the threshold lies between its sizes.
 const directWriteBytes = 128 << 10
 
 // write puts b at position pos of the active segment, which is fallocated that far: small

@@ -52,8 +52,8 @@ var defaults = []string{
 // and the test fails if closing fails) when the test ends.
 //
 // Logs go to the test log at warn level; set RUNNEL_TEST_LOG=debug (or
-// info) for more. RUNNEL_TEST_NET=epoll (or std) picks the transport
-// (runnel.net) unless the test sets it.
+// info) for more. RUNNEL_TEST_NET=std (or epoll) picks the transport
+// (runnel.net; the default is epoll on Linux) unless the test sets it.
 func Start(t testing.TB, overrides ...string) *Broker {
 	t.Helper()
 	return StartFS(t, nil, overrides...)

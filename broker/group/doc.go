@@ -1,7 +1,7 @@
-// Package group is Runnel's group coordinator: consumer groups under
-// Kafka's classic rebalance protocol and their committed offsets, kept
-// durably in the internal topic __consumer_offsets through a Store the
-// broker provides.
+// Package group is Runnel's group coordinator: groups under Kafka's
+// classic rebalance protocol and KIP-848 consumer groups, and their
+// committed offsets, kept durably in the internal topic __consumer_offsets
+// through a Store the broker provides.
 //
 // # Groups
 //
@@ -36,7 +36,9 @@
 //
 // # KIP-848 consumer groups
 //
-// consumer.go serves ConsumerGroupHeartbeat: the broker assigns partitions
+// consumer.go serves ConsumerGroupHeartbeat: members subscribe to topic
+// names or a regular expression (which the coordinator resolves against
+// every topic, internal ones included), the broker assigns partitions
 // ("uniform" or "range") and members reconcile towards the target
 // assignment, releasing partitions before anyone else gets them. An empty
 // group changes between the classic and the consumer protocol as members

@@ -148,8 +148,8 @@ func TestDumpLogFindsDamage(t *testing.T) {
 			}
 		})
 	}
-	// Issue 15: the base offsets are not covered by the CRC; dump-log used
-	// to call both batches valid, where recovery cuts at the first of them.
+	// The base offsets are not covered by the CRC: dump-log used to call
+	// both batches valid, where recovery cuts at the first of them.
 	t.Run("offsets out of order are what recovery cuts", func(t *testing.T) {
 		path := edit(t, writeSegment(t), base+".log", func(b []byte) []byte {
 			third := 77 + int(binary.BigEndian.Uint32(b[77+8:])) + 12

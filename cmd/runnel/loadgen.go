@@ -6,8 +6,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
 
+	"runnel/cmd/internal/cli"
 	"runnel/loadgen"
 )
 
@@ -38,7 +38,7 @@ Consumers are assigned partitions directly (no consumer group).`,
 			if !cmd.Flags().Changed("idempotent") {
 				cfg.Idempotent = cfg.Acks == "all" || cfg.Acks == "-1"
 			}
-			if !quiet && os.Getenv("CI") != "true" && progressTerminal(os.Stderr) {
+			if !quiet && os.Getenv("CI") != "true" && cli.IsTerminal(os.Stderr) {
 				cfg.Progress = os.Stderr
 			}
 			res, err := loadgen.Run(cmd.Context(), cfg)
@@ -88,10 +88,4 @@ Consumers are assigned partitions directly (no consumer group).`,
 	f.StringVar(&hgrmDir, "hgrm-dir", "", "write produce/send-delay/e2e .hgrm percentile files into this directory")
 	f.BoolVar(&quiet, "quiet", false, "no progress line (also off when stderr is not a terminal or CI=true)")
 	return cmd
-}
-
-// progressTerminal reports whether f is a terminal (for the progress line).
-func progressTerminal(f *os.File) bool {
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
 }

@@ -13,7 +13,7 @@
 //  1. under the lock, takes the syncs that workers finished. For each, the covered waiters
 //     (those queued before that sync started) get success if their end is within the durable
 //     end Sync returned, the rest stay queued for the next sync; if Sync failed, every waiter
-//     gets the error (see below).
+//     gets the error (see below), or only the covered ones when it is retriable.
 //  2. under the lock, starts a sync of every target that is due and not syncing already:
 //     it has waiters, or (Interval policy) reached FlushMessages appended messages or has held
 //     unsynced messages for FlushInterval. A target synced less than MinInterval ago waits.
@@ -32,4 +32,8 @@
 // retry can succeed without the data being on disk (PostgreSQL's "fsyncgate"); no retry may
 // declare such data durable. A Target should also remember the failure itself, and recover by
 // reopening from its last recovery point.
+//
+// The one exception is an error that Config.Retriable picks (a full disk: the sync wrote
+// nothing and a later one may succeed). It fails only the waiters that sync covered; later
+// waiters get a new sync, and the flusher does not log it (its owner does).
 package flush
