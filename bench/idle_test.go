@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"runnel/internal/wait"
 )
 
 func TestParseMetrics(t *testing.T) {
@@ -90,13 +92,9 @@ func TestIdleConnectionsClosedByTheBroker(t *testing.T) {
 		t.Fatalf("%d of 50 connections closed while kfake runs", n)
 	}
 	c.Close()
-	deadline := time.Now().Add(5 * time.Second)
-	for countClosed(conns) != len(conns) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of 50 connections seen closed 5 s after kfake closed", countClosed(conns))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	wait.Until(t, 5*time.Second, "all 50 connections seen closed after kfake closed", func() bool {
+		return countClosed(conns) == len(conns)
+	})
 }
 
 func TestOpenIdleFails(t *testing.T) {

@@ -250,7 +250,7 @@ func BenchmarkStorageRead(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for offset, read := int64(0), 0; read < b.N; {
-				r, err := l.Read(offset, 16<<20, false, true)
+				r, err := l.Read(offset, 16<<20, segment.ReadOptions{MinOneBatch: true})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -52,6 +52,10 @@ type Broker struct {
 	bg        sync.WaitGroup // background loops
 	connWG    sync.WaitGroup
 
+	// parkedFetches counts fetches blocked in a long poll, where new data wakes them (tests
+	// wait on it).
+	parkedFetches atomic.Int64
+
 	mu        sync.Mutex
 	listeners []net.Listener
 	conns     map[*conn]struct{}

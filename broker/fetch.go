@@ -181,7 +181,7 @@ func (f *fetch) read() {
 		var rr segment.ReadResult
 		var err error
 		if limit > 0 || f.bytes == 0 { // else the response is full; the partition is still answered
-			rr, err = log.Read(fp.offset, int(max(limit, 0)), f.durable, f.bytes == 0)
+			rr, err = log.Read(fp.offset, int(max(limit, 0)), segment.ReadOptions{DurableOnly: f.durable, MinOneBatch: f.bytes == 0})
 		}
 		// The watermarks after the read, so that they cover what it found.
 		hw := f.b.highWatermark(log)
@@ -240,7 +240,10 @@ func (f *fetch) longPoll(maxWait time.Duration) {
 		if f.ready() {
 			return
 		}
-		if chosen, _, _ := reflect.Select(cases); chosen < 2 {
+		f.b.parkedFetches.Add(1)
+		chosen, _, _ := reflect.Select(cases)
+		f.b.parkedFetches.Add(-1)
+		if chosen < 2 {
 			f.read() // time is up (or closing): answer with what there is
 			return
 		}

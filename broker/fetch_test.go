@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"runnel/internal/wait"
 	"runnel/segment/segmenttest"
 )
 
@@ -289,7 +290,7 @@ func TestFetchLongPoll(t *testing.T) {
 
 	rc := dialRaw(t, d.addr)
 	rc.send(fetchReq(12, "lp", [16]byte{}, 10000, 1, 1<<20, 1<<20, 0, 0), true)
-	time.Sleep(200 * time.Millisecond)
+	wait.Until(t, 5*time.Second, "the fetch to park", func() bool { return d.b.parkedFetches.Load() == 1 })
 	produced := time.Now()
 	produceBatches(t, d, "lp", 1, 1, 10)
 	resp = rc.receive().(*kmsg.FetchResponse)
@@ -349,7 +350,7 @@ func TestFetchConsumerLatency(t *testing.T) {
 				}
 			}
 		}()
-		time.Sleep(300 * time.Millisecond) // let the consumer park in a fetch
+		wait.Until(t, 10*time.Second, "the consumer to park in a fetch", func() bool { return d.b.parkedFetches.Load() > 0 })
 		sent := time.Now()
 		if err := producer.ProduceSync(ctx, &kgo.Record{Topic: "latency", Value: []byte("x")}).FirstErr(); err != nil {
 			t.Fatal(err)

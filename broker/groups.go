@@ -198,7 +198,7 @@ func (s offsetsStore) Replay(partition int32, fn func(batch []byte) error) error
 	var buf []byte
 	next, end := p.log.StartOffset(), p.log.EndOffset()
 	for next < end {
-		rr, err := p.log.Read(next, replayReadBytes, false, true)
+		rr, err := p.log.Read(next, replayReadBytes, segment.ReadOptions{MinOneBatch: true})
 		if err != nil {
 			return err
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kversion"
 
 	"runnel/broker/brokertest"
+	"runnel/internal/wait"
 )
 
 // groupBroker starts a broker whose groups rebalance fast: short minimum
@@ -108,19 +109,6 @@ func (o *owners) counts(names ...string) []int {
 	return out
 }
 
-// waitUntil polls cond until it holds or d passes, and returns how long it took.
-func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > d {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return time.Since(start)
-}
-
 // crashDialer lets a test cut a client off the network, as if its process
 // died: every connection is closed and new ones fail, so it neither
 // heartbeats nor leaves its group.
@@ -178,6 +166,43 @@ func pollLoop(ctx context.Context, cl *kgo.Client) {
 	}
 }
 
+// consumeUntilStopped runs consume(ctx, cl) on a new goroutine; stop cancels
+// ctx and returns once consume has.
+func consumeUntilStopped(cl *kgo.Client, consume func(context.Context, *kgo.Client)) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		consume(ctx, cl)
+	}()
+	return func() { cancel(); <-done }
+}
+
+// waitCommittedToEnd waits until group has committed every partition of
+// topic at its end offset: from then on no member is handed a record again,
+// so a test that then stops its consumers has seen every delivery.
+func waitCommittedToEnd(t *testing.T, b *brokertest.Broker, group, topic string) {
+	t.Helper()
+	adm := b.Admin(t)
+	wait.Until(t, 20*time.Second, group+" to commit the end of "+topic, func() bool {
+		ends, err := adm.ListEndOffsets(ctx(t), topic)
+		if err != nil || ends.Error() != nil {
+			return false
+		}
+		committed, err := adm.FetchOffsets(ctx(t), group)
+		if err != nil {
+			return false
+		}
+		all := true
+		ends.Each(func(e kadm.ListedOffset) {
+			if c, ok := committed.Lookup(topic, e.Partition); !ok || c.Err != nil || c.At != e.Offset {
+				all = false
+			}
+		})
+		return all
+	})
+}
+
 func TestGroupMembersShareMoveAndCrash(t *testing.T) {
 	b := groupBroker(t)
 	createGroupTopic(t, b, "six", 6)
@@ -200,7 +225,7 @@ func TestGroupMembersShareMoveAndCrash(t *testing.T) {
 	}
 	defer clients["b"].Close()
 	defer clients["c"].Close()
-	waitUntil(t, 15*time.Second, "three members with two partitions each", func() bool {
+	wait.Until(t, 15*time.Second, "three members with two partitions each", func() bool {
 		return slices.Equal(o.counts("a", "b", "c"), []int{2, 2, 2})
 	})
 	dg, err := b.Admin(t).DescribeGroups(ctx(t), "g3")
@@ -213,7 +238,7 @@ func TestGroupMembersShareMoveAndCrash(t *testing.T) {
 
 	// a leaves: b and c take its partitions.
 	clients["a"].Close()
-	took := waitUntil(t, 10*time.Second, "b and c with three partitions each", func() bool {
+	took := wait.Until(t, 10*time.Second, "b and c with three partitions each", func() bool {
 		return slices.Equal(o.counts("b", "c"), []int{3, 3})
 	})
 	t.Logf("partitions of the member that left moved in %v", took)
@@ -221,7 +246,7 @@ func TestGroupMembersShareMoveAndCrash(t *testing.T) {
 	// c crashes: its session expires and b takes everything, within
 	// the session timeout (plus a heartbeat and the rejoin).
 	dialer.crash()
-	took = waitUntil(t, sessionTimeout+3*time.Second, "b with all six partitions", func() bool {
+	took = wait.Until(t, sessionTimeout+3*time.Second, "b with all six partitions", func() bool {
 		return slices.Equal(o.counts("b"), []int{6})
 	})
 	t.Logf("partitions of the crashed member moved in %v (session timeout %v)", took, sessionTimeout)
@@ -240,7 +265,7 @@ func TestGroupCooperativeStickyKeepsPartitions(t *testing.T) {
 	}
 	start("a")
 	start("b")
-	waitUntil(t, 10*time.Second, "two members with three partitions each", func() bool {
+	wait.Until(t, 10*time.Second, "two members with three partitions each", func() bool {
 		return slices.Equal(o.counts("a", "b"), []int{3, 3})
 	})
 	o.mu.Lock()
@@ -253,7 +278,7 @@ func TestGroupCooperativeStickyKeepsPartitions(t *testing.T) {
 	o.mu.Unlock()
 
 	start("c")
-	waitUntil(t, 10*time.Second, "three members with two partitions each", func() bool {
+	wait.Until(t, 10*time.Second, "three members with two partitions each", func() bool {
 		return slices.Equal(o.counts("a", "b", "c"), []int{2, 2, 2})
 	})
 	// Cooperative: a and b gave up only the partitions that moved (one
@@ -296,7 +321,9 @@ func TestGroupSyncCommitsNoDuplicatesNoGaps(t *testing.T) {
 				if err := cl.CommitUncommittedOffsets(context.Background()); err != nil {
 					t.Errorf("commit: %v", err)
 				}
-				time.Sleep(5 * time.Millisecond) // slow enough for rebalances to land mid-stream
+				// A slow consumer on purpose: rebalances land mid-stream.
+				// A slow consumer on purpose: rebalances land mid-stream.
+				time.Sleep(5 * time.Millisecond)
 			}
 			cl.AllowRebalance()
 		}
@@ -306,23 +333,25 @@ func TestGroupSyncCommitsNoDuplicatesNoGaps(t *testing.T) {
 		defer mu.Unlock()
 		return total
 	}
-	member := func() (*kgo.Client, context.CancelFunc) {
+	member := func() (*kgo.Client, func()) {
 		cl := b.Client(t, groupOpts("gx", "exact", kgo.DisableAutoCommit(), kgo.BlockRebalanceOnPoll())...)
-		ctx, cancel := context.WithCancel(context.Background())
-		go consume(ctx, cl)
-		return cl, cancel
+		return cl, consumeUntilStopped(cl, consume)
 	}
 	a, stopA := member()
 	_, stopB := member()
 	defer stopB()
-	waitUntil(t, 15*time.Second, "100 records", func() bool { return progress() >= 100 })
+	wait.Until(t, 15*time.Second, "100 records", func() bool { return progress() >= 100 })
 	_, stopC := member() // a rebalance: c joins
 	defer stopC()
-	waitUntil(t, 15*time.Second, "300 records", func() bool { return progress() >= 300 })
+	wait.Until(t, 15*time.Second, "300 records", func() bool { return progress() >= 300 })
 	stopA() // and another: a leaves
 	a.Close()
-	waitUntil(t, 20*time.Second, fmt.Sprint(n, " records"), func() bool { return progress() >= n })
-	time.Sleep(500 * time.Millisecond) // any duplicate would arrive now
+	wait.Until(t, 20*time.Second, fmt.Sprint(n, " records"), func() bool { return progress() >= n })
+	// A duplicate could still come from a record handed out again: none
+	// is once everything is committed, and then the consumers stop.
+	waitCommittedToEnd(t, b, "gx", "exact")
+	stopB()
+	stopC()
 
 	mu.Lock()
 	defer mu.Unlock()
@@ -406,9 +435,9 @@ func TestGroupStaticMemberRejoinsWithoutRebalance(t *testing.T) {
 		t.Cleanup(func() { cancel(); cl.Close() })
 		return cl
 	}
-	start("a", "instance-a")
+	a := start("a", "instance-a")
 	b1 := start("b", "instance-b")
-	waitUntil(t, 10*time.Second, "two static members with two partitions each", func() bool {
+	wait.Until(t, 10*time.Second, "two static members with two partitions each", func() bool {
 		return slices.Equal(o.counts("a", "b"), []int{2, 2})
 	})
 	o.mu.Lock()
@@ -419,17 +448,36 @@ func TestGroupStaticMemberRejoinsWithoutRebalance(t *testing.T) {
 	}
 	o.mu.Unlock()
 	sort.Slice(ownedB, func(i, j int) bool { return ownedB[i] < ownedB[j] })
+	idA, generation := a.GroupMetadata()
 
 	// b restarts (a static member's close does not leave the group).
 	b1.Close()
 	o.mu.Lock()
 	o.owned["b2"] = nil
 	o.mu.Unlock()
-	start("b2", "instance-b")
-	waitUntil(t, 10*time.Second, "the restarted member with its two partitions", func() bool {
+	b2 := start("b2", "instance-b")
+	wait.Until(t, 10*time.Second, "the restarted member with its two partitions", func() bool {
 		return slices.Equal(o.counts("b2"), []int{2})
 	})
-	time.Sleep(2 * sessionTimeout) // a rebalance would have reached a by now
+	// No rebalance happened: b2 joined the generation a is in. None is
+	// coming: the group is stable with a and b2 alone, so no old member's
+	// session is left to expire.
+	id2, generation2 := b2.GroupMetadata()
+	if generation2 != generation {
+		t.Errorf("the restarted member joined generation %d, want %d: the group rebalanced", generation2, generation)
+	}
+	groups, err := b.Admin(t).DescribeGroups(ctx(t), "gs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var members []string
+	for _, m := range groups["gs"].Members {
+		members = append(members, m.MemberID)
+	}
+	slices.Sort(members)
+	if want := []string{idA, id2}; groups["gs"].State != "Stable" || !slices.Equal(members, slices.Sorted(slices.Values(want))) {
+		t.Errorf("group %s with members %v, want Stable with a and b2 %v", groups["gs"].State, members, want)
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.events["a"] != eventsA {
@@ -462,7 +510,7 @@ func TestGroupAdmin(t *testing.T) {
 	if _, err := adm.CommitOffsets(ctx(t), "idle", os); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 10*time.Second, "the live group to be stable", func() bool {
+	wait.Until(t, 10*time.Second, "the live group to be stable", func() bool {
 		lg, err := adm.ListGroups(ctx(t), "Stable")
 		return err == nil && slices.Equal(lg.Groups(), []string{"live"})
 	})
@@ -614,6 +662,7 @@ func TestGroupKIP848(t *testing.T) {
 				if err != nil && !dialer.isCrashed() {
 					t.Errorf("commit: %v", err)
 				}
+				// A slow consumer on purpose: rebalances land mid-stream.
 				time.Sleep(5 * time.Millisecond)
 			}
 			cl.AllowRebalance()
@@ -630,22 +679,20 @@ func TestGroupKIP848(t *testing.T) {
 		}
 		return done
 	}
-	start := func(name string, extra ...kgo.Opt) (*kgo.Client, context.CancelFunc) {
+	start := func(name string, extra ...kgo.Opt) (*kgo.Client, func()) {
 		opts := append(groupOpts("g848", "next", kgo.ServerSideBalancer(), kgo.DisableAutoCommit(), kgo.BlockRebalanceOnPoll()), o.opts(name)...)
 		cl, err := kgo.NewClient(append(append([]kgo.Opt{kgo.SeedBrokers(b.Addr)}, opts...), extra...)...)
 		if err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		go consume(ctx, cl)
-		return cl, cancel
+		return cl, consumeUntilStopped(cl, consume)
 	}
 	a, stopA := start("a")
 	_, stopB := start("b")
 	c, stopC := start("c", kgo.Dialer(dialer.dial))
 	defer stopB()
-	defer func() { stopC(); c.Close() }()
-	waitUntil(t, 15*time.Second, "three members with two partitions each", func() bool {
+	defer func() { c.Close(); stopC() }() // closed first: a crashed client's commit ends
+	wait.Until(t, 15*time.Second, "three members with two partitions each", func() bool {
 		return slices.Equal(o.counts("a", "b", "c"), []int{2, 2, 2})
 	})
 	lg, err := b.Admin(t).ListGroups(ctx(t))
@@ -662,16 +709,19 @@ func TestGroupKIP848(t *testing.T) {
 
 	stopA() // a leaves: b and c share its partitions
 	a.Close()
-	waitUntil(t, 15*time.Second, "b and c with three partitions each", func() bool {
+	wait.Until(t, 15*time.Second, "b and c with three partitions each", func() bool {
 		return slices.Equal(o.counts("b", "c"), []int{3, 3})
 	})
 	dialer.crash() // c crashes: b gets everything after the session timeout
-	took := waitUntil(t, 10*time.Second, "b with all six partitions", func() bool {
+	took := wait.Until(t, 10*time.Second, "b with all six partitions", func() bool {
 		return slices.Equal(o.counts("b"), []int{6})
 	})
 	t.Logf("the crashed member's partitions moved in %v", took)
-	waitUntil(t, 20*time.Second, fmt.Sprint(n, " records"), func() bool { return progress() >= n })
-	time.Sleep(500 * time.Millisecond)
+	wait.Until(t, 20*time.Second, fmt.Sprint(n, " records"), func() bool { return progress() >= n })
+	// As in TestGroupSyncCommitsNoDuplicatesNoGaps; c, crashed, can no
+	// longer commit, so it counts nothing more.
+	waitCommittedToEnd(t, b, "g848", "next")
+	stopB()
 	mu.Lock()
 	defer mu.Unlock()
 	for i := 0; i < n; i++ {
@@ -696,7 +746,7 @@ func TestGroupKIP848Regex(t *testing.T) {
 	got := map[string]int{}
 	poll := func(want map[string]int) {
 		t.Helper()
-		waitUntil(t, 15*time.Second, fmt.Sprint("records ", want), func() bool {
+		wait.Until(t, 15*time.Second, fmt.Sprint("records ", want), func() bool {
 			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 			defer cancel()
 			cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) { got[r.Topic]++ })

@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"runnel/internal/wait"
 	"runnel/io/flush"
 	"runnel/segment"
 	"runnel/segment/segmenttest"
@@ -732,13 +733,18 @@ func TestProduceDeletedWhileWaiting(t *testing.T) {
 	rc := dialRaw(t, d.addr)
 	start := time.Now()
 	rc.send(req, true)
-	time.Sleep(100 * time.Millisecond)
+	p, err := d.b.partition("doomed", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Appended, so waiting for the sync FlushMinInterval holds back.
+	wait.Until(t, 5*time.Second, "the produce to append", func() bool { return p.log.EndOffset() == 2 })
 	if _, err := d.admin().DeleteTopics(context.Background(), "doomed"); err != nil {
 		t.Fatal(err)
 	}
-	p := rc.receive().(*kmsg.ProduceResponse).Topics[0].Partitions[0]
-	if p.ErrorCode != kerr.UnknownTopicOrPartition.Code {
-		t.Fatalf("produce waiting when its topic was deleted: %v", kerr.ErrorForCode(p.ErrorCode))
+	resp := rc.receive().(*kmsg.ProduceResponse).Topics[0].Partitions[0]
+	if resp.ErrorCode != kerr.UnknownTopicOrPartition.Code {
+		t.Fatalf("produce waiting when its topic was deleted: %v", kerr.ErrorForCode(resp.ErrorCode))
 	}
 	if el := time.Since(start); el > gap*2/3 {
 		t.Fatalf("answered after %v: the deletion did not release the wait", el)

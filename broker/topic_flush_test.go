@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"runnel/broker/brokertest"
+	"runnel/internal/wait"
 )
 
 // TestTopicFlushSettings: under the interval policy with the broker-wide
@@ -33,13 +34,7 @@ func TestTopicFlushSettings(t *testing.T) {
 		_, text := httpGet(t, "http://"+b.AdminAddr().String()+"/metrics")
 		return metricValue(t, text, `runnel_log_flushed_offset{partition="0",topic="`+topic+`"}`)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for flushed("eager") != 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("topic flush.messages=1 never flushed")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	wait.Until(t, 5*time.Second, "topic flush.messages=1 to flush", func() bool { return flushed("eager") == 1 })
 	if f := flushed("lazy"); f != 0 {
 		t.Errorf("lazy topic flushed to %v under the broker's never-flush default", f)
 	}

@@ -93,7 +93,7 @@ func delayProduce(c *kfake.Cluster, delay func(now time.Time) time.Duration) {
 	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
 		c.KeepControl()
 		if d := delay(time.Now()); d > 0 {
-			time.Sleep(d)
+			time.Sleep(d) // the stall is real time on purpose: the generator measures latency on the wall clock
 		}
 		return nil, nil, false
 	})

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -22,6 +23,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"runnel/internal/wait"
 	"runnel/netpoll/netpolltest"
 )
 
@@ -29,6 +31,8 @@ import (
 type testHandler struct {
 	fn       func(c *Conn, frame []byte)
 	opened   atomic.Int64
+	track    bool    // keep conns (off where the heap per connection is measured)
+	conns    []*Conn // in the order opened, under mu, if track
 	frames   atomic.Int64
 	mu       sync.Mutex
 	closeErr []error
@@ -39,7 +43,33 @@ func newTestHandler(fn func(c *Conn, frame []byte)) *testHandler {
 	return &testHandler{fn: fn, closedCh: make(chan struct{}, 100000)}
 }
 
-func (h *testHandler) OnOpen(c *Conn) { h.opened.Add(1) }
+func (h *testHandler) OnOpen(c *Conn) {
+	if h.track {
+		h.mu.Lock()
+		h.conns = append(h.conns, c)
+		h.mu.Unlock()
+	}
+	h.opened.Add(1)
+}
+
+// onLoop runs fn on c's loop goroutine and returns once it has run, so
+// the loop has finished what it was doing when onLoop was called.
+func onLoop(t *testing.T, c *Conn, fn func()) {
+	t.Helper()
+	done := make(chan struct{})
+	if !c.l.post(func() { fn(); close(done) }) {
+		t.Fatal("the connection's loop has stopped")
+	}
+	<-done
+}
+
+// buffered returns how many bytes of a partial frame c's loop holds.
+func buffered(t *testing.T, c *Conn) int {
+	t.Helper()
+	var n int
+	onLoop(t, c, func() { n = len(c.in) })
+	return n
+}
 func (h *testHandler) OnFrame(c *Conn, frame []byte) {
 	h.frames.Add(1)
 	h.fn(c, frame)
@@ -80,6 +110,7 @@ func echo(async bool) func(c *Conn, frame []byte) {
 			return
 		}
 		go func() {
+			// A random delay, so that replies finish out of order.
 			time.Sleep(time.Duration(rand.IntN(200)) * time.Microsecond)
 			r.Finish(nil)
 		}()
@@ -262,6 +293,7 @@ func TestFileRanges(t *testing.T) {
 		off, n := int64(binary.BigEndian.Uint32(frame)), int64(binary.BigEndian.Uint32(frame[4:]))
 		r := c.NewReply()
 		go func() {
+			// A random delay, so that replies finish out of order.
 			time.Sleep(time.Duration(rand.IntN(100)) * time.Microsecond)
 			r.AddBytes(binary.BigEndian.AppendUint32(nil, uint32(n+2)))
 			r.AddBytes([]byte{'<'})
@@ -301,12 +333,7 @@ func TestFileRanges(t *testing.T) {
 	}
 	// The loop releases a reply after its last byte is written, which may
 	// be a moment after the client has read it.
-	for deadline := time.Now().Add(5 * time.Second); released.Load() != requests && time.Now().Before(deadline); {
-		time.Sleep(time.Millisecond)
-	}
-	if got := released.Load(); got != requests {
-		t.Errorf("%d replies released, want %d", got, requests)
-	}
+	wait.Until(t, 5*time.Second, fmt.Sprint(requests, " replies released"), func() bool { return released.Load() == requests })
 }
 
 func TestBadFrameSizeCloses(t *testing.T) {
@@ -352,7 +379,11 @@ func TestSlowReaderBoundedMemory(t *testing.T) {
 			}
 		}
 	}()
-	// Wait until the server stops dispatching.
+	// Wait until the server stops dispatching: no count stays still for
+	// 200 ms while it reads. The pause is real time on purpose: the
+	// property is that nothing more happens, and a pause cut short by a
+	// slow machine can only make the count smaller, never fail the test.
+	wait.Until(t, 10*time.Second, "a first frame", func() bool { return h.frames.Load() > 0 })
 	var last int64 = -1
 	for n := h.frames.Load(); n != last; n = h.frames.Load() {
 		last = n
@@ -395,9 +426,9 @@ func TestShutdownWithConnectionsOpen(t *testing.T) {
 	for _, c := range conns[:busy] {
 		c.Write(binary.BigEndian.AppendUint32(nil, 0))
 	}
-	for h.frames.Load() < busy || h.opened.Load() < busy+idle {
-		time.Sleep(time.Millisecond)
-	}
+	wait.Until(t, 10*time.Second, "every connection opened and each busy one's frame", func() bool {
+		return h.frames.Load() >= busy && h.opened.Load() >= busy+idle
+	})
 	closed := make(chan struct{})
 	go func() {
 		s.Close()
@@ -438,8 +469,10 @@ func TestShutdownWithConnectionsOpen(t *testing.T) {
 // releases it when it finishes, and only then calls OnClose.
 func TestCloseReleasesUnfinished(t *testing.T) {
 	replies := make(chan *Reply, 1)
+	conns := make(chan *Conn, 1)
 	h := newTestHandler(func(c *Conn, frame []byte) {
 		replies <- c.NewReply()
+		conns <- c
 		c.Close()
 	})
 	_, addr := startServer(t, Config{Loops: 1}, h)
@@ -449,10 +482,13 @@ func TestCloseReleasesUnfinished(t *testing.T) {
 	if _, err := io.ReadAll(c); err != nil {
 		t.Fatal(err)
 	}
+	// The loop has closed the socket; once it is past that, only the
+	// reply's Finish can call OnClose.
+	onLoop(t, <-conns, func() {})
 	select {
 	case <-h.closedCh:
 		t.Fatal("OnClose before the pending reply was finished")
-	case <-time.After(50 * time.Millisecond):
+	default:
 	}
 	released := make(chan struct{})
 	r.AddBytes([]byte("never written"))
@@ -532,6 +568,8 @@ func TestHold(t *testing.T) {
 		c.Hold()
 		r := reply(c, frame)
 		go func() {
+			// Answer late: the frames after this one are read and
+			// wait, which is what the test is about.
 			time.Sleep(5 * time.Millisecond)
 			record(i)
 			r.Finish(nil)
@@ -569,6 +607,8 @@ func TestKeepFrameLarge(t *testing.T) {
 		release := c.KeepFrame()
 		r := c.NewReply()
 		go func() {
+			// Keep the frame a while, as a slow handler does, while
+			// the loop reads the next ones.
 			time.Sleep(time.Duration(rand.IntN(2000)) * time.Microsecond)
 			r.AddBytes(binary.BigEndian.AppendUint32(nil, uint32(len(frame))))
 			r.AddBytes(bytes.Clone(frame))
@@ -610,6 +650,7 @@ func TestKeepFrameLarge(t *testing.T) {
 func TestSlowLargeFrameBoundedMemory(t *testing.T) {
 	h := newTestHandler(echo(false))
 	const ahead = 128 << 20
+	h.track = true // to ask each connection's loop what it has read
 	_, addr := startServer(t, Config{Loops: 1, MaxBufferAhead: ahead}, h)
 	const conns, size, sent = 8, 90 << 20, 1000
 	before := netpolltest.HeapInUse()
@@ -620,7 +661,20 @@ func TestSlowLargeFrameBoundedMemory(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	time.Sleep(200 * time.Millisecond) // for the loop to read them
+	wait.Until(t, 10*time.Second, "the loop to read what each connection sent", func() bool {
+		h.mu.Lock()
+		conns := slices.Clone(h.conns)
+		h.mu.Unlock()
+		if len(conns) < len(cs) {
+			return false
+		}
+		for _, c := range conns {
+			if buffered(t, c) < 4+sent {
+				return false
+			}
+		}
+		return true
+	})
 	grown := (float64(netpolltest.HeapInUse()) - float64(before) - ahead) / conns
 	t.Logf("%d connections that sent %d bytes of a %d MiB frame: %.0f bytes of heap each beyond MaxBufferAhead", conns, sent, size>>20, grown)
 	if grown > 1<<20 {

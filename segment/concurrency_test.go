@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"runnel/internal/wait"
 	"runnel/segment"
 )
 
@@ -108,7 +109,7 @@ func TestConcurrent(t *testing.T) {
 				start, end := l.StartOffset(), l.EndOffset()
 				offset := start + rng.Int63n(end-start+1)
 				durable := rng.Intn(2) == 0
-				rr, err := l.Read(offset, 1+rng.Intn(20000), durable, true)
+				rr, err := l.Read(offset, 1+rng.Intn(20000), segment.ReadOptions{DurableOnly: durable, MinOneBatch: true})
 				if errors.Is(err, segment.ErrOffsetOutOfRange) && offset < l.StartOffset() {
 					continue // retention moved the start meanwhile
 				}
@@ -166,7 +167,12 @@ func TestConcurrent(t *testing.T) {
 			}
 		}
 	})
-	time.Sleep(time.Second)
+	// Run until retention has deleted segments many times under the readers
+	// (or something failed), however fast or loaded the machine is.
+	took := wait.Until(t, time.Minute, "retention to pass offset 2000", func() bool {
+		return stop.Load() || l.StartOffset() >= 2000
+	})
+	t.Logf("start offset %d after %v", l.StartOffset(), took)
 	stop.Store(true)
 	wg.Wait()
 	select {

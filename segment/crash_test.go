@@ -134,7 +134,7 @@ func TestCrash(t *testing.T) {
 			t.Fatalf("round %d: reopen: %v", round, err)
 		}
 		for _, a := range acked {
-			rr, err := l.Read(a.offset, 1, false, true)
+			rr, err := l.Read(a.offset, 1, segment.ReadOptions{MinOneBatch: true})
 			if err != nil {
 				t.Fatalf("round %d: acked offset %d (round %d appender %d batch %d): %v\nrecovery log:\n%s", round, a.offset, a.round, a.g, a.seq, err, logs)
 			}
@@ -201,7 +201,7 @@ func runCrashChild(t *testing.T, dir string, round int, d time.Duration) []ack {
 		}
 		io.Copy(io.Discard, stdout)
 	}()
-	time.Sleep(d)
+	time.Sleep(d) // the crash comes at a random moment of the child's work: that is the test
 	cmd.Process.Kill()
 	cmd.Wait()
 	<-read

@@ -115,7 +115,7 @@ func checkAcked(t *testing.T, dir string, acked map[int64][]byte) {
 func checkAckedIn(t *testing.T, l *segment.Log, acked map[int64][]byte) {
 	t.Helper()
 	for offset, want := range acked {
-		rr, err := l.Read(offset, 1, false, true)
+		rr, err := l.Read(offset, 1, segment.ReadOptions{MinOneBatch: true})
 		if err != nil {
 			t.Fatalf("acknowledged offset %d: %v (log ends at %d)", offset, err, l.EndOffset())
 		}
@@ -167,7 +167,7 @@ func TestSyncFailureIsSticky(t *testing.T) {
 			if _, err := l.Append(randomBatch(rand.New(rand.NewSource(2)), 100, 1), segment.AppendOptions{}); !errors.Is(err, segment.ErrStorageFailed) {
 				t.Fatalf("Append after the failure: %v, want ErrStorageFailed", err)
 			}
-			if _, err := l.Read(l.StartOffset(), 1, false, true); !errors.Is(err, segment.ErrStorageFailed) {
+			if _, err := l.Read(l.StartOffset(), 1, segment.ReadOptions{MinOneBatch: true}); !errors.Is(err, segment.ErrStorageFailed) {
 				t.Fatalf("Read after the failure: %v, want ErrStorageFailed", err)
 			}
 			clone := filepath.Join(t.TempDir(), "clone")
@@ -325,7 +325,7 @@ func TestStorageFailureTakesDirOffline(t *testing.T) {
 	if got := other.FlushedOffset(); got != 0 {
 		t.Fatalf("another log's flushed offset moved to %d", got)
 	}
-	if _, err := other.Read(0, 100, false, true); err != first {
+	if _, err := other.Read(0, 100, segment.ReadOptions{MinOneBatch: true}); err != first {
 		t.Fatalf("Read of another log of the dir: %v, want %v", err, first)
 	}
 	if _, err := d.Create(segment.TopicPartition{Topic: "new", Partition: 0}, cfg); err != first {

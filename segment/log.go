@@ -36,6 +36,17 @@ type Config struct {
 	// FS performs the log's file operations (nil = the operating system's); tests inject
 	// faults with io/disk/faultfs. A log keeps the FS it was opened with.
 	FS disk.FS
+	// Clock tells the time segment.ms measures from and against (nil = time.Now); tests
+	// replace it to let time pass. A log keeps the clock it was opened with.
+	Clock func() time.Time
+}
+
+// clock returns the clock to open a log with.
+func (c Config) clock() func() time.Time {
+	if c.Clock == nil {
+		return time.Now
+	}
+	return c.Clock
 }
 
 // fs returns the FS to open a log with.
@@ -138,7 +149,7 @@ type Log struct {
 	dir    string
 	tp     TopicPartition
 	logger *slog.Logger
-	now    func() time.Time // tests replace it
+	now    func() time.Time // Config.Clock
 	fs     disk.FS
 	// failure is the first storage failure of the log's directory (its LogDir's, or the log's
 	// own when opened alone), sticky: once set, Append, Sync and Read refuse with it.
@@ -204,7 +215,7 @@ func openLog(dir string, tp TopicPartition, cfg Config, st logState, logger *slo
 	if logger == nil {
 		logger = slog.Default()
 	}
-	l := &Log{dir: dir, tp: tp, logger: logger.With("topic", tp.Topic, "partition", tp.Partition), now: time.Now,
+	l := &Log{dir: dir, tp: tp, logger: logger.With("topic", tp.Topic, "partition", tp.Partition), now: cfg.clock(),
 		fs: cfg.fs(), failure: new(atomic.Pointer[error])}
 	l.collectHeader = l.collectHeaderLocked
 	l.damage.total = st.damageTotal
@@ -295,7 +306,7 @@ func createSegment(fs disk.FS, dir string, base int64, cfg Config, space *spaceS
 	if err != nil {
 		return nil, err
 	}
-	err = s.openIndexes(cfg, true, true)
+	err = s.openIndexes(cfg, indexesCreate)
 	if err == nil {
 		err = s.activate(cfg.SegmentBytes, cfg.preallocateChunk())
 	}
@@ -329,7 +340,7 @@ func (l *Log) loadSegments(bases []int64, cfg Config, st logState) (segs []*segm
 		}
 		segs = append(segs, s)
 		if i == len(bases)-1 {
-			if err := s.openIndexes(cfg, true, true); err != nil {
+			if err := s.openIndexes(cfg, indexesCreate); err != nil {
 				return segs, err
 			}
 			validate := !st.clean || st.scan == ScanFull
@@ -339,7 +350,7 @@ func (l *Log) loadSegments(bases []int64, cfg Config, st logState) (segs []*segm
 			return segs, s.activate(cfg.SegmentBytes, cfg.preallocateChunk())
 		}
 		if st.clean || bases[i+1] < st.recoveryPoint {
-			if err := s.loadIndexes(cfg, false, l.logger); err != nil {
+			if err := s.loadIndexes(cfg, indexesReadOnly, l.logger); err != nil {
 				return segs, err
 			}
 			if st.scan == ScanFull {
@@ -349,7 +360,7 @@ func (l *Log) loadSegments(bases []int64, cfg Config, st logState) (segs []*segm
 			}
 			continue
 		}
-		if err := s.openIndexes(cfg, true, true); err != nil {
+		if err := s.openIndexes(cfg, indexesCreate); err != nil {
 			return segs, err
 		}
 		scanned, batches := st.report.Segments, st.report.Batches
@@ -480,7 +491,7 @@ func (l *Log) Append(records []byte, opts AppendOptions) (AppendInfo, error) {
 	}
 	s := l.mu.active
 	pos := s.size.Load()
-	if err := s.extend(cfg.preallocateChunk(), pos+n, true); err != nil {
+	if err := s.extend(cfg.preallocateChunk(), pos+n, preallocNeeded); err != nil {
 		return AppendInfo{}, l.countNoSpace(err) // nothing written; the log is as it was
 	}
 	if dup, err := l.checkProducersLocked(headers); err != nil || dup != nil {
@@ -608,7 +619,7 @@ func (l *Log) remapLocked(s *segment, capacity int64) error {
 // reindexLocked opens the indexes of the empty active segment s again, at full size if the
 // file system has room now. It returns ErrNoSpace if they still have none.
 func (l *Log) reindexLocked(s *segment) error {
-	ox, tx, err := s.newIndexes(l.mu.cfg, true, true)
+	ox, tx, err := s.newIndexes(l.mu.cfg, indexesCreate)
 	if err != nil {
 		return err
 	}
@@ -661,29 +672,41 @@ func (l *Log) rollLocked() error {
 	return nil
 }
 
+// ReadOptions says how far a Read may go. The zero value reads up to the log end and no
+// further than maxBytes. It is passed by value and does not escape.
+type ReadOptions struct {
+	// DurableOnly stops at the flushed offset instead of the log end (what a consumer may
+	// see when only durable records are served).
+	DurableOnly bool
+	// MinOneBatch returns the whole first batch even when it is longer than maxBytes, so
+	// that a reader always progresses (Kafka's minOneMessage).
+	MinOneBatch bool
+}
+
 // Read returns the range of batches starting with the one that holds offset, at most maxBytes
-// long (cut mid-batch if need be) unless minOneBatch and the first batch alone is longer, in
-// which case that whole batch. Only bytes up to the log end are returned, or with durableOnly
-// up to the flushed offset. An offset between that limit and the log end gives an empty
-// result; one outside [StartOffset, EndOffset] gives ErrOffsetOutOfRange. The result must be
-// released. Read serves only batches it can vouch for (doc.go, "What a reader checks"): when
-// the batch holding offset fails a check it returns a *DamageError (ErrCorruptLog), counted in
-// DamageFound and logged, rate-limited; a range is cut before a later batch that fails one.
-func (l *Log) Read(offset int64, maxBytes int, durableOnly bool, minOneBatch bool) (ReadResult, error) {
+// long (cut mid-batch if need be) unless opts.MinOneBatch and the first batch alone is longer,
+// in which case that whole batch. Only bytes up to the log end are returned, or with
+// opts.DurableOnly up to the flushed offset. An offset between that limit and the log end
+// gives an empty result; one outside [StartOffset, EndOffset] gives ErrOffsetOutOfRange. The
+// result must be released. Read serves only batches it can vouch for (doc.go, "What a reader
+// checks"): when the batch holding offset fails a check it returns a *DamageError
+// (ErrCorruptLog), counted in DamageFound and logged, rate-limited; a range is cut before a
+// later batch that fails one.
+func (l *Log) Read(offset int64, maxBytes int, opts ReadOptions) (ReadResult, error) {
 	if err := l.storageFailure(); err != nil {
 		return ReadResult{FirstOffset: offset}, err
 	}
 	end := l.endOffset.Load()
 	limitOffset := end
 	mark := l.durable.Load()
-	if durableOnly {
+	if opts.DurableOnly {
 		limitOffset = min(end, mark.offset)
 	}
 	empty := ReadResult{FirstOffset: offset}
 	if start := l.startOffset.Load(); offset < start || offset > end {
 		return empty, fmt.Errorf("%w: %d not in [%d, %d]", ErrOffsetOutOfRange, offset, start, end)
 	}
-	if offset >= limitOffset || (maxBytes <= 0 && !minOneBatch) {
+	if offset >= limitOffset || (maxBytes <= 0 && !opts.MinOneBatch) {
 		return empty, nil
 	}
 	l.view.RLock()
@@ -697,14 +720,14 @@ func (l *Log) Read(offset int64, maxBytes int, durableOnly bool, minOneBatch boo
 		s := segs[i]
 		size := s.size.Load()
 		limit := size
-		if durableOnly {
+		if opts.DurableOnly {
 			limit = mark.limit(s, size)
 		}
 		upper := int64(math.MaxInt64)
 		if i+1 < len(segs) {
 			upper = segs[i+1].baseOffset
 		}
-		h, pos, n, found, err := s.readRange(offset, limit, upper, maxBytes, minOneBatch)
+		h, pos, n, found, err := s.readRange(offset, limit, upper, maxBytes, opts.MinOneBatch)
 		if err != nil {
 			l.noteDamage(err)
 			return empty, err

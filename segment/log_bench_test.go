@@ -277,7 +277,7 @@ func BenchmarkRead(b *testing.B) {
 				b.SetBytes(1 << 20)
 				b.ReportAllocs()
 				for b.Loop() {
-					rr, err := l.Read(where.from+rng.Int63n(where.to-where.from), 1<<20, false, true)
+					rr, err := l.Read(where.from+rng.Int63n(where.to-where.from), 1<<20, segment.ReadOptions{MinOneBatch: true})
 					if err != nil || rr.Range.Size == 0 {
 						b.Fatal(err)
 					}

@@ -95,7 +95,7 @@ func readAllBatches(t testing.TB, l *segment.Log, from int64, durableOnly bool) 
 	t.Helper()
 	var all [][]byte
 	for offset := from; ; {
-		rr, err := l.Read(offset, 8<<10, durableOnly, true)
+		rr, err := l.Read(offset, 8<<10, segment.ReadOptions{DurableOnly: durableOnly, MinOneBatch: true})
 		if err != nil {
 			t.Fatalf("Read(%d): %v", offset, err)
 		}

@@ -76,7 +76,7 @@ func TestAppendRead(t *testing.T) {
 			for _, b := range want {
 				h, _ := segment.ParseBatchHeader(b)
 				for _, off := range []int64{h.BaseOffset, h.LastOffset()} {
-					rr, err := l.Read(off, 1, false, true)
+					rr, err := l.Read(off, 1, segment.ReadOptions{MinOneBatch: true})
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -132,7 +132,7 @@ func TestReadBounds(t *testing.T) {
 		{"everything", 0, 1 << 20, false, sizes[0] + sizes[1] + sizes[2] + sizes[3] + sizes[4], nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rr, err := l.Read(tc.offset, tc.maxBytes, false, tc.minOneBatch)
+			rr, err := l.Read(tc.offset, tc.maxBytes, segment.ReadOptions{MinOneBatch: tc.minOneBatch})
 			defer rr.Release()
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tc.wantErr)
@@ -141,6 +141,28 @@ func TestReadBounds(t *testing.T) {
 				t.Fatalf("size = %d, want %d", rr.Range.Size, tc.wantSize)
 			}
 		})
+	}
+}
+
+// TestReadDoesNotAllocate keeps Read, on every fetch, free of allocations
+// whatever its ReadOptions (passed by value, they must not escape).
+func TestReadDoesNotAllocate(t *testing.T) {
+	l := openTestLog(t, t.TempDir(), smallConfig(), 0, true)
+	mustAppend(t, l, randomBatch(rand.New(rand.NewSource(3)), 300, 1))
+	if _, err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	for _, opts := range []segment.ReadOptions{{}, {MinOneBatch: true}, {DurableOnly: true, MinOneBatch: true}} {
+		allocs := testing.AllocsPerRun(100, func() {
+			rr, err := l.Read(0, 100, opts)
+			if err != nil || rr.Range.Size == 0 {
+				t.Fatalf("Read(0, 100, %+v) = %+v, %v", opts, rr.Range, err)
+			}
+			rr.Release()
+		})
+		if allocs != 0 {
+			t.Errorf("Read with %+v: %v allocations, want 0", opts, allocs)
+		}
 	}
 }
 

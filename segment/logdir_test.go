@@ -146,7 +146,7 @@ func TestLogDirThousandLogs(t *testing.T) {
 		}
 		for i := range n {
 			l := logs[segment.TopicPartition{Topic: fmt.Sprintf("topic%03d", i/10), Partition: int32(i % 10)}]
-			rr, err := l.Read(0, 1<<20, false, true)
+			rr, err := l.Read(0, 1<<20, segment.ReadOptions{MinOneBatch: true})
 			if err != nil {
 				t.Fatal(err)
 			}

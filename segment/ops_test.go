@@ -7,6 +7,8 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -126,7 +128,7 @@ func TestRetention(t *testing.T) {
 				total += int64(len(b))
 			}
 			// A reader holding a range keeps its (deleted) segment readable.
-			held, err := l.Read(0, 1<<20, false, true)
+			held, err := l.Read(0, 1<<20, segment.ReadOptions{MinOneBatch: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -151,7 +153,7 @@ func TestRetention(t *testing.T) {
 			}
 			equalBatches(t, readAllBatches(t, l, start, false), want)
 			if n > 0 {
-				if _, err := l.Read(0, 100, false, true); !errors.Is(err, segment.ErrOffsetOutOfRange) {
+				if _, err := l.Read(0, 100, segment.ReadOptions{MinOneBatch: true}); !errors.Is(err, segment.ErrOffsetOutOfRange) {
 					t.Fatalf("Read below the new start: %v", err)
 				}
 				if cfg.RetentionBytes >= 0 && kept > cfg.RetentionBytes+cfg.SegmentBytes {
@@ -196,7 +198,7 @@ func TestDeleteRecordsBefore(t *testing.T) {
 	if len(after) >= len(before) {
 		t.Fatalf("%d segments before, %d after", len(before), len(after))
 	}
-	if _, err := l.Read(mid-1, 100, false, true); !errors.Is(err, segment.ErrOffsetOutOfRange) {
+	if _, err := l.Read(mid-1, 100, segment.ReadOptions{MinOneBatch: true}); !errors.Is(err, segment.ErrOffsetOutOfRange) {
 		t.Fatalf("Read below start: %v", err)
 	}
 	equalBatches(t, readAllBatches(t, l, mid, false), batches[200:])
@@ -375,7 +377,7 @@ func TestLeaderEpochs(t *testing.T) {
 	appendEpoch(3) // 4-5
 	appendEpoch(5) // 6-7
 	want := []segment.EpochEntry{{Epoch: 1, StartOffset: 0}, {Epoch: 3, StartOffset: 4}, {Epoch: 5, StartOffset: 6}}
-	if got := l.LeaderEpochs(); !equalEpochs(got, want) {
+	if got := l.LeaderEpochs(); !slices.Equal(got, want) {
 		t.Fatalf("LeaderEpochs = %v", got)
 	}
 	for _, tc := range []struct {
@@ -392,26 +394,14 @@ func TestLeaderEpochs(t *testing.T) {
 	if err := l.TruncateTo(5); err != nil { // back into epoch 3's first batch: ends at 4
 		t.Fatal(err)
 	}
-	if got := l.LeaderEpochs(); !equalEpochs(got, want[:1]) {
+	if got := l.LeaderEpochs(); !slices.Equal(got, want[:1]) {
 		t.Fatalf("after truncation LeaderEpochs = %v", got)
 	}
 	l.Close()
 	l2 := openTestLog(t, dir, cfg, 0, true)
-	if got := l2.LeaderEpochs(); !equalEpochs(got, want[:1]) {
+	if got := l2.LeaderEpochs(); !slices.Equal(got, want[:1]) {
 		t.Fatalf("after reopen LeaderEpochs = %v", got)
 	}
-}
-
-func equalEpochs(a, b []segment.EpochEntry) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestClosedLog(t *testing.T) {
@@ -429,7 +419,7 @@ func TestClosedLog(t *testing.T) {
 	if _, err := l.Append(segmenttest.Batch(segmenttest.Values("a")), segment.AppendOptions{}); !errors.Is(err, segment.ErrClosed) {
 		t.Fatalf("Append after Close: %v", err)
 	}
-	if _, err := l.Read(0, 100, false, true); !errors.Is(err, segment.ErrClosed) {
+	if _, err := l.Read(0, 100, segment.ReadOptions{MinOneBatch: true}); !errors.Is(err, segment.ErrClosed) {
 		t.Fatalf("Read after Close: %v", err)
 	}
 	if _, err := l.Sync(); !errors.Is(err, segment.ErrClosed) {
@@ -445,7 +435,7 @@ func TestLogDelete(t *testing.T) {
 		t.Fatal(err)
 	}
 	batches := fillLog(t, l, 10, 17)
-	held, _ := l.Read(0, 100, false, true)
+	held, _ := l.Read(0, 100, segment.ReadOptions{MinOneBatch: true})
 	if err := l.Delete(); err != nil {
 		t.Fatal(err)
 	}
@@ -460,11 +450,15 @@ func TestLogDelete(t *testing.T) {
 func TestSegmentMs(t *testing.T) {
 	dir := t.TempDir()
 	cfg := smallConfig()
-	cfg.SegmentMs = 50 * time.Millisecond
+	cfg.SegmentMs = time.Hour
+	var now atomic.Int64 // nanoseconds since the Unix epoch
+	now.Store(time.Now().UnixNano())
+	cfg.Clock = func() time.Time { return time.Unix(0, now.Load()) }
 	l := openTestLog(t, dir, cfg, 0, true)
 	mustAppend(t, l, segmenttest.Batch(segmenttest.Values("a")))
-	mustAppend(t, l, segmenttest.Batch(segmenttest.Values("b")))
-	time.Sleep(60 * time.Millisecond)
+	now.Add(int64(time.Hour - time.Nanosecond))
+	mustAppend(t, l, segmenttest.Batch(segmenttest.Values("b"))) // just short of segment.ms: no roll
+	now.Add(int64(time.Nanosecond))
 	mustAppend(t, l, segmenttest.Batch(segmenttest.Values("c")))
 	logs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
 	if len(logs) != 2 || filepath.Base(logs[1]) != segment.SegmentFileName(2, segment.LogSuffix) {

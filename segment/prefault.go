@@ -84,7 +84,7 @@ func (l *Log) prefaultAheadLocked(s *segment, n int64) {
 	if want-s.populated < prefaultWindow/2 {
 		return
 	}
-	if s.extend(l.mu.cfg.preallocateChunk(), want, false) != nil {
+	if s.extend(l.mu.cfg.preallocateChunk(), want, preallocOptional) != nil {
 		return // no space: the append that needs it falls back to less
 	}
 	if l.prefault.request(s.mapping, int(s.populated), int(want-s.populated)) {

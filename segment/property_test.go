@@ -213,7 +213,7 @@ func checkRead(t *testing.T, l *segment.Log, m *model, rng *rand.Rand, step int)
 	offset := m.start - 1 + rng.Int63n(m.end-m.start+3)
 	maxBytes := rng.Intn(8000)
 	durable, minOne := rng.Intn(2) == 0, rng.Intn(4) != 0
-	rr, err := l.Read(offset, maxBytes, durable, minOne)
+	rr, err := l.Read(offset, maxBytes, segment.ReadOptions{DurableOnly: durable, MinOneBatch: minOne})
 	got := rangeBytes(t, &rr)
 	if offset < m.start || offset > m.end {
 		if !errors.Is(err, segment.ErrOffsetOutOfRange) {

@@ -85,7 +85,7 @@ func checkReads(t *testing.T, l *segment.Log, batches []storedBatch) map[int]boo
 	for i, b := range batches {
 		h, _ := segment.ParseBatchHeader(b.bytes)
 		for offset := h.BaseOffset; offset <= h.LastOffset(); offset++ {
-			rr, err := l.Read(offset, 4<<10, false, true)
+			rr, err := l.Read(offset, 4<<10, segment.ReadOptions{MinOneBatch: true})
 			if err != nil {
 				if !errors.Is(err, segment.ErrCorruptLog) {
 					t.Fatalf("Read(%d): %v, want ErrCorruptLog", offset, err)

@@ -207,7 +207,7 @@ func FuzzRecover(f *testing.F) {
 		if err != nil || info.FirstOffset != end {
 			t.Fatalf("append after recovery: %+v, %v; want offset %d", info, err, end)
 		}
-		rr, err := l.Read(end, 1, false, true)
+		rr, err := l.Read(end, 1, segment.ReadOptions{MinOneBatch: true})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -121,11 +121,11 @@ func (s *segment) check(nextBase int64, logger *slog.Logger, rep *LogScan) error
 	return nil
 }
 
-// loadIndexes opens the indexes of a segment whose .log is trusted: read-only for a sealed
-// segment, writable for the active one. An index that is missing or corrupt is rebuilt from the
-// .log (indexes are derived data).
-func (s *segment) loadIndexes(cfg Config, writable bool, logger *slog.Logger) error {
-	err := s.openIndexes(cfg, writable, false)
+// loadIndexes opens the existing indexes of a segment whose .log is trusted, as mode says:
+// indexesReadOnly for a sealed segment, indexesWritable for the active one. An index that is
+// missing or corrupt is rebuilt from the .log (indexes are derived data).
+func (s *segment) loadIndexes(cfg Config, mode indexMode, logger *slog.Logger) error {
+	err := s.openIndexes(cfg, mode)
 	if err == nil {
 		s.loadMaxTimestamp()
 		return nil
@@ -134,7 +134,7 @@ func (s *segment) loadIndexes(cfg Config, writable bool, logger *slog.Logger) er
 		return err
 	}
 	logger.Info("segment: rebuilding index", "segment", s.path(logSuffix), "reason", err.Error())
-	if err := s.openIndexes(cfg, true, true); err != nil {
+	if err := s.openIndexes(cfg, indexesCreate); err != nil {
 		return err
 	}
 	end, _, why, err := s.rebuild(cfg, false, math.MaxInt64, nil)
@@ -145,7 +145,7 @@ func (s *segment) loadIndexes(cfg Config, writable bool, logger *slog.Logger) er
 		// A trusted segment with a bad header: index what precedes it; reads past it fail.
 		logger.Warn("segment: batch header unreadable while rebuilding index", "segment", s.path(logSuffix), "position", end, "reason", why.Error())
 	}
-	if writable {
+	if mode != indexesReadOnly {
 		return nil
 	}
 	return s.sealIndexes()

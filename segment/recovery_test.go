@@ -258,7 +258,7 @@ func TestRecoveryRebuildsIndexes(t *testing.T) {
 			equalBatches(t, readAllBatches(t, l, 0, false), batchBytes(batches))
 			for i, b := range batches {
 				h, _ := segment.ParseBatchHeader(b.bytes)
-				rr, err := l.Read(h.LastOffset(), 1, false, true)
+				rr, err := l.Read(h.LastOffset(), 1, segment.ReadOptions{MinOneBatch: true})
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -175,7 +175,7 @@ func (l *Log) cutLocked(i int, pos, newEnd int64) error {
 			l.view.Unlock()
 			return err
 		}
-		if err := s.openIndexes(cfg, true, false); err != nil {
+		if err := s.openIndexes(cfg, indexesWritable); err != nil {
 			l.view.Unlock()
 			return err
 		}

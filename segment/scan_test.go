@@ -128,7 +128,7 @@ func TestFullScan(t *testing.T) {
 			t.Errorf("%v: EndOffset %d, want %d (nothing cut)", tc.tp, l.EndOffset(), last.LastOffset()+1)
 		}
 		before := d.DamageFound()
-		if _, err := l.Read(h.BaseOffset, 1<<20, false, true); !errors.Is(err, segment.ErrCorruptLog) {
+		if _, err := l.Read(h.BaseOffset, 1<<20, segment.ReadOptions{MinOneBatch: true}); !errors.Is(err, segment.ErrCorruptLog) {
 			t.Errorf("%v: Read(%d) at the damage: %v, want ErrCorruptLog", tc.tp, h.BaseOffset, err)
 		}
 		if d.DamageFound() != before+1 {

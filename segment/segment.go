@@ -140,14 +140,24 @@ func openSegmentFile(fs disk.FS, dir string, base int64, create bool, space *spa
 	return s, nil
 }
 
-// openIndexes opens both index files, writable (for the active segment or a rebuild) or
-// read-only. create removes stale files first (a new segment); if the file system is short of
-// space for segment.index.bytes, it then falls back to smaller index files, down to
-// minIndexBytes, and then to indexes that reserve nothing and are full from the start (see
-// indexesFull): so a log opens on a full disk. An index that is missing or fails its sanity
-// check is reported with index.ErrCorruptIndex or fs.ErrNotExist; the caller then rebuilds it.
-func (s *segment) openIndexes(cfg Config, writable, create bool) error {
-	ox, tx, err := s.newIndexes(cfg, writable, create)
+// indexMode says how openIndexes opens a segment's two index files.
+type indexMode uint8
+
+const (
+	indexesReadOnly indexMode = iota // the existing files, mapped read-only (a sealed segment)
+	indexesWritable                  // the existing files, mapped for writing
+	indexesCreate                    // new files replacing any stale ones, mapped for writing
+)
+
+// openIndexes opens both index files as mode says: writable (for the active segment or a
+// rebuild) or read-only. indexesCreate removes stale files first (a new segment); if the file
+// system is short of space for segment.index.bytes, it then falls back to smaller index files,
+// down to minIndexBytes, and then to indexes that reserve nothing and are full from the start
+// (see indexesFull): so a log opens on a full disk. An index that is missing or fails its
+// sanity check is reported with index.ErrCorruptIndex or fs.ErrNotExist; the caller then
+// rebuilds it.
+func (s *segment) openIndexes(cfg Config, mode indexMode) error {
+	ox, tx, err := s.newIndexes(cfg, mode)
 	if err != nil {
 		return err
 	}
@@ -156,11 +166,11 @@ func (s *segment) openIndexes(cfg Config, writable, create bool) error {
 }
 
 // newIndexes opens the indexes as openIndexes does and returns them, leaving s's as they are.
-func (s *segment) newIndexes(cfg Config, writable, create bool) (*index.OffsetIndex, *index.TimeIndex, error) {
+func (s *segment) newIndexes(cfg Config, mode indexMode) (*index.OffsetIndex, *index.TimeIndex, error) {
 	maxBytes := cfg.SegmentIndexBytes
 	for {
-		ox, tx, err := s.openIndexesOfSize(maxBytes, writable, create)
-		if err == nil || !create || !isNoSpace(err) || maxBytes == 0 {
+		ox, tx, err := s.openIndexesOfSize(maxBytes, mode)
+		if err == nil || mode != indexesCreate || !isNoSpace(err) || maxBytes == 0 {
 			return ox, tx, err
 		}
 		s.space.shortOf(err)
@@ -171,8 +181,9 @@ func (s *segment) newIndexes(cfg Config, writable, create bool) (*index.OffsetIn
 }
 
 // openIndexesOfSize opens index files of maxBytes (see openIndexes).
-func (s *segment) openIndexesOfSize(maxBytes int, writable, create bool) (*index.OffsetIndex, *index.TimeIndex, error) {
-	if create {
+func (s *segment) openIndexesOfSize(maxBytes int, mode indexMode) (*index.OffsetIndex, *index.TimeIndex, error) {
+	writable := mode != indexesReadOnly
+	if mode == indexesCreate {
 		for _, suffix := range []string{offsetIndexSuffix, timeIndexSuffix} {
 			if err := s.fs.Remove(s.path(suffix)); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return nil, nil, fmt.Errorf("segment: %w", err)
@@ -232,7 +243,7 @@ func (s *segment) closeIndexes() error {
 // at least its data.
 func (s *segment) activate(capacity, chunk int64) error {
 	s.capacity = max(capacity, s.size.Load())
-	if err := s.extend(chunk, s.size.Load(), true); err != nil {
+	if err := s.extend(chunk, s.size.Load(), preallocNeeded); err != nil {
 		return err
 	}
 	m, err := mmap.Map(s.file, int(s.capacity), true)
@@ -244,22 +255,30 @@ func (s *segment) activate(capacity, chunk int64) error {
 	return nil
 }
 
+// preallocation says how much a caller of extend needs the space it asks for.
+type preallocation uint8
+
+const (
+	preallocNeeded   preallocation = iota // an append's: short of space, ask for less
+	preallocOptional                      // the prefaulter's read-ahead: short of space, give up
+)
+
 // extend fallocates the .log so that it covers at least end bytes, in whole preallocation
 // chunks and never past capacity. When the file system is short of space (ENOSPC, EDQUOT),
-// it asks for less, so that one log does not hold space that others need: with fallback,
-// minPreallocStep at a time and then exactly end; and the segment keeps to that until the
-// file system has two chunks free again. Without fallback (the prefaulter's optional
-// read-ahead) it gives up at once, and does not try while the segment is short. A fallocate
-// that fails can still have allocated blocks and raised the size (ext4 keeps what it got
-// before it ran out), so extend cuts the file back: on error the file has its old size and
-// allocation. Refused for lack of space, the error wraps ErrNoSpace.
-func (s *segment) extend(chunk, end int64, fallback bool) error {
+// it asks for less, so that one log does not hold space that others need: for
+// preallocNeeded, minPreallocStep at a time and then exactly end; and the segment keeps to
+// that until the file system has two chunks free again. For preallocOptional it gives up at
+// once, and does not try while the segment is short. A fallocate that fails can still have
+// allocated blocks and raised the size (ext4 keeps what it got before it ran out), so extend
+// cuts the file back: on error the file has its old size and allocation. Refused for lack
+// of space, the error wraps ErrNoSpace.
+func (s *segment) extend(chunk, end int64, need preallocation) error {
 	if end <= s.allocated && s.allocated > 0 {
 		return nil
 	}
 	step := chunk
 	if s.shortStep > 0 {
-		if !fallback {
+		if need == preallocOptional {
 			return ErrNoSpace
 		}
 		step = min(s.shortStep, chunk)
@@ -296,7 +315,7 @@ func (s *segment) extend(chunk, end int64, fallback bool) error {
 			step = 1 // exactly end
 		}
 		s.shortStep = step
-		if !fallback || target == end {
+		if need == preallocOptional || target == end {
 			return fmt.Errorf("%w: preallocate %s to %d bytes: %w", ErrNoSpace, s.path(logSuffix), target, err)
 		}
 	}

@@ -21,13 +21,15 @@ func (c *Coordinator) DescribeGroup(name string) kmsg.DescribeGroupsResponseGrou
 		d.ErrorCode = kerr.NotCoordinator.Code
 		return d
 	}
-	g := c.lookup(name, false)
-	if g == nil {
+	if !c.withGroup(name, func(g *group) { d = g.describeLocked(d) }) {
 		d.ErrorCode = kerr.GroupIDNotFound.Code
 		d.State = stateDead.String()
-		return d
 	}
-	defer g.mu.Unlock()
+	return d
+}
+
+// describeLocked fills d, DescribeGroups' answer for g.
+func (g *group) describeLocked(d kmsg.DescribeGroupsResponseGroup) kmsg.DescribeGroupsResponseGroup {
 	if g.consumer != nil {
 		return g.describeConsumerLocked(d)
 	}
@@ -122,11 +124,13 @@ func (c *Coordinator) deleteGroup(name string, done func(*kerr.Error), wg *sync.
 	case name == "":
 		return kerr.InvalidGroupID
 	}
-	g := c.lookup(name, false)
-	if g == nil {
-		return kerr.GroupIDNotFound
-	}
-	defer g.mu.Unlock()
+	err := kerr.GroupIDNotFound
+	c.withGroup(name, func(g *group) { err = c.deleteGroupLocked(g, done, wg) })
+	return err
+}
+
+// deleteGroupLocked starts deleting g, as deleteGroup says.
+func (c *Coordinator) deleteGroupLocked(g *group, done func(*kerr.Error), wg *sync.WaitGroup) *kerr.Error {
 	if g.state != stateEmpty || g.hasMembersLocked() || len(g.pending) > 0 {
 		return kerr.NonEmptyGroup
 	}
@@ -139,11 +143,11 @@ func (c *Coordinator) deleteGroup(name string, done func(*kerr.Error), wg *sync.
 	g.setStateLocked(stateDead)
 	g.offsets = map[topicPartition]offset{}
 	c.removeLocked(g)
-	c.logger.Info("group deleted", "group", name, "offsets", len(records)-1)
+	c.logger.Info("group deleted", "group", g.name, "offsets", len(records)-1)
 	wg.Add(1)
 	g.appendLocked(records, func(err error) {
 		if err != nil {
-			c.logger.Error("writing the tombstones of a deleted group failed", "group", name, "err", err)
+			c.logger.Error("writing the tombstones of a deleted group failed", "group", g.name, "err", err)
 			done(kerr.CoordinatorNotAvailable)
 			return
 		}

@@ -101,47 +101,65 @@ func (c *Coordinator) heartbeatError(req *kmsg.ConsumerGroupHeartbeatRequest, er
 // joins (epoch 0), heartbeats with the current or previous epoch, and
 // leaves (epoch -1, or -2 for a static member).
 func (c *Coordinator) ConsumerGroupHeartbeat(req *kmsg.ConsumerGroupHeartbeatRequest, clientID, clientHost string) *kmsg.ConsumerGroupHeartbeatResponse {
+	if err, msg := c.checkHeartbeat(req); err != nil {
+		return c.heartbeatError(req, err, msg)
+	}
+	if req.MemberEpoch == 0 && req.MemberID == "" {
+		var id [16]byte
+		rand.Read(id[:])
+		req.MemberID = base64.RawURLEncoding.EncodeToString(id[:])
+	}
+	var resp *kmsg.ConsumerGroupHeartbeatResponse
+	if !c.withGroupCreatedIf(req.Group, req.MemberEpoch == 0, func(g *group) {
+		resp = c.consumerHeartbeatLocked(g, req, clientID, clientHost)
+	}) {
+		return c.heartbeatError(req, kerr.UnknownMemberID, "")
+	}
+	return resp
+}
+
+// checkHeartbeat checks what a heartbeat says on its own, before its group
+// is looked up: the error and message to answer with, or nil.
+func (c *Coordinator) checkHeartbeat(req *kmsg.ConsumerGroupHeartbeatRequest) (*kerr.Error, string) {
 	switch {
 	case c.closed.Load():
-		return c.heartbeatError(req, kerr.NotCoordinator, "")
+		return kerr.NotCoordinator, ""
 	case req.Group == "":
-		return c.heartbeatError(req, kerr.InvalidGroupID, "")
+		return kerr.InvalidGroupID, ""
 	case req.MemberEpoch < -2:
-		return c.heartbeatError(req, kerr.InvalidRequest, "member epoch below -2")
+		return kerr.InvalidRequest, "member epoch below -2"
 	case req.MemberID == "" && (req.Version >= 1 || req.MemberEpoch != 0):
-		return c.heartbeatError(req, kerr.InvalidRequest, "member id is required")
+		return kerr.InvalidRequest, "member id is required"
 	case req.SubscribedTopicRegex != nil && c.cfg.TopicNames == nil:
-		return c.heartbeatError(req, kerr.InvalidRequest, "regular-expression subscriptions are not available")
+		return kerr.InvalidRequest, "regular-expression subscriptions are not available"
 	case req.ServerAssignor != nil && *req.ServerAssignor != assignorUniform && *req.ServerAssignor != assignorRange:
-		return c.heartbeatError(req, kerr.UnsupportedAssignor, "assignors: uniform, range")
+		return kerr.UnsupportedAssignor, "assignors: uniform, range"
 	case c.cfg.TopicInfo == nil || c.cfg.TopicName == nil:
-		return c.heartbeatError(req, kerr.UnsupportedVersion, "")
+		return kerr.UnsupportedVersion, ""
 	}
 	if req.MemberEpoch == 0 {
 		switch {
 		case req.RebalanceTimeoutMillis <= 0:
-			return c.heartbeatError(req, kerr.InvalidRequest, "rebalance timeout is required to join")
+			return kerr.InvalidRequest, "rebalance timeout is required to join"
 		case req.SubscribedTopicNames == nil && req.SubscribedTopicRegex == nil:
-			return c.heartbeatError(req, kerr.InvalidRequest, "subscribed topic names or a regular expression are required to join")
+			return kerr.InvalidRequest, "subscribed topic names or a regular expression are required to join"
 		case len(req.Topics) > 0:
-			return c.heartbeatError(req, kerr.InvalidRequest, "a joining member owns no partitions")
-		}
-		if req.MemberID == "" {
-			var id [16]byte
-			rand.Read(id[:])
-			req.MemberID = base64.RawURLEncoding.EncodeToString(id[:])
+			return kerr.InvalidRequest, "a joining member owns no partitions"
 		}
 	}
 	if req.SubscribedTopicRegex != nil && *req.SubscribedTopicRegex != "" {
 		if _, err := compileTopicRegex(*req.SubscribedTopicRegex); err != nil {
-			return c.heartbeatError(req, kerr.InvalidRegularExpression, fmt.Sprintf("SubscribedTopicRegex `%s` is not a valid regular expression: %v.", *req.SubscribedTopicRegex, err))
+			return kerr.InvalidRegularExpression, fmt.Sprintf("SubscribedTopicRegex `%s` is not a valid regular expression: %v.", *req.SubscribedTopicRegex, err)
 		}
 	}
-	g := c.lookup(req.Group, req.MemberEpoch == 0)
-	if g == nil {
-		return c.heartbeatError(req, kerr.UnknownMemberID, "")
-	}
-	defer g.mu.Unlock()
+	return nil, ""
+}
+
+// consumerHeartbeatLocked answers a checked heartbeat for group g: it finds,
+// admits or fences the member, or lets it leave, then updates what the
+// member subscribes to, the group's epoch and target assignment, and
+// moves the member towards its target.
+func (c *Coordinator) consumerHeartbeatLocked(g *group, req *kmsg.ConsumerGroupHeartbeatRequest, clientID, clientHost string) *kmsg.ConsumerGroupHeartbeatResponse {
 	if g.consumer == nil {
 		if len(g.members) > 0 || len(g.pending) > 0 || g.state != stateEmpty {
 			return c.heartbeatError(req, kerr.InconsistentGroupProtocol, fmt.Sprintf("group %q is a classic group with members", g.name))
@@ -157,40 +175,12 @@ func (c *Coordinator) ConsumerGroupHeartbeat(req *kmsg.ConsumerGroupHeartbeatReq
 		if m == nil {
 			return c.heartbeatError(req, kerr.UnknownMemberID, "")
 		}
-		if req.MemberEpoch == -1 || m.instanceID == nil {
-			c.logger.Info("consumer group member left", "group", g.name, "member", m.id)
-			g.removeConsumerLocked(m)
-		}
-		// -2: a static member leaves for a restart; it keeps its place
-		// until its session expires or its instance joins again.
+		g.leaveConsumerLocked(m, req.MemberEpoch)
 		resp := req.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
 		resp.MemberID, resp.MemberEpoch = kmsg.StringPtr(req.MemberID), req.MemberEpoch
 		return resp
 	case req.MemberEpoch == 0 && m == nil:
-		m = &consumerMember{id: req.MemberID, instanceID: req.InstanceID, assignor: assignorUniform, assigned: map[string][]int32{}}
-		if old := g.staticConsumerLocked(req.InstanceID); old != nil {
-			// The instance restarted: the new member id takes over its
-			// place, epoch and partitions, with no new assignment.
-			m.epoch, m.previousEpoch, m.subscribed, m.regex, m.assignor = old.epoch, old.previousEpoch, old.subscribed, old.regex, old.assignor
-			m.assigned, m.revoking, m.revokeSince = old.assigned, old.revoking, old.revokeSince
-			if old.session != nil {
-				old.session()
-			}
-			delete(cs.members, old.id)
-			if t, ok := cs.target[old.id]; ok {
-				delete(cs.target, old.id)
-				cs.target[m.id] = t
-			}
-			c.logger.Info("consumer group static member rejoined", "group", g.name, "instance", *m.instanceID, "old", old.id, "new", m.id)
-		} else {
-			cs.epoch++
-			c.logger.Info("consumer group member joined", "group", g.name, "member", m.id, "group.epoch", cs.epoch)
-		}
-		cs.members[m.id] = m
-		if m.instanceID != nil {
-			cs.static[*m.instanceID] = m.id
-		}
-		g.setStateLocked(stateStable)
+		m = g.joinConsumerLocked(req.MemberID, req.InstanceID)
 	case m == nil:
 		return c.heartbeatError(req, kerr.UnknownMemberID, "")
 	case req.MemberEpoch != 0 && req.MemberEpoch != m.epoch &&
@@ -201,6 +191,65 @@ func (c *Coordinator) ConsumerGroupHeartbeat(req *kmsg.ConsumerGroupHeartbeatReq
 	}
 	m.lastHeartbeat = now
 	m.clientID, m.clientHost = clientID, clientHost
+	g.updateSubscriptionLocked(m, req)
+	g.updateTargetLocked()
+	var owned map[string][]int32
+	if req.Topics != nil {
+		owned = g.ownedNamesLocked(req.Topics)
+	}
+	g.reconcileLocked(m, owned, now)
+	if m.session == nil {
+		g.scheduleConsumerSessionLocked(m, c.cfg.ConsumerSessionTimeout)
+	}
+	return c.heartbeatResponse(req, m)
+}
+
+// leaveConsumerLocked lets m leave with epoch -1, or -2 for a static
+// member that leaves for a restart: that one keeps its place until its
+// session expires or its instance joins again.
+func (g *group) leaveConsumerLocked(m *consumerMember, epoch int32) {
+	if epoch == -1 || m.instanceID == nil {
+		g.c.logger.Info("consumer group member left", "group", g.name, "member", m.id)
+		g.removeConsumerLocked(m)
+	}
+}
+
+// joinConsumerLocked admits a new member with id. A static member whose
+// instance is already in the group takes over the old member's place,
+// epoch and partitions, with no new assignment; any other join bumps the
+// group epoch.
+func (g *group) joinConsumerLocked(id string, instanceID *string) *consumerMember {
+	cs := g.consumer
+	m := &consumerMember{id: id, instanceID: instanceID, assignor: assignorUniform, assigned: map[string][]int32{}}
+	if old := g.staticConsumerLocked(instanceID); old != nil {
+		m.epoch, m.previousEpoch, m.subscribed, m.regex, m.assignor = old.epoch, old.previousEpoch, old.subscribed, old.regex, old.assignor
+		m.assigned, m.revoking, m.revokeSince = old.assigned, old.revoking, old.revokeSince
+		if old.session != nil {
+			old.session()
+		}
+		delete(cs.members, old.id)
+		if t, ok := cs.target[old.id]; ok {
+			delete(cs.target, old.id)
+			cs.target[m.id] = t
+		}
+		g.c.logger.Info("consumer group static member rejoined", "group", g.name, "instance", *m.instanceID, "old", old.id, "new", m.id)
+	} else {
+		cs.epoch++
+		g.c.logger.Info("consumer group member joined", "group", g.name, "member", m.id, "group.epoch", cs.epoch)
+	}
+	cs.members[m.id] = m
+	if m.instanceID != nil {
+		cs.static[*m.instanceID] = m.id
+	}
+	g.setStateLocked(stateStable)
+	return m
+}
+
+// updateSubscriptionLocked takes what req changes of m's settings: its
+// rebalance timeout, assignor, topic names and regular expression. A
+// changed subscription bumps the group epoch.
+func (g *group) updateSubscriptionLocked(m *consumerMember, req *kmsg.ConsumerGroupHeartbeatRequest) {
+	cs := g.consumer
 	if req.RebalanceTimeoutMillis > 0 {
 		m.rebalanceTimeout = ms(req.RebalanceTimeoutMillis)
 	}
@@ -220,6 +269,14 @@ func (c *Coordinator) ConsumerGroupHeartbeat(req *kmsg.ConsumerGroupHeartbeatReq
 		m.regex = *req.SubscribedTopicRegex
 		cs.epoch++
 	}
+}
+
+// updateTargetLocked bumps the group epoch when a regular expression now
+// resolves to other topics or a subscribed topic's partition count has
+// changed, and recomputes the target assignment when the epoch is newer
+// than the one it was computed for.
+func (g *group) updateTargetLocked() {
+	cs := g.consumer
 	if g.resolveRegexesLocked() {
 		cs.epoch++
 	}
@@ -230,17 +287,14 @@ func (c *Coordinator) ConsumerGroupHeartbeat(req *kmsg.ConsumerGroupHeartbeatReq
 	if cs.epoch > cs.assignmentEpoch {
 		cs.target = g.assignLocked848()
 		cs.assignmentEpoch = cs.epoch
-		c.logger.Info("consumer group assignment computed", "group", g.name, "group.epoch", cs.epoch, "members", len(cs.members))
+		g.c.logger.Info("consumer group assignment computed", "group", g.name, "group.epoch", cs.epoch, "members", len(cs.members))
 	}
-	var owned map[string][]int32
-	if req.Topics != nil {
-		owned = g.ownedNamesLocked(req.Topics)
-	}
-	g.reconcileLocked(m, owned, now)
-	if m.session == nil {
-		g.scheduleConsumerSessionLocked(m, c.cfg.ConsumerSessionTimeout)
-	}
+}
 
+// heartbeatResponse answers req for m: its epoch and, when it changed or
+// the member asks for it (a join, or a heartbeat listing what it owns),
+// the partitions it may own now.
+func (c *Coordinator) heartbeatResponse(req *kmsg.ConsumerGroupHeartbeatRequest, m *consumerMember) *kmsg.ConsumerGroupHeartbeatResponse {
 	resp := req.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
 	resp.MemberID = kmsg.StringPtr(m.id)
 	resp.MemberEpoch = m.epoch
@@ -615,16 +669,18 @@ func (c *Coordinator) DescribeConsumerGroup(name string) kmsg.ConsumerGroupDescr
 		d.ErrorCode = kerr.NotCoordinator.Code
 		return d
 	}
-	g := c.lookup(name, false)
-	if g == nil {
+	if !c.withGroup(name, func(g *group) { d = c.describeConsumerGroupLocked(g, d) }) {
 		d.ErrorCode = kerr.GroupIDNotFound.Code
-		return d
 	}
-	defer g.mu.Unlock()
+	return d
+}
+
+// describeConsumerGroupLocked fills d, ConsumerGroupDescribe's answer for g.
+func (c *Coordinator) describeConsumerGroupLocked(g *group, d kmsg.ConsumerGroupDescribeResponseGroup) kmsg.ConsumerGroupDescribeResponseGroup {
 	cs := g.consumer
 	if cs == nil {
 		d.ErrorCode = kerr.GroupIDNotFound.Code
-		d.ErrorMessage = kmsg.StringPtr(fmt.Sprintf("group %q is not a consumer group", name))
+		d.ErrorMessage = kmsg.StringPtr(fmt.Sprintf("group %q is not a consumer group", g.name))
 		return d
 	}
 	d.State, d.Epoch, d.AssignmentEpoch = cs.stateName(), cs.epoch, cs.assignmentEpoch

@@ -90,6 +90,10 @@ type Coordinator struct {
 	groups sync.Map // group name -> *group
 	closed atomic.Bool
 
+	// Lock order: expiryMu, which guards stopExpiry only, is never held
+	// with a group's mu; a goroutine holds at most one group's mu; and
+	// a group's mu is held while calling Config's topic lookups
+	// (TopicInfo, TopicName, TopicNames), which must not call back in.
 	expiryMu   sync.Mutex
 	stopExpiry func() bool
 }
@@ -175,22 +179,32 @@ func PartitionFor(group string, partitions int32) int32 {
 	return (h & 0x7fffffff) % partitions
 }
 
-// lookup returns the group locked, or nil when it does not exist and
-// create is false. A group found Dead (deleted meanwhile) is looked up
-// again.
-func (c *Coordinator) lookup(name string, create bool) *group {
+// withGroup runs fn with the group named name locked, if there is one,
+// and reports whether there was (see withGroupCreatedIf).
+func (c *Coordinator) withGroup(name string, fn func(g *group)) bool {
+	return c.withGroupCreatedIf(name, false, fn)
+}
+
+// withGroupCreatedIf runs fn with the group named name locked, and reports
+// whether there was one: a group that does not exist is created first if
+// create, and one found Dead (deleted meanwhile) is looked up again. The
+// lock is taken and released here, so a handler's critical section is fn,
+// a call to a …Locked function that never unlocks.
+func (c *Coordinator) withGroupCreatedIf(name string, create bool, fn func(g *group)) bool {
 	for {
 		v, ok := c.groups.Load(name)
 		if !ok {
 			if !create {
-				return nil
+				return false
 			}
 			v, _ = c.groups.LoadOrStore(name, c.newGroup(name))
 		}
 		g := v.(*group)
 		g.mu.Lock()
 		if g.state != stateDead {
-			return g
+			defer g.mu.Unlock()
+			fn(g)
+			return true
 		}
 		g.mu.Unlock()
 		c.groups.CompareAndDelete(name, g)

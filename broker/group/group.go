@@ -220,12 +220,14 @@ func (c *Coordinator) JoinGroup(req *kmsg.JoinGroupRequest, clientID, clientHost
 	if req.Version < 5 {
 		req.InstanceID = nil
 	}
-	g := c.lookup(req.Group, req.MemberID == "")
-	if g == nil {
+	if !c.withGroupCreatedIf(req.Group, req.MemberID == "", func(g *group) { c.joinLocked(g, req, session, clientID, clientHost, respond) }) {
 		respond(joinError(req.MemberID, kerr.UnknownMemberID))
-		return
 	}
-	defer g.mu.Unlock()
+}
+
+// joinLocked handles a checked JoinGroup request for g; session is its
+// session timeout.
+func (c *Coordinator) joinLocked(g *group, req *kmsg.JoinGroupRequest, session time.Duration, clientID, clientHost string, respond func(*kmsg.JoinGroupResponse)) {
 	if g.consumer != nil {
 		if len(g.consumer.members) > 0 {
 			respond(joinError(req.MemberID, kerr.InconsistentGroupProtocol))
@@ -337,14 +339,14 @@ func (g *group) joinKnownLocked(m *member, respond func(*kmsg.JoinGroupResponse)
 	case stateCompletingRebalance:
 		if sameProtocols(old.protocols, m.protocols) {
 			// A retry of a join whose answer was lost: answer again.
-			respond(g.joinResponseLocked(old, false))
+			respond(g.joinResponseLocked(old))
 			return
 		}
 		g.updateMemberLocked(old, m, respond)
 		g.prepareRebalanceLocked("member " + m.id + " joined again with new metadata")
 	case stateStable:
 		if m.id != g.leader && sameProtocols(old.protocols, m.protocols) {
-			respond(g.joinResponseLocked(old, false))
+			respond(g.joinResponseLocked(old))
 			return
 		}
 		g.updateMemberLocked(old, m, respond)
@@ -430,14 +432,14 @@ func (g *group) replaceStaticLocked(old, m *member, version int16, respond func(
 		// learns the members, to watch their subscriptions (KIP-814);
 		// before, the answer names the old leader id, so the member does
 		// not take itself for the leader.
-		leader := m.id == g.leader
-		resp := g.joinResponseLocked(m, false)
-		resp.Members = nil
-		if version >= 9 && leader {
-			resp = g.joinResponseLocked(m, true)
+		resp := g.joinResponseLocked(m)
+		if version >= 9 && m.id == g.leader {
 			resp.SkipAssignment = true
-		} else if version < 9 {
-			resp.LeaderID = oldLeader
+		} else {
+			resp.Members = nil
+			if version < 9 {
+				resp.LeaderID = oldLeader
+			}
 		}
 		respond(resp)
 	case g.state == statePreparingRebalance:
@@ -450,15 +452,15 @@ func (g *group) replaceStaticLocked(old, m *member, version int16, respond func(
 }
 
 // joinResponseLocked is the answer for m in the current generation; the
-// leader (or withMembers) gets every member's metadata.
-func (g *group) joinResponseLocked(m *member, withMembers bool) *kmsg.JoinGroupResponse {
+// leader gets every member's metadata.
+func (g *group) joinResponseLocked(m *member) *kmsg.JoinGroupResponse {
 	resp := kmsg.NewPtrJoinGroupResponse()
 	resp.Generation = g.generation
 	resp.ProtocolType = kmsg.StringPtr(g.protocolType)
 	resp.Protocol = kmsg.StringPtr(g.protocol)
 	resp.LeaderID = g.leader
 	resp.MemberID = m.id
-	if m.id == g.leader || withMembers {
+	if m.id == g.leader {
 		for _, o := range g.sortedMembersLocked() {
 			jm := kmsg.NewJoinGroupResponseMember()
 			jm.MemberID = o.id
@@ -621,7 +623,7 @@ func (g *group) completeJoinLocked() {
 	for _, m := range g.members {
 		g.pendingSync[m.id] = true
 		if m.joinWait != nil {
-			m.joinWait(g.joinResponseLocked(m, false))
+			m.joinWait(g.joinResponseLocked(m))
 			m.joinWait = nil
 			m.lastHeartbeat = now
 		}
@@ -746,12 +748,13 @@ func (c *Coordinator) SyncGroup(req *kmsg.SyncGroupRequest, respond func(*kmsg.S
 		respond(syncError(kerr.InvalidGroupID))
 		return
 	}
-	g := c.lookup(req.Group, false)
-	if g == nil {
+	if !c.withGroup(req.Group, func(g *group) { c.syncLocked(g, req, respond) }) {
 		respond(syncError(kerr.UnknownMemberID))
-		return
 	}
-	defer g.mu.Unlock()
+}
+
+// syncLocked handles a checked SyncGroup request for g.
+func (c *Coordinator) syncLocked(g *group, req *kmsg.SyncGroupRequest, respond func(*kmsg.SyncGroupResponse)) {
 	m, err := g.memberLocked(req.MemberID, req.InstanceID, req.Generation)
 	if err != nil {
 		respond(syncError(err))
@@ -863,11 +866,13 @@ func (c *Coordinator) Heartbeat(req *kmsg.HeartbeatRequest) *kerr.Error {
 	if req.Group == "" {
 		return kerr.InvalidGroupID
 	}
-	g := c.lookup(req.Group, false)
-	if g == nil {
-		return kerr.UnknownMemberID
-	}
-	defer g.mu.Unlock()
+	err := kerr.UnknownMemberID
+	c.withGroup(req.Group, func(g *group) { err = c.heartbeatLocked(g, req) })
+	return err
+}
+
+// heartbeatLocked handles a checked Heartbeat request for g.
+func (c *Coordinator) heartbeatLocked(g *group, req *kmsg.HeartbeatRequest) *kerr.Error {
 	m, err := g.memberLocked(req.MemberID, req.InstanceID, req.Generation)
 	if err != nil {
 		return err
@@ -896,15 +901,20 @@ func (c *Coordinator) LeaveGroup(name string, leaving []Leaving) ([]*kerr.Error,
 	if name == "" {
 		return nil, kerr.InvalidGroupID
 	}
-	errs := make([]*kerr.Error, len(leaving))
-	g := c.lookup(name, false)
-	if g == nil {
+	var errs []*kerr.Error
+	if !c.withGroup(name, func(g *group) { errs = g.leaveLocked(leaving) }) {
+		errs = make([]*kerr.Error, len(leaving))
 		for i := range errs {
 			errs[i] = kerr.UnknownMemberID
 		}
-		return errs, nil
 	}
-	defer g.mu.Unlock()
+	return errs, nil
+}
+
+// leaveLocked removes the leaving members from g and starts a rebalance
+// if any left; it returns an error per member (nil: left).
+func (g *group) leaveLocked(leaving []Leaving) []*kerr.Error {
+	errs := make([]*kerr.Error, len(leaving))
 	left := false
 	for i, l := range leaving {
 		id := l.MemberID
@@ -938,7 +948,7 @@ func (c *Coordinator) LeaveGroup(name string, leaving []Leaving) ([]*kerr.Error,
 	if left {
 		g.maybePrepareRebalanceLocked("members left")
 	}
-	return errs, nil
+	return errs
 }
 
 // persistLocked writes the group's metadata (after a change that needs no

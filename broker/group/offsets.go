@@ -34,6 +34,36 @@ type offset struct {
 // waits for SyncGroup, and accepted while it prepares a rebalance (a
 // consumer commits before giving up its partitions).
 func (c *Coordinator) CommitOffsets(req *kmsg.OffsetCommitRequest, respond func(*kmsg.OffsetCommitResponse)) {
+	resp := newCommitResponse(req)
+	var err *kerr.Error
+	switch {
+	case c.closed.Load():
+		err = kerr.NotCoordinator
+	case req.Group == "":
+		err = kerr.InvalidGroupID
+	default:
+		simple := req.Generation < 0 && req.MemberID == ""
+		if !c.withGroupCreatedIf(req.Group, simple, func(g *group) {
+			if err = c.checkCommitterLocked(g, req, simple); err == nil {
+				c.commitLocked(g, req, resp, respond)
+			}
+		}) {
+			err = kerr.IllegalGeneration
+		}
+	}
+	if err != nil {
+		for i := range resp.Topics {
+			for j := range resp.Topics[i].Partitions {
+				resp.Topics[i].Partitions[j].ErrorCode = err.Code
+			}
+		}
+		respond(resp)
+	}
+}
+
+// newCommitResponse is the answer to req with every partition it names and
+// no error yet.
+func newCommitResponse(req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitResponse {
 	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
 	resp.Topics = make([]kmsg.OffsetCommitResponseTopic, len(req.Topics))
 	for i, rt := range req.Topics {
@@ -46,46 +76,29 @@ func (c *Coordinator) CommitOffsets(req *kmsg.OffsetCommitRequest, respond func(
 			st.Partitions[j].Partition = rp.Partition
 		}
 	}
-	failAll := func(err *kerr.Error) {
-		for i := range resp.Topics {
-			for j := range resp.Topics[i].Partitions {
-				resp.Topics[i].Partitions[j].ErrorCode = err.Code
-			}
-		}
-		respond(resp)
-	}
-	switch {
-	case c.closed.Load():
-		failAll(kerr.NotCoordinator)
-		return
-	case req.Group == "":
-		failAll(kerr.InvalidGroupID)
-		return
-	}
-	simple := req.Generation < 0 && req.MemberID == ""
-	g := c.lookup(req.Group, simple)
-	if g == nil {
-		failAll(kerr.IllegalGeneration)
-		return
-	}
-	defer g.mu.Unlock()
+	return resp
+}
+
+// checkCommitterLocked says whether req's sender may commit for g now: a
+// standalone committer (simple) only while g has no members, a KIP-848
+// member with its current or previous epoch, a classic member with the
+// current generation and not while the group waits for SyncGroup. It
+// returns the error for every partition, or nil.
+func (c *Coordinator) checkCommitterLocked(g *group, req *kmsg.OffsetCommitRequest, simple bool) *kerr.Error {
 	switch {
 	case simple:
 		if g.hasMembersLocked() {
-			failAll(kerr.UnknownMemberID)
-			return
+			return kerr.UnknownMemberID
 		}
 	case g.consumer != nil:
 		// KIP-848: the generation is the member epoch; the previous one
 		// is accepted too, for a commit that crossed an epoch change.
 		m := g.consumer.members[req.MemberID]
 		if m == nil {
-			failAll(kerr.UnknownMemberID)
-			return
+			return kerr.UnknownMemberID
 		}
 		if req.Generation != m.epoch && req.Generation != m.previousEpoch {
-			failAll(kerr.StaleMemberEpoch)
-			return
+			return kerr.StaleMemberEpoch
 		}
 	default:
 		if req.Version < 7 {
@@ -93,22 +106,29 @@ func (c *Coordinator) CommitOffsets(req *kmsg.OffsetCommitRequest, respond func(
 		}
 		m, err := g.memberLocked(req.MemberID, req.InstanceID, req.Generation)
 		if err != nil {
-			failAll(err)
-			return
+			return err
 		}
 		if g.state == stateCompletingRebalance {
-			failAll(kerr.RebalanceInProgress)
-			return
+			return kerr.RebalanceInProgress
 		}
 		m.lastHeartbeat = c.clock.Now()
 	}
+	return nil
+}
 
+// pendingCommit is one offset of a commit, waiting for its record to be
+// durable.
+type pendingCommit struct {
+	tp topicPartition
+	o  offset
+}
+
+// commitLocked stores the offsets of req's valid partitions for g (an
+// unknown partition or too long metadata is refused in resp) and calls
+// respond once they are durable, or failed, or at once when none is valid.
+func (c *Coordinator) commitLocked(g *group, req *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, respond func(*kmsg.OffsetCommitResponse)) {
 	now := c.clock.Now()
-	type pending struct {
-		tp topicPartition
-		o  offset
-	}
-	var commits []pending
+	var commits []pendingCommit
 	var records []segment.KeyValue
 	for i, rt := range req.Topics {
 		for j, rp := range rt.Partitions {
@@ -125,7 +145,7 @@ func (c *Coordinator) CommitOffsets(req *kmsg.OffsetCommitRequest, respond func(
 				sp.ErrorCode = kerr.OffsetMetadataTooLarge.Code
 				continue
 			}
-			p := pending{topicPartition{rt.Topic, rp.Partition}, offset{offset: rp.Offset, leaderEpoch: rp.LeaderEpoch, metadata: metadata, committed: now}}
+			p := pendingCommit{topicPartition{rt.Topic, rp.Partition}, offset{offset: rp.Offset, leaderEpoch: rp.LeaderEpoch, metadata: metadata, committed: now}}
 			commits = append(commits, p)
 			records = append(records, segment.KeyValue{Key: offsetKey(g.name, p.tp.topic, p.tp.partition), Value: offsetValue(p.o)})
 		}
@@ -137,25 +157,31 @@ func (c *Coordinator) CommitOffsets(req *kmsg.OffsetCommitRequest, respond func(
 	g.appendLocked(records, func(err error) {
 		g.mu.Lock()
 		defer g.mu.Unlock()
-		if err != nil {
-			g.c.logger.Error("storing committed offsets failed", "group", g.name, "err", err)
-			for i := range resp.Topics {
-				for j := range resp.Topics[i].Partitions {
-					if sp := &resp.Topics[i].Partitions[j]; sp.ErrorCode == 0 {
-						sp.ErrorCode = kerr.CoordinatorNotAvailable.Code
-					}
-				}
-			}
-			respond(resp)
-			return
-		}
-		if g.state != stateDead {
-			for _, p := range commits {
-				g.offsets[p.tp] = p.o
-			}
-		}
+		g.committedLocked(commits, resp, err)
 		respond(resp)
 	})
+}
+
+// committedLocked applies commits to g once their records are durable, or
+// with err (the records failed) answers CoordinatorNotAvailable for each
+// partition of resp not refused already.
+func (g *group) committedLocked(commits []pendingCommit, resp *kmsg.OffsetCommitResponse, err error) {
+	if err != nil {
+		g.c.logger.Error("storing committed offsets failed", "group", g.name, "err", err)
+		for i := range resp.Topics {
+			for j := range resp.Topics[i].Partitions {
+				if sp := &resp.Topics[i].Partitions[j]; sp.ErrorCode == 0 {
+					sp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+				}
+			}
+		}
+		return
+	}
+	if g.state != stateDead {
+		for _, p := range commits {
+			g.offsets[p.tp] = p.o
+		}
+	}
 }
 
 // FetchOffsets answers one group of an OffsetFetch request: the offsets of
@@ -172,11 +198,15 @@ func (c *Coordinator) FetchOffsets(req kmsg.OffsetFetchRequestGroup) kmsg.Offset
 		resp.ErrorCode = kerr.InvalidGroupID.Code
 		return resp
 	}
-	var offsets map[topicPartition]offset
-	if g := c.lookup(req.Group, false); g != nil {
-		defer g.mu.Unlock()
-		offsets = g.offsets
+	if !c.withGroup(req.Group, func(g *group) { fillOffsetFetch(&resp, req, g.offsets) }) {
+		fillOffsetFetch(&resp, req, nil) // an unknown group has no offsets
 	}
+	return resp
+}
+
+// fillOffsetFetch answers req in resp from a group's offsets, which must
+// not change meanwhile (the caller holds the group's lock).
+func fillOffsetFetch(resp *kmsg.OffsetFetchResponseGroup, req kmsg.OffsetFetchRequestGroup, offsets map[topicPartition]offset) {
 	part := func(tp topicPartition) kmsg.OffsetFetchResponseGroupTopicPartition {
 		p := kmsg.NewOffsetFetchResponseGroupTopicPartition()
 		p.Partition = tp.partition
@@ -195,7 +225,7 @@ func (c *Coordinator) FetchOffsets(req kmsg.OffsetFetchRequestGroup) kmsg.Offset
 			}
 			resp.Topics = append(resp.Topics, st)
 		}
-		return resp
+		return
 	}
 	tps := make([]topicPartition, 0, len(offsets))
 	for tp := range offsets {
@@ -216,7 +246,6 @@ func (c *Coordinator) FetchOffsets(req kmsg.OffsetFetchRequestGroup) kmsg.Offset
 		st := &resp.Topics[len(resp.Topics)-1]
 		st.Partitions = append(st.Partitions, part(tp))
 	}
-	return resp
 }
 
 // DeleteOffsets handles an OffsetDelete request; respond is called once
@@ -236,13 +265,15 @@ func (c *Coordinator) DeleteOffsets(req *kmsg.OffsetDeleteRequest, respond func(
 		respond(resp)
 		return
 	}
-	g := c.lookup(req.Group, false)
-	if g == nil {
+	if !c.withGroup(req.Group, func(g *group) { g.deleteOffsetsLocked(req, resp, respond) }) {
 		resp.ErrorCode = kerr.GroupIDNotFound.Code
 		respond(resp)
-		return
 	}
-	defer g.mu.Unlock()
+}
+
+// deleteOffsetsLocked deletes the offsets req names from g, as
+// DeleteOffsets says, answering in resp.
+func (g *group) deleteOffsetsLocked(req *kmsg.OffsetDeleteRequest, resp *kmsg.OffsetDeleteResponse, respond func(*kmsg.OffsetDeleteResponse)) {
 	if g.hasMembersLocked() && g.protocolType != "consumer" {
 		resp.ErrorCode = kerr.NonEmptyGroup.Code
 		respond(resp)

@@ -110,14 +110,14 @@ or --format with a Go template over .Topic .Partition .Offset .Timestamp
 			defer stop()
 			cl, err := connect(ctx, bootstrap, opts...)
 			if err != nil {
-				return err
+				return stoppedWhileStarting(ctx, cmd.ErrOrStderr(), err)
 			}
 			defer cl.Close()
 			checkCtx, cancel := context.WithTimeout(ctx, requestTimeout)
 			n, err := topicPartitions(checkCtx, kadm.NewClient(cl), topic)
 			cancel()
 			if err != nil {
-				return err
+				return stoppedWhileStarting(ctx, cmd.ErrOrStderr(), err)
 			}
 			if int(partition) >= n {
 				return fmt.Errorf("--partition %d: topic %q has %d partitions", partition, topic, n)
@@ -177,6 +177,17 @@ type consumer struct {
 	max     int           // records to print; <= 0: no limit
 	timeout time.Duration // quiet time before giving up; 0: none
 	marks   bool          // mark printed records for commit (group mode)
+}
+
+// stoppedWhileStarting returns err, the failure of a consumer's start, unless a signal stopped
+// the consumer (ctx is done): then it ends as cleanly as a consumer stopped while it waits
+// for records, as Kafka's console consumer does.
+func stoppedWhileStarting(ctx context.Context, stderr io.Writer, err error) error {
+	if ctx.Err() == nil {
+		return err
+	}
+	fmt.Fprintln(stderr, "Processed a total of 0 messages")
+	return nil
 }
 
 // run prints records until the limit, the quiet timeout or ctx's end

@@ -3,8 +3,11 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"runnel/broker/brokertest"
+	"runnel/internal/wait"
 )
 
 func TestRecordPrinter(t *testing.T) {
@@ -144,24 +148,71 @@ func TestConsumeFollows(t *testing.T) {
 func TestConsumeStopsOnSignal(t *testing.T) {
 	b := brokertest.Start(t)
 	mustRun(t, "", "topics", "create", "--topic", "quiet", "--bootstrap-server", b.Addr)
-	cmd := exec.Command(os.Args[0], "consume", "--topic", "quiet", "--bootstrap-server", b.Addr)
+	// The consumer dials the broker only once it handles SIGINT; before
+	// that, SIGINT would kill it.
+	interruptConsumer(t, b.Addr, func(pid int) bool { return hasSocket(pid) })
+}
+
+// TestConsumeStopsOnSignalWhileStarting: Ctrl-C while the consumer still
+// waits for the broker's first answer ends it as cleanly, as Kafka's
+// console consumer does, not with "context canceled".
+func TestConsumeStopsOnSignalWhileStarting(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0") // accepts, never answers
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			accepted <- c
+		}
+	}()
+	interruptConsumer(t, ln.Addr().String(), func(int) bool {
+		select {
+		case c := <-accepted:
+			t.Cleanup(func() { c.Close() })
+			return true
+		default:
+			return false
+		}
+	})
+}
+
+// interruptConsumer starts `runnel consume` against bootstrap, sends it
+// SIGINT once started(its pid) holds, and checks that it ends cleanly.
+func interruptConsumer(t *testing.T, bootstrap string, started func(pid int) bool) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "consume", "--topic", "quiet", "--bootstrap-server", bootstrap)
 	cmd.Env = append(os.Environ(), runMainEnv+"=1")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond)
-	cmd.Process.Signal(os.Interrupt)
 	errc := make(chan error, 1)
 	go func() { errc <- cmd.Wait() }()
+	defer cmd.Process.Kill()
+	wait.Until(t, 10*time.Second, "the consumer to start", func() bool { return started(cmd.Process.Pid) })
+	cmd.Process.Signal(os.Interrupt)
 	select {
 	case err := <-errc:
 		if err != nil || !strings.Contains(stderr.String(), "Processed a total of 0 messages") {
 			t.Errorf("after SIGINT: %v, stderr %q", err, stderr.String())
 		}
 	case <-time.After(10 * time.Second):
-		cmd.Process.Kill()
 		t.Fatal("consumer still running 10 s after SIGINT")
 	}
+}
+
+// hasSocket reports whether process pid has a socket open (Linux's /proc).
+func hasSocket(pid int) bool {
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	fds, _ := os.ReadDir(dir)
+	for _, fd := range fds {
+		if target, err := os.Readlink(filepath.Join(dir, fd.Name())); err == nil && strings.HasPrefix(target, "socket:") {
+			return true
+		}
+	}
+	return false
 }

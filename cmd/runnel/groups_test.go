@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"os"
 	"os/exec"
 	"slices"
@@ -10,30 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kmsg"
-
 	"runnel/broker/brokertest"
+	"runnel/internal/wait"
 )
-
-// requireGroupCoordinator skips the test when the broker does not serve
-// the consumer-group APIs yet.
-func requireGroupCoordinator(t *testing.T, b *brokertest.Broker) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	versions, err := b.Admin(t).ApiVersions(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, v := range versions {
-		for _, key := range []kmsg.Key{kmsg.FindCoordinator, kmsg.JoinGroup, kmsg.OffsetCommit, kmsg.OffsetFetch,
-			kmsg.DescribeGroups, kmsg.ListGroups, kmsg.DeleteGroups} {
-			if _, ok := v.KeyMaxVersion(key.Int16()); !ok {
-				t.Skipf("the broker does not serve %s yet: the group coordinator (broker/group, wired into broker/) has not landed", key.Name())
-			}
-		}
-	}
-}
 
 // groupRows returns the table rows (fields) of a groups command's output
 // that start with group.
@@ -49,7 +27,6 @@ func groupRows(out, group string) [][]string {
 
 func TestGroups(t *testing.T) {
 	b := brokertest.Start(t, "group.initial.rebalance.delay.ms=0")
-	requireGroupCoordinator(t, b)
 	bs := []string{"--bootstrap-server", b.Addr}
 	run := func(stdin string, args ...string) string {
 		t.Helper()
@@ -137,7 +114,6 @@ func TestGroups(t *testing.T) {
 // refuses an offset reset, as Kafka's tool does.
 func TestGroupsActive(t *testing.T) {
 	b := brokertest.Start(t, "group.initial.rebalance.delay.ms=0")
-	requireGroupCoordinator(t, b)
 	bs := []string{"--bootstrap-server", b.Addr}
 	mustRun(t, "x\n", append([]string{"produce", "--topic", "act"}, bs...)...)
 
@@ -151,16 +127,18 @@ func TestGroupsActive(t *testing.T) {
 	defer cmd.Process.Kill()
 
 	var rows [][]string
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+	var out string
+	defer func() {
+		if t.Failed() {
+			t.Logf("last describe:\n%s\nconsumer stderr: %s", out, stderr.String())
+		}
+	}()
+	wait.Until(t, 20*time.Second, "an active member with a commit", func() bool {
 		// Until the consumer has joined, the group does not exist (exit 1).
-		out := runTool(t, nil, "", append([]string{"groups", "describe", "--group", "live"}, bs...)...).stdout
-		if rows = groupRows(out, "live"); len(rows) == 1 && len(rows[0]) == 9 && rows[0][6] != "-" && rows[0][3] == "1" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no active member with a commit after 20 s:\n%s\nconsumer stderr: %s", out, stderr.String())
-		}
-	}
+		out = runTool(t, nil, "", append([]string{"groups", "describe", "--group", "live"}, bs...)...).stdout
+		rows = groupRows(out, "live")
+		return len(rows) == 1 && len(rows[0]) == 9 && rows[0][6] != "-" && rows[0][3] == "1"
+	})
 	if r := rows[0]; r[1] != "act" || r[2] != "0" || r[4] != "1" || r[5] != "0" || r[8] != "runnel-console" {
 		t.Errorf("active member row %v", r)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"runnel/broker"
+	"runnel/internal/wait"
 )
 
 // TestServeShutsDownCleanlyOnSIGTERM runs serve as `runnel serve` does and
@@ -29,18 +30,13 @@ func TestServeShutsDownCleanlyOnSIGTERM(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- serve(cfg, slog.New(slog.DiscardHandler)) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	wait.Until(t, 10*time.Second, "the broker to listen", func() bool {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
 			c.Close()
-			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("broker never listened: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return err == nil
+	})
 	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"runnel/internal/wait"
 )
 
 // fakeTarget is a log whose appends only move an end offset. Sync reports the end as it was
@@ -60,7 +62,7 @@ func (t *fakeTarget) Sync() (int64, error) {
 		<-release
 	}
 	if t.delay > 0 {
-		time.Sleep(t.delay)
+		time.Sleep(t.delay) // a slow fsync: the time it takes is what the tests using it model
 	}
 	if err != nil {
 		return 0, err
@@ -232,7 +234,8 @@ func TestWaitersToldInOrder(t *testing.T) {
 
 func TestWaiterBeyondDurableEndStaysQueued(t *testing.T) {
 	target := &fakeTarget{name: "log", stuckAt: 5}
-	f := newFlusher(t, Config{})
+	clock := &fakeClock{now: time.Unix(1_000_000, 0)}
+	f := newFlusher(t, Config{Clock: clock.Now})
 	target.append(10)
 	early, late := newResult(), newResult()
 	f.Wait(target, 5, early.fn)
@@ -244,14 +247,22 @@ func TestWaiterBeyondDurableEndStaysQueued(t *testing.T) {
 	if late.told() {
 		t.Fatalf("waiter for end 10 told (%v) when only 5 is durable", late.err)
 	}
-	// The flusher retries by itself, slowly: no busy loop while the end does not move.
-	time.Sleep(50 * time.Millisecond)
-	if n := target.syncs.Load(); n > 10 {
-		t.Fatalf("%d syncs in 50ms while stalled", n)
+	// The flusher retries by itself, but only stallRetry later: no busy loop while the end
+	// does not move. (A barrier wakes the flusher: any sync due by now has been started.)
+	syncs := target.syncs.Load()
+	clock.Advance(stallRetry - time.Nanosecond)
+	barrier(t, f)
+	if n := target.syncs.Load(); n != syncs {
+		t.Fatalf("synced again (%d -> %d) before stallRetry passed", syncs, n)
 	}
+	clock.Advance(time.Nanosecond)
+	barrier(t, f)
+	wait.Until(t, 2*time.Second, "a retry once stallRetry passed", func() bool { return target.syncs.Load() > syncs })
 	target.mu.Lock()
 	target.stuckAt = 0
 	target.mu.Unlock()
+	clock.Advance(stallRetry)
+	barrier(t, f)
 	if err := late.wait(t); err != nil {
 		t.Fatal(err)
 	}
@@ -443,10 +454,7 @@ func TestIntervalPolicy(t *testing.T) {
 	expectSyncs := func(want int64) {
 		t.Helper()
 		barrier(t, f) // any sync due by now has been started
-		deadline := time.Now().Add(2 * time.Second)
-		for target.syncs.Load() < want && time.Now().Before(deadline) {
-			time.Sleep(time.Millisecond)
-		}
+		wait.Until(t, 2*time.Second, fmt.Sprint(want, " syncs"), func() bool { return target.syncs.Load() >= want })
 		if n := target.syncs.Load(); n != want {
 			t.Fatalf("%d syncs, want %d", n, want)
 		}
@@ -544,9 +552,19 @@ func TestPolicyString(t *testing.T) {
 	}
 }
 
-// inFlightTarget records in shared counters how many Syncs of such targets ran at once.
+// inFlightTarget records in shared counters how many Syncs of such targets ran at once. The
+// first Syncs wait in the target's meeting until want of them run at once, so that a flusher
+// that runs that many does so whatever the machine's timing; later ones pass through.
 type inFlightTarget struct {
 	now, most *atomic.Int64
+	meeting   *meeting
+}
+
+// meeting is where Syncs wait until want of them have arrived.
+type meeting struct {
+	want int64
+	once sync.Once
+	met  chan struct{}
 }
 
 func (t *inFlightTarget) Sync() (int64, error) {
@@ -557,7 +575,10 @@ func (t *inFlightTarget) Sync() (int64, error) {
 			break
 		}
 	}
-	time.Sleep(5 * time.Millisecond)
+	if n >= t.meeting.want {
+		t.meeting.once.Do(func() { close(t.meeting.met) })
+	}
+	<-t.meeting.met
 	t.now.Add(-1)
 	return 0, nil
 }
@@ -576,11 +597,12 @@ func TestTargetsSyncConcurrently(t *testing.T) {
 			f.Wait(gate, 0, newResult().fn)
 			<-entered
 			var now, most atomic.Int64
+			m := &meeting{want: int64(concurrency), met: make(chan struct{})}
 			var results []*result
 			for range 10 {
 				r := newResult()
 				results = append(results, r)
-				f.Wait(&inFlightTarget{now: &now, most: &most}, 0, r.fn)
+				f.Wait(&inFlightTarget{now: &now, most: &most, meeting: m}, 0, r.fn)
 			}
 			release <- struct{}{}
 			for _, r := range results {

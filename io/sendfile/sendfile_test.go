@@ -145,7 +145,8 @@ func TestSendResumesAfterEAGAIN(t *testing.T) {
 		var out []byte
 		buf := make([]byte, 16<<10)
 		for len(out) < size-off {
-			time.Sleep(time.Millisecond)
+			time.Sleep(time.Millisecond) // a slow reader on purpose: Send must meet a full socket
+
 			n, err := dst.Read(buf)
 			if err != nil {
 				break
@@ -294,13 +295,13 @@ func TestSendErrors(t *testing.T) {
 		src, dst := tcpPair(t)
 		dst.SetLinger(0)
 		dst.Close()
-		time.Sleep(10 * time.Millisecond)
-		var err error
-		for range 100 { // the first send may still be accepted before the reset arrives
-			if _, err = Send(src, f, 0, 1<<20); err != nil {
-				break
-			}
+		// A send before the reset arrives may be accepted: wait until a
+		// read sees it.
+		src.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := src.Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("read after the peer's reset: %v, want ECONNRESET", err)
 		}
+		_, err := Send(src, f, 0, 1<<20)
 		if !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
 			t.Fatalf("Send to a closed peer: %v, want EPIPE or ECONNRESET", err)
 		}

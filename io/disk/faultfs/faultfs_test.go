@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"testing"
 
@@ -31,7 +32,7 @@ func TestRules(t *testing.T) {
 	for range 3 {
 		got = append(got, errors.Is(fs.Fdatasync(a), syscall.EIO))
 	}
-	if want := []bool{false, true, false}; !equal(got, want) {
+	if want := []bool{false, true, false}; !slices.Equal(got, want) {
 		t.Fatalf("fdatasync failures %v, want %v (Nth: 2)", got, want)
 	}
 	got = nil
@@ -41,7 +42,7 @@ func TestRules(t *testing.T) {
 		}
 		got = append(got, errors.Is(fs.Fallocate(b, 0, 4096), syscall.ENOSPC))
 	}
-	if want := []bool{false, false, true, false, false, true}; !equal(got, want) {
+	if want := []bool{false, false, true, false, false, true}; !slices.Equal(got, want) {
 		t.Fatalf("fallocate failures %v, want %v (Every: 3)", got, want)
 	}
 	if n := fs.Injected(); n != 3 {
@@ -50,18 +51,6 @@ func TestRules(t *testing.T) {
 	if n := fs.Calls(faultfs.Fallocate); n != 12 {
 		t.Fatalf("Calls(Fallocate) = %d, want 12", n)
 	}
-}
-
-func equal(a, b []bool) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestCrashClone checks what a crash keeps: synced bytes (pwrite or mapped), names made
