@@ -306,7 +306,7 @@ func (b *Broker) addConn(nc net.Conn) bool {
 		tcp.SetNoDelay(true)
 	}
 	c := newConn(b, nc)
-	b.conns[c] = struct{}{}
+	b.conns[&c.conn] = struct{}{}
 	b.connWG.Add(1)
 	b.metrics.connections.Inc()
 	go func() {
@@ -314,7 +314,7 @@ func (b *Broker) addConn(nc net.Conn) bool {
 		c.serve()
 		b.metrics.connections.Dec()
 		b.mu.Lock()
-		delete(b.conns, c)
+		delete(b.conns, &c.conn)
 		b.mu.Unlock()
 	}()
 	return true
@@ -389,7 +389,7 @@ func (b *Broker) close() error {
 		b.logger.Warn("connections did not finish in time; closing them", "timeout", b.cfg.ShutdownTimeout)
 		b.mu.Lock()
 		for c := range b.conns {
-			c.nc.Close()
+			c.t.close()
 		}
 		b.mu.Unlock()
 		<-drained

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/bits"
 	"net"
 	"os"
 	"runtime/debug"
@@ -19,11 +18,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"runnel/io/bufpool"
 	"runnel/io/sendfile"
-	"runnel/netpoll"
 )
 
-// A connection has two goroutines. The reader reads a frame, decodes it,
+// On the std transport (stdConn) a connection has two goroutines. The reader reads a frame, decodes it,
 // dispatches it to its handler and queues the handler's reply; it never
 // waits for a reply, so a produce waiting for its fsync does not stop the
 // next requests from starting (clients pipeline up to 5 by default). The
@@ -60,8 +59,8 @@ type responseFrame interface {
 	// size is the exact number of body bytes writeTo writes (everything
 	// after the response header).
 	size() int
-	// writeTo writes the body with c.writeBytes and c.writeFile.
-	writeTo(c *conn) error
+	// writeTo writes the body to w.
+	writeTo(w pieceWriter) error
 	// release drops what the frame holds (segment read references). The
 	// connection calls it exactly once, whether or not writeTo ran.
 	release()
@@ -133,46 +132,75 @@ func (r *reply) whenFinished(fn func()) {
 	}
 }
 
-// conn is one client connection.
+// conn is one client connection as handlers see it, whichever transport
+// serves it.
 type conn struct {
 	b      *Broker
-	nc     net.Conn
+	t      transport
 	logger *slog.Logger
 
+	// mu makes "am I closing? then arm the idle deadline" atomic with
+	// respect to shutdown, which sets closing and stops the reading.
+	mu      sync.Mutex
+	closing bool
+}
+
+// transport is a connection's socket as the broker sees it. Two implement
+// it, each embedding the conn it serves: stdConn (a reader and a writer
+// goroutine on a net.Conn, below) and epollConn (package netpoll's event
+// loops, conn_epoll.go). Each reads and frames requests its own way and
+// hands them to conn.handleFrame, and writes a reply's pieces through a
+// pieceWriter of its own: stdConn itself, or epollReply for one netpoll
+// reply.
+type transport interface {
+	// RemoteAddr is the client's address.
+	RemoteAddr() net.Addr
+	// stopReading reads no more requests: the replies to those already
+	// read are still written, then the socket closes.
+	stopReading()
+	// close closes the socket now.
+	close()
+}
+
+// pieceWriter is where a reply's body goes: byte pieces, and file ranges
+// that are sent with sendfile at their offsets (a zero-copy fetch).
+type pieceWriter interface {
+	writeBytes(b []byte) error
+	writeFile(f *os.File, off, n int64) error
+}
+
+// stdConn is a connection on the std transport.
+type stdConn struct {
+	conn
+	nc    net.Conn
 	queue chan *reply
 	// pooledFrame holds the pooled frame buffer of the request being read
-	// and handled (nil when it is a new one), to give back to frameBuffers.
+	// and handled (nil when it is a new one), to give back to bufpool.
 	pooledFrame *[]byte
 	// w is the writer's, lent from writeBuffers while replies are queued
 	// (nil otherwise); out counts what it hands to the socket.
 	w   *bufio.Writer
 	out countingWriter
-
-	// Set on the epoll transport (conn_epoll.go): poll is the netpoll
-	// connection; pieces, when set, takes writeBytes and writeFile.
-	poll   *netpoll.Conn
-	pieces pieceWriter
-
-	// mu makes "am I closing? then arm the idle deadline" atomic with
-	// respect to shutdown, which sets closing and an immediate deadline.
-	mu      sync.Mutex
-	closing bool
 }
 
-func newConn(b *Broker, nc net.Conn) *conn {
-	c := &conn{
-		b:      b,
-		nc:     nc,
-		logger: b.logger.With("remote", nc.RemoteAddr().String()),
-		queue:  make(chan *reply, maxInFlight),
-	}
-	c.out = countingWriter{nc, c}
+func newConn(b *Broker, nc net.Conn) *stdConn {
+	c := &stdConn{nc: nc, queue: make(chan *reply, maxInFlight)}
+	c.b, c.t, c.logger = b, c, b.logger.With("remote", nc.RemoteAddr().String())
+	c.out = countingWriter{nc, &c.conn}
 	return c
 }
 
+func (c *stdConn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+
+// stopReading makes the reader stop at its next read (or now, if it waits
+// in one).
+func (c *stdConn) stopReading() { c.nc.SetReadDeadline(time.Now()) }
+
+func (c *stdConn) close() { c.nc.Close() }
+
 // serve runs the connection until it ends; it returns once both goroutines
 // have finished and the socket is closed.
-func (c *conn) serve() {
+func (c *stdConn) serve() {
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
@@ -191,16 +219,12 @@ func (c *conn) serve() {
 	}
 }
 
-// shutdown makes the reader stop at its next read (or now, if it waits in
-// one); queued replies are still written.
+// shutdown makes the connection read no more requests; replies to those
+// already read are still written.
 func (c *conn) shutdown() {
 	c.mu.Lock()
 	c.closing = true
-	if c.poll != nil {
-		c.poll.Shutdown()
-	} else {
-		c.nc.SetReadDeadline(time.Now())
-	}
+	c.t.stopReading()
 	c.mu.Unlock()
 }
 
@@ -212,7 +236,7 @@ func (c *conn) isClosing() bool {
 
 // armIdleDeadline sets the read deadline for the next request, unless the
 // connection is shutting down.
-func (c *conn) armIdleDeadline() error {
+func (c *stdConn) armIdleDeadline() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closing {
@@ -224,7 +248,7 @@ func (c *conn) armIdleDeadline() error {
 	return c.nc.SetReadDeadline(time.Time{})
 }
 
-func (c *conn) readLoop() error {
+func (c *stdConn) readLoop() error {
 	var sizeBuf [4]byte
 	for {
 		if err := c.armIdleDeadline(); err != nil {
@@ -251,26 +275,26 @@ func (c *conn) readLoop() error {
 			c.queue <- r
 		}
 		if reuse {
-			c.putFrame(buf)
+			bufpool.Put(c.pooledFrame, buf)
 		}
 		c.pooledFrame = nil
 	}
 }
 
 // readBody reads a frame body of size bytes into a pooled buffer of its
-// size class (frameBuffers), or a new one while the frame is at most
+// size class (bufpool), or a new one while the frame is at most
 // maxKeptBuffer or Config.RequestBufferAhead allows: then the frame is read
 // with no copy. Otherwise the buffer grows with the bytes that arrive
 // (doubling from 64 KiB), so a client that announces a large frame and
 // then sends slowly holds no more memory than it has sent (twice over).
-func (c *conn) readBody(size int) ([]byte, error) {
+func (c *stdConn) readBody(size int) ([]byte, error) {
 	var buf []byte
-	if c.pooledFrame = getFrame(size); c.pooledFrame != nil {
+	if c.pooledFrame = bufpool.Get(size); c.pooledFrame != nil {
 		buf = *c.pooledFrame
 	}
-	class := size
-	if _, ok := frameClass(1 << bits.Len(uint(size-1))); ok && size > 0 {
-		class = 1 << bits.Len(uint(size-1)) // so that it fits frameBuffers
+	class, ok := bufpool.ClassSize(size) // so that it fits bufpool
+	if !ok {
+		class = size
 	}
 	if buf == nil && size > maxKeptBuffer && c.b.reserveAhead(int64(class)) {
 		defer c.b.bufferAhead.Add(-int64(class)) // once the frame has arrived
@@ -311,53 +335,6 @@ func (b *Broker) reserveAhead(n int64) bool {
 	}
 	b.bufferAhead.Add(-n)
 	return false
-}
-
-// frameBuffers keep the std transport's frame buffers of the requests
-// whose handlers are done with them (frameReusers) for any connection's
-// next frame of the same size class, one pool per power of two from
-// 512 bytes to 128 MiB, so that a producer does not allocate (and zero) a
-// buffer per request while an idle connection pins none (it kept its last
-// one, up to 1 MiB). A buffer larger than maxKeptBuffer is taken only
-// when one is there, or within Config.RequestBufferAhead (readBody).
-var frameBuffers [19]sync.Pool // index: log2(cap) - 9
-
-// frameClass is the index in frameBuffers of a buffer of c bytes.
-func frameClass(c int) (int, bool) {
-	if c < 1<<9 || c&(c-1) != 0 {
-		return 0, false
-	}
-	i := bits.Len(uint(c)) - 1 - 9
-	return i, i < len(frameBuffers)
-}
-
-// getFrame returns a pooled buffer, emptied, with room for size bytes, or
-// nil.
-func getFrame(size int) *[]byte {
-	if size <= 0 {
-		return nil
-	}
-	i, ok := frameClass(1 << bits.Len(uint(size-1)))
-	if !ok {
-		return nil
-	}
-	p, _ := frameBuffers[i].Get().(*[]byte)
-	return p
-}
-
-// putFrame gives buf back once no request refers to it, in the holder it
-// came in (c.pooledFrame) when it came from frameBuffers.
-func (c *conn) putFrame(buf []byte) {
-	i, ok := frameClass(cap(buf))
-	if !ok {
-		return
-	}
-	p := c.pooledFrame
-	if p == nil {
-		p = new([]byte)
-	}
-	*p = buf[:0]
-	frameBuffers[i].Put(p)
 }
 
 // handleFrame decodes one request frame and dispatches it. It returns the
@@ -552,7 +529,7 @@ func (d *decoder) skipTags() {
 	}
 }
 
-func (c *conn) writeLoop() {
+func (c *stdConn) writeLoop() {
 	var writeErr error
 	for r := range c.queue {
 		<-r.done
@@ -588,7 +565,7 @@ func (c *conn) writeLoop() {
 }
 
 // returnWriter gives the lent bufio.Writer back to writeBuffers, emptied.
-func (c *conn) returnWriter() {
+func (c *stdConn) returnWriter() {
 	if c.w != nil {
 		c.w.Reset(nil)
 		writeBuffers.Put(c.w)
@@ -598,7 +575,7 @@ func (c *conn) returnWriter() {
 
 // writeReply writes one finished reply: size, response header (v0, or v1
 // with an empty tagged-field section), body.
-func (c *conn) writeReply(r *reply) error {
+func (c *stdConn) writeReply(r *reply) error {
 	if r.none {
 		return nil
 	}
@@ -651,20 +628,14 @@ func appendResponse(b []byte, r *reply) []byte {
 }
 
 // writeBytes writes encoded bytes of a hand-framed response.
-func (c *conn) writeBytes(b []byte) error {
-	if c.pieces != nil {
-		return c.pieces.writeBytes(b)
-	}
+func (c *stdConn) writeBytes(b []byte) error {
 	_, err := c.w.Write(b)
 	return err
 }
 
 // writeFile writes n bytes of f from offset off of a hand-framed response
 // with sendfile at an explicit offset (never f's shared position).
-func (c *conn) writeFile(f *os.File, off, n int64) error {
-	if c.pieces != nil {
-		return c.pieces.writeFile(f, off, n)
-	}
+func (c *stdConn) writeFile(f *os.File, off, n int64) error {
 	if err := c.w.Flush(); err != nil {
 		return err
 	}

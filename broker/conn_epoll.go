@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"sync"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -19,11 +18,11 @@ import (
 // The epoll transport (runnel.net=epoll): package netpoll's event loops
 // read and frame the requests and write the replies, and this file adapts
 // them to the same request and reply machinery as conn.go's goroutines.
-// A *conn is made for each connection, so handlers see no difference: its
-// nc is an epollNetConn (addresses, Close), conn.shutdown asks netpoll to
-// stop reading, and a reply, once finished from whatever goroutine, is
-// encoded there and handed to netpoll, which writes replies in request
-// order (fetch file ranges with sendfile) and then releases them.
+// An epollConn, the conn's transport, is made for each connection, so
+// handlers see no difference: conn.shutdown asks netpoll to stop reading,
+// and a reply, once finished from whatever goroutine, is encoded there and
+// handed to netpoll (epollReply), which writes replies in request order
+// (fetch file ranges with sendfile) and then releases them.
 
 // Net values for Config.Net.
 const (
@@ -81,9 +80,11 @@ func (b *Broker) serveEpoll(ln net.Listener) error {
 // epollHandler is netpoll's Handler for the broker.
 type epollHandler struct{ b *Broker }
 
-// epollConn is what netpoll keeps for a *conn.
+// epollConn is a connection on the epoll transport, what netpoll keeps
+// for it.
 type epollConn struct {
-	c          *conn
+	conn
+	pc         *netpoll.Conn
 	registered bool  // counted in b.conns and connWG
 	stopped    bool  // a bad frame: read no more (loop only)
 	err        error // why, for OnClose's log line
@@ -91,8 +92,8 @@ type epollConn struct {
 
 func (h epollHandler) OnOpen(pc *netpoll.Conn) {
 	b := h.b
-	c := &conn{b: b, nc: epollNetConn{pc}, poll: pc, logger: b.logger.With("remote", pc.RemoteAddr().String())}
-	ec := &epollConn{c: c}
+	ec := &epollConn{pc: pc}
+	ec.b, ec.t, ec.logger = b, ec, b.logger.With("remote", pc.RemoteAddr().String())
 	pc.SetContext(ec)
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -103,7 +104,7 @@ func (h epollHandler) OnOpen(pc *netpoll.Conn) {
 	default:
 	}
 	ec.registered = true
-	b.conns[c] = struct{}{}
+	b.conns[&ec.conn] = struct{}{}
 	b.connWG.Add(1)
 	b.metrics.connections.Inc()
 }
@@ -119,7 +120,7 @@ const offLoopProduceBytes = 1<<20 + 1
 
 func (h epollHandler) OnFrame(pc *netpoll.Conn, frame []byte) {
 	ec := pc.Context().(*epollConn)
-	c := ec.c
+	c := &ec.conn
 	if ec.stopped || c.isClosing() {
 		return
 	}
@@ -166,7 +167,7 @@ func (h epollHandler) OnFrame(pc *netpoll.Conn, frame []byte) {
 // while the connection is held. It reports whether buf may be reused (see
 // frameReusers).
 func (h epollHandler) dispatch(pc *netpoll.Conn, ec *epollConn, buf []byte, pr *netpoll.Reply) (reuse bool) {
-	c := ec.c
+	c := &ec.conn
 	r, reuse, err := c.handleFrame(buf)
 	if err != nil {
 		ec.stopped, ec.err = true, err
@@ -185,7 +186,7 @@ func (h epollHandler) dispatch(pc *netpoll.Conn, ec *epollConn, buf []byte, pr *
 
 func (h epollHandler) OnClose(pc *netpoll.Conn, err error) {
 	ec := pc.Context().(*epollConn)
-	c := ec.c
+	c := &ec.conn
 	if ec.err != nil {
 		err = ec.err
 	}
@@ -223,9 +224,8 @@ func (c *conn) finishEpoll(r *reply, pr *netpoll.Reply) {
 	case r.frame != nil:
 		hdr := appendFrameHeader(make([]byte, 0, 9), r, r.frame.size())
 		pr.AddBytes(hdr)
-		pieces := &conn{b: c.b, nc: c.nc, logger: c.logger, pieces: epollPieces{pr}}
 		frame, size := r.frame, len(hdr)+r.frame.size()
-		if err := frame.writeTo(pieces); err != nil { // epollPieces never fails
+		if err := frame.writeTo(epollReply{pr}); err != nil { // epollReply never fails
 			c.logger.Error("framing a response failed", "err", err)
 		}
 		pr.Finish(func() {
@@ -246,31 +246,21 @@ func (c *conn) finishEpoll(r *reply, pr *netpoll.Reply) {
 	}
 }
 
-// epollPieces turns a frame's pieces into a netpoll reply's.
-type epollPieces struct{ pr *netpoll.Reply }
+func (ec *epollConn) RemoteAddr() net.Addr { return ec.pc.RemoteAddr() }
+func (ec *epollConn) stopReading()         { ec.pc.Shutdown() }
+func (ec *epollConn) close()               { ec.pc.Close() }
+
+// epollReply is the pieceWriter of one netpoll reply: its pieces are
+// written, in order, once the reply is finished.
+type epollReply struct{ pr *netpoll.Reply }
 
 // writeBytes adds b, which the frame keeps until its release.
-func (p epollPieces) writeBytes(b []byte) error {
+func (p epollReply) writeBytes(b []byte) error {
 	p.pr.AddBytes(b)
 	return nil
 }
 
-func (p epollPieces) writeFile(f *os.File, off, n int64) error {
+func (p epollReply) writeFile(f *os.File, off, n int64) error {
 	p.pr.AddFile(f, off, n)
 	return nil
 }
-
-// epollNetConn is a *conn's nc on the epoll transport: its addresses and
-// Close are real; netpoll does the reading and writing.
-type epollNetConn struct{ pc *netpoll.Conn }
-
-var errEpollConn = errors.New("broker: an epoll connection is read and written by its event loop")
-
-func (e epollNetConn) Read([]byte) (int, error)         { return 0, errEpollConn }
-func (e epollNetConn) Write([]byte) (int, error)        { return 0, errEpollConn }
-func (e epollNetConn) Close() error                     { e.pc.Close(); return nil }
-func (e epollNetConn) LocalAddr() net.Addr              { return e.pc.LocalAddr() }
-func (e epollNetConn) RemoteAddr() net.Addr             { return e.pc.RemoteAddr() }
-func (e epollNetConn) SetDeadline(time.Time) error      { return nil }
-func (e epollNetConn) SetReadDeadline(time.Time) error  { return nil }
-func (e epollNetConn) SetWriteDeadline(time.Time) error { return nil }

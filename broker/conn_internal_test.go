@@ -11,6 +11,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"runnel/io/bufpool"
 )
 
 func TestParseHeader(t *testing.T) {
@@ -102,6 +104,13 @@ type readerConn struct {
 
 func (c readerConn) Read(b []byte) (int, error) { return c.r.Read(b) }
 
+// readingConn is a std connection of b that reads from r.
+func readingConn(b *Broker, r io.Reader) *stdConn {
+	c := &stdConn{nc: readerConn{r: r}}
+	c.b = b
+	return c
+}
+
 func TestReadBody(t *testing.T) {
 	// 1_000_100: a franz-go produce request of one full batch must fit a
 	// kept buffer.
@@ -122,7 +131,7 @@ func TestReadBody(t *testing.T) {
 				continue
 			}
 			// No buffer ahead: a large frame's buffer grows with its bytes.
-			c := &conn{b: &Broker{}, nc: readerConn{r: reader.r(bytes.NewReader(data))}}
+			c := readingConn(&Broker{}, reader.r(bytes.NewReader(data)))
 			buf, err := c.readBody(size)
 			if err != nil || !bytes.Equal(buf, data[:size]) {
 				t.Errorf("size %d, %s: %v, %d bytes read correctly: %v", size, reader.name, err, len(buf), bytes.Equal(buf, data[:size]))
@@ -133,21 +142,21 @@ func TestReadBody(t *testing.T) {
 			// With room ahead, a large frame is read into one buffer of its
 			// size class, and the room is given back.
 			if size > maxKeptBuffer {
-				ahead := &conn{b: &Broker{cfg: Config{RequestBufferAhead: 4 << 20}}, nc: readerConn{r: reader.r(bytes.NewReader(data))}}
+				ahead := readingConn(&Broker{cfg: Config{RequestBufferAhead: 4 << 20}}, reader.r(bytes.NewReader(data)))
 				if buf, err := ahead.readBody(size); err != nil || !bytes.Equal(buf, data[:size]) || cap(buf) != 2<<20 || ahead.b.bufferAhead.Load() != 0 {
 					t.Errorf("size %d, %s, buffer ahead: %v, %d-byte buffer, %d bytes still ahead", size, reader.name, err, cap(buf), ahead.b.bufferAhead.Load())
 				}
 			}
 			// A buffer given back serves a frame of its size class (when the
 			// pool keeps it: sync.Pool may drop it).
-			c.putFrame(buf)
+			bufpool.Put(c.pooledFrame, buf)
 			c.nc = readerConn{r: reader.r(bytes.NewReader(data))}
 			if buf, err := c.readBody(size); err != nil || !bytes.Equal(buf, data[:size]) {
 				t.Errorf("size %d, %s, pooled buffer: %v", size, reader.name, err)
 			}
 		}
 	}
-	c := &conn{b: &Broker{}, nc: readerConn{r: bytes.NewReader(make([]byte, 100))}}
+	c := readingConn(&Broker{}, bytes.NewReader(make([]byte, 100)))
 	if _, err := c.readBody(200 << 10); !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Errorf("short body: %v", err)
 	}

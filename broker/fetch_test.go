@@ -447,7 +447,7 @@ func FuzzFetch(f *testing.F) {
 			return
 		}
 		var w memWriter
-		err := rep.frame.(*fetchFrame).writePieces(&w)
+		err := rep.frame.(*fetchFrame).writeTo(&w)
 		size := rep.frame.size()
 		rep.frame.release()
 		if err != nil {

@@ -36,7 +36,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kbin"
@@ -221,19 +220,10 @@ func (f *fetchFrame) size() int {
 	return len(f.buf) + int(f.fileBytes)
 }
 
-// pieceWriter is where a frame goes: the connection's writer (*conn), which
-// buffers byte pieces and sends file ranges with sendfile at their offsets.
-type pieceWriter interface {
-	writeBytes(b []byte) error
-	writeFile(f *os.File, off, n int64) error
-}
-
-// writeTo writes the body to the connection (responseFrame); on error the
-// connection is left mid-frame and is closed by its writer.
-func (f *fetchFrame) writeTo(c *conn) error { return f.writePieces(c) }
-
-// writePieces writes the body: byte pieces and file ranges in order.
-func (f *fetchFrame) writePieces(w pieceWriter) error {
+// writeTo writes the body, byte pieces and file ranges in order, to the
+// connection's writer (responseFrame); on error the connection is left
+// mid-frame and is closed by its writer.
+func (f *fetchFrame) writeTo(w pieceWriter) error {
 	prev := 0
 	for _, file := range f.files {
 		if err := w.writeBytes(f.buf[prev:file.at]); err != nil {

@@ -271,7 +271,7 @@ func writeAndReadBack(t testing.TB, f *fetchFrame) []byte {
 			errc <- err
 			return
 		}
-		errc <- f.writePieces(w)
+		errc <- f.writeTo(w)
 	}()
 	var sizeAndID [8]byte
 	if _, err := io.ReadFull(client, sizeAndID[:]); err != nil {
@@ -332,7 +332,7 @@ func TestFetchFrameShortFile(t *testing.T) {
 	if err := f.end(); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.writePieces(socketWriter{server}); err == nil {
+	if err := f.writeTo(socketWriter{server}); err == nil {
 		t.Fatal("writeTo succeeded although the file is shorter than the range")
 	}
 }
@@ -382,7 +382,7 @@ func BenchmarkFetchFrameWrite(b *testing.B) {
 				if err := f.end(); err != nil {
 					b.Fatal(err)
 				}
-				if err := f.writePieces(w); err != nil {
+				if err := f.writeTo(w); err != nil {
 					b.Fatal(err)
 				}
 				f.release()

@@ -29,7 +29,7 @@ func handleJoinGroup(b *Broker, req *request) *reply {
 // clientHost is the client's address as Kafka shows it in DescribeGroups:
 // "/" and the IP address.
 func clientHost(req *request) string {
-	addr := req.conn.nc.RemoteAddr().String()
+	addr := req.conn.t.RemoteAddr().String()
 	if host, _, err := net.SplitHostPort(addr); err == nil {
 		addr = host
 	}

@@ -8,12 +8,13 @@ import (
 	"math/bits"
 	"net"
 	"os"
-	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"runnel/io/bufpool"
 )
 
 const (
@@ -22,48 +23,18 @@ const (
 	// maxSendfile bounds one sendfile call.
 	maxSendfile = 1 << 30
 	// Partial-frame buffers come from their loop in power-of-two sizes
-	// from minInput to maxPooledInput, and go back to it as soon as the
-	// connection has no partial frame, so that an idle connection holds
-	// none and a busy producer does not allocate one per request. A loop
-	// keeps at most maxCachedInput bytes of them. Larger ones, up to
-	// 128 MiB, go to largeInputs instead.
-	minInput       = 512
+	// from bufpool.MinSize to maxPooledInput, and go back to it as soon as
+	// the connection has no partial frame, so that an idle connection
+	// holds none and a busy producer does not allocate one per request. A
+	// loop keeps at most maxCachedInput bytes of them. Larger ones (multi-
+	// MiB produce requests: franz-go sends up to 1 MB per partition in one
+	// request) go to package bufpool's pools instead, up to its MaxSize,
+	// which any goroutine may use (a handler that kept such a frame gives
+	// its buffer back, see KeepFrame) and the GC empties.
 	minGrowInput   = 128 << 10 // the first buffer of a large frame that is arriving slowly
 	maxPooledInput = 1 << 20
 	maxCachedInput = 16 << 20
 )
-
-// largeInputs keep frame buffers above maxPooledInput (multi-MiB produce
-// requests: franz-go sends up to 1 MB per partition in one request), one
-// pool per power of two up to 128 MiB, shared by the loops and safe for
-// any goroutine (a handler that kept such a frame gives its buffer back,
-// see KeepFrame). The GC empties them, so a burst of large requests pins
-// no memory for long.
-// Without them every such request would allocate and zero a buffer of its
-// size, a producing broker's largest allocation by far.
-var largeInputs [7]sync.Pool // 2, 4, 8, 16, 32, 64 and 128 MiB
-
-// putLargeInput gives b, a buffer larger than maxPooledInput, to its pool
-// (if it has one). Any goroutine may call it.
-func putLargeInput(b []byte) {
-	c := cap(b)
-	if c&(c-1) != 0 {
-		return
-	}
-	if pool := largeInputPool(bits.Len(uint(c - 1))); pool != nil {
-		b = b[:0]
-		pool.Put(&b)
-	}
-}
-
-// largeInputPool is the pool of buffers of 1<<class bytes, or nil.
-func largeInputPool(class int) *sync.Pool {
-	i := class - bits.Len(maxPooledInput) // the class above maxPooledInput's is 0
-	if i < 0 || i >= len(largeInputs) {
-		return nil
-	}
-	return &largeInputs[i]
-}
 
 // Conn is one client connection, owned by one loop. Its methods may be
 // called from any goroutine unless they say otherwise.
@@ -115,7 +86,7 @@ func (c *Conn) Context() any { return c.ctx }
 func (c *Conn) KeepFrame() (release func()) {
 	c.keep = true
 	if buf := c.frameBuf; buf != nil {
-		return func() { putLargeInput(buf) }
+		return func() { bufpool.Put(nil, buf) }
 	}
 	return func() {}
 }
@@ -414,24 +385,23 @@ func (l *loop) getInput(n int) []byte {
 	if b := l.takeInput(n); b != nil {
 		return b
 	}
-	if n > maxPooledInput && largeInputPool(inputClass(n)) == nil {
-		return make([]byte, 0, n)
+	size, ok := bufpool.ClassSize(n)
+	if !ok {
+		size = n
 	}
-	return make([]byte, 0, 1<<inputClass(n))
+	return make([]byte, 0, size)
 }
 
 // takeInput returns an empty pooled buffer with room for n bytes, or nil
 // when its pool has none.
 func (l *loop) takeInput(n int) []byte {
-	class := inputClass(n)
 	if n > maxPooledInput {
-		if pool := largeInputPool(class); pool != nil {
-			if b, _ := pool.Get().(*[]byte); b != nil {
-				return (*b)[:0]
-			}
+		if b := bufpool.Get(n); b != nil {
+			return *b
 		}
 		return nil
 	}
+	class := inputClass(n)
 	if free := l.inputs[class]; len(free) > 0 {
 		b := free[len(free)-1]
 		l.inputs[class] = free[:len(free)-1]
@@ -443,16 +413,16 @@ func (l *loop) takeInput(n int) []byte {
 
 // inputClass is the size class of a buffer for n bytes: log2 of the
 // power of two that holds them.
-func inputClass(n int) int { return bits.Len(uint(max(n, minInput) - 1)) }
+func inputClass(n int) int { return bits.Len(uint(max(n, bufpool.MinSize) - 1)) }
 
 // putInput keeps b for getInput, unless the loop holds enough already.
 func (l *loop) putInput(b []byte) {
 	c := cap(b)
-	if c < minInput || c&(c-1) != 0 {
+	if c < bufpool.MinSize || c&(c-1) != 0 {
 		return
 	}
 	if c > maxPooledInput {
-		putLargeInput(b)
+		bufpool.Put(nil, b)
 		return
 	}
 	if l.cachedInput+c > maxCachedInput {

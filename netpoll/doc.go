@@ -27,8 +27,9 @@
 // connections) allows, so that it is read without a copy; or else one
 // that grows as its bytes arrive, so that a client that announces a large
 // frame holds at most twice the memory it has sent. These
-// buffers are pooled by power-of-two size (per loop up to 1 MiB, shared
-// and emptied by the GC up to 128 MiB) and go back as soon as the frame
+// buffers are pooled by power-of-two size (per loop up to 1 MiB, above
+// that in package bufpool's pools up to 128 MiB, shared with the rest of
+// the process and emptied by the GC) and go back as soon as the frame
 // has been handled, so an idle connection holds no buffer and a producer
 // sending multi-MiB requests allocates none per request. A handler may
 // keep a frame past OnFrame (Conn.KeepFrame) and give a large one's

@@ -221,7 +221,7 @@ func TestEchoPipelined(t *testing.T) {
 		// one. It looked like a lost wake-up in the loop, and was not.
 		{"tiny socket buffers", Config{Loops: 2, SendBuffer: 16384}, true, 0, 4, 1000, 100 << 10},
 		{"tiny read buffer", Config{Loops: 1, ReadBufferSize: 512, MaxInFlight: 3}, true, 4096, 3, 1000, 20 << 10},
-		// Frames above 4 MiB read into pooled buffers (largeInputs).
+		// Frames above 4 MiB read into pooled buffers (package bufpool).
 		{"large frames", Config{Loops: 2}, false, 0, 2, 60, 12 << 20},
 	}
 	for _, tt := range tests {
