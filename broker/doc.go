@@ -25,17 +25,16 @@
 // are written strictly in request order, whatever order they finish in, and
 // a connection stops reading while maxInFlight of its replies are unwritten.
 //
-// [Connections: true of the two transports as they are; to be rewritten
-// when they share one transport interface.]
-// Two transports serve connections (Config.Net, runnel.net). epoll
-// (conn_epoll.go), the default on Linux: package netpoll's event loops,
-// one per core, read the frames and write the replies (writev, sendfile);
-// there is no goroutine per connection, and a *conn is made per connection
-// whose nc carries only the addresses and Close. std (conn.go), the
-// default elsewhere: a reader goroutine that reads, decodes and dispatches,
-// and a writer goroutine that writes the queued replies in order. Handlers
-// see no difference.
-// [End of Connections.]
+// Two transports serve connections (Config.Net, runnel.net). Each is a
+// transport (its client's address, stopReading, close) that embeds the conn
+// handlers see. epoll (epollConn, conn_epoll.go), the default on Linux:
+// package netpoll's event loops, one per core, read the frames and write
+// the replies (writev, sendfile); there is no goroutine per connection. std
+// (stdConn, conn.go), the default elsewhere: a reader goroutine that reads,
+// decodes and dispatches, and a writer goroutine that writes the queued
+// replies in order. Both decode with conn.handleFrame, read request frames
+// into io/bufpool's size-class buffers and write a reply's body through a
+// pieceWriter. Handlers see no difference.
 //
 // # Writing an API (the contract between the files of this package)
 //
@@ -72,8 +71,8 @@
 //   - (*reply).finish(resp kmsg.Response): a kmsg response; the connection
 //     sets its version to the request's and writes the response header.
 //   - (*reply).finishFrame(f responseFrame): a body framed by hand (the
-//     zero-copy fetch), written with (*conn).writeBytes and
-//     (*conn).writeFile (sendfile at an explicit offset); the connection
+//     zero-copy fetch), written through the transport's pieceWriter
+//     (writeBytes, writeFile: sendfile at an explicit offset); the connection
 //     writes size and response header, then calls f.writeTo, then
 //     f.release (release is called even when the connection died first).
 //     A frame may implement errorCode() int16 for the request metrics.
