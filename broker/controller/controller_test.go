@@ -1,0 +1,531 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"runnel/broker/metadata"
+	"runnel/broker/quorum"
+)
+
+// fakeClock is the controllers' session clock, moved by the test.
+type fakeClock struct{ ns atomic.Int64 }
+
+func (f *fakeClock) now() time.Time          { return time.Unix(0, f.ns.Load()) }
+func (f *fakeClock) advance(d time.Duration) { f.ns.Add(int64(d)) }
+
+const sessionTimeout = time.Second
+
+// testCluster is three controllers over a LocalNetwork, each in its own
+// directory.
+type testCluster struct {
+	t      *testing.T
+	net    *quorum.LocalNetwork
+	clock  *fakeClock
+	voters []uint64
+	dirs   map[uint64]string
+	mu     sync.Mutex
+	ctls   map[uint64]*Controller
+	stores map[uint64]*quorum.Storage
+}
+
+func newTestCluster(t *testing.T) *testCluster {
+	tc := &testCluster{t: t, net: quorum.NewLocalNetwork(), clock: &fakeClock{}, voters: []uint64{1, 2, 3},
+		dirs: map[uint64]string{}, ctls: map[uint64]*Controller{}, stores: map[uint64]*quorum.Storage{}}
+	tc.clock.ns.Store(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	for _, id := range tc.voters {
+		tc.dirs[id] = filepath.Join(t.TempDir(), quorum.Partition.DirName())
+		tc.start(id)
+	}
+	t.Cleanup(func() {
+		for _, id := range tc.voters {
+			tc.stop(id)
+		}
+	})
+	return tc
+}
+
+var quiet = slog.New(slog.DiscardHandler)
+
+// start starts controller id from its directory.
+func (tc *testCluster) start(id uint64) {
+	tc.t.Helper()
+	s, err := quorum.Open(tc.dirs[id], quorum.Options{Logger: quiet})
+	if err != nil {
+		tc.t.Fatalf("controller %d: %v", id, err)
+	}
+	c, err := New(Config{
+		Node: quorum.NodeConfig{ID: id, Voters: tc.voters, Storage: s, Transport: tc.net.Transport(id),
+			TickInterval: 5 * time.Millisecond, ElectionTick: 20, HeartbeatTick: 2, SnapshotEvery: 25, CatchUpEntries: 5, Logger: quiet},
+		SessionTimeout: sessionTimeout, SessionCheckInterval: 5 * time.Millisecond, Clock: tc.clock.now,
+		Rand: rand.New(rand.NewPCG(id, 1)), Logger: quiet,
+	})
+	if err != nil {
+		tc.t.Fatalf("controller %d: %v", id, err)
+	}
+	tc.net.Attach(c.Node())
+	tc.mu.Lock()
+	tc.ctls[id], tc.stores[id] = c, s
+	tc.mu.Unlock()
+}
+
+// stop stops controller id abruptly for its peers (what it wrote is
+// durable: the quorum's storage syncs before it answers).
+func (tc *testCluster) stop(id uint64) {
+	tc.mu.Lock()
+	c, s := tc.ctls[id], tc.stores[id]
+	delete(tc.ctls, id)
+	tc.mu.Unlock()
+	if c == nil {
+		return
+	}
+	tc.net.Detach(id)
+	c.Close()
+	s.Close()
+}
+
+func (tc *testCluster) running() []*Controller {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	var out []*Controller
+	for _, id := range tc.voters {
+		if c := tc.ctls[id]; c != nil {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// waitFor polls cond until it holds, failing the test after 5 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		<-tick.C
+	}
+}
+
+// active waits for the active controller.
+func (tc *testCluster) active() *Controller {
+	tc.t.Helper()
+	var a *Controller
+	waitFor(tc.t, "an active controller", func() bool {
+		for _, c := range tc.running() {
+			if c.Active() {
+				a = c
+				return true
+			}
+		}
+		return false
+	})
+	return a
+}
+
+// converged waits until every running controller holds the same image as
+// the active one, and returns it.
+func (tc *testCluster) converged() *metadata.Image {
+	tc.t.Helper()
+	var img *metadata.Image
+	waitFor(tc.t, "the same image on every controller", func() bool {
+		a := tc.active()
+		img = a.Image()
+		for _, c := range tc.running() {
+			if c.Image().Hash() != img.Hash() {
+				return false
+			}
+		}
+		return true
+	})
+	return img
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+func createReq(name string, partitions int32, rf int16) *kmsg.CreateTopicsRequest {
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.Version = 7
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, partitions, rf
+	req.Topics = append(req.Topics, rt)
+	return req
+}
+
+// register registers broker id in rack and heartbeats it until unfenced;
+// it returns the broker epoch.
+func (tc *testCluster) register(id int32, rack string) int64 {
+	tc.t.Helper()
+	req := kmsg.NewPtrBrokerRegistrationRequest()
+	req.BrokerID, req.Rack = id, kmsg.StringPtr(rack)
+	req.IncarnationID = [16]byte{byte(id), 1}
+	l := kmsg.NewBrokerRegistrationRequestListener()
+	l.Name, l.Host, l.Port = "PLAINTEXT", "127.0.0.1", uint16(9000+id)
+	req.Listeners = append(req.Listeners, l)
+	a := tc.active()
+	resp := a.RegisterBroker(ctx(tc.t), req)
+	if resp.ErrorCode != 0 {
+		tc.t.Fatalf("registering broker %d: %v", id, kerr.ErrorForCode(resp.ErrorCode))
+	}
+	if b, _ := a.Image().Broker(id); !b.Fenced || b.Epoch != resp.BrokerEpoch {
+		tc.t.Fatalf("broker %d after registering: %+v, want fenced at epoch %d", id, b, resp.BrokerEpoch)
+	}
+	hb := tc.heartbeat(a, id, resp.BrokerEpoch, a.AppliedOffset())
+	if hb.ErrorCode != 0 || hb.IsFenced || !hb.IsCaughtUp {
+		tc.t.Fatalf("heartbeat of broker %d: %+v", id, hb)
+	}
+	return resp.BrokerEpoch
+}
+
+func (tc *testCluster) heartbeat(c *Controller, id int32, epoch, offset int64) *kmsg.BrokerHeartbeatResponse {
+	req := kmsg.NewPtrBrokerHeartbeatRequest()
+	req.BrokerID, req.BrokerEpoch, req.CurrentMetadataOffset = id, epoch, offset
+	return c.BrokerHeartbeat(ctx(tc.t), req)
+}
+
+// TestControllerCreateTopicsOnAllNodes elects an active controller,
+// registers three brokers in three racks, creates topics through it and
+// checks that all three controllers hold the same image, that followers
+// answer NOT_CONTROLLER, and that placement spreads replicas and leaders.
+func TestControllerCreateTopicsOnAllNodes(t *testing.T) {
+	tc := newTestCluster(t)
+	a := tc.active()
+	for _, c := range tc.running() {
+		if c != a {
+			resp := c.CreateTopics(ctx(t), createReq("nope", 1, 1))
+			if resp.Topics[0].ErrorCode != kerr.NotController.Code {
+				t.Fatalf("CreateTopics on a follower: %v, want NOT_CONTROLLER", kerr.ErrorForCode(resp.Topics[0].ErrorCode))
+			}
+		}
+	}
+	if resp := a.CreateTopics(ctx(t), createReq("early", 1, 1)); resp.Topics[0].ErrorCode != kerr.InvalidReplicationFactor.Code {
+		t.Fatalf("CreateTopics without brokers: %v, want INVALID_REPLICATION_FACTOR", kerr.ErrorForCode(resp.Topics[0].ErrorCode))
+	}
+	for i, rack := range []string{"a", "b", "c"} {
+		tc.register(int32(i+1), rack)
+	}
+	resp := a.CreateTopics(ctx(t), createReq("spread", 6, 3))
+	if st := resp.Topics[0]; st.ErrorCode != 0 || st.NumPartitions != 6 || st.ReplicationFactor != 3 || st.TopicID == [16]byte{} {
+		t.Fatalf("CreateTopics: %+v", st)
+	}
+	for _, c := range []struct {
+		req  *kmsg.CreateTopicsRequest
+		code int16
+	}{
+		{createReq("spread", 1, 1), kerr.TopicAlreadyExists.Code},
+		{createReq("spread_", 1, 1), 0},
+		{createReq("spread.", 1, 1), kerr.InvalidTopicException.Code},
+		{createReq("toomany", 1, 4), kerr.InvalidReplicationFactor.Code},
+		{createReq("none", 0, 1), kerr.InvalidPartitions.Code},
+	} {
+		if got := a.CreateTopics(ctx(t), c.req).Topics[0].ErrorCode; got != c.code {
+			t.Errorf("CreateTopics %q: %v, want %v", c.req.Topics[0].Topic, kerr.ErrorForCode(got), kerr.ErrorForCode(c.code))
+		}
+	}
+	img := tc.converged()
+	topic, ok := img.Topic("spread")
+	if !ok {
+		t.Fatal("topic spread missing from the image")
+	}
+	leaders := map[int32]int{}
+	for p := range topic.Partitions() {
+		if len(p.Replicas) != 3 || p.Leader != p.Replicas[0] || !slices.Equal(p.ISR, p.Replicas) {
+			t.Errorf("partition %d: %+v", p.Partition, p)
+		}
+		leaders[p.Leader]++
+	}
+	if leaders[1] != 2 || leaders[2] != 2 || leaders[3] != 2 {
+		t.Errorf("leaders per broker %v, want 2 each", leaders)
+	}
+
+	// The other operations, and their effect on every node.
+	cp := kmsg.NewPtrCreatePartitionsRequest()
+	cpt := kmsg.NewCreatePartitionsRequestTopic()
+	cpt.Topic, cpt.Count = "spread", 9
+	cp.Topics = append(cp.Topics, cpt)
+	if got := a.CreatePartitions(ctx(t), cp).Topics[0].ErrorCode; got != 0 {
+		t.Fatalf("CreatePartitions: %v", kerr.ErrorForCode(got))
+	}
+	if got := a.CreatePartitions(ctx(t), cp).Topics[0].ErrorCode; got != kerr.InvalidPartitions.Code {
+		t.Fatalf("CreatePartitions to the same count: %v, want INVALID_PARTITIONS", kerr.ErrorForCode(got))
+	}
+	ac := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	res := kmsg.NewIncrementalAlterConfigsRequestResource()
+	res.ResourceType, res.ResourceName = kmsg.ConfigResourceTypeTopic, "spread"
+	op := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+	op.Name, op.Value = "retention.ms", kmsg.StringPtr("1000")
+	res.Configs = append(res.Configs, op)
+	ac.Resources = append(ac.Resources, res)
+	if got := a.IncrementalAlterConfigs(ctx(t), ac).Resources[0].ErrorCode; got != 0 {
+		t.Fatalf("IncrementalAlterConfigs: %v", kerr.ErrorForCode(got))
+	}
+	dt := kmsg.NewPtrDeleteTopicsRequest()
+	dt.Version = 6
+	for _, name := range []string{"spread_", "missing"} {
+		d := kmsg.NewDeleteTopicsRequestTopic()
+		d.Topic = kmsg.StringPtr(name)
+		dt.Topics = append(dt.Topics, d)
+	}
+	dresp := a.DeleteTopics(ctx(t), dt)
+	if dresp.Topics[0].ErrorCode != 0 || dresp.Topics[1].ErrorCode != kerr.UnknownTopicOrPartition.Code {
+		t.Fatalf("DeleteTopics: %+v", dresp.Topics)
+	}
+	img = tc.converged()
+	if topic, _ := img.Topic("spread"); topic.NumPartitions() != 9 {
+		t.Errorf("spread has %d partitions, want 9", topic.NumPartitions())
+	}
+	if v, _ := img.Config(metadata.ConfigResource{Type: metadata.ResourceTopic, Name: "spread"}, "retention.ms"); v != "1000" {
+		t.Errorf("retention.ms = %q", v)
+	}
+	if _, ok := img.Topic("spread_"); ok {
+		t.Error("spread_ still exists")
+	}
+}
+
+// TestControllerConcurrentCreatesOneWins creates one topic name from many
+// goroutines at once: exactly one create succeeds.
+func TestControllerConcurrentCreatesOneWins(t *testing.T) {
+	tc := newTestCluster(t)
+	tc.register(1, "")
+	a := tc.active()
+	codes := make([]int16, 8)
+	var wg sync.WaitGroup
+	for i := range codes {
+		wg.Go(func() { codes[i] = a.CreateTopics(ctx(t), createReq("race", 3, 1)).Topics[0].ErrorCode })
+	}
+	wg.Wait()
+	won := 0
+	for _, code := range codes {
+		switch code {
+		case 0:
+			won++
+		case kerr.TopicAlreadyExists.Code:
+		default:
+			t.Errorf("create: %v", kerr.ErrorForCode(code))
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d creates of one name succeeded, want 1 (codes %v)", won, codes)
+	}
+}
+
+// TestControllerFencesSilentBroker stops heartbeating one of three brokers:
+// after the session timeout it is fenced, the partitions it led move to
+// another ISR member (or to no leader when it was the only one), and when
+// it heartbeats again it is unfenced and leads its lone partitions again.
+func TestControllerFencesSilentBroker(t *testing.T) {
+	tc := newTestCluster(t)
+	epochs := map[int32]int64{}
+	for i, rack := range []string{"a", "b", "c"} {
+		epochs[int32(i+1)] = tc.register(int32(i+1), rack)
+	}
+	a := tc.active()
+	for _, topic := range []struct {
+		name string
+		rf   int16
+	}{{"one", 1}, {"three", 3}} {
+		if got := a.CreateTopics(ctx(t), createReq(topic.name, 6, topic.rf)).Topics[0].ErrorCode; got != 0 {
+			t.Fatalf("CreateTopics %s: %v", topic.name, kerr.ErrorForCode(got))
+		}
+	}
+	// Brokers 1 and 2 heartbeat half-way through broker 3's session.
+	tc.clock.advance(sessionTimeout * 6 / 10)
+	for _, id := range []int32{1, 2} {
+		if hb := tc.heartbeat(a, id, epochs[id], a.AppliedOffset()); hb.ErrorCode != 0 || hb.IsFenced {
+			t.Fatalf("heartbeat %d: %+v", id, hb)
+		}
+	}
+	tc.clock.advance(sessionTimeout * 6 / 10)
+	waitFor(t, "broker 3 fenced", func() bool { b, _ := a.Image().Broker(3); return b.Fenced })
+	img := tc.converged()
+	for _, id := range []int32{1, 2} {
+		if b, _ := img.Broker(id); b.Fenced {
+			t.Fatalf("broker %d fenced", id)
+		}
+	}
+	check := func(name string, want func(p metadata.Partition) bool) {
+		t.Helper()
+		topic, _ := img.Topic(name)
+		for p := range topic.Partitions() {
+			if !want(p) {
+				t.Errorf("%s-%d after fencing broker 3: %+v", name, p.Partition, p)
+			}
+		}
+	}
+	check("one", func(p metadata.Partition) bool {
+		if p.Replicas[0] == 3 {
+			return p.Leader == metadata.NoLeader && slices.Equal(p.ISR, []int32{3}) && p.LeaderEpoch == 1
+		}
+		return p.Leader == p.Replicas[0] && p.LeaderEpoch == 0
+	})
+	check("three", func(p metadata.Partition) bool {
+		want := p.Replicas[0]
+		if want == 3 {
+			want = p.Replicas[1]
+		}
+		return p.Leader == want && !slices.Contains(p.ISR, 3) && len(p.ISR) == 2
+	})
+
+	// Broker 3 comes back with the same epoch and catches up.
+	if hb := tc.heartbeat(a, 3, epochs[3]-1, a.AppliedOffset()); hb.ErrorCode != kerr.StaleBrokerEpoch.Code {
+		t.Fatalf("heartbeat with a stale epoch: %+v", hb)
+	}
+	if hb := tc.heartbeat(a, 3, epochs[3], a.AppliedOffset()); hb.ErrorCode != 0 || hb.IsFenced {
+		t.Fatalf("heartbeat of broker 3 coming back: %+v", hb)
+	}
+	img = tc.converged()
+	check("one", func(p metadata.Partition) bool { return p.Leader == p.Replicas[0] })
+}
+
+// TestControllerReregistration: a new incarnation of a live broker is
+// DUPLICATE_BROKER_REGISTRATION until the old session expires or it names
+// the old epoch; then it gets a higher epoch and starts fenced.
+func TestControllerReregistration(t *testing.T) {
+	tc := newTestCluster(t)
+	epoch := tc.register(1, "a")
+	a := tc.active()
+	req := kmsg.NewPtrBrokerRegistrationRequest()
+	req.BrokerID, req.IncarnationID = 1, [16]byte{9}
+	l := kmsg.NewBrokerRegistrationRequestListener()
+	l.Name, l.Host, l.Port = "PLAINTEXT", "127.0.0.1", 9001
+	req.Listeners = append(req.Listeners, l)
+	if resp := a.RegisterBroker(ctx(t), req); resp.ErrorCode != kerr.DuplicateBrokerRegistration.Code {
+		t.Fatalf("new incarnation during a live session: %v", kerr.ErrorForCode(resp.ErrorCode))
+	}
+	req.PreviousBrokerEpoch = epoch
+	resp := a.RegisterBroker(ctx(t), req)
+	if resp.ErrorCode != 0 || resp.BrokerEpoch <= epoch {
+		t.Fatalf("re-registration: %+v, want an epoch above %d", resp, epoch)
+	}
+	if b, _ := a.Image().Broker(1); !b.Fenced || b.IncarnationID != metadata.UUID(req.IncarnationID) {
+		t.Fatalf("broker after re-registration: %+v", b)
+	}
+	if hb := tc.heartbeat(a, 1, resp.BrokerEpoch, -1); hb.IsCaughtUp || !hb.IsFenced {
+		t.Fatalf("heartbeat of a broker that has not caught up: %+v", hb)
+	}
+}
+
+// TestControllerRestartCatchesUp stops a follower, changes the metadata
+// (past a snapshot), restarts it from its directory, and checks it holds
+// the same image as the others.
+func TestControllerRestartCatchesUp(t *testing.T) {
+	tc := newTestCluster(t)
+	tc.register(1, "")
+	a := tc.active()
+	var follower uint64
+	for _, id := range tc.voters {
+		if tc.ctls[id] != a {
+			follower = id
+		}
+	}
+	tc.stop(follower)
+	for i := range 40 {
+		if got := a.CreateTopics(ctx(t), createReq(fmt.Sprint("t", i), 2, 1)).Topics[0].ErrorCode; got != 0 {
+			t.Fatalf("create t%d: %v", i, kerr.ErrorForCode(got))
+		}
+	}
+	tc.start(follower)
+	img := tc.converged()
+	if img.NumTopics() != 40 {
+		t.Fatalf("%d topics, want 40", img.NumTopics())
+	}
+}
+
+// TestControllerFailoverLosesNoAcknowledgedCreate creates topics one after
+// another through whichever controller is active while the active
+// controller is stopped (and later restarted) again and again, records
+// what each create answered, and checks the history: every topic whose
+// create was acknowledged (or answered TOPIC_ALREADY_EXISTS on a retry)
+// exists in the final image, which every controller holds.
+func TestControllerFailoverLosesNoAcknowledgedCreate(t *testing.T) {
+	tc := newTestCluster(t)
+	tc.register(1, "")
+	var (
+		mu      sync.Mutex
+		acked   []string
+		unknown int
+		done    = make(chan struct{})
+		stop    atomic.Bool
+	)
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for i := 0; !stop.Load(); i++ {
+			name := fmt.Sprint("f", i)
+			for !stop.Load() {
+				var a *Controller
+				for _, c := range tc.running() {
+					if c.Active() {
+						a = c
+					}
+				}
+				if a == nil {
+					<-tick.C // no active controller yet
+					continue
+				}
+				code := a.CreateTopics(ctx(t), createReq(name, 1, 1)).Topics[0].ErrorCode
+				mu.Lock()
+				switch code {
+				case 0, kerr.TopicAlreadyExists.Code: // (a retry of one whose answer was lost)
+					acked = append(acked, name)
+				default:
+					unknown++
+				}
+				mu.Unlock()
+				if code == 0 || code == kerr.TopicAlreadyExists.Code {
+					break
+				}
+			}
+		}
+	}()
+	ackedSoFar := func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }
+	for round := range 3 {
+		n := ackedSoFar()
+		waitFor(t, "creates acknowledged", func() bool { return ackedSoFar() >= n+10 })
+		a := tc.active()
+		id := a.Node().ID()
+		tc.stop(id)
+		waitFor(t, "a new active controller", func() bool {
+			for _, c := range tc.running() {
+				if c.Active() {
+					return true
+				}
+			}
+			return false
+		})
+		tc.start(id)
+		t.Logf("round %d: stopped and restarted controller %d", round, id)
+	}
+	n := ackedSoFar()
+	waitFor(t, "creates after the last failover", func() bool { return ackedSoFar() >= n+10 })
+	stop.Store(true)
+	<-done
+	img := tc.converged()
+	mu.Lock()
+	defer mu.Unlock()
+	for _, name := range acked {
+		if _, ok := img.Topic(name); !ok {
+			t.Errorf("acknowledged topic %s is missing", name)
+		}
+	}
+	t.Logf("%d creates acknowledged, %d with an unknown outcome, %d topics", len(acked), unknown, img.NumTopics())
+}
