@@ -101,8 +101,9 @@ type Controller struct {
 		pending      *proposal
 	}
 
-	stop chan struct{}
-	done chan struct{}
+	stop     chan struct{} // closed by Close: in-flight operations end with NOT_CONTROLLER
+	stopOnce sync.Once
+	done     chan struct{} // closed when the session checker has returned
 }
 
 // proposal is the entry the active controller waits for.
@@ -196,11 +197,7 @@ func (c *Controller) activeTerm() (uint64, bool) {
 
 // Close stops the session checker and the quorum voter (not its storage).
 func (c *Controller) Close() {
-	select {
-	case <-c.stop:
-	default:
-		close(c.stop)
-	}
+	c.stopOnce.Do(func() { close(c.stop) })
 	<-c.done
 	c.node.Stop()
 }
@@ -261,6 +258,8 @@ func (c *Controller) commit(ctx context.Context, records []metadata.Record) erro
 		case <-ctx.Done():
 			return kerr.RequestTimedOut
 		case <-c.node.Done():
+			return kerr.NotController
+		case <-c.stop:
 			return kerr.NotController
 		case <-ticker.C:
 			if st := c.node.Status(); st.RaftState != raft.StateLeader || st.GetTerm() != term {

@@ -222,6 +222,14 @@ func TestControllerCreateTopicsOnAllNodes(t *testing.T) {
 	for i, rack := range []string{"a", "b", "c"} {
 		tc.register(int32(i+1), rack)
 	}
+	validate := createReq("spread", 6, 3)
+	validate.ValidateOnly = true
+	if st := a.CreateTopics(ctx(t), validate).Topics[0]; st.ErrorCode != 0 || st.NumPartitions != 6 {
+		t.Fatalf("CreateTopics ValidateOnly: %+v", st)
+	}
+	if _, ok := a.Image().Topic("spread"); ok {
+		t.Fatal("CreateTopics ValidateOnly created the topic")
+	}
 	resp := a.CreateTopics(ctx(t), createReq("spread", 6, 3))
 	if st := resp.Topics[0]; st.ErrorCode != 0 || st.NumPartitions != 6 || st.ReplicationFactor != 3 || st.TopicID == [16]byte{} {
 		t.Fatalf("CreateTopics: %+v", st)
@@ -279,13 +287,21 @@ func TestControllerCreateTopicsOnAllNodes(t *testing.T) {
 	}
 	dt := kmsg.NewPtrDeleteTopicsRequest()
 	dt.Version = 6
-	for _, name := range []string{"spread_", "missing"} {
+	spreadU, _ := a.Image().Topic("spread_")
+	for _, target := range []struct {
+		name string
+		id   metadata.UUID
+	}{{name: "missing"}, {id: spreadU.ID()}, {id: metadata.UUID{1}}} {
 		d := kmsg.NewDeleteTopicsRequestTopic()
-		d.Topic = kmsg.StringPtr(name)
+		if target.name != "" {
+			d.Topic = kmsg.StringPtr(target.name)
+		}
+		d.TopicID = target.id
 		dt.Topics = append(dt.Topics, d)
 	}
 	dresp := a.DeleteTopics(ctx(t), dt)
-	if dresp.Topics[0].ErrorCode != 0 || dresp.Topics[1].ErrorCode != kerr.UnknownTopicOrPartition.Code {
+	if dresp.Topics[0].ErrorCode != kerr.UnknownTopicOrPartition.Code || dresp.Topics[1].ErrorCode != 0 ||
+		*dresp.Topics[1].Topic != "spread_" || dresp.Topics[2].ErrorCode != kerr.UnknownTopicID.Code {
 		t.Fatalf("DeleteTopics: %+v", dresp.Topics)
 	}
 	img = tc.converged()
@@ -407,6 +423,11 @@ func TestControllerReregistration(t *testing.T) {
 	l := kmsg.NewBrokerRegistrationRequestListener()
 	l.Name, l.Host, l.Port = "PLAINTEXT", "127.0.0.1", 9001
 	req.Listeners = append(req.Listeners, l)
+	bad := *req
+	bad.BrokerID, bad.Listeners = 2, nil
+	if resp := a.RegisterBroker(ctx(t), &bad); resp.ErrorCode != kerr.InvalidRegistration.Code {
+		t.Fatalf("registration without a listener: %v", kerr.ErrorForCode(resp.ErrorCode))
+	}
 	if resp := a.RegisterBroker(ctx(t), req); resp.ErrorCode != kerr.DuplicateBrokerRegistration.Code {
 		t.Fatalf("new incarnation during a live session: %v", kerr.ErrorForCode(resp.ErrorCode))
 	}
