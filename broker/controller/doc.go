@@ -21,9 +21,9 @@
 //     stops the quorum. Empty entries (a new leader's) carry nothing.
 //   - A snapshot's data is the image's Records as one such batch (nothing
 //     for the empty image); Restore rebuilds the image from it.
-//   - The metadata offset of an entry is its log offset, the Raft index
-//   - 1 (quorum/doc.go); AppliedOffset is the offset of the last entry
-//     applied. A broker is caught up, and may be unfenced, once the
+//   - The metadata offset of an entry is its log offset, one less than its
+//     Raft index (quorum/doc.go); AppliedOffset is the offset of the last
+//     entry applied. A broker is caught up, and may be unfenced, once the
 //     CurrentMetadataOffset of its heartbeat reaches the offset of the
 //     entry that registered it.
 //
