@@ -501,13 +501,15 @@ func TestControllerRestartCatchesUp(t *testing.T) {
 // controller is stopped (and later restarted) again and again, records
 // what each create answered, and checks the history: every topic whose
 // create was acknowledged (or answered TOPIC_ALREADY_EXISTS on a retry)
-// exists in the final image, which every controller holds.
+// exists in the final image, which every controller holds, with the id the
+// acknowledgement gave; every topic there was asked for.
 func TestControllerFailoverLosesNoAcknowledgedCreate(t *testing.T) {
 	tc := newTestCluster(t)
 	tc.register(1, "")
 	var (
 		mu      sync.Mutex
 		acked   []string
+		ids     = map[string][16]byte{} // the id each acknowledgement gave
 		unknown int
 		done    = make(chan struct{})
 		stop    atomic.Bool
@@ -529,8 +531,12 @@ func TestControllerFailoverLosesNoAcknowledgedCreate(t *testing.T) {
 					<-tick.C // no active controller yet
 					continue
 				}
-				code := a.CreateTopics(ctx(t), createReq(name, 1, 1)).Topics[0].ErrorCode
+				st := a.CreateTopics(ctx(t), createReq(name, 1, 1)).Topics[0]
+				code := st.ErrorCode
 				mu.Lock()
+				if code == 0 {
+					ids[name] = st.TopicID
+				}
 				switch code {
 				case 0, kerr.TopicAlreadyExists.Code: // (a retry of one whose answer was lost)
 					acked = append(acked, name)
@@ -570,8 +576,18 @@ func TestControllerFailoverLosesNoAcknowledgedCreate(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	for _, name := range acked {
-		if _, ok := img.Topic(name); !ok {
+		topic, ok := img.Topic(name)
+		if !ok {
 			t.Errorf("acknowledged topic %s is missing", name)
+		} else if id, ok := ids[name]; ok && topic.ID() != metadata.UUID(id) {
+			t.Errorf("topic %s has id %v, its create answered %v", name, topic.ID(), metadata.UUID(id))
+		}
+	}
+	attempted := len(acked) + unknown
+	for topic := range img.Topics() {
+		var i int
+		if _, err := fmt.Sscanf(topic.Name(), "f%d", &i); err != nil || i > attempted {
+			t.Errorf("topic %s was never asked for", topic.Name())
 		}
 	}
 	t.Logf("%d creates acknowledged, %d with an unknown outcome, %d topics", len(acked), unknown, img.NumTopics())
