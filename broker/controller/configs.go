@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"strings"
 
@@ -21,16 +22,29 @@ import (
 // writing.
 func (c *Controller) IncrementalAlterConfigs(ctx context.Context, req *kmsg.IncrementalAlterConfigsRequest) *kmsg.IncrementalAlterConfigsResponse {
 	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
+	errs := c.alterConfigs(ctx, req.Resources, req.ValidateOnly, false)
+	for i, r := range req.Resources {
+		rr := kmsg.NewIncrementalAlterConfigsResponseResource()
+		rr.ResourceType, rr.ResourceName = r.ResourceType, r.ResourceName
+		rr.ErrorCode, rr.ErrorMessage = errorCode(errs[i])
+		resp.Resources = append(resp.Resources, rr)
+	}
+	return resp
+}
+
+// alterConfigs checks and applies config changes per resource; with
+// replace, keys the ops do not name are deleted (AlterConfigs).
+func (c *Controller) alterConfigs(ctx context.Context, resources []kmsg.IncrementalAlterConfigsRequestResource, validateOnly, replace bool) []error {
 	type key struct {
 		t    kmsg.ConfigResourceType
 		name string
 	}
 	seen := map[key]int{}
-	for _, r := range req.Resources {
+	for _, r := range resources {
 		seen[key{r.ResourceType, r.ResourceName}]++
 	}
-	errs := c.operate(ctx, len(req.Resources), req.ValidateOnly, func(img *metadata.Image, i int) ([]metadata.Record, error) {
-		r := req.Resources[i]
+	return c.operate(ctx, len(resources), validateOnly, func(img *metadata.Image, i int) ([]metadata.Record, error) {
+		r := resources[i]
 		switch {
 		case seen[key{r.ResourceType, r.ResourceName}] > 1:
 			return nil, placementErr(kerr.InvalidRequest, "Duplicate resource.")
@@ -42,10 +56,31 @@ func (c *Controller) IncrementalAlterConfigs(ctx context.Context, req *kmsg.Incr
 		if _, ok := img.Topic(r.ResourceName); !ok {
 			return nil, placementErr(kerr.UnknownTopicOrPartition, "Topic %s does not exist.", r.ResourceName)
 		}
-		return c.alterTopicConfigs(img, r)
+		return c.alterTopicConfigs(img, r, replace)
 	})
+}
+
+// AlterConfigs replaces topics' config overrides with the request's, as
+// the legacy AlterConfigs does: keys set before and not in the request go
+// back to their defaults. Errors are as IncrementalAlterConfigs's; a null
+// value is INVALID_CONFIG.
+func (c *Controller) AlterConfigs(ctx context.Context, req *kmsg.AlterConfigsRequest) *kmsg.AlterConfigsResponse {
+	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
+	// The same checks as IncrementalAlterConfigs: SET each given key,
+	// DELETE every other key set now.
+	inc := make([]kmsg.IncrementalAlterConfigsRequestResource, len(req.Resources))
 	for i, r := range req.Resources {
-		rr := kmsg.NewIncrementalAlterConfigsResponseResource()
+		inc[i] = kmsg.NewIncrementalAlterConfigsRequestResource()
+		inc[i].ResourceType, inc[i].ResourceName = r.ResourceType, r.ResourceName
+		for _, cfg := range r.Configs {
+			op := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+			op.Name, op.Op, op.Value = cfg.Name, kmsg.IncrementalAlterConfigOpSet, cfg.Value
+			inc[i].Configs = append(inc[i].Configs, op)
+		}
+	}
+	errs := c.alterConfigs(ctx, inc, req.ValidateOnly, true)
+	for i, r := range req.Resources {
+		rr := kmsg.NewAlterConfigsResponseResource()
 		rr.ResourceType, rr.ResourceName = r.ResourceType, r.ResourceName
 		rr.ErrorCode, rr.ErrorMessage = errorCode(errs[i])
 		resp.Resources = append(resp.Resources, rr)
@@ -53,8 +88,9 @@ func (c *Controller) IncrementalAlterConfigs(ctx context.Context, req *kmsg.Incr
 	return resp
 }
 
-// alterTopicConfigs returns the ConfigRecords of one resource's ops.
-func (c *Controller) alterTopicConfigs(img *metadata.Image, r kmsg.IncrementalAlterConfigsRequestResource) ([]metadata.Record, error) {
+// alterTopicConfigs returns the ConfigRecords of one resource's ops, and
+// with replace a deletion of every other key set now.
+func (c *Controller) alterTopicConfigs(img *metadata.Image, r kmsg.IncrementalAlterConfigsRequestResource, replace bool) ([]metadata.Record, error) {
 	res := metadata.ConfigResource{Type: metadata.ResourceTopic, Name: r.ResourceName}
 	var out []metadata.Record
 	seen := map[string]bool{}
@@ -87,6 +123,13 @@ func (c *Controller) alterTopicConfigs(img *metadata.Image, r kmsg.IncrementalAl
 			}
 		}
 		out = append(out, rec)
+	}
+	if replace {
+		for _, k := range slices.Sorted(maps.Keys(maps.Collect(img.Configs(res)))) {
+			if !seen[k] {
+				out = append(out, &metadata.ConfigRecord{ResourceType: res.Type, ResourceName: res.Name, Name: k, Deleted: true})
+			}
+		}
 	}
 	return out, nil
 }

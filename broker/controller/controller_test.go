@@ -2,8 +2,10 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -79,6 +81,15 @@ func (tc *testCluster) start(id uint64) {
 			TickInterval: 10 * time.Millisecond, ElectionTick: 20, HeartbeatTick: 2, SnapshotEvery: 25, CatchUpEntries: 5, Logger: quiet},
 		SessionTimeout: sessionTimeout, SessionCheckInterval: 5 * time.Millisecond, Clock: tc.clock.now,
 		Rand: rand.New(rand.NewPCG(id, 1)), Logger: quiet,
+		Rules: Rules{
+			TopicConfig: func(key, _ string) error {
+				if key == "bogus" {
+					return errors.New("unknown topic config bogus")
+				}
+				return nil
+			},
+			ListConfig: func(key string) bool { return key == "cleanup.policy" },
+		},
 	})
 	if err != nil {
 		tc.t.Fatalf("controller %d: %v", id, err)
@@ -151,6 +162,11 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 func (tc *testCluster) active() *Controller {
 	tc.t.Helper()
 	var a *Controller
+	defer func() {
+		if a == nil {
+			tc.dump()
+		}
+	}()
 	waitFor(tc.t, "an active controller", func() bool {
 		for _, c := range tc.running() {
 			if c.Active() {
@@ -163,11 +179,34 @@ func (tc *testCluster) active() *Controller {
 	return a
 }
 
+// dump logs each controller's Raft state, for a failed wait.
+func (tc *testCluster) dump() {
+	for _, c := range tc.running() {
+		st := c.node.Status()
+		var stopped error
+		select {
+		case <-c.node.Done():
+			stopped = fmt.Errorf("stopped: %v", c.node.Err())
+		default:
+		}
+		c.sm.Lock()
+		tc.t.Logf("controller %d: %v term %d lead %d applied %d (term %d) hash %x %v", c.node.ID(), st.RaftState, st.GetTerm(), st.Lead,
+			c.sm.appliedIndex, c.sm.appliedTerm, c.Image().Hash(), stopped)
+		c.sm.Unlock()
+	}
+}
+
 // converged waits until every running controller holds the same image as
 // the active one, and returns it.
 func (tc *testCluster) converged() *metadata.Image {
 	tc.t.Helper()
 	var img *metadata.Image
+	ok := false
+	defer func() {
+		if !ok {
+			tc.dump()
+		}
+	}()
 	waitFor(tc.t, "the same image on every controller", func() bool {
 		a := tc.active()
 		img = a.Image()
@@ -176,6 +215,7 @@ func (tc *testCluster) converged() *metadata.Image {
 				return false
 			}
 		}
+		ok = true
 		return true
 	})
 	return img
@@ -334,8 +374,36 @@ func TestControllerCreateTopicsOnAllNodes(t *testing.T) {
 	if topic, _ := img.Topic("spread"); topic.NumPartitions() != 9 {
 		t.Errorf("spread has %d partitions, want 9", topic.NumPartitions())
 	}
-	if v, _ := img.Config(metadata.ConfigResource{Type: metadata.ResourceTopic, Name: "spread"}, "retention.ms"); v != "1000" {
+	spreadRes := metadata.ConfigResource{Type: metadata.ResourceTopic, Name: "spread"}
+	if v, _ := img.Config(spreadRes, "retention.ms"); v != "1000" {
 		t.Errorf("retention.ms = %q", v)
+	}
+	// AlterConfigs replaces the overrides: retention.ms goes back to its default.
+	alter := kmsg.NewPtrAlterConfigsRequest()
+	ar := kmsg.NewAlterConfigsRequestResource()
+	ar.ResourceType, ar.ResourceName = kmsg.ConfigResourceTypeTopic, "spread"
+	arc := kmsg.NewAlterConfigsRequestResourceConfig()
+	arc.Name, arc.Value = "cleanup.policy", kmsg.StringPtr("compact")
+	ar.Configs = append(ar.Configs, arc)
+	alter.Resources = append(alter.Resources, ar)
+	if got := a.AlterConfigs(ctx(t), alter).Resources[0].ErrorCode; got != 0 {
+		t.Fatalf("AlterConfigs: %v", kerr.ErrorForCode(got))
+	}
+	// APPEND to a list; a bad key fails the whole resource.
+	op.Name, op.Op, op.Value = "cleanup.policy", kmsg.IncrementalAlterConfigOpAppend, kmsg.StringPtr("delete")
+	ac.Resources[0].Configs = []kmsg.IncrementalAlterConfigsRequestResourceConfig{op}
+	if got := a.IncrementalAlterConfigs(ctx(t), ac).Resources[0].ErrorCode; got != 0 {
+		t.Fatalf("IncrementalAlterConfigs APPEND: %v", kerr.ErrorForCode(got))
+	}
+	bogus := op
+	bogus.Name, bogus.Op = "bogus", kmsg.IncrementalAlterConfigOpSet
+	ac.Resources[0].Configs = []kmsg.IncrementalAlterConfigsRequestResourceConfig{op, bogus}
+	if got := a.IncrementalAlterConfigs(ctx(t), ac).Resources[0].ErrorCode; got != kerr.InvalidConfig.Code {
+		t.Fatalf("IncrementalAlterConfigs with a bad key: %v, want INVALID_CONFIG", kerr.ErrorForCode(got))
+	}
+	img = tc.converged()
+	if got := maps.Collect(img.Configs(spreadRes)); !maps.Equal(got, map[string]string{"cleanup.policy": "compact,delete"}) {
+		t.Errorf("configs after AlterConfigs and APPEND: %v", got)
 	}
 	if _, ok := img.Topic("spread_"); ok {
 		t.Error("spread_ still exists")
