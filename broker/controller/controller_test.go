@@ -330,6 +330,26 @@ func TestControllerCreateTopicsOnAllNodes(t *testing.T) {
 		t.Errorf("leaders per broker %v, want 2 each", leaders)
 	}
 
+	// Topics placed in one request balance against each other too.
+	multi := createReq("m0", 1, 1)
+	for _, name := range []string{"m1", "m2"} {
+		multi.Topics = append(multi.Topics, createReq(name, 1, 1).Topics[0])
+	}
+	for _, st := range a.CreateTopics(ctx(t), multi).Topics {
+		if st.ErrorCode != 0 {
+			t.Fatalf("CreateTopics %s: %v", st.Topic, kerr.ErrorForCode(st.ErrorCode))
+		}
+	}
+	preferred := map[int32]int{}
+	for topic := range a.Image().Topics() {
+		for p := range topic.Partitions() {
+			preferred[p.Replicas[0]]++
+		}
+	}
+	if counts := slices.Sorted(maps.Values(preferred)); len(counts) != 3 || counts[2]-counts[0] > 1 {
+		t.Errorf("preferred leaders per broker %v, want within one of even", preferred)
+	}
+
 	// The other operations, and their effect on every node.
 	cp := kmsg.NewPtrCreatePartitionsRequest()
 	cpt := kmsg.NewCreatePartitionsRequestTopic()

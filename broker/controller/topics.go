@@ -103,6 +103,24 @@ func placementBrokers(img *metadata.Image) []Broker {
 	return out
 }
 
+// addLoad counts new replica lists into brokers' loads, as
+// placementBrokers would count them once in the image: so one request
+// placing many topics scans the image once.
+func addLoad(brokers []Broker, replicas [][]int32) {
+	for _, rs := range replicas {
+		for k, r := range rs {
+			for i := range brokers {
+				if brokers[i].ID == r {
+					brokers[i].Replicas++
+					if k == 0 {
+						brokers[i].Leaders++
+					}
+				}
+			}
+		}
+	}
+}
+
 // fencedIn returns whether a broker is fenced (or not registered) in img.
 func fencedIn(img *metadata.Image) func(id int32) bool {
 	return func(id int32) bool {
@@ -158,12 +176,16 @@ func (c *Controller) CreateTopics(ctx context.Context, req *kmsg.CreateTopicsReq
 		*st = kmsg.NewCreateTopicsResponseTopic()
 		st.Topic, st.NumPartitions, st.ReplicationFactor = rt.Topic, -1, -1
 	}
+	var loads []Broker // the brokers' loads, with the topics placed so far; nil until the first
 	errs := c.operate(ctx, len(req.Topics), req.ValidateOnly, func(img *metadata.Image, i int) ([]metadata.Record, error) {
 		rt := req.Topics[i]
 		if seen[rt.Topic] > 1 {
 			return nil, placementErr(kerr.InvalidRequest, "Duplicate topic name.")
 		}
-		records, err := c.createTopic(img, rt)
+		if loads == nil {
+			loads = placementBrokers(img)
+		}
+		records, err := c.createTopic(img, rt, loads)
 		if err != nil {
 			return nil, err
 		}
@@ -190,8 +212,9 @@ func (c *Controller) CreateTopics(ctx context.Context, req *kmsg.CreateTopicsReq
 
 // createTopic validates one topic of a CreateTopics request against img
 // and returns its records: the TopicRecord, its ConfigRecords, then its
-// PartitionRecords.
-func (c *Controller) createTopic(img *metadata.Image, rt kmsg.CreateTopicsRequestTopic) ([]metadata.Record, error) {
+// PartitionRecords, placed over loads (placementBrokers of img), to which
+// it adds the new replicas.
+func (c *Controller) createTopic(img *metadata.Image, rt kmsg.CreateTopicsRequestTopic, loads []Broker) ([]metadata.Record, error) {
 	if err := c.checkTopicName(img, rt.Topic); err != nil {
 		return nil, err
 	}
@@ -233,10 +256,11 @@ func (c *Controller) createTopic(img *metadata.Image, rt kmsg.CreateTopicsReques
 		}
 		records = append(records, &metadata.ConfigRecord{ResourceType: metadata.ResourceTopic, ResourceName: rt.Topic, Name: cfg.Name, Value: *cfg.Value})
 	}
-	replicas, err := Place(placementBrokers(img), req, c.rng)
+	replicas, err := Place(loads, req, c.rng)
 	if err != nil {
 		return nil, err
 	}
+	addLoad(loads, replicas)
 	return append(records, partitionRecords(img, id, 0, replicas)...), nil
 }
 
