@@ -1,11 +1,64 @@
-// Package controller will hold Runnel's active controller: the KRaft
-// quorum member that turns admin requests and broker heartbeats into
-// metadata records (KIP-500, KIP-631). For now it holds replica placement
-// (Place), which decides which brokers host a new partition and which of
-// them leads it, and the leader helpers the controller needs: ElectLeader
-// for elections and LeaderImbalance for automatic leader rebalancing. It
-// works on its own small types (Broker, Request, Leadership); the
-// controller fills them from the metadata image.
+// Package controller holds Runnel's controller (KIP-500, KIP-631): the
+// KRaft quorum member that turns admin requests and broker heartbeats into
+// metadata records, replica placement (Place), which decides which brokers
+// host a new partition and which of them leads it, and the leader helpers
+// the controller needs: ElectLeader for elections and LeaderImbalance for
+// automatic leader rebalancing. Placement works on its own small types
+// (Broker, Request, Leadership), which the controller fills from the
+// metadata image.
+//
+// # The controller
+//
+// A Controller runs on every controller-quorum voter. Its quorum.Node
+// applies each committed entry to the voter's metadata image
+// (metadata.Holder), so every voter, active or not, holds the same image:
+//
+//   - An entry's data is one RecordBatch v2 of metadata records
+//     (metadata.AppendBatch, read with metadata.DecodeBatch): all the
+//     records of one operation, applied together with Image.ApplyAll. An
+//     entry that does not decode or apply is skipped whole (every voter
+//     holds the same image, so every voter skips it) and logged; it never
+//     stops the quorum. Empty entries (a new leader's) carry nothing.
+//   - A snapshot's data is the image's Records as one such batch (nothing
+//     for the empty image); Restore rebuilds the image from it.
+//   - The metadata offset of an entry is its log offset, one less than its
+//     Raft index (quorum/doc.go); AppliedOffset is the offset of the last
+//     entry applied. A broker is caught up, and may be unfenced, once the
+//     CurrentMetadataOffset of its heartbeat reaches the offset of the
+//     entry that registered it.
+//
+// The active controller is the Raft leader once it has applied an entry of
+// its own term (the empty entry Raft appends for a new leader): only then
+// does its image hold everything earlier leaders committed. Every other
+// voter answers NOT_CONTROLLER. The active controller runs one operation
+// at a time under one mutex: validate the request against the current
+// image (each item of a request against the image the items before it
+// left), propose the records as one entry, wait until that entry is
+// applied here, answer. So an operation sees every operation acknowledged
+// before it, and two creates of one name cannot both succeed. It learns
+// that its entry was applied by its bytes (an operation's batch carries
+// its timestamp and, for topics, random ids). Raft does not report a
+// dropped proposal, so the wait also watches the leadership: a lost
+// leadership or term change fails the operation with NOT_CONTROLLER, whose
+// outcome is then unknown to the client (the entry may still commit), as
+// with Kafka's controller. A context that ends first gives
+// REQUEST_TIMED_OUT.
+//
+// Broker sessions are the active controller's memory, not the log's, as in
+// Kafka's BrokerHeartbeatManager: the last heartbeat or registration of
+// each broker, on the injected clock. A controller that becomes active
+// treats every broker as having just heartbeated. Every
+// SessionCheckInterval it fences the unfenced brokers silent for
+// broker.session.timeout.ms: a FenceBrokerRecord and PartitionChangeRecords
+// that take the broker out of every ISR it shares with another member and
+// move each partition it led to the first other unfenced ISR member in
+// replica order (ElectLeader), or to no leader. When a fenced broker
+// catches up and is unfenced, it leads again the partitions left without a
+// leader whose ISR holds it.
+//
+// Validation that belongs to the broker (legal topic name characters,
+// topic config keys and values, list configs) comes in through Rules, so
+// that both apply the same rules.
 //
 // # Placement
 //

@@ -1,0 +1,160 @@
+package controller
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"runnel/broker/metadata"
+)
+
+// IncrementalAlterConfigs changes topic configs: SET a value, DELETE a key
+// (back to the default), APPEND to or SUBTRACT from a list config (others
+// are INVALID_CONFIG for those ops); each resulting value is checked with
+// Rules.TopicConfig (INVALID_CONFIG). An unknown topic is
+// UNKNOWN_TOPIC_OR_PARTITION, a resource or key given twice
+// INVALID_REQUEST; broker configs are static in Runnel (INVALID_REQUEST).
+// A resource's changes apply all or none; ValidateOnly checks without
+// writing.
+func (c *Controller) IncrementalAlterConfigs(ctx context.Context, req *kmsg.IncrementalAlterConfigsRequest) *kmsg.IncrementalAlterConfigsResponse {
+	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
+	errs := c.alterConfigs(ctx, req.Resources, req.ValidateOnly, false)
+	for i, r := range req.Resources {
+		rr := kmsg.NewIncrementalAlterConfigsResponseResource()
+		rr.ResourceType, rr.ResourceName = r.ResourceType, r.ResourceName
+		rr.ErrorCode, rr.ErrorMessage = errorCode(errs[i])
+		resp.Resources = append(resp.Resources, rr)
+	}
+	return resp
+}
+
+// alterConfigs checks and applies config changes per resource; with
+// replace, keys the ops do not name are deleted (AlterConfigs).
+func (c *Controller) alterConfigs(ctx context.Context, resources []kmsg.IncrementalAlterConfigsRequestResource, validateOnly, replace bool) []error {
+	type key struct {
+		t    kmsg.ConfigResourceType
+		name string
+	}
+	seen := map[key]int{}
+	for _, r := range resources {
+		seen[key{r.ResourceType, r.ResourceName}]++
+	}
+	return c.operate(ctx, len(resources), validateOnly, func(img *metadata.Image, i int) ([]metadata.Record, error) {
+		r := resources[i]
+		switch {
+		case seen[key{r.ResourceType, r.ResourceName}] > 1:
+			return nil, placementErr(kerr.InvalidRequest, "Duplicate resource.")
+		case r.ResourceType == kmsg.ConfigResourceTypeBroker:
+			return nil, placementErr(kerr.InvalidRequest, "Broker configs are static in Runnel.")
+		case r.ResourceType != kmsg.ConfigResourceTypeTopic:
+			return nil, placementErr(kerr.InvalidRequest, "Unsupported resource type %v.", r.ResourceType)
+		}
+		if _, ok := img.Topic(r.ResourceName); !ok {
+			return nil, placementErr(kerr.UnknownTopicOrPartition, "Topic %s does not exist.", r.ResourceName)
+		}
+		return c.alterTopicConfigs(img, r, replace)
+	})
+}
+
+// AlterConfigs replaces topics' config overrides with the request's, as
+// the legacy AlterConfigs does: keys set before and not in the request go
+// back to their defaults. Errors are as IncrementalAlterConfigs's; a null
+// value is INVALID_CONFIG.
+func (c *Controller) AlterConfigs(ctx context.Context, req *kmsg.AlterConfigsRequest) *kmsg.AlterConfigsResponse {
+	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
+	// The same checks as IncrementalAlterConfigs: SET each given key,
+	// DELETE every other key set now.
+	inc := make([]kmsg.IncrementalAlterConfigsRequestResource, len(req.Resources))
+	for i, r := range req.Resources {
+		inc[i] = kmsg.NewIncrementalAlterConfigsRequestResource()
+		inc[i].ResourceType, inc[i].ResourceName = r.ResourceType, r.ResourceName
+		for _, cfg := range r.Configs {
+			op := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+			op.Name, op.Op, op.Value = cfg.Name, kmsg.IncrementalAlterConfigOpSet, cfg.Value
+			inc[i].Configs = append(inc[i].Configs, op)
+		}
+	}
+	errs := c.alterConfigs(ctx, inc, req.ValidateOnly, true)
+	for i, r := range req.Resources {
+		rr := kmsg.NewAlterConfigsResponseResource()
+		rr.ResourceType, rr.ResourceName = r.ResourceType, r.ResourceName
+		rr.ErrorCode, rr.ErrorMessage = errorCode(errs[i])
+		resp.Resources = append(resp.Resources, rr)
+	}
+	return resp
+}
+
+// alterTopicConfigs returns the ConfigRecords of one resource's ops, and
+// with replace a deletion of every other key set now.
+func (c *Controller) alterTopicConfigs(img *metadata.Image, r kmsg.IncrementalAlterConfigsRequestResource, replace bool) ([]metadata.Record, error) {
+	res := metadata.ConfigResource{Type: metadata.ResourceTopic, Name: r.ResourceName}
+	var out []metadata.Record
+	seen := map[string]bool{}
+	for _, op := range r.Configs {
+		if seen[op.Name] {
+			return nil, placementErr(kerr.InvalidRequest, "Duplicate config key %s.", op.Name)
+		}
+		seen[op.Name] = true
+		rec := &metadata.ConfigRecord{ResourceType: res.Type, ResourceName: res.Name, Name: op.Name}
+		if op.Op != kmsg.IncrementalAlterConfigOpDelete && op.Value == nil {
+			return nil, placementErr(kerr.InvalidConfig, "Null value not supported for %s.", op.Name)
+		}
+		switch op.Op {
+		case kmsg.IncrementalAlterConfigOpSet:
+			rec.Value = *op.Value
+		case kmsg.IncrementalAlterConfigOpDelete:
+			rec.Deleted = true
+		case kmsg.IncrementalAlterConfigOpAppend, kmsg.IncrementalAlterConfigOpSubtract:
+			if c.cfg.Rules.ListConfig == nil || !c.cfg.Rules.ListConfig(op.Name) {
+				return nil, placementErr(kerr.InvalidConfig, "%v applies to list configs only, not %s.", op.Op, op.Name)
+			}
+			current, _ := img.Config(res, op.Name)
+			rec.Value = editList(current, *op.Value, op.Op == kmsg.IncrementalAlterConfigOpAppend)
+		default:
+			return nil, placementErr(kerr.InvalidRequest, "Unknown op %d for %s.", op.Op, op.Name)
+		}
+		if !rec.Deleted {
+			if err := c.checkTopicConfig(rec.Name, rec.Value); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, rec)
+	}
+	if replace {
+		for _, k := range slices.Sorted(maps.Keys(maps.Collect(img.Configs(res)))) {
+			if !seen[k] {
+				out = append(out, &metadata.ConfigRecord{ResourceType: res.Type, ResourceName: res.Name, Name: k, Deleted: true})
+			}
+		}
+	}
+	return out, nil
+}
+
+// editList appends to a comma-separated list the items of change it lacks,
+// or removes them from it.
+func editList(list, change string, appendItems bool) string {
+	var items []string
+	for it := range strings.SplitSeq(list, ",") {
+		if it = strings.TrimSpace(it); it != "" {
+			items = append(items, it)
+		}
+	}
+	for it := range strings.SplitSeq(change, ",") {
+		it = strings.TrimSpace(it)
+		if it == "" {
+			continue
+		}
+		i := slices.Index(items, it)
+		switch {
+		case appendItems && i < 0:
+			items = append(items, it)
+		case !appendItems && i >= 0:
+			items = slices.Delete(items, i, i+1)
+		}
+	}
+	return strings.Join(items, ",")
+}
