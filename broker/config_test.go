@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"runnel/broker/controller"
 	"runnel/io/flush"
 	"runnel/segment"
 )
@@ -214,8 +215,8 @@ func TestEditList(t *testing.T) {
 		{"compact", "delete", false, "compact"},
 	}
 	for _, tt := range tests {
-		if got := editList(tt.list, tt.change, tt.add); got != tt.want {
-			t.Errorf("editList(%q, %q, %v) = %q, want %q", tt.list, tt.change, tt.add, got, tt.want)
+		if got := controller.EditList(tt.list, tt.change, tt.add); got != tt.want {
+			t.Errorf("EditList(%q, %q, %v) = %q, want %q", tt.list, tt.change, tt.add, got, tt.want)
 		}
 	}
 }

@@ -10,10 +10,10 @@ package broker
 // Broker configs are static in Runnel: INVALID_REQUEST.
 
 import (
-	"strings"
-
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"runnel/broker/controller"
 )
 
 func init() {
@@ -76,44 +76,10 @@ func applyIncrementalOps(b *Broker, topicName string, overrides map[string]strin
 				return nil, kafkaErr(kerr.InvalidConfig, "null value for %q", c.Name)
 			}
 			current := b.topic(topicName).settings.Load().values[c.Name]
-			overrides[c.Name] = editList(current, *c.Value, c.Op == kmsg.IncrementalAlterConfigOpAppend)
+			overrides[c.Name] = controller.EditList(current, *c.Value, c.Op == kmsg.IncrementalAlterConfigOpAppend)
 		default:
 			return nil, kafkaErr(kerr.InvalidRequest, "unknown op %d for %q", c.Op, c.Name)
 		}
 	}
 	return overrides, nil
-}
-
-// editList appends the items of change missing from list, or removes the
-// items of change from it.
-func editList(list, change string, appendItems bool) string {
-	var items []string
-	for _, it := range strings.Split(list, ",") {
-		if it = strings.TrimSpace(it); it != "" {
-			items = append(items, it)
-		}
-	}
-	for _, it := range strings.Split(change, ",") {
-		it = strings.TrimSpace(it)
-		if it == "" {
-			continue
-		}
-		i := indexOf(items, it)
-		switch {
-		case appendItems && i < 0:
-			items = append(items, it)
-		case !appendItems && i >= 0:
-			items = append(items[:i], items[i+1:]...)
-		}
-	}
-	return strings.Join(items, ",")
-}
-
-func indexOf(list []string, s string) int {
-	for i, v := range list {
-		if v == s {
-			return i
-		}
-	}
-	return -1
 }

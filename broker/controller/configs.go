@@ -113,7 +113,7 @@ func (c *Controller) alterTopicConfigs(img *metadata.Image, r kmsg.IncrementalAl
 				return nil, placementErr(kerr.InvalidConfig, "%v applies to list configs only, not %s.", op.Op, op.Name)
 			}
 			current, _ := img.Config(res, op.Name)
-			rec.Value = editList(current, *op.Value, op.Op == kmsg.IncrementalAlterConfigOpAppend)
+			rec.Value = EditList(current, *op.Value, op.Op == kmsg.IncrementalAlterConfigOpAppend)
 		default:
 			return nil, placementErr(kerr.InvalidRequest, "Unknown op %d for %s.", op.Op, op.Name)
 		}
@@ -134,9 +134,10 @@ func (c *Controller) alterTopicConfigs(img *metadata.Image, r kmsg.IncrementalAl
 	return out, nil
 }
 
-// editList appends to a comma-separated list the items of change it lacks,
-// or removes them from it.
-func editList(list, change string, appendItems bool) string {
+// EditList appends to a comma-separated list the items of change it lacks, or removes them
+// from it: IncrementalAlterConfigs' APPEND and SUBTRACT on a list-type config. The broker's
+// single-node handler uses it too, so both answer alike.
+func EditList(list, change string, appendItems bool) string {
 	var items []string
 	for it := range strings.SplitSeq(list, ",") {
 		if it = strings.TrimSpace(it); it != "" {
