@@ -275,17 +275,22 @@ func TestFetchSessionManyPartitions(t *testing.T) {
 			// Idle rounds: the consumer's fetches wait out their 100 ms.
 			fetches := func() float64 { return counterValue(t, d.b.metrics.requests.WithLabelValues("Fetch", "NONE")) }
 			sent := func() float64 { return counterValue(t, d.b.metrics.bytesOut) }
-			f0, b0 := fetches(), sent()
-			for fetches()-f0 < 10 && ctx.Err() == nil {
-				pollCtx, pollCancel := context.WithTimeout(ctx, 200*time.Millisecond)
-				if n := cl.PollFetches(pollCtx).NumRecords(); n != 0 {
-					t.Fatalf("read %d more records", n)
+			received := func() float64 { return counterValue(t, d.b.metrics.bytesIn) }
+			idle := func(rounds float64) {
+				for f0 := fetches(); fetches()-f0 < rounds && ctx.Err() == nil; {
+					pollCtx, pollCancel := context.WithTimeout(ctx, 200*time.Millisecond)
+					if n := cl.PollFetches(pollCtx).NumRecords(); n != 0 {
+						t.Fatalf("read %d more records", n)
+					}
+					pollCancel()
 				}
-				pollCancel()
 			}
-			f1, b1 := fetches(), sent()
+			idle(3) // the first carry the last offsets the consumer moved
+			f0, b0, r0 := fetches(), sent(), received()
+			idle(10)
+			f1, b1, r1 := fetches(), sent(), received()
 			perRound[tc.name] = (b1 - b0) / (f1 - f0)
-			t.Logf("%s: %.0f response bytes per idle fetch (%v fetches)", tc.name, perRound[tc.name], f1-f0)
+			t.Logf("%s: %.0f response bytes and %.0f request bytes per idle fetch (%v fetches)", tc.name, perRound[tc.name], (r1-r0)/(f1-f0), f1-f0)
 		})
 	}
 	if with, without := perRound["sessions"], perRound["no sessions"]; with > 0 && without > 0 {
