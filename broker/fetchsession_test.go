@@ -379,3 +379,40 @@ func BenchmarkFetchSessionIdle(b *testing.B) {
 		}
 	})
 }
+
+// TestFetchSessionRotates: under a response MaxBytes that fits one batch, a
+// partition answered with records in an incremental fetch goes to the end
+// of its session's order, so the next one reads the other partition first
+// (as Kafka does), and no partition starves.
+func TestFetchSessionRotates(t *testing.T) {
+	d := startDataBroker(t, nil)
+	d.createTopic("rot", 2, nil)
+	produceBatches(t, d, "rot", 0, 3, 100)
+	produceBatches(t, d, "rot", 1, 1, 100)
+	fetch := func(id, epoch int32, parts map[int32]int64) map[int32]int {
+		t.Helper()
+		req := sessionFetch(12, "rot", [16]byte{}, id, epoch, 0, parts)
+		req.MaxBytes = 1 // KIP-74: the first partition with records still gets one batch
+		resp := fetchRaw(t, d, req)
+		if resp.ErrorCode != 0 {
+			t.Fatalf("epoch %d: %v", epoch, kerr.ErrorForCode(resp.ErrorCode))
+		}
+		got := answeredBatches(t, resp)
+		got[-1] = int(resp.SessionID) // the session id, under no partition
+		return got
+	}
+	got := fetch(0, 0, map[int32]int64{0: 0, 1: 0})
+	id := int32(got[-1])
+	if got[0] != 1 || got[1] != 0 {
+		t.Fatalf("full fetch: %v, want one batch of partition 0", got)
+	}
+	// No order is changed at creation: 0 is read first again, and its
+	// batch sends it to the back.
+	if got := fetch(id, 1, map[int32]int64{0: 1}); got[0] != 1 || got[1] != 0 {
+		t.Fatalf("second fetch: %v, want one batch of partition 0 only", got)
+	}
+	// Now 1 is read first, though 0 has more.
+	if got := fetch(id, 2, map[int32]int64{0: 2}); got[1] != 1 || got[0] != 0 {
+		t.Fatalf("third fetch: %v, want one batch of partition 1 only", got)
+	}
+}
