@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,14 +16,15 @@ import (
 )
 
 // sessionFetch builds a Fetch of session (id, epoch) naming the partitions
-// of one topic at the given offsets (partition -> offset), forgetting the
+// of one topic at the given offsets (partition -> offset, in partition
+// order), forgetting the
 // partitions in forget.
 func sessionFetch(version int16, topic string, tid [16]byte, id, epoch, maxWait int32, parts map[int32]int64, forget ...int32) *kmsg.FetchRequest {
 	req := fetchReq(version, topic, tid, maxWait, 1, 1<<20, 1<<20)
 	req.SessionID, req.SessionEpoch = id, epoch
-	for p, off := range parts {
+	for _, p := range slices.Sorted(maps.Keys(parts)) {
 		rp := kmsg.NewFetchRequestTopicPartition()
-		rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes = p, off, 1<<20
+		rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes = p, parts[p], 1<<20
 		req.Topics[0].Partitions = append(req.Topics[0].Partitions, rp)
 	}
 	if len(parts) == 0 {
