@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -223,6 +224,19 @@ func TestFetchSessionEviction(t *testing.T) {
 	if e == 0 || use(a, 3) != kerr.FetchSessionIDNotFound.Code || use(c, 2) != 0 || evictions() != 2 {
 		t.Fatalf("the stale session was not evicted (new id %d, evictions %d)", e, evictions())
 	}
+	mfs, err := d.b.metrics.registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		if m := mf.GetMetric(); strings.HasPrefix(mf.GetName(), "runnel_fetch_session") && len(m) == 1 {
+			got[mf.GetName()] = m[0].GetGauge().GetValue() + m[0].GetCounter().GetValue()
+		}
+	}
+	if want := map[string]float64{"runnel_fetch_sessions": 2, "runnel_fetch_session_partitions": 4, "runnel_fetch_session_evictions_total": 2}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("metrics %v, want %v", got, want)
+	}
 }
 
 // TestFetchSessionManyPartitions consumes 1,000 partitions with franz-go,
@@ -417,5 +431,34 @@ func TestFetchSessionRotates(t *testing.T) {
 	// Now 1 is read first, though 0 has more.
 	if got := fetch(id, 2, map[int32]int64{0: 2}); got[1] != 1 || got[0] != 0 {
 		t.Fatalf("third fetch: %v, want one batch of partition 1 only", got)
+	}
+}
+
+// TestSessionPartMustRespond checks Kafka's rules for what an incremental
+// response holds, one partition at a time: records, a changed high
+// watermark or log start offset, or an error; after an error the partition
+// is sent again once it recovers, even with the watermarks it had before.
+func TestSessionPartMustRespond(t *testing.T) {
+	sp := &sessionPart{highWatermark: -1, logStartOffset: -1}
+	h := fetchPartitionHeader{HighWatermark: 5, LastStableOffset: 5, LogStartOffset: 0}
+	for i, tc := range []struct {
+		h       fetchPartitionHeader
+		records bool
+		want    bool
+	}{
+		{h, false, true},  // first watermarks
+		{h, false, false}, // nothing new
+		{h, true, true},   // records
+		{fetchPartitionHeader{HighWatermark: 6, LogStartOffset: 0}, false, true},
+		{fetchPartitionHeader{HighWatermark: 6, LogStartOffset: 2}, false, true},
+		{fetchPartitionHeader{HighWatermark: 6, LogStartOffset: 2}, false, false},
+		{fetchPartitionHeader{ErrorCode: kerr.NotLeaderForPartition.Code, HighWatermark: 6, LogStartOffset: 2}, false, true},
+		{fetchPartitionHeader{ErrorCode: kerr.NotLeaderForPartition.Code, HighWatermark: 6, LogStartOffset: 2}, false, true},
+		{fetchPartitionHeader{HighWatermark: 6, LogStartOffset: 2}, false, true}, // recovered
+		{fetchPartitionHeader{HighWatermark: 6, LogStartOffset: 2}, false, false},
+	} {
+		if got := sp.mustRespond(tc.h, tc.records); got != tc.want {
+			t.Fatalf("step %d (%+v, records %v): respond %v, want %v", i, tc.h, tc.records, got, tc.want)
+		}
 	}
 }
