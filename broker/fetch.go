@@ -80,6 +80,7 @@ func handleFetch(b *Broker, req *request) *reply {
 		} else {
 			f = newSessionFetch(b, r, s)
 			s.mu.Unlock()
+			f.read()
 		}
 	}
 	if f.ready() || r.MaxWaitMillis <= 0 {
@@ -174,9 +175,9 @@ func newFetch(b *Broker, r *kmsg.FetchRequest) *fetch {
 	return f
 }
 
-// newSessionFetch is newFetch for an incremental fetch: every partition of
-// session s (locked by the caller), in the session's order, consecutive
-// partitions of one topic making one response topic.
+// newSessionFetch is newFetch for an incremental fetch, without the read:
+// every partition of session s (locked by the caller), in the session's
+// order, consecutive partitions of one topic making one response topic.
 func newSessionFetch(b *Broker, r *kmsg.FetchRequest, s *fetchSession) *fetch {
 	topics := 0
 	for i, sp := range s.parts {
@@ -198,7 +199,6 @@ func newSessionFetch(b *Broker, r *kmsg.FetchRequest, s *fetchSession) *fetch {
 		fp.index, fp.offset, fp.maxBytes, fp.sp = sp.key.partition, sp.fetchOffset, sp.maxBytes, sp
 	}
 	f.resolve()
-	f.read()
 	return f
 }
 
@@ -360,15 +360,9 @@ func (f *fetch) answer(rep *reply) {
 	fr.begin(f.req.Version, 0, 0, sessionID, topics)
 	for i := range f.topics {
 		ft := &f.topics[i]
-		n := ft.answered()
-		if n == 0 {
-			for j := range ft.parts {
-				ft.parts[j].read.Release()
-				ft.parts[j].read = segment.ReadResult{}
-			}
-			continue
+		if n := ft.answered(); n > 0 {
+			fr.beginTopic(ft.name, ft.id, n)
 		}
-		fr.beginTopic(ft.name, ft.id, n)
 		for j := range ft.parts {
 			fp := &ft.parts[j]
 			if fp.skip {
