@@ -55,6 +55,8 @@ type Broker struct {
 	// parkedFetches counts fetches blocked in a long poll, where new data wakes them (tests
 	// wait on it).
 	parkedFetches atomic.Int64
+	// fetchSessions are the Fetch sessions (fetchsession.go).
+	fetchSessions *fetchSessionCache
 
 	mu        sync.Mutex
 	listeners []net.Listener
@@ -109,6 +111,7 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 		conns:   map[*conn]struct{}{},
 		advPort: cfg.AdvertisedPort,
 	}
+	b.fetchSessions = newFetchSessionCache(int(b.cfg.FetchSessionCacheSlots), b.cfg.FetchSessionEvictionAfter)
 	b.metrics = newMetrics(b)
 	b.closeLog = logLimiter{burst: closeLogBurst, interval: closeLogInterval}
 	b.table.Store(&topicTable{byName: map[string]*topic{}, byID: map[[16]byte]*topic{}})

@@ -43,6 +43,16 @@ type Config struct {
 	// FetchMaxWait caps a Fetch's MaxWaitMillis (runnel.fetch.max.wait.ms),
 	// so that a request asking to wait for days pins nothing for that long.
 	FetchMaxWait time.Duration
+
+	// Fetch sessions (KIP-227, fetchsession.go). FetchSessionCacheSlots
+	// (max.incremental.fetch.session.cache.slots) caps the sessions kept;
+	// 0 keeps none, and every fetch is full. FetchSessionEvictionAfter
+	// (runnel.min.incremental.fetch.session.eviction.ms, a constant in
+	// Kafka) is how long a session lives before a larger one may take its
+	// place, and how long unused before any new one may.
+	FetchSessionCacheSlots    int32
+	FetchSessionEvictionAfter time.Duration
+
 	// AutoCreateMaxPartitions and AutoCreateMaxReservedBytes cap the
 	// broker's partitions, and the disk they reserve, past which
 	// auto-creation is refused (autocreate.go).
@@ -127,6 +137,9 @@ func DefaultConfig() Config {
 		// Two frames of socket.request.max.bytes (each in a 128 MiB
 		// buffer) arriving at once.
 		RequestBufferAhead: 256 << 20,
+		// Fetch sessions: Kafka's defaults.
+		FetchSessionCacheSlots:    defaultFetchSessionCacheSlots,
+		FetchSessionEvictionAfter: defaultFetchSessionEvictionAfter,
 	}
 }
 
@@ -246,6 +259,9 @@ var brokerKeys = []brokerKey{
 		return err
 	}, func(c *Config) (string, bool) { return strconv.FormatInt(c.RequestBufferAhead, 10), true }},
 	{"runnel.fetch.max.wait.ms", setMs(func(c *Config) *time.Duration { return &c.FetchMaxWait }, 1), func(c *Config) (string, bool) { return ms(c.FetchMaxWait), true }},
+	// Fetch sessions (fetchsession.go).
+	{"max.incremental.fetch.session.cache.slots", setInt32(func(c *Config) *int32 { return &c.FetchSessionCacheSlots }, 0), func(c *Config) (string, bool) { return itoa(c.FetchSessionCacheSlots), true }},
+	{"runnel.min.incremental.fetch.session.eviction.ms", setMs(func(c *Config) *time.Duration { return &c.FetchSessionEvictionAfter }, 0), func(c *Config) (string, bool) { return ms(c.FetchSessionEvictionAfter), true }},
 	{"runnel.net", func(c *Config, v string) error {
 		switch v = strings.TrimSpace(v); v {
 		case NetStd, NetEpoll:

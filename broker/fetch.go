@@ -2,17 +2,10 @@ package broker
 
 // Fetch, versions 4 through 18 (v0-v3 carry the old message formats).
 //
-// Session-less, by KIP-227's rules for (SessionId, SessionEpoch): epoch -1
-// is a full fetch without a session and epoch 0 a full fetch that asks for
-// a new one, whatever the id (a full fetch closes the session it names, and
-// there is none to close). Both are answered with session id 0, which tells
-// the client that the broker keeps no session, so it keeps sending full
-// fetches (franz-go, librdkafka and the Java client all handle this; a busy
-// Kafka broker answers the same when its session cache is full). Any other
-// epoch is an incremental fetch of a session this broker does not have:
-// FETCH_SESSION_ID_NOT_FOUND, with no topics.
-//
-// Every requested partition is answered, in request order. Records come
+// Fetch sessions (KIP-227) are in fetchsession.go: a full fetch (epoch 0
+// or -1) answers every requested partition, in request order; an
+// incremental one reads every partition of its session and answers those
+// with something new. Records come
 // straight from the segment files: segment.Log.Read gives a file range and
 // the response is framed around it (fetchframe.go) and sent with sendfile.
 //
@@ -63,13 +56,33 @@ const defaultFetchMaxWait = 30 * time.Second
 func handleFetch(b *Broker, req *request) *reply {
 	r := req.msg.(*kmsg.FetchRequest)
 	rep := newReply()
-	if r.Version >= 7 && r.SessionEpoch != fetchSessionInitialEpoch && r.SessionEpoch != fetchSessionFinalEpoch {
-		resp := r.ResponseKind().(*kmsg.FetchResponse)
-		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
-		rep.finish(resp)
-		return rep
+	var f *fetch
+	switch {
+	case r.Version < 7:
+		f = newFetch(b, r)
+	case r.SessionEpoch == fetchSessionInitialEpoch || r.SessionEpoch == fetchSessionFinalEpoch:
+		// A full fetch closes the session it names.
+		if r.SessionID != 0 {
+			b.fetchSessions.remove(r.SessionID)
+		}
+		f = newFetch(b, r)
+		f.newSession = r.SessionEpoch == fetchSessionInitialEpoch
+	default:
+		s, err := b.fetchSessions.incremental(r)
+		if err != nil {
+			resp := r.ResponseKind().(*kmsg.FetchResponse)
+			resp.ErrorCode = errCode(err)
+			rep.finish(resp)
+			return rep
+		}
+		if s == nil { // the request emptied its session, now closed
+			f = newFetch(b, r)
+		} else {
+			f = newSessionFetch(b, r, s)
+			s.mu.Unlock()
+			f.read()
+		}
 	}
-	f := newFetch(b, r)
 	if f.ready() || r.MaxWaitMillis <= 0 {
 		f.answer(rep)
 		f.free()
@@ -91,6 +104,10 @@ type fetch struct {
 	durable bool // durable flush policy: read only flushed data
 	topics  []fetchTopic
 	parts   []fetchPart // all topics' partitions, in request order
+	// session: the session of an incremental fetch, whose response holds
+	// only partitions with news. newSession: a full fetch asking for one.
+	session    *fetchSession
+	newSession bool
 	// bytes read by the last read, and whether some partition has an error
 	// (which answers at once).
 	bytes    int64
@@ -111,6 +128,8 @@ type fetchPart struct {
 	offset   int64
 	maxBytes int32
 	err      error
+	sp       *sessionPart // in an incremental fetch, the session's partition
+	skip     bool         // left out of the response (incremental fetch)
 
 	header fetchPartitionHeader
 	read   segment.ReadResult // empty, or a range holding its segment
@@ -121,42 +140,89 @@ var fetchPool = sync.Pool{New: func() any { return new(fetch) }}
 // Fetches with more partitions than this are not kept in the pool.
 const fetchKeepPartitions = 1 << 14
 
-// newFetch resolves the request's partitions and reads them once.
-func newFetch(b *Broker, r *kmsg.FetchRequest) *fetch {
+// getFetch returns a pooled fetch sized for parts partitions in topics
+// topics.
+func getFetch(b *Broker, r *kmsg.FetchRequest, topics, parts int) *fetch {
 	f := fetchPool.Get().(*fetch)
 	f.b, f.req, f.durable = b, r, b.cfg.FlushPolicy == flush.Durable
+	f.parts = slices.Grow(f.parts[:0], parts)[:parts]
+	f.topics = slices.Grow(f.topics[:0], topics)[:topics]
+	return f
+}
+
+// newFetch resolves the request's partitions and reads them once.
+func newFetch(b *Broker, r *kmsg.FetchRequest) *fetch {
 	n := 0
 	for i := range r.Topics {
 		n += len(r.Topics[i].Partitions)
 	}
-	f.parts = slices.Grow(f.parts[:0], n)[:n]
-	f.topics = slices.Grow(f.topics[:0], len(r.Topics))[:len(r.Topics)]
+	f := getFetch(b, r, len(r.Topics), n)
 	n = 0
 	for i := range r.Topics {
 		rt := &r.Topics[i]
 		ft := &f.topics[i]
 		ft.name, ft.id = rt.Topic, rt.TopicID
-		var topicErr error
-		if r.Version >= 13 {
-			if t := b.topicByID(rt.TopicID); t != nil {
-				ft.name = t.name
-			} else {
-				topicErr = kerr.UnknownTopicID
-			}
-		}
 		ft.parts = f.parts[n : n+len(rt.Partitions)]
 		n += len(rt.Partitions)
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]
 			fp := &ft.parts[j]
-			fp.index, fp.offset, fp.maxBytes, fp.err = rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes, topicErr
+			fp.index, fp.offset, fp.maxBytes = rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes
+		}
+	}
+	f.resolve()
+	f.read()
+	return f
+}
+
+// newSessionFetch is newFetch for an incremental fetch, without the read:
+// every partition of session s (locked by the caller), in the session's
+// order, consecutive partitions of one topic making one response topic.
+func newSessionFetch(b *Broker, r *kmsg.FetchRequest, s *fetchSession) *fetch {
+	topics := 0
+	for i, sp := range s.parts {
+		if i == 0 || sp.key.topic != s.parts[i-1].key.topic || sp.key.id != s.parts[i-1].key.id {
+			topics++
+		}
+	}
+	f := getFetch(b, r, topics, len(s.parts))
+	f.session = s
+	t := -1
+	for i, sp := range s.parts {
+		if i == 0 || sp.key.topic != s.parts[i-1].key.topic || sp.key.id != s.parts[i-1].key.id {
+			t++
+			f.topics[t] = fetchTopic{name: sp.key.topic, id: sp.key.id, parts: f.parts[i:i]}
+		}
+		ft := &f.topics[t]
+		ft.parts = ft.parts[:len(ft.parts)+1]
+		fp := &ft.parts[len(ft.parts)-1]
+		fp.index, fp.offset, fp.maxBytes, fp.sp = sp.key.partition, sp.fetchOffset, sp.maxBytes, sp
+	}
+	f.resolve()
+	return f
+}
+
+// resolve finds the partitions' logs: topics by id from v13, by name
+// before.
+func (f *fetch) resolve() {
+	for i := range f.topics {
+		ft := &f.topics[i]
+		var topicErr error
+		if f.req.Version >= 13 {
+			if t := f.b.topicByID(ft.id); t != nil {
+				ft.name = t.name
+			} else {
+				topicErr = kerr.UnknownTopicID
+			}
+		}
+		for j := range ft.parts {
+			fp := &ft.parts[j]
+			fp.err = topicErr
 			if fp.err == nil {
-				fp.p, fp.err = b.partition(ft.name, rp.Partition)
+				fp.p, fp.err = f.b.partition(ft.name, fp.index)
 			}
 		}
 	}
-	f.read()
-	return f
 }
 
 // read reads every partition within the limits, replacing what an earlier
@@ -270,13 +336,40 @@ func (f *fetch) watchedLogs() []*segment.Log {
 // answer finishes rep with a response framed from the last read; the frame
 // takes over the read results.
 func (f *fetch) answer(rep *reply) {
+	var sessionID int32
+	switch {
+	case f.session != nil:
+		sessionID = f.session.id
+		f.session.mu.Lock()
+		for i := range f.parts {
+			fp := &f.parts[i]
+			fp.skip = !fp.sp.mustRespond(fp.header, fp.read.Range.Size > 0)
+		}
+		f.session.reorder()
+		f.session.mu.Unlock()
+	case f.newSession:
+		sessionID = f.createSession()
+	}
+	topics := 0
+	for i := range f.topics {
+		if f.topics[i].answered() > 0 {
+			topics++
+		}
+	}
 	fr := newFetchFrame()
-	fr.begin(f.req.Version, 0, 0, 0, len(f.topics))
+	fr.begin(f.req.Version, 0, 0, sessionID, topics)
 	for i := range f.topics {
 		ft := &f.topics[i]
-		fr.beginTopic(ft.name, ft.id, len(ft.parts))
+		if n := ft.answered(); n > 0 {
+			fr.beginTopic(ft.name, ft.id, n)
+		}
 		for j := range ft.parts {
 			fp := &ft.parts[j]
+			if fp.skip {
+				fp.read.Release()
+				fp.read = segment.ReadResult{}
+				continue
+			}
 			if fp.read.Range.Size > 0 {
 				fr.hold(fp.read)
 			} else {
@@ -297,6 +390,47 @@ func (f *fetch) answer(rep *reply) {
 		return
 	}
 	rep.finishFrame(fr)
+}
+
+// answered is how many of the topic's partitions the response holds.
+func (ft *fetchTopic) answered() int {
+	n := 0
+	for i := range ft.parts {
+		if !ft.parts[i].skip {
+			n++
+		}
+	}
+	return n
+}
+
+// createSession opens a session of the fetch's partitions (a full fetch
+// with epoch 0), holding what the response sends about them, and returns
+// its id; 0 when the cache has no room. A partition named twice is kept
+// once, at its first place, with its last fetch state.
+func (f *fetch) createSession() int32 {
+	topicIDs := f.req.Version >= 13
+	parts := make([]*sessionPart, 0, len(f.parts))
+	index := make(map[sessionKey]*sessionPart, len(f.parts))
+	for i := range f.topics {
+		ft := &f.topics[i]
+		for j := range ft.parts {
+			fp := &ft.parts[j]
+			key := sessionKey{topic: ft.name, partition: fp.index}
+			if topicIDs {
+				key = sessionKey{id: ft.id, partition: fp.index}
+			}
+			sp := index[key]
+			if sp == nil {
+				sp = &sessionPart{key: key}
+				index[key] = sp
+				parts = append(parts, sp)
+			}
+			sp.fetchOffset, sp.maxBytes = fp.offset, fp.maxBytes
+			sp.highWatermark, sp.logStartOffset = -1, -1
+			sp.mustRespond(fp.header, false)
+		}
+	}
+	return f.b.fetchSessions.create(topicIDs, parts, index)
 }
 
 // release lets go of the reads of the last read that no frame took.

@@ -103,7 +103,27 @@ func newMetrics(b *Broker) *metrics {
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.registry.MustRegister(logDirCollector{b})
 	m.registry.MustRegister(m.autoCreateRefused, m.malformedRequests)
+	m.registry.MustRegister(fetchSessionMetrics(b)...)
 	return m
+}
+
+// fetchSessionMetrics are the fetch session cache's figures, read at scrape
+// time (fetchsession.go).
+func fetchSessionMetrics(b *Broker) []prometheus.Collector {
+	stat := func(pick func(sessions, partitions int, evictions int64) float64) func() float64 {
+		return func() float64 { return pick(b.fetchSessions.stats()) }
+	}
+	return []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "runnel_fetch_sessions", Help: "Open fetch sessions (KIP-227 incremental fetch).",
+		}, stat(func(s, _ int, _ int64) float64 { return float64(s) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "runnel_fetch_session_partitions", Help: "Partitions held by the open fetch sessions.",
+		}, stat(func(_, p int, _ int64) float64 { return float64(p) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "runnel_fetch_session_evictions_total", Help: "Fetch sessions evicted to make room for a new one (max.incremental.fetch.session.cache.slots).",
+		}, stat(func(_, _ int, e int64) float64 { return float64(e) })),
+	}
 }
 
 // damagedReadsCounter counts, at scrape time, the reads of the log dirs' logs refused because
