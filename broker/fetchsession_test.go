@@ -248,7 +248,7 @@ func TestFetchSessionManyPartitions(t *testing.T) {
 		t.Skip("1,000 partitions")
 	}
 	const partitions = 1000
-	d := startDataBroker(t, func(c *Config) { c.PreallocateBytes = 0 })
+	d := startDataBroker(t, func(c *Config) { c.PreallocateBytes = 4096 }) // 1,000 partitions must not reserve 64 MiB each
 	small := "65536"
 	d.createTopic("many", partitions, map[string]*string{"segment.index.bytes": &small})
 	prod := d.client(kgo.RecordPartitioner(kgo.ManualPartitioner()))
@@ -325,7 +325,7 @@ func TestFetchSessionManyPartitions(t *testing.T) {
 // per operation (SetBytes) are the response's.
 func BenchmarkFetchSessionIdle(b *testing.B) {
 	const partitions = 1000
-	d := startDataBroker(b, func(c *Config) { c.PreallocateBytes = 0 })
+	d := startDataBroker(b, func(c *Config) { c.PreallocateBytes = 4096 }) // 1,000 partitions must not reserve 64 MiB each
 	small := "65536"
 	d.createTopic("idle", partitions, map[string]*string{"segment.index.bytes": &small})
 	tid := d.b.topic("idle").id
@@ -350,7 +350,7 @@ func BenchmarkFetchSessionIdle(b *testing.B) {
 		}
 		fr := rep.frame.(*fetchFrame)
 		var w memWriter
-		if err := fr.writePieces(&w); err != nil {
+		if err := fr.writeTo(&w); err != nil {
 			b.Fatal(err)
 		}
 		fr.release()
