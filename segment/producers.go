@@ -24,9 +24,10 @@ type ProducerState struct {
 }
 
 type producerEntry struct {
-	epoch   int16
-	batches [retainedBatches]batchMetadata // oldest first
-	n       int                            // batches[:n] are in use
+	epoch         int16
+	lastTimestamp int64                          // max timestamp of the producer's last batch or marker
+	batches       [retainedBatches]batchMetadata // oldest first
+	n             int                            // batches[:n] are in use
 }
 
 type batchMetadata struct {
@@ -130,6 +131,7 @@ func (s *ProducerState) Update(h BatchHeader, firstOffset int64) {
 	if h.ProducerEpoch != e.epoch {
 		e.epoch, e.n = h.ProducerEpoch, 0
 	}
+	e.lastTimestamp = h.MaxTimestamp
 	if h.IsControl() {
 		return
 	}
