@@ -48,6 +48,11 @@ type ProducerSnapshotEntry struct {
 	CurrentTxnFirstOffset int64
 }
 
+// FirstSequence is the first sequence of the producer's last batch.
+func (e ProducerSnapshotEntry) FirstSequence() int32 {
+	return decrementSequence(e.LastSequence, e.OffsetDelta)
+}
+
 // AppendProducerSnapshot appends the snapshot file holding entries, in Kafka's format, to b.
 func AppendProducerSnapshot(b []byte, entries []ProducerSnapshotEntry) []byte {
 	start := len(b)
@@ -143,7 +148,7 @@ func (s *ProducerState) loadSnapshotEntries(entries []ProducerSnapshotEntry, now
 		e := &producerEntry{epoch: se.Epoch, lastTimestamp: se.Timestamp}
 		if se.LastOffset >= 0 {
 			e.batches[0] = batchMetadata{
-				firstSeq: decrementSequence(se.LastSequence, se.OffsetDelta), lastSeq: se.LastSequence,
+				firstSeq: se.FirstSequence(), lastSeq: se.LastSequence,
 				firstOffset: se.LastOffset - int64(se.OffsetDelta), lastOffset: se.LastOffset,
 			}
 			e.n = 1
