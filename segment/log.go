@@ -487,6 +487,9 @@ func (l *Log) Append(records []byte, opts AppendOptions) (AppendInfo, error) {
 	for i := range headers {
 		headers[i].BaseOffset = next
 		headers[i].PartitionLeaderEpoch = opts.LeaderEpoch
+		if opts.LogAppendTime > 0 {
+			headers[i].MaxTimestamp = opts.LogAppendTime // before the producer state records it
+		}
 		next += int64(headers[i].LastOffsetDelta) + 1
 	}
 	if err := l.maybeRollLocked(n, next-1); err != nil {
@@ -509,7 +512,6 @@ func (l *Log) Append(records []byte, opts AppendOptions) (AppendInfo, error) {
 		StampBaseOffset(records[p:], headers[i].BaseOffset, opts.LeaderEpoch)
 		if opts.LogAppendTime > 0 {
 			StampLogAppendTime(records[p:], opts.LogAppendTime)
-			headers[i].MaxTimestamp = opts.LogAppendTime
 			appendTime = opts.LogAppendTime
 		}
 		p += headers[i].Size()

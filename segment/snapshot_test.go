@@ -329,3 +329,28 @@ func TestProducerSnapshotCrash(t *testing.T) {
 	}
 	wantDuplicate(t, l, idempotent(2), first)
 }
+
+// TestProducerExpirationLogAppendTime: under LogAppendTime a producer's last write is the time
+// the broker stamped, not the client's CreateTime, so an old CreateTime does not expire it.
+func TestProducerExpirationLogAppendTime(t *testing.T) {
+	dir := t.TempDir()
+	l, err := segment.OpenLog(dir, testTP, smallConfig(), 0, false, quietLogger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := func() []byte {
+		return segmenttest.Batch(segmenttest.Values("a"), segmenttest.Producer(7, 0, 0), segmenttest.Timestamp(1000))
+	}
+	first, err := l.Append(old(), segment.AppendOptions{LogAppendTime: time.Now().UnixMilli()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = openTestLog(t, dir, smallConfig(), 0, true)
+	info, err := l.Append(old(), segment.AppendOptions{LogAppendTime: time.Now().UnixMilli()})
+	if err != nil || !info.Duplicate || info.FirstOffset != first.FirstOffset {
+		t.Fatalf("retry after restart = %+v, %v; want a duplicate of offset %d", info, err, first.FirstOffset)
+	}
+}
