@@ -288,11 +288,11 @@ func (l *Log) replayProducersLocked(from int64) error {
 	segs := l.view.segments
 	var buf []byte
 	for i, s := range segs {
-		upper := int64(math.MaxInt64)
+		upper, end := int64(math.MaxInt64), l.mu.nextOffset // end: where s's batches end
 		if i+1 < len(segs) {
-			upper = segs[i+1].baseOffset
+			upper, end = segs[i+1].baseOffset, segs[i+1].baseOffset
 		}
-		if upper <= from || s.size.Load() == 0 {
+		if end <= from || s.size.Load() == 0 {
 			continue
 		}
 		if buf == nil {
