@@ -238,7 +238,7 @@ func (l *Log) cutLocked(i int, pos, newEnd int64) error {
 	// Snapshots past the new end go, and the state is rebuilt from the latest one left (Kafka's
 	// truncateAndReload): batches below the cut stay deduplicated.
 	if err := l.loadProducersLocked(); err != nil {
-		errs = append(errs, err)
+		errs = append(errs, l.failLocked(err))
 	}
 	errs = append(errs, l.truncateEpochsLocked(newEnd))
 	l.changed.notify()
@@ -266,10 +266,12 @@ func (l *Log) truncateFullyLocked(offset int64) error {
 	l.endOffset.Store(offset)
 	l.publishDurable(offset, 0, offset)
 	l.mu.producers = NewProducerState()
-	if snaps, err := listSnapshots(l.fs, l.dir); err != nil {
-		errs = append(errs, err)
-	} else {
-		errs = append(errs, l.removeSnapshots(snaps))
+	snaps, err := listSnapshots(l.fs, l.dir)
+	if err == nil {
+		err = l.dropSnapshots(snaps)
+	}
+	if err != nil {
+		errs = append(errs, l.failLocked(err))
 	}
 	errs = append(errs, l.truncateEpochsLocked(-1))
 	l.changed.notify()

@@ -224,6 +224,19 @@ func (l *Log) removeSnapshots(snaps []snapshotFile) error {
 	return nil
 }
 
+// dropSnapshots deletes the snapshots of offsets the log no longer has (truncated away) and
+// makes that durable: one that came back after a crash could be taken for the state of the
+// batches appended since at the same offsets.
+func (l *Log) dropSnapshots(snaps []snapshotFile) error {
+	if len(snaps) == 0 {
+		return nil
+	}
+	if err := l.removeSnapshots(snaps); err != nil {
+		return err
+	}
+	return l.fs.SyncDir(l.dir)
+}
+
 // takeSnapshotLocked writes the producer state as the snapshot of the log end offset (at a roll
 // and a clean close), after expiring idle producers, and deletes all but the latest two
 // snapshots. The file is replaced atomically through the log's FS; a failure is logged and
@@ -260,7 +273,7 @@ func (l *Log) loadProducersLocked() error {
 	for keep > 0 && snaps[keep-1].offset > end {
 		keep--
 	}
-	if err := l.removeSnapshots(snaps[keep:]); err != nil {
+	if err := l.dropSnapshots(snaps[keep:]); err != nil {
 		return err
 	}
 	snaps = snaps[:keep]

@@ -354,3 +354,36 @@ func TestProducerExpirationLogAppendTime(t *testing.T) {
 		t.Fatalf("retry after restart = %+v, %v; want a duplicate of offset %d", info, err, first.FirstOffset)
 	}
 }
+
+// TestProducerSnapshotTruncateDurable: the snapshots a truncation deletes stay deleted after a
+// power cut, so that none can stand for the batches appended since at the same offsets.
+func TestProducerSnapshotTruncateDurable(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "t-0")
+	fs := faultfs.NewCrashable(root)
+	cfg := smallConfig()
+	cfg.FS = fs
+	l, err := segment.OpenLog(dir, testTP, cfg, 0, false, quietLogger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, l, idempotent(0))
+	fillPastRoll(t, l, dir, 1)
+	cut := l.EndOffset() - 1 // the first roll's offset
+	fillPastRoll(t, l, dir, 1)
+	if _, err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.TruncateTo(cut); err != nil {
+		t.Fatal(err)
+	}
+	clone := filepath.Join(t.TempDir(), "clone")
+	if err := fs.CrashClone(clone); err != nil {
+		t.Fatal(err)
+	}
+	l.Abandon()
+	got := snapshotFiles(t, filepath.Join(clone, "t-0"))
+	if len(got) != 1 || filepath.Base(got[0]) != segmentName(cut, segment.SnapshotSuffix) {
+		t.Fatalf("snapshots after truncation to %d and a crash: %v", cut, got)
+	}
+}

@@ -96,7 +96,7 @@ func WriteFileAtomicFS(fs FS, path string, data []byte, perm os.FileMode) error 
 func createTemp(fs FS, path string, perm os.FileMode) (*os.File, string, error) {
 	for range 100 {
 		tmp := path + "." + strconv.FormatUint(rand.Uint64(), 36) + ".tmp"
-		f, err := fs.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+		f, err := fs.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm) // RDWR: faultfs reads back what is synced
 		if err == nil {
 			return f, tmp, nil
 		}
