@@ -17,8 +17,9 @@ const retainedBatches = 5
 // the log reject out-of-order and fenced batches and answer a retried batch
 // with the offsets it already got, instead of appending it twice.
 //
-// It is not safe for concurrent use: the log calls it under its lock. It is
-// rebuilt when a log opens by calling Update for every stored batch.
+// It is not safe for concurrent use: the log calls it under its lock. When a
+// log opens (or is truncated) it is loaded from the latest producer-state
+// snapshot (snapshot.go) and Update is called for every batch stored after it.
 type ProducerState struct {
 	producers map[int64]*producerEntry
 }
