@@ -470,6 +470,7 @@ func (b *Broker) applyRetention() {
 			if errors.Is(err, segment.ErrClosed) { // deleted meanwhile
 				continue
 			}
+			p.log.ExpireProducers() // producer.id.expiration.ms, checked as often as retention
 			if err != nil {
 				b.logger.Error("retention failed", "topic", p.topic, "partition", p.index, "err", err)
 			} else if n > 0 {

@@ -85,6 +85,7 @@
 //	00000000000000000000.timeindex  time index: (max timestamp int64, relative offset uint32)
 //	00000000000000052117.log        the next segment starts at offset 52117
 //	leader-epoch-checkpoint         "0", count, then "epoch startOffset" lines
+//	00000000000000052117.snapshot   idempotent producer state at offset 52117 (below)
 //
 // Positions are byte offsets in a .log; offsets are Kafka record offsets.
 // Index entries are sparse: when more than index.interval.bytes of log went by
@@ -212,9 +213,67 @@
 // preallocated zeros that end exactly at the next segment's base offset also
 // removes every later segment. Both indexes of a recovered segment are
 // rebuilt; an index of a trusted segment that is missing or fails its sanity
-// check is rebuilt from the .log. The idempotent producer state is replayed
-// from the batch headers of the last segment. An I/O error while reading
-// fails the open rather than cutting.
+// check is rebuilt from the .log. The idempotent producer state is then loaded
+// from the latest producer-state snapshot and the batch headers after it
+// (below). An I/O error while reading fails the open rather than cutting.
+//
+// # Producer-state snapshots
+//
+// The idempotent producer table (producers.go: per producer id the epoch
+// and its last batches, to answer retries and refuse sequence gaps) is
+// saved as Kafka saves it, in "<offset>.snapshot" files in the partition
+// directory, named by the log end offset they cover (20 digits, as segment
+// files). Version 1, all integers big-endian:
+//
+//	 0                   1                   2                   3
+//	 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+//	+-------------------------------+-------------------------------+
+//	| version int16 = 1 (bytes 0-1) |  crc uint32 (2-5), CRC-32C of |
+//	+-------------------------------+-------------------------------+
+//	|  bytes 6 to the end           | entry count int32 (6-9)       |
+//	+-------------------------------+-------------------------------+
+//	then count entries of 46 bytes each:
+//	+-------------------------------+-------------------------------+
+//	|  producerId int64 (0-7)                                       |
+//	+-------------------------------+-------------------------------+
+//	|  epoch int16 (8-9)            | lastSequence int32 (10-13)    |
+//	+-------------------------------+-------------------------------+
+//	|  lastOffset int64 (14-21), -1 when no batch is kept           |
+//	+-------------------------------+-------------------------------+
+//	|  offsetDelta int32 (22-25)    |  timestamp int64 (26-33)      |
+//	+-------------------------------+-------------------------------+
+//	|  coordinatorEpoch int32 (34-37), -1 without transactions      |
+//	+-------------------------------+-------------------------------+
+//	|  currentTxnFirstOffset int64 (38-45), -1 without transactions |
+//	+---------------------------------------------------------------+
+//
+// Each entry is the producer's last batch: its last sequence and last
+// offset, offsetDelta = its last offset - its first offset (the first
+// sequence is lastSequence - offsetDelta, wrapping), and its max timestamp.
+// A snapshot therefore restores only the last batch of each producer for
+// duplicate detection, as in Kafka; batches replayed after it add to it.
+//
+// A snapshot is written at each segment roll (at the new segment's base
+// offset) and at a clean close (at the log end), atomically: a temporary
+// "<name>.<random>.tmp", fdatasync, rename, fsync of the directory, all
+// through Config.FS. The latest two are kept and older ones deleted. A
+// snapshot that fails to be written is logged and skipped: it costs only a
+// longer replay. Producers idle for producer.id.expiration.ms
+// (Config.ProducerIDExpiration, 1 day; measured from their last batch's max
+// timestamp by the log's clock) are dropped when a snapshot is taken, when
+// one is loaded, and by Log.ExpireProducers, which the broker calls from its
+// retention loop.
+//
+// Opening a log, after recovery has fixed where it ends, deletes the
+// snapshots past the log end and leftover temporary files, loads the latest
+// snapshot that parses and passes its CRC (one that does not is logged,
+// deleted, and the next older one tried) and replays the batch headers from
+// its offset to the log end. Without a usable snapshot the replay starts at
+// the first segment, so the state is as complete as the log (Kafka does the
+// same from the log start offset); after a clean close the latest snapshot
+// is at the log end and nothing is replayed. TruncateTo deletes the
+// snapshots past the new end and reloads the same way; emptying the log
+// deletes them all.
 //
 // # The full startup scan
 //

@@ -37,6 +37,10 @@ var (
 	// ErrInvalidProducerEpoch: the batch carries an epoch older than the
 	// producer's current one (the producer has been fenced).
 	ErrInvalidProducerEpoch = errors.New("segment: invalid producer epoch")
+	// ErrCorruptSnapshot: a producer-state snapshot has an unknown version,
+	// a wrong CRC or a length that does not match its entries (snapshot.go);
+	// opening a log ignores it and falls back to an older one.
+	ErrCorruptSnapshot = errors.New("segment: corrupt producer state snapshot")
 )
 
 // Checkpoint file errors (checkpoint.go).

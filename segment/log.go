@@ -39,6 +39,10 @@ type Config struct {
 	// Clock tells the time segment.ms measures from and against (nil = time.Now); tests
 	// replace it to let time pass. A log keeps the clock it was opened with.
 	Clock func() time.Time
+	// ProducerIDExpiration (Kafka's broker setting producer.id.expiration.ms, 1 d) is how long
+	// after its last batch's max timestamp an idle idempotent producer is forgotten, at
+	// snapshots and by ExpireProducers; 0 = never.
+	ProducerIDExpiration time.Duration
 }
 
 // clock returns the clock to open a log with.
@@ -67,6 +71,8 @@ func DefaultConfig() Config {
 		RetentionMs:        7 * 24 * time.Hour,
 		RetentionBytes:     -1,
 		PreallocateBytes:   64 << 20,
+
+		ProducerIDExpiration: 24 * time.Hour,
 	}
 }
 
@@ -266,6 +272,10 @@ func openLog(dir string, tp TopicPartition, cfg Config, st logState, logger *slo
 		l.releaseAll()
 		return nil, err
 	}
+	if err := l.loadProducersLocked(); err != nil {
+		l.releaseAll()
+		return nil, err
+	}
 	return l, nil
 }
 
@@ -323,7 +333,7 @@ func createSegment(fs disk.FS, dir string, base int64, cfg Config, space *spaceS
 // indexes (rebuilt if missing or corrupt); segments to recover are validated and cut; a cut in
 // a sealed segment (other than of preallocated zeros up to the next segment's base) drops every
 // later segment, whose bytes came after the damage, and makes the cut one the last. The last
-// segment becomes active, its producer state replayed.
+// segment becomes active.
 func (l *Log) loadSegments(bases []int64, cfg Config, st logState) (segs []*segment, err error) {
 	defer func() {
 		if err != nil {
@@ -344,7 +354,7 @@ func (l *Log) loadSegments(bases []int64, cfg Config, st logState) (segs []*segm
 				return segs, err
 			}
 			validate := !st.clean || st.scan == ScanFull
-			if _, err := s.recover(cfg, validate, math.MaxInt64, l.replayProducer, l.logger, st.report); err != nil {
+			if _, err := s.recover(cfg, validate, math.MaxInt64, nil, l.logger, st.report); err != nil {
 				return segs, err
 			}
 			return segs, s.activate(cfg.SegmentBytes, cfg.preallocateChunk())
@@ -392,13 +402,6 @@ func (l *Log) loadSegments(bases []int64, cfg Config, st logState) (segs []*segm
 		}
 	}
 	return segs, nil
-}
-
-// replayProducer feeds a batch of the active segment to the producer state at open.
-func (l *Log) replayProducer(h BatchHeader) {
-	if h.HasProducerID() {
-		l.mu.producers.Update(h, h.BaseOffset)
-	}
 }
 
 func (l *Log) loadEpochs() error {
@@ -484,6 +487,9 @@ func (l *Log) Append(records []byte, opts AppendOptions) (AppendInfo, error) {
 	for i := range headers {
 		headers[i].BaseOffset = next
 		headers[i].PartitionLeaderEpoch = opts.LeaderEpoch
+		if opts.LogAppendTime > 0 {
+			headers[i].MaxTimestamp = opts.LogAppendTime // before the producer state records it
+		}
 		next += int64(headers[i].LastOffsetDelta) + 1
 	}
 	if err := l.maybeRollLocked(n, next-1); err != nil {
@@ -506,7 +512,6 @@ func (l *Log) Append(records []byte, opts AppendOptions) (AppendInfo, error) {
 		StampBaseOffset(records[p:], headers[i].BaseOffset, opts.LeaderEpoch)
 		if opts.LogAppendTime > 0 {
 			StampLogAppendTime(records[p:], opts.LogAppendTime)
-			headers[i].MaxTimestamp = opts.LogAppendTime
 			appendTime = opts.LogAppendTime
 		}
 		p += headers[i].Size()
@@ -669,6 +674,7 @@ func (l *Log) rollLocked() error {
 		l.mu.unsynced = append(l.mu.unsynced, old)
 	}
 	l.logger.Debug("segment: rolled", "segment", ns.path(logSuffix), "sealed_bytes", old.size.Load())
+	l.takeSnapshotLocked()
 	return nil
 }
 
@@ -1070,6 +1076,7 @@ func (l *Log) Close() error {
 	if l.mu.newEpochs {
 		epochs = l.mu.epochs
 	}
+	l.takeSnapshotLocked()
 	// One fdatasync of the active segment covers its data and its new size.
 	errs = append(errs, l.writeEpochs(epochs), l.fs.Fdatasync(s.file),
 		l.syncFiles(s, 0, l.mu.unsynced, dirtyDirs{log: l.mu.dirDirty, parent: l.mu.newDir}))

@@ -17,16 +17,18 @@ const retainedBatches = 5
 // the log reject out-of-order and fenced batches and answer a retried batch
 // with the offsets it already got, instead of appending it twice.
 //
-// It is not safe for concurrent use: the log calls it under its lock. It is
-// rebuilt when a log opens by calling Update for every stored batch.
+// It is not safe for concurrent use: the log calls it under its lock. When a
+// log opens (or is truncated) it is loaded from the latest producer-state
+// snapshot (snapshot.go) and Update is called for every batch stored after it.
 type ProducerState struct {
 	producers map[int64]*producerEntry
 }
 
 type producerEntry struct {
-	epoch   int16
-	batches [retainedBatches]batchMetadata // oldest first
-	n       int                            // batches[:n] are in use
+	epoch         int16
+	lastTimestamp int64                          // max timestamp of the producer's last batch or marker
+	batches       [retainedBatches]batchMetadata // oldest first
+	n             int                            // batches[:n] are in use
 }
 
 type batchMetadata struct {
@@ -130,6 +132,7 @@ func (s *ProducerState) Update(h BatchHeader, firstOffset int64) {
 	if h.ProducerEpoch != e.epoch {
 		e.epoch, e.n = h.ProducerEpoch, 0
 	}
+	e.lastTimestamp = h.MaxTimestamp
 	if h.IsControl() {
 		return
 	}

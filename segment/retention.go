@@ -235,7 +235,11 @@ func (l *Log) cutLocked(i int, pos, newEnd int64) error {
 		// It was durable through the new end; a mark below it stays as it is.
 		l.publishDurable(s.baseOffset, pos, newEnd)
 	}
-	l.mu.producers.TruncateTo(newEnd)
+	// Snapshots past the new end go, and the state is rebuilt from the latest one left (Kafka's
+	// truncateAndReload): batches below the cut stay deduplicated.
+	if err := l.loadProducersLocked(); err != nil {
+		errs = append(errs, l.failLocked(err))
+	}
 	errs = append(errs, l.truncateEpochsLocked(newEnd))
 	l.changed.notify()
 	return errors.Join(errs...)
@@ -262,6 +266,13 @@ func (l *Log) truncateFullyLocked(offset int64) error {
 	l.endOffset.Store(offset)
 	l.publishDurable(offset, 0, offset)
 	l.mu.producers = NewProducerState()
+	snaps, err := listSnapshots(l.fs, l.dir)
+	if err == nil {
+		err = l.dropSnapshots(snaps)
+	}
+	if err != nil {
+		errs = append(errs, l.failLocked(err))
+	}
 	errs = append(errs, l.truncateEpochsLocked(-1))
 	l.changed.notify()
 	return errors.Join(errs...)

@@ -171,3 +171,31 @@ func TestDumpLogFindsDamage(t *testing.T) {
 		}
 	})
 }
+
+// TestDumpLogSnapshot prints a producer-state snapshot as kafka-dump-log.sh does, and reports one
+// that fails its CRC.
+func TestDumpLogSnapshot(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "00000000000000000042.snapshot")
+	entries := []segment.ProducerSnapshotEntry{
+		{ProducerID: 7, Epoch: 1, LastSequence: 9, LastOffset: 41, OffsetDelta: 4, Timestamp: 5000, CoordinatorEpoch: -1, CurrentTxnFirstOffset: -1},
+		{ProducerID: 8, Epoch: 2, LastSequence: -1, LastOffset: -1, Timestamp: 6000, CoordinatorEpoch: -1, CurrentTxnFirstOffset: -1},
+	}
+	data := segment.AppendProducerSnapshot(nil, entries)
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := mustRun(t, "", "dump-log", "--files", path)
+	matchLines(t, "dump-log of a snapshot", out, []string{
+		`^Dumping ` + path + `$`,
+		`^producerId: 7 producerEpoch: 1 coordinatorEpoch: -1 currentTxnFirstOffset: None lastTimestamp: 5000 firstSequence: 5 lastSequence: 9 lastOffset: 41 offsetDelta: 4 timestamp: 5000$`,
+		`^producerId: 8 producerEpoch: 2 coordinatorEpoch: -1 currentTxnFirstOffset: None lastTimestamp: 6000 $`,
+	})
+	data[len(data)-1] ^= 1
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustFail(t, "", "problems found", "dump-log", "--files", path)
+	if r := runTool(t, nil, "", "dump-log", "--files", path); !strings.Contains(r.stdout, "Invalid snapshot") || !strings.Contains(r.stdout, "CRC") {
+		t.Fatalf("corrupt snapshot: output:\n%s", r.stdout)
+	}
+}

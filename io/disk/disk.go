@@ -62,35 +62,41 @@ func SyncDir(dir string) error {
 
 // WriteFileAtomic replaces path with data so that after a crash the file holds either its old
 // contents or all of data: it writes a temporary file in the same directory (named
-// "<name>.<random>.tmp", created with perm less the umask), fsyncs it, renames it over path and
-// fsyncs the directory. A crash can leave a stray "*.tmp" file behind, never a partial path.
+// "<name>.<random>.tmp", created with perm less the umask), fdatasyncs it, renames it over path
+// and fsyncs the directory. A crash can leave a stray "*.tmp" file behind, never a partial path.
 func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
-	f, tmp, err := createTemp(path, perm)
+	return WriteFileAtomicFS(OS, path, data, perm)
+}
+
+// WriteFileAtomicFS is WriteFileAtomic with every operation through fs, so that tests can fail
+// them or crash in between (io/disk/faultfs).
+func WriteFileAtomicFS(fs FS, path string, data []byte, perm os.FileMode) error {
+	f, tmp, err := createTemp(fs, path, perm)
 	if err != nil {
 		return err
 	}
-	_, err = f.Write(data)
+	err = fs.Pwrite(f, data, 0)
 	if err == nil {
-		err = f.Sync()
+		err = fs.Fdatasync(f)
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, path)
+		err = fs.Rename(tmp, path)
 	}
 	if err != nil {
-		os.Remove(tmp)
+		fs.Remove(tmp)
 		return fmt.Errorf("disk: write %s: %w", path, err)
 	}
-	return SyncDir(filepath.Dir(path))
+	return fs.SyncDir(filepath.Dir(path))
 }
 
 // createTemp creates a new file beside path that no one else is using.
-func createTemp(path string, perm os.FileMode) (*os.File, string, error) {
+func createTemp(fs FS, path string, perm os.FileMode) (*os.File, string, error) {
 	for range 100 {
 		tmp := path + "." + strconv.FormatUint(rand.Uint64(), 36) + ".tmp"
-		f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+		f, err := fs.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm) // RDWR: faultfs reads back what is synced
 		if err == nil {
 			return f, tmp, nil
 		}
