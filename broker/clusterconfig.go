@@ -159,6 +159,9 @@ func (c *Config) clusterListeners() {
 // messages where Kafka has them.
 func (c *Config) validateCluster() error {
 	listeners := "listeners=" + formatListeners(c.Listeners)
+	if len(c.ProcessRoles) == 0 && len(c.Listeners) > 1 {
+		return fmt.Errorf("config: bad value %q for listeners: runnel serves one listener unless process.roles is set", formatListeners(c.Listeners))
+	}
 	for _, l := range c.Listeners {
 		proto, ok := c.ListenerSecurityProtocols[l.Name]
 		if !ok && c.isControllerListener(l.Name) && maps.Equal(c.ListenerSecurityProtocols, kafkaSecurityProtocolMap()) {
@@ -172,9 +175,6 @@ func (c *Config) validateCluster() error {
 		}
 	}
 	if len(c.ProcessRoles) == 0 {
-		if len(c.Listeners) > 1 {
-			return fmt.Errorf("config: bad value %q for listeners: runnel serves one listener unless process.roles is set", formatListeners(c.Listeners))
-		}
 		return nil
 	}
 	broker, controller := c.hasRole("broker"), c.hasRole("controller")
