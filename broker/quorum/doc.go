@@ -108,4 +108,9 @@
 // the peer unreachable, a MsgSnap as failed) when the queue is full or no connection is up,
 // and the connection is redialled with doubling, jittered backoff. A MsgSnap is reported
 // finished once its frame is flushed to the socket.
+//
+// The magic read as a Kafka request's int32 size is 1,380,864,582 bytes, more than any
+// socket.request.max.bytes, so a listener that also serves Kafka requests (the controller
+// listener) can tell a Raft connection by its first four bytes and hand it to ServeConn (with
+// the bytes it peeked put back in front).
 package quorum
