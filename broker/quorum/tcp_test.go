@@ -42,7 +42,11 @@ func (m *tcpMember) listen(t *testing.T) {
 func (m *tcpMember) cut(t *testing.T) {
 	t.Helper()
 	m.l.Close()
-	<-m.serve
+	select {
+	case <-m.serve:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not return after its listener closed")
+	}
 }
 
 // newTCPCluster starts a voter for each id over TCP on 127.0.0.1, with cfg's limits, and
@@ -342,23 +346,90 @@ func FuzzReadFrame(f *testing.F) {
 	})
 }
 
-// TestTCPSendNeverBlocks: Send to a peer that is down drops the message and reports the peer
-// unreachable and a MsgSnap failed, without waiting.
+// TestTCPSendNeverBlocks: Send to a peer that is down, or whose connection is up but which
+// reads nothing, drops what does not fit and reports it, without waiting.
 func TestTCPSendNeverBlocks(t *testing.T) {
+	// Peer 2 answers the hello, then never reads.
+	stalled, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stalled.Close()
+	go func() {
+		for {
+			c, err := stalled.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			if _, _, err := readHello(c); err == nil {
+				c.Write(appendHello(nil, 2, testClusterID))
+			}
+		}
+	}()
 	c, tms := newTCPCluster(t, func(cfg *TCPConfig) {
-		cfg.Peers = map[uint64]string{1: cfg.Peers[1], 2: "127.0.0.1:1"}
+		cfg.Peers = map[uint64]string{1: cfg.Peers[1], 2: stalled.Addr().String(), 3: "127.0.0.1:1"}
+		cfg.QueueSize = 64
 	}, 1)
 	c.commit("ready")
+	tr := tms[1].tr
+	deadline := time.Now().Add(5 * time.Second)
+	for !tr.peers[2].connected.Load() {
+		if time.Now().After(deadline) {
+			t.Fatal("never connected to peer 2")
+		}
+		time.Sleep(time.Millisecond) // polling a condition, not synchronising
+	}
+	big := bytes.Repeat([]byte("x"), 64<<10)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		for range 10000 {
-			tms[1].tr.Send([]*pb.Message{{Type: pb.MessageType_MsgSnap.Enum(), From: proto.Uint64(1), To: proto.Uint64(2), Snapshot: &pb.Snapshot{}}})
+		for range 2000 { // 128 MiB to peer 2: more than the socket buffers and the queue hold
+			tr.Send([]*pb.Message{{Type: pb.MessageType_MsgApp.Enum(), From: proto.Uint64(1), To: proto.Uint64(2),
+				Entries: []*pb.Entry{{Data: big}}}})
+			tr.Send([]*pb.Message{{Type: pb.MessageType_MsgSnap.Enum(), From: proto.Uint64(1), To: proto.Uint64(3), Snapshot: &pb.Snapshot{}}})
 		}
 	}()
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):
-		t.Fatal("Send blocked on a peer that is down")
+		t.Fatal("Send blocked on a peer that is down or stalled")
+	}
+	c.commit("still committing")
+}
+
+// TestTCPDialChecksTheAnswer: the dialler refuses a connection answered by another node than
+// the one it dialled, and one refused by a node of another cluster.
+func TestTCPDialChecksTheAnswer(t *testing.T) {
+	serve := func(id uint64, cluster string) string {
+		tr, err := NewTCPTransport(TCPConfig{ID: id, ClusterID: cluster, Peers: map[uint64]string{1: "127.0.0.1:1"}, Logger: quietLogger})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		go tr.Serve(l)
+		t.Cleanup(func() { tr.Close(); l.Close() })
+		return l.Addr().String()
+	}
+	wrongNode, otherCluster := serve(3, testClusterID), serve(2, "another-cluster")
+	for name, addr := range map[string]string{"wrong node": wrongNode, "other cluster": otherCluster} {
+		t.Run(name, func(t *testing.T) {
+			tr, err := NewTCPTransport(TCPConfig{ID: 1, ClusterID: testClusterID, Logger: quietLogger})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tr.Close()
+			c, err := tr.dial(&tcpPeer{id: 2, addr: addr})
+			if err == nil {
+				c.Close()
+				t.Fatal("connected")
+			}
+			if !errors.Is(err, ErrBadHandshake) {
+				t.Fatalf("dial: %v, want ErrBadHandshake", err)
+			}
+		})
 	}
 }
