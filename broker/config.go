@@ -5,6 +5,7 @@ import (
 	"math"
 	"net"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -90,6 +91,33 @@ type Config struct {
 	// FS performs the logs' file operations; nil = the operating system's.
 	// Not a property: tests set it (brokertest.StartFS) to inject faults.
 	FS disk.FS
+
+	// Cluster settings, with Kafka's names and meanings (clusterconfig.go): read and
+	// validated, but they take effect with the cluster, not yet; empty ProcessRoles is today's
+	// single node without a quorum.
+	//
+	// Listeners is every listener of listeners (ListenAddr is the one served: the first that
+	// is not a controller listener).
+	Listeners               []Listener
+	ProcessRoles            []string         // process.roles: "broker", "controller"
+	QuorumVoters            map[int32]string // controller.quorum.voters: node id → host:port
+	QuorumBootstrapServers  []string         // controller.quorum.bootstrap.servers: host:port
+	ControllerListenerNames []string         // controller.listener.names
+	// ListenerSecurityProtocols is listener.security.protocol.map: listener name → protocol.
+	ListenerSecurityProtocols map[string]string
+	InterBrokerListenerName   string // inter.broker.listener.name
+	BrokerRack                string // broker.rack; "" none
+	BrokerSessionTimeout      time.Duration
+	BrokerHeartbeatInterval   time.Duration
+	QuorumElectionTimeout     time.Duration
+	MetadataLogDir            string // metadata.log.dir; "" the first log dir
+}
+
+// Listener is one entry of listeners: NAME://host:port.
+type Listener struct {
+	Name string
+	Host string
+	Port int32
 }
 
 // defaultNet is DefaultConfig's transport: epoll where netpoll works
@@ -136,7 +164,13 @@ func DefaultConfig() Config {
 		AutoCreateMaxReservedBytes: 32 << 30,
 		// Two frames of socket.request.max.bytes (each in a 128 MiB
 		// buffer) arriving at once.
-		RequestBufferAhead: 256 << 20,
+		RequestBufferAhead:        256 << 20,
+		Listeners:                 []Listener{{"PLAINTEXT", "localhost", 9092}},
+		ListenerSecurityProtocols: kafkaSecurityProtocolMap(),
+		InterBrokerListenerName:   "PLAINTEXT",
+		BrokerSessionTimeout:      9 * time.Second,
+		BrokerHeartbeatInterval:   2 * time.Second,
+		QuorumElectionTimeout:     time.Second,
 		// Fetch sessions: Kafka's defaults.
 		FetchSessionCacheSlots:    defaultFetchSessionCacheSlots,
 		FetchSessionEvictionAfter: defaultFetchSessionEvictionAfter,
@@ -159,14 +193,21 @@ var brokerKeys = []brokerKey{
 	{"broker.id", setInt32(func(c *Config) *int32 { return &c.NodeID }, 0), nil},
 	{"node.id", setInt32(func(c *Config) *int32 { return &c.NodeID }, 0), func(c *Config) (string, bool) { return itoa(c.NodeID), true }},
 	{"listeners", func(c *Config, v string) error {
-		host, port, err := parseListener(v)
+		ls, err := parseListeners(v)
 		if err != nil {
 			return err
 		}
-		c.ListenAddr = net.JoinHostPort(host, strconv.Itoa(int(port)))
-		c.AdvertisedHost, c.AdvertisedPort = host, port
+		c.Listeners = ls
+		// The first listener until the cluster settings name the controller's (clusterListeners).
+		c.ListenAddr = net.JoinHostPort(ls[0].Host, strconv.Itoa(int(ls[0].Port)))
+		c.AdvertisedHost, c.AdvertisedPort = ls[0].Host, ls[0].Port
 		return nil
-	}, func(c *Config) (string, bool) { return "PLAINTEXT://" + c.ListenAddr, true }},
+	}, func(c *Config) (string, bool) {
+		if len(c.Listeners) > 1 {
+			return formatListeners(c.Listeners), true
+		}
+		return "PLAINTEXT://" + c.ListenAddr, true
+	}},
 	{"advertised.listeners", func(c *Config, v string) error {
 		host, port, err := parseListener(v)
 		c.AdvertisedHost, c.AdvertisedPort = host, port
@@ -274,6 +315,87 @@ var brokerKeys = []brokerKey{
 		c.ClusterID = strings.TrimSpace(v)
 		return nil
 	}, func(c *Config) (string, bool) { return c.ClusterID, c.ClusterID != "" }},
+	// The cluster's (KRaft) settings: read and validated (validateCluster), inert until the
+	// controller is wired.
+	{"process.roles", func(c *Config, v string) error {
+		roles := splitList(v)
+		seen := map[string]bool{}
+		for _, r := range roles {
+			if r != "broker" && r != "controller" {
+				return fmt.Errorf("want broker, controller or both, not %s", r)
+			}
+			if seen[r] {
+				return fmt.Errorf("duplicate role names found in process.roles")
+			}
+			seen[r] = true
+		}
+		c.ProcessRoles = roles
+		return nil
+	}, func(c *Config) (string, bool) { return strings.Join(c.ProcessRoles, ","), true }},
+	{"controller.quorum.voters", func(c *Config, v string) (err error) {
+		c.QuorumVoters, err = parseVoters(v)
+		return err
+	}, func(c *Config) (string, bool) { return formatVoters(c.QuorumVoters), true }},
+	{"controller.quorum.bootstrap.servers", func(c *Config, v string) error {
+		servers := splitList(v)
+		for _, hp := range servers {
+			if err := checkHostPort(hp); err != nil {
+				return err
+			}
+		}
+		c.QuorumBootstrapServers = servers
+		return nil
+	}, func(c *Config) (string, bool) { return strings.Join(c.QuorumBootstrapServers, ","), true }},
+	{"controller.listener.names", func(c *Config, v string) error {
+		names := splitList(v)
+		for _, n := range names {
+			if !listenerName.MatchString(n) {
+				return fmt.Errorf("bad listener name %q", n)
+			}
+		}
+		c.ControllerListenerNames = names
+		return nil
+	}, func(c *Config) (string, bool) { return strings.Join(c.ControllerListenerNames, ","), true }},
+	{"listener.security.protocol.map", func(c *Config, v string) error {
+		m := map[string]string{}
+		for _, kv := range splitList(v) {
+			name, proto, ok := strings.Cut(kv, ":")
+			name, proto = strings.TrimSpace(name), strings.ToUpper(strings.TrimSpace(proto))
+			if !ok || !listenerName.MatchString(name) {
+				return fmt.Errorf("want NAME:PROTOCOL,..., not %q", kv)
+			}
+			if !slices.Contains(securityProtocols, proto) {
+				return fmt.Errorf("unknown security protocol %s (want one of %s)", proto, strings.Join(securityProtocols, ", "))
+			}
+			if _, dup := m[name]; dup {
+				return fmt.Errorf("listener %s is mapped twice", name)
+			}
+			m[name] = proto
+		}
+		if len(m) == 0 {
+			return fmt.Errorf("want NAME:PROTOCOL,...")
+		}
+		c.ListenerSecurityProtocols = m
+		return nil
+	}, func(c *Config) (string, bool) { return formatProtocolMap(c.ListenerSecurityProtocols), true }},
+	{"inter.broker.listener.name", func(c *Config, v string) error {
+		if v = strings.TrimSpace(v); !listenerName.MatchString(v) {
+			return fmt.Errorf("bad listener name")
+		}
+		c.InterBrokerListenerName = v
+		return nil
+	}, func(c *Config) (string, bool) { return c.InterBrokerListenerName, true }},
+	{"broker.rack", func(c *Config, v string) error {
+		c.BrokerRack = strings.TrimSpace(v)
+		return nil
+	}, func(c *Config) (string, bool) { return c.BrokerRack, true }},
+	{"broker.session.timeout.ms", setMs(func(c *Config) *time.Duration { return &c.BrokerSessionTimeout }, 1), func(c *Config) (string, bool) { return ms(c.BrokerSessionTimeout), true }},
+	{"broker.heartbeat.interval.ms", setMs(func(c *Config) *time.Duration { return &c.BrokerHeartbeatInterval }, 1), func(c *Config) (string, bool) { return ms(c.BrokerHeartbeatInterval), true }},
+	{"controller.quorum.election.timeout.ms", setMs(func(c *Config) *time.Duration { return &c.QuorumElectionTimeout }, 1), func(c *Config) (string, bool) { return ms(c.QuorumElectionTimeout), true }},
+	{"metadata.log.dir", func(c *Config, v string) error {
+		c.MetadataLogDir = strings.TrimSpace(v)
+		return nil
+	}, func(c *Config) (string, bool) { return c.MetadataLogDir, true }},
 }
 
 // NewConfig builds a Config from properties (server.properties merged with
@@ -295,7 +417,21 @@ func NewConfig(props map[string]string) (Config, []string, error) {
 	if b, n := props["broker.id"], props["node.id"]; b != "" && n != "" && strings.TrimSpace(b) != strings.TrimSpace(n) {
 		return Config{}, nil, fmt.Errorf("config: broker.id %q and node.id %q differ", b, n)
 	}
+	_, hasNode := props["node.id"]
+	if _, hasBroker := props["broker.id"]; len(c.ProcessRoles) > 0 && !hasNode && !hasBroker {
+		return Config{}, nil, fmt.Errorf("config: missing node.id, which is required when process.roles is defined")
+	}
+	if _, set := props["advertised.listeners"]; !set {
+		c.clusterListeners()
+	}
+	if err := c.validateCluster(); err != nil {
+		return Config{}, nil, err
+	}
 	var warnings []string
+	if c.BrokerHeartbeatInterval*2 > c.BrokerSessionTimeout {
+		warnings = append(warnings, fmt.Sprintf("broker.heartbeat.interval.ms (%s) should be at most half of broker.session.timeout.ms (%s): a broker may lose its session between two heartbeats",
+			ms(c.BrokerHeartbeatInterval), ms(c.BrokerSessionTimeout)))
+	}
 	for k := range props {
 		if !known[k] {
 			warnings = append(warnings, fmt.Sprintf("unknown config key %q ignored", k))
@@ -324,7 +460,7 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("config: topic default: %w", err)
 		}
 	}
-	return nil
+	return c.validateCluster()
 }
 
 // describe returns the broker properties for DescribeConfigs, sorted.
@@ -416,29 +552,21 @@ func parseIntIn(v string, lo, hi int64) (int64, error) {
 	return n, nil
 }
 
-// parseListener parses Kafka's listener list; Runnel serves one PLAINTEXT
-// listener. "PLAINTEXT://host:port" or "host:port"; an empty host means
-// every interface.
+// parseListener parses a one-listener list (advertised.listeners): Runnel
+// serves one PLAINTEXT listener to clients. "PLAINTEXT://host:port" or
+// "host:port"; an empty host means every interface.
 func parseListener(v string) (host string, port int32, err error) {
-	v = strings.TrimSpace(v)
-	if strings.Contains(v, ",") {
+	ls, err := parseListeners(v)
+	if err != nil {
+		return "", 0, err
+	}
+	if len(ls) > 1 {
 		return "", 0, fmt.Errorf("runnel serves one listener")
 	}
-	if name, rest, ok := strings.Cut(v, "://"); ok {
-		if name != "PLAINTEXT" {
-			return "", 0, fmt.Errorf("only PLAINTEXT is supported, not %s", name)
-		}
-		v = rest
+	if ls[0].Name != "PLAINTEXT" {
+		return "", 0, fmt.Errorf("only PLAINTEXT is supported, not %s", ls[0].Name)
 	}
-	host, p, err := net.SplitHostPort(v)
-	if err != nil {
-		return "", 0, fmt.Errorf("want PLAINTEXT://host:port")
-	}
-	n, err := strconv.ParseUint(p, 10, 16)
-	if err != nil {
-		return "", 0, fmt.Errorf("bad port %q", p)
-	}
-	return host, int32(n), nil
+	return ls[0].Host, ls[0].Port, nil
 }
 
 // advertisedHost is the host name Metadata gives clients.

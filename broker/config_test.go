@@ -148,7 +148,7 @@ func TestNewConfigConflictsAndWarnings(t *testing.T) {
 
 func TestLoadConfig(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "server.properties")
-	data := "# a Kafka server.properties\nnode.id=4\nlog.dirs=/from/file\nnum.partitions = 3\nprocess.roles=broker,controller\n"
+	data := "# a Kafka server.properties\nnode.id=4\nlog.dirs=/from/file\nnum.partitions = 3\nzookeeper.connect=localhost:2181\n"
 	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func TestLoadConfig(t *testing.T) {
 	if c.NodeID != 4 || c.NumPartitions != 5 || c.LogDirs[0] != "/from/file" || c.TopicDefaults["retention.ms"] != "1000" {
 		t.Errorf("got %+v", c)
 	}
-	if len(warnings) != 1 || !strings.Contains(warnings[0], "process.roles") {
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "zookeeper.connect") {
 		t.Errorf("warnings %q", warnings)
 	}
 	if _, _, err := LoadConfig("", []string{"novalue"}); err == nil {

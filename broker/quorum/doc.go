@@ -1,8 +1,7 @@
 // Package quorum keeps the controller quorum's Raft log in Runnel's own storage, as KRaft
 // does (KIP-595), and drives etcd's Raft (go.etcd.io/raft/v3) over it. Storage is a
 // raft.Storage; Node runs the Ready loop; Transport carries messages (LocalNetwork in one
-// process for tests; the network transport over the controller listener comes with the
-// controller).
+// process for tests; TCPTransport over the controller listener, below).
 //
 // # Files
 //
@@ -80,4 +79,38 @@
 // the committed entries applied to the StateMachine (configuration changes applied to Raft
 // first), then Advance. A storage or state machine error stops the node (Done, Err). With
 // NodeConfig.SnapshotEvery set, the node snapshots the state machine and compacts the log.
+//
+// # Raft over TCP
+//
+// TCPTransport speaks a protocol of Runnel's own on the controller listener (it is not a Kafka
+// API: the voters are Runnel's own). All integers are big-endian. The dialling voter opens with
+// a hello, the accepting one answers with its own:
+//
+//	+--------+---------+------------+---------+------------------+
+//	| "RNRF" | version | node id    | len     | cluster id       |
+//	| 4 bytes| uint16=1| uint64 > 0 | uint8   | len bytes (UTF-8)|
+//	+--------+---------+------------+---------+------------------+
+//
+// The acceptor refuses (closes without answering) a wrong magic or version, another cluster
+// id, or a node id that is not one of its peers; the dialler closes when the answer is not
+// from the voter it dialled, of its cluster. The handshake must complete within IOTimeout.
+// Then the dialler sends frames, one raftpb.Message each, and the acceptor sends nothing:
+//
+//	+----------------+-----------------------------------------+
+//	| length uint32  | raftpb.Message, protobuf (length bytes) |
+//	+----------------+-----------------------------------------+
+//
+// A length over MaxFrameBytes (64 MiB by default; a snapshot travels in one MsgSnap frame),
+// bytes that do not decode, or a message whose from is not the hello's node id or whose to is
+// not the acceptor close the connection; nothing a peer sends can panic or stop the node.
+// Each voter dials each peer once (connections are one-way), so a pair of voters holds two
+// connections. Per peer, messages wait in a bounded queue; Send drops a message (and reports
+// the peer unreachable, a MsgSnap as failed) when the queue is full or no connection is up,
+// and the connection is redialled with doubling, jittered backoff. A MsgSnap is reported
+// finished once its frame is flushed to the socket.
+//
+// The magic read as a Kafka request's int32 size is 1,380,864,582 bytes, more than any
+// socket.request.max.bytes, so a listener that also serves Kafka requests (the controller
+// listener) can tell a Raft connection by its first four bytes and hand it to ServeConn (with
+// the bytes it peeked put back in front).
 package quorum
