@@ -71,6 +71,11 @@ func TestNewConfig(t *testing.T) {
 				t.Errorf("got %+v", c)
 			}
 		}},
+		{"no pre-fault", map[string]string{"runnel.segment.prefault.total.bytes": "0"}, func(t *testing.T, c Config) {
+			if c.PrefaultTotalBytes != 0 {
+				t.Errorf("prefault total %d", c.PrefaultTotalBytes)
+			}
+		}},
 		{"full recovery scan", map[string]string{"runnel.log.recovery.scan": "full"}, func(t *testing.T, c Config) {
 			if c.LogRecoveryScan != segment.ScanFull {
 				t.Errorf("recovery scan %v", c.LogRecoveryScan)
@@ -118,6 +123,7 @@ func TestNewConfigRejects(t *testing.T) {
 		{"log.cleanup.policy", "delete,shred"},
 		{"socket.request.max.bytes", "0"},
 		{"runnel.log.recovery.scan", "everything"},
+		{"runnel.segment.prefault.total.bytes", "-1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key+"="+tt.value, func(t *testing.T) {

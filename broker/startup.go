@@ -101,7 +101,8 @@ func (b *Broker) openLogDirs(st *startupTopics) error {
 	for _, path := range b.cfg.LogDirs {
 		d := &logDir{path: path}
 		var err error
-		d.dir, err = segment.OpenLogDir(path, cfgFor, b.logger.With("dir", path), segment.WithScan(b.cfg.LogRecoveryScan))
+		d.dir, err = segment.OpenLogDir(path, cfgFor, b.logger.With("dir", path), segment.WithScan(b.cfg.LogRecoveryScan),
+			segment.WithPrefaultTotal(b.cfg.PrefaultTotalBytes))
 		if err != nil {
 			return fmt.Errorf("broker: opening log dir %s: %w", path, err)
 		}

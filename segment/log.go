@@ -204,6 +204,8 @@ type logState struct {
 	report        *LogScan      // what the open scanned; nil: not reported
 	damageTotal   *atomic.Int64 // the directory's count of reads refused for damage, or nil
 	space         *spaceState   // the log directory's; nil: the log gets its own
+	// prefault is the log directory's budget of pre-fault windows; nil: the log gets its own
+	prefault *prefaultBudget
 }
 
 // OpenLog opens (creating if needed) the log of tp in dir. After a clean shutdown the files are
@@ -233,6 +235,9 @@ func openLog(dir string, tp TopicPartition, cfg Config, st logState, logger *slo
 		l.space = newSpaceState(dir, l.logger)
 	}
 	l.prefault.logger = l.logger
+	if l.prefault.budget = st.prefault; l.prefault.budget == nil {
+		l.prefault.budget = newPrefaultBudget(DefaultPrefaultTotal)
+	}
 	l.mu.cfg = cfg
 	l.mu.producers = NewProducerState()
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
@@ -276,6 +281,7 @@ func openLog(dir string, tp TopicPartition, cfg Config, st logState, logger *slo
 		l.releaseAll()
 		return nil, err
 	}
+	l.prefault.budget.opened.Add(1) // left in prefaulter.stop, when the log closes
 	return l, nil
 }
 

@@ -3,15 +3,94 @@ package segment
 import (
 	"log/slog"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 
 	"runnel/io/mmap"
 )
 
-// prefaultWindow is how far ahead of the write position the active mapping is pre-faulted, so
-// that the appender's copies find their pages present instead of taking a fault per page.
-const prefaultWindow = 4 << 20
+// prefaultWindow is the most a log pre-faults ahead of the write position of its active mapping,
+// so that the appender's copies find their pages present instead of taking a fault per page.
+// It is what a log gets while the budget's total covers it; minPrefaultWindow is the least.
+const (
+	prefaultWindow    = 4 << 20
+	minPrefaultWindow = 64 << 10
+)
+
+// DefaultPrefaultTotal is the default budget (runnel.segment.prefault.total.bytes) of a log
+// directory's pre-fault windows: 64 active logs get the whole 4 MiB each, 1,000 get 256 KiB.
+const DefaultPrefaultTotal = 256 << 20
+
+// activeEpoch is how long a log counts as active after its last append (between one and two
+// epochs).
+const activeEpoch = time.Second
+
+// prefaultBudget divides a total of pre-fault window bytes among the logs that appended in the
+// current or the previous epoch, so that 1,000 partitions do not each hold 4 MiB of page cache
+// and, through the fallocation that follows the window, of disk. It is the one owner of the
+// count of active logs; a log joins once per epoch from its append (under its own Log.mu),
+// with atomics only. When the previous epoch saw no append (at start, or after a pause), all
+// its open logs are assumed active until an epoch has counted them.
+type prefaultBudget struct {
+	total  int64 // bytes; 0 = no pre-fault
+	now    func() time.Time
+	opened atomic.Int64               // logs open with this budget
+	cur    atomic.Pointer[epochCount] // the current epoch and the logs that joined it
+	prev   atomic.Int64               // logs that joined the epoch before cur; -1: unknown
+}
+
+// epochCount is the number of logs that appended in one epoch.
+type epochCount struct {
+	epoch int64
+	n     atomic.Int64
+}
+
+// newPrefaultBudget returns a budget of total bytes (0 = no pre-fault).
+func newPrefaultBudget(total int64) *prefaultBudget {
+	b := &prefaultBudget{total: total, now: time.Now}
+	b.cur.Store(&epochCount{})
+	b.prev.Store(-1)
+	return b
+}
+
+// join counts the caller as active in the current epoch unless *joined says it already is, and
+// returns the window each active log gets: the total divided among the logs active in this or
+// the previous epoch, clamped to [minPrefaultWindow, prefaultWindow]; 0 if the total is 0.
+func (b *prefaultBudget) join(joined *int64) int64 {
+	if b.total <= 0 {
+		return 0
+	}
+	epoch := b.now().UnixNano() / int64(activeEpoch)
+	c := b.cur.Load()
+	for c.epoch < epoch {
+		next := &epochCount{epoch: epoch}
+		if b.cur.CompareAndSwap(c, next) {
+			prev := int64(-1)
+			if c.epoch == epoch-1 {
+				prev = c.n.Load() // a join racing the swap may be missed: it rejoins next epoch
+			}
+			b.prev.Store(prev)
+		}
+		c = b.cur.Load()
+	}
+	n := c.n.Load()
+	if *joined != c.epoch {
+		*joined = c.epoch
+		n = c.n.Add(1)
+	}
+	prev := b.prev.Load()
+	if prev < 0 {
+		prev = b.opened.Load()
+	}
+	return b.window(max(n, prev))
+}
+
+// window is the pre-fault window of each of active logs.
+func (b *prefaultBudget) window(active int64) int64 {
+	return min(max(b.total/max(active, 1), minPrefaultWindow), prefaultWindow)
+}
 
 // prefaulter pre-faults ranges of the active mapping from a background goroutine owned by the
 // log, started on first use and stopped by Close. MADV_POPULATE_READ leaves page contents
@@ -20,6 +99,8 @@ const prefaultWindow = 4 << 20
 // methods are called with Log.mu held; the mapping is unmapped only after wait.
 type prefaulter struct {
 	logger   *slog.Logger
+	budget   *prefaultBudget // shared with the other logs of the directory
+	joined   int64           // the budget's epoch this log last counted itself active in
 	requests chan prefaultRequest
 	busy     sync.WaitGroup
 }
@@ -61,8 +142,10 @@ func (p *prefaulter) run(requests <-chan prefaultRequest) {
 // wait returns once no request is queued or running.
 func (p *prefaulter) wait() { p.busy.Wait() }
 
-// stop waits for the running request and ends the goroutine.
+// stop waits for the running request, ends the goroutine and leaves the budget; it is called
+// once, when the log closes.
 func (p *prefaulter) stop() {
+	p.budget.opened.Add(-1)
 	p.busy.Wait()
 	if p.requests != nil {
 		close(p.requests)
@@ -70,18 +153,22 @@ func (p *prefaulter) stop() {
 	}
 }
 
-// prefaultAheadLocked keeps the pages up to prefaultWindow past the write position of the
-// active segment s fallocated and pre-faulted, asking for half a window at a time. After an
-// append large enough to go through pwrite (n bytes) it does nothing: pre-faulted pages would
-// only be zeroed for pwrite to overwrite.
+// prefaultAheadLocked keeps the pages up to the log's share of the budget (at most
+// prefaultWindow) past the write position of the active segment s fallocated and pre-faulted,
+// asking for half a window at a time. After an append large enough to go through pwrite (n
+// bytes) it does nothing: pre-faulted pages would only be zeroed for pwrite to overwrite.
 func (l *Log) prefaultAheadLocked(s *segment, n int64) {
-	if l.mu.cfg.NoPrefault || n >= directWriteBytes {
+	if l.mu.cfg.NoPrefault {
+		return
+	}
+	window := l.prefault.budget.join(&l.prefault.joined) // counts a pwrite append as active too
+	if window == 0 || n >= directWriteBytes {
 		return
 	}
 	size := s.size.Load()
 	s.populated = max(s.populated, size) // what is written (say, by pwrite) needs no pre-fault
-	want := min(s.capacity, size+prefaultWindow)
-	if want-s.populated < prefaultWindow/2 {
+	want := min(s.capacity, size+window)
+	if want-s.populated < window/2 {
 		return
 	}
 	if s.extend(l.mu.cfg.preallocateChunk(), want, preallocOptional) != nil {

@@ -1,0 +1,120 @@
+package segment
+
+import (
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// fixedClock returns a clock that tells *now.
+func fixedClock(now *time.Time) func() time.Time { return func() time.Time { return *now } }
+
+// TestPrefaultWindowShrinksWithActiveLogs: the budget is divided among the logs that appended
+// in this or the last epoch, between 64 KiB and 4 MiB each, and a log alone again gets 4 MiB.
+func TestPrefaultWindowShrinksWithActiveLogs(t *testing.T) {
+	now := time.Unix(1000, 0)
+	b := newPrefaultBudget(256 << 20)
+	b.now = fixedClock(&now)
+	joined := make([]int64, 1000)
+	if w := b.join(&joined[0]); w != prefaultWindow {
+		t.Fatalf("one active log: window %d, want %d", w, prefaultWindow)
+	}
+	if w := b.join(&joined[0]); w != prefaultWindow {
+		t.Fatalf("the same log again: window %d, want %d", w, prefaultWindow)
+	}
+	var w int64
+	for n := 2; n <= len(joined); n++ {
+		prev := w
+		if w = b.join(&joined[n-1]); n > 64 && w >= prev {
+			t.Fatalf("%d active logs: window %d, not below %d", n, w, prev)
+		}
+	}
+	if want := int64(256<<20) / 1000; w != want {
+		t.Fatalf("1,000 active logs: window %d, want %d", w, want)
+	}
+	now = now.Add(activeEpoch)
+	if w := b.join(&joined[0]); w != int64(256<<20)/1000 {
+		t.Fatalf("next epoch, 1,000 logs active in the last: window %d, want %d", w, int64(256<<20)/1000)
+	}
+	now = now.Add(activeEpoch)
+	if w := b.join(&joined[0]); w != prefaultWindow {
+		t.Fatalf("one log active in the last epoch: window %d, want %d", w, prefaultWindow)
+	}
+	for i := range joined {
+		joined[i] = 0
+	}
+	small := newPrefaultBudget(32 << 20)
+	small.now = fixedClock(&now)
+	for i := range joined {
+		w = small.join(&joined[i])
+	}
+	if w != minPrefaultWindow {
+		t.Fatalf("32 MiB among 1,000 logs: window %d, want the floor %d", w, minPrefaultWindow)
+	}
+	if w := newPrefaultBudget(0).join(&joined[0]); w != 0 {
+		t.Fatalf("no budget: window %d, want 0", w)
+	}
+}
+
+// TestPrefaultManyLogsReserveWhatTheyHold: 1,000 logs of a directory with 4 KiB preallocation,
+// each holding one small batch, fallocate their share of the default budget ahead at most,
+// not 4 MiB each (4 GB in all).
+func TestPrefaultManyLogsReserveWhatTheyHold(t *testing.T) {
+	const logs = 1000
+	cfg := DefaultConfig()
+	cfg.SegmentBytes = 64 << 20
+	cfg.PreallocateBytes = 4 << 10
+	cfg.SegmentIndexBytes = 4 << 10
+	path := t.TempDir()
+	d, err := OpenLogDir(path, func(string) Config { return cfg }, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	now := time.Unix(1000, 0) // one epoch throughout: every log is counted active
+	d.prefault.now = fixedClock(&now)
+	for p := range logs {
+		if _, err := d.Create(TopicPartition{Topic: "t", Partition: int32(p)}, cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for tp, l := range d.Logs() {
+		batch := BuildBatch(nil, 0, []KeyValue{{Value: []byte(strings.Repeat("v", 1000))}})
+		if _, err := l.Append(batch, AppendOptions{}); err != nil {
+			t.Fatalf("%v: %v", tp, err)
+		}
+	}
+	var held, reserved int64
+	err = filepath.WalkDir(path, func(p string, e fs.DirEntry, err error) error {
+		if err != nil || !strings.HasSuffix(p, logSuffix) {
+			return err
+		}
+		info, err := e.Info()
+		if err != nil {
+			return err
+		}
+		reserved += info.Sys().(*syscall.Stat_t).Blocks * 512
+		for _, l := range d.Logs() {
+			if filepath.Dir(p) == l.dir {
+				held += l.mu.active.size.Load()
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	window := int64(DefaultPrefaultTotal / logs)
+	if limit := held + logs*(window+cfg.PreallocateBytes); reserved > limit {
+		t.Fatalf("%d logs holding %d bytes reserve %s, over %s (their window of %d bytes each, plus a chunk)",
+			logs, held, mib(reserved), mib(limit), window)
+	}
+	t.Logf("%d logs hold %s and reserve %s", logs, mib(held), mib(reserved))
+}
+
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
