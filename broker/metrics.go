@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -409,7 +411,7 @@ var (
 	rssFileDesc = prometheus.NewDesc("runnel_process_rss_file_bytes",
 		"Resident pages of files the broker has mapped (RssFile of /proc/self/status): segment and index mappings; page cache that counts in the process's RSS.", nil, nil)
 	pageCacheDesc = prometheus.NewDesc("runnel_cgroup_page_cache_bytes",
-		"Page cache charged to the broker's memory cgroup (memory.stat file, or cache on cgroup v1), mapped or not: what a container memory limit counts beside RSS.", nil, nil)
+		"Page cache charged to the broker's memory cgroup (memory.stat file, or total_cache on cgroup v1), mapped or not: what a container memory limit counts beside RSS.", nil, nil)
 )
 
 func (memoryCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -427,17 +429,42 @@ func (memoryCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 		}
 	}
-	for _, src := range []struct{ path, key string }{
-		{"/sys/fs/cgroup/memory.stat", "file"},         // cgroup v2
-		{"/sys/fs/cgroup/memory/memory.stat", "cache"}, // cgroup v1
-	} {
-		if stat, err := os.ReadFile(src.path); err == nil {
-			if n, ok := statField(stat, src.key); ok {
-				ch <- prometheus.MustNewConstMetric(pageCacheDesc, prometheus.GaugeValue, float64(n))
-				return
+	if n, ok := cgroupPageCache(); ok {
+		ch <- prometheus.MustNewConstMetric(pageCacheDesc, prometheus.GaugeValue, float64(n))
+	}
+}
+
+// cgroupPageCache returns the page cache bytes of the broker's memory cgroup, found through
+// /proc/self/cgroup: memory.stat's file under cgroup v2, total_cache under v1. The path there
+// is relative to the hierarchy's mount, which in a container with its own cgroup namespace is
+// the container's cgroup ("/").
+func cgroupPageCache() (int64, bool) {
+	own, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return 0, false
+	}
+	for line := range strings.Lines(string(own)) {
+		// "0::/path" (v2) or "4:memory:/path" (v1)
+		parts := strings.SplitN(strings.TrimSpace(line), ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		var stat, key string
+		switch {
+		case parts[0] == "0" && parts[1] == "":
+			stat, key = filepath.Join("/sys/fs/cgroup", parts[2], "memory.stat"), "file"
+		case slices.Contains(strings.Split(parts[1], ","), "memory"):
+			stat, key = filepath.Join("/sys/fs/cgroup/memory", parts[2], "memory.stat"), "total_cache"
+		default:
+			continue
+		}
+		if text, err := os.ReadFile(stat); err == nil {
+			if n, ok := statField(text, key); ok {
+				return n, true
 			}
 		}
 	}
+	return 0, false
 }
 
 // statField returns the number after key at the start of a line of text, in the format of
