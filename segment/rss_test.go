@@ -66,7 +66,7 @@ func TestSyncReleasesMappedPages(t *testing.T) {
 		batchBytes = 32 << 10 // through the mapping, not pwrite
 		unsynced   = 32 << 20 // appended before the first Sync
 		total      = 64 << 20
-		bound      = 24 << 20 // release margin + chunk + pre-fault window, with room to spare
+		bound      = 16 << 20 // release margin + chunk + pre-fault window, with room to spare
 	)
 	dir := t.TempDir()
 	cfg := segment.DefaultConfig()

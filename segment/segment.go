@@ -385,8 +385,8 @@ func (s *segment) write(b []byte, pos int64) error {
 // which readers tailing the active segment (they read batch headers through the mapping) and
 // the appender's next page are likely to touch again.
 const (
-	releaseChunk  = 4 << 20
-	releaseMargin = 4 << 20
+	releaseChunk  = 1 << 20
+	releaseMargin = 1 << 20
 )
 
 // releaseSynced drops from the process's page tables the pages of the active mapping that lie
