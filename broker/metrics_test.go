@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -96,5 +97,28 @@ func TestAdminListener(t *testing.T) {
 	}
 	if code, _ := httpGet(t, base+"/debug/pprof/goroutine?debug=1"); code != http.StatusOK {
 		t.Errorf("/debug/pprof/goroutine: %d", code)
+	}
+}
+
+// TestMemoryMetrics checks that /metrics reports the broker's anonymous and file-mapped
+// resident memory apart, and the page cache of its memory cgroup where the system has one.
+func TestMemoryMetrics(t *testing.T) {
+	b := brokertest.Start(t, "runnel.admin.listener=127.0.0.1:0")
+	code, text := httpGet(t, "http://"+b.AdminAddr().String()+"/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("/metrics: %d", code)
+	}
+	for _, series := range []string{"runnel_process_rss_anon_bytes", "runnel_process_rss_file_bytes"} {
+		if v := metricValue(t, text, series); v <= 0 {
+			t.Errorf("%s: %v, want > 0", series, v)
+		}
+	}
+	for _, stat := range []string{"/sys/fs/cgroup/memory.stat", "/sys/fs/cgroup/memory"} {
+		if _, err := os.Stat(stat); err == nil {
+			if v := metricValue(t, text, "runnel_cgroup_page_cache_bytes"); v <= 0 {
+				t.Errorf("runnel_cgroup_page_cache_bytes: %v", v)
+			}
+			break
+		}
 	}
 }

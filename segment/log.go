@@ -793,6 +793,7 @@ func (l *Log) Sync() (int64, error) {
 		s.refs.Add(1)
 	}
 	l.mu.Unlock()
+	defer active.release() // after releaseSynced, which touches its mapping
 
 	err := l.writeEpochs(epochs)
 	noSpace := errors.Is(err, ErrNoSpace)
@@ -802,7 +803,6 @@ func (l *Log) Sync() (int64, error) {
 	for _, s := range sealed {
 		s.release()
 	}
-	active.release()
 	if noSpace {
 		// Nothing was synced yet and the old checkpoint is intact: a full disk, not a failing
 		// one. Everything noted stays to do for the next Sync.
@@ -822,7 +822,19 @@ func (l *Log) Sync() (int64, error) {
 	}
 	l.publishDurable(active.baseOffset, pos, end)
 	l.changed.notify()
+	l.releaseSynced(active, pos)
 	return end, nil
+}
+
+// releaseSynced lets go of the active segment's mapped pages behind pos, which a Sync has just
+// made durable (segment.releaseSynced). A failure costs only memory: it is logged.
+func (l *Log) releaseSynced(active *segment, pos int64) {
+	l.view.RLock()
+	err := active.releaseSynced(pos)
+	l.view.RUnlock()
+	if err != nil {
+		l.logger.Warn("segment: releasing synced pages", "segment", active.path(logSuffix), "err", err)
+	}
 }
 
 // writeEpochs writes leader-epoch-checkpoint if epochs is not nil.

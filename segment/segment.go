@@ -105,6 +105,10 @@ type segment struct {
 	bytesSinceIndex int64         // log bytes appended since the last offset index entry
 	rollAt          time.Time     // when the first batch was appended (segment.ms counts from here)
 	unsynced        bool          // sealed with bytes not yet fdatasync'd
+
+	// released: the pages of the mapping below it were dropped from the process's page
+	// tables after a Sync (releaseSynced). Log.syncMu.
+	released int64
 }
 
 func (s *segment) path(suffix string) string {
@@ -374,6 +378,39 @@ func (s *segment) write(b []byte, pos int64) error {
 		return nil
 	}
 	return s.fs.Pwrite(s.file, b, pos)
+}
+
+// releaseChunk is the granularity, and releaseMargin the distance behind the durable position,
+// of releaseSynced: whole chunks are dropped, never the last margin's worth of synced bytes,
+// which readers tailing the active segment (they read batch headers through the mapping) and
+// the appender's next page are likely to touch again.
+const (
+	releaseChunk  = 1 << 20
+	releaseMargin = 1 << 20
+)
+
+// releaseSynced drops from the process's page tables the pages of the active mapping that lie
+// in whole releaseChunks more than releaseMargin behind durable, a position a successful
+// fdatasync covered. Pages written through a MAP_SHARED mapping otherwise stay mapped, and
+// count in the process's resident set (RssFile), until the segment rolls: at 10 MB/s that is
+// 10 MB/s of RSS. MADV_DONTNEED on a shared file mapping only removes the page-table entries:
+// the data stays in the page cache and the file, and a later touch through the mapping faults
+// the page back in from there, so readers lose nothing. The caller holds Log.syncMu and
+// Log.view for reading (so the mapping is neither unmapped nor replaced meanwhile); s may have
+// been sealed (no mapping), in which case there is nothing to do.
+func (s *segment) releaseSynced(durable int64) error {
+	end := (durable - releaseMargin) / releaseChunk * releaseChunk
+	if end < s.released {
+		s.released = max(end, 0) // truncated: pages below were written again
+	}
+	if s.mapping == nil || end-s.released < releaseChunk {
+		return nil
+	}
+	if err := s.mapping.Advise(int(s.released), int(end-s.released), unix.MADV_DONTNEED); err != nil {
+		return fmt.Errorf("segment: %w", err)
+	}
+	s.released = end
+	return nil
 }
 
 // sealIndexes records the segment's max timestamp as the time index's last entry (as Kafka
