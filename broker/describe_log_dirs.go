@@ -19,14 +19,13 @@ package broker
 
 import (
 	"maps"
-	"math"
 	"path/filepath"
 	"slices"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-	"golang.org/x/sys/unix"
 
+	"runnel/io/disk"
 	"runnel/segment"
 )
 
@@ -66,13 +65,13 @@ func (b *Broker) describeLogDir(d *logDir, want map[segment.TopicPartition]bool)
 		rd.ErrorCode = kerr.KafkaStorageError.Code
 		return rd
 	}
-	var st unix.Statfs_t
-	if err := unix.Statfs(d.path, &st); err != nil {
+	total, usable, err := disk.Usage(d.path)
+	if err != nil {
 		rd.ErrorCode = errCode(err)
 		b.logger.Warn("describe log dirs: statfs failed", "dir", d.path, "err", err)
 		return rd
 	}
-	rd.TotalBytes, rd.UsableBytes = volumeBytes(st.Blocks, st.Frsize), volumeBytes(st.Bavail, st.Frsize)
+	rd.TotalBytes, rd.UsableBytes = total, usable
 
 	byTopic := map[string][]kmsg.DescribeLogDirsResponseDirTopicPartition{}
 	for tp, l := range d.dir.Logs() {
@@ -90,16 +89,4 @@ func (b *Broker) describeLogDir(d *logDir, want map[segment.TopicPartition]bool)
 		rd.Topics = append(rd.Topics, t)
 	}
 	return rd
-}
-
-// volumeBytes is blocks × block size, clamped to an int64 (Kafka reports
-// Long.MAX_VALUE for volumes whose size overflows).
-func volumeBytes(blocks uint64, blockSize int64) int64 {
-	if blockSize <= 0 {
-		return -1
-	}
-	if blocks > math.MaxInt64/uint64(blockSize) {
-		return math.MaxInt64
-	}
-	return int64(blocks) * blockSize
 }

@@ -328,11 +328,11 @@ func (s *segment) extend(chunk, end int64, need preallocation) error {
 // freeBytes is what the file system holding s has free for unprivileged writers; 0 if it
 // cannot tell.
 func (s *segment) freeBytes() int64 {
-	var st unix.Statfs_t
-	if err := unix.Fstatfs(s.fd, &st); err != nil {
+	_, free, err := disk.Usage(s.dir)
+	if err != nil {
 		return 0
 	}
-	return int64(st.Bavail) * int64(st.Bsize)
+	return free
 }
 
 // seal ends the active life of s, in three steps so that readers wait only for the middle

@@ -10,6 +10,7 @@ package disk
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -105,6 +106,32 @@ func createTemp(fs FS, path string, perm os.FileMode) (*os.File, string, error) 
 		}
 	}
 	return nil, "", fmt.Errorf("disk: write %s: could not create a unique temporary file", path)
+}
+
+// Usage returns the size of the file system holding path and the bytes an unprivileged writer
+// may still allocate there (statfs(2): blocks and available blocks, in fragment-size units),
+// each capped at math.MaxInt64.
+func Usage(path string) (total, available int64, err error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		return 0, 0, fmt.Errorf("disk: statfs %s: %w", path, err)
+	}
+	unit := st.Frsize
+	if unit <= 0 {
+		unit = st.Bsize
+	}
+	return blockBytes(st.Blocks, unit), blockBytes(st.Bavail, unit), nil
+}
+
+// blockBytes is blocks × unit, capped at math.MaxInt64.
+func blockBytes(blocks uint64, unit int64) int64 {
+	if unit <= 0 {
+		return 0
+	}
+	if blocks > math.MaxInt64/uint64(unit) {
+		return math.MaxInt64
+	}
+	return int64(blocks) * unit
 }
 
 // retryEINTR calls op until it fails with something other than EINTR.

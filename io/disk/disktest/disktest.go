@@ -15,6 +15,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"runnel/io/disk"
 )
 
 // SmallExt4 makes an ext4 file system of mib MiB, with no blocks reserved for root (so that
@@ -55,11 +57,11 @@ func SmallExt4(t testing.TB, mib int) string {
 // Available returns the bytes an unprivileged writer may still allocate under dir.
 func Available(t testing.TB, dir string) int64 {
 	t.Helper()
-	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err != nil {
+	_, free, err := disk.Usage(dir)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return int64(st.Bavail) * st.Bsize
+	return free
 }
 
 // Fill allocates a filler file in dir so that about leave bytes stay free (less, if less
