@@ -179,9 +179,13 @@ func newFetch(b *Broker, r *kmsg.FetchRequest) *fetch {
 // every partition of session s (locked by the caller), in the session's
 // order, consecutive partitions of one topic making one response topic.
 func newSessionFetch(b *Broker, r *kmsg.FetchRequest, s *fetchSession) *fetch {
+	// startsTopic: the session's partition i begins a response topic.
+	startsTopic := func(i int) bool {
+		return i == 0 || s.parts[i].key.topic != s.parts[i-1].key.topic || s.parts[i].key.id != s.parts[i-1].key.id
+	}
 	topics := 0
-	for i, sp := range s.parts {
-		if i == 0 || sp.key.topic != s.parts[i-1].key.topic || sp.key.id != s.parts[i-1].key.id {
+	for i := range s.parts {
+		if startsTopic(i) {
 			topics++
 		}
 	}
@@ -189,7 +193,7 @@ func newSessionFetch(b *Broker, r *kmsg.FetchRequest, s *fetchSession) *fetch {
 	f.session = s
 	t := -1
 	for i, sp := range s.parts {
-		if i == 0 || sp.key.topic != s.parts[i-1].key.topic || sp.key.id != s.parts[i-1].key.id {
+		if startsTopic(i) {
 			t++
 			f.topics[t] = fetchTopic{name: sp.key.topic, id: sp.key.id, parts: f.parts[i:i]}
 		}
