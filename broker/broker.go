@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"runnel/broker/group"
+	"runnel/broker/metadata"
 	"runnel/io/flush"
 	"runnel/segment"
 )
@@ -67,6 +68,10 @@ type Broker struct {
 	adminLn net.Listener
 
 	groups *group.Coordinator // consumer groups (groups.go)
+
+	// meta holds the cluster's metadata image this broker serves from
+	// (cluster.go).
+	meta metadata.Holder
 
 	autoCreate autoCreateLimit // autocreate.go
 	closeLog   logLimiter      // connections closed on an error (loglimit.go)

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"runnel/broker/group"
+	"runnel/broker/metadata"
 	"runnel/segment"
 )
 
@@ -263,3 +264,7 @@ type topicNamesCache struct {
 	table *topicTable
 	names []string
 }
+
+// groupsFollow moves group coordination with the image: called after each
+// image this broker applies (prev is the one before).
+func (b *Broker) groupsFollow(prev, next *metadata.Image) {}
