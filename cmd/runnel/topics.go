@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -305,7 +304,7 @@ func writeTopicDescription(w io.Writer, td kadm.TopicDetail, configs []kadm.Conf
 		fmt.Fprintf(w, "Topic: %s", td.Topic)
 		if td.ID != [16]byte{} {
 			// The topic id as Kafka's Uuid.toString prints it.
-			fmt.Fprintf(w, "\tTopicId: %s", base64.RawURLEncoding.EncodeToString(td.ID[:]))
+			fmt.Fprintf(w, "\tTopicId: %s", uuidString(td.ID))
 		}
 		fmt.Fprintf(w, "\tPartitionCount: %d\tReplicationFactor: %d\tConfigs: %s\n",
 			len(partitions), len(partitions[0].Replicas), strings.Join(overrides, ","))
