@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"runnel/broker/brokertest"
@@ -51,6 +52,65 @@ func TestClusterDescribe(t *testing.T) {
 	fail("only one of --status or --replication", "metadata-quorum", "describe", "--status", "--replication")
 	fail("--human-readable is only supported along with --replication", "metadata-quorum", "describe", "--status", "--human-readable")
 	fail("missing subcommand for 'runnel metadata-quorum' (one of: describe)", "metadata-quorum")
+}
+
+// TestClusterDescribeQuorum runs the commands against a cluster that
+// answers DescribeQuorum: three kfake brokers (DescribeCluster v2) that
+// announce DescribeQuorum and answer it with quorumAnswer, as Runnel's
+// brokers will once they run the quorum.
+func TestClusterDescribeQuorum(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.ClusterID("kfake-cluster"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	c.ControlKey(kmsg.ApiVersions.Int16(), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		resp := req.ResponseKind().(*kmsg.ApiVersionsResponse)
+		for _, k := range []struct{ key, max int16 }{{kmsg.ApiVersions.Int16(), 3}, {kmsg.Metadata.Int16(), 13},
+			{kmsg.DescribeCluster.Int16(), 2}, {kmsg.DescribeQuorum.Int16(), 2}} {
+			v := kmsg.NewApiVersionsResponseApiKey()
+			v.ApiKey, v.MaxVersion = k.key, k.max
+			resp.ApiKeys = append(resp.ApiKeys, v)
+		}
+		return resp, nil, true
+	})
+	asked := make(chan *kmsg.DescribeQuorumRequest, 10)
+	c.ControlKey(kmsg.DescribeQuorum.Int16(), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		asked <- req.(*kmsg.DescribeQuorumRequest)
+		resp := quorumAnswer()
+		resp.Version = req.GetVersion()
+		return resp, nil, true
+	})
+	bs := []string{"--bootstrap-server", strings.Join(c.ListenAddrs(), ",")}
+
+	out := mustRun(t, "", append([]string{"cluster", "describe"}, bs...)...)
+	var status, replication strings.Builder
+	writeQuorumStatus(&status, quorumAnswer())
+	writeQuorumReplication(&replication, quorumAnswer(), false, time.Now())
+	brokers, quorum, _ := strings.Cut(out, "\n\nLeaderId:")
+	matchLines(t, "cluster describe", brokers, []string{
+		`^ClusterId:              kfake-cluster$`, `^ControllerId:           \d$`, `^$`,
+		`^NodeId\tHost:Port\s*\tRack \tFenced\t$`, // kfake's brokers are in rack krack
+		`^0     \t127\.0\.0\.1:\d+\s*\tkrack\tfalse \t$`,
+		`^1     \t127\.0\.0\.1:\d+\s*\tkrack\tfalse \t$`,
+		`^2     \t127\.0\.0\.1:\d+\s*\tkrack\tfalse \t$`,
+	})
+	if want := status.String() + "\n" + replication.String(); "LeaderId:"+quorum != want {
+		t.Errorf("cluster describe, the quorum:\n%s\nwant\n%s", "LeaderId:"+quorum, want)
+	}
+	req := <-asked
+	if len(req.Topics) != 1 || req.Topics[0].Topic != "__cluster_metadata" || len(req.Topics[0].Partitions) != 1 || req.Topics[0].Partitions[0].Partition != 0 || req.Version != 2 {
+		t.Errorf("DescribeQuorum request: %+v, want v2 of partition __cluster_metadata-0", req)
+	}
+
+	if got := mustRun(t, "", append([]string{"metadata-quorum", "describe", "--status"}, bs...)...); got != "ClusterId:              kfake-cluster\n"+status.String() {
+		t.Errorf("metadata-quorum describe --status:\n%s\nwant\n%s", got, "ClusterId:              kfake-cluster\n"+status.String())
+	}
+	if got := mustRun(t, "", append([]string{"metadata-quorum", "describe", "--replication"}, bs...)...); got != replication.String() {
+		t.Errorf("metadata-quorum describe --replication:\n%s\nwant\n%s", got, replication.String())
+	}
 }
 
 // quorumAnswer is a DescribeQuorum v2 answer: voters 1 (the leader), 2 and
@@ -181,5 +241,36 @@ func TestQuorumErrors(t *testing.T) {
 				t.Errorf("printed %q before failing", b.String())
 			}
 		})
+	}
+}
+
+// TestWriteCluster checks the brokers' lines: racks, fenced brokers, IPv6
+// hosts, and the note when the answer cannot list fenced brokers.
+func TestWriteCluster(t *testing.T) {
+	broker := func(id int32, host string, rack *string, fenced bool) kmsg.DescribeClusterResponseBroker {
+		return kmsg.DescribeClusterResponseBroker{NodeID: id, Host: host, Port: 9092, Rack: rack, IsFenced: fenced}
+	}
+	info := clusterInfo{clusterID: "MkU3OEVBNTcwNTJENDM2Qk", controller: 2, withFenced: true, brokers: []kmsg.DescribeClusterResponseBroker{
+		broker(1, "broker1.example.com", kmsg.StringPtr("eu-west-1a"), false),
+		broker(2, "::1", nil, false),
+		broker(10, "10.0.0.3", kmsg.StringPtr("eu-west-1b"), true),
+	}}
+	var b strings.Builder
+	writeCluster(&b, info)
+	want := "ClusterId:              MkU3OEVBNTcwNTJENDM2Qk\n" +
+		"ControllerId:           2\n" +
+		"\n" +
+		"NodeId\tHost:Port               \tRack      \tFenced\t\n" +
+		"1     \tbroker1.example.com:9092\teu-west-1a\tfalse \t\n" +
+		"2     \t[::1]:9092              \tnull      \tfalse \t\n" +
+		"10    \t10.0.0.3:9092           \teu-west-1b\ttrue  \t\n"
+	if b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+	info.withFenced = false
+	b.Reset()
+	writeCluster(&b, info)
+	if !strings.HasSuffix(b.String(), "\n(the broker lists only unfenced brokers: DescribeCluster before v2)\n") {
+		t.Errorf("an answer before v2 does not say that fenced brokers are missing:\n%s", b.String())
 	}
 }
