@@ -83,6 +83,10 @@ type UUID [16]byte
 // padding, 22 characters.
 func (u UUID) String() string { return base64.RawURLEncoding.EncodeToString(u[:]) }
 
+// MarshalText makes JSON show the id as String does (`runnel dump-log`
+// prints records as JSON).
+func (u UUID) MarshalText() ([]byte, error) { return []byte(u.String()), nil }
+
 // Record is one metadata record: one of the *Record types of this package.
 type Record interface {
 	// Type is the record's type, the first byte of its encoding.

@@ -29,8 +29,9 @@ func appendEntry(dst []byte, ts int64, e *pb.Entry) []byte {
 	return segment.BuildBatch(dst, ts, []segment.KeyValue{{Value: value}})
 }
 
-// decodeEntry decodes the entry that batch (with header h) stores. The data is copied.
-func decodeEntry(h segment.BatchHeader, batch []byte) (*pb.Entry, error) {
+// DecodeEntry decodes the entry that batch (with header h), a batch of the log, stores. The
+// data is copied. It is the one reader of entries: the Storage and `runnel dump-log` use it.
+func DecodeEntry(h segment.BatchHeader, batch []byte) (*pb.Entry, error) {
 	records, err := segment.Records(batch)
 	if err != nil {
 		return nil, err
@@ -59,17 +60,18 @@ var (
 	snapshotDataKey     = []byte("data")
 )
 
-const snapshotSuffix = ".checkpoint"
+// SnapshotSuffix ends the name of a snapshot file (Kafka's Snapshots.SUFFIX).
+const SnapshotSuffix = ".checkpoint"
 
 // snapshotName is Kafka's name for a snapshot: the end offset (the Raft index, since index =
 // offset+1) in 20 digits and the epoch (the term) in 10.
 func snapshotName(index, term uint64) string {
-	return fmt.Sprintf("%020d-%010d%s", index, term, snapshotSuffix)
+	return fmt.Sprintf("%020d-%010d%s", index, term, SnapshotSuffix)
 }
 
-// parseSnapshotName reads the index and term from a snapshot file name.
-func parseSnapshotName(name string) (index, term uint64, ok bool) {
-	base, found := strings.CutSuffix(name, snapshotSuffix)
+// ParseSnapshotName reads the index and term from a snapshot file name.
+func ParseSnapshotName(name string) (index, term uint64, ok bool) {
+	base, found := strings.CutSuffix(name, SnapshotSuffix)
 	if !found || len(base) != 31 || base[20] != '-' {
 		return 0, 0, false
 	}
@@ -94,8 +96,14 @@ func writeSnapshot(dir string, snap *pb.Snapshot) error {
 	return nil
 }
 
-// readSnapshot reads the snapshot file at path, whose name says index and term.
-func readSnapshot(path string, index, term uint64) (*pb.Snapshot, error) {
+// ReadSnapshot reads the snapshot file at path, whose name says its index and term (checked
+// against the metadata inside). It is the one reader of snapshot files: the Storage and
+// `runnel dump-log` use it.
+func ReadSnapshot(path string) (*pb.Snapshot, error) {
+	index, term, ok := ParseSnapshotName(filepath.Base(path))
+	if !ok {
+		return nil, fmt.Errorf("%w: %s is not a snapshot file name (<20-digit index>-<10-digit term>%s)", ErrCorrupt, path, SnapshotSuffix)
+	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("quorum: %w", err)
@@ -125,7 +133,7 @@ func loadSnapshot(dir string, logger *slog.Logger) (*pb.Snapshot, error) {
 		return nil, fmt.Errorf("quorum: %w", err)
 	}
 	var best string
-	var bestIndex, bestTerm uint64
+	var bestIndex uint64
 	for _, e := range entries {
 		name := e.Name()
 		if strings.HasSuffix(name, ".tmp") {
@@ -134,14 +142,14 @@ func loadSnapshot(dir string, logger *slog.Logger) (*pb.Snapshot, error) {
 			}
 			continue
 		}
-		if index, term, ok := parseSnapshotName(name); ok && (best == "" || index > bestIndex) {
-			best, bestIndex, bestTerm = name, index, term
+		if index, _, ok := ParseSnapshotName(name); ok && (best == "" || index > bestIndex) {
+			best, bestIndex = name, index
 		}
 	}
 	if best == "" {
 		return pb.EnsureSnapshot(nil), nil
 	}
-	snap, err := readSnapshot(filepath.Join(dir, best), bestIndex, bestTerm)
+	snap, err := ReadSnapshot(filepath.Join(dir, best))
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +166,7 @@ func removeOldSnapshots(dir string, index uint64, logger *slog.Logger) {
 		return
 	}
 	for _, e := range entries {
-		if i, _, ok := parseSnapshotName(e.Name()); ok && i < index {
+		if i, _, ok := ParseSnapshotName(e.Name()); ok && i < index {
 			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
 				logger.Warn("quorum: removing an old snapshot", "file", e.Name(), "err", err)
 			}

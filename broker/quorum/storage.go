@@ -241,7 +241,7 @@ func (s *Storage) Entries(lo, hi, maxSize uint64) ([]*pb.Entry, error) {
 		size uint64
 	)
 	err := s.scan(int64(lo)-1, int64(hi)-1, func(h segment.BatchHeader, batch []byte) (bool, error) {
-		e, err := decodeEntry(h, batch)
+		e, err := DecodeEntry(h, batch)
 		if err != nil {
 			return false, fmt.Errorf("%w: %s offset %d: %w", ErrCorrupt, s.dir, h.BaseOffset, err)
 		}

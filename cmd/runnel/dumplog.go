@@ -19,6 +19,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"runnel/broker/quorum"
 	"runnel/index"
 	"runnel/segment"
 )
@@ -30,6 +31,7 @@ func dumpLogCommand() *cobra.Command {
 		deep           bool
 		verifyIndex    bool
 		indexSanityChk bool
+		metadataLog    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "dump-log --files FILE[,FILE...]",
@@ -58,11 +60,22 @@ A .snapshot file (idempotent producer state at the offset in its name):
 a line per producer, as kafka-dump-log.sh prints it; a snapshot that
 fails its CRC or does not parse is reported.
 
+The controller quorum's metadata log (__cluster_metadata-0, or any
+segment with --cluster-metadata-decoder): under each batch, the Raft entry
+it holds (index, term, type) and, for a normal entry, its metadata records
+as JSON, a "payload" line each (a configuration change is described as
+Raft describes it). A <index>-<term>.checkpoint file is a snapshot of the
+metadata: its batch, then the index, term and voters it covers and the
+records of the image. A quorum-state file (the Raft vote and term) is
+JSON and printed as it is.
+
 The exit status is 1 when any file has an invalid batch, a corrupt tail
 or an index mismatch.`,
 		Example: `  runnel dump-log --files data/test-0/00000000000000000000.log
   runnel dump-log --files data/test-0/00000000000000000000.log --print-data-log
-  runnel dump-log --files data/test-0/00000000000000000000.index,data/test-0/00000000000000000000.timeindex --verify-index-only`,
+  runnel dump-log --files data/test-0/00000000000000000000.index,data/test-0/00000000000000000000.timeindex --verify-index-only
+  runnel dump-log --cluster-metadata-decoder --files data/__cluster_metadata-0/00000000000000000000.log
+  runnel dump-log --files data/__cluster_metadata-0/00000000000000000420-0000000003.checkpoint --print-data-log`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			files = append(files, args...)
 			if len(files) == 0 {
@@ -70,7 +83,8 @@ or an index mismatch.`,
 			}
 			w := bufio.NewWriter(cmd.OutOrStdout())
 			defer w.Flush()
-			d := dumper{w: w, printData: printData, deep: deep || printData, verifyOnly: verifyIndex, sanityOnly: indexSanityChk}
+			d := dumper{w: w, printData: printData || metadataLog, deep: deep || printData || metadataLog, verifyOnly: verifyIndex,
+				sanityOnly: indexSanityChk, metadataLog: metadataLog}
 			var bad []string
 			for _, file := range files {
 				ok, err := d.dump(file)
@@ -92,11 +106,12 @@ or an index mismatch.`,
 	}
 	cmd.SetFlagErrorFunc(flagErrorHint)
 	f := cmd.Flags()
-	f.StringSliceVar(&files, "files", nil, "comma-separated .log, .index, .timeindex and .snapshot files (repeatable)")
+	f.StringSliceVar(&files, "files", nil, "comma-separated .log, .index, .timeindex, .snapshot, .checkpoint and quorum-state files (repeatable)")
 	f.BoolVar(&printData, "print-data-log", false, "print each record, with its key and value")
 	f.BoolVar(&deep, "deep-iteration", false, "decode each record (implied by --print-data-log)")
 	f.BoolVar(&verifyIndex, "verify-index-only", false, "check index files against their segment without listing entries")
 	f.BoolVar(&indexSanityChk, "index-sanity-check", false, "only check each index file's own structure")
+	f.BoolVar(&metadataLog, "cluster-metadata-decoder", false, "decode .log files as the metadata log (implied in a __cluster_metadata-0 directory); implies --print-data-log")
 	return cmd
 }
 
@@ -105,12 +120,23 @@ type dumper struct {
 	w                      io.Writer
 	printData, deep        bool
 	verifyOnly, sanityOnly bool
+	metadataLog            bool // --cluster-metadata-decoder
+	// records prints the records of a valid batch under --deep-iteration
+	// (nil: none), as the file being dumped holds them; false if they do
+	// not decode.
+	records func(h segment.BatchHeader, batch []byte) bool
 }
 
 // dump prints one file; ok is false when the file has problems (reported
 // in the output), err is for files that cannot be read at all.
 func (d *dumper) dump(path string) (ok bool, err error) {
 	name := filepath.Base(path)
+	switch {
+	case name == quorum.StateFile:
+		return d.dumpQuorumState(path)
+	case strings.HasSuffix(name, quorum.SnapshotSuffix):
+		return d.dumpQuorumSnapshot(path)
+	}
 	suffix := filepath.Ext(name)
 	digits := strings.TrimSuffix(name, suffix)
 	base, perr := strconv.ParseInt(digits, 10, 64)
@@ -124,7 +150,12 @@ func (d *dumper) dump(path string) (ok bool, err error) {
 	fmt.Fprintf(d.w, "Dumping %s\n", path)
 	switch suffix {
 	case ".log":
-		return d.dumpLog(path, base)
+		fd := *d
+		fd.records = fd.dumpRecords
+		if d.metadataLog || filepath.Base(filepath.Dir(path)) == quorum.Partition.DirName() {
+			fd.records = fd.dumpEntry
+		}
+		return fd.dumpLog(path, base)
 	case ".index":
 		return d.dumpOffsetIndex(path, base)
 	case segment.SnapshotSuffix:
@@ -294,8 +325,8 @@ func (d *dumper) printBatch(pos int64, h segment.BatchHeader, batch []byte, inva
 	if !ok {
 		fmt.Fprintf(d.w, "| invalid batch: %v\n", invalid)
 	}
-	if crcErr == nil && d.deep {
-		ok = d.dumpRecords(h, batch) && ok
+	if crcErr == nil && d.deep && d.records != nil {
+		ok = d.records(h, batch) && ok
 	}
 	return ok
 }

@@ -19,7 +19,7 @@ func main() {
 	}
 	root.AddCommand(serveCommand(), loadgenCommand(), benchCommand())
 	root.AddCommand(topicsCommand(), produceCommand(), consumeCommand(), groupsCommand(), dumpLogCommand())
-	root.AddCommand(logDirsCommand())
+	root.AddCommand(logDirsCommand(), clusterCommand(), metadataQuorumCommand())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "runnel:", err)
 		os.Exit(1)

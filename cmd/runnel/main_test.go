@@ -96,7 +96,7 @@ func deadAddr(t *testing.T) string {
 
 // toolCommands are the console tools' command trees.
 func toolCommands() []*cobra.Command {
-	return []*cobra.Command{topicsCommand(), produceCommand(), consumeCommand(), groupsCommand(), dumpLogCommand(), logDirsCommand()}
+	return []*cobra.Command{topicsCommand(), produceCommand(), consumeCommand(), groupsCommand(), dumpLogCommand(), logDirsCommand(), clusterCommand(), metadataQuorumCommand()}
 }
 
 // TestHelpExamples: every tool command says what it does and shows an
@@ -135,6 +135,8 @@ func TestNoBroker(t *testing.T) {
 		{"groups", "describe", "--group", "g"},
 		{"log-dirs", "describe"},
 		{"log-dirs", "--describe"},
+		{"cluster", "describe"},
+		{"metadata-quorum", "describe", "--status"},
 	} {
 		t.Run(strings.Join(args[:2], "-"), func(t *testing.T) {
 			r := mustFail(t, "a line\n", "cannot reach a broker at "+addr, append(args, "--bootstrap-server", addr)...)
@@ -184,6 +186,9 @@ func TestBadUsage(t *testing.T) {
 		{[]string{"produce", "--topic", "t", "--bogus"}, "Run 'runnel produce --help' for usage."},
 		{[]string{"log-dirs"}, "missing subcommand for 'runnel log-dirs' (one of: describe)"},
 		{[]string{"log-dirs", "describe", "--broker-list", "one"}, `--broker-list "one": want broker ids`},
+		{[]string{"cluster"}, "missing subcommand for 'runnel cluster' (one of: cluster-id, describe)"},
+		{[]string{"cluster", "describe", "--status"}, "unknown flag: --status\nRun 'runnel cluster describe --help' for usage."},
+		{[]string{"metadata-quorum", "describe", "--replication", "--status"}, "only one of --status or --replication"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			args := tc.args

@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf16"
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -131,39 +131,107 @@ func topicsListCommand(bootstrap *string) *cobra.Command {
 
 func topicsDescribeCommand(bootstrap *string) *cobra.Command {
 	var (
-		topic    string
-		ifExists bool
+		topic           string
+		ifExists        bool
+		excludeInternal bool
+		offsets         bool
+		filter          partitionFilter
 	)
 	cmd := &cobra.Command{
 		Use:   "describe [--topic REGEX]",
-		Short: "Show partitions, leaders, replicas, ISR, configs and offsets",
-		Long: `Describe topics as kafka-topics.sh --describe does: a line per topic
-(id, partition count, replication factor, configs set on the topic), then a
-line per partition (leader, replicas, ISR) with its log start and end
-offsets. Without --topic it describes every topic.`,
+		Short: "Show partitions, leaders, replicas, ISR and configs",
+		Long: `Describe topics as kafka-topics.sh --describe does, line for line: a line
+per topic (id, partition count, replication factor, configs not at their
+default, in the order Kafka's tool prints them), then a line per partition
+(Leader, Replicas, Isr; Elr and LastKnownElr are N/A, as Kafka's tool prints
+them from a Metadata answer). A partition with offline replicas also shows
+them (Offline). Without --topic it describes every topic.
+
+The report flags print only the matching partitions, without the topic
+lines: --under-replicated-partitions (fewer in the ISR than replicas),
+--unavailable-partitions (no leader, or a leader that is not a live
+broker), --under-min-isr-partitions and --at-min-isr-partitions (against
+the topic's min.insync.replicas, 1 when the broker does not report it).
+--topics-with-overrides prints only the topic lines of topics with configs
+set. --offsets adds each partition's log start and end offsets (not
+Kafka's).`,
 		Example: `  runnel topics describe --topic test
-  runnel topics describe`,
+  runnel topics describe
+  runnel topics describe --under-replicated-partitions
+  runnel topics --describe --unavailable-partitions --bootstrap-server localhost:9092`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if filter.count() > 1 {
+				return errors.New("give at most one of --under-replicated-partitions, --unavailable-partitions, --under-min-isr-partitions, --at-min-isr-partitions, --topics-with-overrides")
+			}
 			adm, ctx, done, err := openAdmin(cmd, *bootstrap)
 			if err != nil {
 				return err
 			}
 			defer done()
-			names, err := existingTopics(ctx, adm, topic, ifExists)
+			names, err := matchTopics(ctx, adm, topic, !excludeInternal)
+			if err == nil && len(names) == 0 && !ifExists {
+				err = fmt.Errorf("topic %q does not exist", topic)
+			}
 			if err != nil || len(names) == 0 {
 				return err
 			}
-			return describeTopics(ctx, adm, names, cmd.OutOrStdout())
+			return describeTopics(ctx, adm, names, filter, offsets, cmd.OutOrStdout())
 		},
 	}
-	cmd.Flags().StringVar(&topic, "topic", "", "regular expression of the topics to describe (default: all)")
-	cmd.Flags().BoolVar(&ifExists, "if-exists", false, "succeed quietly if no topic matches")
+	f := cmd.Flags()
+	f.StringVar(&topic, "topic", "", "regular expression of the topics to describe (default: all)")
+	f.BoolVar(&ifExists, "if-exists", false, "succeed quietly if no topic matches")
+	f.BoolVar(&excludeInternal, "exclude-internal", false, "leave out internal topics (__consumer_offsets)")
+	f.BoolVar(&filter.underReplicated, "under-replicated-partitions", false, "only partitions whose ISR is smaller than their replicas")
+	f.BoolVar(&filter.unavailable, "unavailable-partitions", false, "only partitions without a leader or whose leader is not a live broker")
+	f.BoolVar(&filter.underMinISR, "under-min-isr-partitions", false, "only partitions whose ISR is below min.insync.replicas")
+	f.BoolVar(&filter.atMinISR, "at-min-isr-partitions", false, "only partitions whose ISR is exactly min.insync.replicas")
+	f.BoolVar(&filter.withOverrides, "topics-with-overrides", false, "only the topic lines of topics with configs set")
+	f.BoolVar(&offsets, "offsets", false, "add each partition's LogStartOffset and LogEndOffset (Runnel's, not Kafka's)")
 	return cmd
 }
 
+// partitionFilter is kafka-topics.sh --describe's report flags; at most
+// one is set.
+type partitionFilter struct {
+	underReplicated, unavailable, underMinISR, atMinISR, withOverrides bool
+}
+
+func (f partitionFilter) count() int {
+	n := 0
+	for _, set := range []bool{f.underReplicated, f.unavailable, f.underMinISR, f.atMinISR, f.withOverrides} {
+		if set {
+			n++
+		}
+	}
+	return n
+}
+
+// topicLines says whether the topic lines are printed: without a
+// partition report flag (TopicCommand's describeConfigs).
+func (f partitionFilter) topicLines() bool {
+	return !f.underReplicated && !f.unavailable && !f.underMinISR && !f.atMinISR
+}
+
+// keep says whether partition p is printed, as TopicCommand's
+// shouldPrintTopicPartition decides; live holds the live brokers' ids.
+func (f partitionFilter) keep(p kadm.PartitionDetail, minISR int, live map[int32]bool) bool {
+	switch {
+	case f.withOverrides:
+		return false
+	case f.topicLines():
+		return true
+	}
+	hasLeader := p.Leader >= 0
+	return f.underReplicated && len(p.ISR) < len(p.Replicas) ||
+		f.unavailable && (!hasLeader || !live[p.Leader]) ||
+		f.underMinISR && (!hasLeader || len(p.ISR) < minISR) ||
+		f.atMinISR && len(p.ISR) == minISR
+}
+
 // describeTopics prints the kafka-topics.sh --describe lines of names.
-func describeTopics(ctx context.Context, adm *kadm.Client, names []string, w io.Writer) error {
+func describeTopics(ctx context.Context, adm *kadm.Client, names []string, filter partitionFilter, offsets bool, w io.Writer) error {
 	meta, err := adm.Metadata(ctx, names...)
 	if err != nil {
 		return err
@@ -172,13 +240,18 @@ func describeTopics(ctx context.Context, adm *kadm.Client, names []string, w io.
 	if err != nil {
 		return err
 	}
-	starts, err := adm.ListStartOffsets(ctx, names...)
-	if err != nil {
-		return err
+	var starts, ends kadm.ListedOffsets
+	if offsets {
+		if starts, err = adm.ListStartOffsets(ctx, names...); err != nil {
+			return err
+		}
+		if ends, err = adm.ListEndOffsets(ctx, names...); err != nil {
+			return err
+		}
 	}
-	ends, err := adm.ListEndOffsets(ctx, names...)
-	if err != nil {
-		return err
+	live := make(map[int32]bool, len(meta.Brokers))
+	for _, b := range meta.Brokers {
+		live[b.NodeID] = true
 	}
 	for _, name := range names {
 		td, ok := meta.Topics[name]
@@ -188,33 +261,100 @@ func describeTopics(ctx context.Context, adm *kadm.Client, names []string, w io.
 		if td.Err != nil {
 			return fmt.Errorf("describe topic %q: %w", name, td.Err)
 		}
-		var set []string
+		var set []kadm.Config
 		if rc, err := configs.On(name, nil); err == nil {
-			for _, c := range rc.Configs {
-				if c.Source == kmsg.ConfigSourceDynamicTopicConfig {
-					set = append(set, c.Key+"="+c.MaybeValue())
-				}
+			set = rc.Configs
+		}
+		writeTopicDescription(w, td, set, filter, live, func(p int32) string {
+			if !offsets {
+				return ""
 			}
-		}
-		slices.Sort(set)
-		rf := 0
-		if p, ok := td.Partitions[0]; ok {
-			rf = len(p.Replicas)
-		}
-		// The topic id as Kafka's Uuid.toString prints it.
-		fmt.Fprintf(w, "Topic: %s\tTopicId: %s\tPartitionCount: %d\tReplicationFactor: %d\tConfigs: %s\n",
-			name, base64.RawURLEncoding.EncodeToString(td.ID[:]), len(td.Partitions), rf, strings.Join(set, ","))
-		for _, p := range td.Partitions.Sorted() {
-			leader := "none"
-			if p.Leader >= 0 {
-				leader = strconv.Itoa(int(p.Leader))
-			}
-			fmt.Fprintf(w, "\tTopic: %s\tPartition: %d\tLeader: %s\tReplicas: %s\tIsr: %s\tLogStartOffset: %s\tLogEndOffset: %s\n",
-				name, p.Partition, leader, joinInt32(p.Replicas), joinInt32(p.ISR),
-				listedOffset(starts, name, p.Partition), listedOffset(ends, name, p.Partition))
-		}
+			return "\tLogStartOffset: " + listedOffset(starts, name, p) + "\tLogEndOffset: " + listedOffset(ends, name, p)
+		})
 	}
 	return nil
+}
+
+// writeTopicDescription prints one topic as TopicCommand does: its line
+// (TopicDescription.printDescription) unless the filter is a partition
+// report, then its partitions' lines (PartitionDescription.printDescription)
+// that the filter keeps. configs are the topic's described configs in the
+// broker's order; extra adds to a partition's line.
+func writeTopicDescription(w io.Writer, td kadm.TopicDetail, configs []kadm.Config, filter partitionFilter, live map[int32]bool, extra func(partition int32) string) {
+	var overrides []string
+	minISR := 1
+	for _, i := range javaHashMapOrder(configs, func(c kadm.Config) string { return c.Key }) {
+		c := configs[i]
+		if c.Key == "min.insync.replicas" && c.Value != nil {
+			if n, err := strconv.Atoi(*c.Value); err == nil {
+				minISR = n
+			}
+		}
+		if c.Source == kmsg.ConfigSourceDefaultConfig {
+			continue
+		}
+		value := "null" // Java's string of a null (sensitive) value
+		if c.Value != nil {
+			value = *c.Value
+		}
+		overrides = append(overrides, c.Key+"="+value)
+	}
+	partitions := td.Partitions.Sorted()
+	if filter.topicLines() && (!filter.withOverrides || len(overrides) > 0) && len(partitions) > 0 {
+		fmt.Fprintf(w, "Topic: %s", td.Topic)
+		if td.ID != [16]byte{} {
+			// The topic id as Kafka's Uuid.toString prints it.
+			fmt.Fprintf(w, "\tTopicId: %s", uuidString(td.ID))
+		}
+		fmt.Fprintf(w, "\tPartitionCount: %d\tReplicationFactor: %d\tConfigs: %s\n",
+			len(partitions), len(partitions[0].Replicas), strings.Join(overrides, ","))
+	}
+	for _, p := range partitions {
+		if !filter.keep(p, minISR, live) {
+			continue
+		}
+		leader := "none"
+		if p.Leader >= 0 {
+			leader = strconv.Itoa(int(p.Leader))
+		}
+		fmt.Fprintf(w, "\tTopic: %s\tPartition: %d\tLeader: %s\tReplicas: %s\tIsr: %s",
+			td.Topic, p.Partition, leader, joinInt32(p.Replicas), joinInt32(p.ISR))
+		if len(p.OfflineReplicas) > 0 {
+			fmt.Fprintf(w, "\tOffline: %s", joinInt32(p.OfflineReplicas))
+		}
+		// Kafka's tool prints N/A where the answer (Metadata) carries no
+		// eligible leader replicas.
+		fmt.Fprintf(w, "\tElr: N/A\tLastKnownElr: N/A%s\n", extra(p.Partition))
+	}
+}
+
+// javaHashMapOrder returns the indexes of items in the order a Java
+// HashMap, filled with them in order under key, iterates over them: the
+// order Kafka's tools print a map in (Kafka's Config keeps a topic's
+// configs in a HashMap). A HashMap of n entries has a table of the
+// smallest power of two from 16 whose three quarters hold n; an entry
+// goes to the bucket of its spread String.hashCode, and a bucket keeps
+// insertion order (through resizes too; the few entries here never make a
+// bucket a tree).
+func javaHashMapOrder[T any](items []T, key func(T) string) []int {
+	size := 16
+	for len(items) > size*3/4 {
+		size *= 2
+	}
+	bucket := func(s string) int {
+		var h int32
+		for _, c := range utf16.Encode([]rune(s)) {
+			h = 31*h + int32(c)
+		}
+		return int((uint32(h) ^ uint32(h)>>16) & uint32(size-1))
+	}
+	order := make([]int, len(items))
+	buckets := make([]int, len(items))
+	for i, it := range items {
+		order[i], buckets[i] = i, bucket(key(it))
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return buckets[a] - buckets[b] })
+	return order
 }
 
 func topicsAlterCommand(bootstrap *string) *cobra.Command {

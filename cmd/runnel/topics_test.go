@@ -1,9 +1,13 @@
 package main
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"runnel/broker/brokertest"
 )
@@ -40,14 +44,28 @@ func TestTopics(t *testing.T) {
 
 	// Records so that the describe shows offsets.
 	mustRun(t, "a\nb\nc\n", append([]string{"produce", "--topic", "orders", "--partition", "1"}, bs...)...)
-	desc := run("topics", "describe", "--topic", "orders")
-	want := []string{
-		`^Topic: orders\tTopicId: [A-Za-z0-9_-]{22}\tPartitionCount: 3\tReplicationFactor: 1\tConfigs: retention.ms=3600000,segment.bytes=1048576$`,
-		`^\tTopic: orders\tPartition: 0\tLeader: \d+\tReplicas: \d+\tIsr: \d+\tLogStartOffset: 0\tLogEndOffset: 0$`,
-		`^\tTopic: orders\tPartition: 1\tLeader: \d+\tReplicas: \d+\tIsr: \d+\tLogStartOffset: 0\tLogEndOffset: 3$`,
-		`^\tTopic: orders\tPartition: 2\tLeader: \d+\tReplicas: \d+\tIsr: \d+\tLogStartOffset: 0\tLogEndOffset: 0$`,
+	header := `^Topic: orders\tTopicId: [A-Za-z0-9_-]{22}\tPartitionCount: 3\tReplicationFactor: 1\tConfigs: retention.ms=3600000,segment.bytes=1048576$`
+	matchLines(t, "describe", run("topics", "describe", "--topic", "orders"), []string{header,
+		`^\tTopic: orders\tPartition: 0\tLeader: (\d+)\tReplicas: \d+\tIsr: \d+\tElr: N/A\tLastKnownElr: N/A$`,
+		`^\tTopic: orders\tPartition: 1\tLeader: \d+\tReplicas: \d+\tIsr: \d+\tElr: N/A\tLastKnownElr: N/A$`,
+		`^\tTopic: orders\tPartition: 2\tLeader: \d+\tReplicas: \d+\tIsr: \d+\tElr: N/A\tLastKnownElr: N/A$`,
+	})
+	matchLines(t, "describe --offsets", run("topics", "describe", "--topic", "orders", "--offsets"), []string{header,
+		`^\tTopic: orders\tPartition: 0\t.*\tLastKnownElr: N/A\tLogStartOffset: 0\tLogEndOffset: 0$`,
+		`^\tTopic: orders\tPartition: 1\t.*\tLastKnownElr: N/A\tLogStartOffset: 0\tLogEndOffset: 3$`,
+		`^\tTopic: orders\tPartition: 2\t.*\tLastKnownElr: N/A\tLogStartOffset: 0\tLogEndOffset: 0$`,
+	})
+	// One node leads every partition with a full ISR: the reports find nothing.
+	for _, report := range []string{"--under-replicated-partitions", "--unavailable-partitions", "--under-min-isr-partitions"} {
+		if out := run("topics", "describe", report); out != "" {
+			t.Errorf("describe %s on one healthy node printed %q", report, out)
+		}
 	}
-	matchLines(t, "describe", desc, want)
+	if out := run("topics", "describe", "--at-min-isr-partitions", "--topic", "orders"); strings.Count(out, "\tTopic: orders\t") != 3 || strings.HasPrefix(out, "Topic:") {
+		t.Errorf("describe --at-min-isr-partitions: every partition (ISR 1 = min.insync.replicas 1), no topic line; got\n%s", out)
+	}
+	matchLines(t, "describe --topics-with-overrides", run("topics", "describe", "--topics-with-overrides", "--exclude-internal"), []string{header})
+	fail("give at most one of", "topics", "describe", "--unavailable-partitions", "--under-replicated-partitions")
 	if all := run("topics", "describe"); strings.Count(all, "Topic: audit\t") != 1+2 || strings.Count(all, "Topic: orders\t") != 1+3 {
 		t.Errorf("describe without --topic:\n%s", all)
 	}
@@ -79,6 +97,85 @@ func TestTopics(t *testing.T) {
 	fail(`topic "orders" does not exist`, "topics", "delete", "--topic", "orders")
 	run("topics", "delete", "--topic", "orders", "--if-exists")
 	fail("--topic: error parsing regexp", "topics", "list", "--topic", "(")
+}
+
+// TestWriteTopicDescription checks the lines of partitions spread over
+// brokers, some without a leader or with offline replicas, and the report
+// flags, against what TopicCommand prints for them.
+func TestWriteTopicDescription(t *testing.T) {
+	td := kadm.TopicDetail{Topic: "orders", ID: [16]byte{1}, Partitions: kadm.PartitionDetails{
+		0: {Partition: 0, Leader: 1, Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2, 3}},
+		1: {Partition: 1, Leader: 2, Replicas: []int32{2, 3, 1}, ISR: []int32{2}},
+		2: {Partition: 2, Leader: -1, Replicas: []int32{3, 1, 2}, ISR: []int32{3}, OfflineReplicas: []int32{3}},
+		3: {Partition: 3, Leader: 4, Replicas: []int32{4, 1, 2}, ISR: []int32{4, 1}},
+	}}
+	str := func(s string) *string { return &s }
+	configs := []kadm.Config{
+		{Key: "cleanup.policy", Value: str("delete"), Source: kmsg.ConfigSourceDefaultConfig},
+		{Key: "min.insync.replicas", Value: str("2"), Source: kmsg.ConfigSourceDynamicTopicConfig},
+		{Key: "segment.bytes", Value: str("1073741824"), Source: kmsg.ConfigSourceStaticBrokerConfig},
+		{Key: "retention.ms", Value: str("60000"), Source: kmsg.ConfigSourceDynamicTopicConfig},
+	}
+	live := map[int32]bool{1: true, 2: true, 3: true} // 4 is fenced or gone
+	// Configs in java.util.HashMap order (OpenJDK 17 for these keys), not sorted.
+	const (
+		header = "Topic: orders\tTopicId: AQAAAAAAAAAAAAAAAAAAAA\tPartitionCount: 4\tReplicationFactor: 3\tConfigs: min.insync.replicas=2,segment.bytes=1073741824,retention.ms=60000\n"
+		p0     = "\tTopic: orders\tPartition: 0\tLeader: 1\tReplicas: 1,2,3\tIsr: 1,2,3\tElr: N/A\tLastKnownElr: N/A\n"
+		p1     = "\tTopic: orders\tPartition: 1\tLeader: 2\tReplicas: 2,3,1\tIsr: 2\tElr: N/A\tLastKnownElr: N/A\n"
+		p2     = "\tTopic: orders\tPartition: 2\tLeader: none\tReplicas: 3,1,2\tIsr: 3\tOffline: 3\tElr: N/A\tLastKnownElr: N/A\n"
+		p3     = "\tTopic: orders\tPartition: 3\tLeader: 4\tReplicas: 4,1,2\tIsr: 4,1\tElr: N/A\tLastKnownElr: N/A\n"
+	)
+	for _, tc := range []struct {
+		name   string
+		filter partitionFilter
+		want   string
+	}{
+		{"all", partitionFilter{}, header + p0 + p1 + p2 + p3},
+		{"under-replicated", partitionFilter{underReplicated: true}, p1 + p2 + p3},
+		{"unavailable", partitionFilter{unavailable: true}, p2 + p3},
+		{"under-min-isr", partitionFilter{underMinISR: true}, p1 + p2},
+		{"at-min-isr", partitionFilter{atMinISR: true}, p3},
+		{"with-overrides", partitionFilter{withOverrides: true}, header},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b strings.Builder
+			writeTopicDescription(&b, td, configs, tc.filter, live, func(int32) string { return "" })
+			if b.String() != tc.want {
+				t.Errorf("got\n%s\nwant\n%s", b.String(), tc.want)
+			}
+		})
+	}
+	var b strings.Builder
+	writeTopicDescription(&b, td, configs[:1], partitionFilter{withOverrides: true}, live, func(int32) string { return "" })
+	if b.String() != "" {
+		t.Errorf("--topics-with-overrides printed a topic without overrides: %q", b.String())
+	}
+}
+
+// TestJavaHashMapOrder compares with the order java.util.HashMap iterated
+// the same keys in (OpenJDK 17), for Kafka's topic configs and for 40 keys
+// (a table of 64).
+func TestJavaHashMapOrder(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"cleanup.policy,flush.messages,flush.ms,index.interval.bytes,max.message.bytes,message.timestamp.type,retention.bytes,retention.ms,segment.bytes,segment.index.bytes,segment.ms",
+			"cleanup.policy,flush.ms,max.message.bytes,message.timestamp.type,retention.ms,segment.bytes,segment.ms,index.interval.bytes,flush.messages,retention.bytes,segment.index.bytes"},
+		{func() string {
+			var keys []string
+			for i := range 40 {
+				keys = append(keys, fmt.Sprintf("key.%d.x", i*7919%101))
+			}
+			return strings.Join(keys, ",")
+		}(), "key.91.x,key.94.x,key.97.x,key.37.x,key.15.x,key.59.x,key.56.x,key.78.x,key.12.x,key.34.x,key.75.x,key.53.x,key.50.x,key.31.x,key.72.x,key.6.x,key.9.x,key.100.x,key.88.x,key.18.x,key.25.x,key.47.x,key.28.x,key.69.x,key.22.x,key.21.x,key.66.x,key.43.x,key.44.x,key.41.x,key.0.x,key.63.x,key.85.x,key.62.x,key.84.x,key.40.x,key.82.x,key.3.x,key.81.x,key.2.x"},
+	} {
+		keys := strings.Split(tc.in, ",")
+		var got []string
+		for _, i := range javaHashMapOrder(keys, func(s string) string { return s }) {
+			got = append(got, keys[i])
+		}
+		if strings.Join(got, ",") != tc.want {
+			t.Errorf("order of %s:\n got %s\nwant %s", tc.in, strings.Join(got, ","), tc.want)
+		}
+	}
 }
 
 // matchLines checks that out has exactly the lines matching the patterns.
