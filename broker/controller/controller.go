@@ -102,7 +102,8 @@ type Controller struct {
 		applied      chan struct{} // closed and replaced whenever entries were applied
 	}
 
-	observers observers // the brokers fetching the metadata log, for DescribeQuorum
+	observers  observers  // the brokers fetching the metadata log, for DescribeQuorum
+	voterTimes voterTimes // when the other voters last fetched and caught up, for DescribeQuorum
 
 	stop     chan struct{} // closed by Close: in-flight operations end with NOT_CONTROLLER
 	stopOnce sync.Once

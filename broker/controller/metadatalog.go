@@ -133,6 +133,70 @@ func (o *observers) states(term uint64, now int64) []kmsg.DescribeQuorumResponse
 	return out
 }
 
+// voterTimes are the leader's estimates of when each other voter last
+// fetched and was last caught up, for DescribeQuorum. Raft keeps no times,
+// so the leader samples its Progress every SessionCheckInterval: a voter
+// fetched at a sample where Raft counts it recently active (heard from
+// within an election timeout, so the estimate may be late by that much),
+// and was caught up at a sample where its match index reached the leader's
+// last index, or at the previous sample when it reached the last index of
+// that one (KRaft's rule for a follower that never quite reaches the end
+// of a log that keeps growing).
+type voterTimes struct {
+	sync.Mutex
+	term              uint64
+	fetch, caughtUp   map[uint64]int64 // ms
+	lastIndex, lastMs int64            // the leader's last index at the previous sample, and when
+}
+
+// sampleVoters updates voterTimes from the Raft Progress, on the leader.
+func (c *Controller) sampleVoters() {
+	st := c.node.Status()
+	if st.RaftState != raft.StateLeader {
+		return
+	}
+	now := c.clock().UnixMilli()
+	last := int64(st.Progress[st.ID].Match)
+	v := &c.voterTimes
+	v.Lock()
+	defer v.Unlock()
+	if v.term != st.GetTerm() || v.fetch == nil {
+		v.term, v.fetch, v.caughtUp, v.lastIndex, v.lastMs = st.GetTerm(), map[uint64]int64{}, map[uint64]int64{}, -1, -1
+	}
+	for id, pr := range st.Progress {
+		if id == st.ID {
+			continue
+		}
+		if pr.RecentActive {
+			v.fetch[id] = now
+		}
+		if match := int64(pr.Match); match >= last {
+			v.caughtUp[id] = now
+		} else if v.lastIndex > 0 && match >= v.lastIndex {
+			v.caughtUp[id] = max(v.caughtUp[id], v.lastMs)
+		}
+	}
+	v.lastIndex, v.lastMs = last, now
+}
+
+// times returns voter id's last fetch and caught-up times in term (-1:
+// unknown).
+func (v *voterTimes) times(term, id uint64) (fetch, caughtUp int64) {
+	v.Lock()
+	defer v.Unlock()
+	fetch, caughtUp = -1, -1
+	if v.term != term {
+		return
+	}
+	if t, ok := v.fetch[id]; ok {
+		fetch = t
+	}
+	if t, ok := v.caughtUp[id]; ok {
+		caughtUp = t
+	}
+	return
+}
+
 // isMetadataPartition reports whether topic (by name, or by id when the
 // version names topics by id) and partition are __cluster_metadata-0.
 func isMetadataPartition(name string, id [16]byte, byID bool, partition int32) bool {
@@ -147,9 +211,9 @@ func isMetadataPartition(name string, id [16]byte, byID bool, partition int32) b
 // Raft leader answers NOT_LEADER_OR_FOLLOWER, another partition
 // UNKNOWN_TOPIC_OR_PARTITION. The high watermark is the commit index as an
 // end offset (the entries at offsets below it are committed). Voters are
-// listed with their log end offset (Raft's match index); Raft keeps no
-// times, so a voter's fetch and caught-up timestamps are -1 (unknown, as
-// the field allows) but the leader's own, which are now as in KRaft.
+// listed with their log end offset (Raft's match index) and the times the
+// leader estimates from sampling Raft's Progress (voterTimes; -1 before
+// the first sample); the leader's own times are now, as in KRaft.
 // Observers are the brokers that fetched the log (FetchMetadata) from this
 // leader in the last five minutes, with the times of their fetches. Nodes
 // (v2) is empty: the controller does not know its voters' listeners.
@@ -186,6 +250,8 @@ func (c *Controller) describeQuorum(p *kmsg.DescribeQuorumResponseTopicPartition
 		v.ReplicaID, v.LogEndOffset = int32(id), int64(st.Progress[id].Match)
 		if id == st.ID {
 			v.LastFetchTimestamp, v.LastCaughtUpTimestamp = now, now
+		} else {
+			v.LastFetchTimestamp, v.LastCaughtUpTimestamp = c.voterTimes.times(st.GetTerm(), id)
 		}
 		p.CurrentVoters = append(p.CurrentVoters, v)
 	}

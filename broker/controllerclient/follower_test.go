@@ -85,7 +85,7 @@ func TestFollowerCatchesUpFromEmptyAndFollows(t *testing.T) {
 		t.Fatalf("observers %v, want [4 5]", observers)
 	}
 	for _, v := range p.CurrentVoters {
-		if v.LogEndOffset <= 0 {
+		if v.LogEndOffset <= 0 || v.LastFetchTimestamp <= 0 || v.LastCaughtUpTimestamp <= 0 {
 			t.Fatalf("voter %+v", v)
 		}
 	}

@@ -78,9 +78,9 @@ type Lifecycle struct {
 	mu    sync.Mutex
 	state LifecycleState
 
-	closing   chan struct{}
-	closeOnce sync.Once
-	done      chan struct{}
+	closing context.Context // ends when Close is called: it cuts short the request in flight
+	close   context.CancelFunc
+	done    chan struct{}
 }
 
 // StartLifecycle starts registering and heartbeating in a goroutine.
@@ -102,7 +102,8 @@ func StartLifecycle(cfg LifecycleConfig) (*Lifecycle, error) {
 		logger = slog.Default()
 	}
 	l := &Lifecycle{cfg: cfg, logger: logger.With("broker", cfg.NodeID), state: LifecycleState{BrokerEpoch: -1, Fenced: true},
-		closing: make(chan struct{}), done: make(chan struct{})}
+		done: make(chan struct{})}
+	l.closing, l.close = context.WithCancel(context.Background())
 	_, _ = rand.Read(l.incarnation[:]) // crypto/rand.Read never fails
 	go l.run()
 	return l, nil
@@ -120,7 +121,7 @@ func (l *Lifecycle) State() LifecycleState {
 
 // Close runs the controlled shutdown (see Lifecycle) and stops.
 func (l *Lifecycle) Close() {
-	l.closeOnce.Do(func() { close(l.closing) })
+	l.close()
 	<-l.done
 }
 
@@ -152,7 +153,7 @@ func (l *Lifecycle) run() {
 		deadline  time.Time // of the controlled shutdown
 		shutdowns int       // answers to WantShutDown so far
 	)
-	closing := l.closing
+	closing := l.closing.Done()
 	for {
 		timer := time.NewTimer(delay)
 		select {
@@ -169,15 +170,17 @@ func (l *Lifecycle) run() {
 			deadline = time.Now().Add(l.cfg.ShutdownTimeout)
 			l.logger.Info("controllerclient: beginning controlled shutdown")
 		}
-		timeout := l.cfg.SessionTimeout
+		// A request ends with the session timeout, or when Close is called;
+		// one of the controlled shutdown ends with its deadline.
+		base, limit := l.closing, time.Now().Add(l.cfg.SessionTimeout)
 		if state.ShuttingDown {
-			timeout = time.Until(deadline)
-			if timeout <= 0 {
+			if !time.Now().Before(deadline) {
 				l.logger.Warn("controllerclient: the controller did not end the controlled shutdown in time", "timeout", l.cfg.ShutdownTimeout)
 				return
 			}
+			base, limit = context.Background(), deadline
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		ctx, cancel := context.WithDeadline(base, limit)
 		var err error
 		if state.BrokerEpoch < 0 {
 			state, err = l.register(ctx, state)
@@ -216,11 +219,14 @@ func (l *Lifecycle) run() {
 			}
 		}
 		cancel()
-		if err != nil {
+		switch {
+		case err != nil && !state.ShuttingDown && l.closing.Err() != nil:
+			delay = 0 // cut short by Close: the shutdown begins at once
+		case err != nil:
 			delay = l.backoff(failures)
 			failures++
 			l.logger.Warn("controllerclient: broker lifecycle request failed", "epoch", state.BrokerEpoch, "retry_in", delay, "err", err)
-		} else {
+		default:
 			failures = 0
 		}
 		l.setState(state)

@@ -140,3 +140,43 @@ func TestLifecycleControlledShutdown(t *testing.T) {
 		}
 	}
 }
+
+func TestLifecycleCloseCutsShortARequestInFlight(t *testing.T) {
+	c, err := New(Config{Voters: map[int32]string{1: "127.0.0.1:1"}, MinBackoff: 10 * time.Millisecond, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	l, err := StartLifecycle(LifecycleConfig{Client: c, NodeID: 4, Listeners: listener(4), SessionTimeout: time.Minute,
+		MetadataOffset: func() int64 { return -1 }, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	l.Close()
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("Close took %v while a registration waited for an unreachable controller", took)
+	}
+	if s := l.State(); s.BrokerEpoch != -1 || s.ShuttingDown {
+		t.Fatalf("state %+v, want unregistered and no controlled shutdown", s)
+	}
+}
+
+func TestLifecycleControlledShutdownTimesOut(t *testing.T) {
+	tq := newTestQuorum(t, 0)
+	c := tq.client()
+	f := startFollower(t, c, 4, 0)
+	l, err := StartLifecycle(LifecycleConfig{Client: c, ClusterID: "test-cluster", NodeID: 4, Listeners: listener(4),
+		HeartbeatInterval: 50 * time.Millisecond, SessionTimeout: 5 * time.Second, ShutdownTimeout: 300 * time.Millisecond,
+		MetadataOffset: f.AppliedOffset, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait.Until(t, 10*time.Second, "broker 4 unfenced", func() bool { return !l.State().Fenced })
+	tq.dropHeartbeats.Store(4) // the controller never answers WantShutDown
+	start := time.Now()
+	l.Close()
+	if took := time.Since(start); took < 300*time.Millisecond || took > 3*time.Second {
+		t.Fatalf("Close took %v, want about the shutdown timeout of 300ms", took)
+	}
+}
