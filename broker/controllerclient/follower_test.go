@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"runnel/internal/wait"
@@ -117,6 +118,33 @@ func TestFollowerLoadsASnapshotWhenBehindTheLogStart(t *testing.T) {
 	createTopic(t, c, "after-snapshot", 1)
 	sameImage(t, tq, late)
 	sameImage(t, tq, b.f)
+
+	// FetchSnapshot's errors: another snapshot id, a position past the end.
+	a := tq.active()
+	snap, _ := tq.stores[a.Node().ID()].Snapshot()
+	id, size := snap.GetMetadata(), int64(len(snap.GetData()))
+	for _, tt := range []struct {
+		name      string
+		endOffset int64
+		position  int64
+		code      int16
+	}{
+		{"the latest", int64(id.GetIndex()), size - 1, 0},
+		{"another id", int64(id.GetIndex()) - 1, 0, kerr.SnapshotNotFound.Code},
+		{"past the end", int64(id.GetIndex()), size, kerr.PositionOutOfRange.Code},
+	} {
+		req := kmsg.NewPtrFetchSnapshotRequest()
+		rt := kmsg.NewFetchSnapshotRequestTopic()
+		rt.Topic = "__cluster_metadata"
+		rp := kmsg.NewFetchSnapshotRequestTopicPartition()
+		rp.SnapshotID.EndOffset, rp.SnapshotID.Epoch, rp.Position = tt.endOffset, int32(id.GetTerm()), tt.position
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		p := a.FetchSnapshot(req).Topics[0].Partitions[0]
+		if p.ErrorCode != tt.code || (tt.code == 0 && (p.Size != size || len(p.Bytes) != 1)) {
+			t.Fatalf("%s: error %d size %d, %d bytes", tt.name, p.ErrorCode, p.Size, len(p.Bytes))
+		}
+	}
 }
 
 func TestFetchMetadataAnswers(t *testing.T) {
