@@ -310,7 +310,7 @@ func (sm *stateMachine) Apply(entries []*pb.Entry) error {
 		if applyErr != nil {
 			sm.logger.Error("controller: skipping a metadata entry that does not apply", "index", e.GetIndex(), "err", applyErr)
 			applyErr = fmt.Errorf("%w: %w", kerr.UnknownServerError, applyErr)
-		} else if next != img {
+		} else if len(records) > 0 {
 			img = next
 			sm.holder.Publish(img)
 			sm.noteRegistrations(records, e.GetIndex())

@@ -28,6 +28,9 @@ const defaultFetchBytes = 1 << 20
 // stopped fetching, KRaft's LeaderState.OBSERVER_SESSION_TIMEOUT_MS.
 const observerSessionTimeout = 5 * time.Minute
 
+// maxObservers bounds the observers DescribeQuorum tracks.
+const maxObservers = 4096
+
 // ApplyEntry applies one committed entry of the metadata log to img and
 // returns the image after it and the records it held: the one reader of the
 // entry format (doc.go), used by every controller's state machine and by
@@ -98,6 +101,9 @@ func (o *observers) noteFetch(term uint64, id int32, offset, hw, now int64) {
 	}
 	r := o.replicas[id]
 	if r == nil {
+		if len(o.replicas) >= maxObservers {
+			return // replica ids are network input: the map stays bounded
+		}
 		r = &replicaState{lastFetch: -1, lastCaughtUp: -1}
 		o.replicas[id] = r
 	}
@@ -284,8 +290,8 @@ func (c *Controller) FetchMetadata(ctx context.Context, req *kmsg.FetchRequest) 
 	if len(req.Topics) == 1 && len(req.Topics[0].Partitions) == 1 {
 		wait = time.Duration(req.MaxWaitMillis) * time.Millisecond
 	}
-	deadline := time.NewTimer(wait)
-	defer deadline.Stop()
+	waitCtx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
 	for _, rt := range req.Topics {
 		t := kmsg.NewFetchResponseTopic()
 		t.Topic, t.TopicID = rt.Topic, rt.TopicID
@@ -302,7 +308,7 @@ func (c *Controller) FetchMetadata(ctx context.Context, req *kmsg.FetchRequest) 
 				if maxBytes <= 0 {
 					maxBytes = defaultFetchBytes
 				}
-				c.waitForEntries(ctx, rp.FetchOffset, deadline.C)
+				c.waitForEntries(waitCtx, rp.FetchOffset)
 				c.fetchMetadata(&p, replica, rp.FetchOffset, maxBytes)
 			}
 			t.Partitions = append(t.Partitions, p)
@@ -313,9 +319,9 @@ func (c *Controller) FetchMetadata(ctx context.Context, req *kmsg.FetchRequest) 
 }
 
 // waitForEntries waits until an entry at or past offset is committed and
-// applied here, or deadline fires, ctx ends or the controller stops. A
-// member that is not the leader does not wait: its answer is an error.
-func (c *Controller) waitForEntries(ctx context.Context, offset int64, deadline <-chan time.Time) {
+// applied here, or ctx ends or the controller stops. A member that is not
+// the leader does not wait: its answer is an error.
+func (c *Controller) waitForEntries(ctx context.Context, offset int64) {
 	if c.node.Status().RaftState != raft.StateLeader {
 		return
 	}
@@ -328,8 +334,6 @@ func (c *Controller) waitForEntries(ctx context.Context, offset int64, deadline 
 		}
 		select {
 		case <-wake:
-		case <-deadline:
-			return
 		case <-ctx.Done():
 			return
 		case <-c.stop:

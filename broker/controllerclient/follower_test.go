@@ -190,6 +190,26 @@ func TestFetchMetadataAnswers(t *testing.T) {
 			}
 		})
 	}
+	// A fetch at the high watermark waits for the next entry, not for
+	// MaxWaitMillis.
+	parked := make(chan kmsg.FetchResponseTopicPartition, 1)
+	go func() {
+		req := kmsg.NewPtrFetchRequest()
+		req.Version, req.MaxWaitMillis = 16, 20000
+		rt := kmsg.NewFetchRequestTopic()
+		rt.TopicID = [16]byte{15: 1}
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.FetchOffset = hw
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		parked <- a.FetchMetadata(testCtx(t), req).Topics[0].Partitions[0]
+	}()
+	start := time.Now()
+	createTopic(t, c, "wakes-the-fetch", 1)
+	if p := <-parked; len(p.RecordBatches) == 0 || p.HighWatermark <= hw || time.Since(start) > 10*time.Second {
+		t.Fatalf("the parked fetch answered %d bytes, high watermark %d (was %d), after %v", len(p.RecordBatches), p.HighWatermark, hw, time.Since(start))
+	}
+
 	req := kmsg.NewPtrFetchRequest()
 	req.Version = 16
 	rt := kmsg.NewFetchRequestTopic()
