@@ -180,3 +180,27 @@ func TestLifecycleControlledShutdownTimesOut(t *testing.T) {
 		t.Fatalf("Close took %v, want about the shutdown timeout of 300ms", took)
 	}
 }
+
+func TestLifecycleNewIncarnationNamingItsPreviousEpochRegistersAtOnce(t *testing.T) {
+	tq := newTestQuorum(t, 0)
+	c := tq.client()
+	b := startBroker(t, tq, c, 4)
+	wait.Until(t, 10*time.Second, "broker 4 unfenced", func() bool { return fencedInImage(tq, 4, false) })
+	old := b.l.State().BrokerEpoch
+	b.l.Close()
+	closed := time.Now()
+
+	// A new incarnation that names its previous epoch is registered at once,
+	// though the old session has not expired (no DUPLICATE_BROKER_REGISTRATION).
+	l, err := StartLifecycle(LifecycleConfig{Client: c, ClusterID: "test-cluster", NodeID: 4, Listeners: listener(4),
+		PreviousBrokerEpoch: old, HeartbeatInterval: 50 * time.Millisecond, SessionTimeout: sessionTimeout,
+		MetadataOffset: b.f.AppliedOffset, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	wait.Until(t, 10*time.Second, "the new incarnation registered", func() bool { return l.State().BrokerEpoch > old })
+	if took := time.Since(closed); took >= sessionTimeout {
+		t.Fatalf("registered %v after the clean shutdown, not before the old session expired", took)
+	}
+}
