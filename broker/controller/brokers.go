@@ -120,7 +120,8 @@ func (c *Controller) expired(id int32, now time.Time) bool {
 }
 
 // checkSessions fences, every SessionCheckInterval while this member is the
-// active controller, the unfenced brokers whose sessions expired.
+// active controller, the unfenced brokers whose sessions expired (and
+// samples the voters' progress for DescribeQuorum).
 func (c *Controller) checkSessions() {
 	defer close(c.done)
 	ticker := time.NewTicker(c.cfg.SessionCheckInterval)
@@ -130,6 +131,7 @@ func (c *Controller) checkSessions() {
 		case <-c.stop:
 			return
 		case <-ticker.C:
+			c.sampleVoters()
 			if c.Active() {
 				c.fenceExpired()
 			}

@@ -99,7 +99,11 @@ type Controller struct {
 		appliedTerm  uint64
 		registered   map[int32]uint64 // broker id to the index of the entry that registered it
 		pending      *proposal
+		applied      chan struct{} // closed and replaced whenever entries were applied
 	}
+
+	observers  observers  // the brokers fetching the metadata log, for DescribeQuorum
+	voterTimes voterTimes // when the other voters last fetched and caught up, for DescribeQuorum
 
 	stop     chan struct{} // closed by Close: in-flight operations end with NOT_CONTROLLER
 	stopOnce sync.Once
@@ -147,6 +151,7 @@ func New(cfg Config) (*Controller, error) {
 	c := &Controller{cfg: cfg, holder: cfg.Holder, logger: logger.With("controller", cfg.Node.ID), clock: cfg.Clock,
 		rng: cfg.Rand, stop: make(chan struct{}), done: make(chan struct{})}
 	c.sm.registered = map[int32]uint64{}
+	c.sm.applied = make(chan struct{})
 	nc := cfg.Node
 	nc.StateMachine = (*stateMachine)(c)
 	n, err := quorum.StartNode(nc)
@@ -277,15 +282,9 @@ type stateMachine Controller
 // Restore implements quorum.StateMachine: the snapshot's data is the
 // image's records as one batch (none for the empty image).
 func (sm *stateMachine) Restore(snap *pb.Snapshot) error {
-	img := new(metadata.Image)
-	if data := snap.GetData(); len(data) > 0 {
-		records, err := metadata.DecodeBatch(data)
-		if err != nil {
-			return fmt.Errorf("controller: snapshot: %w", err)
-		}
-		if img, err = img.ApplyAll(records); err != nil {
-			return fmt.Errorf("controller: snapshot: %w", err)
-		}
+	img, err := RestoreImage(snap.GetData())
+	if err != nil {
+		return fmt.Errorf("controller: snapshot: %w", err)
 	}
 	sm.holder.Publish(img)
 	md := snap.GetMetadata()
@@ -297,6 +296,7 @@ func (sm *stateMachine) Restore(snap *pb.Snapshot) error {
 	for _, b := range img.Brokers() {
 		sm.sm.registered[b.NodeID] = md.GetIndex()
 	}
+	sm.notifyAppliedLocked()
 	return nil
 }
 
@@ -306,22 +306,14 @@ func (sm *stateMachine) Restore(snap *pb.Snapshot) error {
 func (sm *stateMachine) Apply(entries []*pb.Entry) error {
 	img := sm.holder.Load()
 	for _, e := range entries {
-		var applyErr error
-		if e.GetType() == pb.EntryType_EntryNormal && len(e.GetData()) > 0 {
-			var records []metadata.Record
-			records, applyErr = metadata.DecodeBatch(e.GetData())
-			if applyErr == nil {
-				var next *metadata.Image
-				if next, applyErr = img.ApplyAll(records); applyErr == nil {
-					img = next
-					sm.holder.Publish(img)
-					sm.noteRegistrations(records, e.GetIndex())
-				}
-			}
-			if applyErr != nil {
-				sm.logger.Error("controller: skipping a metadata entry that does not apply", "index", e.GetIndex(), "err", applyErr)
-				applyErr = fmt.Errorf("%w: %w", kerr.UnknownServerError, applyErr)
-			}
+		next, records, applyErr := ApplyEntry(img, e)
+		if applyErr != nil {
+			sm.logger.Error("controller: skipping a metadata entry that does not apply", "index", e.GetIndex(), "err", applyErr)
+			applyErr = fmt.Errorf("%w: %w", kerr.UnknownServerError, applyErr)
+		} else if len(records) > 0 {
+			img = next
+			sm.holder.Publish(img)
+			sm.noteRegistrations(records, e.GetIndex())
 		}
 		sm.sm.Lock()
 		sm.sm.appliedIndex, sm.sm.appliedTerm = e.GetIndex(), e.GetTerm()
@@ -331,6 +323,9 @@ func (sm *stateMachine) Apply(entries []*pb.Entry) error {
 		}
 		sm.sm.Unlock()
 	}
+	sm.sm.Lock()
+	sm.notifyAppliedLocked()
+	sm.sm.Unlock()
 	return nil
 }
 

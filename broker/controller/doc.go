@@ -56,6 +56,62 @@
 // catches up and is unfenced, it leads again the partitions left without a
 // leader whose ISR holds it.
 //
+// # Following the metadata log
+//
+// Brokers that are not voters (process.roles=broker) follow the committed
+// log from the active controller as KRaft brokers do, with Kafka's Fetch
+// and FetchSnapshot on the controller listener (package controllerclient
+// is their side). ApplyEntry and RestoreImage are the one reader of the
+// entry and snapshot data: the state machine and the brokers apply the log
+// with them, so a broker's image at an offset is the controllers' image at
+// that offset (equal Hash).
+//
+// FetchMetadata answers a Fetch of __cluster_metadata-0 (by name, or from
+// v13 by KRaft's topic id AAAAAAAAAAAAAAAAAAAAAQ, MetadataTopicID) on the
+// Raft leader:
+//
+//   - RecordBatches are the log's own batches (quorum/doc.go, "Entries"),
+//     byte for byte, from the batch at FetchOffset: batch offset = Raft
+//     index - 1, partitionLeaderEpoch = term, one record whose value is
+//     version 0, the entry type, then the entry data, for normal entries
+//     the operation's metadata records as one RecordBatch v2
+//     (metadata/doc.go). Only committed entries are served (unlike KRaft,
+//     whose voters also fetch uncommitted ones), so a broker's log never
+//     diverges and DivergingEpoch is never set. At least one batch, then
+//     up to min(MaxBytes, PartitionMaxBytes) (1 MiB when neither is set).
+//   - HighWatermark (and LastStableOffset) = the commit index: the end
+//     offset of the committed log. LogStartOffset = the first offset the
+//     log still holds (first index - 1). CurrentLeader = this leader and
+//     its term.
+//   - FetchOffset below LogStartOffset: no records, error NONE and
+//     SnapshotID = {EndOffset: the latest snapshot's index, Epoch: its
+//     term}, as KRaft answers; the broker fetches that snapshot and fetches
+//     on from EndOffset. FetchOffset past the high watermark (or negative):
+//     OFFSET_OUT_OF_RANGE. A non-leader: NOT_LEADER_OR_FOLLOWER with the
+//     leader it knows in CurrentLeader.
+//   - A fetch of one partition at the high watermark waits up to
+//     MaxWaitMillis for the next entry to be applied here.
+//   - The replica id (ReplicaID, or ReplicaState.ID from v15) names the
+//     broker, which DescribeQuorum then lists as an observer with its
+//     fetch offset and fetch times (KRaft's rules; forgotten after five
+//     minutes without a fetch).
+//
+// FetchSnapshot answers with the latest snapshot's data: the bytes the
+// snapshot file's "data" record holds (the image's records as one
+// RecordBatch v2, none for the empty image), in chunks: Bytes =
+// data[Position : Position+MaxBytes], Size = len(data). The snapshot must
+// be the latest (SNAPSHOT_NOT_FOUND otherwise, after which the broker
+// fetches again and learns the new id); a Position outside the data is
+// POSITION_OUT_OF_RANGE (position 0 of an empty snapshot is its end).
+//
+// DescribeQuorum (KIP-595, KIP-836), on the Raft leader only
+// (NOT_LEADER_OR_FOLLOWER elsewhere): LeaderID, LeaderEpoch (the term),
+// HighWatermark (the commit index), CurrentVoters with their log end
+// offsets (Raft's match index) and the last fetch and caught-up times the
+// leader estimates by sampling Raft's Progress every SessionCheckInterval
+// (recently active; match at the leader's last index), and Observers (the
+// brokers that fetch the log). Nodes (v2) is empty.
+//
 // Validation that belongs to the broker (legal topic name characters,
 // topic config keys and values, list configs) comes in through Rules, so
 // that both apply the same rules.

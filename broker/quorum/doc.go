@@ -35,6 +35,10 @@
 // Sync returns. A new leader's entries that replace a conflicting tail first truncate the
 // log (Log.TruncateTo) at the first replaced entry's offset.
 //
+// EntryBatches reads the batches of a range of entries as they are stored, for the controller
+// to serve the committed log to brokers; DecodeEntryBatches reads such bytes back (checking
+// each batch's CRC, ignoring a batch cut short at the end).
+//
 // # HardState: quorum-state
 //
 // JSON after Kafka's file of the same name, replaced atomically (io/disk.WriteFileAtomic):
