@@ -53,7 +53,7 @@ func DecodeEntryBatches(b []byte) ([]*pb.Entry, error) {
 		if h.LastOffsetDelta != 0 || h.PartitionLeaderEpoch < 0 {
 			return nil, fmt.Errorf("quorum: batch at offset %d is not an entry", h.BaseOffset)
 		}
-		e, err := decodeEntry(h, b[p:p+h.Size()])
+		e, err := DecodeEntry(h, b[p:p+h.Size()])
 		if err != nil {
 			return nil, fmt.Errorf("quorum: entry batch at offset %d: %w", h.BaseOffset, err)
 		}
