@@ -548,7 +548,8 @@ func (c *Cluster) takeProcess(i int) (*process, error) {
 	return p, nil
 }
 
-// startNode starts node i's process, which must not be running.
+// startNode starts node i's process, which must not be running (it may
+// have exited on its own).
 func (c *Cluster) startNode(i int) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -556,7 +557,7 @@ func (c *Cluster) startNode(i int) error {
 		return errClosed
 	}
 	n := c.nodes[i]
-	if n.proc != nil {
+	if n.proc != nil && !n.proc.hasExited() {
 		return fmt.Errorf("clustertest: node %d is running", n.ID)
 	}
 	p, err := startProcess(c.binary, n.LogFile, "serve", "--log-level", c.opts.LogLevel, n.PropertiesFile)

@@ -103,6 +103,34 @@ func TestMetadataListsAllBrokers(t *testing.T) {
 	}
 }
 
+// TestWaitReadyReportsANodeThatDied: a node killed behind the harness's
+// back fails WaitReady at once, naming it, and Restart brings it back.
+func TestWaitReadyReportsANodeThatDied(t *testing.T) {
+	c, err := clustertest.Start(clustertest.Options{Nodes: 2, Test: t})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := c.Pid(1)
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	wait.Until(t, 10*time.Second, "node 2 to exit", func() bool { return !c.Running(1) })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := c.WaitReady(ctx); err == nil || !strings.Contains(err.Error(), "node 2 exited") {
+		t.Fatalf("WaitReady with node 2 dead: %v, want an error naming it", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("WaitReady waited for its deadline instead of reporting the dead node")
+	}
+	if err := c.Restart(1); err != nil {
+		t.Fatal(err)
+	}
+	if c.Pid(1) == pid || c.Pid(1) == 0 {
+		t.Fatalf("node 2's pid after Restart is %d (was %d)", c.Pid(1), pid)
+	}
+}
+
 // TestStartReportsANodeThatExits: a node that stops at startup fails
 // Start at once, with its log's tail in the error.
 func TestStartReportsANodeThatExits(t *testing.T) {
