@@ -149,7 +149,6 @@ type Cluster struct {
 // to it alone.
 type node struct {
 	Node
-	props  []string
 	client *kgo.Client
 	proc   *process // nil when not running; guarded by Cluster.mu
 }
@@ -157,6 +156,11 @@ type node struct {
 // Start writes the nodes' properties files, starts them and waits until
 // Options.Ready holds. On an error every node started is killed; the error
 // carries the tails of the nodes' logs.
+//
+// The ports are found free, closed, then given to the nodes, so another
+// process may take one in between: when a node fails to listen because
+// its address is in use, Start tries again with other ports, up to
+// portAttempts times.
 func Start(o Options) (*Cluster, error) {
 	if o.Nodes == 0 {
 		o.Nodes = 3
@@ -173,13 +177,29 @@ func Start(o Options) (*Cluster, error) {
 	if o.LogLevel == "" {
 		o.LogLevel = "info"
 	}
-	c := &Cluster{opts: o, binary: o.Binary, dir: o.Dir}
-	if c.binary == "" {
+	if o.Binary == "" {
 		var err error
-		if c.binary, err = Build(); err != nil {
+		if o.Binary, err = Build(); err != nil {
 			return nil, err
 		}
 	}
+	for attempt := 1; ; attempt++ {
+		c, err := startOnce(o)
+		if !errors.Is(err, errPortTaken) || attempt == portAttempts {
+			return c, err
+		}
+	}
+}
+
+// portAttempts is how many times Start tries ports.
+const portAttempts = 3
+
+// errPortTaken is startOnce's error when a node could not listen on a port
+// it was given.
+var errPortTaken = errors.New("clustertest: a port was taken before its node listened")
+
+func startOnce(o Options) (*Cluster, error) {
+	c := &Cluster{opts: o, binary: o.Binary, dir: o.Dir}
 	if c.dir == "" {
 		var err error
 		if c.dir, err = os.MkdirTemp("", "runnel-cluster-"); err != nil {
@@ -196,11 +216,22 @@ func Start(o Options) (*Cluster, error) {
 			}
 		})
 	}
-	if err := c.start(o); err != nil {
-		logs := c.Logs()
-		return nil, errors.Join(fmt.Errorf("%w\nthe nodes' logs (in %s):\n%s", err, c.dir, logs), c.Close())
+	err := c.start(o)
+	if err == nil {
+		return c, nil
 	}
-	return c, nil
+	logs := c.Logs()
+	closeErr := c.Close()
+	if strings.Contains(logs, "address already in use") {
+		err = fmt.Errorf("%w: %w", errPortTaken, err)
+		if o.Dir != "" { // the next attempt writes the same names
+			for _, n := range c.Nodes() {
+				os.RemoveAll(n.DataDir)
+				os.Remove(n.PropertiesFile)
+			}
+		}
+	}
+	return nil, errors.Join(fmt.Errorf("%w\nthe nodes' logs (in %s):\n%s", err, c.dir, logs), closeErr)
 }
 
 func (c *Cluster) start(o Options) error {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -146,6 +147,20 @@ func TestStartReportsANodeThatExits(t *testing.T) {
 	}
 	if d := time.Since(start); d > 15*time.Second {
 		t.Errorf("Start took %v to report an exited node", d)
+	}
+}
+
+// TestStartGivesUpOnATakenPort: a node whose port is taken fails Start
+// (after the attempts with other ports, which here take the same one).
+func TestStartGivesUpOnATakenPort(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, err = clustertest.Start(clustertest.Options{Nodes: 1, Properties: []string{"runnel.admin.listener=" + ln.Addr().String()}, Test: t})
+	if err == nil || !strings.Contains(err.Error(), "a port was taken") || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("Start with a taken port: %v", err)
 	}
 }
 
