@@ -16,10 +16,10 @@
 // Nodes are numbered by index i from 0; node i has node.id i+1. The first
 // Options.Nodes are combined nodes (process.roles=broker,controller), the
 // voters of controller.quorum.voters; Options.BrokerOnly and AddBroker add
-// broker-only nodes after them. Each node's directory under the cluster's
-// holds its properties file (node-<id>.properties), and its data directory
-// (node-<id>/, its log.dirs) holds runnel.log, the process's stdout and
-// stderr, appended to across restarts.
+// broker-only nodes after them. The cluster's directory holds each node's
+// properties file (node-<id>.properties) and data directory (node-<id>/,
+// its log.dirs), in which runnel.log is the process's stdout and stderr,
+// appended to across restarts.
 //
 // The package does not import testing, so that bench/ can use it: a test
 // passes itself as Options.Test, and the cluster is then closed in the
@@ -136,7 +136,6 @@ func (n Node) Controller() bool { return n.ControllerAddr != "" }
 // several goroutines.
 type Cluster struct {
 	opts   Options
-	binary string
 	dir    string
 	voters string // controller.quorum.voters
 
@@ -199,7 +198,7 @@ const portAttempts = 3
 var errPortTaken = errors.New("clustertest: a port was taken before its node listened")
 
 func startOnce(o Options) (*Cluster, error) {
-	c := &Cluster{opts: o, binary: o.Binary, dir: o.Dir}
+	c := &Cluster{opts: o, dir: o.Dir}
 	if c.dir == "" {
 		var err error
 		if c.dir, err = os.MkdirTemp("", "runnel-cluster-"); err != nil {
@@ -591,7 +590,7 @@ func (c *Cluster) startNode(i int) error {
 	if n.proc != nil && !n.proc.hasExited() {
 		return fmt.Errorf("clustertest: node %d is running", n.ID)
 	}
-	p, err := startProcess(c.binary, n.LogFile, "serve", "--log-level", c.opts.LogLevel, n.PropertiesFile)
+	p, err := startProcess(c.opts.Binary, n.LogFile, "serve", "--log-level", c.opts.LogLevel, n.PropertiesFile)
 	if err != nil {
 		return fmt.Errorf("clustertest: node %d: %w", n.ID, err)
 	}
