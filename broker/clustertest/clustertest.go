@@ -27,11 +27,10 @@
 // the test failed. Start's error carries the tails too.
 //
 // No broker outlives the process that started it: Close kills every node,
-// and each node is started with Pdeathsig=SIGKILL, so that the kernel kills
-// it when the thread that started it goes, with its process (a test binary
-// killed by a timeout or by SIGKILL included). Go keeps its threads alive
-// unless a goroutine exits locked to one; do not start nodes from such a
-// goroutine.
+// and each node is started with Pdeathsig=SIGKILL from a thread that lives
+// as long as the process, so that the kernel kills the nodes when the
+// process ends, however it ends (a test binary killed by a timeout or by
+// SIGKILL included).
 package clustertest
 
 import (

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -33,7 +34,7 @@ func startProcess(bin, logPath string, args ...string) (*process, error) {
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = sysProcAttr()
-	if err := cmd.Start(); err != nil {
+	if err := startFromLockedThread(cmd); err != nil {
 		logFile.Close()
 		return nil, err
 	}
@@ -44,6 +45,34 @@ func startProcess(bin, logPath string, args ...string) (*process, error) {
 		close(p.exited)
 	}()
 	return p, nil
+}
+
+// starts carries cmd.Start calls to the one goroutine that makes them,
+// locked to its thread for the life of the process. Pdeathsig fires when
+// the thread that started the child exits, not the process: Go may end a
+// thread when a goroutine exits locked to it, and a child started from
+// that thread would be killed with it. This thread never ends.
+var starts = make(chan startRequest)
+
+type startRequest struct {
+	cmd  *exec.Cmd
+	done chan error
+}
+
+var startsOnce sync.Once
+
+func startFromLockedThread(cmd *exec.Cmd) error {
+	startsOnce.Do(func() {
+		go func() {
+			runtime.LockOSThread() // and never unlocked: the goroutine never returns
+			for req := range starts {
+				req.done <- req.cmd.Start()
+			}
+		}()
+	})
+	req := startRequest{cmd: cmd, done: make(chan error, 1)}
+	starts <- req
+	return <-req.done
 }
 
 func (p *process) hasExited() bool {
