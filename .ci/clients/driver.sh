@@ -144,7 +144,8 @@ run_check() {
 # nodes started by runcluster (broker/clustertest), which prints BOOTSTRAP=...
 # once every node's Metadata lists the three brokers (CLUSTER_READY=apiversions:
 # once each answers, for a cluster that does not form yet). The client is given
-# the first node only and finds the others through Metadata; CLUSTER_BROKERS
+# the first node only, one that does not coordinate the checks' group
+# (ci-group-$TOPIC), and finds the others through Metadata; CLUSTER_BROKERS
 # tells the checks how many brokers Metadata must list. SIGTERM to runcluster
 # stops each node cleanly; it exits 0 only if every node did.
 run_cluster_check() {
@@ -155,9 +156,9 @@ run_cluster_check() {
 	out="$dir/runcluster.out"
 	mkdir -p "$dir"
 	: >"$out"
-	local ready=${CLUSTER_READY:-metadata}
+	local ready=${CLUSTER_READY:-metadata} topic="ci-$name-$$-$RANDOM"
 	echo "--- [$name] starting a three-node cluster (${RUNNEL_NET:-default transport}, ready: $ready) in $dir"
-	"$cluster_bin" --runnel "$broker_bin" --nodes 3 --dir "$dir" --ready "$ready" \
+	"$cluster_bin" --runnel "$broker_bin" --nodes 3 --dir "$dir" --ready "$ready" --group "ci-group-$topic" \
 		--set "num.partitions=1" --set "auto.create.topics.enable=true" \
 		${RUNNEL_NET:+--set "runnel.net=$RUNNEL_NET"} >"$out" 2>&1 &
 	cluster_pid=$!
@@ -173,11 +174,11 @@ run_cluster_check() {
 		fi
 		sleep 0.2
 	done
-	echo "--- [$name] cluster ready ($bootstrap); running: ${cmd[*]}"
+	echo "--- [$name] cluster ready ($bootstrap; $(sed -n 's/^group //p' "$out")); running: ${cmd[*]}"
 
 	local brokers=""
 	[ "$ready" = metadata ] && brokers=3
-	BOOTSTRAP="${bootstrap%%,*}" TOPIC="ci-$name-$$-$RANDOM" ${brokers:+CLUSTER_BROKERS=$brokers} \
+	BOOTSTRAP="${bootstrap%%,*}" TOPIC="$topic" ${brokers:+CLUSTER_BROKERS=$brokers} \
 		timeout --kill-after=5 "$client_timeout" "${cmd[@]}" 2>&1 && rc=0 || rc=$?
 	if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
 		echo "FAIL [$name]: client timed out after ${client_timeout}s"
