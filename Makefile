@@ -5,8 +5,12 @@ PKGS      := ./...
 # Where `make bench` writes: results/<date>-<short host description>/
 RESULTS   ?= results/$(shell date +%Y-%m-%d)-$(shell nproc)core-$(shell uname -m)
 STRESS_ROUNDS ?= 1000
+# `make cluster`: the nodes of config/cluster/ it starts (CLUSTER_NODES=broker-4 adds the fourth),
+# and where their data, logs and pids go.
+CLUSTER_NODES ?= node-1 node-2 node-3
+CLUSTER_DATA  := data/cluster
 
-.PHONY: help build run test test-std race stress fuzz bench bench-quick bench-transports bench-micro vet lint clean
+.PHONY: help build run test test-std race stress fuzz bench bench-quick bench-transports bench-micro vet lint clean cluster cluster-stop
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -17,6 +21,35 @@ build: ## build bin/runnel (broker and tools) and bin/runnel-bench (the harness 
 
 run: build ## start a broker on localhost:9092 with its data in ./data
 	./$(BIN) serve
+
+cluster: build ## start the three-node cluster of config/cluster/ in the background, data and logs in ./data/cluster/node-N/ (CLUSTER_NODES=broker-4: the fourth broker; `make cluster-stop` stops them)
+	@for n in $(CLUSTER_NODES); do \
+	  dir=$(CLUSTER_DATA)/$$n; mkdir -p $$dir; \
+	  if [ -f $$dir/runnel.pid ] && grep -qa "config/cluster/$$n.properties" /proc/$$(cat $$dir/runnel.pid)/cmdline 2>/dev/null; then echo "$$n runs already (pid $$(cat $$dir/runnel.pid))"; continue; fi; \
+	  nohup ./$(BIN) serve config/cluster/$$n.properties >>$$dir/runnel.log 2>&1 & echo $$! >$$dir/runnel.pid; \
+	done
+	@for n in $(CLUSTER_NODES); do \
+	  dir=$(CLUSTER_DATA)/$$n; pid=$$(cat $$dir/runnel.pid); \
+	  addr=$$(sed -n 's|^listeners=PLAINTEXT://\([^,]*\).*|\1|p' config/cluster/$$n.properties); \
+	  tries=150; until ./$(BIN) topics list --bootstrap-server $$addr >/dev/null 2>&1; do \
+	    if ! kill -0 $$pid 2>/dev/null || [ $$tries -eq 0 ]; then echo "$$n did not start; the end of $$dir/runnel.log:"; tail -n 20 $$dir/runnel.log; exit 1; fi; \
+	    tries=$$((tries - 1)); sleep 0.2; \
+	  done; \
+	  echo "$$n: pid $$pid, clients on $$addr, log $$dir/runnel.log"; \
+	done
+	@echo "stop the nodes with: make cluster-stop"
+
+cluster-stop: ## stop every node `make cluster` started (SIGTERM, a clean stop)
+	@state() { sed 's/.*) \(.\).*/\1/' /proc/$$1/stat 2>/dev/null; }; \
+	for dir in $(CLUSTER_DATA)/*/; do \
+	  [ -f $$dir/runnel.pid ] || continue; pid=$$(cat $$dir/runnel.pid); name=$$(basename $$dir); \
+	  if grep -qa "config/cluster/$$name.properties" /proc/$$pid/cmdline 2>/dev/null && kill -TERM $$pid; then \
+	    tries=300; while [ -n "$$(state $$pid)" ] && [ "$$(state $$pid)" != Z ] && [ $$tries -gt 0 ]; do tries=$$((tries - 1)); sleep 0.1; done; \
+	    if [ $$tries -eq 0 ]; then echo "$$name (pid $$pid) did not stop within 30 s; see $$dir/runnel.log"; continue; fi; \
+	    echo "stopped $$name (pid $$pid)"; \
+	  fi; \
+	  rm -f $$dir/runnel.pid; \
+	done
 
 test: ## run every test (unit, property, crash, real-client Go tests), the broker's on both transports; < 10 min on 2 cores
 	$(GO) test -count=1 -timeout 9m $(PKGS)

@@ -4,6 +4,7 @@
 # broker and the topic, consume from the beginning to the end and compare
 # exactly; then consume as a balanced consumer group (-G, offsets committed on
 # exit) and check that the group's next run reads only records produced since.
+# With CLUSTER_BROKERS=N (driver.sh, CLUSTER=1) -L must list N brokers.
 set -euo pipefail
 : "${BOOTSTRAP:?}" "${TOPIC:?}"
 host=${BOOTSTRAP%:*}
@@ -52,7 +53,7 @@ produce "$lz4" -z lz4
 echo "kcat: -L (metadata)"
 meta=$(timeout $to kcat -b "$BOOTSTRAP" "${X[@]}" -L -J -t "$TOPIC") || fail "kcat -L exited $?"
 /usr/bin/python3 - "$meta" "$host" "$port" "$TOPIC" <<'PY' || fail "kcat -L output: $meta"
-import json, sys
+import json, os, sys
 meta, host, port, topic = json.loads(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
 brokers = meta.get("brokers", [])
 want = "%s:%d" % (host, port)
@@ -66,7 +67,11 @@ if t is None:
 if "error" in t or len(t.get("partitions", [])) != 1:
     sys.exit("expected topic %s with 1 partition and no error, got %s" % (topic, t))
 p = t["partitions"][0]
-if "error" in p or p.get("leader") != brokers[0].get("id"):
+if "CLUSTER_BROKERS" in os.environ:  # a cluster: every broker listed, the partition led by one of them
+    ids = [b.get("id") for b in brokers]
+    if len(ids) != int(os.environ["CLUSTER_BROKERS"]) or "error" in p or p.get("leader") not in ids:
+        sys.exit("expected %s brokers and partition 0 led by one of them, got brokers %s and %s" % (os.environ["CLUSTER_BROKERS"], ids, p))
+elif "error" in p or p.get("leader") != brokers[0].get("id"):
     sys.exit("expected partition 0 led by broker %s, got %s" % (brokers[0].get("id"), p))
 print("kcat -L: broker %s, topic %s with 1 partition: ok" % (want, topic))
 PY

@@ -7,6 +7,8 @@
 # Any failure prints the broker's log. Ends with "N passed, N failed".
 # Env: NODE_PATH must reach kafkajs for the kafkajs check; RUNNEL_NET picks the
 # broker's transport (epoll or std; unset: the default, epoll on Linux).
+# CLUSTER=1 runs every check against a fresh three-node cluster instead
+# (run_cluster_check; needs go, to build broker/clustertest/runcluster).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -41,10 +43,15 @@ healthz_ok() {
 }
 
 broker_pid=""
+cluster_pid=""
 work=$(mktemp -d /tmp/runnel-clients.XXXXXX)
 cleanup() {
 	if [ -n "$broker_pid" ] && kill -0 "$broker_pid" 2>/dev/null; then
 		kill -KILL "$broker_pid" 2>/dev/null || true
+	fi
+	# runcluster's nodes die with it (Pdeathsig).
+	if [ -n "$cluster_pid" ] && kill -0 "$cluster_pid" 2>/dev/null; then
+		kill -KILL "$cluster_pid" 2>/dev/null || true
 	fi
 	rm -rf "$work"
 }
@@ -133,11 +140,88 @@ run_check() {
 	return 1
 }
 
+# run_cluster_check NAME: the check against a fresh cluster of three combined
+# nodes started by runcluster (broker/clustertest), which prints BOOTSTRAP=...
+# once every node's Metadata lists the three brokers (CLUSTER_READY=apiversions:
+# once each answers, for a cluster that does not form yet). The client is given
+# the first node only, one that does not coordinate the checks' group
+# (ci-group-$TOPIC), and finds the others through Metadata; CLUSTER_BROKERS
+# tells the checks how many brokers Metadata must list. SIGTERM to runcluster
+# stops each node cleanly; it exits 0 only if every node did.
+run_cluster_check() {
+	local name=$1 dir out rc deadline bootstrap ok=1
+	local -a cmd
+	set_cmd "$name" || { echo "unknown check: $name"; return 1; }
+	dir="$work/$name"
+	out="$dir/runcluster.out"
+	mkdir -p "$dir"
+	: >"$out"
+	local ready=${CLUSTER_READY:-metadata} topic="ci-$name-$$-$RANDOM"
+	echo "--- [$name] starting a three-node cluster (${RUNNEL_NET:-default transport}, ready: $ready) in $dir"
+	"$cluster_bin" --runnel "$broker_bin" --nodes 3 --dir "$dir" --ready "$ready" --group "ci-group-$topic" \
+		--set "num.partitions=1" --set "auto.create.topics.enable=true" \
+		${RUNNEL_NET:+--set "runnel.net=$RUNNEL_NET"} >"$out" 2>&1 &
+	cluster_pid=$!
+	deadline=$((SECONDS + 90))
+	until bootstrap=$(sed -n 's/^BOOTSTRAP=//p' "$out") && [ -n "$bootstrap" ]; do
+		if ! kill -0 "$cluster_pid" 2>/dev/null || [ $SECONDS -ge $deadline ]; then
+			echo "FAIL [$name]: the cluster was not ready within 90 s"
+			kill -KILL "$cluster_pid" 2>/dev/null || true
+			wait "$cluster_pid" 2>/dev/null || true
+			cluster_pid=""
+			tail -n 300 "$out"
+			return 1
+		fi
+		sleep 0.2
+	done
+	echo "--- [$name] cluster ready ($bootstrap; $(sed -n 's/^group //p' "$out")); running: ${cmd[*]}"
+
+	local brokers=""
+	[ "$ready" = metadata ] && brokers=3
+	BOOTSTRAP="${bootstrap%%,*}" TOPIC="$topic" ${brokers:+CLUSTER_BROKERS=$brokers} \
+		timeout --kill-after=5 "$client_timeout" "${cmd[@]}" 2>&1 && rc=0 || rc=$?
+	if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+		echo "FAIL [$name]: client timed out after ${client_timeout}s"
+		ok=0
+	elif [ $rc -ne 0 ]; then
+		echo "FAIL [$name]: client exited with status $rc"
+		ok=0
+	fi
+
+	kill -TERM "$cluster_pid" 2>/dev/null || true
+	deadline=$((SECONDS + 90))
+	while kill -0 "$cluster_pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
+	if kill -0 "$cluster_pid" 2>/dev/null; then
+		echo "FAIL [$name]: the cluster did not stop within 90 s of SIGTERM; killing it"
+		kill -KILL "$cluster_pid" 2>/dev/null || true
+		ok=0
+	fi
+	wait "$cluster_pid" && rc=0 || rc=$?
+	cluster_pid=""
+	if [ $rc -ne 0 ]; then
+		echo "FAIL [$name]: runcluster exited with status $rc (a node did not stop cleanly)"
+		ok=0
+	fi
+	if [ $ok -eq 1 ]; then
+		echo "PASS [$name]"
+		return 0
+	fi
+	tail -n 300 "$out"
+	return 1
+}
+
+check_fn=run_check
+if [ "${CLUSTER:-}" = 1 ]; then
+	cluster_bin="$work/runcluster"
+	(cd "$here/../.." && go build -o "$cluster_bin" ./broker/clustertest/runcluster)
+	check_fn=run_cluster_check
+fi
+
 passed=0
 failed=0
 failed_names=()
 for c in "${checks[@]}"; do
-	if run_check "$c"; then
+	if "$check_fn" "$c"; then
 		passed=$((passed + 1))
 	else
 		failed=$((failed + 1))
