@@ -64,23 +64,7 @@ func BenchmarkRequestPath(b *testing.B) {
 		{"api=Fetch", fetch, 16},
 	} {
 		frame := fuzzRequestFrame(tt.req, tt.v, 1)
-		b.Run(tt.name+"/impl=conn", func(b *testing.B) {
-			c := newConn(br, discardConn{})
-			c.w = bufio.NewWriter(io.Discard)
-			b.SetBytes(int64(len(frame)))
-			b.ReportAllocs()
-			for b.Loop() {
-				r, _, err := c.handleFrame(frame)
-				if err != nil {
-					b.Fatal(err)
-				}
-				<-r.done
-				if err := c.writeReply(r); err != nil {
-					b.Fatal(err)
-				}
-				br.metrics.observeReply(r)
-			}
-		})
+		b.Run(tt.name+"/impl=conn", func(b *testing.B) { benchConnPath(b, br, frame) })
 		b.Run(tt.name+"/impl=kmsg", func(b *testing.B) {
 			h, err := parseHeader(frame)
 			if err != nil {
@@ -107,5 +91,36 @@ func BenchmarkRequestPath(b *testing.B) {
 				out = resp.AppendTo(out[:0])
 			}
 		})
+	}
+	// The same Produce and Fetch once the image holds the topic, led here:
+	// a partition lookup in the image per partition (routing.go).
+	publishTestImage(b, br, append(registerTestBrokers("localhost", 9092), topicTestRecords("bench", ft.TopicID, 1, 1, 1, 1)...)...)
+	for _, tt := range []struct {
+		name string
+		req  kmsg.Request
+		v    int16
+	}{{"api=Produce", produce, 11}, {"api=Fetch", fetch, 16}} {
+		frame := fuzzRequestFrame(tt.req, tt.v, 1)
+		b.Run(tt.name+"/image=local/impl=conn", func(b *testing.B) { benchConnPath(b, br, frame) })
+	}
+}
+
+// benchConnPath runs frame through a connection of br: handleFrame, the
+// reply written to a discarding writer, the metrics.
+func benchConnPath(b *testing.B, br *Broker, frame []byte) {
+	c := newConn(br, discardConn{})
+	c.w = bufio.NewWriter(io.Discard)
+	b.SetBytes(int64(len(frame)))
+	b.ReportAllocs()
+	for b.Loop() {
+		r, _, err := c.handleFrame(frame)
+		if err != nil {
+			b.Fatal(err)
+		}
+		<-r.done
+		if err := c.writeReply(r); err != nil {
+			b.Fatal(err)
+		}
+		br.metrics.observeReply(r)
 	}
 }

@@ -284,3 +284,36 @@ func code(t testing.TB, what string, got int16, want *kerr.Error) {
 		t.Fatalf("%s: error %v, want %v", what, kerr.ErrorForCode(got), want)
 	}
 }
+
+// BenchmarkRoutingCheck is the routing check of one partition on the hot
+// path (routing.go): the topic's lookup in an image of 1,000 topics and
+// the partition's leader, beside the same with the empty image of a single
+// node.
+func BenchmarkRoutingCheck(b *testing.B) {
+	br := newTestBroker(b)
+	for _, tc := range []struct {
+		name   string
+		topics int
+	}{{"image=empty", 0}, {"image=1000topics", 1000}} {
+		var records []metadata.Record
+		for i := range tc.topics {
+			records = append(records, topicTestRecords(fmt.Sprint("topic-", i), [16]byte{byte(i), byte(i >> 8), 1}, 1, 2)...)
+		}
+		img, err := new(metadata.Image).ApplyAll(records)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			elsewhere := 0
+			for b.Loop() {
+				if _, ok := br.ledElsewhere(imageTopic(img, "topic-500", [16]byte{}, false), 1); ok {
+					elsewhere++
+				}
+			}
+			if tc.topics > 0 && elsewhere == 0 {
+				b.Fatal("partition 1 of topic-500 is led by node 2")
+			}
+		})
+	}
+}
