@@ -1,12 +1,16 @@
 package broker
 
 import (
+	"context"
 	"fmt"
+	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 
 	"runnel/broker/group"
 	"runnel/broker/metadata"
@@ -218,5 +222,81 @@ func TestGroupsFollowLeadership(t *testing.T) {
 	}
 	if e, node, _, _ := findCoordinator(t, d, 4, moved); e != 0 || node != 1 {
 		t.Fatalf("FindCoordinator after coming back: error %d node %d", e, node)
+	}
+}
+
+// hostPort splits a test broker's address for its RegisterBroker record.
+func hostPort(t *testing.T, addr string) (string, uint16) {
+	t.Helper()
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ap.Addr().String(), ap.Port()
+}
+
+// twoBrokerImage is the image both test brokers of a two-node test hold:
+// nodes 1 and 2 at their addresses, and per topic of b (its own ids) the
+// leaders given.
+func twoBrokerImage(t *testing.T, b *Broker, d1, d2 *dataBroker, leaders map[string][]int32) []metadata.Record {
+	h1, p1 := hostPort(t, d1.addr)
+	h2, p2 := hostPort(t, d2.addr)
+	records := []metadata.Record{
+		&metadata.RegisterBrokerRecord{NodeID: 1, IncarnationID: metadata.UUID{1}, BrokerEpoch: 1,
+			Listeners: []metadata.Listener{{Name: "PLAINTEXT", Host: h1, Port: p1}}},
+		&metadata.RegisterBrokerRecord{NodeID: 2, IncarnationID: metadata.UUID{2}, BrokerEpoch: 1,
+			Listeners: []metadata.Listener{{Name: "PLAINTEXT", Host: h2, Port: p2}}},
+	}
+	for name, l := range leaders {
+		records = append(records, topicTestRecords(name, b.topic(name).id, l...)...)
+	}
+	return records
+}
+
+// TestKgoProduceFollowsLeader: a franz-go producer that knows only broker
+// 1, whose metadata says it leads every partition, produces to a partition
+// the image places on broker 2: the NOT_LEADER_OR_FOLLOWER answer's leader
+// and endpoint (KIP-951) move the partition to broker 2 without a metadata
+// refresh, and its records land there. (Produce is capped at v12, which
+// names topics: the two brokers' local topics have different ids until the
+// controller quorum creates them. A kgo consumer group coordinated by
+// broker 2 needs Metadata to list broker 2, which kgo requires of a
+// coordinator: it waits for the cluster's Metadata.)
+func TestKgoProduceFollowsLeader(t *testing.T) {
+	d1 := startDataBroker(t, nil)
+	d2 := startDataBroker(t, func(c *Config) { c.NodeID, c.ClusterID = 2, d1.b.ClusterID() })
+	for _, d := range []*dataBroker{d1, d2} {
+		d.createTopic("routed", 2, nil)
+	}
+	for _, d := range []*dataBroker{d1, d2} {
+		publishTestImage(t, d.b, twoBrokerImage(t, d.b, d1, d2, map[string][]int32{"routed": {1, 2}})...)
+	}
+
+	versions := kversion.Stable()
+	versions.SetMaxKeyVersion(kmsg.Produce.Int16(), 12)
+	producer := d1.client(kgo.MaxVersions(versions), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	for p := range int32(2) {
+		for i := range 3 {
+			r := &kgo.Record{Topic: "routed", Partition: p, Value: []byte(fmt.Sprint(i))}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			err := producer.ProduceSync(ctx, r).FirstErr()
+			cancel()
+			if err != nil {
+				t.Fatalf("producing to partition %d: %v", p, err)
+			}
+		}
+	}
+	for _, tc := range []struct {
+		d         *dataBroker
+		partition int32
+		end       int64
+	}{{d1, 0, 3}, {d1, 1, 0}, {d2, 0, 0}, {d2, 1, 3}} {
+		p, err := tc.d.b.partition("routed", tc.partition)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if end := p.log.EndOffset(); end != tc.end {
+			t.Fatalf("broker %d partition %d holds %d records, want %d", tc.d.b.cfg.NodeID, tc.partition, end, tc.end)
+		}
 	}
 }
