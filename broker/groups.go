@@ -8,9 +8,9 @@ package broker
 // __consumer_offsets that the metadata image says it leads, every group
 // while the image does not hold the topic (one node without a quorum):
 // startGroups replays those partitions from their start, and groupsFollow
-// loads and unloads partitions as their leadership moves. The topic's cleanup.policy is
-// compact, so retention never deletes a commit; compaction is not built
-// yet, so the topic grows with every commit.
+// loads and unloads partitions as their leadership moves. The topic's
+// cleanup.policy is compact, so retention never deletes a commit;
+// compaction is not built yet, so the topic grows with every commit.
 //
 // The handlers of the group APIs (find_coordinator.go, join_group.go,
 // sync_group.go, heartbeat.go, leave_group.go, offset_commit.go,

@@ -125,11 +125,13 @@ func (c *Coordinator) ConsumerGroupHeartbeat(req *kmsg.ConsumerGroupHeartbeatReq
 // checkHeartbeat checks what a heartbeat says on its own, before its group
 // is looked up: the error and message to answer with, or nil.
 func (c *Coordinator) checkHeartbeat(req *kmsg.ConsumerGroupHeartbeatRequest) (*kerr.Error, string) {
-	switch {
-	case req.Group == "":
+	if req.Group == "" {
 		return kerr.InvalidGroupID, ""
-	case c.serving(req.Group) != nil:
-		return c.serving(req.Group), ""
+	}
+	if err := c.serving(req.Group); err != nil {
+		return err, ""
+	}
+	switch {
 	case req.MemberEpoch < -2:
 		return kerr.InvalidRequest, "member epoch below -2"
 	case req.MemberID == "" && (req.Version >= 1 || req.MemberEpoch != 0):
