@@ -8,7 +8,9 @@ package broker
 // the answer is the (new) log start offset, the low watermark. Internal
 // topics (__consumer_offsets) are refused with INVALID_TOPIC_EXCEPTION, as
 // in Kafka. The log dir's log-start checkpoint is written before
-// answering, so deleted records do not come back after a crash.
+// answering, so deleted records do not come back after a crash. A partition
+// the metadata image places on another broker is NOT_LEADER_OR_FOLLOWER
+// (routing.go).
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -24,16 +26,22 @@ func handleDeleteRecords(b *Broker, req *request) *reply {
 	resp := r.ResponseKind().(*kmsg.DeleteRecordsResponse)
 	resp.Topics = make([]kmsg.DeleteRecordsResponseTopic, len(r.Topics))
 	dirty := map[*logDir]bool{}
+	img := b.image()
 	for i := range r.Topics {
 		rt := &r.Topics[i]
 		st := &resp.Topics[i]
 		st.Topic = rt.Topic
+		it := imageTopic(img, rt.Topic, [16]byte{}, false)
 		st.Partitions = make([]kmsg.DeleteRecordsResponseTopicPartition, len(rt.Partitions))
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]
 			sp := &st.Partitions[j]
 			*sp = kmsg.NewDeleteRecordsResponseTopicPartition()
 			sp.Partition, sp.LowWatermark = rp.Partition, -1
+			if _, elsewhere := b.ledElsewhere(it, rp.Partition); elsewhere {
+				sp.ErrorCode = errNotLeader.Code
+				continue
+			}
 			p, err := b.partition(rt.Topic, rp.Partition)
 			if err != nil {
 				sp.ErrorCode = errCode(err)

@@ -106,11 +106,14 @@
 //
 // # Consumer groups
 //
-// This node coordinates every group. The group APIs' handlers hand their
-// requests to package group's Coordinator (groups.go connects the two),
-// which keeps its state in the internal topic __consumer_offsets, created
-// at startup and replayed from its start, and finishes the replies from
-// its callbacks.
+// This node coordinates the groups of the partitions of __consumer_offsets
+// that the metadata image says it leads (every group while the image does
+// not hold the topic). The group APIs' handlers hand their requests to
+// package group's Coordinator (groups.go connects the two), which keeps its
+// state in the internal topic __consumer_offsets, replays the partitions it
+// serves, and finishes the replies from its callbacks. Data requests for a
+// partition the image places elsewhere are refused with its leader
+// (routing.go).
 //
 // # On disk
 //

@@ -23,6 +23,10 @@ package broker
 // connection keeps reading and starting the requests behind it (their
 // answers follow this one, in order).
 //
+// Routing: a partition the metadata image places on another broker is
+// NOT_LEADER_OR_FOLLOWER, with its current leader and the leaders' endpoints
+// from v16 (KIP-951; routing.go).
+//
 // Visibility: the high watermark is the flushed offset under the durable
 // flush policy (a consumer never sees what a crash could take back) and the
 // log end offset under the interval policy. There are no transactions, so
@@ -38,6 +42,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"runnel/broker/metadata"
 	"runnel/io/flush"
 	"runnel/segment"
 )
@@ -112,6 +117,9 @@ type fetch struct {
 	// (which answers at once).
 	bytes    int64
 	hasError bool
+	// redirectImage is the metadata image that placed some partition on
+	// another broker (nil: none did), for the response's NodeEndpoints.
+	redirectImage *metadata.Image
 }
 
 type fetchTopic struct {
@@ -128,6 +136,7 @@ type fetchPart struct {
 	offset   int64
 	maxBytes int32
 	err      error
+	leader   leaderHint   // where err is errNotLeader: the current leader
 	sp       *sessionPart // in an incremental fetch, the session's partition
 	skip     bool         // left out of the response (incremental fetch)
 
@@ -207,13 +216,19 @@ func newSessionFetch(b *Broker, r *kmsg.FetchRequest, s *fetchSession) *fetch {
 }
 
 // resolve finds the partitions' logs: topics by id from v13, by name
-// before.
+// before. A partition the metadata image places on another broker is
+// errNotLeader (routing.go).
 func (f *fetch) resolve() {
+	img := f.b.image()
+	byID := f.req.Version >= 13
 	for i := range f.topics {
 		ft := &f.topics[i]
+		it := imageTopic(img, ft.name, ft.id, byID)
 		var topicErr error
-		if f.req.Version >= 13 {
-			if t := f.b.topicByID(ft.id); t != nil {
+		if byID {
+			if it != nil {
+				ft.name = it.Name()
+			} else if t := f.b.topicByID(ft.id); t != nil {
 				ft.name = t.name
 			} else {
 				topicErr = kerr.UnknownTopicID
@@ -221,10 +236,15 @@ func (f *fetch) resolve() {
 		}
 		for j := range ft.parts {
 			fp := &ft.parts[j]
-			fp.err = topicErr
-			if fp.err == nil {
-				fp.p, fp.err = f.b.partition(ft.name, fp.index)
+			fp.p, fp.err = nil, topicErr
+			if fp.err != nil {
+				continue
 			}
+			if hint, ok := f.b.ledElsewhere(it, fp.index); ok {
+				fp.err, fp.leader, f.redirectImage = errNotLeader, hint, img
+				continue
+			}
+			fp.p, fp.err = f.b.partition(ft.name, fp.index)
 		}
 	}
 }
@@ -243,6 +263,9 @@ func (f *fetch) read() {
 		fp.header = fetchPartitionHeader{Partition: fp.index, HighWatermark: -1, LastStableOffset: -1, LogStartOffset: -1}
 		if fp.err != nil {
 			fp.header.ErrorCode = errCode(fp.err)
+			if fp.err == errNotLeader && f.req.Version >= 16 {
+				fp.header.Redirect, fp.header.CurrentLeader = true, fp.leader
+			}
 			f.hasError = true
 			continue
 		}
@@ -362,6 +385,17 @@ func (f *fetch) answer(rep *reply) {
 	}
 	fr := newFetchFrame()
 	fr.begin(f.req.Version, 0, 0, sessionID, topics)
+	if f.redirectImage != nil && f.req.Version >= 16 {
+		var leaders []int32
+		for i := range f.parts {
+			if fp := &f.parts[i]; !fp.skip && fp.header.Redirect {
+				leaders = addLeader(leaders, fp.leader.leader)
+			}
+		}
+		f.b.eachEndpoint(f.redirectImage, leaders, func(id int32, host string, port int32, rack *string) {
+			fr.nodeEndpoints(kmsg.FetchResponseBroker{NodeID: id, Host: host, Port: port, Rack: rack})
+		})
+	}
 	for i := range f.topics {
 		ft := &f.topics[i]
 		if n := ft.answered(); n > 0 {

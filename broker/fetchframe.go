@@ -24,9 +24,12 @@ package broker
 //	    aborted_transactions nullable array (always null: no transactions),
 //	    preferred_read_replica int32 (v11+, always -1),
 //	    records nullable bytes  <- the file range
-//	    tagged fields (v12+, none)
+//	    tagged fields (v12+): 1 current_leader (leader_id int32,
+//	      leader_epoch int32, tagged fields) when the header has one
 //	  tagged fields (v12+, none)
-//	tagged fields (v12+, none)
+//	tagged fields (v12+): 0 node_endpoints (array of node_id int32,
+//	  host string, port int32, rack nullable string, tagged fields) when
+//	  there are some
 //
 // From v12 (flexible versions) array and byte lengths are uvarints of
 // length+1 and every struct ends with a tagged-field count. fetchframe_test.go
@@ -39,6 +42,7 @@ import (
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kbin"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"runnel/segment"
 )
@@ -58,6 +62,11 @@ type fetchPartitionHeader struct {
 	HighWatermark    int64
 	LastStableOffset int64
 	LogStartOffset   int64
+	// Redirect: CurrentLeader is the leader a NOT_LEADER_OR_FOLLOWER
+	// answer points to (KIP-951). Encoded, as kmsg does, unless both of
+	// its fields are -1.
+	Redirect      bool
+	CurrentLeader leaderHint
 }
 
 // fetchFrame is one Fetch response body being built and then written. Build
@@ -81,6 +90,9 @@ type fetchFrame struct {
 	// held are the segment reads whose ranges this frame sends; release
 	// lets go of them.
 	held []segment.ReadResult
+
+	// endpoints are the response's NodeEndpoints (KIP-951).
+	endpoints []kmsg.FetchResponseBroker
 
 	// Counts still to be written, to catch a builder that lies.
 	topicsLeft, partitionsLeft int
@@ -120,6 +132,7 @@ func (f *fetchFrame) begin(version int16, throttleMillis int32, errorCode int16,
 	f.topicsLeft = topics
 	f.partitionsLeft = 0
 	f.topicOpen, f.miscounted = false, false
+	f.endpoints = f.endpoints[:0]
 }
 
 // beginTopic starts a topic: its name (v4-v12) or id (v13+) and the number of
@@ -173,7 +186,16 @@ func (f *fetchFrame) partition(h fetchPartitionHeader, rng segment.FileRange) {
 		f.fileBytes += rng.Size
 	}
 	if f.flexible {
-		f.buf = append(f.buf, 0) // partition tagged fields
+		if h.Redirect && (h.CurrentLeader.leader != -1 || h.CurrentLeader.epoch != -1) {
+			f.buf = kbin.AppendUvarint(f.buf, 1) // one tagged field
+			f.buf = kbin.AppendUvarint(f.buf, 1) // tag 1: current_leader
+			f.buf = kbin.AppendUvarint(f.buf, 4+4+1)
+			f.buf = kbin.AppendInt32(f.buf, h.CurrentLeader.leader)
+			f.buf = kbin.AppendInt32(f.buf, h.CurrentLeader.epoch)
+			f.buf = append(f.buf, 0) // its tagged fields
+		} else {
+			f.buf = append(f.buf, 0) // partition tagged fields
+		}
 	}
 }
 
@@ -200,10 +222,38 @@ func (f *fetchFrame) endTopic() {
 // announced; it is a bug in the caller, never a client's fault.
 var errFrameCounts = errors.New("broker: fetch frame: topic/partition counts do not match the calls made")
 
+// nodeEndpoints sets the response's NodeEndpoints (v12+; KIP-951 fills
+// them from v16), encoded by end. Call it before end.
+func (f *fetchFrame) nodeEndpoints(endpoints ...kmsg.FetchResponseBroker) {
+	f.endpoints = append(f.endpoints, endpoints...)
+}
+
 // end closes the response. The frame is then ready for size and writeTo.
 func (f *fetchFrame) end() error {
 	f.endTopic()
-	if f.flexible {
+	switch {
+	case f.flexible && len(f.endpoints) > 0:
+		f.buf = kbin.AppendUvarint(f.buf, 1) // one tagged field
+		f.buf = kbin.AppendUvarint(f.buf, 0) // tag 0: node_endpoints
+		at := len(f.buf)
+		f.buf = kbin.AppendCompactArrayLen(f.buf, len(f.endpoints))
+		for _, e := range f.endpoints {
+			f.buf = kbin.AppendInt32(f.buf, e.NodeID)
+			f.buf = kbin.AppendCompactString(f.buf, e.Host)
+			f.buf = kbin.AppendInt32(f.buf, e.Port)
+			f.buf = kbin.AppendCompactNullableString(f.buf, e.Rack)
+			f.buf = append(f.buf, 0) // its tagged fields
+		}
+		// The field's size goes before it: move the field up behind it.
+		n := len(f.buf) - at
+		f.buf = kbin.AppendUvarint(f.buf, uint32(n))
+		size := f.buf[at+n:]
+		sizeLen := len(size)
+		var sizeBytes [5]byte
+		copy(sizeBytes[:], size)
+		copy(f.buf[at+sizeLen:], f.buf[at:at+n])
+		copy(f.buf[at:], sizeBytes[:sizeLen])
+	case f.flexible:
 		f.buf = append(f.buf, 0) // top-level tagged fields
 	}
 	if f.topicsLeft != 0 || f.miscounted {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -135,11 +136,27 @@ func TestFetchFrameGolden(t *testing.T) {
 				{h: fetchPartitionHeader{Partition: 5, HighWatermark: 1 << 40, LastStableOffset: 1 << 40, LogStartOffset: 1 << 39}, pos: lead, len: int64(len(records))},
 			}},
 		},
+		// KIP-951: partitions led elsewhere (a leader, no leader but an
+		// epoch, nothing known) beside one with records.
+		"redirected": {{name: "moved", id: [16]byte{4}, parts: []frameTestPartition{
+			{h: fetchPartitionHeader{Partition: 0, ErrorCode: 6, HighWatermark: -1, LastStableOffset: -1, LogStartOffset: -1, Redirect: true, CurrentLeader: leaderHint{leader: 2, epoch: 5}}},
+			{h: fetchPartitionHeader{Partition: 1, HighWatermark: 12, LastStableOffset: 12}, pos: lead, len: firstLen},
+			{h: fetchPartitionHeader{Partition: 2, ErrorCode: 6, HighWatermark: -1, LastStableOffset: -1, LogStartOffset: -1, Redirect: true, CurrentLeader: leaderHint{leader: -1, epoch: 3}}},
+			{h: fetchPartitionHeader{Partition: 3, ErrorCode: 6, HighWatermark: -1, LastStableOffset: -1, LogStartOffset: -1, Redirect: true, CurrentLeader: leaderHint{leader: -1, epoch: -1}}},
+		}}},
+	}
+	// The NodeEndpoints of a case (v12+), a long host to take the field's
+	// size past one uvarint byte.
+	endpoints := map[string][]kmsg.FetchResponseBroker{
+		"redirected": {
+			{NodeID: 2, Host: "broker-2.example", Port: 9092, Rack: kmsg.StringPtr("rack-b")},
+			{NodeID: 3, Host: strings.Repeat("h", 200), Port: 19092},
+		},
 	}
 	for name, topics := range cases {
 		for v := int16(fetchFrameMinVersion); v <= fetchFrameMaxVersion; v++ {
 			t.Run(fmt.Sprintf("%s/v%d", name, v), func(t *testing.T) {
-				want := expectedFetchResponse(v, topics, records, lead)
+				want := expectedFetchResponse(v, topics, endpoints[name], records, lead)
 				wantBody := want.AppendTo(nil)
 
 				f := newFetchFrame()
@@ -150,6 +167,7 @@ func TestFetchFrameGolden(t *testing.T) {
 						f.partition(p.h, segment.FileRange{File: file, Position: p.pos, Size: p.len})
 					}
 				}
+				f.nodeEndpoints(endpoints[name]...)
 				if err := f.end(); err != nil {
 					t.Fatal(err)
 				}
@@ -182,7 +200,7 @@ func TestFetchFrameGolden(t *testing.T) {
 
 // expectedFetchResponse builds with kmsg the response the frame should
 // produce.
-func expectedFetchResponse(v int16, topics []frameTestTopic, records []byte, lead int64) *kmsg.FetchResponse {
+func expectedFetchResponse(v int16, topics []frameTestTopic, endpoints []kmsg.FetchResponseBroker, records []byte, lead int64) *kmsg.FetchResponse {
 	resp := kmsg.NewPtrFetchResponse()
 	resp.Version = v
 	resp.ThrottleMillis = 17
@@ -204,6 +222,9 @@ func expectedFetchResponse(v int16, topics []frameTestTopic, records []byte, lea
 				rp.LogStartOffset = p.h.LogStartOffset
 			}
 			rp.PreferredReadReplica = -1
+			if p.h.Redirect && v >= 12 {
+				rp.CurrentLeader.LeaderID, rp.CurrentLeader.LeaderEpoch = p.h.CurrentLeader.leader, p.h.CurrentLeader.epoch
+			}
 			rp.RecordBatches = []byte{} // Kafka sends empty records, not null
 			if p.len > 0 {
 				rp.RecordBatches = records[p.pos-lead : p.pos-lead+p.len]
@@ -211,6 +232,9 @@ func expectedFetchResponse(v int16, topics []frameTestTopic, records []byte, lea
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		resp.Topics = append(resp.Topics, rt)
+	}
+	if v >= 12 {
+		resp.Brokers = endpoints
 	}
 	return resp
 }

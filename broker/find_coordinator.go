@@ -2,15 +2,22 @@ package broker
 
 // FindCoordinator, versions 0-6.
 //
-// This node coordinates every consumer group (key type 0), so the answer
-// is always this node at its advertised address; v4+ answers each key of
-// the batch. Runnel has no transaction coordinator: key type 1 gets
+// A consumer group (key type 0) is coordinated by the leader of its
+// partition of __consumer_offsets (group.PartitionFor) in the metadata
+// image, named with its endpoint on the client listener (this node: its
+// advertised address); a partition without a leader, or a leader fenced or
+// without that listener, is COORDINATOR_NOT_AVAILABLE, and clients ask
+// again. While the image does not hold __consumer_offsets (one node without
+// a quorum) this node coordinates every group. v4+ answers each key of the
+// batch. Runnel has no transaction coordinator: key type 1 gets
 // TRANSACTIONAL_ID_AUTHORIZATION_FAILED (as InitProducerId refuses a
 // transactional id), and other types (share groups, v6) INVALID_REQUEST.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"runnel/broker/group"
 )
 
 func init() {
@@ -22,13 +29,30 @@ func handleFindCoordinator(b *Broker, req *request) *reply {
 	msg := req.msg.(*kmsg.FindCoordinatorRequest)
 	resp := msg.ResponseKind().(*kmsg.FindCoordinatorResponse)
 	host, port := b.advertised()
+	img := b.image()
+	offsets, _ := img.Topic(offsetsTopic)
 	find := func(key string) kmsg.FindCoordinatorResponseCoordinator {
 		c := kmsg.NewFindCoordinatorResponseCoordinator()
 		c.Key = key
 		switch msg.CoordinatorType {
 		case 0:
-			c.NodeID, c.Host, c.Port = b.cfg.NodeID, host, port
-			return c
+			leader := b.cfg.NodeID
+			if offsets != nil {
+				leader = -1 // none until the topic has its partitions
+				if n := offsets.NumPartitions(); n > 0 {
+					p, _ := offsets.Partition(group.PartitionFor(key, n))
+					leader = p.Leader
+				}
+			}
+			if leader == b.cfg.NodeID {
+				c.NodeID, c.Host, c.Port = leader, host, port
+				return c
+			}
+			if h, p, _, ok := b.leaderEndpoint(img, leader); ok {
+				c.NodeID, c.Host, c.Port = leader, h, p
+				return c
+			}
+			c.ErrorCode = kerr.CoordinatorNotAvailable.Code
 		case 1:
 			// Fatal to clients, as InitProducerId's refusal of a
 			// transactional id: a retriable error would hang them.

@@ -1,13 +1,16 @@
 package broker
 
-// Consumer groups: the broker's side of package group. This node
-// coordinates every group; the coordinator keeps its state in the
-// internal topic __consumer_offsets, created at startup (with
-// offsets.topic.num.partitions partitions, default 8; an existing topic
-// keeps its count, which decides where each group's records go), and
-// replayed from its start at every startup. The topic's cleanup.policy is
-// compact, so retention never deletes a commit; compaction is not built
-// yet, so the topic grows with every commit.
+// Consumer groups: the broker's side of package group. The coordinator
+// keeps its state in the internal topic __consumer_offsets, created at
+// startup (with offsets.topic.num.partitions partitions, default 8; an
+// existing topic keeps its count, which decides where each group's records
+// go). This node coordinates the groups of the partitions of
+// __consumer_offsets that the metadata image says it leads, every group
+// while the image does not hold the topic (one node without a quorum):
+// startGroups replays those partitions from their start, and groupsFollow
+// loads and unloads partitions as their leadership moves. The topic's
+// cleanup.policy is compact, so retention never deletes a commit;
+// compaction is not built yet, so the topic grows with every commit.
 //
 // The handlers of the group APIs (find_coordinator.go, join_group.go,
 // sync_group.go, heartbeat.go, leave_group.go, offset_commit.go,
@@ -102,9 +105,10 @@ func init() {
 }
 
 // startGroups creates __consumer_offsets if it does not exist and replays
-// it into a new coordinator. Close closes the coordinator as it starts, so
-// that joins waiting for a rebalance are answered before the connections
-// drain.
+// the partitions this node leads (all of them while the image does not
+// hold the topic) into a new coordinator. Close closes the coordinator as
+// it starts, so that joins waiting for a rebalance are answered before the
+// connections drain. It must not run concurrently with groupsFollow.
 func (b *Broker) startGroups() error {
 	gc := b.cfg.Groups
 	if gc.MinSessionTimeout > gc.MaxSessionTimeout {
@@ -148,6 +152,10 @@ func (b *Broker) startGroups() error {
 		ConsumerSessionTimeout:    gc.ConsumerSessionTimeout,
 		ConsumerHeartbeatInterval: gc.ConsumerHeartbeatInterval,
 		Logger:                    b.logger.With("component", "groups"),
+	}
+	if it, ok := b.image().Topic(offsetsTopic); ok && it.NumPartitions() > 0 {
+		cfg.Partitions = it.NumPartitions()
+		cfg.Owned = func(p int32) bool { return b.leadsOffsetsPartition(it, p) }
 	}
 	if cfg.Partitions != gc.OffsetsTopicPartitions {
 		b.logger.Warn("__consumer_offsets has another partition count than offsets.topic.num.partitions (it existed, or runnel.max.partitions.per.topic is lower); keeping it", "partitions", cfg.Partitions, "configured", gc.OffsetsTopicPartitions)
@@ -266,5 +274,34 @@ type topicNamesCache struct {
 }
 
 // groupsFollow moves group coordination with the image: called after each
-// image this broker applies (prev is the one before).
-func (b *Broker) groupsFollow(prev, next *metadata.Image) {}
+// image this broker applies (prev is the one before), from the one
+// goroutine that applies them, never concurrently with startGroups. It
+// loads the groups of the __consumer_offsets partitions next says this
+// node leads and the coordinator does not serve, and unloads those it
+// serves and no longer leads; loads run in the background, so it never
+// waits. It compares next with what the coordinator serves rather than
+// with prev, so an image it did not see (one applied before startGroups)
+// cannot leave a partition behind. An image without the topic changes
+// nothing: the coordinator keeps what it serves.
+func (b *Broker) groupsFollow(prev, next *metadata.Image) {
+	c := b.groups
+	t, ok := next.Topic(offsetsTopic)
+	if c == nil || !ok {
+		return
+	}
+	for p := range t.NumPartitions() {
+		switch leads := b.leadsOffsetsPartition(t, p); {
+		case leads && !c.Serves(p):
+			c.Load(p)
+		case !leads && c.Serves(p):
+			c.Unload(p)
+		}
+	}
+}
+
+// leadsOffsetsPartition reports whether the image's __consumer_offsets t
+// has this node lead partition p.
+func (b *Broker) leadsOffsetsPartition(t *metadata.Topic, p int32) bool {
+	part, ok := t.Partition(p)
+	return ok && part.Leader == b.cfg.NodeID
+}

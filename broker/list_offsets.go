@@ -16,7 +16,8 @@ package broker
 //
 // As in Kafka, an answer at or past the high watermark (records a consumer
 // cannot fetch yet) is "not found": offset and timestamp -1. The leader
-// epoch of an answer is the partition's one epoch.
+// epoch of an answer is the partition's one epoch. A partition the metadata
+// image places on another broker is NOT_LEADER_OR_FOLLOWER (routing.go).
 
 import (
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -39,16 +40,22 @@ func handleListOffsets(b *Broker, req *request) *reply {
 	r := req.msg.(*kmsg.ListOffsetsRequest)
 	resp := r.ResponseKind().(*kmsg.ListOffsetsResponse)
 	resp.Topics = make([]kmsg.ListOffsetsResponseTopic, len(r.Topics))
+	img := b.image()
 	for i := range r.Topics {
 		rt := &r.Topics[i]
 		st := &resp.Topics[i]
 		st.Topic = rt.Topic
+		it := imageTopic(img, rt.Topic, [16]byte{}, false)
 		st.Partitions = make([]kmsg.ListOffsetsResponseTopicPartition, len(rt.Partitions))
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]
 			sp := &st.Partitions[j]
 			*sp = kmsg.NewListOffsetsResponseTopicPartition()
 			sp.Partition = rp.Partition
+			if _, elsewhere := b.ledElsewhere(it, rp.Partition); elsewhere {
+				sp.ErrorCode = errNotLeader.Code
+				continue
+			}
 			p, err := b.onlinePartition(rt.Topic, rp.Partition)
 			if err != nil {
 				sp.ErrorCode = errCode(err)

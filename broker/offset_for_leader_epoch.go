@@ -5,7 +5,9 @@ package broker
 // or the log end offset for the latest epoch), as the log's leader-epoch
 // cache knows it. Consumers use it after a leader change to detect log
 // truncation (KIP-320). An epoch older than any the log knows answers
-// UNDEFINED_EPOCH (-1) and offset -1, without an error, as Kafka does.
+// UNDEFINED_EPOCH (-1) and offset -1, without an error, as Kafka does. A
+// partition the metadata image places on another broker is
+// NOT_LEADER_OR_FOLLOWER (routing.go).
 
 import (
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -19,10 +21,12 @@ func handleOffsetForLeaderEpoch(b *Broker, req *request) *reply {
 	r := req.msg.(*kmsg.OffsetForLeaderEpochRequest)
 	resp := r.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
 	resp.Topics = make([]kmsg.OffsetForLeaderEpochResponseTopic, len(r.Topics))
+	img := b.image()
 	for i := range r.Topics {
 		rt := &r.Topics[i]
 		st := &resp.Topics[i]
 		st.Topic = rt.Topic
+		it := imageTopic(img, rt.Topic, [16]byte{}, false)
 		st.Partitions = make([]kmsg.OffsetForLeaderEpochResponseTopicPartition, len(rt.Partitions))
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]
@@ -30,6 +34,10 @@ func handleOffsetForLeaderEpoch(b *Broker, req *request) *reply {
 			*sp = kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.LeaderEpoch, sp.EndOffset = -1, -1
+			if _, elsewhere := b.ledElsewhere(it, rp.Partition); elsewhere {
+				sp.ErrorCode = errNotLeader.Code
+				continue
+			}
 			p, err := b.onlinePartition(rt.Topic, rp.Partition)
 			if err != nil {
 				sp.ErrorCode = errCode(err)

@@ -25,7 +25,9 @@ package broker
 // Under the interval policy acks=all is answered like acks=1: the data is
 // flushed by count and time (flush.messages, flush.ms) as in Kafka.
 //
-// Errors are per partition: UNKNOWN_TOPIC_OR_PARTITION, INVALID_TOPIC_EXCEPTION
+// Errors are per partition: NOT_LEADER_OR_FOLLOWER for a partition the
+// metadata image places on another broker (with its leader from v10:
+// routing.go), UNKNOWN_TOPIC_OR_PARTITION, INVALID_TOPIC_EXCEPTION
 // (internal topics, except for the client id __admin_client), MESSAGE_TOO_LARGE
 // (max.message.bytes), CORRUPT_MESSAGE (CRC), INVALID_RECORD (lengths, more
 // than one batch, control batches, records that do not decode), UNSUPPORTED_FOR_MESSAGE_FORMAT (magic 0
@@ -45,6 +47,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"runnel/broker/metadata"
 	"runnel/io/flush"
 	"runnel/segment"
 )
@@ -61,11 +64,14 @@ func handleProduce(b *Broker, req *request) *reply {
 
 	waitDurable := r.Acks == -1 && b.cfg.FlushPolicy == flush.Durable
 	closing := false // an acks=0 produce failed: the connection is closing
+	img := b.image()
+	var leaders []int32 // of partitions led elsewhere, for NodeEndpoints
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(r.Topics))
 	for i := range r.Topics {
 		rt := &r.Topics[i]
 		st := &resp.Topics[i]
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		it := imageTopic(img, rt.Topic, rt.TopicID, r.Version >= 13)
 		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]
@@ -73,9 +79,12 @@ func handleProduce(b *Broker, req *request) *reply {
 			*sp = kmsg.NewProduceResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.BaseOffset = -1
-			p, end, err := produceOne(b, req, rt, rp, sp)
+			p, end, err := produceOne(b, req, it, rt, rp, sp)
 			if err != nil {
 				sp.ErrorCode = errCode(err)
+				if err == errNotLeader {
+					leaders = addLeader(leaders, sp.CurrentLeader.LeaderID)
+				}
 				msg := err.Error()
 				sp.ErrorMessage = &msg // v8+
 				// A full disk and an offline log dir are logged by the log dir, once per change, not per request.
@@ -100,6 +109,11 @@ func handleProduce(b *Broker, req *request) *reply {
 			}
 		}
 	}
+	if r.Version >= 10 {
+		b.eachEndpoint(img, leaders, func(id int32, host string, port int32, rack *string) {
+			resp.Brokers = append(resp.Brokers, kmsg.ProduceResponseBroker{NodeID: id, Host: host, Port: port, Rack: rack})
+		})
+	}
 	w.release()
 	return w.reply
 }
@@ -111,14 +125,22 @@ func ignoreFlushResult(error) {}
 
 // produceOne appends one partition's records and fills in its response; it
 // returns the partition and the end offset (exclusive) of the append for the
-// acks=all wait.
-func produceOne(b *Broker, req *request, rt *kmsg.ProduceRequestTopic, rp *kmsg.ProduceRequestTopicPartition, sp *kmsg.ProduceResponseTopicPartition) (*partition, int64, error) {
+// acks=all wait. it is the topic in the metadata image (nil: not there); a
+// partition it places elsewhere is errNotLeader, with the current leader
+// in sp from v10 (KIP-951).
+func produceOne(b *Broker, req *request, it *metadata.Topic, rt *kmsg.ProduceRequestTopic, rp *kmsg.ProduceRequestTopicPartition, sp *kmsg.ProduceResponseTopicPartition) (*partition, int64, error) {
 	r := req.msg.(*kmsg.ProduceRequest)
 	if r.Acks != 0 && r.Acks != 1 && r.Acks != -1 {
 		return nil, 0, kerr.InvalidRequiredAcks
 	}
 	if r.TransactionID != nil {
 		return nil, 0, errTransactionsUnsupported
+	}
+	if hint, ok := b.ledElsewhere(it, rp.Partition); ok {
+		if r.Version >= 10 {
+			sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = hint.leader, hint.epoch
+		}
+		return nil, 0, errNotLeader
 	}
 	var p *partition
 	var err error

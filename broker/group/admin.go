@@ -17,11 +17,11 @@ import (
 func (c *Coordinator) DescribeGroup(name string) kmsg.DescribeGroupsResponseGroup {
 	d := kmsg.NewDescribeGroupsResponseGroup()
 	d.Group = name
-	if c.closed.Load() {
-		d.ErrorCode = kerr.NotCoordinator.Code
-		return d
-	}
-	if !c.withGroup(name, func(g *group) { d = g.describeLocked(d) }) {
+	found, err := c.withGroup(name, func(g *group) { d = g.describeLocked(d) })
+	switch {
+	case err != nil:
+		d.ErrorCode = err.Code
+	case !found:
 		d.ErrorCode = kerr.GroupIDNotFound.Code
 		d.State = stateDead.String()
 	}
@@ -54,30 +54,45 @@ func (g *group) describeLocked(d kmsg.DescribeGroupsResponseGroup) kmsg.Describe
 	return d
 }
 
-// ListGroups lists the groups, sorted by name, keeping only those in one of
-// states (case-insensitive; none: all) and of one of types ("classic",
-// "consumer" for KIP-848 groups; none: all).
+// ListGroups lists the groups of the partitions served, sorted by name,
+// keeping only those in one of states (case-insensitive; none: all) and of
+// one of types ("classic", "consumer" for KIP-848 groups; none: all). The
+// groups of partitions still loading are not listed (see Loading).
 func (c *Coordinator) ListGroups(states, types []string) []kmsg.ListGroupsResponseGroup {
 	var out []kmsg.ListGroupsResponseGroup
-	c.groups.Range(func(_, v any) bool {
-		g := v.(*group)
-		g.mu.Lock()
-		s, protocolType, kind := g.state.String(), g.protocolType, "classic"
-		if g.consumer != nil {
-			s, kind = g.consumer.stateName(), "consumer"
-		}
-		dead := g.state == stateDead
-		g.mu.Unlock()
-		if dead || (len(states) > 0 && !containsFold(states, s)) || (len(types) > 0 && !containsFold(types, kind)) {
+	c.served(func(t *groupTable) {
+		t.groups.Range(func(_, v any) bool {
+			g := v.(*group)
+			g.mu.Lock()
+			s, protocolType, kind := g.state.String(), g.protocolType, "classic"
+			if g.consumer != nil {
+				s, kind = g.consumer.stateName(), "consumer"
+			}
+			dead := g.state == stateDead
+			g.mu.Unlock()
+			if dead || (len(states) > 0 && !containsFold(states, s)) || (len(types) > 0 && !containsFold(types, kind)) {
+				return true
+			}
+			lg := kmsg.NewListGroupsResponseGroup()
+			lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = g.name, protocolType, s, kind
+			out = append(out, lg)
 			return true
-		}
-		lg := kmsg.NewListGroupsResponseGroup()
-		lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = g.name, protocolType, s, kind
-		out = append(out, lg)
-		return true
+		})
 	})
 	sort.Slice(out, func(i, j int) bool { return out[i].Group < out[j].Group })
 	return out
+}
+
+// Loading reports whether some partition is still loading, so that a
+// ListGroups answer lacks its groups: Kafka then answers
+// COORDINATOR_LOAD_IN_PROGRESS beside the groups it lists.
+func (c *Coordinator) Loading() bool {
+	for i := range c.partitions {
+		if t := c.partitions[i].Load(); t != nil && t.loading.Load() {
+			return true
+		}
+	}
+	return false
 }
 
 func containsFold(list []string, s string) bool {
@@ -118,14 +133,13 @@ func (c *Coordinator) DeleteGroups(names []string, respond func([]kmsg.DeleteGro
 // deleteGroup starts deleting one group: an error now, or wg.Add(1) and
 // done once the tombstones are durable.
 func (c *Coordinator) deleteGroup(name string, done func(*kerr.Error), wg *sync.WaitGroup) *kerr.Error {
-	switch {
-	case c.closed.Load():
-		return kerr.NotCoordinator
-	case name == "":
+	if name == "" {
 		return kerr.InvalidGroupID
 	}
 	err := kerr.GroupIDNotFound
-	c.withGroup(name, func(g *group) { err = c.deleteGroupLocked(g, done, wg) })
+	if _, notServed := c.withGroup(name, func(g *group) { err = c.deleteGroupLocked(g, done, wg) }); notServed != nil {
+		return notServed
+	}
 	return err
 }
 

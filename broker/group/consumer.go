@@ -110,9 +110,13 @@ func (c *Coordinator) ConsumerGroupHeartbeat(req *kmsg.ConsumerGroupHeartbeatReq
 		req.MemberID = base64.RawURLEncoding.EncodeToString(id[:])
 	}
 	var resp *kmsg.ConsumerGroupHeartbeatResponse
-	if !c.withGroupCreatedIf(req.Group, req.MemberEpoch == 0, func(g *group) {
+	found, err := c.withGroupCreatedIf(req.Group, req.MemberEpoch == 0, func(g *group) {
 		resp = c.consumerHeartbeatLocked(g, req, clientID, clientHost)
-	}) {
+	})
+	switch {
+	case err != nil:
+		return c.heartbeatError(req, err, "")
+	case !found:
 		return c.heartbeatError(req, kerr.UnknownMemberID, "")
 	}
 	return resp
@@ -121,11 +125,13 @@ func (c *Coordinator) ConsumerGroupHeartbeat(req *kmsg.ConsumerGroupHeartbeatReq
 // checkHeartbeat checks what a heartbeat says on its own, before its group
 // is looked up: the error and message to answer with, or nil.
 func (c *Coordinator) checkHeartbeat(req *kmsg.ConsumerGroupHeartbeatRequest) (*kerr.Error, string) {
-	switch {
-	case c.closed.Load():
-		return kerr.NotCoordinator, ""
-	case req.Group == "":
+	if req.Group == "" {
 		return kerr.InvalidGroupID, ""
+	}
+	if err := c.serving(req.Group); err != nil {
+		return err, ""
+	}
+	switch {
 	case req.MemberEpoch < -2:
 		return kerr.InvalidRequest, "member epoch below -2"
 	case req.MemberID == "" && (req.Version >= 1 || req.MemberEpoch != 0):
@@ -391,7 +397,7 @@ func (g *group) scheduleConsumerSessionLocked(m *consumerMember, d time.Duration
 	m.session = g.c.clock.AfterFunc(d, func() {
 		g.mu.Lock()
 		defer g.mu.Unlock()
-		if g.consumer == nil || g.consumer.members[m.id] != m || g.c.closed.Load() {
+		if g.consumer == nil || g.consumer.members[m.id] != m || g.state == stateDead || g.c.closed.Load() {
 			return
 		}
 		now := g.c.clock.Now()
@@ -665,11 +671,11 @@ func sortedKeys[V any](m map[string]V) []string {
 func (c *Coordinator) DescribeConsumerGroup(name string) kmsg.ConsumerGroupDescribeResponseGroup {
 	d := kmsg.NewConsumerGroupDescribeResponseGroup()
 	d.Group = name
-	if c.closed.Load() {
-		d.ErrorCode = kerr.NotCoordinator.Code
-		return d
-	}
-	if !c.withGroup(name, func(g *group) { d = c.describeConsumerGroupLocked(g, d) }) {
+	found, err := c.withGroup(name, func(g *group) { d = c.describeConsumerGroupLocked(g, d) })
+	switch {
+	case err != nil:
+		d.ErrorCode = err.Code
+	case !found:
 		d.ErrorCode = kerr.GroupIDNotFound.Code
 	}
 	return d

@@ -3,6 +3,21 @@
 // committed offsets, kept durably in the internal topic __consumer_offsets
 // through a Store the broker provides.
 //
+// # Which groups
+//
+// A group belongs to partition PartitionFor(group) of __consumer_offsets,
+// and a coordinator serves the groups of the partitions it holds: those
+// Config.Owned names at New (all without it, as on one node), then
+// whatever Load adds and Unload takes away as the partitions' leadership
+// moves between brokers. Load replays the partition on a goroutine of its
+// own; until it is done, requests for its groups get
+// COORDINATOR_LOAD_IN_PROGRESS (and ListGroups leaves them out, Loading
+// reports it). Unload answers members waiting in JoinGroup or SyncGroup
+// with NOT_COORDINATOR and drops the groups; commits in flight are answered
+// when the Store reports their fate. Every request for a group of a
+// partition not served (every group API, ConsumerGroupHeartbeat too) gets
+// NOT_COORDINATOR, so that the client finds the coordinator again.
+//
 // # Groups
 //
 // A group moves through Kafka's states:
@@ -60,13 +75,19 @@
 // GroupMetadataValue v3; a nil value is a tombstone (offset deleted, group
 // deleted). A group's records go to partition PartitionFor(group) of
 // __consumer_offsets, as Kafka places them (Java's String.hashCode). New
-// replays every partition at startup; later records win.
+// replays the partitions it serves at startup, Load one more; later records
+// win.
 //
 // # Concurrency
 //
-// Each group has its own mutex; the coordinator's group table is a
-// sync.Map, so heartbeats, joins and commits of different groups never
-// contend. Lock order: a group's mutex, then whatever Store.Append takes.
+// Each group has its own mutex; each partition's group table is a
+// sync.Map behind an atomic pointer (nil while not served), so heartbeats,
+// joins and commits of different groups never contend. Unload swaps the
+// table out before it stops the groups, and a request checks under the
+// group's mutex that its table is still the partition's, so no request
+// works on a group that Unload has stopped or will miss. Load, Unload,
+// Close and the end of a load are serialized by one mutex. Lock order:
+// that mutex, then a group's mutex, then whatever Store.Append takes.
 // Store callbacks and timers take the group's mutex; they never run while
 // a caller holds it (Store.Append must not call done before it returns).
 // Response callbacks are called with the group's mutex held and must not

@@ -200,12 +200,12 @@ func syncError(err *kerr.Error) *kmsg.SyncGroupResponse {
 // JoinGroup handles a JoinGroup request; respond is called exactly once,
 // possibly much later (when the rebalance completes).
 func (c *Coordinator) JoinGroup(req *kmsg.JoinGroupRequest, clientID, clientHost string, respond func(*kmsg.JoinGroupResponse)) {
-	if c.closed.Load() {
-		respond(joinError(req.MemberID, kerr.NotCoordinator))
-		return
-	}
 	if req.Group == "" {
 		respond(joinError(req.MemberID, kerr.InvalidGroupID))
+		return
+	}
+	if err := c.serving(req.Group); err != nil {
+		respond(joinError(req.MemberID, err))
 		return
 	}
 	session := ms(req.SessionTimeoutMillis)
@@ -220,7 +220,11 @@ func (c *Coordinator) JoinGroup(req *kmsg.JoinGroupRequest, clientID, clientHost
 	if req.Version < 5 {
 		req.InstanceID = nil
 	}
-	if !c.withGroupCreatedIf(req.Group, req.MemberID == "", func(g *group) { c.joinLocked(g, req, session, clientID, clientHost, respond) }) {
+	found, err := c.withGroupCreatedIf(req.Group, req.MemberID == "", func(g *group) { c.joinLocked(g, req, session, clientID, clientHost, respond) })
+	switch {
+	case err != nil:
+		respond(joinError(req.MemberID, err))
+	case !found:
 		respond(joinError(req.MemberID, kerr.UnknownMemberID))
 	}
 }
@@ -740,15 +744,15 @@ func (g *group) checkSession(m *member) {
 // (for members other than the leader, once the leader's assignment is
 // durable).
 func (c *Coordinator) SyncGroup(req *kmsg.SyncGroupRequest, respond func(*kmsg.SyncGroupResponse)) {
-	if c.closed.Load() {
-		respond(syncError(kerr.NotCoordinator))
-		return
-	}
 	if req.Group == "" {
 		respond(syncError(kerr.InvalidGroupID))
 		return
 	}
-	if !c.withGroup(req.Group, func(g *group) { c.syncLocked(g, req, respond) }) {
+	found, err := c.withGroup(req.Group, func(g *group) { c.syncLocked(g, req, respond) })
+	switch {
+	case err != nil:
+		respond(syncError(err))
+	case !found:
 		respond(syncError(kerr.UnknownMemberID))
 	}
 }
@@ -860,14 +864,13 @@ func (g *group) memberLocked(id string, instanceID *string, generation int32) (*
 
 // Heartbeat handles a Heartbeat request.
 func (c *Coordinator) Heartbeat(req *kmsg.HeartbeatRequest) *kerr.Error {
-	if c.closed.Load() {
-		return kerr.NotCoordinator
-	}
 	if req.Group == "" {
 		return kerr.InvalidGroupID
 	}
 	err := kerr.UnknownMemberID
-	c.withGroup(req.Group, func(g *group) { err = c.heartbeatLocked(g, req) })
+	if _, notServed := c.withGroup(req.Group, func(g *group) { err = c.heartbeatLocked(g, req) }); notServed != nil {
+		return notServed
+	}
 	return err
 }
 
@@ -893,16 +896,18 @@ type Leaving struct {
 
 // LeaveGroup removes members from a group and starts a rebalance; it
 // returns an error per member (nil: left). The whole call fails with
-// NOT_COORDINATOR after Close and INVALID_GROUP_ID for an empty group id.
+// NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS for a group not served
+// (see table) and INVALID_GROUP_ID for an empty group id.
 func (c *Coordinator) LeaveGroup(name string, leaving []Leaving) ([]*kerr.Error, *kerr.Error) {
-	if c.closed.Load() {
-		return nil, kerr.NotCoordinator
-	}
 	if name == "" {
 		return nil, kerr.InvalidGroupID
 	}
 	var errs []*kerr.Error
-	if !c.withGroup(name, func(g *group) { errs = g.leaveLocked(leaving) }) {
+	found, err := c.withGroup(name, func(g *group) { errs = g.leaveLocked(leaving) })
+	if err != nil {
+		return nil, err
+	}
+	if !found {
 		errs = make([]*kerr.Error, len(leaving))
 		for i := range errs {
 			errs[i] = kerr.UnknownMemberID

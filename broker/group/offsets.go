@@ -36,18 +36,19 @@ type offset struct {
 func (c *Coordinator) CommitOffsets(req *kmsg.OffsetCommitRequest, respond func(*kmsg.OffsetCommitResponse)) {
 	resp := newCommitResponse(req)
 	var err *kerr.Error
-	switch {
-	case c.closed.Load():
-		err = kerr.NotCoordinator
-	case req.Group == "":
+	if req.Group == "" {
 		err = kerr.InvalidGroupID
-	default:
+	} else {
 		simple := req.Generation < 0 && req.MemberID == ""
-		if !c.withGroupCreatedIf(req.Group, simple, func(g *group) {
+		found, notServed := c.withGroupCreatedIf(req.Group, simple, func(g *group) {
 			if err = c.checkCommitterLocked(g, req, simple); err == nil {
 				c.commitLocked(g, req, resp, respond)
 			}
-		}) {
+		})
+		switch {
+		case notServed != nil:
+			err = notServed
+		case !found:
 			err = kerr.IllegalGeneration
 		}
 	}
@@ -190,15 +191,15 @@ func (g *group) committedLocked(commits []pendingCommit, resp *kmsg.OffsetCommit
 func (c *Coordinator) FetchOffsets(req kmsg.OffsetFetchRequestGroup) kmsg.OffsetFetchResponseGroup {
 	resp := kmsg.NewOffsetFetchResponseGroup()
 	resp.Group = req.Group
-	if c.closed.Load() {
-		resp.ErrorCode = kerr.NotCoordinator.Code
-		return resp
-	}
 	if req.Group == "" {
 		resp.ErrorCode = kerr.InvalidGroupID.Code
 		return resp
 	}
-	if !c.withGroup(req.Group, func(g *group) { fillOffsetFetch(&resp, req, g.offsets) }) {
+	found, err := c.withGroup(req.Group, func(g *group) { fillOffsetFetch(&resp, req, g.offsets) })
+	switch {
+	case err != nil:
+		resp.ErrorCode = err.Code
+	case !found:
 		fillOffsetFetch(&resp, req, nil) // an unknown group has no offsets
 	}
 	return resp
@@ -255,17 +256,17 @@ func fillOffsetFetch(resp *kmsg.OffsetFetchResponseGroup, req kmsg.OffsetFetchRe
 // (NON_EMPTY_GROUP).
 func (c *Coordinator) DeleteOffsets(req *kmsg.OffsetDeleteRequest, respond func(*kmsg.OffsetDeleteResponse)) {
 	resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
-	if c.closed.Load() {
-		resp.ErrorCode = kerr.NotCoordinator.Code
-		respond(resp)
-		return
-	}
 	if req.Group == "" {
 		resp.ErrorCode = kerr.InvalidGroupID.Code
 		respond(resp)
 		return
 	}
-	if !c.withGroup(req.Group, func(g *group) { g.deleteOffsetsLocked(req, resp, respond) }) {
+	found, err := c.withGroup(req.Group, func(g *group) { g.deleteOffsetsLocked(req, resp, respond) })
+	switch {
+	case err != nil:
+		resp.ErrorCode = err.Code
+		respond(resp)
+	case !found:
 		resp.ErrorCode = kerr.GroupIDNotFound.Code
 		respond(resp)
 	}
