@@ -43,6 +43,14 @@ type Config struct {
 	// after its last batch's max timestamp an idle idempotent producer is forgotten, at
 	// snapshots and by ExpireProducers; 0 = never.
 	ProducerIDExpiration time.Duration
+
+	// Compaction (cleanup.policy=compact; clean.go, cleaner.go). Compact turns the cleaner on
+	// for the log; retention still applies (compact,delete) unless the caller turns it off.
+	Compact                bool
+	MinCleanableDirtyRatio float64       // min.cleanable.dirty.ratio (0.5)
+	MinCompactionLag       time.Duration // min.compaction.lag.ms: records younger stay uncleaned (0)
+	MaxCompactionLag       time.Duration // max.compaction.lag.ms: a dirty section older is cleaned whatever its ratio (0 = never)
+	DeleteRetention        time.Duration // delete.retention.ms: how long a tombstone outlives the clean that first passed it (1 d)
 }
 
 // clock returns the clock to open a log with.
@@ -73,6 +81,9 @@ func DefaultConfig() Config {
 		PreallocateBytes:   64 << 20,
 
 		ProducerIDExpiration: 24 * time.Hour,
+
+		MinCleanableDirtyRatio: 0.5,
+		DeleteRetention:        24 * time.Hour,
 	}
 }
 
@@ -264,7 +275,7 @@ func openLog(dir string, tp TopicPartition, cfg Config, st logState, logger *slo
 	l.mu.active = active
 	l.mu.nextOffset = active.nextOffset
 	if active.size.Load() > 0 {
-		l.mu.active.rollAt = l.now()
+		active.rollAt = active.rollStart(l.now())
 	}
 	start := l.view.segments[0].baseOffset
 	if st.startOffset > start {
@@ -288,6 +299,9 @@ func openLog(dir string, tp TopicPartition, cfg Config, st logState, logger *slo
 // listSegments returns the base offsets of the .log files in dir, sorted, after removing files
 // left behind by deletions (*.deleted) and index files without a .log.
 func listSegments(fs disk.FS, dir string) ([]int64, error) {
+	if err := finishCleaning(fs, dir); err != nil {
+		return nil, err
+	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("segment: %w", err)
