@@ -1,0 +1,290 @@
+package segment_test
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"runnel/io/disk/faultfs"
+	"runnel/segment"
+	"runnel/segment/segmenttest"
+)
+
+// compactModel is what a compacted log must hold: every write (by offset) and, per key, the
+// latest write; a tombstone also remembers when a clean first passed it (after which it may
+// go once delete.retention.ms has passed).
+type compactModel struct {
+	writes   map[int64]segmenttest.Record // by offset
+	latest   map[string]int64             // key -> offset of its latest write
+	passedAt map[int64]time.Time          // tombstone offset -> the first clean that passed it
+}
+
+func newCompactModel() *compactModel {
+	return &compactModel{writes: map[int64]segmenttest.Record{}, latest: map[string]int64{}, passedAt: map[int64]time.Time{}}
+}
+
+// cleaned notes a clean at now that mapped everything below end.
+func (m *compactModel) cleaned(end int64, now time.Time) {
+	for off, r := range m.writes {
+		if r.Value == nil && off < end {
+			if _, ok := m.passedAt[off]; !ok {
+				m.passedAt[off] = now
+			}
+		}
+	}
+}
+
+// check reads the whole log and compares it with the model at time now.
+func (m *compactModel) check(t *testing.T, l *segment.Log, now time.Time, retention time.Duration) {
+	t.Helper()
+	last := map[string]int64{}
+	prev := int64(-1)
+	for _, b := range readAllBatches(t, l, l.StartOffset(), false) {
+		records, err := segment.Records(b)
+		if err != nil {
+			t.Fatalf("batch: %v", err)
+		}
+		for _, r := range records {
+			if r.Offset <= prev {
+				t.Fatalf("offset %d after %d", r.Offset, prev)
+			}
+			prev = r.Offset
+			w, ok := m.writes[r.Offset]
+			if !ok || !bytes.Equal(w.Key, r.Key) || !bytes.Equal(w.Value, r.Value) || (w.Value == nil) != (r.Value == nil) {
+				t.Fatalf("offset %d holds %q=%q, the model %q=%q (known %v)", r.Offset, r.Key, r.Value, w.Key, w.Value, ok)
+			}
+			last[string(r.Key)] = r.Offset
+		}
+	}
+	for key, off := range m.latest {
+		got, ok := last[key]
+		switch {
+		case ok && got == off:
+		case !ok && m.writes[off].Value == nil:
+			passed, ok := m.passedAt[off]
+			if !ok || now.Before(passed.Add(retention)) {
+				t.Fatalf("tombstone of %q at %d gone at %v, passed by a clean at %v (%v)", key, off, now, passed, ok)
+			}
+		default:
+			t.Fatalf("key %q: last record in the log at %d (present %v), the latest write at %d", key, got, ok, off)
+		}
+	}
+}
+
+// compactConfig is a compacted log's config with tiny segments.
+func compactConfig(now *time.Time) segment.Config {
+	cfg := smallConfig()
+	cfg.SegmentBytes = 2048
+	cfg.PreallocateBytes = 1024
+	cfg.SegmentIndexBytes = 256
+	cfg.IndexIntervalBytes = 256
+	cfg.RetentionMs, cfg.RetentionBytes = -1, -1
+	cfg.Compact = true
+	cfg.MinCleanableDirtyRatio = 0
+	cfg.DeleteRetention = time.Minute
+	cfg.Clock = func() time.Time { return *now }
+	return cfg
+}
+
+// compactWorkload drives a compacted log with random appends (keyed records, tombstones,
+// idempotent producer batches) and cleanings, checking it against the model.
+type compactWorkload struct {
+	rng        *rand.Rand
+	model      *compactModel
+	now        time.Time
+	checkpoint int64
+	seqs       map[int64]int32
+	m          *segment.OffsetMap
+}
+
+func (w *compactWorkload) append(t *testing.T, l *segment.Log) {
+	n := 1 + w.rng.Intn(4)
+	records := make([]segmenttest.Record, n)
+	for i := range records {
+		records[i].Key = fmt.Appendf(nil, "k%02d", w.rng.Intn(24))
+		if w.rng.Intn(6) > 0 {
+			records[i].Value = fmt.Appendf(nil, "v%d-%d", w.rng.Int63(), i)
+		}
+		if w.rng.Intn(8) == 0 {
+			records[i].Headers = []segment.RecordHeader{{Key: "h", Value: []byte("x")}}
+		}
+		records[i].TimestampDelta = int64(i)
+	}
+	opts := []segmenttest.Option{segmenttest.Timestamp(w.now.UnixMilli())}
+	if w.rng.Intn(3) == 0 {
+		pid := int64(1 + w.rng.Intn(2))
+		opts = append(opts, segmenttest.Producer(pid, 0, w.seqs[pid]))
+		w.seqs[pid] += int32(n)
+	}
+	info := mustAppend(t, l, segmenttest.Batch(records, opts...))
+	for i, r := range records {
+		off := info.FirstOffset + int64(i)
+		w.model.writes[off] = r
+		w.model.latest[string(r.Key)] = off
+	}
+}
+
+// clean cleans l if it is worth it, as the cleaner would.
+func (w *compactWorkload) clean(t *testing.T, l *segment.Log) {
+	info := l.Cleanable(w.checkpoint)
+	if !info.Worth {
+		return
+	}
+	stats, err := l.Clean(info, segment.CleanOptions{Map: w.m})
+	if err != nil {
+		t.Fatalf("Clean: %v", err)
+	}
+	w.checkpoint = stats.End
+	w.model.cleaned(stats.End, w.now)
+}
+
+func newCompactWorkload(seed int64) *compactWorkload {
+	rng := rand.New(rand.NewSource(seed))
+	// A small map now and then, so that a clean stops where it fills up.
+	memory := int64(1 << 20)
+	if rng.Intn(2) == 0 {
+		memory = 40 * segment.OffsetMapSlotBytes
+	}
+	return &compactWorkload{rng: rng, model: newCompactModel(), now: time.UnixMilli(1_700_000_000_000),
+		seqs: map[int64]int32{}, m: segment.NewOffsetMap(memory)}
+}
+
+// TestCompactionProperty: for random appends, tombstones, idempotent batches, cleanings,
+// clock steps and reopens (clean and after a crash of the process), the log holds the latest
+// write of every key at the offset it was written at, in offset order, or, for a key deleted,
+// nothing once delete.retention.ms has passed since a clean passed the tombstone.
+func TestCompactionProperty(t *testing.T) {
+	for seed := int64(1); seed <= 6; seed++ {
+		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
+			w := newCompactWorkload(seed)
+			dir := t.TempDir()
+			cfg := compactConfig(&w.now)
+			l := openTestLog(t, dir, cfg, 0, false)
+			for step := range propertySteps() {
+				switch op := w.rng.Intn(100); {
+				case op < 70:
+					w.append(t, l)
+				case op < 80:
+					w.now = w.now.Add(time.Duration(w.rng.Intn(40)) * time.Second)
+				case op < 93:
+					w.clean(t, l)
+					w.model.check(t, l, w.now, cfg.DeleteRetention)
+				case op < 97:
+					if err := l.Close(); err != nil {
+						t.Fatal(err)
+					}
+					l = openTestLog(t, dir, cfg, 0, true)
+				default:
+					l.Abandon() // the page cache keeps everything: nothing is lost
+					l = openTestLog(t, dir, cfg, 0, false)
+				}
+				if t.Failed() {
+					t.Fatalf("step %d", step)
+				}
+			}
+			w.clean(t, l)
+			w.model.check(t, l, w.now, cfg.DeleteRetention)
+		})
+	}
+}
+
+// TestCompactionCrash: a power cut at any point of a clean (an I/O call fails, then only what
+// was synced survives) loses nothing: the reopened log passes the model's check.
+func TestCompactionCrash(t *testing.T) {
+	ops := []faultfs.Op{faultfs.OpenFile, faultfs.Pwrite, faultfs.Fdatasync, faultfs.Rename, faultfs.SyncDir, faultfs.Remove}
+	for seed := int64(1); seed <= 24; seed++ {
+		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
+			w := newCompactWorkload(seed)
+			root := t.TempDir()
+			dir := filepath.Join(root, "t-0")
+			fs := faultfs.NewCrashable(root)
+			cfg := compactConfig(&w.now)
+			cfg.FS = fs
+			l := openTestLog(t, dir, cfg, 0, false)
+			for range 40 + w.rng.Intn(200) {
+				w.append(t, l)
+				if w.rng.Intn(10) == 0 {
+					w.clean(t, l)
+				}
+				if w.rng.Intn(10) == 0 {
+					w.now = w.now.Add(30 * time.Second)
+				}
+			}
+			for range w.rng.Intn(60) {
+				w.append(t, l)
+			}
+			if _, err := l.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			fs.Inject(faultfs.Rule{Op: ops[w.rng.Intn(len(ops))], Nth: 1 + w.rng.Intn(8), PathContains: dir})
+			info := l.Cleanable(w.checkpoint)
+			if _, err := l.Clean(info, segment.CleanOptions{Map: w.m}); err != nil {
+				t.Logf("clean failed as injected: %v", err)
+			}
+			// The clean may have set delete horizons before the cut.
+			w.model.cleaned(info.FirstUncleanable, w.now)
+			clone := filepath.Join(t.TempDir(), "clone")
+			if err := fs.CrashClone(clone); err != nil {
+				t.Fatal(err)
+			}
+			l.Abandon()
+			cfg.FS = nil
+			reopened := openTestLog(t, filepath.Join(clone, "t-0"), cfg, 0, false)
+			w.model.check(t, reopened, w.now, cfg.DeleteRetention)
+			leftovers, _ := filepath.Glob(filepath.Join(clone, "t-0", "*.*.*"))
+			for _, f := range leftovers {
+				if filepath.Ext(f) == ".cleaned" || filepath.Ext(f) == ".swap" {
+					t.Errorf("leftover %s", f)
+				}
+			}
+			w.clean(t, reopened)
+			w.model.check(t, reopened, w.now, cfg.DeleteRetention)
+		})
+	}
+}
+
+// TestCleanerCheckpoint: the cleaner goroutine cleans a compacted log of a LogDir and writes
+// cleaner-offset-checkpoint in Kafka's format.
+func TestCleanerCheckpoint(t *testing.T) {
+	now := time.Now()
+	cfg := compactConfig(&now)
+	cfg.Clock = nil
+	dirPath := t.TempDir()
+	d, err := segment.OpenLogDir(dirPath, func(string) segment.Config { return cfg }, quietLogger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	l, err := d.Create(testTP, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 200 {
+		mustAppend(t, l, segmenttest.Batch([]segmenttest.Record{{Key: fmt.Appendf(nil, "k%d", i%5), Value: []byte("some value")}}))
+	}
+	before := l.Size()
+	c := segment.NewCleaner(segment.CleanerConfig{Threads: 1, DedupeBufferSize: 1 << 20, Backoff: time.Hour}, []*segment.LogDir{d}, quietLogger)
+	cleaned, err := c.CleanOnce(segment.NewOffsetMap(1 << 20))
+	if err != nil || !cleaned {
+		t.Fatalf("CleanOnce: %v, %v", cleaned, err)
+	}
+	if l.Size() >= before/2 {
+		t.Errorf("size %d after cleaning, %d before", l.Size(), before)
+	}
+	b, err := os.ReadFile(filepath.Join(dirPath, "cleaner-offset-checkpoint"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	active := l.EndOffset() - 1 // the last batch is in the active segment
+	var end int64
+	if _, err := fmt.Sscanf(string(b), "0\n1\nt 0 %d\n", &end); err != nil || end > active || end <= 0 {
+		t.Fatalf("checkpoint %q (%v), active segment holds %d", b, err, active)
+	}
+	if st := c.Stats(); st.BytesCleaned == 0 || st.LastClean.IsZero() {
+		t.Errorf("stats %+v", st)
+	}
+}
