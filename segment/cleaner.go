@@ -21,14 +21,14 @@ type CleanerConfig struct {
 	// all the threads together.
 	DedupeBufferSize int64
 	// IOMaxBytesPerSecond (log.cleaner.io.max.bytes.per.second) limits what all the threads
-	// read and write together; <= 0 or +Inf: no limit.
+	// read and write together; <= 0 or math.MaxFloat64 (the default, Kafka's): no limit.
 	IOMaxBytesPerSecond float64
 	Backoff             time.Duration // log.cleaner.backoff.ms: sleep when no log needs cleaning (15 s)
 }
 
 // DefaultCleanerConfig returns Kafka's defaults.
 func DefaultCleanerConfig() CleanerConfig {
-	return CleanerConfig{Threads: 1, DedupeBufferSize: 128 << 20, IOMaxBytesPerSecond: math.Inf(1), Backoff: 15 * time.Second}
+	return CleanerConfig{Threads: 1, DedupeBufferSize: 128 << 20, IOMaxBytesPerSecond: math.MaxFloat64, Backoff: 15 * time.Second}
 }
 
 // Cleaner compacts the logs of some log directories whose Config.Compact is set, as Kafka's
@@ -232,7 +232,7 @@ type throttler struct {
 
 // wait counts n bytes and sleeps while the current period is ahead of the rate.
 func (t *throttler) wait(n int64) {
-	if t.rate <= 0 || math.IsInf(t.rate, 1) {
+	if t.rate <= 0 || t.rate >= math.MaxFloat64 {
 		return
 	}
 	t.mu.Lock()
