@@ -128,6 +128,14 @@ func (w *compactWorkload) append(t *testing.T, l *segment.Log) {
 	}
 }
 
+// appendUnique appends one record of key, which the workload's keys never overwrite.
+func (w *compactWorkload) appendUnique(t *testing.T, l *segment.Log, key string) {
+	r := segmenttest.Record{Key: []byte(key), Value: []byte("only " + key)}
+	info := mustAppend(t, l, segmenttest.Batch([]segmenttest.Record{r}, segmenttest.Timestamp(w.now.UnixMilli())))
+	w.model.writes[info.FirstOffset] = r
+	w.model.latest[key] = info.FirstOffset
+}
+
 // clean cleans l if it is worth it, as the cleaner would.
 func (w *compactWorkload) clean(t *testing.T, l *segment.Log) {
 	info := l.Cleanable(w.checkpoint)
