@@ -55,3 +55,11 @@ func (b *Broker) stopCleaner() {
 		b.cleaner.Close()
 	}
 }
+
+// CleanerStats returns the log cleaner's metrics (zero when it is disabled).
+func (b *Broker) CleanerStats() segment.CleanerStats {
+	if b.cleaner == nil {
+		return segment.CleanerStats{}
+	}
+	return b.cleaner.Stats()
+}
