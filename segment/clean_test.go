@@ -166,7 +166,7 @@ func newCompactWorkload(seed int64) *compactWorkload {
 // write of every key at the offset it was written at, in offset order, or, for a key deleted,
 // nothing once delete.retention.ms has passed since a clean passed the tombstone.
 func TestCompactionProperty(t *testing.T) {
-	for seed := int64(1); seed <= 6; seed++ {
+	for seed := int64(1); seed <= 4; seed++ {
 		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
 			w := newCompactWorkload(seed)
 			dir := t.TempDir()
@@ -188,6 +188,15 @@ func TestCompactionProperty(t *testing.T) {
 					l = openTestLog(t, dir, cfg, 0, true)
 				default:
 					l.Abandon() // the page cache keeps everything: nothing is lost
+					if w.rng.Intn(2) == 0 {
+						// Without snapshots the producer state is replayed from the
+						// first segment, through the cleaned ones: the last batch of
+						// each producer must still be there for its next sequence.
+						snaps, _ := filepath.Glob(filepath.Join(dir, "*.snapshot"))
+						for _, s := range snaps {
+							os.Remove(s)
+						}
+					}
 					l = openTestLog(t, dir, cfg, 0, false)
 				}
 				if t.Failed() {

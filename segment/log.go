@@ -101,6 +101,16 @@ func (c Config) validate() error {
 	return nil
 }
 
+// maxSegmentMs is how long after its first batch a segment rolls: segment.ms, or for a
+// compacted log max.compaction.lag.ms if that is shorter (Kafka's LogConfig.maxSegmentMs), so
+// that records in the active segment, which is never cleaned, are cleaned in time.
+func (c Config) maxSegmentMs() time.Duration {
+	if c.Compact && c.MaxCompactionLag > 0 && (c.SegmentMs <= 0 || c.MaxCompactionLag < c.SegmentMs) {
+		return c.MaxCompactionLag
+	}
+	return c.SegmentMs
+}
+
 // preallocateChunk is the granularity of fallocate on the active segment.
 func (c Config) preallocateChunk() int64 {
 	if c.PreallocateBytes <= 0 || c.PreallocateBytes > c.SegmentBytes {
@@ -620,7 +630,8 @@ func (l *Log) maybeRollLocked(n, last int64) error {
 		return nil
 	}
 	full := size+n > min(s.capacity, cfg.SegmentBytes)
-	aged := cfg.SegmentMs > 0 && l.now().Sub(s.rollAt) >= cfg.SegmentMs
+	segmentMs := cfg.maxSegmentMs()
+	aged := segmentMs > 0 && l.now().Sub(s.rollAt) >= segmentMs
 	indexFull := s.indexesFull()
 	overflow := last-s.baseOffset > maxRelativeOffset
 	if !full && !aged && !indexFull && !overflow {
