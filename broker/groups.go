@@ -6,8 +6,8 @@ package broker
 // offsets.topic.num.partitions partitions, default 8; an existing topic
 // keeps its count, which decides where each group's records go), and
 // replayed from its start at every startup. The topic's cleanup.policy is
-// compact, so retention never deletes a commit; compaction is not built
-// yet, so the topic grows with every commit.
+// compact, so retention never deletes a commit and the log cleaner
+// (cleaner.go) keeps only the latest record of each key.
 //
 // The handlers of the group APIs (find_coordinator.go, join_group.go,
 // sync_group.go, heartbeat.go, leave_group.go, offset_commit.go,

@@ -1,6 +1,7 @@
 package segment
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -10,6 +11,11 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/snappy"
+	"github.com/klauspost/compress/zstd"
+	"github.com/pierrec/lz4/v4"
 
 	"runnel/index"
 	"runnel/io/disk"
@@ -228,6 +234,7 @@ type cleaning struct {
 	now, horizon   int64 // the clean's time, and the delete horizon it gives new tombstones
 	out            []byte
 	records        []Record
+	compress       recompressor
 }
 
 // forEachBatch calls each with every batch of s (bytes valid until the next call), counting
@@ -489,7 +496,7 @@ func (w *cleanedWriter) discard() {
 // MemoryRecords.filterTo with the cleaner's retention rules), in c.out, or nil when the batch
 // goes: the batch itself when every record stays and no delete horizon is to be set; a new
 // batch with the records that stay otherwise (same base offset, last offset delta, producer id,
-// epoch and base sequence; offsets and timestamps of the records kept; uncompressed); an empty
+// epoch and base sequence, codec; offsets and timestamps of the records kept); an empty
 // batch (no records) when none stays but it is the last batch of a live idempotent producer.
 // Control batches stay as they are.
 func (c *cleaning) filterBatch(b []byte, h BatchHeader) ([]byte, error) {
@@ -537,8 +544,8 @@ func (c *cleaning) filterBatch(b []byte, h BatchHeader) ([]byte, error) {
 	} else if hasHorizon {
 		horizon = h.BaseTimestamp
 	}
-	c.out = appendCleanedBatch(c.out[:0], h, b, kept, horizon)
-	return c.out, nil
+	c.out, err = appendCleanedBatch(c.out[:0], h, b, kept, horizon, &c.compress)
+	return c.out, err
 }
 
 // appendEmptyBatch appends the header of batch b (whose decoded header is h) with no records,
@@ -558,11 +565,11 @@ func appendEmptyBatch(dst []byte, h BatchHeader, b []byte) []byte {
 }
 
 // appendCleanedBatch appends a new batch holding records, the part of batch b (header h) that
-// a clean keeps, uncompressed, with the delete horizon set when horizon >= 0.
-func appendCleanedBatch(dst []byte, h BatchHeader, b []byte, records []Record, horizon int64) []byte {
+// a clean keeps, compressed with b's codec by z, with the delete horizon set when horizon >= 0.
+func appendCleanedBatch(dst []byte, h BatchHeader, b []byte, records []Record, horizon int64, z *recompressor) ([]byte, error) {
 	start := len(dst)
 	dst = append(dst, b[:BatchHeaderSize]...)
-	attrs := uint16(h.Attributes) &^ (attrCodecMask | attrDeleteHorizon)
+	attrs := uint16(h.Attributes) &^ attrDeleteHorizon
 	baseTs, maxTs := records[0].Timestamp, int64(math.MinInt64)
 	for _, r := range records {
 		maxTs = max(maxTs, r.Timestamp)
@@ -574,24 +581,31 @@ func appendCleanedBatch(dst []byte, h BatchHeader, b []byte, records []Record, h
 		attrs |= attrDeleteHorizon
 		baseTs = horizon
 	}
+	raw := z.raw[:0]
 	for _, r := range records {
 		size := 1 + varintLen(r.Timestamp-baseTs) + varintLen(r.Offset-h.BaseOffset) + bytesLen(r.Key) + bytesLen(r.Value) + varintLen(int64(len(r.Headers)))
 		for _, hd := range r.Headers {
 			size += varintLen(int64(len(hd.Key))) + len(hd.Key) + bytesLen(hd.Value)
 		}
-		dst = binary.AppendVarint(dst, int64(size))
-		dst = append(dst, 0)
-		dst = binary.AppendVarint(dst, r.Timestamp-baseTs)
-		dst = binary.AppendVarint(dst, r.Offset-h.BaseOffset)
-		dst = appendVarBytes(dst, r.Key)
-		dst = appendVarBytes(dst, r.Value)
-		dst = binary.AppendVarint(dst, int64(len(r.Headers)))
+		raw = binary.AppendVarint(raw, int64(size))
+		raw = append(raw, 0)
+		raw = binary.AppendVarint(raw, r.Timestamp-baseTs)
+		raw = binary.AppendVarint(raw, r.Offset-h.BaseOffset)
+		raw = appendVarBytes(raw, r.Key)
+		raw = appendVarBytes(raw, r.Value)
+		raw = binary.AppendVarint(raw, int64(len(r.Headers)))
 		for _, hd := range r.Headers {
-			dst = binary.AppendVarint(dst, int64(len(hd.Key)))
-			dst = append(dst, hd.Key...)
-			dst = appendVarBytes(dst, hd.Value)
+			raw = binary.AppendVarint(raw, int64(len(hd.Key)))
+			raw = append(raw, hd.Key...)
+			raw = appendVarBytes(raw, hd.Value)
 		}
 	}
+	z.raw = raw
+	body, err := z.compress(h.Codec(), raw)
+	if err != nil {
+		return dst[:start], err
+	}
+	dst = append(dst, body...)
 	batch := dst[start:]
 	be := binary.BigEndian
 	be.PutUint32(batch[offBatchLength:], uint32(len(batch)-batchLengthOverhead))
@@ -600,7 +614,63 @@ func appendCleanedBatch(dst []byte, h BatchHeader, b []byte, records []Record, h
 	be.PutUint64(batch[offMaxTimestamp:], uint64(maxTs))
 	be.PutUint32(batch[offRecordCount:], uint32(len(records)))
 	be.PutUint32(batch[offCRC:], crc32.Checksum(batch[offAttributes:], castagnoli))
-	return dst
+	return dst, nil
+}
+
+// recompressor compresses the records of rewritten batches with their batch's codec, as
+// Kafka's cleaner does; its writers and buffers are reused from batch to batch.
+type recompressor struct {
+	raw  []byte
+	enc  []byte       // snappy's and zstd's output
+	out  bytes.Buffer // gzip's and lz4's output
+	gzip *gzip.Writer
+	lz4  *lz4.Writer
+	zstd *zstd.Encoder
+}
+
+// compress returns raw compressed with codec (raw itself for CodecNone), valid until the next
+// call. Snappy is written as one raw block, which Kafka's clients and franz-go read as well as
+// the xerial framing.
+func (z *recompressor) compress(codec int, raw []byte) ([]byte, error) {
+	z.out.Reset()
+	var w io.WriteCloser
+	switch codec {
+	case CodecNone:
+		return raw, nil
+	case CodecSnappy:
+		z.enc = snappy.Encode(z.enc[:cap(z.enc)], raw)
+		return z.enc, nil
+	case CodecZstd:
+		if z.zstd == nil {
+			var err error
+			if z.zstd, err = zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1)); err != nil {
+				return nil, err
+			}
+		}
+		z.enc = z.zstd.EncodeAll(raw, z.enc[:0])
+		return z.enc, nil
+	case CodecGzip:
+		if z.gzip == nil {
+			z.gzip = gzip.NewWriter(&z.out)
+		}
+		z.gzip.Reset(&z.out)
+		w = z.gzip
+	case CodecLZ4:
+		if z.lz4 == nil {
+			z.lz4 = lz4.NewWriter(&z.out)
+		}
+		z.lz4.Reset(&z.out)
+		w = z.lz4
+	default:
+		return nil, fmt.Errorf("%w: %d", ErrUnsupportedCodec, codec)
+	}
+	if _, err := w.Write(raw); err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return z.out.Bytes(), nil
 }
 
 // swapCleaned replaces the segments of group with the cleaned segment w wrote, if they are

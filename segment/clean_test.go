@@ -21,10 +21,11 @@ type compactModel struct {
 	writes   map[int64]segmenttest.Record // by offset
 	latest   map[string]int64             // key -> offset of its latest write
 	passedAt map[int64]time.Time          // tombstone offset -> the first clean that passed it
+	codecs   map[int64]int                // offset -> the codec of the batch it was written in
 }
 
 func newCompactModel() *compactModel {
-	return &compactModel{writes: map[int64]segmenttest.Record{}, latest: map[string]int64{}, passedAt: map[int64]time.Time{}}
+	return &compactModel{writes: map[int64]segmenttest.Record{}, latest: map[string]int64{}, passedAt: map[int64]time.Time{}, codecs: map[int64]int{}}
 }
 
 // cleaned notes a clean at now that mapped everything below end.
@@ -47,6 +48,9 @@ func (m *compactModel) check(t *testing.T, l *segment.Log, now time.Time, retent
 		records, err := segment.Records(b)
 		if err != nil {
 			t.Fatalf("batch: %v", err)
+		}
+		if h, _ := segment.ParseBatchHeader(b); len(records) > 0 && h.Codec() != m.codecs[records[0].Offset] {
+			t.Fatalf("batch at %d has codec %d, written with %d", h.BaseOffset, h.Codec(), m.codecs[records[0].Offset])
 		}
 		for _, r := range records {
 			if r.Offset <= prev {
@@ -115,6 +119,11 @@ func (w *compactWorkload) append(t *testing.T, l *segment.Log) {
 		records[i].TimestampDelta = int64(i)
 	}
 	opts := []segmenttest.Option{segmenttest.Timestamp(w.now.UnixMilli())}
+	codec := w.rng.Intn(8)
+	if codec > segment.CodecZstd {
+		codec = segment.CodecNone
+	}
+	opts = append(opts, segmenttest.Compression(codec)) // rewritten batches keep their codec
 	if w.rng.Intn(3) == 0 {
 		pid := int64(1 + w.rng.Intn(2))
 		opts = append(opts, segmenttest.Producer(pid, 0, w.seqs[pid]))
@@ -125,6 +134,7 @@ func (w *compactWorkload) append(t *testing.T, l *segment.Log) {
 		off := info.FirstOffset + int64(i)
 		w.model.writes[off] = r
 		w.model.latest[string(r.Key)] = off
+		w.model.codecs[off] = codec
 	}
 }
 
