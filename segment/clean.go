@@ -179,12 +179,15 @@ func (l *Log) Clean(info CleanableInfo, opts CleanOptions) (CleanStats, error) {
 	cfg := l.mu.cfg
 	now := l.now()
 	var segs []*segment
+	var sizes []segmentSize
 	for _, s := range l.view.segments {
 		if s == l.mu.active || s.baseOffset >= info.FirstUncleanable {
 			break
 		}
 		s.refs.Add(1)
 		segs = append(segs, s)
+		// Measured now: a truncation may reopen a sealed segment's indexes later.
+		sizes = append(sizes, segmentSize{s.size.Load(), s.offsetIndex.Entries(), s.timeIndex.Entries() + 1})
 	}
 	// Kafka keeps a producer's last batch, emptied if need be, so that its sequence survives.
 	lastOfProducer := make(map[int64]int64, l.mu.producers.Len())
@@ -210,13 +213,11 @@ func (l *Log) Clean(info CleanableInfo, opts CleanOptions) (CleanStats, error) {
 		return stats, err
 	}
 	stats.End = end
-	var toClean []*segment
-	for _, s := range segs {
-		if s.baseOffset < end {
-			toClean = append(toClean, s)
-		}
+	n := 0
+	for n < len(segs) && segs[n].baseOffset < end {
+		n++
 	}
-	for _, group := range groupForCleaning(toClean, upper, cfg) {
+	for _, group := range groupForCleaning(segs[:n], sizes[:n], upper, cfg) {
 		if err := c.cleanGroup(group); err != nil {
 			return stats, err
 		}
@@ -315,33 +316,39 @@ func (c *cleaning) buildMap(segs []*segment, info CleanableInfo) (int64, error) 
 	return end, nil
 }
 
-// groupForCleaning splits segs (consecutive, below the segment based at upper) into groups
-// that each fit one segment, as Kafka's groupSegmentsBySize: at most segment.bytes of log and
-// segment.index.bytes of either index before cleaning, and offsets within 32 bits of the
-// group's base.
-func groupForCleaning(segs []*segment, upper int64, cfg Config) [][]*segment {
+// segmentSize is what grouping for a clean needs to know of a segment: its bytes and index
+// entries (the time index's, with the entry a seal may add).
+type segmentSize struct {
+	bytes                      int64
+	offsetEntries, timeEntries int
+}
+
+// groupForCleaning splits segs (consecutive, below the segment based at upper; sizes are
+// theirs) into groups that each fit one segment, as Kafka's groupSegmentsBySize: at most
+// segment.bytes of log and segment.index.bytes of either index before cleaning, and offsets
+// within 32 bits of the group's base.
+func groupForCleaning(segs []*segment, sizes []segmentSize, upper int64, cfg Config) [][]*segment {
 	var groups [][]*segment
 	for len(segs) > 0 {
 		n := 1
-		size := segs[0].size.Load()
-		offsetEntries, timeEntries := segs[0].offsetIndex.Entries(), segs[0].timeIndex.Entries()
+		total := sizes[0]
 		for n < len(segs) {
-			s := segs[n]
 			next := upper
 			if n+1 < len(segs) {
 				next = segs[n+1].baseOffset
 			}
-			offsetEntries += s.offsetIndex.Entries()
-			timeEntries += s.timeIndex.Entries() + 1
-			if size+s.size.Load() > cfg.SegmentBytes || next-1-segs[0].baseOffset > maxRelativeOffset ||
-				offsetEntries*index.OffsetEntrySize > cfg.SegmentIndexBytes || timeEntries*index.TimeEntrySize > cfg.SegmentIndexBytes {
+			total.bytes += sizes[n].bytes
+			total.offsetEntries += sizes[n].offsetEntries
+			total.timeEntries += sizes[n].timeEntries
+			if total.bytes > cfg.SegmentBytes || next-1-segs[0].baseOffset > maxRelativeOffset ||
+				total.offsetEntries*index.OffsetEntrySize > cfg.SegmentIndexBytes ||
+				total.timeEntries*index.TimeEntrySize > cfg.SegmentIndexBytes {
 				break
 			}
-			size += s.size.Load()
 			n++
 		}
 		groups = append(groups, segs[:n])
-		segs = segs[n:]
+		segs, sizes = segs[n:], sizes[n:]
 	}
 	return groups
 }

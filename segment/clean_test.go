@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"runnel/internal/wait"
 	"runnel/io/disk/faultfs"
 	"runnel/segment"
 	"runnel/segment/segmenttest"
@@ -313,5 +314,73 @@ func TestCleanerCheckpoint(t *testing.T) {
 	}
 	if st := c.Stats(); st.BytesCleaned == 0 || st.LastClean.IsZero() {
 		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestCleanerGoroutines: Start's goroutines clean every compacted log of several log
+// directories, leave the others alone, and keep within log.cleaner.io.max.bytes.per.second.
+func TestCleanerGoroutines(t *testing.T) {
+	now := time.Now()
+	cfg := compactConfig(&now)
+	cfg.Clock = nil
+	plain := cfg
+	plain.Compact = false
+	var dirs []*segment.LogDir
+	var compacted, kept []*segment.Log
+	for i := range 2 {
+		d, err := segment.OpenLogDir(t.TempDir(), nil, quietLogger)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d.Close() })
+		dirs = append(dirs, d)
+		for p := range 3 {
+			c := cfg
+			if p == 2 {
+				c = plain
+			}
+			l, err := d.Create(segment.TopicPartition{Topic: fmt.Sprint("t", i), Partition: int32(p)}, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for j := range 150 {
+				mustAppend(t, l, segmenttest.Batch([]segmenttest.Record{{Key: fmt.Appendf(nil, "k%d", j%5), Value: []byte("a value of some length")}}))
+			}
+			if p == 2 {
+				kept = append(kept, l)
+			} else {
+				compacted = append(compacted, l)
+			}
+		}
+	}
+	var total int64
+	for _, l := range compacted {
+		total += l.Size()
+	}
+	const rate = 64 << 10
+	c := segment.NewCleaner(segment.CleanerConfig{Threads: 2, DedupeBufferSize: 1 << 20, IOMaxBytesPerSecond: rate, Backoff: 10 * time.Millisecond}, dirs, quietLogger)
+	start := time.Now()
+	c.Start()
+	defer c.Close()
+	sizes := map[*segment.Log]int64{}
+	for _, l := range kept {
+		sizes[l] = l.Size()
+	}
+	wait.Until(t, 30*time.Second, "every compacted log cleaned", func() bool {
+		for _, l := range compacted {
+			if l.Size() > 3<<10 {
+				return false
+			}
+		}
+		return true
+	})
+	// A clean reads every byte it cleans, so at the rate these took at least total/rate.
+	if took, least := time.Since(start), time.Duration(float64(total)/rate*float64(time.Second)); took < least*9/10 {
+		t.Errorf("cleaned %d bytes in %v, under %d bytes/s: at least %v", total, took, rate, least)
+	}
+	for l, size := range sizes {
+		if l.Size() != size {
+			t.Errorf("a log without cleanup.policy=compact went from %d to %d bytes", size, l.Size())
+		}
 	}
 }

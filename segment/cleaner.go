@@ -2,6 +2,7 @@ package segment
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"math"
 	"path/filepath"
@@ -44,6 +45,7 @@ type Cleaner struct {
 
 	mu          sync.Mutex
 	inProgress  map[*Log]bool
+	uncleanable map[*Log]bool // a clean failed: left alone until a restart (Kafka's uncleanable partitions)
 	checkpoints map[*LogDir]map[TopicPartition]int64
 
 	done chan struct{}
@@ -61,7 +63,7 @@ func NewCleaner(cfg CleanerConfig, dirs []*LogDir, logger *slog.Logger) *Cleaner
 	if logger == nil {
 		logger = slog.Default()
 	}
-	c := &Cleaner{cfg: cfg, dirs: dirs, logger: logger, inProgress: map[*Log]bool{},
+	c := &Cleaner{cfg: cfg, dirs: dirs, logger: logger, inProgress: map[*Log]bool{}, uncleanable: map[*Log]bool{},
 		checkpoints: map[*LogDir]map[TopicPartition]int64{}, done: make(chan struct{})}
 	c.io = throttler{rate: cfg.IOMaxBytesPerSecond, done: c.done}
 	for _, d := range dirs {
@@ -132,7 +134,10 @@ func (c *Cleaner) cleanDirtiest(m *OffsetMap, buf []byte) (bool, error) {
 		return false, nil
 	}
 	if err != nil {
-		return false, err
+		c.mu.Lock()
+		c.uncleanable[l] = true
+		c.mu.Unlock()
+		return false, fmt.Errorf("%s, left uncleaned until a restart: %w", l.tp.DirName(), err)
 	}
 	c.bytesCleaned.Add(stats.BytesRead)
 	c.lastCleanMs.Store(time.Now().UnixMilli())
@@ -159,7 +164,7 @@ func (c *Cleaner) grabDirtiest() (*LogDir, *Log, CleanableInfo) {
 			continue
 		}
 		for tp, l := range d.Logs() {
-			if c.inProgress[l] || !l.Compacted() {
+			if c.inProgress[l] || c.uncleanable[l] || !l.Compacted() {
 				continue
 			}
 			checkpoint, ok := c.checkpoints[d][tp]
