@@ -67,8 +67,9 @@ type Broker struct {
 	admin   *http.Server
 	adminLn net.Listener
 
-	groups  *group.Coordinator // consumer groups (groups.go)
-	cleaner *segment.Cleaner   // the log cleaner, nil when disabled (cleaner.go)
+	groups *group.Coordinator // consumer groups (groups.go)
+
+	cleaner *segment.Cleaner // the log cleaner, nil when disabled (cleaner.go)
 
 	// meta holds the cluster's metadata image this broker serves from
 	// (cluster.go).
