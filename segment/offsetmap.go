@@ -14,8 +14,8 @@ import (
 // Kafka); the cleaner then stops reading the dirty section and cleans what it mapped.
 // Not safe for concurrent use: each cleaner goroutine has its own.
 type OffsetMap struct {
-	seed  maphash.Seed
-	slots []offsetSlot
+	seeds [2]maphash.Seed
+	slots []offsetSlot // a power of two of them
 	used  int
 	limit int
 }
@@ -35,12 +35,16 @@ const offsetMapLoadFactor = 0.9
 // NewOffsetMap returns a map that may hold up to memory bytes of slots (at least 16 slots).
 // Its slots are allocated on first use, as many as a clean needs (Reset).
 func NewOffsetMap(memory int64) *OffsetMap {
-	return &OffsetMap{seed: maphash.MakeSeed(), limit: int(max(memory/OffsetMapSlotBytes, 16))}
+	return &OffsetMap{seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}, limit: int(max(memory/OffsetMapSlotBytes, 16))}
 }
 
-// Reset empties the map and sizes it for up to keys keys, within its memory bound.
+// Reset empties the map and sizes it for up to keys keys, within its memory bound: a power of
+// two of slots, so that a hash picks its first slot with a mask.
 func (m *OffsetMap) Reset(keys int64) {
-	want := int(min(int64(m.limit), max(keys*10/9+1, 16)))
+	want := 16
+	for want*2 <= m.limit && int64(want)*9/10 < keys {
+		want *= 2
+	}
 	if cap(m.slots) >= want {
 		m.slots = m.slots[:want]
 		clear(m.slots)
@@ -60,19 +64,14 @@ func (m *OffsetMap) Len() int { return m.used }
 func (m *OffsetMap) Full(n int) bool { return m.used+n > m.Capacity() }
 
 func (m *OffsetMap) hash(key []byte) (uint64, uint64) {
-	var h maphash.Hash
-	h.SetSeed(m.seed)
-	h.Write(key)
-	h1 := h.Sum64()
-	h.WriteByte(0x5c)
-	return h1, h.Sum64()
+	return maphash.Bytes(m.seeds[0], key), maphash.Bytes(m.seeds[1], key)
 }
 
 // Put records offset as key's latest offset (offsets are put in increasing order).
 func (m *OffsetMap) Put(key []byte, offset int64) {
 	h1, h2 := m.hash(key)
-	n := uint64(len(m.slots))
-	for i := h1 % n; ; i = (i + 1) % n {
+	mask := uint64(len(m.slots) - 1)
+	for i := h1 & mask; ; i = (i + 1) & mask {
 		s := &m.slots[i]
 		if s.next == 0 {
 			*s = offsetSlot{h1: h1, h2: h2, next: offset + 1}
@@ -92,8 +91,8 @@ func (m *OffsetMap) Get(key []byte) int64 {
 		return -1
 	}
 	h1, h2 := m.hash(key)
-	n := uint64(len(m.slots))
-	for i := h1 % n; ; i = (i + 1) % n {
+	mask := uint64(len(m.slots) - 1)
+	for i := h1 & mask; ; i = (i + 1) & mask {
 		s := &m.slots[i]
 		if s.next == 0 {
 			return -1
