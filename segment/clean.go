@@ -234,7 +234,8 @@ type cleaning struct {
 	lastOfProducer map[int64]int64
 	now, horizon   int64 // the clean's time, and the delete horizon it gives new tombstones
 	out            []byte
-	records        []Record
+	records, kept  []Record // a batch's records, and those a clean keeps
+	writeBuf       []byte   // the cleanedWriters' buffer
 	compress       recompressor
 }
 
@@ -290,10 +291,11 @@ func (c *cleaning) buildMap(segs []*segment, info CleanableInfo) (int64, error) 
 				return false, nil
 			}
 			if !h.IsControl() {
-				records, err := Records(b)
+				records, err := appendRecords(c.records, b)
 				if err != nil {
 					return false, fmt.Errorf("segment: cleaning %s, batch at offset %d: %w", s.path(logSuffix), h.BaseOffset, err)
 				}
+				c.records = records
 				for _, r := range records {
 					if r.Offset >= info.FirstDirty && r.Key != nil {
 						m.Put(r.Key, r.Offset)
@@ -377,8 +379,9 @@ func (c *cleaning) path(base int64, suffix string) string {
 // cleanGroup rewrites the segments of group into one cleaned segment and swaps it in.
 func (c *cleaning) cleanGroup(group []*segment) (err error) {
 	base := group[0].baseOffset
-	w := &cleanedWriter{c: c, base: base, maxTimestamp: -1, offsetOfMaxTime: -1}
+	w := &cleanedWriter{c: c, base: base, buf: c.writeBuf[:0], maxTimestamp: -1, offsetOfMaxTime: -1}
 	defer func() {
+		c.writeBuf = w.buf
 		if err != nil {
 			w.discard()
 		}
@@ -511,13 +514,14 @@ func (c *cleaning) filterBatch(b []byte, h BatchHeader) ([]byte, error) {
 	if h.IsControl() {
 		return b, nil
 	}
-	records, err := Records(b)
+	records, err := appendRecords(c.records, b)
 	if err != nil {
 		return nil, err
 	}
+	c.records = records
 	hasHorizon := h.Attributes&attrDeleteHorizon != 0
 	needHorizon := false
-	kept := c.records[:0]
+	kept := c.kept[:0]
 	for _, r := range records {
 		if r.Key == nil {
 			continue // Kafka drops keyless records from a compacted log
@@ -533,7 +537,7 @@ func (c *cleaning) filterBatch(b []byte, h BatchHeader) ([]byte, error) {
 		}
 		kept = append(kept, r)
 	}
-	c.records = kept
+	c.kept = kept
 	c.stats.RecordsKept += int64(len(kept))
 	switch {
 	case len(kept) == len(records) && !needHorizon:
