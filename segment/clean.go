@@ -68,6 +68,13 @@ func (l *Log) Compacted() bool {
 	return l.mu.cfg.Compact
 }
 
+// closedNow reports whether the log has been closed (or deleted).
+func (l *Log) closedNow() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.mu.closed
+}
+
 // Cleanable measures the log's clean and dirty sections, given the cleaner's checkpoint for it
 // (Kafka's LogCleanerManager.cleanableOffsets and the dirty ratio). A checkpoint below the log
 // start offset or past the log end counts as the log start offset.

@@ -130,8 +130,8 @@ func (c *Cleaner) cleanDirtiest(m *OffsetMap, buf []byte) (bool, error) {
 	}()
 	start := time.Now()
 	stats, err := l.Clean(info, CleanOptions{Map: m, Throttle: c.io.wait, Buffer: buf})
-	if errors.Is(err, errCleanAborted) || errors.Is(err, ErrClosed) {
-		return false, nil
+	if errors.Is(err, errCleanAborted) || errors.Is(err, ErrClosed) || (err != nil && l.closedNow()) {
+		return false, nil // the log changed, was closed or deleted: the next pass looks again
 	}
 	if err != nil {
 		c.mu.Lock()
