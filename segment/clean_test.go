@@ -6,6 +6,7 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -381,6 +382,59 @@ func TestCleanerGoroutines(t *testing.T) {
 	for l, size := range sizes {
 		if l.Size() != size {
 			t.Errorf("a log without cleanup.policy=compact went from %d to %d bytes", size, l.Size())
+		}
+	}
+}
+
+// TestCleanAbortedByRetentionAndDelete: a clean whose segments retention deletes meanwhile is
+// thrown away (no swap, no leftover files), and one whose log is deleted is no error.
+func TestCleanAbortedByRetentionAndDelete(t *testing.T) {
+	now := time.Now()
+	cfg := compactConfig(&now)
+	cfg.Clock = nil
+	dirPath := t.TempDir()
+	d, err := segment.OpenLogDir(dirPath, nil, quietLogger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for _, deleteLog := range []bool{false, true} {
+		tp := segment.TopicPartition{Topic: fmt.Sprint("t", deleteLog), Partition: 0}
+		l, err := d.Create(tp, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j := range 300 {
+			mustAppend(t, l, segmenttest.Batch([]segmenttest.Record{{Key: fmt.Appendf(nil, "k%d", j%5), Value: []byte("a value of some length")}}))
+		}
+		started := make(chan struct{})
+		var once sync.Once
+		result := make(chan error, 1)
+		go func() {
+			info := l.Cleanable(-1)
+			_, err := l.Clean(info, segment.CleanOptions{Map: segment.NewOffsetMap(1 << 20), Throttle: func(int64) {
+				once.Do(func() { close(started) })
+				time.Sleep(time.Millisecond)
+			}})
+			result <- err
+		}()
+		<-started
+		if deleteLog {
+			if err := d.Delete(tp); err != nil {
+				t.Fatal(err)
+			}
+		} else if _, err := l.DeleteRecordsBefore(l.EndOffset()); err != nil {
+			t.Fatal(err)
+		}
+		err = <-result
+		if err == nil {
+			t.Fatalf("delete %v: the clean swapped in segments the log no longer had", deleteLog)
+		}
+		if !deleteLog {
+			left, _ := filepath.Glob(filepath.Join(dirPath, tp.DirName(), "*.cleaned"))
+			if len(left) > 0 || l.StartOffset() != l.EndOffset() {
+				t.Fatalf("after an aborted clean: %v left, start %d end %d", left, l.StartOffset(), l.EndOffset())
+			}
 		}
 	}
 }
