@@ -48,8 +48,10 @@ type CleanableInfo struct {
 	CleanBytes, DirtyBytes int64
 	// MustClean: the dirty section's first batch is older than max.compaction.lag.ms.
 	MustClean bool
+	// TombstonesDue: a tombstone the last clean kept has passed its delete horizon.
+	TombstonesDue bool
 	// Worth: the log should be cleaned now (dirty ratio at least min.cleanable.dirty.ratio,
-	// or MustClean), and there is something to clean.
+	// or MustClean, or TombstonesDue), and there is something to clean.
 	Worth bool
 }
 
@@ -98,7 +100,7 @@ func (l *Log) Cleanable(checkpoint int64) CleanableInfo {
 			break
 		}
 	}
-	if info.FirstDirty >= info.FirstUncleanable || l.mu.closed || l.mu.failed != nil {
+	if l.mu.closed || l.mu.failed != nil {
 		return info
 	}
 	first := true
@@ -117,7 +119,11 @@ func (l *Log) Cleanable(checkpoint int64) CleanableInfo {
 			first = false
 		}
 	}
-	info.Worth = info.DirtyBytes > 0 && (info.MustClean || info.Ratio() >= cfg.MinCleanableDirtyRatio)
+	// Kafka's LogCleanerManager cleans a log whose tombstones are due even when its dirty
+	// ratio is low, so that they go about delete.retention.ms after the clean that kept them.
+	horizon := l.deleteHorizon.Load()
+	info.TombstonesDue = horizon >= 0 && horizon <= now.UnixMilli() && info.CleanBytes+info.DirtyBytes > 0
+	info.Worth = info.TombstonesDue || (info.DirtyBytes > 0 && (info.MustClean || info.Ratio() >= cfg.MinCleanableDirtyRatio))
 	return info
 }
 
@@ -211,7 +217,7 @@ func (l *Log) Clean(info CleanableInfo, opts CleanOptions) (CleanStats, error) {
 		}
 	}()
 	c := cleaning{log: l, cfg: cfg, opts: opts, stats: &stats, lastOfProducer: lastOfProducer,
-		now: now.UnixMilli(), horizon: now.Add(cfg.DeleteRetention).UnixMilli()}
+		now: now.UnixMilli(), horizon: now.Add(cfg.DeleteRetention).UnixMilli(), latestHorizon: -1}
 	if c.opts.Buffer == nil {
 		c.opts.Buffer = make([]byte, scanBufferSize)
 	}
@@ -229,6 +235,7 @@ func (l *Log) Clean(info CleanableInfo, opts CleanOptions) (CleanStats, error) {
 			return stats, err
 		}
 	}
+	l.deleteHorizon.Store(c.latestHorizon)
 	return stats, nil
 }
 
@@ -240,6 +247,7 @@ type cleaning struct {
 	stats          *CleanStats
 	lastOfProducer map[int64]int64
 	now, horizon   int64 // the clean's time, and the delete horizon it gives new tombstones
+	latestHorizon  int64 // the latest delete horizon of a batch kept, -1 if none
 	out            []byte
 	records, kept  []Record // a batch's records, and those a clean keeps
 	writeBuf       []byte   // the cleanedWriters' buffer
@@ -320,7 +328,7 @@ func (c *cleaning) buildMap(segs []*segment, info CleanableInfo) (int64, error) 
 		return end, fmt.Errorf("segment: cleaning %s: the dedupe buffer (log.cleaner.dedupe.buffer.size) holds %d keys, too few for one batch", c.log.dir, m.Capacity())
 	}
 	if !full {
-		end = info.FirstUncleanable
+		end = max(info.FirstUncleanable, info.FirstDirty)
 	}
 	return end, nil
 }
@@ -546,6 +554,11 @@ func (c *cleaning) filterBatch(b []byte, h BatchHeader) ([]byte, error) {
 	}
 	c.kept = kept
 	c.stats.RecordsKept += int64(len(kept))
+	if len(kept) > 0 && needHorizon {
+		c.latestHorizon = max(c.latestHorizon, c.horizon)
+	} else if len(kept) > 0 && hasHorizon {
+		c.latestHorizon = max(c.latestHorizon, h.BaseTimestamp)
+	}
 	switch {
 	case len(kept) == len(records) && !needHorizon:
 		return b, nil

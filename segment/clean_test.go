@@ -438,3 +438,47 @@ func TestCleanAbortedByRetentionAndDelete(t *testing.T) {
 		}
 	}
 }
+
+// TestTombstonesDueMakeALogCleanable: with no new writes (no dirty section), a log whose
+// kept tombstones have passed their delete horizon is worth a clean, as in Kafka, and that
+// clean removes them.
+func TestTombstonesDueMakeALogCleanable(t *testing.T) {
+	w := newCompactWorkload(1)
+	cfg := compactConfig(&w.now)
+	l := openTestLog(t, t.TempDir(), cfg, 0, true)
+	for i := range 10 {
+		w.appendUnique(t, l, fmt.Sprint("k", i))
+	}
+	for i := range 5 {
+		r := segmenttest.Record{Key: fmt.Appendf(nil, "k%d", i)} // a tombstone
+		info := mustAppend(t, l, segmenttest.Batch([]segmenttest.Record{r}, segmenttest.Timestamp(w.now.UnixMilli())))
+		w.model.writes[info.FirstOffset] = r
+		w.model.latest[string(r.Key)] = info.FirstOffset
+	}
+	for i := 0; l.Cleanable(w.checkpoint).FirstUncleanable < 15; i++ {
+		w.appendUnique(t, l, fmt.Sprint("filler", i)) // until the tombstones are in a sealed segment
+	}
+	w.clean(t, l)
+	w.model.check(t, l, w.now, cfg.DeleteRetention)
+	if info := l.Cleanable(w.checkpoint); info.Worth || info.TombstonesDue {
+		t.Fatalf("cleanable right after a clean, with tombstones not due: %+v", info)
+	}
+	w.now = w.now.Add(cfg.DeleteRetention + time.Second)
+	info := l.Cleanable(w.checkpoint)
+	if !info.TombstonesDue || !info.Worth || info.DirtyBytes != 0 {
+		t.Fatalf("tombstones due, no new writes: %+v", info)
+	}
+	w.clean(t, l)
+	w.model.check(t, l, w.now, cfg.DeleteRetention)
+	for _, b := range readAllBatches(t, l, l.StartOffset(), false) {
+		records, _ := segment.Records(b)
+		for _, r := range records {
+			if r.Value == nil {
+				t.Fatalf("tombstone of %q at %d still there", r.Key, r.Offset)
+			}
+		}
+	}
+	if info := l.Cleanable(w.checkpoint); info.Worth {
+		t.Fatalf("cleanable after the tombstones went: %+v", info)
+	}
+}

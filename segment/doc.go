@@ -291,8 +291,9 @@
 // section. The first uncleanable offset is the active segment's base, or the base of the first
 // segment holding records younger than min.compaction.lag.ms: the active segment is never
 // cleaned. A log is worth cleaning when dirty bytes / (clean + dirty bytes) reaches
-// min.cleanable.dirty.ratio, or when its dirty section's first batch is older than
-// max.compaction.lag.ms; the cleaner goroutines (log.cleaner.threads) take the most urgent,
+// min.cleanable.dirty.ratio, when its dirty section's first batch is older than
+// max.compaction.lag.ms, or when a tombstone its last clean kept has passed its delete
+// horizon (below), dirty section or not; the cleaner goroutines (log.cleaner.threads) take the most urgent,
 // then the dirtiest, one log at a time, and sleep log.cleaner.backoff.ms when none is.
 //
 // A clean (clean.go, Log.Clean) first maps each key of the dirty section to its latest

@@ -209,6 +209,9 @@ type Log struct {
 	startOffset atomic.Int64
 	endOffset   atomic.Int64
 	durable     atomic.Pointer[durableMark]
+	// deleteHorizon is the latest delete horizon the last clean gave or saw on a tombstone's
+	// batch it kept (-1: none; clean.go): once past, the log is worth cleaning again.
+	deleteHorizon atomic.Int64
 
 	collectHeader func(pos int, h BatchHeader) error // ValidateBatches callback, made once
 	damage        damageReport                       // reads refused with ErrCorruptLog
@@ -247,6 +250,7 @@ func openLog(dir string, tp TopicPartition, cfg Config, st logState, logger *slo
 	l := &Log{dir: dir, tp: tp, logger: logger.With("topic", tp.Topic, "partition", tp.Partition), now: cfg.clock(),
 		fs: cfg.fs(), failure: new(atomic.Pointer[error])}
 	l.collectHeader = l.collectHeaderLocked
+	l.deleteHorizon.Store(-1)
 	l.damage.total = st.damageTotal
 	if st.report == nil {
 		st.report = &LogScan{}
