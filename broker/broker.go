@@ -69,6 +69,8 @@ type Broker struct {
 
 	groups *group.Coordinator // consumer groups (groups.go)
 
+	cleaner *segment.Cleaner // the log cleaner, nil when disabled (cleaner.go)
+
 	// meta holds the cluster's metadata image this broker serves from
 	// (cluster.go).
 	meta metadata.Holder
@@ -145,6 +147,7 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 		}
 	}
 	b.startLoop("retention", cfg.RetentionCheckInterval, b.applyRetention)
+	b.startCleaner()
 	b.startLoop("checkpoint", cfg.CheckpointInterval, b.writeCheckpoints)
 	if cfg.FlushPolicy == flush.Interval {
 		b.startLoop("topic flush", topicFlushTick, b.applyTopicFlushSettings)
@@ -403,6 +406,7 @@ func (b *Broker) close() error {
 		<-drained
 	}
 	b.bg.Wait()
+	b.stopCleaner()
 	if b.admin != nil {
 		b.admin.Close()
 	}

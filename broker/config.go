@@ -39,8 +39,11 @@ type Config struct {
 	SocketRequestMaxBytes    int32
 	ConnectionsMaxIdle       time.Duration // 0 = never close idle connections
 	RetentionCheckInterval   time.Duration
-	CheckpointInterval       time.Duration
-	ShutdownTimeout          time.Duration // how long Close waits for in-flight requests
+	// The log cleaner (log.cleaner.enable and log.cleaner.*; cleaner.go).
+	CleanerEnable      bool
+	Cleaner            segment.CleanerConfig
+	CheckpointInterval time.Duration
+	ShutdownTimeout    time.Duration // how long Close waits for in-flight requests
 	// FetchMaxWait caps a Fetch's MaxWaitMillis (runnel.fetch.max.wait.ms),
 	// so that a request asking to wait for days pins nothing for that long.
 	FetchMaxWait time.Duration
@@ -153,6 +156,8 @@ func DefaultConfig() Config {
 		SocketRequestMaxBytes:    100 << 20,
 		ConnectionsMaxIdle:       10 * time.Minute,
 		RetentionCheckInterval:   5 * time.Minute,
+		CleanerEnable:            true,
+		Cleaner:                  segment.DefaultCleanerConfig(),
 		CheckpointInterval:       time.Minute,
 		ShutdownTimeout:          10 * time.Second,
 		FetchMaxWait:             defaultFetchMaxWait,
@@ -239,8 +244,41 @@ var brokerKeys = []brokerKey{
 	{"socket.request.max.bytes", setInt32(func(c *Config) *int32 { return &c.SocketRequestMaxBytes }, 1), func(c *Config) (string, bool) { return itoa(c.SocketRequestMaxBytes), true }},
 	{"connections.max.idle.ms", setMs(func(c *Config) *time.Duration { return &c.ConnectionsMaxIdle }, 0), func(c *Config) (string, bool) { return ms(c.ConnectionsMaxIdle), true }},
 	{"log.retention.check.interval.ms", setMs(func(c *Config) *time.Duration { return &c.RetentionCheckInterval }, 1), func(c *Config) (string, bool) { return ms(c.RetentionCheckInterval), true }},
+	{"log.cleaner.enable", func(c *Config, v string) error {
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("want true or false")
+		}
+		c.CleanerEnable = b
+		return nil
+	}, func(c *Config) (string, bool) { return strconv.FormatBool(c.CleanerEnable), true }},
+	{"log.cleaner.threads", func(c *Config, v string) error {
+		n, err := parseIntIn(v, 1, 64)
+		c.Cleaner.Threads = int(n)
+		return err
+	}, func(c *Config) (string, bool) { return itoa(c.Cleaner.Threads), true }},
+	{"log.cleaner.dedupe.buffer.size", func(c *Config, v string) error {
+		n, err := parseIntIn(v, 1<<20, math.MaxInt64)
+		c.Cleaner.DedupeBufferSize = n
+		return err
+	}, func(c *Config) (string, bool) { return itoa(c.Cleaner.DedupeBufferSize), true }},
+	{"log.cleaner.io.max.bytes.per.second", func(c *Config, v string) error {
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil || f <= 0 {
+			return fmt.Errorf("want a positive number")
+		}
+		c.Cleaner.IOMaxBytesPerSecond = f
+		return nil
+	}, func(c *Config) (string, bool) {
+		return strconv.FormatFloat(c.Cleaner.IOMaxBytesPerSecond, 'G', -1, 64), true
+	}},
+	{"log.cleaner.backoff.ms", setMs(func(c *Config) *time.Duration { return &c.Cleaner.Backoff }, 0), func(c *Config) (string, bool) { return ms(c.Cleaner.Backoff), true }},
 	// Topic defaults, through the topic key's own validation.
 	topicDefault("log.cleanup.policy", "cleanup.policy", 1),
+	topicDefault("log.cleaner.delete.retention.ms", "delete.retention.ms", 1),
+	topicDefault("log.cleaner.max.compaction.lag.ms", "max.compaction.lag.ms", 1),
+	topicDefault("log.cleaner.min.cleanable.ratio", "min.cleanable.dirty.ratio", 1),
+	topicDefault("log.cleaner.min.compaction.lag.ms", "min.compaction.lag.ms", 1),
 	topicDefault("log.flush.interval.messages", "flush.messages", 1),
 	topicDefault("log.flush.interval.ms", "flush.ms", 1),
 	topicDefault("log.index.interval.bytes", "index.interval.bytes", 1),
@@ -597,7 +635,7 @@ func flushPolicyName(p flush.Policy) string {
 	return "durable"
 }
 
-func itoa[T int16 | int32](n T) string { return strconv.Itoa(int(n)) }
+func itoa[T int16 | int32 | int | int64](n T) string { return strconv.FormatInt(int64(n), 10) }
 
 func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
 

@@ -9,8 +9,8 @@ package broker
 // while the image does not hold the topic (one node without a quorum):
 // startGroups replays those partitions from their start, and groupsFollow
 // loads and unloads partitions as their leadership moves. The topic's
-// cleanup.policy is compact, so retention never deletes a commit;
-// compaction is not built yet, so the topic grows with every commit.
+// cleanup.policy is compact, so retention never deletes a commit and the
+// log cleaner (cleaner.go) keeps only the latest record of each key.
 //
 // The handlers of the group APIs (find_coordinator.go, join_group.go,
 // sync_group.go, heartbeat.go, leave_group.go, offset_commit.go,

@@ -34,17 +34,25 @@ type topicConfigDef struct {
 // topicConfigDefs lists the topic configs Runnel knows, sorted by name.
 var topicConfigDefs = []topicConfigDef{
 	{"cleanup.policy", kmsg.ConfigTypeList, "log.cleanup.policy", "delete", checkList("delete", "compact"),
-		"delete: old segments are removed by retention.ms/retention.bytes; compact is accepted but not implemented (nothing is removed)"},
+		"delete: old segments are removed by retention.ms/retention.bytes; compact: the log cleaner keeps the latest record of each key; compact,delete: both"},
+	{"delete.retention.ms", kmsg.ConfigTypeLong, "log.cleaner.delete.retention.ms", "86400000", checkInt(0, math.MaxInt64),
+		"compacted topics: how long a tombstone is kept after the clean that first passed it"},
 	{"flush.messages", kmsg.ConfigTypeLong, "log.flush.interval.messages", strconv.FormatInt(math.MaxInt64, 10), checkInt(1, math.MaxInt64),
 		"interval flush policy: fsync after this many messages (a topic override holds to within 100 ms)"},
 	{"flush.ms", kmsg.ConfigTypeLong, "log.flush.interval.ms", strconv.FormatInt(math.MaxInt64, 10), checkInt(0, math.MaxInt64),
 		"interval flush policy: fsync data unflushed for this long (a topic override holds to within 100 ms)"},
 	{"index.interval.bytes", kmsg.ConfigTypeInt, "log.index.interval.bytes", "4096", checkInt(0, math.MaxInt32),
 		"bytes of log between offset index entries"},
+	{"max.compaction.lag.ms", kmsg.ConfigTypeLong, "log.cleaner.max.compaction.lag.ms", strconv.FormatInt(math.MaxInt64, 10), checkInt(1, math.MaxInt64),
+		"compacted topics: a record stays uncompacted at most this long, whatever the dirty ratio"},
 	{"max.message.bytes", kmsg.ConfigTypeInt, "message.max.bytes", "1048588", checkInt(0, math.MaxInt32),
 		"largest record batch the topic accepts"},
 	{"message.timestamp.type", kmsg.ConfigTypeString, "log.message.timestamp.type", "CreateTime", checkOneOf("CreateTime", "LogAppendTime"),
 		"CreateTime keeps the producer's timestamps; LogAppendTime stamps the broker's clock"},
+	{"min.cleanable.dirty.ratio", kmsg.ConfigTypeDouble, "log.cleaner.min.cleanable.ratio", "0.5", checkFloat(0, 1),
+		"compacted topics: clean a log when its dirty section is at least this part of it"},
+	{"min.compaction.lag.ms", kmsg.ConfigTypeLong, "log.cleaner.min.compaction.lag.ms", "0", checkInt(0, math.MaxInt64),
+		"compacted topics: a record stays uncompacted at least this long"},
 	{"retention.bytes", kmsg.ConfigTypeLong, "log.retention.bytes", "-1", checkInt(-1, math.MaxInt64),
 		"delete old segments while the partition is larger than this (-1: no limit)"},
 	{"retention.ms", kmsg.ConfigTypeLong, "log.retention.ms", "604800000", checkInt(-1, math.MaxInt64),
@@ -138,6 +146,19 @@ func checkInt(lo, hi int64) func(string) error {
 	}
 }
 
+func checkFloat(lo, hi float64) func(string) error {
+	return func(v string) error {
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil {
+			return fmt.Errorf("want a number")
+		}
+		if f < lo || f > hi {
+			return fmt.Errorf("want %g..%g", lo, hi)
+		}
+		return nil
+	}
+}
+
 func checkOneOf(allowed ...string) func(string) error {
 	return func(v string) error {
 		for _, a := range allowed {
@@ -212,9 +233,13 @@ func resolveTopicSettings(defaults, overrides map[string]string, preallocate int
 	s.log.RetentionBytes = num("retention.bytes")
 	s.log.PreallocateBytes = preallocate
 	if !strings.Contains(s.values["cleanup.policy"], "delete") {
-		// Without "delete" nothing ages out (compaction is not built).
-		s.log.RetentionMs, s.log.RetentionBytes = -1, -1
+		s.log.RetentionMs, s.log.RetentionBytes = -1, -1 // compact alone: nothing ages out
 	}
+	s.log.Compact = strings.Contains(s.values["cleanup.policy"], "compact")
+	s.log.MinCleanableDirtyRatio, _ = strconv.ParseFloat(s.values["min.cleanable.dirty.ratio"], 64) // validated above
+	s.log.MinCompactionLag = msDuration(num("min.compaction.lag.ms"))
+	s.log.MaxCompactionLag = msDuration(num("max.compaction.lag.ms"))
+	s.log.DeleteRetention = msDuration(num("delete.retention.ms"))
 	s.maxMessageBytes = int32(num("max.message.bytes"))
 	s.logAppendTime = s.values["message.timestamp.type"] == "LogAppendTime"
 	if n := num("flush.messages"); n != math.MaxInt64 {

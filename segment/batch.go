@@ -262,6 +262,11 @@ const minRecordSize = 7
 // not the append or fetch path: it allocates the decompressed records (at
 // most 64 MiB a batch) and a Record each.
 func Records(batch []byte) ([]Record, error) {
+	return appendRecords(nil, batch)
+}
+
+// appendRecords is Records appending to dst, for callers that reuse one slice (the cleaner).
+func appendRecords(dst []Record, batch []byte) ([]Record, error) {
 	h, err := ValidateBatch(batch)
 	if err != nil {
 		return nil, err
@@ -276,8 +281,11 @@ func Records(batch []byte) ([]Record, error) {
 	if h.RecordCount < 0 {
 		return nil, fmt.Errorf("%w: record count %d", ErrInvalidBatch, h.RecordCount)
 	}
-	// The count is untrusted: do not allocate more than the bytes can hold.
-	records := make([]Record, 0, min(int(h.RecordCount), len(data)/minRecordSize))
+	records := dst[:0]
+	if dst == nil {
+		// The count is untrusted: do not allocate more than the bytes can hold.
+		records = make([]Record, 0, min(int(h.RecordCount), len(data)/minRecordSize))
+	}
 	s := recordScanner{win: data}
 	if err := s.scan(h, false, &records); err != nil {
 		return nil, err

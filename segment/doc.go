@@ -107,6 +107,14 @@
 // file .lock that the process using the directory holds an flock on, and,
 // after a clean shutdown only, the empty file .kafka_cleanshutdown.
 //
+// A segment rolls before an append would take it past segment.bytes, when an index is full,
+// and segment.ms after its first append; for an active segment that already held batches when
+// the log was opened, segment.ms counts from its first batch's max timestamp (Kafka's
+// rollingBasedTimestamp), so that restarts do not postpone the roll. Time retention
+// (retention.go) deletes whole segments whose newest timestamp is older than retention.ms;
+// when that is every segment, the active one included, it rolls the active segment first, as
+// Kafka does, so that expired records do not outlive retention.ms in a quiet partition.
+//
 // # The active segment: preallocation and the mapping
 //
 // Only the last segment takes appends. Its .log is mapped (MAP_SHARED,
@@ -274,6 +282,62 @@
 // is at the log end and nothing is replayed. TruncateTo deletes the
 // snapshots past the new end and reloads the same way; emptying the log
 // deletes them all.
+//
+// # Compaction
+//
+// A log whose Config.Compact is set (cleanup.policy=compact, or compact,delete) is compacted
+// by the Cleaner (cleaner.go) as Kafka's LogCleaner does: the log's bytes below the clean
+// checkpoint are its clean section, those from it to the first uncleanable offset its dirty
+// section. The first uncleanable offset is the active segment's base, or the base of the first
+// segment holding records younger than min.compaction.lag.ms: the active segment is never
+// cleaned. A log is worth cleaning when dirty bytes / (clean + dirty bytes) reaches
+// min.cleanable.dirty.ratio, when its dirty section's first batch is older than
+// max.compaction.lag.ms, or when a tombstone its last clean kept has passed its delete
+// horizon (below), dirty section or not; the cleaner goroutines (log.cleaner.threads) take the most urgent,
+// then the dirtiest, one log at a time, and sleep log.cleaner.backoff.ms when none is.
+//
+// A clean (clean.go, Log.Clean) first maps each key of the dirty section to its latest
+// offset in an OffsetMap: 128-bit hashes of the keys, not the keys, in slots of 24 bytes
+// filled to 90%, all the threads' maps within log.cleaner.dedupe.buffer.size (Kafka's
+// SkimpyOffsetMap). When the map fills up the clean maps no further: the dirty section cleaned
+// ends there, at a batch boundary. Then every segment below that end is rewritten, in groups
+// of consecutive segments whose sizes before cleaning fit one segment (segment.bytes, and
+// segment.index.bytes for either index, and offsets within 32 bits of the first base), each
+// group into one new segment named by the group's first base offset. A record is kept when it
+// has a key and no later offset for its key is mapped; a tombstone (null value) only until its
+// batch's delete horizon (KIP-534): the first clean that keeps a tombstone rewrites its batch
+// with attribute bit 6 set and baseTimestamp = the clean's time + delete.retention.ms (record
+// timestamps stay the same: their deltas are relative to baseTimestamp), and a later clean
+// after that time drops it. A batch whose records all stay is copied byte for byte. Otherwise
+// it is rewritten, uncompressed, with the records kept: base offset, last offset delta,
+// leader epoch, producer id, epoch and base sequence, and every kept record's offset and
+// timestamp, are the original batch's, so offsets have gaps as in Kafka, and consumers skip
+// them. A batch none of whose records stays is dropped, except the last batch of a producer
+// the log still remembers, which stays as a header without records (Kafka's empty batch), so
+// that the producer's sequence survives the clean. Control batches stay. The end of what was
+// mapped becomes the log's entry in the log directory's cleaner-offset-checkpoint (Kafka's
+// format, as recovery-point-offset-checkpoint). Reads and writes of all the threads together
+// are held under log.cleaner.io.max.bytes.per.second.
+//
+// Each group is swapped in by a protocol that a crash at any step leaves recoverable:
+//
+//  1. the new segment is written to <base>.log.cleaned, <base>.index.cleaned and
+//     <base>.timeindex.cleaned, and fdatasync'd (the indexes with their seal);
+//  2. under the append lock, and only if the group's segments are still the log's (retention
+//     or a truncation may have removed them; the clean is then discarded),
+//     <base>.log.cleaned is renamed to <base>.log.swap and the directory synced: from here on
+//     the swap happens;
+//  3. the old segments' files are renamed to *.deleted (readers holding them keep them until
+//     they release them), the new indexes and then <base>.log.swap get their final names, and
+//     the directory is synced.
+//
+// If the group's output would be empty, its last batch stays as a header without records, so
+// that every swapped-in segment holds the last offset of the range it replaces. Opening a
+// log first removes every *.cleaned file (a clean that had not committed), then completes each
+// <base>.log.swap: every segment file (log and indexes) whose base offset lies between base and
+// the swap's last offset belongs to a segment it replaces and is removed, the swap is renamed
+// to <base>.log and the directory synced; the new segment's indexes, if missing, are rebuilt as
+// any index is.
 //
 // # The full startup scan
 //

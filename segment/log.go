@@ -43,6 +43,14 @@ type Config struct {
 	// after its last batch's max timestamp an idle idempotent producer is forgotten, at
 	// snapshots and by ExpireProducers; 0 = never.
 	ProducerIDExpiration time.Duration
+
+	// Compaction (cleanup.policy=compact; clean.go, cleaner.go). Compact turns the cleaner on
+	// for the log; retention still applies (compact,delete) unless the caller turns it off.
+	Compact                bool
+	MinCleanableDirtyRatio float64       // min.cleanable.dirty.ratio (0.5)
+	MinCompactionLag       time.Duration // min.compaction.lag.ms: records younger stay uncleaned (0)
+	MaxCompactionLag       time.Duration // max.compaction.lag.ms: a dirty section older is cleaned whatever its ratio (0 = never)
+	DeleteRetention        time.Duration // delete.retention.ms: how long a tombstone outlives the clean that first passed it (1 d)
 }
 
 // clock returns the clock to open a log with.
@@ -73,6 +81,9 @@ func DefaultConfig() Config {
 		PreallocateBytes:   64 << 20,
 
 		ProducerIDExpiration: 24 * time.Hour,
+
+		MinCleanableDirtyRatio: 0.5,
+		DeleteRetention:        24 * time.Hour,
 	}
 }
 
@@ -88,6 +99,16 @@ func (c Config) validate() error {
 		return fmt.Errorf("%w: preallocate bytes %d is negative", ErrInvalidConfig, c.PreallocateBytes)
 	}
 	return nil
+}
+
+// maxSegmentMs is how long after its first batch a segment rolls: segment.ms, or for a
+// compacted log max.compaction.lag.ms if that is shorter (Kafka's LogConfig.maxSegmentMs), so
+// that records in the active segment, which is never cleaned, are cleaned in time.
+func (c Config) maxSegmentMs() time.Duration {
+	if c.Compact && c.MaxCompactionLag > 0 && (c.SegmentMs <= 0 || c.MaxCompactionLag < c.SegmentMs) {
+		return c.MaxCompactionLag
+	}
+	return c.SegmentMs
 }
 
 // preallocateChunk is the granularity of fallocate on the active segment.
@@ -188,6 +209,9 @@ type Log struct {
 	startOffset atomic.Int64
 	endOffset   atomic.Int64
 	durable     atomic.Pointer[durableMark]
+	// deleteHorizon is the latest delete horizon the last clean gave or saw on a tombstone's
+	// batch it kept (-1: none; clean.go): once past, the log is worth cleaning again.
+	deleteHorizon atomic.Int64
 
 	collectHeader func(pos int, h BatchHeader) error // ValidateBatches callback, made once
 	damage        damageReport                       // reads refused with ErrCorruptLog
@@ -226,6 +250,7 @@ func openLog(dir string, tp TopicPartition, cfg Config, st logState, logger *slo
 	l := &Log{dir: dir, tp: tp, logger: logger.With("topic", tp.Topic, "partition", tp.Partition), now: cfg.clock(),
 		fs: cfg.fs(), failure: new(atomic.Pointer[error])}
 	l.collectHeader = l.collectHeaderLocked
+	l.deleteHorizon.Store(-1)
 	l.damage.total = st.damageTotal
 	if st.report == nil {
 		st.report = &LogScan{}
@@ -264,7 +289,7 @@ func openLog(dir string, tp TopicPartition, cfg Config, st logState, logger *slo
 	l.mu.active = active
 	l.mu.nextOffset = active.nextOffset
 	if active.size.Load() > 0 {
-		l.mu.active.rollAt = l.now()
+		active.rollAt = active.rollStart(l.now())
 	}
 	start := l.view.segments[0].baseOffset
 	if st.startOffset > start {
@@ -288,6 +313,9 @@ func openLog(dir string, tp TopicPartition, cfg Config, st logState, logger *slo
 // listSegments returns the base offsets of the .log files in dir, sorted, after removing files
 // left behind by deletions (*.deleted) and index files without a .log.
 func listSegments(fs disk.FS, dir string) ([]int64, error) {
+	if err := finishCleaning(fs, dir); err != nil {
+		return nil, err
+	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("segment: %w", err)
@@ -606,7 +634,8 @@ func (l *Log) maybeRollLocked(n, last int64) error {
 		return nil
 	}
 	full := size+n > min(s.capacity, cfg.SegmentBytes)
-	aged := cfg.SegmentMs > 0 && l.now().Sub(s.rollAt) >= cfg.SegmentMs
+	segmentMs := cfg.maxSegmentMs()
+	aged := segmentMs > 0 && l.now().Sub(s.rollAt) >= segmentMs
 	indexFull := s.indexesFull()
 	overflow := last-s.baseOffset > maxRelativeOffset
 	if !full && !aged && !indexFull && !overflow {

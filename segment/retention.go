@@ -10,7 +10,8 @@ import (
 )
 
 // ApplyRetention deletes whole segments, oldest first and never the active one: those whose
-// newest batch is older than now - retention.ms, as many as keep the log within
+// newest batch is older than now - retention.ms (an active segment that old is rolled first,
+// so that it goes too), as many as keep the log within
 // retention.bytes, and those wholly below the log start offset. The log start offset moves to
 // the first remaining segment. Files go when their last reader releases them. It returns how
 // many segments it deleted.
@@ -31,6 +32,15 @@ func (l *Log) ApplyRetention(now time.Time) (int, error) {
 		k := 0
 		for k < len(segs)-1 && segs[k].maxTimestampOrModTime() < cutoff {
 			k++
+		}
+		if active := l.mu.active; k == len(segs)-1 && active.size.Load() > 0 && active.maxTimestampOrModTime() < cutoff {
+			// The active segment has expired too: as Kafka does, roll it (a log always has a
+			// segment) so that it can be deleted with the rest.
+			if err := l.rollLocked(); err != nil {
+				return 0, err
+			}
+			segs = l.view.segments
+			k = len(segs) - 1
 		}
 		n = max(n, k)
 	}
