@@ -6,7 +6,7 @@ PKGS      := ./...
 RESULTS   ?= results/$(shell date +%Y-%m-%d)-$(shell nproc)core-$(shell uname -m)
 STRESS_ROUNDS ?= 1000
 
-.PHONY: help build run test test-std race stress fuzz bench bench-quick bench-transports bench-micro vet lint clean
+.PHONY: help build run demo test test-std race stress fuzz bench bench-quick bench-transports bench-micro vet lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -17,6 +17,11 @@ build: ## build bin/runnel (broker and tools) and bin/runnel-bench (the harness 
 
 run: build ## start a broker on localhost:9092 with its data in ./data
 	./$(BIN) serve
+
+demo: ## the order flow of examples/ (event-sourced services on franz-go) against a fresh broker: what each service did, then the read model
+	$(GO) build -o $(BIN) ./cmd/runnel
+	$(GO) build -o bin/examples/ ./examples/orders ./examples/inventory ./examples/notifications ./examples/query ./examples/demo
+	./bin/examples/demo --runnel $(BIN) --bin bin/examples
 
 test: ## run every test (unit, property, crash, real-client Go tests), the broker's on both transports; < 10 min on 2 cores
 	$(GO) test -count=1 -timeout 9m $(PKGS)
