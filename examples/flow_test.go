@@ -53,10 +53,16 @@ func TestOrderFlow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var running []*proc.Process
+	running := []*proc.Process{broker.Process}
 	t.Cleanup(func() {
-		for _, p := range running {
+		for _, p := range running[1:] {
 			_ = p.Stop()
+		}
+		if t.Failed() {
+			for _, p := range running {
+				lines := p.Lines()
+				t.Logf("%s's last lines:\n%s", p.Name, strings.Join(lines[max(0, len(lines)-15):], "\n"))
+			}
 		}
 	})
 	start := func(name string, args ...string) *proc.Process {
