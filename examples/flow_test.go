@@ -32,8 +32,9 @@ const orderCount = 300
 // service stopped (SIGTERM), and both are started again. Then:
 //
 //   - the read model served over HTTP equals the fold of every event in the
-//     orders topic, read back from it, and the restarted query service
-//     rebuilt from a snapshot (not from the first event);
+//     orders topic, read back from it, the restarted query service rebuilt
+//     from a snapshot (not from the first event), and no query service
+//     applied an event twice or out of turn;
 //   - each consumer group handled every event exactly once, in partition
 //     order: inventory ran throughout, notifications was stopped cleanly
 //     in the middle and went on from its committed offsets. (After a crash
@@ -133,6 +134,13 @@ func TestOrderFlow(t *testing.T) {
 	}
 	if err := getJSON("http://"+httpAddr+"/orders/o-999999", http.StatusNotFound, &struct{}{}); err != nil {
 		t.Error(err)
+	}
+	for _, q := range queries {
+		for _, msg := range []string{"event not applied", "event applied already"} {
+			if n := logged(t, q, msg); n > 0 {
+				t.Errorf("%s logged %q %d times: the read model is not the events' fold", q.Name, msg, n)
+			}
+		}
 	}
 	rebuilt := lines(t, queries[1], "rebuilt from the snapshot")
 	if len(rebuilt) != 1 || rebuilt[0].Orders == 0 {

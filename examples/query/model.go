@@ -168,8 +168,13 @@ func (m *model) apply(r *kgo.Record, e events.Event, log *slog.Logger) {
 	if !ok {
 		o = &row{}
 	}
-	if _, err := o.Order.Apply(e); err != nil {
+	applied, err := o.Order.Apply(e)
+	if err != nil {
 		log.Warn("event not applied", "partition", r.Partition, "offset", r.Offset, "err", err)
+		return
+	}
+	if !applied { // the rebuild was not exact: the order held it without saying so
+		log.Warn("event applied already", "order", e.OrderID, "seq", e.Seq, "partition", r.Partition, "offset", r.Offset)
 		return
 	}
 	o.Partition, o.Offset = r.Partition, r.Offset
@@ -180,52 +185,54 @@ func (m *model) apply(r *kgo.Record, e events.Event, log *slog.Logger) {
 // snapshot writes the orders changed since the last snapshot and then, once
 // they are acknowledged, the positions that moved.
 func (m *model) snapshot(ctx context.Context, producer *kgo.Client, log *slog.Logger) error {
-	m.mu.Lock()
-	var orders []*kgo.Record
-	for id := range m.mu.dirty {
-		value, err := json.Marshal(m.mu.orders[id])
-		if err != nil {
-			m.mu.Unlock()
-			return err
-		}
-		orders = append(orders, &kgo.Record{Topic: events.SnapshotTopic, Key: []byte(orderKeyPrefix + id), Value: value})
-	}
-	dirty := m.mu.dirty
-	m.mu.dirty = map[string]bool{}
-	next := maps.Clone(m.mu.next)
-	m.mu.Unlock()
-
-	var positions []*kgo.Record
-	for p, n := range next {
-		if written, ok := m.written(p); !ok || written != n {
-			value, _ := json.Marshal(position{Partition: p, NextOffset: n})
-			positions = append(positions, &kgo.Record{Topic: events.SnapshotTopic, Key: []byte(positionKeyPrefix + strconv.Itoa(int(p))), Value: value})
-		}
-	}
-	if len(orders)+len(positions) == 0 {
+	s := m.takeSnapshot()
+	if len(s.orders)+len(s.positions) == 0 {
 		return nil
 	}
-	if err := producer.ProduceSync(ctx, orders...).FirstErr(); err != nil {
+	if err := producer.ProduceSync(ctx, s.orders...).FirstErr(); err != nil {
 		m.mu.Lock()
-		maps.Copy(m.mu.dirty, dirty)
+		maps.Copy(m.mu.dirty, s.dirty) // for the next snapshot
 		m.mu.Unlock()
-		return fmt.Errorf("query: writing %d orders to %s: %w", len(orders), events.SnapshotTopic, err)
+		return fmt.Errorf("query: writing %d orders to %s: %w", len(s.orders), events.SnapshotTopic, err)
 	}
-	if err := producer.ProduceSync(ctx, positions...).FirstErr(); err != nil {
+	if err := producer.ProduceSync(ctx, s.positions...).FirstErr(); err != nil {
 		return fmt.Errorf("query: writing positions to %s: %w", events.SnapshotTopic, err)
 	}
 	m.mu.Lock()
-	maps.Copy(m.mu.written, next)
+	maps.Copy(m.mu.written, s.next)
 	m.mu.Unlock()
-	log.Info("wrote a snapshot", "orders", len(orders), "positions", fmt.Sprint(next))
+	log.Info("wrote a snapshot", "orders", len(s.orders), "positions", fmt.Sprint(s.next))
 	return nil
 }
 
-func (m *model) written(partition int32) (int64, bool) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	n, ok := m.mu.written[partition]
-	return n, ok
+// snapshotRecords is what one snapshot writes, in order: orders, then
+// positions.
+type snapshotRecords struct {
+	orders    []*kgo.Record
+	positions []*kgo.Record
+	dirty     map[string]bool // the orders written, for a retry if writing fails
+	next      map[int32]int64 // the positions written
+}
+
+// takeSnapshot is the records of a snapshot of the model as it is: the
+// orders changed since the last snapshot taken (which are no longer
+// marked changed) and the positions that differ from those written.
+func (m *model) takeSnapshot() snapshotRecords {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := snapshotRecords{dirty: m.mu.dirty, next: maps.Clone(m.mu.next)}
+	m.mu.dirty = map[string]bool{}
+	for id := range s.dirty {
+		value, _ := json.Marshal(m.mu.orders[id]) // strings, numbers and times
+		s.orders = append(s.orders, &kgo.Record{Topic: events.SnapshotTopic, Key: []byte(orderKeyPrefix + id), Value: value})
+	}
+	for p, n := range s.next {
+		if written, ok := m.mu.written[p]; !ok || written != n {
+			value, _ := json.Marshal(position{Partition: p, NextOffset: n})
+			s.positions = append(s.positions, &kgo.Record{Topic: events.SnapshotTopic, Key: []byte(positionKeyPrefix + strconv.Itoa(int(p))), Value: value})
+		}
+	}
+	return s
 }
 
 // handler serves GET /orders and GET /orders/{id}.
