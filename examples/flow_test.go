@@ -86,6 +86,7 @@ func TestOrderFlow(t *testing.T) {
 	wait.Until(t, 20*time.Second, "a third of the orders' events appended and a snapshot written", func() bool {
 		return len(handled(t, orders)) >= orderCount*2/3 && logged(t, queries[0], "wrote a snapshot") > 0
 	})
+	killedAt := handled(t, orders)
 	queries[0].Kill()
 	if err := notifications[0].Stop(); err != nil {
 		t.Fatalf("notifications: stopping: %v", err)
@@ -145,6 +146,9 @@ func TestOrderFlow(t *testing.T) {
 	rebuilt := lines(t, queries[1], "rebuilt from the snapshot")
 	if len(rebuilt) != 1 || rebuilt[0].Orders == 0 {
 		t.Errorf("the restarted query service did not rebuild from a snapshot: %v", rebuilt)
+	} else {
+		t.Logf("%d events of %d orders; the query service, killed after %d, rebuilt %d orders from %d snapshot records",
+			len(records), len(expected), len(killedAt), rebuilt[0].Orders, rebuilt[0].Records)
 	}
 
 	for _, group := range []struct {
@@ -195,6 +199,7 @@ type logLine struct {
 	Partition *int32 `json:"partition"`
 	Offset    *int64 `json:"offset"`
 	Orders    int    `json:"orders"`
+	Records   int    `json:"records"`
 }
 
 // parse reads p's log lines; a line that is not JSON fails the test.
