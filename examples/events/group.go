@@ -21,9 +21,10 @@ const commitTimeout = 10 * time.Second
 // Offsets are committed after each poll's records are handled, and once
 // more when ctx is done, before the member leaves the group, and rebalances
 // wait for a poll's records to be handled and committed
-// (kgo.BlockRebalanceOnPoll). So each event is handled once per group
-// across rebalances and clean stops (SIGTERM); after a crash the events
-// handled since the last commit are handled again: at least once. A group
+// (kgo.BlockRebalanceOnPoll). So, while commits succeed, each event is
+// handled once per group across rebalances and clean stops (SIGTERM);
+// after a crash the events handled since the last commit are handled
+// again: at least once. A group
 // new to the topic starts at its beginning.
 //
 // A record that is not an event is logged and skipped, and so is a failed

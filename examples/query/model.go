@@ -107,7 +107,8 @@ func rebuild(ctx context.Context, env service.Env) (*model, error) {
 			if err := m.load(r); err != nil {
 				env.Log.Warn("skipped a snapshot record", "offset", r.Offset, "err", err)
 			}
-			// Compaction keeps a log's last record, so the end is reached.
+			// The record before the end offset is there: compaction keeps
+			// each key's latest value, and a log's last record is one.
 			if end, ok := remaining[r.Partition]; ok && r.Offset+1 >= end {
 				delete(remaining, r.Partition)
 			}
