@@ -18,9 +18,11 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"runnel/examples/events"
@@ -38,13 +40,17 @@ func main() {
 	bin := flag.String("bin", "bin/examples", "the directory holding the example services")
 	count := flag.Int("orders", 12, "how many orders to place")
 	flag.Parse()
-	if err := run(*runnel, *bin, *count); err != nil {
+	// Ctrl-C stops the demo as cleanly as its end does (the services and the
+	// broker see the SIGINT too, and stop).
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *runnel, *bin, *count); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
 }
 
-func run(runnel, bin string, count int) (err error) {
+func run(ctx context.Context, runnel, bin string, count int) (err error) {
 	out := os.Stdout
 	dataDir, err := os.MkdirTemp("", "runnel-demo-")
 	if err != nil {
@@ -59,12 +65,15 @@ func run(runnel, bin string, count int) (err error) {
 	services := map[string]*proc.Process{}
 	defer func() {
 		say(out, "stopping the services and the broker (SIGTERM)")
-		for _, name := range []string{"inventory", "notifications", "query"} {
-			if p := services[name]; p != nil {
-				err = errors.Join(err, p.Stop())
+		for _, p := range []*proc.Process{services["inventory"], services["notifications"], services["query"], broker.Process} {
+			if p == nil {
+				continue
+			}
+			if stopErr := p.Stop(); stopErr != nil {
+				printLines(out, p)
+				err = errors.Join(err, fmt.Errorf("%s: %w", p.Name, stopErr))
 			}
 		}
-		err = errors.Join(err, broker.Stop())
 	}()
 	httpAddr, err := proc.FreeAddr()
 	if err != nil {
@@ -93,6 +102,11 @@ func run(runnel, bin string, count int) (err error) {
 	if err != nil {
 		return err
 	}
+	select {
+	case <-orders.Done():
+	case <-ctx.Done():
+		return errors.Join(ctx.Err(), orders.Stop())
+	}
 	if err := orders.Wait(); err != nil {
 		return fmt.Errorf("orders: %w: %s", err, strings.Join(orders.Lines(), "\n"))
 	}
@@ -103,7 +117,7 @@ func run(runnel, bin string, count int) (err error) {
 	}
 	defer client.Close()
 	admin := kadm.NewClient(client)
-	ctx, cancel := context.WithTimeout(context.Background(), catchUpTimeout)
+	ctx, cancel := context.WithTimeout(ctx, catchUpTimeout)
 	defer cancel()
 	if _, err := waitCaughtUp(ctx, admin, "http://"+httpAddr+"/orders"); err != nil {
 		return err
@@ -141,7 +155,7 @@ func waitCaughtUp(ctx context.Context, admin *kadm.Client, url string) ([]events
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("the services did not catch up within %v (%v)", catchUpTimeout, err)
+			return nil, fmt.Errorf("the services did not catch up: %w (%v)", ctx.Err(), err)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

@@ -26,6 +26,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
+// deliveryTimeout is how long an event may wait to be acknowledged before
+// it is reported as failed (Kafka's delivery.timeout.ms), and how long the
+// service waits for the last acks: a broker gone for good does not keep it
+// from stopping.
+const deliveryTimeout = 30 * time.Second
+
 // The shop the orders come from.
 var (
 	prices    = map[string]int64{"kettle": 2900, "teapot": 3500, "mug": 900, "tea-tin": 1200, "filter": 400}
@@ -75,8 +81,8 @@ func plan(rng *rand.Rand, first, count int) []events.Event {
 // 4/5, then shipped with probability 5/8 of those. At is set when appended.
 func orderEvents(rng *rand.Rand, id string) []events.Event {
 	placed := events.Event{Type: events.Placed, OrderID: id, Seq: 1, Customer: customers[rng.IntN(len(customers))]}
-	for range 1 + rng.IntN(3) {
-		item := events.Item{SKU: skus[rng.IntN(len(skus))], Quantity: 1 + rng.IntN(3)}
+	for _, i := range rng.Perm(len(skus))[:1+rng.IntN(3)] {
+		item := events.Item{SKU: skus[i], Quantity: 1 + rng.IntN(3)}
 		placed.Items = append(placed.Items, item)
 		placed.AmountCents += prices[item.SKU] * int64(item.Quantity)
 	}
@@ -95,7 +101,8 @@ func orderEvents(rng *rand.Rand, id string) []events.Event {
 // acknowledged. Stopped early (ctx), it appends no more but still waits for
 // those already sent.
 func place(ctx context.Context, env service.Env, planned []events.Event, interval time.Duration) error {
-	client, err := kgo.NewClient(kgo.SeedBrokers(env.Brokers...), kgo.RequiredAcks(kgo.AllISRAcks()))
+	client, err := kgo.NewClient(kgo.SeedBrokers(env.Brokers...), kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.RecordDeliveryTimeout(deliveryTimeout))
 	if err != nil {
 		return err
 	}
@@ -125,8 +132,12 @@ func place(ctx context.Context, env service.Env, planned []events.Event, interva
 			}
 		}
 	}
-	if err := client.Flush(produceCtx); err != nil {
-		return err
+	// Bounded: a record the client cannot fail safely (an idempotent batch
+	// that may have been written) waits for a broker that may be gone.
+	flushCtx, cancel := context.WithTimeout(produceCtx, deliveryTimeout)
+	defer cancel()
+	if err := client.Flush(flushCtx); err != nil {
+		return fmt.Errorf("%d events sent, not all acknowledged (they may be appended or not): %w", sent, err)
 	}
 	if n := failed.Load(); n > 0 {
 		return fmt.Errorf("%d of %d events not appended", n, sent)

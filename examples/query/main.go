@@ -51,6 +51,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
+// stopTimeout bounds the last snapshot and the HTTP server's shutdown.
+const stopTimeout = 10 * time.Second
+
 func main() {
 	var addr string
 	var interval time.Duration
@@ -63,7 +66,10 @@ func main() {
 }
 
 func serve(ctx context.Context, env service.Env, addr string, interval time.Duration) error {
-	producer, err := kgo.NewClient(kgo.SeedBrokers(env.Brokers...), kgo.RequiredAcks(kgo.AllISRAcks()))
+	// A snapshot not acknowledged in time fails (the next one retries it)
+	// rather than keep the service from stopping.
+	producer, err := kgo.NewClient(kgo.SeedBrokers(env.Brokers...), kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.RecordDeliveryTimeout(stopTimeout))
 	if err != nil {
 		return err
 	}
@@ -124,7 +130,7 @@ func serve(ctx context.Context, env service.Env, addr string, interval time.Dura
 		})
 	}
 
-	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout)
 	defer cancel()
 	err = server.Shutdown(stopCtx)
 	<-snapshotsDone

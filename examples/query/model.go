@@ -190,19 +190,41 @@ func (m *model) snapshot(ctx context.Context, producer *kgo.Client, log *slog.Lo
 	if len(s.orders)+len(s.positions) == 0 {
 		return nil
 	}
-	if err := producer.ProduceSync(ctx, s.orders...).FirstErr(); err != nil {
+	if err := produce(ctx, producer, s.orders); err != nil {
 		m.mu.Lock()
 		maps.Copy(m.mu.dirty, s.dirty) // for the next snapshot
 		m.mu.Unlock()
 		return fmt.Errorf("query: writing %d orders to %s: %w", len(s.orders), events.SnapshotTopic, err)
 	}
-	if err := producer.ProduceSync(ctx, s.positions...).FirstErr(); err != nil {
+	if err := produce(ctx, producer, s.positions); err != nil {
 		return fmt.Errorf("query: writing positions to %s: %w", events.SnapshotTopic, err)
 	}
 	m.mu.Lock()
 	maps.Copy(m.mu.written, s.next)
 	m.mu.Unlock()
 	log.Info("wrote a snapshot", "orders", len(s.orders), "positions", fmt.Sprint(s.next))
+	return nil
+}
+
+// produce writes records and waits until they are acknowledged or ctx is
+// done. (kgo's ProduceSync waits for records the client cannot fail safely,
+// idempotent batches that may have been written, even past ctx: for ever
+// if the broker is gone.)
+func produce(ctx context.Context, producer *kgo.Client, records []*kgo.Record) error {
+	acks := make(chan error, len(records))
+	for _, r := range records {
+		producer.Produce(ctx, r, func(_ *kgo.Record, err error) { acks <- err })
+	}
+	for range records {
+		select {
+		case err := <-acks:
+			if err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	return nil
 }
 

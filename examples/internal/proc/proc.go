@@ -48,6 +48,12 @@ func Start(echo io.Writer, name, bin string, args ...string) (*Process, error) {
 		return nil, err
 	}
 	p.cmd.Stderr = p.cmd.Stdout
+	// In a process group of its own, a terminal's Ctrl-C reaches only the
+	// demo, which stops the services before the broker they need to stop
+	// cleanly. Should the demo or the test die without stopping it (a
+	// crash, a closed pipe under `make demo | head`), the kernel sends the
+	// process SIGTERM: no broker or service outlives what started it.
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := p.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("proc: starting %s: %w", name, err)
 	}
