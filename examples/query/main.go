@@ -51,7 +51,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// stopTimeout bounds the last snapshot and the HTTP server's shutdown.
+// stopTimeout bounds a snapshot and the HTTP server's shutdown.
 const stopTimeout = 10 * time.Second
 
 func main() {
@@ -106,9 +106,14 @@ func serve(ctx context.Context, env service.Env, addr string, interval time.Dura
 			case <-ctx.Done():
 				return
 			case <-ticker.C:
-				if err := m.snapshot(ctx, producer, env.Log); err != nil && ctx.Err() == nil {
+				// Not ended by a stop: a batch of kgo fails whole when its first
+				// record's context ends, and the last snapshot's records may
+				// join this one's batch.
+				snapshotCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout)
+				if err := m.snapshot(snapshotCtx, producer, env.Log); err != nil {
 					env.Log.Warn("snapshot failed; the next one retries", "err", err)
 				}
+				cancel()
 			}
 		}
 	}()
