@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -70,8 +71,22 @@ type Broker struct {
 	groups *group.Coordinator // consumer groups (groups.go)
 
 	// meta holds the cluster's metadata image this broker serves from
-	// (cluster.go).
-	meta metadata.Holder
+	// (cluster.go), applied by followImages (cluster_follow.go).
+	meta     metadata.Holder
+	follower imageFollower
+	// ctrl is where cluster changes go (a ClusterController); quorum is
+	// this node's controller quorum member, nil on a broker-only node.
+	ctrl         atomic.Pointer[ClusterController]
+	quorum       *localQuorum
+	registration registration // cluster_register.go
+	// createFailed holds, per topic id, why creating the logs of its
+	// partitions assigned here failed with the last image (guarded by
+	// adminMu): CreateTopics rolls such a topic back.
+	createFailed map[[16]byte]error
+	// lifetime ends when Close starts: the context of calls to the
+	// controller.
+	lifetime    context.Context
+	endLifetime context.CancelFunc
 
 	autoCreate autoCreateLimit // autocreate.go
 	closeLog   logLimiter      // connections closed on an error (loglimit.go)
@@ -116,6 +131,9 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 		conns:   map[*conn]struct{}{},
 		advPort: cfg.AdvertisedPort,
 	}
+	b.lifetime, b.endLifetime = context.WithCancel(context.Background())
+	b.follower.init()
+	b.createFailed = map[[16]byte]error{}
 	b.fetchSessions = newFetchSessionCache(int(b.cfg.FetchSessionCacheSlots), b.cfg.FetchSessionEvictionAfter)
 	b.metrics = newMetrics(b)
 	b.closeLog = logLimiter{burst: closeLogBurst, interval: closeLogInterval}
@@ -129,11 +147,13 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 	// abort undoes what New started when a later step fails.
 	abort := func(err error) (*Broker, error) {
 		close(b.done) // stops what waits for Close (the group coordinator)
+		b.endLifetime()
 		b.bg.Wait()
+		b.stopQuorum()
 		b.closeDirs()
 		return nil, err
 	}
-	if err := b.openLogs(); err != nil {
+	if err := b.startCluster(); err != nil {
 		return abort(err)
 	}
 	if err := b.startGroups(); err != nil {
@@ -402,11 +422,12 @@ func (b *Broker) close() error {
 		b.mu.Unlock()
 		<-drained
 	}
+	b.endLifetime()
 	b.bg.Wait()
 	if b.admin != nil {
 		b.admin.Close()
 	}
-	err := b.closeDirs()
+	err := errors.Join(b.stopQuorum(), b.closeDirs())
 	if err != nil {
 		b.logger.Error("broker closed with errors", "err", err)
 	} else {

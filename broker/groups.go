@@ -110,17 +110,14 @@ func (b *Broker) startGroups() error {
 	if gc.MinSessionTimeout > gc.MaxSessionTimeout {
 		return fmt.Errorf("broker: group.min.session.timeout.ms (%v) is above group.max.session.timeout.ms (%v)", gc.MinSessionTimeout, gc.MaxSessionTimeout)
 	}
-	t := b.topic(offsetsTopic)
-	if t == nil {
-		var err error
-		n := min(gc.OffsetsTopicPartitions, b.cfg.MaxPartitions)
-		t, err = b.createTopic(topicSpec{name: offsetsTopic, partitions: n, replicas: 1, configs: offsetsTopicConfigs}, false)
-		if err != nil {
-			return fmt.Errorf("broker: creating %s: %w", offsetsTopic, err)
-		}
+	partitions := min(gc.OffsetsTopicPartitions, b.cfg.MaxPartitions)
+	if t, ok := b.image().Topic(offsetsTopic); ok {
+		partitions = t.NumPartitions()
+	} else if err := b.createOffsetsTopic(partitions); err != nil { // cluster_groups.go
+		return err
 	}
 	cfg := group.Config{
-		Partitions:                    int32(len(t.partitions())),
+		Partitions:                    partitions,
 		MinSessionTimeout:             gc.MinSessionTimeout,
 		MaxSessionTimeout:             gc.MaxSessionTimeout,
 		InitialRebalanceDelay:         gc.InitialRebalanceDelay,
