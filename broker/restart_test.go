@@ -24,7 +24,7 @@ import (
 // Kafka allows) is deleted and the broker restarts on the directory and serves. The
 // deletion's rename used to fail with "file name too long", which left the partition
 // directory behind and stopped the next start; such a leftover (a partition directory
-// that topics.json no longer names) is now deleted at startup.
+// of a topic the metadata log no longer holds) is deleted at startup.
 func TestRestartAfterDeletingLongestTopicName(t *testing.T) {
 	dir := t.TempDir()
 	b := brokertest.Start(t, "log.dirs="+dir)
@@ -36,10 +36,11 @@ func TestRestartAfterDeletingLongestTopicName(t *testing.T) {
 		}
 		produceN(t, b, name, 1, 10)
 	}
+	restore := deleteKeepingDirs(t, b, dir, leftover) // deleted, its directories not yet renamed
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
-	dropFromTopicsFile(t, dir, leftover) // deleted, its directories not yet renamed
+	restore()
 	b = brokertest.Start(t, "log.dirs="+dir)
 	if left, _ := filepath.Glob(filepath.Join(dir, "ccc*")); len(left) != 0 {
 		t.Errorf("left after the restart: %d entries", len(left))
