@@ -39,8 +39,11 @@ func raftID(node int32) uint64 { return uint64(node) + 1 }
 func (b *Broker) metadataLogConfig() segment.Config {
 	cfg := segment.DefaultConfig()
 	cfg.SegmentBytes = 64 << 20
-	cfg.SegmentIndexBytes = 1 << 20
-	cfg.PreallocateBytes = b.cfg.PreallocateBytes
+	cfg.SegmentIndexBytes = 64 << 10 // 8,192 entries, one every 4 KiB: 32 MiB of log
+	cfg.PreallocateBytes = 1 << 20
+	if b.cfg.PreallocateBytes > 0 {
+		cfg.PreallocateBytes = min(b.cfg.PreallocateBytes, cfg.PreallocateBytes)
+	}
 	cfg.FS = b.cfg.FS
 	return cfg
 }
@@ -97,7 +100,7 @@ func (b *Broker) startQuorum() error {
 		DefaultPartitions:        b.cfg.NumPartitions,
 		DefaultReplicationFactor: b.cfg.DefaultReplicationFactor,
 		MaxPartitionsPerTopic:    b.cfg.MaxPartitions,
-		Rules:                    controllerRules,
+		Rules:                    b.controllerRules(),
 		Applied:                  b.ImageCommitted,
 		Logger:                   b.logger,
 	})
@@ -125,6 +128,19 @@ var controllerRules = controller.Rules{
 		def, ok := topicConfigDefFor(key)
 		return ok && def.typ == kmsg.ConfigTypeList
 	},
+}
+
+// controllerRules completes the rules with the broker's topic defaults.
+func (b *Broker) controllerRules() controller.Rules {
+	r := controllerRules
+	r.Default = func(key string) string {
+		if v, ok := b.cfg.TopicDefaults[key]; ok {
+			return v
+		}
+		def, _ := topicConfigDefFor(key)
+		return def.kafkaDflt
+	}
+	return r
 }
 
 // caughtUp reports whether the quorum member knows a leader and has

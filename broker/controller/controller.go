@@ -68,6 +68,10 @@ type Rules struct {
 	// ListConfig reports whether a topic config holds a comma-separated
 	// list (the only keys IncrementalAlterConfigs APPEND and SUBTRACT take).
 	ListConfig func(key string) bool
+	// Default is the value a topic config takes when the topic does not
+	// set it (the broker's default), which APPEND and SUBTRACT start from
+	// (nil: the empty list).
+	Default func(key string) string
 }
 
 // Controller is one member of the controller quorum. Every member applies
