@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"sync"
 	"sync/atomic"
 
@@ -136,17 +135,6 @@ func (b *Broker) topic(name string) *topic { return b.table.Load().byName[name] 
 
 // topicByID returns a topic by id, nil when unknown.
 func (b *Broker) topicByID(id [16]byte) *topic { return b.table.Load().byID[id] }
-
-// topicsSorted lists the topics by name.
-func (b *Broker) topicsSorted() []*topic {
-	tab := b.table.Load()
-	out := make([]*topic, 0, len(tab.byName))
-	for _, t := range tab.byName {
-		out = append(out, t)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
-	return out
-}
 
 // validateTopicName applies Kafka's rules: 1..249 characters of
 // [a-zA-Z0-9._-], not "." or "..".
