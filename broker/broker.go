@@ -79,6 +79,9 @@ type Broker struct {
 	ctrl         atomic.Pointer[ClusterController]
 	quorum       *localQuorum
 	registration registration // cluster_register.go
+	// serving is set once New has finished: Kafka connections on the
+	// controller listener wait for it (cluster_listener.go).
+	serving atomic.Bool
 	// createFailed holds, per topic id, why creating the logs of its
 	// partitions assigned here failed with the last image (guarded by
 	// adminMu): CreateTopics rolls such a topic back.
@@ -148,6 +151,11 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 	abort := func(err error) (*Broker, error) {
 		close(b.done) // stops what waits for Close (the group coordinator)
 		b.endLifetime()
+		b.mu.Lock()
+		for _, ln := range b.listeners { // the controller listener
+			ln.Close()
+		}
+		b.mu.Unlock()
 		b.bg.Wait()
 		b.stopQuorum()
 		b.closeDirs()
@@ -169,6 +177,7 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 	if cfg.FlushPolicy == flush.Interval {
 		b.startLoop("topic flush", topicFlushTick, b.applyTopicFlushSettings)
 	}
+	b.serving.Store(true)
 	logger.Info("broker started", "node.id", cfg.NodeID, "cluster.id", b.clusterID, "log.dirs", cfg.LogDirs, "topics", len(b.table.Load().byName))
 	return b, nil
 }

@@ -223,6 +223,9 @@ func (b *Broker) startCluster() error {
 	if b.quorum == nil {
 		return errors.New("broker: process.roles=broker needs a controller client and a metadata follower, not wired yet")
 	}
+	if err := b.startControllerListener(); err != nil { // cluster_listener.go
+		return err
+	}
 	img, offset, err := b.awaitQuorum()
 	if err != nil {
 		return err

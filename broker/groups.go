@@ -17,11 +17,14 @@ package broker
 // callbacks.
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
 
 	"runnel/broker/group"
 	"runnel/broker/metadata"
@@ -190,6 +193,9 @@ const replayReadBytes = 1 << 20
 // Replay reads the partition's batches from its start to its end.
 func (s offsetsStore) Replay(partition int32, fn func(batch []byte) error) error {
 	p, err := s.b.partition(offsetsTopic, partition)
+	if errors.Is(err, kerr.UnknownTopicOrPartition) {
+		return nil // led by another broker (cluster): nothing to load here
+	}
 	if err != nil {
 		return err
 	}
