@@ -37,9 +37,10 @@ func handleAlterConfigs(b *Broker, req *request) *reply {
 	}
 	ctx, cancel := b.adminContext(0)
 	defer cancel()
-	resp := b.controller().AlterConfigs(ctx, &fwd)
+	ctrl := b.controllerFor(req)
+	resp := ctrl.AlterConfigs(ctx, &fwd)
 	if !msg.ValidateOnly {
-		if err := b.awaitController(ctx); err != nil {
+		if err := b.awaitController(ctx, ctrl); err != nil {
 			for i := range resp.Resources {
 				if resp.Resources[i].ErrorCode == 0 {
 					resp.Resources[i].ErrorCode, resp.Resources[i].ErrorMessage = kerr.RequestTimedOut.Code, kmsg.StringPtr(err.Error())

@@ -323,15 +323,16 @@ func (b *Broker) Serve(ln net.Listener) error {
 			return err
 		}
 		backoff = 0
-		if !b.addConn(nc) {
+		if !b.addConn(nc, false) {
 			nc.Close()
 			return ErrClosed
 		}
 	}
 }
 
-// addConn starts serving nc unless the broker is closing.
-func (b *Broker) addConn(nc net.Conn) bool {
+// addConn starts serving nc unless the broker is closing; controller: nc
+// came in on the controller listener.
+func (b *Broker) addConn(nc net.Conn, controller bool) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	select {
@@ -343,6 +344,7 @@ func (b *Broker) addConn(nc net.Conn) bool {
 		tcp.SetNoDelay(true)
 	}
 	c := newConn(b, nc)
+	c.controller = controller
 	b.conns[&c.conn] = struct{}{}
 	b.connWG.Add(1)
 	b.metrics.connections.Inc()

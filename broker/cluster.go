@@ -55,6 +55,17 @@ func (b *Broker) SetController(c ClusterController) { b.ctrl.Store(&c) }
 // controller is where cluster changes go.
 func (b *Broker) controller() ClusterController { return *b.ctrl.Load() }
 
+// controllerFor is where a request's cluster changes go: this node's own
+// controller for a request that came in on the controller listener (a
+// broker forwarding to the voter it takes for the active controller, which
+// answers NOT_CONTROLLER when it is not), else controller().
+func (b *Broker) controllerFor(req *request) ClusterController {
+	if req.conn != nil && req.conn.controller && b.quorum != nil {
+		return b.quorum.ctrl
+	}
+	return b.controller()
+}
+
 // image is the cluster's metadata as this broker has applied it: brokers,
 // topics, partitions with their replicas and leaders, and configs. It is
 // the empty image until the broker has applied the first record.
@@ -78,8 +89,8 @@ func (b *Broker) adminContext(timeoutMs int32) (context.Context, context.CancelF
 // controller committed before the call: what a handler does between the
 // controller's answer and its own, so that a client sees its change on the
 // broker that answered.
-func (b *Broker) awaitController(ctx context.Context) error {
-	offset, err := b.controller().CommittedOffset(ctx)
+func (b *Broker) awaitController(ctx context.Context, ctrl ClusterController) error {
+	offset, err := ctrl.CommittedOffset(ctx)
 	if err != nil {
 		return err
 	}

@@ -97,7 +97,7 @@ func (b *Broker) sniffControllerConn(nc net.Conn) {
 		}
 		return
 	}
-	if !b.serving.Load() || !b.addConn(pc) {
+	if !b.serving.Load() || !b.addConn(pc, true) {
 		pc.Close()
 	}
 }

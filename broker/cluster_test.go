@@ -166,8 +166,9 @@ func startCluster(t *testing.T, n int) []*Broker {
 
 // TestThreeCombinedBrokers: three brokers, each its own controller quorum
 // voter over real TCP: a topic of 6 partitions created on one is spread
-// over the three, shown with leaders in every broker's Metadata, and every
-// broker holds the same image.
+// over the three, shown with leaders in every broker's Metadata, the
+// controller listeners answer Kafka requests too, and every broker holds
+// the same image.
 func TestThreeCombinedBrokers(t *testing.T) {
 	brokers := startCluster(t, 3)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers[1].Addr().String()))
@@ -234,6 +235,29 @@ func TestThreeCombinedBrokers(t *testing.T) {
 			if local != (p.Replicas[0] == b.cfg.NodeID) {
 				t.Errorf("broker %d holds partition %d: %v, replicas %v", b.cfg.NodeID, p.Partition, local, p.Replicas)
 			}
+		}
+	}
+	// The controller listener serves Kafka requests beside Raft: the
+	// active voter answers a heartbeat of an unknown broker, the others
+	// NOT_CONTROLLER.
+	for _, b := range brokers {
+		c, err := kgo.NewClient(kgo.SeedBrokers(b.controllerListenAddr()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		hb := kmsg.NewPtrBrokerHeartbeatRequest()
+		hb.BrokerID, hb.BrokerEpoch = 99, 1
+		hresp, err := hb.RequestWith(ctx, c)
+		c.Close()
+		if err != nil {
+			t.Fatalf("heartbeat over the controller listener of %d: %v", b.cfg.NodeID, err)
+		}
+		want := kerr.NotController.Code
+		if b.quorum.ctrl.Active() {
+			want = kerr.BrokerIDNotRegistered.Code
+		}
+		if hresp.ErrorCode != want {
+			t.Errorf("heartbeat to %d (active %v): %v, want %v", b.cfg.NodeID, b.quorum.ctrl.Active(), kerr.ErrorForCode(hresp.ErrorCode), kerr.ErrorForCode(want))
 		}
 	}
 	wait.Until(t, 10*time.Second, "equal images", func() bool {

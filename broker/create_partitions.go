@@ -56,10 +56,11 @@ func handleCreatePartitions(b *Broker, req *request) *reply {
 	if len(at) > 0 {
 		ctx, cancel := b.adminContext(msg.TimeoutMillis)
 		defer cancel()
-		answer := b.controller().CreatePartitions(ctx, &fwd)
+		ctrl := b.controllerFor(req)
+		answer := ctrl.CreatePartitions(ctx, &fwd)
 		var waitErr error
 		if !msg.ValidateOnly {
-			waitErr = b.awaitController(ctx)
+			waitErr = b.awaitController(ctx, ctrl)
 		}
 		for k, i := range at {
 			st := &resp.Topics[i]

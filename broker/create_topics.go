@@ -34,7 +34,7 @@ func init() {
 func handleCreateTopics(b *Broker, req *request) *reply {
 	r := newReply()
 	msg := req.msg.(*kmsg.CreateTopicsRequest)
-	resp := b.createTopics(msg)
+	resp := b.createTopics(b.controllerFor(req), msg)
 	for i := range resp.Topics {
 		st := &resp.Topics[i]
 		if st.ErrorCode != 0 || msg.ValidateOnly || msg.Version < 5 {
@@ -55,7 +55,7 @@ func handleCreateTopics(b *Broker, req *request) *reply {
 // createTopics sends the topics the broker's own checks pass to the
 // controller and waits until this broker has applied them; the response
 // has one entry per requested topic, in order.
-func (b *Broker) createTopics(msg *kmsg.CreateTopicsRequest) *kmsg.CreateTopicsResponse {
+func (b *Broker) createTopics(ctrl ClusterController, msg *kmsg.CreateTopicsRequest) *kmsg.CreateTopicsResponse {
 	resp := msg.ResponseKind().(*kmsg.CreateTopicsResponse)
 	resp.Version = msg.Version
 	resp.Topics = make([]kmsg.CreateTopicsResponseTopic, len(msg.Topics))
@@ -86,10 +86,10 @@ func (b *Broker) createTopics(msg *kmsg.CreateTopicsRequest) *kmsg.CreateTopicsR
 	}
 	ctx, cancel := b.adminContext(msg.TimeoutMillis)
 	defer cancel()
-	answer := b.controller().CreateTopics(ctx, &fwd)
+	answer := ctrl.CreateTopics(ctx, &fwd)
 	var waitErr error
 	if !msg.ValidateOnly {
-		waitErr = b.awaitController(ctx)
+		waitErr = b.awaitController(ctx, ctrl)
 	}
 	for k, i := range at {
 		if k >= len(answer.Topics) {
@@ -102,7 +102,7 @@ func (b *Broker) createTopics(msg *kmsg.CreateTopicsRequest) *kmsg.CreateTopicsR
 			st.ErrorCode, st.ErrorMessage = kerr.RequestTimedOut.Code, kmsg.StringPtr(waitErr.Error())
 		}
 		if st.ErrorCode == 0 && !msg.ValidateOnly {
-			if err := b.rollBackIfNotCreated(ctx, st.TopicID); err != nil {
+			if err := b.rollBackIfNotCreated(ctx, ctrl, st.TopicID); err != nil {
 				st.ErrorCode, st.ErrorMessage = errCode(err), errMessage(err)
 				st.TopicID, st.NumPartitions, st.ReplicationFactor = [16]byte{}, -1, -1
 			}
@@ -143,7 +143,7 @@ func (b *Broker) createTopic(name string, partitions int32, replication int16, c
 		rt.Configs = append(rt.Configs, c)
 	}
 	req.Topics = []kmsg.CreateTopicsRequestTopic{rt}
-	st := b.createTopics(req).Topics[0]
+	st := b.createTopics(b.controller(), req).Topics[0]
 	if st.ErrorCode == 0 {
 		return nil
 	}
@@ -158,7 +158,7 @@ func (b *Broker) createTopic(name string, partitions int32, replication int16, c
 // created whose partitions assigned here could not be created (a full disk,
 // an obstacle in the log dir), so that a creation is all or nothing as a
 // client of one broker sees it; the error says why (KAFKA_STORAGE_ERROR).
-func (b *Broker) rollBackIfNotCreated(ctx context.Context, id [16]byte) error {
+func (b *Broker) rollBackIfNotCreated(ctx context.Context, ctrl ClusterController, id [16]byte) error {
 	b.adminMu.Lock()
 	cause := b.createFailed[id]
 	b.adminMu.Unlock()
@@ -170,8 +170,8 @@ func (b *Broker) rollBackIfNotCreated(ctx context.Context, id [16]byte) error {
 	del := kmsg.NewDeleteTopicsRequestTopic()
 	del.TopicID = id
 	req.Topics = []kmsg.DeleteTopicsRequestTopic{del}
-	if resp := b.controller().DeleteTopics(ctx, req); len(resp.Topics) == 1 && resp.Topics[0].ErrorCode == 0 {
-		if err := b.awaitController(ctx); err != nil {
+	if resp := ctrl.DeleteTopics(ctx, req); len(resp.Topics) == 1 && resp.Topics[0].ErrorCode == 0 {
+		if err := b.awaitController(ctx, ctrl); err != nil {
 			b.logger.Warn("rolling back a topic whose partitions could not be created: waiting for the deletion", "err", err)
 		}
 	} else {

@@ -66,8 +66,9 @@ func handleDeleteTopics(b *Broker, req *request) *reply {
 	if len(at) > 0 {
 		ctx, cancel := b.adminContext(msg.TimeoutMillis)
 		defer cancel()
-		answer := b.controller().DeleteTopics(ctx, fwd)
-		waitErr := b.awaitController(ctx)
+		ctrl := b.controllerFor(req)
+		answer := ctrl.DeleteTopics(ctx, fwd)
+		waitErr := b.awaitController(ctx, ctrl)
 		for k, i := range at {
 			st := &resp.Topics[i]
 			if k >= len(answer.Topics) {

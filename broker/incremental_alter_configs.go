@@ -46,10 +46,11 @@ func handleIncrementalAlterConfigs(b *Broker, req *request) *reply {
 	if len(at) > 0 {
 		ctx, cancel := b.adminContext(0)
 		defer cancel()
-		answer := b.controller().IncrementalAlterConfigs(ctx, &fwd)
+		ctrl := b.controllerFor(req)
+		answer := ctrl.IncrementalAlterConfigs(ctx, &fwd)
 		var waitErr error
 		if !msg.ValidateOnly {
-			waitErr = b.awaitController(ctx)
+			waitErr = b.awaitController(ctx, ctrl)
 		}
 		for k, i := range at {
 			res := &resp.Resources[i]
