@@ -265,3 +265,32 @@ func TestThreeCombinedBrokers(t *testing.T) {
 		return brokers[1].image().Hash() == h && brokers[2].image().Hash() == h
 	})
 }
+
+// TestSingleNodeRegistersItself: a one-node broker registers with its own
+// controller and is unfenced before it serves, again with a new epoch after
+// a restart, and names itself the controller.
+func TestSingleNodeRegistersItself(t *testing.T) {
+	d := startDataBroker(t, nil)
+	var epochs []int64
+	for round := range 2 {
+		img := d.b.image()
+		br, ok := img.Broker(d.b.cfg.NodeID)
+		if !ok || br.Fenced || len(img.LiveBrokers()) != 1 {
+			t.Fatalf("round %d: broker %d in the image: %+v %v, live %d", round, d.b.cfg.NodeID, br, ok, len(img.LiveBrokers()))
+		}
+		epochs = append(epochs, br.Epoch)
+		resp, err := kmsg.NewPtrMetadataRequest().RequestWith(context.Background(), d.client())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.ControllerID != d.b.cfg.NodeID || len(resp.Brokers) != 1 || resp.Brokers[0].NodeID != d.b.cfg.NodeID {
+			t.Errorf("round %d: controller %d, brokers %+v", round, resp.ControllerID, resp.Brokers)
+		}
+		if round == 0 {
+			d.restart()
+		}
+	}
+	if epochs[1] <= epochs[0] {
+		t.Errorf("broker epochs %v, want a higher one after the restart", epochs)
+	}
+}
