@@ -86,7 +86,7 @@ func (b *Broker) followImages() {
 func (b *Broker) applyImage(next *metadata.Image, offset int64) {
 	b.adminMu.Lock()
 	prev := b.image()
-	b.applyImageLocked(next)
+	b.applyImageLocked(prev, next)
 	b.meta.Publish(next)
 	b.adminMu.Unlock()
 	f := &b.follower
@@ -98,6 +98,19 @@ func (b *Broker) applyImage(next *metadata.Image, offset int64) {
 	}
 	f.mu.Unlock()
 	b.groupsFollow(prev, next)
+}
+
+// sameOverrides reports whether a topic's config overrides in img are
+// overrides, without building a map.
+func sameOverrides(img *metadata.Image, name string, overrides map[string]string) bool {
+	n := 0
+	for k, v := range img.Configs(metadata.ConfigResource{Type: metadata.ResourceTopic, Name: name}) {
+		if w, ok := overrides[k]; !ok || w != v {
+			return false
+		}
+		n++
+	}
+	return n == len(overrides)
 }
 
 // topicOverrides are a topic's config overrides in img (nil: none).
@@ -114,14 +127,15 @@ func topicOverrides(img *metadata.Image, name string) map[string]string {
 // replicas name this node (their logs created when missing), with next's
 // configs; the logs of topics next lacks, and of partitions no longer
 // assigned here, deleted. A log that cannot be created is logged and tried
-// again with the next image.
-func (b *Broker) applyImageLocked(next *metadata.Image) {
+// again with the next image. prev is the image applied before: a topic it
+// shares with next (the same *metadata.Topic, copy-on-write) has the same
+// partitions, so only its configs are compared.
+func (b *Broker) applyImageLocked(prev, next *metadata.Image) {
 	tab := b.table.Load()
 	out := &topicTable{byName: make(map[string]*topic, next.NumTopics()), byID: make(map[[16]byte]*topic, next.NumTopics())}
 	var drop []*partition
 	node := b.cfg.NodeID
 	for mt := range next.Topics() {
-		overrides := topicOverrides(next, mt.Name())
 		t := tab.byID[mt.ID()]
 		if t != nil && t.name != mt.Name() {
 			t = nil // cannot happen (ids are not reused), but a name is part of a log's path
@@ -129,7 +143,8 @@ func (b *Broker) applyImageLocked(next *metadata.Image) {
 		if t == nil {
 			t = &topic{name: mt.Name(), id: mt.ID()}
 		}
-		if old := t.settings.Load(); old == nil || !maps.Equal(old.overrides, overrides) {
+		if old := t.settings.Load(); old == nil || !sameOverrides(next, t.name, old.overrides) {
+			overrides := topicOverrides(next, mt.Name())
 			settings, err := resolveTopicSettings(b.cfg.TopicDefaults, overrides, b.cfg.PreallocateBytes)
 			if err != nil { // the controller checked every value with the broker's rules
 				b.logger.Error("topic configs from the metadata log do not resolve; keeping the defaults", "topic", t.name, "err", err)
@@ -143,6 +158,10 @@ func (b *Broker) applyImageLocked(next *metadata.Image) {
 			if old != nil {
 				b.logger.Info("topic config changed", "topic", t.name, "overrides", overrides)
 			}
+		}
+		if before, ok := prev.TopicByID(mt.ID()); ok && before == mt && b.createFailed[t.id] == nil && tab.byID[t.id] == t {
+			out.byName[t.name], out.byID[t.id] = t, t
+			continue
 		}
 		have := t.partitions()
 		var keep []*partition
@@ -171,7 +190,7 @@ func (b *Broker) applyImageLocked(next *metadata.Image) {
 				delete(b.createFailed, t.id)
 				keep = append(keep, created...)
 				if len(have) == 0 {
-					b.logger.Info("topic created", "topic", t.name, "id", topicIDString(t.id), "partitions", len(created), "configs", overrides)
+					b.logger.Info("topic created", "topic", t.name, "id", topicIDString(t.id), "partitions", len(created), "configs", t.settings.Load().overrides)
 				} else {
 					b.logger.Info("partitions added", "topic", t.name, "partitions", missing)
 				}

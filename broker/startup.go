@@ -54,7 +54,7 @@ func (b *Broker) openLogs(img *metadata.Image, offset int64) error {
 		}
 	}
 	b.table.Store(tab)
-	b.applyImageLocked(img)
+	b.applyImageLocked(new(metadata.Image), img)
 	b.meta.Publish(img)
 	b.follower.applied = offset
 	return nil
