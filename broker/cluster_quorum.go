@@ -30,6 +30,15 @@ type localQuorum struct {
 	existed bool
 }
 
+// The metadata log is snapshotted every metadataSnapshotEvery entries (a
+// snapshot is the image's records, so a start replays at most that many
+// entries after it), keeping metadataCatchUpEntries below it for voters a
+// little behind.
+const (
+	metadataSnapshotEvery  = 4096
+	metadataCatchUpEntries = 512
+)
+
 // raftID is the Raft id of node.id: Raft reserves 0 for "none", and Kafka's
 // node ids start at 0 (quorum/doc.go).
 func raftID(node int32) uint64 { return uint64(node) + 1 }
@@ -94,7 +103,8 @@ func (b *Broker) startQuorum() error {
 		transport = lq.tcp
 	}
 	lq.ctrl, err = controller.New(controller.Config{
-		Node:                     quorum.NodeConfig{ID: id, Voters: voters, Storage: st, Transport: transport, Logger: b.logger},
+		Node: quorum.NodeConfig{ID: id, Voters: voters, Storage: st, Transport: transport, Logger: b.logger,
+			SnapshotEvery: metadataSnapshotEvery, CatchUpEntries: metadataCatchUpEntries},
 		ClusterID:                b.clusterID,
 		SessionTimeout:           b.cfg.BrokerSessionTimeout,
 		DefaultPartitions:        b.cfg.NumPartitions,
