@@ -36,6 +36,9 @@ type Options struct {
 	// broker the harness starts (runnel.net=std, say), so that two
 	// configurations can be compared under the identical matrix.
 	RunnelOverrides []string
+	// Only, when not empty, runs just the scenarios whose names start
+	// with one of these (latency-floor, say), for a short A/B run.
+	Only []string
 	// Command is the command line, for the report.
 	Command string
 	// Log gets one line per step; Progress the load generator's live
@@ -110,7 +113,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			return nil, err
 		}
 	}
-	rep := &Report{Machine: describeMachine(workDir), Command: opts.Command, Quick: opts.Quick, Started: time.Now(), Scenarios: matrix(s)}
+	rep := &Report{Machine: describeMachine(workDir), Command: opts.Command, Quick: opts.Quick, Started: time.Now(), Scenarios: selected(matrix(s), opts.Only)}
 	if opts.Transports {
 		for i := range rep.Scenarios {
 			rep.Scenarios[i].Targets = slices.Insert(rep.Scenarios[i].Targets, 1, TargetRunnelStd)
@@ -160,6 +163,13 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 // captures a CPU profile over the measurement and a heap profile after it.
 func runOne(ctx context.Context, opts Options, workDir string, rep *Report, sc Scenario, kind string) *RunResult {
 	run := &RunResult{Scenario: sc.Name, Target: kind}
+	if kind == TargetDiskFloor {
+		var err error
+		if run.Result, err = measureDiskFloor(ctx, workDir, sc.Load); err != nil {
+			run.Err = err.Error()
+		}
+		return run
+	}
 	logPath := filepath.Join(opts.OutDir, "logs", sc.Name+"-"+kind+".log")
 	overrides := append([]string{"runnel.flush.policy=durable"}, sc.Overrides...)
 	overrides = append(overrides, opts.RunnelOverrides...)
@@ -306,6 +316,24 @@ func derivedRate(rep *Report, sc Scenario) float64 {
 		return math.Round(ref.Result.Produced.RecordsPerSec * sc.RateFraction)
 	}
 	return 1000
+}
+
+// selected are the scenarios whose names start with one of prefixes (all
+// of them when there are none), keeping also those their rates derive from.
+func selected(all []Scenario, prefixes []string) []Scenario {
+	if len(prefixes) == 0 {
+		return all
+	}
+	wanted := func(name string) bool {
+		return slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(name, p) })
+	}
+	var out []Scenario
+	for _, sc := range all {
+		if wanted(sc.Name) || slices.ContainsFunc(all, func(o Scenario) bool { return o.RateOf == sc.Name && wanted(o.Name) }) {
+			out = append(out, sc)
+		}
+	}
+	return out
 }
 
 func indent(s, prefix string) string {

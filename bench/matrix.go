@@ -32,9 +32,17 @@ type Scenario struct {
 	IdleConnections int `json:"idle_connections,omitempty"`
 }
 
+// openLoop reports whether sc runs at a given rate (a latency scenario)
+// rather than as fast as it can.
+func (sc Scenario) openLoop() bool { return sc.RateOf != "" || sc.Load.Rate > 0 }
+
 // ManyPartitions is the scenario with 1,000 partitions (100 in the quick
 // matrix).
 const ManyPartitions = "many-partitions"
+
+// LatencyFloor prefixes the latency floor scenarios (latency-floor-1k,
+// latency-floor-10k): Runnel at a fixed low rate beside TargetDiskFloor.
+const LatencyFloor = "latency-floor"
 
 // IdleConnections is the scenario that holds 10,000 idle connections
 // (1,000 in the quick matrix).
@@ -96,6 +104,16 @@ func matrix(s sizes) []Scenario {
 			Name:  f.name,
 			Title: "Latency at " + f.name[len("latency-"):] + "% of Runnel's acks=all maximum, 1 KiB, 8 partitions, acks=all (open loop, 1 consumer)",
 			Load:  base(1024, 8, 2, 1, "all"), RateOf: "produce-acksall", RateFraction: f.frac, Targets: all,
+		})
+	}
+	for _, rate := range []int{1000, 10000} {
+		floor := base(1024, 1, 1, 0, "all")
+		floor.Linger, floor.Rate = 0, float64(rate)
+		scenarios = append(scenarios, Scenario{
+			Name: fmt.Sprintf("%s-%dk", LatencyFloor, rate/1000),
+			Title: fmt.Sprintf("Latency floor: %d records/s of 1 KiB, 1 partition, 1 producer, acks=all, linger 0 (open loop), "+
+				"beside the disk's own pwrite+fdatasync latency at the same rate", rate),
+			Load: floor, Targets: []string{TargetRunnel, TargetDiskFloor},
 		})
 	}
 	scenarios = append(scenarios, Scenario{

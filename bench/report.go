@@ -102,6 +102,27 @@ func Headlines(rep *Report) []Headline {
 		add(sc.Name+" produce p99.9"+rate, "ms", lat(r, false, true), "kfake p99.9, same rate", lat(k, false, true), true)
 		add(sc.Name+" end-to-end p99"+rate, "ms", lat(r, true, false), "kfake p99, same rate", lat(k, true, false), true)
 	}
+	for _, sc := range rep.Scenarios {
+		if !slices.Contains(sc.Targets, TargetDiskFloor) {
+			continue
+		}
+		r, d := get(sc.Name, TargetRunnel), get(sc.Name, TargetDiskFloor)
+		name := fmt.Sprintf("%s produce at %.0f rec/s", sc.Name, sc.Load.Rate)
+		for _, q := range []struct {
+			name string
+			of   func(loadgen.Percentiles) float64
+		}{{"p50", func(p loadgen.Percentiles) float64 { return p.P50 }},
+			{"p99", func(p loadgen.Percentiles) float64 { return p.P99 }},
+			{"p99.9", func(p loadgen.Percentiles) float64 { return p.P999 }}} {
+			lat := func(r *loadgen.Result) float64 {
+				if r == nil {
+					return 0
+				}
+				return q.of(r.ProduceLatency)
+			}
+			add(name+" "+q.name, "ms", lat(r), "pwrite+fdatasync "+q.name+", same rate", lat(d), true)
+		}
+	}
 	many := get(ManyPartitions, TargetRunnel)
 	manyName := ManyPartitions
 	if many != nil {
@@ -128,7 +149,7 @@ func Headlines(rep *Report) []Headline {
 			continue
 		}
 		switch {
-		case sc.RateOf != "":
+		case sc.openLoop():
 			rate := fmt.Sprintf(" at %.0f rec/s", e.Config.Rate)
 			add(sc.Name+" produce p99"+rate+", epoll", "ms", e.ProduceLatency.P99, "std transport p99, same rate", r.ProduceLatency.P99, true)
 			add(sc.Name+" produce p99.9"+rate+", epoll", "ms", e.ProduceLatency.P999, "std transport p99.9, same rate", r.ProduceLatency.P999, true)
@@ -371,7 +392,7 @@ func transportRows(rep *Report) []transportRow {
 	load := func(sc Scenario) bool { return sc.IdleConnections == 0 }
 	for _, sc := range both {
 		switch {
-		case !load(sc) || sc.RateOf != "": // no maximum throughput
+		case !load(sc) || sc.openLoop(): // no maximum throughput
 		case sc.PreloadBytes > 0:
 			add(sc, sc.Name+" fetch throughput", "MB/s", false, func(r *RunResult) float64 { return r.Result.Consumed.MBPerSec })
 		default:
@@ -379,7 +400,7 @@ func transportRows(rep *Report) []transportRow {
 		}
 	}
 	for _, sc := range both {
-		if sc.RateOf != "" {
+		if sc.openLoop() {
 			add(sc, sc.Name+" produce p99", "ms", true, func(r *RunResult) float64 { return r.Result.ProduceLatency.P99 })
 			add(sc, sc.Name+" produce p99.9", "ms", true, func(r *RunResult) float64 { return r.Result.ProduceLatency.P999 })
 		}
@@ -590,6 +611,8 @@ func describeLoad(sc Scenario) string {
 	switch {
 	case sc.RateOf != "":
 		parts = append(parts, fmt.Sprintf("open loop at %.0f%% of Runnel's records/s in %s", 100*sc.RateFraction, sc.RateOf))
+	case c.Rate > 0:
+		parts = append(parts, fmt.Sprintf("open loop at %.0f records/s", c.Rate))
 	case c.Producers > 0:
 		parts = append(parts, "closed loop")
 	}

@@ -12,7 +12,7 @@ import (
 )
 
 func TestSummarizePercentiles(t *testing.T) {
-	h := newHistogram()
+	h := NewHistogram()
 	r := newRecorder()
 	for ms := 1; ms <= 1000; ms++ { // 1..1000 ms, one each
 		r.Record(time.Duration(ms) * time.Millisecond)

@@ -348,8 +348,8 @@ func (r *run) measure(ctx context.Context, ends kadm.ListedOffsets) *Result {
 	cfg := &r.cfg
 	start := time.Now()
 	w := &window{
-		r: r, tickProduce: newHistogram(), tickSend: newHistogram(), tickE2E: newHistogram(),
-		totalProduce: newHistogram(), totalSend: newHistogram(), totalE2E: newHistogram(),
+		r: r, tickProduce: NewHistogram(), tickSend: NewHistogram(), tickE2E: NewHistogram(),
+		totalProduce: NewHistogram(), totalSend: NewHistogram(), totalE2E: NewHistogram(),
 		start: start, lastAt: start,
 	}
 	measureStart := start.Add(cfg.Warmup)
