@@ -41,6 +41,13 @@ func (r *recorder) Record(d time.Duration) {
 	r.mu.Unlock()
 }
 
+// RecordN adds n equal latencies (the records of one request).
+func (r *recorder) RecordN(d time.Duration, n int64) {
+	r.mu.Lock()
+	_ = r.hist.RecordValues(clampMicros(d), n) // cannot fail: clamped into range
+	r.mu.Unlock()
+}
+
 // drainInto merges what was recorded since the last drain into dst and
 // starts over.
 func (r *recorder) drainInto(dst *hdrhistogram.Histogram) {
