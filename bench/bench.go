@@ -237,7 +237,12 @@ func runOne(ctx context.Context, opts Options, workDir string, rep *Report, sc S
 		})
 	}
 	cpu := recordCPU(t.cmd.Process.Pid)
-	res, err := loadgen.Run(ctx, cfg)
+	var res *loadgen.Result
+	if sc.Generators > 1 {
+		res, err = runGenerators(ctx, opts.Runnel, workDir, cfg, sc.Generators)
+	} else {
+		res, err = loadgen.Run(ctx, cfg)
+	}
 	samples, samplesErr := cpu.stop()
 	profiled.Wait()
 	if err != nil {

@@ -26,6 +26,9 @@ type Scenario struct {
 	Targets []string `json:"targets"`
 	// Overrides are Runnel broker properties for this scenario.
 	Overrides []string `json:"overrides,omitempty"`
+	// Generators, above 1, runs the load from that many `runnel loadgen`
+	// processes at once, their results merged (runGenerators).
+	Generators int `json:"generators,omitempty"`
 	// IdleConnections, when set, makes this the idle-connections
 	// scenario: no load, but that many connections held open and idle
 	// while the broker's memory is read (measureIdle).
@@ -82,17 +85,25 @@ func matrix(s sizes) []Scenario {
 	}
 	all := []string{TargetRunnel, TargetKfake}
 	withSink := []string{TargetRunnel, TargetKfake, TargetSink}
+	// The throughput scenarios send pre-encoded batches (loadgen's raw
+	// mode) from two generator processes, so that the sink, the
+	// generator's ceiling, stays well above what a broker takes.
+	raw := func(c loadgen.Config) loadgen.Config {
+		c.Raw, c.Connections, c.InFlight, c.Keys = true, 4, 8, 0
+		c.BatchRecords = max(1, 16<<10/c.RecordSize)
+		return c
+	}
+	const generators = 2
 	catchUp := base(1024, 8, 0, 2, "1")
 	catchUp.FromStart, catchUp.Warmup, catchUp.Duration = true, 0, 0
-	many := base(1024, s.partitions, 2, 1, "1")
-	many.Keys = 100000 // hash partitioning spreads every request over the partitions
+	many := raw(base(1024, s.partitions, 2, 1, "1"))
 	scenarios := []Scenario{
-		{Name: "produce-acks1", Title: "Max produce throughput, 1 KiB, 8 partitions, acks=1 (closed loop)",
-			Load: base(1024, 8, 2, 0, "1"), Targets: withSink},
-		{Name: "produce-acksall", Title: "Max produce throughput, 1 KiB, 8 partitions, acks=all, durable fsync policy (closed loop)",
-			Load: base(1024, 8, 2, 0, "all"), Targets: all},
-		{Name: "small-100b", Title: "Small records: 100 B, 8 partitions, acks=1 (closed loop)",
-			Load: base(100, 8, 2, 0, "1"), Targets: withSink},
+		{Name: "produce-acks1", Title: "Max produce throughput, 1 KiB, 8 partitions, acks=1 (closed loop, raw batches)",
+			Load: raw(base(1024, 8, 2, 0, "1")), Generators: generators, Targets: withSink},
+		{Name: "produce-acksall", Title: "Max produce throughput, 1 KiB, 8 partitions, acks=all, durable fsync policy (closed loop, raw batches)",
+			Load: raw(base(1024, 8, 2, 0, "all")), Generators: generators, Targets: withSink},
+		{Name: "small-100b", Title: "Small records: 100 B, 8 partitions, acks=1 (closed loop, raw batches)",
+			Load: raw(base(100, 8, 2, 0, "1")), Generators: generators, Targets: withSink},
 		{Name: "catch-up", Title: "Catch-up read of a preloaded log from a hot page cache, 1 KiB, 8 partitions, 2 consumers",
 			Load: catchUp, PreloadBytes: s.preload, Targets: all},
 	}
@@ -118,8 +129,8 @@ func matrix(s sizes) []Scenario {
 	}
 	scenarios = append(scenarios, Scenario{
 		Name:  ManyPartitions,
-		Title: fmt.Sprintf("%d partitions, 1 KiB, 100k keys, acks=1 (closed loop, 1 consumer)", s.partitions),
-		Load:  many, Targets: all,
+		Title: fmt.Sprintf("%d partitions, 1 KiB, acks=1 (closed loop, raw batches to the partitions in turn, 1 consumer)", s.partitions),
+		Load:  many, Generators: generators, Targets: withSink,
 		// 1,000 logs each preallocating the default 64 MiB ahead would
 		// reserve 64 GB of disk.
 		Overrides: []string{"runnel.segment.preallocate.bytes=4194304"},

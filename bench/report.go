@@ -123,6 +123,17 @@ func Headlines(rep *Report) []Headline {
 			add(name+" "+q.name, "ms", lat(r), "pwrite+fdatasync "+q.name+", same rate", lat(d), true)
 		}
 	}
+	for _, sc := range rep.Scenarios {
+		if !slices.Contains(sc.Targets, TargetSink) {
+			continue
+		}
+		figure := mbps
+		unit := "MB/s"
+		if sc.Load.RecordSize < 1024 {
+			figure, unit = func(r *loadgen.Result, _ bool) float64 { return recs(r) }, "records/s"
+		}
+		add(sc.Name+" load generator ceiling (sink)", unit, figure(get(sc.Name, TargetSink), false), "Runnel, same load", figure(get(sc.Name, TargetRunnel), false), false)
+	}
 	many := get(ManyPartitions, TargetRunnel)
 	manyName := ManyPartitions
 	if many != nil {
@@ -251,7 +262,7 @@ func markdown(rep *Report, charts map[string][]string) string {
 	}
 	w("# Runnel benchmark, %s\n\n", rep.Started.UTC().Format("2006-01-02 15:04 MST"))
 	w("%s, %s in all. Every broker ran as its own child process on loopback with a fresh data directory; "+
-		"the load generator (`runnel loadgen`, franz-go) ran in the harness process on the same machine, "+
+		"the load generator (`runnel loadgen`: franz-go's producer, or raw pre-encoded batches) ran in the harness process or, where a scenario says so, in several processes of its own, on the same machine, "+
 		"so broker and load generator share the CPUs. Figures mean something only beside the baselines taken in the same run.\n\n",
 		kind, rep.Finished.Sub(rep.Started).Round(time.Second))
 
@@ -607,6 +618,12 @@ func describeLoad(sc Scenario) string {
 	}
 	if c.Keys > 0 {
 		parts = append(parts, fmt.Sprintf("%d keys", c.Keys))
+	}
+	if c.Raw {
+		parts = append(parts, fmt.Sprintf("raw batches of %d records encoded once, %d connections with %d requests in flight each", c.BatchRecords, c.Connections, c.InFlight))
+	}
+	if sc.Generators > 1 {
+		parts = append(parts, fmt.Sprintf("from %d `runnel loadgen` processes, histograms merged", sc.Generators))
 	}
 	switch {
 	case sc.RateOf != "":

@@ -108,6 +108,7 @@ func TestHeadlinesAreRatiosToBaselines(t *testing.T) {
 		"produce 1 KiB acks=1|load generator ceiling (sink)":                               0.25,
 		"produce 1 KiB acks=1|loopback TCP, one stream":                                    0.025,
 		"produce 1 KiB acks=all (durable)|pwrite+fdatasync per MiB":                        0.2,
+		"produce-acksall load generator ceiling (sink)|Runnel, same load":                  4,
 		"latency-floor-10k produce at 10000 rec/s p99.9|pwrite+fdatasync p99.9, same rate": 4,
 		"catch-up read|kfake, same load":                                                   0.5,
 		"100 partitions acks=1|Runnel with 8 partitions":                                   1,

@@ -281,3 +281,37 @@ func TestRawPartitions(t *testing.T) {
 		}
 	}
 }
+
+// TestMergeOfWrittenResults writes two runs' results as JSON, reads them
+// back and merges them: counts add up and the histograms merge exactly.
+func TestMergeOfWrittenResults(t *testing.T) {
+	c := fakeCluster(t)
+	var parts []*Result
+	for i := range 2 {
+		cfg := testConfig(c)
+		cfg.Topic, cfg.Records, cfg.Consumers = "merge", int64(500*(i+1)), 0
+		res, err := Run(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := t.TempDir() + "/r.json"
+		if err := res.WriteJSON(path); err != nil {
+			t.Fatal(err)
+		}
+		back, err := ReadResult(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if back.ProduceHist.TotalCount() != res.ProduceHist.TotalCount() || back.ProduceLatency != res.ProduceLatency {
+			t.Fatalf("read back %v, wrote %v", back.ProduceLatency, res.ProduceLatency)
+		}
+		parts = append(parts, back)
+	}
+	m := Merge(parts...)
+	if m.Totals.Acked != 1500 || m.ProduceLatency.Count != 1500 || m.Produced.Records != 1500 || m.Config.Producers != 2 {
+		t.Fatalf("merged totals %+v, %d latencies, %d records, %d producers; want 1500 and 2", m.Totals, m.ProduceLatency.Count, m.Produced.Records, m.Config.Producers)
+	}
+	if m.ProduceLatency.Max < max(parts[0].ProduceLatency.Max, parts[1].ProduceLatency.Max) {
+		t.Fatalf("merged max %.3f below a part's", m.ProduceLatency.Max)
+	}
+}

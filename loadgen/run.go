@@ -84,6 +84,20 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	return res, nil
 }
 
+// PrepareTopic creates cfg's topic if it is missing and waits until every
+// partition answers, as Run does first: a harness that starts several
+// generators on one topic calls it once before them.
+func PrepareTopic(ctx context.Context, cfg Config) error {
+	r := &run{cfg: cfg, errs: map[string]int{}}
+	admin, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cfg.Brokers...)}, cfg.ClientOpts...)...)
+	if err != nil {
+		return fmt.Errorf("loadgen: %w", err)
+	}
+	defer admin.Close()
+	_, _, err = r.prepareTopic(ctx, kadm.NewClient(admin))
+	return err
+}
+
 // makeContent builds the payload, keys and headers every record shares.
 // The payload draws from 16 letters, so it compresses about 2:1 (random
 // bytes would make compression pointless, zeros would flatter it).
