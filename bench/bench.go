@@ -60,6 +60,9 @@ type RunResult struct {
 	// consumed in the window: the bytes behind the MB/s figures.
 	BrokerCPUSeconds float64 `json:"broker_cpu_seconds,omitempty"`
 	CPUSecondsPerGiB float64 `json:"cpu_seconds_per_gib,omitempty"`
+	// Stages split Runnel's produce latency by where it was spent (nil
+	// for peers and runs without produce requests or syncs).
+	Stages *Stages `json:"stages,omitempty"`
 	// Idle is the idle-connections scenario's reading (Result is nil).
 	Idle *IdleResult `json:"idle,omitempty"`
 	Err  string      `json:"error,omitempty"`
@@ -236,6 +239,10 @@ func runOne(ctx context.Context, opts Options, workDir string, rep *Report, sc S
 			_ = fetch(ctx, url, filepath.Join(opts.OutDir, "profiles", prefix+"-goroutines.txt"), 30*time.Second)
 		})
 	}
+	var stagesBefore map[string]float64
+	if t.admin != "" {
+		stagesBefore, _ = t.stageCounters(ctx) // nil: no stages for this run
+	}
 	cpu := recordCPU(t.cmd.Process.Pid)
 	var res *loadgen.Result
 	if sc.Generators > 1 {
@@ -250,6 +257,11 @@ func runOne(ctx context.Context, opts Options, workDir string, rep *Report, sc S
 		return run
 	}
 	run.Result = res
+	if stagesBefore != nil {
+		if after, err := t.stageCounters(ctx); err == nil {
+			run.Stages, _ = stagesBetween(stagesBefore, after) // nil without produce requests or syncs
+		}
+	}
 	if samplesErr == nil {
 		samplesErr = run.setCPU(samples)
 	}

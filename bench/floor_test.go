@@ -29,3 +29,20 @@ func TestDiskFloorCountsEveryDueRecord(t *testing.T) {
 		t.Fatalf("latency %v", res.ProduceLatency)
 	}
 }
+
+// TestStagesBetween turns two readings of the broker's counters into
+// means per request and per sync.
+func TestStagesBetween(t *testing.T) {
+	before := map[string]float64{stageMetrics[0]: 1, stageMetrics[1]: 100, stageMetrics[2]: 0.5, stageMetrics[3]: 50, stageMetrics[4]: 100}
+	after := map[string]float64{stageMetrics[0]: 3, stageMetrics[1]: 1100, stageMetrics[2]: 0.9, stageMetrics[3]: 550, stageMetrics[4]: 1100}
+	s, err := stagesBetween(before, after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.ProduceRequests != 1000 || s.Syncs != 500 || s.Broker != 2 || s.WaitersPerSync != 2 || s.Sync < 0.7999 || s.Sync > 0.8001 {
+		t.Fatalf("stages %+v, want 1000 requests of 2 ms, 500 syncs of 0.8 ms, 2 waiters each", s)
+	}
+	if _, err := stagesBetween(before, before); err == nil {
+		t.Fatal("no requests in between, yet stages")
+	}
+}
