@@ -536,7 +536,7 @@ func stagesTable(b *strings.Builder, rep *Report, sc Scenario) {
 	}
 	st, client := run.Stages, run.Result.ProduceLatency.Mean
 	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
-	w("Where Runnel's produce latency went (means in ms, from the client's histogram and the broker's /metrics over the run, warm-up included; "+
+	w("\nWhere Runnel's produce latency went (means in ms, from the client's histogram and the broker's /metrics over the run, warm-up included; "+
 		"%.0f produce requests, %.0f syncs, %.2f requests answered per sync):\n\n| stage | mean (ms) |\n|---|---:|\n", st.ProduceRequests, st.Syncs, st.WaitersPerSync)
 	w("| client: intended send time to ack (`runnel loadgen`) | %s |\n", ms(client))
 	w("| outside the broker: client batching and scheduling, loopback, reading the request, writing the response | %s |\n", ms(client-st.Broker))
