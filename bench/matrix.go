@@ -120,12 +120,21 @@ func matrix(s sizes) []Scenario {
 	for _, rate := range []int{1000, 10000} {
 		floor := base(1024, 1, 1, 0, "all")
 		floor.Linger, floor.Rate = 0, float64(rate)
-		scenarios = append(scenarios, Scenario{
-			Name: fmt.Sprintf("%s-%dk", LatencyFloor, rate/1000),
-			Title: fmt.Sprintf("Latency floor: %d records/s of 1 KiB, 1 partition, 1 producer, acks=all, linger 0 (open loop), "+
-				"beside the disk's own pwrite+fdatasync latency at the same rate", rate),
-			Load: floor, Targets: []string{TargetRunnel, TargetDiskFloor},
-		})
+		// The same with raw requests of one record each: what the client
+		// (franz-go's producer) adds, against a client that adds nothing.
+		rawFloor := raw(floor)
+		rawFloor.Connections, rawFloor.InFlight, rawFloor.BatchRecords = 1, 5, 1
+		for _, f := range []struct {
+			suffix, client string
+			load           loadgen.Config
+		}{{"", "franz-go's producer", floor}, {"-raw", "raw requests of one record", rawFloor}} {
+			scenarios = append(scenarios, Scenario{
+				Name: fmt.Sprintf("%s-%dk%s", LatencyFloor, rate/1000, f.suffix),
+				Title: fmt.Sprintf("Latency floor: %d records/s of 1 KiB, 1 partition, 1 producer (%s), acks=all, linger 0 (open loop), "+
+					"beside the disk's own pwrite+fdatasync latency at the same rate", rate, f.client),
+				Load: f.load, Targets: []string{TargetRunnel, TargetDiskFloor},
+			})
+		}
 	}
 	scenarios = append(scenarios, Scenario{
 		Name:  ManyPartitions,
