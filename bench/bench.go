@@ -72,9 +72,11 @@ type RunResult struct {
 
 // Report is everything one harness run measured.
 type Report struct {
-	Machine  Machine   `json:"machine"`
-	Command  string    `json:"command"`
-	Quick    bool      `json:"quick"`
+	Machine Machine `json:"machine"`
+	Command string  `json:"command"`
+	Quick   bool    `json:"quick"`
+	// Only are Options.Only: the run was part of the matrix.
+	Only     []string  `json:"only,omitempty"`
 	Started  time.Time `json:"started"`
 	Finished time.Time `json:"finished"`
 	// LoadStart and LoadEnd are /proc/loadavg's 1, 5 and 15 minute load
@@ -116,7 +118,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			return nil, err
 		}
 	}
-	rep := &Report{Machine: describeMachine(workDir), Command: opts.Command, Quick: opts.Quick, Started: time.Now(), Scenarios: selected(matrix(s), opts.Only)}
+	rep := &Report{Machine: describeMachine(workDir), Command: opts.Command, Quick: opts.Quick, Only: opts.Only, Started: time.Now(), Scenarios: selected(matrix(s), opts.Only)}
 	if opts.Transports {
 		for i := range rep.Scenarios {
 			rep.Scenarios[i].Targets = slices.Insert(rep.Scenarios[i].Targets, 1, TargetRunnelStd)

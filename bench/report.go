@@ -260,6 +260,9 @@ func markdown(rep *Report, charts map[string][]string) string {
 	if rep.Quick {
 		kind = "quick matrix (`make bench-quick`: short runs, for smoke-testing the harness more than for figures)"
 	}
+	if len(rep.Only) > 0 {
+		kind = "part of the " + kind + ": the scenarios starting with " + strings.Join(rep.Only, ", ") + " (`--only`)"
+	}
 	w("# Runnel benchmark, %s\n\n", rep.Started.UTC().Format("2006-01-02 15:04 MST"))
 	w("%s, %s in all. Every broker ran as its own child process on loopback with a fresh data directory; "+
 		"the load generator (`runnel loadgen`: franz-go's producer, or raw pre-encoded batches) ran in the harness process or, where a scenario says so, in several processes of its own, on the same machine, "+
