@@ -74,7 +74,6 @@ func Merge(parts ...*Result) *Result {
 	m := &Result{Config: parts[0].Config, Mode: parts[0].Mode, Start: parts[0].Start,
 		ProduceHist: NewHistogram(), SendDelayHist: NewHistogram(), EndToEndHist: NewHistogram()}
 	m.Config.Rate, m.Config.Producers, m.Config.Consumers, m.Config.Connections = 0, 0, 0, 0
-	var produced, consumed Throughput
 	for _, p := range parts {
 		m.Config.Rate += p.Config.Rate
 		m.Config.Producers += p.Config.Producers
@@ -84,30 +83,15 @@ func Merge(parts ...*Result) *Result {
 			m.Start = p.Start
 		}
 		m.Seconds = max(m.Seconds, p.Seconds)
-		produced.Records += p.Produced.Records
-		produced.Bytes += p.Produced.Bytes
-		produced.RecordsPerSec += p.Produced.RecordsPerSec
-		produced.MBPerSec += p.Produced.MBPerSec
-		consumed.Records += p.Consumed.Records
-		consumed.Bytes += p.Consumed.Bytes
-		consumed.RecordsPerSec += p.Consumed.RecordsPerSec
-		consumed.MBPerSec += p.Consumed.MBPerSec
+		m.Produced = m.Produced.plus(p.Produced)
+		m.Consumed = m.Consumed.plus(p.Consumed)
 		for _, h := range []struct{ dst, src *hdrhistogram.Histogram }{
 			{m.ProduceHist, p.ProduceHist}, {m.SendDelayHist, p.SendDelayHist}, {m.EndToEndHist, p.EndToEndHist}} {
 			if h.src != nil {
 				h.dst.Merge(h.src)
 			}
 		}
-		t := &m.Totals
-		t.Sent += p.Totals.Sent
-		t.Acked += p.Totals.Acked
-		t.AckedBytes += p.Totals.AckedBytes
-		t.ProduceErrors += p.Totals.ProduceErrors
-		t.Consumed += p.Totals.Consumed
-		t.ConsumedBytes += p.Totals.ConsumedBytes
-		t.FetchErrors += p.Totals.FetchErrors
-		t.RequestErrors += p.Totals.RequestErrors
-		t.ClientWarnings += p.Totals.ClientWarnings
+		m.Totals = m.Totals.plus(p.Totals)
 		for i, tick := range p.Timeline {
 			if i == len(m.Timeline) {
 				m.Timeline = append(m.Timeline, Tick{Seconds: tick.Seconds, Warmup: tick.Warmup})
@@ -126,7 +110,22 @@ func Merge(parts ...*Result) *Result {
 			}
 		}
 	}
-	m.Produced, m.Consumed = produced, consumed
 	m.ProduceLatency, m.SendDelay, m.EndToEnd = Summarize(m.ProduceHist), Summarize(m.SendDelayHist), Summarize(m.EndToEndHist)
 	return m
+}
+
+// plus is t and o together: throughputs of generators that ran at once.
+func (t Throughput) plus(o Throughput) Throughput {
+	return Throughput{Records: t.Records + o.Records, Bytes: t.Bytes + o.Bytes,
+		RecordsPerSec: t.RecordsPerSec + o.RecordsPerSec, MBPerSec: t.MBPerSec + o.MBPerSec}
+}
+
+// plus is t and o together.
+func (t Totals) plus(o Totals) Totals {
+	return Totals{
+		Sent: t.Sent + o.Sent, Acked: t.Acked + o.Acked, AckedBytes: t.AckedBytes + o.AckedBytes,
+		ProduceErrors: t.ProduceErrors + o.ProduceErrors, Consumed: t.Consumed + o.Consumed,
+		ConsumedBytes: t.ConsumedBytes + o.ConsumedBytes, FetchErrors: t.FetchErrors + o.FetchErrors,
+		RequestErrors: t.RequestErrors + o.RequestErrors, ClientWarnings: t.ClientWarnings + o.ClientWarnings,
+	}
 }
