@@ -8,6 +8,7 @@ package main
 // are opaque bytes to the coordinator; their sizes are printed.
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"strconv"
 
@@ -69,7 +70,7 @@ func offsetsRecordText(key, value []byte) (keyText, payload string, err error) {
 	if err != nil {
 		return "", "", err
 	}
-	keyVersion := strconv.Itoa(int(int16(key[0])<<8 | int16(key[1])))
+	keyVersion := strconv.Itoa(int(int16(binary.BigEndian.Uint16(key)))) // DecodeRecord checked its length
 	k := typedJSON{Type: keyVersion, Data: groupMetadataKeyJSON{Group: r.Group}}
 	if r.IsOffset {
 		k.Data = offsetCommitKeyJSON{Group: r.Group, Topic: r.Topic, Partition: r.Partition}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"runnel/broker/brokertest"
 	"runnel/internal/wait"
@@ -152,5 +153,24 @@ func TestDumpLogOffsetsDecoder(t *testing.T) {
 	}
 	if !strings.Contains(out, "isvalid: true") || strings.Contains(out, "isvalid: false") {
 		t.Errorf("the cleaned segment does not read back valid:\n%s", out)
+	}
+}
+
+// TestOffsetsRecordText: the versions of the records a broker does not write now (a v1 offset
+// commit, from Kafka before 2.1, with its expire timestamp) print their own fields, and keys of
+// records __consumer_offsets does not hold are errors.
+func TestOffsetsRecordText(t *testing.T) {
+	v1 := kmsg.NewOffsetCommitValue()
+	v1.Version, v1.Offset, v1.Metadata, v1.CommitTimestamp, v1.ExpireTimestamp = 1, 42, "m", 1000, 2000
+	key := (&kmsg.OffsetCommitKey{Version: 1, Group: "g", Topic: "t", Partition: 3}).AppendTo(nil)
+	k, v, err := offsetsRecordText(key, v1.AppendTo(nil))
+	if err != nil || k != `{"type":"1","data":{"group":"g","topic":"t","partition":3}}` ||
+		v != `{"version":"1","data":{"offset":42,"metadata":"m","commitTimestamp":1000,"expireTimestamp":2000}}` {
+		t.Errorf("v1 offset commit: %s %s %v", k, v, err)
+	}
+	for _, key := range [][]byte{nil, {0}, {0, 9, 0, 1, 'g'}} {
+		if _, _, err := offsetsRecordText(key, nil); err == nil {
+			t.Errorf("key %v decoded", key)
+		}
 	}
 }
