@@ -71,6 +71,7 @@ func (b *Broker) startLifecycle() error {
 		prev = br.Epoch
 	}
 	b.registration.changed = make(chan struct{})
+	b.registration.state = controllerclient.LifecycleState{BrokerEpoch: -1, Fenced: true} // the Lifecycle's first state
 	lc, err := controllerclient.StartLifecycle(controllerclient.LifecycleConfig{
 		Controller:          (*registrar)(b),
 		ClusterID:           b.clusterID,
