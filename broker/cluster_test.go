@@ -231,8 +231,11 @@ func TestThreeCombinedBrokers(t *testing.T) {
 	// Spread over the three; exactly 2 each unless __consumer_offsets was
 	// placed while some brokers were not yet registered (Place balances
 	// the totals).
-	if len(hosts) != 3 {
-		t.Errorf("leaders per broker %v, want all three", hosts)
+	// Each node now places __consumer_offsets as soon as it is unfenced
+	// itself, perhaps before the others: Place then balances the totals,
+	// which may leave the first broker without a partition of "spread".
+	if len(hosts) < 2 {
+		t.Errorf("leaders per broker %v, want at least two", hosts)
 	}
 	for _, b := range brokers {
 		mt, _ := b.image().Topic("spread")
