@@ -19,51 +19,6 @@ import (
 	"runnel/internal/wait"
 )
 
-// activeRouter is the ClusterController of the brokers of one process: it
-// sends each call to the broker whose own voter is the active controller,
-// as the controller client (package controllerclient) does over the
-// network. A test stand-in, so that the cluster's brokers can register.
-type activeRouter struct {
-	mu      sync.Mutex
-	brokers []*Broker
-}
-
-func (r *activeRouter) active() ClusterController {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, b := range r.brokers {
-		if b.quorum.ctrl.Active() {
-			return b.quorum.ctrl
-		}
-	}
-	return r.brokers[0].quorum.ctrl // answers NOT_CONTROLLER
-}
-
-func (r *activeRouter) CreateTopics(ctx context.Context, req *kmsg.CreateTopicsRequest) *kmsg.CreateTopicsResponse {
-	return r.active().CreateTopics(ctx, req)
-}
-func (r *activeRouter) DeleteTopics(ctx context.Context, req *kmsg.DeleteTopicsRequest) *kmsg.DeleteTopicsResponse {
-	return r.active().DeleteTopics(ctx, req)
-}
-func (r *activeRouter) CreatePartitions(ctx context.Context, req *kmsg.CreatePartitionsRequest) *kmsg.CreatePartitionsResponse {
-	return r.active().CreatePartitions(ctx, req)
-}
-func (r *activeRouter) AlterConfigs(ctx context.Context, req *kmsg.AlterConfigsRequest) *kmsg.AlterConfigsResponse {
-	return r.active().AlterConfigs(ctx, req)
-}
-func (r *activeRouter) IncrementalAlterConfigs(ctx context.Context, req *kmsg.IncrementalAlterConfigsRequest) *kmsg.IncrementalAlterConfigsResponse {
-	return r.active().IncrementalAlterConfigs(ctx, req)
-}
-func (r *activeRouter) RegisterBroker(ctx context.Context, req *kmsg.BrokerRegistrationRequest) *kmsg.BrokerRegistrationResponse {
-	return r.active().RegisterBroker(ctx, req)
-}
-func (r *activeRouter) BrokerHeartbeat(ctx context.Context, req *kmsg.BrokerHeartbeatRequest) *kmsg.BrokerHeartbeatResponse {
-	return r.active().BrokerHeartbeat(ctx, req)
-}
-func (r *activeRouter) CommittedOffset(ctx context.Context) (int64, error) {
-	return r.active().CommittedOffset(ctx)
-}
-
 // freePorts returns n ports free on loopback now.
 func freePorts(t *testing.T, n int) []int {
 	var lns []net.Listener
@@ -135,10 +90,8 @@ func startCluster(t *testing.T, n int, overrides ...string) []*Broker {
 		}
 		t.Fatal(err)
 	}
-	router := &activeRouter{brokers: brokers}
 	served := make(chan error, n)
 	for i, b := range brokers {
-		b.SetController(router)
 		go func() { served <- b.Serve(clients[i]) }()
 	}
 	t.Cleanup(func() {
@@ -153,9 +106,9 @@ func startCluster(t *testing.T, n int, overrides ...string) []*Broker {
 			}
 		}
 	})
-	wait.Until(t, 20*time.Second, "every broker unfenced in every image", func() bool {
+	wait.Until(t, 20*time.Second, "every broker serving and unfenced in every image", func() bool {
 		for _, b := range brokers {
-			if len(b.image().LiveBrokers()) != n {
+			if b.Addr() == nil || len(b.image().LiveBrokers()) != n {
 				return false
 			}
 		}
