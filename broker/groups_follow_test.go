@@ -242,9 +242,9 @@ func twoBrokerImage(t *testing.T, b *Broker, d1, d2 *dataBroker, leaders map[str
 	h1, p1 := hostPort(t, d1.addr)
 	h2, p2 := hostPort(t, d2.addr)
 	records := []metadata.Record{
-		&metadata.RegisterBrokerRecord{NodeID: 1, IncarnationID: metadata.UUID{1}, BrokerEpoch: 1,
+		&metadata.RegisterBrokerRecord{NodeID: 1, IncarnationID: metadata.UUID{1}, BrokerEpoch: testBrokerEpoch,
 			Listeners: []metadata.Listener{{Name: "PLAINTEXT", Host: h1, Port: p1}}},
-		&metadata.RegisterBrokerRecord{NodeID: 2, IncarnationID: metadata.UUID{2}, BrokerEpoch: 1,
+		&metadata.RegisterBrokerRecord{NodeID: 2, IncarnationID: metadata.UUID{2}, BrokerEpoch: testBrokerEpoch,
 			Listeners: []metadata.Listener{{Name: "PLAINTEXT", Host: h2, Port: p2}}},
 	}
 	for name, l := range leaders {

@@ -32,15 +32,20 @@ func publishTestImage(t testing.TB, b *Broker, records ...metadata.Record) {
 // node 3, fenced.
 const otherHost, otherPort, otherRack = "broker2.test", 19092, "rack-2"
 
+// testBrokerEpoch is the test images' broker epoch: above the epoch of
+// the test broker's own registration with its controller, which a
+// registration must exceed.
+const testBrokerEpoch = 1 << 20
+
 // registerTestBrokers are the RegisterBroker records of nodes 1 (this
 // broker, at host:port), 2 and 3 (fenced).
 func registerTestBrokers(host string, port uint16) []metadata.Record {
 	return []metadata.Record{
-		&metadata.RegisterBrokerRecord{NodeID: 1, IncarnationID: metadata.UUID{1}, BrokerEpoch: 1,
+		&metadata.RegisterBrokerRecord{NodeID: 1, IncarnationID: metadata.UUID{1}, BrokerEpoch: testBrokerEpoch,
 			Listeners: []metadata.Listener{{Name: "PLAINTEXT", Host: host, Port: port}}},
-		&metadata.RegisterBrokerRecord{NodeID: 2, IncarnationID: metadata.UUID{2}, BrokerEpoch: 1, Rack: otherRack,
+		&metadata.RegisterBrokerRecord{NodeID: 2, IncarnationID: metadata.UUID{2}, BrokerEpoch: testBrokerEpoch, Rack: otherRack,
 			Listeners: []metadata.Listener{{Name: "CONTROLLER", Host: otherHost, Port: 9093}, {Name: "PLAINTEXT", Host: otherHost, Port: otherPort}}},
-		&metadata.RegisterBrokerRecord{NodeID: 3, IncarnationID: metadata.UUID{3}, BrokerEpoch: 1, Fenced: true,
+		&metadata.RegisterBrokerRecord{NodeID: 3, IncarnationID: metadata.UUID{3}, BrokerEpoch: testBrokerEpoch, Fenced: true,
 			Listeners: []metadata.Listener{{Name: "PLAINTEXT", Host: "broker3.test", Port: 9092}}},
 	}
 }
