@@ -269,11 +269,17 @@ func TestThreeBrokersFenceALostOne(t *testing.T) {
 	if err := brokers[0].createTopic("lost", 6, 1, nil); err != nil {
 		t.Fatal(err)
 	}
-	var lost *Broker // one that is not the active controller
+	var lost *Broker // one that is not the active controller and holds a partition
+	mt, _ := brokers[0].image().Topic("lost") // applied by brokers[0] before it answered
 	for _, b := range brokers {
-		if !b.quorum.ctrl.Active() {
-			lost = b
+		for p := range mt.Partitions() {
+			if !b.quorum.ctrl.Active() && p.Replicas[0] == b.cfg.NodeID {
+				lost = b
+			}
 		}
+	}
+	if lost == nil {
+		t.Fatal("no broker but the active controller holds a partition of the topic")
 	}
 	if err := lost.Close(); err != nil {
 		t.Fatal(err)

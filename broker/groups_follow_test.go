@@ -166,7 +166,8 @@ func TestGroupsFollowLeadership(t *testing.T) {
 		leaders[i] = 1
 	}
 	leaders[p] = 2
-	records := append(registerTestBrokers("127.0.0.1", 9092), topicTestRecords(offsetsTopic, id, leaders...)...)
+	records := append(registerTestBrokers("127.0.0.1", 9092), &metadata.RemoveTopicRecord{TopicID: id}) // placed by the controller
+	records = append(records, topicTestRecords(offsetsTopic, id, leaders...)...)
 	publishTestImage(t, d.b, records...)
 
 	code(t, "the waiting join", waiting.receive().(*kmsg.JoinGroupResponse).ErrorCode, kerr.NotCoordinator)
@@ -248,7 +249,9 @@ func twoBrokerImage(t *testing.T, b *Broker, d1, d2 *dataBroker, leaders map[str
 			Listeners: []metadata.Listener{{Name: "PLAINTEXT", Host: h2, Port: p2}}},
 	}
 	for name, l := range leaders {
-		records = append(records, topicTestRecords(name, b.topic(name).id, l...)...)
+		id := b.topic(name).id
+		records = append(records, &metadata.RemoveTopicRecord{TopicID: id}) // placed by b's controller
+		records = append(records, topicTestRecords(name, id, l...)...)
 	}
 	return records
 }

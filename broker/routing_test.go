@@ -74,6 +74,9 @@ func routedBroker(t *testing.T) *dataBroker {
 	d.createTopic("local", 1, nil)
 	id := d.b.topic("routed").id
 	records := registerTestBrokers("127.0.0.1", 9092)
+	// Both topics leave the image the controller built; "routed" comes
+	// back with the test's placement.
+	records = append(records, &metadata.RemoveTopicRecord{TopicID: id}, &metadata.RemoveTopicRecord{TopicID: d.b.topic("local").id})
 	records = append(records, topicTestRecords("routed", id, 2, 1, -1, 3)...)
 	publishTestImage(t, d.b, records...)
 	return d
