@@ -269,7 +269,7 @@ func TestThreeBrokersFenceALostOne(t *testing.T) {
 	if err := brokers[0].createTopic("lost", 6, 1, nil); err != nil {
 		t.Fatal(err)
 	}
-	var lost *Broker // one that is not the active controller and holds a partition
+	var lost *Broker                          // one that is not the active controller and holds a partition
 	mt, _ := brokers[0].image().Topic("lost") // applied by brokers[0] before it answered
 	for _, b := range brokers {
 		for p := range mt.Partitions() {
