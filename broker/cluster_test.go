@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -210,7 +212,20 @@ func TestThreeCombinedBrokers(t *testing.T) {
 		hb := kmsg.NewPtrBrokerHeartbeatRequest()
 		hb.BrokerID, hb.BrokerEpoch = 99, 1
 		kresp, err := c.SeedBrokers()[0].Request(ctx, hb) // the controller listener serves no Metadata
+		if err != nil {
+			t.Fatalf("heartbeat over the controller listener of %d: %v", b.cfg.NodeID, err)
+		}
+		vresp, err := c.SeedBrokers()[0].Request(ctx, kmsg.NewPtrApiVersionsRequest())
 		c.Close()
+		if err == nil {
+			var keys []int16
+			for _, k := range vresp.(*kmsg.ApiVersionsResponse).ApiKeys {
+				keys = append(keys, k.ApiKey)
+			}
+			if !slices.Equal(keys, slices.Sorted(maps.Keys(controllerListenerAPIs))) {
+				t.Errorf("the controller listener of %d lists APIs %v, want %v", b.cfg.NodeID, keys, slices.Sorted(maps.Keys(controllerListenerAPIs)))
+			}
+		}
 		if err != nil {
 			t.Fatalf("heartbeat over the controller listener of %d: %v", b.cfg.NodeID, err)
 		}
