@@ -23,6 +23,9 @@ func handleApiVersions(b *Broker, req *request) *reply {
 	r := newReply()
 	msg := req.msg.(*kmsg.ApiVersionsRequest)
 	resp := apiVersionsResponse()
+	if req.conn != nil && req.conn.controller {
+		resp.ApiKeys = controllerAPIKeyRanges()
+	}
 	if msg.Version >= 5 && msg.ClusterID != nil && msg.NodeID >= 0 &&
 		(*msg.ClusterID != b.clusterID || msg.NodeID != b.cfg.NodeID) {
 		resp.ErrorCode = kerr.RebootstrapRequired.Code
@@ -48,6 +51,18 @@ var apiKeyRanges = sync.OnceValue(func() []kmsg.ApiVersionsResponseApiKey {
 		k := kmsg.NewApiVersionsResponseApiKey()
 		k.ApiKey, k.MinVersion, k.MaxVersion = h.key, h.minVersion, h.maxVersion
 		keys = append(keys, k)
+	}
+	return keys
+})
+
+// controllerAPIKeyRanges is the table as the controller listener's
+// ApiVersions lists it: controllerListenerAPIs only.
+var controllerAPIKeyRanges = sync.OnceValue(func() []kmsg.ApiVersionsResponseApiKey {
+	var keys []kmsg.ApiVersionsResponseApiKey
+	for _, k := range apiKeyRanges() {
+		if controllerListenerAPIs[k.ApiKey] {
+			keys = append(keys, k)
+		}
 	}
 	return keys
 })

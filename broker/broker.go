@@ -62,8 +62,11 @@ type Broker struct {
 
 	mu        sync.Mutex
 	listeners []net.Listener
-	conns     map[*conn]struct{}
-	advPort   int32 // advertised port, fixed by the first Serve when configured as 0
+	// controllerLn is the controller listener (also in listeners), nil
+	// when there is none.
+	controllerLn net.Listener
+	conns        map[*conn]struct{}
+	advPort      int32 // advertised port, fixed by the first Serve when configured as 0
 
 	admin   *http.Server
 	adminLn net.Listener
@@ -80,10 +83,8 @@ type Broker struct {
 	// this node's controller quorum member, nil on a broker-only node.
 	ctrl         atomic.Pointer[ClusterController]
 	quorum       *localQuorum
-	registration registration // cluster_register.go
-	// serving is set once New has finished: Kafka connections on the
-	// controller listener wait for it (cluster_listener.go).
-	serving atomic.Bool
+	registration registration     // cluster_register.go
+	remote       remoteController // cluster_remote.go
 	// createFailed holds, per topic id, why creating the logs of its
 	// partitions assigned here failed with the last image (guarded by
 	// adminMu): CreateTopics rolls such a topic back.
@@ -158,7 +159,9 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 			ln.Close()
 		}
 		b.mu.Unlock()
+		b.stopLifecycle()
 		b.bg.Wait()
+		b.stopRemote()
 		b.stopQuorum()
 		b.closeDirs()
 		return nil, err
@@ -180,7 +183,6 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 	if cfg.FlushPolicy == flush.Interval {
 		b.startLoop("topic flush", topicFlushTick, b.applyTopicFlushSettings)
 	}
-	b.serving.Store(true)
 	logger.Info("broker started", "node.id", cfg.NodeID, "cluster.id", b.clusterID, "log.dirs", cfg.LogDirs, "topics", len(b.table.Load().byName))
 	return b, nil
 }
@@ -375,10 +377,12 @@ func (b *Broker) ListenAndServe() error {
 func (b *Broker) Addr() net.Addr {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if len(b.listeners) == 0 {
-		return nil
+	for _, ln := range b.listeners {
+		if ln != b.controllerLn {
+			return ln.Addr()
+		}
 	}
-	return b.listeners[0].Addr()
+	return nil
 }
 
 // AdminAddr is the admin HTTP listener's address, nil when disabled.
@@ -409,6 +413,7 @@ func (b *Broker) Close() error {
 }
 
 func (b *Broker) close() error {
+	b.stopLifecycle() // the controlled shutdown, while the broker still follows the metadata log
 	b.mu.Lock()
 	close(b.done)
 	for _, ln := range b.listeners {
@@ -442,6 +447,7 @@ func (b *Broker) close() error {
 	if b.admin != nil {
 		b.admin.Close()
 	}
+	b.stopRemote()
 	err := errors.Join(b.stopQuorum(), b.closeDirs())
 	if err != nil {
 		b.logger.Error("broker closed with errors", "err", err)

@@ -30,8 +30,9 @@ import (
 )
 
 // ClusterController is the active controller as this broker reaches it: a
-// combined node's own voter (*controller.Controller) or a client that
-// forwards over the controller listener (package controllerclient). Each
+// single node's own voter (*controller.Controller) or, on a node of
+// several, its own voter while active, else the active one over the
+// controller listener (forwardingController). Each
 // call answers as Kafka's controller does (NOT_CONTROLLER when it cannot
 // reach the active one). CommittedOffset is the metadata offset of the last
 // entry the controller has applied: every answer it gave before the call is
@@ -47,9 +48,9 @@ type ClusterController interface {
 	CommittedOffset(context.Context) (int64, error)
 }
 
-// SetController makes c the controller this broker's cluster changes go to
-// (the integrator's seam for a remote client); a combined node starts with
-// its own voter.
+// SetController makes c the controller this broker's cluster changes go to:
+// a single node's own voter, a node of several's forwardingController
+// (cluster_forward.go).
 func (b *Broker) SetController(c ClusterController) { b.ctrl.Store(&c) }
 
 // controller is where cluster changes go.

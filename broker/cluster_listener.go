@@ -6,9 +6,11 @@ package broker
 // controller's socket server first, since the voters' Raft traffic comes
 // in there: a connection that opens with the quorum's magic ("RNRF",
 // quorum/doc.go) goes to the Raft transport with the four bytes put back;
-// any other is a Kafka connection (served once New has finished), on which
-// the controller APIs are answered by this node's own controller
-// (NOT_CONTROLLER when it is not the active one).
+// any other is a Kafka connection, served at once (brokers register and
+// follow the metadata log before their New returns), on which only the
+// controller APIs (controllerListenerAPIs) are served: by this node's own
+// controller, NOT_CONTROLLER (NOT_LEADER_OR_FOLLOWER for the Raft ones) when
+// it is not the active one.
 
 import (
 	"bytes"
@@ -19,8 +21,26 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"runnel/broker/quorum"
 )
+
+// controllerListenerAPIs are the APIs the controller listener serves (and
+// its ApiVersions lists): KRaft's controller APIs that Runnel has.
+var controllerListenerAPIs = map[int16]bool{
+	kmsg.ApiVersions.Int16():             true,
+	kmsg.DescribeQuorum.Int16():          true,
+	kmsg.Fetch.Int16():                   true, // __cluster_metadata-0 only (FetchMetadata)
+	kmsg.FetchSnapshot.Int16():           true,
+	kmsg.BrokerRegistration.Int16():      true,
+	kmsg.BrokerHeartbeat.Int16():         true,
+	kmsg.CreateTopics.Int16():            true,
+	kmsg.DeleteTopics.Int16():            true,
+	kmsg.CreatePartitions.Int16():        true,
+	kmsg.AlterConfigs.Int16():            true,
+	kmsg.IncrementalAlterConfigs.Int16(): true,
+}
 
 // sniffTimeout bounds the wait for a new connection's first four bytes.
 const sniffTimeout = 10 * time.Second
@@ -51,6 +71,7 @@ func (b *Broker) startControllerListener() error {
 	}
 	b.mu.Lock()
 	b.listeners = append(b.listeners, ln)
+	b.controllerLn = ln
 	b.mu.Unlock()
 	b.logger.Info("listening for the controller quorum", "addr", ln.Addr().String())
 	b.bg.Go(func() {
@@ -97,7 +118,7 @@ func (b *Broker) sniffControllerConn(nc net.Conn) {
 		}
 		return
 	}
-	if !b.serving.Load() || !b.addConn(pc, true) {
+	if !b.addConn(pc, true) {
 		pc.Close()
 	}
 }

@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -71,7 +70,7 @@ func (b *Broker) metadataLogDir() string {
 // it applies to ImageCommitted.
 func (b *Broker) startQuorum() error {
 	if len(b.cfg.ProcessRoles) > 0 && !b.cfg.hasRole("controller") {
-		return nil // broker only: the integrator's metadata follower and remote controller
+		return nil // broker only: a metadata follower (cluster_remote.go)
 	}
 	st, err := quorum.Open(filepath.Join(b.metadataLogDir(), quorum.Partition.DirName()), quorum.Options{Segment: b.metadataLogConfig(), Logger: b.logger})
 	if err != nil {
@@ -204,23 +203,30 @@ func (b *Broker) stopQuorum() error {
 }
 
 // startCluster brings the broker into the cluster: it starts this node's
-// quorum member, waits until it has caught up, imports a single-node data
-// dir, opens the logs against the image and starts following images. A
-// single node then registers and waits to be unfenced, so that it serves
-// as a full member at once; a node of several (process.roles set)
-// registers from its heartbeat loop, which retries until the active
-// controller answers.
+// quorum member (when it is a controller), the client to the active
+// controller (a node of several), waits until its image has caught up with
+// the committed metadata log (its own voter's, or a broker-only node's
+// metadata follower's), imports a single-node data dir, opens the logs
+// against the image, starts following images, then registers and waits to
+// be unfenced, so that it serves as a full member at once.
 func (b *Broker) startCluster() error {
 	if err := b.startQuorum(); err != nil {
 		return err
 	}
-	if b.quorum == nil {
-		return errors.New("broker: process.roles=broker needs a controller client and a metadata follower, not wired yet")
+	if err := b.startControllerClient(); err != nil { // cluster_remote.go
+		return err
 	}
 	if err := b.startControllerListener(); err != nil { // cluster_listener.go
 		return err
 	}
-	img, offset, err := b.awaitQuorum()
+	var img *metadata.Image
+	var offset int64
+	var err error
+	if b.quorum != nil {
+		img, offset, err = b.awaitQuorum()
+	} else {
+		img, offset, err = b.awaitFollower()
+	}
 	if err != nil {
 		return err
 	}
@@ -232,19 +238,8 @@ func (b *Broker) startCluster() error {
 	}
 	b.bg.Add(1)
 	go b.followImages()
-	b.registration.mu.Lock()
-	b.registration.incarnation, b.registration.epoch = newUUID(), -1
-	b.registration.warn = logLimiter{burst: 1, interval: 5 * time.Second}
-	b.registration.mu.Unlock()
-	if len(b.cfg.ProcessRoles) == 0 {
-		ctx, cancel := b.adminContext(0)
-		err := b.registerAndUnfence(ctx)
-		cancel()
-		if err != nil {
-			return err
-		}
+	if err := b.startLifecycle(); err != nil {
+		return err
 	}
-	b.bg.Add(1)
-	go b.heartbeats()
-	return nil
+	return b.awaitUnfenced()
 }

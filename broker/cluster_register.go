@@ -1,14 +1,15 @@
 package broker
 
-// The broker's registration (KIP-631): at start it registers with the active
-// controller (BrokerRegistration, a new incarnation id per start) and
-// heartbeats until it is unfenced, which the controller does once the
-// broker has applied the metadata log up to its registration; then it
-// heartbeats every broker.heartbeat.interval.ms, reporting the metadata
-// offset it has applied, and registers again when the controller no longer
-// knows its epoch (STALE_BROKER_EPOCH, BROKER_ID_NOT_REGISTERED). A single
-// node does all this through its own controller, so the image holds it as
-// a cluster's would.
+// The broker's registration (KIP-631), by controllerclient.Lifecycle: at
+// start it registers with the active controller (BrokerRegistration, a new
+// incarnation id per start) and heartbeats, reporting the metadata offset
+// it has applied, until the controller unfences it (it has caught up with
+// the log up to its registration); then every broker.heartbeat.interval.ms,
+// registering again when the controller no longer knows its epoch. New
+// returns only once the broker is unfenced and has applied its unfencing,
+// so that it serves as a full member at once; Close runs the controlled
+// shutdown. A single node does all this through its own controller, so the
+// image holds it as a cluster's would.
 
 import (
 	"context"
@@ -16,22 +17,19 @@ import (
 	"sync"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"runnel/broker/controllerclient"
 	"runnel/broker/metadata"
 )
 
-// unfenceRetry is how often a fenced or unregistered broker tries again.
-const unfenceRetry = 10 * time.Millisecond
-
-// registration is the broker's registration state; the heartbeat loop
-// owns it once startup has registered.
+// registration is the broker's standing with the controller, as its
+// Lifecycle reports it.
 type registration struct {
-	mu          sync.Mutex
-	incarnation [16]byte
-	epoch       int64      // -1: not registered
-	warn        logLimiter // heartbeat failures (every 10 ms while no controller answers)
+	lifecycle *controllerclient.Lifecycle
+	mu        sync.Mutex
+	state     controllerclient.LifecycleState
+	changed   chan struct{} // closed and replaced when state changes
 }
 
 // clientListener is the listener clients reach this broker on: the first
@@ -49,112 +47,106 @@ func (b *Broker) clientListener() metadata.Listener {
 	return metadata.Listener{Name: name, Host: host, Port: uint16(port), SecurityProtocol: metadata.ProtocolPlaintext}
 }
 
-// register registers this broker with the controller and returns its epoch.
-func (b *Broker) register(ctx context.Context) (int64, error) {
-	req := kmsg.NewPtrBrokerRegistrationRequest()
-	req.BrokerID = b.cfg.NodeID
-	req.ClusterID = b.clusterID
-	b.registration.mu.Lock()
-	req.IncarnationID = b.registration.incarnation
-	b.registration.mu.Unlock()
-	req.PreviousBrokerEpoch = -1
-	if prev, ok := b.image().Broker(b.cfg.NodeID); ok {
-		// The epoch this node's own metadata log recorded for it: the
-		// same node restarted, not another with its id.
-		req.PreviousBrokerEpoch = prev.Epoch
-	}
+// registrar sends the lifecycle requests to the broker's controller() as
+// it is at each call.
+type registrar Broker
+
+func (r *registrar) RegisterBroker(ctx context.Context, req *kmsg.BrokerRegistrationRequest) *kmsg.BrokerRegistrationResponse {
+	return (*Broker)(r).controller().RegisterBroker(ctx, req)
+}
+
+func (r *registrar) BrokerHeartbeat(ctx context.Context, req *kmsg.BrokerHeartbeatRequest) *kmsg.BrokerHeartbeatResponse {
+	return (*Broker)(r).controller().BrokerHeartbeat(ctx, req)
+}
+
+// startLifecycle starts registering and heartbeating.
+func (b *Broker) startLifecycle() error {
 	l := b.clientListener()
 	rl := kmsg.NewBrokerRegistrationRequestListener()
 	rl.Name, rl.Host, rl.Port, rl.SecurityProtocol = l.Name, l.Host, l.Port, int16(l.SecurityProtocol)
-	req.Listeners = []kmsg.BrokerRegistrationRequestListener{rl}
-	if b.cfg.BrokerRack != "" {
-		req.Rack = kmsg.StringPtr(b.cfg.BrokerRack)
+	var prev int64
+	if br, ok := b.image().Broker(b.cfg.NodeID); ok {
+		// The epoch this node's metadata log recorded for it: the same
+		// node restarted, not another with its id.
+		prev = br.Epoch
 	}
-	resp := b.controller().RegisterBroker(ctx, req)
-	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
-		return -1, err
+	b.registration.changed = make(chan struct{})
+	b.registration.state = controllerclient.LifecycleState{BrokerEpoch: -1, Fenced: true} // the Lifecycle's first state
+	lc, err := controllerclient.StartLifecycle(controllerclient.LifecycleConfig{
+		Controller:          (*registrar)(b),
+		ClusterID:           b.clusterID,
+		NodeID:              b.cfg.NodeID,
+		Listeners:           []kmsg.BrokerRegistrationRequestListener{rl},
+		Rack:                b.cfg.BrokerRack,
+		PreviousBrokerEpoch: prev,
+		HeartbeatInterval:   b.cfg.BrokerHeartbeatInterval,
+		SessionTimeout:      b.cfg.BrokerSessionTimeout,
+		// Partitions have one replica (issue 12's part 1): a controlled
+		// shutdown only fences, so it waits two heartbeats at most for a
+		// controller (none answers once the other voters are gone).
+		ShutdownTimeout: 2 * b.cfg.BrokerHeartbeatInterval,
+		MetadataOffset:  b.AppliedOffset,
+		OnChange:        b.lifecycleChanged,
+		Logger:          b.logger,
+	})
+	if err != nil {
+		return fmt.Errorf("broker: %w", err)
 	}
-	b.registration.mu.Lock()
-	b.registration.epoch = resp.BrokerEpoch
-	b.registration.mu.Unlock()
-	return resp.BrokerEpoch, nil
+	b.registration.lifecycle = lc
+	return nil
 }
 
-// heartbeat sends one heartbeat; fenced reports the controller's answer.
-func (b *Broker) heartbeat(ctx context.Context) (fenced bool, err error) {
-	b.registration.mu.Lock()
-	epoch := b.registration.epoch
-	b.registration.mu.Unlock()
-	req := kmsg.NewPtrBrokerHeartbeatRequest()
-	req.BrokerID, req.BrokerEpoch = b.cfg.NodeID, epoch
-	req.CurrentMetadataOffset = b.AppliedOffset()
-	resp := b.controller().BrokerHeartbeat(ctx, req)
-	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
-		return true, err
+func (b *Broker) lifecycleChanged(s controllerclient.LifecycleState) {
+	r := &b.registration
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s.Fenced != r.state.Fenced || s.BrokerEpoch != r.state.BrokerEpoch {
+		b.logger.Info("broker registration", "epoch", s.BrokerEpoch, "fenced", s.Fenced)
 	}
-	return resp.IsFenced, nil
+	r.state = s
+	close(r.changed)
+	r.changed = make(chan struct{})
 }
 
-// registerAndUnfence registers and heartbeats until the controller unfences
-// this broker (it has caught up) and this broker has applied its unfencing,
-// within ctx.
-func (b *Broker) registerAndUnfence(ctx context.Context) error {
-	if _, err := b.register(ctx); err != nil {
-		return fmt.Errorf("broker: registering with the controller: %w", err)
+// awaitUnfenced waits until the controller has unfenced this broker and
+// this broker has applied its unfencing, logging every few seconds while it
+// waits (no active controller yet). A single node waits up to the admin
+// timeout; a node of several as long as it takes, as for the quorum.
+func (b *Broker) awaitUnfenced() error {
+	ctx := b.lifetime
+	if len(b.cfg.ProcessRoles) == 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = b.adminContext(0)
+		defer cancel()
 	}
+	r := &b.registration
+	start := time.Now()
+	warn := time.NewTicker(5 * time.Second)
+	defer warn.Stop()
 	for {
-		fenced, err := b.heartbeat(ctx)
-		if err != nil {
-			return fmt.Errorf("broker: heartbeat: %w", err)
-		}
-		if !fenced { // and serve an image that says so
-			return b.awaitController(ctx, b.controller())
+		r.mu.Lock()
+		s, changed := r.state, r.changed
+		r.mu.Unlock()
+		if s.BrokerEpoch >= 0 && !s.Fenced {
+			break
 		}
 		select {
+		case <-changed:
+		case <-warn.C:
+			b.logger.Warn("waiting to be registered and unfenced by the active controller", "epoch", s.BrokerEpoch,
+				"caught_up", s.CaughtUp, "applied", b.AppliedOffset(), "waited", time.Since(start).Round(time.Second))
 		case <-ctx.Done():
 			return fmt.Errorf("broker: waiting to be unfenced: %w", ctx.Err())
-		case <-time.After(unfenceRetry):
 		}
 	}
+	// Serve an image that says so.
+	return b.awaitController(ctx, b.controller())
 }
 
-// registered reports whether the broker holds a registration epoch.
-func (b *Broker) registered() bool {
-	b.registration.mu.Lock()
-	defer b.registration.mu.Unlock()
-	return b.registration.epoch >= 0
-}
-
-// heartbeats heartbeats every broker.heartbeat.interval.ms until Close,
-// registering again when the controller no longer knows this broker.
-func (b *Broker) heartbeats() {
-	defer b.bg.Done()
-	fenced := !b.registered()
-	for {
-		wait := b.cfg.BrokerHeartbeatInterval
-		if fenced {
-			wait = min(wait, unfenceRetry) // catching up, or no controller yet
-		}
-		select {
-		case <-b.done:
-			return
-		case <-time.After(wait):
-		}
-		ctx, cancel := context.WithTimeout(b.lifetime, b.cfg.BrokerHeartbeatInterval)
-		var err error
-		if b.registered() {
-			fenced, err = b.heartbeat(ctx)
-		}
-		if !b.registered() || err == kerr.StaleBrokerEpoch || err == kerr.BrokerIDNotRegistered {
-			if _, err = b.register(ctx); err == nil {
-				fenced, err = b.heartbeat(ctx)
-			}
-		}
-		cancel()
-		if err != nil && b.lifetime.Err() == nil {
-			if ok, suppressed := b.registration.warn.allow(time.Now()); ok {
-				b.logger.Warn("broker heartbeat failed", "err", err, "suppressed", suppressed)
-			}
-		}
+// stopLifecycle runs the controlled shutdown (the controller fences this
+// broker and moves its leaderships) and stops heartbeating.
+func (b *Broker) stopLifecycle() {
+	if lc := b.registration.lifecycle; lc != nil {
+		lc.Close()
 	}
 }

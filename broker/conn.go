@@ -357,6 +357,9 @@ func (c *conn) handleFrame(buf []byte) (r *reply, reuse bool, err error) {
 	if !known {
 		return nil, false, fmt.Errorf("%w: unknown api key %d", errBadRequest, h.key)
 	}
+	if c.controller && !controllerListenerAPIs[h.key] { // as Kafka, which closes the connection too
+		return nil, false, fmt.Errorf("%w: %s is not served on the controller listener", errBadRequest, kmsg.NameForKey(h.key))
+	}
 	if h.version < api.minVersion || h.version > api.maxVersion {
 		r = newReply()
 		r.key, r.version, r.correlationID, r.start = h.key, h.version, h.correlationID, start

@@ -61,6 +61,16 @@ const defaultFetchMaxWait = 30 * time.Second
 func handleFetch(b *Broker, req *request) *reply {
 	r := req.msg.(*kmsg.FetchRequest)
 	rep := newReply()
+	if req.conn != nil && req.conn.controller {
+		// A broker following the metadata log: the controller answers,
+		// holding the fetch up to its MaxWaitMillis, so on a goroutine.
+		go func() {
+			ctx, cancel := b.adminContext(0)
+			defer cancel()
+			rep.finish(b.quorum.ctrl.FetchMetadata(ctx, r))
+		}()
+		return rep
+	}
 	var f *fetch
 	switch {
 	case r.Version < 7:

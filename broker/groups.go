@@ -131,20 +131,22 @@ func (b *Broker) startGroups() error {
 		OffsetsRetention:              gc.OffsetsRetention,
 		OffsetsRetentionCheckInterval: gc.OffsetsRetentionCheckInterval,
 		OffsetMetadataMaxBytes:        int(gc.OffsetMetadataMaxBytes),
+		// The cluster's topics, as the image has them: a group commits
+		// offsets of partitions led by other brokers too.
 		PartitionExists: func(topic string, partition int32) bool {
-			_, err := b.partition(topic, partition)
-			return err == nil
+			t, ok := b.image().Topic(topic)
+			return ok && partition >= 0 && partition < t.NumPartitions()
 		},
 		TopicInfo: func(name string) ([16]byte, int32, bool) {
-			t := b.topic(name)
-			if t == nil {
+			t, ok := b.image().Topic(name)
+			if !ok {
 				return [16]byte{}, 0, false
 			}
-			return t.id, int32(len(t.partitions())), true
+			return t.ID(), t.NumPartitions(), true
 		},
 		TopicName: func(id [16]byte) (string, bool) {
-			if t := b.topicByID(id); t != nil {
-				return t.name, true
+			if t, ok := b.image().TopicByID(id); ok {
+				return t.Name(), true
 			}
 			return "", false
 		},

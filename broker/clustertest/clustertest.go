@@ -104,6 +104,10 @@ var defaults = []string{
 	"runnel.shutdown.timeout.ms=5000",
 }
 
+// clusterID is every test cluster's id: its nodes must share one (each
+// would make up its own, and the voters refuse each other's).
+const clusterID = "runnelClusterTestNodes"
+
 // controllerListener is the name of the nodes' controller listener.
 const controllerListener = "CONTROLLER"
 
@@ -340,6 +344,7 @@ func (c *Cluster) nodeProperties(n Node) []string {
 		"listener.security.protocol.map=PLAINTEXT:PLAINTEXT,"+controllerListener+":PLAINTEXT",
 		"inter.broker.listener.name=PLAINTEXT",
 		"controller.quorum.voters="+c.voters,
+		"runnel.cluster.id="+clusterID,
 		"log.dirs="+n.DataDir,
 	)
 	if n.AdminAddr != "" {

@@ -203,6 +203,10 @@ func (v *voterTimes) times(term, id uint64) (fetch, caughtUp int64) {
 	return
 }
 
+// nodeID is the node.id of a voter's Raft id (Raft reserves 0 for "none",
+// quorum/doc.go): what the Kafka APIs name voters by.
+func nodeID(raftID uint64) int32 { return int32(raftID) - 1 }
+
 // isMetadataPartition reports whether topic (by name, or by id when the
 // version names topics by id) and partition are __cluster_metadata-0.
 func isMetadataPartition(name string, id [16]byte, byID bool, partition int32) bool {
@@ -250,10 +254,10 @@ func (c *Controller) describeQuorum(p *kmsg.DescribeQuorumResponseTopicPartition
 		p.ErrorCode, p.ErrorMessage = kerr.NotLeaderForPartition.Code, kmsg.StringPtr(kerr.NotLeaderForPartition.Message)
 		return
 	}
-	p.LeaderID, p.LeaderEpoch, p.HighWatermark = int32(st.ID), int32(st.GetTerm()), int64(st.GetCommit())
+	p.LeaderID, p.LeaderEpoch, p.HighWatermark = nodeID(st.ID), int32(st.GetTerm()), int64(st.GetCommit())
 	for _, id := range slices.Sorted(maps.Keys(st.Config.Voters.IDs())) {
 		v := kmsg.NewDescribeQuorumResponseTopicPartitionReplicaState()
-		v.ReplicaID, v.LogEndOffset = int32(id), int64(st.Progress[id].Match)
+		v.ReplicaID, v.LogEndOffset = nodeID(id), int64(st.Progress[id].Match)
 		if id == st.ID {
 			v.LastFetchTimestamp, v.LastCaughtUpTimestamp = now, now
 		} else {
@@ -349,7 +353,7 @@ func (c *Controller) fetchMetadata(p *kmsg.FetchResponseTopicPartition, replica 
 	st := c.node.Status()
 	p.CurrentLeader.LeaderEpoch = int32(st.GetTerm())
 	if st.Lead != raft.None {
-		p.CurrentLeader.LeaderID = int32(st.Lead)
+		p.CurrentLeader.LeaderID = nodeID(st.Lead)
 	}
 	if st.RaftState != raft.StateLeader {
 		p.ErrorCode = kerr.NotLeaderForPartition.Code
@@ -429,7 +433,7 @@ func (c *Controller) fetchSnapshot(p *kmsg.FetchSnapshotResponseTopicPartition, 
 	st := c.node.Status()
 	p.CurrentLeader.LeaderID, p.CurrentLeader.LeaderEpoch = -1, int32(st.GetTerm())
 	if st.Lead != raft.None {
-		p.CurrentLeader.LeaderID = int32(st.Lead)
+		p.CurrentLeader.LeaderID = nodeID(st.Lead)
 	}
 	if st.RaftState != raft.StateLeader {
 		p.ErrorCode = kerr.NotLeaderForPartition.Code

@@ -288,3 +288,28 @@ func (c *Client) CommittedOffset(ctx context.Context) (int64, error) {
 	}
 	return p.HighWatermark, nil
 }
+
+// RegisterBroker forwards a BrokerRegistration to the active controller;
+// when none answers before ctx ends, the answer is REQUEST_TIMED_OUT.
+func (c *Client) RegisterBroker(ctx context.Context, req *kmsg.BrokerRegistrationRequest) *kmsg.BrokerRegistrationResponse {
+	resp, err := c.Request(ctx, req)
+	if err != nil {
+		r := req.ResponseKind().(*kmsg.BrokerRegistrationResponse)
+		r.ErrorCode = kerr.RequestTimedOut.Code
+		return r
+	}
+	return resp.(*kmsg.BrokerRegistrationResponse)
+}
+
+// BrokerHeartbeat forwards a BrokerHeartbeat to the active controller;
+// when none answers before ctx ends, the answer is REQUEST_TIMED_OUT
+// (fenced).
+func (c *Client) BrokerHeartbeat(ctx context.Context, req *kmsg.BrokerHeartbeatRequest) *kmsg.BrokerHeartbeatResponse {
+	resp, err := c.Request(ctx, req)
+	if err != nil {
+		r := req.ResponseKind().(*kmsg.BrokerHeartbeatResponse)
+		r.ErrorCode, r.IsFenced = kerr.RequestTimedOut.Code, true
+		return r
+	}
+	return resp.(*kmsg.BrokerHeartbeatResponse)
+}

@@ -64,7 +64,7 @@ func TestClientWithBootstrapServersOnly(t *testing.T) {
 	tq := newTestQuorum(t, 0)
 	var addrs []string
 	for _, id := range tq.voters {
-		addrs = append(addrs, tq.addrs[int32(id)])
+		addrs = append(addrs, tq.addrs[int32(id)-1])
 	}
 	c, err := New(Config{BootstrapServers: addrs, MinBackoff: 10 * time.Millisecond, Logger: quiet})
 	if err != nil {
@@ -75,7 +75,7 @@ func TestClientWithBootstrapServersOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := int32(tq.active().Node().ID()); p.LeaderID != want || len(p.CurrentVoters) != 3 || p.HighWatermark <= 0 {
+	if want := int32(tq.active().Node().ID()) - 1; p.LeaderID != want || len(p.CurrentVoters) != 3 || p.HighWatermark <= 0 {
 		t.Fatalf("DescribeQuorum: leader %d (want %d), %d voters, high watermark %d", p.LeaderID, want, len(p.CurrentVoters), p.HighWatermark)
 	}
 }

@@ -14,12 +14,14 @@
 //     image holds what a forwarded admin request committed.
 //   - Lifecycle is the broker's side of KIP-631: registration, heartbeats,
 //     fencing until caught up, controlled shutdown (after Kafka's
-//     BrokerLifecycleManager; the rules are on the type).
+//     BrokerLifecycleManager; the rules are on the type). It sends them to
+//     a Registrar: a Client, or a single node's own controller.
 //   - Follower keeps the image of a broker-only node (not a voter) up to
 //     date by fetching the committed metadata log from the active
 //     controller, as KRaft brokers fetch it (controller/doc.go, "Following
 //     the metadata log"), and applying it with the controllers' own
-//     controller.ApplyEntry. It is in memory only in this version: a
+//     controller.ApplyEntry, handing each image to FollowerConfig.Applied
+//     (the broker's ImageCommitted). It is in memory only in this version: a
 //     restarted broker fetches the log again (from the latest snapshot
 //     when the controllers compacted theirs).
 //

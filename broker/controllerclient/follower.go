@@ -25,6 +25,10 @@ type FollowerConfig struct {
 	ClusterID string
 	// Holder receives every image (nil: a new one).
 	Holder *metadata.Holder
+	// Applied, if set, is handed every image published, with the offset of
+	// its last entry, in log order, from the Follower's goroutine (as
+	// controller.Config's Applied): a broker's ImageCommitted.
+	Applied func(img *metadata.Image, offset int64)
 	// MaxWait is how long the active controller holds a fetch that finds
 	// nothing new (default 500 ms); MaxBytes caps a fetch's entries and a
 	// snapshot chunk (default 1 MiB).
@@ -130,10 +134,13 @@ func (f *Follower) Close() {
 func (f *Follower) publish(img *metadata.Image, offset int64) {
 	f.holder.Publish(img)
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.applied = offset
 	close(f.changed)
 	f.changed = make(chan struct{})
+	f.mu.Unlock()
+	if f.cfg.Applied != nil {
+		f.cfg.Applied(img, offset)
+	}
 }
 
 func (f *Follower) run(ctx context.Context) {

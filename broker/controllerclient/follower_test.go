@@ -216,7 +216,7 @@ func TestFetchMetadataAnswers(t *testing.T) {
 	rt.TopicID = [16]byte{15: 1}
 	rt.Partitions = append(rt.Partitions, kmsg.NewFetchRequestTopicPartition())
 	req.Topics = append(req.Topics, rt)
-	if p := tq.controller(follower).FetchMetadata(testCtx(t), req).Topics[0].Partitions[0]; p.ErrorCode != 6 || p.CurrentLeader.LeaderID != int32(a.Node().ID()) {
+	if p := tq.controller(follower).FetchMetadata(testCtx(t), req).Topics[0].Partitions[0]; p.ErrorCode != 6 || p.CurrentLeader.LeaderID != int32(a.Node().ID())-1 {
 		t.Fatalf("a follower controller answered error %d leader %d, want NOT_LEADER_OR_FOLLOWER and %d", p.ErrorCode, p.CurrentLeader.LeaderID, a.Node().ID())
 	}
 	dq := kmsg.NewPtrDescribeQuorumRequest()

@@ -16,9 +16,12 @@ import (
 
 // LifecycleConfig configures a broker's Lifecycle.
 type LifecycleConfig struct {
-	Client    *Client
-	ClusterID string
-	NodeID    int32
+	// Controller is where registrations and heartbeats go: a Client (the
+	// active controller over the network) or a combined node's own
+	// controller.
+	Controller Registrar
+	ClusterID  string
+	NodeID     int32
 	// Listeners are the broker's advertised listeners.
 	Listeners []kmsg.BrokerRegistrationRequestListener
 	Rack      string // broker.rack ("": none)
@@ -40,6 +43,15 @@ type LifecycleConfig struct {
 	// OnChange, if set, is called with each new state, one call at a time.
 	OnChange func(LifecycleState)
 	Logger   *slog.Logger // nil: slog.Default()
+}
+
+// Registrar answers the broker lifecycle requests as the active controller
+// does: *Client forwards them to it, a combined node's
+// *controller.Controller answers them itself (NOT_CONTROLLER when it is
+// not the active one). An answer carrying an error code is retried.
+type Registrar interface {
+	RegisterBroker(context.Context, *kmsg.BrokerRegistrationRequest) *kmsg.BrokerRegistrationResponse
+	BrokerHeartbeat(context.Context, *kmsg.BrokerHeartbeatRequest) *kmsg.BrokerHeartbeatResponse
 }
 
 // LifecycleState is the broker's standing with the active controller, as
@@ -85,8 +97,8 @@ type Lifecycle struct {
 
 // StartLifecycle starts registering and heartbeating in a goroutine.
 func StartLifecycle(cfg LifecycleConfig) (*Lifecycle, error) {
-	if cfg.Client == nil || cfg.MetadataOffset == nil {
-		return nil, errors.New("controllerclient: a lifecycle needs a client and a metadata offset")
+	if cfg.Controller == nil || cfg.MetadataOffset == nil {
+		return nil, errors.New("controllerclient: a lifecycle needs a controller and a metadata offset")
 	}
 	if cfg.HeartbeatInterval <= 0 {
 		cfg.HeartbeatInterval = 2 * time.Second
@@ -188,10 +200,8 @@ func (l *Lifecycle) run() {
 				delay = 0 // heartbeat at once
 			}
 		} else {
-			var resp *kmsg.BrokerHeartbeatResponse
-			resp, err = l.heartbeat(ctx, state)
+			resp := l.heartbeat(ctx, state)
 			switch {
-			case err != nil:
 			case resp.ErrorCode == kerr.StaleBrokerEpoch.Code || resp.ErrorCode == kerr.BrokerIDNotRegistered.Code:
 				l.logger.Warn("controllerclient: registering again", "epoch", state.BrokerEpoch, "err", kerr.ErrorForCode(resp.ErrorCode))
 				state = LifecycleState{BrokerEpoch: -1, Fenced: true, ShuttingDown: state.ShuttingDown}
@@ -255,11 +265,7 @@ func (l *Lifecycle) register(ctx context.Context, state LifecycleState) (Lifecyc
 	if l.cfg.PreviousBrokerEpoch > 0 {
 		req.PreviousBrokerEpoch = l.cfg.PreviousBrokerEpoch
 	}
-	resp, err := l.cfg.Client.Request(ctx, req)
-	if err != nil {
-		return state, err
-	}
-	r := resp.(*kmsg.BrokerRegistrationResponse)
+	r := l.cfg.Controller.RegisterBroker(ctx, req)
 	if err := kerr.ErrorForCode(r.ErrorCode); err != nil {
 		return state, err
 	}
@@ -268,15 +274,11 @@ func (l *Lifecycle) register(ctx context.Context, state LifecycleState) (Lifecyc
 }
 
 // heartbeat sends one BrokerHeartbeat.
-func (l *Lifecycle) heartbeat(ctx context.Context, state LifecycleState) (*kmsg.BrokerHeartbeatResponse, error) {
+func (l *Lifecycle) heartbeat(ctx context.Context, state LifecycleState) *kmsg.BrokerHeartbeatResponse {
 	req := kmsg.NewPtrBrokerHeartbeatRequest()
 	req.BrokerID, req.BrokerEpoch = l.cfg.NodeID, state.BrokerEpoch
 	req.CurrentMetadataOffset = l.cfg.MetadataOffset()
 	req.WantFence = !state.CaughtUp
 	req.WantShutdown = state.ShuttingDown
-	resp, err := l.cfg.Client.Request(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	return resp.(*kmsg.BrokerHeartbeatResponse), nil
+	return l.cfg.Controller.BrokerHeartbeat(ctx, req)
 }

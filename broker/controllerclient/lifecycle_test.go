@@ -31,7 +31,7 @@ func startBroker(t *testing.T, tq *testQuorum, c *Client, id int32) *testBroker 
 		t.Fatal(err)
 	}
 	t.Cleanup(b.f.Close)
-	if b.l, err = StartLifecycle(LifecycleConfig{Client: c, ClusterID: "test-cluster", NodeID: id, Listeners: listener(id), Rack: "rack-a",
+	if b.l, err = StartLifecycle(LifecycleConfig{Controller: c, ClusterID: "test-cluster", NodeID: id, Listeners: listener(id), Rack: "rack-a",
 		HeartbeatInterval: 50 * time.Millisecond, SessionTimeout: sessionTimeout, MetadataOffset: b.f.AppliedOffset, Logger: quiet,
 		OnChange: func(s LifecycleState) {
 			b.mu.Lock()
@@ -147,7 +147,7 @@ func TestLifecycleCloseCutsShortARequestInFlight(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	l, err := StartLifecycle(LifecycleConfig{Client: c, NodeID: 4, Listeners: listener(4), SessionTimeout: time.Minute,
+	l, err := StartLifecycle(LifecycleConfig{Controller: c, NodeID: 4, Listeners: listener(4), SessionTimeout: time.Minute,
 		MetadataOffset: func() int64 { return -1 }, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
@@ -166,7 +166,7 @@ func TestLifecycleControlledShutdownTimesOut(t *testing.T) {
 	tq := newTestQuorum(t, 0)
 	c := tq.client()
 	f := startFollower(t, c, 4, 0)
-	l, err := StartLifecycle(LifecycleConfig{Client: c, ClusterID: "test-cluster", NodeID: 4, Listeners: listener(4),
+	l, err := StartLifecycle(LifecycleConfig{Controller: c, ClusterID: "test-cluster", NodeID: 4, Listeners: listener(4),
 		HeartbeatInterval: 50 * time.Millisecond, SessionTimeout: 5 * time.Second, ShutdownTimeout: 300 * time.Millisecond,
 		MetadataOffset: f.AppliedOffset, Logger: quiet})
 	if err != nil {
@@ -192,7 +192,7 @@ func TestLifecycleNewIncarnationNamingItsPreviousEpochRegistersAtOnce(t *testing
 
 	// A new incarnation that names its previous epoch is registered at once,
 	// though the old session has not expired (no DUPLICATE_BROKER_REGISTRATION).
-	l, err := StartLifecycle(LifecycleConfig{Client: c, ClusterID: "test-cluster", NodeID: 4, Listeners: listener(4),
+	l, err := StartLifecycle(LifecycleConfig{Controller: c, ClusterID: "test-cluster", NodeID: 4, Listeners: listener(4),
 		PreviousBrokerEpoch: old, HeartbeatInterval: 50 * time.Millisecond, SessionTimeout: sessionTimeout,
 		MetadataOffset: b.f.AppliedOffset, Logger: quiet})
 	if err != nil {

@@ -228,7 +228,7 @@ type testQuorum struct {
 	net            *quorum.LocalNetwork
 	voters         []uint64
 	dirs           map[uint64]string
-	addrs          map[int32]string
+	addrs          map[int32]string // by node id: Raft id - 1, as the broker numbers them
 	snapshotEvery  uint64
 	dropHeartbeats atomic.Int32
 
@@ -249,7 +249,7 @@ func newTestQuorum(t testing.TB, snapshotEvery uint64) *testQuorum {
 		tq.dirs[id] = filepath.Join(t.TempDir(), fmt.Sprint("controller", id))
 		s := &testServer{ctl: func() *controller.Controller { return tq.controller(id) }, dropHeartbeats: &tq.dropHeartbeats}
 		tq.servers[id] = s
-		tq.addrs[int32(id)] = s.listen(t, "127.0.0.1:0")
+		tq.addrs[int32(id)-1] = s.listen(t, "127.0.0.1:0")
 		tq.start(id)
 	}
 	t.Cleanup(func() {
@@ -289,7 +289,7 @@ func (tq *testQuorum) start(id uint64) {
 	tq.ctls[id], tq.stores[id] = c, s
 	tq.mu.Unlock()
 	if srv := tq.servers[id]; !srv.listening() {
-		srv.listen(tq.t, tq.addrs[int32(id)])
+		srv.listen(tq.t, tq.addrs[int32(id)-1])
 	}
 }
 

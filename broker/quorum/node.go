@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -296,14 +297,24 @@ func (n *Node) maybeSnapshot() error {
 	return nil
 }
 
-// raftLogger sends Raft's log lines to slog. Raft's Panic and Fatal still end the process,
-// as Raft expects.
+// raftLogger sends Raft's log lines to slog: its info lines at Debug (elections, votes and
+// campaigns every election timeout while peers are down would flood the log) but leader
+// changes, which stay at Info. Raft's Panic and Fatal still end the process, as Raft expects.
 type raftLogger struct{ l *slog.Logger }
+
+// info logs one of Raft's info lines.
+func (r raftLogger) info(msg string) {
+	if strings.Contains(msg, "elected leader") || strings.Contains(msg, "lost leader") || strings.Contains(msg, "became leader") {
+		r.l.Info(msg)
+		return
+	}
+	r.l.Debug(msg)
+}
 
 func (r raftLogger) Debug(v ...any)                   { r.l.Debug(fmt.Sprint(v...)) }
 func (r raftLogger) Debugf(format string, v ...any)   { r.l.Debug(fmt.Sprintf(format, v...)) }
-func (r raftLogger) Info(v ...any)                    { r.l.Info(fmt.Sprint(v...)) }
-func (r raftLogger) Infof(format string, v ...any)    { r.l.Info(fmt.Sprintf(format, v...)) }
+func (r raftLogger) Info(v ...any)                    { r.info(fmt.Sprint(v...)) }
+func (r raftLogger) Infof(format string, v ...any)    { r.info(fmt.Sprintf(format, v...)) }
 func (r raftLogger) Warning(v ...any)                 { r.l.Warn(fmt.Sprint(v...)) }
 func (r raftLogger) Warningf(format string, v ...any) { r.l.Warn(fmt.Sprintf(format, v...)) }
 func (r raftLogger) Error(v ...any)                   { r.l.Error(fmt.Sprint(v...)) }
