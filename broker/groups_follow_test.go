@@ -166,8 +166,7 @@ func TestGroupsFollowLeadership(t *testing.T) {
 		leaders[i] = 1
 	}
 	leaders[p] = 2
-	records := append(registerTestBrokers("127.0.0.1", 9092), &metadata.RemoveTopicRecord{TopicID: id}) // placed by the controller
-	records = append(records, topicTestRecords(offsetsTopic, id, leaders...)...)
+	records := append(registerTestBrokers("127.0.0.1", 9092), topicTestRecords(offsetsTopic, id, leaders...)...)
 	publishTestImage(t, d.b, records...)
 
 	code(t, "the waiting join", waiting.receive().(*kmsg.JoinGroupResponse).ErrorCode, kerr.NotCoordinator)
@@ -243,15 +242,13 @@ func twoBrokerImage(t *testing.T, b *Broker, d1, d2 *dataBroker, leaders map[str
 	h1, p1 := hostPort(t, d1.addr)
 	h2, p2 := hostPort(t, d2.addr)
 	records := []metadata.Record{
-		&metadata.RegisterBrokerRecord{NodeID: 1, IncarnationID: metadata.UUID{1}, BrokerEpoch: testBrokerEpoch,
+		&metadata.RegisterBrokerRecord{NodeID: 1, IncarnationID: metadata.UUID{1}, BrokerEpoch: 1,
 			Listeners: []metadata.Listener{{Name: "PLAINTEXT", Host: h1, Port: p1}}},
-		&metadata.RegisterBrokerRecord{NodeID: 2, IncarnationID: metadata.UUID{2}, BrokerEpoch: testBrokerEpoch,
+		&metadata.RegisterBrokerRecord{NodeID: 2, IncarnationID: metadata.UUID{2}, BrokerEpoch: 1,
 			Listeners: []metadata.Listener{{Name: "PLAINTEXT", Host: h2, Port: p2}}},
 	}
 	for name, l := range leaders {
-		id := b.topic(name).id
-		records = append(records, &metadata.RemoveTopicRecord{TopicID: id}) // placed by b's controller
-		records = append(records, topicTestRecords(name, id, l...)...)
+		records = append(records, topicTestRecords(name, b.topic(name).id, l...)...)
 	}
 	return records
 }

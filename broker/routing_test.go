@@ -85,20 +85,15 @@ func partitionByID(img *metadata.Image, id metadata.UUID, p int32) (metadata.Par
 // node 3, fenced.
 const otherHost, otherPort, otherRack = "broker2.test", 19092, "rack-2"
 
-// testBrokerEpoch is the test images' broker epoch: above the epoch of
-// the test broker's own registration with its controller, which a
-// registration must exceed.
-const testBrokerEpoch = 1 << 20
-
 // registerTestBrokers are the RegisterBroker records of nodes 1 (this
 // broker, at host:port), 2 and 3 (fenced).
 func registerTestBrokers(host string, port uint16) []metadata.Record {
 	return []metadata.Record{
-		&metadata.RegisterBrokerRecord{NodeID: 1, IncarnationID: metadata.UUID{1}, BrokerEpoch: testBrokerEpoch,
+		&metadata.RegisterBrokerRecord{NodeID: 1, IncarnationID: metadata.UUID{1}, BrokerEpoch: 1,
 			Listeners: []metadata.Listener{{Name: "PLAINTEXT", Host: host, Port: port}}},
-		&metadata.RegisterBrokerRecord{NodeID: 2, IncarnationID: metadata.UUID{2}, BrokerEpoch: testBrokerEpoch, Rack: otherRack,
+		&metadata.RegisterBrokerRecord{NodeID: 2, IncarnationID: metadata.UUID{2}, BrokerEpoch: 1, Rack: otherRack,
 			Listeners: []metadata.Listener{{Name: "CONTROLLER", Host: otherHost, Port: 9093}, {Name: "PLAINTEXT", Host: otherHost, Port: otherPort}}},
-		&metadata.RegisterBrokerRecord{NodeID: 3, IncarnationID: metadata.UUID{3}, BrokerEpoch: testBrokerEpoch, Fenced: true,
+		&metadata.RegisterBrokerRecord{NodeID: 3, IncarnationID: metadata.UUID{3}, BrokerEpoch: 1, Fenced: true,
 			Listeners: []metadata.Listener{{Name: "PLAINTEXT", Host: "broker3.test", Port: 9092}}},
 	}
 }
@@ -127,9 +122,6 @@ func routedBroker(t *testing.T) *dataBroker {
 	d.createTopic("local", 1, nil)
 	id := d.b.topic("routed").id
 	records := registerTestBrokers("127.0.0.1", 9092)
-	// Both topics leave the image the controller built; "routed" comes
-	// back with the test's placement.
-	records = append(records, &metadata.RemoveTopicRecord{TopicID: id}, &metadata.RemoveTopicRecord{TopicID: d.b.topic("local").id})
 	records = append(records, topicTestRecords("routed", id, 2, 1, -1, 3)...)
 	publishTestImage(t, d.b, records...)
 	return d
