@@ -73,8 +73,8 @@ type LifecycleState struct {
 // every HeartbeatInterval, asking to stay fenced (WantFence) until the
 // controller says the broker has caught up with the metadata log, so that
 // the next heartbeat lets the controller unfence it. While not caught up
-// it heartbeats every 10 ms, as Kafka does, to start quicker. A failed
-// request is retried after an exponential backoff (100 ms doubling, up to
+// or still fenced it heartbeats every 10 ms, as Kafka does, to start
+// quicker. A failed request is retried after an exponential backoff (100 ms doubling, up to
 // the session timeout, 2% jitter). An answer STALE_BROKER_EPOCH or
 // BROKER_ID_NOT_REGISTERED (the controller holds another registration, or
 // none) makes it register again at once. Close runs the controlled
@@ -150,7 +150,7 @@ func (l *Lifecycle) setState(s LifecycleState) {
 
 // Delays between communications, from Kafka's BrokerLifecycleManager.
 const (
-	startingHeartbeat     = 10 * time.Millisecond // not caught up yet
+	startingHeartbeat     = 10 * time.Millisecond // not caught up or not unfenced yet
 	firstShutdownRecheck  = 50 * time.Millisecond // the first answer not letting the broker go
 	initialFailureBackoff = 100 * time.Millisecond
 )
@@ -218,7 +218,10 @@ func (l *Lifecycle) run() {
 				switch {
 				case state.ShuttingDown && shutdowns == 0:
 					delay = firstShutdownRecheck
-				case !state.CaughtUp:
+				case !state.CaughtUp || state.Fenced:
+					// Caught up but still fenced: the next heartbeat, no
+					// longer asking to stay fenced, unfences (Kafka's
+					// broker asks at once once it is ready to unfence).
 					delay = startingHeartbeat
 				default:
 					delay = l.cfg.HeartbeatInterval
