@@ -32,14 +32,15 @@ type autoCreateLimit struct {
 }
 
 // autoCreateTopic creates topic name with the broker's defaults for a
-// Metadata request, unless that would pass a cap.
-func (b *Broker) autoCreateTopic(name string) (*topic, error) {
+// Metadata request, unless that would pass a cap, and returns once this
+// broker has applied it.
+func (b *Broker) autoCreateTopic(name string) error {
 	if err := validateTopicName(name); err != nil {
-		return nil, err
+		return err
 	}
 	settings, err := resolveTopicSettings(b.cfg.TopicDefaults, nil, b.cfg.PreallocateBytes)
 	if err != nil {
-		return nil, kafkaErr(kerr.InvalidConfig, "%v", err)
+		return kafkaErr(kerr.InvalidConfig, "%v", err)
 	}
 	b.autoCreate.mu.Lock()
 	defer b.autoCreate.mu.Unlock()
@@ -53,9 +54,9 @@ func (b *Broker) autoCreateTopic(name string) (*topic, error) {
 				"topic", name, "partitions", partitions, "reserved_bytes", reserved,
 				"max_partitions", b.cfg.AutoCreateMaxPartitions, "max_reserved_bytes", b.cfg.AutoCreateMaxReservedBytes)
 		}
-		return nil, kafkaErr(kerr.UnknownTopicOrPartition, "auto-creating topic %q would pass the broker's limits on auto-created partitions", name)
+		return kafkaErr(kerr.UnknownTopicOrPartition, "auto-creating topic %q would pass the broker's limits on auto-created partitions", name)
 	}
-	return b.createTopic(topicSpec{name: name, partitions: -1, replicas: -1}, false)
+	return b.createTopic(name, -1, -1, nil)
 }
 
 // reservations returns the broker's partition count and the disk they

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -72,8 +73,25 @@ type Broker struct {
 	cleaner *segment.Cleaner // the log cleaner, nil when disabled (cleaner.go)
 
 	// meta holds the cluster's metadata image this broker serves from
-	// (cluster.go).
-	meta metadata.Holder
+	// (cluster.go), applied by followImages (cluster_follow.go).
+	meta     metadata.Holder
+	follower imageFollower
+	// ctrl is where cluster changes go (a ClusterController); quorum is
+	// this node's controller quorum member, nil on a broker-only node.
+	ctrl         atomic.Pointer[ClusterController]
+	quorum       *localQuorum
+	registration registration // cluster_register.go
+	// serving is set once New has finished: Kafka connections on the
+	// controller listener wait for it (cluster_listener.go).
+	serving atomic.Bool
+	// createFailed holds, per topic id, why creating the logs of its
+	// partitions assigned here failed with the last image (guarded by
+	// adminMu): CreateTopics rolls such a topic back.
+	createFailed map[[16]byte]error
+	// lifetime ends when Close starts: the context of calls to the
+	// controller.
+	lifetime    context.Context
+	endLifetime context.CancelFunc
 
 	autoCreate autoCreateLimit // autocreate.go
 	closeLog   logLimiter      // connections closed on an error (loglimit.go)
@@ -118,6 +136,9 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 		conns:   map[*conn]struct{}{},
 		advPort: cfg.AdvertisedPort,
 	}
+	b.lifetime, b.endLifetime = context.WithCancel(context.Background())
+	b.follower.init()
+	b.createFailed = map[[16]byte]error{}
 	b.fetchSessions = newFetchSessionCache(int(b.cfg.FetchSessionCacheSlots), b.cfg.FetchSessionEvictionAfter)
 	b.metrics = newMetrics(b)
 	b.closeLog = logLimiter{burst: closeLogBurst, interval: closeLogInterval}
@@ -131,11 +152,18 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 	// abort undoes what New started when a later step fails.
 	abort := func(err error) (*Broker, error) {
 		close(b.done) // stops what waits for Close (the group coordinator)
+		b.endLifetime()
+		b.mu.Lock()
+		for _, ln := range b.listeners { // the controller listener
+			ln.Close()
+		}
+		b.mu.Unlock()
 		b.bg.Wait()
+		b.stopQuorum()
 		b.closeDirs()
 		return nil, err
 	}
-	if err := b.openLogs(); err != nil {
+	if err := b.startCluster(); err != nil {
 		return abort(err)
 	}
 	if err := b.startGroups(); err != nil {
@@ -152,6 +180,7 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 	if cfg.FlushPolicy == flush.Interval {
 		b.startLoop("topic flush", topicFlushTick, b.applyTopicFlushSettings)
 	}
+	b.serving.Store(true)
 	logger.Info("broker started", "node.id", cfg.NodeID, "cluster.id", b.clusterID, "log.dirs", cfg.LogDirs, "topics", len(b.table.Load().byName))
 	return b, nil
 }
@@ -297,15 +326,16 @@ func (b *Broker) Serve(ln net.Listener) error {
 			return err
 		}
 		backoff = 0
-		if !b.addConn(nc) {
+		if !b.addConn(nc, false) {
 			nc.Close()
 			return ErrClosed
 		}
 	}
 }
 
-// addConn starts serving nc unless the broker is closing.
-func (b *Broker) addConn(nc net.Conn) bool {
+// addConn starts serving nc unless the broker is closing; controller: nc
+// came in on the controller listener.
+func (b *Broker) addConn(nc net.Conn, controller bool) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	select {
@@ -317,6 +347,7 @@ func (b *Broker) addConn(nc net.Conn) bool {
 		tcp.SetNoDelay(true)
 	}
 	c := newConn(b, nc)
+	c.controller = controller
 	b.conns[&c.conn] = struct{}{}
 	b.connWG.Add(1)
 	b.metrics.connections.Inc()
@@ -405,12 +436,13 @@ func (b *Broker) close() error {
 		b.mu.Unlock()
 		<-drained
 	}
+	b.endLifetime()
 	b.bg.Wait()
 	b.stopCleaner()
 	if b.admin != nil {
 		b.admin.Close()
 	}
-	err := b.closeDirs()
+	err := errors.Join(b.stopQuorum(), b.closeDirs())
 	if err != nil {
 		b.logger.Error("broker closed with errors", "err", err)
 	} else {

@@ -11,8 +11,9 @@ import (
 )
 
 // The cluster's settings (KRaft, KIP-500/595/631) are read and validated here as Kafka's
-// KafkaConfig validates them, and take effect with the cluster, not yet: with process.roles
-// empty (the default) the broker is today's single node without a quorum.
+// KafkaConfig validates them. With process.roles empty (the default) the broker is a combined
+// node that is the only voter of its own quorum; with it set, the voters of
+// controller.quorum.voters run the quorum over their controller listeners (cluster_quorum.go).
 
 // securityProtocols are Kafka's; only PLAINTEXT is served.
 var securityProtocols = []string{"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"}

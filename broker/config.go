@@ -99,9 +99,8 @@ type Config struct {
 	// Not a property: tests set it (brokertest.StartFS) to inject faults.
 	FS disk.FS
 
-	// Cluster settings, with Kafka's names and meanings (clusterconfig.go): read and
-	// validated, but they take effect with the cluster, not yet; empty ProcessRoles is today's
-	// single node without a quorum.
+	// Cluster settings, with Kafka's names and meanings (clusterconfig.go); empty
+	// ProcessRoles is a single combined node, the only voter of its quorum.
 	//
 	// Listeners is every listener of listeners (ListenAddr is the one served: the first that
 	// is not a controller listener).
@@ -363,8 +362,7 @@ var brokerKeys = []brokerKey{
 		c.ClusterID = strings.TrimSpace(v)
 		return nil
 	}, func(c *Config) (string, bool) { return c.ClusterID, c.ClusterID != "" }},
-	// The cluster's (KRaft) settings: read and validated (validateCluster), inert until the
-	// controller is wired.
+	// The cluster's (KRaft) settings, validated together by validateCluster.
 	{"process.roles", func(c *Config, v string) error {
 		roles := splitList(v)
 		seen := map[string]bool{}

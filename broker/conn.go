@@ -143,6 +143,10 @@ type conn struct {
 	// respect to shutdown, which sets closing and stops the reading.
 	mu      sync.Mutex
 	closing bool
+
+	// controller: the connection came in on the controller listener, where
+	// this node's own controller answers (cluster_listener.go).
+	controller bool
 }
 
 // transport is a connection's socket as the broker sees it. Two implement

@@ -2,17 +2,23 @@ package broker
 
 // CreatePartitions, versions 0-3.
 //
-// Grows a topic to Count partitions (INVALID_PARTITIONS unless Count is
-// larger than now), placing each new one in the emptiest log dir. An
-// explicit assignment must give each new partition the replicas [this
-// node] (INVALID_REPLICA_ASSIGNMENT). A topic named twice is
-// INVALID_REQUEST. The internal __consumer_offsets keeps its count (groups
-// are placed by hashing over it): INVALID_PARTITIONS. ValidateOnly checks
-// without creating.
+// Grows a topic to Count partitions through the active controller
+// (cluster.go), which places the new ones over the brokers: a count not
+// larger than now or above runnel.max.partitions.per.topic is
+// INVALID_PARTITIONS, a bad explicit assignment INVALID_REPLICA_ASSIGNMENT,
+// a topic named twice INVALID_REQUEST, an unknown one
+// UNKNOWN_TOPIC_OR_PARTITION. The broker first refuses the internal
+// __consumer_offsets, which keeps its count (groups are placed by hashing
+// over it), and partition directory names too long for the file system:
+// INVALID_PARTITIONS. The answer comes once this broker has applied the
+// change (each new partition assigned here placed in the emptiest log dir).
+// ValidateOnly checks without creating.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"runnel/io/disk"
 )
 
 func init() {
@@ -23,45 +29,79 @@ func handleCreatePartitions(b *Broker, req *request) *reply {
 	r := newReply()
 	msg := req.msg.(*kmsg.CreatePartitionsRequest)
 	resp := msg.ResponseKind().(*kmsg.CreatePartitionsResponse)
-	seen := map[string]int{}
-	for _, rt := range msg.Topics {
-		seen[rt.Topic]++
-	}
-	for _, rt := range msg.Topics {
-		st := kmsg.NewCreatePartitionsResponseTopic()
+	resp.Topics = make([]kmsg.CreatePartitionsResponseTopic, len(msg.Topics))
+	fwd := *msg
+	fwd.Topics = nil
+	var at []int
+	for i, rt := range msg.Topics {
+		st := &resp.Topics[i]
+		*st = kmsg.NewCreatePartitionsResponseTopic()
 		st.Topic = rt.Topic
-		err := b.checkPartitionAssignment(rt, seen[rt.Topic] > 1)
-		if err == nil {
-			err = b.addPartitions(rt.Topic, rt.Count, msg.ValidateOnly)
+		var err error
+		if isInternalTopic(rt.Topic) {
+			err = kafkaErr(kerr.InvalidPartitions, "the partition count of internal topic %q cannot change", rt.Topic)
+		} else if rt.Count > 0 && rt.Count <= b.cfg.MaxPartitions {
+			err = checkPartitionDirNames(rt.Topic, rt.Count)
+			if err == nil && !msg.ValidateOnly {
+				err = b.checkRoomForPartitions(rt.Topic, rt.Count)
+			}
 		}
-		if errCode(err) == kerr.KafkaStorageError.Code {
-			b.logger.Error("creating partitions failed", "topic", rt.Topic, "err", err)
+		if err != nil {
+			st.ErrorCode, st.ErrorMessage = errCode(err), errMessage(err)
+			continue
 		}
-		st.ErrorCode, st.ErrorMessage = errCode(err), errMessage(err)
-		resp.Topics = append(resp.Topics, st)
+		fwd.Topics = append(fwd.Topics, rt)
+		at = append(at, i)
+	}
+	if len(at) > 0 {
+		ctx, cancel := b.adminContext(msg.TimeoutMillis)
+		defer cancel()
+		ctrl := b.controllerFor(req)
+		answer := ctrl.CreatePartitions(ctx, &fwd)
+		var waitErr error
+		if !msg.ValidateOnly {
+			waitErr = b.awaitController(ctx, ctrl)
+		}
+		for k, i := range at {
+			st := &resp.Topics[i]
+			if k >= len(answer.Topics) {
+				st.ErrorCode = kerr.UnknownServerError.Code
+				continue
+			}
+			st.ErrorCode, st.ErrorMessage = answer.Topics[k].ErrorCode, answer.Topics[k].ErrorMessage
+			if st.ErrorCode == 0 && waitErr != nil {
+				st.ErrorCode, st.ErrorMessage = kerr.RequestTimedOut.Code, kmsg.StringPtr(waitErr.Error())
+			}
+		}
 	}
 	r.finish(resp)
 	return r
 }
 
-func (b *Broker) checkPartitionAssignment(rt kmsg.CreatePartitionsRequestTopic, duplicate bool) error {
-	if duplicate {
-		return kafkaErr(kerr.InvalidRequest, "topic %q is named more than once", rt.Topic)
-	}
-	if rt.Assignment == nil {
+// checkRoomForPartitions refuses, on a single node (where every new
+// partition is this broker's), growth whose indexes (made at full size
+// with each log) the log dirs cannot hold: partitions, once in the
+// metadata log, cannot be taken back, so the broker checks before it asks
+// (KAFKA_STORAGE_ERROR). With several brokers each creates what it is
+// assigned and reports a failure in its log.
+func (b *Broker) checkRoomForPartitions(topic string, count int32) error {
+	t := b.topic(topic)
+	if len(b.cfg.ProcessRoles) > 0 || t == nil {
 		return nil
 	}
-	t := b.topic(rt.Topic)
-	if t == nil {
-		return kafkaErr(kerr.UnknownTopicOrPartition, "topic %q does not exist", rt.Topic)
-	}
-	if want := int(rt.Count) - len(t.partitions()); len(rt.Assignment) != want {
-		return kafkaErr(kerr.InvalidReplicaAssignment, "%d assignments for %d new partitions", len(rt.Assignment), want)
-	}
-	for _, a := range rt.Assignment {
-		if len(a.Replicas) != 1 || a.Replicas[0] != b.cfg.NodeID {
-			return kafkaErr(kerr.InvalidReplicaAssignment, "replicas must be [%d], the only broker", b.cfg.NodeID)
+	adding := int64(count) - int64(len(t.partitions()))
+	need := adding * 2 * int64(t.settings.Load().log.SegmentIndexBytes)
+	var room int64
+	for _, d := range b.dirs {
+		if d.dir.Failed() != nil {
+			continue
 		}
+		if _, free, err := disk.Usage(d.path); err == nil {
+			room += free
+		}
+	}
+	if adding > 0 && need > room {
+		return kafkaErr(kerr.KafkaStorageError, "%d new partitions of %s need %d bytes of index, more than the %d bytes free in the log dirs", adding, topic, need, room)
 	}
 	return nil
 }

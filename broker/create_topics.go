@@ -2,18 +2,27 @@ package broker
 
 // CreateTopics, versions 0-7.
 //
-// Creates each topic with its partition count (-1: num.partitions; or the
-// length of an explicit replica assignment, whose replicas must be this
-// node), replication factor 1 (-1: default.replication.factor; anything
-// else is INVALID_REPLICATION_FACTOR on one node) and config overrides,
-// validated like AlterConfigs (unknown key or bad value: INVALID_CONFIG).
-// Names follow Kafka's rules (INVALID_TOPIC_EXCEPTION); an existing name is
-// TOPIC_ALREADY_EXISTS; a name given twice in one request is
-// INVALID_REQUEST for both. ValidateOnly (v1+) checks without creating.
+// Forwarded to the active controller (cluster.go), which validates and
+// places the topics (controller.CreateTopics: partition count -1 is
+// num.partitions, replication factor -1 default.replication.factor, a
+// factor above the unfenced brokers INVALID_REPLICATION_FACTOR, an explicit
+// assignment naming unregistered brokers INVALID_REPLICA_ASSIGNMENT, names
+// by Kafka's rules INVALID_TOPIC_EXCEPTION, an existing name
+// TOPIC_ALREADY_EXISTS, a name given twice in one request INVALID_REQUEST
+// for both, configs validated like AlterConfigs INVALID_CONFIG). The broker
+// first refuses partition directory names too long for the file system
+// (INVALID_PARTITIONS) and drops the configs Kafka 3.x deprecated (logged).
+// The answer comes once this broker has applied the new topics, so a client
+// may use them on it at once. ValidateOnly (v1+) checks without creating.
 // v5+ answers with the partition count, replication factor and the topic's
 // configs; v7+ with the topic id.
 
 import (
+	"cmp"
+	"context"
+	"maps"
+	"slices"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -25,78 +34,148 @@ func init() {
 func handleCreateTopics(b *Broker, req *request) *reply {
 	r := newReply()
 	msg := req.msg.(*kmsg.CreateTopicsRequest)
-	resp := msg.ResponseKind().(*kmsg.CreateTopicsResponse)
-	seen := make(map[string]int, len(msg.Topics))
-	for _, rt := range msg.Topics {
-		seen[rt.Topic]++
-	}
-	for _, rt := range msg.Topics {
-		st := kmsg.NewCreateTopicsResponseTopic()
-		st.Topic = rt.Topic
-		st.NumPartitions, st.ReplicationFactor = -1, -1
-		t, err := b.createTopicFromRequest(rt, seen[rt.Topic] > 1, msg.ValidateOnly)
-		if err != nil {
-			st.ErrorCode, st.ErrorMessage = errCode(err), errMessage(err)
-			if st.ErrorCode == kerr.KafkaStorageError.Code || st.ErrorCode == kerr.UnknownServerError.Code {
-				b.logger.Error("creating topic failed", "topic", rt.Topic, "err", err)
-			}
-		} else if t != nil {
-			st.TopicID = t.id
-			st.NumPartitions = int32(len(t.partitions()))
-			st.ReplicationFactor = 1
+	resp := b.createTopics(b.controllerFor(req), msg)
+	for i := range resp.Topics {
+		st := &resp.Topics[i]
+		if st.ErrorCode != 0 || msg.ValidateOnly || msg.Version < 5 {
+			continue
+		}
+		if t := b.topic(st.Topic); t != nil {
 			for _, e := range topicConfigEntries(b, t.settings.Load()) {
 				c := kmsg.NewCreateTopicsResponseTopicConfig()
 				c.Name, c.Value, c.Source, c.ReadOnly = e.name, kmsg.StringPtr(e.value), int8(e.source), false
 				st.Configs = append(st.Configs, c)
 			}
-		} else { // validate only: report what would be created
-			st.NumPartitions = rt.NumPartitions
-			if st.NumPartitions == -1 {
-				st.NumPartitions = b.cfg.NumPartitions
-				if len(rt.ReplicaAssignment) > 0 {
-					st.NumPartitions = int32(len(rt.ReplicaAssignment))
-				}
-			}
-			st.ReplicationFactor = 1
 		}
-		resp.Topics = append(resp.Topics, st)
 	}
 	r.finish(resp)
 	return r
 }
 
-// createTopicFromRequest checks the parts of a CreateTopics entry that
-// createTopic does not (duplicates, assignments, null config values) and
-// creates the topic; t is nil when validateOnly.
-func (b *Broker) createTopicFromRequest(rt kmsg.CreateTopicsRequestTopic, duplicate, validateOnly bool) (*topic, error) {
-	if duplicate {
-		return nil, kafkaErr(kerr.InvalidRequest, "topic %q is named more than once in the request", rt.Topic)
-	}
-	spec := topicSpec{name: rt.Topic, partitions: rt.NumPartitions, replicas: rt.ReplicationFactor}
-	if len(rt.ReplicaAssignment) > 0 {
-		if rt.NumPartitions != -1 || rt.ReplicationFactor != -1 {
-			return nil, kafkaErr(kerr.InvalidRequest, "both a replica assignment and a partition count or replication factor were given")
-		}
-		seenPartition := make(map[int32]bool, len(rt.ReplicaAssignment))
-		for _, a := range rt.ReplicaAssignment {
-			if a.Partition < 0 || int(a.Partition) >= len(rt.ReplicaAssignment) || seenPartition[a.Partition] {
-				return nil, kafkaErr(kerr.InvalidReplicaAssignment, "partitions of a replica assignment must be 0..%d, each once", len(rt.ReplicaAssignment)-1)
+// createTopics sends the topics the broker's own checks pass to the
+// controller and waits until this broker has applied them; the response
+// has one entry per requested topic, in order.
+func (b *Broker) createTopics(ctrl ClusterController, msg *kmsg.CreateTopicsRequest) *kmsg.CreateTopicsResponse {
+	resp := msg.ResponseKind().(*kmsg.CreateTopicsResponse)
+	resp.Version = msg.Version
+	resp.Topics = make([]kmsg.CreateTopicsResponseTopic, len(msg.Topics))
+	fwd := *msg
+	fwd.Topics = nil
+	var at []int // the response index of each forwarded topic
+	for i, rt := range msg.Topics {
+		st := &resp.Topics[i]
+		*st = kmsg.NewCreateTopicsResponseTopic()
+		st.Topic, st.NumPartitions, st.ReplicationFactor = rt.Topic, -1, -1
+		count := rt.NumPartitions
+		if count == -1 {
+			count = b.cfg.NumPartitions
+			if len(rt.ReplicaAssignment) > 0 {
+				count = int32(len(rt.ReplicaAssignment))
 			}
-			seenPartition[a.Partition] = true
-			if len(a.Replicas) != 1 || a.Replicas[0] != b.cfg.NodeID {
-				return nil, kafkaErr(kerr.InvalidReplicaAssignment, "partition %d: replicas must be [%d], the only broker", a.Partition, b.cfg.NodeID)
+		}
+		if err := checkPartitionDirNames(rt.Topic, count); err != nil && validateTopicName(rt.Topic) == nil {
+			st.ErrorCode, st.ErrorMessage = errCode(err), errMessage(err)
+			continue
+		}
+		rt.Configs = b.withoutDeprecatedConfigs(rt.Topic, rt.Configs)
+		fwd.Topics = append(fwd.Topics, rt)
+		at = append(at, i)
+	}
+	if len(fwd.Topics) == 0 {
+		return resp
+	}
+	ctx, cancel := b.adminContext(msg.TimeoutMillis)
+	defer cancel()
+	answer := ctrl.CreateTopics(ctx, &fwd)
+	var waitErr error
+	if !msg.ValidateOnly {
+		waitErr = b.awaitController(ctx, ctrl)
+	}
+	for k, i := range at {
+		if k >= len(answer.Topics) {
+			resp.Topics[i].ErrorCode = kerr.UnknownServerError.Code
+			continue
+		}
+		st := answer.Topics[k]
+		st.Topic = msg.Topics[i].Topic
+		if st.ErrorCode == 0 && waitErr != nil {
+			st.ErrorCode, st.ErrorMessage = kerr.RequestTimedOut.Code, kmsg.StringPtr(waitErr.Error())
+		}
+		if st.ErrorCode == 0 && !msg.ValidateOnly {
+			if err := b.rollBackIfNotCreated(ctx, ctrl, st.TopicID); err != nil {
+				st.ErrorCode, st.ErrorMessage = errCode(err), errMessage(err)
+				st.TopicID, st.NumPartitions, st.ReplicationFactor = [16]byte{}, -1, -1
 			}
 		}
-		spec.partitions, spec.replicas = int32(len(rt.ReplicaAssignment)), 1
-	}
-	if len(rt.Configs) > 0 {
-		spec.configs = make(map[string]string, len(rt.Configs))
-		for _, c := range rt.Configs {
-			if c.Value == nil {
-				return nil, kafkaErr(kerr.InvalidConfig, "null value for topic config %q", c.Name)
-			}
-			spec.configs[c.Name] = *c.Value
+		if st.ErrorCode != 0 && st.ErrorCode != kerr.TopicAlreadyExists.Code && st.ErrorCode != kerr.InvalidTopicException.Code {
+			b.logger.Debug("creating topic refused", "topic", st.Topic, "err", kerr.ErrorForCode(st.ErrorCode), "message", st.ErrorMessage)
 		}
+		resp.Topics[i] = st
 	}
-	return b.createTopic(spec, validateOnly)
+	return resp
+}
+
+// withoutDeprecatedConfigs drops the configs Kafka 3.x deprecated whose
+// values pass Kafka 3.x's checks (logged: they mean nothing to Runnel); a
+// bad value is left for the controller to refuse.
+func (b *Broker) withoutDeprecatedConfigs(topic string, configs []kmsg.CreateTopicsRequestTopicConfig) []kmsg.CreateTopicsRequestTopicConfig {
+	var out []kmsg.CreateTopicsRequestTopicConfig
+	for _, c := range configs {
+		if b.deprecatedConfig(topic, c.Name, c.Value) {
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// createTopic creates one topic as CreateTopics does (partitions -1:
+// num.partitions; replication -1: default.replication.factor) and returns
+// once this broker has applied it: auto-creation and __consumer_offsets.
+func (b *Broker) createTopic(name string, partitions int32, replication int16, configs map[string]string) error {
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.Version = 7
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, partitions, replication
+	for _, k := range slices.Sorted(maps.Keys(configs)) {
+		c := kmsg.NewCreateTopicsRequestTopicConfig()
+		c.Name, c.Value = k, kmsg.StringPtr(configs[k])
+		rt.Configs = append(rt.Configs, c)
+	}
+	req.Topics = []kmsg.CreateTopicsRequestTopic{rt}
+	st := b.createTopics(b.controller(), req).Topics[0]
+	if st.ErrorCode == 0 {
+		return nil
+	}
+	msg := ""
+	if st.ErrorMessage != nil {
+		msg = *st.ErrorMessage
+	}
+	return kafkaErr(kerr.ErrorForCode(st.ErrorCode).(*kerr.Error), "%s", cmp.Or(msg, kerr.ErrorForCode(st.ErrorCode).Error()))
+}
+
+// rollBackIfNotCreated deletes, through the controller, a topic just
+// created whose partitions assigned here could not be created (a full disk,
+// an obstacle in the log dir), so that a creation is all or nothing as a
+// client of one broker sees it; the error says why (KAFKA_STORAGE_ERROR).
+func (b *Broker) rollBackIfNotCreated(ctx context.Context, ctrl ClusterController, id [16]byte) error {
+	b.adminMu.Lock()
+	cause := b.createFailed[id]
+	b.adminMu.Unlock()
+	if cause == nil {
+		return nil
+	}
+	req := kmsg.NewPtrDeleteTopicsRequest()
+	req.Version = 6
+	del := kmsg.NewDeleteTopicsRequestTopic()
+	del.TopicID = id
+	req.Topics = []kmsg.DeleteTopicsRequestTopic{del}
+	if resp := ctrl.DeleteTopics(ctx, req); len(resp.Topics) == 1 && resp.Topics[0].ErrorCode == 0 {
+		if err := b.awaitController(ctx, ctrl); err != nil {
+			b.logger.Warn("rolling back a topic whose partitions could not be created: waiting for the deletion", "err", err)
+		}
+	} else {
+		b.logger.Error("rolling back a topic whose partitions could not be created failed", "id", topicIDString(id))
+	}
+	return kafkaErr(kerr.KafkaStorageError, "%v", cause)
 }

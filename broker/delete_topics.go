@@ -3,12 +3,14 @@ package broker
 // DeleteTopics, versions 0-6.
 //
 // Deletes topics by name (v0-v5, and v6 entries with a name) or by topic id
-// (v6 entries without a name): topics.json first, then each partition's
-// flusher waiters are failed and its directory removed. Requests using a
-// deleted partition at that moment fail with UNKNOWN_TOPIC_OR_PARTITION.
-// Unknown names are UNKNOWN_TOPIC_OR_PARTITION, unknown ids
-// UNKNOWN_TOPIC_ID. The internal __consumer_offsets holds the group
-// coordinator's state and is refused (INVALID_TOPIC_EXCEPTION).
+// (v6 entries without a name), through the active controller (cluster.go):
+// unknown names are UNKNOWN_TOPIC_OR_PARTITION, unknown ids
+// UNKNOWN_TOPIC_ID, an entry with neither INVALID_REQUEST. The internal
+// __consumer_offsets holds the group coordinator's state and is refused
+// here (INVALID_TOPIC_EXCEPTION). The answer comes once this broker has
+// applied the deletion: its partitions' flusher waiters failed and their
+// directories removed; requests using a deleted partition then fail with
+// UNKNOWN_TOPIC_OR_PARTITION.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -30,25 +32,65 @@ func handleDeleteTopics(b *Broker, req *request) *reply {
 			entries[i].Topic = &msg.TopicNames[i]
 		}
 	}
-	for _, e := range entries {
-		st := kmsg.NewDeleteTopicsResponseTopic()
+	resp.Topics = make([]kmsg.DeleteTopicsResponseTopic, len(entries))
+	fwd := kmsg.NewPtrDeleteTopicsRequest()
+	fwd.Version, fwd.TimeoutMillis = 6, msg.TimeoutMillis
+	var at []int
+	img := b.image()
+	for i, e := range entries {
+		st := &resp.Topics[i]
+		*st = kmsg.NewDeleteTopicsResponseTopic()
 		st.Topic, st.TopicID = e.Topic, e.TopicID
 		name := ""
 		if e.Topic != nil {
 			name = *e.Topic
 		}
 		var err error
-		if name == "" && e.TopicID == ([16]byte{}) {
+		switch {
+		case name == "" && e.TopicID == ([16]byte{}):
 			err = kafkaErr(kerr.InvalidRequest, "neither a topic name nor a topic id")
-		} else {
-			var t *topic
-			if t, err = b.deleteTopic(name, e.TopicID); err == nil {
-				st.Topic, st.TopicID = kmsg.StringPtr(t.name), t.id
+		case isInternalTopic(name):
+			err = internalTopicErr(name)
+		case name == "":
+			if t, ok := img.TopicByID(e.TopicID); ok && isInternalTopic(t.Name()) {
+				err = internalTopicErr(t.Name())
 			}
 		}
-		st.ErrorCode, st.ErrorMessage = errCode(err), errMessage(err)
-		resp.Topics = append(resp.Topics, st)
+		if err != nil {
+			st.ErrorCode, st.ErrorMessage = errCode(err), errMessage(err)
+			continue
+		}
+		fwd.Topics = append(fwd.Topics, e)
+		at = append(at, i)
+	}
+	if len(at) > 0 {
+		ctx, cancel := b.adminContext(msg.TimeoutMillis)
+		defer cancel()
+		ctrl := b.controllerFor(req)
+		answer := ctrl.DeleteTopics(ctx, fwd)
+		waitErr := b.awaitController(ctx, ctrl)
+		for k, i := range at {
+			st := &resp.Topics[i]
+			if k >= len(answer.Topics) {
+				st.ErrorCode = kerr.UnknownServerError.Code
+				continue
+			}
+			a := answer.Topics[k]
+			st.ErrorCode, st.ErrorMessage = a.ErrorCode, a.ErrorMessage
+			if a.ErrorCode == 0 {
+				st.Topic, st.TopicID = a.Topic, a.TopicID
+				if waitErr != nil {
+					st.ErrorCode, st.ErrorMessage = kerr.RequestTimedOut.Code, kmsg.StringPtr(waitErr.Error())
+				}
+			}
+		}
 	}
 	r.finish(resp)
 	return r
+}
+
+// internalTopicErr refuses to delete an internal topic: the group
+// coordinator keeps its state there (kafka-topics.sh refuses this too).
+func internalTopicErr(name string) error {
+	return kafkaErr(kerr.InvalidTopicException, "internal topic %q cannot be deleted", name)
 }

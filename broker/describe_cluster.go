@@ -2,10 +2,12 @@ package broker
 
 // DescribeCluster, versions 0-2.
 //
-// One broker, this node, which is also the controller. EndpointType (v1+)
-// 1 (brokers) is served; 2 (controllers) is UNSUPPORTED_ENDPOINT_TYPE,
-// since Runnel has no separate controller listener. Authorized operations
-// are not computed (the "not requested" value).
+// The live brokers of the metadata image (unfenced, with their endpoint on
+// the client listener, and their racks) and the controller id, as Metadata
+// gives them (cluster_brokers.go). EndpointType (v1+) 1 (brokers) is
+// served; 2 (controllers) is UNSUPPORTED_ENDPOINT_TYPE: clients reach the
+// controllers through the brokers. Authorized operations are not computed
+// (the "not requested" value).
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -28,11 +30,13 @@ func handleDescribeCluster(b *Broker, req *request) *reply {
 		return r
 	}
 	resp.ClusterID = b.clusterID
-	resp.ControllerID = b.cfg.NodeID
-	host, port := b.advertised()
-	br := kmsg.NewDescribeClusterResponseBroker()
-	br.NodeID, br.Host, br.Port = b.cfg.NodeID, host, port
-	resp.Brokers = []kmsg.DescribeClusterResponseBroker{br}
+	live := b.liveBrokers(b.image())
+	resp.ControllerID = b.controllerID(live)
+	for _, e := range live {
+		br := kmsg.NewDescribeClusterResponseBroker()
+		br.NodeID, br.Host, br.Port, br.Rack = e.id, e.host, e.port, e.rack
+		resp.Brokers = append(resp.Brokers, br)
+	}
 	resp.ClusterAuthorizedOperations = -2147483648
 	r.finish(resp)
 	return r

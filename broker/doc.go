@@ -56,7 +56,7 @@
 // the connection's reader goroutine (std) or on its event loop (epoll),
 // where it would stall every connection of the loop, so it must not block
 // for long. An API whose handler does file-system work that can take
-// milliseconds (creating or deleting logs, syncing topics.json) is marked
+// milliseconds (a controller round trip, creating or deleting logs) is marked
 // blocking in the table: the epoll transport runs it on a goroutine of its
 // own, with the connection held (netpoll's Conn.Hold, Conn.Unhold when it
 // returns) so that the connection's later requests are still handled after
@@ -119,11 +119,12 @@
 //
 // Each log dir holds meta.properties (cluster.id, node.id) and its
 // partitions' directories (each with partition.metadata naming the topic
-// id); the first log dir also holds topics.json (topic names, ids,
-// partition counts and config overrides), written atomically, and always
-// written before the partition directories change, so that startup can
-// reconcile the two (startup.go). New partitions go to the log dir holding
-// the fewest.
+// id); the first log dir also holds the metadata log __cluster_metadata-0
+// (package quorum), from which the topics, their partitions and configs
+// come (cluster.go). At startup, once the image is caught up, partition
+// directories it does not assign to this node are deleted and those it
+// assigns that no dir holds are created (startup.go). New partitions go to
+// the log dir holding the fewest.
 //
 // Before it opens the logs, New checks the host (hostcheck.go): the memory
 // mappings and file descriptors the logs will hold against vm.max_map_count

@@ -20,11 +20,14 @@ package broker
 // callbacks.
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
 
 	"runnel/broker/group"
 	"runnel/broker/metadata"
@@ -114,17 +117,14 @@ func (b *Broker) startGroups() error {
 	if gc.MinSessionTimeout > gc.MaxSessionTimeout {
 		return fmt.Errorf("broker: group.min.session.timeout.ms (%v) is above group.max.session.timeout.ms (%v)", gc.MinSessionTimeout, gc.MaxSessionTimeout)
 	}
-	t := b.topic(offsetsTopic)
-	if t == nil {
-		var err error
-		n := min(gc.OffsetsTopicPartitions, b.cfg.MaxPartitions)
-		t, err = b.createTopic(topicSpec{name: offsetsTopic, partitions: n, replicas: 1, configs: offsetsTopicConfigs}, false)
-		if err != nil {
-			return fmt.Errorf("broker: creating %s: %w", offsetsTopic, err)
-		}
+	partitions := min(gc.OffsetsTopicPartitions, b.cfg.MaxPartitions)
+	if t, ok := b.image().Topic(offsetsTopic); ok {
+		partitions = t.NumPartitions()
+	} else if err := b.createOffsetsTopic(partitions); err != nil { // cluster_groups.go
+		return err
 	}
 	cfg := group.Config{
-		Partitions:                    int32(len(t.partitions())),
+		Partitions:                    partitions,
 		MinSessionTimeout:             gc.MinSessionTimeout,
 		MaxSessionTimeout:             gc.MaxSessionTimeout,
 		InitialRebalanceDelay:         gc.InitialRebalanceDelay,
@@ -201,6 +201,9 @@ const replayReadBytes = 1 << 20
 // Replay reads the partition's batches from its start to its end.
 func (s offsetsStore) Replay(partition int32, fn func(batch []byte) error) error {
 	p, err := s.b.partition(offsetsTopic, partition)
+	if errors.Is(err, kerr.UnknownTopicOrPartition) {
+		return nil // led by another broker (cluster): nothing to load here
+	}
 	if err != nil {
 		return err
 	}

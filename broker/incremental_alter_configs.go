@@ -2,18 +2,18 @@ package broker
 
 // IncrementalAlterConfigs, versions 0-1.
 //
-// Changes some of a topic's config overrides: SET a value, DELETE (back to
-// the broker default), APPEND to or SUBTRACT from a list (cleanup.policy;
-// other keys are INVALID_CONFIG for these ops). The result is validated as
-// in CreateTopics, persisted and applied to the live logs at once; all of a
-// resource's changes apply or none. ValidateOnly checks without changing.
-// Broker configs are static in Runnel: INVALID_REQUEST.
+// Changes some of a topic's config overrides through the active controller
+// (cluster.go): SET a value, DELETE (back to the broker default), APPEND to
+// or SUBTRACT from a list (cleanup.policy; other keys are INVALID_CONFIG
+// for these ops). Values are validated as in CreateTopics; all of a
+// resource's changes apply or none. An unknown key is INVALID_CONFIG, for
+// DELETE too (checked here). Broker configs are static in Runnel:
+// INVALID_REQUEST. The answer comes once this broker has applied the
+// change to its live logs. ValidateOnly checks without changing.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"runnel/broker/controller"
 )
 
 func init() {
@@ -24,62 +24,64 @@ func handleIncrementalAlterConfigs(b *Broker, req *request) *reply {
 	r := newReply()
 	msg := req.msg.(*kmsg.IncrementalAlterConfigsRequest)
 	resp := msg.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
-	seen := map[[2]string]int{}
-	for _, rr := range msg.Resources {
-		seen[resourceKey(rr.ResourceType, rr.ResourceName)]++
-	}
-	for _, rr := range msg.Resources {
-		res := kmsg.NewIncrementalAlterConfigsResponseResource()
+	resp.Resources = make([]kmsg.IncrementalAlterConfigsResponseResource, len(msg.Resources))
+	fwd := *msg
+	fwd.Resources = nil
+	var at []int
+	for i, rr := range msg.Resources {
+		res := &resp.Resources[i]
+		*res = kmsg.NewIncrementalAlterConfigsResponseResource()
 		res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
-		err := checkAlterResource(rr.ResourceType, rr.ResourceName, seen)
-		if err == nil {
-			err = b.alterTopicConfig(rr.ResourceName, func(overrides map[string]string) (map[string]string, error) {
-				return applyIncrementalOps(b, rr.ResourceName, overrides, rr.Configs)
-			}, msg.ValidateOnly)
+		if rr.ResourceType == kmsg.ConfigResourceTypeTopic {
+			var err error
+			rr.Configs, err = b.topicConfigOps(rr.ResourceName, rr.Configs)
+			if err != nil {
+				res.ErrorCode, res.ErrorMessage = errCode(err), errMessage(err)
+				continue
+			}
 		}
-		res.ErrorCode, res.ErrorMessage = errCode(err), errMessage(err)
-		resp.Resources = append(resp.Resources, res)
+		fwd.Resources = append(fwd.Resources, rr)
+		at = append(at, i)
+	}
+	if len(at) > 0 {
+		ctx, cancel := b.adminContext(0)
+		defer cancel()
+		ctrl := b.controllerFor(req)
+		answer := ctrl.IncrementalAlterConfigs(ctx, &fwd)
+		var waitErr error
+		if !msg.ValidateOnly {
+			waitErr = b.awaitController(ctx, ctrl)
+		}
+		for k, i := range at {
+			res := &resp.Resources[i]
+			if k >= len(answer.Resources) {
+				res.ErrorCode = kerr.UnknownServerError.Code
+				continue
+			}
+			res.ErrorCode, res.ErrorMessage = answer.Resources[k].ErrorCode, answer.Resources[k].ErrorMessage
+			if res.ErrorCode == 0 && waitErr != nil {
+				res.ErrorCode, res.ErrorMessage = kerr.RequestTimedOut.Code, kmsg.StringPtr(waitErr.Error())
+			}
+		}
 	}
 	r.finish(resp)
 	return r
 }
 
-// applyIncrementalOps applies the ops to a copy of a topic's overrides.
-func applyIncrementalOps(b *Broker, topicName string, overrides map[string]string, ops []kmsg.IncrementalAlterConfigsRequestResourceConfig) (map[string]string, error) {
-	seen := map[string]bool{}
-	for _, c := range ops {
-		if seen[c.Name] {
-			return nil, kafkaErr(kerr.InvalidRequest, "config %q is given twice", c.Name)
+// topicConfigOps refuses unknown keys (the controller checks the values
+// it writes, not the keys it deletes) and drops the deprecated ones.
+func (b *Broker) topicConfigOps(topic string, ops []kmsg.IncrementalAlterConfigsRequestResourceConfig) ([]kmsg.IncrementalAlterConfigsRequestResourceConfig, error) {
+	var out []kmsg.IncrementalAlterConfigsRequestResourceConfig
+	for _, op := range ops {
+		_, known := topicConfigDefFor(op.Name)
+		_, deprecated := deprecatedTopicConfigs[op.Name]
+		switch {
+		case !known && !deprecated:
+			return nil, kafkaErr(kerr.InvalidConfig, "unknown topic config %q", op.Name)
+		case deprecated && (op.Op == kmsg.IncrementalAlterConfigOpDelete || op.Op == kmsg.IncrementalAlterConfigOpSet && b.deprecatedConfig(topic, op.Name, op.Value)):
+			continue
 		}
-		seen[c.Name] = true
-		def, ok := topicConfigDefFor(c.Name)
-		if _, deprecated := deprecatedTopicConfigs[c.Name]; deprecated {
-			// Validated and dropped with the other overrides.
-			def, ok = topicConfigDef{name: c.Name, typ: kmsg.ConfigTypeString}, true
-		}
-		if !ok {
-			return nil, kafkaErr(kerr.InvalidConfig, "unknown topic config %q", c.Name)
-		}
-		switch c.Op {
-		case kmsg.IncrementalAlterConfigOpSet:
-			if c.Value == nil {
-				return nil, kafkaErr(kerr.InvalidConfig, "null value for %q", c.Name)
-			}
-			overrides[c.Name] = *c.Value
-		case kmsg.IncrementalAlterConfigOpDelete:
-			delete(overrides, c.Name)
-		case kmsg.IncrementalAlterConfigOpAppend, kmsg.IncrementalAlterConfigOpSubtract:
-			if def.typ != kmsg.ConfigTypeList {
-				return nil, kafkaErr(kerr.InvalidConfig, "%v applies to list configs only, not %q", c.Op, c.Name)
-			}
-			if c.Value == nil {
-				return nil, kafkaErr(kerr.InvalidConfig, "null value for %q", c.Name)
-			}
-			current := b.topic(topicName).settings.Load().values[c.Name]
-			overrides[c.Name] = controller.EditList(current, *c.Value, c.Op == kmsg.IncrementalAlterConfigOpAppend)
-		default:
-			return nil, kafkaErr(kerr.InvalidRequest, "unknown op %d for %q", c.Op, c.Name)
-		}
+		out = append(out, op)
 	}
-	return overrides, nil
+	return out, nil
 }

@@ -2,9 +2,14 @@ package broker
 
 // Metadata, versions 0-13.
 //
-// One broker (this node, at the advertised host and port) leads every
-// partition, with replicas and ISR [this node] and leader epoch
-// partitionLeaderEpoch. A null topic list (v1+; an empty one in v0) asks
+// Read from the metadata image (cluster.go): the live brokers (unfenced,
+// with their endpoint on the client listener; this node at its advertised
+// host and port), the controller id (the active controller's node when it
+// is a live broker, else a live broker), and per partition its leader,
+// leader epoch, replicas and ISR; a partition without a leader is
+// LEADER_NOT_AVAILABLE, and one whose replica here sits in an offline log
+// dir is reported as Kafka reports it (no leader, this node's replica
+// offline). Internal topics are flagged. A null topic list (v1+; an empty one in v0) asks
 // for every topic. v10+ may name topics by id: an unknown id is
 // UNKNOWN_TOPIC_ID. An unknown topic is created on the spot when
 // auto.create.topics.enable is set and the client allows it (always before
@@ -18,17 +23,20 @@ package broker
 
 import (
 	"errors"
+	"slices"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"runnel/broker/metadata"
 )
 
 func init() {
 	registerAPI(apiHandler{key: kmsg.Metadata.Int16(), minVersion: 0, maxVersion: 13, handle: handleMetadata, blocking: true})
 }
 
-// partitionLeaderEpoch is the leader epoch of every partition: on one node
-// the leader never changes.
+// partitionLeaderEpoch is the leader epoch the append and offset paths
+// use until they read the partition's from the image (issue 12, routing).
 const partitionLeaderEpoch int32 = 0
 
 func handleMetadata(b *Broker, req *request) *reply {
@@ -36,17 +44,26 @@ func handleMetadata(b *Broker, req *request) *reply {
 	msg := req.msg.(*kmsg.MetadataRequest)
 	resp := msg.ResponseKind().(*kmsg.MetadataResponse)
 
-	host, port := b.advertised()
-	br := kmsg.NewMetadataResponseBroker()
-	br.NodeID, br.Host, br.Port = b.cfg.NodeID, host, port
-	resp.Brokers = []kmsg.MetadataResponseBroker{br}
+	img := b.image()
+	live := b.liveBrokers(img)
+	for _, e := range live {
+		br := kmsg.NewMetadataResponseBroker()
+		br.NodeID, br.Host, br.Port, br.Rack = e.id, e.host, e.port, e.rack
+		resp.Brokers = append(resp.Brokers, br)
+	}
 	clusterID := b.clusterID
 	resp.ClusterID = &clusterID
-	resp.ControllerID = b.cfg.NodeID
+	resp.ControllerID = b.controllerID(live)
 
 	all := msg.Topics == nil || (msg.Version == 0 && len(msg.Topics) == 0)
 	if all {
-		for _, t := range b.topicsSorted() {
+		names := make([]string, 0, img.NumTopics())
+		for t := range img.Topics() {
+			names = append(names, t.Name())
+		}
+		slices.Sort(names)
+		for _, name := range names {
+			t, _ := img.Topic(name)
 			resp.Topics = append(resp.Topics, b.metadataTopic(t))
 		}
 		r.finish(resp)
@@ -55,7 +72,7 @@ func handleMetadata(b *Broker, req *request) *reply {
 	autoCreate := b.cfg.AutoCreateTopics && (msg.Version < 4 || msg.AllowAutoTopicCreation)
 	for _, rt := range msg.Topics {
 		if rt.Topic == nil { // by id (v10+)
-			if t := b.topicByID(rt.TopicID); t != nil {
+			if t, ok := img.TopicByID(rt.TopicID); ok {
 				resp.Topics = append(resp.Topics, b.metadataTopic(t))
 				continue
 			}
@@ -66,27 +83,30 @@ func handleMetadata(b *Broker, req *request) *reply {
 			continue
 		}
 		name := *rt.Topic
-		t := b.topic(name)
+		t, ok := img.Topic(name)
 		var err error
-		if t == nil {
+		if !ok {
 			err = kerr.UnknownTopicOrPartition
 			if autoCreate {
-				t, err = b.autoCreateTopic(name)
+				err = b.autoCreateTopic(name)
 				if errors.Is(err, kerr.TopicAlreadyExists) { // created meanwhile
-					t, err = b.topic(name), nil
+					err = nil
 				}
 				if err != nil && !errors.Is(err, kerr.InvalidTopicException) && !errors.Is(err, kerr.UnknownTopicOrPartition) {
 					b.logger.Warn("auto-creating topic failed", "topic", name, "err", err)
 				}
+				if err == nil {
+					img = b.image()
+					if t, ok = img.Topic(name); !ok {
+						err = kerr.UnknownTopicOrPartition
+					}
+				}
 			}
 		}
-		if t == nil || err != nil {
+		if err != nil {
 			mt := kmsg.NewMetadataResponseTopic()
 			mt.Topic = kmsg.StringPtr(name)
 			mt.ErrorCode = errCode(err)
-			if mt.ErrorCode == 0 {
-				mt.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			}
 			resp.Topics = append(resp.Topics, mt)
 			continue
 		}
@@ -96,30 +116,33 @@ func handleMetadata(b *Broker, req *request) *reply {
 	return r
 }
 
-// metadataTopic describes one topic: every partition led by this node.
-func (b *Broker) metadataTopic(t *topic) kmsg.MetadataResponseTopic {
+// metadataTopic describes one topic of the image.
+func (b *Broker) metadataTopic(t *metadata.Topic) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
-	mt.Topic = kmsg.StringPtr(t.name)
-	mt.TopicID = t.id
-	mt.IsInternal = isInternalTopic(t.name)
-	node := b.cfg.NodeID
-	parts := t.partitions()
-	mt.Partitions = make([]kmsg.MetadataResponseTopicPartition, len(parts))
-	for i, p := range parts {
+	mt.Topic = kmsg.StringPtr(t.Name())
+	mt.TopicID = t.ID()
+	mt.IsInternal = isInternalTopic(t.Name())
+	local := b.topicByID(t.ID())
+	mt.Partitions = make([]kmsg.MetadataResponseTopicPartition, 0, t.NumPartitions())
+	for p := range t.Partitions() {
 		mp := kmsg.NewMetadataResponseTopicPartition()
-		mp.Partition = p.index
-		mp.Leader = node
-		mp.LeaderEpoch = partitionLeaderEpoch
-		mp.Replicas = []int32{node}
-		mp.ISR = []int32{node}
-		if p.dir.dir.Failed() != nil {
-			// Its only replica's log dir is offline: as Kafka reports such a
-			// partition, no leader and this node's replica offline.
+		mp.Partition = p.Partition
+		mp.Leader, mp.LeaderEpoch = p.Leader, p.LeaderEpoch
+		mp.Replicas, mp.ISR = p.Replicas, p.ISR
+		if mp.Leader == metadata.NoLeader {
 			mp.ErrorCode = kerr.LeaderNotAvailable.Code
-			mp.Leader = -1
-			mp.OfflineReplicas = []int32{node}
 		}
-		mt.Partitions[i] = mp
+		if local != nil {
+			if lp := local.partitionAt(p.Partition); lp != nil && lp.dir.dir.Failed() != nil {
+				// This node's replica's log dir is offline: as Kafka reports
+				// such a partition when this node leads it, no leader.
+				mp.OfflineReplicas = []int32{b.cfg.NodeID}
+				if mp.Leader == b.cfg.NodeID {
+					mp.ErrorCode, mp.Leader = kerr.LeaderNotAvailable.Code, metadata.NoLeader
+				}
+			}
+		}
+		mt.Partitions = append(mt.Partitions, mp)
 	}
 	return mt
 }

@@ -295,7 +295,7 @@ func ensureOffsetsTopic(t testing.TB, d *dataBroker) {
 	if d.b.topic("__consumer_offsets") != nil {
 		return
 	}
-	if _, err := d.b.createTopic(topicSpec{name: "__consumer_offsets", partitions: 1, replicas: 1}, false); err != nil {
+	if err := d.b.createTopic("__consumer_offsets", 1, 1, nil); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -18,7 +18,7 @@ import (
 // and Fetch show what the routing check (routing.go) costs on the hot path.
 func BenchmarkRequestPath(b *testing.B) {
 	br := newTestBroker(b)
-	if _, err := br.createTopic(topicSpec{name: "bench", partitions: 4, replicas: 1}, false); err != nil {
+	if err := br.createTopic("bench", 4, 1, nil); err != nil {
 		b.Fatal(err)
 	}
 	md := kmsg.NewPtrMetadataRequest()

@@ -24,7 +24,7 @@ import (
 // Kafka allows) is deleted and the broker restarts on the directory and serves. The
 // deletion's rename used to fail with "file name too long", which left the partition
 // directory behind and stopped the next start; such a leftover (a partition directory
-// that topics.json no longer names) is now deleted at startup.
+// of a topic the metadata log no longer holds) is deleted at startup.
 func TestRestartAfterDeletingLongestTopicName(t *testing.T) {
 	dir := t.TempDir()
 	b := brokertest.Start(t, "log.dirs="+dir)
@@ -36,10 +36,11 @@ func TestRestartAfterDeletingLongestTopicName(t *testing.T) {
 		}
 		produceN(t, b, name, 1, 10)
 	}
+	restore := deleteKeepingDirs(t, b, dir, leftover) // deleted, its directories not yet renamed
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
-	dropFromTopicsFile(t, dir, leftover) // deleted, its directories not yet renamed
+	restore()
 	b = brokertest.Start(t, "log.dirs="+dir)
 	if left, _ := filepath.Glob(filepath.Join(dir, "ccc*")); len(left) != 0 {
 		t.Errorf("left after the restart: %d entries", len(left))
@@ -273,7 +274,7 @@ func freeBytes(t *testing.T, dir string) int64 {
 
 // TestCreateAllOrNothingOnFullDisk: CreateTopics and CreatePartitions that run out of space
 // part of the way through (each partition preallocates at least 1 MiB) answer KAFKA_STORAGE_ERROR and
-// leave nothing behind: no partition directory, no topics.json entry, the space given back.
+// leave nothing behind: no partition directory, no topic in the metadata image, the space given back.
 // The broker then restarts on the still nearly full disk (a leftover directory used to fail
 // its preallocation there and stop the start) and serves.
 func TestCreateAllOrNothingOnFullDisk(t *testing.T) {
@@ -290,8 +291,8 @@ func TestCreateAllOrNothingOnFullDisk(t *testing.T) {
 		if left, _ := filepath.Glob(filepath.Join(dir, topic+"-*")); len(left) != 0 {
 			t.Errorf("left behind: %v", left)
 		}
-		if data, err := os.ReadFile(filepath.Join(dir, "topics.json")); err != nil || strings.Contains(string(data), topic) {
-			t.Errorf("topics.json: %s (%v)", data, err)
+		if _, ok := b.Image().Topic(topic); ok {
+			t.Errorf("%s in the metadata image", topic)
 		}
 		if now := freeBytes(t, dir); now < free-(64<<10) {
 			t.Errorf("%d bytes free after the failed create, %d before", now, free)

@@ -65,17 +65,6 @@ func (b *Broker) ledElsewhere(t *metadata.Topic, p int32) (leaderHint, bool) {
 // errNotLeader is the answer for a partition this broker does not lead.
 var errNotLeader = kerr.NotLeaderForPartition
 
-// clientListener is the name of the listener clients reach this broker on:
-// the first that is not a controller listener (the one served).
-func (b *Broker) clientListener() string {
-	for _, l := range b.cfg.Listeners {
-		if !b.cfg.isControllerListener(l.Name) {
-			return l.Name
-		}
-	}
-	return "PLAINTEXT"
-}
-
 // leaderEndpoint is the endpoint of broker id on the client listener, as
 // KIP-951's NodeEndpoints carry it; false for a broker that is unknown,
 // fenced or without that listener.
@@ -84,7 +73,7 @@ func (b *Broker) leaderEndpoint(img *metadata.Image, id int32) (host string, por
 	if !ok || br.Fenced {
 		return "", 0, nil, false
 	}
-	l, ok := br.Listener(b.clientListener())
+	l, ok := br.Listener(b.clientListener().Name)
 	if !ok {
 		return "", 0, nil, false
 	}

@@ -2,7 +2,6 @@ package broker_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net"
@@ -45,34 +44,28 @@ func endOffset(t *testing.T, b *brokertest.Broker, topic string, partition int32
 	return o.Offset
 }
 
-// dropFromTopicsFile removes a topic from topics.json while the broker is
-// down.
-func dropFromTopicsFile(t *testing.T, dir, topic string) {
+// deleteKeepingDirs deletes topic and copies its partition directories
+// back once the broker is closed (call the returned func then): what a
+// crash between the deletion's commit to the metadata log and the removal
+// of the directories leaves.
+func deleteKeepingDirs(t *testing.T, b *brokertest.Broker, dir, topic string) (restore func()) {
 	t.Helper()
-	path := filepath.Join(dir, "topics.json")
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc struct {
-		Version int              `json:"version"`
-		Topics  []map[string]any `json:"topics"`
-	}
-	if err := json.Unmarshal(data, &doc); err != nil {
-		t.Fatal(err)
-	}
-	kept := doc.Topics[:0]
-	for _, rec := range doc.Topics {
-		if rec["name"] != topic {
-			kept = append(kept, rec)
+	saved := t.TempDir()
+	parts, _ := filepath.Glob(filepath.Join(dir, topic+"-*"))
+	for _, p := range parts {
+		if err := os.CopyFS(filepath.Join(saved, filepath.Base(p)), os.DirFS(p)); err != nil {
+			t.Fatal(err)
 		}
 	}
-	doc.Topics = kept
-	if data, err = json.Marshal(doc); err != nil {
-		t.Fatal(err)
+	if resp, err := b.Admin(t).DeleteTopics(ctx(t), topic); err != nil || resp[topic].Err != nil {
+		t.Fatalf("delete %s: %v %v", topic, err, resp[topic].Err)
 	}
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
+	return func() {
+		for _, p := range parts {
+			if err := os.CopyFS(p, os.DirFS(filepath.Join(saved, filepath.Base(p)))); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 }
 
@@ -85,14 +78,14 @@ func TestStartupReconcilesLogDirs(t *testing.T) {
 	}
 	produceN(t, b, "kept", 0, 5)
 	keptID := topicIDs(t, b)["kept"]
+	// A crash between the metadata log and the dirs: "gone" was deleted
+	// from the log but its dirs remain, and kept-1 is in the log but was
+	// never created.
+	restore := deleteKeepingDirs(t, b, dir, "gone")
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
-
-	// A crash between writing topics.json and touching the dirs: "gone"
-	// was deleted from the file but its dirs remain, and kept-1 was
-	// named by the file but never created.
-	dropFromTopicsFile(t, dir, "gone")
+	restore()
 	if err := os.RemoveAll(filepath.Join(dir, "kept-1")); err != nil {
 		t.Fatal(err)
 	}
@@ -137,8 +130,17 @@ func TestStartupAdoptsPartitionsWithoutTopicsFile(t *testing.T) {
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Remove(filepath.Join(dirs[0], "topics.json")); err != nil {
-		t.Fatal(err)
+	// Partitions without a metadata log or topics.json: a data dir from
+	// elsewhere.
+	for _, d := range dirs {
+		for _, name := range []string{"__cluster_metadata-0", "__consumer_offsets-*"} {
+			found, _ := filepath.Glob(filepath.Join(d, name))
+			for _, f := range found {
+				if err := os.RemoveAll(f); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
 	}
 	b = b.Restart(t)
 	if got := topicIDs(t, b); len(got) != 1 || got["orphan"] != id {
@@ -147,8 +149,8 @@ func TestStartupAdoptsPartitionsWithoutTopicsFile(t *testing.T) {
 	if end := endOffset(t, b, "orphan", 3); end != 7 {
 		t.Errorf("end offset %d", end)
 	}
-	if _, err := os.Stat(filepath.Join(dirs[0], "topics.json")); err != nil {
-		t.Errorf("topics.json not rewritten: %v", err)
+	if _, err := os.Stat(filepath.Join(dirs[0], "__cluster_metadata-0")); err != nil {
+		t.Errorf("metadata log not made again: %v", err)
 	}
 }
 
@@ -202,11 +204,11 @@ func TestStartupAfterLogDirsReordered(t *testing.T) {
 	if v, _ := topicConfig(t, b.Admin(t), "moved", "retention.ms"); v != "12345" {
 		t.Errorf("retention.ms %s after reordering log.dirs", v)
 	}
-	if _, err := os.Stat(filepath.Join(c, "topics.json")); err != nil {
-		t.Errorf("topics.json not in the new first dir: %v", err)
+	if _, err := os.Stat(filepath.Join(a, "__cluster_metadata-0")); err != nil {
+		t.Errorf("metadata log not kept where it was: %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(a, "topics.json")); !os.IsNotExist(err) {
-		t.Errorf("old topics.json left behind: %v", err)
+	if _, err := os.Stat(filepath.Join(c, "__cluster_metadata-0")); !os.IsNotExist(err) {
+		t.Errorf("a second metadata log in the new first dir: %v", err)
 	}
 }
 
@@ -238,7 +240,7 @@ func TestNewFailsCleanlyWhenAdminListenerIsTaken(t *testing.T) {
 }
 
 // TestCreateTopicRollsBack: when one partition cannot be created, the topic
-// is not created at all: no partition dirs, not in topics.json, and the
+// is not created at all: no partition dirs, not in the metadata image, and the
 // name can be used once the obstacle is gone.
 func TestCreateTopicRollsBack(t *testing.T) {
 	dir := t.TempDir()
@@ -257,9 +259,8 @@ func TestCreateTopicRollsBack(t *testing.T) {
 	if dirs, _ := filepath.Glob(filepath.Join(dir, "blocked-*")); len(dirs) != 1 {
 		t.Errorf("left behind: %v", dirs)
 	}
-	data, err := os.ReadFile(filepath.Join(dir, "topics.json"))
-	if err != nil || strings.Contains(string(data), "blocked") {
-		t.Errorf("topics.json after the failed create: %s (%v)", data, err)
+	if _, ok := b.Image().Topic("blocked"); ok {
+		t.Errorf("blocked in the metadata image after the failed create")
 	}
 	if err := os.Remove(filepath.Join(dir, "blocked-3")); err != nil {
 		t.Fatal(err)

@@ -99,15 +99,17 @@ func checkBool(v string) error {
 	return nil
 }
 
-// dropDeprecatedConfigs removes the deprecated keys from a topic's
-// validated configs, logging that each is ignored.
-func (b *Broker) dropDeprecatedConfigs(topic string, configs map[string]string) {
-	for k, v := range configs {
-		if _, ok := deprecatedTopicConfigs[k]; ok {
-			b.logger.Warn("topic config deprecated in Kafka 3.x is accepted and ignored", "topic", topic, "config", k, "value", v)
-			delete(configs, k)
-		}
+// deprecatedConfig reports (and logs) a config Kafka 3.x deprecated, with
+// a value that passes its check, which the broker accepts and drops before
+// the change goes to the controller; a bad value is left for the
+// controller to refuse.
+func (b *Broker) deprecatedConfig(topic, key string, value *string) bool {
+	check, ok := deprecatedTopicConfigs[key]
+	if !ok || value == nil || check(*value) != nil {
+		return false
 	}
+	b.logger.Warn("topic config deprecated in Kafka 3.x is accepted and ignored", "topic", topic, "config", key, "value", *value)
+	return true
 }
 
 func topicConfigDefFor(name string) (topicConfigDef, bool) {

@@ -9,33 +9,30 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"sync"
 	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
-	"runnel/io/disk"
 	"runnel/io/flush"
 	"runnel/segment"
 )
 
-// The topic registry. Topics and their partitions live in a copy-on-write
-// table behind an atomic pointer: request handlers look up without locks,
-// admin operations (under Broker.adminMu) build a new table and publish it.
+// The topic table. Topics and the partitions this broker holds live in a
+// copy-on-write table behind an atomic pointer: request handlers look up
+// without locks; the goroutine applying metadata images (cluster_follow.go,
+// under Broker.adminMu) builds a new table and publishes it. The metadata
+// image is the truth: the table holds a topic for each of its topics and,
+// per topic, the partitions whose replicas name this node. Each partition's
+// directory carries partition.metadata with the topic id, as Kafka's does.
+// A partition's logs are created (all or nothing per image) when an image
+// assigns it here, and deleted when one no longer does.
 //
-// Topic metadata (name, id, partition count, config overrides) is kept in
-// topics.json in the first log dir, written atomically. Each partition's
-// directory also carries partition.metadata with the topic id, as Kafka's
-// does. A creation (of a topic or of partitions) makes the partition dirs
-// first and writes topics.json second; a deletion writes topics.json first
-// and removes the dirs second. After a crash the file is the truth: partition
-// dirs it does not name (or whose topic id differs: a topic deleted and
-// created again) are deleted at startup, and partitions it names that no dir
-// holds are created. A creation that fails midway (ENOSPC after some of its
-// partitions) removes what it made before it answers: all or nothing.
+// topics.json, single-node Runnel's topic registry before the metadata log,
+// is read once to import its topics (cluster_import.go).
 
-// topicsFile is the name of the topic metadata file in the first log dir.
+// topicsFile is single-node Runnel's topic registry, in the first log dir.
 const topicsFile = "topics.json"
 
 type topicTable struct {
@@ -52,8 +49,9 @@ type topic struct {
 	settings atomic.Pointer[topicSettings]
 }
 
-// partitions returns the topic's partitions, indexed by partition number.
-// The slice is never modified; adding partitions swaps in a new one.
+// partitions returns the topic's partitions held by this broker, by
+// partition number. The slice is never modified; a change swaps in a new
+// one.
 func (t *topic) partitions() []*partition {
 	if p := t.parts.Load(); p != nil {
 		return *p
@@ -85,11 +83,24 @@ func (b *Broker) partition(topic string, index int32) (*partition, error) {
 	if t == nil {
 		return nil, kerr.UnknownTopicOrPartition
 	}
-	parts := t.partitions()
-	if index < 0 || int(index) >= len(parts) {
-		return nil, kerr.UnknownTopicOrPartition
+	if p := t.partitionAt(index); p != nil {
+		return p, nil
 	}
-	return parts[index], nil
+	return nil, kerr.UnknownTopicOrPartition
+}
+
+// partitionAt returns the topic's partition index when this broker holds
+// it, nil otherwise.
+func (t *topic) partitionAt(index int32) *partition {
+	parts := t.partitions()
+	if index >= 0 && int(index) < len(parts) && parts[index].index == index { // every partition held here
+		return parts[index]
+	}
+	i, ok := slices.BinarySearchFunc(parts, index, func(p *partition, index int32) int { return cmp.Compare(p.index, index) })
+	if !ok {
+		return nil
+	}
+	return parts[i]
 }
 
 // onlinePartition is partition for the APIs that read a log's state: a
@@ -113,11 +124,10 @@ func (b *Broker) partitionByID(id [16]byte, index int32) (*partition, error) {
 	if t == nil {
 		return nil, kerr.UnknownTopicID
 	}
-	parts := t.partitions()
-	if index < 0 || int(index) >= len(parts) {
-		return nil, kerr.UnknownTopicOrPartition
+	if p := t.partitionAt(index); p != nil {
+		return p, nil
 	}
-	return parts[index], nil
+	return nil, kerr.UnknownTopicOrPartition
 }
 
 // topic returns a topic by name, nil when unknown.
@@ -125,17 +135,6 @@ func (b *Broker) topic(name string) *topic { return b.table.Load().byName[name] 
 
 // topicByID returns a topic by id, nil when unknown.
 func (b *Broker) topicByID(id [16]byte) *topic { return b.table.Load().byID[id] }
-
-// topicsSorted lists the topics by name.
-func (b *Broker) topicsSorted() []*topic {
-	tab := b.table.Load()
-	out := make([]*topic, 0, len(tab.byName))
-	for _, t := range tab.byName {
-		out = append(out, t)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
-	return out
-}
 
 // validateTopicName applies Kafka's rules: 1..249 characters of
 // [a-zA-Z0-9._-], not "." or "..".
@@ -169,115 +168,6 @@ func checkPartitionDirNames(topic string, count int32) error {
 		return kafkaErr(kerr.InvalidPartitions, "the directory of partition %d of a %d-character topic would have a name longer than %d bytes; use fewer partitions or a shorter topic name", count-1, len(topic), maxFileNameBytes)
 	}
 	return nil
-}
-
-// topicSpec is a topic to create.
-type topicSpec struct {
-	name       string
-	partitions int32 // -1: num.partitions
-	replicas   int16 // -1: default.replication.factor
-	configs    map[string]string
-}
-
-// createTopic creates a topic, or only validates the request. The error is
-// a kerr error wrapped with a message for the response.
-func (b *Broker) createTopic(spec topicSpec, validateOnly bool) (*topic, error) {
-	if err := validateTopicName(spec.name); err != nil {
-		return nil, err
-	}
-	if spec.partitions == -1 {
-		spec.partitions = b.cfg.NumPartitions
-	}
-	if spec.partitions < 1 || spec.partitions > b.cfg.MaxPartitions {
-		return nil, kafkaErr(kerr.InvalidPartitions, "number of partitions must be 1..%d (runnel.max.partitions.per.topic), not %d", b.cfg.MaxPartitions, spec.partitions)
-	}
-	if err := checkPartitionDirNames(spec.name, spec.partitions); err != nil {
-		return nil, err
-	}
-	if spec.replicas == -1 {
-		spec.replicas = b.cfg.DefaultReplicationFactor
-	}
-	if spec.replicas != 1 {
-		return nil, kafkaErr(kerr.InvalidReplicationFactor, "replication factor %d is larger than the 1 available broker", spec.replicas)
-	}
-	for k, v := range spec.configs {
-		if err := checkTopicConfig(k, v); err != nil {
-			return nil, kafkaErr(kerr.InvalidConfig, "%v", err)
-		}
-	}
-	b.dropDeprecatedConfigs(spec.name, spec.configs)
-	settings, err := resolveTopicSettings(b.cfg.TopicDefaults, spec.configs, b.cfg.PreallocateBytes)
-	if err != nil {
-		return nil, kafkaErr(kerr.InvalidConfig, "%v", err)
-	}
-	settings.overrides = spec.configs
-
-	b.adminMu.Lock()
-	defer b.adminMu.Unlock()
-	tab := b.table.Load()
-	if tab.byName[spec.name] != nil {
-		return nil, kafkaErr(kerr.TopicAlreadyExists, "topic %q already exists", spec.name)
-	}
-	if collides := b.collidingTopicLocked(spec.name); collides != "" {
-		return nil, kafkaErr(kerr.InvalidTopicException, "topic %q collides with existing topic %q ('.' and '_' are interchangeable in metric names)", spec.name, collides)
-	}
-	if validateOnly {
-		return nil, nil
-	}
-	t := &topic{name: spec.name, id: newUUID()}
-	for tab.byID[t.id] != nil {
-		t.id = newUUID()
-	}
-	t.settings.Store(settings)
-	next := tab.with(t)
-	parts, err := b.createPartitionsLocked(t, 0, spec.partitions)
-	if err != nil {
-		return nil, kafkaErr(kerr.KafkaStorageError, "%v", err)
-	}
-	if err := b.writeTopicsLocked(next, t, spec.partitions); err != nil {
-		b.dropPartitionsLocked(parts)
-		return nil, kafkaErr(kerr.KafkaStorageError, "%v", err)
-	}
-	t.parts.Store(&parts)
-	b.table.Store(next)
-	b.logger.Info("topic created", "topic", t.name, "id", topicIDString(t.id), "partitions", spec.partitions, "configs", spec.configs)
-	return t, nil
-}
-
-// collidingTopicLocked returns an existing topic whose name differs from
-// name only by '.' versus '_' (Kafka refuses those), or "".
-func (b *Broker) collidingTopicLocked(name string) string {
-	norm := func(s string) string {
-		r := []byte(s)
-		for i, c := range r {
-			if c == '.' {
-				r[i] = '_'
-			}
-		}
-		return string(r)
-	}
-	n := norm(name)
-	for other := range b.table.Load().byName {
-		if other != name && norm(other) == n {
-			return other
-		}
-	}
-	return ""
-}
-
-// createPartitionsLocked creates partitions [from, to) of t and returns
-// t's partition list extended by them. On error the partitions it created
-// are deleted again.
-func (b *Broker) createPartitionsLocked(t *topic, from, to int32) ([]*partition, error) {
-	indexes := make([]int32, 0, to-from)
-	for i := from; i < to; i++ {
-		indexes = append(indexes, i)
-	}
-	created, err := b.createLogsLocked(t, indexes)
-	if err != nil {
-		return nil, err
-	}
-	return append(append([]*partition(nil), t.partitions()...), created...), nil
 }
 
 // creators bounds the partitions created at once. Creating one is a few
@@ -395,156 +285,6 @@ func (b *Broker) deletePartitionLog(p *partition) {
 	}
 }
 
-// deleteTopic deletes a topic by name (or, when name is "", by id).
-func (b *Broker) deleteTopic(name string, id [16]byte) (*topic, error) {
-	b.adminMu.Lock()
-	defer b.adminMu.Unlock()
-	tab := b.table.Load()
-	t := tab.byName[name]
-	if name == "" {
-		t = tab.byID[id]
-	}
-	if t == nil {
-		if name == "" {
-			return nil, kerr.UnknownTopicID
-		}
-		return nil, kerr.UnknownTopicOrPartition
-	}
-	if isInternalTopic(t.name) {
-		// The group coordinator keeps its state there (kafka-topics.sh
-		// refuses this too).
-		return nil, kafkaErr(kerr.InvalidTopicException, "internal topic %q cannot be deleted", t.name)
-	}
-	next := tab.without(t)
-	if err := b.writeTopicsLocked(next, nil, 0); err != nil {
-		return nil, kafkaErr(kerr.KafkaStorageError, "%v", err)
-	}
-	b.table.Store(next)
-	b.dropPartitionsLocked(t.partitions())
-	b.logger.Info("topic deleted", "topic", t.name, "id", topicIDString(t.id))
-	return t, nil
-}
-
-// addPartitions grows a topic to count partitions.
-func (b *Broker) addPartitions(name string, count int32, validateOnly bool) error {
-	b.adminMu.Lock()
-	defer b.adminMu.Unlock()
-	t := b.table.Load().byName[name]
-	if t == nil {
-		return kerr.UnknownTopicOrPartition
-	}
-	if isInternalTopic(name) {
-		// Groups are placed by hashing over the partition count.
-		return kafkaErr(kerr.InvalidPartitions, "the partition count of internal topic %q cannot change", name)
-	}
-	have := int32(len(t.partitions()))
-	if count <= have {
-		return kafkaErr(kerr.InvalidPartitions, "topic %q has %d partitions; the count can only grow", name, have)
-	}
-	if count > b.cfg.MaxPartitions {
-		return kafkaErr(kerr.InvalidPartitions, "%d partitions is more than runnel.max.partitions.per.topic (%d)", count, b.cfg.MaxPartitions)
-	}
-	if err := checkPartitionDirNames(name, count); err != nil {
-		return err
-	}
-	if validateOnly {
-		return nil
-	}
-	// The dirs first: a crash before the file names them deletes them at start.
-	parts, err := b.createPartitionsLocked(t, have, count)
-	if err != nil {
-		return kafkaErr(kerr.KafkaStorageError, "%v", err)
-	}
-	if err := b.writeTopicsLocked(b.table.Load(), t, count); err != nil {
-		b.dropPartitionsLocked(parts[have:])
-		return kafkaErr(kerr.KafkaStorageError, "%v", err)
-	}
-	t.parts.Store(&parts)
-	b.logger.Info("partitions added", "topic", name, "from", have, "to", count)
-	return nil
-}
-
-// alterTopicConfig changes a topic's overrides: change gets a copy of the
-// current ones and returns the new set (or a kerr error). The new set is
-// validated, persisted and applied to the live logs; validateOnly stops
-// after validation.
-func (b *Broker) alterTopicConfig(name string, change func(overrides map[string]string) (map[string]string, error), validateOnly bool) error {
-	b.adminMu.Lock()
-	defer b.adminMu.Unlock()
-	t := b.table.Load().byName[name]
-	if t == nil {
-		if err := validateTopicName(name); err != nil {
-			return err
-		}
-		return kafkaErr(kerr.UnknownTopicOrPartition, "topic %q does not exist", name)
-	}
-	old := t.settings.Load()
-	current := make(map[string]string, len(old.overrides))
-	for k, v := range old.overrides {
-		current[k] = v
-	}
-	overrides, err := change(current)
-	if err != nil {
-		return err
-	}
-	for k, v := range overrides {
-		if err := checkTopicConfig(k, v); err != nil {
-			return kafkaErr(kerr.InvalidConfig, "%v", err)
-		}
-	}
-	b.dropDeprecatedConfigs(name, overrides)
-	settings, err := resolveTopicSettings(b.cfg.TopicDefaults, overrides, b.cfg.PreallocateBytes)
-	if err != nil {
-		return kafkaErr(kerr.InvalidConfig, "%v", err)
-	}
-	if len(overrides) == 0 {
-		overrides = nil
-	}
-	settings.overrides = overrides
-	if validateOnly {
-		return nil
-	}
-	t.settings.Store(settings)
-	if err := b.writeTopicsLocked(b.table.Load(), nil, 0); err != nil {
-		t.settings.Store(old)
-		b.logger.Error("persisting topic config failed", "topic", name, "err", err)
-		return kafkaErr(kerr.KafkaStorageError, "%v", err)
-	}
-	for _, p := range t.partitions() {
-		p.log.SetConfig(settings.log)
-	}
-	b.logger.Info("topic config changed", "topic", name, "overrides", overrides)
-	return nil
-}
-
-func (tab *topicTable) with(t *topic) *topicTable {
-	next := &topicTable{byName: make(map[string]*topic, len(tab.byName)+1), byID: make(map[[16]byte]*topic, len(tab.byID)+1)}
-	for k, v := range tab.byName {
-		next.byName[k] = v
-	}
-	for k, v := range tab.byID {
-		next.byID[k] = v
-	}
-	next.byName[t.name] = t
-	next.byID[t.id] = t
-	return next
-}
-
-func (tab *topicTable) without(t *topic) *topicTable {
-	next := &topicTable{byName: make(map[string]*topic, len(tab.byName)), byID: make(map[[16]byte]*topic, len(tab.byID))}
-	for k, v := range tab.byName {
-		if v != t {
-			next.byName[k] = v
-		}
-	}
-	for k, v := range tab.byID {
-		if v != t {
-			next.byID[k] = v
-		}
-	}
-	return next
-}
-
 // topicRecord is a topic in topics.json.
 type topicRecord struct {
 	Name       string            `json:"name"`
@@ -556,30 +296,6 @@ type topicRecord struct {
 type topicsDoc struct {
 	Version int           `json:"version"`
 	Topics  []topicRecord `json:"topics"`
-}
-
-// topicsPath is where topics.json is written: the first log dir.
-func (b *Broker) topicsPath() string { return filepath.Join(b.cfg.LogDirs[0], topicsFile) }
-
-// writeTopicsLocked writes tab to topics.json, atomically; when grow is
-// not nil, its partition count is written as count (a topic being created
-// or grown, whose new partitions are not published until the file names
-// them).
-func (b *Broker) writeTopicsLocked(tab *topicTable, grow *topic, count int32) error {
-	doc := topicsDoc{Version: 1, Topics: []topicRecord{}}
-	for _, t := range tab.byName {
-		n := int32(len(t.partitions()))
-		if t == grow {
-			n = count
-		}
-		doc.Topics = append(doc.Topics, topicRecord{Name: t.name, ID: topicIDString(t.id), Partitions: n, Configs: t.settings.Load().overrides})
-	}
-	sort.Slice(doc.Topics, func(i, j int) bool { return doc.Topics[i].Name < doc.Topics[j].Name })
-	data, err := json.MarshalIndent(doc, "", "  ")
-	if err != nil {
-		return err
-	}
-	return disk.WriteFileAtomic(b.topicsPath(), append(data, '\n'), 0o644)
 }
 
 // readTopicsDoc reads topics.json from the first log dir that has one

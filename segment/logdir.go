@@ -10,6 +10,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -61,6 +62,13 @@ type OpenOption func(*openOptions)
 type openOptions struct {
 	scan          ScanMode
 	prefaultTotal int64
+	skip          []TopicPartition
+}
+
+// WithoutPartitions leaves the partition directories tps alone: they are not opened, listed
+// or deleted (the metadata log, which its own storage keeps).
+func WithoutPartitions(tps ...TopicPartition) OpenOption {
+	return func(o *openOptions) { o.skip = append(o.skip, tps...) }
 }
 
 // WithScan sets which segments the open reads batch by batch (default ScanFromRecoveryPoint).
@@ -142,7 +150,7 @@ func OpenLogDir(path string, cfgFor func(topic string) Config, logger *slog.Logg
 			}
 			continue
 		}
-		if tp, ok := ParsePartitionDir(e.Name()); ok {
+		if tp, ok := ParsePartitionDir(e.Name()); ok && !slices.Contains(o.skip, tp) {
 			tps = append(tps, tp)
 		}
 	}

@@ -17,7 +17,7 @@ import (
 // session under another incarnation is DUPLICATE_BROKER_REGISTRATION
 // (unless the request's PreviousBrokerEpoch is that registration's: the
 // same broker restarted cleanly); listeners the image refuses (none, a name
-// twice, no host or port) are INVALID_REGISTRATION. Every registration gets
+// twice, no host) are INVALID_REGISTRATION. Every registration gets
 // a new broker epoch, above every epoch written before it, and starts
 // fenced; it is unfenced by a heartbeat once the broker has caught up. A
 // new incarnation's partitions lose the old one's leaderships and ISR

@@ -112,7 +112,10 @@ func (c *Controller) alterTopicConfigs(img *metadata.Image, r kmsg.IncrementalAl
 			if c.cfg.Rules.ListConfig == nil || !c.cfg.Rules.ListConfig(op.Name) {
 				return nil, placementErr(kerr.InvalidConfig, "%v applies to list configs only, not %s.", op.Op, op.Name)
 			}
-			current, _ := img.Config(res, op.Name)
+			current, set := img.Config(res, op.Name)
+			if !set && c.cfg.Rules.Default != nil {
+				current = c.cfg.Rules.Default(op.Name)
+			}
 			rec.Value = EditList(current, *op.Value, op.Op == kmsg.IncrementalAlterConfigOpAppend)
 		default:
 			return nil, placementErr(kerr.InvalidRequest, "Unknown op %d for %s.", op.Op, op.Name)

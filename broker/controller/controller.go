@@ -45,6 +45,12 @@ type Config struct {
 	MaxPartitionsPerTopic int32
 	// Rules validates names and configs with the broker's rules.
 	Rules Rules
+	// Applied, when set, is called on the quorum's Ready loop with each new
+	// image the committed log builds (after a batch of entries, after a
+	// snapshot is restored) and the metadata offset of the last entry
+	// applied. It must not block: a broker hands the image to its own
+	// goroutine (every image this member publishes reaches it, or a later one).
+	Applied func(img *metadata.Image, offset int64)
 	// Rand draws topic ids and breaks placement ties (nil: random).
 	Rand   *rand.Rand
 	Logger *slog.Logger // nil: slog.Default()
@@ -62,6 +68,10 @@ type Rules struct {
 	// ListConfig reports whether a topic config holds a comma-separated
 	// list (the only keys IncrementalAlterConfigs APPEND and SUBTRACT take).
 	ListConfig func(key string) bool
+	// Default is the value a topic config takes when the topic does not
+	// set it (the broker's default), which APPEND and SUBTRACT start from
+	// (nil: the empty list).
+	Default func(key string) string
 }
 
 // Controller is one member of the controller quorum. Every member applies
@@ -289,7 +299,6 @@ func (sm *stateMachine) Restore(snap *pb.Snapshot) error {
 	sm.holder.Publish(img)
 	md := snap.GetMetadata()
 	sm.sm.Lock()
-	defer sm.sm.Unlock()
 	sm.sm.appliedIndex, sm.sm.appliedTerm = md.GetIndex(), md.GetTerm()
 	// A registration before the snapshot is at most at its index.
 	clear(sm.sm.registered)
@@ -297,7 +306,16 @@ func (sm *stateMachine) Restore(snap *pb.Snapshot) error {
 		sm.sm.registered[b.NodeID] = md.GetIndex()
 	}
 	sm.notifyAppliedLocked()
+	sm.sm.Unlock()
+	sm.published(img, md.GetIndex())
 	return nil
+}
+
+// published tells Config.Applied of the image after the entry at index.
+func (sm *stateMachine) published(img *metadata.Image, index uint64) {
+	if sm.cfg.Applied != nil {
+		sm.cfg.Applied(img, int64(index)-1)
+	}
 }
 
 // Apply implements quorum.StateMachine. An entry that does not decode or
@@ -326,6 +344,9 @@ func (sm *stateMachine) Apply(entries []*pb.Entry) error {
 	sm.sm.Lock()
 	sm.notifyAppliedLocked()
 	sm.sm.Unlock()
+	if len(entries) > 0 {
+		sm.published(img, entries[len(entries)-1].GetIndex())
+	}
 	return nil
 }
 
@@ -363,4 +384,23 @@ func (c *Controller) newTopicID(img *metadata.Image) metadata.UUID {
 			return id
 		}
 	}
+}
+
+// CommittedOffset is the metadata offset of the last entry applied here:
+// every operation this controller answered before the call is at or below
+// it, so a broker that has applied up to it sees their effects.
+func (c *Controller) CommittedOffset(context.Context) (int64, error) { return c.AppliedOffset(), nil }
+
+// Import commits records as one entry, as the active controller: a
+// single-node data directory's topics (with their ids) brought into the
+// metadata log when the broker upgrades in place. Records that do not apply
+// to the current image are refused whole (INVALID_REQUEST).
+func (c *Controller) Import(ctx context.Context, records []metadata.Record) error {
+	errs := c.operate(ctx, 1, false, func(img *metadata.Image, _ int) ([]metadata.Record, error) {
+		if _, err := img.ApplyAll(records); err != nil {
+			return nil, placementErr(kerr.InvalidRequest, "%v", err)
+		}
+		return records, nil
+	})
+	return errs[0]
 }

@@ -196,7 +196,7 @@ func (b *builder) registerBroker(r *RegisterBrokerRecord) error {
 		return invalid("broker %d has no listener", r.NodeID)
 	}
 	for i, l := range r.Listeners {
-		if l.Name == "" || l.Host == "" || l.Port == 0 {
+		if l.Name == "" || l.Host == "" {
 			return invalid("broker %d listener %q at %q:%d", r.NodeID, l.Name, l.Host, l.Port)
 		}
 		if l.SecurityProtocol < ProtocolPlaintext || l.SecurityProtocol > ProtocolSASLSSL {

@@ -44,7 +44,10 @@
 //	                   listener count uint16, per listener: name string,
 //	                   host string, port uint16, security protocol int16
 //	                   (0 PLAINTEXT, 1 SSL, 2 SASL_PLAINTEXT, 3 SASL_SSL),
-//	                   then rack string ("" none), fenced bool
+//	                   then rack string ("" none), fenced bool; port 0
+//	                   is a port not known yet (a single node that listens
+//	                   on an ephemeral port, whose clients learn it from
+//	                   the node itself)
 //	2 Topic            topic id uuid, name string
 //	3 Partition        topic id uuid, partition int32, replicas []int32,
 //	                   isr []int32, leader int32 (-1 none), leader epoch int32,

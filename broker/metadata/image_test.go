@@ -213,7 +213,7 @@ func TestApplyRefuses(t *testing.T) {
 		{"unfence unfenced", &UnfenceBrokerRecord{NodeID: 1, BrokerEpoch: 10}, ErrInvalidValue},
 		{"register with old epoch", &RegisterBrokerRecord{NodeID: 1, BrokerEpoch: 10, Listeners: listeners(1)}, ErrStaleEpoch},
 		{"register no listener", &RegisterBrokerRecord{NodeID: 4, BrokerEpoch: 1}, ErrInvalidValue},
-		{"register port 0", &RegisterBrokerRecord{NodeID: 4, BrokerEpoch: 1, Listeners: listeners(0)}, ErrInvalidValue},
+		{"register no host", &RegisterBrokerRecord{NodeID: 4, BrokerEpoch: 1, Listeners: []Listener{{Name: "L", Port: 1}}}, ErrInvalidValue},
 		{"register listener twice", &RegisterBrokerRecord{NodeID: 4, BrokerEpoch: 1, Listeners: append(listeners(1), listeners(2)...)}, ErrInvalidValue},
 		{"register security protocol 4", &RegisterBrokerRecord{NodeID: 4, BrokerEpoch: 1, Listeners: []Listener{{Name: "L", Host: "h", Port: 1, SecurityProtocol: 4}}}, ErrInvalidValue},
 		{"topic name not utf-8", &TopicRecord{TopicID: other, Name: "a\xff"}, ErrInvalidValue},

@@ -47,7 +47,7 @@ func modelApply(m state, r Record) bool {
 		}
 		names := map[string]bool{}
 		for _, l := range r.Listeners {
-			if l.Name == "" || l.Host == "" || l.Port == 0 || l.SecurityProtocol < 0 || l.SecurityProtocol > 3 || names[l.Name] {
+			if l.Name == "" || l.Host == "" || l.SecurityProtocol < 0 || l.SecurityProtocol > 3 || names[l.Name] {
 				return false
 			}
 			names[l.Name] = true

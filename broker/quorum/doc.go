@@ -3,6 +3,13 @@
 // raft.Storage; Node runs the Ready loop; Transport carries messages (LocalNetwork in one
 // process for tests; TCPTransport over the controller listener, below).
 //
+// # Ids
+//
+// Raft reserves id 0 for "none" and Kafka's node ids start at 0, so a voter's Raft id is its
+// node.id + 1 (the broker's raftID), on the wire (the hello below) and in the HardState's vote.
+// A node that is the only voter campaigns as soon as it knows the configuration, without
+// waiting an election timeout (a one-node cluster is active at once).
+//
 // # Files
 //
 // The partition directory __cluster_metadata-0 (Partition) is a segment log like any other,

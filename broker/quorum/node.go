@@ -63,9 +63,10 @@ type Node struct {
 	logger *slog.Logger
 
 	// Ready loop only:
-	confState *pb.ConfState // the configuration after the last applied entry
-	applied   uint64        // the index of the last applied entry
-	snapIndex uint64        // the index of the latest snapshot
+	confState  *pb.ConfState // the configuration after the last applied entry
+	applied    uint64        // the index of the last applied entry
+	snapIndex  uint64        // the index of the latest snapshot
+	campaigned bool          // campaignAlone has campaigned
 
 	stop     chan struct{}
 	done     chan struct{}
@@ -178,6 +179,7 @@ func (n *Node) run() {
 	defer n.raft.Stop()
 	ticker := time.NewTicker(n.cfg.TickInterval)
 	defer ticker.Stop()
+	n.campaignAlone() // a snapshot may have told the configuration already
 	for {
 		select {
 		case <-ticker.C:
@@ -189,9 +191,27 @@ func (n *Node) run() {
 				return
 			}
 			n.raft.Advance()
+			n.campaignAlone()
 		case <-n.stop:
 			return
 		}
+	}
+}
+
+// campaignAlone campaigns once, as soon as the configuration is known, when this node is the
+// only voter: it need not wait an election timeout for peers that do not exist, so a one-node
+// cluster (every test broker) is active at once. Raft learns the configuration from the
+// committed entries (or the snapshot), so the check follows a Ready.
+func (n *Node) campaignAlone() {
+	if n.campaigned || len(n.confState.GetVoters()) != 1 || n.confState.GetVoters()[0] != n.id {
+		return
+	}
+	n.campaigned = true
+	if n.raft.Status().RaftState == raft.StateLeader {
+		return
+	}
+	if err := n.raft.Campaign(context.Background()); err != nil {
+		n.logger.Warn("quorum: campaigning failed; the election timeout will start one", "err", err)
 	}
 }
 

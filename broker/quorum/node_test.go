@@ -15,6 +15,7 @@ import (
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
 
+	"runnel/internal/wait"
 	"runnel/io/disk/faultfs"
 )
 
@@ -305,5 +306,28 @@ func TestNodeStopsOnStorageFailure(t *testing.T) {
 	seq, _ := c.members[1].sm.sequence()
 	if len(seq) < 2 || seq[0].Data != "before" || seq[len(seq)-1].Data != "after restart" {
 		t.Fatalf("sequence after restart: %v", seq)
+	}
+}
+
+// TestSingleVoterLeadsAtOnce: the only voter campaigns as soon as it knows the configuration,
+// fresh and after a restart, so it leads long before an election timeout (here an hour).
+func TestSingleVoterLeadsAtOnce(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), Partition.DirName())
+	for round := range 2 {
+		s, err := Open(dir, Options{Segment: smallSegments(), Logger: quietLogger})
+		if err != nil {
+			t.Fatal(err)
+		}
+		net := NewLocalNetwork()
+		n, err := StartNode(NodeConfig{ID: 1, Voters: []uint64{1}, Storage: s, Transport: net.Transport(1), StateMachine: newRecorder(),
+			TickInterval: time.Hour, Logger: quietLogger})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wait.Until(t, 5*time.Second, fmt.Sprintf("round %d: the single voter leads", round), func() bool {
+			return n.Status().RaftState == raft.StateLeader
+		})
+		n.Stop()
+		s.Close()
 	}
 }

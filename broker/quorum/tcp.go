@@ -18,6 +18,10 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
+// Magic is how a connection of the quorum's TCP protocol opens: a listener that serves Kafka
+// requests too tells a Raft connection by these first four bytes (doc.go).
+const Magic = wireMagic
+
 // Wire constants of the quorum's TCP protocol (doc.go, "Raft over TCP"); part of the format.
 const (
 	wireMagic      = "RNRF" // Runnel Raft

@@ -1,0 +1,256 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"runnel/broker/controller"
+	"runnel/broker/metadata"
+	"runnel/broker/quorum"
+	"runnel/segment"
+)
+
+// localQuorum is this node's member of the controller quorum (process.roles
+// empty, the one-node default, or holding "controller"): the metadata log's
+// storage, the controller that applies it, and the transport to the other
+// voters.
+type localQuorum struct {
+	storage *quorum.Storage
+	ctrl    *controller.Controller
+	tcp     *quorum.TCPTransport // with other voters; nil for a single voter
+	// existed is whether the metadata log was there before this start (no:
+	// a data dir of single-node Runnel, or a new node).
+	existed bool
+}
+
+// raftID is the Raft id of node.id: Raft reserves 0 for "none", and Kafka's
+// node ids start at 0 (quorum/doc.go).
+func raftID(node int32) uint64 { return uint64(node) + 1 }
+
+// metadataLogConfig is the metadata log's segments: small, as the log is
+// (snapshots bound it), preallocated as the broker's logs are.
+func (b *Broker) metadataLogConfig() segment.Config {
+	cfg := segment.DefaultConfig()
+	cfg.SegmentBytes = 64 << 20
+	cfg.SegmentIndexBytes = 64 << 10 // 8,192 entries, one every 4 KiB: 32 MiB of log
+	cfg.PreallocateBytes = 1 << 20
+	if b.cfg.PreallocateBytes > 0 {
+		cfg.PreallocateBytes = min(b.cfg.PreallocateBytes, cfg.PreallocateBytes)
+	}
+	cfg.FS = b.cfg.FS
+	return cfg
+}
+
+// metadataLogDir is the log dir that holds __cluster_metadata-0: the one
+// that has it (log.dirs may have been reordered), else the first.
+func (b *Broker) metadataLogDir() (string, bool) {
+	for _, dir := range b.cfg.LogDirs {
+		if _, err := os.Stat(filepath.Join(dir, quorum.Partition.DirName())); err == nil {
+			return dir, true
+		}
+	}
+	return b.cfg.LogDirs[0], false
+}
+
+// startQuorum starts this node's controller quorum member, when it is one:
+// a single voter (process.roles empty) with no transport to speak of, or
+// one of controller.quorum.voters over TCP on the controller listener. Its
+// controller becomes this broker's ClusterController and hands every image
+// it applies to ImageCommitted.
+func (b *Broker) startQuorum() error {
+	if len(b.cfg.ProcessRoles) > 0 && !b.cfg.hasRole("controller") {
+		return nil // broker only: the integrator's metadata follower and remote controller
+	}
+	dir, existed := b.metadataLogDir()
+	st, err := quorum.Open(filepath.Join(dir, quorum.Partition.DirName()), quorum.Options{Segment: b.metadataLogConfig(), Logger: b.logger})
+	if err != nil {
+		return fmt.Errorf("broker: opening the metadata log: %w", err)
+	}
+	lq := &localQuorum{storage: st, existed: existed}
+	id := raftID(b.cfg.NodeID)
+	voters := []uint64{id}
+	var transport quorum.Transport
+	if len(b.cfg.QuorumVoters) == 0 {
+		net := quorum.NewLocalNetwork() // nobody to talk to
+		transport = net.Transport(id)
+	} else {
+		voters = voters[:0]
+		peers := map[uint64]string{}
+		for node, addr := range b.cfg.QuorumVoters {
+			voters = append(voters, raftID(node))
+			peers[raftID(node)] = addr
+		}
+		if lq.tcp, err = quorum.NewTCPTransport(quorum.TCPConfig{ID: id, ClusterID: b.clusterID, Peers: peers, Logger: b.logger}); err != nil {
+			st.Close()
+			return fmt.Errorf("broker: %w", err)
+		}
+		transport = lq.tcp
+	}
+	lq.ctrl, err = controller.New(controller.Config{
+		Node:                     quorum.NodeConfig{ID: id, Voters: voters, Storage: st, Transport: transport, Logger: b.logger},
+		ClusterID:                b.clusterID,
+		SessionTimeout:           b.cfg.BrokerSessionTimeout,
+		DefaultPartitions:        b.cfg.NumPartitions,
+		DefaultReplicationFactor: b.cfg.DefaultReplicationFactor,
+		MaxPartitionsPerTopic:    b.cfg.MaxPartitions,
+		Rules:                    b.controllerRules(),
+		Applied:                  b.ImageCommitted,
+		Logger:                   b.logger,
+	})
+	if err != nil {
+		if lq.tcp != nil {
+			lq.tcp.Close()
+		}
+		st.Close()
+		return fmt.Errorf("broker: starting the controller: %w", err)
+	}
+	if lq.tcp != nil {
+		lq.tcp.Attach(lq.ctrl.Node())
+	}
+	b.quorum = lq
+	b.SetController(lq.ctrl)
+	return nil
+}
+
+// controllerRules are the broker's validation rules, which the controller
+// applies before it writes.
+var controllerRules = controller.Rules{
+	TopicName:   validateTopicName,
+	TopicConfig: checkTopicConfig,
+	ListConfig: func(key string) bool {
+		def, ok := topicConfigDefFor(key)
+		return ok && def.typ == kmsg.ConfigTypeList
+	},
+}
+
+// controllerRules completes the rules with the broker's topic defaults.
+func (b *Broker) controllerRules() controller.Rules {
+	r := controllerRules
+	r.Default = func(key string) string {
+		if v, ok := b.cfg.TopicDefaults[key]; ok {
+			return v
+		}
+		def, _ := topicConfigDefFor(key)
+		return def.kafkaDflt
+	}
+	return r
+}
+
+// caughtUp reports whether the quorum member knows a leader and has
+// applied what it knows to be committed; the leader itself only once it is
+// the active controller (it has applied an entry of its own term).
+func (lq *localQuorum) caughtUp() bool {
+	st := lq.ctrl.Node().Status()
+	if st.Lead == 0 {
+		return false
+	}
+	if st.Lead == st.ID {
+		return lq.ctrl.Active()
+	}
+	return lq.ctrl.AppliedOffset()+1 >= int64(st.GetCommit())
+}
+
+// awaitQuorum waits until the local quorum member has caught up, logging
+// every few seconds while it waits (peers not up yet). It returns the
+// image the member holds then.
+func (b *Broker) awaitQuorum() (*metadata.Image, int64, error) {
+	lq := b.quorum
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	start, warned := time.Now(), time.Now()
+	for !lq.caughtUp() {
+		select {
+		case <-lq.ctrl.Node().Done():
+			return nil, 0, fmt.Errorf("broker: the controller quorum stopped: %w", lq.ctrl.Node().Err())
+		case <-b.done:
+			return nil, 0, ErrClosed
+		case <-tick.C:
+		}
+		if time.Since(warned) > 5*time.Second {
+			warned = time.Now()
+			b.logger.Warn("waiting for the controller quorum", "voters", formatVoters(b.cfg.QuorumVoters), "waited", time.Since(start).Round(time.Second))
+		}
+	}
+	return lq.ctrl.Image(), lq.ctrl.AppliedOffset(), nil
+}
+
+// serveQuorumConn hands a connection that opened with the quorum's magic
+// to the Raft transport; false when this node has none.
+func (b *Broker) serveQuorumConn(c net.Conn) bool {
+	if b.quorum == nil || b.quorum.tcp == nil {
+		return false
+	}
+	go b.quorum.tcp.ServeConn(c) // the transport's Close ends it
+	return true
+}
+
+// stopQuorum stops the controller, the transport and the storage.
+func (b *Broker) stopQuorum() error {
+	lq := b.quorum
+	if lq == nil {
+		return nil
+	}
+	lq.ctrl.Close()
+	if lq.tcp != nil {
+		lq.tcp.Close()
+	}
+	return lq.storage.Close()
+}
+
+// importContext bounds a startup write to the metadata log.
+func (b *Broker) importContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(b.lifetime, defaultAdminTimeout)
+}
+
+// startCluster brings the broker into the cluster: it starts this node's
+// quorum member, waits until it has caught up, imports a single-node data
+// dir, opens the logs against the image and starts following images. A
+// single node then registers and waits to be unfenced, so that it serves
+// as a full member at once; a node of several (process.roles set)
+// registers from its heartbeat loop, which retries until the active
+// controller answers.
+func (b *Broker) startCluster() error {
+	if err := b.startQuorum(); err != nil {
+		return err
+	}
+	if b.quorum == nil {
+		return errors.New("broker: process.roles=broker needs a controller client and a metadata follower, not wired yet")
+	}
+	if err := b.startControllerListener(); err != nil { // cluster_listener.go
+		return err
+	}
+	img, offset, err := b.awaitQuorum()
+	if err != nil {
+		return err
+	}
+	if img, offset, err = b.importTopics(img, offset); err != nil {
+		return err
+	}
+	if err := b.openLogs(img, offset); err != nil {
+		return err
+	}
+	b.bg.Add(1)
+	go b.followImages()
+	b.registration.mu.Lock()
+	b.registration.incarnation, b.registration.epoch = newUUID(), -1
+	b.registration.warn = logLimiter{burst: 1, interval: 5 * time.Second}
+	b.registration.mu.Unlock()
+	if len(b.cfg.ProcessRoles) == 0 {
+		ctx, cancel := b.importContext()
+		err := b.registerAndUnfence(ctx)
+		cancel()
+		if err != nil {
+			return err
+		}
+	}
+	b.bg.Add(1)
+	go b.heartbeats()
+	return nil
+}

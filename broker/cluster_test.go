@@ -1,0 +1,296 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"runnel/internal/wait"
+)
+
+// activeRouter is the ClusterController of the brokers of one process: it
+// sends each call to the broker whose own voter is the active controller,
+// as the controller client (package controllerclient) does over the
+// network. A test stand-in, so that the cluster's brokers can register.
+type activeRouter struct {
+	mu      sync.Mutex
+	brokers []*Broker
+}
+
+func (r *activeRouter) active() ClusterController {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, b := range r.brokers {
+		if b.quorum.ctrl.Active() {
+			return b.quorum.ctrl
+		}
+	}
+	return r.brokers[0].quorum.ctrl // answers NOT_CONTROLLER
+}
+
+func (r *activeRouter) CreateTopics(ctx context.Context, req *kmsg.CreateTopicsRequest) *kmsg.CreateTopicsResponse {
+	return r.active().CreateTopics(ctx, req)
+}
+func (r *activeRouter) DeleteTopics(ctx context.Context, req *kmsg.DeleteTopicsRequest) *kmsg.DeleteTopicsResponse {
+	return r.active().DeleteTopics(ctx, req)
+}
+func (r *activeRouter) CreatePartitions(ctx context.Context, req *kmsg.CreatePartitionsRequest) *kmsg.CreatePartitionsResponse {
+	return r.active().CreatePartitions(ctx, req)
+}
+func (r *activeRouter) AlterConfigs(ctx context.Context, req *kmsg.AlterConfigsRequest) *kmsg.AlterConfigsResponse {
+	return r.active().AlterConfigs(ctx, req)
+}
+func (r *activeRouter) IncrementalAlterConfigs(ctx context.Context, req *kmsg.IncrementalAlterConfigsRequest) *kmsg.IncrementalAlterConfigsResponse {
+	return r.active().IncrementalAlterConfigs(ctx, req)
+}
+func (r *activeRouter) RegisterBroker(ctx context.Context, req *kmsg.BrokerRegistrationRequest) *kmsg.BrokerRegistrationResponse {
+	return r.active().RegisterBroker(ctx, req)
+}
+func (r *activeRouter) BrokerHeartbeat(ctx context.Context, req *kmsg.BrokerHeartbeatRequest) *kmsg.BrokerHeartbeatResponse {
+	return r.active().BrokerHeartbeat(ctx, req)
+}
+func (r *activeRouter) CommittedOffset(ctx context.Context) (int64, error) {
+	return r.active().CommittedOffset(ctx)
+}
+
+// freePorts returns n ports free on loopback now.
+func freePorts(t *testing.T, n int) []int {
+	var lns []net.Listener
+	var ports []int
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns = append(lns, ln)
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	}
+	for _, ln := range lns {
+		ln.Close()
+	}
+	return ports
+}
+
+// startCluster starts n combined brokers (process.roles=broker,controller)
+// on loopback, each with its own log dir, their quorum over TCP on their
+// controller listeners, and waits until every one is registered and
+// unfenced in every image.
+func startCluster(t *testing.T, n int) []*Broker {
+	ports := freePorts(t, 2*n)
+	var voters []string
+	for i := range n {
+		voters = append(voters, fmt.Sprintf("%d@127.0.0.1:%d", i, ports[n+i]))
+	}
+	clients := make([]net.Listener, n)
+	cfgs := make([]Config, n)
+	for i := range n {
+		var err error
+		if clients[i], err = net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", ports[i])); err != nil {
+			t.Fatal(err)
+		}
+		cfg, _, err := LoadConfig("", []string{
+			fmt.Sprintf("node.id=%d", i),
+			"process.roles=broker,controller",
+			fmt.Sprintf("listeners=PLAINTEXT://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d", ports[i], ports[n+i]),
+			"controller.listener.names=CONTROLLER",
+			"controller.quorum.voters=" + strings.Join(voters, ","),
+			"runnel.cluster.id=3nodesInOneProcess00000",
+			"log.dirs=" + t.TempDir(),
+			"runnel.admin.listener=",
+			"runnel.segment.preallocate.bytes=65536",
+			"log.index.size.max.bytes=65536",
+			"offsets.topic.num.partitions=3",
+			"broker.heartbeat.interval.ms=200",
+			"runnel.shutdown.timeout.ms=5000",
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfgs[i] = cfg
+	}
+	brokers := make([]*Broker, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	for i := range n {
+		wg.Go(func() { brokers[i], errs[i] = New(cfgs[i], logger.With("test node", i)) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		for _, b := range brokers {
+			if b != nil {
+				b.Close()
+			}
+		}
+		t.Fatal(err)
+	}
+	router := &activeRouter{brokers: brokers}
+	served := make(chan error, n)
+	for i, b := range brokers {
+		b.SetController(router)
+		go func() { served <- b.Serve(clients[i]) }()
+	}
+	t.Cleanup(func() {
+		for _, b := range brokers {
+			if err := b.Close(); err != nil {
+				t.Errorf("close: %v", err)
+			}
+		}
+		for range brokers {
+			if err := <-served; !errors.Is(err, ErrClosed) {
+				t.Errorf("serve: %v", err)
+			}
+		}
+	})
+	wait.Until(t, 20*time.Second, "every broker unfenced in every image", func() bool {
+		for _, b := range brokers {
+			if len(b.image().LiveBrokers()) != n {
+				return false
+			}
+		}
+		return true
+	})
+	return brokers
+}
+
+// TestThreeCombinedBrokers: three brokers, each its own controller quorum
+// voter over real TCP: a topic of 6 partitions created on one is spread
+// over the three, shown with leaders in every broker's Metadata, the
+// controller listeners answer Kafka requests too, and every broker holds
+// the same image.
+func TestThreeCombinedBrokers(t *testing.T) {
+	brokers := startCluster(t, 3)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers[1].Addr().String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "spread", 6, 1
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil || resp.Topics[0].ErrorCode != 0 {
+		t.Fatalf("create: %v %v", err, kerr.ErrorForCode(resp.Topics[0].ErrorCode))
+	}
+	// The broker that answered has applied it; the others follow.
+	wait.Until(t, 10*time.Second, "every broker applied the topic", func() bool {
+		for _, b := range brokers {
+			if _, ok := b.image().Topic("spread"); !ok {
+				return false
+			}
+		}
+		return true
+	})
+	hosts := map[int32]int{}
+	for i, b := range brokers {
+		c, err := kgo.NewClient(kgo.SeedBrokers(b.Addr().String()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		md := kmsg.NewPtrMetadataRequest()
+		mt := kmsg.NewMetadataRequestTopic()
+		mt.Topic = kmsg.StringPtr("spread")
+		md.Topics = append(md.Topics, mt)
+		mresp, err := md.RequestWith(ctx, c)
+		c.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(mresp.Brokers) != 3 {
+			t.Errorf("broker %d lists %d brokers", i, len(mresp.Brokers))
+		}
+		if len(mresp.Topics) != 1 || len(mresp.Topics[0].Partitions) != 6 {
+			t.Fatalf("broker %d: metadata %+v", i, mresp.Topics)
+		}
+		for _, p := range mresp.Topics[0].Partitions {
+			if p.ErrorCode != 0 || p.Leader < 0 || len(p.Replicas) != 1 || p.Replicas[0] != p.Leader {
+				t.Errorf("broker %d: partition %d: error %d leader %d replicas %v", i, p.Partition, p.ErrorCode, p.Leader, p.Replicas)
+			}
+			if i == 0 {
+				hosts[p.Leader]++
+			}
+		}
+	}
+	if len(hosts) != 3 || hosts[0] != 2 || hosts[1] != 2 || hosts[2] != 2 {
+		t.Errorf("leaders per broker %v, want 2 each", hosts)
+	}
+	for _, b := range brokers {
+		mt, _ := b.image().Topic("spread")
+		for p := range mt.Partitions() {
+			local := b.topic("spread").partitionAt(p.Partition) != nil
+			if local != (p.Replicas[0] == b.cfg.NodeID) {
+				t.Errorf("broker %d holds partition %d: %v, replicas %v", b.cfg.NodeID, p.Partition, local, p.Replicas)
+			}
+		}
+	}
+	// The controller listener serves Kafka requests beside Raft: the
+	// active voter answers a heartbeat of an unknown broker, the others
+	// NOT_CONTROLLER.
+	for _, b := range brokers {
+		c, err := kgo.NewClient(kgo.SeedBrokers(b.controllerListenAddr()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		hb := kmsg.NewPtrBrokerHeartbeatRequest()
+		hb.BrokerID, hb.BrokerEpoch = 99, 1
+		hresp, err := hb.RequestWith(ctx, c)
+		c.Close()
+		if err != nil {
+			t.Fatalf("heartbeat over the controller listener of %d: %v", b.cfg.NodeID, err)
+		}
+		want := kerr.NotController.Code
+		if b.quorum.ctrl.Active() {
+			want = kerr.BrokerIDNotRegistered.Code
+		}
+		if hresp.ErrorCode != want {
+			t.Errorf("heartbeat to %d (active %v): %v, want %v", b.cfg.NodeID, b.quorum.ctrl.Active(), kerr.ErrorForCode(hresp.ErrorCode), kerr.ErrorForCode(want))
+		}
+	}
+	wait.Until(t, 10*time.Second, "equal images", func() bool {
+		h := brokers[0].image().Hash()
+		return brokers[1].image().Hash() == h && brokers[2].image().Hash() == h
+	})
+}
+
+// TestSingleNodeRegistersItself: a one-node broker registers with its own
+// controller and is unfenced before it serves, again with a new epoch after
+// a restart, and names itself the controller.
+func TestSingleNodeRegistersItself(t *testing.T) {
+	d := startDataBroker(t, nil)
+	var epochs []int64
+	for round := range 2 {
+		img := d.b.image()
+		br, ok := img.Broker(d.b.cfg.NodeID)
+		if !ok || br.Fenced || len(img.LiveBrokers()) != 1 {
+			t.Fatalf("round %d: broker %d in the image: %+v %v, live %d", round, d.b.cfg.NodeID, br, ok, len(img.LiveBrokers()))
+		}
+		epochs = append(epochs, br.Epoch)
+		resp, err := kmsg.NewPtrMetadataRequest().RequestWith(context.Background(), d.client())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.ControllerID != d.b.cfg.NodeID || len(resp.Brokers) != 1 || resp.Brokers[0].NodeID != d.b.cfg.NodeID {
+			t.Errorf("round %d: controller %d, brokers %+v", round, resp.ControllerID, resp.Brokers)
+		}
+		if round == 0 {
+			d.restart()
+		}
+	}
+	if epochs[1] <= epochs[0] {
+		t.Errorf("broker epochs %v, want a higher one after the restart", epochs)
+	}
+}
