@@ -35,6 +35,8 @@ package clustertest
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -61,7 +63,7 @@ type Options struct {
 	// Properties are key=value settings of every node, over the harness's
 	// defaults (small preallocation, no admin listener, see defaults);
 	// NodeProperties[i] are node i's, over those. Keys the harness sets
-	// per node (listeners, node.id, log.dirs, the quorum's) can be
+	// per node (listeners, node.id, log.dirs, the quorum's, the cluster id) can be
 	// overridden, but Node's addresses then say what the harness chose.
 	Properties     []string
 	NodeProperties map[int][]string
@@ -137,6 +139,10 @@ type Cluster struct {
 	opts   Options
 	dir    string
 	voters string // controller.quorum.voters
+	// clusterID is every node's runnel.cluster.id: as kafka-storage.sh
+	// format gives every node the same id, since voters refuse a peer of
+	// another cluster.
+	clusterID string
 
 	mu     sync.Mutex
 	nodes  []*node
@@ -197,7 +203,7 @@ const portAttempts = 3
 var errPortTaken = errors.New("clustertest: a port was taken before its node listened")
 
 func startOnce(o Options) (*Cluster, error) {
-	c := &Cluster{opts: o, dir: o.Dir}
+	c := &Cluster{opts: o, dir: o.Dir, clusterID: newClusterID()}
 	if c.dir == "" {
 		var err error
 		if c.dir, err = os.MkdirTemp("", "runnel-cluster-"); err != nil {
@@ -341,6 +347,7 @@ func (c *Cluster) nodeProperties(n Node) []string {
 		"inter.broker.listener.name=PLAINTEXT",
 		"controller.quorum.voters="+c.voters,
 		"log.dirs="+n.DataDir,
+		"runnel.cluster.id="+c.clusterID,
 	)
 	if n.AdminAddr != "" {
 		props = append(props, "runnel.admin.listener="+n.AdminAddr)
@@ -668,6 +675,14 @@ func freePorts(n int) ([]int, error) {
 		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
+}
+
+// newClusterID is a random cluster id as Kafka writes them: 16 bytes,
+// URL-safe base64 without padding.
+func newClusterID() string {
+	var id [16]byte
+	rand.Read(id[:])
+	return base64.RawURLEncoding.EncodeToString(id[:])
 }
 
 func loopback(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
