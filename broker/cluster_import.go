@@ -71,7 +71,7 @@ func (b *Broker) importTopics(img *metadata.Image, offset int64) (*metadata.Imag
 		}
 	}
 	if len(records) > 0 {
-		ctx, cancel := b.importContext()
+		ctx, cancel := b.adminContext(0)
 		err := lq.ctrl.Import(ctx, records)
 		cancel()
 		if err != nil {

@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -25,10 +24,16 @@ type localQuorum struct {
 	storage *quorum.Storage
 	ctrl    *controller.Controller
 	tcp     *quorum.TCPTransport // with other voters; nil for a single voter
-	// existed is whether the metadata log was there before this start (no:
-	// a data dir of single-node Runnel, or a new node).
-	existed bool
 }
+
+// The metadata log is snapshotted every metadataSnapshotEvery entries (a
+// snapshot is the image's records, so a start replays at most that many
+// entries after it), keeping metadataCatchUpEntries below it for voters a
+// little behind.
+const (
+	metadataSnapshotEvery  = 4096
+	metadataCatchUpEntries = 512
+)
 
 // raftID is the Raft id of node.id: Raft reserves 0 for "none", and Kafka's
 // node ids start at 0 (quorum/doc.go).
@@ -50,13 +55,13 @@ func (b *Broker) metadataLogConfig() segment.Config {
 
 // metadataLogDir is the log dir that holds __cluster_metadata-0: the one
 // that has it (log.dirs may have been reordered), else the first.
-func (b *Broker) metadataLogDir() (string, bool) {
+func (b *Broker) metadataLogDir() string {
 	for _, dir := range b.cfg.LogDirs {
 		if _, err := os.Stat(filepath.Join(dir, quorum.Partition.DirName())); err == nil {
-			return dir, true
+			return dir
 		}
 	}
-	return b.cfg.LogDirs[0], false
+	return b.cfg.LogDirs[0]
 }
 
 // startQuorum starts this node's controller quorum member, when it is one:
@@ -68,18 +73,16 @@ func (b *Broker) startQuorum() error {
 	if len(b.cfg.ProcessRoles) > 0 && !b.cfg.hasRole("controller") {
 		return nil // broker only: the integrator's metadata follower and remote controller
 	}
-	dir, existed := b.metadataLogDir()
-	st, err := quorum.Open(filepath.Join(dir, quorum.Partition.DirName()), quorum.Options{Segment: b.metadataLogConfig(), Logger: b.logger})
+	st, err := quorum.Open(filepath.Join(b.metadataLogDir(), quorum.Partition.DirName()), quorum.Options{Segment: b.metadataLogConfig(), Logger: b.logger})
 	if err != nil {
 		return fmt.Errorf("broker: opening the metadata log: %w", err)
 	}
-	lq := &localQuorum{storage: st, existed: existed}
+	lq := &localQuorum{storage: st}
 	id := raftID(b.cfg.NodeID)
 	voters := []uint64{id}
 	var transport quorum.Transport
 	if len(b.cfg.QuorumVoters) == 0 {
-		net := quorum.NewLocalNetwork() // nobody to talk to
-		transport = net.Transport(id)
+		transport = quorum.NewLocalNetwork().Transport(id) // nobody to talk to
 	} else {
 		voters = voters[:0]
 		peers := map[uint64]string{}
@@ -94,7 +97,8 @@ func (b *Broker) startQuorum() error {
 		transport = lq.tcp
 	}
 	lq.ctrl, err = controller.New(controller.Config{
-		Node:                     quorum.NodeConfig{ID: id, Voters: voters, Storage: st, Transport: transport, Logger: b.logger},
+		Node: quorum.NodeConfig{ID: id, Voters: voters, Storage: st, Transport: transport, Logger: b.logger,
+			SnapshotEvery: metadataSnapshotEvery, CatchUpEntries: metadataCatchUpEntries},
 		ClusterID:                b.clusterID,
 		SessionTimeout:           b.cfg.BrokerSessionTimeout,
 		DefaultPartitions:        b.cfg.NumPartitions,
@@ -120,19 +124,14 @@ func (b *Broker) startQuorum() error {
 }
 
 // controllerRules are the broker's validation rules, which the controller
-// applies before it writes.
-var controllerRules = controller.Rules{
-	TopicName:   validateTopicName,
-	TopicConfig: checkTopicConfig,
-	ListConfig: func(key string) bool {
+// applies before it writes: Kafka's topic names, the topic configs Runnel
+// knows, cleanup.policy as the list config, the broker's topic defaults.
+func (b *Broker) controllerRules() controller.Rules {
+	r := controller.Rules{TopicName: validateTopicName, TopicConfig: checkTopicConfig}
+	r.ListConfig = func(key string) bool {
 		def, ok := topicConfigDefFor(key)
 		return ok && def.typ == kmsg.ConfigTypeList
-	},
-}
-
-// controllerRules completes the rules with the broker's topic defaults.
-func (b *Broker) controllerRules() controller.Rules {
-	r := controllerRules
+	}
 	r.Default = func(key string) string {
 		if v, ok := b.cfg.TopicDefaults[key]; ok {
 			return v
@@ -204,11 +203,6 @@ func (b *Broker) stopQuorum() error {
 	return lq.storage.Close()
 }
 
-// importContext bounds a startup write to the metadata log.
-func (b *Broker) importContext() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(b.lifetime, defaultAdminTimeout)
-}
-
 // startCluster brings the broker into the cluster: it starts this node's
 // quorum member, waits until it has caught up, imports a single-node data
 // dir, opens the logs against the image and starts following images. A
@@ -243,7 +237,7 @@ func (b *Broker) startCluster() error {
 	b.registration.warn = logLimiter{burst: 1, interval: 5 * time.Second}
 	b.registration.mu.Unlock()
 	if len(b.cfg.ProcessRoles) == 0 {
-		ctx, cancel := b.importContext()
+		ctx, cancel := b.adminContext(0)
 		err := b.registerAndUnfence(ctx)
 		cancel()
 		if err != nil {
