@@ -78,6 +78,8 @@ type Report struct {
 	Baselines Baselines    `json:"baselines"`
 	Scenarios []Scenario   `json:"scenarios"`
 	Runs      []*RunResult `json:"runs"`
+	// ClusterMetadata is the three-node quorum's metadata figures.
+	ClusterMetadata *ClusterMetadata `json:"cluster_metadata,omitempty"`
 }
 
 // Find returns the run of scenario against target, or nil.
@@ -116,6 +118,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			rep.Scenarios[i].Targets = slices.Insert(rep.Scenarios[i].Targets, 1, TargetRunnelStd)
 		}
 	}
+	rep.Scenarios = append(rep.Scenarios, clusterScenarios(rep.Scenarios)...)
 	rep.LoadStart = loadAverage()
 
 	fmt.Fprintf(opts.Log, "baselines: %d MiB pwrite (page cache, then fdatasync per MiB) in %s, loopback TCP for %s\n",
@@ -151,6 +154,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			}
 		}
 	}
+	measureClusterMetadataInto(ctx, opts, workDir, rep)
 	rep.Finished, rep.LoadEnd = time.Now(), loadAverage()
 	return rep, WriteReport(rep, opts.OutDir)
 }
@@ -226,7 +230,7 @@ func runOne(ctx context.Context, opts Options, workDir string, rep *Report, sc S
 			_ = fetch(ctx, url, filepath.Join(opts.OutDir, "profiles", prefix+"-goroutines.txt"), 30*time.Second)
 		})
 	}
-	cpu := recordCPU(t.cmd.Process.Pid)
+	cpu := recordCPU(t.pids()...)
 	res, err := loadgen.Run(ctx, cfg)
 	samples, samplesErr := cpu.stop()
 	profiled.Wait()
