@@ -96,7 +96,8 @@ func (b *Broker) heartbeat(ctx context.Context) (fenced bool, err error) {
 }
 
 // registerAndUnfence registers and heartbeats until the controller unfences
-// this broker (it has caught up), within ctx.
+// this broker (it has caught up) and this broker has applied its unfencing,
+// within ctx.
 func (b *Broker) registerAndUnfence(ctx context.Context) error {
 	if _, err := b.register(ctx); err != nil {
 		return fmt.Errorf("broker: registering with the controller: %w", err)
@@ -106,8 +107,8 @@ func (b *Broker) registerAndUnfence(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("broker: heartbeat: %w", err)
 		}
-		if !fenced {
-			return nil
+		if !fenced { // and serve an image that says so
+			return b.awaitController(ctx, b.controller())
 		}
 		select {
 		case <-ctx.Done():

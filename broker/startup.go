@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"slices"
 	"sort"
+	"sync"
 
 	"runnel/broker/metadata"
 	"runnel/broker/quorum"
@@ -26,18 +27,23 @@ func (b *Broker) openLogs(img *metadata.Image, offset int64) error {
 	if err != nil {
 		return fmt.Errorf("broker: topic defaults: %w", err)
 	}
+	var mu sync.Mutex                       // settingsOf is called by the log dirs' parallel opens
 	settings := map[string]*topicSettings{} // of the topics found in the dirs
 	settingsOf := func(name string) *topicSettings {
+		mu.Lock()
+		defer mu.Unlock()
 		if s := settings[name]; s != nil {
 			return s
 		}
 		s := defaults
 		if overrides := topicOverrides(img, name); overrides != nil {
-			if s, err = resolveTopicSettings(b.cfg.TopicDefaults, overrides, b.cfg.PreallocateBytes); err != nil {
+			resolved, err := resolveTopicSettings(b.cfg.TopicDefaults, overrides, b.cfg.PreallocateBytes)
+			if err != nil { // the controller checked every value with the broker's rules
 				b.logger.Error("topic configs from the metadata log do not resolve; using the defaults", "topic", name, "err", err)
-				s = defaults
+			} else {
+				resolved.overrides = overrides
+				s = resolved
 			}
-			s.overrides = overrides
 		}
 		settings[name] = s
 		return s
@@ -56,7 +62,9 @@ func (b *Broker) openLogs(img *metadata.Image, offset int64) error {
 	b.table.Store(tab)
 	b.applyImageLocked(new(metadata.Image), img)
 	b.meta.Publish(img)
+	b.follower.mu.Lock()
 	b.follower.applied = offset
+	b.follower.mu.Unlock()
 	return nil
 }
 
