@@ -131,16 +131,18 @@ func (b *Broker) startGroups() error {
 		OffsetsRetention:              gc.OffsetsRetention,
 		OffsetsRetentionCheckInterval: gc.OffsetsRetentionCheckInterval,
 		OffsetMetadataMaxBytes:        int(gc.OffsetMetadataMaxBytes),
+		// A group's partitions are the cluster's, led here or not: the
+		// image's, not the local topic table's.
 		PartitionExists: func(topic string, partition int32) bool {
-			_, err := b.partition(topic, partition)
-			return err == nil
+			t, ok := b.image().Topic(topic)
+			return ok && partition >= 0 && partition < t.NumPartitions()
 		},
 		TopicInfo: func(name string) ([16]byte, int32, bool) {
-			t := b.topic(name)
-			if t == nil {
+			t, ok := b.image().Topic(name)
+			if !ok {
 				return [16]byte{}, 0, false
 			}
-			return t.id, int32(len(t.partitions())), true
+			return t.ID(), t.NumPartitions(), true
 		},
 		TopicName: func(id [16]byte) (string, bool) {
 			if t := b.topicByID(id); t != nil {
