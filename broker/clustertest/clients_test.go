@@ -28,9 +28,11 @@ func TestClientsAcrossBrokers(t *testing.T) {
 	createTopic(t, c, 0, topic, partitions)
 	var lead []int32
 	wait.Until(t, 10*time.Second, "every node to know the partitions' leaders", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
 		for i := range c.Len() {
-			lead = leaders(t, c, i, topic)
-			if slices.Contains(lead, -1) {
+			var err error
+			if lead, err = leadersOf(ctx, c, i, topic); err != nil || slices.Contains(lead, -1) {
 				return false
 			}
 		}
@@ -48,7 +50,7 @@ func TestClientsAcrossBrokers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := pollN(t, cl, len(produced))
+	got := pollN(t, cl, count(produced))
 	cl.Close()
 	if !samePerPartition(got, produced) {
 		t.Errorf("a consumer of node 2 read %v, want %v", got, produced)
@@ -64,7 +66,7 @@ func TestClientsAcrossBrokers(t *testing.T) {
 		return cl
 	}
 	first := member()
-	if got := pollN(t, first, len(produced)); !samePerPartition(got, produced) {
+	if got := pollN(t, first, count(produced)); !samePerPartition(got, produced) {
 		t.Errorf("the group's first member read %v, want %v", got, produced)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -87,7 +89,7 @@ func TestClientsAcrossBrokers(t *testing.T) {
 
 	more := produceRound(t, c, topic, partitions, "second", 5)
 	second := member()
-	if got := pollN(t, second, len(more)); !samePerPartition(got, more) {
+	if got := pollN(t, second, count(more)); !samePerPartition(got, more) {
 		t.Errorf("the group's new member read %v, want only the records after the commits, %v", got, more)
 	}
 }
@@ -140,6 +142,15 @@ func pollN(t *testing.T, cl *kgo.Client, n int) []record {
 		fs.EachRecord(func(r *kgo.Record) { got = append(got, record{r.Partition, string(r.Value)}) })
 	}
 	return got
+}
+
+// count is the number of records of a round.
+func count(byPartition map[int32][]string) int {
+	n := 0
+	for _, vs := range byPartition {
+		n += len(vs)
+	}
+	return n
 }
 
 // samePerPartition reports whether got holds exactly want's values, in

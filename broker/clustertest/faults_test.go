@@ -46,6 +46,7 @@ func startFaultCluster(t *testing.T) *clustertest.Cluster {
 			fmt.Sprintf("broker.heartbeat.interval.ms=%d", heartbeatInterval.Milliseconds()),
 			fmt.Sprintf("controller.quorum.election.timeout.ms=%d", electionTimeout.Milliseconds()),
 			"offsets.topic.num.partitions=3",
+			"group.initial.rebalance.delay.ms=0",
 			"runnel.segment.preallocate.bytes=65536",
 			"log.index.size.max.bytes=65536",
 		},
@@ -129,18 +130,27 @@ func leaders(t *testing.T, c *clustertest.Cluster, i int, topic string) []int32 
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	resp, err := metadata(ctx, c, i, topic)
+	lead, err := leadersOf(ctx, c, i, topic)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return lead
+}
+
+// leadersOf is leaders with an error when node i does not know the topic.
+func leadersOf(ctx context.Context, c *clustertest.Cluster, i int, topic string) ([]int32, error) {
+	resp, err := metadata(ctx, c, i, topic)
+	if err != nil {
+		return nil, err
+	}
 	if len(resp.Topics) != 1 || resp.Topics[0].ErrorCode != 0 {
-		t.Fatalf("node %d: metadata of %s: %+v", c.Node(i).ID, topic, resp.Topics)
+		return nil, fmt.Errorf("node %d: metadata of %s: %+v", c.Node(i).ID, topic, resp.Topics)
 	}
 	out := make([]int32, len(resp.Topics[0].Partitions))
 	for _, p := range resp.Topics[0].Partitions {
 		out[p.Partition] = p.Leader
 	}
-	return out
+	return out, nil
 }
 
 // creator creates topics one by one, each once, until stopped, and
@@ -375,8 +385,10 @@ func TestBrokerFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	wait.Until(t, 10*time.Second, fmt.Sprintf("node %d leading %v again", victimID, held), func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
 		for i := range c.Len() {
-			if !slices.Equal(leaders(t, c, i, topic), lead) {
+			if now, err := leadersOf(ctx, c, i, topic); err != nil || !slices.Equal(now, lead) {
 				return false
 			}
 		}
