@@ -178,13 +178,19 @@ func startCreator(t *testing.T, c *clustertest.Cluster) *creator {
 	return cr
 }
 
+// creationEvery paces the creations, so that a test's few seconds of
+// faults create hundreds of topics, not thousands of logs.
+const creationEvery = 50 * time.Millisecond
+
 func (cr *creator) run() {
 	defer close(cr.done)
+	pace := time.NewTicker(creationEvery)
+	defer pace.Stop()
 	for k := 0; ; k++ {
 		select {
 		case <-cr.stop:
 			return
-		default:
+		case <-pace.C:
 		}
 		name := fmt.Sprintf("failover-%04d", k)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
