@@ -19,9 +19,9 @@ import (
 // TestClientsAcrossBrokers: franz-go clients on a three-node cluster. A
 // six-partition topic is led by every broker; a producer that knows only
 // node 1 writes to every partition and a consumer that knows only node 2
-// reads it all; a consumer group whose coordinator is not its bootstrap
-// broker commits, and a new member of the group resumes from those
-// commits.
+// reads it all; each broker hands out its own producer ids; a consumer
+// group whose coordinator is not its bootstrap broker commits, and a new
+// member of the group resumes from those commits.
 func TestClientsAcrossBrokers(t *testing.T) {
 	c := startFaultCluster(t)
 	const topic, partitions = "spread", 6
@@ -45,6 +45,23 @@ func TestClientsAcrossBrokers(t *testing.T) {
 	}
 	t.Logf("%s's leaders by partition: %v", topic, lead)
 
+	// Idempotent producers bootstrapped from different brokers must not
+	// get the same producer id, or they would share sequence numbers.
+	ids := map[int64]int32{}
+	for i := range c.Len() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		resp, err := c.Request(ctx, i, kmsg.NewPtrInitProducerIDRequest())
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := resp.(*kmsg.InitProducerIDResponse)
+		if prev, dup := ids[r.ProducerID]; dup || r.ErrorCode != 0 {
+			t.Errorf("node %d's InitProducerId: id %d (error %d), node %d's too", c.Node(i).ID, r.ProducerID, r.ErrorCode, prev)
+		}
+		ids[r.ProducerID] = c.Node(i).ID
+	}
+
 	produced := produceRound(t, c, topic, partitions, "first", 10)
 	cl, err := c.Client(kgo.SeedBrokers(c.Node(1).Addr), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
@@ -56,9 +73,15 @@ func TestClientsAcrossBrokers(t *testing.T) {
 		t.Errorf("a consumer of node 2 read %v, want %v", got, produced)
 	}
 
-	group := groupNotCoordinatedBy(t, c, 0)
+	// The group's members know only a broker that does not coordinate
+	// it (__consumer_offsets may be led by one broker alone: it is placed
+	// when the first broker registers).
+	const group = "resumed"
+	coordinator := coordinatorOf(t, c, group)
+	bootstrap := (coordinator + 1) % c.Len()
+	t.Logf("group %s: coordinator node %d, bootstrap node %d", group, c.Node(coordinator).ID, c.Node(bootstrap).ID)
 	member := func() *kgo.Client {
-		cl, err := c.Client(kgo.SeedBrokers(c.Node(0).Addr), kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic),
+		cl, err := c.Client(kgo.SeedBrokers(c.Node(bootstrap).Addr), kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic),
 			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DisableAutoCommit())
 		if err != nil {
 			t.Fatal(err)
@@ -171,36 +194,34 @@ func samePerPartition(got []record, want map[int32][]string) bool {
 	return true
 }
 
-// groupNotCoordinatedBy finds a group name whose coordinator, as node i
-// answers FindCoordinator, is another node.
-func groupNotCoordinatedBy(t *testing.T, c *clustertest.Cluster, i int) string {
+// coordinatorOf is the index of the node that coordinates group, as
+// node 1 answers FindCoordinator.
+func coordinatorOf(t *testing.T, c *clustertest.Cluster, group string) int {
 	t.Helper()
-	for k := range 64 {
-		group := fmt.Sprintf("group-%d", k)
-		var coordinator int32
-		wait.Until(t, 10*time.Second, "FindCoordinator "+group, func() bool {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			defer cancel()
-			req := kmsg.NewPtrFindCoordinatorRequest()
-			req.CoordinatorKey = group
-			req.CoordinatorKeys = []string{group}
-			resp, err := c.Request(ctx, i, req)
-			if err != nil {
-				return false
-			}
-			r := resp.(*kmsg.FindCoordinatorResponse)
-			code, node := r.ErrorCode, r.NodeID
-			if len(r.Coordinators) > 0 {
-				code, node = r.Coordinators[0].ErrorCode, r.Coordinators[0].NodeID
-			}
-			coordinator = node
-			return kerr.ErrorForCode(code) == nil
-		})
-		if coordinator != c.Node(i).ID {
-			t.Logf("group %s: coordinator node %d, bootstrap node %d", group, coordinator, c.Node(i).ID)
-			return group
+	var coordinator int32
+	wait.Until(t, 10*time.Second, "FindCoordinator "+group, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		req := kmsg.NewPtrFindCoordinatorRequest()
+		req.CoordinatorKey = group
+		req.CoordinatorKeys = []string{group}
+		resp, err := c.Request(ctx, 0, req)
+		if err != nil {
+			return false
+		}
+		r := resp.(*kmsg.FindCoordinatorResponse)
+		code, node := r.ErrorCode, r.NodeID
+		if len(r.Coordinators) > 0 {
+			code, node = r.Coordinators[0].ErrorCode, r.Coordinators[0].NodeID
+		}
+		coordinator = node
+		return kerr.ErrorForCode(code) == nil
+	})
+	for i, n := range c.Nodes() {
+		if n.ID == coordinator {
+			return i
 		}
 	}
-	t.Fatalf("every group tried is coordinated by node %d", c.Node(i).ID)
-	return ""
+	t.Fatalf("FindCoordinator %s: node %d is not in the cluster", group, coordinator)
+	return -1
 }
