@@ -10,7 +10,7 @@ STRESS_ROUNDS ?= 1000
 CLUSTER_NODES ?= node-1 node-2 node-3
 CLUSTER_DATA  := data/cluster
 
-.PHONY: help build run test test-std race stress fuzz bench bench-quick bench-transports bench-micro vet lint clean cluster cluster-stop
+.PHONY: help build run demo test test-std race stress fuzz bench bench-quick bench-transports bench-micro vet lint clean cluster cluster-stop
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -50,6 +50,11 @@ cluster-stop: ## stop every node `make cluster` started (SIGTERM, a clean stop)
 	  fi; \
 	  rm -f $$dir/runnel.pid; \
 	done
+
+demo: ## the order flow of examples/ (event-sourced services on franz-go) against a fresh broker: what each service did, then the read model
+	$(GO) build -o $(BIN) ./cmd/runnel
+	$(GO) build -o bin/examples/ ./examples/orders ./examples/inventory ./examples/notifications ./examples/query ./examples/demo
+	./bin/examples/demo --runnel $(BIN) --bin bin/examples
 
 test: ## run every test (unit, property, crash, real-client Go tests), the broker's on both transports; < 10 min on 2 cores
 	$(GO) test -count=1 -timeout 9m $(PKGS)

@@ -36,6 +36,9 @@ type Options struct {
 	// broker the harness starts (runnel.net=std, say), so that two
 	// configurations can be compared under the identical matrix.
 	RunnelOverrides []string
+	// Only, when not empty, runs just the scenarios whose names start
+	// with one of these (latency-floor, say), for a short A/B run.
+	Only []string
 	// Command is the command line, for the report.
 	Command string
 	// Log gets one line per step; Progress the load generator's live
@@ -57,6 +60,9 @@ type RunResult struct {
 	// consumed in the window: the bytes behind the MB/s figures.
 	BrokerCPUSeconds float64 `json:"broker_cpu_seconds,omitempty"`
 	CPUSecondsPerGiB float64 `json:"cpu_seconds_per_gib,omitempty"`
+	// Stages split Runnel's produce latency by where it was spent (nil
+	// for peers and runs without produce requests or syncs).
+	Stages *Stages `json:"stages,omitempty"`
 	// Idle is the idle-connections scenario's reading (Result is nil).
 	Idle *IdleResult `json:"idle,omitempty"`
 	Err  string      `json:"error,omitempty"`
@@ -66,9 +72,11 @@ type RunResult struct {
 
 // Report is everything one harness run measured.
 type Report struct {
-	Machine  Machine   `json:"machine"`
-	Command  string    `json:"command"`
-	Quick    bool      `json:"quick"`
+	Machine Machine `json:"machine"`
+	Command string  `json:"command"`
+	Quick   bool    `json:"quick"`
+	// Only are Options.Only: the run was part of the matrix.
+	Only     []string  `json:"only,omitempty"`
 	Started  time.Time `json:"started"`
 	Finished time.Time `json:"finished"`
 	// LoadStart and LoadEnd are /proc/loadavg's 1, 5 and 15 minute load
@@ -112,7 +120,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			return nil, err
 		}
 	}
-	rep := &Report{Machine: describeMachine(workDir), Command: opts.Command, Quick: opts.Quick, Started: time.Now(), Scenarios: matrix(s)}
+	rep := &Report{Machine: describeMachine(workDir), Command: opts.Command, Quick: opts.Quick, Only: opts.Only, Started: time.Now(), Scenarios: selected(matrix(s), opts.Only)}
 	if opts.Transports {
 		for i := range rep.Scenarios {
 			rep.Scenarios[i].Targets = slices.Insert(rep.Scenarios[i].Targets, 1, TargetRunnelStd)
@@ -164,6 +172,13 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 // captures a CPU profile over the measurement and a heap profile after it.
 func runOne(ctx context.Context, opts Options, workDir string, rep *Report, sc Scenario, kind string) *RunResult {
 	run := &RunResult{Scenario: sc.Name, Target: kind}
+	if kind == TargetDiskFloor {
+		var err error
+		if run.Result, err = measureDiskFloor(ctx, workDir, sc.Load); err != nil {
+			run.Err = err.Error()
+		}
+		return run
+	}
 	logPath := filepath.Join(opts.OutDir, "logs", sc.Name+"-"+kind+".log")
 	overrides := append([]string{"runnel.flush.policy=durable"}, sc.Overrides...)
 	overrides = append(overrides, opts.RunnelOverrides...)
@@ -230,8 +245,17 @@ func runOne(ctx context.Context, opts Options, workDir string, rep *Report, sc S
 			_ = fetch(ctx, url, filepath.Join(opts.OutDir, "profiles", prefix+"-goroutines.txt"), 30*time.Second)
 		})
 	}
+	var stagesBefore map[string]float64
+	if t.admin != "" {
+		stagesBefore, _ = t.stageCounters(ctx) // nil: no stages for this run
+	}
 	cpu := recordCPU(t.pids()...)
-	res, err := loadgen.Run(ctx, cfg)
+	var res *loadgen.Result
+	if sc.Generators > 1 {
+		res, err = runGenerators(ctx, opts.Runnel, workDir, cfg, sc.Generators)
+	} else {
+		res, err = loadgen.Run(ctx, cfg)
+	}
 	samples, samplesErr := cpu.stop()
 	profiled.Wait()
 	if err != nil {
@@ -239,6 +263,11 @@ func runOne(ctx context.Context, opts Options, workDir string, rep *Report, sc S
 		return run
 	}
 	run.Result = res
+	if stagesBefore != nil {
+		if after, err := t.stageCounters(ctx); err == nil {
+			run.Stages, _ = stagesBetween(stagesBefore, after) // nil without produce requests or syncs
+		}
+	}
 	if samplesErr == nil {
 		samplesErr = run.setCPU(samples)
 	}
@@ -310,6 +339,24 @@ func derivedRate(rep *Report, sc Scenario) float64 {
 		return math.Round(ref.Result.Produced.RecordsPerSec * sc.RateFraction)
 	}
 	return 1000
+}
+
+// selected are the scenarios whose names start with one of prefixes (all
+// of them when there are none), keeping also those their rates derive from.
+func selected(all []Scenario, prefixes []string) []Scenario {
+	if len(prefixes) == 0 {
+		return all
+	}
+	wanted := func(name string) bool {
+		return slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(name, p) })
+	}
+	var out []Scenario
+	for _, sc := range all {
+		if wanted(sc.Name) || slices.ContainsFunc(all, func(o Scenario) bool { return o.RateOf == sc.Name && wanted(o.Name) }) {
+			out = append(out, sc)
+		}
+	}
+	return out
 }
 
 func indent(s, prefix string) string {

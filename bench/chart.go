@@ -17,6 +17,7 @@ var targetColors = map[string]color.Color{
 	TargetKfake:     color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff},
 	TargetSink:      color.RGBA{R: 0x7f, G: 0x7f, B: 0x7f, A: 0xff},
 	TargetRunnelStd: color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff},
+	TargetDiskFloor: color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff},
 }
 
 // series is one line of a chart.

@@ -32,7 +32,9 @@ const TargetRunnelCluster = "runnel-3"
 const clusterNodes = 3
 
 // clusterScenarios are the produce scenarios of the matrix again, run
-// against one node and against three, under the identical load.
+// against one node and against three, under the identical load. The load
+// goes through franz-go's producer, not raw batches, which go to the first
+// bootstrap broker only.
 func clusterScenarios(matrix []Scenario) []Scenario {
 	var out []Scenario
 	for _, sc := range matrix {
@@ -40,7 +42,9 @@ func clusterScenarios(matrix []Scenario) []Scenario {
 			continue
 		}
 		sc.Name = "cluster-" + sc.Name
-		sc.Title += fmt.Sprintf(": %d brokers beside 1", clusterNodes)
+		sc.Load.Raw = false
+		sc.Title = strings.Replace(sc.Title, ", raw batches)", ")", 1) +
+			fmt.Sprintf(", through franz-go's producer: %d brokers beside 1", clusterNodes)
 		sc.Targets = []string{TargetRunnel, TargetRunnelCluster}
 		out = append(out, sc)
 	}

@@ -27,6 +27,17 @@
 // Options.Transports the report compares the std and epoll transports
 // figure by figure.
 //
+// The produce throughput scenarios send with loadgen's raw mode from two
+// `runnel loadgen` processes (histograms merged exactly), and run against
+// the sink too: its figure ÷ Runnel's is the generator's headroom in that
+// scenario. The latency floor scenarios (1,000 and 10,000 records/s of
+// 1 KiB, one producer, acks=all, linger 0) run beside TargetDiskFloor,
+// the same records written with pwrite and made durable with fdatasync at
+// the same rate in the harness process (floor.go); for Runnel's runs the
+// harness reads /metrics before and after the load to split the mean
+// latency into time outside the broker, in the broker, and in one sync
+// (stages.go). --only runs a few scenarios, for an A/B.
+//
 // The raw baselines are sequential 1 MiB pwrites to the page cache and
 // with an fdatasync after each (the ceilings of acks=1 and acks=all
 // appends on this disk) and one loopback TCP stream.

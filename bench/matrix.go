@@ -26,15 +26,36 @@ type Scenario struct {
 	Targets []string `json:"targets"`
 	// Overrides are Runnel broker properties for this scenario.
 	Overrides []string `json:"overrides,omitempty"`
+	// Generators, above 1, runs the load from that many `runnel loadgen`
+	// processes at once, their results merged (runGenerators).
+	Generators int `json:"generators,omitempty"`
 	// IdleConnections, when set, makes this the idle-connections
 	// scenario: no load, but that many connections held open and idle
 	// while the broker's memory is read (measureIdle).
 	IdleConnections int `json:"idle_connections,omitempty"`
 }
 
+// durableWindow widens a raw acks=all load's window: a closed loop keeps
+// at most connections × in-flight × batch bytes unanswered, so it cannot
+// go faster than that window per sync time (Little's law). 4 × 32 × 64 KiB
+// is 8 MiB, 800 MB/s at 10 ms per sync, where 4 × 8 × 16 KiB held the
+// broker to 50 MB/s on a disk whose syncs took 10 ms under other load.
+func durableWindow(c loadgen.Config) loadgen.Config {
+	c.InFlight, c.BatchRecords = 32, max(1, 64<<10/c.RecordSize)
+	return c
+}
+
+// openLoop reports whether sc runs at a given rate (a latency scenario)
+// rather than as fast as it can.
+func (sc Scenario) openLoop() bool { return sc.RateOf != "" || sc.Load.Rate > 0 }
+
 // ManyPartitions is the scenario with 1,000 partitions (100 in the quick
 // matrix).
 const ManyPartitions = "many-partitions"
+
+// LatencyFloor prefixes the latency floor scenarios (latency-floor-1k,
+// latency-floor-10k): Runnel at a fixed low rate beside TargetDiskFloor.
+const LatencyFloor = "latency-floor"
 
 // IdleConnections is the scenario that holds 10,000 idle connections
 // (1,000 in the quick matrix).
@@ -74,17 +95,25 @@ func matrix(s sizes) []Scenario {
 	}
 	all := []string{TargetRunnel, TargetKfake}
 	withSink := []string{TargetRunnel, TargetKfake, TargetSink}
+	// The throughput scenarios send pre-encoded batches (loadgen's raw
+	// mode) from two generator processes, so that the sink, the
+	// generator's ceiling, stays well above what a broker takes.
+	raw := func(c loadgen.Config) loadgen.Config {
+		c.Raw, c.Connections, c.InFlight, c.Keys = true, 4, 8, 0
+		c.BatchRecords = max(1, 16<<10/c.RecordSize)
+		return c
+	}
+	const generators = 2
 	catchUp := base(1024, 8, 0, 2, "1")
 	catchUp.FromStart, catchUp.Warmup, catchUp.Duration = true, 0, 0
-	many := base(1024, s.partitions, 2, 1, "1")
-	many.Keys = 100000 // hash partitioning spreads every request over the partitions
+	many := raw(base(1024, s.partitions, 2, 1, "1"))
 	scenarios := []Scenario{
-		{Name: "produce-acks1", Title: "Max produce throughput, 1 KiB, 8 partitions, acks=1 (closed loop)",
-			Load: base(1024, 8, 2, 0, "1"), Targets: withSink},
-		{Name: "produce-acksall", Title: "Max produce throughput, 1 KiB, 8 partitions, acks=all, durable fsync policy (closed loop)",
-			Load: base(1024, 8, 2, 0, "all"), Targets: all},
-		{Name: "small-100b", Title: "Small records: 100 B, 8 partitions, acks=1 (closed loop)",
-			Load: base(100, 8, 2, 0, "1"), Targets: withSink},
+		{Name: "produce-acks1", Title: "Max produce throughput, 1 KiB, 8 partitions, acks=1 (closed loop, raw batches)",
+			Load: raw(base(1024, 8, 2, 0, "1")), Generators: generators, Targets: withSink},
+		{Name: "produce-acksall", Title: "Max produce throughput, 1 KiB, 8 partitions, acks=all, durable fsync policy (closed loop, raw batches)",
+			Load: durableWindow(raw(base(1024, 8, 2, 0, "all"))), Generators: generators, Targets: withSink},
+		{Name: "small-100b", Title: "Small records: 100 B, 8 partitions, acks=1 (closed loop, raw batches)",
+			Load: raw(base(100, 8, 2, 0, "1")), Generators: generators, Targets: withSink},
 		{Name: "catch-up", Title: "Catch-up read of a preloaded log from a hot page cache, 1 KiB, 8 partitions, 2 consumers",
 			Load: catchUp, PreloadBytes: s.preload, Targets: all},
 	}
@@ -98,10 +127,31 @@ func matrix(s sizes) []Scenario {
 			Load:  base(1024, 8, 2, 1, "all"), RateOf: "produce-acksall", RateFraction: f.frac, Targets: all,
 		})
 	}
+	for _, rate := range []int{1000, 10000} {
+		floor := base(1024, 1, 1, 0, "all")
+		floor.Linger, floor.Rate = 0, float64(rate)
+		// The same with raw requests of one record each: what the client
+		// (franz-go's producer) adds, against a client that adds nothing.
+		rawFloor := raw(floor)
+		// One record a request: 5 in flight, as a Kafka producer allows,
+		// would cap it at 5 records per round trip (5,000/s at 1 ms).
+		rawFloor.Connections, rawFloor.InFlight, rawFloor.BatchRecords = 1, 64, 1
+		for _, f := range []struct {
+			suffix, client string
+			load           loadgen.Config
+		}{{"", "franz-go's producer", floor}, {"-raw", "raw requests of one record", rawFloor}} {
+			scenarios = append(scenarios, Scenario{
+				Name: fmt.Sprintf("%s-%dk%s", LatencyFloor, rate/1000, f.suffix),
+				Title: fmt.Sprintf("Latency floor: %d records/s of 1 KiB, 1 partition, 1 producer (%s), acks=all, linger 0 (open loop), "+
+					"beside the disk's own pwrite+fdatasync latency at the same rate", rate, f.client),
+				Load: f.load, Targets: []string{TargetRunnel, TargetDiskFloor},
+			})
+		}
+	}
 	scenarios = append(scenarios, Scenario{
 		Name:  ManyPartitions,
-		Title: fmt.Sprintf("%d partitions, 1 KiB, 100k keys, acks=1 (closed loop, 1 consumer)", s.partitions),
-		Load:  many, Targets: all,
+		Title: fmt.Sprintf("%d partitions, 1 KiB, acks=1 (closed loop, raw batches to the partitions in turn, 1 consumer)", s.partitions),
+		Load:  many, Generators: generators, Targets: withSink,
 		// 1,000 logs each preallocating the default 64 MiB ahead would
 		// reserve 64 GB of disk.
 		Overrides: []string{"runnel.segment.preallocate.bytes=4194304"},

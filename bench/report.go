@@ -102,6 +102,38 @@ func Headlines(rep *Report) []Headline {
 		add(sc.Name+" produce p99.9"+rate, "ms", lat(r, false, true), "kfake p99.9, same rate", lat(k, false, true), true)
 		add(sc.Name+" end-to-end p99"+rate, "ms", lat(r, true, false), "kfake p99, same rate", lat(k, true, false), true)
 	}
+	for _, sc := range rep.Scenarios {
+		if !slices.Contains(sc.Targets, TargetDiskFloor) {
+			continue
+		}
+		r, d := get(sc.Name, TargetRunnel), get(sc.Name, TargetDiskFloor)
+		name := fmt.Sprintf("%s produce at %.0f rec/s", sc.Name, sc.Load.Rate)
+		for _, q := range []struct {
+			name string
+			of   func(loadgen.Percentiles) float64
+		}{{"p50", func(p loadgen.Percentiles) float64 { return p.P50 }},
+			{"p99", func(p loadgen.Percentiles) float64 { return p.P99 }},
+			{"p99.9", func(p loadgen.Percentiles) float64 { return p.P999 }}} {
+			lat := func(r *loadgen.Result) float64 {
+				if r == nil {
+					return 0
+				}
+				return q.of(r.ProduceLatency)
+			}
+			add(name+" "+q.name, "ms", lat(r), "pwrite+fdatasync "+q.name+", same rate", lat(d), true)
+		}
+	}
+	for _, sc := range rep.Scenarios {
+		if !slices.Contains(sc.Targets, TargetSink) {
+			continue
+		}
+		figure := mbps
+		unit := "MB/s"
+		if sc.Load.RecordSize < 1024 {
+			figure, unit = func(r *loadgen.Result, _ bool) float64 { return recs(r) }, "records/s"
+		}
+		add(sc.Name+" load generator ceiling (sink)", unit, figure(get(sc.Name, TargetSink), false), "Runnel, same load", figure(get(sc.Name, TargetRunnel), false), false)
+	}
 	many := get(ManyPartitions, TargetRunnel)
 	manyName := ManyPartitions
 	if many != nil {
@@ -128,7 +160,7 @@ func Headlines(rep *Report) []Headline {
 			continue
 		}
 		switch {
-		case sc.RateOf != "":
+		case sc.openLoop():
 			rate := fmt.Sprintf(" at %.0f rec/s", e.Config.Rate)
 			add(sc.Name+" produce p99"+rate+", epoll", "ms", e.ProduceLatency.P99, "std transport p99, same rate", r.ProduceLatency.P99, true)
 			add(sc.Name+" produce p99.9"+rate+", epoll", "ms", e.ProduceLatency.P999, "std transport p99.9, same rate", r.ProduceLatency.P999, true)
@@ -228,9 +260,12 @@ func markdown(rep *Report, charts map[string][]string) string {
 	if rep.Quick {
 		kind = "quick matrix (`make bench-quick`: short runs, for smoke-testing the harness more than for figures)"
 	}
+	if len(rep.Only) > 0 {
+		kind = "part of the " + kind + ": the scenarios starting with " + strings.Join(rep.Only, ", ") + " (`--only`)"
+	}
 	w("# Runnel benchmark, %s\n\n", rep.Started.UTC().Format("2006-01-02 15:04 MST"))
 	w("%s, %s in all. Every broker ran as its own child process on loopback with a fresh data directory; "+
-		"the load generator (`runnel loadgen`, franz-go) ran in the harness process on the same machine, "+
+		"the load generator (`runnel loadgen`: franz-go's producer, or raw pre-encoded batches) ran in the harness process or, where a scenario says so, in several processes of its own, on the same machine, "+
 		"so broker and load generator share the CPUs. Figures mean something only beside the baselines taken in the same run.\n\n",
 		kind, rep.Finished.Sub(rep.Started).Round(time.Second))
 
@@ -287,6 +322,9 @@ func markdown(rep *Report, charts map[string][]string) string {
 			idleTable(&b, rep, sc)
 		} else {
 			loadTable(&b, rep, sc)
+		}
+		if slices.Contains(sc.Targets, TargetDiskFloor) {
+			stagesTable(&b, rep, sc)
 		}
 		w("\n")
 		for _, f := range charts[sc.Name] {
@@ -372,7 +410,7 @@ func transportRows(rep *Report) []transportRow {
 	load := func(sc Scenario) bool { return sc.IdleConnections == 0 }
 	for _, sc := range both {
 		switch {
-		case !load(sc) || sc.RateOf != "": // no maximum throughput
+		case !load(sc) || sc.openLoop(): // no maximum throughput
 		case sc.PreloadBytes > 0:
 			add(sc, sc.Name+" fetch throughput", "MB/s", false, func(r *RunResult) float64 { return r.Result.Consumed.MBPerSec })
 		default:
@@ -380,7 +418,7 @@ func transportRows(rep *Report) []transportRow {
 		}
 	}
 	for _, sc := range both {
-		if sc.RateOf != "" {
+		if sc.openLoop() {
 			add(sc, sc.Name+" produce p99", "ms", true, func(r *RunResult) float64 { return r.Result.ProduceLatency.P99 })
 			add(sc, sc.Name+" produce p99.9", "ms", true, func(r *RunResult) float64 { return r.Result.ProduceLatency.P999 })
 		}
@@ -493,6 +531,28 @@ func loadTable(b *strings.Builder, rep *Report, sc Scenario) {
 	}
 }
 
+// stagesTable splits Runnel's mean produce latency in a latency floor
+// scenario by where it was spent, beside the disk floor's mean.
+func stagesTable(b *strings.Builder, rep *Report, sc Scenario) {
+	run, floor := rep.Find(sc.Name, TargetRunnel), rep.Find(sc.Name, TargetDiskFloor)
+	if run == nil || run.Result == nil || run.Stages == nil {
+		return
+	}
+	st, client := run.Stages, run.Result.ProduceLatency.Mean
+	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	w("\nWhere Runnel's produce latency went (means in ms, from the client's histogram and the broker's /metrics over the run, warm-up included; "+
+		"%.0f produce requests, %.0f syncs, %.2f requests answered per sync):\n\n| stage | mean (ms) |\n|---|---:|\n", st.ProduceRequests, st.Syncs, st.WaitersPerSync)
+	w("| client: intended send time to ack (`runnel loadgen`) | %s |\n", ms(client))
+	w("| outside the broker: client batching and scheduling, loopback, reading the request, writing the response | %s |\n", ms(client-st.Broker))
+	w("| in the broker: arrival to response ready | %s |\n", ms(st.Broker))
+	w("| of which one sync (fdatasync of the log), mean per sync | %s |\n", ms(st.Sync))
+	w("| in the broker besides the sync: decode, validate, append, waiting for a sync to start, hand-offs | %s |\n", ms(st.Broker-st.Sync))
+	if floor != nil && floor.Result != nil {
+		w("| disk floor: pwrite+fdatasync at the same rate, due time to durable | %s |\n", ms(floor.Result.ProduceLatency.Mean))
+	}
+	w("\n")
+}
+
 // idleTable is the idle-connections scenario's table: a row per target
 // with its memory before and after the connections and per connection.
 func idleTable(b *strings.Builder, rep *Report, sc Scenario) {
@@ -588,9 +648,17 @@ func describeLoad(sc Scenario) string {
 	if c.Keys > 0 {
 		parts = append(parts, fmt.Sprintf("%d keys", c.Keys))
 	}
+	if c.Raw {
+		parts = append(parts, fmt.Sprintf("raw batches of %d records encoded once, %d connections with %d requests in flight each", c.BatchRecords, c.Connections, c.InFlight))
+	}
+	if sc.Generators > 1 {
+		parts = append(parts, fmt.Sprintf("from %d `runnel loadgen` processes, histograms merged", sc.Generators))
+	}
 	switch {
 	case sc.RateOf != "":
 		parts = append(parts, fmt.Sprintf("open loop at %.0f%% of Runnel's records/s in %s", 100*sc.RateFraction, sc.RateOf))
+	case c.Rate > 0:
+		parts = append(parts, fmt.Sprintf("open loop at %.0f records/s", c.Rate))
 	case c.Producers > 0:
 		parts = append(parts, "closed loop")
 	}

@@ -60,7 +60,7 @@ func fakeReport(transports bool) *Report {
 		std, epoll = TargetRunnelStd, TargetRunnel
 	}
 	mb := map[string]float64{std: 100, TargetKfake: 200, TargetSink: 400, epoll: 150}
-	lat := map[string]time.Duration{std: 8 * time.Millisecond, TargetKfake: 2 * time.Millisecond, TargetSink: time.Millisecond, epoll: 4 * time.Millisecond}
+	lat := map[string]time.Duration{std: 8 * time.Millisecond, TargetKfake: 2 * time.Millisecond, TargetSink: time.Millisecond, TargetDiskFloor: 2 * time.Millisecond, epoll: 4 * time.Millisecond}
 	cpu := map[string]float64{std: 2, TargetKfake: 1, TargetSink: 0.5, epoll: 1}
 	perConn := map[string]float64{std: 40 << 10, TargetKfake: 20 << 10, epoll: 10 << 10}
 	for i, sc := range rep.Scenarios {
@@ -104,14 +104,16 @@ func fakeReport(transports bool) *Report {
 func TestHeadlinesAreRatiosToBaselines(t *testing.T) {
 	hs := Headlines(fakeReport(false))
 	want := map[string]float64{ // figure + baseline -> ratio
-		"produce 1 KiB acks=1|kfake, same load":                     0.5,
-		"produce 1 KiB acks=1|load generator ceiling (sink)":        0.25,
-		"produce 1 KiB acks=1|loopback TCP, one stream":             0.025,
-		"produce 1 KiB acks=all (durable)|pwrite+fdatasync per MiB": 0.2,
-		"catch-up read|kfake, same load":                            0.5,
-		"100 partitions acks=1|Runnel with 8 partitions":            1,
-		"produce 100 B acks=1|kfake, same load":                     0, // kfake failed: no ratio
-		"RSS per idle connection|kfake, same connections":           2,
+		"produce 1 KiB acks=1|kfake, same load":                                            0.5,
+		"produce 1 KiB acks=1|load generator ceiling (sink)":                               0.25,
+		"produce 1 KiB acks=1|loopback TCP, one stream":                                    0.025,
+		"produce 1 KiB acks=all (durable)|pwrite+fdatasync per MiB":                        0.2,
+		"produce-acksall load generator ceiling (sink)|Runnel, same load":                  4,
+		"latency-floor-10k produce at 10000 rec/s p99.9|pwrite+fdatasync p99.9, same rate": 4,
+		"catch-up read|kfake, same load":                                                   0.5,
+		"100 partitions acks=1|Runnel with 8 partitions":                                   1,
+		"produce 100 B acks=1|kfake, same load":                                            0, // kfake failed: no ratio
+		"RSS per idle connection|kfake, same connections":                                  2,
 	}
 	found := 0
 	for _, h := range hs {
@@ -224,16 +226,17 @@ func TestTransportsSection(t *testing.T) {
 		"| many-partitions broker CPU per GiB moved | 2.00 s/GiB | 1.00 s/GiB | 0.50× | epoll, 2.00× |",
 		"| RSS per idle connection | 40.00 KiB | 10.00 KiB | 0.25× | epoll, 4.00× |",
 		"| Go heap per idle connection | 10.00 KiB | 2.50 KiB | 0.25× | epoll, 4.00× |",
-		// 5 throughputs, 6 latencies, 8 CPU and 2 memory figures; std
+		"| latency-floor-1k produce p99 | 8.00 ms | 4.00 ms | 0.50× | epoll, 2.00× |",
+		// 5 throughputs, 14 latencies, 12 CPU and 2 memory figures; std
 		// wins small-100b's throughput only.
-		"epoll was better in 20 of the 21 figures measured on both transports.",
+		"epoll was better in 32 of the 33 figures measured on both transports.",
 	} {
 		if !strings.Contains(section, want) {
 			t.Errorf("the Transports section lacks %q:\n%s", want, section)
 		}
 	}
-	if n := strings.Count(section, "\n| ") - 1; n != 21 {
-		t.Errorf("the Transports section has %d figures, want 21:\n%s", n, section)
+	if n := strings.Count(section, "\n| ") - 1; n != 33 {
+		t.Errorf("the Transports section has %d figures, want 33:\n%s", n, section)
 	}
 }
 

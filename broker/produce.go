@@ -158,7 +158,7 @@ func produceOne(b *Broker, req *request, it *metadata.Topic, rt *kmsg.ProduceReq
 		return nil, 0, fmt.Errorf("%w: clients may not produce to the internal topic %s", kerr.InvalidTopicException, p.topic)
 	}
 	settings := p.config()
-	h, err := checkProduceBatch(rp.Records, settings.maxMessageBytes)
+	h, err := checkProduceBatch(rp.Records, settings.maxMessageBytes, settings.log.Compact)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -192,9 +192,10 @@ var errTransactionsUnsupported = fmt.Errorf("%w: Runnel does not support transac
 // checkProduceBatch applies Kafka's produce rules that the storage layer
 // leaves to the broker: exactly one batch, no larger than maxMessageBytes,
 // neither transactional nor a control batch (from the header), then the CRC
-// and every record inside (segment.ValidateProducerBatch). segment.Log.Append
-// checks the headers and CRC again, as it does for every append.
-func checkProduceBatch(records []byte, maxMessageBytes int32) (segment.BatchHeader, error) {
+// and every record inside (segment.ValidateProducerBatch; a compacted
+// topic's records must have keys). segment.Log.Append checks the headers
+// and CRC again, as it does for every append.
+func checkProduceBatch(records []byte, maxMessageBytes int32, compacted bool) (segment.BatchHeader, error) {
 	h, err := segment.ParseBatchHeader(records)
 	if err != nil {
 		if len(records) == 0 {
@@ -216,6 +217,9 @@ func checkProduceBatch(records []byte, maxMessageBytes int32) (segment.BatchHead
 	}
 	// The records inside, as Kafka's LogValidator: a batch with a valid
 	// CRC but broken records would otherwise be stored and served.
+	if compacted {
+		return segment.ValidateCompactedProducerBatch(records)
+	}
 	return segment.ValidateProducerBatch(records)
 }
 

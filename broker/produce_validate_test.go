@@ -131,3 +131,32 @@ func produceBatch(t *testing.T, cl *kgo.Client, topic string, id [16]byte, recor
 	}
 	return resp.Topics[0].Partitions[0]
 }
+
+// TestCompactedTopicRefusesKeylessRecords: as Kafka, a compacted topic
+// refuses a batch holding a record without a key (INVALID_RECORD, nothing
+// stored), and takes keyed ones; a topic that is not compacted takes both.
+func TestCompactedTopicRefusesKeylessRecords(t *testing.T) {
+	b := brokertest.Start(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		topic, policy string
+		want          *kerr.Error
+	}{{"compacted", "compact", kerr.InvalidRecord}, {"compacted-deleted", "compact,delete", kerr.InvalidRecord}, {"deleted", "delete", nil}} {
+		created, err := b.Admin(t).CreateTopic(ctx, 1, 1, map[string]*string{"cleanup.policy": &tc.policy}, tc.topic)
+		if err == nil {
+			err = created.Err
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl := b.Client(t)
+		keyless := segmenttest.Batch([]segmenttest.Record{{Key: []byte("k"), Value: []byte("a")}, {Value: []byte("b")}})
+		got := produceBatch(t, cl, tc.topic, [16]byte(created.ID), keyless)
+		if err := kerr.ErrorForCode(got.ErrorCode); tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) {
+			t.Errorf("%s: a record without a key: error %v, want %v", tc.policy, err, tc.want)
+		}
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: tc.topic, Key: []byte("k"), Value: []byte("c")}).FirstErr(); err != nil {
+			t.Errorf("%s: a keyed record: %v", tc.policy, err)
+		}
+	}
+}

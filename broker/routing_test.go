@@ -1,9 +1,11 @@
 package broker
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -12,19 +14,70 @@ import (
 	"runnel/segment"
 )
 
-// publishTestImage applies records to b's metadata image and makes the
-// result the broker's image, as the broker's image applier does: Publish,
-// then groupsFollow with the image before. It is the one place tests feed
-// the image; when the controller quorum feeds the holder, adapt it here.
+// publishTestImage commits records through b's own controller quorum (as
+// an import, one entry) and waits until b has applied them: the one place
+// tests set the image. The records describe the image the test wants and
+// are turned into what applies to b's image: b's own registration is left
+// out (it registered itself), a topic b has already is not created again,
+// and its partitions' records become changes (new partition epoch, leader
+// epoch raised when it would not rise) in which b stays a replica wherever
+// it is one: the tests move leadership, never b's data.
 func publishTestImage(t testing.TB, b *Broker, records ...metadata.Record) {
 	t.Helper()
-	prev := b.image()
-	next, err := prev.ApplyAll(records)
-	if err != nil {
-		t.Fatalf("building the test image: %v", err)
+	img := b.image()
+	self := b.cfg.NodeID
+	var out []metadata.Record
+	for _, r := range records {
+		switch r := r.(type) {
+		case *metadata.RegisterBrokerRecord:
+			if r.NodeID == self {
+				continue
+			}
+		case *metadata.TopicRecord:
+			if _, ok := img.TopicByID(r.TopicID); ok {
+				continue
+			}
+		case *metadata.PartitionRecord:
+			if cur, ok := partitionByID(img, r.TopicID, r.Partition); ok {
+				replicas, isr := r.Replicas, r.ISR
+				if slices.Contains(cur.Replicas, self) && !slices.Contains(replicas, self) {
+					replicas, isr = append(slices.Clone(replicas), self), append(slices.Clone(isr), self)
+				}
+				out = append(out, &metadata.PartitionChangeRecord{TopicID: r.TopicID, Partition: r.Partition, Replicas: replicas, ISR: isr,
+					Leader: r.Leader, LeaderEpoch: max(r.LeaderEpoch, cur.LeaderEpoch+1), PartitionEpoch: cur.PartitionEpoch + 1})
+				continue
+			}
+		case *metadata.PartitionChangeRecord:
+			if cur, ok := partitionByID(img, r.TopicID, r.Partition); ok {
+				c := *r
+				c.LeaderEpoch, c.PartitionEpoch = max(r.LeaderEpoch, cur.LeaderEpoch+1), cur.PartitionEpoch+1
+				if c.Replicas != nil && slices.Contains(cur.Replicas, self) && !slices.Contains(c.Replicas, self) {
+					c.Replicas = append(slices.Clone(c.Replicas), self)
+				}
+				r = &c
+			}
+			out = append(out, r)
+			continue
+		}
+		out = append(out, r)
 	}
-	b.meta.Publish(next)
-	b.groupsFollow(prev, next)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ctrl := b.quorum.ctrl
+	if err := ctrl.Import(ctx, out); err != nil {
+		t.Fatalf("committing the test image: %v", err)
+	}
+	if err := b.awaitApplied(ctx, ctrl.AppliedOffset()); err != nil {
+		t.Fatalf("applying the test image: %v", err)
+	}
+}
+
+// partitionByID is partition p of the topic with id in img.
+func partitionByID(img *metadata.Image, id metadata.UUID, p int32) (metadata.Partition, bool) {
+	if t, ok := img.TopicByID(id); ok {
+		return t.Partition(p)
+	}
+	return metadata.Partition{}, false
 }
 
 // Brokers of the test images: this node (1), node 2 elsewhere (with a

@@ -50,6 +50,19 @@ type Config struct {
 	// latency.
 	MaxBuffered int `json:"max_buffered"`
 
+	// Raw sends pre-encoded record batches over plain connections instead
+	// of through franz-go's producer (see raw.go): BatchRecords records of
+	// RecordSize bytes in one RecordBatch, built once, a Produce request for
+	// one partition each, partitions in turn, InFlight requests pipelined on
+	// each of Connections connections to the first bootstrap broker. No
+	// client-side batching, compression, keys or headers, and no send time in
+	// the values (so no end-to-end latency): it measures what a broker can
+	// take, with a generator that costs little CPU per record.
+	Raw          bool `json:"raw,omitempty"`
+	Connections  int  `json:"connections,omitempty"`   // raw: default Producers
+	InFlight     int  `json:"in_flight,omitempty"`     // raw: requests in flight per connection, default 5
+	BatchRecords int  `json:"batch_records,omitempty"` // raw: records per batch, default 16 KiB of values
+
 	// Rate is the target records/s over all producers (open loop); 0 sends
 	// as fast as the client accepts (closed loop).
 	Rate float64 `json:"rate"`
@@ -115,6 +128,18 @@ func (c *Config) Validate() error {
 	case c.Duration <= 0 && c.Records == 0 && c.Producers > 0:
 		return errors.New("loadgen: need a duration or a record count")
 	}
+	if c.Raw {
+		switch {
+		case c.Acks == "0":
+			return errors.New("loadgen: raw mode needs acks 1 or all (it counts the answers)")
+		case c.Records > 0 || c.Duration <= 0:
+			return errors.New("loadgen: raw mode runs for a duration, not a record count")
+		case c.Keys > 0 || c.Headers > 0 || c.RecordSizeMax > 0 || (c.Compression != "" && c.Compression != "none"):
+			return errors.New("loadgen: raw mode sends one pre-encoded batch: no keys, headers, size range or compression")
+		case c.Connections < 0 || c.InFlight < 0 || c.BatchRecords < 0:
+			return errors.New("loadgen: negative connections, in-flight requests or batch records")
+		}
+	}
 	if _, err := acksOpt(c.Acks); err != nil {
 		return err
 	}
@@ -125,6 +150,19 @@ func (c *Config) Validate() error {
 		return errors.New("loadgen: an idempotent producer needs acks=all")
 	}
 	return nil
+}
+
+// rawDefaults fills in raw mode's connections, window and batch size.
+func (c *Config) rawDefaults() {
+	if c.Connections == 0 {
+		c.Connections = max(c.Producers, 1)
+	}
+	if c.InFlight == 0 {
+		c.InFlight = 5
+	}
+	if c.BatchRecords == 0 {
+		c.BatchRecords = max(1, 16<<10/c.RecordSize)
+	}
 }
 
 func acksOpt(acks string) (kgo.Acks, error) {

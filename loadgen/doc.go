@@ -19,4 +19,12 @@
 // to 1 min, 3 significant digits, values clamped into range); once a
 // second the run drains them into the interval histograms, which feed the
 // progress line and the timeline, and after the warm-up into the totals.
+//
+// Raw mode (Config.Raw, raw.go) replaces the producer clients with plain
+// connections that send one RecordBatch encoded once with kmsg, in Produce
+// requests pipelined InFlight deep, so that the generator's cost per record
+// is a write and a response decode, not franz-go's batching: it measures
+// what a broker can take. Several generator processes share a load through
+// WriteJSON, which keeps the histograms in HdrHistogram's encoding, then
+// ReadResult and Merge.
 package loadgen

@@ -18,7 +18,8 @@ const (
 	histDigits    = 3
 )
 
-func newHistogram() *hdrhistogram.Histogram {
+// NewHistogram is an empty latency histogram of that range and precision.
+func NewHistogram() *hdrhistogram.Histogram {
 	return hdrhistogram.New(histMinMicros, histMaxMicros, histDigits)
 }
 
@@ -31,13 +32,19 @@ type recorder struct {
 	hist *hdrhistogram.Histogram
 }
 
-func newRecorder() *recorder { return &recorder{hist: newHistogram()} }
+func newRecorder() *recorder { return &recorder{hist: NewHistogram()} }
 
 // Record adds one latency.
 func (r *recorder) Record(d time.Duration) {
-	v := clampMicros(d)
 	r.mu.Lock()
-	_ = r.hist.RecordValue(v) // cannot fail: v is clamped into range
+	RecordLatency(r.hist, d)
+	r.mu.Unlock()
+}
+
+// RecordN adds n equal latencies (the records of one request).
+func (r *recorder) RecordN(d time.Duration, n int64) {
+	r.mu.Lock()
+	_ = r.hist.RecordValues(clampMicros(d), n) // cannot fail: clamped into range
 	r.mu.Unlock()
 }
 
@@ -48,6 +55,11 @@ func (r *recorder) drainInto(dst *hdrhistogram.Histogram) {
 	dst.Merge(r.hist)
 	r.hist.Reset()
 	r.mu.Unlock()
+}
+
+// RecordLatency adds d to h, clamped into the histogram's range.
+func RecordLatency(h *hdrhistogram.Histogram, d time.Duration) {
+	_ = h.RecordValue(clampMicros(d)) // cannot fail: clamped into range
 }
 
 func clampMicros(d time.Duration) int64 {
@@ -100,7 +112,7 @@ func (p Percentiles) String() string {
 // .hgrm format its plotters read), values in milliseconds.
 func WriteHgrm(w io.Writer, h *hdrhistogram.Histogram) error {
 	if h == nil {
-		h = newHistogram()
+		h = NewHistogram()
 	}
 	_, err := h.PercentilesPrint(w, 5, 1000)
 	return err

@@ -38,6 +38,10 @@ type Result struct {
 	// warnings (retries, disconnects), for a human to read.
 	Errors []string `json:"errors,omitempty"`
 
+	// Histograms are the three below, encoded: set by WriteJSON, read
+	// back by ReadResult.
+	Histograms *EncodedHistograms `json:"histograms,omitempty"`
+
 	ProduceHist   *hdrhistogram.Histogram `json:"-"`
 	SendDelayHist *hdrhistogram.Histogram `json:"-"`
 	EndToEndHist  *hdrhistogram.Histogram `json:"-"`
@@ -89,8 +93,12 @@ func throughput(records, bytes int64, seconds float64) Throughput {
 	return t
 }
 
-// WriteJSON writes r as indented JSON to path.
+// WriteJSON writes r as indented JSON to path, with its histograms.
 func (r *Result) WriteJSON(path string) error {
+	var err error
+	if r.Histograms, err = encodeHistograms(r); err != nil {
+		return err
+	}
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err

@@ -34,6 +34,8 @@ type run struct {
 	headers []kgo.RecordHeader
 
 	producers []*producer
+	raws      []*rawConn       // raw mode's connections, instead of producers
+	stats     []*producerStats // of every producer or raw connection
 	consumers []*consumer
 	budget    atomic.Int64 // records left to send when cfg.Records > 0
 
@@ -55,6 +57,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.DrainTimeout <= 0 {
 		cfg.DrainTimeout = 10 * time.Second
 	}
+	if cfg.Raw {
+		cfg.rawDefaults()
+	}
 	r := &run{cfg: cfg, log: cfg.Logger, errs: map[string]int{}}
 	if r.log == nil {
 		r.log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -71,12 +76,26 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := r.startClients(starts, ends); err != nil {
+	if err := r.startClients(ctx, admin, starts, ends); err != nil {
 		r.closeClients()
 		return nil, err
 	}
 	res := r.measure(ctx, ends)
 	return res, nil
+}
+
+// PrepareTopic creates cfg's topic if it is missing and waits until every
+// partition answers, as Run does first: a harness that starts several
+// generators on one topic calls it once before them.
+func PrepareTopic(ctx context.Context, cfg Config) error {
+	r := &run{cfg: cfg, errs: map[string]int{}}
+	admin, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cfg.Brokers...)}, cfg.ClientOpts...)...)
+	if err != nil {
+		return fmt.Errorf("loadgen: %w", err)
+	}
+	defer admin.Close()
+	_, _, err = r.prepareTopic(ctx, kadm.NewClient(admin))
+	return err
 }
 
 // makeContent builds the payload, keys and headers every record shares.
@@ -143,7 +162,7 @@ func (r *run) prepareTopic(ctx context.Context, adm *kadm.Client) (starts, ends 
 // startClients makes the consumers (assigned partitions round robin, from
 // the start or end offsets just listed, so none misses a record produced
 // after this) and the producers.
-func (r *run) startClients(starts, ends kadm.ListedOffsets) error {
+func (r *run) startClients(ctx context.Context, admin *kgo.Client, starts, ends kadm.ListedOffsets) error {
 	from := ends
 	if r.cfg.FromStart {
 		from = starts
@@ -166,17 +185,42 @@ func (r *run) startClients(starts, ends kadm.ListedOffsets) error {
 		}
 		r.consumers = append(r.consumers, &consumer{run: r, client: cl, e2e: newRecorder()})
 	}
+	if r.cfg.Raw && r.cfg.Producers > 0 {
+		for i := range r.cfg.Connections {
+			c, err := r.newRawConn(ctx, admin, rawPartitions(partitions, i, r.cfg.Connections))
+			if err != nil {
+				return err
+			}
+			r.raws, r.stats = append(r.raws, c), append(r.stats, &c.producerStats)
+		}
+		return nil
+	}
 	for i := range r.cfg.Producers {
 		cl, err := r.newClient(r.cfg.producerOpts()...)
 		if err != nil {
 			return err
 		}
-		r.producers = append(r.producers, &producer{
-			run: r, client: cl, latency: newRecorder(), sendDelay: newRecorder(),
-			rng: rand.New(rand.NewPCG(uint64(i), 7)),
-		})
+		p := &producer{run: r, client: cl, producerStats: newProducerStats(), rng: rand.New(rand.NewPCG(uint64(i), 7))}
+		r.producers, r.stats = append(r.producers, p), append(r.stats, &p.producerStats)
 	}
 	return nil
+}
+
+// rawPartitions are the partitions raw connection i of n sends to: every
+// n-th from i when there are enough to go round, else all of them, each
+// connection starting at another.
+func rawPartitions(partitions []int32, i, n int) []int32 {
+	var out []int32
+	if len(partitions) >= n {
+		for j := i; j < len(partitions); j += n {
+			out = append(out, partitions[j])
+		}
+		return out
+	}
+	for j := range partitions {
+		out = append(out, partitions[(i+j)%len(partitions)])
+	}
+	return out
 }
 
 func (r *run) newClient(opts ...kgo.Opt) (*kgo.Client, error) {
@@ -195,6 +239,9 @@ func (r *run) newClient(opts ...kgo.Opt) (*kgo.Client, error) {
 func (r *run) closeClients() {
 	for _, p := range r.producers {
 		p.client.Close()
+	}
+	for _, c := range r.raws {
+		c.conn.Close()
 	}
 	for _, c := range r.consumers {
 		c.client.Close()
@@ -272,7 +319,7 @@ type counts struct {
 
 func (r *run) snapshot() counts {
 	var c counts
-	for _, p := range r.producers {
+	for _, p := range r.stats {
 		c.sent += p.sent.Load()
 		c.acked += p.acked.Load()
 		c.produceErrors += p.errors.Load()
@@ -306,7 +353,7 @@ func (w *window) collect(now time.Time, measuring bool) Tick {
 	for _, h := range []*hdrhistogram.Histogram{w.tickProduce, w.tickSend, w.tickE2E} {
 		h.Reset()
 	}
-	for _, p := range w.r.producers {
+	for _, p := range w.r.stats {
 		p.latency.drainInto(w.tickProduce)
 		p.sendDelay.drainInto(w.tickSend)
 	}
@@ -348,8 +395,8 @@ func (r *run) measure(ctx context.Context, ends kadm.ListedOffsets) *Result {
 	cfg := &r.cfg
 	start := time.Now()
 	w := &window{
-		r: r, tickProduce: newHistogram(), tickSend: newHistogram(), tickE2E: newHistogram(),
-		totalProduce: newHistogram(), totalSend: newHistogram(), totalE2E: newHistogram(),
+		r: r, tickProduce: NewHistogram(), tickSend: NewHistogram(), tickE2E: NewHistogram(),
+		totalProduce: NewHistogram(), totalSend: NewHistogram(), totalE2E: NewHistogram(),
 		start: start, lastAt: start,
 	}
 	measureStart := start.Add(cfg.Warmup)
@@ -377,12 +424,15 @@ func (r *run) measure(ctx context.Context, ends kadm.ListedOffsets) *Result {
 	pollCtx, stopPolling := context.WithCancel(context.Background())
 	var consumersDone sync.WaitGroup
 	for _, c := range r.consumers {
-		consumersDone.Go(func() { c.poll(pollCtx, !cfg.FromStart) })
+		consumersDone.Go(func() { c.poll(pollCtx, !cfg.FromStart && !cfg.Raw) })
 	}
 	var stopSending atomic.Bool
 	var producersDone sync.WaitGroup
 	for _, p := range r.producers {
 		producersDone.Go(func() { p.send(&stopSending, cfg.Rate/float64(len(r.producers))) })
+	}
+	for _, c := range r.raws {
+		producersDone.Go(func() { c.send(&stopSending, cfg.Rate/float64(len(r.raws))) })
 	}
 	sendersFinished := make(chan struct{})
 	go func() { producersDone.Wait(); close(sendersFinished) }()
@@ -488,6 +538,9 @@ func (r *run) flushProducers(ctx context.Context) {
 				r.noteError("flush: " + err.Error())
 			}
 		})
+	}
+	for _, c := range r.raws {
+		wg.Go(func() { c.drain(r.cfg.DrainTimeout) })
 	}
 	wg.Wait()
 }

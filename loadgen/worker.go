@@ -15,14 +15,22 @@ import (
 
 // producer is one producing client and its own counters and histograms.
 type producer struct {
-	run       *run
-	client    *kgo.Client
-	latency   *recorder
-	sendDelay *recorder
-	rng       *rand.Rand
+	run    *run
+	client *kgo.Client
+	rng    *rand.Rand
+	producerStats
+	values sync.Pool // *[]byte value buffers, back from acks
+}
 
+// producerStats are the counters and histograms of one producer, a
+// client's or a raw connection's (rawConn).
+type producerStats struct {
+	latency, sendDelay         *recorder
 	sent, acked, errors, bytes atomic.Int64
-	values                     sync.Pool // *[]byte value buffers, back from acks
+}
+
+func newProducerStats() producerStats {
+	return producerStats{latency: newRecorder(), sendDelay: newRecorder()}
 }
 
 // send runs the send loop until stop is set or the run's record budget is

@@ -40,6 +40,17 @@ import (
 // The broker calls it for every batch a client produces; Log.Append does
 // not, since a replica appends its leader's batches unchanged.
 func ValidateProducerBatch(batch []byte) (BatchHeader, error) {
+	return validateProducerBatch(batch, false)
+}
+
+// ValidateCompactedProducerBatch is ValidateProducerBatch for a compacted
+// topic, which also refuses a record without a key, as Kafka's
+// LogValidator does: the cleaner could only drop it.
+func ValidateCompactedProducerBatch(batch []byte) (BatchHeader, error) {
+	return validateProducerBatch(batch, true)
+}
+
+func validateProducerBatch(batch []byte, requireKeys bool) (BatchHeader, error) {
 	h, err := ValidateBatch(batch)
 	switch {
 	case err != nil:
@@ -51,7 +62,7 @@ func ValidateProducerBatch(batch []byte) (BatchHeader, error) {
 	case h.HasProducerID() && h.BaseSequence < 0:
 		return BatchHeader{}, fmt.Errorf("%w: base sequence %d of producer %d", ErrInvalidBatch, h.BaseSequence, h.ProducerID)
 	}
-	if err := scanProducerRecords(h, batch[BatchHeaderSize:]); err != nil {
+	if err := scanProducerRecords(h, batch[BatchHeaderSize:], requireKeys); err != nil {
 		return BatchHeader{}, err
 	}
 	return h, nil
@@ -60,9 +71,9 @@ func ValidateProducerBatch(batch []byte) (BatchHeader, error) {
 // scanProducerRecords reads the records section body of the producer's
 // batch h: in place when it is uncompressed, else streamed from a pooled
 // decoder.
-func scanProducerRecords(h BatchHeader, body []byte) error {
+func scanProducerRecords(h BatchHeader, body []byte, requireKeys bool) error {
 	if h.Codec() == CodecNone {
-		s := recordScanner{win: body}
+		s := recordScanner{win: body, requireKeys: requireKeys}
 		return s.scan(h, true, nil)
 	}
 	d := decoders.Get().(*decoder)
@@ -71,7 +82,7 @@ func scanProducerRecords(h BatchHeader, body []byte) error {
 	if err != nil {
 		return err
 	}
-	s := recordScanner{src: src, buf: d.window()}
+	s := recordScanner{src: src, buf: d.window(), requireKeys: requireKeys}
 	return s.scan(h, true, nil)
 }
 
@@ -89,6 +100,8 @@ type recordScanner struct {
 	buf  []byte    // the storage src refills win into
 	read int       // bytes src has produced
 	err  error     // why src failed, if it did
+	// requireKeys refuses a record whose key is null (a compacted topic's).
+	requireKeys bool
 }
 
 // fill refills win from src, no further than the current record's end; it
@@ -270,8 +283,11 @@ func (s *recordScanner) record(h BatchHeader, i int32, strict bool, rec *Record)
 	if !ok || strict && offsetDelta != i {
 		return "offset delta"
 	}
-	key, ok := s.field(true, rec != nil)
+	key, ok := s.field(!s.requireKeys, rec != nil)
 	if !ok {
+		if s.requireKeys {
+			return "key (a compacted topic takes only records with a key)"
+		}
 		return "key"
 	}
 	value, ok := s.field(true, rec != nil)

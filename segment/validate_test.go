@@ -205,3 +205,23 @@ func TestValidateProducerBatchAllocs(t *testing.T) {
 		t.Fatalf("%v allocations per call, want 0", allocs)
 	}
 }
+
+// TestValidateCompactedProducerBatch: a compacted topic's batch is refused
+// when one record, compressed or not, has a null key (an empty key is a
+// key), and accepted otherwise.
+func TestValidateCompactedProducerBatch(t *testing.T) {
+	keyed := []segmenttest.Record{{Key: []byte("k"), Value: []byte("v")}, {Key: []byte{}, Value: nil}}
+	keyless := append(keyed[:1:1], segmenttest.Record{Value: []byte("no key")})
+	for _, c := range codecs {
+		if _, err := segment.ValidateCompactedProducerBatch(segmenttest.Batch(keyed, c.opts...)); err != nil {
+			t.Errorf("%s, keyed records: %v", c.name, err)
+		}
+		b := segmenttest.Batch(keyless, c.opts...)
+		if _, err := segment.ValidateCompactedProducerBatch(b); !errors.Is(err, segment.ErrInvalidBatch) || !strings.Contains(err.Error(), "record 1") {
+			t.Errorf("%s, a record without a key: %v, want ErrInvalidBatch for record 1", c.name, err)
+		}
+		if _, err := segment.ValidateProducerBatch(b); err != nil {
+			t.Errorf("%s, a record without a key outside a compacted topic: %v", c.name, err)
+		}
+	}
+}
