@@ -126,7 +126,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			rep.Scenarios[i].Targets = slices.Insert(rep.Scenarios[i].Targets, 1, TargetRunnelStd)
 		}
 	}
-	rep.Scenarios = append(rep.Scenarios, clusterScenarios(rep.Scenarios)...)
+	rep.Scenarios = append(rep.Scenarios, selected(clusterScenarios(matrix(s)), opts.Only)...)
 	rep.LoadStart = loadAverage()
 
 	fmt.Fprintf(opts.Log, "baselines: %d MiB pwrite (page cache, then fdatasync per MiB) in %s, loopback TCP for %s\n",

@@ -291,8 +291,16 @@ func clusterMetadataSection(b *strings.Builder, rep *Report) {
 	w("\n")
 }
 
-// measureClusterMetadataInto runs MeasureClusterMetadata for the report.
+// ClusterMetadataName is what Options.Only selects MeasureClusterMetadata
+// by, as a scenario's name.
+const ClusterMetadataName = "cluster-metadata"
+
+// measureClusterMetadataInto runs MeasureClusterMetadata for the report,
+// unless Options.Only leaves it out.
 func measureClusterMetadataInto(ctx context.Context, opts Options, workDir string, rep *Report) {
+	if len(selected([]Scenario{{Name: ClusterMetadataName}}, opts.Only)) == 0 {
+		return
+	}
 	size := fullClusterMetadata
 	if opts.Quick {
 		size = quickClusterMetadata
