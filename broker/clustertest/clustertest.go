@@ -13,6 +13,10 @@
 //	c.Kill(1)    // SIGKILL node.id 2
 //	c.Restart(1) // same data directory, same ports, waits until ready
 //
+// Cluster.ActiveController finds the active controller with DescribeQuorum;
+// with Options.Admin, EqualImages (a Ready for WaitFor) holds when every
+// node serves the same metadata image (/v1/metadata's hash).
+//
 // Nodes are numbered by index i from 0; node i has node.id i+1. The first
 // Options.Nodes are combined nodes (process.roles=broker,controller), the
 // voters of controller.quorum.voters; Options.BrokerOnly and AddBroker add
