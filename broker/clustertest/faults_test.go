@@ -109,6 +109,13 @@ func metadata(ctx context.Context, c *clustertest.Cluster, i int, topics ...stri
 // createTopic creates a topic of the given partitions through node i.
 func createTopic(t *testing.T, c *clustertest.Cluster, i int, name string, partitions int32) {
 	t.Helper()
+	if err := tryCreateTopic(c, i, name, partitions); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tryCreateTopic is createTopic's request and its error.
+func tryCreateTopic(c *clustertest.Cluster, i int, name string, partitions int32) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	req := kmsg.NewPtrCreateTopicsRequest()
@@ -118,11 +125,12 @@ func createTopic(t *testing.T, c *clustertest.Cluster, i int, name string, parti
 	req.Topics = append(req.Topics, rt)
 	resp, err := c.Request(ctx, i, req)
 	if err != nil {
-		t.Fatalf("create %s: %v", name, err)
+		return fmt.Errorf("create %s: %w", name, err)
 	}
 	if err := kerr.ErrorForCode(resp.(*kmsg.CreateTopicsResponse).Topics[0].ErrorCode); err != nil {
-		t.Fatalf("create %s through node %d: %v", name, c.Node(i).ID, err)
+		return fmt.Errorf("create %s through node %d: %w", name, c.Node(i).ID, err)
 	}
+	return nil
 }
 
 // leaders are a topic's partition leaders as node i reports them.
