@@ -316,8 +316,9 @@ func TestControllerFailover(t *testing.T) {
 // TestBrokerFailure kills a broker that leads partitions holding records:
 // after the session timeout the controller fences it, the other brokers no
 // longer list it and report its partitions LEADER_NOT_AVAILABLE with no
-// leader; restarted, it leads them again with every acknowledged record.
-// The images are equal after each step.
+// leader, while the other partitions take records; restarted, it leads
+// its partitions again with every acknowledged record. The images are
+// equal after each step.
 func TestBrokerFailure(t *testing.T) {
 	c := startFaultCluster(t)
 	const topic, partitions, perPartition = "held", 6, 20
@@ -395,6 +396,23 @@ func TestBrokerFailure(t *testing.T) {
 		t.Errorf("node %d fenced %v after the kill, before its session (%v) could have expired", victimID, since, sessionTimeout)
 	}
 	waitEqualImages(t, c, "the fencing")
+
+	// The other brokers' partitions take records meanwhile.
+	cl, err = c.Client(kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p := range int32(partitions) {
+		if slices.Contains(held, p) {
+			continue
+		}
+		v := fmt.Sprintf("p%d-while-node-%d-is-down", p, victimID)
+		if err := cl.ProduceSync(ctx, &kgo.Record{Partition: p, Value: []byte(v)}).FirstErr(); err != nil {
+			t.Fatalf("produce to %s-%d, led by a live broker, while node %d is down: %v", topic, p, victimID, err)
+		}
+		acked[p] = append(acked[p], v)
+	}
+	cl.Close()
 
 	if err := c.Restart(victim); err != nil {
 		t.Fatal(err)
