@@ -54,6 +54,9 @@ const (
 	attrLogAppendTime = 0x08
 	attrTransactional = 0x10
 	attrControl       = 0x20
+	// attrDeleteHorizon: baseTimestamp holds the delete horizon the
+	// cleaner set (KIP-534).
+	attrDeleteHorizon = 0x40
 )
 
 // NoProducerID is the producer id of a batch from a producer that is
@@ -105,6 +108,16 @@ func (h BatchHeader) IsTransactional() bool { return h.Attributes&attrTransactio
 // IsControl reports whether the batch holds a control record (transaction
 // marker) rather than data.
 func (h BatchHeader) IsControl() bool { return h.Attributes&attrControl != 0 }
+
+// DeleteHorizon is the time in Unix milliseconds after which the cleaner
+// drops the batch's tombstones, set when it first cleaned them (KIP-534);
+// ok is false for a batch it has not stamped.
+func (h BatchHeader) DeleteHorizon() (ms int64, ok bool) {
+	if h.Attributes&attrDeleteHorizon == 0 {
+		return 0, false
+	}
+	return h.BaseTimestamp, true
+}
 
 // HasProducerID reports whether the batch comes from an idempotent or
 // transactional producer, whose sequence numbers the log checks.

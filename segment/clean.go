@@ -33,9 +33,6 @@ const (
 	swapSuffix    = ".swap"
 )
 
-// attrDeleteHorizon is bit 6 of the attributes: baseTimestamp holds the delete horizon (KIP-534).
-const attrDeleteHorizon = 0x40
-
 // CleanableInfo is what the cleaner needs to know about a compacted log to choose it.
 type CleanableInfo struct {
 	// FirstDirty is the first offset not yet cleaned (the cleaner's checkpoint, within the log).
@@ -534,7 +531,7 @@ func (c *cleaning) filterBatch(b []byte, h BatchHeader) ([]byte, error) {
 		return nil, err
 	}
 	c.records = records
-	hasHorizon := h.Attributes&attrDeleteHorizon != 0
+	_, hasHorizon := h.DeleteHorizon()
 	needHorizon := false
 	kept := c.kept[:0]
 	for _, r := range records {

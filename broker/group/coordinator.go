@@ -177,21 +177,21 @@ func (c *Coordinator) replayInto(t *groupTable, p int32) (int, error) {
 
 // replay applies one record read from partition p into t.
 func (c *Coordinator) replay(t *groupTable, partition int32, key, value []byte) {
-	r, err := decodeRecord(key, value)
+	r, err := DecodeRecord(key, value)
 	if err != nil {
 		c.logger.Error("skipping undecodable record of __consumer_offsets", "partition", partition, "err", err)
 		return
 	}
-	if !r.isOffset && r.metadata == nil {
-		t.groups.Delete(r.group) // group deleted, its offsets before it
+	if !r.IsOffset && r.Metadata == nil {
+		t.groups.Delete(r.Group) // group deleted, its offsets before it
 		return
 	}
-	v, ok := t.groups.Load(r.group)
+	v, ok := t.groups.Load(r.Group)
 	if !ok {
-		if r.isOffset && r.offset == nil {
+		if r.IsOffset && r.Offset == nil {
 			return // a tombstone of an offset already gone
 		}
-		v, _ = t.groups.LoadOrStore(r.group, c.newGroup(r.group))
+		v, _ = t.groups.LoadOrStore(r.Group, c.newGroup(r.Group))
 	}
 	g := v.(*group)
 	g.mu.Lock()

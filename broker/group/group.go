@@ -1001,27 +1001,27 @@ func (g *group) shutdownLocked() {
 
 // replayLocked applies a record read at startup (not a group tombstone:
 // the coordinator drops the group).
-func (g *group) replayLocked(r record) {
-	if r.isOffset {
-		tp := topicPartition{r.topic, r.partition}
-		if r.offset == nil {
+func (g *group) replayLocked(r Record) {
+	if r.IsOffset {
+		tp := topicPartition{r.Topic, r.Partition}
+		if r.Offset == nil {
 			delete(g.offsets, tp)
 			return
 		}
-		epoch := r.offset.LeaderEpoch
-		if r.offset.Version < 3 {
+		epoch := r.Offset.LeaderEpoch
+		if r.Offset.Version < 3 {
 			epoch = -1 // not recorded before v3
 		}
 		g.offsets[tp] = offset{
-			offset:      r.offset.Offset,
+			offset:      r.Offset.Offset,
 			leaderEpoch: epoch,
-			metadata:    r.offset.Metadata,
-			committed:   time.UnixMilli(r.offset.CommitTimestamp),
+			metadata:    r.Offset.Metadata,
+			committed:   time.UnixMilli(r.Offset.CommitTimestamp),
 		}
 		return
 	}
 	g.members, g.static = map[string]*member{}, map[string]string{}
-	v := r.metadata
+	v := r.Metadata
 	g.protocolType, g.generation = v.ProtocolType, v.Generation
 	g.protocol, g.leader = "", ""
 	if v.Protocol != nil {

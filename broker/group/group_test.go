@@ -123,17 +123,17 @@ func (s *memStore) Replay(p int32, fn func([]byte) error) error {
 }
 
 // records returns every record stored for group, decoded, in order.
-func (s *memStore) records(t testing.TB, group string) []record {
+func (s *memStore) records(t testing.TB, group string) []Record {
 	t.Helper()
-	var out []record
+	var out []Record
 	err := s.Replay(PartitionFor(group, testPartitions), func(b []byte) error {
 		recs, err := segment.Records(b)
 		for _, r := range recs {
-			d, err := decodeRecord(r.Key, r.Value)
+			d, err := DecodeRecord(r.Key, r.Value)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if d.group == group {
+			if d.Group == group {
 				out = append(out, d)
 			}
 		}
@@ -414,8 +414,8 @@ func TestJoinSyncHeartbeat(t *testing.T) {
 	// The assignment is durable.
 	recs := e.store.records(t, "g")
 	last := recs[len(recs)-1]
-	if last.metadata == nil || last.metadata.Generation != gen || len(last.metadata.Members) != 3 || *last.metadata.Protocol != "range" {
-		t.Fatalf("stored group metadata %+v", last.metadata)
+	if last.Metadata == nil || last.Metadata.Generation != gen || len(last.Metadata.Members) != 3 || *last.Metadata.Protocol != "range" {
+		t.Fatalf("stored group metadata %+v", last.Metadata)
 	}
 	// A follower rejoining with the same metadata gets the same generation.
 	same := recv(t, e.join("g", joinOpts{memberID: ids[1]}))

@@ -67,55 +67,57 @@ func (g *group) metadataValueLocked() []byte {
 	return v.AppendTo(nil)
 }
 
-// record is one decoded record of __consumer_offsets: an offset commit
-// (group, topic, partition set) or group metadata (topic empty); value is
-// nil for a tombstone.
-type record struct {
-	group     string
-	topic     string
-	partition int32
-	isOffset  bool
-	offset    *kmsg.OffsetCommitValue
-	metadata  *kmsg.GroupMetadataValue
+// Record is one decoded record of __consumer_offsets: an offset commit
+// (IsOffset: Group, Topic and Partition set) or group metadata (Topic
+// empty). Offset or Metadata is nil for a tombstone. The coordinator
+// replays these at startup and dump-log --offsets-decoder prints them: one
+// decoder for both.
+type Record struct {
+	Group     string
+	Topic     string
+	Partition int32
+	IsOffset  bool
+	Offset    *kmsg.OffsetCommitValue
+	Metadata  *kmsg.GroupMetadataValue
 }
 
-// decodeRecord decodes a key and value of __consumer_offsets. Keys of
+// DecodeRecord decodes a key and value of __consumer_offsets. Keys of
 // versions it does not know (Kafka's transaction or share-group records
-// would not be here) are an error the caller logs and skips.
-func decodeRecord(key, value []byte) (record, error) {
+// would not be here) are an error the caller reports and skips.
+func DecodeRecord(key, value []byte) (Record, error) {
 	if len(key) < 2 {
-		return record{}, fmt.Errorf("group: key of %d bytes", len(key))
+		return Record{}, fmt.Errorf("group: key of %d bytes", len(key))
 	}
 	switch version := int16(binary.BigEndian.Uint16(key)); version {
 	case 0, 1:
 		var k kmsg.OffsetCommitKey
 		if err := k.ReadFrom(key); err != nil {
-			return record{}, fmt.Errorf("group: offset commit key: %w", err)
+			return Record{}, fmt.Errorf("group: offset commit key: %w", err)
 		}
-		r := record{group: k.Group, topic: k.Topic, partition: k.Partition, isOffset: true}
+		r := Record{Group: k.Group, Topic: k.Topic, Partition: k.Partition, IsOffset: true}
 		if value != nil {
 			v := new(kmsg.OffsetCommitValue)
 			if err := v.ReadFrom(value); err != nil {
-				return record{}, fmt.Errorf("group: offset commit value for %s %s[%d]: %w", k.Group, k.Topic, k.Partition, err)
+				return Record{}, fmt.Errorf("group: offset commit value for %s %s[%d]: %w", k.Group, k.Topic, k.Partition, err)
 			}
-			r.offset = v
+			r.Offset = v
 		}
 		return r, nil
 	case 2:
 		var k kmsg.GroupMetadataKey
 		if err := k.ReadFrom(key); err != nil {
-			return record{}, fmt.Errorf("group: group metadata key: %w", err)
+			return Record{}, fmt.Errorf("group: group metadata key: %w", err)
 		}
-		r := record{group: k.Group}
+		r := Record{Group: k.Group}
 		if value != nil {
 			v := new(kmsg.GroupMetadataValue)
 			if err := v.ReadFrom(value); err != nil {
-				return record{}, fmt.Errorf("group: group metadata value for %s: %w", k.Group, err)
+				return Record{}, fmt.Errorf("group: group metadata value for %s: %w", k.Group, err)
 			}
-			r.metadata = v
+			r.Metadata = v
 		}
 		return r, nil
 	default:
-		return record{}, fmt.Errorf("group: unknown key version %d", version)
+		return Record{}, fmt.Errorf("group: unknown key version %d", version)
 	}
 }

@@ -32,6 +32,7 @@ func dumpLogCommand() *cobra.Command {
 		verifyIndex    bool
 		indexSanityChk bool
 		metadataLog    bool
+		offsetsLog     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "dump-log --files FILE[,FILE...]",
@@ -60,6 +61,17 @@ A .snapshot file (idempotent producer state at the offset in its name):
 a line per producer, as kafka-dump-log.sh prints it; a snapshot that
 fails its CRC or does not parse is reported.
 
+A segment of __consumer_offsets with --offsets-decoder: each record's key
+and value decoded (as the group coordinator decodes them at startup), as
+kafka-dump-log.sh prints them: an offset commit's group, topic, partition,
+offset, leader epoch, metadata and timestamps; group metadata's protocol
+type, generation, protocol, leader and members with the sizes of their
+subscription and assignment; a tombstone's payload as <DELETE>.
+
+A segment the log cleaner has written has gaps between offsets, and a
+batch whose tombstones it has kept shows the time after which it will
+drop them (deleteHorizonMs, KIP-534).
+
 The controller quorum's metadata log (__cluster_metadata-0, or any
 segment with --cluster-metadata-decoder): under each batch, the Raft entry
 it holds (index, term, type) and, for a normal entry, its metadata records
@@ -74,6 +86,7 @@ or an index mismatch.`,
 		Example: `  runnel dump-log --files data/test-0/00000000000000000000.log
   runnel dump-log --files data/test-0/00000000000000000000.log --print-data-log
   runnel dump-log --files data/test-0/00000000000000000000.index,data/test-0/00000000000000000000.timeindex --verify-index-only
+  runnel dump-log --offsets-decoder --files data/__consumer_offsets-0/00000000000000000000.log
   runnel dump-log --cluster-metadata-decoder --files data/__cluster_metadata-0/00000000000000000000.log
   runnel dump-log --files data/__cluster_metadata-0/00000000000000000420-0000000003.checkpoint --print-data-log`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -83,8 +96,9 @@ or an index mismatch.`,
 			}
 			w := bufio.NewWriter(cmd.OutOrStdout())
 			defer w.Flush()
-			d := dumper{w: w, printData: printData || metadataLog, deep: deep || printData || metadataLog, verifyOnly: verifyIndex,
-				sanityOnly: indexSanityChk, metadataLog: metadataLog}
+			printData = printData || metadataLog || offsetsLog
+			d := dumper{w: w, printData: printData, deep: deep || printData, verifyOnly: verifyIndex,
+				sanityOnly: indexSanityChk, metadataLog: metadataLog, offsetsLog: offsetsLog}
 			var bad []string
 			for _, file := range files {
 				ok, err := d.dump(file)
@@ -112,6 +126,7 @@ or an index mismatch.`,
 	f.BoolVar(&verifyIndex, "verify-index-only", false, "check index files against their segment without listing entries")
 	f.BoolVar(&indexSanityChk, "index-sanity-check", false, "only check each index file's own structure")
 	f.BoolVar(&metadataLog, "cluster-metadata-decoder", false, "decode .log files as the metadata log (implied in a __cluster_metadata-0 directory); implies --print-data-log")
+	f.BoolVar(&offsetsLog, "offsets-decoder", false, "decode records as __consumer_offsets' offset commits and group metadata; implies --print-data-log")
 	return cmd
 }
 
@@ -121,6 +136,7 @@ type dumper struct {
 	printData, deep        bool
 	verifyOnly, sanityOnly bool
 	metadataLog            bool // --cluster-metadata-decoder
+	offsetsLog             bool // --offsets-decoder
 	// records prints the records of a valid batch under --deep-iteration
 	// (nil: none), as the file being dumped holds them; false if they do
 	// not decode.
@@ -317,9 +333,13 @@ func (d *dumper) printBatch(pos int64, h segment.BatchHeader, batch []byte, inva
 	if !known {
 		codec = "unknown(" + strconv.Itoa(h.Codec()) + ")"
 	}
-	fmt.Fprintf(d.w, "baseOffset: %d lastOffset: %d count: %d baseSequence: %d lastSequence: %d producerId: %d producerEpoch: %d partitionLeaderEpoch: %d isTransactional: %t isControl: %t position: %d %s: %d size: %d magic: %d compresscodec: %s crc: %d isvalid: %t\n",
+	horizon := "OptionalLong.empty" // in Java's words, as kafka-dump-log.sh
+	if ms, ok := h.DeleteHorizon(); ok {
+		horizon = "OptionalLong[" + strconv.FormatInt(ms, 10) + "]"
+	}
+	fmt.Fprintf(d.w, "baseOffset: %d lastOffset: %d count: %d baseSequence: %d lastSequence: %d producerId: %d producerEpoch: %d partitionLeaderEpoch: %d isTransactional: %t isControl: %t deleteHorizonMs: %s position: %d %s: %d size: %d magic: %d compresscodec: %s crc: %d isvalid: %t\n",
 		h.BaseOffset, h.LastOffset(), h.RecordCount, h.BaseSequence, lastSeq, h.ProducerID, h.ProducerEpoch,
-		h.PartitionLeaderEpoch, h.IsTransactional(), h.IsControl(), pos, timestampName(h), h.MaxTimestamp,
+		h.PartitionLeaderEpoch, h.IsTransactional(), h.IsControl(), horizon, pos, timestampName(h), h.MaxTimestamp,
 		h.Size(), h.Magic, codec, h.CRC, invalid == nil)
 	ok := invalid == nil
 	if !ok {
@@ -346,13 +366,15 @@ func nextSegmentBase(path string, base int64) int64 {
 }
 
 // dumpRecords prints the records of a valid batch (with their data under
-// --print-data-log); false if they cannot be decoded.
+// --print-data-log, decoded under --offsets-decoder); false if they cannot
+// be decoded.
 func (d *dumper) dumpRecords(h segment.BatchHeader, batch []byte) bool {
 	records, err := segment.Records(batch)
 	if err != nil {
 		fmt.Fprintf(d.w, "| cannot decode records: %v\n", err)
 		return false
 	}
+	ok := true
 	for _, r := range records {
 		seq := int64(-1)
 		if h.BaseSequence >= 0 {
@@ -364,7 +386,16 @@ func (d *dumper) dumpRecords(h segment.BatchHeader, batch []byte) bool {
 		}
 		fmt.Fprintf(d.w, "| offset: %d %s: %d keySize: %d valueSize: %d sequence: %d headerKeys: [%s]",
 			r.Offset, timestampName(h), r.Timestamp, nullableLen(r.Key), nullableLen(r.Value), seq, strings.Join(keys, ","))
-		if d.printData {
+		switch {
+		case d.printData && d.offsetsLog && !h.IsControl():
+			key, payload, err := offsetsRecordText(r.Key, r.Value)
+			if err != nil {
+				fmt.Fprintf(d.w, " cannot decode: %v", err)
+				ok = false
+				break
+			}
+			fmt.Fprintf(d.w, " key: %s payload: %s", key, payload)
+		case d.printData:
 			if r.Key != nil {
 				fmt.Fprintf(d.w, " key: %s", r.Key)
 			}
@@ -372,7 +403,7 @@ func (d *dumper) dumpRecords(h segment.BatchHeader, batch []byte) bool {
 		}
 		fmt.Fprintln(d.w)
 	}
-	return true
+	return ok
 }
 
 func nullableLen(b []byte) int {

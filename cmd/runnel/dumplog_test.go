@@ -47,7 +47,7 @@ func TestDumpLog(t *testing.T) {
 	dir := writeSegment(t)
 	logPath := filepath.Join(dir, base+".log")
 	out := mustRun(t, "", "dump-log", "--files", logPath, "--print-data-log")
-	b := `isTransactional: false isControl: false position: `
+	b := `isTransactional: false isControl: false deleteHorizonMs: OptionalLong.empty position: `
 	matchLines(t, "dump-log --print-data-log", out, []string{
 		`^Dumping ` + logPath + `$`,
 		`^Log starting offset: 0$`,
