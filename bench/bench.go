@@ -86,6 +86,8 @@ type Report struct {
 	Baselines Baselines    `json:"baselines"`
 	Scenarios []Scenario   `json:"scenarios"`
 	Runs      []*RunResult `json:"runs"`
+	// ClusterMetadata is the three-node quorum's metadata figures.
+	ClusterMetadata *ClusterMetadata `json:"cluster_metadata,omitempty"`
 }
 
 // Find returns the run of scenario against target, or nil.
@@ -124,6 +126,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			rep.Scenarios[i].Targets = slices.Insert(rep.Scenarios[i].Targets, 1, TargetRunnelStd)
 		}
 	}
+	rep.Scenarios = append(rep.Scenarios, selected(clusterScenarios(matrix(s)), opts.Only)...)
 	rep.LoadStart = loadAverage()
 
 	fmt.Fprintf(opts.Log, "baselines: %d MiB pwrite (page cache, then fdatasync per MiB) in %s, loopback TCP for %s\n",
@@ -159,6 +162,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			}
 		}
 	}
+	measureClusterMetadataInto(ctx, opts, workDir, rep)
 	rep.Finished, rep.LoadEnd = time.Now(), loadAverage()
 	return rep, WriteReport(rep, opts.OutDir)
 }
@@ -245,7 +249,7 @@ func runOne(ctx context.Context, opts Options, workDir string, rep *Report, sc S
 	if t.admin != "" {
 		stagesBefore, _ = t.stageCounters(ctx) // nil: no stages for this run
 	}
-	cpu := recordCPU(t.cmd.Process.Pid)
+	cpu := recordCPU(t.pids()...)
 	var res *loadgen.Result
 	if sc.Generators > 1 {
 		res, err = runGenerators(ctx, opts.Runnel, workDir, cfg, sc.Generators)

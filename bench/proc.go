@@ -81,13 +81,13 @@ type cpuSample struct {
 	cpu time.Duration
 }
 
-// cpuRecorder samples a process's CPU time every cpuSampleEvery from
+// cpuRecorder samples the CPU time of processes (summed) every cpuSampleEvery from
 // recordCPU until stop, so that the CPU spent in a window known only
 // afterwards (the load generator's measurement window, which starts after
 // the clients connect and the warm-up, and ends when the load does) can
 // be read off with cpuBetween.
 type cpuRecorder struct {
-	pid  int
+	pids []int
 	quit chan struct{}
 	done chan struct{}
 	// samples and err are the recorder goroutine's until done is closed.
@@ -100,10 +100,10 @@ type cpuRecorder struct {
 // ticks' own rounding over a window of seconds.
 const cpuSampleEvery = 100 * time.Millisecond
 
-// recordCPU takes a first sample of pid now and then samples it every
+// recordCPU takes a first sample of pids now and then samples them every
 // cpuSampleEvery.
-func recordCPU(pid int) *cpuRecorder {
-	r := &cpuRecorder{pid: pid, quit: make(chan struct{}), done: make(chan struct{})}
+func recordCPU(pids ...int) *cpuRecorder {
+	r := &cpuRecorder{pids: pids, quit: make(chan struct{}), done: make(chan struct{})}
 	r.sample()
 	go func() {
 		defer close(r.done)
@@ -126,10 +126,14 @@ func (r *cpuRecorder) sample() {
 	if r.err != nil {
 		return
 	}
-	cpu, err := procCPU(r.pid)
-	if err != nil {
-		r.err = fmt.Errorf("bench: CPU time of pid %d: %w", r.pid, err)
-		return
+	var cpu time.Duration
+	for _, pid := range r.pids {
+		c, err := procCPU(pid)
+		if err != nil {
+			r.err = fmt.Errorf("bench: CPU time of pid %d: %w", pid, err)
+			return
+		}
+		cpu += c
 	}
 	r.samples = append(r.samples, cpuSample{at: time.Now(), cpu: cpu})
 }

@@ -304,6 +304,7 @@ func markdown(rep *Report, charts map[string][]string) string {
 		"a Runnel figure close to it is limited by the load generator, not by Runnel.\n\n")
 
 	transports(&b, rep)
+	clusterMetadataSection(&b, rep)
 
 	w("## Scenarios\n\n")
 	w("Broker CPU s/GiB is the broker process's user + system CPU time (/proc/<pid>/stat) over the measurement window divided by the GiB (2^30 bytes) " +

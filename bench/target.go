@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"runnel/broker/clustertest"
 )
 
 // The brokers a scenario runs against. Each is a child process, so the
@@ -38,6 +40,7 @@ type target struct {
 	logPath string
 	cmd     *exec.Cmd
 	exited  chan error
+	cluster *clustertest.Cluster // TargetRunnelCluster's nodes (cmd is nil)
 }
 
 // startTarget starts kind as a child process: `runnel serve` for Runnel
@@ -73,6 +76,8 @@ func startTarget(ctx context.Context, runnel, self, kind, workDir, logPath strin
 		if kind == TargetRunnelStd {
 			args = append(args, "--override", "runnel.net=std")
 		}
+	case TargetRunnelCluster:
+		return startClusterTarget(runnel, workDir, logPath, extra)
 	case TargetKfake, TargetSink:
 		bin = self
 		args = []string{"peer", "--kind", kind, "--port", strconv.Itoa(port)}
@@ -125,6 +130,9 @@ func (t *target) waitReady(ctx context.Context, limit time.Duration) error {
 // stop sends SIGTERM, waits up to 20 s (then kills), removes the data
 // directory and returns how the process ended.
 func (t *target) stop() error {
+	if t.cluster != nil {
+		return t.stopCluster()
+	}
 	_ = t.cmd.Process.Signal(syscall.SIGTERM)
 	var err error
 	select {

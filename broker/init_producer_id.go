@@ -13,6 +13,13 @@ package broker
 // out, the start of the next block is written (atomically, fsynced) to
 // producerIDsFile in the first log dir, so a restart resumes after the last
 // block reserved.
+//
+// In a cluster every broker allocates from its own file, so the id handed
+// out carries the broker's node.id in its high 32 bits (nodeProducerID):
+// two brokers never give two producers the same id, which would share
+// sequence numbers on every partition both write to. (Kafka's controller
+// hands out blocks instead, KIP-730; ids below 2^32, given out before,
+// stay unique as node.id 0's or older.)
 
 import (
 	"fmt"
@@ -50,12 +57,17 @@ func handleInitProducerID(b *Broker, req *request) *reply {
 		b.logger.Error("allocating a producer id failed", "err", err)
 		resp.ErrorCode = kerr.KafkaStorageError.Code
 	} else {
-		resp.ProducerID, resp.ProducerEpoch = id, 0
+		resp.ProducerID, resp.ProducerEpoch = nodeProducerID(b.cfg.NodeID, id), 0
 	}
 	rep := newReply()
 	rep.finish(resp)
 	return rep
 }
+
+// nodeProducerID is the producer id a broker hands out: its node.id in the
+// high 32 bits, the id of its own allocator in the low 32 (4 billion
+// producers per broker).
+func nodeProducerID(node int32, local int64) int64 { return int64(node)<<32 | local&(1<<32-1) }
 
 // producerIDAllocator hands out producer ids, reserving them in blocks
 // persisted to a file.

@@ -335,7 +335,7 @@ func (c partitionCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// startAdmin serves /metrics, /debug/pprof/ and /healthz on the admin
+// startAdmin serves /metrics, /debug/pprof/, /v1/metadata and /healthz on the admin
 // listener. pprof is registered on this mux explicitly, never on
 // http.DefaultServeMux.
 func (b *Broker) startAdmin() error {
@@ -350,6 +350,7 @@ func (b *Broker) startAdmin() error {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("GET /v1/metadata", b.serveMetadataStatus)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		select {
 		case <-b.done:

@@ -13,6 +13,10 @@
 //	c.Kill(1)    // SIGKILL node.id 2
 //	c.Restart(1) // same data directory, same ports, waits until ready
 //
+// Cluster.ActiveController finds the active controller with DescribeQuorum;
+// with Options.Admin, EqualImages (a Ready for WaitFor) holds when every
+// node serves the same metadata image (/v1/metadata's hash).
+//
 // Nodes are numbered by index i from 0; node i has node.id i+1. The first
 // Options.Nodes are combined nodes (process.roles=broker,controller), the
 // voters of controller.quorum.voters; Options.BrokerOnly and AddBroker add
@@ -35,6 +39,8 @@ package clustertest
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -61,7 +67,7 @@ type Options struct {
 	// Properties are key=value settings of every node, over the harness's
 	// defaults (small preallocation, no admin listener, see defaults);
 	// NodeProperties[i] are node i's, over those. Keys the harness sets
-	// per node (listeners, node.id, log.dirs, the quorum's) can be
+	// per node (listeners, node.id, log.dirs, the quorum's, the cluster id) can be
 	// overridden, but Node's addresses then say what the harness chose.
 	Properties     []string
 	NodeProperties map[int][]string
@@ -141,6 +147,10 @@ type Cluster struct {
 	opts   Options
 	dir    string
 	voters string // controller.quorum.voters
+	// clusterID is every node's runnel.cluster.id: as kafka-storage.sh
+	// format gives every node the same id, since voters refuse a peer of
+	// another cluster.
+	clusterID string
 
 	mu     sync.Mutex
 	nodes  []*node
@@ -201,7 +211,7 @@ const portAttempts = 3
 var errPortTaken = errors.New("clustertest: a port was taken before its node listened")
 
 func startOnce(o Options) (*Cluster, error) {
-	c := &Cluster{opts: o, dir: o.Dir}
+	c := &Cluster{opts: o, dir: o.Dir, clusterID: newClusterID()}
 	if c.dir == "" {
 		var err error
 		if c.dir, err = os.MkdirTemp("", "runnel-cluster-"); err != nil {
@@ -346,6 +356,7 @@ func (c *Cluster) nodeProperties(n Node) []string {
 		"controller.quorum.voters="+c.voters,
 		"runnel.cluster.id="+clusterID,
 		"log.dirs="+n.DataDir,
+		"runnel.cluster.id="+c.clusterID,
 	)
 	if n.AdminAddr != "" {
 		props = append(props, "runnel.admin.listener="+n.AdminAddr)
@@ -673,6 +684,14 @@ func freePorts(n int) ([]int, error) {
 		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
+}
+
+// newClusterID is a random cluster id as Kafka writes them: 16 bytes,
+// URL-safe base64 without padding.
+func newClusterID() string {
+	var id [16]byte
+	rand.Read(id[:])
+	return base64.RawURLEncoding.EncodeToString(id[:])
 }
 
 func loopback(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }

@@ -24,11 +24,13 @@ import (
 // TestNodesServeKillRestartAndAddBroker starts three combined nodes,
 // produces to and consumes from each, kills one and restarts it (its
 // acknowledged records are back), stops one cleanly, and adds a
-// broker-only fourth. Until the controller quorum is wired into `runnel
-// serve` each node is a cluster of its own, so every client here talks to
-// one node.
+// broker-only fourth. The nodes are one cluster: each waits until every
+// node lists the others (a node answers before it has registered, and
+// an auto-creation then finds no broker), a killed one is fenced after a
+// short session.
 func TestNodesServeKillRestartAndAddBroker(t *testing.T) {
-	c, err := clustertest.Start(clustertest.Options{Test: t})
+	c, err := clustertest.Start(clustertest.Options{Test: t, Ready: clustertest.MetadataListsAllBrokers,
+		Properties: []string{"broker.session.timeout.ms=2000", "broker.heartbeat.interval.ms=200"}})
 	if err != nil {
 		t.Fatal(err)
 	}
