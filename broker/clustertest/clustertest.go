@@ -516,7 +516,7 @@ func (c *Cluster) unexpectedExit() error {
 	defer c.mu.Unlock()
 	for _, n := range c.nodes {
 		if p := n.proc; p != nil && p.hasExited() {
-			return fmt.Errorf("clustertest: node %d exited (%v):\n%s", n.ID, p.err, tail(n.LogFile, tailBytes))
+			return fmt.Errorf("clustertest: node %d exited (%v):\n%s", n.ID, p.err, Tail(n.LogFile, tailBytes))
 		}
 	}
 	return nil
@@ -556,7 +556,7 @@ func (c *Cluster) Stop(i int) error {
 	}
 	if err := p.stop(c.opts.Timeout); err != nil {
 		n := c.Node(i)
-		return fmt.Errorf("clustertest: stop node %d: %w\n%s", n.ID, err, tail(n.LogFile, tailBytes))
+		return fmt.Errorf("clustertest: stop node %d: %w\n%s", n.ID, err, Tail(n.LogFile, tailBytes))
 	}
 	return nil
 }
@@ -588,7 +588,7 @@ func (c *Cluster) takeProcess(i int) (*process, error) {
 	}
 	n.proc = nil
 	if p.hasExited() {
-		return nil, fmt.Errorf("clustertest: node %d had exited (%v):\n%s", n.ID, p.err, tail(n.LogFile, tailBytes))
+		return nil, fmt.Errorf("clustertest: node %d had exited (%v):\n%s", n.ID, p.err, Tail(n.LogFile, tailBytes))
 	}
 	return p, nil
 }
@@ -660,7 +660,7 @@ const tailBytes = 4000
 func (c *Cluster) Logs() string {
 	var b strings.Builder
 	for _, n := range c.Nodes() {
-		fmt.Fprintf(&b, "----- node %d (%s), %s -----\n%s\n", n.ID, n.Addr, n.LogFile, tail(n.LogFile, tailBytes))
+		fmt.Fprintf(&b, "----- node %d (%s), %s -----\n%s\n", n.ID, n.Addr, n.LogFile, Tail(n.LogFile, tailBytes))
 	}
 	return b.String()
 }
