@@ -433,11 +433,9 @@ func (c *Cluster) Pid(i int) int {
 // Bootstrap is every node's client address, for bootstrap.servers: a
 // client tries them in turn, so a stopped node among them does no harm.
 func (c *Cluster) Bootstrap() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	addrs := make([]string, len(c.nodes))
-	for i, n := range c.nodes {
-		addrs[i] = n.Addr
+	var addrs []string
+	for _, n := range c.Nodes() {
+		addrs = append(addrs, n.Addr)
 	}
 	return addrs
 }
