@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"runnel/broker/clustertest"
 	"runnel/loadgen"
 )
 
@@ -191,7 +192,7 @@ func runOne(ctx context.Context, opts Options, workDir string, rep *Report, sc S
 		if err := t.stop(); err != nil && run.Err == "" {
 			run.Err = err.Error()
 		}
-		if log := strings.TrimSpace(tail(logPath, 4000)); log != "" {
+		if log := strings.TrimSpace(clustertest.Tail(logPath, 4000)); log != "" {
 			run.BrokerLog = log
 		} else {
 			os.Remove(logPath)

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -111,7 +110,7 @@ func (t *target) waitReady(ctx context.Context, limit time.Duration) error {
 		select {
 		case err := <-t.exited:
 			t.exited <- err
-			return fmt.Errorf("bench: %s exited at start (%v): %s", t.kind, err, tail(t.logPath, 2000))
+			return fmt.Errorf("bench: %s exited at start (%v): %s", t.kind, err, clustertest.Tail(t.logPath, 2000))
 		default:
 		}
 		if c, err := net.DialTimeout("tcp", t.addr, 200*time.Millisecond); err == nil {
@@ -121,7 +120,7 @@ func (t *target) waitReady(ctx context.Context, limit time.Duration) error {
 			}
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("bench: %s not ready on %s after %s: %s", t.kind, t.addr, limit, tail(t.logPath, 2000))
+			return fmt.Errorf("bench: %s not ready on %s after %s: %s", t.kind, t.addr, limit, clustertest.Tail(t.logPath, 2000))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -197,25 +196,6 @@ func httpOK(url string) bool {
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, resp.Body)
 	return resp.StatusCode == http.StatusOK
-}
-
-// tail is the last n bytes of a file, for error messages.
-func tail(path string, n int64) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return ""
-	}
-	off := max(st.Size()-n, 0)
-	b := make([]byte, st.Size()-off)
-	if _, err := f.ReadAt(b, off); err != nil && !errors.Is(err, io.EOF) {
-		return ""
-	}
-	return string(b)
 }
 
 // fetch GETs url into path with a timeout of limit; on an error it

@@ -12,7 +12,6 @@ package broker
 // without changing.
 
 import (
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -23,9 +22,15 @@ func init() {
 func handleAlterConfigs(b *Broker, req *request) *reply {
 	r := newReply()
 	msg := req.msg.(*kmsg.AlterConfigsRequest)
+	resp := msg.ResponseKind().(*kmsg.AlterConfigsResponse)
+	resp.Resources = make([]kmsg.AlterConfigsResponseResource, len(msg.Resources))
 	fwd := *msg
 	fwd.Resources = make([]kmsg.AlterConfigsRequestResource, len(msg.Resources))
+	at := make([]int, len(msg.Resources)) // every resource goes to the controller
 	for i, rr := range msg.Resources {
+		resp.Resources[i] = kmsg.NewAlterConfigsResponseResource()
+		resp.Resources[i].ResourceType, resp.Resources[i].ResourceName = rr.ResourceType, rr.ResourceName
+		at[i] = i
 		fwd.Resources[i] = rr
 		fwd.Resources[i].Configs = nil
 		for _, c := range rr.Configs {
@@ -38,17 +43,12 @@ func handleAlterConfigs(b *Broker, req *request) *reply {
 	ctx, cancel := b.adminContext(0)
 	defer cancel()
 	ctrl := b.controllerFor(req)
-	resp := ctrl.AlterConfigs(ctx, &fwd)
-	if !msg.ValidateOnly {
-		if err := b.awaitController(ctx, ctrl); err != nil {
-			for i := range resp.Resources {
-				if resp.Resources[i].ErrorCode == 0 {
-					resp.Resources[i].ErrorCode, resp.Resources[i].ErrorMessage = kerr.RequestTimedOut.Code, kmsg.StringPtr(err.Error())
-				}
-			}
-		}
-	}
-	resp.Version = msg.Version
+	forwardItems(ctx, b, ctrl, msg.ValidateOnly, at,
+		func() []kmsg.AlterConfigsResponseResource { return ctrl.AlterConfigs(ctx, &fwd).Resources },
+		func(a *kmsg.AlterConfigsResponseResource) (int16, *string) { return a.ErrorCode, a.ErrorMessage },
+		func(i int, _ *kmsg.AlterConfigsResponseResource, code int16, message *string) {
+			resp.Resources[i].ErrorCode, resp.Resources[i].ErrorMessage = code, message
+		})
 	r.finish(resp)
 	return r
 }

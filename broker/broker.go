@@ -312,6 +312,21 @@ func (b *Broker) Serve(ln net.Listener) error {
 	if b.useEpoll() {
 		return b.serveEpoll(ln) // conn_epoll.go
 	}
+	return b.acceptConns(ln, func(nc net.Conn) bool {
+		if !b.addConn(nc, false) {
+			nc.Close()
+			return false
+		}
+		return true
+	})
+}
+
+// acceptConns hands each connection ln accepts to serve until serve
+// returns false or Close is called (ErrClosed), or accepting fails for
+// good (the error). A timeout or running out of file descriptors is
+// retried after a growing pause (5 ms to 1 s): the broker's Kafka and
+// controller listeners share it.
+func (b *Broker) acceptConns(ln net.Listener, serve func(net.Conn) bool) error {
 	var backoff time.Duration
 	for {
 		nc, err := ln.Accept()
@@ -331,8 +346,7 @@ func (b *Broker) Serve(ln net.Listener) error {
 			return err
 		}
 		backoff = 0
-		if !b.addConn(nc, false) {
-			nc.Close()
+		if !serve(nc) {
 			return ErrClosed
 		}
 	}

@@ -30,103 +30,89 @@ func (f *forwardingController) activeLocal() *controller.Controller {
 	return nil
 }
 
+// route sends req to the local controller (local, a method of
+// controller.Controller) while it is the active one, else forwards it.
+func route[Resp kmsg.Response, Req kmsg.Request](ctx context.Context, f *forwardingController, req Req, local func(*controller.Controller, context.Context, Req) Resp, fail func(code int16) Resp) Resp {
+	if c := f.activeLocal(); c != nil {
+		return local(c, ctx, req)
+	}
+	return forward(ctx, f.remote, req, fail)
+}
+
 // forward sends req to the active controller and returns its answer, or
-// fail's when none answered before ctx ended. req keeps its version (the
-// client sends the highest both ends support; the connection encodes the
-// answer in the version its client asked for).
-func forward[Resp kmsg.Response, Req kmsg.Request](ctx context.Context, remote *controllerclient.Client, req Req, fail func(Req, int16) Resp) Resp {
+// fail's (req's answer with the error code) when none answered before ctx
+// ended. req keeps its version (the client sends the highest both ends
+// support; the connection encodes the answer in the version its client
+// asked for).
+func forward[Resp kmsg.Response, Req kmsg.Request](ctx context.Context, remote *controllerclient.Client, req Req, fail func(code int16) Resp) Resp {
 	version := req.GetVersion()
 	defer req.SetVersion(version)
 	resp, err := remote.Request(ctx, req)
 	if err != nil {
-		return fail(req, kerr.RequestTimedOut.Code)
+		return fail(kerr.RequestTimedOut.Code)
 	}
 	out, ok := resp.(Resp)
 	if !ok {
-		return fail(req, kerr.UnknownServerError.Code)
+		return fail(kerr.UnknownServerError.Code)
 	}
 	return out
 }
 
-func (f *forwardingController) CreateTopics(ctx context.Context, req *kmsg.CreateTopicsRequest) *kmsg.CreateTopicsResponse {
-	if c := f.activeLocal(); c != nil {
-		return c.CreateTopics(ctx, req)
-	}
-	return forward(ctx, f.remote, req, func(req *kmsg.CreateTopicsRequest, code int16) *kmsg.CreateTopicsResponse {
-		resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
-		for _, rt := range req.Topics {
-			st := kmsg.NewCreateTopicsResponseTopic()
-			st.Topic, st.ErrorCode, st.NumPartitions, st.ReplicationFactor = rt.Topic, code, -1, -1
-			resp.Topics = append(resp.Topics, st)
+// failEach is forward's fail for a request of items: req's response, to
+// which add appends the answer to each item with the error code.
+func failEach[Resp kmsg.Response, Item any](req kmsg.Request, items []Item, add func(resp Resp, item Item, code int16)) func(code int16) Resp {
+	return func(code int16) Resp {
+		resp := req.ResponseKind().(Resp)
+		for _, it := range items {
+			add(resp, it, code)
 		}
 		return resp
-	})
+	}
+}
+
+func (f *forwardingController) CreateTopics(ctx context.Context, req *kmsg.CreateTopicsRequest) *kmsg.CreateTopicsResponse {
+	return route(ctx, f, req, (*controller.Controller).CreateTopics, failEach(req, req.Topics, func(resp *kmsg.CreateTopicsResponse, rt kmsg.CreateTopicsRequestTopic, code int16) {
+		st := kmsg.NewCreateTopicsResponseTopic()
+		st.Topic, st.ErrorCode, st.NumPartitions, st.ReplicationFactor = rt.Topic, code, -1, -1
+		resp.Topics = append(resp.Topics, st)
+	}))
 }
 
 func (f *forwardingController) DeleteTopics(ctx context.Context, req *kmsg.DeleteTopicsRequest) *kmsg.DeleteTopicsResponse {
-	if c := f.activeLocal(); c != nil {
-		return c.DeleteTopics(ctx, req)
+	var topics []kmsg.DeleteTopicsRequestTopic // v0-v5 name the topics in TopicNames, v6 in Topics
+	for _, name := range req.TopicNames {
+		topics = append(topics, kmsg.DeleteTopicsRequestTopic{Topic: kmsg.StringPtr(name)})
 	}
-	return forward(ctx, f.remote, req, func(req *kmsg.DeleteTopicsRequest, code int16) *kmsg.DeleteTopicsResponse {
-		resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
-		add := func(name *string, id [16]byte) {
-			st := kmsg.NewDeleteTopicsResponseTopic()
-			st.Topic, st.TopicID, st.ErrorCode = name, id, code
-			resp.Topics = append(resp.Topics, st)
-		}
-		for _, name := range req.TopicNames {
-			add(kmsg.StringPtr(name), [16]byte{})
-		}
-		for _, rt := range req.Topics {
-			add(rt.Topic, rt.TopicID)
-		}
-		return resp
-	})
+	topics = append(topics, req.Topics...)
+	return route(ctx, f, req, (*controller.Controller).DeleteTopics, failEach(req, topics, func(resp *kmsg.DeleteTopicsResponse, rt kmsg.DeleteTopicsRequestTopic, code int16) {
+		st := kmsg.NewDeleteTopicsResponseTopic()
+		st.Topic, st.TopicID, st.ErrorCode = rt.Topic, rt.TopicID, code
+		resp.Topics = append(resp.Topics, st)
+	}))
 }
 
 func (f *forwardingController) CreatePartitions(ctx context.Context, req *kmsg.CreatePartitionsRequest) *kmsg.CreatePartitionsResponse {
-	if c := f.activeLocal(); c != nil {
-		return c.CreatePartitions(ctx, req)
-	}
-	return forward(ctx, f.remote, req, func(req *kmsg.CreatePartitionsRequest, code int16) *kmsg.CreatePartitionsResponse {
-		resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
-		for _, rt := range req.Topics {
-			st := kmsg.NewCreatePartitionsResponseTopic()
-			st.Topic, st.ErrorCode = rt.Topic, code
-			resp.Topics = append(resp.Topics, st)
-		}
-		return resp
-	})
+	return route(ctx, f, req, (*controller.Controller).CreatePartitions, failEach(req, req.Topics, func(resp *kmsg.CreatePartitionsResponse, rt kmsg.CreatePartitionsRequestTopic, code int16) {
+		st := kmsg.NewCreatePartitionsResponseTopic()
+		st.Topic, st.ErrorCode = rt.Topic, code
+		resp.Topics = append(resp.Topics, st)
+	}))
 }
 
 func (f *forwardingController) AlterConfigs(ctx context.Context, req *kmsg.AlterConfigsRequest) *kmsg.AlterConfigsResponse {
-	if c := f.activeLocal(); c != nil {
-		return c.AlterConfigs(ctx, req)
-	}
-	return forward(ctx, f.remote, req, func(req *kmsg.AlterConfigsRequest, code int16) *kmsg.AlterConfigsResponse {
-		resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
-		for _, rr := range req.Resources {
-			st := kmsg.NewAlterConfigsResponseResource()
-			st.ResourceType, st.ResourceName, st.ErrorCode = rr.ResourceType, rr.ResourceName, code
-			resp.Resources = append(resp.Resources, st)
-		}
-		return resp
-	})
+	return route(ctx, f, req, (*controller.Controller).AlterConfigs, failEach(req, req.Resources, func(resp *kmsg.AlterConfigsResponse, rr kmsg.AlterConfigsRequestResource, code int16) {
+		st := kmsg.NewAlterConfigsResponseResource()
+		st.ResourceType, st.ResourceName, st.ErrorCode = rr.ResourceType, rr.ResourceName, code
+		resp.Resources = append(resp.Resources, st)
+	}))
 }
 
 func (f *forwardingController) IncrementalAlterConfigs(ctx context.Context, req *kmsg.IncrementalAlterConfigsRequest) *kmsg.IncrementalAlterConfigsResponse {
-	if c := f.activeLocal(); c != nil {
-		return c.IncrementalAlterConfigs(ctx, req)
-	}
-	return forward(ctx, f.remote, req, func(req *kmsg.IncrementalAlterConfigsRequest, code int16) *kmsg.IncrementalAlterConfigsResponse {
-		resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
-		for _, rr := range req.Resources {
-			st := kmsg.NewIncrementalAlterConfigsResponseResource()
-			st.ResourceType, st.ResourceName, st.ErrorCode = rr.ResourceType, rr.ResourceName, code
-			resp.Resources = append(resp.Resources, st)
-		}
-		return resp
-	})
+	return route(ctx, f, req, (*controller.Controller).IncrementalAlterConfigs, failEach(req, req.Resources, func(resp *kmsg.IncrementalAlterConfigsResponse, rr kmsg.IncrementalAlterConfigsRequestResource, code int16) {
+		st := kmsg.NewIncrementalAlterConfigsResponseResource()
+		st.ResourceType, st.ResourceName, st.ErrorCode = rr.ResourceType, rr.ResourceName, code
+		resp.Resources = append(resp.Resources, st)
+	}))
 }
 
 func (f *forwardingController) RegisterBroker(ctx context.Context, req *kmsg.BrokerRegistrationRequest) *kmsg.BrokerRegistrationResponse {
@@ -149,7 +135,7 @@ func (f *forwardingController) DescribeQuorum(ctx context.Context, req *kmsg.Des
 	if f.local != nil && f.local.Leader() == f.local.Node().Status().ID {
 		return f.local.DescribeQuorum(req)
 	}
-	return forward(ctx, f.remote, req, func(req *kmsg.DescribeQuorumRequest, code int16) *kmsg.DescribeQuorumResponse {
+	return forward(ctx, f.remote, req, func(code int16) *kmsg.DescribeQuorumResponse {
 		resp := req.ResponseKind().(*kmsg.DescribeQuorumResponse)
 		resp.ErrorCode = code
 		return resp

@@ -14,7 +14,6 @@ package broker
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -75,26 +74,12 @@ func (b *Broker) startControllerListener() error {
 	b.mu.Unlock()
 	b.logger.Info("listening for the controller quorum", "addr", ln.Addr().String())
 	b.bg.Go(func() {
-		var backoff time.Duration
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
-				select {
-				case <-b.done:
-					return
-				default:
-				}
-				var ne net.Error
-				if !errors.As(err, &ne) || !ne.Timeout() {
-					b.logger.Error("controller listener stopped", "err", err)
-					return
-				}
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				time.Sleep(backoff)
-				continue
-			}
-			backoff = 0
+		err := b.acceptConns(ln, func(nc net.Conn) bool {
 			go b.sniffControllerConn(nc)
+			return true
+		})
+		if err != ErrClosed {
+			b.logger.Error("controller listener stopped", "err", err)
 		}
 	})
 	return nil

@@ -53,27 +53,15 @@ func handleCreatePartitions(b *Broker, req *request) *reply {
 		fwd.Topics = append(fwd.Topics, rt)
 		at = append(at, i)
 	}
-	if len(at) > 0 {
-		ctx, cancel := b.adminContext(msg.TimeoutMillis)
-		defer cancel()
-		ctrl := b.controllerFor(req)
-		answer := ctrl.CreatePartitions(ctx, &fwd)
-		var waitErr error
-		if !msg.ValidateOnly {
-			waitErr = b.awaitController(ctx, ctrl)
-		}
-		for k, i := range at {
-			st := &resp.Topics[i]
-			if k >= len(answer.Topics) {
-				st.ErrorCode = kerr.UnknownServerError.Code
-				continue
-			}
-			st.ErrorCode, st.ErrorMessage = answer.Topics[k].ErrorCode, answer.Topics[k].ErrorMessage
-			if st.ErrorCode == 0 && waitErr != nil {
-				st.ErrorCode, st.ErrorMessage = kerr.RequestTimedOut.Code, kmsg.StringPtr(waitErr.Error())
-			}
-		}
-	}
+	ctx, cancel := b.adminContext(msg.TimeoutMillis)
+	defer cancel()
+	ctrl := b.controllerFor(req)
+	forwardItems(ctx, b, ctrl, msg.ValidateOnly, at,
+		func() []kmsg.CreatePartitionsResponseTopic { return ctrl.CreatePartitions(ctx, &fwd).Topics },
+		func(a *kmsg.CreatePartitionsResponseTopic) (int16, *string) { return a.ErrorCode, a.ErrorMessage },
+		func(i int, _ *kmsg.CreatePartitionsResponseTopic, code int16, message *string) {
+			resp.Topics[i].ErrorCode, resp.Topics[i].ErrorMessage = code, message
+		})
 	r.finish(resp)
 	return r
 }

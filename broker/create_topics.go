@@ -81,37 +81,29 @@ func (b *Broker) createTopics(ctrl ClusterController, msg *kmsg.CreateTopicsRequ
 		fwd.Topics = append(fwd.Topics, rt)
 		at = append(at, i)
 	}
-	if len(fwd.Topics) == 0 {
-		return resp
-	}
 	ctx, cancel := b.adminContext(msg.TimeoutMillis)
 	defer cancel()
-	answer := ctrl.CreateTopics(ctx, &fwd)
-	var waitErr error
-	if !msg.ValidateOnly {
-		waitErr = b.awaitController(ctx, ctrl)
-	}
-	for k, i := range at {
-		if k >= len(answer.Topics) {
-			resp.Topics[i].ErrorCode = kerr.UnknownServerError.Code
-			continue
-		}
-		st := answer.Topics[k]
-		st.Topic = msg.Topics[i].Topic
-		if st.ErrorCode == 0 && waitErr != nil {
-			st.ErrorCode, st.ErrorMessage = kerr.RequestTimedOut.Code, kmsg.StringPtr(waitErr.Error())
-		}
-		if st.ErrorCode == 0 && !msg.ValidateOnly {
-			if err := b.rollBackIfNotCreated(ctx, ctrl, st.TopicID); err != nil {
-				st.ErrorCode, st.ErrorMessage = errCode(err), errMessage(err)
-				st.TopicID, st.NumPartitions, st.ReplicationFactor = [16]byte{}, -1, -1
+	forwardItems(ctx, b, ctrl, msg.ValidateOnly, at,
+		func() []kmsg.CreateTopicsResponseTopic { return ctrl.CreateTopics(ctx, &fwd).Topics },
+		func(a *kmsg.CreateTopicsResponseTopic) (int16, *string) { return a.ErrorCode, a.ErrorMessage },
+		func(i int, a *kmsg.CreateTopicsResponseTopic, code int16, message *string) {
+			if a == nil {
+				resp.Topics[i].ErrorCode = code
+				return
 			}
-		}
-		if st.ErrorCode != 0 && st.ErrorCode != kerr.TopicAlreadyExists.Code && st.ErrorCode != kerr.InvalidTopicException.Code {
-			b.logger.Debug("creating topic refused", "topic", st.Topic, "err", kerr.ErrorForCode(st.ErrorCode), "message", st.ErrorMessage)
-		}
-		resp.Topics[i] = st
-	}
+			st := *a
+			st.Topic, st.ErrorCode, st.ErrorMessage = msg.Topics[i].Topic, code, message
+			if st.ErrorCode == 0 && !msg.ValidateOnly {
+				if err := b.rollBackIfNotCreated(ctx, ctrl, st.TopicID); err != nil {
+					st.ErrorCode, st.ErrorMessage = errCode(err), errMessage(err)
+					st.TopicID, st.NumPartitions, st.ReplicationFactor = [16]byte{}, -1, -1
+				}
+			}
+			if st.ErrorCode != 0 && st.ErrorCode != kerr.TopicAlreadyExists.Code && st.ErrorCode != kerr.InvalidTopicException.Code {
+				b.logger.Debug("creating topic refused", "topic", st.Topic, "err", kerr.ErrorForCode(st.ErrorCode), "message", st.ErrorMessage)
+			}
+			resp.Topics[i] = st
+		})
 	return resp
 }
 

@@ -63,28 +63,19 @@ func handleDeleteTopics(b *Broker, req *request) *reply {
 		fwd.Topics = append(fwd.Topics, e)
 		at = append(at, i)
 	}
-	if len(at) > 0 {
-		ctx, cancel := b.adminContext(msg.TimeoutMillis)
-		defer cancel()
-		ctrl := b.controllerFor(req)
-		answer := ctrl.DeleteTopics(ctx, fwd)
-		waitErr := b.awaitController(ctx, ctrl)
-		for k, i := range at {
+	ctx, cancel := b.adminContext(msg.TimeoutMillis)
+	defer cancel()
+	ctrl := b.controllerFor(req)
+	forwardItems(ctx, b, ctrl, false, at,
+		func() []kmsg.DeleteTopicsResponseTopic { return ctrl.DeleteTopics(ctx, fwd).Topics },
+		func(a *kmsg.DeleteTopicsResponseTopic) (int16, *string) { return a.ErrorCode, a.ErrorMessage },
+		func(i int, a *kmsg.DeleteTopicsResponseTopic, code int16, message *string) {
 			st := &resp.Topics[i]
-			if k >= len(answer.Topics) {
-				st.ErrorCode = kerr.UnknownServerError.Code
-				continue
-			}
-			a := answer.Topics[k]
-			st.ErrorCode, st.ErrorMessage = a.ErrorCode, a.ErrorMessage
-			if a.ErrorCode == 0 {
+			st.ErrorCode, st.ErrorMessage = code, message
+			if a != nil && a.ErrorCode == 0 {
 				st.Topic, st.TopicID = a.Topic, a.TopicID
-				if waitErr != nil {
-					st.ErrorCode, st.ErrorMessage = kerr.RequestTimedOut.Code, kmsg.StringPtr(waitErr.Error())
-				}
 			}
-		}
-	}
+		})
 	r.finish(resp)
 	return r
 }

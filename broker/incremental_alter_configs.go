@@ -43,27 +43,19 @@ func handleIncrementalAlterConfigs(b *Broker, req *request) *reply {
 		fwd.Resources = append(fwd.Resources, rr)
 		at = append(at, i)
 	}
-	if len(at) > 0 {
-		ctx, cancel := b.adminContext(0)
-		defer cancel()
-		ctrl := b.controllerFor(req)
-		answer := ctrl.IncrementalAlterConfigs(ctx, &fwd)
-		var waitErr error
-		if !msg.ValidateOnly {
-			waitErr = b.awaitController(ctx, ctrl)
-		}
-		for k, i := range at {
-			res := &resp.Resources[i]
-			if k >= len(answer.Resources) {
-				res.ErrorCode = kerr.UnknownServerError.Code
-				continue
-			}
-			res.ErrorCode, res.ErrorMessage = answer.Resources[k].ErrorCode, answer.Resources[k].ErrorMessage
-			if res.ErrorCode == 0 && waitErr != nil {
-				res.ErrorCode, res.ErrorMessage = kerr.RequestTimedOut.Code, kmsg.StringPtr(waitErr.Error())
-			}
-		}
-	}
+	ctx, cancel := b.adminContext(0)
+	defer cancel()
+	ctrl := b.controllerFor(req)
+	forwardItems(ctx, b, ctrl, msg.ValidateOnly, at,
+		func() []kmsg.IncrementalAlterConfigsResponseResource {
+			return ctrl.IncrementalAlterConfigs(ctx, &fwd).Resources
+		},
+		func(a *kmsg.IncrementalAlterConfigsResponseResource) (int16, *string) {
+			return a.ErrorCode, a.ErrorMessage
+		},
+		func(i int, _ *kmsg.IncrementalAlterConfigsResponseResource, code int16, message *string) {
+			resp.Resources[i].ErrorCode, resp.Resources[i].ErrorMessage = code, message
+		})
 	r.finish(resp)
 	return r
 }

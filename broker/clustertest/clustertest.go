@@ -433,11 +433,9 @@ func (c *Cluster) Pid(i int) int {
 // Bootstrap is every node's client address, for bootstrap.servers: a
 // client tries them in turn, so a stopped node among them does no harm.
 func (c *Cluster) Bootstrap() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	addrs := make([]string, len(c.nodes))
-	for i, n := range c.nodes {
-		addrs[i] = n.Addr
+	var addrs []string
+	for _, n := range c.Nodes() {
+		addrs = append(addrs, n.Addr)
 	}
 	return addrs
 }
@@ -516,7 +514,7 @@ func (c *Cluster) unexpectedExit() error {
 	defer c.mu.Unlock()
 	for _, n := range c.nodes {
 		if p := n.proc; p != nil && p.hasExited() {
-			return fmt.Errorf("clustertest: node %d exited (%v):\n%s", n.ID, p.err, tail(n.LogFile, tailBytes))
+			return fmt.Errorf("clustertest: node %d exited (%v):\n%s", n.ID, p.err, Tail(n.LogFile, tailBytes))
 		}
 	}
 	return nil
@@ -556,7 +554,7 @@ func (c *Cluster) Stop(i int) error {
 	}
 	if err := p.stop(c.opts.Timeout); err != nil {
 		n := c.Node(i)
-		return fmt.Errorf("clustertest: stop node %d: %w\n%s", n.ID, err, tail(n.LogFile, tailBytes))
+		return fmt.Errorf("clustertest: stop node %d: %w\n%s", n.ID, err, Tail(n.LogFile, tailBytes))
 	}
 	return nil
 }
@@ -588,7 +586,7 @@ func (c *Cluster) takeProcess(i int) (*process, error) {
 	}
 	n.proc = nil
 	if p.hasExited() {
-		return nil, fmt.Errorf("clustertest: node %d had exited (%v):\n%s", n.ID, p.err, tail(n.LogFile, tailBytes))
+		return nil, fmt.Errorf("clustertest: node %d had exited (%v):\n%s", n.ID, p.err, Tail(n.LogFile, tailBytes))
 	}
 	return p, nil
 }
@@ -660,7 +658,7 @@ const tailBytes = 4000
 func (c *Cluster) Logs() string {
 	var b strings.Builder
 	for _, n := range c.Nodes() {
-		fmt.Fprintf(&b, "----- node %d (%s), %s -----\n%s\n", n.ID, n.Addr, n.LogFile, tail(n.LogFile, tailBytes))
+		fmt.Fprintf(&b, "----- node %d (%s), %s -----\n%s\n", n.ID, n.Addr, n.LogFile, Tail(n.LogFile, tailBytes))
 	}
 	return b.String()
 }

@@ -152,9 +152,9 @@ func build() (string, error) {
 	return path, nil
 }
 
-// tail is the last n bytes of a file, for error messages ("" when it
+// Tail is the last n bytes of a file, for error messages ("" when it
 // cannot be read).
-func tail(path string, n int64) string {
+func Tail(path string, n int64) string {
 	f, err := os.Open(path)
 	if err != nil {
 		return ""

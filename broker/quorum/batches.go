@@ -3,7 +3,6 @@ package quorum
 import (
 	"fmt"
 
-	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
 
 	"runnel/segment"
@@ -16,11 +15,8 @@ import (
 func (s *Storage) EntryBatches(lo, hi uint64, maxBytes int) ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if lo < s.first {
-		return nil, raft.ErrCompacted
-	}
-	if hi > s.last+1 || lo >= hi {
-		return nil, raft.ErrUnavailable
+	if err := s.checkRange(lo, hi); err != nil {
+		return nil, err
 	}
 	var out []byte
 	err := s.scan(int64(lo)-1, int64(hi)-1, func(h segment.BatchHeader, batch []byte) (bool, error) {

@@ -225,16 +225,26 @@ func (s *Storage) InitialState() (*pb.HardState, *pb.ConfState, error) {
 	return proto.Clone(s.hard).(*pb.HardState), proto.Clone(pb.EnsureConfState(s.snap.GetMetadata().GetConfState())).(*pb.ConfState), nil
 }
 
+// checkRange is raft.ErrCompacted when lo is below the first index the log
+// still holds, raft.ErrUnavailable when [lo, hi) is empty or reaches past
+// the last; s.mu is held.
+func (s *Storage) checkRange(lo, hi uint64) error {
+	if lo < s.first {
+		return raft.ErrCompacted
+	}
+	if hi > s.last+1 || lo >= hi {
+		return raft.ErrUnavailable
+	}
+	return nil
+}
+
 // Entries implements raft.Storage: the entries [lo, hi), read from the log, at least one and
 // otherwise no more than maxSize bytes in their protobuf encoding.
 func (s *Storage) Entries(lo, hi, maxSize uint64) ([]*pb.Entry, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if lo < s.first {
-		return nil, raft.ErrCompacted
-	}
-	if hi > s.last+1 || lo >= hi {
-		return nil, raft.ErrUnavailable
+	if err := s.checkRange(lo, hi); err != nil {
+		return nil, err
 	}
 	var (
 		ents []*pb.Entry

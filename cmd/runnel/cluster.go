@@ -296,11 +296,7 @@ func writeCluster(w io.Writer, info clusterInfo) {
 // writeQuorumStatus prints the lines of kafka-metadata-quorum.sh describe
 // --status after its ClusterId line (MetadataQuorumCommand.handleDescribeStatus).
 func writeQuorumStatus(w io.Writer, resp *kmsg.DescribeQuorumResponse) error {
-	p, err := quorumPartition(resp)
-	if err != nil {
-		return err
-	}
-	leader, err := quorumLeader(p)
+	p, leader, err := quorumLeader(resp)
 	if err != nil {
 		return err
 	}
@@ -341,15 +337,20 @@ func writeQuorumStatus(w io.Writer, resp *kmsg.DescribeQuorumResponse) error {
 	return nil
 }
 
-// quorumLeader is the voter that leads; without one (an election under
-// way) the quorum cannot be described, as with Kafka's tool.
-func quorumLeader(p *kmsg.DescribeQuorumResponseTopicPartition) (*kmsg.DescribeQuorumResponseTopicPartitionReplicaState, error) {
+// quorumLeader is the answer's partition of the metadata log
+// (quorumPartition) and the voter that leads; without one (an election
+// under way) the quorum cannot be described, as with Kafka's tool.
+func quorumLeader(resp *kmsg.DescribeQuorumResponse) (*kmsg.DescribeQuorumResponseTopicPartition, *kmsg.DescribeQuorumResponseTopicPartitionReplicaState, error) {
+	p, err := quorumPartition(resp)
+	if err != nil {
+		return nil, nil, err
+	}
 	for i := range p.CurrentVoters {
 		if p.CurrentVoters[i].ReplicaID == p.LeaderID {
-			return &p.CurrentVoters[i], nil
+			return p, &p.CurrentVoters[i], nil
 		}
 	}
-	return nil, fmt.Errorf("describe quorum: the leader (LeaderId %d, epoch %d) is not one of the voters: no leader is elected; try again", p.LeaderID, p.LeaderEpoch)
+	return nil, nil, fmt.Errorf("describe quorum: the leader (LeaderId %d, epoch %d) is not one of the voters: no leader is elected; try again", p.LeaderID, p.LeaderEpoch)
 }
 
 // replicaList formats replicas as kafka-metadata-quorum.sh does:
@@ -377,11 +378,7 @@ func replicaList(replicas []kmsg.DescribeQuorumResponseTopicPartitionReplicaStat
 // --replication's table: the leader, the other voters, the observers.
 // humanReadable prints timestamps as how long before now they were.
 func writeQuorumReplication(w io.Writer, resp *kmsg.DescribeQuorumResponse, humanReadable bool, now time.Time) error {
-	p, err := quorumPartition(resp)
-	if err != nil {
-		return err
-	}
-	leader, err := quorumLeader(p)
+	p, leader, err := quorumLeader(resp)
 	if err != nil {
 		return err
 	}
