@@ -1,0 +1,73 @@
+package broker
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"runnel/internal/wait"
+)
+
+func TestRaftTicks(t *testing.T) {
+	for _, c := range []struct {
+		timeout time.Duration
+		tick    time.Duration
+		ticks   int
+	}{
+		{time.Second, 100 * time.Millisecond, 10}, // Kafka's default: Runnel's fixed clock before
+		{150 * time.Millisecond, 15 * time.Millisecond, 10},
+		{5 * time.Millisecond, time.Millisecond, 5},
+		{time.Millisecond, time.Millisecond, 2},
+	} {
+		tick, ticks := raftTicks(c.timeout)
+		if tick != c.tick || ticks != c.ticks {
+			t.Errorf("raftTicks(%v) = %v × %d, want %v × %d", c.timeout, tick, ticks, c.tick, c.ticks)
+		}
+	}
+}
+
+// TestElectionTimeoutSetsReelection: controller.quorum.election.timeout.ms
+// is the quorum's: after the active controller's node of three stops, the
+// other two elect a new leader no sooner than about the timeout after its
+// last heartbeat: with 150 ms in under 800 ms (Raft's fixed clock before,
+// ten 100 ms ticks, took at least 900 ms), with 1500 ms in no less than
+// about that.
+func TestElectionTimeoutSetsReelection(t *testing.T) {
+	short := reelection(t, 150*time.Millisecond)
+	long := reelection(t, 1500*time.Millisecond)
+	t.Logf("re-election after the leader stopped: %v with a 150 ms election timeout, %v with 1500 ms", short, long)
+	if short >= 800*time.Millisecond || short < 150*time.Millisecond*9/10 {
+		t.Errorf("re-election took %v with a 150 ms election timeout, want [135 ms, 800 ms)", short)
+	}
+	if long < 1500*time.Millisecond*9/10 {
+		t.Errorf("re-election took %v with a 1500 ms election timeout, want at least 1350 ms", long)
+	}
+}
+
+// reelection starts three combined brokers with the given election timeout,
+// closes the one whose controller leads the quorum and returns how long the
+// other two took to agree on a new leader.
+func reelection(t *testing.T, timeout time.Duration) time.Duration {
+	brokers := startCluster(t, 3, fmt.Sprintf("controller.quorum.election.timeout.ms=%d", timeout.Milliseconds()))
+	old := brokers[0].quorum.ctrl.Leader()
+	if old == 0 {
+		t.Fatal("no quorum leader known once the cluster is up")
+	}
+	var rest []*Broker
+	for _, b := range brokers {
+		if raftID(b.cfg.NodeID) != old {
+			rest = append(rest, b)
+		}
+	}
+	// The leader's node, closed: its last heartbeat went out at most a tick
+	// before the close returns.
+	if err := brokers[old-1].Close(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	wait.Until(t, 20*time.Second, "a new quorum leader known to the other two", func() bool {
+		l := rest[0].quorum.ctrl.Leader()
+		return l != 0 && l != old && rest[1].quorum.ctrl.Leader() == l
+	})
+	return time.Since(start)
+}
