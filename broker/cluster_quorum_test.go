@@ -1,9 +1,18 @@
 package broker
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"log/slog"
+	"net"
+	"os"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"runnel/internal/wait"
 )
@@ -70,4 +79,69 @@ func reelection(t *testing.T, timeout time.Duration) time.Duration {
 		return l != 0 && l != old && rest[1].quorum.ctrl.Leader() == l
 	})
 	return time.Since(start)
+}
+
+// TestCombinedNodeServesOnceUnfenced: a node with process.roles set, the
+// only voter of its quorum, returns from New only once it is registered and
+// unfenced in its image, so a CreateTopics sent as soon as it serves is
+// placed on it (one such request 20 ms after the start was once answered
+// INVALID_REPLICATION_FACTOR: every broker fenced).
+func TestCombinedNodeServesOnceUnfenced(t *testing.T) {
+	ports := freePorts(t, 2)
+	cfg, _, err := LoadConfig("", []string{
+		"node.id=1",
+		"process.roles=broker,controller",
+		fmt.Sprintf("listeners=PLAINTEXT://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d", ports[0], ports[1]),
+		"controller.listener.names=CONTROLLER",
+		fmt.Sprintf("controller.quorum.voters=1@127.0.0.1:%d", ports[1]),
+		"log.dirs=" + t.TempDir(),
+		"runnel.admin.listener=",
+		"runnel.segment.preallocate.bytes=65536",
+		"log.index.size.max.bytes=65536",
+		"offsets.topic.num.partitions=1",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var served chan error // once it serves
+	t.Cleanup(func() {
+		if err := b.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+		if served != nil {
+			if err := <-served; !errors.Is(err, ErrClosed) {
+				t.Errorf("serve: %v", err)
+			}
+		}
+	})
+	if br, ok := b.image().Broker(1); !ok || br.Fenced {
+		t.Fatalf("broker 1 in the image when New returned: %+v, registered %v; want registered and unfenced", br, ok)
+	}
+	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", ports[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	served = make(chan error, 1)
+	go func() { served <- b.Serve(ln) }()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(ln.Addr().String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "at-once", 2, 1
+	req.Topics = append(req.Topics, rt)
+	req.TimeoutMillis = 5000
+	resp, err := req.RequestWith(context.Background(), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := resp.Topics[0]; st.ErrorCode != 0 {
+		t.Fatalf("CreateTopics at once: %v (%v)", kerr.ErrorForCode(st.ErrorCode), st.ErrorMessage)
+	}
 }
