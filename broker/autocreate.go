@@ -38,7 +38,7 @@ func (b *Broker) autoCreateTopic(name string) error {
 	if err := validateTopicName(name); err != nil {
 		return err
 	}
-	settings, err := resolveTopicSettings(b.cfg.TopicDefaults, nil, b.cfg.PreallocateBytes)
+	settings, err := b.cfg.topicSettings(nil)
 	if err != nil {
 		return kafkaErr(kerr.InvalidConfig, "%v", err)
 	}

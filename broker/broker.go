@@ -72,6 +72,9 @@ type Broker struct {
 	adminLn net.Listener
 
 	groups *group.Coordinator // consumer groups (groups.go)
+	// creatingOffsets is set while a background creation of
+	// __consumer_offsets runs (cluster_groups.go).
+	creatingOffsets atomic.Bool
 
 	cleaner *segment.Cleaner // the log cleaner, nil when disabled (cleaner.go)
 

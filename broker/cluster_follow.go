@@ -145,10 +145,10 @@ func (b *Broker) applyImageLocked(prev, next *metadata.Image) {
 		}
 		if old := t.settings.Load(); old == nil || !sameOverrides(next, t.name, old.overrides) {
 			overrides := topicOverrides(next, mt.Name())
-			settings, err := resolveTopicSettings(b.cfg.TopicDefaults, overrides, b.cfg.PreallocateBytes)
+			settings, err := b.cfg.topicSettings(overrides)
 			if err != nil { // the controller checked every value with the broker's rules
 				b.logger.Error("topic configs from the metadata log do not resolve; keeping the defaults", "topic", t.name, "err", err)
-				settings, _ = resolveTopicSettings(b.cfg.TopicDefaults, nil, b.cfg.PreallocateBytes)
+				settings, _ = b.cfg.topicSettings(nil)
 			}
 			settings.overrides = overrides
 			t.settings.Store(settings)

@@ -8,11 +8,25 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
+// offsetsTopicLazy reports whether __consumer_offsets is created on the
+// first FindCoordinator rather than at startup, as Kafka does: in a
+// cluster of several nodes (process.roles set with more than one voter, or
+// a broker-only node), where the first broker to start would otherwise
+// create it before the others have registered and coordinate every group
+// alone. A one-node cluster creates it at startup, as it always has.
+func (b *Broker) offsetsTopicLazy() bool {
+	if len(b.cfg.ProcessRoles) == 0 {
+		return false
+	}
+	return !b.cfg.hasRole("controller") || len(b.cfg.QuorumVoters) > 1 || len(b.cfg.QuorumBootstrapServers) > 1
+}
+
 // createOffsetsTopic creates __consumer_offsets through the controller,
 // placed like any topic's partitions. A single node creates it before it
 // serves; a node of several (process.roles set) may start before the
 // active controller answers, so it creates the topic from the background,
-// retrying until it exists (whichever broker gets there first).
+// retrying until it exists (whichever broker gets there first). Only one
+// such creation runs at a time.
 func (b *Broker) createOffsetsTopic(partitions int32) error {
 	create := func() error {
 		err := b.createTopic(offsetsTopic, partitions, -1, offsetsTopicConfigs)
@@ -27,7 +41,11 @@ func (b *Broker) createOffsetsTopic(partitions int32) error {
 		}
 		return nil
 	}
+	if !b.creatingOffsets.CompareAndSwap(false, true) {
+		return nil
+	}
 	b.bg.Go(func() {
+		defer b.creatingOffsets.Store(false)
 		for {
 			if _, ok := b.image().Topic(offsetsTopic); ok {
 				return
@@ -45,4 +63,16 @@ func (b *Broker) createOffsetsTopic(partitions int32) error {
 		}
 	})
 	return nil
+}
+
+// requestOffsetsTopic starts creating __consumer_offsets in the
+// background, for a FindCoordinator that found no such topic in a cluster
+// of several nodes, unless the broker is closing.
+func (b *Broker) requestOffsetsTopic() {
+	select {
+	case <-b.done:
+		return
+	default:
+	}
+	b.createOffsetsTopic(b.offsetsTopicPartitions()) // with process.roles set, never fails
 }

@@ -183,14 +183,10 @@ func TestThreeCombinedBrokers(t *testing.T) {
 			}
 		}
 	}
-	// Spread over the three; exactly 2 each unless __consumer_offsets was
-	// placed while some brokers were not yet registered (Place balances
-	// the totals).
-	// Each node now places __consumer_offsets as soon as it is unfenced
-	// itself, perhaps before the others: Place then balances the totals,
-	// which may leave the first broker without a partition of "spread".
-	if len(hosts) < 2 {
-		t.Errorf("leaders per broker %v, want at least two", hosts)
+	// Spread over the three, 2 each: Place spreads each topic evenly
+	// whatever the brokers already hold.
+	if want := map[int32]int{0: 2, 1: 2, 2: 2}; !maps.Equal(hosts, want) {
+		t.Errorf("leaders per broker %v, want %v", hosts, want)
 	}
 	for _, b := range brokers {
 		mt, _ := b.image().Topic("spread")
@@ -241,6 +237,75 @@ func TestThreeCombinedBrokers(t *testing.T) {
 	wait.Until(t, 10*time.Second, "equal images", func() bool {
 		h := brokers[0].image().Hash()
 		return brokers[1].image().Hash() == h && brokers[2].image().Hash() == h
+	})
+}
+
+// TestThreeBrokersCreateOffsetsLazily: a cluster of several nodes creates
+// __consumer_offsets on the first FindCoordinator, not at startup (where
+// the first broker unfenced would take every partition), answering
+// COORDINATOR_NOT_AVAILABLE meanwhile; its partitions, placed once the
+// three are registered, spread the group coordinators over the three.
+func TestThreeBrokersCreateOffsetsLazily(t *testing.T) {
+	brokers := startCluster(t, 3, "offsets.topic.num.partitions=12")
+	for _, b := range brokers {
+		if _, ok := b.image().Topic(offsetsTopic); ok {
+			t.Fatalf("broker %d: %s exists before any group asked for it", b.cfg.NodeID, offsetsTopic)
+		}
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers[2].Addr().String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req := kmsg.NewPtrFindCoordinatorRequest()
+	for i := range 60 {
+		req.CoordinatorKeys = append(req.CoordinatorKeys, fmt.Sprintf("group-%d", i))
+	}
+	first, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := first.Coordinators[0]; c.ErrorCode != kerr.CoordinatorNotAvailable.Code {
+		t.Errorf("first FindCoordinator: %v (node %d), want COORDINATOR_NOT_AVAILABLE while the topic is created", kerr.ErrorForCode(c.ErrorCode), c.NodeID)
+	}
+	perBroker := map[int32]int{}
+	wait.Until(t, 20*time.Second, "every group has a coordinator", func() bool {
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clear(perBroker)
+		for _, c := range resp.Coordinators {
+			if c.ErrorCode != 0 {
+				return false
+			}
+			perBroker[c.NodeID]++
+		}
+		return true
+	})
+	if len(perBroker) != 3 {
+		t.Errorf("coordinators per broker %v, want all three", perBroker)
+	}
+	leaders := map[int32]int{}
+	offsets, _ := brokers[2].image().Topic(offsetsTopic) // the broker that answered
+	for p := range offsets.Partitions() {
+		leaders[p.Leader]++
+	}
+	if want := map[int32]int{0: 4, 1: 4, 2: 4}; !maps.Equal(leaders, want) {
+		t.Errorf("%s leaders per broker %v, want %v", offsetsTopic, leaders, want)
+	}
+	// Each coordinator serves the partitions the image places on it.
+	wait.Until(t, 10*time.Second, "each broker serves the groups of the partitions it leads", func() bool {
+		for _, b := range brokers {
+			for p := range offsets.Partitions() {
+				if b.groups.Serves(p.Partition) != (p.Leader == b.cfg.NodeID) {
+					return false
+				}
+			}
+		}
+		return true
 	})
 }
 

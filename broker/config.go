@@ -77,6 +77,9 @@ type Config struct {
 	FlushPolicy      flush.Policy
 	FlushMinInterval time.Duration
 	PreallocateBytes int64
+	// ProducerIDExpiration (producer.id.expiration.ms) is how long a
+	// producer id's deduplication state outlives its last batch.
+	ProducerIDExpiration time.Duration
 	// PrefaultTotalBytes (runnel.segment.prefault.total.bytes) is how much each log dir's
 	// partitions that appended in the last second or two pre-fault and fallocate ahead of their
 	// write positions, shared equally, between 64 KiB and 4 MiB each; 0 = no pre-fault.
@@ -164,6 +167,7 @@ func DefaultConfig() Config {
 		AdminListener:            "127.0.0.1:9644",
 		FlushPolicy:              flush.Durable,
 		PreallocateBytes:         64 << 20,
+		ProducerIDExpiration:     24 * time.Hour,
 		PrefaultTotalBytes:       segment.DefaultPrefaultTotal,
 		TopicDefaults:            map[string]string{},
 		Groups:                   defaultGroupConfig(),
@@ -314,6 +318,7 @@ var brokerKeys = []brokerKey{
 		return nil
 	}, func(c *Config) (string, bool) { return flushPolicyName(c.FlushPolicy), true }},
 	{"runnel.flush.min.interval.ms", setMs(func(c *Config) *time.Duration { return &c.FlushMinInterval }, 0), func(c *Config) (string, bool) { return ms(c.FlushMinInterval), true }},
+	{"producer.id.expiration.ms", setMs(func(c *Config) *time.Duration { return &c.ProducerIDExpiration }, 1), func(c *Config) (string, bool) { return ms(c.ProducerIDExpiration), true }},
 	{"runnel.segment.preallocate.bytes", func(c *Config, v string) error {
 		n, err := parseIntIn(v, 0, math.MaxInt64)
 		c.PreallocateBytes = n

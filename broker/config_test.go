@@ -193,6 +193,17 @@ func TestResolveTopicSettings(t *testing.T) {
 	if s.log.RetentionMs >= 0 || s.log.RetentionBytes >= 0 {
 		t.Errorf("compact-only topic would delete data: %+v", s.log)
 	}
+	// The broker's own log settings reach every topic's log.
+	c, _, err := LoadConfig("", []string{"producer.id.expiration.ms=60000", "runnel.segment.preallocate.bytes=4096"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err = c.topicSettings(map[string]string{"segment.bytes": "8192"}); err != nil {
+		t.Fatal(err)
+	}
+	if s.log.ProducerIDExpiration != time.Minute || s.log.PreallocateBytes != 4096 || s.log.SegmentBytes != 8192 {
+		t.Errorf("broker log settings not applied: %+v", s.log)
+	}
 }
 
 func TestValidateTopicName(t *testing.T) {

@@ -107,8 +107,11 @@
 // # Consumer groups
 //
 // This node coordinates the groups of the partitions of __consumer_offsets
-// that the metadata image says it leads (every group while the image does
-// not hold the topic). The group APIs' handlers hand their requests to
+// that the metadata image says it leads. A one-node cluster creates the
+// topic at startup (and coordinates every group while the image does not
+// hold it); a cluster of several nodes creates it on the first
+// FindCoordinator, as Kafka does, so that its partitions spread over the
+// brokers registered by then (cluster_groups.go). The group APIs' handlers hand their requests to
 // package group's Coordinator (groups.go connects the two), which keeps its
 // state in the internal topic __consumer_offsets, replays the partitions it
 // serves, and finishes the replies from its callbacks. Data requests for a

@@ -7,8 +7,11 @@ package broker
 // image, named with its endpoint on the client listener (this node: its
 // advertised address); a partition without a leader, or a leader fenced or
 // without that listener, is COORDINATOR_NOT_AVAILABLE, and clients ask
-// again. While the image does not hold __consumer_offsets (one node without
-// a quorum) this node coordinates every group. v4+ answers each key of the
+// again. While the image does not hold __consumer_offsets, a cluster of
+// several nodes creates it now, as Kafka does, and answers
+// COORDINATOR_NOT_AVAILABLE until it exists (offsetsTopicLazy: created at
+// startup, it would all land on the first broker to start); a one node
+// cluster (which creates it at startup) coordinates every group here. v4+ answers each key of the
 // batch. Runnel has no transaction coordinator: key type 1 gets
 // TRANSACTIONAL_ID_AUTHORIZATION_FAILED (as InitProducerId refuses a
 // transactional id), and other types (share groups, v6) INVALID_REQUEST.
@@ -31,13 +34,19 @@ func handleFindCoordinator(b *Broker, req *request) *reply {
 	host, port := b.advertised()
 	img := b.image()
 	offsets, _ := img.Topic(offsetsTopic)
+	lazy := offsets == nil && msg.CoordinatorType == 0 && b.offsetsTopicLazy()
+	if lazy {
+		b.requestOffsetsTopic() // cluster_groups.go
+	}
 	find := func(key string) kmsg.FindCoordinatorResponseCoordinator {
 		c := kmsg.NewFindCoordinatorResponseCoordinator()
 		c.Key = key
 		switch msg.CoordinatorType {
 		case 0:
 			leader := b.cfg.NodeID
-			if offsets != nil {
+			if lazy {
+				leader = -1 // being created
+			} else if offsets != nil {
 				leader = -1 // none until the topic has its partitions
 				if n := offsets.NumPartitions(); n > 0 {
 					p, _ := offsets.Partition(group.PartitionFor(key, n))

@@ -107,21 +107,26 @@ func init() {
 	)
 }
 
-// startGroups creates __consumer_offsets if it does not exist and replays
-// the partitions this node leads (all of them while the image does not
-// hold the topic) into a new coordinator. Close closes the coordinator as
-// it starts, so that joins waiting for a rebalance are answered before the
-// connections drain. It must not run concurrently with groupsFollow.
+// startGroups creates __consumer_offsets if it does not exist (except in a
+// cluster of several nodes, where the first FindCoordinator does:
+// offsetsTopicLazy) and replays the partitions this node leads (all of
+// them while the image does not hold the topic, none in a lazy cluster)
+// into a new coordinator. Close closes the coordinator as it starts, so
+// that joins waiting for a rebalance are answered before the connections
+// drain. It must not run concurrently with groupsFollow.
 func (b *Broker) startGroups() error {
 	gc := b.cfg.Groups
 	if gc.MinSessionTimeout > gc.MaxSessionTimeout {
 		return fmt.Errorf("broker: group.min.session.timeout.ms (%v) is above group.max.session.timeout.ms (%v)", gc.MinSessionTimeout, gc.MaxSessionTimeout)
 	}
-	partitions := min(gc.OffsetsTopicPartitions, b.cfg.MaxPartitions)
+	partitions := b.offsetsTopicPartitions()
+	lazy := b.offsetsTopicLazy() // cluster_groups.go
 	if t, ok := b.image().Topic(offsetsTopic); ok {
 		partitions = t.NumPartitions()
-	} else if err := b.createOffsetsTopic(partitions); err != nil { // cluster_groups.go
-		return err
+	} else if !lazy {
+		if err := b.createOffsetsTopic(partitions); err != nil {
+			return err
+		}
 	}
 	cfg := group.Config{
 		Partitions:                    partitions,
@@ -158,6 +163,10 @@ func (b *Broker) startGroups() error {
 	if it, ok := b.image().Topic(offsetsTopic); ok && it.NumPartitions() > 0 {
 		cfg.Partitions = it.NumPartitions()
 		cfg.Owned = func(p int32) bool { return b.leadsOffsetsPartition(it, p) }
+	} else if lazy {
+		// Nothing until the topic exists: groupsFollow loads the
+		// partitions the image then places here.
+		cfg.Owned = func(int32) bool { return false }
 	}
 	if cfg.Partitions != gc.OffsetsTopicPartitions {
 		b.logger.Warn("__consumer_offsets has another partition count than offsets.topic.num.partitions (it existed, or runnel.max.partitions.per.topic is lower); keeping it", "partitions", cfg.Partitions, "configured", gc.OffsetsTopicPartitions)
@@ -168,6 +177,12 @@ func (b *Broker) startGroups() error {
 	}
 	b.groups = c
 	return nil
+}
+
+// offsetsTopicPartitions is the partition count __consumer_offsets is
+// created with: offsets.topic.num.partitions, within the topic limit.
+func (b *Broker) offsetsTopicPartitions() int32 {
+	return min(b.cfg.Groups.OffsetsTopicPartitions, b.cfg.MaxPartitions)
 }
 
 // offsetsStore gives the coordinator the partitions of __consumer_offsets.

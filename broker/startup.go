@@ -23,7 +23,7 @@ import (
 func (b *Broker) openLogs(img *metadata.Image, offset int64) error {
 	b.adminMu.Lock()
 	defer b.adminMu.Unlock()
-	defaults, err := resolveTopicSettings(b.cfg.TopicDefaults, nil, b.cfg.PreallocateBytes)
+	defaults, err := b.cfg.topicSettings(nil)
 	if err != nil {
 		return fmt.Errorf("broker: topic defaults: %w", err)
 	}
@@ -37,7 +37,7 @@ func (b *Broker) openLogs(img *metadata.Image, offset int64) error {
 		}
 		s := defaults
 		if overrides := topicOverrides(img, name); overrides != nil {
-			resolved, err := resolveTopicSettings(b.cfg.TopicDefaults, overrides, b.cfg.PreallocateBytes)
+			resolved, err := b.cfg.topicSettings(overrides)
 			if err != nil { // the controller checked every value with the broker's rules
 				b.logger.Error("topic configs from the metadata log do not resolve; using the defaults", "topic", name, "err", err)
 			} else {

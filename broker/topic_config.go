@@ -205,6 +205,16 @@ type topicSettings struct {
 	flushInterval time.Duration
 }
 
+// topicSettings resolves a topic's settings on this broker: its overrides
+// over the broker's topic defaults, with the broker's log settings.
+func (c *Config) topicSettings(overrides map[string]string) (*topicSettings, error) {
+	s, err := resolveTopicSettings(c.TopicDefaults, overrides, c.PreallocateBytes)
+	if err == nil {
+		s.log.ProducerIDExpiration = c.ProducerIDExpiration
+	}
+	return s, err
+}
+
 // resolveTopicSettings merges a topic's overrides over the broker defaults
 // and parses them; both maps were validated when they were set.
 func resolveTopicSettings(defaults, overrides map[string]string, preallocate int64) (*topicSettings, error) {

@@ -38,15 +38,16 @@ func TestClientsAcrossBrokers(t *testing.T) {
 		}
 		return true
 	})
-	// Placement balances each broker's partitions of every topic, so a
-	// broker that leads all of __consumer_offsets (placed when it alone
-	// had registered) may get none of this topic: at least two leaders.
-	distinct := map[int32]bool{}
+	// Placement spreads each topic evenly over the registered brokers:
+	// every node leads its share.
+	perNode := map[int32]int{}
 	for _, l := range lead {
-		distinct[l] = true
+		perNode[l]++
 	}
-	if len(distinct) < 2 {
-		t.Errorf("%s's partitions are all led by node %d", topic, lead[0])
+	for _, n := range c.Nodes() {
+		if perNode[n.ID] != partitions/c.Len() {
+			t.Errorf("%s's leaders by partition %v: node %d leads %d, want %d", topic, lead, n.ID, perNode[n.ID], partitions/c.Len())
+		}
 	}
 	t.Logf("%s's leaders by partition: %v", topic, lead)
 
@@ -79,8 +80,7 @@ func TestClientsAcrossBrokers(t *testing.T) {
 	}
 
 	// The group's members know only a broker that does not coordinate
-	// it (__consumer_offsets may be led by one broker alone: it is placed
-	// when the first broker registers).
+	// it.
 	const group = "resumed"
 	coordinator := coordinatorOf(t, c, group)
 	bootstrap := (coordinator + 1) % c.Len()

@@ -67,8 +67,10 @@ func placementErr(code *kerr.Error, format string, args ...any) error {
 }
 
 // Place returns the replica lists of req's new partitions in partition
-// order, each led by its first replica. rng breaks ties between equally
-// loaded brokers; the same brokers, request and seed give the same lists.
+// order, each led by its first replica. It spreads the request's own
+// leaders and replicas evenly over the unfenced brokers first and uses
+// what the brokers already hold only to break ties (doc.go, "Placement").
+// rng breaks the remaining ties; the same brokers, request and seed give the same lists.
 // Errors are *Error with INVALID_PARTITIONS, INVALID_REPLICATION_FACTOR or
 // INVALID_REPLICA_ASSIGNMENT, as Kafka answers; broker ids listed twice in
 // brokers are the caller's bug and get a plain error.
@@ -117,10 +119,16 @@ type placer struct {
 }
 
 type candidate struct {
-	id       int32
-	rack     int // index into racks
+	id   int32
+	rack int // index into racks
+	// replicas and leaders count this request's partitions only: they
+	// come first, so every request is spread evenly whatever the cluster
+	// already holds.
 	replicas int
 	leaders  int
+	// held is what the cluster held before the request: it breaks ties,
+	// so the totals stay balanced over many requests.
+	held load
 	// toLead is how many partitions of this request the broker has been
 	// chosen to lead and whose followers are not chosen yet.
 	toLead int
@@ -129,10 +137,14 @@ type candidate struct {
 
 type rack struct {
 	size     int // unfenced brokers
-	replicas int
+	replicas int // of this request, as in candidate
 	leaders  int
+	held     load
 	inPart   int // replicas of the partition being placed
 }
+
+// load is how many replicas and preferred leaderships the cluster holds.
+type load struct{ replicas, leaders int }
 
 func newPlacer(brokers []Broker, rng *rand.Rand) *placer {
 	p := &placer{}
@@ -159,10 +171,10 @@ func newPlacer(brokers []Broker, rng *rand.Rand) *placer {
 			continue
 		}
 		r := rackIndex[b.Rack]
-		p.brokers = append(p.brokers, candidate{id: b.ID, rack: r, replicas: b.Replicas, leaders: b.Leaders})
+		p.brokers = append(p.brokers, candidate{id: b.ID, rack: r, held: load{b.Replicas, b.Leaders}})
 		p.racks[r].size++
-		p.racks[r].replicas += b.Replicas
-		p.racks[r].leaders += b.Leaders
+		p.racks[r].held.replicas += b.Replicas
+		p.racks[r].held.leaders += b.Leaders
 	}
 	slices.SortFunc(p.brokers, func(a, b candidate) int { return cmp.Compare(a.id, b.id) })
 	for i, r := range rng.Perm(len(p.brokers)) {
@@ -261,8 +273,8 @@ func (p *placer) fill(partition, leader int, replicas []int32) {
 
 // rebalance repairs what choosing one partition at a time cannot see
 // coming: when the rack rule or the leaders chosen force the last
-// partitions onto brokers that already hold more, replica counts end two or
-// more apart. It finds the shortest chain of replica moves within this
+// partitions onto brokers that already hold more, the request's replica
+// counts end two or more apart. It finds the shortest chain of replica moves within this
 // request's partitions (lists of indexes into p.brokers) that takes one
 // replica from a broker holding the most to one holding the fewest, each
 // move keeping its partition's replicas distinct and its racks under the
@@ -323,12 +335,16 @@ type move struct{ partition, slot, from int }
 
 // canMove reports whether replicas[slot] may move to brokers[to]: to is not
 // in the list, racks stay under the rule, and a leader moves only to a
-// broker that leads fewer, in a rack that leads fewer per broker.
+// broker that leads fewer (in this request and in all), in a rack that
+// leads fewer per broker.
 func (p *placer) canMove(replicas []int32, slot, to int) bool {
 	from := int(replicas[slot])
 	a, b := &p.brokers[from], &p.brokers[to]
 	if slices.Contains(replicas, int32(to)) {
 		return false
+	}
+	if slot == 0 && b.held.leaders+b.leaders >= a.held.leaders+a.leaders {
+		return false // the totals would lose their balance
 	}
 	if a.rack == b.rack {
 		return slot > 0 || b.leaders < a.leaders
@@ -394,31 +410,39 @@ func (p *placer) racksSpread(replicas []int32) bool {
 }
 
 // betterLeader reports whether brokers[i] should lead rather than
-// brokers[j]: fewer leaderships, then a rack with fewer leaderships per
-// broker, then fewer replicas, then the rotated random order.
+// brokers[j]: fewer leaderships in this request, then in all, then a rack
+// with fewer leaderships per broker in this request, then in all, then
+// fewer replicas in all, then the rotated random order.
 func (p *placer) betterLeader(i, j, partition int) bool {
 	a, b := &p.brokers[i], &p.brokers[j]
 	if a.leaders != b.leaders {
 		return a.leaders < b.leaders
 	}
+	if x, y := a.held.leaders+a.leaders, b.held.leaders+b.leaders; x != y {
+		return x < y
+	}
 	ra, rb := &p.racks[a.rack], &p.racks[b.rack]
 	if x, y := ra.leaders*rb.size, rb.leaders*ra.size; x != y {
 		return x < y
 	}
-	if a.replicas != b.replicas {
-		return a.replicas < b.replicas
+	if x, y := (ra.held.leaders+ra.leaders)*rb.size, (rb.held.leaders+rb.leaders)*ra.size; x != y {
+		return x < y
+	}
+	if x, y := a.held.replicas+a.replicas, b.held.replicas+b.replicas; x != y {
+		return x < y
 	}
 	n := len(p.brokers)
 	return (a.rank+n-partition%n)%n < (b.rank+n-partition%n)%n
 }
 
 // betterFollower reports whether brokers[i] should follow rather than
-// brokers[j] (both allowed by the rack rule): fewer replicas (leaderships
-// to come in this request counted); then more leaderships to come, as such
-// a broker cannot follow in its own partitions and must gather replicas in
-// others; then more leaderships in all, so that the brokers that will lead
-// next hold fewer replicas; then a rack with fewer replicas per broker;
-// then the order starting at start.
+// brokers[j] (both allowed by the rack rule): fewer replicas in this
+// request (leaderships to come counted); then more leaderships to come, as
+// such a broker cannot follow in its own partitions and must gather
+// replicas in others; then fewer replicas in all; then more leaderships in
+// all, so that the brokers that will lead next hold fewer replicas; then a
+// rack with fewer replicas per broker in this request, then in all; then
+// the order starting at start.
 func (p *placer) betterFollower(i, j, start int) bool {
 	a, b := &p.brokers[i], &p.brokers[j]
 	if a.replicas != b.replicas {
@@ -427,11 +451,17 @@ func (p *placer) betterFollower(i, j, start int) bool {
 	if a.toLead != b.toLead {
 		return a.toLead > b.toLead
 	}
-	if a.leaders != b.leaders {
-		return a.leaders > b.leaders
+	if x, y := a.held.replicas+a.replicas, b.held.replicas+b.replicas; x != y {
+		return x < y
+	}
+	if x, y := a.held.leaders+a.leaders, b.held.leaders+b.leaders; x != y {
+		return x > y
 	}
 	ra, rb := &p.racks[a.rack], &p.racks[b.rack]
 	if x, y := ra.replicas*rb.size, rb.replicas*ra.size; x != y {
+		return x < y
+	}
+	if x, y := (ra.held.replicas+ra.replicas)*rb.size, (rb.held.replicas+rb.replicas)*ra.size; x != y {
 		return x < y
 	}
 	n := len(p.brokers)

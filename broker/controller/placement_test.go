@@ -166,9 +166,10 @@ func TestPlace(t *testing.T) {
 		{name: "fenced whole rack", brokers: cluster(6, abc, 2, 5), req: Request{Partitions: 4, ReplicationFactor: 2},
 			leaders: []int{1, 1, 0, 1, 1, 0}, replicas: []int{2, 2, 0, 2, 2, 0}},
 		// Broker 0 already leads and hosts more than the others: the new
-		// partitions go to 1 and 2.
+		// partitions are still spread over all three, and the one left
+		// over by the even spread goes to 1 and 2.
 		{name: "existing load", brokers: []Broker{{ID: 0, Replicas: 4, Leaders: 4}, {ID: 1}, {ID: 2}},
-			req: Request{Partitions: 4, ReplicationFactor: 1}, leaders: []int{4, 2, 2}, replicas: []int{4, 2, 2}},
+			req: Request{Partitions: 5, ReplicationFactor: 1}, leaders: []int{5, 2, 2}, replicas: []int{5, 2, 2}},
 		{name: "sparse ids", brokers: []Broker{{ID: 7}, {ID: 1000}, {ID: 3}}, req: Request{Partitions: 3, ReplicationFactor: 3}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -384,10 +385,22 @@ func unfenced(brokers []Broker) int {
 	return n
 }
 
+// alone returns brokers with the counts of out only: one request's share.
+func alone(brokers []Broker, out [][]int32) []Broker {
+	own := slices.Clone(brokers)
+	for i := range own {
+		own[i].Replicas, own[i].Leaders = 0, 0
+	}
+	counts(own, out)
+	return own
+}
+
 // TestPlaceProperties places topics one after another on random cluster
 // shapes and checks after each: valid placement (distinct, unfenced, rack
-// rule), leader counts within one of even, and replica counts within one of
-// even where the racks allow it, counting the topics placed before.
+// rule); the topic's own leaders within one of even, per broker and (equal
+// racks) per rack; the topic's own replicas within one of even where the
+// racks allow it; and, counting the topics placed before, leader totals
+// still within one of even.
 func TestPlaceProperties(t *testing.T) {
 	rng := seeded(2026)
 	for iter := range 2000 {
@@ -397,35 +410,101 @@ func TestPlaceProperties(t *testing.T) {
 			continue
 		}
 		brokers := s.brokers
-		// Topics of one replication factor can keep replica counts within
-		// one of even; topics of different factors cannot always (leader
-		// and replica counts pull apart), so then only leaders are held to it.
-		mixed := rng.IntN(2) == 0
-		sameRF := int16(1 + rng.IntN(usable))
 		for topic := range 1 + rng.IntN(4) {
-			rf := sameRF
-			if mixed {
-				rf = int16(1 + rng.IntN(usable))
-			}
+			rf := int16(1 + rng.IntN(usable))
 			req := Request{Partitions: int32(1 + rng.IntN(40)), ReplicationFactor: rf}
 			out, err := Place(brokers, req, seeded(uint64(iter)))
 			if err != nil {
 				t.Fatalf("iteration %d topic %d: %v on %+v", iter, topic, err, brokers)
 			}
 			checkPlacement(t, brokers, req, out)
+			own := alone(brokers, out)
 			counts(brokers, out)
+			if sp := spread(own, leadersOf); sp > 1 {
+				t.Fatalf("iteration %d topic %d: the topic's leader counts spread by %d: %+v", iter, topic, sp, own)
+			}
+			if sp := rackLeaderSpread(own); s.balanced && sp > 1 {
+				t.Fatalf("iteration %d topic %d: the topic's leaders per rack spread by %d: %+v", iter, topic, sp, own)
+			}
+			if sp := spread(own, replicasOf); s.balanced && sp > 1 {
+				t.Fatalf("iteration %d topic %d (rf %d): the topic's replica counts spread by %d: %+v", iter, topic, rf, sp, own)
+			}
 			if sp := spread(brokers, leadersOf); sp > 1 {
-				t.Fatalf("iteration %d topic %d: leader counts spread by %d: %+v", iter, topic, sp, brokers)
-			}
-			if sp := rackLeaderSpread(brokers); s.balanced && sp > 1 {
-				t.Fatalf("iteration %d topic %d: leaders per rack spread by %d: %+v", iter, topic, sp, brokers)
-			}
-			if sp := spread(brokers, replicasOf); s.balanced && !mixed && sp > 1 {
-				t.Fatalf("iteration %d topic %d (rf %d): replica counts spread by %d: %+v", iter, topic, rf, sp, brokers)
+				t.Fatalf("iteration %d topic %d: leader totals spread by %d: %+v", iter, topic, sp, brokers)
 			}
 		}
 	}
 }
+
+// TestPlaceEvenWhateverTheLoad: a topic of n partitions per unfenced broker
+// gets exactly n leaders and n×rf replicas on every broker, however unevenly
+// the cluster is loaded already (as a fresh cluster whose
+// __consumer_offsets all went to one broker).
+func TestPlaceEvenWhateverTheLoad(t *testing.T) {
+	rng := seeded(7)
+	for iter := range 500 {
+		brokers := cluster(1+rng.IntN(12), nil)
+		for i := range brokers {
+			brokers[i].Leaders = rng.IntN(100)
+			brokers[i].Replicas = brokers[i].Leaders + rng.IntN(100)
+		}
+		n := 1 + rng.IntN(4)
+		rf := int16(1 + rng.IntN(len(brokers)))
+		req := Request{Partitions: int32(n * len(brokers)), ReplicationFactor: rf}
+		out, err := Place(brokers, req, seeded(uint64(iter)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkPlacement(t, brokers, req, out)
+		for _, b := range alone(brokers, out) {
+			if b.Leaders != n || b.Replicas != n*int(rf) {
+				t.Fatalf("iteration %d: broker %d leads %d and hosts %d of the topic, want %d and %d: %v on %+v",
+					iter, b.ID, b.Leaders, b.Replicas, n, n*int(rf), out, brokers)
+			}
+		}
+	}
+}
+
+// TestPlaceTotalsStayBalanced places 1,000 random topics on each of a few
+// cluster shapes with equal racks: spreading each topic first must not let
+// the cluster's totals drift apart, since the brokers already holding
+// fewer get the partitions left over.
+func TestPlaceTotalsStayBalanced(t *testing.T) {
+	shapes := map[string][]Broker{
+		"3 brokers":           cluster(3, nil),
+		"7 brokers":           cluster(7, nil),
+		"6 brokers, 3 racks":  cluster(6, []string{"a", "b", "c", "a", "b", "c"}),
+		"8 brokers, 2 fenced": cluster(8, nil, 2, 5),
+	}
+	for name, brokers := range shapes {
+		t.Run(name, func(t *testing.T) {
+			rng := seeded(11)
+			usable := unfenced(brokers)
+			worstLeaders, worstReplicas := 0, 0
+			for topic := range 1000 {
+				req := Request{Partitions: int32(1 + rng.IntN(30)), ReplicationFactor: int16(1 + rng.IntN(min(usable, 3)))}
+				out, err := Place(brokers, req, seeded(uint64(topic)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				counts(brokers, out)
+				worstLeaders = max(worstLeaders, spread(brokers, leadersOf))
+				worstReplicas = max(worstReplicas, spread(brokers, replicasOf))
+			}
+			if worstLeaders > 1 || worstReplicas > maxReplicaDrift {
+				t.Fatalf("totals spread by up to %d leaders and %d replicas, want at most 1 and %d: %+v",
+					worstLeaders, worstReplicas, maxReplicaDrift, brokers)
+			}
+			t.Logf("worst spread over 1,000 topics: %d leaders, %d replicas", worstLeaders, worstReplicas)
+		})
+	}
+}
+
+// maxReplicaDrift bounds the spread of replica totals over many topics of
+// mixed replication factors (4 measured at worst: a topic's leaders and
+// replicas pull the totals apart differently, and ties can only settle
+// part of it).
+const maxReplicaDrift = 4
 
 // BenchmarkPlace places 10,000 partitions with replication factor 3 on 100
 // brokers: without racks, in 5 equal racks, and with one broker alone in
