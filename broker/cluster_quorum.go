@@ -34,6 +34,18 @@ const (
 	metadataCatchUpEntries = 512
 )
 
+// raftTicks turns controller.quorum.election.timeout.ms into Raft's clock:
+// electionTicks ticks of tick each make the timeout, so that Raft's
+// randomized election timeout, electionTicks plus up to as many more, lies
+// in [timeout, 2×timeout) as Kafka's does; the leader heartbeats every tick.
+// The default, 1 s, is ten ticks of 100 ms. Ticks are at least 1 ms, and
+// an election takes at least two (Raft needs more than the heartbeat's one).
+func raftTicks(electionTimeout time.Duration) (tick time.Duration, electionTicks int) {
+	const ticksPerElection = 10
+	tick = max(electionTimeout/ticksPerElection, time.Millisecond)
+	return tick, max(int(electionTimeout/tick), 2)
+}
+
 // raftID is the Raft id of node.id: Raft reserves 0 for "none", and Kafka's
 // node ids start at 0 (quorum/doc.go).
 func raftID(node int32) uint64 { return uint64(node) + 1 }
@@ -95,8 +107,10 @@ func (b *Broker) startQuorum() error {
 		}
 		transport = lq.tcp
 	}
+	tick, electionTicks := raftTicks(b.cfg.QuorumElectionTimeout)
 	lq.ctrl, err = controller.New(controller.Config{
 		Node: quorum.NodeConfig{ID: id, Voters: voters, Storage: st, Transport: transport, Logger: b.logger,
+			TickInterval: tick, ElectionTick: electionTicks, HeartbeatTick: 1,
 			SnapshotEvery: metadataSnapshotEvery, CatchUpEntries: metadataCatchUpEntries},
 		ClusterID:                b.clusterID,
 		SessionTimeout:           b.cfg.BrokerSessionTimeout,

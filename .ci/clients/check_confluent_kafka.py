@@ -3,7 +3,9 @@ partitions, produce keyed records with headers (acks=all, every delivery report
 must succeed), consume from the beginning by assign() (no group offsets used),
 then as a consumer group: read all, commit synchronously, and check that a new
 member of the group gets only records produced after the commit. Compares key,
-value, headers and per-partition order; exits non-zero, printing expected vs got."""
+value, headers and per-partition order; exits non-zero, printing expected vs got.
+With CLUSTER_BROKERS=N (driver.sh, CLUSTER=1) Metadata must list N brokers and
+the partitions must be led by different ones."""
 import os
 import sys
 import time
@@ -109,6 +111,13 @@ if t is None or t.error is not None or sorted(t.partitions) != list(range(PARTIT
     fail("metadata after create_topics", "%d partitions, no error" % PARTITIONS,
          t and (t.error, sorted(t.partitions)))
 print("confluent-kafka: created %s with %d partitions" % (TOPIC, PARTITIONS))
+if "CLUSTER_BROKERS" in os.environ:  # a cluster: the partitions led by different brokers
+    leaders = {p: t.partitions[p].leader for p in t.partitions}
+    if len(md.brokers) != int(os.environ["CLUSTER_BROKERS"]) or \
+            len(set(leaders.values())) != min(PARTITIONS, len(md.brokers)):
+        fail("brokers and partition leaders", "%s brokers, each leading a partition" % os.environ["CLUSTER_BROKERS"],
+             (sorted(md.brokers), leaders))
+    print("confluent-kafka: partitions led by brokers %s" % leaders)
 
 want = produce(0, N)
 for p, recs in want.items():

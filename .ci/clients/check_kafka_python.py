@@ -3,7 +3,8 @@ keyed records with headers (acks=all), consume everything from the earliest
 offset by explicit assignment (no group), then as a consumer group: read all,
 commit, and check that a new member of the group gets only records produced
 after the commit. Compares key, value, headers and per-partition order; exits
-non-zero, printing expected vs got."""
+non-zero, printing expected vs got. With CLUSTER_BROKERS=N (driver.sh, CLUSTER=1)
+the partitions must be led by different brokers."""
 import os
 import sys
 import time
@@ -90,6 +91,11 @@ parts = sorted(p["partition"] for p in described[0]["partitions"])
 if described[0]["error_code"] != 0 or parts != list(range(PARTITIONS)):
     fail("describe_topics after create", list(range(PARTITIONS)), described)
 print("kafka-python: created %s with %d partitions" % (TOPIC, PARTITIONS))
+if "CLUSTER_BROKERS" in os.environ:  # a cluster: the partitions led by different brokers
+    leaders = {p["partition"]: p["leader"] for p in described[0]["partitions"]}
+    if len(set(leaders.values())) != min(PARTITIONS, int(os.environ["CLUSTER_BROKERS"])):
+        fail("partition leaders", "different brokers", leaders)
+    print("kafka-python: partitions led by brokers %s" % leaders)
 
 want = produce(0, N)
 for p, recs in want.items():

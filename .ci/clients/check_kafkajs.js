@@ -3,7 +3,8 @@
 // offsets, the high watermarks from admin.fetchTopicOffsets, the metadata and the
 // topic config from describeConfigs; then read everything with a group consumer
 // (kafkajs has no other kind) and check the offsets it committed.
-// Exits non-zero, printing expected vs got.
+// Exits non-zero, printing expected vs got. With CLUSTER_BROKERS=N (driver.sh,
+// CLUSTER=1) the partitions must be led by different brokers.
 'use strict'
 const { Kafka, logLevel, Partitioners, ConfigResourceTypes } = require('kafkajs')
 
@@ -85,6 +86,13 @@ async function main () {
   const parts = md.topics[0].partitions.map(p => p.partitionId).sort()
   if (!same(parts, [0, 1, 2])) fail('metadata partitions', [0, 1, 2], parts)
   console.log(`kafkajs: created ${TOPIC} with ${PARTITIONS} partitions`)
+  if (process.env.CLUSTER_BROKERS) { // a cluster: the partitions led by different brokers
+    const leaders = md.topics[0].partitions.map(p => p.leader)
+    if (new Set(leaders).size !== Math.min(PARTITIONS, Number(process.env.CLUSTER_BROKERS))) {
+      fail('partition leaders', 'different brokers', leaders)
+    }
+    console.log(`kafkajs: partitions led by brokers ${leaders}`)
+  }
 
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false })
   await producer.connect()

@@ -4,7 +4,10 @@
 # broker and the topic, consume from the beginning to the end and compare
 # exactly; then consume as a balanced consumer group (-G, offsets committed on
 # exit) and check that the group's next run reads only records produced since.
-# With CLUSTER_BROKERS=N (driver.sh, CLUSTER=1) -L must list N brokers.
+# With PARTITIONS=3 (the topic's auto-created partition count; default 1) the
+# three batches go to partitions 0, 2 and 1 (-p). With CLUSTER_BROKERS=N
+# (driver.sh, CLUSTER=1) -L must list N brokers and the partitions must be led
+# by different ones (placement spreads each topic evenly).
 set -euo pipefail
 : "${BOOTSTRAP:?}" "${TOPIC:?}"
 host=${BOOTSTRAP%:*}
@@ -12,6 +15,7 @@ port=${BOOTSTRAP##*:}
 to=20 # seconds per kcat call
 X=(-X socket.timeout.ms=10000)
 fmt='%p %o %k=%s|%h\n'
+parts=${PARTITIONS:-1}
 
 fail() { echo "kcat check FAILED: $*" >&2; exit 1; }
 
@@ -24,37 +28,51 @@ expect() {
 	fi
 }
 
-# lines_to_records FIRST_OFFSET LINES: the consume format for "key:value" lines
-# produced to partition 0 from FIRST_OFFSET on.
+# lines_to_records PARTITION FIRST_OFFSET LINES: the consume format for
+# "key:value" lines produced to PARTITION from FIRST_OFFSET on.
 lines_to_records() {
-	local off=$1 k v out=""
+	local p=$1 off=$2 k v out=""
 	while IFS=: read -r k v; do
-		out+="0 $off $k=$v|src=kcat"$'\n'
+		out+="$p $off $k=$v|src=kcat"$'\n'
 		off=$((off + 1))
-	done <<<"$2"
+	done <<<"$3"
 	printf '%s' "${out%$'\n'}"
 }
 
-produce() { # produce LINES [kcat args...]
-	local lines=$1
-	shift
-	printf '%s\n' "$lines" | timeout $to kcat -b "$BOOTSTRAP" "${X[@]}" -P -t "$TOPIC" -K: \
+produce() { # produce PARTITION LINES [kcat args...]
+	local p=$1 lines=$2
+	shift 2
+	printf '%s\n' "$lines" | timeout $to kcat -b "$BOOTSTRAP" "${X[@]}" -P -t "$TOPIC" -p "$p" -K: \
 		-H src=kcat -X acks=all "$@" || fail "produce $* exited $?"
+}
+
+# consume ARGS...: the records kcat prints, ordered by partition and offset
+# (kcat interleaves partitions).
+consume() {
+	local out
+	out=$(timeout $to kcat "$@") || fail "kcat $* exited $?"
+	printf '%s\n' "$out" | sort -s -k1,1n -k2,2n
 }
 
 plain=$'k1:v1\nk2:value two\nk3:v3:with:colons\nk1:v4'
 lz4=$'k4:compressed five\nk5:v6'
 later=$'k6:after the commit\nk7:v8'
 
-echo "kcat: producing 4 uncompressed + 2 lz4 records to $TOPIC (acks=all)"
-produce "$plain"
-produce "$lz4" -z lz4
+# The lz4 batch to the last partition, the later one to the second (with one
+# partition: both to partition 0, after the ones before).
+lz4_part=$((parts - 1)) later_part=$((1 % parts))
+lz4_first=0 later_first=0
+[ $lz4_part -ne 0 ] || lz4_first=4
+[ $later_part -ne 0 ] || later_first=6
+echo "kcat: producing 4 uncompressed records to partition 0 and 2 lz4 ones to partition $lz4_part of $TOPIC (acks=all)"
+produce 0 "$plain"
+produce $lz4_part "$lz4" -z lz4
 
 echo "kcat: -L (metadata)"
 meta=$(timeout $to kcat -b "$BOOTSTRAP" "${X[@]}" -L -J -t "$TOPIC") || fail "kcat -L exited $?"
-/usr/bin/python3 - "$meta" "$host" "$port" "$TOPIC" <<'PY' || fail "kcat -L output: $meta"
+/usr/bin/python3 - "$meta" "$host" "$port" "$TOPIC" "$parts" <<'PY' || fail "kcat -L output: $meta"
 import json, os, sys
-meta, host, port, topic = json.loads(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
+meta, host, port, topic, parts = json.loads(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
 brokers = meta.get("brokers", [])
 want = "%s:%d" % (host, port)
 got = [b.get("name") for b in brokers]
@@ -64,30 +82,31 @@ topics = {t["topic"]: t for t in meta.get("topics", [])}
 t = topics.get(topic)
 if t is None:
     sys.exit("expected topic %s in -L, got %s" % (topic, list(topics)))
-if "error" in t or len(t.get("partitions", [])) != 1:
-    sys.exit("expected topic %s with 1 partition and no error, got %s" % (topic, t))
-p = t["partitions"][0]
-if "CLUSTER_BROKERS" in os.environ:  # a cluster: every broker listed, the partition led by one of them
-    ids = [b.get("id") for b in brokers]
-    if len(ids) != int(os.environ["CLUSTER_BROKERS"]) or "error" in p or p.get("leader") not in ids:
-        sys.exit("expected %s brokers and partition 0 led by one of them, got brokers %s and %s" % (os.environ["CLUSTER_BROKERS"], ids, p))
-elif "error" in p or p.get("leader") != brokers[0].get("id"):
-    sys.exit("expected partition 0 led by broker %s, got %s" % (brokers[0].get("id"), p))
-print("kcat -L: broker %s, topic %s with 1 partition: ok" % (want, topic))
+if "error" in t or len(t.get("partitions", [])) != parts:
+    sys.exit("expected topic %s with %d partitions and no error, got %s" % (topic, parts, t))
+ids = [b.get("id") for b in brokers]
+leaders = [p.get("leader") for p in t["partitions"] if "error" not in p]
+if "CLUSTER_BROKERS" in os.environ:  # a cluster: every broker listed, the partitions led by different ones
+    n = int(os.environ["CLUSTER_BROKERS"])
+    if len(ids) != n or len(leaders) != parts or not set(leaders) <= set(ids) or len(set(leaders)) != min(n, parts):
+        sys.exit("expected %d brokers and the partitions led by different ones, got brokers %s and %s" % (n, ids, t["partitions"]))
+elif leaders != [ids[0]] * parts:
+    sys.exit("expected the partitions led by broker %s, got %s" % (ids[0], t["partitions"]))
+print("kcat -L: broker %s, topic %s with %d partitions led by brokers %s: ok" % (want, topic, parts, leaders))
 PY
 
 echo "kcat: consuming from the beginning"
-want=$(lines_to_records 0 "$plain"$'\n'"$lz4")
-got=$(timeout $to kcat -b "$BOOTSTRAP" "${X[@]}" -C -t "$TOPIC" -o beginning -e -q -f "$fmt") ||
-	fail "consume exited $?"
+want=$(printf '%s\n' "$(lines_to_records 0 0 "$plain")" "$(lines_to_records $lz4_part $lz4_first "$lz4")" |
+	sort -s -k1,1n -k2,2n)
+got=$(consume -b "$BOOTSTRAP" "${X[@]}" -C -t "$TOPIC" -o beginning -e -q -f "$fmt")
 expect "consume -o beginning" "$want" "$got"
 echo "kcat: consumed 6 records, all match"
 
 echo "kcat: balanced consumer group (-G)"
 G=(-b "$BOOTSTRAP" "${X[@]}" -X auto.offset.reset=earliest -e -q -f "$fmt" -G "ci-group-$TOPIC" "$TOPIC")
-got=$(timeout $to kcat "${G[@]}") || fail "kcat -G exited $?"
+got=$(consume "${G[@]}")
 expect "kcat -G (first run)" "$want" "$got"
-produce "$later"
-got=$(timeout $to kcat "${G[@]}") || fail "kcat -G exited $?"
-expect "kcat -G (after its offsets were committed)" "$(lines_to_records 6 "$later")" "$got"
+produce $later_part "$later"
+got=$(consume "${G[@]}")
+expect "kcat -G (after its offsets were committed)" "$(lines_to_records $later_part $later_first "$later")" "$got"
 echo "kcat: group read all 6 records, then only the 2 produced after its commit"

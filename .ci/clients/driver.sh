@@ -8,7 +8,8 @@
 # Env: NODE_PATH must reach kafkajs for the kafkajs check; RUNNEL_NET picks the
 # broker's transport (epoll or std; unset: the default, epoll on Linux).
 # CLUSTER=1 runs every check against a fresh three-node cluster instead
-# (run_cluster_check; needs go, to build broker/clustertest/runcluster).
+# (run_cluster_check; needs go, to build broker/clustertest/runcluster), with
+# topics of 3 partitions (PARTITIONS=3 for the checks).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -159,7 +160,7 @@ run_cluster_check() {
 	local ready=${CLUSTER_READY:-metadata} topic="ci-$name-$$-$RANDOM"
 	echo "--- [$name] starting a three-node cluster (${RUNNEL_NET:-default transport}, ready: $ready) in $dir"
 	"$cluster_bin" --runnel "$broker_bin" --nodes 3 --dir "$dir" --ready "$ready" --group "ci-group-$topic" \
-		--set "num.partitions=1" --set "auto.create.topics.enable=true" \
+		--set "num.partitions=3" --set "auto.create.topics.enable=true" \
 		${RUNNEL_NET:+--set "runnel.net=$RUNNEL_NET"} >"$out" 2>&1 &
 	cluster_pid=$!
 	deadline=$((SECONDS + 90))
@@ -178,7 +179,7 @@ run_cluster_check() {
 
 	local brokers=""
 	[ "$ready" = metadata ] && brokers=3
-	BOOTSTRAP="${bootstrap%%,*}" TOPIC="$topic" ${brokers:+CLUSTER_BROKERS=$brokers} \
+	env BOOTSTRAP="${bootstrap%%,*}" TOPIC="$topic" PARTITIONS=3 ${brokers:+CLUSTER_BROKERS=$brokers} \
 		timeout --kill-after=5 "$client_timeout" "${cmd[@]}" 2>&1 && rc=0 || rc=$?
 	if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
 		echo "FAIL [$name]: client timed out after ${client_timeout}s"
