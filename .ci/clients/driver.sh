@@ -65,6 +65,18 @@ show_log() {
 }
 
 # run_check NAME: returns 0 when the check and the broker's shutdown both pass.
+# client_failed NAME RC reports a client check that timed out or exited non-zero; it
+# succeeds (so the caller marks the check failed) only then.
+client_failed() {
+	if [ "$2" -eq 124 ] || [ "$2" -eq 137 ]; then
+		echo "FAIL [$1]: client timed out after ${client_timeout}s"
+	elif [ "$2" -ne 0 ]; then
+		echo "FAIL [$1]: client exited with status $2"
+	else
+		return 1
+	fi
+}
+
 run_check() {
 	local name=$1 kport aport dir logf rc deadline
 	local -a cmd
@@ -108,13 +120,7 @@ run_check() {
 	# One topic per run, with a unique suffix.
 	BOOTSTRAP="127.0.0.1:$kport" TOPIC="ci-$name-$$-$RANDOM" \
 		timeout --kill-after=5 "$client_timeout" "${cmd[@]}" 2>&1 && rc=0 || rc=$?
-	if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
-		echo "FAIL [$name]: client timed out after ${client_timeout}s"
-		ok=0
-	elif [ $rc -ne 0 ]; then
-		echo "FAIL [$name]: client exited with status $rc"
-		ok=0
-	fi
+	client_failed "$name" "$rc" && ok=0
 
 	kill -TERM "$broker_pid" 2>/dev/null || true
 	deadline=$((SECONDS + 30))
@@ -181,13 +187,7 @@ run_cluster_check() {
 	[ "$ready" = metadata ] && brokers=3
 	env BOOTSTRAP="${bootstrap%%,*}" TOPIC="$topic" PARTITIONS=3 ${brokers:+CLUSTER_BROKERS=$brokers} \
 		timeout --kill-after=5 "$client_timeout" "${cmd[@]}" 2>&1 && rc=0 || rc=$?
-	if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
-		echo "FAIL [$name]: client timed out after ${client_timeout}s"
-		ok=0
-	elif [ $rc -ne 0 ]; then
-		echo "FAIL [$name]: client exited with status $rc"
-		ok=0
-	fi
+	client_failed "$name" "$rc" && ok=0
 
 	kill -TERM "$cluster_pid" 2>/dev/null || true
 	deadline=$((SECONDS + 90))
