@@ -498,6 +498,14 @@ func (l *Log) failLocked(cause error) error {
 // place, and copies them once into the active segment's mapping. The bytes are visible to
 // Read when Append returns, durable after a Sync that starts later.
 func (l *Log) Append(records []byte, opts AppendOptions) (AppendInfo, error) {
+	return l.append(records, &opts)
+}
+
+// append is the path Append and AppendAsFollower share (Kafka's UnifiedLog.append with its
+// AppendOrigin): leader is the leader's options, or nil for a follower, which stores the
+// batches as the leader stamped them (follower.go). Rolls, preallocation, indexes, failure
+// handling and the Changed() notification are the same for both.
+func (l *Log) append(records []byte, leader *AppendOptions) (AppendInfo, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.usableLocked(); err != nil {
@@ -512,20 +520,23 @@ func (l *Log) Append(records []byte, opts AppendOptions) (AppendInfo, error) {
 		return AppendInfo{}, fmt.Errorf("%w: %d bytes, segment.bytes is %d", ErrRecordTooLarge, n, cfg.SegmentBytes)
 	}
 	l.mu.headers = l.mu.headers[:0]
-	if err := ValidateBatches(records, l.collectHeader); err != nil {
+	validate := ValidateBatches
+	if leader == nil {
+		validate = validateReplicatedBatches
+	}
+	if err := validate(records, l.collectHeader); err != nil {
 		return AppendInfo{}, err
 	}
 	headers := l.mu.headers
-	first := l.mu.nextOffset
-	next := first
-	for i := range headers {
-		headers[i].BaseOffset = next
-		headers[i].PartitionLeaderEpoch = opts.LeaderEpoch
-		if opts.LogAppendTime > 0 {
-			headers[i].MaxTimestamp = opts.LogAppendTime // before the producer state records it
-		}
-		next += int64(headers[i].LastOffsetDelta) + 1
+	var next int64
+	if leader != nil {
+		next = l.assignOffsetsLocked(headers, *leader)
+	} else if err := l.checkReplicatedOffsetsLocked(headers); err != nil {
+		return AppendInfo{}, err
+	} else {
+		next = headers[len(headers)-1].LastOffset() + 1
 	}
+	first := headers[0].BaseOffset
 	if err := l.maybeRollLocked(n, next-1); err != nil {
 		return AppendInfo{}, l.countNoSpace(err)
 	}
@@ -534,21 +545,18 @@ func (l *Log) Append(records []byte, opts AppendOptions) (AppendInfo, error) {
 	if err := s.extend(cfg.preallocateChunk(), pos+n, preallocNeeded); err != nil {
 		return AppendInfo{}, l.countNoSpace(err) // nothing written; the log is as it was
 	}
-	if dup, err := l.checkProducersLocked(headers); err != nil || dup != nil {
-		if err != nil {
-			return AppendInfo{}, err
-		}
-		return AppendInfo{FirstOffset: dup.FirstOffset, LastOffset: dup.LastOffset, LogAppendTime: -1, Duplicate: true}, nil
-	}
-	l.recordEpochLocked(opts.LeaderEpoch, first)
 	appendTime := int64(-1)
-	for i, p := 0, 0; i < len(headers); i++ {
-		StampBaseOffset(records[p:], headers[i].BaseOffset, opts.LeaderEpoch)
-		if opts.LogAppendTime > 0 {
-			StampLogAppendTime(records[p:], opts.LogAppendTime)
-			appendTime = opts.LogAppendTime
+	if leader != nil {
+		if dup, err := l.checkProducersLocked(headers); err != nil || dup != nil {
+			if err != nil {
+				return AppendInfo{}, err
+			}
+			return AppendInfo{FirstOffset: dup.FirstOffset, LastOffset: dup.LastOffset, LogAppendTime: -1, Duplicate: true}, nil
 		}
-		p += headers[i].Size()
+		l.recordEpochLocked(leader.LeaderEpoch, first)
+		appendTime = stampBatches(records, headers, *leader)
+	} else {
+		l.replicateProducersAndEpochsLocked(headers)
 	}
 	if err := s.write(records, pos); err != nil {
 		l.mu.producers.TruncateTo(first)
@@ -570,6 +578,37 @@ func (l *Log) Append(records []byte, opts AppendOptions) (AppendInfo, error) {
 	l.prefaultAheadLocked(s, n)
 	l.changed.notify()
 	return AppendInfo{FirstOffset: first, LastOffset: next - 1, LogAppendTime: appendTime}, nil
+}
+
+// assignOffsetsLocked gives the headers of a leader's append their offsets from the log end
+// on, the leader epoch and, with LogAppendTime, the max timestamp (before the producer state
+// records it), and returns the new log end.
+func (l *Log) assignOffsetsLocked(headers []BatchHeader, opts AppendOptions) int64 {
+	next := l.mu.nextOffset
+	for i := range headers {
+		headers[i].BaseOffset = next
+		headers[i].PartitionLeaderEpoch = opts.LeaderEpoch
+		if opts.LogAppendTime > 0 {
+			headers[i].MaxTimestamp = opts.LogAppendTime
+		}
+		next += int64(headers[i].LastOffsetDelta) + 1
+	}
+	return next
+}
+
+// stampBatches writes what assignOffsetsLocked gave the headers into the batches of records,
+// and returns the log append time stamped, or -1.
+func stampBatches(records []byte, headers []BatchHeader, opts AppendOptions) int64 {
+	appendTime := int64(-1)
+	for i, p := 0, 0; i < len(headers); i++ {
+		StampBaseOffset(records[p:], headers[i].BaseOffset, opts.LeaderEpoch)
+		if opts.LogAppendTime > 0 {
+			StampLogAppendTime(records[p:], opts.LogAppendTime)
+			appendTime = opts.LogAppendTime
+		}
+		p += headers[i].Size()
+	}
+	return appendTime
 }
 
 // countNoSpace counts an append refused for lack of space (err wraps ErrNoSpace) and returns
