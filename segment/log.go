@@ -208,7 +208,10 @@ type Log struct {
 
 	startOffset atomic.Int64
 	endOffset   atomic.Int64
-	durable     atomic.Pointer[durableMark]
+	durable     atomic.Pointer[offsetMark]
+	// highWatermark is replaced under mu, and when the cleaner swaps segments under view's
+	// lock too (highwatermark.go).
+	highWatermark atomic.Pointer[offsetMark]
 	// deleteHorizon is the latest delete horizon the last clean gave or saw on a tombstone's
 	// batch it kept (-1: none; clean.go): once past, the log is worth cleaning again.
 	deleteHorizon atomic.Int64
@@ -223,6 +226,7 @@ type Log struct {
 type logState struct {
 	recoveryPoint int64
 	startOffset   int64 // -1 when unknown
+	highWatermark int64 // from replication-offset-checkpoint; -1 when unknown
 	clean         bool
 	scan          ScanMode
 	report        *LogScan      // what the open scanned; nil: not reported
@@ -237,7 +241,7 @@ type logState struct {
 // is validated batch by batch and cut at the first torn or corrupt batch (see doc.go). A nil
 // logger means slog.Default().
 func OpenLog(dir string, tp TopicPartition, cfg Config, recoveryPoint int64, clean bool, logger *slog.Logger) (*Log, error) {
-	return openLog(dir, tp, cfg, logState{recoveryPoint: recoveryPoint, startOffset: -1, clean: clean}, logger)
+	return openLog(dir, tp, cfg, logState{recoveryPoint: recoveryPoint, startOffset: -1, highWatermark: -1, clean: clean}, logger)
 }
 
 func openLog(dir string, tp TopicPartition, cfg Config, st logState, logger *slog.Logger) (*Log, error) {
@@ -298,6 +302,7 @@ func openLog(dir string, tp TopicPartition, cfg Config, st logState, logger *slo
 	l.startOffset.Store(start)
 	l.endOffset.Store(l.mu.nextOffset)
 	l.publishDurable(active.baseOffset, active.size.Load(), l.mu.nextOffset)
+	l.setHighWatermarkLocked(max(st.highWatermark, start))
 	if err := l.loadEpochs(); err != nil {
 		l.releaseAll()
 		return nil, err
@@ -758,6 +763,9 @@ type ReadOptions struct {
 	// DurableOnly stops at the flushed offset instead of the log end (what a consumer may
 	// see when only durable records are served).
 	DurableOnly bool
+	// UpToHighWatermark stops at the high watermark (what a consumer may see of a replicated
+	// partition). With DurableOnly too, the lower limit wins.
+	UpToHighWatermark bool
 	// MinOneBatch returns the whole first batch even when it is longer than maxBytes, so
 	// that a reader always progresses (Kafka's minOneMessage).
 	MinOneBatch bool
@@ -766,12 +774,13 @@ type ReadOptions struct {
 // Read returns the range of batches starting with the one that holds offset, at most maxBytes
 // long (cut mid-batch if need be) unless opts.MinOneBatch and the first batch alone is longer,
 // in which case that whole batch. Only bytes up to the log end are returned, or with
-// opts.DurableOnly up to the flushed offset. An offset between that limit and the log end
-// gives an empty result; one outside [StartOffset, EndOffset] gives ErrOffsetOutOfRange. The
-// result must be released. Read serves only batches it can vouch for (doc.go, "What a reader
-// checks"): when the batch holding offset fails a check it returns a *DamageError
-// (ErrCorruptLog), counted in DamageFound and logged, rate-limited; a range is cut before a
-// later batch that fails one.
+// opts.DurableOnly up to the flushed offset, or with opts.UpToHighWatermark up to the high
+// watermark (before the batch holding it, should it lie inside one). An offset between that
+// limit and the log end gives an empty result; one outside [StartOffset, EndOffset] gives
+// ErrOffsetOutOfRange. The result must be released. Read serves only batches it can vouch
+// for (doc.go, "What a reader checks"): when the batch holding offset fails a check it
+// returns a *DamageError (ErrCorruptLog), counted in DamageFound and logged, rate-limited; a
+// range is cut before a later batch that fails one.
 func (l *Log) Read(offset int64, maxBytes int, opts ReadOptions) (ReadResult, error) {
 	if err := l.storageFailure(); err != nil {
 		return ReadResult{FirstOffset: offset}, err
@@ -780,7 +789,10 @@ func (l *Log) Read(offset int64, maxBytes int, opts ReadOptions) (ReadResult, er
 	limitOffset := end
 	mark := l.durable.Load()
 	if opts.DurableOnly {
-		limitOffset = min(end, mark.offset)
+		limitOffset = min(limitOffset, mark.offset)
+	}
+	if opts.UpToHighWatermark {
+		limitOffset = min(limitOffset, l.HighWatermark())
 	}
 	empty := ReadResult{FirstOffset: offset}
 	if start := l.startOffset.Load(); offset < start || offset > end {
@@ -795,6 +807,7 @@ func (l *Log) Read(offset int64, maxBytes int, opts ReadOptions) (ReadResult, er
 	if segs == nil {
 		return empty, ErrClosed
 	}
+	hw := l.highWatermark.Load() // under view's lock: the cleaner moves its position there
 	i := max(sort.Search(len(segs), func(i int) bool { return segs[i].baseOffset > offset })-1, 0)
 	for ; i < len(segs); i++ {
 		s := segs[i]
@@ -802,6 +815,9 @@ func (l *Log) Read(offset int64, maxBytes int, opts ReadOptions) (ReadResult, er
 		limit := size
 		if opts.DurableOnly {
 			limit = mark.limit(s, size)
+		}
+		if opts.UpToHighWatermark {
+			limit = min(limit, hw.limit(s, size))
 		}
 		upper := int64(math.MaxInt64)
 		if i+1 < len(segs) {
@@ -814,7 +830,7 @@ func (l *Log) Read(offset int64, maxBytes int, opts ReadOptions) (ReadResult, er
 		}
 		if !found {
 			if limit < size {
-				return empty, nil // the rest is not durable yet
+				return empty, nil // the rest is not durable, or not below the high watermark, yet
 			}
 			continue
 		}
@@ -978,17 +994,18 @@ func (l *Log) Size() int64 {
 	return n
 }
 
-// durableMark is how far the log is known to be on disk: up to position pos of the segment
-// based at base, which is offset. It is published whole, so that durable reads never see a
-// position without its offset; only Sync, TruncateTo and Close (under syncMu) replace it.
-type durableMark struct{ base, pos, offset int64 }
+// offsetMark is an offset of the log with its byte position: position pos of the segment
+// based at base. It is published whole, so that reads never see a position without its
+// offset. Two marks limit reads: durable, how far the log is known to be on disk (only Sync,
+// TruncateTo and Close, under syncMu, replace it), and highWatermark (highwatermark.go).
+type offsetMark struct{ base, pos, offset int64 }
 
 func (l *Log) publishDurable(base, pos, offset int64) {
-	l.durable.Store(&durableMark{base: base, pos: pos, offset: offset})
+	l.durable.Store(&offsetMark{base: base, pos: pos, offset: offset})
 }
 
-// limit is how far the durable bytes of s (of size bytes) reach.
-func (m *durableMark) limit(s *segment, size int64) int64 {
+// limit is how far the bytes of s (of size bytes) below the mark reach.
+func (m *offsetMark) limit(s *segment, size int64) int64 {
 	switch {
 	case s.baseOffset < m.base:
 		return size
@@ -998,7 +1015,8 @@ func (m *durableMark) limit(s *segment, size int64) int64 {
 	return 0
 }
 
-// Changed returns a channel closed when EndOffset or FlushedOffset next advances. Check the
+// Changed returns a channel closed when EndOffset or FlushedOffset next advances, or
+// HighWatermark next changes. Check the
 // offsets after taking the channel, then wait on it (long-poll fetch).
 func (l *Log) Changed() <-chan struct{} { return l.changed.wait() }
 
