@@ -160,10 +160,16 @@ func TestAppendAsFollowerMatchesLeader(t *testing.T) {
 		replicate(t, rng, leader.log, follower)
 		requireSameLog(t, leader.log, follower)
 
-		// A kill (no Close) after the follower synced keeps everything.
+		// A kill (no Close) keeps everything: what was synced, and the rest, which the page
+		// cache kept, with its leader epochs, recovered from the batches.
 		if _, err := follower.Sync(); err != nil {
 			t.Fatal(err)
 		}
+		leader.epoch++
+		for i := 0; i < 20; i++ {
+			leader.appendRandom()
+		}
+		replicate(t, rng, leader.log, follower)
 		follower.Abandon()
 		follower = openTestLog(t, followerDir, cfg, 0, false)
 		requireSameLog(t, leader.log, follower)

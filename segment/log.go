@@ -279,6 +279,7 @@ func openLog(dir string, tp TopicPartition, cfg Config, st logState, logger *slo
 	if err != nil {
 		return nil, err
 	}
+	var recovered []EpochEntry // epochs of the batches recovery read, for loadEpochs
 	if len(bases) == 0 {
 		s, err := createSegment(l.fs, dir, max(st.startOffset, 0), cfg, l.space)
 		if err != nil {
@@ -286,7 +287,7 @@ func openLog(dir string, tp TopicPartition, cfg Config, st logState, logger *slo
 		}
 		l.view.segments = []*segment{s}
 		l.mu.dirDirty = true
-	} else if l.view.segments, err = l.loadSegments(bases, cfg, st); err != nil {
+	} else if l.view.segments, err = l.loadSegments(bases, cfg, st, &recovered); err != nil {
 		return nil, err
 	}
 	active := l.view.segments[len(l.view.segments)-1]
@@ -303,7 +304,7 @@ func openLog(dir string, tp TopicPartition, cfg Config, st logState, logger *slo
 	l.endOffset.Store(l.mu.nextOffset)
 	l.publishDurable(active.baseOffset, active.size.Load(), l.mu.nextOffset)
 	l.setHighWatermarkLocked(max(st.highWatermark, start))
-	if err := l.loadEpochs(); err != nil {
+	if err := l.loadEpochs(recovered); err != nil {
 		l.releaseAll()
 		return nil, err
 	}
@@ -372,8 +373,9 @@ func createSegment(fs disk.FS, dir string, base int64, cfg Config, space *spaceS
 // indexes (rebuilt if missing or corrupt); segments to recover are validated and cut; a cut in
 // a sealed segment (other than of preallocated zeros up to the next segment's base) drops every
 // later segment, whose bytes came after the damage, and makes the cut one the last. The last
-// segment becomes active.
-func (l *Log) loadSegments(bases []int64, cfg Config, st logState) (segs []*segment, err error) {
+// segment becomes active. The leader epochs of the batches it recovers go to recovered.
+func (l *Log) loadSegments(bases []int64, cfg Config, st logState, recovered *[]EpochEntry) (segs []*segment, err error) {
+	noteEpoch := func(h BatchHeader) { *recovered = appendNewerEpoch(*recovered, h.PartitionLeaderEpoch, h.BaseOffset) }
 	defer func() {
 		if err != nil {
 			for _, s := range segs {
@@ -393,7 +395,7 @@ func (l *Log) loadSegments(bases []int64, cfg Config, st logState) (segs []*segm
 				return segs, err
 			}
 			validate := !st.clean || st.scan == ScanFull
-			if _, err := s.recover(cfg, validate, math.MaxInt64, nil, l.logger, st.report); err != nil {
+			if _, err := s.recover(cfg, validate, math.MaxInt64, noteEpoch, l.logger, st.report); err != nil {
 				return segs, err
 			}
 			return segs, s.activate(cfg.SegmentBytes, cfg.preallocateChunk())
@@ -413,7 +415,7 @@ func (l *Log) loadSegments(bases []int64, cfg Config, st logState) (segs []*segm
 			return segs, err
 		}
 		scanned, batches := st.report.Segments, st.report.Batches
-		cut, err := s.recover(cfg, true, bases[i+1], nil, l.logger, st.report)
+		cut, err := s.recover(cfg, true, bases[i+1], noteEpoch, l.logger, st.report)
 		if err != nil {
 			return segs, err
 		}
@@ -443,7 +445,10 @@ func (l *Log) loadSegments(bases []int64, cfg Config, st logState) (segs []*segm
 	return segs, nil
 }
 
-func (l *Log) loadEpochs() error {
+// loadEpochs reads leader-epoch-checkpoint, forgets the epochs of records recovery cut, and
+// adds the newer epochs of the batches it recovered (recorded in memory by appends that no
+// Sync wrote down before a crash), as Kafka's segment recovery assigns them to its cache.
+func (l *Log) loadEpochs(recovered []EpochEntry) error {
 	epochs, err := ReadLeaderEpochCheckpoint(filepath.Join(l.dir, leaderEpochFile))
 	if err != nil {
 		return err
@@ -452,11 +457,23 @@ func (l *Log) loadEpochs() error {
 	for len(kept) > 0 && kept[len(kept)-1].StartOffset >= l.mu.nextOffset {
 		kept = kept[:len(kept)-1] // epochs of records lost in recovery
 	}
+	for _, e := range recovered {
+		kept = appendNewerEpoch(kept, e.Epoch, e.StartOffset)
+	}
 	l.mu.epochs = kept
-	if len(kept) != len(epochs) {
+	if !slices.Equal(kept, epochs) {
 		return WriteLeaderEpochCheckpoint(filepath.Join(l.dir, leaderEpochFile), kept)
 	}
 	return nil
+}
+
+// appendNewerEpoch returns epochs with epoch starting at offset appended if it is newer than
+// the last one.
+func appendNewerEpoch(epochs []EpochEntry, epoch int32, offset int64) []EpochEntry {
+	if n := len(epochs); epoch < 0 || (n > 0 && epoch <= epochs[n-1].Epoch) {
+		return epochs
+	}
+	return append(slices.Clip(epochs), EpochEntry{Epoch: epoch, StartOffset: offset})
 }
 
 // collectHeaderLocked is Append's ValidateBatches callback.
@@ -650,11 +667,9 @@ func (l *Log) checkProducersLocked(headers []BatchHeader) (*DuplicateBatch, erro
 // count as durable (so the file's write stays off the append path).
 func (l *Log) recordEpochLocked(epoch int32, offset int64) {
 	n := len(l.mu.epochs)
-	if epoch < 0 || (n > 0 && epoch <= l.mu.epochs[n-1].Epoch) {
-		return
+	if l.mu.epochs = appendNewerEpoch(l.mu.epochs, epoch, offset); len(l.mu.epochs) > n {
+		l.mu.newEpochs = true
 	}
-	l.mu.epochs = append(slices.Clip(l.mu.epochs), EpochEntry{Epoch: epoch, StartOffset: offset})
-	l.mu.newEpochs = true
 }
 
 // maybeRollLocked rolls a new active segment if n more bytes ending at offset last cannot go
