@@ -381,3 +381,41 @@ func TestHighWatermarkCheckpoint(t *testing.T) {
 	}
 	d.Abandon()
 }
+
+// TestAppendAsFollowerFromCompactedLeader replicates a compacted leader, whose cleaned batches
+// have offset gaps and fewer records than their offset range, and checks that a clean moves
+// the high watermark's position with the segment it rewrote.
+func TestAppendAsFollowerFromCompactedLeader(t *testing.T) {
+	for seed := int64(1); seed <= 3; seed++ {
+		w := newCompactWorkload(seed)
+		cfg := compactConfig(&w.now)
+		leader := openTestLog(t, t.TempDir(), cfg, 0, false)
+		for i := 0; i < 200; i++ {
+			w.append(t, leader)
+		}
+		hw := leader.SetHighWatermark(leader.EndOffset() / 2)
+		if end := readToHighWatermark(t, leader); end > hw {
+			t.Fatalf("seed %d: reads end at %d, past the high watermark %d", seed, end, hw)
+		}
+		w.clean(t, leader)
+		if w.checkpoint <= hw {
+			t.Fatalf("seed %d: the clean ended at %d, below the high watermark %d", seed, w.checkpoint, hw)
+		}
+		var want int64 // the end of the last batch wholly below the high watermark
+		for _, b := range readAllBatches(t, leader, 0, false) {
+			if h, _ := segment.ParseBatchHeader(b); h.LastOffset() < hw {
+				want = h.LastOffset() + 1
+			}
+		}
+		if end := readToHighWatermark(t, leader); end != want || leader.HighWatermark() != hw {
+			t.Fatalf("seed %d: after a clean, high watermark %d, reads end at %d; want %d, %d", seed, leader.HighWatermark(), end, hw, want)
+		}
+		follower := openTestLog(t, t.TempDir(), smallConfig(), 0, false)
+		replicate(t, rand.New(rand.NewSource(seed)), leader, follower)
+		lb, fb := readAllBatches(t, leader, 0, false), readAllBatches(t, follower, 0, false)
+		equalBatches(t, fb, lb)
+		if leader.EndOffset() != follower.EndOffset() {
+			t.Fatalf("seed %d: follower ends at %d, leader at %d", seed, follower.EndOffset(), leader.EndOffset())
+		}
+	}
+}
