@@ -419,3 +419,47 @@ func TestAppendAsFollowerFromCompactedLeader(t *testing.T) {
 		}
 	}
 }
+
+// TestHighWatermarkConcurrentReads reads with UpToHighWatermark while a follower appends and
+// its high watermark follows: no read returns a batch at or past the high watermark it saw
+// afterwards (it only grows here).
+func TestHighWatermarkConcurrentReads(t *testing.T) {
+	l := openTestLog(t, t.TempDir(), smallConfig(), 0, false)
+	done := make(chan struct{})
+	errs := make(chan error, 1)
+	go func() {
+		defer close(done)
+		for i := int64(0); i < 2000; i++ {
+			if _, err := l.AppendAsFollower(leaderBatch(2*i, 1, "a", "b")); err != nil {
+				errs <- err
+				return
+			}
+			l.SetHighWatermark(2*i + 1) // inside the batch just appended
+		}
+	}()
+	for offset := int64(0); ; {
+		select {
+		case <-done:
+			select {
+			case err := <-errs:
+				t.Fatal(err)
+			default:
+			}
+			return
+		default:
+		}
+		rr, err := l.Read(offset, 1<<20, segment.ReadOptions{UpToHighWatermark: true})
+		if err != nil {
+			t.Fatalf("Read(%d): %v", offset, err)
+		}
+		batches := splitBatches(rangeBytes(t, &rr))
+		hw := l.HighWatermark()
+		for _, b := range batches {
+			h, _ := segment.ParseBatchHeader(b)
+			if h.LastOffset() >= hw {
+				t.Fatalf("Read(%d) returned offsets [%d, %d], high watermark %d", offset, h.BaseOffset, h.LastOffset(), hw)
+			}
+			offset = max(offset, h.LastOffset()+1)
+		}
+	}
+}
