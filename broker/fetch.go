@@ -25,7 +25,8 @@ package broker
 //
 // Routing: a partition the metadata image places on another broker is
 // NOT_LEADER_OR_FOLLOWER, with its current leader and the leaders' endpoints
-// from v16 (KIP-951; routing.go).
+// from v16 (KIP-951; routing.go). A CurrentLeaderEpoch (v9+) older than the
+// image's is FENCED_LEADER_EPOCH, a newer one UNKNOWN_LEADER_EPOCH.
 //
 // Visibility: the high watermark is the flushed offset under the durable
 // flush policy (a consumer never sees what a crash could take back) and the
@@ -145,6 +146,7 @@ type fetchPart struct {
 	index    int32
 	offset   int64
 	maxBytes int32
+	epoch    int32 // the request's CurrentLeaderEpoch (-1: none)
 	err      error
 	leader   leaderHint   // where err is errNotLeader: the current leader
 	sp       *sessionPart // in an incremental fetch, the session's partition
@@ -186,7 +188,7 @@ func newFetch(b *Broker, r *kmsg.FetchRequest) *fetch {
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]
 			fp := &ft.parts[j]
-			fp.index, fp.offset, fp.maxBytes = rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes
+			fp.index, fp.offset, fp.maxBytes, fp.epoch = rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch
 		}
 	}
 	f.resolve()
@@ -219,7 +221,7 @@ func newSessionFetch(b *Broker, r *kmsg.FetchRequest, s *fetchSession) *fetch {
 		ft := &f.topics[t]
 		ft.parts = ft.parts[:len(ft.parts)+1]
 		fp := &ft.parts[len(ft.parts)-1]
-		fp.index, fp.offset, fp.maxBytes, fp.sp = sp.key.partition, sp.fetchOffset, sp.maxBytes, sp
+		fp.index, fp.offset, fp.maxBytes, fp.epoch, fp.sp = sp.key.partition, sp.fetchOffset, sp.maxBytes, sp.leaderEpoch, sp
 	}
 	f.resolve()
 	return f
@@ -252,6 +254,9 @@ func (f *fetch) resolve() {
 			}
 			if hint, ok := f.b.ledElsewhere(it, fp.index); ok {
 				fp.err, fp.leader, f.redirectImage = errNotLeader, hint, img
+				continue
+			}
+			if fp.err = checkLeaderEpoch(it, fp.index, fp.epoch); fp.err != nil {
 				continue
 			}
 			fp.p, fp.err = f.b.partition(ft.name, fp.index)
@@ -473,7 +478,7 @@ func (f *fetch) createSession() int32 {
 				index[key] = sp
 				parts = append(parts, sp)
 			}
-			sp.fetchOffset, sp.maxBytes = fp.offset, fp.maxBytes
+			sp.fetchOffset, sp.maxBytes, sp.leaderEpoch = fp.offset, fp.maxBytes, fp.epoch
 			sp.highWatermark, sp.logStartOffset = -1, -1
 			sp.mustRespond(fp.header, false)
 		}

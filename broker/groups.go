@@ -202,7 +202,8 @@ func (s offsetsStore) Append(partition int32, batch []byte, done func(error)) {
 		go done(err)
 		return
 	}
-	info, err := p.log.Append(batch, segment.AppendOptions{LeaderEpoch: partitionLeaderEpoch})
+	it, _ := s.b.image().Topic(offsetsTopic)
+	info, err := p.log.Append(batch, segment.AppendOptions{LeaderEpoch: leaderEpoch(it, partition)})
 	if err != nil {
 		go done(err)
 		return

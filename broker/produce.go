@@ -162,7 +162,7 @@ func produceOne(b *Broker, req *request, it *metadata.Topic, rt *kmsg.ProduceReq
 	if err != nil {
 		return nil, 0, err
 	}
-	opts := segment.AppendOptions{LeaderEpoch: partitionLeaderEpoch}
+	opts := segment.AppendOptions{LeaderEpoch: leaderEpoch(it, rp.Partition)}
 	if settings.logAppendTime {
 		opts.LogAppendTime = time.Now().UnixMilli()
 	}
