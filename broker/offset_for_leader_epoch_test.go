@@ -39,7 +39,7 @@ func TestOffsetForLeaderEpoch(t *testing.T) {
 		}
 		want := [][]answer{
 			{{0, epoch, 5}, {0, -1, -1}}, // the current epoch ends at the log end; a newer one is unknown
-			{{0, -1, -1}, {0, -1, -1}},                  // no epochs recorded yet
+			{{0, -1, -1}, {0, -1, -1}},   // no epochs recorded yet
 			{{kerr.UnknownTopicOrPartition.Code, -1, -1}, {kerr.UnknownTopicOrPartition.Code, -1, -1}},
 		}
 		for i, rt := range resp.Topics {
