@@ -28,9 +28,11 @@ package broker
 // from v16 (KIP-951; routing.go). A CurrentLeaderEpoch (v9+) older than the
 // image's is FENCED_LEADER_EPOCH, a newer one UNKNOWN_LEADER_EPOCH.
 //
-// Visibility: the high watermark is the flushed offset under the durable
-// flush policy (a consumer never sees what a crash could take back) and the
-// log end offset under the interval policy. There are no transactions, so
+// Visibility: the high watermark of a partition with one replica is the
+// flushed offset under the durable flush policy (a consumer never sees what
+// a crash could take back) and the log end offset under the interval
+// policy; a replicated partition's is the one its leader keeps in the log
+// (replication.go), and reads stop there (UpToHighWatermark). There are no transactions, so
 // the last stable offset is the high watermark and aborted transactions are
 // always null.
 
@@ -289,10 +291,11 @@ func (f *fetch) read() {
 		var rr segment.ReadResult
 		var err error
 		if limit > 0 || f.bytes == 0 { // else the response is full; the partition is still answered
-			rr, err = log.Read(fp.offset, int(max(limit, 0)), segment.ReadOptions{DurableOnly: f.durable, MinOneBatch: f.bytes == 0})
+			replicated := fp.p.replicated.Load()
+			rr, err = log.Read(fp.offset, int(max(limit, 0)), segment.ReadOptions{DurableOnly: f.durable && !replicated, UpToHighWatermark: replicated, MinOneBatch: f.bytes == 0})
 		}
 		// The watermarks after the read, so that they cover what it found.
-		hw := f.b.highWatermark(log)
+		hw := f.b.highWatermark(fp.p)
 		fp.header.HighWatermark, fp.header.LastStableOffset, fp.header.LogStartOffset = hw, hw, log.StartOffset()
 		if err != nil {
 			fp.header = fetchPartitionHeader{Partition: fp.index, ErrorCode: errCode(err), HighWatermark: -1, LastStableOffset: -1, LogStartOffset: -1}
@@ -308,10 +311,15 @@ func (f *fetch) read() {
 	}
 }
 
-// highWatermark is the offset consumers may read up to: the flushed offset
-// under the durable flush policy, the log end offset under the interval
-// policy.
-func (b *Broker) highWatermark(l *segment.Log) int64 {
+// highWatermark is the offset consumers may read up to: for a replicated
+// partition the log's high watermark (which its leader sets), else the
+// flushed offset under the durable flush policy and the log end offset
+// under the interval policy.
+func (b *Broker) highWatermark(p *partition) int64 {
+	l := p.log
+	if p.replicated.Load() {
+		return l.HighWatermark()
+	}
 	if b.cfg.FlushPolicy == flush.Durable {
 		return l.FlushedOffset()
 	}

@@ -91,7 +91,7 @@ func handleListOffsets(b *Broker, req *request) *reply {
 // error when the log cannot be read.
 func listOffset(b *Broker, p *partition, ts int64) (offset, timestamp int64, err error) {
 	log := p.log
-	hw := b.highWatermark(log)
+	hw := b.highWatermark(p)
 	switch ts {
 	case listOffsetsLatest:
 		return hw, -1, nil

@@ -43,6 +43,10 @@ type metrics struct {
 	// malformedRequests counts connections closed on a request that does
 	// not decode or is too large (loglimit.go).
 	malformedRequests prometheus.Counter
+	// isrShrinks and isrExpands count the ISR changes of partitions led
+	// here (replication.go).
+	isrShrinks prometheus.Counter
+	isrExpands prometheus.Counter
 
 	// latencyByKey caches the latency observer of each API key, and
 	// requestsByCode the request counter of each (key, error code), which
@@ -85,6 +89,12 @@ func newMetrics(b *Broker) *metrics {
 		fsyncErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "runnel_fsync_errors_total", Help: "Syncs that failed.",
 		}),
+		isrShrinks: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "runnel_isr_shrinks_total", Help: "ISR shrinks of partitions led by this broker (a follower left the ISR).",
+		}),
+		isrExpands: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "runnel_isr_expands_total", Help: "ISR expansions of partitions led by this broker (a follower rejoined the ISR).",
+		}),
 		latencyByKey: map[int16]prometheus.Observer{},
 		autoCreateRefused: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "runnel_auto_create_refused_total", Help: "Topics not auto-created because the broker's partitions or their reserved disk would pass runnel.auto.create.max.partitions or .reserved.bytes.",
@@ -106,7 +116,8 @@ func newMetrics(b *Broker) *metrics {
 		m.fsync, m.fsyncBatch, m.fsyncErrors, partitionCollector{b},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.registry.MustRegister(logDirCollector{b})
-	m.registry.MustRegister(m.autoCreateRefused, m.malformedRequests)
+	m.registry.MustRegister(m.autoCreateRefused, m.malformedRequests, m.isrShrinks, m.isrExpands)
+	m.registry.MustRegister(replicationGauges(b)...)
 	m.registry.MustRegister(fetchSessionMetrics(b)...)
 	m.registry.MustRegister(memoryCollector{})
 	return m
