@@ -222,7 +222,12 @@
 // preallocated zeros that end exactly at the next segment's base offset also
 // removes every later segment. Both indexes of a recovered segment are
 // rebuilt; an index of a trusted segment that is missing or fails its sanity
-// check is rebuilt from the .log. The idempotent producer state is then loaded
+// check is rebuilt from the .log. Leader epochs newer than
+// leader-epoch-checkpoint's last found on recovered batches are added to it at
+// their batches' base offsets (as Kafka's segment recovery does: an epoch is
+// written down at the Sync after its first append, and a killed process's
+// page cache keeps the batches), and epochs starting at or past the new log
+// end are dropped. The idempotent producer state is then loaded
 // from the latest producer-state snapshot and the batch headers after it
 // (below). An I/O error while reading fails the open rather than cutting.
 //

@@ -381,3 +381,85 @@ func TestHighWatermarkCheckpoint(t *testing.T) {
 	}
 	d.Abandon()
 }
+
+// TestAppendAsFollowerFromCompactedLeader replicates a compacted leader, whose cleaned batches
+// have offset gaps and fewer records than their offset range, and checks that a clean moves
+// the high watermark's position with the segment it rewrote.
+func TestAppendAsFollowerFromCompactedLeader(t *testing.T) {
+	for seed := int64(1); seed <= 3; seed++ {
+		w := newCompactWorkload(seed)
+		cfg := compactConfig(&w.now)
+		leader := openTestLog(t, t.TempDir(), cfg, 0, false)
+		for i := 0; i < 200; i++ {
+			w.append(t, leader)
+		}
+		hw := leader.SetHighWatermark(leader.EndOffset() / 2)
+		if end := readToHighWatermark(t, leader); end > hw {
+			t.Fatalf("seed %d: reads end at %d, past the high watermark %d", seed, end, hw)
+		}
+		w.clean(t, leader)
+		if w.checkpoint <= hw {
+			t.Fatalf("seed %d: the clean ended at %d, below the high watermark %d", seed, w.checkpoint, hw)
+		}
+		var want int64 // the end of the last batch wholly below the high watermark
+		for _, b := range readAllBatches(t, leader, 0, false) {
+			if h, _ := segment.ParseBatchHeader(b); h.LastOffset() < hw {
+				want = h.LastOffset() + 1
+			}
+		}
+		if end := readToHighWatermark(t, leader); end != want || leader.HighWatermark() != hw {
+			t.Fatalf("seed %d: after a clean, high watermark %d, reads end at %d; want %d, %d", seed, leader.HighWatermark(), end, hw, want)
+		}
+		follower := openTestLog(t, t.TempDir(), smallConfig(), 0, false)
+		replicate(t, rand.New(rand.NewSource(seed)), leader, follower)
+		lb, fb := readAllBatches(t, leader, 0, false), readAllBatches(t, follower, 0, false)
+		equalBatches(t, fb, lb)
+		if leader.EndOffset() != follower.EndOffset() {
+			t.Fatalf("seed %d: follower ends at %d, leader at %d", seed, follower.EndOffset(), leader.EndOffset())
+		}
+	}
+}
+
+// TestHighWatermarkConcurrentReads reads with UpToHighWatermark while a follower appends and
+// its high watermark follows: no read returns a batch at or past the high watermark it saw
+// afterwards (it only grows here).
+func TestHighWatermarkConcurrentReads(t *testing.T) {
+	l := openTestLog(t, t.TempDir(), smallConfig(), 0, false)
+	done := make(chan struct{})
+	errs := make(chan error, 1)
+	go func() {
+		defer close(done)
+		for i := int64(0); i < 2000; i++ {
+			if _, err := l.AppendAsFollower(leaderBatch(2*i, 1, "a", "b")); err != nil {
+				errs <- err
+				return
+			}
+			l.SetHighWatermark(2*i + 1) // inside the batch just appended
+		}
+	}()
+	for offset := int64(0); ; {
+		select {
+		case <-done:
+			select {
+			case err := <-errs:
+				t.Fatal(err)
+			default:
+			}
+			return
+		default:
+		}
+		rr, err := l.Read(offset, 1<<20, segment.ReadOptions{UpToHighWatermark: true})
+		if err != nil {
+			t.Fatalf("Read(%d): %v", offset, err)
+		}
+		batches := splitBatches(rangeBytes(t, &rr))
+		hw := l.HighWatermark()
+		for _, b := range batches {
+			h, _ := segment.ParseBatchHeader(b)
+			if h.LastOffset() >= hw {
+				t.Fatalf("Read(%d) returned offsets [%d, %d], high watermark %d", offset, h.BaseOffset, h.LastOffset(), hw)
+			}
+			offset = max(offset, h.LastOffset()+1)
+		}
+	}
+}

@@ -1031,8 +1031,8 @@ func (m *offsetMark) limit(s *segment, size int64) int64 {
 }
 
 // Changed returns a channel closed when EndOffset or FlushedOffset next advances, or
-// HighWatermark next changes. Check the
-// offsets after taking the channel, then wait on it (long-poll fetch).
+// HighWatermark next changes. Check the offsets after taking the channel, then wait on it
+// (long-poll fetch).
 func (l *Log) Changed() <-chan struct{} { return l.changed.wait() }
 
 // OffsetForTimestamp returns the offset and timestamp of the first record, at or after the
