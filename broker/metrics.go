@@ -43,6 +43,9 @@ type metrics struct {
 	// malformedRequests counts connections closed on a request that does
 	// not decode or is too large (loglimit.go).
 	malformedRequests prometheus.Counter
+	// replicationBytesOut counts the record bytes sent to followers
+	// (fetch_replica.go).
+	replicationBytesOut prometheus.Counter
 
 	// latencyByKey caches the latency observer of each API key, and
 	// requestsByCode the request counter of each (key, error code), which
@@ -85,6 +88,9 @@ func newMetrics(b *Broker) *metrics {
 		fsyncErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "runnel_fsync_errors_total", Help: "Syncs that failed.",
 		}),
+		replicationBytesOut: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "runnel_replication_bytes_out_total", Help: "Record bytes sent to followers in answers to their fetches (with sendfile).",
+		}),
 		latencyByKey: map[int16]prometheus.Observer{},
 		autoCreateRefused: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "runnel_auto_create_refused_total", Help: "Topics not auto-created because the broker's partitions or their reserved disk would pass runnel.auto.create.max.partitions or .reserved.bytes.",
@@ -106,7 +112,7 @@ func newMetrics(b *Broker) *metrics {
 		m.fsync, m.fsyncBatch, m.fsyncErrors, partitionCollector{b},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.registry.MustRegister(logDirCollector{b})
-	m.registry.MustRegister(m.autoCreateRefused, m.malformedRequests)
+	m.registry.MustRegister(m.autoCreateRefused, m.malformedRequests, m.replicationBytesOut)
 	m.registry.MustRegister(fetchSessionMetrics(b)...)
 	m.registry.MustRegister(memoryCollector{})
 	return m

@@ -15,6 +15,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"runnel/broker/replica"
 	"runnel/io/flush"
 	"runnel/segment"
 )
@@ -71,6 +72,9 @@ type partition struct {
 	// cleanAt is when the topic flush loop last saw the log fully
 	// flushed (unix nanoseconds); see topic_flush.go.
 	cleanAt atomic.Int64
+	// leader is the partition's replication state while this broker leads
+	// it (fetch_replica.go: leaderState).
+	leader atomic.Pointer[replica.Leader]
 }
 
 // config returns the topic's current settings (max.message.bytes,
