@@ -164,6 +164,7 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 		}
 		b.mu.Unlock()
 		b.stopLifecycle()
+		b.stopReplication()
 		b.bg.Wait()
 		b.stopRemote()
 		b.stopQuorum()

@@ -203,7 +203,7 @@ func (b *Broker) applyImageLocked(prev, next *metadata.Image) {
 		}
 		for _, p := range keep {
 			if mp, ok := mt.Partition(p.index); ok {
-				b.replicateLocked(p, mp, next)
+				b.replicateLocked(p, mp)
 			}
 		}
 		out.byName[t.name], out.byID[t.id] = t, t

@@ -78,6 +78,10 @@ func handleFetch(b *Broker, req *request) *reply {
 	switch {
 	case r.Version < 7:
 		f = newFetch(b, r)
+	case replicaOf(r) >= 0: // a follower's (fetch_replica.go)
+		if f = newReplicaFetch(b, r, rep); f == nil {
+			return rep
+		}
 	case r.SessionEpoch == fetchSessionInitialEpoch || r.SessionEpoch == fetchSessionFinalEpoch:
 		// A full fetch closes the session it names.
 		if r.SessionID != 0 {
@@ -120,6 +124,9 @@ type fetch struct {
 	b       *Broker
 	req     *kmsg.FetchRequest
 	durable bool // durable flush policy: read only flushed data
+	// replica is the follower fetching (fetch_replica.go), -1 for a
+	// consumer.
+	replica int32
 	topics  []fetchTopic
 	parts   []fetchPart // all topics' partitions, in request order
 	// session: the session of an incremental fetch, whose response holds
@@ -127,7 +134,7 @@ type fetch struct {
 	session    *fetchSession
 	newSession bool
 	// bytes read by the last read, and whether some partition has an error
-	// (which answers at once).
+	// or, for a follower, a diverging epoch (which answers at once).
 	bytes    int64
 	hasError bool
 	// redirectImage is the metadata image that placed some partition on
@@ -148,11 +155,14 @@ type fetchPart struct {
 	index    int32
 	offset   int64
 	maxBytes int32
-	epoch    int32 // the request's CurrentLeaderEpoch (-1: none)
 	err      error
 	leader   leaderHint   // where err is errNotLeader: the current leader
 	sp       *sessionPart // in an incremental fetch, the session's partition
 	skip     bool         // left out of the response (incremental fetch)
+
+	// currentLeaderEpoch and lastFetchedEpoch as the request gave them
+	// (-1: none), for replica fetches.
+	currentLeaderEpoch, lastFetchedEpoch int32
 
 	header fetchPartitionHeader
 	read   segment.ReadResult // empty, or a range holding its segment
@@ -167,7 +177,9 @@ const fetchKeepPartitions = 1 << 14
 // topics.
 func getFetch(b *Broker, r *kmsg.FetchRequest, topics, parts int) *fetch {
 	f := fetchPool.Get().(*fetch)
-	f.b, f.req, f.durable = b, r, b.cfg.FlushPolicy == flush.Durable
+	f.b, f.req, f.replica = b, r, replicaOf(r)
+	// A follower reads up to the log end, whatever the flush policy.
+	f.durable = b.cfg.FlushPolicy == flush.Durable && f.replica < 0
 	f.parts = slices.Grow(f.parts[:0], parts)[:parts]
 	f.topics = slices.Grow(f.topics[:0], topics)[:topics]
 	return f
@@ -190,7 +202,8 @@ func newFetch(b *Broker, r *kmsg.FetchRequest) *fetch {
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]
 			fp := &ft.parts[j]
-			fp.index, fp.offset, fp.maxBytes, fp.epoch = rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch
+			fp.index, fp.offset, fp.maxBytes = rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes
+			fp.currentLeaderEpoch, fp.lastFetchedEpoch = rp.CurrentLeaderEpoch, rp.LastFetchedEpoch
 		}
 	}
 	f.resolve()
@@ -223,7 +236,8 @@ func newSessionFetch(b *Broker, r *kmsg.FetchRequest, s *fetchSession) *fetch {
 		ft := &f.topics[t]
 		ft.parts = ft.parts[:len(ft.parts)+1]
 		fp := &ft.parts[len(ft.parts)-1]
-		fp.index, fp.offset, fp.maxBytes, fp.epoch, fp.sp = sp.key.partition, sp.fetchOffset, sp.maxBytes, sp.leaderEpoch, sp
+		fp.index, fp.offset, fp.maxBytes, fp.sp = sp.key.partition, sp.fetchOffset, sp.maxBytes, sp
+		fp.currentLeaderEpoch, fp.lastFetchedEpoch = sp.leaderEpoch, -1
 	}
 	f.resolve()
 	return f
@@ -258,7 +272,7 @@ func (f *fetch) resolve() {
 				fp.err, fp.leader, f.redirectImage = errNotLeader, hint, img
 				continue
 			}
-			if fp.err = checkLeaderEpoch(it, fp.index, fp.epoch); fp.err != nil {
+			if fp.err = checkLeaderEpoch(it, fp.index, fp.currentLeaderEpoch); fp.err != nil {
 				continue
 			}
 			fp.p, fp.err = f.b.partition(ft.name, fp.index)
@@ -286,6 +300,10 @@ func (f *fetch) read() {
 			f.hasError = true
 			continue
 		}
+		if f.replica >= 0 && !f.replicaMayRead(fp) { // the header says why: an error or a divergence
+			f.hasError = true
+			continue
+		}
 		log := fp.p.log
 		limit := min(int64(fp.maxBytes), left)
 		var rr segment.ReadResult
@@ -303,6 +321,11 @@ func (f *fetch) read() {
 			if c := fp.header.ErrorCode; (c == kerr.UnknownServerError.Code || c == kerr.KafkaStorageError.Code) && !loggedElsewhere(err) {
 				f.b.logger.Error("fetch read failed", "topic", fp.p.topic, "partition", fp.index, "offset", fp.offset, "err", err)
 			}
+			continue
+		}
+		if f.replica >= 0 && !f.followerFetched(fp) { // the header says why
+			rr.Release()
+			f.hasError = true
 			continue
 		}
 		fp.read = rr
@@ -440,6 +463,9 @@ func (f *fetch) answer(rep *reply) {
 			fp.read = segment.ReadResult{}
 		}
 	}
+	if f.replica >= 0 {
+		f.b.metrics.replicationBytesOut.Add(float64(fr.fileBytes))
+	}
 	if err := fr.end(); err != nil {
 		// A response too large to frame: only a topic whose
 		// max.message.bytes is near 2 GiB can get here.
@@ -486,7 +512,7 @@ func (f *fetch) createSession() int32 {
 				index[key] = sp
 				parts = append(parts, sp)
 			}
-			sp.fetchOffset, sp.maxBytes, sp.leaderEpoch = fp.offset, fp.maxBytes, fp.epoch
+			sp.fetchOffset, sp.maxBytes, sp.leaderEpoch = fp.offset, fp.maxBytes, fp.currentLeaderEpoch
 			sp.highWatermark, sp.logStartOffset = -1, -1
 			sp.mustRespond(fp.header, false)
 		}

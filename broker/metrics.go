@@ -47,6 +47,9 @@ type metrics struct {
 	// here (replication.go).
 	isrShrinks prometheus.Counter
 	isrExpands prometheus.Counter
+	// replicationBytesOut counts the record bytes sent to followers
+	// (fetch_replica.go).
+	replicationBytesOut prometheus.Counter
 
 	// latencyByKey caches the latency observer of each API key, and
 	// requestsByCode the request counter of each (key, error code), which
@@ -95,6 +98,9 @@ func newMetrics(b *Broker) *metrics {
 		isrExpands: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "runnel_isr_expands_total", Help: "ISR expansions of partitions led by this broker (a follower rejoined the ISR).",
 		}),
+		replicationBytesOut: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "runnel_replication_bytes_out_total", Help: "Record bytes sent to followers in answers to their fetches (with sendfile).",
+		}),
 		latencyByKey: map[int16]prometheus.Observer{},
 		autoCreateRefused: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "runnel_auto_create_refused_total", Help: "Topics not auto-created because the broker's partitions or their reserved disk would pass runnel.auto.create.max.partitions or .reserved.bytes.",
@@ -116,7 +122,7 @@ func newMetrics(b *Broker) *metrics {
 		m.fsync, m.fsyncBatch, m.fsyncErrors, partitionCollector{b},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.registry.MustRegister(logDirCollector{b})
-	m.registry.MustRegister(m.autoCreateRefused, m.malformedRequests, m.isrShrinks, m.isrExpands)
+	m.registry.MustRegister(m.autoCreateRefused, m.malformedRequests, m.isrShrinks, m.isrExpands, m.replicationBytesOut)
 	m.registry.MustRegister(replicationGauges(b)...)
 	m.registry.MustRegister(fetchSessionMetrics(b)...)
 	m.registry.MustRegister(memoryCollector{})

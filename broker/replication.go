@@ -10,6 +10,8 @@ package broker
 
 import (
 	"context"
+	"net"
+	"strconv"
 	"sync"
 	"time"
 
@@ -93,6 +95,11 @@ type replication struct {
 		wanted map[*replica.Leader]*partition
 	}
 	kick chan struct{} // one token: wanted is not empty
+	// fetchers are the fetch loops of the partitions followed here;
+	// flushers, each followed log's flusher (*segment.Log to
+	// *flush.Flusher).
+	fetchers *replica.Fetchers
+	flushers sync.Map
 }
 
 // ReplicaLagTimeMax's default, Kafka's replica.lag.time.max.ms.
@@ -111,13 +118,29 @@ func init() {
 func (b *Broker) startReplication() {
 	b.repl.mu.wanted = map[*replica.Leader]*partition{}
 	b.repl.kick = make(chan struct{}, 1)
+	cfg := replica.FetchersConfig{
+		NodeID:   b.cfg.NodeID,
+		Endpoint: b.replicaEndpoint,
+		BrokerEpoch: func() int64 {
+			if br, ok := b.image().Broker(b.cfg.NodeID); ok {
+				return br.Epoch
+			}
+			return -1
+		},
+		Logger: b.logger.With("component", "replica fetcher"),
+	}
+	if b.cfg.ReplicaFsync {
+		cfg.Durable = b.replicaDurable
+	}
+	b.repl.fetchers = replica.NewFetchers(cfg)
 	b.bg.Add(1)
 	go b.isrLoop()
 }
 
-// stopReplication ends every leadership (acks=all waiters answered
-// NOT_LEADER_OR_FOLLOWER) as Close starts.
+// stopReplication stops the fetch loops and ends every leadership
+// (acks=all waiters answered NOT_LEADER_OR_FOLLOWER) as Close starts.
 func (b *Broker) stopReplication() {
+	b.repl.fetchers.Close()
 	for _, t := range b.table.Load().byName {
 		for _, p := range t.partitions() {
 			b.resign(p)
@@ -127,7 +150,7 @@ func (b *Broker) stopReplication() {
 
 // replicateLocked makes this node lead or follow the partition p as the
 // image's mp says (see above). Under adminMu.
-func (b *Broker) replicateLocked(p *partition, mp metadata.Partition, img *metadata.Image) {
+func (b *Broker) replicateLocked(p *partition, mp metadata.Partition) {
 	self := b.cfg.NodeID
 	if len(mp.Replicas) <= 1 {
 		b.resign(p)
@@ -138,7 +161,7 @@ func (b *Broker) replicateLocked(p *partition, mp metadata.Partition, img *metad
 	p.replicated.Store(true)
 	if mp.Leader != self {
 		b.resign(p)
-		b.followLocked(p, mp, img)
+		b.followLocked(p, mp)
 		return
 	}
 	now := time.Now()
@@ -318,24 +341,52 @@ var notFollowed = followed{leader: -1, epoch: -1}
 
 // followLocked has p follow the image's leader mp.Leader (none: stop
 // following), once per leader epoch.
-func (b *Broker) followLocked(p *partition, mp metadata.Partition, img *metadata.Image) {
-	want := followed{mp.Leader, mp.LeaderEpoch}
+func (b *Broker) followLocked(p *partition, mp metadata.Partition) {
 	if mp.Leader < 0 {
 		b.unfollowLocked(p)
 		return
 	}
+	want := followed{mp.Leader, mp.LeaderEpoch}
 	if p.followed == want {
 		return
 	}
 	p.followed = want
+	b.repl.flushers.Store(p.log, p.flusher)
+	b.repl.fetchers.Follow(replica.Followed{Topic: p.topic, TopicID: p.topicID, Partition: p.index,
+		Leader: mp.Leader, LeaderEpoch: mp.LeaderEpoch, Log: p.log})
 }
 
-// unfollowLocked stops following p.
+// unfollowLocked stops following p; once it returns, no fetch loop
+// touches its log.
 func (b *Broker) unfollowLocked(p *partition) {
 	if p.followed == notFollowed {
 		return
 	}
 	p.followed = notFollowed
+	b.repl.fetchers.Unfollow(p.topicID, p.index)
+	b.repl.flushers.Delete(p.log)
+}
+
+// replicaEndpoint is where this node's fetch loops reach broker id: its
+// endpoint on the client listener in the current image.
+func (b *Broker) replicaEndpoint(id int32) (string, bool) {
+	host, port, _, ok := b.leaderEndpoint(b.image(), id)
+	if !ok {
+		return "", false
+	}
+	return net.JoinHostPort(host, strconv.Itoa(int(port))), true
+}
+
+// replicaDurable makes a follower's append count once its log dir's
+// flusher has synced it (runnel.replica.fsync).
+func (b *Broker) replicaDurable(log replica.FollowerLog, end int64, done func(error)) {
+	l := log.(*segment.Log)
+	f, ok := b.repl.flushers.Load(l)
+	if !ok {
+		done(errNotLeader) // unfollowed meanwhile
+		return
+	}
+	f.(*flush.Flusher).Wait(l, end, done)
 }
 
 // replicationGauges are the replication figures, read at scrape time:

@@ -204,4 +204,3 @@ func mustClient(t *testing.T, b *Broker) *kgo.Client {
 	t.Cleanup(cl.Close)
 	return cl
 }
-

@@ -83,11 +83,6 @@ type partition struct {
 	followed   followed
 }
 
-// leaderState is this node's leadership of the partition with its
-// replication state; nil when another broker leads it or it has one
-// replica.
-func (p *partition) leaderState() *replica.Leader { return p.leader.Load() }
-
 // config returns the topic's current settings (max.message.bytes,
 // message.timestamp.type, flush.*, the segment.Config); never nil.
 func (p *partition) config() *topicSettings { return p.t.settings.Load() }
