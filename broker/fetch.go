@@ -309,8 +309,10 @@ func (f *fetch) read() {
 		var rr segment.ReadResult
 		var err error
 		if limit > 0 || f.bytes == 0 { // else the response is full; the partition is still answered
-			replicated := fp.p.replicated.Load()
-			rr, err = log.Read(fp.offset, int(max(limit, 0)), segment.ReadOptions{DurableOnly: f.durable && !replicated, UpToHighWatermark: replicated, MinOneBatch: f.bytes == 0})
+			// A consumer of a replicated partition reads up to the high
+			// watermark; a follower reads the whole log.
+			upToHW := f.replica < 0 && fp.p.replicated.Load()
+			rr, err = log.Read(fp.offset, int(max(limit, 0)), segment.ReadOptions{DurableOnly: f.durable && !upToHW, UpToHighWatermark: upToHW, MinOneBatch: f.bytes == 0})
 		}
 		// The watermarks after the read, so that they cover what it found.
 		hw := f.b.highWatermark(fp.p)

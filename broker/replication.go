@@ -258,21 +258,25 @@ func (b *Broker) sendISRChanges(led map[*partition]*replica.Leader) {
 		l  *replica.Leader
 		ch replica.ISRChange
 	}
-	now := time.Now()
+	now, img := time.Now(), b.image()
 	req := kmsg.NewPtrAlterPartitionRequest()
 	req.Version = 3
 	req.BrokerID = b.cfg.NodeID
 	req.BrokerEpoch = -1
-	if br, ok := b.image().Broker(b.cfg.NodeID); ok {
+	if br, ok := img.Broker(b.cfg.NodeID); ok {
 		req.BrokerEpoch = br.Epoch
 	}
 	topics := map[[16]byte]int{} // index in req.Topics
 	changes := map[[16]byte]map[int32]sent{}
+	eligible := func(id int32) bool {
+		br, ok := img.Broker(id)
+		return ok && !br.Fenced
+	}
 	for p, l := range led {
 		if p.leaderState() != l {
 			continue // resigned meanwhile
 		}
-		ch, ok := l.ProposeISR(now, b.cfg.ReplicaLagTimeMax)
+		ch, ok := l.ProposeISR(now, b.cfg.ReplicaLagTimeMax, eligible)
 		if !ok {
 			continue
 		}

@@ -132,10 +132,11 @@ func TestReplicationISR(t *testing.T) {
 		}
 	}
 
-	// One follower stops: an acks=1 record is on the leader, not on the
-	// whole ISR, so consumers do not see it until the follower is out.
+	// One follower stops fetching (its broker stays up and registered):
+	// an acks=1 record is on the leader, not on the whole ISR, so
+	// consumers do not see it until the follower is out.
 	stopped := followers[0]
-	stopped.Close()
+	stopped.repl.fetchers.Close()
 	sp := produceTo(t, leader, topic, 1, "one")
 	if sp.ErrorCode != 0 {
 		t.Fatalf("acks=1 produce: %v", kerr.ErrorForCode(sp.ErrorCode))
@@ -177,7 +178,8 @@ func TestReplicationISR(t *testing.T) {
 		t.Fatalf("a refused produce was appended: log end %d, was %d", got, end)
 	}
 
-	// The follower back: it catches up and rejoins.
+	// The follower back (its broker restarted): it catches up and rejoins.
+	stopped.Close()
 	restarted := restartBroker(t, stopped)
 	wait.Until(t, 20*time.Second, "the restarted follower back in the ISR", func() bool {
 		return len(imagePartition(leader, topic, 0).ISR) == 3

@@ -376,9 +376,10 @@ func (l *Leader) Update(partitionEpoch int32, replicas, isr []int32, now time.Ti
 // ProposeISR returns the ISR change due at now, if any, and marks it in
 // flight: the ISR without the followers not caught up for longer than
 // maxLag (Kafka's isFollowerOutOfSync), with the followers caught up to
-// the high watermark and the start of this leader epoch. Nothing is
-// proposed while a change is in flight or after Resign.
-func (l *Leader) ProposeISR(now time.Time, maxLag time.Duration) (ISRChange, bool) {
+// the high watermark and the start of this leader epoch that are eligible
+// (registered and not fenced, as the caller knows). Nothing is proposed
+// while a change is in flight or after Resign.
+func (l *Leader) ProposeISR(now time.Time, maxLag time.Duration, eligible func(id int32) bool) (ISRChange, bool) {
 	leaderEnd := l.cfg.Log.EndOffset()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -398,7 +399,7 @@ func (l *Leader) ProposeISR(now time.Time, maxLag time.Duration) (ISRChange, boo
 			changed = true // out of sync: leaves
 		case in:
 			isr = append(isr, r)
-		case l.caughtUpLocked(f):
+		case l.caughtUpLocked(f) && eligible(r):
 			changed = true // caught up: rejoins
 			isr = append(isr, r)
 		}

@@ -160,21 +160,21 @@ func TestLeaderLastCaughtUp(t *testing.T) {
 	// fetch: it was caught up at that fetch (t0+5s), not now.
 	l.FollowerFetched(3, 100, t0.Add(8*time.Second))
 	// At t0+14s: 2 caught up at 5s (9s ago), 3 at 5s: both within lag.
-	if ch, ok := l.ProposeISR(t0.Add(14*time.Second), lag); ok {
+	if ch, ok := l.ProposeISR(t0.Add(14*time.Second), lag, all); ok {
 		t.Fatalf("change proposed within the lag: %+v", ch)
 	}
 	// At t0+16s both are 11s behind, neither at the leader's end.
-	ch, ok := l.ProposeISR(t0.Add(16*time.Second), lag)
+	ch, ok := l.ProposeISR(t0.Add(16*time.Second), lag, all)
 	if !ok || !slices.Equal(ch.ISR, []int32{1}) || ch.LeaderEpoch != 5 || ch.PartitionEpoch != 7 {
 		t.Fatalf("change %+v %v, want ISR [1] at epochs 5/7", ch, ok)
 	}
 	// In flight: nothing more is proposed.
-	if _, ok := l.ProposeISR(t0.Add(17*time.Second), lag); ok {
+	if _, ok := l.ProposeISR(t0.Add(17*time.Second), lag, all); ok {
 		t.Fatal("a second change while one is in flight")
 	}
 	// A failed answer ends it; the next check proposes again.
 	l.ISRChangeAnswered(ch, kerr.InvalidUpdateVersion)
-	if _, ok := l.ProposeISR(t0.Add(17*time.Second), lag); !ok {
+	if _, ok := l.ProposeISR(t0.Add(17*time.Second), lag, all); !ok {
 		t.Fatal("no change after the failed one")
 	}
 }
@@ -203,7 +203,7 @@ func TestLeaderRejoin(t *testing.T) {
 	if len(wanted) != 1 {
 		t.Fatalf("wanted %d times, want 1", len(wanted))
 	}
-	ch, ok := l.ProposeISR(t0, time.Minute)
+	ch, ok := l.ProposeISR(t0, time.Minute, all)
 	if !ok || !slices.Equal(ch.ISR, []int32{1, 2, 3}) {
 		t.Fatalf("change %+v %v", ch, ok)
 	}
@@ -214,7 +214,7 @@ func TestLeaderRejoin(t *testing.T) {
 	}
 	// A stale answer changes nothing; the image ends the change.
 	l.ISRChangeAnswered(ISRChange{PartitionEpoch: 6}, kerr.InvalidUpdateVersion)
-	if _, ok := l.ProposeISR(t0, time.Minute); ok {
+	if _, ok := l.ProposeISR(t0, time.Minute, all); ok {
 		t.Fatal("proposed while in flight")
 	}
 	if shrunk, expanded := l.Update(8, []int32{1, 2, 3}, []int32{1, 2, 3}, t0); shrunk || !expanded {
@@ -228,3 +228,6 @@ func TestLeaderRejoin(t *testing.T) {
 		t.Fatalf("isr %v", l.ISR())
 	}
 }
+
+// all has every broker eligible for the ISR.
+func all(int32) bool { return true }
