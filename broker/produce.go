@@ -25,6 +25,17 @@ package broker
 // Under the interval policy acks=all is answered like acks=1: the data is
 // flushed by count and time (flush.messages, flush.ms) as in Kafka.
 //
+// A partition with several replicas (replication.go) is appended to as
+// its replica.Leader's leadership, stamped with its leader epoch; acks=all
+// is refused NOT_ENOUGH_REPLICAS before the append when the ISR is smaller
+// than min.insync.replicas, and answered once the high watermark reaches
+// the append's end (every ISR member has it; under the durable policy the
+// leader's own copy is synced), NOT_ENOUGH_REPLICAS_AFTER_APPEND when the
+// ISR has shrunk below min.insync.replicas by then, NOT_LEADER_OR_FOLLOWER
+// when the leadership ends first. There is no timeout: a waiting produce
+// is answered when a lagging follower leaves the ISR
+// (replica.lag.time.max.ms).
+//
 // Errors are per partition: NOT_LEADER_OR_FOLLOWER for a partition the
 // metadata image places on another broker (with its leader from v10:
 // routing.go), UNKNOWN_TOPIC_OR_PARTITION, INVALID_TOPIC_EXCEPTION

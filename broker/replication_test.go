@@ -206,3 +206,30 @@ func mustClient(t *testing.T, b *Broker) *kgo.Client {
 	t.Cleanup(cl.Close)
 	return cl
 }
+
+// TestCheckLeaderEpoch: a request's CurrentLeaderEpoch against the
+// image's, as Kafka's Partition.checkCurrentLeaderEpoch.
+func TestCheckLeaderEpoch(t *testing.T) {
+	id := metadata.UUID{1}
+	img, err := new(metadata.Image).ApplyAll([]metadata.Record{
+		&metadata.RegisterBrokerRecord{NodeID: 1, Listeners: []metadata.Listener{{Name: "PLAINTEXT", Host: "h", Port: 1}}},
+		&metadata.TopicRecord{TopicID: id, Name: "t"},
+		&metadata.PartitionRecord{TopicID: id, Partition: 0, Replicas: []int32{1}, ISR: []int32{1}, Leader: 1, LeaderEpoch: 3},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	it, _ := img.Topic("t")
+	for _, tc := range []struct {
+		requested int32
+		want      error
+	}{{-1, nil}, {3, nil}, {2, kerr.FencedLeaderEpoch}, {0, kerr.FencedLeaderEpoch}, {4, kerr.UnknownLeaderEpoch}} {
+		if got := checkLeaderEpoch(it, 0, tc.requested); got != tc.want {
+			t.Errorf("requested %d: %v, want %v", tc.requested, got, tc.want)
+		}
+	}
+	// A topic the image does not hold: epoch 0.
+	if got := checkLeaderEpoch(nil, 0, 1); got != kerr.UnknownLeaderEpoch {
+		t.Errorf("no image topic, requested 1: %v", got)
+	}
+}
