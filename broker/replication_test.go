@@ -47,10 +47,15 @@ func imagePartition(b *Broker, topic string, p int32) metadata.Partition {
 // produceRaw sends one batch with acks to broker b and returns the
 // partition's answer.
 func produceTo(t *testing.T, b *Broker, topic string, acks int16, value string) kmsg.ProduceResponseTopicPartition {
+	return produceWithin(t, b, topic, acks, value, 10000)
+}
+
+// produceWithin is produceTo with the request's TimeoutMillis.
+func produceWithin(t *testing.T, b *Broker, topic string, acks int16, value string, timeoutMs int32) kmsg.ProduceResponseTopicPartition {
 	t.Helper()
 	rc := dialRaw(t, b.Addr().String())
 	req := kmsg.NewPtrProduceRequest()
-	req.Version, req.Acks, req.TimeoutMillis = 9, acks, 10000
+	req.Version, req.Acks, req.TimeoutMillis = 9, acks, timeoutMs
 	rt := kmsg.NewProduceRequestTopic()
 	rt.Topic = topic
 	rp := kmsg.NewProduceRequestTopicPartition()
@@ -144,6 +149,11 @@ func TestReplicationISR(t *testing.T) {
 	if hw, n := fetchAt(t, leader, topic, sp.BaseOffset); hw != sp.BaseOffset || n != 0 {
 		t.Fatalf("fetch at %d with a follower stopped: high watermark %d, %d batches; want %d and none", sp.BaseOffset, hw, n, sp.BaseOffset)
 	}
+	// acks=all waits for the stopped follower, still in the ISR, until the
+	// request's timeout.
+	if sp := produceWithin(t, leader, topic, -1, "timed out", 100); sp.ErrorCode != kerr.RequestTimedOut.Code {
+		t.Fatalf("acks=all with an ISR follower stopped: error %v, want REQUEST_TIMED_OUT", kerr.ErrorForCode(sp.ErrorCode))
+	}
 	start := time.Now()
 	wait.Until(t, 10*lag, "the stopped follower out of the ISR", func() bool {
 		isr := imagePartition(leader, topic, 0).ISR
@@ -154,7 +164,7 @@ func TestReplicationISR(t *testing.T) {
 	}
 	wait.Until(t, 10*time.Second, "the high watermark past the acks=1 record", func() bool {
 		hw, _ := fetchAt(t, leader, topic, sp.BaseOffset)
-		return hw == sp.BaseOffset+1
+		return hw > sp.BaseOffset
 	})
 	if sp := produceTo(t, leader, topic, -1, "two in sync"); sp.ErrorCode != 0 {
 		t.Fatalf("acks=all with 2 in sync, min.insync.replicas=2: %v", kerr.ErrorForCode(sp.ErrorCode))
