@@ -274,7 +274,6 @@ func (f *Fetchers) Lag() (maxMessages int64) {
 
 // fetchLoop fetches the partitions led by one broker.
 type fetchLoop struct {
-	f      *Fetchers
 	cfg    *FetchersConfig
 	leader int32
 	ctx    context.Context
@@ -293,11 +292,16 @@ type fetchLoop struct {
 
 // startLoop starts the loop of leader; f.mu is held.
 func (f *Fetchers) startLoop(leader int32) *fetchLoop {
-	ctx, stop := context.WithCancel(context.Background())
-	l := &fetchLoop{f: f, cfg: &f.cfg, leader: leader, ctx: ctx, stop: stop, wake: make(chan struct{}, 1)}
-	l.mu.parts = map[partitionKey]*followedState{}
+	l := newFetchLoop(&f.cfg, leader)
 	f.loops[leader] = l
 	f.wg.Go(l.run)
+	return l
+}
+
+func newFetchLoop(cfg *FetchersConfig, leader int32) *fetchLoop {
+	ctx, stop := context.WithCancel(context.Background())
+	l := &fetchLoop{cfg: cfg, leader: leader, ctx: ctx, stop: stop, wake: make(chan struct{}, 1)}
+	l.mu.parts = map[partitionKey]*followedState{}
 	return l
 }
 
