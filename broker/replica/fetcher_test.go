@@ -265,9 +265,9 @@ func TestFetcherApply(t *testing.T) {
 	type state struct{ start, end, hw int64 }
 	cases := []struct {
 		name  string
-		log   func() *memLog                                    // the follower's log before
-		edit  func(rp *kmsg.FetchResponseTopicPartition)        // the leader's answer
-		want  state                                             // the log after
+		log   func() *memLog                                  // the follower's log before
+		edit  func(rp *kmsg.FetchResponseTopicPartition)      // the leader's answer
+		want  state                                           // the log after
 		check func(t *testing.T, m *memLog, s *followedState) // more, if any
 	}{{
 		name: "records and watermarks",
@@ -335,7 +335,9 @@ func TestFetcherApply(t *testing.T) {
 			m.AppendAsFollower(append(batches(0, 1, 4, 2), batches(8, 4, 3, 2)...))
 			return m
 		},
-		edit: func(rp *kmsg.FetchResponseTopicPartition) { rp.DivergingEpoch.Epoch, rp.DivergingEpoch.EndOffset = 2, 11 },
+		edit: func(rp *kmsg.FetchResponseTopicPartition) {
+			rp.DivergingEpoch.Epoch, rp.DivergingEpoch.EndOffset = 2, 11
+		},
 		want: state{0, 8, 0},
 	}, {
 		name: "diverging above our end changes nothing and backs off",
@@ -344,7 +346,9 @@ func TestFetcherApply(t *testing.T) {
 			m.AppendAsFollower(batches(0, 1, 4, 2))
 			return m
 		},
-		edit: func(rp *kmsg.FetchResponseTopicPartition) { rp.DivergingEpoch.Epoch, rp.DivergingEpoch.EndOffset = 1, 20 },
+		edit: func(rp *kmsg.FetchResponseTopicPartition) {
+			rp.DivergingEpoch.Epoch, rp.DivergingEpoch.EndOffset = 1, 20
+		},
 		want: state{0, 8, 0},
 		check: func(t *testing.T, _ *memLog, s *followedState) {
 			if s.retryAt.IsZero() {
@@ -438,8 +442,12 @@ func TestFetcherApply(t *testing.T) {
 func FuzzFetcherResponse(f *testing.F) {
 	for v := int16(12); v <= 18; v++ {
 		for _, edit := range []func(*kmsg.FetchResponseTopicPartition){
-			func(rp *kmsg.FetchResponseTopicPartition) { rp.RecordBatches, rp.HighWatermark = batches(8, 2, 3, 3), 12 },
-			func(rp *kmsg.FetchResponseTopicPartition) { rp.DivergingEpoch.Epoch, rp.DivergingEpoch.EndOffset = 1, 6 },
+			func(rp *kmsg.FetchResponseTopicPartition) {
+				rp.RecordBatches, rp.HighWatermark = batches(8, 2, 3, 3), 12
+			},
+			func(rp *kmsg.FetchResponseTopicPartition) {
+				rp.DivergingEpoch.Epoch, rp.DivergingEpoch.EndOffset = 1, 6
+			},
 			func(rp *kmsg.FetchResponseTopicPartition) { rp.ErrorCode = kerr.OffsetOutOfRange.Code },
 			func(rp *kmsg.FetchResponseTopicPartition) { rp.LogStartOffset, rp.HighWatermark = 5, 1<<62 },
 		} {
@@ -592,7 +600,9 @@ func TestFetcherRequest(t *testing.T) {
 // then goes through.
 func TestFetcherGarbage(t *testing.T) {
 	good := func(v int16) []byte {
-		return response(v, func(rp *kmsg.FetchResponseTopicPartition) { rp.RecordBatches, rp.HighWatermark = batches(0, 1, 2, 2), 4 }).AppendTo(nil)
+		return response(v, func(rp *kmsg.FetchResponseTopicPartition) {
+			rp.RecordBatches, rp.HighWatermark = batches(0, 1, 2, 2), 4
+		}).AppendTo(nil)
 	}
 	for name, bad := range map[string]func(v int16) []byte{
 		"empty":     func(int16) []byte { return []byte{} },
