@@ -45,6 +45,9 @@ type ClusterController interface {
 	IncrementalAlterConfigs(context.Context, *kmsg.IncrementalAlterConfigsRequest) *kmsg.IncrementalAlterConfigsResponse
 	RegisterBroker(context.Context, *kmsg.BrokerRegistrationRequest) *kmsg.BrokerRegistrationResponse
 	BrokerHeartbeat(context.Context, *kmsg.BrokerHeartbeatRequest) *kmsg.BrokerHeartbeatResponse
+	// AlterPartition is a partition leader's ISR change (KIP-497;
+	// controller.AlterPartition says what it checks and answers).
+	AlterPartition(context.Context, *kmsg.AlterPartitionRequest) *kmsg.AlterPartitionResponse
 	CommittedOffset(context.Context) (int64, error)
 }
 

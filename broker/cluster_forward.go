@@ -129,6 +129,12 @@ func (f *forwardingController) BrokerHeartbeat(ctx context.Context, req *kmsg.Br
 	return f.remote.BrokerHeartbeat(ctx, req)
 }
 
+func (f *forwardingController) AlterPartition(ctx context.Context, req *kmsg.AlterPartitionRequest) *kmsg.AlterPartitionResponse {
+	return route(ctx, f, req, (*controller.Controller).AlterPartition, func(code int16) *kmsg.AlterPartitionResponse {
+		return failAlterPartition(req, code)
+	})
+}
+
 // DescribeQuorum is answered by the local controller when it is the Raft
 // leader, else by the active controller (as Kafka brokers forward it).
 func (f *forwardingController) DescribeQuorum(ctx context.Context, req *kmsg.DescribeQuorumRequest) *kmsg.DescribeQuorumResponse {

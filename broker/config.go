@@ -124,6 +124,9 @@ type Config struct {
 	BrokerHeartbeatInterval   time.Duration
 	QuorumElectionTimeout     time.Duration
 	MetadataLogDir            string // metadata.log.dir; "" the first log dir
+	// ReplicaLagTimeMax (replica.lag.time.max.ms) is how long an ISR
+	// follower may go without catching up before it leaves the ISR.
+	ReplicaLagTimeMax time.Duration
 }
 
 // Listener is one entry of listeners: NAME://host:port.
@@ -189,6 +192,7 @@ func DefaultConfig() Config {
 		BrokerSessionTimeout:      9 * time.Second,
 		BrokerHeartbeatInterval:   2 * time.Second,
 		QuorumElectionTimeout:     time.Second,
+		ReplicaLagTimeMax:         defaultReplicaLagTimeMax,
 		// Fetch sessions: Kafka's defaults.
 		FetchSessionCacheSlots:    defaultFetchSessionCacheSlots,
 		FetchSessionEvictionAfter: defaultFetchSessionEvictionAfter,

@@ -25,11 +25,14 @@ package broker
 //
 // Routing: a partition the metadata image places on another broker is
 // NOT_LEADER_OR_FOLLOWER, with its current leader and the leaders' endpoints
-// from v16 (KIP-951; routing.go).
+// from v16 (KIP-951; routing.go). A CurrentLeaderEpoch (v9+) older than the
+// image's is FENCED_LEADER_EPOCH, a newer one UNKNOWN_LEADER_EPOCH.
 //
-// Visibility: the high watermark is the flushed offset under the durable
-// flush policy (a consumer never sees what a crash could take back) and the
-// log end offset under the interval policy. There are no transactions, so
+// Visibility: the high watermark of a partition with one replica is the
+// flushed offset under the durable flush policy (a consumer never sees what
+// a crash could take back) and the log end offset under the interval
+// policy; a replicated partition's is the one its leader keeps in the log
+// (replication.go), and reads stop there (UpToHighWatermark). There are no transactions, so
 // the last stable offset is the high watermark and aborted transactions are
 // always null.
 
@@ -234,7 +237,7 @@ func newSessionFetch(b *Broker, r *kmsg.FetchRequest, s *fetchSession) *fetch {
 		ft.parts = ft.parts[:len(ft.parts)+1]
 		fp := &ft.parts[len(ft.parts)-1]
 		fp.index, fp.offset, fp.maxBytes, fp.sp = sp.key.partition, sp.fetchOffset, sp.maxBytes, sp
-		fp.currentLeaderEpoch, fp.lastFetchedEpoch = -1, -1
+		fp.currentLeaderEpoch, fp.lastFetchedEpoch = sp.leaderEpoch, -1
 	}
 	f.resolve()
 	return f
@@ -267,6 +270,9 @@ func (f *fetch) resolve() {
 			}
 			if hint, ok := f.b.ledElsewhere(it, fp.index); ok {
 				fp.err, fp.leader, f.redirectImage = errNotLeader, hint, img
+				continue
+			}
+			if fp.err = checkLeaderEpoch(it, fp.index, fp.currentLeaderEpoch); fp.err != nil {
 				continue
 			}
 			fp.p, fp.err = f.b.partition(ft.name, fp.index)
@@ -303,10 +309,13 @@ func (f *fetch) read() {
 		var rr segment.ReadResult
 		var err error
 		if limit > 0 || f.bytes == 0 { // else the response is full; the partition is still answered
-			rr, err = log.Read(fp.offset, int(max(limit, 0)), segment.ReadOptions{DurableOnly: f.durable, MinOneBatch: f.bytes == 0})
+			// A consumer of a replicated partition reads up to the high
+			// watermark; a follower reads the whole log.
+			upToHW := f.replica < 0 && fp.p.replicated.Load()
+			rr, err = log.Read(fp.offset, int(max(limit, 0)), segment.ReadOptions{DurableOnly: f.durable && !upToHW, UpToHighWatermark: upToHW, MinOneBatch: f.bytes == 0})
 		}
 		// The watermarks after the read, so that they cover what it found.
-		hw := f.b.highWatermark(log)
+		hw := f.b.highWatermark(fp.p)
 		fp.header.HighWatermark, fp.header.LastStableOffset, fp.header.LogStartOffset = hw, hw, log.StartOffset()
 		if err != nil {
 			fp.header = fetchPartitionHeader{Partition: fp.index, ErrorCode: errCode(err), HighWatermark: -1, LastStableOffset: -1, LogStartOffset: -1}
@@ -327,10 +336,15 @@ func (f *fetch) read() {
 	}
 }
 
-// highWatermark is the offset consumers may read up to: the flushed offset
-// under the durable flush policy, the log end offset under the interval
-// policy.
-func (b *Broker) highWatermark(l *segment.Log) int64 {
+// highWatermark is the offset consumers may read up to: for a replicated
+// partition the log's high watermark (which its leader sets), else the
+// flushed offset under the durable flush policy and the log end offset
+// under the interval policy.
+func (b *Broker) highWatermark(p *partition) int64 {
+	l := p.log
+	if p.replicated.Load() {
+		return l.HighWatermark()
+	}
 	if b.cfg.FlushPolicy == flush.Durable {
 		return l.FlushedOffset()
 	}
@@ -500,7 +514,7 @@ func (f *fetch) createSession() int32 {
 				index[key] = sp
 				parts = append(parts, sp)
 			}
-			sp.fetchOffset, sp.maxBytes = fp.offset, fp.maxBytes
+			sp.fetchOffset, sp.maxBytes, sp.leaderEpoch = fp.offset, fp.maxBytes, fp.currentLeaderEpoch
 			sp.highWatermark, sp.logStartOffset = -1, -1
 			sp.mustRespond(fp.header, false)
 		}

@@ -17,9 +17,12 @@ package broker
 // As in Kafka, an answer at or past the high watermark (records a consumer
 // cannot fetch yet) is "not found": offset and timestamp -1. A follower
 // (ReplicaID >= 0; replica.Fetchers after OFFSET_OUT_OF_RANGE) sees the
-// whole log, as Kafka's isolation "none": latest is the log end offset. The leader
-// epoch of an answer is the partition's one epoch. A partition the metadata
-// image places on another broker is NOT_LEADER_OR_FOLLOWER (routing.go).
+// whole log, as Kafka's isolation "none": latest is the log end offset. The
+// leader epoch of an answer is the one that wrote the offset found (KIP-320;
+// the current one for latest). A partition the metadata image places on
+// another broker is NOT_LEADER_OR_FOLLOWER (routing.go); a
+// CurrentLeaderEpoch (v4+) older than the image's is FENCED_LEADER_EPOCH, a
+// newer one UNKNOWN_LEADER_EPOCH.
 
 import (
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -58,6 +61,10 @@ func handleListOffsets(b *Broker, req *request) *reply {
 				sp.ErrorCode = errNotLeader.Code
 				continue
 			}
+			if err := checkLeaderEpoch(it, rp.Partition, rp.CurrentLeaderEpoch); err != nil {
+				sp.ErrorCode = errCode(err)
+				continue
+			}
 			p, err := b.onlinePartition(rt.Topic, rp.Partition)
 			if err != nil {
 				sp.ErrorCode = errCode(err)
@@ -69,8 +76,11 @@ func handleListOffsets(b *Broker, req *request) *reply {
 				b.logger.Error("list offsets by timestamp failed", "topic", rt.Topic, "partition", rp.Partition, "timestamp", rp.Timestamp, "err", err)
 				continue
 			}
-			if sp.Offset >= 0 {
-				sp.LeaderEpoch = partitionLeaderEpoch
+			switch {
+			case rp.Timestamp == listOffsetsLatest:
+				sp.LeaderEpoch = leaderEpoch(it, rp.Partition)
+			case sp.Offset >= 0:
+				sp.LeaderEpoch = epochAt(p.log, sp.Offset)
 			}
 		}
 	}
@@ -83,7 +93,7 @@ func handleListOffsets(b *Broker, req *request) *reply {
 // and timestamp, -1 for none; an error when the log cannot be read.
 func listOffset(b *Broker, p *partition, ts int64, replica bool) (offset, timestamp int64, err error) {
 	log := p.log
-	hw := b.highWatermark(log)
+	hw := b.highWatermark(p)
 	if replica {
 		hw = log.EndOffset()
 	}

@@ -233,3 +233,10 @@ func leadRecords(img *metadata.Image, id int32) []metadata.Record {
 	}
 	return out
 }
+
+// shuttingDown reports whether broker id is in controlled shutdown. Called
+// with c.mu held.
+func (c *Controller) shuttingDown(id int32) bool {
+	_, ok := c.shutdowns[id]
+	return ok
+}

@@ -101,6 +101,10 @@ type Controller struct {
 	term     uint64              // the term the session state below belongs to
 	since    time.Time           // when this controller became active in term
 	contacts map[int32]time.Time // last heartbeat or registration per broker, this term
+	// shutdowns are the brokers in controlled shutdown this term, each
+	// with the metadata offset of the entry that last moved its
+	// leaderships (brokers.go, BrokerHeartbeat).
+	shutdowns map[int32]int64
 
 	// sm guards the state the Ready loop's Apply changes and operations read.
 	sm struct {
@@ -228,7 +232,7 @@ func (c *Controller) begin() error {
 	}
 	c.mu.Lock()
 	if term != c.term {
-		c.term, c.since, c.contacts = term, c.clock(), map[int32]time.Time{}
+		c.term, c.since, c.contacts, c.shutdowns = term, c.clock(), map[int32]time.Time{}, map[int32]int64{}
 	}
 	return nil
 }
