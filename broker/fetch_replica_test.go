@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
-	"os"
 	"testing"
 	"time"
 
@@ -18,45 +16,18 @@ import (
 	"runnel/segment"
 )
 
-// replicaTest is three brokers in one process, whose replicated partitions
-// a test leads and follows by hand: a replica.Leader on the image's
-// leader, replica.Fetchers on the two others.
+// replicaTest is three brokers in one process, which lead and follow
+// their replicated partitions as their images say (replication.go).
 type replicaTest struct {
-	brokers  []*Broker
-	fetchers []*replica.Fetchers
+	brokers []*Broker
 }
 
 func startReplicaTest(t *testing.T) *replicaTest {
-	rt := &replicaTest{brokers: startCluster(t, 3)}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	for i, b := range rt.brokers {
-		rt.fetchers = append(rt.fetchers, replica.NewFetchers(replica.FetchersConfig{
-			NodeID: int32(i),
-			Endpoint: func(id int32) (string, bool) {
-				if id < 0 || int(id) >= len(rt.brokers) {
-					return "", false
-				}
-				return rt.brokers[id].Addr().String(), true
-			},
-			Durable: func(log replica.FollowerLog, end int64, done func(error)) {
-				l := log.(*segment.Log)
-				b.dirs[0].flusher.Wait(l, end, done)
-			},
-			MaxWait: 200 * time.Millisecond,
-			Backoff: 20 * time.Millisecond,
-			Logger:  logger.With("test fetcher", i),
-		}))
-	}
-	t.Cleanup(func() { // before the brokers close (cleanups run last first)
-		for _, f := range rt.fetchers {
-			f.Close()
-		}
-	})
-	return rt
+	return &replicaTest{brokers: startCluster(t, 3)}
 }
 
-// createTopic creates topic with replication factor 3 and returns the
-// leader of each partition.
+// createTopic creates topic with replication factor 3, waits until every
+// broker leads or follows each partition, and returns the leaders.
 func (rt *replicaTest) createTopic(t *testing.T, topic string, partitions int32) []int32 {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(rt.brokers[0].Addr().String()))
@@ -77,25 +48,30 @@ func (rt *replicaTest) createTopic(t *testing.T, topic string, partitions int32)
 	if err := kerr.ErrorForCode(resp.Topics[0].ErrorCode); err != nil {
 		t.Fatalf("create: %v", err)
 	}
-	wait.Until(t, 10*time.Second, "every broker holds every partition", func() bool {
-		for _, b := range rt.brokers {
-			tp := b.topic(topic)
-			if tp == nil {
+	leaders := make([]int32, partitions)
+	wait.Until(t, 10*time.Second, "every broker leading or following every partition", func() bool {
+		for p := range partitions {
+			mp := imagePartition(rt.brokers[0], topic, p)
+			if mp.Leader < 0 {
 				return false
 			}
-			for p := range partitions {
-				if tp.partitionAt(p) == nil {
+			leaders[p] = mp.Leader
+			for node, b := range rt.brokers {
+				tp := b.topic(topic)
+				if tp == nil || tp.partitionAt(p) == nil {
+					return false
+				}
+				part := tp.partitionAt(p)
+				b.adminMu.Lock()
+				followed := part.followed
+				b.adminMu.Unlock()
+				if int32(node) == mp.Leader && part.leaderState() == nil || int32(node) != mp.Leader && followed.leader != mp.Leader {
 					return false
 				}
 			}
 		}
 		return true
 	})
-	mt, _ := rt.brokers[0].image().Topic(topic)
-	leaders := make([]int32, partitions)
-	for p := range mt.Partitions() {
-		leaders[p.Partition] = p.Leader
-	}
 	return leaders
 }
 
@@ -103,26 +79,27 @@ func (rt *replicaTest) part(node int32, topic string, index int32) *partition {
 	return rt.brokers[node].topic(topic).partitionAt(index)
 }
 
-// replicate leads partition index of topic on leader at epoch, and follows
-// it from the other brokers.
-func (rt *replicaTest) replicate(topic string, index, leader, epoch int32) {
-	lp := rt.part(leader, topic, index)
-	if lp.leaderState() == nil {
-		lp.leader.Store(replica.NewLeader(replica.LeaderConfig{Self: leader, LeaderEpoch: epoch,
-			Replicas: []int32{0, 1, 2}, ISR: []int32{0, 1, 2}, Log: lp.log}))
-	}
-	for node := range int32(len(rt.brokers)) {
-		if node != leader {
-			p := rt.part(node, topic, index)
-			rt.fetchers[node].Follow(replica.Followed{Topic: topic, TopicID: p.topicID, Partition: index, Leader: leader, LeaderEpoch: epoch, Log: p.log})
+// pause has the followers of a partition stop fetching it, behind their
+// brokers' backs, so that a test can shape their logs; resume has them go
+// on as their brokers had them.
+func (rt *replicaTest) pause(topic string, index, leader int32) {
+	for node, b := range rt.brokers {
+		if int32(node) != leader {
+			p := rt.part(int32(node), topic, index)
+			b.repl.fetchers.Unfollow(p.topicID, index)
 		}
 	}
 }
 
-// unfollow stops every broker following the partition.
-func (rt *replicaTest) unfollow(topic string, index int32) {
-	for node, f := range rt.fetchers {
-		f.Unfollow(rt.part(int32(node), topic, index).topicID, index)
+func (rt *replicaTest) resume(topic string, index, leader int32) {
+	for node, b := range rt.brokers {
+		if int32(node) != leader {
+			p := rt.part(int32(node), topic, index)
+			b.adminMu.Lock()
+			epoch := p.followed.epoch
+			b.adminMu.Unlock()
+			b.repl.fetchers.Follow(replica.Followed{Topic: topic, TopicID: p.topicID, Partition: index, Leader: leader, LeaderEpoch: epoch, Log: p.log})
+		}
 	}
 }
 
@@ -200,9 +177,6 @@ func TestReplicaFetch(t *testing.T) {
 
 	t.Run("produced", func(t *testing.T) {
 		leaders := rt.createTopic(t, "produced", 2)
-		for p, leader := range leaders {
-			rt.replicate("produced", int32(p), leader, 0)
-		}
 		var seeds []string
 		for _, b := range rt.brokers {
 			seeds = append(seeds, b.Addr().String())
@@ -241,8 +215,8 @@ func TestReplicaFetch(t *testing.T) {
 		if sent := float64(2 * (rt.part(leaders[0], "produced", 0).log.Size() + rt.part(leaders[1], "produced", 1).log.Size())); out < sent {
 			t.Errorf("runnel_replication_bytes_out_total %v, below the %v bytes the followers hold", out, sent)
 		}
-		for _, f := range rt.fetchers {
-			if lag := f.Lag(); lag != 0 {
+		for _, b := range rt.brokers {
+			if lag := b.repl.fetchers.Lag(); lag != 0 {
 				t.Errorf("lag %d once caught up", lag)
 			}
 		}
@@ -250,8 +224,11 @@ func TestReplicaFetch(t *testing.T) {
 
 	// KIP-279: a follower that wrote, as leader of epoch 2, batches the
 	// leader of epoch 3 never got, truncates them and takes the leader's.
+	// (The batches' epochs are the test's own: the image's leader epoch
+	// stays 0.)
 	t.Run("divergent tail", func(t *testing.T) {
 		leader := rt.createTopic(t, "divergent", 1)[0]
+		rt.pause("divergent", 0, leader)
 		lp := rt.part(leader, "divergent", 0)
 		for _, r := range []struct {
 			epoch int32
@@ -275,14 +252,13 @@ func TestReplicaFetch(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		rt.replicate("divergent", 0, leader, 3)
+		rt.resume("divergent", 0, leader)
 		rt.awaitSameLogs(t, "divergent", 0, leader)
 		for node := range int32(3) {
 			if e := rt.part(node, "divergent", 0).log.LeaderEpochs(); len(e) != 2 || e[1] != (segment.EpochEntry{Epoch: 3, StartOffset: 5}) {
 				t.Errorf("node %d: epochs %v, want epoch 3 from offset 5", node, e)
 			}
 		}
-		rt.unfollow("divergent", 0)
 	})
 
 	// OFFSET_OUT_OF_RANGE above the leader's end: a follower whose log
@@ -291,6 +267,7 @@ func TestReplicaFetch(t *testing.T) {
 	// start), and fetches from there on.
 	t.Run("above the leader's end", func(t *testing.T) {
 		leader := rt.createTopic(t, "above", 1)[0]
+		rt.pause("above", 0, leader)
 		lp := rt.part(leader, "above", 0)
 		for range 3 {
 			if _, err := lp.log.Append(batch(0, -1, 4, "leader"), segment.AppendOptions{LeaderEpoch: 0}); err != nil {
@@ -304,7 +281,7 @@ func TestReplicaFetch(t *testing.T) {
 				}
 			}
 		}
-		rt.replicate("above", 0, leader, 0)
+		rt.resume("above", 0, leader)
 		for node := range int32(3) {
 			if node != leader {
 				fl := rt.part(node, "above", 0).log
@@ -328,7 +305,6 @@ func TestReplicaFetch(t *testing.T) {
 				}
 			}
 		}
-		rt.unfollow("above", 0)
 	})
 
 	// OFFSET_OUT_OF_RANGE below the leader's start: a follower behind the
@@ -336,6 +312,7 @@ func TestReplicaFetch(t *testing.T) {
 	// there, takes the batch that holds it, and the start with it.
 	t.Run("below the leader's start", func(t *testing.T) {
 		leader := rt.createTopic(t, "below", 1)[0]
+		rt.pause("below", 0, leader)
 		lp := rt.part(leader, "below", 0)
 		for range 4 {
 			if _, err := lp.log.Append(batch(0, -1, 5, "leader"), segment.AppendOptions{LeaderEpoch: 0}); err != nil {
@@ -345,7 +322,7 @@ func TestReplicaFetch(t *testing.T) {
 		if _, err := lp.log.DeleteRecordsBefore(12); err != nil { // inside the third batch, 10-14
 			t.Fatal(err)
 		}
-		rt.replicate("below", 0, leader, 0)
+		rt.resume("below", 0, leader)
 		for node := range int32(3) {
 			if node == leader {
 				continue
@@ -361,6 +338,5 @@ func TestReplicaFetch(t *testing.T) {
 				t.Errorf("node %d: %d bytes, other than the leader's %d", node, len(got), len(want))
 			}
 		}
-		rt.unfollow("below", 0)
 	})
 }
