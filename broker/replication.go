@@ -152,11 +152,20 @@ func (b *Broker) stopReplication() {
 // image's mp says (see above). Under adminMu.
 func (b *Broker) replicateLocked(p *partition, mp metadata.Partition) {
 	self := b.cfg.NodeID
-	if len(mp.Replicas) <= 1 {
+	single := p.singleReplica
+	p.singleReplica = len(mp.Replicas) <= 1
+	if p.singleReplica {
 		b.resign(p)
 		b.unfollowLocked(p)
 		p.replicated.Store(false)
 		return
+	}
+	if single {
+		// A reassignment to more replicas: its consumers saw up to the
+		// one-replica high watermark, where the log's starts. (A log
+		// opened at startup keeps its checkpointed one: past it may lie
+		// records the ISR never had.)
+		p.log.SetHighWatermark(max(p.log.HighWatermark(), b.highWatermark(p)))
 	}
 	p.replicated.Store(true)
 	if mp.Leader != self {
