@@ -186,7 +186,7 @@ func (b *Broker) replicateLocked(p *partition, mp metadata.Partition) {
 	}
 	b.unfollowLocked(p)
 	b.resign(p)
-	p.leader.Store(replica.NewLeader(replica.LeaderConfig{
+	l := replica.NewLeader(replica.LeaderConfig{
 		Self: self, LeaderEpoch: mp.LeaderEpoch, PartitionEpoch: mp.PartitionEpoch,
 		Replicas: mp.Replicas, ISR: mp.ISR, Log: p.log,
 		Durable:       b.cfg.FlushPolicy == flush.Durable,
@@ -195,7 +195,9 @@ func (b *Broker) replicateLocked(p *partition, mp metadata.Partition) {
 		ISRChangeWanted: func(l *replica.Leader) {
 			b.repl.want(l, p)
 		},
-	}))
+	})
+	l.Advance() // a leader alone in its ISR commits its log at once
+	p.leader.Store(l)
 }
 
 // resign ends this node's leadership of p, if it has one.

@@ -231,3 +231,18 @@ func TestLeaderRejoin(t *testing.T) {
 
 // all has every broker eligible for the ISR.
 func all(int32) bool { return true }
+
+// TestLeaderAlone: a leader alone in its ISR commits up to its own end
+// (flushed end under the durable policy) on Advance.
+func TestLeaderAlone(t *testing.T) {
+	for _, durable := range []bool{false, true} {
+		log := &fakeLog{}
+		log.set(30, 20)
+		l := newTestLeader(log, []int32{1}, durable)
+		l.Advance()
+		want := map[bool]int64{false: 30, true: 20}[durable]
+		if hw := l.HighWatermark(); hw != want || log.hw != want {
+			t.Fatalf("durable=%v: hw %d, log's %d, want %d", durable, hw, log.hw, want)
+		}
+	}
+}
