@@ -246,3 +246,18 @@ func TestLeaderAlone(t *testing.T) {
 		}
 	}
 }
+
+// TestLeaderCaught: a new leader is caught up once its high watermark
+// reaches the log end its leadership began at.
+func TestLeaderCaught(t *testing.T) {
+	log := &fakeLog{}
+	log.set(50, 50)
+	l := NewLeader(LeaderConfig{Self: 1, LeaderEpoch: 5, Replicas: []int32{1, 2}, ISR: []int32{1, 2}, Log: log, Now: t0, HighWatermark: 40})
+	if l.Caught() {
+		t.Fatal("caught up at hw 40 below the epoch start 50")
+	}
+	l.FollowerFetched(2, 50, t0)
+	if !l.Caught() {
+		t.Fatalf("not caught up at hw %d", l.HighWatermark())
+	}
+}
