@@ -123,6 +123,9 @@ func TestReplicationISR(t *testing.T) {
 		}
 	}
 	logOf := func(b *Broker) interface{ EndOffset() int64 } { return b.topic(topic).partitionAt(0).log }
+	if got := gaugeValue(t, leader, "runnel_offline_partitions"); got != 0 {
+		t.Errorf("runnel_offline_partitions %v, want 0", got)
+	}
 
 	// acks=all: answered once every replica has the batch.
 	for i := range 10 {
@@ -172,6 +175,9 @@ func TestReplicationISR(t *testing.T) {
 	if got := counterValue(t, leader.metrics.isrShrinks); got < 1 {
 		t.Errorf("runnel_isr_shrinks_total %v", got)
 	}
+	if got := gaugeValue(t, leader, "runnel_under_replicated_partitions"); got != 1 {
+		t.Errorf("runnel_under_replicated_partitions %v with a follower out of the ISR, want 1", got)
+	}
 
 	// min.insync.replicas=3: refused before the append.
 	if _, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "min.insync.replicas", Value: kmsg.StringPtr("3")}}, topic); err != nil {
@@ -196,6 +202,9 @@ func TestReplicationISR(t *testing.T) {
 	})
 	if got := counterValue(t, leader.metrics.isrExpands); got < 1 {
 		t.Errorf("runnel_isr_expands_total %v", got)
+	}
+	if got := gaugeValue(t, leader, "runnel_under_replicated_partitions"); got != 0 {
+		t.Errorf("runnel_under_replicated_partitions %v with the whole ISR back, want 0", got)
 	}
 	sp = produceTo(t, leader, topic, -1, "three in sync")
 	if sp.ErrorCode != 0 {
@@ -316,4 +325,20 @@ func TestReplicationFailover(t *testing.T) {
 	if got := imagePartition(leader, topic, 0).Leader; got != leader.cfg.NodeID {
 		t.Logf("leadership moved again, to %d (preferred leader election)", got)
 	}
+}
+
+// gaugeValue reads a gauge of b's metrics by name.
+func gaugeValue(t *testing.T, b *Broker, name string) float64 {
+	t.Helper()
+	mfs, err := b.metrics.registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }
