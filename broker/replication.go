@@ -3,10 +3,37 @@ package broker
 // Replication (issue 13), the broker's side of package replica.
 //
 // Leader epochs: produce and the group coordinator stamp each batch with
-// the partition's leader epoch in the metadata image, and ListOffsets,
-// OffsetForLeaderEpoch and consumer fetches check a request's
-// CurrentLeaderEpoch against it as Kafka's Partition.checkCurrentLeaderEpoch
-// does (checkLeaderEpoch).
+// the partition's leader epoch in the metadata image (a replicated one's
+// with its replica.Leader's), and ListOffsets, OffsetForLeaderEpoch and
+// consumer fetches check a request's CurrentLeaderEpoch against it as
+// Kafka's Partition.checkCurrentLeaderEpoch does (checkLeaderEpoch).
+//
+// Becoming leader or follower: after each image, applyImageLocked hands
+// every local partition of each topic the image changed (one pass; a topic
+// it left as it was is skipped whole) to replicateLocked, before the image
+// is published to the handlers:
+//
+//   - one replica: today's path exactly, no replica.Leader (the high
+//     watermark is the flushed offset under the durable policy, else the
+//     log end);
+//   - led here: a replica.Leader for each new leader epoch (its high
+//     watermark starting at the log's), the partition no longer followed;
+//     for the same epoch, the Leader is told the new ISR;
+//   - led elsewhere: the Leader resigns (its acks=all waiters get
+//     NOT_LEADER_OR_FOLLOWER, no append of it runs afterwards) and the
+//     partition is followed (replica.Fetchers) from the leader's endpoint
+//     on the client listener.
+//
+// Consumers of a replicated partition read up to the log's high watermark,
+// which the Leader sets (fetch.go). Produce (produce.go) and the group
+// coordinator's commits (groups.go) append through the Leader and wait for
+// its high watermark (acks=all, min.insync.replicas).
+//
+// ISR changes (KIP-497): an isr loop asks every Leader, every half of
+// replica.lag.time.max.ms, for the change due (replica.Leader.ProposeISR)
+// and sends the changes of all partitions in one AlterPartition; a Leader
+// whose follower caught up asks at once (ISRChangeWanted). The image that
+// applies a change ends it (Leader.Update).
 
 import (
 	"context"
@@ -68,23 +95,6 @@ func epochAt(l *segment.Log, offset int64) int32 {
 	}
 	return epoch
 }
-
-// Becoming leader or follower: after each image, applyImageLocked hands
-// every local partition of each topic the image changed (one pass; a topic
-// it left as it was is skipped whole) to replicateLocked:
-//
-//   - one replica: today's path exactly, no replica.Leader (the high
-//     watermark is the flushed offset under the durable policy, else the
-//     log end);
-//   - led here: a replica.Leader for each new leader epoch (its high
-//     watermark starting at the log's), or the same one told the new ISR;
-//   - led elsewhere: the Leader resigns (its acks=all waiters get
-//     NOT_LEADER_OR_FOLLOWER) and the partition is followed.
-//
-// ISR changes (KIP-497): an isr loop asks every Leader, every half of
-// replica.lag.time.max.ms, for the change due (replica.Leader.ProposeISR)
-// and sends the changes of all partitions in one AlterPartition; a Leader
-// whose follower caught up asks at once (ISRChangeWanted).
 
 // replication is the broker's replication state.
 type replication struct {
