@@ -100,9 +100,9 @@ func epochAt(l *segment.Log, offset int64) int32 {
 type replication struct {
 	mu struct {
 		sync.Mutex
-		// wanted are the leaders that asked for an ISR change since
-		// the isr loop last looked.
-		wanted map[*replica.Leader]*partition
+		// wanted are the partitions whose Leader asked for an ISR
+		// change since the isr loop last looked.
+		wanted map[*partition]*replica.Leader
 	}
 	kick chan struct{} // one token: wanted is not empty
 	// fetchers are the fetch loops of the partitions followed here;
@@ -126,7 +126,7 @@ func init() {
 // startReplication prepares the replication state; the isr loop runs
 // until Close.
 func (b *Broker) startReplication() {
-	b.repl.mu.wanted = map[*replica.Leader]*partition{}
+	b.repl.mu.wanted = map[*partition]*replica.Leader{}
 	b.repl.kick = make(chan struct{}, 1)
 	cfg := replica.FetchersConfig{
 		NodeID:   b.cfg.NodeID,
@@ -220,7 +220,7 @@ func (b *Broker) resign(p *partition) {
 // want queues l's ISR change for the isr loop.
 func (r *replication) want(l *replica.Leader, p *partition) {
 	r.mu.Lock()
-	r.mu.wanted[l] = p
+	r.mu.wanted[p] = l
 	r.mu.Unlock()
 	select {
 	case r.kick <- struct{}{}:
@@ -243,13 +243,9 @@ func (b *Broker) isrLoop() {
 		case <-b.repl.kick:
 			b.repl.mu.Lock()
 			wanted := b.repl.mu.wanted
-			b.repl.mu.wanted = map[*replica.Leader]*partition{}
+			b.repl.mu.wanted = map[*partition]*replica.Leader{}
 			b.repl.mu.Unlock()
-			led := make(map[*partition]*replica.Leader, len(wanted))
-			for l, p := range wanted {
-				led[p] = l
-			}
-			b.sendISRChanges(led)
+			b.sendISRChanges(wanted)
 		}
 	}
 }
