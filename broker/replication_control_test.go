@@ -37,7 +37,10 @@ func leaderOffController(t *testing.T, brokers []*Broker, topic string) (*Broker
 
 // TestThreeBrokersAlterPartition: a partition leader that is not the active
 // controller shrinks and grows its ISR with b.controller().AlterPartition,
-// which goes over the controller listener; every broker applies the new ISR.
+// which goes over the controller listener (in its newest version, whatever
+// the caller's); every broker applies the change. The leader's own ISR
+// management may change the partition between two steps: a step that finds
+// its partition epoch stale (INVALID_UPDATE_VERSION) is tried again.
 func TestThreeBrokersAlterPartition(t *testing.T) {
 	brokers := startCluster(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -47,10 +50,10 @@ func TestThreeBrokersAlterPartition(t *testing.T) {
 	}
 	leader, mt, p := leaderOffController(t, brokers, "isr")
 	self, _ := leader.image().Broker(leader.cfg.NodeID)
-	// alter sends an AlterPartition of version v: v3 names the topic by id
-	// and gives the ISR with broker epochs, v0 by name and as ids; both go
-	// over the controller listener in the newest version.
-	alter := func(v int16, topic string, isr []int32) kmsg.AlterPartitionResponseTopicPartition {
+	// alter sends an AlterPartition of version v for the partition in
+	// state p: v3 names the topic by id and gives the ISR with broker
+	// epochs, v0 by name and as ids.
+	alter := func(v int16, topic string, p metadata.Partition, isr []int32) kmsg.AlterPartitionResponseTopicPartition {
 		t.Helper()
 		req := kmsg.NewPtrAlterPartitionRequest()
 		req.Version, req.BrokerID, req.BrokerEpoch = v, leader.cfg.NodeID, self.Epoch
@@ -75,12 +78,28 @@ func TestThreeBrokersAlterPartition(t *testing.T) {
 		}
 		return resp.Topics[0].Partitions[0]
 	}
-	everyBrokerHas := func(isr []int32, epoch int32) {
+	// alterCurrent sends alter for the partition as the leader's image has
+	// it, again while that state turns out stale; it returns the state
+	// sent and the answer.
+	alterCurrent := func(v int16, isr []int32) (metadata.Partition, kmsg.AlterPartitionResponseTopicPartition) {
+		t.Helper()
+		var at metadata.Partition
+		var sp kmsg.AlterPartitionResponseTopicPartition
+		wait.Until(t, 10*time.Second, "an AlterPartition at the current partition epoch", func() bool {
+			var ok bool
+			if at, ok = leader.image().Partition("isr", p.Partition); !ok {
+				return false
+			}
+			sp = alter(v, "isr", at, isr)
+			return sp.ErrorCode != kerr.InvalidUpdateVersion.Code
+		})
+		return at, sp
+	}
+	everyBrokerApplied := func(epoch int32) {
 		t.Helper()
 		wait.Until(t, 10*time.Second, "every broker applied the ISR change", func() bool {
 			for _, b := range brokers {
-				now, _ := b.image().Partition("isr", p.Partition)
-				if !slices.Equal(now.ISR, isr) || now.PartitionEpoch != epoch || now.Leader != leader.cfg.NodeID {
+				if now, _ := b.image().Partition("isr", p.Partition); now.PartitionEpoch < epoch {
 					return false
 				}
 			}
@@ -88,24 +107,46 @@ func TestThreeBrokersAlterPartition(t *testing.T) {
 		})
 	}
 	shrunk := []int32{leader.cfg.NodeID}
-	sp := alter(3, "", shrunk)
-	if sp.ErrorCode != 0 || sp.LeaderID != leader.cfg.NodeID || sp.LeaderEpoch != p.LeaderEpoch || sp.PartitionEpoch != p.PartitionEpoch+1 || !slices.Equal(sp.ISR, shrunk) {
-		t.Fatalf("shrinking the ISR of %d: %+v (was %+v)", p.Partition, sp, p)
+	at, sp := alterCurrent(3, shrunk)
+	if sp.ErrorCode != 0 || sp.LeaderID != leader.cfg.NodeID || sp.LeaderEpoch != at.LeaderEpoch || sp.PartitionEpoch != at.PartitionEpoch+1 || !slices.Equal(sp.ISR, shrunk) {
+		t.Fatalf("shrinking the ISR of %d: %+v (was %+v)", p.Partition, sp, at)
 	}
-	everyBrokerHas(shrunk, p.PartitionEpoch+1)
+	everyBrokerApplied(sp.PartitionEpoch)
 
-	// The old state is stale now.
-	if sp := alter(3, "", p.Replicas); sp.ErrorCode != kerr.InvalidUpdateVersion.Code {
+	// The state before is stale now.
+	if sp := alter(3, "", at, p.Replicas); sp.ErrorCode != kerr.InvalidUpdateVersion.Code {
 		t.Fatalf("AlterPartition at a stale partition epoch: %v", kerr.ErrorForCode(sp.ErrorCode))
 	}
-	p, _ = leader.image().Partition("isr", p.Partition)
-	if sp := alter(0, "nope", p.Replicas); sp.ErrorCode != kerr.UnknownTopicOrPartition.Code {
+	if sp := alter(0, "nope", at, p.Replicas); sp.ErrorCode != kerr.UnknownTopicOrPartition.Code {
 		t.Fatalf("AlterPartition v0 of an unknown topic: %v", kerr.ErrorForCode(sp.ErrorCode))
 	}
-	if sp := alter(0, "isr", p.Replicas); sp.ErrorCode != 0 || !slices.Equal(sp.ISR, p.Replicas) {
-		t.Fatalf("growing the ISR back (v0): %+v", sp)
+	// A broker that does not lead the partition is told so at once (the
+	// forwarding does not take the answer for a lost controller's).
+	for _, b := range brokers {
+		if b == leader || b.quorum.ctrl.Active() {
+			continue
+		}
+		me, _ := b.image().Broker(b.cfg.NodeID)
+		req := kmsg.NewPtrAlterPartitionRequest()
+		req.Version, req.BrokerID, req.BrokerEpoch = 3, b.cfg.NodeID, me.Epoch
+		rt := kmsg.NewAlterPartitionRequestTopic()
+		rt.TopicID = mt.ID()
+		rp := kmsg.NewAlterPartitionRequestTopicPartition()
+		rp.Partition, rp.LeaderEpoch, rp.PartitionEpoch = p.Partition, at.LeaderEpoch, at.PartitionEpoch
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		quick, cancel := context.WithTimeout(ctx, 5*time.Second)
+		resp := b.controller().AlterPartition(quick, req)
+		cancel()
+		if code := resp.Topics[0].Partitions[0].ErrorCode; code != kerr.NotLeaderForPartition.Code {
+			t.Fatalf("AlterPartition from broker %d, which does not lead: %v", b.cfg.NodeID, kerr.ErrorForCode(code))
+		}
 	}
-	everyBrokerHas(p.Replicas, p.PartitionEpoch+1)
+	if _, sp := alterCurrent(0, p.Replicas); sp.ErrorCode != 0 || !slices.Equal(slices.Sorted(slices.Values(sp.ISR)), slices.Sorted(slices.Values(p.Replicas))) {
+		t.Fatalf("growing the ISR back (v0): %+v", sp)
+	} else {
+		everyBrokerApplied(sp.PartitionEpoch)
+	}
 }
 
 // activeOf returns the broker whose controller is the active one.
@@ -125,10 +166,10 @@ func activeOf(t *testing.T, brokers []*Broker) *Broker {
 }
 
 // TestThreeBrokersElectLeaders: kadm.ElectLeaders through a broker. A
-// broker fenced for a moment loses its leaderships and its ISR places; its
-// preferred election is PREFERRED_LEADER_NOT_AVAILABLE until its leader
-// takes it back into the ISR, then moves the leadership back; an unclean
-// election of a partition with a leader is not needed.
+// broker fenced for a moment loses its leaderships; once it is back in the
+// ISR a preferred election of every partition moves its leadership back
+// (and every broker applies it); an unclean election of a partition with a
+// leader is not needed, one of an unknown partition fails.
 func TestThreeBrokersElectLeaders(t *testing.T) {
 	brokers := startCluster(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -139,30 +180,46 @@ func TestThreeBrokersElectLeaders(t *testing.T) {
 	mt, _ := brokers[0].image().Topic("pref")
 	p, _ := mt.Partition(0)
 	preferred := p.Replicas[0]
-	var victim *Broker
+	var victim, via *Broker // via, another broker, answers
 	for _, b := range brokers {
 		if b.cfg.NodeID == preferred {
 			victim = b
+		} else {
+			via = b
 		}
 	}
 	// The active controller fences it at its request; its own heartbeats
-	// unfence it again, but it is in no ISR any more.
+	// unfence it again.
 	self, _ := victim.image().Broker(preferred)
 	hb := kmsg.NewPtrBrokerHeartbeatRequest()
 	hb.BrokerID, hb.BrokerEpoch, hb.CurrentMetadataOffset, hb.WantFence = preferred, self.Epoch, victim.AppliedOffset(), true
 	if resp := activeOf(t, brokers).quorum.ctrl.BrokerHeartbeat(ctx, hb); resp.ErrorCode != 0 || !resp.IsFenced {
 		t.Fatalf("fencing broker %d: %+v", preferred, resp)
 	}
-	var via *Broker // a broker other than the victim, which answers
-	for _, b := range brokers {
-		if b != victim {
-			via = b
-		}
-	}
-	wait.Until(t, 10*time.Second, "the victim unfenced again, out of the ISR", func() bool {
+	// Back in the ISR: its leader takes it back (the test does, where no
+	// replica fetches).
+	wait.Until(t, 10*time.Second, "the victim unfenced, in the ISR again, not leading", func() bool {
 		br, _ := via.image().Broker(preferred)
 		now, ok := via.image().Partition("pref", 0)
-		return ok && !br.Fenced && now.Leader != preferred && !slices.Contains(now.ISR, preferred)
+		if !ok || br.Fenced || now.Leader == preferred || now.Leader < 0 {
+			return false
+		}
+		if slices.Contains(now.ISR, preferred) {
+			return true
+		}
+		req := kmsg.NewPtrAlterPartitionRequest()
+		req.Version, req.BrokerID = 2, now.Leader
+		if br, ok := via.image().Broker(now.Leader); ok {
+			req.BrokerEpoch = br.Epoch
+		}
+		rt := kmsg.NewAlterPartitionRequestTopic()
+		rt.TopicID = mt.ID()
+		rp := kmsg.NewAlterPartitionRequestTopicPartition()
+		rp.Partition, rp.LeaderEpoch, rp.PartitionEpoch, rp.NewISR = 0, now.LeaderEpoch, now.PartitionEpoch, append(slices.Clone(now.ISR), preferred)
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		via.controller().AlterPartition(ctx, req) // stale or not: the next round looks again
+		return false
 	})
 	cl, err := kgo.NewClient(kgo.SeedBrokers(via.Addr().String()))
 	if err != nil {
@@ -170,38 +227,8 @@ func TestThreeBrokersElectLeaders(t *testing.T) {
 	}
 	adm := kadm.NewClient(cl)
 	defer adm.Close()
-	set := kadm.TopicsSet{}
-	set.Add("pref", 0)
-	results, err := adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, set)
+	results, err := adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, nil)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if r := results["pref"][0]; !errors.Is(r.Err, kerr.PreferredLeaderNotAvailable) {
-		t.Fatalf("preferred election of a replica out of the ISR: %+v", r)
-	}
-
-	// Its leader takes it back into the ISR; the election then moves the
-	// leadership to it.
-	now, _ := via.image().Partition("pref", 0)
-	var leader *Broker
-	for _, b := range brokers {
-		if b.cfg.NodeID == now.Leader {
-			leader = b
-		}
-	}
-	me, _ := leader.image().Broker(leader.cfg.NodeID)
-	req := kmsg.NewPtrAlterPartitionRequest()
-	req.Version, req.BrokerID, req.BrokerEpoch = 2, leader.cfg.NodeID, me.Epoch
-	rt := kmsg.NewAlterPartitionRequestTopic()
-	rt.TopicID = mt.ID()
-	rp := kmsg.NewAlterPartitionRequestTopicPartition()
-	rp.Partition, rp.LeaderEpoch, rp.PartitionEpoch, rp.NewISR = 0, now.LeaderEpoch, now.PartitionEpoch, append(slices.Clone(now.ISR), preferred)
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	if resp := leader.controller().AlterPartition(ctx, req); resp.Topics[0].Partitions[0].ErrorCode != 0 {
-		t.Fatalf("taking broker %d back into the ISR of %+v: %+v", preferred, now, resp)
-	}
-	if results, err = adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, nil); err != nil {
 		t.Fatal(err)
 	}
 	if r, ok := results["pref"][0]; !ok || r.Err != nil {
@@ -215,11 +242,16 @@ func TestThreeBrokersElectLeaders(t *testing.T) {
 		}
 		return true
 	})
+	set := kadm.TopicsSet{}
+	set.Add("pref", 0, 9)
 	if results, err = adm.ElectLeaders(ctx, kadm.ElectLiveReplica, set); err != nil {
 		t.Fatal(err)
 	}
 	if r := results["pref"][0]; !errors.Is(r.Err, kerr.ElectionNotNeeded) {
 		t.Fatalf("unclean election of a partition with a leader: %+v", r)
+	}
+	if r := results["pref"][9]; !errors.Is(r.Err, kerr.UnknownTopicOrPartition) {
+		t.Fatalf("unclean election of an unknown partition: %+v", r)
 	}
 }
 
