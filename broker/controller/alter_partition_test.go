@@ -34,7 +34,7 @@ func alterReq(v int16, id int32, epoch int64, t *metadata.Topic, p metadata.Part
 }
 
 // onePartition is the answer to a request of one partition.
-func onePartition(t *testing.T, resp *kmsg.AlterPartitionResponse) kmsg.AlterPartitionResponseTopicPartition {
+func onePartition(t testing.TB, resp *kmsg.AlterPartitionResponse) kmsg.AlterPartitionResponseTopicPartition {
 	t.Helper()
 	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
 		t.Fatalf("AlterPartition answered %+v, want one partition", resp)
