@@ -205,7 +205,9 @@ func (f *Fetchers) Follow(fw Followed) {
 		if old.Followed == fw {
 			return
 		}
-		f.removeLocked(key, old)
+		if old.Leader != fw.Leader {
+			f.removeLocked(key, old)
+		} // else the new state replaces the old in the same loop, below
 	}
 	l := f.loops[fw.Leader]
 	if l == nil {

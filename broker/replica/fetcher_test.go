@@ -747,3 +747,27 @@ func TestFetcherDurable(t *testing.T) {
 		t.Error("a partition whose flush failed is fetched again before its backoff")
 	}
 }
+
+// TestFetcherNewEpochSameLeader: a Follow with a new epoch from the same
+// leader keeps its loop and connection, and the next fetch carries the
+// new epoch.
+func TestFetcherNewEpochSameLeader(t *testing.T) {
+	fl := startFakeLeader(t, 18, func(req kmsg.Request) []byte {
+		return response(req.GetVersion(), func(*kmsg.FetchResponseTopicPartition) {}).AppendTo(nil)
+	})
+	f := NewFetchers(FetchersConfig{NodeID: 2, Endpoint: func(int32) (string, bool) { return fl.ln.Addr().String(), true },
+		MaxWait: 10 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+	defer f.Close()
+	fw := Followed{Topic: "t", TopicID: testTopicID, Partition: 0, Leader: 1, LeaderEpoch: 5, Log: &memLog{}}
+	f.Follow(fw)
+	<-fl.requests
+	loop := f.loops[1]
+	fw.LeaderEpoch = 6
+	f.Follow(fw)
+	if f.loops[1] != loop {
+		t.Fatal("a new epoch from the same leader started a new loop")
+	}
+	wait.Until(t, 5*time.Second, "a fetch with epoch 6", func() bool {
+		return (<-fl.requests).(*kmsg.FetchRequest).Topics[0].Partitions[0].CurrentLeaderEpoch == 6
+	})
+}
