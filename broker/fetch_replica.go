@@ -13,7 +13,8 @@ package broker
 //     end offset for that epoch (OffsetForLeaderEpoch's answer); when the
 //     epoch it finds is older, or that end lies below the fetch offset, the
 //     answer is DivergingEpoch (that epoch and end offset), no records, and
-//     it goes out at once.
+//     it goes out at once. An epoch without an end (newer than any the
+//     leader knows) is OFFSET_OUT_OF_RANGE, as in Kafka.
 //   - Else the records from FetchOffset up to the log end (not the high
 //     watermark, whatever the flush policy), then
 //     replica.Leader.FollowerFetched records the follower's log end and
@@ -87,6 +88,12 @@ func (f *fetch) replicaMayRead(fp *fetchPart) bool {
 	}
 	log := fp.p.log
 	epoch, end := leaderEndForEpoch(log, leader.LeaderEpoch(), fp.lastFetchedEpoch)
+	if epoch < 0 || end < 0 {
+		// No end for that epoch (newer than the leader's): Kafka's
+		// OFFSET_OUT_OF_RANGE, which sends the follower to ListOffsets.
+		fp.header.ErrorCode = kerr.OffsetOutOfRange.Code
+		return false
+	}
 	if epoch >= fp.lastFetchedEpoch && end >= fp.offset {
 		return true
 	}
