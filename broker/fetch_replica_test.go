@@ -432,3 +432,22 @@ func TestReplicaFetch(t *testing.T) {
 		rt.resume("served", 0, leader)
 	})
 }
+
+// TestReplicaFetchConfig: the replica.fetch.* settings reach the fetch
+// loops' configuration.
+func TestReplicaFetchConfig(t *testing.T) {
+	cfg, _, err := LoadConfig("", []string{"replica.fetch.wait.max.ms=50", "replica.fetch.min.bytes=10", "replica.fetch.max.bytes=4096",
+		"replica.fetch.response.max.bytes=65536", "replica.fetch.backoff.ms=20", "replica.socket.timeout.ms=3000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got replica.FetchersConfig
+	cfg.ReplicaFetch.apply(&got)
+	want := replica.FetchersConfig{MaxWait: 50 * time.Millisecond, MinBytes: 10, PartitionMaxBytes: 4096, MaxBytes: 65536, Backoff: 20 * time.Millisecond, Timeout: 3 * time.Second}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("fetchers config %+v, want %+v", got, want)
+	}
+	if _, _, err := LoadConfig("", []string{"replica.fetch.max.bytes=0"}); err == nil {
+		t.Error("replica.fetch.max.bytes=0 accepted")
+	}
+}
