@@ -153,11 +153,20 @@ func (b *Broker) stopReplication() {
 // image's mp says (see above). Under adminMu.
 func (b *Broker) replicateLocked(p *partition, mp metadata.Partition) {
 	self := b.cfg.NodeID
-	if len(mp.Replicas) <= 1 {
+	single := p.singleReplica
+	p.singleReplica = len(mp.Replicas) <= 1
+	if p.singleReplica {
 		b.resign(p)
 		b.unfollowLocked(p)
 		p.replicated.Store(false)
 		return
+	}
+	if single {
+		// A reassignment to more replicas: its consumers saw up to the
+		// one-replica high watermark, where the log's starts. (A log
+		// opened at startup keeps its checkpointed one: past it may lie
+		// records the ISR never had.)
+		p.log.SetHighWatermark(max(p.log.HighWatermark(), b.highWatermark(p)))
 	}
 	p.replicated.Store(true)
 	if mp.Leader != self {
@@ -178,7 +187,7 @@ func (b *Broker) replicateLocked(p *partition, mp metadata.Partition) {
 	}
 	b.unfollowLocked(p)
 	b.resign(p)
-	p.leader.Store(replica.NewLeader(replica.LeaderConfig{
+	l := replica.NewLeader(replica.LeaderConfig{
 		Self: self, LeaderEpoch: mp.LeaderEpoch, PartitionEpoch: mp.PartitionEpoch,
 		Replicas: mp.Replicas, ISR: mp.ISR, Log: p.log,
 		Durable:       b.cfg.FlushPolicy == flush.Durable,
@@ -187,7 +196,9 @@ func (b *Broker) replicateLocked(p *partition, mp metadata.Partition) {
 		ISRChangeWanted: func(l *replica.Leader) {
 			b.repl.want(l, p)
 		},
-	}))
+	})
+	l.Advance() // a leader alone in its ISR commits its log at once
+	p.leader.Store(l)
 }
 
 // resign ends this node's leadership of p, if it has one.
