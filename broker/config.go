@@ -129,6 +129,9 @@ type Config struct {
 	// ReplicaLagTimeMax (replica.lag.time.max.ms) is how long an ISR
 	// follower may go without catching up before it leaves the ISR.
 	ReplicaLagTimeMax time.Duration
+	// ReplicaFetch tunes the followers' fetches (replica.fetch.*,
+	// replica.socket.timeout.ms; fetch_replica.go).
+	ReplicaFetch ReplicaFetchConfig
 }
 
 // Listener is one entry of listeners: NAME://host:port.
@@ -196,6 +199,7 @@ func DefaultConfig() Config {
 		BrokerHeartbeatInterval:   2 * time.Second,
 		QuorumElectionTimeout:     time.Second,
 		ReplicaLagTimeMax:         defaultReplicaLagTimeMax,
+		ReplicaFetch:              defaultReplicaFetch,
 		// Fetch sessions: Kafka's defaults.
 		FetchSessionCacheSlots:    defaultFetchSessionCacheSlots,
 		FetchSessionEvictionAfter: defaultFetchSessionEvictionAfter,

@@ -157,6 +157,15 @@ func (rt *replicaTest) awaitSameLogs(t *testing.T, topic string, index, leader i
 	}
 }
 
+// fetchFrom sends one fetch to b on a raw connection and returns the
+// response.
+func fetchFrom(t *testing.T, b *Broker, req *kmsg.FetchRequest) *kmsg.FetchResponse {
+	t.Helper()
+	rc := dialRaw(t, b.Addr().String())
+	rc.send(req, true)
+	return rc.receive().(*kmsg.FetchResponse)
+}
+
 // batch is one uncompressed batch of n records, stamped with base and
 // epoch as a leader's log holds it.
 func batch(base int64, epoch int32, n int, value string) []byte {
@@ -208,17 +217,27 @@ func TestReplicaFetch(t *testing.T) {
 				return lp.leaderState().HighWatermark() == lp.log.EndOffset()
 			})
 		}
+		// The figures, as a scrape reads them.
 		out := 0.0
-		for _, b := range rt.brokers {
-			out += counterValue(t, b.metrics.replicationBytesOut)
+		for node, b := range rt.brokers {
+			mfs, err := b.metrics.registry.Gather()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, mf := range mfs {
+				m := mf.GetMetric()
+				switch mf.GetName() {
+				case "runnel_replication_bytes_out_total":
+					out += m[0].GetCounter().GetValue()
+				case "runnel_replica_max_lag":
+					if lag := m[0].GetGauge().GetValue(); lag != 0 {
+						t.Errorf("node %d: runnel_replica_max_lag %v once caught up", node, lag)
+					}
+				}
+			}
 		}
 		if sent := float64(2 * (rt.part(leaders[0], "produced", 0).log.Size() + rt.part(leaders[1], "produced", 1).log.Size())); out < sent {
 			t.Errorf("runnel_replication_bytes_out_total %v, below the %v bytes the followers hold", out, sent)
-		}
-		for _, b := range rt.brokers {
-			if lag := b.repl.fetchers.Lag(); lag != 0 {
-				t.Errorf("lag %d once caught up", lag)
-			}
 		}
 	})
 
@@ -339,4 +358,96 @@ func TestReplicaFetch(t *testing.T) {
 			}
 		}
 	})
+	// The leader's side, request by request: what a follower is answered,
+	// and what others are.
+	t.Run("served", func(t *testing.T) {
+		leader := rt.createTopic(t, "served", 1)[0]
+		rt.pause("served", 0, leader)
+		follower := (leader + 1) % 3
+		lp := rt.part(leader, "served", 0)
+		epoch := imagePartition(rt.brokers[0], "served", 0).LeaderEpoch
+		for range 2 {
+			if _, err := lp.log.Append(batch(0, -1, 3, "x"), segment.AppendOptions{LeaderEpoch: epoch}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		type want struct {
+			code           int16
+			records        int64 // bytes
+			divergingEpoch int32
+			divergingEnd   int64
+		}
+		all := int64(len(logBytes(t, lp.log, 0)))
+		cases := []struct {
+			name               string
+			to                 int32 // the broker asked
+			version            int16
+			replica            int32
+			sessionEpoch       int32
+			currentEpoch, last int32
+			offset             int64
+			want               want
+		}{
+			{name: "the whole log, past the high watermark", to: leader, version: 18, replica: follower, sessionEpoch: -1, currentEpoch: epoch, last: -1, want: want{records: all, divergingEpoch: -1, divergingEnd: -1}},
+			{name: "ReplicaID before v15", to: leader, version: 14, replica: follower, sessionEpoch: -1, currentEpoch: epoch, last: -1, want: want{records: all, divergingEpoch: -1, divergingEnd: -1}},
+			{name: "not a replica", to: leader, version: 18, replica: 7, sessionEpoch: -1, currentEpoch: epoch, last: -1, want: want{code: kerr.NotLeaderForPartition.Code, divergingEpoch: -1, divergingEnd: -1}},
+			{name: "not the leader", to: follower, version: 18, replica: leader, sessionEpoch: -1, currentEpoch: epoch, last: -1, want: want{code: kerr.NotLeaderForPartition.Code, divergingEpoch: -1, divergingEnd: -1}},
+			{name: "a newer epoch", to: leader, version: 18, replica: follower, sessionEpoch: -1, currentEpoch: epoch + 1, last: -1, want: want{code: kerr.UnknownLeaderEpoch.Code, divergingEpoch: -1, divergingEnd: -1}},
+			{name: "diverging past the leader's end", to: leader, version: 18, replica: follower, sessionEpoch: -1, currentEpoch: epoch, last: epoch, offset: 9, want: want{divergingEpoch: epoch, divergingEnd: 6}},
+			{name: "a last epoch newer than the leader's", to: leader, version: 12, replica: follower, sessionEpoch: -1, currentEpoch: -1, last: epoch + 1, offset: 6, want: want{code: kerr.OffsetOutOfRange.Code, divergingEpoch: -1, divergingEnd: -1}},
+			{name: "diverging below the fetch offset", to: leader, version: 12, replica: follower, sessionEpoch: -1, currentEpoch: -1, last: epoch, offset: 7, want: want{divergingEpoch: epoch, divergingEnd: 6}},
+			{name: "the same epoch, in range", to: leader, version: 18, replica: follower, sessionEpoch: -1, currentEpoch: epoch, last: epoch, offset: 3, want: want{records: all / 2, divergingEpoch: -1, divergingEnd: -1}},
+			{name: "out of range", to: leader, version: 18, replica: follower, sessionEpoch: -1, currentEpoch: epoch, last: -1, offset: 7, want: want{code: kerr.OffsetOutOfRange.Code, divergingEpoch: -1, divergingEnd: -1}},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				req := fetchReq(c.version, "served", lp.topicID, 0, 0, 1<<20, 1<<20, c.offset)
+				if c.version >= 15 {
+					req.ReplicaState.ID = c.replica
+				} else {
+					req.ReplicaID = c.replica
+				}
+				req.SessionEpoch = c.sessionEpoch
+				rp := &req.Topics[0].Partitions[0]
+				rp.CurrentLeaderEpoch, rp.LastFetchedEpoch = c.currentEpoch, c.last
+				resp := fetchFrom(t, rt.brokers[c.to], req)
+				if resp.ErrorCode != 0 || len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+					t.Fatalf("response %+v", resp)
+				}
+				got := resp.Topics[0].Partitions[0]
+				if g := (want{got.ErrorCode, int64(len(got.RecordBatches)), got.DivergingEpoch.Epoch, got.DivergingEpoch.EndOffset}); g != c.want {
+					t.Errorf("got %+v, want %+v", g, c.want)
+				}
+				if got.ErrorCode == 0 && c.replica >= 0 && got.LogStartOffset != 0 {
+					t.Errorf("log start offset %d", got.LogStartOffset)
+				}
+			})
+		}
+		// An incremental fetch: followers get no session.
+		req := fetchReq(18, "served", lp.topicID, 0, 0, 1<<20, 1<<20, 0)
+		req.ReplicaState.ID, req.SessionID, req.SessionEpoch = follower, 1, 1
+		if resp := fetchFrom(t, rt.brokers[leader], req); resp.ErrorCode != kerr.FetchSessionIDNotFound.Code {
+			t.Errorf("an incremental replica fetch: %v", kerr.ErrorForCode(resp.ErrorCode))
+		}
+		rt.resume("served", 0, leader)
+	})
+}
+
+// TestReplicaFetchConfig: the replica.fetch.* settings reach the fetch
+// loops' configuration.
+func TestReplicaFetchConfig(t *testing.T) {
+	cfg, _, err := LoadConfig("", []string{"replica.fetch.wait.max.ms=50", "replica.fetch.min.bytes=10", "replica.fetch.max.bytes=4096",
+		"replica.fetch.response.max.bytes=65536", "replica.fetch.backoff.ms=20", "replica.socket.timeout.ms=3000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got replica.FetchersConfig
+	cfg.ReplicaFetch.apply(&got)
+	want := replica.FetchersConfig{MaxWait: 50 * time.Millisecond, MinBytes: 10, PartitionMaxBytes: 4096, MaxBytes: 65536, Backoff: 20 * time.Millisecond, Timeout: 3 * time.Second}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("fetchers config %+v, want %+v", got, want)
+	}
+	if _, _, err := LoadConfig("", []string{"replica.fetch.max.bytes=0"}); err == nil {
+		t.Error("replica.fetch.max.bytes=0 accepted")
+	}
 }

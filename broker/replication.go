@@ -139,6 +139,7 @@ func (b *Broker) startReplication() {
 		},
 		Logger: b.logger.With("component", "replica fetcher"),
 	}
+	b.cfg.ReplicaFetch.apply(&cfg)
 	if b.cfg.ReplicaFsync {
 		cfg.Durable = b.replicaDurable
 	}

@@ -205,7 +205,9 @@ func (f *Fetchers) Follow(fw Followed) {
 		if old.Followed == fw {
 			return
 		}
-		f.removeLocked(key, old)
+		if old.Leader != fw.Leader {
+			f.removeLocked(key, old)
+		} // else the new state replaces the old in the same loop, below
 	}
 	l := f.loops[fw.Leader]
 	if l == nil {
@@ -498,10 +500,10 @@ func (l *fetchLoop) apply(version int16, resp *kmsg.FetchResponse, sent []sentPa
 		}
 		return nil, nil
 	}
-	byTopic := map[[16]byte][]int{} // topic id -> indexes into sent
+	index := make(map[partitionKey]int, len(sent)) // into sent
 	byName := map[string][16]byte{}
 	for i, sp := range sent {
-		byTopic[sp.s.TopicID] = append(byTopic[sp.s.TopicID], i)
+		index[sp.s.key] = i
 		byName[sp.s.Topic] = sp.s.TopicID
 	}
 	for i := range resp.Topics {
@@ -512,15 +514,11 @@ func (l *fetchLoop) apply(version int16, resp *kmsg.FetchResponse, sent []sentPa
 		}
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]
-			var sp *sentPartition
-			for _, k := range byTopic[id] {
-				if sent[k].s.Partition == rp.Partition && !sent[k].answered {
-					sp = &sent[k]
-				}
-			}
-			if sp == nil || l.mu.parts[sp.s.key] != sp.s {
+			k, ok := index[partitionKey{id, rp.Partition}]
+			if !ok || sent[k].answered || l.mu.parts[sent[k].s.key] != sent[k].s {
 				continue // not asked, answered twice, or no longer followed so
 			}
+			sp := &sent[k]
 			sp.answered = true
 			switch err := kerr.ErrorForCode(rp.ErrorCode); {
 			case err == nil && (rp.DivergingEpoch.EndOffset >= 0 || rp.DivergingEpoch.Epoch >= 0):

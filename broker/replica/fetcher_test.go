@@ -697,3 +697,77 @@ func TestFetcherFollowUnfollow(t *testing.T) {
 	}
 	m.check(t)
 }
+
+// TestFetcherDurable: with Durable, the fetch after an append waits for
+// its flush and then reports the new end (Redpanda's rule); a failed flush
+// puts the partition off, and the others go on.
+func TestFetcherDurable(t *testing.T) {
+	var mu sync.Mutex
+	next := int64(0)
+	fl := startFakeLeader(t, 18, func(req kmsg.Request) []byte {
+		mu.Lock()
+		defer mu.Unlock()
+		b := testBatch(next, 1, 2)
+		next += 2
+		return response(req.GetVersion(), func(rp *kmsg.FetchResponseTopicPartition) { rp.RecordBatches = b }).AppendTo(nil)
+	})
+	flushes := make(chan func(error), 10)
+	m := &memLog{}
+	f := NewFetchers(FetchersConfig{NodeID: 2, Endpoint: func(int32) (string, bool) { return fl.ln.Addr().String(), true },
+		Durable: func(log FollowerLog, end int64, done func(error)) {
+			if log != FollowerLog(m) || end != log.EndOffset() {
+				t.Errorf("flush of %v to %d, log end %d", log, end, log.EndOffset())
+			}
+			flushes <- done
+		},
+		MaxWait: 10 * time.Millisecond, Backoff: time.Hour, Logger: slog.New(slog.DiscardHandler)})
+	defer f.Close()
+	f.Follow(Followed{Topic: "t", TopicID: testTopicID, Partition: 0, Leader: 1, LeaderEpoch: 5, Log: m})
+	if req := (<-fl.requests).(*kmsg.FetchRequest); req.Topics[0].Partitions[0].FetchOffset != 0 {
+		t.Fatalf("first fetch from %d", req.Topics[0].Partitions[0].FetchOffset)
+	}
+	done := <-flushes
+	select {
+	case <-fl.requests:
+		t.Fatal("fetched again before the flush was done")
+	default:
+	}
+	done(nil)
+	if req := (<-fl.requests).(*kmsg.FetchRequest); req.Topics[0].Partitions[0].FetchOffset != 2 {
+		t.Fatalf("second fetch from %d, want the flushed end 2", req.Topics[0].Partitions[0].FetchOffset)
+	}
+	(<-flushes)(errors.New("disk on fire"))
+	wait.Until(t, 5*time.Second, "the partition put off", func() bool {
+		l := f.loops[1]
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return !l.mu.parts[partitionKey{testTopicID, 0}].retryAt.IsZero()
+	})
+	if sent, _ := f.loops[1].fetchable(time.Now()); len(sent) != 0 {
+		t.Error("a partition whose flush failed is fetched again before its backoff")
+	}
+}
+
+// TestFetcherNewEpochSameLeader: a Follow with a new epoch from the same
+// leader keeps its loop and connection, and the next fetch carries the
+// new epoch.
+func TestFetcherNewEpochSameLeader(t *testing.T) {
+	fl := startFakeLeader(t, 18, func(req kmsg.Request) []byte {
+		return response(req.GetVersion(), func(*kmsg.FetchResponseTopicPartition) {}).AppendTo(nil)
+	})
+	f := NewFetchers(FetchersConfig{NodeID: 2, Endpoint: func(int32) (string, bool) { return fl.ln.Addr().String(), true },
+		MaxWait: 10 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+	defer f.Close()
+	fw := Followed{Topic: "t", TopicID: testTopicID, Partition: 0, Leader: 1, LeaderEpoch: 5, Log: &memLog{}}
+	f.Follow(fw)
+	<-fl.requests
+	loop := f.loops[1]
+	fw.LeaderEpoch = 6
+	f.Follow(fw)
+	if f.loops[1] != loop {
+		t.Fatal("a new epoch from the same leader started a new loop")
+	}
+	wait.Until(t, 5*time.Second, "a fetch with epoch 6", func() bool {
+		return (<-fl.requests).(*kmsg.FetchRequest).Topics[0].Partitions[0].CurrentLeaderEpoch == 6
+	})
+}
