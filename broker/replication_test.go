@@ -93,9 +93,17 @@ func fetchAt(t *testing.T, b *Broker, topic string, offset int64) (hw int64, rec
 // replica.lag.time.max.ms, after which acks=all goes on with
 // min.insync.replicas=2 and is refused NOT_ENOUGH_REPLICAS with 3; the
 // follower started again rejoins the ISR.
+// Under both flush policies: the leader counts its own log at its flushed
+// offset under durable, at its end under interval.
 func TestReplicationISR(t *testing.T) {
+	for _, policy := range []string{"durable", "interval"} {
+		t.Run(policy, func(t *testing.T) { testReplicationISR(t, policy) })
+	}
+}
+
+func testReplicationISR(t *testing.T, policy string) {
 	const lag = 1500 * time.Millisecond
-	brokers := startCluster(t, 3, "replica.lag.time.max.ms=1500")
+	brokers := startCluster(t, 3, "replica.lag.time.max.ms=1500", "runnel.flush.policy="+policy)
 	const topic = "replicated"
 	adm := kadm.NewClient(mustClient(t, brokers[0]))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
