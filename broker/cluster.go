@@ -46,6 +46,8 @@ type ClusterController interface {
 	RegisterBroker(context.Context, *kmsg.BrokerRegistrationRequest) *kmsg.BrokerRegistrationResponse
 	BrokerHeartbeat(context.Context, *kmsg.BrokerHeartbeatRequest) *kmsg.BrokerHeartbeatResponse
 	CommittedOffset(context.Context) (int64, error)
+	AlterPartitionReassignments(context.Context, *kmsg.AlterPartitionAssignmentsRequest) *kmsg.AlterPartitionAssignmentsResponse
+	ListPartitionReassignments(context.Context, *kmsg.ListPartitionReassignmentsRequest) *kmsg.ListPartitionReassignmentsResponse
 }
 
 // SetController makes c the controller this broker's cluster changes go to:
