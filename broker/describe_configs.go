@@ -12,6 +12,7 @@ package broker
 // are INVALID_REQUEST.
 
 import (
+	"cmp"
 	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -54,7 +55,7 @@ func topicConfigEntries(b *Broker, s *topicSettings) []configEntry {
 			}
 			e.synonyms = append(e.synonyms, configSynonym{def.synonym, v, kmsg.ConfigSourceStaticBrokerConfig})
 		}
-		e.synonyms = append(e.synonyms, configSynonym{def.synonym, def.kafkaDflt, kmsg.ConfigSourceDefaultConfig})
+		e.synonyms = append(e.synonyms, configSynonym{cmp.Or(def.synonym, def.name), def.kafkaDflt, kmsg.ConfigSourceDefaultConfig})
 		entries = append(entries, e)
 	}
 	return entries
