@@ -46,7 +46,8 @@ func topicsReassignCommand(bootstrap *string) *cobra.Command {
 	var (
 		file                          string
 		execute, verify, cancel, list bool
-		additional                    bool
+		additional, preserveThrottles bool
+		throttle                      int64
 	)
 	cmd := &cobra.Command{
 		Use:   "reassign --reassignment-json-file FILE --execute|--verify|--cancel, or --list",
@@ -56,11 +57,16 @@ JSON file ({"version":1,"partitions":[{"topic":"t","partition":0,"replicas":[2,3
 and output. --execute prints the current assignment (save it to roll back)
 and starts the moves: the new replicas copy the partition and join the ISR,
 then the controller drops the replicas left out. It refuses while one of
-the partitions is being moved, unless --additional. --verify says which
-moves have completed, --cancel stops the ongoing ones (the partitions go
-back to their replicas before the move) and --list lists every ongoing
-move.`,
-		Example: `  runnel topics reassign --reassignment-json-file move.json --execute
+the partitions is being moved, unless --additional. --throttle B/s holds
+the copy to that rate, as Kafka's tool sets it: the brokers' dynamic
+leader.replication.throttled.rate and follower.replication.throttled.rate,
+the topics' leader.replication.throttled.replicas (the current replicas of
+the moving partitions) and follower.replication.throttled.replicas (the new
+ones). --verify says which moves have completed and, once none is in
+progress, clears those throttles (unless --preserve-throttles); --cancel
+stops the ongoing moves (the partitions go back to their replicas before
+the move) and --list lists every ongoing move.`,
+		Example: `  runnel topics reassign --reassignment-json-file move.json --execute --throttle 50000000
   runnel topics reassign --reassignment-json-file move.json --verify
   runnel topics reassign --reassignment-json-file move.json --cancel
   runnel topics reassign --list`,
@@ -100,9 +106,9 @@ move.`,
 			w := cmd.OutOrStdout()
 			switch {
 			case execute:
-				return executeReassignment(ctx, adm, assignments, additional, w)
+				return executeReassignment(ctx, adm, assignments, additional, throttle, w)
 			case verify:
-				return verifyReassignment(ctx, adm, assignments, w)
+				return verifyReassignment(ctx, adm, assignments, preserveThrottles, w)
 			}
 			return cancelReassignment(ctx, adm, assignments, w)
 		},
@@ -114,6 +120,8 @@ move.`,
 	f.BoolVar(&cancel, "cancel", false, "cancel the file's reassignments still in progress")
 	f.BoolVar(&list, "list", false, "list every reassignment in progress")
 	f.BoolVar(&additional, "additional", false, "with --execute: start even while some of the partitions are being reassigned")
+	f.Int64Var(&throttle, "throttle", -1, "with --execute: the replication rate of the moves, bytes/s (-1: none)")
+	f.BoolVar(&preserveThrottles, "preserve-throttles", false, "with --verify: keep the throttles when every move has completed")
 	return cmd
 }
 
@@ -226,7 +234,7 @@ func partitionNames(assignments []partitionAssignment) string {
 }
 
 // executeReassignment is kafka-reassign-partitions.sh --execute.
-func executeReassignment(ctx context.Context, adm *kadm.Client, assignments []partitionAssignment, additional bool, w io.Writer) error {
+func executeReassignment(ctx context.Context, adm *kadm.Client, assignments []partitionAssignment, additional bool, throttle int64, w io.Writer) error {
 	current, err := currentAssignment(ctx, adm, assignments)
 	if err != nil {
 		return err
@@ -241,6 +249,13 @@ func executeReassignment(ctx context.Context, adm *kadm.Client, assignments []pa
 		}
 	}
 	fmt.Fprintf(w, "Current partition replica assignment\n\n%s\n\nSave this to use as the --reassignment-json-file option during rollback\n", reassignmentJSON(current))
+	if throttle >= 0 {
+		fmt.Fprintln(w, "Warning: You must run --verify periodically, until the reassignment completes, to ensure the throttle is removed.")
+		if err := setThrottles(ctx, adm, assignments, current, throttle); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "The inter-broker throttle limit was set to %d B/s\n", throttle)
+	}
 	var req kadm.AlterPartitionAssignmentsReq
 	for _, p := range assignments {
 		req.Assign(p.Topic, p.Partition, p.Replicas)
@@ -274,7 +289,7 @@ func alterAssignments(ctx context.Context, adm *kadm.Client, req kadm.AlterParti
 // verifyReassignment is kafka-reassign-partitions.sh --verify: per
 // partition, completed, still in progress, or not in progress with other
 // replicas than the file's.
-func verifyReassignment(ctx context.Context, adm *kadm.Client, assignments []partitionAssignment, w io.Writer) error {
+func verifyReassignment(ctx context.Context, adm *kadm.Client, assignments []partitionAssignment, preserveThrottles bool, w io.Writer) error {
 	ongoing, err := ongoingReassignments(ctx, adm, assignments)
 	if err != nil {
 		return err
@@ -293,6 +308,117 @@ func verifyReassignment(ctx context.Context, adm *kadm.Client, assignments []par
 		default:
 			fmt.Fprintf(w, "There is no active reassignment of partition %s, but replica set is %s rather than %s.\n",
 				p.name(), javaList(current[i].Replicas), javaList(p.Replicas))
+		}
+	}
+	if len(ongoing) > 0 || preserveThrottles {
+		return nil
+	}
+	return clearThrottles(ctx, adm, assignments, w)
+}
+
+// The configs of kafka-reassign-partitions.sh's throttle.
+const (
+	leaderThrottledRate       = "leader.replication.throttled.rate"
+	followerThrottledRate     = "follower.replication.throttled.rate"
+	leaderThrottledReplicas   = "leader.replication.throttled.replicas"
+	followerThrottledReplicas = "follower.replication.throttled.replicas"
+)
+
+// setThrottles sets the rate on every broker of the moving partitions
+// (old and new replicas) and, per topic, the current replicas as the
+// leader's throttled ones and the new replicas as the followers', as
+// Kafka's calculateLeaderThrottles and calculateFollowerThrottles do.
+func setThrottles(ctx context.Context, adm *kadm.Client, assignments, current []partitionAssignment, rate int64) error {
+	var brokers []int32
+	leaders, followers := map[string][]string{}, map[string][]string{}
+	var topics []string
+	for i, p := range assignments {
+		if slices.Equal(current[i].Replicas, p.Replicas) {
+			continue
+		}
+		if !slices.Contains(topics, p.Topic) {
+			topics = append(topics, p.Topic)
+		}
+		for _, r := range current[i].Replicas {
+			leaders[p.Topic] = append(leaders[p.Topic], fmt.Sprintf("%d:%d", p.Partition, r))
+		}
+		for _, r := range p.Replicas {
+			if !slices.Contains(current[i].Replicas, r) {
+				followers[p.Topic] = append(followers[p.Topic], fmt.Sprintf("%d:%d", p.Partition, r))
+			}
+		}
+		for _, r := range append(slices.Clone(current[i].Replicas), p.Replicas...) {
+			if !slices.Contains(brokers, r) {
+				brokers = append(brokers, r)
+			}
+		}
+	}
+	for _, topic := range topics {
+		l, f := strings.Join(leaders[topic], ","), strings.Join(followers[topic], ",")
+		if err := alterConfigs(ctx, adm, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: leaderThrottledReplicas, Value: &l},
+			{Op: kadm.SetConfig, Name: followerThrottledReplicas, Value: &f}}, topic, nil); err != nil {
+			return err
+		}
+	}
+	value := strconv.FormatInt(rate, 10)
+	slices.Sort(brokers)
+	for _, id := range brokers {
+		if err := alterConfigs(ctx, adm, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: leaderThrottledRate, Value: &value},
+			{Op: kadm.SetConfig, Name: followerThrottledRate, Value: &value}}, "", &id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// clearThrottles deletes the throttle rates of every broker and the
+// throttled replicas of the file's topics, as Kafka's clearAllThrottles.
+func clearThrottles(ctx context.Context, adm *kadm.Client, assignments []partitionAssignment, w io.Writer) error {
+	meta, err := adm.BrokerMetadata(ctx)
+	if err != nil {
+		return err
+	}
+	ids := meta.Brokers.NodeIDs()
+	slices.Sort(ids)
+	var names []string
+	for _, id := range ids {
+		names = append(names, strconv.Itoa(int(id)))
+		if err := alterConfigs(ctx, adm, []kadm.AlterConfig{{Op: kadm.DeleteConfig, Name: leaderThrottledRate},
+			{Op: kadm.DeleteConfig, Name: followerThrottledRate}}, "", &id); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(w, "Clearing broker-level throttles on brokers %s\n", strings.Join(names, ","))
+	var topics []string
+	for _, p := range assignments {
+		if !slices.Contains(topics, p.Topic) {
+			topics = append(topics, p.Topic)
+			if err := alterConfigs(ctx, adm, []kadm.AlterConfig{{Op: kadm.DeleteConfig, Name: leaderThrottledReplicas},
+				{Op: kadm.DeleteConfig, Name: followerThrottledReplicas}}, p.Topic, nil); err != nil {
+				return err
+			}
+		}
+	}
+	fmt.Fprintf(w, "Clearing topic-level throttles on topic%s %s\n", plural(len(topics)), strings.Join(topics, ","))
+	return nil
+}
+
+// alterConfigs applies ops (IncrementalAlterConfigs) to a topic, or to
+// broker *broker when it is not nil.
+func alterConfigs(ctx context.Context, adm *kadm.Client, ops []kadm.AlterConfig, topic string, broker *int32) error {
+	var resps kadm.AlterConfigsResponses
+	var err error
+	if broker != nil {
+		resps, err = adm.AlterBrokerConfigs(ctx, ops, *broker)
+	} else {
+		resps, err = adm.AlterTopicConfigs(ctx, ops, topic)
+	}
+	if err != nil {
+		return err
+	}
+	for _, r := range resps {
+		if err := itemError(r.Err, r.ErrMessage); err != nil {
+			return fmt.Errorf("throttle configs of %s: %w", r.Name, err)
 		}
 	}
 	return nil

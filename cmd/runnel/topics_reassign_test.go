@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,12 +66,38 @@ func TestTopicsReassign(t *testing.T) {
 		t.Errorf("--cancel again printed %q", out)
 	}
 	want = fmt.Sprintf("Status of partition reassignment:\nReassignment of partition moves-0 is completed.\n"+
-		"There is no active reassignment of partition moves-1, but replica set is [%d] rather than [%d, %d].\n", self, self, other)
+		"There is no active reassignment of partition moves-1, but replica set is [%d] rather than [%d, %d].\n"+
+		"Clearing broker-level throttles on brokers %d\nClearing topic-level throttles on topic moves\n", self, self, other, self)
 	if out := run("topics", "reassign", "--reassignment-json-file", move, "--verify"); out != want {
 		t.Errorf("--verify after the cancel printed %q, want %q", out, want)
 	}
 	if out := run("topics", "reassign", "--list"); out != "No partition reassignments found.\n" {
 		t.Errorf("--list printed %q", out)
+	}
+
+	// --throttle (nothing moves: no config to set), then --verify clears
+	// the throttles once nothing is in progress.
+	stay := file("stay.json", fmt.Sprintf(`{"version":1,"partitions":[{"topic":"moves","partition":0,"replicas":[%d]}]}`, self))
+	want = fmt.Sprintf("Current partition replica assignment\n\n"+
+		`{"version":1,"partitions":[{"topic":"moves","partition":0,"replicas":[%d],"log_dirs":["any"]}]}`+
+		"\n\nSave this to use as the --reassignment-json-file option during rollback\n"+
+		"Warning: You must run --verify periodically, until the reassignment completes, to ensure the throttle is removed.\n"+
+		"The inter-broker throttle limit was set to 10000 B/s\n"+
+		"Successfully started partition reassignment for moves-0\n", self)
+	if out := run("topics", "reassign", "--reassignment-json-file", stay, "--execute", "--throttle", "10000"); out != want {
+		t.Errorf("--execute --throttle printed\n%s\nwant\n%s", out, want)
+	}
+	run("topics", "alter", "--topic", "moves", "--config", "leader.replication.throttled.replicas=0:1,1:1", "--config", "follower.replication.throttled.replicas=*")
+	if out := run("topics", "describe", "--topic", "moves"); !strings.Contains(out, "leader.replication.throttled.replicas=0:1,1:1") {
+		t.Fatalf("describe after setting the throttled replicas:\n%s", out)
+	}
+	want = fmt.Sprintf("Status of partition reassignment:\nReassignment of partition moves-0 is completed.\n"+
+		"Clearing broker-level throttles on brokers %d\nClearing topic-level throttles on topic moves\n", self)
+	if out := run("topics", "reassign", "--reassignment-json-file", stay, "--verify"); out != want {
+		t.Errorf("--verify printed %q, want %q", out, want)
+	}
+	if out := run("topics", "describe", "--topic", "moves"); strings.Contains(out, "throttled") {
+		t.Errorf("throttles left after --verify:\n%s", out)
 	}
 
 	fail("INVALID_REPLICA_ASSIGNMENT", "topics", "reassign", "--execute", "--reassignment-json-file",
