@@ -103,6 +103,8 @@ type Config struct {
 
 	// Groups configures the group coordinator (groups.go).
 	Groups GroupConfig
+	// Control is the replication control settings (cluster_control.go).
+	Control ControlConfig
 
 	// FS performs the logs' file operations; nil = the operating system's.
 	// Not a property: tests set it (brokertest.StartFS) to inject faults.
@@ -177,6 +179,7 @@ func DefaultConfig() Config {
 		PrefaultTotalBytes:       segment.DefaultPrefaultTotal,
 		TopicDefaults:            map[string]string{},
 		Groups:                   defaultGroupConfig(),
+		Control:                  defaultControlConfig(),
 		// 1,000 partitions, and 32 GiB: 390 partitions at the default
 		// 10 MiB indexes and 64 MiB preallocation.
 		AutoCreateMaxPartitions:    1000,

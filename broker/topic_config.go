@@ -67,6 +67,8 @@ var topicConfigDefs = []topicConfigDef{
 		"size of a segment's offset index (a full index rolls the segment)"},
 	{"segment.ms", kmsg.ConfigTypeLong, "log.roll.ms", "604800000", checkInt(1, math.MaxInt64),
 		"roll to a new segment after this long"},
+	{"unclean.leader.election.enable", kmsg.ConfigTypeBoolean, "unclean.leader.election.enable", "false", checkBool,
+		"let a replica outside the ISR lead when no ISR member is available (what it lacks is lost)"},
 }
 
 // deprecatedTopicConfigs are the topic configs that Kafka 3.x deprecated

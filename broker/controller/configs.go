@@ -22,7 +22,9 @@ import (
 // default) take only the dynamic broker configs Rules.BrokerConfig accepts
 // (the replication throttles); any other key is INVALID_REQUEST, since
 // Runnel's broker configs are static. A resource's changes apply all or
-// none; ValidateOnly checks without writing.
+// none; ValidateOnly checks without writing. A topic that now allows
+// unclean leader elections gets them at once for its partitions without a
+// leader, in the same entry.
 func (c *Controller) IncrementalAlterConfigs(ctx context.Context, req *kmsg.IncrementalAlterConfigsRequest) *kmsg.IncrementalAlterConfigsResponse {
 	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
 	errs := c.alterConfigs(ctx, req.Resources, req.ValidateOnly, false)
@@ -62,7 +64,15 @@ func (c *Controller) alterConfigs(ctx context.Context, resources []kmsg.Incremen
 		if _, ok := img.Topic(r.ResourceName); !ok {
 			return nil, placementErr(kerr.UnknownTopicOrPartition, "Topic %s does not exist.", r.ResourceName)
 		}
-		return c.alterConfigsOf(img, metadata.ConfigResource{Type: metadata.ResourceTopic, Name: r.ResourceName}, r.Configs, replace, c.checkTopicConfig)
+		records, err := c.alterConfigsOf(img, metadata.ConfigResource{Type: metadata.ResourceTopic, Name: r.ResourceName}, r.Configs, replace, c.checkTopicConfig)
+		if err != nil {
+			return nil, err
+		}
+		next, err := img.ApplyAll(records)
+		if err != nil {
+			return nil, placementErr(kerr.InvalidConfig, "%v", err)
+		}
+		return append(records, c.uncleanElections(next, r.ResourceName)...), nil
 	})
 }
 
