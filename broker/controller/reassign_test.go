@@ -237,3 +237,32 @@ func TestReassignmentErrors(t *testing.T) {
 		t.Fatalf("listed after refusals: %+v", got)
 	}
 }
+
+// TestReassignmentCompletesThroughAlterPartition: the leader's
+// AlterPartition that adds the last adding replica to the ISR completes the
+// reassignment in the same entry; the leader, being removed, is replaced.
+func TestReassignmentCompletesThroughAlterPartition(t *testing.T) {
+	_, a := reassignCluster(t)
+	if codes := reassign(t, a, reassignReq(map[int32][]int32{0: {4, 2, 3}})); codes[0] != 0 {
+		t.Fatalf("reassign: %v", kerr.ErrorForCode(codes[0]))
+	}
+	p := partitionOf(t, a, 0)
+	topic, _ := a.Image().Topic("t")
+	b1, _ := a.Image().Broker(1)
+	req := kmsg.NewPtrAlterPartitionRequest()
+	req.Version, req.BrokerID, req.BrokerEpoch = 2, 1, b1.Epoch
+	rt := kmsg.NewAlterPartitionRequestTopic()
+	rt.TopicID = topic.ID()
+	rp := kmsg.NewAlterPartitionRequestTopicPartition()
+	rp.Partition, rp.LeaderEpoch, rp.PartitionEpoch, rp.NewISR = 0, p.LeaderEpoch, p.PartitionEpoch, []int32{1, 2, 3, 4}
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	if resp := a.AlterPartition(ctx(t), req); resp.ErrorCode != 0 || resp.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("AlterPartition: %+v", resp)
+	}
+	done := partitionOf(t, a, 0)
+	if done.Reassigning() || !slices.Equal(done.Replicas, []int32{4, 2, 3}) || !slices.Equal(done.ISR, []int32{2, 3, 4}) ||
+		done.Leader != 4 || done.LeaderEpoch != p.LeaderEpoch+1 {
+		t.Fatalf("after AlterPartition: %+v", done)
+	}
+}
