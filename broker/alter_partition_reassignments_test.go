@@ -19,8 +19,8 @@ import (
 // TestReassignThroughKadm: three brokers; kadm moves partition 0 of a topic
 // on brokers 0 and 1 to 1 and 2. Every broker's image shows the move, broker
 // 2 creates the log, ListPartitionReassignments lists it (kadm, and the raw
-// request for all partitions on another broker). Once 2 is in the ISR
-// (committed here directly, as AlterPartition will), the move completes:
+// request for all partitions on another broker). Once the leader's
+// AlterPartition puts 2 in the ISR, the move completes:
 // replicas 1, 2, led by 1, and broker 0 deletes its log. Bad targets get
 // Kafka's errors, and a cancel takes a partition back.
 func TestReassignThroughKadm(t *testing.T) {
@@ -103,21 +103,23 @@ func TestReassignThroughKadm(t *testing.T) {
 		}
 	}
 
-	// Broker 2 joins the ISR: the move completes in the same entry.
-	var active *Broker
-	for _, b := range brokers {
-		if b.quorum.ctrl.Active() {
-			active = b
-		}
-	}
-	if active == nil {
-		t.Fatal("no active controller")
-	}
-	p := partitionOn(active)
-	mt, _ := active.image().Topic("moves")
-	if err := active.quorum.ctrl.Import(ctx, []metadata.Record{&metadata.PartitionChangeRecord{TopicID: mt.ID(), Partition: 0,
-		ISR: []int32{0, 1, 2}, Leader: metadata.LeaderUnchanged, LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch + 1}}); err != nil {
-		t.Fatal(err)
+	// Broker 2 joins the ISR, as leader 0 asks with AlterPartition (what
+	// the replication's ISR tracking will send): the move completes in the
+	// same entry.
+	img := brokers[0].image()
+	p, _ := img.Partition("moves", 0)
+	mt, _ := img.Topic("moves")
+	self, _ := img.Broker(0)
+	alter := kmsg.NewPtrAlterPartitionRequest()
+	alter.Version, alter.BrokerID, alter.BrokerEpoch = 2, 0, self.Epoch
+	at := kmsg.NewAlterPartitionRequestTopic()
+	at.TopicID = mt.ID()
+	ap := kmsg.NewAlterPartitionRequestTopicPartition()
+	ap.Partition, ap.LeaderEpoch, ap.PartitionEpoch, ap.NewISR = 0, p.LeaderEpoch, p.PartitionEpoch, []int32{0, 1, 2}
+	at.Partitions = append(at.Partitions, ap)
+	alter.Topics = append(alter.Topics, at)
+	if resp := brokers[0].controller().AlterPartition(ctx, alter); resp.ErrorCode != 0 || resp.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("AlterPartition: %+v", resp)
 	}
 	wait.Until(t, 10*time.Second, "the move completed on every broker and broker 0's log deleted", func() bool {
 		for _, b := range brokers {
