@@ -31,6 +31,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"runnel/broker/metadata"
 )
 
@@ -131,6 +133,31 @@ func (b *Broker) replicationRate(img *metadata.Image, side replicationSide) int6
 		}
 	}
 	return b.cfg.ReplicationThrottledRate[side]
+}
+
+// withDynamicRate describes a replication throttle rate (any other
+// config is returned as it is) as DescribeConfigs shows a dynamic broker
+// config: this broker's value, else the cluster's, over e, the static one.
+func (b *Broker) withDynamicRate(e configEntry) configEntry {
+	if e.name != throttledRateKey[leaderSide] && e.name != throttledRateKey[followerSide] {
+		return e
+	}
+	e.readOnly, e.typ = false, kmsg.ConfigTypeLong
+	img := b.image()
+	var set []configSynonym
+	for _, level := range []struct {
+		name   string
+		source kmsg.ConfigSource
+	}{{strconv.Itoa(int(b.cfg.NodeID)), kmsg.ConfigSourceDynamicBrokerConfig}, {"", kmsg.ConfigSourceDynamicDefaultBrokerConfig}} {
+		if v, ok := img.Config(metadata.ConfigResource{Type: metadata.ResourceBroker, Name: level.name}, e.name); ok {
+			set = append(set, configSynonym{e.name, v, level.source})
+		}
+	}
+	if len(set) > 0 {
+		e.value, e.source = set[0].value, set[0].source
+		e.synonyms = append(set, e.synonyms...)
+	}
+	return e
 }
 
 // replicationThrottle returns the bucket the replication bytes of

@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"runnel/internal/wait"
 )
@@ -143,6 +144,31 @@ func TestReplicationThrottleConfigs(t *testing.T) {
 	}
 	if b.replicationThrottle(followerSide, "other", 0) != nil {
 		t.Error("a topic without throttled replicas is throttled")
+	}
+	described, err := adm.DescribeBrokerConfigs(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]kmsg.ConfigSource{
+		"follower.replication.throttled.rate": kmsg.ConfigSourceDynamicBrokerConfig,
+		"leader.replication.throttled.rate":   kmsg.ConfigSourceDynamicDefaultBrokerConfig,
+	} {
+		rc, err := described.On("0", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, c := range rc.Configs {
+			if c.Key == name {
+				found = true
+				if c.Source != want || c.Value == nil || *c.Value == "9223372036854775807" {
+					t.Errorf("%s described as %v %v", name, c.Source, c.MaybeValue())
+				}
+			}
+		}
+		if !found {
+			t.Errorf("%s not described", name)
+		}
 	}
 	bk := b.replicationThrottle(followerSide, "th", 0)
 	bk.mu.Lock()
