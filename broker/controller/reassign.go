@@ -195,6 +195,11 @@ func startReassignment(img *metadata.Image, id metadata.UUID, p metadata.Partiti
 	if slices.Equal(replicas, p.Replicas) && slices.Equal(adding, p.AddingReplicas) && slices.Equal(removing, p.RemovingReplicas) {
 		return nil, nil // already so
 	}
+	if !slices.ContainsFunc(p.ISR, func(r int32) bool { return slices.Contains(replicas, r) }) {
+		// Only replicas an earlier target added are in sync, and this one
+		// drops them: cancel that one first, or keep them.
+		return nil, placementErr(kerr.InvalidReplicaAssignment, "The new assignment would leave partition %d no in-sync replica (ISR %v).", p.Partition, p.ISR)
+	}
 	change := replicaChange(img, id, p, replicas)
 	if p.Reassigning() || len(adding) > 0 || len(removing) > 0 {
 		change.AddingReplicas, change.RemovingReplicas = orEmpty(adding), orEmpty(removing)
@@ -216,7 +221,8 @@ func cancelReassignment(img *metadata.Image, id metadata.UUID, p metadata.Partit
 }
 
 // replicaChange returns the change of partition p to replicas: the ISR
-// keeps its members that stay (all of replicas when none does), the leader
+// keeps its members that stay (all of replicas when none does: only a
+// cancel can leave none, as Kafka's revert), the leader
 // stays if it can, else ElectLeader over replicas; the leader epoch rises
 // with a new leader or when replicas are taken away.
 func replicaChange(img *metadata.Image, id metadata.UUID, p metadata.Partition, replicas []int32) *metadata.PartitionChangeRecord {
