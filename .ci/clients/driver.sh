@@ -76,6 +76,7 @@ check_with_server() {
 	local name=$1 what=$2 limit=$3 log=$4 rc deadline ok=1
 	local -a cmd
 	set_cmd "$name" || { echo "unknown check: $name"; return 1; }
+	: >"$log" # before ready_cmd reads it
 	"${server_cmd[@]}" >"$log" 2>&1 &
 	server_pid=$!
 	deadline=$((SECONDS + limit))
