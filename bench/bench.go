@@ -64,6 +64,9 @@ type RunResult struct {
 	// Stages split Runnel's produce latency by where it was spent (nil
 	// for peers and runs without produce requests or syncs).
 	Stages *Stages `json:"stages,omitempty"`
+	// ReplicationBytesOut are the bytes a cluster target's leaders sent to
+	// followers during the load (nil: not a cluster, or no such metric).
+	ReplicationBytesOut *float64 `json:"replication_bytes_out,omitempty"`
 	// Idle is the idle-connections scenario's reading (Result is nil).
 	Idle *IdleResult `json:"idle,omitempty"`
 	Err  string      `json:"error,omitempty"`
@@ -208,6 +211,10 @@ func runOne(ctx context.Context, opts Options, workDir string, rep *Report, sc S
 	cfg := sc.Load
 	cfg.Brokers, cfg.Topic = []string{t.addr}, sc.Name
 	cfg.Progress = opts.Progress
+	if err := t.createClusterTopic(ctx, cfg.Topic, cfg.Partitions); err != nil {
+		run.Err = err.Error()
+		return run
+	}
 	if sc.RateOf != "" {
 		cfg.Rate = derivedRate(rep, sc)
 	}
@@ -250,6 +257,7 @@ func runOne(ctx context.Context, opts Options, workDir string, rep *Report, sc S
 	if t.admin != "" {
 		stagesBefore, _ = t.stageCounters(ctx) // nil: no stages for this run
 	}
+	replicatedBefore := t.replicationBytes(ctx)
 	cpu := recordCPU(t.pids()...)
 	var res *loadgen.Result
 	if sc.Generators > 1 {
@@ -264,6 +272,9 @@ func runOne(ctx context.Context, opts Options, workDir string, rep *Report, sc S
 		return run
 	}
 	run.Result = res
+	if after := t.replicationBytes(ctx); replicatedBefore != nil && after != nil {
+		run.ReplicationBytesOut = new(*after - *replicatedBefore)
+	}
 	if stagesBefore != nil {
 		if after, err := t.stageCounters(ctx); err == nil {
 			run.Stages, _ = stagesBetween(stagesBefore, after) // nil without produce requests or syncs
