@@ -8,12 +8,14 @@ package bench
 // creation. The nodes are started by broker/clustertest, as the cluster
 // tests start them.
 //
-// Replication (issue 13): the acks=all scenario runs on three nodes with
-// the topic replicated three times (min.insync.replicas 2), with followers
-// fsyncing what they append and without (runnel.replica.fsync), beside the
-// same nodes with a topic of one replica; each cluster target reads the
-// bytes its leaders sent to followers (runnel_replication_bytes_out_total
-// on every node's /metrics) before and after the load.
+// Replication (issue 13): the acks=all scenario runs on three nodes with a
+// topic of one replica, then on the same nodes (sameCluster: the run
+// keeps them for the next target) with a topic replicated three times
+// (min.insync.replicas 2), followers fsyncing what they append; then on
+// fresh nodes whose followers do not (runnel.replica.fsync=false). Each
+// cluster target reads the bytes its leaders sent to followers
+// (runnel_replication_bytes_out_total on every node's /metrics) before and
+// after the load.
 
 import (
 	"bytes"
@@ -58,7 +60,7 @@ type clusterTarget struct {
 
 // clusterTargets are the cluster targets by kind.
 var clusterTargets = map[string]clusterTarget{
-	TargetRunnelCluster:           {replicas: 1},
+	TargetRunnelCluster:           {1, nil, []string{"runnel.replica.fsync=true"}},
 	TargetRunnelClusterRF3:        {3, []string{"min.insync.replicas=2"}, []string{"runnel.replica.fsync=true"}},
 	TargetRunnelClusterRF3NoFsync: {3, []string{"min.insync.replicas=2"}, []string{"runnel.replica.fsync=false"}},
 }
@@ -118,16 +120,18 @@ func startClusterTarget(kind, runnel, workDir, logPath string, extra []string) (
 
 // createClusterTopic creates a cluster target's topic for the load, with
 // the target's replication factor and configs (the load generator would
-// create it with one replica); other targets' topics are the load
-// generator's to create.
-func (t *target) createClusterTopic(ctx context.Context, topic string, partitions int) error {
+// create it with one replica), named after the scenario's and the target
+// (two targets may share a cluster), and returns its name; other targets'
+// topics are the load generator's to create.
+func (t *target) createClusterTopic(ctx context.Context, scenarioTopic string, partitions int) (string, error) {
 	ct, ok := clusterTargets[t.kind]
 	if !ok {
-		return nil
+		return scenarioTopic, nil
 	}
+	topic := scenarioTopic + "-" + t.kind
 	cl, err := t.cluster.Client()
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer cl.Close()
 	configs := map[string]*string{}
@@ -142,9 +146,18 @@ func (t *target) createClusterTopic(ctx context.Context, topic string, partition
 		err = resp.Err
 	}
 	if err != nil {
-		return fmt.Errorf("bench: %s: create %s with %d replicas %v: %w", t.kind, topic, ct.replicas, ct.topicConfig, err)
+		return "", fmt.Errorf("bench: %s: create %s with %d replicas %v: %w", t.kind, topic, ct.replicas, ct.topicConfig, err)
 	}
-	return nil
+	return topic, nil
+}
+
+// sameCluster reports whether the cluster targets a and b run on nodes of
+// the same settings, so that b can run on a's nodes after a: RF=3 beside
+// RF=1 on the same three brokers.
+func sameCluster(a, b string) bool {
+	ca, okA := clusterTargets[a]
+	cb, okB := clusterTargets[b]
+	return okA && okB && slices.Equal(ca.properties, cb.properties)
 }
 
 // replicationBytesMetric counts the bytes a broker's leaders sent to

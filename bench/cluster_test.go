@@ -61,11 +61,20 @@ func TestReplicationTable(t *testing.T) {
 	var b strings.Builder
 	replicationTable(&b, rep, sc)
 	for _, want := range []string{
-		"| runnel-3 | 1 |  | n/a | n/a |",
+		"| runnel-3 | 1 | runnel.replica.fsync=true | n/a | n/a |",
 		"| runnel-3-rf3 | 3 | min.insync.replicas=2, runnel.replica.fsync=true | 4.0 | 2.00 |",
 	} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("the table lacks %q:\n%s", want, b.String())
+		}
+	}
+	// RF=3 runs on RF=1's nodes; followers that do not fsync need nodes of their own.
+	for _, c := range []struct {
+		a, b string
+		want bool
+	}{{TargetRunnelCluster, TargetRunnelClusterRF3, true}, {TargetRunnelClusterRF3, TargetRunnelClusterRF3NoFsync, false}, {TargetRunnel, TargetRunnelCluster, false}} {
+		if got := sameCluster(c.a, c.b); got != c.want {
+			t.Errorf("sameCluster(%s, %s) = %v, want %v", c.a, c.b, got, c.want)
 		}
 	}
 	var none strings.Builder
