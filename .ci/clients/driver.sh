@@ -109,14 +109,16 @@ check_with_server() {
 	if kill -0 "$server_pid" 2>/dev/null; then
 		echo "FAIL [$name]: the $what did not exit within $limit s of SIGTERM; killing it"
 		kill -KILL "$server_pid" 2>/dev/null || true
+		wait "$server_pid" 2>/dev/null || true
 		ok=0
+	else
+		wait "$server_pid" && rc=0 || rc=$?
+		if [ $rc -ne 0 ]; then
+			echo "FAIL [$name]: the $what exited with status $rc after SIGTERM (want 0)"
+			ok=0
+		fi
 	fi
-	wait "$server_pid" && rc=0 || rc=$?
 	server_pid=""
-	if [ $ok -eq 1 ] && [ $rc -ne 0 ]; then
-		echo "FAIL [$name]: the $what exited with status $rc after SIGTERM (want 0)"
-		ok=0
-	fi
 	if [ $ok -eq 1 ]; then
 		echo "PASS [$name]"
 		return 0
