@@ -7,12 +7,14 @@ package broker
 
 import (
 	"context"
+	"slices"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"runnel/broker/controller"
 	"runnel/broker/controllerclient"
+	"runnel/broker/metadata"
 )
 
 // forwardingController sends each request to local when it is the active
@@ -20,6 +22,7 @@ import (
 type forwardingController struct {
 	local  *controller.Controller // nil on a broker-only node
 	remote *controllerclient.Client
+	image  func() *metadata.Image // the broker's, for the topic ids of AlterPartition
 }
 
 // activeLocal is the local controller when it is the active one.
@@ -127,6 +130,76 @@ func (f *forwardingController) BrokerHeartbeat(ctx context.Context, req *kmsg.Br
 		return c.BrokerHeartbeat(ctx, req)
 	}
 	return f.remote.BrokerHeartbeat(ctx, req)
+}
+
+// AlterPartition goes to the active controller in the newest version both
+// ends know, whatever the caller's: a request of an older version is
+// written in the newest form first (topic ids from this broker's image,
+// the ISR with broker epochs -1, unchecked), and the answer is given back
+// in the caller's terms (topic names; UNKNOWN_TOPIC_OR_PARTITION for an
+// unknown topic and OPERATION_NOT_ATTEMPTED for an ineligible replica
+// before v2).
+func (f *forwardingController) AlterPartition(ctx context.Context, req *kmsg.AlterPartitionRequest) *kmsg.AlterPartitionResponse {
+	if c := f.activeLocal(); c != nil {
+		return c.AlterPartition(ctx, req)
+	}
+	resp := forward(ctx, f.remote, newestAlterPartition(req, f.image()), func(code int16) *kmsg.AlterPartitionResponse {
+		return failAlterPartition(req, code)
+	})
+	for i := range resp.Topics {
+		if i < len(req.Topics) {
+			resp.Topics[i].Topic, resp.Topics[i].TopidID = req.Topics[i].Topic, req.Topics[i].TopicID
+		}
+		for k := range resp.Topics[i].Partitions {
+			sp := &resp.Topics[i].Partitions[k]
+			switch {
+			case req.Version >= 2:
+			case sp.ErrorCode == kerr.UnknownTopicID.Code:
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case sp.ErrorCode == kerr.IneligibleReplica.Code:
+				sp.ErrorCode = kerr.OperationNotAttempted.Code
+			}
+		}
+	}
+	return resp
+}
+
+// newestAlterPartition is req with the fields of every version filled:
+// topic ids (from img, for topics named by name) and NewEpochISR (from
+// NewISR, epochs -1).
+func newestAlterPartition(req *kmsg.AlterPartitionRequest, img *metadata.Image) *kmsg.AlterPartitionRequest {
+	out := *req
+	out.Version = out.MaxVersion()
+	out.Topics = slices.Clone(req.Topics)
+	for i := range out.Topics {
+		rt := &out.Topics[i]
+		if req.Version < 2 {
+			rt.TopicID = [16]byte{} // unknown: UNKNOWN_TOPIC_ID
+			if t, ok := img.Topic(rt.Topic); ok {
+				rt.TopicID = t.ID()
+			}
+		}
+		if req.Version >= 3 {
+			continue
+		}
+		rt.Partitions = slices.Clone(rt.Partitions)
+		for k := range rt.Partitions {
+			rp := &rt.Partitions[k]
+			rp.NewEpochISR = nil
+			for _, id := range rp.NewISR {
+				m := kmsg.NewAlterPartitionRequestTopicPartitionNewEpochISR()
+				m.BrokerID = id
+				rp.NewEpochISR = append(rp.NewEpochISR, m)
+			}
+		}
+	}
+	return &out
+}
+
+func (f *forwardingController) ElectLeaders(ctx context.Context, req *kmsg.ElectLeadersRequest) *kmsg.ElectLeadersResponse {
+	return route(ctx, f, req, (*controller.Controller).ElectLeaders, func(code int16) *kmsg.ElectLeadersResponse {
+		return failElectLeaders(req, code)
+	})
 }
 
 // DescribeQuorum is answered by the local controller when it is the Raft

@@ -34,6 +34,8 @@ var controllerListenerAPIs = map[int16]bool{
 	kmsg.FetchSnapshot.Int16():           true,
 	kmsg.BrokerRegistration.Int16():      true,
 	kmsg.BrokerHeartbeat.Int16():         true,
+	kmsg.AlterPartition.Int16():          true,
+	kmsg.ElectLeaders.Int16():            true,
 	kmsg.CreateTopics.Int16():            true,
 	kmsg.DeleteTopics.Int16():            true,
 	kmsg.CreatePartitions.Int16():        true,

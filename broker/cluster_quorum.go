@@ -118,6 +118,7 @@ func (b *Broker) startQuorum() error {
 		DefaultReplicationFactor: b.cfg.DefaultReplicationFactor,
 		MaxPartitionsPerTopic:    b.cfg.MaxPartitions,
 		Rules:                    b.controllerRules(),
+		Rebalance:                b.cfg.Control.rebalance(),
 		Applied:                  b.ImageCommitted,
 		Logger:                   b.logger,
 	})

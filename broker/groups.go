@@ -31,6 +31,7 @@ import (
 
 	"runnel/broker/group"
 	"runnel/broker/metadata"
+	"runnel/broker/replica"
 	"runnel/segment"
 )
 
@@ -190,7 +191,8 @@ type offsetsStore struct{ b *Broker }
 
 // Append appends the coordinator's batch and reports when the flusher has
 // made it durable, whatever the flush policy: a commit is answered only
-// once it survives a crash.
+// once it survives a crash; on a replicated partition, also once the high
+// watermark covers it (an acks=all write, min.insync.replicas included).
 func (s offsetsStore) Append(partition int32, batch []byte, done func(error)) {
 	p, err := s.b.partition(offsetsTopic, partition)
 	if err != nil {
@@ -202,13 +204,40 @@ func (s offsetsStore) Append(partition int32, batch []byte, done func(error)) {
 		go done(err)
 		return
 	}
-	info, err := p.log.Append(batch, segment.AppendOptions{LeaderEpoch: partitionLeaderEpoch})
+	it, _ := s.b.image().Topic(offsetsTopic)
+	opts := segment.AppendOptions{LeaderEpoch: leaderEpoch(it, partition)}
+	var leader *replica.Leader
+	if p.replicated.Load() {
+		if leader = p.leaderState(); leader == nil || !leader.BeginAppend() {
+			go done(errNotLeader)
+			return
+		}
+		opts.LeaderEpoch = leader.LeaderEpoch()
+	}
+	info, err := p.log.Append(batch, opts)
+	if leader != nil {
+		leader.EndAppend()
+	}
 	if err != nil {
 		go done(err)
 		return
 	}
 	p.flusher.Appended(p.log, int64(h.RecordCount))
-	p.flusher.Wait(p.log, info.LastOffset+1, done)
+	end := info.LastOffset + 1
+	if leader == nil {
+		p.flusher.Wait(p.log, end, done)
+		return
+	}
+	// Replicated: an acks=all write, once it is also durable here.
+	minISR := p.config().minISR
+	p.flusher.Wait(p.log, end, func(err error) {
+		if err != nil {
+			done(err)
+			return
+		}
+		leader.Advance()
+		leader.Wait(end, minISR, done)
+	})
 }
 
 // replayReadBytes is how much of __consumer_offsets one read brings in

@@ -19,7 +19,8 @@ import (
 // UNKNOWN_TOPIC_OR_PARTITION, a resource or key given twice
 // INVALID_REQUEST; broker configs are static in Runnel (INVALID_REQUEST).
 // A resource's changes apply all or none; ValidateOnly checks without
-// writing.
+// writing. A topic that now allows unclean leader elections gets them at
+// once for its partitions without a leader, in the same entry.
 func (c *Controller) IncrementalAlterConfigs(ctx context.Context, req *kmsg.IncrementalAlterConfigsRequest) *kmsg.IncrementalAlterConfigsResponse {
 	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
 	errs := c.alterConfigs(ctx, req.Resources, req.ValidateOnly, false)
@@ -56,7 +57,15 @@ func (c *Controller) alterConfigs(ctx context.Context, resources []kmsg.Incremen
 		if _, ok := img.Topic(r.ResourceName); !ok {
 			return nil, placementErr(kerr.UnknownTopicOrPartition, "Topic %s does not exist.", r.ResourceName)
 		}
-		return c.alterTopicConfigs(img, r, replace)
+		records, err := c.alterTopicConfigs(img, r, replace)
+		if err != nil {
+			return nil, err
+		}
+		next, err := img.ApplyAll(records)
+		if err != nil {
+			return nil, placementErr(kerr.InvalidConfig, "%v", err)
+		}
+		return append(records, c.uncleanElections(next, r.ResourceName)...), nil
 	})
 }
 

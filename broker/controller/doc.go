@@ -56,6 +56,14 @@
 // catches up and is unfenced, it leads again the partitions left without a
 // leader whose ISR holds it.
 //
+// # Partition state changes
+//
+// Partition leaders change their ISRs with AlterPartition (KIP-497): the
+// controller checks the sender's broker epoch, the leader and partition
+// epochs and the new members, and writes one PartitionChangeRecord per
+// changed partition (new ISR, partition epoch + 1, the leader epoch
+// unchanged), all of one request in one entry (alter_partition.go).
+//
 // # Following the metadata log
 //
 // Brokers that are not voters (process.roles=broker) follow the committed
