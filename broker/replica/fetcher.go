@@ -274,7 +274,6 @@ func (f *Fetchers) Lag() (maxMessages int64) {
 
 // fetchLoop fetches the partitions led by one broker.
 type fetchLoop struct {
-	f      *Fetchers
 	cfg    *FetchersConfig
 	leader int32
 	ctx    context.Context
@@ -293,11 +292,16 @@ type fetchLoop struct {
 
 // startLoop starts the loop of leader; f.mu is held.
 func (f *Fetchers) startLoop(leader int32) *fetchLoop {
-	ctx, stop := context.WithCancel(context.Background())
-	l := &fetchLoop{f: f, cfg: &f.cfg, leader: leader, ctx: ctx, stop: stop, wake: make(chan struct{}, 1)}
-	l.mu.parts = map[partitionKey]*followedState{}
+	l := newFetchLoop(&f.cfg, leader)
 	f.loops[leader] = l
 	f.wg.Go(l.run)
+	return l
+}
+
+func newFetchLoop(cfg *FetchersConfig, leader int32) *fetchLoop {
+	ctx, stop := context.WithCancel(context.Background())
+	l := &fetchLoop{cfg: cfg, leader: leader, ctx: ctx, stop: stop, wake: make(chan struct{}, 1)}
+	l.mu.parts = map[partitionKey]*followedState{}
 	return l
 }
 
@@ -551,8 +555,23 @@ func (l *fetchLoop) failed(s *followedState, now time.Time, err error) {
 		return
 	}
 	s.failing = true
-	l.cfg.Logger.Warn("replica fetcher: partition not fetched, retrying", "topic", s.Topic, "partition", s.Partition,
+	level := slog.LevelWarn
+	if transient(err) {
+		level = slog.LevelInfo
+	}
+	l.cfg.Logger.Log(context.Background(), level, "replica fetcher: partition not fetched, retrying", "topic", s.Topic, "partition", s.Partition,
 		"leader", l.leader, "leader epoch", s.LeaderEpoch, "fenced", s.fenced, "backoff", l.cfg.Backoff, "err", err)
+}
+
+// transient reports whether err is expected while brokers apply a new
+// image at different times (the leader does not know the topic or its
+// leadership yet, or has moved on): worth an Info line, not a Warn.
+func transient(err error) bool {
+	switch err {
+	case kerr.NotLeaderForPartition, kerr.UnknownTopicID, kerr.UnknownTopicOrPartition, kerr.UnknownLeaderEpoch, kerr.FencedLeaderEpoch:
+		return true
+	}
+	return false
 }
 
 // succeeded notes that s works again.
