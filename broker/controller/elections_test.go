@@ -287,6 +287,14 @@ func TestControllerControlledShutdown(t *testing.T) {
 	if sp := onePartition(t, rc.a.AlterPartition(ctx(t), alterReq(2, p.Leader, rc.epochs[p.Leader], s, p, 1, 2, 3))); sp.ErrorCode != kerr.IneligibleReplica.Code {
 		t.Errorf("adding a broker in controlled shutdown to an ISR: %v", kerr.ErrorForCode(sp.ErrorCode))
 	}
+	rc.create("later", [][]int32{{1, 2, 3}})
+	rc.create("alone", [][]int32{{1}})
+	if got := rc.partition("later", 0); got.Leader != 2 || !slices.Equal(got.ISR, []int32{2, 3}) {
+		t.Errorf("a partition created while broker 1 shuts down: %+v, want led by 2 with ISR [2 3]", got)
+	}
+	if got := rc.partition("alone", 0); got.Leader != metadata.NoLeader || !slices.Equal(got.ISR, []int32{1}) {
+		t.Errorf("a partition on broker 1 alone created while it shuts down: %+v, want no leader, ISR [1]", got)
+	}
 	// Nothing left to move, but brokers 2 and 3 have not reported the
 	// offset yet.
 	if hb := shutdown(); hb.ShouldShutdown {
