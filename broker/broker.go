@@ -88,6 +88,9 @@ type Broker struct {
 	quorum       *localQuorum
 	registration registration     // cluster_register.go
 	remote       remoteController // cluster_remote.go
+	// replicationThrottles are the leader's and the follower's byte
+	// buckets (replication_throttle.go).
+	replicationThrottles [2]throttleBucket
 	// createFailed holds, per topic id, why creating the logs of its
 	// partitions assigned here failed with the last image (guarded by
 	// adminMu): CreateTopics rolls such a topic back.

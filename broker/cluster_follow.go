@@ -88,6 +88,7 @@ func (b *Broker) applyImage(next *metadata.Image, offset int64) {
 	prev := b.image()
 	b.applyImageLocked(prev, next)
 	b.meta.Publish(next)
+	groups := b.groups
 	b.adminMu.Unlock()
 	f := &b.follower
 	f.mu.Lock()
@@ -97,7 +98,7 @@ func (b *Broker) applyImage(next *metadata.Image, offset int64) {
 		f.advanced = make(chan struct{})
 	}
 	f.mu.Unlock()
-	b.groupsFollow(prev, next)
+	b.groupsFollow(groups, prev, next)
 }
 
 // sameOverrides reports whether a topic's config overrides in img are

@@ -118,6 +118,27 @@ func (f *forwardingController) IncrementalAlterConfigs(ctx context.Context, req 
 	}))
 }
 
+func (f *forwardingController) AlterPartitionReassignments(ctx context.Context, req *kmsg.AlterPartitionAssignmentsRequest) *kmsg.AlterPartitionAssignmentsResponse {
+	return route(ctx, f, req, (*controller.Controller).AlterPartitionReassignments, failEach(req, req.Topics, func(resp *kmsg.AlterPartitionAssignmentsResponse, rt kmsg.AlterPartitionAssignmentsRequestTopic, code int16) {
+		st := kmsg.NewAlterPartitionAssignmentsResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewAlterPartitionAssignmentsResponseTopicPartition()
+			sp.Partition, sp.ErrorCode = rp.Partition, code
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}))
+}
+
+func (f *forwardingController) ListPartitionReassignments(ctx context.Context, req *kmsg.ListPartitionReassignmentsRequest) *kmsg.ListPartitionReassignmentsResponse {
+	return route(ctx, f, req, (*controller.Controller).ListPartitionReassignments, func(code int16) *kmsg.ListPartitionReassignmentsResponse {
+		resp := req.ResponseKind().(*kmsg.ListPartitionReassignmentsResponse)
+		resp.ErrorCode = code
+		return resp
+	})
+}
+
 func (f *forwardingController) RegisterBroker(ctx context.Context, req *kmsg.BrokerRegistrationRequest) *kmsg.BrokerRegistrationResponse {
 	if c := f.activeLocal(); c != nil {
 		return c.RegisterBroker(ctx, req)

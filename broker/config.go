@@ -61,6 +61,12 @@ type Config struct {
 	FetchSessionCacheSlots    int32
 	FetchSessionEvictionAfter time.Duration
 
+	// ReplicationThrottledRate holds leader.replication.throttled.rate and
+	// follower.replication.throttled.rate (bytes/s; math.MaxInt64: none),
+	// the defaults the dynamic broker configs of the same names override
+	// (replication_throttle.go).
+	ReplicationThrottledRate [2]int64
+
 	// AutoCreateMaxPartitions and AutoCreateMaxReservedBytes cap the
 	// broker's partitions, and the disk they reserve, past which
 	// auto-creation is refused (autocreate.go).
@@ -129,6 +135,9 @@ type Config struct {
 	// ReplicaLagTimeMax (replica.lag.time.max.ms) is how long an ISR
 	// follower may go without catching up before it leaves the ISR.
 	ReplicaLagTimeMax time.Duration
+	// ReplicaFetch tunes the followers' fetches (replica.fetch.*,
+	// replica.socket.timeout.ms; fetch_replica.go).
+	ReplicaFetch ReplicaFetchConfig
 }
 
 // Listener is one entry of listeners: NAME://host:port.
@@ -196,9 +205,11 @@ func DefaultConfig() Config {
 		BrokerHeartbeatInterval:   2 * time.Second,
 		QuorumElectionTimeout:     time.Second,
 		ReplicaLagTimeMax:         defaultReplicaLagTimeMax,
+		ReplicaFetch:              defaultReplicaFetch,
 		// Fetch sessions: Kafka's defaults.
 		FetchSessionCacheSlots:    defaultFetchSessionCacheSlots,
 		FetchSessionEvictionAfter: defaultFetchSessionEvictionAfter,
+		ReplicationThrottledRate:  [2]int64{math.MaxInt64, math.MaxInt64},
 	}
 }
 
@@ -375,6 +386,8 @@ var brokerKeys = []brokerKey{
 	// Fetch sessions (fetchsession.go).
 	{"max.incremental.fetch.session.cache.slots", setInt32(func(c *Config) *int32 { return &c.FetchSessionCacheSlots }, 0), func(c *Config) (string, bool) { return itoa(c.FetchSessionCacheSlots), true }},
 	{"runnel.min.incremental.fetch.session.eviction.ms", setMs(func(c *Config) *time.Duration { return &c.FetchSessionEvictionAfter }, 0), func(c *Config) (string, bool) { return ms(c.FetchSessionEvictionAfter), true }},
+	// Replication throttles (replication_throttle.go).
+	throttledRate(leaderSide), throttledRate(followerSide),
 	{"runnel.net", func(c *Config, v string) error {
 		switch v = strings.TrimSpace(v); v {
 		case NetStd, NetEpoll:

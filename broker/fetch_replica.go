@@ -13,7 +13,8 @@ package broker
 //     end offset for that epoch (OffsetForLeaderEpoch's answer); when the
 //     epoch it finds is older, or that end lies below the fetch offset, the
 //     answer is DivergingEpoch (that epoch and end offset), no records, and
-//     it goes out at once.
+//     it goes out at once. An epoch without an end (newer than any the
+//     leader knows) is OFFSET_OUT_OF_RANGE, as in Kafka.
 //   - Else the records from FetchOffset up to the log end (not the high
 //     watermark, whatever the flush policy), then
 //     replica.Leader.FollowerFetched records the follower's log end and
@@ -28,6 +29,8 @@ package broker
 // followers are counted in runnel_replication_bytes_out_total.
 
 import (
+	"math"
+	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -36,6 +39,51 @@ import (
 	"runnel/broker/replica"
 	"runnel/segment"
 )
+
+// ReplicaFetchConfig is how this broker's followers fetch, Kafka's
+// replica.fetch.* settings: replica.FetchersConfig's MaxWait, MinBytes,
+// PartitionMaxBytes, MaxBytes, Backoff and Timeout.
+type ReplicaFetchConfig struct {
+	Wait             time.Duration // replica.fetch.wait.max.ms
+	MinBytes         int32         // replica.fetch.min.bytes
+	MaxBytes         int32         // replica.fetch.max.bytes, per partition
+	ResponseMaxBytes int32         // replica.fetch.response.max.bytes
+	Backoff          time.Duration // replica.fetch.backoff.ms
+	SocketTimeout    time.Duration // replica.socket.timeout.ms, beyond the wait
+}
+
+// defaultReplicaFetch is Kafka's defaults.
+var defaultReplicaFetch = ReplicaFetchConfig{
+	Wait: 500 * time.Millisecond, MinBytes: 1, MaxBytes: 1 << 20, ResponseMaxBytes: 10 << 20,
+	Backoff: time.Second, SocketTimeout: 30 * time.Second,
+}
+
+func (c ReplicaFetchConfig) apply(f *replica.FetchersConfig) {
+	f.MaxWait, f.MinBytes, f.PartitionMaxBytes, f.MaxBytes = c.Wait, c.MinBytes, c.MaxBytes, c.ResponseMaxBytes
+	f.Backoff, f.Timeout = c.Backoff, c.SocketTimeout
+}
+
+func init() {
+	bytesKey := func(name string, field func(*ReplicaFetchConfig) *int32) brokerKey {
+		return brokerKey{name, func(c *Config, v string) error {
+			n, err := parseIntIn(v, 1, math.MaxInt32)
+			*field(&c.ReplicaFetch) = int32(n)
+			return err
+		}, func(c *Config) (string, bool) { return strconv.Itoa(int(*field(&c.ReplicaFetch))), true }}
+	}
+	msKey := func(name string, field func(*ReplicaFetchConfig) *time.Duration) brokerKey {
+		return brokerKey{name, setMs(func(c *Config) *time.Duration { return field(&c.ReplicaFetch) }, 1),
+			func(c *Config) (string, bool) { return ms(*field(&c.ReplicaFetch)), true }}
+	}
+	brokerKeys = append(brokerKeys,
+		msKey("replica.fetch.wait.max.ms", func(c *ReplicaFetchConfig) *time.Duration { return &c.Wait }),
+		bytesKey("replica.fetch.min.bytes", func(c *ReplicaFetchConfig) *int32 { return &c.MinBytes }),
+		bytesKey("replica.fetch.max.bytes", func(c *ReplicaFetchConfig) *int32 { return &c.MaxBytes }),
+		bytesKey("replica.fetch.response.max.bytes", func(c *ReplicaFetchConfig) *int32 { return &c.ResponseMaxBytes }),
+		msKey("replica.fetch.backoff.ms", func(c *ReplicaFetchConfig) *time.Duration { return &c.Backoff }),
+		msKey("replica.socket.timeout.ms", func(c *ReplicaFetchConfig) *time.Duration { return &c.SocketTimeout }),
+	)
+}
 
 // replicaOf is the broker a Fetch comes from, -1 for a consumer.
 func replicaOf(r *kmsg.FetchRequest) int32 {
@@ -87,6 +135,12 @@ func (f *fetch) replicaMayRead(fp *fetchPart) bool {
 	}
 	log := fp.p.log
 	epoch, end := leaderEndForEpoch(log, leader.LeaderEpoch(), fp.lastFetchedEpoch)
+	if epoch < 0 || end < 0 {
+		// No end for that epoch (newer than the leader's): Kafka's
+		// OFFSET_OUT_OF_RANGE, which sends the follower to ListOffsets.
+		fp.header.ErrorCode = kerr.OffsetOutOfRange.Code
+		return false
+	}
 	if epoch >= fp.lastFetchedEpoch && end >= fp.offset {
 		return true
 	}

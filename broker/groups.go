@@ -114,7 +114,8 @@ func init() {
 // them while the image does not hold the topic, none in a lazy cluster)
 // into a new coordinator. Close closes the coordinator as it starts, so
 // that joins waiting for a rebalance are answered before the connections
-// drain. It must not run concurrently with groupsFollow.
+// drain. The image follower already runs: groupsFollow sees the
+// coordinator (under adminMu) from the first image after it is made.
 func (b *Broker) startGroups() error {
 	gc := b.cfg.Groups
 	if gc.MinSessionTimeout > gc.MaxSessionTimeout {
@@ -176,7 +177,9 @@ func (b *Broker) startGroups() error {
 	if err != nil {
 		return fmt.Errorf("broker: %w", err)
 	}
+	b.adminMu.Lock() // the image follower may be running (groupsFollow)
 	b.groups = c
+	b.adminMu.Unlock()
 	return nil
 }
 
@@ -324,7 +327,8 @@ type topicNamesCache struct {
 
 // groupsFollow moves group coordination with the image: called after each
 // image this broker applies (prev is the one before), from the one
-// goroutine that applies them, never concurrently with startGroups. It
+// goroutine that applies them, with the coordinator c it read under
+// adminMu (nil before startGroups has made it). It
 // loads the groups of the __consumer_offsets partitions next says this
 // node leads and the coordinator does not serve, and unloads those it
 // serves and no longer leads; loads run in the background, so it never
@@ -332,8 +336,7 @@ type topicNamesCache struct {
 // with prev, so an image it did not see (one applied before startGroups)
 // cannot leave a partition behind. An image without the topic changes
 // nothing: the coordinator keeps what it serves.
-func (b *Broker) groupsFollow(prev, next *metadata.Image) {
-	c := b.groups
+func (b *Broker) groupsFollow(c *group.Coordinator, prev, next *metadata.Image) {
 	t, ok := next.Topic(offsetsTopic)
 	if c == nil || !ok {
 		return

@@ -22,9 +22,13 @@ package broker
 // the current one for latest). A partition the metadata image places on
 // another broker is NOT_LEADER_OR_FOLLOWER (routing.go); a
 // CurrentLeaderEpoch (v4+) older than the image's is FENCED_LEADER_EPOCH, a
-// newer one UNKNOWN_LEADER_EPOCH.
+// newer one UNKNOWN_LEADER_EPOCH. A new leader of a replicated partition
+// whose high watermark has not reached the start of its leadership answers
+// a consumer's latest, or a search that finds nothing, OFFSET_NOT_AVAILABLE
+// (retriable), as Kafka's.
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -76,6 +80,10 @@ func handleListOffsets(b *Broker, req *request) *reply {
 				b.logger.Error("list offsets by timestamp failed", "topic", rt.Topic, "partition", rp.Partition, "timestamp", rp.Timestamp, "err", err)
 				continue
 			}
+			if notAvailable(p, rp.Timestamp, sp.Offset, r.ReplicaID >= 0) {
+				sp.ErrorCode, sp.Offset, sp.Timestamp = kerr.OffsetNotAvailable.Code, -1, -1
+				continue
+			}
 			switch {
 			case rp.Timestamp == listOffsetsLatest:
 				sp.LeaderEpoch = leaderEpoch(it, rp.Partition)
@@ -87,6 +95,18 @@ func handleListOffsets(b *Broker, req *request) *reply {
 	rep := newReply()
 	rep.finish(resp)
 	return rep
+}
+
+// notAvailable reports whether a consumer's answer for timestamp ts
+// (offset found) is OFFSET_NOT_AVAILABLE, as Kafka's: the partition's new
+// leader has not yet committed up to where its leadership began, and the
+// request asks for the latest offset or found none.
+func notAvailable(p *partition, ts, offset int64, replica bool) bool {
+	l := p.leaderState()
+	if replica || l == nil || l.Caught() {
+		return false
+	}
+	return ts == listOffsetsLatest || offset < 0 && ts != listOffsetsEarliest && ts != listOffsetsEarliestLocal && ts != listOffsetsLatestTiered
 }
 
 // listOffset answers one partition, for a follower when replica: offset

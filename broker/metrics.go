@@ -125,6 +125,14 @@ func newMetrics(b *Broker) *metrics {
 	m.registry.MustRegister(m.autoCreateRefused, m.malformedRequests, m.isrShrinks, m.isrExpands, m.replicationBytesOut)
 	m.registry.MustRegister(replicationGauges(b)...)
 	m.registry.MustRegister(fetchSessionMetrics(b)...)
+	m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "runnel_replica_max_lag", Help: "The most messages a partition this broker follows is behind its leader's high watermark, as last heard (Kafka's ReplicaFetcherManager MaxLag).",
+	}, func() float64 {
+		if f := b.repl.fetchers; f != nil {
+			return float64(f.Lag())
+		}
+		return 0
+	}))
 	m.registry.MustRegister(memoryCollector{})
 	return m
 }

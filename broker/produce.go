@@ -32,9 +32,8 @@ package broker
 // the append's end (every ISR member has it; under the durable policy the
 // leader's own copy is synced), NOT_ENOUGH_REPLICAS_AFTER_APPEND when the
 // ISR has shrunk below min.insync.replicas by then, NOT_LEADER_OR_FOLLOWER
-// when the leadership ends first. There is no timeout: a waiting produce
-// is answered when a lagging follower leaves the ISR
-// (replica.lag.time.max.ms).
+// when the leadership ends first, REQUEST_TIMED_OUT when the request's
+// timeout comes first (Kafka's DelayedProduce).
 //
 // Errors are per partition: NOT_LEADER_OR_FOLLOWER for a partition the
 // metadata image places on another broker (with its leader from v10:
@@ -127,6 +126,11 @@ func handleProduce(b *Broker, req *request) *reply {
 		b.eachEndpoint(img, leaders, func(id int32, host string, port int32, rack *string) {
 			resp.Brokers = append(resp.Brokers, kmsg.ProduceResponseBroker{NodeID: id, Host: host, Port: port, Rack: rack})
 		})
+	}
+	if len(w.replicaWaits) > 0 {
+		// As Kafka's DelayedProduce: what the high watermark has not
+		// reached in time is answered REQUEST_TIMED_OUT.
+		w.timer = time.AfterFunc(time.Duration(max(r.TimeoutMillis, 0))*time.Millisecond, w.expire)
 	}
 	w.release()
 	return w.reply
@@ -264,6 +268,18 @@ type produceWait struct {
 	resp    *kmsg.ProduceResponse
 	acks    int16
 	pending atomic.Int32
+	// replicaWaits are the waits of replicated partitions (set by the
+	// handler), which timer, when set, ends at the request's timeout.
+	replicaWaits []*replicaWait
+	timer        *time.Timer
+}
+
+// replicaWait is one replicated partition's acks=all wait: answered once,
+// by its leader, a failed sync or the request's timeout.
+type replicaWait struct {
+	w        *produceWait
+	sp       *kmsg.ProduceResponseTopicPartition
+	answered atomic.Bool
 }
 
 // durable is the flusher's callback for one partition: its append is on
@@ -298,46 +314,73 @@ func flushErrCode(err error) int16 {
 // checked then (replica.Leader.Wait). A failed sync answers the acks=all
 // produce with its error.
 func (b *Broker) awaitReplicas(w *produceWait, sp *kmsg.ProduceResponseTopicPartition, p *partition, leader *replica.Leader, end int64, all bool) {
-	minISR := p.config().minISR
-	switch {
-	case b.cfg.FlushPolicy == flush.Durable && all:
-		w.pending.Add(1)
-		p.flusher.Wait(p.log, end, func(err error) {
-			if err != nil {
-				w.durable(sp, err)
-				return
-			}
+	if !all {
+		if b.cfg.FlushPolicy == flush.Durable {
+			p.flusher.Wait(p.log, end, leader.Flushed)
+		} else {
 			leader.Advance()
-			leader.Wait(end, minISR, func(err error) { w.replicated(sp, err) })
-		})
-	case b.cfg.FlushPolicy == flush.Durable:
-		p.flusher.Wait(p.log, end, leader.Flushed)
-	case all:
-		leader.Advance()
-		w.pending.Add(1)
-		leader.Wait(end, minISR, func(err error) { w.replicated(sp, err) })
-	default:
-		leader.Advance()
+		}
+		return
 	}
+	minISR := p.config().minISR
+	rw := &replicaWait{w: w, sp: sp}
+	w.replicaWaits = append(w.replicaWaits, rw)
+	w.pending.Add(1)
+	if b.cfg.FlushPolicy != flush.Durable {
+		leader.Advance()
+		leader.Wait(end, minISR, rw.replicated)
+		return
+	}
+	p.flusher.Wait(p.log, end, func(err error) {
+		if err != nil {
+			rw.answer(flushErrCode(err), false)
+			return
+		}
+		leader.Advance()
+		leader.Wait(end, minISR, rw.replicated)
+	})
 }
 
-// replicated is a replicated partition's acks=all callback: its append
-// reached the high watermark, or failed to (NOT_ENOUGH_REPLICAS_AFTER_APPEND
-// keeps its offsets, as Kafka's; NOT_LEADER_OR_FOLLOWER withdraws them).
-func (w *produceWait) replicated(sp *kmsg.ProduceResponseTopicPartition, err error) {
-	if err != nil {
-		sp.ErrorCode = errCode(err)
-		if !errors.Is(err, kerr.NotEnoughReplicasAfterAppend) {
-			sp.BaseOffset = -1
+// replicated is the leader's answer: the append reached the high
+// watermark, or failed to (NOT_ENOUGH_REPLICAS_AFTER_APPEND keeps its
+// offsets, as Kafka's; NOT_LEADER_OR_FOLLOWER withdraws them).
+func (rw *replicaWait) replicated(err error) {
+	if err == nil {
+		rw.answer(0, true)
+		return
+	}
+	rw.answer(errCode(err), errors.Is(err, kerr.NotEnoughReplicasAfterAppend))
+}
+
+// answer sets the partition's error code, withdrawing its offsets unless
+// keep, and drops the wait's reference: the first answer only.
+func (rw *replicaWait) answer(code int16, keep bool) {
+	if !rw.answered.CompareAndSwap(false, true) {
+		return
+	}
+	if code != 0 {
+		rw.sp.ErrorCode = code
+		if !keep {
+			rw.sp.BaseOffset = -1
 		}
 	}
-	w.release()
+	rw.w.release()
+}
+
+// expire answers the waits still open REQUEST_TIMED_OUT.
+func (w *produceWait) expire() {
+	for _, rw := range w.replicaWaits {
+		rw.answer(kerr.RequestTimedOut.Code, false)
+	}
 }
 
 // release drops one reference; the last one finishes the reply.
 func (w *produceWait) release() {
 	if w.pending.Add(-1) != 0 {
 		return
+	}
+	if w.timer != nil {
+		w.timer.Stop()
 	}
 	if w.acks == 0 {
 		w.reply.finishNone()

@@ -3,10 +3,37 @@ package broker
 // Replication (issue 13), the broker's side of package replica.
 //
 // Leader epochs: produce and the group coordinator stamp each batch with
-// the partition's leader epoch in the metadata image, and ListOffsets,
-// OffsetForLeaderEpoch and consumer fetches check a request's
-// CurrentLeaderEpoch against it as Kafka's Partition.checkCurrentLeaderEpoch
-// does (checkLeaderEpoch).
+// the partition's leader epoch in the metadata image (a replicated one's
+// with its replica.Leader's), and ListOffsets, OffsetForLeaderEpoch and
+// consumer fetches check a request's CurrentLeaderEpoch against it as
+// Kafka's Partition.checkCurrentLeaderEpoch does (checkLeaderEpoch).
+//
+// Becoming leader or follower: after each image, applyImageLocked hands
+// every local partition of each topic the image changed (one pass; a topic
+// it left as it was is skipped whole) to replicateLocked, before the image
+// is published to the handlers:
+//
+//   - one replica: today's path exactly, no replica.Leader (the high
+//     watermark is the flushed offset under the durable policy, else the
+//     log end);
+//   - led here: a replica.Leader for each new leader epoch (its high
+//     watermark starting at the log's), the partition no longer followed;
+//     for the same epoch, the Leader is told the new ISR;
+//   - led elsewhere: the Leader resigns (its acks=all waiters get
+//     NOT_LEADER_OR_FOLLOWER, no append of it runs afterwards) and the
+//     partition is followed (replica.Fetchers) from the leader's endpoint
+//     on the client listener.
+//
+// Consumers of a replicated partition read up to the log's high watermark,
+// which the Leader sets (fetch.go). Produce (produce.go) and the group
+// coordinator's commits (groups.go) append through the Leader and wait for
+// its high watermark (acks=all, min.insync.replicas).
+//
+// ISR changes (KIP-497): an isr loop asks every Leader, every half of
+// replica.lag.time.max.ms, for the change due (replica.Leader.ProposeISR)
+// and sends the changes of all partitions in one AlterPartition; a Leader
+// whose follower caught up asks at once (ISRChangeWanted). The image that
+// applies a change ends it (Leader.Update).
 
 import (
 	"context"
@@ -69,30 +96,13 @@ func epochAt(l *segment.Log, offset int64) int32 {
 	return epoch
 }
 
-// Becoming leader or follower: after each image, applyImageLocked hands
-// every local partition of each topic the image changed (one pass; a topic
-// it left as it was is skipped whole) to replicateLocked:
-//
-//   - one replica: today's path exactly, no replica.Leader (the high
-//     watermark is the flushed offset under the durable policy, else the
-//     log end);
-//   - led here: a replica.Leader for each new leader epoch (its high
-//     watermark starting at the log's), or the same one told the new ISR;
-//   - led elsewhere: the Leader resigns (its acks=all waiters get
-//     NOT_LEADER_OR_FOLLOWER) and the partition is followed.
-//
-// ISR changes (KIP-497): an isr loop asks every Leader, every half of
-// replica.lag.time.max.ms, for the change due (replica.Leader.ProposeISR)
-// and sends the changes of all partitions in one AlterPartition; a Leader
-// whose follower caught up asks at once (ISRChangeWanted).
-
 // replication is the broker's replication state.
 type replication struct {
 	mu struct {
 		sync.Mutex
-		// wanted are the leaders that asked for an ISR change since
-		// the isr loop last looked.
-		wanted map[*replica.Leader]*partition
+		// wanted are the partitions whose Leader asked for an ISR
+		// change since the isr loop last looked.
+		wanted map[*partition]*replica.Leader
 	}
 	kick chan struct{} // one token: wanted is not empty
 	// fetchers are the fetch loops of the partitions followed here;
@@ -116,7 +126,7 @@ func init() {
 // startReplication prepares the replication state; the isr loop runs
 // until Close.
 func (b *Broker) startReplication() {
-	b.repl.mu.wanted = map[*replica.Leader]*partition{}
+	b.repl.mu.wanted = map[*partition]*replica.Leader{}
 	b.repl.kick = make(chan struct{}, 1)
 	cfg := replica.FetchersConfig{
 		NodeID:   b.cfg.NodeID,
@@ -129,6 +139,7 @@ func (b *Broker) startReplication() {
 		},
 		Logger: b.logger.With("component", "replica fetcher"),
 	}
+	b.cfg.ReplicaFetch.apply(&cfg)
 	if b.cfg.ReplicaFsync {
 		cfg.Durable = b.replicaDurable
 	}
@@ -152,11 +163,20 @@ func (b *Broker) stopReplication() {
 // image's mp says (see above). Under adminMu.
 func (b *Broker) replicateLocked(p *partition, mp metadata.Partition) {
 	self := b.cfg.NodeID
-	if len(mp.Replicas) <= 1 {
+	single := p.singleReplica
+	p.singleReplica = len(mp.Replicas) <= 1
+	if p.singleReplica {
 		b.resign(p)
 		b.unfollowLocked(p)
 		p.replicated.Store(false)
 		return
+	}
+	if single {
+		// A reassignment to more replicas: its consumers saw up to the
+		// one-replica high watermark, where the log's starts. (A log
+		// opened at startup keeps its checkpointed one: past it may lie
+		// records the ISR never had.)
+		p.log.SetHighWatermark(max(p.log.HighWatermark(), b.highWatermark(p)))
 	}
 	p.replicated.Store(true)
 	if mp.Leader != self {
@@ -177,7 +197,7 @@ func (b *Broker) replicateLocked(p *partition, mp metadata.Partition) {
 	}
 	b.unfollowLocked(p)
 	b.resign(p)
-	p.leader.Store(replica.NewLeader(replica.LeaderConfig{
+	l := replica.NewLeader(replica.LeaderConfig{
 		Self: self, LeaderEpoch: mp.LeaderEpoch, PartitionEpoch: mp.PartitionEpoch,
 		Replicas: mp.Replicas, ISR: mp.ISR, Log: p.log,
 		Durable:       b.cfg.FlushPolicy == flush.Durable,
@@ -186,7 +206,9 @@ func (b *Broker) replicateLocked(p *partition, mp metadata.Partition) {
 		ISRChangeWanted: func(l *replica.Leader) {
 			b.repl.want(l, p)
 		},
-	}))
+	})
+	l.Advance() // a leader alone in its ISR commits its log at once
+	p.leader.Store(l)
 }
 
 // resign ends this node's leadership of p, if it has one.
@@ -199,7 +221,7 @@ func (b *Broker) resign(p *partition) {
 // want queues l's ISR change for the isr loop.
 func (r *replication) want(l *replica.Leader, p *partition) {
 	r.mu.Lock()
-	r.mu.wanted[l] = p
+	r.mu.wanted[p] = l
 	r.mu.Unlock()
 	select {
 	case r.kick <- struct{}{}:
@@ -222,13 +244,9 @@ func (b *Broker) isrLoop() {
 		case <-b.repl.kick:
 			b.repl.mu.Lock()
 			wanted := b.repl.mu.wanted
-			b.repl.mu.wanted = map[*replica.Leader]*partition{}
+			b.repl.mu.wanted = map[*partition]*replica.Leader{}
 			b.repl.mu.Unlock()
-			led := make(map[*partition]*replica.Leader, len(wanted))
-			for l, p := range wanted {
-				led[p] = l
-			}
-			b.sendISRChanges(led)
+			b.sendISRChanges(wanted)
 		}
 	}
 }

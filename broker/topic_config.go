@@ -25,7 +25,7 @@ import (
 type topicConfigDef struct {
 	name      string
 	typ       kmsg.ConfigType
-	synonym   string // the broker property that sets the default
+	synonym   string // the broker property that sets the default ("": none)
 	kafkaDflt string // Kafka's default
 	check     func(v string) error
 	doc       string
@@ -41,8 +41,12 @@ var topicConfigDefs = []topicConfigDef{
 		"interval flush policy: fsync after this many messages (a topic override holds to within 100 ms)"},
 	{"flush.ms", kmsg.ConfigTypeLong, "log.flush.interval.ms", strconv.FormatInt(math.MaxInt64, 10), checkInt(0, math.MaxInt64),
 		"interval flush policy: fsync data unflushed for this long (a topic override holds to within 100 ms)"},
+	{"follower.replication.throttled.replicas", kmsg.ConfigTypeList, "", "", checkThrottledReplicas,
+		"replicas (partition:broker, or * for all) whose fetches from the leader are throttled to follower.replication.throttled.rate"},
 	{"index.interval.bytes", kmsg.ConfigTypeInt, "log.index.interval.bytes", "4096", checkInt(0, math.MaxInt32),
 		"bytes of log between offset index entries"},
+	{"leader.replication.throttled.replicas", kmsg.ConfigTypeList, "", "", checkThrottledReplicas,
+		"replicas (partition:broker, or * for all) whose leader throttles what it sends to followers to leader.replication.throttled.rate"},
 	{"max.compaction.lag.ms", kmsg.ConfigTypeLong, "log.cleaner.max.compaction.lag.ms", strconv.FormatInt(math.MaxInt64, 10), checkInt(1, math.MaxInt64),
 		"compacted topics: a record stays uncompacted at most this long, whatever the dirty ratio"},
 	{"max.message.bytes", kmsg.ConfigTypeInt, "message.max.bytes", "1048588", checkInt(0, math.MaxInt32),

@@ -78,9 +78,11 @@ type partition struct {
 	// one replica, so consumers read up to the log's high watermark.
 	// leader: this node's leadership of it (nil: not led here, or one
 	// replica). followed: the leader this node follows it from.
-	replicated atomic.Bool
-	leader     atomic.Pointer[replica.Leader]
-	followed   followed
+	// singleReplica: the last image applied gave it one replica.
+	replicated    atomic.Bool
+	leader        atomic.Pointer[replica.Leader]
+	followed      followed
+	singleReplica bool
 }
 
 // config returns the topic's current settings (max.message.bytes,

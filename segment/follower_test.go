@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"math/rand"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -378,6 +379,16 @@ func TestHighWatermarkCheckpoint(t *testing.T) {
 	d, l = open()
 	if hw, end := l.HighWatermark(), l.EndOffset(); end != 12 || hw != 12 {
 		t.Fatalf("after a crash: high watermark %d, end %d; want 12, 12", hw, end)
+	}
+	// An unreadable checkpoint costs the high watermarks, not the open: each starts at its
+	// log start offset (0 here, where the old checkpoint said 30, clamped to 12).
+	d.Abandon()
+	if err := os.WriteFile(filepath.Join(dir, "replication-offset-checkpoint"), []byte("0\nx\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, l = open()
+	if hw, start := l.HighWatermark(), l.StartOffset(); hw != start || start != 0 {
+		t.Fatalf("unreadable checkpoint: high watermark %d, want the log start %d", hw, start)
 	}
 	d.Abandon()
 }

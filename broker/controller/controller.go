@@ -87,6 +87,9 @@ type Rules struct {
 	// set it (the broker's default), which APPEND and SUBTRACT start from
 	// (nil: the empty list).
 	Default func(key string) string
+	// BrokerConfig reports whether a broker config may be set dynamically
+	// and checks its value (nil: no broker config may be).
+	BrokerConfig func(key, value string) (dynamic bool, err error)
 }
 
 // Controller is one member of the controller quorum. Every member applies

@@ -90,6 +90,16 @@
 // before it stops. A controller that becomes active starts this again from
 // the next heartbeat.
 //
+// # Reassignment
+//
+// AlterPartitionReassignments and ListPartitionReassignments (KIP-455)
+// work as KRaft's ReplicationControlManager (reassign.go says how): a
+// target T for replicas R makes the replicas T then R\T with
+// AddingReplicas T\R and RemovingReplicas R\T, and every operation's
+// records go through completeReassignments, so that the change that puts
+// the last adding replica in the ISR (AlterPartition) completes the
+// reassignment in the same entry.
+//
 // # Following the metadata log
 //
 // Brokers that are not voters (process.roles=broker) follow the committed

@@ -23,12 +23,16 @@ type leaderConn struct {
 	correlation int32
 	maxResponse int
 	timeout     time.Duration // per request, on top of the fetch's wait
-	req, resp   []byte        // buffers kept between requests
+	req, resp   []byte        // buffers kept between requests: a response's bytes stay valid until the next one
 	stopWatch   func() bool   // stops closing conn when the loop stops
 
 	// Versions negotiated with ApiVersions.
 	fetchVersion, listOffsetsVersion int16
 }
+
+// Response buffers up to this size are kept for the next request; a
+// larger response (a batch bigger than the fetch limits) gets its own.
+const keepResponseBytes = 16 << 20
 
 // Fetch versions a follower uses: truncation needs DivergingEpoch (v12,
 // KIP-320); kmsg encodes up to fetchMaxVersion.
@@ -112,10 +116,14 @@ func (c *leaderConn) roundTrip(req kmsg.Request, resp kmsg.Response, wait time.D
 	if n < 4 || int(n) > c.maxResponse {
 		return fmt.Errorf("%w: %d bytes", errResponseTooLarge, n)
 	}
-	if cap(c.resp) < int(n) {
-		c.resp = make([]byte, n)
+	body := c.resp[:0]
+	if cap(body) < int(n) {
+		body = make([]byte, n)
+		if n <= keepResponseBytes {
+			c.resp = body
+		}
 	}
-	body := c.resp[:n]
+	body = body[:n]
 	if _, err := io.ReadFull(c.conn, body); err != nil {
 		return err
 	}

@@ -205,7 +205,9 @@ func (f *Fetchers) Follow(fw Followed) {
 		if old.Followed == fw {
 			return
 		}
-		f.removeLocked(key, old)
+		if old.Leader != fw.Leader {
+			f.removeLocked(key, old)
+		} // else the new state replaces the old in the same loop, below
 	}
 	l := f.loops[fw.Leader]
 	if l == nil {
@@ -274,7 +276,6 @@ func (f *Fetchers) Lag() (maxMessages int64) {
 
 // fetchLoop fetches the partitions led by one broker.
 type fetchLoop struct {
-	f      *Fetchers
 	cfg    *FetchersConfig
 	leader int32
 	ctx    context.Context
@@ -293,11 +294,16 @@ type fetchLoop struct {
 
 // startLoop starts the loop of leader; f.mu is held.
 func (f *Fetchers) startLoop(leader int32) *fetchLoop {
-	ctx, stop := context.WithCancel(context.Background())
-	l := &fetchLoop{f: f, cfg: &f.cfg, leader: leader, ctx: ctx, stop: stop, wake: make(chan struct{}, 1)}
-	l.mu.parts = map[partitionKey]*followedState{}
+	l := newFetchLoop(&f.cfg, leader)
 	f.loops[leader] = l
 	f.wg.Go(l.run)
+	return l
+}
+
+func newFetchLoop(cfg *FetchersConfig, leader int32) *fetchLoop {
+	ctx, stop := context.WithCancel(context.Background())
+	l := &fetchLoop{cfg: cfg, leader: leader, ctx: ctx, stop: stop, wake: make(chan struct{}, 1)}
+	l.mu.parts = map[partitionKey]*followedState{}
 	return l
 }
 
@@ -494,10 +500,10 @@ func (l *fetchLoop) apply(version int16, resp *kmsg.FetchResponse, sent []sentPa
 		}
 		return nil, nil
 	}
-	byTopic := map[[16]byte][]int{} // topic id -> indexes into sent
+	index := make(map[partitionKey]int, len(sent)) // into sent
 	byName := map[string][16]byte{}
 	for i, sp := range sent {
-		byTopic[sp.s.TopicID] = append(byTopic[sp.s.TopicID], i)
+		index[sp.s.key] = i
 		byName[sp.s.Topic] = sp.s.TopicID
 	}
 	for i := range resp.Topics {
@@ -508,15 +514,11 @@ func (l *fetchLoop) apply(version int16, resp *kmsg.FetchResponse, sent []sentPa
 		}
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]
-			var sp *sentPartition
-			for _, k := range byTopic[id] {
-				if sent[k].s.Partition == rp.Partition && !sent[k].answered {
-					sp = &sent[k]
-				}
-			}
-			if sp == nil || l.mu.parts[sp.s.key] != sp.s {
+			k, ok := index[partitionKey{id, rp.Partition}]
+			if !ok || sent[k].answered || l.mu.parts[sent[k].s.key] != sent[k].s {
 				continue // not asked, answered twice, or no longer followed so
 			}
+			sp := &sent[k]
 			sp.answered = true
 			switch err := kerr.ErrorForCode(rp.ErrorCode); {
 			case err == nil && (rp.DivergingEpoch.EndOffset >= 0 || rp.DivergingEpoch.Epoch >= 0):
@@ -551,8 +553,23 @@ func (l *fetchLoop) failed(s *followedState, now time.Time, err error) {
 		return
 	}
 	s.failing = true
-	l.cfg.Logger.Warn("replica fetcher: partition not fetched, retrying", "topic", s.Topic, "partition", s.Partition,
+	level := slog.LevelWarn
+	if transient(err) {
+		level = slog.LevelInfo
+	}
+	l.cfg.Logger.Log(context.Background(), level, "replica fetcher: partition not fetched, retrying", "topic", s.Topic, "partition", s.Partition,
 		"leader", l.leader, "leader epoch", s.LeaderEpoch, "fenced", s.fenced, "backoff", l.cfg.Backoff, "err", err)
+}
+
+// transient reports whether err is expected while brokers apply a new
+// image at different times (the leader does not know the topic or its
+// leadership yet, or has moved on): worth an Info line, not a Warn.
+func transient(err error) bool {
+	switch err {
+	case kerr.NotLeaderForPartition, kerr.UnknownTopicID, kerr.UnknownTopicOrPartition, kerr.UnknownLeaderEpoch, kerr.FencedLeaderEpoch:
+		return true
+	}
+	return false
 }
 
 // succeeded notes that s works again.

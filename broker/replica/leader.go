@@ -141,6 +141,12 @@ func (l *Leader) addFollowersLocked(now time.Time) {
 // LeaderEpoch is the epoch this leadership belongs to.
 func (l *Leader) LeaderEpoch() int32 { return l.cfg.LeaderEpoch }
 
+// Caught reports whether the high watermark has reached the log end this
+// leadership began at: until then a new leader does not know which of its
+// records are committed (Kafka answers consumers' ListOffsets
+// OFFSET_NOT_AVAILABLE meanwhile).
+func (l *Leader) Caught() bool { return l.HighWatermark() >= l.epochStart }
+
 // localEnd is the leader's own log end as the high watermark counts it.
 func (l *Leader) localEnd() int64 {
 	if l.cfg.Durable {

@@ -231,3 +231,33 @@ func TestLeaderRejoin(t *testing.T) {
 
 // all has every broker eligible for the ISR.
 func all(int32) bool { return true }
+
+// TestLeaderAlone: a leader alone in its ISR commits up to its own end
+// (flushed end under the durable policy) on Advance.
+func TestLeaderAlone(t *testing.T) {
+	for _, durable := range []bool{false, true} {
+		log := &fakeLog{}
+		log.set(30, 20)
+		l := newTestLeader(log, []int32{1}, durable)
+		l.Advance()
+		want := map[bool]int64{false: 30, true: 20}[durable]
+		if hw := l.HighWatermark(); hw != want || log.hw != want {
+			t.Fatalf("durable=%v: hw %d, log's %d, want %d", durable, hw, log.hw, want)
+		}
+	}
+}
+
+// TestLeaderCaught: a new leader is caught up once its high watermark
+// reaches the log end its leadership began at.
+func TestLeaderCaught(t *testing.T) {
+	log := &fakeLog{}
+	log.set(50, 50)
+	l := NewLeader(LeaderConfig{Self: 1, LeaderEpoch: 5, Replicas: []int32{1, 2}, ISR: []int32{1, 2}, Log: log, Now: t0, HighWatermark: 40})
+	if l.Caught() {
+		t.Fatal("caught up at hw 40 below the epoch start 50")
+	}
+	l.FollowerFetched(2, 50, t0)
+	if !l.Caught() {
+		t.Fatalf("not caught up at hw %d", l.HighWatermark())
+	}
+}

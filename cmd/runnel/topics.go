@@ -36,6 +36,7 @@ a subcommand (runnel topics create ...) or, as in kafka-topics.sh, a flag
   runnel topics describe --topic test
   runnel topics alter --topic test --partitions 6
   runnel topics delete --topic test
+  runnel topics reassign --reassignment-json-file move.json --execute
   runnel topics elect-leaders --election-type preferred --all-topic-partitions
   runnel topics --create --topic quickstart-events --bootstrap-server localhost:9092`,
 	}
@@ -43,7 +44,7 @@ a subcommand (runnel topics create ...) or, as in kafka-topics.sh, a flag
 	cmd.SetFlagErrorFunc(flagErrorHint)
 	cmd.AddCommand(topicsCreateCommand(&bootstrap), topicsListCommand(&bootstrap),
 		topicsDescribeCommand(&bootstrap), topicsAlterCommand(&bootstrap), topicsDeleteCommand(&bootstrap),
-		topicsElectLeadersCommand(&bootstrap))
+		topicsElectLeadersCommand(&bootstrap), topicsReassignCommand(&bootstrap))
 	acceptKafkaActions(cmd)
 	return cmd
 }
@@ -450,7 +451,6 @@ func topicsDeleteCommand(bootstrap *string) *cobra.Command {
 		Long: `Delete the topics matching --topic and all their records. Like Kafka's
 tool it prints nothing on success.`,
 		Example: `  runnel topics delete --topic test
-  runnel topics elect-leaders --election-type preferred --all-topic-partitions
   runnel topics delete --topic 'tmp-.*' --if-exists`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
