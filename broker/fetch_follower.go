@@ -55,7 +55,7 @@ func init() {
 			c.ReplicaSelector = v
 			return nil
 		}
-		return fmt.Errorf("unknown replica selector %q: runnel has Kafka's %s only (or none, the default: the leader serves every consumer)", v, replicaSelectorRackAware)
+		return fmt.Errorf("runnel has Kafka's %s only, or none (the default: the leader serves every consumer)", replicaSelectorRackAware)
 	}, func(c *Config) (string, bool) { return c.ReplicaSelector, true }})
 }
 

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -203,5 +204,21 @@ func TestFollowerServesConsumerFetch(t *testing.T) {
 				t.Fatalf("%d batches, high watermark %d; want %d and %d", n, p.HighWatermark, tc.batches, tc.highWatermark)
 			}
 		})
+	}
+}
+
+// TestReplicaSelectorClass: Kafka's two values are accepted, any other
+// refused at startup with the one Kafka name runnel knows.
+func TestReplicaSelectorClass(t *testing.T) {
+	for _, v := range []string{"", replicaSelectorRackAware} {
+		if c, _, err := NewConfig(map[string]string{"replica.selector.class": v}); err != nil || c.ReplicaSelector != v {
+			t.Errorf("replica.selector.class=%q: %q, %v", v, c.ReplicaSelector, err)
+		}
+	}
+	for _, v := range []string{"RackAwareReplicaSelector", "com.example.MySelector"} {
+		_, _, err := NewConfig(map[string]string{"replica.selector.class": v})
+		if err == nil || !strings.Contains(err.Error(), replicaSelectorRackAware) {
+			t.Errorf("replica.selector.class=%q: %v, want a refusal naming %s", v, err, replicaSelectorRackAware)
+		}
 	}
 }
