@@ -127,6 +127,13 @@ func TestFetchFromClosestReplica(t *testing.T) {
 func fetchPartition(t *testing.T, b *Broker, topic string, v int16, offset int64, epoch int32) kmsg.FetchResponseTopicPartition {
 	t.Helper()
 	rc := dialRaw(t, b.Addr().String())
+	rc.send(consumerFetch(b, topic, v, offset, epoch), true)
+	return rc.receive().(*kmsg.FetchResponse).Topics[0].Partitions[0]
+}
+
+// consumerFetch is a consumer's Fetch of partition 0 of topic, without
+// waiting.
+func consumerFetch(b *Broker, topic string, v int16, offset int64, epoch int32) *kmsg.FetchRequest {
 	req := kmsg.NewPtrFetchRequest()
 	req.Version, req.ReplicaID, req.MaxBytes, req.SessionEpoch = v, -1, 1<<20, -1
 	rt := kmsg.NewFetchRequestTopic()
@@ -135,13 +142,13 @@ func fetchPartition(t *testing.T, b *Broker, topic string, v int16, offset int64
 	rp.FetchOffset, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = offset, 1<<20, epoch
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
-	rc.send(req, true)
-	return rc.receive().(*kmsg.FetchResponse).Topics[0].Partitions[0]
+	return req
 }
 
 // TestFollowerServesConsumerFetch: a follower answers a consumer's Fetch
 // (v11+) up to its own high watermark only, with Kafka's offset checks,
-// and an older Fetch NOT_LEADER_OR_FOLLOWER; with the rack-aware selector
+// a long poll there waking when that high watermark moves, and an older
+// Fetch NOT_LEADER_OR_FOLLOWER; with the rack-aware selector
 // the leader answers a consumer in a follower's rack with that follower as
 // PreferredReadReplica and no records.
 func TestFollowerServesConsumerFetch(t *testing.T) {
@@ -204,6 +211,20 @@ func TestFollowerServesConsumerFetch(t *testing.T) {
 				t.Fatalf("%d batches, high watermark %d; want %d and %d", n, p.HighWatermark, tc.batches, tc.highWatermark)
 			}
 		})
+	}
+
+	// A consumer waiting at the follower's high watermark is answered when
+	// it moves.
+	rc = dialRaw(t, follower.Addr().String())
+	req := consumerFetch(follower, topic, fetchFrameMaxVersion, hw, epoch)
+	req.MaxWaitMillis, req.MinBytes = 10000, 1
+	rc.send(req, true)
+	wait.Until(t, 5*time.Second, "the fetch to park", func() bool { return follower.parkedFetches.Load() == 1 })
+	log.SetHighWatermark(records)
+	p := rc.receive().(*kmsg.FetchResponse).Topics[0].Partitions[0]
+	if n := len(batchesIn(t, p.RecordBatches)); p.ErrorCode != 0 || n != records-hw || p.HighWatermark != records {
+		t.Fatalf("long poll at the high watermark: error %v, %d batches, high watermark %d; want none, %d, %d",
+			kerr.ErrorForCode(p.ErrorCode), n, p.HighWatermark, records-hw, records)
 	}
 }
 
