@@ -26,8 +26,8 @@ package broker
 // Routing: a partition the metadata image places on another broker is
 // NOT_LEADER_OR_FOLLOWER, with its current leader and the leaders' endpoints
 // from v16 (KIP-951; routing.go), except that a follower serves consumers
-// from v11 (KIP-392, fetch_follower.go). A CurrentLeaderEpoch (v9+) older than the
-// image's is FENCED_LEADER_EPOCH, a newer one UNKNOWN_LEADER_EPOCH.
+// from v11 (KIP-392, fetch_follower.go). A CurrentLeaderEpoch (v9+) older
+// than the image's is FENCED_LEADER_EPOCH, a newer one UNKNOWN_LEADER_EPOCH.
 //
 // Visibility: the high watermark of a partition with one replica is the
 // flushed offset under the durable flush policy (a consumer never sees what
@@ -134,11 +134,11 @@ type fetch struct {
 	// only partitions with news. newSession: a full fetch asking for one.
 	session    *fetchSession
 	newSession bool
-	// bytes read by the last read, and whether some partition has an
-	// answer that goes out at once: an error, for a follower a diverging
-	// epoch, for a consumer a preferred read replica (fetch_follower.go).
-	bytes     int64
-	answerNow bool
+	// bytes read by the last read, and whether some partition has an error
+	// or, for a follower, a diverging epoch, or for a consumer a preferred
+	// read replica (fetch_follower.go): all answer at once.
+	bytes    int64
+	hasError bool
 	// redirectImage is the metadata image that placed some partition on
 	// another broker (nil: none did), for the response's NodeEndpoints.
 	redirectImage *metadata.Image
@@ -286,7 +286,7 @@ func (f *fetch) resolve() {
 // read held.
 func (f *fetch) read() {
 	f.release()
-	f.bytes, f.answerNow = 0, false
+	f.bytes, f.hasError = 0, false
 	left := int64(f.req.MaxBytes)
 	if f.req.Version < 3 || left <= 0 {
 		left = 1<<31 - 1
@@ -299,15 +299,15 @@ func (f *fetch) read() {
 			if fp.err == errNotLeader && f.req.Version >= 16 {
 				fp.header.Redirect, fp.header.CurrentLeader = true, fp.leader
 			}
-			f.answerNow = true
+			f.hasError = true
 			continue
 		}
 		if f.replica >= 0 && !f.replicaMayRead(fp) { // the header says why: an error or a divergence
-			f.answerNow = true
+			f.hasError = true
 			continue
 		}
 		if f.replica < 0 && f.sendsElsewhere(fp) { // the header names the replica to read from
-			f.answerNow = true
+			f.hasError = true
 			continue
 		}
 		log := fp.p.log
@@ -328,7 +328,7 @@ func (f *fetch) read() {
 		fp.header.HighWatermark, fp.header.LastStableOffset, fp.header.LogStartOffset = hw, hw, log.StartOffset()
 		if err != nil {
 			fp.header = fetchPartitionHeader{Partition: fp.index, ErrorCode: errCode(err), HighWatermark: -1, LastStableOffset: -1, LogStartOffset: -1}
-			f.answerNow = true
+			f.hasError = true
 			if c := fp.header.ErrorCode; (c == kerr.UnknownServerError.Code || c == kerr.KafkaStorageError.Code) && !loggedElsewhere(err) {
 				f.b.logger.Error("fetch read failed", "topic", fp.p.topic, "partition", fp.index, "offset", fp.offset, "err", err)
 			}
@@ -336,7 +336,7 @@ func (f *fetch) read() {
 		}
 		if f.replica >= 0 && !f.followerFetched(fp) { // the header says why
 			rr.Release()
-			f.answerNow = true
+			f.hasError = true
 			continue
 		}
 		fp.read = rr
@@ -362,7 +362,7 @@ func (b *Broker) highWatermark(p *partition) int64 {
 
 // ready reports whether the fetch can be answered now.
 func (f *fetch) ready() bool {
-	return f.answerNow || f.bytes >= int64(f.req.MinBytes)
+	return f.hasError || f.bytes >= int64(f.req.MinBytes)
 }
 
 // maxWatchedLogs bounds the logs one waiting fetch watches: reflect.Select
