@@ -85,9 +85,9 @@ type network struct {
 	subnet int // N of 10.213.N.0/24
 	bridge string
 
-	mu         sync.Mutex
-	namespaces []string           // made so far, removed by close
-	devices    map[device]*faults // interfaces holding fault rules
+	mu      sync.Mutex
+	nodes   []int32            // node ids whose namespaces were made, removed by close
+	devices map[device]*faults // interfaces holding fault rules
 }
 
 // device is an interface: its namespace ("" is the root one) and name.
@@ -146,6 +146,7 @@ func removeAbandoned(subnet int, bridge string) bool {
 	out, _ := exec.Command("ip", "netns", "list").Output()
 	for _, line := range strings.Split(string(out), "\n") {
 		if name, _, _ := strings.Cut(line, " "); strings.HasPrefix(name, namespacePrefix(subnet)) {
+			_ = ip("-n", name, "link", "del", "dev", "eth0") // and its peer
 			_ = ip("netns", "del", name)
 		}
 	}
@@ -161,7 +162,12 @@ func (n *network) clientsIP() string { return fmt.Sprintf("10.213.%d.254", n.sub
 func (n *network) nodeIP(id int32) string { return fmt.Sprintf("10.213.%d.%d", n.subnet, id) }
 
 // namespace is the name of node.id id's namespace.
-func (n *network) namespace(id int32) string { return namespacePrefix(n.subnet) + strconv.Itoa(int(id)) }
+func (n *network) namespace(id int32) string {
+	return namespacePrefix(n.subnet) + strconv.Itoa(int(id))
+}
+
+// hostSide is the root namespace's end of node.id id's veth pair.
+func (n *network) hostSide(id int32) string { return fmt.Sprintf("rnl%dv%d", n.subnet, id) }
 
 // addr is node.id id's host:port for port.
 func (n *network) addr(id int32, port int) string {
@@ -174,16 +180,16 @@ func (n *network) addNamespace(id int32) error {
 	if id < 1 || id > 253 {
 		return fmt.Errorf("clustertest: node.id %d has no address in a /24 beside the bridge's", id)
 	}
-	ns, hostSide := n.namespace(id), fmt.Sprintf("rnl%dv%d", n.subnet, id)
+	ns := n.namespace(id)
 	if err := ip("netns", "add", ns); err != nil {
 		return err
 	}
 	n.mu.Lock()
-	n.namespaces = append(n.namespaces, ns)
+	n.nodes = append(n.nodes, id)
 	n.mu.Unlock()
 	return errors.Join(
-		ip("link", "add", hostSide, "type", "veth", "peer", "name", "eth0", "netns", ns),
-		ip("link", "set", "dev", hostSide, "master", n.bridge, "up"),
+		ip("link", "add", n.hostSide(id), "type", "veth", "peer", "name", "eth0", "netns", ns),
+		ip("link", "set", "dev", n.hostSide(id), "master", n.bridge, "up"),
 		ip("-n", ns, "addr", "add", n.nodeIP(id)+"/24", "dev", "eth0"),
 		ip("-n", ns, "link", "set", "dev", "eth0", "up"),
 		ip("-n", ns, "link", "set", "dev", "lo", "up"),
@@ -281,17 +287,18 @@ func (n *network) heal() error {
 	return errors.Join(errs...)
 }
 
-// close removes the rules, the namespaces (their veth pairs with them)
-// and the bridge. The nodes must have exited: a namespace lives on while
-// a process is in it.
+// close removes the rules, the veth pairs, the namespaces and the bridge.
+// The nodes must have exited. The veth pairs are deleted first: a deleted
+// namespace's interfaces go only once the kernel lets the namespace go,
+// which sockets closed by a kill (TIME_WAIT and the like) may delay.
 func (n *network) close() error {
 	errs := []error{n.heal()}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	for _, ns := range n.namespaces {
-		errs = append(errs, ip("netns", "del", ns))
+	for _, id := range n.nodes {
+		errs = append(errs, ip("link", "del", "dev", n.hostSide(id)), ip("netns", "del", n.namespace(id)))
 	}
-	n.namespaces = nil
+	n.nodes = nil
 	errs = append(errs, ip("link", "del", "dev", n.bridge))
 	return errors.Join(errs...)
 }
