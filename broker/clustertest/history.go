@@ -53,8 +53,9 @@ type WorkloadOptions struct {
 	Interval time.Duration
 	// MaxInFlight bounds each producer's records not yet answered (0: 50).
 	MaxInFlight int
-	// Opts are more client options, after the workload's own
-	// (acks=all, idempotence, the topic, a manual partitioner).
+	// Opts are more client options, after the workload's own (acks=all,
+	// idempotence, the topic, a manual partitioner, a delivery timeout of
+	// a minute so that Stop ends on a cluster that no longer answers).
 	Opts []kgo.Opt
 }
 
@@ -94,6 +95,7 @@ func (c *Cluster) StartWorkload(o WorkloadOptions) (*Workload, error) {
 			kgo.RecordPartitioner(kgo.ManualPartitioner()),
 			kgo.MaxBufferedRecords(o.MaxInFlight),
 			kgo.ProducerLinger(0),
+			kgo.RecordDeliveryTimeout(time.Minute),
 		}, o.Opts...)
 		cl, err := kgo.NewClient(opts...)
 		if err != nil {
@@ -166,13 +168,20 @@ func (w *Workload) Failures() []error {
 	return slices.Clone(w.failures)
 }
 
-// FirstAckAfter is when the first record acknowledged after t was
-// acknowledged, false when none was yet: the end of a failover.
-func (w *Workload) FirstAckAfter(t time.Time) (time.Time, bool) {
+// Acks are the records acknowledged so far.
+func (w *Workload) Acks() []Ack {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.acked)
+}
+
+// FirstAckAfter is when the first record of partition acknowledged after
+// t was acknowledged, false when none was yet: the end of a failover.
+func (w *Workload) FirstAckAfter(t time.Time, partition int32) (time.Time, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, a := range w.acked {
-		if a.At.After(t) {
+		if a.Partition == partition && a.At.After(t) {
 			return a.At, true
 		}
 	}
