@@ -108,18 +108,15 @@ func newNetwork() (*network, error) {
 	if err := NamespacesAvailable(); err != nil {
 		return nil, err
 	}
+	removeAbandoned()
 	start := rand.IntN(250)
 	for k := range 250 {
 		n := &network{subnet: 1 + (start+k)%250, devices: map[device]*faults{}}
-		n.bridge = fmt.Sprintf("rnl213br%d", n.subnet)
-		err := ip("link", "add", "name", n.bridge, "type", "bridge")
-		if err != nil && removeAbandoned(n.subnet, n.bridge) {
-			err = ip("link", "add", "name", n.bridge, "type", "bridge")
-		}
-		if err != nil {
+		n.bridge = bridgeName(n.subnet)
+		if err := ip("link", "add", "name", n.bridge, "type", "bridge"); err != nil {
 			continue // taken by another cluster
 		}
-		err = errors.Join(
+		err := errors.Join(
 			ip("link", "set", "dev", n.bridge, "alias", bridgeAlias+strconv.Itoa(os.Getpid())),
 			ip("addr", "add", n.clientsIP()+"/24", "dev", n.bridge),
 			ip("link", "set", "dev", n.bridge, "up"),
@@ -132,25 +129,31 @@ func newNetwork() (*network, error) {
 	return nil, fmt.Errorf("%w: no free subnet 10.213.N.0/24 (every bridge rnl213brN exists)", ErrNoNamespaces)
 }
 
-// removeAbandoned removes subnet's bridge and namespaces when the process
-// that made them is gone, and reports whether it did.
-func removeAbandoned(subnet int, bridge string) bool {
-	alias, err := os.ReadFile("/sys/class/net/" + bridge + "/ifalias")
-	if err != nil {
-		return false
-	}
-	pid, err := strconv.Atoi(strings.TrimPrefix(strings.TrimSpace(string(alias)), bridgeAlias))
-	if err != nil || syscall.Kill(pid, 0) != syscall.ESRCH {
-		return false
-	}
-	out, _ := exec.Command("ip", "netns", "list").Output()
-	for _, line := range strings.Split(string(out), "\n") {
-		if name, _, _ := strings.Cut(line, " "); strings.HasPrefix(name, namespacePrefix(subnet)) {
-			_ = ip("-n", name, "link", "del", "dev", "eth0") // and its peer
-			_ = ip("netns", "del", name)
+func bridgeName(subnet int) string { return fmt.Sprintf("rnl213br%d", subnet) }
+
+// removeAbandoned removes the bridges and namespaces of clusters whose
+// process is gone: killed, it could not clean up (its nodes died with it,
+// by Pdeathsig).
+func removeAbandoned() {
+	namespaces, _ := exec.Command("ip", "netns", "list").Output()
+	for subnet := 1; subnet <= 250; subnet++ {
+		bridge := bridgeName(subnet)
+		alias, err := os.ReadFile("/sys/class/net/" + bridge + "/ifalias")
+		if err != nil {
+			continue
 		}
+		pid, err := strconv.Atoi(strings.TrimPrefix(strings.TrimSpace(string(alias)), bridgeAlias))
+		if err != nil || syscall.Kill(pid, 0) != syscall.ESRCH {
+			continue
+		}
+		for _, line := range strings.Split(string(namespaces), "\n") {
+			if name, _, _ := strings.Cut(line, " "); strings.HasPrefix(name, namespacePrefix(subnet)) {
+				_ = ip("-n", name, "link", "del", "dev", "eth0") // and its peer
+				_ = ip("netns", "del", name)
+			}
+		}
+		_ = ip("link", "del", "dev", bridge)
 	}
-	return ip("link", "del", "dev", bridge) == nil
 }
 
 func namespacePrefix(subnet int) string { return fmt.Sprintf("rnl213-%d-", subnet) }

@@ -1,6 +1,7 @@
 package clustertest_test
 
 import (
+	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -141,6 +142,19 @@ func TestNamespacesCutIsolateHeal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// ip netns exec execs the node in place: the pid Kill and Stop signal
+	// is the broker's, in a namespace of its own.
+	self, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range c.Len() {
+		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", c.Pid(i)))
+		ns, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", c.Pid(i)))
+		if strings.TrimSpace(string(comm)) != "runnel" || ns == self || ns == "" {
+			t.Errorf("node %d: pid %d is %q in network namespace %q (the test's: %s)", c.Node(i).ID, c.Pid(i), comm, ns, self)
+		}
+	}
 	cl := clustertest.Clients
 	all := map[[2]int]string{{0, 1}: "connected", {1, 0}: "connected", {0, 2}: "connected", {2, 1}: "connected",
 		{cl, 0}: "connected", {cl, 1}: "connected", {cl, 2}: "connected"}
@@ -222,5 +236,69 @@ func TestNamespacesCutIsolateHeal(t *testing.T) {
 	}
 	if prefix := "rnl213-" + strings.TrimPrefix(bridge, "rnl213br") + "-"; strings.Contains(string(namespaces), prefix) {
 		t.Errorf("namespaces %s* after Close:\n%s", prefix, namespaces)
+	}
+}
+
+// abandonEnv makes the test binary TestAbandonHelper.
+const abandonEnv = "RUNNEL_CLUSTERTEST_ABANDON"
+
+// TestAbandonHelper is not a test: run by TestNamespacesOfAKilledProcess,
+// it starts a cluster in namespaces, prints its clients' address and
+// waits to be killed.
+func TestAbandonHelper(t *testing.T) {
+	if os.Getenv(abandonEnv) == "" {
+		t.Skip("the helper process of TestNamespacesOfAKilledProcess")
+	}
+	c, err := clustertest.Start(clustertest.Options{Nodes: 1, Namespaces: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Println("clients:", c.ClientsIP())
+	select {}
+}
+
+// TestNamespacesOfAKilledProcess kills (SIGKILL) a process that runs a
+// cluster in namespaces, which therefore cannot clean up: the next
+// cluster started in namespaces removes its bridge and namespaces.
+func TestNamespacesOfAKilledProcess(t *testing.T) {
+	needNamespaces(t)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	helper := exec.Command(self, "-test.run=^TestAbandonHelper$", "-test.count=1", "-test.timeout=60s")
+	helper.Env = append(os.Environ(), abandonEnv+"=1")
+	out, err := helper.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := helper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer helper.Process.Kill()
+	var clientsIP string
+	lines := bufio.NewScanner(out)
+	for clientsIP == "" && lines.Scan() {
+		clientsIP, _ = strings.CutPrefix(lines.Text(), "clients: ")
+	}
+	if clientsIP == "" {
+		helper.Process.Kill()
+		helper.Wait()
+		t.Fatalf("the helper printed no clients' address (%v)", lines.Err())
+	}
+	bridge := "rnl213br" + strings.Split(clientsIP, ".")[2]
+	if _, err := net.InterfaceByName(bridge); err != nil {
+		t.Fatalf("the helper's bridge %s: %v", bridge, err)
+	}
+	helper.Process.Kill()
+	helper.Wait()
+	if _, err := net.InterfaceByName(bridge); err != nil {
+		t.Fatalf("the killed helper's bridge %s is gone already (%v): nothing to test", bridge, err)
+	}
+	if _, err := clustertest.Start(clustertest.Options{Test: t, Nodes: 1, Namespaces: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := net.InterfaceByName(bridge); err == nil {
+		t.Errorf("the killed helper's bridge %s is still there after another cluster started", bridge)
 	}
 }
