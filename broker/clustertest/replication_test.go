@@ -12,6 +12,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,23 +28,34 @@ import (
 // follower that has not caught up for this long leaves the ISR.
 const replicaLagMax = 2 * time.Second
 
-// startReplicatedCluster starts three combined nodes with the short
-// timeouts of the fault tests, replication on by default (factor 3,
-// min.insync.replicas 2, no unclean election), each node in a network
-// namespace of its own when namespaces is set.
-func startReplicatedCluster(t *testing.T, namespaces bool) *clustertest.Cluster {
+// tunedTimeouts are the short timeouts of the replication tests: a
+// broker silent for sessionTimeout is fenced, a controller elected within
+// electionTimeout's range, a follower behind for replicaLagMax leaves the
+// ISR, and a follower's fetch from a silent leader fails after 3 s.
+var tunedTimeouts = []string{
+	fmt.Sprintf("broker.session.timeout.ms=%d", sessionTimeout.Milliseconds()),
+	fmt.Sprintf("broker.heartbeat.interval.ms=%d", heartbeatInterval.Milliseconds()),
+	fmt.Sprintf("controller.quorum.election.timeout.ms=%d", electionTimeout.Milliseconds()),
+	fmt.Sprintf("replica.lag.time.max.ms=%d", replicaLagMax.Milliseconds()),
+	"replica.fetch.wait.max.ms=100",
+	"replica.socket.timeout.ms=3000",
+}
+
+// startReplicatedCluster starts three combined nodes with the tuned
+// timeouts (Kafka's defaults when tuned is false), replication on by
+// default (factor 3, min.insync.replicas 2, no unclean election), each
+// node in a network namespace of its own when namespaces is set.
+func startReplicatedCluster(t *testing.T, namespaces, tuned bool) *clustertest.Cluster {
 	t.Helper()
+	var timeouts []string
+	if tuned {
+		timeouts = tunedTimeouts
+	}
 	c, err := clustertest.Start(clustertest.Options{
 		Test:       t,
 		Namespaces: namespaces,
 		Ready:      clustertest.MetadataListsAllBrokers,
-		Properties: []string{
-			fmt.Sprintf("broker.session.timeout.ms=%d", sessionTimeout.Milliseconds()),
-			fmt.Sprintf("broker.heartbeat.interval.ms=%d", heartbeatInterval.Milliseconds()),
-			fmt.Sprintf("controller.quorum.election.timeout.ms=%d", electionTimeout.Milliseconds()),
-			fmt.Sprintf("replica.lag.time.max.ms=%d", replicaLagMax.Milliseconds()),
-			"replica.fetch.wait.max.ms=100",
-			"replica.socket.timeout.ms=3000",
+		Properties: append(slices.Clone(timeouts),
 			"default.replication.factor=3",
 			"min.insync.replicas=2",
 			"unclean.leader.election.enable=false",
@@ -52,7 +64,7 @@ func startReplicatedCluster(t *testing.T, namespaces bool) *clustertest.Cluster 
 			"group.initial.rebalance.delay.ms=0",
 			"runnel.segment.preallocate.bytes=65536",
 			"log.index.size.max.bytes=65536",
-		},
+		),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -237,10 +249,12 @@ func killRounds(t *testing.T, def int) int {
 // runs 100). After each round no acknowledged record is lost or
 // reordered and the replicas hold the same batches. It logs the failover
 // time, from the kill to the first record of that partition acknowledged
-// after it, per round and its minimum, median and maximum.
+// after it, per round and its minimum, median and maximum: with the tuned
+// timeouts, or Kafka's defaults under RUNNEL_KILL_TIMEOUTS=default.
 func TestLeaderKilledUnderLoad(t *testing.T) {
 	rounds := killRounds(t, 5)
-	c := startReplicatedCluster(t, false)
+	tuned := os.Getenv("RUNNEL_KILL_TIMEOUTS") != "default"
+	c := startReplicatedCluster(t, false, tuned)
 	const topic, partitions = "killed", 3
 	createReplicatedTopic(t, c, topic, partitions)
 	w, err := c.StartWorkload(clustertest.WorkloadOptions{Topic: topic, Partitions: partitions, Producers: 2, Interval: 5 * time.Millisecond})
@@ -276,8 +290,11 @@ func TestLeaderKilledUnderLoad(t *testing.T) {
 	}
 	checkRound(t, c, topic, partitions, acked, "the end")
 	slices.Sort(failovers)
-	t.Logf("failover over %d rounds (session %v, election %v, replica lag %v): min %v, median %v, max %v",
-		rounds, sessionTimeout, electionTimeout, replicaLagMax,
+	timeouts := "Kafka's default timeouts"
+	if tuned {
+		timeouts = strings.Join(tunedTimeouts, " ")
+	}
+	t.Logf("failover over %d rounds (%s): min %v, median %v, max %v", rounds, timeouts,
 		failovers[0].Round(time.Millisecond), failovers[len(failovers)/2].Round(time.Millisecond), failovers[len(failovers)-1].Round(time.Millisecond))
 }
 
@@ -316,7 +333,7 @@ func produceDirect(c *clustertest.Cluster, i int, topic string, p int32, value s
 // acknowledged record is lost.
 func TestSplitBrain(t *testing.T) {
 	needNamespaces(t)
-	c := startReplicatedCluster(t, true)
+	c := startReplicatedCluster(t, true, true)
 	const topic, partitions = "split", 1
 	createReplicatedTopic(t, c, topic, partitions)
 	w, err := c.StartWorkload(clustertest.WorkloadOptions{Topic: topic, Partitions: partitions, Producers: 2, Interval: 5 * time.Millisecond})
@@ -406,7 +423,7 @@ func TestSplitBrain(t *testing.T) {
 // for the full ISR between them as an operator would: the producers see
 // no error and no record is duplicated, lost or reordered.
 func TestRollingRestart(t *testing.T) {
-	c := startReplicatedCluster(t, false)
+	c := startReplicatedCluster(t, false, true)
 	const topic, partitions = "rolling", 3
 	createReplicatedTopic(t, c, topic, partitions)
 	w, err := c.StartWorkload(clustertest.WorkloadOptions{Topic: topic, Partitions: partitions, Producers: 2, Interval: 5 * time.Millisecond})
