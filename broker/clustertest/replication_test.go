@@ -389,6 +389,15 @@ func TestSplitBrain(t *testing.T) {
 		t.Fatal("no record acknowledged since the isolation")
 	}
 
+	// The isolated node's log has a tail of its own by now (what it
+	// appended alone); Heal must make it truncate that.
+	logs, err := c.ReplicaLogs(topic, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	diverged := clustertest.CompareReplicas(map[int32][]clustertest.Batch{oldID: logs[oldID], now[0].leader: logs[now[0].leader]})
+	t.Logf("before the heal, the isolated node's log against the new leader's: %q", diverged)
+
 	if err := c.Heal(); err != nil {
 		t.Fatal(err)
 	}
