@@ -17,6 +17,12 @@
 // own (netns.go), and Cut, Isolate and Delay fail the links between nodes,
 // or between a node and the clients (Clients), silently until Heal.
 //
+// StartWorkload runs idempotent acks=all producers that record every
+// acknowledged record (Ack); VerifyHistory reads the partitions back and
+// CheckHistory reports what was lost, duplicated or reordered;
+// ReplicaLogs and CompareReplicas read every replica's segment files and
+// report the offsets where two replicas hold different batches.
+//
 // Cluster.ActiveController finds the active controller with DescribeQuorum;
 // with Options.Admin, EqualImages (a Ready for WaitFor) holds when every
 // node serves the same metadata image (/v1/metadata's hash).
