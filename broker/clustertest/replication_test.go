@@ -300,14 +300,22 @@ func TestLeaderKilledUnderLoad(t *testing.T) {
 
 // produceDirect sends one acks=all produce of value to topic-p to node i
 // alone, with the given timeout, and returns its error code (or the
-// request's error).
+// request's error). It names the topic by name and by id (Produce v13,
+// KIP-516, names it by id only).
 func produceDirect(c *clustertest.Cluster, i int, topic string, p int32, value string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout+2*time.Second)
 	defer cancel()
+	md, err := metadata(ctx, c, i, topic)
+	if err != nil {
+		return err
+	}
+	if len(md.Topics) != 1 || md.Topics[0].ErrorCode != 0 {
+		return fmt.Errorf("metadata of %s: %+v", topic, md.Topics)
+	}
 	req := kmsg.NewPtrProduceRequest()
 	req.Acks, req.TimeoutMillis = -1, int32(timeout.Milliseconds())
 	rt := kmsg.NewProduceRequestTopic()
-	rt.Topic = topic
+	rt.Topic, rt.TopicID = topic, md.Topics[0].TopicID
 	rp := kmsg.NewProduceRequestTopicPartition()
 	rp.Partition = p
 	rp.Records = segment.BuildBatch(nil, time.Now().UnixMilli(), []segment.KeyValue{{Value: []byte(value)}})
