@@ -303,7 +303,7 @@ func TestLeaderKilledUnderLoad(t *testing.T) {
 	if tuned {
 		timeouts = strings.Join(tunedTimeouts, " ")
 	}
-	t.Logf("failover over %d rounds (%s; producers' metadata.max.age %v): min %v, median %v, max %v", rounds, timeouts, metadataMinAge,
+	t.Logf("failover over %d rounds (%s; producers' kgo.MetadataMinAge %v): min %v, median %v, max %v", rounds, timeouts, metadataMinAge,
 		failovers[0].Round(time.Millisecond), failovers[len(failovers)/2].Round(time.Millisecond), failovers[len(failovers)-1].Round(time.Millisecond))
 }
 
