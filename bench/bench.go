@@ -64,6 +64,9 @@ type RunResult struct {
 	// Stages split Runnel's produce latency by where it was spent (nil
 	// for peers and runs without produce requests or syncs).
 	Stages *Stages `json:"stages,omitempty"`
+	// ReplicationBytesOut are the bytes a cluster target's leaders sent to
+	// followers during the load (nil: not a cluster, or no such metric).
+	ReplicationBytesOut *float64 `json:"replication_bytes_out,omitempty"`
 	// Idle is the idle-connections scenario's reading (Result is nil).
 	Idle *IdleResult `json:"idle,omitempty"`
 	Err  string      `json:"error,omitempty"`
@@ -143,14 +146,21 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		total += len(sc.Targets)
 	}
 	n := 0
+	var kept *target // a cluster kept for the scenario's next target (sameCluster)
+	defer func() {
+		if kept != nil {
+			kept.stop()
+		}
+	}()
 	for _, sc := range rep.Scenarios {
-		for _, kind := range sc.Targets {
+		for i, kind := range sc.Targets {
 			if ctx.Err() != nil {
 				return rep, ctx.Err()
 			}
 			n++
 			fmt.Fprintf(opts.Log, "[%d/%d] %s on %s\n", n, total, sc.Name, kind)
-			run := runOne(ctx, opts, workDir, rep, sc, kind)
+			keep := i+1 < len(sc.Targets) && sameCluster(kind, sc.Targets[i+1])
+			run := runOne(ctx, opts, workDir, rep, sc, kind, &kept, keep)
 			rep.Runs = append(rep.Runs, run)
 			switch {
 			case run.Err != "":
@@ -171,7 +181,10 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 // runOne starts a fresh target, applies the scenario's load (or holds its
 // idle connections), records the broker's CPU time and, for Runnel,
 // captures a CPU profile over the measurement and a heap profile after it.
-func runOne(ctx context.Context, opts Options, workDir string, rep *Report, sc Scenario, kind string) *RunResult {
+// A cluster in *kept is used instead of a fresh one; with keep, the
+// cluster is left running in *kept, for the scenario's next target, unless
+// the run failed.
+func runOne(ctx context.Context, opts Options, workDir string, rep *Report, sc Scenario, kind string, kept **target, keep bool) *RunResult {
 	run := &RunResult{Scenario: sc.Name, Target: kind}
 	if kind == TargetDiskFloor {
 		var err error
@@ -183,12 +196,18 @@ func runOne(ctx context.Context, opts Options, workDir string, rep *Report, sc S
 	logPath := filepath.Join(opts.OutDir, "logs", sc.Name+"-"+kind+".log")
 	overrides := append([]string{"runnel.flush.policy=durable"}, sc.Overrides...)
 	overrides = append(overrides, opts.RunnelOverrides...)
-	t, err := startTarget(ctx, opts.Runnel, opts.Self, kind, workDir, logPath, overrides)
-	if err != nil {
+	t, err := *kept, error(nil)
+	if t != nil {
+		*kept, t.kind, t.logPath = nil, kind, logPath
+	} else if t, err = startTarget(ctx, opts.Runnel, opts.Self, kind, workDir, logPath, overrides); err != nil {
 		run.Err = err.Error()
 		return run
 	}
 	defer func() {
+		if keep && run.Err == "" {
+			*kept = t
+			return
+		}
 		if err := t.stop(); err != nil && run.Err == "" {
 			run.Err = err.Error()
 		}
@@ -208,6 +227,10 @@ func runOne(ctx context.Context, opts Options, workDir string, rep *Report, sc S
 	cfg := sc.Load
 	cfg.Brokers, cfg.Topic = []string{t.addr}, sc.Name
 	cfg.Progress = opts.Progress
+	if cfg.Topic, err = t.createClusterTopic(ctx, cfg.Topic, cfg.Partitions); err != nil {
+		run.Err = err.Error()
+		return run
+	}
 	if sc.RateOf != "" {
 		cfg.Rate = derivedRate(rep, sc)
 	}
@@ -250,6 +273,7 @@ func runOne(ctx context.Context, opts Options, workDir string, rep *Report, sc S
 	if t.admin != "" {
 		stagesBefore, _ = t.stageCounters(ctx) // nil: no stages for this run
 	}
+	replicatedBefore := t.replicationBytes(ctx)
 	cpu := recordCPU(t.pids()...)
 	var res *loadgen.Result
 	if sc.Generators > 1 {
@@ -264,6 +288,9 @@ func runOne(ctx context.Context, opts Options, workDir string, rep *Report, sc S
 		return run
 	}
 	run.Result = res
+	if after := t.replicationBytes(ctx); replicatedBefore != nil && after != nil {
+		run.ReplicationBytesOut = new(*after - *replicatedBefore)
+	}
 	if stagesBefore != nil {
 		if after, err := t.stageCounters(ctx); err == nil {
 			run.Stages, _ = stagesBetween(stagesBefore, after) // nil without produce requests or syncs

@@ -7,15 +7,27 @@ package bench
 // SIGKILLing the active controller to a new one and to the next successful
 // creation. The nodes are started by broker/clustertest, as the cluster
 // tests start them.
+//
+// Replication (issue 13): the acks=all scenario runs on three nodes with a
+// topic of one replica, then on the same nodes (sameCluster: the run
+// keeps them for the next target) with a topic replicated three times
+// (min.insync.replicas 2), followers fsyncing what they append; then on
+// fresh nodes whose followers do not (runnel.replica.fsync=false). Each
+// cluster target reads the bytes its leaders sent to followers
+// (runnel_replication_bytes_out_total on every node's /metrics) before and
+// after the load.
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -28,8 +40,34 @@ import (
 // given the first, and finds the partitions' leaders from its Metadata.
 const TargetRunnelCluster = "runnel-3"
 
+// The replicated cluster targets: TargetRunnelCluster's three nodes, the
+// scenario's topic created with three replicas and min.insync.replicas 2,
+// followers fsyncing each append before they fetch on, or not.
+const (
+	TargetRunnelClusterRF3        = "runnel-3-rf3"
+	TargetRunnelClusterRF3NoFsync = "runnel-3-rf3-nofsync"
+)
+
 // clusterNodes is the size of TargetRunnelCluster.
 const clusterNodes = 3
+
+// clusterTarget is what a cluster target's nodes and topic differ by.
+type clusterTarget struct {
+	replicas    int16    // the scenario's topic's replication factor
+	topicConfig []string // its configs, key=value
+	properties  []string // the nodes' settings beyond clusterDefaults
+}
+
+// clusterTargets are the cluster targets by kind.
+var clusterTargets = map[string]clusterTarget{
+	TargetRunnelCluster:           {1, nil, []string{"runnel.replica.fsync=true"}},
+	TargetRunnelClusterRF3:        {3, []string{"min.insync.replicas=2"}, []string{"runnel.replica.fsync=true"}},
+	TargetRunnelClusterRF3NoFsync: {3, []string{"min.insync.replicas=2"}, []string{"runnel.replica.fsync=false"}},
+}
+
+// clusterAcksAll is the acks=all scenario on the cluster targets, the
+// replicated ones beside.
+const clusterAcksAll = "cluster-produce-acksall"
 
 // clusterScenarios are the produce scenarios of the matrix again, run
 // against one node and against three, under the identical load. The load
@@ -46,6 +84,10 @@ func clusterScenarios(matrix []Scenario) []Scenario {
 		sc.Title = strings.Replace(sc.Title, ", raw batches)", ")", 1) +
 			fmt.Sprintf(", through franz-go's producer: %d brokers beside 1", clusterNodes)
 		sc.Targets = []string{TargetRunnel, TargetRunnelCluster}
+		if sc.Name == clusterAcksAll {
+			sc.Title += "; and on 3 brokers with the topic replicated 3 times (min.insync.replicas 2), followers fsyncing or not"
+			sc.Targets = append(sc.Targets, TargetRunnelClusterRF3, TargetRunnelClusterRF3NoFsync)
+		}
 		out = append(out, sc)
 	}
 	return out
@@ -55,24 +97,144 @@ func clusterScenarios(matrix []Scenario) []Scenario {
 // small preallocation where a scenario creates many topics.
 var clusterDefaults = []string{"runnel.shutdown.timeout.ms=5000"}
 
-// startClusterTarget starts TargetRunnelCluster over a new directory in
-// workDir with the Runnel properties extra; its logs go to logPath when it
-// stops, if a node logged anything.
-func startClusterTarget(runnel, workDir, logPath string, extra []string) (*target, error) {
+// startClusterTarget starts the cluster target kind over a new directory
+// in workDir with the Runnel properties extra; its logs go to logPath when
+// it stops, if a node logged anything. Its nodes have admin listeners, for
+// /metrics.
+func startClusterTarget(kind, runnel, workDir, logPath string, extra []string) (*target, error) {
 	dir, err := os.MkdirTemp(workDir, "runnel-cluster-")
 	if err != nil {
 		return nil, err
 	}
+	props := append(slices.Concat(clusterDefaults, clusterTargets[kind].properties), extra...)
 	c, err := clustertest.Start(clustertest.Options{
-		Nodes: clusterNodes, Binary: runnel, Dir: dir, LogLevel: "warn",
-		Properties: append(slices.Clone(clusterDefaults), extra...),
-		Ready:      clustertest.MetadataListsAllBrokers, Timeout: time.Minute,
+		Nodes: clusterNodes, Binary: runnel, Dir: dir, LogLevel: "warn", Admin: true,
+		Properties: props, Ready: clustertest.MetadataListsAllBrokers, Timeout: time.Minute,
 	})
 	if err != nil {
 		os.RemoveAll(dir)
-		return nil, fmt.Errorf("bench: %s: %w", TargetRunnelCluster, err)
+		return nil, fmt.Errorf("bench: %s: %w", kind, err)
 	}
-	return &target{kind: TargetRunnelCluster, addr: c.Node(0).Addr, dataDir: dir, logPath: logPath, cluster: c}, nil
+	return &target{kind: kind, addr: c.Node(0).Addr, dataDir: dir, logPath: logPath, cluster: c}, nil
+}
+
+// createClusterTopic creates a cluster target's topic for the load, with
+// the target's replication factor and configs (the load generator would
+// create it with one replica), named after the scenario's and the target
+// (two targets may share a cluster), and returns its name; other targets'
+// topics are the load generator's to create.
+func (t *target) createClusterTopic(ctx context.Context, scenarioTopic string, partitions int) (string, error) {
+	ct, ok := clusterTargets[t.kind]
+	if !ok {
+		return scenarioTopic, nil
+	}
+	topic := scenarioTopic + "-" + t.kind
+	cl, err := t.cluster.Client()
+	if err != nil {
+		return "", err
+	}
+	defer cl.Close()
+	configs := map[string]*string{}
+	for _, kv := range ct.topicConfig {
+		k, v, _ := strings.Cut(kv, "=")
+		configs[k] = &v
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	resp, err := kadm.NewClient(cl).CreateTopic(ctx, int32(partitions), ct.replicas, configs, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		return "", fmt.Errorf("bench: %s: create %s with %d replicas %v: %w", t.kind, topic, ct.replicas, ct.topicConfig, err)
+	}
+	return topic, nil
+}
+
+// sameCluster reports whether the cluster targets a and b run on nodes of
+// the same settings, so that b can run on a's nodes after a: RF=3 beside
+// RF=1 on the same three brokers.
+func sameCluster(a, b string) bool {
+	ca, okA := clusterTargets[a]
+	cb, okB := clusterTargets[b]
+	return okA && okB && slices.Equal(ca.properties, cb.properties)
+}
+
+// replicationBytesMetric counts the bytes a broker's leaders sent to
+// followers (labelled or not: every sample is summed).
+const replicationBytesMetric = "runnel_replication_bytes_out_total"
+
+// replicationBytes is replicationBytesMetric summed over a cluster
+// target's nodes, nil when no node has it (a Runnel without replication)
+// or the target is not a cluster.
+func (t *target) replicationBytes(ctx context.Context) *float64 {
+	if t.cluster == nil {
+		return nil
+	}
+	var sum float64
+	found := false
+	for _, n := range t.cluster.Nodes() {
+		var metrics bytes.Buffer
+		if err := get(ctx, "http://"+n.AdminAddr+"/metrics", &metrics, 10*time.Second); err != nil {
+			continue
+		}
+		if v, ok := sumMetric(metrics.String(), replicationBytesMetric); ok {
+			sum, found = sum+v, true
+		}
+	}
+	if !found {
+		return nil
+	}
+	return &sum
+}
+
+// sumMetric sums the samples of the metric name in Prometheus text, and
+// reports whether there was one.
+func sumMetric(text, name string) (float64, bool) {
+	var sum float64
+	found := false
+	for line := range strings.Lines(text) {
+		f := strings.Fields(line)
+		if len(f) < 2 || strings.HasPrefix(f[0], "#") {
+			continue
+		}
+		if metric, _, _ := strings.Cut(f[0], "{"); metric != name {
+			continue
+		}
+		if v, err := strconv.ParseFloat(f[1], 64); err == nil {
+			sum, found = sum+v, true
+		}
+	}
+	return sum, found
+}
+
+// replicationTable is the scenario's replication figures, for a scenario
+// with a replicated cluster target: each cluster target's topic
+// replication factor and the bytes its leaders sent to followers.
+func replicationTable(b *strings.Builder, rep *Report, sc Scenario) {
+	if !slices.ContainsFunc(sc.Targets, func(k string) bool { return clusterTargets[k].replicas > 1 }) {
+		return
+	}
+	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	w("\nReplication: the bytes the leaders sent to followers over the whole load, warm-up included (`%s` summed over the nodes' /metrics, "+
+		"before and after; n/a where the brokers do not have it), beside the bytes of record values acked:\n\n", replicationBytesMetric)
+	w("| target | replication factor | topic configs and node settings | sent to followers (MB) | per byte of values acked |\n|---|---:|---|---:|---:|\n")
+	for _, kind := range sc.Targets {
+		ct, ok := clusterTargets[kind]
+		run := rep.Find(sc.Name, kind)
+		if !ok || run == nil {
+			continue
+		}
+		sent, per := "n/a", "n/a"
+		if run.ReplicationBytesOut != nil {
+			sent = fmt.Sprintf("%.1f", *run.ReplicationBytesOut/1e6)
+			if run.Result != nil && run.Result.Totals.AckedBytes > 0 {
+				per = fmt.Sprintf("%.2f", *run.ReplicationBytesOut/float64(run.Result.Totals.AckedBytes))
+			}
+		}
+		configs := strings.Join(append(slices.Clone(ct.topicConfig), ct.properties...), ", ")
+		w("| %s | %d | %s | %s | %s |\n", kind, ct.replicas, configs, sent, per)
+	}
 }
 
 // stopCluster stops TargetRunnelCluster's nodes (SIGKILL: each wrote its

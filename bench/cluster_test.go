@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"runnel/broker/clustertest"
+	"runnel/loadgen"
 )
 
 // TestMeasureClusterMetadata measures a few creations and one failover on
@@ -36,4 +37,49 @@ func TestMeasureClusterMetadata(t *testing.T) {
 		}
 	}
 	t.Logf("%+v\n%s", m, b.String())
+}
+
+// TestReplicationTable: the bytes sent to followers are summed over every
+// sample of the metric, labelled or not, and shown per byte acked; a
+// broker without the metric shows n/a.
+func TestReplicationTable(t *testing.T) {
+	metrics := "# HELP runnel_replication_bytes_out_total x\n# TYPE runnel_replication_bytes_out_total counter\n" +
+		"runnel_replication_bytes_out_total{topic=\"a\"} 1.5e6\nrunnel_replication_bytes_out_total{topic=\"b\"} 500000\n" +
+		"runnel_replication_bytes_out_totally 7\n"
+	if v, ok := sumMetric(metrics, replicationBytesMetric); !ok || v != 2e6 {
+		t.Errorf("sumMetric = %v, %v; want 2e6, true", v, ok)
+	}
+	if _, ok := sumMetric("runnel_fsync_total 3\n", replicationBytesMetric); ok {
+		t.Error("sumMetric found a metric that is not there")
+	}
+	sent := 4e6
+	sc := Scenario{Name: clusterAcksAll, Targets: []string{TargetRunnel, TargetRunnelCluster, TargetRunnelClusterRF3, TargetRunnelClusterRF3NoFsync}}
+	rep := &Report{Runs: []*RunResult{
+		{Scenario: sc.Name, Target: TargetRunnelCluster},
+		{Scenario: sc.Name, Target: TargetRunnelClusterRF3, ReplicationBytesOut: &sent, Result: &loadgen.Result{Totals: loadgen.Totals{AckedBytes: 2e6}}},
+	}}
+	var b strings.Builder
+	replicationTable(&b, rep, sc)
+	for _, want := range []string{
+		"| runnel-3 | 1 | runnel.replica.fsync=true | n/a | n/a |",
+		"| runnel-3-rf3 | 3 | min.insync.replicas=2, runnel.replica.fsync=true | 4.0 | 2.00 |",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("the table lacks %q:\n%s", want, b.String())
+		}
+	}
+	// RF=3 runs on RF=1's nodes; followers that do not fsync need nodes of their own.
+	for _, c := range []struct {
+		a, b string
+		want bool
+	}{{TargetRunnelCluster, TargetRunnelClusterRF3, true}, {TargetRunnelClusterRF3, TargetRunnelClusterRF3NoFsync, false}, {TargetRunnel, TargetRunnelCluster, false}} {
+		if got := sameCluster(c.a, c.b); got != c.want {
+			t.Errorf("sameCluster(%s, %s) = %v, want %v", c.a, c.b, got, c.want)
+		}
+	}
+	var none strings.Builder
+	replicationTable(&none, rep, Scenario{Name: "cluster-produce-acks1", Targets: []string{TargetRunnel, TargetRunnelCluster}})
+	if none.Len() != 0 {
+		t.Errorf("a scenario without a replicated target got a table:\n%s", none.String())
+	}
 }

@@ -70,6 +70,9 @@ func Headlines(rep *Report) []Headline {
 	all := get("produce-acksall", TargetRunnel)
 	add("produce 1 KiB acks=all (durable)", "MB/s", mbps(all, false), "kfake, same load (no fsync)", mbps(get("produce-acksall", TargetKfake), false), false)
 	add("produce 1 KiB acks=all (durable)", "MB/s", mbps(all, false), "pwrite+fdatasync per MiB", b.DurableWrite, false)
+	rf3 := mbps(get(clusterAcksAll, TargetRunnelClusterRF3), false)
+	add("3 brokers, acks=all (durable), RF=3", "MB/s", rf3, "RF=1, same brokers and load", mbps(get(clusterAcksAll, TargetRunnelCluster), false), false)
+	add("3 brokers, acks=all (durable), RF=3, no follower fsync", "MB/s", mbps(get(clusterAcksAll, TargetRunnelClusterRF3NoFsync), false), "followers fsyncing, same load", rf3, false)
 	small := get("small-100b", TargetRunnel)
 	add("produce 100 B acks=1", "records/s", recs(small), "kfake, same load", recs(get("small-100b", TargetKfake)), false)
 	add("produce 100 B acks=1", "records/s", recs(small), "load generator ceiling (sink)", recs(get("small-100b", TargetSink)), false)
@@ -322,6 +325,7 @@ func markdown(rep *Report, charts map[string][]string) string {
 			idleTable(&b, rep, sc)
 		} else {
 			loadTable(&b, rep, sc)
+			replicationTable(&b, rep, sc)
 		}
 		if slices.Contains(sc.Targets, TargetDiskFloor) {
 			stagesTable(&b, rep, sc)

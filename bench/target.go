@@ -39,7 +39,7 @@ type target struct {
 	logPath string
 	cmd     *exec.Cmd
 	exited  chan error
-	cluster *clustertest.Cluster // TargetRunnelCluster's nodes (cmd is nil)
+	cluster *clustertest.Cluster // a cluster target's nodes (cmd is nil)
 }
 
 // startTarget starts kind as a child process: `runnel serve` for Runnel
@@ -75,8 +75,8 @@ func startTarget(ctx context.Context, runnel, self, kind, workDir, logPath strin
 		if kind == TargetRunnelStd {
 			args = append(args, "--override", "runnel.net=std")
 		}
-	case TargetRunnelCluster:
-		return startClusterTarget(runnel, workDir, logPath, extra)
+	case TargetRunnelCluster, TargetRunnelClusterRF3, TargetRunnelClusterRF3NoFsync:
+		return startClusterTarget(kind, runnel, workDir, logPath, extra)
 	case TargetKfake, TargetSink:
 		bin = self
 		args = []string{"peer", "--kind", kind, "--port", strconv.Itoa(port)}

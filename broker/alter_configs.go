@@ -7,7 +7,8 @@ package broker
 // active controller (cluster.go), which validates them as CreateTopics does
 // (INVALID_CONFIG) and refuses an unknown topic (UNKNOWN_TOPIC_OR_PARTITION)
 // or a resource named twice (INVALID_REQUEST). Broker configs are static in
-// Runnel (server.properties): INVALID_REQUEST. The answer comes once this
+// Runnel (server.properties: INVALID_REQUEST) but for the replication
+// throttles (replication_throttle.go). The answer comes once this
 // broker has applied the change to its live logs. ValidateOnly checks
 // without changing.
 

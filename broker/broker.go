@@ -88,6 +88,9 @@ type Broker struct {
 	quorum       *localQuorum
 	registration registration     // cluster_register.go
 	remote       remoteController // cluster_remote.go
+	// replicationThrottles are the leader's and the follower's byte
+	// buckets (replication_throttle.go).
+	replicationThrottles [2]throttleBucket
 	// createFailed holds, per topic id, why creating the logs of its
 	// partitions assigned here failed with the last image (guarded by
 	// adminMu): CreateTopics rolls such a topic back.
@@ -97,6 +100,7 @@ type Broker struct {
 	lifetime    context.Context
 	endLifetime context.CancelFunc
 
+	repl       replication     // replication.go
 	autoCreate autoCreateLimit // autocreate.go
 	closeLog   logLimiter      // connections closed on an error (loglimit.go)
 	// bufferAhead is the memory std connections' frames hold ahead of
@@ -163,12 +167,14 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 		}
 		b.mu.Unlock()
 		b.stopLifecycle()
+		b.stopReplication()
 		b.bg.Wait()
 		b.stopRemote()
 		b.stopQuorum()
 		b.closeDirs()
 		return nil, err
 	}
+	b.startReplication() // before the first image is applied
 	if err := b.startCluster(); err != nil {
 		return abort(err)
 	}
@@ -441,6 +447,7 @@ func (b *Broker) close() error {
 	}
 	b.mu.Unlock()
 	b.groups.Close() // answers joins waiting for a rebalance, so connections drain
+	b.stopReplication()
 
 	drained := make(chan struct{})
 	go func() {

@@ -14,10 +14,11 @@ package broker
 // offset, then calls groupsFollow.
 //
 // Where changes go: the admin handlers (CreateTopics, DeleteTopics,
-// CreatePartitions, AlterConfigs, IncrementalAlterConfigs), auto-creation,
-// __consumer_offsets and the broker's registration and heartbeats go to the
-// active controller through one ClusterController; a handler answers once
-// this broker has applied the change (awaitController).
+// CreatePartitions, AlterConfigs, IncrementalAlterConfigs, ElectLeaders),
+// auto-creation, __consumer_offsets, the broker's registration and
+// heartbeats and its partition leaders' ISR changes (AlterPartition) go to
+// the active controller through one ClusterController; a handler answers
+// once this broker has applied the change (awaitController).
 
 import (
 	"context"
@@ -45,7 +46,13 @@ type ClusterController interface {
 	IncrementalAlterConfigs(context.Context, *kmsg.IncrementalAlterConfigsRequest) *kmsg.IncrementalAlterConfigsResponse
 	RegisterBroker(context.Context, *kmsg.BrokerRegistrationRequest) *kmsg.BrokerRegistrationResponse
 	BrokerHeartbeat(context.Context, *kmsg.BrokerHeartbeatRequest) *kmsg.BrokerHeartbeatResponse
+	// AlterPartition is a partition leader's ISR change (KIP-497;
+	// controller.AlterPartition says what it checks and answers).
+	AlterPartition(context.Context, *kmsg.AlterPartitionRequest) *kmsg.AlterPartitionResponse
+	ElectLeaders(context.Context, *kmsg.ElectLeadersRequest) *kmsg.ElectLeadersResponse
 	CommittedOffset(context.Context) (int64, error)
+	AlterPartitionReassignments(context.Context, *kmsg.AlterPartitionAssignmentsRequest) *kmsg.AlterPartitionAssignmentsResponse
+	ListPartitionReassignments(context.Context, *kmsg.ListPartitionReassignmentsRequest) *kmsg.ListPartitionReassignmentsResponse
 }
 
 // SetController makes c the controller this broker's cluster changes go to:

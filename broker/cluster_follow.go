@@ -88,6 +88,7 @@ func (b *Broker) applyImage(next *metadata.Image, offset int64) {
 	prev := b.image()
 	b.applyImageLocked(prev, next)
 	b.meta.Publish(next)
+	groups := b.groups
 	b.adminMu.Unlock()
 	f := &b.follower
 	f.mu.Lock()
@@ -97,7 +98,7 @@ func (b *Broker) applyImage(next *metadata.Image, offset int64) {
 		f.advanced = make(chan struct{})
 	}
 	f.mu.Unlock()
-	b.groupsFollow(prev, next)
+	b.groupsFollow(groups, prev, next)
 }
 
 // sameOverrides reports whether a topic's config overrides in img are
@@ -129,7 +130,8 @@ func topicOverrides(img *metadata.Image, name string) map[string]string {
 // assigned here, deleted. A log that cannot be created is logged and tried
 // again with the next image. prev is the image applied before: a topic it
 // shares with next (the same *metadata.Topic, copy-on-write) has the same
-// partitions, so only its configs are compared.
+// partitions, so only its configs are compared. Each local partition of the
+// other topics becomes leader or follower as next says (replicateLocked).
 func (b *Broker) applyImageLocked(prev, next *metadata.Image) {
 	tab := b.table.Load()
 	out := &topicTable{byName: make(map[string]*topic, next.NumTopics()), byID: make(map[[16]byte]*topic, next.NumTopics())}
@@ -199,6 +201,11 @@ func (b *Broker) applyImageLocked(prev, next *metadata.Image) {
 		if len(missing) > 0 || len(keep) != len(have) {
 			slices.SortFunc(keep, func(x, y *partition) int { return int(x.index - y.index) })
 			t.parts.Store(&keep)
+		}
+		for _, p := range keep {
+			if mp, ok := mt.Partition(p.index); ok {
+				b.replicateLocked(p, mp)
+			}
 		}
 		out.byName[t.name], out.byID[t.id] = t, t
 	}

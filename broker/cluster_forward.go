@@ -7,12 +7,14 @@ package broker
 
 import (
 	"context"
+	"slices"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"runnel/broker/controller"
 	"runnel/broker/controllerclient"
+	"runnel/broker/metadata"
 )
 
 // forwardingController sends each request to local when it is the active
@@ -20,6 +22,7 @@ import (
 type forwardingController struct {
 	local  *controller.Controller // nil on a broker-only node
 	remote *controllerclient.Client
+	image  func() *metadata.Image // the broker's, for the topic ids of AlterPartition
 }
 
 // activeLocal is the local controller when it is the active one.
@@ -115,6 +118,27 @@ func (f *forwardingController) IncrementalAlterConfigs(ctx context.Context, req 
 	}))
 }
 
+func (f *forwardingController) AlterPartitionReassignments(ctx context.Context, req *kmsg.AlterPartitionAssignmentsRequest) *kmsg.AlterPartitionAssignmentsResponse {
+	return route(ctx, f, req, (*controller.Controller).AlterPartitionReassignments, failEach(req, req.Topics, func(resp *kmsg.AlterPartitionAssignmentsResponse, rt kmsg.AlterPartitionAssignmentsRequestTopic, code int16) {
+		st := kmsg.NewAlterPartitionAssignmentsResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewAlterPartitionAssignmentsResponseTopicPartition()
+			sp.Partition, sp.ErrorCode = rp.Partition, code
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}))
+}
+
+func (f *forwardingController) ListPartitionReassignments(ctx context.Context, req *kmsg.ListPartitionReassignmentsRequest) *kmsg.ListPartitionReassignmentsResponse {
+	return route(ctx, f, req, (*controller.Controller).ListPartitionReassignments, func(code int16) *kmsg.ListPartitionReassignmentsResponse {
+		resp := req.ResponseKind().(*kmsg.ListPartitionReassignmentsResponse)
+		resp.ErrorCode = code
+		return resp
+	})
+}
+
 func (f *forwardingController) RegisterBroker(ctx context.Context, req *kmsg.BrokerRegistrationRequest) *kmsg.BrokerRegistrationResponse {
 	if c := f.activeLocal(); c != nil {
 		return c.RegisterBroker(ctx, req)
@@ -127,6 +151,76 @@ func (f *forwardingController) BrokerHeartbeat(ctx context.Context, req *kmsg.Br
 		return c.BrokerHeartbeat(ctx, req)
 	}
 	return f.remote.BrokerHeartbeat(ctx, req)
+}
+
+// AlterPartition goes to the active controller in the newest version both
+// ends know, whatever the caller's: a request of an older version is
+// written in the newest form first (topic ids from this broker's image,
+// the ISR with broker epochs -1, unchecked), and the answer is given back
+// in the caller's terms (topic names; UNKNOWN_TOPIC_OR_PARTITION for an
+// unknown topic and OPERATION_NOT_ATTEMPTED for an ineligible replica
+// before v2).
+func (f *forwardingController) AlterPartition(ctx context.Context, req *kmsg.AlterPartitionRequest) *kmsg.AlterPartitionResponse {
+	if c := f.activeLocal(); c != nil {
+		return c.AlterPartition(ctx, req)
+	}
+	resp := forward(ctx, f.remote, newestAlterPartition(req, f.image()), func(code int16) *kmsg.AlterPartitionResponse {
+		return failAlterPartition(req, code)
+	})
+	for i := range resp.Topics {
+		if i < len(req.Topics) {
+			resp.Topics[i].Topic, resp.Topics[i].TopidID = req.Topics[i].Topic, req.Topics[i].TopicID
+		}
+		for k := range resp.Topics[i].Partitions {
+			sp := &resp.Topics[i].Partitions[k]
+			switch {
+			case req.Version >= 2:
+			case sp.ErrorCode == kerr.UnknownTopicID.Code:
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case sp.ErrorCode == kerr.IneligibleReplica.Code:
+				sp.ErrorCode = kerr.OperationNotAttempted.Code
+			}
+		}
+	}
+	return resp
+}
+
+// newestAlterPartition is req with the fields of every version filled:
+// topic ids (from img, for topics named by name) and NewEpochISR (from
+// NewISR, epochs -1).
+func newestAlterPartition(req *kmsg.AlterPartitionRequest, img *metadata.Image) *kmsg.AlterPartitionRequest {
+	out := *req
+	out.Version = out.MaxVersion()
+	out.Topics = slices.Clone(req.Topics)
+	for i := range out.Topics {
+		rt := &out.Topics[i]
+		if req.Version < 2 {
+			rt.TopicID = [16]byte{} // unknown: UNKNOWN_TOPIC_ID
+			if t, ok := img.Topic(rt.Topic); ok {
+				rt.TopicID = t.ID()
+			}
+		}
+		if req.Version >= 3 {
+			continue
+		}
+		rt.Partitions = slices.Clone(rt.Partitions)
+		for k := range rt.Partitions {
+			rp := &rt.Partitions[k]
+			rp.NewEpochISR = nil
+			for _, id := range rp.NewISR {
+				m := kmsg.NewAlterPartitionRequestTopicPartitionNewEpochISR()
+				m.BrokerID = id
+				rp.NewEpochISR = append(rp.NewEpochISR, m)
+			}
+		}
+	}
+	return &out
+}
+
+func (f *forwardingController) ElectLeaders(ctx context.Context, req *kmsg.ElectLeadersRequest) *kmsg.ElectLeadersResponse {
+	return route(ctx, f, req, (*controller.Controller).ElectLeaders, func(code int16) *kmsg.ElectLeadersResponse {
+		return failElectLeaders(req, code)
+	})
 }
 
 // DescribeQuorum is answered by the local controller when it is the Raft

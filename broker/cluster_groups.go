@@ -22,14 +22,15 @@ func (b *Broker) offsetsTopicLazy() bool {
 }
 
 // createOffsetsTopic creates __consumer_offsets through the controller,
-// placed like any topic's partitions. A single node creates it before it
-// serves; a node of several (process.roles set) may start before the
-// active controller answers, so it creates the topic from the background,
-// retrying until it exists (whichever broker gets there first). Only one
-// such creation runs at a time.
+// placed like any topic's partitions, with offsetsReplicationFactor
+// replicas. A single node creates it before it serves; a node of several
+// (process.roles set) may start before the active controller answers, so
+// it creates the topic from the background, retrying until it exists
+// (whichever broker gets there first). Only one such creation runs at a
+// time.
 func (b *Broker) createOffsetsTopic(partitions int32) error {
 	create := func() error {
-		err := b.createTopic(offsetsTopic, partitions, -1, offsetsTopicConfigs)
+		err := b.createTopic(offsetsTopic, partitions, b.offsetsReplicationFactor(), offsetsTopicConfigs)
 		if errors.Is(err, kerr.TopicAlreadyExists) {
 			return nil
 		}
@@ -75,4 +76,13 @@ func (b *Broker) requestOffsetsTopic() {
 	default:
 	}
 	b.createOffsetsTopic(b.offsetsTopicPartitions()) // with process.roles set, never fails
+}
+
+// offsetsReplicationFactor is __consumer_offsets' replication factor:
+// offsets.topic.replication.factor, lowered to the brokers unfenced in
+// this broker's image (at least one), so that a cluster smaller than the
+// setting, a single node among them, still gets its group coordinators.
+func (b *Broker) offsetsReplicationFactor() int16 {
+	live := max(1, len(b.image().LiveBrokers()))
+	return int16(min(int(b.cfg.Control.OffsetsTopicReplicationFactor), live))
 }

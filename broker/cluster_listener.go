@@ -28,17 +28,21 @@ import (
 // controllerListenerAPIs are the APIs the controller listener serves (and
 // its ApiVersions lists): KRaft's controller APIs that Runnel has.
 var controllerListenerAPIs = map[int16]bool{
-	kmsg.ApiVersions.Int16():             true,
-	kmsg.DescribeQuorum.Int16():          true,
-	kmsg.Fetch.Int16():                   true, // __cluster_metadata-0 only (FetchMetadata)
-	kmsg.FetchSnapshot.Int16():           true,
-	kmsg.BrokerRegistration.Int16():      true,
-	kmsg.BrokerHeartbeat.Int16():         true,
-	kmsg.CreateTopics.Int16():            true,
-	kmsg.DeleteTopics.Int16():            true,
-	kmsg.CreatePartitions.Int16():        true,
-	kmsg.AlterConfigs.Int16():            true,
-	kmsg.IncrementalAlterConfigs.Int16(): true,
+	kmsg.ApiVersions.Int16():                true,
+	kmsg.DescribeQuorum.Int16():             true,
+	kmsg.Fetch.Int16():                      true, // __cluster_metadata-0 only (FetchMetadata)
+	kmsg.FetchSnapshot.Int16():              true,
+	kmsg.BrokerRegistration.Int16():         true,
+	kmsg.BrokerHeartbeat.Int16():            true,
+	kmsg.AlterPartition.Int16():             true,
+	kmsg.ElectLeaders.Int16():               true,
+	kmsg.CreateTopics.Int16():               true,
+	kmsg.DeleteTopics.Int16():               true,
+	kmsg.CreatePartitions.Int16():           true,
+	kmsg.AlterConfigs.Int16():               true,
+	kmsg.IncrementalAlterConfigs.Int16():    true,
+	kmsg.AlterPartitionAssignments.Int16():  true,
+	kmsg.ListPartitionReassignments.Int16(): true,
 }
 
 // sniffTimeout bounds the wait for a new connection's first four bytes.

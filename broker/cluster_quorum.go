@@ -118,6 +118,7 @@ func (b *Broker) startQuorum() error {
 		DefaultReplicationFactor: b.cfg.DefaultReplicationFactor,
 		MaxPartitionsPerTopic:    b.cfg.MaxPartitions,
 		Rules:                    b.controllerRules(),
+		Rebalance:                b.cfg.Control.rebalance(),
 		Applied:                  b.ImageCommitted,
 		Logger:                   b.logger,
 	})
@@ -138,9 +139,10 @@ func (b *Broker) startQuorum() error {
 
 // controllerRules are the broker's validation rules, which the controller
 // applies before it writes: Kafka's topic names, the topic configs Runnel
-// knows, cleanup.policy as the list config, the broker's topic defaults.
+// knows, cleanup.policy as the list config, the broker's topic defaults,
+// the replication throttles as the dynamic broker configs.
 func (b *Broker) controllerRules() controller.Rules {
-	r := controller.Rules{TopicName: validateTopicName, TopicConfig: checkTopicConfig}
+	r := controller.Rules{TopicName: validateTopicName, TopicConfig: checkTopicConfig, BrokerConfig: dynamicBrokerConfig}
 	r.ListConfig = func(key string) bool {
 		def, ok := topicConfigDefFor(key)
 		return ok && def.typ == kmsg.ConfigTypeList

@@ -81,13 +81,11 @@ func (b *Broker) startLifecycle() error {
 		PreviousBrokerEpoch: prev,
 		HeartbeatInterval:   b.cfg.BrokerHeartbeatInterval,
 		SessionTimeout:      b.cfg.BrokerSessionTimeout,
-		// Partitions have one replica (issue 12's part 1): a controlled
-		// shutdown only fences, so it waits two heartbeats at most for a
-		// controller (none answers once the other voters are gone).
-		ShutdownTimeout: 2 * b.cfg.BrokerHeartbeatInterval,
-		MetadataOffset:  b.AppliedOffset,
-		OnChange:        b.lifecycleChanged,
-		Logger:          b.logger,
+		ShutdownTimeout:     b.cfg.Control.ControlledShutdownTimeout,
+		MustMove:            b.leadsMovable,
+		MetadataOffset:      b.AppliedOffset,
+		OnChange:            b.lifecycleChanged,
+		Logger:              b.logger,
 	})
 	if err != nil {
 		return fmt.Errorf("broker: %w", err)

@@ -43,7 +43,7 @@ func (b *Broker) startControllerClient() error {
 		return fmt.Errorf("broker: %w", err)
 	}
 	b.remote.client = cl
-	fc := &forwardingController{remote: cl}
+	fc := &forwardingController{remote: cl, image: b.image}
 	if b.quorum != nil {
 		fc.local = b.quorum.ctrl
 	} else {

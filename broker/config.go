@@ -44,6 +44,10 @@ type Config struct {
 	Cleaner            segment.CleanerConfig
 	CheckpointInterval time.Duration
 	ShutdownTimeout    time.Duration // how long Close waits for in-flight requests
+	// ReplicaFsync (runnel.replica.fsync): a follower counts toward the
+	// high watermark only what it has fsynced (Redpanda's rule), else what
+	// it has appended (Kafka's); replica.FetchersConfig.Durable.
+	ReplicaFsync bool
 	// FetchMaxWait caps a Fetch's MaxWaitMillis (runnel.fetch.max.wait.ms),
 	// so that a request asking to wait for days pins nothing for that long.
 	FetchMaxWait time.Duration
@@ -56,6 +60,12 @@ type Config struct {
 	// place, and how long unused before any new one may.
 	FetchSessionCacheSlots    int32
 	FetchSessionEvictionAfter time.Duration
+
+	// ReplicationThrottledRate holds leader.replication.throttled.rate and
+	// follower.replication.throttled.rate (bytes/s; math.MaxInt64: none),
+	// the defaults the dynamic broker configs of the same names override
+	// (replication_throttle.go).
+	ReplicationThrottledRate [2]int64
 
 	// AutoCreateMaxPartitions and AutoCreateMaxReservedBytes cap the
 	// broker's partitions, and the disk they reserve, past which
@@ -97,6 +107,8 @@ type Config struct {
 
 	// Groups configures the group coordinator (groups.go).
 	Groups GroupConfig
+	// Control is the replication control settings (cluster_control.go).
+	Control ControlConfig
 
 	// FS performs the logs' file operations; nil = the operating system's.
 	// Not a property: tests set it (brokertest.StartFS) to inject faults.
@@ -120,6 +132,12 @@ type Config struct {
 	BrokerHeartbeatInterval   time.Duration
 	QuorumElectionTimeout     time.Duration
 	MetadataLogDir            string // metadata.log.dir; "" the first log dir
+	// ReplicaLagTimeMax (replica.lag.time.max.ms) is how long an ISR
+	// follower may go without catching up before it leaves the ISR.
+	ReplicaLagTimeMax time.Duration
+	// ReplicaFetch tunes the followers' fetches (replica.fetch.*,
+	// replica.socket.timeout.ms; fetch_replica.go).
+	ReplicaFetch ReplicaFetchConfig
 }
 
 // Listener is one entry of listeners: NAME://host:port.
@@ -166,11 +184,13 @@ func DefaultConfig() Config {
 		Net:                      defaultNet,
 		AdminListener:            "127.0.0.1:9644",
 		FlushPolicy:              flush.Durable,
+		ReplicaFsync:             true,
 		PreallocateBytes:         64 << 20,
 		ProducerIDExpiration:     24 * time.Hour,
 		PrefaultTotalBytes:       segment.DefaultPrefaultTotal,
 		TopicDefaults:            map[string]string{},
 		Groups:                   defaultGroupConfig(),
+		Control:                  defaultControlConfig(),
 		// 1,000 partitions, and 32 GiB: 390 partitions at the default
 		// 10 MiB indexes and 64 MiB preallocation.
 		AutoCreateMaxPartitions:    1000,
@@ -184,9 +204,12 @@ func DefaultConfig() Config {
 		BrokerSessionTimeout:      9 * time.Second,
 		BrokerHeartbeatInterval:   2 * time.Second,
 		QuorumElectionTimeout:     time.Second,
+		ReplicaLagTimeMax:         defaultReplicaLagTimeMax,
+		ReplicaFetch:              defaultReplicaFetch,
 		// Fetch sessions: Kafka's defaults.
 		FetchSessionCacheSlots:    defaultFetchSessionCacheSlots,
 		FetchSessionEvictionAfter: defaultFetchSessionEvictionAfter,
+		ReplicationThrottledRate:  [2]int64{math.MaxInt64, math.MaxInt64},
 	}
 }
 
@@ -317,6 +340,14 @@ var brokerKeys = []brokerKey{
 		}
 		return nil
 	}, func(c *Config) (string, bool) { return flushPolicyName(c.FlushPolicy), true }},
+	{"runnel.replica.fsync", func(c *Config, v string) error {
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("want true or false")
+		}
+		c.ReplicaFsync = b
+		return nil
+	}, func(c *Config) (string, bool) { return strconv.FormatBool(c.ReplicaFsync), true }},
 	{"runnel.flush.min.interval.ms", setMs(func(c *Config) *time.Duration { return &c.FlushMinInterval }, 0), func(c *Config) (string, bool) { return ms(c.FlushMinInterval), true }},
 	{"producer.id.expiration.ms", setMs(func(c *Config) *time.Duration { return &c.ProducerIDExpiration }, 1), func(c *Config) (string, bool) { return ms(c.ProducerIDExpiration), true }},
 	{"runnel.segment.preallocate.bytes", func(c *Config, v string) error {
@@ -355,6 +386,8 @@ var brokerKeys = []brokerKey{
 	// Fetch sessions (fetchsession.go).
 	{"max.incremental.fetch.session.cache.slots", setInt32(func(c *Config) *int32 { return &c.FetchSessionCacheSlots }, 0), func(c *Config) (string, bool) { return itoa(c.FetchSessionCacheSlots), true }},
 	{"runnel.min.incremental.fetch.session.eviction.ms", setMs(func(c *Config) *time.Duration { return &c.FetchSessionEvictionAfter }, 0), func(c *Config) (string, bool) { return ms(c.FetchSessionEvictionAfter), true }},
+	// Replication throttles (replication_throttle.go).
+	throttledRate(leaderSide), throttledRate(followerSide),
 	{"runnel.net", func(c *Config, v string) error {
 		switch v = strings.TrimSpace(v); v {
 		case NetStd, NetEpoll:

@@ -51,7 +51,7 @@ func handleDeleteRecords(b *Broker, req *request) *reply {
 				sp.ErrorCode = kerr.InvalidTopicException.Code
 				continue
 			}
-			offset, hw := rp.Offset, b.highWatermark(p.log)
+			offset, hw := rp.Offset, b.highWatermark(p)
 			if offset == -1 {
 				offset = hw
 			}

@@ -8,10 +8,12 @@ package broker
 // synonym, DEFAULT_CONFIG otherwise; synonyms (v1+) list that chain, type
 // and documentation (v3+) come from the config table. An unknown topic is
 // UNKNOWN_TOPIC_OR_PARTITION. Broker resources (this node's id, or ""):
-// the broker properties Runnel reads, all read-only. Other resource types
+// the broker properties Runnel reads, all read-only but for the
+// replication throttles (dynamic). Other resource types
 // are INVALID_REQUEST.
 
 import (
+	"cmp"
 	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -54,7 +56,7 @@ func topicConfigEntries(b *Broker, s *topicSettings) []configEntry {
 			}
 			e.synonyms = append(e.synonyms, configSynonym{def.synonym, v, kmsg.ConfigSourceStaticBrokerConfig})
 		}
-		e.synonyms = append(e.synonyms, configSynonym{def.synonym, def.kafkaDflt, kmsg.ConfigSourceDefaultConfig})
+		e.synonyms = append(e.synonyms, configSynonym{cmp.Or(def.synonym, def.name), def.kafkaDflt, kmsg.ConfigSourceDefaultConfig})
 		entries = append(entries, e)
 	}
 	return entries
@@ -74,7 +76,7 @@ func brokerConfigEntries(b *Broker) []configEntry {
 			e.source = kmsg.ConfigSourceDefaultConfig
 		}
 		e.synonyms = []configSynonym{{e.name, e.value, e.source}}
-		entries = append(entries, e)
+		entries = append(entries, b.withDynamicRate(e))
 	}
 	return entries
 }

@@ -25,11 +25,14 @@ package broker
 //
 // Routing: a partition the metadata image places on another broker is
 // NOT_LEADER_OR_FOLLOWER, with its current leader and the leaders' endpoints
-// from v16 (KIP-951; routing.go).
+// from v16 (KIP-951; routing.go). A CurrentLeaderEpoch (v9+) older than the
+// image's is FENCED_LEADER_EPOCH, a newer one UNKNOWN_LEADER_EPOCH.
 //
-// Visibility: the high watermark is the flushed offset under the durable
-// flush policy (a consumer never sees what a crash could take back) and the
-// log end offset under the interval policy. There are no transactions, so
+// Visibility: the high watermark of a partition with one replica is the
+// flushed offset under the durable flush policy (a consumer never sees what
+// a crash could take back) and the log end offset under the interval
+// policy; a replicated partition's is the one its leader keeps in the log
+// (replication.go), and reads stop there (UpToHighWatermark). There are no transactions, so
 // the last stable offset is the high watermark and aborted transactions are
 // always null.
 
@@ -75,6 +78,10 @@ func handleFetch(b *Broker, req *request) *reply {
 	switch {
 	case r.Version < 7:
 		f = newFetch(b, r)
+	case replicaOf(r) >= 0: // a follower's (fetch_replica.go)
+		if f = newReplicaFetch(b, r, rep); f == nil {
+			return rep
+		}
 	case r.SessionEpoch == fetchSessionInitialEpoch || r.SessionEpoch == fetchSessionFinalEpoch:
 		// A full fetch closes the session it names.
 		if r.SessionID != 0 {
@@ -117,6 +124,9 @@ type fetch struct {
 	b       *Broker
 	req     *kmsg.FetchRequest
 	durable bool // durable flush policy: read only flushed data
+	// replica is the follower fetching (fetch_replica.go), -1 for a
+	// consumer.
+	replica int32
 	topics  []fetchTopic
 	parts   []fetchPart // all topics' partitions, in request order
 	// session: the session of an incremental fetch, whose response holds
@@ -124,7 +134,7 @@ type fetch struct {
 	session    *fetchSession
 	newSession bool
 	// bytes read by the last read, and whether some partition has an error
-	// (which answers at once).
+	// or, for a follower, a diverging epoch (which answers at once).
 	bytes    int64
 	hasError bool
 	// redirectImage is the metadata image that placed some partition on
@@ -150,6 +160,10 @@ type fetchPart struct {
 	sp       *sessionPart // in an incremental fetch, the session's partition
 	skip     bool         // left out of the response (incremental fetch)
 
+	// currentLeaderEpoch and lastFetchedEpoch as the request gave them
+	// (-1: none), for replica fetches.
+	currentLeaderEpoch, lastFetchedEpoch int32
+
 	header fetchPartitionHeader
 	read   segment.ReadResult // empty, or a range holding its segment
 }
@@ -163,7 +177,9 @@ const fetchKeepPartitions = 1 << 14
 // topics.
 func getFetch(b *Broker, r *kmsg.FetchRequest, topics, parts int) *fetch {
 	f := fetchPool.Get().(*fetch)
-	f.b, f.req, f.durable = b, r, b.cfg.FlushPolicy == flush.Durable
+	f.b, f.req, f.replica = b, r, replicaOf(r)
+	// A follower reads up to the log end, whatever the flush policy.
+	f.durable = b.cfg.FlushPolicy == flush.Durable && f.replica < 0
 	f.parts = slices.Grow(f.parts[:0], parts)[:parts]
 	f.topics = slices.Grow(f.topics[:0], topics)[:topics]
 	return f
@@ -187,6 +203,7 @@ func newFetch(b *Broker, r *kmsg.FetchRequest) *fetch {
 			rp := &rt.Partitions[j]
 			fp := &ft.parts[j]
 			fp.index, fp.offset, fp.maxBytes = rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes
+			fp.currentLeaderEpoch, fp.lastFetchedEpoch = rp.CurrentLeaderEpoch, rp.LastFetchedEpoch
 		}
 	}
 	f.resolve()
@@ -220,6 +237,7 @@ func newSessionFetch(b *Broker, r *kmsg.FetchRequest, s *fetchSession) *fetch {
 		ft.parts = ft.parts[:len(ft.parts)+1]
 		fp := &ft.parts[len(ft.parts)-1]
 		fp.index, fp.offset, fp.maxBytes, fp.sp = sp.key.partition, sp.fetchOffset, sp.maxBytes, sp
+		fp.currentLeaderEpoch, fp.lastFetchedEpoch = sp.leaderEpoch, -1
 	}
 	f.resolve()
 	return f
@@ -254,6 +272,9 @@ func (f *fetch) resolve() {
 				fp.err, fp.leader, f.redirectImage = errNotLeader, hint, img
 				continue
 			}
+			if fp.err = checkLeaderEpoch(it, fp.index, fp.currentLeaderEpoch); fp.err != nil {
+				continue
+			}
 			fp.p, fp.err = f.b.partition(ft.name, fp.index)
 		}
 	}
@@ -279,15 +300,22 @@ func (f *fetch) read() {
 			f.hasError = true
 			continue
 		}
+		if f.replica >= 0 && !f.replicaMayRead(fp) { // the header says why: an error or a divergence
+			f.hasError = true
+			continue
+		}
 		log := fp.p.log
 		limit := min(int64(fp.maxBytes), left)
 		var rr segment.ReadResult
 		var err error
 		if limit > 0 || f.bytes == 0 { // else the response is full; the partition is still answered
-			rr, err = log.Read(fp.offset, int(max(limit, 0)), segment.ReadOptions{DurableOnly: f.durable, MinOneBatch: f.bytes == 0})
+			// A consumer of a replicated partition reads up to the high
+			// watermark; a follower reads the whole log.
+			upToHW := f.replica < 0 && fp.p.replicated.Load()
+			rr, err = log.Read(fp.offset, int(max(limit, 0)), segment.ReadOptions{DurableOnly: f.durable && !upToHW, UpToHighWatermark: upToHW, MinOneBatch: f.bytes == 0})
 		}
 		// The watermarks after the read, so that they cover what it found.
-		hw := f.b.highWatermark(log)
+		hw := f.b.highWatermark(fp.p)
 		fp.header.HighWatermark, fp.header.LastStableOffset, fp.header.LogStartOffset = hw, hw, log.StartOffset()
 		if err != nil {
 			fp.header = fetchPartitionHeader{Partition: fp.index, ErrorCode: errCode(err), HighWatermark: -1, LastStableOffset: -1, LogStartOffset: -1}
@@ -297,16 +325,26 @@ func (f *fetch) read() {
 			}
 			continue
 		}
+		if f.replica >= 0 && !f.followerFetched(fp) { // the header says why
+			rr.Release()
+			f.hasError = true
+			continue
+		}
 		fp.read = rr
 		f.bytes += rr.Range.Size
 		left -= rr.Range.Size
 	}
 }
 
-// highWatermark is the offset consumers may read up to: the flushed offset
-// under the durable flush policy, the log end offset under the interval
-// policy.
-func (b *Broker) highWatermark(l *segment.Log) int64 {
+// highWatermark is the offset consumers may read up to: for a replicated
+// partition the log's high watermark (which its leader sets), else the
+// flushed offset under the durable flush policy and the log end offset
+// under the interval policy.
+func (b *Broker) highWatermark(p *partition) int64 {
+	l := p.log
+	if p.replicated.Load() {
+		return l.HighWatermark()
+	}
 	if b.cfg.FlushPolicy == flush.Durable {
 		return l.FlushedOffset()
 	}
@@ -427,6 +465,9 @@ func (f *fetch) answer(rep *reply) {
 			fp.read = segment.ReadResult{}
 		}
 	}
+	if f.replica >= 0 {
+		f.b.metrics.replicationBytesOut.Add(float64(fr.fileBytes))
+	}
 	if err := fr.end(); err != nil {
 		// A response too large to frame: only a topic whose
 		// max.message.bytes is near 2 GiB can get here.
@@ -473,7 +514,7 @@ func (f *fetch) createSession() int32 {
 				index[key] = sp
 				parts = append(parts, sp)
 			}
-			sp.fetchOffset, sp.maxBytes = fp.offset, fp.maxBytes
+			sp.fetchOffset, sp.maxBytes, sp.leaderEpoch = fp.offset, fp.maxBytes, fp.currentLeaderEpoch
 			sp.highWatermark, sp.logStartOffset = -1, -1
 			sp.mustRespond(fp.header, false)
 		}

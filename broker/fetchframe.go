@@ -24,8 +24,10 @@ package broker
 //	    aborted_transactions nullable array (always null: no transactions),
 //	    preferred_read_replica int32 (v11+, always -1),
 //	    records nullable bytes  <- the file range
-//	    tagged fields (v12+): 1 current_leader (leader_id int32,
-//	      leader_epoch int32, tagged fields) when the header has one
+//	    tagged fields (v12+): 0 diverging_epoch (epoch int32,
+//	      end_offset int64, tagged fields) and 1 current_leader
+//	      (leader_id int32, leader_epoch int32, tagged fields) when the
+//	      header has them
 //	  tagged fields (v12+, none)
 //	tagged fields (v12+): 0 node_endpoints (array of node_id int32,
 //	  host string, port int32, rack nullable string, tagged fields) when
@@ -67,6 +69,12 @@ type fetchPartitionHeader struct {
 	// its fields are -1.
 	Redirect      bool
 	CurrentLeader leaderHint
+	// Diverging: a follower's log diverges from the leader's, whose
+	// DivergingEpoch ends at DivergingEndOffset (KIP-320; replica fetches,
+	// fetch_replica.go).
+	Diverging          bool
+	DivergingEpoch     int32
+	DivergingEndOffset int64
 }
 
 // fetchFrame is one Fetch response body being built and then written. Build
@@ -186,15 +194,30 @@ func (f *fetchFrame) partition(h fetchPartitionHeader, rng segment.FileRange) {
 		f.fileBytes += rng.Size
 	}
 	if f.flexible {
-		if h.Redirect && (h.CurrentLeader.leader != -1 || h.CurrentLeader.epoch != -1) {
-			f.buf = kbin.AppendUvarint(f.buf, 1) // one tagged field
+		// The partition's tagged fields, in tag order.
+		diverging := h.Diverging && (h.DivergingEpoch != -1 || h.DivergingEndOffset != -1)
+		redirect := h.Redirect && (h.CurrentLeader.leader != -1 || h.CurrentLeader.epoch != -1)
+		tags := 0
+		if diverging {
+			tags++
+		}
+		if redirect {
+			tags++
+		}
+		f.buf = kbin.AppendUvarint(f.buf, uint32(tags))
+		if diverging {
+			f.buf = kbin.AppendUvarint(f.buf, 0) // tag 0: diverging_epoch
+			f.buf = kbin.AppendUvarint(f.buf, 4+8+1)
+			f.buf = kbin.AppendInt32(f.buf, h.DivergingEpoch)
+			f.buf = kbin.AppendInt64(f.buf, h.DivergingEndOffset)
+			f.buf = append(f.buf, 0) // its tagged fields
+		}
+		if redirect {
 			f.buf = kbin.AppendUvarint(f.buf, 1) // tag 1: current_leader
 			f.buf = kbin.AppendUvarint(f.buf, 4+4+1)
 			f.buf = kbin.AppendInt32(f.buf, h.CurrentLeader.leader)
 			f.buf = kbin.AppendInt32(f.buf, h.CurrentLeader.epoch)
 			f.buf = append(f.buf, 0) // its tagged fields
-		} else {
-			f.buf = append(f.buf, 0) // partition tagged fields
 		}
 	}
 }

@@ -144,6 +144,13 @@ func TestFetchFrameGolden(t *testing.T) {
 			{h: fetchPartitionHeader{Partition: 2, ErrorCode: 6, HighWatermark: -1, LastStableOffset: -1, LogStartOffset: -1, Redirect: true, CurrentLeader: leaderHint{leader: -1, epoch: 3}}},
 			{h: fetchPartitionHeader{Partition: 3, ErrorCode: 6, HighWatermark: -1, LastStableOffset: -1, LogStartOffset: -1, Redirect: true, CurrentLeader: leaderHint{leader: -1, epoch: -1}}},
 		}}},
+		// KIP-320: a follower's diverging log (a replica fetch), beside
+		// records, and with a redirect in the same tagged fields.
+		"diverging": {{name: "replicated", id: [16]byte{5}, parts: []frameTestPartition{
+			{h: fetchPartitionHeader{Partition: 0, HighWatermark: 40, LastStableOffset: 40, LogStartOffset: 2, Diverging: true, DivergingEpoch: 3, DivergingEndOffset: 37}},
+			{h: fetchPartitionHeader{Partition: 1, HighWatermark: 12, LastStableOffset: 12}, pos: lead, len: firstLen},
+			{h: fetchPartitionHeader{Partition: 2, ErrorCode: 6, HighWatermark: -1, LastStableOffset: -1, LogStartOffset: -1, Diverging: true, DivergingEpoch: 1 << 30, DivergingEndOffset: 1 << 50, Redirect: true, CurrentLeader: leaderHint{leader: 1, epoch: 7}}},
+		}}},
 	}
 	// The NodeEndpoints of a case (v12+), a long host to take the field's
 	// size past one uvarint byte.
@@ -224,6 +231,9 @@ func expectedFetchResponse(v int16, topics []frameTestTopic, endpoints []kmsg.Fe
 			rp.PreferredReadReplica = -1
 			if p.h.Redirect && v >= 12 {
 				rp.CurrentLeader.LeaderID, rp.CurrentLeader.LeaderEpoch = p.h.CurrentLeader.leader, p.h.CurrentLeader.epoch
+			}
+			if p.h.Diverging && v >= 12 {
+				rp.DivergingEpoch.Epoch, rp.DivergingEpoch.EndOffset = p.h.DivergingEpoch, p.h.DivergingEndOffset
 			}
 			rp.RecordBatches = []byte{} // Kafka sends empty records, not null
 			if p.len > 0 {

@@ -110,6 +110,7 @@ type sessionKey struct {
 type sessionPart struct {
 	key            sessionKey
 	fetchOffset    int64
+	leaderEpoch    int32 // the request's CurrentLeaderEpoch (-1: none)
 	maxBytes       int32
 	highWatermark  int64
 	logStartOffset int64
@@ -228,10 +229,10 @@ func (c *fetchSessionCache) incremental(r *kmsg.FetchRequest) (*fetchSession, er
 			rp := &rt.Partitions[j]
 			key := s.keyOf(rt.Topic, rt.TopicID, rp.Partition)
 			if sp := s.index[key]; sp != nil {
-				sp.fetchOffset, sp.maxBytes = rp.FetchOffset, rp.PartitionMaxBytes
+				sp.fetchOffset, sp.maxBytes, sp.leaderEpoch = rp.FetchOffset, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch
 				continue
 			}
-			sp := &sessionPart{key: key, fetchOffset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes, highWatermark: -1, logStartOffset: -1}
+			sp := &sessionPart{key: key, fetchOffset: rp.FetchOffset, leaderEpoch: rp.CurrentLeaderEpoch, maxBytes: rp.PartitionMaxBytes, highWatermark: -1, logStartOffset: -1}
 			s.index[key] = sp
 			s.parts = append(s.parts, sp)
 		}

@@ -31,6 +31,7 @@ import (
 
 	"runnel/broker/group"
 	"runnel/broker/metadata"
+	"runnel/broker/replica"
 	"runnel/segment"
 )
 
@@ -113,7 +114,8 @@ func init() {
 // them while the image does not hold the topic, none in a lazy cluster)
 // into a new coordinator. Close closes the coordinator as it starts, so
 // that joins waiting for a rebalance are answered before the connections
-// drain. It must not run concurrently with groupsFollow.
+// drain. The image follower already runs: groupsFollow sees the
+// coordinator (under adminMu) from the first image after it is made.
 func (b *Broker) startGroups() error {
 	gc := b.cfg.Groups
 	if gc.MinSessionTimeout > gc.MaxSessionTimeout {
@@ -175,7 +177,9 @@ func (b *Broker) startGroups() error {
 	if err != nil {
 		return fmt.Errorf("broker: %w", err)
 	}
+	b.adminMu.Lock() // the image follower may be running (groupsFollow)
 	b.groups = c
+	b.adminMu.Unlock()
 	return nil
 }
 
@@ -190,7 +194,8 @@ type offsetsStore struct{ b *Broker }
 
 // Append appends the coordinator's batch and reports when the flusher has
 // made it durable, whatever the flush policy: a commit is answered only
-// once it survives a crash.
+// once it survives a crash; on a replicated partition, also once the high
+// watermark covers it (an acks=all write, min.insync.replicas included).
 func (s offsetsStore) Append(partition int32, batch []byte, done func(error)) {
 	p, err := s.b.partition(offsetsTopic, partition)
 	if err != nil {
@@ -202,13 +207,40 @@ func (s offsetsStore) Append(partition int32, batch []byte, done func(error)) {
 		go done(err)
 		return
 	}
-	info, err := p.log.Append(batch, segment.AppendOptions{LeaderEpoch: partitionLeaderEpoch})
+	it, _ := s.b.image().Topic(offsetsTopic)
+	opts := segment.AppendOptions{LeaderEpoch: leaderEpoch(it, partition)}
+	var leader *replica.Leader
+	if p.replicated.Load() {
+		if leader = p.leaderState(); leader == nil || !leader.BeginAppend() {
+			go done(errNotLeader)
+			return
+		}
+		opts.LeaderEpoch = leader.LeaderEpoch()
+	}
+	info, err := p.log.Append(batch, opts)
+	if leader != nil {
+		leader.EndAppend()
+	}
 	if err != nil {
 		go done(err)
 		return
 	}
 	p.flusher.Appended(p.log, int64(h.RecordCount))
-	p.flusher.Wait(p.log, info.LastOffset+1, done)
+	end := info.LastOffset + 1
+	if leader == nil {
+		p.flusher.Wait(p.log, end, done)
+		return
+	}
+	// Replicated: an acks=all write, once it is also durable here.
+	minISR := p.config().minISR
+	p.flusher.Wait(p.log, end, func(err error) {
+		if err != nil {
+			done(err)
+			return
+		}
+		leader.Advance()
+		leader.Wait(end, minISR, done)
+	})
 }
 
 // replayReadBytes is how much of __consumer_offsets one read brings in
@@ -295,7 +327,8 @@ type topicNamesCache struct {
 
 // groupsFollow moves group coordination with the image: called after each
 // image this broker applies (prev is the one before), from the one
-// goroutine that applies them, never concurrently with startGroups. It
+// goroutine that applies them, with the coordinator c it read under
+// adminMu (nil before startGroups has made it). It
 // loads the groups of the __consumer_offsets partitions next says this
 // node leads and the coordinator does not serve, and unloads those it
 // serves and no longer leads; loads run in the background, so it never
@@ -303,8 +336,7 @@ type topicNamesCache struct {
 // with prev, so an image it did not see (one applied before startGroups)
 // cannot leave a partition behind. An image without the topic changes
 // nothing: the coordinator keeps what it serves.
-func (b *Broker) groupsFollow(prev, next *metadata.Image) {
-	c := b.groups
+func (b *Broker) groupsFollow(c *group.Coordinator, prev, next *metadata.Image) {
 	t, ok := next.Topic(offsetsTopic)
 	if c == nil || !ok {
 		return

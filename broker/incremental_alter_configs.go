@@ -7,8 +7,9 @@ package broker
 // or SUBTRACT from a list (cleanup.policy; other keys are INVALID_CONFIG
 // for these ops). Values are validated as in CreateTopics; all of a
 // resource's changes apply or none. An unknown key is INVALID_CONFIG, for
-// DELETE too (checked here). Broker configs are static in Runnel:
-// INVALID_REQUEST. The answer comes once this broker has applied the
+// DELETE too (checked here). Broker configs are static in Runnel
+// (INVALID_REQUEST) but for the replication throttles
+// (replication_throttle.go), set on a broker id or "" for all. The answer comes once this broker has applied the
 // change to its live logs. ValidateOnly checks without changing.
 
 import (

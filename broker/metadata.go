@@ -35,10 +35,6 @@ func init() {
 	registerAPI(apiHandler{key: kmsg.Metadata.Int16(), minVersion: 0, maxVersion: 13, handle: handleMetadata, blocking: true})
 }
 
-// partitionLeaderEpoch is the leader epoch the append and offset paths
-// use until they read the partition's from the image (issue 12, routing).
-const partitionLeaderEpoch int32 = 0
-
 func handleMetadata(b *Broker, req *request) *reply {
 	r := newReply()
 	msg := req.msg.(*kmsg.MetadataRequest)

@@ -43,6 +43,13 @@ type metrics struct {
 	// malformedRequests counts connections closed on a request that does
 	// not decode or is too large (loglimit.go).
 	malformedRequests prometheus.Counter
+	// isrShrinks and isrExpands count the ISR changes of partitions led
+	// here (replication.go).
+	isrShrinks prometheus.Counter
+	isrExpands prometheus.Counter
+	// replicationBytesOut counts the record bytes sent to followers
+	// (fetch_replica.go).
+	replicationBytesOut prometheus.Counter
 
 	// latencyByKey caches the latency observer of each API key, and
 	// requestsByCode the request counter of each (key, error code), which
@@ -85,6 +92,15 @@ func newMetrics(b *Broker) *metrics {
 		fsyncErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "runnel_fsync_errors_total", Help: "Syncs that failed.",
 		}),
+		isrShrinks: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "runnel_isr_shrinks_total", Help: "ISR shrinks of partitions led by this broker (a follower left the ISR).",
+		}),
+		isrExpands: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "runnel_isr_expands_total", Help: "ISR expansions of partitions led by this broker (a follower rejoined the ISR).",
+		}),
+		replicationBytesOut: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "runnel_replication_bytes_out_total", Help: "Record bytes sent to followers in answers to their fetches (with sendfile).",
+		}),
 		latencyByKey: map[int16]prometheus.Observer{},
 		autoCreateRefused: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "runnel_auto_create_refused_total", Help: "Topics not auto-created because the broker's partitions or their reserved disk would pass runnel.auto.create.max.partitions or .reserved.bytes.",
@@ -106,8 +122,17 @@ func newMetrics(b *Broker) *metrics {
 		m.fsync, m.fsyncBatch, m.fsyncErrors, partitionCollector{b},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.registry.MustRegister(logDirCollector{b})
-	m.registry.MustRegister(m.autoCreateRefused, m.malformedRequests)
+	m.registry.MustRegister(m.autoCreateRefused, m.malformedRequests, m.isrShrinks, m.isrExpands, m.replicationBytesOut)
+	m.registry.MustRegister(replicationGauges(b)...)
 	m.registry.MustRegister(fetchSessionMetrics(b)...)
+	m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "runnel_replica_max_lag", Help: "The most messages a partition this broker follows is behind its leader's high watermark, as last heard (Kafka's ReplicaFetcherManager MaxLag).",
+	}, func() float64 {
+		if f := b.repl.fetchers; f != nil {
+			return float64(f.Lag())
+		}
+		return 0
+	}))
 	m.registry.MustRegister(memoryCollector{})
 	return m
 }

@@ -7,7 +7,8 @@ package broker
 // truncation (KIP-320). An epoch older than any the log knows answers
 // UNDEFINED_EPOCH (-1) and offset -1, without an error, as Kafka does. A
 // partition the metadata image places on another broker is
-// NOT_LEADER_OR_FOLLOWER (routing.go).
+// NOT_LEADER_OR_FOLLOWER (routing.go); a CurrentLeaderEpoch (v2+) older
+// than the image's is FENCED_LEADER_EPOCH, a newer one UNKNOWN_LEADER_EPOCH.
 
 import (
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -36,6 +37,10 @@ func handleOffsetForLeaderEpoch(b *Broker, req *request) *reply {
 			sp.LeaderEpoch, sp.EndOffset = -1, -1
 			if _, elsewhere := b.ledElsewhere(it, rp.Partition); elsewhere {
 				sp.ErrorCode = errNotLeader.Code
+				continue
+			}
+			if err := checkLeaderEpoch(it, rp.Partition, rp.CurrentLeaderEpoch); err != nil {
+				sp.ErrorCode = errCode(err)
 				continue
 			}
 			p, err := b.onlinePartition(rt.Topic, rp.Partition)

@@ -13,6 +13,8 @@ func TestOffsetForLeaderEpoch(t *testing.T) {
 	d.createTopic("ofle", 1, nil)
 	d.createTopic("ofle-empty", 1, nil)
 	produceBatches(t, d, "ofle", 0, 5, 10)
+	it, _ := d.b.image().Topic("ofle")
+	epoch := leaderEpoch(it, 0) // what produce stamped
 	for v := int16(0); v <= 4; v++ {
 		req := kmsg.NewPtrOffsetForLeaderEpochRequest()
 		req.Version = v
@@ -20,7 +22,7 @@ func TestOffsetForLeaderEpoch(t *testing.T) {
 		for _, topic := range []string{"ofle", "ofle-empty", "nope"} {
 			rt := kmsg.NewOffsetForLeaderEpochRequestTopic()
 			rt.Topic = topic
-			for _, epoch := range []int32{partitionLeaderEpoch, partitionLeaderEpoch + 1} {
+			for _, epoch := range []int32{epoch, epoch + 1} {
 				rp := kmsg.NewOffsetForLeaderEpochRequestTopicPartition()
 				rp.LeaderEpoch = epoch
 				rt.Partitions = append(rt.Partitions, rp)
@@ -36,8 +38,8 @@ func TestOffsetForLeaderEpoch(t *testing.T) {
 			offset int64
 		}
 		want := [][]answer{
-			{{0, partitionLeaderEpoch, 5}, {0, -1, -1}}, // the current epoch ends at the log end; a newer one is unknown
-			{{0, -1, -1}, {0, -1, -1}},                  // no epochs recorded yet
+			{{0, epoch, 5}, {0, -1, -1}}, // the current epoch ends at the log end; a newer one is unknown
+			{{0, -1, -1}, {0, -1, -1}},   // no epochs recorded yet
 			{{kerr.UnknownTopicOrPartition.Code, -1, -1}, {kerr.UnknownTopicOrPartition.Code, -1, -1}},
 		}
 		for i, rt := range resp.Topics {
@@ -55,7 +57,7 @@ func TestOffsetForLeaderEpoch(t *testing.T) {
 		}
 	}
 	// franz-go's admin view.
-	epochs, err := d.admin().OffsetForLeaderEpoch(context.Background(), map[string]map[int32]int32{"ofle": {0: partitionLeaderEpoch}})
+	epochs, err := d.admin().OffsetForLeaderEpoch(context.Background(), map[string]map[int32]int32{"ofle": {0: epoch}})
 	if err != nil {
 		t.Fatal(err)
 	}

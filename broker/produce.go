@@ -25,6 +25,16 @@ package broker
 // Under the interval policy acks=all is answered like acks=1: the data is
 // flushed by count and time (flush.messages, flush.ms) as in Kafka.
 //
+// A partition with several replicas (replication.go) is appended to as
+// its replica.Leader's leadership, stamped with its leader epoch; acks=all
+// is refused NOT_ENOUGH_REPLICAS before the append when the ISR is smaller
+// than min.insync.replicas, and answered once the high watermark reaches
+// the append's end (every ISR member has it; under the durable policy the
+// leader's own copy is synced), NOT_ENOUGH_REPLICAS_AFTER_APPEND when the
+// ISR has shrunk below min.insync.replicas by then, NOT_LEADER_OR_FOLLOWER
+// when the leadership ends first, REQUEST_TIMED_OUT when the request's
+// timeout comes first (Kafka's DelayedProduce).
+//
 // Errors are per partition: NOT_LEADER_OR_FOLLOWER for a partition the
 // metadata image places on another broker (with its leader from v10:
 // routing.go), UNKNOWN_TOPIC_OR_PARTITION, INVALID_TOPIC_EXCEPTION
@@ -48,6 +58,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"runnel/broker/metadata"
+	"runnel/broker/replica"
 	"runnel/io/flush"
 	"runnel/segment"
 )
@@ -79,7 +90,7 @@ func handleProduce(b *Broker, req *request) *reply {
 			*sp = kmsg.NewProduceResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.BaseOffset = -1
-			p, end, err := produceOne(b, req, it, rt, rp, sp)
+			p, leader, end, err := produceOne(b, req, it, rt, rp, sp)
 			if err != nil {
 				sp.ErrorCode = errCode(err)
 				if err == errNotLeader {
@@ -99,6 +110,8 @@ func handleProduce(b *Broker, req *request) *reply {
 				continue
 			}
 			switch {
+			case leader != nil:
+				b.awaitReplicas(w, sp, p, leader, end, r.Acks == -1)
 			case waitDurable:
 				w.pending.Add(1)
 				p.flusher.Wait(p.log, end, func(err error) { w.durable(sp, err) })
@@ -114,6 +127,11 @@ func handleProduce(b *Broker, req *request) *reply {
 			resp.Brokers = append(resp.Brokers, kmsg.ProduceResponseBroker{NodeID: id, Host: host, Port: port, Rack: rack})
 		})
 	}
+	if len(w.replicaWaits) > 0 {
+		// As Kafka's DelayedProduce: what the high watermark has not
+		// reached in time is answered REQUEST_TIMED_OUT.
+		w.timer = time.AfterFunc(time.Duration(max(r.TimeoutMillis, 0))*time.Millisecond, w.expire)
+	}
 	w.release()
 	return w.reply
 }
@@ -128,19 +146,19 @@ func ignoreFlushResult(error) {}
 // acks=all wait. it is the topic in the metadata image (nil: not there); a
 // partition it places elsewhere is errNotLeader, with the current leader
 // in sp from v10 (KIP-951).
-func produceOne(b *Broker, req *request, it *metadata.Topic, rt *kmsg.ProduceRequestTopic, rp *kmsg.ProduceRequestTopicPartition, sp *kmsg.ProduceResponseTopicPartition) (*partition, int64, error) {
+func produceOne(b *Broker, req *request, it *metadata.Topic, rt *kmsg.ProduceRequestTopic, rp *kmsg.ProduceRequestTopicPartition, sp *kmsg.ProduceResponseTopicPartition) (*partition, *replica.Leader, int64, error) {
 	r := req.msg.(*kmsg.ProduceRequest)
 	if r.Acks != 0 && r.Acks != 1 && r.Acks != -1 {
-		return nil, 0, kerr.InvalidRequiredAcks
+		return nil, nil, 0, kerr.InvalidRequiredAcks
 	}
 	if r.TransactionID != nil {
-		return nil, 0, errTransactionsUnsupported
+		return nil, nil, 0, errTransactionsUnsupported
 	}
 	if hint, ok := b.ledElsewhere(it, rp.Partition); ok {
 		if r.Version >= 10 {
 			sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = hint.leader, hint.epoch
 		}
-		return nil, 0, errNotLeader
+		return nil, nil, 0, errNotLeader
 	}
 	var p *partition
 	var err error
@@ -150,25 +168,45 @@ func produceOne(b *Broker, req *request, it *metadata.Topic, rt *kmsg.ProduceReq
 		p, err = b.partition(rt.Topic, rp.Partition)
 	}
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, 0, err
 	}
 	if isInternalTopic(p.topic) && req.clientIDString() != adminClientID {
 		// The group coordinator replays __consumer_offsets: records a
 		// client slips in would become committed offsets.
-		return nil, 0, fmt.Errorf("%w: clients may not produce to the internal topic %s", kerr.InvalidTopicException, p.topic)
+		return nil, nil, 0, fmt.Errorf("%w: clients may not produce to the internal topic %s", kerr.InvalidTopicException, p.topic)
 	}
 	settings := p.config()
 	h, err := checkProduceBatch(rp.Records, settings.maxMessageBytes, settings.log.Compact)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, 0, err
 	}
-	opts := segment.AppendOptions{LeaderEpoch: partitionLeaderEpoch}
+	opts := segment.AppendOptions{LeaderEpoch: leaderEpoch(it, rp.Partition)}
 	if settings.logAppendTime {
 		opts.LogAppendTime = time.Now().UnixMilli()
 	}
+	var leader *replica.Leader
+	if p.replicated.Load() {
+		// Appended as this node's leadership, which checks acks=all's
+		// min.insync.replicas first and stamps its own epoch.
+		if leader = p.leaderState(); leader == nil {
+			return nil, nil, 0, errNotLeader
+		}
+		if r.Acks == -1 {
+			if err := leader.EnoughReplicas(settings.minISR); err != nil {
+				return nil, nil, 0, err
+			}
+		}
+		opts.LeaderEpoch = leader.LeaderEpoch()
+		if !leader.BeginAppend() {
+			return nil, nil, 0, errNotLeader
+		}
+	}
 	info, err := p.log.Append(rp.Records, opts)
+	if leader != nil {
+		leader.EndAppend()
+	}
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, 0, err
 	}
 	if !info.Duplicate {
 		p.flusher.Appended(p.log, int64(h.RecordCount))
@@ -178,7 +216,7 @@ func produceOne(b *Broker, req *request, it *metadata.Topic, rt *kmsg.ProduceReq
 		sp.LogAppendTime = info.LogAppendTime
 	}
 	sp.LogStartOffset = p.log.StartOffset()
-	return p, info.LastOffset + 1, nil
+	return p, leader, info.LastOffset + 1, nil
 }
 
 // adminClientID is the client id that may produce to internal topics, as
@@ -230,6 +268,18 @@ type produceWait struct {
 	resp    *kmsg.ProduceResponse
 	acks    int16
 	pending atomic.Int32
+	// replicaWaits are the waits of replicated partitions (set by the
+	// handler), which timer, when set, ends at the request's timeout.
+	replicaWaits []*replicaWait
+	timer        *time.Timer
+}
+
+// replicaWait is one replicated partition's acks=all wait: answered once,
+// by its leader, a failed sync or the request's timeout.
+type replicaWait struct {
+	w        *produceWait
+	sp       *kmsg.ProduceResponseTopicPartition
+	answered atomic.Bool
 }
 
 // durable is the flusher's callback for one partition: its append is on
@@ -257,10 +307,80 @@ func flushErrCode(err error) int16 {
 	return errCode(err)
 }
 
+// awaitReplicas is the wait of a replicated partition's append (ending at
+// end) as leader: under the durable policy each flush advances the high
+// watermark (the leader counts at its flushed offset); acks=all waits for
+// the high watermark to reach end, the partition's min.insync.replicas
+// checked then (replica.Leader.Wait). A failed sync answers the acks=all
+// produce with its error.
+func (b *Broker) awaitReplicas(w *produceWait, sp *kmsg.ProduceResponseTopicPartition, p *partition, leader *replica.Leader, end int64, all bool) {
+	if !all {
+		if b.cfg.FlushPolicy == flush.Durable {
+			p.flusher.Wait(p.log, end, leader.Flushed)
+		} else {
+			leader.Advance()
+		}
+		return
+	}
+	minISR := p.config().minISR
+	rw := &replicaWait{w: w, sp: sp}
+	w.replicaWaits = append(w.replicaWaits, rw)
+	w.pending.Add(1)
+	if b.cfg.FlushPolicy != flush.Durable {
+		leader.Advance()
+		leader.Wait(end, minISR, rw.replicated)
+		return
+	}
+	p.flusher.Wait(p.log, end, func(err error) {
+		if err != nil {
+			rw.answer(flushErrCode(err), false)
+			return
+		}
+		leader.Advance()
+		leader.Wait(end, minISR, rw.replicated)
+	})
+}
+
+// replicated is the leader's answer: the append reached the high
+// watermark, or failed to (NOT_ENOUGH_REPLICAS_AFTER_APPEND keeps its
+// offsets, as Kafka's; NOT_LEADER_OR_FOLLOWER withdraws them).
+func (rw *replicaWait) replicated(err error) {
+	if err == nil {
+		rw.answer(0, true)
+		return
+	}
+	rw.answer(errCode(err), errors.Is(err, kerr.NotEnoughReplicasAfterAppend))
+}
+
+// answer sets the partition's error code, withdrawing its offsets unless
+// keep, and drops the wait's reference: the first answer only.
+func (rw *replicaWait) answer(code int16, keep bool) {
+	if !rw.answered.CompareAndSwap(false, true) {
+		return
+	}
+	if code != 0 {
+		rw.sp.ErrorCode = code
+		if !keep {
+			rw.sp.BaseOffset = -1
+		}
+	}
+	rw.w.release()
+}
+
+// expire answers the waits still open REQUEST_TIMED_OUT.
+func (w *produceWait) expire() {
+	for _, rw := range w.replicaWaits {
+		rw.answer(kerr.RequestTimedOut.Code, false)
+	}
+}
+
 // release drops one reference; the last one finishes the reply.
 func (w *produceWait) release() {
 	if w.pending.Add(-1) != 0 {
 		return
+	}
+	if w.timer != nil {
+		w.timer.Stop()
 	}
 	if w.acks == 0 {
 		w.reply.finishNone()

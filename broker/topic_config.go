@@ -25,7 +25,7 @@ import (
 type topicConfigDef struct {
 	name      string
 	typ       kmsg.ConfigType
-	synonym   string // the broker property that sets the default
+	synonym   string // the broker property that sets the default ("": none)
 	kafkaDflt string // Kafka's default
 	check     func(v string) error
 	doc       string
@@ -41,8 +41,12 @@ var topicConfigDefs = []topicConfigDef{
 		"interval flush policy: fsync after this many messages (a topic override holds to within 100 ms)"},
 	{"flush.ms", kmsg.ConfigTypeLong, "log.flush.interval.ms", strconv.FormatInt(math.MaxInt64, 10), checkInt(0, math.MaxInt64),
 		"interval flush policy: fsync data unflushed for this long (a topic override holds to within 100 ms)"},
+	{"follower.replication.throttled.replicas", kmsg.ConfigTypeList, "", "", checkThrottledReplicas,
+		"replicas (partition:broker, or * for all) whose fetches from the leader are throttled to follower.replication.throttled.rate"},
 	{"index.interval.bytes", kmsg.ConfigTypeInt, "log.index.interval.bytes", "4096", checkInt(0, math.MaxInt32),
 		"bytes of log between offset index entries"},
+	{"leader.replication.throttled.replicas", kmsg.ConfigTypeList, "", "", checkThrottledReplicas,
+		"replicas (partition:broker, or * for all) whose leader throttles what it sends to followers to leader.replication.throttled.rate"},
 	{"max.compaction.lag.ms", kmsg.ConfigTypeLong, "log.cleaner.max.compaction.lag.ms", strconv.FormatInt(math.MaxInt64, 10), checkInt(1, math.MaxInt64),
 		"compacted topics: a record stays uncompacted at most this long, whatever the dirty ratio"},
 	{"max.message.bytes", kmsg.ConfigTypeInt, "message.max.bytes", "1048588", checkInt(0, math.MaxInt32),
@@ -53,6 +57,8 @@ var topicConfigDefs = []topicConfigDef{
 		"compacted topics: clean a log when its dirty section is at least this part of it"},
 	{"min.compaction.lag.ms", kmsg.ConfigTypeLong, "log.cleaner.min.compaction.lag.ms", "0", checkInt(0, math.MaxInt64),
 		"compacted topics: a record stays uncompacted at least this long"},
+	{"min.insync.replicas", kmsg.ConfigTypeInt, "min.insync.replicas", "1", checkInt(1, math.MaxInt32),
+		"acks=all produces need at least this many in-sync replicas: NOT_ENOUGH_REPLICAS before an append, NOT_ENOUGH_REPLICAS_AFTER_APPEND after it"},
 	{"retention.bytes", kmsg.ConfigTypeLong, "log.retention.bytes", "-1", checkInt(-1, math.MaxInt64),
 		"delete old segments while the partition is larger than this (-1: no limit)"},
 	{"retention.ms", kmsg.ConfigTypeLong, "log.retention.ms", "604800000", checkInt(-1, math.MaxInt64),
@@ -63,6 +69,8 @@ var topicConfigDefs = []topicConfigDef{
 		"size of a segment's offset index (a full index rolls the segment)"},
 	{"segment.ms", kmsg.ConfigTypeLong, "log.roll.ms", "604800000", checkInt(1, math.MaxInt64),
 		"roll to a new segment after this long"},
+	{"unclean.leader.election.enable", kmsg.ConfigTypeBoolean, "unclean.leader.election.enable", "false", checkBool,
+		"let a replica outside the ISR lead when no ISR member is available (what it lacks is lost)"},
 }
 
 // deprecatedTopicConfigs are the topic configs that Kafka 3.x deprecated
@@ -199,6 +207,8 @@ type topicSettings struct {
 	maxMessageBytes int32
 	// logAppendTime: stamp batches with the broker's clock.
 	logAppendTime bool
+	// minISR is min.insync.replicas.
+	minISR int
 	// flushMessages and flushInterval are the topic's interval-flush
 	// settings (0 = never).
 	flushMessages int64
@@ -253,6 +263,7 @@ func resolveTopicSettings(defaults, overrides map[string]string, preallocate int
 	s.log.MaxCompactionLag = msDuration(num("max.compaction.lag.ms"))
 	s.log.DeleteRetention = msDuration(num("delete.retention.ms"))
 	s.maxMessageBytes = int32(num("max.message.bytes"))
+	s.minISR = int(num("min.insync.replicas"))
 	s.logAppendTime = s.values["message.timestamp.type"] == "LogAppendTime"
 	if n := num("flush.messages"); n != math.MaxInt64 {
 		s.flushMessages = n

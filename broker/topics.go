@@ -15,6 +15,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"runnel/broker/replica"
 	"runnel/io/flush"
 	"runnel/segment"
 )
@@ -71,6 +72,17 @@ type partition struct {
 	// cleanAt is when the topic flush loop last saw the log fully
 	// flushed (unix nanoseconds); see topic_flush.go.
 	cleanAt atomic.Int64
+
+	// Replication (replication.go), set under Broker.adminMu as images
+	// are applied. replicated: the image gives the partition more than
+	// one replica, so consumers read up to the log's high watermark.
+	// leader: this node's leadership of it (nil: not led here, or one
+	// replica). followed: the leader this node follows it from.
+	// singleReplica: the last image applied gave it one replica.
+	replicated    atomic.Bool
+	leader        atomic.Pointer[replica.Leader]
+	followed      followed
+	singleReplica bool
 }
 
 // config returns the topic's current settings (max.message.bytes,
@@ -224,6 +236,12 @@ func (b *Broker) createLogsLocked(t *topic, indexes []int32) ([]*partition, erro
 // several at once: each is a rename and a directory fsync, which concurrent
 // deletions share as creations do.
 func (b *Broker) dropPartitionsLocked(parts []*partition) {
+	for _, p := range parts {
+		if p != nil {
+			b.resign(p)
+			b.unfollowLocked(p)
+		}
+	}
 	forEachParallel(len(parts), creators, func(i int) {
 		if parts[i] != nil {
 			b.deletePartitionLog(parts[i])
@@ -260,7 +278,7 @@ func partitionMetadataPath(d *logDir, tp segment.TopicPartition) string {
 }
 
 func (b *Broker) newPartition(t *topic, index int32, l *segment.Log, d *logDir) *partition {
-	return &partition{topic: t.name, topicID: t.id, index: index, log: l, flusher: d.flusher, dir: d, t: t}
+	return &partition{topic: t.name, topicID: t.id, index: index, log: l, flusher: d.flusher, dir: d, t: t, followed: notFollowed}
 }
 
 func (b *Broker) emptiestDirLocked() *logDir {

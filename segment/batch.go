@@ -205,12 +205,26 @@ func (e *BatchError) Unwrap() error { return e.Err }
 // partition ("Compressed outer record has more than one batch"), and
 // batches with the control bit from clients; that is the caller's policy.
 func ValidateBatches(b []byte, each func(pos int, h BatchHeader) error) error {
+	return validateBatches(b, false, each)
+}
+
+// validateReplicatedBatches is ValidateBatches for batches a follower copies from its leader
+// (AppendAsFollower): a batch the leader's cleaner rewrote keeps its lastOffsetDelta with
+// fewer records, down to none (doc.go, "Compaction"), so the rule is only 0 <= recordCount <=
+// lastOffsetDelta+1.
+func validateReplicatedBatches(b []byte, each func(pos int, h BatchHeader) error) error {
+	return validateBatches(b, true, each)
+}
+
+func validateBatches(b []byte, compacted bool, each func(pos int, h BatchHeader) error) error {
 	for pos := 0; pos < len(b); {
 		h, err := ValidateBatch(b[pos:])
 		if err != nil {
 			return &BatchError{Pos: pos, Err: err}
 		}
-		if h.RecordCount < 1 || h.LastOffsetDelta != h.RecordCount-1 {
+		fresh := h.RecordCount >= 1 && h.LastOffsetDelta == h.RecordCount-1
+		stored := h.RecordCount >= 0 && h.LastOffsetDelta >= 0 && int64(h.RecordCount) <= int64(h.LastOffsetDelta)+1
+		if !fresh && !(compacted && stored) {
 			return &BatchError{Pos: pos, Err: fmt.Errorf("%w: %d records but lastOffsetDelta %d", ErrInvalidBatch, h.RecordCount, h.LastOffsetDelta)}
 		}
 		if each != nil {

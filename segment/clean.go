@@ -757,8 +757,19 @@ func (l *Log) swapCleaned(group []*segment, w *cleanedWriter) error {
 	}
 	ns.checked.Store(math.MaxInt64) // written and checked by this process
 	ns.nextOffset = w.nextOffset
+	// A high watermark in the group keeps its offset; its position is the new segment's.
+	hw := l.highWatermark.Load()
+	upper := segs[i+len(group)].baseOffset
+	inGroup := hw.base >= base && hw.base < upper
+	var moved offsetMark
+	if inGroup {
+		moved = l.markIn(ns, upper, hw.offset)
+	}
 	l.view.Lock()
 	l.view.segments = append(append(append([]*segment(nil), segs[:i]...), ns), segs[i+len(group):]...)
+	if inGroup {
+		l.highWatermark.Store(&moved)
+	}
 	l.view.Unlock()
 	for _, s := range group {
 		l.mu.unsynced = removeSegment(l.mu.unsynced, s)

@@ -59,9 +59,10 @@
 //
 // Kafka's small text files, in Kafka's formats (checkpoint.go), each
 // replaced atomically (temporary file, fsync, rename, fsync of the
-// directory). recovery-point-offset-checkpoint and
-// log-start-offset-checkpoint in a log dir, and leader-epoch-checkpoint
-// ("epoch startOffset" entries) in a partition dir:
+// directory). recovery-point-offset-checkpoint, log-start-offset-checkpoint
+// and replication-offset-checkpoint (each log's high watermark) in a log
+// dir, and leader-epoch-checkpoint ("epoch startOffset" entries) in a
+// partition dir:
 //
 //	0                  version, always 0
 //	2                  number of entry lines that follow
@@ -221,7 +222,12 @@
 // preallocated zeros that end exactly at the next segment's base offset also
 // removes every later segment. Both indexes of a recovered segment are
 // rebuilt; an index of a trusted segment that is missing or fails its sanity
-// check is rebuilt from the .log. The idempotent producer state is then loaded
+// check is rebuilt from the .log. Leader epochs newer than
+// leader-epoch-checkpoint's last found on recovered batches are added to it at
+// their batches' base offsets (as Kafka's segment recovery does: an epoch is
+// written down at the Sync after its first append, and a killed process's
+// page cache keeps the batches), and epochs starting at or past the new log
+// end are dropped. The idempotent producer state is then loaded
 // from the latest producer-state snapshot and the batch headers after it
 // (below). An I/O error while reading fails the open rather than cutting.
 //
@@ -338,6 +344,27 @@
 // the swap's last offset belongs to a segment it replaces and is removed, the swap is renamed
 // to <base>.log and the directory synced; the new segment's indexes, if missing, are rebuilt as
 // any index is.
+//
+// # Replication
+//
+// A follower appends the leader's batches with AppendAsFollower (follower.go), byte for byte
+// as the leader stored them: same base offsets, leader epochs and timestamps, so that the
+// replicas' segments are equal. The batches are validated as Append validates them, except
+// that a batch rewritten by the leader's cleaner may hold fewer records than its offset range;
+// they must start at or after the log end and follow each other (gaps allowed), else
+// ErrUnexpectedOffset. Each batch's newer leader epoch is recorded at its base offset, and
+// the idempotent producer state is updated from the batches unchecked, so that a follower
+// that becomes leader answers a producer's retry of its last batches as a duplicate. A
+// follower that diverged truncates (TruncateTo) to the end of the last epoch it shares with
+// the leader and appends from there.
+//
+// The log owns its high watermark (highwatermark.go, Kafka's highWatermarkMetadata): an
+// offset within [log start, log end] with the position of the batch it starts (or lies in),
+// computed once per SetHighWatermark, so that reads with ReadOptions.UpToHighWatermark stop
+// there without a lookup. Truncation lowers it, a log start moved above it raises it, a clean
+// that rewrites its segment moves its position. LogDir.WriteCheckpoints and Close save every
+// log's in replication-offset-checkpoint; an open restores it clamped to the log's range, or
+// starts it at the log start offset (no entry, or an unreadable file, which is logged).
 //
 // # The full startup scan
 //

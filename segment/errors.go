@@ -84,4 +84,8 @@ var (
 	// Nothing was written and the log is not failed: the append succeeds once space is freed
 	// (Kafka's KAFKA_STORAGE_ERROR, which clients retry). The error wraps the errno.
 	ErrNoSpace = errors.New("segment: no space left for the log")
+	// ErrUnexpectedOffset: a follower's append (AppendAsFollower) starts below the log end
+	// offset, or one of its batches does not start after the previous one's last offset
+	// (Kafka's UnexpectedAppendOffsetException); nothing was written.
+	ErrUnexpectedOffset = errors.New("segment: unexpected offset in a follower's append")
 )

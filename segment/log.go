@@ -208,7 +208,10 @@ type Log struct {
 
 	startOffset atomic.Int64
 	endOffset   atomic.Int64
-	durable     atomic.Pointer[durableMark]
+	durable     atomic.Pointer[offsetMark]
+	// highWatermark is replaced under mu, and when the cleaner swaps segments under view's
+	// lock too (highwatermark.go).
+	highWatermark atomic.Pointer[offsetMark]
 	// deleteHorizon is the latest delete horizon the last clean gave or saw on a tombstone's
 	// batch it kept (-1: none; clean.go): once past, the log is worth cleaning again.
 	deleteHorizon atomic.Int64
@@ -223,6 +226,7 @@ type Log struct {
 type logState struct {
 	recoveryPoint int64
 	startOffset   int64 // -1 when unknown
+	highWatermark int64 // from replication-offset-checkpoint; -1 when unknown
 	clean         bool
 	scan          ScanMode
 	report        *LogScan      // what the open scanned; nil: not reported
@@ -237,7 +241,7 @@ type logState struct {
 // is validated batch by batch and cut at the first torn or corrupt batch (see doc.go). A nil
 // logger means slog.Default().
 func OpenLog(dir string, tp TopicPartition, cfg Config, recoveryPoint int64, clean bool, logger *slog.Logger) (*Log, error) {
-	return openLog(dir, tp, cfg, logState{recoveryPoint: recoveryPoint, startOffset: -1, clean: clean}, logger)
+	return openLog(dir, tp, cfg, logState{recoveryPoint: recoveryPoint, startOffset: -1, highWatermark: -1, clean: clean}, logger)
 }
 
 func openLog(dir string, tp TopicPartition, cfg Config, st logState, logger *slog.Logger) (*Log, error) {
@@ -275,6 +279,7 @@ func openLog(dir string, tp TopicPartition, cfg Config, st logState, logger *slo
 	if err != nil {
 		return nil, err
 	}
+	var recovered []EpochEntry // epochs of the batches recovery read, for loadEpochs
 	if len(bases) == 0 {
 		s, err := createSegment(l.fs, dir, max(st.startOffset, 0), cfg, l.space)
 		if err != nil {
@@ -282,7 +287,7 @@ func openLog(dir string, tp TopicPartition, cfg Config, st logState, logger *slo
 		}
 		l.view.segments = []*segment{s}
 		l.mu.dirDirty = true
-	} else if l.view.segments, err = l.loadSegments(bases, cfg, st); err != nil {
+	} else if l.view.segments, err = l.loadSegments(bases, cfg, st, &recovered); err != nil {
 		return nil, err
 	}
 	active := l.view.segments[len(l.view.segments)-1]
@@ -298,7 +303,8 @@ func openLog(dir string, tp TopicPartition, cfg Config, st logState, logger *slo
 	l.startOffset.Store(start)
 	l.endOffset.Store(l.mu.nextOffset)
 	l.publishDurable(active.baseOffset, active.size.Load(), l.mu.nextOffset)
-	if err := l.loadEpochs(); err != nil {
+	l.setHighWatermarkLocked(max(st.highWatermark, start))
+	if err := l.loadEpochs(recovered); err != nil {
 		l.releaseAll()
 		return nil, err
 	}
@@ -367,8 +373,9 @@ func createSegment(fs disk.FS, dir string, base int64, cfg Config, space *spaceS
 // indexes (rebuilt if missing or corrupt); segments to recover are validated and cut; a cut in
 // a sealed segment (other than of preallocated zeros up to the next segment's base) drops every
 // later segment, whose bytes came after the damage, and makes the cut one the last. The last
-// segment becomes active.
-func (l *Log) loadSegments(bases []int64, cfg Config, st logState) (segs []*segment, err error) {
+// segment becomes active. The leader epochs of the batches it recovers go to recovered.
+func (l *Log) loadSegments(bases []int64, cfg Config, st logState, recovered *[]EpochEntry) (segs []*segment, err error) {
+	noteEpoch := func(h BatchHeader) { *recovered = appendNewerEpoch(*recovered, h.PartitionLeaderEpoch, h.BaseOffset) }
 	defer func() {
 		if err != nil {
 			for _, s := range segs {
@@ -388,7 +395,7 @@ func (l *Log) loadSegments(bases []int64, cfg Config, st logState) (segs []*segm
 				return segs, err
 			}
 			validate := !st.clean || st.scan == ScanFull
-			if _, err := s.recover(cfg, validate, math.MaxInt64, nil, l.logger, st.report); err != nil {
+			if _, err := s.recover(cfg, validate, math.MaxInt64, noteEpoch, l.logger, st.report); err != nil {
 				return segs, err
 			}
 			return segs, s.activate(cfg.SegmentBytes, cfg.preallocateChunk())
@@ -408,7 +415,7 @@ func (l *Log) loadSegments(bases []int64, cfg Config, st logState) (segs []*segm
 			return segs, err
 		}
 		scanned, batches := st.report.Segments, st.report.Batches
-		cut, err := s.recover(cfg, true, bases[i+1], nil, l.logger, st.report)
+		cut, err := s.recover(cfg, true, bases[i+1], noteEpoch, l.logger, st.report)
 		if err != nil {
 			return segs, err
 		}
@@ -438,7 +445,10 @@ func (l *Log) loadSegments(bases []int64, cfg Config, st logState) (segs []*segm
 	return segs, nil
 }
 
-func (l *Log) loadEpochs() error {
+// loadEpochs reads leader-epoch-checkpoint, forgets the epochs of records recovery cut, and
+// adds the newer epochs of the batches it recovered (recorded in memory by appends that no
+// Sync wrote down before a crash), as Kafka's segment recovery assigns them to its cache.
+func (l *Log) loadEpochs(recovered []EpochEntry) error {
 	epochs, err := ReadLeaderEpochCheckpoint(filepath.Join(l.dir, leaderEpochFile))
 	if err != nil {
 		return err
@@ -447,11 +457,23 @@ func (l *Log) loadEpochs() error {
 	for len(kept) > 0 && kept[len(kept)-1].StartOffset >= l.mu.nextOffset {
 		kept = kept[:len(kept)-1] // epochs of records lost in recovery
 	}
+	for _, e := range recovered {
+		kept = appendNewerEpoch(kept, e.Epoch, e.StartOffset)
+	}
 	l.mu.epochs = kept
-	if len(kept) != len(epochs) {
+	if !slices.Equal(kept, epochs) {
 		return WriteLeaderEpochCheckpoint(filepath.Join(l.dir, leaderEpochFile), kept)
 	}
 	return nil
+}
+
+// appendNewerEpoch returns epochs with epoch starting at offset appended if it is newer than
+// the last one.
+func appendNewerEpoch(epochs []EpochEntry, epoch int32, offset int64) []EpochEntry {
+	if n := len(epochs); epoch < 0 || (n > 0 && epoch <= epochs[n-1].Epoch) {
+		return epochs
+	}
+	return append(slices.Clip(epochs), EpochEntry{Epoch: epoch, StartOffset: offset})
 }
 
 // collectHeaderLocked is Append's ValidateBatches callback.
@@ -498,6 +520,14 @@ func (l *Log) failLocked(cause error) error {
 // place, and copies them once into the active segment's mapping. The bytes are visible to
 // Read when Append returns, durable after a Sync that starts later.
 func (l *Log) Append(records []byte, opts AppendOptions) (AppendInfo, error) {
+	return l.append(records, &opts)
+}
+
+// append is the path Append and AppendAsFollower share (Kafka's UnifiedLog.append with its
+// AppendOrigin): leader is the leader's options, or nil for a follower, which stores the
+// batches as the leader stamped them (follower.go). Rolls, preallocation, indexes, failure
+// handling and the Changed() notification are the same for both.
+func (l *Log) append(records []byte, leader *AppendOptions) (AppendInfo, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.usableLocked(); err != nil {
@@ -512,20 +542,23 @@ func (l *Log) Append(records []byte, opts AppendOptions) (AppendInfo, error) {
 		return AppendInfo{}, fmt.Errorf("%w: %d bytes, segment.bytes is %d", ErrRecordTooLarge, n, cfg.SegmentBytes)
 	}
 	l.mu.headers = l.mu.headers[:0]
-	if err := ValidateBatches(records, l.collectHeader); err != nil {
+	validate := ValidateBatches
+	if leader == nil {
+		validate = validateReplicatedBatches
+	}
+	if err := validate(records, l.collectHeader); err != nil {
 		return AppendInfo{}, err
 	}
 	headers := l.mu.headers
-	first := l.mu.nextOffset
-	next := first
-	for i := range headers {
-		headers[i].BaseOffset = next
-		headers[i].PartitionLeaderEpoch = opts.LeaderEpoch
-		if opts.LogAppendTime > 0 {
-			headers[i].MaxTimestamp = opts.LogAppendTime // before the producer state records it
-		}
-		next += int64(headers[i].LastOffsetDelta) + 1
+	var next int64
+	if leader != nil {
+		next = l.assignOffsetsLocked(headers, *leader)
+	} else if err := l.checkReplicatedOffsetsLocked(headers); err != nil {
+		return AppendInfo{}, err
+	} else {
+		next = headers[len(headers)-1].LastOffset() + 1
 	}
+	first := headers[0].BaseOffset
 	if err := l.maybeRollLocked(n, next-1); err != nil {
 		return AppendInfo{}, l.countNoSpace(err)
 	}
@@ -534,21 +567,18 @@ func (l *Log) Append(records []byte, opts AppendOptions) (AppendInfo, error) {
 	if err := s.extend(cfg.preallocateChunk(), pos+n, preallocNeeded); err != nil {
 		return AppendInfo{}, l.countNoSpace(err) // nothing written; the log is as it was
 	}
-	if dup, err := l.checkProducersLocked(headers); err != nil || dup != nil {
-		if err != nil {
-			return AppendInfo{}, err
-		}
-		return AppendInfo{FirstOffset: dup.FirstOffset, LastOffset: dup.LastOffset, LogAppendTime: -1, Duplicate: true}, nil
-	}
-	l.recordEpochLocked(opts.LeaderEpoch, first)
 	appendTime := int64(-1)
-	for i, p := 0, 0; i < len(headers); i++ {
-		StampBaseOffset(records[p:], headers[i].BaseOffset, opts.LeaderEpoch)
-		if opts.LogAppendTime > 0 {
-			StampLogAppendTime(records[p:], opts.LogAppendTime)
-			appendTime = opts.LogAppendTime
+	if leader != nil {
+		if dup, err := l.checkProducersLocked(headers); err != nil || dup != nil {
+			if err != nil {
+				return AppendInfo{}, err
+			}
+			return AppendInfo{FirstOffset: dup.FirstOffset, LastOffset: dup.LastOffset, LogAppendTime: -1, Duplicate: true}, nil
 		}
-		p += headers[i].Size()
+		l.recordEpochLocked(leader.LeaderEpoch, first)
+		appendTime = stampBatches(records, headers, *leader)
+	} else {
+		l.replicateProducersAndEpochsLocked(headers)
 	}
 	if err := s.write(records, pos); err != nil {
 		l.mu.producers.TruncateTo(first)
@@ -570,6 +600,37 @@ func (l *Log) Append(records []byte, opts AppendOptions) (AppendInfo, error) {
 	l.prefaultAheadLocked(s, n)
 	l.changed.notify()
 	return AppendInfo{FirstOffset: first, LastOffset: next - 1, LogAppendTime: appendTime}, nil
+}
+
+// assignOffsetsLocked gives the headers of a leader's append their offsets from the log end
+// on, the leader epoch and, with LogAppendTime, the max timestamp (before the producer state
+// records it), and returns the new log end.
+func (l *Log) assignOffsetsLocked(headers []BatchHeader, opts AppendOptions) int64 {
+	next := l.mu.nextOffset
+	for i := range headers {
+		headers[i].BaseOffset = next
+		headers[i].PartitionLeaderEpoch = opts.LeaderEpoch
+		if opts.LogAppendTime > 0 {
+			headers[i].MaxTimestamp = opts.LogAppendTime
+		}
+		next += int64(headers[i].LastOffsetDelta) + 1
+	}
+	return next
+}
+
+// stampBatches writes what assignOffsetsLocked gave the headers into the batches of records,
+// and returns the log append time stamped, or -1.
+func stampBatches(records []byte, headers []BatchHeader, opts AppendOptions) int64 {
+	appendTime := int64(-1)
+	for i, p := 0, 0; i < len(headers); i++ {
+		StampBaseOffset(records[p:], headers[i].BaseOffset, opts.LeaderEpoch)
+		if opts.LogAppendTime > 0 {
+			StampLogAppendTime(records[p:], opts.LogAppendTime)
+			appendTime = opts.LogAppendTime
+		}
+		p += headers[i].Size()
+	}
+	return appendTime
 }
 
 // countNoSpace counts an append refused for lack of space (err wraps ErrNoSpace) and returns
@@ -606,11 +667,9 @@ func (l *Log) checkProducersLocked(headers []BatchHeader) (*DuplicateBatch, erro
 // count as durable (so the file's write stays off the append path).
 func (l *Log) recordEpochLocked(epoch int32, offset int64) {
 	n := len(l.mu.epochs)
-	if epoch < 0 || (n > 0 && epoch <= l.mu.epochs[n-1].Epoch) {
-		return
+	if l.mu.epochs = appendNewerEpoch(l.mu.epochs, epoch, offset); len(l.mu.epochs) > n {
+		l.mu.newEpochs = true
 	}
-	l.mu.epochs = append(slices.Clip(l.mu.epochs), EpochEntry{Epoch: epoch, StartOffset: offset})
-	l.mu.newEpochs = true
 }
 
 // maybeRollLocked rolls a new active segment if n more bytes ending at offset last cannot go
@@ -719,6 +778,9 @@ type ReadOptions struct {
 	// DurableOnly stops at the flushed offset instead of the log end (what a consumer may
 	// see when only durable records are served).
 	DurableOnly bool
+	// UpToHighWatermark stops at the high watermark (what a consumer may see of a replicated
+	// partition). With DurableOnly too, the lower limit wins.
+	UpToHighWatermark bool
 	// MinOneBatch returns the whole first batch even when it is longer than maxBytes, so
 	// that a reader always progresses (Kafka's minOneMessage).
 	MinOneBatch bool
@@ -727,12 +789,13 @@ type ReadOptions struct {
 // Read returns the range of batches starting with the one that holds offset, at most maxBytes
 // long (cut mid-batch if need be) unless opts.MinOneBatch and the first batch alone is longer,
 // in which case that whole batch. Only bytes up to the log end are returned, or with
-// opts.DurableOnly up to the flushed offset. An offset between that limit and the log end
-// gives an empty result; one outside [StartOffset, EndOffset] gives ErrOffsetOutOfRange. The
-// result must be released. Read serves only batches it can vouch for (doc.go, "What a reader
-// checks"): when the batch holding offset fails a check it returns a *DamageError
-// (ErrCorruptLog), counted in DamageFound and logged, rate-limited; a range is cut before a
-// later batch that fails one.
+// opts.DurableOnly up to the flushed offset, or with opts.UpToHighWatermark up to the high
+// watermark (before the batch holding it, should it lie inside one). An offset between that
+// limit and the log end gives an empty result; one outside [StartOffset, EndOffset] gives
+// ErrOffsetOutOfRange. The result must be released. Read serves only batches it can vouch
+// for (doc.go, "What a reader checks"): when the batch holding offset fails a check it
+// returns a *DamageError (ErrCorruptLog), counted in DamageFound and logged, rate-limited; a
+// range is cut before a later batch that fails one.
 func (l *Log) Read(offset int64, maxBytes int, opts ReadOptions) (ReadResult, error) {
 	if err := l.storageFailure(); err != nil {
 		return ReadResult{FirstOffset: offset}, err
@@ -741,7 +804,10 @@ func (l *Log) Read(offset int64, maxBytes int, opts ReadOptions) (ReadResult, er
 	limitOffset := end
 	mark := l.durable.Load()
 	if opts.DurableOnly {
-		limitOffset = min(end, mark.offset)
+		limitOffset = min(limitOffset, mark.offset)
+	}
+	if opts.UpToHighWatermark {
+		limitOffset = min(limitOffset, l.HighWatermark())
 	}
 	empty := ReadResult{FirstOffset: offset}
 	if start := l.startOffset.Load(); offset < start || offset > end {
@@ -756,6 +822,7 @@ func (l *Log) Read(offset int64, maxBytes int, opts ReadOptions) (ReadResult, er
 	if segs == nil {
 		return empty, ErrClosed
 	}
+	hw := l.highWatermark.Load() // under view's lock: the cleaner moves its position there
 	i := max(sort.Search(len(segs), func(i int) bool { return segs[i].baseOffset > offset })-1, 0)
 	for ; i < len(segs); i++ {
 		s := segs[i]
@@ -763,6 +830,9 @@ func (l *Log) Read(offset int64, maxBytes int, opts ReadOptions) (ReadResult, er
 		limit := size
 		if opts.DurableOnly {
 			limit = mark.limit(s, size)
+		}
+		if opts.UpToHighWatermark {
+			limit = min(limit, hw.limit(s, size))
 		}
 		upper := int64(math.MaxInt64)
 		if i+1 < len(segs) {
@@ -775,7 +845,7 @@ func (l *Log) Read(offset int64, maxBytes int, opts ReadOptions) (ReadResult, er
 		}
 		if !found {
 			if limit < size {
-				return empty, nil // the rest is not durable yet
+				return empty, nil // the rest is not durable, or not below the high watermark, yet
 			}
 			continue
 		}
@@ -939,17 +1009,18 @@ func (l *Log) Size() int64 {
 	return n
 }
 
-// durableMark is how far the log is known to be on disk: up to position pos of the segment
-// based at base, which is offset. It is published whole, so that durable reads never see a
-// position without its offset; only Sync, TruncateTo and Close (under syncMu) replace it.
-type durableMark struct{ base, pos, offset int64 }
+// offsetMark is an offset of the log with its byte position: position pos of the segment
+// based at base. It is published whole, so that reads never see a position without its
+// offset. Two marks limit reads: durable, how far the log is known to be on disk (only Sync,
+// TruncateTo and Close, under syncMu, replace it), and highWatermark (highwatermark.go).
+type offsetMark struct{ base, pos, offset int64 }
 
 func (l *Log) publishDurable(base, pos, offset int64) {
-	l.durable.Store(&durableMark{base: base, pos: pos, offset: offset})
+	l.durable.Store(&offsetMark{base: base, pos: pos, offset: offset})
 }
 
-// limit is how far the durable bytes of s (of size bytes) reach.
-func (m *durableMark) limit(s *segment, size int64) int64 {
+// limit is how far the bytes of s (of size bytes) below the mark reach.
+func (m *offsetMark) limit(s *segment, size int64) int64 {
 	switch {
 	case s.baseOffset < m.base:
 		return size
@@ -959,8 +1030,9 @@ func (m *durableMark) limit(s *segment, size int64) int64 {
 	return 0
 }
 
-// Changed returns a channel closed when EndOffset or FlushedOffset next advances. Check the
-// offsets after taking the channel, then wait on it (long-poll fetch).
+// Changed returns a channel closed when EndOffset or FlushedOffset next advances, or
+// HighWatermark next changes. Check the offsets after taking the channel, then wait on it
+// (long-poll fetch).
 func (l *Log) Changed() <-chan struct{} { return l.changed.wait() }
 
 // OffsetForTimestamp returns the offset and timestamp of the first record, at or after the

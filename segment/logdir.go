@@ -25,6 +25,7 @@ import (
 const (
 	recoveryPointFile  = "recovery-point-offset-checkpoint"
 	logStartOffsetFile = "log-start-offset-checkpoint"
+	highWatermarkFile  = "replication-offset-checkpoint" // each log's high watermark
 	cleanShutdownFile  = ".kafka_cleanshutdown"
 	lockFile           = ".lock"   // flock'ed while a process has the directory open
 	deleteDirSuffix    = "-delete" // "<topic>-<partition>.<uuid>-delete": a deletion under way
@@ -135,6 +136,11 @@ func OpenLogDir(path string, cfgFor func(topic string) Config, logger *slog.Logg
 		logger.Warn("segment: log start offsets unreadable; each log starts at its first segment", "path", path, "err", err)
 		startOffsets = nil
 	}
+	highWatermarks, err := ReadOffsetCheckpoint(filepath.Join(path, highWatermarkFile))
+	if err != nil {
+		logger.Warn("segment: high watermarks unreadable; each log's starts at its log start offset", "path", path, "err", err)
+		highWatermarks = nil
+	}
 	entries, err := os.ReadDir(path)
 	if err != nil {
 		return nil, fmt.Errorf("segment: %w", err)
@@ -159,10 +165,13 @@ func OpenLogDir(path string, cfgFor func(topic string) Config, logger *slog.Logg
 	d.scan = ScanReport{Mode: o.scan, Logs: make([]LogScan, len(tps))}
 	forEachParallel(len(tps), func(i int) {
 		tp := tps[i]
-		st := logState{recoveryPoint: recoveryPoints[tp], startOffset: -1, clean: clean && !recoverAll,
+		st := logState{recoveryPoint: recoveryPoints[tp], startOffset: -1, highWatermark: -1, clean: clean && !recoverAll,
 			scan: o.scan, report: &d.scan.Logs[i], damageTotal: &d.damage, space: d.space, prefault: d.prefault}
 		if start, ok := startOffsets[tp]; ok {
 			st.startOffset = start
+		}
+		if hw, ok := highWatermarks[tp]; ok {
+			st.highWatermark = hw
 		}
 		logs[i], errs[i] = openLog(filepath.Join(path, tp.DirName()), tp, cfgFor(tp.Topic), st, logger)
 	})
@@ -293,7 +302,7 @@ func (d *LogDir) Create(tp TopicPartition, cfg Config) (*Log, error) {
 
 	dir := filepath.Join(d.path, tp.DirName())
 	_, statErr := os.Stat(dir)
-	l, err := openLog(dir, tp, cfg, logState{startOffset: -1, clean: true, damageTotal: &d.damage, space: d.space, prefault: d.prefault}, d.logger)
+	l, err := openLog(dir, tp, cfg, logState{startOffset: -1, highWatermark: -1, clean: true, damageTotal: &d.damage, space: d.space, prefault: d.prefault}, d.logger)
 	if err != nil && errors.Is(statErr, fs.ErrNotExist) {
 		// A log that could not be made (ENOSPC preallocating it) leaves no directory
 		// behind for the next start to open.
@@ -331,20 +340,23 @@ func (d *LogDir) Delete(tp TopicPartition) error {
 	return l.Delete()
 }
 
-// WriteCheckpoints writes the recovery point (flushed offset) and log start offset of every
-// log to Kafka's two checkpoint files.
+// WriteCheckpoints writes the recovery point (flushed offset), log start offset and high
+// watermark of every log to Kafka's three checkpoint files.
 func (d *LogDir) WriteCheckpoints() error {
 	d.mu.Lock()
 	recoveryPoints := make(map[TopicPartition]int64, len(d.logs))
 	startOffsets := make(map[TopicPartition]int64, len(d.logs))
+	highWatermarks := make(map[TopicPartition]int64, len(d.logs))
 	for tp, l := range d.logs {
 		recoveryPoints[tp] = l.FlushedOffset()
 		startOffsets[tp] = l.StartOffset()
+		highWatermarks[tp] = l.HighWatermark()
 	}
 	d.mu.Unlock()
 	return errors.Join(
 		WriteOffsetCheckpoint(filepath.Join(d.path, recoveryPointFile), recoveryPoints),
-		WriteOffsetCheckpoint(filepath.Join(d.path, logStartOffsetFile), startOffsets))
+		WriteOffsetCheckpoint(filepath.Join(d.path, logStartOffsetFile), startOffsets),
+		WriteOffsetCheckpoint(filepath.Join(d.path, highWatermarkFile), highWatermarks))
 }
 
 // Close closes every log (each syncs and trims its files), writes the checkpoints and, if all

@@ -73,7 +73,9 @@ func (l *Log) DeleteRecordsBefore(offset int64) (int64, error) {
 		return l.startOffset.Load(), fmt.Errorf("%w: %d not in [0, %d]", ErrOffsetOutOfRange, offset, l.mu.nextOffset)
 	}
 	storeMax(&l.startOffset, offset)
-	return l.startOffset.Load(), l.deleteOldestLocked(l.belowStartLocked(), "delete records")
+	err := l.deleteOldestLocked(l.belowStartLocked(), "delete records")
+	l.keepHighWatermarkLocked()
+	return l.startOffset.Load(), err
 }
 
 // belowStartLocked counts the oldest segments that hold nothing at or after the start offset.
@@ -98,6 +100,7 @@ func (l *Log) deleteOldestLocked(n int, why string) error {
 	first := l.view.segments[0].baseOffset
 	l.view.Unlock()
 	storeMax(&l.startOffset, first)
+	l.keepHighWatermarkLocked()
 	return l.dropSegmentsLocked(doomed, why)
 }
 
@@ -251,6 +254,7 @@ func (l *Log) cutLocked(i int, pos, newEnd int64) error {
 		errs = append(errs, l.failLocked(err))
 	}
 	errs = append(errs, l.truncateEpochsLocked(newEnd))
+	l.keepHighWatermarkLocked()
 	l.changed.notify()
 	return errors.Join(errs...)
 }
@@ -284,6 +288,7 @@ func (l *Log) truncateFullyLocked(offset int64) error {
 		errs = append(errs, l.failLocked(err))
 	}
 	errs = append(errs, l.truncateEpochsLocked(-1))
+	l.keepHighWatermarkLocked()
 	l.changed.notify()
 	return errors.Join(errs...)
 }

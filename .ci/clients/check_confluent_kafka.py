@@ -5,13 +5,18 @@ then as a consumer group: read all, commit synchronously, and check that a new
 member of the group gets only records produced after the commit. Compares key,
 value, headers and per-partition order; exits non-zero, printing expected vs got.
 With CLUSTER_BROKERS=N (driver.sh, CLUSTER=1) Metadata must list N brokers and
-the partitions must be led by different ones."""
+the partitions must be led by different ones. The topic has REPLICATION_FACTOR
+replicas (default 1) and, when set, MIN_INSYNC_REPLICAS; with CLUSTER_KILL set (a
+shell command that kills a partition's leader and returns once others lead) it is
+run after the first records are acked, and records produced after it are checked
+with the rest."""
 import os
+import subprocess
 import sys
 import time
 
 import confluent_kafka
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 BOOTSTRAP = os.environ["BOOTSTRAP"]
@@ -19,6 +24,8 @@ TOPIC = os.environ["TOPIC"]
 GROUP = "ci-group-" + TOPIC
 PARTITIONS = 3
 N = 30
+REPLICATION_FACTOR = int(os.environ.get("REPLICATION_FACTOR", "1"))
+TOPIC_CONFIGS = {"min.insync.replicas": os.environ["MIN_INSYNC_REPLICAS"]} if "MIN_INSYNC_REPLICAS" in os.environ else {}
 COMMON = {"bootstrap.servers": BOOTSTRAP, "socket.timeout.ms": 10000}
 
 
@@ -73,6 +80,17 @@ def produce(first, n):
     return acked
 
 
+def extend(want, acked):
+    """Appends acked records to want, checking that each partition's offsets go on from its end."""
+    for p, recs in acked.items():
+        offsets = [r[0] for r in recs]
+        start = len(want.get(p, []))
+        if offsets != list(range(start, start + len(recs))):
+            fail("acked offsets of partition %d do not follow on from %d" % (p, start),
+                 list(range(start, start + len(recs))), offsets)
+        want.setdefault(p, []).extend(recs)
+
+
 def consume(consumer, n):
     """Polls until n records arrived (then 1 s more, to catch extras) or 30 s passed."""
     got = {p: [] for p in range(PARTITIONS)}
@@ -83,7 +101,12 @@ def consume(consumer, n):
         if m is None:
             continue
         if m.error():
-            fail("consumer error: %s" % m.error())
+            # A broker going down or coming back shows as a transient error; the
+            # records must arrive all the same.
+            if m.error().fatal() or not (m.error().retriable() or m.error().code() == KafkaError._TRANSPORT):
+                fail("consumer error: %s" % m.error())
+            print("confluent-kafka: consumer error, going on: %s" % m.error())
+            continue
         got[m.partition()].append((m.offset(), m.key(), m.value(), m.headers()))
         if quiet_until is None and sum(len(r) for r in got.values()) >= n:
             quiet_until = time.time() + 1
@@ -99,7 +122,8 @@ def group_consumer():
 
 print("confluent-kafka %s, librdkafka %s" % (confluent_kafka.version()[0], confluent_kafka.libversion()[0]))
 admin = AdminClient(COMMON)
-for topic, fut in admin.create_topics([NewTopic(TOPIC, PARTITIONS, 1)], operation_timeout=15,
+for topic, fut in admin.create_topics([NewTopic(TOPIC, PARTITIONS, REPLICATION_FACTOR, config=TOPIC_CONFIGS)],
+                                      operation_timeout=15,
                                       request_timeout=15).items():
     try:
         fut.result(timeout=20)
@@ -111,6 +135,9 @@ if t is None or t.error is not None or sorted(t.partitions) != list(range(PARTIT
     fail("metadata after create_topics", "%d partitions, no error" % PARTITIONS,
          t and (t.error, sorted(t.partitions)))
 print("confluent-kafka: created %s with %d partitions" % (TOPIC, PARTITIONS))
+replicas = {p: t.partitions[p].replicas for p in t.partitions}
+if any(len(set(r)) != REPLICATION_FACTOR for r in replicas.values()):
+    fail("partition replicas", "%d each" % REPLICATION_FACTOR, replicas)
 if "CLUSTER_BROKERS" in os.environ:  # a cluster: the partitions led by different brokers
     leaders = {p: t.partitions[p].leader for p in t.partitions}
     if len(md.brokers) != int(os.environ["CLUSTER_BROKERS"]) or \
@@ -119,25 +146,30 @@ if "CLUSTER_BROKERS" in os.environ:  # a cluster: the partitions led by differen
              (sorted(md.brokers), leaders))
     print("confluent-kafka: partitions led by brokers %s" % leaders)
 
-want = produce(0, N)
-for p, recs in want.items():
-    offsets = [r[0] for r in recs]
-    if offsets != list(range(len(offsets))):
-        fail("acked offsets of partition %d are not 0..n-1" % p, list(range(len(offsets))), offsets)
+want = {}
+extend(want, produce(0, N))
 print("confluent-kafka: produced %d records, acks=all, all delivered; per partition %s"
       % (N, {p: len(r) for p, r in want.items()}))
+if "CLUSTER_KILL" in os.environ:  # a broker dies; the records it led must survive
+    if any(not r for r in want.values()):
+        fail("records on every partition before the kill", "all %d" % PARTITIONS, {p: len(r) for p, r in want.items()})
+    subprocess.run(os.environ["CLUSTER_KILL"], shell=True, check=True)
+    extend(want, produce(N, N))
+    print("confluent-kafka: after the kill, produced %d more records, acks=all, all delivered; per partition %s"
+          % (N, {p: len(r) for p, r in want.items()}))
+produced = sum(len(r) for r in want.values())
 
 # group.id is required by librdkafka; assign() with OFFSET_BEGINNING uses no group offsets.
 consumer = Consumer(dict(COMMON, **{"group.id": "ci-unused-" + TOPIC, "enable.auto.commit": False,
                                     "enable.auto.offset.store": False}))
 consumer.assign([TopicPartition(TOPIC, p, OFFSET_BEGINNING) for p in range(PARTITIONS)])
-compare("assign", want, consume(consumer, N))
+compare("assign", want, consume(consumer, produced))
 consumer.close()
-print("confluent-kafka: assigned consumer read %d records, all match (key, value, headers, order)" % N)
+print("confluent-kafka: assigned consumer read %d records, all match (key, value, headers, order)" % produced)
 
 # Consumer group: read everything, commit synchronously, leave.
 consumer = group_consumer()
-compare("group", want, consume(consumer, N))
+compare("group", want, consume(consumer, produced))
 consumer.commit(asynchronous=False)
 tps = consumer.committed([TopicPartition(TOPIC, p) for p in range(PARTITIONS)], timeout=15)
 committed = {tp.partition: tp.offset for tp in tps}
@@ -145,10 +177,10 @@ want_committed = {p: len(r) for p, r in want.items()}
 if committed != want_committed:
     fail("committed offsets after commit()", want_committed, committed)
 consumer.close()
-print("confluent-kafka: group %s read %d records, all match; committed %s" % (GROUP, N, committed))
+print("confluent-kafka: group %s read %d records, all match; committed %s" % (GROUP, produced, committed))
 
 # A new member of the group starts at the committed offsets: only the new records.
-more = produce(N, 6)
+more = produce(produced, 6)
 consumer = group_consumer()
 compare("group after commit", more, consume(consumer, 6))
 consumer.close()

@@ -4,8 +4,13 @@
 // topic config from describeConfigs; then read everything with a group consumer
 // (kafkajs has no other kind) and check the offsets it committed.
 // Exits non-zero, printing expected vs got. With CLUSTER_BROKERS=N (driver.sh,
-// CLUSTER=1) the partitions must be led by different brokers.
+// CLUSTER=1) the partitions must be led by different brokers. The topic has
+// REPLICATION_FACTOR replicas (default 1) and, when set, MIN_INSYNC_REPLICAS; with
+// CLUSTER_KILL set (a shell command that kills a partition's leader and returns
+// once others lead) it runs after the first sends, and the sends after it are
+// checked with the rest.
 'use strict'
+const { execSync } = require('child_process')
 const { Kafka, logLevel, Partitioners, ConfigResourceTypes } = require('kafkajs')
 
 const BOOTSTRAP = process.env.BOOTSTRAP
@@ -14,6 +19,9 @@ const PARTITIONS = 3
 const SENDS = 3
 const PER_SEND = 10
 const RETENTION_MS = '3600000'
+const REPLICATION_FACTOR = Number(process.env.REPLICATION_FACTOR || '1')
+const TOPIC_CONFIGS = [{ name: 'retention.ms', value: RETENTION_MS }]
+if (process.env.MIN_INSYNC_REPLICAS) TOPIC_CONFIGS.push({ name: 'min.insync.replicas', value: process.env.MIN_INSYNC_REPLICAS })
 
 function fail (msg, want, got) {
   console.error('kafkajs check FAILED: ' + msg)
@@ -31,7 +39,7 @@ const kafka = new Kafka({
   brokers: [BOOTSTRAP],
   connectionTimeout: 5000,
   requestTimeout: 15000,
-  retry: { retries: 3 },
+  retry: { retries: 5 }, // rides out a leader moving
   logLevel: logLevel.WARN
 })
 
@@ -73,19 +81,41 @@ function record (offset, key, value, headers) {
   return { offset, key: String(key), value: String(value), headers: h }
 }
 
+// sendRound sends SENDS times PER_SEND records, each send to partition s (so
+// every partition gets records and the acked baseOffset is meaningful), with
+// acks -1, and adds them to want.
+async function sendRound (producer, want, round) {
+  for (let s = 0; s < SENDS; s++) {
+    const partition = s % PARTITIONS
+    const key = `key-${round}-${s}`
+    const messages = [...Array(PER_SEND)].map((_, j) => ({
+      key, partition, value: `value-${round}-${s}-${j}`, headers: { i: `${s * PER_SEND + j}`, src: 'kafkajs' }
+    }))
+    const res = await producer.send({ topic: TOPIC, acks: -1, timeout: 15000, messages })
+    if (res.length !== 1 || res[0].errorCode !== 0 || res[0].partition !== partition) {
+      fail(`send result (${round}, send ${s})`, `partition ${partition}, errorCode 0`, res)
+    }
+    const base = Number(res[0].baseOffset)
+    if (base !== want[partition].length) fail(`baseOffset of send ${s} (${round}) to partition ${partition}`, want[partition].length, base)
+    messages.forEach((m, j) => want[partition].push(record(base + j, m.key, m.value, m.headers)))
+  }
+}
+
 async function main () {
   const admin = kafka.admin()
   await admin.connect()
   const created = await admin.createTopics({
     waitForLeaders: true,
     timeout: 15000,
-    topics: [{ topic: TOPIC, numPartitions: PARTITIONS, replicationFactor: 1, configEntries: [{ name: 'retention.ms', value: RETENTION_MS }] }]
+    topics: [{ topic: TOPIC, numPartitions: PARTITIONS, replicationFactor: REPLICATION_FACTOR, configEntries: TOPIC_CONFIGS }]
   })
   if (created !== true) fail('createTopics did not create the topic', true, created)
   const md = await admin.fetchTopicMetadata({ topics: [TOPIC] })
   const parts = md.topics[0].partitions.map(p => p.partitionId).sort()
   if (!same(parts, [0, 1, 2])) fail('metadata partitions', [0, 1, 2], parts)
   console.log(`kafkajs: created ${TOPIC} with ${PARTITIONS} partitions`)
+  const replicas = md.topics[0].partitions.map(p => p.replicas)
+  if (replicas.some(r => new Set(r).size !== REPLICATION_FACTOR)) fail('partition replicas', `${REPLICATION_FACTOR} each`, replicas)
   if (process.env.CLUSTER_BROKERS) { // a cluster: the partitions led by different brokers
     const leaders = md.topics[0].partitions.map(p => p.leader)
     if (new Set(leaders).size !== Math.min(PARTITIONS, Number(process.env.CLUSTER_BROKERS))) {
@@ -97,22 +127,13 @@ async function main () {
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false })
   await producer.connect()
   const want = [...Array(PARTITIONS)].map(() => [])
-  for (let s = 0; s < SENDS; s++) {
-    // One send per partition and key keeps the acked baseOffset meaningful: send
-    // PER_SEND records with one key each time, so all land in one partition.
-    const key = `key-${s}`
-    const messages = [...Array(PER_SEND)].map((_, j) => ({
-      key, value: `value-${s}-${j}`, headers: { i: `${s * PER_SEND + j}`, src: 'kafkajs' }
-    }))
-    const res = await producer.send({ topic: TOPIC, acks: -1, timeout: 15000, messages })
-    if (res.length !== 1 || res[0].errorCode !== 0) fail('send result', 'one partition, errorCode 0', res)
-    const p = res[0].partition
-    const base = Number(res[0].baseOffset)
-    if (base !== want[p].length) fail(`baseOffset of send ${s} to partition ${p}`, want[p].length, base)
-    messages.forEach((m, j) => want[p].push(record(base + j, m.key, m.value, m.headers)))
+  await sendRound(producer, want, 'before')
+  if (process.env.CLUSTER_KILL) { // a broker dies; the records it led must survive
+    execSync(process.env.CLUSTER_KILL, { stdio: 'inherit' })
+    await sendRound(producer, want, 'after-kill')
   }
   await producer.disconnect()
-  console.log(`kafkajs: produced ${SENDS * PER_SEND} records, acks -1; per partition ${want.map(p => p.length)}`)
+  console.log(`kafkajs: produced ${want.flat().length} records, acks -1; per partition ${want.map(p => p.length)}`)
 
   const offsets = (await admin.fetchTopicOffsets(TOPIC))
     .map(o => ({ partition: o.partition, low: Number(o.low), high: Number(o.high) }))

@@ -7,7 +7,11 @@
 # With PARTITIONS=3 (the topic's auto-created partition count; default 1) the
 # three batches go to partitions 0, 2 and 1 (-p). With CLUSTER_BROKERS=N
 # (driver.sh, CLUSTER=1) -L must list N brokers and the partitions must be led
-# by different ones (placement spreads each topic evenly).
+# by different ones (placement spreads each topic evenly), each partition with
+# REPLICATION_FACTOR replicas (default 1). With CLUSTER_KILL set (a shell command
+# that kills a partition's leader and returns once others lead) a record goes to
+# every partition, CLUSTER_KILL runs, another record goes to every partition, and
+# the consumers must read them all.
 set -euo pipefail
 : "${BOOTSTRAP:?}" "${TOPIC:?}"
 host=${BOOTSTRAP%:*}
@@ -39,11 +43,19 @@ lines_to_records() {
 	printf '%s' "${out%$'\n'}"
 }
 
-produce() { # produce PARTITION LINES [kcat args...]
+declare -A next=() # partition -> the offset its next record gets
+produced=""        # every record produced, in the consume format
+
+# produce PARTITION LINES [kcat args...]: sends the "key:value" LINES to
+# PARTITION with acks=all, adds them to produced and sets sent to them.
+produce() {
 	local p=$1 lines=$2
 	shift 2
 	printf '%s\n' "$lines" | timeout $to kcat -b "$BOOTSTRAP" "${X[@]}" -P -t "$TOPIC" -p "$p" -K: \
 		-H src=kcat -X acks=all "$@" || fail "produce $* exited $?"
+	sent=$(lines_to_records "$p" "${next[$p]:-0}" "$lines")
+	produced+=$sent$'\n'
+	next[$p]=$((${next[$p]:-0} + $(wc -l <<<"$lines")))
 }
 
 # consume ARGS...: the records kcat prints, ordered by partition and offset
@@ -61,18 +73,15 @@ later=$'k6:after the commit\nk7:v8'
 # The lz4 batch to the last partition, the later one to the second (with one
 # partition: both to partition 0, after the ones before).
 lz4_part=$((parts - 1)) later_part=$((1 % parts))
-lz4_first=0 later_first=0
-[ $lz4_part -ne 0 ] || lz4_first=4
-[ $later_part -ne 0 ] || later_first=6
 echo "kcat: producing 4 uncompressed records to partition 0 and 2 lz4 ones to partition $lz4_part of $TOPIC (acks=all)"
 produce 0 "$plain"
 produce $lz4_part "$lz4" -z lz4
 
 echo "kcat: -L (metadata)"
 meta=$(timeout $to kcat -b "$BOOTSTRAP" "${X[@]}" -L -J -t "$TOPIC") || fail "kcat -L exited $?"
-/usr/bin/python3 - "$meta" "$host" "$port" "$TOPIC" "$parts" <<'PY' || fail "kcat -L output: $meta"
+/usr/bin/python3 - "$meta" "$host" "$port" "$TOPIC" "$parts" "${REPLICATION_FACTOR:-1}" <<'PY' || fail "kcat -L output: $meta"
 import json, os, sys
-meta, host, port, topic, parts = json.loads(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+meta, host, port, topic, parts, rf = json.loads(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5]), int(sys.argv[6])
 brokers = meta.get("brokers", [])
 want = "%s:%d" % (host, port)
 got = [b.get("name") for b in brokers]
@@ -86,6 +95,8 @@ if "error" in t or len(t.get("partitions", [])) != parts:
     sys.exit("expected topic %s with %d partitions and no error, got %s" % (topic, parts, t))
 ids = [b.get("id") for b in brokers]
 leaders = [p.get("leader") for p in t["partitions"] if "error" not in p]
+if any(len(p.get("replicas", [])) != rf for p in t["partitions"]):
+    sys.exit("expected %d replicas of each partition, got %s" % (rf, t["partitions"]))
 if "CLUSTER_BROKERS" in os.environ:  # a cluster: every broker listed, the partitions led by different ones
     n = int(os.environ["CLUSTER_BROKERS"])
     if len(ids) != n or len(leaders) != parts or not set(leaders) <= set(ids) or len(set(leaders)) != min(n, parts):
@@ -95,12 +106,24 @@ elif leaders != [ids[0]] * parts:
 print("kcat -L: broker %s, topic %s with %d partitions led by brokers %s: ok" % (want, topic, parts, leaders))
 PY
 
+if [ -n "${CLUSTER_KILL:-}" ]; then
+	for ((p = 0; p < parts; p++)); do
+		[ -n "${next[$p]:-}" ] || produce $p "k8:before the kill"
+	done
+	echo "kcat: every partition holds records; killing a partition's leader"
+	bash -c "$CLUSTER_KILL" || fail "CLUSTER_KILL exited $?"
+	for ((p = 0; p < parts; p++)); do
+		produce $p "k9:after the kill"
+	done
+	echo "kcat: produced a record to each partition after the kill (acks=all)"
+fi
+
 echo "kcat: consuming from the beginning"
-want=$(printf '%s\n' "$(lines_to_records 0 0 "$plain")" "$(lines_to_records $lz4_part $lz4_first "$lz4")" |
-	sort -s -k1,1n -k2,2n)
+want=$(printf '%s' "$produced" | sort -s -k1,1n -k2,2n)
+n=$(wc -l <<<"$want")
 got=$(consume -b "$BOOTSTRAP" "${X[@]}" -C -t "$TOPIC" -o beginning -e -q -f "$fmt")
 expect "consume -o beginning" "$want" "$got"
-echo "kcat: consumed 6 records, all match"
+echo "kcat: consumed $n records, all match"
 
 echo "kcat: balanced consumer group (-G)"
 G=(-b "$BOOTSTRAP" "${X[@]}" -X auto.offset.reset=earliest -e -q -f "$fmt" -G "ci-group-$TOPIC" "$TOPIC")
@@ -108,5 +131,5 @@ got=$(consume "${G[@]}")
 expect "kcat -G (first run)" "$want" "$got"
 produce $later_part "$later"
 got=$(consume "${G[@]}")
-expect "kcat -G (after its offsets were committed)" "$(lines_to_records $later_part $later_first "$later")" "$got"
-echo "kcat: group read all 6 records, then only the 2 produced after its commit"
+expect "kcat -G (after its offsets were committed)" "$sent" "$got"
+echo "kcat: group read all $n records, then only the 2 produced after its commit"

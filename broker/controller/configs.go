@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -17,9 +18,13 @@ import (
 // are INVALID_CONFIG for those ops); each resulting value is checked with
 // Rules.TopicConfig (INVALID_CONFIG). An unknown topic is
 // UNKNOWN_TOPIC_OR_PARTITION, a resource or key given twice
-// INVALID_REQUEST; broker configs are static in Runnel (INVALID_REQUEST).
-// A resource's changes apply all or none; ValidateOnly checks without
-// writing.
+// INVALID_REQUEST. Broker resources (a node id, or "" for the cluster
+// default) take only the dynamic broker configs Rules.BrokerConfig accepts
+// (the replication throttles); any other key is INVALID_REQUEST, since
+// Runnel's broker configs are static. A resource's changes apply all or
+// none; ValidateOnly checks without writing. A topic that now allows
+// unclean leader elections gets them at once for its partitions without a
+// leader, in the same entry.
 func (c *Controller) IncrementalAlterConfigs(ctx context.Context, req *kmsg.IncrementalAlterConfigsRequest) *kmsg.IncrementalAlterConfigsResponse {
 	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
 	errs := c.alterConfigs(ctx, req.Resources, req.ValidateOnly, false)
@@ -49,15 +54,41 @@ func (c *Controller) alterConfigs(ctx context.Context, resources []kmsg.Incremen
 		case seen[key{r.ResourceType, r.ResourceName}] > 1:
 			return nil, placementErr(kerr.InvalidRequest, "Duplicate resource.")
 		case r.ResourceType == kmsg.ConfigResourceTypeBroker:
-			return nil, placementErr(kerr.InvalidRequest, "Broker configs are static in Runnel.")
+			if id, err := strconv.ParseInt(r.ResourceName, 10, 32); r.ResourceName != "" && (err != nil || id < 0 || strconv.FormatInt(id, 10) != r.ResourceName) {
+				return nil, placementErr(kerr.InvalidRequest, "Invalid broker resource name %q.", r.ResourceName)
+			}
+			return c.alterConfigsOf(img, metadata.ConfigResource{Type: metadata.ResourceBroker, Name: r.ResourceName}, r.Configs, replace, c.checkBrokerConfig)
 		case r.ResourceType != kmsg.ConfigResourceTypeTopic:
 			return nil, placementErr(kerr.InvalidRequest, "Unsupported resource type %v.", r.ResourceType)
 		}
 		if _, ok := img.Topic(r.ResourceName); !ok {
 			return nil, placementErr(kerr.UnknownTopicOrPartition, "Topic %s does not exist.", r.ResourceName)
 		}
-		return c.alterTopicConfigs(img, r, replace)
+		records, err := c.alterConfigsOf(img, metadata.ConfigResource{Type: metadata.ResourceTopic, Name: r.ResourceName}, r.Configs, replace, c.checkTopicConfig)
+		if err != nil {
+			return nil, err
+		}
+		next, err := img.ApplyAll(records)
+		if err != nil {
+			return nil, placementErr(kerr.InvalidConfig, "%v", err)
+		}
+		return append(records, c.uncleanElections(next, r.ResourceName)...), nil
 	})
+}
+
+// checkBrokerConfig accepts the dynamic broker configs of Rules.BrokerConfig.
+func (c *Controller) checkBrokerConfig(key, value string) error {
+	if c.cfg.Rules.BrokerConfig == nil {
+		return placementErr(kerr.InvalidRequest, "Broker configs are static in Runnel.")
+	}
+	dynamic, err := c.cfg.Rules.BrokerConfig(key, value)
+	switch {
+	case !dynamic:
+		return placementErr(kerr.InvalidRequest, "Cannot update these configs dynamically: %s (Runnel's broker configs are static but for the replication throttles).", key)
+	case err != nil:
+		return placementErr(kerr.InvalidConfig, "%v", err)
+	}
+	return nil
 }
 
 // AlterConfigs replaces topics' config overrides with the request's, as
@@ -88,13 +119,13 @@ func (c *Controller) AlterConfigs(ctx context.Context, req *kmsg.AlterConfigsReq
 	return resp
 }
 
-// alterTopicConfigs returns the ConfigRecords of one resource's ops, and
-// with replace a deletion of every other key set now.
-func (c *Controller) alterTopicConfigs(img *metadata.Image, r kmsg.IncrementalAlterConfigsRequestResource, replace bool) ([]metadata.Record, error) {
-	res := metadata.ConfigResource{Type: metadata.ResourceTopic, Name: r.ResourceName}
+// alterConfigsOf returns the ConfigRecords of one resource's ops, each
+// value checked with check, and with replace a deletion of every other key
+// set now.
+func (c *Controller) alterConfigsOf(img *metadata.Image, res metadata.ConfigResource, ops []kmsg.IncrementalAlterConfigsRequestResourceConfig, replace bool, check func(key, value string) error) ([]metadata.Record, error) {
 	var out []metadata.Record
 	seen := map[string]bool{}
-	for _, op := range r.Configs {
+	for _, op := range ops {
 		if seen[op.Name] {
 			return nil, placementErr(kerr.InvalidRequest, "Duplicate config key %s.", op.Name)
 		}
@@ -121,7 +152,7 @@ func (c *Controller) alterTopicConfigs(img *metadata.Image, r kmsg.IncrementalAl
 			return nil, placementErr(kerr.InvalidRequest, "Unknown op %d for %s.", op.Op, op.Name)
 		}
 		if !rec.Deleted {
-			if err := c.checkTopicConfig(rec.Name, rec.Value); err != nil {
+			if err := check(rec.Name, rec.Value); err != nil {
 				return nil, err
 			}
 		}

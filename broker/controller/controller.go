@@ -45,6 +45,8 @@ type Config struct {
 	MaxPartitionsPerTopic int32
 	// Rules validates names and configs with the broker's rules.
 	Rules Rules
+	// Rebalance configures the automatic leader rebalance.
+	Rebalance RebalanceConfig
 	// Applied, when set, is called on the quorum's Ready loop with each new
 	// image the committed log builds (after a batch of entries, after a
 	// snapshot is restored) and the metadata offset of the last entry
@@ -54,6 +56,19 @@ type Config struct {
 	// Rand draws topic ids and breaks placement ties (nil: random).
 	Rand   *rand.Rand
 	Logger *slog.Logger // nil: slog.Default()
+}
+
+// RebalanceConfig configures the automatic leader rebalance
+// (elections.go, rebalanceLeaders): with Enable
+// (auto.leader.rebalance.enable) the active controller runs preferred
+// leader elections every CheckInterval
+// (leader.imbalance.check.interval.seconds, default 300 s) for the brokers
+// whose leader imbalance is above Percentage
+// (leader.imbalance.per.broker.percentage, default 10).
+type RebalanceConfig struct {
+	Enable        bool
+	CheckInterval time.Duration
+	Percentage    int
 }
 
 // Rules are the broker's validation rules, which the controller applies
@@ -72,6 +87,9 @@ type Rules struct {
 	// set it (the broker's default), which APPEND and SUBTRACT start from
 	// (nil: the empty list).
 	Default func(key string) string
+	// BrokerConfig reports whether a broker config may be set dynamically
+	// and checks its value (nil: no broker config may be).
+	BrokerConfig func(key, value string) (dynamic bool, err error)
 }
 
 // Controller is one member of the controller quorum. Every member applies
@@ -101,6 +119,11 @@ type Controller struct {
 	term     uint64              // the term the session state below belongs to
 	since    time.Time           // when this controller became active in term
 	contacts map[int32]time.Time // last heartbeat or registration per broker, this term
+	// shutdowns are the brokers in controlled shutdown this term, each
+	// with its shutdown offset (-1 while leaderships are still moving;
+	// brokers.go, controlledShutdown).
+	shutdowns map[int32]int64
+	reported  map[int32]int64 // the metadata offset of each broker's last heartbeat, this term
 
 	// sm guards the state the Ready loop's Apply changes and operations read.
 	sm struct {
@@ -141,6 +164,12 @@ func New(cfg Config) (*Controller, error) {
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
+	}
+	if cfg.Rebalance.CheckInterval <= 0 {
+		cfg.Rebalance.CheckInterval = 300 * time.Second
+	}
+	if cfg.Rebalance.Percentage < 0 {
+		cfg.Rebalance.Percentage = 10
 	}
 	if cfg.DefaultPartitions <= 0 {
 		cfg.DefaultPartitions = 1
@@ -229,6 +258,7 @@ func (c *Controller) begin() error {
 	c.mu.Lock()
 	if term != c.term {
 		c.term, c.since, c.contacts = term, c.clock(), map[int32]time.Time{}
+		c.shutdowns, c.reported = map[int32]int64{}, map[int32]int64{}
 	}
 	return nil
 }

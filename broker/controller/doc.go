@@ -56,6 +56,50 @@
 // catches up and is unfenced, it leads again the partitions left without a
 // leader whose ISR holds it.
 //
+// # Partition state changes
+//
+// Partition leaders change their ISRs with AlterPartition (KIP-497): the
+// controller checks the sender's broker epoch, the leader and partition
+// epochs and the new members, and writes one PartitionChangeRecord per
+// changed partition (new ISR, partition epoch + 1, the leader epoch
+// unchanged), all of one request in one entry (alter_partition.go).
+//
+// Leaders are elected (brokers.go, elections.go) among the available
+// brokers: registered, unfenced and not in controlled shutdown (Kafka's
+// LeaderAcceptor). The clean election takes the first such replica in the
+// ISR; where there is none and the topic allows it
+// (unclean.leader.election.enable, the topic's config or the broker
+// default through Rules.Default), the unclean one takes the first such
+// replica, which becomes the whole ISR. Unclean elections run where a clean
+// one finds nobody (a leader fenced, a broker unfenced) and, for the
+// leaderless partitions of a topic, as soon as a config change allows
+// them. ElectLeaders runs PREFERRED and UNCLEAN elections on request, and
+// with Rebalance.Enable the active controller runs preferred elections
+// every Rebalance.CheckInterval for the brokers whose leader imbalance
+// (LeaderImbalance) exceeds Rebalance.Percentage.
+//
+// A broker that heartbeats WantShutDown is in controlled shutdown, as in
+// KRaft, held in the active controller's memory like sessions: it stays
+// unfenced (its replicas keep fetching) but may not lead or join an ISR
+// (AlterPartition answers INELIGIBLE_REPLICA); each of its heartbeats
+// moves the leaderships it still holds and takes it out of every ISR with
+// another member. Once one finds nothing to move, the metadata offset then
+// applied is its shutdown offset, and the heartbeat after every other
+// unfenced broker not shutting down (and it) has reported that offset
+// fences it and answers ShouldShutDown: the brokers serve the new leaders
+// before it stops. A controller that becomes active starts this again from
+// the next heartbeat.
+//
+// # Reassignment
+//
+// AlterPartitionReassignments and ListPartitionReassignments (KIP-455)
+// work as KRaft's ReplicationControlManager (reassign.go says how): a
+// target T for replicas R makes the replicas T then R\T with
+// AddingReplicas T\R and RemovingReplicas R\T, and every operation's
+// records go through completeReassignments, so that the change that puts
+// the last adding replica in the ISR (AlterPartition) completes the
+// reassignment in the same entry.
+//
 // # Following the metadata log
 //
 // Brokers that are not voters (process.roles=broker) follow the committed

@@ -50,6 +50,7 @@ func (c *Controller) operate(ctx context.Context, n int, validateOnly bool, buil
 		}
 		errs[i] = err
 	}
+	all = append(all, completeReassignments(img, all)...)
 	if validateOnly {
 		return errs
 	}

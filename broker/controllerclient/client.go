@@ -125,7 +125,7 @@ func (c *Client) Request(ctx context.Context, req kmsg.Request) (kmsg.Response, 
 		if err == nil {
 			var resp kmsg.Response
 			if resp, err = c.endpoints[i].broker.Request(ctx, req); err == nil {
-				if !notActive(reflect.ValueOf(resp)) {
+				if !notActive(reflect.ValueOf(resp), raftAPIs[req.Key()]) {
 					return resp, nil
 				}
 				err = fmt.Errorf("controller %s is not the active controller", c.endpoints[i].addr)
@@ -209,20 +209,31 @@ func (c *Client) forget(i int) {
 	}
 }
 
-// notActive reports whether a response carries NOT_CONTROLLER or
-// NOT_LEADER_OR_FOLLOWER in any of its ErrorCode fields, however deep.
-func notActive(v reflect.Value) bool {
+// raftAPIs are the requests a controller that is not the Raft leader
+// answers NOT_LEADER_OR_FOLLOWER (metadata.go's FetchMetadata,
+// FetchSnapshot, DescribeQuorum). For the others that code is the
+// answer's own: AlterPartition's from a broker that no longer leads.
+var raftAPIs = map[int16]bool{
+	kmsg.Fetch.Int16():          true,
+	kmsg.FetchSnapshot.Int16():  true,
+	kmsg.DescribeQuorum.Int16(): true,
+}
+
+// notActive reports whether a response carries NOT_CONTROLLER (or, for a
+// Raft API, NOT_LEADER_OR_FOLLOWER) in any of its ErrorCode fields,
+// however deep.
+func notActive(v reflect.Value, raft bool) bool {
 	switch v.Kind() {
 	case reflect.Pointer:
-		return !v.IsNil() && notActive(v.Elem())
+		return !v.IsNil() && notActive(v.Elem(), raft)
 	case reflect.Struct:
 		for i := range v.NumField() {
 			f := v.Field(i)
 			if v.Type().Field(i).Name == "ErrorCode" && f.Kind() == reflect.Int16 {
-				if code := int16(f.Int()); code == kerr.NotController.Code || code == kerr.NotLeaderForPartition.Code {
+				if code := int16(f.Int()); code == kerr.NotController.Code || raft && code == kerr.NotLeaderForPartition.Code {
 					return true
 				}
-			} else if notActive(f) {
+			} else if notActive(f, raft) {
 				return true
 			}
 		}
@@ -231,7 +242,7 @@ func notActive(v reflect.Value) bool {
 			return false
 		}
 		for i := range v.Len() {
-			if notActive(v.Index(i)) {
+			if notActive(v.Index(i), raft) {
 				return true
 			}
 		}

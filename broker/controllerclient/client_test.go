@@ -105,6 +105,9 @@ func TestNotActiveFindsTheErrorCodeAnywhere(t *testing.T) {
 	fetch.Topics = []kmsg.FetchResponseTopic{{Partitions: []kmsg.FetchResponseTopicPartition{{ErrorCode: kerr.NotLeaderForPartition.Code, RecordBatches: []byte{1, 2}}}}}
 	heartbeat := kmsg.NewPtrBrokerHeartbeatResponse()
 	heartbeat.ErrorCode = kerr.StaleBrokerEpoch.Code
+	// A leader that no longer leads: the active controller's own answer.
+	alter := kmsg.NewPtrAlterPartitionResponse()
+	alter.Topics = []kmsg.AlterPartitionResponseTopic{{Partitions: []kmsg.AlterPartitionResponseTopicPartition{{ErrorCode: kerr.NotLeaderForPartition.Code}}}}
 	for _, tt := range []struct {
 		resp kmsg.Response
 		want bool
@@ -112,10 +115,11 @@ func TestNotActiveFindsTheErrorCodeAnywhere(t *testing.T) {
 		{create, true},
 		{fetch, true},
 		{heartbeat, false},
+		{alter, false},
 		{kmsg.NewPtrCreateTopicsResponse(), false},
 	} {
 		t.Run(fmt.Sprintf("%T", tt.resp), func(t *testing.T) {
-			if got := notActive(reflect.ValueOf(tt.resp)); got != tt.want {
+			if got := notActive(reflect.ValueOf(tt.resp), raftAPIs[tt.resp.Key()]); got != tt.want {
 				t.Fatalf("notActive = %v, want %v", got, tt.want)
 			}
 		})

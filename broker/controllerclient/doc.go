@@ -8,8 +8,9 @@
 //     with kgo's Broker.Request, so kmsg encodes everything). It finds the
 //     active controller with DescribeQuorum, which only the Raft leader
 //     answers, and moves on, with backoff, when a controller answers
-//     NOT_CONTROLLER or NOT_LEADER_OR_FOLLOWER or cannot be reached, until
-//     the request's context ends. CommittedOffset is the active
+//     NOT_CONTROLLER (NOT_LEADER_OR_FOLLOWER to a Raft API: Fetch,
+//     FetchSnapshot, DescribeQuorum) or cannot be reached, until the
+//     request's context ends. CommittedOffset is the active
 //     controller's high watermark, for a broker that waits until its own
 //     image holds what a forwarded admin request committed.
 //   - Lifecycle is the broker's side of KIP-631: registration, heartbeats,

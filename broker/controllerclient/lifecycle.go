@@ -36,6 +36,12 @@ type LifecycleConfig struct {
 	// ShutdownTimeout is set, the controlled shutdown.
 	SessionTimeout  time.Duration
 	ShutdownTimeout time.Duration
+	// MustMove, if set, reports whether the broker still leads a partition
+	// that another ISR member could take over. While it does not, the
+	// controlled shutdown waits two heartbeat intervals at most instead of
+	// ShutdownTimeout: nothing is lost by going, and the last brokers of a
+	// cluster that stops whole have no controller left to answer them.
+	MustMove func() bool
 	// MetadataOffset returns the offset of the last metadata log entry the
 	// broker has applied to its image (AppliedOffset), sent as each
 	// heartbeat's CurrentMetadataOffset.
@@ -79,9 +85,10 @@ type LifecycleState struct {
 // BROKER_ID_NOT_REGISTERED (the controller holds another registration, or
 // none) makes it register again at once. Close runs the controlled
 // shutdown: heartbeats with WantShutDown until the controller answers
-// ShouldShutDown (it has moved the broker's leaderships) or
-// ShutdownTimeout passes; a broker that is not registered and unfenced
-// shuts down at once.
+// ShouldShutDown (it has moved the broker's leaderships and the other
+// brokers know their new leaders) or ShutdownTimeout passes (two heartbeat
+// intervals once MustMove says nothing is left to move); a broker that is
+// not registered and unfenced shuts down at once.
 type Lifecycle struct {
 	cfg         LifecycleConfig
 	logger      *slog.Logger
@@ -163,6 +170,7 @@ func (l *Lifecycle) run() {
 		delay     time.Duration
 		failures  int
 		deadline  time.Time // of the controlled shutdown
+		quick     time.Time // of the controlled shutdown once nothing must move
 		shutdowns int       // answers to WantShutDown so far
 	)
 	closing := l.closing.Done()
@@ -180,17 +188,26 @@ func (l *Lifecycle) run() {
 			state.ShuttingDown = true
 			l.setState(state)
 			deadline = time.Now().Add(l.cfg.ShutdownTimeout)
+			quick = time.Now().Add(min(2*l.cfg.HeartbeatInterval, l.cfg.ShutdownTimeout))
 			l.logger.Info("controllerclient: beginning controlled shutdown")
 		}
 		// A request ends with the session timeout, or when Close is called;
 		// one of the controlled shutdown ends with its deadline.
 		base, limit := l.closing, time.Now().Add(l.cfg.SessionTimeout)
 		if state.ShuttingDown {
-			if !time.Now().Before(deadline) {
-				l.logger.Warn("controllerclient: the controller did not end the controlled shutdown in time", "timeout", l.cfg.ShutdownTimeout)
+			limit = deadline
+			if l.cfg.MustMove != nil && !l.cfg.MustMove() {
+				limit = quick
+			}
+			if !time.Now().Before(limit) {
+				if limit.Equal(deadline) {
+					l.logger.Warn("controllerclient: the controller did not end the controlled shutdown in time", "timeout", l.cfg.ShutdownTimeout)
+				} else {
+					l.logger.Info("controllerclient: ending the controlled shutdown: no leadership left to move")
+				}
 				return
 			}
-			base, limit = context.Background(), deadline
+			base = context.Background()
 		}
 		ctx, cancel := context.WithDeadline(base, limit)
 		var err error

@@ -3,6 +3,7 @@ package controllerclient
 import (
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -178,6 +179,30 @@ func TestLifecycleControlledShutdownTimesOut(t *testing.T) {
 	l.Close()
 	if took := time.Since(start); took < 300*time.Millisecond || took > 3*time.Second {
 		t.Fatalf("Close took %v, want about the shutdown timeout of 300ms", took)
+	}
+}
+
+// TestLifecycleControlledShutdownWithNothingToMove: a broker that leads
+// nothing another replica could take over (MustMove false) waits two
+// heartbeat intervals for a controller that does not answer, not the
+// whole shutdown timeout.
+func TestLifecycleControlledShutdownWithNothingToMove(t *testing.T) {
+	tq := newTestQuorum(t, 0)
+	c := tq.client()
+	f := startFollower(t, c, 4, 0)
+	var mustMove atomic.Bool
+	l, err := StartLifecycle(LifecycleConfig{Controller: c, ClusterID: "test-cluster", NodeID: 4, Listeners: listener(4),
+		HeartbeatInterval: 50 * time.Millisecond, SessionTimeout: 5 * time.Second, ShutdownTimeout: 10 * time.Second,
+		MustMove: mustMove.Load, MetadataOffset: f.AppliedOffset, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait.Until(t, 10*time.Second, "broker 4 unfenced", func() bool { return !l.State().Fenced })
+	tq.dropHeartbeats.Store(4) // the controller never answers WantShutDown
+	start := time.Now()
+	l.Close()
+	if took := time.Since(start); took < 100*time.Millisecond || took > 3*time.Second {
+		t.Fatalf("Close took %v, want about two heartbeat intervals (100ms)", took)
 	}
 }
 

@@ -260,10 +260,14 @@ func (b *builder) createTopic(r *TopicRecord) error {
 	return nil
 }
 
-// checkAssignment checks replicas, ISR and leader as a partition holds
-// them: replicas non-empty, distinct node ids; the ISR distinct replicas;
-// the leader NoLeader or in the ISR.
-func checkAssignment(replicas, isr []int32, leader int32) error {
+// checkAssignment checks replicas, ISR, leader and reassignment as a
+// partition holds them: replicas non-empty, distinct node ids; the ISR
+// distinct replicas; the leader NoLeader or in the ISR; the adding and the
+// removing replicas distinct replicas, none both (Kafka's
+// PartitionRegistration checks no more), the target (replicas not being
+// removed) not empty.
+func checkAssignment(p Partition) error {
+	replicas, isr, leader := p.Replicas, p.ISR, p.Leader
 	if len(replicas) == 0 {
 		return invalid("no replicas")
 	}
@@ -280,7 +284,31 @@ func checkAssignment(replicas, isr []int32, leader int32) error {
 	if leader != NoLeader && !slices.Contains(isr, leader) {
 		return invalid("leader %d not in isr %v", leader, isr)
 	}
+	for _, set := range [][]int32{p.AddingReplicas, p.RemovingReplicas} {
+		for i, id := range set {
+			if !slices.Contains(replicas, id) || slices.Contains(set[:i], id) {
+				return invalid("adding %v, removing %v with replicas %v", p.AddingReplicas, p.RemovingReplicas, replicas)
+			}
+		}
+	}
+	for _, id := range p.AddingReplicas {
+		if slices.Contains(p.RemovingReplicas, id) {
+			return invalid("replica %d both adding and removing", id)
+		}
+	}
+	if len(p.RemovingReplicas) == len(replicas) {
+		return invalid("every replica of %v removing", replicas)
+	}
 	return nil
+}
+
+// orNil is s, or nil when s is empty: an image holds no empty reassignment
+// list, so that images equal in content are equal in Go (and in Records).
+func orNil(s []int32) []int32 {
+	if len(s) == 0 {
+		return nil
+	}
+	return slices.Clone(s)
 }
 
 func (b *builder) createPartition(r *PartitionRecord) error {
@@ -294,20 +322,23 @@ func (b *builder) createPartition(r *PartitionRecord) error {
 	if r.Partition != t.n {
 		return invalid("partition %s-%d created before partition %d", t.name, r.Partition, t.n)
 	}
-	if err := checkAssignment(r.Replicas, r.ISR, r.Leader); err != nil {
+	p := Partition{
+		Partition:        r.Partition,
+		Replicas:         slices.Clone(r.Replicas),
+		ISR:              slices.Clone(r.ISR),
+		Leader:           r.Leader,
+		LeaderEpoch:      r.LeaderEpoch,
+		PartitionEpoch:   r.PartitionEpoch,
+		AddingReplicas:   orNil(r.AddingReplicas),
+		RemovingReplicas: orNil(r.RemovingReplicas),
+	}
+	if err := checkAssignment(p); err != nil {
 		return fmt.Errorf("partition %s-%d: %w", t.name, r.Partition, err)
 	}
 	if r.LeaderEpoch < 0 || r.PartitionEpoch < 0 {
 		return invalid("partition %s-%d epochs %d, %d", t.name, r.Partition, r.LeaderEpoch, r.PartitionEpoch)
 	}
-	b.setPartition(b.ownTopic(t), Partition{
-		Partition:      r.Partition,
-		Replicas:       slices.Clone(r.Replicas),
-		ISR:            slices.Clone(r.ISR),
-		Leader:         r.Leader,
-		LeaderEpoch:    r.LeaderEpoch,
-		PartitionEpoch: r.PartitionEpoch,
-	})
+	b.setPartition(b.ownTopic(t), p)
 	return nil
 }
 
@@ -330,6 +361,12 @@ func (b *builder) changePartition(r *PartitionChangeRecord) error {
 	if r.ISR != nil {
 		np.ISR = slices.Clone(r.ISR)
 	}
+	if r.AddingReplicas != nil {
+		np.AddingReplicas = orNil(r.AddingReplicas)
+	}
+	if r.RemovingReplicas != nil {
+		np.RemovingReplicas = orNil(r.RemovingReplicas)
+	}
 	switch {
 	case r.Leader == LeaderUnchanged:
 	case r.Leader >= NoLeader:
@@ -337,7 +374,7 @@ func (b *builder) changePartition(r *PartitionChangeRecord) error {
 	default:
 		return invalid("partition %s-%d leader %d", t.name, r.Partition, r.Leader)
 	}
-	if err := checkAssignment(np.Replicas, np.ISR, np.Leader); err != nil {
+	if err := checkAssignment(np); err != nil {
 		return fmt.Errorf("partition %s-%d: %w", t.name, r.Partition, err)
 	}
 	if r.LeaderEpoch < p.LeaderEpoch || (np.Leader != p.Leader && r.LeaderEpoch == p.LeaderEpoch) {

@@ -51,7 +51,9 @@
 //	2 Topic            topic id uuid, name string
 //	3 Partition        topic id uuid, partition int32, replicas []int32,
 //	                   isr []int32, leader int32 (-1 none), leader epoch int32,
-//	                   partition epoch int32
+//	                   partition epoch int32. Version 1 (a partition being
+//	                   reassigned) appends adding replicas []int32, removing
+//	                   replicas []int32, not both empty
 //	4 Config           resource type int8 (2 topic, 4 broker), resource name
 //	                   string, key string, deleted bool, then value string
 //	                   only when deleted is 0
@@ -60,6 +62,10 @@
 //	                   be 0), [replicas []int32], [isr []int32], leader int32
 //	                   (-2 unchanged, -1 none), leader epoch int32, partition
 //	                   epoch int32 (the values after the change)
+//	                   Version 1 (a change that sets a reassignment's
+//	                   replicas) appends: flags u8 (bit 0: adding replicas
+//	                   follow, bit 1: removing replicas follow; at least one,
+//	                   no other), [adding []int32], [removing []int32]
 //	7 FenceBroker      node id int32, broker epoch int64
 //	8 UnfenceBroker    node id int32, broker epoch int64
 //	9 RemoveTopic      topic id uuid
@@ -82,8 +88,12 @@
 // ones it knows (ErrUnknownRecord): it cannot know what the new fields mean,
 // and an image that silently dropped them would differ between brokers. So
 // a writer must not write a new version until every node of the cluster
-// reads it (what KRaft's metadata.version feature level is for). Every type
-// is at version 0.
+// reads it (what KRaft's metadata.version feature level is for). A record
+// is written in the lowest version that holds its fields, and decoding
+// refuses a higher version whose new fields say nothing (so a record has
+// one encoding): Partition and PartitionChange are at version 1, written
+// only for a reassignment (KIP-455), so a cluster that never reassigns
+// writes what earlier builds read. Every other type is at version 0.
 //
 // # The image
 //
@@ -103,7 +113,8 @@
 // created 0, 1, 2 ...), a change whose partition epoch is not the current
 // one plus one, a leader epoch that falls or does not rise with a new
 // leader, a leader not in the ISR, an ISR member not a replica, duplicate
-// replicas, a duplicate topic id or name, a config of an unknown topic, a
+// replicas, adding or removing replicas that are not distinct replicas (or
+// are both, or remove every replica), a duplicate topic id or name, a config of an unknown topic, a
 // fence or unfence with a broker epoch not the registered one, a
 // registration whose epoch is not above the previous one. It does not check
 // that replicas are registered brokers (a snapshot may hold partitions of a

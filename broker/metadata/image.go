@@ -79,14 +79,24 @@ func (b Broker) Listener(name string) (Listener, bool) {
 }
 
 // Partition is a partition's state: its replicas in placement order, the
-// in-sync replicas, the leader (NoLeader for none) and its epochs.
+// in-sync replicas, the leader (NoLeader for none) and its epochs. During a
+// reassignment (KIP-455) Replicas holds the target replicas then the ones
+// being removed, AddingReplicas the targets not yet replicas before it and
+// RemovingReplicas the replicas it removes; both are nil otherwise.
 type Partition struct {
-	Partition      int32
-	Replicas       []int32
-	ISR            []int32
-	Leader         int32
-	LeaderEpoch    int32
-	PartitionEpoch int32
+	Partition        int32
+	Replicas         []int32
+	ISR              []int32
+	Leader           int32
+	LeaderEpoch      int32
+	PartitionEpoch   int32
+	AddingReplicas   []int32
+	RemovingReplicas []int32
+}
+
+// Reassigning reports whether a reassignment of the partition is under way.
+func (p Partition) Reassigning() bool {
+	return len(p.AddingReplicas) > 0 || len(p.RemovingReplicas) > 0
 }
 
 // chunkSize is how many partitions share one copy-on-write chunk: a change
@@ -258,7 +268,8 @@ func (img *Image) Records() []Record {
 		configs(ConfigResource{Type: ResourceTopic, Name: t.name})
 		for p := range t.Partitions() {
 			out = append(out, &PartitionRecord{TopicID: t.id, Partition: p.Partition, Replicas: p.Replicas, ISR: p.ISR,
-				Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch})
+				Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch,
+				AddingReplicas: p.AddingReplicas, RemovingReplicas: p.RemovingReplicas})
 		}
 	}
 	var brokerConfigs []ConfigResource
@@ -306,9 +317,9 @@ func checkEncodable(r Record) error {
 			return invalid("%d listeners", len(r.Listeners))
 		}
 	case *PartitionRecord:
-		arrays = [][]int32{r.Replicas, r.ISR}
+		arrays = [][]int32{r.Replicas, r.ISR, r.AddingReplicas, r.RemovingReplicas}
 	case *PartitionChangeRecord:
-		arrays = [][]int32{r.Replicas, r.ISR}
+		arrays = [][]int32{r.Replicas, r.ISR, r.AddingReplicas, r.RemovingReplicas}
 	case *ConfigRecord:
 		strs = []string{r.ResourceName, r.Name, r.Value}
 	}

@@ -221,6 +221,11 @@ func TestApplyRefuses(t *testing.T) {
 		{"config key not utf-8", &ConfigRecord{ResourceType: ResourceBroker, Name: "k\xfe", Value: "v"}, ErrInvalidValue},
 		{"rack not utf-8", &RegisterBrokerRecord{NodeID: 4, BrokerEpoch: 1, Listeners: listeners(1), Rack: "\xff"}, ErrInvalidValue},
 		{"register node -1", &RegisterBrokerRecord{NodeID: -1, BrokerEpoch: 1, Listeners: listeners(1)}, ErrInvalidValue},
+		{"partition adding not replica", &PartitionRecord{TopicID: testTopicID, Partition: 3, Replicas: []int32{1}, ISR: []int32{1}, Leader: 1, AddingReplicas: []int32{2}}, ErrInvalidValue},
+		{"partition adding twice", &PartitionRecord{TopicID: testTopicID, Partition: 3, Replicas: []int32{1, 2}, ISR: []int32{1}, Leader: 1, AddingReplicas: []int32{2, 2}}, ErrInvalidValue},
+		{"partition adding and removing", &PartitionRecord{TopicID: testTopicID, Partition: 3, Replicas: []int32{1, 2}, ISR: []int32{1}, Leader: 1, AddingReplicas: []int32{2}, RemovingReplicas: []int32{2}}, ErrInvalidValue},
+		{"partition removing all", &PartitionRecord{TopicID: testTopicID, Partition: 3, Replicas: []int32{1, 2}, ISR: []int32{1}, Leader: 1, RemovingReplicas: []int32{2, 1}}, ErrInvalidValue},
+		{"change replicas drop adding", &PartitionChangeRecord{TopicID: testTopicID, Partition: 0, Replicas: []int32{1, 2}, Leader: LeaderUnchanged, PartitionEpoch: 1, AddingReplicas: []int32{3}}, ErrInvalidValue},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			img := cluster(t)
@@ -400,5 +405,30 @@ func TestApplyAllRecreates(t *testing.T) {
 	}
 	if got := snapshot(t, base); !reflect.DeepEqual(got, want) {
 		t.Fatal("the base image changed")
+	}
+}
+
+// TestApplyReassignment: a reassignment's replicas go into the partition,
+// stay through changes that do not name them, are cleared by empty lists,
+// and the image writes them out (Records) so that a snapshot rebuilds it.
+func TestApplyReassignment(t *testing.T) {
+	img := mustApply(t, cluster(t), &PartitionChangeRecord{TopicID: testTopicID, Partition: 0, Replicas: []int32{3, 1, 2},
+		Leader: LeaderUnchanged, PartitionEpoch: 1, AddingReplicas: []int32{3}, RemovingReplicas: []int32{2}})
+	p, _ := img.Partition("orders", 0)
+	if !p.Reassigning() || !slices.Equal(p.AddingReplicas, []int32{3}) || !slices.Equal(p.RemovingReplicas, []int32{2}) {
+		t.Fatalf("after the start: %+v", p)
+	}
+	rebuilt := mustApply(t, new(Image), img.Records()...)
+	if rebuilt.Hash() != img.Hash() || !reflect.DeepEqual(snapshot(t, rebuilt), snapshot(t, img)) {
+		t.Fatal("the records of an image with a reassignment do not rebuild it")
+	}
+	img = mustApply(t, img, &PartitionChangeRecord{TopicID: testTopicID, Partition: 0, ISR: []int32{1, 2, 3}, Leader: LeaderUnchanged, PartitionEpoch: 2})
+	if p, _ = img.Partition("orders", 0); !slices.Equal(p.AddingReplicas, []int32{3}) {
+		t.Fatalf("an ISR change dropped the reassignment: %+v", p)
+	}
+	img = mustApply(t, img, &PartitionChangeRecord{TopicID: testTopicID, Partition: 0, Replicas: []int32{3, 1}, ISR: []int32{1, 3},
+		Leader: LeaderUnchanged, LeaderEpoch: 1, PartitionEpoch: 3, AddingReplicas: []int32{}, RemovingReplicas: []int32{}})
+	if p, _ = img.Partition("orders", 0); p.Reassigning() || p.AddingReplicas != nil || p.RemovingReplicas != nil {
+		t.Fatalf("after the completion: %+v", p)
 	}
 }

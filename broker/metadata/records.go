@@ -34,9 +34,9 @@ const (
 var latestVersion = map[RecordType]uint8{
 	TypeRegisterBroker:  0,
 	TypeTopic:           0,
-	TypePartition:       0,
+	TypePartition:       1,
 	TypeConfig:          0,
-	TypePartitionChange: 0,
+	TypePartitionChange: 1,
 	TypeFenceBroker:     0,
 	TypeUnfenceBroker:   0,
 	TypeRemoveTopic:     0,
@@ -91,6 +91,9 @@ func (u UUID) MarshalText() ([]byte, error) { return []byte(u.String()), nil }
 type Record interface {
 	// Type is the record's type, the first byte of its encoding.
 	Type() RecordType
+	// version is the lowest version that holds the record's fields,
+	// the one it is written in (doc.go, "Versions").
+	version() uint8
 	appendFields(e *encoder)
 	decodeFields(d *decoder, version uint8)
 }
@@ -151,15 +154,19 @@ const NoLeader int32 = -1
 
 // PartitionRecord creates a partition, as KRaft's PartitionRecord: the full
 // replica list (placement order, the first is the preferred leader), the
-// in-sync replicas, the leader (NoLeader for none) and its epochs.
+// in-sync replicas, the leader (NoLeader for none) and its epochs. During a
+// reassignment (KIP-455) AddingReplicas and RemovingReplicas name the
+// replicas being added and removed (version 1; empty or nil otherwise).
 type PartitionRecord struct {
-	TopicID        UUID
-	Partition      int32
-	Replicas       []int32
-	ISR            []int32
-	Leader         int32
-	LeaderEpoch    int32
-	PartitionEpoch int32
+	TopicID          UUID
+	Partition        int32
+	Replicas         []int32
+	ISR              []int32
+	Leader           int32
+	LeaderEpoch      int32
+	PartitionEpoch   int32
+	AddingReplicas   []int32
+	RemovingReplicas []int32
 }
 
 // LeaderUnchanged in a PartitionChangeRecord keeps the leader, as KRaft's
@@ -167,8 +174,9 @@ type PartitionRecord struct {
 const LeaderUnchanged int32 = -2
 
 // PartitionChangeRecord changes a partition, as KRaft's
-// PartitionChangeRecord: Replicas and ISR when not nil (an empty, non-nil
-// ISR is a change to no in-sync replica), Leader unless LeaderUnchanged.
+// PartitionChangeRecord: Replicas, ISR, AddingReplicas and RemovingReplicas
+// when not nil (an empty, non-nil ISR is a change to no in-sync replica, an
+// empty AddingReplicas ends the adding), Leader unless LeaderUnchanged.
 // Unlike KRaft's, it carries the epochs the partition has after the change:
 // PartitionEpoch must be the current one plus one, so a change computed
 // from a stale partition is refused; LeaderEpoch rises when the leader
@@ -181,6 +189,9 @@ type PartitionChangeRecord struct {
 	Leader         int32   // LeaderUnchanged, NoLeader or a node id
 	LeaderEpoch    int32
 	PartitionEpoch int32
+	// The reassignment's replicas (version 1; nil: unchanged).
+	AddingReplicas   []int32
+	RemovingReplicas []int32
 }
 
 // Config resource types, Kafka's ConfigResource.Type ids.
@@ -230,6 +241,31 @@ func (*ConfigRecord) Type() RecordType { return TypeConfig }
 // Type is RemoveTopicRecord's type.
 func (*RemoveTopicRecord) Type() RecordType { return TypeRemoveTopic }
 
+// Every record type but the partition's is at version 0.
+func (*RegisterBrokerRecord) version() uint8 { return 0 }
+func (*FenceBrokerRecord) version() uint8    { return 0 }
+func (*UnfenceBrokerRecord) version() uint8  { return 0 }
+func (*TopicRecord) version() uint8          { return 0 }
+func (*ConfigRecord) version() uint8         { return 0 }
+func (*RemoveTopicRecord) version() uint8    { return 0 }
+
+// version is 1 during a reassignment, else 0: a cluster that never
+// reassigns writes what a build before version 1 reads.
+func (r *PartitionRecord) version() uint8 {
+	if len(r.AddingReplicas) > 0 || len(r.RemovingReplicas) > 0 {
+		return 1
+	}
+	return 0
+}
+
+// version is 1 when the change sets the reassignment's replicas, else 0.
+func (r *PartitionChangeRecord) version() uint8 {
+	if r.AddingReplicas != nil || r.RemovingReplicas != nil {
+		return 1
+	}
+	return 0
+}
+
 // newRecord returns an empty record of type t, nil for an unknown type.
 func newRecord(t RecordType) Record {
 	switch t {
@@ -261,7 +297,7 @@ const maxLen = 1<<16 - 1
 // fails only for a string or array longer than the format holds (65535)
 // or a string that is not UTF-8, leaving dst as it was.
 func AppendRecord(dst []byte, r Record) ([]byte, error) {
-	e := encoder{b: append(dst, byte(r.Type()), latestVersion[r.Type()])}
+	e := encoder{b: append(dst, byte(r.Type()), r.version())}
 	r.appendFields(&e)
 	if e.err != nil {
 		return dst, fmt.Errorf("metadata: encoding %v: %w", r.Type(), e.err)
@@ -581,9 +617,13 @@ func (r *PartitionRecord) appendFields(e *encoder) {
 	e.i32(r.Leader)
 	e.i32(r.LeaderEpoch)
 	e.i32(r.PartitionEpoch)
+	if r.version() >= 1 {
+		e.int32s(r.AddingReplicas)
+		e.int32s(r.RemovingReplicas)
+	}
 }
 
-func (r *PartitionRecord) decodeFields(d *decoder, _ uint8) {
+func (r *PartitionRecord) decodeFields(d *decoder, version uint8) {
 	r.TopicID = d.uuid("topic id")
 	r.Partition = d.i32("partition")
 	r.Replicas = d.int32s("replicas")
@@ -591,6 +631,15 @@ func (r *PartitionRecord) decodeFields(d *decoder, _ uint8) {
 	r.Leader = d.i32("leader")
 	r.LeaderEpoch = d.i32("leader epoch")
 	r.PartitionEpoch = d.i32("partition epoch")
+	if version >= 1 {
+		pos := d.pos
+		r.AddingReplicas = d.int32s("adding replicas")
+		r.RemovingReplicas = d.int32s("removing replicas")
+		if d.err == nil && r.version() < 1 {
+			d.pos = pos
+			d.fail("adding replicas", errors.New("version 1 with no reassignment (written as version 0)"))
+		}
+	}
 }
 
 // Bits of a PartitionChangeRecord's flags byte: which optional arrays
@@ -599,6 +648,14 @@ const (
 	changeReplicas uint8 = 1 << 0
 	changeISR      uint8 = 1 << 1
 	changeKnown          = changeReplicas | changeISR
+)
+
+// Bits of a PartitionChangeRecord's second flags byte (version 1): which
+// reassignment arrays follow. Part of the format.
+const (
+	changeAdding        uint8 = 1 << 0
+	changeRemoving      uint8 = 1 << 1
+	changeReassignKnown       = changeAdding | changeRemoving
 )
 
 func (r *PartitionChangeRecord) appendFields(e *encoder) {
@@ -621,9 +678,25 @@ func (r *PartitionChangeRecord) appendFields(e *encoder) {
 	e.i32(r.Leader)
 	e.i32(r.LeaderEpoch)
 	e.i32(r.PartitionEpoch)
+	if r.version() >= 1 {
+		var flags uint8
+		if r.AddingReplicas != nil {
+			flags |= changeAdding
+		}
+		if r.RemovingReplicas != nil {
+			flags |= changeRemoving
+		}
+		e.u8(flags)
+		if r.AddingReplicas != nil {
+			e.int32s(r.AddingReplicas)
+		}
+		if r.RemovingReplicas != nil {
+			e.int32s(r.RemovingReplicas)
+		}
+	}
 }
 
-func (r *PartitionChangeRecord) decodeFields(d *decoder, _ uint8) {
+func (r *PartitionChangeRecord) decodeFields(d *decoder, version uint8) {
 	r.TopicID = d.uuid("topic id")
 	r.Partition = d.i32("partition")
 	pos := d.pos
@@ -641,6 +714,20 @@ func (r *PartitionChangeRecord) decodeFields(d *decoder, _ uint8) {
 	r.Leader = d.i32("leader")
 	r.LeaderEpoch = d.i32("leader epoch")
 	r.PartitionEpoch = d.i32("partition epoch")
+	if version >= 1 {
+		pos := d.pos
+		flags := d.u8("reassignment flags")
+		if d.err == nil && (flags&^changeReassignKnown != 0 || flags == 0) {
+			d.pos = pos
+			d.fail("reassignment flags", fmt.Errorf("bits %#x (version 1 sets bit 0 or 1, no other)", flags))
+		}
+		if flags&changeAdding != 0 {
+			r.AddingReplicas = d.int32s("adding replicas")
+		}
+		if flags&changeRemoving != 0 {
+			r.RemovingReplicas = d.int32s("removing replicas")
+		}
+	}
 }
 
 func (r *ConfigRecord) appendFields(e *encoder) {

@@ -45,9 +45,19 @@ func sampleRecords() map[string]Record {
 			ISR: []int32{}, Leader: NoLeader},
 		"change all": &PartitionChangeRecord{TopicID: testTopicID, Partition: 2, Replicas: []int32{2, 1},
 			ISR: []int32{2}, Leader: 2, LeaderEpoch: 5, PartitionEpoch: 6},
-		"change isr only":    &PartitionChangeRecord{TopicID: testTopicID, Partition: 2, ISR: []int32{1}, Leader: LeaderUnchanged, LeaderEpoch: 5, PartitionEpoch: 7},
-		"change empty isr":   &PartitionChangeRecord{TopicID: testTopicID, Partition: 2, ISR: []int32{}, Leader: NoLeader, LeaderEpoch: 6, PartitionEpoch: 8},
-		"change leader":      &PartitionChangeRecord{TopicID: testTopicID, Partition: 0, Leader: 4, LeaderEpoch: 1, PartitionEpoch: 1},
+		"change isr only":  &PartitionChangeRecord{TopicID: testTopicID, Partition: 2, ISR: []int32{1}, Leader: LeaderUnchanged, LeaderEpoch: 5, PartitionEpoch: 7},
+		"change empty isr": &PartitionChangeRecord{TopicID: testTopicID, Partition: 2, ISR: []int32{}, Leader: NoLeader, LeaderEpoch: 6, PartitionEpoch: 8},
+		"change leader":    &PartitionChangeRecord{TopicID: testTopicID, Partition: 0, Leader: 4, LeaderEpoch: 1, PartitionEpoch: 1},
+		"partition reassigning": &PartitionRecord{TopicID: testTopicID, Partition: 1, Replicas: []int32{4, 1, 2},
+			ISR: []int32{1, 2}, Leader: 1, LeaderEpoch: 2, PartitionEpoch: 3, AddingReplicas: []int32{4}, RemovingReplicas: []int32{2}},
+		"partition adding only": &PartitionRecord{TopicID: testTopicID, Partition: 1, Replicas: []int32{1, 4},
+			ISR: []int32{1}, Leader: 1, AddingReplicas: []int32{4}, RemovingReplicas: []int32{}},
+		"change reassignment": &PartitionChangeRecord{TopicID: testTopicID, Partition: 1, Replicas: []int32{4, 1, 2}, Leader: LeaderUnchanged,
+			LeaderEpoch: 2, PartitionEpoch: 4, AddingReplicas: []int32{4}, RemovingReplicas: []int32{2}},
+		"change reassignment done": &PartitionChangeRecord{TopicID: testTopicID, Partition: 1, Replicas: []int32{4, 1}, ISR: []int32{1, 4},
+			Leader: LeaderUnchanged, LeaderEpoch: 3, PartitionEpoch: 5, AddingReplicas: []int32{}, RemovingReplicas: []int32{}},
+		"change removing only": &PartitionChangeRecord{TopicID: testTopicID, Partition: 1, Leader: LeaderUnchanged,
+			LeaderEpoch: 3, PartitionEpoch: 6, RemovingReplicas: []int32{4}},
 		"config set":         &ConfigRecord{ResourceType: ResourceTopic, ResourceName: "orders", Name: "retention.ms", Value: "86400000"},
 		"config empty value": &ConfigRecord{ResourceType: ResourceBroker, ResourceName: "", Name: "k", Value: ""},
 		"config delete":      &ConfigRecord{ResourceType: ResourceBroker, ResourceName: "3", Name: "log.retention.ms", Deleted: true},
@@ -66,8 +76,8 @@ func TestRecordRoundTrip(t *testing.T) {
 				t.Fatalf("AppendRecord did not append: %x", b)
 			}
 			b = b[len("prefix"):]
-			if RecordType(b[0]) != r.Type() || b[1] != 0 {
-				t.Fatalf("type and version bytes %x, want %d 0", b[:2], r.Type())
+			if RecordType(b[0]) != r.Type() || b[1] != r.version() {
+				t.Fatalf("type and version bytes %x, want %d %d", b[:2], r.Type(), r.version())
 			}
 			got, err := DecodeRecord(b)
 			if err != nil {
@@ -115,6 +125,11 @@ func TestDecodeRecordErrors(t *testing.T) {
 		c[i] = v
 		return c
 	}
+	// Version 1 records whose reassignment fields say nothing: the same
+	// records are version 0, so these are not the encoder's.
+	partV1 := append(set(part, 1, 1), 0, 0, 0, 0)
+	changeV1 := append(set(change, 1, 1), 0)
+	changeV1Bits := append(set(change, 1, 1), 0x04)
 	for _, tc := range []struct {
 		name string
 		b    []byte
@@ -132,6 +147,10 @@ func TestDecodeRecordErrors(t *testing.T) {
 		{"name not utf-8", set(topic, len(topic)-1, 0xff), ErrInvalidRecord, "not UTF-8"},
 		{"replica count past end", set(part, 2+16+4, 0xff), ErrInvalidRecord, "replicas"},
 		{"bad flag bit", set(change, 2+16+4, 0x04), ErrInvalidRecord, "unknown bits 0x4"},
+		{"partition v1 without reassignment", partV1, ErrInvalidRecord, "written as version 0"},
+		{"change v1 without reassignment", changeV1, ErrInvalidRecord, "reassignment flags"},
+		{"change v1 unknown bit", changeV1Bits, ErrInvalidRecord, "bits 0x4"},
+		{"partition version 2", set(part, 1, 2), ErrUnknownRecord, "Partition version 2"},
 		{"boolean 2", set(fenced, len(fenced)-1, 2), ErrInvalidRecord, "fenced at byte"},
 		{"listener count past end", set(fenced, 2+4+16+8+1, 200), ErrInvalidRecord, "200 listeners"},
 		{"deleted flag 7", set(config, 2+1+2+1+2+1, 7), ErrInvalidRecord, "deleted"},

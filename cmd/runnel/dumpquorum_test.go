@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"runnel/broker/controller"
+	"runnel/broker/metadata"
 	"runnel/broker/quorum"
 	"runnel/internal/wait"
 	"runnel/segment"
@@ -164,5 +165,27 @@ func TestDumpLogMetadata(t *testing.T) {
 	r := mustFail(t, "", "problems found in "+bad, "dump-log", "--files", bad, "--print-data-log")
 	if !strings.Contains(r.stdout, "isvalid: false") || !strings.Contains(r.stdout, "| cannot read the snapshot:") {
 		t.Errorf("dump of a damaged snapshot:\n%s", r.stdout)
+	}
+}
+
+// TestPrintMetadataRecordsReassignment: a reassignment's replicas are
+// printed with the partition records (null in a change that leaves them).
+func TestPrintMetadataRecordsReassignment(t *testing.T) {
+	batch, err := metadata.AppendBatch(nil, 1, []metadata.Record{
+		&metadata.PartitionChangeRecord{Partition: 0, Replicas: []int32{4, 1, 2}, Leader: metadata.LeaderUnchanged, PartitionEpoch: 1,
+			AddingReplicas: []int32{4}, RemovingReplicas: []int32{2}},
+		&metadata.PartitionChangeRecord{Partition: 0, ISR: []int32{1}, Leader: metadata.LeaderUnchanged, PartitionEpoch: 2},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	if !(&dumper{w: &out}).printMetadataRecords(batch) {
+		t.Fatalf("not printed: %s", out.String())
+	}
+	for _, want := range []string{`"Replicas":[4,1,2],`, `"AddingReplicas":[4],"RemovingReplicas":[2]}`, `"ISR":[1],`, `"AddingReplicas":null,"RemovingReplicas":null}`} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("dump-log printed\n%s\nwithout %s", out.String(), want)
+		}
 	}
 }

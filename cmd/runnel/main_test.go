@@ -178,7 +178,7 @@ func TestBadUsage(t *testing.T) {
 		{[]string{"groups", "reset-offsets", "--group", "g", "--topic", "t", "--to-datetime", "yesterday"}, `--to-datetime "yesterday"`},
 		{[]string{"groups", "describe"}, "give --group or --all-groups"},
 		{[]string{"dump-log"}, "give the files"},
-		{[]string{"topics"}, "missing subcommand for 'runnel topics' (one of: alter, create, delete, describe, list)"},
+		{[]string{"topics"}, "missing subcommand for 'runnel topics' (one of: alter, create, delete, describe, elect-leaders, list, reassign)"},
 		{[]string{"topics", "craete"}, `unknown subcommand "craete" for 'runnel topics'`},
 		{[]string{"groups", "lsit"}, `unknown subcommand "lsit" for 'runnel groups' (one of: delete, describe, list, reset-offsets)`},
 		{[]string{"dump-log", "--print-data"}, "unknown flag: --print-data\nRun 'runnel dump-log --help' for usage."},

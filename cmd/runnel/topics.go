@@ -36,12 +36,15 @@ a subcommand (runnel topics create ...) or, as in kafka-topics.sh, a flag
   runnel topics describe --topic test
   runnel topics alter --topic test --partitions 6
   runnel topics delete --topic test
+  runnel topics reassign --reassignment-json-file move.json --execute
+  runnel topics elect-leaders --election-type preferred --all-topic-partitions
   runnel topics --create --topic quickstart-events --bootstrap-server localhost:9092`,
 	}
 	addBootstrapFlag(cmd, &bootstrap)
 	cmd.SetFlagErrorFunc(flagErrorHint)
 	cmd.AddCommand(topicsCreateCommand(&bootstrap), topicsListCommand(&bootstrap),
-		topicsDescribeCommand(&bootstrap), topicsAlterCommand(&bootstrap), topicsDeleteCommand(&bootstrap))
+		topicsDescribeCommand(&bootstrap), topicsAlterCommand(&bootstrap), topicsDeleteCommand(&bootstrap),
+		topicsElectLeadersCommand(&bootstrap), topicsReassignCommand(&bootstrap))
 	acceptKafkaActions(cmd)
 	return cmd
 }

@@ -6,8 +6,15 @@
 // With --group G, BOOTSTRAP lists the node that coordinates group G (FindCoordinator) last, so
 // that a client given the first address has to find its group's coordinator elsewhere.
 //
+// With --control PATH it takes fault commands on that Unix socket (control.go), which
+// `runcluster kill --control PATH TOPIC` sends: the leader of one of TOPIC's partitions, neither
+// the first node of BOOTSTRAP nor the group's coordinator, is SIGKILLed, the command returns once
+// the partitions it led have new leaders, and the node is restarted in the background (runcluster
+// waits for that restart before it stops the nodes).
+//
 //	go build -o runcluster ./broker/clustertest/runcluster
-//	runcluster --runnel bin/runnel --nodes 3 --dir /tmp/c --set num.partitions=3 --group g
+//	runcluster --runnel bin/runnel --nodes 3 --dir /tmp/c --set num.partitions=3 --group g --control /tmp/c/control.sock
+//	runcluster kill --control /tmp/c/control.sock TOPIC
 package main
 
 import (
@@ -34,11 +41,19 @@ func (l *stringList) String() string     { return strings.Join(*l, " ") }
 func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "kill" {
+		if err := killCommand(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "runcluster kill:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	var (
-		o     clustertest.Options
-		props stringList
-		group = flag.String("group", "", "list the node that coordinates this consumer group last in BOOTSTRAP")
-		ready = flag.String("ready", "metadata", "when the cluster is ready: metadata (every node's Metadata lists every broker) or apiversions (every node answers)")
+		o       clustertest.Options
+		props   stringList
+		group   = flag.String("group", "", "list the node that coordinates this consumer group last in BOOTSTRAP")
+		control = flag.String("control", "", "serve fault commands (kill TOPIC) on this Unix socket")
+		ready   = flag.String("ready", "metadata", "when the cluster is ready: metadata (every node's Metadata lists every broker) or apiversions (every node answers)")
 	)
 	flag.StringVar(&o.Binary, "runnel", "", "the runnel binary (default: build runnel/cmd/runnel from the checkout holding the working directory)")
 	flag.IntVar(&o.Nodes, "nodes", 3, "combined nodes (broker,controller): the quorum's voters")
@@ -59,13 +74,13 @@ func main() {
 		fmt.Fprintf(os.Stderr, "runcluster: --ready %q: want metadata or apiversions\n", *ready)
 		os.Exit(2)
 	}
-	if err := run(o, *group); err != nil {
+	if err := run(o, *group, *control); err != nil {
 		fmt.Fprintln(os.Stderr, "runcluster:", err)
 		os.Exit(1)
 	}
 }
 
-func run(o clustertest.Options, group string) error {
+func run(o clustertest.Options, group, control string) error {
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
 	c, err := clustertest.Start(o)
@@ -77,6 +92,7 @@ func run(o clustertest.Options, group string) error {
 		fmt.Printf("node %d: pid %d, clients on %s, controller on %q, log %s\n", n.ID, c.Pid(int(n.ID-1)), n.Addr, n.ControllerAddr, n.LogFile)
 	}
 	bootstrap := c.Bootstrap()
+	f := &faults{c: c, timeout: o.Timeout}
 	if group != "" {
 		id, err := coordinator(c, group, o.Timeout)
 		if err != nil {
@@ -85,10 +101,24 @@ func run(o clustertest.Options, group string) error {
 		coord := c.Node(int(id - 1)).Addr
 		fmt.Printf("group %s: coordinator node %d (%s)\n", group, id, coord)
 		bootstrap = append(slices.DeleteFunc(bootstrap, func(a string) bool { return a == coord }), coord)
+		f.spared = append(f.spared, int(id-1))
+	}
+	f.spared = slices.Insert(f.spared, 0, slices.Index(c.Bootstrap(), bootstrap[0]))
+	if control != "" {
+		ln, err := listenControl(control)
+		if err != nil {
+			return err
+		}
+		go f.serve(ln)
+		defer ln.Close()
 	}
 	fmt.Printf("BOOTSTRAP=%s\n", strings.Join(bootstrap, ","))
 	<-signals
-	var failed bool
+	failed := false
+	if err := f.wait(); err != nil {
+		fmt.Println(err)
+		failed = true
+	}
 	for i := range c.Len() {
 		if !c.Running(i) {
 			fmt.Printf("node %d was not running\n", c.Node(i).ID)

@@ -1,0 +1,446 @@
+package broker
+
+// Replication (issue 13), the broker's side of package replica.
+//
+// Leader epochs: produce and the group coordinator stamp each batch with
+// the partition's leader epoch in the metadata image (a replicated one's
+// with its replica.Leader's), and ListOffsets, OffsetForLeaderEpoch and
+// consumer fetches check a request's CurrentLeaderEpoch against it as
+// Kafka's Partition.checkCurrentLeaderEpoch does (checkLeaderEpoch).
+//
+// Becoming leader or follower: after each image, applyImageLocked hands
+// every local partition of each topic the image changed (one pass; a topic
+// it left as it was is skipped whole) to replicateLocked, before the image
+// is published to the handlers:
+//
+//   - one replica: today's path exactly, no replica.Leader (the high
+//     watermark is the flushed offset under the durable policy, else the
+//     log end);
+//   - led here: a replica.Leader for each new leader epoch (its high
+//     watermark starting at the log's), the partition no longer followed;
+//     for the same epoch, the Leader is told the new ISR;
+//   - led elsewhere: the Leader resigns (its acks=all waiters get
+//     NOT_LEADER_OR_FOLLOWER, no append of it runs afterwards) and the
+//     partition is followed (replica.Fetchers) from the leader's endpoint
+//     on the client listener.
+//
+// Consumers of a replicated partition read up to the log's high watermark,
+// which the Leader sets (fetch.go). Produce (produce.go) and the group
+// coordinator's commits (groups.go) append through the Leader and wait for
+// its high watermark (acks=all, min.insync.replicas).
+//
+// ISR changes (KIP-497): an isr loop asks every Leader, every half of
+// replica.lag.time.max.ms, for the change due (replica.Leader.ProposeISR)
+// and sends the changes of all partitions in one AlterPartition; a Leader
+// whose follower caught up asks at once (ISRChangeWanted). The image that
+// applies a change ends it (Leader.Update).
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"runnel/broker/metadata"
+	"runnel/broker/replica"
+	"runnel/io/flush"
+	"runnel/segment"
+)
+
+// leaderEpoch is partition p's leader epoch in the image's topic it; 0 for
+// a topic the image does not hold (served from the local table before the
+// first image).
+func leaderEpoch(it *metadata.Topic, p int32) int32 {
+	if it == nil {
+		return 0
+	}
+	part, ok := it.Partition(p)
+	if !ok {
+		return 0
+	}
+	return part.LeaderEpoch
+}
+
+// checkLeaderEpoch compares a request's CurrentLeaderEpoch with the
+// partition's (Kafka's Partition.checkCurrentLeaderEpoch): an older one is
+// FENCED_LEADER_EPOCH (the client's metadata is stale), a newer one
+// UNKNOWN_LEADER_EPOCH (this broker's is); -1 asks for no check.
+func checkLeaderEpoch(it *metadata.Topic, p, requested int32) error {
+	if requested == -1 {
+		return nil
+	}
+	switch current := leaderEpoch(it, p); {
+	case requested < current:
+		return kerr.FencedLeaderEpoch
+	case requested > current:
+		return kerr.UnknownLeaderEpoch
+	}
+	return nil
+}
+
+// epochAt is the leader epoch that wrote offset, from the log's
+// leader-epoch cache (-1: none known).
+func epochAt(l *segment.Log, offset int64) int32 {
+	epoch := int32(-1)
+	for _, e := range l.LeaderEpochs() {
+		if e.StartOffset > offset {
+			break
+		}
+		epoch = e.Epoch
+	}
+	return epoch
+}
+
+// replication is the broker's replication state.
+type replication struct {
+	mu struct {
+		sync.Mutex
+		// wanted are the partitions whose Leader asked for an ISR
+		// change since the isr loop last looked.
+		wanted map[*partition]*replica.Leader
+	}
+	kick chan struct{} // one token: wanted is not empty
+	// fetchers are the fetch loops of the partitions followed here;
+	// flushers, each followed log's flusher (*segment.Log to
+	// *flush.Flusher).
+	fetchers *replica.Fetchers
+	flushers sync.Map
+}
+
+// ReplicaLagTimeMax's default, Kafka's replica.lag.time.max.ms.
+const defaultReplicaLagTimeMax = 30 * time.Second
+
+func init() {
+	brokerKeys = append(brokerKeys,
+		brokerKey{"replica.lag.time.max.ms", setMs(func(c *Config) *time.Duration { return &c.ReplicaLagTimeMax }, 1),
+			func(c *Config) (string, bool) { return ms(c.ReplicaLagTimeMax), true }},
+		topicDefault("min.insync.replicas", "min.insync.replicas", 1),
+	)
+}
+
+// startReplication prepares the replication state; the isr loop runs
+// until Close.
+func (b *Broker) startReplication() {
+	b.repl.mu.wanted = map[*partition]*replica.Leader{}
+	b.repl.kick = make(chan struct{}, 1)
+	cfg := replica.FetchersConfig{
+		NodeID:   b.cfg.NodeID,
+		Endpoint: b.replicaEndpoint,
+		BrokerEpoch: func() int64 {
+			if br, ok := b.image().Broker(b.cfg.NodeID); ok {
+				return br.Epoch
+			}
+			return -1
+		},
+		Logger: b.logger.With("component", "replica fetcher"),
+	}
+	b.cfg.ReplicaFetch.apply(&cfg)
+	if b.cfg.ReplicaFsync {
+		cfg.Durable = b.replicaDurable
+	}
+	b.repl.fetchers = replica.NewFetchers(cfg)
+	b.bg.Add(1)
+	go b.isrLoop()
+}
+
+// stopReplication stops the fetch loops and ends every leadership
+// (acks=all waiters answered NOT_LEADER_OR_FOLLOWER) as Close starts.
+func (b *Broker) stopReplication() {
+	b.repl.fetchers.Close()
+	for _, t := range b.table.Load().byName {
+		for _, p := range t.partitions() {
+			b.resign(p)
+		}
+	}
+}
+
+// replicateLocked makes this node lead or follow the partition p as the
+// image's mp says (see above). Under adminMu.
+func (b *Broker) replicateLocked(p *partition, mp metadata.Partition) {
+	self := b.cfg.NodeID
+	single := p.singleReplica
+	p.singleReplica = len(mp.Replicas) <= 1
+	if p.singleReplica {
+		b.resign(p)
+		b.unfollowLocked(p)
+		p.replicated.Store(false)
+		return
+	}
+	if single {
+		// A reassignment to more replicas: its consumers saw up to the
+		// one-replica high watermark, where the log's starts. (A log
+		// opened at startup keeps its checkpointed one: past it may lie
+		// records the ISR never had.)
+		p.log.SetHighWatermark(max(p.log.HighWatermark(), b.highWatermark(p)))
+	}
+	p.replicated.Store(true)
+	if mp.Leader != self {
+		b.resign(p)
+		b.followLocked(p, mp)
+		return
+	}
+	now := time.Now()
+	if l := p.leader.Load(); l != nil && l.LeaderEpoch() == mp.LeaderEpoch {
+		shrunk, expanded := l.Update(mp.PartitionEpoch, mp.Replicas, mp.ISR, now)
+		if shrunk {
+			b.metrics.isrShrinks.Inc()
+		}
+		if expanded {
+			b.metrics.isrExpands.Inc()
+		}
+		return
+	}
+	b.unfollowLocked(p)
+	b.resign(p)
+	l := replica.NewLeader(replica.LeaderConfig{
+		Self: self, LeaderEpoch: mp.LeaderEpoch, PartitionEpoch: mp.PartitionEpoch,
+		Replicas: mp.Replicas, ISR: mp.ISR, Log: p.log,
+		Durable:       b.cfg.FlushPolicy == flush.Durable,
+		HighWatermark: p.log.HighWatermark(),
+		Now:           now,
+		ISRChangeWanted: func(l *replica.Leader) {
+			b.repl.want(l, p)
+		},
+	})
+	l.Advance() // a leader alone in its ISR commits its log at once
+	p.leader.Store(l)
+}
+
+// resign ends this node's leadership of p, if it has one.
+func (b *Broker) resign(p *partition) {
+	if l := p.leader.Swap(nil); l != nil {
+		l.Resign()
+	}
+}
+
+// want queues l's ISR change for the isr loop.
+func (r *replication) want(l *replica.Leader, p *partition) {
+	r.mu.Lock()
+	r.mu.wanted[p] = l
+	r.mu.Unlock()
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// isrLoop sends the ISR changes due: every partition's every half of
+// replica.lag.time.max.ms, the wanted ones at once.
+func (b *Broker) isrLoop() {
+	defer b.bg.Done()
+	t := time.NewTicker(max(b.cfg.ReplicaLagTimeMax/2, time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-b.done:
+			return
+		case <-t.C:
+			b.sendISRChanges(b.ledPartitions())
+		case <-b.repl.kick:
+			b.repl.mu.Lock()
+			wanted := b.repl.mu.wanted
+			b.repl.mu.wanted = map[*partition]*replica.Leader{}
+			b.repl.mu.Unlock()
+			b.sendISRChanges(wanted)
+		}
+	}
+}
+
+// ledPartitions are the partitions this node leads with more than one
+// replica, with their Leaders.
+func (b *Broker) ledPartitions() map[*partition]*replica.Leader {
+	led := map[*partition]*replica.Leader{}
+	for _, t := range b.table.Load().byName {
+		for _, p := range t.partitions() {
+			if l := p.leaderState(); l != nil {
+				led[p] = l
+			}
+		}
+	}
+	return led
+}
+
+// isrChangeTimeout bounds one AlterPartition round trip.
+const isrChangeTimeout = 10 * time.Second
+
+// sendISRChanges asks the leaders of led for their changes due and sends
+// them to the controller in one AlterPartition; each Leader is told its
+// answer.
+func (b *Broker) sendISRChanges(led map[*partition]*replica.Leader) {
+	type sent struct {
+		l  *replica.Leader
+		ch replica.ISRChange
+	}
+	now, img := time.Now(), b.image()
+	req := kmsg.NewPtrAlterPartitionRequest()
+	req.Version = 3
+	req.BrokerID = b.cfg.NodeID
+	req.BrokerEpoch = -1
+	if br, ok := img.Broker(b.cfg.NodeID); ok {
+		req.BrokerEpoch = br.Epoch
+	}
+	topics := map[[16]byte]int{} // index in req.Topics
+	changes := map[[16]byte]map[int32]sent{}
+	eligible := func(id int32) bool {
+		br, ok := img.Broker(id)
+		return ok && !br.Fenced
+	}
+	for p, l := range led {
+		if p.leaderState() != l {
+			continue // resigned meanwhile
+		}
+		ch, ok := l.ProposeISR(now, b.cfg.ReplicaLagTimeMax, eligible)
+		if !ok {
+			continue
+		}
+		i, ok := topics[p.topicID]
+		if !ok {
+			i = len(req.Topics)
+			topics[p.topicID] = i
+			rt := kmsg.NewAlterPartitionRequestTopic()
+			rt.TopicID, rt.Topic = p.topicID, p.topic
+			req.Topics = append(req.Topics, rt)
+			changes[p.topicID] = map[int32]sent{}
+		}
+		rp := kmsg.NewAlterPartitionRequestTopicPartition()
+		rp.Partition, rp.LeaderEpoch, rp.PartitionEpoch = p.index, ch.LeaderEpoch, ch.PartitionEpoch
+		rp.NewISR = ch.ISR
+		for _, id := range ch.ISR {
+			e := kmsg.NewAlterPartitionRequestTopicPartitionNewEpochISR()
+			e.BrokerID = id
+			rp.NewEpochISR = append(rp.NewEpochISR, e)
+		}
+		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
+		changes[p.topicID][p.index] = sent{l, ch}
+		b.logger.Info("asking the controller for an ISR change", "topic", p.topic, "partition", p.index, "isr", ch.ISR, "leader epoch", ch.LeaderEpoch, "partition epoch", ch.PartitionEpoch)
+	}
+	if len(req.Topics) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(b.lifetime, isrChangeTimeout)
+	defer cancel()
+	resp := b.controller().AlterPartition(ctx, req)
+	answered := 0
+	for _, rt := range resp.Topics {
+		for _, rp := range rt.Partitions {
+			s, ok := changes[rt.TopidID][rp.Partition]
+			if !ok {
+				continue
+			}
+			delete(changes[rt.TopidID], rp.Partition)
+			answered++
+			var err error
+			if rp.ErrorCode != 0 {
+				err = kerr.ErrorForCode(rp.ErrorCode)
+				b.logger.Warn("the controller refused an ISR change", "topic", topicIDString(rt.TopidID), "partition", rp.Partition, "isr", s.ch.ISR, "err", err)
+			}
+			s.l.ISRChangeAnswered(s.ch, err)
+		}
+	}
+	// Partitions the answer left out (a request that failed whole):
+	// their changes end, to be proposed again.
+	failed := kerr.ErrorForCode(resp.ErrorCode)
+	if failed == nil {
+		failed = kerr.UnknownServerError
+	}
+	for _, parts := range changes {
+		for _, s := range parts {
+			s.l.ISRChangeAnswered(s.ch, failed)
+		}
+	}
+}
+
+// followed is the leader a partition follows: its id and epoch.
+type followed struct{ leader, epoch int32 }
+
+// notFollowed is a partition's followed when it follows no one.
+var notFollowed = followed{leader: -1, epoch: -1}
+
+// followLocked has p follow the image's leader mp.Leader (none: stop
+// following), once per leader epoch.
+func (b *Broker) followLocked(p *partition, mp metadata.Partition) {
+	if mp.Leader < 0 {
+		b.unfollowLocked(p)
+		return
+	}
+	want := followed{mp.Leader, mp.LeaderEpoch}
+	if p.followed == want {
+		return
+	}
+	p.followed = want
+	b.repl.flushers.Store(p.log, p.flusher)
+	b.repl.fetchers.Follow(replica.Followed{Topic: p.topic, TopicID: p.topicID, Partition: p.index,
+		Leader: mp.Leader, LeaderEpoch: mp.LeaderEpoch, Log: p.log})
+}
+
+// unfollowLocked stops following p; once it returns, no fetch loop
+// touches its log.
+func (b *Broker) unfollowLocked(p *partition) {
+	if p.followed == notFollowed {
+		return
+	}
+	p.followed = notFollowed
+	b.repl.fetchers.Unfollow(p.topicID, p.index)
+	b.repl.flushers.Delete(p.log)
+}
+
+// replicaEndpoint is where this node's fetch loops reach broker id: its
+// endpoint on the client listener in the current image.
+func (b *Broker) replicaEndpoint(id int32) (string, bool) {
+	host, port, _, ok := b.leaderEndpoint(b.image(), id)
+	if !ok {
+		return "", false
+	}
+	return net.JoinHostPort(host, strconv.Itoa(int(port))), true
+}
+
+// replicaDurable makes a follower's append count once its log dir's
+// flusher has synced it (runnel.replica.fsync).
+func (b *Broker) replicaDurable(log replica.FollowerLog, end int64, done func(error)) {
+	l := log.(*segment.Log)
+	f, ok := b.repl.flushers.Load(l)
+	if !ok {
+		done(errNotLeader) // unfollowed meanwhile
+		return
+	}
+	f.(*flush.Flusher).Wait(l, end, done)
+}
+
+// replicationGauges are the replication figures, read at scrape time:
+// partitions led here whose ISR lacks a replica (Kafka's
+// UnderReplicatedPartitions), and partitions without a leader in this
+// broker's image (Kafka's OfflinePartitionsCount, which Kafka reports on
+// the active controller; every broker's image has the same).
+func replicationGauges(b *Broker) []prometheus.Collector {
+	return []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "runnel_under_replicated_partitions", Help: "Partitions led by this broker whose ISR lacks some replica.",
+		}, func() float64 {
+			n := 0
+			for _, l := range b.ledPartitions() {
+				if l.UnderReplicated() {
+					n++
+				}
+			}
+			return float64(n)
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "runnel_offline_partitions", Help: "Partitions without a leader in the cluster's metadata as this broker has applied it.",
+		}, func() float64 {
+			n := 0
+			for t := range b.image().Topics() {
+				for p := range t.Partitions() {
+					if p.Leader == metadata.NoLeader {
+						n++
+					}
+				}
+			}
+			return float64(n)
+		}),
+	}
+}
