@@ -50,6 +50,9 @@ type ClusterController interface {
 	// controller.AlterPartition says what it checks and answers).
 	AlterPartition(context.Context, *kmsg.AlterPartitionRequest) *kmsg.AlterPartitionResponse
 	ElectLeaders(context.Context, *kmsg.ElectLeadersRequest) *kmsg.ElectLeadersResponse
+	// AllocateProducerIDs gives a broker its next block of producer ids
+	// (KIP-730; controller.AllocateProducerIDs).
+	AllocateProducerIDs(context.Context, *kmsg.AllocateProducerIDsRequest) *kmsg.AllocateProducerIDsResponse
 	CommittedOffset(context.Context) (int64, error)
 	AlterPartitionReassignments(context.Context, *kmsg.AlterPartitionAssignmentsRequest) *kmsg.AlterPartitionAssignmentsResponse
 	ListPartitionReassignments(context.Context, *kmsg.ListPartitionReassignmentsRequest) *kmsg.ListPartitionReassignmentsResponse

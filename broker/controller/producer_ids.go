@@ -15,7 +15,7 @@ import (
 const ProducerIDBlockSize = 1000
 
 // AllocateProducerIDs hands broker BrokerID the next block of ProducerIDBlockSize producer
-// ids (KIP-730, version 0-1), as KRaft's ProducerIdControlManager: it commits a
+// ids (KIP-730), as KRaft's ProducerIdControlManager: it commits a
 // ProducerIDsRecord whose NextProducerID is the block's end, so no block is ever handed out
 // twice, across restarts and failovers (the next start comes from the committed image). The
 // sender's BrokerEpoch must be its registered one, else STALE_BROKER_EPOCH.
