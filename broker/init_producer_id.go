@@ -16,10 +16,6 @@ package broker
 // used, and, should a block run out before the next one came, answers
 // COORDINATOR_LOAD_IN_PROGRESS (retriable) as Kafka does. A broker asks for
 // its first block once unfenced.
-//
-// AllocateProducerIds itself, version 0 (kmsg's newest), is a controller API: served on
-// the controller listener by this node's own controller, NOT_CONTROLLER
-// when that is not the active one or the node is no voter.
 
 import (
 	"context"
@@ -32,7 +28,6 @@ import (
 
 func init() {
 	registerAPI(apiHandler{key: kmsg.InitProducerID.Int16(), minVersion: 0, maxVersion: 5, handle: handleInitProducerID})
-	registerAPI(apiHandler{key: kmsg.AllocateProducerIDs.Int16(), minVersion: 0, maxVersion: 0, handle: handleAllocateProducerIDs, blocking: true})
 }
 
 func handleInitProducerID(b *Broker, req *request) *reply {
@@ -50,26 +45,6 @@ func handleInitProducerID(b *Broker, req *request) *reply {
 	rep := newReply()
 	rep.finish(resp)
 	return rep
-}
-
-func handleAllocateProducerIDs(b *Broker, req *request) *reply {
-	r := newReply()
-	msg := req.msg.(*kmsg.AllocateProducerIDsRequest)
-	if b.quorum == nil {
-		r.finish(failAllocateProducerIDs(msg, kerr.NotController.Code))
-		return r
-	}
-	ctx, cancel := b.adminContext(0)
-	defer cancel()
-	r.finish(b.quorum.ctrl.AllocateProducerIDs(ctx, msg))
-	return r
-}
-
-// failAllocateProducerIDs answers req with code and no block.
-func failAllocateProducerIDs(req *kmsg.AllocateProducerIDsRequest, code int16) *kmsg.AllocateProducerIDsResponse {
-	resp := req.ResponseKind().(*kmsg.AllocateProducerIDsResponse)
-	resp.ErrorCode, resp.ProducerIDStart = code, -1
-	return resp
 }
 
 const (
@@ -96,6 +71,9 @@ type producerIDBlocks struct {
 	next     producerIDBlock
 	inFlight bool      // an AllocateProducerIds is under way
 	retryAt  time.Time // after a failed one: no other before
+	// failures limits the lines logged about failed requests, which every
+	// InitProducerId may start while the controller is away.
+	failures logLimiter
 }
 
 // nextProducerID hands out an id of the current block (moving on to the
@@ -158,15 +136,18 @@ func (b *Broker) allocateProducerIDs(ctx context.Context) {
 	defer p.mu.Unlock()
 	p.inFlight = false
 	start, n := resp.ProducerIDStart, int64(resp.ProducerIDLen)
-	switch {
-	case resp.ErrorCode != 0:
-		b.logger.Warn("the controller allocated no producer ids", "err", kerr.ErrorForCode(resp.ErrorCode), "broker_epoch", req.BrokerEpoch)
-	case start < p.current.end || n <= 0 || start > 1<<63-1-n:
-		// Kafka's RPCProducerIdManager refuses such a block too.
-		b.logger.Error("the controller allocated an invalid producer id block", "start", start, "len", n, "current_end", p.current.end)
-	default:
+	if resp.ErrorCode == 0 && start >= p.current.end && n > 0 && start <= 1<<63-1-n {
 		p.next = producerIDBlock{next: start, end: start + n, prefetchAt: start + int64(float64(n)*producerIDPrefetch)}
 		return
 	}
-	p.retryAt = time.Now().Add(producerIDRetryBackoff)
+	// Kafka's RPCProducerIdManager refuses a block below the current one too.
+	now := time.Now()
+	p.retryAt = now.Add(producerIDRetryBackoff)
+	if p.failures.burst == 0 {
+		p.failures.burst, p.failures.interval = closeLogBurst, closeLogInterval
+	}
+	if ok, suppressed := p.failures.allow(now); ok {
+		b.logger.Warn("the controller allocated no producer id block", "err", kerr.ErrorForCode(resp.ErrorCode), "start", start, "len", n,
+			"current_end", p.current.end, "broker_epoch", req.BrokerEpoch, "suppressed", suppressed)
+	}
 }
