@@ -16,8 +16,9 @@ package broker
 // Where changes go: the admin handlers (CreateTopics, DeleteTopics,
 // CreatePartitions, AlterConfigs, IncrementalAlterConfigs, ElectLeaders),
 // auto-creation, __consumer_offsets, the broker's registration and
-// heartbeats and its partition leaders' ISR changes (AlterPartition) go to
-// the active controller through one ClusterController; a handler answers
+// heartbeats, its partition leaders' ISR changes (AlterPartition) and its
+// requests for producer id blocks (AllocateProducerIDs) go to the active
+// controller through one ClusterController; a handler answers
 // once this broker has applied the change (awaitController).
 
 import (
