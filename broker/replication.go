@@ -137,10 +137,15 @@ func (b *Broker) startReplication() {
 			}
 			return -1
 		},
-		Logger: b.logger.With("component", "replica fetcher"),
+		Appended: b.replicaAppended,
+		Logger:   b.logger.With("component", "replica fetcher"),
 	}
 	b.cfg.ReplicaFetch.apply(&cfg)
-	if b.cfg.ReplicaFsync {
+	if b.cfg.ReplicaFsync && b.cfg.FlushPolicy == flush.Durable {
+		// Under the interval policy the leader counts its own log end,
+		// not its flushed offset: a follower counts its appends too
+		// (Kafka's rule), or it would be held to a stricter rule than
+		// the leader.
 		cfg.Durable = b.replicaDurable
 	}
 	b.repl.fetchers = replica.NewFetchers(cfg)
@@ -409,6 +414,15 @@ func (b *Broker) replicaDurable(log replica.FollowerLog, end int64, done func(er
 		return
 	}
 	f.(*flush.Flusher).Wait(l, end, done)
+}
+
+// replicaAppended counts a follower's append toward its log dir's flush
+// policy (log.flush.interval.messages and .ms), as a produce's append.
+func (b *Broker) replicaAppended(log replica.FollowerLog, messages int64) {
+	l := log.(*segment.Log)
+	if f, ok := b.repl.flushers.Load(l); ok {
+		f.(*flush.Flusher).Appended(l, messages)
+	}
 }
 
 // replicationGauges are the replication figures, read at scrape time:

@@ -19,7 +19,10 @@ package replica
 //     end); a leader log start offset above ours moves ours up
 //     (DeleteRecordsBefore). With FetchersConfig.Durable (Redpanda's rule: a
 //     follower counts only what it has fsynced), the loop waits for the
-//     flush of what it appended before its next fetch reports the new end.
+//     flush of what it appended before its next fetch reports the new end
+//     (the broker sets it under the durable flush policy only: under the
+//     interval policy the leader counts its log end, and so do followers).
+//     Each append is counted toward the flush policy (FetchersConfig.Appended).
 //   - DivergingEpoch (KIP-279): the log is truncated as Kafka's
 //     AbstractFetcherThread.getOffsetTruncationState decides, from the
 //     leader's (epoch, end offset) and our own end offset for that epoch,
@@ -101,6 +104,10 @@ type FetchersConfig struct {
 	// once the log is durable up to there (or with the error that stopped
 	// it). nil: Kafka's rule, an append counts at once.
 	Durable func(log FollowerLog, end int64, done func(error))
+	// Appended, if set, is told of each append (the number of offsets it
+	// added), as a leader's appends are: the flush policy's
+	// log.flush.interval.messages and .ms count them.
+	Appended func(log FollowerLog, messages int64)
 	// MaxWait (replica.fetch.wait.max.ms, 500 ms), MinBytes
 	// (replica.fetch.min.bytes, 1), MaxBytes
 	// (replica.fetch.response.max.bytes, 10 MiB), PartitionMaxBytes
@@ -588,7 +595,10 @@ func (l *fetchLoop) appendRecords(sp *sentPartition, rp *kmsg.FetchResponseTopic
 	records, err := wholeBatches(rp.RecordBatches)
 	appended := false
 	if err == nil && len(records) > 0 {
-		appended, err = appendAsFollower(log, records, sp.fetchOffset)
+		var info segment.AppendInfo
+		if appended, info, err = appendAsFollower(log, records, sp.fetchOffset); appended && l.cfg.Appended != nil {
+			l.cfg.Appended(log, info.LastOffset-info.FirstOffset+1)
+		}
 	}
 	end := log.EndOffset()
 	if err != nil {
@@ -615,26 +625,27 @@ func (l *fetchLoop) appendRecords(sp *sentPartition, rp *kmsg.FetchResponseTopic
 // whose start, as the leader's after DeleteRecords, lies inside a batch;
 // the log then restarts at the batch's base offset, and the leader's log
 // start offset moves it up again.
-func appendAsFollower(log FollowerLog, records []byte, fetchOffset int64) (bool, error) {
+func appendAsFollower(log FollowerLog, records []byte, fetchOffset int64) (bool, segment.AppendInfo, error) {
+	var none segment.AppendInfo
 	end := log.EndOffset()
 	if end != fetchOffset {
-		return false, fmt.Errorf("replica: the log ends at %d, fetched from %d", end, fetchOffset)
+		return false, none, fmt.Errorf("replica: the log ends at %d, fetched from %d", end, fetchOffset)
 	}
 	h, err := segment.ParseBatchHeader(records)
 	if err != nil {
-		return false, err
+		return false, none, err
 	}
 	if h.BaseOffset < end {
 		last := h.BaseOffset + int64(h.LastOffsetDelta)
 		if end != log.StartOffset() || last < end || h.BaseOffset < 0 {
-			return false, fmt.Errorf("replica: the leader sent offsets %d-%d, below the log end %d", h.BaseOffset, last, end)
+			return false, none, fmt.Errorf("replica: the leader sent offsets %d-%d, below the log end %d", h.BaseOffset, last, end)
 		}
 		if err := log.TruncateFullyAndStartAt(h.BaseOffset); err != nil {
-			return false, err
+			return false, none, err
 		}
 	}
-	_, err = log.AppendAsFollower(records)
-	return err == nil, err
+	info, err := log.AppendAsFollower(records)
+	return err == nil, info, err
 }
 
 // wholeBatches is the prefix of records that holds whole batches: a leader

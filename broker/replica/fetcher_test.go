@@ -9,6 +9,7 @@ import (
 	"net"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -700,8 +701,10 @@ func TestFetcherFollowUnfollow(t *testing.T) {
 
 // TestFetcherDurable: with Durable, the fetch after an append waits for
 // its flush and then reports the new end (Redpanda's rule); a failed flush
-// puts the partition off, and the others go on.
+// puts the partition off, and the others go on. Appended hears of every
+// append, with the offsets it added.
 func TestFetcherDurable(t *testing.T) {
+	var appended atomic.Int64
 	var mu sync.Mutex
 	next := int64(0)
 	fl := startFakeLeader(t, 18, func(req kmsg.Request) []byte {
@@ -720,6 +723,12 @@ func TestFetcherDurable(t *testing.T) {
 			}
 			flushes <- done
 		},
+		Appended: func(log FollowerLog, messages int64) {
+			if log != FollowerLog(m) {
+				t.Errorf("Appended of %v", log)
+			}
+			appended.Add(messages)
+		},
 		MaxWait: 10 * time.Millisecond, Backoff: time.Hour, Logger: slog.New(slog.DiscardHandler)})
 	defer f.Close()
 	f.Follow(Followed{Topic: "t", TopicID: testTopicID, Partition: 0, Leader: 1, LeaderEpoch: 5, Log: m})
@@ -731,6 +740,9 @@ func TestFetcherDurable(t *testing.T) {
 	case <-fl.requests:
 		t.Fatal("fetched again before the flush was done")
 	default:
+	}
+	if n := appended.Load(); n != 2 {
+		t.Errorf("Appended counted %d messages, want 2", n)
 	}
 	done(nil)
 	if req := (<-fl.requests).(*kmsg.FetchRequest); req.Topics[0].Partitions[0].FetchOffset != 2 {
