@@ -427,9 +427,9 @@ func (b *Broker) replicaAppended(log replica.FollowerLog, messages int64) {
 
 // replicationGauges are the replication figures, read at scrape time:
 // partitions led here whose ISR lacks a replica (Kafka's
-// UnderReplicatedPartitions), and partitions without a leader in this
-// broker's image (Kafka's OfflinePartitionsCount, which Kafka reports on
-// the active controller; every broker's image has the same).
+// UnderReplicatedPartitions), and partitions without a leader (Kafka's
+// OfflinePartitionsCount), counted on the active controller only, as
+// Kafka does, so that a sum over the brokers counts each once.
 func replicationGauges(b *Broker) []prometheus.Collector {
 	return []prometheus.Collector{
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -444,8 +444,11 @@ func replicationGauges(b *Broker) []prometheus.Collector {
 			return float64(n)
 		}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "runnel_offline_partitions", Help: "Partitions without a leader in the cluster's metadata as this broker has applied it.",
+			Name: "runnel_offline_partitions", Help: "Partitions without a leader; counted by the active controller only (0 on every other node).",
 		}, func() float64 {
+			if b.quorum == nil || !b.quorum.ctrl.Active() {
+				return 0
+			}
 			n := 0
 			for t := range b.image().Topics() {
 				for p := range t.Partitions() {
