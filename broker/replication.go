@@ -146,6 +146,7 @@ func (b *Broker) startReplication() {
 			return -1
 		},
 		Appended: b.replicaAppended,
+		Throttle: b.followerThrottle,
 		Logger:   b.logger.With("component", "replica fetcher"),
 	}
 	b.cfg.ReplicaFetch.apply(&cfg)
@@ -492,6 +493,15 @@ func (b *Broker) replicaDurable(log replica.FollowerLog, end int64, done func(er
 		return
 	}
 	f.(*flush.Flusher).Wait(l, end, done)
+}
+
+// followerThrottle is the follower-side replication throttle of partition
+// of topic, nil when it has none.
+func (b *Broker) followerThrottle(topic string, partition int32) replica.Throttle {
+	if t := b.replicationThrottle(followerSide, topic, partition); t != nil {
+		return t
+	}
+	return nil
 }
 
 // replicaAppended counts a follower's append toward its log dir's flush

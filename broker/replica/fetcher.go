@@ -11,6 +11,10 @@ package replica
 // the log's last leader epoch, CurrentLeaderEpoch = the epoch the metadata
 // gave. Sessions are not used: every fetch is full (SessionEpoch -1).
 //
+// A partition with a replication throttle (FetchersConfig.Throttle) that
+// has not caught up is left out of a fetch while the throttle is exhausted
+// (see fetchable); the bytes fetched for it are recorded in the throttle.
+//
 // Per partition of a response:
 //
 //   - records: the whole batches are appended unchanged
@@ -104,6 +108,10 @@ type FetchersConfig struct {
 	// once the log is durable up to there (or with the error that stopped
 	// it). nil: Kafka's rule, an append counts at once.
 	Durable func(log FollowerLog, end int64, done func(error))
+	// Throttle, if set, is the replication throttle a followed partition's
+	// fetches go through (follower.replication.throttled.rate and
+	// .replicas), nil when it has none.
+	Throttle func(topic string, partition int32) Throttle
 	// Appended, if set, is told of each append (the number of offsets it
 	// added), as a leader's appends are: the flush policy's
 	// log.flush.interval.messages and .ms count them.
@@ -153,6 +161,17 @@ func (c *FetchersConfig) defaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+}
+
+// Throttle is a replication throttle: a bucket of bytes the partitions it
+// holds back share (the broker's follower.replication.throttled.rate).
+type Throttle interface {
+	// Allowed reports whether bytes may go now (the bucket is not
+	// exhausted).
+	Allowed() bool
+	// Record takes bytes fetched out of the bucket, which they may
+	// overdraw.
+	Record(bytes int)
 }
 
 // Fetchers are this node's fetch loops, one per leader it follows
@@ -402,23 +421,40 @@ func (l *fetchLoop) connFailed(err error) {
 type sentPartition struct {
 	s           *followedState
 	fetchOffset int64
+	throttle    Throttle // nil: not throttled
 	answered    bool
 }
 
 // fetchable returns the partitions to fetch now, grouped by topic, and when
 // the next one waiting for its backoff may be fetched (zero: none waits).
+//
+// A throttled partition not caught up to the leader's high watermark is
+// left out while its throttle is exhausted and waits a backoff when no
+// other is fetched, as Kafka's ReplicaFetcherThread (shouldFollowerThrottle)
+// does: one that has caught up is in sync, and never held back.
 func (l *fetchLoop) fetchable(now time.Time) (sent []sentPartition, next time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	later := func(at time.Time) {
+		if next.IsZero() || at.Before(next) {
+			next = at
+		}
+	}
 	for _, s := range l.mu.parts {
 		switch {
 		case s.fenced:
 		case now.Before(s.retryAt):
-			if next.IsZero() || s.retryAt.Before(next) {
-				next = s.retryAt
-			}
+			later(s.retryAt)
 		default:
-			sent = append(sent, sentPartition{s: s, fetchOffset: s.Log.EndOffset()})
+			sp := sentPartition{s: s, fetchOffset: s.Log.EndOffset()}
+			if l.cfg.Throttle != nil {
+				sp.throttle = l.cfg.Throttle(s.Topic, s.Partition)
+			}
+			if sp.throttle != nil && !s.inSync(sp.fetchOffset) && !sp.throttle.Allowed() {
+				later(now.Add(l.cfg.Backoff))
+				continue
+			}
+			sent = append(sent, sp)
 		}
 	}
 	// Sorted, then rotated by one each round so that under MaxBytes every
@@ -579,6 +615,13 @@ func transient(err error) bool {
 	return false
 }
 
+// inSync reports whether a log ending at end holds the leader's high
+// watermark as last heard (Kafka's PartitionFetchState.isReplicaInSync).
+func (s *followedState) inSync(end int64) bool {
+	hw := s.leaderHW.Load()
+	return hw >= 0 && end >= hw
+}
+
 // succeeded notes that s works again.
 func (l *fetchLoop) succeeded(s *followedState) {
 	if s.failing {
@@ -592,6 +635,9 @@ func (l *fetchLoop) succeeded(s *followedState) {
 // The loop's mu is held.
 func (l *fetchLoop) appendRecords(sp *sentPartition, rp *kmsg.FetchResponseTopicPartition, now time.Time) (int64, bool) {
 	s, log := sp.s, sp.s.Log
+	if sp.throttle != nil {
+		sp.throttle.Record(len(rp.RecordBatches))
+	}
 	records, err := wholeBatches(rp.RecordBatches)
 	appended := false
 	if err == nil && len(records) > 0 {
