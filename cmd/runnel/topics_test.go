@@ -100,15 +100,25 @@ func TestTopics(t *testing.T) {
 }
 
 // TestWriteTopicDescription checks the lines of partitions spread over
-// brokers, some without a leader or with offline replicas, and the report
-// flags, against what TopicCommand prints for them.
+// brokers, some without a leader, with offline replicas or being
+// reassigned, and the report flags, against what TopicCommand prints for
+// them.
 func TestWriteTopicDescription(t *testing.T) {
 	td := kadm.TopicDetail{Topic: "orders", ID: [16]byte{1}, Partitions: kadm.PartitionDetails{
 		0: {Partition: 0, Leader: 1, Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2, 3}},
 		1: {Partition: 1, Leader: 2, Replicas: []int32{2, 3, 1}, ISR: []int32{2}},
 		2: {Partition: 2, Leader: -1, Replicas: []int32{3, 1, 2}, ISR: []int32{3}, OfflineReplicas: []int32{3}},
 		3: {Partition: 3, Leader: 4, Replicas: []int32{4, 1, 2}, ISR: []int32{4, 1}},
+		4: {Partition: 4, Leader: 1, Replicas: []int32{1, 2, 3, 5}, ISR: []int32{1, 2, 3, 5}},
+		5: {Partition: 5, Leader: 1, Replicas: []int32{1, 5, 2}, ISR: []int32{1, 2}},
 	}}
+	// Partition 4 moves from 1,2,5 to 1,2,3 (3 is added, 5 removed): its
+	// replication factor is 3, and its ISR of 4 is full. Partition 5 gains
+	// replica 5, which has not caught up.
+	moving := map[int32]kadm.ListPartitionReassignmentsResponse{
+		4: {Topic: "orders", Partition: 4, Replicas: []int32{1, 2, 3, 5}, AddingReplicas: []int32{3}, RemovingReplicas: []int32{5}},
+		5: {Topic: "orders", Partition: 5, Replicas: []int32{1, 5, 2}, AddingReplicas: []int32{5}},
+	}
 	str := func(s string) *string { return &s }
 	configs := []kadm.Config{
 		{Key: "cleanup.policy", Value: str("delete"), Source: kmsg.ConfigSourceDefaultConfig},
@@ -119,34 +129,36 @@ func TestWriteTopicDescription(t *testing.T) {
 	live := map[int32]bool{1: true, 2: true, 3: true} // 4 is fenced or gone
 	// Configs in java.util.HashMap order (OpenJDK 17 for these keys), not sorted.
 	const (
-		header = "Topic: orders\tTopicId: AQAAAAAAAAAAAAAAAAAAAA\tPartitionCount: 4\tReplicationFactor: 3\tConfigs: min.insync.replicas=2,segment.bytes=1073741824,retention.ms=60000\n"
+		header = "Topic: orders\tTopicId: AQAAAAAAAAAAAAAAAAAAAA\tPartitionCount: 6\tReplicationFactor: 3\tConfigs: min.insync.replicas=2,segment.bytes=1073741824,retention.ms=60000\n"
 		p0     = "\tTopic: orders\tPartition: 0\tLeader: 1\tReplicas: 1,2,3\tIsr: 1,2,3\tElr: N/A\tLastKnownElr: N/A\n"
 		p1     = "\tTopic: orders\tPartition: 1\tLeader: 2\tReplicas: 2,3,1\tIsr: 2\tElr: N/A\tLastKnownElr: N/A\n"
 		p2     = "\tTopic: orders\tPartition: 2\tLeader: none\tReplicas: 3,1,2\tIsr: 3\tOffline: 3\tElr: N/A\tLastKnownElr: N/A\n"
 		p3     = "\tTopic: orders\tPartition: 3\tLeader: 4\tReplicas: 4,1,2\tIsr: 4,1\tElr: N/A\tLastKnownElr: N/A\n"
+		p4     = "\tTopic: orders\tPartition: 4\tLeader: 1\tReplicas: 1,2,3,5\tIsr: 1,2,3,5\tAdding Replicas: 3\tRemoving Replicas: 5\tElr: N/A\tLastKnownElr: N/A\n"
+		p5     = "\tTopic: orders\tPartition: 5\tLeader: 1\tReplicas: 1,5,2\tIsr: 1,2\tAdding Replicas: 5\tRemoving Replicas: \tElr: N/A\tLastKnownElr: N/A\n"
 	)
 	for _, tc := range []struct {
 		name   string
 		filter partitionFilter
 		want   string
 	}{
-		{"all", partitionFilter{}, header + p0 + p1 + p2 + p3},
-		{"under-replicated", partitionFilter{underReplicated: true}, p1 + p2 + p3},
+		{"all", partitionFilter{}, header + p0 + p1 + p2 + p3 + p4 + p5},
+		{"under-replicated", partitionFilter{underReplicated: true}, p1 + p2 + p3 + p5},
 		{"unavailable", partitionFilter{unavailable: true}, p2 + p3},
 		{"under-min-isr", partitionFilter{underMinISR: true}, p1 + p2},
-		{"at-min-isr", partitionFilter{atMinISR: true}, p3},
+		{"at-min-isr", partitionFilter{atMinISR: true}, p3 + p5},
 		{"with-overrides", partitionFilter{withOverrides: true}, header},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var b strings.Builder
-			writeTopicDescription(&b, td, configs, tc.filter, live, func(int32) string { return "" })
+			writeTopicDescription(&b, td, configs, moving, tc.filter, live, func(int32) string { return "" })
 			if b.String() != tc.want {
 				t.Errorf("got\n%s\nwant\n%s", b.String(), tc.want)
 			}
 		})
 	}
 	var b strings.Builder
-	writeTopicDescription(&b, td, configs[:1], partitionFilter{withOverrides: true}, live, func(int32) string { return "" })
+	writeTopicDescription(&b, td, configs[:1], nil, partitionFilter{withOverrides: true}, live, func(int32) string { return "" })
 	if b.String() != "" {
 		t.Errorf("--topics-with-overrides printed a topic without overrides: %q", b.String())
 	}
