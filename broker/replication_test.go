@@ -397,3 +397,44 @@ func TestISRRefusals(t *testing.T) {
 		t.Fatalf("expire kept %v", r)
 	}
 }
+
+// TestOfflinePartitionsGauge: a partition whose only replica stopped is
+// counted in runnel_offline_partitions once over the cluster, by the
+// active controller (Kafka's OfflinePartitionsCount).
+func TestOfflinePartitionsGauge(t *testing.T) {
+	brokers := startCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl := mustClient(t, brokers[0])
+	create := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "alone", -1, -1
+	ra := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+	ra.Partition, ra.Replicas = 0, []int32{2}
+	rt.ReplicaAssignment = append(rt.ReplicaAssignment, ra)
+	create.Topics = append(create.Topics, rt)
+	if resp, err := create.RequestWith(ctx, cl); err != nil || resp.Topics[0].ErrorCode != 0 {
+		t.Fatalf("create: %v %+v", err, resp)
+	}
+	brokers[2].Close()
+	live := brokers[:2]
+	wait.Until(t, 20*time.Second, "the partition offline in every image", func() bool {
+		for _, b := range live {
+			if p := imagePartition(b, "alone", 0); p.Leader != metadata.NoLeader {
+				return false
+			}
+		}
+		return true
+	})
+	wait.Until(t, 10*time.Second, "one offline partition over the cluster, on the active controller", func() bool {
+		sum, active := 0.0, 0.0
+		for _, b := range live {
+			n := gaugeValue(t, b, "runnel_offline_partitions")
+			sum += n
+			if b.quorum.ctrl.Active() {
+				active = n
+			}
+		}
+		return sum == 1 && active == 1
+	})
+}
