@@ -1,7 +1,6 @@
 package brokertest
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -17,7 +16,7 @@ import (
 // StartCluster starts n brokers in one process, node ids 0 to n-1, each
 // also a voter of the controller quorum (process.roles=broker,controller)
 // over loopback TCP, with the given properties over the defaults and fresh
-// log dirs. It returns once every broker's Metadata lists all n. A broker
+// log dirs. It returns once every broker's image holds all n unfenced. A broker
 // a test closes (Close) stays closed; the others are closed when the test
 // ends. (Restart is for a broker of Start: it would not keep the node's
 // listeners.)
@@ -72,15 +71,14 @@ func StartCluster(t testing.TB, n int, overrides ...string) []*Broker {
 	for i, b := range made {
 		brokers[i] = serve(t, b, lns[i], cfgs[i], all[i], logws[i])
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for _, b := range brokers {
-		adm := b.Admin(t)
-		wait.Until(t, 30*time.Second, "every broker listed by every broker", func() bool {
-			m, err := adm.BrokerMetadata(ctx)
-			return err == nil && len(m.Brokers) == n
-		})
-	}
+	wait.Until(t, 30*time.Second, "every broker unfenced in every image", func() bool {
+		for _, b := range brokers {
+			if len(b.Image().LiveBrokers()) != n {
+				return false
+			}
+		}
+		return true
+	})
 	return brokers
 }
 

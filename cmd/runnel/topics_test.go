@@ -352,7 +352,12 @@ func TestTopicsDescribeReplicated(t *testing.T) {
 	if resps, err := adm.AlterPartitionAssignments(ctx, req); err != nil || resps["m"][0].Err != nil {
 		t.Fatalf("reassign: %v %+v", err, resps)
 	}
-	matchLines(t, "describe of a moving partition", run("topics", "describe", "--topic", "m"), []string{
+	var moving string
+	wait.Until(t, 10*time.Second, "the move in the metadata of broker 0", func() bool {
+		moving = run("topics", "describe", "--topic", "m")
+		return strings.Contains(moving, "\tReplicas: 1,0\t")
+	})
+	matchLines(t, "describe of a moving partition", moving, []string{
 		`^Topic: m\tTopicId: \S+\tPartitionCount: 1\tReplicationFactor: 1\tConfigs: .*follower.replication.throttled.replicas=0:1`,
 		`^\tTopic: m\tPartition: 0\tLeader: 0\tReplicas: 1,0\tIsr: 0\tAdding Replicas: 1\tRemoving Replicas: 0\tElr: N/A\tLastKnownElr: N/A$`,
 	})
