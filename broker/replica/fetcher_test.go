@@ -783,3 +783,48 @@ func TestFetcherNewEpochSameLeader(t *testing.T) {
 		return (<-fl.requests).(*kmsg.FetchRequest).Topics[0].Partitions[0].CurrentLeaderEpoch == 6
 	})
 }
+
+// fakeThrottle is a Throttle whose exhaustion the test sets.
+type fakeThrottle struct {
+	exhausted bool
+	recorded  int
+}
+
+func (f *fakeThrottle) Allowed() bool    { return !f.exhausted }
+func (f *fakeThrottle) Record(bytes int) { f.recorded += bytes }
+
+// TestFetcherThrottle: a throttled partition behind the leader's high
+// watermark is left out of the fetch while its throttle is exhausted (the
+// loop looks again after a backoff), one caught up is fetched whatever the
+// throttle, and the bytes fetched are recorded.
+func TestFetcherThrottle(t *testing.T) {
+	m := &memLog{}
+	l := testLoop(m, false)
+	th := &fakeThrottle{exhausted: true}
+	l.cfg.Throttle = func(topic string, partition int32) Throttle {
+		if topic != "t" || partition != 0 {
+			t.Errorf("Throttle of %s-%d", topic, partition)
+		}
+		return th
+	}
+	s := l.mu.parts[partitionKey{testTopicID, 0}]
+	s.leaderHW.Store(4) // behind: not in sync
+	now := time.Now()
+	if sent, next := l.fetchable(now); len(sent) != 0 || !next.Equal(now.Add(l.cfg.Backoff)) {
+		t.Fatalf("exhausted: fetched %d partitions, next look at %v", len(sent), next)
+	}
+	th.exhausted = false
+	sent, _ := l.fetchable(now)
+	if len(sent) != 1 || sent[0].throttle == nil {
+		t.Fatalf("allowed: fetched %+v", sent)
+	}
+	batch := testBatch(0, 5, 4)
+	l.apply(12, response(12, func(rp *kmsg.FetchResponseTopicPartition) { rp.RecordBatches, rp.HighWatermark = batch, 4 }), sent)
+	if th.recorded != len(batch) || m.EndOffset() != 4 {
+		t.Fatalf("recorded %d bytes of %d, log end %d", th.recorded, len(batch), m.EndOffset())
+	}
+	th.exhausted = true // caught up: in sync, never held back
+	if sent, _ := l.fetchable(now); len(sent) != 1 {
+		t.Fatal("a caught-up partition was held back")
+	}
+}
