@@ -5,12 +5,13 @@ PKGS      := ./...
 # Where `make bench` writes: results/<date>-<short host description>/
 RESULTS   ?= results/$(shell date +%Y-%m-%d)-$(shell nproc)core-$(shell uname -m)
 STRESS_ROUNDS ?= 1000
+KILL_ROUNDS   ?= 100
 # `make cluster`: the nodes of config/cluster/ it starts (CLUSTER_NODES=broker-4 adds the fourth),
 # and where their data, logs and pids go.
 CLUSTER_NODES ?= node-1 node-2 node-3
 CLUSTER_DATA  := data/cluster
 
-.PHONY: help build run demo test test-std race stress fuzz bench bench-quick bench-transports bench-micro vet lint clean cluster cluster-stop
+.PHONY: help build run demo test test-std race stress cluster-faults fuzz bench bench-quick bench-transports bench-micro vet lint clean cluster cluster-stop
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -68,6 +69,9 @@ race: ## run the tests with the race detector
 
 stress: ## SIGKILL crash test, $(STRESS_ROUNDS) rounds, prints how many passed
 	RUNNEL_CRASH_ROUNDS=$(STRESS_ROUNDS) $(GO) test -count=1 -timeout 60m -run 'TestCrash$$' -v ./segment/ | grep -E 'crash|PASS|FAIL|ok'
+
+cluster-faults: ## replication under faults (issue 13): $(KILL_ROUNDS) leader kills under acks=all load, a split brain, a rolling restart; needs root (network namespaces)
+	RUNNEL_KILL_ROUNDS=$(KILL_ROUNDS) RUNNEL_REQUIRE_NETNS=1 $(GO) test -count=1 -timeout 120m -v -run 'TestNamespacesCutIsolateHeal|TestLeaderKilledUnderLoad|TestSplitBrain|TestRollingRestart' ./broker/clustertest/
 
 fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	@for pkg in $$($(GO) list ./...); do \

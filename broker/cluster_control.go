@@ -18,7 +18,8 @@ import (
 type ControlConfig struct {
 	// ControlledShutdownTimeout (runnel.controlled.shutdown.timeout.ms,
 	// default 30 s) bounds how long Close waits for the controller to move
-	// this broker's leaderships before it stops (controllerclient.Lifecycle).
+	// this broker's leaderships before it stops (controllerclient.Lifecycle,
+	// which stops sooner when no controller answers).
 	ControlledShutdownTimeout time.Duration
 	// AutoLeaderRebalance (auto.leader.rebalance.enable, default true),
 	// LeaderImbalanceCheckInterval (leader.imbalance.check.interval.seconds,
@@ -76,25 +77,4 @@ func init() {
 func (c ControlConfig) rebalance() controller.RebalanceConfig {
 	return controller.RebalanceConfig{Enable: c.AutoLeaderRebalance, CheckInterval: c.LeaderImbalanceCheckInterval,
 		Percentage: int(c.LeaderImbalancePercentage)}
-}
-
-// leadsMovable reports whether this broker leads, in its image, a
-// partition whose ISR holds another unfenced broker: a leadership a
-// controlled shutdown must move before the broker goes.
-func (b *Broker) leadsMovable() bool {
-	img := b.image()
-	self := b.cfg.NodeID
-	for t := range img.Topics() {
-		for p := range t.Partitions() {
-			if p.Leader != self {
-				continue
-			}
-			for _, id := range p.ISR {
-				if br, ok := img.Broker(id); ok && id != self && !br.Fenced {
-					return true
-				}
-			}
-		}
-	}
-	return false
 }

@@ -82,7 +82,6 @@ func (b *Broker) startLifecycle() error {
 		HeartbeatInterval:   b.cfg.BrokerHeartbeatInterval,
 		SessionTimeout:      b.cfg.BrokerSessionTimeout,
 		ShutdownTimeout:     b.cfg.Control.ControlledShutdownTimeout,
-		MustMove:            b.leadsMovable,
 		MetadataOffset:      b.AppliedOffset,
 		OnChange:            b.lifecycleChanged,
 		Logger:              b.logger,

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -42,7 +43,7 @@ func freePorts(t *testing.T, n int) []int {
 // startCluster starts n combined brokers (process.roles=broker,controller)
 // on loopback, each with its own log dir, their quorum over TCP on their
 // controller listeners, and waits until every one is registered and
-// unfenced in every image.
+// unfenced in every image. "{node}" in an override is the node's id.
 func startCluster(t *testing.T, n int, overrides ...string) []*Broker {
 	ports := freePorts(t, 2*n)
 	var voters []string
@@ -70,7 +71,7 @@ func startCluster(t *testing.T, n int, overrides ...string) []*Broker {
 			"offsets.topic.num.partitions=3",
 			"broker.heartbeat.interval.ms=200",
 			"runnel.shutdown.timeout.ms=5000",
-		}, overrides...))
+		}, nodeOverrides(overrides, i)...))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -117,6 +118,15 @@ func startCluster(t *testing.T, n int, overrides ...string) []*Broker {
 		return true
 	})
 	return brokers
+}
+
+// nodeOverrides is overrides with "{node}" replaced by node's id.
+func nodeOverrides(overrides []string, node int) []string {
+	out := make([]string, len(overrides))
+	for i, o := range overrides {
+		out[i] = strings.ReplaceAll(o, "{node}", strconv.Itoa(node))
+	}
+	return out
 }
 
 // TestThreeCombinedBrokers: three brokers, each its own controller quorum

@@ -130,6 +130,7 @@ type Config struct {
 	ListenerSecurityProtocols map[string]string
 	InterBrokerListenerName   string // inter.broker.listener.name
 	BrokerRack                string // broker.rack; "" none
+	ReplicaSelector           string // replica.selector.class; "" none (fetch_follower.go)
 	BrokerSessionTimeout      time.Duration
 	BrokerHeartbeatInterval   time.Duration
 	QuorumElectionTimeout     time.Duration

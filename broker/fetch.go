@@ -25,8 +25,9 @@ package broker
 //
 // Routing: a partition the metadata image places on another broker is
 // NOT_LEADER_OR_FOLLOWER, with its current leader and the leaders' endpoints
-// from v16 (KIP-951; routing.go). A CurrentLeaderEpoch (v9+) older than the
-// image's is FENCED_LEADER_EPOCH, a newer one UNKNOWN_LEADER_EPOCH.
+// from v16 (KIP-951; routing.go), except that a follower serves consumers
+// from v11 (KIP-392, fetch_follower.go). A CurrentLeaderEpoch (v9+) older
+// than the image's is FENCED_LEADER_EPOCH, a newer one UNKNOWN_LEADER_EPOCH.
 //
 // Visibility: the high watermark of a partition with one replica is the
 // flushed offset under the durable flush policy (a consumer never sees what
@@ -134,7 +135,8 @@ type fetch struct {
 	session    *fetchSession
 	newSession bool
 	// bytes read by the last read, and whether some partition has an error
-	// or, for a follower, a diverging epoch (which answers at once).
+	// or, for a follower, a diverging epoch, or for a consumer a preferred
+	// read replica (fetch_follower.go): all answer at once.
 	bytes    int64
 	hasError bool
 	// redirectImage is the metadata image that placed some partition on
@@ -271,7 +273,7 @@ func (f *fetch) resolve() {
 			if fp.err != nil {
 				continue
 			}
-			if hint, ok := f.b.ledElsewhere(it, fp.index); ok {
+			if hint, ok := f.b.ledElsewhere(it, fp.index); ok && !f.readsFromFollower(it, fp.index) {
 				fp.err, fp.leader, f.redirectImage = errNotLeader, hint, img
 				continue
 			}
@@ -308,6 +310,10 @@ func (f *fetch) read() {
 			f.hasError = true
 			continue
 		}
+		if f.replica < 0 && f.sendsElsewhere(fp) { // the header names the replica to read from
+			f.hasError = true
+			continue
+		}
 		log := fp.p.log
 		limit := min(int64(fp.maxBytes), left)
 		var rr segment.ReadResult
@@ -320,6 +326,9 @@ func (f *fetch) read() {
 			// watermark; a follower reads the whole log.
 			upToHW := f.replica < 0 && fp.p.replicated.Load()
 			rr, err = log.Read(fp.offset, int(max(limit, 0)), segment.ReadOptions{DurableOnly: f.durable && !upToHW, UpToHighWatermark: upToHW, MinOneBatch: f.bytes == 0})
+		}
+		if err != nil && f.outOfRangeOnFollower(fp, err) {
+			err = nil
 		}
 		// The watermarks after the read, so that they cover what it found.
 		hw := f.b.highWatermark(fp.p)

@@ -22,7 +22,7 @@ package broker
 //	    partition int32, error_code int16, high_watermark int64,
 //	    last_stable_offset int64, log_start_offset int64 (v5+),
 //	    aborted_transactions nullable array (always null: no transactions),
-//	    preferred_read_replica int32 (v11+, always -1),
+//	    preferred_read_replica int32 (v11+, -1 unless the header has one),
 //	    records nullable bytes  <- the file range
 //	    tagged fields (v12+): 0 diverging_epoch (epoch int32,
 //	      end_offset int64, tagged fields) and 1 current_leader
@@ -75,6 +75,11 @@ type fetchPartitionHeader struct {
 	Diverging          bool
 	DivergingEpoch     int32
 	DivergingEndOffset int64
+	// Preferred: a consumer should fetch this partition from
+	// PreferredReadReplica (v11+, KIP-392; fetch_follower.go), else -1 is
+	// sent.
+	Preferred            bool
+	PreferredReadReplica int32
 }
 
 // fetchFrame is one Fetch response body being built and then written. Build
@@ -182,7 +187,11 @@ func (f *fetchFrame) partition(h fetchPartitionHeader, rng segment.FileRange) {
 		f.buf = kbin.AppendInt32(f.buf, -1)
 	}
 	if f.version >= 11 {
-		f.buf = kbin.AppendInt32(f.buf, -1) // preferred read replica: none
+		preferred := int32(-1)
+		if h.Preferred {
+			preferred = h.PreferredReadReplica
+		}
+		f.buf = kbin.AppendInt32(f.buf, preferred)
 	}
 	if f.flexible {
 		f.buf = kbin.AppendUvarint(f.buf, uint32(rng.Size)+1)

@@ -151,6 +151,13 @@ func TestFetchFrameGolden(t *testing.T) {
 			{h: fetchPartitionHeader{Partition: 1, HighWatermark: 12, LastStableOffset: 12}, pos: lead, len: firstLen},
 			{h: fetchPartitionHeader{Partition: 2, ErrorCode: 6, HighWatermark: -1, LastStableOffset: -1, LogStartOffset: -1, Diverging: true, DivergingEpoch: 1 << 30, DivergingEndOffset: 1 << 50, Redirect: true, CurrentLeader: leaderHint{leader: 1, epoch: 7}}},
 		}}},
+		// KIP-392: a consumer sent to another replica (from v11), beside
+		// records.
+		"preferred replica": {{name: "racked", id: [16]byte{6}, parts: []frameTestPartition{
+			{h: fetchPartitionHeader{Partition: 0, HighWatermark: 40, LastStableOffset: 40, LogStartOffset: 2, Preferred: true, PreferredReadReplica: 2}},
+			{h: fetchPartitionHeader{Partition: 1, HighWatermark: 12, LastStableOffset: 12}, pos: lead, len: firstLen},
+			{h: fetchPartitionHeader{Partition: 2, HighWatermark: 40, LastStableOffset: 40, Preferred: true, PreferredReadReplica: 0}},
+		}}},
 	}
 	// The NodeEndpoints of a case (v12+), a long host to take the field's
 	// size past one uvarint byte.
@@ -229,6 +236,9 @@ func expectedFetchResponse(v int16, topics []frameTestTopic, endpoints []kmsg.Fe
 				rp.LogStartOffset = p.h.LogStartOffset
 			}
 			rp.PreferredReadReplica = -1
+			if p.h.Preferred && v >= 11 {
+				rp.PreferredReadReplica = p.h.PreferredReadReplica
+			}
 			if p.h.Redirect && v >= 12 {
 				rp.CurrentLeader.LeaderID, rp.CurrentLeader.LeaderEpoch = p.h.CurrentLeader.leader, p.h.CurrentLeader.epoch
 			}

@@ -283,6 +283,9 @@ func (sp *sessionPart) mustRespond(h fetchPartitionHeader, records bool) bool {
 	if h.ErrorCode != 0 {
 		must, sp.highWatermark = true, -1
 	}
+	if h.Preferred { // as Kafka's CachedPartition: always sent
+		must = true
+	}
 	if records {
 		sp.moved = true
 	}

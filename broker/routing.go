@@ -4,10 +4,11 @@ package broker
 // partition. Produce, Fetch, ListOffsets, OffsetForLeaderEpoch and
 // DeleteRecords for a partition that the image places on another broker, or
 // on none (leader -1), answer NOT_LEADER_OR_FOLLOWER, as Kafka's
-// ReplicaManager does for a partition it does not lead. Where the version
-// carries it (KIP-951: Produce v10+, Fetch v16+) the answer names the
-// current leader and epoch per partition and the leaders' endpoints on the
-// listener the request came in on, as Kafka's KafkaApis.getCurrentLeader
+// ReplicaManager does for a partition it does not lead (a consumer's Fetch
+// of v11 or later excepted, which a follower serves: KIP-392,
+// fetch_follower.go). Where the version carries it (KIP-951: Produce v10+,
+// Fetch v16+) the answer names the current leader and epoch per partition
+// and the leaders' endpoints on the listener the request came in on, as Kafka's KafkaApis.getCurrentLeader
 // fills them: the leader id and epoch from the metadata, the endpoint only
 // for a registered, unfenced broker that has that listener. franz-go moves
 // such a partition to the named leader without a metadata refresh when the

@@ -230,6 +230,12 @@ func TestRoutingFetch(t *testing.T) {
 			}
 			for p, sp := range resp.Topics[0].Partitions {
 				want := routedWant[p]
+				if v >= replicaSelectorFetchMinVersion && want.err == kerr.NotLeaderForPartition {
+					// This broker stays a replica of every partition
+					// (publishTestImage): from v11 a follower serves
+					// consumers (fetch_follower.go).
+					want.err, want.leader, want.epoch = nil, -1, -1
+				}
 				code(t, fmt.Sprintf("partition %d", p), sp.ErrorCode, want.err)
 				leader, epoch := want.leader, want.epoch
 				if v < 16 {
@@ -243,19 +249,9 @@ func TestRoutingFetch(t *testing.T) {
 				}
 			}
 			code(t, "a topic the image does not hold", resp.Topics[1].Partitions[0].ErrorCode, nil)
-			if v < 16 {
-				if len(resp.Brokers) != 0 {
-					t.Fatalf("v%d carries node endpoints %+v", v, resp.Brokers)
-				}
-				return
+			if len(resp.Brokers) != 0 { // KIP-951 endpoints come from v16, and only with redirects
+				t.Fatalf("v%d carries node endpoints %+v", v, resp.Brokers)
 			}
-			var ids, ports []int32
-			var hosts []string
-			var racks []*string
-			for _, b := range resp.Brokers {
-				ids, hosts, ports, racks = append(ids, b.NodeID), append(hosts, b.Host), append(ports, b.Port), append(racks, b.Rack)
-			}
-			wantOtherEndpoint(t, ids, hosts, ports, racks)
 		})
 	}
 }

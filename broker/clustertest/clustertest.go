@@ -13,6 +13,16 @@
 //	c.Kill(1)    // SIGKILL node.id 2
 //	c.Restart(1) // same data directory, same ports, waits until ready
 //
+// With Options.Namespaces each node runs in a network namespace of its
+// own (netns.go), and Cut, Isolate and Delay fail the links between nodes,
+// or between a node and the clients (Clients), silently until Heal.
+//
+// StartWorkload runs idempotent acks=all producers that record every
+// acknowledged record (Ack); VerifyHistory reads the partitions back and
+// CheckHistory reports what was lost, duplicated or reordered;
+// ReplicaLogs and CompareReplicas read every replica's segment files and
+// report the offsets where two replicas hold different batches.
+//
 // Cluster.ActiveController finds the active controller with DescribeQuorum;
 // with Options.Admin, EqualImages (a Ready for WaitFor) holds when every
 // node serves the same metadata image (/v1/metadata's hash).
@@ -91,6 +101,12 @@ type Options struct {
 	// Test, a *testing.T or *testing.B, closes the cluster in its cleanup
 	// and, when the test failed, logs the tails of the nodes' logs.
 	Test TB
+	// Namespaces runs each node in a network namespace of its own, on
+	// 10.213.N.<node.id> (netns.go), so that Cut, Isolate and Delay can
+	// fail the network between nodes and between a node and the clients.
+	// It needs root and iproute2 (NamespacesAvailable); Close removes the
+	// namespaces, the bridge and every fault.
+	Namespaces bool
 }
 
 // TB is what the harness uses of a testing.TB.
@@ -151,6 +167,8 @@ type Cluster struct {
 	// format gives every node the same id, since voters refuse a peer of
 	// another cluster.
 	clusterID string
+	// net is the nodes' namespaces with Options.Namespaces, else nil.
+	net *network
 
 	mu     sync.Mutex
 	nodes  []*node
@@ -228,7 +246,13 @@ func startOnce(o Options) (*Cluster, error) {
 			}
 		})
 	}
-	err := c.start(o)
+	var err error
+	if o.Namespaces {
+		c.net, err = newNetwork()
+	}
+	if err == nil {
+		err = c.start(o)
+	}
 	if err == nil {
 		return c, nil
 	}
@@ -247,22 +271,21 @@ func startOnce(o Options) (*Cluster, error) {
 }
 
 func (c *Cluster) start(o Options) error {
-	ports, err := freePorts(2*o.Nodes + o.BrokerOnly)
+	clientAddrs, controllerAddrs, err := c.listenAddrs(o.Nodes+o.BrokerOnly, o.Nodes)
 	if err != nil {
 		return err
 	}
-	controllerPorts, clientPorts := ports[:o.Nodes], ports[o.Nodes:]
 	var voters []string
-	for i, p := range controllerPorts {
-		voters = append(voters, fmt.Sprintf("%d@%s", i+1, loopback(p)))
+	for i, addr := range controllerAddrs {
+		voters = append(voters, fmt.Sprintf("%d@%s", i+1, addr))
 	}
 	c.voters = strings.Join(voters, ",")
-	for i := range o.Nodes + o.BrokerOnly {
+	for i, addr := range clientAddrs {
 		controller := ""
 		if i < o.Nodes {
-			controller = loopback(controllerPorts[i])
+			controller = controllerAddrs[i]
 		}
-		if _, err := c.addNode(loopback(clientPorts[i]), controller); err != nil {
+		if _, err := c.addNode(addr, controller); err != nil {
 			return err
 		}
 	}
@@ -274,15 +297,43 @@ func (c *Cluster) start(o Options) error {
 	return c.waitReady()
 }
 
+// listenAddrs are the client addresses of n nodes after the existing ones
+// and the controller addresses of the first controllers of them: free
+// loopback ports, or with namespaces each node's address and fixed ports.
+func (c *Cluster) listenAddrs(n, controllers int) (clientAddrs, controllerAddrs []string, err error) {
+	first := int32(c.Len() + 1)
+	if c.net != nil {
+		for k := range int32(n) {
+			clientAddrs = append(clientAddrs, c.net.addr(first+k, clientPort))
+			if int(k) < controllers {
+				controllerAddrs = append(controllerAddrs, c.net.addr(first+k, controllerPort))
+			}
+		}
+		return clientAddrs, controllerAddrs, nil
+	}
+	ports, err := freePorts(n + controllers)
+	if err != nil {
+		return nil, nil, err
+	}
+	for k, p := range ports {
+		if k < controllers {
+			controllerAddrs = append(controllerAddrs, loopback(p))
+		} else {
+			clientAddrs = append(clientAddrs, loopback(p))
+		}
+	}
+	return clientAddrs, controllerAddrs, nil
+}
+
 // AddBroker adds a broker-only node with extra key=value properties (over
 // Options.Properties), starts it and waits until the cluster is ready; it
 // returns the new node's index.
 func (c *Cluster) AddBroker(props ...string) (int, error) {
-	ports, err := freePorts(1)
+	addrs, _, err := c.listenAddrs(1, 0)
 	if err != nil {
 		return 0, err
 	}
-	i, err := c.addNode(loopback(ports[0]), "", props...)
+	i, err := c.addNode(addrs[0], "", props...)
 	if err != nil {
 		return 0, err
 	}
@@ -309,7 +360,14 @@ func (c *Cluster) addNode(addr, controllerAddr string, extra ...string) (int, er
 		PropertiesFile: filepath.Join(c.dir, fmt.Sprintf("node-%d.properties", id)),
 	}}
 	n.LogFile = filepath.Join(n.DataDir, logFileName)
-	if c.opts.Admin {
+	if c.net != nil {
+		if err := c.net.addNamespace(id); err != nil {
+			return 0, err
+		}
+		if c.opts.Admin {
+			n.AdminAddr = c.net.addr(id, adminPort)
+		}
+	} else if c.opts.Admin {
 		ports, err := freePorts(1)
 		if err != nil {
 			return 0, err
@@ -603,7 +661,11 @@ func (c *Cluster) startNode(i int) error {
 	if n.proc != nil && !n.proc.hasExited() {
 		return fmt.Errorf("clustertest: node %d is running", n.ID)
 	}
-	p, err := startProcess(c.opts.Binary, n.LogFile, "serve", "--log-level", c.opts.LogLevel, n.PropertiesFile)
+	bin, args := c.opts.Binary, []string{"serve", "--log-level", c.opts.LogLevel, n.PropertiesFile}
+	if c.net != nil {
+		bin, args = c.net.command(n.ID, bin, args...)
+	}
+	p, err := startProcess(bin, n.LogFile, args...)
 	if err != nil {
 		return fmt.Errorf("clustertest: node %d: %w", n.ID, err)
 	}
@@ -642,13 +704,16 @@ func (c *Cluster) Close() error {
 	for _, p := range procs {
 		<-p.exited
 	}
-	if c.opts.Dir != "" || c.opts.KeepDirs {
-		return nil
+	var errs []error
+	if c.net != nil {
+		errs = append(errs, c.net.close())
 	}
-	if err := os.RemoveAll(c.dir); err != nil {
-		return fmt.Errorf("clustertest: %w", err)
+	if c.opts.Dir == "" && !c.opts.KeepDirs {
+		if err := os.RemoveAll(c.dir); err != nil {
+			errs = append(errs, fmt.Errorf("clustertest: %w", err))
+		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // tailBytes is how much of a node's log an error or a failed test shows.

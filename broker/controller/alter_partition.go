@@ -33,9 +33,12 @@ import (
 // the request are committed as one entry, each partition checked against
 // the image the earlier ones left. An ISR with the same members as the
 // current one (in any order) writes nothing. Each success answers the
-// partition's state after the request: leader, leader epoch, ISR, partition
-// epoch. A failed commit answers its error (NOT_CONTROLLER,
-// REQUEST_TIMED_OUT) for every partition that had a change.
+// partition's state once the entry is applied: leader, leader epoch, ISR,
+// partition epoch; if by then another broker leads it (a reassignment the
+// change completed moved the leadership), NEW_LEADER_ELECTED
+// (FENCED_LEADER_EPOCH before v2), as Kafka. A failed commit answers its
+// error (NOT_CONTROLLER, REQUEST_TIMED_OUT) for every partition that had a
+// change.
 func (c *Controller) AlterPartition(ctx context.Context, req *kmsg.AlterPartitionRequest) *kmsg.AlterPartitionResponse {
 	resp := req.ResponseKind().(*kmsg.AlterPartitionResponse)
 	type item struct{ topic, partition int }
@@ -54,6 +57,7 @@ func (c *Controller) AlterPartition(ctx context.Context, req *kmsg.AlterPartitio
 		}
 	}
 	staleSender := false
+	ids := make([]metadata.UUID, len(items)) // each item's topic, once resolved
 	errs := c.operate(ctx, len(items), false, func(img *metadata.Image, i int) ([]metadata.Record, error) {
 		it := items[i]
 		if b, ok := img.Broker(req.BrokerID); !ok || b.Epoch != req.BrokerEpoch {
@@ -75,26 +79,40 @@ func (c *Controller) AlterPartition(ctx context.Context, req *kmsg.AlterPartitio
 		if !ok {
 			return nil, placementErr(kerr.UnknownTopicOrPartition, "This server does not host this topic-partition.")
 		}
-		records, err := c.alterISR(img, t.ID(), p, req, rp)
-		if err != nil {
-			return nil, err
-		}
-		if len(records) > 0 {
-			change := records[0].(*metadata.PartitionChangeRecord)
-			p.ISR, p.PartitionEpoch = change.ISR, change.PartitionEpoch
-		}
-		sp := &resp.Topics[it.topic].Partitions[it.partition]
-		sp.LeaderID, sp.LeaderEpoch, sp.ISR, sp.PartitionEpoch = p.Leader, p.LeaderEpoch, slices.Clone(p.ISR), p.PartitionEpoch
-		return records, nil
+		ids[i] = t.ID()
+		return c.alterISR(img, t.ID(), p, req, rp)
 	})
+	// The answer is each partition's state once the entry is applied: a
+	// reassignment the change completed (completeReassignments) may have
+	// changed more, or moved the leadership away (NEW_LEADER_ELECTED, as
+	// Kafka answers; FENCED_LEADER_EPOCH before v2).
+	img := c.holder.Load()
 	for i, err := range errs {
-		if err == nil {
-			continue
-		}
 		it := items[i]
+		rp := req.Topics[it.topic].Partitions[it.partition]
+		if err == nil {
+			var p metadata.Partition
+			t, ok := img.TopicByID(ids[i])
+			if ok {
+				p, ok = t.Partition(rp.Partition)
+			}
+			switch {
+			case !ok:
+				err = placementErr(kerr.UnknownTopicOrPartition, "The partition is gone.")
+			case p.Leader != req.BrokerID || p.LeaderEpoch != rp.LeaderEpoch:
+				err = placementErr(kerr.NewLeaderElected, "Broker %d leads the partition now, at leader epoch %d.", p.Leader, p.LeaderEpoch)
+				if req.Version < 2 {
+					err = placementErr(kerr.FencedLeaderEpoch, "Broker %d leads the partition now, at leader epoch %d.", p.Leader, p.LeaderEpoch)
+				}
+			default:
+				sp := &resp.Topics[it.topic].Partitions[it.partition]
+				sp.LeaderID, sp.LeaderEpoch, sp.ISR, sp.PartitionEpoch = p.Leader, p.LeaderEpoch, slices.Clone(p.ISR), p.PartitionEpoch
+				continue
+			}
+		}
 		sp := &resp.Topics[it.topic].Partitions[it.partition]
 		*sp = kmsg.NewAlterPartitionResponseTopicPartition()
-		sp.Partition = req.Topics[it.topic].Partitions[it.partition].Partition
+		sp.Partition = rp.Partition
 		sp.ErrorCode, _ = errorCode(err)
 	}
 	if staleSender {

@@ -41,13 +41,19 @@ type testCluster struct {
 	roots   map[uint64]string      // each controller's data directory
 	fss     map[uint64]*faultfs.FS // the crashable file system over it
 	crashes int
-	mu      sync.Mutex
-	ctls    map[uint64]*Controller
-	stores  map[uint64]*quorum.Storage
+	// configure, if set, changes each controller's Config before it starts.
+	configure func(*Config)
+	mu        sync.Mutex
+	ctls      map[uint64]*Controller
+	stores    map[uint64]*quorum.Storage
 }
 
-func newTestCluster(t testing.TB) *testCluster {
-	tc := &testCluster{t: t, net: quorum.NewLocalNetwork(), clock: &fakeClock{}, voters: []uint64{1, 2, 3},
+func newTestCluster(t testing.TB) *testCluster { return newTestClusterWith(t, nil) }
+
+// newTestClusterWith is newTestCluster with each controller's Config
+// changed by configure.
+func newTestClusterWith(t testing.TB, configure func(*Config)) *testCluster {
+	tc := &testCluster{t: t, net: quorum.NewLocalNetwork(), clock: &fakeClock{}, voters: []uint64{1, 2, 3}, configure: configure,
 		roots: map[uint64]string{}, fss: map[uint64]*faultfs.FS{}, ctls: map[uint64]*Controller{}, stores: map[uint64]*quorum.Storage{}}
 	tc.clock.ns.Store(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC).UnixNano())
 	for _, id := range tc.voters {
@@ -76,7 +82,7 @@ func (tc *testCluster) start(id uint64) {
 	if err != nil {
 		tc.t.Fatalf("controller %d: %v", id, err)
 	}
-	c, err := New(Config{
+	cfg := Config{
 		Node: quorum.NodeConfig{ID: id, Voters: tc.voters, Storage: s, Transport: tc.net.Transport(id),
 			TickInterval: 10 * time.Millisecond, ElectionTick: 20, HeartbeatTick: 2, SnapshotEvery: 25, CatchUpEntries: 5, Logger: quiet},
 		SessionTimeout: sessionTimeout, SessionCheckInterval: 5 * time.Millisecond, Clock: tc.clock.now,
@@ -90,7 +96,11 @@ func (tc *testCluster) start(id uint64) {
 			},
 			ListConfig: func(key string) bool { return key == "cleanup.policy" },
 		},
-	})
+	}
+	if tc.configure != nil {
+		tc.configure(&cfg)
+	}
+	c, err := New(cfg)
 	if err != nil {
 		tc.t.Fatalf("controller %d: %v", id, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"maps"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -20,7 +21,11 @@ type replicationCluster struct {
 }
 
 func newReplicationCluster(t *testing.T) *replicationCluster {
-	rc := &replicationCluster{testCluster: newTestCluster(t), epochs: map[int32]int64{}}
+	return newReplicationClusterWith(t, nil)
+}
+
+func newReplicationClusterWith(t *testing.T, configure func(*Config)) *replicationCluster {
+	rc := &replicationCluster{testCluster: newTestClusterWith(t, configure), epochs: map[int32]int64{}}
 	for i, rack := range []string{"a", "b", "c"} {
 		rc.epochs[int32(i+1)] = rc.register(int32(i+1), rack)
 	}
@@ -201,22 +206,36 @@ func TestControllerUncleanLeaderElectionConfig(t *testing.T) {
 	if p := rc.partition("clean", 0); p.Leader != 2 || !slices.Equal(p.ISR, []int32{2}) {
 		t.Fatalf("clean-0 once unclean elections are allowed: %+v, want led by 2 with ISR [2]", p)
 	}
+
+	// Nobody available: no leader, until a replica outside the ISR is
+	// unfenced.
+	rc.fence(3)
+	rc.fence(2)
+	if p := rc.partition("dirty", 0); p.Leader != metadata.NoLeader || !slices.Equal(p.ISR, []int32{2}) {
+		t.Fatalf("dirty-0 with every replica fenced: %+v, want no leader, ISR [2]", p)
+	}
+	rc.unfence(3)
+	if p := rc.partition("dirty", 0); p.Leader != 3 || !slices.Equal(p.ISR, []int32{3}) {
+		t.Fatalf("dirty-0 once broker 3 is unfenced: %+v, want led by 3 with ISR [3]", p)
+	}
 	rc.converged()
 }
 
-// TestControllerRebalanceLeaders: the automatic rebalance gives a broker
-// above the imbalance ratio back the leaderships it prefers, where it is
-// in the ISR, and leaves the others.
+// TestControllerRebalanceLeaders: the automatic rebalance, every check
+// interval, gives a broker above the imbalance ratio back the leaderships
+// it prefers, where it is in the ISR, and leaves the others.
 func TestControllerRebalanceLeaders(t *testing.T) {
-	rc := newReplicationCluster(t)
+	rc := newReplicationClusterWith(t, func(c *Config) {
+		c.Rebalance = RebalanceConfig{Enable: true, CheckInterval: 20 * time.Millisecond, Percentage: 10}
+	})
 	rc.create("r", [][]int32{{1, 2, 3}, {1, 3, 2}, {2, 1, 3}, {3, 1, 2}})
 	rc.fence(1)
 	rc.unfence(1)
-	rc.setISR("r", 0, 2, 3, 1) // back in r-0's ISR, not in r-1's
-	rc.a.rebalanceLeaders()
-	if p := rc.partition("r", 0); p.Leader != 1 {
-		t.Errorf("r-0 after the rebalance: %+v, want led by 1", p)
+	if p := rc.partition("r", 0); p.Leader == 1 {
+		t.Fatalf("r-0 led by 1 though it left the ISR: %+v", p)
 	}
+	rc.setISR("r", 0, 2, 3, 1) // back in r-0's ISR, not in r-1's
+	waitFor(t, "r-0 led by its preferred replica again", func() bool { return rc.partition("r", 0).Leader == 1 })
 	if p := rc.partition("r", 1); p.Leader != 3 {
 		t.Errorf("r-1 after the rebalance: %+v, want still led by 3 (1 is not in its ISR)", p)
 	}
@@ -267,6 +286,14 @@ func TestControllerControlledShutdown(t *testing.T) {
 	p := rc.partition("s", 1)
 	if sp := onePartition(t, rc.a.AlterPartition(ctx(t), alterReq(2, p.Leader, rc.epochs[p.Leader], s, p, 1, 2, 3))); sp.ErrorCode != kerr.IneligibleReplica.Code {
 		t.Errorf("adding a broker in controlled shutdown to an ISR: %v", kerr.ErrorForCode(sp.ErrorCode))
+	}
+	rc.create("later", [][]int32{{1, 2, 3}})
+	rc.create("alone", [][]int32{{1}})
+	if got := rc.partition("later", 0); got.Leader != 2 || !slices.Equal(got.ISR, []int32{2, 3}) {
+		t.Errorf("a partition created while broker 1 shuts down: %+v, want led by 2 with ISR [2 3]", got)
+	}
+	if got := rc.partition("alone", 0); got.Leader != metadata.NoLeader || !slices.Equal(got.ISR, []int32{1}) {
+		t.Errorf("a partition on broker 1 alone created while it shuts down: %+v, want no leader, ISR [1]", got)
 	}
 	// Nothing left to move, but brokers 2 and 3 have not reported the
 	// offset yet.

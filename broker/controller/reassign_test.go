@@ -240,7 +240,8 @@ func TestReassignmentErrors(t *testing.T) {
 
 // TestReassignmentCompletesThroughAlterPartition: the leader's
 // AlterPartition that adds the last adding replica to the ISR completes the
-// reassignment in the same entry; the leader, being removed, is replaced.
+// reassignment in the same entry; the leader, being removed, is replaced,
+// which the answer says with NEW_LEADER_ELECTED, as Kafka's.
 func TestReassignmentCompletesThroughAlterPartition(t *testing.T) {
 	_, a := reassignCluster(t)
 	if codes := reassign(t, a, reassignReq(map[int32][]int32{0: {4, 2, 3}})); codes[0] != 0 {
@@ -257,7 +258,7 @@ func TestReassignmentCompletesThroughAlterPartition(t *testing.T) {
 	rp.Partition, rp.LeaderEpoch, rp.PartitionEpoch, rp.NewISR = 0, p.LeaderEpoch, p.PartitionEpoch, []int32{1, 2, 3, 4}
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
-	if resp := a.AlterPartition(ctx(t), req); resp.ErrorCode != 0 || resp.Topics[0].Partitions[0].ErrorCode != 0 {
+	if resp := a.AlterPartition(ctx(t), req); resp.ErrorCode != 0 || resp.Topics[0].Partitions[0].ErrorCode != kerr.NewLeaderElected.Code {
 		t.Fatalf("AlterPartition: %+v", resp)
 	}
 	done := partitionOf(t, a, 0)

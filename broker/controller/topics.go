@@ -131,15 +131,21 @@ func fencedIn(img *metadata.Image) func(id int32) bool {
 }
 
 // partitionRecords returns the records of new partitions first, first+1,
-// ... of topic id with the given replica lists: the ISR is the unfenced
-// replicas and the leader the first of them, at epoch 0.
-func partitionRecords(img *metadata.Image, id metadata.UUID, first int32, replicas [][]int32) []metadata.Record {
-	fenced := fencedIn(img)
+// ... of topic id with the given replica lists: the ISR is the available
+// replicas (unfenced, not in controlled shutdown; the unfenced ones when
+// none is, so that the partition gets a leader when its broker is back)
+// and the leader the first available one, at epoch 0. Called with c.mu
+// held.
+func (c *Controller) partitionRecords(img *metadata.Image, id metadata.UUID, first int32, replicas [][]int32) []metadata.Record {
+	unavailable := c.unavailable(img)
 	out := make([]metadata.Record, len(replicas))
 	for i, rs := range replicas {
-		isr := slices.DeleteFunc(slices.Clone(rs), fenced)
+		isr := slices.DeleteFunc(slices.Clone(rs), unavailable)
+		if len(isr) == 0 {
+			isr = slices.DeleteFunc(slices.Clone(rs), fencedIn(img))
+		}
 		out[i] = &metadata.PartitionRecord{TopicID: id, Partition: first + int32(i), Replicas: rs, ISR: isr,
-			Leader: ElectLeader(rs, isr, fenced)}
+			Leader: ElectLeader(rs, isr, unavailable)}
 	}
 	return out
 }
@@ -262,7 +268,7 @@ func (c *Controller) createTopic(img *metadata.Image, rt kmsg.CreateTopicsReques
 		return nil, err
 	}
 	addLoad(loads, replicas)
-	return append(records, partitionRecords(img, id, 0, replicas)...), nil
+	return append(records, c.partitionRecords(img, id, 0, replicas)...), nil
 }
 
 // checkTopicName applies the broker's name rules and refuses a name that
@@ -394,7 +400,7 @@ func (c *Controller) CreatePartitions(ctx context.Context, req *kmsg.CreateParti
 		if err != nil {
 			return nil, err
 		}
-		return partitionRecords(img, t.ID(), current, replicas), nil
+		return c.partitionRecords(img, t.ID(), current, replicas), nil
 	})
 	for i, rt := range req.Topics {
 		st := kmsg.NewCreatePartitionsResponseTopic()

@@ -36,12 +36,6 @@ type LifecycleConfig struct {
 	// ShutdownTimeout is set, the controlled shutdown.
 	SessionTimeout  time.Duration
 	ShutdownTimeout time.Duration
-	// MustMove, if set, reports whether the broker still leads a partition
-	// that another ISR member could take over. While it does not, the
-	// controlled shutdown waits two heartbeat intervals at most instead of
-	// ShutdownTimeout: nothing is lost by going, and the last brokers of a
-	// cluster that stops whole have no controller left to answer them.
-	MustMove func() bool
 	// MetadataOffset returns the offset of the last metadata log entry the
 	// broker has applied to its image (AppliedOffset), sent as each
 	// heartbeat's CurrentMetadataOffset.
@@ -86,9 +80,10 @@ type LifecycleState struct {
 // none) makes it register again at once. Close runs the controlled
 // shutdown: heartbeats with WantShutDown until the controller answers
 // ShouldShutDown (it has moved the broker's leaderships and the other
-// brokers know their new leaders) or ShutdownTimeout passes (two heartbeat
-// intervals once MustMove says nothing is left to move); a broker that is
-// not registered and unfenced shuts down at once.
+// brokers know their new leaders), ShutdownTimeout passes, or no
+// controller has answered for two heartbeat intervals (the last brokers of
+// a cluster that stops whole have none left, and without one nothing can
+// move); a broker that is not registered and unfenced shuts down at once.
 type Lifecycle struct {
 	cfg         LifecycleConfig
 	logger      *slog.Logger
@@ -170,7 +165,7 @@ func (l *Lifecycle) run() {
 		delay     time.Duration
 		failures  int
 		deadline  time.Time // of the controlled shutdown
-		quick     time.Time // of the controlled shutdown once nothing must move
+		answered  time.Time // the last answer during the controlled shutdown (or its start)
 		shutdowns int       // answers to WantShutDown so far
 	)
 	closing := l.closing.Done()
@@ -188,7 +183,7 @@ func (l *Lifecycle) run() {
 			state.ShuttingDown = true
 			l.setState(state)
 			deadline = time.Now().Add(l.cfg.ShutdownTimeout)
-			quick = time.Now().Add(min(2*l.cfg.HeartbeatInterval, l.cfg.ShutdownTimeout))
+			answered = time.Now()
 			l.logger.Info("controllerclient: beginning controlled shutdown")
 		}
 		// A request ends with the session timeout, or when Close is called;
@@ -196,14 +191,14 @@ func (l *Lifecycle) run() {
 		base, limit := l.closing, time.Now().Add(l.cfg.SessionTimeout)
 		if state.ShuttingDown {
 			limit = deadline
-			if l.cfg.MustMove != nil && !l.cfg.MustMove() {
-				limit = quick
+			if quiet := answered.Add(2 * l.cfg.HeartbeatInterval); quiet.Before(limit) {
+				limit = quiet
 			}
 			if !time.Now().Before(limit) {
 				if limit.Equal(deadline) {
 					l.logger.Warn("controllerclient: the controller did not end the controlled shutdown in time", "timeout", l.cfg.ShutdownTimeout)
 				} else {
-					l.logger.Info("controllerclient: ending the controlled shutdown: no leadership left to move")
+					l.logger.Warn("controllerclient: ending the controlled shutdown: no controller answers", "for", 2*l.cfg.HeartbeatInterval)
 				}
 				return
 			}
@@ -245,6 +240,7 @@ func (l *Lifecycle) run() {
 				}
 				if state.ShuttingDown {
 					shutdowns++
+					answered = time.Now()
 				}
 			}
 		}

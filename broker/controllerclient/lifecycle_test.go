@@ -3,7 +3,6 @@ package controllerclient
 import (
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -168,13 +167,13 @@ func TestLifecycleControlledShutdownTimesOut(t *testing.T) {
 	c := tq.client()
 	f := startFollower(t, c, 4, 0)
 	l, err := StartLifecycle(LifecycleConfig{Controller: c, ClusterID: "test-cluster", NodeID: 4, Listeners: listener(4),
-		HeartbeatInterval: 50 * time.Millisecond, SessionTimeout: 5 * time.Second, ShutdownTimeout: 300 * time.Millisecond,
+		HeartbeatInterval: 500 * time.Millisecond, SessionTimeout: 5 * time.Second, ShutdownTimeout: 300 * time.Millisecond,
 		MetadataOffset: f.AppliedOffset, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
 	wait.Until(t, 10*time.Second, "broker 4 unfenced", func() bool { return !l.State().Fenced })
-	tq.dropHeartbeats.Store(4) // the controller never answers WantShutDown
+	tq.dropHeartbeats.Store(4) // the controller never answers WantShutDown (within two heartbeat intervals)
 	start := time.Now()
 	l.Close()
 	if took := time.Since(start); took < 300*time.Millisecond || took > 3*time.Second {
@@ -182,23 +181,21 @@ func TestLifecycleControlledShutdownTimesOut(t *testing.T) {
 	}
 }
 
-// TestLifecycleControlledShutdownWithNothingToMove: a broker that leads
-// nothing another replica could take over (MustMove false) waits two
-// heartbeat intervals for a controller that does not answer, not the
-// whole shutdown timeout.
-func TestLifecycleControlledShutdownWithNothingToMove(t *testing.T) {
+// TestLifecycleControlledShutdownWithoutController: a controlled shutdown
+// that no controller answers ends after two heartbeat intervals, not the
+// whole shutdown timeout (the last brokers of a cluster stopping whole).
+func TestLifecycleControlledShutdownWithoutController(t *testing.T) {
 	tq := newTestQuorum(t, 0)
 	c := tq.client()
 	f := startFollower(t, c, 4, 0)
-	var mustMove atomic.Bool
 	l, err := StartLifecycle(LifecycleConfig{Controller: c, ClusterID: "test-cluster", NodeID: 4, Listeners: listener(4),
 		HeartbeatInterval: 50 * time.Millisecond, SessionTimeout: 5 * time.Second, ShutdownTimeout: 10 * time.Second,
-		MustMove: mustMove.Load, MetadataOffset: f.AppliedOffset, Logger: quiet})
+		MetadataOffset: f.AppliedOffset, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
 	wait.Until(t, 10*time.Second, "broker 4 unfenced", func() bool { return !l.State().Fenced })
-	tq.dropHeartbeats.Store(4) // the controller never answers WantShutDown
+	tq.dropHeartbeats.Store(4) // no controller answers
 	start := time.Now()
 	l.Close()
 	if took := time.Since(start); took < 100*time.Millisecond || took > 3*time.Second {

@@ -18,6 +18,9 @@
 //     stamped them, producer state rebuilt from them) and truncates a
 //     divergent tail when the leader answers with a DivergingEpoch (KIP-279,
 //     KIP-320).
+//   - Leader.PreferredReadReplica (selector.go) is fetch from the closest
+//     replica (KIP-392): the ISR follower in a consumer's rack that Kafka's
+//     RackAwareReplicaSelector would send it to.
 //
 // Neither side knows the Kafka request path: the broker package serves
 // replica fetches with the same zero-copy read as consumers and calls

@@ -59,6 +59,7 @@ func main() {
 	flag.IntVar(&o.Nodes, "nodes", 3, "combined nodes (broker,controller): the quorum's voters")
 	flag.IntVar(&o.BrokerOnly, "broker-only", 0, "broker-only nodes after them")
 	flag.StringVar(&o.Dir, "dir", "", "directory for the nodes' files, kept (default: a temporary one, removed)")
+	flag.BoolVar(&o.Namespaces, "namespaces", false, "run each node in a network namespace of its own, on 10.213.N.<node.id> (needs root and iproute2)")
 	flag.BoolVar(&o.Admin, "admin", false, "give each node an admin listener (/metrics, /debug/pprof/, /healthz)")
 	flag.DurationVar(&o.Timeout, "timeout", 60*time.Second, "how long to wait for the cluster to be ready, and for a node to stop")
 	flag.Var(&props, "set", "key=value for every node (repeatable)")
