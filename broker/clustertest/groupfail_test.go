@@ -35,7 +35,7 @@ type commitAck struct {
 }
 
 // commitFailure is an error an OffsetCommit answered, for a partition or
-// for the whole request.
+// for the whole request, or one that ended a member's group session.
 type commitFailure struct {
 	err error
 	at  time.Time
@@ -49,13 +49,23 @@ type consumed struct {
 }
 
 // groupHistory is what the members of the group saw: the records they
-// read, the commits acknowledged and those that failed, in the order
-// they happened.
+// read, the commits acknowledged and those that failed, and the errors
+// that ended a member's group session (kgo.HookGroupManageError), in the
+// order they happened.
 type groupHistory struct {
-	mu       sync.Mutex
-	reads    []consumed
-	commits  []commitAck
-	failures []commitFailure
+	mu           sync.Mutex
+	reads        []consumed
+	commits      []commitAck
+	failures     []commitFailure
+	sessionEnded []commitFailure
+}
+
+// OnGroupManageError is kgo.HookGroupManageError: the error that ended
+// a member's session, and made it rejoin.
+func (h *groupHistory) OnGroupManageError(err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.sessionEnded = append(h.sessionEnded, commitFailure{err: err, at: time.Now()})
 }
 
 // committedBefore is, per partition, the highest offset whose commit was
@@ -86,12 +96,12 @@ func (h *groupHistory) firstCommitAfter(t time.Time) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// failuresAfter are the commit failures after t.
+// failuresAfter are the commit failures and the ended sessions after t.
 func (h *groupHistory) failuresAfter(t time.Time) []commitFailure {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var out []commitFailure
-	for _, f := range h.failures {
+	for _, f := range slices.Concat(h.failures, h.sessionEnded) {
 		if f.at.After(t) {
 			out = append(out, f)
 		}
@@ -253,7 +263,7 @@ func TestGroupCoordinatorFailover(t *testing.T) {
 			kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic),
 			kgo.DisableAutoCommit(), kgo.BlockRebalanceOnPoll(),
 			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-			kgo.MetadataMinAge(metadataMinAge),
+			kgo.MetadataMinAge(metadataMinAge), kgo.WithHooks(&h),
 			kgo.SessionTimeout(6*time.Second), kgo.HeartbeatInterval(500*time.Millisecond),
 		)
 		if err != nil {
@@ -302,7 +312,7 @@ func TestGroupCoordinatorFailover(t *testing.T) {
 			t.Errorf("after the kill %s-%d's committed offset is %d, below the %d acknowledged before it", topic, p, at, beforeKill[p])
 		}
 	}
-	t.Logf("commit failures after the kill: %v", countErrors(h.failuresAfter(killed)))
+	t.Logf("commit failures and ended group sessions after the kill: %v", countErrors(h.failuresAfter(killed)))
 	waitAcked(t, w, 200)
 
 	// Bring the killed node back, then SIGTERM the coordinator.
@@ -325,10 +335,10 @@ func TestGroupCoordinatorFailover(t *testing.T) {
 	t.Logf("stopped node %d (SIGTERM, exited %v later), coordinator of group %s; node %d took over; the first commit sent after its exit acknowledged %v after the SIGTERM",
 		c.Node(stopped).ID, exited.Sub(terminated).Round(time.Millisecond), group, c.Node(groupCoordinator(t, adm, group, stopped)).ID, took.Round(time.Millisecond))
 	waitAcked(t, w, 200)
-	t.Logf("commit failures after the SIGTERM: %v", countErrors(h.failuresAfter(terminated)))
+	t.Logf("commit failures and ended group sessions after the SIGTERM: %v", countErrors(h.failuresAfter(terminated)))
 	for _, f := range h.failuresAfter(terminated) {
 		if !errors.Is(f.err, kerr.NotCoordinator) {
-			t.Errorf("a commit after the controlled shutdown failed: %v", f.err)
+			t.Errorf("after the controlled shutdown, a commit failed or a group session ended: %v", f.err)
 		}
 	}
 
