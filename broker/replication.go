@@ -547,5 +547,31 @@ func replicationGauges(b *Broker) []prometheus.Collector {
 			}
 			return float64(n)
 		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "runnel_replica_max_lag_bytes", Help: "The most bytes a partition this broker follows is behind its leader's high watermark, as last heard: its lag in messages times the bytes per offset of its last fetched records (an estimate).",
+		}, func() float64 {
+			if f := b.repl.fetchers; f != nil {
+				return float64(f.LagBytes())
+			}
+			return 0
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "runnel_replica_max_seconds_since_caught_up", Help: "The longest time since a partition this broker follows was last at its leader's high watermark.",
+		}, func() float64 {
+			if f := b.repl.fetchers; f != nil {
+				return f.SinceCaughtUp(time.Now()).Seconds()
+			}
+			return 0
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "runnel_isr_max_seconds_since_caught_up", Help: "The longest time since a follower in the ISR of a partition this broker leads last held the leader's whole log (replica.lag.time.max.ms bounds it).",
+		}, func() float64 {
+			var longest time.Duration
+			now := time.Now()
+			for _, l := range b.ledPartitions() {
+				longest = max(longest, l.MaxSinceCaughtUp(now))
+			}
+			return longest.Seconds()
+		}),
 	}
 }

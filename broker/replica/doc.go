@@ -18,6 +18,9 @@
 //     stamped them, producer state rebuilt from them) and truncates a
 //     divergent tail when the leader answers with a DivergingEpoch (KIP-279,
 //     KIP-320).
+//   - lag.go is the lag in bytes and in time the metrics show, on both
+//     sides (Fetchers.LagBytes, Fetchers.SinceCaughtUp,
+//     Leader.MaxSinceCaughtUp).
 //   - Leader.PreferredReadReplica (selector.go) is fetch from the closest
 //     replica (KIP-392): the ISR follower in a consumer's rack that Kafka's
 //     RackAwareReplicaSelector would send it to.

@@ -204,6 +204,7 @@ type followedState struct {
 	failing bool      // the last attempt failed (logged once until it works)
 
 	leaderHW atomic.Int64 // the leader's high watermark, last heard; -1 none
+	lagClock lagClock     // since when it is behind, and its bytes per offset (lag.go)
 }
 
 // NewFetchers returns fetch loops that follow nothing yet.
@@ -241,6 +242,7 @@ func (f *Fetchers) Follow(fw Followed) {
 	}
 	s := &followedState{Followed: fw, key: key}
 	s.leaderHW.Store(-1)
+	s.lagClock.caughtUp(time.Now())
 	f.parts[key] = s
 	l.mu.Lock()
 	l.mu.parts[key] = s
@@ -651,7 +653,13 @@ func (l *fetchLoop) appendRecords(sp *sentPartition, rp *kmsg.FetchResponseTopic
 		l.failed(s, now, fmt.Errorf("replica: appending at %d: %w", sp.fetchOffset, err))
 		return end, appended
 	}
+	if appended {
+		s.lagClock.appended(len(records), end-sp.fetchOffset)
+	}
 	if rp.HighWatermark >= 0 {
+		if end >= rp.HighWatermark {
+			s.lagClock.caughtUp(now)
+		}
 		s.leaderHW.Store(rp.HighWatermark)
 		log.SetHighWatermark(min(rp.HighWatermark, end))
 	}
