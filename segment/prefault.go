@@ -92,6 +92,19 @@ func (b *prefaultBudget) window(active int64) int64 {
 	return min(max(b.total/max(active, 1), minPrefaultWindow), prefaultWindow)
 }
 
+// releaseChunk is releaseSynced's chunk for each log: its share of the budget as join last
+// computed it, in whole minPrefaultWindows, at most releaseChunk (which it is without a budget).
+func (b *prefaultBudget) releaseChunk() int64 {
+	if b.total <= 0 {
+		return releaseChunk
+	}
+	active := max(b.cur.Load().n.Load(), b.prev.Load())
+	if active <= 0 {
+		active = b.opened.Load()
+	}
+	return min(b.window(active), releaseChunk) / minPrefaultWindow * minPrefaultWindow
+}
+
 // prefaulter pre-faults ranges of the active mapping from a background goroutine of the log's,
 // which runs only while it has a request: 10,000 logs do not keep 10,000 goroutines (and
 // their stacks) for work that comes every few hundred KiB of appends. MADV_POPULATE_READ leaves
