@@ -57,6 +57,11 @@ const ManyPartitions = "many-partitions"
 // quick matrix).
 const ManyPartitions10k = ManyPartitions + "-10k"
 
+// ManyPartitions8 is the same load over 8 partitions, the denominator of
+// the many-partitions ratios: unlike produce-acks1 it has a consumer, whose
+// fetches the broker serves from the same CPUs.
+const ManyPartitions8 = ManyPartitions + "-8"
+
 // LatencyFloor prefixes the latency floor scenarios (latency-floor-1k,
 // latency-floor-10k): Runnel at a fixed low rate beside TargetDiskFloor.
 const LatencyFloor = "latency-floor"
@@ -112,8 +117,8 @@ func matrix(s sizes) []Scenario {
 	catchUp := base(1024, 8, 0, 2, "1")
 	catchUp.FromStart, catchUp.Warmup, catchUp.Duration = true, 0, 0
 	many := raw(base(1024, s.partitions, 2, 1, "1"))
-	many10k := many
-	many10k.Partitions = s.partitions10k
+	many10k, many8 := many, many
+	many10k.Partitions, many8.Partitions = s.partitions10k, 8
 	scenarios := []Scenario{
 		{Name: "produce-acks1", Title: "Max produce throughput, 1 KiB, 8 partitions, acks=1 (closed loop, raw batches)",
 			Load: raw(base(1024, 8, 2, 0, "1")), Generators: generators, Targets: withSink},
@@ -156,6 +161,11 @@ func matrix(s sizes) []Scenario {
 		}
 	}
 	scenarios = append(scenarios, Scenario{
+		Name:  ManyPartitions8,
+		Title: "8 partitions, 1 KiB, acks=1 (closed loop, raw batches to the partitions in turn, 1 consumer): the many-partitions load over 8",
+		Load:  many8, Generators: generators, Targets: []string{TargetRunnel},
+		Overrides: []string{"runnel.segment.preallocate.bytes=4194304"},
+	}, Scenario{
 		Name:  ManyPartitions,
 		Title: fmt.Sprintf("%d partitions, 1 KiB, acks=1 (closed loop, raw batches to the partitions in turn, 1 consumer)", s.partitions),
 		Load:  many, Generators: generators, Targets: withSink,

@@ -141,8 +141,16 @@ func Headlines(rep *Report) []Headline {
 	}
 	add(manyName, "MB/s", mbps(many, false), "kfake, same load", mbps(get(ManyPartitions, TargetKfake), false), false)
 	add(manyName, "MB/s", mbps(many, false), "Runnel with 8 partitions", mbps(acks1, false), false)
+	many8 := get(ManyPartitions8, TargetRunnel)
+	if many8 != nil {
+		add(manyName, "MB/s", mbps(many, false), "Runnel with 8 partitions, same load", mbps(many8, false), false)
+	}
 	if many10k := get(ManyPartitions10k, TargetRunnel); many10k != nil {
-		add(fmt.Sprintf("%d partitions acks=1", many10k.Config.Partitions), "MB/s", mbps(many10k, false), "Runnel with 8 partitions", mbps(acks1, false), false)
+		name := fmt.Sprintf("%d partitions acks=1", many10k.Config.Partitions)
+		add(name, "MB/s", mbps(many10k, false), "Runnel with 8 partitions", mbps(acks1, false), false)
+		if many8 != nil {
+			add(name, "MB/s", mbps(many10k, false), "Runnel with 8 partitions, same load", mbps(many8, false), false)
+		}
 	}
 	idle := func(target string) float64 {
 		if r := rep.Find(IdleConnections, target); r != nil && r.Idle != nil {
