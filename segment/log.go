@@ -929,7 +929,7 @@ func (l *Log) Sync() (int64, error) {
 // made durable (segment.releaseSynced). A failure costs only memory: it is logged.
 func (l *Log) releaseSynced(active *segment, pos int64) {
 	l.view.RLock()
-	err := active.releaseSynced(pos)
+	err := active.releaseSynced(pos, l.prefault.budget.releaseChunk())
 	l.view.RUnlock()
 	if err != nil {
 		l.logger.Warn("segment: releasing synced pages", "segment", active.path(logSuffix), "err", err)
