@@ -114,7 +114,10 @@ func openFile(path string, base int64, maxBytes int, writable bool, entrySize in
 	return x, nil
 }
 
-// fileID names a file whatever its path: device and inode.
+// fileID names a file whatever its path: device and inode. It tells files apart only while
+// the file is pinned: an inode number is given to a new file once the old one is unlinked and
+// nothing holds it any more. An index's mapping pins its file, so trim compares ids only for
+// a mapped index.
 type fileID struct{ dev, ino uint64 }
 
 func idOf(f *os.File) (fileID, error) {
@@ -277,6 +280,14 @@ func (x *file) sync() error {
 // place) is left as it is.
 func (x *file) trim() error {
 	if !x.writer {
+		return nil
+	}
+	if x.m == nil {
+		// Nothing was reserved, so there is nothing to cut (an index opened full on a full
+		// disk: no entries, no preallocation). Nothing pins its file either: it may have been
+		// replaced at its path by a file that got its inode number (reindexLocked does that),
+		// and cutting that one would leave its writer's mapping past the end of the file.
+		x.writer = false
 		return nil
 	}
 	f, err := os.OpenFile(x.path, os.O_RDWR, 0)

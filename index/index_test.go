@@ -383,3 +383,35 @@ func openDescriptors(t *testing.T) int {
 	}
 	return len(fds)
 }
+
+// An index that reserved nothing (opened full on a full disk) pins no file, so the inode
+// number of its file, once that is removed, may go to a new file at the same path (as the log
+// does when it opens an empty segment's indexes again). Closing the old index must leave the
+// new file as it is: cutting it would put the new index's mapping past the end of its file,
+// and its next append would fault (SIGBUS) instead of writing.
+func TestReservedNothingLeavesItsReplacementAlone(t *testing.T) {
+	forEachKind(t, func(t *testing.T, k kind) {
+		path := k.path(t.TempDir(), 0)
+		old := k.mustOpen(t, path, 0, 0, true)
+		if err := k.add(old, 0); !errors.Is(err, ErrIndexFull) {
+			t.Fatalf("append to an index that reserved nothing: %v, want ErrIndexFull", err)
+		}
+		if err := os.Remove(path); err != nil {
+			t.Fatal(err)
+		}
+		replacement := k.mustOpen(t, path, 0, 100*k.entrySize, true)
+		if err := old.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if got := fileSize(t, path); got != int64(100*k.entrySize) {
+			t.Fatalf("closing the old index cut its replacement to %d bytes", got)
+		}
+		k.mustAdd(t, replacement, 0, 5)
+		if err := replacement.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if got := fileSize(t, path); got != int64(5*k.entrySize) {
+			t.Fatalf("closed file is %d bytes, want %d (trimmed to its entries)", got, 5*k.entrySize)
+		}
+	})
+}
