@@ -87,6 +87,7 @@ type Broker struct {
 	ctrl         atomic.Pointer[ClusterController]
 	quorum       *localQuorum
 	registration registration     // cluster_register.go
+	producerIDs  producerIDBlocks // init_producer_id.go
 	remote       remoteController // cluster_remote.go
 	// replicationThrottles are the leader's and the follower's byte
 	// buckets (replication_throttle.go).

@@ -16,8 +16,9 @@ package broker
 // Where changes go: the admin handlers (CreateTopics, DeleteTopics,
 // CreatePartitions, AlterConfigs, IncrementalAlterConfigs, ElectLeaders),
 // auto-creation, __consumer_offsets, the broker's registration and
-// heartbeats and its partition leaders' ISR changes (AlterPartition) go to
-// the active controller through one ClusterController; a handler answers
+// heartbeats, its partition leaders' ISR changes (AlterPartition) and its
+// requests for producer id blocks (AllocateProducerIDs) go to the active
+// controller through one ClusterController; a handler answers
 // once this broker has applied the change (awaitController).
 
 import (
@@ -50,6 +51,9 @@ type ClusterController interface {
 	// controller.AlterPartition says what it checks and answers).
 	AlterPartition(context.Context, *kmsg.AlterPartitionRequest) *kmsg.AlterPartitionResponse
 	ElectLeaders(context.Context, *kmsg.ElectLeadersRequest) *kmsg.ElectLeadersResponse
+	// AllocateProducerIDs gives a broker its next block of producer ids
+	// (KIP-730; controller.AllocateProducerIDs).
+	AllocateProducerIDs(context.Context, *kmsg.AllocateProducerIDsRequest) *kmsg.AllocateProducerIDsResponse
 	CommittedOffset(context.Context) (int64, error)
 	AlterPartitionReassignments(context.Context, *kmsg.AlterPartitionAssignmentsRequest) *kmsg.AlterPartitionAssignmentsResponse
 	ListPartitionReassignments(context.Context, *kmsg.ListPartitionReassignmentsRequest) *kmsg.ListPartitionReassignmentsResponse

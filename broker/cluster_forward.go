@@ -223,6 +223,12 @@ func (f *forwardingController) ElectLeaders(ctx context.Context, req *kmsg.Elect
 	})
 }
 
+func (f *forwardingController) AllocateProducerIDs(ctx context.Context, req *kmsg.AllocateProducerIDsRequest) *kmsg.AllocateProducerIDsResponse {
+	return route(ctx, f, req, (*controller.Controller).AllocateProducerIDs, func(code int16) *kmsg.AllocateProducerIDsResponse {
+		return failAllocateProducerIDs(req, code)
+	})
+}
+
 // DescribeQuorum is answered by the local controller when it is the Raft
 // leader, else by the active controller (as Kafka brokers forward it).
 func (f *forwardingController) DescribeQuorum(ctx context.Context, req *kmsg.DescribeQuorumRequest) *kmsg.DescribeQuorumResponse {

@@ -35,6 +35,7 @@ var controllerListenerAPIs = map[int16]bool{
 	kmsg.BrokerRegistration.Int16():         true,
 	kmsg.BrokerHeartbeat.Int16():            true,
 	kmsg.AlterPartition.Int16():             true,
+	kmsg.AllocateProducerIDs.Int16():        true,
 	kmsg.ElectLeaders.Int16():               true,
 	kmsg.CreateTopics.Int16():               true,
 	kmsg.DeleteTopics.Int16():               true,

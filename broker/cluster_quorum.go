@@ -257,5 +257,9 @@ func (b *Broker) startCluster() error {
 	if err := b.startLifecycle(); err != nil {
 		return err
 	}
-	return b.awaitUnfenced()
+	if err := b.awaitUnfenced(); err != nil {
+		return err
+	}
+	b.requestProducerIDs()
+	return nil
 }

@@ -46,7 +46,9 @@ type Config struct {
 	ShutdownTimeout    time.Duration // how long Close waits for in-flight requests
 	// ReplicaFsync (runnel.replica.fsync): a follower counts toward the
 	// high watermark only what it has fsynced (Redpanda's rule), else what
-	// it has appended (Kafka's); replica.FetchersConfig.Durable.
+	// it has appended (Kafka's); replica.FetchersConfig.Durable. It applies
+	// under the durable flush policy only: under interval the leader
+	// counts its own log end, and followers count their appends.
 	ReplicaFsync bool
 	// FetchMaxWait caps a Fetch's MaxWaitMillis (runnel.fetch.max.wait.ms),
 	// so that a request asking to wait for days pins nothing for that long.

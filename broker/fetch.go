@@ -168,6 +168,9 @@ type fetchPart struct {
 
 	header fetchPartitionHeader
 	read   segment.ReadResult // empty, or a range holding its segment
+	// throttle is the leader's replication throttle of a follower's
+	// fetch of the partition, nil when none (fetch_replica.go).
+	throttle *throttleBucket
 }
 
 var fetchPool = sync.Pool{New: func() any { return new(fetch) }}
@@ -294,6 +297,7 @@ func (f *fetch) read() {
 	for i := range f.parts {
 		fp := &f.parts[i]
 		fp.header = fetchPartitionHeader{Partition: fp.index, HighWatermark: -1, LastStableOffset: -1, LogStartOffset: -1}
+		fp.throttle = nil
 		if fp.err != nil {
 			fp.header.ErrorCode = errCode(fp.err)
 			if fp.err == errNotLeader && f.req.Version >= 16 {
@@ -314,7 +318,10 @@ func (f *fetch) read() {
 		limit := min(int64(fp.maxBytes), left)
 		var rr segment.ReadResult
 		var err error
-		if limit > 0 || f.bytes == 0 { // else the response is full; the partition is still answered
+		// A throttled partition is answered with no records, as is one
+		// past a full response's limit.
+		held := f.replica >= 0 && f.leaderThrottled(fp)
+		if !held && (limit > 0 || f.bytes == 0) {
 			// A consumer of a replicated partition reads up to the high
 			// watermark; a follower reads the whole log.
 			upToHW := f.replica < 0 && fp.p.replicated.Load()
@@ -466,6 +473,9 @@ func (f *fetch) answer(rep *reply) {
 				continue
 			}
 			if fp.read.Range.Size > 0 {
+				if fp.throttle != nil {
+					fp.throttle.Record(int(fp.read.Range.Size))
+				}
 				fr.hold(fp.read)
 			} else {
 				fp.read.Release()

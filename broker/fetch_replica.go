@@ -23,6 +23,12 @@ package broker
 //     NOT_LEADER_OR_FOLLOWER, as in Kafka. OFFSET_OUT_OF_RANGE as for
 //     consumers.
 //
+// Throttles (replication_throttle.go): a partition throttled on the leader
+// side (leader.replication.throttled.rate and .replicas), fetched by a
+// follower outside its ISR, is answered with no records (the watermarks as
+// usual) while the bucket is exhausted, and the bytes sent of it are
+// recorded, as Kafka's ReplicaManager (shouldLeaderThrottle) does.
+//
 // Sessions: none. A follower's full fetch (epoch 0 or -1) is answered with
 // session id 0, so a Kafka follower keeps sending full fetches; an
 // incremental one gets FETCH_SESSION_ID_NOT_FOUND. Record bytes sent to
@@ -30,6 +36,7 @@ package broker
 
 import (
 	"math"
+	"slices"
 	"strconv"
 	"time"
 
@@ -184,4 +191,22 @@ func (f *fetch) followerFetched(fp *fetchPart) bool {
 	}
 	fp.header.HighWatermark, fp.header.LastStableOffset = hw, hw
 	return true
+}
+
+// leaderThrottled sets fp.throttle to the leader-side replication throttle
+// of a follower's fetch of fp (nil: none, or the follower is in the ISR)
+// and reports whether it is exhausted: fp is then answered with no
+// records.
+func (f *fetch) leaderThrottled(fp *fetchPart) bool {
+	fp.throttle = nil
+	leader := fp.p.leaderState()
+	if leader == nil {
+		return false
+	}
+	t := f.b.replicationThrottle(leaderSide, fp.p.topic, fp.index)
+	if t == nil || slices.Contains(leader.ISR(), f.replica) {
+		return false
+	}
+	fp.throttle = t
+	return !t.Allowed()
 }

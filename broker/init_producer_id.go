@@ -7,44 +7,28 @@ package broker
 // refused with TRANSACTIONAL_ID_AUTHORIZATION_FAILED, which clients treat
 // as fatal instead of retrying.
 //
-// Producer ids must never be reused, even after a restart, or a new
-// producer would inherit an old one's sequence numbers. Ids are handed out
-// from blocks of producerIDBlock; before the first id of a block is given
-// out, the start of the next block is written (atomically, fsynced) to
-// producerIDsFile in the first log dir, so a restart resumes after the last
-// block reserved.
-//
-// In a cluster every broker allocates from its own file, so the id handed
-// out carries the broker's node.id in its high 32 bits (nodeProducerID):
-// two brokers never give two producers the same id, which would share
-// sequence numbers on every partition both write to. (Kafka's controller
-// hands out blocks instead, KIP-730; ids below 2^32, given out before,
-// stay unique as node.id 0's or older.)
+// Producer ids must never be reused, across brokers, restarts and
+// controller failovers, or a new producer would inherit an old one's
+// sequence numbers. As Kafka's RPCProducerIdManager (KIP-730), a broker
+// hands out ids from a block of 1000 the active controller allocated
+// (AllocateProducerIds, controller.AllocateProducerIDs, committed to the
+// metadata log); it asks for the next block once 90% of the current one is
+// used, and, should a block run out before the next one came, answers
+// COORDINATOR_LOAD_IN_PROGRESS (retriable) as Kafka does. A broker asks for
+// its first block once unfenced.
 
 import (
-	"fmt"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
+	"context"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"runnel/io/disk"
 )
 
 func init() {
 	registerAPI(apiHandler{key: kmsg.InitProducerID.Int16(), minVersion: 0, maxVersion: 5, handle: handleInitProducerID})
 }
-
-const (
-	// producerIDsFile holds the first producer id not yet reserved.
-	producerIDsFile = "runnel-producer-ids"
-	// producerIDBlock ids are reserved with one durable write.
-	producerIDBlock = 1000
-)
 
 func handleInitProducerID(b *Broker, req *request) *reply {
 	r := req.msg.(*kmsg.InitProducerIDRequest)
@@ -53,86 +37,117 @@ func handleInitProducerID(b *Broker, req *request) *reply {
 	if r.TransactionalID != nil {
 		b.logger.Info("refusing a transactional producer: Runnel does not support transactions", "transactional.id", *r.TransactionalID, "client", req.clientIDString())
 		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
-	} else if id, err := producerIDsFor(b).next(); err != nil {
-		b.logger.Error("allocating a producer id failed", "err", err)
-		resp.ErrorCode = kerr.KafkaStorageError.Code
+	} else if id, ok := b.nextProducerID(); !ok {
+		resp.ErrorCode = kerr.CoordinatorLoadInProgress.Code
 	} else {
-		resp.ProducerID, resp.ProducerEpoch = nodeProducerID(b.cfg.NodeID, id), 0
+		resp.ProducerID, resp.ProducerEpoch = id, 0
 	}
 	rep := newReply()
 	rep.finish(resp)
 	return rep
 }
 
-// nodeProducerID is the producer id a broker hands out: its node.id in the
-// high 32 bits, the id of its own allocator in the low 32 (4 billion
-// producers per broker).
-func nodeProducerID(node int32, local int64) int64 { return int64(node)<<32 | local&(1<<32-1) }
+const (
+	// producerIDPrefetch is the share of a block handed out when the next
+	// one is asked for, Kafka's ProducerIdManager.PidPrefetchThreshold.
+	producerIDPrefetch = 0.9
+	// producerIDRetryBackoff is how long a broker waits after a failed
+	// AllocateProducerIds before it asks again.
+	producerIDRetryBackoff = 100 * time.Millisecond
+)
 
-// producerIDAllocator hands out producer ids, reserving them in blocks
-// persisted to a file.
-type producerIDAllocator struct {
-	path string
-	mu   struct {
-		sync.Mutex
-		next, limit int64 // ids [next, limit) are reserved and unused
-		loaded      bool
-	}
+// producerIDBlock is a block of producer ids from the controller: ids
+// [next, end) are not handed out yet; prefetchAt is the id whose handing
+// out asks for the next block.
+type producerIDBlock struct{ next, end, prefetchAt int64 }
+
+func (k producerIDBlock) empty() bool { return k.next >= k.end }
+
+// producerIDBlocks are this broker's blocks of producer ids: the one it
+// hands out from and the next one, once the controller gave it.
+type producerIDBlocks struct {
+	mu       sync.Mutex
+	current  producerIDBlock
+	next     producerIDBlock
+	inFlight bool      // an AllocateProducerIds is under way
+	retryAt  time.Time // after a failed one: no other before
+	// failures limits the lines logged about failed requests, which every
+	// InitProducerId may start while the controller is away.
+	failures logLimiter
 }
 
-// producerIDAllocators maps a producer-ids file path to its allocator, so
-// that every broker over a log dir, including one restarted in the same
-// process, shares the state of that dir's file.
-//
-// Broker core: this wants to be a field of Broker set up in New
-// (producerIDs *producerIDAllocator); until then it lives here.
-var producerIDAllocators sync.Map
-
-func producerIDsFor(b *Broker) *producerIDAllocator {
-	path := filepath.Join(b.cfg.LogDirs[0], producerIDsFile)
-	if a, ok := producerIDAllocators.Load(path); ok {
-		return a.(*producerIDAllocator)
+// nextProducerID hands out an id of the current block (moving on to the
+// next block when it is used up); false when no block is available (one
+// is asked for).
+func (b *Broker) nextProducerID() (int64, bool) {
+	p := &b.producerIDs
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.current.empty() {
+		p.current, p.next = p.next, producerIDBlock{}
 	}
-	a, _ := producerIDAllocators.LoadOrStore(path, &producerIDAllocator{path: path})
-	return a.(*producerIDAllocator)
+	if p.current.empty() {
+		b.requestProducerIDsLocked()
+		return -1, false
+	}
+	id := p.current.next
+	p.current.next++
+	if id == p.current.prefetchAt {
+		b.requestProducerIDsLocked()
+	}
+	return id, true
 }
 
-// next returns an id never handed out before by this log dir.
-func (a *producerIDAllocator) next() (int64, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if !a.mu.loaded {
-		start, err := readProducerIDsFile(a.path)
-		if err != nil {
-			return -1, err
-		}
-		a.mu.next, a.mu.limit, a.mu.loaded = start, start, true
-	}
-	if a.mu.next == a.mu.limit {
-		limit := a.mu.limit + producerIDBlock
-		if err := disk.WriteFileAtomic(a.path, []byte(strconv.FormatInt(limit, 10)+"\n"), 0o644); err != nil {
-			return -1, fmt.Errorf("broker: reserving producer ids: %w", err)
-		}
-		a.mu.limit = limit
-	}
-	id := a.mu.next
-	a.mu.next++
-	return id, nil
+// requestProducerIDs asks the controller for the next block, unless one
+// is held or being asked for (a broker calls it once unfenced).
+func (b *Broker) requestProducerIDs() {
+	b.producerIDs.mu.Lock()
+	defer b.producerIDs.mu.Unlock()
+	b.requestProducerIDsLocked()
 }
 
-// readProducerIDsFile returns the first id not reserved before; 0 when the
-// file does not exist yet.
-func readProducerIDsFile(path string) (int64, error) {
-	data, err := os.ReadFile(path)
-	if os.IsNotExist(err) {
-		return 0, nil
+// requestProducerIDsLocked is requestProducerIDs with b.producerIDs.mu held.
+func (b *Broker) requestProducerIDsLocked() {
+	p := &b.producerIDs
+	if p.inFlight || !p.next.empty() || time.Now().Before(p.retryAt) {
+		return
 	}
-	if err != nil {
-		return 0, fmt.Errorf("broker: %w", err)
+	p.inFlight = true
+	b.bg.Add(1)
+	go func() {
+		defer b.bg.Done()
+		ctx, cancel := b.adminContext(0)
+		defer cancel()
+		b.allocateProducerIDs(ctx)
+	}()
+}
+
+// allocateProducerIDs sends one AllocateProducerIds and keeps the block it
+// answers as the next one.
+func (b *Broker) allocateProducerIDs(ctx context.Context) {
+	req := kmsg.NewPtrAllocateProducerIDsRequest()
+	req.BrokerID = b.cfg.NodeID
+	b.registration.mu.Lock()
+	req.BrokerEpoch = b.registration.state.BrokerEpoch
+	b.registration.mu.Unlock()
+	resp := b.controller().AllocateProducerIDs(ctx, req)
+	p := &b.producerIDs
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.inFlight = false
+	start, n := resp.ProducerIDStart, int64(resp.ProducerIDLen)
+	if resp.ErrorCode == 0 && start >= p.current.end && n > 0 && start <= 1<<63-1-n {
+		p.next = producerIDBlock{next: start, end: start + n, prefetchAt: start + int64(float64(n)*producerIDPrefetch)}
+		return
 	}
-	n, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("broker: %s: want a non-negative producer id, found %q", path, strings.TrimSpace(string(data)))
+	// Kafka's RPCProducerIdManager refuses a block below the current one too.
+	now := time.Now()
+	p.retryAt = now.Add(producerIDRetryBackoff)
+	if p.failures.burst == 0 {
+		p.failures.burst, p.failures.interval = closeLogBurst, closeLogInterval
 	}
-	return n, nil
+	if ok, suppressed := p.failures.allow(now); ok {
+		b.logger.Warn("the controller allocated no producer id block", "err", kerr.ErrorForCode(resp.ErrorCode), "start", start, "len", n,
+			"current_end", p.current.end, "broker_epoch", req.BrokerEpoch, "suppressed", suppressed)
+	}
 }

@@ -33,11 +33,14 @@ package broker
 // replica.lag.time.max.ms, for the change due (replica.Leader.ProposeISR)
 // and sends the changes of all partitions in one AlterPartition; a Leader
 // whose follower caught up asks at once (ISRChangeWanted). The image that
-// applies a change ends it (Leader.Update).
+// applies a change ends it (Leader.Update). A follower the controller
+// refused (INELIGIBLE_REPLICA) is not proposed again for a while
+// (isrRefusals).
 
 import (
 	"context"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -110,6 +113,9 @@ type replication struct {
 	// *flush.Flusher).
 	fetchers *replica.Fetchers
 	flushers sync.Map
+	// refusals and refusedLog are the isr loop's own.
+	refusals   isrRefusals
+	refusedLog logLimiter
 }
 
 // ReplicaLagTimeMax's default, Kafka's replica.lag.time.max.ms.
@@ -128,6 +134,8 @@ func init() {
 func (b *Broker) startReplication() {
 	b.repl.mu.wanted = map[*partition]*replica.Leader{}
 	b.repl.kick = make(chan struct{}, 1)
+	b.repl.refusals = isrRefusals{}
+	b.repl.refusedLog = logLimiter{burst: refusedLogBurst, interval: time.Minute}
 	cfg := replica.FetchersConfig{
 		NodeID:   b.cfg.NodeID,
 		Endpoint: b.replicaEndpoint,
@@ -137,10 +145,16 @@ func (b *Broker) startReplication() {
 			}
 			return -1
 		},
-		Logger: b.logger.With("component", "replica fetcher"),
+		Appended: b.replicaAppended,
+		Throttle: b.followerThrottle,
+		Logger:   b.logger.With("component", "replica fetcher"),
 	}
 	b.cfg.ReplicaFetch.apply(&cfg)
-	if b.cfg.ReplicaFsync {
+	if b.cfg.ReplicaFsync && b.cfg.FlushPolicy == flush.Durable {
+		// Under the interval policy the leader counts its own log end,
+		// not its flushed offset: a follower counts its appends too
+		// (Kafka's rule), or it would be held to a stricter rule than
+		// the leader.
 		cfg.Durable = b.replicaDurable
 	}
 	b.repl.fetchers = replica.NewFetchers(cfg)
@@ -275,6 +289,8 @@ func (b *Broker) sendISRChanges(led map[*partition]*replica.Leader) {
 	type sent struct {
 		l  *replica.Leader
 		ch replica.ISRChange
+		p  *partition
+		mp metadata.Partition // as the image had it when proposed
 	}
 	now, img := time.Now(), b.image()
 	req := kmsg.NewPtrAlterPartitionRequest()
@@ -286,13 +302,15 @@ func (b *Broker) sendISRChanges(led map[*partition]*replica.Leader) {
 	}
 	topics := map[[16]byte]int{} // index in req.Topics
 	changes := map[[16]byte]map[int32]sent{}
-	eligible := func(id int32) bool {
-		br, ok := img.Broker(id)
-		return ok && !br.Fenced
-	}
+	b.repl.refusals.expire(now)
 	for p, l := range led {
 		if p.leaderState() != l {
 			continue // resigned meanwhile
+		}
+		mp, _ := img.Partition(p.topic, p.index)
+		eligible := func(id int32) bool {
+			br, ok := img.Broker(id)
+			return ok && !br.Fenced && !b.repl.refusals.refused(p, id, mp, br, now)
 		}
 		ch, ok := l.ProposeISR(now, b.cfg.ReplicaLagTimeMax, eligible)
 		if !ok {
@@ -316,7 +334,7 @@ func (b *Broker) sendISRChanges(led map[*partition]*replica.Leader) {
 			rp.NewEpochISR = append(rp.NewEpochISR, e)
 		}
 		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
-		changes[p.topicID][p.index] = sent{l, ch}
+		changes[p.topicID][p.index] = sent{l, ch, p, mp}
 		b.logger.Info("asking the controller for an ISR change", "topic", p.topic, "partition", p.index, "isr", ch.ISR, "leader epoch", ch.LeaderEpoch, "partition epoch", ch.PartitionEpoch)
 	}
 	if len(req.Topics) == 0 {
@@ -337,7 +355,12 @@ func (b *Broker) sendISRChanges(led map[*partition]*replica.Leader) {
 			var err error
 			if rp.ErrorCode != 0 {
 				err = kerr.ErrorForCode(rp.ErrorCode)
-				b.logger.Warn("the controller refused an ISR change", "topic", topicIDString(rt.TopidID), "partition", rp.Partition, "isr", s.ch.ISR, "err", err)
+				if err == kerr.IneligibleReplica {
+					b.repl.refusals.refuse(s.p, s.ch.ISR, s.mp, img.Broker, now.Add(b.cfg.ReplicaLagTimeMax))
+				}
+				if ok, suppressed := b.repl.refusedLog.allow(now); ok {
+					b.logger.Warn("the controller refused an ISR change", "topic", s.p.topic, "partition", rp.Partition, "isr", s.ch.ISR, "err", err, "suppressed", suppressed)
+				}
 			}
 			s.l.ISRChangeAnswered(s.ch, err)
 		}
@@ -351,6 +374,67 @@ func (b *Broker) sendISRChanges(led map[*partition]*replica.Leader) {
 	for _, parts := range changes {
 		for _, s := range parts {
 			s.l.ISRChangeAnswered(s.ch, failed)
+		}
+	}
+}
+
+// The controller's refusals of ISR changes are logged at most
+// refusedLogBurst times a minute.
+const refusedLogBurst = 10
+
+// isrRefusals are the followers the controller refused into a partition's
+// ISR (INELIGIBLE_REPLICA: a broker in controlled shutdown, fenced, or of
+// an old epoch). A leader proposes one again only once the image changes
+// the partition (its epoch) or the broker's registration (epoch, fencing),
+// or the refusal's time is up: the controller would give the same answer,
+// and a shutting-down broker stays caught up, so every check would ask.
+type isrRefusals map[isrRefusalKey]isrRefusal
+
+type isrRefusalKey struct {
+	p        *partition
+	follower int32
+}
+
+type isrRefusal struct {
+	partitionEpoch int32
+	brokerEpoch    int64
+	fenced         bool
+	until          time.Time
+}
+
+// refuse notes the refusal of isr's followers that mp's ISR lacks, until
+// then; broker is their registration (an image's Broker).
+func (r isrRefusals) refuse(p *partition, isr []int32, mp metadata.Partition, broker func(int32) (metadata.Broker, bool), until time.Time) {
+	for _, id := range isr {
+		if slices.Contains(mp.ISR, id) {
+			continue
+		}
+		br, _ := broker(id)
+		r[isrRefusalKey{p, id}] = isrRefusal{mp.PartitionEpoch, br.Epoch, br.Fenced, until}
+	}
+}
+
+// refused reports whether follower was refused into p's ISR with the
+// partition as mp and the broker as br, and the refusal holds at now.
+func (r isrRefusals) refused(p *partition, follower int32, mp metadata.Partition, br metadata.Broker, now time.Time) bool {
+	k := isrRefusalKey{p, follower}
+	f, ok := r[k]
+	if !ok {
+		return false
+	}
+	if f.partitionEpoch != mp.PartitionEpoch || f.brokerEpoch != br.Epoch || f.fenced != br.Fenced || !now.Before(f.until) {
+		delete(r, k)
+		return false
+	}
+	return true
+}
+
+// expire forgets the refusals whose time is up (of partitions no longer
+// led here too).
+func (r isrRefusals) expire(now time.Time) {
+	for k, f := range r {
+		if !now.Before(f.until) {
+			delete(r, k)
 		}
 	}
 }
@@ -411,11 +495,29 @@ func (b *Broker) replicaDurable(log replica.FollowerLog, end int64, done func(er
 	f.(*flush.Flusher).Wait(l, end, done)
 }
 
+// followerThrottle is the follower-side replication throttle of partition
+// of topic, nil when it has none.
+func (b *Broker) followerThrottle(topic string, partition int32) replica.Throttle {
+	if t := b.replicationThrottle(followerSide, topic, partition); t != nil {
+		return t
+	}
+	return nil
+}
+
+// replicaAppended counts a follower's append toward its log dir's flush
+// policy (log.flush.interval.messages and .ms), as a produce's append.
+func (b *Broker) replicaAppended(log replica.FollowerLog, messages int64) {
+	l := log.(*segment.Log)
+	if f, ok := b.repl.flushers.Load(l); ok {
+		f.(*flush.Flusher).Appended(l, messages)
+	}
+}
+
 // replicationGauges are the replication figures, read at scrape time:
 // partitions led here whose ISR lacks a replica (Kafka's
-// UnderReplicatedPartitions), and partitions without a leader in this
-// broker's image (Kafka's OfflinePartitionsCount, which Kafka reports on
-// the active controller; every broker's image has the same).
+// UnderReplicatedPartitions), and partitions without a leader (Kafka's
+// OfflinePartitionsCount), counted on the active controller only, as
+// Kafka does, so that a sum over the brokers counts each once.
 func replicationGauges(b *Broker) []prometheus.Collector {
 	return []prometheus.Collector{
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -430,8 +532,11 @@ func replicationGauges(b *Broker) []prometheus.Collector {
 			return float64(n)
 		}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "runnel_offline_partitions", Help: "Partitions without a leader in the cluster's metadata as this broker has applied it.",
+			Name: "runnel_offline_partitions", Help: "Partitions without a leader; counted by the active controller only (0 on every other node).",
 		}, func() float64 {
+			if b.quorum == nil || !b.quorum.ctrl.Active() {
+				return 0
+			}
 			n := 0
 			for t := range b.image().Topics() {
 				for p := range t.Partitions() {

@@ -350,3 +350,91 @@ func gaugeValue(t *testing.T, b *Broker, name string) float64 {
 	t.Fatalf("no metric %s", name)
 	return 0
 }
+
+// TestISRRefusals: a follower the controller refused into an ISR is not
+// proposed again until the partition or the broker's registration changes
+// in the image, or the refusal's time is up.
+func TestISRRefusals(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	p, other := &partition{}, &partition{}
+	mp := metadata.Partition{PartitionEpoch: 4, ISR: []int32{1, 2}}
+	brokers := map[int32]metadata.Broker{2: {NodeID: 2, Epoch: 10}, 3: {NodeID: 3, Epoch: 20}}
+	broker := func(id int32) (metadata.Broker, bool) { br, ok := brokers[id]; return br, ok }
+	newer := mp
+	newer.PartitionEpoch = 5
+	for _, c := range []struct {
+		name     string
+		p        *partition
+		follower int32
+		mp       metadata.Partition
+		br       metadata.Broker
+		at       time.Time
+		refused  bool
+	}{
+		{"refused", p, 3, mp, brokers[3], t0.Add(time.Second), true},
+		{"in the ISR already, not refused", p, 2, mp, brokers[2], t0, false},
+		{"another partition", other, 3, mp, brokers[3], t0, false},
+		{"the partition changed", p, 3, newer, brokers[3], t0, false},
+		{"re-registered", p, 3, mp, metadata.Broker{NodeID: 3, Epoch: 21}, t0, false},
+		{"fenced since", p, 3, mp, metadata.Broker{NodeID: 3, Epoch: 20, Fenced: true}, t0, false},
+		{"time up", p, 3, mp, brokers[3], t0.Add(30 * time.Second), false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := isrRefusals{}
+			r.refuse(p, []int32{1, 2, 3}, mp, broker, t0.Add(30*time.Second))
+			if got := r.refused(c.p, c.follower, c.mp, c.br, c.at); got != c.refused {
+				t.Fatalf("refused %v, want %v", got, c.refused)
+			}
+			if !c.refused && c.p == p && c.follower == 3 && r.refused(p, 3, mp, brokers[3], t0) {
+				t.Fatal("a refusal that ended holds again")
+			}
+		})
+	}
+	r := isrRefusals{}
+	r.refuse(p, []int32{1, 3}, mp, broker, t0.Add(time.Second))
+	r.expire(t0.Add(time.Second))
+	if len(r) != 0 {
+		t.Fatalf("expire kept %v", r)
+	}
+}
+
+// TestOfflinePartitionsGauge: a partition whose only replica stopped is
+// counted in runnel_offline_partitions once over the cluster, by the
+// active controller (Kafka's OfflinePartitionsCount).
+func TestOfflinePartitionsGauge(t *testing.T) {
+	brokers := startCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl := mustClient(t, brokers[0])
+	create := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "alone", -1, -1
+	ra := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+	ra.Partition, ra.Replicas = 0, []int32{2}
+	rt.ReplicaAssignment = append(rt.ReplicaAssignment, ra)
+	create.Topics = append(create.Topics, rt)
+	if resp, err := create.RequestWith(ctx, cl); err != nil || resp.Topics[0].ErrorCode != 0 {
+		t.Fatalf("create: %v %+v", err, resp)
+	}
+	brokers[2].Close()
+	live := brokers[:2]
+	wait.Until(t, 20*time.Second, "the partition offline in every image", func() bool {
+		for _, b := range live {
+			if p := imagePartition(b, "alone", 0); p.Leader != metadata.NoLeader {
+				return false
+			}
+		}
+		return true
+	})
+	wait.Until(t, 10*time.Second, "one offline partition over the cluster, on the active controller", func() bool {
+		sum, active := 0.0, 0.0
+		for _, b := range live {
+			n := gaugeValue(t, b, "runnel_offline_partitions")
+			sum += n
+			if b.quorum.ctrl.Active() {
+				active = n
+			}
+		}
+		return sum == 1 && active == 1
+	})
+}

@@ -18,12 +18,14 @@ package broker
 //
 // A side's throttled partitions share one bucket of bytes that refills at
 // the rate and holds at most one second of it. As in Kafka, bytes are
-// counted once sent and may overdraw the bucket: a fetch waits (follower)
-// or leaves the throttled partitions out (leader) only while the bucket is
-// overdrawn, so one batch larger than a second's worth still goes through.
+// counted once sent and may overdraw the bucket: a follower leaves a
+// throttled partition out of its fetches (replica.FetchersConfig.Throttle),
+// a leader answers it with no records (fetch_replica.go), only while the
+// bucket is overdrawn, so one batch larger than a second's worth still goes
+// through. Neither holds back a replica in sync (Kafka's
+// shouldFollowerThrottle and shouldLeaderThrottle).
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"strconv"
@@ -163,8 +165,9 @@ func (b *Broker) withDynamicRate(e configEntry) configEntry {
 // replicationThrottle returns the bucket the replication bytes of
 // partition of topic go through on side, or nil when they are not
 // throttled on this broker. The leader's fetch serving calls it with
-// leaderSide for each partition a follower fetches, the follower's fetcher
-// with followerSide for each partition it fetches (see throttleBucket).
+// leaderSide for each partition a follower fetches
+// (fetch.leaderThrottled), the follower's fetcher with followerSide for
+// each partition it fetches (followerThrottle).
 func (b *Broker) replicationThrottle(side replicationSide, topic string, partition int32) *throttleBucket {
 	img := b.image()
 	rate := b.replicationRate(img, side)
@@ -238,34 +241,11 @@ func (t *throttleBucket) Allowed() bool {
 }
 
 // Record takes n bytes that went (sent by a leader, fetched by a
-// follower) out of the bucket, which they may overdraw.
+// follower) out of the bucket, which they may overdraw; a follower's
+// fetcher leaves a throttled partition out while it is.
 func (t *throttleBucket) Record(n int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.refillLocked(t.clock())
 	t.mu.tokens -= float64(n)
-}
-
-// Wait blocks until the bucket is no longer overdrawn (at once when it is
-// not) or ctx ends: a follower waits before it fetches a throttled
-// partition, then Records what it got.
-func (t *throttleBucket) Wait(ctx context.Context) error {
-	for {
-		t.mu.Lock()
-		t.refillLocked(t.clock())
-		tokens, rate := t.mu.tokens, t.mu.rate
-		t.mu.Unlock()
-		if tokens > 0 {
-			return nil
-		}
-		// Until one byte is back, and at least a millisecond.
-		d := max(time.Millisecond, time.Duration((1-tokens)/float64(max(rate, 1))*float64(time.Second)))
-		timer := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return ctx.Err()
-		case <-timer.C:
-		}
-	}
 }

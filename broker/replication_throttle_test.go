@@ -3,6 +3,10 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,27 +68,6 @@ func TestThrottleBucket(t *testing.T) {
 	now = now.Add(time.Millisecond)
 	if !bk.Allowed() {
 		t.Fatal("the new rate did not refill")
-	}
-}
-
-// TestThrottleBucketWait: Wait returns once the debt is paid at the rate.
-func TestThrottleBucketWait(t *testing.T) {
-	var bk throttleBucket
-	bk.setRate(100_000)
-	bk.Record(100_000 + 5_000) // 50 ms of debt
-	start := time.Now()
-	if err := bk.Wait(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if waited := time.Since(start); waited < 40*time.Millisecond {
-		t.Fatalf("waited %v for 50 ms of debt", waited)
-	}
-	bk.setRate(0) // nothing refills: only the context ends the wait
-	bk.Record(1)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-	defer cancel()
-	if err := bk.Wait(ctx); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Wait at rate 0: %v", err)
 	}
 }
 
@@ -176,5 +159,89 @@ func TestReplicationThrottleConfigs(t *testing.T) {
 	bk.mu.Unlock()
 	if rate != 1000 {
 		t.Errorf("follower rate %d, want 1000", rate)
+	}
+}
+
+// TestReplicationThrottledCopy: a reassignment's copy to a new replica,
+// throttled on one side (the leader's sending, or the new follower's
+// fetching), takes about as long as its bytes over the rate: not much
+// less, as an unthrottled copy would, and not many times more. The bucket
+// starts a second full, so the copy may take a second less. Once the new
+// replica has caught up it is in sync, and joins the ISR.
+func TestReplicationThrottledCopy(t *testing.T) {
+	const (
+		records = 30
+		size    = 10_000
+		rate    = 100_000 // bytes/s: the copy takes about 3 s
+	)
+	for _, c := range []struct {
+		side             replicationSide
+		throttledBroker  int32 // where the rate is set, and the replica the list names
+		replicasListName string
+	}{
+		{leaderSide, 0, throttledReplicasKey[leaderSide]},
+		{followerSide, 1, throttledReplicasKey[followerSide]},
+	} {
+		t.Run(throttledRateKey[c.side], func(t *testing.T) {
+			// Small fetches, so that the rate is kept fetch by fetch.
+			brokers := startCluster(t, 3, "replica.fetch.max.bytes=16384", "replica.fetch.backoff.ms=50", "replica.fetch.wait.max.ms=100")
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			cl := mustClient(t, brokers[0])
+			adm := kadm.NewClient(cl)
+			create := kmsg.NewPtrCreateTopicsRequest()
+			rt := kmsg.NewCreateTopicsRequestTopic()
+			rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "copy", -1, -1
+			ra := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+			ra.Partition, ra.Replicas = 0, []int32{0}
+			rt.ReplicaAssignment = append(rt.ReplicaAssignment, ra)
+			create.Topics = append(create.Topics, rt)
+			if resp, err := create.RequestWith(ctx, cl); err != nil || resp.Topics[0].ErrorCode != 0 {
+				t.Fatalf("create: %v %+v", err, resp)
+			}
+			wait.Until(t, 10*time.Second, "broker 0 holds the partition", func() bool {
+				return brokers[0].topic("copy") != nil && brokers[0].topic("copy").partitionAt(0) != nil
+			})
+			value := strings.Repeat("x", size)
+			for range records {
+				if p := produceTo(t, brokers[0], "copy", 1, value); p.ErrorCode != 0 {
+					t.Fatalf("produce: %v", kerr.ErrorForCode(p.ErrorCode))
+				}
+			}
+			bytes := brokers[0].topic("copy").partitionAt(0).log.Size()
+
+			list := fmt.Sprintf("0:%d", c.throttledBroker)
+			if resps, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: c.replicasListName, Value: &list}}, "copy"); err != nil || resps[0].Err != nil {
+				t.Fatalf("throttled replicas: %v %+v", err, resps)
+			}
+			r := strconv.Itoa(rate)
+			if resps, err := adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: throttledRateKey[c.side], Value: &r}}, c.throttledBroker); err != nil || resps[0].Err != nil {
+				t.Fatalf("throttled rate: %v %+v", err, resps)
+			}
+			wait.Until(t, 10*time.Second, "the throttle applied", func() bool {
+				return brokers[c.throttledBroker].replicationThrottle(c.side, "copy", 0) != nil
+			})
+
+			var req kadm.AlterPartitionAssignmentsReq
+			req.Assign("copy", 0, []int32{0, 1})
+			start := time.Now()
+			if resps, err := adm.AlterPartitionAssignments(ctx, req); err != nil || resps["copy"][0].Err != nil {
+				t.Fatalf("AlterPartitionAssignments: %v %+v", err, resps)
+			}
+			wait.Until(t, 60*time.Second, "broker 1 copied the partition", func() bool {
+				tp := brokers[1].topic("copy")
+				return tp != nil && tp.partitionAt(0) != nil && tp.partitionAt(0).log.EndOffset() == records
+			})
+			took := time.Since(start)
+			ratio := took.Seconds() / (float64(bytes) / rate)
+			t.Logf("%d bytes at %d bytes/s: %v, %.2f of bytes/rate", bytes, rate, took, ratio)
+			if ratio < 0.4 || ratio > 3 {
+				t.Errorf("the copy took %.2f times bytes/rate, want about 1", ratio)
+			}
+			wait.Until(t, 30*time.Second, "the reassignment completes", func() bool {
+				p, _ := brokers[0].image().Partition("copy", 0)
+				return slices.Equal(p.ISR, []int32{0, 1}) && len(p.AddingReplicas) == 0
+			})
+		})
 	}
 }

@@ -77,13 +77,7 @@ func StartFS(t testing.TB, fs disk.FS, overrides ...string) *Broker {
 
 func start(t testing.TB, overrides []string, fs disk.FS) *Broker {
 	t.Helper()
-	cfg, warnings, err := broker.LoadConfig("", overrides)
-	if err != nil {
-		t.Fatalf("brokertest: %v", err)
-	}
-	for _, w := range warnings {
-		t.Logf("brokertest: %s", w)
-	}
+	cfg := loadConfig(t, overrides)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("brokertest: %v", err)
@@ -91,11 +85,28 @@ func start(t testing.TB, overrides []string, fs disk.FS) *Broker {
 	cfg.AdvertisedHost, cfg.AdvertisedPort = "127.0.0.1", 0
 	cfg.FS = fs
 	logw := &testWriter{t: t}
-	b, err := broker.New(cfg, slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: logLevel()})))
+	b, err := broker.New(cfg, logw.logger())
 	if err != nil {
 		ln.Close()
 		t.Fatalf("brokertest: %v", err)
 	}
+	return serve(t, b, ln, cfg, overrides, logw)
+}
+
+func loadConfig(t testing.TB, overrides []string) broker.Config {
+	t.Helper()
+	cfg, warnings, err := broker.LoadConfig("", overrides)
+	if err != nil {
+		t.Fatalf("brokertest: %v", err)
+	}
+	for _, w := range warnings {
+		t.Logf("brokertest: %s", w)
+	}
+	return cfg
+}
+
+// serve serves b on ln until the test ends, then closes it.
+func serve(t testing.TB, b *broker.Broker, ln net.Listener, cfg broker.Config, overrides []string, logw *testWriter) *Broker {
 	served := make(chan error, 1)
 	go func() { served <- b.Serve(ln) }()
 	tb := &Broker{Broker: b, Addr: ln.Addr().String(), Dirs: cfg.LogDirs, overrides: overrides}
@@ -177,6 +188,10 @@ func (w *testWriter) Write(p []byte) (int, error) {
 		w.t.Log(strings.TrimRight(string(p), "\n"))
 	}
 	return len(p), nil
+}
+
+func (w *testWriter) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: logLevel()}))
 }
 
 func (w *testWriter) stop() {

@@ -100,6 +100,16 @@
 // the last adding replica in the ISR (AlterPartition) completes the
 // reassignment in the same entry.
 //
+// # Producer ids
+//
+// Brokers hand out producer ids from blocks of ProducerIDBlockSize (1000)
+// that AllocateProducerIDs gives them (KIP-730), each committed as a
+// ProducerIDsRecord whose NextProducerID is where the next block starts:
+// the image, and so a restart from snapshot and log or a new active
+// controller, never hands out a block twice. The first block starts at
+// (the highest registered node id + 1) << 32, above the ids brokers gave
+// out on their own (node.id << 32 + a counter) before this API.
+//
 // # Following the metadata log
 //
 // Brokers that are not voters (process.roles=broker) follow the committed

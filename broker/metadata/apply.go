@@ -175,6 +175,8 @@ func (b *builder) apply(r Record) error {
 		err = b.setConfig(r)
 	case *RemoveTopicRecord:
 		err = b.removeTopic(r)
+	case *ProducerIDsRecord:
+		err = b.reserveProducerIDs(r)
 	default:
 		return fmt.Errorf("%w: record of type %T", ErrUnknownRecord, r)
 	}
@@ -447,4 +449,15 @@ func (b *builder) removeTopic(r *RemoveTopicRecord) error {
 func (b *builder) removeConfigs(res ConfigResource) {
 	remove(&b.img.configs, &b.configs, res)
 	delete(b.configMapOwned, res) // a later config of res starts a new map
+}
+
+// reserveProducerIDs moves the next producer id block's start to r's, which must be above
+// it (KRaft's ProducerIdControlManager refuses to replay one that is not): ids below it are
+// handed out, never again.
+func (b *builder) reserveProducerIDs(r *ProducerIDsRecord) error {
+	if r.NextProducerID <= b.img.nextProducerID {
+		return invalid("next producer id %d, not above %d", r.NextProducerID, b.img.nextProducerID)
+	}
+	b.img.nextProducerID = r.NextProducerID
+	return nil
 }

@@ -69,6 +69,9 @@
 //	7 FenceBroker      node id int32, broker epoch int64
 //	8 UnfenceBroker    node id int32, broker epoch int64
 //	9 RemoveTopic      topic id uuid
+//	15 ProducerIds     broker id int32, broker epoch int64, next producer id
+//	                   int64 (above the previous record's; added after the
+//	                   others: a log without one reads as before)
 //
 // For example a Topic record for "orders":
 //

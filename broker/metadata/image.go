@@ -49,7 +49,14 @@ type Image struct {
 	topics  shardMap[UUID, *Topic]
 	names   shardMap[string, UUID] // topic name to id
 	configs shardMap[ConfigResource, map[string]string]
+	// nextProducerID is the first producer id not yet reserved (ProducerIDsRecord); 0 before
+	// any reservation.
+	nextProducerID int64
 }
+
+// NextProducerID is the first producer id no ProducerIDsRecord has reserved yet: 0 when
+// none has.
+func (img *Image) NextProducerID() int64 { return img.nextProducerID }
 
 // ConfigResource names what a config belongs to: a topic by name or a
 // broker by node id in decimal ("" for the cluster default).
@@ -246,7 +253,8 @@ func (h *Holder) Publish(img *Image) { h.p.Store(img) }
 // Records returns the image as records that, applied in order to an empty
 // image, build an image equal to img: each broker's registration (with its
 // fenced state), then per topic its TopicRecord, ConfigRecords and
-// PartitionRecords, then the broker configs; all sorted (brokers by node
+// PartitionRecords, then the broker configs, then a ProducerIDsRecord once ids were
+// reserved (an image without one hashes as before the record existed); all sorted (brokers by node
 // id, topics by name, configs by key), so equal images give equal records.
 // It is what a metadata snapshot holds. The records share their slices
 // (listeners, replicas, ISR) with the image: read them, never write to them.
@@ -281,6 +289,9 @@ func (img *Image) Records() []Record {
 	slices.SortFunc(brokerConfigs, func(a, b ConfigResource) int { return strings.Compare(a.Name, b.Name) })
 	for _, res := range brokerConfigs {
 		configs(res)
+	}
+	if img.nextProducerID > 0 {
+		out = append(out, &ProducerIDsRecord{BrokerID: -1, BrokerEpoch: -1, NextProducerID: img.nextProducerID})
 	}
 	return out
 }

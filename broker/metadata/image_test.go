@@ -432,3 +432,31 @@ func TestApplyReassignment(t *testing.T) {
 		t.Fatalf("after the completion: %+v", p)
 	}
 }
+
+// TestApplyProducerIDs: each ProducerIDsRecord must move the next producer id up; an image
+// with reservations gives them back in Records (so a snapshot keeps them), and one without
+// hashes as an image before the record type existed.
+func TestApplyProducerIDs(t *testing.T) {
+	base := cluster(t)
+	before := base.Hash()
+	if len(base.Records()) != len(mustApply(t, new(Image), base.Records()...).Records()) || base.NextProducerID() != 0 {
+		t.Fatal("an image without reservations changed")
+	}
+	img := mustApply(t, base, &ProducerIDsRecord{BrokerID: 1, BrokerEpoch: 10, NextProducerID: 4 << 32},
+		&ProducerIDsRecord{BrokerID: 2, BrokerEpoch: 11, NextProducerID: 4<<32 + 1000})
+	if got := img.NextProducerID(); got != 4<<32+1000 {
+		t.Fatalf("NextProducerID = %d", got)
+	}
+	if img.Hash() == before || base.Hash() != before {
+		t.Fatal("a reservation did not change the hash, or changed the base image's")
+	}
+	for _, next := range []int64{4<<32 + 1000, 4 << 32, -1} {
+		if _, err := img.Apply(&ProducerIDsRecord{BrokerID: 1, BrokerEpoch: 10, NextProducerID: next}); !errors.Is(err, ErrInvalidValue) {
+			t.Errorf("next producer id %d: err %v, want ErrInvalidValue", next, err)
+		}
+	}
+	rebuilt := mustApply(t, new(Image), img.Records()...)
+	if rebuilt.NextProducerID() != img.NextProducerID() || rebuilt.Hash() != img.Hash() {
+		t.Fatalf("rebuilt from Records: next %d, want %d", rebuilt.NextProducerID(), img.NextProducerID())
+	}
+}

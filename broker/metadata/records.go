@@ -26,6 +26,7 @@ const (
 	TypeFenceBroker     RecordType = 7
 	TypeUnfenceBroker   RecordType = 8
 	TypeRemoveTopic     RecordType = 9
+	TypeProducerIDs     RecordType = 15
 )
 
 // latestVersion is the newest version of each record type this package
@@ -40,6 +41,7 @@ var latestVersion = map[RecordType]uint8{
 	TypeFenceBroker:     0,
 	TypeUnfenceBroker:   0,
 	TypeRemoveTopic:     0,
+	TypeProducerIDs:     0,
 }
 
 func (t RecordType) String() string {
@@ -60,6 +62,8 @@ func (t RecordType) String() string {
 		return "UnfenceBroker"
 	case TypeRemoveTopic:
 		return "RemoveTopic"
+	case TypeProducerIDs:
+		return "ProducerIds"
 	}
 	return fmt.Sprintf("RecordType(%d)", uint8(t))
 }
@@ -217,6 +221,16 @@ type RemoveTopicRecord struct {
 	TopicID UUID
 }
 
+// ProducerIDsRecord reserves the block of producer ids below NextProducerID for broker
+// BrokerID at BrokerEpoch (AllocateProducerIds, KIP-730), as KRaft's ProducerIdsRecord: the
+// next block starts at NextProducerID, which rises with every record. A snapshot holds one
+// with BrokerID and BrokerEpoch -1, as KRaft's.
+type ProducerIDsRecord struct {
+	BrokerID       int32
+	BrokerEpoch    int64
+	NextProducerID int64
+}
+
 // Type is RegisterBrokerRecord's type.
 func (*RegisterBrokerRecord) Type() RecordType { return TypeRegisterBroker }
 
@@ -241,6 +255,9 @@ func (*ConfigRecord) Type() RecordType { return TypeConfig }
 // Type is RemoveTopicRecord's type.
 func (*RemoveTopicRecord) Type() RecordType { return TypeRemoveTopic }
 
+// Type is ProducerIDsRecord's type.
+func (*ProducerIDsRecord) Type() RecordType { return TypeProducerIDs }
+
 // Every record type but the partition's is at version 0.
 func (*RegisterBrokerRecord) version() uint8 { return 0 }
 func (*FenceBrokerRecord) version() uint8    { return 0 }
@@ -248,6 +265,7 @@ func (*UnfenceBrokerRecord) version() uint8  { return 0 }
 func (*TopicRecord) version() uint8          { return 0 }
 func (*ConfigRecord) version() uint8         { return 0 }
 func (*RemoveTopicRecord) version() uint8    { return 0 }
+func (*ProducerIDsRecord) version() uint8    { return 0 }
 
 // version is 1 during a reassignment, else 0: a cluster that never
 // reassigns writes what a build before version 1 reads.
@@ -285,6 +303,8 @@ func newRecord(t RecordType) Record {
 		return new(ConfigRecord)
 	case TypeRemoveTopic:
 		return new(RemoveTopicRecord)
+	case TypeProducerIDs:
+		return new(ProducerIDsRecord)
 	}
 	return nil
 }
@@ -753,3 +773,15 @@ func (r *ConfigRecord) decodeFields(d *decoder, _ uint8) {
 func (r *RemoveTopicRecord) appendFields(e *encoder) { e.uuid(r.TopicID) }
 
 func (r *RemoveTopicRecord) decodeFields(d *decoder, _ uint8) { r.TopicID = d.uuid("topic id") }
+
+func (r *ProducerIDsRecord) appendFields(e *encoder) {
+	e.i32(r.BrokerID)
+	e.i64(r.BrokerEpoch)
+	e.i64(r.NextProducerID)
+}
+
+func (r *ProducerIDsRecord) decodeFields(d *decoder, _ uint8) {
+	r.BrokerID = d.i32("broker id")
+	r.BrokerEpoch = d.i64("broker epoch")
+	r.NextProducerID = d.i64("next producer id")
+}

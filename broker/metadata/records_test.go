@@ -62,6 +62,7 @@ func sampleRecords() map[string]Record {
 		"config empty value": &ConfigRecord{ResourceType: ResourceBroker, ResourceName: "", Name: "k", Value: ""},
 		"config delete":      &ConfigRecord{ResourceType: ResourceBroker, ResourceName: "3", Name: "log.retention.ms", Deleted: true},
 		"remove topic":       &RemoveTopicRecord{TopicID: testTopicID},
+		"producer ids":       &ProducerIDsRecord{BrokerID: 2, BrokerEpoch: 1 << 33, NextProducerID: 5<<32 + 1000},
 	}
 }
 

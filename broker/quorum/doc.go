@@ -88,7 +88,10 @@
 // Node handles each raft.Ready in the order Raft asks (STYLE.md rule 19): snapshot, entries
 // and HardState saved (each durable on return), then messages sent, then the snapshot and
 // the committed entries applied to the StateMachine (configuration changes applied to Raft
-// first), then Advance. A storage or state machine error stops the node (Done, Err). With
+// first), then Advance. A storage or state machine error stops the node (Done, Err). A read
+// Raft itself makes (Storage.Entries) cannot stop it that way: etcd's Raft panics on such an
+// error, so the Storage halts the process instead, as Kafka's fatal fault handler does (the
+// reason logged as "Encountered fatal fault", exit status 1, no goroutine dump). With
 // NodeConfig.SnapshotEvery set, the node snapshots the state machine and compacts the log.
 //
 // # Raft over TCP

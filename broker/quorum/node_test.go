@@ -5,8 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -329,5 +333,64 @@ func TestSingleVoterLeadsAtOnce(t *testing.T) {
 		})
 		n.Stop()
 		s.Close()
+	}
+}
+
+// TestNodeHaltsOnFailedLogRead: when Raft's read of the metadata log fails (here after a
+// failed fdatasync took the log offline, then the node restarts over that storage and Raft
+// reads the committed entries to apply), the process exits with status 1 and Kafka's "fatal
+// fault" message, not with etcd's panic and a goroutine dump. The node runs in a child
+// process (RUNNEL_QUORUM_HALT_CHILD set).
+func TestNodeHaltsOnFailedLogRead(t *testing.T) {
+	if os.Getenv("RUNNEL_QUORUM_HALT_CHILD") != "" {
+		haltChild(t)
+		return
+	}
+	child := exec.Command(os.Args[0], "-test.run=^TestNodeHaltsOnFailedLogRead$", "-test.count=1")
+	child.Env = append(os.Environ(), "RUNNEL_QUORUM_HALT_CHILD=1")
+	out, err := child.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("child: %v, want exit status 1; output:\n%s", err, out)
+	}
+	for _, want := range []string{"Encountered fatal fault: the metadata log cannot be read", "input/output error"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	for _, unwanted := range []string{"panic", "goroutine "} {
+		if strings.Contains(string(out), unwanted) {
+			t.Errorf("output holds %q:\n%s", unwanted, out)
+		}
+	}
+}
+
+// haltChild commits entries on a single voter, takes its log offline with a failed
+// fdatasync and restarts the node over the same storage; it should not return.
+func haltChild(t *testing.T) {
+	c := newCluster(t, 1)
+	m := c.members[1]
+	for i := range 3 {
+		c.commit(fmt.Sprint("entry ", i))
+	}
+	c.net.Detach(1)
+	m.node.Stop()
+	m.fs.Inject(faultfs.Rule{Op: faultfs.Fdatasync, Nth: 1})
+	if err := m.storage.Append(entries(m.storage.last+1, m.storage.terms[len(m.storage.terms)-1].term)); err == nil {
+		t.Fatal("Append succeeded despite the failed fdatasync")
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	m.storage.logger = logger
+	n, err := StartNode(NodeConfig{ID: 1, Voters: c.voters, Storage: m.storage, Transport: c.net.Transport(1), StateMachine: newRecorder(),
+		TickInterval: 5 * time.Millisecond, ElectionTick: 20, HeartbeatTick: 2, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.node = n
+	select {
+	case <-n.Done():
+		t.Fatalf("the node stopped (%v) instead of halting the process", n.Err())
+	case <-time.After(10 * time.Second):
+		t.Fatal("the process did not halt")
 	}
 }

@@ -239,7 +239,8 @@ func (s *Storage) checkRange(lo, hi uint64) error {
 }
 
 // Entries implements raft.Storage: the entries [lo, hi), read from the log, at least one and
-// otherwise no more than maxSize bytes in their protobuf encoding.
+// otherwise no more than maxSize bytes in their protobuf encoding. A failed read halts the
+// process (halt).
 func (s *Storage) Entries(lo, hi, maxSize uint64) ([]*pb.Entry, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -263,9 +264,19 @@ func (s *Storage) Entries(lo, hi, maxSize uint64) ([]*pb.Entry, error) {
 		return true, nil
 	})
 	if err != nil {
-		return nil, err
+		s.halt(err)
 	}
 	return ents, nil
+}
+
+// halt ends the process when Raft's read of the log fails (a failed fdatasync took the log
+// offline, a file was damaged under it): etcd's Raft panics on any Entries error but
+// ErrCompacted, and a voter that cannot read its own log must not go on, so it stops the way
+// Kafka's fatal fault handler does (Exit.halt): the reason logged, exit status 1, no goroutine
+// dump. Restarted, the node reads what was durable (Open) or refuses to start on a damaged log.
+func (s *Storage) halt(err error) {
+	s.logger.Error("Encountered fatal fault: the metadata log cannot be read; halting the process", "dir", s.dir, "err", err)
+	os.Exit(1)
 }
 
 // Term implements raft.Storage.

@@ -11,6 +11,10 @@ package replica
 // the log's last leader epoch, CurrentLeaderEpoch = the epoch the metadata
 // gave. Sessions are not used: every fetch is full (SessionEpoch -1).
 //
+// A partition with a replication throttle (FetchersConfig.Throttle) that
+// has not caught up is left out of a fetch while the throttle is exhausted
+// (see fetchable); the bytes fetched for it are recorded in the throttle.
+//
 // Per partition of a response:
 //
 //   - records: the whole batches are appended unchanged
@@ -19,7 +23,10 @@ package replica
 //     end); a leader log start offset above ours moves ours up
 //     (DeleteRecordsBefore). With FetchersConfig.Durable (Redpanda's rule: a
 //     follower counts only what it has fsynced), the loop waits for the
-//     flush of what it appended before its next fetch reports the new end.
+//     flush of what it appended before its next fetch reports the new end
+//     (the broker sets it under the durable flush policy only: under the
+//     interval policy the leader counts its log end, and so do followers).
+//     Each append is counted toward the flush policy (FetchersConfig.Appended).
 //   - DivergingEpoch (KIP-279): the log is truncated as Kafka's
 //     AbstractFetcherThread.getOffsetTruncationState decides, from the
 //     leader's (epoch, end offset) and our own end offset for that epoch,
@@ -101,6 +108,14 @@ type FetchersConfig struct {
 	// once the log is durable up to there (or with the error that stopped
 	// it). nil: Kafka's rule, an append counts at once.
 	Durable func(log FollowerLog, end int64, done func(error))
+	// Throttle, if set, is the replication throttle a followed partition's
+	// fetches go through (follower.replication.throttled.rate and
+	// .replicas), nil when it has none.
+	Throttle func(topic string, partition int32) Throttle
+	// Appended, if set, is told of each append (the number of offsets it
+	// added), as a leader's appends are: the flush policy's
+	// log.flush.interval.messages and .ms count them.
+	Appended func(log FollowerLog, messages int64)
 	// MaxWait (replica.fetch.wait.max.ms, 500 ms), MinBytes
 	// (replica.fetch.min.bytes, 1), MaxBytes
 	// (replica.fetch.response.max.bytes, 10 MiB), PartitionMaxBytes
@@ -146,6 +161,17 @@ func (c *FetchersConfig) defaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+}
+
+// Throttle is a replication throttle: a bucket of bytes the partitions it
+// holds back share (the broker's follower.replication.throttled.rate).
+type Throttle interface {
+	// Allowed reports whether bytes may go now (the bucket is not
+	// exhausted).
+	Allowed() bool
+	// Record takes bytes fetched out of the bucket, which they may
+	// overdraw.
+	Record(bytes int)
 }
 
 // Fetchers are this node's fetch loops, one per leader it follows
@@ -395,23 +421,40 @@ func (l *fetchLoop) connFailed(err error) {
 type sentPartition struct {
 	s           *followedState
 	fetchOffset int64
+	throttle    Throttle // nil: not throttled
 	answered    bool
 }
 
 // fetchable returns the partitions to fetch now, grouped by topic, and when
 // the next one waiting for its backoff may be fetched (zero: none waits).
+//
+// A throttled partition not caught up to the leader's high watermark is
+// left out while its throttle is exhausted and waits a backoff when no
+// other is fetched, as Kafka's ReplicaFetcherThread (shouldFollowerThrottle)
+// does: one that has caught up is in sync, and never held back.
 func (l *fetchLoop) fetchable(now time.Time) (sent []sentPartition, next time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	later := func(at time.Time) {
+		if next.IsZero() || at.Before(next) {
+			next = at
+		}
+	}
 	for _, s := range l.mu.parts {
 		switch {
 		case s.fenced:
 		case now.Before(s.retryAt):
-			if next.IsZero() || s.retryAt.Before(next) {
-				next = s.retryAt
-			}
+			later(s.retryAt)
 		default:
-			sent = append(sent, sentPartition{s: s, fetchOffset: s.Log.EndOffset()})
+			sp := sentPartition{s: s, fetchOffset: s.Log.EndOffset()}
+			if l.cfg.Throttle != nil {
+				sp.throttle = l.cfg.Throttle(s.Topic, s.Partition)
+			}
+			if sp.throttle != nil && !s.inSync(sp.fetchOffset) && !sp.throttle.Allowed() {
+				later(now.Add(l.cfg.Backoff))
+				continue
+			}
+			sent = append(sent, sp)
 		}
 	}
 	// Sorted, then rotated by one each round so that under MaxBytes every
@@ -572,6 +615,13 @@ func transient(err error) bool {
 	return false
 }
 
+// inSync reports whether a log ending at end holds the leader's high
+// watermark as last heard (Kafka's PartitionFetchState.isReplicaInSync).
+func (s *followedState) inSync(end int64) bool {
+	hw := s.leaderHW.Load()
+	return hw >= 0 && end >= hw
+}
+
 // succeeded notes that s works again.
 func (l *fetchLoop) succeeded(s *followedState) {
 	if s.failing {
@@ -585,10 +635,16 @@ func (l *fetchLoop) succeeded(s *followedState) {
 // The loop's mu is held.
 func (l *fetchLoop) appendRecords(sp *sentPartition, rp *kmsg.FetchResponseTopicPartition, now time.Time) (int64, bool) {
 	s, log := sp.s, sp.s.Log
+	if sp.throttle != nil {
+		sp.throttle.Record(len(rp.RecordBatches))
+	}
 	records, err := wholeBatches(rp.RecordBatches)
 	appended := false
 	if err == nil && len(records) > 0 {
-		appended, err = appendAsFollower(log, records, sp.fetchOffset)
+		var info segment.AppendInfo
+		if appended, info, err = appendAsFollower(log, records, sp.fetchOffset); appended && l.cfg.Appended != nil {
+			l.cfg.Appended(log, info.LastOffset-info.FirstOffset+1)
+		}
 	}
 	end := log.EndOffset()
 	if err != nil {
@@ -615,26 +671,27 @@ func (l *fetchLoop) appendRecords(sp *sentPartition, rp *kmsg.FetchResponseTopic
 // whose start, as the leader's after DeleteRecords, lies inside a batch;
 // the log then restarts at the batch's base offset, and the leader's log
 // start offset moves it up again.
-func appendAsFollower(log FollowerLog, records []byte, fetchOffset int64) (bool, error) {
+func appendAsFollower(log FollowerLog, records []byte, fetchOffset int64) (bool, segment.AppendInfo, error) {
+	var none segment.AppendInfo
 	end := log.EndOffset()
 	if end != fetchOffset {
-		return false, fmt.Errorf("replica: the log ends at %d, fetched from %d", end, fetchOffset)
+		return false, none, fmt.Errorf("replica: the log ends at %d, fetched from %d", end, fetchOffset)
 	}
 	h, err := segment.ParseBatchHeader(records)
 	if err != nil {
-		return false, err
+		return false, none, err
 	}
 	if h.BaseOffset < end {
 		last := h.BaseOffset + int64(h.LastOffsetDelta)
 		if end != log.StartOffset() || last < end || h.BaseOffset < 0 {
-			return false, fmt.Errorf("replica: the leader sent offsets %d-%d, below the log end %d", h.BaseOffset, last, end)
+			return false, none, fmt.Errorf("replica: the leader sent offsets %d-%d, below the log end %d", h.BaseOffset, last, end)
 		}
 		if err := log.TruncateFullyAndStartAt(h.BaseOffset); err != nil {
-			return false, err
+			return false, none, err
 		}
 	}
-	_, err = log.AppendAsFollower(records)
-	return err == nil, err
+	info, err := log.AppendAsFollower(records)
+	return err == nil, info, err
 }
 
 // wholeBatches is the prefix of records that holds whole batches: a leader

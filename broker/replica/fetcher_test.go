@@ -9,6 +9,7 @@ import (
 	"net"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -700,8 +701,10 @@ func TestFetcherFollowUnfollow(t *testing.T) {
 
 // TestFetcherDurable: with Durable, the fetch after an append waits for
 // its flush and then reports the new end (Redpanda's rule); a failed flush
-// puts the partition off, and the others go on.
+// puts the partition off, and the others go on. Appended hears of every
+// append, with the offsets it added.
 func TestFetcherDurable(t *testing.T) {
+	var appended atomic.Int64
 	var mu sync.Mutex
 	next := int64(0)
 	fl := startFakeLeader(t, 18, func(req kmsg.Request) []byte {
@@ -720,6 +723,12 @@ func TestFetcherDurable(t *testing.T) {
 			}
 			flushes <- done
 		},
+		Appended: func(log FollowerLog, messages int64) {
+			if log != FollowerLog(m) {
+				t.Errorf("Appended of %v", log)
+			}
+			appended.Add(messages)
+		},
 		MaxWait: 10 * time.Millisecond, Backoff: time.Hour, Logger: slog.New(slog.DiscardHandler)})
 	defer f.Close()
 	f.Follow(Followed{Topic: "t", TopicID: testTopicID, Partition: 0, Leader: 1, LeaderEpoch: 5, Log: m})
@@ -731,6 +740,9 @@ func TestFetcherDurable(t *testing.T) {
 	case <-fl.requests:
 		t.Fatal("fetched again before the flush was done")
 	default:
+	}
+	if n := appended.Load(); n != 2 {
+		t.Errorf("Appended counted %d messages, want 2", n)
 	}
 	done(nil)
 	if req := (<-fl.requests).(*kmsg.FetchRequest); req.Topics[0].Partitions[0].FetchOffset != 2 {
@@ -770,4 +782,49 @@ func TestFetcherNewEpochSameLeader(t *testing.T) {
 	wait.Until(t, 5*time.Second, "a fetch with epoch 6", func() bool {
 		return (<-fl.requests).(*kmsg.FetchRequest).Topics[0].Partitions[0].CurrentLeaderEpoch == 6
 	})
+}
+
+// fakeThrottle is a Throttle whose exhaustion the test sets.
+type fakeThrottle struct {
+	exhausted bool
+	recorded  int
+}
+
+func (f *fakeThrottle) Allowed() bool    { return !f.exhausted }
+func (f *fakeThrottle) Record(bytes int) { f.recorded += bytes }
+
+// TestFetcherThrottle: a throttled partition behind the leader's high
+// watermark is left out of the fetch while its throttle is exhausted (the
+// loop looks again after a backoff), one caught up is fetched whatever the
+// throttle, and the bytes fetched are recorded.
+func TestFetcherThrottle(t *testing.T) {
+	m := &memLog{}
+	l := testLoop(m, false)
+	th := &fakeThrottle{exhausted: true}
+	l.cfg.Throttle = func(topic string, partition int32) Throttle {
+		if topic != "t" || partition != 0 {
+			t.Errorf("Throttle of %s-%d", topic, partition)
+		}
+		return th
+	}
+	s := l.mu.parts[partitionKey{testTopicID, 0}]
+	s.leaderHW.Store(4) // behind: not in sync
+	now := time.Now()
+	if sent, next := l.fetchable(now); len(sent) != 0 || !next.Equal(now.Add(l.cfg.Backoff)) {
+		t.Fatalf("exhausted: fetched %d partitions, next look at %v", len(sent), next)
+	}
+	th.exhausted = false
+	sent, _ := l.fetchable(now)
+	if len(sent) != 1 || sent[0].throttle == nil {
+		t.Fatalf("allowed: fetched %+v", sent)
+	}
+	batch := testBatch(0, 5, 4)
+	l.apply(12, response(12, func(rp *kmsg.FetchResponseTopicPartition) { rp.RecordBatches, rp.HighWatermark = batch, 4 }), sent)
+	if th.recorded != len(batch) || m.EndOffset() != 4 {
+		t.Fatalf("recorded %d bytes of %d, log end %d", th.recorded, len(batch), m.EndOffset())
+	}
+	th.exhausted = true // caught up: in sync, never held back
+	if sent, _ := l.fetchable(now); len(sent) != 1 {
+		t.Fatal("a caught-up partition was held back")
+	}
 }

@@ -189,3 +189,20 @@ func TestPrintMetadataRecordsReassignment(t *testing.T) {
 		}
 	}
 }
+
+// TestPrintMetadataRecordsProducerIDs: a producer id block's record prints under Kafka's
+// name with its fields.
+func TestPrintMetadataRecordsProducerIDs(t *testing.T) {
+	batch, err := metadata.AppendBatch(nil, 1, []metadata.Record{&metadata.ProducerIDsRecord{BrokerID: 2, BrokerEpoch: 7, NextProducerID: 3<<32 + 1000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	if !(&dumper{w: &out}).printMetadataRecords(batch) {
+		t.Fatalf("not printed: %s", out.String())
+	}
+	want := `payload: {"type":"PRODUCER_IDS_RECORD","data":{"BrokerID":2,"BrokerEpoch":7,"NextProducerID":12884902888}}`
+	if !strings.Contains(out.String(), want) {
+		t.Errorf("dump-log printed\n%s\nwithout %s", out.String(), want)
+	}
+}

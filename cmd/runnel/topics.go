@@ -218,8 +218,9 @@ func (f partitionFilter) topicLines() bool {
 }
 
 // keep says whether partition p is printed, as TopicCommand's
-// shouldPrintTopicPartition decides; live holds the live brokers' ids.
-func (f partitionFilter) keep(p kadm.PartitionDetail, minISR int, live map[int32]bool) bool {
+// shouldPrintTopicPartition decides; live holds the live brokers' ids,
+// moving the partition's reassignment (nil: none).
+func (f partitionFilter) keep(p kadm.PartitionDetail, moving *kadm.ListPartitionReassignmentsResponse, minISR int, live map[int32]bool) bool {
 	switch {
 	case f.withOverrides:
 		return false
@@ -227,10 +228,20 @@ func (f partitionFilter) keep(p kadm.PartitionDetail, minISR int, live map[int32
 		return true
 	}
 	hasLeader := p.Leader >= 0
-	return f.underReplicated && len(p.ISR) < len(p.Replicas) ||
+	return f.underReplicated && len(p.ISR) < replicationFactor(p, moving) ||
 		f.unavailable && (!hasLeader || !live[p.Leader]) ||
 		f.underMinISR && (!hasLeader || len(p.ISR) < minISR) ||
 		f.atMinISR && len(p.ISR) == minISR
+}
+
+// replicationFactor is a partition's replication factor as TopicCommand's
+// getReplicationFactor counts it: during a reassignment, the replicas
+// without those being removed.
+func replicationFactor(p kadm.PartitionDetail, moving *kadm.ListPartitionReassignmentsResponse) int {
+	if moving != nil {
+		return len(p.Replicas) - len(moving.RemovingReplicas)
+	}
+	return len(p.Replicas)
 }
 
 // describeTopics prints the kafka-topics.sh --describe lines of names.
@@ -256,6 +267,10 @@ func describeTopics(ctx context.Context, adm *kadm.Client, names []string, filte
 	for _, b := range meta.Brokers {
 		live[b.NodeID] = true
 	}
+	reassignments, err := reassignmentsOf(ctx, adm, meta.Topics)
+	if err != nil {
+		return err
+	}
 	for _, name := range names {
 		td, ok := meta.Topics[name]
 		if !ok {
@@ -268,7 +283,7 @@ func describeTopics(ctx context.Context, adm *kadm.Client, names []string, filte
 		if rc, err := configs.On(name, nil); err == nil {
 			set = rc.Configs
 		}
-		writeTopicDescription(w, td, set, filter, live, func(p int32) string {
+		writeTopicDescription(w, td, set, reassignments[name], filter, live, func(p int32) string {
 			if !offsets {
 				return ""
 			}
@@ -278,12 +293,36 @@ func describeTopics(ctx context.Context, adm *kadm.Client, names []string, filte
 	return nil
 }
 
+// reassignmentsOf lists the reassignments in progress of the topics'
+// partitions, as TopicCommand's listAllReassignments: none when the
+// cluster does not serve ListPartitionReassignments or refuses it.
+func reassignmentsOf(ctx context.Context, adm *kadm.Client, topics kadm.TopicDetails) (kadm.ListPartitionReassignmentsResponses, error) {
+	set := kadm.TopicsSet{}
+	for _, td := range topics {
+		for p := range td.Partitions {
+			set.Add(td.Topic, p)
+		}
+	}
+	listed, err := adm.ListPartitionReassignments(ctx, set)
+	if errors.Is(err, kerr.UnsupportedVersion) || errors.Is(err, kerr.ClusterAuthorizationFailed) {
+		return nil, nil
+	}
+	return listed, err
+}
+
 // writeTopicDescription prints one topic as TopicCommand does: its line
 // (TopicDescription.printDescription) unless the filter is a partition
 // report, then its partitions' lines (PartitionDescription.printDescription)
 // that the filter keeps. configs are the topic's described configs in the
-// broker's order; extra adds to a partition's line.
-func writeTopicDescription(w io.Writer, td kadm.TopicDetail, configs []kadm.Config, filter partitionFilter, live map[int32]bool, extra func(partition int32) string) {
+// broker's order, moving its partitions' reassignments in progress; extra
+// adds to a partition's line.
+func writeTopicDescription(w io.Writer, td kadm.TopicDetail, configs []kadm.Config, moving map[int32]kadm.ListPartitionReassignmentsResponse, filter partitionFilter, live map[int32]bool, extra func(partition int32) string) {
+	reassignment := func(p int32) *kadm.ListPartitionReassignmentsResponse {
+		if r, ok := moving[p]; ok {
+			return &r
+		}
+		return nil
+	}
 	var overrides []string
 	minISR := 1
 	for _, i := range javaHashMapOrder(configs, func(c kadm.Config) string { return c.Key }) {
@@ -310,10 +349,11 @@ func writeTopicDescription(w io.Writer, td kadm.TopicDetail, configs []kadm.Conf
 			fmt.Fprintf(w, "\tTopicId: %s", uuidString(td.ID))
 		}
 		fmt.Fprintf(w, "\tPartitionCount: %d\tReplicationFactor: %d\tConfigs: %s\n",
-			len(partitions), len(partitions[0].Replicas), strings.Join(overrides, ","))
+			len(partitions), replicationFactor(partitions[0], reassignment(partitions[0].Partition)), strings.Join(overrides, ","))
 	}
 	for _, p := range partitions {
-		if !filter.keep(p, minISR, live) {
+		r := reassignment(p.Partition)
+		if !filter.keep(p, r, minISR, live) {
 			continue
 		}
 		leader := "none"
@@ -322,6 +362,9 @@ func writeTopicDescription(w io.Writer, td kadm.TopicDetail, configs []kadm.Conf
 		}
 		fmt.Fprintf(w, "\tTopic: %s\tPartition: %d\tLeader: %s\tReplicas: %s\tIsr: %s",
 			td.Topic, p.Partition, leader, joinInt32(p.Replicas), joinInt32(p.ISR))
+		if r != nil {
+			fmt.Fprintf(w, "\tAdding Replicas: %s\tRemoving Replicas: %s", joinInt32(r.AddingReplicas), joinInt32(r.RemovingReplicas))
+		}
 		if len(p.OfflineReplicas) > 0 {
 			fmt.Fprintf(w, "\tOffline: %s", joinInt32(p.OfflineReplicas))
 		}

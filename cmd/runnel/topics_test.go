@@ -1,15 +1,18 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"runnel/broker/brokertest"
+	"runnel/internal/wait"
 )
 
 func TestTopics(t *testing.T) {
@@ -100,15 +103,25 @@ func TestTopics(t *testing.T) {
 }
 
 // TestWriteTopicDescription checks the lines of partitions spread over
-// brokers, some without a leader or with offline replicas, and the report
-// flags, against what TopicCommand prints for them.
+// brokers, some without a leader, with offline replicas or being
+// reassigned, and the report flags, against what TopicCommand prints for
+// them.
 func TestWriteTopicDescription(t *testing.T) {
 	td := kadm.TopicDetail{Topic: "orders", ID: [16]byte{1}, Partitions: kadm.PartitionDetails{
 		0: {Partition: 0, Leader: 1, Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2, 3}},
 		1: {Partition: 1, Leader: 2, Replicas: []int32{2, 3, 1}, ISR: []int32{2}},
 		2: {Partition: 2, Leader: -1, Replicas: []int32{3, 1, 2}, ISR: []int32{3}, OfflineReplicas: []int32{3}},
 		3: {Partition: 3, Leader: 4, Replicas: []int32{4, 1, 2}, ISR: []int32{4, 1}},
+		4: {Partition: 4, Leader: 1, Replicas: []int32{1, 2, 3, 5}, ISR: []int32{1, 2, 3, 5}},
+		5: {Partition: 5, Leader: 1, Replicas: []int32{1, 5, 2}, ISR: []int32{1, 2}},
 	}}
+	// Partition 4 moves from 1,2,5 to 1,2,3 (3 is added, 5 removed): its
+	// replication factor is 3, and its ISR of 4 is full. Partition 5 gains
+	// replica 5, which has not caught up.
+	moving := map[int32]kadm.ListPartitionReassignmentsResponse{
+		4: {Topic: "orders", Partition: 4, Replicas: []int32{1, 2, 3, 5}, AddingReplicas: []int32{3}, RemovingReplicas: []int32{5}},
+		5: {Topic: "orders", Partition: 5, Replicas: []int32{1, 5, 2}, AddingReplicas: []int32{5}},
+	}
 	str := func(s string) *string { return &s }
 	configs := []kadm.Config{
 		{Key: "cleanup.policy", Value: str("delete"), Source: kmsg.ConfigSourceDefaultConfig},
@@ -119,34 +132,36 @@ func TestWriteTopicDescription(t *testing.T) {
 	live := map[int32]bool{1: true, 2: true, 3: true} // 4 is fenced or gone
 	// Configs in java.util.HashMap order (OpenJDK 17 for these keys), not sorted.
 	const (
-		header = "Topic: orders\tTopicId: AQAAAAAAAAAAAAAAAAAAAA\tPartitionCount: 4\tReplicationFactor: 3\tConfigs: min.insync.replicas=2,segment.bytes=1073741824,retention.ms=60000\n"
+		header = "Topic: orders\tTopicId: AQAAAAAAAAAAAAAAAAAAAA\tPartitionCount: 6\tReplicationFactor: 3\tConfigs: min.insync.replicas=2,segment.bytes=1073741824,retention.ms=60000\n"
 		p0     = "\tTopic: orders\tPartition: 0\tLeader: 1\tReplicas: 1,2,3\tIsr: 1,2,3\tElr: N/A\tLastKnownElr: N/A\n"
 		p1     = "\tTopic: orders\tPartition: 1\tLeader: 2\tReplicas: 2,3,1\tIsr: 2\tElr: N/A\tLastKnownElr: N/A\n"
 		p2     = "\tTopic: orders\tPartition: 2\tLeader: none\tReplicas: 3,1,2\tIsr: 3\tOffline: 3\tElr: N/A\tLastKnownElr: N/A\n"
 		p3     = "\tTopic: orders\tPartition: 3\tLeader: 4\tReplicas: 4,1,2\tIsr: 4,1\tElr: N/A\tLastKnownElr: N/A\n"
+		p4     = "\tTopic: orders\tPartition: 4\tLeader: 1\tReplicas: 1,2,3,5\tIsr: 1,2,3,5\tAdding Replicas: 3\tRemoving Replicas: 5\tElr: N/A\tLastKnownElr: N/A\n"
+		p5     = "\tTopic: orders\tPartition: 5\tLeader: 1\tReplicas: 1,5,2\tIsr: 1,2\tAdding Replicas: 5\tRemoving Replicas: \tElr: N/A\tLastKnownElr: N/A\n"
 	)
 	for _, tc := range []struct {
 		name   string
 		filter partitionFilter
 		want   string
 	}{
-		{"all", partitionFilter{}, header + p0 + p1 + p2 + p3},
-		{"under-replicated", partitionFilter{underReplicated: true}, p1 + p2 + p3},
+		{"all", partitionFilter{}, header + p0 + p1 + p2 + p3 + p4 + p5},
+		{"under-replicated", partitionFilter{underReplicated: true}, p1 + p2 + p3 + p5},
 		{"unavailable", partitionFilter{unavailable: true}, p2 + p3},
 		{"under-min-isr", partitionFilter{underMinISR: true}, p1 + p2},
-		{"at-min-isr", partitionFilter{atMinISR: true}, p3},
+		{"at-min-isr", partitionFilter{atMinISR: true}, p3 + p5},
 		{"with-overrides", partitionFilter{withOverrides: true}, header},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var b strings.Builder
-			writeTopicDescription(&b, td, configs, tc.filter, live, func(int32) string { return "" })
+			writeTopicDescription(&b, td, configs, moving, tc.filter, live, func(int32) string { return "" })
 			if b.String() != tc.want {
 				t.Errorf("got\n%s\nwant\n%s", b.String(), tc.want)
 			}
 		})
 	}
 	var b strings.Builder
-	writeTopicDescription(&b, td, configs[:1], partitionFilter{withOverrides: true}, live, func(int32) string { return "" })
+	writeTopicDescription(&b, td, configs[:1], nil, partitionFilter{withOverrides: true}, live, func(int32) string { return "" })
 	if b.String() != "" {
 		t.Errorf("--topics-with-overrides printed a topic without overrides: %q", b.String())
 	}
@@ -242,5 +257,113 @@ func TestTopicsKafkaForms(t *testing.T) {
 	fail(`required flag(s) "topic" not set`, "topics", "--create")
 	if out := mustRun(t, "", "topics", "--help"); !strings.Contains(out, "--create") || !strings.Contains(out, "runnel topics --create") {
 		t.Errorf("topics --help does not show the Kafka forms:\n%s", out)
+	}
+}
+
+// TestTopicsDescribeReplicated: the report flags against real ISRs, a
+// partition of three replicas with min.insync.replicas=2 whose follower
+// stopped, and the lines of a reassignment in progress (held back by a
+// follower throttle of one byte a second).
+func TestTopicsDescribeReplicated(t *testing.T) {
+	brokers := brokertest.StartCluster(t, 3, "replica.lag.time.max.ms=1000", "replica.fetch.max.bytes=1",
+		"runnel.segment.preallocate.bytes=65536", "log.index.size.max.bytes=65536", "offsets.topic.num.partitions=1")
+	bs := []string{"--bootstrap-server", brokers[0].Addr}
+	run := func(args ...string) string { t.Helper(); return mustRun(t, "", append(args, bs...)...) }
+	adm := brokers[0].Admin(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	create := kmsg.NewPtrCreateTopicsRequest()
+	for topic, replicas := range map[string][]int32{"r": {0, 1, 2}, "m": {0}} {
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, -1, -1
+		ra := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+		ra.Partition, ra.Replicas = 0, replicas
+		rt.ReplicaAssignment = append(rt.ReplicaAssignment, ra)
+		if topic == "r" {
+			c := kmsg.NewCreateTopicsRequestTopicConfig()
+			c.Name, c.Value = "min.insync.replicas", kmsg.StringPtr("2")
+			rt.Configs = append(rt.Configs, c)
+		}
+		create.Topics = append(create.Topics, rt)
+	}
+	if resp, err := create.RequestWith(ctx, brokers[0].Client(t)); err != nil || resp.Topics[0].ErrorCode != 0 || resp.Topics[1].ErrorCode != 0 {
+		t.Fatalf("create: %v %+v", err, resp)
+	}
+	wait.Until(t, 10*time.Second, "a full ISR", func() bool {
+		return strings.Contains(run("topics", "describe", "--topic", "r"), "\tIsr: 0,1,2\t")
+	})
+	for _, report := range []string{"--under-replicated-partitions", "--at-min-isr-partitions", "--under-min-isr-partitions", "--unavailable-partitions"} {
+		if out := run("topics", "describe", "--topic", "r", report); out != "" {
+			t.Errorf("describe %s of a healthy partition printed %q", report, out)
+		}
+	}
+
+	if err := brokers[2].Close(); err != nil {
+		t.Fatal(err)
+	}
+	wait.Until(t, 30*time.Second, "the stopped follower out of the ISR", func() bool {
+		return strings.Contains(run("topics", "describe", "--topic", "r"), "\tIsr: 0,1\t")
+	})
+	line := "\tTopic: r\tPartition: 0\tLeader: 0\tReplicas: 0,1,2\tIsr: 0,1\tElr: N/A\tLastKnownElr: N/A\n"
+	for report, want := range map[string]string{
+		"--under-replicated-partitions": line,
+		"--at-min-isr-partitions":       line,
+		"--under-min-isr-partitions":    "",
+		"--unavailable-partitions":      "",
+	} {
+		if out := run("topics", "describe", "--topic", "r", report); out != want {
+			t.Errorf("describe %s with a follower stopped: %q, want %q", report, out, want)
+		}
+	}
+
+	// A reassignment of m onto broker 1 that cannot finish: broker 1
+	// fetches one batch, then its throttle holds it back for a minute.
+	for _, v := range []string{"a\n", "b\n", "c\n"} { // a batch each
+		mustRun(t, v, append([]string{"produce", "--topic", "m"}, bs...)...)
+	}
+	list, rate := "0:1", "1"
+	if _, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "follower.replication.throttled.replicas", Value: &list}}, "m"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "follower.replication.throttled.rate", Value: &rate}}, 1); err != nil {
+		t.Fatal(err)
+	}
+	at1 := brokers[1].Admin(t)
+	wait.Until(t, 10*time.Second, "broker 1 applied the throttle", func() bool {
+		rate, err1 := at1.DescribeBrokerConfigs(ctx, 1)
+		list, err2 := at1.DescribeTopicConfigs(ctx, "m")
+		if err1 != nil || err2 != nil {
+			return false
+		}
+		set := func(rcs kadm.ResourceConfigs, key, value string) bool {
+			for _, rc := range rcs {
+				for _, c := range rc.Configs {
+					if c.Key == key && c.MaybeValue() == value {
+						return true
+					}
+				}
+			}
+			return false
+		}
+		return set(rate, "follower.replication.throttled.rate", "1") && set(list, "follower.replication.throttled.replicas", "0:1")
+	})
+	var req kadm.AlterPartitionAssignmentsReq
+	req.Assign("m", 0, []int32{1})
+	if resps, err := adm.AlterPartitionAssignments(ctx, req); err != nil || resps["m"][0].Err != nil {
+		t.Fatalf("reassign: %v %+v", err, resps)
+	}
+	var moving string
+	wait.Until(t, 10*time.Second, "the move in the metadata of broker 0", func() bool {
+		moving = run("topics", "describe", "--topic", "m")
+		return strings.Contains(moving, "\tReplicas: 1,0\t")
+	})
+	matchLines(t, "describe of a moving partition", moving, []string{
+		`^Topic: m\tTopicId: \S+\tPartitionCount: 1\tReplicationFactor: 1\tConfigs: .*follower.replication.throttled.replicas=0:1`,
+		`^\tTopic: m\tPartition: 0\tLeader: 0\tReplicas: 1,0\tIsr: 0\tAdding Replicas: 1\tRemoving Replicas: 0\tElr: N/A\tLastKnownElr: N/A$`,
+	})
+	// Its replication factor is the target's (1), which its ISR of 1 holds:
+	// not under-replicated, as TopicCommand counts.
+	if out := run("topics", "describe", "--topic", "m", "--under-replicated-partitions"); out != "" {
+		t.Errorf("describe --under-replicated-partitions of a move to one replica: %q", out)
 	}
 }
