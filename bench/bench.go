@@ -69,7 +69,9 @@ type RunResult struct {
 	ReplicationBytesOut *float64 `json:"replication_bytes_out,omitempty"`
 	// Idle is the idle-connections scenario's reading (Result is nil).
 	Idle *IdleResult `json:"idle,omitempty"`
-	Err  string      `json:"error,omitempty"`
+	// Partitions is a many-partitions scenario's reading of the broker.
+	Partitions *PartitionsResult `json:"partitions,omitempty"`
+	Err        string            `json:"error,omitempty"`
 	// BrokerLog is the tail of the broker's log when it logged anything.
 	BrokerLog string `json:"broker_log,omitempty"`
 }
@@ -249,6 +251,15 @@ func runOne(ctx context.Context, opts Options, workDir string, rep *Report, sc S
 		}
 	}
 
+	if sc.manyPartitions() {
+		took, err := timeTopicCreation(ctx, cfg)
+		if err != nil {
+			run.Err = "create topic: " + err.Error()
+			return run
+		}
+		run.Partitions = &PartitionsResult{Partitions: cfg.Partitions, CreateSeconds: took.Seconds()}
+	}
+
 	var profiled sync.WaitGroup
 	prefix := profilePrefix(sc.Name, kind)
 	cpuPath := filepath.Join(opts.OutDir, "profiles", prefix+"-cpu.pprof")
@@ -301,6 +312,11 @@ func runOne(ctx context.Context, opts Options, workDir string, rep *Report, sc S
 	}
 	if samplesErr != nil {
 		run.Err = "broker CPU time: " + samplesErr.Error()
+	}
+	if run.Partitions != nil {
+		if err := measurePartitions(ctx, t, run.Partitions); err != nil && run.Err == "" {
+			run.Err = "broker reading: " + err.Error()
+		}
 	}
 	if t.admin == "" {
 		return run

@@ -50,8 +50,17 @@ func durableWindow(c loadgen.Config) loadgen.Config {
 func (sc Scenario) openLoop() bool { return sc.RateOf != "" || sc.Load.Rate > 0 }
 
 // ManyPartitions is the scenario with 1,000 partitions (100 in the quick
-// matrix).
+// matrix), and the prefix of ManyPartitions10k.
 const ManyPartitions = "many-partitions"
+
+// ManyPartitions10k is the same load over 10,000 partitions (1,000 in the
+// quick matrix).
+const ManyPartitions10k = ManyPartitions + "-10k"
+
+// ManyPartitions8 is the same load over 8 partitions, the denominator of
+// the many-partitions ratios: unlike produce-acks1 it has a consumer, whose
+// fetches the broker serves from the same CPUs.
+const ManyPartitions8 = ManyPartitions + "-8"
 
 // LatencyFloor prefixes the latency floor scenarios (latency-floor-1k,
 // latency-floor-10k): Runnel at a fixed low rate beside TargetDiskFloor.
@@ -69,16 +78,17 @@ type sizes struct {
 	diskBaseline     int64
 	loopback         time.Duration
 	partitions       int // of the many-partitions scenario
+	partitions10k    int // of many-partitions-10k
 	drain            time.Duration
 	idleConnections  int
 }
 
 var (
 	fullSizes = sizes{warmup: 3 * time.Second, duration: 20 * time.Second, preload: 2 << 30,
-		diskBaseline: 1 << 30, loopback: 3 * time.Second, partitions: 1000, drain: 10 * time.Second,
+		diskBaseline: 1 << 30, loopback: 3 * time.Second, partitions: 1000, partitions10k: 10000, drain: 10 * time.Second,
 		idleConnections: 10000}
 	quickSizes = sizes{warmup: time.Second, duration: 2 * time.Second, preload: 192 << 20,
-		diskBaseline: 256 << 20, loopback: time.Second, partitions: 100, drain: 5 * time.Second,
+		diskBaseline: 256 << 20, loopback: time.Second, partitions: 100, partitions10k: 1000, drain: 5 * time.Second,
 		idleConnections: 1000}
 )
 
@@ -107,6 +117,8 @@ func matrix(s sizes) []Scenario {
 	catchUp := base(1024, 8, 0, 2, "1")
 	catchUp.FromStart, catchUp.Warmup, catchUp.Duration = true, 0, 0
 	many := raw(base(1024, s.partitions, 2, 1, "1"))
+	many10k, many8 := many, many
+	many10k.Partitions, many8.Partitions = s.partitions10k, 8
 	scenarios := []Scenario{
 		{Name: "produce-acks1", Title: "Max produce throughput, 1 KiB, 8 partitions, acks=1 (closed loop, raw batches)",
 			Load: raw(base(1024, 8, 2, 0, "1")), Generators: generators, Targets: withSink},
@@ -149,12 +161,25 @@ func matrix(s sizes) []Scenario {
 		}
 	}
 	scenarios = append(scenarios, Scenario{
+		Name:  ManyPartitions8,
+		Title: "8 partitions, 1 KiB, acks=1 (closed loop, raw batches to the partitions in turn, 1 consumer): the many-partitions load over 8",
+		Load:  many8, Generators: generators, Targets: []string{TargetRunnel},
+		Overrides: []string{"runnel.segment.preallocate.bytes=4194304"},
+	}, Scenario{
 		Name:  ManyPartitions,
 		Title: fmt.Sprintf("%d partitions, 1 KiB, acks=1 (closed loop, raw batches to the partitions in turn, 1 consumer)", s.partitions),
 		Load:  many, Generators: generators, Targets: withSink,
 		// 1,000 logs each preallocating the default 64 MiB ahead would
 		// reserve 64 GB of disk.
 		Overrides: []string{"runnel.segment.preallocate.bytes=4194304"},
+	}, Scenario{
+		Name:  ManyPartitions10k,
+		Title: fmt.Sprintf("%d partitions, 1 KiB, acks=1 (closed loop, raw batches to the partitions in turn, 1 consumer)", s.partitions10k),
+		Load:  many10k, Generators: generators, Targets: []string{TargetRunnel, TargetSink},
+		// Every partition reserves its two index files and its first
+		// preallocation at creation: at the defaults (10 MiB each, 64 MiB)
+		// 10,000 of them would reserve 840 GB; with these, 2.5 GB.
+		Overrides: []string{"runnel.segment.preallocate.bytes=131072", "log.index.size.max.bytes=65536"},
 	}, Scenario{
 		Name:            IdleConnections,
 		Title:           fmt.Sprintf("Broker memory with %d idle connections", s.idleConnections),

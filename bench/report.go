@@ -144,6 +144,17 @@ func Headlines(rep *Report) []Headline {
 	}
 	add(manyName, "MB/s", mbps(many, false), "kfake, same load", mbps(get(ManyPartitions, TargetKfake), false), false)
 	add(manyName, "MB/s", mbps(many, false), "Runnel with 8 partitions", mbps(acks1, false), false)
+	many8 := get(ManyPartitions8, TargetRunnel)
+	if many8 != nil {
+		add(manyName, "MB/s", mbps(many, false), "Runnel with 8 partitions, same load", mbps(many8, false), false)
+	}
+	if many10k := get(ManyPartitions10k, TargetRunnel); many10k != nil {
+		name := fmt.Sprintf("%d partitions acks=1", many10k.Config.Partitions)
+		add(name, "MB/s", mbps(many10k, false), "Runnel with 8 partitions", mbps(acks1, false), false)
+		if many8 != nil {
+			add(name, "MB/s", mbps(many10k, false), "Runnel with 8 partitions, same load", mbps(many8, false), false)
+		}
+	}
 	idle := func(target string) float64 {
 		if r := rep.Find(IdleConnections, target); r != nil && r.Idle != nil {
 			return r.Idle.RSSPerConnection / 1024
@@ -329,6 +340,9 @@ func markdown(rep *Report, charts map[string][]string) string {
 		}
 		if slices.Contains(sc.Targets, TargetDiskFloor) {
 			stagesTable(&b, rep, sc)
+		}
+		if sc.manyPartitions() {
+			partitionsTable(&b, rep, sc)
 		}
 		w("\n")
 		for _, f := range charts[sc.Name] {

@@ -4,7 +4,7 @@ package broker
 // opened, New measures what they will hold open (segment.MeasureLogDir) and
 // compares it with the kernel's limits: vm.max_map_count (every active
 // segment maps its .log and both indexes, every sealed segment its two
-// indexes) and RLIMIT_NOFILE (every active segment holds three files open,
+// indexes) and RLIMIT_NOFILE (every active segment holds its .log open,
 // every sealed one its .log, every client connection one socket). It also
 // looks at the file system of each log dir: on tmpfs, ramfs or overlayfs
 // fsync does not make data durable, which runnel.flush.policy=durable

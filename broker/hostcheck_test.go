@@ -13,7 +13,7 @@ import (
 )
 
 func TestCheckHost(t *testing.T) {
-	// 1,000 partitions with 9 sealed segments each: 21,000 mappings, 12,001 descriptors.
+	// 1,000 partitions with 9 sealed segments each: 21,000 mappings, 10,001 descriptors.
 	dir := dirFacts{path: "/data", fsType: 0xef53, footprint: segment.Footprint{Logs: 1000, SealedSegments: 9000,
 		Descriptors: 1 + 1000*segment.ActiveSegmentDescriptors + 9000*segment.SealedSegmentDescriptors,
 		Mappings:    1000*segment.ActiveSegmentMappings + 9000*segment.SealedSegmentMappings}}
@@ -39,9 +39,9 @@ func TestCheckHost(t *testing.T) {
 		{"maps: suggestion grows with the need", with(func(h *hostFacts) { h.maxMapCount = 65530; h.mapsInUse = 60000 }), flush.Durable,
 			[]string{"fatal vm.max_map_count 81000 memory mappings|vm.max_map_count=327680"}},
 		{"files: limit too low to open", with(func(h *hostFacts) { h.noFile = 4096 }), flush.Durable,
-			[]string{"fatal RLIMIT_NOFILE 12011 file descriptors|LimitNOFILE=1048576"}},
+			[]string{"fatal RLIMIT_NOFILE 10011 file descriptors|LimitNOFILE=1048576"}},
 		{"files: no room for connections", with(func(h *hostFacts) { h.noFile = 20000 }), flush.Durable,
-			[]string{"warn RLIMIT_NOFILE 12011 of the open files limit of 20000|room for 7989 client connections|LimitNOFILE=1048576"}},
+			[]string{"warn RLIMIT_NOFILE 10011 of the open files limit of 20000|room for 9989 client connections|LimitNOFILE=1048576"}},
 		{"tmpfs under durable", with(func(h *hostFacts) { h.dirs[0].fsType = unix.TMPFS_MAGIC }), flush.Durable,
 			[]string{"warn log.dirs /data is on tmpfs|runnel.flush.policy=durable|ext4 or xfs"}},
 		{"overlayfs under durable", with(func(h *hostFacts) { h.dirs[0].fsType = unix.OVERLAYFS_SUPER_MAGIC }), flush.Durable,

@@ -58,10 +58,13 @@
 // # Lifecycle
 //
 // Open, writable (the active segment): the file is created if missing, preallocated with
-// fallocate to maxBytes (segment.index.bytes, 10 MiB) rounded down to whole entries, and mapped
-// whole, shared and writable. Preallocation means stores into the mapping never hit an
-// unallocated block (which would be SIGBUS on a full disk rather than an error). An existing
-// file's entries are its whole entries, fileSize / entrySize.
+// fallocate to maxBytes (segment.index.bytes, 10 MiB) rounded down to whole entries, mapped
+// whole, shared and writable, and its descriptor closed: the mapping outlives it, and 10,000
+// active segments holding two index descriptors each would need 20,000. Preallocation means
+// stores into the mapping never hit an unallocated block (which would be SIGBUS on a full disk
+// rather than an error). An existing file's entries are its whole entries, fileSize / entrySize.
+// With maxBytes 0 (the log's fallback on a full disk) a new index reserves and maps nothing and
+// is full from the start.
 //
 // Open, read-only (sealed segments): the file is mapped read-only at its size (an empty file is
 // not mapped) and its descriptor closed; the entries are again fileSize / entrySize.
@@ -73,17 +76,21 @@
 // appends reuse the dropped slots (Seal and Close cut them from the file), so they must not run
 // concurrently with readers: the log truncates under its exclusive lock.
 //
-// Seal (the segment rolls): trim the file to count*entrySize with ftruncate, fdatasync (one
-// call makes both the entries and the new size durable) and close the descriptor. The mapping
-// is kept, so readers holding the index keep working: the file now ends before the mapping
-// does, but readers never read past the count, and touching a page past the end of the file is
-// what would fault. A file is never shrunk below a count a reader may have loaded.
+// Sync: msync(MS_SYNC) of the entries' pages, on Linux a ranged fdatasync of the mapped file.
+//
+// Seal (the segment rolls): reopen the file by its path (if it is still the same file there:
+// same device and inode), trim it to count*entrySize with ftruncate, fdatasync (one call makes
+// both the entries and the new size durable) and close that descriptor. The mapping is kept, so
+// readers holding the index keep working: the file now ends before the mapping does, but
+// readers never read past the count, and touching a page past the end of the file is what
+// would fault. A file is never shrunk below a count a reader may have loaded. An index that
+// maps nothing has nothing to trim and is left alone: nothing pins its file, whose inode number
+// may already belong to a new file at the same path, and cutting that file would leave the new
+// file's writer storing past its end (SIGBUS).
 //
 // Close: a writable index that was not sealed is trimmed and synced as by Seal (a clean close
 // leaves files exactly as Kafka's), then unmapped. No reader may use an index during or after
 // Close: the segment's reference count guarantees that.
-//
-// Sync: fdatasync of the file, which covers the pages dirtied through the mapping.
 //
 // # Crashes
 //

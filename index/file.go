@@ -2,7 +2,9 @@ package index
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"sync/atomic"
@@ -64,9 +66,13 @@ type file struct {
 	capacity int
 	count    atomic.Int64
 
-	// f is open while the index is writable (until Seal or Close); read-only indexes close
-	// their descriptor once mapped, since a mapping outlives it.
-	f *os.File
+	// writer is set while the index is writable (until Seal or Close). No index keeps a
+	// descriptor once mapped, since a mapping outlives it: 10,000 active segments would
+	// otherwise hold 20,000 descriptors for their indexes alone. The writer syncs through the
+	// mapping and reopens the file by path to trim it, checking that id is still the file
+	// there (a deleted and recreated partition has a new file at the same path).
+	writer bool
+	id     fileID
 	// badSize records that the file's size was not a multiple of the entry size at open.
 	badSize int64
 	closed  bool
@@ -94,16 +100,32 @@ func openFile(path string, base int64, maxBytes int, writable bool, entrySize in
 		f.Close()
 		return nil, err
 	}
-	if !writable {
-		// A read-only index needs no descriptor: its mapping outlives it.
-		if err := f.Close(); err != nil {
-			x.unmap()
-			return nil, fmt.Errorf("index: close %s: %w", path, err)
-		}
-		return x, nil
+	if x.id, err = idOf(f); err != nil {
+		x.unmap()
+		f.Close()
+		return nil, err
 	}
-	x.f = f
+	// No index needs its descriptor: its mapping outlives it.
+	if err := f.Close(); err != nil {
+		x.unmap()
+		return nil, fmt.Errorf("index: close %s: %w", path, err)
+	}
+	x.writer = writable
 	return x, nil
+}
+
+// fileID names a file whatever its path: device and inode. It tells files apart only while
+// the file is pinned: an inode number is given to a new file once the old one is unlinked and
+// nothing holds it any more. An index's mapping pins its file, so trim compares ids only for
+// a mapped index.
+type fileID struct{ dev, ino uint64 }
+
+func idOf(f *os.File) (fileID, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return fileID{}, fmt.Errorf("index: stat %s: %w", f.Name(), err)
+	}
+	return fileID{dev: st.Dev, ino: st.Ino}, nil
 }
 
 func mapFile(f *os.File, path string, base int64, maxBytes int, writable bool, entrySize int) (*file, error) {
@@ -163,7 +185,7 @@ func mapFile(f *os.File, path string, base int64, maxBytes int, writable bool, e
 func (x *file) entries() int { return int(x.count.Load()) }
 
 // writable reports whether the writer may still append.
-func (x *file) writable() bool { return x.f != nil }
+func (x *file) writable() bool { return x.writer }
 
 // errNotWritable returns ErrNotWritable with the path.
 func (x *file) errNotWritable() error { return fmt.Errorf("%w: %s", ErrNotWritable, x.path) }
@@ -238,41 +260,60 @@ func (x *file) lowerCount(n int) {
 	}
 }
 
-// sync makes the entries durable (fdatasync of the file, which covers pages dirtied through
-// the mapping). Read-only and sealed indexes have nothing unsynced.
+// sync makes the entries durable: msync(MS_SYNC) of the mapped entries, on Linux an
+// fdatasync of that range (the file's size included). Read-only and sealed indexes have
+// nothing unsynced.
 func (x *file) sync() error {
-	if x.f == nil {
+	if !x.writer || x.m == nil {
 		return nil
 	}
-	if err := disk.Fdatasync(x.f); err != nil {
+	if err := x.m.Sync(0, x.entries()*x.entrySize); err != nil {
 		return fmt.Errorf("index: sync %s: %w", x.path, err)
 	}
 	return nil
 }
 
 // trim ends the writable life of the index: it cuts the file to its entries, makes that and
-// the entries durable with one fdatasync, and closes the descriptor. The mapping stays, so
-// readers keep working: they never read past the count, which is within the new size.
+// the entries durable with one fdatasync, through a descriptor opened for it. The mapping
+// stays, so readers keep working: they never read past the count, which is within the new
+// size. A file no longer at its path (its directory renamed for deletion, or another in its
+// place) is left as it is.
 func (x *file) trim() error {
-	if x.f == nil {
+	if !x.writer {
 		return nil
 	}
+	if x.m == nil {
+		// Nothing was reserved, so there is nothing to cut (an index opened full on a full
+		// disk: no entries, no preallocation). Nothing pins its file either: it may have been
+		// replaced at its path by a file that got its inode number (reindexLocked does that),
+		// and cutting that one would leave its writer's mapping past the end of the file.
+		x.writer = false
+		return nil
+	}
+	f, err := os.OpenFile(x.path, os.O_RDWR, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		x.writer = false
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("index: trim %s: %w", x.path, err)
+	}
+	defer f.Close()
+	if id, err := idOf(f); err != nil || id != x.id {
+		x.writer = false
+		return err
+	}
 	used := int64(x.entries() * x.entrySize)
-	if err := x.f.Truncate(used); err != nil {
+	if err := f.Truncate(used); err != nil {
 		return fmt.Errorf("index: trim %s to %d bytes: %w", x.path, used, err)
 	}
 	// From here on the mapping reaches past the end of the file: no more appends.
-	f := x.f
-	x.f = nil
+	x.writer = false
 	x.capacity = x.entries()
-	err := disk.Fdatasync(f)
-	if err != nil {
-		err = fmt.Errorf("index: sync %s: %w", x.path, err)
+	if err := disk.Fdatasync(f); err != nil {
+		return fmt.Errorf("index: sync %s: %w", x.path, err)
 	}
-	if cerr := f.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("index: close %s: %w", x.path, cerr)
-	}
-	return err
+	return nil
 }
 
 // seal trims the file and makes the index read-only.
@@ -291,10 +332,7 @@ func (x *file) close() error {
 	}
 	x.closed = true
 	err := x.trim()
-	if x.f != nil { // the trim failed before closing the descriptor
-		x.f.Close()
-		x.f = nil
-	}
+	x.writer = false // a failed trim leaves the file at its preallocated size
 	if uerr := x.unmap(); err == nil {
 		err = uerr
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -333,4 +334,84 @@ func TestTimeIndexSanityCheck(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A writable index holds no descriptor, and closing it trims the file at its path only while
+// that is still its file: a partition deleted and created again under the same name has a new
+// file there, which the old index must leave as it is.
+func TestWritableHoldsNoDescriptorAndTrimsOnlyItsFile(t *testing.T) {
+	forEachKind(t, func(t *testing.T, k kind) {
+		dir := t.TempDir()
+		path := k.path(dir, 0)
+		before := openDescriptors(t)
+		old := k.mustOpen(t, path, 0, 100*k.entrySize, true)
+		if got := openDescriptors(t); got != before {
+			t.Fatalf("an open writable index holds %d descriptors, want 0", got-before)
+		}
+		k.mustAdd(t, old, 0, 3)
+		if err := os.Rename(dir, dir+"-delete"); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		recreated := k.mustOpen(t, path, 0, 100*k.entrySize, true)
+		k.mustAdd(t, recreated, 0, 5)
+		if err := old.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if got := fileSize(t, path); got != int64(100*k.entrySize) {
+			t.Fatalf("closing the old index cut the new file at its path to %d bytes", got)
+		}
+		if got := fileSize(t, k.path(dir+"-delete", 0)); got != int64(100*k.entrySize) {
+			t.Fatalf("old file is %d bytes: a file moved away is left as it is", got)
+		}
+		if err := recreated.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if got := fileSize(t, path); got != int64(5*k.entrySize) {
+			t.Fatalf("closed file is %d bytes, want %d (trimmed to its entries)", got, 5*k.entrySize)
+		}
+	})
+}
+
+func openDescriptors(t *testing.T) int {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(fds)
+}
+
+// An index that reserved nothing (opened full on a full disk) pins no file, so the inode
+// number of its file, once that is removed, may go to a new file at the same path (as the log
+// does when it opens an empty segment's indexes again). Closing the old index must leave the
+// new file as it is: cutting it would put the new index's mapping past the end of its file,
+// and its next append would fault (SIGBUS) instead of writing.
+func TestReservedNothingLeavesItsReplacementAlone(t *testing.T) {
+	forEachKind(t, func(t *testing.T, k kind) {
+		path := k.path(t.TempDir(), 0)
+		old := k.mustOpen(t, path, 0, 0, true)
+		if err := k.add(old, 0); !errors.Is(err, ErrIndexFull) {
+			t.Fatalf("append to an index that reserved nothing: %v, want ErrIndexFull", err)
+		}
+		if err := os.Remove(path); err != nil {
+			t.Fatal(err)
+		}
+		replacement := k.mustOpen(t, path, 0, 100*k.entrySize, true)
+		if err := old.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if got := fileSize(t, path); got != int64(100*k.entrySize) {
+			t.Fatalf("closing the old index cut its replacement to %d bytes", got)
+		}
+		k.mustAdd(t, replacement, 0, 5)
+		if err := replacement.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if got := fileSize(t, path); got != int64(5*k.entrySize) {
+			t.Fatalf("closed file is %d bytes, want %d (trimmed to its entries)", got, 5*k.entrySize)
+		}
+	})
 }

@@ -121,11 +121,10 @@ func (o *OffsetIndex) TruncateTo(offset int64) {
 // Reset drops every entry, with the same rules as TruncateTo.
 func (o *OffsetIndex) Reset() { o.x.lowerCount(0) }
 
-// Sync makes the entries appended so far durable (fdatasync). No-op when not writable.
+// Sync makes the entries appended so far durable (msync). No-op when not writable.
 func (o *OffsetIndex) Sync() error { return o.x.sync() }
 
-// Seal ends appending: it trims the file to its entries, makes it durable and closes the file
-// descriptor. The mapping stays, so concurrent readers keep working (they never read past
+// Seal ends appending: it trims the file to its entries and makes it durable. The mapping stays, so concurrent readers keep working (they never read past
 // Entries, which is within the trimmed size). Sealing a read-only or sealed index does nothing.
 func (o *OffsetIndex) Seal() error { return o.x.seal() }
 

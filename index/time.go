@@ -121,7 +121,7 @@ func (t *TimeIndex) TruncateTo(offset int64) {
 // Reset drops every entry, with the same rules as TruncateTo.
 func (t *TimeIndex) Reset() { t.x.lowerCount(0) }
 
-// Sync makes the entries appended so far durable (fdatasync). No-op when not writable.
+// Sync makes the entries appended so far durable (msync). No-op when not writable.
 func (t *TimeIndex) Sync() error { return t.x.sync() }
 
 // Seal ends appending; see OffsetIndex.Seal.

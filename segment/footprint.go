@@ -15,7 +15,7 @@ import (
 // index/file.go:
 //
 //   - the active segment keeps its .log open and mapped (segment.bytes of address space) and
-//     both indexes open and mapped whole (writable, segment.index.bytes each);
+//     both indexes mapped whole (writable, segment.index.bytes each) with no descriptor;
 //   - a sealed segment keeps its .log open (pread, sendfile) and never maps it; its indexes are
 //     mapped read-only with no descriptor: an index sealed by a roll keeps the mapping it had
 //     while active, an index opened at startup is mapped only if it holds an entry;
@@ -24,7 +24,7 @@ import (
 //
 // Checkpoint files, temporary files and directory fsyncs hold a descriptor only for the call.
 const (
-	ActiveSegmentDescriptors = 3 // .log, .index, .timeindex
+	ActiveSegmentDescriptors = 1 // .log (the indexes close theirs once mapped)
 	ActiveSegmentMappings    = 3 // .log, .index, .timeindex
 	SealedSegmentDescriptors = 1 // .log
 	SealedSegmentMappings    = 2 // .index, .timeindex (at most; see MeasureLogDir)

@@ -726,7 +726,8 @@ func (l *Log) reindexLocked(s *segment) error {
 	oldOffsets, oldTimes := s.offsetIndex, s.timeIndex
 	s.offsetIndex, s.timeIndex = ox, tx
 	l.view.Unlock()
-	// Their files are already replaced: closing them trims only what they still hold open.
+	// Their files are already replaced: closing them trims nothing (an index trims its file
+	// only while that is still the one at its path), so the new ones keep their reservation.
 	if err := errors.Join(oldOffsets.Close(), oldTimes.Close()); err != nil {
 		l.logger.Warn("segment: closing replaced indexes", "segment", s.path(logSuffix), "err", err)
 	}
@@ -929,7 +930,7 @@ func (l *Log) Sync() (int64, error) {
 // made durable (segment.releaseSynced). A failure costs only memory: it is logged.
 func (l *Log) releaseSynced(active *segment, pos int64) {
 	l.view.RLock()
-	err := active.releaseSynced(pos)
+	err := active.releaseSynced(pos, l.prefault.budget.releaseChunk())
 	l.view.RUnlock()
 	if err != nil {
 		l.logger.Warn("segment: releasing synced pages", "segment", active.path(logSuffix), "err", err)

@@ -92,17 +92,35 @@ func (b *prefaultBudget) window(active int64) int64 {
 	return min(max(b.total/max(active, 1), minPrefaultWindow), prefaultWindow)
 }
 
-// prefaulter pre-faults ranges of the active mapping from a background goroutine owned by the
-// log, started on first use and stopped by Close. MADV_POPULATE_READ leaves page contents
-// alone and the pages clean (MADV_POPULATE_WRITE dirtied them: with 1,000 logs every fdatasync
-// then wrote and write-protected 4 GB of zeros), so it may run while the appender writes nearby. Its
-// methods are called with Log.mu held; the mapping is unmapped only after wait.
+// releaseChunk is releaseSynced's chunk for each log: its share of the budget as join last
+// computed it, in whole minPrefaultWindows, at most releaseChunk (which it is without a budget).
+func (b *prefaultBudget) releaseChunk() int64 {
+	if b.total <= 0 {
+		return releaseChunk
+	}
+	active := max(b.cur.Load().n.Load(), b.prev.Load())
+	if active <= 0 {
+		active = b.opened.Load()
+	}
+	return min(b.window(active), releaseChunk) / minPrefaultWindow * minPrefaultWindow
+}
+
+// prefaulter pre-faults ranges of the active mapping from a background goroutine of the log's,
+// which runs only while it has a request: 10,000 logs do not keep 10,000 goroutines (and
+// their stacks) for work that comes every few hundred KiB of appends. MADV_POPULATE_READ leaves
+// page contents alone and the pages clean (MADV_POPULATE_WRITE dirtied them: with 1,000 logs
+// every fdatasync then wrote and write-protected 4 GB of zeros), so it may run while the
+// appender writes nearby. Its methods are called with Log.mu held; the mapping is unmapped
+// only after wait.
 type prefaulter struct {
-	logger   *slog.Logger
-	budget   *prefaultBudget // shared with the other logs of the directory
-	joined   int64           // the budget's epoch this log last counted itself active in
-	requests chan prefaultRequest
-	busy     sync.WaitGroup
+	logger *slog.Logger
+	budget *prefaultBudget // shared with the other logs of the directory
+	joined int64           // the budget's epoch this log last counted itself active in
+	busy   sync.WaitGroup
+
+	mu      sync.Mutex
+	pending *prefaultRequest // the request waiting behind the running one
+	running bool             // the goroutine runs
 }
 
 type prefaultRequest struct {
@@ -113,22 +131,31 @@ type prefaultRequest struct {
 // request queues [off, off+n) of m; it reports false, queueing nothing, if a request is
 // already waiting.
 func (p *prefaulter) request(m *mmap.Mapping, off, n int) bool {
-	if p.requests == nil {
-		p.requests = make(chan prefaultRequest, 1)
-		go p.run(p.requests)
-	}
-	p.busy.Add(1)
-	select {
-	case p.requests <- prefaultRequest{mapping: m, off: off, n: n}:
-		return true
-	default:
-		p.busy.Done()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pending != nil {
 		return false
 	}
+	p.busy.Add(1)
+	p.pending = &prefaultRequest{mapping: m, off: off, n: n}
+	if !p.running {
+		p.running = true
+		go p.run()
+	}
+	return true
 }
 
-func (p *prefaulter) run(requests <-chan prefaultRequest) {
-	for r := range requests {
+// run serves the requests until none is waiting.
+func (p *prefaulter) run() {
+	for {
+		p.mu.Lock()
+		r := p.pending
+		p.pending = nil
+		p.running = r != nil
+		p.mu.Unlock()
+		if r == nil {
+			return
+		}
 		// POPULATE_READ, not _WRITE: pages come in zeroed but clean, so a Sync writes (and
 		// write-protects) only the pages an append dirtied, not the whole window of zeros.
 		if err := r.mapping.Advise(r.off, r.n, unix.MADV_POPULATE_READ); err != nil {
@@ -142,15 +169,11 @@ func (p *prefaulter) run(requests <-chan prefaultRequest) {
 // wait returns once no request is queued or running.
 func (p *prefaulter) wait() { p.busy.Wait() }
 
-// stop waits for the running request, ends the goroutine and leaves the budget; it is called
-// once, when the log closes.
+// stop waits for the requests queued and leaves the budget; it is called once, when the log
+// closes.
 func (p *prefaulter) stop() {
 	p.budget.opened.Add(-1)
 	p.busy.Wait()
-	if p.requests != nil {
-		close(p.requests)
-		p.requests = nil
-	}
 }
 
 // prefaultAheadLocked keeps the pages up to the log's share of the budget (at most

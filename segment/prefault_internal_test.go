@@ -61,6 +61,34 @@ func TestPrefaultWindowShrinksWithActiveLogs(t *testing.T) {
 	}
 }
 
+// TestReleaseChunkFollowsTheWindow: the synced pages a log keeps mapped shrink with its share of
+// the budget, in whole 64 KiB, from 1 MiB (few active logs, or no budget) to 64 KiB.
+func TestReleaseChunkFollowsTheWindow(t *testing.T) {
+	now := time.Unix(1000, 0)
+	b := newPrefaultBudget(256 << 20)
+	b.now = fixedClock(&now)
+	joined := make([]int64, 10000)
+	b.join(&joined[0])
+	if c := b.releaseChunk(); c != releaseChunk {
+		t.Fatalf("one active log: chunk %d, want %d", c, releaseChunk)
+	}
+	for i := range 1000 {
+		b.join(&joined[i])
+	}
+	if c, want := b.releaseChunk(), int64(256<<20)/1000/minPrefaultWindow*minPrefaultWindow; c != want {
+		t.Fatalf("1,000 active logs: chunk %d, want %d", c, want)
+	}
+	for i := range joined {
+		b.join(&joined[i])
+	}
+	if c := b.releaseChunk(); c != minPrefaultWindow {
+		t.Fatalf("10,000 active logs: chunk %d, want %d", c, minPrefaultWindow)
+	}
+	if c := newPrefaultBudget(0).releaseChunk(); c != releaseChunk {
+		t.Fatalf("no budget: chunk %d, want %d", c, releaseChunk)
+	}
+}
+
 // TestPrefaultManyLogsReserveWhatTheyHold: 1,000 logs of a directory with 4 KiB preallocation,
 // each holding one small batch, fallocate their share of the default budget ahead at most,
 // not 4 MiB each (4 GB in all).

@@ -380,30 +380,29 @@ func (s *segment) write(b []byte, pos int64) error {
 	return s.fs.Pwrite(s.file, b, pos)
 }
 
-// releaseChunk is the granularity, and releaseMargin the distance behind the durable position,
-// of releaseSynced: whole chunks are dropped, never the last margin's worth of synced bytes,
-// which readers tailing the active segment (they read batch headers through the mapping) and
-// the appender's next page are likely to touch again.
-const (
-	releaseChunk  = 1 << 20
-	releaseMargin = 1 << 20
-)
+// releaseChunk is the most bytes releaseSynced drops at once, and the most synced bytes it keeps
+// mapped behind the durable position, which readers tailing the active segment (they read batch
+// headers through the mapping) and the appender's next page are likely to touch again. A log
+// keeps less when many logs are active: its share of the pre-fault budget (releaseChunkOf), so
+// that 1,000 logs do not each hold 2 MiB of synced pages (2 GB of RSS).
+const releaseChunk = 1 << 20
 
 // releaseSynced drops from the process's page tables the pages of the active mapping that lie
-// in whole releaseChunks more than releaseMargin behind durable, a position a successful
-// fdatasync covered. Pages written through a MAP_SHARED mapping otherwise stay mapped, and
+// in whole chunks more than one chunk behind durable, a position a successful fdatasync
+// covered. Pages written through a MAP_SHARED mapping otherwise stay mapped, and
 // count in the process's resident set (RssFile), until the segment rolls: at 10 MB/s that is
 // 10 MB/s of RSS. MADV_DONTNEED on a shared file mapping only removes the page-table entries:
 // the data stays in the page cache and the file, and a later touch through the mapping faults
 // the page back in from there, so readers lose nothing. The caller holds Log.syncMu and
 // Log.view for reading (so the mapping is neither unmapped nor replaced meanwhile); s may have
-// been sealed (no mapping), in which case there is nothing to do.
-func (s *segment) releaseSynced(durable int64) error {
-	end := (durable - releaseMargin) / releaseChunk * releaseChunk
+// been sealed (no mapping), in which case there is nothing to do. chunk is a whole number of
+// pages.
+func (s *segment) releaseSynced(durable, chunk int64) error {
+	end := (durable - chunk) / chunk * chunk
 	if end < s.released {
 		s.released = max(end, 0) // truncated: pages below were written again
 	}
-	if s.mapping == nil || end-s.released < releaseChunk {
+	if s.mapping == nil || end-s.released < chunk {
 		return nil
 	}
 	if err := s.mapping.Advise(int(s.released), int(end-s.released), unix.MADV_DONTNEED); err != nil {
