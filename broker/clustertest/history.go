@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -204,13 +205,9 @@ func (c *Cluster) ReadPartition(ctx context.Context, topic string, partition int
 		return nil, fmt.Errorf("clustertest: %w", err)
 	}
 	defer cl.Close()
-	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	end, err := endOffset(ctx, kadm.NewClient(cl), topic, partition)
 	if err != nil {
-		return nil, fmt.Errorf("clustertest: end offsets of %s: %w", topic, err)
-	}
-	end, ok := ends.Lookup(topic, partition)
-	if !ok || end.Err != nil {
-		return nil, fmt.Errorf("clustertest: end offset of %s-%d: %v", topic, partition, end.Err)
+		return nil, err
 	}
 	var records []Record
 	next := int64(0)
@@ -310,4 +307,29 @@ func (c *Cluster) VerifyHistory(ctx context.Context, topic string, partitions in
 		logs[p] = records
 	}
 	return CheckHistory(acked, logs), nil
+}
+
+// endOffset asks ListOffsets for partition's high watermark, again while the
+// answer is a retriable error, as clients retry it: a leader elected a moment
+// ago answers OFFSET_NOT_AVAILABLE until its high watermark reaches the start
+// of its epoch.
+func endOffset(ctx context.Context, adm *kadm.Client, topic string, partition int32) (kadm.ListedOffset, error) {
+	for {
+		ends, err := adm.ListEndOffsets(ctx, topic)
+		if err != nil {
+			return kadm.ListedOffset{}, fmt.Errorf("clustertest: end offsets of %s: %w", topic, err)
+		}
+		end, ok := ends.Lookup(topic, partition)
+		if ok && end.Err == nil {
+			return end, nil
+		}
+		if !ok || !kerr.IsRetriable(end.Err) {
+			return end, fmt.Errorf("clustertest: end offset of %s-%d: %v", topic, partition, end.Err)
+		}
+		select {
+		case <-ctx.Done():
+			return end, fmt.Errorf("clustertest: end offset of %s-%d: %v (%w)", topic, partition, end.Err, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
