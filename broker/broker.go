@@ -160,6 +160,10 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 	}
 	// abort undoes what New started when a later step fails.
 	abort := func(err error) (*Broker, error) {
+		// The controlled shutdown first, as Close does: it waits until this
+		// broker has applied the image that takes its leaderships away,
+		// which needs the image follower that b.done stops.
+		b.stopLifecycle()
 		close(b.done) // stops what waits for Close (the group coordinator)
 		b.endLifetime()
 		b.mu.Lock()
@@ -167,7 +171,6 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 			ln.Close()
 		}
 		b.mu.Unlock()
-		b.stopLifecycle()
 		b.stopReplication()
 		b.bg.Wait()
 		b.stopRemote()

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -272,5 +273,35 @@ func TestCreateTopicRollsBack(t *testing.T) {
 	topics, err := b.Admin(t).ListTopics(ctx(t), "blocked")
 	if err != nil || len(topics["blocked"].Partitions) != 6 {
 		t.Errorf("after restart: %v %+v", err, topics)
+	}
+}
+
+// TestStartFailureAfterRegistrationStopsAtOnce: a start that fails after the
+// broker registered (its admin port is taken) runs the controlled shutdown
+// while the broker still applies images, so it ends as soon as the
+// controller hands the leaderships over, not after the controlled-shutdown
+// timeout (here ten minutes).
+func TestStartFailureAfterRegistrationStopsAtOnce(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	cfg := broker.DefaultConfig()
+	cfg.LogDirs = []string{t.TempDir()}
+	cfg.AdminListener = taken.Addr().String()
+	cfg.Control.ControlledShutdownTimeout = 10 * time.Minute
+	failed := make(chan error, 1)
+	go func() {
+		_, err := broker.New(cfg, slog.New(slog.DiscardHandler))
+		failed <- err
+	}()
+	select {
+	case err := <-failed:
+		if err == nil || !strings.Contains(err.Error(), "admin listener") {
+			t.Fatalf("New with the admin port taken: %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("New with the admin port taken did not return within a minute: waiting out the controlled shutdown")
 	}
 }
