@@ -146,7 +146,14 @@ func (b *Broker) Client(t testing.TB, opts ...kgo.Opt) *kgo.Client {
 
 // Admin returns a kadm client over a new Client. kgo caches metadata
 // answers for MetadataMinAge (5 s by default), which would hide a topic
-// change from the next ListTopics; the admin client's is 10 ms.
+// change from the next ListTopics; the admin client's is 10 ms. That age
+// does not cover the broker list: BrokerMetadata sends no request once the
+// client knows a broker, it answers from the list of the client's last
+// Metadata answer (refreshed every MetadataMaxAge, 5 min, or when a request
+// needs a broker missing from it). Do not poll it to wait for brokers: a
+// client whose first answer came from a broker yet to apply the others'
+// unfencing lists fewer for minutes. Send a kmsg.MetadataRequest to the
+// node itself (Client(t).SeedBrokers()[0]) or look at the Image.
 func (b *Broker) Admin(t testing.TB, opts ...kgo.Opt) *kadm.Client {
 	t.Helper()
 	return kadm.NewClient(b.Client(t, append([]kgo.Opt{kgo.MetadataMinAge(10 * time.Millisecond)}, opts...)...))
