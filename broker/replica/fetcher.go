@@ -190,6 +190,24 @@ type Fetchers struct {
 	parts  map[partitionKey]*followedState // every partition followed
 	closed bool
 	wg     sync.WaitGroup // the loops' goroutines
+
+	traffic fetchTraffic
+}
+
+// FetchTraffic is what the fetch loops sent and received in Fetch requests
+// since they started: requests answered, and their bytes on the wire.
+type FetchTraffic struct {
+	Requests, RequestBytes, ResponseBytes int64
+}
+
+type fetchTraffic struct {
+	requests, requestBytes, responseBytes atomic.Int64
+}
+
+// Traffic is the loops' Fetch traffic so far.
+func (f *Fetchers) Traffic() FetchTraffic {
+	t := &f.traffic
+	return FetchTraffic{t.requests.Load(), t.requestBytes.Load(), t.responseBytes.Load()}
 }
 
 type partitionKey struct {
@@ -313,12 +331,13 @@ func (f *Fetchers) Lag() (maxMessages int64) {
 
 // fetchLoop fetches the partitions led by one broker.
 type fetchLoop struct {
-	cfg    *FetchersConfig
-	leader int32
-	ctx    context.Context
-	stop   context.CancelFunc
-	wake   chan struct{} // capacity 1: partitions added, a wait over
-	round  int           // rotates the request's order
+	cfg     *FetchersConfig
+	leader  int32
+	ctx     context.Context
+	stop    context.CancelFunc
+	wake    chan struct{} // capacity 1: partitions added, a wait over
+	traffic *fetchTraffic // the Fetchers'
+	round   int           // rotates the request's order
 	// session is the fetch session with the leader (session.go).
 	session followerSession
 
@@ -334,6 +353,7 @@ type fetchLoop struct {
 // startLoop starts the loop of leader; f.mu is held.
 func (f *Fetchers) startLoop(leader int32) *fetchLoop {
 	l := newFetchLoop(&f.cfg, leader)
+	l.traffic = &f.traffic
 	f.loops[leader] = l
 	f.wg.Go(l.run)
 	return l
@@ -341,7 +361,7 @@ func (f *Fetchers) startLoop(leader int32) *fetchLoop {
 
 func newFetchLoop(cfg *FetchersConfig, leader int32) *fetchLoop {
 	ctx, stop := context.WithCancel(context.Background())
-	l := &fetchLoop{cfg: cfg, leader: leader, ctx: ctx, stop: stop, wake: make(chan struct{}, 1)}
+	l := &fetchLoop{cfg: cfg, leader: leader, ctx: ctx, stop: stop, wake: make(chan struct{}, 1), traffic: &fetchTraffic{}}
 	l.mu.parts = map[partitionKey]*followedState{}
 	return l
 }
@@ -400,6 +420,9 @@ func (l *fetchLoop) run() {
 			l.sleep(time.Now().Add(l.cfg.Backoff))
 			continue
 		}
+		l.traffic.requests.Add(1)
+		l.traffic.requestBytes.Add(int64(conn.lastSent))
+		l.traffic.responseBytes.Add(int64(conn.lastReceived))
 		if l.failing {
 			l.failing = false
 			l.cfg.Logger.Info("replica fetcher: fetching from the leader again", "leader", l.leader)
