@@ -132,27 +132,39 @@ func TestReplicaFetchSessions(t *testing.T) {
 }
 
 // TestReplicaFetchIdleTraffic measures the followers' Fetch traffic and
-// the process's CPU on an idle RF=3 topic of 1,000 partitions over three
-// brokers: RUNNEL_IDLE_PARTITIONS=1000 go test ./broker -run
+// the process's CPU on an idle RF=3 topic of many partitions over three
+// brokers, with fetch sessions and without (a leader with no session slots:
+// every fetch full, every partition answered, as before sessions):
+// RUNNEL_IDLE_PARTITIONS=1000 go test ./broker -run
 // TestReplicaFetchIdleTraffic -v. Skipped unless asked for.
 func TestReplicaFetchIdleTraffic(t *testing.T) {
 	n, _ := strconv.Atoi(os.Getenv("RUNNEL_IDLE_PARTITIONS"))
 	if n <= 0 {
 		t.Skip("RUNNEL_IDLE_PARTITIONS not set")
 	}
-	rt := &replicaTest{brokers: startCluster(t, 3, "runnel.segment.preallocate.bytes=4096", "log.index.size.max.bytes=4096")}
-	rt.createTopic(t, "idle", int32(n))
-	wait.Until(t, 60*time.Second, "the followers in their sessions", func() bool {
-		for _, b := range rt.brokers {
-			if len(followerSessions(b)) != 2 {
-				return false
+	type figures struct{ bytesPerSec, cpu float64 }
+	measure := func(t *testing.T, slots int) figures {
+		rt := &replicaTest{brokers: startCluster(t, 3, "runnel.segment.preallocate.bytes=4096", "log.index.size.max.bytes=4096",
+			"max.incremental.fetch.session.cache.slots="+strconv.Itoa(slots))}
+		rt.createTopic(t, "idle", int32(n))
+		wait.Until(t, 60*time.Second, "the followers in their sessions", func() bool {
+			for _, b := range rt.brokers {
+				if slots > 0 && len(followerSessions(b)) != 2 {
+					return false
+				}
 			}
-		}
-		return true
-	})
-	idle, cpu, elapsed := rt.idleTraffic(t, 60)
-	secs := elapsed.Seconds()
-	t.Logf("idle, %d partitions RF=3: %d fetches/s, %.0f request bytes/s, %.0f response bytes/s, %.0f total bytes/s, CPU %.1f%% of a core",
-		n, int64(float64(idle.Requests)/secs), float64(idle.RequestBytes)/secs, float64(idle.ResponseBytes)/secs,
-		float64(idle.RequestBytes+idle.ResponseBytes)/secs, 100*cpu.Seconds()/secs)
+			return true
+		})
+		rt.idleTraffic(t, 12) // the leaders' high watermarks settle
+		idle, cpu, elapsed := rt.idleTraffic(t, 60)
+		secs := elapsed.Seconds()
+		f := figures{float64(idle.RequestBytes+idle.ResponseBytes) / secs, cpu.Seconds() / secs}
+		t.Logf("idle, %d partitions RF=3, %d session slots: %.1f fetches/s, %.0f request bytes/s, %.0f response bytes/s, %.0f total bytes/s, CPU %.1f%% of a core",
+			n, slots, float64(idle.Requests)/secs, float64(idle.RequestBytes)/secs, float64(idle.ResponseBytes)/secs, f.bytesPerSec, 100*f.cpu)
+		return f
+	}
+	var full, sessions figures
+	t.Run("full fetches", func(t *testing.T) { full = measure(t, 0) })
+	t.Run("sessions", func(t *testing.T) { sessions = measure(t, defaultFetchSessionCacheSlots) })
+	t.Logf("sessions / full fetches: bytes %.4f, CPU %.3f", sessions.bytesPerSec/full.bytesPerSec, sessions.cpu/full.cpu)
 }
