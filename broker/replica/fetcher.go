@@ -519,8 +519,9 @@ func (l *fetchLoop) fetchable(now time.Time) (sent []sentPartition, next time.Ti
 	return sent, next
 }
 
-// request is the Fetch of sent, consecutive partitions of a topic making
-// one request topic.
+// request is the full Fetch of sent, consecutive partitions of a topic
+// making one request topic; the session (session.go) makes it its next
+// request.
 func (l *fetchLoop) request(version int16, sent []sentPartition) *kmsg.FetchRequest {
 	req := kmsg.NewPtrFetchRequest()
 	req.Version = version
@@ -534,7 +535,6 @@ func (l *fetchLoop) request(version int16, sent []sentPartition) *kmsg.FetchRequ
 	}
 	req.MaxWaitMillis = int32(l.cfg.MaxWait.Milliseconds())
 	req.MinBytes, req.MaxBytes = l.cfg.MinBytes, l.cfg.MaxBytes
-	req.SessionID, req.SessionEpoch = 0, -1
 	for i, sp := range sent {
 		if i == 0 || sp.s.Topic != sent[i-1].s.Topic {
 			t := kmsg.NewFetchRequestTopic()
