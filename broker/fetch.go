@@ -79,10 +79,6 @@ func handleFetch(b *Broker, req *request) *reply {
 	switch {
 	case r.Version < 7:
 		f = newFetch(b, r)
-	case replicaOf(r) >= 0: // a follower's (fetch_replica.go)
-		if f = newReplicaFetch(b, r, rep); f == nil {
-			return rep
-		}
 	case r.SessionEpoch == fetchSessionInitialEpoch || r.SessionEpoch == fetchSessionFinalEpoch:
 		// A full fetch closes the session it names.
 		if r.SessionID != 0 {
@@ -242,7 +238,7 @@ func newSessionFetch(b *Broker, r *kmsg.FetchRequest, s *fetchSession) *fetch {
 		ft.parts = ft.parts[:len(ft.parts)+1]
 		fp := &ft.parts[len(ft.parts)-1]
 		fp.index, fp.offset, fp.maxBytes, fp.sp = sp.key.partition, sp.fetchOffset, sp.maxBytes, sp
-		fp.currentLeaderEpoch, fp.lastFetchedEpoch = sp.leaderEpoch, -1
+		fp.currentLeaderEpoch, fp.lastFetchedEpoch = sp.leaderEpoch, sp.lastFetched
 	}
 	f.resolve()
 	return f
@@ -533,12 +529,12 @@ func (f *fetch) createSession() int32 {
 				index[key] = sp
 				parts = append(parts, sp)
 			}
-			sp.fetchOffset, sp.maxBytes, sp.leaderEpoch = fp.offset, fp.maxBytes, fp.currentLeaderEpoch
+			sp.fetchOffset, sp.maxBytes, sp.leaderEpoch, sp.lastFetched = fp.offset, fp.maxBytes, fp.currentLeaderEpoch, fp.lastFetchedEpoch
 			sp.highWatermark, sp.logStartOffset = -1, -1
 			sp.mustRespond(fp.header, false)
 		}
 	}
-	return f.b.fetchSessions.create(topicIDs, parts, index)
+	return f.b.fetchSessions.create(topicIDs, f.replica >= 0, parts, index)
 }
 
 // release lets go of the reads of the last read that no frame took.

@@ -29,9 +29,10 @@ package broker
 // usual) while the bucket is exhausted, and the bytes sent of it are
 // recorded, as Kafka's ReplicaManager (shouldLeaderThrottle) does.
 //
-// Sessions: none. A follower's full fetch (epoch 0 or -1) is answered with
-// session id 0, so a Kafka follower keeps sending full fetches; an
-// incremental one gets FETCH_SESSION_ID_NOT_FOUND. Record bytes sent to
+// Sessions (KIP-227): as consumers' (fetchsession.go), with the
+// LastFetchedEpoch kept per partition for the divergence check, a
+// DivergingEpoch always answered, and the session privileged in the cache
+// (a follower's is evicted before no consumer's). Record bytes sent to
 // followers are counted in runnel_replication_bytes_out_total.
 
 import (
@@ -103,22 +104,6 @@ func replicaOf(r *kmsg.FetchRequest) int32 {
 // leaderState is the partition's replication state while this broker leads
 // it with replication, nil otherwise.
 func (p *partition) leaderState() *replica.Leader { return p.leader.Load() }
-
-// newReplicaFetch resolves and reads a follower's full fetch; for an
-// incremental one it finishes rep with FETCH_SESSION_ID_NOT_FOUND and
-// returns nil.
-func newReplicaFetch(b *Broker, r *kmsg.FetchRequest, rep *reply) *fetch {
-	if r.SessionEpoch != fetchSessionInitialEpoch && r.SessionEpoch != fetchSessionFinalEpoch {
-		resp := r.ResponseKind().(*kmsg.FetchResponse)
-		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
-		rep.finish(resp)
-		return nil
-	}
-	if r.SessionID != 0 { // a full fetch closes the session it names
-		b.fetchSessions.remove(r.SessionID)
-	}
-	return newFetch(b, r)
-}
 
 // replicaMayRead checks a follower's fetch of fp before its read: false
 // when fp.header now holds an error or a diverging epoch instead.

@@ -423,7 +423,7 @@ func TestReplicaFetch(t *testing.T) {
 				}
 			})
 		}
-		// An incremental fetch: followers get no session.
+		// An incremental fetch of a session the leader does not have.
 		req := fetchReq(18, "served", lp.topicID, 0, 0, 1<<20, 1<<20, 0)
 		req.ReplicaState.ID, req.SessionID, req.SessionEpoch = follower, 1, 1
 		if resp := fetchFrom(t, rt.brokers[leader], req); resp.ErrorCode != kerr.FetchSessionIDNotFound.Code {

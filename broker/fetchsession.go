@@ -41,8 +41,16 @@ package broker
 // not been used for min.incremental.fetch.session.eviction.ms; else that of
 // the evictable session with the fewest partitions, if the new one has more
 // (a session becomes evictable once it has lived for that long, checked when
-// it is used); else it is not created. Replica fetches (Kafka's privileged
-// sessions) are not served yet, so every session here is a consumer's.
+// it is used); else it is not created.
+//
+// A follower's session (a replica fetch's, Kafka's privileged session) is
+// worth more than any consumer's, as in Kafka's FetchSessionCache: a
+// follower's new session may take the place of any consumer's session, even
+// a young one, before a follower's (the evictable one with the fewest
+// partitions among consumers' sessions and the followers' that have lived
+// long enough); a consumer's never takes a follower's unless that one is
+// stale. So a cache full of consumers does not make followers fall back to
+// full fetches, and consumers cannot make them thrash.
 
 import (
 	"math"
@@ -81,9 +89,10 @@ func newFetchSessionCache(maxSlots int, evictionAfter time.Duration) *fetchSessi
 // fetchSession is one client's session: its partitions in reading order and
 // what the broker last sent about each.
 type fetchSession struct {
-	id       int32
-	topicIDs bool // made by a v13+ request: partitions are keyed by topic id
-	created  time.Time
+	id         int32
+	topicIDs   bool // made by a v13+ request: partitions are keyed by topic id
+	privileged bool // a follower's (replica fetches)
+	created    time.Time
 
 	// Guarded by the cache's mu.
 	lastUsed  time.Time
@@ -111,6 +120,7 @@ type sessionPart struct {
 	key            sessionKey
 	fetchOffset    int64
 	leaderEpoch    int32 // the request's CurrentLeaderEpoch (-1: none)
+	lastFetched    int32 // the request's LastFetchedEpoch (-1: none), for a follower's divergence check
 	maxBytes       int32
 	highWatermark  int64
 	logStartOffset int64
@@ -151,48 +161,71 @@ func (c *fetchSessionCache) touchLocked(s *fetchSession, now time.Time) {
 }
 
 // create makes a session of parts (in order, keyed as topicIDs says, index
-// mapping their keys to them) and
-// returns its id, or 0 when the cache has no room for it.
-func (c *fetchSessionCache) create(topicIDs bool, parts []*sessionPart, index map[sessionKey]*sessionPart) int32 {
+// mapping their keys to them; privileged: a follower's) and returns its id,
+// or 0 when the cache has no room for it.
+func (c *fetchSessionCache) create(topicIDs, privileged bool, parts []*sessionPart, index map[sessionKey]*sessionPart) int32 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
-	if c.maxSlots <= 0 || len(c.sessions) >= c.maxSlots && !c.evictFor(len(parts), now) {
+	if c.maxSlots <= 0 || len(c.sessions) >= c.maxSlots && !c.evictFor(privileged, len(parts), now) {
 		return 0
 	}
 	var id int32
 	for id == 0 || c.sessions[id] != nil {
 		id = rand.Int32N(math.MaxInt32) + 1
 	}
-	s := &fetchSession{id: id, topicIDs: topicIDs, created: now, epoch: 1, parts: parts, index: index}
+	s := &fetchSession{id: id, topicIDs: topicIDs, privileged: privileged, created: now, epoch: 1, parts: parts, index: index}
 	c.sessions[id] = s
 	c.touchLocked(s, now)
 	return id
 }
 
-// evictFor makes room for a new session of size partitions, by Kafka's
-// rules (FetchSessionCache.tryEvict): the least recently used session if it
-// is stale, else the evictable session with the fewest partitions (then the
-// lowest id) if it has fewer than size. It reports whether it evicted one.
-func (c *fetchSessionCache) evictFor(size int, now time.Time) bool {
-	var lru, small *fetchSession
+// evictFor makes room for a new session of size partitions (privileged: a
+// follower's), by Kafka's rules (FetchSessionCache.tryEvict): the least
+// recently used session if it is stale; else the least valuable session
+// the newcomer may take the place of, if the newcomer is worth more. Worth
+// is (privileged, partitions), in that order; a follower may take the place
+// of any consumer's session and of an evictable follower's, a consumer only
+// of an evictable session. It reports whether it evicted one.
+func (c *fetchSessionCache) evictFor(privileged bool, size int, now time.Time) bool {
+	var lru, cheapest *fetchSession
 	for _, s := range c.sessions {
 		if lru == nil || s.lastUsed.Before(lru.lastUsed) || s.lastUsed.Equal(lru.lastUsed) && s.id < lru.id {
 			lru = s
 		}
-		if s.evictable && (small == nil || s.size < small.size || s.size == small.size && s.id < small.id) {
-			small = s
+		if (s.evictable || privileged && !s.privileged) && (cheapest == nil || s.worthLess(cheapest)) {
+			cheapest = s
 		}
 	}
-	victim := small
+	victim := cheapest
 	if lru != nil && now.Sub(lru.lastUsed) > c.evictionAfter {
 		victim = lru
-	} else if small == nil || small.size >= size {
+	} else if cheapest == nil || !(&fetchSession{privileged: privileged, size: size}).worthMore(cheapest) {
 		return false
 	}
 	c.removeLocked(victim)
 	c.evictions++
 	return true
+}
+
+// worthLess orders sessions for eviction as Kafka's EvictableKey: a
+// consumer's before a follower's, then fewer partitions, then the lower id.
+func (s *fetchSession) worthLess(o *fetchSession) bool {
+	switch {
+	case s.worthMore(o):
+		return false
+	case o.worthMore(s):
+		return true
+	}
+	return s.id < o.id
+}
+
+// worthMore reports whether s is worth more than o, ids aside.
+func (s *fetchSession) worthMore(o *fetchSession) bool {
+	if s.privileged != o.privileged {
+		return s.privileged
+	}
+	return s.size > o.size
 }
 
 // stats returns the open sessions, the partitions they hold and the
@@ -229,10 +262,10 @@ func (c *fetchSessionCache) incremental(r *kmsg.FetchRequest) (*fetchSession, er
 			rp := &rt.Partitions[j]
 			key := s.keyOf(rt.Topic, rt.TopicID, rp.Partition)
 			if sp := s.index[key]; sp != nil {
-				sp.fetchOffset, sp.maxBytes, sp.leaderEpoch = rp.FetchOffset, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch
+				sp.fetchOffset, sp.maxBytes, sp.leaderEpoch, sp.lastFetched = rp.FetchOffset, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch, rp.LastFetchedEpoch
 				continue
 			}
-			sp := &sessionPart{key: key, fetchOffset: rp.FetchOffset, leaderEpoch: rp.CurrentLeaderEpoch, maxBytes: rp.PartitionMaxBytes, highWatermark: -1, logStartOffset: -1}
+			sp := &sessionPart{key: key, fetchOffset: rp.FetchOffset, leaderEpoch: rp.CurrentLeaderEpoch, lastFetched: rp.LastFetchedEpoch, maxBytes: rp.PartitionMaxBytes, highWatermark: -1, logStartOffset: -1}
 			s.index[key] = sp
 			s.parts = append(s.parts, sp)
 		}
@@ -283,7 +316,7 @@ func (sp *sessionPart) mustRespond(h fetchPartitionHeader, records bool) bool {
 	if h.ErrorCode != 0 {
 		must, sp.highWatermark = true, -1
 	}
-	if h.Preferred { // as Kafka's CachedPartition: always sent
+	if h.Preferred || h.Diverging { // as Kafka's CachedPartition: always sent
 		must = true
 	}
 	if records {

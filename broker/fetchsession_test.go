@@ -462,3 +462,47 @@ func TestSessionPartMustRespond(t *testing.T) {
 		}
 	}
 }
+
+// TestFetchSessionEvictionPrivileged: followers' sessions (privileged, as
+// in Kafka's FetchSessionCache) take the place of consumers' sessions of
+// any age and size, and consumers take a follower's only once it is stale.
+func TestFetchSessionEvictionPrivileged(t *testing.T) {
+	c := newFetchSessionCache(2, time.Minute)
+	now := time.Now()
+	c.now = func() time.Time { return now }
+	create := func(privileged bool, size int) int32 {
+		parts, index := make([]*sessionPart, size), map[sessionKey]*sessionPart{}
+		for i := range parts {
+			parts[i] = &sessionPart{key: sessionKey{topic: "t", partition: int32(i)}}
+			index[parts[i].key] = parts[i]
+		}
+		return c.create(false, privileged, parts, index)
+	}
+	has := func(id int32) bool { c.mu.Lock(); defer c.mu.Unlock(); return c.sessions[id] != nil }
+
+	big, small := create(false, 50), create(false, 10)
+	f1 := create(true, 1)
+	if f1 == 0 || has(small) || !has(big) {
+		t.Fatalf("a follower's session did not take the smaller young consumer session's place (follower %d, small kept %v)", f1, has(small))
+	}
+	if create(false, 100) != 0 || !has(f1) {
+		t.Fatal("a consumer's session took a young follower's place")
+	}
+	f2 := create(true, 1)
+	if f2 == 0 || has(big) || !has(f1) {
+		t.Fatal("a follower's session did not take the last consumer session's place")
+	}
+	if create(true, 5) != 0 {
+		t.Fatal("a follower's session took the place of another young follower's")
+	}
+	now = now.Add(90 * time.Second)
+	c.mu.Lock()
+	c.touchLocked(c.sessions[f2], now) // used now, and evictable: lived over a minute
+	c.mu.Unlock()
+	if create(false, 100) == 0 || has(f1) || !has(f2) {
+		t.Fatal("a consumer's session did not take the place of a stale follower's")
+	}
+	if create(false, 100) != 0 || !has(f2) {
+		t.Fatal("a consumer's session took the place of a follower's in use")
+	}
+}

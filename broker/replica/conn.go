@@ -25,6 +25,9 @@ type leaderConn struct {
 	timeout     time.Duration // per request, on top of the fetch's wait
 	req, resp   []byte        // buffers kept between requests: a response's bytes stay valid until the next one
 	stopWatch   func() bool   // stops closing conn when the loop stops
+	// lastSent and lastReceived are the sizes of the last request and
+	// its response, in bytes on the wire.
+	lastSent, lastReceived int
 
 	// Versions negotiated with ApiVersions.
 	fetchVersion, listOffsetsVersion int16
@@ -105,6 +108,7 @@ func (c *leaderConn) roundTrip(req kmsg.Request, resp kmsg.Response, wait time.D
 	if err := c.conn.SetDeadline(time.Now().Add(c.timeout + wait)); err != nil {
 		return err
 	}
+	c.lastSent, c.lastReceived = len(c.req), 0
 	if _, err := c.conn.Write(c.req); err != nil {
 		return err
 	}
@@ -127,6 +131,7 @@ func (c *leaderConn) roundTrip(req kmsg.Request, resp kmsg.Response, wait time.D
 	if _, err := io.ReadFull(c.conn, body); err != nil {
 		return err
 	}
+	c.lastReceived = 4 + int(n)
 	r := kbin.Reader{Src: body}
 	if id := r.Int32(); id != c.correlation {
 		return fmt.Errorf("%w: correlation id %d, want %d", errCorrelation, id, c.correlation)

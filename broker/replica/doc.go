@@ -17,7 +17,8 @@
 //     (segment.Log.AppendAsFollower: offsets and leader epochs as the leader
 //     stamped them, producer state rebuilt from them) and truncates a
 //     divergent tail when the leader answers with a DivergingEpoch (KIP-279,
-//     KIP-320).
+//     KIP-320). Its fetches go through a fetch session (KIP-227,
+//     session.go): an idle partition costs nothing on the wire.
 //   - lag.go is the lag in bytes and in time the metrics show, on both
 //     sides (Fetchers.LagBytes, Fetchers.SinceCaughtUp,
 //     Leader.MaxSinceCaughtUp).

@@ -9,7 +9,9 @@ package replica
 // by id from v13, this node's id in ReplicaState from v15 (ReplicaID
 // before), and per partition FetchOffset = the log end, LastFetchedEpoch =
 // the log's last leader epoch, CurrentLeaderEpoch = the epoch the metadata
-// gave. Sessions are not used: every fetch is full (SessionEpoch -1).
+// gave. The fetches go through a fetch session (KIP-227, session.go): after
+// the first, a fetch names only what changed, and the leader answers only
+// what is new.
 //
 // A partition with a replication throttle (FetchersConfig.Throttle) that
 // has not caught up is left out of a fetch while the throttle is exhausted
@@ -37,10 +39,14 @@ package replica
 //     above our end, the log restarts empty at it
 //     (TruncateFullyAndStartAt).
 //   - FENCED_LEADER_EPOCH: the partition waits for a new Follow (the
-//     metadata moved on). Any other error (NOT_LEADER_OR_FOLLOWER,
-//     UNKNOWN_TOPIC_ID, UNKNOWN_LEADER_EPOCH, a log that refuses an append):
-//     the partition waits Backoff, or until a new Follow, and is fetched
-//     again.
+//     metadata moved on). A leader that has not applied the metadata that
+//     makes it the leader yet (UNKNOWN_TOPIC_ID, UNKNOWN_TOPIC_OR_PARTITION,
+//     UNKNOWN_LEADER_EPOCH, or NOT_LEADER_OR_FOLLOWER naming an older
+//     leader epoch than ours): the partition is fetched again after
+//     firstQuickRetry, doubling up to Backoff, so that the first acks=all
+//     produce on a new topic does not wait a whole Backoff. Any other error
+//     (a log that refuses an append): the partition waits Backoff, or until
+//     a new Follow, and is fetched again.
 //
 // A connection error closes the connection; the loop backs off and
 // reconnects. Nothing is retried blindly: a request that failed is not
@@ -184,6 +190,24 @@ type Fetchers struct {
 	parts  map[partitionKey]*followedState // every partition followed
 	closed bool
 	wg     sync.WaitGroup // the loops' goroutines
+
+	traffic fetchTraffic
+}
+
+// FetchTraffic is what the fetch loops sent and received in Fetch requests
+// since they started: requests answered, and their bytes on the wire.
+type FetchTraffic struct {
+	Requests, RequestBytes, ResponseBytes int64
+}
+
+type fetchTraffic struct {
+	requests, requestBytes, responseBytes atomic.Int64
+}
+
+// Traffic is the loops' Fetch traffic so far.
+func (f *Fetchers) Traffic() FetchTraffic {
+	t := &f.traffic
+	return FetchTraffic{t.requests.Load(), t.requestBytes.Load(), t.responseBytes.Load()}
 }
 
 type partitionKey struct {
@@ -202,6 +226,9 @@ type followedState struct {
 	retryAt time.Time // not fetched before then
 	fenced  bool      // FENCED_LEADER_EPOCH: waits for a new Follow
 	failing bool      // the last attempt failed (logged once until it works)
+	// quickRetry is the last wait for a leader not caught up with the
+	// metadata yet (0: none since the partition last worked).
+	quickRetry time.Duration
 
 	leaderHW atomic.Int64 // the leader's high watermark, last heard; -1 none
 	lagClock lagClock     // since when it is behind, and its bytes per offset (lag.go)
@@ -304,12 +331,15 @@ func (f *Fetchers) Lag() (maxMessages int64) {
 
 // fetchLoop fetches the partitions led by one broker.
 type fetchLoop struct {
-	cfg    *FetchersConfig
-	leader int32
-	ctx    context.Context
-	stop   context.CancelFunc
-	wake   chan struct{} // capacity 1: partitions added, a wait over
-	round  int           // rotates the request's order
+	cfg     *FetchersConfig
+	leader  int32
+	ctx     context.Context
+	stop    context.CancelFunc
+	wake    chan struct{} // capacity 1: partitions added, a wait over
+	traffic *fetchTraffic // the Fetchers'
+	round   int           // rotates the request's order
+	// session is the fetch session with the leader (session.go).
+	session followerSession
 
 	// mu is held while the loop applies a response to the logs, so that
 	// Follow and Unfollow happen between two responses.
@@ -323,6 +353,7 @@ type fetchLoop struct {
 // startLoop starts the loop of leader; f.mu is held.
 func (f *Fetchers) startLoop(leader int32) *fetchLoop {
 	l := newFetchLoop(&f.cfg, leader)
+	l.traffic = &f.traffic
 	f.loops[leader] = l
 	f.wg.Go(l.run)
 	return l
@@ -330,7 +361,7 @@ func (f *Fetchers) startLoop(leader int32) *fetchLoop {
 
 func newFetchLoop(cfg *FetchersConfig, leader int32) *fetchLoop {
 	ctx, stop := context.WithCancel(context.Background())
-	l := &fetchLoop{cfg: cfg, leader: leader, ctx: ctx, stop: stop, wake: make(chan struct{}, 1)}
+	l := &fetchLoop{cfg: cfg, leader: leader, ctx: ctx, stop: stop, wake: make(chan struct{}, 1), traffic: &fetchTraffic{}}
 	l.mu.parts = map[partitionKey]*followedState{}
 	return l
 }
@@ -379,19 +410,27 @@ func (l *fetchLoop) run() {
 			}
 		}
 		req := l.request(conn.fetchVersion, sent)
+		incremental := l.session.prepare(req)
 		resp := req.ResponseKind().(*kmsg.FetchResponse)
 		if err := conn.roundTrip(req, resp, l.cfg.MaxWait); err != nil {
 			conn.close()
 			conn = nil
+			l.session.reset()
 			l.connFailed(err)
 			l.sleep(time.Now().Add(l.cfg.Backoff))
 			continue
 		}
+		l.traffic.requests.Add(1)
+		l.traffic.requestBytes.Add(int64(conn.lastSent))
+		l.traffic.responseBytes.Add(int64(conn.lastReceived))
 		if l.failing {
 			l.failing = false
 			l.cfg.Logger.Info("replica fetcher: fetching from the leader again", "leader", l.leader)
 		}
-		outOfRange, flushes := l.apply(req.Version, resp, sent)
+		if !l.session.answered(resp) {
+			continue // the session is gone: a full fetch now
+		}
+		outOfRange, flushes := l.apply(req.Version, resp, sent, incremental && resp.SessionID != 0)
 		if len(outOfRange) > 0 && !l.resolveOutOfRange(conn, outOfRange) {
 			conn.close()
 			conn = nil
@@ -480,8 +519,9 @@ func (l *fetchLoop) fetchable(now time.Time) (sent []sentPartition, next time.Ti
 	return sent, next
 }
 
-// request is the Fetch of sent, consecutive partitions of a topic making
-// one request topic.
+// request is the full Fetch of sent, consecutive partitions of a topic
+// making one request topic; the session (session.go) makes it its next
+// request.
 func (l *fetchLoop) request(version int16, sent []sentPartition) *kmsg.FetchRequest {
 	req := kmsg.NewPtrFetchRequest()
 	req.Version = version
@@ -495,7 +535,6 @@ func (l *fetchLoop) request(version int16, sent []sentPartition) *kmsg.FetchRequ
 	}
 	req.MaxWaitMillis = int32(l.cfg.MaxWait.Milliseconds())
 	req.MinBytes, req.MaxBytes = l.cfg.MinBytes, l.cfg.MaxBytes
-	req.SessionID, req.SessionEpoch = 0, -1
 	for i, sp := range sent {
 		if i == 0 || sp.s.Topic != sent[i-1].s.Topic {
 			t := kmsg.NewFetchRequestTopic()
@@ -532,9 +571,10 @@ type pendingFlush struct {
 }
 
 // apply applies a response to the logs of the partitions still followed as
-// they were when it was sent. It returns the partitions that were out of
-// range, and the appends whose flush to wait for.
-func (l *fetchLoop) apply(version int16, resp *kmsg.FetchResponse, sent []sentPartition) (outOfRange []*sentPartition, flushes []pendingFlush) {
+// they were when it was sent (incremental: partitions it leaves out have
+// nothing new). It returns the partitions that were out of range, and the
+// appends whose flush to wait for.
+func (l *fetchLoop) apply(version int16, resp *kmsg.FetchResponse, sent []sentPartition, incremental bool) (outOfRange []*sentPartition, flushes []pendingFlush) {
 	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -577,13 +617,19 @@ func (l *fetchLoop) apply(version int16, resp *kmsg.FetchResponse, sent []sentPa
 			case err == kerr.FencedLeaderEpoch:
 				sp.s.fenced = true
 				l.failed(sp.s, now, err)
+			case leaderBehind(sp.s, rp):
+				l.retrySoon(sp.s, now, err)
 			default:
 				l.failed(sp.s, now, err)
 			}
 		}
 	}
 	for i := range sent {
-		if sp := &sent[i]; !sp.answered && l.mu.parts[sp.s.key] == sp.s {
+		switch sp := &sent[i]; {
+		case sp.answered || l.mu.parts[sp.s.key] != sp.s:
+		case incremental:
+			l.unchanged(sp.s, now)
+		default:
 			l.failed(sp.s, now, fmt.Errorf("replica: the leader's response left the partition out"))
 		}
 	}
@@ -593,7 +639,40 @@ func (l *fetchLoop) apply(version int16, resp *kmsg.FetchResponse, sent []sentPa
 // failed puts s off until its backoff is over, logging err once until the
 // partition works again. The loop's mu is held.
 func (l *fetchLoop) failed(s *followedState, now time.Time, err error) {
-	s.retryAt = now.Add(l.cfg.Backoff)
+	l.putOff(s, now, l.cfg.Backoff, err)
+}
+
+// firstQuickRetry is the first wait of a partition whose leader has not
+// applied the metadata that makes it the leader yet; each next one doubles,
+// up to the Backoff.
+const firstQuickRetry = 50 * time.Millisecond
+
+// leaderBehind reports whether the leader's error on s says it has not
+// applied the metadata this node's image has yet: it does not know the
+// topic or our leader epoch, or names an older leader than ours. s's
+// Leader and LeaderEpoch are this node's image's (a new Follow replaces s).
+func leaderBehind(s *followedState, rp *kmsg.FetchResponseTopicPartition) bool {
+	switch kerr.ErrorForCode(rp.ErrorCode) {
+	case kerr.UnknownTopicID, kerr.UnknownTopicOrPartition, kerr.UnknownLeaderEpoch:
+		return true
+	case kerr.NotLeaderForPartition:
+		return rp.CurrentLeader.LeaderEpoch < s.LeaderEpoch
+	}
+	return false
+}
+
+// retrySoon is failed for a leader behind the metadata (leaderBehind): s
+// is fetched again after firstQuickRetry, then twice as long each time, up
+// to the Backoff. The loop's mu is held.
+func (l *fetchLoop) retrySoon(s *followedState, now time.Time, err error) {
+	s.quickRetry = min(max(2*s.quickRetry, firstQuickRetry), l.cfg.Backoff)
+	l.putOff(s, now, s.quickRetry, err)
+}
+
+// putOff puts s off for wait, logging err once until the partition works
+// again. The loop's mu is held.
+func (l *fetchLoop) putOff(s *followedState, now time.Time, wait time.Duration, err error) {
+	s.retryAt = now.Add(wait)
 	if s.failing {
 		return
 	}
@@ -603,7 +682,7 @@ func (l *fetchLoop) failed(s *followedState, now time.Time, err error) {
 		level = slog.LevelInfo
 	}
 	l.cfg.Logger.Log(context.Background(), level, "replica fetcher: partition not fetched, retrying", "topic", s.Topic, "partition", s.Partition,
-		"leader", l.leader, "leader epoch", s.LeaderEpoch, "fenced", s.fenced, "backoff", l.cfg.Backoff, "err", err)
+		"leader", l.leader, "leader epoch", s.LeaderEpoch, "fenced", s.fenced, "backoff", wait, "err", err)
 }
 
 // transient reports whether err is expected while brokers apply a new
@@ -626,10 +705,21 @@ func (s *followedState) inSync(end int64) bool {
 
 // succeeded notes that s works again.
 func (l *fetchLoop) succeeded(s *followedState) {
+	s.quickRetry = 0
 	if s.failing {
 		s.failing = false
 		l.cfg.Logger.Info("replica fetcher: partition fetched again", "topic", s.Topic, "partition", s.Partition, "leader", l.leader)
 	}
+}
+
+// unchanged notes a partition an incremental response left out: nothing
+// new since the last answer, the leader's high watermark as last heard. The
+// loop's mu is held.
+func (l *fetchLoop) unchanged(s *followedState, now time.Time) {
+	if s.inSync(s.Log.EndOffset()) {
+		s.lagClock.caughtUp(now)
+	}
+	l.succeeded(s)
 }
 
 // appendRecords appends a partition's records and takes the leader's

@@ -420,7 +420,7 @@ func TestFetcherApply(t *testing.T) {
 					t.Fatalf("fetchable %v", sent)
 				}
 				before := m.appends
-				_, flushes := l.apply(18, response(18, c.edit), sent)
+				_, flushes := l.apply(18, response(18, c.edit), sent, false)
 				if want := 0; durable && m.appends > before && len(flushes) != 1 || !durable && len(flushes) != want {
 					t.Errorf("%d flushes to wait for", len(flushes))
 				}
@@ -467,7 +467,7 @@ func FuzzFetcherResponse(f *testing.F) {
 		}
 		l := testLoop(m, true)
 		sent, _ := l.fetchable(time.Now())
-		l.apply(v, &resp, sent)
+		l.apply(v, &resp, sent, false)
 		m.check(t)
 	})
 }
@@ -569,7 +569,7 @@ func TestFetcherRequest(t *testing.T) {
 			if req.ReplicaID != wantReplicaID || req.ReplicaState.ID != wantState {
 				t.Errorf("replica id %d, state id %d", req.ReplicaID, req.ReplicaState.ID)
 			}
-			if req.SessionID != 0 || req.SessionEpoch != -1 || req.MaxWaitMillis != 10 {
+			if req.SessionID != 0 || req.SessionEpoch != 0 || req.MaxWaitMillis != 10 {
 				t.Errorf("session %d/%d, wait %d", req.SessionID, req.SessionEpoch, req.MaxWaitMillis)
 			}
 			if len(req.Topics) != 1 || len(req.Topics[0].Partitions) != 1 {
@@ -819,7 +819,7 @@ func TestFetcherThrottle(t *testing.T) {
 		t.Fatalf("allowed: fetched %+v", sent)
 	}
 	batch := testBatch(0, 5, 4)
-	l.apply(12, response(12, func(rp *kmsg.FetchResponseTopicPartition) { rp.RecordBatches, rp.HighWatermark = batch, 4 }), sent)
+	l.apply(12, response(12, func(rp *kmsg.FetchResponseTopicPartition) { rp.RecordBatches, rp.HighWatermark = batch, 4 }), sent, false)
 	if th.recorded != len(batch) || m.EndOffset() != 4 {
 		t.Fatalf("recorded %d bytes of %d, log end %d", th.recorded, len(batch), m.EndOffset())
 	}

@@ -32,7 +32,7 @@ func TestFetchersLag(t *testing.T) {
 		if len(sent) != 1 {
 			t.Fatalf("fetchable %v", sent)
 		}
-		l.apply(18, response(18, func(rp *kmsg.FetchResponseTopicPartition) { rp.RecordBatches, rp.HighWatermark = records, hw }), sent)
+		l.apply(18, response(18, func(rp *kmsg.FetchResponseTopicPartition) { rp.RecordBatches, rp.HighWatermark = records, hw }), sent, false)
 	}
 	// 12 messages of 30 fetched: 18 behind.
 	b := batches(0, 3, 4, 3)
