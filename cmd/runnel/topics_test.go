@@ -289,8 +289,11 @@ func TestTopicsDescribeReplicated(t *testing.T) {
 	if resp, err := create.RequestWith(ctx, brokers[0].Client(t)); err != nil || resp.Topics[0].ErrorCode != 0 || resp.Topics[1].ErrorCode != 0 {
 		t.Fatalf("create: %v %+v", err, resp)
 	}
+	// CreateTopics went to the controller (kgo's choice): broker 0 may not
+	// have applied the topic yet, and describe says it does not exist.
 	wait.Until(t, 10*time.Second, "a full ISR", func() bool {
-		return strings.Contains(run("topics", "describe", "--topic", "r"), "\tIsr: 0,1,2\t")
+		r := runTool(t, nil, "", append([]string{"topics", "describe", "--topic", "r"}, bs...)...)
+		return r.code == 0 && strings.Contains(r.stdout, "\tIsr: 0,1,2\t")
 	})
 	for _, report := range []string{"--under-replicated-partitions", "--at-min-isr-partitions", "--under-min-isr-partitions", "--unavailable-partitions"} {
 		if out := run("topics", "describe", "--topic", "r", report); out != "" {
