@@ -60,7 +60,7 @@ func (c *Controller) AlterPartitionReassignments(ctx context.Context, req *kmsg.
 			return nil, placementErr(kerr.UnknownTopicOrPartition, "Unable to find partition %s:%d.", rt.Topic, rp.Partition)
 		}
 		if rp.Replicas == nil {
-			return cancelReassignment(img, t.ID(), p)
+			return cancelReassignment(c.unavailable(img), t.ID(), p)
 		}
 		if keepFactor && len(rp.Replicas) != len(originalReplicas(p)) {
 			return nil, placementErr(kerr.InvalidReplicationFactor, "The replication factor is changed from %d to %d but AllowReplicationFactorChange is false.", len(originalReplicas(p)), len(rp.Replicas))
@@ -68,7 +68,7 @@ func (c *Controller) AlterPartitionReassignments(ctx context.Context, req *kmsg.
 		if err := checkReassignment(img, p, rp.Replicas); err != nil {
 			return nil, err
 		}
-		return startReassignment(img, t.ID(), p, rp.Replicas)
+		return startReassignment(c.unavailable(img), t.ID(), p, rp.Replicas)
 	})
 	for i, rt := range req.Topics {
 		st := kmsg.NewAlterPartitionAssignmentsResponseTopic()
@@ -177,7 +177,7 @@ func checkReassignment(img *metadata.Image, p metadata.Partition, target []int32
 // then the original ones not in it, adding and removing as the difference.
 // The completion follows in the same entry when nothing is left to add
 // (completeReassignments).
-func startReassignment(img *metadata.Image, id metadata.UUID, p metadata.Partition, target []int32) ([]metadata.Record, error) {
+func startReassignment(unavailable func(int32) bool, id metadata.UUID, p metadata.Partition, target []int32) ([]metadata.Record, error) {
 	original := originalReplicas(p)
 	replicas := slices.Clone(target)
 	var adding, removing []int32
@@ -200,7 +200,7 @@ func startReassignment(img *metadata.Image, id metadata.UUID, p metadata.Partiti
 		// drops them: cancel that one first, or keep them.
 		return nil, placementErr(kerr.InvalidReplicaAssignment, "The new assignment would leave partition %d no in-sync replica (ISR %v).", p.Partition, p.ISR)
 	}
-	change := replicaChange(img, id, p, replicas)
+	change := replicaChange(unavailable, id, p, replicas)
 	if p.Reassigning() || len(adding) > 0 || len(removing) > 0 {
 		change.AddingReplicas, change.RemovingReplicas = orEmpty(adding), orEmpty(removing)
 	}
@@ -211,11 +211,11 @@ func startReassignment(img *metadata.Image, id metadata.UUID, p metadata.Partiti
 // its original replicas, as Kafka's PartitionReassignmentRevert: the ISR
 // keeps its members among them (all of them, if none is left, as Kafka
 // does: the adding replicas were the only ones in sync).
-func cancelReassignment(img *metadata.Image, id metadata.UUID, p metadata.Partition) ([]metadata.Record, error) {
+func cancelReassignment(unavailable func(int32) bool, id metadata.UUID, p metadata.Partition) ([]metadata.Record, error) {
 	if !p.Reassigning() {
 		return nil, placementErr(kerr.NoReassignmentInProgress, "No ongoing reassignment for partition %d.", p.Partition)
 	}
-	change := replicaChange(img, id, p, originalReplicas(p))
+	change := replicaChange(unavailable, id, p, originalReplicas(p))
 	change.AddingReplicas, change.RemovingReplicas = []int32{}, []int32{}
 	return []metadata.Record{change}, nil
 }
@@ -225,7 +225,7 @@ func cancelReassignment(img *metadata.Image, id metadata.UUID, p metadata.Partit
 // cancel can leave none, as Kafka's revert), the leader
 // stays if it can, else ElectLeader over replicas; the leader epoch rises
 // with a new leader or when replicas are taken away.
-func replicaChange(img *metadata.Image, id metadata.UUID, p metadata.Partition, replicas []int32) *metadata.PartitionChangeRecord {
+func replicaChange(unavailable func(int32) bool, id metadata.UUID, p metadata.Partition, replicas []int32) *metadata.PartitionChangeRecord {
 	isr := slices.DeleteFunc(slices.Clone(p.ISR), func(r int32) bool { return !slices.Contains(replicas, r) })
 	if len(isr) == 0 {
 		isr = slices.Clone(replicas)
@@ -235,7 +235,7 @@ func replicaChange(img *metadata.Image, id metadata.UUID, p metadata.Partition, 
 	if !slices.Equal(isr, p.ISR) {
 		change.ISR = isr
 	}
-	setLeader(change, p, ElectLeader(replicas, isr, fencedIn(img)), replicas)
+	setLeader(change, p, ElectLeader(replicas, isr, unavailable), replicas)
 	return change
 }
 
@@ -267,7 +267,7 @@ func setLeader(change *metadata.PartitionChangeRecord, p metadata.Partition, ele
 // it for every operation, so any change that fills the ISR (AlterPartition,
 // an unfenced broker, a reassignment that only removes) completes in the
 // same entry.
-func completeReassignments(img *metadata.Image, records []metadata.Record) []metadata.Record {
+func completeReassignments(img *metadata.Image, unavailable func(int32) bool, records []metadata.Record) []metadata.Record {
 	type key struct {
 		id        metadata.UUID
 		partition int32
@@ -306,7 +306,7 @@ func completeReassignments(img *metadata.Image, records []metadata.Record) []met
 		if !slices.Equal(isr, p.ISR) {
 			change.ISR = isr
 		}
-		setLeader(change, p, ElectLeader(target, isr, fencedIn(img)), target)
+		setLeader(change, p, ElectLeader(target, isr, unavailable), target)
 		out = append(out, change)
 	}
 	return out

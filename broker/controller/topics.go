@@ -50,7 +50,7 @@ func (c *Controller) operate(ctx context.Context, n int, validateOnly bool, buil
 		}
 		errs[i] = err
 	}
-	all = append(all, completeReassignments(img, all)...)
+	all = append(all, completeReassignments(img, c.unavailable(img), all)...)
 	if validateOnly {
 		return errs
 	}
