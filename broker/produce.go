@@ -154,7 +154,8 @@ func produceOne(b *Broker, req *request, it *metadata.Topic, rt *kmsg.ProduceReq
 	if r.TransactionID != nil {
 		return nil, nil, 0, errTransactionsUnsupported
 	}
-	if hint, ok := b.ledElsewhere(it, rp.Partition); ok {
+	hint, elsewhere := b.ledElsewhere(it, rp.Partition)
+	if elsewhere {
 		if r.Version >= 10 {
 			sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = hint.leader, hint.epoch
 		}
@@ -180,7 +181,7 @@ func produceOne(b *Broker, req *request, it *metadata.Topic, rt *kmsg.ProduceReq
 	if err != nil {
 		return nil, nil, 0, err
 	}
-	opts := segment.AppendOptions{LeaderEpoch: leaderEpoch(it, rp.Partition)}
+	opts := segment.AppendOptions{LeaderEpoch: hint.epoch}
 	if settings.logAppendTime {
 		opts.LogAppendTime = time.Now().UnixMilli()
 	}

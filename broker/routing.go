@@ -51,16 +51,18 @@ func imageTopic(img *metadata.Image, name string, id [16]byte, byID bool) *metad
 
 // ledElsewhere reports whether the image places partition p of t (nil: a
 // topic the image does not hold) on another broker or on none, and the
-// leader to point the client to.
+// image's leader and leader epoch: the leader to point the client to, or
+// for a partition led here the epoch its appends carry (zero when the
+// image does not hold it).
 func (b *Broker) ledElsewhere(t *metadata.Topic, p int32) (leaderHint, bool) {
 	if t == nil {
 		return leaderHint{}, false
 	}
 	part, ok := t.Partition(p)
-	if !ok || part.Leader == b.cfg.NodeID {
+	if !ok {
 		return leaderHint{}, false
 	}
-	return leaderHint{leader: part.Leader, epoch: part.LeaderEpoch}, true
+	return leaderHint{leader: part.Leader, epoch: part.LeaderEpoch}, part.Leader != b.cfg.NodeID
 }
 
 // errNotLeader is the answer for a partition this broker does not lead.
