@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -157,29 +158,40 @@ func (b *Broker) controllerRules() controller.Rules {
 	return r
 }
 
-// caughtUp reports whether the quorum member knows a leader and has
-// applied what it knows to be committed; the leader itself only once it is
-// the active controller (it has applied an entry of its own term).
-func (lq *localQuorum) caughtUp() bool {
+// knowsActive reports whether the quorum member knows a leader; the leader
+// itself only once it is the active controller (it has applied an entry of
+// its own term, so its image holds everything committed before).
+func (lq *localQuorum) knowsActive() bool {
 	st := lq.ctrl.Node().Status()
 	if st.Lead == 0 {
 		return false
 	}
-	if st.Lead == st.ID {
-		return lq.ctrl.Active()
-	}
-	return lq.ctrl.AppliedOffset()+1 >= int64(st.GetCommit())
+	return st.Lead != st.ID || lq.ctrl.Active()
 }
 
-// awaitQuorum waits until the local quorum member has caught up, logging
-// every few seconds while it waits (peers not up yet). It returns the
-// image the member holds then.
+// awaitQuorum waits until the local quorum member has caught up with the
+// committed metadata log, logging every few seconds while it waits (peers
+// not up yet), and returns the image it holds then. A follower asks the
+// active controller for its committed offset and waits to apply it: its own
+// commit index is no guide after a restart (it is persisted only with a
+// new term or vote, and learnt again from the leader's heartbeats, which
+// may come after the leader is known), and a stale image would take a
+// partition this node holds for a deleted topic's.
 func (b *Broker) awaitQuorum() (*metadata.Image, int64, error) {
 	lq := b.quorum
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	start, warned := time.Now(), time.Now()
-	for !lq.caughtUp() {
+	var err error // the last try to learn the committed offset
+	for {
+		if lq.knowsActive() {
+			if lq.ctrl.Active() {
+				break
+			}
+			if err = b.awaitCommitted(); err == nil {
+				break
+			}
+		}
 		select {
 		case <-lq.ctrl.Node().Done():
 			return nil, 0, fmt.Errorf("broker: the controller quorum stopped: %w", lq.ctrl.Node().Err())
@@ -189,10 +201,30 @@ func (b *Broker) awaitQuorum() (*metadata.Image, int64, error) {
 		}
 		if time.Since(warned) > 5*time.Second {
 			warned = time.Now()
-			b.logger.Warn("waiting for the controller quorum", "voters", formatVoters(b.cfg.QuorumVoters), "waited", time.Since(start).Round(time.Second))
+			b.logger.Warn("waiting for the controller quorum", "voters", formatVoters(b.cfg.QuorumVoters),
+				"applied", lq.ctrl.AppliedOffset(), "waited", time.Since(start).Round(time.Second), "err", err)
 		}
 	}
 	return lq.ctrl.Image(), lq.ctrl.AppliedOffset(), nil
+}
+
+// awaitCommitted waits, for a second at most, until the local quorum
+// member has applied the active controller's committed offset.
+func (b *Broker) awaitCommitted() error {
+	ctx, cancel := context.WithTimeout(b.lifetime, time.Second)
+	defer cancel()
+	committed, err := b.controller().CommittedOffset(ctx)
+	if err != nil {
+		return err
+	}
+	for b.quorum.ctrl.AppliedOffset() < committed {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("applying metadata offset %d: %w", committed, ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return nil
 }
 
 // serveQuorumConn hands a connection that opened with the quorum's magic

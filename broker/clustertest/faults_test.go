@@ -457,3 +457,91 @@ func consumePartition(t *testing.T, c *clustertest.Cluster, topic string, p int3
 	}
 	return got
 }
+
+// TestControllerRestartKeepsItsPartitions kills the active controller,
+// whose broker alone holds a partition with records, and restarts it once
+// another controller is active, over rounds. The restarted node must open
+// its logs against the image the cluster had committed: its own Raft
+// commit index is persisted only with a new term or vote, and the new
+// leader's first heartbeats do not move it, so an image taken when the
+// leader is first known may lack the partition's topic, and the partition
+// was deleted as a deleted topic's (a CI failure of
+// TestNodesServeKillRestartAndAddBroker).
+func TestControllerRestartKeepsItsPartitions(t *testing.T) {
+	c := startFaultCluster(t)
+	const records = 5
+	for round := range 3 {
+		active := waitActiveController(t, c, 10*time.Second)
+		id := c.Node(active).ID
+		name := fmt.Sprintf("kept-%d", round)
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		req := kmsg.NewPtrCreateTopicsRequest()
+		req.TimeoutMillis = 10000
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, -1, -1
+		ra := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+		ra.Replicas = []int32{id}
+		rt.ReplicaAssignment = append(rt.ReplicaAssignment, ra)
+		req.Topics = append(req.Topics, rt)
+		cl, err := c.Client(kgo.DefaultProduceTopic(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := req.RequestWith(ctx, cl)
+		if err == nil {
+			err = kerr.ErrorForCode(resp.Topics[0].ErrorCode)
+		}
+		if err != nil {
+			t.Fatalf("round %d: create %s on node %d: %v", round, name, id, err)
+		}
+		for k := range records {
+			if err := cl.ProduceSync(ctx, kgo.StringRecord(fmt.Sprintf("%s %d", name, k))).FirstErr(); err != nil {
+				t.Fatalf("round %d: produce to %s: %v", round, name, err)
+			}
+		}
+		cancel()
+		cl.Close()
+
+		if err := c.Kill(active); err != nil {
+			t.Fatal(err)
+		}
+		if next := waitActiveController(t, c, 4*electionTimeout); next == active {
+			t.Fatalf("round %d: killed node %d still the active controller", round, id)
+		}
+		if err := c.Restart(active); err != nil {
+			t.Fatal(err)
+		}
+		waitEqualImages(t, c, fmt.Sprintf("round %d", round))
+		for r := range round + 1 { // this round's topic and the earlier ones
+			topic := fmt.Sprintf("kept-%d", r)
+			got := consumeAll(t, c, topic, records)
+			for k, v := range got {
+				if want := fmt.Sprintf("%s %d", topic, k); v != want {
+					t.Fatalf("round %d: %s record %d is %q, want %q", round, topic, k, v, want)
+				}
+			}
+		}
+	}
+}
+
+// consumeAll reads n records of a one-partition topic from its start, or
+// fails the test when they do not come within 15 s.
+func consumeAll(t *testing.T, c *clustertest.Cluster, topic string, n int) []string {
+	t.Helper()
+	cl, err := c.Client(kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	var got []string
+	for len(got) < n {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("consume %s: %d of %d records (%v)", topic, len(got), n, ctx.Err())
+		}
+		fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+	}
+	return got
+}
