@@ -322,7 +322,7 @@ func runOne(ctx context.Context, opts Options, workDir string, rep *Report, sc S
 		return run
 	}
 	if cpuErr == nil {
-		if h, err := readHotspots(cpuPath, "cpu", 15); err == nil {
+		if h, err := cpuHotspots(cpuPath); err == nil {
 			run.CPU = &h
 		} else {
 			cpuErr = err

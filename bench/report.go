@@ -388,6 +388,7 @@ func markdown(rep *Report, charts map[string][]string) string {
 		"- `hgrm/<scenario>-<target>-{produce,send-delay,e2e}.hgrm`: HdrHistogram percentile distributions (ms).\n" +
 		"- `charts/`: latency percentile curves and throughput over time per scenario.\n" +
 		"- `profiles/<scenario>-{cpu,heap}.pprof`: Runnel's profiles, for `go tool pprof` (`<scenario>-runnel-std-…` for the std transport's); " +
+		"`profiles/<scenario>-cpu.svg`: a flame graph of each CPU profile; " +
 		"`profiles/<scenario>-goroutines.txt`: its goroutines halfway through the measurement.\n" +
 		"- `logs/`: broker logs of runs that logged anything.\n")
 	return b.String()
@@ -623,6 +624,9 @@ func vsFirst(rep *Report, sc Scenario, run *RunResult, figure func(*RunResult) f
 func hotspots(b *strings.Builder, title string, h *Hotspots, file string) {
 	if h == nil || len(h.Top) == 0 {
 		return
+	}
+	if h.Flame != "" {
+		fmt.Fprintf(b, "Runnel %s flame graph: [profiles/%s](profiles/%s).\n\n", title, h.Flame, h.Flame)
 	}
 	fmt.Fprintf(b, "Runnel %s hot spots (`profiles/%s`, total %s):\n\n| flat %% | cum %% | function |\n|---:|---:|---|\n",
 		title, file, amount(h.Total, h.Unit))
