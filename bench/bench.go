@@ -61,6 +61,10 @@ type RunResult struct {
 	// consumed in the window: the bytes behind the MB/s figures.
 	BrokerCPUSeconds float64 `json:"broker_cpu_seconds,omitempty"`
 	CPUSecondsPerGiB float64 `json:"cpu_seconds_per_gib,omitempty"`
+	// SinkCPUSecondsPerGiB is the sink's CPUSecondsPerGiB in the same
+	// scenario, and CPUPerGiBVsSink this run's ÷ the sink's (setSinkCPU).
+	SinkCPUSecondsPerGiB float64 `json:"sink_cpu_seconds_per_gib,omitempty"`
+	CPUPerGiBVsSink      float64 `json:"cpu_per_gib_vs_sink,omitempty"`
 	// Stages split Runnel's produce latency by where it was spent (nil
 	// for peers and runs without produce requests or syncs).
 	Stages *Stages `json:"stages,omitempty"`

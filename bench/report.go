@@ -190,6 +190,7 @@ func Headlines(rep *Report) []Headline {
 // WriteReport writes report.md, results.json, the .hgrm files and the
 // charts of rep into dir.
 func WriteReport(rep *Report, dir string) error {
+	setSinkCPU(rep)
 	for _, d := range []string{"charts", "hgrm"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			return err
@@ -324,7 +325,9 @@ func markdown(rep *Report, charts map[string][]string) string {
 	w("Broker CPU s/GiB is the broker process's user + system CPU time (/proc/<pid>/stat) over the measurement window divided by the GiB (2^30 bytes) " +
 		"of record values produced plus consumed in that window; the load generator's CPU is not in it. " +
 		"CPU time comes in 10 ms ticks, so a window well under a second gives a coarse figure (results.json has the seconds behind each, broker_cpu_seconds). " +
-		"Runnel (`runnel`, and `runnel-std` when it ran) is CPU-profiled at 100 Hz during each measurement, so its figures include the profiler's cost.\n\n")
+		"Runnel (`runnel`, and `runnel-std` when it ran) is CPU-profiled at 100 Hz during each measurement, so its figures include the profiler's cost. " +
+		"Where the sink ran, the broker's CPU per GiB is also divided by the sink's under the same load, the cost of the Kafka protocol alone " +
+		"(results.json: sink_cpu_seconds_per_gib, cpu_per_gib_vs_sink).\n\n")
 	for _, sc := range rep.Scenarios {
 		w("### %s\n\n%s.\n\n", sc.Name, sc.Title)
 		w("Load: %s.", describeLoad(sc))
@@ -517,8 +520,9 @@ func transports(b *strings.Builder, rep *Report) {
 // throughput, latencies, broker CPU per GiB moved and errors.
 func loadTable(b *strings.Builder, rep *Report, sc Scenario) {
 	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
-	w("| target | produced rec/s | MB/s | consumed rec/s | MB/s | produce p50 / p90 / p99 / p99.9 / p99.99 / max (ms) | end-to-end p50 / p99 / p99.9 / max (ms) | send delay p99 / max (ms) | broker CPU s/GiB (× %s) | errors |\n", sc.Targets[0])
-	w("|---|---:|---:|---:|---:|---|---|---|---:|---|\n")
+	sinkHeader, sinkAlign := sinkCPUColumn(sc)
+	w("| target | produced rec/s | MB/s | consumed rec/s | MB/s | produce p50 / p90 / p99 / p99.9 / p99.99 / max (ms) | end-to-end p50 / p99 / p99.9 / max (ms) | send delay p99 / max (ms) | broker CPU s/GiB (× %s) |%s errors |\n", sc.Targets[0], sinkHeader)
+	w("|---|---:|---:|---:|---:|---|---|---|---:|%s---|\n", sinkAlign)
 	for _, kind := range sc.Targets {
 		run := rep.Find(sc.Name, kind)
 		if run == nil {
@@ -545,8 +549,8 @@ func loadTable(b *strings.Builder, rep *Report, sc Scenario) {
 		if run.Err != "" {
 			errs += "; " + oneLine(run.Err)
 		}
-		w("| %s | %s | %s | %s | %s | %s | %s | %s |\n", kind, rates(r.Produced, r.Config.Producers), rates(r.Consumed, r.Config.Consumers), prodLat, e2eLat, send,
-			vsFirst(rep, sc, run, func(r *RunResult) float64 { return r.CPUSecondsPerGiB }, "%.2f"), errs)
+		w("| %s | %s | %s | %s | %s | %s | %s |%s %s |\n", kind, rates(r.Produced, r.Config.Producers), rates(r.Consumed, r.Config.Consumers), prodLat, e2eLat, send,
+			vsFirst(rep, sc, run, func(r *RunResult) float64 { return r.CPUSecondsPerGiB }, "%.2f"), sinkCPUCell(sc, run), errs)
 	}
 }
 
