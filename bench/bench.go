@@ -96,6 +96,8 @@ type Report struct {
 	Baselines Baselines    `json:"baselines"`
 	Scenarios []Scenario   `json:"scenarios"`
 	Runs      []*RunResult `json:"runs"`
+	// CrossCheck is CrossCheckScenario measured with kcat too.
+	CrossCheck *CrossCheck `json:"cross_check,omitempty"`
 	// ClusterMetadata is the three-node quorum's metadata figures.
 	ClusterMetadata *ClusterMetadata `json:"cluster_metadata,omitempty"`
 }
@@ -179,6 +181,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			}
 		}
 	}
+	rep.CrossCheck = runCrossCheck(ctx, opts, workDir, rep)
 	measureClusterMetadataInto(ctx, opts, workDir, rep)
 	rep.Finished, rep.LoadEnd = time.Now(), loadAverage()
 	return rep, WriteReport(rep, opts.OutDir)
@@ -200,12 +203,10 @@ func runOne(ctx context.Context, opts Options, workDir string, rep *Report, sc S
 		return run
 	}
 	logPath := filepath.Join(opts.OutDir, "logs", sc.Name+"-"+kind+".log")
-	overrides := append([]string{"runnel.flush.policy=durable"}, sc.Overrides...)
-	overrides = append(overrides, opts.RunnelOverrides...)
 	t, err := *kept, error(nil)
 	if t != nil {
 		*kept, t.kind, t.logPath = nil, kind, logPath
-	} else if t, err = startTarget(ctx, opts.Runnel, opts.Self, kind, workDir, logPath, overrides); err != nil {
+	} else if t, err = startTarget(ctx, opts.Runnel, opts.Self, kind, workDir, logPath, brokerOverrides(opts, sc)); err != nil {
 		run.Err = err.Error()
 		return run
 	}

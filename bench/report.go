@@ -318,6 +318,7 @@ func markdown(rep *Report, charts map[string][]string) string {
 	w("\nMB is 10^6 bytes of record values. The sink is a minimal Kafka server that acks produce requests without storing them (bench/sink.go): " +
 		"a Runnel figure close to it is limited by the load generator, not by Runnel.\n\n")
 
+	crossCheckSection(&b, rep)
 	transports(&b, rep)
 	clusterMetadataSection(&b, rep)
 
