@@ -48,6 +48,21 @@ func testCPUProfile() *profile.Profile {
 	}
 }
 
+// writeTestCPUProfile writes testCPUProfile to path.
+func writeTestCPUProfile(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := testCPUProfile().Write(f); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestFlameTreeFoldsStacksRootFirst(t *testing.T) {
 	root, unit, err := flameTree(testCPUProfile(), "cpu")
 	if err != nil {
@@ -98,14 +113,7 @@ type svgFrame struct {
 func TestFlameGraphFileWidthsAreShares(t *testing.T) {
 	dir := t.TempDir()
 	pprofPath, svgPath := filepath.Join(dir, "x-cpu.pprof"), filepath.Join(dir, "x-cpu.svg")
-	f, err := os.Create(pprofPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := testCPUProfile().Write(f); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	writeTestCPUProfile(t, pprofPath)
 	if err := writeFlameGraph(pprofPath, svgPath); err != nil {
 		t.Fatal(err)
 	}
@@ -165,14 +173,7 @@ func TestFitLabel(t *testing.T) {
 func TestCPUHotspotsDrawsFlameGraphLinkedFromReport(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "produce-acks1-cpu.pprof")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := testCPUProfile().Write(f); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	writeTestCPUProfile(t, path)
 	h, err := cpuHotspots(path)
 	if err != nil {
 		t.Fatal(err)
