@@ -45,10 +45,13 @@ type CrossCheck struct {
 	// librdkafka properties it ran with.
 	Client     string   `json:"client,omitempty"`
 	Properties []string `json:"properties,omitempty"`
-	// Records of RecordSize bytes are sent by each kcat run; Rounds runs
-	// go against each target, alternating Runnel and the sink.
+	// Records of RecordSize bytes are sent by each run, by Processes
+	// kcat processes at once (as many as the load generator's), each with
+	// its share; Rounds runs go against each target, alternating Runnel
+	// and the sink.
 	Records    int64     `json:"records"`
 	RecordSize int       `json:"record_size"`
+	Processes  int       `json:"processes"`
 	Rounds     int       `json:"rounds"`
 	Runs       []KcatRun `json:"runs,omitempty"`
 	// Kcat and KcatSink are the medians of kcat's MB/s against Runnel and
@@ -68,9 +71,9 @@ type CrossCheck struct {
 	LoadgenBrokerCPUSecondsPerGiB float64 `json:"loadgen_broker_cpu_seconds_per_gib"`
 }
 
-// KcatRun is one kcat process's run: Records sent, timed from its start
-// to its exit (kcat exits once librdkafka has flushed, after the last
-// ack), and counted by the topic's end offsets.
+// KcatRun is one run of the kcat processes: Records sent, timed from the
+// first one's start to the last one's exit (kcat exits once librdkafka has
+// flushed, after its last ack), and counted by the topic's end offsets.
 type KcatRun struct {
 	Target        string  `json:"target"`
 	Seconds       float64 `json:"seconds"`
@@ -100,7 +103,9 @@ func runCrossCheck(ctx context.Context, opts Options, workDir string, rep *Repor
 	}
 	sc := rep.Scenarios[i]
 	size, rounds := crossCheckSize(opts.Quick)
-	cc := &CrossCheck{Scenario: sc.Name, RecordSize: sc.Load.RecordSize, Records: size / int64(sc.Load.RecordSize), Rounds: rounds,
+	processes := max(1, sc.Generators)
+	perProcess := size / int64(sc.Load.RecordSize) / int64(processes)
+	cc := &CrossCheck{Scenario: sc.Name, RecordSize: sc.Load.RecordSize, Records: perProcess * int64(processes), Processes: processes, Rounds: rounds,
 		Properties: kcatProperties(sc.Load)}
 	cc.setLoadgen(rep)
 	kcat, err := exec.LookPath("kcat")
@@ -113,7 +118,7 @@ func runCrossCheck(ctx context.Context, opts Options, workDir string, rep *Repor
 		cc.Err = err.Error()
 		return cc
 	}
-	fmt.Fprintf(opts.Log, "cross-check: %s with %s, %d × %d records against runnel and the sink\n", sc.Name, cc.Client, rounds, cc.Records)
+	fmt.Fprintf(opts.Log, "cross-check: %s with %s, %d × %d records from %d processes against runnel and the sink\n", sc.Name, cc.Client, rounds, cc.Records, processes)
 	if err := cc.measure(ctx, opts, workDir, sc, kcat); err != nil {
 		cc.Err = err.Error()
 		fmt.Fprintf(opts.Log, "  FAILED: %s\n", err)
@@ -138,7 +143,7 @@ func (cc *CrossCheck) setLoadgen(rep *Report) {
 // runs kcat against them in turn, Rounds times.
 func (cc *CrossCheck) measure(ctx context.Context, opts Options, workDir string, sc Scenario, kcat string) error {
 	file := filepath.Join(workDir, "kcat-records")
-	if err := writeKcatRecords(file, cc.Records, cc.RecordSize); err != nil {
+	if err := writeKcatRecords(file, cc.Records/int64(cc.Processes), cc.RecordSize); err != nil {
 		return err
 	}
 	defer os.Remove(file)
@@ -211,9 +216,10 @@ func median(vs []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-// runKcat runs one kcat producer of cc.Records from file into topic on t
-// and times it from the process's start to its exit. The records must
-// all be acked: the topic's end offsets must have gone up by as many.
+// runKcat runs cc.Processes kcat producers at once, each of file's
+// records, into topic on t, and times them from their start to the last
+// one's exit. The records must all be acked: the topic's end offsets must
+// have gone up by cc.Records.
 func runKcat(ctx context.Context, kcat string, t *target, topic, file string, cc *CrossCheck) (KcatRun, error) {
 	run := KcatRun{Target: t.kind}
 	before, err := endOffsetSum(ctx, t.addr, topic)
@@ -222,16 +228,31 @@ func runKcat(ctx context.Context, kcat string, t *target, topic, file string, cc
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
-	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, kcat, kcatArgs(t.addr, topic, file, cc.Properties)...)
-	cmd.Stderr = &stderr
+	cmds := make([]*exec.Cmd, max(1, cc.Processes))
+	stderrs := make([]bytes.Buffer, len(cmds))
 	var cpu *cpuRecorder
 	if t.admin != "" { // Runnel: its CPU over the run
 		cpu = recordCPU(t.pids()...)
 	}
 	start := time.Now()
-	err = cmd.Run()
+	for i := range cmds {
+		cmds[i] = exec.CommandContext(ctx, kcat, kcatArgs(t.addr, topic, file, cc.Properties)...)
+		cmds[i].Stderr = &stderrs[i]
+		if err = cmds[i].Start(); err != nil {
+			cmds = cmds[:i]
+			break
+		}
+	}
+	for _, cmd := range cmds {
+		if werr := cmd.Wait(); err == nil {
+			err = werr
+		}
+	}
 	end := time.Now()
+	var stderr strings.Builder
+	for i := range stderrs {
+		stderr.Write(stderrs[i].Bytes())
+	}
 	if cpu != nil {
 		samples, cerr := cpu.stop()
 		if cerr == nil {
@@ -246,13 +267,13 @@ func runKcat(ctx context.Context, kcat string, t *target, topic, file string, cc
 	if err != nil {
 		return run, fmt.Errorf("%w: %s", err, tail(stderr.String(), 1000))
 	}
-	after, err := endOffsetSum(ctx, t.addr, topic)
+	after, err := awaitEndOffsets(ctx, t.addr, topic, before+cc.Records, endOffsetsWait)
 	if err != nil {
 		return run, err
 	}
 	run.Acked, run.Seconds = after-before, end.Sub(start).Seconds()
 	if run.Acked != cc.Records {
-		return run, fmt.Errorf("%d of %d records acked (end offsets): %s", run.Acked, cc.Records, tail(stderr.String(), 1000))
+		return run, fmt.Errorf("%d of %d records acked (end offsets %s after the last exit): %s", run.Acked, cc.Records, endOffsetsWait, tail(stderr.String(), 1000))
 	}
 	run.RecordsPerSec = float64(run.Acked) / run.Seconds
 	run.MBPerSec = run.RecordsPerSec * float64(cc.RecordSize) / 1e6
@@ -331,6 +352,29 @@ func writeKcatRecords(path string, n int64, size int) error {
 	return f.Close()
 }
 
+// endOffsetsWait is how long the end offsets may take to count every
+// acked record: under Runnel's durable flush policy the end offset (the
+// high watermark) is the flushed offset, which trails an acks=1 ack by up
+// to a flush.
+const endOffsetsWait = 10 * time.Second
+
+// awaitEndOffsets polls endOffsetSum until it reaches want or limit has
+// passed, and returns the last sum.
+func awaitEndOffsets(ctx context.Context, addr, topic string, want int64, limit time.Duration) (int64, error) {
+	deadline := time.Now().Add(limit)
+	for {
+		sum, err := endOffsetSum(ctx, addr, topic)
+		if err != nil || sum >= want || time.Now().After(deadline) {
+			return sum, err
+		}
+		select {
+		case <-ctx.Done():
+			return sum, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
 // endOffsetSum is the sum of topic's partitions' end offsets on addr.
 func endOffsetSum(ctx context.Context, addr, topic string) (int64, error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
@@ -390,15 +434,17 @@ func crossCheckSection(b *strings.Builder, rep *Report) {
 	if i := slices.IndexFunc(rep.Scenarios, func(sc Scenario) bool { return sc.Name == cc.Scenario }); i >= 0 {
 		loadgenLoad = describeLoad(rep.Scenarios[i])
 	}
-	w("The %s load sent again by %s: `kcat -P -l` of a file of %d records of %d B, one a line, written before the clock starts (so read from the page cache), "+
-		"with `-X %s`. Each run is timed from kcat's start to its exit, which comes after librdkafka's flush, that is after the last record's ack; "+
-		"its connection and metadata requests are in that time, where the load generator's figure leaves out its warm-up. "+
+	w("The %s load sent again by %s: %d records of %d B in each run, from %d kcat processes at once (as many as the load generator's), "+
+		"each `kcat -P -l` of the same file of %d records, one a line, written before the clock starts (so read from the page cache), "+
+		"with `-X %s`; each process has one connection to the broker. "+
+		"A run is timed from the processes' start to the last one's exit, which comes after librdkafka's flush, that is after its last record's ack; "+
+		"connecting and metadata requests are in that time, where the load generator's figure leaves out its warm-up. "+
 		"Every run's records are counted by the topic's end offsets, which must have gone up by as many. "+
 		"%d runs against each of a fresh Runnel (same properties as the scenario's) and the sink, alternating; kcat's figures are their medians. "+
 		"kcat's sink (`%s`) also lists Fetch v4 in its ApiVersions, which it does not serve: without it librdkafka sends v0 message sets, not v2 batches. "+
-		"Runnel's CPU per GiB under kcat is over each whole run. "+
-		"kcat is one process with one connection to the broker; the load generator's load was: %s.\n\n",
-		cc.Scenario, cc.Client, cc.Records, cc.RecordSize, strings.Join(cc.Properties, "`, `-X "), cc.Rounds, TargetSinkLibrdkafka, loadgenLoad)
+		"Runnel's CPU per GiB under kcat is over each whole run. The load generator's load was: %s.\n\n",
+		cc.Scenario, cc.Client, cc.Records, cc.RecordSize, cc.Processes, cc.Records/int64(max(1, cc.Processes)), strings.Join(cc.Properties, "`, `-X "),
+		cc.Rounds, TargetSinkLibrdkafka, loadgenLoad)
 	f := func(v float64, format string) string {
 		if v == 0 {
 			return "—"

@@ -92,6 +92,9 @@ func TestCrossCheckSkippedWithoutKcat(t *testing.T) {
 	if cc == nil || !strings.Contains(cc.Skipped, "kcat is not on PATH") || cc.Err != "" || len(cc.Runs) != 0 {
 		t.Fatalf("cross-check %+v", cc)
 	}
+	if cc.Processes != 2 || cc.Records != 256<<10 || cc.Rounds != 2 { // the quick size, from the load generator's 2 processes
+		t.Errorf("cross-check of %d records from %d processes, %d rounds", cc.Records, cc.Processes, cc.Rounds)
+	}
 	rep.CrossCheck = cc
 	md := markdown(rep, nil)
 	if !strings.Contains(md, "## Cross-check with an independent client (librdkafka through kcat)\n\nSkipped: kcat is not on PATH") {
@@ -104,7 +107,7 @@ func TestCrossCheckSkippedWithoutKcat(t *testing.T) {
 
 func TestCrossCheckSection(t *testing.T) {
 	rep := fakeReport(false)
-	rep.CrossCheck = &CrossCheck{Scenario: CrossCheckScenario, Client: "kcat 1.7.1, librdkafka 2.0.2", Records: 1 << 18, RecordSize: 1024, Rounds: 1,
+	rep.CrossCheck = &CrossCheck{Scenario: CrossCheckScenario, Client: "kcat 1.7.1, librdkafka 2.0.2", Records: 1 << 18, RecordSize: 1024, Processes: 2, Rounds: 1,
 		Properties: []string{"acks=1", "linger.ms=5"}, Runs: []KcatRun{
 			{Target: TargetRunnel, Seconds: 2, Acked: 1 << 18, MBPerSec: 80, BrokerCPUSeconds: 0.75},
 			{Target: TargetSinkLibrdkafka, Seconds: 1, Acked: 1 << 18, MBPerSec: 300},
@@ -113,7 +116,8 @@ func TestCrossCheckSection(t *testing.T) {
 	rep.CrossCheck.summarize()
 	md := markdown(rep, nil)
 	for _, want := range []string{
-		"`kcat -P -l` of a file of 262144 records of 1024 B",
+		"262144 records of 1024 B in each run, from 2 kcat processes at once",
+		"each `kcat -P -l` of the same file of 131072 records, one a line",
 		"with `-X acks=1`, `-X linger.ms=5`",
 		"| `runnel loadgen` | 100.0 | 400.0 | 0.25× | 2.00 |",
 		"| kcat | 80.0 | 300.0 | 0.27× | 3.00 |",
@@ -128,9 +132,9 @@ func TestCrossCheckSection(t *testing.T) {
 	}
 }
 
-// TestRunKcatAgainstSink runs the real kcat against an in-process sink:
-// the records are all acked and counted, and a file short of records
-// fails the count.
+// TestRunKcatAgainstSink runs two real kcat processes against an
+// in-process sink: the records are all acked and counted, and a file
+// short of records fails the count.
 func TestRunKcatAgainstSink(t *testing.T) {
 	kcat, err := exec.LookPath("kcat")
 	if err != nil {
@@ -152,11 +156,11 @@ func TestRunKcatAgainstSink(t *testing.T) {
 		t.Fatal(err)
 	}
 	file := filepath.Join(t.TempDir(), "records")
-	if err := writeKcatRecords(file, 5000, 1024); err != nil {
+	if err := writeKcatRecords(file, 2500, 1024); err != nil {
 		t.Fatal(err)
 	}
 	tg := &target{kind: TargetSinkLibrdkafka, addr: s.Addr()}
-	cc := &CrossCheck{Records: 5000, RecordSize: 1024, Properties: kcatProperties(sc.Load)}
+	cc := &CrossCheck{Records: 5000, RecordSize: 1024, Processes: 2, Properties: kcatProperties(sc.Load)}
 	run, err := runKcat(ctx, kcat, tg, "cross", file, cc)
 	if err != nil {
 		t.Fatal(err)
