@@ -130,6 +130,15 @@ func TestCrossCheckSection(t *testing.T) {
 			t.Errorf("report.md lacks %q", want)
 		}
 	}
+	const limited = "kcat itself was the limit"
+	if strings.Contains(md, limited) {
+		t.Errorf("report.md says %q of kcat at 80 MB/s against a sink taking 300", limited)
+	}
+	rep.CrossCheck.Runs[1].MBPerSec = 85 // kcat as fast (within 10%) against the sink as against Runnel
+	rep.CrossCheck.summarize()
+	if md := markdown(rep, nil); !strings.Contains(md, limited) {
+		t.Errorf("report.md does not say %q of kcat at 80 MB/s against a sink taking 85", limited)
+	}
 }
 
 // TestRunKcatAgainstSink runs two real kcat processes against an
