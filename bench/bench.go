@@ -61,6 +61,10 @@ type RunResult struct {
 	// consumed in the window: the bytes behind the MB/s figures.
 	BrokerCPUSeconds float64 `json:"broker_cpu_seconds,omitempty"`
 	CPUSecondsPerGiB float64 `json:"cpu_seconds_per_gib,omitempty"`
+	// SinkCPUSecondsPerGiB is the sink's CPUSecondsPerGiB in the same
+	// scenario, and CPUPerGiBVsSink this run's ÷ the sink's (setSinkCPU).
+	SinkCPUSecondsPerGiB float64 `json:"sink_cpu_seconds_per_gib,omitempty"`
+	CPUPerGiBVsSink      float64 `json:"cpu_per_gib_vs_sink,omitempty"`
 	// Stages split Runnel's produce latency by where it was spent (nil
 	// for peers and runs without produce requests or syncs).
 	Stages *Stages `json:"stages,omitempty"`
@@ -92,6 +96,8 @@ type Report struct {
 	Baselines Baselines    `json:"baselines"`
 	Scenarios []Scenario   `json:"scenarios"`
 	Runs      []*RunResult `json:"runs"`
+	// CrossCheck is CrossCheckScenario measured with kcat too.
+	CrossCheck *CrossCheck `json:"cross_check,omitempty"`
 	// ClusterMetadata is the three-node quorum's metadata figures.
 	ClusterMetadata *ClusterMetadata `json:"cluster_metadata,omitempty"`
 }
@@ -175,6 +181,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			}
 		}
 	}
+	rep.CrossCheck = runCrossCheck(ctx, opts, workDir, rep)
 	measureClusterMetadataInto(ctx, opts, workDir, rep)
 	rep.Finished, rep.LoadEnd = time.Now(), loadAverage()
 	return rep, WriteReport(rep, opts.OutDir)
@@ -196,12 +203,10 @@ func runOne(ctx context.Context, opts Options, workDir string, rep *Report, sc S
 		return run
 	}
 	logPath := filepath.Join(opts.OutDir, "logs", sc.Name+"-"+kind+".log")
-	overrides := append([]string{"runnel.flush.policy=durable"}, sc.Overrides...)
-	overrides = append(overrides, opts.RunnelOverrides...)
 	t, err := *kept, error(nil)
 	if t != nil {
 		*kept, t.kind, t.logPath = nil, kind, logPath
-	} else if t, err = startTarget(ctx, opts.Runnel, opts.Self, kind, workDir, logPath, overrides); err != nil {
+	} else if t, err = startTarget(ctx, opts.Runnel, opts.Self, kind, workDir, logPath, brokerOverrides(opts, sc)); err != nil {
 		run.Err = err.Error()
 		return run
 	}
@@ -322,7 +327,7 @@ func runOne(ctx context.Context, opts Options, workDir string, rep *Report, sc S
 		return run
 	}
 	if cpuErr == nil {
-		if h, err := readHotspots(cpuPath, "cpu", 15); err == nil {
+		if h, err := cpuHotspots(cpuPath); err == nil {
 			run.CPU = &h
 		} else {
 			cpuErr = err

@@ -36,7 +36,16 @@
 // the same rate in the harness process (floor.go); for Runnel's runs the
 // harness reads /metrics before and after the load to split the mean
 // latency into time outside the broker, in the broker, and in one sync
-// (stages.go). --only runs a few scenarios, for an A/B.
+// (stages.go). --only runs a few scenarios, for an A/B. Where the sink
+// ran, each broker's CPU per GiB is also divided by the sink's under the
+// same load (sinkcpu.go).
+//
+// When produce-acks1 runs and kcat is on PATH, the harness sends that
+// load again with librdkafka (kcat -P of a pre-made file, timed from
+// kcat's start to its exit after the last ack, every record counted by
+// end offsets) against a fresh Runnel and a sink, and sets kcat's figure
+// beside the load generator's (crosscheck.go); without kcat the report
+// says the check was skipped.
 //
 // The raw baselines are sequential 1 MiB pwrites to the page cache and
 // with an fdatasync after each (the ceilings of acks=1 and acks=all
@@ -47,7 +56,7 @@
 // scenario, hot spots), results.json (all of it, with per-second
 // timelines), charts/*.svg (latency percentile curves and throughput over
 // time, drawn with gonum/plot), hgrm/*.hgrm (HdrHistogram percentile
-// distributions), profiles/ (Runnel's CPU and heap profiles, and its
-// goroutines halfway through each measurement) and logs/ of brokers that
-// logged anything.
+// distributions), profiles/ (Runnel's CPU and heap profiles, a flame
+// graph of each CPU profile drawn by flame.go, and its goroutines halfway
+// through each measurement) and logs/ of brokers that logged anything.
 package bench

@@ -31,6 +31,9 @@ type Hotspots struct {
 	// for the Runnel code that made it: where in Runnel the time or
 	// memory goes. Flat is that charge; Cum as in Top.
 	Own []FuncCost `json:"own"`
+	// Flame is the flame graph drawn from the profile (a file beside
+	// it), "" when none was.
+	Flame string `json:"flame,omitempty"`
 }
 
 // readHotspots reads a pprof profile and returns its n costliest functions

@@ -190,6 +190,7 @@ func Headlines(rep *Report) []Headline {
 // WriteReport writes report.md, results.json, the .hgrm files and the
 // charts of rep into dir.
 func WriteReport(rep *Report, dir string) error {
+	setSinkCPU(rep)
 	for _, d := range []string{"charts", "hgrm"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			return err
@@ -317,6 +318,7 @@ func markdown(rep *Report, charts map[string][]string) string {
 	w("\nMB is 10^6 bytes of record values. The sink is a minimal Kafka server that acks produce requests without storing them (bench/sink.go): " +
 		"a Runnel figure close to it is limited by the load generator, not by Runnel.\n\n")
 
+	crossCheckSection(&b, rep)
 	transports(&b, rep)
 	clusterMetadataSection(&b, rep)
 
@@ -324,7 +326,9 @@ func markdown(rep *Report, charts map[string][]string) string {
 	w("Broker CPU s/GiB is the broker process's user + system CPU time (/proc/<pid>/stat) over the measurement window divided by the GiB (2^30 bytes) " +
 		"of record values produced plus consumed in that window; the load generator's CPU is not in it. " +
 		"CPU time comes in 10 ms ticks, so a window well under a second gives a coarse figure (results.json has the seconds behind each, broker_cpu_seconds). " +
-		"Runnel (`runnel`, and `runnel-std` when it ran) is CPU-profiled at 100 Hz during each measurement, so its figures include the profiler's cost.\n\n")
+		"Runnel (`runnel`, and `runnel-std` when it ran) is CPU-profiled at 100 Hz during each measurement, so its figures include the profiler's cost. " +
+		"Where the sink ran, the broker's CPU per GiB is also divided by the sink's under the same load, the cost of the Kafka protocol alone " +
+		"(results.json: sink_cpu_seconds_per_gib, cpu_per_gib_vs_sink).\n\n")
 	for _, sc := range rep.Scenarios {
 		w("### %s\n\n%s.\n\n", sc.Name, sc.Title)
 		w("Load: %s.", describeLoad(sc))
@@ -388,6 +392,7 @@ func markdown(rep *Report, charts map[string][]string) string {
 		"- `hgrm/<scenario>-<target>-{produce,send-delay,e2e}.hgrm`: HdrHistogram percentile distributions (ms).\n" +
 		"- `charts/`: latency percentile curves and throughput over time per scenario.\n" +
 		"- `profiles/<scenario>-{cpu,heap}.pprof`: Runnel's profiles, for `go tool pprof` (`<scenario>-runnel-std-…` for the std transport's); " +
+		"`profiles/<scenario>-cpu.svg`: a flame graph of each CPU profile; " +
 		"`profiles/<scenario>-goroutines.txt`: its goroutines halfway through the measurement.\n" +
 		"- `logs/`: broker logs of runs that logged anything.\n")
 	return b.String()
@@ -516,8 +521,9 @@ func transports(b *strings.Builder, rep *Report) {
 // throughput, latencies, broker CPU per GiB moved and errors.
 func loadTable(b *strings.Builder, rep *Report, sc Scenario) {
 	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
-	w("| target | produced rec/s | MB/s | consumed rec/s | MB/s | produce p50 / p90 / p99 / p99.9 / p99.99 / max (ms) | end-to-end p50 / p99 / p99.9 / max (ms) | send delay p99 / max (ms) | broker CPU s/GiB (× %s) | errors |\n", sc.Targets[0])
-	w("|---|---:|---:|---:|---:|---|---|---|---:|---|\n")
+	sinkHeader, sinkAlign := sinkCPUColumn(sc)
+	w("| target | produced rec/s | MB/s | consumed rec/s | MB/s | produce p50 / p90 / p99 / p99.9 / p99.99 / max (ms) | end-to-end p50 / p99 / p99.9 / max (ms) | send delay p99 / max (ms) | broker CPU s/GiB (× %s) |%s errors |\n", sc.Targets[0], sinkHeader)
+	w("|---|---:|---:|---:|---:|---|---|---|---:|%s---|\n", sinkAlign)
 	for _, kind := range sc.Targets {
 		run := rep.Find(sc.Name, kind)
 		if run == nil {
@@ -544,8 +550,8 @@ func loadTable(b *strings.Builder, rep *Report, sc Scenario) {
 		if run.Err != "" {
 			errs += "; " + oneLine(run.Err)
 		}
-		w("| %s | %s | %s | %s | %s | %s | %s | %s |\n", kind, rates(r.Produced, r.Config.Producers), rates(r.Consumed, r.Config.Consumers), prodLat, e2eLat, send,
-			vsFirst(rep, sc, run, func(r *RunResult) float64 { return r.CPUSecondsPerGiB }, "%.2f"), errs)
+		w("| %s | %s | %s | %s | %s | %s | %s |%s %s |\n", kind, rates(r.Produced, r.Config.Producers), rates(r.Consumed, r.Config.Consumers), prodLat, e2eLat, send,
+			vsFirst(rep, sc, run, func(r *RunResult) float64 { return r.CPUSecondsPerGiB }, "%.2f"), sinkCPUCell(sc, run), errs)
 	}
 }
 
@@ -623,6 +629,9 @@ func vsFirst(rep *Report, sc Scenario, run *RunResult, figure func(*RunResult) f
 func hotspots(b *strings.Builder, title string, h *Hotspots, file string) {
 	if h == nil || len(h.Top) == 0 {
 		return
+	}
+	if h.Flame != "" {
+		fmt.Fprintf(b, "Runnel %s flame graph: [profiles/%s](profiles/%s).\n\n", title, h.Flame, h.Flame)
 	}
 	fmt.Fprintf(b, "Runnel %s hot spots (`profiles/%s`, total %s):\n\n| flat %% | cum %% | function |\n|---:|---:|---|\n",
 		title, file, amount(h.Total, h.Unit))

@@ -30,6 +30,8 @@ type Sink struct {
 	topics map[string]*sinkTopic
 	nextID atomic.Int64 // producer ids
 	wg     sync.WaitGroup
+	// fetchAdvertised makes ApiVersions list Fetch v4 (NewLibrdkafkaSink).
+	fetchAdvertised bool
 }
 
 type sinkTopic struct {
@@ -45,13 +47,22 @@ const maxSinkFrame = 100 << 20
 
 // NewSink listens on addr ("127.0.0.1:0" for any port) and serves until
 // Close.
-func NewSink(addr string) (*Sink, error) {
+func NewSink(addr string) (*Sink, error) { return newSink(addr, false) }
+
+// NewLibrdkafkaSink is a Sink whose ApiVersions also lists Fetch v4,
+// which it does not serve (a Fetch request closes the connection):
+// librdkafka sends v2 record batches only to a broker that lists Produce
+// v3 and Fetch v4 (its MsgVer2 feature), and to others v0 message sets,
+// which the sink cannot count. For librdkafka's producers (kcat -P) only.
+func NewLibrdkafkaSink(addr string) (*Sink, error) { return newSink(addr, true) }
+
+func newSink(addr string, fetchAdvertised bool) (*Sink, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
 	a := ln.Addr().(*net.TCPAddr)
-	s := &Sink{ln: ln, host: a.IP.String(), port: int32(a.Port), topics: map[string]*sinkTopic{}}
+	s := &Sink{ln: ln, host: a.IP.String(), port: int32(a.Port), topics: map[string]*sinkTopic{}, fetchAdvertised: fetchAdvertised}
 	s.wg.Go(s.accept)
 	return s, nil
 }
@@ -218,6 +229,9 @@ func (s *Sink) apiVersions() *kmsg.ApiVersionsResponse {
 	resp := kmsg.NewPtrApiVersionsResponse()
 	for key, maxVersion := range sinkKeys {
 		resp.ApiKeys = append(resp.ApiKeys, kmsg.ApiVersionsResponseApiKey{ApiKey: key, MaxVersion: min(maxVersion, kmsg.RequestForKey(key).MaxVersion())})
+	}
+	if s.fetchAdvertised {
+		resp.ApiKeys = append(resp.ApiKeys, kmsg.ApiVersionsResponseApiKey{ApiKey: int16(kmsg.Fetch), MinVersion: 4, MaxVersion: 4})
 	}
 	return resp
 }

@@ -25,6 +25,9 @@ const (
 	TargetRunnel = "runnel" // `runnel serve` over a fresh data directory, on its default transport (epoll)
 	TargetKfake  = "kfake"  // franz-go's in-memory kfake cluster, the peer
 	TargetSink   = "sink"   // Sink: acks produces without storing them, the load generator's ceiling
+	// TargetSinkLibrdkafka is the sink for librdkafka's producers
+	// (NewLibrdkafkaSink): kcat's ceiling in the cross-check.
+	TargetSinkLibrdkafka = "sink-librdkafka"
 	// TargetRunnelStd is `runnel serve` with runnel.net=std, run beside
 	// TargetRunnel (Options.Transports) to compare the two transports.
 	TargetRunnelStd = "runnel-std"
@@ -77,7 +80,7 @@ func startTarget(ctx context.Context, runnel, self, kind, workDir, logPath strin
 		}
 	case TargetRunnelCluster, TargetRunnelClusterRF3, TargetRunnelClusterRF3NoFsync:
 		return startClusterTarget(kind, runnel, workDir, logPath, extra)
-	case TargetKfake, TargetSink:
+	case TargetKfake, TargetSink, TargetSinkLibrdkafka:
 		bin = self
 		args = []string{"peer", "--kind", kind, "--port", strconv.Itoa(port)}
 	default:
@@ -152,7 +155,8 @@ func (t *target) stop() error {
 }
 
 // ServePeer serves on 127.0.0.1:port until SIGTERM or SIGINT a kfake
-// cluster of one broker (TargetKfake) or a Sink (TargetSink). It is what
+// cluster of one broker (TargetKfake) or a Sink (TargetSink, or
+// TargetSinkLibrdkafka for librdkafka's producers). It is what
 // `runnel-bench peer` runs.
 func ServePeer(kind string, port int) error {
 	var closer func() error
@@ -163,14 +167,18 @@ func ServePeer(kind string, port int) error {
 			return err
 		}
 		closer = func() error { c.Close(); return nil }
-	case TargetSink:
-		s, err := NewSink(net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	case TargetSink, TargetSinkLibrdkafka:
+		newSink := NewSink
+		if kind == TargetSinkLibrdkafka {
+			newSink = NewLibrdkafkaSink
+		}
+		s, err := newSink(net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		if err != nil {
 			return err
 		}
 		closer = s.Close
 	default:
-		return fmt.Errorf("bench: unknown peer %q: want %s or %s", kind, TargetKfake, TargetSink)
+		return fmt.Errorf("bench: unknown peer %q: want %s, %s or %s", kind, TargetKfake, TargetSink, TargetSinkLibrdkafka)
 	}
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)

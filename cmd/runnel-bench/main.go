@@ -97,12 +97,12 @@ profiles and broker logs into --out.
 	var port int
 	peer := &cobra.Command{
 		Use:    "peer",
-		Short:  "Serve a kfake peer broker (kfake) or sink (sink) on 127.0.0.1 until SIGTERM",
+		Short:  "Serve a kfake peer broker (kfake) or sink (sink, or sink-librdkafka for librdkafka's producers) on 127.0.0.1 until SIGTERM",
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE:   func(*cobra.Command, []string) error { return bench.ServePeer(kind, port) },
 	}
-	peer.Flags().StringVar(&kind, "kind", bench.TargetKfake, "kfake or sink")
+	peer.Flags().StringVar(&kind, "kind", bench.TargetKfake, "kfake, sink or sink-librdkafka")
 	peer.Flags().IntVar(&port, "port", 9092, "port to listen on")
 	cmd.AddCommand(peer)
 	cmd.CompletionOptions.DisableDefaultCmd = true

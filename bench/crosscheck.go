@@ -1,0 +1,482 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"runnel/broker/clustertest"
+	"runnel/loadgen"
+)
+
+// CrossCheckScenario is the scenario whose produce throughput is measured
+// a second time by an independent client, librdkafka through kcat, so that
+// a flaw of the load generator's (counting records no broker stored,
+// batching no real client would) shows as a disagreement.
+const CrossCheckScenario = "produce-acks1"
+
+// crossCheckTolerance is how far apart, as a fraction, the two clients'
+// figures may be and still agree.
+const crossCheckTolerance = 0.10
+
+// CrossCheck is CrossCheckScenario's load sent by kcat, against a fresh
+// Runnel and against the sink (kcat's own ceiling), beside the load
+// generator's figures from the scenario's runs.
+type CrossCheck struct {
+	Scenario string `json:"scenario"`
+	// Skipped says why kcat was not run (not installed, say); Err why its
+	// runs failed.
+	Skipped string `json:"skipped,omitempty"`
+	Err     string `json:"error,omitempty"`
+	// Client is kcat's and librdkafka's versions; Properties the
+	// librdkafka properties it ran with.
+	Client     string   `json:"client,omitempty"`
+	Properties []string `json:"properties,omitempty"`
+	// Records of RecordSize bytes are sent by each run, by Processes
+	// kcat processes at once (as many as the load generator's), each with
+	// its share; Rounds runs go against each target, alternating Runnel
+	// and the sink.
+	Records    int64     `json:"records"`
+	RecordSize int       `json:"record_size"`
+	Processes  int       `json:"processes"`
+	Rounds     int       `json:"rounds"`
+	Runs       []KcatRun `json:"runs,omitempty"`
+	// Kcat and KcatSink are the medians of kcat's MB/s against Runnel and
+	// against the sink; Loadgen and LoadgenSink the load generator's in
+	// the scenario, same harness run.
+	Kcat        float64 `json:"kcat_mb_per_sec"`
+	KcatSink    float64 `json:"kcat_sink_mb_per_sec"`
+	Loadgen     float64 `json:"loadgen_mb_per_sec"`
+	LoadgenSink float64 `json:"loadgen_sink_mb_per_sec"`
+	// Ratio is Kcat / Loadgen (0 when either is missing); Agree says
+	// whether it is within crossCheckTolerance of 1.
+	Ratio float64 `json:"ratio"`
+	Agree bool    `json:"agree"`
+	// BrokerCPUSecondsPerGiB is Runnel's CPU per GiB over kcat's runs
+	// (median), beside LoadgenBrokerCPUSecondsPerGiB, the scenario's.
+	BrokerCPUSecondsPerGiB        float64 `json:"broker_cpu_seconds_per_gib"`
+	LoadgenBrokerCPUSecondsPerGiB float64 `json:"loadgen_broker_cpu_seconds_per_gib"`
+}
+
+// KcatRun is one run of the kcat processes: Records sent, timed from the
+// first one's start to the last one's exit (kcat exits once librdkafka has
+// flushed, after its last ack), and counted by the topic's end offsets.
+type KcatRun struct {
+	Target        string  `json:"target"`
+	Seconds       float64 `json:"seconds"`
+	Acked         int64   `json:"acked"`
+	RecordsPerSec float64 `json:"records_per_sec"`
+	MBPerSec      float64 `json:"mb_per_sec"`
+	// BrokerCPUSeconds is the broker's CPU time over the run (Runnel only).
+	BrokerCPUSeconds float64 `json:"broker_cpu_seconds,omitempty"`
+}
+
+// crossCheckSize is how many bytes of records each kcat run sends and how
+// many runs go against each target.
+func crossCheckSize(quick bool) (bytes int64, rounds int) {
+	if quick {
+		return 256 << 20, 2
+	}
+	return 1 << 30, 3
+}
+
+// runCrossCheck measures CrossCheckScenario with kcat when the scenario is
+// in rep (nil otherwise). Without kcat it returns a CrossCheck that says
+// so; a failure is recorded in it, never returned.
+func runCrossCheck(ctx context.Context, opts Options, workDir string, rep *Report) *CrossCheck {
+	i := slices.IndexFunc(rep.Scenarios, func(sc Scenario) bool { return sc.Name == CrossCheckScenario })
+	if i < 0 {
+		return nil
+	}
+	sc := rep.Scenarios[i]
+	size, rounds := crossCheckSize(opts.Quick)
+	processes := max(1, sc.Generators)
+	perProcess := size / int64(sc.Load.RecordSize) / int64(processes)
+	cc := &CrossCheck{Scenario: sc.Name, RecordSize: sc.Load.RecordSize, Records: perProcess * int64(processes), Processes: processes, Rounds: rounds,
+		Properties: kcatProperties(sc.Load)}
+	cc.setLoadgen(rep)
+	kcat, err := exec.LookPath("kcat")
+	if err != nil {
+		cc.Skipped = "kcat is not on PATH (Debian's package kcat, which .ci/run installs)"
+		fmt.Fprintf(opts.Log, "cross-check: skipped: %s\n", cc.Skipped)
+		return cc
+	}
+	if cc.Client, err = kcatVersion(ctx, kcat); err != nil {
+		cc.Err = err.Error()
+		return cc
+	}
+	fmt.Fprintf(opts.Log, "cross-check: %s with %s, %d × %d records from %d processes against runnel and the sink\n", sc.Name, cc.Client, rounds, cc.Records, processes)
+	if err := cc.measure(ctx, opts, workDir, sc, kcat); err != nil {
+		cc.Err = err.Error()
+		fmt.Fprintf(opts.Log, "  FAILED: %s\n", err)
+		return cc
+	}
+	fmt.Fprintf(opts.Log, "  kcat %.1f MB/s against runnel, %.1f against the sink; runnel loadgen %.1f: kcat / loadgen %.2f\n",
+		cc.Kcat, cc.KcatSink, cc.Loadgen, cc.Ratio)
+	return cc
+}
+
+// setLoadgen copies the load generator's figures from the scenario's runs.
+func (cc *CrossCheck) setLoadgen(rep *Report) {
+	if r := rep.Find(cc.Scenario, TargetRunnel); r != nil && r.Result != nil {
+		cc.Loadgen, cc.LoadgenBrokerCPUSecondsPerGiB = r.Result.Produced.MBPerSec, r.CPUSecondsPerGiB
+	}
+	if r := rep.Find(cc.Scenario, TargetSink); r != nil && r.Result != nil {
+		cc.LoadgenSink = r.Result.Produced.MBPerSec
+	}
+}
+
+// measure writes the records file, starts a fresh Runnel and a sink, and
+// runs kcat against them in turn, Rounds times.
+func (cc *CrossCheck) measure(ctx context.Context, opts Options, workDir string, sc Scenario, kcat string) error {
+	file := filepath.Join(workDir, "kcat-records")
+	if err := writeKcatRecords(file, cc.Records/int64(cc.Processes), cc.RecordSize); err != nil {
+		return err
+	}
+	defer os.Remove(file)
+	var targets []*target
+	defer func() {
+		for _, t := range targets {
+			t.stop()
+			if strings.TrimSpace(clustertest.Tail(t.logPath, 100)) == "" {
+				os.Remove(t.logPath)
+			}
+		}
+	}()
+	for _, kind := range []string{TargetRunnel, TargetSinkLibrdkafka} {
+		logPath := filepath.Join(opts.OutDir, "logs", "cross-check-"+kind+".log")
+		t, err := startTarget(ctx, opts.Runnel, opts.Self, kind, workDir, logPath, brokerOverrides(opts, sc))
+		if err != nil {
+			return err
+		}
+		targets = append(targets, t)
+		cfg := sc.Load
+		cfg.Brokers, cfg.Topic = []string{t.addr}, sc.Name
+		if err := loadgen.PrepareTopic(ctx, cfg); err != nil {
+			return fmt.Errorf("%s: %w", kind, err)
+		}
+	}
+	for range cc.Rounds {
+		for _, t := range targets {
+			run, err := runKcat(ctx, kcat, t, sc.Name, file, cc)
+			if err != nil {
+				return fmt.Errorf("kcat against %s: %w: %s", t.kind, err, strings.TrimSpace(clustertest.Tail(t.logPath, 1000)))
+			}
+			cc.Runs = append(cc.Runs, run)
+		}
+	}
+	cc.summarize()
+	return nil
+}
+
+// summarize sets the medians, the ratio and the verdict from Runs.
+func (cc *CrossCheck) summarize() {
+	var runnel, sink, cpu []float64
+	for _, r := range cc.Runs {
+		switch r.Target {
+		case TargetRunnel:
+			runnel = append(runnel, r.MBPerSec)
+			if r.Acked > 0 {
+				cpu = append(cpu, r.BrokerCPUSeconds/(float64(r.Acked*int64(cc.RecordSize))/(1<<30)))
+			}
+		case TargetSinkLibrdkafka:
+			sink = append(sink, r.MBPerSec)
+		}
+	}
+	cc.Kcat, cc.KcatSink, cc.BrokerCPUSecondsPerGiB = median(runnel), median(sink), median(cpu)
+	cc.Ratio, cc.Agree = 0, false
+	if cc.Kcat > 0 && cc.Loadgen > 0 {
+		cc.Ratio = cc.Kcat / cc.Loadgen
+		cc.Agree = cc.Ratio >= 1-crossCheckTolerance && cc.Ratio <= 1+crossCheckTolerance
+	}
+}
+
+// median of vs (0 for none).
+func median(vs []float64) float64 {
+	if len(vs) == 0 {
+		return 0
+	}
+	s := slices.Sorted(slices.Values(vs))
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// runKcat runs cc.Processes kcat producers at once, each of file's
+// records, into topic on t, and times them from their start to the last
+// one's exit. The records must all be acked: the topic's end offsets must
+// have gone up by cc.Records.
+func runKcat(ctx context.Context, kcat string, t *target, topic, file string, cc *CrossCheck) (KcatRun, error) {
+	run := KcatRun{Target: t.kind}
+	before, err := endOffsetSum(ctx, t.addr, topic)
+	if err != nil {
+		return run, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	cmds := make([]*exec.Cmd, max(1, cc.Processes))
+	stderrs := make([]bytes.Buffer, len(cmds))
+	var cpu *cpuRecorder
+	if t.admin != "" { // Runnel: its CPU over the run
+		cpu = recordCPU(t.pids()...)
+	}
+	start := time.Now()
+	for i := range cmds {
+		cmds[i] = exec.CommandContext(ctx, kcat, kcatArgs(t.addr, topic, file, cc.Properties)...)
+		cmds[i].Stderr = &stderrs[i]
+		if err = cmds[i].Start(); err != nil {
+			cmds = cmds[:i]
+			break
+		}
+	}
+	for _, cmd := range cmds {
+		if werr := cmd.Wait(); err == nil {
+			err = werr
+		}
+	}
+	end := time.Now()
+	var stderr strings.Builder
+	for i := range stderrs {
+		stderr.Write(stderrs[i].Bytes())
+	}
+	if cpu != nil {
+		samples, cerr := cpu.stop()
+		if cerr == nil {
+			var c time.Duration
+			c, cerr = cpuBetween(samples, start, end)
+			run.BrokerCPUSeconds = c.Seconds()
+		}
+		if err == nil && cerr != nil {
+			err = fmt.Errorf("broker CPU time: %w", cerr)
+		}
+	}
+	if err != nil {
+		return run, fmt.Errorf("%w: %s", err, tail(stderr.String(), 1000))
+	}
+	after, err := awaitEndOffsets(ctx, t.addr, topic, before+cc.Records, endOffsetsWait)
+	if err != nil {
+		return run, err
+	}
+	run.Acked, run.Seconds = after-before, end.Sub(start).Seconds()
+	if run.Acked != cc.Records {
+		return run, fmt.Errorf("%d of %d records acked (end offsets %s after the last exit): %s", run.Acked, cc.Records, endOffsetsWait, tail(stderr.String(), 1000))
+	}
+	run.RecordsPerSec = float64(run.Acked) / run.Seconds
+	run.MBPerSec = run.RecordsPerSec * float64(cc.RecordSize) / 1e6
+	return run, nil
+}
+
+// kcatProperties are the librdkafka properties matching load: its acks,
+// idempotence, compression and linger, batches of up to 10,000 records or
+// 1 MB (librdkafka's defaults, written out), and a queue large enough
+// that kcat never waits for room in it.
+func kcatProperties(load loadgen.Config) []string {
+	return []string{
+		"acks=" + load.Acks,
+		"enable.idempotence=" + strconv.FormatBool(load.Idempotent),
+		"compression.codec=" + load.Compression,
+		"linger.ms=" + strconv.FormatInt(load.Linger.Milliseconds(), 10),
+		"batch.num.messages=10000",
+		"batch.size=1000000",
+		"queue.buffering.max.messages=1000000",
+		"queue.buffering.max.kbytes=2097152",
+		"message.timeout.ms=60000",
+	}
+}
+
+// kcatArgs are kcat's arguments to produce file's lines, one record each,
+// to topic on addr with props, printing only errors.
+func kcatArgs(addr, topic, file string, props []string) []string {
+	args := []string{"-P", "-q", "-b", addr, "-t", topic, "-l"}
+	for _, p := range props {
+		args = append(args, "-X", p)
+	}
+	return append(args, file)
+}
+
+// kcatVersionLine matches kcat -V's version line, e.g. "Version 1.7.1
+// (JSON, ... librdkafka 2.0.2 builtin.features=...)".
+var kcatVersionLine = regexp.MustCompile(`Version (\S+) .*librdkafka (\S+)`)
+
+// kcatVersion is "kcat 1.7.1, librdkafka 2.0.2".
+func kcatVersion(ctx context.Context, kcat string) (string, error) {
+	out, err := exec.CommandContext(ctx, kcat, "-V").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("kcat -V: %w: %s", err, tail(string(out), 500))
+	}
+	m := kcatVersionLine.FindStringSubmatch(string(out))
+	if m == nil {
+		return "", fmt.Errorf("kcat -V: no version in %q", tail(string(out), 500))
+	}
+	return "kcat " + m[1] + ", librdkafka " + m[2], nil
+}
+
+// writeKcatRecords writes n records of size bytes, one a line: letters
+// drawn from 16 (as the load generator's payloads), never a newline.
+func writeKcatRecords(path string, n int64, size int) error {
+	rng := rand.New(rand.NewPCG(1, 2))
+	line := make([]byte, size+1)
+	for i := range size {
+		line[i] = 'a' + byte(rng.IntN(16))
+	}
+	line[size] = '\n'
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	for range n {
+		if _, err := w.Write(line); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// endOffsetsWait is how long the end offsets may take to count every
+// acked record: under Runnel's durable flush policy the end offset (the
+// high watermark) is the flushed offset, which trails an acks=1 ack by up
+// to a flush.
+const endOffsetsWait = 10 * time.Second
+
+// awaitEndOffsets polls endOffsetSum until it reaches want or limit has
+// passed, and returns the last sum.
+func awaitEndOffsets(ctx context.Context, addr, topic string, want int64, limit time.Duration) (int64, error) {
+	deadline := time.Now().Add(limit)
+	for {
+		sum, err := endOffsetSum(ctx, addr, topic)
+		if err != nil || sum >= want || time.Now().After(deadline) {
+			return sum, err
+		}
+		select {
+		case <-ctx.Done():
+			return sum, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// endOffsetSum is the sum of topic's partitions' end offsets on addr.
+func endOffsetSum(ctx context.Context, addr, topic string) (int64, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return 0, fmt.Errorf("end offsets of %s: %w", topic, err)
+	}
+	var sum int64
+	ends.Each(func(o kadm.ListedOffset) { sum += o.Offset })
+	return sum, nil
+}
+
+// tail is the last n bytes of s, trimmed.
+func tail(s string, n int) string {
+	s = strings.TrimSpace(s)
+	if len(s) > n {
+		s = "…" + s[len(s)-n:]
+	}
+	return s
+}
+
+// brokerOverrides are the --override properties of a Runnel broker the
+// harness starts for sc: the durable flush policy, the scenario's and the
+// run's.
+func brokerOverrides(opts Options, sc Scenario) []string {
+	overrides := append([]string{"runnel.flush.policy=durable"}, sc.Overrides...)
+	return append(overrides, opts.RunnelOverrides...)
+}
+
+// crossCheckSection writes the report's cross-check section: the two
+// clients' figures side by side and whether they agree.
+func crossCheckSection(b *strings.Builder, rep *Report) {
+	cc := rep.CrossCheck
+	if cc == nil {
+		return
+	}
+	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	w("## Cross-check with an independent client (librdkafka through kcat)\n\n")
+	switch {
+	case cc.Skipped != "":
+		w("Skipped: %s. The %s figures are the load generator's alone.\n\n", cc.Skipped, cc.Scenario)
+		return
+	case cc.Err != "":
+		w("Failed: %s.\n\n", oneLine(cc.Err))
+		return
+	}
+	loadgenLoad := "not run"
+	if i := slices.IndexFunc(rep.Scenarios, func(sc Scenario) bool { return sc.Name == cc.Scenario }); i >= 0 {
+		loadgenLoad = describeLoad(rep.Scenarios[i])
+	}
+	w("The %s load sent again by %s: %d records of %d B in each run, from %d kcat processes at once (as many as the load generator's), "+
+		"each `kcat -P -l` of the same file of %d records, one a line, written before the clock starts (so read from the page cache), "+
+		"with `-X %s`; each process has one connection to the broker. "+
+		"A run is timed from the processes' start to the last one's exit, which comes after librdkafka's flush, that is after its last record's ack; "+
+		"connecting and metadata requests are in that time, where the load generator's figure leaves out its warm-up. "+
+		"Every run's records are counted by the topic's end offsets, which must have gone up by as many. "+
+		"%d runs against each of a fresh Runnel (same properties as the scenario's) and the sink, alternating; kcat's figures are their medians. "+
+		"kcat's sink (`%s`) also lists Fetch v4 in its ApiVersions, which it does not serve: without it librdkafka sends v0 message sets, not v2 batches. "+
+		"Runnel's CPU per GiB under kcat is over each whole run. The load generator's load was: %s.\n\n",
+		cc.Scenario, cc.Client, cc.Records, cc.RecordSize, cc.Processes, cc.Records/int64(max(1, cc.Processes)), strings.Join(cc.Properties, "`, `-X "),
+		cc.Rounds, TargetSinkLibrdkafka, loadgenLoad)
+	f := func(v float64, format string) string {
+		if v == 0 {
+			return "—"
+		}
+		return fmt.Sprintf(format, v)
+	}
+	div := func(a, b float64) float64 {
+		if a == 0 || b == 0 {
+			return 0
+		}
+		return a / b
+	}
+	w("| client | against Runnel (MB/s) | against the sink (MB/s) | Runnel ÷ sink | Runnel CPU s/GiB |\n|---|---:|---:|---:|---:|\n")
+	for _, r := range []struct {
+		name              string
+		runnel, sink, cpu float64
+	}{{"`runnel loadgen`", cc.Loadgen, cc.LoadgenSink, cc.LoadgenBrokerCPUSecondsPerGiB}, {"kcat", cc.Kcat, cc.KcatSink, cc.BrokerCPUSecondsPerGiB}} {
+		w("| %s | %s | %s | %s | %s |\n", r.name, f(r.runnel, "%.1f"), f(r.sink, "%.1f"), ratio(div(r.runnel, r.sink)), f(r.cpu, "%.2f"))
+	}
+	w("| kcat ÷ `runnel loadgen` | %s | %s | | %s |\n\n", ratio(cc.Ratio), ratio(div(cc.KcatSink, cc.LoadgenSink)),
+		ratio(div(cc.BrokerCPUSecondsPerGiB, cc.LoadgenBrokerCPUSecondsPerGiB)))
+	verdict := "they do not agree within 10%"
+	if cc.Agree {
+		verdict = "they agree within 10%"
+	}
+	w("Against Runnel, kcat reached %s the load generator's throughput: **%s**.", ratio(cc.Ratio), verdict)
+	if cc.KcatSink > 0 && cc.Kcat >= (1-crossCheckTolerance)*cc.KcatSink {
+		w(" kcat ran about as fast against Runnel as against the sink, which stores nothing: kcat itself was the limit, so its figure bounds Runnel's from below.")
+	}
+	w("\n\n| round | target | seconds | records acked | MB/s | broker CPU s |\n|---:|---|---:|---:|---:|---:|\n")
+	for i, r := range cc.Runs {
+		w("| %d | %s | %.2f | %d | %.1f | %s |\n", i/2+1, r.Target, r.Seconds, r.Acked, r.MBPerSec, f(r.BrokerCPUSeconds, "%.2f"))
+	}
+	w("\n")
+}

@@ -1,0 +1,203 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"runnel/loadgen"
+)
+
+// crossCheckScenario is CrossCheckScenario as the quick matrix has it.
+func crossCheckScenario(t *testing.T) Scenario {
+	i := slices.IndexFunc(matrix(quickSizes), func(sc Scenario) bool { return sc.Name == CrossCheckScenario })
+	if i < 0 {
+		t.Fatalf("no %s in the matrix", CrossCheckScenario)
+	}
+	return matrix(quickSizes)[i]
+}
+
+func TestKcatPropertiesMatchTheLoad(t *testing.T) {
+	sc := crossCheckScenario(t)
+	props := kcatProperties(sc.Load)
+	for _, want := range []string{"acks=1", "enable.idempotence=false", "compression.codec=none", "linger.ms=5"} {
+		if !slices.Contains(props, want) {
+			t.Errorf("properties %v lack %s", props, want)
+		}
+	}
+	args := strings.Join(kcatArgs("127.0.0.1:9092", "t", "/tmp/f", props), " ")
+	if !strings.HasPrefix(args, "-P -q -b 127.0.0.1:9092 -t t -l -X acks=1 ") || !strings.HasSuffix(args, " /tmp/f") {
+		t.Errorf("kcat %s", args)
+	}
+}
+
+func TestWriteKcatRecordsOneALine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "records")
+	if err := writeKcatRecords(path, 100, 1024); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.Split(bytes.TrimSuffix(b, []byte("\n")), []byte("\n"))
+	if len(b) != 100*1025 || len(lines) != 100 {
+		t.Fatalf("%d bytes in %d lines, want 100 lines of 1024 B and a newline", len(b), len(lines))
+	}
+	for i, l := range lines {
+		if len(l) != 1024 || bytes.ContainsFunc(l, func(r rune) bool { r -= 'a'; return r < 0 || r >= 16 }) {
+			t.Fatalf("line %d: %d bytes %.40q…", i, len(l), l)
+		}
+	}
+}
+
+func TestCrossCheckSummarize(t *testing.T) {
+	for _, c := range []struct {
+		kcat  []float64 // MB/s of the runs against Runnel
+		agree bool
+		ratio float64
+	}{
+		{[]float64{90, 200, 95}, true, 0.95}, // median, not mean
+		{[]float64{90}, true, 0.9},           // the edge agrees
+		{[]float64{89}, false, 0.89},
+		{[]float64{111}, false, 1.11},
+		{[]float64{100, 120}, true, 1.1},
+	} {
+		cc := &CrossCheck{Loadgen: 100, RecordSize: 1024}
+		for _, mb := range c.kcat {
+			cc.Runs = append(cc.Runs, KcatRun{Target: TargetRunnel, MBPerSec: mb, Acked: 1 << 20, BrokerCPUSeconds: 2},
+				KcatRun{Target: TargetSinkLibrdkafka, MBPerSec: 2 * mb})
+		}
+		cc.summarize()
+		if d := cc.Ratio - c.ratio; d > 1e-9 || d < -1e-9 || cc.Agree != c.agree {
+			t.Errorf("runs %v: ratio %.3f agree %v, want %.3f %v", c.kcat, cc.Ratio, cc.Agree, c.ratio, c.agree)
+		}
+		if cc.KcatSink != 2*cc.Kcat || cc.BrokerCPUSecondsPerGiB != 2 { // 2 s over 1 GiB
+			t.Errorf("runs %v: sink %.1f MB/s, broker %.2f s/GiB", c.kcat, cc.KcatSink, cc.BrokerCPUSecondsPerGiB)
+		}
+	}
+}
+
+func TestCrossCheckSkippedWithoutKcat(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	rep := fakeReport(false)
+	cc := runCrossCheck(context.Background(), Options{Quick: true, Log: os.Stderr}, t.TempDir(), rep)
+	if cc == nil || !strings.Contains(cc.Skipped, "kcat is not on PATH") || cc.Err != "" || len(cc.Runs) != 0 {
+		t.Fatalf("cross-check %+v", cc)
+	}
+	if cc.Processes != 2 || cc.Records != 256<<10 || cc.Rounds != 2 { // the quick size, from the load generator's 2 processes
+		t.Errorf("cross-check of %d records from %d processes, %d rounds", cc.Records, cc.Processes, cc.Rounds)
+	}
+	rep.CrossCheck = cc
+	md := markdown(rep, nil)
+	if !strings.Contains(md, "## Cross-check with an independent client (librdkafka through kcat)\n\nSkipped: kcat is not on PATH") {
+		t.Errorf("report.md does not say the cross-check was skipped:\n%s", md[:min(len(md), 3000)])
+	}
+	if rep.Only = []string{"latency-floor"}; runCrossCheck(context.Background(), Options{}, t.TempDir(), &Report{Scenarios: selected(matrix(quickSizes), rep.Only)}) != nil {
+		t.Error("a cross-check without its scenario in the run")
+	}
+}
+
+func TestCrossCheckSection(t *testing.T) {
+	rep := fakeReport(false)
+	rep.CrossCheck = &CrossCheck{Scenario: CrossCheckScenario, Client: "kcat 1.7.1, librdkafka 2.0.2", Records: 1 << 18, RecordSize: 1024, Processes: 2, Rounds: 1,
+		Properties: []string{"acks=1", "linger.ms=5"}, Runs: []KcatRun{
+			{Target: TargetRunnel, Seconds: 2, Acked: 1 << 18, MBPerSec: 80, BrokerCPUSeconds: 0.75},
+			{Target: TargetSinkLibrdkafka, Seconds: 1, Acked: 1 << 18, MBPerSec: 300},
+		}}
+	rep.CrossCheck.setLoadgen(rep)
+	rep.CrossCheck.summarize()
+	md := markdown(rep, nil)
+	for _, want := range []string{
+		"262144 records of 1024 B in each run, from 2 kcat processes at once",
+		"each `kcat -P -l` of the same file of 131072 records, one a line",
+		"with `-X acks=1`, `-X linger.ms=5`",
+		"| `runnel loadgen` | 100.0 | 400.0 | 0.25× | 2.00 |",
+		"| kcat | 80.0 | 300.0 | 0.27× | 3.00 |",
+		"| kcat ÷ `runnel loadgen` | 0.80× | 0.75× | | 1.50× |",
+		"kcat reached 0.80× the load generator's throughput: **they do not agree within 10%**.",
+		"| 1 | runnel | 2.00 | 262144 | 80.0 | 0.75 |",
+		"| 1 | sink-librdkafka | 1.00 | 262144 | 300.0 | — |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report.md lacks %q", want)
+		}
+	}
+	const limited = "kcat itself was the limit"
+	if strings.Contains(md, limited) {
+		t.Errorf("report.md says %q of kcat at 80 MB/s against a sink taking 300", limited)
+	}
+	rep.CrossCheck.Runs[1].MBPerSec = 85 // kcat as fast (within 10%) against the sink as against Runnel
+	rep.CrossCheck.summarize()
+	if md := markdown(rep, nil); !strings.Contains(md, limited) {
+		t.Errorf("report.md does not say %q of kcat at 80 MB/s against a sink taking 85", limited)
+	}
+}
+
+// TestRunKcatAgainstSink runs two real kcat processes against an
+// in-process sink: the records are all acked and counted, and a file
+// short of records fails the count.
+func TestRunKcatAgainstSink(t *testing.T) {
+	kcat, err := exec.LookPath("kcat")
+	if err != nil {
+		t.Skip("kcat is not installed")
+	}
+	if v, err := kcatVersion(context.Background(), kcat); err != nil || !strings.Contains(v, "librdkafka") {
+		t.Fatalf("version %q: %v", v, err)
+	}
+	s, err := NewLibrdkafkaSink("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	sc := crossCheckScenario(t)
+	cfg := sc.Load
+	cfg.Brokers, cfg.Topic = []string{s.Addr()}, "cross"
+	if err := loadgen.PrepareTopic(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "records")
+	if err := writeKcatRecords(file, 2500, 1024); err != nil {
+		t.Fatal(err)
+	}
+	tg := &target{kind: TargetSinkLibrdkafka, addr: s.Addr()}
+	cc := &CrossCheck{Records: 5000, RecordSize: 1024, Processes: 2, Properties: kcatProperties(sc.Load)}
+	run, err := runKcat(ctx, kcat, tg, "cross", file, cc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Acked != 5000 || run.Seconds <= 0 || run.MBPerSec <= 0 || run.MBPerSec != run.RecordsPerSec*1024/1e6 {
+		t.Fatalf("run %+v", run)
+	}
+	cc.Records = 5001
+	if _, err := runKcat(ctx, kcat, tg, "cross", file, cc); err == nil || !strings.Contains(err.Error(), "5000 of 5001 records acked") {
+		t.Fatalf("a short file: %v", err)
+	}
+}
+
+func TestLibrdkafkaSinkListsFetch(t *testing.T) {
+	for _, c := range []struct {
+		newSink func(string) (*Sink, error)
+		fetch   bool
+	}{{NewSink, false}, {NewLibrdkafkaSink, true}} {
+		s, err := c.newSink("127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		listed := slices.ContainsFunc(s.apiVersions().ApiKeys, func(k kmsg.ApiVersionsResponseApiKey) bool {
+			return k.ApiKey == int16(kmsg.Fetch) && k.MinVersion <= 4 && k.MaxVersion >= 4
+		})
+		s.Close()
+		if listed != c.fetch {
+			t.Errorf("fetchAdvertised %v: Fetch v4 listed %v", s.fetchAdvertised, listed)
+		}
+	}
+}
