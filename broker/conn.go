@@ -569,7 +569,9 @@ func (c *stdConn) writeLoop() {
 			writeErr = c.w.Flush()
 			c.returnWriter()
 		}
-		c.b.metrics.observeWritten(r)
+		if writeErr == nil {
+			c.b.metrics.observeWritten(r)
+		}
 		if writeErr != nil {
 			// The reader notices the closed socket and stops.
 			c.logger.Debug("write failed", "err", writeErr)
