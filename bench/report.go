@@ -342,7 +342,7 @@ func markdown(rep *Report, charts map[string][]string) string {
 			loadTable(&b, rep, sc)
 			replicationTable(&b, rep, sc)
 		}
-		if slices.Contains(sc.Targets, TargetDiskFloor) {
+		if sc.openLoop() {
 			stagesTable(&b, rep, sc)
 		}
 		if sc.manyPartitions() {
@@ -553,28 +553,6 @@ func loadTable(b *strings.Builder, rep *Report, sc Scenario) {
 		w("| %s | %s | %s | %s | %s | %s | %s |%s %s |\n", kind, rates(r.Produced, r.Config.Producers), rates(r.Consumed, r.Config.Consumers), prodLat, e2eLat, send,
 			vsFirst(rep, sc, run, func(r *RunResult) float64 { return r.CPUSecondsPerGiB }, "%.2f"), sinkCPUCell(sc, run), errs)
 	}
-}
-
-// stagesTable splits Runnel's mean produce latency in a latency floor
-// scenario by where it was spent, beside the disk floor's mean.
-func stagesTable(b *strings.Builder, rep *Report, sc Scenario) {
-	run, floor := rep.Find(sc.Name, TargetRunnel), rep.Find(sc.Name, TargetDiskFloor)
-	if run == nil || run.Result == nil || run.Stages == nil {
-		return
-	}
-	st, client := run.Stages, run.Result.ProduceLatency.Mean
-	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
-	w("\nWhere Runnel's produce latency went (means in ms, from the client's histogram and the broker's /metrics over the run, warm-up included; "+
-		"%.0f produce requests, %.0f syncs, %.2f requests answered per sync):\n\n| stage | mean (ms) |\n|---|---:|\n", st.ProduceRequests, st.Syncs, st.WaitersPerSync)
-	w("| client: intended send time to ack (`runnel loadgen`) | %s |\n", ms(client))
-	w("| outside the broker: client batching and scheduling, loopback, reading the request, writing the response | %s |\n", ms(client-st.Broker))
-	w("| in the broker: arrival to response ready | %s |\n", ms(st.Broker))
-	w("| of which one sync (fdatasync of the log), mean per sync | %s |\n", ms(st.Sync))
-	w("| in the broker besides the sync: decode, validate, append, waiting for a sync to start, hand-offs | %s |\n", ms(st.Broker-st.Sync))
-	if floor != nil && floor.Result != nil {
-		w("| disk floor: pwrite+fdatasync at the same rate, due time to durable | %s |\n", ms(floor.Result.ProduceLatency.Mean))
-	}
-	w("\n")
 }
 
 // idleTable is the idle-connections scenario's table: a row per target

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -11,7 +14,7 @@ import (
 // Stages split Runnel's produce latency in a run by where it was spent,
 // from the broker's own /metrics read before and after the load: means
 // over every produce request and every sync of the run (warm-up
-// included), in ms.
+// included), in ms, and the quantiles of each stage's histogram.
 type Stages struct {
 	ProduceRequests float64 `json:"produce_requests"`
 	// Broker is a produce request's time in the broker, from its arrival
@@ -23,16 +26,47 @@ type Stages struct {
 	Syncs float64 `json:"syncs"`
 	// WaitersPerSync is how many produce requests one sync answered.
 	WaitersPerSync float64 `json:"waiters_per_sync"`
+	// Quantiles are p50 and p99 of each produce stage
+	// (runnel_produce_stage_seconds, in the broker's order), then of the
+	// whole time in the broker ("broker") and of one sync ("fsync"), over
+	// the run. Each stage's p99 is its own: they do not add up to the
+	// request's.
+	Quantiles []StageQuantiles `json:"quantiles,omitempty"`
 }
 
-// stageMetrics are the /metrics samples Stages are computed from.
+// StageQuantiles are one histogram's quantiles over a run, in ms,
+// interpolated linearly within the bucket they fall in (as Prometheus'
+// histogram_quantile), so they are as coarse as its buckets (× 2 apart).
+type StageQuantiles struct {
+	Stage string  `json:"stage"`
+	Count float64 `json:"count"`
+	P50   float64 `json:"p50_ms"`
+	P99   float64 `json:"p99_ms"`
+}
+
+// stageMetrics are the /metrics samples the means are computed from.
 var stageMetrics = []string{
 	`runnel_request_duration_seconds_sum{api="Produce"}`, `runnel_request_duration_seconds_count{api="Produce"}`,
 	"runnel_fsync_duration_seconds_sum", "runnel_fsync_duration_seconds_count", "runnel_fsync_waiters_sum",
 }
 
-// stageCounters reads Runnel's stage counters; a broker that has not
-// answered a produce yet lacks the labelled ones, which count as 0.
+// stageHistograms are the histograms the quantiles are computed from: a
+// name for the report and the prefix of their bucket samples (the le
+// label last, as client_golang writes it). The produce stages come first,
+// in the broker's order.
+var stageHistograms = []struct{ name, prefix string }{
+	{"queue", `runnel_produce_stage_seconds_bucket{stage="queue",le=`},
+	{"decode", `runnel_produce_stage_seconds_bucket{stage="decode",le=`},
+	{"append", `runnel_produce_stage_seconds_bucket{stage="append",le=`},
+	{"sync_wait", `runnel_produce_stage_seconds_bucket{stage="sync_wait",le=`},
+	{"respond", `runnel_produce_stage_seconds_bucket{stage="respond",le=`},
+	{"broker", `runnel_request_duration_seconds_bucket{api="Produce",le=`},
+	{"fsync", `runnel_fsync_duration_seconds_bucket{le=`},
+}
+
+// stageCounters reads Runnel's stage counters and histogram buckets; a
+// broker that has not answered a produce yet lacks the labelled ones,
+// which count as 0 (and as no buckets).
 func (t *target) stageCounters(ctx context.Context) (map[string]float64, error) {
 	var metrics bytes.Buffer
 	if err := get(ctx, "http://"+t.admin+"/metrics", &metrics, 30*time.Second); err != nil {
@@ -54,6 +88,19 @@ func (t *target) stageCounters(ctx context.Context) (map[string]float64, error) 
 			got[name] = 0
 		}
 	}
+	for line := range strings.Lines(text) {
+		for _, h := range stageHistograms {
+			if !strings.HasPrefix(line, h.prefix) {
+				continue
+			}
+			name, value, ok := strings.Cut(strings.TrimSpace(line), " ")
+			v, err := strconv.ParseFloat(value, 64)
+			if !ok || err != nil {
+				return nil, fmt.Errorf("bench: metrics: bad sample %q", line)
+			}
+			got[name] = v
+		}
+	}
 	return got, nil
 }
 
@@ -68,5 +115,108 @@ func stagesBetween(before, after map[string]float64) (*Stages, error) {
 	s.Broker = 1000 * d(0) / s.ProduceRequests
 	s.Sync = 1000 * d(2) / s.Syncs
 	s.WaitersPerSync = d(4) / s.Syncs
+	for _, h := range stageHistograms {
+		if q, ok := quantilesBetween(h.name, h.prefix, before, after); ok {
+			s.Quantiles = append(s.Quantiles, q)
+		}
+	}
 	return s, nil
+}
+
+// bucket is a histogram bucket's upper bound (le) and cumulative count.
+type bucket struct{ le, count float64 }
+
+// quantilesBetween are the p50 and p99 of the observations a histogram
+// got between two readings; false when it got none.
+func quantilesBetween(name, prefix string, before, after map[string]float64) (StageQuantiles, bool) {
+	var buckets []bucket
+	for sample, v := range after {
+		rest, ok := strings.CutPrefix(sample, prefix)
+		if !ok {
+			continue
+		}
+		le, err := strconv.ParseFloat(strings.Trim(rest, `"}`), 64)
+		if err != nil {
+			continue
+		}
+		buckets = append(buckets, bucket{le, v - before[sample]})
+	}
+	slices.SortFunc(buckets, func(a, b bucket) int { return compareFloat(a.le, b.le) })
+	if len(buckets) == 0 || buckets[len(buckets)-1].count <= 0 {
+		return StageQuantiles{}, false
+	}
+	return StageQuantiles{Stage: name, Count: buckets[len(buckets)-1].count,
+		P50: 1000 * bucketQuantile(0.5, buckets), P99: 1000 * bucketQuantile(0.99, buckets)}, true
+}
+
+func compareFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// bucketQuantile is the q quantile of cumulative buckets sorted by le (the
+// last +Inf), linear within the bucket it falls in, from 0 in the first;
+// in the +Inf bucket, the largest finite bound.
+func bucketQuantile(q float64, buckets []bucket) float64 {
+	rank := q * buckets[len(buckets)-1].count
+	lower, below := 0.0, 0.0
+	for _, b := range buckets {
+		if b.count >= rank && b.count > below {
+			if math.IsInf(b.le, 1) {
+				return lower
+			}
+			return lower + (b.le-lower)*(rank-below)/(b.count-below)
+		}
+		lower, below = b.le, b.count
+	}
+	return lower
+}
+
+// stagesTable splits Runnel's produce latency in an open-loop scenario by
+// where it was spent: means, then each stage's p50 and p99, beside the
+// client's figures and, in a latency floor scenario, the disk floor's.
+func stagesTable(b *strings.Builder, rep *Report, sc Scenario) {
+	run, floor := rep.Find(sc.Name, TargetRunnel), rep.Find(sc.Name, TargetDiskFloor)
+	if run == nil || run.Result == nil || run.Stages == nil {
+		return
+	}
+	st, client := run.Stages, run.Result.ProduceLatency.Mean
+	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	w("\nWhere Runnel's produce latency went (means in ms, from the client's histogram and the broker's /metrics over the run, warm-up included; "+
+		"%.0f produce requests, %.0f syncs, %.2f requests answered per sync):\n\n| stage | mean (ms) |\n|---|---:|\n", st.ProduceRequests, st.Syncs, st.WaitersPerSync)
+	w("| client: intended send time to ack (`runnel loadgen`) | %s |\n", ms(client))
+	w("| outside the broker: client batching and scheduling, loopback, reading the request, writing the response | %s |\n", ms(client-st.Broker))
+	w("| in the broker: arrival to response ready | %s |\n", ms(st.Broker))
+	w("| of which one sync (fdatasync of the log), mean per sync | %s |\n", ms(st.Sync))
+	w("| in the broker besides the sync: decode, validate, append, waiting for a sync to start, hand-offs | %s |\n", ms(st.Broker-st.Sync))
+	if floor != nil && floor.Result != nil {
+		w("| disk floor: pwrite+fdatasync at the same rate, due time to durable | %s |\n", ms(floor.Result.ProduceLatency.Mean))
+	}
+	if len(st.Quantiles) > 0 {
+		pl := run.Result.ProduceLatency
+		w("\nThe same by quantile: each stage's own p50 and p99 over the run (ms; the broker's histograms, buckets × 2 apart, " +
+			"interpolated linearly within a bucket, so ±50%%), which do not add up to a request's p99. " +
+			"The client's are per record, the broker's per request.\n\n| stage | requests | p50 (ms) | p99 (ms) |\n|---|---:|---:|---:|\n")
+		w("| client: intended send time to ack | %d | %s | %s |\n", pl.Count, ms(pl.P50), ms(pl.P99))
+		for _, q := range st.Quantiles {
+			w("| %s | %.0f | %s | %s |\n", stageTitles[q.Stage], q.Count, ms(q.P50), ms(q.P99))
+		}
+	}
+	w("\n")
+}
+
+// stageTitles describe the quantiles' stages in the report.
+var stageTitles = map[string]string{
+	"queue":     "queue: frame read (the event loop's wake-up) to decoding",
+	"decode":    "decode: the request's decoding",
+	"append":    "append: the handler (validate, append, ask the flusher)",
+	"sync_wait": "sync_wait: handler's return to reply finished (the fsync)",
+	"respond":   "respond: reply finished to response written",
+	"broker":    "in the broker: arrival to response ready",
+	"fsync":     "one sync (fdatasync of a log), per sync",
 }

@@ -81,6 +81,9 @@ type reply struct {
 	flexible      bool // response header v1 (tagged fields)
 	start         time.Time
 
+	// stages are a produce's stage times (zero for other APIs).
+	stages produceStageTimes
+
 	// For transports that are told rather than wait on done (epoll):
 	// state is replyPending, replyFinished or replyWatched (whenFinished
 	// ran first and onFinished is set).
@@ -270,7 +273,7 @@ func (c *stdConn) readLoop() error {
 			return err
 		}
 		c.b.metrics.bytesIn.Add(float64(4 + len(buf)))
-		r, reuse, err := c.handleFrame(buf)
+		r, reuse, err := c.handleFrame(buf, time.Now())
 		if err != nil {
 			return err
 		}
@@ -341,13 +344,13 @@ func (b *Broker) reserveAhead(n int64) bool {
 	return false
 }
 
-// handleFrame decodes one request frame and dispatches it. It returns the
+// handleFrame decodes one request frame, read at arrived, and dispatches it. It returns the
 // reply to queue (nil when there is none to queue), whether the frame
 // buffer may be reused for the next request (see frameReusers), and an
 // error that closes the connection.
 // Nothing in buf can make it panic; a handler that panics is recovered as a
 // last resort, logged with its stack, and closes the connection.
-func (c *conn) handleFrame(buf []byte) (r *reply, reuse bool, err error) {
+func (c *conn) handleFrame(buf []byte, arrived time.Time) (r *reply, reuse bool, err error) {
 	h, err := parseHeader(buf)
 	if err != nil {
 		return nil, false, err
@@ -378,13 +381,22 @@ func (c *conn) handleFrame(buf []byte) (r *reply, reuse bool, err error) {
 		conn:          c,
 		broker:        c.b,
 	}
+	var decoded time.Time
+	staged := h.key == produceKey
+	if staged {
+		decoded = time.Now()
+	}
 	r, err = c.callHandler(api, req)
 	if err != nil {
 		return nil, false, err
 	}
-	// The writer reads these only after taking r off the queue, so setting
+	// The writer reads these only after taking r off the queue, and the
+	// metrics once r is finished and watched (whenFinished), so setting
 	// them here does not race with a finish from another goroutine.
 	r.key, r.version, r.correlationID, r.start = h.key, h.version, h.correlationID, start
+	if staged {
+		r.stages.handled(arrived, start, decoded)
+	}
 	r.flexible = msg.IsFlexible() && h.key != kmsg.ApiVersions.Int16()
 	return r, frameReusers[h.key] && !req.retained, nil
 }
@@ -556,6 +568,9 @@ func (c *stdConn) writeLoop() {
 		if writeErr == nil && len(c.queue) == 0 {
 			writeErr = c.w.Flush()
 			c.returnWriter()
+		}
+		if writeErr == nil {
+			c.b.metrics.observeWritten(r)
 		}
 		if writeErr != nil {
 			// The reader notices the closed socket and stops.

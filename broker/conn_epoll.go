@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -142,9 +143,10 @@ func (h epollHandler) OnFrame(pc *netpoll.Conn, frame []byte) {
 		} else {
 			buf = bytes.Clone(frame)
 		}
+		arrived := pc.ReadTime() // the loop's: read it here, not on the goroutine
 		go func() {
 			defer pc.Unhold()
-			if h.dispatch(pc, ec, buf, pr) {
+			if h.dispatch(pc, ec, buf, arrived, pr) {
 				release()
 			}
 		}()
@@ -157,18 +159,18 @@ func (h epollHandler) OnFrame(pc *netpoll.Conn, frame []byte) {
 	if !reuser {
 		buf = bytes.Clone(frame)
 	}
-	if reuse := h.dispatch(pc, ec, buf, nil); reuser && !reuse {
+	if reuse := h.dispatch(pc, ec, buf, pc.ReadTime(), nil); reuser && !reuse {
 		pc.KeepFrame() // the handler called retainBuffer
 	}
 }
 
-// dispatch handles one request frame and hands its reply, once finished,
-// to netpoll as pr (reserved now when nil). It runs on the loop, or off it
-// while the connection is held. It reports whether buf may be reused (see
-// frameReusers).
-func (h epollHandler) dispatch(pc *netpoll.Conn, ec *epollConn, buf []byte, pr *netpoll.Reply) (reuse bool) {
+// dispatch handles one request frame, read at arrived, and hands its
+// reply, once finished, to netpoll as pr (reserved now when nil). It runs
+// on the loop, or off it while the connection is held. It reports whether
+// buf may be reused (see frameReusers).
+func (h epollHandler) dispatch(pc *netpoll.Conn, ec *epollConn, buf []byte, arrived time.Time, pr *netpoll.Reply) (reuse bool) {
 	c := &ec.conn
-	r, reuse, err := c.handleFrame(buf)
+	r, reuse, err := c.handleFrame(buf, arrived)
 	if err != nil {
 		ec.stopped, ec.err = true, err
 		pc.Shutdown() // the replies already reserved are still written
@@ -237,6 +239,7 @@ func (c *conn) finishEpoll(r *reply, pr *netpoll.Reply) {
 		b := appendResponse((*bp)[:0], r)
 		pr.AddBytes(b)
 		pr.Finish(func() {
+			c.b.metrics.observeWritten(r)
 			c.b.metrics.bytesOut.Add(float64(len(b)))
 			if cap(b) <= maxKeptBuffer {
 				*bp = b[:0]

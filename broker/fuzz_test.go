@@ -74,7 +74,7 @@ func TestFrameBufferReuse(t *testing.T) {
 		{kmsg.NewPtrMetadataRequest(), 12, false},
 		{kmsg.NewPtrApiVersionsRequest(), 3, false},
 	} {
-		_, reuse, err := c.handleFrame(fuzzRequestFrame(tt.req, tt.version, 1))
+		_, reuse, err := c.handleFrame(fuzzRequestFrame(tt.req, tt.version, 1), time.Time{})
 		if err != nil || reuse != tt.reuse {
 			t.Errorf("%s: reuse %v (%v), want %v", kmsg.NameForKey(tt.req.Key()), reuse, err, tt.reuse)
 		}
@@ -113,7 +113,7 @@ func FuzzRequest(f *testing.F) {
 		c := newConn(b, discardConn{})
 		var out bytes.Buffer
 		c.w = bufio.NewWriter(&out)
-		r, _, err := c.handleFrame(data)
+		r, _, err := c.handleFrame(data, time.Now())
 		if err != nil {
 			if strings.Contains(err.Error(), "panicked") {
 				t.Fatal(err)

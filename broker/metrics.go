@@ -56,7 +56,35 @@ type metrics struct {
 	// saves a label lookup and its garbage per request.
 	latencyByKey   map[int16]prometheus.Observer
 	requestsByCode sync.Map // int32(key)<<16 | uint16(code) -> prometheus.Counter
+
+	// produceStages split a produce request's time by stage
+	// (produceStageNames), label lookups done once.
+	produceStages [numProduceStages]prometheus.Observer
 }
+
+// The stages of a produce request, in order, each from the end of the one
+// before: queue is from its frame's read (on the epoll transport, the event
+// loop's wake-up that read it; on std, the reader's) to its decoding;
+// decode the request's decoding; append the handler (validation, appends,
+// asking the flusher); syncWait from the handler's return to the reply
+// being finished (acks=all under the durable policy: the flusher's sync,
+// and for replicated partitions the followers; ~0 otherwise); respond from
+// there to the response written to the socket (epoll; on std, to the
+// writer's buffer, flushed when no reply waits behind it).
+const (
+	stageQueue = iota
+	stageDecode
+	stageAppend
+	stageSyncWait
+	stageRespond
+	numProduceStages
+)
+
+// produceStageNames are the stage label's values.
+var produceStageNames = [numProduceStages]string{"queue", "decode", "append", "sync_wait", "respond"}
+
+// produceKey is Produce's API key, whose requests are timed by stage.
+var produceKey = kmsg.Produce.Int16()
 
 func newMetrics(b *Broker) *metrics {
 	m := &metrics{
@@ -112,6 +140,17 @@ func newMetrics(b *Broker) *metrics {
 	for key := range apis {
 		m.latencyByKey[key] = m.latency.WithLabelValues(kmsg.NameForKey(key))
 	}
+	stages := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "runnel_produce_stage_seconds",
+		Help: "A produce request's time by stage, each from the end of the one before: queue (its frame read, on epoll the event loop's wake-up, to its decoding), " +
+			"decode, append (the handler: validation, appends, asking the flusher), sync_wait (to its reply being finished: the fsync under acks=all, " +
+			"and followers when replicated), respond (to the response written to the socket; on std, to the writer's buffer).",
+		Buckets: prometheus.ExponentialBuckets(5e-6, 2, 20), // 5µs .. 2.6s
+	}, []string{"stage"})
+	for i, name := range produceStageNames {
+		m.produceStages[i] = stages.WithLabelValues(name)
+	}
+	m.registry.MustRegister(stages)
 	m.registry.MustRegister(damagedReadsCounter(b))
 	m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "runnel_log_dirs_offline", Help: "Log dirs offline after a storage failure, until a restart.",
@@ -178,8 +217,18 @@ func damagedReadsCounter(b *Broker) prometheus.CounterFunc {
 // (so a client that has its answer finds it in the metrics), on both
 // transports.
 func (m *metrics) observeReply(r *reply) {
+	now := time.Now()
 	if o := m.latencyByKey[r.key]; o != nil {
-		o.Observe(time.Since(r.start).Seconds())
+		o.Observe(now.Sub(r.start).Seconds())
+	}
+	if st := &r.stages; !st.mark.IsZero() {
+		if st.queue >= 0 {
+			m.produceStages[stageQueue].Observe(st.queue.Seconds())
+		}
+		m.produceStages[stageDecode].Observe(st.decode.Seconds())
+		m.produceStages[stageAppend].Observe(st.append.Seconds())
+		m.produceStages[stageSyncWait].Observe(now.Sub(st.mark).Seconds())
+		st.mark = now // finished: the start of respond
 	}
 	code := int16(0)
 	switch {
@@ -196,6 +245,36 @@ func (m *metrics) observeReply(r *reply) {
 		counter, _ = m.requestsByCode.LoadOrStore(id, m.requests.WithLabelValues(kmsg.NameForKey(r.key), errorName(code)))
 	}
 	counter.(prometheus.Counter).Inc()
+}
+
+// observeWritten records a produce's respond stage once its response is
+// written (produceStages); it does nothing for other replies and for
+// produces that get no response (acks=0).
+func (m *metrics) observeWritten(r *reply) {
+	if !r.stages.mark.IsZero() && !r.none {
+		m.produceStages[stageRespond].Observe(time.Since(r.stages.mark).Seconds())
+	}
+}
+
+// produceStageTimes are a produce's stage times, kept small in its reply:
+// the first three stages' durations (queue -1: unknown), then mark, the
+// end of the last stage timed (the handler's return, then the reply's
+// finish).
+type produceStageTimes struct {
+	queue, decode, append time.Duration
+	mark                  time.Time
+}
+
+// handled records the stages up to the handler's return, now: the frame
+// was read at arrived (zero: unknown), decoded from start, handled from
+// decoded.
+func (st *produceStageTimes) handled(arrived, start, decoded time.Time) {
+	st.queue = -1
+	if !arrived.IsZero() {
+		st.queue = start.Sub(arrived)
+	}
+	st.mark = time.Now()
+	st.decode, st.append = decoded.Sub(start), st.mark.Sub(decoded)
 }
 
 // offlineDirs counts the log dirs that failed (they stay offline until a

@@ -9,10 +9,12 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"runnel/broker/brokertest"
+	"runnel/internal/wait"
 )
 
 func httpGet(t *testing.T, url string) (int, string) {
@@ -80,6 +82,18 @@ func TestAdminListener(t *testing.T) {
 	if v := metricValue(t, text, `runnel_fsync_duration_seconds_count`); v < 1 {
 		t.Errorf("fsync count: %v", v)
 	}
+	// Each stage of the produce is timed; respond once its response is
+	// written, which may come after the client has read it.
+	produces := metricValue(t, text, `runnel_request_duration_seconds_count{api="Produce"}`)
+	for _, stage := range []string{"queue", "decode", "append", "sync_wait"} {
+		if v := metricValue(t, text, `runnel_produce_stage_seconds_count{stage="`+stage+`"}`); v != produces {
+			t.Errorf("produce stage %s: %v observations, want one per produce (%v)", stage, v, produces)
+		}
+	}
+	wait.Until(t, 10*time.Second, "the produce's respond stage in /metrics", func() bool {
+		_, text := httpGet(t, base+"/metrics")
+		return metricValue(t, text, `runnel_produce_stage_seconds_count{stage="respond"}`) == produces
+	})
 	if v := metricValue(t, text, `runnel_connections`); v < 1 {
 		t.Errorf("connections: %v", v)
 	}

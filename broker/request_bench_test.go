@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"io"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -109,14 +110,14 @@ func BenchmarkRequestPath(b *testing.B) {
 }
 
 // benchConnPath runs frame through a connection of br: handleFrame, the
-// reply written to a discarding writer, the metrics.
+// reply written to a discarding writer, the metrics (produce stages too).
 func benchConnPath(b *testing.B, br *Broker, frame []byte) {
 	c := newConn(br, discardConn{})
 	c.w = bufio.NewWriter(io.Discard)
 	b.SetBytes(int64(len(frame)))
 	b.ReportAllocs()
 	for b.Loop() {
-		r, _, err := c.handleFrame(frame)
+		r, _, err := c.handleFrame(frame, time.Now())
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -125,5 +126,6 @@ func benchConnPath(b *testing.B, br *Broker, frame []byte) {
 			b.Fatal(err)
 		}
 		br.metrics.observeReply(r)
+		br.metrics.observeWritten(r)
 	}
 }

@@ -114,6 +114,13 @@ func (c *Conn) Unhold() {
 	})
 }
 
+// ReadTime, called from OnFrame, is when the loop woke up for the events
+// whose reads brought the frame in: the time since is the frame's wait on
+// the loop behind other connections' events. (A frame read before its
+// connection was held or paused gets the wake-up that dispatches it, so
+// its wait before that is not counted.)
+func (c *Conn) ReadTime() time.Time { return c.l.now }
+
 // dispatching says whether the connection's frames are read and handed to
 // OnFrame now.
 func (c *Conn) dispatching() bool {

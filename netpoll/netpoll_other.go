@@ -5,6 +5,7 @@ package netpoll
 import (
 	"net"
 	"os"
+	"time"
 )
 
 // Supported says whether NewServer works on this platform.
@@ -35,6 +36,7 @@ func (c *Conn) Close()               {}
 func (c *Conn) Hold()                {}
 func (c *Conn) Unhold()              {}
 func (c *Conn) NewReply() *Reply     { return &Reply{} }
+func (c *Conn) ReadTime() time.Time  { return time.Time{} }
 
 // Reply is never created on this platform.
 type Reply struct{}

@@ -19,6 +19,10 @@ type benchLog struct {
 	f    *os.File
 	ring int64
 	end  atomic.Int64 // logical end reserved by appenders
+	// writing is held shared by each append's reservation and pwrite, and briefly by Sync
+	// alone, so that the end Sync reports has every byte below it written (as segment.Log's
+	// lock does): the Flusher tells every waiter within that end.
+	writing sync.RWMutex
 }
 
 func newBenchLog(b *testing.B, ring int64) *benchLog {
@@ -39,14 +43,18 @@ func newBenchLog(b *testing.B, ring int64) *benchLog {
 
 // append writes p and returns the logical end of the log after it.
 func (l *benchLog) append(p []byte) (int64, error) {
+	l.writing.RLock()
+	defer l.writing.RUnlock()
 	end := l.end.Add(int64(len(p)))
 	_, err := l.f.WriteAt(p, (end-int64(len(p)))%l.ring)
 	return end, err
 }
 
-// Sync makes every completed append durable: their ends are at most the reserved end.
+// Sync makes every append completed before it durable and returns their end.
 func (l *benchLog) Sync() (int64, error) {
+	l.writing.Lock()
 	end := l.end.Load()
+	l.writing.Unlock()
 	return end, disk.Fdatasync(l.f)
 }
 

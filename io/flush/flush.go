@@ -22,7 +22,9 @@ var (
 const stallRetry = 10 * time.Millisecond
 
 // Target is what a Flusher makes durable (a segment.Log). Sync makes every append completed
-// before the call durable and returns the end offset (exclusive) now durable.
+// before the call durable and returns the end offset (exclusive) now durable: every byte below
+// it is on disk, for the Flusher tells each waiter within it, also one that queued after the
+// sync started.
 //
 // A Flusher keys its state by Target, so a Target must be comparable (typically a pointer).
 // Sync is called from the Flusher's worker goroutines, never concurrently for one Target.
@@ -483,8 +485,8 @@ func (f *Flusher) startLocked(now time.Time, final bool) (next time.Time) {
 
 // finishLocked takes the syncs the workers completed and decides which waiters to tell and
 // how: after a failed sync every waiter gets its error (and so will later ones); otherwise
-// covered waiters within the durable end get success, others stay queued, except after a
-// target's final sync, when they get ErrClosed.
+// waiters within the durable end get success (those queued after the sync started too),
+// others stay queued, except after a target's final sync, when they get ErrClosed.
 func (f *Flusher) finishLocked(final bool) {
 	if len(f.mu.completed) == 0 {
 		return
@@ -492,11 +494,11 @@ func (f *Flusher) finishLocked(final bool) {
 	for _, tg := range f.mu.completed {
 		tg.syncing = false
 		f.mu.inFlight--
-		f.finished = append(f.finished, syncResult{t: tg.t, d: tg.syncTime, waiters: tg.covered, err: tg.err})
 		if tg.err != nil && tg.finalSync && f.closeErr == nil {
 			f.closeErr = tg.err
 		}
 		if tg.forgotten {
+			f.finished = append(f.finished, syncResult{t: tg.t, d: tg.syncTime, waiters: tg.covered, err: tg.err})
 			continue // Forget told its waiters
 		}
 		var retriable error
@@ -515,7 +517,10 @@ func (f *Flusher) finishLocked(final bool) {
 				f.notices = append(f.notices, notice{done: w.done, err: tg.failed})
 			case retriable != nil && covered:
 				f.notices = append(f.notices, notice{done: w.done, err: retriable})
-			case covered && w.end <= tg.durableEnd:
+			case w.end <= tg.durableEnd:
+				// Durable, whether or not it was queued when the sync started: one that
+				// came while a worker took the sync up, its append already done when
+				// Sync looked, need not wait for the whole next sync.
 				f.notices = append(f.notices, notice{done: w.done})
 			case tg.finalSync:
 				f.notices = append(f.notices, notice{done: w.done, err: ErrClosed})
@@ -525,8 +530,12 @@ func (f *Flusher) finishLocked(final bool) {
 				kept++
 			}
 		}
+		// OnSync's waiters are those this sync told (those within its end: maybe more than
+		// it covered).
+		told := len(tg.waiters) - kept
 		clear(tg.waiters[kept:])
 		tg.waiters = tg.waiters[:kept]
+		f.finished = append(f.finished, syncResult{t: tg.t, d: tg.syncTime, waiters: told, err: tg.err})
 		tg.err = nil
 		if kept > 0 {
 			if stalled && !final {

@@ -416,6 +416,53 @@ func TestClose(t *testing.T) {
 	})
 }
 
+// TestLateWaiterWithinSync: a waiter that queues after a sync started, for an append that
+// sync made durable (it was done when Sync looked), is told by that sync, not the next one.
+func TestLateWaiterWithinSync(t *testing.T) {
+	target := &fakeTarget{name: "log"}
+	f := New(Config{})
+	entered, release := target.blockSyncs()
+	stop := make(chan struct{})
+	defer func() {
+		go func() { // let any further sync through, so that Close returns
+			for {
+				select {
+				case <-entered:
+					release <- struct{}{}
+				case <-stop:
+					return
+				}
+			}
+		}()
+		f.Close()
+		close(stop)
+	}()
+	first, late := newResult(), newResult()
+	target.append(1)
+	lateEnd := target.append(1)
+	f.Wait(target, 1, first.fn)
+	<-entered // the sync has looked: it makes both appends durable
+	f.Wait(target, lateEnd, late.fn)
+	release <- struct{}{}
+	if err := first.wait(t); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-late.done:
+	case <-entered: // a next sync started; the flusher tells before it starts syncs
+		told := late.told()
+		release <- struct{}{}
+		if !told {
+			t.Fatal("a waiter within the sync's durable end waited for the next sync")
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("waiter not told within 2s")
+	}
+	if late.err != nil {
+		t.Fatal(late.err)
+	}
+}
+
 func TestForget(t *testing.T) {
 	target := &fakeTarget{name: "log"}
 	f := newFlusher(t, Config{})
