@@ -20,6 +20,10 @@ type Baselines struct {
 	// DurableWrite is sequential 1 MiB pwrite + fdatasync: the ceiling of
 	// an acks=all path that syncs every MiB.
 	DurableWrite float64 `json:"durable_write_mb_per_sec"`
+	// SustainedWrite is sequential 1 MiB pwrites with an fdatasync every
+	// SustainedSyncBytes: the disk's sustained durable rate, what a perfect
+	// group commit reaches, and the ceiling of acks=all throughput.
+	SustainedWrite float64 `json:"sustained_write_mb_per_sec"`
 	// Loopback is one TCP stream over 127.0.0.1 in 1 MiB writes.
 	Loopback float64 `json:"loopback_tcp_mb_per_sec"`
 	// Bytes is how much each disk figure wrote.
@@ -28,9 +32,13 @@ type Baselines struct {
 
 const baselineChunk = 1 << 20
 
+// SustainedSyncBytes is how much SustainedWrite writes between fdatasyncs.
+const SustainedSyncBytes = 16 << 20
+
 // measureDisk writes total bytes sequentially in 1 MiB pwrites to a new
-// file in dir, syncing each chunk with fdatasync when durable.
-func measureDisk(dir string, total int64, durable bool) (float64, error) {
+// file in dir, with an fdatasync after every syncEvery bytes (a multiple
+// of the chunk; 0 for none) and after the last chunk.
+func measureDisk(dir string, total, syncEvery int64) (float64, error) {
 	f, err := os.CreateTemp(dir, "baseline-*.dat")
 	if err != nil {
 		return 0, err
@@ -47,7 +55,7 @@ func measureDisk(dir string, total int64, durable bool) (float64, error) {
 		if _, err := unix.Pwrite(fd, buf, off); err != nil {
 			return 0, fmt.Errorf("bench: pwrite: %w", err)
 		}
-		if durable {
+		if end := off + baselineChunk; syncEvery > 0 && (end%syncEvery == 0 || end >= total) {
 			if err := unix.Fdatasync(fd); err != nil {
 				return 0, fmt.Errorf("bench: fdatasync: %w", err)
 			}
@@ -91,17 +99,20 @@ func measureLoopback(d time.Duration) (float64, error) {
 	return float64(n) / time.Since(start).Seconds() / 1e6, nil
 }
 
-// measureBaselines runs the three baselines, writing diskBytes in dir.
+// measureBaselines runs the four baselines, writing diskBytes in dir.
 func measureBaselines(dir string, diskBytes int64, loopback time.Duration) (Baselines, error) {
 	b := Baselines{Bytes: diskBytes}
 	var err error
 	if err = os.MkdirAll(filepath.Clean(dir), 0o755); err != nil {
 		return b, err
 	}
-	if b.PageCacheWrite, err = measureDisk(dir, diskBytes, false); err != nil {
+	if b.PageCacheWrite, err = measureDisk(dir, diskBytes, 0); err != nil {
 		return b, err
 	}
-	if b.DurableWrite, err = measureDisk(dir, diskBytes, true); err != nil {
+	if b.DurableWrite, err = measureDisk(dir, diskBytes, baselineChunk); err != nil {
+		return b, err
+	}
+	if b.SustainedWrite, err = measureDisk(dir, diskBytes, SustainedSyncBytes); err != nil {
 		return b, err
 	}
 	b.Loopback, err = measureLoopback(loopback)

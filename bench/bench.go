@@ -141,13 +141,13 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	rep.Scenarios = append(rep.Scenarios, selected(clusterScenarios(matrix(s)), opts.Only)...)
 	rep.LoadStart = loadAverage()
 
-	fmt.Fprintf(opts.Log, "baselines: %d MiB pwrite (page cache, then fdatasync per MiB) in %s, loopback TCP for %s\n",
-		s.diskBaseline>>20, workDir, s.loopback)
+	fmt.Fprintf(opts.Log, "baselines: %d MiB pwrite (page cache, then fdatasync per MiB, then per %d MiB) in %s, loopback TCP for %s\n",
+		s.diskBaseline>>20, SustainedSyncBytes>>20, workDir, s.loopback)
 	if rep.Baselines, err = measureBaselines(workDir, s.diskBaseline, s.loopback); err != nil {
 		return nil, fmt.Errorf("bench: baselines: %w", err)
 	}
-	fmt.Fprintf(opts.Log, "  page cache %.0f MB/s, pwrite+fdatasync %.0f MB/s, loopback %.0f MB/s\n",
-		rep.Baselines.PageCacheWrite, rep.Baselines.DurableWrite, rep.Baselines.Loopback)
+	fmt.Fprintf(opts.Log, "  page cache %.0f MB/s, pwrite+fdatasync %.0f MB/s, sustained %.0f MB/s, loopback %.0f MB/s\n",
+		rep.Baselines.PageCacheWrite, rep.Baselines.DurableWrite, rep.Baselines.SustainedWrite, rep.Baselines.Loopback)
 
 	total := 0
 	for _, sc := range rep.Scenarios {

@@ -47,9 +47,10 @@
 // beside the load generator's (crosscheck.go); without kcat the report
 // says the check was skipped.
 //
-// The raw baselines are sequential 1 MiB pwrites to the page cache and
-// with an fdatasync after each (the ceilings of acks=1 and acks=all
-// appends on this disk) and one loopback TCP stream.
+// The raw baselines are sequential 1 MiB pwrites to the page cache, with
+// an fdatasync after each, and with an fdatasync every 16 MiB (the disk's
+// sustained durable rate, what a perfect group commit reaches: the ceiling
+// of acks=all appends on this disk), and one loopback TCP stream.
 //
 // Output, in the results directory: report.md (machine, versions, command,
 // baselines, headline ratios, std vs epoll when both ran, a table per

@@ -62,6 +62,11 @@ const ManyPartitions10k = ManyPartitions + "-10k"
 // fetches the broker serves from the same CPUs.
 const ManyPartitions8 = ManyPartitions + "-8"
 
+// ProduceAcksAllMany is produce-acksall's load over 1,000 partitions (100
+// in the quick matrix). Its name starts with produce-acksall, so that
+// `--only produce-acksall` runs both.
+const ProduceAcksAllMany = "produce-acksall-many"
+
 // LatencyFloor prefixes the latency floor scenarios (latency-floor-1k,
 // latency-floor-10k): Runnel at a fixed low rate beside TargetDiskFloor.
 const LatencyFloor = "latency-floor"
@@ -124,6 +129,11 @@ func matrix(s sizes) []Scenario {
 			Load: raw(base(1024, 8, 2, 0, "1")), Generators: generators, Targets: withSink},
 		{Name: "produce-acksall", Title: "Max produce throughput, 1 KiB, 8 partitions, acks=all, durable fsync policy (closed loop, raw batches)",
 			Load: durableWindow(raw(base(1024, 8, 2, 0, "all"))), Generators: generators, Targets: withSink},
+		{Name: ProduceAcksAllMany, Title: fmt.Sprintf("Max produce throughput, 1 KiB, %d partitions, acks=all, durable fsync policy (closed loop, raw batches to the partitions in turn)", s.partitions),
+			Load: durableWindow(raw(base(1024, s.partitions, 2, 0, "all"))), Generators: generators, Targets: []string{TargetRunnel},
+			// As in many-partitions: 1,000 logs each preallocating the
+			// default 64 MiB ahead would reserve 64 GB of disk.
+			Overrides: []string{"runnel.segment.preallocate.bytes=4194304"}},
 		{Name: "small-100b", Title: "Small records: 100 B, 8 partitions, acks=1 (closed loop, raw batches)",
 			Load: raw(base(100, 8, 2, 0, "1")), Generators: generators, Targets: withSink},
 		{Name: "catch-up", Title: "Catch-up read of a preloaded log from a hot page cache, 1 KiB, 8 partitions, 2 consumers",

@@ -28,6 +28,9 @@ type Headline struct {
 	LowerIsBetter bool `json:"lower_is_better,omitempty"`
 }
 
+// sustainedName names Baselines.SustainedWrite in the report.
+const sustainedName = "disk sustained rate"
+
 // Headlines computes the report's headline figures, each as a ratio to
 // the baselines measured in the same run.
 func Headlines(rep *Report) []Headline {
@@ -70,6 +73,13 @@ func Headlines(rep *Report) []Headline {
 	all := get("produce-acksall", TargetRunnel)
 	add("produce 1 KiB acks=all (durable)", "MB/s", mbps(all, false), "kfake, same load (no fsync)", mbps(get("produce-acksall", TargetKfake), false), false)
 	add("produce 1 KiB acks=all (durable)", "MB/s", mbps(all, false), "pwrite+fdatasync per MiB", b.DurableWrite, false)
+	add("produce 1 KiB acks=all (durable)", "MB/s", mbps(all, false), sustainedName, b.SustainedWrite, false)
+	for _, sc := range rep.Scenarios {
+		if strings.HasPrefix(sc.Name, ProduceAcksAllMany) {
+			add(fmt.Sprintf("produce 1 KiB acks=all (durable), %d partitions", sc.Load.Partitions), "MB/s",
+				mbps(get(sc.Name, TargetRunnel), false), sustainedName, b.SustainedWrite, false)
+		}
+	}
 	rf3 := mbps(get(clusterAcksAll, TargetRunnelClusterRF3), false)
 	add("3 brokers, acks=all (durable), RF=3", "MB/s", rf3, "RF=1, same brokers and load", mbps(get(clusterAcksAll, TargetRunnelCluster), false), false)
 	add("3 brokers, acks=all (durable), RF=3, no follower fsync", "MB/s", mbps(get(clusterAcksAll, TargetRunnelClusterRF3NoFsync), false), "followers fsyncing, same load", rf3, false)
@@ -308,6 +318,7 @@ func markdown(rep *Report, charts map[string][]string) string {
 	w("## Baselines (same run, same disk)\n\n| baseline | MB/s |\n|---|---:|\n")
 	w("| sequential 1 MiB pwrite, page cache (%d MiB) | %.0f |\n", bl.Bytes>>20, bl.PageCacheWrite)
 	w("| sequential 1 MiB pwrite + fdatasync each (%d MiB) | %.0f |\n", bl.Bytes>>20, bl.DurableWrite)
+	w("| %s: sequential 1 MiB pwrite, fdatasync every %d MiB (%d MiB) | %.0f |\n", sustainedName, SustainedSyncBytes>>20, bl.Bytes>>20, bl.SustainedWrite)
 	w("| loopback TCP, one stream, 1 MiB writes | %.0f |\n\n", bl.Loopback)
 
 	w("## Headline figures\n\nEach figure divided by its baseline. For throughput higher is better; for latency (ms) and memory (KiB) lower is better, so a ratio above 1 means Runnel is slower, or uses more, than the baseline.\n\n")

@@ -20,7 +20,7 @@ import (
 )
 
 // faultConfig has segments large enough for appends that take the pwrite path
-// (≥ 128 KiB) and small enough to roll often.
+// (≥ 32 KiB) and small enough to roll often.
 func faultConfig(fs *faultfs.FS) segment.Config {
 	c := segment.DefaultConfig()
 	c.SegmentBytes = 1 << 20
@@ -46,7 +46,8 @@ type faultLoad struct {
 
 // runFaultLoad runs appenders against l through a durable flusher, one batch in flight each,
 // until stop is closed, an append or sync fails, or each has sent perAppender batches. One
-// batch in largeEvery (0: none) is ≥ 128 KiB. It returns when the appenders have stopped.
+// batch in largeEvery (0: none) is 40-230 KiB, on the pwrite path (≥ 32 KiB). It returns when
+// the appenders have stopped.
 func runFaultLoad(t *testing.T, l *segment.Log, f *flush.Flusher, seed int64, largeEvery, perAppender int, stop <-chan struct{}, ld *faultLoad) {
 	t.Helper()
 	var wg sync.WaitGroup
@@ -62,7 +63,7 @@ func runFaultLoad(t *testing.T, l *segment.Log, f *flush.Flusher, seed int64, la
 				size := 50 + rng.Intn(3000)
 				large := largeEvery > 0 && rng.Intn(largeEvery) == 0
 				if large {
-					size = 130<<10 + rng.Intn(100<<10)
+					size = 40<<10 + rng.Intn(190<<10)
 				}
 				b := randomBatch(rng, size, 1)
 				info, err := l.Append(b, segment.AppendOptions{})

@@ -63,7 +63,7 @@ func mappedRSS(t testing.TB, path string) int64 {
 // reopen.
 func TestSyncReleasesMappedPages(t *testing.T) {
 	const (
-		batchBytes = 32 << 10 // through the mapping, not pwrite
+		batchBytes = 16 << 10 // through the mapping, not pwrite (from 32 KiB)
 		unsynced   = 32 << 20 // appended before the first Sync
 		total      = 64 << 20
 		bound      = 16 << 20 // release margin + chunk + pre-fault window, with room to spare

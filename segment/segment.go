@@ -363,12 +363,16 @@ func (s *segment) seal(view sync.Locker) error {
 }
 
 // directWriteBytes is the append size from which write uses pwrite instead of copying through
-// the mapping. Both are one copy into the same page cache; for fresh pages of a mapping the
-// kernel first zeroes each page and takes a write fault (ext4 page_mkwrite), which for large
-// appends costs more than the copy, while small appends into the pre-faulted mapping beat
-// pwrite's system call. BenchmarkAppend compares the two beside pwrite at each size (figures:
-// results/2026-11-25-storage-2core-x86_64/); the threshold lies between its sizes.
-const directWriteBytes = 128 << 10
+// the mapping. Both are one copy into the same page cache; but a fresh page of the mapping is
+// first zeroed (the pre-fault reads the fallocated, unwritten range) and then takes a write
+// fault (ext4 page_mkwrite), and a sync must write-protect every mapped dirty page again, while
+// pwrite of whole pages only copies. Small appends into the pre-faulted mapping still beat
+// pwrite's system call. BenchmarkAppend compares the two beside pwrite at each size, with the
+// process's CPU time per append (cpu-ns/op) that counts the pre-faulter too. At 128 KiB the
+// 64 KiB batches of an acks=all load went through the mapping, and a broker taking them over
+// 8 partitions reached 1.5-2.6× the throughput with this threshold lowered below them
+// (figures: results/2026-12-02-durable/).
+const directWriteBytes = 32 << 10
 
 // write puts b at position pos of the active segment, which is fallocated that far: small
 // appends are copied through the mapping, large ones written with pwrite.
