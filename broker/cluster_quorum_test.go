@@ -36,20 +36,23 @@ func TestRaftTicks(t *testing.T) {
 }
 
 // TestElectionTimeoutSetsReelection: controller.quorum.election.timeout.ms
-// is the quorum's: after the active controller's node of three stops, the
+// is the quorum's: after the active controller's quorum member stops, the
 // other two elect a new leader no sooner than about the timeout after its
 // last heartbeat: with 150 ms in under 800 ms (Raft's fixed clock before,
 // ten 100 ms ticks, took at least 900 ms), with 1500 ms in no less than
-// about that.
+// about that. About: the last heartbeat left up to a tick (a tenth of the
+// timeout) before the member stopped, and a follower's tenth tick comes
+// nine to ten ticks after the heartbeat it had, so an election starts at
+// least 8/10 of the timeout after the stop.
 func TestElectionTimeoutSetsReelection(t *testing.T) {
 	short := reelection(t, 150*time.Millisecond)
 	long := reelection(t, 1500*time.Millisecond)
 	t.Logf("re-election after the leader stopped: %v with a 150 ms election timeout, %v with 1500 ms", short, long)
-	if short >= 800*time.Millisecond || short < 150*time.Millisecond*9/10 {
-		t.Errorf("re-election took %v with a 150 ms election timeout, want [135 ms, 800 ms)", short)
+	if short >= 800*time.Millisecond || short < 150*time.Millisecond*8/10 {
+		t.Errorf("re-election took %v with a 150 ms election timeout, want [120 ms, 800 ms)", short)
 	}
-	if long < 1500*time.Millisecond*9/10 {
-		t.Errorf("re-election took %v with a 1500 ms election timeout, want at least 1350 ms", long)
+	if long < 1500*time.Millisecond*8/10 {
+		t.Errorf("re-election took %v with a 1500 ms election timeout, want at least 1200 ms", long)
 	}
 }
 
@@ -68,12 +71,20 @@ func reelection(t *testing.T, timeout time.Duration) time.Duration {
 			rest = append(rest, b)
 		}
 	}
-	// The leader's node, closed: its last heartbeat went out at most a tick
-	// before the close returns.
+	// The leader's node, closed; the time is taken when its quorum member
+	// stops (its last heartbeat went out at most a tick before), not when
+	// Close returns: Close goes on to close the logs, which on a loaded
+	// machine took longer than part of the timeout (a 150 ms re-election
+	// measured 118 ms).
+	stopped := make(chan time.Time, 1)
+	go func() {
+		<-brokers[old-1].quorum.ctrl.Node().Done()
+		stopped <- time.Now()
+	}()
 	if err := brokers[old-1].Close(); err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
+	start := <-stopped
 	wait.Until(t, 20*time.Second, "a new quorum leader known to the other two", func() bool {
 		l := rest[0].quorum.ctrl.Leader()
 		return l != 0 && l != old && rest[1].quorum.ctrl.Leader() == l
