@@ -2,6 +2,7 @@ package clustertest_test
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -239,17 +240,19 @@ func TestNamespacesCutIsolateHeal(t *testing.T) {
 	}
 }
 
-// abandonEnv makes the test binary TestAbandonHelper.
+// abandonEnv makes the test binary TestAbandonHelper; its value is the
+// runnel binary the helper runs.
 const abandonEnv = "RUNNEL_CLUSTERTEST_ABANDON"
 
 // TestAbandonHelper is not a test: run by TestNamespacesOfAKilledProcess,
 // it starts a cluster in namespaces, prints its clients' address and
 // waits to be killed.
 func TestAbandonHelper(t *testing.T) {
-	if os.Getenv(abandonEnv) == "" {
+	bin := os.Getenv(abandonEnv)
+	if bin == "" {
 		t.Skip("the helper process of TestNamespacesOfAKilledProcess")
 	}
-	c, err := clustertest.Start(clustertest.Options{Nodes: 1, Namespaces: true})
+	c, err := clustertest.Start(clustertest.Options{Nodes: 1, Namespaces: true, Binary: bin})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,25 +269,36 @@ func TestNamespacesOfAKilledProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The helper runs the binary this process built: a build of its own
+	// (a link, on a cache hit) took the helper past its timeout on a
+	// loaded machine.
+	bin, err := clustertest.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
 	helper := exec.Command(self, "-test.run=^TestAbandonHelper$", "-test.count=1", "-test.timeout=60s")
-	helper.Env = append(os.Environ(), abandonEnv+"=1")
+	helper.Env = append(os.Environ(), abandonEnv+"="+bin)
 	out, err := helper.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
+	var stderr bytes.Buffer
+	helper.Stderr = &stderr
 	if err := helper.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer helper.Process.Kill()
 	var clientsIP string
+	var printed []string // what the helper printed before the address
 	lines := bufio.NewScanner(out)
 	for clientsIP == "" && lines.Scan() {
 		clientsIP, _ = strings.CutPrefix(lines.Text(), "clients: ")
+		printed = append(printed, lines.Text())
 	}
 	if clientsIP == "" {
 		helper.Process.Kill()
 		helper.Wait()
-		t.Fatalf("the helper printed no clients' address (%v)", lines.Err())
+		t.Fatalf("the helper printed no clients' address (%v); its output:\n%s\n%s", lines.Err(), strings.Join(printed, "\n"), stderr.Bytes())
 	}
 	bridge := "rnl213br" + strings.Split(clientsIP, ".")[2]
 	if _, err := net.InterfaceByName(bridge); err != nil {

@@ -16,6 +16,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
 
 	"runnel/broker/metadata"
 	"runnel/broker/quorum"
@@ -704,5 +706,66 @@ func BenchmarkControllerCreateTopic(b *testing.B) {
 		if code := a.CreateTopics(context.Background(), createReq(fmt.Sprint("b", i), 1, 1)).Topics[0].ErrorCode; code != 0 {
 			b.Fatalf("create: %v", kerr.ErrorForCode(code))
 		}
+	}
+}
+
+// appBlocker is a Transport that drops Raft's appends (and snapshots)
+// while blocked: an elected leader then cannot commit an entry of its
+// term, so it never becomes the active controller.
+type appBlocker struct {
+	quorum.Transport
+	blocked *atomic.Bool
+}
+
+func (a appBlocker) Send(msgs []*pb.Message) {
+	if a.blocked.Load() {
+		msgs = slices.DeleteFunc(slices.Clone(msgs), func(m *pb.Message) bool {
+			return m.GetType() == pb.MessageType_MsgApp || m.GetType() == pb.MessageType_MsgSnap
+		})
+	}
+	a.Transport.Send(msgs)
+}
+
+// TestDescribeQuorumHighWatermarkUnknownUntilActive: a Raft leader that has
+// not yet committed an entry of its own term answers DescribeQuorum with
+// high watermark -1, as KRaft's does, not with its commit index, which may
+// be below what the previous leader committed (a restarting voter that
+// waited to apply it would open its logs against a stale image); once
+// active it answers its commit index.
+func TestDescribeQuorumHighWatermarkUnknownUntilActive(t *testing.T) {
+	var blocked atomic.Bool
+	tc := newTestClusterWith(t, func(cfg *Config) {
+		cfg.Node.Transport = appBlocker{cfg.Node.Transport, &blocked}
+	})
+	tc.register(1, "")
+	old := tc.active()
+	oldTerm := old.node.Status().GetTerm()
+	blocked.Store(true)
+	tc.stop(old.node.ID())
+	var leader *Controller
+	waitFor(t, "a new Raft leader", func() bool {
+		for _, c := range tc.running() {
+			if st := c.node.Status(); st.RaftState == raft.StateLeader && st.GetTerm() > oldTerm {
+				leader = c
+				return true
+			}
+		}
+		return false
+	})
+	describe := func() *kmsg.DescribeQuorumResponseTopicPartition {
+		req := &kmsg.DescribeQuorumRequest{Topics: []kmsg.DescribeQuorumRequestTopic{{Topic: quorum.Partition.Topic,
+			Partitions: []kmsg.DescribeQuorumRequestTopicPartition{{Partition: quorum.Partition.Partition}}}}}
+		return &leader.DescribeQuorum(req).Topics[0].Partitions[0]
+	}
+	if leader.Active() {
+		t.Fatal("the new leader is active though it cannot replicate")
+	}
+	if p := describe(); p.ErrorCode != 0 || p.HighWatermark != -1 {
+		t.Fatalf("a leader not yet active answers error %d, high watermark %d; want 0, -1", p.ErrorCode, p.HighWatermark)
+	}
+	blocked.Store(false)
+	waitFor(t, "the new leader active", leader.Active)
+	if p := describe(); p.ErrorCode != 0 || p.HighWatermark < leader.AppliedOffset()+1 {
+		t.Fatalf("the active controller answers error %d, high watermark %d; want 0, at least %d", p.ErrorCode, p.HighWatermark, leader.AppliedOffset()+1)
 	}
 }

@@ -107,8 +107,9 @@
 // ProducerIDsRecord whose NextProducerID is where the next block starts:
 // the image, and so a restart from snapshot and log or a new active
 // controller, never hands out a block twice. The first block starts at
-// (the highest registered node id + 1) << 32, above the ids brokers gave
-// out on their own (node.id << 32 + a counter) before this API.
+// (the highest node id of a registered broker or a voter + 1) << 32, above
+// the ids brokers gave out on their own (node.id << 32 + a counter) before
+// this API.
 //
 // # Following the metadata log
 //

@@ -220,7 +220,12 @@ func isMetadataPartition(name string, id [16]byte, byID bool, partition int32) b
 // __cluster_metadata-0 as KRaft's leader does; a member that is not the
 // Raft leader answers NOT_LEADER_OR_FOLLOWER, another partition
 // UNKNOWN_TOPIC_OR_PARTITION. The high watermark is the commit index as an
-// end offset (the entries at offsets below it are committed). Voters are
+// end offset (the entries at offsets below it are committed), -1 (unknown,
+// as KRaft answers) until the leader is active: a new leader learns what
+// its predecessor committed only by committing an entry of its own term,
+// and a lower commit index would let a caller that waits to apply it
+// (a restarting voter, a broker seeing its admin change) take a stale image
+// for caught up. Voters are
 // listed with their log end offset (Raft's match index) and the times the
 // leader estimates from sampling Raft's Progress (voterTimes; -1 before
 // the first sample); the leader's own times are now, as in KRaft.
@@ -249,12 +254,16 @@ func (c *Controller) DescribeQuorum(req *kmsg.DescribeQuorumRequest) *kmsg.Descr
 }
 
 func (c *Controller) describeQuorum(p *kmsg.DescribeQuorumResponseTopicPartition, now int64) {
+	activeTerm, active := c.activeTerm() // before the status: the commit index only grows within a term
 	st := c.node.Status()
 	if st.RaftState != raft.StateLeader {
 		p.ErrorCode, p.ErrorMessage = kerr.NotLeaderForPartition.Code, kmsg.StringPtr(kerr.NotLeaderForPartition.Message)
 		return
 	}
-	p.LeaderID, p.LeaderEpoch, p.HighWatermark = nodeID(st.ID), int32(st.GetTerm()), int64(st.GetCommit())
+	p.LeaderID, p.LeaderEpoch, p.HighWatermark = nodeID(st.ID), int32(st.GetTerm()), -1
+	if active && activeTerm == st.GetTerm() {
+		p.HighWatermark = int64(st.GetCommit())
+	}
 	for _, id := range slices.Sorted(maps.Keys(st.Config.Voters.IDs())) {
 		v := kmsg.NewDescribeQuorumResponseTopicPartitionReplicaState()
 		v.ReplicaID, v.LogEndOffset = nodeID(id), int64(st.Progress[id].Match)

@@ -64,3 +64,21 @@ func TestAllocateProducerIDs(t *testing.T) {
 	}
 	allocate(3, 10)
 }
+
+// TestFirstProducerIDsAboveEveryVoter: the first block starts above the ids
+// every voter handed out on its own (node.id << 32) though only broker 0 is
+// registered, as when the first of three combined nodes to be unfenced asks
+// for its block before the others register.
+func TestFirstProducerIDsAboveEveryVoter(t *testing.T) {
+	tc := newTestCluster(t) // voters: node ids 0, 1, 2
+	req := kmsg.NewPtrAllocateProducerIDsRequest()
+	req.BrokerID, req.BrokerEpoch = 0, tc.register(0, "")
+	var resp *kmsg.AllocateProducerIDsResponse
+	waitFor(t, "an answer from the active controller", func() bool {
+		resp = tc.active().AllocateProducerIDs(ctx(t), req)
+		return resp.ErrorCode != kerr.NotController.Code
+	})
+	if want := int64(3) << 32; resp.ErrorCode != 0 || resp.ProducerIDStart != want {
+		t.Fatalf("first block: %v start %d, want start %d (above voter 2's own ids)", kerr.ErrorForCode(resp.ErrorCode), resp.ProducerIDStart, want)
+	}
+}

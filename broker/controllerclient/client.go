@@ -292,12 +292,26 @@ func (c *Client) DescribeQuorum(ctx context.Context) (*kmsg.DescribeQuorumRespon
 // offset of the committed metadata log (every entry below it is committed).
 // A broker that forwarded an admin request and got its answer waits until
 // its image's AppliedOffset reaches CommittedOffset-1 to see the change.
+// A leader not yet active answers -1 (unknown), for the moment until it
+// commits an entry of its term: it is asked again after MinBackoff, until
+// ctx ends.
 func (c *Client) CommittedOffset(ctx context.Context) (int64, error) {
-	p, err := c.DescribeQuorum(ctx)
-	if err != nil {
-		return -1, err
+	for {
+		p, err := c.DescribeQuorum(ctx)
+		if err != nil {
+			return -1, err
+		}
+		if p.HighWatermark >= 0 {
+			return p.HighWatermark, nil
+		}
+		timer := time.NewTimer(c.cfg.MinBackoff)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return -1, fmt.Errorf("controllerclient: controller %d (epoch %d) is not active yet: %w", p.LeaderID, p.LeaderEpoch, ctx.Err())
+		case <-timer.C:
+		}
 	}
-	return p.HighWatermark, nil
 }
 
 // RegisterBroker forwards a BrokerRegistration to the active controller;
