@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -166,9 +167,10 @@ type syncResult struct {
 // Flusher syncs Targets for the goroutines waiting on them. All methods are safe for
 // concurrent use.
 type Flusher struct {
-	cfg   Config
-	clock func() time.Time
-	log   *slog.Logger
+	cfg     Config
+	workers int // sync worker goroutines
+	clock   func() time.Time
+	log     *slog.Logger
 
 	wake    chan struct{} // capacity 1: coalesced wake-ups of the flusher goroutine
 	stopped chan struct{} // closed when the flusher goroutine has exited
@@ -218,11 +220,8 @@ func New(cfg Config) *Flusher {
 	f.mu.targets = make(map[Target]*target)
 	f.mu.workReady.L = &f.mu.Mutex
 	f.mu.syncFinished.L = &f.mu.Mutex
-	workers := cfg.SyncConcurrency
-	if workers <= 0 {
-		workers = defaultSyncConcurrency
-	}
-	for range workers {
+	f.workers = cmp.Or(max(cfg.SyncConcurrency, 0), defaultSyncConcurrency)
+	for range f.workers {
 		go f.worker()
 	}
 	go f.loop()
@@ -462,12 +461,21 @@ func (f *Flusher) worker() {
 	}
 }
 
-// syncGroup syncs the targets of a group with one SyncAll, setting each one's result.
+// syncGroup syncs the targets of a group with one SyncAll, setting each one's result. The
+// targets are prepared by as many goroutines as there are workers: a PrepareSync may write and
+// sync a small file of its own (a log's first sync after a leader change writes its epochs).
 func (f *Flusher) syncGroup(group []*target) {
 	finish := make([]func(error) (int64, error), len(group))
-	for i, tg := range group {
-		finish[i], tg.err = tg.t.(GroupTarget).PrepareSync()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(f.workers, len(group)) {
+		wg.Go(func() {
+			for i := next.Add(1) - 1; i < int64(len(group)); i = next.Add(1) - 1 {
+				finish[i], group[i].err = group[i].t.(GroupTarget).PrepareSync()
+			}
+		})
 	}
+	wg.Wait()
 	err := f.cfg.SyncAll()
 	for i, tg := range group {
 		if finish[i] != nil {
