@@ -901,6 +901,16 @@ func (l *Log) PrepareSync() (finish func(syncErr error) (int64, error), err erro
 	}, nil
 }
 
+// SyncsAlone reports whether the log's next sync writes leader-epoch-checkpoint (its epochs
+// changed: its first sync after becoming leader), with an fsync of the file and one of the
+// directory, which a group sync would make every other log wait for. Log is an io/flush
+// GroupTarget.
+func (l *Log) SyncsAlone() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.mu.newEpochs
+}
+
 // pendingSync is a sync between beginSync, which noted what it covers, and finish.
 type pendingSync struct {
 	l           *Log

@@ -19,6 +19,33 @@ func groupSyncFlusher(d *segment.LogDir) *flush.Flusher {
 	return flush.New(flush.Config{Policy: flush.Durable, SyncAll: d.SyncAll, GroupMin: 1})
 }
 
+// createSyncedLogs creates n logs "t-<i>" in d, each with a first batch synced by Log.Sync:
+// a log's first sync writes leader-epoch-checkpoint, so the flusher syncs it alone
+// (Log.SyncsAlone), not through SyncAll.
+func createSyncedLogs(t *testing.T, d *segment.LogDir, cfg segment.Config, n int) []*segment.Log {
+	t.Helper()
+	rng := rand.New(rand.NewSource(int64(n)))
+	var logs []*segment.Log
+	for i := range n {
+		l, err := d.Create(segment.TopicPartition{Topic: "t", Partition: int32(i)}, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustAppend(t, l, randomBatch(rng, 100, 1))
+		if !l.SyncsAlone() {
+			t.Fatal("SyncsAlone() = false before a new log's first sync, which writes its epochs")
+		}
+		if _, err := l.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		if l.SyncsAlone() {
+			t.Fatal("SyncsAlone() = true after the epochs were written")
+		}
+		logs = append(logs, l)
+	}
+	return logs
+}
+
 // TestSyncAllCrash runs acks=all load on several logs of a LogDir whose flusher makes them
 // durable only with SyncAll (syncfs), with every k-th syncfs failing (0: none), then cuts the
 // power: every batch acknowledged durable is there after the crash. A failed syncfs fails its
@@ -28,11 +55,6 @@ func TestSyncAllCrash(t *testing.T) {
 		t.Run(fmt.Sprint("fail-every=", k), func(t *testing.T) {
 			root := t.TempDir()
 			fs := faultfs.NewCrashable(root)
-			// An fdatasync of a segment file fails the test's load: every sync is the flusher's SyncAll.
-			fs.Inject(faultfs.Rule{Op: faultfs.Fdatasync, Every: 1, PathContains: segment.LogSuffix})
-			if k > 0 {
-				fs.Inject(faultfs.Rule{Op: faultfs.SyncFS, Every: k})
-			}
 			cfg := faultConfig(fs)
 			d, err := segment.OpenLogDir(root, func(string) segment.Config { return cfg }, quietLogger, segment.WithFS(fs))
 			if err != nil {
@@ -40,13 +62,15 @@ func TestSyncAllCrash(t *testing.T) {
 			}
 			f := groupSyncFlusher(d)
 			const logs = 4
+			created := createSyncedLogs(t, d, cfg, logs)
+			// An fdatasync of a segment file fails the test's load: every sync is the flusher's SyncAll.
+			fs.Inject(faultfs.Rule{Op: faultfs.Fdatasync, Every: 1, PathContains: segment.LogSuffix})
+			if k > 0 {
+				fs.Inject(faultfs.Rule{Op: faultfs.SyncFS, Every: k})
+			}
 			loads := make([]*faultLoad, logs)
 			var wg sync.WaitGroup
-			for i := range logs {
-				l, err := d.Create(segment.TopicPartition{Topic: "t", Partition: int32(i)}, cfg)
-				if err != nil {
-					t.Fatal(err)
-				}
+			for i, l := range created {
 				loads[i] = &faultLoad{acked: map[int64][]byte{}}
 				wg.Go(func() { runFaultLoad(t, l, f, int64(k*logs+i), 16, 40, nil, loads[i]) })
 			}
@@ -110,14 +134,7 @@ func TestSyncAllFailureIsSticky(t *testing.T) {
 	f := groupSyncFlusher(d)
 	defer f.Close()
 	rng := rand.New(rand.NewSource(5))
-	var logs []*segment.Log
-	for i := range 3 {
-		l, err := d.Create(segment.TopicPartition{Topic: "t", Partition: int32(i)}, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		logs = append(logs, l)
-	}
+	logs := createSyncedLogs(t, d, cfg, 3)
 	wait := func(l *segment.Log) error {
 		done := make(chan error, 1)
 		f.Wait(l, l.EndOffset(), func(err error) { done <- err })
@@ -127,7 +144,10 @@ func TestSyncAllFailureIsSticky(t *testing.T) {
 	if err := wait(logs[0]); err != nil {
 		t.Fatal(err)
 	}
-	durable := logs[0].FlushedOffset()
+	var flushed []int64
+	for _, l := range logs {
+		flushed = append(flushed, l.FlushedOffset())
+	}
 
 	fs.Inject(faultfs.Rule{Op: faultfs.SyncFS, Nth: 1})
 	for _, l := range logs[1:] {
@@ -155,12 +175,9 @@ func TestSyncAllFailureIsSticky(t *testing.T) {
 			t.Fatalf("log %d: Sync after the failure: %v, want %v", i, err, first)
 		}
 	}
-	if got := logs[0].FlushedOffset(); got != durable {
-		t.Fatalf("log 0's flushed offset moved from %d to %d", durable, got)
-	}
-	for i, l := range logs[1:] {
-		if got := l.FlushedOffset(); got != 0 {
-			t.Fatalf("log %d: flushed offset %d after its only syncfs failed", i+1, got)
+	for i, l := range logs {
+		if got := l.FlushedOffset(); got != flushed[i] {
+			t.Fatalf("log %d: flushed offset moved from %d to %d after the failed syncfs", i, flushed[i], got)
 		}
 	}
 }

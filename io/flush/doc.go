@@ -29,7 +29,9 @@
 // cost dominates when each partition gets only a batch or two between syncs. While a group sync
 // is in flight, GroupTargets that become due wait for it and form the next group, so the
 // group size follows the number of active partitions the way waiters per sync follow the
-// number of appenders. A failed SyncAll fails every target of its group, sticky as below; its
+// number of appenders. A target whose next sync has slow work of its own (SyncsAlone: a log's
+// first sync after a leader change writes and fsyncs its epochs file) is synced alone, so that
+// thousands of new leaders do not hold a group up. A failed SyncAll fails every target of its group, sticky as below; its
 // owner must also fail everything it did not cover, because the kernel reports a writeback
 // error to syncfs only once (segment.LogDir.SyncAll takes the directory offline).
 //

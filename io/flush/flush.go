@@ -7,7 +7,6 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -43,6 +42,12 @@ type GroupTarget interface {
 	// sync as Sync would and returns what Sync would have. A target is never prepared while
 	// a sync of it is in flight.
 	PrepareSync() (finish func(syncErr error) (durableEnd int64, err error), err error)
+	// SyncsAlone reports whether the target's next sync has slow work of its own besides
+	// making appended data durable (a log's first sync after a leader change writes and
+	// fsyncs its epochs file): such a target is synced alone, with Sync, so that a group
+	// does not wait for it. It is called with the Flusher's lock held: it must be quick and
+	// must not call the Flusher.
+	SyncsAlone() bool
 }
 
 // Policy chooses when targets are synced without a waiter asking.
@@ -167,10 +172,9 @@ type syncResult struct {
 // Flusher syncs Targets for the goroutines waiting on them. All methods are safe for
 // concurrent use.
 type Flusher struct {
-	cfg     Config
-	workers int // sync worker goroutines
-	clock   func() time.Time
-	log     *slog.Logger
+	cfg   Config
+	clock func() time.Time
+	log   *slog.Logger
 
 	wake    chan struct{} // capacity 1: coalesced wake-ups of the flusher goroutine
 	stopped chan struct{} // closed when the flusher goroutine has exited
@@ -220,8 +224,8 @@ func New(cfg Config) *Flusher {
 	f.mu.targets = make(map[Target]*target)
 	f.mu.workReady.L = &f.mu.Mutex
 	f.mu.syncFinished.L = &f.mu.Mutex
-	f.workers = cmp.Or(max(cfg.SyncConcurrency, 0), defaultSyncConcurrency)
-	for range f.workers {
+	workers := cmp.Or(max(cfg.SyncConcurrency, 0), defaultSyncConcurrency)
+	for range workers {
 		go f.worker()
 	}
 	go f.loop()
@@ -461,21 +465,18 @@ func (f *Flusher) worker() {
 	}
 }
 
-// syncGroup syncs the targets of a group with one SyncAll, setting each one's result. The
-// targets are prepared by as many goroutines as there are workers: a PrepareSync may write and
-// sync a small file of its own (a log's first sync after a leader change writes its epochs).
+// groupableTarget reports whether tg may be synced in a group now.
+func groupableTarget(tg *target) bool {
+	g, ok := tg.t.(GroupTarget)
+	return ok && !g.SyncsAlone()
+}
+
+// syncGroup syncs the targets of a group with one SyncAll, setting each one's result.
 func (f *Flusher) syncGroup(group []*target) {
 	finish := make([]func(error) (int64, error), len(group))
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(f.workers, len(group)) {
-		wg.Go(func() {
-			for i := next.Add(1) - 1; i < int64(len(group)); i = next.Add(1) - 1 {
-				finish[i], group[i].err = group[i].t.(GroupTarget).PrepareSync()
-			}
-		})
+	for i, tg := range group {
+		finish[i], tg.err = tg.t.(GroupTarget).PrepareSync()
 	}
-	wg.Wait()
 	err := f.cfg.SyncAll()
 	for i, tg := range group {
 		if finish[i] != nil {
@@ -552,7 +553,7 @@ func (f *Flusher) startSyncsLocked(now time.Time, final bool) {
 	if f.cfg.SyncAll != nil {
 		groupable := 0
 		for _, tg := range f.starting {
-			if _, ok := tg.t.(GroupTarget); ok {
+			if groupableTarget(tg) {
 				groupable++
 			}
 		}
@@ -562,7 +563,7 @@ func (f *Flusher) startSyncsLocked(now time.Time, final bool) {
 	}
 	jobs := len(f.mu.work)
 	for _, tg := range f.starting {
-		if _, ok := tg.t.(GroupTarget); ok && group != nil {
+		if group != nil && groupableTarget(tg) {
 			if f.mu.grouping {
 				f.dueLocked(tg) // the group in flight finishing wakes the flusher goroutine
 				continue
