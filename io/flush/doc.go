@@ -35,9 +35,11 @@
 // owner must also fail everything it did not cover, because the kernel reports a writeback
 // error to syncfs only once (segment.LogDir.SyncAll takes the directory offline).
 //
-// Lock order: Flusher.mu is the only lock. Target.Sync (on a worker), OnSync and done functions
-// (on the flusher goroutine) are called without it; they must not call Forget or Close (which
-// wait for the flusher goroutine), but may call Wait and Appended.
+// Lock order: Flusher.mu is the only lock. Target.Sync, PrepareSync, finish and SyncAll (on a
+// worker), OnSync and done functions (on the flusher goroutine) are called without it; they must
+// not call Forget or Close (which wait for the flusher goroutine), but may call Wait and
+// Appended. GroupTarget.SyncsAlone is called with it held, so it takes only its target's own
+// locks and never calls the Flusher.
 //
 // A failed sync is sticky: its waiters, those queued behind it and every later Wait on the
 // target get its error, and the target is never synced again (until Forget). On Linux a

@@ -64,6 +64,11 @@ func (t *fakeTarget) Sync() (int64, error) {
 	if t.delay > 0 {
 		time.Sleep(t.delay) // a slow fsync: the time it takes is what the tests using it model
 	}
+	return t.finish(end, err)
+}
+
+// finish ends a sync that noted end: unless it failed, end is now durable.
+func (t *fakeTarget) finish(end int64, err error) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
@@ -669,15 +674,7 @@ func (t *groupTarget) PrepareSync() (func(error) (int64, error), error) {
 	t.mu.Lock()
 	end := t.end
 	t.mu.Unlock()
-	return func(err error) (int64, error) {
-		if err != nil {
-			return 0, err
-		}
-		t.mu.Lock()
-		t.durable = max(t.durable, end)
-		t.mu.Unlock()
-		return end, nil
-	}, nil
+	return func(err error) (int64, error) { return t.finish(end, err) }, nil
 }
 
 // syncAll is a Config.SyncAll that counts its calls, fails with err if set, and, if entered is
