@@ -88,7 +88,11 @@ type Config struct {
 	AdminListener    string
 	FlushPolicy      flush.Policy
 	FlushMinInterval time.Duration
-	PreallocateBytes int64
+	// FlushSyncFSMinLogs (runnel.flush.syncfs.min.logs) is how many partitions of a log dir
+	// due for a sync at once are synced together by one syncfs(2) of its file system instead
+	// of one fdatasync each; 0 never does.
+	FlushSyncFSMinLogs int32
+	PreallocateBytes   int64
 	// ProducerIDExpiration (producer.id.expiration.ms) is how long a
 	// producer id's deduplication state outlives its last batch.
 	ProducerIDExpiration time.Duration
@@ -187,6 +191,7 @@ func DefaultConfig() Config {
 		Net:                      defaultNet,
 		AdminListener:            "127.0.0.1:9644",
 		FlushPolicy:              flush.Durable,
+		FlushSyncFSMinLogs:       64,
 		ReplicaFsync:             true,
 		PreallocateBytes:         64 << 20,
 		ProducerIDExpiration:     24 * time.Hour,
@@ -352,6 +357,7 @@ var brokerKeys = []brokerKey{
 		return nil
 	}, func(c *Config) (string, bool) { return strconv.FormatBool(c.ReplicaFsync), true }},
 	{"runnel.flush.min.interval.ms", setMs(func(c *Config) *time.Duration { return &c.FlushMinInterval }, 0), func(c *Config) (string, bool) { return ms(c.FlushMinInterval), true }},
+	{"runnel.flush.syncfs.min.logs", setInt32(func(c *Config) *int32 { return &c.FlushSyncFSMinLogs }, 0), func(c *Config) (string, bool) { return strconv.Itoa(int(c.FlushSyncFSMinLogs)), true }},
 	{"producer.id.expiration.ms", setMs(func(c *Config) *time.Duration { return &c.ProducerIDExpiration }, 1), func(c *Config) (string, bool) { return ms(c.ProducerIDExpiration), true }},
 	{"runnel.segment.preallocate.bytes", func(c *Config, v string) error {
 		n, err := parseIntIn(v, 0, math.MaxInt64)

@@ -78,12 +78,12 @@ func (b *Broker) openLogDirs(defaults *topicSettings, cfgFor func(topic string) 
 			cfg := cfgFor(topic)
 			cfg.FS = b.cfg.FS
 			return cfg
-		}, b.logger.With("dir", path), segment.WithScan(b.cfg.LogRecoveryScan),
+		}, b.logger.With("dir", path), segment.WithScan(b.cfg.LogRecoveryScan), segment.WithFS(b.cfg.FS),
 			segment.WithPrefaultTotal(b.cfg.PrefaultTotalBytes), segment.WithoutPartitions(quorum.Partition))
 		if err != nil {
 			return fmt.Errorf("broker: opening log dir %s: %w", path, err)
 		}
-		d.flusher = flush.New(flush.Config{
+		fcfg := flush.Config{
 			Policy:        b.cfg.FlushPolicy,
 			MinInterval:   b.cfg.FlushMinInterval,
 			FlushMessages: defaults.flushMessages,
@@ -91,7 +91,11 @@ func (b *Broker) openLogDirs(defaults *topicSettings, cfgFor func(topic string) 
 			Logger:        b.logger.With("flusher", path),
 			OnSync:        b.metrics.onSync,
 			Retriable:     func(err error) bool { return errors.Is(err, segment.ErrNoSpace) },
-		})
+		}
+		if b.cfg.FlushSyncFSMinLogs > 0 && d.dir.SyncAllReportsErrors() {
+			fcfg.SyncAll, fcfg.GroupMin = d.dir.SyncAll, int(b.cfg.FlushSyncFSMinLogs)
+		}
+		d.flusher = flush.New(fcfg)
 		b.dirs = append(b.dirs, d)
 	}
 	return nil

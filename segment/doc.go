@@ -153,7 +153,10 @@
 // unsynced until its cut to size is durable, so that no acknowledged batch can
 // follow a zeroed tail. Truncation zeroes the removed bytes of the mapping and
 // syncs them, and the directory when it deleted later segments, so that
-// recovery cannot bring stale batches back.
+// recovery cannot bring stale batches back. When hundreds of logs are due at
+// once, the flusher syncs them as a group instead: Log.PrepareSync notes what
+// each covers, one LogDir.SyncAll (syncfs of the file system) makes all of it
+// durable, and each log's finish publishes its flushed offset.
 //
 // # What a reader checks
 //
@@ -188,7 +191,7 @@
 // space, and clients check them (franz-go, Java's check.crcs); what clients cannot check is
 // what reads check.
 //
-// A failed pwrite, truncate, rename, fdatasync or directory fsync is a
+// A failed pwrite, truncate, rename, fdatasync, syncfs or directory fsync is a
 // storage failure, sticky as Kafka treats a failing log directory: the log
 // and its whole LogDir go offline (LogDir.Failed), every log of the directory
 // refuses Append, Sync and Read with ErrStorageFailed wrapping the first

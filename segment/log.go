@@ -507,12 +507,18 @@ func (l *Log) storageFailure() error {
 // wraps ErrStorageFailed and names the file and errno. Nothing is retried: after a failed
 // fdatasync, Linux may have marked the unwritten pages clean, so a later sync proves nothing.
 func (l *Log) failLocked(cause error) error {
-	err := fmt.Errorf("%w: %w", ErrStorageFailed, cause)
-	if l.failure.CompareAndSwap(nil, &err) {
-		l.logger.Error("segment: storage failed; the log directory is offline until a restart", "err", cause)
-	}
-	l.mu.failed = l.storageFailure()
+	l.mu.failed = failDir(l.failure, l.logger, cause)
 	return l.mu.failed
+}
+
+// failDir makes cause, wrapped in ErrStorageFailed, the directory's sticky failure unless it
+// has one already (logged once, there), and returns the directory's failure.
+func failDir(failure *atomic.Pointer[error], logger *slog.Logger, cause error) error {
+	err := fmt.Errorf("%w: %w", ErrStorageFailed, cause)
+	if failure.CompareAndSwap(nil, &err) {
+		logger.Error("segment: storage failed; the log directory is offline until a restart", "err", cause)
+	}
+	return *failure.Load()
 }
 
 // Append validates records (one or more batches back to back; all or nothing), checks
@@ -867,63 +873,142 @@ func (l *Log) Read(offset int64, maxBytes int, opts ReadOptions) (ReadResult, er
 func (l *Log) Sync() (int64, error) {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
+	p, err := l.beginSync()
+	if p == nil {
+		return l.FlushedOffset(), err
+	}
+	return p.finish(l.syncFiles(p.active, p.pos, p.sealed, p.dirs))
+}
+
+// PrepareSync is the first half of a Sync whose files a syncfs(2) of the log's file system
+// makes durable (LogDir.SyncAll) instead of fdatasync: it notes what the sync covers and writes
+// leader-epoch-checkpoint if it changed. finish(syncErr) is the second half: it publishes the
+// noted end as durable if syncErr is nil, and is a storage failure of the log otherwise. Until
+// finish, the log's other syncs, truncations and Close wait. Log is an io/flush GroupTarget.
+func (l *Log) PrepareSync() (finish func(syncErr error) (int64, error), err error) {
+	l.syncMu.Lock()
+	p, err := l.beginSync()
+	if p == nil {
+		l.syncMu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+		return func(error) (int64, error) { return l.FlushedOffset(), nil }, nil
+	}
+	return func(syncErr error) (int64, error) {
+		defer l.syncMu.Unlock()
+		return p.finish(syncErr)
+	}, nil
+}
+
+// SyncsAlone reports whether the log's next sync writes leader-epoch-checkpoint (its epochs
+// changed: its first sync after becoming leader), with an fsync of the file and one of the
+// directory, which a group sync would make every other log wait for. Log is an io/flush
+// GroupTarget.
+func (l *Log) SyncsAlone() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.mu.newEpochs
+}
+
+// pendingSync is a sync between beginSync, which noted what it covers, and finish.
+type pendingSync struct {
+	l           *Log
+	active      *segment
+	pos, end    int64      // the active segment's size and the log's end when noted
+	sealed      []*segment // sealed segments not yet synced
+	sealedSizes []int64
+	dirs        dirtyDirs
+}
+
+// beginSync, under syncMu, notes what a sync starting now must cover and writes
+// leader-epoch-checkpoint if it changed. It returns nil and no error when there is nothing to
+// sync, nil and the error when the log cannot be synced; a full disk leaves everything noted
+// for the next sync. Otherwise the caller makes the noted files durable and calls finish.
+func (l *Log) beginSync() (*pendingSync, error) {
 	l.mu.Lock()
 	if l.mu.closed {
 		l.mu.Unlock()
-		return l.FlushedOffset(), ErrClosed
+		return nil, ErrClosed
 	}
 	if err := l.storageFailure(); err != nil {
 		l.mu.Unlock()
-		return l.FlushedOffset(), err
+		return nil, err
 	}
-	active, end, sealed := l.mu.active, l.mu.nextOffset, l.mu.unsynced
-	dirs := dirtyDirs{log: l.mu.dirDirty, parent: l.mu.newDir}
+	p := &pendingSync{l: l, active: l.mu.active, end: l.mu.nextOffset, sealed: l.mu.unsynced,
+		dirs: dirtyDirs{log: l.mu.dirDirty, parent: l.mu.newDir}}
 	var epochs []EpochEntry
 	if l.mu.newEpochs {
 		epochs = slices.Clone(l.mu.epochs)
 	}
-	pos := active.size.Load()
-	if pos <= active.durable.Load() && len(sealed) == 0 && dirs == (dirtyDirs{}) && epochs == nil {
+	p.pos = p.active.size.Load()
+	if p.pos <= p.active.durable.Load() && len(p.sealed) == 0 && p.dirs == (dirtyDirs{}) && epochs == nil {
 		l.mu.Unlock()
-		return l.FlushedOffset(), nil
+		return nil, nil
 	}
 	l.mu.unsynced, l.mu.dirDirty, l.mu.newDir, l.mu.newEpochs = nil, false, false, false
-	active.refs.Add(1)
-	for _, s := range sealed {
+	p.active.refs.Add(1)
+	p.sealedSizes = make([]int64, len(p.sealed))
+	for i, s := range p.sealed {
 		s.refs.Add(1)
+		p.sealedSizes[i] = s.size.Load()
 	}
 	l.mu.Unlock()
-	defer active.release() // after releaseSynced, which touches its mapping
 
 	err := l.writeEpochs(epochs)
-	noSpace := errors.Is(err, ErrNoSpace)
-	if err == nil {
-		err = l.syncFiles(active, pos, sealed, dirs)
-	}
-	for _, s := range sealed {
-		s.release()
-	}
-	if noSpace {
+	if errors.Is(err, ErrNoSpace) {
 		// Nothing was synced yet and the old checkpoint is intact: a full disk, not a failing
 		// one. Everything noted stays to do for the next Sync.
 		l.mu.Lock()
-		l.mu.unsynced = append(sealed, l.mu.unsynced...)
-		l.mu.dirDirty = l.mu.dirDirty || dirs.log
-		l.mu.newDir = l.mu.newDir || dirs.parent
+		l.mu.unsynced = append(p.sealed, l.mu.unsynced...)
+		l.mu.dirDirty = l.mu.dirDirty || p.dirs.log
+		l.mu.newDir = l.mu.newDir || p.dirs.parent
 		l.mu.newEpochs = true
 		l.mu.Unlock()
-		return l.FlushedOffset(), err
+		p.release()
+		return nil, err
 	}
 	if err != nil {
+		p.release()
 		l.mu.Lock()
 		err = l.failLocked(err)
 		l.mu.Unlock()
+		return nil, err
+	}
+	return p, nil
+}
+
+// release drops the references beginSync took.
+func (p *pendingSync) release() {
+	for _, s := range p.sealed {
+		s.release()
+	}
+	p.active.release()
+}
+
+// finish completes the sync: syncErr is the result of making the noted files durable. On
+// success it publishes the noted end as durable and wakes Changed() watchers; on failure the
+// log fails (failLocked). It returns what Sync returns.
+func (p *pendingSync) finish(syncErr error) (int64, error) {
+	l := p.l
+	defer p.active.release() // after releaseSynced, which touches its mapping
+	for _, s := range p.sealed {
+		s.release()
+	}
+	if syncErr != nil {
+		l.mu.Lock()
+		err := l.failLocked(syncErr)
+		l.mu.Unlock()
 		return l.FlushedOffset(), err
 	}
-	l.publishDurable(active.baseOffset, pos, end)
+	for i, s := range p.sealed {
+		storeMax(&s.durable, p.sealedSizes[i])
+	}
+	storeMax(&p.active.durable, p.pos)
+	l.publishDurable(p.active.baseOffset, p.pos, p.end)
 	l.changed.notify()
-	l.releaseSynced(active, pos)
-	return end, nil
+	l.releaseSynced(p.active, p.pos)
+	return p.end, nil
 }
 
 // releaseSynced lets go of the active segment's mapped pages behind pos, which a Sync has just
@@ -954,19 +1039,17 @@ func (l *Log) writeEpochs(epochs []EpochEntry) error {
 // dirtyDirs says which directories need an fsync for new entries in them to be durable.
 type dirtyDirs struct{ log, parent bool }
 
+// syncFiles makes what a pendingSync noted durable file by file (fdatasync, directory fsync).
 func (l *Log) syncFiles(active *segment, pos int64, sealed []*segment, dirs dirtyDirs) error {
 	for _, s := range sealed {
-		size := s.size.Load()
 		if err := l.fs.Fdatasync(s.file); err != nil {
 			return err
 		}
-		storeMax(&s.durable, size)
 	}
 	if pos > active.durable.Load() {
 		if err := l.fs.Fdatasync(active.file); err != nil {
 			return err
 		}
-		storeMax(&active.durable, pos)
 	}
 	if dirs.log {
 		if err := l.fs.SyncDir(l.dir); err != nil {

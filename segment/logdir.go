@@ -1,6 +1,7 @@
 package segment
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -42,7 +43,8 @@ type LogDir struct {
 	cfgFor func(topic string) Config
 	logger *slog.Logger
 
-	lock  *os.File    // holds the flock on .lock until Close
+	lock  *os.File    // holds the flock on .lock until Close; SyncAll's syncfs goes through it
+	fs    disk.FS     // for SyncAll
 	space *spaceState // whether its file system is short of space, shared by its logs
 	// prefault divides the pre-fault windows (and the fallocation ahead) among its active logs
 	prefault *prefaultBudget
@@ -64,7 +66,12 @@ type openOptions struct {
 	scan          ScanMode
 	prefaultTotal int64
 	skip          []TopicPartition
+	fs            disk.FS
 }
+
+// WithFS sets the FS through which SyncAll syncs the directory's file system (default
+// disk.OS); its logs use their Config's.
+func WithFS(fs disk.FS) OpenOption { return func(o *openOptions) { o.fs = fs } }
 
 // WithoutPartitions leaves the partition directories tps alone: they are not opened, listed
 // or deleted (the metadata log, which its own storage keeps).
@@ -92,7 +99,7 @@ func WithPrefaultTotal(bytes int64) OpenOption {
 // logged and costs a full recovery, never a failed open. Like Kafka, it takes an exclusive
 // flock on the directory's .lock file, so that two processes never share a directory.
 func OpenLogDir(path string, cfgFor func(topic string) Config, logger *slog.Logger, opts ...OpenOption) (d *LogDir, err error) {
-	o := openOptions{prefaultTotal: DefaultPrefaultTotal}
+	o := openOptions{prefaultTotal: DefaultPrefaultTotal, fs: disk.OS}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -114,7 +121,7 @@ func OpenLogDir(path string, cfgFor func(topic string) Config, logger *slog.Logg
 			lock.Close()
 		}
 	}()
-	d = &LogDir{path: path, cfgFor: cfgFor, logger: logger, lock: lock,
+	d = &LogDir{path: path, cfgFor: cfgFor, logger: logger, lock: lock, fs: cmp.Or(o.fs, disk.OS),
 		logs: map[TopicPartition]*Log{}, creating: map[TopicPartition]chan struct{}{}}
 	d.space = newSpaceState(path, logger)
 	d.prefault = newPrefaultBudget(o.prefaultTotal)
@@ -247,6 +254,27 @@ func (d *LogDir) Failed() error {
 	}
 	return nil
 }
+
+// SyncAll makes every write to the directory's file system durable with one syncfs(2), as if
+// each of its logs' files and directories had been fsynced; a log synced this way is finished
+// with Log.PrepareSync's finish. Use it only if SyncAllReportsErrors. The syncfs goes through
+// the .lock file, open since before the logs were, so it reports every writeback error on the
+// file system since then: any such error, even of a file outside the directory, fails the
+// directory (sticky, as a failed fdatasync of one of its logs does), because the kernel reports
+// it only once and a later syncfs would succeed over lost data.
+func (d *LogDir) SyncAll() error {
+	if err := d.Failed(); err != nil {
+		return err
+	}
+	if err := d.fs.SyncFS(d.lock); err != nil {
+		return failDir(&d.failed, d.logger, err)
+	}
+	return nil
+}
+
+// SyncAllReportsErrors reports whether SyncAll can stand in for fdatasync of each file: the
+// kernel's syncfs(2) reports writeback errors (Linux 5.8 and later).
+func (d *LogDir) SyncAllReportsErrors() bool { return disk.SyncFSReportsErrors() }
 
 // DamageFound is the number of reads of the directory's logs refused with ErrCorruptLog since
 // it was opened (the broker's runnel_log_damaged_reads_total).

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -43,6 +44,49 @@ func Fdatasync(f *os.File) error {
 		return fmt.Errorf("disk: fdatasync %s: %w", f.Name(), err)
 	}
 	return nil
+}
+
+// SyncFS makes every write to the file system holding f durable, as if each of its files had
+// been fsynced (syncfs(2)): one journal commit for all of them instead of one per file. Since
+// Linux 5.8 it fails if a writeback of any file on that file system failed since f was opened or
+// since the last SyncFS through f (the superblock's error sequence, sampled per open file), so
+// its caller must treat a failure as a failure of every file it meant to sync; on older kernels
+// it reports no writeback error at all, see SyncFSReportsErrors.
+func SyncFS(f *os.File) error {
+	err := retryEINTR(func() error { return unix.Syncfs(int(f.Fd())) })
+	runtime.KeepAlive(f)
+	if err != nil {
+		return fmt.Errorf("disk: syncfs %s: %w", f.Name(), err)
+	}
+	return nil
+}
+
+// SyncFSReportsErrors reports whether the running kernel's syncfs(2) reports writeback errors
+// (Linux 5.8 and later), without which SyncFS cannot stand in for fdatasync.
+func SyncFSReportsErrors() bool {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return false
+	}
+	return kernelAtLeast(unix.ByteSliceToString(u.Release[:]), 5, 8)
+}
+
+// kernelAtLeast reports whether a kernel release string ("6.1.0-13-amd64") is major.minor or later.
+func kernelAtLeast(release string, major, minor int) bool {
+	var got [2]int
+	for i := range got {
+		end := strings.IndexFunc(release, func(r rune) bool { return r < '0' || r > '9' })
+		if end < 0 {
+			end = len(release)
+		}
+		n, err := strconv.Atoi(release[:end])
+		if err != nil {
+			return false
+		}
+		got[i] = n
+		release = strings.TrimPrefix(release[end:], ".")
+	}
+	return got[0] > major || (got[0] == major && got[1] >= minor)
 }
 
 // SyncDir makes the entries of directory dir durable (files created, renamed or removed in it).

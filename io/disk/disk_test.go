@@ -89,6 +89,34 @@ func TestFdatasync(t *testing.T) {
 	}
 }
 
+func TestSyncFS(t *testing.T) {
+	f := openFile(t)
+	if _, err := f.Write([]byte("data")); err != nil {
+		t.Fatal(err)
+	}
+	if err := SyncFS(f); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := SyncFS(f); !errors.Is(err, os.ErrClosed) && !errors.Is(err, syscall.EBADF) {
+		t.Fatalf("syncfs through a closed file: %v, want EBADF", err)
+	}
+}
+
+func TestKernelAtLeast(t *testing.T) {
+	for _, tc := range []struct {
+		release string
+		want    bool
+	}{
+		{"5.8.0", true}, {"5.7.19", false}, {"5.10.0-13-amd64", true}, {"6.18.44-fc-v1045", true},
+		{"4.19.0", false}, {"6", false}, {"", false}, {"x.y", false},
+	} {
+		if got := kernelAtLeast(tc.release, 5, 8); got != tc.want {
+			t.Errorf("kernelAtLeast(%q, 5, 8) = %v, want %v", tc.release, got, tc.want)
+		}
+	}
+}
+
 func TestSyncDir(t *testing.T) {
 	dir := t.TempDir()
 	if err := SyncDir(dir); err != nil {

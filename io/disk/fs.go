@@ -32,6 +32,8 @@ type FS interface {
 	Remove(name string) error
 	// SyncDir is the package's SyncDir.
 	SyncDir(dir string) error
+	// SyncFS is the package's SyncFS: every file on f's file system made durable at once.
+	SyncFS(f *os.File) error
 }
 
 // OS is the FS of the operating system.
@@ -71,3 +73,4 @@ func (osFS) Truncate(f *os.File, size int64) error {
 func (osFS) Rename(oldpath, newpath string) error { return os.Rename(oldpath, newpath) }
 func (osFS) Remove(name string) error             { return os.Remove(name) }
 func (osFS) SyncDir(dir string) error             { return SyncDir(dir) }
+func (osFS) SyncFS(f *os.File) error              { return SyncFS(f) }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -75,7 +76,7 @@ func BenchmarkDurableAppend(b *testing.B) {
 			for _, impl := range []string{"flusher", "raw"} {
 				name := fmt.Sprintf("size=%d/appenders=%d/impl=%s", size, appenders, impl)
 				b.Run(name, func(b *testing.B) {
-					benchDurableAppend(b, size, appenders, 1, impl == "flusher", 0)
+					benchDurableAppend(b, size, appenders, 1, impl == "flusher", 0, false)
 				})
 			}
 		}
@@ -91,29 +92,69 @@ func BenchmarkDurableAppendPartitions(b *testing.B) {
 	const size, appenders, partitions = 1 << 10, 64, 16
 	for _, concurrency := range []int{1, 8, 16, 64} {
 		b.Run(fmt.Sprintf("impl=flusher/concurrency=%d", concurrency), func(b *testing.B) {
-			benchDurableAppend(b, size, appenders, partitions, true, concurrency)
+			benchDurableAppend(b, size, appenders, partitions, true, concurrency, false)
 		})
 	}
 	b.Run("impl=raw", func(b *testing.B) {
-		benchDurableAppend(b, size, appenders, partitions, false, 0)
+		benchDurableAppend(b, size, appenders, partitions, false, 0, false)
 	})
 }
 
+// BenchmarkDurableAppendManyPartitions is one appender per partition, each appending 1 KiB and
+// waiting until it is durable, over 100 and 1,000 files: the many-partitions load, where each
+// sync covers an append or two. impl=fdatasync syncs each due file on its own (16 at once);
+// impl=syncfs syncs them in groups (Config.SyncAll, one syncfs of the file system; GroupMin 64).
+// cpu-µs/op is this process's CPU (getrusage) per append: syncfs's writeback runs in kernel
+// flusher threads, which it does not count.
+//
+//	go test -run '^$' -bench BenchmarkDurableAppendManyPartitions -benchtime 20000x -count 5 ./io/flush
+func BenchmarkDurableAppendManyPartitions(b *testing.B) {
+	for _, partitions := range []int{100, 1000} {
+		for _, impl := range []string{"fdatasync", "syncfs"} {
+			b.Run(fmt.Sprintf("partitions=%d/impl=%s", partitions, impl), func(b *testing.B) {
+				benchDurableAppend(b, 1<<10, partitions, partitions, true, 0, impl == "syncfs")
+			})
+		}
+	}
+}
+
+// groupBenchLog is a benchLog that a flusher may sync in a group.
+type groupBenchLog struct{ *benchLog }
+
+func (groupBenchLog) SyncsAlone() bool { return false }
+
+func (l groupBenchLog) PrepareSync() (func(error) (int64, error), error) {
+	end := l.end.Load()
+	return func(err error) (int64, error) { return end, err }, nil
+}
+
 // benchDurableAppend runs b.N durable appends of size bytes from appenders goroutines, spread
-// round-robin over partitions files.
-func benchDurableAppend(b *testing.B, size, appenders, partitions int, useFlusher bool, concurrency int) {
+// round-robin over partitions files; with syncfs the flusher syncs 64 or more due files at
+// once with one syncfs.
+func benchDurableAppend(b *testing.B, size, appenders, partitions int, useFlusher bool, concurrency int, syncfs bool) {
 	logs := make([]*benchLog, partitions)
 	for i := range logs {
-		logs[i] = newBenchLog(b, 16<<20/int64(partitions))
+		logs[i] = newBenchLog(b, max(16<<20/int64(partitions), int64(size)))
 	}
-	var syncs atomic.Int64
+	var syncs, syncAlls atomic.Int64
 	var f *Flusher
 	if useFlusher {
-		f = New(Config{
+		cfg := Config{
 			SyncConcurrency: concurrency,
 			OnSync:          func(Target, time.Duration, int, error) { syncs.Add(1) },
-		})
+		}
+		if syncfs {
+			cfg.SyncAll = func() error { syncAlls.Add(1); return disk.SyncFS(logs[0].f) }
+		}
+		f = New(cfg)
 		defer f.Close()
+	}
+	targets := make([]Target, partitions)
+	for i, l := range logs {
+		targets[i] = l
+		if syncfs {
+			targets[i] = groupBenchLog{l}
+		}
 	}
 	var remaining atomic.Int64
 	remaining.Store(int64(b.N))
@@ -122,7 +163,7 @@ func benchDurableAppend(b *testing.B, size, appenders, partitions int, useFlushe
 	var wg sync.WaitGroup
 	start := make(chan struct{})
 	for i := range appenders {
-		log := logs[i%partitions]
+		log, target := logs[i%partitions], targets[i%partitions]
 		buf := make([]byte, size)
 		told := make(chan error, 1)
 		done := func(err error) { told <- err }
@@ -135,7 +176,7 @@ func benchDurableAppend(b *testing.B, size, appenders, partitions int, useFlushe
 					return
 				}
 				if useFlusher {
-					f.Wait(log, end, done)
+					f.Wait(target, end, done)
 					err = <-told
 				} else {
 					syncs.Add(1)
@@ -148,11 +189,25 @@ func benchDurableAppend(b *testing.B, size, appenders, partitions int, useFlushe
 			}
 		})
 	}
+	cpu := processCPU(b)
 	b.ResetTimer()
 	close(start)
 	wg.Wait()
 	b.StopTimer()
-	b.ReportMetric(float64(syncs.Load())/float64(b.N), "syncs/op")
+	b.ReportMetric(float64(syncs.Load())/float64(b.N), "syncs/op") // of a target, alone or in a group
+	if syncfs {
+		b.ReportMetric(float64(syncAlls.Load())/float64(b.N), "syncfs/op")
+	}
+	b.ReportMetric(float64(processCPU(b)-cpu)/float64(time.Microsecond)/float64(b.N), "cpu-µs/op")
+}
+
+// processCPU is the CPU time (user and system) this process has used.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // timedLog is a benchLog whose Sync records when it started and returned, to split a durable

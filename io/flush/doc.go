@@ -22,9 +22,24 @@
 //     does not hold up the others; a target has at most one sync in flight.
 //  3. without the lock, calls OnSync and the done functions of the waiters it decided on.
 //
-// Lock order: Flusher.mu is the only lock. Target.Sync (on a worker), OnSync and done functions
-// (on the flusher goroutine) are called without it; they must not call Forget or Close (which
-// wait for the flusher goroutine), but may call Wait and Appended.
+// Group syncs: with Config.SyncAll (syncfs(2) of the log dir's file system), when at least
+// GroupMin GroupTargets are started at once, one worker prepares each of them (PrepareSync
+// notes what its sync covers), calls SyncAll once and finishes each with its result: one
+// journal commit for hundreds of partitions instead of one fdatasync each, whose fixed kernel
+// cost dominates when each partition gets only a batch or two between syncs. While a group sync
+// is in flight, GroupTargets that become due wait for it and form the next group, so the
+// group size follows the number of active partitions the way waiters per sync follow the
+// number of appenders. A target whose next sync has slow work of its own (SyncsAlone: a log's
+// first sync after a leader change writes and fsyncs its epochs file) is synced alone, so that
+// thousands of new leaders do not hold a group up. A failed SyncAll fails every target of its group, sticky as below; its
+// owner must also fail everything it did not cover, because the kernel reports a writeback
+// error to syncfs only once (segment.LogDir.SyncAll takes the directory offline).
+//
+// Lock order: Flusher.mu is the only lock. Target.Sync, PrepareSync, finish and SyncAll (on a
+// worker), OnSync and done functions (on the flusher goroutine) are called without it; they must
+// not call Forget or Close (which wait for the flusher goroutine), but may call Wait and
+// Appended. GroupTarget.SyncsAlone is called with it held, so it takes only its target's own
+// locks and never calls the Flusher.
 //
 // A failed sync is sticky: its waiters, those queued behind it and every later Wait on the
 // target get its error, and the target is never synced again (until Forget). On Linux a

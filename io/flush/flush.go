@@ -1,6 +1,7 @@
 package flush
 
 import (
+	"cmp"
 	"errors"
 	"log/slog"
 	"runtime"
@@ -30,6 +31,25 @@ const stallRetry = 10 * time.Millisecond
 // Sync is called from the Flusher's worker goroutines, never concurrently for one Target.
 type Target interface {
 	Sync() (durableEnd int64, err error)
+}
+
+// GroupTarget is a Target that a Flusher can sync together with others by one Config.SyncAll
+// (syncfs(2) of their file system) instead of one Sync each.
+type GroupTarget interface {
+	Target
+	// PrepareSync starts a sync the way Sync does, but leaves the making durable to a SyncAll
+	// that the Flusher calls after it: it notes what the sync covers (every append completed
+	// before the call) and does any part of the sync that SyncAll does not. Unless it fails,
+	// the Flusher calls finish exactly once, with SyncAll's result, and finish completes the
+	// sync as Sync would and returns what Sync would have. A target is never prepared while
+	// a sync of it is in flight.
+	PrepareSync() (finish func(syncErr error) (durableEnd int64, err error), err error)
+	// SyncsAlone reports whether the target's next sync has slow work of its own besides
+	// making appended data durable (a log's first sync after a leader change writes and
+	// fsyncs its epochs file): such a target is synced alone, with Sync, so that a group
+	// does not wait for it. It is called with the Flusher's lock held: it must be quick and
+	// must not call the Flusher.
+	SyncsAlone() bool
 }
 
 // Policy chooses when targets are synced without a waiter asking.
@@ -71,16 +91,36 @@ type Config struct {
 	// target synced nothing and the next sync may succeed): such an error fails only the
 	// waiters that sync covered, and later waiters get a new sync. Every other error is sticky.
 	Retriable func(error) bool
+	// SyncAll, if set, makes durable every write completed before the call to the file system
+	// that holds the targets (syncfs(2) of the log dir), and fails if any writeback on it
+	// failed since its last call. When at least GroupMin GroupTargets are to be synced at once,
+	// the flusher prepares them all, calls SyncAll once and finishes them with its result:
+	// one journal commit instead of one per target. A failed SyncAll fails every target it
+	// covered (sticky, unless Retriable says otherwise). While such a group sync runs, no
+	// other GroupTarget starts a sync: they gather for the next group.
+	SyncAll  func() error
+	GroupMin int // 0 = defaultGroupMin
 }
 
 // defaultSyncConcurrency lets fdatasyncs of different partitions overlap, so the file system
 // can commit them together, without flooding the disk queue.
 const defaultSyncConcurrency = 16
 
+// defaultGroupMin is how many targets due at once make a group sync worth its cost: syncfs
+// writes back every dirty file of the file system and commits the journal once, against one
+// fdatasync (and usually one journal commit) per target.
+const defaultGroupMin = 64
+
 // waiter is one Wait call.
 type waiter struct {
 	end  int64
 	done func(error)
+}
+
+// job is a sync for a worker: of one target, or of a group with one SyncAll.
+type job struct {
+	one   *target
+	group []*target
 }
 
 // notice is a done function to call, and what to tell it.
@@ -147,7 +187,8 @@ type Flusher struct {
 		due          []*target   // to sync as soon as notBefore allows and the last sync finished
 		dirty        []dirtyMark // Interval with FlushInterval: in order of becoming dirty
 		dirtyHead    int         // dirty[:dirtyHead] were consumed
-		work         []*target   // started syncs for the workers, in order
+		work         []job       // started syncs for the workers, in order
+		grouping     bool        // a group sync (SyncAll) is in flight
 		completed    []*target   // syncs the workers finished, for the flusher goroutine
 		inFlight     int         // started and not yet finished by the flusher goroutine
 		failed       []notice    // from Forget, for the flusher goroutine to deliver
@@ -159,6 +200,7 @@ type Flusher struct {
 
 	// Owned by the flusher goroutine.
 	spareDue   []*target
+	starting   []*target // startLocked's syncs to start, reused
 	finished   []syncResult
 	notices    []notice
 	finalSwept bool   // Close's sweep of dirty targets is done
@@ -184,10 +226,7 @@ func New(cfg Config) *Flusher {
 	f.mu.targets = make(map[Target]*target)
 	f.mu.workReady.L = &f.mu.Mutex
 	f.mu.syncFinished.L = &f.mu.Mutex
-	workers := cfg.SyncConcurrency
-	if workers <= 0 {
-		workers = defaultSyncConcurrency
-	}
+	workers := cmp.Or(max(cfg.SyncConcurrency, 0), defaultSyncConcurrency)
 	for range workers {
 		go f.worker()
 	}
@@ -399,19 +438,52 @@ func (f *Flusher) worker() {
 		if len(f.mu.work) == 0 {
 			return
 		}
-		tg := f.mu.work[0]
+		j := f.mu.work[0]
 		n := copy(f.mu.work, f.mu.work[1:])
-		f.mu.work[n] = nil
+		f.mu.work[n] = job{}
 		f.mu.work = f.mu.work[:n]
 		f.mu.Unlock()
 
 		start := f.clock()
-		tg.durableEnd, tg.err = tg.t.Sync()
-		tg.syncTime = f.clock().Sub(start)
+		if j.group != nil {
+			f.syncGroup(j.group)
+		} else {
+			j.one.durableEnd, j.one.err = j.one.t.Sync()
+		}
+		d := f.clock().Sub(start)
 
 		f.mu.Lock()
-		f.mu.completed = append(f.mu.completed, tg)
+		if j.group != nil {
+			for _, tg := range j.group {
+				tg.syncTime = d
+			}
+			f.mu.completed = append(f.mu.completed, j.group...)
+			f.mu.grouping = false
+		} else {
+			j.one.syncTime = d
+			f.mu.completed = append(f.mu.completed, j.one)
+		}
 		f.kick()
+	}
+}
+
+// groupableTarget reports whether tg may be synced in a group now.
+func groupableTarget(tg *target) bool {
+	g, ok := tg.t.(GroupTarget)
+	return ok && !g.SyncsAlone()
+}
+
+// syncGroup syncs the targets of a group with one SyncAll, setting each one's result.
+func (f *Flusher) syncGroup(group []*target) {
+	finish := make([]func(error) (int64, error), len(group))
+	for i, tg := range group {
+		finish[i], tg.err = tg.t.(GroupTarget).PrepareSync()
+	}
+	err := f.cfg.SyncAll()
+	for i, tg := range group {
+		if finish[i] != nil {
+			tg.durableEnd, tg.err = finish[i](err)
+		}
 	}
 }
 
@@ -468,6 +540,40 @@ func (f *Flusher) startLocked(now time.Time, final bool) (next time.Time) {
 			}
 			continue
 		}
+		f.starting = append(f.starting, tg)
+	}
+	clear(due)
+	f.spareDue = due[:0]
+	f.startSyncsLocked(now, final)
+	return next
+}
+
+// startSyncsLocked starts the syncs of f.starting: as one group sync when grouping pays,
+// else one sync each. While a group sync is in flight, GroupTargets wait for the next group.
+func (f *Flusher) startSyncsLocked(now time.Time, final bool) {
+	var group []*target
+	if f.cfg.SyncAll != nil {
+		groupable := 0
+		for _, tg := range f.starting {
+			if groupableTarget(tg) {
+				groupable++
+			}
+		}
+		if f.mu.grouping || groupable >= cmp.Or(f.cfg.GroupMin, defaultGroupMin) {
+			group = make([]*target, 0, groupable)
+		}
+	}
+	jobs := len(f.mu.work)
+	for _, tg := range f.starting {
+		if group != nil && groupableTarget(tg) {
+			if f.mu.grouping {
+				f.dueLocked(tg) // the group in flight finishing wakes the flusher goroutine
+				continue
+			}
+			group = append(group, tg)
+		} else {
+			f.mu.work = append(f.mu.work, job{one: tg})
+		}
 		tg.covered = len(tg.waiters)
 		tg.appended = 0
 		tg.dirty = false
@@ -475,12 +581,16 @@ func (f *Flusher) startLocked(now time.Time, final bool) (next time.Time) {
 		tg.finalSync = final
 		tg.notBefore = now.Add(f.cfg.MinInterval)
 		f.mu.inFlight++
-		f.mu.work = append(f.mu.work, tg)
+	}
+	clear(f.starting)
+	f.starting = f.starting[:0]
+	if len(group) > 0 {
+		f.mu.grouping = true
+		f.mu.work = append(f.mu.work, job{group: group})
+	}
+	for range len(f.mu.work) - jobs {
 		f.mu.workReady.Signal()
 	}
-	clear(due)
-	f.spareDue = due[:0]
-	return next
 }
 
 // finishLocked takes the syncs the workers completed and decides which waiters to tell and

@@ -64,6 +64,11 @@ func (t *fakeTarget) Sync() (int64, error) {
 	if t.delay > 0 {
 		time.Sleep(t.delay) // a slow fsync: the time it takes is what the tests using it model
 	}
+	return t.finish(end, err)
+}
+
+// finish ends a sync that noted end: unless it failed, end is now durable.
+func (t *fakeTarget) finish(end int64, err error) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
@@ -698,5 +703,236 @@ func TestSyncFailureLoggedOnce(t *testing.T) {
 	f.Close()
 	if n := h.errors.Load(); n != 1 {
 		t.Fatalf("%d error lines for one failure, want 1", n)
+	}
+}
+
+// groupTarget is a fakeTarget that can also be synced in a group: PrepareSync notes its end,
+// finish makes that end durable unless SyncAll failed.
+type groupTarget struct {
+	fakeTarget
+	prepares atomic.Int64
+	alone    atomic.Bool // what SyncsAlone reports
+}
+
+func (t *groupTarget) SyncsAlone() bool { return t.alone.Load() }
+
+func (t *groupTarget) PrepareSync() (func(error) (int64, error), error) {
+	t.prepares.Add(1)
+	t.mu.Lock()
+	end := t.end
+	t.mu.Unlock()
+	return func(err error) (int64, error) { return t.finish(end, err) }, nil
+}
+
+// syncAll is a Config.SyncAll that counts its calls, fails with err if set, and, if entered is
+// set, announces itself there and blocks until a value on release.
+type syncAll struct {
+	calls   atomic.Int64
+	err     error
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *syncAll) fn() error {
+	s.calls.Add(1)
+	if s.entered != nil {
+		s.entered <- struct{}{}
+		<-s.release
+	}
+	return s.err
+}
+
+// newGatedFlusher returns a flusher whose goroutine can be held, and queueBehindGate.
+func newGatedFlusher(t *testing.T, cfg Config) (*Flusher, *gate) {
+	g := &gate{target: &fakeTarget{name: "gate"}, entered: make(chan struct{}), release: make(chan struct{})}
+	cfg.OnSync = g.onSync
+	return newFlusher(t, cfg), g
+}
+
+// gate holds the flusher goroutine in OnSync after a sync of its target.
+type gate struct {
+	target           *fakeTarget
+	entered, release chan struct{}
+}
+
+func (g *gate) onSync(t Target, _ time.Duration, _ int, _ error) {
+	if t == Target(g.target) {
+		g.entered <- struct{}{}
+		<-g.release
+	}
+}
+
+// queueBehindGate holds the flusher goroutine and queues one waiter on each target, so that
+// they all become due at once when the returned release is sent to.
+func queueBehindGate(t *testing.T, f *Flusher, g *gate, targets []*groupTarget) (results []*result, release chan struct{}) {
+	t.Helper()
+	f.Wait(g.target, 0, newResult().fn)
+	<-g.entered
+	for _, tg := range targets {
+		r := newResult()
+		results = append(results, r)
+		f.Wait(tg, tg.append(1), r.fn)
+	}
+	return results, g.release
+}
+
+func newGroupTargets(n int) []*groupTarget {
+	targets := make([]*groupTarget, n)
+	for i := range targets {
+		targets[i] = &groupTarget{fakeTarget: fakeTarget{name: fmt.Sprint("log", i)}}
+	}
+	return targets
+}
+
+// TestGroupSync: GroupMin or more targets due at once are synced by one SyncAll, each prepared
+// once and never Synced on its own; fewer are synced one by one.
+func TestGroupSync(t *testing.T) {
+	for _, tc := range []struct {
+		targets       int
+		wantSyncAll   int64
+		wantPrepares  int64
+		wantOwnSyncs  int64
+		groupMin      int
+		syncAllConfig bool
+	}{
+		{targets: 10, groupMin: 4, syncAllConfig: true, wantSyncAll: 1, wantPrepares: 1},
+		{targets: 3, groupMin: 4, syncAllConfig: true, wantOwnSyncs: 1},
+		{targets: 10, groupMin: 4, wantOwnSyncs: 1}, // no SyncAll: never grouped
+	} {
+		t.Run(fmt.Sprintf("targets=%d,min=%d,syncAll=%v", tc.targets, tc.groupMin, tc.syncAllConfig), func(t *testing.T) {
+			all := &syncAll{}
+			cfg := Config{SyncConcurrency: 1, GroupMin: tc.groupMin}
+			if tc.syncAllConfig {
+				cfg.SyncAll = all.fn
+			}
+			f, g := newGatedFlusher(t, cfg)
+			targets := newGroupTargets(tc.targets)
+			results, release := queueBehindGate(t, f, g, targets)
+			release <- struct{}{}
+			for i, r := range results {
+				if err := r.wait(t); err != nil {
+					t.Fatalf("target %d: %v", i, err)
+				}
+				if got := targets[i].durableEnd(); got != 1 {
+					t.Fatalf("target %d durable through %d, want 1", i, got)
+				}
+			}
+			if got := all.calls.Load(); got != tc.wantSyncAll {
+				t.Fatalf("SyncAll called %d times, want %d", got, tc.wantSyncAll)
+			}
+			for i, tg := range targets {
+				if p, s := tg.prepares.Load(), tg.syncs.Load(); p != tc.wantPrepares || s != tc.wantOwnSyncs {
+					t.Fatalf("target %d: %d prepares and %d syncs, want %d and %d", i, p, s, tc.wantPrepares, tc.wantOwnSyncs)
+				}
+			}
+		})
+	}
+}
+
+// TestGroupSyncFailureIsSticky: a failed SyncAll fails the waiters of every target in the group,
+// and every later waiter of those targets, which are not synced again.
+func TestGroupSyncFailureIsSticky(t *testing.T) {
+	errDisk := errors.New("EIO")
+	all := &syncAll{err: errDisk}
+	f, g := newGatedFlusher(t, Config{SyncConcurrency: 1, GroupMin: 4, SyncAll: all.fn})
+	targets := newGroupTargets(6)
+	results, release := queueBehindGate(t, f, g, targets)
+	release <- struct{}{}
+	for i, r := range results {
+		if err := r.wait(t); !errors.Is(err, errDisk) {
+			t.Fatalf("target %d: got %v, want %v", i, err, errDisk)
+		}
+	}
+	for i, tg := range targets {
+		later := newResult()
+		f.Wait(tg, tg.append(1), later.fn)
+		if err := later.wait(t); !errors.Is(err, errDisk) {
+			t.Fatalf("target %d, later waiter: got %v, want %v", i, err, errDisk)
+		}
+		if got := tg.durableEnd(); got != 0 {
+			t.Fatalf("target %d durable through %d after a failed SyncAll", i, got)
+		}
+	}
+	if got := all.calls.Load(); got != 1 {
+		t.Fatalf("SyncAll called %d times, want 1", got)
+	}
+	for i, tg := range targets {
+		if p, s := tg.prepares.Load(), tg.syncs.Load(); p != 1 || s != 0 {
+			t.Fatalf("target %d: %d prepares and %d syncs after the failure, want 1 and 0", i, p, s)
+		}
+	}
+}
+
+// TestGroupInFlightHoldsGroupTargets: while a group sync runs, another GroupTarget that becomes
+// due waits for it to finish (it goes into a later sync) while a plain target is synced at once.
+func TestGroupInFlightHoldsGroupTargets(t *testing.T) {
+	all := &syncAll{entered: make(chan struct{}), release: make(chan struct{})}
+	f, g := newGatedFlusher(t, Config{SyncConcurrency: 2, GroupMin: 4, SyncAll: all.fn})
+	targets := newGroupTargets(5)
+	results, release := queueBehindGate(t, f, g, targets[:4])
+	release <- struct{}{}
+	<-all.entered // the group of four is syncing
+
+	late := newResult()
+	f.Wait(targets[4], targets[4].append(1), late.fn)
+	plain := newResult()
+	f.Wait(&fakeTarget{name: "plain"}, 0, plain.fn)
+	if err := plain.wait(t); err != nil {
+		t.Fatal(err)
+	}
+	barrier(t, f)
+	if late.told() || targets[4].prepares.Load() != 0 || targets[4].syncs.Load() != 0 {
+		t.Fatal("a GroupTarget was synced while a group sync was in flight")
+	}
+	all.release <- struct{}{}
+	for _, r := range append(results, late) {
+		if err := r.wait(t); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := targets[4].syncs.Load(); got != 1 {
+		t.Fatalf("the late target was synced %d times on its own, want 1 (alone, it is below GroupMin)", got)
+	}
+}
+
+// TestSyncsAloneLeftOutOfGroup: a GroupTarget whose SyncsAlone reports true is synced with its
+// own Sync, beside a group sync of the others, and does not count toward GroupMin.
+func TestSyncsAloneLeftOutOfGroup(t *testing.T) {
+	all := &syncAll{}
+	f, g := newGatedFlusher(t, Config{SyncConcurrency: 1, GroupMin: 4, SyncAll: all.fn})
+	targets := newGroupTargets(6)
+	targets[0].alone.Store(true)
+	targets[1].alone.Store(true)
+	results, release := queueBehindGate(t, f, g, targets)
+	release <- struct{}{}
+	for i, r := range results {
+		if err := r.wait(t); err != nil {
+			t.Fatalf("target %d: %v", i, err)
+		}
+	}
+	if got := all.calls.Load(); got != 1 {
+		t.Fatalf("SyncAll called %d times, want 1 (for the four that may be grouped)", got)
+	}
+	for i, tg := range targets {
+		want := [2]int64{0, 1} // alone: no prepare, one Sync
+		if i >= 2 {
+			want = [2]int64{1, 0}
+		}
+		if got := [2]int64{tg.prepares.Load(), tg.syncs.Load()}; got != want {
+			t.Fatalf("target %d: [prepares syncs] = %v, want %v", i, got, want)
+		}
+	}
+
+	// Alone, the other four are below GroupMin: each is synced on its own.
+	f2, g2 := newGatedFlusher(t, Config{SyncConcurrency: 1, GroupMin: 5, SyncAll: all.fn})
+	results, release = queueBehindGate(t, f2, g2, targets)
+	release <- struct{}{}
+	for i, r := range results {
+		if err := r.wait(t); err != nil {
+			t.Fatalf("target %d: %v", i, err)
+		}
+	}
+	if got := all.calls.Load(); got != 1 {
+		t.Fatalf("SyncAll called again with only 4 targets that may be grouped, GroupMin 5")
 	}
 }

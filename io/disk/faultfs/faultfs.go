@@ -5,12 +5,14 @@
 // ENOSPC); a failed call does nothing. A failed Fdatasync of a tracked file also loses the
 // file's unsynced writes for good, as Linux does when it reports a writeback error once and
 // marks the pages clean (PostgreSQL's "fsyncgate"): the file's durable image never changes
-// again, even when later Fdatasync calls succeed.
+// again, even when later Fdatasync calls succeed. A failed SyncFS does that to every tracked
+// file (a syncfs error may come from any file of the file system).
 //
 // Crashes: an FS made with NewCrashable tracks the files it opens under a root directory. Each
 // successful Fdatasync captures the file's whole content as its durable image (read back through
 // the page cache, so it includes bytes written through a shared mapping), and each SyncDir makes
-// the names of that directory durable. CrashClone then stops the FS (every later call fails with
+// the names of that directory durable; a successful SyncFS does both for every tracked file and
+// directory. CrashClone then stops the FS (every later call fails with
 // EIO) and writes, in another directory, the tree as a power cut would leave it: every tracked
 // file holds its last durable image, files created or renamed since their directory's last fsync
 // are missing or back under their old name, and removed files whose removal was not made
@@ -45,10 +47,11 @@ const (
 	Rename
 	Remove
 	SyncDir
+	SyncFS
 	numOps
 )
 
-var opNames = [numOps]string{"open", "pwrite", "fallocate", "fdatasync", "truncate", "rename", "remove", "syncdir"}
+var opNames = [numOps]string{"open", "pwrite", "fallocate", "fdatasync", "truncate", "rename", "remove", "syncdir", "syncfs"}
 
 func (o Op) String() string {
 	if o < 0 || o >= numOps {
@@ -343,6 +346,46 @@ func (f *FS) SyncDir(dir string) error {
 			st.durableName = st.name
 		case st.name == "" && filepath.Dir(st.durableName) == dir:
 			delete(f.states, st)
+		}
+	}
+	return nil
+}
+
+// SyncFS implements disk.FS: on success every tracked open file's content becomes its durable
+// image and every current name the durable one; on failure every tracked file loses its unsynced
+// writes for good.
+func (f *FS) SyncFS(file *os.File) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	err := f.beginLocked(SyncFS, file.Name())
+	if err == nil {
+		err = disk.OS.SyncFS(file)
+	}
+	if err != nil {
+		for st := range f.states {
+			st.lost = true
+		}
+		return err
+	}
+	for tracked, st := range f.byFile {
+		if st.lost || st.name == "" {
+			continue
+		}
+		image, err := readAll(tracked)
+		if errors.Is(err, os.ErrClosed) {
+			delete(f.byFile, tracked) // closed: unreadable, it keeps its last image (a crash may keep less than Linux would)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		st.image = image
+	}
+	for st := range f.states {
+		if st.name == "" {
+			delete(f.states, st)
+		} else {
+			st.durableName = st.name
 		}
 	}
 	return nil

@@ -141,3 +141,56 @@ func TestCrashClone(t *testing.T) {
 		}
 	}
 }
+
+// TestSyncFS: a successful SyncFS makes every tracked file's content and every name durable at
+// once; a failed one loses every tracked file's unsynced writes for good.
+func TestSyncFS(t *testing.T) {
+	root := t.TempDir()
+	fs := faultfs.NewCrashable(root)
+	sub := filepath.Join(root, "sub")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	open := func(name string) *os.File {
+		f, err := fs.OpenFile(filepath.Join(sub, name), os.O_RDWR|os.O_CREATE, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		return f
+	}
+	a, b := open("a"), open("b")
+	for _, f := range []*os.File{a, b} {
+		if err := fs.Pwrite(f, []byte("synced"), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := fs.SyncFS(a); err != nil {
+		t.Fatal(err)
+	}
+	fs.Inject(faultfs.Rule{Op: faultfs.SyncFS, Nth: 1})
+	for _, f := range []*os.File{a, b} {
+		if err := fs.Pwrite(f, []byte("lost!!"), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := fs.SyncFS(a); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("SyncFS: %v, want EIO", err)
+	}
+	if err := fs.SyncFS(a); err != nil { // succeeds, but the writes are gone
+		t.Fatal(err)
+	}
+	clone := filepath.Join(t.TempDir(), "clone")
+	if err := fs.CrashClone(clone); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"a", "b"} {
+		got, err := os.ReadFile(filepath.Join(clone, "sub", name))
+		if err != nil {
+			t.Fatalf("%s after the crash: %v (its name was made durable by SyncFS)", name, err)
+		}
+		if string(got) != "synced" {
+			t.Fatalf("%s after the crash holds %q, want what the first SyncFS made durable", name, got)
+		}
+	}
+}

@@ -1,0 +1,183 @@
+package segment_test
+
+import (
+	"errors"
+	"fmt"
+	"math/rand"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+
+	"runnel/io/disk/faultfs"
+	"runnel/io/flush"
+	"runnel/segment"
+)
+
+// groupSyncFlusher is a durable flusher that syncs d's logs only through d.SyncAll (GroupMin 1).
+func groupSyncFlusher(d *segment.LogDir) *flush.Flusher {
+	return flush.New(flush.Config{Policy: flush.Durable, SyncAll: d.SyncAll, GroupMin: 1})
+}
+
+// createSyncedLogs creates n logs "t-<i>" in d, each with a first batch synced by Log.Sync:
+// a log's first sync writes leader-epoch-checkpoint, so the flusher syncs it alone
+// (Log.SyncsAlone), not through SyncAll.
+func createSyncedLogs(t *testing.T, d *segment.LogDir, cfg segment.Config, n int) []*segment.Log {
+	t.Helper()
+	rng := rand.New(rand.NewSource(int64(n)))
+	var logs []*segment.Log
+	for i := range n {
+		l, err := d.Create(segment.TopicPartition{Topic: "t", Partition: int32(i)}, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustAppend(t, l, randomBatch(rng, 100, 1))
+		if !l.SyncsAlone() {
+			t.Fatal("SyncsAlone() = false before a new log's first sync, which writes its epochs")
+		}
+		if _, err := l.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		if l.SyncsAlone() {
+			t.Fatal("SyncsAlone() = true after the epochs were written")
+		}
+		logs = append(logs, l)
+	}
+	return logs
+}
+
+// TestSyncAllCrash runs acks=all load on several logs of a LogDir whose flusher makes them
+// durable only with SyncAll (syncfs), with every k-th syncfs failing (0: none), then cuts the
+// power: every batch acknowledged durable is there after the crash. A failed syncfs fails its
+// waiters with ErrStorageFailed wrapping the errno and takes the directory offline.
+func TestSyncAllCrash(t *testing.T) {
+	for _, k := range []int{0, 1, 4} {
+		t.Run(fmt.Sprint("fail-every=", k), func(t *testing.T) {
+			root := t.TempDir()
+			fs := faultfs.NewCrashable(root)
+			cfg := faultConfig(fs)
+			d, err := segment.OpenLogDir(root, func(string) segment.Config { return cfg }, quietLogger, segment.WithFS(fs))
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := groupSyncFlusher(d)
+			const logs = 4
+			created := createSyncedLogs(t, d, cfg, logs)
+			// An fdatasync of a segment file fails the test's load: every sync is the flusher's SyncAll.
+			fs.Inject(faultfs.Rule{Op: faultfs.Fdatasync, Every: 1, PathContains: segment.LogSuffix})
+			if k > 0 {
+				fs.Inject(faultfs.Rule{Op: faultfs.SyncFS, Every: k})
+			}
+			loads := make([]*faultLoad, logs)
+			var wg sync.WaitGroup
+			for i, l := range created {
+				loads[i] = &faultLoad{acked: map[int64][]byte{}}
+				wg.Go(func() { runFaultLoad(t, l, f, int64(k*logs+i), 16, 40, nil, loads[i]) })
+			}
+			wg.Wait()
+			if got := fs.Calls(faultfs.SyncFS); got == 0 {
+				t.Fatal("no syncfs")
+			}
+			acked := 0
+			for _, ld := range loads {
+				acked += len(ld.acked)
+				for _, err := range append(ld.syncErrs, ld.appendErrs...) {
+					if k == 0 || !errors.Is(err, segment.ErrStorageFailed) || !errors.Is(err, syscall.EIO) {
+						t.Fatalf("error %v (fail-every=%d), want none or ErrStorageFailed wrapping EIO", err, k)
+					}
+				}
+			}
+			if k == 1 && acked > 0 {
+				t.Fatalf("%d batches acknowledged though every syncfs failed", acked)
+			}
+			if (k > 0) != (d.Failed() != nil) {
+				t.Fatalf("LogDir.Failed() = %v with fail-every=%d", d.Failed(), k)
+			}
+			clone := filepath.Join(t.TempDir(), "clone")
+			if err := fs.CrashClone(clone); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+			d.Close()
+
+			reopened, err := segment.OpenLogDir(clone, func(string) segment.Config { return faultConfig(nil) }, quietLogger)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer reopened.Close()
+			for i, ld := range loads {
+				l := reopened.Logs()[segment.TopicPartition{Topic: "t", Partition: int32(i)}]
+				if l == nil {
+					if len(ld.acked) > 0 {
+						t.Fatalf("log %d with %d acknowledged batches gone after the crash", i, len(ld.acked))
+					}
+					continue
+				}
+				checkAckedIn(t, l, ld.acked)
+			}
+		})
+	}
+}
+
+// TestSyncAllFailureIsSticky: once a syncfs failed, the directory is offline: SyncAll fails
+// without calling syncfs again (the kernel reports a writeback error once, so a later syncfs
+// could succeed over lost data), and so does every later sync of its logs, flushed offsets
+// staying where they were; a log that had nothing to sync keeps what was durable before.
+func TestSyncAllFailureIsSticky(t *testing.T) {
+	fs := faultfs.New()
+	cfg := faultConfig(fs)
+	d, err := segment.OpenLogDir(t.TempDir(), func(string) segment.Config { return cfg }, quietLogger, segment.WithFS(fs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	f := groupSyncFlusher(d)
+	defer f.Close()
+	rng := rand.New(rand.NewSource(5))
+	logs := createSyncedLogs(t, d, cfg, 3)
+	wait := func(l *segment.Log) error {
+		done := make(chan error, 1)
+		f.Wait(l, l.EndOffset(), func(err error) { done <- err })
+		return <-done
+	}
+	mustAppend(t, logs[0], randomBatch(rng, 100, 1))
+	if err := wait(logs[0]); err != nil {
+		t.Fatal(err)
+	}
+	var flushed []int64
+	for _, l := range logs {
+		flushed = append(flushed, l.FlushedOffset())
+	}
+
+	fs.Inject(faultfs.Rule{Op: faultfs.SyncFS, Nth: 1})
+	for _, l := range logs[1:] {
+		mustAppend(t, l, randomBatch(rng, 100, 1))
+	}
+	if err := wait(logs[1]); !errors.Is(err, segment.ErrStorageFailed) || !errors.Is(err, syscall.EIO) {
+		t.Fatalf("waiter of the failed syncfs: %v, want ErrStorageFailed wrapping EIO", err)
+	}
+	first := d.Failed()
+	if first == nil {
+		t.Fatal("LogDir.Failed() = nil after a failed syncfs")
+	}
+	calls := fs.Calls(faultfs.SyncFS)
+	if err := d.SyncAll(); err != first {
+		t.Fatalf("SyncAll after the failure: %v, want %v", err, first)
+	}
+	if got := fs.Calls(faultfs.SyncFS); got != calls {
+		t.Fatal("SyncAll called syncfs again after a failure")
+	}
+	for i, l := range logs {
+		if err := wait(l); err != first {
+			t.Fatalf("log %d: waiter after the failure got %v, want %v", i, err, first)
+		}
+		if _, err := l.Sync(); err != first {
+			t.Fatalf("log %d: Sync after the failure: %v, want %v", i, err, first)
+		}
+	}
+	for i, l := range logs {
+		if got := l.FlushedOffset(); got != flushed[i] {
+			t.Fatalf("log %d: flushed offset moved from %d to %d after the failed syncfs", i, flushed[i], got)
+		}
+	}
+}
