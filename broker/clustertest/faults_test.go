@@ -514,7 +514,10 @@ func TestControllerRestartKeepsItsPartitions(t *testing.T) {
 		waitEqualImages(t, c, fmt.Sprintf("round %d", round))
 		for r := range round + 1 { // this round's topic and the earlier ones
 			topic := fmt.Sprintf("kept-%d", r)
-			got := consumeAll(t, c, topic, records)
+			got := consumePartition(t, c, topic, 0, records)
+			if len(got) != records {
+				t.Fatalf("round %d: %s holds %d records, want %d", round, topic, len(got), records)
+			}
 			for k, v := range got {
 				if want := fmt.Sprintf("%s %d", topic, k); v != want {
 					t.Fatalf("round %d: %s record %d is %q, want %q", round, topic, k, v, want)
@@ -522,26 +525,4 @@ func TestControllerRestartKeepsItsPartitions(t *testing.T) {
 			}
 		}
 	}
-}
-
-// consumeAll reads n records of a one-partition topic from its start, or
-// fails the test when they do not come within 15 s.
-func consumeAll(t *testing.T, c *clustertest.Cluster, topic string, n int) []string {
-	t.Helper()
-	cl, err := c.Client(kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	var got []string
-	for len(got) < n {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("consume %s: %d of %d records (%v)", topic, len(got), n, ctx.Err())
-		}
-		fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
-	}
-	return got
 }
