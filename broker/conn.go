@@ -273,7 +273,7 @@ func (c *stdConn) readLoop() error {
 			return err
 		}
 		c.b.metrics.bytesIn.Add(float64(4 + len(buf)))
-		r, reuse, err := c.handleFrame(buf, time.Now())
+		r, reuse, err := c.handleFrame(buf, time.Time{}) // read just now: no wait to count
 		if err != nil {
 			return err
 		}
@@ -344,7 +344,8 @@ func (b *Broker) reserveAhead(n int64) bool {
 	return false
 }
 
-// handleFrame decodes one request frame, read at arrived, and dispatches it. It returns the
+// handleFrame decodes one request frame, read at arrived (zero: just
+// before the call), and dispatches it. It returns the
 // reply to queue (nil when there is none to queue), whether the frame
 // buffer may be reused for the next request (see frameReusers), and an
 // error that closes the connection.
@@ -356,6 +357,9 @@ func (c *conn) handleFrame(buf []byte, arrived time.Time) (r *reply, reuse bool,
 		return nil, false, err
 	}
 	start := time.Now()
+	if arrived.IsZero() {
+		arrived = start
+	}
 	api, known := apis[h.key]
 	if !known {
 		return nil, false, fmt.Errorf("%w: unknown api key %d", errBadRequest, h.key)

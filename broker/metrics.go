@@ -222,9 +222,7 @@ func (m *metrics) observeReply(r *reply) {
 		o.Observe(now.Sub(r.start).Seconds())
 	}
 	if st := &r.stages; !st.mark.IsZero() {
-		if st.queue >= 0 {
-			m.produceStages[stageQueue].Observe(st.queue.Seconds())
-		}
+		m.produceStages[stageQueue].Observe(st.queue.Seconds())
 		m.produceStages[stageDecode].Observe(st.decode.Seconds())
 		m.produceStages[stageAppend].Observe(st.append.Seconds())
 		m.produceStages[stageSyncWait].Observe(now.Sub(st.mark).Seconds())
@@ -257,7 +255,7 @@ func (m *metrics) observeWritten(r *reply) {
 }
 
 // produceStageTimes are a produce's stage times, kept small in its reply:
-// the first three stages' durations (queue -1: unknown), then mark, the
+// the first three stages' durations, then mark, the
 // end of the last stage timed (the handler's return, then the reply's
 // finish).
 type produceStageTimes struct {
@@ -266,15 +264,10 @@ type produceStageTimes struct {
 }
 
 // handled records the stages up to the handler's return, now: the frame
-// was read at arrived (zero: unknown), decoded from start, handled from
-// decoded.
+// was read at arrived, decoded from start, handled from decoded.
 func (st *produceStageTimes) handled(arrived, start, decoded time.Time) {
-	st.queue = -1
-	if !arrived.IsZero() {
-		st.queue = start.Sub(arrived)
-	}
 	st.mark = time.Now()
-	st.decode, st.append = decoded.Sub(start), st.mark.Sub(decoded)
+	st.queue, st.decode, st.append = start.Sub(arrived), decoded.Sub(start), st.mark.Sub(decoded)
 }
 
 // offlineDirs counts the log dirs that failed (they stay offline until a
