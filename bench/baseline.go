@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -12,18 +13,36 @@ import (
 )
 
 // Baselines are the raw figures a broker's are divided by, measured in the
-// same run on the same disk and loopback, in MB/s (10^6 bytes).
+// same run on the same disk and loopback, in MB/s (10^6 bytes). Beside each
+// disk figure is the CPU it took: the harness process's user + system CPU
+// seconds (getrusage, every thread) per GiB (2^30 bytes) written, which
+// says whether the baseline was waiting for the disk or for the CPU.
 type Baselines struct {
 	// PageCacheWrite is sequential 1 MiB pwrites without sync: the ceiling
 	// of an acks=1 append path.
 	PageCacheWrite float64 `json:"page_cache_write_mb_per_sec"`
+	PageCacheCPU   float64 `json:"page_cache_write_cpu_s_per_gib"`
 	// DurableWrite is sequential 1 MiB pwrite + fdatasync: the ceiling of
 	// an acks=all path that syncs every MiB.
 	DurableWrite float64 `json:"durable_write_mb_per_sec"`
+	DurableCPU   float64 `json:"durable_write_cpu_s_per_gib"`
 	// SustainedWrite is sequential 1 MiB pwrites with an fdatasync every
 	// SustainedSyncBytes: the disk's sustained durable rate, what a perfect
 	// group commit reaches, and the ceiling of acks=all throughput.
 	SustainedWrite float64 `json:"sustained_write_mb_per_sec"`
+	SustainedCPU   float64 `json:"sustained_write_cpu_s_per_gib"`
+	// DirectWrite is SustainedWrite's writes and syncs through O_DIRECT: the
+	// disk without the page cache's copy and allocation, so what the disk
+	// itself gives. 0 where the file system refuses O_DIRECT (tmpfs).
+	DirectWrite float64 `json:"direct_write_mb_per_sec"`
+	DirectCPU   float64 `json:"direct_write_cpu_s_per_gib"`
+	// Ingest is the ingest ceiling: a sender streams 1 MiB writes over one
+	// loopback TCP connection to a receiver that does SustainedWrite's
+	// writes and syncs with what it reads, and nothing else. Both run in
+	// the harness process on the same cores: the most a broker could take
+	// durably with its client on this machine. IngestCPU counts both.
+	Ingest    float64 `json:"ingest_ceiling_mb_per_sec"`
+	IngestCPU float64 `json:"ingest_ceiling_cpu_s_per_gib"`
 	// Loopback is one TCP stream over 127.0.0.1 in 1 MiB writes.
 	Loopback float64 `json:"loopback_tcp_mb_per_sec"`
 	// Bytes is how much each disk figure wrote.
@@ -35,33 +54,105 @@ const baselineChunk = 1 << 20
 // SustainedSyncBytes is how much SustainedWrite writes between fdatasyncs.
 const SustainedSyncBytes = 16 << 20
 
-// measureDisk writes total bytes sequentially in 1 MiB pwrites to a new
-// file in dir, with an fdatasync after every syncEvery bytes (a multiple
-// of the chunk; 0 for none) and after the last chunk.
-func measureDisk(dir string, total, syncEvery int64) (float64, error) {
-	f, err := os.CreateTemp(dir, "baseline-*.dat")
+// rate is one baseline's MB/s and the process's CPU seconds per GiB.
+type rate struct{ mbps, cpuPerGiB float64 }
+
+// processCPU is the process's user + system CPU time, all threads.
+func processCPU() (time.Duration, error) {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+		return 0, fmt.Errorf("bench: getrusage: %w", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), nil
+}
+
+// writeFile writes total bytes sequentially in 1 MiB pwrites to a new file
+// in dir, opened with the extra open flags, with an fdatasync after every
+// syncEvery bytes (a multiple of the chunk; 0 for none) and after the last
+// chunk. Before each pwrite, fill (if not nil) fills the chunk, and counts
+// in the time. The chunk is page-aligned, as O_DIRECT needs.
+func writeFile(dir string, total, syncEvery int64, flags int, fill func([]byte) error) (rate, error) {
+	f, err := os.OpenFile(filepath.Join(dir, fmt.Sprintf("baseline-%d.dat", time.Now().UnixNano())), os.O_RDWR|os.O_CREATE|os.O_EXCL|flags, 0o644)
 	if err != nil {
-		return 0, err
+		return rate{}, err
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
-	buf := make([]byte, baselineChunk)
+	buf, err := unix.Mmap(-1, 0, baselineChunk, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
+	if err != nil {
+		return rate{}, fmt.Errorf("bench: %w", err)
+	}
+	defer unix.Munmap(buf)
 	for i := range buf {
 		buf[i] = byte(i*7 + 1)
 	}
 	fd := int(f.Fd())
+	cpu, err := processCPU()
+	if err != nil {
+		return rate{}, err
+	}
 	start := time.Now()
 	for off := int64(0); off < total; off += baselineChunk {
+		if fill != nil {
+			if err := fill(buf); err != nil {
+				return rate{}, err
+			}
+		}
 		if _, err := unix.Pwrite(fd, buf, off); err != nil {
-			return 0, fmt.Errorf("bench: pwrite: %w", err)
+			return rate{}, fmt.Errorf("bench: pwrite: %w", err)
 		}
 		if end := off + baselineChunk; syncEvery > 0 && (end%syncEvery == 0 || end >= total) {
 			if err := unix.Fdatasync(fd); err != nil {
-				return 0, fmt.Errorf("bench: fdatasync: %w", err)
+				return rate{}, fmt.Errorf("bench: fdatasync: %w", err)
 			}
 		}
 	}
-	return float64(total) / time.Since(start).Seconds() / 1e6, nil
+	elapsed := time.Since(start)
+	end, err := processCPU()
+	return rate{float64(total) / elapsed.Seconds() / 1e6, (end - cpu).Seconds() / (float64(total) / (1 << 30))}, err
+}
+
+// measureDisk is writeFile with no other source of the bytes.
+func measureDisk(dir string, total, syncEvery int64, flags int) (rate, error) {
+	return writeFile(dir, total, syncEvery, flags, nil)
+}
+
+// measureIngest is the ingest ceiling (Baselines.Ingest): total bytes sent
+// in 1 MiB writes over one loopback TCP connection, read in whole chunks by
+// writeFile in dir with an fdatasync every SustainedSyncBytes.
+func measureIngest(dir string, total int64) (rate, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return rate{}, err
+	}
+	defer ln.Close()
+	sent := make(chan error, 1)
+	go func() {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			sent <- err
+			return
+		}
+		defer c.Close()
+		buf := make([]byte, baselineChunk)
+		for off := int64(0); off < total; off += baselineChunk {
+			if _, err := c.Write(buf); err != nil {
+				sent <- err
+				return
+			}
+		}
+		sent <- nil
+	}()
+	c, err := ln.Accept()
+	if err != nil {
+		return rate{}, errors.Join(err, <-sent)
+	}
+	r, err := writeFile(dir, total, SustainedSyncBytes, 0, func(b []byte) error {
+		_, err := io.ReadFull(c, b)
+		return err
+	})
+	c.Close() // unblocks the sender if the receiver failed
+	return r, errors.Join(err, <-sent)
 }
 
 // measureLoopback streams for d over one loopback TCP connection.
@@ -99,22 +190,63 @@ func measureLoopback(d time.Duration) (float64, error) {
 	return float64(n) / time.Since(start).Seconds() / 1e6, nil
 }
 
-// measureBaselines runs the four baselines, writing diskBytes in dir.
+// measureBaselines runs the baselines, writing diskBytes in dir for each
+// disk figure.
 func measureBaselines(dir string, diskBytes int64, loopback time.Duration) (Baselines, error) {
 	b := Baselines{Bytes: diskBytes}
+	if err := os.MkdirAll(filepath.Clean(dir), 0o755); err != nil {
+		return b, err
+	}
+	for _, m := range []struct {
+		mbps, cpu *float64
+		run       func() (rate, error)
+	}{
+		{&b.PageCacheWrite, &b.PageCacheCPU, func() (rate, error) { return measureDisk(dir, diskBytes, 0, 0) }},
+		{&b.DurableWrite, &b.DurableCPU, func() (rate, error) { return measureDisk(dir, diskBytes, baselineChunk, 0) }},
+		{&b.SustainedWrite, &b.SustainedCPU, func() (rate, error) { return measureDisk(dir, diskBytes, SustainedSyncBytes, 0) }},
+		{&b.DirectWrite, &b.DirectCPU, func() (rate, error) {
+			r, err := measureDisk(dir, diskBytes, SustainedSyncBytes, unix.O_DIRECT)
+			if errors.Is(err, unix.EINVAL) {
+				return rate{}, nil // the file system has no O_DIRECT
+			}
+			return r, err
+		}},
+		{&b.Ingest, &b.IngestCPU, func() (rate, error) { return measureIngest(dir, diskBytes) }},
+	} {
+		r, err := m.run()
+		if err != nil {
+			return b, err
+		}
+		*m.mbps, *m.cpu = r.mbps, r.cpuPerGiB
+	}
 	var err error
-	if err = os.MkdirAll(filepath.Clean(dir), 0o755); err != nil {
-		return b, err
-	}
-	if b.PageCacheWrite, err = measureDisk(dir, diskBytes, 0); err != nil {
-		return b, err
-	}
-	if b.DurableWrite, err = measureDisk(dir, diskBytes, baselineChunk); err != nil {
-		return b, err
-	}
-	if b.SustainedWrite, err = measureDisk(dir, diskBytes, SustainedSyncBytes); err != nil {
-		return b, err
-	}
 	b.Loopback, err = measureLoopback(loopback)
 	return b, err
+}
+
+// cpuBoundShare is the share of one core, busy with the sustained
+// baseline's only thread, above which that baseline counts as CPU-bound.
+const cpuBoundShare = 0.8
+
+// coresBusy is how many cores' worth of CPU a baseline used: its CPU
+// seconds per GiB times the GiB it moved per second.
+func coresBusy(mbps, cpuPerGiB float64) float64 {
+	return cpuPerGiB * mbps * 1e6 / (1 << 30)
+}
+
+// sustainedLimit says in one sentence what bound the disk sustained rate:
+// the CPU when its one thread was busy at least cpuBoundShare of the time
+// (the page cache's copy, not the disk, set the pace), else the disk; with
+// the O_DIRECT figure beside it when there is one.
+func sustainedLimit(b Baselines) string {
+	busy := coresBusy(b.SustainedWrite, b.SustainedCPU)
+	s := fmt.Sprintf("The disk sustained rate's one thread was on CPU %.0f%% of the time (%.2f CPU s/GiB)", 100*busy, b.SustainedCPU)
+	if b.DirectWrite > 0 {
+		s += fmt.Sprintf("; the same writes with O_DIRECT, no page cache, reached %.0f MB/s (%.2f× of it) at %.2f CPU s/GiB",
+			b.DirectWrite, b.DirectWrite/b.SustainedWrite, b.DirectCPU)
+	}
+	if busy >= cpuBoundShare {
+		return s + ". **CPU binds it**: the buffered write into the page cache, not the disk, sets the pace."
+	}
+	return s + ". **The disk binds it**: the thread spent most of its time waiting for writes and syncs."
 }
