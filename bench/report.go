@@ -328,7 +328,7 @@ func markdown(rep *Report, charts map[string][]string) string {
 	w("| sequential 1 MiB pwrite + fdatasync each (%d MiB) | %.0f | %.2f |\n", bl.Bytes>>20, bl.DurableWrite, bl.DurableCPU)
 	w("| %s: sequential 1 MiB pwrite, fdatasync every %d MiB (%d MiB) | %.0f | %.2f |\n", sustainedName, SustainedSyncBytes>>20, bl.Bytes>>20, bl.SustainedWrite, bl.SustainedCPU)
 	w("| the same with O_DIRECT: the disk without the page cache (%d MiB) | %.0f | %.2f |\n", bl.Bytes>>20, bl.DirectWrite, bl.DirectCPU)
-	w("| %s: a sender's 1 MiB writes over one connection, each MiB read and written as above, sender and receiver in one process (%d MiB) | %.0f | %.2f |\n",
+	w("| %s: a sender's 1 MiB writes over one connection, each MiB read and written as above with each fdatasync behind the next reads, sender and receiver in one process (%d MiB) | %.0f | %.2f |\n",
 		ingestName, bl.Bytes>>20, bl.Ingest, bl.IngestCPU)
 	w("| loopback TCP, one stream, 1 MiB writes | %.0f | — |\n\n", bl.Loopback)
 	w("%s The ingest ceiling kept %.2f of %d cores busy.\n\n", sustainedLimit(bl), coresBusy(bl.Ingest, bl.IngestCPU), rep.Machine.Cores)
