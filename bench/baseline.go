@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -31,6 +32,11 @@ type Baselines struct {
 	// group commit reaches, and the ceiling of acks=all throughput.
 	SustainedWrite float64 `json:"sustained_write_mb_per_sec"`
 	SustainedCPU   float64 `json:"sustained_write_cpu_s_per_gib"`
+	// SustainedOnCPU and SustainedQueued are the shares of SustainedWrite's
+	// time its thread ran on a CPU and waited in the run queue for one
+	// (other work on the cores); the rest it waited for the disk.
+	SustainedOnCPU  float64 `json:"sustained_write_on_cpu_share"`
+	SustainedQueued float64 `json:"sustained_write_run_queue_share"`
 	// DirectWrite is SustainedWrite's writes and syncs through O_DIRECT: the
 	// disk without the page cache's copy and allocation, so what the disk
 	// itself gives. 0 where the file system refuses O_DIRECT (tmpfs).
@@ -56,8 +62,23 @@ const baselineChunk = 1 << 20
 // SustainedSyncBytes is how much SustainedWrite writes between fdatasyncs.
 const SustainedSyncBytes = 16 << 20
 
-// rate is one baseline's MB/s and the process's CPU seconds per GiB.
-type rate struct{ mbps, cpuPerGiB float64 }
+// rate is one baseline's MB/s and the process's CPU seconds per GiB, and
+// the shares of its time the writing thread spent on a CPU and waiting in
+// the run queue for one (the rest it slept: on the disk, or the network).
+type rate struct{ mbps, cpuPerGiB, onCPU, queued float64 }
+
+// threadSched returns the calling thread's time on a CPU and in the run
+// queue from /proc/thread-self/schedstat (0, 0 where the kernel has none).
+func threadSched() (run, wait time.Duration) {
+	b, err := os.ReadFile("/proc/thread-self/schedstat")
+	if err != nil {
+		return 0, 0
+	}
+	if _, err := fmt.Sscan(string(b), &run, &wait); err != nil {
+		return 0, 0
+	}
+	return run, wait
+}
 
 // processCPU is the process's user + system CPU time, all threads.
 func processCPU() (time.Duration, error) {
@@ -99,6 +120,8 @@ func (r diskRun) write(dir string) (rate, error) {
 		buf[i] = byte(i*7 + 1)
 	}
 	fd := int(f.Fd())
+	runtime.LockOSThread() // so that the thread's schedstat is the loop's
+	defer runtime.UnlockOSThread()
 	synced := make(chan error, 1)
 	synced <- nil // no sync running
 	startSync := func() error {
@@ -116,6 +139,7 @@ func (r diskRun) write(dir string) (rate, error) {
 	if err != nil {
 		return rate{}, err
 	}
+	run, wait := threadSched()
 	start := time.Now()
 	for off := int64(0); off < r.total; off += baselineChunk {
 		if r.fill != nil {
@@ -136,8 +160,14 @@ func (r diskRun) write(dir string) (rate, error) {
 		return rate{}, fmt.Errorf("bench: fdatasync: %w", err)
 	}
 	elapsed := time.Since(start)
+	run2, wait2 := threadSched()
 	end, err := processCPU()
-	return rate{float64(r.total) / elapsed.Seconds() / 1e6, (end - cpu).Seconds() / (float64(r.total) / (1 << 30))}, err
+	return rate{
+		mbps:      float64(r.total) / elapsed.Seconds() / 1e6,
+		cpuPerGiB: (end - cpu).Seconds() / (float64(r.total) / (1 << 30)),
+		onCPU:     float64(run2-run) / float64(elapsed),
+		queued:    float64(wait2-wait) / float64(elapsed),
+	}, err
 }
 
 // measureDisk is a diskRun with no other source of the bytes.
@@ -232,7 +262,11 @@ func measureBaselines(dir string, diskBytes int64, loopback time.Duration) (Base
 	}{
 		{&b.PageCacheWrite, &b.PageCacheCPU, func() (rate, error) { return measureDisk(dir, diskBytes, 0, 0) }},
 		{&b.DurableWrite, &b.DurableCPU, func() (rate, error) { return measureDisk(dir, diskBytes, baselineChunk, 0) }},
-		{&b.SustainedWrite, &b.SustainedCPU, func() (rate, error) { return measureDisk(dir, diskBytes, SustainedSyncBytes, 0) }},
+		{&b.SustainedWrite, &b.SustainedCPU, func() (rate, error) {
+			r, err := measureDisk(dir, diskBytes, SustainedSyncBytes, 0)
+			b.SustainedOnCPU, b.SustainedQueued = r.onCPU, r.queued
+			return r, err
+		}},
 		{&b.DirectWrite, &b.DirectCPU, func() (rate, error) {
 			r, err := measureDisk(dir, diskBytes, SustainedSyncBytes, unix.O_DIRECT)
 			if errors.Is(err, unix.EINVAL) {
@@ -253,8 +287,8 @@ func measureBaselines(dir string, diskBytes int64, loopback time.Duration) (Base
 	return b, err
 }
 
-// cpuBoundShare is the share of one core, busy with the sustained
-// baseline's only thread, above which that baseline counts as CPU-bound.
+// cpuBoundShare is the share of its time the sustained baseline's thread
+// must spend on a CPU for the CPU to count as what bound it.
 const cpuBoundShare = 0.8
 
 // coresBusy is how many cores' worth of CPU a baseline used: its CPU
@@ -263,19 +297,24 @@ func coresBusy(mbps, cpuPerGiB float64) float64 {
 	return cpuPerGiB * mbps * 1e6 / (1 << 30)
 }
 
-// sustainedLimit says in one sentence what bound the disk sustained rate:
-// the CPU when its one thread was busy at least cpuBoundShare of the time
-// (the page cache's copy, not the disk, set the pace), else the disk; with
-// the O_DIRECT figure beside it when there is one.
+// sustainedLimit says in one sentence what bound the disk sustained rate,
+// from where its thread spent its time: the CPU when it ran at least
+// cpuBoundShare of it (the page cache's copy set the pace), other work on
+// the cores when it waited longer in the run queue than for the disk, else
+// the disk; with the O_DIRECT figure beside it when there is one.
 func sustainedLimit(b Baselines) string {
-	busy := coresBusy(b.SustainedWrite, b.SustainedCPU)
-	s := fmt.Sprintf("The disk sustained rate's one thread was on CPU %.0f%% of the time (%.2f CPU s/GiB)", 100*busy, b.SustainedCPU)
+	slept := max(1-b.SustainedOnCPU-b.SustainedQueued, 0)
+	s := fmt.Sprintf("The disk sustained rate's thread ran on a CPU %.0f%% of its time, waited for one %.0f%% and for the disk %.0f%% (%.2f CPU s/GiB)",
+		100*b.SustainedOnCPU, 100*b.SustainedQueued, 100*slept, b.SustainedCPU)
 	if b.DirectWrite > 0 {
 		s += fmt.Sprintf("; the same writes with O_DIRECT, no page cache, reached %.0f MB/s (%.2f× of it) at %.2f CPU s/GiB",
 			b.DirectWrite, b.DirectWrite/b.SustainedWrite, b.DirectCPU)
 	}
-	if busy >= cpuBoundShare {
+	switch {
+	case b.SustainedOnCPU >= cpuBoundShare:
 		return s + ". **CPU binds it**: the buffered write into the page cache, not the disk, sets the pace."
+	case b.SustainedQueued > slept:
+		return s + ". **Other work on these cores binds it**: the thread waited for a CPU more than for the disk, so the figure is not the disk's."
 	}
 	return s + ". **The disk binds it**: the thread spent most of its time waiting for writes and syncs."
 }

@@ -27,8 +27,8 @@ func TestMeasureDisk(t *testing.T) {
 		if err != nil {
 			t.Fatalf("sync every %d, flags %#x: %v", c.every, c.flags, err)
 		}
-		if r.mbps <= 0 || r.cpuPerGiB <= 0 {
-			t.Errorf("sync every %d, flags %#x: %.1f MB/s, %.3f CPU s/GiB", c.every, c.flags, r.mbps, r.cpuPerGiB)
+		if r.mbps <= 0 || r.cpuPerGiB <= 0 || r.onCPU <= 0 || r.onCPU+r.queued > 1.01 {
+			t.Errorf("sync every %d, flags %#x: %.1f MB/s, %.3f CPU s/GiB, %.2f on CPU, %.2f queued", c.every, c.flags, r.mbps, r.cpuPerGiB, r.onCPU, r.queued)
 		}
 	}
 	if left, err := os.ReadDir(dir); err != nil || len(left) != 0 {
@@ -55,13 +55,13 @@ func TestMeasureIngest(t *testing.T) {
 // TestSustainedLimit checks which limit the report names: the CPU when the sustained baseline's
 // thread was busy most of the time, the disk when it mostly waited.
 func TestSustainedLimit(t *testing.T) {
-	gib := float64(1<<30) / 1e6 // MB/s of one GiB/s
 	for _, c := range []struct {
 		b    Baselines
 		want string
 	}{
-		{Baselines{SustainedWrite: gib / 2, SustainedCPU: 1.8, DirectWrite: gib, DirectCPU: 0.3}, "CPU binds"},
-		{Baselines{SustainedWrite: gib / 2, SustainedCPU: 0.5}, "disk binds"},
+		{Baselines{SustainedWrite: 500, SustainedCPU: 1.8, SustainedOnCPU: 0.9, DirectWrite: 1000, DirectCPU: 0.3}, "CPU binds"},
+		{Baselines{SustainedWrite: 500, SustainedCPU: 0.5, SustainedOnCPU: 0.25, SustainedQueued: 0.05}, "disk binds"},
+		{Baselines{SustainedWrite: 100, SustainedCPU: 0.5, SustainedOnCPU: 0.1, SustainedQueued: 0.6}, "Other work on these cores binds"},
 	} {
 		got := sustainedLimit(c.b)
 		if !strings.Contains(got, c.want) {

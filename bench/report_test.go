@@ -49,7 +49,7 @@ func fakeReport(transports bool) *Report {
 		Quick:     true,
 		Started:   time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC),
 		Finished:  time.Date(2026, 11, 25, 12, 1, 30, 0, time.UTC),
-		Baselines: Baselines{PageCacheWrite: 2000, DurableWrite: 500, SustainedWrite: 400, SustainedCPU: 2, Ingest: 200, IngestCPU: 3, Loopback: 4000, Bytes: 256 << 20},
+		Baselines: Baselines{PageCacheWrite: 2000, DurableWrite: 500, SustainedWrite: 400, SustainedCPU: 2, SustainedOnCPU: 0.3, SustainedQueued: 0.1, Ingest: 200, IngestCPU: 3, Loopback: 4000, Bytes: 256 << 20},
 		Scenarios: matrix(quickSizes),
 	}
 	// Without transports these "std" figures are Runnel's (TargetRunnel);
@@ -160,7 +160,7 @@ func TestWriteReport(t *testing.T) {
 		"| disk sustained rate: sequential 1 MiB pwrite, fdatasync every 16 MiB (256 MiB) | 400 | 2.00 |",
 		"(256 MiB) | 200 | 3.00 |", // the ingest ceiling
 		"| produce 1 KiB acks=all (durable) | 100 MB/s | " + ingestName + " | 200 MB/s | 0.50× |",
-		"on CPU 75% of the time (2.00 CPU s/GiB). **The disk binds it**", // 2 s/GiB at 400 MB/s
+		"ran on a CPU 30% of its time, waited for one 10% and for the disk 60% (2.00 CPU s/GiB). **The disk binds it**",
 		"The ingest ceiling kept 0.56 of 2 cores busy.",
 		"| produce 1 KiB acks=all (durable), 100 partitions | 100 MB/s | disk sustained rate | 400 MB/s | 0.25× |",
 		"| kfake | failed: boom / broke |", // a pipe would break the table
