@@ -1,29 +1,56 @@
 package bench
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
 // Baselines are the raw figures a broker's are divided by, measured in the
-// same run on the same disk and loopback, in MB/s (10^6 bytes).
+// same run on the same disk and loopback, in MB/s (10^6 bytes). Beside each
+// disk figure is the CPU it took: the harness process's user + system CPU
+// seconds (getrusage, every thread) per GiB (2^30 bytes) written, which
+// says whether the baseline was waiting for the disk or for the CPU.
 type Baselines struct {
 	// PageCacheWrite is sequential 1 MiB pwrites without sync: the ceiling
 	// of an acks=1 append path.
 	PageCacheWrite float64 `json:"page_cache_write_mb_per_sec"`
+	PageCacheCPU   float64 `json:"page_cache_write_cpu_s_per_gib"`
 	// DurableWrite is sequential 1 MiB pwrite + fdatasync: the ceiling of
 	// an acks=all path that syncs every MiB.
 	DurableWrite float64 `json:"durable_write_mb_per_sec"`
+	DurableCPU   float64 `json:"durable_write_cpu_s_per_gib"`
 	// SustainedWrite is sequential 1 MiB pwrites with an fdatasync every
 	// SustainedSyncBytes: the disk's sustained durable rate, what a perfect
 	// group commit reaches, and the ceiling of acks=all throughput.
 	SustainedWrite float64 `json:"sustained_write_mb_per_sec"`
+	SustainedCPU   float64 `json:"sustained_write_cpu_s_per_gib"`
+	// SustainedOnCPU and SustainedQueued are the shares of SustainedWrite's
+	// time its thread ran on a CPU and waited in the run queue for one
+	// (other work on the cores); the rest it waited for the disk.
+	SustainedOnCPU  float64 `json:"sustained_write_on_cpu_share"`
+	SustainedQueued float64 `json:"sustained_write_run_queue_share"`
+	// DirectWrite is SustainedWrite's writes and syncs through O_DIRECT: the
+	// disk without the page cache's copy and allocation, so what the disk
+	// itself gives. 0 where the file system refuses O_DIRECT (tmpfs).
+	DirectWrite float64 `json:"direct_write_mb_per_sec"`
+	DirectCPU   float64 `json:"direct_write_cpu_s_per_gib"`
+	// Ingest is the ingest ceiling: a sender streams 1 MiB writes over one
+	// loopback TCP connection to a receiver that does SustainedWrite's
+	// writes and syncs with what it reads, and nothing else, each sync
+	// running while the next 16 MiB are read and written (a group commit's
+	// overlap). Both run in the harness process on the same cores: the most
+	// a broker could take durably with its client on this machine.
+	// IngestCPU counts both.
+	Ingest    float64 `json:"ingest_ceiling_mb_per_sec"`
+	IngestCPU float64 `json:"ingest_ceiling_cpu_s_per_gib"`
 	// Loopback is one TCP stream over 127.0.0.1 in 1 MiB writes.
 	Loopback float64 `json:"loopback_tcp_mb_per_sec"`
 	// Bytes is how much each disk figure wrote.
@@ -35,33 +62,156 @@ const baselineChunk = 1 << 20
 // SustainedSyncBytes is how much SustainedWrite writes between fdatasyncs.
 const SustainedSyncBytes = 16 << 20
 
-// measureDisk writes total bytes sequentially in 1 MiB pwrites to a new
-// file in dir, with an fdatasync after every syncEvery bytes (a multiple
-// of the chunk; 0 for none) and after the last chunk.
-func measureDisk(dir string, total, syncEvery int64) (float64, error) {
-	f, err := os.CreateTemp(dir, "baseline-*.dat")
+// rate is one baseline's MB/s and the process's CPU seconds per GiB, and
+// the shares of its time the writing thread spent on a CPU and waiting in
+// the run queue for one (the rest it slept: on the disk, or the network).
+type rate struct{ mbps, cpuPerGiB, onCPU, queued float64 }
+
+// threadSched returns the calling thread's time on a CPU and in the run
+// queue from /proc/thread-self/schedstat (0, 0 where the kernel has none).
+func threadSched() (run, wait time.Duration) {
+	b, err := os.ReadFile("/proc/thread-self/schedstat")
 	if err != nil {
-		return 0, err
+		return 0, 0
+	}
+	if _, err := fmt.Sscan(string(b), &run, &wait); err != nil {
+		return 0, 0
+	}
+	return run, wait
+}
+
+// processCPU is the process's user + system CPU time, all threads.
+func processCPU() (time.Duration, error) {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+		return 0, fmt.Errorf("bench: getrusage: %w", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), nil
+}
+
+// diskRun is one disk baseline's pattern: total bytes written sequentially
+// in 1 MiB pwrites to a new file, with an fdatasync after every syncEvery
+// bytes (a multiple of the chunk; 0 for none) and after the last chunk.
+type diskRun struct {
+	total, syncEvery int64
+	flags            int                // extra open flags (O_DIRECT)
+	fill             func([]byte) error // fills each chunk before its pwrite, in the time; nil: the same bytes
+	// syncBehind runs each fdatasync in the background while the next
+	// chunks are filled and written, waiting only for the one before it, as
+	// a group commit's flusher does beside its network loop.
+	syncBehind bool
+}
+
+// write runs r in a new file in dir. The chunk is page-aligned, as O_DIRECT
+// needs.
+func (r diskRun) write(dir string) (rate, error) {
+	f, err := os.OpenFile(filepath.Join(dir, fmt.Sprintf("baseline-%d.dat", time.Now().UnixNano())), os.O_RDWR|os.O_CREATE|os.O_EXCL|r.flags, 0o644)
+	if err != nil {
+		return rate{}, err
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
-	buf := make([]byte, baselineChunk)
+	buf, err := unix.Mmap(-1, 0, baselineChunk, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
+	if err != nil {
+		return rate{}, fmt.Errorf("bench: %w", err)
+	}
+	defer unix.Munmap(buf)
 	for i := range buf {
 		buf[i] = byte(i*7 + 1)
 	}
 	fd := int(f.Fd())
-	start := time.Now()
-	for off := int64(0); off < total; off += baselineChunk {
-		if _, err := unix.Pwrite(fd, buf, off); err != nil {
-			return 0, fmt.Errorf("bench: pwrite: %w", err)
+	runtime.LockOSThread() // so that the thread's schedstat is the loop's
+	defer runtime.UnlockOSThread()
+	synced := make(chan error, 1)
+	synced <- nil // no sync running
+	startSync := func() error {
+		if err := <-synced; err != nil {
+			return fmt.Errorf("bench: fdatasync: %w", err)
 		}
-		if end := off + baselineChunk; syncEvery > 0 && (end%syncEvery == 0 || end >= total) {
-			if err := unix.Fdatasync(fd); err != nil {
-				return 0, fmt.Errorf("bench: fdatasync: %w", err)
+		if !r.syncBehind {
+			synced <- unix.Fdatasync(fd)
+			return nil
+		}
+		go func() { synced <- unix.Fdatasync(fd) }()
+		return nil
+	}
+	cpu, err := processCPU()
+	if err != nil {
+		return rate{}, err
+	}
+	run, wait := threadSched()
+	start := time.Now()
+	for off := int64(0); off < r.total; off += baselineChunk {
+		if r.fill != nil {
+			if err := r.fill(buf); err != nil {
+				return rate{}, errors.Join(err, <-synced)
+			}
+		}
+		if _, err := unix.Pwrite(fd, buf, off); err != nil {
+			return rate{}, errors.Join(fmt.Errorf("bench: pwrite: %w", err), <-synced)
+		}
+		if end := off + baselineChunk; r.syncEvery > 0 && (end%r.syncEvery == 0 || end >= r.total) {
+			if err := startSync(); err != nil {
+				return rate{}, err
 			}
 		}
 	}
-	return float64(total) / time.Since(start).Seconds() / 1e6, nil
+	if err := <-synced; err != nil {
+		return rate{}, fmt.Errorf("bench: fdatasync: %w", err)
+	}
+	elapsed := time.Since(start)
+	run2, wait2 := threadSched()
+	end, err := processCPU()
+	return rate{
+		mbps:      float64(r.total) / elapsed.Seconds() / 1e6,
+		cpuPerGiB: (end - cpu).Seconds() / (float64(r.total) / (1 << 30)),
+		onCPU:     float64(run2-run) / float64(elapsed),
+		queued:    float64(wait2-wait) / float64(elapsed),
+	}, err
+}
+
+// measureDisk is a diskRun with no other source of the bytes.
+func measureDisk(dir string, total, syncEvery int64, flags int) (rate, error) {
+	return diskRun{total: total, syncEvery: syncEvery, flags: flags}.write(dir)
+}
+
+// measureIngest is the ingest ceiling (Baselines.Ingest): total bytes sent
+// in 1 MiB writes over one loopback TCP connection, read in whole chunks and
+// written to a file in dir with an fdatasync every SustainedSyncBytes, each
+// running behind the next chunks' reads and writes.
+func measureIngest(dir string, total int64) (rate, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return rate{}, err
+	}
+	defer ln.Close()
+	sent := make(chan error, 1)
+	go func() {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			sent <- err
+			return
+		}
+		defer c.Close()
+		buf := make([]byte, baselineChunk)
+		for off := int64(0); off < total; off += baselineChunk {
+			if _, err := c.Write(buf); err != nil {
+				sent <- err
+				return
+			}
+		}
+		sent <- nil
+	}()
+	c, err := ln.Accept()
+	if err != nil {
+		return rate{}, errors.Join(err, <-sent)
+	}
+	r, err := diskRun{total: total, syncEvery: SustainedSyncBytes, syncBehind: true, fill: func(b []byte) error {
+		_, err := io.ReadFull(c, b)
+		return err
+	}}.write(dir)
+	c.Close() // unblocks the sender if the receiver failed
+	return r, errors.Join(err, <-sent)
 }
 
 // measureLoopback streams for d over one loopback TCP connection.
@@ -99,22 +249,72 @@ func measureLoopback(d time.Duration) (float64, error) {
 	return float64(n) / time.Since(start).Seconds() / 1e6, nil
 }
 
-// measureBaselines runs the four baselines, writing diskBytes in dir.
+// measureBaselines runs the baselines, writing diskBytes in dir for each
+// disk figure.
 func measureBaselines(dir string, diskBytes int64, loopback time.Duration) (Baselines, error) {
 	b := Baselines{Bytes: diskBytes}
+	if err := os.MkdirAll(filepath.Clean(dir), 0o755); err != nil {
+		return b, err
+	}
+	for _, m := range []struct {
+		mbps, cpu *float64
+		run       func() (rate, error)
+	}{
+		{&b.PageCacheWrite, &b.PageCacheCPU, func() (rate, error) { return measureDisk(dir, diskBytes, 0, 0) }},
+		{&b.DurableWrite, &b.DurableCPU, func() (rate, error) { return measureDisk(dir, diskBytes, baselineChunk, 0) }},
+		{&b.SustainedWrite, &b.SustainedCPU, func() (rate, error) {
+			r, err := measureDisk(dir, diskBytes, SustainedSyncBytes, 0)
+			b.SustainedOnCPU, b.SustainedQueued = r.onCPU, r.queued
+			return r, err
+		}},
+		{&b.DirectWrite, &b.DirectCPU, func() (rate, error) {
+			r, err := measureDisk(dir, diskBytes, SustainedSyncBytes, unix.O_DIRECT)
+			if errors.Is(err, unix.EINVAL) {
+				return rate{}, nil // the file system has no O_DIRECT
+			}
+			return r, err
+		}},
+		{&b.Ingest, &b.IngestCPU, func() (rate, error) { return measureIngest(dir, diskBytes) }},
+	} {
+		r, err := m.run()
+		if err != nil {
+			return b, err
+		}
+		*m.mbps, *m.cpu = r.mbps, r.cpuPerGiB
+	}
 	var err error
-	if err = os.MkdirAll(filepath.Clean(dir), 0o755); err != nil {
-		return b, err
-	}
-	if b.PageCacheWrite, err = measureDisk(dir, diskBytes, 0); err != nil {
-		return b, err
-	}
-	if b.DurableWrite, err = measureDisk(dir, diskBytes, baselineChunk); err != nil {
-		return b, err
-	}
-	if b.SustainedWrite, err = measureDisk(dir, diskBytes, SustainedSyncBytes); err != nil {
-		return b, err
-	}
 	b.Loopback, err = measureLoopback(loopback)
 	return b, err
+}
+
+// cpuBoundShare is the share of its time the sustained baseline's thread
+// must spend on a CPU for the CPU to count as what bound it.
+const cpuBoundShare = 0.8
+
+// coresBusy is how many cores' worth of CPU a baseline used: its CPU
+// seconds per GiB times the GiB it moved per second.
+func coresBusy(mbps, cpuPerGiB float64) float64 {
+	return cpuPerGiB * mbps * 1e6 / (1 << 30)
+}
+
+// sustainedLimit says in one sentence what bound the disk sustained rate,
+// from where its thread spent its time: the CPU when it ran at least
+// cpuBoundShare of it (the page cache's copy set the pace), other work on
+// the cores when it waited longer in the run queue than for the disk, else
+// the disk; with the O_DIRECT figure beside it when there is one.
+func sustainedLimit(b Baselines) string {
+	slept := max(1-b.SustainedOnCPU-b.SustainedQueued, 0)
+	s := fmt.Sprintf("The disk sustained rate's thread ran on a CPU %.0f%% of its time, waited for one %.0f%% and for the disk %.0f%% (%.2f CPU s/GiB)",
+		100*b.SustainedOnCPU, 100*b.SustainedQueued, 100*slept, b.SustainedCPU)
+	if b.DirectWrite > 0 {
+		s += fmt.Sprintf("; the same writes with O_DIRECT, no page cache, reached %.0f MB/s (%.2f× of it) at %.2f CPU s/GiB",
+			b.DirectWrite, b.DirectWrite/b.SustainedWrite, b.DirectCPU)
+	}
+	switch {
+	case b.SustainedOnCPU >= cpuBoundShare:
+		return s + ". **CPU binds it**: the buffered write into the page cache, not the disk, sets the pace."
+	case b.SustainedQueued > slept:
+		return s + ". **Other work on these cores binds it**: the thread waited for a CPU more than for the disk, so the figure is not the disk's."
+	}
+	return s + ". **The disk binds it**: the thread spent most of its time waiting for writes and syncs."
 }

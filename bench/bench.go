@@ -146,8 +146,9 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if rep.Baselines, err = measureBaselines(workDir, s.diskBaseline, s.loopback); err != nil {
 		return nil, fmt.Errorf("bench: baselines: %w", err)
 	}
-	fmt.Fprintf(opts.Log, "  page cache %.0f MB/s, pwrite+fdatasync %.0f MB/s, sustained %.0f MB/s, loopback %.0f MB/s\n",
-		rep.Baselines.PageCacheWrite, rep.Baselines.DurableWrite, rep.Baselines.SustainedWrite, rep.Baselines.Loopback)
+	bl := rep.Baselines
+	fmt.Fprintf(opts.Log, "  page cache %.0f MB/s, pwrite+fdatasync %.0f MB/s, sustained %.0f MB/s (%.2f CPU s/GiB), O_DIRECT %.0f MB/s, ingest ceiling %.0f MB/s, loopback %.0f MB/s\n",
+		bl.PageCacheWrite, bl.DurableWrite, bl.SustainedWrite, bl.SustainedCPU, bl.DirectWrite, bl.Ingest, bl.Loopback)
 
 	total := 0
 	for _, sc := range rep.Scenarios {

@@ -50,7 +50,13 @@
 // The raw baselines are sequential 1 MiB pwrites to the page cache, with
 // an fdatasync after each, and with an fdatasync every 16 MiB (the disk's
 // sustained durable rate, what a perfect group commit reaches: the ceiling
-// of acks=all appends on this disk), and one loopback TCP stream.
+// of acks=all appends on this disk), that last one with O_DIRECT (the disk
+// without the page cache), the ingest ceiling (a sender streaming over
+// loopback TCP to a receiver that writes and syncs as the sustained rate
+// does: the most a broker and its client could take on these cores), and
+// one loopback TCP stream. Each disk figure has the CPU seconds per GiB it
+// took, and the report says whether the CPU or the disk bound the
+// sustained rate.
 //
 // Output, in the results directory: report.md (machine, versions, command,
 // baselines, headline ratios, std vs epoll when both ran, a table per

@@ -28,8 +28,12 @@ type Headline struct {
 	LowerIsBetter bool `json:"lower_is_better,omitempty"`
 }
 
-// sustainedName names Baselines.SustainedWrite in the report.
-const sustainedName = "disk sustained rate"
+// sustainedName names Baselines.SustainedWrite in the report, and
+// ingestName Baselines.Ingest.
+const (
+	sustainedName = "disk sustained rate"
+	ingestName    = "ingest ceiling (loopback TCP into the sustained writes)"
+)
 
 // Headlines computes the report's headline figures, each as a ratio to
 // the baselines measured in the same run.
@@ -74,10 +78,13 @@ func Headlines(rep *Report) []Headline {
 	add("produce 1 KiB acks=all (durable)", "MB/s", mbps(all, false), "kfake, same load (no fsync)", mbps(get("produce-acksall", TargetKfake), false), false)
 	add("produce 1 KiB acks=all (durable)", "MB/s", mbps(all, false), "pwrite+fdatasync per MiB", b.DurableWrite, false)
 	add("produce 1 KiB acks=all (durable)", "MB/s", mbps(all, false), sustainedName, b.SustainedWrite, false)
+	add("produce 1 KiB acks=all (durable)", "MB/s", mbps(all, false), ingestName, b.Ingest, false)
 	for _, sc := range rep.Scenarios {
 		if strings.HasPrefix(sc.Name, ProduceAcksAllMany) {
-			add(fmt.Sprintf("produce 1 KiB acks=all (durable), %d partitions", sc.Load.Partitions), "MB/s",
-				mbps(get(sc.Name, TargetRunnel), false), sustainedName, b.SustainedWrite, false)
+			figure := fmt.Sprintf("produce 1 KiB acks=all (durable), %d partitions", sc.Load.Partitions)
+			many := mbps(get(sc.Name, TargetRunnel), false)
+			add(figure, "MB/s", many, sustainedName, b.SustainedWrite, false)
+			add(figure, "MB/s", many, ingestName, b.Ingest, false)
 		}
 	}
 	rf3 := mbps(get(clusterAcksAll, TargetRunnelClusterRF3), false)
@@ -315,11 +322,16 @@ func markdown(rep *Report, charts map[string][]string) string {
 	w("Command: `%s`\n\n", rep.Command)
 
 	bl := rep.Baselines
-	w("## Baselines (same run, same disk)\n\n| baseline | MB/s |\n|---|---:|\n")
-	w("| sequential 1 MiB pwrite, page cache (%d MiB) | %.0f |\n", bl.Bytes>>20, bl.PageCacheWrite)
-	w("| sequential 1 MiB pwrite + fdatasync each (%d MiB) | %.0f |\n", bl.Bytes>>20, bl.DurableWrite)
-	w("| %s: sequential 1 MiB pwrite, fdatasync every %d MiB (%d MiB) | %.0f |\n", sustainedName, SustainedSyncBytes>>20, bl.Bytes>>20, bl.SustainedWrite)
-	w("| loopback TCP, one stream, 1 MiB writes | %.0f |\n\n", bl.Loopback)
+	w("## Baselines (same run, same disk)\n\nCPU s/GiB is the harness process's user + system CPU time (getrusage) per GiB written.\n\n")
+	w("| baseline | MB/s | CPU s/GiB |\n|---|---:|---:|\n")
+	w("| sequential 1 MiB pwrite, page cache (%d MiB) | %.0f | %.2f |\n", bl.Bytes>>20, bl.PageCacheWrite, bl.PageCacheCPU)
+	w("| sequential 1 MiB pwrite + fdatasync each (%d MiB) | %.0f | %.2f |\n", bl.Bytes>>20, bl.DurableWrite, bl.DurableCPU)
+	w("| %s: sequential 1 MiB pwrite, fdatasync every %d MiB (%d MiB) | %.0f | %.2f |\n", sustainedName, SustainedSyncBytes>>20, bl.Bytes>>20, bl.SustainedWrite, bl.SustainedCPU)
+	w("| the same with O_DIRECT: the disk without the page cache (%d MiB) | %.0f | %.2f |\n", bl.Bytes>>20, bl.DirectWrite, bl.DirectCPU)
+	w("| %s: a sender's 1 MiB writes over one connection, each MiB read and written as above with each fdatasync behind the next reads, sender and receiver in one process (%d MiB) | %.0f | %.2f |\n",
+		ingestName, bl.Bytes>>20, bl.Ingest, bl.IngestCPU)
+	w("| loopback TCP, one stream, 1 MiB writes | %.0f | — |\n\n", bl.Loopback)
+	w("%s The ingest ceiling kept %.2f of %d cores busy.\n\n", sustainedLimit(bl), coresBusy(bl.Ingest, bl.IngestCPU), rep.Machine.Cores)
 
 	w("## Headline figures\n\nEach figure divided by its baseline. For throughput higher is better; for latency (ms) and memory (KiB) lower is better, so a ratio above 1 means Runnel is slower, or uses more, than the baseline.\n\n")
 	w("| figure | Runnel | baseline | baseline value | ratio |\n|---|---:|---|---:|---:|\n")

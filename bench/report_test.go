@@ -49,7 +49,7 @@ func fakeReport(transports bool) *Report {
 		Quick:     true,
 		Started:   time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC),
 		Finished:  time.Date(2026, 11, 25, 12, 1, 30, 0, time.UTC),
-		Baselines: Baselines{PageCacheWrite: 2000, DurableWrite: 500, SustainedWrite: 400, Loopback: 4000, Bytes: 256 << 20},
+		Baselines: Baselines{PageCacheWrite: 2000, DurableWrite: 500, SustainedWrite: 400, SustainedCPU: 2, SustainedOnCPU: 0.3, SustainedQueued: 0.1, Ingest: 200, IngestCPU: 3, Loopback: 4000, Bytes: 256 << 20},
 		Scenarios: matrix(quickSizes),
 	}
 	// Without transports these "std" figures are Runnel's (TargetRunnel);
@@ -110,6 +110,8 @@ func TestHeadlinesAreRatiosToBaselines(t *testing.T) {
 		"produce 1 KiB acks=all (durable)|pwrite+fdatasync per MiB":                        0.2,
 		"produce 1 KiB acks=all (durable)|disk sustained rate":                             0.25,
 		"produce 1 KiB acks=all (durable), 100 partitions|disk sustained rate":             0.25,
+		"produce 1 KiB acks=all (durable)|" + ingestName:                                   0.5,
+		"produce 1 KiB acks=all (durable), 100 partitions|" + ingestName:                   0.5,
 		"produce-acksall load generator ceiling (sink)|Runnel, same load":                  4,
 		"latency-floor-10k produce at 10000 rec/s p99.9|pwrite+fdatasync p99.9, same rate": 4,
 		"catch-up read|kfake, same load":                                                   0.5,
@@ -155,7 +157,11 @@ func TestWriteReport(t *testing.T) {
 		"| sequential 1 MiB pwrite + fdatasync each (256 MiB) | 500 |",
 		"| produce 1 KiB acks=1 | 100 MB/s | kfake, same load | 200 MB/s | 0.50× |",
 		"| produce 1 KiB acks=all (durable) | 100 MB/s | pwrite+fdatasync per MiB | 500 MB/s | 0.20× |",
-		"| disk sustained rate: sequential 1 MiB pwrite, fdatasync every 16 MiB (256 MiB) | 400 |",
+		"| disk sustained rate: sequential 1 MiB pwrite, fdatasync every 16 MiB (256 MiB) | 400 | 2.00 |",
+		"(256 MiB) | 200 | 3.00 |", // the ingest ceiling
+		"| produce 1 KiB acks=all (durable) | 100 MB/s | " + ingestName + " | 200 MB/s | 0.50× |",
+		"ran on a CPU 30% of its time, waited for one 10% and for the disk 60% (2.00 CPU s/GiB). **The disk binds it**",
+		"The ingest ceiling kept 0.56 of 2 cores busy.",
 		"| produce 1 KiB acks=all (durable), 100 partitions | 100 MB/s | disk sustained rate | 400 MB/s | 0.25× |",
 		"| kfake | failed: boom / broke |", // a pipe would break the table
 		"![produce-acks1-latency.svg](charts/produce-acks1-latency.svg)",
