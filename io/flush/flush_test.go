@@ -468,6 +468,56 @@ func TestLateWaiterWithinSync(t *testing.T) {
 	}
 }
 
+// TestNextSyncStartsAtOnce: a waiter that queued while a sync ran gets the next sync as soon as
+// that one returns, without waiting for the flusher goroutine to tell the last sync's waiters:
+// here the first waiter's done function returns only once the second sync has started.
+func TestNextSyncStartsAtOnce(t *testing.T) {
+	target := &fakeTarget{name: "log"}
+	f := New(Config{})
+	entered, release := target.blockSyncs()
+	stop := make(chan struct{})
+	defer func() {
+		go func() { // let any further sync through, so that Close returns
+			for {
+				select {
+				case <-entered:
+					release <- struct{}{}
+				case <-stop:
+					return
+				}
+			}
+		}()
+		f.Close()
+		close(stop)
+	}()
+	first, second := newResult(), newResult()
+	secondStarted := make(chan struct{})
+	errNotStarted := errors.New("the second sync had not started when the first one's waiter was told")
+	f.Wait(target, target.append(1), func(err error) {
+		select {
+		case <-secondStarted:
+		case <-time.After(2 * time.Second):
+			err = errNotStarted
+		}
+		first.fn(err)
+	})
+	<-entered
+	f.Wait(target, target.append(1), second.fn) // queued while the first sync runs
+	release <- struct{}{}
+	<-entered // the second sync
+	close(secondStarted)
+	release <- struct{}{}
+	if err := first.wait(t); err != nil {
+		t.Fatal(err)
+	}
+	if err := second.wait(t); err != nil {
+		t.Fatal(err)
+	}
+	if got := target.durableEnd(); got != 2 {
+		t.Fatalf("durable end %d, want 2", got)
+	}
+}
+
 func TestForget(t *testing.T) {
 	target := &fakeTarget{name: "log"}
 	f := newFlusher(t, Config{})
