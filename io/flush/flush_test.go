@@ -421,27 +421,31 @@ func TestClose(t *testing.T) {
 	})
 }
 
+// closeLettingSyncsThrough closes f while letting any sync of a target that blockSyncs holds
+// through, so that Close returns.
+func closeLettingSyncsThrough(f *Flusher, entered, release chan struct{}) {
+	stop := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-entered:
+				release <- struct{}{}
+			case <-stop:
+				return
+			}
+		}
+	}()
+	f.Close()
+	close(stop)
+}
+
 // TestLateWaiterWithinSync: a waiter that queues after a sync started, for an append that
 // sync made durable (it was done when Sync looked), is told by that sync, not the next one.
 func TestLateWaiterWithinSync(t *testing.T) {
 	target := &fakeTarget{name: "log"}
 	f := New(Config{})
 	entered, release := target.blockSyncs()
-	stop := make(chan struct{})
-	defer func() {
-		go func() { // let any further sync through, so that Close returns
-			for {
-				select {
-				case <-entered:
-					release <- struct{}{}
-				case <-stop:
-					return
-				}
-			}
-		}()
-		f.Close()
-		close(stop)
-	}()
+	defer closeLettingSyncsThrough(f, entered, release)
 	first, late := newResult(), newResult()
 	target.append(1)
 	lateEnd := target.append(1)
@@ -475,21 +479,7 @@ func TestNextSyncStartsAtOnce(t *testing.T) {
 	target := &fakeTarget{name: "log"}
 	f := New(Config{})
 	entered, release := target.blockSyncs()
-	stop := make(chan struct{})
-	defer func() {
-		go func() { // let any further sync through, so that Close returns
-			for {
-				select {
-				case <-entered:
-					release <- struct{}{}
-				case <-stop:
-					return
-				}
-			}
-		}()
-		f.Close()
-		close(stop)
-	}()
+	defer closeLettingSyncsThrough(f, entered, release)
 	first, second := newResult(), newResult()
 	secondStarted := make(chan struct{})
 	errNotStarted := errors.New("the second sync had not started when the first one's waiter was told")
