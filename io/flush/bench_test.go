@@ -290,3 +290,124 @@ func BenchmarkDurableAppendStages(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDurableAppendOpenLoop is the latency floor of acks=all with one producer at a fixed
+// rate (bench's latency-floor scenarios without the broker): record i of 1 KiB is due at
+// start + i/rate, appended when due and waited for without blocking the producer, so records
+// that come while a sync runs queue for the next one. impl=raw is the same load as bench's disk
+// floor: when records are due, one goroutine pwrites each and calls fdatasync (a perfect group
+// commit with no hand-off). p50-µs and p99-µs are from a record's due time to its done
+// function; gap-µs is the mean time from a sync's return to the next sync's start, over the
+// syncs that had records waiting when the last one returned (the disk idle while the flusher
+// hands the work around).
+//
+//	go test -run '^$' -bench BenchmarkDurableAppendOpenLoop -count 5 ./io/flush
+func BenchmarkDurableAppendOpenLoop(b *testing.B) {
+	for _, rate := range []int{1000, 10000} {
+		for _, impl := range []string{"flusher", "raw"} {
+			b.Run(fmt.Sprintf("rate=%d/impl=%s", rate, impl), func(b *testing.B) {
+				benchOpenLoop(b, float64(rate), impl == "raw")
+			})
+		}
+	}
+}
+
+func benchOpenLoop(b *testing.B, rate float64, raw bool) {
+	log := &gapLog{benchLog: newBenchLog(b, 16<<20)}
+	f := New(Config{})
+	defer f.Close()
+	buf := make([]byte, 1<<10)
+	latency := make([]time.Duration, b.N)
+	var wg sync.WaitGroup
+	wg.Add(b.N)
+	interval := float64(time.Second) / rate
+	b.SetBytes(int64(len(buf)))
+	b.ResetTimer()
+	start := time.Now()
+	due := func(i int) time.Time { return start.Add(time.Duration(float64(i) * interval)) }
+	for next := 0; next < b.N; {
+		if wait := time.Until(due(next)); wait > 0 {
+			time.Sleep(wait)
+		}
+		now := time.Now()
+		first := next
+		for ; next < b.N && !due(next).After(now); next++ {
+			end, err := log.append(buf)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if raw {
+				continue
+			}
+			log.queued(end)
+			i := next
+			f.Wait(log, end, func(err error) {
+				if err != nil {
+					b.Error(err)
+				}
+				latency[i] = time.Since(due(i))
+				wg.Done()
+			})
+		}
+		if raw {
+			if err := disk.Fdatasync(log.f); err != nil {
+				b.Fatal(err)
+			}
+			for i := first; i < next; i++ {
+				latency[i] = time.Since(due(i))
+				wg.Done()
+			}
+		}
+	}
+	wg.Wait()
+	b.StopTimer()
+	slices.Sort(latency)
+	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+	b.ReportMetric(us(latency[len(latency)/2]), "p50-µs")
+	b.ReportMetric(us(latency[len(latency)*99/100]), "p99-µs")
+	if !raw {
+		log.mu.Lock()
+		defer log.mu.Unlock()
+		if log.gaps > 0 {
+			b.ReportMetric(us(log.gapSum/time.Duration(log.gaps)), "gap-µs")
+		}
+		b.ReportMetric(float64(log.syncs)/float64(b.N), "syncs/op")
+	}
+}
+
+// gapLog is a benchLog that measures how long the disk stays idle between a sync's return and
+// the next sync's start while appends wait.
+type gapLog struct {
+	*benchLog
+	mu      sync.Mutex
+	waiting int64     // the end of the last append queued for a sync
+	lastEnd time.Time // when the last sync returned, if appends beyond it were waiting then
+	gapSum  time.Duration
+	gaps    int
+	syncs   int
+}
+
+// queued notes that an append ending at end waits for a sync.
+func (l *gapLog) queued(end int64) {
+	l.mu.Lock()
+	l.waiting = max(l.waiting, end)
+	l.mu.Unlock()
+}
+
+func (l *gapLog) Sync() (int64, error) {
+	start := time.Now()
+	end, err := l.benchLog.Sync()
+	returned := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.syncs++
+	if !l.lastEnd.IsZero() {
+		l.gapSum += start.Sub(l.lastEnd)
+		l.gaps++
+	}
+	l.lastEnd = time.Time{}
+	if l.waiting > end {
+		l.lastEnd = returned
+	}
+	return end, err
+}

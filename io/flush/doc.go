@@ -10,17 +10,23 @@
 //
 // The flusher goroutine repeats:
 //
-//  1. under the lock, takes the syncs that workers finished. For each, the covered waiters
-//     (those queued before that sync started) get success if their end is within the durable
-//     end Sync returned, the rest stay queued for the next sync; if Sync failed, every waiter
-//     gets the error (see below), or only the covered ones when it is retriable.
+//  1. under the lock, takes the notices that workers (and Forget) left, and calls OnSync and
+//     the done functions without it.
 //  2. under the lock, starts a sync of every target that is due and not syncing already:
 //     it has waiters, or (Interval policy) reached FlushMessages appended messages or has held
 //     unsynced messages for FlushInterval. A target synced less than MinInterval ago waits.
 //     Started syncs go to SyncConcurrency worker goroutines, so syncs of different targets
 //     overlap (the file system commits overlapping fdatasyncs together) and one slow target
 //     does not hold up the others; a target has at most one sync in flight.
-//  3. without the lock, calls OnSync and the done functions of the waiters it decided on.
+//
+// A worker finishes the sync it ran under the lock: the covered waiters (those queued before
+// that sync started) get success if their end is within the durable end Sync returned, the rest
+// stay queued for the next sync; if Sync failed, every waiter gets the error (see below), or
+// only the covered ones when it is retriable. It leaves the notices to the flusher goroutine and
+// wakes it. When waiters queued during the sync, the worker starts the target's next sync itself
+// at once, so that the disk is not idle for two goroutine wake-ups and the notifying of the last
+// sync's waiters; it leaves the target to the flusher goroutine after Close and when enough
+// targets are syncing or due to form a group sync.
 //
 // Group syncs: with Config.SyncAll (syncfs(2) of the log dir's file system), when at least
 // GroupMin GroupTargets are started at once, one worker prepares each of them (PrepareSync

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -184,28 +185,28 @@ type Flusher struct {
 	mu struct {
 		sync.Mutex
 		targets      map[Target]*target
-		due          []*target   // to sync as soon as notBefore allows and the last sync finished
-		dirty        []dirtyMark // Interval with FlushInterval: in order of becoming dirty
-		dirtyHead    int         // dirty[:dirtyHead] were consumed
-		work         []job       // started syncs for the workers, in order
-		grouping     bool        // a group sync (SyncAll) is in flight
-		completed    []*target   // syncs the workers finished, for the flusher goroutine
-		inFlight     int         // started and not yet finished by the flusher goroutine
-		failed       []notice    // from Forget, for the flusher goroutine to deliver
-		closing      bool        // Close was called
-		stopping     bool        // the workers are to exit
-		workReady    sync.Cond   // signalled when work is added, broadcast when stopping
-		syncFinished sync.Cond   // broadcast when syncs are finished, for Forget
+		due          []*target    // to sync as soon as notBefore allows and the last sync finished
+		dirty        []dirtyMark  // Interval with FlushInterval: in order of becoming dirty
+		dirtyHead    int          // dirty[:dirtyHead] were consumed
+		work         []job        // started syncs for the workers, in order
+		grouping     bool         // a group sync (SyncAll) is in flight
+		inFlight     int          // started and not yet finished by their worker
+		told         []notice     // for the flusher goroutine to deliver, in order
+		finished     []syncResult // syncs finished since the flusher goroutine last looked
+		closeErr     error        // the first error of a final sync (after Close)
+		closing      bool         // Close was called
+		stopping     bool         // the workers are to exit
+		workReady    sync.Cond    // signalled when work is added, broadcast when stopping
+		syncFinished sync.Cond    // broadcast when syncs are finished, for Forget
 	}
 
 	// Owned by the flusher goroutine.
 	spareDue   []*target
-	starting   []*target // startLocked's syncs to start, reused
-	finished   []syncResult
-	notices    []notice
-	finalSwept bool   // Close's sweep of dirty targets is done
-	closeErr   error  // set before stopped is closed
-	lastLogged string // the last sync failure logged, so that a sticky one is logged once
+	starting   []*target    // startLocked's syncs to start, reused
+	finished   []syncResult // taken from mu.finished, to report
+	notices    []notice     // taken from mu.told, to deliver
+	finalSwept bool         // Close's sweep of dirty targets is done
+	lastLogged string       // the last sync failure logged, so that a sticky one is logged once
 }
 
 // New returns a Flusher and starts its goroutine and its sync workers; Close stops them.
@@ -250,7 +251,7 @@ func (f *Flusher) Wait(t Target, end int64, done func(error)) {
 	}
 	tg := f.targetLocked(t)
 	if tg.failed != nil {
-		f.mu.failed = append(f.mu.failed, notice{done: done, err: tg.failed})
+		f.mu.told = append(f.mu.told, notice{done: done, err: tg.failed})
 		f.mu.Unlock()
 		f.kick()
 		return
@@ -310,7 +311,7 @@ func (f *Flusher) Forget(t Target) {
 	delete(f.mu.targets, t)
 	tg.forgotten = true
 	for _, w := range tg.waiters {
-		f.mu.failed = append(f.mu.failed, notice{done: w.done, err: ErrForgotten})
+		f.mu.told = append(f.mu.told, notice{done: w.done, err: ErrForgotten})
 	}
 	kick := len(tg.waiters) > 0
 	tg.waiters = nil
@@ -331,7 +332,9 @@ func (f *Flusher) Close() error {
 	f.mu.Unlock()
 	f.kick()
 	<-f.stopped
-	return f.closeErr
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.mu.closeErr
 }
 
 // kick wakes the flusher goroutine; wake-ups coalesce.
@@ -367,11 +370,10 @@ func (f *Flusher) loop() {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {
-		// Finish completed syncs and tell their waiters first, so that those that wait
-		// again at once are covered by the syncs started below.
+		// Tell the waiters of finished syncs first, so that those that wait again at once
+		// are covered by the syncs started below.
 		f.mu.Lock()
-		f.finishLocked(f.mu.closing)
-		f.takeFailedLocked()
+		f.takeToldLocked()
 		f.mu.Unlock()
 		f.reportFinished()
 		if f.notify() {
@@ -390,10 +392,11 @@ func (f *Flusher) loop() {
 		if exit {
 			f.mu.stopping = true
 			f.mu.workReady.Broadcast()
-			f.takeFailedLocked() // from a Forget since the last look
+			f.takeToldLocked() // from a Forget since the last look
 		}
 		f.mu.Unlock()
 		if exit {
+			f.reportFinished()
 			f.notify()
 			return
 		}
@@ -427,21 +430,27 @@ func (f *Flusher) reportFinished() {
 	f.finished = f.finished[:0]
 }
 
-// worker runs the syncs that the flusher goroutine started, handing each back when done.
+// worker runs the syncs that the flusher goroutine started and finishes each: it decides which
+// waiters to tell (finishLocked) and leaves the telling to the flusher goroutine, so that it can
+// start the target's next sync at once when waiters queued meanwhile (chainLocked).
 func (f *Flusher) worker() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	var j job
+	chained := false
 	for {
-		for len(f.mu.work) == 0 && !f.mu.stopping {
-			f.mu.workReady.Wait()
+		if !chained {
+			for len(f.mu.work) == 0 && !f.mu.stopping {
+				f.mu.workReady.Wait()
+			}
+			if len(f.mu.work) == 0 {
+				return
+			}
+			j = f.mu.work[0]
+			n := copy(f.mu.work, f.mu.work[1:])
+			f.mu.work[n] = job{}
+			f.mu.work = f.mu.work[:n]
 		}
-		if len(f.mu.work) == 0 {
-			return
-		}
-		j := f.mu.work[0]
-		n := copy(f.mu.work, f.mu.work[1:])
-		f.mu.work[n] = job{}
-		f.mu.work = f.mu.work[:n]
 		f.mu.Unlock()
 
 		start := f.clock()
@@ -454,17 +463,44 @@ func (f *Flusher) worker() {
 
 		f.mu.Lock()
 		if j.group != nil {
+			f.mu.grouping = false
 			for _, tg := range j.group {
 				tg.syncTime = d
+				f.finishLocked(tg)
 			}
-			f.mu.completed = append(f.mu.completed, j.group...)
-			f.mu.grouping = false
+			chained = false
 		} else {
 			j.one.syncTime = d
-			f.mu.completed = append(f.mu.completed, j.one)
+			f.finishLocked(j.one)
+			chained = f.chainLocked(j.one)
 		}
+		f.mu.syncFinished.Broadcast()
 		f.kick()
 	}
+}
+
+// chainLocked starts tg's next sync on the worker that has just finished its last one, when
+// waiters queued meanwhile and nothing holds it back: the fdatasync starts without waking the
+// flusher goroutine and then a worker, while the flusher goroutine tells the last sync's
+// waiters. It leaves tg to the flusher goroutine after Close (the final sweep decides what
+// to sync) and when the flusher goroutine may gather it into a group sync.
+func (f *Flusher) chainLocked(tg *target) bool {
+	if !tg.queued || len(tg.waiters) == 0 || f.mu.closing || tg.forgotten || tg.failed != nil {
+		return false
+	}
+	if f.cfg.SyncAll != nil && groupableTarget(tg) &&
+		(f.mu.grouping || len(f.mu.due)+f.mu.inFlight >= cmp.Or(f.cfg.GroupMin, defaultGroupMin)) {
+		return false
+	}
+	now := f.clock()
+	if tg.notBefore.After(now) {
+		return false
+	}
+	i := slices.Index(f.mu.due, tg)
+	f.mu.due = slices.Delete(f.mu.due, i, i+1)
+	tg.queued = false
+	f.beginSyncLocked(tg, now, false)
+	return true
 }
 
 // groupableTarget reports whether tg may be synced in a group now.
@@ -574,13 +610,7 @@ func (f *Flusher) startSyncsLocked(now time.Time, final bool) {
 		} else {
 			f.mu.work = append(f.mu.work, job{one: tg})
 		}
-		tg.covered = len(tg.waiters)
-		tg.appended = 0
-		tg.dirty = false
-		tg.syncing = true
-		tg.finalSync = final
-		tg.notBefore = now.Add(f.cfg.MinInterval)
-		f.mu.inFlight++
+		f.beginSyncLocked(tg, now, final)
 	}
 	clear(f.starting)
 	f.starting = f.starting[:0]
@@ -593,77 +623,81 @@ func (f *Flusher) startSyncsLocked(now time.Time, final bool) {
 	}
 }
 
-// finishLocked takes the syncs the workers completed and decides which waiters to tell and
-// how: after a failed sync every waiter gets its error (and so will later ones); otherwise
-// waiters within the durable end get success (those queued after the sync started too),
-// others stay queued, except after a target's final sync, when they get ErrClosed.
-func (f *Flusher) finishLocked(final bool) {
-	if len(f.mu.completed) == 0 {
-		return
-	}
-	for _, tg := range f.mu.completed {
-		tg.syncing = false
-		f.mu.inFlight--
-		if tg.err != nil && tg.finalSync && f.closeErr == nil {
-			f.closeErr = tg.err
-		}
-		if tg.forgotten {
-			f.finished = append(f.finished, syncResult{t: tg.t, d: tg.syncTime, waiters: tg.covered, err: tg.err})
-			continue // Forget told its waiters
-		}
-		var retriable error
-		if tg.err != nil {
-			if f.cfg.Retriable != nil && f.cfg.Retriable(tg.err) {
-				retriable = tg.err
-			} else {
-				tg.failed = tg.err
-			}
-		}
-		kept, stalled := 0, false
-		for i, w := range tg.waiters {
-			covered := i < tg.covered
-			switch {
-			case tg.failed != nil:
-				f.notices = append(f.notices, notice{done: w.done, err: tg.failed})
-			case retriable != nil && covered:
-				f.notices = append(f.notices, notice{done: w.done, err: retriable})
-			case w.end <= tg.durableEnd:
-				// Durable, whether or not it was queued when the sync started: one that
-				// came while a worker took the sync up, its append already done when
-				// Sync looked, need not wait for the whole next sync.
-				f.notices = append(f.notices, notice{done: w.done})
-			case tg.finalSync:
-				f.notices = append(f.notices, notice{done: w.done, err: ErrClosed})
-			default:
-				stalled = stalled || covered
-				tg.waiters[kept] = w
-				kept++
-			}
-		}
-		// OnSync's waiters are those this sync told (those within its end: maybe more than
-		// it covered).
-		told := len(tg.waiters) - kept
-		clear(tg.waiters[kept:])
-		tg.waiters = tg.waiters[:kept]
-		f.finished = append(f.finished, syncResult{t: tg.t, d: tg.syncTime, waiters: told, err: tg.err})
-		tg.err = nil
-		if kept > 0 {
-			if stalled && !final {
-				tg.notBefore = f.clock().Add(max(f.cfg.MinInterval, stallRetry))
-			}
-			f.dueLocked(tg)
-		}
-	}
-	clear(f.mu.completed)
-	f.mu.completed = f.mu.completed[:0]
-	f.mu.syncFinished.Broadcast()
+// beginSyncLocked marks tg as syncing from now: the sync covers its waiters so far.
+func (f *Flusher) beginSyncLocked(tg *target, now time.Time, final bool) {
+	tg.covered = len(tg.waiters)
+	tg.appended = 0
+	tg.dirty = false
+	tg.syncing = true
+	tg.finalSync = final
+	tg.notBefore = now.Add(f.cfg.MinInterval)
+	f.mu.inFlight++
 }
 
-// takeFailedLocked moves the notices left by Forget to the flusher goroutine's list.
-func (f *Flusher) takeFailedLocked() {
-	f.notices = append(f.notices, f.mu.failed...)
-	clear(f.mu.failed)
-	f.mu.failed = f.mu.failed[:0]
+// finishLocked finishes tg's sync, on the worker that ran it, and decides which waiters to tell
+// and how: after a failed sync every waiter gets its error (and so will later ones); otherwise
+// waiters within the durable end get success (those queued after the sync started too),
+// others stay queued, except after a target's final sync, when they get ErrClosed. The
+// notices go to the flusher goroutine, which delivers them in order.
+func (f *Flusher) finishLocked(tg *target) {
+	tg.syncing = false
+	f.mu.inFlight--
+	if tg.err != nil && tg.finalSync && f.mu.closeErr == nil {
+		f.mu.closeErr = tg.err
+	}
+	if tg.forgotten {
+		f.mu.finished = append(f.mu.finished, syncResult{t: tg.t, d: tg.syncTime, waiters: tg.covered, err: tg.err})
+		return // Forget told its waiters
+	}
+	var retriable error
+	if tg.err != nil {
+		if f.cfg.Retriable != nil && f.cfg.Retriable(tg.err) {
+			retriable = tg.err
+		} else {
+			tg.failed = tg.err
+		}
+	}
+	kept, stalled := 0, false
+	for i, w := range tg.waiters {
+		covered := i < tg.covered
+		switch {
+		case tg.failed != nil:
+			f.mu.told = append(f.mu.told, notice{done: w.done, err: tg.failed})
+		case retriable != nil && covered:
+			f.mu.told = append(f.mu.told, notice{done: w.done, err: retriable})
+		case w.end <= tg.durableEnd:
+			// Durable, whether or not it was queued when the sync started: one that
+			// came while a worker took the sync up, its append already done when
+			// Sync looked, need not wait for the whole next sync.
+			f.mu.told = append(f.mu.told, notice{done: w.done})
+		case tg.finalSync:
+			f.mu.told = append(f.mu.told, notice{done: w.done, err: ErrClosed})
+		default:
+			stalled = stalled || covered
+			tg.waiters[kept] = w
+			kept++
+		}
+	}
+	// OnSync's waiters are those this sync told (those within its end: maybe more than
+	// it covered).
+	told := len(tg.waiters) - kept
+	clear(tg.waiters[kept:])
+	tg.waiters = tg.waiters[:kept]
+	f.mu.finished = append(f.mu.finished, syncResult{t: tg.t, d: tg.syncTime, waiters: told, err: tg.err})
+	tg.err = nil
+	if kept > 0 {
+		if stalled && !f.mu.closing {
+			tg.notBefore = f.clock().Add(max(f.cfg.MinInterval, stallRetry))
+		}
+		f.dueLocked(tg)
+	}
+}
+
+// takeToldLocked takes the notices to deliver and the syncs to report, for the flusher
+// goroutine: the lists swap with its emptied ones.
+func (f *Flusher) takeToldLocked() {
+	f.notices, f.mu.told = f.mu.told, f.notices
+	f.finished, f.mu.finished = f.mu.finished, f.finished
 }
 
 // notify calls the queued done functions, without the lock, and reports whether there were any.

@@ -421,27 +421,31 @@ func TestClose(t *testing.T) {
 	})
 }
 
+// closeLettingSyncsThrough closes f while letting any sync of a target that blockSyncs holds
+// through, so that Close returns.
+func closeLettingSyncsThrough(f *Flusher, entered, release chan struct{}) {
+	stop := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-entered:
+				release <- struct{}{}
+			case <-stop:
+				return
+			}
+		}
+	}()
+	f.Close()
+	close(stop)
+}
+
 // TestLateWaiterWithinSync: a waiter that queues after a sync started, for an append that
 // sync made durable (it was done when Sync looked), is told by that sync, not the next one.
 func TestLateWaiterWithinSync(t *testing.T) {
 	target := &fakeTarget{name: "log"}
 	f := New(Config{})
 	entered, release := target.blockSyncs()
-	stop := make(chan struct{})
-	defer func() {
-		go func() { // let any further sync through, so that Close returns
-			for {
-				select {
-				case <-entered:
-					release <- struct{}{}
-				case <-stop:
-					return
-				}
-			}
-		}()
-		f.Close()
-		close(stop)
-	}()
+	defer closeLettingSyncsThrough(f, entered, release)
 	first, late := newResult(), newResult()
 	target.append(1)
 	lateEnd := target.append(1)
@@ -465,6 +469,42 @@ func TestLateWaiterWithinSync(t *testing.T) {
 	}
 	if late.err != nil {
 		t.Fatal(late.err)
+	}
+}
+
+// TestNextSyncStartsAtOnce: a waiter that queued while a sync ran gets the next sync as soon as
+// that one returns, without waiting for the flusher goroutine to tell the last sync's waiters:
+// here the first waiter's done function returns only once the second sync has started.
+func TestNextSyncStartsAtOnce(t *testing.T) {
+	target := &fakeTarget{name: "log"}
+	f := New(Config{})
+	entered, release := target.blockSyncs()
+	defer closeLettingSyncsThrough(f, entered, release)
+	first, second := newResult(), newResult()
+	secondStarted := make(chan struct{})
+	errNotStarted := errors.New("the second sync had not started when the first one's waiter was told")
+	f.Wait(target, target.append(1), func(err error) {
+		select {
+		case <-secondStarted:
+		case <-time.After(2 * time.Second):
+			err = errNotStarted
+		}
+		first.fn(err)
+	})
+	<-entered
+	f.Wait(target, target.append(1), second.fn) // queued while the first sync runs
+	release <- struct{}{}
+	<-entered // the second sync
+	close(secondStarted)
+	release <- struct{}{}
+	if err := first.wait(t); err != nil {
+		t.Fatal(err)
+	}
+	if err := second.wait(t); err != nil {
+		t.Fatal(err)
+	}
+	if got := target.durableEnd(); got != 2 {
+		t.Fatalf("durable end %d, want 2", got)
 	}
 }
 
