@@ -369,9 +369,13 @@ func (d *LogDir) Delete(tp TopicPartition) error {
 }
 
 // WriteCheckpoints writes the recovery point (flushed offset), log start offset and high
-// watermark of every log to Kafka's three checkpoint files.
+// watermark of every log to Kafka's three checkpoint files. Recovery trusts the epochs in
+// leader-epoch-checkpoint for the batches before the recovery point, so each log's new epochs
+// are made durable (Log.WriteEpochs) after its flushed offset is read and before the recovery
+// points are written; if that fails for a log, the recovery points stay those last written.
 func (d *LogDir) WriteCheckpoints() error {
 	d.mu.Lock()
+	logs := slices.Collect(maps.Values(d.logs))
 	recoveryPoints := make(map[TopicPartition]int64, len(d.logs))
 	startOffsets := make(map[TopicPartition]int64, len(d.logs))
 	highWatermarks := make(map[TopicPartition]int64, len(d.logs))
@@ -381,8 +385,16 @@ func (d *LogDir) WriteCheckpoints() error {
 		highWatermarks[tp] = l.HighWatermark()
 	}
 	d.mu.Unlock()
-	return errors.Join(
-		WriteOffsetCheckpoint(filepath.Join(d.path, recoveryPointFile), recoveryPoints),
+	var err error
+	for _, l := range logs {
+		if e := l.WriteEpochs(); err == nil && e != nil {
+			err = e // the first: with thousands of logs on a full disk, one says it
+		}
+	}
+	if err == nil {
+		err = WriteOffsetCheckpoint(filepath.Join(d.path, recoveryPointFile), recoveryPoints)
+	}
+	return errors.Join(err,
 		WriteOffsetCheckpoint(filepath.Join(d.path, logStartOffsetFile), startOffsets),
 		WriteOffsetCheckpoint(filepath.Join(d.path, highWatermarkFile), highWatermarks))
 }
