@@ -32,7 +32,7 @@ const (
 	deleteDirSuffix    = "-delete" // "<topic>-<partition>.<uuid>-delete": a deletion under way
 )
 
-// openWorkers bounds how many logs a LogDir opens (or closes) at once.
+// openWorkers bounds how many logs a LogDir opens, closes or writes the epochs of at once.
 const openWorkers = 8
 
 // LogDir is one data directory: a directory per partition log named "<topic>-<partition>",
@@ -385,11 +385,11 @@ func (d *LogDir) WriteCheckpoints() error {
 		highWatermarks[tp] = l.HighWatermark()
 	}
 	d.mu.Unlock()
+	errs := make([]error, len(logs))
+	forEachParallel(len(logs), func(i int) { errs[i] = logs[i].WriteEpochs() })
 	var err error
-	for _, l := range logs {
-		if e := l.WriteEpochs(); err == nil && e != nil {
-			err = e // the first: with thousands of logs on a full disk, one says it
-		}
+	if i := slices.IndexFunc(errs, func(err error) bool { return err != nil }); i >= 0 {
+		err = errs[i] // the first: with thousands of logs on a full disk, one says it
 	}
 	if err == nil {
 		err = WriteOffsetCheckpoint(filepath.Join(d.path, recoveryPointFile), recoveryPoints)
