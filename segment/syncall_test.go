@@ -39,6 +39,20 @@ func createSyncedLogs(t *testing.T, d *segment.LogDir, cfg segment.Config, n int
 	return logs
 }
 
+// openCrashableLogDir opens a LogDir in a new directory through a crashable faultfs, with
+// faultConfig for every log.
+func openCrashableLogDir(t *testing.T) (*faultfs.FS, segment.Config, *segment.LogDir) {
+	t.Helper()
+	root := t.TempDir()
+	fs := faultfs.NewCrashable(root)
+	cfg := faultConfig(fs)
+	d, err := segment.OpenLogDir(root, func(string) segment.Config { return cfg }, quietLogger, segment.WithFS(fs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fs, cfg, d
+}
+
 // TestSyncAllCrash runs acks=all load on several logs of a LogDir whose flusher makes them
 // durable only with SyncAll (syncfs), with every k-th syncfs failing (0: none), then cuts the
 // power: every batch acknowledged durable is there after the crash. A failed syncfs fails its
@@ -46,13 +60,7 @@ func createSyncedLogs(t *testing.T, d *segment.LogDir, cfg segment.Config, n int
 func TestSyncAllCrash(t *testing.T) {
 	for _, k := range []int{0, 1, 4} {
 		t.Run(fmt.Sprint("fail-every=", k), func(t *testing.T) {
-			root := t.TempDir()
-			fs := faultfs.NewCrashable(root)
-			cfg := faultConfig(fs)
-			d, err := segment.OpenLogDir(root, func(string) segment.Config { return cfg }, quietLogger, segment.WithFS(fs))
-			if err != nil {
-				t.Fatal(err)
-			}
+			fs, cfg, d := openCrashableLogDir(t)
 			f := groupSyncFlusher(d)
 			const logs = 4
 			created := createSyncedLogs(t, d, cfg, logs)
@@ -184,13 +192,7 @@ func TestSyncAllFailureIsSticky(t *testing.T) {
 func TestEpochsAfterCrash(t *testing.T) {
 	for _, stage := range []string{"no-checkpoint", "checkpoint", "epochs-failed"} {
 		t.Run(stage, func(t *testing.T) {
-			root := t.TempDir()
-			fs := faultfs.NewCrashable(root)
-			cfg := faultConfig(fs)
-			d, err := segment.OpenLogDir(root, func(string) segment.Config { return cfg }, quietLogger, segment.WithFS(fs))
-			if err != nil {
-				t.Fatal(err)
-			}
+			fs, cfg, d := openCrashableLogDir(t)
 			defer d.Close()
 			f := groupSyncFlusher(d)
 			defer f.Close()
