@@ -946,14 +946,19 @@ func (l *Log) beginSync() (*pendingSync, error) {
 // must hold an epoch only before a recovery point past the epoch's start is written, and
 // LogDir.WriteCheckpoints calls WriteEpochs first (as Kafka flushes its leader-epoch cache
 // before it moves the recovery point). A full disk fails with ErrNoSpace and leaves the
-// epochs to write next time; any other failure is a storage failure of the log.
+// epochs to write next time; any other failure is a storage failure of the log. After Close
+// it fails with ErrClosed only if Close could not write them.
 func (l *Log) WriteEpochs() error {
 	l.syncMu.Lock() // as truncations hold it: no older list can overwrite a newer one
 	defer l.syncMu.Unlock()
 	l.mu.Lock()
-	if l.mu.closed || !l.mu.newEpochs {
+	if !l.mu.newEpochs {
 		l.mu.Unlock()
-		return nil // Close wrote them
+		return nil
+	}
+	if l.mu.closed { // and Close could not write them
+		l.mu.Unlock()
+		return ErrClosed
 	}
 	if err := l.storageFailure(); err != nil {
 		l.mu.Unlock()
@@ -1278,8 +1283,10 @@ func (l *Log) Close() error {
 		epochs = l.mu.epochs
 	}
 	l.takeSnapshotLocked()
+	epochErr := l.writeEpochs(epochs)
+	l.mu.newEpochs = l.mu.newEpochs && epochErr != nil // for WriteEpochs to report
 	// One fdatasync of the active segment covers its data and its new size.
-	errs = append(errs, l.writeEpochs(epochs), l.fs.Fdatasync(s.file),
+	errs = append(errs, epochErr, l.fs.Fdatasync(s.file),
 		l.syncFiles(s, 0, l.mu.unsynced, dirtyDirs{log: l.mu.dirDirty, parent: l.mu.newDir}))
 	if err := errors.Join(errs...); err == nil {
 		l.publishDurable(s.baseOffset, s.size.Load(), l.mu.nextOffset)

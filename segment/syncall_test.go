@@ -187,10 +187,11 @@ func TestSyncAllFailureIsSticky(t *testing.T) {
 // durable before the recovery points. A power cut at any of these points leaves logs whose
 // epochs, after recovery, are those recorded before the cut: before any checkpoint (recovery
 // rebuilds them from the batches), after one whose recovery points pass sealed segments that
-// recovery then does not read (the epochs file has them), and after one that could not write
-// an epochs file (the recovery points stay behind).
+// recovery then does not read (the epochs file has them), after one that could not write an
+// epochs file (the recovery points stay behind), and after a LogDir.Close that could not (it
+// writes the recovery points, but not past them).
 func TestEpochsAfterCrash(t *testing.T) {
-	for _, stage := range []string{"no-checkpoint", "checkpoint", "epochs-failed"} {
+	for _, stage := range []string{"no-checkpoint", "checkpoint", "epochs-failed", "close-failed"} {
 		t.Run(stage, func(t *testing.T) {
 			fs, cfg, d := openCrashableLogDir(t)
 			defer d.Close()
@@ -240,6 +241,13 @@ func TestEpochsAfterCrash(t *testing.T) {
 				want[i] = l.LeaderEpochs()
 				if len(want[i]) != 3 {
 					t.Fatalf("log %d: epochs %v before the crash, want 3", i, want[i])
+				}
+			}
+			if stage == "close-failed" {
+				fs.Inject(faultfs.Rule{Op: faultfs.Fdatasync, Every: 1, PathContains: "leader-epoch-checkpoint"})
+				f.Close()
+				if err := d.Close(); !errors.Is(err, syscall.EIO) {
+					t.Fatalf("LogDir.Close that cannot write the epochs: %v, want EIO", err)
 				}
 			}
 			clone := filepath.Join(t.TempDir(), "clone")
