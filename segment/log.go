@@ -882,9 +882,9 @@ func (l *Log) Sync() (int64, error) {
 
 // PrepareSync is the first half of a Sync whose files a syncfs(2) of the log's file system
 // makes durable (LogDir.SyncAll) instead of fdatasync: it notes what the sync covers.
-// finish(syncErr) is the second half: it publishes the
-// noted end as durable if syncErr is nil, and is a storage failure of the log otherwise. Until
-// finish, the log's other syncs, truncations and Close wait. Log is an io/flush GroupTarget.
+// finish(syncErr) is the second half: it publishes the noted end as durable if syncErr is nil,
+// and is a storage failure of the log otherwise. Until finish, the log's other syncs,
+// truncations and Close wait. Log is an io/flush GroupTarget.
 func (l *Log) PrepareSync() (finish func(syncErr error) (int64, error), err error) {
 	l.syncMu.Lock()
 	p, err := l.beginSync()
@@ -1032,7 +1032,8 @@ func (l *Log) writeEpochs(epochs []EpochEntry) error {
 	}
 	err := writeLeaderEpochCheckpoint(l.fs, filepath.Join(l.dir, leaderEpochFile), epochs)
 	if isNoSpace(err) {
-		// The old file is intact and the next Sync tries again: a full disk, not a failure.
+		// The old file is intact and the next WriteEpochs or Close tries again: a full disk,
+		// not a failure.
 		l.space.shortOf(err)
 		return fmt.Errorf("%w: %w", ErrNoSpace, err)
 	}
