@@ -129,7 +129,7 @@ func WriteOffsetCheckpoint(path string, m map[TopicPartition]int64) error {
 	slices.SortFunc(tps, func(a, b TopicPartition) int {
 		return cmp.Or(strings.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
 	})
-	return writeCheckpoint(path, len(tps), func(b []byte, i int) []byte {
+	return writeCheckpoint(disk.OS, path, len(tps), func(b []byte, i int) []byte {
 		return fmt.Appendf(b, "%s %d %d\n", tps[i].Topic, tps[i].Partition, m[tps[i]])
 	})
 }
@@ -165,7 +165,12 @@ func ReadLeaderEpochCheckpoint(path string) ([]EpochEntry, error) {
 
 // WriteLeaderEpochCheckpoint replaces path with the entries, in order.
 func WriteLeaderEpochCheckpoint(path string, entries []EpochEntry) error {
-	return writeCheckpoint(path, len(entries), func(b []byte, i int) []byte {
+	return writeLeaderEpochCheckpoint(disk.OS, path, entries)
+}
+
+// writeLeaderEpochCheckpoint is WriteLeaderEpochCheckpoint through fs.
+func writeLeaderEpochCheckpoint(fsys disk.FS, path string, entries []EpochEntry) error {
+	return writeCheckpoint(fsys, path, len(entries), func(b []byte, i int) []byte {
 		return fmt.Appendf(b, "%d %d\n", entries[i].Epoch, entries[i].StartOffset)
 	})
 }
@@ -208,12 +213,12 @@ func readCheckpoint(path string, fields int, entry func(fields []string) error) 
 
 // writeCheckpoint atomically writes Kafka's checkpoint format with count
 // entries, appendEntry(b, i) appending entry i and its newline.
-func writeCheckpoint(path string, count int, appendEntry func(b []byte, i int) []byte) error {
+func writeCheckpoint(fsys disk.FS, path string, count int, appendEntry func(b []byte, i int) []byte) error {
 	b := fmt.Appendf(nil, "%d\n%d\n", checkpointVersion, count)
 	for i := range count {
 		b = appendEntry(b, i)
 	}
-	return disk.WriteFileAtomic(path, b, 0o644)
+	return disk.WriteFileAtomicFS(fsys, path, b, 0o644)
 }
 
 // lineReader hands out the lines of a small text file and makes errors that

@@ -295,9 +295,10 @@ func TestPreallocationFallback(t *testing.T) {
 	equalBatches(t, readAllBatches(t, l, 0, false), want)
 }
 
-// TestDiskFullEpochCheckpoint: a Sync that cannot write leader-epoch-checkpoint for lack of
-// space fails with ErrNoSpace (not a storage failure: the old file is intact), and the next
-// Sync, once space is freed, writes it. Needs root (skipped otherwise).
+// TestDiskFullEpochCheckpoint: WriteEpochs that cannot write leader-epoch-checkpoint for lack
+// of space fails with ErrNoSpace (not a storage failure: the old file is intact, and Sync, which
+// does not write it, still works), and the next WriteEpochs, once space is freed, writes it.
+// Needs root (skipped otherwise).
 func TestDiskFullEpochCheckpoint(t *testing.T) {
 	mnt := disktest.SmallExt4(t, 16)
 	dir := filepath.Join(mnt, "t-0")
@@ -309,7 +310,7 @@ func TestDiskFullEpochCheckpoint(t *testing.T) {
 	if _, err := l.Append(randomBatch(rng, 1000, 1), segment.AppendOptions{LeaderEpoch: 1}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.Sync(); err != nil {
+	if err := l.WriteEpochs(); err != nil {
 		t.Fatal(err)
 	}
 	filler := disktest.Fill(t, mnt, 0)
@@ -317,12 +318,15 @@ func TestDiskFullEpochCheckpoint(t *testing.T) {
 	if _, err := l.Append(randomBatch(rng, 1000, 2), segment.AppendOptions{LeaderEpoch: 2}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.Sync(); !errors.Is(err, segment.ErrNoSpace) {
-		t.Fatalf("Sync on a full disk: %v, want ErrNoSpace", err)
+	if end, err := l.Sync(); err != nil || end != l.EndOffset() {
+		t.Fatalf("Sync on a full disk: %d, %v; want %d, nil", end, err, l.EndOffset())
+	}
+	if err := l.WriteEpochs(); !errors.Is(err, segment.ErrNoSpace) {
+		t.Fatalf("WriteEpochs on a full disk: %v, want ErrNoSpace", err)
 	}
 	os.Remove(filler)
-	if end, err := l.Sync(); err != nil || end != l.EndOffset() {
-		t.Fatalf("Sync after freeing space: %d, %v; want %d, nil", end, err, l.EndOffset())
+	if err := l.WriteEpochs(); err != nil {
+		t.Fatalf("WriteEpochs after freeing space: %v", err)
 	}
 	epochs, err := segment.ReadLeaderEpochCheckpoint(filepath.Join(dir, "leader-epoch-checkpoint"))
 	if err != nil || len(epochs) != 2 {

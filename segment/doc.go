@@ -227,10 +227,12 @@
 // rebuilt; an index of a trusted segment that is missing or fails its sanity
 // check is rebuilt from the .log. Leader epochs newer than
 // leader-epoch-checkpoint's last found on recovered batches are added to it at
-// their batches' base offsets (as Kafka's segment recovery does: an epoch is
-// written down at the Sync after its first append, and a killed process's
-// page cache keeps the batches), and epochs starting at or past the new log
-// end are dropped. The idempotent producer state is then loaded
+// their batches' base offsets (as Kafka's segment recovery does), and epochs
+// starting at or past the new log end are dropped. So Sync leaves the file
+// alone, which kept every new leader's first sync out of the syncfs groups:
+// Log.WriteEpochs makes new epochs durable, and LogDir.WriteCheckpoints calls
+// it before it writes recovery points that would let recovery skip the
+// batches an epoch starts in. The idempotent producer state is then loaded
 // from the latest producer-state snapshot and the batch headers after it
 // (below). An I/O error while reading fails the open rather than cutting.
 //

@@ -462,7 +462,7 @@ func (l *Log) loadEpochs(recovered []EpochEntry) error {
 	}
 	l.mu.epochs = kept
 	if !slices.Equal(kept, epochs) {
-		return WriteLeaderEpochCheckpoint(filepath.Join(l.dir, leaderEpochFile), kept)
+		return writeLeaderEpochCheckpoint(l.fs, filepath.Join(l.dir, leaderEpochFile), kept)
 	}
 	return nil
 }
@@ -669,8 +669,8 @@ func (l *Log) checkProducersLocked(headers []BatchHeader) (*DuplicateBatch, erro
 }
 
 // recordEpochLocked notes that epoch starts at offset, if epoch is newer than the last one
-// recorded. The next Sync writes leader-epoch-checkpoint, before the epoch's first records
-// count as durable (so the file's write stays off the append path).
+// recorded. WriteEpochs writes it to leader-epoch-checkpoint, before a recovery point past
+// offset is written (so the file's write stays off the append and sync paths).
 func (l *Log) recordEpochLocked(epoch int32, offset int64) {
 	n := len(l.mu.epochs)
 	if l.mu.epochs = appendNewerEpoch(l.mu.epochs, epoch, offset); len(l.mu.epochs) > n {
@@ -881,10 +881,10 @@ func (l *Log) Sync() (int64, error) {
 }
 
 // PrepareSync is the first half of a Sync whose files a syncfs(2) of the log's file system
-// makes durable (LogDir.SyncAll) instead of fdatasync: it notes what the sync covers and writes
-// leader-epoch-checkpoint if it changed. finish(syncErr) is the second half: it publishes the
-// noted end as durable if syncErr is nil, and is a storage failure of the log otherwise. Until
-// finish, the log's other syncs, truncations and Close wait. Log is an io/flush GroupTarget.
+// makes durable (LogDir.SyncAll) instead of fdatasync: it notes what the sync covers.
+// finish(syncErr) is the second half: it publishes the noted end as durable if syncErr is nil,
+// and is a storage failure of the log otherwise. Until finish, the log's other syncs,
+// truncations and Close wait. Log is an io/flush GroupTarget.
 func (l *Log) PrepareSync() (finish func(syncErr error) (int64, error), err error) {
 	l.syncMu.Lock()
 	p, err := l.beginSync()
@@ -901,16 +901,6 @@ func (l *Log) PrepareSync() (finish func(syncErr error) (int64, error), err erro
 	}, nil
 }
 
-// SyncsAlone reports whether the log's next sync writes leader-epoch-checkpoint (its epochs
-// changed: its first sync after becoming leader), with an fsync of the file and one of the
-// directory, which a group sync would make every other log wait for. Log is an io/flush
-// GroupTarget.
-func (l *Log) SyncsAlone() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.mu.newEpochs
-}
-
 // pendingSync is a sync between beginSync, which noted what it covers, and finish.
 type pendingSync struct {
 	l           *Log
@@ -921,61 +911,74 @@ type pendingSync struct {
 	dirs        dirtyDirs
 }
 
-// beginSync, under syncMu, notes what a sync starting now must cover and writes
-// leader-epoch-checkpoint if it changed. It returns nil and no error when there is nothing to
-// sync, nil and the error when the log cannot be synced; a full disk leaves everything noted
-// for the next sync. Otherwise the caller makes the noted files durable and calls finish.
+// beginSync, under syncMu, notes what a sync starting now must cover. It returns nil and no
+// error when there is nothing to sync, nil and the error when the log cannot be synced.
+// Otherwise the caller makes the noted files durable and calls finish. Leader epochs are not
+// its business: WriteEpochs makes them durable before a recovery point passes them.
 func (l *Log) beginSync() (*pendingSync, error) {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.mu.closed {
-		l.mu.Unlock()
 		return nil, ErrClosed
 	}
 	if err := l.storageFailure(); err != nil {
-		l.mu.Unlock()
 		return nil, err
 	}
 	p := &pendingSync{l: l, active: l.mu.active, end: l.mu.nextOffset, sealed: l.mu.unsynced,
 		dirs: dirtyDirs{log: l.mu.dirDirty, parent: l.mu.newDir}}
-	var epochs []EpochEntry
-	if l.mu.newEpochs {
-		epochs = slices.Clone(l.mu.epochs)
-	}
 	p.pos = p.active.size.Load()
-	if p.pos <= p.active.durable.Load() && len(p.sealed) == 0 && p.dirs == (dirtyDirs{}) && epochs == nil {
-		l.mu.Unlock()
+	if p.pos <= p.active.durable.Load() && len(p.sealed) == 0 && p.dirs == (dirtyDirs{}) {
 		return nil, nil
 	}
-	l.mu.unsynced, l.mu.dirDirty, l.mu.newDir, l.mu.newEpochs = nil, false, false, false
+	l.mu.unsynced, l.mu.dirDirty, l.mu.newDir = nil, false, false
 	p.active.refs.Add(1)
 	p.sealedSizes = make([]int64, len(p.sealed))
 	for i, s := range p.sealed {
 		s.refs.Add(1)
 		p.sealedSizes[i] = s.size.Load()
 	}
+	return p, nil
+}
+
+// WriteEpochs makes leader-epoch-checkpoint durable with the epochs recorded so far, if they
+// changed since it was last written. Sync does not: recovery rebuilds the epochs of the
+// batches after the recovery point from their partitionLeaderEpoch (loadEpochs), so the file
+// must hold an epoch only before a recovery point past the epoch's start is written, and
+// LogDir.WriteCheckpoints calls WriteEpochs first (as Kafka flushes its leader-epoch cache
+// before it moves the recovery point). A full disk fails with ErrNoSpace and leaves the
+// epochs to write next time; any other failure is a storage failure of the log. After Close
+// it fails with ErrClosed only if Close could not write them.
+func (l *Log) WriteEpochs() error {
+	l.syncMu.Lock() // as truncations hold it: no older list can overwrite a newer one
+	defer l.syncMu.Unlock()
+	l.mu.Lock()
+	if !l.mu.newEpochs {
+		l.mu.Unlock()
+		return nil
+	}
+	if l.mu.closed { // and Close could not write them
+		l.mu.Unlock()
+		return ErrClosed
+	}
+	if err := l.storageFailure(); err != nil {
+		l.mu.Unlock()
+		return err
+	}
+	epochs := slices.Clone(l.mu.epochs)
+	l.mu.newEpochs = false
 	l.mu.Unlock()
 
 	err := l.writeEpochs(epochs)
+	if err == nil {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if errors.Is(err, ErrNoSpace) {
-		// Nothing was synced yet and the old checkpoint is intact: a full disk, not a failing
-		// one. Everything noted stays to do for the next Sync.
-		l.mu.Lock()
-		l.mu.unsynced = append(p.sealed, l.mu.unsynced...)
-		l.mu.dirDirty = l.mu.dirDirty || p.dirs.log
-		l.mu.newDir = l.mu.newDir || p.dirs.parent
 		l.mu.newEpochs = true
-		l.mu.Unlock()
-		p.release()
-		return nil, err
+		return err
 	}
-	if err != nil {
-		p.release()
-		l.mu.Lock()
-		err = l.failLocked(err)
-		l.mu.Unlock()
-		return nil, err
-	}
-	return p, nil
+	return l.failLocked(err)
 }
 
 // release drops the references beginSync took.
@@ -1027,9 +1030,10 @@ func (l *Log) writeEpochs(epochs []EpochEntry) error {
 	if epochs == nil {
 		return nil
 	}
-	err := WriteLeaderEpochCheckpoint(filepath.Join(l.dir, leaderEpochFile), epochs)
+	err := writeLeaderEpochCheckpoint(l.fs, filepath.Join(l.dir, leaderEpochFile), epochs)
 	if isNoSpace(err) {
-		// The old file is intact and the next Sync tries again: a full disk, not a failure.
+		// The old file is intact and the next WriteEpochs or Close tries again: a full disk,
+		// not a failure.
 		l.space.shortOf(err)
 		return fmt.Errorf("%w: %w", ErrNoSpace, err)
 	}
@@ -1280,8 +1284,10 @@ func (l *Log) Close() error {
 		epochs = l.mu.epochs
 	}
 	l.takeSnapshotLocked()
+	epochErr := l.writeEpochs(epochs)
+	l.mu.newEpochs = l.mu.newEpochs && epochErr != nil // for WriteEpochs to report
 	// One fdatasync of the active segment covers its data and its new size.
-	errs = append(errs, l.writeEpochs(epochs), l.fs.Fdatasync(s.file),
+	errs = append(errs, epochErr, l.fs.Fdatasync(s.file),
 		l.syncFiles(s, 0, l.mu.unsynced, dirtyDirs{log: l.mu.dirDirty, parent: l.mu.newDir}))
 	if err := errors.Join(errs...); err == nil {
 		l.publishDurable(s.baseOffset, s.size.Load(), l.mu.nextOffset)

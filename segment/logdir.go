@@ -32,7 +32,7 @@ const (
 	deleteDirSuffix    = "-delete" // "<topic>-<partition>.<uuid>-delete": a deletion under way
 )
 
-// openWorkers bounds how many logs a LogDir opens (or closes) at once.
+// openWorkers bounds how many logs a LogDir opens, closes or writes the epochs of at once.
 const openWorkers = 8
 
 // LogDir is one data directory: a directory per partition log named "<topic>-<partition>",
@@ -369,9 +369,13 @@ func (d *LogDir) Delete(tp TopicPartition) error {
 }
 
 // WriteCheckpoints writes the recovery point (flushed offset), log start offset and high
-// watermark of every log to Kafka's three checkpoint files.
+// watermark of every log to Kafka's three checkpoint files. Recovery trusts the epochs in
+// leader-epoch-checkpoint for the batches before the recovery point, so each log's new epochs
+// are made durable (Log.WriteEpochs) after its flushed offset is read and before the recovery
+// points are written; if that fails for a log, the recovery points stay those last written.
 func (d *LogDir) WriteCheckpoints() error {
 	d.mu.Lock()
+	logs := slices.Collect(maps.Values(d.logs))
 	recoveryPoints := make(map[TopicPartition]int64, len(d.logs))
 	startOffsets := make(map[TopicPartition]int64, len(d.logs))
 	highWatermarks := make(map[TopicPartition]int64, len(d.logs))
@@ -381,8 +385,16 @@ func (d *LogDir) WriteCheckpoints() error {
 		highWatermarks[tp] = l.HighWatermark()
 	}
 	d.mu.Unlock()
-	return errors.Join(
-		WriteOffsetCheckpoint(filepath.Join(d.path, recoveryPointFile), recoveryPoints),
+	errs := make([]error, len(logs))
+	forEachParallel(len(logs), func(i int) { errs[i] = logs[i].WriteEpochs() })
+	var err error
+	if i := slices.IndexFunc(errs, func(err error) bool { return err != nil }); i >= 0 {
+		err = errs[i] // the first: with thousands of logs on a full disk, one says it
+	}
+	if err == nil {
+		err = WriteOffsetCheckpoint(filepath.Join(d.path, recoveryPointFile), recoveryPoints)
+	}
+	return errors.Join(err,
 		WriteOffsetCheckpoint(filepath.Join(d.path, logStartOffsetFile), startOffsets),
 		WriteOffsetCheckpoint(filepath.Join(d.path, highWatermarkFile), highWatermarks))
 }

@@ -305,7 +305,7 @@ func (l *Log) truncateEpochsLocked(end int64) error {
 	}
 	l.mu.epochs = slices.Clip(kept)
 	l.mu.newEpochs = false
-	return WriteLeaderEpochCheckpoint(filepath.Join(l.dir, leaderEpochFile), l.mu.epochs)
+	return writeLeaderEpochCheckpoint(l.fs, filepath.Join(l.dir, leaderEpochFile), l.mu.epochs)
 }
 
 // recomputeMaxTimestamp finds the max timestamp of s after a truncation: the time index's last

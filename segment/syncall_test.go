@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand"
 	"path/filepath"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -19,9 +20,7 @@ func groupSyncFlusher(d *segment.LogDir) *flush.Flusher {
 	return flush.New(flush.Config{Policy: flush.Durable, SyncAll: d.SyncAll, GroupMin: 1})
 }
 
-// createSyncedLogs creates n logs "t-<i>" in d, each with a first batch synced by Log.Sync:
-// a log's first sync writes leader-epoch-checkpoint, so the flusher syncs it alone
-// (Log.SyncsAlone), not through SyncAll.
+// createSyncedLogs creates n logs "t-<i>" in d, each with a first batch synced by Log.Sync.
 func createSyncedLogs(t *testing.T, d *segment.LogDir, cfg segment.Config, n int) []*segment.Log {
 	t.Helper()
 	rng := rand.New(rand.NewSource(int64(n)))
@@ -32,18 +31,26 @@ func createSyncedLogs(t *testing.T, d *segment.LogDir, cfg segment.Config, n int
 			t.Fatal(err)
 		}
 		mustAppend(t, l, randomBatch(rng, 100, 1))
-		if !l.SyncsAlone() {
-			t.Fatal("SyncsAlone() = false before a new log's first sync, which writes its epochs")
-		}
 		if _, err := l.Sync(); err != nil {
 			t.Fatal(err)
-		}
-		if l.SyncsAlone() {
-			t.Fatal("SyncsAlone() = true after the epochs were written")
 		}
 		logs = append(logs, l)
 	}
 	return logs
+}
+
+// openCrashableLogDir opens a LogDir in a new directory through a crashable faultfs, with
+// faultConfig for every log.
+func openCrashableLogDir(t *testing.T) (*faultfs.FS, segment.Config, *segment.LogDir) {
+	t.Helper()
+	root := t.TempDir()
+	fs := faultfs.NewCrashable(root)
+	cfg := faultConfig(fs)
+	d, err := segment.OpenLogDir(root, func(string) segment.Config { return cfg }, quietLogger, segment.WithFS(fs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fs, cfg, d
 }
 
 // TestSyncAllCrash runs acks=all load on several logs of a LogDir whose flusher makes them
@@ -53,13 +60,7 @@ func createSyncedLogs(t *testing.T, d *segment.LogDir, cfg segment.Config, n int
 func TestSyncAllCrash(t *testing.T) {
 	for _, k := range []int{0, 1, 4} {
 		t.Run(fmt.Sprint("fail-every=", k), func(t *testing.T) {
-			root := t.TempDir()
-			fs := faultfs.NewCrashable(root)
-			cfg := faultConfig(fs)
-			d, err := segment.OpenLogDir(root, func(string) segment.Config { return cfg }, quietLogger, segment.WithFS(fs))
-			if err != nil {
-				t.Fatal(err)
-			}
+			fs, cfg, d := openCrashableLogDir(t)
 			f := groupSyncFlusher(d)
 			const logs = 4
 			created := createSyncedLogs(t, d, cfg, logs)
@@ -179,5 +180,95 @@ func TestSyncAllFailureIsSticky(t *testing.T) {
 		if got := l.FlushedOffset(); got != flushed[i] {
 			t.Fatalf("log %d: flushed offset moved from %d to %d after the failed syncfs", i, flushed[i], got)
 		}
+	}
+}
+
+// TestEpochsAfterCrash: Sync does not write leader-epoch-checkpoint, WriteCheckpoints makes it
+// durable before the recovery points. A power cut at any of these points leaves logs whose
+// epochs, after recovery, are those recorded before the cut: before any checkpoint (recovery
+// rebuilds them from the batches), after one whose recovery points pass sealed segments that
+// recovery then does not read (the epochs file has them), after one that could not write an
+// epochs file (the recovery points stay behind), and after a LogDir.Close that could not (it
+// writes the recovery points, but not past them).
+func TestEpochsAfterCrash(t *testing.T) {
+	for _, stage := range []string{"no-checkpoint", "checkpoint", "epochs-failed", "close-failed"} {
+		t.Run(stage, func(t *testing.T) {
+			fs, cfg, d := openCrashableLogDir(t)
+			defer d.Close()
+			f := groupSyncFlusher(d)
+			defer f.Close()
+			rng := rand.New(rand.NewSource(int64(len(stage))))
+			const logs = 3
+			var created []*segment.Log
+			// appendEpoch appends about 1.5 segments of epoch's batches to every log, so that
+			// each epoch starts in a segment that a later one seals, and waits for the flusher.
+			appendEpoch := func(epoch int32) {
+				for _, l := range created {
+					for range 24 {
+						mustAppendEpoch(t, l, randomBatch(rng, 64<<10, 1), epoch)
+					}
+					done := make(chan error, 1)
+					f.Wait(l, l.EndOffset(), func(err error) { done <- err })
+					if err := <-done; err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			for i := range logs {
+				l, err := d.Create(segment.TopicPartition{Topic: "t", Partition: int32(i)}, cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				created = append(created, l)
+			}
+			appendEpoch(1)
+			appendEpoch(3)
+			switch stage {
+			case "checkpoint":
+				if err := d.WriteCheckpoints(); err != nil {
+					t.Fatal(err)
+				}
+			case "epochs-failed":
+				fs.Inject(faultfs.Rule{Op: faultfs.Fdatasync, Every: 1, PathContains: "leader-epoch-checkpoint", Errno: syscall.ENOSPC})
+				if err := d.WriteCheckpoints(); !errors.Is(err, segment.ErrNoSpace) {
+					t.Fatalf("WriteCheckpoints with no space for the epochs: %v, want ErrNoSpace", err)
+				}
+				fs.Clear()
+			}
+			appendEpoch(5)
+			want := make([][]segment.EpochEntry, logs)
+			for i, l := range created {
+				want[i] = l.LeaderEpochs()
+				if len(want[i]) != 3 {
+					t.Fatalf("log %d: epochs %v before the crash, want 3", i, want[i])
+				}
+			}
+			if stage == "close-failed" {
+				fs.Inject(faultfs.Rule{Op: faultfs.Fdatasync, Every: 1, PathContains: "leader-epoch-checkpoint"})
+				f.Close()
+				if err := d.Close(); !errors.Is(err, syscall.EIO) {
+					t.Fatalf("LogDir.Close that cannot write the epochs: %v, want EIO", err)
+				}
+			}
+			clone := filepath.Join(t.TempDir(), "clone")
+			if err := fs.CrashClone(clone); err != nil {
+				t.Fatal(err)
+			}
+
+			reopened, err := segment.OpenLogDir(clone, func(string) segment.Config { return faultConfig(nil) }, quietLogger)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer reopened.Close()
+			for i := range logs {
+				l := reopened.Logs()[segment.TopicPartition{Topic: "t", Partition: int32(i)}]
+				if got := l.LeaderEpochs(); !slices.Equal(got, want[i]) {
+					t.Fatalf("log %d: epochs %v after the crash, want %v", i, got, want[i])
+				}
+				if got := l.EndOffset(); got != created[i].EndOffset() {
+					t.Fatalf("log %d: end %d after the crash, want %d", i, got, created[i].EndOffset())
+				}
+			}
+		})
 	}
 }

@@ -121,8 +121,6 @@ func BenchmarkDurableAppendManyPartitions(b *testing.B) {
 // groupBenchLog is a benchLog that a flusher may sync in a group.
 type groupBenchLog struct{ *benchLog }
 
-func (groupBenchLog) SyncsAlone() bool { return false }
-
 func (l groupBenchLog) PrepareSync() (func(error) (int64, error), error) {
 	end := l.end.Load()
 	return func(err error) (int64, error) { return end, err }, nil

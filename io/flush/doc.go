@@ -35,17 +35,14 @@
 // cost dominates when each partition gets only a batch or two between syncs. While a group sync
 // is in flight, GroupTargets that become due wait for it and form the next group, so the
 // group size follows the number of active partitions the way waiters per sync follow the
-// number of appenders. A target whose next sync has slow work of its own (SyncsAlone: a log's
-// first sync after a leader change writes and fsyncs its epochs file) is synced alone, so that
-// thousands of new leaders do not hold a group up. A failed SyncAll fails every target of its group, sticky as below; its
+// number of appenders. A failed SyncAll fails every target of its group, sticky as below; its
 // owner must also fail everything it did not cover, because the kernel reports a writeback
 // error to syncfs only once (segment.LogDir.SyncAll takes the directory offline).
 //
 // Lock order: Flusher.mu is the only lock. Target.Sync, PrepareSync, finish and SyncAll (on a
 // worker), OnSync and done functions (on the flusher goroutine) are called without it; they must
 // not call Forget or Close (which wait for the flusher goroutine), but may call Wait and
-// Appended. GroupTarget.SyncsAlone is called with it held, so it takes only its target's own
-// locks and never calls the Flusher.
+// Appended.
 //
 // A failed sync is sticky: its waiters, those queued behind it and every later Wait on the
 // target get its error, and the target is never synced again (until Forget). On Linux a

@@ -45,12 +45,6 @@ type GroupTarget interface {
 	// sync as Sync would and returns what Sync would have. A target is never prepared while
 	// a sync of it is in flight.
 	PrepareSync() (finish func(syncErr error) (durableEnd int64, err error), err error)
-	// SyncsAlone reports whether the target's next sync has slow work of its own besides
-	// making appended data durable (a log's first sync after a leader change writes and
-	// fsyncs its epochs file): such a target is synced alone, with Sync, so that a group
-	// does not wait for it. It is called with the Flusher's lock held: it must be quick and
-	// must not call the Flusher.
-	SyncsAlone() bool
 }
 
 // Policy chooses when targets are synced without a waiter asking.
@@ -503,10 +497,10 @@ func (f *Flusher) chainLocked(tg *target) bool {
 	return true
 }
 
-// groupableTarget reports whether tg may be synced in a group now.
+// groupableTarget reports whether tg may be synced in a group.
 func groupableTarget(tg *target) bool {
-	g, ok := tg.t.(GroupTarget)
-	return ok && !g.SyncsAlone()
+	_, ok := tg.t.(GroupTarget)
+	return ok
 }
 
 // syncGroup syncs the targets of a group with one SyncAll, setting each one's result.

@@ -751,10 +751,7 @@ func TestSyncFailureLoggedOnce(t *testing.T) {
 type groupTarget struct {
 	fakeTarget
 	prepares atomic.Int64
-	alone    atomic.Bool // what SyncsAlone reports
 }
-
-func (t *groupTarget) SyncsAlone() bool { return t.alone.Load() }
 
 func (t *groupTarget) PrepareSync() (func(error) (int64, error), error) {
 	t.prepares.Add(1)
@@ -932,47 +929,5 @@ func TestGroupInFlightHoldsGroupTargets(t *testing.T) {
 	}
 	if got := targets[4].syncs.Load(); got != 1 {
 		t.Fatalf("the late target was synced %d times on its own, want 1 (alone, it is below GroupMin)", got)
-	}
-}
-
-// TestSyncsAloneLeftOutOfGroup: a GroupTarget whose SyncsAlone reports true is synced with its
-// own Sync, beside a group sync of the others, and does not count toward GroupMin.
-func TestSyncsAloneLeftOutOfGroup(t *testing.T) {
-	all := &syncAll{}
-	f, g := newGatedFlusher(t, Config{SyncConcurrency: 1, GroupMin: 4, SyncAll: all.fn})
-	targets := newGroupTargets(6)
-	targets[0].alone.Store(true)
-	targets[1].alone.Store(true)
-	results, release := queueBehindGate(t, f, g, targets)
-	release <- struct{}{}
-	for i, r := range results {
-		if err := r.wait(t); err != nil {
-			t.Fatalf("target %d: %v", i, err)
-		}
-	}
-	if got := all.calls.Load(); got != 1 {
-		t.Fatalf("SyncAll called %d times, want 1 (for the four that may be grouped)", got)
-	}
-	for i, tg := range targets {
-		want := [2]int64{0, 1} // alone: no prepare, one Sync
-		if i >= 2 {
-			want = [2]int64{1, 0}
-		}
-		if got := [2]int64{tg.prepares.Load(), tg.syncs.Load()}; got != want {
-			t.Fatalf("target %d: [prepares syncs] = %v, want %v", i, got, want)
-		}
-	}
-
-	// Alone, the other four are below GroupMin: each is synced on its own.
-	f2, g2 := newGatedFlusher(t, Config{SyncConcurrency: 1, GroupMin: 5, SyncAll: all.fn})
-	results, release = queueBehindGate(t, f2, g2, targets)
-	release <- struct{}{}
-	for i, r := range results {
-		if err := r.wait(t); err != nil {
-			t.Fatalf("target %d: %v", i, err)
-		}
-	}
-	if got := all.calls.Load(); got != 1 {
-		t.Fatalf("SyncAll called again with only 4 targets that may be grouped, GroupMin 5")
 	}
 }
