@@ -49,9 +49,10 @@ type rawConn struct {
 	heads      [][]byte // per partition: its request up to the batch, size prefix included
 	batch      []byte   // the record batch that ends every request
 	partitions []int32
-	sequences  []int32 // per partition: the next base sequence (idempotent)
-	records    int64   // per request
-	valueBytes int64   // record value bytes per request
+	sequences  []int32    // per partition: the next base sequence (idempotent)
+	crc        *suffixCRC // idempotent: the batch's CRC from its header
+	records    int64      // per request
+	valueBytes int64      // record value bytes per request
 	idempotent bool
 
 	slots    chan struct{}    // a token per request that may be in flight
@@ -111,6 +112,7 @@ func (r *run) newRawConn(ctx context.Context, admin *kgo.Client, partitions []in
 		}
 		binary.BigEndian.PutUint64(batch[43:], uint64(resp.ProducerID))
 		binary.BigEndian.PutUint16(batch[51:], uint16(resp.ProducerEpoch))
+		c.crc = newSuffixCRC(batch[batchHeaderSize:])
 	}
 	binary.BigEndian.PutUint32(batch[batchCRCAt:], crc32.Checksum(batch[batchCRCFrom:], castagnoli))
 	acks := int16(1)
@@ -176,7 +178,7 @@ func (c *rawConn) send(stop *atomic.Bool, rate float64) {
 			// The previous request's bytes are in the socket already:
 			// Write returns once it has copied them all.
 			binary.BigEndian.PutUint32(c.batch[batchSequenceAt:], uint32(c.sequences[k]))
-			binary.BigEndian.PutUint32(c.batch[batchCRCAt:], crc32.Checksum(c.batch[batchCRCFrom:], castagnoli))
+			binary.BigEndian.PutUint32(c.batch[batchCRCAt:], c.crc.checksum(c.batch[batchCRCFrom:batchHeaderSize]))
 			c.sequences[k] += int32(c.records)
 		}
 		if interval > 0 {
