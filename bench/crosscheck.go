@@ -25,7 +25,10 @@ import (
 // CrossCheckScenario is the scenario whose produce throughput is measured
 // a second time by an independent client, librdkafka through kcat, so that
 // a flaw of the load generator's (counting records no broker stored,
-// batching no real client would) shows as a disagreement.
+// a cost its requests add or spare) shows as a disagreement. kcat's
+// batches are capped at the generator's record count (kcatProperties), so
+// that both send the same batches: the broker's cost is per batch and per
+// request.
 const CrossCheckScenario = "produce-acks1"
 
 // crossCheckTolerance is how far apart, as a fraction, the two clients'
@@ -69,6 +72,17 @@ type CrossCheck struct {
 	// (median), beside LoadgenBrokerCPUSecondsPerGiB, the scenario's.
 	BrokerCPUSecondsPerGiB        float64 `json:"broker_cpu_seconds_per_gib"`
 	LoadgenBrokerCPUSecondsPerGiB float64 `json:"loadgen_broker_cpu_seconds_per_gib"`
+	// KcatRecordsPerRequest is the median over kcat's runs against Runnel
+	// of the records per Produce request Runnel answered (librdkafka sends
+	// one partition's batch a request), beside LoadgenRecordsPerRequest,
+	// the generator's batch (one a request, always full).
+	KcatRecordsPerRequest    float64 `json:"kcat_records_per_request"`
+	LoadgenRecordsPerRequest int     `json:"loadgen_records_per_request"`
+	// KcatCPUSecondsPerGiB is the median over kcat's runs against Runnel
+	// of the kcat processes' own CPU (user + system) per GiB sent: on a
+	// machine the client shares with the broker, what it spends is not
+	// the broker's.
+	KcatCPUSecondsPerGiB float64 `json:"kcat_cpu_seconds_per_gib"`
 }
 
 // KcatRun is one run of the kcat processes: Records sent, timed from the
@@ -80,8 +94,12 @@ type KcatRun struct {
 	Acked         int64   `json:"acked"`
 	RecordsPerSec float64 `json:"records_per_sec"`
 	MBPerSec      float64 `json:"mb_per_sec"`
-	// BrokerCPUSeconds is the broker's CPU time over the run (Runnel only).
+	// BrokerCPUSeconds is the broker's CPU time over the run and
+	// ProduceRequests the Produce requests it answered (Runnel only).
 	BrokerCPUSeconds float64 `json:"broker_cpu_seconds,omitempty"`
+	ProduceRequests  int64   `json:"produce_requests,omitempty"`
+	// ClientCPUSeconds is the kcat processes' CPU time, user + system.
+	ClientCPUSeconds float64 `json:"client_cpu_seconds"`
 }
 
 // crossCheckSize is how many bytes of records each kcat run sends and how
@@ -106,7 +124,7 @@ func runCrossCheck(ctx context.Context, opts Options, workDir string, rep *Repor
 	processes := max(1, sc.Generators)
 	perProcess := size / int64(sc.Load.RecordSize) / int64(processes)
 	cc := &CrossCheck{Scenario: sc.Name, RecordSize: sc.Load.RecordSize, Records: perProcess * int64(processes), Processes: processes, Rounds: rounds,
-		Properties: kcatProperties(sc.Load)}
+		Properties: kcatProperties(sc.Load), LoadgenRecordsPerRequest: sc.Load.BatchRecords}
 	cc.setLoadgen(rep)
 	kcat, err := exec.LookPath("kcat")
 	if err != nil {
@@ -184,19 +202,25 @@ func (cc *CrossCheck) measure(ctx context.Context, opts Options, workDir string,
 
 // summarize sets the medians, the ratio and the verdict from Runs.
 func (cc *CrossCheck) summarize() {
-	var runnel, sink, cpu []float64
+	var runnel, sink, cpu, perRequest, client []float64
 	for _, r := range cc.Runs {
 		switch r.Target {
 		case TargetRunnel:
 			runnel = append(runnel, r.MBPerSec)
 			if r.Acked > 0 {
-				cpu = append(cpu, r.BrokerCPUSeconds/(float64(r.Acked*int64(cc.RecordSize))/(1<<30)))
+				gib := float64(r.Acked*int64(cc.RecordSize)) / (1 << 30)
+				cpu = append(cpu, r.BrokerCPUSeconds/gib)
+				client = append(client, r.ClientCPUSeconds/gib)
+			}
+			if r.ProduceRequests > 0 {
+				perRequest = append(perRequest, float64(r.Acked)/float64(r.ProduceRequests))
 			}
 		case TargetSinkLibrdkafka:
 			sink = append(sink, r.MBPerSec)
 		}
 	}
 	cc.Kcat, cc.KcatSink, cc.BrokerCPUSecondsPerGiB = median(runnel), median(sink), median(cpu)
+	cc.KcatRecordsPerRequest, cc.KcatCPUSecondsPerGiB = median(perRequest), median(client)
 	cc.Ratio, cc.Agree = 0, false
 	if cc.Kcat > 0 && cc.Loadgen > 0 {
 		cc.Ratio = cc.Kcat / cc.Loadgen
@@ -231,7 +255,11 @@ func runKcat(ctx context.Context, kcat string, t *target, topic, file string, cc
 	cmds := make([]*exec.Cmd, max(1, cc.Processes))
 	stderrs := make([]bytes.Buffer, len(cmds))
 	var cpu *cpuRecorder
-	if t.admin != "" { // Runnel: its CPU over the run
+	var counters map[string]float64
+	if t.admin != "" { // Runnel: its CPU and Produce requests over the run
+		if counters, err = t.stageCounters(ctx); err != nil {
+			return run, err
+		}
 		cpu = recordCPU(t.pids()...)
 	}
 	start := time.Now()
@@ -246,6 +274,9 @@ func runKcat(ctx context.Context, kcat string, t *target, topic, file string, cc
 	for _, cmd := range cmds {
 		if werr := cmd.Wait(); err == nil {
 			err = werr
+		}
+		if ps := cmd.ProcessState; ps != nil {
+			run.ClientCPUSeconds += (ps.UserTime() + ps.SystemTime()).Seconds()
 		}
 	}
 	end := time.Now()
@@ -267,6 +298,13 @@ func runKcat(ctx context.Context, kcat string, t *target, topic, file string, cc
 	if err != nil {
 		return run, fmt.Errorf("%w: %s", err, tail(stderr.String(), 1000))
 	}
+	if counters != nil {
+		later, err := t.stageCounters(ctx)
+		if err != nil {
+			return run, err
+		}
+		run.ProduceRequests = int64(later[produceRequests] - counters[produceRequests])
+	}
 	after, err := awaitEndOffsets(ctx, t.addr, topic, before+cc.Records, endOffsetsWait)
 	if err != nil {
 		return run, err
@@ -281,17 +319,18 @@ func runKcat(ctx context.Context, kcat string, t *target, topic, file string, cc
 }
 
 // kcatProperties are the librdkafka properties matching load: its acks,
-// idempotence, compression and linger, batches of up to 10,000 records or
-// 1 MB (librdkafka's defaults, written out), and a queue large enough
-// that kcat never waits for room in it.
+// idempotence, compression and linger, batches of at most the raw load's
+// BatchRecords records (the default batch.size, 1 MB, is
+// loadgen.ClientBatchBytes, which those records fill), and a queue large
+// enough that kcat never waits for room in it.
 func kcatProperties(load loadgen.Config) []string {
 	return []string{
 		"acks=" + load.Acks,
 		"enable.idempotence=" + strconv.FormatBool(load.Idempotent),
 		"compression.codec=" + load.Compression,
 		"linger.ms=" + strconv.FormatInt(load.Linger.Milliseconds(), 10),
-		"batch.num.messages=10000",
-		"batch.size=1000000",
+		"batch.num.messages=" + strconv.Itoa(max(1, load.BatchRecords)),
+		"batch.size=" + strconv.Itoa(loadgen.ClientBatchBytes),
 		"queue.buffering.max.messages=1000000",
 		"queue.buffering.max.kbytes=2097152",
 		"message.timeout.ms=60000",
@@ -351,6 +390,10 @@ func writeKcatRecords(path string, n int64, size int) error {
 	}
 	return f.Close()
 }
+
+// produceRequests is the /metrics sample (in stageCounters) that counts
+// the Produce requests Runnel answered.
+const produceRequests = `runnel_request_duration_seconds_count{api="Produce"}`
 
 // endOffsetsWait is how long the end offsets may take to count every
 // acked record: under Runnel's durable flush policy the end offset (the
@@ -451,6 +494,12 @@ func crossCheckSection(b *strings.Builder, rep *Report) {
 		}
 		return fmt.Sprintf(format, v)
 	}
+	w("Both clients' batches have the same cap, so that the broker does about the same work per record: its cost is per batch and per request, "+
+		"and a client that sends smaller batches (16 KiB, say) measures a slower broker. "+
+		"The generator sends batches of %d records, one a Produce request, always full: about %.1f MB, what librdkafka (batch.size) and franz-go (ProducerBatchMaxBytes) cap a batch at by default, and what they send when the broker is the limit. "+
+		"kcat's batches are capped at the same %d records (`batch.num.messages`); librdkafka also sends one batch a request, and closes a batch when its linger ends, so not every one is full: "+
+		"Runnel answered %s records per Produce request from kcat (median over its runs; Runnel's request count over the records acked).\n\n",
+		cc.LoadgenRecordsPerRequest, float64(loadgen.ClientBatchBytes)/1e6, cc.LoadgenRecordsPerRequest, f(cc.KcatRecordsPerRequest, "%.0f"))
 	div := func(a, b float64) float64 {
 		if a == 0 || b == 0 {
 			return 0
@@ -471,12 +520,17 @@ func crossCheckSection(b *strings.Builder, rep *Report) {
 		verdict = "they agree within 10%"
 	}
 	w("Against Runnel, kcat reached %s the load generator's throughput: **%s**.", ratio(cc.Ratio), verdict)
+	if both := cc.KcatCPUSecondsPerGiB + cc.BrokerCPUSecondsPerGiB; cc.KcatCPUSecondsPerGiB > 0 && rep.Machine.Cores > 0 {
+		bound := float64(rep.Machine.Cores) / both * (1 << 30) / 1e6
+		w(" kcat's processes spent %.2f CPU s per GiB they sent and Runnel %.2f: on %d cores the two can move at most %.0f MB/s together (cores ÷ their CPU per byte), "+
+			"and kcat reached %s of that bound.", cc.KcatCPUSecondsPerGiB, cc.BrokerCPUSecondsPerGiB, rep.Machine.Cores, bound, ratio(cc.Kcat/bound))
+	}
 	if cc.KcatSink > 0 && cc.Kcat >= (1-crossCheckTolerance)*cc.KcatSink {
 		w(" kcat ran about as fast against Runnel as against the sink, which stores nothing: kcat itself was the limit, so its figure bounds Runnel's from below.")
 	}
-	w("\n\n| round | target | seconds | records acked | MB/s | broker CPU s |\n|---:|---|---:|---:|---:|---:|\n")
+	w("\n\n| round | target | seconds | records acked | MB/s | broker CPU s | Produce requests |\n|---:|---|---:|---:|---:|---:|---:|\n")
 	for i, r := range cc.Runs {
-		w("| %d | %s | %.2f | %d | %.1f | %s |\n", i/2+1, r.Target, r.Seconds, r.Acked, r.MBPerSec, f(r.BrokerCPUSeconds, "%.2f"))
+		w("| %d | %s | %.2f | %d | %.1f | %s | %s |\n", i/2+1, r.Target, r.Seconds, r.Acked, r.MBPerSec, f(r.BrokerCPUSeconds, "%.2f"), f(float64(r.ProduceRequests), "%.0f"))
 	}
 	w("\n")
 }

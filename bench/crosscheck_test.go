@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -27,7 +28,13 @@ func crossCheckScenario(t *testing.T) Scenario {
 func TestKcatPropertiesMatchTheLoad(t *testing.T) {
 	sc := crossCheckScenario(t)
 	props := kcatProperties(sc.Load)
-	for _, want := range []string{"acks=1", "enable.idempotence=false", "compression.codec=none", "linger.ms=5"} {
+	// Both clients send batches of the same cap: the generator's record
+	// count, which fills librdkafka's default batch.size.
+	batch := "batch.num.messages=" + strconv.Itoa(sc.Load.BatchRecords)
+	if sc.Load.BatchRecords != loadgen.ClientBatchRecords(1024) {
+		t.Errorf("the generator's batches are %d records of 1 KiB, want %d", sc.Load.BatchRecords, loadgen.ClientBatchRecords(1024))
+	}
+	for _, want := range []string{"acks=1", "enable.idempotence=false", "compression.codec=none", "linger.ms=5", batch, "batch.size=1000000"} {
 		if !slices.Contains(props, want) {
 			t.Errorf("properties %v lack %s", props, want)
 		}
@@ -72,15 +79,16 @@ func TestCrossCheckSummarize(t *testing.T) {
 	} {
 		cc := &CrossCheck{Loadgen: 100, RecordSize: 1024}
 		for _, mb := range c.kcat {
-			cc.Runs = append(cc.Runs, KcatRun{Target: TargetRunnel, MBPerSec: mb, Acked: 1 << 20, BrokerCPUSeconds: 2},
+			cc.Runs = append(cc.Runs, KcatRun{Target: TargetRunnel, MBPerSec: mb, Acked: 1 << 20, BrokerCPUSeconds: 2, ClientCPUSeconds: 6, ProduceRequests: 2048},
 				KcatRun{Target: TargetSinkLibrdkafka, MBPerSec: 2 * mb})
 		}
 		cc.summarize()
 		if d := cc.Ratio - c.ratio; d > 1e-9 || d < -1e-9 || cc.Agree != c.agree {
 			t.Errorf("runs %v: ratio %.3f agree %v, want %.3f %v", c.kcat, cc.Ratio, cc.Agree, c.ratio, c.agree)
 		}
-		if cc.KcatSink != 2*cc.Kcat || cc.BrokerCPUSecondsPerGiB != 2 { // 2 s over 1 GiB
-			t.Errorf("runs %v: sink %.1f MB/s, broker %.2f s/GiB", c.kcat, cc.KcatSink, cc.BrokerCPUSecondsPerGiB)
+		if cc.KcatSink != 2*cc.Kcat || cc.BrokerCPUSecondsPerGiB != 2 || cc.KcatCPUSecondsPerGiB != 6 || cc.KcatRecordsPerRequest != 512 { // over 1 GiB
+			t.Errorf("runs %v: sink %.1f MB/s, broker %.2f s/GiB, kcat %.2f s/GiB, %.0f records a request",
+				c.kcat, cc.KcatSink, cc.BrokerCPUSecondsPerGiB, cc.KcatCPUSecondsPerGiB, cc.KcatRecordsPerRequest)
 		}
 	}
 }
@@ -109,7 +117,7 @@ func TestCrossCheckSection(t *testing.T) {
 	rep := fakeReport(false)
 	rep.CrossCheck = &CrossCheck{Scenario: CrossCheckScenario, Client: "kcat 1.7.1, librdkafka 2.0.2", Records: 1 << 18, RecordSize: 1024, Processes: 2, Rounds: 1,
 		Properties: []string{"acks=1", "linger.ms=5"}, Runs: []KcatRun{
-			{Target: TargetRunnel, Seconds: 2, Acked: 1 << 18, MBPerSec: 80, BrokerCPUSeconds: 0.75},
+			{Target: TargetRunnel, Seconds: 2, Acked: 1 << 18, MBPerSec: 80, BrokerCPUSeconds: 0.75, ClientCPUSeconds: 1.25, ProduceRequests: 512},
 			{Target: TargetSinkLibrdkafka, Seconds: 1, Acked: 1 << 18, MBPerSec: 300},
 		}}
 	rep.CrossCheck.setLoadgen(rep)
@@ -123,8 +131,11 @@ func TestCrossCheckSection(t *testing.T) {
 		"| kcat | 80.0 | 300.0 | 0.27× | 3.00 |",
 		"| kcat ÷ `runnel loadgen` | 0.80× | 0.75× | | 1.50× |",
 		"kcat reached 0.80× the load generator's throughput: **they do not agree within 10%**.",
-		"| 1 | runnel | 2.00 | 262144 | 80.0 | 0.75 |",
-		"| 1 | sink-librdkafka | 1.00 | 262144 | 300.0 | — |",
+		"| 1 | runnel | 2.00 | 262144 | 80.0 | 0.75 | 512 |",
+		"| 1 | sink-librdkafka | 1.00 | 262144 | 300.0 | — | — |",
+		"Runnel answered 512 records per Produce request from kcat",
+		// 2 cores ÷ (5 + 3 s/GiB) is 268 MB/s.
+		"kcat's processes spent 5.00 CPU s per GiB they sent and Runnel 3.00: on 2 cores the two can move at most 268 MB/s together",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report.md lacks %q", want)

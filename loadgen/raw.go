@@ -37,18 +37,22 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // partition in turn, with up to InFlight requests pipelined, and reads the
 // answers in order on a goroutine of its own. Only the correlation id
 // (and, for an idempotent producer, the batch's base sequence and its
-// CRC-32C) change from one request to the next.
+// CRC-32C) change from one request to the next. Every partition's request
+// ends with the same batch, so the connection holds the batch once and a
+// head per partition, and writes the two with one writev: a batch of 1 MB
+// to 1,000 partitions in turn costs 1 MB, not 1 GB.
 type rawConn struct {
 	run  *run
 	conn net.Conn
 	producerStats
 
-	requests   [][]byte // per partition: a whole request, size prefix included
+	heads      [][]byte // per partition: its request up to the batch, size prefix included
+	batch      []byte   // the record batch that ends every request
 	partitions []int32
-	sequences  []int32 // per partition: the next base sequence (idempotent)
-	records    int64   // per request
-	valueBytes int64   // record value bytes per request
-	batchLen   int     // the record batch that ends each request
+	sequences  []int32    // per partition: the next base sequence (idempotent)
+	crc        *suffixCRC // idempotent: the batch's CRC from its header
+	records    int64      // per request
+	valueBytes int64      // record value bytes per request
 	idempotent bool
 
 	slots    chan struct{}    // a token per request that may be in flight
@@ -97,7 +101,7 @@ func (r *run) newRawConn(ctx context.Context, admin *kgo.Client, partitions []in
 		readDone: make(chan struct{}),
 	}
 	batch := r.rawBatch(r.cfg.BatchRecords)
-	c.batchLen = len(batch)
+	c.batch = batch
 	if c.idempotent {
 		resp, err := kmsg.NewPtrInitProducerIDRequest().RequestWith(ctx, admin)
 		if err == nil {
@@ -108,6 +112,7 @@ func (r *run) newRawConn(ctx context.Context, admin *kgo.Client, partitions []in
 		}
 		binary.BigEndian.PutUint64(batch[43:], uint64(resp.ProducerID))
 		binary.BigEndian.PutUint16(batch[51:], uint16(resp.ProducerEpoch))
+		c.crc = newSuffixCRC(batch[batchHeaderSize:])
 	}
 	binary.BigEndian.PutUint32(batch[batchCRCAt:], crc32.Checksum(batch[batchCRCFrom:], castagnoli))
 	acks := int16(1)
@@ -119,7 +124,8 @@ func (r *run) newRawConn(ctx context.Context, admin *kgo.Client, partitions []in
 		req := kmsg.NewPtrProduceRequest()
 		req.Version, req.Acks, req.TimeoutMillis = rawProduceVersion, acks, 30000
 		req.Topics = []kmsg.ProduceRequestTopic{{Topic: r.cfg.Topic, Partitions: []kmsg.ProduceRequestTopicPartition{{Partition: p, Records: batch}}}}
-		c.requests = append(c.requests, format.AppendRequest(nil, req, 0))
+		whole := format.AppendRequest(nil, req, 0)
+		c.heads = append(c.heads, whole[:len(whole)-len(batch)])
 	}
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", r.cfg.Brokers[0])
@@ -164,14 +170,15 @@ func (c *rawConn) send(stop *atomic.Bool, rate float64) {
 		if interval == 0 {
 			intended = time.Now() // closed loop: from when the window had room
 		}
-		k := i % len(c.requests)
-		req := c.requests[k]
+		k := i % len(c.heads)
+		head := c.heads[k]
 		c.corr++
-		binary.BigEndian.PutUint32(req[8:], uint32(c.corr))
+		binary.BigEndian.PutUint32(head[8:], uint32(c.corr))
 		if c.idempotent {
-			batch := req[len(req)-c.batchLen:]
-			binary.BigEndian.PutUint32(batch[batchSequenceAt:], uint32(c.sequences[k]))
-			binary.BigEndian.PutUint32(batch[batchCRCAt:], crc32.Checksum(batch[batchCRCFrom:], castagnoli))
+			// The previous request's bytes are in the socket already:
+			// Write returns once it has copied them all.
+			binary.BigEndian.PutUint32(c.batch[batchSequenceAt:], uint32(c.sequences[k]))
+			binary.BigEndian.PutUint32(c.batch[batchCRCAt:], c.crc.checksum(c.batch[batchCRCFrom:batchHeaderSize]))
 			c.sequences[k] += int32(c.records)
 		}
 		if interval > 0 {
@@ -179,7 +186,8 @@ func (c *rawConn) send(stop *atomic.Bool, rate float64) {
 		}
 		c.sent.Add(c.records)
 		c.pending <- rawInFlight{corr: c.corr, intended: intended}
-		if _, err := c.conn.Write(req); err != nil {
+		req := net.Buffers{head, c.batch}
+		if _, err := req.WriteTo(c.conn); err != nil {
 			c.run.noteError("raw produce: " + err.Error())
 			return
 		}

@@ -81,7 +81,7 @@ Consumers are assigned partitions directly (no consumer group).`,
 	f.BoolVar(&cfg.Raw, "raw", false, "send pre-encoded record batches over plain connections, pipelined, with no client batching (the generator's own cost stays low; no end-to-end latency)")
 	f.IntVar(&cfg.Connections, "connections", 0, "raw: connections (0: --producers)")
 	f.IntVar(&cfg.InFlight, "in-flight", 0, "raw: requests in flight per connection (0: 5)")
-	f.IntVar(&cfg.BatchRecords, "batch-records", 0, "raw: records per batch (0: 16 KiB of values)")
+	f.IntVar(&cfg.BatchRecords, "batch-records", 0, "raw: records per batch (0: as many as fill 1 MB, what librdkafka and franz-go send under saturation)")
 	f.Float64Var(&cfg.Rate, "rate", 0, "records/s over all producers (0: as fast as possible, closed loop)")
 	f.DurationVar(&cfg.Duration, "duration", cfg.Duration, "measurement time (0: until --records)")
 	f.DurationVar(&cfg.Warmup, "warmup", cfg.Warmup, "warm-up before measuring")
