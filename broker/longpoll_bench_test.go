@@ -21,23 +21,30 @@ func BenchmarkFetchLongPollWake(b *testing.B) {
 				c.PreallocateBytes = 4096 // 10,000 partitions must not reserve 1 MiB each
 				c.FlushPolicy = flush.Interval
 			})
+			// Topics of 1,000 partitions: creating 10,000 at once outlasts
+			// the admin client's timeout on a loaded machine.
+			const perTopic = 1000
 			small := "65536"
-			d.createTopic("wake", int32(partitions), map[string]*string{"segment.index.bytes": &small})
-			offsets := make(map[int32]int64, partitions)
-			for p := range partitions {
+			offsets := make(map[int32]int64, perTopic)
+			for p := range perTopic {
 				offsets[int32(p)] = 0
 			}
-			req := sessionFetch(12, "wake", [16]byte{}, -1, -1, 30000, offsets)
+			req := sessionFetch(12, "", [16]byte{}, -1, -1, 30000, nil)
+			for t := range partitions / perTopic {
+				name := "wake" + strconv.Itoa(t)
+				d.createTopic(name, perTopic, map[string]*string{"segment.index.bytes": &small})
+				req.Topics = append(req.Topics, sessionFetch(12, name, [16]byte{}, -1, -1, 30000, offsets).Topics...)
+			}
 			records := batch(0, -1, 1, "wake")
 			b.SetBytes(int64(len(records)))
 			b.ReportAllocs()
 			for i := 0; b.Loop(); i++ {
-				p := i % partitions
+				t, p := i%partitions/perTopic, i%perTopic
 				rep := handleFetch(d.b, &request{msg: req, version: req.Version})
 				for d.b.parkedFetches.Load() == 0 {
 					runtime.Gosched()
 				}
-				pt, err := d.b.partition("wake", int32(p))
+				pt, err := d.b.partition(req.Topics[t].Topic, int32(p))
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -50,7 +57,7 @@ func BenchmarkFetchLongPollWake(b *testing.B) {
 					b.Fatalf("round %d: response %+v, want the one batch", i, rep.resp)
 				}
 				fr.release()
-				req.Topics[0].Partitions[p].FetchOffset++
+				req.Topics[t].Partitions[p].FetchOffset++
 			}
 		})
 	}
