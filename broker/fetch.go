@@ -16,9 +16,10 @@ package broker
 // partial batch, which clients drop.
 //
 // Long polling: when fewer than MinBytes are ready and MaxWaitMillis > 0,
-// the fetch waits on the partitions' segment.Log.Changed signals (an append,
-// or under the durable policy a flush, closes it) until enough bytes are
-// ready or the wait is over; then it reads again and answers. An error on
+// the fetch registers one wake-up channel with each partition's log
+// (segment.Log.Watch: an append, or under the durable policy a flush, wakes
+// it) and re-reads at each wake-up until enough bytes are ready or the wait
+// is over; then it answers. An error on
 // any partition answers at once. The wait runs on its own goroutine; the
 // connection keeps reading and starting the requests behind it (their
 // answers follow this one, in order).
@@ -38,7 +39,6 @@ package broker
 // always null.
 
 import (
-	"reflect"
 	"slices"
 	"sync"
 	"time"
@@ -368,56 +368,47 @@ func (f *fetch) ready() bool {
 	return f.hasError || f.bytes >= int64(f.req.MinBytes)
 }
 
-// maxWatchedLogs bounds the logs one waiting fetch watches: reflect.Select
-// takes at most 65536 cases. A fetch of more distinct partitions than that
-// (many topics) waits out its time instead of waking on data.
-const maxWatchedLogs = 1 << 15
-
 // longPoll waits until the fetch is ready, maxWait has passed or the broker
 // closes, re-reading whenever a partition's log changes.
 func (f *fetch) longPoll(maxWait time.Duration) {
 	timer := time.NewTimer(maxWait)
 	defer timer.Stop()
-	logs := f.watchedLogs()
-	cases := make([]reflect.SelectCase, 2, 2+len(logs))
-	cases[0] = reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timer.C)}
-	cases[1] = reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(f.b.done)}
-	for {
-		// Take the signals before reading again, so that a change between
-		// the read and the wait is not missed.
-		cases = cases[:2]
-		for _, l := range logs {
-			cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(l.Changed())})
+	// One wake-up channel watches every log, registered before the first
+	// read, so that a change between a read and the wait is not missed: it
+	// leaves a wake-up in the channel. A partition named twice watches its
+	// log twice, which costs a second send per change.
+	wake := make(chan struct{}, 1)
+	for i := range f.parts {
+		if p := f.parts[i].p; p != nil {
+			p.log.Watch(wake)
 		}
+	}
+	defer func() {
+		for i := range f.parts {
+			if p := f.parts[i].p; p != nil {
+				p.log.Unwatch(wake)
+			}
+		}
+	}()
+	for {
 		f.read()
 		if f.ready() {
 			return
 		}
 		f.b.parkedFetches.Add(1)
-		chosen, _, _ := reflect.Select(cases)
+		woken := false
+		select {
+		case <-wake:
+			woken = true
+		case <-timer.C: // time is up: answer with what there is
+		case <-f.b.done:
+		}
 		f.b.parkedFetches.Add(-1)
-		if chosen < 2 {
-			f.read() // time is up (or closing): answer with what there is
+		if !woken {
+			f.read()
 			return
 		}
 	}
-}
-
-// watchedLogs are the distinct logs of the fetch's partitions (a request
-// may name a partition many times), nil when there are too many to watch.
-func (f *fetch) watchedLogs() []*segment.Log {
-	seen := make(map[*segment.Log]bool, len(f.parts))
-	var logs []*segment.Log
-	for i := range f.parts {
-		if fp := &f.parts[i]; fp.p != nil && !seen[fp.p.log] {
-			seen[fp.p.log] = true
-			logs = append(logs, fp.p.log)
-		}
-	}
-	if len(logs) > maxWatchedLogs {
-		return nil
-	}
-	return logs
 }
 
 // answer finishes rep with a response framed from the last read; the frame

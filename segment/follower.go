@@ -14,7 +14,7 @@ import "fmt"
 // idempotent producer state is updated from the batches without checking their sequences
 // (Kafka's AppendOrigin.REPLICATION), so that, once leader, the log deduplicates a retry of a
 // producer's last batches. Everything else (rolls, preallocation, space, indexes, failures,
-// Changed()) is as in Append. LogAppendTime is -1 and Duplicate false.
+// Watch wake-ups) is as in Append. LogAppendTime is -1 and Duplicate false.
 func (l *Log) AppendAsFollower(records []byte) (AppendInfo, error) {
 	return l.append(records, nil)
 }

@@ -19,7 +19,7 @@ func (l *Log) HighWatermark() int64 { return l.highWatermark.Load().offset }
 
 // SetHighWatermark sets the high watermark to offset clamped to [StartOffset, EndOffset], and
 // returns the value set. It may go down (a follower told a lower one by a new leader). An
-// offset inside a batch makes reads stop before that batch. A change wakes Changed() watchers.
+// offset inside a batch makes reads stop before that batch. A change wakes Watch watchers.
 func (l *Log) SetHighWatermark(offset int64) int64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()

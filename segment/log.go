@@ -532,7 +532,7 @@ func (l *Log) Append(records []byte, opts AppendOptions) (AppendInfo, error) {
 // append is the path Append and AppendAsFollower share (Kafka's UnifiedLog.append with its
 // AppendOrigin): leader is the leader's options, or nil for a follower, which stores the
 // batches as the leader stamped them (follower.go). Rolls, preallocation, indexes, failure
-// handling and the Changed() notification are the same for both.
+// handling and the Watch wake-ups are the same for both.
 func (l *Log) append(records []byte, leader *AppendOptions) (AppendInfo, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -866,7 +866,7 @@ func (l *Log) Read(offset int64, maxBytes int, opts ReadOptions) (ReadResult, er
 // sealed since the last Sync and the active one (which covers the pages written through its
 // mapping), and the directory if a segment file was created. The append lock is held only to
 // note what to sync. It returns the end offset (exclusive) now durable, which becomes the
-// FlushedOffset and recovery point, and wakes Changed() watchers. Log is an io/flush Target.
+// FlushedOffset and recovery point, and wakes Watch watchers. Log is an io/flush Target.
 //
 // A failed sync is a storage failure (see failLocked): the log and its directory go offline
 // and the flushed offset never moves again, so the failed range is never declared durable.
@@ -990,7 +990,7 @@ func (p *pendingSync) release() {
 }
 
 // finish completes the sync: syncErr is the result of making the noted files durable. On
-// success it publishes the noted end as durable and wakes Changed() watchers; on failure the
+// success it publishes the noted end as durable and wakes Watch watchers; on failure the
 // log fails (failLocked). It returns what Sync returns.
 func (p *pendingSync) finish(syncErr error) (int64, error) {
 	l := p.l
@@ -1118,10 +1118,15 @@ func (m *offsetMark) limit(s *segment, size int64) int64 {
 	return 0
 }
 
-// Changed returns a channel closed when EndOffset or FlushedOffset next advances, or
-// HighWatermark next changes. Check the offsets after taking the channel, then wait on it
-// (long-poll fetch).
-func (l *Log) Changed() <-chan struct{} { return l.changed.wait() }
+// Watch registers ch for a wake-up, a send that never blocks (a full channel is left as is),
+// each time EndOffset or FlushedOffset advances or HighWatermark changes, until Unwatch(ch).
+// Register first, then check the offsets, then wait on ch: a change after Watch is not lost,
+// as a channel with a buffer of 1 keeps one wake-up however many changes came (long-poll
+// fetch). A channel registered n times gets n sends per change and needs n Unwatch calls.
+func (l *Log) Watch(ch chan<- struct{}) { l.changed.watch(ch) }
+
+// Unwatch removes one registration of ch by Watch; no send to ch starts after it returns.
+func (l *Log) Unwatch(ch chan<- struct{}) { l.changed.unwatch(ch) }
 
 // OffsetForTimestamp returns the offset and timestamp of the first record, at or after the
 // log start offset, whose timestamp is >= ts (ListOffsets by time). As in Kafka, the time index
@@ -1345,33 +1350,43 @@ func (l *Log) abandon() {
 	l.changed.notify()
 }
 
-// notifier hands out a channel that is closed at the next notify; it allocates only while
-// someone watches.
+// notifier wakes the channels registered with it at each notify; notify costs one atomic load
+// while none is.
 type notifier struct {
-	watching atomic.Bool
+	watched  atomic.Bool // len(watchers) > 0
 	mu       sync.Mutex
-	ch       chan struct{}
+	watchers []chan<- struct{}
 }
 
-func (n *notifier) wait() <-chan struct{} {
+func (n *notifier) watch(ch chan<- struct{}) {
 	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.ch == nil {
-		n.ch = make(chan struct{})
-		n.watching.Store(true)
+	n.watchers = append(n.watchers, ch)
+	n.watched.Store(true)
+	n.mu.Unlock()
+}
+
+func (n *notifier) unwatch(ch chan<- struct{}) {
+	n.mu.Lock()
+	if i := slices.Index(n.watchers, ch); i >= 0 {
+		last := len(n.watchers) - 1
+		n.watchers[i] = n.watchers[last]
+		n.watchers[last] = nil
+		n.watchers = n.watchers[:last]
 	}
-	return n.ch
+	n.watched.Store(len(n.watchers) > 0)
+	n.mu.Unlock()
 }
 
 func (n *notifier) notify() {
-	if !n.watching.Load() {
+	if !n.watched.Load() {
 		return
 	}
 	n.mu.Lock()
-	if n.ch != nil {
-		close(n.ch)
-		n.ch = nil
-		n.watching.Store(false)
+	for _, ch := range n.watchers {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
 	}
 	n.mu.Unlock()
 }

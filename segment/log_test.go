@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"runnel/segment"
 	"testing"
-	"time"
 )
 
 func TestSegmentFileName(t *testing.T) {
@@ -252,27 +251,78 @@ func TestRollFiles(t *testing.T) {
 	}
 }
 
-func TestChanged(t *testing.T) {
-	l := openTestLog(t, t.TempDir(), smallConfig(), 0, true)
-	ch := l.Changed()
+// woken reports whether ch holds a wake-up, taking it.
+func woken(ch chan struct{}) bool {
 	select {
 	case <-ch:
-		t.Fatal("closed before any change")
+		return true
 	default:
+		return false
 	}
-	mustAppend(t, l, randomBatch(rand.New(rand.NewSource(5)), 100, 1))
-	select {
-	case <-ch:
-	case <-time.After(time.Second):
-		t.Fatal("not closed by an append")
+}
+
+func TestWatch(t *testing.T) {
+	l := openTestLog(t, t.TempDir(), smallConfig(), 0, true)
+	rng := rand.New(rand.NewSource(5))
+	ch := make(chan struct{}, 1)
+	l.Watch(ch)
+	if woken(ch) {
+		t.Fatal("woken before any change")
 	}
-	ch = l.Changed()
+	// Changes between the registration and the wait are kept: one wake-up
+	// for two appends, and the channel never blocks the appender.
+	mustAppend(t, l, randomBatch(rng, 100, 1))
+	mustAppend(t, l, randomBatch(rng, 100, 1))
+	if !woken(ch) {
+		t.Fatal("not woken by an append")
+	}
+	if woken(ch) {
+		t.Fatal("woken twice: the buffer holds one wake-up")
+	}
 	if _, err := l.Sync(); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-ch:
-	case <-time.After(time.Second):
-		t.Fatal("not closed by a sync")
+	if !woken(ch) {
+		t.Fatal("not woken by a sync")
+	}
+	l.Unwatch(ch)
+	mustAppend(t, l, randomBatch(rng, 100, 1))
+	if woken(ch) {
+		t.Fatal("woken after Unwatch")
+	}
+}
+
+func TestWatchMany(t *testing.T) {
+	l := openTestLog(t, t.TempDir(), smallConfig(), 0, true)
+	rng := rand.New(rand.NewSource(6))
+	chs := make([]chan struct{}, 100)
+	for i := range chs {
+		chs[i] = make(chan struct{}, 1)
+		l.Watch(chs[i])
+	}
+	twice := chs[7] // registered twice: kept until unwatched twice
+	l.Watch(twice)
+	for i := 0; i < len(chs); i += 2 {
+		l.Unwatch(chs[i])
+	}
+	mustAppend(t, l, randomBatch(rng, 100, 1))
+	for i, ch := range chs {
+		if got, want := woken(ch), i%2 == 1; got != want {
+			t.Fatalf("watcher %d: woken %v, want %v", i, got, want)
+		}
+	}
+	for i := 1; i < len(chs); i += 2 {
+		l.Unwatch(chs[i])
+	}
+	mustAppend(t, l, randomBatch(rng, 100, 1))
+	if !woken(twice) {
+		t.Fatal("a channel watched twice and unwatched once was not woken")
+	}
+	l.Unwatch(twice)
+	mustAppend(t, l, randomBatch(rng, 100, 1))
+	for i, ch := range chs {
+		if woken(ch) {
+			t.Fatalf("watcher %d woken after Unwatch", i)
+		}
 	}
 }

@@ -1,0 +1,64 @@
+package broker
+
+import (
+	"runtime"
+	"strconv"
+	"testing"
+
+	"runnel/io/flush"
+	"runnel/segment"
+)
+
+// BenchmarkFetchLongPollWake measures one long-poll round of a consumer of
+// many partitions with nothing new (issue 16): the fetch reads every
+// partition, parks, one partition gets a batch, and the fetch wakes,
+// re-reads and answers with it. The interval flush policy keeps fsync out
+// of the round. Bytes per operation (SetBytes) are the batch's.
+func BenchmarkFetchLongPollWake(b *testing.B) {
+	for _, partitions := range []int{1000, 10000} {
+		b.Run("partitions="+strconv.Itoa(partitions), func(b *testing.B) {
+			d := startDataBroker(b, func(c *Config) {
+				c.PreallocateBytes = 4096 // 10,000 partitions must not reserve 1 MiB each
+				c.FlushPolicy = flush.Interval
+			})
+			// Topics of 1,000 partitions: creating 10,000 at once outlasts
+			// the admin client's timeout on a loaded machine.
+			const perTopic = 1000
+			small := "65536"
+			offsets := make(map[int32]int64, perTopic)
+			for p := range perTopic {
+				offsets[int32(p)] = 0
+			}
+			req := sessionFetch(12, "", [16]byte{}, -1, -1, 30000, nil)
+			for t := range partitions / perTopic {
+				name := "wake" + strconv.Itoa(t)
+				d.createTopic(name, perTopic, map[string]*string{"segment.index.bytes": &small})
+				req.Topics = append(req.Topics, sessionFetch(12, name, [16]byte{}, -1, -1, 30000, offsets).Topics...)
+			}
+			records := batch(0, -1, 1, "wake")
+			b.SetBytes(int64(len(records)))
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				t, p := i%partitions/perTopic, i%perTopic
+				rep := handleFetch(d.b, &request{msg: req, version: req.Version})
+				for d.b.parkedFetches.Load() == 0 {
+					runtime.Gosched()
+				}
+				pt, err := d.b.partition(req.Topics[t].Topic, int32(p))
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := pt.log.Append(batch(0, -1, 1, "wake"), segment.AppendOptions{}); err != nil {
+					b.Fatal(err)
+				}
+				<-rep.done
+				fr, ok := rep.frame.(*fetchFrame)
+				if !ok || fr.fileBytes != int64(len(records)) {
+					b.Fatalf("round %d: response %+v, want the one batch", i, rep.resp)
+				}
+				fr.release()
+				req.Topics[t].Partitions[p].FetchOffset++
+			}
+		})
+	}
+}
