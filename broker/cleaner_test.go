@@ -123,12 +123,15 @@ func TestCompactedTopicConsumedWhileCleaned(t *testing.T) {
 	}
 	close(stop)
 	<-producing
-	cleanedBefore := b.CleanerStats().LastClean
-	// The last clean may already have taken everything below the active segment, which is
-	// never cleaned: then nothing is dirty (ratio 0) and no clean comes.
-	wait.Until(t, 30*time.Second, "a clean after the last produce, or nothing left to clean", func() bool {
+	stopped := time.Now()
+	// A clean that was running when the producer stopped covers only what was there when it
+	// began: wait for one that began after the last produce (its end less its duration, to
+	// the millisecond LastClean keeps). The last clean may already have taken everything below
+	// the active segment, which is never cleaned: then nothing is dirty (ratio 0) and no clean
+	// comes.
+	wait.Until(t, 30*time.Second, "a clean begun after the last produce, or nothing left to clean", func() bool {
 		s := b.CleanerStats()
-		return s.LastClean.After(cleanedBefore) || s.MaxDirtyRatio == 0
+		return s.LastClean.Add(-s.LastDuration).After(stopped.Add(time.Millisecond)) || s.MaxDirtyRatio == 0
 	})
 	seen := readAll()
 	mu.Lock()
