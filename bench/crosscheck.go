@@ -548,9 +548,11 @@ func crossCheckSection(b *strings.Builder, rep *Report) {
 }
 
 // cappedCores is the CPU the broker gets in the capped comparison: little
-// enough that Runnel (about 2–3 CPU s per GiB of 1 MB batches) moves well
-// under what kcat reaches against the sink, so that the broker, not
-// either client, is the limit.
+// enough that the broker, not either client, is the limit. Capped at 0.25
+// cores Runnel took 222 MB/s from the generator (1.2 CPU s per GiB), more
+// than kcat reached against the sink in the same run (196); at 0.1 it
+// takes 82–104 MB/s, with its quota used up in 98–100% of the periods
+// under both clients (results/2026-12-02-xcheck, "Capped broker").
 const cappedCores = 0.1
 
 // cappedClient names the clients of the capped comparison.
@@ -700,9 +702,16 @@ func (cp *CappedCheck) measure(ctx context.Context, opts Options, workDir string
 }
 
 // cappedGenerators runs the generator's n processes against t and reads
-// the broker's CPU over their measurement window.
+// the broker's CPU over their measurement window. The records the
+// generator counts as acked must all reach the topic's end offsets (which
+// trail the acks by up to a flush) before it returns, so that the next
+// run's count starts after them.
 func cappedGenerators(ctx context.Context, opts Options, workDir string, t *target, cfg loadgen.Config, n int) (CappedRun, error) {
 	run := CappedRun{Client: cappedLoadgen}
+	before, err := endOffsetSum(ctx, t.addr, cfg.Topic)
+	if err != nil {
+		return run, err
+	}
 	cpu := recordCPU(t.pids()...)
 	res, err := runGenerators(ctx, opts.Runnel, workDir, cfg, n)
 	samples, cerr := cpu.stop()
@@ -714,6 +723,13 @@ func cappedGenerators(ctx context.Context, opts Options, workDir string, t *targ
 	}
 	if res.Totals.ProduceErrors > 0 {
 		return run, fmt.Errorf("%d produce errors", res.Totals.ProduceErrors)
+	}
+	after, err := awaitEndOffsets(ctx, t.addr, cfg.Topic, before+res.Totals.Acked, endOffsetsWait)
+	if err != nil {
+		return run, err
+	}
+	if after-before != res.Totals.Acked {
+		return run, fmt.Errorf("the generator counted %d records acked, the end offsets went up by %d", res.Totals.Acked, after-before)
 	}
 	rr := &RunResult{Result: res}
 	if err := rr.setCPU(samples); err != nil {
