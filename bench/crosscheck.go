@@ -83,6 +83,9 @@ type CrossCheck struct {
 	// machine the client shares with the broker, what it spends is not
 	// the broker's.
 	KcatCPUSecondsPerGiB float64 `json:"kcat_cpu_seconds_per_gib"`
+	// Capped is the broker-bound comparison (measureCapped): both
+	// clients against a Runnel whose CPU a cgroup caps.
+	Capped *CappedCheck `json:"capped,omitempty"`
 }
 
 // KcatRun is one run of the kcat processes: Records sent, timed from the
@@ -197,6 +200,7 @@ func (cc *CrossCheck) measure(ctx context.Context, opts Options, workDir string,
 		}
 	}
 	cc.summarize()
+	cc.Capped = cc.measureCapped(ctx, opts, workDir, sc, kcat, file)
 	return nil
 }
 
@@ -221,11 +225,17 @@ func (cc *CrossCheck) summarize() {
 	}
 	cc.Kcat, cc.KcatSink, cc.BrokerCPUSecondsPerGiB = median(runnel), median(sink), median(cpu)
 	cc.KcatRecordsPerRequest, cc.KcatCPUSecondsPerGiB = median(perRequest), median(client)
-	cc.Ratio, cc.Agree = 0, false
-	if cc.Kcat > 0 && cc.Loadgen > 0 {
-		cc.Ratio = cc.Kcat / cc.Loadgen
-		cc.Agree = cc.Ratio >= 1-crossCheckTolerance && cc.Ratio <= 1+crossCheckTolerance
+	cc.Ratio, cc.Agree = agreement(cc.Kcat, cc.Loadgen)
+}
+
+// agreement is kcat ÷ loadgen (0 when either is missing) and whether it
+// is within crossCheckTolerance of 1.
+func agreement(kcat, loadgen float64) (ratio float64, agree bool) {
+	if kcat <= 0 || loadgen <= 0 {
+		return 0, false
 	}
+	ratio = kcat / loadgen
+	return ratio, ratio >= 1-crossCheckTolerance && ratio <= 1+crossCheckTolerance
 }
 
 // median of vs (0 for none).
@@ -321,8 +331,13 @@ func runKcat(ctx context.Context, kcat string, t *target, topic, file string, cc
 // kcatProperties are the librdkafka properties matching load: its acks,
 // idempotence, compression and linger, batches of at most the raw load's
 // BatchRecords records (the default batch.size, 1 MB, is
-// loadgen.ClientBatchBytes, which those records fill), and a queue large
-// enough that kcat never waits for room in it.
+// loadgen.ClientBatchBytes, which those records fill). The queue keeps
+// librdkafka's default bound, 100,000 records (100 MB here), still 6× the
+// generator's 16 MB in flight: with room for 2 GB, kcat read its whole
+// file into memory at once, and against a Runnel capped at 0.1 core each
+// of Runnel's segment pwrites then took 3.4 ms of system time against
+// 0.43 ms under the generator (0.63 ms with a 64 MB queue: strace -c,
+// results/2026-12-02-xcheck).
 func kcatProperties(load loadgen.Config) []string {
 	return []string{
 		"acks=" + load.Acks,
@@ -331,8 +346,6 @@ func kcatProperties(load loadgen.Config) []string {
 		"linger.ms=" + strconv.FormatInt(load.Linger.Milliseconds(), 10),
 		"batch.num.messages=" + strconv.Itoa(max(1, load.BatchRecords)),
 		"batch.size=" + strconv.Itoa(loadgen.ClientBatchBytes),
-		"queue.buffering.max.messages=1000000",
-		"queue.buffering.max.kbytes=2097152",
 		"message.timeout.ms=60000",
 	}
 }
@@ -473,6 +486,8 @@ func crossCheckSection(b *strings.Builder, rep *Report) {
 		w("Failed: %s.\n\n", oneLine(cc.Err))
 		return
 	}
+	defer cappedSection(b, cc)
+	w("### Uncapped broker (client-bound)\n\n")
 	loadgenLoad := "not run"
 	if i := slices.IndexFunc(rep.Scenarios, func(sc Scenario) bool { return sc.Name == cc.Scenario }); i >= 0 {
 		loadgenLoad = describeLoad(rep.Scenarios[i])
@@ -531,6 +546,272 @@ func crossCheckSection(b *strings.Builder, rep *Report) {
 	w("\n\n| round | target | seconds | records acked | MB/s | broker CPU s | Produce requests |\n|---:|---|---:|---:|---:|---:|---:|\n")
 	for i, r := range cc.Runs {
 		w("| %d | %s | %.2f | %d | %.1f | %s | %s |\n", i/2+1, r.Target, r.Seconds, r.Acked, r.MBPerSec, f(r.BrokerCPUSeconds, "%.2f"), f(float64(r.ProduceRequests), "%.0f"))
+	}
+	w("\n")
+}
+
+// cappedCores is the CPU the broker gets in the capped comparison: little
+// enough that the broker, not either client, is the limit. Capped at 0.25
+// cores Runnel took 222 MB/s from the generator (1.2 CPU s per GiB), more
+// than kcat reached against the sink in the same run (196); at 0.1 it
+// takes 82–104 MB/s, with its quota used up in 98–100% of the periods
+// under both clients (results/2026-12-02-xcheck, "Capped broker").
+const cappedCores = 0.1
+
+// cappedClient names the clients of the capped comparison.
+const (
+	cappedLoadgen = "runnel loadgen"
+	cappedKcat    = "kcat"
+)
+
+// CappedCheck is the broker-bound cross-check: the load generator and kcat
+// alternating against one Runnel whose CPU a cgroup caps at Cores, so
+// that both should measure the same broker-bound throughput. The uncapped
+// comparison beside it is client-bound: kcat's own CPU sets its figure.
+type CappedCheck struct {
+	// Skipped says why it did not run (no usable cgroup, say); Err why
+	// it failed.
+	Skipped string  `json:"skipped,omitempty"`
+	Err     string  `json:"error,omitempty"`
+	Cores   float64 `json:"cores"`
+	// CgroupVersion is 1 (cpu.cfs_quota_us) or 2 (cpu.max).
+	CgroupVersion int `json:"cgroup_version,omitempty"`
+	// Warmup and Duration are the generator's; kcat sends the
+	// cross-check's Records each run.
+	Warmup   time.Duration `json:"warmup_ns"`
+	Duration time.Duration `json:"duration_ns"`
+	Rounds   int           `json:"rounds"`
+	Runs     []CappedRun   `json:"runs,omitempty"`
+	// Loadgen and Kcat are the medians of each client's MB/s, and
+	// LoadgenCPUSecondsPerGiB and KcatCPUSecondsPerGiB of the capped
+	// broker's CPU per GiB under each.
+	Loadgen                 float64 `json:"loadgen_mb_per_sec"`
+	Kcat                    float64 `json:"kcat_mb_per_sec"`
+	LoadgenCPUSecondsPerGiB float64 `json:"loadgen_broker_cpu_seconds_per_gib"`
+	KcatCPUSecondsPerGiB    float64 `json:"kcat_broker_cpu_seconds_per_gib"`
+	// Ratio is Kcat / Loadgen; Agree says whether it is within
+	// crossCheckTolerance of 1.
+	Ratio float64 `json:"ratio"`
+	Agree bool    `json:"agree"`
+}
+
+// CappedRun is one client's run against the capped broker.
+type CappedRun struct {
+	Client   string  `json:"client"`
+	MBPerSec float64 `json:"mb_per_sec"`
+	// BrokerCPUSeconds is the broker's CPU over the run's measurement
+	// (the generator's window, kcat's whole run) and CPUSecondsPerGiB
+	// that per GiB of record values in it.
+	BrokerCPUSeconds float64 `json:"broker_cpu_seconds"`
+	CPUSecondsPerGiB float64 `json:"cpu_seconds_per_gib"`
+	// Throttled is the fraction of the cgroup's CFS periods over the run
+	// in which the broker used up its quota: near 1, the cap was the limit.
+	Throttled float64 `json:"throttled"`
+	// RecordsPerRequest is the records per Produce request Runnel
+	// answered (the generator's batch, for the generator).
+	RecordsPerRequest float64 `json:"records_per_request"`
+}
+
+// cappedSize is the generator's warm-up and measurement in the capped
+// comparison, and how many rounds (one run of each client) it makes.
+func cappedSize(quick bool) (warmup, duration time.Duration, rounds int) {
+	if quick {
+		return time.Second, 4 * time.Second, 3
+	}
+	return 2 * time.Second, 10 * time.Second, 3
+}
+
+// measureCapped runs the capped comparison: a fresh Runnel in a new
+// cgroup capped at cappedCores, then the generator and kcat (file's
+// records, as in the uncapped part) against it, alternating. Without a
+// usable cgroup it returns a CappedCheck that says it was skipped; a
+// failure is recorded in it, never returned.
+func (cc *CrossCheck) measureCapped(ctx context.Context, opts Options, workDir string, sc Scenario, kcat, file string) *CappedCheck {
+	cp := &CappedCheck{Cores: cappedCores}
+	cp.Warmup, cp.Duration, cp.Rounds = cappedSize(opts.Quick)
+	cg, err := newCPUCap(fmt.Sprintf("runnel-bench-%d-%d", os.Getpid(), time.Now().UnixNano()), cappedCores)
+	if err != nil {
+		cp.Skipped = err.Error()
+		fmt.Fprintf(opts.Log, "cross-check, capped broker: skipped: %s\n", cp.Skipped)
+		return cp
+	}
+	cp.CgroupVersion = cg.version
+	fmt.Fprintf(opts.Log, "cross-check, capped broker: runnel in a cgroup v%d capped at %.2f cores, %d rounds of runnel loadgen and kcat\n", cg.version, cappedCores, cp.Rounds)
+	if err := cp.measure(ctx, opts, workDir, sc, cg, kcat, file, cc); err != nil {
+		cp.Err = err.Error()
+		fmt.Fprintf(opts.Log, "  FAILED: %s\n", err)
+	} else {
+		fmt.Fprintf(opts.Log, "  capped: runnel loadgen %.1f MB/s (broker %.2f CPU s/GiB), kcat %.1f (%.2f): kcat / loadgen %.2f\n",
+			cp.Loadgen, cp.LoadgenCPUSecondsPerGiB, cp.Kcat, cp.KcatCPUSecondsPerGiB, cp.Ratio)
+	}
+	if err := cg.remove(); err != nil && cp.Err == "" {
+		cp.Err = err.Error()
+	}
+	return cp
+}
+
+// measure starts the capped Runnel in cg and runs the rounds; the broker
+// is stopped (so that cg is empty) before it returns.
+func (cp *CappedCheck) measure(ctx context.Context, opts Options, workDir string, sc Scenario, cg *cpuCap, kcat, file string, cc *CrossCheck) error {
+	logPath := filepath.Join(opts.OutDir, "logs", "cross-check-capped-runnel.log")
+	t, err := startTarget(ctx, opts.Runnel, opts.Self, TargetRunnel, workDir, logPath, brokerOverrides(opts, sc))
+	if err != nil {
+		return err
+	}
+	defer func() {
+		t.stop()
+		if strings.TrimSpace(clustertest.Tail(logPath, 100)) == "" {
+			os.Remove(logPath)
+		}
+	}()
+	if err := cg.add(t.cmd.Process.Pid); err != nil {
+		return err
+	}
+	cfg := sc.Load
+	cfg.Brokers, cfg.Topic = []string{t.addr}, sc.Name
+	cfg.Warmup, cfg.Duration, cfg.Rate = cp.Warmup, cp.Duration, 0
+	if err := loadgen.PrepareTopic(ctx, cfg); err != nil {
+		return err
+	}
+	for range cp.Rounds {
+		for _, client := range []string{cappedLoadgen, cappedKcat} {
+			p0, th0, err := cg.throttled()
+			if err != nil {
+				return err
+			}
+			var run CappedRun
+			if client == cappedLoadgen {
+				run, err = cappedGenerators(ctx, opts, workDir, t, cfg, max(1, sc.Generators))
+			} else {
+				run, err = cappedKcatRun(ctx, kcat, t, sc.Name, file, cc)
+			}
+			if err != nil {
+				return fmt.Errorf("%s against the capped runnel: %w: %s", client, err, strings.TrimSpace(clustertest.Tail(logPath, 1000)))
+			}
+			p1, th1, err := cg.throttled()
+			if err != nil {
+				return err
+			}
+			if p1 > p0 {
+				run.Throttled = float64(th1-th0) / float64(p1-p0)
+			}
+			cp.Runs = append(cp.Runs, run)
+			fmt.Fprintf(opts.Log, "  %s: %.1f MB/s, broker %.2f CPU s/GiB, throttled in %.0f%% of periods, %.0f records a request\n",
+				client, run.MBPerSec, run.CPUSecondsPerGiB, 100*run.Throttled, run.RecordsPerRequest)
+		}
+	}
+	cp.summarize()
+	return nil
+}
+
+// cappedGenerators runs the generator's n processes against t and reads
+// the broker's CPU over their measurement window. The records the
+// generator counts as acked must all reach the topic's end offsets (which
+// trail the acks by up to a flush) before it returns, so that the next
+// run's count starts after them.
+func cappedGenerators(ctx context.Context, opts Options, workDir string, t *target, cfg loadgen.Config, n int) (CappedRun, error) {
+	run := CappedRun{Client: cappedLoadgen}
+	before, err := endOffsetSum(ctx, t.addr, cfg.Topic)
+	if err != nil {
+		return run, err
+	}
+	cpu := recordCPU(t.pids()...)
+	res, err := runGenerators(ctx, opts.Runnel, workDir, cfg, n)
+	samples, cerr := cpu.stop()
+	if err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return run, err
+	}
+	if res.Totals.ProduceErrors > 0 {
+		return run, fmt.Errorf("%d produce errors", res.Totals.ProduceErrors)
+	}
+	after, err := awaitEndOffsets(ctx, t.addr, cfg.Topic, before+res.Totals.Acked, endOffsetsWait)
+	if err != nil {
+		return run, err
+	}
+	if after-before != res.Totals.Acked {
+		return run, fmt.Errorf("the generator counted %d records acked, the end offsets went up by %d", res.Totals.Acked, after-before)
+	}
+	rr := &RunResult{Result: res}
+	if err := rr.setCPU(samples); err != nil {
+		return run, err
+	}
+	run.MBPerSec, run.BrokerCPUSeconds, run.CPUSecondsPerGiB = res.Produced.MBPerSec, rr.BrokerCPUSeconds, rr.CPUSecondsPerGiB
+	run.RecordsPerRequest = float64(cfg.BatchRecords)
+	return run, nil
+}
+
+// cappedKcatRun is runKcat against the capped broker.
+func cappedKcatRun(ctx context.Context, kcat string, t *target, topic, file string, cc *CrossCheck) (CappedRun, error) {
+	run := CappedRun{Client: cappedKcat}
+	kr, err := runKcat(ctx, kcat, t, topic, file, cc)
+	if err != nil {
+		return run, err
+	}
+	run.MBPerSec, run.BrokerCPUSeconds = kr.MBPerSec, kr.BrokerCPUSeconds
+	if kr.ProduceRequests > 0 {
+		run.RecordsPerRequest = float64(kr.Acked) / float64(kr.ProduceRequests)
+	}
+	if kr.Acked > 0 {
+		run.CPUSecondsPerGiB = kr.BrokerCPUSeconds / (float64(kr.Acked*int64(cc.RecordSize)) / (1 << 30))
+	}
+	return run, nil
+}
+
+// summarize sets the medians, the ratio and the verdict from Runs.
+func (cp *CappedCheck) summarize() {
+	mb := map[string][]float64{}
+	cpu := map[string][]float64{}
+	for _, r := range cp.Runs {
+		mb[r.Client] = append(mb[r.Client], r.MBPerSec)
+		cpu[r.Client] = append(cpu[r.Client], r.CPUSecondsPerGiB)
+	}
+	cp.Loadgen, cp.Kcat = median(mb[cappedLoadgen]), median(mb[cappedKcat])
+	cp.LoadgenCPUSecondsPerGiB, cp.KcatCPUSecondsPerGiB = median(cpu[cappedLoadgen]), median(cpu[cappedKcat])
+	cp.Ratio, cp.Agree = agreement(cp.Kcat, cp.Loadgen)
+}
+
+// cappedSection writes the report's broker-bound comparison, after the
+// client-bound one.
+func cappedSection(b *strings.Builder, cc *CrossCheck) {
+	cp := cc.Capped
+	if cp == nil {
+		return
+	}
+	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	w("### Capped broker (broker-bound)\n\n")
+	switch {
+	case cp.Skipped != "":
+		w("Skipped: %s. Only the client-bound comparison above was made.\n\n", oneLine(cp.Skipped))
+		return
+	case cp.Err != "":
+		w("Failed: %s.\n\n", oneLine(cp.Err))
+		return
+	}
+	w("On a machine whose cores the clients share with the broker, a client that costs more CPU per byte than the broker measures itself. "+
+		"So a fresh Runnel (same properties) ran in a cgroup v%d capped at %.2f cores (CFS quota %.0f ms every %.0f ms), "+
+		"and `runnel loadgen` (%s warm-up, %s measured) and kcat (%d records, as above) ran against it in turn, %d rounds, starting with the generator; "+
+		"the figures are medians. Runnel's CPU per GiB is over the generator's window and over kcat's whole run. "+
+		"\"Throttled\" is the share of the cgroup's periods in which Runnel used up its quota: near 100%%, the cap was the limit.\n\n",
+		cp.CgroupVersion, cp.Cores, cp.Cores*float64(cpuCapPeriod.Milliseconds()), float64(cpuCapPeriod.Milliseconds()),
+		cp.Warmup, cp.Duration, cc.Records, cp.Rounds)
+	w("| client | against the capped Runnel (MB/s) | Runnel CPU s/GiB |\n|---|---:|---:|\n")
+	w("| `runnel loadgen` | %.1f | %.2f |\n| kcat | %.1f | %.2f |\n", cp.Loadgen, cp.LoadgenCPUSecondsPerGiB, cp.Kcat, cp.KcatCPUSecondsPerGiB)
+	cpuRatio, _ := agreement(cp.KcatCPUSecondsPerGiB, cp.LoadgenCPUSecondsPerGiB)
+	w("| kcat ÷ `runnel loadgen` | %s | %s |\n\n", ratio(cp.Ratio), ratio(cpuRatio))
+	verdict := "they do not agree within 10%"
+	if cp.Agree {
+		verdict = "they agree within 10%"
+	}
+	w("Against the capped Runnel, kcat reached %s the load generator's throughput: **%s**.", ratio(cp.Ratio), verdict)
+	if cc.KcatSink > 0 {
+		w(" The capped Runnel's figure under the generator is %s of kcat's against the sink (%.1f MB/s, above), kcat's ceiling.", ratio(cp.Loadgen/cc.KcatSink), cc.KcatSink)
+	}
+	w("\n\n| round | client | MB/s | broker CPU s | CPU s/GiB | throttled | records a request |\n|---:|---|---:|---:|---:|---:|---:|\n")
+	for i, r := range cp.Runs {
+		w("| %d | %s | %.1f | %.2f | %.2f | %.0f%% | %.0f |\n", i/2+1, r.Client, r.MBPerSec, r.BrokerCPUSeconds, r.CPUSecondsPerGiB, 100*r.Throttled, r.RecordsPerRequest)
 	}
 	w("\n")
 }

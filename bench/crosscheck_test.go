@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -210,5 +211,47 @@ func TestLibrdkafkaSinkListsFetch(t *testing.T) {
 		if listed != c.fetch {
 			t.Errorf("fetchAdvertised %v: Fetch v4 listed %v", s.fetchAdvertised, listed)
 		}
+	}
+}
+
+// TestCappedSummarizeAndSection: the capped comparison takes each client's
+// medians, judges their ratio, and the report gives both comparisons,
+// labelled client-bound and broker-bound, or says why the capped one was
+// skipped.
+func TestCappedSummarizeAndSection(t *testing.T) {
+	cp := &CappedCheck{Cores: 0.1, CgroupVersion: 1, Warmup: time.Second, Duration: 4 * time.Second, Rounds: 3}
+	for i, mb := range []float64{90, 100, 95} {
+		cp.Runs = append(cp.Runs, CappedRun{Client: cappedLoadgen, MBPerSec: mb, BrokerCPUSeconds: 1, CPUSecondsPerGiB: 1.0 + float64(i)/10, Throttled: 0.95, RecordsPerRequest: 961},
+			CappedRun{Client: cappedKcat, MBPerSec: mb - 5, BrokerCPUSeconds: 1, CPUSecondsPerGiB: 1.1, Throttled: 0.9, RecordsPerRequest: 800})
+	}
+	cp.summarize()
+	if cp.Loadgen != 95 || cp.Kcat != 90 || cp.LoadgenCPUSecondsPerGiB != 1.1 || cp.KcatCPUSecondsPerGiB != 1.1 || !cp.Agree || cp.Ratio != 90.0/95 {
+		t.Fatalf("capped %+v", cp)
+	}
+	rep := fakeReport(false)
+	rep.CrossCheck = &CrossCheck{Scenario: CrossCheckScenario, Client: "kcat", Records: 1 << 18, RecordSize: 1024, Processes: 2, Rounds: 1, KcatSink: 190, Capped: cp,
+		Runs: []KcatRun{{Target: TargetRunnel, Seconds: 2, Acked: 1 << 18, MBPerSec: 80}, {Target: TargetSinkLibrdkafka, Seconds: 1, Acked: 1 << 18, MBPerSec: 190}}}
+	rep.CrossCheck.setLoadgen(rep)
+	rep.CrossCheck.summarize()
+	md := markdown(rep, nil)
+	for _, want := range []string{
+		"### Uncapped broker (client-bound)",
+		"### Capped broker (broker-bound)",
+		"cgroup v1 capped at 0.10 cores (CFS quota 10 ms every 100 ms)",
+		"| `runnel loadgen` | 95.0 | 1.10 |\n| kcat | 90.0 | 1.10 |\n| kcat ÷ `runnel loadgen` | 0.95× | 1.00× |",
+		"kcat reached 0.95× the load generator's throughput: **they agree within 10%**.",
+		"is 0.50× of kcat's against the sink (190.0 MB/s, above)",
+		"| 3 | kcat | 90.0 | 1.00 | 1.10 | 90% | 800 |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report.md lacks %q", want)
+		}
+	}
+	if strings.Index(md, "client-bound") > strings.Index(md, "broker-bound") {
+		t.Error("the capped comparison comes before the uncapped one")
+	}
+	rep.CrossCheck.Capped = &CappedCheck{Skipped: "bench: create cgroup: permission denied"}
+	if md := markdown(rep, nil); !strings.Contains(md, "### Capped broker (broker-bound)\n\nSkipped: bench: create cgroup: permission denied.") {
+		t.Error("report.md does not say the capped comparison was skipped")
 	}
 }
