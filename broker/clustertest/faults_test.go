@@ -264,7 +264,7 @@ func TestControllerFailover(t *testing.T) {
 		if err := c.Kill(active); err != nil {
 			t.Fatal(err)
 		}
-		next := waitActiveController(t, c, 4*electionTimeout)
+		next := waitActiveController(t, c, 6*electionTimeout)
 		elected := time.Since(killed)
 		if next == active {
 			t.Fatalf("round %d: killed node %d still the active controller", round, c.Node(active).ID)
@@ -272,7 +272,9 @@ func TestControllerFailover(t *testing.T) {
 		// A follower waits out its randomized election timeout, in
 		// [electionTimeout, 2*electionTimeout), then a round of pre-votes
 		// and one of votes, and the leader commits an entry of its term.
-		if elected > 2*electionTimeout+time.Second {
+		// The two survivors may split a round (CI saw term 3 fail and term
+		// 4 win, 3.2 s): one more randomized timeout is allowed for it.
+		if elected > 4*electionTimeout+time.Second {
 			t.Errorf("round %d: a new controller active %v after the kill, election timeout %v", round, elected, electionTimeout)
 		}
 		var created time.Duration
