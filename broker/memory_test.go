@@ -184,9 +184,10 @@ func TestMalformedRequestsLogRateLimited(t *testing.T) {
 				nc.Close()
 			}
 			deadline := time.Now().Add(10 * time.Second)
-			for counterValue(t, b.metrics.malformedRequests) < conns {
+			// The counter goes up before the line is written: wait for both.
+			for counterValue(t, b.metrics.malformedRequests) < conns || !strings.Contains(logs.String(), "closing connection") {
 				if time.Now().After(deadline) {
-					t.Fatalf("runnel_malformed_requests_total = %v, want %d", counterValue(t, b.metrics.malformedRequests), conns)
+					t.Fatalf("runnel_malformed_requests_total = %v, want %d; %d lines logged", counterValue(t, b.metrics.malformedRequests), conns, strings.Count(logs.String(), "closing connection"))
 				}
 				runtime.Gosched()
 			}
