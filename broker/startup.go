@@ -103,7 +103,8 @@ func (b *Broker) openLogDirs(defaults *topicSettings, cfgFor func(topic string) 
 
 // reconcilePartition takes the partition tp found in d into tab when img
 // assigns it to this node (its partition.metadata written again if missing
-// or unreadable), and deletes it otherwise.
+// or unreadable), and otherwise sets it aside as stray (LogDir.MarkStray),
+// keeping its files, as Kafka does.
 func (b *Broker) reconcilePartition(img *metadata.Image, tab *topicTable, settingsOf func(string) *topicSettings, d *logDir, tp segment.TopicPartition) error {
 	mdPath := partitionMetadataPath(d, tp)
 	id, mdErr := segment.ReadPartitionMetadata(mdPath)
@@ -121,10 +122,12 @@ func (b *Broker) reconcilePartition(img *metadata.Image, tab *topicTable, settin
 		assigned = found && slices.Contains(mp.Replicas, b.cfg.NodeID)
 	}
 	if !ok || (mdErr == nil && id != mt.ID()) || !assigned {
-		b.logger.Warn("deleting partition not assigned to this broker (a deleted topic's)", "partition", tp.DirName(), "dir", d.path)
-		if err := d.dir.Delete(tp); err != nil {
-			return fmt.Errorf("broker: deleting stray partition %s: %w", tp.DirName(), err)
+		aside, err := d.dir.MarkStray(tp)
+		if err != nil {
+			return fmt.Errorf("broker: setting aside stray partition %s: %w", tp.DirName(), err)
 		}
+		b.logger.Warn("partition not assigned to this broker (a topic deleted or recreated, or a replica moved, while it was away): kept aside, not served; delete the directory once it is not needed",
+			"partition", tp.DirName(), "moved_to", aside)
 		return nil
 	}
 	if mdErr != nil {

@@ -96,8 +96,29 @@ func TestStartupReconcilesLogDirs(t *testing.T) {
 	}
 	for _, d := range []string{"gone-0", "gone-1"} {
 		if _, err := os.Stat(filepath.Join(dir, d)); !os.IsNotExist(err) {
-			t.Errorf("stray %s not deleted: %v", d, err)
+			t.Errorf("stray %s still in place: %v", d, err)
 		}
+		// Set aside with its files, as Kafka does, not deleted.
+		aside, _ := filepath.Glob(filepath.Join(dir, d+".*-stray"))
+		if len(aside) != 1 {
+			t.Errorf("stray %s set aside as %v, want one %s.<uuid>-stray", d, aside, d)
+			continue
+		}
+		if logs, _ := filepath.Glob(filepath.Join(aside[0], "*.log")); len(logs) == 0 {
+			t.Errorf("stray %s kept no segment", aside[0])
+		}
+	}
+	// A topic of the same name is a new topic: it starts empty beside the stray directories,
+	// which a later start leaves alone.
+	if _, err := b.Admin(t).CreateTopics(ctx(t), 2, 1, nil, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	b = b.Restart(t)
+	if end := endOffset(t, b, "gone", 0); end != 0 {
+		t.Errorf("recreated gone-0 end offset %d, want 0", end)
+	}
+	if aside, _ := filepath.Glob(filepath.Join(dir, "gone-*.*-stray")); len(aside) != 2 {
+		t.Errorf("stray directories after a second start: %v", aside)
 	}
 	if id, err := segment.ReadPartitionMetadata(filepath.Join(dir, "kept-1", "partition.metadata")); err != nil || id != keptID {
 		t.Errorf("kept-1 recreated with %x (%v), want %x", id, err, keptID)

@@ -1316,22 +1316,32 @@ func (l *Log) releaseAll() {
 	}
 }
 
-// Delete closes the log and removes its directory: renamed first to deleteDirName's
+// Delete closes the log and removes its directory: renamed first to
 // "<dir>.<uuid>-delete", so that a crash midway leaves a name that the next start removes,
 // then removed.
 func (l *Log) Delete() error {
-	l.abandon()
-	doomed := filepath.Join(filepath.Dir(l.dir), deleteDirName(l.tp))
-	if err := os.Rename(l.dir, doomed); err != nil {
-		return fmt.Errorf("segment: %w", err)
-	}
-	if err := disk.SyncDir(filepath.Dir(l.dir)); err != nil {
+	doomed, err := l.moveAside(deleteDirSuffix)
+	if err != nil {
 		return err
 	}
 	if err := os.RemoveAll(doomed); err != nil {
 		return fmt.Errorf("segment: %w", err)
 	}
 	return nil
+}
+
+// moveAside closes the log without syncing it (abandon) and renames its directory to
+// asideDirName's "<dir>.<uuid><suffix>", durably, returning the new path.
+func (l *Log) moveAside(suffix string) (string, error) {
+	l.abandon()
+	aside := filepath.Join(filepath.Dir(l.dir), asideDirName(l.tp, suffix))
+	if err := os.Rename(l.dir, aside); err != nil {
+		return "", fmt.Errorf("segment: %w", err)
+	}
+	if err := disk.SyncDir(filepath.Dir(l.dir)); err != nil {
+		return "", err
+	}
+	return aside, nil
 }
 
 // abandon closes the log without syncing or trimming anything, as if the process had died

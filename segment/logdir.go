@@ -30,6 +30,7 @@ const (
 	cleanShutdownFile  = ".kafka_cleanshutdown"
 	lockFile           = ".lock"   // flock'ed while a process has the directory open
 	deleteDirSuffix    = "-delete" // "<topic>-<partition>.<uuid>-delete": a deletion under way
+	strayDirSuffix     = "-stray"  // "<topic>-<partition>.<uuid>-stray": a partition set aside, kept
 )
 
 // openWorkers bounds how many logs a LogDir opens, closes or writes the epochs of at once.
@@ -356,7 +357,7 @@ func (d *LogDir) Create(tp TopicPartition, cfg Config) (*Log, error) {
 }
 
 // Delete closes and removes the log of tp (Kafka style: the directory is renamed to
-// deleteDirName's "<dir>.<uuid>-delete", then removed). Deleting a log that does not exist does nothing.
+// "<dir>.<uuid>-delete", then removed). Deleting a log that does not exist does nothing.
 func (d *LogDir) Delete(tp TopicPartition) error {
 	d.mu.Lock()
 	l, ok := d.logs[tp]
@@ -366,6 +367,22 @@ func (d *LogDir) Delete(tp TopicPartition) error {
 		return nil
 	}
 	return l.Delete()
+}
+
+// MarkStray closes tp's log and renames its directory to "<topic>-<partition>.<uuid>-stray",
+// which no later open takes for a partition, and returns the new path. As Kafka does with a
+// log its metadata no longer assigns to the broker, the files are kept: a partition the image
+// disowns by mistake (a stale image, a topic recreated while the broker was away) loses no
+// record, and an operator deletes the directory once sure it is not needed.
+func (d *LogDir) MarkStray(tp TopicPartition) (string, error) {
+	d.mu.Lock()
+	l, ok := d.logs[tp]
+	delete(d.logs, tp)
+	d.mu.Unlock()
+	if !ok {
+		return "", fmt.Errorf("segment: no log %s in %s", tp.DirName(), d.path)
+	}
+	return l.moveAside(strayDirSuffix)
 }
 
 // WriteCheckpoints writes the recovery point (flushed offset), log start offset and high
@@ -446,12 +463,10 @@ func (d *LogDir) closeLogs() error {
 // maxNameBytes is the longest file name Linux file systems take (NAME_MAX).
 const maxNameBytes = 255
 
-// deleteDirName is the name a partition directory is renamed to while it is deleted,
-// "<topic>-<partition>.<uuid>-delete", with the topic cut short so that the name fits in
-// maxNameBytes: a 249-character topic name is legal, and Kafka's LocalLog.logDeleteDirName
-// shortens it the same way. OpenLogDir removes such directories by their suffix alone.
-func deleteDirName(tp TopicPartition) string {
-	suffix := "-" + strconv.FormatInt(int64(tp.Partition), 10) + "." + newUUID() + deleteDirSuffix
+// asideDirName is "<topic>-<partition>.<uuid><suffix>", the topic cut short if the name would
+// be too long for the file system, as Kafka names its "-delete" and "-stray" directories.
+func asideDirName(tp TopicPartition, suffix string) string {
+	suffix = "-" + strconv.FormatInt(int64(tp.Partition), 10) + "." + newUUID() + suffix
 	return tp.Topic[:min(len(tp.Topic), maxNameBytes-len(suffix))] + suffix
 }
 
