@@ -21,7 +21,9 @@ func (b *Broker) startCleaner() {
 	for _, d := range b.dirs {
 		dirs = append(dirs, d.dir)
 	}
-	b.cleaner = segment.NewCleaner(b.cfg.Cleaner, dirs, b.logger)
+	cfg := b.cfg.Cleaner
+	cfg.Committed = b.committedOffset
+	b.cleaner = segment.NewCleaner(cfg, dirs, b.logger)
 	b.cleaner.Start()
 	c := b.cleaner
 	b.metrics.registry.MustRegister(
@@ -47,6 +49,17 @@ func (b *Broker) startCleaner() {
 			Help: "The highest dirty ratio among the compacted logs when the cleaner last looked (Kafka's max-dirty-percent, as a fraction).",
 		}, func() float64 { return c.Stats().MaxDirtyRatio }),
 	)
+}
+
+// committedOffset is where the cleaner stops in the log l of tp: the high watermark consumers
+// read up to (highWatermark), for a single replica too.
+func (b *Broker) committedOffset(tp segment.TopicPartition, l *segment.Log) int64 {
+	if t := b.table.Load().byName[tp.Topic]; t != nil {
+		if p := t.partitionAt(tp.Partition); p != nil && p.log == l {
+			return b.highWatermark(p)
+		}
+	}
+	return l.HighWatermark() // a log the broker no longer serves: what it last knew
 }
 
 // stopCleaner stops the cleaner's goroutines (before the log dirs close).

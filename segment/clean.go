@@ -38,7 +38,8 @@ type CleanableInfo struct {
 	// FirstDirty is the first offset not yet cleaned (the cleaner's checkpoint, within the log).
 	FirstDirty int64
 	// FirstUncleanable is where cleaning must stop: the active segment's base offset, or the
-	// base of the first segment with records newer than min.compaction.lag.ms.
+	// base of the first segment with records newer than min.compaction.lag.ms or not
+	// committed.
 	FirstUncleanable int64
 	// CleanBytes and DirtyBytes are the sizes of the segments below FirstDirty and of those
 	// in [FirstDirty, FirstUncleanable).
@@ -76,8 +77,12 @@ func (l *Log) closedNow() bool {
 
 // Cleanable measures the log's clean and dirty sections, given the cleaner's checkpoint for it
 // (Kafka's LogCleanerManager.cleanableOffsets and the dirty ratio). A checkpoint below the log
-// start offset or past the log end counts as the log start offset.
-func (l *Log) Cleanable(checkpoint int64) CleanableInfo {
+// start offset or past the log end counts as the log start offset. committed is the offset
+// below which every record is committed (the high watermark, or a single durable replica's
+// flushed offset): as Kafka's cleaner stops at the last stable offset, no record at or above
+// it takes part, so that a key's later record that a crash or a new leader's truncation would
+// take away has not removed its committed one first.
+func (l *Log) Cleanable(checkpoint, committed int64) CleanableInfo {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	cfg := l.mu.cfg
@@ -92,7 +97,7 @@ func (l *Log) Cleanable(checkpoint int64) CleanableInfo {
 		if segs[i+1].baseOffset <= info.FirstDirty {
 			continue
 		}
-		if cfg.MinCompactionLag > 0 && s.maxTimestampOrModTime() > lagCutoff {
+		if segs[i+1].baseOffset > committed || (cfg.MinCompactionLag > 0 && s.maxTimestampOrModTime() > lagCutoff) {
 			info.FirstUncleanable = max(s.baseOffset, info.FirstDirty)
 			break
 		}

@@ -65,8 +65,9 @@ func BenchmarkClean(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
+				l.SetHighWatermark(l.EndOffset())
 				b.StartTimer()
-				info := l.Cleanable(-1)
+				info := l.Cleanable(-1, l.HighWatermark())
 				if _, err := l.Clean(info, segment.CleanOptions{Map: m}); err != nil {
 					b.Fatal(err)
 				}

@@ -71,7 +71,8 @@ func TestCleanKilledChild(t *testing.T) {
 		if seq%4 == 3 {
 			fmt.Fprintln(out, "CLEAN")
 			out.Flush()
-			if _, err := l.Clean(l.Cleanable(0), segment.CleanOptions{Map: m}); err != nil {
+			l.SetHighWatermark(l.EndOffset()) // every record acknowledged is committed
+			if _, err := l.Clean(l.Cleanable(0, l.HighWatermark()), segment.CleanOptions{Map: m}); err != nil {
 				fmt.Printf("ERROR clean: %v\n", err)
 				os.Exit(2)
 			}

@@ -66,6 +66,7 @@ func TestCleanSwapRecovery(t *testing.T) {
 	bigger := cfg
 	bigger.SegmentBytes = 16 << 10 // so that a clean groups segments
 	l.SetConfig(bigger)
+	l.SetHighWatermark(l.EndOffset()) // a log opened alone has no checkpointed high watermark
 	w.clean(t, l)
 	if err := l.Close(); err != nil {
 		t.Fatal(err)

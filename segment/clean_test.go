@@ -138,6 +138,11 @@ func (w *compactWorkload) append(t *testing.T, l *segment.Log) {
 		w.model.latest[string(r.Key)] = off
 		w.model.codecs[off] = codec
 	}
+	// The high watermark follows the appends at a random distance, as a leader's does behind
+	// slow followers; cleans must stop below it.
+	if hw := l.HighWatermark(); w.rng.Intn(3) > 0 {
+		l.SetHighWatermark(hw + w.rng.Int63n(l.EndOffset()-hw+1))
+	}
 }
 
 // appendUnique appends one record of key, which the workload's keys never overwrite.
@@ -146,11 +151,12 @@ func (w *compactWorkload) appendUnique(t *testing.T, l *segment.Log, key string)
 	info := mustAppend(t, l, segmenttest.Batch([]segmenttest.Record{r}, segmenttest.Timestamp(w.now.UnixMilli())))
 	w.model.writes[info.FirstOffset] = r
 	w.model.latest[key] = info.FirstOffset
+	l.SetHighWatermark(l.EndOffset())
 }
 
 // clean cleans l if it is worth it, as the cleaner would.
 func (w *compactWorkload) clean(t *testing.T, l *segment.Log) {
-	info := l.Cleanable(w.checkpoint)
+	info := l.Cleanable(w.checkpoint, l.HighWatermark())
 	if !info.Worth {
 		return
 	}
@@ -250,7 +256,7 @@ func TestCompactionCrash(t *testing.T) {
 				t.Fatal(err)
 			}
 			fs.Inject(faultfs.Rule{Op: ops[w.rng.Intn(len(ops))], Nth: 1 + w.rng.Intn(8), PathContains: dir})
-			info := l.Cleanable(w.checkpoint)
+			info := l.Cleanable(w.checkpoint, l.HighWatermark())
 			if _, err := l.Clean(info, segment.CleanOptions{Map: w.m}); err != nil {
 				t.Logf("clean failed as injected: %v", err)
 			}
@@ -270,6 +276,7 @@ func TestCompactionCrash(t *testing.T) {
 					t.Errorf("leftover %s", f)
 				}
 			}
+			reopened.SetHighWatermark(reopened.EndOffset()) // no checkpoint was written: as a leader learns it again
 			w.clean(t, reopened)
 			w.model.check(t, reopened, w.now, cfg.DeleteRetention)
 		})
@@ -295,6 +302,7 @@ func TestCleanerCheckpoint(t *testing.T) {
 	for i := range 200 {
 		mustAppend(t, l, segmenttest.Batch([]segmenttest.Record{{Key: fmt.Appendf(nil, "k%d", i%5), Value: []byte("some value")}}))
 	}
+	l.SetHighWatermark(l.EndOffset())
 	before := l.Size()
 	c := segment.NewCleaner(segment.CleanerConfig{Threads: 1, DedupeBufferSize: 1 << 20, Backoff: time.Hour}, []*segment.LogDir{d}, quietLogger)
 	cleaned, err := c.CleanOnce(segment.NewOffsetMap(1 << 20))
@@ -347,6 +355,7 @@ func TestCleanerGoroutines(t *testing.T) {
 			for j := range 150 {
 				mustAppend(t, l, segmenttest.Batch([]segmenttest.Record{{Key: fmt.Appendf(nil, "k%d", j%5), Value: []byte("a value of some length")}}))
 			}
+			l.SetHighWatermark(l.EndOffset())
 			if p == 2 {
 				kept = append(kept, l)
 			} else {
@@ -407,11 +416,12 @@ func TestCleanAbortedByRetentionAndDelete(t *testing.T) {
 		for j := range 300 {
 			mustAppend(t, l, segmenttest.Batch([]segmenttest.Record{{Key: fmt.Appendf(nil, "k%d", j%5), Value: []byte("a value of some length")}}))
 		}
+		l.SetHighWatermark(l.EndOffset())
 		started := make(chan struct{})
 		var once sync.Once
 		result := make(chan error, 1)
 		go func() {
-			info := l.Cleanable(-1)
+			info := l.Cleanable(-1, l.HighWatermark())
 			_, err := l.Clean(info, segment.CleanOptions{Map: segment.NewOffsetMap(1 << 20), Throttle: func(int64) {
 				once.Do(func() { close(started) })
 				time.Sleep(time.Millisecond)
@@ -455,16 +465,16 @@ func TestTombstonesDueMakeALogCleanable(t *testing.T) {
 		w.model.writes[info.FirstOffset] = r
 		w.model.latest[string(r.Key)] = info.FirstOffset
 	}
-	for i := 0; l.Cleanable(w.checkpoint).FirstUncleanable < 15; i++ {
+	for i := 0; l.Cleanable(w.checkpoint, l.HighWatermark()).FirstUncleanable < 15; i++ {
 		w.appendUnique(t, l, fmt.Sprint("filler", i)) // until the tombstones are in a sealed segment
 	}
 	w.clean(t, l)
 	w.model.check(t, l, w.now, cfg.DeleteRetention)
-	if info := l.Cleanable(w.checkpoint); info.Worth || info.TombstonesDue {
+	if info := l.Cleanable(w.checkpoint, l.HighWatermark()); info.Worth || info.TombstonesDue {
 		t.Fatalf("cleanable right after a clean, with tombstones not due: %+v", info)
 	}
 	w.now = w.now.Add(cfg.DeleteRetention + time.Second)
-	info := l.Cleanable(w.checkpoint)
+	info := l.Cleanable(w.checkpoint, l.HighWatermark())
 	if !info.TombstonesDue || !info.Worth || info.DirtyBytes != 0 {
 		t.Fatalf("tombstones due, no new writes: %+v", info)
 	}
@@ -478,7 +488,44 @@ func TestTombstonesDueMakeALogCleanable(t *testing.T) {
 			}
 		}
 	}
-	if info := l.Cleanable(w.checkpoint); info.Worth {
+	if info := l.Cleanable(w.checkpoint, l.HighWatermark()); info.Worth {
 		t.Fatalf("cleanable after the tombstones went: %+v", info)
 	}
+}
+
+// TestCleanStopsAtHighWatermark: records at or above the high watermark take no part in a
+// clean, even in sealed segments, so that truncating them (a new leader without them) leaves
+// each key's committed record, as Kafka's cleaner, which stops at the last stable offset.
+func TestCleanStopsAtHighWatermark(t *testing.T) {
+	w := newCompactWorkload(1)
+	cfg := compactConfig(&w.now)
+	dir := t.TempDir()
+	l := openTestLog(t, dir, cfg, 0, true)
+	for i := range 5 {
+		w.appendUnique(t, l, fmt.Sprint("k", i)) // committed: appendUnique moves the high watermark
+	}
+	committed := l.EndOffset()
+	for i := range 200 { // 2 KiB segments: many sealed ones above the high watermark
+		r := segmenttest.Record{Key: fmt.Appendf(nil, "k%d", i%5), Value: fmt.Appendf(nil, "uncommitted %d", i)}
+		mustAppend(t, l, segmenttest.Batch([]segmenttest.Record{r}, segmenttest.Timestamp(w.now.UnixMilli())))
+	}
+	if files, _ := filepath.Glob(filepath.Join(dir, "*.log")); len(files) < 5 {
+		t.Fatalf("%d segments", len(files))
+	}
+	if hw := l.HighWatermark(); hw != committed {
+		t.Fatalf("high watermark %d, want %d", hw, committed)
+	}
+	info := l.Cleanable(w.checkpoint, l.HighWatermark())
+	if info.FirstUncleanable > committed {
+		t.Fatalf("cleanable up to %d, past the high watermark %d: %+v", info.FirstUncleanable, committed, info)
+	}
+	if info.Worth {
+		if _, err := l.Clean(info, segment.CleanOptions{Map: w.m}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.TruncateTo(committed); err != nil { // a new leader had none of them
+		t.Fatal(err)
+	}
+	w.model.check(t, l, w.now, cfg.DeleteRetention)
 }

@@ -25,6 +25,9 @@ type CleanerConfig struct {
 	// read and write together; <= 0 or math.MaxFloat64 (the default, Kafka's): no limit.
 	IOMaxBytesPerSecond float64
 	Backoff             time.Duration // log.cleaner.backoff.ms: sleep when no log needs cleaning (15 s)
+	// Committed returns the offset below which tp's records are committed, where cleaning
+	// stops (Log.Cleanable); nil: the log's own high watermark, right for a replicated log.
+	Committed func(tp TopicPartition, l *Log) int64
 }
 
 // DefaultCleanerConfig returns Kafka's defaults.
@@ -171,7 +174,11 @@ func (c *Cleaner) grabDirtiest() (*LogDir, *Log, CleanableInfo) {
 			if !ok {
 				checkpoint = -1
 			}
-			info := l.Cleanable(checkpoint)
+			committed := l.HighWatermark()
+			if c.cfg.Committed != nil {
+				committed = c.cfg.Committed(tp, l)
+			}
+			info := l.Cleanable(checkpoint, committed)
 			maxRatio = max(maxRatio, info.Ratio())
 			if !info.Worth {
 				continue
