@@ -300,8 +300,9 @@
 // by the Cleaner (cleaner.go) as Kafka's LogCleaner does: the log's bytes below the clean
 // checkpoint are its clean section, those from it to the first uncleanable offset its dirty
 // section. The first uncleanable offset is the active segment's base, or the base of the first
-// segment holding records younger than min.compaction.lag.ms: the active segment is never
-// cleaned. A log is worth cleaning when dirty bytes / (clean + dirty bytes) reaches
+// segment holding records younger than min.compaction.lag.ms or not committed (at or above the
+// high watermark; Kafka stops at the last stable offset, below it): the active segment is never
+// cleaned, and no record a truncation or a crash could take away removes a committed one. A log is worth cleaning when dirty bytes / (clean + dirty bytes) reaches
 // min.cleanable.dirty.ratio, when its dirty section's first batch is older than
 // max.compaction.lag.ms, or when a tombstone its last clean kept has passed its delete
 // horizon (below), dirty section or not; the cleaner goroutines (log.cleaner.threads) take the most urgent,
