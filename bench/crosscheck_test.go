@@ -28,14 +28,24 @@ func crossCheckScenario(t *testing.T) Scenario {
 
 func TestKcatPropertiesMatchTheLoad(t *testing.T) {
 	sc := crossCheckScenario(t)
-	props := kcatProperties(sc.Load)
+	props := kcatProperties(sc.Load, sc.Generators)
 	// Both clients send batches of the same cap: the generator's record
 	// count, which fills librdkafka's default batch.size.
 	batch := "batch.num.messages=" + strconv.Itoa(sc.Load.BatchRecords)
 	if sc.Load.BatchRecords != loadgen.ClientBatchRecords(1024) {
 		t.Errorf("the generator's batches are %d records of 1 KiB, want %d", sc.Load.BatchRecords, loadgen.ClientBatchRecords(1024))
 	}
-	for _, want := range []string{"acks=1", "enable.idempotence=false", "compression.codec=none", "linger.ms=5", batch, "batch.size=1000000"} {
+	// The same requests in flight: the generator's 4 connections × 4
+	// requests over its 2 processes, 8 a kcat process (one connection
+	// each); a queue of that window and two batches a partition (8) behind
+	// it; nothing sent twice.
+	if sc.Load.Connections != 4 || sc.Load.InFlight != 4 || sc.Generators != 2 || sc.Load.Partitions != 8 {
+		t.Fatalf("the generator's window is %d connections × %d in flight from %d processes, %d partitions; the expectations below assume 4 × 4, 2, 8",
+			sc.Load.Connections, sc.Load.InFlight, sc.Generators, sc.Load.Partitions)
+	}
+	queue := "queue.buffering.max.messages=" + strconv.Itoa((8+2*8)*sc.Load.BatchRecords)
+	for _, want := range []string{"acks=1", "enable.idempotence=false", "compression.codec=none", "linger.ms=100", batch, "batch.size=1000000",
+		"max.in.flight.requests.per.connection=8", queue, "message.send.max.retries=0"} {
 		if !slices.Contains(props, want) {
 			t.Errorf("properties %v lack %s", props, want)
 		}
@@ -181,7 +191,7 @@ func TestRunKcatAgainstSink(t *testing.T) {
 		t.Fatal(err)
 	}
 	tg := &target{kind: TargetSinkLibrdkafka, addr: s.Addr()}
-	cc := &CrossCheck{Records: 5000, RecordSize: 1024, Processes: 2, Properties: kcatProperties(sc.Load)}
+	cc := &CrossCheck{Records: 5000, RecordSize: 1024, Processes: 2, Properties: kcatProperties(sc.Load, 2)}
 	run, err := runKcat(ctx, kcat, tg, "cross", file, cc)
 	if err != nil {
 		t.Fatal(err)
