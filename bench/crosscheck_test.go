@@ -229,7 +229,7 @@ func TestLibrdkafkaSinkListsFetch(t *testing.T) {
 // labelled client-bound and broker-bound, or says why the capped one was
 // skipped.
 func TestCappedSummarizeAndSection(t *testing.T) {
-	cp := &CappedCheck{Cores: 0.1, CgroupVersion: 1, Warmup: time.Second, Duration: 4 * time.Second, Rounds: 3}
+	cp := &CappedCheck{Cores: 0.1, CgroupVersion: 1, Weight: 10, Warmup: time.Second, Duration: 4 * time.Second, Rounds: 3}
 	for i, mb := range []float64{90, 100, 95} {
 		cp.Runs = append(cp.Runs, CappedRun{Client: cappedLoadgen, MBPerSec: mb, BrokerCPUSeconds: 1, CPUSecondsPerGiB: 1.0 + float64(i)/10, Throttled: 0.95, RecordsPerRequest: 961},
 			CappedRun{Client: cappedKcat, MBPerSec: mb - 5, BrokerCPUSeconds: 1, CPUSecondsPerGiB: 1.1, Throttled: 0.9, RecordsPerRequest: 800})
@@ -248,6 +248,7 @@ func TestCappedSummarizeAndSection(t *testing.T) {
 		"### Uncapped broker (client-bound)",
 		"### Capped broker (broker-bound)",
 		"cgroup v1 capped at 0.10 cores (CFS quota 10 ms every 100 ms)",
+		"Runnel's cgroup and the clients' had 10× the default share of contended cores",
 		"| `runnel loadgen` | 95.0 | 1.10 |\n| kcat | 90.0 | 1.10 |\n| kcat ÷ `runnel loadgen` | 0.95× | 1.00× |",
 		"kcat reached 0.95× the load generator's throughput: **they agree within 10%**.",
 		"is 0.50× of kcat's against the sink (190.0 MB/s, above)",
