@@ -15,24 +15,28 @@ import (
 
 // cpuCap is a child cgroup, made for one run, that limits the CPU of the
 // processes put in it to Cores cores (CFS bandwidth: a quota of Cores ×
-// the period each period). It works on cgroup v2 (cpu.max) or, where v2
-// has no cpu controller, on v1's cpu hierarchy (cpu.cfs_quota_us).
+// the period each period; no quota when Cores is 0) and gives them
+// Weight times the default's share of contended cores (cpu.shares on v1,
+// cpu.weight on v2). It works on cgroup v2 (cpu.max) or, where v2 has no
+// cpu controller, on v1's cpu hierarchy (cpu.cfs_quota_us).
 type cpuCap struct {
 	dir     string // the child cgroup's directory
 	version int    // 1 or 2
 	Cores   float64
+	Weight  int
 }
 
 // cpuCapPeriod is the CFS period of a cpuCap: the kernel's default.
 const cpuCapPeriod = 100 * time.Millisecond
 
 // newCPUCap creates a child cgroup named name (unique to the run) under
-// the harness's own cgroup, capped at cores. It fails, and leaves
-// nothing behind, when no usable cpu controller is mounted or the
-// harness may not create cgroups (not root).
-func newCPUCap(name string, cores float64) (*cpuCap, error) {
-	if cores <= 0 {
-		return nil, fmt.Errorf("bench: cgroup cap of %v cores", cores)
+// the harness's own cgroup, capped at cores (none when cores is 0) and
+// weighted weight times the default (the default when weight is 0 or 1).
+// It fails, and leaves nothing behind, when no usable cpu controller is
+// mounted or the harness may not create cgroups (not root).
+func newCPUCap(name string, cores float64, weight int) (*cpuCap, error) {
+	if cores < 0 || weight < 0 {
+		return nil, fmt.Errorf("bench: cgroup cap of %v cores, weight %d", cores, weight)
 	}
 	mounts, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
@@ -46,15 +50,26 @@ func newCPUCap(name string, cores float64) (*cpuCap, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &cpuCap{dir: filepath.Join(parent, name), version: version, Cores: cores}
+	c := &cpuCap{dir: filepath.Join(parent, name), version: version, Cores: cores, Weight: weight}
 	if err := os.Mkdir(c.dir, 0o755); err != nil {
 		return nil, fmt.Errorf("bench: create cgroup: %w", err)
 	}
 	quota := int64(cores * float64(cpuCapPeriod.Microseconds()))
-	if version == 2 {
+	switch {
+	case cores == 0:
+	case version == 2:
 		err = c.write("cpu.max", fmt.Sprintf("%d %d", quota, cpuCapPeriod.Microseconds()))
-	} else if err = c.write("cpu.cfs_period_us", strconv.FormatInt(cpuCapPeriod.Microseconds(), 10)); err == nil {
-		err = c.write("cpu.cfs_quota_us", strconv.FormatInt(quota, 10))
+	default:
+		if err = c.write("cpu.cfs_period_us", strconv.FormatInt(cpuCapPeriod.Microseconds(), 10)); err == nil {
+			err = c.write("cpu.cfs_quota_us", strconv.FormatInt(quota, 10))
+		}
+	}
+	if err == nil && weight > 1 {
+		if version == 2 {
+			err = c.write("cpu.weight", strconv.Itoa(min(10000, 100*weight))) // default 100
+		} else {
+			err = c.write("cpu.shares", strconv.Itoa(1024*weight)) // default 1024
+		}
 	}
 	if err != nil {
 		c.remove()
@@ -139,6 +154,18 @@ func (c *cpuCap) write(file, value string) error {
 // add moves process pid, all its threads, into the cgroup.
 func (c *cpuCap) add(pid int) error {
 	return c.write("cgroup.procs", strconv.Itoa(pid))
+}
+
+// enter moves the calling process, all its threads, into the cgroup, so
+// that the processes it starts from then on begin in it; leave moves it
+// back to the cgroup it was made under.
+func (c *cpuCap) enter() error { return c.add(os.Getpid()) }
+
+func (c *cpuCap) leave() error {
+	if err := os.WriteFile(filepath.Join(filepath.Dir(c.dir), "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0); err != nil {
+		return fmt.Errorf("bench: leave cgroup: %w", err)
+	}
+	return nil
 }
 
 // throttled is the cgroup's count of CFS periods so far and of those in

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -73,7 +74,7 @@ func TestCPUCap(t *testing.T) {
 		t.Skip("not root: cannot create cgroups")
 	}
 	name := fmt.Sprintf("runnel-bench-test-%d", os.Getpid())
-	cg, err := newCPUCap(name, 0.5)
+	cg, err := newCPUCap(name, 0.5, 10)
 	if err != nil {
 		t.Skipf("no usable cgroup: %v", err)
 	}
@@ -82,6 +83,11 @@ func TestCPUCap(t *testing.T) {
 	got, err := os.ReadFile(filepath.Join(cg.dir, limit))
 	if want := map[int]string{1: "50000", 2: "50000 100000"}[cg.version]; err != nil || strings.TrimSpace(string(got)) != want {
 		t.Fatalf("%s is %q (%v), want %q", limit, got, err, want)
+	}
+	weight := map[int]string{1: "cpu.shares", 2: "cpu.weight"}[cg.version]
+	got, err = os.ReadFile(filepath.Join(cg.dir, weight))
+	if want := map[int]string{1: "10240", 2: "1000"}[cg.version]; err != nil || strings.TrimSpace(string(got)) != want {
+		t.Errorf("%s is %q (%v), want %q", weight, got, err, want)
 	}
 	cmd := exec.Command("sleep", "60")
 	if err := cmd.Start(); err != nil {
@@ -109,5 +115,46 @@ func TestCPUCap(t *testing.T) {
 	}
 	if _, err := os.Stat(cg.dir); !os.IsNotExist(err) {
 		t.Errorf("cgroup %s still there: %v", cg.dir, err)
+	}
+}
+
+// TestCPUCapEnterLeave moves the test process into an uncapped, weighted
+// cgroup and back: what the capped comparison does with the harness, so
+// that the clients it starts run in that cgroup.
+func TestCPUCapEnterLeave(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("not root: cannot create cgroups")
+	}
+	cg, err := newCPUCap(fmt.Sprintf("runnel-bench-test-enter-%d", os.Getpid()), 0, 10)
+	if err != nil {
+		t.Skipf("no usable cgroup: %v", err)
+	}
+	defer cg.remove()
+	if cg.version == 1 {
+		if quota, err := os.ReadFile(filepath.Join(cg.dir, "cpu.cfs_quota_us")); err != nil || strings.TrimSpace(string(quota)) != "-1" {
+			t.Errorf("cpu.cfs_quota_us %q (%v), want -1 (no quota)", quota, err)
+		}
+	}
+	if err := cg.enter(); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sleep", "60")
+	if err := cmd.Start(); err != nil {
+		cg.leave()
+		t.Fatal(err)
+	}
+	procs, err := os.ReadFile(filepath.Join(cg.dir, "cgroup.procs"))
+	cmd.Process.Kill()
+	cmd.Wait()
+	if lerr := cg.leave(); lerr != nil {
+		t.Fatal(lerr)
+	}
+	for _, pid := range []int{os.Getpid(), cmd.Process.Pid} {
+		if err != nil || !slices.Contains(strings.Fields(string(procs)), strconv.Itoa(pid)) {
+			t.Errorf("cgroup.procs %q (%v) lacks %d", procs, err, pid)
+		}
+	}
+	if err := cg.remove(); err != nil {
+		t.Fatalf("after leaving: %v", err)
 	}
 }

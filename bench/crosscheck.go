@@ -127,7 +127,7 @@ func runCrossCheck(ctx context.Context, opts Options, workDir string, rep *Repor
 	processes := max(1, sc.Generators)
 	perProcess := size / int64(sc.Load.RecordSize) / int64(processes)
 	cc := &CrossCheck{Scenario: sc.Name, RecordSize: sc.Load.RecordSize, Records: perProcess * int64(processes), Processes: processes, Rounds: rounds,
-		Properties: kcatProperties(sc.Load), LoadgenRecordsPerRequest: sc.Load.BatchRecords}
+		Properties: kcatProperties(sc.Load, processes), LoadgenRecordsPerRequest: sc.Load.BatchRecords}
 	cc.setLoadgen(rep)
 	kcat, err := exec.LookPath("kcat")
 	if err != nil {
@@ -328,27 +328,61 @@ func runKcat(ctx context.Context, kcat string, t *target, topic, file string, cc
 	return run, nil
 }
 
-// kcatProperties are the librdkafka properties matching load: its acks,
-// idempotence, compression and linger, batches of at most the raw load's
-// BatchRecords records (the default batch.size, 1 MB, is
-// loadgen.ClientBatchBytes, which those records fill). The queue keeps
-// librdkafka's default bound, 100,000 records (100 MB here), still 6× the
-// generator's 16 MB in flight: with room for 2 GB, kcat read its whole
-// file into memory at once, and against a Runnel capped at 0.1 core each
-// of Runnel's segment pwrites then took 3.4 ms of system time against
-// 0.43 ms under the generator (0.63 ms with a 64 MB queue: strace -c,
-// results/2026-12-02-xcheck).
-func kcatProperties(load loadgen.Config) []string {
+// kcatProperties are the librdkafka properties under which processes
+// kcat processes send the same workload as the generator's raw load: the
+// same batches, the same requests in flight, nothing sent twice. Each was
+// measured against a Runnel capped at 0.1 core (results/2026-12-02-kcat-capped):
+//
+//   - acks, enable.idempotence and compression.codec: the load's.
+//   - batch.num.messages and batch.size: the generator's batch, BatchRecords
+//     records (961 of 1 KiB), which fill librdkafka's default batch.size of
+//     1 MB (loadgen.ClientBatchBytes); librdkafka sends one batch a request.
+//   - max.in.flight.requests.per.connection: the generator's window, its
+//     Connections × InFlight requests (4 × 4), shared out over the kcat
+//     processes, each of which has one connection to the broker: 8 each.
+//     librdkafka's default (1,000,000) pipelines every batch its queue
+//     holds, so a batch is sent as soon as its linger ends, part full: 530–895
+//     records a request, against 961.
+//   - queue.buffering.max.messages: the window plus two full batches a
+//     partition waiting behind it, so that a batch is full when a request
+//     may go (librdkafka counts the records in flight as queued). The
+//     default, 100,000 records, let each process hold 760 MB (its peak RSS),
+//     six times the generator's window; an earlier 2 GB bound made the
+//     broker's page-cache writes 5× dearer (results/2026-12-02-xcheck).
+//   - linger.ms: how long a batch waits for its 961st record. With the
+//     window bound, 5 ms closed batches at 596–816 records, 100 ms at
+//     899–925, 1,000 ms at 944–952; but the run's last batches wait out the
+//     linger (librdkafka 2.0.2's flush does not cut it short), which is in
+//     kcat's timed run, so 100 ms: at most 0.1 s of a run of 1 GiB.
+//   - message.send.max.retries=0: the generator never sends a batch twice.
+//     A request librdkafka gave up on would be a delivery error, which the
+//     end offsets count as missing records, instead of a duplicate the
+//     broker writes (and pays for) again. None was seen with the window bound.
+//   - message.timeout.ms: a minute, as before; request.timeout.ms keeps
+//     its default, 30 s, far above a window's time at the capped broker
+//     (8 MB at 16 MB/s or more).
+func kcatProperties(load loadgen.Config, processes int) []string {
+	processes = max(1, processes)
+	batch := max(1, load.BatchRecords)
+	window := max(1, load.Connections*load.InFlight/processes)
+	queue := (window + 2*max(1, load.Partitions)) * batch
 	return []string{
 		"acks=" + load.Acks,
 		"enable.idempotence=" + strconv.FormatBool(load.Idempotent),
 		"compression.codec=" + load.Compression,
-		"linger.ms=" + strconv.FormatInt(load.Linger.Milliseconds(), 10),
-		"batch.num.messages=" + strconv.Itoa(max(1, load.BatchRecords)),
+		"batch.num.messages=" + strconv.Itoa(batch),
 		"batch.size=" + strconv.Itoa(loadgen.ClientBatchBytes),
+		"max.in.flight.requests.per.connection=" + strconv.Itoa(window),
+		"queue.buffering.max.messages=" + strconv.Itoa(queue),
+		"linger.ms=" + strconv.FormatInt(kcatLinger.Milliseconds(), 10),
+		"message.send.max.retries=0",
 		"message.timeout.ms=60000",
 	}
 }
+
+// kcatLinger is kcat's linger (see kcatProperties): long enough that its
+// batches fill under the generator's window, short beside a run.
+const kcatLinger = 100 * time.Millisecond
 
 // kcatArgs are kcat's arguments to produce file's lines, one record each,
 // to topic on addr with props, printing only errors.
@@ -512,9 +546,10 @@ func crossCheckSection(b *strings.Builder, rep *Report) {
 	w("Both clients' batches have the same cap, so that the broker does about the same work per record: its cost is per batch and per request, "+
 		"and a client that sends smaller batches (16 KiB, say) measures a slower broker. "+
 		"The generator sends batches of %d records, one a Produce request, always full: about %.1f MB, what librdkafka (batch.size) and franz-go (ProducerBatchMaxBytes) cap a batch at by default, and what they send when the broker is the limit. "+
-		"kcat's batches are capped at the same %d records (`batch.num.messages`); librdkafka also sends one batch a request, and closes a batch when its linger ends, so not every one is full: "+
+		"kcat's batches are capped at the same %d records (`batch.num.messages`), and its requests in flight at the generator's window shared over its processes (`max.in.flight.requests.per.connection`, one connection each), with room in its queue for that window and two batches a partition behind it, and it never sends a batch twice (`message.send.max.retries=0`). "+
+		"librdkafka also sends one batch a request, and closes a batch at %d records or when its linger ends, so not every one is full: "+
 		"Runnel answered %s records per Produce request from kcat (median over its runs; Runnel's request count over the records acked).\n\n",
-		cc.LoadgenRecordsPerRequest, float64(loadgen.ClientBatchBytes)/1e6, cc.LoadgenRecordsPerRequest, f(cc.KcatRecordsPerRequest, "%.0f"))
+		cc.LoadgenRecordsPerRequest, float64(loadgen.ClientBatchBytes)/1e6, cc.LoadgenRecordsPerRequest, cc.LoadgenRecordsPerRequest, f(cc.KcatRecordsPerRequest, "%.0f"))
 	div := func(a, b float64) float64 {
 		if a == 0 || b == 0 {
 			return 0
@@ -558,6 +593,16 @@ func crossCheckSection(b *strings.Builder, rep *Report) {
 // under both clients (results/2026-12-02-xcheck, "Capped broker").
 const cappedCores = 0.1
 
+// cappedWeight is how many times the default's share of contended cores
+// the capped broker's cgroup and the clients' get (cpu.shares, cpu.weight).
+// On a machine that other work keeps busy, the capped Runnel otherwise
+// fell short of its 0.1 core and kcat, which spends about 4 CPU s per GiB,
+// of what it needed to keep that broker busy: at load 27 on 2 cores, the
+// broker used up its quota in 35–61% of the periods under kcat
+// (results/2026-12-02-kcat-capped). The weight changes nothing on an idle
+// machine; the quota still caps the broker.
+const cappedWeight = 10
+
 // cappedClient names the clients of the capped comparison.
 const (
 	cappedLoadgen = "runnel loadgen"
@@ -576,6 +621,9 @@ type CappedCheck struct {
 	Cores   float64 `json:"cores"`
 	// CgroupVersion is 1 (cpu.cfs_quota_us) or 2 (cpu.max).
 	CgroupVersion int `json:"cgroup_version,omitempty"`
+	// Weight is how many times the default's share of contended cores
+	// the broker's and the clients' cgroups had (cappedWeight).
+	Weight int `json:"weight,omitempty"`
 	// Warmup and Duration are the generator's; kcat sends the
 	// cross-check's Records each run.
 	Warmup   time.Duration `json:"warmup_ns"`
@@ -629,23 +677,47 @@ func cappedSize(quick bool) (warmup, duration time.Duration, rounds int) {
 func (cc *CrossCheck) measureCapped(ctx context.Context, opts Options, workDir string, sc Scenario, kcat, file string) *CappedCheck {
 	cp := &CappedCheck{Cores: cappedCores}
 	cp.Warmup, cp.Duration, cp.Rounds = cappedSize(opts.Quick)
-	cg, err := newCPUCap(fmt.Sprintf("runnel-bench-%d-%d", os.Getpid(), time.Now().UnixNano()), cappedCores)
+	name := fmt.Sprintf("runnel-bench-%d-%d", os.Getpid(), time.Now().UnixNano())
+	cg, err := newCPUCap(name, cappedCores, cappedWeight)
 	if err != nil {
 		cp.Skipped = err.Error()
 		fmt.Fprintf(opts.Log, "cross-check, capped broker: skipped: %s\n", cp.Skipped)
 		return cp
 	}
-	cp.CgroupVersion = cg.version
-	fmt.Fprintf(opts.Log, "cross-check, capped broker: runnel in a cgroup v%d capped at %.2f cores, %d rounds of runnel loadgen and kcat\n", cg.version, cappedCores, cp.Rounds)
+	defer func() {
+		if err := cg.remove(); err != nil && cp.Err == "" {
+			cp.Err = err.Error()
+		}
+	}()
+	// The clients are started by the harness: while it is in clients,
+	// so are they.
+	clients, err := newCPUCap(name+"-clients", 0, cappedWeight)
+	if err == nil {
+		if err = clients.enter(); err != nil {
+			clients.remove()
+		}
+	}
+	if err != nil {
+		cp.Err = err.Error()
+		return cp
+	}
+	defer func() {
+		err := clients.leave()
+		if err == nil {
+			err = clients.remove()
+		}
+		if err != nil && cp.Err == "" {
+			cp.Err = err.Error()
+		}
+	}()
+	cp.CgroupVersion, cp.Weight = cg.version, cappedWeight
+	fmt.Fprintf(opts.Log, "cross-check, capped broker: runnel in a cgroup v%d capped at %.2f cores, %d rounds of runnel loadgen and kcat, broker and clients weighted %d× the default\n", cg.version, cappedCores, cp.Rounds, cappedWeight)
 	if err := cp.measure(ctx, opts, workDir, sc, cg, kcat, file, cc); err != nil {
 		cp.Err = err.Error()
 		fmt.Fprintf(opts.Log, "  FAILED: %s\n", err)
 	} else {
 		fmt.Fprintf(opts.Log, "  capped: runnel loadgen %.1f MB/s (broker %.2f CPU s/GiB), kcat %.1f (%.2f): kcat / loadgen %.2f\n",
 			cp.Loadgen, cp.LoadgenCPUSecondsPerGiB, cp.Kcat, cp.KcatCPUSecondsPerGiB, cp.Ratio)
-	}
-	if err := cg.remove(); err != nil && cp.Err == "" {
-		cp.Err = err.Error()
 	}
 	return cp
 }
@@ -790,13 +862,18 @@ func cappedSection(b *strings.Builder, cc *CrossCheck) {
 		w("Failed: %s.\n\n", oneLine(cp.Err))
 		return
 	}
+	weighted := ""
+	if cp.Weight > 1 {
+		weighted = fmt.Sprintf("Runnel's cgroup and the clients' had %d× the default share of contended cores, so that other work on the machine did not take the CPU they needed (the quota still caps Runnel). ", cp.Weight)
+	}
 	w("On a machine whose cores the clients share with the broker, a client that costs more CPU per byte than the broker measures itself. "+
 		"So a fresh Runnel (same properties) ran in a cgroup v%d capped at %.2f cores (CFS quota %.0f ms every %.0f ms), "+
 		"and `runnel loadgen` (%s warm-up, %s measured) and kcat (%d records, as above) ran against it in turn, %d rounds, starting with the generator; "+
-		"the figures are medians. Runnel's CPU per GiB is over the generator's window and over kcat's whole run. "+
+		"the figures are medians. %s"+
+		"Runnel's CPU per GiB is over the generator's window and over kcat's whole run. "+
 		"\"Throttled\" is the share of the cgroup's periods in which Runnel used up its quota: near 100%%, the cap was the limit.\n\n",
 		cp.CgroupVersion, cp.Cores, cp.Cores*float64(cpuCapPeriod.Milliseconds()), float64(cpuCapPeriod.Milliseconds()),
-		cp.Warmup, cp.Duration, cc.Records, cp.Rounds)
+		cp.Warmup, cp.Duration, cc.Records, cp.Rounds, weighted)
 	w("| client | against the capped Runnel (MB/s) | Runnel CPU s/GiB |\n|---|---:|---:|\n")
 	w("| `runnel loadgen` | %.1f | %.2f |\n| kcat | %.1f | %.2f |\n", cp.Loadgen, cp.LoadgenCPUSecondsPerGiB, cp.Kcat, cp.KcatCPUSecondsPerGiB)
 	cpuRatio, _ := agreement(cp.KcatCPUSecondsPerGiB, cp.LoadgenCPUSecondsPerGiB)

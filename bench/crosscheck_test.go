@@ -28,14 +28,24 @@ func crossCheckScenario(t *testing.T) Scenario {
 
 func TestKcatPropertiesMatchTheLoad(t *testing.T) {
 	sc := crossCheckScenario(t)
-	props := kcatProperties(sc.Load)
+	props := kcatProperties(sc.Load, sc.Generators)
 	// Both clients send batches of the same cap: the generator's record
 	// count, which fills librdkafka's default batch.size.
 	batch := "batch.num.messages=" + strconv.Itoa(sc.Load.BatchRecords)
 	if sc.Load.BatchRecords != loadgen.ClientBatchRecords(1024) {
 		t.Errorf("the generator's batches are %d records of 1 KiB, want %d", sc.Load.BatchRecords, loadgen.ClientBatchRecords(1024))
 	}
-	for _, want := range []string{"acks=1", "enable.idempotence=false", "compression.codec=none", "linger.ms=5", batch, "batch.size=1000000"} {
+	// The same requests in flight: the generator's 4 connections × 4
+	// requests over its 2 processes, 8 a kcat process (one connection
+	// each); a queue of that window and two batches a partition (8) behind
+	// it; nothing sent twice.
+	if sc.Load.Connections != 4 || sc.Load.InFlight != 4 || sc.Generators != 2 || sc.Load.Partitions != 8 {
+		t.Fatalf("the generator's window is %d connections × %d in flight from %d processes, %d partitions; the expectations below assume 4 × 4, 2, 8",
+			sc.Load.Connections, sc.Load.InFlight, sc.Generators, sc.Load.Partitions)
+	}
+	queue := "queue.buffering.max.messages=" + strconv.Itoa((8+2*8)*sc.Load.BatchRecords)
+	for _, want := range []string{"acks=1", "enable.idempotence=false", "compression.codec=none", "linger.ms=100", batch, "batch.size=1000000",
+		"max.in.flight.requests.per.connection=8", queue, "message.send.max.retries=0"} {
 		if !slices.Contains(props, want) {
 			t.Errorf("properties %v lack %s", props, want)
 		}
@@ -181,7 +191,7 @@ func TestRunKcatAgainstSink(t *testing.T) {
 		t.Fatal(err)
 	}
 	tg := &target{kind: TargetSinkLibrdkafka, addr: s.Addr()}
-	cc := &CrossCheck{Records: 5000, RecordSize: 1024, Processes: 2, Properties: kcatProperties(sc.Load)}
+	cc := &CrossCheck{Records: 5000, RecordSize: 1024, Processes: 2, Properties: kcatProperties(sc.Load, 2)}
 	run, err := runKcat(ctx, kcat, tg, "cross", file, cc)
 	if err != nil {
 		t.Fatal(err)
@@ -219,7 +229,7 @@ func TestLibrdkafkaSinkListsFetch(t *testing.T) {
 // labelled client-bound and broker-bound, or says why the capped one was
 // skipped.
 func TestCappedSummarizeAndSection(t *testing.T) {
-	cp := &CappedCheck{Cores: 0.1, CgroupVersion: 1, Warmup: time.Second, Duration: 4 * time.Second, Rounds: 3}
+	cp := &CappedCheck{Cores: 0.1, CgroupVersion: 1, Weight: 10, Warmup: time.Second, Duration: 4 * time.Second, Rounds: 3}
 	for i, mb := range []float64{90, 100, 95} {
 		cp.Runs = append(cp.Runs, CappedRun{Client: cappedLoadgen, MBPerSec: mb, BrokerCPUSeconds: 1, CPUSecondsPerGiB: 1.0 + float64(i)/10, Throttled: 0.95, RecordsPerRequest: 961},
 			CappedRun{Client: cappedKcat, MBPerSec: mb - 5, BrokerCPUSeconds: 1, CPUSecondsPerGiB: 1.1, Throttled: 0.9, RecordsPerRequest: 800})
@@ -238,6 +248,7 @@ func TestCappedSummarizeAndSection(t *testing.T) {
 		"### Uncapped broker (client-bound)",
 		"### Capped broker (broker-bound)",
 		"cgroup v1 capped at 0.10 cores (CFS quota 10 ms every 100 ms)",
+		"Runnel's cgroup and the clients' had 10× the default share of contended cores",
 		"| `runnel loadgen` | 95.0 | 1.10 |\n| kcat | 90.0 | 1.10 |\n| kcat ÷ `runnel loadgen` | 0.95× | 1.00× |",
 		"kcat reached 0.95× the load generator's throughput: **they agree within 10%**.",
 		"is 0.50× of kcat's against the sink (190.0 MB/s, above)",
