@@ -1123,10 +1123,25 @@ func (m *offsetMark) limit(s *segment, size int64) int64 {
 // Register first, then check the offsets, then wait on ch: a change after Watch is not lost,
 // as a channel with a buffer of 1 keeps one wake-up however many changes came (long-poll
 // fetch). A channel registered n times gets n sends per change and needs n Unwatch calls.
-func (l *Log) Watch(ch chan<- struct{}) { l.changed.watch(ch) }
+func (l *Log) Watch(ch chan<- struct{}) { l.changed.watch(watcher{ch: ch}) }
 
 // Unwatch removes one registration of ch by Watch; no send to ch starts after it returns.
-func (l *Log) Unwatch(ch chan<- struct{}) { l.changed.unwatch(ch) }
+func (l *Log) Unwatch(ch chan<- struct{}) { l.changed.unwatch(watcher{ch: ch}) }
+
+// WatchTagged is Watch for a waiter on many logs (watch.go): each change marks tag in set,
+// then wakes set.C, so that the waiter learns which logs changed.
+func (l *Log) WatchTagged(set *WakeSet, tag int) { l.changed.watch(watcher{ch: set.C, set: set, tag: tag}) }
+
+// UnwatchTagged removes one registration by WatchTagged; no mark or send starts after it
+// returns.
+func (l *Log) UnwatchTagged(set *WakeSet, tag int) {
+	l.changed.unwatch(watcher{ch: set.C, set: set, tag: tag})
+}
+
+// Changes counts the log's changes that Watch reports, ever. Read it before reading the log:
+// a different count later means something changed since (a waiter that registers after its
+// read checks it so that a change between the read and the registration is not missed).
+func (l *Log) Changes() uint64 { return l.changed.changes.Load() }
 
 // OffsetForTimestamp returns the offset and timestamp of the first record, at or after the
 // log start offset, whose timestamp is >= ts (ListOffsets by time). As in Kafka, the time index
@@ -1350,43 +1365,3 @@ func (l *Log) abandon() {
 	l.changed.notify()
 }
 
-// notifier wakes the channels registered with it at each notify; notify costs one atomic load
-// while none is.
-type notifier struct {
-	watched  atomic.Bool // len(watchers) > 0
-	mu       sync.Mutex
-	watchers []chan<- struct{}
-}
-
-func (n *notifier) watch(ch chan<- struct{}) {
-	n.mu.Lock()
-	n.watchers = append(n.watchers, ch)
-	n.watched.Store(true)
-	n.mu.Unlock()
-}
-
-func (n *notifier) unwatch(ch chan<- struct{}) {
-	n.mu.Lock()
-	if i := slices.Index(n.watchers, ch); i >= 0 {
-		last := len(n.watchers) - 1
-		n.watchers[i] = n.watchers[last]
-		n.watchers[last] = nil
-		n.watchers = n.watchers[:last]
-	}
-	n.watched.Store(len(n.watchers) > 0)
-	n.mu.Unlock()
-}
-
-func (n *notifier) notify() {
-	if !n.watched.Load() {
-		return
-	}
-	n.mu.Lock()
-	for _, ch := range n.watchers {
-		select {
-		case ch <- struct{}{}:
-		default:
-		}
-	}
-	n.mu.Unlock()
-}
