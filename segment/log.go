@@ -1130,7 +1130,9 @@ func (l *Log) Unwatch(ch chan<- struct{}) { l.changed.unwatch(watcher{ch: ch}) }
 
 // WatchTagged is Watch for a waiter on many logs (watch.go): each change marks tag in set,
 // then wakes set.C, so that the waiter learns which logs changed.
-func (l *Log) WatchTagged(set *WakeSet, tag int) { l.changed.watch(watcher{ch: set.C, set: set, tag: tag}) }
+func (l *Log) WatchTagged(set *WakeSet, tag int) {
+	l.changed.watch(watcher{ch: set.C, set: set, tag: tag})
+}
 
 // UnwatchTagged removes one registration by WatchTagged; no mark or send starts after it
 // returns.
@@ -1364,4 +1366,3 @@ func (l *Log) abandon() {
 	l.releaseAll()
 	l.changed.notify()
 }
-
