@@ -1026,11 +1026,14 @@ func (l *Log) releaseSynced(active *segment, pos int64) {
 }
 
 // writeEpochs writes leader-epoch-checkpoint if epochs is not nil.
-func (l *Log) writeEpochs(epochs []EpochEntry) error {
+func (l *Log) writeEpochs(epochs []EpochEntry) error { return l.writeEpochsWith(l.fs, epochs) }
+
+// writeEpochsWith is writeEpochs writing through fsys.
+func (l *Log) writeEpochsWith(fsys disk.FS, epochs []EpochEntry) error {
 	if epochs == nil {
 		return nil
 	}
-	err := writeLeaderEpochCheckpoint(l.fs, filepath.Join(l.dir, leaderEpochFile), epochs)
+	err := writeLeaderEpochCheckpoint(fsys, filepath.Join(l.dir, leaderEpochFile), epochs)
 	if isNoSpace(err) {
 		// The old file is intact and the next WriteEpochs or Close tries again: a full disk,
 		// not a failure.
@@ -1038,6 +1041,23 @@ func (l *Log) writeEpochs(epochs []EpochEntry) error {
 		return fmt.Errorf("%w: %w", ErrNoSpace, err)
 	}
 	return err
+}
+
+// deferredDirSync is an FS whose SyncDir of dir only notes that dir needs one (pending): a
+// caller that makes several atomic writes into dir fsyncs it once after the last. Every other
+// call goes to FS.
+type deferredDirSync struct {
+	disk.FS
+	dir     string
+	pending bool
+}
+
+func (d *deferredDirSync) SyncDir(dir string) error {
+	if dir == d.dir {
+		d.pending = true
+		return nil
+	}
+	return d.FS.SyncDir(dir)
 }
 
 // dirtyDirs says which directories need an fsync for new entries in them to be durable.
@@ -1305,12 +1325,18 @@ func (l *Log) Close() error {
 	if l.mu.newEpochs {
 		epochs = l.mu.epochs
 	}
-	l.takeSnapshotLocked()
-	epochErr := l.writeEpochs(epochs)
+	// The snapshot and leader-epoch-checkpoint are each written whole and fdatasync'd before
+	// their rename; the renames are made durable by the one directory fsync below, before
+	// the log's end is published as durable (and before LogDir.Close writes the
+	// clean-shutdown marker), instead of by a directory fsync each: closing 10,000 logs
+	// spends its time in fsyncs.
+	dirs := &deferredDirSync{FS: l.fs, dir: l.dir}
+	l.takeSnapshotWithLocked(dirs)
+	epochErr := l.writeEpochsWith(dirs, epochs)
 	l.mu.newEpochs = l.mu.newEpochs && epochErr != nil // for WriteEpochs to report
 	// One fdatasync of the active segment covers its data and its new size.
 	errs = append(errs, epochErr, l.fs.Fdatasync(s.file),
-		l.syncFiles(s, 0, l.mu.unsynced, dirtyDirs{log: l.mu.dirDirty, parent: l.mu.newDir}))
+		l.syncFiles(s, 0, l.mu.unsynced, dirtyDirs{log: l.mu.dirDirty || dirs.pending, parent: l.mu.newDir}))
 	if err := errors.Join(errs...); err == nil {
 		l.publishDurable(s.baseOffset, s.size.Load(), l.mu.nextOffset)
 	}
