@@ -458,7 +458,7 @@ func (f *fetch) longPoll(maxWait time.Duration) {
 		}
 	}
 	defer func() {
-		for i := range f.parts {
+		for i := len(f.parts) - 1; i >= 0; i-- { // the reverse order: each is found at once
 			if p := f.parts[i].p; p != nil {
 				p.log.UnwatchTagged(wake, i)
 			}
