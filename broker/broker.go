@@ -57,6 +57,9 @@ type Broker struct {
 	// parkedFetches counts fetches blocked in a long poll, where new data wakes them (tests
 	// wait on it).
 	parkedFetches atomic.Int64
+	// fetchWakeups counts the wake-ups of parked fetches by a change of one of their logs
+	// (tests and benchmarks wait on it).
+	fetchWakeups atomic.Int64
 	// fetchSessions are the Fetch sessions (fetchsession.go).
 	fetchSessions *fetchSessionCache
 

@@ -16,11 +16,11 @@ package broker
 // partial batch, which clients drop.
 //
 // Long polling: when fewer than MinBytes are ready and MaxWaitMillis > 0,
-// the fetch registers one wake-up channel with each partition's log
-// (segment.Log.Watch: an append, or under the durable policy a flush, wakes
-// it) and re-reads at each wake-up until enough bytes are ready or the wait
-// is over; then it answers. An error on
-// any partition answers at once. The wait runs on its own goroutine; the
+// the fetch registers one wake-up set with each partition's log
+// (segment.Log.WatchTagged: an append, or under the durable policy a flush,
+// wakes it and names the partition) and re-reads the partitions that
+// changed at each wake-up until enough bytes are ready or the wait is over;
+// then it answers. An error on any partition answers at once. The wait runs on its own goroutine; the
 // connection keeps reading and starting the requests behind it (their
 // answers follow this one, in order).
 //
@@ -138,6 +138,10 @@ type fetch struct {
 	// redirectImage is the metadata image that placed some partition on
 	// another broker (nil: none did), for the response's NodeEndpoints.
 	redirectImage *metadata.Image
+	// wake is the long poll's WakeSet for wakeTags partitions, kept with
+	// the pooled fetch (nil until a fetch waits).
+	wake     *segment.WakeSet
+	wakeTags int
 }
 
 type fetchTopic struct {
@@ -164,6 +168,11 @@ type fetchPart struct {
 
 	header fetchPartitionHeader
 	read   segment.ReadResult // empty, or a range holding its segment
+	// changes is the log's change count (segment.Log.Changes) before the
+	// last read; starved: the last read was left out because the response
+	// was full.
+	changes uint64
+	starved bool
 	// throttle is the leader's replication throttle of a follower's
 	// fetch of the partition, nil when none (fetch_replica.go).
 	throttle *throttleBucket
@@ -286,66 +295,119 @@ func (f *fetch) resolve() {
 func (f *fetch) read() {
 	f.release()
 	f.bytes, f.hasError = 0, false
-	left := int64(f.req.MaxBytes)
-	if f.req.Version < 3 || left <= 0 {
-		left = 1<<31 - 1
+	for i := range f.parts {
+		f.readPart(&f.parts[i])
 	}
+}
+
+// reread reads partition i again, in place of what it held, within what
+// the other partitions' reads leave of the response's limit; the one
+// whole batch a response may exceed its limits by goes to it if no other
+// partition holds records. A long poll rereads the partitions whose logs
+// changed: the others hold what they held.
+func (f *fetch) reread(i int) {
+	fp := &f.parts[i]
+	f.bytes -= fp.read.Range.Size
+	fp.read.Release()
+	fp.read = segment.ReadResult{}
+	f.readPart(fp)
+}
+
+// refresh makes the fetch's reads what a full read would make them now,
+// reading again only the partitions where that could differ: those whose
+// logs changed since their last read, those that hold records (the
+// response's limit is shared out again, in order) or were left out by it,
+// and those answered with an error or a redirection. A partition that read
+// nothing, with no error, from a log that has not changed since would read
+// nothing again, with the same watermarks: its read is kept. A consumer's
+// long poll refreshes before it answers, as Kafka's delayed fetch reads
+// every partition when it completes: the response holds all that is ready,
+// not only what woke the fetch.
+func (f *fetch) refresh() {
+	f.bytes, f.hasError = 0, false
 	for i := range f.parts {
 		fp := &f.parts[i]
-		fp.header = fetchPartitionHeader{Partition: fp.index, HighWatermark: -1, LastStableOffset: -1, LogStartOffset: -1}
-		fp.throttle = nil
-		if fp.err != nil {
-			fp.header.ErrorCode = errCode(fp.err)
-			if fp.err == errNotLeader && f.req.Version >= 16 {
-				fp.header.Redirect, fp.header.CurrentLeader = true, fp.leader
-			}
-			f.hasError = true
+		h := &fp.header
+		if fp.p != nil && fp.err == nil && fp.read.Range.Size == 0 && !fp.starved &&
+			h.ErrorCode == 0 && !h.Redirect && !h.Preferred && !h.Diverging && fp.p.log.Changes() == fp.changes {
 			continue
 		}
-		if f.replica >= 0 && !f.replicaMayRead(fp) { // the header says why: an error or a divergence
-			f.hasError = true
-			continue
-		}
-		if f.replica < 0 && f.sendsElsewhere(fp) { // the header names the replica to read from
-			f.hasError = true
-			continue
-		}
-		log := fp.p.log
-		limit := min(int64(fp.maxBytes), left)
-		var rr segment.ReadResult
-		var err error
-		// A throttled partition is answered with no records, as is one
-		// past a full response's limit.
-		held := f.replica >= 0 && f.leaderThrottled(fp)
-		if !held && (limit > 0 || f.bytes == 0) {
-			// A consumer of a replicated partition reads up to the high
-			// watermark; a follower reads the whole log.
-			upToHW := f.replica < 0 && fp.p.replicated.Load()
-			rr, err = log.Read(fp.offset, int(max(limit, 0)), segment.ReadOptions{DurableOnly: f.durable && !upToHW, UpToHighWatermark: upToHW, MinOneBatch: f.bytes == 0})
-		}
-		if err != nil && f.outOfRangeOnFollower(fp, err) {
-			err = nil
-		}
-		// The watermarks after the read, so that they cover what it found.
-		hw := f.b.highWatermark(fp.p)
-		fp.header.HighWatermark, fp.header.LastStableOffset, fp.header.LogStartOffset = hw, hw, log.StartOffset()
-		if err != nil {
-			fp.header = fetchPartitionHeader{Partition: fp.index, ErrorCode: errCode(err), HighWatermark: -1, LastStableOffset: -1, LogStartOffset: -1}
-			f.hasError = true
-			if c := fp.header.ErrorCode; (c == kerr.UnknownServerError.Code || c == kerr.KafkaStorageError.Code) && !loggedElsewhere(err) {
-				f.b.logger.Error("fetch read failed", "topic", fp.p.topic, "partition", fp.index, "offset", fp.offset, "err", err)
-			}
-			continue
-		}
-		if f.replica >= 0 && !f.followerFetched(fp) { // the header says why
-			rr.Release()
-			f.hasError = true
-			continue
-		}
-		fp.read = rr
-		f.bytes += rr.Range.Size
-		left -= rr.Range.Size
+		fp.read.Release()
+		fp.read = segment.ReadResult{}
+		f.readPart(fp)
 	}
+}
+
+// responseLimit is the response's MaxBytes (none before v3).
+func (f *fetch) responseLimit() int64 {
+	limit := int64(f.req.MaxBytes)
+	if f.req.Version < 3 || limit <= 0 {
+		limit = 1<<31 - 1
+	}
+	return limit
+}
+
+// readPart reads fp, which holds no read, within its PartitionMaxBytes and
+// what the response's limit leaves after f.bytes, adding what it read to
+// f.bytes. The first partition with records (f.bytes still 0) gets at
+// least one whole batch.
+func (f *fetch) readPart(fp *fetchPart) {
+	fp.header = fetchPartitionHeader{Partition: fp.index, HighWatermark: -1, LastStableOffset: -1, LogStartOffset: -1}
+	fp.throttle = nil
+	if fp.err != nil {
+		fp.header.ErrorCode = errCode(fp.err)
+		if fp.err == errNotLeader && f.req.Version >= 16 {
+			fp.header.Redirect, fp.header.CurrentLeader = true, fp.leader
+		}
+		f.hasError = true
+		return
+	}
+	// The log's change count before the read: a long poll that finds it
+	// moved when it starts watching reads the partition again.
+	fp.changes = fp.p.log.Changes()
+	if f.replica >= 0 && !f.replicaMayRead(fp) { // the header says why: an error or a divergence
+		f.hasError = true
+		return
+	}
+	if f.replica < 0 && f.sendsElsewhere(fp) { // the header names the replica to read from
+		f.hasError = true
+		return
+	}
+	log := fp.p.log
+	limit := min(int64(fp.maxBytes), f.responseLimit()-f.bytes)
+	var rr segment.ReadResult
+	var err error
+	// A throttled partition is answered with no records, as is one
+	// past a full response's limit.
+	held := f.replica >= 0 && f.leaderThrottled(fp)
+	fp.starved = !held && limit <= 0 && f.bytes != 0
+	if !held && !fp.starved {
+		// A consumer of a replicated partition reads up to the high
+		// watermark; a follower reads the whole log.
+		upToHW := f.replica < 0 && fp.p.replicated.Load()
+		rr, err = log.Read(fp.offset, int(max(limit, 0)), segment.ReadOptions{DurableOnly: f.durable && !upToHW, UpToHighWatermark: upToHW, MinOneBatch: f.bytes == 0})
+	}
+	if err != nil && f.outOfRangeOnFollower(fp, err) {
+		err = nil
+	}
+	// The watermarks after the read, so that they cover what it found.
+	hw := f.b.highWatermark(fp.p)
+	fp.header.HighWatermark, fp.header.LastStableOffset, fp.header.LogStartOffset = hw, hw, log.StartOffset()
+	if err != nil {
+		fp.header = fetchPartitionHeader{Partition: fp.index, ErrorCode: errCode(err), HighWatermark: -1, LastStableOffset: -1, LogStartOffset: -1}
+		f.hasError = true
+		if c := fp.header.ErrorCode; (c == kerr.UnknownServerError.Code || c == kerr.KafkaStorageError.Code) && !loggedElsewhere(err) {
+			f.b.logger.Error("fetch read failed", "topic", fp.p.topic, "partition", fp.index, "offset", fp.offset, "err", err)
+		}
+		return
+	}
+	if f.replica >= 0 && !f.followerFetched(fp) { // the header says why
+		rr.Release()
+		f.hasError = true
+		return
+	}
+	fp.read = rr
+	f.bytes += rr.Range.Size
 }
 
 // highWatermark is the offset consumers may read up to: for a replicated
@@ -369,46 +431,90 @@ func (f *fetch) ready() bool {
 }
 
 // longPoll waits until the fetch is ready, maxWait has passed or the broker
-// closes, re-reading whenever a partition's log changes.
+// closes, reading again the partitions whose logs change.
+//
+// One WakeSet watches every log, each partition under its index in
+// f.parts, so that a wake-up names the partitions that changed and only
+// those are read again to decide whether the fetch is ready: a consumer of
+// 10,000 partitions woken by a batch on one of them reads one, not 10,000.
+// The others keep the read they had, whose records, watermarks and log
+// start offset no change has made stale (a log wakes its watchers on each).
+// A partition whose log changed between the fetch's read and the
+// registration has another change count: it is read again too. Once ready,
+// or when the wait is over, the fetch refreshes (refresh: what a full read
+// would give, reading only the partitions where it could differ) and
+// answers.
+//
+// A follower's fetch reads every partition again at each wake-up and at
+// the end, as before: its reads record the follower's progress (ISR, high
+// watermark) and its throttle changes without its logs.
 func (f *fetch) longPoll(maxWait time.Duration) {
 	timer := time.NewTimer(maxWait)
 	defer timer.Stop()
-	// One wake-up channel watches every log, registered before the first
-	// read, so that a change between a read and the wait is not missed: it
-	// leaves a wake-up in the channel. A partition named twice watches its
-	// log twice, which costs a second send per change.
-	wake := make(chan struct{}, 1)
+	wake := f.wakeSet()
 	for i := range f.parts {
 		if p := f.parts[i].p; p != nil {
-			p.log.Watch(wake)
+			p.log.WatchTagged(wake, i)
 		}
 	}
 	defer func() {
-		for i := range f.parts {
+		for i := len(f.parts) - 1; i >= 0; i-- { // the reverse order: each is found at once
 			if p := f.parts[i].p; p != nil {
-				p.log.Unwatch(wake)
+				p.log.UnwatchTagged(wake, i)
 			}
 		}
 	}()
-	for {
+	if f.replica >= 0 {
 		f.read()
-		if f.ready() {
-			return
+	} else {
+		for i := range f.parts {
+			if fp := &f.parts[i]; fp.p != nil && fp.p.log.Changes() != fp.changes {
+				wake.Mark(i)
+			}
 		}
+		wake.Take(f.reread)
+	}
+	for !f.ready() {
 		f.b.parkedFetches.Add(1)
 		woken := false
 		select {
-		case <-wake:
+		case <-wake.C:
 			woken = true
 		case <-timer.C: // time is up: answer with what there is
 		case <-f.b.done:
 		}
 		f.b.parkedFetches.Add(-1)
 		if !woken {
+			break
+		}
+		f.b.fetchWakeups.Add(1)
+		if f.replica >= 0 {
+			wake.Take(func(int) {})
 			f.read()
-			return
+		} else {
+			wake.Take(f.reread)
 		}
 	}
+	if f.replica >= 0 {
+		f.read()
+	} else {
+		f.refresh()
+	}
+}
+
+// wakeSet returns the fetch's WakeSet, sized for its partitions, with no
+// marks and no wake-up pending.
+func (f *fetch) wakeSet() *segment.WakeSet {
+	if f.wake == nil || f.wakeTags < len(f.parts) {
+		f.wake, f.wakeTags = segment.NewWakeSet(len(f.parts)), len(f.parts)
+		return f.wake
+	}
+	f.wake.Take(func(int) {})
+	select {
+	case <-f.wake.C:
+	default:
+	}
+	return f.wake
 }
 
 // answer finishes rep with a response framed from the last read; the frame
@@ -543,7 +649,7 @@ func (f *fetch) free() {
 	}
 	clear(f.parts)
 	clear(f.topics)
-	*f = fetch{parts: f.parts[:0], topics: f.topics[:0]}
+	*f = fetch{parts: f.parts[:0], topics: f.topics[:0], wake: f.wake, wakeTags: f.wakeTags}
 	fetchPool.Put(f)
 }
 

@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"strconv"
 	"testing"
+	"time"
 
 	"runnel/io/flush"
 	"runnel/segment"
@@ -59,6 +60,80 @@ func BenchmarkFetchLongPollWake(b *testing.B) {
 				fr.release()
 				req.Topics[t].Partitions[p].FetchOffset++
 			}
+		})
+	}
+}
+
+// BenchmarkFetchLongPollWakeups measures what one wake-up that does not
+// make a parked fetch ready costs, with a consumer of many partitions
+// (issue 16): a batch lands on one partition, the fetch (MinBytes out of
+// reach) wakes, reads what changed and parks again. Beside it, in the same
+// run, full-read is one read of every partition of the same fetch, which
+// is what each such wake-up cost before the fetch knew which partition
+// changed. The interval flush policy keeps fsync out. Bytes per operation
+// (SetBytes) are the batch's.
+func BenchmarkFetchLongPollWakeups(b *testing.B) {
+	for _, partitions := range []int{1000, 10000} {
+		b.Run("partitions="+strconv.Itoa(partitions), func(b *testing.B) {
+			d := startDataBroker(b, func(c *Config) {
+				c.PreallocateBytes = 4096
+				c.FlushPolicy = flush.Interval
+				c.FetchMaxWait = time.Hour
+			})
+			const perTopic = 1000
+			small := "65536"
+			offsets := make(map[int32]int64, perTopic)
+			for p := range perTopic {
+				offsets[int32(p)] = 0
+			}
+			req := sessionFetch(12, "", [16]byte{}, -1, -1, int32(time.Hour/time.Millisecond), nil)
+			req.MinBytes, req.MaxBytes = 1<<30, 1<<30
+			var logs []*segment.Log
+			for t := range partitions / perTopic {
+				name := "wakeups" + strconv.Itoa(t)
+				d.createTopic(name, perTopic, map[string]*string{"segment.index.bytes": &small})
+				req.Topics = append(req.Topics, sessionFetch(12, name, [16]byte{}, -1, -1, 0, offsets).Topics...)
+				for p := range perTopic {
+					pt, err := d.b.partition(name, int32(p))
+					if err != nil {
+						b.Fatal(err)
+					}
+					logs = append(logs, pt.log)
+				}
+			}
+			records := batch(0, -1, 1, "wake")
+			b.Run("full-read", func(b *testing.B) {
+				f := newFetch(d.b, req)
+				defer f.free()
+				b.SetBytes(int64(len(records)))
+				b.ReportAllocs()
+				for b.Loop() {
+					f.read()
+				}
+			})
+			b.Run("wake", func(b *testing.B) {
+				rep := handleFetch(d.b, &request{msg: req, version: req.Version})
+				for d.b.parkedFetches.Load() == 0 {
+					runtime.Gosched()
+				}
+				b.SetBytes(int64(len(records)))
+				b.ReportAllocs()
+				for i := 0; b.Loop(); i++ {
+					w := d.b.fetchWakeups.Load()
+					if _, err := logs[i%len(logs)].Append(batch(0, -1, 1, "wake"), segment.AppendOptions{}); err != nil {
+						b.Fatal(err)
+					}
+					for d.b.fetchWakeups.Load() == w || d.b.parkedFetches.Load() == 0 {
+						runtime.Gosched()
+					}
+				}
+				b.StopTimer()
+				d.stop() // ends the fetch's wait
+				<-rep.done
+				if fr, ok := rep.frame.(*fetchFrame); ok {
+					fr.release()
+				}
+			})
 		})
 	}
 }

@@ -33,8 +33,15 @@ const (
 	strayDirSuffix     = "-stray"  // "<topic>-<partition>.<uuid>-stray": a partition set aside, kept
 )
 
-// openWorkers bounds how many logs a LogDir opens, closes or writes the epochs of at once.
+// openWorkers bounds how many logs a LogDir opens at once.
 const openWorkers = 8
+
+// syncWorkers bounds how many logs a LogDir closes or writes the epochs of at once. Those
+// spend their time waiting in fdatasync and directory fsync, which the file system serves
+// together: on ext4 concurrent fsyncs share one journal commit, so the wait per file falls
+// as more wait at once. With 8, closing 10,000 logs took over 20 s (5 fdatasyncs and 2
+// directory fsyncs each).
+const syncWorkers = 128
 
 // LogDir is one data directory: a directory per partition log named "<topic>-<partition>",
 // Kafka's recovery-point and log-start-offset checkpoints, and the clean-shutdown marker.
@@ -227,10 +234,13 @@ func lockDir(path string) (*os.File, error) {
 }
 
 // forEachParallel calls f(0..n-1) from at most openWorkers goroutines and waits.
-func forEachParallel(n int, f func(i int)) {
+func forEachParallel(n int, f func(i int)) { forEachParallelN(n, openWorkers, f) }
+
+// forEachParallelN calls f(0..n-1) from at most workers goroutines and waits.
+func forEachParallelN(n, workers int, f func(i int)) {
 	next := make(chan int)
 	var wg sync.WaitGroup
-	for range min(n, openWorkers) {
+	for range min(n, workers) {
 		wg.Go(func() {
 			for i := range next {
 				f(i)
@@ -403,7 +413,7 @@ func (d *LogDir) WriteCheckpoints() error {
 	}
 	d.mu.Unlock()
 	errs := make([]error, len(logs))
-	forEachParallel(len(logs), func(i int) { errs[i] = logs[i].WriteEpochs() })
+	forEachParallelN(len(logs), syncWorkers, func(i int) { errs[i] = logs[i].WriteEpochs() })
 	var err error
 	if i := slices.IndexFunc(errs, func(err error) bool { return err != nil }); i >= 0 {
 		err = errs[i] // the first: with thousands of logs on a full disk, one says it
@@ -456,7 +466,7 @@ func (d *LogDir) closeLogs() error {
 		list = append(list, l)
 	}
 	errs := make([]error, len(list))
-	forEachParallel(len(list), func(i int) { errs[i] = list[i].Close() })
+	forEachParallelN(len(list), syncWorkers, func(i int) { errs[i] = list[i].Close() })
 	return errors.Join(errs...)
 }
 

@@ -72,7 +72,7 @@ func (l *Log) DeleteRecordsBefore(offset int64) (int64, error) {
 	if offset < 0 || offset > l.mu.nextOffset {
 		return l.startOffset.Load(), fmt.Errorf("%w: %d not in [0, %d]", ErrOffsetOutOfRange, offset, l.mu.nextOffset)
 	}
-	storeMax(&l.startOffset, offset)
+	l.raiseStartLocked(offset)
 	err := l.deleteOldestLocked(l.belowStartLocked(), "delete records")
 	l.keepHighWatermarkLocked()
 	return l.startOffset.Load(), err
@@ -99,9 +99,18 @@ func (l *Log) deleteOldestLocked(n int, why string) error {
 	l.view.segments = slices.Clone(l.view.segments[n:])
 	first := l.view.segments[0].baseOffset
 	l.view.Unlock()
-	storeMax(&l.startOffset, first)
+	l.raiseStartLocked(first)
 	l.keepHighWatermarkLocked()
 	return l.dropSegmentsLocked(doomed, why)
+}
+
+// raiseStartLocked moves the log start offset up to offset, if it is below, and wakes the
+// log's watchers: a parked fetch answers the new log start offset.
+func (l *Log) raiseStartLocked(offset int64) {
+	if offset > l.startOffset.Load() {
+		l.startOffset.Store(offset)
+		l.changed.notify()
+	}
 }
 
 // dropSegmentsLocked deletes segments already taken out of the segment list.

@@ -241,11 +241,15 @@ func (l *Log) dropSnapshots(snaps []snapshotFile) error {
 // and a clean close), after expiring idle producers, and deletes all but the latest two
 // snapshots. The file is replaced atomically through the log's FS; a failure is logged and
 // costs only a longer replay at the next open, so it does not fail the log.
-func (l *Log) takeSnapshotLocked() {
+func (l *Log) takeSnapshotLocked() { l.takeSnapshotWithLocked(l.fs) }
+
+// takeSnapshotWithLocked is takeSnapshotLocked writing through fsys (Close's, which leaves
+// the directory's fsync to the end of Close).
+func (l *Log) takeSnapshotWithLocked(fsys disk.FS) {
 	l.mu.producers.Expire(l.now().UnixMilli(), l.mu.cfg.ProducerIDExpiration)
 	path := filepath.Join(l.dir, segmentFileName(l.mu.nextOffset, SnapshotSuffix))
 	data := AppendProducerSnapshot(nil, l.mu.producers.snapshotEntries())
-	err := disk.WriteFileAtomicFS(l.fs, path, data, 0o644)
+	err := disk.WriteFileAtomicFS(fsys, path, data, 0o644)
 	if err == nil {
 		var snaps []snapshotFile
 		if snaps, err = listSnapshots(l.fs, l.dir); err == nil && len(snaps) > snapshotsKept {

@@ -1,0 +1,121 @@
+package broker
+
+import (
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"runnel/internal/wait"
+	"runnel/segment"
+	"runnel/segment/segmenttest"
+)
+
+// TestFetchLongPollWokenRereads drives an incremental fetch of a session
+// of 64 partitions over TCP through several wake-ups of its long poll, each
+// by a batch on one partition: the fetch reads again the partitions that
+// changed, keeps what the others held, and answers once MinBytes are
+// ready, long before its wait is over (the connection's 20 s deadline is
+// shorter than the wait: a fetch that missed a wake-up fails the test).
+// The response holds only the partitions with records (KIP-227), within
+// MaxBytes, in the session's order.
+func TestFetchLongPollWokenRereads(t *testing.T) {
+	const partitions = 64
+	d := startDataBroker(t, func(c *Config) {
+		c.PreallocateBytes = 4096
+		c.FetchMaxWait = 10 * time.Minute
+	})
+	d.createTopic("woken", partitions, nil)
+	const value = 1000
+	batchSize := int32(len(segmenttest.Batch([]segmenttest.Record{{Value: make([]byte, value)}})))
+	offsets := map[int32]int64{}
+	for p := range int32(partitions) {
+		offsets[p] = 0
+	}
+	full := sessionFetch(12, "woken", [16]byte{}, 0, 0, 0, offsets)
+	resp := fetchRaw(t, d, full)
+	if resp.ErrorCode != 0 || resp.SessionID == 0 {
+		t.Fatalf("session not created: %v, id %d", kerr.ErrorForCode(resp.ErrorCode), resp.SessionID)
+	}
+	// Ready at 2.5 batches, limited to 3.5: two batches on partition 40
+	// are not enough; a third on partition 3 is. The answer is what a full
+	// read would give (the fetch refreshes before answering): partition 3,
+	// first in order, has its batch, and partition 40 its two within what
+	// the limit leaves.
+	req := sessionFetch(12, "woken", [16]byte{}, resp.SessionID, 1, 60000, nil)
+	req.MinBytes, req.MaxBytes = batchSize*5/2, batchSize*7/2
+	rc := dialRaw(t, d.addr)
+	rc.send(req, true)
+	wait.Until(t, 10*time.Second, "the fetch to park", func() bool { return d.b.parkedFetches.Load() == 1 })
+	for _, p := range []int32{40, 40} {
+		w := d.b.fetchWakeups.Load()
+		produceBatches(t, d, "woken", p, 1, value)
+		wait.Until(t, 10*time.Second, "the fetch to wake and park again", func() bool {
+			return d.b.fetchWakeups.Load() > w && d.b.parkedFetches.Load() == 1
+		})
+	}
+	produceBatches(t, d, "woken", 3, 1, value)
+	resp = rc.receive().(*kmsg.FetchResponse)
+	if resp.ErrorCode != 0 {
+		t.Fatal(kerr.ErrorForCode(resp.ErrorCode))
+	}
+	total := 0
+	got := map[int32]int{}
+	for _, rt := range resp.Topics {
+		for _, rp := range rt.Partitions {
+			if rp.ErrorCode != 0 {
+				t.Fatalf("partition %d: %v", rp.Partition, kerr.ErrorForCode(rp.ErrorCode))
+			}
+			got[rp.Partition] = len(batchesIn(t, rp.RecordBatches))
+			total += len(rp.RecordBatches)
+		}
+	}
+	if len(got) != 2 || got[40] != 2 || got[3] != 1 {
+		t.Fatalf("woken fetch answered %v (partition: whole batches), want 2 batches of 40 and 1 of 3, nothing else", got)
+	}
+	if total > int(req.MaxBytes) {
+		t.Fatalf("woken fetch answered %d record bytes, MaxBytes %d", total, req.MaxBytes)
+	}
+	if total < int(req.MinBytes) {
+		t.Fatalf("woken fetch answered %d record bytes before its wait was over, MinBytes %d", total, req.MinBytes)
+	}
+}
+
+// TestFetchLongPollChangeBeforeWatch: a change of a log between the
+// fetch's first read and its long poll's registration is not missed (the
+// long poll compares the log's change count), so the fetch answers at once
+// rather than after its wait.
+func TestFetchLongPollChangeBeforeWatch(t *testing.T) {
+	d := startDataBroker(t, func(c *Config) { c.PreallocateBytes = 4096 })
+	d.createTopic("gap", 3, nil)
+	req := fetchReq(12, "gap", [16]byte{}, 60000, 1, 1<<20, 1<<20, 0, 0, 0)
+	f := newFetch(d.b, req)
+	if f.ready() {
+		t.Fatal("an empty log is ready")
+	}
+	p, err := d.b.partition("gap", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.log.Append(batch(0, -1, 1, "gap"), segment.AppendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.log.Sync(); err != nil { // visible under the durable policy
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		f.longPoll(time.Hour)
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("a long poll missed a change made before it watched the log")
+	}
+	if f.parts[1].read.Range.Size == 0 || f.parts[0].read.Range.Size != 0 || f.parts[2].read.Range.Size != 0 {
+		t.Fatalf("read sizes %d %d %d, want only partition 1's batch", f.parts[0].read.Range.Size, f.parts[1].read.Range.Size, f.parts[2].read.Range.Size)
+	}
+	f.free()
+}
