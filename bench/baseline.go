@@ -60,18 +60,16 @@ type Baselines struct {
 	// balloon reports free memory to the host (Firecracker's), a page taken
 	// from free memory costs a host fault on first touch and the reused ones
 	// do not, so these are the like-for-like ceilings of a broker's
-	// acks=all. SustainedKeptFreeTaken is how much MemFree fell during the
-	// kept sustained write (the page cache grew by that much: about Bytes),
-	// SustainedFreeTaken the same for the reusing one (about 0 when it
-	// reused), both in bytes; MemFree is what /proc/meminfo had free before
-	// the baselines.
-	SustainedKept          float64 `json:"sustained_write_kept_mb_per_sec"`
-	SustainedKeptCPU       float64 `json:"sustained_write_kept_cpu_s_per_gib"`
-	IngestKept             float64 `json:"ingest_ceiling_kept_mb_per_sec"`
-	IngestKeptCPU          float64 `json:"ingest_ceiling_kept_cpu_s_per_gib"`
-	SustainedKeptFreeTaken int64   `json:"sustained_write_kept_mem_free_taken_bytes"`
-	SustainedFreeTaken     int64   `json:"sustained_write_mem_free_taken_bytes"`
-	MemFree                int64   `json:"mem_free_bytes"`
+	// acks=all. MemFree is what /proc/meminfo had free before the
+	// baselines: with less than the kept files' bytes, they would grow the
+	// page cache by reclaiming pages, not into free memory. (MemFree falls
+	// by the bytes written in the reusing runs too: the file before them
+	// gave its pages back to free memory when it was deleted.)
+	SustainedKept    float64 `json:"sustained_write_kept_mb_per_sec"`
+	SustainedKeptCPU float64 `json:"sustained_write_kept_cpu_s_per_gib"`
+	IngestKept       float64 `json:"ingest_ceiling_kept_mb_per_sec"`
+	IngestKeptCPU    float64 `json:"ingest_ceiling_kept_cpu_s_per_gib"`
+	MemFree          int64   `json:"mem_free_bytes"`
 	// Loopback is one TCP stream over 127.0.0.1 in 1 MiB writes.
 	Loopback float64 `json:"loopback_tcp_mb_per_sec"`
 	// Bytes is how much each disk figure wrote.
@@ -85,13 +83,8 @@ const SustainedSyncBytes = 16 << 20
 
 // rate is one baseline's MB/s and the process's CPU seconds per GiB, and
 // the shares of its time the writing thread spent on a CPU and waiting in
-// the run queue for one (the rest it slept: on the disk, or the network),
-// and how many bytes MemFree fell meanwhile (freeTaken: the page cache it
-// grew into free memory; about 0 when it reused pages just freed).
-type rate struct {
-	mbps, cpuPerGiB, onCPU, queued float64
-	freeTaken                      int64
-}
+// the run queue for one (the rest it slept: on the disk, or the network).
+type rate struct{ mbps, cpuPerGiB, onCPU, queued float64 }
 
 // memFree is MemFree of /proc/meminfo in bytes, 0 where there is none.
 func memFree() int64 {
@@ -186,7 +179,6 @@ func (r diskRun) write(dir string) (rate, error) {
 	if err != nil {
 		return rate{}, err
 	}
-	free := memFree()
 	start := time.Now() // before the schedstat reads and after, so that their interval is inside it
 	run, wait := threadSched()
 	for off := int64(0); off < r.total; off += baselineChunk {
@@ -215,7 +207,6 @@ func (r diskRun) write(dir string) (rate, error) {
 		cpuPerGiB: (end - cpu).Seconds() / (float64(r.total) / (1 << 30)),
 		onCPU:     float64(run2-run) / float64(elapsed),
 		queued:    float64(wait2-wait) / float64(elapsed),
-		freeTaken: free - memFree(),
 	}, err
 }
 
@@ -313,16 +304,14 @@ func measureBaselines(dir string, diskBytes int64, loopback time.Duration) (Base
 		run       func() (rate, error)
 	}{
 		{&b.SustainedKept, &b.SustainedKeptCPU, func() (rate, error) {
-			r, err := measureDisk(kept, diskBytes, SustainedSyncBytes, 0, true)
-			b.SustainedKeptFreeTaken = r.freeTaken
-			return r, err
+			return measureDisk(kept, diskBytes, SustainedSyncBytes, 0, true)
 		}},
 		{&b.IngestKept, &b.IngestKeptCPU, func() (rate, error) { return measureIngest(kept, diskBytes, true) }},
 		{&b.PageCacheWrite, &b.PageCacheCPU, func() (rate, error) { return measureDisk(dir, diskBytes, 0, 0, false) }},
 		{&b.DurableWrite, &b.DurableCPU, func() (rate, error) { return measureDisk(dir, diskBytes, baselineChunk, 0, false) }},
 		{&b.SustainedWrite, &b.SustainedCPU, func() (rate, error) {
 			r, err := measureDisk(dir, diskBytes, SustainedSyncBytes, 0, false)
-			b.SustainedOnCPU, b.SustainedQueued, b.SustainedFreeTaken = r.onCPU, r.queued, r.freeTaken
+			b.SustainedOnCPU, b.SustainedQueued = r.onCPU, r.queued
 			return r, err
 		}},
 		{&b.DirectWrite, &b.DirectCPU, func() (rate, error) {
@@ -379,19 +368,18 @@ func sustainedLimit(b Baselines) string {
 
 // likeForLike says which sustained baseline an acks=all figure is to be
 // read against, and why: the kept one, whose page cache grows as the
-// broker's does, with what the two cost per GiB and how much free memory
-// each took, which shows whether the kept one did grow and the other reuse.
+// broker's does, with what the two cost per GiB.
 func likeForLike(b Baselines) string {
-	s := fmt.Sprintf("acks=all is divided by both sustained rates. **The like-for-like one is the kept one** (%.0f MB/s, %.2f CPU s/GiB): "+
-		"a broker keeps what it writes, so its page cache grows into free memory, as the kept file's did (MemFree fell by %d MiB of its %d MiB; %d MiB were free before the baselines), "+
-		"while the other sustained write reuses the pages the baseline before it has just deleted (MemFree fell by %d MiB) at %.2f CPU s/GiB",
-		b.SustainedKept, b.SustainedKeptCPU, b.SustainedKeptFreeTaken>>20, b.Bytes>>20, b.MemFree>>20, b.SustainedFreeTaken>>20, b.SustainedCPU)
+	s := fmt.Sprintf("acks=all is divided by both sustained rates. **The like-for-like one is the kept one** (%.0f MB/s at %.2f CPU s/GiB): "+
+		"a broker keeps what it writes, so its page cache grows into free memory (%d MiB were free before the baselines), as the kept file's did, "+
+		"while the other sustained write reuses the pages that the baseline before it has just freed by deleting its file (%.0f MB/s at %.2f CPU s/GiB)",
+		b.SustainedKept, b.SustainedKeptCPU, b.MemFree>>20, b.SustainedWrite, b.SustainedCPU)
 	if b.SustainedCPU > 0 && b.SustainedKeptCPU > 0 {
 		s += fmt.Sprintf(": the growing page cache cost %.2f× its CPU per GiB", b.SustainedKeptCPU/b.SustainedCPU)
 	}
-	s += ". On a VM whose balloon reports free memory to the host, each page taken from free memory costs a host fault on first touch; pages just freed do not."
-	if b.SustainedKeptFreeTaken < b.Bytes/2 {
-		s += fmt.Sprintf(" **Here the kept write took only %d MiB of free memory**: it reused pages freed before it (or memory was short), so it is no fairer than the other.", b.SustainedKeptFreeTaken>>20)
+	s += ". On a VM whose balloon reports free memory to the host, each page taken from memory free for more than a moment costs a host fault on first touch; pages just freed do not."
+	if b.MemFree < 2*b.Bytes {
+		s += fmt.Sprintf(" **Memory was short** (%d MiB free for %d MiB kept): the kept writes reclaimed pages rather than growing into free memory, so they are no fairer than the others.", b.MemFree>>20, 2*b.Bytes>>20)
 	}
 	return s
 }
