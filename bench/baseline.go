@@ -59,8 +59,9 @@ type Baselines struct {
 	// into pages the baseline before them has just freed. On a VM whose
 	// balloon reports free memory to the host (Firecracker's), a page taken
 	// from free memory costs a host fault on first touch and the reused ones
-	// do not, so these are the like-for-like ceilings of a broker's
-	// acks=all. MemFree is what /proc/meminfo had free before the
+	// do not. A broker that keeps what it writes cached grows its page cache
+	// as these do; Runnel drops synced pages and reuses them, as the others
+	// do (likeForLike). MemFree is what /proc/meminfo had free before the
 	// baselines: with less than the kept files' bytes, they would grow the
 	// page cache by reclaiming pages, not into free memory. (MemFree falls
 	// by the bytes written in the reusing runs too: the file before them
@@ -367,19 +368,23 @@ func sustainedLimit(b Baselines) string {
 }
 
 // likeForLike says which sustained baseline an acks=all figure is to be
-// read against, and why: the kept one, whose page cache grows as the
-// broker's does, with what the two cost per GiB.
+// read against, and why, with what the two cost per GiB: the reusing one,
+// since Runnel drops the pages it has synced from the page cache
+// (segment.releaseSynced) and its next writes reuse them; the kept one is
+// what a writer whose page cache grows pays on this machine.
 func likeForLike(b Baselines) string {
-	s := fmt.Sprintf("acks=all is divided by both sustained rates. **The like-for-like one is the kept one** (%.0f MB/s at %.2f CPU s/GiB): "+
-		"a broker keeps what it writes, so its page cache grows into free memory (%d MiB were free before the baselines), as the kept file's did, "+
-		"while the other sustained write reuses the pages that the baseline before it has just freed by deleting its file (%.0f MB/s at %.2f CPU s/GiB)",
-		b.SustainedKept, b.SustainedKeptCPU, b.MemFree>>20, b.SustainedWrite, b.SustainedCPU)
+	s := fmt.Sprintf("acks=all is divided by both sustained rates. **The like-for-like one is the reusing one** (%.0f MB/s at %.2f CPU s/GiB): "+
+		"Runnel drops the pages it has synced from the page cache behind its writes, so its next writes reuse them, "+
+		"as the sustained write reuses the pages that the baseline before it has just freed by deleting its file. "+
+		"The kept one (%.0f MB/s at %.2f CPU s/GiB; %d MiB were free before the baselines) is what a writer pays whose page cache grows into free memory, as a broker's does that keeps what it writes cached",
+		b.SustainedWrite, b.SustainedCPU, b.SustainedKept, b.SustainedKeptCPU, b.MemFree>>20)
 	if b.SustainedCPU > 0 && b.SustainedKeptCPU > 0 {
-		s += fmt.Sprintf(": the growing page cache cost %.2f× its CPU per GiB", b.SustainedKeptCPU/b.SustainedCPU)
+		s += fmt.Sprintf(": %.2f× the reusing one's CPU per GiB", b.SustainedKeptCPU/b.SustainedCPU)
 	}
-	s += ". On a VM whose balloon reports free memory to the host, each page taken from memory free for more than a moment costs a host fault on first touch; pages just freed do not."
+	s += ". On a VM whose balloon reports free memory to the host, each page taken from memory free for more than a moment can cost a host fault on first touch; pages just freed do not, " +
+		"and when other work has just freed memory the kept write gets such pages too."
 	if b.MemFree < 2*b.Bytes {
-		s += fmt.Sprintf(" **Memory was short** (%d MiB free for %d MiB kept): the kept writes reclaimed pages rather than growing into free memory, so they are no fairer than the others.", b.MemFree>>20, 2*b.Bytes>>20)
+		s += fmt.Sprintf(" **Memory was short** (%d MiB free for %d MiB kept): the kept writes reclaimed pages rather than growing into free memory.", b.MemFree>>20, 2*b.Bytes>>20)
 	}
 	return s
 }

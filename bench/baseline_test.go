@@ -85,21 +85,21 @@ func TestMemFree(t *testing.T) {
 	}
 }
 
-// TestLikeForLike checks that the report names the kept baseline as acks=all's like-for-like one
-// with the ratio of the two CPU costs, and says so when memory was too short for it to grow.
+// TestLikeForLike checks that the report names the reusing baseline as acks=all's like-for-like one
+// with the ratio of the two CPU costs, and says so when memory was too short for the kept ones to grow.
 func TestLikeForLike(t *testing.T) {
 	b := Baselines{Bytes: 1 << 30, MemFree: 20 << 30, SustainedWrite: 900, SustainedCPU: 0.4, SustainedKept: 500, SustainedKeptCPU: 1.6}
 	got := likeForLike(b)
-	for _, want := range []string{"like-for-like one is the kept one", "4.00×", "20480 MiB were free"} {
+	for _, want := range []string{"like-for-like one is the reusing one** (900 MB/s", "4.00×", "20480 MiB were free"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("%q does not say %q", got, want)
 		}
 	}
-	if strings.Contains(got, "no fairer") {
+	if strings.Contains(got, "Memory was short") {
 		t.Errorf("%q says memory was short", got)
 	}
 	b.MemFree = 1 << 30
-	if got := likeForLike(b); !strings.Contains(got, "no fairer") {
+	if got := likeForLike(b); !strings.Contains(got, "Memory was short") {
 		t.Errorf("%q does not say memory was short", got)
 	}
 }

@@ -30,13 +30,15 @@ type Headline struct {
 
 // sustainedName names Baselines.SustainedWrite in the report, ingestName
 // Baselines.Ingest, and the kept names their variants that keep their
-// files (Baselines.SustainedKept, IngestKept), the like-for-like ones for a
-// broker, which keeps what it writes.
+// files (Baselines.SustainedKept, IngestKept), whose page cache grows. Runnel
+// drops synced pages behind its writes (segment.releaseSynced), so its
+// appends reuse freed pages as the reusing baselines do: those are its
+// like-for-like ones, as the report says under the baselines (likeForLike).
 const (
 	sustainedName     = "disk sustained rate"
 	ingestName        = "ingest ceiling (loopback TCP into the sustained writes)"
-	sustainedKeptName = "disk sustained rate, files kept (page cache grows as a broker's: like-for-like)"
-	ingestKeptName    = "ingest ceiling, files kept (page cache grows as a broker's: like-for-like)"
+	sustainedKeptName = "disk sustained rate, files kept (page cache grows)"
+	ingestKeptName    = "ingest ceiling, files kept (page cache grows)"
 )
 
 // Headlines computes the report's headline figures, each as a ratio to
