@@ -408,8 +408,8 @@ const maxFolioBytes = 2 << 20
 // so that the next appends reuse their memory instead of growing the page cache into memory
 // the kernel has not touched lately: on a VM whose balloon reports free pages to the host
 // (Firecracker's here), each such page costs a host fault on first touch. Under the harness's
-// acks=all load that cut the broker's CPU per GiB to 0.63x (8 partitions) and 0.71x (1,000),
-// its pwrite to 0.22-0.26 CPU s/GiB in 10 of 12 runs against 0.22-1.49, for 0.02-0.07 of
+// acks=all load that cut the broker's CPU per GiB to 0.59x (8 partitions) and 0.74x (1,000),
+// its pwrite to 0.22-0.29 CPU s/GiB in 12 of 14 runs against 0.22-1.49, for 0.02-0.07 of
 // fadvise (results/2026-12-02-fair-baseline/). Only synced bytes are in the range, and the
 // page cache never discards a dirty page anyway. Readers of the dropped range (a consumer more
 // than a chunk behind, a catch-up read) read it from disk: the harness's catch-up read of 2 GiB

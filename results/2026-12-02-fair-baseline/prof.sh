@@ -1,7 +1,7 @@
 #!/bin/bash
 # pwrite and fadvise seconds per GiB from each run's CPU profile
 cd /tmp/fairbase/ab
-for r in main-1 drop-1 main-2 drop-2 main-3 drop-3 main-4 drop-4 main-5 drop-5 main-6 drop-6; do
+for r in main-1 drop-1 main-2 drop-2 main-3 drop-3 main-4 drop-4 main-5 drop-5 main-6 drop-6 main-7 drop-7; do
   [ -d $r ] || continue
   for sc in produce-acksall produce-acksall-many; do
     mbps=$(python3 -c "

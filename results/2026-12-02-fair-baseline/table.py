@@ -1,6 +1,6 @@
 import json,os
 rows=[]
-for r in ['main-1','drop-1','main-2','drop-2','main-3','drop-3','main-4','drop-4','main-5','drop-5','main-6','drop-6']:
+for r in ['main-1','drop-1','main-2','drop-2','main-3','drop-3','main-4','drop-4','main-5','drop-5','main-6','drop-6','main-7','drop-7']:
     p=f'/tmp/fairbase/ab/{r}/results.json'
     if not os.path.exists(p): continue
     j=json.load(open(p)); b=j['baselines']
