@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -51,6 +52,25 @@ type Baselines struct {
 	// IngestCPU counts both.
 	Ingest    float64 `json:"ingest_ceiling_mb_per_sec"`
 	IngestCPU float64 `json:"ingest_ceiling_cpu_s_per_gib"`
+	// SustainedKept and IngestKept are SustainedWrite and Ingest with their
+	// files kept until all the baselines are done, run first, before any
+	// baseline has deleted a file: their page cache grows into free memory
+	// as a broker's does (it keeps what it writes), where the others write
+	// into pages the baseline before them has just freed. On a VM whose
+	// balloon reports free memory to the host (Firecracker's), a page taken
+	// from free memory costs a host fault on first touch and the reused ones
+	// do not. A broker that keeps what it writes cached grows its page cache
+	// as these do; Runnel drops synced pages and reuses them, as the others
+	// do (likeForLike). MemFree is what /proc/meminfo had free before the
+	// baselines: with less than the kept files' bytes, they would grow the
+	// page cache by reclaiming pages, not into free memory. (MemFree falls
+	// by the bytes written in the reusing runs too: the file before them
+	// gave its pages back to free memory when it was deleted.)
+	SustainedKept    float64 `json:"sustained_write_kept_mb_per_sec"`
+	SustainedKeptCPU float64 `json:"sustained_write_kept_cpu_s_per_gib"`
+	IngestKept       float64 `json:"ingest_ceiling_kept_mb_per_sec"`
+	IngestKeptCPU    float64 `json:"ingest_ceiling_kept_cpu_s_per_gib"`
+	MemFree          int64   `json:"mem_free_bytes"`
 	// Loopback is one TCP stream over 127.0.0.1 in 1 MiB writes.
 	Loopback float64 `json:"loopback_tcp_mb_per_sec"`
 	// Bytes is how much each disk figure wrote.
@@ -66,6 +86,21 @@ const SustainedSyncBytes = 16 << 20
 // the shares of its time the writing thread spent on a CPU and waiting in
 // the run queue for one (the rest it slept: on the disk, or the network).
 type rate struct{ mbps, cpuPerGiB, onCPU, queued float64 }
+
+// memFree is MemFree of /proc/meminfo in bytes, 0 where there is none.
+func memFree() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		var kib int64
+		if _, err := fmt.Sscanf(line, "MemFree: %d kB", &kib); err == nil {
+			return kib << 10
+		}
+	}
+	return 0
+}
 
 // threadSched returns the calling thread's time on a CPU and in the run
 // queue from /proc/thread-self/schedstat (0, 0 where the kernel has none).
@@ -100,6 +135,10 @@ type diskRun struct {
 	// chunks are filled and written, waiting only for the one before it, as
 	// a group commit's flusher does beside its network loop.
 	syncBehind bool
+	// keep leaves the file in dir for the caller to delete, so that its
+	// pages stay in the page cache (Baselines.SustainedKept); otherwise it
+	// is deleted when the run ends, and the next run reuses its pages.
+	keep bool
 }
 
 // write runs r in a new file in dir. The chunk is page-aligned, as O_DIRECT
@@ -109,7 +148,9 @@ func (r diskRun) write(dir string) (rate, error) {
 	if err != nil {
 		return rate{}, err
 	}
-	defer os.Remove(f.Name())
+	if !r.keep {
+		defer os.Remove(f.Name())
+	}
 	defer f.Close()
 	buf, err := unix.Mmap(-1, 0, baselineChunk, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
 	if err != nil {
@@ -139,8 +180,8 @@ func (r diskRun) write(dir string) (rate, error) {
 	if err != nil {
 		return rate{}, err
 	}
+	start := time.Now() // before the schedstat reads and after, so that their interval is inside it
 	run, wait := threadSched()
-	start := time.Now()
 	for off := int64(0); off < r.total; off += baselineChunk {
 		if r.fill != nil {
 			if err := r.fill(buf); err != nil {
@@ -159,8 +200,8 @@ func (r diskRun) write(dir string) (rate, error) {
 	if err := <-synced; err != nil {
 		return rate{}, fmt.Errorf("bench: fdatasync: %w", err)
 	}
-	elapsed := time.Since(start)
 	run2, wait2 := threadSched()
+	elapsed := time.Since(start)
 	end, err := processCPU()
 	return rate{
 		mbps:      float64(r.total) / elapsed.Seconds() / 1e6,
@@ -171,15 +212,15 @@ func (r diskRun) write(dir string) (rate, error) {
 }
 
 // measureDisk is a diskRun with no other source of the bytes.
-func measureDisk(dir string, total, syncEvery int64, flags int) (rate, error) {
-	return diskRun{total: total, syncEvery: syncEvery, flags: flags}.write(dir)
+func measureDisk(dir string, total, syncEvery int64, flags int, keep bool) (rate, error) {
+	return diskRun{total: total, syncEvery: syncEvery, flags: flags, keep: keep}.write(dir)
 }
 
 // measureIngest is the ingest ceiling (Baselines.Ingest): total bytes sent
 // in 1 MiB writes over one loopback TCP connection, read in whole chunks and
 // written to a file in dir with an fdatasync every SustainedSyncBytes, each
-// running behind the next chunks' reads and writes.
-func measureIngest(dir string, total int64) (rate, error) {
+// running behind the next chunks' reads and writes; keep as diskRun's.
+func measureIngest(dir string, total int64, keep bool) (rate, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return rate{}, err
@@ -206,7 +247,7 @@ func measureIngest(dir string, total int64) (rate, error) {
 	if err != nil {
 		return rate{}, errors.Join(err, <-sent)
 	}
-	r, err := diskRun{total: total, syncEvery: SustainedSyncBytes, syncBehind: true, fill: func(b []byte) error {
+	r, err := diskRun{total: total, syncEvery: SustainedSyncBytes, syncBehind: true, keep: keep, fill: func(b []byte) error {
 		_, err := io.ReadFull(c, b)
 		return err
 	}}.write(dir)
@@ -250,31 +291,38 @@ func measureLoopback(d time.Duration) (float64, error) {
 }
 
 // measureBaselines runs the baselines, writing diskBytes in dir for each
-// disk figure.
+// disk figure. The kept ones run first, while no baseline has freed pages
+// to reuse, and their files go when all are done.
 func measureBaselines(dir string, diskBytes int64, loopback time.Duration) (Baselines, error) {
-	b := Baselines{Bytes: diskBytes}
-	if err := os.MkdirAll(filepath.Clean(dir), 0o755); err != nil {
+	b := Baselines{Bytes: diskBytes, MemFree: memFree()}
+	kept := filepath.Join(dir, "kept")
+	if err := os.MkdirAll(kept, 0o755); err != nil {
 		return b, err
 	}
+	defer os.RemoveAll(kept)
 	for _, m := range []struct {
 		mbps, cpu *float64
 		run       func() (rate, error)
 	}{
-		{&b.PageCacheWrite, &b.PageCacheCPU, func() (rate, error) { return measureDisk(dir, diskBytes, 0, 0) }},
-		{&b.DurableWrite, &b.DurableCPU, func() (rate, error) { return measureDisk(dir, diskBytes, baselineChunk, 0) }},
+		{&b.SustainedKept, &b.SustainedKeptCPU, func() (rate, error) {
+			return measureDisk(kept, diskBytes, SustainedSyncBytes, 0, true)
+		}},
+		{&b.IngestKept, &b.IngestKeptCPU, func() (rate, error) { return measureIngest(kept, diskBytes, true) }},
+		{&b.PageCacheWrite, &b.PageCacheCPU, func() (rate, error) { return measureDisk(dir, diskBytes, 0, 0, false) }},
+		{&b.DurableWrite, &b.DurableCPU, func() (rate, error) { return measureDisk(dir, diskBytes, baselineChunk, 0, false) }},
 		{&b.SustainedWrite, &b.SustainedCPU, func() (rate, error) {
-			r, err := measureDisk(dir, diskBytes, SustainedSyncBytes, 0)
+			r, err := measureDisk(dir, diskBytes, SustainedSyncBytes, 0, false)
 			b.SustainedOnCPU, b.SustainedQueued = r.onCPU, r.queued
 			return r, err
 		}},
 		{&b.DirectWrite, &b.DirectCPU, func() (rate, error) {
-			r, err := measureDisk(dir, diskBytes, SustainedSyncBytes, unix.O_DIRECT)
+			r, err := measureDisk(dir, diskBytes, SustainedSyncBytes, unix.O_DIRECT, false)
 			if errors.Is(err, unix.EINVAL) {
 				return rate{}, nil // the file system has no O_DIRECT
 			}
 			return r, err
 		}},
-		{&b.Ingest, &b.IngestCPU, func() (rate, error) { return measureIngest(dir, diskBytes) }},
+		{&b.Ingest, &b.IngestCPU, func() (rate, error) { return measureIngest(dir, diskBytes, false) }},
 	} {
 		r, err := m.run()
 		if err != nil {
@@ -317,4 +365,26 @@ func sustainedLimit(b Baselines) string {
 		return s + ". **Other work on these cores binds it**: the thread waited for a CPU more than for the disk, so the figure is not the disk's."
 	}
 	return s + ". **The disk binds it**: the thread spent most of its time waiting for writes and syncs."
+}
+
+// likeForLike says which sustained baseline an acks=all figure is to be
+// read against, and why, with what the two cost per GiB: the reusing one,
+// since Runnel drops the pages it has synced from the page cache
+// (segment.releaseSynced) and its next writes reuse them; the kept one is
+// what a writer whose page cache grows pays on this machine.
+func likeForLike(b Baselines) string {
+	s := fmt.Sprintf("acks=all is divided by both sustained rates. **The like-for-like one is the reusing one** (%.0f MB/s at %.2f CPU s/GiB): "+
+		"Runnel drops the pages it has synced from the page cache behind its writes, so its next writes reuse them, "+
+		"as the sustained write reuses the pages that the baseline before it has just freed by deleting its file. "+
+		"The kept one (%.0f MB/s at %.2f CPU s/GiB; %d MiB were free before the baselines) is what a writer pays whose page cache grows into free memory, as a broker's does that keeps what it writes cached",
+		b.SustainedWrite, b.SustainedCPU, b.SustainedKept, b.SustainedKeptCPU, b.MemFree>>20)
+	if b.SustainedCPU > 0 && b.SustainedKeptCPU > 0 {
+		s += fmt.Sprintf(": %.2f× the reusing one's CPU per GiB", b.SustainedKeptCPU/b.SustainedCPU)
+	}
+	s += ". On a VM whose balloon reports free memory to the host, each page taken from memory free for more than a moment can cost a host fault on first touch; pages just freed do not, " +
+		"and when other work has just freed memory the kept write gets such pages too."
+	if b.MemFree < 2*b.Bytes {
+		s += fmt.Sprintf(" **Memory was short** (%d MiB free for %d MiB kept): the kept writes reclaimed pages rather than growing into free memory.", b.MemFree>>20, 2*b.Bytes>>20)
+	}
+	return s
 }

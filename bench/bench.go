@@ -147,8 +147,8 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		return nil, fmt.Errorf("bench: baselines: %w", err)
 	}
 	bl := rep.Baselines
-	fmt.Fprintf(opts.Log, "  page cache %.0f MB/s, pwrite+fdatasync %.0f MB/s, sustained %.0f MB/s (%.2f CPU s/GiB), O_DIRECT %.0f MB/s, ingest ceiling %.0f MB/s, loopback %.0f MB/s\n",
-		bl.PageCacheWrite, bl.DurableWrite, bl.SustainedWrite, bl.SustainedCPU, bl.DirectWrite, bl.Ingest, bl.Loopback)
+	fmt.Fprintf(opts.Log, "  page cache %.0f MB/s, pwrite+fdatasync %.0f MB/s, sustained %.0f MB/s (%.2f CPU s/GiB), kept %.0f MB/s (%.2f CPU s/GiB), O_DIRECT %.0f MB/s, ingest ceiling %.0f MB/s, kept %.0f MB/s, loopback %.0f MB/s\n",
+		bl.PageCacheWrite, bl.DurableWrite, bl.SustainedWrite, bl.SustainedCPU, bl.SustainedKept, bl.SustainedKeptCPU, bl.DirectWrite, bl.Ingest, bl.IngestKept, bl.Loopback)
 
 	total := 0
 	for _, sc := range rep.Scenarios {

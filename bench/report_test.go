@@ -49,7 +49,7 @@ func fakeReport(transports bool) *Report {
 		Quick:     true,
 		Started:   time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC),
 		Finished:  time.Date(2026, 11, 25, 12, 1, 30, 0, time.UTC),
-		Baselines: Baselines{PageCacheWrite: 2000, DurableWrite: 500, SustainedWrite: 400, SustainedCPU: 2, SustainedOnCPU: 0.3, SustainedQueued: 0.1, Ingest: 200, IngestCPU: 3, Loopback: 4000, Bytes: 256 << 20},
+		Baselines: Baselines{PageCacheWrite: 2000, DurableWrite: 500, SustainedWrite: 400, SustainedKept: 200, SustainedCPU: 2, SustainedOnCPU: 0.3, SustainedQueued: 0.1, Ingest: 200, IngestKept: 100, IngestCPU: 3, Loopback: 4000, Bytes: 256 << 20},
 		Scenarios: matrix(quickSizes),
 	}
 	// Without transports these "std" figures are Runnel's (TargetRunnel);
@@ -111,6 +111,8 @@ func TestHeadlinesAreRatiosToBaselines(t *testing.T) {
 		"produce 1 KiB acks=all (durable)|disk sustained rate":                             0.25,
 		"produce 1 KiB acks=all (durable), 100 partitions|disk sustained rate":             0.25,
 		"produce 1 KiB acks=all (durable)|" + ingestName:                                   0.5,
+		"produce 1 KiB acks=all (durable)|" + sustainedKeptName:                            0.5,
+		"produce 1 KiB acks=all (durable), 100 partitions|" + ingestKeptName:               1,
 		"produce 1 KiB acks=all (durable), 100 partitions|" + ingestName:                   0.5,
 		"produce-acksall load generator ceiling (sink)|Runnel, same load":                  4,
 		"latency-floor-10k produce at 10000 rec/s p99.9|pwrite+fdatasync p99.9, same rate": 4,

@@ -156,7 +156,12 @@
 // recovery cannot bring stale batches back. When hundreds of logs are due at
 // once, the flusher syncs them as a group instead: Log.PrepareSync notes what
 // each covers, one LogDir.SyncAll (syncfs of the file system) makes all of it
-// durable, and each log's finish publishes its flushed offset.
+// durable, and each log's finish publishes its flushed offset. After either,
+// the active segment's pages more than a release chunk behind the flushed
+// position are unmapped and dropped from the page cache (releaseSynced:
+// MADV_DONTNEED, then POSIX_FADV_DONTNEED), so that the next appends reuse
+// their memory instead of growing the page cache; readers of those bytes read
+// them from disk.
 //
 // # What a reader checks
 //

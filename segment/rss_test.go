@@ -2,15 +2,61 @@ package segment_test
 
 import (
 	"bufio"
+	"fmt"
 	"math/rand"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"runnel/segment"
 )
+
+// pageCacheBytes returns how many bytes of [off, off+n) of the file at path are in the page
+// cache (mincore over a read-only mapping of it, which faults nothing in); n < 0 means to the
+// end of the file. It skips the test on tmpfs, whose page cache is the file's only copy.
+func pageCacheBytes(t testing.TB, path string, off, n int64) int64 {
+	t.Helper()
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Type == unix.TMPFS_MAGIC {
+		t.Skip("tmpfs keeps every page in memory")
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 0 {
+		n = info.Size() - off
+	}
+	page := int64(os.Getpagesize())
+	from := off / page * page
+	m, err := unix.Mmap(int(f.Fd()), from, int(off+n-from), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(m)
+	vec := make([]byte, (int64(len(m))+page-1)/page)
+	if _, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)), uintptr(unsafe.Pointer(&vec[0]))); errno != 0 {
+		t.Fatal(errno)
+	}
+	var cached int64
+	for _, v := range vec {
+		cached += int64(v & 1)
+	}
+	return cached * page
+}
 
 // mappedRSS returns the resident bytes of the process's mappings of the file at path, from
 // /proc/self/smaps: the pages the file's mappings hold in the process's page tables, which
@@ -56,56 +102,75 @@ func mappedRSS(t testing.TB, path string) int64 {
 	return rss
 }
 
-// TestSyncReleasesMappedPages appends 64 MiB through the active segment's mapping and checks
-// that the pages a Sync made durable stop counting in the process's resident set (only a
-// bounded tail near the write position stays mapped), that nothing is let go before it is
-// synced, and that every byte still reads back the same, from the active segment and after a
-// reopen.
+// TestSyncReleasesMappedPages appends 64 MiB in batches that go through the active segment's
+// mapping (16 KiB) and in batches written with pwrite (64 KiB), and checks that the pages a Sync
+// made durable stop counting in the process's resident set and leave the page cache (only a
+// bounded tail near the write position stays mapped and cached), that nothing is let go before
+// it is synced (the unsynced bytes before the first Sync and after the last stay cached), and
+// that every byte still reads back the same, from the file and the active segment's mapping
+// (which read what was dropped from disk) and after a reopen.
 func TestSyncReleasesMappedPages(t *testing.T) {
 	const (
-		batchBytes = 16 << 10 // through the mapping, not pwrite (from 32 KiB)
-		unsynced   = 32 << 20 // appended before the first Sync
-		total      = 64 << 20
-		bound      = 16 << 20 // release margin + chunk + pre-fault window, with room to spare
+		unsynced = 32 << 20 // appended before the first Sync
+		total    = 64 << 20
+		tail     = 4 << 20  // appended after the last Sync
+		bound    = 16 << 20 // release margin + chunk + pre-fault window, with room to spare
 	)
-	dir := t.TempDir()
-	cfg := segment.DefaultConfig()
-	cfg.SegmentBytes = 128 << 20
-	l := openTestLog(t, dir, cfg, 0, true)
-	logPath := filepath.Join(dir, "00000000000000000000.log")
-	rng := rand.New(rand.NewSource(1))
-	var want [][]byte
-	appended := 0
-	appendBytes := func(n int) {
-		for end := appended + n; appended < end; {
-			b := randomBatch(rng, batchBytes, 1)
-			mustAppend(t, l, b)
-			want = append(want, b)
-			appended += len(b)
-		}
-	}
+	for _, batchBytes := range []int{16 << 10, 64 << 10} {
+		t.Run(fmt.Sprintf("batch=%dKiB", batchBytes>>10), func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := segment.DefaultConfig()
+			cfg.SegmentBytes = 128 << 20
+			l := openTestLog(t, dir, cfg, 0, true)
+			logPath := filepath.Join(dir, "00000000000000000000.log")
+			rng := rand.New(rand.NewSource(1))
+			var want [][]byte
+			appended := 0
+			appendBytes := func(n int) {
+				for end := appended + n; appended < end; {
+					b := randomBatch(rng, batchBytes, 1)
+					mustAppend(t, l, b)
+					want = append(want, b)
+					appended += len(b)
+				}
+			}
 
-	appendBytes(unsynced)
-	if rss := mappedRSS(t, logPath); rss < unsynced {
-		t.Fatalf("before any Sync the mapping holds %d resident bytes, want at least the %d unsynced ones", rss, unsynced)
-	}
-	if _, err := l.Sync(); err != nil {
-		t.Fatal(err)
-	}
-	for appended < total {
-		appendBytes(1 << 20)
-		if _, err := l.Sync(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if rss := mappedRSS(t, logPath); rss > bound {
-		t.Fatalf("after %d bytes appended and synced the mapping holds %d resident bytes, want at most %d", appended, rss, bound)
-	}
+			appendBytes(unsynced)
+			if batchBytes < 32<<10 { // pwrite does not map the pages
+				if rss := mappedRSS(t, logPath); rss < unsynced {
+					t.Fatalf("before any Sync the mapping holds %d resident bytes, want at least the %d unsynced ones", rss, unsynced)
+				}
+			}
+			if cached := pageCacheBytes(t, logPath, 0, int64(appended)); cached < int64(appended) {
+				t.Fatalf("before any Sync %d of the %d bytes appended are in the page cache", cached, appended)
+			}
+			if _, err := l.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			for appended < total {
+				appendBytes(1 << 20)
+				if _, err := l.Sync(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if rss := mappedRSS(t, logPath); rss > bound {
+				t.Fatalf("after %d bytes appended and synced the mapping holds %d resident bytes, want at most %d", appended, rss, bound)
+			}
+			if cached := pageCacheBytes(t, logPath, 0, -1); cached > bound {
+				t.Fatalf("after %d bytes appended and synced the page cache holds %d bytes of the segment, want at most %d", appended, cached, bound)
+			}
+			synced := int64(appended)
+			appendBytes(tail)
+			if cached := pageCacheBytes(t, logPath, synced, int64(appended)-synced); cached < int64(appended)-synced {
+				t.Fatalf("%d of the %d bytes appended after the last Sync are in the page cache", cached, int64(appended)-synced)
+			}
 
-	equalBatches(t, readAllBatches(t, l, 0, false), want)
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
+			equalBatches(t, readAllBatches(t, l, 0, false), want)
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			l = openTestLog(t, dir, cfg, 0, true)
+			equalBatches(t, readAllBatches(t, l, 0, false), want)
+		})
 	}
-	l = openTestLog(t, dir, cfg, 0, true)
-	equalBatches(t, readAllBatches(t, l, 0, false), want)
 }
