@@ -373,13 +373,13 @@ func sustainedLimit(b Baselines) string {
 // (segment.releaseSynced) and its next writes reuse them; the kept one is
 // what a writer whose page cache grows pays on this machine.
 func likeForLike(b Baselines) string {
-	s := fmt.Sprintf("acks=all is divided by both sustained rates. **The like-for-like one is the reusing one** (%.0f MB/s at %.2f CPU s/GiB): "+
-		"Runnel drops the pages it has synced from the page cache behind its writes, so its next writes reuse them, "+
-		"as the sustained write reuses the pages that the baseline before it has just freed by deleting its file. "+
-		"The kept one (%.0f MB/s at %.2f CPU s/GiB; %d MiB were free before the baselines) is what a writer pays whose page cache grows into free memory, as a broker's does that keeps what it writes cached",
-		b.SustainedWrite, b.SustainedCPU, b.SustainedKept, b.SustainedKeptCPU, b.MemFree>>20)
+	s := fmt.Sprintf("acks=all is divided by both sustained rates. **The like-for-like one is the kept one** (%.0f MB/s at %.2f CPU s/GiB; %d MiB were free before the baselines): "+
+		"by default Runnel, as Kafka, leaves what it writes in the page cache for its readers, so its page cache grows into free memory as the kept write's does. "+
+		"The reusing one (%.0f MB/s at %.2f CPU s/GiB) writes into the pages that the baseline before it has just freed by deleting its file, "+
+		"as Runnel's appends do with runnel.segment.drop.behind=true, which drops synced pages behind its writes",
+		b.SustainedKept, b.SustainedKeptCPU, b.MemFree>>20, b.SustainedWrite, b.SustainedCPU)
 	if b.SustainedCPU > 0 && b.SustainedKeptCPU > 0 {
-		s += fmt.Sprintf(": %.2f× the reusing one's CPU per GiB", b.SustainedKeptCPU/b.SustainedCPU)
+		s += fmt.Sprintf(". The kept write cost %.2f× the reusing one's CPU per GiB", b.SustainedKeptCPU/b.SustainedCPU)
 	}
 	s += ". On a VM whose balloon reports free memory to the host, each page taken from memory free for more than a moment can cost a host fault on first touch; pages just freed do not, " +
 		"and when other work has just freed memory the kept write gets such pages too."

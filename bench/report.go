@@ -30,10 +30,10 @@ type Headline struct {
 
 // sustainedName names Baselines.SustainedWrite in the report, ingestName
 // Baselines.Ingest, and the kept names their variants that keep their
-// files (Baselines.SustainedKept, IngestKept), whose page cache grows. Runnel
-// drops synced pages behind its writes (segment.releaseSynced), so its
-// appends reuse freed pages as the reusing baselines do: those are its
-// like-for-like ones, as the report says under the baselines (likeForLike).
+// files (Baselines.SustainedKept, IngestKept), whose page cache grows as
+// Runnel's does by default: those are its like-for-like ones, as the report
+// says under the baselines (likeForLike); the reusing ones match
+// runnel.segment.drop.behind=true.
 const (
 	sustainedName     = "disk sustained rate"
 	ingestName        = "ingest ceiling (loopback TCP into the sustained writes)"

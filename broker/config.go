@@ -100,6 +100,9 @@ type Config struct {
 	// partitions that appended in the last second or two pre-fault and fallocate ahead of their
 	// write positions, shared equally, between 64 KiB and 4 MiB each; 0 = no pre-fault.
 	PrefaultTotalBytes int64
+	// DropBehind (runnel.segment.drop.behind, false) drops synced pages from the page
+	// cache behind the write positions (segment.Config.DropBehind).
+	DropBehind bool
 	// LogRecoveryScan (runnel.log.recovery.scan) is which segments opening the log dirs reads
 	// batch by batch: recovery-point (Kafka's, the default) or full (segment.ScanFull).
 	LogRecoveryScan segment.ScanMode
@@ -364,6 +367,14 @@ var brokerKeys = []brokerKey{
 		c.PreallocateBytes = n
 		return err
 	}, func(c *Config) (string, bool) { return strconv.FormatInt(c.PreallocateBytes, 10), true }},
+	{"runnel.segment.drop.behind", func(c *Config, v string) error {
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("want true or false")
+		}
+		c.DropBehind = b
+		return nil
+	}, func(c *Config) (string, bool) { return strconv.FormatBool(c.DropBehind), true }},
 	{"runnel.segment.prefault.total.bytes", func(c *Config, v string) error {
 		n, err := parseIntIn(v, 0, math.MaxInt64)
 		c.PrefaultTotalBytes = n

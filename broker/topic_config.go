@@ -221,6 +221,7 @@ func (c *Config) topicSettings(overrides map[string]string) (*topicSettings, err
 	s, err := resolveTopicSettings(c.TopicDefaults, overrides, c.PreallocateBytes)
 	if err == nil {
 		s.log.ProducerIDExpiration = c.ProducerIDExpiration
+		s.log.DropBehind = c.DropBehind
 	}
 	return s, err
 }

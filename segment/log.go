@@ -33,6 +33,13 @@ type Config struct {
 	// NoPrefault turns off pre-faulting (MADV_POPULATE_READ, from a background goroutine) of
 	// the active mapping ahead of the write position.
 	NoPrefault bool
+	// DropBehind (runnel.segment.drop.behind) drops the pages a sync made durable from the
+	// page cache, behind the write position (segment.releaseSynced), so that appends reuse
+	// that memory instead of growing the page cache: cheaper writes on a VM whose balloon
+	// gives free memory back to its host, at the cost of reading from disk what a consumer
+	// more than a chunk behind, or a catch-up read, asks for. Off: Kafka's behaviour, the
+	// page cache keeps what was written for its readers.
+	DropBehind bool
 	// FS performs the log's file operations (nil = the operating system's); tests inject
 	// faults with io/disk/faultfs. A log keeps the FS it was opened with.
 	FS disk.FS
@@ -178,6 +185,8 @@ type Log struct {
 	logger *slog.Logger
 	now    func() time.Time // Config.Clock
 	fs     disk.FS
+	// dropBehind is Config.DropBehind as the log was opened with it.
+	dropBehind bool
 	// failure is the first storage failure of the log's directory (its LogDir's, or the log's
 	// own when opened alone), sticky: once set, Append, Sync and Read refuse with it.
 	failure *atomic.Pointer[error]
@@ -252,7 +261,7 @@ func openLog(dir string, tp TopicPartition, cfg Config, st logState, logger *slo
 		logger = slog.Default()
 	}
 	l := &Log{dir: dir, tp: tp, logger: logger.With("topic", tp.Topic, "partition", tp.Partition), now: cfg.clock(),
-		fs: cfg.fs(), failure: new(atomic.Pointer[error])}
+		fs: cfg.fs(), dropBehind: cfg.DropBehind, failure: new(atomic.Pointer[error])}
 	l.collectHeader = l.collectHeaderLocked
 	l.deleteHorizon.Store(-1)
 	l.damage.total = st.damageTotal
@@ -1018,7 +1027,7 @@ func (p *pendingSync) finish(syncErr error) (int64, error) {
 // made durable (segment.releaseSynced). A failure costs only memory: it is logged.
 func (l *Log) releaseSynced(active *segment, pos int64) {
 	l.view.RLock()
-	err := active.releaseSynced(pos, l.prefault.budget.releaseChunk())
+	err := active.releaseSynced(pos, l.prefault.budget.releaseChunk(), l.dropBehind)
 	l.view.RUnlock()
 	if err != nil {
 		l.logger.Warn("segment: releasing synced pages", "segment", active.path(logSuffix), "err", err)

@@ -103,8 +103,9 @@ func mappedRSS(t testing.TB, path string) int64 {
 }
 
 // TestSyncReleasesMappedPages appends 64 MiB in batches that go through the active segment's
-// mapping (16 KiB) and in batches written with pwrite (64 KiB), and checks that the pages a Sync
-// made durable stop counting in the process's resident set and leave the page cache (only a
+// mapping (16 KiB) and in batches written with pwrite (64 KiB), with Config.DropBehind, and
+// checks that the pages a Sync made durable stop counting in the process's resident set and
+// leave the page cache (only a
 // bounded tail near the write position stays mapped and cached), that nothing is let go before
 // it is synced (the unsynced bytes before the first Sync and after the last stay cached), and
 // that every byte still reads back the same, from the file and the active segment's mapping
@@ -121,6 +122,7 @@ func TestSyncReleasesMappedPages(t *testing.T) {
 			dir := t.TempDir()
 			cfg := segment.DefaultConfig()
 			cfg.SegmentBytes = 128 << 20
+			cfg.DropBehind = true
 			l := openTestLog(t, dir, cfg, 0, true)
 			logPath := filepath.Join(dir, "00000000000000000000.log")
 			rng := rand.New(rand.NewSource(1))

@@ -404,7 +404,8 @@ const maxFolioBytes = 2 << 20
 // the data stays in the page cache and the file, and a later touch through the mapping faults
 // the page back in from there, so readers lose nothing.
 //
-// It then drops those pages, now clean and unmapped, from the page cache (POSIX_FADV_DONTNEED),
+// With drop (Config.DropBehind, off by default), it then drops those pages, now clean and
+// unmapped, from the page cache (POSIX_FADV_DONTNEED),
 // so that the next appends reuse their memory instead of growing the page cache into memory
 // the kernel has not touched lately: on a VM whose balloon reports free pages to the host
 // (Firecracker's here), each such page costs a host fault on first touch. Under the harness's
@@ -418,7 +419,7 @@ const maxFolioBytes = 2 << 20
 // The caller holds Log.syncMu and Log.view for reading (so the mapping is neither unmapped nor
 // replaced meanwhile); s may have been sealed (no mapping), in which case there is nothing to
 // do. chunk is a whole number of pages.
-func (s *segment) releaseSynced(durable, chunk int64) error {
+func (s *segment) releaseSynced(durable, chunk int64, drop bool) error {
 	end := (durable - chunk) / chunk * chunk
 	if end < s.released {
 		s.released = max(end, 0) // truncated: pages below were written again
@@ -429,9 +430,11 @@ func (s *segment) releaseSynced(durable, chunk int64) error {
 	if err := s.mapping.Advise(int(s.released), int(end-s.released), unix.MADV_DONTNEED); err != nil {
 		return fmt.Errorf("segment: %w", err)
 	}
-	from := max(s.released-maxFolioBytes, 0)
-	if err := unix.Fadvise(s.fd, from, end-from, unix.FADV_DONTNEED); err != nil {
-		return fmt.Errorf("segment: %w", err)
+	if drop {
+		from := max(s.released-maxFolioBytes, 0)
+		if err := unix.Fadvise(s.fd, from, end-from, unix.FADV_DONTNEED); err != nil {
+			return fmt.Errorf("segment: %w", err)
+		}
 	}
 	s.released = end
 	return nil
