@@ -231,7 +231,8 @@ func New(cfg Config) *Flusher {
 	return f
 }
 
-// Wait calls done(err) exactly once, from the flusher goroutine, once t is durable through end
+// Wait calls done(err) exactly once, from the flusher goroutine or a sync worker (never two
+// done functions at once, and in order per target), once t is durable through end
 // (exclusive) or a sync of t failed (then, with that error, at once for every later Wait on t). Durable policy: acks=all produces use it. Under Interval it
 // still works (forces a flush of t).
 //
