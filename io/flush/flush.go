@@ -472,7 +472,7 @@ func (f *Flusher) worker() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var j job
-	var notices []notice       // taken from mu.told, to deliver
+	var notices []notice      // taken from mu.told, to deliver
 	var finished []syncResult // taken from mu.finished, to report
 	chained := false
 	for {
@@ -764,6 +764,7 @@ func (f *Flusher) takeToldLocked() bool {
 	f.finished, f.mu.finished = f.mu.finished, f.finished
 	return true
 }
+
 // notify calls the queued done functions, without the lock, and reports whether there were any.
 func notify(notices []notice) bool {
 	for _, n := range notices {
