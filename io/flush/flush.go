@@ -521,12 +521,20 @@ func (f *Flusher) worker() {
 			finished, f.mu.finished = f.mu.finished, finished
 			f.mu.Unlock()
 			f.reportFinished(finished)
-			notify(notices)
+			if notify(notices) {
+				// As the flusher goroutine does after telling: let the waiters just told,
+				// which typically wait again at once, queue before the next sync starts, so
+				// that one sync covers them all.
+				runtime.Gosched()
+			}
 			clear(notices)
 			clear(finished)
 			notices, finished = notices[:0], finished[:0]
 			f.mu.Lock()
 			f.mu.telling = false
+			if j.group == nil {
+				chained = f.chainLocked(j.one)
+			}
 		}
 		f.mu.syncFinished.Broadcast()
 		f.kick()
