@@ -27,7 +27,9 @@
 // wake-ups and the notifying of the last sync's waiters, and leaves the notices to the flusher
 // goroutine, which it wakes; it leaves the target to the flusher goroutine after Close and when
 // enough targets are syncing or due to form a group sync. A worker that starts no next sync
-// calls OnSync and the done functions itself, one wake-up fewer before a waiter hears.
+// calls OnSync and the done functions itself, one wake-up fewer before a waiter hears; then it
+// yields, as the flusher goroutine does after telling, so that waiters who wait again at once
+// queue, and starts their target's next sync itself (chainLocked).
 // Whichever goroutine tells holds Flusher.mu.telling: OnSync and done functions are called by
 // one goroutine at a time, and while a worker tells, the flusher goroutine starts no syncs (the
 // targets due meanwhile gather, as they do while it tells).
