@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -930,4 +931,58 @@ func TestGroupInFlightHoldsGroupTargets(t *testing.T) {
 	if got := targets[4].syncs.Load(); got != 1 {
 		t.Fatalf("the late target was synced %d times on its own, want 1 (alone, it is below GroupMin)", got)
 	}
+}
+
+// TestDoneFunctionsOneAtATime: whether the flusher goroutine or a sync worker tells them,
+// done functions and OnSync are never called at once, and a sync is reported (OnSync) before
+// its waiters are told: each appender here waits for its append before the next, so when its
+// waiter is told every sync of its target has returned and must have been reported.
+func TestDoneFunctionsOneAtATime(t *testing.T) {
+	const targets, appends = 8, 200
+	var active atomic.Int64
+	enter := func() {
+		if n := active.Add(1); n != 1 {
+			t.Errorf("%d done or OnSync calls at once", n)
+		}
+		runtime.Gosched() // widen the window for another one to come in
+	}
+	f := newFlusher(t, Config{OnSync: func(tg Target, _ time.Duration, _ int, _ error) {
+		enter()
+		tg.(*countingTarget).reported.Add(1)
+		active.Add(-1)
+	}})
+	var wg sync.WaitGroup
+	for i := range targets {
+		target := &countingTarget{fakeTarget: fakeTarget{name: fmt.Sprint("log", i)}}
+		wg.Go(func() {
+			for range appends {
+				r := newResult()
+				f.Wait(target, target.append(1), func(err error) {
+					enter()
+					if rep, ret := target.reported.Load(), target.returned.Load(); rep != ret || ret < 1 {
+						t.Errorf("%s: told with %d of its syncs reported, %d returned", target.name, rep, ret)
+					}
+					active.Add(-1)
+					r.fn(err)
+				})
+				if err := r.wait(t); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// countingTarget counts its Syncs that returned, and those OnSync reported.
+type countingTarget struct {
+	fakeTarget
+	returned, reported atomic.Int64
+}
+
+func (t *countingTarget) Sync() (int64, error) {
+	end, err := t.fakeTarget.Sync()
+	t.returned.Add(1)
+	return end, err
 }
