@@ -276,6 +276,9 @@ func (f *Flusher) startNowLocked(tg *target) bool {
 		len(f.mu.told) > 0 || tg.syncing || tg.queued {
 		return false
 	}
+	if f.cfg.SyncAll != nil && groupableTarget(tg) && cmp.Or(f.cfg.GroupMin, defaultGroupMin) <= 1 {
+		return false // a group of one: the flusher goroutine starts it
+	}
 	now := f.clock()
 	if tg.notBefore.After(now) {
 		return false

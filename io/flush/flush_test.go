@@ -986,3 +986,39 @@ func (t *countingTarget) Sync() (int64, error) {
 	t.returned.Add(1)
 	return end, err
 }
+
+// TestLoneWaitGroupOfOne: with GroupMin 1 every sync of a GroupTarget is a SyncAll, also that
+// of a lone Wait on an idle flusher, which otherwise a worker starts at once with Sync.
+func TestLoneWaitGroupOfOne(t *testing.T) {
+	all := &syncAll{}
+	f := newFlusher(t, Config{SyncAll: all.fn, GroupMin: 1})
+	target := &groupTarget{fakeTarget: fakeTarget{name: "log"}}
+	for i := range 20 {
+		waitLoopIdle(f)
+		r := newResult()
+		f.Wait(target, target.append(1), r.fn)
+		if err := r.wait(t); err != nil {
+			t.Fatal(err)
+		}
+		if s, p := target.syncs.Load(), target.prepares.Load(); s != 0 || p != int64(i+1) {
+			t.Fatalf("after %d waits: %d syncs and %d prepares, want 0 and %d", i+1, s, p, i+1)
+		}
+	}
+	if got := all.calls.Load(); got != 20 {
+		t.Fatalf("SyncAll called %d times, want 20", got)
+	}
+}
+
+// waitLoopIdle returns once the flusher goroutine has parked with nothing to do and no sync
+// is in flight or being told: the state in which Wait may start a sync itself.
+func waitLoopIdle(f *Flusher) {
+	for {
+		f.mu.Lock()
+		idle := f.mu.loopIdle && !f.mu.telling && f.mu.inFlight == 0 && len(f.mu.due) == 0
+		f.mu.Unlock()
+		if idle {
+			return
+		}
+		runtime.Gosched()
+	}
+}
