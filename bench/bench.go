@@ -198,7 +198,7 @@ func runOne(ctx context.Context, opts Options, workDir string, rep *Report, sc S
 	run := &RunResult{Scenario: sc.Name, Target: kind}
 	if kind == TargetDiskFloor {
 		var err error
-		if run.Result, err = measureDiskFloor(ctx, workDir, sc.Load); err != nil {
+		if run.Result, run.Stages, err = measureDiskFloor(ctx, workDir, sc.Load); err != nil {
 			run.Err = err.Error()
 		}
 		return run

@@ -27,50 +27,55 @@ const TargetDiskFloor = "disk-floor"
 // fdatasync: this is a perfect group commit with no hop between threads,
 // and at a rate below one record per fdatasync it is one 1 KiB pwrite and
 // one fdatasync per record. Records due in the warm-up are not counted.
-func measureDiskFloor(ctx context.Context, dir string, cfg loadgen.Config) (*loadgen.Result, error) {
+func measureDiskFloor(ctx context.Context, dir string, cfg loadgen.Config) (*loadgen.Result, *Stages, error) {
 	if cfg.Rate <= 0 || cfg.Duration <= 0 {
-		return nil, fmt.Errorf("bench: the disk floor needs a rate and a duration")
+		return nil, nil, fmt.Errorf("bench: the disk floor needs a rate and a duration")
 	}
 	total := int64(cfg.Rate * (cfg.Warmup + cfg.Duration).Seconds())
 	size := int64(cfg.RecordSize)
 	f, err := os.CreateTemp(dir, "disk-floor-*.dat")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
 	if err := disk.Fallocate(f, 0, total*size); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := disk.Fdatasync(f); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	buf := make([]byte, size)
 	for i := range buf {
 		buf[i] = 'a' + byte(i%16)
 	}
 	fd := int(f.Fd())
-	latency, sendDelay := loadgen.NewHistogram(), loadgen.NewHistogram()
+	latency, sendDelay, syncTime := loadgen.NewHistogram(), loadgen.NewHistogram(), loadgen.NewHistogram()
+	var syncs int64
 	interval := float64(time.Second) / cfg.Rate
 	start := time.Now()
 	measureStart := start.Add(cfg.Warmup)
 	due := func(i int64) time.Time { return start.Add(time.Duration(float64(i) * interval)) }
 	var measured int64
+	defer loadgen.PreciseThread()()
 	for next := int64(0); next < total && ctx.Err() == nil; {
-		if wait := time.Until(due(next)); wait > 0 {
-			time.Sleep(wait)
-		}
+		loadgen.SleepUntil(due(next))
 		now := time.Now()
 		first := next
 		for ; next < total && !due(next).After(now); next++ {
 			if _, err := unix.Pwrite(fd, buf, next*size); err != nil {
-				return nil, fmt.Errorf("bench: pwrite: %w", err)
+				return nil, nil, fmt.Errorf("bench: pwrite: %w", err)
 			}
 		}
+		synced := time.Now()
 		if err := disk.Fdatasync(f); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		end := time.Now()
+		if !due(first).Before(measureStart) {
+			loadgen.RecordLatency(syncTime, end.Sub(synced))
+			syncs++
+		}
 		for i := first; i < next; i++ {
 			if d := due(i); !d.Before(measureStart) {
 				loadgen.RecordLatency(latency, end.Sub(d))
@@ -80,11 +85,14 @@ func measureDiskFloor(ctx context.Context, dir string, cfg loadgen.Config) (*loa
 		}
 	}
 	secs := cfg.Duration.Seconds()
+	sync := loadgen.Summarize(syncTime)
+	stages := &Stages{Syncs: float64(syncs), Sync: sync.Mean,
+		Quantiles: []StageQuantiles{{Stage: "fsync", Count: float64(syncs), P50: sync.P50, P99: sync.P99}}}
 	return &loadgen.Result{
 		Config: cfg, Mode: "open-loop", Start: start, Seconds: secs,
 		Produced:       loadgen.Throughput{Records: measured, Bytes: measured * size, RecordsPerSec: float64(measured) / secs, MBPerSec: float64(measured*size) / secs / 1e6},
 		ProduceLatency: loadgen.Summarize(latency), SendDelay: loadgen.Summarize(sendDelay),
 		Totals:      loadgen.Totals{Sent: total, Acked: total, AckedBytes: total * size},
 		ProduceHist: latency, SendDelayHist: sendDelay,
-	}, nil
+	}, stages, nil
 }

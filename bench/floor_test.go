@@ -14,11 +14,11 @@ import (
 func TestDiskFloorCountsEveryDueRecord(t *testing.T) {
 	cfg := loadgen.DefaultConfig()
 	cfg.Rate, cfg.Warmup, cfg.Duration, cfg.RecordSize = 1000, 100*time.Millisecond, 300*time.Millisecond, 1024
-	res, err := measureDiskFloor(context.Background(), t.TempDir(), cfg)
+	res, st, err := measureDiskFloor(context.Background(), t.TempDir(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%v", res.ProduceLatency)
+	t.Logf("%v; fdatasync %+v", res.ProduceLatency, st.Quantiles)
 	if n := res.ProduceLatency.Count; n < 299 || n > 301 {
 		t.Fatalf("%d latencies, want the 300 records due in the measurement", n)
 	}
@@ -27,6 +27,11 @@ func TestDiskFloorCountsEveryDueRecord(t *testing.T) {
 	}
 	if res.ProduceLatency.P50 <= 0 || res.ProduceLatency.Max < res.ProduceLatency.P50 {
 		t.Fatalf("latency %v", res.ProduceLatency)
+	}
+	// Every measured record waits for one of the measured fdatasyncs, which
+	// cover one record or more each.
+	if st.Syncs < 1 || st.Syncs > float64(res.ProduceLatency.Count) || len(st.Quantiles) != 1 || st.Quantiles[0].P50 <= 0 {
+		t.Fatalf("fdatasyncs %+v, want between 1 and one per record, timed", st)
 	}
 }
 

@@ -206,6 +206,13 @@ func stagesTable(b *strings.Builder, rep *Report, sc Scenario) {
 		for _, q := range st.Quantiles {
 			w("| %s | %.0f | %s | %s |\n", stageTitles[q.Stage], q.Count, ms(q.P50), ms(q.P99))
 		}
+		if floor != nil && floor.Result != nil && floor.Stages != nil {
+			fl := floor.Result.ProduceLatency
+			w("| disk floor: due time to durable | %d | %s | %s |\n", fl.Count, ms(fl.P50), ms(fl.P99))
+			for _, q := range floor.Stages.Quantiles {
+				w("| disk floor: %s (exact, not bucketed) | %.0f | %s | %s |\n", stageTitles[q.Stage], q.Count, ms(q.P50), ms(q.P99))
+			}
+		}
 	}
 	w("\n")
 }

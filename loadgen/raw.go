@@ -148,6 +148,7 @@ func (c *rawConn) send(stop *atomic.Bool, rate float64) {
 	var interval time.Duration
 	if rate > 0 {
 		interval = time.Duration(float64(time.Second) * float64(c.records) / rate)
+		defer PreciseThread()()
 	}
 	start := time.Now()
 	for i := 0; !stop.Load(); i++ {
@@ -159,7 +160,7 @@ func (c *rawConn) send(stop *atomic.Bool, rate float64) {
 				i--
 				continue
 			} else if wait > 0 {
-				time.Sleep(wait)
+				SleepUntil(intended)
 			}
 		}
 		select {

@@ -42,6 +42,7 @@ func (p *producer) send(stop *atomic.Bool, rate float64) {
 	var interval time.Duration
 	if rate > 0 {
 		interval = time.Duration(float64(time.Second) / rate)
+		defer PreciseThread()()
 	}
 	start := time.Now()
 	for i := int64(0); !stop.Load(); i++ {
@@ -53,7 +54,7 @@ func (p *producer) send(stop *atomic.Bool, rate float64) {
 				i--
 				continue
 			} else if wait > 0 {
-				time.Sleep(wait)
+				SleepUntil(intended)
 			}
 		}
 		if !p.run.takeRecord() {

@@ -22,11 +22,22 @@
 // A worker finishes the sync it ran under the lock: the covered waiters (those queued before
 // that sync started) get success if their end is within the durable end Sync returned, the rest
 // stay queued for the next sync; if Sync failed, every waiter gets the error (see below), or
-// only the covered ones when it is retriable. It leaves the notices to the flusher goroutine and
-// wakes it. When waiters queued during the sync, the worker starts the target's next sync itself
-// at once, so that the disk is not idle for two goroutine wake-ups and the notifying of the last
-// sync's waiters; it leaves the target to the flusher goroutine after Close and when enough
-// targets are syncing or due to form a group sync.
+// only the covered ones when it is retriable. When waiters queued during the sync, the worker
+// starts the target's next sync itself at once, so that the disk is not idle for two goroutine
+// wake-ups and the notifying of the last sync's waiters, and leaves the notices to the flusher
+// goroutine, which it wakes; it leaves the target to the flusher goroutine after Close and when
+// enough targets are syncing or due to form a group sync. A worker that starts no next sync
+// calls OnSync and the done functions itself, one wake-up fewer before a waiter hears; then it
+// yields, as the flusher goroutine does after telling, so that waiters who wait again at once
+// queue, and starts their target's next sync itself (chainLocked).
+// Whichever goroutine tells holds Flusher.mu.telling: OnSync and done functions are called by
+// one goroutine at a time, and while a worker tells, the flusher goroutine starts no syncs (the
+// targets due meanwhile gather, as they do while it tells).
+//
+// A light load skips the flusher goroutine on the way in too: a Wait that finds it idle, and no
+// target due, syncing or telling, hands its target's sync to a worker itself. A lone acks=all
+// produce then waits for one goroutine wake-up before its fdatasync and one after it (a worker's,
+// then the waiter's), not two each.
 //
 // Group syncs: with Config.SyncAll (syncfs(2) of the log dir's file system), when at least
 // GroupMin GroupTargets are started at once, one worker prepares each of them (PrepareSync
@@ -40,7 +51,7 @@
 // error to syncfs only once (segment.LogDir.SyncAll takes the directory offline).
 //
 // Lock order: Flusher.mu is the only lock. Target.Sync, PrepareSync, finish and SyncAll (on a
-// worker), OnSync and done functions (on the flusher goroutine) are called without it; they must
+// worker), OnSync and done functions (on the flusher goroutine or a worker) are called without it; they must
 // not call Forget or Close (which wait for the flusher goroutine), but may call Wait and
 // Appended.
 //

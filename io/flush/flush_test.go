@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -929,5 +930,95 @@ func TestGroupInFlightHoldsGroupTargets(t *testing.T) {
 	}
 	if got := targets[4].syncs.Load(); got != 1 {
 		t.Fatalf("the late target was synced %d times on its own, want 1 (alone, it is below GroupMin)", got)
+	}
+}
+
+// TestDoneFunctionsOneAtATime: whether the flusher goroutine or a sync worker tells them,
+// done functions and OnSync are never called at once, and a sync is reported (OnSync) before
+// its waiters are told: each appender here waits for its append before the next, so when its
+// waiter is told every sync of its target has returned and must have been reported.
+func TestDoneFunctionsOneAtATime(t *testing.T) {
+	const targets, appends = 8, 200
+	var active atomic.Int64
+	enter := func() {
+		if n := active.Add(1); n != 1 {
+			t.Errorf("%d done or OnSync calls at once", n)
+		}
+		runtime.Gosched() // widen the window for another one to come in
+	}
+	f := newFlusher(t, Config{OnSync: func(tg Target, _ time.Duration, _ int, _ error) {
+		enter()
+		tg.(*countingTarget).reported.Add(1)
+		active.Add(-1)
+	}})
+	var wg sync.WaitGroup
+	for i := range targets {
+		target := &countingTarget{fakeTarget: fakeTarget{name: fmt.Sprint("log", i)}}
+		wg.Go(func() {
+			for range appends {
+				r := newResult()
+				f.Wait(target, target.append(1), func(err error) {
+					enter()
+					if rep, ret := target.reported.Load(), target.returned.Load(); rep != ret || ret < 1 {
+						t.Errorf("%s: told with %d of its syncs reported, %d returned", target.name, rep, ret)
+					}
+					active.Add(-1)
+					r.fn(err)
+				})
+				if err := r.wait(t); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// countingTarget counts its Syncs that returned, and those OnSync reported.
+type countingTarget struct {
+	fakeTarget
+	returned, reported atomic.Int64
+}
+
+func (t *countingTarget) Sync() (int64, error) {
+	end, err := t.fakeTarget.Sync()
+	t.returned.Add(1)
+	return end, err
+}
+
+// TestLoneWaitGroupOfOne: with GroupMin 1 every sync of a GroupTarget is a SyncAll, also that
+// of a lone Wait on an idle flusher, which otherwise a worker starts at once with Sync.
+func TestLoneWaitGroupOfOne(t *testing.T) {
+	all := &syncAll{}
+	f := newFlusher(t, Config{SyncAll: all.fn, GroupMin: 1})
+	target := &groupTarget{fakeTarget: fakeTarget{name: "log"}}
+	for i := range 20 {
+		waitLoopIdle(f)
+		r := newResult()
+		f.Wait(target, target.append(1), r.fn)
+		if err := r.wait(t); err != nil {
+			t.Fatal(err)
+		}
+		if s, p := target.syncs.Load(), target.prepares.Load(); s != 0 || p != int64(i+1) {
+			t.Fatalf("after %d waits: %d syncs and %d prepares, want 0 and %d", i+1, s, p, i+1)
+		}
+	}
+	if got := all.calls.Load(); got != 20 {
+		t.Fatalf("SyncAll called %d times, want 20", got)
+	}
+}
+
+// waitLoopIdle returns once the flusher goroutine has parked with nothing to do and no sync
+// is in flight or being told: the state in which Wait may start a sync itself.
+func waitLoopIdle(f *Flusher) {
+	for {
+		f.mu.Lock()
+		idle := f.mu.loopIdle && !f.mu.telling && f.mu.inFlight == 0 && len(f.mu.due) == 0
+		f.mu.Unlock()
+		if idle {
+			return
+		}
+		runtime.Gosched()
 	}
 }
