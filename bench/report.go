@@ -87,6 +87,9 @@ func Headlines(rep *Report) []Headline {
 	add("produce 1 KiB acks=all (durable)", "MB/s", mbps(all, false), sustainedKeptName, b.SustainedKept, false)
 	add("produce 1 KiB acks=all (durable)", "MB/s", mbps(all, false), ingestName, b.Ingest, false)
 	add("produce 1 KiB acks=all (durable)", "MB/s", mbps(all, false), ingestKeptName, b.IngestKept, false)
+	drop := mbps(get(ProduceAcksAllDrop, TargetRunnel), false)
+	add("produce 1 KiB acks=all (durable), drop-behind", "MB/s", drop, sustainedName, b.SustainedWrite, false)
+	add("produce 1 KiB acks=all (durable), drop-behind", "MB/s", drop, "the default broker, same load", mbps(all, false), false)
 	for _, sc := range rep.Scenarios {
 		if strings.HasPrefix(sc.Name, ProduceAcksAllMany) {
 			figure := fmt.Sprintf("produce 1 KiB acks=all (durable), %d partitions", sc.Load.Partitions)
