@@ -270,25 +270,11 @@ var brokerKeys = []brokerKey{
 		c.DefaultReplicationFactor = int16(n)
 		return err
 	}, func(c *Config) (string, bool) { return itoa(c.DefaultReplicationFactor), true }},
-	{"auto.create.topics.enable", func(c *Config, v string) error {
-		b, err := strconv.ParseBool(strings.TrimSpace(v))
-		if err != nil {
-			return fmt.Errorf("want true or false")
-		}
-		c.AutoCreateTopics = b
-		return nil
-	}, func(c *Config) (string, bool) { return strconv.FormatBool(c.AutoCreateTopics), true }},
+	{"auto.create.topics.enable", setBool(func(c *Config) *bool { return &c.AutoCreateTopics }), func(c *Config) (string, bool) { return strconv.FormatBool(c.AutoCreateTopics), true }},
 	{"socket.request.max.bytes", setInt32(func(c *Config) *int32 { return &c.SocketRequestMaxBytes }, 1), func(c *Config) (string, bool) { return itoa(c.SocketRequestMaxBytes), true }},
 	{"connections.max.idle.ms", setMs(func(c *Config) *time.Duration { return &c.ConnectionsMaxIdle }, 0), func(c *Config) (string, bool) { return ms(c.ConnectionsMaxIdle), true }},
 	{"log.retention.check.interval.ms", setMs(func(c *Config) *time.Duration { return &c.RetentionCheckInterval }, 1), func(c *Config) (string, bool) { return ms(c.RetentionCheckInterval), true }},
-	{"log.cleaner.enable", func(c *Config, v string) error {
-		b, err := strconv.ParseBool(strings.TrimSpace(v))
-		if err != nil {
-			return fmt.Errorf("want true or false")
-		}
-		c.CleanerEnable = b
-		return nil
-	}, func(c *Config) (string, bool) { return strconv.FormatBool(c.CleanerEnable), true }},
+	{"log.cleaner.enable", setBool(func(c *Config) *bool { return &c.CleanerEnable }), func(c *Config) (string, bool) { return strconv.FormatBool(c.CleanerEnable), true }},
 	{"log.cleaner.threads", func(c *Config, v string) error {
 		n, err := parseIntIn(v, 1, 64)
 		c.Cleaner.Threads = int(n)
@@ -351,14 +337,7 @@ var brokerKeys = []brokerKey{
 		}
 		return nil
 	}, func(c *Config) (string, bool) { return flushPolicyName(c.FlushPolicy), true }},
-	{"runnel.replica.fsync", func(c *Config, v string) error {
-		b, err := strconv.ParseBool(strings.TrimSpace(v))
-		if err != nil {
-			return fmt.Errorf("want true or false")
-		}
-		c.ReplicaFsync = b
-		return nil
-	}, func(c *Config) (string, bool) { return strconv.FormatBool(c.ReplicaFsync), true }},
+	{"runnel.replica.fsync", setBool(func(c *Config) *bool { return &c.ReplicaFsync }), func(c *Config) (string, bool) { return strconv.FormatBool(c.ReplicaFsync), true }},
 	{"runnel.flush.min.interval.ms", setMs(func(c *Config) *time.Duration { return &c.FlushMinInterval }, 0), func(c *Config) (string, bool) { return ms(c.FlushMinInterval), true }},
 	{"runnel.flush.syncfs.min.logs", setInt32(func(c *Config) *int32 { return &c.FlushSyncFSMinLogs }, 0), func(c *Config) (string, bool) { return strconv.Itoa(int(c.FlushSyncFSMinLogs)), true }},
 	{"producer.id.expiration.ms", setMs(func(c *Config) *time.Duration { return &c.ProducerIDExpiration }, 1), func(c *Config) (string, bool) { return ms(c.ProducerIDExpiration), true }},
@@ -367,14 +346,7 @@ var brokerKeys = []brokerKey{
 		c.PreallocateBytes = n
 		return err
 	}, func(c *Config) (string, bool) { return strconv.FormatInt(c.PreallocateBytes, 10), true }},
-	{"runnel.segment.drop.behind", func(c *Config, v string) error {
-		b, err := strconv.ParseBool(strings.TrimSpace(v))
-		if err != nil {
-			return fmt.Errorf("want true or false")
-		}
-		c.DropBehind = b
-		return nil
-	}, func(c *Config) (string, bool) { return strconv.FormatBool(c.DropBehind), true }},
+	{"runnel.segment.drop.behind", setBool(func(c *Config) *bool { return &c.DropBehind }), func(c *Config) (string, bool) { return strconv.FormatBool(c.DropBehind), true }},
 	{"runnel.segment.prefault.total.bytes", func(c *Config, v string) error {
 		n, err := parseIntIn(v, 0, math.MaxInt64)
 		c.PrefaultTotalBytes = n
@@ -620,6 +592,17 @@ func setInt32(field func(*Config) *int32, lo int64) func(*Config, string) error 
 		n, err := parseIntIn(v, lo, math.MaxInt32)
 		*field(c) = int32(n)
 		return err
+	}
+}
+
+func setBool(field func(*Config) *bool) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("want true or false")
+		}
+		*field(c) = b
+		return nil
 	}
 }
 
