@@ -88,8 +88,8 @@ func main() {
 	unix.Prctl(unix.PR_SET_TIMERSLACK, 1000, 0, 0, 0)
 	dir := os.Args[1]
 	type v struct {
-		name       string
-		mm, pre    bool
+		name    string
+		mm, pre bool
 	}
 	vs := []v{{"pwrite/fallocated (floor)", false, false}, {"mmap/fallocated (segment)", true, false}, {"pwrite/prewritten", false, true}, {"mmap/prewritten", true, true}}
 	all := map[string][2][]time.Duration{}
