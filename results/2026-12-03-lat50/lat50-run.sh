@@ -12,13 +12,13 @@ LP=$!
 sleep 4; [ -n "$PERF" ] && (perf record -F 499 -g -o /tmp/lat50-perf.data -p $LP -- sleep 10 >/dev/null 2>&1 &); L0=$(awk '{print $14+$15}' /proc/$LP/stat); B0=$(awk '{print $14+$15}' /proc/$BP/stat); S0=$(date +%s.%N)
 sleep 15; L1=$(awk '{print $14+$15}' /proc/$LP/stat); B1=$(awk '{print $14+$15}' /proc/$BP/stat); S1=$(date +%s.%N)
 wait $LP
-curl -s 127.0.0.1:19401/metrics > /tmp/lat50-metrics.txt
+M=/tmp/lat50-m-$(date +%s%N).txt; curl -s 127.0.0.1:19401/metrics > $M; cp $M /tmp/lat50-metrics.txt
 kill $BP; wait $BP 2>/dev/null
 rm -rf $D
 python3 - <<PY
 import json
 el=$S1-$S0
-out={"bin":"$BIN","ov":"$*","lg_cores":($L1-$L0)/100/el,"br_cores":($B1-$B0)/100/el}
+out={"metrics":"$M","bin":"$BIN","ov":"$*","lg_cores":($L1-$L0)/100/el,"br_cores":($B1-$B0)/100/el}
 d=json.load(open('/tmp/lat50-lg.json'))
 out.update(prod=d['produced']['records_per_sec'],cons=d['consumed']['records_per_sec'],p50=d['produce_latency']['p50_ms'],p99=d['produce_latency']['p99_ms'],p999=d['produce_latency']['p99_9_ms'],e2e99=d['end_to_end_latency']['p99_ms'],send99=d['send_delay']['p99_ms'],load=open('/proc/loadavg').read().split()[0])
 import os
