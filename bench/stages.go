@@ -191,6 +191,13 @@ func stagesTable(b *strings.Builder, rep *Report, sc Scenario) {
 		"%.0f produce requests, %.0f syncs, %.2f requests answered per sync):\n\n| stage | mean (ms) |\n|---|---:|\n", st.ProduceRequests, st.Syncs, st.WaitersPerSync)
 	w("| client: intended send time to ack (`runnel loadgen`) | %s |\n", ms(client))
 	w("| outside the broker: client batching and scheduling, loopback, reading the request, writing the response | %s |\n", ms(client-st.Broker))
+	// An open loop's latency counts from the intended send time: a
+	// generator starved of CPU sends late, and that lateness is the
+	// harness's, not the broker's.
+	sd := run.Result.SendDelay
+	if sd.Count > 0 {
+		w("| of which the generator sending late (send delay: intended to actual send, the harness's own) | %s |\n", ms(sd.Mean))
+	}
 	w("| in the broker: arrival to response ready | %s |\n", ms(st.Broker))
 	w("| of which one sync (fdatasync of the log), mean per sync | %s |\n", ms(st.Sync))
 	w("| in the broker besides the sync: decode, validate, append, waiting for a sync to start, hand-offs | %s |\n", ms(st.Broker-st.Sync))
@@ -203,6 +210,9 @@ func stagesTable(b *strings.Builder, rep *Report, sc Scenario) {
 			"interpolated linearly within a bucket, so ±50%%), which do not add up to a request's p99. " +
 			"The client's are per record, the broker's per request.\n\n| stage | requests | p50 (ms) | p99 (ms) |\n|---|---:|---:|---:|\n")
 		w("| client: intended send time to ack | %d | %s | %s |\n", pl.Count, ms(pl.P50), ms(pl.P99))
+		if sd.Count > 0 {
+			w("| client: send delay (the generator late, before the client) | %d | %s | %s |\n", sd.Count, ms(sd.P50), ms(sd.P99))
+		}
 		for _, q := range st.Quantiles {
 			w("| %s | %.0f | %s | %s |\n", stageTitles[q.Stage], q.Count, ms(q.P50), ms(q.P99))
 		}

@@ -2,7 +2,10 @@ package bench
 
 import (
 	"math"
+	"strings"
 	"testing"
+
+	"runnel/loadgen"
 )
 
 // TestStagesQuantiles turns two readings of a stage's histogram buckets
@@ -42,5 +45,22 @@ func TestStagesQuantiles(t *testing.T) {
 func TestBucketQuantileInf(t *testing.T) {
 	if got := bucketQuantile(0.99, []bucket{{0.001, 50}, {0.002, 90}, {math.Inf(1), 100}}); got != 0.002 {
 		t.Fatalf("p99 %v, want 0.002", got)
+	}
+}
+
+// TestStagesTableSendDelay: an open-loop run's table shows the generator's
+// lateness apart from the broker's stages; a closed loop's has no such row.
+func TestStagesTableSendDelay(t *testing.T) {
+	for _, open := range []bool{true, false} {
+		res := &loadgen.Result{ProduceLatency: loadgen.Percentiles{Count: 100, Mean: 40, P50: 22, P99: 197}}
+		if open {
+			res.SendDelay = loadgen.Percentiles{Count: 100, Mean: 12, P50: 3, P99: 58}
+		}
+		rep := &Report{Runs: []*RunResult{{Scenario: "latency-50", Target: TargetRunnel, Result: res, Stages: &Stages{Broker: 6, Sync: 1.5}}}}
+		var b strings.Builder
+		stagesTable(&b, rep, Scenario{Name: "latency-50"})
+		if got := strings.Contains(b.String(), "the generator sending late"); got != open {
+			t.Errorf("open loop %v: send delay row shown %v:\n%s", open, got, b.String())
+		}
 	}
 }

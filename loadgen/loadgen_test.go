@@ -315,3 +315,20 @@ func TestMergeOfWrittenResults(t *testing.T) {
 		t.Fatalf("merged max %.3f below a part's", m.ProduceLatency.Max)
 	}
 }
+
+// TestPaceBatch: the floor scenarios' rates are paced per record; latency-50's 86,000
+// records/s per producer wake once per paceQuantum.
+func TestPaceBatch(t *testing.T) {
+	for _, c := range []struct {
+		rate float64
+		want int64
+	}{{0, 1}, {1000, 1}, {10000, 1}, {20000, 1}, {86000, 43}, {1e6, 500}} {
+		var interval time.Duration
+		if c.rate > 0 {
+			interval = time.Duration(float64(time.Second) / c.rate)
+		}
+		if got := paceBatch(interval); got != c.want {
+			t.Errorf("paceBatch at %.0f records/s = %d, want %d", c.rate, got, c.want)
+		}
+	}
+}

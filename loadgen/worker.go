@@ -37,24 +37,31 @@ func newProducerStats() producerStats {
 // spent. Open loop: record i is due at start + i/rate; when the loop is
 // late (the client blocked, the machine was busy) it sends what is due at
 // once, and each record keeps its intended time, so a stall shows in the
-// latency of every record it delayed rather than of one.
+// latency of every record it delayed rather than of one. Above
+// paceBatchBelow's rate the loop wakes once per paceQuantum, when the last
+// record of that stretch is due, and sends the stretch (see paceBatch).
 func (p *producer) send(stop *atomic.Bool, rate float64) {
 	var interval time.Duration
 	if rate > 0 {
 		interval = time.Duration(float64(time.Second) / rate)
 		defer PreciseThread()()
 	}
+	batch := paceBatch(interval)
 	start := time.Now()
 	for i := int64(0); !stop.Load(); i++ {
 		intended := time.Now()
 		if interval > 0 {
 			intended = start.Add(time.Duration(i) * interval)
-			if wait := time.Until(intended); wait > 100*time.Millisecond {
+			wake := intended
+			if i%batch == 0 {
+				wake = start.Add(time.Duration(i+batch-1) * interval)
+			}
+			if wait := time.Until(wake); wait > 100*time.Millisecond {
 				time.Sleep(100 * time.Millisecond) // then look at stop again
 				i--
 				continue
 			} else if wait > 0 {
-				SleepUntil(intended)
+				SleepUntil(wake)
 			}
 		}
 		if !p.run.takeRecord() {

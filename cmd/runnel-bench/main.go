@@ -33,7 +33,7 @@ func benchCommand() *cobra.Command {
 		Use:   "runnel-bench",
 		Short: "Run the benchmark matrix against fresh brokers and write a report",
 		Long: `Run the fixed benchmark matrix (max produce throughput with acks=1 and
-acks=all, small records, catch-up reads, latency at 25/50/75% of the maximum,
+acks=all, small records, catch-up reads, latency at 25/50/75% of the maximum their own client and consumer reach,
 1,000 partitions, 10,000 idle connections) against a fresh Runnel (--runnel's
 serve, a child process on loopback over a temporary data directory)
 and, under the identical load,
