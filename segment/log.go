@@ -34,11 +34,12 @@ type Config struct {
 	// the active mapping ahead of the write position.
 	NoPrefault bool
 	// DropBehind (runnel.segment.drop.behind) drops the pages a sync made durable from the
-	// page cache, behind the write position (segment.releaseSynced), so that appends reuse
-	// that memory instead of growing the page cache: cheaper writes on a VM whose balloon
-	// gives free memory back to its host, at the cost of reading from disk what a consumer
-	// more than a chunk behind, or a catch-up read, asks for. Off: Kafka's behaviour, the
-	// page cache keeps what was written for its readers.
+	// page cache once they are more than the log's keep window (CacheKeepBytes) behind its
+	// durable end (Log.dropSyncedLocked), so that appends reuse that memory instead of
+	// growing the page cache: cheaper writes on a VM whose balloon gives free memory back to
+	// its host, at the cost of reading from disk what a consumer further behind than the
+	// window, or a catch-up read of older data, asks for. Off: Kafka's behaviour, the page
+	// cache keeps what was written for its readers.
 	DropBehind bool
 	// CacheKeepBytes (runnel.segment.cache.keep.bytes) is, with DropBehind, how many synced
 	// bytes behind their durable ends the logs of a directory keep in the page cache, shared
