@@ -100,8 +100,9 @@ type Config struct {
 	// partitions that appended in the last second or two pre-fault and fallocate ahead of their
 	// write positions, shared equally, between 64 KiB and 4 MiB each; 0 = no pre-fault.
 	PrefaultTotalBytes int64
-	// DropBehind (runnel.segment.drop.behind, false) drops synced pages from the page
-	// cache behind the write positions (segment.Config.DropBehind).
+	// DropBehind (runnel.segment.drop.behind, true) drops synced pages from the page
+	// cache once they are more than the keep window behind the durable ends
+	// (segment.Config.DropBehind).
 	DropBehind bool
 	// CacheKeepBytes (runnel.segment.cache.keep.bytes, 1 GiB) is, with DropBehind, how many
 	// synced bytes each log dir's partitions keep in the page cache behind their durable ends,
@@ -203,6 +204,7 @@ func DefaultConfig() Config {
 		PreallocateBytes:         64 << 20,
 		ProducerIDExpiration:     24 * time.Hour,
 		PrefaultTotalBytes:       segment.DefaultPrefaultTotal,
+		DropBehind:               true,
 		CacheKeepBytes:           segment.DefaultCacheKeep,
 		TopicDefaults:            map[string]string{},
 		Groups:                   defaultGroupConfig(),

@@ -38,8 +38,8 @@ type Config struct {
 	// durable end (Log.dropSyncedLocked), so that appends reuse that memory instead of
 	// growing the page cache: cheaper writes on a VM whose balloon gives free memory back to
 	// its host, at the cost of reading from disk what a consumer further behind than the
-	// window, or a catch-up read of older data, asks for. Off: Kafka's behaviour, the page
-	// cache keeps what was written for its readers.
+	// window, or a catch-up read of older data, asks for. On by default (DefaultConfig); off
+	// is Kafka's behaviour, the page cache keeps what was written for its readers.
 	DropBehind bool
 	// CacheKeepBytes (runnel.segment.cache.keep.bytes) is, with DropBehind, how many synced
 	// bytes behind their durable ends the logs of a directory keep in the page cache, shared
@@ -83,7 +83,8 @@ func (c Config) fs() disk.FS {
 	return c.FS
 }
 
-// DefaultConfig returns Kafka's defaults, with 64 MiB preallocation chunks.
+// DefaultConfig returns Kafka's defaults, with 64 MiB preallocation chunks, and drop-behind
+// with the default keep window.
 func DefaultConfig() Config {
 	return Config{
 		SegmentBytes:       1 << 30,
@@ -93,6 +94,7 @@ func DefaultConfig() Config {
 		RetentionMs:        7 * 24 * time.Hour,
 		RetentionBytes:     -1,
 		PreallocateBytes:   64 << 20,
+		DropBehind:         true,
 		CacheKeepBytes:     DefaultCacheKeep,
 
 		ProducerIDExpiration: 24 * time.Hour,
