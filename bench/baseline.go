@@ -369,15 +369,16 @@ func sustainedLimit(b Baselines) string {
 
 // likeForLike says which sustained baseline an acks=all figure is to be
 // read against, and why, with what the two cost per GiB: the reusing one,
-// since Runnel drops the pages it has synced from the page cache
-// (segment.releaseSynced) and its next writes reuse them; the kept one is
-// what a writer whose page cache grows pays on this machine.
+// since Runnel by default drops the pages it has synced from the page cache
+// once they are a keep window behind (segment.dropSynced) and its next
+// writes reuse them; the kept one is what a writer whose page cache grows
+// pays on this machine (Runnel with runnel.segment.drop.behind=false).
 func likeForLike(b Baselines) string {
-	s := fmt.Sprintf("acks=all is divided by both sustained rates. **The like-for-like one is the kept one** (%.0f MB/s at %.2f CPU s/GiB; %d MiB were free before the baselines): "+
-		"by default Runnel, as Kafka, leaves what it writes in the page cache for its readers, so its page cache grows into free memory as the kept write's does. "+
-		"The reusing one (%.0f MB/s at %.2f CPU s/GiB) writes into the pages that the baseline before it has just freed by deleting its file, "+
-		"as Runnel's appends do with runnel.segment.drop.behind=true, which drops synced pages behind its writes",
-		b.SustainedKept, b.SustainedKeptCPU, b.MemFree>>20, b.SustainedWrite, b.SustainedCPU)
+	s := fmt.Sprintf("acks=all is divided by both sustained rates. **The like-for-like one is the reusing one** (%.0f MB/s at %.2f CPU s/GiB): "+
+		"it writes into the pages that the baseline before it has just freed by deleting its file, as Runnel's appends do by default (runnel.segment.drop.behind=true drops synced pages a keep window behind its writes). "+
+		"The kept one (%.0f MB/s at %.2f CPU s/GiB; %d MiB were free before the baselines) grows its page cache into free memory, "+
+		"as Runnel's does with runnel.segment.drop.behind=false (Kafka's way)",
+		b.SustainedWrite, b.SustainedCPU, b.SustainedKept, b.SustainedKeptCPU, b.MemFree>>20)
 	if b.SustainedCPU > 0 && b.SustainedKeptCPU > 0 {
 		s += fmt.Sprintf(". The kept write cost %.2f× the reusing one's CPU per GiB", b.SustainedKeptCPU/b.SustainedCPU)
 	}

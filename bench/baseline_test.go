@@ -85,13 +85,13 @@ func TestMemFree(t *testing.T) {
 	}
 }
 
-// TestLikeForLike checks that the report names the kept baseline as acks=all's like-for-like one
-// (Runnel keeps its page cache by default), the reusing one as drop.behind's,
+// TestLikeForLike checks that the report names the reusing baseline as acks=all's like-for-like
+// one (Runnel drops synced pages behind a keep window by default), the kept one as drop.behind=false's,
 // with the ratio of the two CPU costs, and says so when memory was too short for the kept ones to grow.
 func TestLikeForLike(t *testing.T) {
 	b := Baselines{Bytes: 1 << 30, MemFree: 20 << 30, SustainedWrite: 900, SustainedCPU: 0.4, SustainedKept: 500, SustainedKeptCPU: 1.6}
 	got := likeForLike(b)
-	for _, want := range []string{"like-for-like one is the kept one** (500 MB/s", "runnel.segment.drop.behind=true", "4.00×", "20480 MiB were free"} {
+	for _, want := range []string{"like-for-like one is the reusing one** (900 MB/s", "runnel.segment.drop.behind=false", "4.00×", "20480 MiB were free"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("%q does not say %q", got, want)
 		}

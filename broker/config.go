@@ -100,9 +100,14 @@ type Config struct {
 	// partitions that appended in the last second or two pre-fault and fallocate ahead of their
 	// write positions, shared equally, between 64 KiB and 4 MiB each; 0 = no pre-fault.
 	PrefaultTotalBytes int64
-	// DropBehind (runnel.segment.drop.behind, false) drops synced pages from the page
-	// cache behind the write positions (segment.Config.DropBehind).
+	// DropBehind (runnel.segment.drop.behind, true) drops synced pages from the page
+	// cache once they are more than the keep window behind the durable ends
+	// (segment.Config.DropBehind).
 	DropBehind bool
+	// CacheKeepBytes (runnel.segment.cache.keep.bytes, 1 GiB) is, with DropBehind, how many
+	// synced bytes each log dir's partitions keep in the page cache behind their durable ends,
+	// shared by those that appended lately, 1 to 64 MiB each (segment.Config.CacheKeepBytes).
+	CacheKeepBytes int64
 	// LogRecoveryScan (runnel.log.recovery.scan) is which segments opening the log dirs reads
 	// batch by batch: recovery-point (Kafka's, the default) or full (segment.ScanFull).
 	LogRecoveryScan segment.ScanMode
@@ -199,6 +204,8 @@ func DefaultConfig() Config {
 		PreallocateBytes:         64 << 20,
 		ProducerIDExpiration:     24 * time.Hour,
 		PrefaultTotalBytes:       segment.DefaultPrefaultTotal,
+		DropBehind:               true,
+		CacheKeepBytes:           segment.DefaultCacheKeep,
 		TopicDefaults:            map[string]string{},
 		Groups:                   defaultGroupConfig(),
 		Control:                  defaultControlConfig(),
@@ -347,6 +354,11 @@ var brokerKeys = []brokerKey{
 		return err
 	}, func(c *Config) (string, bool) { return strconv.FormatInt(c.PreallocateBytes, 10), true }},
 	{"runnel.segment.drop.behind", setBool(func(c *Config) *bool { return &c.DropBehind }), func(c *Config) (string, bool) { return strconv.FormatBool(c.DropBehind), true }},
+	{"runnel.segment.cache.keep.bytes", func(c *Config, v string) error {
+		n, err := parseIntIn(v, 0, math.MaxInt64)
+		c.CacheKeepBytes = n
+		return err
+	}, func(c *Config) (string, bool) { return strconv.FormatInt(c.CacheKeepBytes, 10), true }},
 	{"runnel.segment.prefault.total.bytes", func(c *Config, v string) error {
 		n, err := parseIntIn(v, 0, math.MaxInt64)
 		c.PrefaultTotalBytes = n

@@ -222,6 +222,7 @@ func (c *Config) topicSettings(overrides map[string]string) (*topicSettings, err
 	if err == nil {
 		s.log.ProducerIDExpiration = c.ProducerIDExpiration
 		s.log.DropBehind = c.DropBehind
+		s.log.CacheKeepBytes = c.CacheKeepBytes
 	}
 	return s, err
 }

@@ -158,10 +158,16 @@
 // each covers, one LogDir.SyncAll (syncfs of the file system) makes all of it
 // durable, and each log's finish publishes its flushed offset. After either,
 // the active segment's pages more than a release chunk behind the flushed
-// position are unmapped and dropped from the page cache (releaseSynced:
-// MADV_DONTNEED, then POSIX_FADV_DONTNEED), so that the next appends reuse
-// their memory instead of growing the page cache; readers of those bytes read
-// them from disk.
+// position are unmapped (releaseSynced: MADV_DONTNEED, so that RSS stays
+// small; the page cache keeps them). With drop-behind (Config.DropBehind), the
+// synced pages more than the log's keep window behind its flushed end are
+// then dropped from the page cache too (dropSynced: POSIX_FADV_DONTNEED), so
+// that the next appends reuse their memory instead of growing the page cache.
+// The window is the log directory's keep budget (Config.CacheKeepBytes)
+// divided among the logs that appended lately, 1 to 64 MiB each, and spans a
+// roll: the sealed segment's last pages leave once the active segment holds a
+// window of its own. A consumer lagging by less than the window reads from the
+// page cache, one further behind from disk.
 //
 // # What a reader checks
 //

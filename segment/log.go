@@ -34,12 +34,19 @@ type Config struct {
 	// the active mapping ahead of the write position.
 	NoPrefault bool
 	// DropBehind (runnel.segment.drop.behind) drops the pages a sync made durable from the
-	// page cache, behind the write position (segment.releaseSynced), so that appends reuse
-	// that memory instead of growing the page cache: cheaper writes on a VM whose balloon
-	// gives free memory back to its host, at the cost of reading from disk what a consumer
-	// more than a chunk behind, or a catch-up read, asks for. Off: Kafka's behaviour, the
-	// page cache keeps what was written for its readers.
+	// page cache once they are more than the log's keep window (CacheKeepBytes) behind its
+	// durable end (Log.dropSyncedLocked), so that appends reuse that memory instead of
+	// growing the page cache: cheaper writes on a VM whose balloon gives free memory back to
+	// its host, at the cost of reading from disk what a consumer further behind than the
+	// window, or a catch-up read of older data, asks for. On by default (DefaultConfig); off
+	// is Kafka's behaviour, the page cache keeps what was written for its readers.
 	DropBehind bool
+	// CacheKeepBytes (runnel.segment.cache.keep.bytes) is, with DropBehind, how many synced
+	// bytes behind their durable ends the logs of a directory keep in the page cache, shared
+	// among the logs that appended lately (the pre-fault budget's count): each log keeps
+	// between minKeepWindow (1 MiB) and maxKeepWindow (64 MiB), and the total is clamped to an
+	// eighth of the machine's memory. A consumer lagging by less reads from the page cache.
+	CacheKeepBytes int64
 	// FS performs the log's file operations (nil = the operating system's); tests inject
 	// faults with io/disk/faultfs. A log keeps the FS it was opened with.
 	FS disk.FS
@@ -76,7 +83,8 @@ func (c Config) fs() disk.FS {
 	return c.FS
 }
 
-// DefaultConfig returns Kafka's defaults, with 64 MiB preallocation chunks.
+// DefaultConfig returns Kafka's defaults, with 64 MiB preallocation chunks, and drop-behind
+// with the default keep window.
 func DefaultConfig() Config {
 	return Config{
 		SegmentBytes:       1 << 30,
@@ -86,6 +94,8 @@ func DefaultConfig() Config {
 		RetentionMs:        7 * 24 * time.Hour,
 		RetentionBytes:     -1,
 		PreallocateBytes:   64 << 20,
+		DropBehind:         true,
+		CacheKeepBytes:     DefaultCacheKeep,
 
 		ProducerIDExpiration: 24 * time.Hour,
 
@@ -102,6 +112,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("%w: index.interval.bytes %d is negative", ErrInvalidConfig, c.IndexIntervalBytes)
 	case c.SegmentIndexBytes < 4*index.TimeEntrySize:
 		return fmt.Errorf("%w: segment.index.bytes %d is less than %d", ErrInvalidConfig, c.SegmentIndexBytes, 4*index.TimeEntrySize)
+	case c.CacheKeepBytes < 0:
+		return fmt.Errorf("%w: cache keep bytes %d is negative", ErrInvalidConfig, c.CacheKeepBytes)
 	case c.PreallocateBytes < 0:
 		return fmt.Errorf("%w: preallocate bytes %d is negative", ErrInvalidConfig, c.PreallocateBytes)
 	}
@@ -185,8 +197,10 @@ type Log struct {
 	logger *slog.Logger
 	now    func() time.Time // Config.Clock
 	fs     disk.FS
-	// dropBehind is Config.DropBehind as the log was opened with it.
+	// dropBehind and keepBytes are Config.DropBehind and CacheKeepBytes as the log was opened
+	// with them.
 	dropBehind bool
+	keepBytes  int64
 	// failure is the first storage failure of the log's directory (its LogDir's, or the log's
 	// own when opened alone), sticky: once set, Append, Sync and Read refuse with it.
 	failure *atomic.Pointer[error]
@@ -261,7 +275,7 @@ func openLog(dir string, tp TopicPartition, cfg Config, st logState, logger *slo
 		logger = slog.Default()
 	}
 	l := &Log{dir: dir, tp: tp, logger: logger.With("topic", tp.Topic, "partition", tp.Partition), now: cfg.clock(),
-		fs: cfg.fs(), dropBehind: cfg.DropBehind, failure: new(atomic.Pointer[error])}
+		fs: cfg.fs(), dropBehind: cfg.DropBehind, keepBytes: cfg.CacheKeepBytes, failure: new(atomic.Pointer[error])}
 	l.collectHeader = l.collectHeaderLocked
 	l.deleteHorizon.Store(-1)
 	l.damage.total = st.damageTotal
@@ -1024,14 +1038,46 @@ func (p *pendingSync) finish(syncErr error) (int64, error) {
 }
 
 // releaseSynced lets go of the active segment's mapped pages behind pos, which a Sync has just
-// made durable (segment.releaseSynced). A failure costs only memory: it is logged.
+// made durable (segment.releaseSynced), and with drop-behind drops from the page cache what
+// lies more than the log's keep window behind its durable end (dropSynced). A failure costs
+// only memory: it is logged.
 func (l *Log) releaseSynced(active *segment, pos int64) {
+	chunk := l.prefault.budget.releaseChunk()
 	l.view.RLock()
-	err := active.releaseSynced(pos, l.prefault.budget.releaseChunk(), l.dropBehind)
+	err := active.releaseSynced(pos, chunk)
+	if l.dropBehind {
+		err = errors.Join(err, l.dropSyncedLocked(l.prefault.budget.keepWindow(l.keepBytes), chunk))
+	}
 	l.view.RUnlock()
 	if err != nil {
 		l.logger.Warn("segment: releasing synced pages", "segment", active.path(logSuffix), "err", err)
 	}
+}
+
+// dropSyncedLocked drops from the page cache the synced pages of the log's segments that lie
+// more than keep bytes behind the log's durable end, counted across segments: the window spans
+// a roll, so that the sealed segment's last pages leave the page cache once the active segment
+// has keep durable bytes of its own (segment.dropSynced). It walks back from the active segment
+// and stops at the first sealed segment with nothing left to drop (older ones were dropped
+// before it, or were not appended by this process). The caller holds syncMu and view for
+// reading: the segments in the list hold the log's reference, their files open.
+func (l *Log) dropSyncedLocked(keep, chunk int64) error {
+	segs := l.view.segments
+	var errs []error
+	newer := int64(0) // durable bytes in the segments after s
+	for i := len(segs) - 1; i >= 0; i-- {
+		s := segs[i]
+		sealed := i < len(segs)-1
+		durable := s.durable.Load()
+		if sealed && s.dropped >= durable {
+			break
+		}
+		if err := s.dropSynced(durable-max(keep-newer, 0), chunk, sealed); err != nil {
+			errs = append(errs, err)
+		}
+		newer += durable
+	}
+	return errors.Join(errs...)
 }
 
 // writeEpochs writes leader-epoch-checkpoint if epochs is not nil.

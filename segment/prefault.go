@@ -98,11 +98,43 @@ func (b *prefaultBudget) releaseChunk() int64 {
 	if b.total <= 0 {
 		return releaseChunk
 	}
+	return min(b.window(b.active()), releaseChunk) / minPrefaultWindow * minPrefaultWindow
+}
+
+// Bounds of a log's keep window (Config.CacheKeepBytes), and the default of the directory's
+// total: 1 GiB keeps the most, 64 MiB, for up to 16 active logs, and the least, 1 MiB, from
+// 1,024 of them.
+const (
+	minKeepWindow    = 1 << 20
+	maxKeepWindow    = 64 << 20
+	DefaultCacheKeep = 1 << 30
+)
+
+// keepCap is the most a directory's logs keep in all: an eighth of the machine's memory.
+var keepCap = sync.OnceValue(func() int64 {
+	var si unix.Sysinfo_t
+	if unix.Sysinfo(&si) != nil || si.Totalram == 0 {
+		return DefaultCacheKeep
+	}
+	return int64(si.Totalram) * int64(max(si.Unit, 1)) / 8
+})
+
+// active is the count of logs that appended in this or the previous epoch, as join last saw
+// it; the logs open if no epoch counted them.
+func (b *prefaultBudget) active() int64 {
 	active := max(b.cur.Load().n.Load(), b.prev.Load())
 	if active <= 0 {
 		active = b.opened.Load()
 	}
-	return min(b.window(active), releaseChunk) / minPrefaultWindow * minPrefaultWindow
+	return max(active, 1)
+}
+
+// keepWindow is the synced bytes each active log keeps in the page cache behind its durable
+// end with drop-behind: total (clamped to keepCap) divided among the active logs, clamped to
+// [minKeepWindow, maxKeepWindow]. It counts active logs as the pre-fault windows do (with no
+// pre-fault budget, none join: every open log counts).
+func (b *prefaultBudget) keepWindow(total int64) int64 {
+	return min(max(min(total, keepCap())/b.active(), minKeepWindow), maxKeepWindow)
 }
 
 // prefaulter pre-faults ranges of the active mapping from a background goroutine of the log's,
@@ -124,20 +156,21 @@ type prefaulter struct {
 }
 
 type prefaultRequest struct {
-	mapping *mmap.Mapping
-	off, n  int
+	mapping  *mmap.Mapping
+	released *atomic.Int64 // the segment's released mark: run skips what lies below it
+	off, n   int
 }
 
-// request queues [off, off+n) of m; it reports false, queueing nothing, if a request is
-// already waiting.
-func (p *prefaulter) request(m *mmap.Mapping, off, n int) bool {
+// request queues [off, off+n) of m, the mapping of a segment whose released mark is released;
+// it reports false, queueing nothing, if a request is already waiting.
+func (p *prefaulter) request(m *mmap.Mapping, released *atomic.Int64, off, n int) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.pending != nil {
 		return false
 	}
 	p.busy.Add(1)
-	p.pending = &prefaultRequest{mapping: m, off: off, n: n}
+	p.pending = &prefaultRequest{mapping: m, released: released, off: off, n: n}
 	if !p.running {
 		p.running = true
 		go p.run()
@@ -156,11 +189,18 @@ func (p *prefaulter) run() {
 		if r == nil {
 			return
 		}
+		// A request that runs late (the goroutine was not scheduled while the appender wrote
+		// through the range and a Sync released it) skips what releaseSynced has passed:
+		// populating it would map released pages again and read dropped ones back from disk.
+		// A release racing the populate may still see a few pages come back.
+		off := max(r.off, int(r.released.Load()))
 		// POPULATE_READ, not _WRITE: pages come in zeroed but clean, so a Sync writes (and
 		// write-protects) only the pages an append dirtied, not the whole window of zeros.
-		if err := r.mapping.Advise(r.off, r.n, unix.MADV_POPULATE_READ); err != nil {
-			// Not fatal: the appender's stores fault the pages in themselves.
-			p.logger.Debug("segment: prefault failed", "err", err)
+		if off < r.off+r.n {
+			if err := r.mapping.Advise(off, r.off+r.n-off, unix.MADV_POPULATE_READ); err != nil {
+				// Not fatal: the appender's stores fault the pages in themselves.
+				p.logger.Debug("segment: prefault failed", "err", err)
+			}
 		}
 		p.busy.Done()
 	}
@@ -197,7 +237,7 @@ func (l *Log) prefaultAheadLocked(s *segment, n int64) {
 	if s.extend(l.mu.cfg.preallocateChunk(), want, preallocOptional) != nil {
 		return // no space: the append that needs it falls back to less
 	}
-	if l.prefault.request(s.mapping, int(s.populated), int(want-s.populated)) {
+	if l.prefault.request(s.mapping, &s.released, int(s.populated), int(want-s.populated)) {
 		s.populated = want
 	}
 }

@@ -123,10 +123,7 @@ func TestSyncReleasesMappedPages(t *testing.T) {
 			cfg := segment.DefaultConfig()
 			cfg.SegmentBytes = 128 << 20
 			cfg.DropBehind = true
-			// Without the pre-fault goroutine: under load (CI) a late pre-fault of a window the
-			// release has since passed reads dropped pages back (22 MiB cached against 16), a
-			// known gap of drop-behind, which is off by default (session 8's note).
-			cfg.NoPrefault = true
+			cfg.CacheKeepBytes = 0 // the least keep window, 1 MiB (TestDropBehindKeepsWindow keeps more)
 			l := openTestLog(t, dir, cfg, 0, true)
 			logPath := filepath.Join(dir, "00000000000000000000.log")
 			rng := rand.New(rand.NewSource(1))

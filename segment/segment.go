@@ -107,8 +107,13 @@ type segment struct {
 	unsynced        bool          // sealed with bytes not yet fdatasync'd
 
 	// released: the pages of the mapping below it were dropped from the process's page
-	// tables after a Sync (releaseSynced). Log.syncMu.
-	released int64
+	// tables after a Sync (releaseSynced). Written under Log.syncMu; an atomic because the
+	// pre-fault goroutine clips its requests against it (prefaulter.run).
+	released atomic.Int64
+	// dropped: with drop-behind, the file's pages below it were dropped from the page cache
+	// (dropSynced). A segment opened from an existing file starts with it at the file's size:
+	// only what this process appended is its to drop. Log.syncMu.
+	dropped int64
 }
 
 func (s *segment) path(suffix string) string {
@@ -137,6 +142,7 @@ func openSegmentFile(fs disk.FS, dir string, base int64, create bool, space *spa
 	s.size.Store(info.Size())
 	s.durable.Store(info.Size())
 	s.allocated = info.Size()
+	s.dropped = info.Size()
 	s.refs.Store(1)
 	if create {
 		s.checked.Store(math.MaxInt64)
@@ -384,15 +390,16 @@ func (s *segment) write(b []byte, pos int64) error {
 	return s.fs.Pwrite(s.file, b, pos)
 }
 
-// releaseChunk is the most bytes releaseSynced drops at once, and the most synced bytes it keeps
+// releaseChunk is the most bytes releaseSynced unmaps at once, and the most synced bytes it keeps
 // mapped behind the durable position, which readers tailing the active segment (they read batch
 // headers through the mapping) and the appender's next page are likely to touch again. A log
-// keeps less when many logs are active: its share of the pre-fault budget (releaseChunkOf), so
-// that 1,000 logs do not each hold 2 MiB of synced pages (2 GB of RSS).
+// keeps less when many logs are active: its share of the pre-fault budget
+// (prefaultBudget.releaseChunk), so that 1,000 logs do not each hold 2 MiB of synced pages
+// (2 GB of RSS). dropSynced drops from the page cache in the same chunks.
 const releaseChunk = 1 << 20
 
 // maxFolioBytes is the largest folio the page cache makes of a file's pages (PMD size on x86-64).
-// POSIX_FADV_DONTNEED drops only folios wholly inside its range, so releaseSynced reaches this
+// POSIX_FADV_DONTNEED drops only folios wholly inside its range, so dropSynced reaches this
 // far back over what it dropped before, where a folio may straddle the last range's start.
 const maxFolioBytes = 2 << 20
 
@@ -402,41 +409,60 @@ const maxFolioBytes = 2 << 20
 // count in the process's resident set (RssFile), until the segment rolls: at 10 MB/s that is
 // 10 MB/s of RSS. MADV_DONTNEED on a shared file mapping only removes the page-table entries:
 // the data stays in the page cache and the file, and a later touch through the mapping faults
-// the page back in from there, so readers lose nothing.
-//
-// With drop (Config.DropBehind, off by default), it then drops those pages, now clean and
-// unmapped, from the page cache (POSIX_FADV_DONTNEED),
-// so that the next appends reuse their memory instead of growing the page cache into memory
-// the kernel has not touched lately: on a VM whose balloon reports free pages to the host
-// (Firecracker's here), each such page costs a host fault on first touch. Under the harness's
-// acks=all load that cut the broker's CPU per GiB to 0.59x (8 partitions) and 0.74x (1,000),
-// its pwrite to 0.22-0.29 CPU s/GiB in 12 of 14 runs against 0.22-1.49, for 0.02-0.07 of
-// fadvise (results/2026-12-02-fair-baseline/). Only synced bytes are in the range, and the
-// page cache never discards a dirty page anyway. Readers of the dropped range (a consumer more
-// than a chunk behind, a catch-up read) read it from disk: the harness's catch-up read of 2 GiB
-// just written ran at 0.38-0.42x main's throughput in two of three pairs.
+// the page back in from there, so readers lose nothing. What stays in the page cache is
+// dropSynced's business (with Config.DropBehind).
 //
 // The caller holds Log.syncMu and Log.view for reading (so the mapping is neither unmapped nor
 // replaced meanwhile); s may have been sealed (no mapping), in which case there is nothing to
 // do. chunk is a whole number of pages.
-func (s *segment) releaseSynced(durable, chunk int64, drop bool) error {
+func (s *segment) releaseSynced(durable, chunk int64) error {
 	end := (durable - chunk) / chunk * chunk
-	if end < s.released {
-		s.released = max(end, 0) // truncated: pages below were written again
+	released := s.released.Load()
+	if end < released {
+		released = max(end, 0) // truncated: pages below were written again
+		s.released.Store(released)
 	}
-	if s.mapping == nil || end-s.released < chunk {
+	if s.mapping == nil || end-released < chunk {
 		return nil
 	}
-	if err := s.mapping.Advise(int(s.released), int(end-s.released), unix.MADV_DONTNEED); err != nil {
+	if err := s.mapping.Advise(int(released), int(end-released), unix.MADV_DONTNEED); err != nil {
 		return fmt.Errorf("segment: %w", err)
 	}
-	if drop {
-		from := max(s.released-maxFolioBytes, 0)
-		if err := unix.Fadvise(s.fd, from, end-from, unix.FADV_DONTNEED); err != nil {
-			return fmt.Errorf("segment: %w", err)
-		}
+	s.released.Store(end)
+	return nil
+}
+
+// dropSynced drops from the page cache (POSIX_FADV_DONTNEED) the file's pages below limit, in
+// whole chunks, that a sync made durable and that the page cache still holds from this
+// process's appends; with sealed (the segment will not grow) it drops up to the durable size
+// whole once limit reaches it. Log.dropSynced chooses limit: the log's keep window behind its
+// durable end, so that the next appends reuse the memory of pages a window older instead of
+// growing the page cache into memory the kernel has not touched lately: on a VM whose balloon
+// reports free pages to the host (Firecracker's here), each such page costs a host fault on
+// first touch. Only synced bytes are in the range, and the page cache never discards a dirty
+// page anyway; a reader of the dropped range reads it from disk.
+//
+// The caller holds Log.syncMu and Log.view for reading, and s is in the log's segment list
+// (so its file is open).
+func (s *segment) dropSynced(limit, chunk int64, sealed bool) error {
+	durable := s.durable.Load()
+	if s.dropped > durable {
+		s.dropped = durable / chunk * chunk // truncated: pages above were written again
 	}
-	s.released = end
+	end := min(limit, durable)
+	if !sealed || end < durable {
+		end = end / chunk * chunk
+		if end-s.dropped < chunk {
+			return nil
+		}
+	} else if end <= s.dropped {
+		return nil
+	}
+	from := max(s.dropped-maxFolioBytes, 0)
+	if err := unix.Fadvise(s.fd, from, end-from, unix.FADV_DONTNEED); err != nil {
+		return fmt.Errorf("segment: %w", err)
+	}
+	s.dropped = end
 	return nil
 }
 
