@@ -152,7 +152,7 @@ func matrix(s sizes) []Scenario {
 			Overrides: []string{"runnel.segment.preallocate.bytes=4194304"}},
 		{Name: "small-100b", Title: "Small records: 100 B, 8 partitions, acks=1 (closed loop, raw batches)",
 			Load: raw(base(100, 8, 2, 0, "1")), Generators: generators, Targets: withSink},
-		{Name: "catch-up", Title: "Catch-up read of a preloaded log from a hot page cache, 1 KiB, 8 partitions, 2 consumers",
+		{Name: "catch-up", Title: "Catch-up read of a log just preloaded, 1 KiB, 8 partitions, 2 consumers (Runnel keeps the newest runnel.segment.cache.keep.bytes of it in the page cache, by default, and reads the rest from disk)",
 			Load: catchUp, PreloadBytes: s.preload, Targets: all},
 	}
 	// The latency scenarios' rates are fractions of the maximum their own
