@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -483,7 +484,9 @@ func (d *LogDir) closeLogsUnsynced() error {
 	list := slices.Collect(maps.Values(d.Logs()))
 	closes := make([]*unsyncedClose, len(list))
 	errs := make([]error, len(list))
+	start := time.Now()
 	forEachParallelN(len(list), syncWorkers, func(i int) { closes[i], errs[i] = list[i].closeUnsynced() })
+	closed := time.Now()
 	synced := d.SyncAll()
 	if synced == nil {
 		forEachParallelN(len(list), syncWorkers, func(i int) { closes[i].rename() })
@@ -492,6 +495,8 @@ func (d *LogDir) closeLogsUnsynced() error {
 	for i, c := range closes {
 		errs[i] = errors.Join(errs[i], c.finish(synced))
 	}
+	d.logger.Info("segment: logs closed", "path", d.path, "logs", len(list),
+		"close", closed.Sub(start).Round(time.Millisecond), "sync", time.Since(closed).Round(time.Millisecond))
 	return errors.Join(synced, errors.Join(errs...))
 }
 
