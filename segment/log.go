@@ -1343,16 +1343,22 @@ func (d deferredSyncFS) Rename(oldpath, newpath string) error {
 	return nil
 }
 
-// rename makes the deferred renames, after the syncfs that made the new files' data durable.
-// A failure leaves the old file and removes the new one, as a failed atomic write does, and
-// fails the close.
-// Then it deletes the snapshots older than the latest snapshotsKept, as Close does after
-// writing one.
+// rename makes the deferred renames, after the syncfs that made the new files' data durable,
+// and then deletes the snapshots older than the latest snapshotsKept, as Close does after
+// writing one. A failed rename leaves the old file and removes the new one, as a failed atomic
+// write does; as in Close, a snapshot's is logged, and leader-epoch-checkpoint's fails the
+// close.
 func (c *unsyncedClose) rename() {
 	for _, r := range c.renames {
-		if err := c.l.fs.Rename(r[0], r[1]); err != nil {
-			c.l.fs.Remove(r[0])
+		err := c.l.fs.Rename(r[0], r[1])
+		if err == nil {
+			continue
+		}
+		c.l.fs.Remove(r[0])
+		if filepath.Base(r[1]) == leaderEpochFile {
 			c.err = errors.Join(c.err, fmt.Errorf("segment: %w", err))
+		} else {
+			c.l.logger.Warn("segment: producer state snapshot not written", "file", r[1], "err", err)
 		}
 	}
 	if len(c.renames) > 0 {
