@@ -53,8 +53,9 @@ func (b *Broker) openLogs(img *metadata.Image, offset int64) error {
 	}
 	tab := &topicTable{byName: map[string]*topic{}, byID: map[[16]byte]*topic{}}
 	for _, d := range b.dirs {
-		for _, tp := range sortedPartitions(d.dir.Logs()) {
-			if err := b.reconcilePartition(img, tab, settingsOf, d, tp); err != nil {
+		logs := d.dir.Logs() // once: a copy per partition made 10,000 of them O(n²)
+		for _, tp := range sortedPartitions(logs) {
+			if err := b.reconcilePartition(img, tab, settingsOf, d, tp, logs[tp]); err != nil {
 				return err
 			}
 		}
@@ -101,11 +102,11 @@ func (b *Broker) openLogDirs(defaults *topicSettings, cfgFor func(topic string) 
 	return nil
 }
 
-// reconcilePartition takes the partition tp found in d into tab when img
+// reconcilePartition takes the partition tp found in d (its log) into tab when img
 // assigns it to this node (its partition.metadata written again if missing
 // or unreadable), and otherwise sets it aside as stray (LogDir.MarkStray),
 // keeping its files, as Kafka does.
-func (b *Broker) reconcilePartition(img *metadata.Image, tab *topicTable, settingsOf func(string) *topicSettings, d *logDir, tp segment.TopicPartition) error {
+func (b *Broker) reconcilePartition(img *metadata.Image, tab *topicTable, settingsOf func(string) *topicSettings, d *logDir, tp segment.TopicPartition, log *segment.Log) error {
 	mdPath := partitionMetadataPath(d, tp)
 	id, mdErr := segment.ReadPartitionMetadata(mdPath)
 	if errors.Is(mdErr, segment.ErrMalformedCheckpoint) {
@@ -145,7 +146,7 @@ func (b *Broker) reconcilePartition(img *metadata.Image, tab *topicTable, settin
 	if other := t.partitionAt(tp.Partition); other != nil {
 		return fmt.Errorf("broker: partition %s is in two log dirs, %s and %s; remove one", tp.DirName(), other.dir.path, d.path)
 	}
-	parts := append(t.partitions(), b.newPartition(t, tp.Partition, d.dir.Logs()[tp], d))
+	parts := append(t.partitions(), b.newPartition(t, tp.Partition, log, d))
 	slices.SortFunc(parts, func(x, y *partition) int { return int(x.index - y.index) })
 	t.parts.Store(&parts)
 	d.partitions++

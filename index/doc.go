@@ -90,7 +90,10 @@
 //
 // Close: a writable index that was not sealed is trimmed and synced as by Seal (a clean close
 // leaves files exactly as Kafka's), then unmapped. No reader may use an index during or after
-// Close: the segment's reference count guarantees that.
+// Close: the segment's reference count guarantees that. CloseUnsynced trims without the
+// fdatasync, for a caller that syncs the whole file system (syncfs) once after closing many
+// indexes (segment's LogDir.Close at shutdown): the ftruncate and the entries are in the page
+// cache and the journal until then, so the caller must not rely on them before its syncfs.
 //
 // # Crashes
 //

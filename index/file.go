@@ -274,11 +274,12 @@ func (x *file) sync() error {
 }
 
 // trim ends the writable life of the index: it cuts the file to its entries, makes that and
-// the entries durable with one fdatasync, through a descriptor opened for it. The mapping
-// stays, so readers keep working: they never read past the count, which is within the new
-// size. A file no longer at its path (its directory renamed for deletion, or another in its
-// place) is left as it is.
-func (x *file) trim() error {
+// the entries durable with one fdatasync (unless sync is false: the caller makes the whole
+// file system durable afterwards, with syncfs), through a descriptor opened for it. The
+// mapping stays, so readers keep working: they never read past the count, which is within
+// the new size. A file no longer at its path (its directory renamed for deletion, or another
+// in its place) is left as it is.
+func (x *file) trim(sync bool) error {
 	if !x.writer {
 		return nil
 	}
@@ -310,6 +311,9 @@ func (x *file) trim() error {
 	// From here on the mapping reaches past the end of the file: no more appends.
 	x.writer = false
 	x.capacity = x.entries()
+	if !sync {
+		return nil
+	}
 	if err := disk.Fdatasync(f); err != nil {
 		return fmt.Errorf("index: sync %s: %w", x.path, err)
 	}
@@ -321,17 +325,17 @@ func (x *file) seal() error {
 	if x.closed {
 		return fmt.Errorf("index: seal %s: index is closed", x.path)
 	}
-	return x.trim()
+	return x.trim(true)
 }
 
-// close trims a still-writable index (a clean close) and unmaps. It is idempotent. No reader
-// may use the index during or after Close.
-func (x *file) close() error {
+// close trims a still-writable index (a clean close), syncing it if sync, and unmaps. It is
+// idempotent. No reader may use the index during or after Close.
+func (x *file) close(sync bool) error {
 	if x.closed {
 		return nil
 	}
 	x.closed = true
-	err := x.trim()
+	err := x.trim(sync)
 	x.writer = false // a failed trim leaves the file at its preallocated size
 	if uerr := x.unmap(); err == nil {
 		err = uerr

@@ -128,7 +128,10 @@ func (t *TimeIndex) Sync() error { return t.x.sync() }
 func (t *TimeIndex) Seal() error { return t.x.seal() }
 
 // Close releases the index; see OffsetIndex.Close.
-func (t *TimeIndex) Close() error { return t.x.close() }
+func (t *TimeIndex) Close() error { return t.x.close(true) }
+
+// CloseUnsynced is Close without the fdatasync; see OffsetIndex.CloseUnsynced.
+func (t *TimeIndex) CloseUnsynced() error { return t.x.close(false) }
 
 // SanityCheck verifies that the index could have been written by MaybeAppend: a file size
 // that is a whole number of entries, strictly increasing timestamps above NoTimestamp,

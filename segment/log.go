@@ -1344,7 +1344,94 @@ func (l *Log) EndOffsetForEpoch(epoch int32) (int32, int64) {
 
 // Close syncs the log and trims the active segment and its indexes to their used size (a clean
 // close). Readers holding results keep their segments until they release them.
-func (l *Log) Close() error {
+func (l *Log) Close() error { return l.close(nil) }
+
+// closeUnsynced is Close for a caller that makes the log durable with a syncfs of its file
+// system (LogDir.Close): it trims and writes everything Close does but syncs nothing, and
+// defers to c the renames of the files it replaces atomically (the producer snapshot,
+// leader-epoch-checkpoint). The caller then syncs the file system, which makes the data of
+// every file durable, renames (c.rename), syncs it again, which makes the renames durable,
+// and calls c.finish: only then is the log's end published as durable. A crash in between
+// leaves each replaced file old or new, whole, as Close's own fdatasync before each rename
+// does, and a log whose recovery point was not advanced.
+func (l *Log) closeUnsynced() (*unsyncedClose, error) {
+	c := &unsyncedClose{l: l}
+	c.fs = deferredSyncFS{FS: l.fs, c: c}
+	err := l.close(c)
+	return c, err
+}
+
+// unsyncedClose is what closeUnsynced left for after the syncfs.
+type unsyncedClose struct {
+	l  *Log
+	fs deferredSyncFS
+	// renames are the atomic replacements whose temporary files wait for the first syncfs;
+	// epochs says whether one of them is leader-epoch-checkpoint.
+	renames [][2]string
+	epochs  bool
+	// durable is the end to publish once the file system is synced (ok: nothing failed).
+	ok                   bool
+	base, pos, endOffset int64
+	err                  error // of a rename
+}
+
+// deferredSyncFS is the log's FS for closeUnsynced: no fdatasync or directory fsync (the
+// syncfs covers them), and renames deferred to unsyncedClose.rename.
+type deferredSyncFS struct {
+	disk.FS
+	c *unsyncedClose
+}
+
+func (deferredSyncFS) Fdatasync(*os.File) error { return nil }
+func (deferredSyncFS) SyncDir(string) error     { return nil }
+func (d deferredSyncFS) Rename(oldpath, newpath string) error {
+	d.c.renames = append(d.c.renames, [2]string{oldpath, newpath})
+	return nil
+}
+
+// rename makes the deferred renames, after the syncfs that made the new files' data durable,
+// and then deletes the snapshots older than the latest snapshotsKept, as Close does after
+// writing one. A failed rename leaves the old file and removes the new one, as a failed atomic
+// write does; as in Close, a snapshot's is logged, and leader-epoch-checkpoint's fails the
+// close.
+func (c *unsyncedClose) rename() {
+	for _, r := range c.renames {
+		err := c.l.fs.Rename(r[0], r[1])
+		if err == nil {
+			continue
+		}
+		c.l.fs.Remove(r[0])
+		if filepath.Base(r[1]) == leaderEpochFile {
+			c.err = errors.Join(c.err, fmt.Errorf("segment: %w", err))
+		} else {
+			c.l.logger.Warn("segment: producer state snapshot not written", "file", r[1], "err", err)
+		}
+	}
+	if len(c.renames) > 0 {
+		if err := c.l.pruneSnapshots(); err != nil {
+			c.l.logger.Warn("segment: old producer state snapshots not deleted", "dir", c.l.dir, "err", err)
+		}
+	}
+}
+
+// finish publishes the log's end as durable if the syncfs calls (synced: the failure, nil if
+// both succeeded) and the renames succeeded, and returns the renames' failure.
+func (c *unsyncedClose) finish(synced error) error {
+	l := c.l
+	if (synced != nil || c.err != nil) && c.epochs {
+		l.mu.Lock()
+		l.mu.newEpochs = true // not written: LogDir writes no recovery point past them
+		l.mu.Unlock()
+	}
+	if synced == nil && c.err == nil && c.ok {
+		l.publishDurable(c.base, c.pos, c.endOffset)
+	}
+	l.changed.notify()
+	return c.err
+}
+
+// close is Close, or closeUnsynced's part of it if c is not nil.
+func (l *Log) close(c *unsyncedClose) error {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
 	l.mu.Lock()
@@ -1368,7 +1455,11 @@ func (l *Log) Close() error {
 		}
 	}
 	l.view.Lock()
-	errs = append(errs, s.mapping.Unmap(), s.offsetIndex.Close(), s.timeIndex.Close())
+	if c != nil {
+		errs = append(errs, s.mapping.Unmap(), s.offsetIndex.CloseUnsynced(), s.timeIndex.CloseUnsynced())
+	} else {
+		errs = append(errs, s.mapping.Unmap(), s.offsetIndex.Close(), s.timeIndex.Close())
+	}
 	s.mapping, s.offsetIndex, s.timeIndex = nil, nil, nil
 	if err := l.fs.Truncate(s.file, s.size.Load()); err != nil {
 		errs = append(errs, err)
@@ -1380,13 +1471,30 @@ func (l *Log) Close() error {
 	if l.mu.newEpochs {
 		epochs = l.mu.epochs
 	}
+	if c != nil {
+		// The syncfs covers the segments, the indexes and the directories; the new files'
+		// renames wait for it (unsyncedClose).
+		l.takeSnapshotWithLocked(c.fs, false)
+		epochErr := l.writeEpochsWith(c.fs, epochs)
+		c.epochs = epochs != nil && epochErr == nil
+		l.mu.newEpochs = l.mu.newEpochs && epochErr != nil
+		errs = append(errs, epochErr)
+		err := errors.Join(errs...)
+		c.ok = err == nil
+		c.base, c.pos, c.endOffset = s.baseOffset, s.size.Load(), l.mu.nextOffset
+		l.mu.unsynced = nil
+		for _, s := range segs {
+			s.release()
+		}
+		return err
+	}
 	// The snapshot and leader-epoch-checkpoint are each written whole and fdatasync'd before
 	// their rename; the renames are made durable by the one directory fsync below, before
 	// the log's end is published as durable (and before LogDir.Close writes the
 	// clean-shutdown marker), instead of by a directory fsync each: closing 10,000 logs
 	// spends its time in fsyncs.
 	dirs := &deferredDirSync{FS: l.fs, dir: l.dir}
-	l.takeSnapshotWithLocked(dirs)
+	l.takeSnapshotWithLocked(dirs, true)
 	epochErr := l.writeEpochsWith(dirs, epochs)
 	l.mu.newEpochs = l.mu.newEpochs && epochErr != nil // for WriteEpochs to report
 	// One fdatasync of the active segment covers its data and its new size.

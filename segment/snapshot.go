@@ -241,24 +241,33 @@ func (l *Log) dropSnapshots(snaps []snapshotFile) error {
 // and a clean close), after expiring idle producers, and deletes all but the latest two
 // snapshots. The file is replaced atomically through the log's FS; a failure is logged and
 // costs only a longer replay at the next open, so it does not fail the log.
-func (l *Log) takeSnapshotLocked() { l.takeSnapshotWithLocked(l.fs) }
+func (l *Log) takeSnapshotLocked() { l.takeSnapshotWithLocked(l.fs, true) }
 
 // takeSnapshotWithLocked is takeSnapshotLocked writing through fsys (Close's, which leaves
-// the directory's fsync to the end of Close).
-func (l *Log) takeSnapshotWithLocked(fsys disk.FS) {
+// the directory's fsync to the end of Close). Without prune the older snapshots are left for
+// pruneSnapshots: closeUnsynced's fsys defers the rename, and listing the directory before it
+// would remove the new snapshot's temporary file as a leftover.
+func (l *Log) takeSnapshotWithLocked(fsys disk.FS, prune bool) {
 	l.mu.producers.Expire(l.now().UnixMilli(), l.mu.cfg.ProducerIDExpiration)
 	path := filepath.Join(l.dir, segmentFileName(l.mu.nextOffset, SnapshotSuffix))
 	data := AppendProducerSnapshot(nil, l.mu.producers.snapshotEntries())
 	err := disk.WriteFileAtomicFS(fsys, path, data, 0o644)
-	if err == nil {
-		var snaps []snapshotFile
-		if snaps, err = listSnapshots(l.fs, l.dir); err == nil && len(snaps) > snapshotsKept {
-			err = l.removeSnapshots(snaps[:len(snaps)-snapshotsKept])
-		}
+	if err == nil && prune {
+		err = l.pruneSnapshots()
 	}
 	if err != nil {
 		l.logger.Warn("segment: producer state snapshot not written", "file", path, "err", err)
 	}
+}
+
+// pruneSnapshots deletes all but the latest snapshotsKept snapshots (and leftover temporary
+// files of snapshots).
+func (l *Log) pruneSnapshots() error {
+	snaps, err := listSnapshots(l.fs, l.dir)
+	if err == nil && len(snaps) > snapshotsKept {
+		err = l.removeSnapshots(snaps[:len(snaps)-snapshotsKept])
+	}
+	return err
 }
 
 // loadProducersLocked rebuilds the producer state for a log that ends at l.mu.nextOffset, as
