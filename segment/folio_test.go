@@ -68,10 +68,10 @@ func ioWriteBytes(t testing.TB) int64 {
 }
 
 // TestSyncWritesOnlyAppendedPages appends 1 KiB batches through the active segment's mapping
-// and Syncs after each, as a producer at acks=all does at a low rate, and checks that each
-// append dirties about its own page, not a large folio around it: the mapping takes no
-// read-ahead (MADV_RANDOM, "rr" in smaps), so the pre-fault makes page-sized folios of the
-// fallocated range. With read-ahead, on Linux 6.16 and later (ext4 large folios), each 1 KiB
+// and Syncs after each, as a producer at acks=all does at a low rate, and checks that with
+// Config.PageFolios each append dirties about its own page, not a large folio around it: the
+// mapping takes no read-ahead (MADV_RANDOM, "rr" in smaps), so the pre-fault makes page-sized
+// folios of the fallocated range. With read-ahead, on Linux 6.16 and later (ext4 large folios), each 1 KiB
 // append's write fault dirtied a whole folio, and each Sync wrote back tens of KiB of zeros
 // beside the append (results/2026-12-03-floor10k/).
 func TestSyncWritesOnlyAppendedPages(t *testing.T) {
@@ -84,6 +84,7 @@ func TestSyncWritesOnlyAppendedPages(t *testing.T) {
 		t.Skip("tmpfs has no writeback")
 	}
 	cfg := segment.DefaultConfig()
+	cfg.PageFolios = true
 	l := openTestLog(t, dir, cfg, 0, true)
 	defer l.Close()
 	logPath := filepath.Join(dir, "00000000000000000000.log")
@@ -119,5 +120,17 @@ func TestSyncWritesOnlyAppendedPages(t *testing.T) {
 	if limit := int64(n) * 2 * int64(os.Getpagesize()); dirtied > limit {
 		t.Fatalf("%d synced appends of %d bytes in all dirtied %d bytes of page cache (%.1f KiB each), want at most %d: folios larger than a page",
 			n, appended, dirtied, float64(dirtied)/n/1024, limit)
+	}
+}
+
+// TestDefaultMappingReadsAhead: without Config.PageFolios the active mapping keeps the
+// kernel's read-ahead (no MADV_RANDOM), the default's behaviour before the option.
+func TestDefaultMappingReadsAhead(t *testing.T) {
+	dir := t.TempDir()
+	l := openTestLog(t, dir, segment.DefaultConfig(), 0, true)
+	defer l.Close()
+	flags := mappingVMFlags(t, filepath.Join(dir, "00000000000000000000.log"))
+	if strings.Contains(" "+strings.Join(flags, " ")+" ", " rr ") {
+		t.Fatalf("the default active mapping has VmFlags %v, want no rr", flags)
 	}
 }

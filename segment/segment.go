@@ -244,8 +244,8 @@ func (s *segment) closeIndexes() error {
 
 // activate makes s the active segment: writable indexes are already open; the .log is mapped
 // over capacity bytes of address space (at least its size) and fallocated in chunks to cover
-// at least its data.
-func (s *segment) activate(capacity, chunk int64) error {
+// at least its data. pageFolios is Config.PageFolios.
+func (s *segment) activate(capacity, chunk int64, pageFolios bool) error {
 	s.capacity = max(capacity, s.size.Load())
 	if err := s.extend(chunk, s.size.Load(), preallocNeeded); err != nil {
 		return err
@@ -254,16 +254,12 @@ func (s *segment) activate(capacity, chunk int64) error {
 	if err != nil {
 		return fmt.Errorf("segment: %w", err)
 	}
-	// No read-ahead on the mapping's faults, so that the pre-fault's pages are page-sized
-	// folios. With read-ahead the page cache makes large folios of the fallocated range
-	// (ext4 has them since Linux 6.16), and the write fault of a small append dirties the
-	// whole folio: each Sync then writes back up to the folio's size of zeros beside the
-	// append, ~60 KiB a sync against ~7 KiB at 10,000 appends/s of 1 KiB
-	// (results/2026-12-03-floor10k/). Readers of the log never read through the mapping
-	// beyond batch headers of pages already cached.
-	if err := m.Advise(0, int(s.capacity), unix.MADV_RANDOM); err != nil {
-		m.Unmap()
-		return fmt.Errorf("segment: %w", err)
+	if pageFolios {
+		// No read-ahead on the mapping's faults: see Config.PageFolios.
+		if err := m.Advise(0, int(s.capacity), unix.MADV_RANDOM); err != nil {
+			m.Unmap()
+			return fmt.Errorf("segment: %w", err)
+		}
 	}
 	s.mapping = m
 	s.populated = s.size.Load()
