@@ -141,7 +141,9 @@
 // and copies them once into the file's page cache: through the mapping, whose
 // pages ahead a background goroutine of the log pre-faults
 // (MADV_POPULATE_READ: present but clean, so a Sync writes only the pages an
-// append dirtied, never a window of zeros), or, from 32 KiB on, with pwrite into the same
+// append dirtied, never a window of zeros; but where the page cache makes large
+// folios of them, a write fault dirties the whole folio, unless
+// Config.PageFolios turns off the mapping's read-ahead), or, from 32 KiB on, with pwrite into the same
 // fallocated range (a fresh mapped page costs a zeroing and a write fault,
 // which for large appends outweighs the copy). Sealing a segment
 // (a roll) unmaps it, cuts the file to its used size and seals both indexes.

@@ -33,6 +33,16 @@ type Config struct {
 	// NoPrefault turns off pre-faulting (MADV_POPULATE_READ, from a background goroutine) of
 	// the active mapping ahead of the write position.
 	NoPrefault bool
+	// PageFolios turns off read-ahead on the active mapping's faults (MADV_RANDOM), so that
+	// the pre-fault makes page-sized folios. With read-ahead the page cache makes large
+	// folios of the fallocated range (ext4 since Linux 6.16), and the write fault of an
+	// append through the mapping dirties the whole folio: each Sync then writes back the
+	// folio's zeros beside the append. At 10,000 synced 1 KiB appends/s a broker's
+	// fdatasyncs wrote 15-35x the bytes appended, 0.9-1.4x with this on; but each
+	// 4 KiB then costs its own fault and folio (1.2-1.5x the CPU per GiB of small
+	// appends, most with many partitions), and the latency gain was not shown
+	// (results/2026-12-03-floor10k/). Off by default.
+	PageFolios bool
 	// DropBehind (runnel.segment.drop.behind) drops the pages a sync made durable from the
 	// page cache once they are more than the log's keep window (CacheKeepBytes) behind its
 	// durable end (Log.dropSyncedLocked), so that appends reuse that memory instead of
@@ -381,7 +391,7 @@ func createSegment(fs disk.FS, dir string, base int64, cfg Config, space *spaceS
 	}
 	err = s.openIndexes(cfg, indexesCreate)
 	if err == nil {
-		err = s.activate(cfg.SegmentBytes, cfg.preallocateChunk())
+		err = s.activate(cfg.SegmentBytes, cfg.preallocateChunk(), cfg.PageFolios)
 	}
 	if err != nil {
 		// Leave no empty segment behind: a reopen would take it for the last one.
@@ -421,7 +431,7 @@ func (l *Log) loadSegments(bases []int64, cfg Config, st logState, recovered *[]
 			if _, err := s.recover(cfg, validate, math.MaxInt64, noteEpoch, l.logger, st.report); err != nil {
 				return segs, err
 			}
-			return segs, s.activate(cfg.SegmentBytes, cfg.preallocateChunk())
+			return segs, s.activate(cfg.SegmentBytes, cfg.preallocateChunk(), cfg.PageFolios)
 		}
 		if st.clean || bases[i+1] < st.recoveryPoint {
 			if err := s.loadIndexes(cfg, indexesReadOnly, l.logger); err != nil {
@@ -741,7 +751,7 @@ func (l *Log) remapLocked(s *segment, capacity int64) error {
 		return err
 	}
 	s.mapping = nil
-	return s.activate(capacity, l.mu.cfg.preallocateChunk())
+	return s.activate(capacity, l.mu.cfg.preallocateChunk(), l.mu.cfg.PageFolios)
 }
 
 // reindexLocked opens the indexes of the empty active segment s again, at full size if the
