@@ -108,6 +108,9 @@ type Config struct {
 	// synced bytes each log dir's partitions keep in the page cache behind their durable ends,
 	// shared by those that appended lately, 1 to 64 MiB each (segment.Config.CacheKeepBytes).
 	CacheKeepBytes int64
+	// ReadAhead (runnel.segment.readahead, true) leaves the kernel's read-ahead on for the
+	// active segment's mapping; false makes its faults page-sized (segment.Config.PageFolios).
+	ReadAhead bool
 	// LogRecoveryScan (runnel.log.recovery.scan) is which segments opening the log dirs reads
 	// batch by batch: recovery-point (Kafka's, the default) or full (segment.ScanFull).
 	LogRecoveryScan segment.ScanMode
@@ -206,6 +209,7 @@ func DefaultConfig() Config {
 		PrefaultTotalBytes:       segment.DefaultPrefaultTotal,
 		DropBehind:               true,
 		CacheKeepBytes:           segment.DefaultCacheKeep,
+		ReadAhead:                true,
 		TopicDefaults:            map[string]string{},
 		Groups:                   defaultGroupConfig(),
 		Control:                  defaultControlConfig(),
@@ -359,6 +363,7 @@ var brokerKeys = []brokerKey{
 		c.CacheKeepBytes = n
 		return err
 	}, func(c *Config) (string, bool) { return strconv.FormatInt(c.CacheKeepBytes, 10), true }},
+	{"runnel.segment.readahead", setBool(func(c *Config) *bool { return &c.ReadAhead }), func(c *Config) (string, bool) { return strconv.FormatBool(c.ReadAhead), true }},
 	{"runnel.segment.prefault.total.bytes", func(c *Config, v string) error {
 		n, err := parseIntIn(v, 0, math.MaxInt64)
 		c.PrefaultTotalBytes = n
