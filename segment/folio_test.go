@@ -1,7 +1,6 @@
 package segment_test
 
 import (
-	"bufio"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -18,31 +17,12 @@ import (
 // /proc/self/smaps.
 func mappingVMFlags(t testing.TB, path string) []string {
 	t.Helper()
-	path, err := filepath.EvalSymlinks(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open("/proc/self/smaps")
-	if err != nil {
-		t.Skipf("no /proc/self/smaps: %v", err)
-	}
-	defer f.Close()
-	inFile := false
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) == 0 {
-			continue
-		}
-		if !strings.HasSuffix(fields[0], ":") {
-			inFile = len(fields) >= 6 && fields[5] == path
-			continue
-		}
-		if inFile && fields[0] == "VmFlags:" {
+	for _, fields := range smapsOf(t, path) {
+		if fields[0] == "VmFlags:" {
 			return fields[1:]
 		}
 	}
-	t.Fatalf("%s is not mapped (or smaps has no VmFlags)", path)
+	t.Fatalf("%s: smaps has no VmFlags", path)
 	return nil
 }
 

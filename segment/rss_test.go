@@ -58,10 +58,9 @@ func pageCacheBytes(t testing.TB, path string, off, n int64) int64 {
 	return cached * page
 }
 
-// mappedRSS returns the resident bytes of the process's mappings of the file at path, from
-// /proc/self/smaps: the pages the file's mappings hold in the process's page tables, which
-// count in its RssFile.
-func mappedRSS(t testing.TB, path string) int64 {
+// smapsOf returns the field lines (say "Rss: 4 kB", split into fields) of the process's
+// mappings of the file at path, from /proc/self/smaps; it fails the test if none maps it.
+func smapsOf(t testing.TB, path string) [][]string {
 	t.Helper()
 	path, err := filepath.EvalSymlinks(path)
 	if err != nil {
@@ -72,7 +71,7 @@ func mappedRSS(t testing.TB, path string) int64 {
 		t.Skipf("no /proc/self/smaps: %v", err)
 	}
 	defer f.Close()
-	var rss int64
+	var lines [][]string
 	inFile, found := false, false
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
@@ -85,12 +84,8 @@ func mappedRSS(t testing.TB, path string) int64 {
 			found = found || inFile
 			continue
 		}
-		if inFile && fields[0] == "Rss:" && len(fields) >= 2 {
-			kb, err := strconv.ParseInt(fields[1], 10, 64)
-			if err != nil {
-				t.Fatalf("smaps: %q: %v", sc.Text(), err)
-			}
-			rss += kb << 10
+		if inFile {
+			lines = append(lines, fields)
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -98,6 +93,24 @@ func mappedRSS(t testing.TB, path string) int64 {
 	}
 	if !found {
 		t.Fatalf("%s is not mapped", path)
+	}
+	return lines
+}
+
+// mappedRSS returns the resident bytes of the process's mappings of the file at path, from
+// /proc/self/smaps: the pages the file's mappings hold in the process's page tables, which
+// count in its RssFile.
+func mappedRSS(t testing.TB, path string) int64 {
+	t.Helper()
+	var rss int64
+	for _, fields := range smapsOf(t, path) {
+		if fields[0] == "Rss:" && len(fields) >= 2 {
+			kb, err := strconv.ParseInt(fields[1], 10, 64)
+			if err != nil {
+				t.Fatalf("smaps: %q: %v", fields, err)
+			}
+			rss += kb << 10
+		}
 	}
 	return rss
 }
