@@ -352,23 +352,11 @@ var brokerKeys = []brokerKey{
 	{"runnel.flush.min.interval.ms", setMs(func(c *Config) *time.Duration { return &c.FlushMinInterval }, 0), func(c *Config) (string, bool) { return ms(c.FlushMinInterval), true }},
 	{"runnel.flush.syncfs.min.logs", setInt32(func(c *Config) *int32 { return &c.FlushSyncFSMinLogs }, 0), func(c *Config) (string, bool) { return strconv.Itoa(int(c.FlushSyncFSMinLogs)), true }},
 	{"producer.id.expiration.ms", setMs(func(c *Config) *time.Duration { return &c.ProducerIDExpiration }, 1), func(c *Config) (string, bool) { return ms(c.ProducerIDExpiration), true }},
-	{"runnel.segment.preallocate.bytes", func(c *Config, v string) error {
-		n, err := parseIntIn(v, 0, math.MaxInt64)
-		c.PreallocateBytes = n
-		return err
-	}, func(c *Config) (string, bool) { return strconv.FormatInt(c.PreallocateBytes, 10), true }},
+	{"runnel.segment.preallocate.bytes", setBytes(func(c *Config) *int64 { return &c.PreallocateBytes }), func(c *Config) (string, bool) { return strconv.FormatInt(c.PreallocateBytes, 10), true }},
 	{"runnel.segment.drop.behind", setBool(func(c *Config) *bool { return &c.DropBehind }), func(c *Config) (string, bool) { return strconv.FormatBool(c.DropBehind), true }},
-	{"runnel.segment.cache.keep.bytes", func(c *Config, v string) error {
-		n, err := parseIntIn(v, 0, math.MaxInt64)
-		c.CacheKeepBytes = n
-		return err
-	}, func(c *Config) (string, bool) { return strconv.FormatInt(c.CacheKeepBytes, 10), true }},
+	{"runnel.segment.cache.keep.bytes", setBytes(func(c *Config) *int64 { return &c.CacheKeepBytes }), func(c *Config) (string, bool) { return strconv.FormatInt(c.CacheKeepBytes, 10), true }},
 	{"runnel.segment.readahead", setBool(func(c *Config) *bool { return &c.ReadAhead }), func(c *Config) (string, bool) { return strconv.FormatBool(c.ReadAhead), true }},
-	{"runnel.segment.prefault.total.bytes", func(c *Config, v string) error {
-		n, err := parseIntIn(v, 0, math.MaxInt64)
-		c.PrefaultTotalBytes = n
-		return err
-	}, func(c *Config) (string, bool) { return strconv.FormatInt(c.PrefaultTotalBytes, 10), true }},
+	{"runnel.segment.prefault.total.bytes", setBytes(func(c *Config) *int64 { return &c.PrefaultTotalBytes }), func(c *Config) (string, bool) { return strconv.FormatInt(c.PrefaultTotalBytes, 10), true }},
 	{"runnel.max.partitions.per.topic", setInt32(func(c *Config) *int32 { return &c.MaxPartitions }, 1), func(c *Config) (string, bool) { return itoa(c.MaxPartitions), true }},
 	{"runnel.log.recovery.scan", func(c *Config, v string) error {
 		mode, err := segment.ParseScanMode(strings.TrimSpace(v))
@@ -608,6 +596,15 @@ func setInt32(field func(*Config) *int32, lo int64) func(*Config, string) error 
 	return func(c *Config, v string) error {
 		n, err := parseIntIn(v, lo, math.MaxInt32)
 		*field(c) = int32(n)
+		return err
+	}
+}
+
+// setBytes sets a count of bytes, 0 or more.
+func setBytes(field func(*Config) *int64) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := parseIntIn(v, 0, math.MaxInt64)
+		*field(c) = n
 		return err
 	}
 }
