@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"runnel/loadgen"
 )
 
 // Baselines are the raw figures a broker's are divided by, measured in the
@@ -124,15 +126,6 @@ func threadSched() (run, wait time.Duration) {
 	return run, wait
 }
 
-// processCPU is the process's user + system CPU time, all threads.
-func processCPU() (time.Duration, error) {
-	var ru unix.Rusage
-	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
-		return 0, fmt.Errorf("bench: getrusage: %w", err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), nil
-}
-
 // diskRun is one disk baseline's pattern: total bytes written sequentially
 // in 1 MiB pwrites to a new file, with an fdatasync after every syncEvery
 // bytes (a multiple of the chunk; 0 for none) and after the last chunk.
@@ -185,7 +178,7 @@ func (r diskRun) write(dir string) (rate, error) {
 		go func() { synced <- unix.Fdatasync(fd) }()
 		return nil
 	}
-	cpu, err := processCPU()
+	cpu, err := loadgen.ProcessCPU()
 	if err != nil {
 		return rate{}, err
 	}
@@ -211,7 +204,7 @@ func (r diskRun) write(dir string) (rate, error) {
 	}
 	run2, wait2 := threadSched()
 	elapsed := time.Since(start)
-	end, err := processCPU()
+	end, err := loadgen.ProcessCPU()
 	return rate{
 		mbps:      float64(r.total) / elapsed.Seconds() / 1e6,
 		cpuPerGiB: (end - cpu).Seconds() / (float64(r.total) / (1 << 30)),

@@ -592,6 +592,23 @@ func loadTable(b *strings.Builder, rep *Report, sc Scenario) {
 		w("| %s | %s | %s | %s | %s | %s | %s |%s %s |\n", kind, rates(r.Produced, r.Config.Producers), rates(r.Consumed, r.Config.Consumers), prodLat, e2eLat, send,
 			vsFirst(rep, sc, run, func(r *RunResult) float64 { return r.CPUSecondsPerGiB }, "%.2f"), sinkCPUCell(sc, run), errs)
 	}
+	generatorCores(b, rep, sc)
+}
+
+// generatorCores says how many cores the load generator took over each
+// target's window, so that a generator short of CPU, which would cap a
+// throughput or add to a latency, shows beside the figures.
+func generatorCores(b *strings.Builder, rep *Report, sc Scenario) {
+	var cores []string
+	for _, kind := range sc.Targets {
+		if run := rep.Find(sc.Name, kind); run != nil && run.Result != nil && run.Result.CPUSeconds > 0 && run.Result.Seconds > 0 {
+			cores = append(cores, fmt.Sprintf("%s %.2f", kind, run.Result.CPUSeconds/run.Result.Seconds))
+		}
+	}
+	if len(cores) > 0 {
+		fmt.Fprintf(b, "\nThe load generator's CPU over the window, in cores (user + system time of its processes; with one generator, of the harness process): %s.\n",
+			strings.Join(cores, ", "))
+	}
 }
 
 // idleTable is the idle-connections scenario's table: a row per target

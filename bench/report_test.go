@@ -24,7 +24,7 @@ func fakeResult(cfg loadgen.Config, mb float64, latency time.Duration) *loadgen.
 	}
 	recs := mb * 1e6 / 1024
 	r := &loadgen.Result{
-		Config: cfg, Mode: "closed-loop", Seconds: 10,
+		Config: cfg, Mode: "closed-loop", Seconds: 10, CPUSeconds: 7.5,
 		Produced:       loadgen.Throughput{Records: int64(recs * 10), Bytes: int64(mb * 1e7), RecordsPerSec: recs, MBPerSec: mb},
 		Consumed:       loadgen.Throughput{Records: int64(recs * 10), Bytes: int64(mb * 1e7), RecordsPerSec: recs, MBPerSec: mb},
 		ProduceLatency: loadgen.Summarize(h), EndToEnd: loadgen.Summarize(h),
@@ -174,6 +174,7 @@ func TestWriteReport(t *testing.T) {
 		"| 1.00 (0.50×) | 0 produce,", // kfake's, as a ratio to Runnel's
 		"| runnel | 10.0 / 49.1 | 40.0 | 4.0 / 13.8 | 10.0 | 10 / 1010 | 0.5 | none |",
 		"| kfake | 10.0 / 29.5 | 20.0 (0.50×) | — | — | — | 0.5 | none |",
+		"The load generator's CPU over the window, in cores (user + system time of its processes; with one generator, of the harness process): runnel 0.75, kfake 0.75", // after each load table
 	} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("report.md lacks %q", want)

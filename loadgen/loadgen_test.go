@@ -124,6 +124,9 @@ func TestRunCountsEveryRecord(t *testing.T) {
 		t.Fatalf("bytes acked %d (measured %d), consumed %d; want all equal, within sizes 100..300",
 			tot.AckedBytes, res.Produced.Bytes, tot.ConsumedBytes)
 	}
+	if res.CPUSeconds <= 0 {
+		t.Fatalf("the generator's CPU over the window: %v s, want some", res.CPUSeconds)
+	}
 	if res.Mode != "closed-loop" || res.SendDelay.Count != 0 {
 		t.Fatalf("mode %s with %d send delays, want closed-loop without", res.Mode, res.SendDelay.Count)
 	}
@@ -310,6 +313,9 @@ func TestMergeOfWrittenResults(t *testing.T) {
 	m := Merge(parts...)
 	if m.Totals.Acked != 1500 || m.ProduceLatency.Count != 1500 || m.Produced.Records != 1500 || m.Config.Producers != 2 {
 		t.Fatalf("merged totals %+v, %d latencies, %d records, %d producers; want 1500 and 2", m.Totals, m.ProduceLatency.Count, m.Produced.Records, m.Config.Producers)
+	}
+	if want := parts[0].CPUSeconds + parts[1].CPUSeconds; m.CPUSeconds != want {
+		t.Fatalf("merged CPU %v s, want the parts' sum %v", m.CPUSeconds, want)
 	}
 	if m.ProduceLatency.Max < max(parts[0].ProduceLatency.Max, parts[1].ProduceLatency.Max) {
 		t.Fatalf("merged max %.3f below a part's", m.ProduceLatency.Max)

@@ -92,6 +92,7 @@ func Merge(parts ...*Result) *Result {
 			}
 		}
 		m.Totals = m.Totals.plus(p.Totals)
+		m.CPUSeconds += p.CPUSeconds
 		for i, tick := range p.Timeline {
 			if i == len(m.Timeline) {
 				m.Timeline = append(m.Timeline, Tick{Seconds: tick.Seconds, Warmup: tick.Warmup})

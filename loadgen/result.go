@@ -33,7 +33,13 @@ type Result struct {
 	// a consumer receiving the record.
 	EndToEnd Percentiles `json:"end_to_end_latency"`
 	Totals   Totals      `json:"totals"`
-	Timeline []Tick      `json:"timeline"`
+	// CPUSeconds is the generator process's user + system CPU time over
+	// the measurement window, all its threads: with Seconds, how many
+	// cores it took, so that a generator near its CPUs' limit shows beside
+	// the latencies it measured. Run inside another program (the bench
+	// harness with one generator), it counts that program's work too.
+	CPUSeconds float64 `json:"cpu_seconds"`
+	Timeline   []Tick  `json:"timeline"`
 	// Errors are the first distinct produce/fetch errors and client
 	// warnings (retries, disconnects), for a human to read.
 	Errors []string `json:"errors,omitempty"`
@@ -137,7 +143,11 @@ func (r *Result) WriteHgrms(dir, prefix string) ([]string, error) {
 
 // Summary is a few lines for a terminal.
 func (r *Result) Summary() string {
-	s := fmt.Sprintf("%s, %.1f s measured\n", r.Mode, r.Seconds)
+	s := fmt.Sprintf("%s, %.1f s measured", r.Mode, r.Seconds)
+	if r.Seconds > 0 {
+		s += fmt.Sprintf(", the generator on %.2f cores", r.CPUSeconds/r.Seconds)
+	}
+	s += "\n"
 	if r.Config.Producers > 0 {
 		s += fmt.Sprintf("produced  %10.0f records/s %8.2f MB/s  (%d records, %d errors)\n",
 			r.Produced.RecordsPerSec, r.Produced.MBPerSec, r.Produced.Records, r.Totals.ProduceErrors)

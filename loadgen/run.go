@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sys/unix"
 )
 
 // maxNotedErrors bounds the distinct error messages a result keeps.
@@ -446,6 +447,7 @@ func (r *run) measure(ctx context.Context, ends kadm.ListedOffsets) *Result {
 	}
 	progress := newProgress(cfg.Progress, mode, measureStart, until, cfg.Records)
 	measuring := cfg.Warmup <= 0
+	cpuAtStart, _ := ProcessCPU() // 0 where getrusage fails: then CPUSeconds is 0 too
 	nextTick := start.Add(time.Second)
 	poll := time.NewTicker(20 * time.Millisecond)
 	defer poll.Stop()
@@ -459,6 +461,7 @@ loop:
 		now := time.Now()
 		if !measuring && !now.Before(measureStart) {
 			w.collect(measureStart, false) // the warm-up ends exactly here
+			cpuAtStart, _ = ProcessCPU()
 			measuring, nextTick = true, measureStart.Add(time.Second)
 			continue
 		}
@@ -483,6 +486,10 @@ loop:
 		}
 	}
 	stopAt := time.Now()
+	var cpu time.Duration
+	if cpuAtStop, err := ProcessCPU(); err == nil && cpuAtStart > 0 {
+		cpu = cpuAtStop - cpuAtStart
+	}
 	if !until.IsZero() && stopAt.After(until) {
 		stopAt = until
 	}
@@ -519,12 +526,22 @@ loop:
 			Consumed: final.consumed, ConsumedBytes: final.consumedBytes, FetchErrors: final.fetchErrors,
 			RequestErrors: r.requestErrors.Load(), ClientWarnings: r.clientWarnings.Load(),
 		},
+		CPUSeconds:    cpu.Seconds(),
 		Timeline:      w.ticks,
 		Errors:        r.notedErrors(),
 		ProduceHist:   w.totalProduce,
 		SendDelayHist: w.totalSend,
 		EndToEndHist:  w.totalE2E,
 	}
+}
+
+// ProcessCPU is the calling process's user + system CPU time, all threads.
+func ProcessCPU() (time.Duration, error) {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+		return 0, fmt.Errorf("loadgen: getrusage: %w", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), nil
 }
 
 // flushProducers waits (up to DrainTimeout) for every buffered record's ack.
