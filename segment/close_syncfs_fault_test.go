@@ -133,7 +133,9 @@ const (
 // checks each log: every batch synced before Close is there byte for byte, every batch there
 // is one that was appended, unaltered and in order, and the log ends where kept says. clean says whether the open
 // should trust the files (the marker); otherwise it must have recovered every log, scanning
-// its segments past the recovery point. The directory is closed cleanly and reopened, clean,
+// its segments past the recovery point. No temporary file of the Close is left in a log's
+// directory (with 10,000 logs, a crash leaves 10,000 new leader-epoch-checkpoints, each
+// waiting for its rename: at every crash, 10,000 more files). The directory is closed cleanly and reopened, clean,
 // with the same batches: the broker restarts on its own data.
 func (c *closeFaultDir) reopenAndCheck(t *testing.T, dir string, kept closeKept, clean bool) {
 	t.Helper()
@@ -145,6 +147,9 @@ func (c *closeFaultDir) reopenAndCheck(t *testing.T, dir string, kept closeKept,
 	}
 	if want := "clean=" + map[bool]string{true: "true", false: "false"}[clean]; !strings.Contains(logs.String(), want) {
 		t.Fatalf("reopen %s: want %s\n%s", dir, want, logs)
+	}
+	if tmps, _ := filepath.Glob(filepath.Join(dir, "*", "*.tmp")); len(tmps) > 0 {
+		t.Errorf("reopen %s: temporary files of the Close left in the logs: %v", dir, tmps)
 	}
 	scanned := map[int32]int{}
 	report := d.ScanReport()
