@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,6 +27,15 @@ const (
 // closeKillLogs is how many logs the child closes: enough for its Close to take a while.
 const closeKillLogs = 100
 
+// closeKillConfig has segments small enough that most rounds roll each log: a leader epoch then
+// starts in a sealed segment, which a clean open does not scan (the epochs file has it).
+func closeKillConfig() segment.Config {
+	c := crashConfig()
+	c.SegmentBytes = 8 << 10
+	c.PreallocateBytes = 4 << 10
+	return c
+}
+
 // TestCloseKilledChild is the child of TestCloseKilled: it opens the LogDir on the operating
 // system's files (where the kernel's syncfs reports writeback errors, Close takes the syncfs
 // path), appends to every log in a new leader epoch, syncs, prints each synced batch ("ACK"),
@@ -41,7 +51,7 @@ func TestCloseKilledChild(t *testing.T) {
 		fmt.Printf("ERROR %s: %v\n", what, err)
 		os.Exit(2)
 	}
-	d, err := segment.OpenLogDir(dir, func(string) segment.Config { return crashConfig() }, quietLogger)
+	d, err := segment.OpenLogDir(dir, func(string) segment.Config { return closeKillConfig() }, quietLogger)
 	if err != nil {
 		fail("open", err)
 	}
@@ -57,7 +67,7 @@ func TestCloseKilledChild(t *testing.T) {
 		}
 	}
 	for p := range logs {
-		if logs[p], err = d.Create(segment.TopicPartition{Topic: "k", Partition: int32(p)}, crashConfig()); err != nil {
+		if logs[p], err = d.Create(segment.TopicPartition{Topic: "k", Partition: int32(p)}, closeKillConfig()); err != nil {
 			fail("create", err)
 		}
 	}
@@ -98,8 +108,8 @@ func TestCloseKilledChild(t *testing.T) {
 // real syncfs path. Each round reopens the directory, which carries over: every batch
 // acknowledged as synced in any round is there byte for byte, and, since a killed process's
 // writes stay in the page cache, so is every batch appended (the unsynced tails); every batch
-// there is one that was appended, whole and in order; and a Close that returned nil left a
-// directory that opens clean.
+// there is one that was appended, whole and in order; each log has the leader epochs of its
+// batches; and a Close that returned nil left a directory that opens clean.
 func TestCloseKilled(t *testing.T) {
 	rounds := 8
 	if testing.Short() {
@@ -109,6 +119,7 @@ func TestCloseKilled(t *testing.T) {
 	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
 	acked := make([]map[int64][]byte, closeKillLogs)    // per log: offset -> stored batch
 	appended := make([]map[int64][]byte, closeKillLogs) // acked and tails
+	epochs := make([][]segment.EpochEntry, closeKillLogs)
 	for p := range acked {
 		acked[p], appended[p] = map[int64][]byte{}, map[int64][]byte{}
 	}
@@ -170,6 +181,11 @@ func TestCloseKilled(t *testing.T) {
 				b := crashBatch(round, p, seq)
 				segment.StampBaseOffset(b, offset, int32(round+1))
 				appended[p][offset] = b
+				if e := &epochs[p]; len(*e) == 0 || (*e)[len(*e)-1].Epoch != int32(round+1) {
+					*e = append(*e, segment.EpochEntry{Epoch: int32(round + 1), StartOffset: offset})
+				} else {
+					(*e)[len(*e)-1].StartOffset = min((*e)[len(*e)-1].StartOffset, offset)
+				}
 				if kind == "ACK" {
 					acked[p][offset] = b
 				}
@@ -194,7 +210,7 @@ func TestCloseKilled(t *testing.T) {
 		}
 
 		logger, logs := captureLogger()
-		d, err := segment.OpenLogDir(dir, func(string) segment.Config { return crashConfig() }, logger)
+		d, err := segment.OpenLogDir(dir, func(string) segment.Config { return closeKillConfig() }, logger)
 		if err != nil {
 			t.Fatalf("round %d (killed %v into Close): reopen: %v", round, delay, err)
 		}
@@ -224,6 +240,9 @@ func TestCloseKilled(t *testing.T) {
 			}
 			if next != l.EndOffset() {
 				t.Fatalf("round %d: log %d: batches end at %d, EndOffset %d", round, p, next, l.EndOffset())
+			}
+			if got := l.LeaderEpochs(); !slices.Equal(got, epochs[p]) {
+				t.Fatalf("round %d (killed %v into Close): log %d: epochs %v, want %v\n%s", round, delay, p, got, epochs[p], logs)
 			}
 		}
 		if round%2 == 0 {
