@@ -109,11 +109,13 @@
 // after a clean shutdown only, the empty file .kafka_cleanshutdown. LogDir.Close
 // writes it only once everything it vouches for is durable: each log's trimmed
 // segment and indexes, producer snapshot, leader-epoch-checkpoint and
-// directory, and then the checkpoints. Where syncfs reports writeback errors,
-// the logs close without syncing and two syncfs calls stand in for their
-// fdatasyncs and directory fsyncs: the first makes the data durable (the new
-// snapshot and epochs files still under their temporary names), the renames
-// follow, and the second makes those durable.
+// directory, and then the checkpoints. Where syncfs reports writeback errors
+// (the directory's io/disk.FS says so, and every log uses that FS), the logs
+// close without syncing and two syncfs calls stand in for their fdatasyncs and
+// directory fsyncs: the first makes the data durable (the new snapshot and
+// epochs files still under their temporary names), the renames follow, and the
+// second makes those durable. A crash or a failed syncfs before the renames
+// leaves those temporary files in every log; the next open removes them.
 //
 // A segment rolls before an append would take it past segment.bytes, when an index is full,
 // and segment.ms after its first append; for an active segment that already held batches when

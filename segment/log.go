@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -350,7 +351,8 @@ func openLog(dir string, tp TopicPartition, cfg Config, st logState, logger *slo
 }
 
 // listSegments returns the base offsets of the .log files in dir, sorted, after removing files
-// left behind by deletions (*.deleted) and index files without a .log.
+// left behind by deletions (*.deleted), index files without a .log, and temporary
+// leader-epoch-checkpoint files.
 func listSegments(fs disk.FS, dir string) ([]int64, error) {
 	if err := finishCleaning(fs, dir); err != nil {
 		return nil, err
@@ -373,7 +375,11 @@ func listSegments(fs disk.FS, dir string) ([]int64, error) {
 		if !isIndex {
 			base, isIndex = parseSegmentFileName(name, timeIndexSuffix)
 		}
-		if filepath.Ext(name) == deletedSuffix || (isIndex && !logs[base]) {
+		// A temporary leader-epoch-checkpoint is what a crash or a failed Close left of a
+		// replacement (LogDir.Close on syncfs leaves one in every log until its deferred
+		// rename); nothing else would ever remove it.
+		epochTmp := strings.HasPrefix(name, leaderEpochFile+".") && strings.HasSuffix(name, ".tmp")
+		if filepath.Ext(name) == deletedSuffix || (isIndex && !logs[base]) || epochTmp {
 			if err := fs.Remove(filepath.Join(dir, name)); err != nil {
 				return nil, fmt.Errorf("segment: %w", err)
 			}

@@ -285,8 +285,9 @@ func (d *LogDir) SyncAll() error {
 }
 
 // SyncAllReportsErrors reports whether SyncAll can stand in for fdatasync of each file: the
-// kernel's syncfs(2) reports writeback errors (Linux 5.8 and later).
-func (d *LogDir) SyncAllReportsErrors() bool { return disk.SyncFSReportsErrors() }
+// directory's FS says its SyncFS reports writeback errors (for the operating system's, the
+// kernel's syncfs(2) does: Linux 5.8 and later).
+func (d *LogDir) SyncAllReportsErrors() bool { return d.fs.SyncFSReportsErrors() }
 
 // DamageFound is the number of reads of the directory's logs refused with ErrCorruptLog since
 // it was opened (the broker's runnel_log_damaged_reads_total).
@@ -431,7 +432,7 @@ func (d *LogDir) WriteCheckpoints() error {
 // of that worked, the clean-shutdown marker that lets the next open trust the files.
 //
 // Where syncfs reports writeback errors (SyncAllReportsErrors) and the directory and its logs
-// use the operating system's files, the logs close without syncing anything themselves
+// use the same FS, the logs close without syncing anything themselves
 // (closeLogsUnsynced): two syncfs calls of the file system stand in for their 5 fdatasyncs and
 // directory fsync each, which at 10,000 logs were most of a shutdown. The marker is written
 // only after the last of them, as before after the last fdatasync.
@@ -459,16 +460,20 @@ func (d *LogDir) Close() error {
 	return errors.Join(err, d.lock.Close())
 }
 
-// closesUnsynced reports whether Close may make its logs durable with syncfs: the kernel's
-// syncfs reports writeback errors, and the directory and every log use the operating
-// system's files (an FS of tests, faultfs, keeps its own account of what is durable, which a
-// syncfs behind its back does not update).
+// closesUnsynced reports whether Close may make its logs durable with syncfs: the directory's
+// FS says its syncfs reports writeback errors, and every log uses that same FS (one that keeps
+// its own account of what is durable, as faultfs does, must see the syncfs that stands in for
+// the logs' fdatasyncs; a syncfs behind its back would not update it).
 func (d *LogDir) closesUnsynced() bool {
-	if d.fs != disk.OS || !d.SyncAllReportsErrors() {
+	if !d.SyncAllReportsErrors() {
 		return false
 	}
 	for _, l := range d.Logs() {
-		if l.fs != (osFS{disk.OS}) && l.fs != disk.OS {
+		fsys := l.fs
+		if o, ok := fsys.(osFS); ok {
+			fsys = o.FS // a Config without an FS: the operating system's, fallocate aside
+		}
+		if fsys != d.fs {
 			return false
 		}
 	}

@@ -189,9 +189,10 @@ func TestSyncAllFailureIsSticky(t *testing.T) {
 // rebuilds them from the batches), after one whose recovery points pass sealed segments that
 // recovery then does not read (the epochs file has them), after one that could not write an
 // epochs file (the recovery points stay behind), and after a LogDir.Close that could not (it
-// writes the recovery points, but not past them).
+// writes the recovery points, but not past them): closing each log with its fdatasyncs (a
+// kernel whose syncfs reports no writeback error), or all with syncfs, which fails.
 func TestEpochsAfterCrash(t *testing.T) {
-	for _, stage := range []string{"no-checkpoint", "checkpoint", "epochs-failed", "close-failed"} {
+	for _, stage := range []string{"no-checkpoint", "checkpoint", "epochs-failed", "close-failed", "close-syncfs-failed"} {
 		t.Run(stage, func(t *testing.T) {
 			fs, cfg, d := openCrashableLogDir(t)
 			defer d.Close()
@@ -243,11 +244,22 @@ func TestEpochsAfterCrash(t *testing.T) {
 					t.Fatalf("log %d: epochs %v before the crash, want 3", i, want[i])
 				}
 			}
-			if stage == "close-failed" {
+			switch stage {
+			case "close-failed":
+				fs.SetSyncFSReportsErrors(false)
 				fs.Inject(faultfs.Rule{Op: faultfs.Fdatasync, Every: 1, PathContains: "leader-epoch-checkpoint"})
 				f.Close()
 				if err := d.Close(); !errors.Is(err, syscall.EIO) {
 					t.Fatalf("LogDir.Close that cannot write the epochs: %v, want EIO", err)
+				}
+			case "close-syncfs-failed":
+				if !d.SyncAllReportsErrors() {
+					t.Skip("syncfs reports no writeback errors here: LogDir.Close syncs each log")
+				}
+				fs.Inject(faultfs.Rule{Op: faultfs.SyncFS, Nth: 1})
+				f.Close()
+				if err := d.Close(); !errors.Is(err, syscall.EIO) {
+					t.Fatalf("LogDir.Close whose syncfs fails: %v, want EIO", err)
 				}
 			}
 			clone := filepath.Join(t.TempDir(), "clone")

@@ -34,6 +34,10 @@ type FS interface {
 	SyncDir(dir string) error
 	// SyncFS is the package's SyncFS: every file on f's file system made durable at once.
 	SyncFS(f *os.File) error
+	// SyncFSReportsErrors reports whether SyncFS fails when a writeback of any file on the
+	// file system failed, so that it can stand in for Fdatasync and SyncDir of each file
+	// (the package's SyncFSReportsErrors for the operating system's).
+	SyncFSReportsErrors() bool
 }
 
 // OS is the FS of the operating system.
@@ -74,3 +78,4 @@ func (osFS) Rename(oldpath, newpath string) error { return os.Rename(oldpath, ne
 func (osFS) Remove(name string) error             { return os.Remove(name) }
 func (osFS) SyncDir(dir string) error             { return SyncDir(dir) }
 func (osFS) SyncFS(f *os.File) error              { return SyncFS(f) }
+func (osFS) SyncFSReportsErrors() bool            { return SyncFSReportsErrors() }

@@ -2,7 +2,8 @@
 // pebble's vfs/errorfs and its crashable in-memory file system.
 //
 // Faults: a Rule fails the Nth call of an operation, or every k-th one, with an errno (EIO,
-// ENOSPC); a failed call does nothing. A failed Fdatasync of a tracked file also loses the
+// ENOSPC); a failed call does nothing. Or it crashes the FS there (Rule.Crash), just before
+// the call or just after it. A failed Fdatasync of a tracked file also loses the
 // file's unsynced writes for good, as Linux does when it reports a writeback error once and
 // marks the pages clean (PostgreSQL's "fsyncgate"): the file's durable image never changes
 // again, even when later Fdatasync calls succeed. A failed SyncFS does that to every tracked
@@ -12,8 +13,9 @@
 // successful Fdatasync captures the file's whole content as its durable image (read back through
 // the page cache, so it includes bytes written through a shared mapping), and each SyncDir makes
 // the names of that directory durable; a successful SyncFS does both for every tracked file and
-// directory. CrashClone then stops the FS (every later call fails with
-// EIO) and writes, in another directory, the tree as a power cut would leave it: every tracked
+// directory, open or closed (SyncFS passes through to the real syncfs(2), and reports errors
+// as the kernel's does, see SyncFSReportsErrors). CrashClone then stops the FS (every later
+// call fails with EIO) and writes, in another directory, the tree as a power cut would leave it: every tracked
 // file holds its last durable image, files created or renamed since their directory's last fsync
 // are missing or back under their old name, and removed files whose removal was not made
 // durable are back. Files that the FS never opened (written by other means) are copied as they
@@ -63,11 +65,19 @@ func (o Op) String() string {
 // Rule fails calls of Op: the Nth one (counting from 1 from when the rule is injected), or
 // every Every-th one, or both. Calls on paths that do not contain PathContains are neither
 // failed nor counted by the rule.
+//
+// With Crash set (an FS made with NewCrashable), the rule cuts the power instead, once: the
+// call it picks does nothing and CrashClone(Crash) runs in its place, or, with After, the call
+// runs and CrashClone(Crash) follows it before it returns. Either way the call fails, as every
+// later one, with EIO; Crashed reports the clone's failure. A test so stops the code under test
+// at a chosen point between its file operations and finds what a power cut there leaves.
 type Rule struct {
 	Op           Op
 	Nth, Every   int
 	Errno        syscall.Errno // EIO when zero
 	PathContains string
+	Crash        string // a directory that must not exist: crash here, leaving the tree there
+	After        bool   // with Crash: crash after the call instead of before it
 }
 
 // errCrashed is what every call returns after CrashClone.
@@ -83,9 +93,13 @@ type FS struct {
 	calls    [numOps]int
 	injected int
 	crashed  bool
-	byName   map[string]*fileState   // tracked files by current name
-	byFile   map[*os.File]*fileState // tracked open files
-	states   map[*fileState]struct{} // every state with a current or a durable name
+	crashDst string // where a rule's crash left the tree
+	crashErr error  // and its CrashClone's failure
+	// syncFSSilent: SyncFSReportsErrors says false whatever the kernel (SetSyncFSReportsErrors)
+	syncFSSilent bool
+	byName       map[string]*fileState   // tracked files by current name
+	byFile       map[*os.File]*fileState // tracked open files
+	states       map[*fileState]struct{} // every state with a current or a durable name
 }
 
 type ruleState struct {
@@ -142,10 +156,37 @@ func (f *FS) Injected() int {
 	return f.injected
 }
 
-// beginLocked counts a call of op on path and returns the error to fail it with, if any.
-func (f *FS) beginLocked(op Op, path string) error {
+// Crashed returns the directory a Rule's crash left the tree in ("" if none has) and the
+// error of that CrashClone.
+func (f *FS) Crashed() (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.crashDst, f.crashErr
+}
+
+// SetSyncFSReportsErrors makes SyncFSReportsErrors say false, as on a kernel older than 5.8,
+// if ok is false; true restores the kernel's answer.
+func (f *FS) SetSyncFSReportsErrors(ok bool) {
+	f.mu.Lock()
+	f.syncFSSilent = !ok
+	f.mu.Unlock()
+}
+
+// SyncFSReportsErrors implements disk.FS: SyncFS is the kernel's syncfs(2) plus the faults the
+// rules inject, so it reports writeback errors where the kernel's does.
+func (f *FS) SyncFSReportsErrors() bool {
+	f.mu.Lock()
+	silent := f.syncFSSilent
+	f.mu.Unlock()
+	return !silent && disk.OS.SyncFSReportsErrors()
+}
+
+// beginLocked counts a call of op on path and returns the error to fail it with, if any, and
+// where to crash once the call is done ("" if nowhere). A rule that crashes before the call
+// crashes here.
+func (f *FS) beginLocked(op Op, path string) (crashAfter string, err error) {
 	if f.crashed {
-		return fmt.Errorf("faultfs: %s %s: %w", op, path, errCrashed)
+		return "", fmt.Errorf("faultfs: %s %s: %w", op, path, errCrashed)
 	}
 	f.calls[op]++
 	var fail syscall.Errno
@@ -154,21 +195,56 @@ func (f *FS) beginLocked(op Op, path string) error {
 			continue
 		}
 		r.calls++
-		if (r.Nth > 0 && r.calls == r.Nth) || (r.Every > 0 && r.calls%r.Every == 0) {
+		if (r.Nth == 0 || r.calls != r.Nth) && (r.Every == 0 || r.calls%r.Every != 0) {
+			continue
+		}
+		switch {
+		case r.Crash == "":
 			fail = r.Errno
+		case r.After:
+			crashAfter = r.Crash
+		default:
+			f.crashLocked(r.Crash)
+			return "", fmt.Errorf("faultfs: %s %s: %w", op, path, errCrashed)
 		}
 	}
 	if fail != 0 {
 		f.injected++
-		return fmt.Errorf("faultfs: %s %s: %w", op, path, fail)
+		return "", fmt.Errorf("faultfs: %s %s: %w", op, path, fail)
 	}
-	return nil
+	return crashAfter, nil
 }
 
-func (f *FS) begin(op Op, path string) error {
+// crashLocked is a Rule's crash: CrashClone to dst, its failure kept for Crashed.
+func (f *FS) crashLocked(dst string) {
+	f.crashDst, f.crashErr = dst, f.crashCloneLocked(dst)
+}
+
+// endLocked crashes after a call whose rule said so (crashAfter from beginLocked): the call
+// then fails as a call after the crash.
+func (f *FS) endLocked(op Op, path, crashAfter string, err *error) {
+	if crashAfter == "" || f.crashed {
+		return
+	}
+	f.crashLocked(crashAfter)
+	*err = fmt.Errorf("faultfs: %s %s: %w", op, path, errCrashed)
+}
+
+// call runs do, an operation that needs no state of the FS, as a call of op on path.
+func (f *FS) call(op Op, path string, do func() error) (err error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.beginLocked(op, path)
+	crashAfter, err := f.beginLocked(op, path)
+	f.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	err = do()
+	if crashAfter != "" {
+		f.mu.Lock()
+		f.endLocked(op, path, crashAfter, &err)
+		f.mu.Unlock()
+	}
+	return err
 }
 
 func (f *FS) tracked(path string) bool {
@@ -176,18 +252,26 @@ func (f *FS) tracked(path string) bool {
 }
 
 // OpenFile implements disk.FS.
-func (f *FS) OpenFile(name string, flag int, perm os.FileMode) (*os.File, error) {
+func (f *FS) OpenFile(name string, flag int, perm os.FileMode) (file *os.File, err error) {
 	name = filepath.Clean(name)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.beginLocked(OpenFile, name); err != nil {
+	crashAfter, err := f.beginLocked(OpenFile, name)
+	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
+	defer func() {
+		f.endLocked(OpenFile, name, crashAfter, &err)
+		if err != nil && file != nil {
+			file.Close()
+			file = nil
+		}
+	}()
 	if !f.tracked(name) {
 		return os.OpenFile(name, flag, perm)
 	}
 	st := f.stateLocked(name)
-	file, err := os.OpenFile(name, flag, perm)
+	file, err = os.OpenFile(name, flag, perm)
 	if err != nil {
 		return nil, err
 	}
@@ -219,26 +303,23 @@ func (f *FS) stateLocked(name string) *fileState {
 
 // Pwrite implements disk.FS.
 func (f *FS) Pwrite(file *os.File, b []byte, off int64) error {
-	if err := f.begin(Pwrite, file.Name()); err != nil {
-		return err
-	}
-	return disk.OS.Pwrite(file, b, off)
+	return f.call(Pwrite, file.Name(), func() error { return disk.OS.Pwrite(file, b, off) })
 }
 
 // Fallocate implements disk.FS.
 func (f *FS) Fallocate(file *os.File, off, n int64) error {
-	if err := f.begin(Fallocate, file.Name()); err != nil {
-		return err
-	}
-	return disk.OS.Fallocate(file, off, n)
+	return f.call(Fallocate, file.Name(), func() error { return disk.OS.Fallocate(file, off, n) })
 }
 
 // Fdatasync implements disk.FS; on success a tracked file's content becomes its durable image.
-func (f *FS) Fdatasync(file *os.File) error {
+func (f *FS) Fdatasync(file *os.File) (err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	st := f.byFile[file]
-	err := f.beginLocked(Fdatasync, file.Name())
+	crashAfter, err := f.beginLocked(Fdatasync, file.Name())
+	if crashAfter != "" {
+		defer f.endLocked(Fdatasync, file.Name(), crashAfter, &err)
+	}
 	if err == nil {
 		err = disk.OS.Fdatasync(file)
 	}
@@ -273,21 +354,20 @@ func readAll(file *os.File) ([]byte, error) {
 
 // Truncate implements disk.FS.
 func (f *FS) Truncate(file *os.File, size int64) error {
-	if err := f.begin(Truncate, file.Name()); err != nil {
-		return err
-	}
-	return disk.OS.Truncate(file, size)
+	return f.call(Truncate, file.Name(), func() error { return disk.OS.Truncate(file, size) })
 }
 
 // Rename implements disk.FS; a tracked file's new name is durable after SyncDir of its
 // directory, and until then a crash leaves it under its old one.
-func (f *FS) Rename(oldpath, newpath string) error {
+func (f *FS) Rename(oldpath, newpath string) (err error) {
 	oldpath, newpath = filepath.Clean(oldpath), filepath.Clean(newpath)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.beginLocked(Rename, oldpath); err != nil {
+	crashAfter, err := f.beginLocked(Rename, oldpath)
+	if err != nil {
 		return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: err}
 	}
+	defer f.endLocked(Rename, oldpath, crashAfter, &err)
 	st, prev := f.stateLocked(oldpath), f.stateLocked(newpath)
 	if err := os.Rename(oldpath, newpath); err != nil {
 		return err
@@ -304,13 +384,15 @@ func (f *FS) Rename(oldpath, newpath string) error {
 }
 
 // Remove implements disk.FS; a crash brings a tracked file back until its directory is synced.
-func (f *FS) Remove(name string) error {
+func (f *FS) Remove(name string) (err error) {
 	name = filepath.Clean(name)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.beginLocked(Remove, name); err != nil {
+	crashAfter, err := f.beginLocked(Remove, name)
+	if err != nil {
 		return &fs.PathError{Op: "remove", Path: name, Err: err}
 	}
+	defer f.endLocked(Remove, name, crashAfter, &err)
 	st := f.stateLocked(name)
 	if err := os.Remove(name); err != nil {
 		return err
@@ -330,13 +412,15 @@ func (f *FS) unlinkLocked(st *fileState) {
 }
 
 // SyncDir implements disk.FS: the current names in dir become the durable ones.
-func (f *FS) SyncDir(dir string) error {
+func (f *FS) SyncDir(dir string) (err error) {
 	dir = filepath.Clean(dir)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.beginLocked(SyncDir, dir); err != nil {
+	crashAfter, err := f.beginLocked(SyncDir, dir)
+	if err != nil {
 		return err
 	}
+	defer f.endLocked(SyncDir, dir, crashAfter, &err)
 	if err := disk.OS.SyncDir(dir); err != nil {
 		return err
 	}
@@ -351,13 +435,16 @@ func (f *FS) SyncDir(dir string) error {
 	return nil
 }
 
-// SyncFS implements disk.FS: on success every tracked open file's content becomes its durable
-// image and every current name the durable one; on failure every tracked file loses its unsynced
-// writes for good.
-func (f *FS) SyncFS(file *os.File) error {
+// SyncFS implements disk.FS: on success every tracked file's content, whether it is open or
+// was closed unsynced, becomes its durable image and every current name the durable one; on
+// failure every tracked file loses its unsynced writes for good.
+func (f *FS) SyncFS(file *os.File) (err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	err := f.beginLocked(SyncFS, file.Name())
+	crashAfter, err := f.beginLocked(SyncFS, file.Name())
+	if crashAfter != "" {
+		defer f.endLocked(SyncFS, file.Name(), crashAfter, &err)
+	}
 	if err == nil {
 		err = disk.OS.SyncFS(file)
 	}
@@ -367,14 +454,27 @@ func (f *FS) SyncFS(file *os.File) error {
 		}
 		return err
 	}
+	open := make(map[*fileState]*os.File, len(f.byFile))
 	for tracked, st := range f.byFile {
+		open[st] = tracked
+	}
+	for st := range f.states {
 		if st.lost || st.name == "" {
 			continue
 		}
-		image, err := readAll(tracked)
-		if errors.Is(err, os.ErrClosed) {
-			delete(f.byFile, tracked) // closed: unreadable, it keeps its last image (a crash may keep less than Linux would)
-			continue
+		var image []byte
+		var err error
+		if tracked := open[st]; tracked != nil {
+			image, err = readAll(tracked)
+			if errors.Is(err, os.ErrClosed) {
+				delete(f.byFile, tracked)
+				image, err = os.ReadFile(st.name) // closed: its content is under its name
+			}
+		} else {
+			image, err = os.ReadFile(st.name)
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // its directory was renamed or removed (not tracked): it keeps its last image
 		}
 		if err != nil {
 			return err
@@ -400,7 +500,14 @@ func (f *FS) CrashClone(dst string) error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	return f.crashCloneLocked(dst)
+}
+
+func (f *FS) crashCloneLocked(dst string) error {
 	f.crashed = true
+	if f.root == "" {
+		return errors.New("faultfs: CrashClone of an FS made without NewCrashable")
+	}
 	if err := copyTree(f.root, dst); err != nil {
 		return err
 	}
