@@ -705,12 +705,15 @@ type CappedRun struct {
 // cappedSize is the window of each run in the capped comparison (opening
 // warmup after the client starts, lasting duration), and how many rounds
 // (one run of each client) it makes: an even number, so that each client
-// goes first as often as the other.
+// goes first as often as the other. Six rounds, so that a client's median
+// holds against two runs of one client that the machine slowed: an
+// episode of dear page-cache writes lasts a run or two, and the order puts
+// runs of one client side by side (results/2026-12-03-kcatcpu, h4).
 func cappedSize(quick bool) (warmup, duration time.Duration, rounds int) {
 	if quick {
 		return time.Second, 4 * time.Second, 2
 	}
-	return 2 * time.Second, 10 * time.Second, 4
+	return 2 * time.Second, 10 * time.Second, 6
 }
 
 // measureCapped runs the capped comparison: a fresh Runnel in a new
@@ -794,6 +797,19 @@ func (cp *CappedCheck) measure(ctx context.Context, opts Options, workDir string
 		return err
 	}
 	m := &cappedMeter{t: t, cg: cg, topic: sc.Name, recordSize: sc.Load.RecordSize, warmup: cp.Warmup, duration: cp.Duration}
+	// One run that is not counted, so that the first counted run does not
+	// get a fresh broker: the first run on one cost 5-10% less CPU per GiB
+	// than the later ones (results/2026-12-03-kcatcpu; likely because its
+	// logs' keep windows were still filling, so drop-behind dropped nothing
+	// at first).
+	if err := m.settle(ctx); err != nil {
+		return err
+	}
+	warm, err := m.generators(ctx, opts, workDir, cfg, max(1, sc.Generators))
+	if err != nil {
+		return fmt.Errorf("the warm-up run against the capped runnel: %w: %s", err, strings.TrimSpace(clustertest.Tail(logPath, 1000)))
+	}
+	fmt.Fprintf(opts.Log, "  warm-up (not counted), %s: %.1f MB/s, broker %.2f CPU s/GiB\n", cappedLoadgen, warm.MBPerSec, warm.CPUSecondsPerGiB)
 	for round := range cp.Rounds {
 		for _, client := range cappedOrder(round) {
 			if err := m.settle(ctx); err != nil {
@@ -1105,7 +1121,7 @@ func cappedSection(b *strings.Builder, cc *CrossCheck) {
 	w("On a machine whose cores the clients share with the broker, a client that costs more CPU per byte than the broker measures itself. "+
 		"So a fresh Runnel (same properties) ran in a cgroup v%d capped at %.2f cores (CFS quota %.0f ms every %.0f ms), "+
 		"and `runnel loadgen` and kcat (the same records and properties as above, the records on kcat's standard input, without end) ran against it in turn, %d rounds, "+
-		"the generator first in odd rounds and kcat first in even ones; the figures are medians. %s"+
+		"the generator first in odd rounds and kcat first in even ones, after one run of the generator that is not counted (a fresh broker is cheaper until its logs' keep windows fill); the figures are medians. %s"+
 		"Both clients are measured the same way, by the broker: over a window that opens %s after the client's processes start and lasts %s, "+
 		"while the client is still sending (the generator sends %s past it; kcat is stopped at its end), "+
 		"the record values Runnel appended (its log end offsets, read from /metrics at the window's two ends), its CPU and its Produce requests. "+
