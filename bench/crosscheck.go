@@ -798,10 +798,10 @@ func (cp *CappedCheck) measure(ctx context.Context, opts Options, workDir string
 	}
 	m := &cappedMeter{t: t, cg: cg, topic: sc.Name, recordSize: sc.Load.RecordSize, warmup: cp.Warmup, duration: cp.Duration}
 	// One run that is not counted, so that the first counted run does not
-	// get a fresh broker: the first run on one cost 5-10% less CPU per GiB
-	// than the later ones (results/2026-12-03-kcatcpu; likely because its
-	// logs' keep windows were still filling, so drop-behind dropped nothing
-	// at first).
+	// get a fresh broker: the first run on one cost 2-11% less CPU per GiB
+	// than the later ones in 8 of 10 series (results/2026-12-03-kcatcpu;
+	// likely because its logs' keep windows were still filling, so
+	// drop-behind dropped nothing at first).
 	if err := m.settle(ctx); err != nil {
 		return err
 	}
