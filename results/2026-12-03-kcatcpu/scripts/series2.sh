@@ -1,6 +1,6 @@
 #!/bin/bash
 cd /work/wt/kcatcpu
-for r in h7:final h8:base h9:final; do
+for r in ${RUNS:-h7:final h8:base h9:final}; do
   n=${r%%:*}; v=${r##*:}
   echo "$n $v start $(date -u +%T) load $(cut -d' ' -f1-3 /proc/loadavg)" >> /tmp/kcatcpu/series.log
   mkdir -p /tmp/kcatcpu/$n
