@@ -200,7 +200,7 @@ func (cc *CrossCheck) measure(ctx context.Context, opts Options, workDir string,
 		}
 	}
 	cc.summarize()
-	cc.Capped = cc.measureCapped(ctx, opts, workDir, sc, kcat, file)
+	cc.Capped = cc.measureCapped(ctx, opts, workDir, sc, kcat)
 	return nil
 }
 
@@ -385,11 +385,18 @@ func kcatProperties(load loadgen.Config, processes int) []string {
 const kcatLinger = 100 * time.Millisecond
 
 // kcatArgs are kcat's arguments to produce file's lines, one record each,
-// to topic on addr with props, printing only errors.
+// to topic on addr with props, printing only errors; with no file, the
+// lines of its standard input.
 func kcatArgs(addr, topic, file string, props []string) []string {
-	args := []string{"-P", "-q", "-b", addr, "-t", topic, "-l"}
+	args := []string{"-P", "-q", "-b", addr, "-t", topic}
+	if file != "" {
+		args = append(args, "-l")
+	}
 	for _, p := range props {
 		args = append(args, "-X", p)
+	}
+	if file == "" {
+		return args
 	}
 	return append(args, file)
 }
@@ -414,12 +421,7 @@ func kcatVersion(ctx context.Context, kcat string) (string, error) {
 // writeKcatRecords writes n records of size bytes, one a line: letters
 // drawn from 16 (as the load generator's payloads), never a newline.
 func writeKcatRecords(path string, n int64, size int) error {
-	rng := rand.New(rand.NewPCG(1, 2))
-	line := make([]byte, size+1)
-	for i := range size {
-		line[i] = 'a' + byte(rng.IntN(16))
-	}
-	line[size] = '\n'
+	line := kcatLine(size)
 	f, err := os.Create(path)
 	if err != nil {
 		return err
@@ -436,6 +438,36 @@ func writeKcatRecords(path string, n int64, size int) error {
 		return err
 	}
 	return f.Close()
+}
+
+// kcatLine is one record of size bytes and its newline: letters drawn
+// from 16 (as the load generator's payloads), never a newline.
+func kcatLine(size int) []byte {
+	rng := rand.New(rand.NewPCG(1, 2))
+	line := make([]byte, size+1)
+	for i := range size {
+		line[i] = 'a' + byte(rng.IntN(16))
+	}
+	line[size] = '\n'
+	return line
+}
+
+// lineRepeater reads as line over and over, without end: kcat's standard
+// input in the capped comparison, where kcat is stopped when the window
+// ends instead of running out of records.
+type lineRepeater struct {
+	line []byte
+	off  int
+}
+
+func (r *lineRepeater) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		c := copy(p[n:], r.line[r.off:])
+		n += c
+		r.off = (r.off + c) % len(r.line)
+	}
+	return n, nil
 }
 
 // produceRequests is the /metrics sample (in stageCounters) that counts
@@ -624,8 +656,10 @@ type CappedCheck struct {
 	// Weight is how many times the default's share of contended cores
 	// the broker's and the clients' cgroups had (cappedWeight).
 	Weight int `json:"weight,omitempty"`
-	// Warmup and Duration are the generator's; kcat sends the
-	// cross-check's Records each run.
+	// Warmup and Duration are each run's window (cappedMeter): it opens
+	// Warmup after the client starts and lasts Duration. Rounds is how
+	// many runs of each client, the first client alternating
+	// (cappedOrder).
 	Warmup   time.Duration `json:"warmup_ns"`
 	Duration time.Duration `json:"duration_ns"`
 	Rounds   int           `json:"rounds"`
@@ -643,38 +677,53 @@ type CappedCheck struct {
 	Agree bool    `json:"agree"`
 }
 
-// CappedRun is one client's run against the capped broker.
+// CappedRun is one client's run against the capped broker, measured by
+// the broker over the run's window (cappedMeter), the same way for both
+// clients.
 type CappedRun struct {
-	Client   string  `json:"client"`
+	Client string `json:"client"`
+	// MBPerSec is the record values the broker appended in the window,
+	// per second.
 	MBPerSec float64 `json:"mb_per_sec"`
-	// BrokerCPUSeconds is the broker's CPU over the run's measurement
-	// (the generator's window, kcat's whole run) and CPUSecondsPerGiB
-	// that per GiB of record values in it.
+	// ClientMBPerSec is the generator's own figure (its acks over its
+	// measurement, which spans the window), beside the broker's; 0 for
+	// kcat, which counts nothing.
+	ClientMBPerSec float64 `json:"client_mb_per_sec,omitempty"`
+	// BrokerCPUSeconds is the broker's CPU over the window and
+	// CPUSecondsPerGiB that per GiB of record values appended in it.
 	BrokerCPUSeconds float64 `json:"broker_cpu_seconds"`
 	CPUSecondsPerGiB float64 `json:"cpu_seconds_per_gib"`
-	// Throttled is the fraction of the cgroup's CFS periods over the run
-	// in which the broker used up its quota: near 1, the cap was the limit.
+	// Throttled is the fraction of the cgroup's CFS periods over the
+	// window in which the broker used up its quota: near 1, the cap was
+	// the limit.
 	Throttled float64 `json:"throttled"`
-	// RecordsPerRequest is the records per Produce request Runnel
-	// answered (the generator's batch, for the generator).
+	// RecordsPerRequest is the records appended per Produce request
+	// Runnel answered over the window.
 	RecordsPerRequest float64 `json:"records_per_request"`
 }
 
-// cappedSize is the generator's warm-up and measurement in the capped
-// comparison, and how many rounds (one run of each client) it makes.
+// cappedSize is the window of each run in the capped comparison (opening
+// warmup after the client starts, lasting duration), and how many rounds
+// (one run of each client) it makes: an even number, so that each client
+// goes first as often as the other. Six rounds, so that a client's median
+// holds against two runs of one client that the machine slowed: an
+// episode of dear page-cache writes lasts a run or two, and the order puts
+// runs of one client side by side (results/2026-12-03-kcatcpu, h4).
 func cappedSize(quick bool) (warmup, duration time.Duration, rounds int) {
 	if quick {
-		return time.Second, 4 * time.Second, 3
+		return time.Second, 4 * time.Second, 2
 	}
-	return 2 * time.Second, 10 * time.Second, 3
+	return 2 * time.Second, 10 * time.Second, 6
 }
 
 // measureCapped runs the capped comparison: a fresh Runnel in a new
-// cgroup capped at cappedCores, then the generator and kcat (file's
-// records, as in the uncapped part) against it, alternating. Without a
+// cgroup capped at cappedCores, then the generator and kcat (the same
+// records and properties as in the uncapped part) against it, alternating
+// which goes first, each measured by the broker over the same window
+// (cappedMeter). Without a
 // usable cgroup it returns a CappedCheck that says it was skipped; a
 // failure is recorded in it, never returned.
-func (cc *CrossCheck) measureCapped(ctx context.Context, opts Options, workDir string, sc Scenario, kcat, file string) *CappedCheck {
+func (cc *CrossCheck) measureCapped(ctx context.Context, opts Options, workDir string, sc Scenario, kcat string) *CappedCheck {
 	cp := &CappedCheck{Cores: cappedCores}
 	cp.Warmup, cp.Duration, cp.Rounds = cappedSize(opts.Quick)
 	name := fmt.Sprintf("runnel-bench-%d-%d", os.Getpid(), time.Now().UnixNano())
@@ -712,7 +761,7 @@ func (cc *CrossCheck) measureCapped(ctx context.Context, opts Options, workDir s
 	}()
 	cp.CgroupVersion, cp.Weight = cg.version, cappedWeight
 	fmt.Fprintf(opts.Log, "cross-check, capped broker: runnel in a cgroup v%d capped at %.2f cores, %d rounds of runnel loadgen and kcat, broker and clients weighted %d× the default\n", cg.version, cappedCores, cp.Rounds, cappedWeight)
-	if err := cp.measure(ctx, opts, workDir, sc, cg, kcat, file, cc); err != nil {
+	if err := cp.measure(ctx, opts, workDir, sc, cg, kcat, cc); err != nil {
 		cp.Err = err.Error()
 		fmt.Fprintf(opts.Log, "  FAILED: %s\n", err)
 	} else {
@@ -724,7 +773,7 @@ func (cc *CrossCheck) measureCapped(ctx context.Context, opts Options, workDir s
 
 // measure starts the capped Runnel in cg and runs the rounds; the broker
 // is stopped (so that cg is empty) before it returns.
-func (cp *CappedCheck) measure(ctx context.Context, opts Options, workDir string, sc Scenario, cg *cpuCap, kcat, file string, cc *CrossCheck) error {
+func (cp *CappedCheck) measure(ctx context.Context, opts Options, workDir string, sc Scenario, cg *cpuCap, kcat string, cc *CrossCheck) error {
 	logPath := filepath.Join(opts.OutDir, "logs", "cross-check-capped-runnel.log")
 	t, err := startTarget(ctx, opts.Runnel, opts.Self, TargetRunnel, workDir, logPath, brokerOverrides(opts, sc))
 	if err != nil {
@@ -741,31 +790,39 @@ func (cp *CappedCheck) measure(ctx context.Context, opts Options, workDir string
 	}
 	cfg := sc.Load
 	cfg.Brokers, cfg.Topic = []string{t.addr}, sc.Name
-	cfg.Warmup, cfg.Duration, cfg.Rate = cp.Warmup, cp.Duration, 0
+	// The generator sends past the window's end, so that, like kcat, it
+	// is still sending when the window closes.
+	cfg.Warmup, cfg.Duration, cfg.Rate = cp.Warmup, cp.Duration+cappedOverrun, 0
 	if err := loadgen.PrepareTopic(ctx, cfg); err != nil {
 		return err
 	}
-	for range cp.Rounds {
-		for _, client := range []string{cappedLoadgen, cappedKcat} {
-			p0, th0, err := cg.throttled()
-			if err != nil {
+	m := &cappedMeter{t: t, cg: cg, topic: sc.Name, recordSize: sc.Load.RecordSize, warmup: cp.Warmup, duration: cp.Duration}
+	// One run that is not counted, so that the first counted run does not
+	// get a fresh broker: the first run on one cost 2-11% less CPU per GiB
+	// than the later ones in 8 of 10 series (results/2026-12-03-kcatcpu;
+	// likely because its logs' keep windows were still filling, so
+	// drop-behind dropped nothing at first).
+	if err := m.settle(ctx); err != nil {
+		return err
+	}
+	warm, err := m.generators(ctx, opts, workDir, cfg, max(1, sc.Generators))
+	if err != nil {
+		return fmt.Errorf("the warm-up run against the capped runnel: %w: %s", err, strings.TrimSpace(clustertest.Tail(logPath, 1000)))
+	}
+	fmt.Fprintf(opts.Log, "  warm-up (not counted), %s: %.1f MB/s, broker %.2f CPU s/GiB\n", cappedLoadgen, warm.MBPerSec, warm.CPUSecondsPerGiB)
+	for round := range cp.Rounds {
+		for _, client := range cappedOrder(round) {
+			if err := m.settle(ctx); err != nil {
 				return err
 			}
 			var run CappedRun
 			if client == cappedLoadgen {
-				run, err = cappedGenerators(ctx, opts, workDir, t, cfg, max(1, sc.Generators))
+				run, err = m.generators(ctx, opts, workDir, cfg, max(1, sc.Generators))
 			} else {
-				run, err = cappedKcatRun(ctx, kcat, t, sc.Name, file, cc)
+				run, err = m.kcat(ctx, kcat, cc)
 			}
 			if err != nil {
 				return fmt.Errorf("%s against the capped runnel: %w: %s", client, err, strings.TrimSpace(clustertest.Tail(logPath, 1000)))
-			}
-			p1, th1, err := cg.throttled()
-			if err != nil {
-				return err
-			}
-			if p1 > p0 {
-				run.Throttled = float64(th1-th0) / float64(p1-p0)
 			}
 			cp.Runs = append(cp.Runs, run)
 			fmt.Fprintf(opts.Log, "  %s: %.1f MB/s, broker %.2f CPU s/GiB, throttled in %.0f%% of periods, %.0f records a request\n",
@@ -776,60 +833,255 @@ func (cp *CappedCheck) measure(ctx context.Context, opts Options, workDir string
 	return nil
 }
 
-// cappedGenerators runs the generator's n processes against t and reads
-// the broker's CPU over their measurement window. The records the
-// generator counts as acked must all reach the topic's end offsets (which
-// trail the acks by up to a flush) before it returns, so that the next
-// run's count starts after them.
-func cappedGenerators(ctx context.Context, opts Options, workDir string, t *target, cfg loadgen.Config, n int) (CappedRun, error) {
+// cappedOrder is the order of the two clients in round i: the generator
+// first in even rounds, kcat first in odd ones, so that what a run leaves
+// behind in the broker, and any drift over the rounds, falls on both
+// clients alike. (With the generator always first, kcat's runs were
+// always the ones after a generator's; results/2026-12-03-kcatcpu.)
+func cappedOrder(round int) []string {
+	if round%2 == 1 {
+		return []string{cappedKcat, cappedLoadgen}
+	}
+	return []string{cappedLoadgen, cappedKcat}
+}
+
+// cappedOverrun is how long the generator sends past the capped window's
+// end: its own clock starts when its connections are up, a little after
+// the harness starts it, and it must not stop inside the window.
+const cappedOverrun = time.Second
+
+// cappedMeter measures a client's run against the capped broker, the same
+// way for both clients: by the broker, over a window that opens warmup
+// after the client's processes start and lasts duration, while the client
+// is still sending (the generator past its measurement's end, kcat until
+// it is stopped). The records are the topic's log end offsets summed
+// (runnel_log_end_offset, what the broker appended), read from /metrics at
+// the window's two ends, and the broker's CPU, its throttled periods and
+// Produce requests are over the same window. Start-up, connection and the
+// last batches are outside it for both.
+type cappedMeter struct {
+	t                *target
+	cg               *cpuCap
+	topic            string
+	recordSize       int
+	warmup, duration time.Duration
+}
+
+// meterReading is one reading of the broker: at is the middle of the
+// /metrics request.
+type meterReading struct {
+	at                 time.Time
+	records, requests  float64
+	periods, throttled int64
+}
+
+// read reads the broker's log end offsets of the topic, its Produce
+// requests and its cgroup's CFS periods.
+func (m *cappedMeter) read(ctx context.Context) (meterReading, error) {
+	var r meterReading
+	var metrics bytes.Buffer
+	before := time.Now()
+	if err := get(ctx, "http://"+m.t.admin+"/metrics", &metrics, 30*time.Second); err != nil {
+		return r, err
+	}
+	after := time.Now()
+	r.at = before.Add(after.Sub(before) / 2)
+	var err error
+	if r.periods, r.throttled, err = m.cg.throttled(); err != nil {
+		return r, err
+	}
+	return r, parseMeter(metrics.String(), m.topic, &r)
+}
+
+// parseMeter sums text's runnel_log_end_offset samples of topic into
+// r.records and reads the Produce requests answered into r.requests.
+func parseMeter(text, topic string, r *meterReading) error {
+	leo, parts := `runnel_log_end_offset{`, 0
+	for line := range strings.Lines(text) {
+		name, value, ok := strings.Cut(strings.TrimSpace(line), " ")
+		var dst *float64
+		switch {
+		case !ok:
+			continue
+		case strings.HasPrefix(name, leo) && strings.Contains(name, `topic="`+topic+`"`):
+			dst, parts = &r.records, parts+1
+		case name == produceRequests:
+			dst = &r.requests
+		default:
+			continue
+		}
+		v, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			return fmt.Errorf("bench: metrics: bad sample %q", line)
+		}
+		*dst += v
+	}
+	if parts == 0 {
+		return fmt.Errorf("bench: metrics: no runnel_log_end_offset of %s", topic)
+	}
+	return nil
+}
+
+// settle waits, at most 10 s, until the broker's log end offsets stop
+// moving: the previous run's requests in flight are all appended.
+func (m *cappedMeter) settle(ctx context.Context) error {
+	prev, err := m.read(ctx)
+	for range 100 {
+		if err != nil {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond)
+		var r meterReading
+		if r, err = m.read(ctx); err == nil && r.records == prev.records {
+			return nil
+		}
+		prev = r
+	}
+	return err
+}
+
+// window runs the meter over one client's run started at start: it reads
+// the broker at start+warmup and at start+warmup+duration, checking with
+// sending that the client is still sending then, and fills run from the
+// two readings and cpu's samples.
+func (m *cappedMeter) window(ctx context.Context, start time.Time, cpu *cpuRecorder, sending func() error, run *CappedRun) error {
+	var r [2]meterReading
+	for i, at := range []time.Duration{m.warmup, m.warmup + m.duration} {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Until(start.Add(at))):
+		}
+		var err error
+		if r[i], err = m.read(ctx); err != nil {
+			return err
+		}
+		if err := sending(); err != nil {
+			return err
+		}
+	}
+	samples, err := cpu.stop()
+	if err != nil {
+		return err
+	}
+	c, err := cpuBetween(samples, r[0].at, r[1].at)
+	if err != nil {
+		return err
+	}
+	records, secs := r[1].records-r[0].records, r[1].at.Sub(r[0].at).Seconds()
+	if records <= 0 || secs <= 0 {
+		return fmt.Errorf("no records appended in the window (%.0f in %.2f s)", records, secs)
+	}
+	run.MBPerSec = records * float64(m.recordSize) / 1e6 / secs
+	run.BrokerCPUSeconds = c.Seconds()
+	run.CPUSecondsPerGiB = run.BrokerCPUSeconds / (records * float64(m.recordSize) / (1 << 30))
+	if r[1].requests > r[0].requests {
+		run.RecordsPerRequest = records / (r[1].requests - r[0].requests)
+	}
+	if p := r[1].periods - r[0].periods; p > 0 {
+		run.Throttled = float64(r[1].throttled-r[0].throttled) / float64(p)
+	}
+	return nil
+}
+
+// generators runs the generator's n processes against the broker and
+// meters them. The records the generator counts as acked must all reach
+// the topic's end offsets before it returns.
+func (m *cappedMeter) generators(ctx context.Context, opts Options, workDir string, cfg loadgen.Config, n int) (CappedRun, error) {
 	run := CappedRun{Client: cappedLoadgen}
-	before, err := endOffsetSum(ctx, t.addr, cfg.Topic)
+	before, err := endOffsetSum(ctx, m.t.addr, cfg.Topic)
 	if err != nil {
 		return run, err
 	}
-	cpu := recordCPU(t.pids()...)
-	res, err := runGenerators(ctx, opts.Runnel, workDir, cfg, n)
-	samples, cerr := cpu.stop()
-	if err == nil {
-		err = cerr
+	cpu := recordCPU(m.t.pids()...)
+	start := time.Now()
+	type result struct {
+		res *loadgen.Result
+		err error
 	}
-	if err != nil {
-		return run, err
+	done := make(chan result, 1)
+	go func() {
+		res, err := runGenerators(ctx, opts.Runnel, workDir, cfg, n)
+		done <- result{res, err}
+	}()
+	var finished *result
+	sending := func() error {
+		select {
+		case r := <-done:
+			finished = &r
+			return fmt.Errorf("the generator stopped inside the window: %v", r.err)
+		default:
+			return nil
+		}
+	}
+	werr := m.window(ctx, start, cpu, sending, &run)
+	if finished == nil {
+		r := <-done
+		finished = &r
+	}
+	if werr != nil {
+		return run, werr
+	}
+	res := finished.res
+	if finished.err != nil {
+		return run, finished.err
 	}
 	if res.Totals.ProduceErrors > 0 {
 		return run, fmt.Errorf("%d produce errors", res.Totals.ProduceErrors)
 	}
-	after, err := awaitEndOffsets(ctx, t.addr, cfg.Topic, before+res.Totals.Acked, endOffsetsWait)
+	after, err := awaitEndOffsets(ctx, m.t.addr, cfg.Topic, before+res.Totals.Acked, endOffsetsWait)
 	if err != nil {
 		return run, err
 	}
 	if after-before != res.Totals.Acked {
 		return run, fmt.Errorf("the generator counted %d records acked, the end offsets went up by %d", res.Totals.Acked, after-before)
 	}
-	rr := &RunResult{Result: res}
-	if err := rr.setCPU(samples); err != nil {
-		return run, err
-	}
-	run.MBPerSec, run.BrokerCPUSeconds, run.CPUSecondsPerGiB = res.Produced.MBPerSec, rr.BrokerCPUSeconds, rr.CPUSecondsPerGiB
-	run.RecordsPerRequest = float64(cfg.BatchRecords)
+	run.ClientMBPerSec = res.Produced.MBPerSec
 	return run, nil
 }
 
-// cappedKcatRun is runKcat against the capped broker.
-func cappedKcatRun(ctx context.Context, kcat string, t *target, topic, file string, cc *CrossCheck) (CappedRun, error) {
+// kcat runs cc.Processes kcat producers against the broker, each fed
+// the cross-check's record line over and over on its standard input, with
+// cc.Properties, meters them, and stops them at the window's end.
+func (m *cappedMeter) kcat(ctx context.Context, kcat string, cc *CrossCheck) (CappedRun, error) {
 	run := CappedRun{Client: cappedKcat}
-	kr, err := runKcat(ctx, kcat, t, topic, file, cc)
-	if err != nil {
-		return run, err
+	cmds := make([]*exec.Cmd, max(1, cc.Processes))
+	stderrs := make([]bytes.Buffer, len(cmds))
+	exited := make(chan int, len(cmds))
+	defer func() {
+		for _, cmd := range cmds {
+			if cmd != nil && cmd.Process != nil {
+				cmd.Process.Kill()
+			}
+		}
+		for _, cmd := range cmds {
+			if cmd != nil && cmd.Process != nil {
+				<-exited
+			}
+		}
+	}()
+	cpu := recordCPU(m.t.pids()...)
+	start := time.Now()
+	for i := range cmds {
+		cmd := exec.CommandContext(ctx, kcat, kcatArgs(m.t.addr, m.topic, "", cc.Properties)...)
+		cmd.Stdin, cmd.Stderr = &lineRepeater{line: kcatLine(m.recordSize)}, &stderrs[i]
+		if err := cmd.Start(); err != nil {
+			cpu.stop()
+			return run, err
+		}
+		cmds[i] = cmd
+		go func() { cmd.Wait(); exited <- i }()
 	}
-	run.MBPerSec, run.BrokerCPUSeconds = kr.MBPerSec, kr.BrokerCPUSeconds
-	if kr.ProduceRequests > 0 {
-		run.RecordsPerRequest = float64(kr.Acked) / float64(kr.ProduceRequests)
+	sending := func() error {
+		select {
+		case i := <-exited:
+			exited <- i // for the deferred wait
+			return fmt.Errorf("kcat exited inside the window (%v): %s", cmds[i].ProcessState, tail(stderrs[i].String(), 1000))
+		default:
+			return nil
+		}
 	}
-	if kr.Acked > 0 {
-		run.CPUSecondsPerGiB = kr.BrokerCPUSeconds / (float64(kr.Acked*int64(cc.RecordSize)) / (1 << 30))
-	}
-	return run, nil
+	return run, m.window(ctx, start, cpu, sending, &run)
 }
 
 // summarize sets the medians, the ratio and the verdict from Runs.
@@ -868,12 +1120,16 @@ func cappedSection(b *strings.Builder, cc *CrossCheck) {
 	}
 	w("On a machine whose cores the clients share with the broker, a client that costs more CPU per byte than the broker measures itself. "+
 		"So a fresh Runnel (same properties) ran in a cgroup v%d capped at %.2f cores (CFS quota %.0f ms every %.0f ms), "+
-		"and `runnel loadgen` (%s warm-up, %s measured) and kcat (%d records, as above) ran against it in turn, %d rounds, starting with the generator; "+
-		"the figures are medians. %s"+
-		"Runnel's CPU per GiB is over the generator's window and over kcat's whole run. "+
-		"\"Throttled\" is the share of the cgroup's periods in which Runnel used up its quota: near 100%%, the cap was the limit.\n\n",
+		"and `runnel loadgen` and kcat (the same records and properties as above, the records on kcat's standard input, without end) ran against it in turn, %d rounds, "+
+		"the generator first in odd rounds and kcat first in even ones, after one run of the generator that is not counted (a fresh broker is cheaper until its logs' keep windows fill); the figures are medians. %s"+
+		"Both clients are measured the same way, by the broker: over a window that opens %s after the client's processes start and lasts %s, "+
+		"while the client is still sending (the generator sends %s past it; kcat is stopped at its end), "+
+		"the record values Runnel appended (its log end offsets, read from /metrics at the window's two ends), its CPU and its Produce requests. "+
+		"Start-up, connection and the last batches are outside the window for both. "+
+		"The generator's own figure (its acks over its measurement, which spans the window) is beside the broker's below, as a check of the meter. "+
+		"\"Throttled\" is the share of the cgroup's periods in the window in which Runnel used up its quota: near 100%%, the cap was the limit.\n\n",
 		cp.CgroupVersion, cp.Cores, cp.Cores*float64(cpuCapPeriod.Milliseconds()), float64(cpuCapPeriod.Milliseconds()),
-		cp.Warmup, cp.Duration, cc.Records, cp.Rounds, weighted)
+		cp.Rounds, weighted, cp.Warmup, cp.Duration, cappedOverrun)
 	w("| client | against the capped Runnel (MB/s) | Runnel CPU s/GiB |\n|---|---:|---:|\n")
 	w("| `runnel loadgen` | %.1f | %.2f |\n| kcat | %.1f | %.2f |\n", cp.Loadgen, cp.LoadgenCPUSecondsPerGiB, cp.Kcat, cp.KcatCPUSecondsPerGiB)
 	cpuRatio, _ := agreement(cp.KcatCPUSecondsPerGiB, cp.LoadgenCPUSecondsPerGiB)
@@ -886,9 +1142,13 @@ func cappedSection(b *strings.Builder, cc *CrossCheck) {
 	if cc.KcatSink > 0 {
 		w(" The capped Runnel's figure under the generator is %s of kcat's against the sink (%.1f MB/s, above), kcat's ceiling.", ratio(cp.Loadgen/cc.KcatSink), cc.KcatSink)
 	}
-	w("\n\n| round | client | MB/s | broker CPU s | CPU s/GiB | throttled | records a request |\n|---:|---|---:|---:|---:|---:|---:|\n")
+	w("\n\n| round | client | MB/s | client's own MB/s | broker CPU s | CPU s/GiB | throttled | records a request |\n|---:|---|---:|---:|---:|---:|---:|---:|\n")
 	for i, r := range cp.Runs {
-		w("| %d | %s | %.1f | %.2f | %.2f | %.0f%% | %.0f |\n", i/2+1, r.Client, r.MBPerSec, r.BrokerCPUSeconds, r.CPUSecondsPerGiB, 100*r.Throttled, r.RecordsPerRequest)
+		own := "—"
+		if r.ClientMBPerSec > 0 {
+			own = fmt.Sprintf("%.1f", r.ClientMBPerSec)
+		}
+		w("| %d | %s | %.1f | %s | %.2f | %.2f | %.0f%% | %.0f |\n", i/2+1, r.Client, r.MBPerSec, own, r.BrokerCPUSeconds, r.CPUSecondsPerGiB, 100*r.Throttled, r.RecordsPerRequest)
 	}
 	w("\n")
 }

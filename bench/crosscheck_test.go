@@ -54,6 +54,80 @@ func TestKcatPropertiesMatchTheLoad(t *testing.T) {
 	if !strings.HasPrefix(args, "-P -q -b 127.0.0.1:9092 -t t -l -X acks=1 ") || !strings.HasSuffix(args, " /tmp/f") {
 		t.Errorf("kcat %s", args)
 	}
+	// Without a file, kcat reads its records from standard input.
+	args = strings.Join(kcatArgs("127.0.0.1:9092", "t", "", props), " ")
+	if !strings.HasPrefix(args, "-P -q -b 127.0.0.1:9092 -t t -X acks=1 ") || !strings.HasSuffix(args, " -X message.timeout.ms=60000") {
+		t.Errorf("kcat on stdin %s", args)
+	}
+}
+
+// TestKcatLineRepeater: kcat's standard input in the capped comparison
+// is the file's line over and over, across reads of any size.
+func TestKcatLineRepeater(t *testing.T) {
+	line := kcatLine(1024)
+	path := filepath.Join(t.TempDir(), "records")
+	if err := writeKcatRecords(path, 3, 1024); err != nil {
+		t.Fatal(err)
+	}
+	file, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(file[:1025], line) {
+		t.Fatal("the file's line is not kcatLine")
+	}
+	r := &lineRepeater{line: line}
+	var got []byte
+	for _, n := range []int{1, 700, 1025, 3000, 7} {
+		p := make([]byte, n)
+		if k, err := r.Read(p); k != n || err != nil {
+			t.Fatalf("read %d: %d, %v", n, k, err)
+		}
+		got = append(got, p...)
+	}
+	want := bytes.Repeat(line, len(got)/len(line)+1)[:len(got)]
+	if !bytes.Equal(got, want) {
+		t.Fatal("the repeated lines differ from the line")
+	}
+}
+
+// TestCappedOrder: each client goes first in every other round.
+func TestCappedOrder(t *testing.T) {
+	first := map[string]int{}
+	_, _, rounds := cappedSize(false)
+	_, _, quick := cappedSize(true)
+	if rounds%2 != 0 || quick%2 != 0 {
+		t.Fatalf("%d and %d rounds: each client must go first as often", rounds, quick)
+	}
+	for i := range rounds {
+		o := cappedOrder(i)
+		if len(o) != 2 || o[0] == o[1] {
+			t.Fatalf("round %d: %v", i, o)
+		}
+		first[o[0]]++
+	}
+	if first[cappedLoadgen] != rounds/2 || first[cappedKcat] != rounds/2 {
+		t.Fatalf("went first: %v", first)
+	}
+}
+
+// TestParseMeter: the capped meter sums the topic's log end offsets (not
+// another topic's) and reads the Produce requests.
+func TestParseMeter(t *testing.T) {
+	text := `# HELP runnel_log_end_offset Next offset to be written.
+runnel_log_end_offset{partition="0",topic="__consumer_offsets"} 7
+runnel_log_end_offset{partition="0",topic="produce-acks1"} 1000
+runnel_log_end_offset{partition="1",topic="produce-acks1"} 2500
+runnel_request_duration_seconds_count{api="Fetch"} 3
+runnel_request_duration_seconds_count{api="Produce"} 42
+`
+	var r meterReading
+	if err := parseMeter(text, "produce-acks1", &r); err != nil || r.records != 3500 || r.requests != 42 {
+		t.Fatalf("%+v, %v", r, err)
+	}
+	if err := parseMeter(text, "other", &r); err == nil {
+		t.Fatal("no error for a topic without end offsets")
+	}
 }
 
 func TestWriteKcatRecordsOneALine(t *testing.T) {
@@ -252,7 +326,8 @@ func TestCappedSummarizeAndSection(t *testing.T) {
 		"| `runnel loadgen` | 95.0 | 1.10 |\n| kcat | 90.0 | 1.10 |\n| kcat ÷ `runnel loadgen` | 0.95× | 1.00× |",
 		"kcat reached 0.95× the load generator's throughput: **they agree within 10%**.",
 		"is 0.50× of kcat's against the sink (190.0 MB/s, above)",
-		"| 3 | kcat | 90.0 | 1.00 | 1.10 | 90% | 800 |",
+		"| 3 | kcat | 90.0 | — | 1.00 | 1.10 | 90% | 800 |",
+		"by the broker: over a window that opens 1s after the client's processes start and lasts 4s",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report.md lacks %q", want)
