@@ -89,19 +89,23 @@ func BenchmarkAppendSynced(b *testing.B) {
 // so an upper bound of what a sync writes back; the block layer's bytes need a tracer
 // (perf record -e block:block_bio_queue). cpu-ns/op is the process's CPU time per op.
 func BenchmarkAppendSyncedSmall(b *testing.B) {
+	// One segment for the warm-up and b.N up to 65,536: a roll would start small folios again.
+	const smallSyncedSegmentBytes = 256 << 20
 	const size = 1 << 10
 	batch := logBenchBatch(size)
 	for _, prefault := range []bool{true, false} {
 		b.Run(fmt.Sprintf("log/prefault=%v", prefault), func(b *testing.B) {
-			l, err := segment.OpenLog(b.TempDir(), testTP, benchConfig(prefault), 0, true, quietLogger)
+			cfg := benchConfig(prefault)
+			cfg.SegmentBytes = smallSyncedSegmentBytes
+			l, err := segment.OpenLog(b.TempDir(), testTP, cfg, 0, true, quietLogger)
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer l.Close()
-			// First 8 MiB in 16 KiB batches, as TestSyncWritesOnlyAppendedPages: by then the
-			// pre-fault's read-ahead makes the largest folios it will.
+			// First 64 MiB in 16 KiB batches, unsynced: each read-ahead of the pre-fault makes
+			// larger folios than the last, up to 2 MiB, as in a broker's segment after a while.
 			warm := logBenchBatch(16 << 10)
-			for range 512 {
+			for range 4096 {
 				if _, err := l.Append(warm, segment.AppendOptions{}); err != nil {
 					b.Fatal(err)
 				}
