@@ -380,13 +380,14 @@ func (s *segment) seal(view sync.Locker) error {
 // a store through the mapping instead takes a write fault (ext4 page_mkwrite) that marks the
 // whole folio dirty, and since Linux 6.16 ext4 makes large folios (up to 2 MiB) of the
 // pre-faulted range, so each fdatasync after a small append wrote back the folio's zeros
-// beside it: 15-35x the bytes appended at 10,000 synced 1 KiB appends/s
-// (results/2026-12-03-floor10k/); with pwrite a sync writes the appended blocks, as the disk
-// floor's (results/2026-12-03-smallpw/). pwrite costs a system call, about 1.1x the process's
-// CPU per 1 KiB append, and less than the mapped copy from 16 KiB on (BenchmarkAppend), where
-// the copy paid a write fault per page and a sync's write-protection of every dirty page;
-// large appends were already written this way (results/2026-12-02-durable/). The mapping
-// stays for readers of the active segment and for truncation.
+// beside it: at 10,000 synced 1 KiB appends/s a broker's syncs wrote 15-130x the bytes
+// appended (results/2026-12-03-floor10k/), 0.2-1.3 GB/s. With pwrite a sync writes the
+// appended blocks, as the disk floor's: 0.007-0.037x those bytes (results/2026-12-03-smallpw/).
+// pwrite costs a system call: 1.1-1.2x the process's
+// CPU per 1 KiB append, but 0.75-0.85x per 16 KiB, where the copy took a write fault per page
+// (BenchmarkAppend); appends from 32 KiB were already written this way, for throughput
+// (results/2026-12-02-durable/). The mapping stays for readers of the active segment and for
+// truncation.
 func (s *segment) write(b []byte, pos int64) error {
 	return s.fs.Pwrite(s.file, b, pos)
 }
