@@ -140,14 +140,14 @@
 // one succeeds once space is freed. Index files fall back the same way, down
 // to reserving nothing, so a log opens on a full disk (see space.go).
 // An append stamps base offset and leader epoch into the client's batch bytes
-// and copies them once into the file's page cache: through the mapping, whose
-// pages ahead a background goroutine of the log pre-faults
-// (MADV_POPULATE_READ: present but clean, so a Sync writes only the pages an
-// append dirtied, never a window of zeros; but where the page cache makes large
-// folios of them, a write fault dirties the whole folio, unless
-// Config.PageFolios turns off the mapping's read-ahead), or, from 32 KiB on, with pwrite into the same
-// fallocated range (a fresh mapped page costs a zeroing and a write fault,
-// which for large appends outweighs the copy). Sealing a segment
+// and copies them once into the file's page cache with pwrite into the
+// fallocated range, whatever their size: pwrite marks dirty only the blocks it
+// wrote, where a store through the mapping would dirty its whole folio (ext4
+// makes large folios, up to 2 MiB, since Linux 6.16), which each sync then
+// wrote back, zeros and all. After appends under 32 KiB a background goroutine
+// of the log pre-faults the mapping's pages ahead (MADV_POPULATE_READ: present, zeroed
+// and clean), so that a small append's pwrite finds them in the page cache and
+// readers of the active segment find them mapped. Sealing a segment
 // (a roll) unmaps it, cuts the file to its used size and seals both indexes.
 // Readers never read through a mapping of a sealed segment: they get file
 // ranges for pread or sendfile, so shrinking a file cannot fault a reader.
@@ -157,7 +157,7 @@
 // # Durability
 //
 // Log.Sync fdatasyncs the segments sealed since the last Sync, then the
-// active one (one fdatasync covers the pages written through its mapping),
+// active one (one fdatasync covers its appends and its mapping's pages),
 // then the directory if a segment file was created, and only then publishes
 // the new flushed offset (the recovery point, written to
 // recovery-point-offset-checkpoint by LogDir). A sealed segment counts as

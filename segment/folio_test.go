@@ -72,7 +72,7 @@ func TestSyncWritesOnlyAppendedPages(t *testing.T) {
 		t.Fatalf("the active segment's mapping has VmFlags %v, want rr (MADV_RANDOM)", flags)
 	}
 	rng := rand.New(rand.NewSource(1))
-	// First 8 MiB in 16 KiB batches (through the mapping too), unsynced: by then the
+	// First 8 MiB in 16 KiB batches, unsynced: by then the
 	// pre-fault's read-ahead, if it has any, makes the largest folios it will.
 	for range 512 {
 		mustAppend(t, l, randomBatch(rng, 16<<10, 1))

@@ -15,7 +15,7 @@ import (
 // while it runs).
 const keepSlack = 1 << 20
 
-// appendSynced appends n bytes to l in batches of 16 KiB (through the mapping), syncing after
+// appendSynced appends n bytes to l in batches of 16 KiB (pre-faulted), syncing after
 // every MiB, and returns the batches.
 func appendSynced(t *testing.T, l *segment.Log, rng *rand.Rand, n int) [][]byte {
 	t.Helper()

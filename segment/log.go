@@ -35,14 +35,12 @@ type Config struct {
 	// the active mapping ahead of the write position.
 	NoPrefault bool
 	// PageFolios turns off read-ahead on the active mapping's faults (MADV_RANDOM), so that
-	// the pre-fault makes page-sized folios. With read-ahead the page cache makes large
-	// folios of the fallocated range (ext4 since Linux 6.16), and the write fault of an
-	// append through the mapping dirties the whole folio: each Sync then writes back the
-	// folio's zeros beside the append. At 10,000 synced 1 KiB appends/s a broker's
-	// fdatasyncs wrote 15-35x the bytes appended, 0.9-1.4x with this on; but each
-	// 4 KiB then costs its own fault and folio (1.2-1.5x the CPU per GiB of small
-	// appends, most with many partitions), and the latency gain was not shown
-	// (results/2026-12-03-floor10k/). Off by default.
+	// the pre-fault makes page-sized folios. It was for appends copied through the mapping,
+	// whose write fault dirtied a whole large folio (ext4 since Linux 6.16) that each Sync
+	// wrote back (results/2026-12-03-floor10k/). Appends are now written with pwrite, which
+	// dirties only the blocks written whatever the folio's size (segment.write), so it no
+	// longer changes what a Sync writes; each 4 KiB pre-faulted still costs its own fault and
+	// folio. Off by default.
 	PageFolios bool
 	// DropBehind (runnel.segment.drop.behind) drops the pages a sync made durable from the
 	// page cache once they are more than the log's keep window (CacheKeepBytes) behind its

@@ -55,11 +55,10 @@ func trimLog(b *testing.B, l *segment.Log, appended *int64) {
 	b.StartTimer()
 }
 
-// BenchmarkAppend compares Log.Append (validate, stamp, one copy into the mapping or, for large
-// batches, one pwrite; index entries), with and without background pre-faulting, against
-// pwrite of the same bytes to a file at increasing offsets. No syncs: this is the page cache
-// path. cpu-ns/op is the process's CPU time per append, which counts the pre-faulter's
-// goroutine that ns/op, on two cores, does not.
+// BenchmarkAppend compares Log.Append (validate, stamp, one pwrite; index entries), with and
+// without background pre-faulting, against pwrite of the same bytes to a file at increasing
+// offsets. No syncs: this is the page cache path. cpu-ns/op is the process's CPU time per
+// append, which counts the pre-faulter's goroutine that ns/op, on two cores, does not.
 func BenchmarkAppend(b *testing.B) {
 	for _, size := range []int{1 << 10, 16 << 10, 64 << 10, 1 << 20} {
 		batch := logBenchBatch(size)

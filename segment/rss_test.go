@@ -115,9 +115,9 @@ func mappedRSS(t testing.TB, path string) int64 {
 	return rss
 }
 
-// TestSyncReleasesMappedPages appends 64 MiB in batches that go through the active segment's
-// mapping (16 KiB) and in batches written with pwrite (64 KiB), with Config.DropBehind, and
-// checks that the pages a Sync made durable stop counting in the process's resident set and
+// TestSyncReleasesMappedPages appends 64 MiB in batches after which the log pre-faults the
+// active segment's mapping (16 KiB) and in batches after which it does not (64 KiB), with
+// Config.DropBehind, and checks that the pages a Sync made durable stop counting in the process's resident set and
 // leave the page cache (only a
 // bounded tail near the write position stays mapped and cached), that nothing is let go before
 // it is synced (the unsynced bytes before the first Sync and after the last stay cached), and
@@ -152,7 +152,7 @@ func TestSyncReleasesMappedPages(t *testing.T) {
 			}
 
 			appendBytes(unsynced)
-			if batchBytes < 32<<10 { // pwrite does not map the pages
+			if batchBytes < 32<<10 { // no pre-fault maps the pages of large appends
 				if rss := mappedRSS(t, logPath); rss < unsynced {
 					t.Fatalf("before any Sync the mapping holds %d resident bytes, want at least the %d unsynced ones", rss, unsynced)
 				}

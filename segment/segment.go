@@ -375,25 +375,20 @@ func (s *segment) seal(view sync.Locker) error {
 	return nil
 }
 
-// directWriteBytes is the append size from which write uses pwrite instead of copying through
-// the mapping. Both are one copy into the same page cache; but a fresh page of the mapping is
-// first zeroed (the pre-fault reads the fallocated, unwritten range) and then takes a write
-// fault (ext4 page_mkwrite), and a sync must write-protect every mapped dirty page again, while
-// pwrite of whole pages only copies. Small appends into the pre-faulted mapping still beat
-// pwrite's system call. BenchmarkAppend compares the two beside pwrite at each size, with the
-// process's CPU time per append (cpu-ns/op) that counts the pre-faulter too. At 128 KiB the
-// 64 KiB batches of an acks=all load went through the mapping, and a broker taking them over
-// 8 partitions reached 1.5-2.6× the throughput with this threshold lowered below them
-// (figures: results/2026-12-02-durable/).
-const directWriteBytes = 32 << 10
-
-// write puts b at position pos of the active segment, which is fallocated that far: small
-// appends are copied through the mapping, large ones written with pwrite.
+// write puts b at position pos of the active segment, which is fallocated that far, with one
+// pwrite into the page cache, whatever its size. pwrite marks dirty only the blocks it wrote;
+// a store through the mapping instead takes a write fault (ext4 page_mkwrite) that marks the
+// whole folio dirty, and since Linux 6.16 ext4 makes large folios (up to 2 MiB) of the
+// pre-faulted range, so each fdatasync after a small append wrote back the folio's zeros
+// beside it: at 10,000 synced 1 KiB appends/s a broker's syncs wrote 15-130x the bytes
+// appended (results/2026-12-03-floor10k/), 0.2-1.3 GB/s. With pwrite a sync writes the
+// appended blocks, as the disk floor's: 0.007-0.037x those bytes (results/2026-12-03-smallpw/).
+// pwrite costs a system call: 1.1-1.2x the process's
+// CPU per 1 KiB append, but 0.75-0.85x per 16 KiB, where the copy took a write fault per page
+// (BenchmarkAppend); appends from 32 KiB were already written this way, for throughput
+// (results/2026-12-02-durable/). The mapping stays for readers of the active segment and for
+// truncation.
 func (s *segment) write(b []byte, pos int64) error {
-	if len(b) < directWriteBytes {
-		copy(s.mapping.Bytes()[pos:], b)
-		return nil
-	}
 	return s.fs.Pwrite(s.file, b, pos)
 }
 

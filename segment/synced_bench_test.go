@@ -81,3 +81,89 @@ func BenchmarkAppendSynced(b *testing.B) {
 		f.Close()
 	})
 }
+
+// BenchmarkAppendSyncedSmall is the acks=all write path of a low-rate producer: each op is one
+// 1 KiB batch appended and synced (Log.Sync), against the disk floor's pattern, 1 KiB pwrite
+// into a fallocated file and fdatasync (bench/floor.go). dirtied-B/op is the process's
+// write_bytes (/proc/self/io) per op: page cache bytes it turned dirty, counted by whole folio,
+// so an upper bound of what a sync writes back; the block layer's bytes need a tracer
+// (perf record -e block:block_bio_queue). cpu-ns/op is the process's CPU time per op.
+func BenchmarkAppendSyncedSmall(b *testing.B) {
+	// One segment for the warm-up and b.N up to 65,536: a roll would start small folios again.
+	const smallSyncedSegmentBytes = 256 << 20
+	const size = 1 << 10
+	batch := logBenchBatch(size)
+	for _, prefault := range []bool{true, false} {
+		b.Run(fmt.Sprintf("log/prefault=%v", prefault), func(b *testing.B) {
+			cfg := benchConfig(prefault)
+			cfg.SegmentBytes = smallSyncedSegmentBytes
+			l, err := segment.OpenLog(b.TempDir(), testTP, cfg, 0, true, quietLogger)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer l.Close()
+			// First 64 MiB in 16 KiB batches, unsynced: each read-ahead of the pre-fault makes
+			// larger folios than the last, up to 2 MiB, as in a broker's segment after a while.
+			warm := logBenchBatch(16 << 10)
+			for range 4096 {
+				if _, err := l.Append(warm, segment.AppendOptions{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if _, err := l.Sync(); err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(len(batch)))
+			var appended int64
+			dirtied := startDirtied(b)
+			cpu := startCPU(b)
+			for b.Loop() {
+				if _, err := l.Append(batch, segment.AppendOptions{}); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := l.Sync(); err != nil {
+					b.Fatal(err)
+				}
+				appended += int64(len(batch))
+				trimLog(b, l, &appended)
+			}
+			cpu()
+			dirtied()
+		})
+	}
+	b.Run("pwrite+fdatasync", func(b *testing.B) {
+		f, err := os.Create(filepath.Join(b.TempDir(), "floor"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		if err := unix.Fallocate(int(f.Fd()), 0, 0, benchSegmentBytes); err != nil {
+			b.Skipf("fallocate: %v", err)
+		}
+		b.SetBytes(int64(len(batch)))
+		var pos int64
+		dirtied := startDirtied(b)
+		cpu := startCPU(b)
+		for b.Loop() {
+			if pos+int64(len(batch)) > benchSegmentBytes {
+				pos = 0
+			}
+			if _, err := unix.Pwrite(int(f.Fd()), batch, pos); err != nil {
+				b.Fatal(err)
+			}
+			if err := unix.Fdatasync(int(f.Fd())); err != nil {
+				b.Fatal(err)
+			}
+			pos += int64(len(batch))
+		}
+		cpu()
+		dirtied()
+	})
+}
+
+// startDirtied notes the process's write_bytes; the function it returns reports the bytes
+// dirtied since then per op, as dirtied-B/op.
+func startDirtied(b *testing.B) func() {
+	before := ioWriteBytes(b)
+	return func() { b.ReportMetric(float64(ioWriteBytes(b)-before)/float64(b.N), "dirtied-B/op") }
+}
