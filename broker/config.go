@@ -108,9 +108,6 @@ type Config struct {
 	// synced bytes each log dir's partitions keep in the page cache behind their durable ends,
 	// shared by those that appended lately, 1 to 64 MiB each (segment.Config.CacheKeepBytes).
 	CacheKeepBytes int64
-	// ReadAhead (runnel.segment.readahead, true) leaves the kernel's read-ahead on for the
-	// active segment's mapping; false makes its faults page-sized (segment.Config.PageFolios).
-	ReadAhead bool
 	// LogRecoveryScan (runnel.log.recovery.scan) is which segments opening the log dirs reads
 	// batch by batch: recovery-point (Kafka's, the default) or full (segment.ScanFull).
 	LogRecoveryScan segment.ScanMode
@@ -209,7 +206,6 @@ func DefaultConfig() Config {
 		PrefaultTotalBytes:       segment.DefaultPrefaultTotal,
 		DropBehind:               true,
 		CacheKeepBytes:           segment.DefaultCacheKeep,
-		ReadAhead:                true,
 		TopicDefaults:            map[string]string{},
 		Groups:                   defaultGroupConfig(),
 		Control:                  defaultControlConfig(),
@@ -355,7 +351,6 @@ var brokerKeys = []brokerKey{
 	{"runnel.segment.preallocate.bytes", setBytes(func(c *Config) *int64 { return &c.PreallocateBytes }), func(c *Config) (string, bool) { return strconv.FormatInt(c.PreallocateBytes, 10), true }},
 	{"runnel.segment.drop.behind", setBool(func(c *Config) *bool { return &c.DropBehind }), func(c *Config) (string, bool) { return strconv.FormatBool(c.DropBehind), true }},
 	{"runnel.segment.cache.keep.bytes", setBytes(func(c *Config) *int64 { return &c.CacheKeepBytes }), func(c *Config) (string, bool) { return strconv.FormatInt(c.CacheKeepBytes, 10), true }},
-	{"runnel.segment.readahead", setBool(func(c *Config) *bool { return &c.ReadAhead }), func(c *Config) (string, bool) { return strconv.FormatBool(c.ReadAhead), true }},
 	{"runnel.segment.prefault.total.bytes", setBytes(func(c *Config) *int64 { return &c.PrefaultTotalBytes }), func(c *Config) (string, bool) { return strconv.FormatInt(c.PrefaultTotalBytes, 10), true }},
 	{"runnel.max.partitions.per.topic", setInt32(func(c *Config) *int32 { return &c.MaxPartitions }, 1), func(c *Config) (string, bool) { return itoa(c.MaxPartitions), true }},
 	{"runnel.log.recovery.scan", func(c *Config, v string) error {

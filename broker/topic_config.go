@@ -223,7 +223,6 @@ func (c *Config) topicSettings(overrides map[string]string) (*topicSettings, err
 		s.log.ProducerIDExpiration = c.ProducerIDExpiration
 		s.log.DropBehind = c.DropBehind
 		s.log.CacheKeepBytes = c.CacheKeepBytes
-		s.log.PageFolios = !c.ReadAhead
 	}
 	return s, err
 }

@@ -34,14 +34,6 @@ type Config struct {
 	// NoPrefault turns off pre-faulting (MADV_POPULATE_READ, from a background goroutine) of
 	// the active mapping ahead of the write position.
 	NoPrefault bool
-	// PageFolios turns off read-ahead on the active mapping's faults (MADV_RANDOM), so that
-	// the pre-fault makes page-sized folios. It was for appends copied through the mapping,
-	// whose write fault dirtied a whole large folio (ext4 since Linux 6.16) that each Sync
-	// wrote back (results/2026-12-03-floor10k/). Appends are now written with pwrite, which
-	// dirties only the blocks written whatever the folio's size (segment.write), so it no
-	// longer changes what a Sync writes; each 4 KiB pre-faulted still costs its own fault and
-	// folio. Off by default.
-	PageFolios bool
 	// DropBehind (runnel.segment.drop.behind) drops the pages a sync made durable from the
 	// page cache once they are more than the log's keep window (CacheKeepBytes) behind its
 	// durable end (Log.dropSyncedLocked), so that appends reuse that memory instead of
@@ -395,7 +387,7 @@ func createSegment(fs disk.FS, dir string, base int64, cfg Config, space *spaceS
 	}
 	err = s.openIndexes(cfg, indexesCreate)
 	if err == nil {
-		err = s.activate(cfg.SegmentBytes, cfg.preallocateChunk(), cfg.PageFolios)
+		err = s.activate(cfg.SegmentBytes, cfg.preallocateChunk())
 	}
 	if err != nil {
 		// Leave no empty segment behind: a reopen would take it for the last one.
@@ -435,7 +427,7 @@ func (l *Log) loadSegments(bases []int64, cfg Config, st logState, recovered *[]
 			if _, err := s.recover(cfg, validate, math.MaxInt64, noteEpoch, l.logger, st.report); err != nil {
 				return segs, err
 			}
-			return segs, s.activate(cfg.SegmentBytes, cfg.preallocateChunk(), cfg.PageFolios)
+			return segs, s.activate(cfg.SegmentBytes, cfg.preallocateChunk())
 		}
 		if st.clean || bases[i+1] < st.recoveryPoint {
 			if err := s.loadIndexes(cfg, indexesReadOnly, l.logger); err != nil {
@@ -755,7 +747,7 @@ func (l *Log) remapLocked(s *segment, capacity int64) error {
 		return err
 	}
 	s.mapping = nil
-	return s.activate(capacity, l.mu.cfg.preallocateChunk(), l.mu.cfg.PageFolios)
+	return s.activate(capacity, l.mu.cfg.preallocateChunk())
 }
 
 // reindexLocked opens the indexes of the empty active segment s again, at full size if the

@@ -219,7 +219,7 @@ func (l *Log) cutLocked(i int, pos, newEnd int64) error {
 			l.view.Unlock()
 			return err
 		}
-		if err := s.activate(cfg.SegmentBytes, cfg.preallocateChunk(), cfg.PageFolios); err != nil {
+		if err := s.activate(cfg.SegmentBytes, cfg.preallocateChunk()); err != nil {
 			l.view.Unlock()
 			return err
 		}

@@ -250,8 +250,8 @@ func (s *segment) closeIndexes() error {
 
 // activate makes s the active segment: writable indexes are already open; the .log is mapped
 // over capacity bytes of address space (at least its size) and fallocated in chunks to cover
-// at least its data. pageFolios is Config.PageFolios.
-func (s *segment) activate(capacity, chunk int64, pageFolios bool) error {
+// at least its data.
+func (s *segment) activate(capacity, chunk int64) error {
 	s.capacity = max(capacity, s.size.Load())
 	if err := s.extend(chunk, s.size.Load(), preallocNeeded); err != nil {
 		return err
@@ -259,13 +259,6 @@ func (s *segment) activate(capacity, chunk int64, pageFolios bool) error {
 	m, err := mmap.Map(s.file, int(s.capacity), true)
 	if err != nil {
 		return fmt.Errorf("segment: %w", err)
-	}
-	if pageFolios {
-		// No read-ahead on the mapping's faults: see Config.PageFolios.
-		if err := m.Advise(0, int(s.capacity), unix.MADV_RANDOM); err != nil {
-			m.Unmap()
-			return fmt.Errorf("segment: %w", err)
-		}
 	}
 	s.mapping = m
 	s.populated = s.size.Load()

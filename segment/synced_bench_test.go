@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -166,4 +168,25 @@ func BenchmarkAppendSyncedSmall(b *testing.B) {
 func startDirtied(b *testing.B) func() {
 	before := ioWriteBytes(b)
 	return func() { b.ReportMetric(float64(ioWriteBytes(b)-before)/float64(b.N), "dirtied-B/op") }
+}
+
+// ioWriteBytes is the process's write_bytes from /proc/self/io: page cache bytes it dirtied,
+// counted by folio when the folio turns dirty.
+func ioWriteBytes(t testing.TB) int64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		t.Skipf("no /proc/self/io: %v", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "write_bytes: "); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Skip("no write_bytes in /proc/self/io")
+	return 0
 }
