@@ -71,11 +71,17 @@ func TestClientWithBootstrapServersOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	p, err := c.DescribeQuorum(testCtx(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := int32(tq.active().Node().ID()) - 1; p.LeaderID != want || len(p.CurrentVoters) != 3 || p.HighWatermark <= 0 {
+	// A new leader's high watermark is unknown (-1, as in Kafka) until it commits an entry of
+	// its own term: wait for that, not for a time.
+	var p *kmsg.DescribeQuorumResponseTopicPartition
+	wait.Until(t, 10*time.Second, "the quorum has a high watermark", func() bool {
+		var err error
+		if p, err = c.DescribeQuorum(testCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+		return p.HighWatermark > 0
+	})
+	if want := int32(tq.active().Node().ID()) - 1; p.LeaderID != want || len(p.CurrentVoters) != 3 {
 		t.Fatalf("DescribeQuorum: leader %d (want %d), %d voters, high watermark %d", p.LeaderID, want, len(p.CurrentVoters), p.HighWatermark)
 	}
 }
