@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -98,16 +97,7 @@ func TestCleanKilled(t *testing.T) {
 	written := map[int64]string{} // offset -> the value acknowledged there
 	midClean := 0
 	for round := range rounds {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestCleanKilledChild$", "-test.count=1")
-		cmd.Env = append(os.Environ(), cleanKillDirEnv+"="+dir, cleanKillRoundEnv+"="+strconv.Itoa(round))
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
+		cmd, stdout := startChild(t, "TestCleanKilledChild", cleanKillDirEnv+"="+dir, cleanKillRoundEnv+"="+strconv.Itoa(round))
 		var lines []string
 		read := make(chan struct{})
 		go func() {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -126,16 +125,7 @@ func TestCloseKilled(t *testing.T) {
 	var closeTook time.Duration
 	killedInClose, beforeRenames, afterMarker := 0, 0, 0
 	for round := range rounds {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestCloseKilledChild$", "-test.count=1")
-		cmd.Env = append(os.Environ(), closeKillDirEnv+"="+dir, closeKillRoundEnv+"="+strconv.Itoa(round))
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
+		cmd, stdout := startChild(t, "TestCloseKilledChild", closeKillDirEnv+"="+dir, closeKillRoundEnv+"="+strconv.Itoa(round))
 		closing := make(chan time.Time, 1)
 		var lines []string
 		read := make(chan struct{})

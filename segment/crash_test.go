@@ -172,11 +172,12 @@ func TestCrash(t *testing.T) {
 	t.Logf("crash: %d rounds passed, %d acknowledged batches verified after their crash", rounds, total)
 }
 
-// runCrashChild starts the child, kills it with SIGKILL after d and returns what it acked.
-func runCrashChild(t *testing.T, dir string, round int, d time.Duration) []ack {
+// startChild runs this test binary's test named child with env added (its data directory and
+// round), its stderr on ours, and returns it started, with a pipe of its stdout.
+func startChild(t *testing.T, child string, env ...string) (*exec.Cmd, io.ReadCloser) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, crashRoundEnv+"="+strconv.Itoa(round))
+	cmd := exec.Command(os.Args[0], "-test.run=^"+child+"$", "-test.count=1")
+	cmd.Env = append(os.Environ(), env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -185,6 +186,13 @@ func runCrashChild(t *testing.T, dir string, round int, d time.Duration) []ack {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	return cmd, stdout
+}
+
+// runCrashChild starts the child, kills it with SIGKILL after d and returns what it acked.
+func runCrashChild(t *testing.T, dir string, round int, d time.Duration) []ack {
+	t.Helper()
+	cmd, stdout := startChild(t, "TestCrashChild", crashDirEnv+"="+dir, crashRoundEnv+"="+strconv.Itoa(round))
 	var acks []ack
 	var errLines []string
 	read := make(chan struct{})
