@@ -347,7 +347,8 @@ func TestNodeHaltsOnFailedLogRead(t *testing.T) {
 		return
 	}
 	child := exec.Command(os.Args[0], "-test.run=^TestNodeHaltsOnFailedLogRead$", "-test.count=1")
-	child.Env = append(os.Environ(), "RUNNEL_QUORUM_HALT_CHILD=1")
+	// The child exits without its cleanups: its temporary directories go inside ours.
+	child.Env = append(os.Environ(), "RUNNEL_QUORUM_HALT_CHILD=1", "TMPDIR="+t.TempDir())
 	out, err := child.CombinedOutput()
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
