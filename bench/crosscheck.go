@@ -898,11 +898,9 @@ func (m *cappedMeter) read(ctx context.Context) (meterReading, error) {
 func parseMeter(text, topic string, r *meterReading) error {
 	leo, parts := `runnel_log_end_offset{`, 0
 	for line := range strings.Lines(text) {
-		name, value, ok := strings.Cut(strings.TrimSpace(line), " ")
+		name, _, _ := strings.Cut(strings.TrimSpace(line), " ")
 		var dst *float64
 		switch {
-		case !ok:
-			continue
 		case strings.HasPrefix(name, leo) && strings.Contains(name, `topic="`+topic+`"`):
 			dst, parts = &r.records, parts+1
 		case name == produceRequests:
@@ -910,9 +908,9 @@ func parseMeter(text, topic string, r *meterReading) error {
 		default:
 			continue
 		}
-		v, err := strconv.ParseFloat(value, 64)
+		_, v, err := parseSample(line)
 		if err != nil {
-			return fmt.Errorf("bench: metrics: bad sample %q", line)
+			return err
 		}
 		*dst += v
 	}

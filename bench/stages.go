@@ -93,15 +93,23 @@ func (t *target) stageCounters(ctx context.Context) (map[string]float64, error) 
 			if !strings.HasPrefix(line, h.prefix) {
 				continue
 			}
-			name, value, ok := strings.Cut(strings.TrimSpace(line), " ")
-			v, err := strconv.ParseFloat(value, 64)
-			if !ok || err != nil {
-				return nil, fmt.Errorf("bench: metrics: bad sample %q", line)
+			name, v, err := parseSample(line)
+			if err != nil {
+				return nil, err
 			}
 			got[name] = v
 		}
 	}
 	return got, nil
+}
+
+// parseSample reads one sample line of the Prometheus text format, "name{labels} value".
+func parseSample(line string) (name string, value float64, err error) {
+	name, text, ok := strings.Cut(strings.TrimSpace(line), " ")
+	if value, err = strconv.ParseFloat(text, 64); !ok || err != nil {
+		return "", 0, fmt.Errorf("bench: metrics: bad sample %q", line)
+	}
+	return name, value, nil
 }
 
 // stagesBetween are the Stages of what happened between two readings of

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -368,8 +367,7 @@ func listSegments(fs disk.FS, dir string) ([]int64, error) {
 		// A temporary leader-epoch-checkpoint is what a crash or a failed Close left of a
 		// replacement (LogDir.Close on syncfs leaves one in every log until its deferred
 		// rename); nothing else would ever remove it.
-		epochTmp := strings.HasPrefix(name, leaderEpochFile+".") && strings.HasSuffix(name, ".tmp")
-		if filepath.Ext(name) == deletedSuffix || (isIndex && !logs[base]) || epochTmp {
+		if filepath.Ext(name) == deletedSuffix || (isIndex && !logs[base]) || disk.IsTempOf(name, leaderEpochFile) {
 			if err := fs.Remove(filepath.Join(dir, name)); err != nil {
 				return nil, fmt.Errorf("segment: %w", err)
 			}

@@ -376,11 +376,10 @@ func (s *segment) seal(view sync.Locker) error {
 // beside it: at 10,000 synced 1 KiB appends/s a broker's syncs wrote 15-130x the bytes
 // appended (results/2026-12-03-floor10k/), 0.2-1.3 GB/s. With pwrite a sync writes the
 // appended blocks, as the disk floor's: 0.007-0.037x those bytes (results/2026-12-03-smallpw/).
-// pwrite costs a system call: 1.1-1.2x the process's
-// CPU per 1 KiB append, but 0.75-0.85x per 16 KiB, where the copy took a write fault per page
-// (BenchmarkAppend); appends from 32 KiB were already written this way, for throughput
-// (results/2026-12-02-durable/). The mapping stays for readers of the active segment and for
-// truncation.
+// pwrite costs a system call: 1.1-1.2x the process's CPU per 1 KiB append, but 0.75-0.85x per
+// 16 KiB, where the copy took a write fault per page (BenchmarkAppend); appends from 32 KiB
+// were already written this way, for throughput (results/2026-12-02-durable/). The mapping
+// stays for readers of the active segment and for truncation.
 func (s *segment) write(b []byte, pos int64) error {
 	return s.fs.Pwrite(s.file, b, pos)
 }

@@ -137,6 +137,15 @@ func WriteFileAtomicFS(fs FS, path string, data []byte, perm os.FileMode) error 
 	return fs.SyncDir(filepath.Dir(path))
 }
 
+// IsTempOf reports whether name, a file name without its directory, is a temporary file made
+// to replace the file named base ("<base>.<random>.tmp", as createTemp names them): a crash or
+// a failed replacement leaves one, which its owner removes when it next reads the directory.
+func IsTempOf(name, base string) bool {
+	random, ok := strings.CutPrefix(name, base+".")
+	random, isTemp := strings.CutSuffix(random, ".tmp")
+	return ok && isTemp && random != ""
+}
+
 // createTemp creates a new file beside path that no one else is using.
 func createTemp(fs FS, path string, perm os.FileMode) (*os.File, string, error) {
 	for range 100 {

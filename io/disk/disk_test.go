@@ -199,3 +199,25 @@ func TestFdatasyncDoesNotAllocate(t *testing.T) {
 		t.Fatalf("Fdatasync allocates %v times per call, want 0 (it is on the flush path)", n)
 	}
 }
+
+// TestIsTempOf: the names createTemp makes are the temporaries of their file and of no other.
+func TestIsTempOf(t *testing.T) {
+	dir := t.TempDir()
+	f, tmp, err := createTemp(OS, filepath.Join(dir, "leader-epoch-checkpoint"), 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	name := filepath.Base(tmp)
+	if !IsTempOf(name, "leader-epoch-checkpoint") {
+		t.Fatalf("%s is not a temporary of leader-epoch-checkpoint", name)
+	}
+	for _, c := range []struct{ name, base string }{
+		{name, "leader-epoch"}, {"leader-epoch-checkpoint", "leader-epoch-checkpoint"},
+		{"leader-epoch-checkpoint.tmp", "leader-epoch-checkpoint"}, {"00000000000000000000.snapshot.x.tmp", "leader-epoch-checkpoint"},
+	} {
+		if IsTempOf(c.name, c.base) {
+			t.Errorf("IsTempOf(%q, %q) = true", c.name, c.base)
+		}
+	}
+}
