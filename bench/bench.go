@@ -286,9 +286,11 @@ func runOne(ctx context.Context, opts Options, workDir string, rep *Report, sc S
 			_ = fetch(ctx, url, filepath.Join(opts.OutDir, "profiles", prefix+"-goroutines.txt"), 30*time.Second)
 		})
 	}
-	var stagesBefore map[string]float64
+	var stagesBefore *stageReading // nil: no stages for this run
 	if t.admin != "" {
-		stagesBefore, _ = t.stageCounters(ctx) // nil: no stages for this run
+		if r, err := t.stageCounters(ctx); err == nil {
+			stagesBefore = &r
+		}
 	}
 	replicatedBefore := t.replicationBytes(ctx)
 	cpu := recordCPU(t.pids()...)
@@ -310,7 +312,7 @@ func runOne(ctx context.Context, opts Options, workDir string, rep *Report, sc S
 	}
 	if stagesBefore != nil {
 		if after, err := t.stageCounters(ctx); err == nil {
-			run.Stages, _ = stagesBetween(stagesBefore, after) // nil without produce requests or syncs
+			run.Stages, _ = stagesBetween(*stagesBefore, after) // nil without produce requests or syncs
 		}
 	}
 	if samplesErr == nil {

@@ -18,12 +18,10 @@ package bench
 // after the load.
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -174,11 +172,11 @@ func (t *target) replicationBytes(ctx context.Context) *float64 {
 	var sum float64
 	found := false
 	for _, n := range t.cluster.Nodes() {
-		var metrics bytes.Buffer
-		if err := get(ctx, "http://"+n.AdminAddr+"/metrics", &metrics, 10*time.Second); err != nil {
+		e, err := scrape(ctx, n.AdminAddr, 10*time.Second)
+		if err != nil {
 			continue
 		}
-		if v, ok := sumMetric(metrics.String(), replicationBytesMetric); ok {
+		if v, ok := e.value(replicationBytesMetric); ok {
 			sum, found = sum+v, true
 		}
 	}
@@ -186,26 +184,6 @@ func (t *target) replicationBytes(ctx context.Context) *float64 {
 		return nil
 	}
 	return &sum
-}
-
-// sumMetric sums the samples of the metric name in Prometheus text, and
-// reports whether there was one.
-func sumMetric(text, name string) (float64, bool) {
-	var sum float64
-	found := false
-	for line := range strings.Lines(text) {
-		f := strings.Fields(line)
-		if len(f) < 2 || strings.HasPrefix(f[0], "#") {
-			continue
-		}
-		if metric, _, _ := strings.Cut(f[0], "{"); metric != name {
-			continue
-		}
-		if v, err := strconv.ParseFloat(f[1], 64); err == nil {
-			sum, found = sum+v, true
-		}
-	}
-	return sum, found
 }
 
 // replicationTable is the scenario's replication figures, for a scenario

@@ -265,12 +265,13 @@ func runKcat(ctx context.Context, kcat string, t *target, topic, file string, cc
 	cmds := make([]*exec.Cmd, max(1, cc.Processes))
 	stderrs := make([]bytes.Buffer, len(cmds))
 	var cpu *cpuRecorder
-	var counters map[string]float64
+	var counters *stageReading
 	if t.admin != "" { // Runnel: its CPU and Produce requests over the run
-		if counters, err = t.stageCounters(ctx); err != nil {
+		r, err := t.stageCounters(ctx)
+		if err != nil {
 			return run, err
 		}
-		cpu = recordCPU(t.pids()...)
+		counters, cpu = &r, recordCPU(t.pids()...)
 	}
 	start := time.Now()
 	for i := range cmds {
@@ -313,7 +314,7 @@ func runKcat(ctx context.Context, kcat string, t *target, topic, file string, cc
 		if err != nil {
 			return run, err
 		}
-		run.ProduceRequests = int64(later[produceRequests] - counters[produceRequests])
+		run.ProduceRequests = int64(later.produceRequests() - counters.produceRequests())
 	}
 	after, err := awaitEndOffsets(ctx, t.addr, topic, before+cc.Records, endOffsetsWait)
 	if err != nil {
@@ -469,10 +470,6 @@ func (r *lineRepeater) Read(p []byte) (int, error) {
 	}
 	return n, nil
 }
-
-// produceRequests is the /metrics sample (in stageCounters) that counts
-// the Produce requests Runnel answered.
-const produceRequests = `runnel_request_duration_seconds_count{api="Produce"}`
 
 // endOffsetsWait is how long the end offsets may take to count every
 // acked record: under Runnel's durable flush policy the end offset (the
@@ -879,44 +876,27 @@ type meterReading struct {
 // requests and its cgroup's CFS periods.
 func (m *cappedMeter) read(ctx context.Context) (meterReading, error) {
 	var r meterReading
-	var metrics bytes.Buffer
 	before := time.Now()
-	if err := get(ctx, "http://"+m.t.admin+"/metrics", &metrics, 30*time.Second); err != nil {
+	e, err := scrape(ctx, m.t.admin, 30*time.Second)
+	if err != nil {
 		return r, err
 	}
 	after := time.Now()
 	r.at = before.Add(after.Sub(before) / 2)
-	var err error
 	if r.periods, r.throttled, err = m.cg.throttled(); err != nil {
 		return r, err
 	}
-	return r, parseMeter(metrics.String(), m.topic, &r)
+	return r, readMeter(e, m.topic, &r)
 }
 
-// parseMeter sums text's runnel_log_end_offset samples of topic into
+// readMeter sums e's runnel_log_end_offset samples of topic into
 // r.records and reads the Produce requests answered into r.requests.
-func parseMeter(text, topic string, r *meterReading) error {
-	leo, parts := `runnel_log_end_offset{`, 0
-	for line := range strings.Lines(text) {
-		name, _, _ := strings.Cut(strings.TrimSpace(line), " ")
-		var dst *float64
-		switch {
-		case strings.HasPrefix(name, leo) && strings.Contains(name, `topic="`+topic+`"`):
-			dst, parts = &r.records, parts+1
-		case name == produceRequests:
-			dst = &r.requests
-		default:
-			continue
-		}
-		_, v, err := parseSample(line)
-		if err != nil {
-			return err
-		}
-		*dst += v
-	}
-	if parts == 0 {
+func readMeter(e exposition, topic string, r *meterReading) error {
+	var ok bool
+	if r.records, ok = e.value("runnel_log_end_offset", "topic", topic); !ok {
 		return fmt.Errorf("bench: metrics: no runnel_log_end_offset of %s", topic)
 	}
+	r.requests = readStages(e).produceRequests()
 	return nil
 }
 

@@ -111,21 +111,31 @@ func TestCappedOrder(t *testing.T) {
 	}
 }
 
-// TestParseMeter: the capped meter sums the topic's log end offsets (not
+// TestReadMeter: the capped meter sums the topic's log end offsets (not
 // another topic's) and reads the Produce requests.
-func TestParseMeter(t *testing.T) {
+func TestReadMeter(t *testing.T) {
 	text := `# HELP runnel_log_end_offset Next offset to be written.
+# TYPE runnel_log_end_offset gauge
 runnel_log_end_offset{partition="0",topic="__consumer_offsets"} 7
 runnel_log_end_offset{partition="0",topic="produce-acks1"} 1000
 runnel_log_end_offset{partition="1",topic="produce-acks1"} 2500
+# TYPE runnel_request_duration_seconds histogram
+runnel_request_duration_seconds_bucket{api="Fetch",le="+Inf"} 3
+runnel_request_duration_seconds_sum{api="Fetch"} 0.3
 runnel_request_duration_seconds_count{api="Fetch"} 3
+runnel_request_duration_seconds_bucket{api="Produce",le="+Inf"} 42
+runnel_request_duration_seconds_sum{api="Produce"} 0.1
 runnel_request_duration_seconds_count{api="Produce"} 42
 `
+	e, err := parseExposition(strings.NewReader(text))
+	if err != nil {
+		t.Fatal(err)
+	}
 	var r meterReading
-	if err := parseMeter(text, "produce-acks1", &r); err != nil || r.records != 3500 || r.requests != 42 {
+	if err := readMeter(e, "produce-acks1", &r); err != nil || r.records != 3500 || r.requests != 42 {
 		t.Fatalf("%+v, %v", r, err)
 	}
-	if err := parseMeter(text, "other", &r); err == nil {
+	if err := readMeter(e, "other", &r); err == nil {
 		t.Fatal("no error for a topic without end offsets")
 	}
 }

@@ -35,11 +35,13 @@ func TestDiskFloorCountsEveryDueRecord(t *testing.T) {
 	}
 }
 
-// TestStagesBetween turns two readings of the broker's counters into
+// TestStagesBetween turns two readings of the broker's histograms into
 // means per request and per sync.
 func TestStagesBetween(t *testing.T) {
-	before := map[string]float64{stageMetrics[0]: 1, stageMetrics[1]: 100, stageMetrics[2]: 0.5, stageMetrics[3]: 50, stageMetrics[4]: 100}
-	after := map[string]float64{stageMetrics[0]: 3, stageMetrics[1]: 1100, stageMetrics[2]: 0.9, stageMetrics[3]: 550, stageMetrics[4]: 1100}
+	before := stageReading{histograms: map[string]histogram{
+		"broker": {count: 100, sum: 1}, "fsync": {count: 50, sum: 0.5}}, waiters: histogram{sum: 100}}
+	after := stageReading{histograms: map[string]histogram{
+		"broker": {count: 1100, sum: 3}, "fsync": {count: 550, sum: 0.9}}, waiters: histogram{sum: 1100}}
 	s, err := stagesBetween(before, after)
 	if err != nil {
 		t.Fatal(err)

@@ -1,16 +1,11 @@
 package bench
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
-	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -148,11 +143,11 @@ func (t *target) memory(ctx context.Context) (BrokerMemory, error) {
 		if err := get(ctx, "http://"+t.admin+"/debug/pprof/heap?gc=1", io.Discard, 30*time.Second); err != nil {
 			return m, fmt.Errorf("bench: forcing a GC: %w", err)
 		}
-		var metrics bytes.Buffer
-		if err := get(ctx, "http://"+t.admin+"/metrics", &metrics, 30*time.Second); err != nil {
+		e, err := scrape(ctx, t.admin, 30*time.Second)
+		if err != nil {
 			return m, err
 		}
-		v, err := parseMetrics(&metrics, "go_memstats_heap_inuse_bytes", "go_goroutines")
+		v, err := e.values("go_memstats_heap_inuse_bytes", "go_goroutines")
 		if err != nil {
 			return m, err
 		}
@@ -161,34 +156,6 @@ func (t *target) memory(ctx context.Context) (BrokerMemory, error) {
 	var err error
 	m.RSS, err = procRSS(t.cmd.Process.Pid)
 	return m, err
-}
-
-// parseMetrics picks the unlabelled samples named out of the Prometheus
-// text format ("name value [timestamp]" lines among "# HELP" and "# TYPE"
-// comments) and fails if one is missing.
-func parseMetrics(r io.Reader, names ...string) (map[string]float64, error) {
-	got := map[string]float64{}
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) < 2 || !slices.Contains(names, f[0]) {
-			continue
-		}
-		v, err := strconv.ParseFloat(f[1], 64)
-		if err != nil {
-			return nil, fmt.Errorf("bench: metrics: %s: %w", f[0], err)
-		}
-		got[f[0]] = v
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("bench: metrics: %w", err)
-	}
-	for _, name := range names {
-		if _, ok := got[name]; !ok {
-			return nil, fmt.Errorf("bench: metrics lack %s", name)
-		}
-	}
-	return got, nil
 }
 
 // openIdle opens n connections to addr, idleDialers at a time, each of

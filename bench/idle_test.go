@@ -17,36 +17,6 @@ import (
 	"runnel/internal/wait"
 )
 
-func TestParseMetrics(t *testing.T) {
-	const exposition = `# HELP go_gc_duration_seconds A summary of the wall-time pause (stop-the-world) duration in garbage collection cycles.
-# TYPE go_gc_duration_seconds summary
-go_gc_duration_seconds{quantile="0"} 1.7e-05
-go_gc_duration_seconds_count 12
-# HELP go_goroutines Number of goroutines that currently exist.
-# TYPE go_goroutines gauge
-go_goroutines 1042
-# HELP go_memstats_heap_inuse_bytes Number of heap bytes that are in use.
-# TYPE go_memstats_heap_inuse_bytes gauge
-go_memstats_heap_inuse_bytes 1.2345678e+07
-go_memstats_heap_inuse_bytes_total{a="go_goroutines 7"} 3
-runnel_requests_total{api="Produce"} 99 1700000000000
-`
-	got, err := parseMetrics(strings.NewReader(exposition), "go_memstats_heap_inuse_bytes", "go_goroutines")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got["go_memstats_heap_inuse_bytes"] != 12345678 || got["go_goroutines"] != 1042 || len(got) != 2 {
-		t.Fatalf("parsed %v", got)
-	}
-	if _, err := parseMetrics(strings.NewReader(exposition), "go_goroutines", "process_resident_memory_bytes"); err == nil ||
-		!strings.Contains(err.Error(), "process_resident_memory_bytes") {
-		t.Fatalf("a missing metric: %v", err)
-	}
-	if _, err := parseMetrics(strings.NewReader("go_goroutines many\n"), "go_goroutines"); err == nil {
-		t.Fatal("a value that is not a number: no error")
-	}
-}
-
 // selfTarget is a target whose process is this test and whose Kafka
 // listener is addr.
 func selfTarget(t *testing.T, addr, admin string) *target {

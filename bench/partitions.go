@@ -59,17 +59,17 @@ func measurePartitions(ctx context.Context, t *target, r *PartitionsResult) erro
 		return err
 	}
 	if t.admin != "" {
-		var metrics bytes.Buffer
-		if err := get(ctx, "http://"+t.admin+"/metrics", &metrics, 30*time.Second); err != nil {
+		e, err := scrape(ctx, t.admin, 30*time.Second)
+		if err != nil {
 			return err
 		}
-		v, err := parseMetrics(bytes.NewReader(metrics.Bytes()), "runnel_process_rss_anon_bytes", "runnel_process_rss_file_bytes")
+		v, err := e.values("runnel_process_rss_anon_bytes", "runnel_process_rss_file_bytes")
 		if err != nil {
 			return err
 		}
 		r.RSSAnon, r.RSSFile = int64(v["runnel_process_rss_anon_bytes"]), int64(v["runnel_process_rss_file_bytes"])
-		if v, err := parseMetrics(bytes.NewReader(metrics.Bytes()), "runnel_cgroup_page_cache_bytes"); err == nil {
-			r.PageCache = int64(v["runnel_cgroup_page_cache_bytes"])
+		if v, ok := e.value("runnel_cgroup_page_cache_bytes"); ok {
+			r.PageCache = int64(v)
 		}
 	}
 	pid := t.cmd.Process.Pid

@@ -1,12 +1,9 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"math"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -44,127 +41,80 @@ type StageQuantiles struct {
 	P99   float64 `json:"p99_ms"`
 }
 
-// stageMetrics are the /metrics samples the means are computed from.
-var stageMetrics = []string{
-	`runnel_request_duration_seconds_sum{api="Produce"}`, `runnel_request_duration_seconds_count{api="Produce"}`,
-	"runnel_fsync_duration_seconds_sum", "runnel_fsync_duration_seconds_count", "runnel_fsync_waiters_sum",
+// stageHistograms are the histograms the stages are computed from: a name
+// for the report, the family and its labels. The produce stages come
+// first, in the broker's order; "broker" and "fsync" also give the means.
+var stageHistograms = []struct {
+	name, family string
+	labels       []string
+}{
+	{"queue", "runnel_produce_stage_seconds", []string{"stage", "queue"}},
+	{"decode", "runnel_produce_stage_seconds", []string{"stage", "decode"}},
+	{"append", "runnel_produce_stage_seconds", []string{"stage", "append"}},
+	{"sync_wait", "runnel_produce_stage_seconds", []string{"stage", "sync_wait"}},
+	{"respond", "runnel_produce_stage_seconds", []string{"stage", "respond"}},
+	{"broker", "runnel_request_duration_seconds", []string{"api", "Produce"}},
+	{"fsync", "runnel_fsync_duration_seconds", nil},
 }
 
-// stageHistograms are the histograms the quantiles are computed from: a
-// name for the report and the prefix of their bucket samples (the le
-// label last, as client_golang writes it). The produce stages come first,
-// in the broker's order.
-var stageHistograms = []struct{ name, prefix string }{
-	{"queue", `runnel_produce_stage_seconds_bucket{stage="queue",le=`},
-	{"decode", `runnel_produce_stage_seconds_bucket{stage="decode",le=`},
-	{"append", `runnel_produce_stage_seconds_bucket{stage="append",le=`},
-	{"sync_wait", `runnel_produce_stage_seconds_bucket{stage="sync_wait",le=`},
-	{"respond", `runnel_produce_stage_seconds_bucket{stage="respond",le=`},
-	{"broker", `runnel_request_duration_seconds_bucket{api="Produce",le=`},
-	{"fsync", `runnel_fsync_duration_seconds_bucket{le=`},
+// stageReading is one reading of Runnel's stage histograms (by the names
+// of stageHistograms) and of runnel_fsync_waiters; a broker that has not
+// answered a produce yet lacks the labelled ones, which read as empty.
+type stageReading struct {
+	histograms map[string]histogram
+	waiters    histogram // produce requests answered per sync
 }
 
-// stageCounters reads Runnel's stage counters and histogram buckets; a
-// broker that has not answered a produce yet lacks the labelled ones,
-// which count as 0 (and as no buckets).
-func (t *target) stageCounters(ctx context.Context) (map[string]float64, error) {
-	var metrics bytes.Buffer
-	if err := get(ctx, "http://"+t.admin+"/metrics", &metrics, 30*time.Second); err != nil {
-		return nil, err
-	}
-	text := metrics.String()
-	var present []string
-	for _, name := range stageMetrics {
-		if strings.Contains(text, "\n"+name+" ") {
-			present = append(present, name)
-		}
-	}
-	got, err := parseMetrics(strings.NewReader(text), present...)
+// produceRequests are the Produce requests Runnel had answered.
+func (r stageReading) produceRequests() float64 { return r.histograms["broker"].count }
+
+// stageCounters reads Runnel's stage histograms.
+func (t *target) stageCounters(ctx context.Context) (stageReading, error) {
+	e, err := scrape(ctx, t.admin, 30*time.Second)
 	if err != nil {
-		return nil, err
+		return stageReading{}, err
 	}
-	for _, name := range stageMetrics {
-		if _, ok := got[name]; !ok {
-			got[name] = 0
-		}
-	}
-	for line := range strings.Lines(text) {
-		for _, h := range stageHistograms {
-			if !strings.HasPrefix(line, h.prefix) {
-				continue
-			}
-			name, v, err := parseSample(line)
-			if err != nil {
-				return nil, err
-			}
-			got[name] = v
-		}
-	}
-	return got, nil
+	return readStages(e), nil
 }
 
-// parseSample reads one sample line of the Prometheus text format, "name{labels} value".
-func parseSample(line string) (name string, value float64, err error) {
-	name, text, ok := strings.Cut(strings.TrimSpace(line), " ")
-	if value, err = strconv.ParseFloat(text, 64); !ok || err != nil {
-		return "", 0, fmt.Errorf("bench: metrics: bad sample %q", line)
+// readStages picks the stage histograms out of e.
+func readStages(e exposition) stageReading {
+	r := stageReading{histograms: map[string]histogram{}, waiters: e.histogram("runnel_fsync_waiters")}
+	for _, h := range stageHistograms {
+		r.histograms[h.name] = e.histogram(h.family, h.labels...)
 	}
-	return name, value, nil
+	return r
 }
 
 // stagesBetween are the Stages of what happened between two readings of
 // stageCounters.
-func stagesBetween(before, after map[string]float64) (*Stages, error) {
-	d := func(i int) float64 { return after[stageMetrics[i]] - before[stageMetrics[i]] }
-	s := &Stages{ProduceRequests: d(1), Syncs: d(3)}
+func stagesBetween(before, after stageReading) (*Stages, error) {
+	d := func(name string) histogram { return after.histograms[name].minus(before.histograms[name]) }
+	broker, fsync := d("broker"), d("fsync")
+	s := &Stages{ProduceRequests: broker.count, Syncs: fsync.count}
 	if s.ProduceRequests <= 0 || s.Syncs <= 0 {
 		return nil, fmt.Errorf("bench: stages: %.0f produce requests and %.0f syncs in the run", s.ProduceRequests, s.Syncs)
 	}
-	s.Broker = 1000 * d(0) / s.ProduceRequests
-	s.Sync = 1000 * d(2) / s.Syncs
-	s.WaitersPerSync = d(4) / s.Syncs
+	s.Broker = 1000 * broker.sum / s.ProduceRequests
+	s.Sync = 1000 * fsync.sum / s.Syncs
+	s.WaitersPerSync = after.waiters.minus(before.waiters).sum / s.Syncs
 	for _, h := range stageHistograms {
-		if q, ok := quantilesBetween(h.name, h.prefix, before, after); ok {
+		if q, ok := quantiles(h.name, d(h.name)); ok {
 			s.Quantiles = append(s.Quantiles, q)
 		}
 	}
 	return s, nil
 }
 
-// bucket is a histogram bucket's upper bound (le) and cumulative count.
-type bucket struct{ le, count float64 }
-
-// quantilesBetween are the p50 and p99 of the observations a histogram
-// got between two readings; false when it got none.
-func quantilesBetween(name, prefix string, before, after map[string]float64) (StageQuantiles, bool) {
-	var buckets []bucket
-	for sample, v := range after {
-		rest, ok := strings.CutPrefix(sample, prefix)
-		if !ok {
-			continue
-		}
-		le, err := strconv.ParseFloat(strings.Trim(rest, `"}`), 64)
-		if err != nil {
-			continue
-		}
-		buckets = append(buckets, bucket{le, v - before[sample]})
-	}
-	slices.SortFunc(buckets, func(a, b bucket) int { return compareFloat(a.le, b.le) })
+// quantiles are the p50 and p99 of the observations of h, a histogram's
+// difference between two readings; false when it got none.
+func quantiles(name string, h histogram) (StageQuantiles, bool) {
+	buckets := h.buckets
 	if len(buckets) == 0 || buckets[len(buckets)-1].count <= 0 {
 		return StageQuantiles{}, false
 	}
 	return StageQuantiles{Stage: name, Count: buckets[len(buckets)-1].count,
 		P50: 1000 * bucketQuantile(0.5, buckets), P99: 1000 * bucketQuantile(0.99, buckets)}, true
-}
-
-func compareFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // bucketQuantile is the q quantile of cumulative buckets sorted by le (the

@@ -1,37 +1,77 @@
 package bench
 
 import (
+	"bytes"
 	"math"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
 
 	"runnel/loadgen"
 )
 
-// TestStagesQuantiles turns two readings of a stage's histogram buckets
-// into the quantiles of what it got in between, interpolated within the
-// bucket, and leaves out a stage that got nothing.
+// TestStagesQuantiles reads the stage histograms out of two expositions
+// of a broker's registry and turns them into the quantiles of what each
+// got in between, interpolated within the bucket, leaving out a stage that
+// got nothing.
 func TestStagesQuantiles(t *testing.T) {
-	before := map[string]float64{stageMetrics[1]: 0, stageMetrics[3]: 0}
-	after := map[string]float64{stageMetrics[0]: 1, stageMetrics[1]: 100, stageMetrics[2]: 1, stageMetrics[3]: 10}
-	queue := `runnel_produce_stage_seconds_bucket{stage="queue",le=`
-	// 100 requests in the run: 40 under 1 ms, 50 in (1 ms, 2 ms], 10 in
-	// (2 ms, 4 ms]; 1,000 before it, all under 1 ms.
-	for sample, counts := range map[string][2]float64{
-		queue + `"0.001"}`: {1000, 1040},
-		queue + `"0.002"}`: {1000, 1090},
-		queue + `"0.004"}`: {1000, 1100},
-		queue + `"+Inf"}`:  {1000, 1100},
-		`runnel_produce_stage_seconds_bucket{stage="respond",le="+Inf"}`: {5, 5},
-	} {
-		before[sample], after[sample] = counts[0], counts[1]
+	reg := prometheus.NewRegistry()
+	stages := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "runnel_produce_stage_seconds",
+		Buckets: []float64{0.001, 0.002, 0.004}}, []string{"stage"})
+	requests := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "runnel_request_duration_seconds"}, []string{"api"})
+	fsync := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "runnel_fsync_duration_seconds"})
+	reg.MustRegister(stages, requests, fsync)
+	read := func() stageReading {
+		var text bytes.Buffer
+		families, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		enc := expfmt.NewEncoder(&text, expfmt.NewFormat(expfmt.TypeTextPlain))
+		for _, f := range families {
+			if err := enc.Encode(f); err != nil {
+				t.Fatal(err)
+			}
+		}
+		e, err := parseExposition(&text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return readStages(e)
 	}
-	s, err := stagesBetween(before, after)
+	observe := func(h prometheus.Observer, n int, v float64) {
+		for range n {
+			h.Observe(v)
+		}
+	}
+	// 1,000 requests before the run, all under 1 ms; 100 in it: 40 under
+	// 1 ms, 50 in (1 ms, 2 ms], 10 in (2 ms, 4 ms]. "respond" gets its 5
+	// before the run alone.
+	observe(stages.WithLabelValues("queue"), 1000, 0.0005)
+	observe(stages.WithLabelValues("respond"), 5, 0.0005)
+	observe(requests.WithLabelValues("Fetch"), 7, 0.1)
+	before := read()
+	observe(stages.WithLabelValues("queue"), 40, 0.0005)
+	observe(stages.WithLabelValues("queue"), 50, 0.0015)
+	observe(stages.WithLabelValues("queue"), 10, 0.003)
+	observe(requests.WithLabelValues("Produce"), 100, 0.001)
+	observe(fsync, 10, 0.001)
+	s, err := stagesBetween(before, read())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(s.Quantiles) != 1 || s.Quantiles[0].Stage != "queue" || s.Quantiles[0].Count != 100 {
-		t.Fatalf("quantiles %+v, want the queue's alone, of 100 requests", s.Quantiles)
+	if s.ProduceRequests != 100 || s.Syncs != 10 {
+		t.Fatalf("stages %+v, want 100 Produce requests (not the Fetches) and 10 syncs", s)
+	}
+	var names []string
+	for _, q := range s.Quantiles {
+		names = append(names, q.Stage)
+	}
+	if !slices.Equal(names, []string{"queue", "broker", "fsync"}) || s.Quantiles[0].Count != 100 {
+		t.Fatalf("quantiles %+v, want the queue's of 100 requests, the broker's and fsync's", s.Quantiles)
 	}
 	// p50: rank 50, the 10th of 50 in (1, 2] ms: 1.2 ms. p99: rank 99,
 	// the 9th of 10 in (2, 4] ms: 3.8 ms.
