@@ -204,7 +204,7 @@ func listSnapshots(fs disk.FS, dir string) ([]snapshotFile, error) {
 		name := e.Name()
 		if off, ok := parseSegmentFileName(name, SnapshotSuffix); ok {
 			snaps = append(snaps, snapshotFile{off, filepath.Join(dir, name)})
-		} else if strings.Contains(name, SnapshotSuffix+".") && strings.HasSuffix(name, ".tmp") {
+		} else if base, ok := disk.TempOf(name); ok && strings.HasSuffix(base, SnapshotSuffix) {
 			if err := fs.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return nil, fmt.Errorf("segment: %w", err)
 			}

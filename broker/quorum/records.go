@@ -136,7 +136,7 @@ func loadSnapshot(dir string, logger *slog.Logger) (*pb.Snapshot, error) {
 	var bestIndex uint64
 	for _, e := range entries {
 		name := e.Name()
-		if strings.HasSuffix(name, ".tmp") {
+		if _, ok := disk.TempOf(name); ok {
 			if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return nil, fmt.Errorf("quorum: %w", err)
 			}

@@ -141,9 +141,19 @@ func WriteFileAtomicFS(fs FS, path string, data []byte, perm os.FileMode) error 
 // to replace the file named base ("<base>.<random>.tmp", as createTemp names them): a crash or
 // a failed replacement leaves one, which its owner removes when it next reads the directory.
 func IsTempOf(name, base string) bool {
-	random, ok := strings.CutPrefix(name, base+".")
-	random, isTemp := strings.CutSuffix(random, ".tmp")
-	return ok && isTemp && random != ""
+	b, ok := TempOf(name)
+	return ok && b == base
+}
+
+// TempOf returns the name of the file that name, a temporary file createTemp made, was to
+// replace; false if name is not such a file.
+func TempOf(name string) (base string, ok bool) {
+	rest, ok := strings.CutSuffix(name, ".tmp")
+	i := strings.LastIndexByte(rest, '.')
+	if !ok || i <= 0 || i == len(rest)-1 {
+		return "", false
+	}
+	return rest[:i], true
 }
 
 // createTemp creates a new file beside path that no one else is using.

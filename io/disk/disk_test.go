@@ -220,4 +220,12 @@ func TestIsTempOf(t *testing.T) {
 			t.Errorf("IsTempOf(%q, %q) = true", c.name, c.base)
 		}
 	}
+	if base, ok := TempOf(name); !ok || base != "leader-epoch-checkpoint" {
+		t.Errorf("TempOf(%q) = %q, %v", name, base, ok)
+	}
+	for _, n := range []string{"leader-epoch-checkpoint", "leader-epoch-checkpoint.tmp", ".tmp", "a..tmp", "00000000000000000000.snapshot"} {
+		if base, ok := TempOf(n); ok {
+			t.Errorf("TempOf(%q) = %q, true", n, base)
+		}
+	}
 }
