@@ -273,6 +273,9 @@ func TestLogDirCloseSyncFSFaults(t *testing.T) {
 				if errors.Is(err, segment.ErrStorageFailed) || c.d.Failed() != nil {
 					t.Fatalf("Close: %v, and Failed() = %v; want a full disk not to fail the directory", err, c.d.Failed())
 				}
+				if !errors.Is(err, segment.ErrNoSpace) || !c.d.ShortOfSpace() {
+					t.Errorf("Close: %v, short of space %v; want ErrNoSpace and the directory short of space", err, c.d.ShortOfSpace())
+				}
 				if got := c.logs[tc.failed].FlushedOffset(); got != c.synced[tc.failed] {
 					t.Errorf("log %d, whose epochs the disk refused: flushed offset %d, want %d", tc.failed, got, c.synced[tc.failed])
 				}

@@ -1092,10 +1092,14 @@ func (l *Log) writeEpochsWith(fsys disk.FS, epochs []EpochEntry) error {
 	if epochs == nil {
 		return nil
 	}
-	err := writeLeaderEpochCheckpoint(fsys, filepath.Join(l.dir, leaderEpochFile), epochs)
+	return l.epochsError(writeLeaderEpochCheckpoint(fsys, filepath.Join(l.dir, leaderEpochFile), epochs))
+}
+
+// epochsError is err, from a write or a rename of a new leader-epoch-checkpoint, as the log
+// returns it: the old file is intact and the next WriteEpochs or Close tries again, so a full
+// disk is not a failure but ErrNoSpace, and the directory short of space.
+func (l *Log) epochsError(err error) error {
 	if isNoSpace(err) {
-		// The old file is intact and the next WriteEpochs or Close tries again: a full disk,
-		// not a failure.
 		l.space.shortOf(err)
 		return fmt.Errorf("%w: %w", ErrNoSpace, err)
 	}
@@ -1406,7 +1410,7 @@ func (c *unsyncedClose) rename() {
 		}
 		c.l.fs.Remove(r[0])
 		if filepath.Base(r[1]) == leaderEpochFile {
-			c.err = errors.Join(c.err, fmt.Errorf("segment: %w", err))
+			c.err = errors.Join(c.err, c.l.epochsError(fmt.Errorf("segment: %w", err)))
 		} else {
 			c.l.logger.Warn("segment: producer state snapshot not written", "file", r[1], "err", err)
 		}
