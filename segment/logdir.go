@@ -34,6 +34,9 @@ const (
 	strayDirSuffix     = "-stray"  // "<topic>-<partition>.<uuid>-stray": a partition set aside, kept
 )
 
+// rootFiles are the files a LogDir (and its cleaner) replace atomically in the directory.
+var rootFiles = []string{recoveryPointFile, logStartOffsetFile, highWatermarkFile, cleanShutdownFile, cleanerCheckpointFile}
+
 // openWorkers bounds how many logs a LogDir opens at once.
 const openWorkers = 8
 
@@ -164,6 +167,13 @@ func OpenLogDir(path string, cfgFor func(topic string) Config, logger *slog.Logg
 	var tps []TopicPartition
 	for _, e := range entries {
 		if !e.IsDir() {
+			// A crash in the middle of replacing one of the directory's own files leaves its
+			// temporary, which nothing else would remove.
+			if base, ok := disk.TempOf(e.Name()); ok && slices.Contains(rootFiles, base) {
+				if err := os.Remove(filepath.Join(path, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+					return nil, fmt.Errorf("segment: %w", err)
+				}
+			}
 			continue
 		}
 		if strings.HasSuffix(e.Name(), deleteDirSuffix) {

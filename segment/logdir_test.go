@@ -281,3 +281,41 @@ func TestLogDirBrokenCheckpoints(t *testing.T) {
 		})
 	}
 }
+
+// TestLogDirRemovesTemporaryCheckpoints: the temporary files that a crash in the middle of
+// replacing the directory's checkpoints or marker leaves ("<file>.<random>.tmp", as
+// io/disk names them) are removed at open; others' files, and a log's, are left alone.
+func TestLogDirRemovesTemporaryCheckpoints(t *testing.T) {
+	path := t.TempDir()
+	d := openTestLogDir(t, path)
+	tp := segment.TopicPartition{Topic: "a", Partition: 0}
+	l, err := d.Create(tp, smallConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fillLog(t, l, 10, 1)
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	stray := []string{"recovery-point-offset-checkpoint.3k9x.tmp", "log-start-offset-checkpoint.z1.tmp",
+		"replication-offset-checkpoint.q.tmp", ".kafka_cleanshutdown.7.tmp", "cleaner-offset-checkpoint.a8.tmp"}
+	kept := []string{"meta.properties.4f.tmp", "notes.tmp", "recovery-point-offset-checkpoint.tmp"}
+	for _, name := range append(stray, kept...) {
+		if err := os.WriteFile(filepath.Join(path, name), []byte("partial"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d = openTestLogDir(t, path)
+	defer d.Close()
+	for _, name := range stray {
+		if _, err := os.Stat(filepath.Join(path, name)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s left after open (stat: %v)", name, err)
+		}
+	}
+	for _, name := range kept {
+		if _, err := os.Stat(filepath.Join(path, name)); err != nil {
+			t.Errorf("%s, not the directory's, removed: %v", name, err)
+		}
+	}
+	equalBatches(t, readAllBatches(t, d.Logs()[tp], 0, false), want)
+}
