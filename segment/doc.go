@@ -106,7 +106,9 @@
 // recovery-point-offset-checkpoint and log-start-offset-checkpoint (one that
 // cannot be read costs a full recovery, as in Kafka, not a failed open), the
 // file .lock that the process using the directory holds an flock on, and,
-// after a clean shutdown only, the empty file .kafka_cleanshutdown. LogDir.Close
+// after a clean shutdown only, the empty file .kafka_cleanshutdown; each is
+// replaced atomically, and the temporary file a crash leaves of one
+// ("<file>.<random>.tmp") is removed at the next open. LogDir.Close
 // writes it only once everything it vouches for is durable: each log's trimmed
 // segment and indexes, producer snapshot, leader-epoch-checkpoint and
 // directory, and then the checkpoints. Where syncfs reports writeback errors
