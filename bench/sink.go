@@ -124,6 +124,7 @@ func (s *Sink) serve(c net.Conn) {
 		if n < 8 || n > maxSinkFrame {
 			return
 		}
+		r.ahead = sinkReadAhead(n)
 		var resp kmsg.Response
 		if key == int16(kmsg.Produce) && version <= sinkMaxVersion(key) {
 			f := sinkFrame{src: r, left: n - 8}
@@ -141,7 +142,7 @@ func (s *Sink) serve(c net.Conn) {
 		} else {
 			body = append(body[:0], b[4:]...)
 			for rest := n - 8; rest > 0; {
-				p, err := r.next(min(rest, sinkReadBuffer))
+				p, err := r.next(min(rest, sinkMaxNext))
 				if err != nil {
 					return
 				}

@@ -25,16 +25,33 @@ import (
 // TestScanProduceMatchesKmsg and FuzzScanProduce check it against kmsg's
 // encoder and decoder.
 
-// sinkReadBuffer is a connection's read buffer: everything the sink
-// parses (a topic name is at most 32,767 bytes) fits in it.
-const sinkReadBuffer = 64 << 10
+// sinkMaxNext is the most the sink parses at once (a topic name is at
+// most 32,767 bytes).
+const sinkMaxNext = 64 << 10
 
-// sinkReadAhead is the most a read asks for beyond what the parser needs:
-// enough for a whole small request, or a large request's framing up to its
-// first batch header, with little of the record bytes behind them. A skip
-// of up to this much is read into the buffer too (one read that may bring
-// the next request's header with it); a longer one is discarded.
-const sinkReadAhead = 4 << 10
+// A read asks for up to the reader's read-ahead beyond what the parser
+// needs, and a skip of up to the read-ahead is read into the buffer too
+// (a longer one is discarded in the kernel). After a large request
+// (sinkLargeFrame and up) the read-ahead is small, enough for the next
+// request's framing up to its first batch header, with little of the
+// record bytes behind it; after a smaller one it is large, so that one
+// read brings several pipelined requests: there a syscall per request
+// costs more than copying its records (the many-partitions scenarios send
+// requests of 16 KiB).
+const (
+	sinkLargeFrame     = 64 << 10
+	sinkSmallReadAhead = 4 << 10
+	sinkLargeReadAhead = 64 << 10
+	sinkReadBuffer     = sinkMaxNext + sinkLargeReadAhead
+)
+
+// sinkReadAhead is the read-ahead after a request of n bytes.
+func sinkReadAhead(n int) int {
+	if n >= sinkLargeFrame {
+		return sinkSmallReadAhead
+	}
+	return sinkLargeReadAhead
+}
 
 // sinkSource is where scanProduce reads: next returns the next n bytes
 // (valid until the next call), skip drops n bytes unread.
@@ -49,11 +66,12 @@ type sinkReader struct {
 	rc    syscall.RawConn // for discard; nil: skip reads into buf
 	buf   []byte
 	r, w  int  // buf[r:w] is read and not yet consumed
+	ahead int  // read-ahead (sinkReadAhead of the last request's size)
 	trunc bool // discard works (it fell back to reads if not)
 }
 
 func newSinkReader(conn net.Conn) *sinkReader {
-	r := &sinkReader{conn: conn, buf: make([]byte, sinkReadBuffer)}
+	r := &sinkReader{conn: conn, buf: make([]byte, sinkReadBuffer), ahead: sinkLargeReadAhead}
 	if sc, ok := conn.(syscall.Conn); ok && discardSupported {
 		if rc, err := sc.SyscallConn(); err == nil {
 			r.rc, r.trunc = rc, true
@@ -66,7 +84,7 @@ func newSinkReader(conn net.Conn) *sinkReader {
 func (r *sinkReader) buffered() int { return r.w - r.r }
 
 func (r *sinkReader) next(n int) ([]byte, error) {
-	if n < 0 || n > len(r.buf) {
+	if n < 0 || n > sinkMaxNext {
 		return nil, errSinkRequest
 	}
 	if r.w-r.r < n {
@@ -79,10 +97,10 @@ func (r *sinkReader) next(n int) ([]byte, error) {
 	return b, nil
 }
 
-// fill reads until n bytes are buffered, asking for up to sinkReadAhead
+// fill reads until n bytes are buffered, asking for up to the read-ahead
 // beyond.
 func (r *sinkReader) fill(n int) error {
-	want := max(n, sinkReadAhead)
+	want := max(n, r.ahead)
 	if len(r.buf)-r.r < want {
 		r.w = copy(r.buf, r.buf[r.r:r.w])
 		r.r = 0
@@ -115,8 +133,8 @@ func (r *sinkReader) skip(n int) error {
 		r.r, r.w = 0, 0
 	}
 	for n > 0 {
-		if n <= sinkReadAhead || !r.trunc {
-			m := min(n, len(r.buf))
+		if n <= r.ahead || !r.trunc {
+			m := min(n, sinkMaxNext)
 			if _, err := r.next(m); err != nil {
 				return err
 			}
