@@ -135,10 +135,9 @@ func (s *Sink) serve(c net.Conn) {
 			if err != nil {
 				return
 			}
-			if req.acks == 0 {
-				continue
+			if req.acks != 0 { // acks=0: no response
+				resp = s.produce(&req, version)
 			}
-			resp = s.produce(&req, version)
 		} else {
 			body = append(body[:0], b[4:]...)
 			for rest := n - 8; rest > 0; {
@@ -153,17 +152,19 @@ func (s *Sink) serve(c net.Conn) {
 				return
 			}
 		}
-		out = append(out[:0], 0, 0, 0, 0)
-		out = binary.BigEndian.AppendUint32(out, uint32(corr))
-		if resp.IsFlexible() && resp.Key() != int16(kmsg.ApiVersions) {
-			out = append(out, 0) // response header v1: no tagged fields
+		if resp != nil {
+			out = append(out[:0], 0, 0, 0, 0)
+			out = binary.BigEndian.AppendUint32(out, uint32(corr))
+			if resp.IsFlexible() && resp.Key() != int16(kmsg.ApiVersions) {
+				out = append(out, 0) // response header v1: no tagged fields
+			}
+			out = resp.AppendTo(out)
+			binary.BigEndian.PutUint32(out, uint32(len(out)-4))
+			if _, err := w.Write(out); err != nil {
+				return
+			}
 		}
-		out = resp.AppendTo(out)
-		binary.BigEndian.PutUint32(out, uint32(len(out)-4))
-		if _, err := w.Write(out); err != nil {
-			return
-		}
-		if r.buffered() == 0 { // nothing pipelined behind: send now
+		if r.buffered() == 0 && w.Buffered() > 0 { // nothing pipelined behind: send now
 			if err := w.Flush(); err != nil {
 				return
 			}
