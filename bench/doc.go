@@ -9,8 +9,10 @@
 // over a temporary data directory, a new one per scenario; the peers are
 // the harness's own binary (`runnel-bench peer`) serving franz-go's kfake
 // (in memory, one request loop) as the peer broker, or Sink, a
-// minimal Kafka server that acks produce requests without storing them,
-// whose figures are the load generator's own ceiling. Keeping them out of
+// minimal Kafka server that acks produce requests without storing them
+// (it reads their framing and batch headers and discards the record
+// bytes in the kernel), whose figures are the load generator's own
+// ceiling. Keeping them out of
 // the harness process keeps the load generator's allocations out of the
 // broker's heap and CPU profiles, which are fetched from Runnel's admin
 // listener (/debug/pprof/profile over the measurement, /debug/pprof/heap

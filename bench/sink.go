@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
-	"io"
 	"net"
 	"strconv"
 	"sync"
@@ -20,7 +19,8 @@ import (
 // Metadata, CreateTopics, ListOffsets, InitProducerId and Produce (up to
 // v12, topics by name), one goroutine per connection, so unlike kfake's
 // single request loop it uses every core. Records are never validated
-// beyond reading each batch's record count.
+// beyond reading each batch's header for its record count: the rest of
+// their bytes is discarded unread (sinkread.go).
 type Sink struct {
 	ln   net.Listener
 	host string
@@ -105,45 +105,66 @@ func (s *Sink) accept() {
 	conns.Wait()
 }
 
-// serve answers one connection's requests in order.
+// serve answers one connection's requests in order. A Produce request is
+// scanned as it arrives, its record bytes discarded unread (sinkread.go);
+// any other is read whole and decoded by kmsg.
 func (s *Sink) serve(c net.Conn) {
-	r := bufio.NewReaderSize(c, 1<<20)
+	r := newSinkReader(c)
 	w := bufio.NewWriterSize(c, 64<<10)
-	var size [4]byte
 	var body, out []byte
 	for {
-		if _, err := io.ReadFull(r, size[:]); err != nil {
-			return
-		}
-		n := binary.BigEndian.Uint32(size[:])
-		if n < 8 || n > maxSinkFrame {
-			return
-		}
-		if cap(body) < int(n) {
-			body = make([]byte, n)
-		}
-		body = body[:n]
-		if _, err := io.ReadFull(r, body); err != nil {
-			return
-		}
-		resp, corr, err := s.handle(body)
+		b, err := r.next(12) // size, api key, version, correlation id
 		if err != nil {
 			return
 		}
-		if resp == nil { // acks=0 produce
-			continue
-		}
-		out = append(out[:0], 0, 0, 0, 0)
-		out = binary.BigEndian.AppendUint32(out, uint32(corr))
-		if resp.IsFlexible() && resp.Key() != int16(kmsg.ApiVersions) {
-			out = append(out, 0) // response header v1: no tagged fields
-		}
-		out = resp.AppendTo(out)
-		binary.BigEndian.PutUint32(out, uint32(len(out)-4))
-		if _, err := w.Write(out); err != nil {
+		n := int(binary.BigEndian.Uint32(b))
+		key := int16(binary.BigEndian.Uint16(b[4:]))
+		version := int16(binary.BigEndian.Uint16(b[6:]))
+		corr := int32(binary.BigEndian.Uint32(b[8:]))
+		if n < 8 || n > maxSinkFrame {
 			return
 		}
-		if r.Buffered() == 0 { // nothing pipelined behind: send now
+		r.ahead = sinkReadAhead(n)
+		var resp kmsg.Response
+		if key == int16(kmsg.Produce) && version <= sinkMaxVersion(key) {
+			f := sinkFrame{src: r, left: n - 8}
+			req, err := scanProduce(&f, version)
+			if err == nil {
+				err = f.skip(f.left) // bytes past the request's fields, as kmsg ignores them
+			}
+			if err != nil {
+				return
+			}
+			if req.acks != 0 { // acks=0: no response
+				resp = s.produce(&req, version)
+			}
+		} else {
+			body = append(body[:0], b[4:]...)
+			for rest := n - 8; rest > 0; {
+				p, err := r.next(min(rest, sinkMaxNext))
+				if err != nil {
+					return
+				}
+				body = append(body, p...)
+				rest -= len(p)
+			}
+			if resp, _, err = s.handle(body); err != nil {
+				return
+			}
+		}
+		if resp != nil {
+			out = append(out[:0], 0, 0, 0, 0)
+			out = binary.BigEndian.AppendUint32(out, uint32(corr))
+			if resp.IsFlexible() && resp.Key() != int16(kmsg.ApiVersions) {
+				out = append(out, 0) // response header v1: no tagged fields
+			}
+			out = resp.AppendTo(out)
+			binary.BigEndian.PutUint32(out, uint32(len(out)-4))
+			if _, err := w.Write(out); err != nil {
+				return
+			}
+		}
+		if r.buffered() == 0 && w.Buffered() > 0 { // nothing pipelined behind: send now
 			if err := w.Flush(); err != nil {
 				return
 			}
@@ -153,8 +174,8 @@ func (s *Sink) serve(c net.Conn) {
 
 var errSinkRequest = errors.New("bench: sink: bad request")
 
-// handle decodes a request (header and body) and builds its response; nil
-// for an acks=0 produce.
+// handle decodes a request other than Produce (header and body) and
+// builds its response.
 func (s *Sink) handle(b []byte) (kmsg.Response, int32, error) {
 	key := int16(binary.BigEndian.Uint16(b))
 	version := int16(binary.BigEndian.Uint16(b[2:]))
@@ -204,12 +225,6 @@ func (s *Sink) handle(b []byte) (kmsg.Response, int32, error) {
 	case *kmsg.InitProducerIDRequest:
 		resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 		resp.ProducerID = s.nextID.Add(1)
-		return resp, corr, nil
-	case *kmsg.ProduceRequest:
-		resp := s.produce(req)
-		if req.Acks == 0 {
-			return nil, corr, nil
-		}
 		return resp, corr, nil
 	}
 	return nil, corr, errSinkRequest
@@ -316,42 +331,29 @@ func (s *Sink) listOffsets(req *kmsg.ListOffsetsRequest) kmsg.Response {
 	return resp
 }
 
-func (s *Sink) produce(req *kmsg.ProduceRequest) *kmsg.ProduceResponse {
-	resp := req.ResponseKind().(*kmsg.ProduceResponse)
-	for _, rt := range req.Topics {
-		t, _ := s.topic(rt.Topic, 0)
-		out := kmsg.ProduceResponseTopic{Topic: rt.Topic}
-		for _, rp := range rt.Partitions {
-			p := kmsg.ProduceResponseTopicPartition{Partition: rp.Partition, LogAppendTime: -1}
-			if rp.Partition < 0 || int(rp.Partition) >= len(t.ends) {
+// produce answers a scanned Produce request of version: each partition's
+// base offset is its end before the request's records, as a broker's.
+func (s *Sink) produce(req *sinkProduce, version int16) *kmsg.ProduceResponse {
+	resp := kmsg.NewPtrProduceResponse()
+	resp.Version = version
+	for _, rt := range req.topics {
+		t, _ := s.topic(rt.name, 0)
+		out := kmsg.ProduceResponseTopic{Topic: rt.name}
+		for _, rp := range rt.partitions {
+			p := kmsg.ProduceResponseTopicPartition{Partition: rp.partition, LogAppendTime: -1}
+			switch {
+			case rp.partition < 0 || int(rp.partition) >= len(t.ends):
 				p.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			} else if n, ok := countRecords(rp.Records); !ok {
+			case !rp.ok:
 				p.ErrorCode = kerr.CorruptMessage.Code
-			} else {
-				p.BaseOffset = t.ends[rp.Partition].Add(n) - n
+			default:
+				p.BaseOffset = t.ends[rp.partition].Add(rp.records) - rp.records
 			}
 			out.Partitions = append(out.Partitions, p)
 		}
 		resp.Topics = append(resp.Topics, out)
 	}
 	return resp
-}
-
-// countRecords sums the record counts of the v2 batches in b.
-func countRecords(b []byte) (int64, bool) {
-	var n int64
-	for len(b) > 0 {
-		if len(b) < 61 {
-			return 0, false
-		}
-		size := 12 + int(int32(binary.BigEndian.Uint32(b[8:])))
-		if size < 61 || size > len(b) {
-			return 0, false
-		}
-		n += int64(int32(binary.BigEndian.Uint32(b[57:])))
-		b = b[size:]
-	}
-	return n, true
 }
 
 // skipTags skips a tagged-field section.

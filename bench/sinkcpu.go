@@ -7,8 +7,10 @@ import (
 
 // setSinkCPU sets, in every scenario the sink ran in, each other run's
 // SinkCPUSecondsPerGiB (the sink's broker CPU per GiB under the same
-// load: what serving the Kafka protocol alone costs) and
-// CPUPerGiBVsSink (the run's ÷ the sink's).
+// load: what serving the Kafka protocol alone costs, with the record
+// bytes discarded in the kernel, never copied to user space, so below any
+// broker's floor of one copy) and CPUPerGiBVsSink (the run's ÷ the
+// sink's).
 func setSinkCPU(rep *Report) {
 	for _, sc := range rep.Scenarios {
 		sink := rep.Find(sc.Name, TargetSink)
