@@ -175,6 +175,19 @@ func TestSyncReleasesMappedPages(t *testing.T) {
 			if cached := pageCacheBytes(t, logPath, 0, -1); cached > bound {
 				t.Fatalf("after %d bytes appended and synced the page cache holds %d bytes of the segment, want at most %d", appended, cached, bound)
 			}
+			// A consumer far behind maps what it reads again (and reads dropped pages back into the
+			// page cache), below what the Syncs released; the next release unmaps it too.
+			readAllBatches(t, l, 0, false)
+			if rss := mappedRSS(t, logPath); rss < int64(appended)/2 {
+				t.Fatalf("after a read of the whole log the mapping holds %d resident bytes, want at least %d", rss, appended/2)
+			}
+			appendBytes(1 << 20)
+			if _, err := l.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			if rss := mappedRSS(t, logPath); rss > bound {
+				t.Fatalf("after a read of the whole log and a Sync the mapping holds %d resident bytes, want at most %d", rss, bound)
+			}
 			synced := int64(appended)
 			appendBytes(tail)
 			if cached := pageCacheBytes(t, logPath, synced, int64(appended)-synced); cached < int64(appended)-synced {

@@ -105,8 +105,8 @@ type segment struct {
 	rollAt          time.Time     // when the first batch was appended (segment.ms counts from here)
 	unsynced        bool          // sealed with bytes not yet fdatasync'd
 
-	// released: the pages of the mapping below it were dropped from the process's page
-	// tables after a Sync (releaseSynced). Log.syncMu.
+	// released: the end of the last range of the mapping that releaseSynced dropped from the
+	// process's page tables after a Sync. Log.syncMu.
 	released int64
 	// dropped: with drop-behind, the file's pages below it were dropped from the page cache
 	// (dropSynced). A segment opened from an existing file starts with it at the file's size:
@@ -388,6 +388,10 @@ const maxFolioBytes = 2 << 20
 // mapping only removes the page-table entries: the data stays in the page cache and the file,
 // and a later touch through the mapping faults the page back in from there, so readers lose
 // nothing. What stays in the page cache is dropSynced's business (with Config.DropBehind).
+// Each release unmaps from the start of the segment, not from the last release's end: a
+// reader lagging behind maps pages below it again (where the page cache holds 2 MiB folios,
+// a whole folio at a time), and unmapping what is not mapped costs only a walk of the page
+// tables.
 //
 // The caller holds Log.syncMu and Log.view for reading (so the mapping is neither unmapped nor
 // replaced meanwhile); s may have been sealed (no mapping), in which case there is nothing to
@@ -400,7 +404,7 @@ func (s *segment) releaseSynced(durable, chunk int64) error {
 	if s.mapping == nil || end-s.released < chunk {
 		return nil
 	}
-	if err := s.mapping.Advise(int(s.released), int(end-s.released), unix.MADV_DONTNEED); err != nil {
+	if err := s.mapping.Advise(0, int(end), unix.MADV_DONTNEED); err != nil {
 		return fmt.Errorf("segment: %w", err)
 	}
 	s.released = end
