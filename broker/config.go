@@ -96,10 +96,6 @@ type Config struct {
 	// ProducerIDExpiration (producer.id.expiration.ms) is how long a
 	// producer id's deduplication state outlives its last batch.
 	ProducerIDExpiration time.Duration
-	// PrefaultTotalBytes (runnel.segment.prefault.total.bytes) is how much each log dir's
-	// partitions that appended in the last second or two pre-fault and fallocate ahead of their
-	// write positions, shared equally, between 64 KiB and 4 MiB each; 0 = no pre-fault.
-	PrefaultTotalBytes int64
 	// DropBehind (runnel.segment.drop.behind, true) drops synced pages from the page
 	// cache once they are more than the keep window behind the durable ends
 	// (segment.Config.DropBehind).
@@ -203,7 +199,6 @@ func DefaultConfig() Config {
 		ReplicaFsync:             true,
 		PreallocateBytes:         64 << 20,
 		ProducerIDExpiration:     24 * time.Hour,
-		PrefaultTotalBytes:       segment.DefaultPrefaultTotal,
 		DropBehind:               true,
 		CacheKeepBytes:           segment.DefaultCacheKeep,
 		TopicDefaults:            map[string]string{},
@@ -351,7 +346,6 @@ var brokerKeys = []brokerKey{
 	{"runnel.segment.preallocate.bytes", setBytes(func(c *Config) *int64 { return &c.PreallocateBytes }), func(c *Config) (string, bool) { return strconv.FormatInt(c.PreallocateBytes, 10), true }},
 	{"runnel.segment.drop.behind", setBool(func(c *Config) *bool { return &c.DropBehind }), func(c *Config) (string, bool) { return strconv.FormatBool(c.DropBehind), true }},
 	{"runnel.segment.cache.keep.bytes", setBytes(func(c *Config) *int64 { return &c.CacheKeepBytes }), func(c *Config) (string, bool) { return strconv.FormatInt(c.CacheKeepBytes, 10), true }},
-	{"runnel.segment.prefault.total.bytes", setBytes(func(c *Config) *int64 { return &c.PrefaultTotalBytes }), func(c *Config) (string, bool) { return strconv.FormatInt(c.PrefaultTotalBytes, 10), true }},
 	{"runnel.max.partitions.per.topic", setInt32(func(c *Config) *int32 { return &c.MaxPartitions }, 1), func(c *Config) (string, bool) { return itoa(c.MaxPartitions), true }},
 	{"runnel.log.recovery.scan", func(c *Config, v string) error {
 		mode, err := segment.ParseScanMode(strings.TrimSpace(v))

@@ -114,8 +114,8 @@ func (h epollHandler) OnOpen(pc *netpoll.Conn) {
 // off the event loop, like a blocking API: its appends use pwrite and
 // take milliseconds (more when the kernel throttles dirty pages), which
 // on the loop would stall the loop's other connections and serialize the
-// producers that share it. Smaller appends are copies into pre-faulted
-// memory and stay on the loop. A frame this large fills a pooled netpoll
+// producers that share it. Smaller appends' pwrites are quick and stay on
+// the loop. A frame this large fills a pooled netpoll
 // buffer of its own, which the handler keeps (no copy) and gives back.
 const offLoopProduceBytes = 1<<20 + 1
 

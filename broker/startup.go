@@ -80,7 +80,7 @@ func (b *Broker) openLogDirs(defaults *topicSettings, cfgFor func(topic string) 
 			cfg.FS = b.cfg.FS
 			return cfg
 		}, b.logger.With("dir", path), segment.WithScan(b.cfg.LogRecoveryScan), segment.WithFS(b.cfg.FS),
-			segment.WithPrefaultTotal(b.cfg.PrefaultTotalBytes), segment.WithoutPartitions(quorum.Partition))
+			segment.WithoutPartitions(quorum.Partition))
 		if err != nil {
 			return fmt.Errorf("broker: opening log dir %s: %w", path, err)
 		}

@@ -20,7 +20,6 @@ import (
 func TestAppendNoSpace(t *testing.T) {
 	dir := t.TempDir()
 	cfg := smallConfig()
-	cfg.NoPrefault = true // preallocation only when an append needs it
 	l := openTestLog(t, dir, cfg, 0, true)
 	var full atomic.Bool
 	restore := segment.SetFallocate(func(f *os.File, off, n int64) error {

@@ -229,7 +229,6 @@ func TestDiskFullNoIndexRoom(t *testing.T) {
 	cfg.PreallocateBytes = 1 << 20
 	cfg.SegmentIndexBytes = 48 // a time index of 4 slots: full after 3 entries
 	cfg.IndexIntervalBytes = 1 // an entry per batch
-	cfg.NoPrefault = true
 	l := openTestLog(t, dir, cfg, 0, true)
 	rng := rand.New(rand.NewSource(33))
 	var want [][]byte

@@ -146,11 +146,10 @@
 // fallocated range, whatever their size: pwrite marks dirty only the blocks it
 // wrote, where a store through the mapping would dirty its whole folio (ext4
 // makes large folios, up to 2 MiB, since Linux 6.16), which each sync then
-// wrote back, zeros and all. After appends under 32 KiB a background goroutine
-// of the log pre-faults the mapping's pages ahead (MADV_POPULATE_READ: present, zeroed
-// and clean), so that a small append's pwrite finds them in the page cache and
-// readers of the active segment find them mapped. Sealing a segment
-// (a roll) unmaps it, cuts the file to its used size and seals both indexes.
+// wrote back, zeros and all. The mapping stays for readers of the active
+// segment, which read batch headers through it, and for truncation, which
+// zeroes the removed bytes through it. Sealing a segment (a roll) unmaps it,
+// cuts the file to its used size and seals both indexes.
 // Readers never read through a mapping of a sealed segment: they get file
 // ranges for pread or sendfile, so shrinking a file cannot fault a reader.
 // A clean close cuts the active segment and its indexes the same way; after a

@@ -19,8 +19,8 @@ import (
 	"runnel/segment/segmenttest"
 )
 
-// faultConfig has segments large enough for appends of 32 KiB and more (after which the log
-// does not pre-fault) and small enough to roll often.
+// faultConfig has segments large enough for runFaultLoad's large appends (up to 230 KiB) and
+// small enough to roll often.
 func faultConfig(fs *faultfs.FS) segment.Config {
 	c := segment.DefaultConfig()
 	c.SegmentBytes = 1 << 20
@@ -46,8 +46,7 @@ type faultLoad struct {
 
 // runFaultLoad runs appenders against l through a durable flusher, one batch in flight each,
 // until stop is closed, an append or sync fails, or each has sent perAppender batches. One
-// batch in largeEvery (0: none) is 40-230 KiB, past the pre-fault's size (≥ 32 KiB). It returns when
-// the appenders have stopped.
+// batch in largeEvery (0: none) is 40-230 KiB. It returns when the appenders have stopped.
 func runFaultLoad(t *testing.T, l *segment.Log, f *flush.Flusher, seed int64, largeEvery, perAppender int, stop <-chan struct{}, ld *faultLoad) {
 	t.Helper()
 	var wg sync.WaitGroup
@@ -189,9 +188,9 @@ func TestSyncFailureIsSticky(t *testing.T) {
 }
 
 // TestCrashFaultFS cuts the power at random moments of acks=all load on a LogDir, small appends
-// (pre-faulted) and large ones mixed, with checkpoints written now and then. Each round
-// restarts on what the previous crash left (recovering from the recovery-point checkpoint) and
-// checks that every batch acknowledged durable in any round is there byte for byte.
+// and large ones mixed, with checkpoints written now and then. Each round restarts on what the
+// previous crash left (recovering from the recovery-point checkpoint) and checks that every
+// batch acknowledged durable in any round is there byte for byte.
 func TestCrashFaultFS(t *testing.T) {
 	rounds := 12
 	if testing.Short() {
@@ -263,7 +262,6 @@ func TestCrashFaultFS(t *testing.T) {
 func TestFallocateFailureIsNotSticky(t *testing.T) {
 	fs := faultfs.New()
 	cfg := faultConfig(fs)
-	cfg.NoPrefault = true
 	cfg.PreallocateBytes = 4096
 	d, err := segment.OpenLogDir(t.TempDir(), func(string) segment.Config { return cfg }, quietLogger)
 	if err != nil {

@@ -10,13 +10,12 @@ import (
 	"runnel/segment"
 )
 
-// keepSlack is the page cache a dropped range may still show: pages a pre-fault racing the
-// release brought back (prefaulter.run clips its requests, but a release may pass a request
-// while it runs).
+// keepSlack is the page cache a dropped range may still show: a folio that straddles the end
+// of the last range dropped (dropSynced reaches back over it at the next drop).
 const keepSlack = 1 << 20
 
-// appendSynced appends n bytes to l in batches of 16 KiB (pre-faulted), syncing after
-// every MiB, and returns the batches.
+// appendSynced appends n bytes to l in batches of 16 KiB, syncing after every MiB, and returns
+// the batches.
 func appendSynced(t *testing.T, l *segment.Log, rng *rand.Rand, n int) [][]byte {
 	t.Helper()
 	var batches [][]byte

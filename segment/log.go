@@ -30,9 +30,6 @@ type Config struct {
 	// position the active .log is fallocated, in chunks of this size, so that 1000 partitions
 	// of 1 GiB segments do not reserve 1 TiB; 0 = the whole segment.bytes at once.
 	PreallocateBytes int64
-	// NoPrefault turns off pre-faulting (MADV_POPULATE_READ, from a background goroutine) of
-	// the active mapping ahead of the write position.
-	NoPrefault bool
 	// DropBehind (runnel.segment.drop.behind) drops the pages a sync made durable from the
 	// page cache once they are more than the log's keep window (CacheKeepBytes) behind its
 	// durable end (Log.dropSyncedLocked), so that appends reuse that memory instead of
@@ -43,7 +40,7 @@ type Config struct {
 	DropBehind bool
 	// CacheKeepBytes (runnel.segment.cache.keep.bytes) is, with DropBehind, how many synced
 	// bytes behind their durable ends the logs of a directory keep in the page cache, shared
-	// among the logs that appended lately (the pre-fault budget's count): each log keeps
+	// among the logs that appended lately (activeLogs): each log keeps
 	// between minKeepWindow (1 MiB) and maxKeepWindow (64 MiB), and the total is clamped to an
 	// eighth of the machine's memory. A consumer lagging by less reads from the page cache.
 	CacheKeepBytes int64
@@ -222,6 +219,7 @@ type Log struct {
 		closed     bool
 		failed     error         // a storage failure, or a roll or truncation that left the files in a state we refuse to append to
 		headers    []BatchHeader // Append's scratch space
+		joined     int64         // the activeLogs epoch the log last joined
 	}
 
 	view struct {
@@ -241,7 +239,7 @@ type Log struct {
 
 	collectHeader func(pos int, h BatchHeader) error // ValidateBatches callback, made once
 	damage        damageReport                       // reads refused with ErrCorruptLog
-	prefault      prefaulter
+	activity      *activeLogs                        // counts the log among its directory's active logs
 	changed       notifier
 }
 
@@ -255,8 +253,7 @@ type logState struct {
 	report        *LogScan      // what the open scanned; nil: not reported
 	damageTotal   *atomic.Int64 // the directory's count of reads refused for damage, or nil
 	space         *spaceState   // the log directory's; nil: the log gets its own
-	// prefault is the log directory's budget of pre-fault windows; nil: the log gets its own
-	prefault *prefaultBudget
+	activity      *activeLogs   // the log directory's; nil: the log counts alone
 }
 
 // OpenLog opens (creating if needed) the log of tp in dir. After a clean shutdown the files are
@@ -286,9 +283,8 @@ func openLog(dir string, tp TopicPartition, cfg Config, st logState, logger *slo
 	if l.space = st.space; l.space == nil {
 		l.space = newSpaceState(dir, l.logger)
 	}
-	l.prefault.logger = l.logger
-	if l.prefault.budget = st.prefault; l.prefault.budget == nil {
-		l.prefault.budget = newPrefaultBudget(DefaultPrefaultTotal)
+	if l.activity = st.activity; l.activity == nil {
+		l.activity = newActiveLogs()
 	}
 	l.mu.cfg = cfg
 	l.mu.producers = NewProducerState()
@@ -335,7 +331,7 @@ func openLog(dir string, tp TopicPartition, cfg Config, st logState, logger *slo
 		l.releaseAll()
 		return nil, err
 	}
-	l.prefault.budget.opened.Add(1) // left in prefaulter.stop, when the log closes
+	l.activity.open() // closed when the log closes (close, abandon)
 	return l, nil
 }
 
@@ -597,7 +593,7 @@ func (l *Log) append(records []byte, leader *AppendOptions) (AppendInfo, error) 
 	}
 	s := l.mu.active
 	pos := s.size.Load()
-	if err := s.extend(cfg.preallocateChunk(), pos+n, preallocNeeded); err != nil {
+	if err := s.extend(cfg.preallocateChunk(), pos+n); err != nil {
 		return AppendInfo{}, l.countNoSpace(err) // nothing written; the log is as it was
 	}
 	appendTime := int64(-1)
@@ -630,7 +626,7 @@ func (l *Log) append(records []byte, leader *AppendOptions) (AppendInfo, error) 
 	s.size.Store(pos + n)
 	l.mu.nextOffset = next
 	l.endOffset.Store(next)
-	l.prefaultAheadLocked(s, n)
+	l.activity.join(&l.mu.joined)
 	l.changed.notify()
 	return AppendInfo{FirstOffset: first, LastOffset: next - 1, LogAppendTime: appendTime}, nil
 }
@@ -738,7 +734,6 @@ func (l *Log) maybeRollLocked(n, last int64) error {
 
 // remapLocked maps the empty active segment over capacity bytes instead (segment.bytes grew).
 func (l *Log) remapLocked(s *segment, capacity int64) error {
-	l.prefault.wait()
 	l.view.Lock()
 	defer l.view.Unlock()
 	if err := s.mapping.Unmap(); err != nil {
@@ -784,7 +779,6 @@ func (l *Log) rollLocked() error {
 	if err != nil {
 		return err
 	}
-	l.prefault.wait()
 	err = old.seal(&l.view)
 	if err == nil {
 		l.view.Lock()
@@ -1046,11 +1040,11 @@ func (p *pendingSync) finish(syncErr error) (int64, error) {
 // lies more than the log's keep window behind its durable end (dropSynced). A failure costs
 // only memory: it is logged.
 func (l *Log) releaseSynced(active *segment, pos int64) {
-	chunk := l.prefault.budget.releaseChunk()
+	chunk := l.activity.releaseChunk()
 	l.view.RLock()
 	err := active.releaseSynced(pos, chunk)
 	if l.dropBehind {
-		err = errors.Join(err, l.dropSyncedLocked(l.prefault.budget.keepWindow(l.keepBytes), chunk))
+		err = errors.Join(err, l.dropSyncedLocked(l.activity.keepWindow(l.keepBytes), chunk))
 	}
 	l.view.RUnlock()
 	if err != nil {
@@ -1448,7 +1442,7 @@ func (l *Log) close(c *unsyncedClose) error {
 		return nil
 	}
 	l.mu.closed = true
-	l.prefault.stop()
+	l.activity.close()
 	if err := l.storageFailure(); err != nil {
 		// Nothing more is synced or trimmed: the next open recovers from the recovery point.
 		l.releaseAll()
@@ -1569,7 +1563,7 @@ func (l *Log) abandon() {
 		return
 	}
 	l.mu.closed = true
-	l.prefault.stop()
+	l.activity.close()
 	l.releaseAll()
 	l.changed.notify()
 }

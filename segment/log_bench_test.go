@@ -26,12 +26,11 @@ const benchSegmentBytes = 64 << 20
 // files) are deleted, outside the timer.
 const benchKeepBytes = 256 << 20
 
-func benchConfig(prefault bool) segment.Config {
+func benchConfig() segment.Config {
 	c := segment.DefaultConfig()
 	c.SegmentBytes = benchSegmentBytes
 	c.PreallocateBytes = 16 << 20
 	c.RetentionMs = -1
-	c.NoPrefault = !prefault
 	return c
 }
 
@@ -55,34 +54,31 @@ func trimLog(b *testing.B, l *segment.Log, appended *int64) {
 	b.StartTimer()
 }
 
-// BenchmarkAppend compares Log.Append (validate, stamp, one pwrite; index entries), with and
-// without background pre-faulting, against pwrite of the same bytes to a file at increasing
-// offsets. No syncs: this is the page cache path. cpu-ns/op is the process's CPU time per
-// append, which counts the pre-faulter's goroutine that ns/op, on two cores, does not.
+// BenchmarkAppend compares Log.Append (validate, stamp, one pwrite; index entries) against
+// pwrite of the same bytes to a file at increasing offsets. No syncs: this is the page cache
+// path. cpu-ns/op is the process's CPU time per append.
 func BenchmarkAppend(b *testing.B) {
 	for _, size := range []int{1 << 10, 16 << 10, 64 << 10, 1 << 20} {
 		batch := logBenchBatch(size)
-		for _, prefault := range []bool{true, false} {
-			b.Run(fmt.Sprintf("size=%d/log/prefault=%v", size, prefault), func(b *testing.B) {
-				l, err := segment.OpenLog(b.TempDir(), testTP, benchConfig(prefault), 0, true, quietLogger)
-				if err != nil {
+		b.Run(fmt.Sprintf("size=%d/log", size), func(b *testing.B) {
+			l, err := segment.OpenLog(b.TempDir(), testTP, benchConfig(), 0, true, quietLogger)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer l.Close()
+			b.SetBytes(int64(len(batch)))
+			b.ReportAllocs()
+			var appended int64
+			cpu := startCPU(b)
+			for b.Loop() {
+				if _, err := l.Append(batch, segment.AppendOptions{}); err != nil {
 					b.Fatal(err)
 				}
-				defer l.Close()
-				b.SetBytes(int64(len(batch)))
-				b.ReportAllocs()
-				var appended int64
-				cpu := startCPU(b)
-				for b.Loop() {
-					if _, err := l.Append(batch, segment.AppendOptions{}); err != nil {
-						b.Fatal(err)
-					}
-					appended += int64(len(batch))
-					trimLog(b, l, &appended)
-				}
-				cpu()
-			})
-		}
+				appended += int64(len(batch))
+				trimLog(b, l, &appended)
+			}
+			cpu()
+		})
 		b.Run(fmt.Sprintf("size=%d/pwrite", size), func(b *testing.B) {
 			w := newPwriter(b)
 			defer w.close()
@@ -165,11 +161,9 @@ func (w *pwriter) close() { w.f.Close() }
 func BenchmarkAppendDurable(b *testing.B) {
 	const size = 4 << 10
 	for _, n := range []int{1, 8, 64} {
-		for _, prefault := range []bool{true, false} {
-			b.Run(fmt.Sprintf("appenders=%d/log+flusher/prefault=%v", n, prefault), func(b *testing.B) {
-				benchDurableLog(b, n, size, prefault)
-			})
-		}
+		b.Run(fmt.Sprintf("appenders=%d/log+flusher", n), func(b *testing.B) {
+			benchDurableLog(b, n, size)
+		})
 		b.Run(fmt.Sprintf("appenders=%d/pwrite+fdatasync", n), func(b *testing.B) {
 
 			file, err := os.Create(filepath.Join(b.TempDir(), "baseline"))
@@ -193,8 +187,8 @@ func BenchmarkAppendDurable(b *testing.B) {
 }
 
 // benchDurableLog is BenchmarkAppendDurable's log side.
-func benchDurableLog(b *testing.B, n, size int, prefault bool) {
-	l, err := segment.OpenLog(b.TempDir(), testTP, benchConfig(prefault), 0, true, quietLogger)
+func benchDurableLog(b *testing.B, n, size int) {
+	l, err := segment.OpenLog(b.TempDir(), testTP, benchConfig(), 0, true, quietLogger)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -263,7 +257,7 @@ func runAppenders(b *testing.B, n, size int, op func(batch []byte, done chan err
 // SetBytes counts the bytes a fetch would then send.
 func BenchmarkRead(b *testing.B) {
 	for _, batchSize := range []int{1 << 10, 16 << 10} {
-		cfg := benchConfig(false)
+		cfg := benchConfig()
 		cfg.SegmentBytes = 8 << 20
 		dir := b.TempDir()
 		l, err := segment.OpenLog(dir, testTP, cfg, 0, true, quietLogger)

@@ -46,9 +46,7 @@ func TestAppendRead(t *testing.T) {
 	}{
 		{"small segments", smallConfig, 700},
 		{"whole-segment preallocation", func() segment.Config { c := smallConfig(); c.PreallocateBytes = 0; return c }, 700},
-		{"no prefault", func() segment.Config { c := smallConfig(); c.NoPrefault = true; return c }, 3000},
 		{"defaults", segment.DefaultConfig, 20000},
-		// Appends from 32 KiB are not pre-faulted, smaller ones are.
 		{"large and small", func() segment.Config { c := segment.DefaultConfig(); c.SegmentBytes = 4 << 20; return c }, 400 << 10},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

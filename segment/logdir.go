@@ -55,11 +55,10 @@ type LogDir struct {
 	cfgFor func(topic string) Config
 	logger *slog.Logger
 
-	lock  *os.File    // holds the flock on .lock until Close; SyncAll's syncfs goes through it
-	fs    disk.FS     // for SyncAll
-	space *spaceState // whether its file system is short of space, shared by its logs
-	// prefault divides the pre-fault windows (and the fallocation ahead) among its active logs
-	prefault *prefaultBudget
+	lock     *os.File    // holds the flock on .lock until Close; SyncAll's syncfs goes through it
+	fs       disk.FS     // for SyncAll
+	space    *spaceState // whether its file system is short of space, shared by its logs
+	activity *activeLogs // counts its logs that appended lately, among which it divides what they keep
 
 	failed atomic.Pointer[error] // the first storage failure of any of its logs; sticky (Log.failure points here)
 	damage atomic.Int64          // reads of its logs refused with ErrCorruptLog
@@ -75,10 +74,9 @@ type LogDir struct {
 type OpenOption func(*openOptions)
 
 type openOptions struct {
-	scan          ScanMode
-	prefaultTotal int64
-	skip          []TopicPartition
-	fs            disk.FS
+	scan ScanMode
+	skip []TopicPartition
+	fs   disk.FS
 }
 
 // WithFS sets the FS through which SyncAll syncs the directory's file system (default
@@ -94,14 +92,6 @@ func WithoutPartitions(tps ...TopicPartition) OpenOption {
 // WithScan sets which segments the open reads batch by batch (default ScanFromRecoveryPoint).
 func WithScan(mode ScanMode) OpenOption { return func(o *openOptions) { o.scan = mode } }
 
-// WithPrefaultTotal sets the bytes (runnel.segment.prefault.total.bytes, default
-// DefaultPrefaultTotal) that the directory's logs which appended in the last second or two
-// pre-fault, and fallocate, ahead of their write positions, shared equally: each gets between
-// 64 KiB and 4 MiB of it. 0 turns pre-faulting off.
-func WithPrefaultTotal(bytes int64) OpenOption {
-	return func(o *openOptions) { o.prefaultTotal = max(bytes, 0) }
-}
-
 // OpenLogDir opens every partition log under path (creating path if needed), in parallel.
 // If the previous run shut down cleanly (the marker file exists) the logs' files are trusted,
 // otherwise each log recovers what lies past its recovery point; WithScan(ScanFull) checks
@@ -111,7 +101,7 @@ func WithPrefaultTotal(bytes int64) OpenOption {
 // logged and costs a full recovery, never a failed open. Like Kafka, it takes an exclusive
 // flock on the directory's .lock file, so that two processes never share a directory.
 func OpenLogDir(path string, cfgFor func(topic string) Config, logger *slog.Logger, opts ...OpenOption) (d *LogDir, err error) {
-	o := openOptions{prefaultTotal: DefaultPrefaultTotal, fs: disk.OS}
+	o := openOptions{fs: disk.OS}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -136,7 +126,7 @@ func OpenLogDir(path string, cfgFor func(topic string) Config, logger *slog.Logg
 	d = &LogDir{path: path, cfgFor: cfgFor, logger: logger, lock: lock, fs: cmp.Or(o.fs, disk.OS),
 		logs: map[TopicPartition]*Log{}, creating: map[TopicPartition]chan struct{}{}}
 	d.space = newSpaceState(path, logger)
-	d.prefault = newPrefaultBudget(o.prefaultTotal)
+	d.activity = newActiveLogs()
 	marker := filepath.Join(path, cleanShutdownFile)
 	_, statErr := os.Stat(marker)
 	clean := statErr == nil
@@ -192,7 +182,7 @@ func OpenLogDir(path string, cfgFor func(topic string) Config, logger *slog.Logg
 	forEachParallel(len(tps), func(i int) {
 		tp := tps[i]
 		st := logState{recoveryPoint: recoveryPoints[tp], startOffset: -1, highWatermark: -1, clean: clean && !recoverAll,
-			scan: o.scan, report: &d.scan.Logs[i], damageTotal: &d.damage, space: d.space, prefault: d.prefault}
+			scan: o.scan, report: &d.scan.Logs[i], damageTotal: &d.damage, space: d.space, activity: d.activity}
 		if start, ok := startOffsets[tp]; ok {
 			st.startOffset = start
 		}
@@ -353,7 +343,7 @@ func (d *LogDir) Create(tp TopicPartition, cfg Config) (*Log, error) {
 
 	dir := filepath.Join(d.path, tp.DirName())
 	_, statErr := os.Stat(dir)
-	l, err := openLog(dir, tp, cfg, logState{startOffset: -1, highWatermark: -1, clean: true, damageTotal: &d.damage, space: d.space, prefault: d.prefault}, d.logger)
+	l, err := openLog(dir, tp, cfg, logState{startOffset: -1, highWatermark: -1, clean: true, damageTotal: &d.damage, space: d.space, activity: d.activity}, d.logger)
 	if err != nil && errors.Is(statErr, fs.ErrNotExist) {
 		// A log that could not be made (ENOSPC preallocating it) leaves no directory
 		// behind for the next start to open.

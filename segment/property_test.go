@@ -98,7 +98,6 @@ func TestProperty(t *testing.T) {
 			cfg.PreallocateBytes = int64(rng.Intn(3)) * 4 << 10
 			cfg.IndexIntervalBytes = rng.Intn(2048)
 			cfg.SegmentIndexBytes = 64 + rng.Intn(512)
-			cfg.NoPrefault = rng.Intn(2) == 0
 			cfg.RetentionMs = -1
 			l, err := segment.OpenLog(dir, testTP, cfg, 0, true, quietLogger)
 			if err != nil {

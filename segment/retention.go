@@ -147,7 +147,6 @@ func (l *Log) TruncateTo(offset int64) error {
 	if offset < 0 {
 		return fmt.Errorf("%w: truncate to %d", ErrOffsetOutOfRange, offset)
 	}
-	l.prefault.wait()
 	if offset <= l.startOffset.Load() {
 		return l.truncateFullyLocked(offset)
 	}
@@ -196,7 +195,6 @@ func (l *Log) TruncateFullyAndStartAt(offset int64) error {
 	if offset < 0 {
 		return fmt.Errorf("%w: start at %d", ErrOffsetOutOfRange, offset)
 	}
-	l.prefault.wait()
 	return l.truncateFullyLocked(offset)
 }
 

@@ -98,7 +98,6 @@ type segment struct {
 	capacity        int64         // length of the mapping: the segment never grows past it
 	allocated       int64         // bytes of the file fallocated so far (the file's size)
 	shortStep       int64         // 0, or since space ran short the preallocation step to try next
-	populated       int64         // bytes of the mapping handed to the prefaulter so far
 	nextOffset      int64         // offset after the last batch in this segment
 	maxTimestamp    int64         // greatest batch max timestamp, -1 when none
 	offsetOfMaxTime int64         // last offset of the batch that carries maxTimestamp
@@ -106,10 +105,9 @@ type segment struct {
 	rollAt          time.Time     // when the first batch was appended (segment.ms counts from here)
 	unsynced        bool          // sealed with bytes not yet fdatasync'd
 
-	// released: the pages of the mapping below it were dropped from the process's page
-	// tables after a Sync (releaseSynced). Written under Log.syncMu; an atomic because the
-	// pre-fault goroutine clips its requests against it (prefaulter.run).
-	released atomic.Int64
+	// released: the end of the last range of the mapping that releaseSynced dropped from the
+	// process's page tables after a Sync. Log.syncMu.
+	released int64
 	// dropped: with drop-behind, the file's pages below it were dropped from the page cache
 	// (dropSynced). A segment opened from an existing file starts with it at the file's size:
 	// only what this process appended is its to drop. Log.syncMu.
@@ -253,7 +251,7 @@ func (s *segment) closeIndexes() error {
 // at least its data.
 func (s *segment) activate(capacity, chunk int64) error {
 	s.capacity = max(capacity, s.size.Load())
-	if err := s.extend(chunk, s.size.Load(), preallocNeeded); err != nil {
+	if err := s.extend(chunk, s.size.Load()); err != nil {
 		return err
 	}
 	m, err := mmap.Map(s.file, int(s.capacity), true)
@@ -261,36 +259,22 @@ func (s *segment) activate(capacity, chunk int64) error {
 		return fmt.Errorf("segment: %w", err)
 	}
 	s.mapping = m
-	s.populated = s.size.Load()
 	return nil
 }
 
-// preallocation says how much a caller of extend needs the space it asks for.
-type preallocation uint8
-
-const (
-	preallocNeeded   preallocation = iota // an append's: short of space, ask for less
-	preallocOptional                      // the prefaulter's read-ahead: short of space, give up
-)
-
 // extend fallocates the .log so that it covers at least end bytes, in whole preallocation
 // chunks and never past capacity. When the file system is short of space (ENOSPC, EDQUOT),
-// it asks for less, so that one log does not hold space that others need: for
-// preallocNeeded, minPreallocStep at a time and then exactly end; and the segment keeps to
-// that until the file system has two chunks free again. For preallocOptional it gives up at
-// once, and does not try while the segment is short. A fallocate that fails can still have
-// allocated blocks and raised the size (ext4 keeps what it got before it ran out), so extend
-// cuts the file back: on error the file has its old size and allocation. Refused for lack
-// of space, the error wraps ErrNoSpace.
-func (s *segment) extend(chunk, end int64, need preallocation) error {
+// it asks for less, so that one log does not hold space that others need: minPreallocStep at
+// a time and then exactly end; and the segment keeps to that until the file system has two
+// chunks free again. A fallocate that fails can still have allocated blocks and raised the
+// size (ext4 keeps what it got before it ran out), so extend cuts the file back: on error the
+// file has its old size and allocation. Refused for lack of space, the error wraps ErrNoSpace.
+func (s *segment) extend(chunk, end int64) error {
 	if end <= s.allocated && s.allocated > 0 {
 		return nil
 	}
 	step := chunk
 	if s.shortStep > 0 {
-		if need == preallocOptional {
-			return ErrNoSpace
-		}
 		step = min(s.shortStep, chunk)
 	}
 	for {
@@ -312,8 +296,8 @@ func (s *segment) extend(chunk, end int64, need preallocation) error {
 			}
 			return nil
 		}
-		// Nothing past s.allocated is mapped for use: the prefaulter and the appender touch
-		// only pages below it, so cutting the file there is safe under the mapping.
+		// Nothing past s.allocated is touched through the mapping: readers and truncation
+		// stay below the size, so cutting the file there is safe under the mapping.
 		if terr := s.fs.Truncate(s.file, s.allocated); terr != nil {
 			return fmt.Errorf("segment: preallocate %s to %d bytes: %w; cutting it back to %d: %w", s.path(logSuffix), target, err, s.allocated, terr)
 		}
@@ -325,7 +309,7 @@ func (s *segment) extend(chunk, end int64, need preallocation) error {
 			step = 1 // exactly end
 		}
 		s.shortStep = step
-		if need == preallocOptional || target == end {
+		if target == end {
 			return fmt.Errorf("%w: preallocate %s to %d bytes: %w", ErrNoSpace, s.path(logSuffix), target, err)
 		}
 	}
@@ -344,8 +328,7 @@ func (s *segment) freeBytes() int64 {
 // seal ends the active life of s, in three steps so that readers wait only for the middle
 // one: the indexes are trimmed and become read-only (readers keep using them); with Log.view
 // held, the mapping goes (only the appender and active-segment readers read through it); then
-// the .log is cut to the bytes it holds. The caller holds Log.mu and has stopped the prefaulter
-// touching the mapping. The data is not synced here: the next Log.Sync does it (s.unsynced).
+// the .log is cut to the bytes it holds. The caller holds Log.mu. The data is not synced here: the next Log.Sync does it (s.unsynced).
 func (s *segment) seal(view sync.Locker) error {
 	if err := s.sealIndexes(); err != nil {
 		return err
@@ -371,9 +354,9 @@ func (s *segment) seal(view sync.Locker) error {
 // write puts b at position pos of the active segment, which is fallocated that far, with one
 // pwrite into the page cache, whatever its size. pwrite marks dirty only the blocks it wrote;
 // a store through the mapping instead takes a write fault (ext4 page_mkwrite) that marks the
-// whole folio dirty, and since Linux 6.16 ext4 makes large folios (up to 2 MiB) of the
-// pre-faulted range, so each fdatasync after a small append wrote back the folio's zeros
-// beside it: at 10,000 synced 1 KiB appends/s a broker's syncs wrote 15-130x the bytes
+// whole folio dirty, and since Linux 6.16 ext4 makes large folios (up to 2 MiB) of the range
+// the mapping faults in ahead, so each fdatasync after a small append wrote back the folio's
+// zeros beside it: at 10,000 synced 1 KiB appends/s a broker's syncs wrote 15-130x the bytes
 // appended (results/2026-12-03-floor10k/), 0.2-1.3 GB/s. With pwrite a sync writes the
 // appended blocks, as the disk floor's: 0.007-0.037x those bytes (results/2026-12-03-smallpw/).
 // pwrite costs a system call: 1.1-1.2x the process's CPU per 1 KiB append, but 0.75-0.85x per
@@ -386,10 +369,10 @@ func (s *segment) write(b []byte, pos int64) error {
 
 // releaseChunk is the most bytes releaseSynced unmaps at once, and the most synced bytes it keeps
 // mapped behind the durable position, which readers tailing the active segment (they read batch
-// headers through the mapping) and the appender's next page are likely to touch again. A log
-// keeps less when many logs are active: its share of the pre-fault budget
-// (prefaultBudget.releaseChunk), so that 1,000 logs do not each hold 2 MiB of synced pages
-// (2 GB of RSS). dropSynced drops from the page cache in the same chunks.
+// headers through the mapping) are likely to touch again. A log keeps less when many logs are
+// active: its share of mappedKeepTotal (activeLogs.releaseChunk), so that 1,000 logs do not
+// each hold 2 MiB of synced pages (2 GB of RSS). dropSynced drops from the page cache in the
+// same chunks.
 const releaseChunk = 1 << 20
 
 // maxFolioBytes is the largest folio the page cache makes of a file's pages (PMD size on x86-64).
@@ -399,30 +382,32 @@ const maxFolioBytes = 2 << 20
 
 // releaseSynced drops from the process's page tables the pages of the active mapping that lie
 // in whole chunks more than one chunk behind durable, a position a successful fdatasync
-// covered. Pages written through a MAP_SHARED mapping otherwise stay mapped, and
-// count in the process's resident set (RssFile), until the segment rolls: at 10 MB/s that is
-// 10 MB/s of RSS. MADV_DONTNEED on a shared file mapping only removes the page-table entries:
-// the data stays in the page cache and the file, and a later touch through the mapping faults
-// the page back in from there, so readers lose nothing. What stays in the page cache is
-// dropSynced's business (with Config.DropBehind).
+// covered. Pages that readers touched through the MAP_SHARED mapping otherwise stay mapped,
+// and count in the process's resident set (RssFile), until the segment rolls: with a consumer
+// tailing a log written at 10 MB/s, that is 10 MB/s of RSS. MADV_DONTNEED on a shared file
+// mapping only removes the page-table entries: the data stays in the page cache and the file,
+// and a later touch through the mapping faults the page back in from there, so readers lose
+// nothing. What stays in the page cache is dropSynced's business (with Config.DropBehind).
+// Each release unmaps from the start of the segment, not from the last release's end: a
+// reader lagging behind maps pages below it again (where the page cache holds 2 MiB folios,
+// a whole folio at a time), and unmapping what is not mapped costs only a walk of the page
+// tables.
 //
 // The caller holds Log.syncMu and Log.view for reading (so the mapping is neither unmapped nor
 // replaced meanwhile); s may have been sealed (no mapping), in which case there is nothing to
 // do. chunk is a whole number of pages.
 func (s *segment) releaseSynced(durable, chunk int64) error {
 	end := (durable - chunk) / chunk * chunk
-	released := s.released.Load()
-	if end < released {
-		released = max(end, 0) // truncated: pages below were written again
-		s.released.Store(released)
+	if end < s.released {
+		s.released = max(end, 0) // truncated: pages below were written again
 	}
-	if s.mapping == nil || end-released < chunk {
+	if s.mapping == nil || end-s.released < chunk {
 		return nil
 	}
-	if err := s.mapping.Advise(int(released), int(end-released), unix.MADV_DONTNEED); err != nil {
+	if err := s.mapping.Advise(0, int(end), unix.MADV_DONTNEED); err != nil {
 		return fmt.Errorf("segment: %w", err)
 	}
-	s.released.Store(end)
+	s.released = end
 	return nil
 }
 

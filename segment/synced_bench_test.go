@@ -27,7 +27,7 @@ func BenchmarkAppendSynced(b *testing.B) {
 	const size = 64 << 10
 	batch := logBenchBatch(size)
 	b.Run("log", func(b *testing.B) {
-		l, err := segment.OpenLog(b.TempDir(), testTP, benchConfig(true), 0, true, quietLogger)
+		l, err := segment.OpenLog(b.TempDir(), testTP, benchConfig(), 0, true, quietLogger)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -91,48 +91,35 @@ func BenchmarkAppendSynced(b *testing.B) {
 // so an upper bound of what a sync writes back; the block layer's bytes need a tracer
 // (perf record -e block:block_bio_queue). cpu-ns/op is the process's CPU time per op.
 func BenchmarkAppendSyncedSmall(b *testing.B) {
-	// One segment for the warm-up and b.N up to 65,536: a roll would start small folios again.
+	// One segment for b.N up to 65,536 and beyond: a roll's new files would count in the ops.
 	const smallSyncedSegmentBytes = 256 << 20
 	const size = 1 << 10
 	batch := logBenchBatch(size)
-	for _, prefault := range []bool{true, false} {
-		b.Run(fmt.Sprintf("log/prefault=%v", prefault), func(b *testing.B) {
-			cfg := benchConfig(prefault)
-			cfg.SegmentBytes = smallSyncedSegmentBytes
-			l, err := segment.OpenLog(b.TempDir(), testTP, cfg, 0, true, quietLogger)
-			if err != nil {
+	b.Run("log", func(b *testing.B) {
+		cfg := benchConfig()
+		cfg.SegmentBytes = smallSyncedSegmentBytes
+		l, err := segment.OpenLog(b.TempDir(), testTP, cfg, 0, true, quietLogger)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer l.Close()
+		b.SetBytes(int64(len(batch)))
+		var appended int64
+		dirtied := startDirtied(b)
+		cpu := startCPU(b)
+		for b.Loop() {
+			if _, err := l.Append(batch, segment.AppendOptions{}); err != nil {
 				b.Fatal(err)
-			}
-			defer l.Close()
-			// First 64 MiB in 16 KiB batches, unsynced: each read-ahead of the pre-fault makes
-			// larger folios than the last, up to 2 MiB, as in a broker's segment after a while.
-			warm := logBenchBatch(16 << 10)
-			for range 4096 {
-				if _, err := l.Append(warm, segment.AppendOptions{}); err != nil {
-					b.Fatal(err)
-				}
 			}
 			if _, err := l.Sync(); err != nil {
 				b.Fatal(err)
 			}
-			b.SetBytes(int64(len(batch)))
-			var appended int64
-			dirtied := startDirtied(b)
-			cpu := startCPU(b)
-			for b.Loop() {
-				if _, err := l.Append(batch, segment.AppendOptions{}); err != nil {
-					b.Fatal(err)
-				}
-				if _, err := l.Sync(); err != nil {
-					b.Fatal(err)
-				}
-				appended += int64(len(batch))
-				trimLog(b, l, &appended)
-			}
-			cpu()
-			dirtied()
-		})
-	}
+			appended += int64(len(batch))
+			trimLog(b, l, &appended)
+		}
+		cpu()
+		dirtied()
+	})
 	b.Run("pwrite+fdatasync", func(b *testing.B) {
 		f, err := os.Create(filepath.Join(b.TempDir(), "floor"))
 		if err != nil {

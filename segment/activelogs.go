@@ -1,0 +1,113 @@
+package segment
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// activeEpoch is how long a log counts as active after its last append (between one and two
+// epochs).
+const activeEpoch = time.Second
+
+// activeLogs counts a log directory's logs that appended in the current or the previous epoch,
+// among which the directory's totals of synced pages kept are divided: those kept mapped
+// (releaseChunk) and, with drop-behind, those kept in the page cache (keepWindow), so that
+// 1,000 active partitions do not each keep what one alone may. A log joins once per epoch from
+// its append (under its own Log.mu), with atomics only. When the previous epoch saw no append
+// (at start, or after a pause), all the open logs are counted until an epoch has counted them.
+type activeLogs struct {
+	now    func() time.Time
+	opened atomic.Int64               // logs open in the directory (open and close)
+	cur    atomic.Pointer[epochCount] // the current epoch and the logs that joined it
+	prev   atomic.Int64               // logs that joined the epoch before cur; -1: unknown
+}
+
+// epochCount is the number of logs that appended in one epoch.
+type epochCount struct {
+	epoch int64
+	n     atomic.Int64
+}
+
+func newActiveLogs() *activeLogs {
+	a := &activeLogs{now: time.Now}
+	a.cur.Store(&epochCount{})
+	a.prev.Store(-1)
+	return a
+}
+
+// open counts a log opened; close, once, the same log closed.
+func (a *activeLogs) open()  { a.opened.Add(1) }
+func (a *activeLogs) close() { a.opened.Add(-1) }
+
+// join counts the caller, a log that appended, as active in the current epoch unless *joined
+// (the caller's, under its Log.mu) says it already is.
+func (a *activeLogs) join(joined *int64) {
+	epoch := a.now().UnixNano() / int64(activeEpoch)
+	c := a.cur.Load()
+	for c.epoch < epoch {
+		next := &epochCount{epoch: epoch}
+		if a.cur.CompareAndSwap(c, next) {
+			prev := int64(-1)
+			if c.epoch == epoch-1 {
+				prev = c.n.Load() // a join racing the swap may be missed: it rejoins next epoch
+			}
+			a.prev.Store(prev)
+		}
+		c = a.cur.Load()
+	}
+	if *joined != c.epoch {
+		*joined = c.epoch
+		c.n.Add(1)
+	}
+}
+
+// active is the count of logs that appended in this or the previous epoch, as the last join
+// saw it; the logs open if no epoch counted them.
+func (a *activeLogs) active() int64 {
+	active := max(a.cur.Load().n.Load(), a.prev.Load())
+	if active <= 0 {
+		active = a.opened.Load()
+	}
+	return max(active, 1)
+}
+
+// Bounds of releaseSynced's chunk, and the most synced bytes a directory's logs keep mapped in
+// all: up to 256 active logs keep 1 MiB each, 1,000 keep 256 KiB, and from 4,096 on, 64 KiB.
+const (
+	minReleaseChunk = 64 << 10
+	mappedKeepTotal = 256 << 20
+)
+
+// releaseChunk is releaseSynced's chunk for each log: its share of mappedKeepTotal among the
+// active logs, in whole minReleaseChunks, between minReleaseChunk and releaseChunk.
+func (a *activeLogs) releaseChunk() int64 {
+	return min(max(mappedKeepTotal/a.active(), minReleaseChunk), releaseChunk) / minReleaseChunk * minReleaseChunk
+}
+
+// Bounds of a log's keep window (Config.CacheKeepBytes), and the default of the directory's
+// total: 1 GiB keeps the most, 64 MiB, for up to 16 active logs, and the least, 1 MiB, from
+// 1,024 of them.
+const (
+	minKeepWindow    = 1 << 20
+	maxKeepWindow    = 64 << 20
+	DefaultCacheKeep = 1 << 30
+)
+
+// keepCap is the most a directory's logs keep in all: an eighth of the machine's memory.
+var keepCap = sync.OnceValue(func() int64 {
+	var si unix.Sysinfo_t
+	if unix.Sysinfo(&si) != nil || si.Totalram == 0 {
+		return DefaultCacheKeep
+	}
+	return int64(si.Totalram) * int64(max(si.Unit, 1)) / 8
+})
+
+// keepWindow is the synced bytes each active log keeps in the page cache behind its durable
+// end with drop-behind: total (clamped to keepCap) divided among the active logs, clamped to
+// [minKeepWindow, maxKeepWindow].
+func (a *activeLogs) keepWindow(total int64) int64 {
+	return min(max(min(total, keepCap())/a.active(), minKeepWindow), maxKeepWindow)
+}
