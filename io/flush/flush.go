@@ -176,7 +176,7 @@ type Flusher struct {
 
 	wake    chan struct{} // capacity 1: coalesced wake-ups of the flusher goroutine
 	stopped chan struct{} // closed when the flusher goroutine has exited
-	kicks   atomic.Uint64 // kick calls, for tests
+	kicks   atomic.Uint64 // kick calls, for tests and benchmarks
 
 	mu struct {
 		sync.Mutex
