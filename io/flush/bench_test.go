@@ -409,3 +409,52 @@ func (l *gapLog) Sync() (int64, error) {
 	}
 	return end, err
 }
+
+// BenchmarkNoWaitManyPartitions is acks=1 under the durable policy as the broker's event loop
+// does it: one goroutine appends 16 KiB to each of the partitions in turn and asks for a flush
+// without waiting for it (Wait with a done function that does nothing), as a produce request
+// does for its consumers' sake. kicks/op counts the wake-ups of the flusher goroutine that the
+// appends ask for; with syncfs (GroupMin 64) the due partitions are synced in groups;
+// impl=none is the same pwrites with no flusher at all, the appends' own cost.
+//
+//	go test -run '^$' -bench BenchmarkNoWaitManyPartitions -benchtime 20000x -count 5 ./io/flush
+func BenchmarkNoWaitManyPartitions(b *testing.B) {
+	for _, partitions := range []int{8, 1000} {
+		for _, impl := range []string{"fdatasync", "syncfs", "none"} {
+			b.Run(fmt.Sprintf("partitions=%d/impl=%s", partitions, impl), func(b *testing.B) {
+				logs := make([]*benchLog, partitions)
+				targets := make([]Target, partitions)
+				for i := range logs {
+					logs[i] = newBenchLog(b, max(64<<20/int64(partitions), 1<<20))
+					targets[i] = logs[i]
+					if impl == "syncfs" {
+						targets[i] = groupBenchLog{logs[i]}
+					}
+				}
+				cfg := Config{}
+				if impl == "syncfs" {
+					cfg.SyncAll = func() error { return disk.SyncFS(logs[0].f) }
+				}
+				f := New(cfg)
+				defer f.Close()
+				buf := make([]byte, 16<<10)
+				ignore := func(error) {}
+				b.SetBytes(int64(len(buf)))
+				b.ReportAllocs()
+				kicks := f.kicks.Load()
+				b.ResetTimer()
+				for i := range b.N {
+					end, err := logs[i%partitions].append(buf)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if impl != "none" {
+						f.Wait(targets[i%partitions], end, ignore)
+					}
+				}
+				b.StopTimer()
+				b.ReportMetric(float64(f.kicks.Load()-kicks)/float64(b.N), "kicks/op")
+			})
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -175,6 +176,7 @@ type Flusher struct {
 
 	wake    chan struct{} // capacity 1: coalesced wake-ups of the flusher goroutine
 	stopped chan struct{} // closed when the flusher goroutine has exited
+	kicks   atomic.Uint64 // kick calls, for tests and benchmarks
 
 	mu struct {
 		sync.Mutex
@@ -258,11 +260,22 @@ func (f *Flusher) Wait(t Target, end int64, done func(error)) {
 		f.mu.Unlock()
 		return
 	}
-	kick := f.dueLocked(tg)
+	kick := f.dueLocked(tg) && !f.kickedLaterLocked(tg)
 	f.mu.Unlock()
 	if kick {
 		f.kick()
 	}
+}
+
+// kickedLaterLocked reports whether the flusher goroutine, woken now, could not start tg's
+// sync anyway, and a sync in flight wakes it once it could: tg's own sync is in flight, or tg
+// is a GroupTarget and a group sync is (GroupTargets wait for it to finish). Each worker
+// kicks the flusher goroutine after every sync it finishes, so tg, queued, is started then.
+// Without this, every produce to one of 1,000 partitions woke the flusher goroutine, which
+// found the target held and queued it again: one goroutine wake-up on the event loop per
+// partition per sync, and a pass over the due targets on the flusher goroutine.
+func (f *Flusher) kickedLaterLocked(tg *target) bool {
+	return tg.syncing || (f.mu.grouping && f.cfg.SyncAll != nil && groupableTarget(tg))
 }
 
 // startNowLocked starts tg's sync on a worker from Wait, when the flusher goroutine would only
@@ -364,6 +377,7 @@ func (f *Flusher) Close() error {
 
 // kick wakes the flusher goroutine; wake-ups coalesce.
 func (f *Flusher) kick() {
+	f.kicks.Add(1)
 	select {
 	case f.wake <- struct{}{}:
 	default:

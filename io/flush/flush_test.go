@@ -1022,3 +1022,74 @@ func waitLoopIdle(f *Flusher) {
 		runtime.Gosched()
 	}
 }
+
+// TestWaitDuringHeldSyncDoesNotKick: a Wait on a target whose own sync is in flight, or on a
+// GroupTarget while a group sync is, does not wake the flusher goroutine (it could not start
+// the target), yet the sync in flight ending starts the next one: every waiter is told, with
+// its data durable.
+func TestWaitDuringHeldSyncDoesNotKick(t *testing.T) {
+	t.Run("own sync", func(t *testing.T) {
+		f := newFlusher(t, Config{})
+		target := &fakeTarget{name: "log"}
+		entered, release := target.blockSyncs()
+		first := newResult()
+		f.Wait(target, target.append(1), first.fn)
+		<-entered // the first sync is in flight
+		kicks := f.kicks.Load()
+		var later []*result
+		for range 50 {
+			r := newResult()
+			f.Wait(target, target.append(1), r.fn)
+			later = append(later, r)
+		}
+		if got := f.kicks.Load() - kicks; got != 0 {
+			t.Errorf("%d kicks of the flusher goroutine while the target's sync was in flight, want 0", got)
+		}
+		target.mu.Lock()
+		target.entered, target.release = nil, nil // the next syncs run freely
+		target.mu.Unlock()
+		release <- struct{}{}
+		for i, r := range append([]*result{first}, later...) {
+			if err := r.wait(t); err != nil {
+				t.Fatalf("waiter %d: %v", i, err)
+			}
+		}
+		if got := target.durableEnd(); got != 51 {
+			t.Fatalf("durable through %d, want 51", got)
+		}
+	})
+	t.Run("group sync", func(t *testing.T) {
+		all := &syncAll{entered: make(chan struct{}), release: make(chan struct{})}
+		f, g := newGatedFlusher(t, Config{SyncConcurrency: 2, GroupMin: 4, SyncAll: all.fn})
+		targets := newGroupTargets(8)
+		results, release := queueBehindGate(t, f, g, targets[:4])
+		release <- struct{}{}
+		<-all.entered // the group of four is syncing
+		kicks := f.kicks.Load()
+		for _, tg := range targets { // in the group and not
+			for range 10 {
+				r := newResult()
+				f.Wait(tg, tg.append(1), r.fn)
+				results = append(results, r)
+			}
+		}
+		if got := f.kicks.Load() - kicks; got != 0 {
+			t.Errorf("%d kicks of the flusher goroutine while a group sync was in flight, want 0", got)
+		}
+		all.entered = nil
+		all.release <- struct{}{}
+		for i, r := range results {
+			if err := r.wait(t); err != nil {
+				t.Fatalf("waiter %d: %v", i, err)
+			}
+		}
+		for i, tg := range targets {
+			tg.mu.Lock()
+			end := tg.end
+			tg.mu.Unlock()
+			if got := tg.durableEnd(); got != end {
+				t.Fatalf("target %d durable through %d, want %d", i, got, end)
+			}
+		}
+	})
+}
