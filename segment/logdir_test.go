@@ -247,32 +247,40 @@ func TestLogDirLongestTopicName(t *testing.T) {
 	}
 }
 
+// closedLogDir makes a log directory with one log of n batches, closes it cleanly and returns
+// its path, the log's partition and its batches.
+func closedLogDir(t *testing.T, n int) (string, segment.TopicPartition, [][]byte) {
+	t.Helper()
+	path := t.TempDir()
+	d := openTestLogDir(t, path)
+	tp := segment.TopicPartition{Topic: "a", Partition: 0}
+	l, err := d.Create(tp, smallConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fillLog(t, l, n, 1)
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path, tp, want
+}
+
 // TestLogDirBrokenCheckpoints: garbage in the recovery-point or log-start-offset checkpoint
 // is a warning and a full recovery, as in Kafka's LogManager, not a failed open: the log
 // serves what it held, takes appends, and its start comes from the segments.
 func TestLogDirBrokenCheckpoints(t *testing.T) {
 	for _, file := range []string{"recovery-point-offset-checkpoint", "log-start-offset-checkpoint"} {
 		t.Run(file, func(t *testing.T) {
-			path := t.TempDir()
-			d := openTestLogDir(t, path)
-			tp := segment.TopicPartition{Topic: "a", Partition: 0}
-			l, err := d.Create(tp, smallConfig())
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := fillLog(t, l, 100, 1)
-			if err := d.Close(); err != nil {
-				t.Fatal(err)
-			}
+			path, tp, want := closedLogDir(t, 100)
 			if err := os.WriteFile(filepath.Join(path, file), []byte("\x00garbage\n"), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			d, err = segment.OpenLogDir(path, logDirConfig, quietLogger)
+			d, err := segment.OpenLogDir(path, logDirConfig, quietLogger)
 			if err != nil {
 				t.Fatalf("OpenLogDir with a broken %s: %v", file, err)
 			}
 			defer d.Close()
-			l = d.Logs()[tp]
+			l := d.Logs()[tp]
 			if l.StartOffset() != 0 {
 				t.Fatalf("start offset %d, want 0 (the first segment's)", l.StartOffset())
 			}
@@ -286,17 +294,7 @@ func TestLogDirBrokenCheckpoints(t *testing.T) {
 // replacing the directory's checkpoints or marker leaves ("<file>.<random>.tmp", as
 // io/disk names them) are removed at open; others' files, and a log's, are left alone.
 func TestLogDirRemovesTemporaryCheckpoints(t *testing.T) {
-	path := t.TempDir()
-	d := openTestLogDir(t, path)
-	tp := segment.TopicPartition{Topic: "a", Partition: 0}
-	l, err := d.Create(tp, smallConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := fillLog(t, l, 10, 1)
-	if err := d.Close(); err != nil {
-		t.Fatal(err)
-	}
+	path, tp, want := closedLogDir(t, 10)
 	stray := []string{"recovery-point-offset-checkpoint.3k9x.tmp", "log-start-offset-checkpoint.z1.tmp",
 		"replication-offset-checkpoint.q.tmp", ".kafka_cleanshutdown.7.tmp", "cleaner-offset-checkpoint.a8.tmp"}
 	kept := []string{"meta.properties.4f.tmp", "notes.tmp", "recovery-point-offset-checkpoint.tmp"}
@@ -305,7 +303,7 @@ func TestLogDirRemovesTemporaryCheckpoints(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	d = openTestLogDir(t, path)
+	d := openTestLogDir(t, path)
 	defer d.Close()
 	for _, name := range stray {
 		if _, err := os.Stat(filepath.Join(path, name)); !errors.Is(err, os.ErrNotExist) {
