@@ -382,7 +382,7 @@ func markdown(rep *Report, charts map[string][]string) string {
 			loadTable(&b, rep, sc)
 			replicationTable(&b, rep, sc)
 		}
-		if sc.openLoop() {
+		if sc.openLoop() || sc.Load.Acks == "all" {
 			stagesTable(&b, rep, sc)
 		}
 		if sc.manyPartitions() {

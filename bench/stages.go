@@ -23,6 +23,11 @@ type Stages struct {
 	Syncs float64 `json:"syncs"`
 	// WaitersPerSync is how many produce requests one sync answered.
 	WaitersPerSync float64 `json:"waiters_per_sync"`
+	// Seconds is the wall time between the two readings (0 in runs
+	// recorded before it was kept): with it the means give, by Little's
+	// law, how many requests were in the broker and how many syncs in
+	// flight at once on average (InBroker, SyncsInFlight).
+	Seconds float64 `json:"seconds,omitempty"`
 	// Quantiles are p50 and p99 of each produce stage
 	// (runnel_produce_stage_seconds, in the broker's order), then of the
 	// whole time in the broker ("broker") and of one sync ("fsync"), over
@@ -63,6 +68,7 @@ var stageHistograms = []struct {
 type stageReading struct {
 	histograms map[string]histogram
 	waiters    histogram // produce requests answered per sync
+	at         time.Time // when it was read (zero: unknown)
 }
 
 // produceRequests are the Produce requests Runnel had answered.
@@ -74,7 +80,9 @@ func (t *target) stageCounters(ctx context.Context) (stageReading, error) {
 	if err != nil {
 		return stageReading{}, err
 	}
-	return readStages(e), nil
+	r := readStages(e)
+	r.at = time.Now()
+	return r, nil
 }
 
 // readStages picks the stage histograms out of e.
@@ -98,12 +106,32 @@ func stagesBetween(before, after stageReading) (*Stages, error) {
 	s.Broker = 1000 * broker.sum / s.ProduceRequests
 	s.Sync = 1000 * fsync.sum / s.Syncs
 	s.WaitersPerSync = after.waiters.minus(before.waiters).sum / s.Syncs
+	if !before.at.IsZero() && after.at.After(before.at) {
+		s.Seconds = after.at.Sub(before.at).Seconds()
+	}
 	for _, h := range stageHistograms {
 		if q, ok := quantiles(h.name, d(h.name)); ok {
 			s.Quantiles = append(s.Quantiles, q)
 		}
 	}
 	return s, nil
+}
+
+// InBroker is how many produce requests were in the broker at once on
+// average over the run (arrival to response ready), by Little's law; 0
+// without Seconds.
+func (s *Stages) InBroker() float64 { return s.atOnce(s.ProduceRequests, s.Broker) }
+
+// SyncsInFlight is how many syncs were running at once on average over
+// the run, by Little's law; 0 without Seconds.
+func (s *Stages) SyncsInFlight() float64 { return s.atOnce(s.Syncs, s.Sync) }
+
+// atOnce is n events of meanMs each over s.Seconds, as a mean count at once.
+func (s *Stages) atOnce(n, meanMs float64) float64 {
+	if s.Seconds <= 0 {
+		return 0
+	}
+	return n * meanMs / 1000 / s.Seconds
 }
 
 // quantiles are the p50 and p99 of the observations of h, a histogram's
@@ -135,8 +163,8 @@ func bucketQuantile(q float64, buckets []bucket) float64 {
 	return lower
 }
 
-// stagesTable splits Runnel's produce latency in an open-loop scenario by
-// where it was spent: means, then each stage's p50 and p99, beside the
+// stagesTable splits Runnel's produce latency in an open-loop or acks=all
+// scenario by where it was spent: means, then each stage's p50 and p99, beside the
 // client's figures and, in a latency floor scenario, the disk floor's.
 func stagesTable(b *strings.Builder, rep *Report, sc Scenario) {
 	run, floor := rep.Find(sc.Name, TargetRunnel), rep.Find(sc.Name, TargetDiskFloor)
@@ -161,6 +189,10 @@ func stagesTable(b *strings.Builder, rep *Report, sc Scenario) {
 	w("| in the broker besides the sync: decode, validate, append, waiting for a sync to start, hand-offs | %s |\n", ms(st.Broker-st.Sync))
 	if floor != nil && floor.Result != nil {
 		w("| disk floor: pwrite+fdatasync at the same rate, due time to durable | %s |\n", ms(floor.Result.ProduceLatency.Mean))
+	}
+	if st.Seconds > 0 {
+		w("\nOn average over the run, by Little's law (count ÷ seconds × mean): %.1f produce requests were in the broker at once, and %.1f syncs in flight.\n",
+			st.InBroker(), st.SyncsInFlight())
 	}
 	if len(st.Quantiles) > 0 {
 		pl := run.Result.ProduceLatency

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
@@ -101,6 +102,36 @@ func TestStagesTableSendDelay(t *testing.T) {
 		stagesTable(&b, rep, Scenario{Name: "latency-50"})
 		if got := strings.Contains(b.String(), "the generator sending late"); got != open {
 			t.Errorf("open loop %v: send delay row shown %v:\n%s", open, got, b.String())
+		}
+	}
+}
+
+// TestStagesAtOnce: with the readings' times, the table gives the requests
+// in the broker and the syncs in flight at once by Little's law; runs
+// recorded without them give neither.
+func TestStagesAtOnce(t *testing.T) {
+	before := stageReading{histograms: map[string]histogram{}, at: time.Unix(100, 0)}
+	after := stageReading{histograms: map[string]histogram{
+		// 1,000 requests of 30 ms, 2,000 syncs of 5 ms, over 10 s: 3 and 1 at once.
+		"broker": {count: 1000, sum: 30},
+		"fsync":  {count: 2000, sum: 10},
+	}, at: time.Unix(110, 0)}
+	st, err := stagesBetween(before, after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Seconds != 10 || st.InBroker() != 3 || st.SyncsInFlight() != 1 {
+		t.Fatalf("seconds %v, in broker %v, syncs in flight %v; want 10, 3, 1", st.Seconds, st.InBroker(), st.SyncsInFlight())
+	}
+	for _, seconds := range []float64{10, 0} {
+		st.Seconds = seconds
+		res := &loadgen.Result{ProduceLatency: loadgen.Percentiles{Count: 100, Mean: 40}}
+		rep := &Report{Runs: []*RunResult{{Scenario: "produce-acksall-many", Target: TargetRunnel, Result: res, Stages: st}}}
+		var b strings.Builder
+		stagesTable(&b, rep, Scenario{Name: "produce-acksall-many"})
+		want := "3.0 produce requests were in the broker at once, and 1.0 syncs in flight"
+		if got := strings.Contains(b.String(), want); got != (seconds > 0) {
+			t.Errorf("seconds %v: %q shown %v:\n%s", seconds, want, got, b.String())
 		}
 	}
 }
