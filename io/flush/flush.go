@@ -275,7 +275,8 @@ func (f *Flusher) Wait(t Target, end int64, done func(error)) {
 // kickedLaterLocked reports whether the flusher goroutine, woken now, could not start tg's
 // sync anyway, and a sync in flight wakes it once it could: tg's own sync is in flight, or tg
 // is a GroupTarget and a group sync is (GroupTargets wait for it to finish). Each worker
-// kicks the flusher goroutine after every sync it finishes, so tg, queued, is started then.
+// kicks the flusher goroutine after every sync it finishes that leaves a target due
+// (loopNeededLocked), so tg, queued, is started then.
 // Without this, every produce to one of 1,000 partitions woke the flusher goroutine, which
 // found the target held and queued it again: one goroutine wake-up on the event loop per
 // partition per sync, and a pass over the due targets on the flusher goroutine.
@@ -577,8 +578,19 @@ func (f *Flusher) worker() {
 			}
 		}
 		f.mu.syncFinished.Broadcast()
-		f.kick()
+		if f.loopNeededLocked() {
+			f.kick()
+		}
 	}
+}
+
+// loopNeededLocked reports whether a worker that finished a sync must wake the flusher goroutine:
+// it is not idle (it may be waiting for this worker's telling to end), or something is left for
+// it (targets due, notices to deliver, syncs to report, Close). Otherwise waking it costs a
+// goroutine wake-up and a pass under the lock for nothing: at the latency floor, after every
+// sync a worker chained and told itself.
+func (f *Flusher) loopNeededLocked() bool {
+	return !f.mu.loopIdle || f.mu.closing || len(f.mu.due) > 0 || len(f.mu.told) > 0 || len(f.mu.finished) > 0
 }
 
 // chainLocked starts tg's next sync on the worker that has just finished its last one, when

@@ -1132,3 +1132,38 @@ func TestWaitDuringHeldSyncDoesNotKick(t *testing.T) {
 		}
 	})
 }
+
+// TestChainedSyncsDoNotKick: at the latency floor's pace (one target, each sync finding the
+// next waiter queued), the workers chain the syncs and tell the waiters themselves, and leave
+// nothing to the flusher goroutine: waking it after each sync was a goroutine wake-up for
+// nothing.
+func TestChainedSyncsDoNotKick(t *testing.T) {
+	f := newFlusher(t, Config{})
+	target := &fakeTarget{name: "log"}
+	entered, release := target.blockSyncs()
+	first, second := newResult(), newResult()
+	f.Wait(target, target.append(1), first.fn)
+	<-entered // the first sync is in flight
+	kicks := f.kicks.Load()
+	f.Wait(target, target.append(1), second.fn) // queued while it runs
+	release <- struct{}{}
+	<-entered // the second sync, chained
+	release <- struct{}{}
+	for _, r := range []*result{first, second} {
+		if err := r.wait(t); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for { // until the worker that told the second waiter is done with its sync
+		f.mu.Lock()
+		done := !f.mu.telling && f.mu.inFlight == 0
+		f.mu.Unlock()
+		if done {
+			break
+		}
+		runtime.Gosched()
+	}
+	if got := f.kicks.Load() - kicks; got != 0 {
+		t.Errorf("%d kicks of the flusher goroutine for two chained syncs, want 0", got)
+	}
+}
