@@ -17,8 +17,10 @@ package broker
 //
 // Long polling: when fewer than MinBytes are ready and MaxWaitMillis > 0,
 // the fetch registers one wake-up set with each partition's log
-// (segment.Log.WatchTagged: an append, or under the durable policy a flush,
-// wakes it and names the partition) and re-reads the partitions that
+// (segment.Log.WatchTagged: a change of what the fetch may read wakes it
+// and names the partition; under the durable policy a consumer's is a
+// flush, not an append, which moves only the log end it does not read:
+// WatchTaggedNoAppends) and re-reads the partitions that
 // changed at each wake-up until enough bytes are ready or the wait is over;
 // then it answers. An error on any partition answers at once. The wait runs on its own goroutine; the
 // connection keeps reading and starting the requests behind it (their
@@ -329,7 +331,7 @@ func (f *fetch) refresh() {
 		fp := &f.parts[i]
 		h := &fp.header
 		if fp.p != nil && fp.err == nil && fp.read.Range.Size == 0 && !fp.starved &&
-			h.ErrorCode == 0 && !h.Redirect && !h.Preferred && !h.Diverging && fp.p.log.Changes() == fp.changes {
+			h.ErrorCode == 0 && !h.Redirect && !h.Preferred && !h.Diverging && f.changes(fp.p.log) == fp.changes {
 			continue
 		}
 		fp.read.Release()
@@ -364,7 +366,7 @@ func (f *fetch) readPart(fp *fetchPart) {
 	}
 	// The log's change count before the read: a long poll that finds it
 	// moved when it starts watching reads the partition again.
-	fp.changes = fp.p.log.Changes()
+	fp.changes = f.changes(fp.p.log)
 	if f.replica >= 0 && !f.replicaMayRead(fp) { // the header says why: an error or a divergence
 		f.hasError = true
 		return
@@ -452,15 +454,19 @@ func (f *fetch) longPoll(maxWait time.Duration) {
 	timer := time.NewTimer(maxWait)
 	defer timer.Stop()
 	wake := f.wakeSet()
+	watch, unwatch := (*segment.Log).WatchTagged, (*segment.Log).UnwatchTagged
+	if f.durable {
+		watch, unwatch = (*segment.Log).WatchTaggedNoAppends, (*segment.Log).UnwatchTaggedNoAppends
+	}
 	for i := range f.parts {
 		if p := f.parts[i].p; p != nil {
-			p.log.WatchTagged(wake, i)
+			watch(p.log, wake, i)
 		}
 	}
 	defer func() {
 		for i := len(f.parts) - 1; i >= 0; i-- { // the reverse order: each is found at once
 			if p := f.parts[i].p; p != nil {
-				p.log.UnwatchTagged(wake, i)
+				unwatch(p.log, wake, i)
 			}
 		}
 	}()
@@ -468,7 +474,7 @@ func (f *fetch) longPoll(maxWait time.Duration) {
 		f.read()
 	} else {
 		for i := range f.parts {
-			if fp := &f.parts[i]; fp.p != nil && fp.p.log.Changes() != fp.changes {
+			if fp := &f.parts[i]; fp.p != nil && f.changes(fp.p.log) != fp.changes {
 				wake.Mark(i)
 			}
 		}
@@ -500,6 +506,16 @@ func (f *fetch) longPoll(maxWait time.Duration) {
 	} else {
 		f.refresh()
 	}
+}
+
+// changes is l's count of the changes that may change what the fetch
+// reads from it: under the durable policy a consumer's reads stop at the
+// flushed offset or the high watermark, which no append moves.
+func (f *fetch) changes(l *segment.Log) uint64 {
+	if f.durable {
+		return l.ChangesNoAppends()
+	}
+	return l.Changes()
 }
 
 // wakeSet returns the fetch's WakeSet, sized for its partitions, with no

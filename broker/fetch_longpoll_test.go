@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"runnel/internal/wait"
+	"runnel/io/flush"
 	"runnel/segment"
 	"runnel/segment/segmenttest"
 )
@@ -118,4 +119,59 @@ func TestFetchLongPollChangeBeforeWatch(t *testing.T) {
 		t.Fatalf("read sizes %d %d %d, want only partition 1's batch", f.parts[0].read.Range.Size, f.parts[1].read.Range.Size, f.parts[2].read.Range.Size)
 	}
 	f.free()
+}
+
+// TestFetchLongPollWokenByWhatItReads: a parked fetch is woken by a change
+// of what it may read, and only by that (issue 16). Under the durable
+// policy a consumer reads up to the flushed offset: an append that no sync
+// has covered is not woken for (at 1,000 partitions each append woke the
+// consumer's fetch, to read nothing), the sync that covers it is. Under
+// the interval policy a consumer reads up to the log end: the append wakes
+// it and it answers with the batch.
+func TestFetchLongPollWokenByWhatItReads(t *testing.T) {
+	for _, policy := range []flush.Policy{flush.Durable, flush.Interval} {
+		t.Run(flushPolicyName(policy), func(t *testing.T) {
+			d := startDataBroker(t, func(c *Config) {
+				c.PreallocateBytes = 4096
+				c.FlushPolicy = policy
+				c.FetchMaxWait = 10 * time.Minute
+			})
+			d.createTopic("reads", 2, nil)
+			p, err := d.b.partition("reads", 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := fetchReq(12, "reads", [16]byte{}, 600000, 1, 1<<20, 1<<20, 0, 0)
+			rep := handleFetch(d.b, &request{msg: req, version: req.Version})
+			wait.Until(t, 10*time.Second, "the fetch to park", func() bool { return d.b.parkedFetches.Load() == 1 })
+			w := d.b.fetchWakeups.Load()
+			if _, err := p.log.Append(batch(0, -1, 1, "reads"), segment.AppendOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if policy == flush.Durable {
+				// The wake-up, were there one, is sent by Append itself:
+				// the fetch would have woken within the half second.
+				time.Sleep(500 * time.Millisecond)
+				if got := d.b.fetchWakeups.Load(); got != w || d.b.parkedFetches.Load() != 1 {
+					t.Fatalf("an unsynced append woke a consumer's fetch (%d wake-ups) under the durable policy", got-w)
+				}
+				if _, err := p.log.Sync(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			select {
+			case <-rep.done:
+			case <-time.After(20 * time.Second):
+				t.Fatal("the fetch was not woken by a change of what it reads")
+			}
+			if d.b.fetchWakeups.Load() != w+1 {
+				t.Errorf("%d wake-ups, want 1", d.b.fetchWakeups.Load()-w)
+			}
+			fr, ok := rep.frame.(*fetchFrame)
+			if !ok || fr.fileBytes != int64(len(batch(0, -1, 1, "reads"))) {
+				t.Fatalf("response %+v, want partition 1's batch", rep.resp)
+			}
+			fr.release()
+		})
+	}
 }

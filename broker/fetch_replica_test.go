@@ -13,6 +13,7 @@ import (
 
 	"runnel/broker/replica"
 	"runnel/internal/wait"
+	"runnel/io/flush"
 	"runnel/segment"
 )
 
@@ -449,5 +450,42 @@ func TestReplicaFetchConfig(t *testing.T) {
 	}
 	if _, _, err := LoadConfig("", []string{"replica.fetch.max.bytes=0"}); err == nil {
 		t.Error("replica.fetch.max.bytes=0 accepted")
+	}
+}
+
+// TestReplicaFetchWokenByAppend: a follower's fetch parked on its leader is
+// woken by an append that no sync has covered yet, under the durable
+// policy too (issue 16 took appends out of consumers' wake-ups there, not
+// followers'): a follower copies the leader's log up to its end, and
+// acks=all waits for it.
+func TestReplicaFetchWokenByAppend(t *testing.T) {
+	rt := startReplicaTest(t)
+	if rt.brokers[0].cfg.FlushPolicy != flush.Durable {
+		t.Fatal("the cluster does not run the durable policy")
+	}
+	leader := rt.createTopic(t, "woken", 1)[0]
+	rt.pause("woken", 0, leader)
+	defer rt.resume("woken", 0, leader)
+	follower := (leader + 1) % 3
+	lb, lp := rt.brokers[leader], rt.part(leader, "woken", 0)
+	epoch := imagePartition(rt.brokers[0], "woken", 0).LeaderEpoch
+	req := fetchReq(18, "woken", lp.topicID, 60000, 1, 1<<20, 1<<20, lp.log.EndOffset())
+	req.ReplicaState.ID = follower
+	req.Topics[0].Partitions[0].CurrentLeaderEpoch = epoch
+	rc := dialRaw(t, lb.Addr().String())
+	parked := lb.parkedFetches.Load() // other fetches, parked on other logs
+	rc.send(req, true)
+	wait.Until(t, 10*time.Second, "the follower's fetch to park", func() bool { return lb.parkedFetches.Load() > parked })
+	if _, err := lp.log.Append(batch(0, -1, 3, "x"), segment.AppendOptions{LeaderEpoch: epoch}); err != nil {
+		t.Fatal(err)
+	}
+	// The connection's 20 s deadline, shorter than the fetch's wait, fails
+	// the test if the append does not wake the fetch.
+	resp := rc.receive().(*kmsg.FetchResponse)
+	if resp.ErrorCode != 0 || len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+		t.Fatalf("response %+v", resp)
+	}
+	if p := resp.Topics[0].Partitions[0]; p.ErrorCode != 0 || len(p.RecordBatches) == 0 {
+		t.Fatalf("partition answered %v with %d bytes, want the appended batch", kerr.ErrorForCode(p.ErrorCode), len(p.RecordBatches))
 	}
 }

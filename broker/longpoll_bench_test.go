@@ -3,6 +3,7 @@ package broker
 import (
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,7 +34,7 @@ func BenchmarkFetchLongPollWake(b *testing.B) {
 			req := sessionFetch(12, "", [16]byte{}, -1, -1, 30000, nil)
 			for t := range partitions / perTopic {
 				name := "wake" + strconv.Itoa(t)
-				d.createTopic(name, perTopic, map[string]*string{"segment.index.bytes": &small})
+				d.createTopic(name, int32(perTopic), map[string]*string{"segment.index.bytes": &small})
 				req.Topics = append(req.Topics, sessionFetch(12, name, [16]byte{}, -1, -1, 30000, offsets).Topics...)
 			}
 			records := batch(0, -1, 1, "wake")
@@ -91,7 +92,7 @@ func BenchmarkFetchLongPollWakeups(b *testing.B) {
 			var logs []*segment.Log
 			for t := range partitions / perTopic {
 				name := "wakeups" + strconv.Itoa(t)
-				d.createTopic(name, perTopic, map[string]*string{"segment.index.bytes": &small})
+				d.createTopic(name, int32(perTopic), map[string]*string{"segment.index.bytes": &small})
 				req.Topics = append(req.Topics, sessionFetch(12, name, [16]byte{}, -1, -1, 0, offsets).Topics...)
 				for p := range perTopic {
 					pt, err := d.b.partition(name, int32(p))
@@ -134,6 +135,66 @@ func BenchmarkFetchLongPollWakeups(b *testing.B) {
 					fr.release()
 				}
 			})
+		})
+	}
+}
+
+// BenchmarkAppendParkedConsumer measures appends to many partitions in
+// turn, under the durable policy with no sync, while a consumer's fetch of
+// every partition is parked (issue 16): none of the appends is readable by
+// the consumer, so none should wake it. cpu-ns/op is the process's CPU
+// time per append (the woken fetch runs on another thread), wakeups/op the
+// fetch's wake-ups. Bytes per operation (SetBytes) are the batch's.
+func BenchmarkAppendParkedConsumer(b *testing.B) {
+	for _, partitions := range []int{8, 1000} {
+		b.Run("partitions="+strconv.Itoa(partitions), func(b *testing.B) {
+			d := startDataBroker(b, func(c *Config) {
+				c.PreallocateBytes = 1 << 20
+				c.FetchMaxWait = time.Hour
+			})
+			perTopic := min(partitions, 1000)
+			small := "65536"
+			offsets := make(map[int32]int64, perTopic)
+			for p := range perTopic {
+				offsets[int32(p)] = 0
+			}
+			req := sessionFetch(12, "", [16]byte{}, -1, -1, int32(time.Hour/time.Millisecond), nil)
+			req.MinBytes, req.MaxBytes = 1<<30, 1<<30
+			var logs []*segment.Log
+			for t := range partitions / perTopic {
+				name := "parked" + strconv.Itoa(t)
+				d.createTopic(name, int32(perTopic), map[string]*string{"segment.index.bytes": &small})
+				req.Topics = append(req.Topics, sessionFetch(12, name, [16]byte{}, -1, -1, 0, offsets).Topics...)
+				for p := range perTopic {
+					pt, err := d.b.partition(name, int32(p))
+					if err != nil {
+						b.Fatal(err)
+					}
+					logs = append(logs, pt.log)
+				}
+			}
+			rep := handleFetch(d.b, &request{msg: req, version: req.Version})
+			for d.b.parkedFetches.Load() == 0 {
+				runtime.Gosched()
+			}
+			records := batch(0, -1, 16, strings.Repeat("v", 1000))
+			b.SetBytes(int64(len(records)))
+			b.ReportAllocs()
+			w := d.b.fetchWakeups.Load()
+			cpu0 := processCPU(b)
+			for i := 0; b.Loop(); i++ {
+				if _, err := logs[i%len(logs)].Append(records, segment.AppendOptions{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(processCPU(b)-cpu0)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(d.b.fetchWakeups.Load()-w)/float64(b.N), "wakeups/op")
+			d.stop() // ends the fetch's wait
+			<-rep.done
+			if fr, ok := rep.frame.(*fetchFrame); ok {
+				fr.release()
+			}
 		})
 	}
 }

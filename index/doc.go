@@ -69,14 +69,19 @@
 // Open, read-only (sealed segments): the file is mapped read-only at its size (an empty file is
 // not mapped) and its descriptor closed; the entries are again fileSize / entrySize.
 //
-// Append: one writer (the log's appender) stores the entry's bytes in the mapping, then
-// publishes the new count with an atomic store. Readers load the count once and search only
-// below it, so any number of them may run concurrently with the writer without locks, never
-// seeing a half-written entry. TruncateTo and Reset only lower the count, and the following
+// Append: one writer (the log's appender) stores the entry's bytes in the index's tail, a
+// 1 KiB heap buffer of its latest entries, then publishes the new count with an atomic store;
+// a full tail is copied into the mapping and replaced (Sync, Seal and Close copy it too), so
+// that the mapped pages take one store per 1 KiB of entries: a store into a page that a syncfs
+// wrote back takes a page fault, about 3 µs on ext4 (file.go, tailBytes). Readers load the
+// count once and search only below it, reading each entry from the tail if it holds it, else
+// from the mapping, so any number of them may run concurrently with the writer without locks,
+// never seeing a half-written entry. TruncateTo and Reset only lower the count, and the following
 // appends reuse the dropped slots (Seal and Close cut them from the file), so they must not run
 // concurrently with readers: the log truncates under its exclusive lock.
 //
-// Sync: msync(MS_SYNC) of the entries' pages, on Linux a ranged fdatasync of the mapped file.
+// Sync: the tail copied into the mapping, then msync(MS_SYNC) of the entries' pages, on Linux
+// a ranged fdatasync of the mapped file.
 //
 // Seal (the segment rolls): reopen the file by its path (if it is still the same file there:
 // same device and inode), trim it to count*entrySize with ftruncate, fdatasync (one call makes

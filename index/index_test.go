@@ -415,3 +415,37 @@ func TestReservedNothingLeavesItsReplacementAlone(t *testing.T) {
 		}
 	})
 }
+
+// TestTailReachesTheFile: entries the appender keeps in its heap tail (tailBytes) are read
+// like the others, survive truncations inside and below the tail, and are in the file after a
+// clean close, over several tails.
+func TestTailReachesTheFile(t *testing.T) {
+	forEachKind(t, func(t *testing.T, k kind) {
+		path := k.path(t.TempDir(), 0)
+		perTail := tailBytes / k.entrySize
+		x, err := k.open(path, 0, 2000*k.entrySize, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k.mustAdd(t, x, 0, 3*perTail+10)
+		k.checkEntries(t, x, 3*perTail+10)
+		x.TruncateTo(2*int64(3*perTail+5) + 1) // inside the last tail
+		k.checkEntries(t, x, 3*perTail+5)
+		k.mustAdd(t, x, 3*perTail+5, 3*perTail+20)
+		x.TruncateTo(2*int64(perTail+3) + 1) // below the last tail's first entry
+		k.checkEntries(t, x, perTail+3)
+		k.mustAdd(t, x, perTail+3, 5*perTail+7)
+		if err := x.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		k.mustAdd(t, x, 5*perTail+7, 5*perTail+9)
+		if err := x.Close(); err != nil {
+			t.Fatal(err)
+		}
+		r := k.mustOpen(t, path, 0, 0, false)
+		k.checkEntries(t, r, 5*perTail+9)
+		if err := r.SanityCheck(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

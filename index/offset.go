@@ -33,8 +33,8 @@ func OpenOffsetIndex(path string, baseOffset int64, maxBytes int, writable bool)
 
 // entry returns entry i.
 func (o *OffsetIndex) entry(i int) (offset int64, position uint32) {
-	p := i * OffsetEntrySize
-	return o.x.offsetAt(0, i), binary.BigEndian.Uint32(o.x.b[p+4 : p+8])
+	e := o.x.at(i)
+	return o.x.base + int64(binary.BigEndian.Uint32(e[0:4])), binary.BigEndian.Uint32(e[4:8])
 }
 
 // Append adds an entry mapping offset to position. offset must be above the last entry's (and
@@ -63,9 +63,9 @@ func (o *OffsetIndex) Append(offset int64, position uint32) error {
 				ErrInvalidEntry, x.path, offset, position, lastOffset, lastPosition)
 		}
 	}
-	p := n * OffsetEntrySize
-	binary.BigEndian.PutUint32(x.b[p:p+4], rel)
-	binary.BigEndian.PutUint32(x.b[p+4:p+8], position)
+	e := x.slot(n)
+	binary.BigEndian.PutUint32(e[0:4], rel)
+	binary.BigEndian.PutUint32(e[4:8], position)
 	x.count.Store(int64(n + 1)) // publish
 	return nil
 }
@@ -153,9 +153,9 @@ func (o *OffsetIndex) SanityCheck() error {
 	n := x.entries()
 	var prevRel, prevPosition int64 = -1, 0
 	for i := range n {
-		p := i * OffsetEntrySize
-		rel := int64(binary.BigEndian.Uint32(x.b[p : p+4]))
-		position := int64(binary.BigEndian.Uint32(x.b[p+4 : p+8]))
+		e := x.at(i)
+		rel := int64(binary.BigEndian.Uint32(e[0:4]))
+		position := int64(binary.BigEndian.Uint32(e[4:8]))
 		switch {
 		case rel > MaxRelativeOffset:
 			return x.corrupt(i, fmt.Sprintf("relative offset %d above %d", rel, MaxRelativeOffset))

@@ -62,9 +62,9 @@ func (t *TimeIndex) MaybeAppend(timestamp, offset int64) error {
 	if n >= x.capacity {
 		return x.errIsFull()
 	}
-	p := n * TimeEntrySize
-	binary.BigEndian.PutUint64(x.b[p:p+8], uint64(timestamp))
-	binary.BigEndian.PutUint32(x.b[p+8:p+12], rel)
+	e := x.slot(n)
+	binary.BigEndian.PutUint64(e[0:8], uint64(timestamp))
+	binary.BigEndian.PutUint32(e[8:12], rel)
 	x.count.Store(int64(n + 1)) // publish
 	return nil
 }

@@ -627,7 +627,7 @@ func (l *Log) append(records []byte, leader *AppendOptions) (AppendInfo, error) 
 	l.mu.nextOffset = next
 	l.endOffset.Store(next)
 	l.activity.join(&l.mu.joined)
-	l.changed.notify()
+	l.changed.notifyAppend()
 	return AppendInfo{FirstOffset: first, LastOffset: next - 1, LogAppendTime: appendTime}, nil
 }
 
@@ -1200,27 +1200,43 @@ func (m *offsetMark) limit(s *segment, size int64) int64 {
 // Register first, then check the offsets, then wait on ch: a change after Watch is not lost,
 // as a channel with a buffer of 1 keeps one wake-up however many changes came (long-poll
 // fetch). A channel registered n times gets n sends per change and needs n Unwatch calls.
-func (l *Log) Watch(ch chan<- struct{}) { l.changed.watch(watcher{ch: ch}) }
+func (l *Log) Watch(ch chan<- struct{}) { l.changed.watch(watcher{ch: ch, appends: true}) }
 
 // Unwatch removes one registration of ch by Watch; no send to ch starts after it returns.
-func (l *Log) Unwatch(ch chan<- struct{}) { l.changed.unwatch(watcher{ch: ch}) }
+func (l *Log) Unwatch(ch chan<- struct{}) { l.changed.unwatch(watcher{ch: ch, appends: true}) }
 
 // WatchTagged is Watch for a waiter on many logs (watch.go): each change marks tag in set,
 // then wakes set.C, so that the waiter learns which logs changed.
 func (l *Log) WatchTagged(set *WakeSet, tag int) {
-	l.changed.watch(watcher{ch: set.C, set: set, tag: tag})
+	l.changed.watch(watcher{ch: set.C, set: set, tag: tag, appends: true})
 }
 
 // UnwatchTagged removes one registration by WatchTagged; no mark or send starts after it
 // returns.
 func (l *Log) UnwatchTagged(set *WakeSet, tag int) {
+	l.changed.unwatch(watcher{ch: set.C, set: set, tag: tag, appends: true})
+}
+
+// WatchTaggedNoAppends is WatchTagged for a waiter that reads only up to FlushedOffset or
+// HighWatermark (DurableOnly, UpToHighWatermark): it is woken by every change but an append,
+// which moves only EndOffset. Its count is ChangesNoAppends.
+func (l *Log) WatchTaggedNoAppends(set *WakeSet, tag int) {
+	l.changed.watch(watcher{ch: set.C, set: set, tag: tag})
+}
+
+// UnwatchTaggedNoAppends removes one registration by WatchTaggedNoAppends; no mark or send
+// starts after it returns.
+func (l *Log) UnwatchTaggedNoAppends(set *WakeSet, tag int) {
 	l.changed.unwatch(watcher{ch: set.C, set: set, tag: tag})
 }
 
 // Changes counts the log's changes that Watch reports, ever. Read it before reading the log:
 // a different count later means something changed since (a waiter that registers after its
 // read checks it so that a change between the read and the registration is not missed).
-func (l *Log) Changes() uint64 { return l.changed.changes.Load() }
+func (l *Log) Changes() uint64 { return l.changed.changes(true) }
+
+// ChangesNoAppends is Changes without the appends: the changes WatchTaggedNoAppends reports.
+func (l *Log) ChangesNoAppends() uint64 { return l.changed.changes(false) }
 
 // OffsetForTimestamp returns the offset and timestamp of the first record, at or after the
 // log start offset, whose timestamp is >= ts (ListOffsets by time). As in Kafka, the time index

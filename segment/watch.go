@@ -9,7 +9,10 @@ import (
 // Watching logs for changes (long-poll fetch).
 //
 // A log wakes its watchers each time its end offset or flushed offset advances, its high
-// watermark or start offset changes, or it closes. A plain watcher is a channel (Watch). A
+// watermark or start offset changes, or it closes. A watcher that reads only up to the flushed
+// offset or the high watermark (a consumer under the durable flush policy) registers without
+// appends (WatchTaggedNoAppends): an append moves only the log end, which it cannot read, so
+// waking it would buy nothing; at 1,000 partitions each append did (issue 16). A plain watcher is a channel (Watch). A
 // waiter on many logs (a fetch of 10,000 partitions) registers one WakeSet with each log under
 // a tag of its own (WatchTagged): a change marks the log's tag in the set, then wakes the set's
 // channel, so that the waiter re-reads only the logs whose tags it takes (Take) and not all of
@@ -56,26 +59,45 @@ func (w *WakeSet) Take(fn func(tag int)) int {
 // change by itself, e.g. with Log.Changes, queues it for its next Take).
 func (w *WakeSet) Mark(tag int) { w.mark(tag) }
 
-// notifier wakes the watchers registered with it at each notify; notify costs one atomic add
-// and one atomic load while none is.
+// notifier wakes the watchers registered with it at each notify, and those that asked for
+// appends at each notifyAppend; either costs one atomic add and one atomic load while no
+// watcher it would wake is registered.
 type notifier struct {
-	changes  atomic.Uint64 // notify calls, ever (Log.Changes)
-	watched  atomic.Bool   // len(watchers) > 0
-	mu       sync.Mutex
-	watchers []watcher
+	others  atomic.Uint64 // notify calls, ever
+	appends atomic.Uint64 // notifyAppend calls, ever
+	// watched: len(watchers) > 0; watchedAppends: appendWatchers > 0.
+	watched, watchedAppends atomic.Bool
+	mu                      sync.Mutex
+	watchers                []watcher
+	appendWatchers          int // watchers with appends set
 }
 
-// watcher is one registration: a channel, and for a WakeSet's the set and the tag to mark.
+// watcher is one registration: a channel, and for a WakeSet's the set and the tag to mark;
+// appends: woken by appends too.
 type watcher struct {
-	ch  chan<- struct{}
-	set *WakeSet
-	tag int
+	ch      chan<- struct{}
+	set     *WakeSet
+	tag     int
+	appends bool
+}
+
+// changes counts the changes a watcher registered with appends (or not) is woken by, ever.
+func (n *notifier) changes(appends bool) uint64 {
+	c := n.others.Load()
+	if appends {
+		c += n.appends.Load()
+	}
+	return c
 }
 
 func (n *notifier) watch(w watcher) {
 	n.mu.Lock()
 	n.watchers = append(n.watchers, w)
+	if w.appends {
+		n.appendWatchers++
+	}
 	n.watched.Store(true)
+	n.watchedAppends.Store(n.appendWatchers > 0)
 	n.mu.Unlock()
 }
 
@@ -93,20 +115,43 @@ func (n *notifier) unwatch(w watcher) {
 		n.watchers[i] = n.watchers[last]
 		n.watchers[last] = watcher{}
 		n.watchers = n.watchers[:last]
+		if w.appends {
+			n.appendWatchers--
+		}
 	}
 	n.watched.Store(len(n.watchers) > 0)
+	n.watchedAppends.Store(n.appendWatchers > 0)
 	n.mu.Unlock()
 }
 
+// notify wakes every watcher: a change other than an append.
 func (n *notifier) notify() {
 	// Counted before the watchers are looked at: a waiter that registers and then finds the
 	// count unchanged since its read is woken by every later change.
-	n.changes.Add(1)
+	n.others.Add(1)
 	if !n.watched.Load() {
 		return
 	}
+	n.wake(false)
+}
+
+// notifyAppend wakes the watchers registered with appends: an append, which moved only the
+// log end.
+func (n *notifier) notifyAppend() {
+	n.appends.Add(1) // before the look, as in notify
+	if !n.watchedAppends.Load() {
+		return
+	}
+	n.wake(true)
+}
+
+// wake marks and wakes the watchers, only those registered with appends if appendOnly.
+func (n *notifier) wake(appendOnly bool) {
 	n.mu.Lock()
 	for _, w := range n.watchers {
+		if appendOnly && !w.appends {
+			continue
+		}
 		if w.set != nil {
 			w.set.mark(w.tag)
 		}

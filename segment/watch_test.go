@@ -76,3 +76,62 @@ func TestWatchTagged(t *testing.T) {
 		t.Fatal("woken after UnwatchTagged")
 	}
 }
+
+// TestWatchTaggedNoAppends: a watcher registered without appends (a reader
+// up to the flushed offset or the high watermark) is not woken or marked by
+// an append, which moves only the log end, and its count does not move; it
+// is by a sync, a new high watermark or a new log start offset. A watcher
+// of every change on the same log is woken by the append.
+func TestWatchTaggedNoAppends(t *testing.T) {
+	rng := rand.New(rand.NewSource(8))
+	l := openTestLog(t, t.TempDir(), smallConfig(), 0, true)
+	bounded, all := segment.NewWakeSet(4), segment.NewWakeSet(4)
+	l.WatchTaggedNoAppends(bounded, 3)
+	l.WatchTagged(all, 1)
+	take := func(set *segment.WakeSet) []int {
+		var got []int
+		set.Take(func(tag int) { got = append(got, tag) })
+		return got
+	}
+	changes, bounds := l.Changes(), l.ChangesNoAppends()
+	mustAppend(t, l, randomBatch(rng, 100, 1))
+	if woken(bounded.C) || len(take(bounded)) != 0 {
+		t.Fatal("an append woke a watcher without appends")
+	}
+	if l.ChangesNoAppends() != bounds {
+		t.Fatal("an append counted in ChangesNoAppends")
+	}
+	if !woken(all.C) || !slices.Equal(take(all), []int{1}) || l.Changes() != changes+1 {
+		t.Fatal("an append did not wake, mark and count for a watcher of every change")
+	}
+	for _, change := range []struct {
+		name string
+		do   func() error
+	}{
+		{"a sync", func() error { _, err := l.Sync(); return err }},
+		{"a new high watermark", func() error { l.SetHighWatermark(l.EndOffset()); return nil }},
+		{"a new log start offset", func() error { _, err := l.DeleteRecordsBefore(1); return err }},
+	} {
+		bounds = l.ChangesNoAppends()
+		if err := change.do(); err != nil {
+			t.Fatal(err)
+		}
+		if !woken(bounded.C) || !slices.Equal(take(bounded), []int{3}) || l.ChangesNoAppends() != bounds+1 {
+			t.Fatalf("%s did not wake, mark and count for a watcher without appends", change.name)
+		}
+		woken(all.C)
+		take(all)
+	}
+	l.UnwatchTaggedNoAppends(bounded, 3)
+	if _, err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, l, randomBatch(rng, 100, 1))
+	if _, err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if woken(bounded.C) || len(take(bounded)) != 0 {
+		t.Fatal("woken after UnwatchTaggedNoAppends")
+	}
+	l.UnwatchTagged(all, 1)
+}
