@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"runnel/io/flush"
 	"runnel/segment"
 )
@@ -81,27 +83,7 @@ func BenchmarkFetchLongPollWakeups(b *testing.B) {
 				c.FlushPolicy = flush.Interval
 				c.FetchMaxWait = time.Hour
 			})
-			const perTopic = 1000
-			small := "65536"
-			offsets := make(map[int32]int64, perTopic)
-			for p := range perTopic {
-				offsets[int32(p)] = 0
-			}
-			req := sessionFetch(12, "", [16]byte{}, -1, -1, int32(time.Hour/time.Millisecond), nil)
-			req.MinBytes, req.MaxBytes = 1<<30, 1<<30
-			var logs []*segment.Log
-			for t := range partitions / perTopic {
-				name := "wakeups" + strconv.Itoa(t)
-				d.createTopic(name, int32(perTopic), map[string]*string{"segment.index.bytes": &small})
-				req.Topics = append(req.Topics, sessionFetch(12, name, [16]byte{}, -1, -1, 0, offsets).Topics...)
-				for p := range perTopic {
-					pt, err := d.b.partition(name, int32(p))
-					if err != nil {
-						b.Fatal(err)
-					}
-					logs = append(logs, pt.log)
-				}
-			}
+			req, logs := parkedFetchOf(b, d, "wakeups", partitions)
 			records := batch(0, -1, 1, "wake")
 			b.Run("full-read", func(b *testing.B) {
 				f := newFetch(d.b, req)
@@ -152,27 +134,7 @@ func BenchmarkAppendParkedConsumer(b *testing.B) {
 				c.PreallocateBytes = 1 << 20
 				c.FetchMaxWait = time.Hour
 			})
-			perTopic := min(partitions, 1000)
-			small := "65536"
-			offsets := make(map[int32]int64, perTopic)
-			for p := range perTopic {
-				offsets[int32(p)] = 0
-			}
-			req := sessionFetch(12, "", [16]byte{}, -1, -1, int32(time.Hour/time.Millisecond), nil)
-			req.MinBytes, req.MaxBytes = 1<<30, 1<<30
-			var logs []*segment.Log
-			for t := range partitions / perTopic {
-				name := "parked" + strconv.Itoa(t)
-				d.createTopic(name, int32(perTopic), map[string]*string{"segment.index.bytes": &small})
-				req.Topics = append(req.Topics, sessionFetch(12, name, [16]byte{}, -1, -1, 0, offsets).Topics...)
-				for p := range perTopic {
-					pt, err := d.b.partition(name, int32(p))
-					if err != nil {
-						b.Fatal(err)
-					}
-					logs = append(logs, pt.log)
-				}
-			}
+			req, logs := parkedFetchOf(b, d, "parked", partitions)
 			rep := handleFetch(d.b, &request{msg: req, version: req.Version})
 			for d.b.parkedFetches.Load() == 0 {
 				runtime.Gosched()
@@ -197,4 +159,33 @@ func BenchmarkAppendParkedConsumer(b *testing.B) {
 			}
 		})
 	}
+}
+
+// parkedFetchOf creates partitions partitions on d, in topics of up to
+// 1,000 named prefix0, prefix1, ..., and returns a fetch of all of them
+// from offset 0 that waits an hour for more bytes than it can get (so it
+// parks), with their logs in the fetch's order.
+func parkedFetchOf(b *testing.B, d *dataBroker, prefix string, partitions int) (*kmsg.FetchRequest, []*segment.Log) {
+	perTopic := min(partitions, 1000)
+	small := "65536"
+	offsets := make(map[int32]int64, perTopic)
+	for p := range perTopic {
+		offsets[int32(p)] = 0
+	}
+	req := sessionFetch(12, "", [16]byte{}, -1, -1, int32(time.Hour/time.Millisecond), nil)
+	req.MinBytes, req.MaxBytes = 1<<30, 1<<30
+	var logs []*segment.Log
+	for t := range partitions / perTopic {
+		name := prefix + strconv.Itoa(t)
+		d.createTopic(name, int32(perTopic), map[string]*string{"segment.index.bytes": &small})
+		req.Topics = append(req.Topics, sessionFetch(12, name, [16]byte{}, -1, -1, 0, offsets).Topics...)
+		for p := range perTopic {
+			pt, err := d.b.partition(name, int32(p))
+			if err != nil {
+				b.Fatal(err)
+			}
+			logs = append(logs, pt.log)
+		}
+	}
+	return req, logs
 }
