@@ -488,6 +488,26 @@ func (f *Flusher) reportFinished(finished []syncResult) {
 	}
 }
 
+// tellLocked reports the finished syncs and tells the waiters noted for telling, as a worker,
+// with f.mu released meanwhile (held on entry and on return) and mu.telling set; notices and
+// finished are the worker's buffers, swapped with the noted ones and returned empty. With
+// yield, having told some waiter, it yields the processor before it takes f.mu again.
+func (f *Flusher) tellLocked(notices *[]notice, finished *[]syncResult, yield bool) {
+	f.mu.telling = true
+	*notices, f.mu.told = f.mu.told, *notices
+	*finished, f.mu.finished = f.mu.finished, *finished
+	f.mu.Unlock()
+	f.reportFinished(*finished)
+	if notify(*notices) && yield {
+		runtime.Gosched()
+	}
+	clear(*notices)
+	clear(*finished)
+	*notices, *finished = (*notices)[:0], (*finished)[:0]
+	f.mu.Lock()
+	f.mu.telling = false
+}
+
 // worker runs the syncs that the flusher goroutine started and finishes each: it decides which
 // waiters to tell (finishLocked) and leaves the telling to the flusher goroutine, so that it can
 // start the target's next sync at once when waiters queued meanwhile (chainLocked).
@@ -540,39 +560,17 @@ func (f *Flusher) worker() {
 			// while this goroutine blocks in fdatasync waits for a P (on a busy 2-core
 			// machine 127 µs median at the latency floor, against 19 µs told here:
 			// results/2026-12-03-floor/). The next sync starts a tell later; its cover is set.
-			f.mu.telling = true
-			notices, f.mu.told = f.mu.told, notices
-			finished, f.mu.finished = f.mu.finished, finished
-			f.mu.Unlock()
-			f.reportFinished(finished)
-			notify(notices)
-			clear(notices)
-			clear(finished)
-			notices, finished = notices[:0], finished[:0]
-			f.mu.Lock()
-			f.mu.telling = false
+			f.tellLocked(&notices, &finished, false)
 		}
 		if !chained && !f.mu.telling && len(f.mu.told) > 0 {
 			// Nothing to start at once: report the sync and tell the waiters here rather
 			// than wake the flusher goroutine to, one wake-up fewer between the fdatasync's
 			// return and the waiters (for a produce, its response). A chained sync leaves the
 			// telling to the flusher goroutine, to start sooner.
-			f.mu.telling = true
-			notices, f.mu.told = f.mu.told, notices
-			finished, f.mu.finished = f.mu.finished, finished
-			f.mu.Unlock()
-			f.reportFinished(finished)
-			if notify(notices) {
-				// As the flusher goroutine does after telling: let the waiters just told,
-				// which typically wait again at once, queue before the next sync starts, so
-				// that one sync covers them all.
-				runtime.Gosched()
-			}
-			clear(notices)
-			clear(finished)
-			notices, finished = notices[:0], finished[:0]
-			f.mu.Lock()
-			f.mu.telling = false
+			// As the flusher goroutine does after telling, it yields: the waiters just told,
+			// which typically wait again at once, queue before the next sync starts, so that
+			// one sync covers them all.
+			f.tellLocked(&notices, &finished, true)
 			if j.group == nil {
 				chained = f.chainLocked(j.one)
 			}
