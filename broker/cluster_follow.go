@@ -202,11 +202,13 @@ func (b *Broker) applyImageLocked(prev, next *metadata.Image) {
 			slices.SortFunc(keep, func(x, y *partition) int { return int(x.index - y.index) })
 			t.parts.Store(&keep)
 		}
+		var changes roleChanges
 		for _, p := range keep {
 			if mp, ok := mt.Partition(p.index); ok {
-				b.replicateLocked(p, mp)
+				b.replicateLocked(p, mp, &changes)
 			}
 		}
+		changes.log(b.logger, t.name)
 		out.byName[t.name], out.byID[t.id] = t, t
 	}
 	for id, t := range tab.byID {

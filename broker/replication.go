@@ -39,9 +39,13 @@ package broker
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
+	"maps"
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -174,8 +178,9 @@ func (b *Broker) stopReplication() {
 }
 
 // replicateLocked makes this node lead or follow the partition p as the
-// image's mp says (see above). Under adminMu.
-func (b *Broker) replicateLocked(p *partition, mp metadata.Partition) {
+// image's mp says (see above), noting in changes a new leadership or a
+// new leader followed. Under adminMu.
+func (b *Broker) replicateLocked(p *partition, mp metadata.Partition, changes *roleChanges) {
 	self := b.cfg.NodeID
 	single := p.singleReplica
 	p.singleReplica = len(mp.Replicas) <= 1
@@ -195,7 +200,9 @@ func (b *Broker) replicateLocked(p *partition, mp metadata.Partition) {
 	p.replicated.Store(true)
 	if mp.Leader != self {
 		b.resign(p)
-		b.followLocked(p, mp)
+		if b.followLocked(p, mp) {
+			changes.follows(p.index, mp)
+		}
 		return
 	}
 	now := time.Now()
@@ -223,6 +230,7 @@ func (b *Broker) replicateLocked(p *partition, mp metadata.Partition) {
 	})
 	l.Advance() // a leader alone in its ISR commits its log at once
 	p.leader.Store(l)
+	changes.leads(p.index, mp)
 }
 
 // resign ends this node's leadership of p, if it has one.
@@ -446,20 +454,22 @@ type followed struct{ leader, epoch int32 }
 var notFollowed = followed{leader: -1, epoch: -1}
 
 // followLocked has p follow the image's leader mp.Leader (none: stop
-// following), once per leader epoch.
-func (b *Broker) followLocked(p *partition, mp metadata.Partition) {
+// following), once per leader epoch; it reports whether it started
+// following a new leader or epoch.
+func (b *Broker) followLocked(p *partition, mp metadata.Partition) (changed bool) {
 	if mp.Leader < 0 {
 		b.unfollowLocked(p)
-		return
+		return false
 	}
 	want := followed{mp.Leader, mp.LeaderEpoch}
 	if p.followed == want {
-		return
+		return false
 	}
 	p.followed = want
 	b.repl.flushers.Store(p.log, p.flusher)
 	b.repl.fetchers.Follow(replica.Followed{Topic: p.topic, TopicID: p.topicID, Partition: p.index,
 		Leader: mp.Leader, LeaderEpoch: mp.LeaderEpoch, Log: p.log})
+	return true
 }
 
 // unfollowLocked stops following p; once it returns, no fetch loop
@@ -574,4 +584,68 @@ func replicationGauges(b *Broker) []prometheus.Collector {
 			return longest.Seconds()
 		}),
 	}
+}
+
+// roleChanges are the partitions of one topic that an image made this node
+// lead, or follow a new leader or epoch: applyImageLocked logs them as one
+// line per topic (Kafka logs each partition's leadership at INFO; a topic
+// of 10,000 partitions would flood that way).
+type roleChanges struct {
+	led      []int32           // partitions this node now leads
+	followed map[int32][]int32 // by leader: partitions now fetched from it
+	epochs   map[int32]bool    // the leader epochs seen
+}
+
+func (c *roleChanges) leads(index int32, mp metadata.Partition) {
+	c.led = append(c.led, index)
+	c.epoch(mp.LeaderEpoch)
+}
+
+func (c *roleChanges) follows(index int32, mp metadata.Partition) {
+	if c.followed == nil {
+		c.followed = map[int32][]int32{}
+	}
+	c.followed[mp.Leader] = append(c.followed[mp.Leader], index)
+	c.epoch(mp.LeaderEpoch)
+}
+
+func (c *roleChanges) epoch(e int32) {
+	if c.epochs == nil {
+		c.epochs = map[int32]bool{}
+	}
+	c.epochs[e] = true
+}
+
+// log writes the changes of topic, if any, as one line.
+func (c *roleChanges) log(logger *slog.Logger, topic string) {
+	if len(c.led) == 0 && len(c.followed) == 0 {
+		return
+	}
+	attrs := []any{"topic", topic}
+	if len(c.led) > 0 {
+		attrs = append(attrs, "leads", partitionList(c.led))
+	}
+	for _, leader := range slices.Sorted(maps.Keys(c.followed)) {
+		attrs = append(attrs, fmt.Sprintf("follows %d", leader), partitionList(c.followed[leader]))
+	}
+	attrs = append(attrs, "leader epochs", partitionList(slices.Sorted(maps.Keys(c.epochs))))
+	logger.Info("partition leadership changed", attrs...)
+}
+
+// partitionList is a list of partition indexes (or epochs) for a log line:
+// all of them up to eight, else the first eight and how many in all.
+func partitionList(xs []int32) string {
+	const shown = 8
+	slices.Sort(xs)
+	var b strings.Builder
+	for i, x := range xs[:min(len(xs), shown)] {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(strconv.Itoa(int(x)))
+	}
+	if len(xs) > shown {
+		fmt.Fprintf(&b, " ... (%d in all)", len(xs))
+	}
+	return "[" + b.String() + "]"
 }

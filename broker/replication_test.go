@@ -1,11 +1,13 @@
 package broker
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"net"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -437,4 +439,26 @@ func TestOfflinePartitionsGauge(t *testing.T) {
 		}
 		return sum == 1 && active == 1
 	})
+}
+
+// TestRoleChangesLogOneLine checks the leadership line's lists: every
+// partition up to eight, then the first eight and the count, so that a
+// topic of 10,000 partitions takes one short line.
+func TestRoleChangesLogOneLine(t *testing.T) {
+	var out bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&out, nil))
+	var c roleChanges
+	c.log(logger, "none")
+	if out.Len() != 0 {
+		t.Fatalf("no change logged %q", out.String())
+	}
+	for i := int32(11); i >= 0; i-- {
+		c.follows(i, metadata.Partition{Leader: 2, LeaderEpoch: 3})
+	}
+	c.leads(20, metadata.Partition{Leader: 1, LeaderEpoch: 4})
+	c.log(logger, "t")
+	want := `msg="partition leadership changed" topic=t leads=[20] "follows 2"="[0 1 2 3 4 5 6 7 ... (12 in all)]" "leader epochs"="[3 4]"`
+	if got := out.String(); strings.Count(got, "\n") != 1 || !strings.Contains(got, want) {
+		t.Fatalf("logged %q, want one line with %q", got, want)
+	}
 }

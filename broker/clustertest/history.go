@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -70,6 +71,39 @@ type Workload struct {
 	mu       sync.Mutex
 	acked    []Ack
 	failures []error // one per failed record, in the order they failed
+	// clientLog is the producers' own log lines (kgo's, info and up),
+	// the last clientLogLines of them: what the clients saw of leaders
+	// and metadata, printed when a test fails.
+	clientLog []string
+}
+
+// clientLogLines bounds a Workload's clientLog.
+const clientLogLines = 400
+
+// clientLogger is kgo's logger of one producer, writing to the workload's
+// clientLog.
+type clientLogger struct {
+	w        *Workload
+	producer int
+}
+
+func (l clientLogger) Level() kgo.LogLevel { return kgo.LogLevelInfo }
+
+func (l clientLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
+	line := fmt.Sprintf("%s producer %d %s: %s %v", time.Now().UTC().Format("15:04:05.000"), l.producer, level, msg, keyvals)
+	l.w.mu.Lock()
+	defer l.w.mu.Unlock()
+	if len(l.w.clientLog) == clientLogLines {
+		l.w.clientLog = slices.Delete(l.w.clientLog, 0, clientLogLines/4)
+	}
+	l.w.clientLog = append(l.w.clientLog, line)
+}
+
+// ClientLog is the producers' latest log lines (kgo's, info and up).
+func (w *Workload) ClientLog() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.clientLog)
 }
 
 // StartWorkload starts o.Producers producers against the cluster.
@@ -88,8 +122,9 @@ func (c *Cluster) StartWorkload(o WorkloadOptions) (*Workload, error) {
 	}
 	w := &Workload{stop: make(chan struct{})}
 	var clients []*kgo.Client
-	for range o.Producers {
+	for k := range o.Producers {
 		opts := append([]kgo.Opt{
+			kgo.WithLogger(clientLogger{w, k}),
 			kgo.SeedBrokers(c.Bootstrap()...),
 			kgo.DefaultProduceTopic(o.Topic),
 			kgo.RequiredAcks(kgo.AllISRAcks()),
@@ -110,6 +145,13 @@ func (c *Cluster) StartWorkload(o WorkloadOptions) (*Workload, error) {
 	for k, cl := range clients {
 		w.wg.Add(1)
 		go w.produce(k, cl, o)
+	}
+	if t := c.opts.Test; t != nil {
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("clustertest: the workload's clients' last log lines:\n%s", strings.Join(w.ClientLog(), "\n"))
+			}
+		})
 	}
 	return w, nil
 }
