@@ -260,6 +260,12 @@ func TestRawModeStoresEveryAckedRecord(t *testing.T) {
 			if n, m := res.ProduceLatency.Count, res.Produced.Records; n < m || n > m+120 || res.Produced.Bytes != 100*m {
 				t.Fatalf("%d latencies for %d records of %d bytes", n, m, res.Produced.Bytes)
 			}
+			// The senders' time: every request sent, its parts within
+			// the senders' lifetimes (3 connections).
+			if r := res.Raw; r == nil || r.Requests != tot.Sent/10 || r.SenderSeconds <= 0 || r.SenderSeconds > 3*5 ||
+				r.SlotWaitSeconds < 0 || r.WriteSeconds <= 0 || r.SlotWaitSeconds+r.WriteSeconds > r.SenderSeconds {
+				t.Fatalf("raw timings %+v for %d requests sent", r, tot.Sent/10)
+			}
 			back := testConfig(c)
 			back.Topic, back.Producers, back.Consumers, back.FromStart = "raw", 0, 2, true
 			read, err := Run(context.Background(), back)
@@ -319,6 +325,19 @@ func TestMergeOfWrittenResults(t *testing.T) {
 	}
 	if m.ProduceLatency.Max < max(parts[0].ProduceLatency.Max, parts[1].ProduceLatency.Max) {
 		t.Fatalf("merged max %.3f below a part's", m.ProduceLatency.Max)
+	}
+}
+
+// TestMergeRawTimings: raw timings add up; a part without them counts
+// as none.
+func TestMergeRawTimings(t *testing.T) {
+	a := &Result{Raw: &RawTimings{Requests: 3, SenderSeconds: 2, SlotWaitSeconds: 0.5, WriteSeconds: 1}}
+	b := &Result{Raw: &RawTimings{Requests: 4, SenderSeconds: 3, SlotWaitSeconds: 1, WriteSeconds: 1.5}}
+	if got, want := *Merge(a, &Result{}, b).Raw, (RawTimings{7, 5, 1.5, 2.5}); got != want {
+		t.Fatalf("merged %+v, want %+v", got, want)
+	}
+	if m := Merge(&Result{}, &Result{}); m.Raw != nil {
+		t.Fatalf("merged %+v from parts without raw timings", m.Raw)
 	}
 }
 

@@ -93,6 +93,7 @@ func Merge(parts ...*Result) *Result {
 		}
 		m.Totals = m.Totals.plus(p.Totals)
 		m.CPUSeconds += p.CPUSeconds
+		m.Raw = m.Raw.plus(p.Raw)
 		for i, tick := range p.Timeline {
 			if i == len(m.Timeline) {
 				m.Timeline = append(m.Timeline, Tick{Seconds: tick.Seconds, Warmup: tick.Warmup})

@@ -59,6 +59,9 @@ type rawConn struct {
 	pending  chan rawInFlight // requests sent, in order, for the reader
 	corr     int32
 	readDone chan struct{} // closed when the reader has stopped
+
+	// The sender's time (RawTimings), in ns, set when it returns.
+	requests, senderNanos, slotWaitNanos, writeNanos atomic.Int64
 }
 
 // rawInFlight is one request the reader is waiting for.
@@ -145,6 +148,15 @@ func (r *run) newRawConn(ctx context.Context, admin *kgo.Client, partitions []in
 // request (BatchRecords records) due every BatchRecords/rate seconds.
 func (c *rawConn) send(stop *atomic.Bool, rate float64) {
 	defer close(c.pending)
+	var requests int64
+	var slotWait, writing time.Duration
+	began := time.Now()
+	defer func() {
+		c.requests.Store(requests)
+		c.senderNanos.Store(int64(time.Since(began)))
+		c.slotWaitNanos.Store(int64(slotWait))
+		c.writeNanos.Store(int64(writing))
+	}()
 	var interval time.Duration
 	if rate > 0 {
 		interval = time.Duration(float64(time.Second) * float64(c.records) / rate)
@@ -163,13 +175,16 @@ func (c *rawConn) send(stop *atomic.Bool, rate float64) {
 				SleepUntil(intended)
 			}
 		}
+		waitFrom := time.Now()
 		select {
 		case <-c.slots:
 		case <-c.readDone:
 			return
 		}
+		got := time.Now()
+		slotWait += got.Sub(waitFrom)
 		if interval == 0 {
-			intended = time.Now() // closed loop: from when the window had room
+			intended = got // closed loop: from when the window had room
 		}
 		k := i % len(c.heads)
 		head := c.heads[k]
@@ -188,7 +203,11 @@ func (c *rawConn) send(stop *atomic.Bool, rate float64) {
 		c.sent.Add(c.records)
 		c.pending <- rawInFlight{corr: c.corr, intended: intended}
 		req := net.Buffers{head, c.batch}
-		if _, err := req.WriteTo(c.conn); err != nil {
+		writeFrom := time.Now()
+		_, err := req.WriteTo(c.conn)
+		writing += time.Since(writeFrom)
+		requests++
+		if err != nil {
 			c.run.noteError("raw produce: " + err.Error())
 			return
 		}
@@ -251,6 +270,12 @@ func (c *rawConn) read() {
 		}
 		c.slots <- struct{}{}
 	}
+}
+
+// timings are the sender's, once it has returned.
+func (c *rawConn) timings() *RawTimings {
+	return &RawTimings{Requests: c.requests.Load(), SenderSeconds: time.Duration(c.senderNanos.Load()).Seconds(),
+		SlotWaitSeconds: time.Duration(c.slotWaitNanos.Load()).Seconds(), WriteSeconds: time.Duration(c.writeNanos.Load()).Seconds()}
 }
 
 // drain waits until every request sent has its answer, up to limit, then

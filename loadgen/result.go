@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -39,7 +40,10 @@ type Result struct {
 	// the latencies it measured. Run inside another program (the bench
 	// harness with one generator), it counts that program's work too.
 	CPUSeconds float64 `json:"cpu_seconds"`
-	Timeline   []Tick  `json:"timeline"`
+	// Raw is where raw mode's senders spent their time (nil: no raw
+	// connections).
+	Raw      *RawTimings `json:"raw,omitempty"`
+	Timeline []Tick      `json:"timeline"`
 	// Errors are the first distinct produce/fetch errors and client
 	// warnings (retries, disconnects), for a human to read.
 	Errors []string `json:"errors,omitempty"`
@@ -51,6 +55,31 @@ type Result struct {
 	ProduceHist   *hdrhistogram.Histogram `json:"-"`
 	SendDelayHist *hdrhistogram.Histogram `json:"-"`
 	EndToEndHist  *hdrhistogram.Histogram `json:"-"`
+}
+
+// RawTimings split raw mode's senders' time, summed over the connections
+// and over the whole run (warm-up and drain included): each connection's
+// one sender either waits for room in its window of InFlight requests
+// (all of them unanswered), or writes a request (write(2) of about a
+// batch, which blocks while the broker does not read the socket), or
+// runs its loop (and waits for a CPU). A sender that waits little for
+// room is the limit on its window: requests answered meanwhile leave
+// slots free that it does not fill, so fewer than InFlight requests are
+// in flight (the slots' idle time is in no latency).
+type RawTimings struct {
+	Requests        int64   `json:"requests"`
+	SenderSeconds   float64 `json:"sender_seconds"`    // the senders' lifetimes
+	SlotWaitSeconds float64 `json:"slot_wait_seconds"` // waiting for room in the window
+	WriteSeconds    float64 `json:"write_seconds"`     // writing requests
+}
+
+// plus is t and o together.
+func (t *RawTimings) plus(o *RawTimings) *RawTimings {
+	if t == nil || o == nil {
+		return cmp.Or(t, o)
+	}
+	return &RawTimings{Requests: t.Requests + o.Requests, SenderSeconds: t.SenderSeconds + o.SenderSeconds,
+		SlotWaitSeconds: t.SlotWaitSeconds + o.SlotWaitSeconds, WriteSeconds: t.WriteSeconds + o.WriteSeconds}
 }
 
 // Throughput is records and value bytes over the measurement window.

@@ -511,6 +511,10 @@ loop:
 
 	secs := stopAt.Sub(measureStart).Seconds()
 	final := r.snapshot()
+	var raw *RawTimings
+	for _, c := range r.raws {
+		raw = raw.plus(c.timings())
+	}
 	return &Result{
 		Config:         *cfg,
 		Mode:           mode,
@@ -527,6 +531,7 @@ loop:
 			RequestErrors: r.requestErrors.Load(), ClientWarnings: r.clientWarnings.Load(),
 		},
 		CPUSeconds:    cpu.Seconds(),
+		Raw:           raw,
 		Timeline:      w.ticks,
 		Errors:        r.notedErrors(),
 		ProduceHist:   w.totalProduce,
