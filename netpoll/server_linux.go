@@ -444,7 +444,13 @@ func (l *loop) drain() {
 func (l *loop) timers() {
 	if idle := l.s.cfg.IdleTimeout; idle > 0 && !l.now.Before(l.nextSweep) {
 		for _, c := range l.conns {
-			if !c.readClosed && c.inFlight() == 0 && l.now.Sub(c.lastActive) >= idle {
+			if c.readClosed || l.now.Sub(c.lastActive) < idle {
+				continue
+			}
+			c.wmu.Lock()
+			n := c.inFlight()
+			c.wmu.Unlock()
+			if n == 0 {
 				l.closeConn(c, ErrIdleTimeout)
 			}
 		}
