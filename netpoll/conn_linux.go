@@ -289,6 +289,9 @@ func (c *Conn) writeDirect(r *Reply) bool {
 		if n == 0 && len(c.out[c.head].pieces) > 0 {
 			return false // a file range: the loop sends it
 		}
+		if n > 0 {
+			c.l.s.directWrites.Add(1)
+		}
 		c.advance(n, &c.free)
 	}
 	if c.inFlight() > 0 {

@@ -52,6 +52,8 @@ type Server struct {
 	loopsWG sync.WaitGroup
 
 	ahead atomic.Int64 // bytes of frame buffers given ahead of their bytes (Config.MaxBufferAhead)
+
+	directWrites atomic.Int64 // writes made by Reply.Finish (writeDirect), for tests
 }
 
 // NewServer starts cfg.Loops event loops that call h. Serve hands them
