@@ -57,8 +57,9 @@ type Conn struct {
 	// (Reply.Finish) both change, and paused, readClosed and closed, which
 	// only the loop changes, with wmu held, and a direct writer reads. The
 	// loop holds it while it writes to the socket; a direct writer only
-	// tries it (TryLock), so neither waits for the other longer than one
-	// non-blocking writev, and a direct writer never waits at all.
+	// tries it (TryLock): a direct writer never waits, and the loop waits
+	// at most for a direct writer's non-blocking writevs (of the finished
+	// replies at the head, MaxInFlight at most) and their releases.
 	wmu      sync.Mutex
 	out      []*Reply // reserved replies in request order; out[head:] not yet released
 	head     int
@@ -236,7 +237,7 @@ func (r *Reply) AddFile(f *os.File, off, n int64) {
 //
 // A reply of bytes only that is finished off the loop and is the
 // connection's next to write, with no write of the loop's in progress, is
-// written here, on the caller's goroutine, with one non-blocking writev
+// written here, on the caller's goroutine, with a non-blocking writev
 // (with any finished byte replies queued behind it), and released here;
 // what the socket does not take is left to the loop. Otherwise, and for
 // replies finished on the loop, the loop writes it, and release runs

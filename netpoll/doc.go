@@ -49,13 +49,14 @@
 // in the order they were reserved, whatever order they finish in. When the
 // socket is full (EAGAIN) the loop moves on and resumes on EPOLLOUT. After
 // a reply is written, or dropped because the connection closed, its
-// release function runs, once, never concurrently with another of the
-// connection's or with OnClose.
+// release function runs, once, on the loop or on the goroutine that wrote
+// the reply (below), never concurrently with another of the connection's
+// releases or with OnClose.
 //
-// A reply finished off the loop (a produce's, by the flusher after its
-// sync) that is the connection's next to write, with nothing of it
+// A reply finished off the loop (by a goroutine that waited for a disk
+// sync, say) that is the connection's next to write, with nothing of it
 // written yet and the loop not writing, is written by the goroutine that
-// finished it, with one non-blocking writev (together with the finished
+// finished it, with a non-blocking writev (together with the finished
 // replies queued behind it), and released there; whatever the socket does
 // not take is left to the loop, which owns the rest and EPOLLOUT as above.
 // Only replies of bytes go this way; one with a file range, one finished
