@@ -217,7 +217,11 @@ func (h epollHandler) OnClose(pc *netpoll.Conn, err error) {
 var encodeBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 // finishEpoll records a finished reply in the metrics, encodes it and
-// hands it to netpoll; it runs on the goroutine that finished the reply.
+// hands it to netpoll; it runs on the goroutine that finished the reply,
+// which writes it to the socket itself when it is the connection's next
+// (netpoll's direct write: produce responses, not zero-copy fetch frames,
+// whose file ranges the loop sends). The release functions may so run on
+// that goroutine as well as on the loop.
 func (c *conn) finishEpoll(r *reply, pr *netpoll.Reply) {
 	c.b.metrics.observeReply(r)
 	switch {

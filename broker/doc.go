@@ -29,7 +29,11 @@
 // transport (its client's address, stopReading, close) that embeds the conn
 // handlers see. epoll (epollConn, conn_epoll.go), the default on Linux:
 // package netpoll's event loops, one per core, read the frames and write
-// the replies (writev, sendfile); there is no goroutine per connection. std
+// the replies (writev, sendfile); there is no goroutine per connection. A
+// reply of bytes finished off the loop (a produce's, by the flusher's
+// goroutine after its sync) and next in order is written by the goroutine
+// that finished it, without waking the loop, so its release (metrics, the
+// encode buffer's return) may run there. std
 // (stdConn, conn.go), the default elsewhere: a reader goroutine that reads,
 // decodes and dispatches, and a writer goroutine that writes the queued
 // replies in order. Both decode with conn.handleFrame, read request frames

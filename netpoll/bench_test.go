@@ -9,7 +9,9 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // BenchmarkEcho sends frames through an echo server over loopback, with
@@ -146,4 +148,83 @@ func pooledEcho(c *Conn, frame []byte) {
 		*bp = out
 		echoBuffers.Put(bp)
 	})
+}
+
+// BenchmarkFinishElsewhere is one connection's ping-pong (one frame in
+// flight, 1 KiB) whose replies are finished on the loop (in OnFrame) or by
+// another goroutine, as a produce's reply is finished by the flusher after
+// its sync: written by that goroutine (Reply.Finish's direct write), or
+// (worker-via-loop) handed to the loop, which is woken to write it.
+// finish-to-read-ns is the mean time from Finish's call to the
+// client's read of the reply: the hop from the finishing goroutine to the
+// socket.
+//
+//	go test -run '^$' -bench BenchmarkFinishElsewhere -count 5 ./netpoll
+func BenchmarkFinishElsewhere(b *testing.B) {
+	for _, gap := range []time.Duration{0, 100 * time.Microsecond} {
+		for _, where := range []string{"loop", "worker", "worker-via-loop"} {
+			b.Run(fmt.Sprintf("gap=%v/finish=%s", gap, where), func(b *testing.B) {
+				finishElsewhere(b, gap, where)
+			})
+		}
+	}
+}
+
+// finishElsewhere is one run of BenchmarkFinishElsewhere: a ping-pong whose
+// requests are sent gap apart (the loop parks between them when gap > 0).
+func finishElsewhere(b *testing.B, gap time.Duration, where string) {
+	if where == "worker-via-loop" {
+		directWrites = false // the loop writes every reply, as before direct writes
+		defer func() { directWrites = true }()
+	}
+	{
+		{
+			var finishedAt atomic.Int64
+			work := make(chan *Reply, 1)
+			fn := func(c *Conn, frame []byte) {
+				r := c.NewReply()
+				out := binary.BigEndian.AppendUint32(make([]byte, 0, 4+len(frame)), uint32(len(frame)))
+				r.AddBytes(append(out, frame...))
+				if where == "loop" {
+					finishedAt.Store(time.Now().UnixNano())
+					r.Finish(nil)
+					return
+				}
+				work <- r
+			}
+			done := make(chan struct{})
+			defer close(done)
+			go func() {
+				for {
+					select {
+					case r := <-work:
+						finishedAt.Store(time.Now().UnixNano())
+						r.Finish(nil)
+					case <-done:
+						return
+					}
+				}
+			}()
+			_, addr := startServer(b, Config{}, newTestHandler(fn))
+			c := dial(b, addr, 0)
+			frame := binary.BigEndian.AppendUint32(nil, 1024)
+			frame = append(frame, make([]byte, 1024)...)
+			buf := make([]byte, len(frame))
+			var hop time.Duration
+			b.ResetTimer()
+			for range b.N {
+				if gap > 0 {
+					time.Sleep(gap)
+				}
+				if _, err := c.Write(frame); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.ReadFull(c, buf); err != nil {
+					b.Fatal(err)
+				}
+				hop += time.Duration(time.Now().UnixNano() - finishedAt.Load())
+			}
+			b.ReportMetric(float64(hop.Nanoseconds())/float64(b.N), "finish-to-read-ns")
+		}
+	}
 }

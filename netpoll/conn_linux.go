@@ -8,6 +8,7 @@ import (
 	"math/bits"
 	"net"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -20,6 +21,8 @@ import (
 const (
 	// maxIovecs bounds one writev.
 	maxIovecs = 64
+	// maxDirectIovecs bounds a direct write's writev (Reply.Finish).
+	maxDirectIovecs = 16
 	// maxSendfile bounds one sendfile call.
 	maxSendfile = 1 << 30
 	// Partial-frame buffers come from their loop in power-of-two sizes
@@ -36,6 +39,10 @@ const (
 	maxCachedInput = 16 << 20
 )
 
+// directWrites lets Reply.Finish write a reply finished off the loop
+// itself (writeDirect); tests and benchmarks turn it off to compare.
+var directWrites = true
+
 // Conn is one client connection, owned by one loop. Its methods may be
 // called from any goroutine unless they say otherwise.
 type Conn struct {
@@ -45,12 +52,29 @@ type Conn struct {
 	local  net.Addr
 	ctx    any
 
+	// wmu guards the write state: out, head, piece, pieceOff and free,
+	// which the loop and a goroutine writing a reply it finished directly
+	// (Reply.Finish) both change, and paused, readClosed and closed, which
+	// only the loop changes, with wmu held, and a direct writer reads. The
+	// loop holds it while it writes to the socket; a direct writer only
+	// tries it (TryLock): a direct writer never waits, and the loop waits
+	// at most for a direct writer's non-blocking writevs (of the finished
+	// replies at the head, MaxInFlight at most) and their releases.
+	wmu      sync.Mutex
+	out      []*Reply // reserved replies in request order; out[head:] not yet released
+	head     int
+	piece    int   // out[head]'s next piece to write
+	pieceOff int64 // bytes of that piece already written
+	free     []*Reply
+	diov     []unix.Iovec // a direct writer's writev scratch
+
+	// inFrame is set while the loop runs OnFrame for the connection: a
+	// reply finished there is left to the loop, which writes it with the
+	// other replies of the same read in one writev after dispatching them.
+	inFrame atomic.Bool
+
 	// Owned by the loop.
-	in         []byte   // a partial frame (or, while paused, frames not yet dispatched)
-	out        []*Reply // reserved replies in request order; out[head:] not yet released
-	head       int
-	piece      int   // out[head]'s next piece to write
-	pieceOff   int64 // bytes of that piece already written
+	in         []byte // a partial frame (or, while paused, frames not yet dispatched)
 	lastActive time.Time
 	keep       bool   // set by KeepFrame during OnFrame
 	frameBuf   []byte // during OnFrame, the pooled buffer the frame fills alone, or nil
@@ -132,18 +156,34 @@ func (c *Conn) dispatching() bool {
 // reserves none); replies are written in the order they were reserved.
 func (c *Conn) NewReply() *Reply {
 	l := c.l
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	var r *Reply
-	if n := len(l.free); n > 0 {
+	if n := len(c.free); n > 0 {
+		r = c.free[n-1]
+		c.free[n-1] = nil
+		c.free = c.free[:n-1]
+	} else if n := len(l.free); n > 0 {
 		r = l.free[n-1]
 		l.free = l.free[:n-1]
 	} else {
 		r = &Reply{}
 	}
 	r.c = c
+	if c.head > 0 && len(c.out) == cap(c.out) {
+		// Move the unreleased replies to the front rather than grow out
+		// past them: a connection whose replies never all get written
+		// at once (pipelining) would grow it without bound.
+		n := copy(c.out, c.out[c.head:])
+		clear(c.out[n:])
+		c.out, c.head = c.out[:n], 0
+	}
 	c.out = append(c.out, r)
 	return r
 }
 
+// inFlight is the number of replies reserved and not yet released; the
+// caller holds wmu.
 func (c *Conn) inFlight() int { return len(c.out) - c.head }
 
 // Reply is the answer to one frame: byte pieces and file ranges, written
@@ -153,6 +193,7 @@ type Reply struct {
 	c       *Conn
 	pieces  []piece
 	bytes   int64
+	files   bool // a file range among the pieces
 	release func()
 	done    atomic.Bool
 }
@@ -185,32 +226,91 @@ func (r *Reply) AddBytes(b []byte) {
 func (r *Reply) AddFile(f *os.File, off, n int64) {
 	if n > 0 {
 		r.pieces = append(r.pieces, piece{f: f, off: off, n: n})
+		r.files = true
 	}
 }
 
 // Finish hands the reply to the connection, which writes it after the
 // replies reserved before it and then calls release (if not nil) exactly
-// once, from its loop, also when the connection closed before writing it.
-// A reply with no pieces writes nothing.
+// once, also when the connection closed before writing it. A reply with
+// no pieces writes nothing.
+//
+// A reply of bytes only that is finished off the loop and is the
+// connection's next to write, with no write of the loop's in progress, is
+// written here, on the caller's goroutine, with a non-blocking writev
+// (with any finished byte replies queued behind it), and released here;
+// what the socket does not take is left to the loop. Otherwise, and for
+// replies finished on the loop, the loop writes it, and release runs
+// there. So release may run on any goroutine, but never concurrently with
+// another of the connection's releases or its OnClose.
 func (r *Reply) Finish(release func()) {
 	c := r.c
 	r.release = release
 	c.queuedBytes.Add(r.bytes)
+	direct := directWrites && !r.files && !c.inFrame.Load()
 	r.done.Store(true) // r may be reused from here on
+	if direct && c.writeDirect(r) {
+		return
+	}
 	if !c.readyQueued.Swap(true) {
 		c.l.markReady(c)
 	}
 }
 
-// recycle releases r and keeps it for reuse.
-func (l *loop) recycle(r *Reply) {
+// writeDirect writes the finished reply r, and the finished byte replies
+// after it, from Finish's goroutine when r is the next reply to write and
+// nothing of it is written yet, and releases what it wrote. It reports
+// whether the loop can be left alone: everything it could write is
+// written (or r is not next: the reply before it is unfinished, and its
+// Finish will write r), and the loop has nothing to resume or close.
+func (c *Conn) writeDirect(r *Reply) bool {
+	if !c.wmu.TryLock() {
+		return false // the loop is writing (or reserving): let it
+	}
+	defer c.wmu.Unlock()
+	if c.closed {
+		return false // reap must see r finished
+	}
+	if c.inFlight() == 0 {
+		return true // the loop wrote r meanwhile
+	}
+	if head := c.out[c.head]; head != r || c.piece != 0 || c.pieceOff != 0 {
+		// An earlier reply, unfinished, is next: its Finish writes r or
+		// tells the loop. Or the loop is part-way through writing.
+		return !head.done.Load()
+	}
+	if c.diov == nil {
+		c.diov = make([]unix.Iovec, 0, maxDirectIovecs)
+	}
+	for c.inFlight() > 0 && c.out[c.head].done.Load() {
+		n, err := c.writeSome(c.diov[:0], false)
+		if err != nil {
+			return false // EAGAIN: the loop owns the rest; or the loop closes
+		}
+		if n == 0 && len(c.out[c.head].pieces) > 0 {
+			return false // a file range: the loop sends it
+		}
+		if n > 0 {
+			c.l.s.directWrites.Add(1)
+		}
+		c.advance(n, &c.free)
+	}
+	if c.inFlight() > 0 {
+		return !c.paused // the next reply is unfinished: its Finish takes over
+	}
+	return !c.paused && !c.readClosed
+}
+
+// recycle releases r and keeps it in free for reuse; the caller holds
+// r.c.wmu.
+func recycle(r *Reply, free *[]*Reply) {
 	r.c.queuedBytes.Add(-r.bytes)
 	if r.release != nil {
 		r.release()
 	}
 	clear(r.pieces)
 	*r = Reply{pieces: r.pieces[:0]}
-	l.free = append(l.free, r)
+	*free = append(*free, r)
 }
 
 func (l *loop) connEvent(c *Conn, events uint32) {
@@ -307,7 +407,9 @@ func (l *loop) parse(c *Conn, data []byte, inLoopBuf bool) {
 		pos = end
 		c.lastActive = l.now
 		c.keep = false
+		c.inFrame.Store(true)
 		l.s.h.OnFrame(c, frame)
+		c.inFrame.Store(false)
 		c.frameBuf = nil
 		if c.keep {
 			if inLoopBuf {
@@ -316,7 +418,9 @@ func (l *loop) parse(c *Conn, data []byte, inLoopBuf bool) {
 				c.in = nil
 			}
 		}
+		c.wmu.Lock()
 		c.paused = c.overLimits()
+		c.wmu.Unlock()
 	}
 	rest := data[pos:]
 	if c.closed || c.readClosed || len(rest) == 0 {
@@ -441,7 +545,8 @@ func (l *loop) putInput(b []byte) {
 }
 
 // overLimits says whether c has as many replies in flight, or as many
-// bytes queued for a slow reader, as the Config allows.
+// bytes queued for a slow reader, as the Config allows; the caller holds
+// wmu.
 func (c *Conn) overLimits() bool {
 	cfg := &c.l.s.cfg
 	return c.inFlight() >= cfg.MaxInFlight || c.queuedBytes.Load() >= int64(cfg.MaxQueuedBytes)
@@ -452,10 +557,15 @@ func (c *Conn) overLimits() bool {
 // (edge-triggered, so a pending readiness is not reported again).
 func (l *loop) resume(c *Conn) {
 	if c.paused {
-		if c.overLimits() {
+		c.wmu.Lock()
+		over := c.overLimits()
+		if !over {
+			c.paused = false
+		}
+		c.wmu.Unlock()
+		if over {
 			return
 		}
-		c.paused = false
 	}
 	if !c.dispatching() {
 		return
@@ -468,11 +578,14 @@ func (l *loop) resume(c *Conn) {
 
 // endReading stops reading c; it closes once its replies are written.
 func (l *loop) endReading(c *Conn) {
+	c.wmu.Lock()
 	c.readClosed = true
+	idle := c.inFlight() == 0
+	c.wmu.Unlock()
 	l.releaseAhead(c)
 	l.putInput(c.in)
 	c.in = nil
-	if c.inFlight() == 0 {
+	if idle {
 		l.closeConn(c, nil)
 	}
 }
@@ -490,23 +603,29 @@ func (l *loop) flush(c *Conn) {
 		l.reap(c)
 		return
 	}
+	c.wmu.Lock()
+	var err error
 	for c.inFlight() > 0 && c.out[c.head].done.Load() {
-		n, err := l.writeSome(c)
-		if err == unix.EAGAIN {
-			break // EPOLLOUT resumes us
-		}
+		var n int64
+		n, err = c.writeSome(l.iov[:0], true)
 		if err != nil {
-			l.closeConn(c, err)
-			return
+			break
 		}
-		l.advance(c, n)
+		c.advance(n, &l.free)
 	}
-	if c.inFlight() == 0 {
+	done := c.inFlight() == 0
+	if done {
 		c.out, c.head = c.out[:0], 0
-		if c.readClosed {
-			l.closeConn(c, nil)
-			return
-		}
+	}
+	c.wmu.Unlock()
+	switch {
+	case err == unix.EAGAIN: // EPOLLOUT resumes us
+	case err != nil:
+		l.closeConn(c, err)
+		return
+	case done && c.readClosed:
+		l.closeConn(c, nil)
+		return
 	}
 	if c.paused {
 		l.resume(c)
@@ -514,10 +633,11 @@ func (l *loop) flush(c *Conn) {
 }
 
 // writeSome makes one writev of the byte pieces from the write position
-// on, across finished replies, or one sendfile when the next piece is a
-// file range.
-func (l *loop) writeSome(c *Conn) (int64, error) {
-	iov := l.iov[:0]
+// on, across finished replies, with iov as its scratch (up to its
+// capacity), or, with files, one sendfile when the next piece is a file
+// range. Without files it stops before a file range (0 bytes when the
+// next piece is one). The caller holds wmu.
+func (c *Conn) writeSome(iov []unix.Iovec, files bool) (int64, error) {
 	off := c.pieceOff
 	pi := c.piece
 scan:
@@ -526,7 +646,7 @@ scan:
 		for ; pi < len(r.pieces); pi++ {
 			p := &r.pieces[pi]
 			if p.f != nil {
-				if len(iov) == 0 {
+				if len(iov) == 0 && files {
 					return sendfileFD(c.fd, p.f, p.off+off, p.n-off)
 				}
 				break scan
@@ -536,7 +656,7 @@ scan:
 			v := unix.Iovec{Base: &b[0]}
 			v.SetLen(len(b))
 			iov = append(iov, v)
-			if len(iov) == maxIovecs {
+			if len(iov) == cap(iov) {
 				break scan
 			}
 		}
@@ -574,8 +694,9 @@ func sendfileFD(fd int, f *os.File, off, n int64) (int64, error) {
 }
 
 // advance moves the write position n bytes on, releasing every reply
-// written completely (and every empty finished one at the front).
-func (l *loop) advance(c *Conn, n int64) {
+// written completely (and every empty finished one at the front) and
+// keeping it in free. The caller holds wmu.
+func (c *Conn) advance(n int64, free *[]*Reply) {
 	for c.inFlight() > 0 {
 		r := c.out[c.head]
 		if !r.done.Load() {
@@ -594,7 +715,10 @@ func (l *loop) advance(c *Conn, n int64) {
 		c.out[c.head] = nil
 		c.head++
 		c.piece = 0
-		l.recycle(r)
+		recycle(r, free)
+		if c.head == len(c.out) {
+			c.out, c.head = c.out[:0], 0
+		}
 	}
 }
 
@@ -604,12 +728,14 @@ func (l *loop) closeConn(c *Conn, err error) {
 	if c.closed {
 		return
 	}
-	c.closed, c.err = true, err
 	l.releaseAhead(c)
 	l.putInput(c.in)
 	c.in = nil
 	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
+	c.wmu.Lock() // no direct write is under way, and none starts after this
+	c.closed, c.err = true, err
 	unix.Close(c.fd)
+	c.wmu.Unlock()
 	delete(l.conns, int32(c.fd))
 	l.reap(c)
 }
@@ -617,19 +743,24 @@ func (l *loop) closeConn(c *Conn, err error) {
 // reap releases the finished replies of a closed connection and, once
 // there are none left unfinished, calls OnClose.
 func (l *loop) reap(c *Conn) {
+	c.wmu.Lock()
 	kept := c.out[:0]
 	for _, r := range c.out[c.head:] {
 		if r.done.Load() {
-			l.recycle(r)
+			recycle(r, &l.free)
 		} else {
 			kept = append(kept, r)
 		}
 	}
 	clear(c.out[len(kept):])
 	c.out, c.head, c.piece, c.pieceOff = kept, 0, 0, 0
-	if len(kept) == 0 && !c.notified {
+	last := len(kept) == 0 && !c.notified
+	if last {
+		c.out, c.free, c.diov = nil, nil, nil
+	}
+	c.wmu.Unlock()
+	if last {
 		c.notified = true
-		c.out = nil
 		l.s.h.OnClose(c, c.err)
 		l.connCount.Add(-1)
 		l.s.connClosed()

@@ -11,8 +11,11 @@
 // finished elsewhere costs one eventfd write. Loop 0 also accepts, without
 // blocking, and gives each new connection to the loop with the fewest. A
 // connection belongs to one loop for its whole life: only that loop reads
-// it, writes it and closes it, so its state needs no lock. There is no
-// goroutine per connection.
+// it and closes it, and only it writes it, but for the direct writes of
+// replies below. Its reading state needs no lock; its writing state (the
+// queue of replies and the write position) is under a mutex of the
+// connection's, which the loop holds while it writes and a direct writer
+// only tries. There is no goroutine per connection.
 //
 // # Reading
 //
@@ -46,7 +49,23 @@
 // in the order they were reserved, whatever order they finish in. When the
 // socket is full (EAGAIN) the loop moves on and resumes on EPOLLOUT. After
 // a reply is written, or dropped because the connection closed, its
-// release function runs on the loop.
+// release function runs, once, on the loop or on the goroutine that wrote
+// the reply (below), never concurrently with another of the connection's
+// releases or with OnClose.
+//
+// A reply finished off the loop (by a goroutine that waited for a disk
+// sync, say) that is the connection's next to write, with nothing of it
+// written yet and the loop not writing, is written by the goroutine that
+// finished it, with a non-blocking writev (together with the finished
+// replies queued behind it), and released there; whatever the socket does
+// not take is left to the loop, which owns the rest and EPOLLOUT as above.
+// Only replies of bytes go this way; one with a file range, one finished
+// while the loop dispatches its connection's frames (it joins the other
+// replies of that read in one writev), and one that finds the loop
+// writing are written by the loop, which is woken for them. So at a low
+// rate a reply reaches the socket without the wake-up of a parked loop
+// (an eventfd write, Go's netpoller readying the loop's goroutine, a P for
+// it): the loop is woken only when it has something to resume or close.
 //
 // A request whose handling itself blocks (it creates files and syncs
 // them, say) is handed to another goroutine after Conn.Hold: the

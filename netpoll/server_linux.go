@@ -52,6 +52,8 @@ type Server struct {
 	loopsWG sync.WaitGroup
 
 	ahead atomic.Int64 // bytes of frame buffers given ahead of their bytes (Config.MaxBufferAhead)
+
+	directWrites atomic.Int64 // writes made by Reply.Finish (writeDirect), for tests
 }
 
 // NewServer starts cfg.Loops event loops that call h. Serve hands them
@@ -444,7 +446,13 @@ func (l *loop) drain() {
 func (l *loop) timers() {
 	if idle := l.s.cfg.IdleTimeout; idle > 0 && !l.now.Before(l.nextSweep) {
 		for _, c := range l.conns {
-			if !c.readClosed && c.inFlight() == 0 && l.now.Sub(c.lastActive) >= idle {
+			if c.readClosed || l.now.Sub(c.lastActive) < idle {
+				continue
+			}
+			c.wmu.Lock()
+			n := c.inFlight()
+			c.wmu.Unlock()
+			if n == 0 {
 				l.closeConn(c, ErrIdleTimeout)
 			}
 		}
