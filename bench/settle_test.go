@@ -2,6 +2,7 @@ package bench
 
 import (
 	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -33,5 +34,27 @@ func TestSelectedExact(t *testing.T) {
 	}
 	if len(names) != 2 || names[0] != ManyPartitions8 || names[1] != ManyPartitions {
 		t.Fatalf("selected = %v, want [%s %s] in the matrix's order", names, ManyPartitions8, ManyPartitions)
+	}
+}
+
+// TestSettleLine: the report says what each run started from, settled or not, and the discards
+// its load overlapped.
+func TestSettleLine(t *testing.T) {
+	sc := Scenario{Name: "s", Targets: []string{TargetRunnel, TargetKfake}}
+	settled := &Settle{Before: DiskState{DirtyKiB: 2048, WritebackKiB: 1024}, SyncSeconds: 0.5, WaitSeconds: 1.25}
+	rep := &Report{Runs: []*RunResult{
+		{Scenario: "s", Target: TargetRunnel, Settle: settled,
+			DiskLoad: &[2]DiskState{{DiscardSectors: 0}, {DiscardSectors: 4096}}},
+		{Scenario: "s", Target: TargetKfake, Settle: &Settle{Skipped: true}},
+	}}
+	var b strings.Builder
+	settleLine(&b, rep, sc)
+	for _, want := range []string{
+		"runnel: 2 MiB dirty and 1 MiB under writeback before, syncfs 0.50 s then 1.25 s for the device; 2 MiB discarded during the load",
+		"kfake: 0 MiB dirty and 0 MiB under writeback before, not settled.",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("settleLine = %q, want it to contain %q", b.String(), want)
+		}
 	}
 }
