@@ -76,6 +76,12 @@ type RunResult struct {
 	// Partitions is a many-partitions scenario's reading of the broker.
 	Partitions *PartitionsResult `json:"partitions,omitempty"`
 	Err        string            `json:"error,omitempty"`
+	// Settle is the disk's state at the run's start and what settling it
+	// took (nil for a cluster kept from the run before).
+	Settle *Settle `json:"settle,omitempty"`
+	// DiskLoad is the disk's state as the load starts and as it ends
+	// (after its drain): the discards and writeback the load overlapped.
+	DiskLoad *[2]DiskState `json:"disk_load,omitempty"`
 	// BrokerLog is the tail of the broker's log when it logged anything.
 	BrokerLog string `json:"broker_log,omitempty"`
 }
@@ -168,8 +174,21 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			}
 			n++
 			fmt.Fprintf(opts.Log, "[%d/%d] %s on %s\n", n, total, sc.Name, kind)
+			if only := os.Getenv("RUNNEL_BENCH_TARGETS"); only != "" && !slices.Contains(strings.Split(only, ","), kind) {
+				continue
+			}
 			keep := i+1 < len(sc.Targets) && sameCluster(kind, sc.Targets[i+1])
+			var settle *Settle
+			if kept == nil { // a kept cluster's data is the run's own
+				s := settleDisk(workDir)
+				settle = &s
+				fmt.Fprintf(opts.Log, "  %s\n", s)
+			}
 			run := runOne(ctx, opts, workDir, rep, sc, kind, &kept, keep)
+			if settle != nil {
+				settle.finish(readDiskState(workDir))
+				run.Settle = settle
+			}
 			rep.Runs = append(rep.Runs, run)
 			switch {
 			case run.Err != "":
@@ -182,8 +201,10 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			}
 		}
 	}
-	rep.CrossCheck = runCrossCheck(ctx, opts, workDir, rep)
-	measureClusterMetadataInto(ctx, opts, workDir, rep)
+	if os.Getenv("RUNNEL_BENCH_TARGETS") == "" {
+		rep.CrossCheck = runCrossCheck(ctx, opts, workDir, rep)
+		measureClusterMetadataInto(ctx, opts, workDir, rep)
+	}
 	rep.Finished, rep.LoadEnd = time.Now(), loadAverage()
 	return rep, WriteReport(rep, opts.OutDir)
 }
@@ -294,12 +315,15 @@ func runOne(ctx context.Context, opts Options, workDir string, rep *Report, sc S
 	}
 	replicatedBefore := t.replicationBytes(ctx)
 	cpu := recordCPU(t.pids()...)
+	loadStart := readDiskState(workDir)
 	var res *loadgen.Result
 	if sc.Generators > 1 {
 		res, err = runGenerators(ctx, opts.Runnel, workDir, cfg, sc.Generators)
 	} else {
 		res, err = loadgen.Run(ctx, cfg)
 	}
+	loadEnd := readDiskState(workDir)
+	run.DiskLoad = &[2]DiskState{loadStart, loadEnd}
 	samples, samplesErr := cpu.stop()
 	profiled.Wait()
 	if err != nil {
@@ -335,6 +359,9 @@ func runOne(ctx context.Context, opts Options, workDir string, rep *Report, sc S
 		} else {
 			cpuErr = err
 		}
+	}
+	if cpuErr == nil && run.Partitions != nil {
+		run.Partitions.SyncOneSeconds, run.Partitions.SyncGroupSeconds, _ = syncPathSeconds(cpuPath)
 	}
 	if cpuErr != nil {
 		run.Err = "cpu profile: " + cpuErr.Error()
@@ -400,7 +427,12 @@ func selected(all []Scenario, prefixes []string) []Scenario {
 		return all
 	}
 	wanted := func(name string) bool {
-		return slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(name, p) })
+		return slices.ContainsFunc(prefixes, func(p string) bool {
+			if exact, ok := strings.CutSuffix(p, "$"); ok {
+				return name == exact
+			}
+			return strings.HasPrefix(name, p)
+		})
 	}
 	var out []Scenario
 	for _, sc := range all {

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/google/pprof/profile"
+
 	"runnel/loadgen"
 )
 
@@ -36,6 +38,11 @@ type PartitionsResult struct {
 	// DataDirBytes are the disk blocks the data directory holds (du),
 	// preallocation included.
 	DataDirBytes int64 `json:"data_dir_bytes,omitempty"`
+	// SyncOneSeconds and SyncGroupSeconds are the broker's CPU seconds
+	// in its CPU profile (the measurement window) under one fdatasync a
+	// partition and under syncfs groups (syncPathSeconds).
+	SyncOneSeconds   float64 `json:"sync_one_seconds,omitempty"`
+	SyncGroupSeconds float64 `json:"sync_group_seconds,omitempty"`
 }
 
 // manyPartitions reports whether sc is one of the many-partitions
@@ -116,8 +123,8 @@ func diskUsage(dir string) (int64, error) {
 func partitionsTable(b *strings.Builder, rep *Report, sc Scenario) {
 	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
 	w("\nThe broker at the end of the load (after a GC), and the time to create the topic:\n\n")
-	w("| target | create topic (s) | RSS (MiB) | Go heap in use (MiB) | RSS anon / file (MiB) | page cache (MiB) | open files | mappings | data dir (du, MiB) |\n")
-	w("|---|---:|---:|---:|---|---:|---:|---:|---:|\n")
+	w("| target | create topic (s) | RSS (MiB) | Go heap in use (MiB) | RSS anon / file (MiB) | page cache (MiB) | open files | mappings | data dir (du, MiB) | sync CPU: fdatasync / syncfs groups (s) |\n")
+	w("|---|---:|---:|---:|---|---:|---:|---:|---:|---|\n")
 	dash := func(v int64) string {
 		if v == 0 {
 			return "—"
@@ -134,7 +141,68 @@ func partitionsTable(b *strings.Builder, rep *Report, sc Scenario) {
 		if p.RSSAnon != 0 || p.RSSFile != 0 {
 			split = mib(p.RSSAnon) + " / " + mib(p.RSSFile)
 		}
-		w("| %s | %.1f | %s | %s | %s | %s | %d | %d | %s |\n", kind, p.CreateSeconds, dash(p.Memory.RSS), dash(p.Memory.HeapInUse),
-			split, dash(p.PageCache), p.OpenFiles, p.Mappings, dash(p.DataDirBytes))
+		syncs := "—"
+		if p.SyncOneSeconds+p.SyncGroupSeconds > 0 {
+			syncs = fmt.Sprintf("%.2f / %.2f", p.SyncOneSeconds, p.SyncGroupSeconds)
+		}
+		w("| %s | %.1f | %s | %s | %s | %s | %d | %d | %s | %s |\n", kind, p.CreateSeconds, dash(p.Memory.RSS), dash(p.Memory.HeapInUse),
+			split, dash(p.PageCache), p.OpenFiles, p.Mappings, dash(p.DataDirBytes), syncs)
 	}
+}
+
+// Sync paths of the flusher, as functions on a CPU profile's stacks: one
+// fdatasync per partition, or one syncfs for a group of at least
+// runnel.flush.syncfs.min.logs partitions due at once.
+const (
+	funcSyncOne   = "runnel/segment.(*Log).Sync"
+	funcSyncGroup = "runnel/io/flush.(*Flusher).syncGroup"
+)
+
+// syncPathSeconds are the CPU seconds a profile spent in each sync path:
+// the flusher takes the group path only when enough partitions are due at
+// once, which depends on how long the disk takes to sync, and one sync a
+// partition costs more CPU per byte (see ../results/2026-12-03-seq1k/).
+func syncPathSeconds(path string) (one, group float64, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	p, err := profile.Parse(f)
+	if err != nil {
+		return 0, 0, fmt.Errorf("bench: %s: %w", path, err)
+	}
+	idx := len(p.SampleType) - 1
+	for i, st := range p.SampleType {
+		if st.Type == "cpu" {
+			idx = i
+		}
+	}
+	if idx < 0 {
+		return 0, 0, fmt.Errorf("bench: %s: no sample types", path)
+	}
+	for _, s := range p.Sample {
+		var inOne, inGroup bool
+		for _, loc := range s.Location {
+			for _, l := range loc.Line {
+				if l.Function == nil {
+					continue
+				}
+				switch l.Function.Name {
+				case funcSyncOne:
+					inOne = true
+				case funcSyncGroup:
+					inGroup = true
+				}
+			}
+		}
+		v := float64(s.Value[idx]) / 1e9 // nanoseconds
+		switch {
+		case inGroup:
+			group += v
+		case inOne:
+			one += v
+		}
+	}
+	return one, group, nil
 }

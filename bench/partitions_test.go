@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/google/pprof/profile"
 )
 
 // TestManyPartitions10kReservesLittleDisk: every partition reserves two index files and its
@@ -61,5 +63,48 @@ func TestDiskUsageCountsAllocatedBlocks(t *testing.T) {
 	}
 	if got < 1<<20 || got > 2<<20 {
 		t.Fatalf("diskUsage = %d, want about 1 MiB (the written file; the sparse one holds no blocks)", got)
+	}
+}
+
+// TestSyncPathSeconds: a sample counts for the group path when syncGroup is on its stack
+// (PrepareSync calls into Log code under it), for the one-a-partition path when only
+// Log.Sync is, and for neither otherwise.
+func TestSyncPathSeconds(t *testing.T) {
+	fn := func(id uint64, name string) *profile.Function { return &profile.Function{ID: id, Name: name} }
+	one, group, other := fn(1, funcSyncOne), fn(2, funcSyncGroup), fn(3, "runnel/broker.handleProduce")
+	loc := func(id uint64, fs ...*profile.Function) *profile.Location {
+		l := &profile.Location{ID: id}
+		for _, f := range fs {
+			l.Line = append(l.Line, profile.Line{Function: f})
+		}
+		return l
+	}
+	lOne, lGroup, lOther := loc(1, one), loc(2, group), loc(3, other)
+	p := &profile.Profile{
+		SampleType: []*profile.ValueType{{Type: "samples", Unit: "count"}, {Type: "cpu", Unit: "nanoseconds"}},
+		Function:   []*profile.Function{one, group, other},
+		Location:   []*profile.Location{lOne, lGroup, lOther},
+		Sample: []*profile.Sample{
+			{Location: []*profile.Location{lOne, lOther}, Value: []int64{1, 2e9}},
+			{Location: []*profile.Location{lOne, lGroup}, Value: []int64{1, 3e9}},
+			{Location: []*profile.Location{lGroup}, Value: []int64{1, 1e9}},
+			{Location: []*profile.Location{lOther}, Value: []int64{1, 5e9}},
+		},
+	}
+	path := filepath.Join(t.TempDir(), "cpu.pprof")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Write(f); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	gotOne, gotGroup, err := syncPathSeconds(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gotOne != 2 || gotGroup != 4 {
+		t.Fatalf("syncPathSeconds = %v one, %v group; want 2, 4", gotOne, gotGroup)
 	}
 }

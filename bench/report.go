@@ -594,6 +594,33 @@ func loadTable(b *strings.Builder, rep *Report, sc Scenario) {
 			vsFirst(rep, sc, run, func(r *RunResult) float64 { return r.CPUSecondsPerGiB }, "%.2f"), sinkCPUCell(sc, run), errs)
 	}
 	generatorCores(b, rep, sc)
+	settleLine(b, rep, sc)
+}
+
+// settleLine says what each target's run started from: the disk's leftover
+// writeback and what settling it took, and the discards its load overlapped.
+func settleLine(b *strings.Builder, rep *Report, sc Scenario) {
+	var parts []string
+	for _, kind := range sc.Targets {
+		run := rep.Find(sc.Name, kind)
+		if run == nil || run.Settle == nil {
+			continue
+		}
+		s := run.Settle
+		part := fmt.Sprintf("%s: %.0f MiB dirty and %.0f MiB under writeback before", kind, float64(s.Before.DirtyKiB)/1024, float64(s.Before.WritebackKiB)/1024)
+		if s.Skipped {
+			part += ", not settled"
+		} else {
+			part += fmt.Sprintf(", syncfs %.2f s then %.2f s for the device", s.SyncSeconds, s.WaitSeconds)
+		}
+		if d := run.DiskLoad; d != nil && d[0].DiscardSectors >= 0 && d[1].DiscardSectors >= 0 {
+			part += fmt.Sprintf("; %.0f MiB discarded during the load", float64(d[1].DiscardSectors-d[0].DiscardSectors)*512/(1<<20))
+		}
+		parts = append(parts, part)
+	}
+	if len(parts) > 0 {
+		fmt.Fprintf(b, "\nThe disk at each run's start (after the previous target's data directory was removed) and during its load: %s.\n", strings.Join(parts, "; "))
+	}
 }
 
 // generatorCores says how many cores the load generator took over each
