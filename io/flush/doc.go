@@ -24,11 +24,8 @@
 // stay queued for the next sync; if Sync failed, every waiter gets the error (see below), or
 // only the covered ones when it is retriable. When waiters queued during the sync, the worker
 // starts the target's next sync itself at once, so that the disk is not idle for two goroutine
-// wake-ups and the notifying of the last sync's waiters. It tells a few waiters (at most
-// maxInlineTell notices) itself before that sync runs: left to the flusher goroutine, they would
-// wait for its wake-up, which needs a P while the worker blocks in fdatasync (at the latency
-// floor on 2 busy cores, 127 µs median against 19 µs). More notices it leaves to the flusher
-// goroutine, which it wakes, so that telling them overlaps the fdatasync. It leaves the target to the flusher goroutine after Close and when
+// wake-ups and the notifying of the last sync's waiters, and leaves the notices to the flusher
+// goroutine, which it wakes; it leaves the target to the flusher goroutine after Close and when
 // enough targets are syncing or due to form a group sync. A worker that starts no next sync
 // calls OnSync and the done functions itself, one wake-up fewer before a waiter hears; then it
 // yields, as the flusher goroutine does after telling, so that waiters who wait again at once

@@ -102,11 +102,6 @@ type Config struct {
 // can commit them together, without flooding the disk queue.
 const defaultSyncConcurrency = 16
 
-// maxInlineTell is the most notices a worker that has started a target's next sync at once
-// (chainLocked) delivers itself before that sync; more are left to the flusher goroutine, so
-// that telling many waiters overlaps the next fdatasync.
-const maxInlineTell = 8
-
 // defaultGroupMin is how many targets due at once make a group sync worth its cost: syncfs
 // writes back every dirty file of the file system and commits the journal once, against one
 // fdatasync (and usually one journal commit) per target.
@@ -490,15 +485,15 @@ func (f *Flusher) reportFinished(finished []syncResult) {
 
 // tellLocked reports the finished syncs and tells the waiters noted for telling, as a worker,
 // with f.mu released meanwhile (held on entry and on return) and mu.telling set; notices and
-// finished are the worker's buffers, swapped with the noted ones and returned empty. With
-// yield, having told some waiter, it yields the processor before it takes f.mu again.
-func (f *Flusher) tellLocked(notices *[]notice, finished *[]syncResult, yield bool) {
+// finished are the worker's buffers, swapped with the noted ones and returned empty. Having
+// told some waiter, it yields the processor before it takes f.mu again.
+func (f *Flusher) tellLocked(notices *[]notice, finished *[]syncResult) {
 	f.mu.telling = true
 	*notices, f.mu.told = f.mu.told, *notices
 	*finished, f.mu.finished = f.mu.finished, *finished
 	f.mu.Unlock()
 	f.reportFinished(*finished)
-	if notify(*notices) && yield {
+	if notify(*notices) {
 		runtime.Gosched()
 	}
 	clear(*notices)
@@ -554,14 +549,6 @@ func (f *Flusher) worker() {
 			f.finishLocked(j.one)
 			chained = f.chainLocked(j.one)
 		}
-		if chained && !f.mu.telling && len(f.mu.told) > 0 && len(f.mu.told) <= maxInlineTell {
-			// A few waiters to tell, and the target's next sync started: tell them here
-			// before it runs, rather than leave them to the flusher goroutine, whose wake-up
-			// while this goroutine blocks in fdatasync waits for a P (on a busy 2-core
-			// machine 127 µs median at the latency floor, against 19 µs told here:
-			// results/2026-12-03-floor/). The next sync starts a tell later; its cover is set.
-			f.tellLocked(&notices, &finished, false)
-		}
 		if !chained && !f.mu.telling && len(f.mu.told) > 0 {
 			// Nothing to start at once: report the sync and tell the waiters here rather
 			// than wake the flusher goroutine to, one wake-up fewer between the fdatasync's
@@ -570,7 +557,7 @@ func (f *Flusher) worker() {
 			// As the flusher goroutine does after telling, it yields: the waiters just told,
 			// which typically wait again at once, queue before the next sync starts, so that
 			// one sync covers them all.
-			f.tellLocked(&notices, &finished, true)
+			f.tellLocked(&notices, &finished)
 			if j.group == nil {
 				chained = f.chainLocked(j.one)
 			}
@@ -586,7 +573,7 @@ func (f *Flusher) worker() {
 // it is not idle (it may be waiting for this worker's telling to end), or something is left for
 // it (targets due, notices to deliver, syncs to report, Close). Otherwise waking it costs a
 // goroutine wake-up and a pass under the lock for nothing: at the latency floor, after every
-// sync a worker chained and told itself.
+// sync a worker told its waiters itself, then chained the next sync.
 func (f *Flusher) loopNeededLocked() bool {
 	return !f.mu.loopIdle || f.mu.closing || len(f.mu.due) > 0 || len(f.mu.told) > 0 || len(f.mu.finished) > 0
 }

@@ -484,10 +484,7 @@ func TestNextSyncStartsAtOnce(t *testing.T) {
 	first, second := newResult(), newResult()
 	secondStarted := make(chan struct{})
 	errNotStarted := errors.New("the second sync had not started when the first one's waiter was told")
-	// More waiters than a worker tells before a chained sync: the flusher goroutine tells
-	// them while the next sync runs.
-	end := target.append(maxInlineTell + 1)
-	f.Wait(target, end, func(err error) {
+	f.Wait(target, target.append(1), func(err error) {
 		select {
 		case <-secondStarted:
 		case <-time.After(2 * time.Second):
@@ -495,9 +492,6 @@ func TestNextSyncStartsAtOnce(t *testing.T) {
 		}
 		first.fn(err)
 	})
-	for range maxInlineTell {
-		f.Wait(target, end, func(error) {})
-	}
 	<-entered
 	f.Wait(target, target.append(1), second.fn) // queued while the first sync runs
 	release <- struct{}{}
@@ -510,41 +504,8 @@ func TestNextSyncStartsAtOnce(t *testing.T) {
 	if err := second.wait(t); err != nil {
 		t.Fatal(err)
 	}
-	if got := target.durableEnd(); got != end+1 {
-		t.Fatalf("durable end %d, want %d", got, end+1)
-	}
-}
-
-// TestChainedSyncTellsFewWaitersFirst: a worker that starts a target's next sync at once
-// (waiters queued during the last one) tells the last sync's few waiters before that sync
-// runs, instead of leaving them to the flusher goroutine, whose wake-up waits for a P while
-// the worker blocks in the next fdatasync.
-func TestChainedSyncTellsFewWaitersFirst(t *testing.T) {
-	for range 20 {
-		target := &fakeTarget{name: "log"}
-		f := New(Config{})
-		entered, release := target.blockSyncs()
-		first, second := newResult(), newResult()
-		var syncsWhenTold atomic.Int64
-		f.Wait(target, target.append(1), func(err error) {
-			syncsWhenTold.Store(target.syncs.Load())
-			first.fn(err)
-		})
-		<-entered
-		f.Wait(target, target.append(1), second.fn) // queued while the first sync runs
-		release <- struct{}{}
-		<-entered // the second sync, chained
-		release <- struct{}{}
-		if err := first.wait(t); err != nil {
-			t.Fatal(err)
-		}
-		if err := second.wait(t); err != nil {
-			t.Fatal(err)
-		}
-		closeLettingSyncsThrough(f, entered, release)
-		if n := syncsWhenTold.Load(); n != 1 {
-			t.Fatalf("the first sync's waiter was told after %d syncs had started, want 1 (before the chained one)", n)
-		}
+	if got := target.durableEnd(); got != 2 {
+		t.Fatalf("durable end %d, want 2", got)
 	}
 }
 
@@ -1133,26 +1094,35 @@ func TestWaitDuringHeldSyncDoesNotKick(t *testing.T) {
 	})
 }
 
-// TestChainedSyncsDoNotKick: at the latency floor's pace (one target, each sync finding the
-// next waiter queued), the workers chain the syncs and tell the waiters themselves, and leave
-// nothing to the flusher goroutine: waking it after each sync was a goroutine wake-up for
-// nothing.
-func TestChainedSyncsDoNotKick(t *testing.T) {
+// TestWorkerKicksOnlyForWhatItLeaves: a worker wakes the flusher goroutine after a sync only
+// when it leaves it something. A sync that finds nothing queued after it, the flusher goroutine
+// idle, tells its waiter itself and leaves nothing: waking the flusher goroutine after each such
+// sync, as at the latency floor, was a goroutine wake-up for nothing.
+func TestWorkerKicksOnlyForWhatItLeaves(t *testing.T) {
 	f := newFlusher(t, Config{})
 	target := &fakeTarget{name: "log"}
 	entered, release := target.blockSyncs()
 	first, second := newResult(), newResult()
 	f.Wait(target, target.append(1), first.fn)
-	<-entered // the first sync is in flight
-	kicks := f.kicks.Load()
+	<-entered                                   // the first sync is in flight
 	f.Wait(target, target.append(1), second.fn) // queued while it runs
 	release <- struct{}{}
-	<-entered // the second sync, chained
+	<-entered // the second sync, chained; the first waiter is the flusher goroutine's to tell
+	if err := first.wait(t); err != nil {
+		t.Fatal(err)
+	}
+	idle := func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.mu.loopIdle && !f.mu.telling
+	}
+	for !idle() {
+		runtime.Gosched()
+	}
+	kicks := f.kicks.Load()
 	release <- struct{}{}
-	for _, r := range []*result{first, second} {
-		if err := r.wait(t); err != nil {
-			t.Fatal(err)
-		}
+	if err := second.wait(t); err != nil {
+		t.Fatal(err)
 	}
 	for { // until the worker that told the second waiter is done with its sync
 		f.mu.Lock()
@@ -1164,6 +1134,6 @@ func TestChainedSyncsDoNotKick(t *testing.T) {
 		runtime.Gosched()
 	}
 	if got := f.kicks.Load() - kicks; got != 0 {
-		t.Errorf("%d kicks of the flusher goroutine for two chained syncs, want 0", got)
+		t.Errorf("%d kicks of the flusher goroutine for a sync that left it nothing, want 0", got)
 	}
 }
