@@ -155,13 +155,7 @@ func TestDirectWriteOrder(t *testing.T) {
 				wg.Add(2)
 				go func() {
 					defer wg.Done()
-					frames, chop := rand.New(rand.NewPCG(seed, 1)), rand.New(rand.NewPCG(seed, 2))
-					for i := range tt.frames {
-						if err := writeChoppy(c, chop, testFrame(frames, i, tt.maxSize)); err != nil {
-							errs <- err
-							return
-						}
-					}
+					sendFrames(c, seed, tt.frames, tt.maxSize, errs)
 				}()
 				go func() {
 					defer wg.Done()

@@ -184,6 +184,19 @@ func testFrame(rng *rand.Rand, i int, maxSize int) []byte {
 	return b
 }
 
+// sendFrames writes the frames testFrame(…, i, maxSize) for i below n, the frames' and the
+// chops' randomness seeded by seed (a reader seeded alike expects them), in random chops;
+// a write error goes to errs.
+func sendFrames(w io.Writer, seed uint64, n, maxSize int, errs chan<- error) {
+	frames, chop := rand.New(rand.NewPCG(seed, 1)), rand.New(rand.NewPCG(seed, 2))
+	for i := range n {
+		if err := writeChoppy(w, chop, testFrame(frames, i, maxSize)); err != nil {
+			errs <- err
+			return
+		}
+	}
+}
+
 // writeChoppy writes in random pieces, so frames arrive cut anywhere.
 func writeChoppy(w io.Writer, rng *rand.Rand, b []byte) error {
 	for len(b) > 0 {
@@ -236,13 +249,7 @@ func TestEchoPipelined(t *testing.T) {
 				wg.Add(2)
 				go func() {
 					defer wg.Done()
-					frames, chop := rand.New(rand.NewPCG(seed, 1)), rand.New(rand.NewPCG(seed, 2))
-					for i := range tt.frames {
-						if err := writeChoppy(c, chop, testFrame(frames, i, tt.maxSize)); err != nil {
-							errs <- err
-							return
-						}
-					}
+					sendFrames(c, seed, tt.frames, tt.maxSize, errs)
 				}()
 				go func() {
 					defer wg.Done()
