@@ -87,7 +87,7 @@ profiles and broker logs into --out.
 	f.BoolVar(&opts.Quick, "quick", false, "short runs and a small catch-up log (under 2 minutes)")
 	f.BoolVar(&opts.Transports, "transports", false, "also run every scenario against a Runnel on the std transport (runnel.net=std; the default is epoll), at the same rates")
 	f.StringArrayVar(&opts.RunnelOverrides, "override", nil, "an extra key=value property for every Runnel broker started (e.g. runnel.net=std), repeatable")
-	f.StringSliceVar(&opts.Only, "only", nil, "run only the scenarios whose names start with one of these, comma separated (e.g. latency-floor), with those their rates derive from")
+	f.StringSliceVar(&opts.Only, "only", nil, "run only the scenarios whose names start with one of these, comma separated (e.g. latency-floor; a name ending in $ is matched whole: many-partitions$), with those their rates derive from")
 	f.StringVar(&opts.WorkDir, "work-dir", "", "where brokers keep their data and the disk baseline writes (default: the temp directory)")
 	f.StringVar(&opts.Runnel, "runnel", "", "the runnel binary whose serve is measured (default: runnel beside this binary, else on PATH)")
 	f.StringVar(&opts.Command, "command", "", "the command line the report names (default: this one); `runnel bench` passes its own")
