@@ -11,7 +11,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -41,19 +40,7 @@ type mixedHandler struct {
 }
 
 func newMixedHandler(t *testing.T) *mixedHandler {
-	content := make([]byte, 64<<10)
-	for i := range content {
-		content[i] = byte(i * 13)
-	}
-	path := filepath.Join(t.TempDir(), "data")
-	if err := os.WriteFile(path, content, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
+	f, content := patternFile(t, 64<<10, 13)
 	h := &mixedHandler{file: f, content: content}
 	done := make(chan struct{})
 	t.Cleanup(func() { close(done) })

@@ -278,13 +278,13 @@ func TestEchoPipelined(t *testing.T) {
 	}
 }
 
-// TestFileRanges answers each frame (an offset and a length into a file)
-// with bytes, that file range and bytes again, finished out of order, through
-// small socket buffers so that sendfile and writev are cut short.
-func TestFileRanges(t *testing.T) {
-	content := make([]byte, 1<<20)
+// patternFile is a file of size bytes, byte i being i*step, opened for
+// reading (closed when the test ends), and its content.
+func patternFile(t *testing.T, size, step int) (*os.File, []byte) {
+	t.Helper()
+	content := make([]byte, size)
 	for i := range content {
-		content[i] = byte(i * 7)
+		content[i] = byte(i * step)
 	}
 	path := filepath.Join(t.TempDir(), "data")
 	if err := os.WriteFile(path, content, 0o644); err != nil {
@@ -294,7 +294,15 @@ func TestFileRanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	t.Cleanup(func() { f.Close() })
+	return f, content
+}
+
+// TestFileRanges answers each frame (an offset and a length into a file)
+// with bytes, that file range and bytes again, finished out of order, through
+// small socket buffers so that sendfile and writev are cut short.
+func TestFileRanges(t *testing.T) {
+	f, content := patternFile(t, 1<<20, 7)
 	var released atomic.Int64
 	h := newTestHandler(func(c *Conn, frame []byte) {
 		off, n := int64(binary.BigEndian.Uint32(frame)), int64(binary.BigEndian.Uint32(frame[4:]))
