@@ -146,20 +146,9 @@ func TestDirectWriteOrder(t *testing.T) {
 				}()
 				go func() {
 					defer wg.Done()
-					rng := rand.New(rand.NewPCG(seed, 1))
-					r := bufio.NewReaderSize(c, 4096)
-					for i := range tt.frames {
-						want := mixedReply(testFrame(rng, i, tt.maxSize), h.content)
-						got := make([]byte, len(want))
-						if _, err := io.ReadFull(r, got); err != nil {
-							errs <- fmt.Errorf("reply %d: %w", i, err)
-							return
-						}
-						if !bytes.Equal(got, want) {
-							errs <- fmt.Errorf("reply %d differs (%d bytes; index %d in it)", i, len(want), binary.BigEndian.Uint64(got[4:]))
-							return
-						}
-					}
+					checkReplies(c, seed, tt.frames, tt.maxSize, 4096, errs,
+						func(frame []byte) []byte { return mixedReply(frame, h.content) },
+						func(got []byte) string { return fmt.Sprintf("; index %d in it", binary.BigEndian.Uint64(got[4:])) })
 				}()
 			}
 			wg.Wait()

@@ -253,20 +253,7 @@ func TestEchoPipelined(t *testing.T) {
 				}()
 				go func() {
 					defer wg.Done()
-					rng := rand.New(rand.NewPCG(seed, 1))
-					r := bufio.NewReaderSize(c, 1024)
-					for i := range tt.frames {
-						want := testFrame(rng, i, tt.maxSize)
-						got := make([]byte, len(want))
-						if _, err := io.ReadFull(r, got); err != nil {
-							errs <- fmt.Errorf("reply %d: %w", i, err)
-							return
-						}
-						if string(got) != string(want) {
-							errs <- fmt.Errorf("reply %d differs (%d bytes)", i, len(want))
-							return
-						}
-					}
+					checkReplies(c, seed, tt.frames, tt.maxSize, 1024, errs, func(frame []byte) []byte { return frame }, nil)
 				}()
 			}
 			wg.Wait()
@@ -275,6 +262,31 @@ func TestEchoPipelined(t *testing.T) {
 				t.Error(err)
 			}
 		})
+	}
+}
+
+// checkReplies reads the replies to the n frames sendFrames wrote with the
+// same seed and maxSize, through a reader of bufSize, each to be
+// reply(frame), in order; the first that is not goes to errs, with
+// detail(got) after its size when detail is not nil.
+func checkReplies(r io.Reader, seed uint64, n, maxSize, bufSize int, errs chan<- error, reply func(frame []byte) []byte, detail func(got []byte) string) {
+	frames := rand.New(rand.NewPCG(seed, 1))
+	br := bufio.NewReaderSize(r, bufSize)
+	for i := range n {
+		want := reply(testFrame(frames, i, maxSize))
+		got := make([]byte, len(want))
+		if _, err := io.ReadFull(br, got); err != nil {
+			errs <- fmt.Errorf("reply %d: %w", i, err)
+			return
+		}
+		if !bytes.Equal(got, want) {
+			more := ""
+			if detail != nil {
+				more = detail(got)
+			}
+			errs <- fmt.Errorf("reply %d differs (%d bytes%s)", i, len(want), more)
+			return
+		}
 	}
 }
 
