@@ -20,8 +20,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sync/atomic"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -31,23 +29,16 @@ var (
 	ErrUnmapped = errors.New("mmap: mapping is unmapped")
 	// ErrRange is returned when an [off, off+n) range does not lie inside the mapping.
 	ErrRange = errors.New("mmap: range outside the mapping")
-	// ErrReadOnly is returned by PopulateWrite on a mapping made with writable=false.
-	ErrReadOnly = errors.New("mmap: mapping is read-only")
 )
 
 // pageSize is the granularity of madvise and msync ranges.
 var pageSize = os.Getpagesize()
 
-// populateWriteUnsupported is set once the kernel has answered MADV_POPULATE_WRITE with
-// EINVAL (Linux older than 5.14), so later calls go straight to the page-touching fallback.
-var populateWriteUnsupported atomic.Bool
-
 // Mapping is a MAP_SHARED mapping of [0, Len) of a file. Bytes() stays valid until Unmap;
 // the owner of the Mapping is the only one who may Unmap it. A Mapping's methods other than
 // Unmap may be called concurrently.
 type Mapping struct {
-	data     []byte
-	writable bool
+	data []byte
 }
 
 // Map maps the first length bytes of f, read-only or read-write (f must then be open for
@@ -78,7 +69,7 @@ func Map(f *os.File, length int, writable bool) (*Mapping, error) {
 	if mapErr != nil {
 		return nil, fmt.Errorf("mmap: map %s (%d bytes): %w", f.Name(), length, mapErr)
 	}
-	return &Mapping{data: data, writable: writable}, nil
+	return &Mapping{data: data}, nil
 }
 
 // Bytes returns the mapped memory; nil after Unmap. See the package comment for how long the
@@ -104,41 +95,6 @@ func (m *Mapping) pageRange(off, n int) ([]byte, error) {
 	// themselves; the mapping itself starts on a page boundary.
 	start := off &^ (pageSize - 1)
 	return m.data[start : off+n : off+n], nil
-}
-
-// PopulateWrite pre-faults the pages covering [off, off+n) for writing, so that later stores do
-// not page-fault (and so that a failure to allocate them is reported here as an error rather
-// than as SIGBUS later). It uses MADV_POPULATE_WRITE; on kernels without it (EINVAL) it writes
-// back, atomically, one word of each page, which is only safe for ranges within the file.
-func (m *Mapping) PopulateWrite(off, n int) error {
-	b, err := m.pageRange(off, n)
-	if err != nil || b == nil {
-		return err
-	}
-	if !m.writable {
-		return ErrReadOnly
-	}
-	if !populateWriteUnsupported.Load() {
-		err := unix.Madvise(b, unix.MADV_POPULATE_WRITE)
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, unix.EINVAL) {
-			return fmt.Errorf("mmap: populate [%d, +%d): %w", off, n, err)
-		}
-		populateWriteUnsupported.Store(true)
-	}
-	touchPages(b)
-	return nil
-}
-
-// touchPages write-faults every page of b (page-aligned) by atomically adding zero to its first
-// word: the store faults the page in for writing without changing it, even if another goroutine
-// is writing to the same page at the same time.
-func touchPages(b []byte) {
-	for i := 0; i < len(b); i += pageSize {
-		atomic.AddUint32((*uint32)(unsafe.Pointer(&b[i])), 0)
-	}
 }
 
 // Advise passes advice (one of unix.MADV_*) to madvise(2) for the pages covering [off, off+n).

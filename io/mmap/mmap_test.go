@@ -81,9 +81,6 @@ func TestReadOnlyMappingSeesFileWrites(t *testing.T) {
 	if got := string(m.Bytes()[5:10]); got != "later" {
 		t.Fatalf("mapping shows %q after pwrite, want %q", got, "later")
 	}
-	if err := m.PopulateWrite(0, 10); !errors.Is(err, ErrReadOnly) {
-		t.Fatalf("PopulateWrite on read-only mapping: %v, want ErrReadOnly", err)
-	}
 }
 
 func TestMappingOutlivesFile(t *testing.T) {
@@ -113,26 +110,13 @@ func TestMapLongerThanFile(t *testing.T) {
 	if m.Len() != length {
 		t.Fatalf("Len %d, want %d", m.Len(), length)
 	}
-	if err := m.PopulateWrite(0, size); err != nil {
-		t.Fatalf("populate within the file: %v", err)
-	}
 	copy(m.Bytes()[size-3:], "end")
 	if err := m.Sync(0, size); err != nil {
 		t.Fatal(err)
 	}
-	// Past EOF, MADV_POPULATE_WRITE reports the SIGBUS it would have caused as an error
-	// (the fallback for old kernels cannot, which is why it is documented as unsafe there).
-	if !populateWriteUnsupported.Load() {
-		if err := m.PopulateWrite(size, pageSize); err == nil {
-			t.Fatal("PopulateWrite past EOF succeeded")
-		}
-	}
 	// Growing the file makes the rest of the mapping usable.
 	if err := unix.Fallocate(int(f.Fd()), 0, 0, int64(length)); err != nil {
 		t.Fatal(err)
-	}
-	if err := m.PopulateWrite(size, length-size); err != nil {
-		t.Fatalf("populate after growing the file: %v", err)
 	}
 	m.Bytes()[length-1] = 9
 	if err := m.Sync(length-1, 1); err != nil {
@@ -141,42 +125,6 @@ func TestMapLongerThanFile(t *testing.T) {
 	got := make([]byte, 1)
 	if _, err := f.ReadAt(got, int64(length-1)); err != nil || got[0] != 9 {
 		t.Fatalf("read back %v, %v; want 9", got, err)
-	}
-}
-
-func TestPopulateWriteKeepsContents(t *testing.T) {
-	size := 8*pageSize + 17
-	f := newFile(t, size)
-	m := mustMap(t, f, size, true)
-	if err := m.PopulateWrite(5, size-5); err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(m.Bytes(), pattern(size)) {
-		t.Fatal("MADV_POPULATE_WRITE changed the contents")
-	}
-}
-
-func TestTouchPagesFallbackKeepsContents(t *testing.T) {
-	size := 8 * pageSize
-	f := newFile(t, size)
-	m := mustMap(t, f, size, true)
-	b, err := m.pageRange(pageSize+3, 5*pageSize)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(b) != 5*pageSize+3 {
-		t.Fatalf("page range has %d bytes, want %d", len(b), 5*pageSize+3)
-	}
-	touchPages(b)
-	if !bytes.Equal(m.Bytes(), pattern(size)) {
-		t.Fatal("touching pages changed the contents")
-	}
-	if err := m.Sync(0, size); err != nil {
-		t.Fatal(err)
-	}
-	got := make([]byte, size)
-	if _, err := f.ReadAt(got, 0); err != nil || !bytes.Equal(got, pattern(size)) {
-		t.Fatalf("file changed after touching pages (%v)", err)
 	}
 }
 
@@ -206,9 +154,8 @@ func TestRangeChecks(t *testing.T) {
 	f := newFile(t, size)
 	m := mustMap(t, f, size, true)
 	ops := map[string]func(off, n int) error{
-		"Sync":          m.Sync,
-		"PopulateWrite": m.PopulateWrite,
-		"Advise":        func(off, n int) error { return m.Advise(off, n, unix.MADV_NORMAL) },
+		"Sync":   m.Sync,
+		"Advise": func(off, n int) error { return m.Advise(off, n, unix.MADV_NORMAL) },
 	}
 	cases := []struct {
 		name   string
@@ -256,9 +203,6 @@ func TestUnmapIsIdempotent(t *testing.T) {
 	}
 	if err := m.Sync(0, 1); !errors.Is(err, ErrUnmapped) {
 		t.Fatalf("Sync after Unmap: %v", err)
-	}
-	if err := m.PopulateWrite(0, 1); !errors.Is(err, ErrUnmapped) {
-		t.Fatalf("PopulateWrite after Unmap: %v", err)
 	}
 	if err := m.Advise(0, 1, unix.MADV_NORMAL); !errors.Is(err, ErrUnmapped) {
 		t.Fatalf("Advise after Unmap: %v", err)
