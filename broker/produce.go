@@ -117,8 +117,10 @@ func handleProduce(b *Broker, req *request) *reply {
 				p.flusher.Wait(p.log, end, func(err error) { w.durable(sp, err) })
 			case b.cfg.FlushPolicy == flush.Durable:
 				// acks 0 and 1 do not wait, but under the durable policy
-				// consumers see only flushed data: ask for a flush.
-				p.flusher.Wait(p.log, end, ignoreFlushResult)
+				// consumers see only flushed data: ask for a flush (gathered
+				// with other partitions' when many are written; a failed
+				// sync is reported to the waiters that wait, and logged).
+				p.flusher.SyncSoon(p.log, end)
 			}
 		}
 	}
@@ -135,11 +137,6 @@ func handleProduce(b *Broker, req *request) *reply {
 	w.release()
 	return w.reply
 }
-
-// ignoreFlushResult is the flush callback of a produce that does not wait
-// (acks 0 and 1): a failed sync is reported to the waiters that wait, and
-// logged by the flusher.
-func ignoreFlushResult(error) {}
 
 // produceOne appends one partition's records and fills in its response; it
 // returns the partition and the end offset (exclusive) of the append for the

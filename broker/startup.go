@@ -87,6 +87,7 @@ func (b *Broker) openLogDirs(defaults *topicSettings, cfgFor func(topic string) 
 		fcfg := flush.Config{
 			Policy:        b.cfg.FlushPolicy,
 			MinInterval:   b.cfg.FlushMinInterval,
+			SoonDelay:     b.cfg.FlushMaxDelay,
 			FlushMessages: defaults.flushMessages,
 			FlushInterval: defaults.flushInterval,
 			Logger:        b.logger.With("flusher", path),

@@ -1137,3 +1137,187 @@ func TestWorkerKicksOnlyForWhatItLeaves(t *testing.T) {
 		t.Errorf("%d kicks of the flusher goroutine for a sync that left it nothing, want 0", got)
 	}
 }
+
+// expectOwnSyncs fails the test unless each target has been synced on its own exactly want
+// times once the flusher goroutine has started what was due.
+func expectOwnSyncs(t *testing.T, f *Flusher, want int64, targets ...*fakeTarget) {
+	t.Helper()
+	barrier(t, f)
+	for _, tg := range targets {
+		wait.Until(t, 2*time.Second, fmt.Sprint(tg.name, " synced ", want, " times"), func() bool { return tg.syncs.Load() >= want })
+		if n := tg.syncs.Load(); n != want {
+			t.Fatalf("%s synced %d times, want %d", tg.name, n, want)
+		}
+	}
+}
+
+// soonFlusher returns a flusher with SyncAll and GroupMin 3 whose SyncSoon gathers: it was
+// asked for 3 group targets within this soonWindow (tests must not move the clock by a second
+// before they have seen it gather).
+func soonFlusher(t *testing.T, delay time.Duration) (*Flusher, *fakeClock, *syncAll) {
+	t.Helper()
+	clock := &fakeClock{now: time.Unix(1_000_000, 0)}
+	all := &syncAll{}
+	f := newFlusher(t, Config{SoonDelay: delay, Clock: clock.Now, SyncAll: all.fn, GroupMin: 3})
+	warm := newGroupTargets(3)
+	for _, tg := range warm[:2] {
+		f.SyncSoon(tg, tg.append(1))
+	}
+	expectOwnSyncs(t, f, 1, &warm[0].fakeTarget, &warm[1].fakeTarget) // below GroupMin: at once
+	f.SyncSoon(warm[2], warm[2].append(1))
+	expectOwnSyncs(t, f, 0, &warm[2].fakeTarget) // the third gathers
+	r := newResult()
+	f.Wait(warm[2], 1, r.fn) // syncs it on its own, without moving the clock (and the count)
+	if err := r.wait(t); err != nil {
+		t.Fatal(err)
+	}
+	if n := all.calls.Load(); n != 0 {
+		t.Fatalf("warm-up: SyncAll called %d times, want 0", n)
+	}
+	all.calls.Store(0)
+	return f, clock, all
+}
+
+// TestSyncSoonFewTargets: while fewer than GroupMin group targets were asked (or without
+// SyncAll), SyncSoon syncs its target at once, as a Wait does.
+func TestSyncSoonFewTargets(t *testing.T) {
+	for _, syncAllConfig := range []bool{true, false} {
+		t.Run(fmt.Sprint("syncAll=", syncAllConfig), func(t *testing.T) {
+			clock := &fakeClock{now: time.Unix(1_000_000, 0)}
+			// One worker: a barrier's sync runs after the syncs started before it.
+			cfg := Config{SoonDelay: soonWindow, Clock: clock.Now, GroupMin: 3, SyncConcurrency: 1}
+			all := &syncAll{}
+			if syncAllConfig {
+				cfg.SyncAll = all.fn
+			}
+			f := newFlusher(t, cfg)
+			targets := newGroupTargets(3)
+			if !syncAllConfig {
+				for _, tg := range targets {
+					f.SyncSoon(tg, tg.append(1))
+				}
+				expectOwnSyncs(t, f, 1, &targets[0].fakeTarget, &targets[1].fakeTarget, &targets[2].fakeTarget)
+				return
+			}
+			for range 3 {
+				for _, tg := range targets[:2] {
+					f.SyncSoon(tg, tg.append(1))
+				}
+				barrier(t, f)
+			}
+			expectOwnSyncs(t, f, 3, &targets[0].fakeTarget, &targets[1].fakeTarget)
+			// Two seconds later the count starts again: two targets do not gather.
+			f.SyncSoon(targets[2], targets[2].append(1)) // the third: gathers
+			expectOwnSyncs(t, f, 0, &targets[2].fakeTarget)
+			clock.Advance(2 * soonWindow)
+			barrier(t, f)
+			// The third's, swept once its delay passed.
+			wait.Until(t, 2*time.Second, "the third's group sync", func() bool { return targets[2].durableEnd() == 1 })
+			if n := all.calls.Load(); n != 1 {
+				t.Fatalf("SyncAll called %d times, want 1", n)
+			}
+			f.SyncSoon(targets[0], targets[0].append(1))
+			expectOwnSyncs(t, f, 4, &targets[0].fakeTarget)
+		})
+	}
+}
+
+// TestSyncSoonGathers: once many targets are asked, SyncSoon's targets wait SoonDelay from the
+// first, then are synced by one group sync however few they are, each once however often it
+// was asked, through what was appended before.
+func TestSyncSoonGathers(t *testing.T) {
+	f, clock, all := soonFlusher(t, 10*time.Millisecond)
+	targets := newGroupTargets(2)
+	a, b := targets[0], targets[1]
+	f.SyncSoon(a, a.append(1))
+	clock.Advance(5 * time.Millisecond)
+	f.SyncSoon(b, b.append(2))
+	f.SyncSoon(a, a.append(1))
+	barrier(t, f)
+	if n := all.calls.Load(); n != 0 || a.prepares.Load() != 0 {
+		t.Fatalf("synced before the delay: %d SyncAll calls, %d prepares", n, a.prepares.Load())
+	}
+	clock.Advance(5 * time.Millisecond)
+	barrier(t, f)
+	wait.Until(t, 2*time.Second, "a group sync", func() bool { return a.durableEnd() == 2 && b.durableEnd() == 2 })
+	clock.Advance(time.Hour)
+	barrier(t, f)
+	if n := all.calls.Load(); n != 1 {
+		t.Fatalf("SyncAll called %d times, want 1", n)
+	}
+	for _, tg := range targets {
+		if p, s := tg.prepares.Load(), tg.syncs.Load(); p != 1 || s != 0 {
+			t.Fatalf("%s: %d prepares and %d syncs, want 1 and 0", tg.name, p, s)
+		}
+	}
+}
+
+// TestSyncSoonGroupMinStartsAtOnce: GroupMin gathered targets start their group sync without
+// waiting out SoonDelay.
+func TestSyncSoonGroupMinStartsAtOnce(t *testing.T) {
+	f, _, all := soonFlusher(t, time.Hour)
+	targets := newGroupTargets(3)
+	for _, tg := range targets {
+		f.SyncSoon(tg, tg.append(1))
+	}
+	wait.Until(t, 2*time.Second, "a group sync", func() bool { return all.calls.Load() == 1 })
+	for _, tg := range targets {
+		wait.Until(t, 2*time.Second, "durable", func() bool { return tg.durableEnd() == 1 })
+		if p, s := tg.prepares.Load(), tg.syncs.Load(); p != 1 || s != 0 {
+			t.Fatalf("%s: %d prepares and %d syncs, want 1 and 0", tg.name, p, s)
+		}
+	}
+}
+
+// TestSyncSoonCoveredByWait: a Wait starts its target's sync at once, which covers a gathering
+// SyncSoon: the target is not synced again for it.
+func TestSyncSoonCoveredByWait(t *testing.T) {
+	f, clock, all := soonFlusher(t, 10*time.Millisecond)
+	a := newGroupTargets(1)[0]
+	f.SyncSoon(a, a.append(1))
+	r := newResult()
+	f.Wait(a, a.append(1), r.fn)
+	if err := r.wait(t); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Hour)
+	barrier(t, f)
+	if p, s, n := a.prepares.Load(), a.syncs.Load(), all.calls.Load(); p+s != 1 || n != 0 {
+		t.Fatalf("%d prepares and %d syncs, %d SyncAll calls; want one sync", p, s, n)
+	}
+}
+
+// TestSyncSoonDuringSync: a SyncSoon while its target's sync is in flight (which may not cover
+// the append before it) gets a sync of its own after that one.
+func TestSyncSoonDuringSync(t *testing.T) {
+	f, clock, _ := soonFlusher(t, 10*time.Millisecond)
+	a := newGroupTargets(1)[0]
+	entered, release := a.blockSyncs()
+	r := newResult()
+	f.Wait(a, a.append(1), r.fn)
+	<-entered
+	f.SyncSoon(a, a.append(1))
+	release <- struct{}{}
+	if err := r.wait(t); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(10 * time.Millisecond)
+	barrier(t, f)
+	wait.Until(t, 2*time.Second, "the second sync", func() bool { return a.durableEnd() == 2 })
+	if p := a.prepares.Load(); p != 1 {
+		t.Fatalf("%d prepares, want 1 (the gathered sync)", p)
+	}
+}
+
+// TestCloseSyncsSoonTargets: Close does not wait out SoonDelay, and syncs what SyncSoon gathered.
+func TestCloseSyncsSoonTargets(t *testing.T) {
+	f, _, _ := soonFlusher(t, time.Hour)
+	a := newGroupTargets(1)[0]
+	f.SyncSoon(a, a.append(1))
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if end := a.durableEnd(); end != 1 {
+		t.Fatalf("durable through %d, want 1", end)
+	}
+}
