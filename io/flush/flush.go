@@ -376,10 +376,10 @@ func (f *Flusher) kickedLaterLocked(tg *target) bool {
 
 // startNowLocked starts tg's sync on a worker from Wait, when the flusher goroutine would only
 // pass it on: it is idle, and no target is due, syncing, asked by SyncSoon or waiting for a
-// group, so there is nothing to gather tg with. The fdatasync then starts after one wake-up (of a worker) instead
-// of two (the flusher goroutine's, then a worker's), which on the benchmark VM cost 50-200 µs
-// each when the other CPU was idle. Under load a target is syncing or due, and Wait queues
-// tg for the flusher goroutine as before.
+// group, so there is nothing to gather tg with. The fdatasync then starts after one wake-up
+// (of a worker) instead of two (the flusher goroutine's, then a worker's), which on the
+// benchmark VM cost 50-200 µs each when the other CPU was idle. Under load a target is syncing
+// or due, and Wait queues tg for the flusher goroutine as before.
 func (f *Flusher) startNowLocked(tg *target) bool {
 	if !f.mu.loopIdle || f.mu.telling || f.mu.grouping || f.mu.inFlight > 0 || len(f.mu.due) > 0 ||
 		len(f.mu.soon) > 0 || len(f.mu.told) > 0 || tg.syncing || tg.queued {
