@@ -1,10 +1,12 @@
 package broker
 
 import (
+	"context"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"runnel/internal/wait"
@@ -173,5 +175,51 @@ func TestFetchLongPollWokenByWhatItReads(t *testing.T) {
 			}
 			fr.release()
 		})
+	}
+}
+
+// TestFetchLongPollConsumerEveryPartition: a franz-go consumer of 8
+// partitions under the durable policy (the loadgen's latency scenarios:
+// incremental fetches of a session, MinBytes 1, a 5 s wait) parked in a
+// long poll gets a record produced to any one of them promptly: the flush
+// that makes it visible wakes the fetch under that partition's tag. A
+// missed wake-up would hold the record until the wait is over (5 s), or
+// until a change on another partition, which the test never makes while
+// the fetch waits.
+func TestFetchLongPollConsumerEveryPartition(t *testing.T) {
+	const partitions = 8
+	d := startDataBroker(t, nil)
+	if d.cfg.FlushPolicy != flush.Durable {
+		t.Fatalf("flush policy %v, want durable", d.cfg.FlushPolicy)
+	}
+	d.createTopic("every", partitions, nil)
+	consumer := d.client(kgo.ConsumeTopics("every"), kgo.FetchMaxWait(5*time.Second))
+	producer := d.client(kgo.ProducerLinger(0), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	got := make(chan *kgo.Record, 16)
+	go func() {
+		for ctx.Err() == nil {
+			consumer.PollFetches(ctx).EachRecord(func(r *kgo.Record) { got <- r })
+		}
+	}()
+	for i := range 3 * partitions {
+		p := int32(i*5) % partitions // every partition, not in order
+		wait.Until(t, 10*time.Second, "the consumer to park in a fetch", func() bool { return d.b.parkedFetches.Load() > 0 })
+		sent := time.Now()
+		if err := producer.ProduceSync(ctx, &kgo.Record{Topic: "every", Partition: p, Value: []byte("x")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case r := <-got:
+			if r.Partition != p {
+				t.Fatalf("record %d: got partition %d, produced to %d", i, r.Partition, p)
+			}
+			if lat := time.Since(sent); lat > 2*time.Second {
+				t.Fatalf("record %d on partition %d reached the consumer %v after it was sent", i, p, lat)
+			}
+		case <-time.After(4 * time.Second):
+			t.Fatalf("record %d on partition %d: not consumed within 4 s of its send (a missed wake-up waits out the 5 s)", i, p)
+		}
 	}
 }

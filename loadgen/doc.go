@@ -18,7 +18,13 @@
 // Each producer and consumer records into its own HdrHistogram (µs, 1 µs
 // to 1 min, 3 significant digits, values clamped into range); once a
 // second the run drains them into the interval histograms, which feed the
-// progress line and the timeline, and after the warm-up into the totals.
+// progress line and the timeline. The totals (produce, send delay and
+// end-to-end latency) hold the records intended at or after the warm-up's
+// end, whenever they were acked or consumed, so that the three describe
+// the same records: counted by the time they completed, a stall in the
+// warm-up reached the end-to-end totals (its records consumed after the
+// warm-up) but not the produce ones (acked within it). Throughput counts
+// what completed in the window.
 //
 // Raw mode (Config.Raw, raw.go) replaces the producer clients with plain
 // connections that send one RecordBatch encoded once with kmsg, in Produce

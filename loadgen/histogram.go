@@ -27,33 +27,51 @@ func NewHistogram() *hdrhistogram.Histogram {
 // their own goroutines (and client callbacks); the run loop drains it into
 // the interval histogram once a tick, so workers never share a histogram and
 // the lock is uncontended except for that moment.
+//
+// Each latency is recorded with its record's intended send time. Those of
+// records intended from windowFrom on are also kept apart (window), for the
+// run's totals: the measured window is the records intended in it,
+// whatever the time they were acked or consumed. Were the totals made of
+// what completed after the warm-up instead, a record intended during the
+// warm-up would count once it completed late, and a stall in the warm-up
+// would count in the end-to-end histogram (consumers receive later than
+// producers are acked) but not in the produce one.
 type recorder struct {
-	mu   sync.Mutex
-	hist *hdrhistogram.Histogram
+	mu         sync.Mutex
+	hist       *hdrhistogram.Histogram // every latency since the last drain (the ticks)
+	window     *hdrhistogram.Histogram // those of records intended from windowFrom on
+	windowFrom int64                   // Unix nanoseconds; set before the workers start
 }
 
-func newRecorder() *recorder { return &recorder{hist: NewHistogram()} }
+func newRecorder() *recorder { return &recorder{hist: NewHistogram(), window: NewHistogram()} }
 
-// Record adds one latency.
-func (r *recorder) Record(d time.Duration) {
+// Record adds one latency, of a record intended at intended.
+func (r *recorder) Record(d time.Duration, intended time.Time) {
+	r.RecordN(d, intended, 1)
+}
+
+// RecordN adds n equal latencies (the records of one request, intended at
+// intended).
+func (r *recorder) RecordN(d time.Duration, intended time.Time, n int64) {
+	v := clampMicros(d)
 	r.mu.Lock()
-	RecordLatency(r.hist, d)
+	_ = r.hist.RecordValues(v, n) // cannot fail: clamped into range
+	if intended.UnixNano() >= r.windowFrom {
+		_ = r.window.RecordValues(v, n)
+	}
 	r.mu.Unlock()
 }
 
-// RecordN adds n equal latencies (the records of one request).
-func (r *recorder) RecordN(d time.Duration, n int64) {
-	r.mu.Lock()
-	_ = r.hist.RecordValues(clampMicros(d), n) // cannot fail: clamped into range
-	r.mu.Unlock()
-}
-
-// drainInto merges what was recorded since the last drain into dst and
-// starts over.
-func (r *recorder) drainInto(dst *hdrhistogram.Histogram) {
+// drainInto merges what was recorded since the last drain into dst, and the
+// window's part of it into window unless that is nil, and starts over.
+func (r *recorder) drainInto(dst, window *hdrhistogram.Histogram) {
 	r.mu.Lock()
 	dst.Merge(r.hist)
+	if window != nil {
+		window.Merge(r.window)
+	}
 	r.hist.Reset()
+	r.window.Reset()
 	r.mu.Unlock()
 }
 

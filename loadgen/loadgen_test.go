@@ -12,16 +12,43 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
+// A recorder's window holds the latencies of the records intended from
+// its windowFrom on, whenever they completed; its ticks hold every one. A
+// stall during the warm-up whose records complete after it (late, and later
+// still at a consumer than at the producer) must not reach the totals of
+// one histogram and not the other's.
+func TestRecorderWindowByIntendedTime(t *testing.T) {
+	from := time.Now()
+	r := newRecorder()
+	r.windowFrom = from.UnixNano()
+	r.Record(900*time.Millisecond, from.Add(-time.Millisecond)) // intended in the warm-up, completing in the window
+	r.RecordN(5*time.Millisecond, from, 3)
+	r.Record(7*time.Millisecond, from.Add(time.Second))
+	tick, window := NewHistogram(), NewHistogram()
+	r.drainInto(tick, window)
+	if tick.TotalCount() != 5 || tick.Max() < 899000 {
+		t.Errorf("tick: %d latencies, max %d µs; want all 5, max 900 ms", tick.TotalCount(), tick.Max())
+	}
+	if window.TotalCount() != 4 || window.Max() > 7100 {
+		t.Errorf("window: %d latencies, max %d µs; want the 4 intended from the window's start, max 7 ms", window.TotalCount(), window.Max())
+	}
+	r.drainInto(tick, window)
+	if tick.TotalCount() != 5 || window.TotalCount() != 4 {
+		t.Errorf("a second drain added latencies: tick %d, window %d", tick.TotalCount(), window.TotalCount())
+	}
+}
+
 func TestSummarizePercentiles(t *testing.T) {
 	h := NewHistogram()
 	r := newRecorder()
+	now := time.Now()
 	for ms := 1; ms <= 1000; ms++ { // 1..1000 ms, one each
-		r.Record(time.Duration(ms) * time.Millisecond)
+		r.Record(time.Duration(ms)*time.Millisecond, now)
 	}
-	r.Record(-time.Second)    // clamped to 1 µs
-	r.Record(2 * time.Minute) // clamped to 1 min
-	r.drainInto(h)
-	r.drainInto(h) // drained once: the second drain adds nothing
+	r.Record(-time.Second, now)  // clamped to 1 µs
+	r.Record(2*time.Minute, now) // clamped to 1 min
+	r.drainInto(h, nil)
+	r.drainInto(h, nil) // drained once: the second drain adds nothing
 	p := Summarize(h)
 	if p.Count != 1002 {
 		t.Fatalf("count %d, want 1002", p.Count)

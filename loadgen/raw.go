@@ -198,7 +198,7 @@ func (c *rawConn) send(stop *atomic.Bool, rate float64) {
 			c.sequences[k] += int32(c.records)
 		}
 		if interval > 0 {
-			c.sendDelay.Record(time.Since(intended))
+			c.sendDelay.Record(time.Since(intended), intended)
 		}
 		c.sent.Add(c.records)
 		c.pending <- rawInFlight{corr: c.corr, intended: intended}
@@ -264,7 +264,7 @@ func (c *rawConn) read() {
 			c.errors.Add(c.records)
 			c.run.noteError("raw produce: " + err.Error())
 		} else {
-			c.latency.RecordN(now.Sub(sent.intended), c.records)
+			c.latency.RecordN(now.Sub(sent.intended), sent.intended, c.records)
 			c.acked.Add(c.records)
 			c.bytes.Add(c.valueBytes)
 		}

@@ -335,8 +335,12 @@ func (r *run) snapshot() counts {
 }
 
 // window collects ticks: each tick drains every worker's histograms into
-// the interval histograms, and, once the warm-up is over, into the totals.
+// the interval histograms, and the latencies of the records intended in the
+// measured window into the totals (recorder). A run stopped during its
+// warm-up (whole) has no window: its totals are what completed from the
+// stop on.
 type window struct {
+	whole                   bool
 	r                       *run
 	tickProduce, tickSend   *hdrhistogram.Histogram
 	tickE2E                 *hdrhistogram.Histogram
@@ -354,12 +358,18 @@ func (w *window) collect(now time.Time, measuring bool) Tick {
 	for _, h := range []*hdrhistogram.Histogram{w.tickProduce, w.tickSend, w.tickE2E} {
 		h.Reset()
 	}
+	total := func(h *hdrhistogram.Histogram) *hdrhistogram.Histogram {
+		if w.whole {
+			return nil // merged from the ticks below
+		}
+		return h
+	}
 	for _, p := range w.r.stats {
-		p.latency.drainInto(w.tickProduce)
-		p.sendDelay.drainInto(w.tickSend)
+		p.latency.drainInto(w.tickProduce, total(w.totalProduce))
+		p.sendDelay.drainInto(w.tickSend, total(w.totalSend))
 	}
 	for _, c := range w.r.consumers {
-		c.e2e.drainInto(w.tickE2E)
+		c.e2e.drainInto(w.tickE2E, total(w.totalE2E))
 	}
 	cur := w.r.snapshot()
 	d := counts{
@@ -368,10 +378,12 @@ func (w *window) collect(now time.Time, measuring bool) Tick {
 	}
 	secs := now.Sub(w.lastAt).Seconds()
 	w.last, w.lastAt = cur, now
-	if measuring {
+	if measuring && w.whole {
 		w.totalProduce.Merge(w.tickProduce)
 		w.totalSend.Merge(w.tickSend)
 		w.totalE2E.Merge(w.tickE2E)
+	}
+	if measuring {
 		w.measured.acked += d.acked
 		w.measured.producedBytes += d.producedBytes
 		w.measured.consumed += d.consumed
@@ -422,6 +434,12 @@ func (r *run) measure(ctx context.Context, ends kadm.ListedOffsets) *Result {
 		}
 	}
 
+	for _, p := range r.stats {
+		p.latency.windowFrom, p.sendDelay.windowFrom = measureStart.UnixNano(), measureStart.UnixNano()
+	}
+	for _, c := range r.consumers {
+		c.e2e.windowFrom = measureStart.UnixNano()
+	}
 	pollCtx, stopPolling := context.WithCancel(context.Background())
 	var consumersDone sync.WaitGroup
 	for _, c := range r.consumers {
@@ -494,7 +512,7 @@ loop:
 		stopAt = until
 	}
 	if !measuring { // stopped during the warm-up
-		measureStart = stopAt
+		measureStart, w.whole = stopAt, true
 	}
 	// The window ends when sending stops; acks and receipts still in
 	// flight are waited for and their latencies counted.

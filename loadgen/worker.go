@@ -69,7 +69,7 @@ func (p *producer) send(stop *atomic.Bool, rate float64) {
 		}
 		rec := p.record(intended)
 		if interval > 0 {
-			p.sendDelay.Record(time.Since(intended))
+			p.sendDelay.Record(time.Since(intended), intended)
 		}
 		p.sent.Add(1)
 		p.client.Produce(context.Background(), rec, p.acknowledged)
@@ -106,7 +106,7 @@ func (p *producer) acknowledged(rec *kgo.Record, err error) {
 		p.run.noteError("produce: " + err.Error())
 	} else {
 		intended := time.Unix(0, int64(binary.BigEndian.Uint64(rec.Value)))
-		p.latency.Record(time.Since(intended))
+		p.latency.Record(time.Since(intended), intended)
 		p.acked.Add(1)
 		p.bytes.Add(int64(len(rec.Value)))
 	}
@@ -145,7 +145,7 @@ func (c *consumer) poll(ctx context.Context, e2e bool) {
 			bytes += int64(len(r.Value))
 			if e2e && len(r.Value) >= 8 {
 				sent := time.Unix(0, int64(binary.BigEndian.Uint64(r.Value)))
-				c.e2e.Record(now.Sub(sent))
+				c.e2e.Record(now.Sub(sent), sent)
 			}
 		})
 		c.bytes.Add(bytes)
