@@ -16,7 +16,8 @@
 //     it has waiters, or (Interval policy) reached FlushMessages appended messages or has held
 //     unsynced messages for FlushInterval. A target synced less than MinInterval ago waits.
 //     Started syncs go to SyncConcurrency worker goroutines, so syncs of different targets
-//     overlap (the file system commits overlapping fdatasyncs together) and one slow target
+//     overlap (a journaling file system commits overlapping fdatasyncs together; without a
+//     journal the device's work still overlaps: results/2026-12-03-overlap) and one slow target
 //     does not hold up the others; a target has at most one sync in flight.
 //
 // A worker finishes the sync it ran under the lock: the covered waiters (those queued before

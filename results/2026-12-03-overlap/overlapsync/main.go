@@ -1,3 +1,5 @@
+//go:build ignore
+
 // Command overlapsync measures whether fdatasyncs of one file that overlap in time finish sooner
 // than one after the other: the latency floor scenarios' disk floor (1 KiB pwrite + fdatasync at
 // a fixed rate, open loop, latency from each record's due time to the return of a sync that

@@ -1,3 +1,5 @@
+//go:build ignore
+
 // Command pairsync asks directly whether a second fdatasync of a file, started while the first
 // runs, returns sooner than "after the first, plus a whole sync". Every -every, it writes one
 // record at the file's next offset and fdatasyncs it (sync A); in alternate iterations a second
