@@ -128,11 +128,11 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if opts.Log == nil {
 		opts.Log = io.Discard
 	}
-	workDir, err := os.MkdirTemp(opts.WorkDir, "runnel-bench-")
+	workDir, release, err := makeWorkDir(opts.WorkDir, opts.Log)
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(workDir)
+	defer release()
 	for _, d := range []string{opts.OutDir, filepath.Join(opts.OutDir, "profiles"), filepath.Join(opts.OutDir, "logs"), filepath.Join(opts.OutDir, "hgrm")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, err
