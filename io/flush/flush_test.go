@@ -1321,3 +1321,29 @@ func TestCloseSyncsSoonTargets(t *testing.T) {
 		t.Fatalf("durable through %d, want 1", end)
 	}
 }
+
+// TestSyncSoonGroupFailureIsSticky: a failed group sync of SyncSoon's targets, which nobody
+// waited on, still fails them for good: a later Wait on one gets the error, with no new sync.
+func TestSyncSoonGroupFailureIsSticky(t *testing.T) {
+	f, _, all := soonFlusher(t, time.Hour)
+	errDisk := errors.New("EIO")
+	all.err = errDisk // read by a worker after the SyncSoon calls below (f.mu orders them)
+	targets := newGroupTargets(3)
+	for _, tg := range targets {
+		f.SyncSoon(tg, tg.append(1))
+	}
+	wait.Until(t, 2*time.Second, "the group sync", func() bool { return all.calls.Load() == 1 })
+	for _, tg := range targets {
+		r := newResult()
+		f.Wait(tg, tg.append(1), r.fn)
+		if err := r.wait(t); !errors.Is(err, errDisk) {
+			t.Fatalf("%s: Wait after the failed group: %v, want %v", tg.name, err, errDisk)
+		}
+		if got := tg.durableEnd(); got != 0 {
+			t.Fatalf("%s durable through %d after a failed sync", tg.name, got)
+		}
+	}
+	if n := all.calls.Load(); n != 1 {
+		t.Fatalf("SyncAll called %d times, want 1 (a failed target is not synced again)", n)
+	}
+}
