@@ -148,7 +148,15 @@
 // makes large folios, up to 2 MiB, since Linux 6.16), which each sync then
 // wrote back, zeros and all. The mapping stays for readers of the active
 // segment, which read batch headers through it, and for truncation, which
-// zeroes the removed bytes through it. Sealing a segment (a roll) unmaps it,
+// zeroes the removed bytes through it.
+// Fallocated space reads as zeros but its extents are unwritten: the first
+// write into a block converts its extent, and the fdatasync that makes that
+// write durable writes the extent change too (on ext4 the inode's block). A log
+// whose last fdatasync covered less than 64 KiB therefore has its appends keep
+// 64-128 KiB of written zeros ahead of the log's end (segment.zeroAhead): a
+// sync of a few KiB is then a data write and a cache flush, not also a
+// metadata write, for a second write of each byte. Group syncs (syncfs) do not
+// turn it on. Sealing a segment (a roll) unmaps it,
 // cuts the file to its used size and seals both indexes.
 // Readers never read through a mapping of a sealed segment: they get file
 // ranges for pread or sendfile, so shrinking a file cannot fault a reader.

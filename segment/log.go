@@ -220,6 +220,9 @@ type Log struct {
 		failed     error         // a storage failure, or a roll or truncation that left the files in a state we refuse to append to
 		headers    []BatchHeader // Append's scratch space
 		joined     int64         // the activeLogs epoch the log last joined
+		// zeroAhead: the log's last fdatasync covered less than zeroAheadMaxSync bytes, so
+		// appends write zeros ahead of themselves (segment.zeroAhead).
+		zeroAhead bool
 	}
 
 	view struct {
@@ -624,6 +627,11 @@ func (l *Log) append(records []byte, leader *AppendOptions) (AppendInfo, error) 
 		s.rollAt = l.now()
 	}
 	s.size.Store(pos + n)
+	if l.mu.zeroAhead {
+		if err := s.zeroAhead(pos + n); err != nil {
+			l.logger.Warn("segment: writing zeros ahead of the appends; this segment stops doing it", "segment", s.path(logSuffix), "err", err)
+		}
+	}
 	l.mu.nextOffset = next
 	l.endOffset.Store(next)
 	l.activity.join(&l.mu.joined)
@@ -894,7 +902,7 @@ func (l *Log) Read(offset int64, maxBytes int, opts ReadOptions) (ReadResult, er
 func (l *Log) Sync() (int64, error) {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
-	p, err := l.beginSync()
+	p, err := l.beginSync(true)
 	if p == nil {
 		return l.FlushedOffset(), err
 	}
@@ -908,7 +916,7 @@ func (l *Log) Sync() (int64, error) {
 // truncations and Close wait. Log is an io/flush GroupTarget.
 func (l *Log) PrepareSync() (finish func(syncErr error) (int64, error), err error) {
 	l.syncMu.Lock()
-	p, err := l.beginSync()
+	p, err := l.beginSync(false)
 	if p == nil {
 		l.syncMu.Unlock()
 		if err != nil {
@@ -936,7 +944,9 @@ type pendingSync struct {
 // error when there is nothing to sync, nil and the error when the log cannot be synced.
 // Otherwise the caller makes the noted files durable and calls finish. Leader epochs are not
 // its business: WriteEpochs makes them durable before a recovery point passes them.
-func (l *Log) beginSync() (*pendingSync, error) {
+// A sync of the log alone (fdatasync, not a group's syncfs) decides whether appends write zeros
+// ahead of themselves: they do after one that covered less than zeroAheadMaxSync bytes.
+func (l *Log) beginSync(alone bool) (*pendingSync, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.mu.closed {
@@ -950,6 +960,9 @@ func (l *Log) beginSync() (*pendingSync, error) {
 	p.pos = p.active.size.Load()
 	if p.pos <= p.active.durable.Load() && len(p.sealed) == 0 && p.dirs == (dirtyDirs{}) {
 		return nil, nil
+	}
+	if alone {
+		l.mu.zeroAhead = p.pos-p.active.durable.Load() < zeroAheadMaxSync
 	}
 	l.mu.unsynced, l.mu.dirDirty, l.mu.newDir = nil, false, false
 	p.active.refs.Add(1)
