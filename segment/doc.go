@@ -152,7 +152,7 @@
 // Fallocated space reads as zeros but its extents are unwritten: the first
 // write into a block converts its extent, and the fdatasync that makes that
 // write durable writes the extent change too (on ext4 the inode's block). A log
-// whose last fdatasync covered less than 64 KiB therefore has its appends keep
+// whose last fdatasync covered less than 16 KiB therefore has its appends keep
 // 64-128 KiB of written zeros ahead of the log's end (segment.zeroAhead): a
 // sync of a few KiB is then a data write and a cache flush, not also a
 // metadata write, for a second write of each byte. Group syncs (syncfs) do not

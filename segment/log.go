@@ -944,8 +944,10 @@ type pendingSync struct {
 // error when there is nothing to sync, nil and the error when the log cannot be synced.
 // Otherwise the caller makes the noted files durable and calls finish. Leader epochs are not
 // its business: WriteEpochs makes them durable before a recovery point passes them.
-// A sync of the log alone (fdatasync, not a group's syncfs) decides whether appends write zeros
-// ahead of themselves: they do after one that covered less than zeroAheadMaxSync bytes.
+// It decides whether appends write zeros ahead of themselves: they do after a sync of the log
+// alone (fdatasync, not a group's syncfs) that covered less than zeroAheadMaxSync bytes, and not
+// after a group sync: groups are for many partitions written at once, where the zeros would
+// double the bytes written for syncs whose metadata one syncfs already shares.
 func (l *Log) beginSync(alone bool) (*pendingSync, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -961,9 +963,7 @@ func (l *Log) beginSync(alone bool) (*pendingSync, error) {
 	if p.pos <= p.active.durable.Load() && len(p.sealed) == 0 && p.dirs == (dirtyDirs{}) {
 		return nil, nil
 	}
-	if alone {
-		l.mu.zeroAhead = p.pos-p.active.durable.Load() < zeroAheadMaxSync
-	}
+	l.mu.zeroAhead = alone && p.pos-p.active.durable.Load() < zeroAheadMaxSync
 	l.mu.unsynced, l.mu.dirDirty, l.mu.newDir = nil, false, false
 	p.active.refs.Add(1)
 	p.sealedSizes = make([]int64, len(p.sealed))

@@ -372,7 +372,10 @@ func (s *segment) write(b []byte, pos int64) error {
 
 // zeroAheadMaxSync is the size below which an fdatasync of a log makes its appends write zeros
 // ahead (Log.beginSync): syncs that small pay mostly for the metadata write zeroAhead avoids.
-const zeroAheadMaxSync = 64 << 10
+// Larger ones pay less for it, and the zeros cost CPU in proportion to the bytes appended: with
+// 64 KiB, franz-go's 8 partitions at their acks=all maximum (latency-max) zeroed ahead and
+// produced 0.90x as much (results/2026-12-04-zero-ahead/).
+const zeroAheadMaxSync = 16 << 10
 
 // zeroAheadBytes is how far ahead of the appends zeroAhead keeps the file written; it writes
 // when less than half of it is left, so each write is at least half of it.

@@ -44,6 +44,16 @@ func (f *zeroWatchFS) Pwrite(file *os.File, b []byte, off int64) error {
 	return f.FS.Pwrite(file, b, off)
 }
 
+// file opens dir, for a SyncFS of its file system.
+func (f *zeroWatchFS) file(t *testing.T, dir string) *os.File {
+	d, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
 func (f *zeroWatchFS) taken() []zeroWrite {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -54,7 +64,7 @@ func (f *zeroWatchFS) taken() []zeroWrite {
 
 // TestZeroAhead: after a small sync, appends keep written zeros ahead of the log's end (at least
 // 64 KiB once they write, each block once, never over a batch, never past the fallocated size); after a large
-// one they write none; every batch reads back and recovers whole, with and without a clean
+// one, or a group sync, they write none; every batch reads back and recovers whole, with and without a clean
 // shutdown, across rolls.
 func TestZeroAhead(t *testing.T) {
 	fs := &zeroWatchFS{FS: disk.OS}
@@ -124,6 +134,23 @@ func TestZeroAhead(t *testing.T) {
 	appendSync(1000, false)
 	if w := fs.taken(); len(w) != 1 || w[0].off < ends[len(ends)-1] {
 		t.Fatalf("after a small sync: zero writes %+v, want one after the end %d", w, ends[len(ends)-1])
+	}
+
+	// A group sync (PrepareSync, then a syncfs) turns it off, however small.
+	appendSync(1000, false)
+	finish, err := l.PrepareSync()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := finish(disk.OS.SyncFS(fs.file(t, dir))); err != nil {
+		t.Fatal(err)
+	}
+	fs.taken()
+	for range 100 {
+		appendSync(1000, false)
+	}
+	if w := fs.taken(); len(w) > 0 {
+		t.Fatalf("zeros written after a group sync: %+v", w)
 	}
 
 	equalBatches(t, readAllBatches(t, l, 0, false), want)
