@@ -104,7 +104,8 @@ type segment struct {
 	bytesSinceIndex int64         // log bytes appended since the last offset index entry
 	rollAt          time.Time     // when the first batch was appended (segment.ms counts from here)
 	unsynced        bool          // sealed with bytes not yet fdatasync'd
-	// zeroed: zeroAhead wrote zeros up to here; the file's blocks below it are written.
+	// zeroed: zeroAhead wrote zeros up to here, so the file's blocks below it are written;
+	// math.MaxInt64 after a failed write of zeros (no more for this segment).
 	zeroed int64
 
 	// released: the end of the last range of the mapping that releaseSynced dropped from the
@@ -408,7 +409,7 @@ func (s *segment) zeroAhead(end int64) error {
 	}
 	to := min(end/blockSize*blockSize+zeroAheadBytes, s.allocated)
 	if err := s.fs.Pwrite(s.file, zeros[:to-from], from); err != nil {
-		s.zeroed = s.allocated
+		s.zeroed = math.MaxInt64 // past any size the segment can be fallocated to
 		return err
 	}
 	s.zeroed = to
