@@ -12,7 +12,9 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -58,6 +60,28 @@ type groupHistory struct {
 	commits      []commitAck
 	failures     []commitFailure
 	sessionEnded []commitFailure
+	clientLog    []string // the members' kgo log lines, info and up: printed if the test fails
+}
+
+// membersLogLines bounds groupHistory.clientLog.
+const membersLogLines = 400
+
+// memberLogger is kgo's logger of one member, writing to the history.
+type memberLogger struct {
+	h      *groupHistory
+	member int
+}
+
+func (l memberLogger) Level() kgo.LogLevel { return kgo.LogLevelInfo }
+
+func (l memberLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
+	line := fmt.Sprintf("%s member %d %s: %s %v", time.Now().UTC().Format("15:04:05.000"), l.member, level, msg, keyvals)
+	l.h.mu.Lock()
+	defer l.h.mu.Unlock()
+	if len(l.h.clientLog) == membersLogLines {
+		l.h.clientLog = slices.Delete(l.h.clientLog, 0, membersLogLines/4)
+	}
+	l.h.clientLog = append(l.h.clientLog, line)
 }
 
 // OnGroupManageError is kgo.HookGroupManageError: the error that ended
@@ -172,6 +196,12 @@ func (h *groupHistory) consume(ctx context.Context, cl *kgo.Client) {
 	}
 }
 
+// isDialErr reports whether err is a failure to connect.
+func isDialErr(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
 // countErrors counts failures by their error's text.
 func countErrors(failures []commitFailure) map[string]int {
 	out := map[string]int{}
@@ -258,8 +288,16 @@ func TestGroupCoordinatorFailover(t *testing.T) {
 	ctx, stopMembers := context.WithCancel(context.Background())
 	defer stopMembers()
 	var members sync.WaitGroup
-	for range 2 {
+	t.Cleanup(func() {
+		if t.Failed() {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			t.Logf("the members' last log lines:\n%s", strings.Join(h.clientLog, "\n"))
+		}
+	})
+	for i := range 2 {
 		cl, err := c.Client(
+			kgo.WithLogger(memberLogger{&h, i}),
 			kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic),
 			kgo.DisableAutoCommit(), kgo.BlockRebalanceOnPoll(),
 			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
@@ -339,11 +377,13 @@ func TestGroupCoordinatorFailover(t *testing.T) {
 	for _, f := range h.failuresAfter(terminated) {
 		// A connection to the stopping node that died under a commit sent
 		// as it closed, or a dial of it after it exited, is a transport
-		// error kgo hands to the commit's callback (the node answered
-		// NOT_COORDINATOR while it served, once leadership had moved; Java's
-		// client marks the coordinator unknown and retries). The offsets
-		// are checked below: none is lost.
-		if kgo.IsRetryableBrokerErr(f.err) {
+		// error kgo hands to the commit's callback or to the member's
+		// heartbeat loop (the node answered NOT_COORDINATOR while it served,
+		// once leadership had moved; Java's client marks the coordinator
+		// unknown and retries). kgo does not count a refused dial as
+		// retryable (IsRetryableBrokerErr): it retries one only where it
+		// chose to. The offsets are checked below: none is lost.
+		if kgo.IsRetryableBrokerErr(f.err) || isDialErr(f.err) {
 			continue
 		}
 		if !errors.Is(f.err, kerr.NotCoordinator) {
