@@ -88,10 +88,14 @@ func (a *activeLogs) releaseChunk() int64 {
 }
 
 // Bounds of a log's keep window (Config.CacheKeepBytes), and the default of the directory's
-// total: 1 GiB keeps the most, 64 MiB, for up to 16 active logs, and the least, 1 MiB, from
-// 1,024 of them.
+// total: 1 GiB keeps the most, 64 MiB, for up to 16 active logs, 1 MiB for 1,024, and the least,
+// 64 KiB (releaseChunk's least, the step dropSynced drops in), from 16,384. With a floor of
+// 1 MiB, 10,000 active logs kept 10 GB, more than they wrote in a bench run: no page was ever
+// dropped, every append grew the page cache into memory the VM's balloon had given back to its
+// host, and at 10,000 partitions the copy into those pages cost 12x per byte what it did at 8
+// (results/2026-12-04-keep-window/).
 const (
-	minKeepWindow    = 1 << 20
+	minKeepWindow    = 64 << 10
 	maxKeepWindow    = 64 << 20
 	DefaultCacheKeep = 1 << 30
 )

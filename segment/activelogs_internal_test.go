@@ -95,8 +95,16 @@ func TestReleaseChunkFollowsActiveLogs(t *testing.T) {
 	if c := a.releaseChunk(); c != minReleaseChunk {
 		t.Fatalf("10,000 active logs: chunk %d, want %d", c, minReleaseChunk)
 	}
+	// Their windows add up to the total, not to 10,000 floors.
+	if w, want := a.keepWindow(DefaultCacheKeep), max(min(int64(DefaultCacheKeep), keepCap())/10000, minKeepWindow); w != want {
+		t.Fatalf("10,000 active logs: keep window %d, want %d", w, want)
+	}
+	more := make([]int64, 20000)
+	for i := range more {
+		a.join(&more[i])
+	}
 	if w := a.keepWindow(DefaultCacheKeep); w != minKeepWindow {
-		t.Fatalf("10,000 active logs: keep window %d, want %d", w, minKeepWindow)
+		t.Fatalf("30,000 active logs: keep window %d, want %d", w, minKeepWindow)
 	}
 }
 

@@ -41,7 +41,7 @@ type Config struct {
 	// CacheKeepBytes (runnel.segment.cache.keep.bytes) is, with DropBehind, how many synced
 	// bytes behind their durable ends the logs of a directory keep in the page cache, shared
 	// among the logs that appended lately (activeLogs): each log keeps
-	// between minKeepWindow (1 MiB) and maxKeepWindow (64 MiB), and the total is clamped to an
+	// between minKeepWindow (64 KiB) and maxKeepWindow (64 MiB), and the total is clamped to an
 	// eighth of the machine's memory. A consumer lagging by less reads from the page cache.
 	CacheKeepBytes int64
 	// FS performs the log's file operations (nil = the operating system's); tests inject
