@@ -140,6 +140,10 @@ type fetch struct {
 	// redirectImage is the metadata image that placed some partition on
 	// another broker (nil: none did), for the response's NodeEndpoints.
 	redirectImage *metadata.Image
+	// img and table are the metadata image and the topic table the last
+	// resolve found the partitions in.
+	img   *metadata.Image
+	table *topicTable
 	// wake is the long poll's WakeSet for wakeTags partitions, kept with
 	// the pooled fetch (nil until a fetch waits).
 	wake     *segment.WakeSet
@@ -163,6 +167,9 @@ type fetchPart struct {
 	leader   leaderHint   // where err is errNotLeader: the current leader
 	sp       *sessionPart // in an incremental fetch, the session's partition
 	skip     bool         // left out of the response (incremental fetch)
+	// reused: the session's last read of the partition stands
+	// (fetch.reusable), and the fetch did not read it again.
+	reused bool
 
 	// currentLeaderEpoch and lastFetchedEpoch as the request gave them
 	// (-1: none), for replica fetches.
@@ -257,9 +264,11 @@ func newSessionFetch(b *Broker, r *kmsg.FetchRequest, s *fetchSession) *fetch {
 
 // resolve finds the partitions' logs: topics by id from v13, by name
 // before. A partition the metadata image places on another broker is
-// errNotLeader (routing.go).
+// errNotLeader (routing.go). In an incremental fetch, a partition whose
+// last read stands (reusable) keeps it and is not looked up.
 func (f *fetch) resolve() {
-	img := f.b.image()
+	img, table := f.b.image(), f.b.table.Load()
+	f.img, f.table = img, table
 	byID := f.req.Version >= 13
 	for i := range f.topics {
 		ft := &f.topics[i]
@@ -274,8 +283,12 @@ func (f *fetch) resolve() {
 				topicErr = kerr.UnknownTopicID
 			}
 		}
+		t := table.byName[ft.name]
 		for j := range ft.parts {
 			fp := &ft.parts[j]
+			if fp.sp != nil && f.reusable(fp) {
+				continue
+			}
 			fp.p, fp.err = nil, topicErr
 			if fp.err != nil {
 				continue
@@ -287,9 +300,55 @@ func (f *fetch) resolve() {
 			if fp.err = checkLeaderEpoch(it, fp.index, fp.currentLeaderEpoch); fp.err != nil {
 				continue
 			}
-			fp.p, fp.err = f.b.partition(ft.name, fp.index)
+			fp.err = kerr.UnknownTopicOrPartition
+			if t != nil {
+				if fp.p = t.partitionAt(fp.index); fp.p != nil {
+					fp.err = nil
+				}
+			}
 		}
 	}
+}
+
+// reusable reports whether the session's last read of fp's partition
+// (sessionPart.last) is what reading it now would give, and if so makes it
+// fp's, unread (reused). That is so when the last read found nothing to
+// read at the offset the session now asks for, with no error, redirection
+// or preferred replica, and nothing the read depended on has changed
+// since: the metadata image, the topic table, the request's offset, limit
+// and leader epoch, and the log (no change counted since, its directory
+// not failed). A consumer of 10,000 partitions then reads
+// the partitions that changed, not all of them, on each fetch (issue 16).
+// The response leaves fp out, as it would a read that found the same
+// watermarks. A follower's fetch, whose reads record its progress, and a
+// fetch whose replica selector picks replicas, read everything.
+func (f *fetch) reusable(fp *fetchPart) bool {
+	sp, last := fp.sp, &fp.sp.last
+	if f.replica >= 0 || !last.quiet || last.img != f.img || last.table != f.table ||
+		last.offset != fp.offset || last.maxBytes != fp.maxBytes || last.leaderEpoch != fp.currentLeaderEpoch ||
+		f.changes(last.p.log) != last.changes || last.p.dir.dir.Failed() != nil || f.selectsReplica() {
+		return false
+	}
+	fp.p, fp.err, fp.changes, fp.reused = last.p, nil, last.changes, true
+	fp.header = fetchPartitionHeader{Partition: fp.index, HighWatermark: sp.highWatermark, LastStableOffset: sp.highWatermark, LogStartOffset: sp.logStartOffset}
+	return true
+}
+
+// lastRead is what the session keeps of fp's read, for the next
+// incremental fetch (reusable).
+func (f *fetch) lastRead(fp *fetchPart) sessionRead {
+	h := &fp.header
+	// quiet: the read found nothing to read at its offset, which is at
+	// the end of what a consumer may read (a read that returned nothing
+	// for want of room in the response is not quiet: its records must be
+	// read again); and it has nothing else to answer.
+	quiet := fp.p != nil && fp.err == nil && fp.read.Range.Size == 0 && !fp.starved && fp.offset >= h.HighWatermark &&
+		h.ErrorCode == 0 && !h.Redirect && !h.Preferred && !h.Diverging
+	if !quiet {
+		return sessionRead{}
+	}
+	return sessionRead{quiet: true, p: fp.p, img: f.img, table: f.table, changes: fp.changes,
+		offset: fp.offset, maxBytes: fp.maxBytes, leaderEpoch: fp.currentLeaderEpoch}
 }
 
 // read reads every partition within the limits, replacing what an earlier
@@ -298,7 +357,9 @@ func (f *fetch) read() {
 	f.release()
 	f.bytes, f.hasError = 0, false
 	for i := range f.parts {
-		f.readPart(&f.parts[i])
+		if !f.parts[i].reused {
+			f.readPart(&f.parts[i])
+		}
 	}
 }
 
@@ -355,7 +416,7 @@ func (f *fetch) responseLimit() int64 {
 // least one whole batch.
 func (f *fetch) readPart(fp *fetchPart) {
 	fp.header = fetchPartitionHeader{Partition: fp.index, HighWatermark: -1, LastStableOffset: -1, LogStartOffset: -1}
-	fp.throttle = nil
+	fp.throttle, fp.reused = nil, false
 	if fp.err != nil {
 		fp.header.ErrorCode = errCode(fp.err)
 		if fp.err == errNotLeader && f.req.Version >= 16 {
@@ -543,7 +604,12 @@ func (f *fetch) answer(rep *reply) {
 		f.session.mu.Lock()
 		for i := range f.parts {
 			fp := &f.parts[i]
+			if fp.reused { // its last read stands: nothing to send, nothing new to keep
+				fp.skip = true
+				continue
+			}
 			fp.skip = !fp.sp.mustRespond(fp.header, fp.read.Range.Size > 0)
+			fp.sp.last = f.lastRead(fp)
 		}
 		f.session.reorder()
 		f.session.mu.Unlock()
@@ -645,6 +711,7 @@ func (f *fetch) createSession() int32 {
 			sp.fetchOffset, sp.maxBytes, sp.leaderEpoch, sp.lastFetched = fp.offset, fp.maxBytes, fp.currentLeaderEpoch, fp.lastFetchedEpoch
 			sp.highWatermark, sp.logStartOffset = -1, -1
 			sp.mustRespond(fp.header, false)
+			sp.last = f.lastRead(fp)
 		}
 	}
 	return f.b.fetchSessions.create(topicIDs, f.replica >= 0, parts, index)

@@ -78,15 +78,22 @@ func (f *fetch) readsFromFollower(t *metadata.Topic, p int32) bool {
 	return false
 }
 
+// selectsReplica reports whether the broker's replica selector chooses
+// where the fetch's partitions are read (a rack-aware selector, and a
+// consumer that names its rack in a v11+ request).
+func (f *fetch) selectsReplica() bool {
+	return f.b.cfg.ReplicaSelector == replicaSelectorRackAware && f.req.Version >= replicaSelectorFetchMinVersion && f.req.Rack != ""
+}
+
 // sendsElsewhere answers fp, a consumer's fetch of a partition this broker
 // leads, with the replica the selector prefers, when that is another one:
 // the header gets it and the watermarks, the read is skipped. False when
 // this broker serves fp itself.
 func (f *fetch) sendsElsewhere(fp *fetchPart) bool {
-	rack := f.req.Rack
-	if f.b.cfg.ReplicaSelector != replicaSelectorRackAware || f.req.Version < replicaSelectorFetchMinVersion || rack == "" {
+	if !f.selectsReplica() {
 		return false
 	}
+	rack := f.req.Rack
 	leader := fp.p.leaderState()
 	if leader == nil {
 		return false
