@@ -317,11 +317,12 @@ func (f *fetch) resolve() {
 // or preferred replica, and nothing the read depended on has changed
 // since: the metadata image, the topic table, the request's offset, limit
 // and leader epoch, and the log (no change counted since, its directory
-// not failed). A consumer of 10,000 partitions then reads
-// the partitions that changed, not all of them, on each fetch (issue 16).
-// The response leaves fp out, as it would a read that found the same
-// watermarks. A follower's fetch, whose reads record its progress, and a
-// fetch whose replica selector picks replicas, read everything.
+// not failed). A consumer of 10,000 partitions then reads the partitions
+// that changed, not all of them, on each fetch (issue 16). The response
+// leaves fp out, as it would a read that found the same watermarks. A
+// follower's fetch, whose reads record its progress, and a fetch whose
+// replica selector picks replicas (a choice that moves with time), read
+// everything. The caller holds the session's lock.
 func (f *fetch) reusable(fp *fetchPart) bool {
 	sp, last := fp.sp, &fp.sp.last
 	if f.replica >= 0 || !last.quiet || last.img != f.img || last.table != f.table ||
