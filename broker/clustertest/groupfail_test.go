@@ -60,28 +60,7 @@ type groupHistory struct {
 	commits      []commitAck
 	failures     []commitFailure
 	sessionEnded []commitFailure
-	clientLog    []string // the members' kgo log lines, info and up: printed if the test fails
-}
-
-// membersLogLines bounds groupHistory.clientLog.
-const membersLogLines = 400
-
-// memberLogger is kgo's logger of one member, writing to the history.
-type memberLogger struct {
-	h      *groupHistory
-	member int
-}
-
-func (l memberLogger) Level() kgo.LogLevel { return kgo.LogLevelInfo }
-
-func (l memberLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
-	line := fmt.Sprintf("%s member %d %s: %s %v", time.Now().UTC().Format("15:04:05.000"), l.member, level, msg, keyvals)
-	l.h.mu.Lock()
-	defer l.h.mu.Unlock()
-	if len(l.h.clientLog) == membersLogLines {
-		l.h.clientLog = slices.Delete(l.h.clientLog, 0, membersLogLines/4)
-	}
-	l.h.clientLog = append(l.h.clientLog, line)
+	log          clustertest.ClientLog // the members' kgo log lines, printed if the test fails
 }
 
 // OnGroupManageError is kgo.HookGroupManageError: the error that ended
@@ -290,14 +269,12 @@ func TestGroupCoordinatorFailover(t *testing.T) {
 	var members sync.WaitGroup
 	t.Cleanup(func() {
 		if t.Failed() {
-			h.mu.Lock()
-			defer h.mu.Unlock()
-			t.Logf("the members' last log lines:\n%s", strings.Join(h.clientLog, "\n"))
+			t.Logf("the members' last log lines:\n%s", strings.Join(h.log.Lines(), "\n"))
 		}
 	})
 	for i := range 2 {
 		cl, err := c.Client(
-			kgo.WithLogger(memberLogger{&h, i}),
+			kgo.WithLogger(h.log.Logger(fmt.Sprintf("member %d", i))),
 			kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic),
 			kgo.DisableAutoCommit(), kgo.BlockRebalanceOnPoll(),
 			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),

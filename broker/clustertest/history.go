@@ -71,40 +71,51 @@ type Workload struct {
 	mu       sync.Mutex
 	acked    []Ack
 	failures []error // one per failed record, in the order they failed
-	// clientLog is the producers' own log lines (kgo's, info and up),
-	// the last clientLogLines of them: what the clients saw of leaders
-	// and metadata, printed when a test fails.
-	clientLog []string
+	// log is the producers' own log lines: what the clients saw of
+	// leaders and metadata, printed when a test fails.
+	log ClientLog
 }
 
-// clientLogLines bounds a Workload's clientLog.
+// clientLogLines bounds a ClientLog.
 const clientLogLines = 400
 
-// clientLogger is kgo's logger of one producer, writing to the workload's
-// clientLog.
-type clientLogger struct {
-	w        *Workload
-	producer int
+// ClientLog keeps the last few hundred log lines (info and up) of kgo
+// clients, for a test to print when it fails. The zero value is ready.
+type ClientLog struct {
+	mu    sync.Mutex
+	lines []string
 }
 
-func (l clientLogger) Level() kgo.LogLevel { return kgo.LogLevelInfo }
+// Logger is kgo's logger of the client named name, writing to l.
+func (l *ClientLog) Logger(name string) kgo.Logger { return clientLogger{l, name} }
 
-func (l clientLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
-	line := fmt.Sprintf("%s producer %d %s: %s %v", time.Now().UTC().Format("15:04:05.000"), l.producer, level, msg, keyvals)
-	l.w.mu.Lock()
-	defer l.w.mu.Unlock()
-	if len(l.w.clientLog) == clientLogLines {
-		l.w.clientLog = slices.Delete(l.w.clientLog, 0, clientLogLines/4)
+// Lines is the latest lines, oldest first.
+func (l *ClientLog) Lines() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.lines)
+}
+
+// clientLogger is one client's kgo.Logger.
+type clientLogger struct {
+	l    *ClientLog
+	name string
+}
+
+func (c clientLogger) Level() kgo.LogLevel { return kgo.LogLevelInfo }
+
+func (c clientLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
+	line := fmt.Sprintf("%s %s %s: %s %v", time.Now().UTC().Format("15:04:05.000"), c.name, level, msg, keyvals)
+	c.l.mu.Lock()
+	defer c.l.mu.Unlock()
+	if len(c.l.lines) == clientLogLines {
+		c.l.lines = slices.Delete(c.l.lines, 0, clientLogLines/4)
 	}
-	l.w.clientLog = append(l.w.clientLog, line)
+	c.l.lines = append(c.l.lines, line)
 }
 
 // ClientLog is the producers' latest log lines (kgo's, info and up).
-func (w *Workload) ClientLog() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return slices.Clone(w.clientLog)
-}
+func (w *Workload) ClientLog() []string { return w.log.Lines() }
 
 // StartWorkload starts o.Producers producers against the cluster.
 func (c *Cluster) StartWorkload(o WorkloadOptions) (*Workload, error) {
@@ -124,7 +135,7 @@ func (c *Cluster) StartWorkload(o WorkloadOptions) (*Workload, error) {
 	var clients []*kgo.Client
 	for k := range o.Producers {
 		opts := append([]kgo.Opt{
-			kgo.WithLogger(clientLogger{w, k}),
+			kgo.WithLogger(w.log.Logger(fmt.Sprintf("producer %d", k))),
 			kgo.SeedBrokers(c.Bootstrap()...),
 			kgo.DefaultProduceTopic(o.Topic),
 			kgo.RequiredAcks(kgo.AllISRAcks()),
