@@ -283,7 +283,6 @@ func (f *fetch) resolve() {
 				topicErr = kerr.UnknownTopicID
 			}
 		}
-		t := table.byName[ft.name]
 		for j := range ft.parts {
 			fp := &ft.parts[j]
 			if fp.sp != nil && f.reusable(fp) {
@@ -300,12 +299,7 @@ func (f *fetch) resolve() {
 			if fp.err = checkLeaderEpoch(it, fp.index, fp.currentLeaderEpoch); fp.err != nil {
 				continue
 			}
-			fp.err = kerr.UnknownTopicOrPartition
-			if t != nil {
-				if fp.p = t.partitionAt(fp.index); fp.p != nil {
-					fp.err = nil
-				}
-			}
+			fp.p, fp.err = table.partition(ft.name, fp.index)
 		}
 	}
 }
@@ -325,7 +319,7 @@ func (f *fetch) resolve() {
 // everything. The caller holds the session's lock.
 func (f *fetch) reusable(fp *fetchPart) bool {
 	sp, last := fp.sp, &fp.sp.last
-	if f.replica >= 0 || !last.quiet || last.img != f.img || last.table != f.table ||
+	if f.replica >= 0 || last.p == nil || last.img != f.img || last.table != f.table ||
 		last.offset != fp.offset || last.maxBytes != fp.maxBytes || last.leaderEpoch != fp.currentLeaderEpoch ||
 		f.changes(last.p.log) != last.changes || last.p.dir.dir.Failed() != nil || f.selectsReplica() {
 		return false
@@ -348,7 +342,7 @@ func (f *fetch) lastRead(fp *fetchPart) sessionRead {
 	if !quiet {
 		return sessionRead{}
 	}
-	return sessionRead{quiet: true, p: fp.p, img: f.img, table: f.table, changes: fp.changes,
+	return sessionRead{p: fp.p, img: f.img, table: f.table, changes: fp.changes,
 		offset: fp.offset, maxBytes: fp.maxBytes, leaderEpoch: fp.currentLeaderEpoch}
 }
 

@@ -146,10 +146,9 @@ type sessionPart struct {
 // sessionRead is a quiet read of a session's partition and what it
 // depended on: the partition, the metadata image and topic
 // table it was found in, the log's change count before the read, and the
-// request's offset, limit and leader epoch. The zero value is no read to
-// reuse.
+// request's offset, limit and leader epoch. The zero value (p nil) is no
+// read to reuse.
 type sessionRead struct {
-	quiet       bool
 	p           *partition
 	img         *metadata.Image
 	table       *topicTable

@@ -91,7 +91,13 @@ func (p *partition) config() *topicSettings { return p.t.settings.Load() }
 
 // partition returns a partition by topic name, or UNKNOWN_TOPIC_OR_PARTITION.
 func (b *Broker) partition(topic string, index int32) (*partition, error) {
-	t := b.table.Load().byName[topic]
+	return b.table.Load().partition(topic, index)
+}
+
+// partition returns a partition of the table by topic name, or
+// UNKNOWN_TOPIC_OR_PARTITION.
+func (tab *topicTable) partition(topic string, index int32) (*partition, error) {
+	t := tab.byName[topic]
 	if t == nil {
 		return nil, kerr.UnknownTopicOrPartition
 	}
