@@ -44,10 +44,10 @@ type Config struct {
 	Compression string        `json:"compression"` // none, gzip, snappy, lz4, zstd
 	Idempotent  bool          `json:"idempotent"`  // needs acks=all
 	// MaxBuffered caps each producer's records awaiting an ack (0: the
-	// client's default, 10000). It is the window of closed-loop runs; in
-	// open-loop runs a full buffer delays sending, which shows as send
-	// delay and, because latency counts from the intended send time, as
-	// latency.
+	// client's default, 50,000 in franz-go v1.22). It is the window of
+	// closed-loop runs; in open-loop runs a full buffer delays sending,
+	// which shows as send delay and, because latency counts from the
+	// intended send time, as latency.
 	MaxBuffered int `json:"max_buffered"`
 
 	// Raw sends pre-encoded record batches over plain connections instead
