@@ -82,6 +82,9 @@ type RunResult struct {
 	// DiskLoad is the disk's state as the load starts and as it ends
 	// (after its drain): the discards and writeback the load overlapped.
 	DiskLoad *[2]DiskState `json:"disk_load,omitempty"`
+	// Freezes are the stretches in which the machine ran nothing during
+	// the load (freeze.go; nil: the probe did not run).
+	Freezes *Freezes `json:"freezes,omitempty"`
 	// BrokerLog is the tail of the broker's log when it logged anything.
 	BrokerLog string `json:"broker_log,omitempty"`
 }
@@ -316,6 +319,10 @@ func runOne(ctx context.Context, opts Options, workDir string, rep *Report, sc S
 	replicatedBefore := t.replicationBytes(ctx)
 	cpu := recordCPU(t.pids()...)
 	loadStart := readDiskState(workDir)
+	probe, probeErr := startFreezeProbe(ctx)
+	if probeErr != nil {
+		fmt.Fprintf(opts.Log, "freeze probe not started: %v\n", probeErr)
+	}
 	var res *loadgen.Result
 	if sc.Generators > 1 {
 		res, err = runGenerators(ctx, opts.Runnel, workDir, cfg, sc.Generators)
@@ -323,6 +330,9 @@ func runOne(ctx context.Context, opts Options, workDir string, rep *Report, sc S
 		res, err = loadgen.Run(ctx, cfg)
 	}
 	loadEnd := readDiskState(workDir)
+	if probe != nil {
+		run.Freezes = probe.end()
+	}
 	run.DiskLoad = &[2]DiskState{loadStart, loadEnd}
 	samples, samplesErr := cpu.stop()
 	profiled.Wait()

@@ -134,6 +134,14 @@ func Headlines(rep *Report) []Headline {
 		add(sc.Name+" produce p99"+rate, "ms", lat(r, false, false), "kfake p99, same rate", lat(k, false, false), true)
 		add(sc.Name+" produce p99.9"+rate, "ms", lat(r, false, true), "kfake p99.9, same rate", lat(k, false, true), true)
 		add(sc.Name+" end-to-end p99"+rate, "ms", lat(r, true, false), "kfake p99, same rate", lat(k, true, false), true)
+		// What the p99 is when the machine runs (freeze.go): an upper
+		// bound, the largest of the clear seconds' p99s.
+		if run := rep.Find(sc.Name, TargetRunnel); r != nil && run.Freezes != nil && len(run.Freezes.Stretches) > 0 {
+			if clear, clearP99, _, _ := clearSeconds(r, run.Freezes); clear > 0 {
+				add(fmt.Sprintf("%s produce p99%s, the %d seconds clear of machine freezes (at most)", sc.Name, rate, clear), "ms", clearP99,
+					"p99 of all seconds", lat(r, false, false), true)
+			}
+		}
 	}
 	for _, sc := range rep.Scenarios {
 		if !slices.Contains(sc.Targets, TargetDiskFloor) {
@@ -594,6 +602,7 @@ func loadTable(b *strings.Builder, rep *Report, sc Scenario) {
 			vsFirst(rep, sc, run, func(r *RunResult) float64 { return r.CPUSecondsPerGiB }, "%.2f"), sinkCPUCell(sc, run), errs)
 	}
 	generatorCores(b, rep, sc)
+	freezeLine(b, rep, sc)
 	settleLine(b, rep, sc)
 }
 
@@ -637,6 +646,38 @@ func generatorCores(b *strings.Builder, rep *Report, sc Scenario) {
 		fmt.Fprintf(b, "\nThe load generator's CPU over the window, in cores (user + system time of its processes; with one generator, of the harness process): %s.\n",
 			strings.Join(cores, ", "))
 	}
+}
+
+// freezeLine says, for each target's run, how long the machine ran nothing
+// during the load (freeze.go) and, for open-loop runs, the produce p99 of
+// the seconds clear of freezes beside that of the others.
+func freezeLine(b *strings.Builder, rep *Report, sc Scenario) {
+	var parts []string
+	realTime := true
+	for _, kind := range sc.Targets {
+		run := rep.Find(sc.Name, kind)
+		if run == nil || run.Freezes == nil || run.Result == nil {
+			continue
+		}
+		f := run.Freezes
+		realTime = realTime && f.RealTime
+		total, longest := f.Total()
+		part := fmt.Sprintf("%s: %d, %.0f ms in all, longest %.0f ms", kind, len(f.Stretches), total, longest)
+		if run.Result.Config.Rate > 0 && len(f.Stretches) > 0 {
+			clear, clearP99, frozenP99, frozen := clearSeconds(run.Result, f)
+			part += fmt.Sprintf("; produce p99 at most %s ms in the %d seconds clear of freezes, %s ms in the %d others", ms(clearP99), clear, ms(frozenP99), frozen)
+		}
+		parts = append(parts, part)
+	}
+	if len(parts) == 0 {
+		return
+	}
+	how := "a probe thread at real-time priority, due every 2 ms, woke at least 5 ms late: no CPU ran anything"
+	if !realTime {
+		how = "a probe thread due every 2 ms woke at least 5 ms late; the probe could not take real-time priority, so a busy CPU delays it too"
+	}
+	fmt.Fprintf(b, "\nMachine freezes during the load (%s; a second is clear when neither it nor the one before froze, and a second's p99 is the timeline's): %s.\n",
+		how, strings.Join(parts, "; "))
 }
 
 // idleTable is the idle-connections scenario's table: a row per target

@@ -21,6 +21,10 @@ import (
 )
 
 func main() {
+	if os.Getenv(bench.FreezeProbeEnv) == "1" {
+		bench.FreezeProbeMain()
+		return
+	}
 	if err := benchCommand().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "runnel-bench:", err)
 		os.Exit(1)
