@@ -74,7 +74,9 @@ func (f *Freezes) Within(from, to time.Time) float64 {
 }
 
 // FreezeProbeEnv, set to 1 in a harness binary's environment, makes it the
-// freeze probe (FreezeProbeMain) instead of the harness.
+// freeze probe (FreezeProbeMain) instead of the harness. A binary that runs
+// the harness must check it first thing, as cmd/runnel-bench's main and
+// this package's TestMain do: the probe is that binary run again.
 const FreezeProbeEnv = "RUNNEL_BENCH_FREEZE_PROBE"
 
 // freezeProbe is the harness's own binary run as a child process (so that
