@@ -154,10 +154,14 @@ func TestSyncReleasesMappedPages(t *testing.T) {
 			}
 
 			appendBytes(unsynced)
-			if rss := mappedRSS(t, logPath); rss < unsynced {
-				t.Fatalf("before any Sync the mapping holds %d resident bytes, want at least the %d unsynced ones", rss, unsynced)
+			// The kernel may write back and reclaim a few pages on its own
+			// (the CI VM runs DAMON with a pageout scheme: once, 16 KiB of
+			// the 32 MiB were gone), so "most of them", which is still
+			// twice the bound the Syncs must bring it under.
+			if rss := mappedRSS(t, logPath); rss < unsynced*3/4 {
+				t.Fatalf("before any Sync the mapping holds %d resident bytes, want most of the %d unsynced ones", rss, unsynced)
 			}
-			if cached := pageCacheBytes(t, logPath, 0, int64(appended)); cached < int64(appended) {
+			if cached := pageCacheBytes(t, logPath, 0, int64(appended)); cached < int64(appended)*3/4 {
 				t.Fatalf("before any Sync %d of the %d bytes appended are in the page cache", cached, appended)
 			}
 			if _, err := l.Sync(); err != nil {
