@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -28,7 +27,7 @@ const (
 
 // Freezes is what the freeze probe saw over one run: the stretches in which
 // the machine ran nothing. On the 2-core benchmark VM they come in bursts,
-// about 30 ms every 100 ms for 0.3-0.5 s every 2-3 s, only under load, with
+// about 30 ms every 100 ms for 0.3-0.6 s every 2-3 s, only under load, with
 // no CPU sampled by perf -a in them: the host not running the VM (the
 // pattern of a CPU quota over 100 ms periods). Records due in a freeze are
 // sent and acked after it, with the machine's work of the freeze on top:
@@ -112,22 +111,15 @@ func startFreezeProbe(ctx context.Context) (*freezeProbe, error) {
 	}
 	// The first line says the probe runs, and at what priority.
 	out := bufio.NewScanner(stdout)
-	var realTime bool
-	if !out.Scan() || !parseRealTime(out.Text(), &realTime) {
+	if !out.Scan() || !strings.HasPrefix(out.Text(), "realtime ") {
 		stdin.Close()
 		_ = cmd.Wait()
 		return nil, fmt.Errorf("freeze probe: no first line (%q)", out.Text())
 	}
 	p := &freezeProbe{cmd: cmd, stdin: stdin, parsed: make(chan *Freezes, 1)}
+	realTime := out.Text() == "realtime true"
 	go func() { p.parsed <- parseFreezes(out, realTime) }()
 	return p, nil
-}
-
-// parseRealTime reads the probe's first line, "realtime true|false".
-func parseRealTime(line string, realTime *bool) bool {
-	v, ok := strings.CutPrefix(line, "realtime ")
-	*realTime = v == "true"
-	return ok
 }
 
 // end stops the probe and returns what it saw.
@@ -164,18 +156,14 @@ func FreezeProbeMain() {
 		_, _ = io.Copy(io.Discard, os.Stdin)
 		stopping.Store(true)
 	}()
-	runtime.LockOSThread()
+	defer loadgen.PreciseThread()() // this thread, with a 1 µs timer slack
 	param := struct{ priority int32 }{1}
 	_, _, errno := unix.RawSyscall(unix.SYS_SCHED_SETSCHEDULER, 0, unix.SCHED_FIFO, uintptr(unsafe.Pointer(&param)))
-	_ = unix.Prctl(unix.PR_SET_TIMERSLACK, 1000, 0, 0, 0)
 	fmt.Printf("realtime %v\n", errno == 0)
 	due := time.Now()
 	for !stopping.Load() {
 		due = due.Add(freezeTick)
-		if wait := time.Until(due); wait > 0 {
-			ts := unix.NsecToTimespec(int64(wait))
-			_ = unix.Nanosleep(&ts, nil) // EINTR: a short tick
-		}
+		loadgen.SleepUntil(due)
 		now := time.Now()
 		if late := now.Sub(due); late >= freezeMin {
 			fmt.Printf("%d %.3f\n", due.UnixNano(), float64(late)/1e6)
