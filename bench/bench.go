@@ -49,12 +49,15 @@ type Options struct {
 
 // RunResult is one scenario against one target.
 type RunResult struct {
-	Scenario string          `json:"scenario"`
-	Target   string          `json:"target"`
-	Result   *loadgen.Result `json:"result,omitempty"`
-	Preload  *loadgen.Result `json:"preload,omitempty"`
-	CPU      *Hotspots       `json:"cpu,omitempty"`
-	Heap     *Hotspots       `json:"heap,omitempty"`
+	Scenario string `json:"scenario"`
+	Target   string `json:"target"`
+	// Round is 0 for the matrix's run, and 1, 2, … for the repeats of a
+	// scenario's pairs (Scenario.Pairs), which Find does not return.
+	Round   int             `json:"round,omitempty"`
+	Result  *loadgen.Result `json:"result,omitempty"`
+	Preload *loadgen.Result `json:"preload,omitempty"`
+	CPU     *Hotspots       `json:"cpu,omitempty"`
+	Heap    *Hotspots       `json:"heap,omitempty"`
 	// BrokerCPUSeconds is the broker process's CPU time (user + system)
 	// over the load's measurement window, and CPUSecondsPerGiB that
 	// divided by the GiB (2^30 bytes) of record values produced plus
@@ -111,10 +114,16 @@ type Report struct {
 	ClusterMetadata *ClusterMetadata `json:"cluster_metadata,omitempty"`
 }
 
-// Find returns the run of scenario against target, or nil.
+// Find returns the matrix's run of scenario against target (round 0), or
+// nil.
 func (r *Report) Find(scenario, target string) *RunResult {
+	return r.FindRound(scenario, target, 0)
+}
+
+// FindRound returns the run of scenario against target in round, or nil.
+func (r *Report) FindRound(scenario, target string, round int) *RunResult {
 	for _, run := range r.Runs {
-		if run.Scenario == scenario && run.Target == target {
+		if run.Scenario == scenario && run.Target == target && run.Round == round {
 			return run
 		}
 	}
@@ -161,7 +170,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 
 	total := 0
 	for _, sc := range rep.Scenarios {
-		total += len(sc.Targets)
+		total += len(sc.Targets) + 2*max(sc.Pairs-1, 0)
 	}
 	n := 0
 	var kept *target // a cluster kept for the scenario's next target (sameCluster)
@@ -170,37 +179,57 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			kept.stop()
 		}
 	}()
+	// step runs sc against targets[i] as the given round (0: the
+	// matrix's run, above 0: a repeat of a pair).
+	step := func(sc Scenario, targets []string, i, round int) {
+		kind := targets[i]
+		n++
+		pair := ""
+		if round > 0 {
+			pair = fmt.Sprintf(", pair %d", round+1)
+		}
+		fmt.Fprintf(opts.Log, "[%d/%d] %s on %s%s\n", n, total, sc.Name, kind, pair)
+		if only := os.Getenv("RUNNEL_BENCH_TARGETS"); only != "" && !slices.Contains(strings.Split(only, ","), kind) {
+			return
+		}
+		keep := i+1 < len(targets) && sameCluster(kind, targets[i+1])
+		var settle *Settle
+		if kept == nil { // a kept cluster's data is the run's own
+			s := settleDisk(workDir)
+			settle = &s
+			fmt.Fprintf(opts.Log, "  %s\n", s)
+		}
+		run := runOne(ctx, opts, workDir, rep, sc, kind, round, &kept, keep)
+		if settle != nil {
+			settle.finish(readDiskState(workDir))
+			run.Settle = settle
+		}
+		rep.Runs = append(rep.Runs, run)
+		switch {
+		case run.Err != "":
+			fmt.Fprintf(opts.Log, "  FAILED: %s\n", run.Err)
+		case run.Idle != nil:
+			fmt.Fprint(opts.Log, indent(run.Idle.Summary(), "  "))
+		default:
+			fmt.Fprint(opts.Log, indent(run.Result.Summary(), "  "))
+			fmt.Fprintf(opts.Log, "  broker CPU %.2f s over the measurement, %.2f s per GiB moved\n", run.BrokerCPUSeconds, run.CPUSecondsPerGiB)
+		}
+	}
+	runnelOnly := []string{TargetRunnel}
 	for _, sc := range rep.Scenarios {
-		for i, kind := range sc.Targets {
+		for i := range sc.Targets {
 			if ctx.Err() != nil {
 				return rep, ctx.Err()
 			}
-			n++
-			fmt.Fprintf(opts.Log, "[%d/%d] %s on %s\n", n, total, sc.Name, kind)
-			if only := os.Getenv("RUNNEL_BENCH_TARGETS"); only != "" && !slices.Contains(strings.Split(only, ","), kind) {
-				continue
-			}
-			keep := i+1 < len(sc.Targets) && sameCluster(kind, sc.Targets[i+1])
-			var settle *Settle
-			if kept == nil { // a kept cluster's data is the run's own
-				s := settleDisk(workDir)
-				settle = &s
-				fmt.Fprintf(opts.Log, "  %s\n", s)
-			}
-			run := runOne(ctx, opts, workDir, rep, sc, kind, &kept, keep)
-			if settle != nil {
-				settle.finish(readDiskState(workDir))
-				run.Settle = settle
-			}
-			rep.Runs = append(rep.Runs, run)
-			switch {
-			case run.Err != "":
-				fmt.Fprintf(opts.Log, "  FAILED: %s\n", run.Err)
-			case run.Idle != nil:
-				fmt.Fprint(opts.Log, indent(run.Idle.Summary(), "  "))
-			default:
-				fmt.Fprint(opts.Log, indent(run.Result.Summary(), "  "))
-				fmt.Fprintf(opts.Log, "  broker CPU %.2f s over the measurement, %.2f s per GiB moved\n", run.BrokerCPUSeconds, run.CPUSecondsPerGiB)
+			step(sc, sc.Targets, i, 0)
+		}
+		paired := slices.IndexFunc(rep.Scenarios, func(o Scenario) bool { return o.Name == sc.PairedWith })
+		for round := 1; round < sc.Pairs && paired >= 0; round++ {
+			for _, s := range []Scenario{rep.Scenarios[paired], sc} {
+				if ctx.Err() != nil {
+					return rep, ctx.Err()
+				}
+				step(s, runnelOnly, 0, round)
 			}
 		}
 	}
@@ -218,8 +247,8 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 // A cluster in *kept is used instead of a fresh one; with keep, the
 // cluster is left running in *kept, for the scenario's next target, unless
 // the run failed.
-func runOne(ctx context.Context, opts Options, workDir string, rep *Report, sc Scenario, kind string, kept **target, keep bool) *RunResult {
-	run := &RunResult{Scenario: sc.Name, Target: kind}
+func runOne(ctx context.Context, opts Options, workDir string, rep *Report, sc Scenario, kind string, round int, kept **target, keep bool) *RunResult {
+	run := &RunResult{Scenario: sc.Name, Target: kind, Round: round}
 	if kind == TargetDiskFloor {
 		var err error
 		if run.Result, run.Stages, err = measureDiskFloor(ctx, workDir, sc.Load); err != nil {
@@ -227,7 +256,7 @@ func runOne(ctx context.Context, opts Options, workDir string, rep *Report, sc S
 		}
 		return run
 	}
-	logPath := filepath.Join(opts.OutDir, "logs", sc.Name+"-"+kind+".log")
+	logPath := filepath.Join(opts.OutDir, "logs", sc.Name+"-"+kind+pairSuffix(round)+".log")
 	t, err := *kept, error(nil)
 	if t != nil {
 		*kept, t.kind, t.logPath = nil, kind, logPath
@@ -291,7 +320,7 @@ func runOne(ctx context.Context, opts Options, workDir string, rep *Report, sc S
 	}
 
 	var profiled sync.WaitGroup
-	prefix := profilePrefix(sc.Name, kind)
+	prefix := profilePrefix(sc.Name, kind) + pairSuffix(round)
 	cpuPath := filepath.Join(opts.OutDir, "profiles", prefix+"-cpu.pprof")
 	heapPath := filepath.Join(opts.OutDir, "profiles", prefix+"-heap.pprof")
 	var cpuErr error
@@ -401,6 +430,15 @@ func (run *RunResult) setCPU(samples []cpuSample) error {
 	return nil
 }
 
+// pairSuffix ends the names of a repeated pair's files (round above 0):
+// -pair2 for the second pair.
+func pairSuffix(round int) string {
+	if round == 0 {
+		return ""
+	}
+	return fmt.Sprintf("-pair%d", round+1)
+}
+
 // profilePrefix names a run's profile files: the scenario's name for the
 // default transport's run, followed by the target's for another.
 func profilePrefix(scenario, kind string) string {
@@ -431,7 +469,8 @@ func derivedRate(rep *Report, sc Scenario) float64 {
 }
 
 // selected are the scenarios whose names start with one of prefixes (all
-// of them when there are none), keeping also those their rates derive from.
+// of them when there are none), keeping also those their rates derive from
+// and those they are paired with.
 func selected(all []Scenario, prefixes []string) []Scenario {
 	if len(prefixes) == 0 {
 		return all
@@ -446,7 +485,7 @@ func selected(all []Scenario, prefixes []string) []Scenario {
 	}
 	var out []Scenario
 	for _, sc := range all {
-		if wanted(sc.Name) || slices.ContainsFunc(all, func(o Scenario) bool { return o.RateOf == sc.Name && wanted(o.Name) }) {
+		if wanted(sc.Name) || slices.ContainsFunc(all, func(o Scenario) bool { return (o.RateOf == sc.Name || o.PairedWith == sc.Name) && wanted(o.Name) }) {
 			out = append(out, sc)
 		}
 	}

@@ -33,6 +33,14 @@ type Scenario struct {
 	// scenario: no load, but that many connections held open and idle
 	// while the broker's memory is read (measureIdle).
 	IdleConnections int `json:"idle_connections,omitempty"`
+	// PairedWith and Pairs make a ratio that one run of each cannot
+	// judge: right after this scenario's runs, Runnel runs PairedWith
+	// (the denominator, which runs just before this scenario in the
+	// matrix) and this scenario in turn, until there are Pairs pairs.
+	// The report gives this ÷ PairedWith as the median pair's, with the
+	// range of all (pairRatios).
+	PairedWith string `json:"paired_with,omitempty"`
+	Pairs      int    `json:"pairs,omitempty"`
 }
 
 // openLoop reports whether sc runs at a given rate (a latency scenario)
@@ -75,7 +83,7 @@ const LatencyFloor = "latency-floor"
 // (1,000 in the quick matrix).
 const IdleConnections = "idle-connections"
 
-// sizes scale the matrix: the full one for `make bench` (< 15 min on two
+// sizes scale the matrix: the full one for `make bench` (< 25 min on two
 // cores), the quick one for `make bench-quick` (< 2 min).
 type sizes struct {
 	warmup, duration time.Duration
@@ -86,15 +94,19 @@ type sizes struct {
 	partitions10k    int // of many-partitions-10k
 	drain            time.Duration
 	idleConnections  int
+	// pairs10k are many-partitions-10k's pairs with many-partitions-8:
+	// the ratio moved from 0.74x to 1.00x between single pairs of the same
+	// binary (results/2026-12-04-10k-spread).
+	pairs10k int
 }
 
 var (
 	fullSizes = sizes{warmup: 3 * time.Second, duration: 20 * time.Second, preload: 2 << 30,
 		diskBaseline: 1 << 30, loopback: 3 * time.Second, partitions: 1000, partitions10k: 10000, drain: 10 * time.Second,
-		idleConnections: 10000}
+		idleConnections: 10000, pairs10k: 3}
 	quickSizes = sizes{warmup: time.Second, duration: 2 * time.Second, preload: 192 << 20,
 		diskBaseline: 256 << 20, loopback: time.Second, partitions: 100, partitions10k: 1000, drain: 5 * time.Second,
-		idleConnections: 1000}
+		idleConnections: 1000, pairs10k: 2}
 )
 
 // matrix is the fixed set of scenarios.
@@ -205,20 +217,21 @@ func matrix(s sizes) []Scenario {
 		Load:  many8, Generators: generators, Targets: []string{TargetRunnel},
 		Overrides: []string{"runnel.segment.preallocate.bytes=4194304"},
 	}, Scenario{
+		Name:  ManyPartitions10k,
+		Title: fmt.Sprintf("%d partitions, 1 KiB, acks=1 (closed loop, raw batches to the partitions in turn, 1 consumer)", s.partitions10k),
+		Load:  many10k, Generators: generators, Targets: []string{TargetRunnel, TargetSink},
+		PairedWith: ManyPartitions8, Pairs: s.pairs10k,
+		// Every partition reserves its two index files and its first
+		// preallocation at creation: at the defaults (10 MiB each, 64 MiB)
+		// 10,000 of them would reserve 840 GB; with these, 2.5 GB.
+		Overrides: []string{"runnel.segment.preallocate.bytes=131072", "log.index.size.max.bytes=65536"},
+	}, Scenario{
 		Name:  ManyPartitions,
 		Title: fmt.Sprintf("%d partitions, 1 KiB, acks=1 (closed loop, raw batches to the partitions in turn, 1 consumer)", s.partitions),
 		Load:  many, Generators: generators, Targets: withSink,
 		// 1,000 logs each preallocating the default 64 MiB ahead would
 		// reserve 64 GB of disk.
 		Overrides: []string{"runnel.segment.preallocate.bytes=4194304"},
-	}, Scenario{
-		Name:  ManyPartitions10k,
-		Title: fmt.Sprintf("%d partitions, 1 KiB, acks=1 (closed loop, raw batches to the partitions in turn, 1 consumer)", s.partitions10k),
-		Load:  many10k, Generators: generators, Targets: []string{TargetRunnel, TargetSink},
-		// Every partition reserves its two index files and its first
-		// preallocation at creation: at the defaults (10 MiB each, 64 MiB)
-		// 10,000 of them would reserve 840 GB; with these, 2.5 GB.
-		Overrides: []string{"runnel.segment.preallocate.bytes=131072", "log.index.size.max.bytes=65536"},
 	}, Scenario{
 		Name:            IdleConnections,
 		Title:           fmt.Sprintf("Broker memory with %d idle connections", s.idleConnections),

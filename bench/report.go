@@ -189,7 +189,15 @@ func Headlines(rep *Report) []Headline {
 	if many10k := get(ManyPartitions10k, TargetRunnel); many10k != nil {
 		name := fmt.Sprintf("%d partitions acks=1", many10k.Config.Partitions)
 		add(name, "MB/s", mbps(many10k, false), "Runnel with 8 partitions", mbps(acks1, false), false)
-		if many8 != nil {
+		var ps []pair
+		if i := slices.IndexFunc(rep.Scenarios, func(sc Scenario) bool { return sc.Name == ManyPartitions10k }); i >= 0 {
+			ps = pairRatios(rep, rep.Scenarios[i])
+		}
+		if len(ps) > 1 {
+			m, lo, hi := medianPair(ps)
+			add(fmt.Sprintf("%s, the median of %d pairs (%s–%s)", name, len(ps), ratio(lo), ratio(hi)), "MB/s", m.value,
+				"Runnel with 8 partitions, same load, run just before", m.baseline, false)
+		} else if many8 != nil {
 			add(name, "MB/s", mbps(many10k, false), "Runnel with 8 partitions, same load", mbps(many8, false), false)
 		}
 	}
@@ -248,7 +256,7 @@ func WriteReport(rep *Report, dir string) error {
 		if run.Result == nil {
 			continue
 		}
-		if _, err := run.Result.WriteHgrms(filepath.Join(dir, "hgrm"), run.Scenario+"-"+run.Target+"-"); err != nil {
+		if _, err := run.Result.WriteHgrms(filepath.Join(dir, "hgrm"), run.Scenario+"-"+run.Target+pairSuffix(run.Round)+"-"); err != nil {
 			return err
 		}
 	}
@@ -396,6 +404,7 @@ func markdown(rep *Report, charts map[string][]string) string {
 		if sc.manyPartitions() {
 			partitionsTable(&b, rep, sc)
 		}
+		pairsTable(&b, rep, sc)
 		w("\n")
 		for _, f := range charts[sc.Name] {
 			w("![%s](charts/%s)\n", f, f)
