@@ -64,6 +64,11 @@ type RunResult struct {
 	// consumed in the window: the bytes behind the MB/s figures.
 	BrokerCPUSeconds float64 `json:"broker_cpu_seconds,omitempty"`
 	CPUSecondsPerGiB float64 `json:"cpu_seconds_per_gib,omitempty"`
+	// MachineBusyCores is the machine's busy CPU time over the same
+	// window (machineBusy: every process, the kernel's own work, not the
+	// host's steal) divided by its seconds: how close broker, generator
+	// and all else came to the machine's cores.
+	MachineBusyCores float64 `json:"machine_busy_cores,omitempty"`
 	// SinkCPUSecondsPerGiB is the sink's CPUSecondsPerGiB in the same
 	// scenario, and CPUPerGiBVsSink this run's ÷ the sink's (setSinkCPU).
 	SinkCPUSecondsPerGiB float64 `json:"sink_cpu_seconds_per_gib,omitempty"`
@@ -346,7 +351,7 @@ func runOne(ctx context.Context, opts Options, workDir string, rep *Report, sc S
 		}
 	}
 	replicatedBefore := t.replicationBytes(ctx)
-	cpu := recordCPU(t.pids()...)
+	cpu, machine := recordCPU(t.pids()...), recordMachineCPU()
 	loadStart := readDiskState(workDir)
 	probe, probeErr := startFreezeProbe(ctx)
 	if probeErr != nil {
@@ -364,6 +369,7 @@ func runOne(ctx context.Context, opts Options, workDir string, rep *Report, sc S
 	}
 	run.DiskLoad = &[2]DiskState{loadStart, loadEnd}
 	samples, samplesErr := cpu.stop()
+	machineSamples, machineErr := machine.stop()
 	profiled.Wait()
 	if err != nil {
 		run.Err = err.Error()
@@ -380,6 +386,12 @@ func runOne(ctx context.Context, opts Options, workDir string, rep *Report, sc S
 	}
 	if samplesErr == nil {
 		samplesErr = run.setCPU(samples)
+	}
+	if machineErr == nil {
+		machineErr = run.setMachineCPU(machineSamples)
+	}
+	if samplesErr == nil && machineErr != nil {
+		samplesErr = fmt.Errorf("the machine's: %w", machineErr)
 	}
 	if samplesErr != nil {
 		run.Err = "broker CPU time: " + samplesErr.Error()
@@ -414,12 +426,11 @@ func runOne(ctx context.Context, opts Options, workDir string, rep *Report, sc S
 }
 
 // setCPU sets BrokerCPUSeconds and CPUSecondsPerGiB from the broker's CPU
-// samples over run.Result's measurement window, which starts after the
-// warm-up and lasts Seconds.
+// samples over run.Result's measurement window.
 func (run *RunResult) setCPU(samples []cpuSample) error {
 	r := run.Result
-	from := r.Start.Add(max(r.Config.Warmup, 0))
-	cpu, err := cpuBetween(samples, from, from.Add(time.Duration(r.Seconds*float64(time.Second))))
+	from, to := measuredWindow(r)
+	cpu, err := cpuBetween(samples, from, to)
 	if err != nil {
 		return err
 	}
@@ -437,6 +448,27 @@ func pairSuffix(round int) string {
 		return ""
 	}
 	return fmt.Sprintf("-pair%d", round+1)
+}
+
+// measuredWindow is r's measurement window, which starts after the
+// warm-up and lasts Seconds.
+func measuredWindow(r *loadgen.Result) (from, to time.Time) {
+	from = r.Start.Add(max(r.Config.Warmup, 0))
+	return from, from.Add(time.Duration(r.Seconds * float64(time.Second)))
+}
+
+// setMachineCPU sets MachineBusyCores from samples of the machine's busy
+// CPU time (recordMachineCPU) over run.Result's measurement window.
+func (run *RunResult) setMachineCPU(samples []cpuSample) error {
+	from, to := measuredWindow(run.Result)
+	busy, err := cpuBetween(samples, from, to)
+	if err != nil {
+		return err
+	}
+	if run.Result.Seconds > 0 {
+		run.MachineBusyCores = busy.Seconds() / run.Result.Seconds
+	}
+	return nil
 }
 
 // profilePrefix names a run's profile files: the scenario's name for the

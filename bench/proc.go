@@ -75,19 +75,58 @@ func parseVmRSS(status []byte) (int64, error) {
 	return 0, fmt.Errorf("bench: /proc/pid/status has no VmRSS line")
 }
 
-// cpuSample is a process's CPU time at a moment.
+// cpuSample is a CPU time at a moment.
 type cpuSample struct {
 	at  time.Time
 	cpu time.Duration
 }
 
-// cpuRecorder samples the CPU time of processes (summed) every cpuSampleEvery from
-// recordCPU until stop, so that the CPU spent in a window known only
-// afterwards (the load generator's measurement window, which starts after
-// the clients connect and the warm-up, and ends when the load does) can
-// be read off with cpuBetween.
+// machineBusy is the CPU time the machine's CPUs have spent busy since
+// boot, every process and the kernel's own work: the first line of
+// /proc/stat less its idle, iowait and steal (the host's) times.
+func machineBusy() (time.Duration, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	return parseMachineBusy(b)
+}
+
+// parseMachineBusy reads machineBusy's figure from /proc/stat: its "cpu"
+// line's user, nice, system, idle, iowait, irq, softirq and steal ticks
+// (guest time is within user).
+func parseMachineBusy(stat []byte) (time.Duration, error) {
+	line, _, _ := bytes.Cut(stat, []byte("\n"))
+	f := bytes.Fields(line)
+	if len(f) < 9 || string(f[0]) != "cpu" {
+		return 0, fmt.Errorf("bench: /proc/stat: bad first line %.80q", line)
+	}
+	var ticks [8]int64
+	for i := range ticks {
+		n, err := strconv.ParseInt(string(f[i+1]), 10, 64)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("bench: /proc/stat: bad CPU time %q", f[i+1])
+		}
+		ticks[i] = n
+	}
+	const idle, iowait, steal = 3, 4, 7
+	busy := int64(0)
+	for i, n := range ticks {
+		if i != idle && i != iowait && i != steal {
+			busy += n
+		}
+	}
+	return time.Duration(busy) * time.Second / userHZ, nil
+}
+
+// cpuRecorder samples a CPU time (of processes, summed, or the machine's)
+// every cpuSampleEvery from recordCPU or recordMachineCPU until stop, so
+// that the CPU spent in a window known only afterwards (the load
+// generator's measurement window, which starts after the clients connect
+// and the warm-up, and ends when the load does) can be read off with
+// cpuBetween.
 type cpuRecorder struct {
-	pids []int
+	read func() (time.Duration, error)
 	quit chan struct{}
 	done chan struct{}
 	// samples and err are the recorder goroutine's until done is closed.
@@ -103,7 +142,25 @@ const cpuSampleEvery = 100 * time.Millisecond
 // recordCPU takes a first sample of pids now and then samples them every
 // cpuSampleEvery.
 func recordCPU(pids ...int) *cpuRecorder {
-	r := &cpuRecorder{pids: pids, quit: make(chan struct{}), done: make(chan struct{})}
+	return record(func() (time.Duration, error) {
+		var cpu time.Duration
+		for _, pid := range pids {
+			c, err := procCPU(pid)
+			if err != nil {
+				return 0, fmt.Errorf("bench: CPU time of pid %d: %w", pid, err)
+			}
+			cpu += c
+		}
+		return cpu, nil
+	})
+}
+
+// recordMachineCPU samples the machine's busy CPU time (machineBusy) the
+// same way.
+func recordMachineCPU() *cpuRecorder { return record(machineBusy) }
+
+func record(read func() (time.Duration, error)) *cpuRecorder {
+	r := &cpuRecorder{read: read, quit: make(chan struct{}), done: make(chan struct{})}
 	r.sample()
 	go func() {
 		defer close(r.done)
@@ -126,14 +183,10 @@ func (r *cpuRecorder) sample() {
 	if r.err != nil {
 		return
 	}
-	var cpu time.Duration
-	for _, pid := range r.pids {
-		c, err := procCPU(pid)
-		if err != nil {
-			r.err = fmt.Errorf("bench: CPU time of pid %d: %w", pid, err)
-			return
-		}
-		cpu += c
+	cpu, err := r.read()
+	if err != nil {
+		r.err = err
+		return
 	}
 	r.samples = append(r.samples, cpuSample{at: time.Now(), cpu: cpu})
 }

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -103,5 +104,37 @@ func TestRecordCPU(t *testing.T) {
 	cpu, err := cpuBetween(samples, start, end)
 	if wall := end.Sub(start); err != nil || cpu <= 0 || cpu > 2*wall+20*time.Millisecond {
 		t.Fatalf("CPU %v over %v of burning: %v", cpu, wall, err)
+	}
+}
+
+func TestParseMachineBusy(t *testing.T) {
+	// user nice system idle iowait irq softirq steal guest guest_nice
+	stat := []byte("cpu  100 20 30 4000 50 6 7 800 0 0\ncpu0 50 10 15 2000 25 3 3 400 0 0\nintr 1\n")
+	got, err := parseMachineBusy(stat)
+	if want := 163 * time.Second / userHZ; err != nil || got != want {
+		t.Fatalf("parseMachineBusy = %v, %v; want %v (user+nice+system+irq+softirq)", got, err, want)
+	}
+	for _, bad := range []string{"", "cpu 1 2 3\n", "cpu0 1 2 3 4 5 6 7 8\n", "cpu 1 2 x 4 5 6 7 8\n"} {
+		if _, err := parseMachineBusy([]byte(bad)); err == nil {
+			t.Errorf("parseMachineBusy(%q) gave no error", bad)
+		}
+	}
+}
+
+// TestRecordMachineCPU: a burn of one core shows in the machine's busy
+// time.
+func TestRecordMachineCPU(t *testing.T) {
+	r := recordMachineCPU()
+	start := time.Now()
+	burnCPU(start.Add(300 * time.Millisecond))
+	end := time.Now()
+	samples, err := r.stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	busy, err := cpuBetween(samples, start, end)
+	wall := end.Sub(start)
+	if err != nil || busy < wall/4 || busy > time.Duration(runtime.NumCPU())*wall+50*time.Millisecond {
+		t.Fatalf("machine busy %v over %v of burning one core: %v", busy, wall, err)
 	}
 }

@@ -642,8 +642,9 @@ func settleLine(b *strings.Builder, rep *Report, sc Scenario) {
 }
 
 // generatorCores says how many cores the load generator took over each
-// target's window, so that a generator short of CPU, which would cap a
-// throughput or add to a latency, shows beside the figures.
+// target's window, and how many the whole machine was busy, so that a
+// generator or a machine short of CPU, which would cap a throughput or add
+// to a latency, shows beside the figures.
 func generatorCores(b *strings.Builder, rep *Report, sc Scenario) {
 	var cores []string
 	for _, kind := range sc.Targets {
@@ -654,6 +655,16 @@ func generatorCores(b *strings.Builder, rep *Report, sc Scenario) {
 	if len(cores) > 0 {
 		fmt.Fprintf(b, "\nThe load generator's CPU over the window, in cores (user + system time of its processes; with one generator, of the harness process): %s.\n",
 			strings.Join(cores, ", "))
+	}
+	var busy []string
+	for _, kind := range sc.Targets {
+		if run := rep.Find(sc.Name, kind); run != nil && run.MachineBusyCores > 0 {
+			busy = append(busy, fmt.Sprintf("%s %.2f", kind, run.MachineBusyCores))
+		}
+	}
+	if len(busy) > 0 {
+		fmt.Fprintf(b, "\nThe machine's CPUs busy over the window, in cores of its %d (/proc/stat: broker, generator, harness, kernel and all else, less idle, I/O wait and the host's steal): %s.\n",
+			rep.Machine.Cores, strings.Join(busy, ", "))
 	}
 }
 

@@ -88,6 +88,7 @@ func fakeReport(transports bool) *Report {
 				mbps = 80
 			}
 			run.Result, run.CPUSecondsPerGiB = fakeResult(sc.Load, mbps, lat[kind]), cpu[kind]
+			run.MachineBusyCores = 1.5 + cpu[kind]/10
 			run.BrokerCPUSeconds = cpu[kind] * float64(run.Result.Produced.Bytes+run.Result.Consumed.Bytes) / (1 << 30)
 			if sc.Name == "small-100b" && kind == TargetKfake {
 				run.Result, run.Err = nil, "boom | broke"
@@ -175,6 +176,7 @@ func TestWriteReport(t *testing.T) {
 		"| runnel | 10.0 / 49.1 | 40.0 | 4.0 / 13.8 | 10.0 | 10 / 1010 | 0.5 | none |",
 		"| kfake | 10.0 / 29.5 | 20.0 (0.50×) | — | — | — | 0.5 | none |",
 		"The load generator's CPU over the window, in cores (user + system time of its processes; with one generator, of the harness process): runnel 0.75, kfake 0.75", // after each load table
+		"The machine's CPUs busy over the window, in cores of its 2 (/proc/stat: broker, generator, harness, kernel and all else, less idle, I/O wait and the host's steal): runnel 1.70, kfake 1.60",
 	} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("report.md lacks %q", want)
