@@ -20,6 +20,9 @@ import (
 // their results, histograms included. Several processes keep one
 // generator's garbage collector and scheduler from capping the load.
 func runGenerators(ctx context.Context, runnel, dir string, cfg loadgen.Config, n int) (*loadgen.Result, error) {
+	if cfg.MaxLag > 0 {
+		return nil, fmt.Errorf("bench: a max lag needs the producers and the consumers in one process")
+	}
 	if err := loadgen.PrepareTopic(ctx, cfg); err != nil {
 		return nil, err
 	}

@@ -137,7 +137,8 @@ func Headlines(rep *Report) []Headline {
 		// What the p99 is when the machine runs (freeze.go): an upper
 		// bound, the largest of the clear seconds' p99s.
 		if run := rep.Find(sc.Name, TargetRunnel); r != nil && run.Freezes != nil && len(run.Freezes.Stretches) > 0 {
-			if clear, clearP99, _, _ := clearSeconds(r, run.Freezes); clear > 0 {
+			// An upper bound above the p99 of all seconds says nothing.
+			if clear, clearP99, _, _ := clearSeconds(r, run.Freezes); clear > 0 && clearP99 < lat(r, false, false) {
 				add(fmt.Sprintf("%s produce p99%s, the %d seconds clear of machine freezes (at most)", sc.Name, rate, clear), "ms", clearP99,
 					"p99 of all seconds", lat(r, false, false), true)
 			}
@@ -813,6 +814,8 @@ func describeLoad(sc Scenario) string {
 		parts = append(parts, fmt.Sprintf("open loop at %.0f%% of Runnel's records/s in %s", 100*sc.RateFraction, sc.RateOf))
 	case c.Rate > 0:
 		parts = append(parts, fmt.Sprintf("open loop at %.0f records/s", c.Rate))
+	case c.Producers > 0 && c.MaxLag > 0:
+		parts = append(parts, fmt.Sprintf("closed loop, the producers waiting while the consumers lag by more than %d records", c.MaxLag))
 	case c.Producers > 0:
 		parts = append(parts, "closed loop")
 	}

@@ -49,6 +49,12 @@ type Config struct {
 	// which shows as send delay and, because latency counts from the
 	// intended send time, as latency.
 	MaxBuffered int `json:"max_buffered"`
+	// MaxLag, in a closed loop with consumers, makes the producers wait
+	// while the records sent and not yet consumed are more than MaxLag:
+	// the loop then runs at the rate the whole load sustains, producing
+	// and consuming, not at a rate the producers reach by taking the CPU
+	// the consumers would need to keep up (0: no bound).
+	MaxLag int64 `json:"max_lag,omitempty"`
 
 	// Raw sends pre-encoded record batches over plain connections instead
 	// of through franz-go's producer (see raw.go): BatchRecords records of
@@ -127,6 +133,10 @@ func (c *Config) Validate() error {
 		return errors.New("loadgen: negative rate, keys, headers, records or partitions")
 	case c.Duration <= 0 && c.Records == 0 && c.Producers > 0:
 		return errors.New("loadgen: need a duration or a record count")
+	case c.MaxLag < 0:
+		return errors.New("loadgen: negative max lag")
+	case c.MaxLag > 0 && (c.Rate > 0 || c.Consumers == 0 || c.Producers == 0 || c.Raw || c.FromStart):
+		return errors.New("loadgen: a max lag bounds a closed loop of franz-go producers and consumers reading what they produce (no rate, --raw or --from-start)")
 	}
 	if c.Raw {
 		switch {

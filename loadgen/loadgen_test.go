@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -79,6 +81,8 @@ func TestValidate(t *testing.T) {
 		{"codec", func(c *Config) { c.Compression = "brotli" }, "compression"},
 		{"idempotent acks=1", func(c *Config) { c.Acks = "1" }, "idempotent"},
 		{"nothing to do", func(c *Config) { c.Producers, c.Consumers = 0, 0 }, "at least one"},
+		{"max lag open loop", func(c *Config) { c.MaxLag, c.Rate = 100, 1000 }, "max lag"},
+		{"max lag without consumers", func(c *Config) { c.MaxLag, c.Consumers = 100, 0 }, "max lag"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := DefaultConfig()
@@ -382,5 +386,44 @@ func TestPaceBatch(t *testing.T) {
 		if got := paceBatch(interval); got != c.want {
 			t.Errorf("paceBatch at %.0f records/s = %d, want %d", c.rate, got, c.want)
 		}
+	}
+}
+
+// slowFetches is a hook that makes a consumer slow: it sleeps on every
+// batch a fetch read.
+type slowFetches struct{ per time.Duration }
+
+func (s slowFetches) OnFetchBatchRead(kgo.BrokerMetadata, string, int32, kgo.FetchBatchMetrics) {
+	time.Sleep(s.per)
+}
+
+// TestMaxLagHoldsProducersToTheConsumers: with a consumer slower than
+// the producers, a closed loop without MaxLag produces far more than it
+// consumes in its window, and with one produces at most MaxLag (and a
+// check's worth per producer) more.
+func TestMaxLagHoldsProducersToTheConsumers(t *testing.T) {
+	c := fakeCluster(t)
+	const maxLag = 2000
+	gaps := map[int64]int64{}
+	for _, lag := range []int64{0, maxLag} {
+		cfg := testConfig(c)
+		cfg.Topic = fmt.Sprintf("lag-%d", lag)
+		cfg.Producers, cfg.Consumers, cfg.Duration, cfg.MaxLag = 2, 1, 1500*time.Millisecond, lag
+		cfg.ClientOpts = []kgo.Opt{kgo.FetchMaxPartitionBytes(2000), kgo.WithHooks(slowFetches{per: 2 * time.Millisecond})}
+		res, err := Run(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Produced.Records == 0 || res.Consumed.Records == 0 {
+			t.Fatalf("max lag %d: produced %d and consumed %d records, want some of each", lag, res.Produced.Records, res.Consumed.Records)
+		}
+		gaps[lag] = res.Produced.Records - res.Consumed.Records
+		t.Logf("max lag %d: produced %d, consumed %d", lag, res.Produced.Records, res.Consumed.Records)
+	}
+	if slack := int64(2 * lagCheckEvery); gaps[maxLag] > maxLag+slack {
+		t.Errorf("with max lag %d, produced %d records more than consumed, want at most %d", maxLag, gaps[maxLag], maxLag+slack)
+	}
+	if gaps[0] < 5*maxLag {
+		t.Errorf("without a max lag, produced only %d more than consumed: the consumer is not slow, and the test shows nothing", gaps[0])
 	}
 }

@@ -271,6 +271,33 @@ func (r *run) takeRecord() bool {
 	return r.cfg.Records == 0 || r.budget.Add(-1) >= 0
 }
 
+// lagCheckEvery is how many records a closed-loop producer sends between
+// looks at the consumers' lag (waitForConsumers).
+const lagCheckEvery = 64
+
+// waitForConsumers, with a MaxLag, waits while more than MaxLag records
+// sent (and not failed) are not yet consumed; false if stop was set
+// meanwhile.
+func (r *run) waitForConsumers(stop *atomic.Bool) bool {
+	if r.cfg.MaxLag <= 0 {
+		return true
+	}
+	for !stop.Load() {
+		var sent, consumed int64
+		for _, p := range r.producers {
+			sent += p.sent.Load() - p.errors.Load() // a failed record is never consumed
+		}
+		for _, c := range r.consumers {
+			consumed += c.records.Load()
+		}
+		if sent-consumed <= r.cfg.MaxLag {
+			return true
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
+	return false
+}
+
 // noteError keeps the first distinct messages and counts repeats.
 func (r *run) noteError(msg string) {
 	r.errMu.Lock()

@@ -49,6 +49,9 @@ func (p *producer) send(stop *atomic.Bool, rate float64) {
 	batch := paceBatch(interval)
 	start := time.Now()
 	for i := int64(0); !stop.Load(); i++ {
+		if interval == 0 && i%lagCheckEvery == 0 && !p.run.waitForConsumers(stop) {
+			return
+		}
 		intended := time.Now()
 		if interval > 0 {
 			intended = start.Add(time.Duration(i) * interval)

@@ -78,6 +78,7 @@ Consumers are assigned partitions directly (no consumer group).`,
 	f.StringVar(&cfg.Compression, "compression", cfg.Compression, "none, gzip, snappy, lz4 or zstd")
 	f.BoolVar(&cfg.Idempotent, "idempotent", true, "idempotent producer (default: on with acks=all)")
 	f.IntVar(&cfg.MaxBuffered, "max-buffered", 0, "records a producer may have awaiting acks (0: client default, 50,000 in franz-go v1.22)")
+	f.Int64Var(&cfg.MaxLag, "max-lag", 0, "closed loop: producers wait while more than this many records sent are not yet consumed, so the loop runs at the rate producing and consuming sustain together (0: no bound)")
 	f.BoolVar(&cfg.Raw, "raw", false, "send pre-encoded record batches over plain connections, pipelined, with no client batching (the generator's own cost stays low; no end-to-end latency)")
 	f.IntVar(&cfg.Connections, "connections", 0, "raw: connections (0: --producers)")
 	f.IntVar(&cfg.InFlight, "in-flight", 0, "raw: requests in flight per connection (0: 5)")
