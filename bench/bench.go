@@ -387,14 +387,14 @@ func runOne(ctx context.Context, opts Options, workDir string, rep *Report, sc S
 	if samplesErr == nil {
 		samplesErr = run.setCPU(samples)
 	}
+	if samplesErr != nil {
+		run.Err = "broker CPU time: " + samplesErr.Error()
+	}
 	if machineErr == nil {
 		machineErr = run.setMachineCPU(machineSamples)
 	}
-	if samplesErr == nil && machineErr != nil {
-		samplesErr = fmt.Errorf("the machine's: %w", machineErr)
-	}
-	if samplesErr != nil {
-		run.Err = "broker CPU time: " + samplesErr.Error()
+	if machineErr != nil && run.Err == "" {
+		run.Err = "machine CPU time: " + machineErr.Error()
 	}
 	if run.Partitions != nil {
 		if err := measurePartitions(ctx, t, run.Partitions); err != nil && run.Err == "" {
