@@ -807,7 +807,11 @@ func describeLoad(sc Scenario) string {
 		parts = append(parts, fmt.Sprintf("raw batches of %d records encoded once, %d connections with %d requests in flight each", c.BatchRecords, c.Connections, c.InFlight))
 	}
 	if sc.Generators > 1 {
-		parts = append(parts, fmt.Sprintf("from %d `runnel loadgen` processes, histograms merged", sc.Generators))
+		processes := fmt.Sprintf("from %d `runnel loadgen` processes", sc.Generators)
+		if c.Consumers > 0 && c.Producers > 0 {
+			processes = fmt.Sprintf("producers from %d `runnel loadgen` processes, consumers from one more", sc.Generators)
+		}
+		parts = append(parts, processes+", histograms merged")
 	}
 	switch {
 	case sc.RateOf != "":
