@@ -27,7 +27,7 @@ type PartitionsResult struct {
 	Memory        BrokerMemory `json:"memory"`
 	// RSSAnon, RSSFile and PageCache are Runnel's
 	// runnel_process_rss_anon_bytes, runnel_process_rss_file_bytes
-	// (resident pages of mapped segments and indexes) and
+	// (resident pages of mapped indexes) and
 	// runnel_cgroup_page_cache_bytes (0 where the system has no figure).
 	RSSAnon   int64 `json:"rss_anon_bytes,omitempty"`
 	RSSFile   int64 `json:"rss_file_bytes,omitempty"`

@@ -2,9 +2,8 @@ package broker
 
 // Startup checks of the machine the broker runs on. Before the logs are
 // opened, New measures what they will hold open (segment.MeasureLogDir) and
-// compares it with the kernel's limits: vm.max_map_count (every active
-// segment maps its .log and both indexes, every sealed segment its two
-// indexes) and RLIMIT_NOFILE (every active segment holds its .log open,
+// compares it with the kernel's limits: vm.max_map_count (every segment
+// maps its two indexes, none its .log) and RLIMIT_NOFILE (every active segment holds its .log open,
 // every sealed one its .log, every client connection one socket). It also
 // looks at the file system of each log dir: on tmpfs, ramfs or overlayfs
 // fsync does not make data durable, which runnel.flush.policy=durable

@@ -13,7 +13,7 @@ import (
 )
 
 func TestCheckHost(t *testing.T) {
-	// 1,000 partitions with 9 sealed segments each: 21,000 mappings, 10,001 descriptors.
+	// 1,000 partitions with 9 sealed segments each: 20,000 mappings, 10,001 descriptors.
 	dir := dirFacts{path: "/data", fsType: 0xef53, footprint: segment.Footprint{Logs: 1000, SealedSegments: 9000,
 		Descriptors: 1 + 1000*segment.ActiveSegmentDescriptors + 9000*segment.SealedSegmentDescriptors,
 		Mappings:    1000*segment.ActiveSegmentMappings + 9000*segment.SealedSegmentMappings}}
@@ -33,11 +33,11 @@ func TestCheckHost(t *testing.T) {
 		{"all good", good, flush.Durable, nil},
 		{"nothing known", hostFacts{dirs: []dirFacts{{path: "/data"}}}, flush.Durable, nil},
 		{"maps: default sysctl too low to open", with(func(h *hostFacts) { h.maxMapCount = 20000 }), flush.Durable,
-			[]string{"fatal vm.max_map_count 21100 memory mappings|vm.max_map_count=262144|sysctl -w"}},
+			[]string{"fatal vm.max_map_count 20100 memory mappings|vm.max_map_count=262144|sysctl -w"}},
 		{"maps: room for fewer than the logs hold", with(func(h *hostFacts) { h.maxMapCount = 40000 }), flush.Durable,
-			[]string{"warn vm.max_map_count 21100 of vm.max_map_count=40000|room for 9450 more segments|vm.max_map_count=262144"}},
+			[]string{"warn vm.max_map_count 20100 of vm.max_map_count=40000|room for 9950 more segments|vm.max_map_count=262144"}},
 		{"maps: suggestion grows with the need", with(func(h *hostFacts) { h.maxMapCount = 65530; h.mapsInUse = 60000 }), flush.Durable,
-			[]string{"fatal vm.max_map_count 81000 memory mappings|vm.max_map_count=327680"}},
+			[]string{"fatal vm.max_map_count 80000 memory mappings|vm.max_map_count=327680"}},
 		{"files: limit too low to open", with(func(h *hostFacts) { h.noFile = 4096 }), flush.Durable,
 			[]string{"fatal RLIMIT_NOFILE 10011 file descriptors|LimitNOFILE=1048576"}},
 		{"files: no room for connections", with(func(h *hostFacts) { h.noFile = 20000 }), flush.Durable,

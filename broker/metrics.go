@@ -498,7 +498,7 @@ func (c logDirCollector) Collect(ch chan<- prometheus.Metric) {
 
 // memoryCollector reports the broker's memory in the parts an operator needs told apart (the Go
 // heap is in go_memstats_*): anonymous resident memory, resident pages of mapped files (the
-// active segments' and indexes' mappings: page cache that counts in the process's RSS), and
+// indexes' mappings, and the binary's: page cache that counts in the process's RSS), and
 // the page cache charged to the broker's memory cgroup, which a container's memory limit
 // counts. Read at scrape time; a figure the system does not offer is left out.
 type memoryCollector struct{}
@@ -507,7 +507,7 @@ var (
 	rssAnonDesc = prometheus.NewDesc("runnel_process_rss_anon_bytes",
 		"Resident anonymous memory of the broker (RssAnon of /proc/self/status): the Go heap, stacks and runtime.", nil, nil)
 	rssFileDesc = prometheus.NewDesc("runnel_process_rss_file_bytes",
-		"Resident pages of files the broker has mapped (RssFile of /proc/self/status): segment and index mappings; page cache that counts in the process's RSS.", nil, nil)
+		"Resident pages of files the broker has mapped (RssFile of /proc/self/status): index mappings and the binary; page cache that counts in the process's RSS.", nil, nil)
 	pageCacheDesc = prometheus.NewDesc("runnel_cgroup_page_cache_bytes",
 		"Page cache charged to the broker's memory cgroup (memory.stat file, or total_cache on cgroup v1), mapped or not: what a container memory limit counts beside RSS.", nil, nil)
 )

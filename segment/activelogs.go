@@ -13,9 +13,9 @@ import (
 const activeEpoch = time.Second
 
 // activeLogs counts a log directory's logs that appended in the current or the previous epoch,
-// among which the directory's totals of synced pages kept are divided: those kept mapped
-// (releaseChunk) and, with drop-behind, those kept in the page cache (keepWindow), so that
-// 1,000 active partitions do not each keep what one alone may. A log joins once per epoch from
+// among which the directory's drop-behind is divided: the synced pages kept in the page cache
+// (keepWindow) and the step they are dropped in (dropChunk), so that 1,000 active partitions do
+// not each keep what one alone may. A log joins once per epoch from
 // its append (under its own Log.mu), with atomics only. When the previous epoch saw no append
 // (at start, or after a pause), all the open logs are counted until an epoch has counted them.
 type activeLogs struct {
@@ -74,22 +74,26 @@ func (a *activeLogs) active() int64 {
 	return max(active, 1)
 }
 
-// Bounds of releaseSynced's chunk, and the most synced bytes a directory's logs keep mapped in
-// all: up to 256 active logs keep 1 MiB each, 1,000 keep 256 KiB, and from 4,096 on, 64 KiB.
+// Bounds of dropSynced's step, and the directory's total of it: up to 256 active logs drop 1 MiB
+// at a time, 1,000 logs 256 KiB, and from 4,096 on, 64 KiB. A larger step makes fewer fadvise
+// calls; a smaller one keeps each log's page cache closer to its keep window. (The same
+// chunks once bounded the synced pages a log kept mapped, when readers read the active segment
+// through a mapping.)
 const (
-	minReleaseChunk = 64 << 10
-	mappedKeepTotal = 256 << 20
+	minDropChunk   = 64 << 10
+	maxDropChunk   = 1 << 20
+	dropChunkTotal = 256 << 20
 )
 
-// releaseChunk is releaseSynced's chunk for each log: its share of mappedKeepTotal among the
-// active logs, in whole minReleaseChunks, between minReleaseChunk and releaseChunk.
-func (a *activeLogs) releaseChunk() int64 {
-	return min(max(mappedKeepTotal/a.active(), minReleaseChunk), releaseChunk) / minReleaseChunk * minReleaseChunk
+// dropChunk is dropSynced's step for each log: its share of dropChunkTotal among the active
+// logs, in whole minDropChunks, between minDropChunk and maxDropChunk.
+func (a *activeLogs) dropChunk() int64 {
+	return min(max(dropChunkTotal/a.active(), minDropChunk), maxDropChunk) / minDropChunk * minDropChunk
 }
 
 // Bounds of a log's keep window (Config.CacheKeepBytes), and the default of the directory's
 // total: 1 GiB keeps the most, 64 MiB, for up to 16 active logs, 1 MiB for 1,024, and the least,
-// 64 KiB (releaseChunk's least, the step dropSynced drops in), from 16,384. With a floor of
+// 64 KiB (dropChunk's least), from 16,384. With a floor of
 // 1 MiB, 10,000 active logs kept 10 GB, more than they wrote in a bench run: no page was ever
 // dropped, every append grew the page cache into memory the VM's balloon had given back to its
 // host, and at 10,000 partitions the copy into those pages cost 12x per byte what it did at 8

@@ -65,17 +65,17 @@ func TestActiveLogsCountsEpochs(t *testing.T) {
 	}
 }
 
-// TestReleaseChunkFollowsActiveLogs: the synced pages a log keeps mapped shrink with its share
-// of mappedKeepTotal, in whole 64 KiB, from 1 MiB (up to 256 active logs) to 64 KiB; the keep
+// TestDropChunkFollowsActiveLogs: the step a log drops synced pages in shrinks with its share
+// of dropChunkTotal, in whole 64 KiB, from 1 MiB (up to 256 active logs) to 64 KiB; the keep
 // window shrinks with the same count.
-func TestReleaseChunkFollowsActiveLogs(t *testing.T) {
+func TestDropChunkFollowsActiveLogs(t *testing.T) {
 	now := time.Unix(1000, 0)
 	a := newActiveLogs()
 	a.now = fixedClock(&now)
 	joined := make([]int64, 10000)
 	a.join(&joined[0])
-	if c := a.releaseChunk(); c != releaseChunk {
-		t.Fatalf("one active log: chunk %d, want %d", c, releaseChunk)
+	if c := a.dropChunk(); c != maxDropChunk {
+		t.Fatalf("one active log: chunk %d, want %d", c, maxDropChunk)
 	}
 	if w, want := a.keepWindow(DefaultCacheKeep), min(int64(DefaultCacheKeep), keepCap(), maxKeepWindow); w != want {
 		t.Fatalf("one active log: keep window %d, want %d", w, want)
@@ -83,7 +83,7 @@ func TestReleaseChunkFollowsActiveLogs(t *testing.T) {
 	for i := range 1000 {
 		a.join(&joined[i])
 	}
-	if c, want := a.releaseChunk(), int64(mappedKeepTotal)/1000/minReleaseChunk*minReleaseChunk; c != want {
+	if c, want := a.dropChunk(), int64(dropChunkTotal)/1000/minDropChunk*minDropChunk; c != want {
 		t.Fatalf("1,000 active logs: chunk %d, want %d", c, want)
 	}
 	if w, want := a.keepWindow(DefaultCacheKeep), max(min(int64(DefaultCacheKeep), keepCap())/1000, minKeepWindow); w != want {
@@ -92,8 +92,8 @@ func TestReleaseChunkFollowsActiveLogs(t *testing.T) {
 	for i := range joined {
 		a.join(&joined[i])
 	}
-	if c := a.releaseChunk(); c != minReleaseChunk {
-		t.Fatalf("10,000 active logs: chunk %d, want %d", c, minReleaseChunk)
+	if c := a.dropChunk(); c != minDropChunk {
+		t.Fatalf("10,000 active logs: chunk %d, want %d", c, minDropChunk)
 	}
 	// Their windows add up to the total, not to 10,000 floors.
 	if w, want := a.keepWindow(DefaultCacheKeep), max(min(int64(DefaultCacheKeep), keepCap())/10000, minKeepWindow); w != want {

@@ -67,15 +67,6 @@ type batchWalk struct {
 // init points w at s from pos up to limit. anchor is the offset of the index entry at pos (-1
 // when pos is not an entry's); buf, if not nil, is the read window.
 func (w *batchWalk) init(s *segment, limit, upper, pos, anchor int64, buf []byte) {
-	w.initPread(s, limit, upper, pos, anchor, buf)
-	if s.mapping != nil {
-		w.r.data = s.mapping.Bytes()
-	}
-}
-
-// initPread is init reading by pread only. It does not look at s's mapping, which activate and
-// seal replace under the log's lock: for a goroutine that does not hold it (checkInBackground).
-func (w *batchWalk) initPread(s *segment, limit, upper, pos, anchor int64, buf []byte) {
 	w.r.initFD(s.fd, limit, buf)
 	w.base, w.upper, w.pos, w.prevLast, w.anchor = s.baseOffset, upper, pos, -1, anchor
 	w.damaged = s.damaged.Load()
@@ -244,9 +235,11 @@ func (s *segment) readRange(offset, limit, upper int64, maxBytes int, minOneBatc
 	if pos+n <= checked {
 		return h, pos, n, true, nil
 	}
-	if w.r.data == nil {
-		// A sealed segment read by pread: read the range in large windows, and have the
-		// whole segment checked once so that later reads need not.
+	if !s.active.Load() {
+		// A sealed segment, read from disk more often than not: read the range in large
+		// windows, and have the whole segment checked once so that later reads need not.
+		// The active segment's reads are at its tail, where batchReader.peek reads little
+		// ahead, and s.checked moves with them.
 		s.checkInBackground(upper)
 		buf := rangeWindows.Get().(*[]byte)
 		defer rangeWindows.Put(buf)
@@ -290,7 +283,7 @@ func (s *segment) checkInBackground(upper int64) {
 	go func() {
 		defer s.release()
 		var w batchWalk
-		w.initPread(s, s.size.Load(), upper, 0, -1, make([]byte, scanBufferSize))
+		w.init(s, s.size.Load(), upper, 0, -1, make([]byte, scanBufferSize))
 		end, _, why, err := scanBatches(&w, false, func(int64, BatchHeader) error { return nil })
 		switch {
 		case err != nil:

@@ -127,11 +127,10 @@
 // when that is every segment, the active one included, it rolls the active segment first, as
 // Kafka does, so that expired records do not outlive retention.ms in a quiet partition.
 //
-// # The active segment: preallocation and the mapping
+// # The active segment: preallocation, pwrite and pread
 //
-// Only the last segment takes appends. Its .log is mapped (MAP_SHARED,
-// writable) over segment.bytes of address space, while the file itself is
-// fallocated ahead of the write position in chunks of
+// Only the last segment takes appends. It grows to segment.bytes at most,
+// and the file is fallocated ahead of the write position in chunks of
 // runnel.segment.preallocate.bytes (0: the whole segment at once). Nothing is
 // written past the fallocated size, so running out of disk space shows as
 // ENOSPC from fallocate before any byte is copied, and the log is unchanged.
@@ -144,11 +143,13 @@
 // An append stamps base offset and leader epoch into the client's batch bytes
 // and copies them once into the file's page cache with pwrite into the
 // fallocated range, whatever their size: pwrite marks dirty only the blocks it
-// wrote, where a store through the mapping would dirty its whole folio (ext4
-// makes large folios, up to 2 MiB, since Linux 6.16), which each sync then
-// wrote back, zeros and all. The mapping stays for readers of the active
-// segment, which read batch headers through it, and for truncation, which
-// zeroes the removed bytes through it.
+// wrote, where a store through a mapping of the file would dirty its whole
+// folio (ext4 makes large folios, up to 2 MiB, since Linux 6.16), which each
+// sync then wrote back, zeros and all. Readers read batch headers with pread,
+// not through a mapping, whose pages each tailing read mapped into the process
+// (resident, and unmapped after each sync with a TLB shootdown: at 10,000
+// partitions 930 MiB and 9% of the broker's CPU); truncation zeroes the
+// removed bytes with pwrite.
 // Fallocated space reads as zeros but its extents are unwritten: the first
 // write into a block converts its extent, and the fdatasync that makes that
 // write durable writes the extent change too (on ext4 the inode's block). A log
@@ -156,35 +157,32 @@
 // 64-128 KiB of written zeros ahead of the log's end (segment.zeroAhead): a
 // sync of a few KiB is then a data write and a cache flush, not also a
 // metadata write, for a second write of each byte. Group syncs (syncfs) do not
-// turn it on. Sealing a segment (a roll) unmaps it,
-// cuts the file to its used size and seals both indexes.
-// Readers never read through a mapping of a sealed segment: they get file
-// ranges for pread or sendfile, so shrinking a file cannot fault a reader.
+// turn it on. Sealing a segment (a roll) cuts the file to its used size and
+// seals both indexes. Readers get file ranges for pread or sendfile below the
+// size, so shrinking a file cannot cut a read short.
 // A clean close cuts the active segment and its indexes the same way; after a
 // crash the active .log may end in preallocated zeros.
 //
 // # Durability
 //
 // Log.Sync fdatasyncs the segments sealed since the last Sync, then the
-// active one (one fdatasync covers its appends and its mapping's pages),
+// active one,
 // then the directory if a segment file was created, and only then publishes
 // the new flushed offset (the recovery point, written to
 // recovery-point-offset-checkpoint by LogDir). A sealed segment counts as
 // unsynced until its cut to size is durable, so that no acknowledged batch can
-// follow a zeroed tail. Truncation zeroes the removed bytes of the mapping and
-// syncs them, and the directory when it deleted later segments, so that
+// follow a zeroed tail. Truncation zeroes the removed bytes and syncs them, and the directory when it deleted later segments, so that
 // recovery cannot bring stale batches back. When hundreds of logs are due at
 // once, the flusher syncs them as a group instead: Log.PrepareSync notes what
 // each covers, one LogDir.SyncAll (syncfs of the file system) makes all of it
 // durable, and each log's finish publishes its flushed offset. After either,
-// the active segment's pages more than a release chunk behind the flushed
-// position are unmapped (releaseSynced: MADV_DONTNEED, so that RSS stays
-// small; the page cache keeps them). With drop-behind (Config.DropBehind), the
-// synced pages more than the log's keep window behind its flushed end are
-// then dropped from the page cache too (dropSynced: POSIX_FADV_DONTNEED), so
-// that the next appends reuse their memory instead of growing the page cache.
+// with drop-behind (Config.DropBehind), the synced pages more than the log's
+// keep window behind its flushed end are dropped from the page cache
+// (dropSynced: POSIX_FADV_DONTNEED), so that the next appends reuse their
+// memory instead of growing the page cache. The .log is never mapped (only
+// the indexes are), so its pages never count in the process's resident set.
 // The window is the log directory's keep budget (Config.CacheKeepBytes)
-// divided among the logs that appended lately, 1 to 64 MiB each, and spans a
+// divided among the logs that appended lately, 64 KiB to 64 MiB each, and spans a
 // roll: the sealed segment's last pages leave once the active segment holds a
 // window of its own. A consumer lagging by less than the window reads from the
 // page cache, one further behind from disk.

@@ -14,9 +14,10 @@ import (
 // (RLIMIT_NOFILE) and memory mappings (vm.max_map_count), by the rules of segment.go and
 // index/file.go:
 //
-//   - the active segment keeps its .log open and mapped (segment.bytes of address space) and
-//     both indexes mapped whole (writable, segment.index.bytes each) with no descriptor;
-//   - a sealed segment keeps its .log open (pread, sendfile) and never maps it; its indexes are
+//   - a segment never maps its .log: it keeps it open (pwrite, pread, sendfile);
+//   - the active segment maps both indexes whole (writable, segment.index.bytes each) with no
+//     descriptor;
+//   - a sealed segment's indexes are
 //     mapped read-only with no descriptor: an index sealed by a roll keeps the mapping it had
 //     while active, an index opened at startup is mapped only if it holds an entry;
 //   - a roll therefore adds one descriptor and two mappings to the log;
@@ -25,7 +26,7 @@ import (
 // Checkpoint files, temporary files and directory fsyncs hold a descriptor only for the call.
 const (
 	ActiveSegmentDescriptors = 1 // .log (the indexes close theirs once mapped)
-	ActiveSegmentMappings    = 3 // .log, .index, .timeindex
+	ActiveSegmentMappings    = 2 // .index, .timeindex
 	SealedSegmentDescriptors = 1 // .log
 	SealedSegmentMappings    = 2 // .index, .timeindex (at most; see MeasureLogDir)
 	logDirDescriptors        = 1 // .lock

@@ -183,7 +183,7 @@ const leaderEpochFile = "leader-epoch-checkpoint"
 //     bytes that were synced;
 //  2. mu groups the append state (one appender at a time): the active segment, the next
 //     offset, producer state, epochs, config, and every segment's appender fields;
-//  3. view guards the segment list and each segment's mapping and index objects. Holders of
+//  3. view guards the segment list and each segment's index objects. Holders of
 //     mu take it for writing to change them; readers (Read) take it for reading, so they never
 //     wait for an append, only for a roll, retention or truncation.
 //
@@ -549,7 +549,7 @@ func failDir(failure *atomic.Pointer[error], logger *slog.Logger, cause error) e
 
 // Append validates records (one or more batches back to back; all or nothing), checks
 // idempotent producers' sequences, stamps base offsets and the leader epoch into records in
-// place, and copies them once into the active segment's mapping. The bytes are visible to
+// place, and copies them once into the active segment's file (pwrite). The bytes are visible to
 // Read when Append returns, durable after a Sync that starts later.
 func (l *Log) Append(records []byte, opts AppendOptions) (AppendInfo, error) {
 	return l.append(records, &opts)
@@ -725,7 +725,7 @@ func (l *Log) maybeRollLocked(n, last int64) error {
 			}
 		}
 		if n > s.capacity {
-			return l.remapLocked(s, cfg.SegmentBytes)
+			return s.activate(cfg.SegmentBytes, cfg.preallocateChunk()) // segment.bytes grew
 		}
 		return nil
 	}
@@ -738,17 +738,6 @@ func (l *Log) maybeRollLocked(n, last int64) error {
 		return nil
 	}
 	return l.rollLocked()
-}
-
-// remapLocked maps the empty active segment over capacity bytes instead (segment.bytes grew).
-func (l *Log) remapLocked(s *segment, capacity int64) error {
-	l.view.Lock()
-	defer l.view.Unlock()
-	if err := s.mapping.Unmap(); err != nil {
-		return err
-	}
-	s.mapping = nil
-	return s.activate(capacity, l.mu.cfg.preallocateChunk())
 }
 
 // reindexLocked opens the indexes of the empty active segment s again, at full size if the
@@ -787,7 +776,7 @@ func (l *Log) rollLocked() error {
 	if err != nil {
 		return err
 	}
-	err = old.seal(&l.view)
+	err = old.seal()
 	if err == nil {
 		l.view.Lock()
 		l.view.segments = append(l.view.segments, ns)
@@ -892,10 +881,10 @@ func (l *Log) Read(offset int64, maxBytes int, opts ReadOptions) (ReadResult, er
 }
 
 // Sync makes every append completed before the call durable: it fdatasyncs the segments
-// sealed since the last Sync and the active one (which covers the pages written through its
-// mapping), and the directory if a segment file was created. The append lock is held only to
-// note what to sync. It returns the end offset (exclusive) now durable, which becomes the
-// FlushedOffset and recovery point, and wakes Watch watchers. Log is an io/flush Target.
+// sealed since the last Sync and the active one, and the directory if a segment file was
+// created. The append lock is held only to note what to sync. It returns the end offset
+// (exclusive) now durable, which becomes the FlushedOffset and recovery point, and wakes Watch
+// watchers. Log is an io/flush Target.
 //
 // A failed sync is a storage failure (see failLocked): the log and its directory go offline
 // and the flushed offset never moves again, so the failed range is never declared durable.
@@ -1028,7 +1017,7 @@ func (p *pendingSync) release() {
 // log fails (failLocked). It returns what Sync returns.
 func (p *pendingSync) finish(syncErr error) (int64, error) {
 	l := p.l
-	defer p.active.release() // after releaseSynced, which touches its mapping
+	defer p.active.release()
 	for _, s := range p.sealed {
 		s.release()
 	}
@@ -1044,24 +1033,21 @@ func (p *pendingSync) finish(syncErr error) (int64, error) {
 	storeMax(&p.active.durable, p.pos)
 	l.publishDurable(p.active.baseOffset, p.pos, p.end)
 	l.changed.notify()
-	l.releaseSynced(p.active, p.pos)
+	if l.dropBehind {
+		l.dropSynced(p.active)
+	}
 	return p.end, nil
 }
 
-// releaseSynced lets go of the active segment's mapped pages behind pos, which a Sync has just
-// made durable (segment.releaseSynced), and with drop-behind drops from the page cache what
-// lies more than the log's keep window behind its durable end (dropSynced). A failure costs
-// only memory: it is logged.
-func (l *Log) releaseSynced(active *segment, pos int64) {
-	chunk := l.activity.releaseChunk()
+// dropSynced drops from the page cache what lies more than the log's keep window behind its
+// durable end, which a Sync has just moved (dropSyncedLocked), in the log's share of the
+// directory's steps (activeLogs.dropChunk). A failure costs only memory: it is logged.
+func (l *Log) dropSynced(active *segment) {
 	l.view.RLock()
-	err := active.releaseSynced(pos, chunk)
-	if l.dropBehind {
-		err = errors.Join(err, l.dropSyncedLocked(l.activity.keepWindow(l.keepBytes), chunk))
-	}
+	err := l.dropSyncedLocked(l.activity.keepWindow(l.keepBytes), l.activity.dropChunk())
 	l.view.RUnlock()
 	if err != nil {
-		l.logger.Warn("segment: releasing synced pages", "segment", active.path(logSuffix), "err", err)
+		l.logger.Warn("segment: dropping synced pages from the page cache", "segment", active.path(logSuffix), "err", err)
 	}
 }
 
@@ -1331,8 +1317,8 @@ func (l *Log) MaxTimestamp() (timestamp, offset int64) {
 	return timestamp, offset
 }
 
-// SetConfig changes the configuration; the active segment keeps its mapping's size until it
-// rolls. An invalid config is logged and ignored.
+// SetConfig changes the configuration; the active segment keeps the segment.bytes it was
+// activated with until it rolls. An invalid config is logged and ignored.
 func (l *Log) SetConfig(cfg Config) {
 	if err := cfg.validate(); err != nil {
 		l.logger.Warn("segment: config ignored", "err", err)
@@ -1487,11 +1473,11 @@ func (l *Log) close(c *unsyncedClose) error {
 	}
 	l.view.Lock()
 	if c != nil {
-		errs = append(errs, s.mapping.Unmap(), s.offsetIndex.CloseUnsynced(), s.timeIndex.CloseUnsynced())
+		errs = append(errs, s.offsetIndex.CloseUnsynced(), s.timeIndex.CloseUnsynced())
 	} else {
-		errs = append(errs, s.mapping.Unmap(), s.offsetIndex.Close(), s.timeIndex.Close())
+		errs = append(errs, s.offsetIndex.Close(), s.timeIndex.Close())
 	}
-	s.mapping, s.offsetIndex, s.timeIndex = nil, nil, nil
+	s.offsetIndex, s.timeIndex = nil, nil
 	if err := l.fs.Truncate(s.file, s.size.Load()); err != nil {
 		errs = append(errs, err)
 	}

@@ -250,7 +250,7 @@ func runAppenders(b *testing.B, n, size int, op func(batch []byte, done chan err
 
 // BenchmarkRead measures Read of 1 MiB ranges at random offsets: find the segment, index
 // lookup, scan of batch headers to the offset, and the checks that vouch for the batches of the
-// range (through the mapping in the active segment, by pread in sealed ones). Segments this
+// range (by pread). Segments this
 // process wrote, or recovered, were checked already ("sealed", "active"); after a clean reopen
 // the sealed ones are trusted unchecked, so reads walk their range until the background check
 // of each segment that a read starts has run ("sealed-reopened": the first run includes that).

@@ -31,7 +31,6 @@ func (s *segment) rebuild(cfg Config, validate bool, nextBase int64, each func(B
 	defer rebuildBuffers.Put(buf)
 	var w batchWalk
 	w.init(s, s.size.Load(), nextBase, 0, -1, *buf)
-	w.r.data = nil // always pread: the mapping (if any) may cover less than the file
 	end, batches, why, err = scanBatches(&w, validate, func(pos int64, h BatchHeader) error {
 		// A full index (opened small on a full disk) only makes reads scan further.
 		if err := s.updateIndexes(h, pos, cfg.IndexIntervalBytes); err != nil && !errors.Is(err, index.ErrIndexFull) {
@@ -107,7 +106,6 @@ func (s *segment) recover(cfg Config, validate bool, nextBase int64, each func(B
 func (s *segment) check(nextBase int64, logger *slog.Logger, rep *LogScan) error {
 	var w batchWalk
 	w.init(s, s.size.Load(), nextBase, 0, -1, make([]byte, scanBufferSize))
-	w.r.data = nil
 	expected := s.baseOffset // the offset after the last good batch
 	end, batches, why, err := scanBatches(&w, true, func(_ int64, h BatchHeader) error {
 		expected = h.LastOffset() + 1

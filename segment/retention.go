@@ -130,7 +130,7 @@ func (l *Log) dropSegmentsLocked(doomed []*segment, why string) error {
 // TruncateTo removes every batch that ends at or after offset, so that the log ends at the
 // last batch boundary at or below offset (replication truncates followers to an epoch's end).
 // Later segments are deleted; the segment that holds the new end becomes active again; the
-// removed bytes of an active mapping are zeroed and synced, so that recovery cannot bring back
+// removed bytes of the segment are zeroed and synced, so that recovery cannot bring back
 // stale batches. An offset at or below the log start offset empties the log and restarts it at
 // offset.
 func (l *Log) TruncateTo(offset int64) error {
@@ -222,7 +222,10 @@ func (l *Log) cutLocked(i int, pos, newEnd int64) error {
 			return err
 		}
 	}
-	clear(s.mapping.Bytes()[pos:s.size.Load()])
+	if err := s.zero(pos, s.size.Load()); err != nil {
+		l.view.Unlock()
+		return err
+	}
 	s.size.Store(pos)
 	if s.durable.Load() > pos {
 		s.durable.Store(pos)

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -17,7 +16,6 @@ import (
 
 	"runnel/index"
 	"runnel/io/disk"
-	"runnel/io/mmap"
 )
 
 // File name suffixes of a segment's trio, and of files waiting for their last reader before
@@ -63,10 +61,13 @@ func parseSegmentFileName(name, suffix string) (int64, bool) {
 // segment is one segment of a partition log: its .log file of record batches and the sparse
 // offset and time indexes over it.
 //
-// Who touches what: size and durable are atomics that readers load; refs counts the log's own
-// reference plus one per unreleased ReadResult or in-flight Sync. mapping, offsetIndex and
+// Who touches what: size, durable and active are atomics that readers load; refs counts the
+// log's own reference plus one per unreleased ReadResult or in-flight Sync. offsetIndex and
 // timeIndex are replaced only with both Log.mu and Log.view held for writing, so a reader under
 // Log.view's read lock may use them. Every other field belongs to the log's appender (Log.mu).
+//
+// The .log is written with pwrite (write) and read with pread (batchReader) and sendfile, never
+// through a mapping: only the indexes are mapped.
 type segment struct {
 	dir        string
 	baseOffset int64
@@ -92,25 +93,23 @@ type segment struct {
 	damaged atomic.Pointer[Damage]
 	// checking is set while a background check of the segment runs (checkInBackground).
 	checking atomic.Bool
+	// active: the segment is the log's active one, appended to (activate), not sealed.
+	active atomic.Bool
 
 	// Appender state (Log.mu).
-	mapping         *mmap.Mapping // active segment only: [0, capacity) of the file, writable
-	capacity        int64         // length of the mapping: the segment never grows past it
-	allocated       int64         // bytes of the file fallocated so far (the file's size)
-	shortStep       int64         // 0, or since space ran short the preallocation step to try next
-	nextOffset      int64         // offset after the last batch in this segment
-	maxTimestamp    int64         // greatest batch max timestamp, -1 when none
-	offsetOfMaxTime int64         // last offset of the batch that carries maxTimestamp
-	bytesSinceIndex int64         // log bytes appended since the last offset index entry
-	rollAt          time.Time     // when the first batch was appended (segment.ms counts from here)
-	unsynced        bool          // sealed with bytes not yet fdatasync'd
+	capacity        int64     // the active segment never grows past it
+	allocated       int64     // bytes of the file fallocated so far (the file's size)
+	shortStep       int64     // 0, or since space ran short the preallocation step to try next
+	nextOffset      int64     // offset after the last batch in this segment
+	maxTimestamp    int64     // greatest batch max timestamp, -1 when none
+	offsetOfMaxTime int64     // last offset of the batch that carries maxTimestamp
+	bytesSinceIndex int64     // log bytes appended since the last offset index entry
+	rollAt          time.Time // when the first batch was appended (segment.ms counts from here)
+	unsynced        bool      // sealed with bytes not yet fdatasync'd
 	// zeroed: zeroAhead wrote zeros up to here, so the file's blocks below it are written;
 	// math.MaxInt64 after a failed write of zeros (no more for this segment).
 	zeroed int64
 
-	// released: the end of the last range of the mapping that releaseSynced dropped from the
-	// process's page tables after a Sync. Log.syncMu.
-	released int64
 	// dropped: with drop-behind, the file's pages below it were dropped from the page cache
 	// (dropSynced). A segment opened from an existing file starts with it at the file's size:
 	// only what this process appended is its to drop. Log.syncMu.
@@ -249,19 +248,14 @@ func (s *segment) closeIndexes() error {
 	return errors.Join(errs...)
 }
 
-// activate makes s the active segment: writable indexes are already open; the .log is mapped
-// over capacity bytes of address space (at least its size) and fallocated in chunks to cover
-// at least its data.
+// activate makes s the active segment: writable indexes are already open; the .log may grow
+// to capacity bytes (at least its size) and is fallocated in chunks to cover at least its data.
 func (s *segment) activate(capacity, chunk int64) error {
 	s.capacity = max(capacity, s.size.Load())
 	if err := s.extend(chunk, s.size.Load()); err != nil {
 		return err
 	}
-	m, err := mmap.Map(s.file, int(s.capacity), true)
-	if err != nil {
-		return fmt.Errorf("segment: %w", err)
-	}
-	s.mapping = m
+	s.active.Store(true)
 	return nil
 }
 
@@ -299,8 +293,7 @@ func (s *segment) extend(chunk, end int64) error {
 			}
 			return nil
 		}
-		// Nothing past s.allocated is touched through the mapping: readers and truncation
-		// stay below the size, so cutting the file there is safe under the mapping.
+		// Readers and truncation stay below the size, so cutting the file there is safe.
 		if terr := s.fs.Truncate(s.file, s.allocated); terr != nil {
 			return fmt.Errorf("segment: preallocate %s to %d bytes: %w; cutting it back to %d: %w", s.path(logSuffix), target, err, s.allocated, terr)
 		}
@@ -328,21 +321,14 @@ func (s *segment) freeBytes() int64 {
 	return free
 }
 
-// seal ends the active life of s, in three steps so that readers wait only for the middle
-// one: the indexes are trimmed and become read-only (readers keep using them); with Log.view
-// held, the mapping goes (only the appender and active-segment readers read through it); then
-// the .log is cut to the bytes it holds. The caller holds Log.mu. The data is not synced here: the next Log.Sync does it (s.unsynced).
-func (s *segment) seal(view sync.Locker) error {
+// seal ends the active life of s: the indexes are trimmed and become read-only (readers keep
+// using them), and the .log is cut to the bytes it holds (readers stay below them). The caller
+// holds Log.mu. The data is not synced here: the next Log.Sync does it (s.unsynced).
+func (s *segment) seal() error {
 	if err := s.sealIndexes(); err != nil {
 		return err
 	}
-	view.Lock()
-	err := s.mapping.Unmap()
-	s.mapping = nil
-	view.Unlock()
-	if err != nil {
-		return fmt.Errorf("segment: %w", err)
-	}
+	s.active.Store(false)
 	size := s.size.Load()
 	if err := s.fs.Truncate(s.file, size); err != nil {
 		return err
@@ -365,10 +351,21 @@ func (s *segment) seal(view sync.Locker) error {
 // appended blocks, as the disk floor's: 0.007-0.037x those bytes (results/2026-12-03-smallpw/).
 // pwrite costs a system call: 1.1-1.2x the process's CPU per 1 KiB append, but 0.75-0.85x per
 // 16 KiB, where the copy took a write fault per page (BenchmarkAppend); appends from 32 KiB
-// were already written this way, for throughput (results/2026-12-02-durable/). The mapping
-// stays for readers of the active segment and for truncation.
+// were already written this way, for throughput (results/2026-12-02-durable/).
 func (s *segment) write(b []byte, pos int64) error {
 	return s.fs.Pwrite(s.file, b, pos)
+}
+
+// zero writes zeros over [from, to) of the file (truncation's removed bytes), with pwrite.
+func (s *segment) zero(from, to int64) error {
+	for from < to {
+		n := min(to-from, int64(len(zeros)))
+		if err := s.fs.Pwrite(s.file, zeros[:n], from); err != nil {
+			return fmt.Errorf("segment: zeroing %s at %d: %w", s.path(logSuffix), from, err)
+		}
+		from += n
+	}
+	return nil
 }
 
 // zeroAheadMaxSync is the size below which an fdatasync of a log makes its appends write zeros
@@ -416,49 +413,10 @@ func (s *segment) zeroAhead(end int64) error {
 	return nil
 }
 
-// releaseChunk is the most bytes releaseSynced unmaps at once, and the most synced bytes it keeps
-// mapped behind the durable position, which readers tailing the active segment (they read batch
-// headers through the mapping) are likely to touch again. A log keeps less when many logs are
-// active: its share of mappedKeepTotal (activeLogs.releaseChunk), so that 1,000 logs do not
-// each hold 2 MiB of synced pages (2 GB of RSS). dropSynced drops from the page cache in the
-// same chunks.
-const releaseChunk = 1 << 20
-
 // maxFolioBytes is the largest folio the page cache makes of a file's pages (PMD size on x86-64).
 // POSIX_FADV_DONTNEED drops only folios wholly inside its range, so dropSynced reaches this
 // far back over what it dropped before, where a folio may straddle the last range's start.
 const maxFolioBytes = 2 << 20
-
-// releaseSynced drops from the process's page tables the pages of the active mapping that lie
-// in whole chunks more than one chunk behind durable, a position a successful fdatasync
-// covered. Pages that readers touched through the MAP_SHARED mapping otherwise stay mapped,
-// and count in the process's resident set (RssFile), until the segment rolls: with a consumer
-// tailing a log written at 10 MB/s, that is 10 MB/s of RSS. MADV_DONTNEED on a shared file
-// mapping only removes the page-table entries: the data stays in the page cache and the file,
-// and a later touch through the mapping faults the page back in from there, so readers lose
-// nothing. What stays in the page cache is dropSynced's business (with Config.DropBehind).
-// Each release unmaps from the start of the segment, not from the last release's end: a
-// reader lagging behind maps pages below it again (where the page cache holds 2 MiB folios,
-// a whole folio at a time), and unmapping what is not mapped costs only a walk of the page
-// tables.
-//
-// The caller holds Log.syncMu and Log.view for reading (so the mapping is neither unmapped nor
-// replaced meanwhile); s may have been sealed (no mapping), in which case there is nothing to
-// do. chunk is a whole number of pages.
-func (s *segment) releaseSynced(durable, chunk int64) error {
-	end := (durable - chunk) / chunk * chunk
-	if end < s.released {
-		s.released = max(end, 0) // truncated: pages below were written again
-	}
-	if s.mapping == nil || end-s.released < chunk {
-		return nil
-	}
-	if err := s.mapping.Advise(0, int(end), unix.MADV_DONTNEED); err != nil {
-		return fmt.Errorf("segment: %w", err)
-	}
-	s.released = end
-	return nil
-}
 
 // dropSynced drops from the page cache (POSIX_FADV_DONTNEED) the file's pages below limit, in
 // whole chunks, that a sync made durable and that the page cache still holds from this
@@ -510,10 +468,6 @@ func (s *segment) sealIndexes() error {
 func (s *segment) release() {
 	if s.refs.Add(-1) != 0 {
 		return
-	}
-	if s.mapping != nil {
-		s.mapping.Unmap()
-		s.mapping = nil
 	}
 	s.closeIndexes()
 	s.file.Close()
@@ -574,31 +528,33 @@ func (s *segment) updateIndexes(h BatchHeader, pos int64, intervalBytes int) err
 // readWindow is the pread window of a batchReader that is given no buffer: a few headers.
 const readWindow = 4096
 
-// batchReader reads a segment's bytes by position: straight from the mapping of the active
-// segment, or with pread into a window buffer for a sealed one (readers never touch a mapping
-// that could be unmapped or shrunk under them). It reads nothing at or past limit. Declared as
-// a local variable and given no buffer, it needs no allocation.
+// batchReader reads a segment's bytes by position, with pread into a window buffer. It reads
+// nothing at or past limit. Declared as a local variable and given no buffer, it needs no
+// allocation.
+//
+// The active segment is read this way too. It was mapped, and its readers read batch headers
+// through the mapping: each page they touched was mapped into the process, counted as
+// resident (RssFile), and had to be unmapped again after each sync, with a TLB shootdown.
+// With a consumer tailing 10,000 partitions the broker held 930 MiB of such pages, and
+// faulting them in and unmapping them took 9% of its CPU; read by pread, 18 MiB, and 0.91x
+// the CPU per byte moved (results/2026-12-05-s19-pread).
 type batchReader struct {
-	data   []byte // the active segment's mapping, or nil
 	fd     int
 	limit  int64
 	buf    []byte // the window, if given or grown; else small
 	small  [readWindow]byte
-	bufPos int64 // the window holds the file's bytes [bufPos, bufPos+n)
+	bufPos int64 // the window holds the file's bytes [bufPos, bufPos+n); -1 before the first read
 	n      int
 }
 
 // init points r at s, up to limit. buf, if not nil, is the window to read into.
 func (r *batchReader) init(s *segment, limit int64, buf []byte) {
 	r.initFD(s.fd, limit, buf)
-	if s.mapping != nil {
-		r.data = s.mapping.Bytes()
-	}
 }
 
-// initFD points r at the file fd, read by pread, up to limit.
+// initFD points r at the file fd, up to limit.
 func (r *batchReader) initFD(fd int, limit int64, buf []byte) {
-	r.data, r.fd, r.limit, r.buf, r.bufPos, r.n = nil, fd, limit, buf, -1, 0
+	r.fd, r.limit, r.buf, r.bufPos, r.n = fd, limit, buf, -1, 0
 }
 
 func (r *batchReader) window() []byte {
@@ -609,13 +565,14 @@ func (r *batchReader) window() []byte {
 }
 
 // peek returns the n bytes at pos, valid until the next call. It returns io.ErrUnexpectedEOF
-// when they run past the limit.
+// when they run past the limit. A read fills the window from pos, so that the headers of small
+// batches that follow come from it, unless pos lies a whole window or more past the last
+// read's start: batches that long would not have their next header in the window either, and
+// it reads the n bytes asked for (a tailing consumer's walk over 16 KiB batches then copies a
+// header's bytes per batch, not 4 KiB).
 func (r *batchReader) peek(pos int64, n int) ([]byte, error) {
 	if pos < 0 || pos+int64(n) > r.limit {
 		return nil, io.ErrUnexpectedEOF
-	}
-	if r.data != nil {
-		return r.data[pos : pos+int64(n)], nil
 	}
 	if r.bufPos >= 0 && pos >= r.bufPos && pos+int64(n) <= r.bufPos+int64(r.n) {
 		return r.window()[pos-r.bufPos : pos-r.bufPos+int64(n)], nil
@@ -625,6 +582,9 @@ func (r *batchReader) peek(pos int64, n int) ([]byte, error) {
 	}
 	buf := r.window()
 	want := int(min(int64(len(buf)), r.limit-pos))
+	if r.bufPos >= 0 && pos >= r.bufPos+int64(len(buf)) {
+		want = n
+	}
 	got := 0
 	for got < want {
 		m, err := unix.Pread(r.fd, buf[got:want], pos+int64(got))

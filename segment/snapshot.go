@@ -326,7 +326,6 @@ func (l *Log) replayProducersLocked(from int64) error {
 		}
 		var w batchWalk
 		w.init(s, s.size.Load(), upper, 0, -1, buf)
-		w.r.data = nil // pread: a sealed segment has no mapping, the active one may be shorter
 		_, _, why, err := scanBatches(&w, false, func(_ int64, h BatchHeader) error {
 			if h.BaseOffset >= from {
 				l.mu.producers.Update(h, h.BaseOffset)

@@ -1,4 +1,5 @@
-// Package mmap maps files into memory for the storage engine's segments and indexes.
+// Package mmap maps files into memory for the storage engine's indexes. (Segments' .log files
+// are written with pwrite and read with pread and sendfile: see package segment.)
 //
 // A Mapping is a MAP_SHARED mapping of the first Len bytes of a file. Stores through a writable
 // mapping land in the page cache and reach the disk on Sync (msync MS_SYNC, a ranged fdatasync
@@ -11,7 +12,7 @@
 // stays valid after the *os.File it came from is closed.
 //
 // Touching a page of the mapping that lies wholly beyond the end of the file raises SIGBUS,
-// which kills a Go program. A mapping may be longer than the file (so that a segment can grow
+// which kills a Go program. A mapping may be longer than the file (so that the file can grow
 // into it), but callers must keep reads and writes below the file's size, and must never shrink
 // a file that somebody may still have mapped.
 package mmap
