@@ -15,8 +15,8 @@ const activeEpoch = time.Second
 // activeLogs counts a log directory's logs that appended in the current or the previous epoch,
 // among which the directory's drop-behind is divided: the synced pages kept in the page cache
 // (keepWindow) and the step they are dropped in (dropChunk), so that 1,000 active partitions do
-// not each keep what one alone may. A log joins once per epoch from
-// its append (under its own Log.mu), with atomics only. When the previous epoch saw no append
+// not each keep what one alone may. A log joins once per epoch from its append (under its own
+// Log.mu), with atomics only. When the previous epoch saw no append
 // (at start, or after a pause), all the open logs are counted until an epoch has counted them.
 type activeLogs struct {
 	now    func() time.Time
@@ -93,11 +93,10 @@ func (a *activeLogs) dropChunk() int64 {
 
 // Bounds of a log's keep window (Config.CacheKeepBytes), and the default of the directory's
 // total: 1 GiB keeps the most, 64 MiB, for up to 16 active logs, 1 MiB for 1,024, and the least,
-// 64 KiB (dropChunk's least), from 16,384. With a floor of
-// 1 MiB, 10,000 active logs kept 10 GB, more than they wrote in a bench run: no page was ever
-// dropped, every append grew the page cache into memory the VM's balloon had given back to its
-// host, and at 10,000 partitions the copy into those pages cost 12x per byte what it did at 8
-// (results/2026-12-04-keep-window/).
+// 64 KiB (dropChunk's least), from 16,384. With a floor of 1 MiB, 10,000 active logs kept
+// 10 GB, more than they wrote in a bench run: no page was ever dropped, every append grew the
+// page cache into memory the VM's balloon had given back to its host, and at 10,000 partitions
+// the copy into those pages cost 12x per byte what it did at 8 (results/2026-12-04-keep-window/).
 const (
 	minKeepWindow    = 64 << 10
 	maxKeepWindow    = 64 << 20

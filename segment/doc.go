@@ -166,13 +166,13 @@
 // # Durability
 //
 // Log.Sync fdatasyncs the segments sealed since the last Sync, then the
-// active one,
-// then the directory if a segment file was created, and only then publishes
-// the new flushed offset (the recovery point, written to
+// active one, then the directory if a segment file was created, and only then
+// publishes the new flushed offset (the recovery point, written to
 // recovery-point-offset-checkpoint by LogDir). A sealed segment counts as
 // unsynced until its cut to size is durable, so that no acknowledged batch can
-// follow a zeroed tail. Truncation zeroes the removed bytes and syncs them, and the directory when it deleted later segments, so that
-// recovery cannot bring stale batches back. When hundreds of logs are due at
+// follow a zeroed tail. Truncation zeroes the removed bytes and syncs them,
+// and the directory when it deleted later segments, so that recovery cannot
+// bring stale batches back. When hundreds of logs are due at
 // once, the flusher syncs them as a group instead: Log.PrepareSync notes what
 // each covers, one LogDir.SyncAll (syncfs of the file system) makes all of it
 // durable, and each log's finish publishes its flushed offset. After either,
