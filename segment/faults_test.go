@@ -398,3 +398,47 @@ func segmentBases(t *testing.T, dir string) []int64 {
 	slices.Sort(bases)
 	return bases
 }
+
+// TestTruncateZeroingFailureRefusesAppends fails the pwrite that zeroes the bytes a truncation
+// removes: TruncateTo reports the EIO, the log refuses appends rather than write after bytes it
+// could not clear, and a reopen finds the log as it was before the truncation.
+func TestTruncateZeroingFailureRefusesAppends(t *testing.T) {
+	fs := faultfs.New()
+	dir := filepath.Join(t.TempDir(), testTP.DirName())
+	cfg := smallConfig()
+	cfg.FS = fs
+	l, err := segment.OpenLog(dir, testTP, cfg, 0, false, quietLogger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewSource(1))
+	var want [][]byte
+	for range 20 {
+		b := randomBatch(rng, 1000, 1)
+		mustAppend(t, l, b)
+		want = append(want, b)
+	}
+	if _, err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	end := l.EndOffset()
+	fs.Inject(faultfs.Rule{Op: faultfs.Pwrite, Nth: 1, PathContains: segment.LogSuffix})
+	if err := l.TruncateTo(end / 2); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("TruncateTo with the zeroing failing: %v, want EIO", err)
+	}
+	if fs.Injected() != 1 {
+		t.Fatalf("%d faults injected, want the zeroing's one", fs.Injected())
+	}
+	fs.Clear()
+	if _, err := l.Append(randomBatch(rng, 1000, 1), segment.AppendOptions{}); err == nil {
+		t.Fatal("Append after a failed truncation succeeded")
+	}
+	if err := l.Close(); err != nil {
+		t.Logf("Close after a failed truncation: %v", err)
+	}
+	r := openTestLog(t, dir, smallConfig(), 0, false)
+	if r.EndOffset() != end {
+		t.Fatalf("reopened, the log ends at %d, want %d", r.EndOffset(), end)
+	}
+	equalBatches(t, readAllBatches(t, r, 0, false), want)
+}
