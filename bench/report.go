@@ -808,7 +808,7 @@ func describeLoad(sc Scenario) string {
 	}
 	if sc.Generators > 1 {
 		processes := fmt.Sprintf("from %d `runnel loadgen` processes", sc.Generators)
-		if c.Consumers > 0 && c.Producers > 0 {
+		if len(generatorShares(c, sc.Generators)) > sc.Generators {
 			processes = fmt.Sprintf("producers from %d `runnel loadgen` processes, consumers from one more", sc.Generators)
 		}
 		parts = append(parts, processes+", histograms merged")

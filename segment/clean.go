@@ -133,7 +133,7 @@ func (l *Log) Cleanable(checkpoint, committed int64) CleanableInfo {
 // LogSegment rollingBasedTimestamp), -1 when it has none or it cannot be read.
 func (s *segment) firstBatchTimestamp() int64 {
 	var r batchReader
-	r.init(s, s.size.Load(), nil)
+	r.initFD(s.fd, s.size.Load(), nil)
 	h, err := r.header(0)
 	if err != nil {
 		return -1

@@ -412,15 +412,7 @@ func TestTruncateZeroingFailureRefusesAppends(t *testing.T) {
 		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewSource(1))
-	var want [][]byte
-	for range 20 {
-		b := randomBatch(rng, 1000, 1)
-		mustAppend(t, l, b)
-		want = append(want, b)
-	}
-	if _, err := l.Sync(); err != nil {
-		t.Fatal(err)
-	}
+	want := appendSynced(t, l, rng, 40<<10)
 	end := l.EndOffset()
 	fs.Inject(faultfs.Rule{Op: faultfs.Pwrite, Nth: 1, PathContains: segment.LogSuffix})
 	if err := l.TruncateTo(end / 2); !errors.Is(err, syscall.EIO) {

@@ -1284,7 +1284,7 @@ func (l *Log) batchForTimestamp(ts, from int64) (batch []byte, minOffset int64, 
 		_, entryOffset := s.timeIndex.Lookup(ts)
 		_, pos := s.offsetIndex.Lookup(max(entryOffset, minOffset))
 		var r batchReader
-		r.init(s, s.size.Load(), nil)
+		r.initFD(s.fd, s.size.Load(), nil)
 		for p := int64(pos); ; {
 			h, err := r.header(p)
 			if err != nil || p+int64(h.Size()) > r.limit {

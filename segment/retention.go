@@ -329,7 +329,7 @@ func (s *segment) recomputeMaxTimestamp() {
 		pos = int64(p)
 	}
 	var r batchReader
-	r.init(s, s.size.Load(), nil)
+	r.initFD(s.fd, s.size.Load(), nil)
 	for {
 		h, err := r.header(pos)
 		if err != nil || pos+int64(h.Size()) > r.limit {

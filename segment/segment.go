@@ -547,12 +547,8 @@ type batchReader struct {
 	n      int
 }
 
-// init points r at s, up to limit. buf, if not nil, is the window to read into.
-func (r *batchReader) init(s *segment, limit int64, buf []byte) {
-	r.initFD(s.fd, limit, buf)
-}
-
-// initFD points r at the file fd, up to limit.
+// initFD points r at the file fd (a segment's, or any file of batches), up to limit. buf, if
+// not nil, is the window to read into.
 func (r *batchReader) initFD(fd int, limit int64, buf []byte) {
 	r.fd, r.limit, r.buf, r.bufPos, r.n = fd, limit, buf, -1, 0
 }
