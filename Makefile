@@ -80,7 +80,7 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	  done; \
 	done
 
-bench: build ## run the benchmark matrix against fresh brokers, baselines and peers beside; writes $(RESULTS)/ (about 25 min on 2 cores)
+bench: build ## run the benchmark matrix against fresh brokers, baselines and peers beside; writes $(RESULTS)/ (about 28 min on 2 cores)
 	./$(BIN) bench --out $(RESULTS)
 
 bench-quick: build ## the same matrix with short runs (< 2 min), into $(RESULTS)-quick/

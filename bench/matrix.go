@@ -84,7 +84,7 @@ const LatencyFloor = "latency-floor"
 // (1,000 in the quick matrix).
 const IdleConnections = "idle-connections"
 
-// sizes scale the matrix: the full one for `make bench` (< 25 min on two
+// sizes scale the matrix: the full one for `make bench` (< 30 min on two
 // cores), the quick one for `make bench-quick` (< 2 min).
 type sizes struct {
 	warmup, duration time.Duration
@@ -99,15 +99,28 @@ type sizes struct {
 	// the ratio moved from 0.74x to 1.00x between single pairs of the same
 	// binary (results/2026-12-04-10k-spread).
 	pairs10k int
+	// manyWarmup is the many-partitions series' warm-up: long enough for
+	// the broker's page cache to reach its working set (each active log's
+	// keep window, drop step and unsynced bytes: about 1.5 GB at 10,000
+	// partitions, 0.5 GB at 8), so that the figures are the broker's
+	// steady state. Until then each append writes into a page the page
+	// cache has not used before; on a VM whose balloon reports free memory
+	// to its host, the first touch of such a page faults in the host: at
+	// 10,000 partitions the copy into the page cache cost 40x per byte
+	// what it did at 8, and the broker produced 70-120 MB/s for the
+	// 18-26 s the page cache grew, then 240-300 MB/s
+	// (results/2026-12-05-s20-warmup). The report gives each pair's
+	// warm-up throughput beside its figure.
+	manyWarmup time.Duration
 }
 
 var (
 	fullSizes = sizes{warmup: 3 * time.Second, duration: 20 * time.Second, preload: 2 << 30,
 		diskBaseline: 1 << 30, loopback: 3 * time.Second, partitions: 1000, partitions10k: 10000, drain: 10 * time.Second,
-		idleConnections: 10000, pairs10k: 3}
+		idleConnections: 10000, pairs10k: 3, manyWarmup: 30 * time.Second}
 	quickSizes = sizes{warmup: time.Second, duration: 2 * time.Second, preload: 192 << 20,
 		diskBaseline: 256 << 20, loopback: time.Second, partitions: 100, partitions10k: 1000, drain: 5 * time.Second,
-		idleConnections: 1000, pairs10k: 2}
+		idleConnections: 1000, pairs10k: 2, manyWarmup: time.Second}
 )
 
 // matrix is the fixed set of scenarios.
@@ -155,6 +168,7 @@ func matrix(s sizes) []Scenario {
 	// flight, as its earlier runs: its figures are ratios between its own
 	// scenarios, under the same load.
 	many.BatchRecords, many.InFlight = 16, 8
+	many.Warmup = s.manyWarmup
 	many10k, many8 := many, many
 	many10k.Partitions, many8.Partitions = s.partitions10k, 8
 	scenarios := []Scenario{

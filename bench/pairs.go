@@ -4,14 +4,18 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"runnel/loadgen"
 )
 
 // pair is one round of a paired scenario (Scenario.Pairs): Runnel's MB/s
 // produced in the scenario and in the one it is paired with, run one
-// after the other, and the milliseconds the machine froze in each.
+// after the other, the MB/s each produced during its warm-up, and the
+// milliseconds the machine froze in each.
 type pair struct {
 	round                  int
 	value, baseline        float64
+	warmup, baselineWarmup float64
 	frozen, baselineFrozen float64
 }
 
@@ -27,7 +31,8 @@ func pairRatios(rep *Report, sc Scenario) []pair {
 			num.Result.Produced.MBPerSec <= 0 || den.Result.Produced.MBPerSec <= 0 {
 			continue
 		}
-		p := pair{round: round, value: num.Result.Produced.MBPerSec, baseline: den.Result.Produced.MBPerSec}
+		p := pair{round: round, value: num.Result.Produced.MBPerSec, baseline: den.Result.Produced.MBPerSec,
+			warmup: warmupMBPerSec(num.Result), baselineWarmup: warmupMBPerSec(den.Result)}
 		if num.Freezes != nil {
 			p.frozen, _ = num.Freezes.Total()
 		}
@@ -37,6 +42,23 @@ func pairRatios(rep *Report, sc Scenario) []pair {
 		ps = append(ps, p)
 	}
 	return ps
+}
+
+// warmupMBPerSec is the mean of r's produced MB/s over its timeline's
+// warm-up seconds; 0 if it has none.
+func warmupMBPerSec(r *loadgen.Result) float64 {
+	var sum float64
+	var n int
+	for _, t := range r.Timeline {
+		if t.Warmup {
+			sum += t.ProducedMBPerSec
+			n++
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return sum / float64(n)
 }
 
 // medianPair is the pair whose ratio is the median of ps's (of an even
@@ -63,11 +85,11 @@ func pairsTable(b *strings.Builder, rep *Report, sc Scenario) {
 		return
 	}
 	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
-	w("\nRunnel in %d pairs, each this scenario right after %s (the first pair is the matrix's runs, the others repeat them): one pair cannot judge the ratio, which moved from 0.74× to 1.00× between single pairs of the same binary (results/2026-12-04-10k-spread).\n\n",
+	w("\nRunnel in %d pairs, each this scenario right after %s (the first pair is the matrix's runs, the others repeat them): one pair cannot judge the ratio, which moved from 0.74× to 1.00× between single pairs of the same binary (results/2026-12-04-10k-spread). Each run's warm-up (its length is in the load line) is not measured; the warm-up column is what it produced then, while the broker's page cache grew to its working set.\n\n",
 		sc.Pairs, sc.PairedWith)
-	w("| pair | %s (MB/s) | %s (MB/s) | ratio | frozen during each (ms) |\n|---:|---:|---:|---:|---|\n", sc.Name, sc.PairedWith)
+	w("| pair | %s (MB/s) | %s (MB/s) | ratio | during each warm-up (MB/s) | frozen during each (ms) |\n|---:|---:|---:|---:|---|---|\n", sc.Name, sc.PairedWith)
 	for _, p := range ps {
-		w("| %d | %.0f | %.0f | %s | %.0f / %.0f |\n", p.round+1, p.value, p.baseline, ratio(p.ratio()), p.frozen, p.baselineFrozen)
+		w("| %d | %.0f | %.0f | %s | %.0f / %.0f | %.0f / %.0f |\n", p.round+1, p.value, p.baseline, ratio(p.ratio()), p.warmup, p.baselineWarmup, p.frozen, p.baselineFrozen)
 	}
 	if len(ps) > 1 {
 		m, lo, hi := medianPair(ps)
