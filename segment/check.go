@@ -209,31 +209,42 @@ func (w *batchWalk) find(offset int64) (h BatchHeader, pos int64, found bool, wh
 
 // readRange finds in s the first batch whose last offset is >= offset, below limit, and the
 // range Read serves from it: up to maxBytes (cut mid-batch if need be), or the whole first
-// batch if minOneBatch and it is longer. Every batch of the range that is whole is vouched for
-// by the header after it (or the end of the segment); the range is cut before the first one
-// that cannot be, so that the next read there reports the damage. found is false when no such
-// batch lies below limit. err is a *DamageError when the batch holding offset cannot be vouched
-// for, or an I/O error.
-func (s *segment) readRange(offset, limit, upper int64, maxBytes int, minOneBatch bool) (h BatchHeader, pos, n int64, found bool, err error) {
+// batch if minOneBatch and it is longer. first is that batch's base offset. Every batch of the
+// range that is whole is vouched for by the header after it (or the end of the segment); the
+// range is cut before the first one that cannot be, so that the next read there reports the
+// damage. found is false when no such batch lies below limit. err is a *DamageError when the
+// batch holding offset cannot be vouched for, or an I/O error.
+//
+// A batch among the last few the appender wrote (s.recent) is found without reading headers.
+func (s *segment) readRange(offset, limit, upper int64, maxBytes int, minOneBatch bool) (first, pos, n int64, found bool, err error) {
 	var w batchWalk
-	start, anchor := s.startFor(offset)
-	w.init(s, limit, upper, start, anchor, nil)
-	h, pos, found, why, err := w.find(offset)
-	switch {
-	case err != nil:
-		return h, pos, 0, false, fmt.Errorf("segment: reading %s at %d: %w", s.path(logSuffix), pos, err)
-	case why != nil:
-		return h, pos, 0, false, &DamageError{File: s.path(logSuffix), Position: pos, Offset: offset, Reason: why}
-	case !found:
-		return h, pos, 0, false, nil
+	var size int64
+	if p, base, last, sz, ok := s.recent.find(offset); ok && p+sz <= limit && s.damaged.Load() == nil {
+		// Where find would leave the walk: past the batch, which the appender validated.
+		pos, first, size = p, base, sz
+		w.init(s, limit, upper, pos+size, -1, nil)
+		w.prevLast = last
+	} else {
+		start, anchor := s.startFor(offset)
+		w.init(s, limit, upper, start, anchor, nil)
+		h, p, found, why, err := w.find(offset)
+		switch {
+		case err != nil:
+			return 0, p, 0, false, fmt.Errorf("segment: reading %s at %d: %w", s.path(logSuffix), p, err)
+		case why != nil:
+			return 0, p, 0, false, &DamageError{File: s.path(logSuffix), Position: p, Offset: offset, Reason: why}
+		case !found:
+			return 0, p, 0, false, nil
+		}
+		pos, first, size = p, h.BaseOffset, int64(h.Size())
 	}
 	n = min(int64(maxBytes), limit-pos)
-	if minOneBatch && n < int64(h.Size()) {
-		n = int64(h.Size())
+	if minOneBatch && n < size {
+		n = size
 	}
 	checked := s.checked.Load()
 	if pos+n <= checked {
-		return h, pos, n, true, nil
+		return first, pos, n, true, nil
 	}
 	if !s.active.Load() {
 		// A sealed segment, read from disk more often than not: read the range in large
@@ -254,11 +265,11 @@ func (s *segment) readRange(offset, limit, upper int64, maxBytes int, minOneBatc
 	for end := w.pos; end <= pos+n; end = w.pos {
 		_, why, err := w.next()
 		if err != nil {
-			return h, pos, 0, false, fmt.Errorf("segment: reading %s at %d: %w", s.path(logSuffix), end, err)
+			return first, pos, 0, false, fmt.Errorf("segment: reading %s at %d: %w", s.path(logSuffix), end, err)
 		}
 		if why != nil && why != io.EOF {
 			if vouched == pos {
-				return h, pos, 0, false, &DamageError{File: s.path(logSuffix), Position: end, Offset: offset, Reason: why}
+				return first, pos, 0, false, &DamageError{File: s.path(logSuffix), Position: end, Offset: offset, Reason: why}
 			}
 			n = vouched - pos
 			break
@@ -268,7 +279,7 @@ func (s *segment) readRange(offset, limit, upper int64, maxBytes int, minOneBatc
 			break
 		}
 	}
-	return h, pos, n, true, nil
+	return first, pos, n, true, nil
 }
 
 // checkInBackground walks the headers of the sealed segment s once (batchWalk's checks, as a

@@ -213,7 +213,8 @@
 // and logged at most once a minute per log. The broker answers it CORRUPT_MESSAGE, as Kafka
 // answers a CorruptRecordException on fetch. Each segment remembers how far its batches have
 // been checked (segment.checked): everything, for segments this process wrote, recovered or
-// scanned, so reads there walk only from the index entry to the offset asked for, as before;
+// scanned, so reads there walk only from the index entry to the offset asked for, as before,
+// or not at all for a batch among the last few appended (segment.recent, kept by the appender);
 // for segments trusted at open, reads walk their range (in 64 KiB preads) and move the mark
 // forward when they start within it, and the first such read starts a background walk of the
 // whole segment's headers, after which reads there cost what they did. Reads do not check CRCs: that needs every byte in user

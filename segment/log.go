@@ -623,6 +623,7 @@ func (l *Log) append(records []byte, leader *AppendOptions) (AppendInfo, error) 
 		}
 		p += int64(headers[i].Size())
 	}
+	s.recent.note(headers, pos)
 	if pos == 0 {
 		s.rollAt = l.now()
 	}
@@ -863,7 +864,7 @@ func (l *Log) Read(offset int64, maxBytes int, opts ReadOptions) (ReadResult, er
 		if i+1 < len(segs) {
 			upper = segs[i+1].baseOffset
 		}
-		h, pos, n, found, err := s.readRange(offset, limit, upper, maxBytes, opts.MinOneBatch)
+		first, pos, n, found, err := s.readRange(offset, limit, upper, maxBytes, opts.MinOneBatch)
 		if err != nil {
 			l.noteDamage(err)
 			return empty, err
@@ -875,7 +876,7 @@ func (l *Log) Read(offset int64, maxBytes int, opts ReadOptions) (ReadResult, er
 			continue
 		}
 		s.refs.Add(1)
-		return ReadResult{Range: FileRange{File: s.file, Position: pos, Size: n}, FirstOffset: h.BaseOffset, seg: s}, nil
+		return ReadResult{Range: FileRange{File: s.file, Position: pos, Size: n}, FirstOffset: first, seg: s}, nil
 	}
 	return empty, nil
 }

@@ -304,3 +304,42 @@ func BenchmarkRead(b *testing.B) {
 		l.Close()
 	}
 }
+
+// BenchmarkTailRead reads one 16 KiB batch where a consumer at the log end reads: among the
+// last few batches appended, which the appender's record of recent batches finds, and beside
+// it, as the baseline, batches just older than that record holds, which the walk from the
+// offset index finds (with one or two preads of headers), as every tail read did before.
+func BenchmarkTailRead(b *testing.B) {
+	l, err := segment.OpenLog(b.TempDir(), testTP, benchConfig(), 0, true, quietLogger)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	batch := logBenchBatch(16 << 10)
+	var bases []int64
+	for range 64 {
+		info, err := l.Append(batch, segment.AppendOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		bases = append(bases, info.FirstOffset)
+	}
+	for _, where := range []struct {
+		name string
+		back int // the batches read are the back-th to the (back+3)-th from the end
+	}{{"recent", 1}, {"older", 13}} {
+		b.Run(where.name, func(b *testing.B) {
+			b.SetBytes(int64(len(batch)))
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				rr, err := l.Read(bases[len(bases)-where.back-i%4], len(batch), segment.ReadOptions{MinOneBatch: true})
+				if err != nil || rr.Range.Size != int64(len(batch)) {
+					b.Fatal(rr.Range.Size, err)
+				}
+				rr.Release()
+				i++
+			}
+		})
+	}
+}

@@ -227,6 +227,7 @@ func (l *Log) cutLocked(i int, pos, newEnd int64) error {
 		return err
 	}
 	s.size.Store(pos)
+	s.recent.clear()
 	if s.durable.Load() > pos {
 		s.durable.Store(pos)
 	}

@@ -95,6 +95,8 @@ type segment struct {
 	checking atomic.Bool
 	// active: the segment is the log's active one, appended to (activate), not sealed.
 	active atomic.Bool
+	// recent are the last batches appended to it, for reads at the tail.
+	recent recentBatches
 
 	// Appender state (Log.mu).
 	capacity        int64     // the active segment never grows past it
