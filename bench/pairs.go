@@ -11,7 +11,7 @@ import (
 // pair is one round of a paired scenario (Scenario.Pairs): Runnel's MB/s
 // produced in the scenario and in the one it is paired with, run one
 // after the other, the MB/s each produced during its warm-up, and the
-// milliseconds the machine froze in each.
+// milliseconds the machine froze in each one's measured window.
 type pair struct {
 	round                  int
 	value, baseline        float64
@@ -33,15 +33,19 @@ func pairRatios(rep *Report, sc Scenario) []pair {
 		}
 		p := pair{round: round, value: num.Result.Produced.MBPerSec, baseline: den.Result.Produced.MBPerSec,
 			warmup: warmupMBPerSec(num.Result), baselineWarmup: warmupMBPerSec(den.Result)}
-		if num.Freezes != nil {
-			p.frozen, _ = num.Freezes.Total()
-		}
-		if den.Freezes != nil {
-			p.baselineFrozen, _ = den.Freezes.Total()
-		}
+		p.frozen, p.baselineFrozen = measuredFrozen(num), measuredFrozen(den)
 		ps = append(ps, p)
 	}
 	return ps
+}
+
+// measuredFrozen is how long, in ms, the machine froze during run's
+// measured window (its warm-up left out); 0 without a probe.
+func measuredFrozen(run *RunResult) float64 {
+	if run.Freezes == nil {
+		return 0
+	}
+	return run.Freezes.Within(measuredWindow(run.Result))
 }
 
 // warmupMBPerSec is the mean of r's produced MB/s over its timeline's
@@ -87,7 +91,7 @@ func pairsTable(b *strings.Builder, rep *Report, sc Scenario) {
 	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
 	w("\nRunnel in %d pairs, each this scenario right after %s (the first pair is the matrix's runs, the others repeat them): one pair cannot judge the ratio, which moved from 0.74× to 1.00× between single pairs of the same binary (results/2026-12-04-10k-spread). Each run's warm-up (its length is in the load line) is not measured; the warm-up column is what it produced then, while the broker's page cache grew to its working set.\n\n",
 		sc.Pairs, sc.PairedWith)
-	w("| pair | %s (MB/s) | %s (MB/s) | ratio | during each warm-up (MB/s) | frozen during each (ms) |\n|---:|---:|---:|---:|---|---|\n", sc.Name, sc.PairedWith)
+	w("| pair | %s (MB/s) | %s (MB/s) | ratio | during each warm-up (MB/s) | frozen during each measured window (ms) |\n|---:|---:|---:|---:|---|---|\n", sc.Name, sc.PairedWith)
 	for _, p := range ps {
 		w("| %d | %.0f | %.0f | %s | %.0f / %.0f | %.0f / %.0f |\n", p.round+1, p.value, p.baseline, ratio(p.ratio()), p.warmup, p.baselineWarmup, p.frozen, p.baselineFrozen)
 	}

@@ -683,7 +683,7 @@ func freezeLine(b *strings.Builder, rep *Report, sc Scenario) {
 		f := run.Freezes
 		realTime = realTime && f.RealTime
 		total, longest := f.Total()
-		part := fmt.Sprintf("%s: %d, %.0f ms in all, longest %.0f ms", kind, len(f.Stretches), total, longest)
+		part := fmt.Sprintf("%s: %d, %.0f ms in all (%.0f ms in the measured window), longest %.0f ms", kind, len(f.Stretches), total, measuredFrozen(run), longest)
 		if run.Result.Config.Rate > 0 && len(f.Stretches) > 0 {
 			clear, clearP99, frozenP99, frozen := clearSeconds(run.Result, f)
 			if clear > 0 {
